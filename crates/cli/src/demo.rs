@@ -1,0 +1,179 @@
+//! `tollgate demo`: a simulator and a gateway on free ports, sample traffic, then wait for Ctrl-C.
+//!
+//! Two simulators run in-process: a healthy one (realistic latency and streaming pace) and a flaky
+//! one that answers 503, so the sample traffic shows fallback at work. The config the demo serves
+//! is written to `<data-dir>/demo.yaml` for reading.
+
+use crate::{LogFormat, init_logging, shutdown_signal};
+use anyhow::Context;
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tollgate_simulator::{SimConfig, Simulator};
+
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Gateway listen address (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// Data directory.
+    #[arg(long, default_value = "./tollgate-data")]
+    data_dir: PathBuf,
+    /// Sample requests to send.
+    #[arg(long, default_value_t = 12)]
+    requests: usize,
+    /// Stop after the sample traffic instead of waiting for Ctrl-C.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+async fn start_sim(cfg: SimConfig, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut stop = stop;
+    let handle = tokio::spawn(async move {
+        let _ = Simulator::new(cfg)
+            .serve(listener, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    Ok((format!("http://{addr}"), handle))
+}
+
+fn demo_config(sim: &str, flaky: &str, listen: std::net::SocketAddr, data_dir: &std::path::Path) -> String {
+    format!(
+        r#"# Written by `tollgate demo`. The simulators it names stop with the demo.
+server:
+  listen: {listen}
+  data_dir: {data_dir}
+providers:
+  - name: sim
+    type: openai_compatible
+    base_url: {sim}/v1
+  - name: sim-anthropic
+    type: anthropic
+    base_url: {sim}
+    api_key: demo-key
+  - name: flaky
+    type: openai_compatible
+    base_url: {flaky}/v1
+routes:
+  - name: chat-default
+    deployments:
+      - {{ provider: sim, model: gpt-4o-mini, weight: 1 }}
+  - name: gpt-4o-mini
+    deployments:
+      - {{ provider: sim, model: gpt-4o-mini }}
+  - name: claude-haiku
+    deployments:
+      - {{ provider: sim-anthropic, model: claude-3-5-haiku-latest }}
+  - name: chat-resilient
+    deployments:
+      - {{ provider: flaky, model: gpt-4o-mini }}
+    fallbacks: [chat-default]
+    retries: 0
+  - name: text-embedding-3-small
+    deployments:
+      - {{ provider: sim, model: text-embedding-3-small }}
+"#,
+        data_dir = data_dir.display()
+    )
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    init_logging(LogFormat::Text, "warn");
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let healthy = SimConfig {
+        latency: Duration::from_millis(120),
+        ttft: Duration::from_millis(60),
+        tokens_per_second: 150.0,
+        cached_tokens: 8,
+        ..SimConfig::default()
+    };
+    let flaky = SimConfig { error_rate: 1.0, error_status: 503, ..SimConfig::default() };
+    let (sim_url, sim_task) = start_sim(healthy, stop_rx.clone()).await?;
+    let (flaky_url, flaky_task) = start_sim(flaky, stop_rx.clone()).await?;
+
+    let yaml = demo_config(&sim_url, &flaky_url, args.listen, &args.data_dir);
+    let path = args.data_dir.join("demo.yaml");
+    std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
+    let cfg = tollgate_config::Config::from_yaml_str(&yaml, &|_| None)?;
+    let gw = tollgate_gateway::Gateway::new(cfg)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let mut gw_stop = stop_rx.clone();
+    let gw_task = tokio::spawn(tollgate_gateway::serve(gw, listener, async move {
+        let _ = gw_stop.wait_for(|s| *s).await;
+    }));
+
+    let base = format!("http://{addr}/v1");
+    println!("Tollgate demo");
+    println!("  gateway    {base}");
+    println!("  simulator  {sim_url}/v1   (flaky one: {flaky_url}/v1)");
+    println!("  config     {}", path.display());
+    println!("  metrics    http://{addr}/metrics\n");
+    println!("Try it:");
+    println!(
+        "  curl -s {base}/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"chat-default\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'\n"
+    );
+    println!("Or with the OpenAI SDK (pip install openai):");
+    println!("  from openai import OpenAI");
+    println!("  client = OpenAI(base_url=\"{base}\", api_key=\"unused-in-demo\")");
+    println!("  print(client.chat.completions.create(model=\"claude-haiku\",");
+    println!("        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n");
+
+    sample_traffic(&base, args.requests).await;
+    let _ = std::io::stdout().flush();
+
+    if !args.no_wait {
+        println!("\nRunning. Press Ctrl-C to stop.");
+        let _ = std::io::stdout().flush();
+        shutdown_signal().await;
+    }
+    println!("Stopping…");
+    let _ = stop_tx.send(true);
+    let _ = gw_task.await;
+    let _ = sim_task.await;
+    let _ = flaky_task.await;
+    println!("Stopped.");
+    Ok(())
+}
+
+/// Sends `n` sample requests across the routes and prints one line each.
+async fn sample_traffic(base: &str, n: usize) {
+    let client = reqwest::Client::new();
+    let weather = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    println!("Sample traffic ({n} requests):");
+    println!("  {:<24} {:<7} {:>6} {:>9} {:>8}  provider", "route", "kind", "status", "attempts", "ms");
+    for i in 0..n {
+        let (route, kind, body, path) = match i % 6 {
+            0 => ("chat-default", "chat", json!({"model": "chat-default", "messages": [{"role": "user", "content": format!("Summarise ticket #{i}")}]}), "chat/completions"),
+            1 => ("chat-default", "stream", json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}), "chat/completions"),
+            2 => ("claude-haiku", "tools", json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}), "chat/completions"),
+            3 => ("chat-resilient", "chat", json!({"model": "chat-resilient", "messages": [{"role": "user", "content": "Classify this invoice"}]}), "chat/completions"),
+            4 => ("claude-haiku", "stream", json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Explain our leave policy"}]}), "chat/completions"),
+            _ => ("text-embedding-3-small", "embed", json!({"model": "text-embedding-3-small", "input": ["policy", "invoice"]}), "embeddings"),
+        };
+        let started = Instant::now();
+        let line = match client.post(format!("{base}/{path}")).header("content-type", "application/json").body(body.to_string()).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                let (attempts, provider) = (header("x-tollgate-attempts"), header("x-tollgate-provider"));
+                let _ = resp.bytes().await;
+                format!("  {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}", started.elapsed().as_millis())
+            }
+            Err(e) => format!("  {route:<24} {kind:<7} failed: {e}"),
+        };
+        println!("{line}");
+    }
+}

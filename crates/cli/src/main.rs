@@ -1,0 +1,113 @@
+//! `tollgate`: the one binary. It only wires: parse the command line, read config, start the
+//! libraries, wait for a signal. Every subcommand lives in its own module.
+
+mod demo;
+mod serve;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Tollgate: the control plane between your teams and the LLMs they use.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(serve::ServeArgs),
+    /// Run a simulated LLM upstream (OpenAI- and Anthropic-compatible).
+    Simulate(simulate::SimulateArgs),
+    /// Start a simulator and a gateway, send sample traffic, and keep both running until Ctrl-C.
+    Demo(demo::DemoArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print what would be served (secrets shown as ***).
+    Check {
+        /// The YAML file.
+        file: PathBuf,
+    },
+}
+
+/// Log format on stderr.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Sets up `tracing` on stderr; `RUST_LOG` overrides `default_level`.
+pub fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Config { command: ConfigCommand::Check { file } } = &cli.command {
+        return config_check(file);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Simulate(args) => simulate::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Config { .. } => Ok(()),
+        }
+    })
+}
+
+fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
+    match tollgate_config::Config::from_file(file) {
+        Ok(cfg) => {
+            println!("{} is valid.\n", file.display());
+            print!("{}", cfg.summary());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `tollgate serve --config FILE [--listen ADDR]`.
+
+use crate::{LogFormat, init_logging, shutdown_signal};
+use anyhow::Context;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, short, default_value = "tollgate.yaml")]
+    config: PathBuf,
+    /// Listen address; overrides `server.listen`. Port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "json")]
+    log_format: LogFormat,
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, "info");
+    let mut cfg = tollgate_config::Config::from_file(&args.config)?;
+    if let Some(listen) = args.listen {
+        cfg.server.listen = listen;
+    }
+    std::fs::create_dir_all(&cfg.server.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", cfg.server.data_dir.display()))?;
+    let listen = cfg.server.listen;
+    let gw = tollgate_gateway::Gateway::new(cfg)?;
+    if gw.auth.is_open() {
+        tracing::warn!("no auth.keys configured: /v1 accepts requests without a key");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, routes = gw.config.routes.len(), providers = gw.config.providers.len(), "gateway listening");
+    // The one stdout line scripts and tests read to find the port.
+    println!("tollgate gateway listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tollgate_gateway::serve(gw, listener, shutdown_signal()).await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

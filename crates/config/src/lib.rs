@@ -1,0 +1,215 @@
+//! Tollgate's configuration, read in two phases.
+//!
+//! 1. **Raw** ([`raw::RawConfig`]): the YAML file as written. Strings get `${ENV}` interpolation
+//!    ([`env`]), then serde reads the tree with unknown fields rejected; a type error names the path
+//!    of the mistake (`routes[0].deployments[1].weight`).
+//! 2. **Validated** ([`Config`]): names resolved to indices, URLs parsed, defaults applied, every
+//!    problem collected with its path. The gateway only ever sees this type.
+//!
+//! Secrets live in [`Secret`], which prints as `***` everywhere.
+//!
+//! ```
+//! let cfg = tollgate_config::Config::from_yaml_str(r#"
+//! providers:
+//!   - { name: sim, type: openai_compatible, base_url: "http://127.0.0.1:4010/v1" }
+//! routes:
+//!   - name: gpt-4o-mini
+//!     deployments: [{ provider: sim, model: gpt-4o-mini }]
+//! "#, &|_| None).unwrap();
+//! assert_eq!(cfg.routes[0].deployments[0].model, "gpt-4o-mini");
+//! ```
+
+pub mod env;
+pub mod raw;
+mod secret;
+mod validate;
+
+pub use raw::ProviderKind;
+pub use secret::Secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{0}")]
+    Syntax(String),
+    /// The file is YAML but not a valid configuration; one line per problem, each with its path.
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// One validation problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, as a path into the file (`routes[2].fallbacks[0]`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// The validated configuration the gateway runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener and limits.
+    pub server: Server,
+    /// Static client keys; empty means `/v1` is open.
+    pub auth_keys: Vec<Secret>,
+    /// Upstream providers, referred to by index.
+    pub providers: Vec<Provider>,
+    /// Routes, in file order.
+    pub routes: Vec<Route>,
+}
+
+/// Validated `server:`.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Graceful-shutdown wait.
+    pub shutdown_grace: Duration,
+}
+
+/// A validated provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Unique name.
+    pub name: String,
+    /// Dialect.
+    pub kind: ProviderKind,
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// Key, if any.
+    pub api_key: Option<Secret>,
+    /// Azure `api-version`.
+    pub api_version: String,
+    /// Anthropic `anthropic-version`.
+    pub anthropic_version: String,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The model name clients send.
+    pub name: String,
+    /// Deployments with weight > 0 come first; at least one exists.
+    pub deployments: Vec<Deployment>,
+    /// Indices into [`Config::routes`], tried in order.
+    pub fallbacks: Vec<usize>,
+    /// Per-attempt timeout (streams: until the first event).
+    pub attempt_timeout: Duration,
+    /// Overall deadline for all attempts.
+    pub deadline: Duration,
+    /// Retries of one deployment before moving on.
+    pub retries: u32,
+    /// First backoff.
+    pub backoff: Duration,
+    /// Longest silence inside a stream.
+    pub stream_idle_timeout: Duration,
+}
+
+/// A validated deployment.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Index into [`Config::providers`].
+    pub provider: usize,
+    /// Upstream model (Azure: deployment name).
+    pub model: String,
+    /// Weight.
+    pub weight: u32,
+}
+
+impl Config {
+    /// Reads, interpolates with the process environment, and validates a file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates YAML text, with `lookup` for `${VAR}`.
+    pub fn from_yaml_str(
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let (raw, unset) = validate::parse_raw(text, lookup)?;
+        validate::validate(raw, &unset)
+    }
+
+    /// Looks a route up by the model name a client sends.
+    pub fn route_index(&self, name: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.name == name)
+    }
+
+    /// A human summary of what would be served; secrets show as `***`.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "listen:    {}", self.server.listen);
+        let _ = writeln!(s, "data_dir:  {}", self.server.data_dir.display());
+        let _ = writeln!(s, "max body:  {} bytes", self.server.max_body_bytes);
+        let _ = writeln!(
+            s,
+            "auth:      {}",
+            if self.auth_keys.is_empty() {
+                "open (no keys configured)".to_string()
+            } else {
+                format!("{} static key(s) ***", self.auth_keys.len())
+            }
+        );
+        let _ = writeln!(s, "providers:");
+        for p in &self.providers {
+            let key = match &p.api_key {
+                Some(k) => format!("key {k}"),
+                None => "no key".into(),
+            };
+            let _ = writeln!(s, "  {:<16} {:<18} {}  ({key})", p.name, p.kind.as_str(), p.base_url);
+        }
+        let _ = writeln!(s, "routes:");
+        for r in &self.routes {
+            let deps: Vec<String> = r
+                .deployments
+                .iter()
+                .map(|d| format!("{}/{} w{}", self.providers[d.provider].name, d.model, d.weight))
+                .collect();
+            let _ = write!(s, "  {:<24} -> {}", r.name, deps.join(", "));
+            if !r.fallbacks.is_empty() {
+                let names: Vec<&str> = r.fallbacks.iter().map(|&i| self.routes[i].name.as_str()).collect();
+                let _ = write!(s, "  then {}", names.join(", "));
+            }
+            let _ = writeln!(
+                s,
+                "  [attempt {}ms, deadline {}ms, retries {}]",
+                r.attempt_timeout.as_millis(),
+                r.deadline.as_millis(),
+                r.retries
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,173 @@
+//! The configuration file as written: serde structs with defaults, unknown fields rejected.
+//!
+//! These types mirror `tollgate.yaml` one to one. [`crate::Config`] is what the gateway runs on;
+//! [`crate::validate`] turns one into the other.
+
+use crate::Secret;
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listener and limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Optional static client keys (the store-backed virtual keys replace these later).
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Upstream providers.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    /// Routes: the model names clients send.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `server:`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on, `127.0.0.1:4000` by default; port 0 picks a free port.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where the embedded database and local files live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: String,
+    /// Largest request body accepted, in bytes (10 MiB by default).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// How long a graceful shutdown waits for in-flight requests, in milliseconds.
+    #[serde(default = "default_shutdown_grace_ms")]
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            max_body_bytes: default_max_body_bytes(),
+            shutdown_grace_ms: default_shutdown_grace_ms(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:4000".into()
+}
+fn default_data_dir() -> String {
+    "./tollgate-data".into()
+}
+fn default_max_body_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_shutdown_grace_ms() -> u64 {
+    30_000
+}
+
+/// `auth:`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer keys accepted on `/v1`. Empty: `/v1` is open (a warning is logged at start).
+    #[serde(default)]
+    pub keys: Vec<Secret>,
+}
+
+/// The upstream API dialect of a provider.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// api.openai.com.
+    Openai,
+    /// Azure OpenAI: deployment URLs and `api-version`.
+    AzureOpenai,
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// Any server speaking OpenAI's API: vLLM, Ollama, LM Studio, TGI, the simulator.
+    OpenaiCompatible,
+}
+
+impl ProviderKind {
+    /// The name used in config and telemetry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::AzureOpenai => "azure_openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::OpenaiCompatible => "openai_compatible",
+        }
+    }
+}
+
+/// One entry of `providers:`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name routes refer to.
+    pub name: String,
+    /// API dialect.
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    /// Base URL. Defaults: `https://api.openai.com/v1`, `https://api.anthropic.com`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// API key (required except for `openai_compatible`).
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Azure `api-version` (default `2024-10-21`).
+    #[serde(default)]
+    pub api_version: Option<String>,
+    /// Anthropic `anthropic-version` header (default `2023-06-01`).
+    #[serde(default)]
+    pub anthropic_version: Option<String>,
+    /// Connect timeout in milliseconds (default 5,000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+}
+
+/// One entry of `routes:`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The model name clients send.
+    pub name: String,
+    /// Where it can go, picked by weight.
+    pub deployments: Vec<DeploymentConfig>,
+    /// Other routes tried in order when every deployment of this one failed.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Time one attempt may take (for streams: until the first event), ms. Default 60,000.
+    #[serde(default)]
+    pub attempt_timeout_ms: Option<u64>,
+    /// Time all attempts together may take, backoff included, ms. Default 120,000.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
+    /// Retries of the same deployment on a retryable error before moving on. Default 1.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// First backoff between retries, ms; doubles each time, with jitter. Default 100.
+    #[serde(default)]
+    pub backoff_ms: Option<u64>,
+    /// Longest silence inside a stream before it is cut with an error event, ms. Default 60,000.
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<u64>,
+}
+
+/// One entry of `deployments:`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Provider name.
+    pub provider: String,
+    /// Upstream model (for Azure: the deployment name).
+    pub model: String,
+    /// Share of traffic among the route's deployments (default 1).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}

@@ -1,0 +1,350 @@
+//! Phase one (interpolate + parse) and phase two (validate) of reading the configuration.
+
+use crate::env::interpolate;
+use crate::raw::{ProviderKind, RawConfig};
+use crate::{Config, ConfigError, Deployment, Problem, Provider, Route, Server};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Unset variables, by the path of the value that named them.
+pub(crate) type Unset = HashMap<String, Vec<String>>;
+
+/// Parses YAML, interpolates every string value, and reads the tree into [`RawConfig`].
+pub(crate) fn parse_raw(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(RawConfig, Unset), ConfigError> {
+    let mut tree: serde_yaml::Value = serde_yaml::from_str(text)
+        .map_err(|e| ConfigError::Syntax(format!("YAML syntax error: {e}")))?;
+    if tree.is_null() {
+        tree = serde_yaml::Value::Mapping(Default::default());
+    }
+    let mut unset = Unset::new();
+    let mut problems = Vec::new();
+    interpolate_tree(&mut tree, String::new(), lookup, &mut unset, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
+        let path = e.path().to_string();
+        ConfigError::Invalid(vec![Problem {
+            path: if path == "." { "(top level)".into() } else { path },
+            message: e.into_inner().to_string(),
+        }])
+    })?;
+    Ok((raw, unset))
+}
+
+fn interpolate_tree(
+    v: &mut serde_yaml::Value,
+    path: String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Unset,
+    problems: &mut Vec<Problem>,
+) {
+    match v {
+        serde_yaml::Value::String(s) if s.contains('$') => match interpolate(s, lookup) {
+            Ok((expanded, missing)) => {
+                *s = expanded;
+                if !missing.is_empty() {
+                    unset.insert(path, missing);
+                }
+            }
+            Err(message) => problems.push(Problem { path, message }),
+        },
+        serde_yaml::Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate_tree(item, format!("{path}[{i}]"), lookup, unset, problems);
+            }
+        }
+        serde_yaml::Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k.as_str().unwrap_or("?");
+                let child = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                interpolate_tree(item, child, lookup, unset, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Collector<'a> {
+    problems: Vec<Problem>,
+    unset: &'a Unset,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, path: String, message: impl Into<String>) {
+        let mut message = message.into();
+        if let Some(vars) = self.unset.get(&path) {
+            message.push_str(&format!(
+                " (environment variable {} is not set)",
+                vars.join(", ")
+            ));
+        }
+        self.problems.push(Problem { path, message });
+    }
+}
+
+fn ms(value: Option<u64>, default: u64, path: String, c: &mut Collector<'_>) -> Duration {
+    let v = value.unwrap_or(default);
+    if v == 0 {
+        c.push(path, "must be greater than 0");
+    }
+    Duration::from_millis(v)
+}
+
+/// Checks everything and builds the runtime [`Config`].
+pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigError> {
+    let mut c = Collector { problems: Vec::new(), unset };
+
+    let listen: SocketAddr = match raw.server.listen.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            c.push(
+                "server.listen".into(),
+                format!("{:?} is not an address like 127.0.0.1:4000", raw.server.listen),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    };
+    if raw.server.max_body_bytes == 0 {
+        c.push("server.max_body_bytes".into(), "must be greater than 0");
+    }
+    if raw.server.data_dir.trim().is_empty() {
+        c.push("server.data_dir".into(), "must not be empty");
+    }
+    let server = Server {
+        listen,
+        data_dir: PathBuf::from(&raw.server.data_dir),
+        max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
+        shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+    };
+
+    let mut auth_keys = Vec::new();
+    for (i, k) in raw.auth.keys.into_iter().enumerate() {
+        if k.is_empty() {
+            c.push(format!("auth.keys[{i}]"), "must not be empty");
+        } else {
+            auth_keys.push(k);
+        }
+    }
+
+    let mut providers = Vec::new();
+    let mut provider_index = HashMap::new();
+    for (i, p) in raw.providers.into_iter().enumerate() {
+        let at = |field: &str| format!("providers[{i}].{field}");
+        if p.name.trim().is_empty() {
+            c.push(at("name"), "must not be empty");
+        } else if provider_index.insert(p.name.clone(), i).is_some() {
+            c.push(at("name"), format!("duplicate provider name {:?}", p.name));
+        }
+        let default_base = match p.kind {
+            ProviderKind::Openai => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::AzureOpenai | ProviderKind::OpenaiCompatible => None,
+        };
+        let base_url = match p.base_url.as_deref().filter(|s| !s.is_empty()).or(default_base) {
+            None => {
+                c.push(at("base_url"), format!("required for type {}", p.kind.as_str()));
+                String::new()
+            }
+            Some(u) => match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+                    u.trim_end_matches('/').to_string()
+                }
+                _ => {
+                    c.push(at("base_url"), format!("{u:?} is not an http(s) URL"));
+                    String::new()
+                }
+            },
+        };
+        let api_key = p.api_key.filter(|k| !k.is_empty());
+        if api_key.is_none() && p.kind != ProviderKind::OpenaiCompatible {
+            c.push(at("api_key"), format!("required for type {}", p.kind.as_str()));
+        }
+        providers.push(Provider {
+            name: p.name,
+            kind: p.kind,
+            base_url,
+            api_key,
+            api_version: p.api_version.unwrap_or_else(|| "2024-10-21".into()),
+            anthropic_version: p.anthropic_version.unwrap_or_else(|| "2023-06-01".into()),
+            connect_timeout: ms(p.connect_timeout_ms, 5_000, at("connect_timeout_ms"), &mut c),
+        });
+    }
+
+    let route_index: HashMap<String, usize> = raw
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.name.clone(), i))
+        .collect();
+    let mut seen_routes = HashSet::new();
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        let at = |field: &str| format!("routes[{i}].{field}");
+        if r.name.trim().is_empty() {
+            c.push(at("name"), "must not be empty");
+        } else if !seen_routes.insert(r.name.clone()) {
+            c.push(at("name"), format!("duplicate route name {:?}", r.name));
+        }
+        if r.deployments.is_empty() {
+            c.push(at("deployments"), "a route needs at least one deployment");
+        }
+        let mut deployments = Vec::new();
+        for (j, d) in r.deployments.into_iter().enumerate() {
+            let dat = |field: &str| format!("routes[{i}].deployments[{j}].{field}");
+            match provider_index.get(&d.provider) {
+                Some(&p) => deployments.push(Deployment { provider: p, model: d.model.clone(), weight: d.weight }),
+                None => c.push(dat("provider"), format!("unknown provider {:?}", d.provider)),
+            }
+            if d.model.trim().is_empty() {
+                c.push(dat("model"), "must not be empty");
+            }
+        }
+        if !deployments.is_empty() && deployments.iter().all(|d| d.weight == 0) {
+            c.push(at("deployments"), "at least one deployment needs a weight above 0");
+        }
+        // Weighted deployments first, so the router's pick only looks at a prefix.
+        deployments.sort_by_key(|d| d.weight == 0);
+        let mut fallbacks = Vec::new();
+        for (j, f) in r.fallbacks.iter().enumerate() {
+            let fat = format!("routes[{i}].fallbacks[{j}]");
+            match route_index.get(f) {
+                None => c.push(fat, format!("unknown route {f:?}")),
+                Some(&k) if k == i => c.push(fat, "a route cannot fall back to itself"),
+                Some(&k) if fallbacks.contains(&k) => c.push(fat, format!("{f:?} is listed twice")),
+                Some(&k) => fallbacks.push(k),
+            }
+        }
+        routes.push(Route {
+            name: r.name,
+            deployments,
+            fallbacks,
+            attempt_timeout: ms(r.attempt_timeout_ms, 60_000, at("attempt_timeout_ms"), &mut c),
+            deadline: ms(r.deadline_ms, 120_000, at("deadline_ms"), &mut c),
+            retries: r.retries.unwrap_or(1),
+            backoff: Duration::from_millis(r.backoff_ms.unwrap_or(100)),
+            stream_idle_timeout: ms(r.stream_idle_timeout_ms, 60_000, at("stream_idle_timeout_ms"), &mut c),
+        });
+    }
+
+    if c.problems.is_empty() {
+        Ok(Config { server, auth_keys, providers, routes })
+    } else {
+        Err(ConfigError::Invalid(c.problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, ConfigError};
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_str(yaml, &|n| (n == "SIM_API_KEY").then(|| "sekret".to_string()))
+    }
+
+    fn problems(yaml: &str) -> Vec<String> {
+        match load(yaml) {
+            Err(ConfigError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    const SMALLEST: &str = r#"
+server:
+  listen: 127.0.0.1:4000
+  data_dir: ./tollgate-data
+providers:
+  - name: sim
+    type: openai_compatible
+    base_url: http://127.0.0.1:4010/v1
+    api_key: ${SIM_API_KEY}
+routes:
+  - name: gpt-4o-mini
+    deployments:
+      - { provider: sim, model: gpt-4o-mini, weight: 1 }
+    fallbacks: [backup-route]
+  - name: backup-route
+    deployments:
+      - { provider: sim, model: other }
+"#;
+
+    #[test]
+    fn the_smallest_config_of_the_spec_loads() {
+        let cfg = load(SMALLEST).unwrap();
+        assert_eq!(cfg.providers[0].api_key.as_ref().unwrap().expose(), "sekret");
+        assert_eq!(cfg.routes[0].fallbacks, vec![1]);
+        assert_eq!(cfg.server.max_body_bytes, 10 * 1024 * 1024);
+        assert!(!cfg.summary().contains("sekret"));
+        assert!(cfg.summary().contains("***"));
+    }
+
+    #[test]
+    fn unset_optional_key_is_fine_for_openai_compatible() {
+        let cfg = Config::from_yaml_str(SMALLEST, &|_| None).unwrap();
+        assert!(cfg.providers[0].api_key.is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let p = problems(
+            "routes:\n  - name: a\n    deployments: [{ provider: x, model: m, wieght: 2 }]\n",
+        );
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("routes[0].deployments[0]"), "{p:?}");
+        assert!(p[0].contains("unknown field `wieght`"), "{p:?}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_path() {
+        let p = problems("server:\n  max_body_bytes: lots\n");
+        assert!(p[0].starts_with("server.max_body_bytes"), "{p:?}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_listed() {
+        let p = problems(
+            r#"
+server: { listen: "nowhere" }
+providers:
+  - { name: oa, type: openai }
+  - { name: oa, type: azure_openai, api_key: k }
+routes:
+  - name: r
+    deployments: [{ provider: ghost, model: m }]
+    fallbacks: [r, nope]
+  - name: r
+    deployments: []
+"#,
+        );
+        let joined = p.join("\n");
+        for needle in [
+            "server.listen",
+            "providers[0].api_key: required for type openai",
+            "providers[1].name: duplicate provider name",
+            "providers[1].base_url: required for type azure_openai",
+            "routes[0].deployments[0].provider: unknown provider \"ghost\"",
+            "routes[0].fallbacks[0]: a route cannot fall back to itself",
+            "routes[0].fallbacks[1]: unknown route \"nope\"",
+            "routes[1].name: duplicate route name",
+            "routes[1].deployments: a route needs at least one deployment",
+        ] {
+            assert!(joined.contains(needle), "missing {needle:?} in:\n{joined}");
+        }
+    }
+
+    #[test]
+    fn a_required_key_from_an_unset_variable_names_the_variable() {
+        let p = problems("providers:\n  - { name: oa, type: openai, api_key: \"${OPENAI_API_KEY}\" }\n");
+        assert!(p[0].contains("OPENAI_API_KEY is not set"), "{p:?}");
+    }
+
+    #[test]
+    fn yaml_syntax_errors_are_reported() {
+        assert!(matches!(load("routes: [\n"), Err(ConfigError::Syntax(_))));
+    }
+}

@@ -1,0 +1,75 @@
+//! [`RequestContext`]: what the pipeline learns about one request as it goes, typed.
+//!
+//! Each step reads and writes named fields here, never untyped request extensions. The ledger (a
+//! later step) turns a finished context into a request record.
+
+use crate::auth::Caller;
+use std::time::{Duration, Instant};
+use tollgate_providers::ProviderError;
+
+/// One upstream attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Route index in the config (the requested route or one of its fallbacks).
+    pub route: usize,
+    /// Deployment index within that route.
+    pub deployment: usize,
+    /// Provider index in the config.
+    pub provider: usize,
+    /// When it started, counted from the request's arrival.
+    pub started: Duration,
+    /// How long it took (streams: until the first chunk).
+    pub took: Duration,
+    /// `None` on success.
+    pub error: Option<ProviderError>,
+}
+
+/// The state of one governed request.
+#[derive(Debug)]
+pub struct RequestContext {
+    /// `x-request-id`.
+    pub request_id: String,
+    /// Arrival.
+    pub received: Instant,
+    /// Who called (set by authenticate).
+    pub caller: Option<Caller>,
+    /// The requested route's index (set by admit).
+    pub route: Option<usize>,
+    /// Whether the answer is streamed.
+    pub stream: bool,
+    /// Every upstream attempt, in order.
+    pub attempts: Vec<Attempt>,
+    /// Time spent waiting on upstreams.
+    pub upstream_time: Duration,
+    /// Time spent in backoff between attempts.
+    pub backoff_time: Duration,
+}
+
+impl RequestContext {
+    /// A context for a request that just arrived.
+    pub fn new(request_id: String) -> Self {
+        RequestContext {
+            request_id,
+            received: Instant::now(),
+            caller: None,
+            route: None,
+            stream: false,
+            attempts: Vec::new(),
+            upstream_time: Duration::ZERO,
+            backoff_time: Duration::ZERO,
+        }
+    }
+
+    /// Time the gateway itself has spent so far: elapsed minus upstream and backoff time.
+    pub fn overhead(&self) -> Duration {
+        self.received
+            .elapsed()
+            .saturating_sub(self.upstream_time)
+            .saturating_sub(self.backoff_time)
+    }
+
+    /// The attempt that succeeded, if any.
+    pub fn winning_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last().filter(|a| a.error.is_none())
+    }
+}

@@ -1,0 +1,185 @@
+//! [`ApiError`]: every way a `/v1` request can fail, and the one place that turns it into an HTTP
+//! status and OpenAI's error body (`{"error":{"message","type","param","code"}}`).
+//!
+//! The statuses are the ones OpenAI's SDKs map to exception classes: 400 `BadRequestError`,
+//! 401 `AuthenticationError`, 403 `PermissionDeniedError`, 404 `NotFoundError`, 413, 422,
+//! 429 `RateLimitError`, 5xx `InternalServerError`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use tollgate_providers::ProviderError;
+use tollgate_types::openai::{ErrorBody, ErrorDetail};
+
+/// A failed `/v1` request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not what the endpoint takes (bad JSON, wrong types, missing fields).
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong, for a person.
+        message: String,
+        /// The field at fault (`messages[0].role`), if known.
+        param: Option<String>,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// The body is larger than `server.max_body_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No `Authorization: Bearer` header.
+    #[error("missing API key: send it as `Authorization: Bearer <key>`")]
+    MissingKey,
+    /// The key is not known.
+    #[error("invalid API key")]
+    InvalidKey,
+    /// The model (route) does not exist.
+    #[error("the model `{0}` does not exist or you do not have access to it")]
+    ModelNotFound(String),
+    /// No such endpoint.
+    #[error("unknown endpoint {method} {path}")]
+    NotFound {
+        /// Method.
+        method: String,
+        /// Path.
+        path: String,
+    },
+    /// Endpoint exists, method does not.
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// Method.
+        method: String,
+        /// Path.
+        path: String,
+    },
+    /// Every attempt upstream failed; the last error decides the answer.
+    #[error("{0}")]
+    Upstream(ProviderError),
+    /// The gateway is shutting down or not ready.
+    #[error("the gateway is not ready: {0}")]
+    Unavailable(&'static str),
+    /// A bug: something that should not happen did.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// A 400 for a body problem.
+    pub fn invalid(message: impl Into<String>, param: Option<String>) -> Self {
+        ApiError::InvalidRequest { message: message.into(), param, code: "invalid_request" }
+    }
+
+    /// Status, OpenAI error type, code, and a `Retry-After` to send.
+    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>, Option<Duration>) {
+        const INVALID: &str = "invalid_request_error";
+        let (status, kind, code) = match self {
+            ApiError::InvalidRequest { code, .. } => (StatusCode::BAD_REQUEST, INVALID, *code),
+            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "body_too_large"),
+            ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
+            ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
+            ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
+            ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "not_ready"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error"),
+            ApiError::Upstream(e) => return upstream_parts(e),
+        };
+        (status, kind, Some(code), None)
+    }
+
+    /// A short stable name for the `tollgate_errors_total` metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::MissingKey | ApiError::InvalidKey => "authentication",
+            ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::NotFound { .. } | ApiError::MethodNotAllowed { .. } => "not_found",
+            ApiError::Upstream(e) => e.kind(),
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn param(&self) -> Option<String> {
+        match self {
+            ApiError::InvalidRequest { param, .. } => param.clone(),
+            ApiError::ModelNotFound(_) => Some("model".into()),
+            _ => None,
+        }
+    }
+}
+
+/// How an upstream failure is told to the client.
+fn upstream_parts(e: &ProviderError) -> (StatusCode, &'static str, Option<&'static str>, Option<Duration>) {
+    match e {
+        ProviderError::Status { status, retry_after, .. } => match status {
+            429 => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", Some("upstream_rate_limited"), *retry_after),
+            // The gateway's credentials at the provider are wrong: not the client's fault.
+            401 | 403 => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_auth_failed"), None),
+            400..=499 => (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                "invalid_request_error",
+                Some("upstream_rejected_request"),
+                None,
+            ),
+            _ => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_error"), *retry_after),
+        },
+        ProviderError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error", Some("upstream_timeout"), None),
+        ProviderError::Connect(_) => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_unreachable"), None),
+        ProviderError::Unsupported(_) => (StatusCode::BAD_REQUEST, "invalid_request_error", Some("unsupported_by_route"), None),
+        ProviderError::Truncated => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_stream_truncated"), None),
+        _ => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_error"), None),
+    }
+}
+
+/// The OpenAI-shaped body of an error, as JSON bytes.
+pub fn error_json(message: String, kind: &str, param: Option<String>, code: Option<&str>) -> Vec<u8> {
+    let body = ErrorBody { error: ErrorDetail { message, kind: kind.into(), param, code: code.map(str::to_string) } };
+    serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, code, retry_after) = self.parts();
+        let body = error_json(self.to_string(), kind, self.param(), code);
+        let mut resp = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(wait) = retry_after {
+            let secs = wait.as_secs_f64().ceil().max(0.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_statuses_map_to_what_sdks_expect() {
+        let s = |status| ApiError::Upstream(ProviderError::Status { status, message: "m".into(), retry_after: None }).status();
+        assert_eq!(s(429), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(s(400), StatusCode::BAD_REQUEST);
+        assert_eq!(s(401), StatusCode::BAD_GATEWAY);
+        assert_eq!(s(503), StatusCode::BAD_GATEWAY);
+        assert_eq!(ApiError::Upstream(ProviderError::Timeout).status(), StatusCode::GATEWAY_TIMEOUT);
+    }
+
+    #[test]
+    fn retry_after_is_sent_on_429() {
+        let e = ApiError::Upstream(ProviderError::Status { status: 429, message: "slow".into(), retry_after: Some(Duration::from_millis(1500)) });
+        let resp = e.into_response();
+        assert_eq!(resp.headers()["retry-after"], "2");
+    }
+}

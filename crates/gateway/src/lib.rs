@@ -1,0 +1,182 @@
+//! The Tollgate gateway: the governed request pipeline and the HTTP server around it.
+//!
+//! - [`Gateway`] holds what every request shares: the validated config, one provider and one
+//!   pooled HTTP client per configured provider, the key table, metrics, and the tracker of
+//!   background tasks (stream relays) that shutdown waits for.
+//! - [`router`] builds the axum app: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`,
+//!   `/healthz`, `/readyz`, `/metrics`, behind tower-http layers for the request id and panics.
+//! - [`pipeline`] is the recipe of one governed request, step by step.
+//! - [`serve`] runs the app on a listener with `TCP_NODELAY` and a graceful shutdown.
+//!
+//! ```no_run
+//! # async fn run(cfg: tollgate_config::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! let gw = tollgate_gateway::Gateway::new(cfg)?;
+//! let listener = tokio::net::TcpListener::bind(gw.config.server.listen).await?;
+//! tollgate_gateway::serve(gw, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod ops;
+pub mod pipeline;
+pub mod relay;
+pub mod routing;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::task::TaskTracker;
+use tollgate_config::Config;
+use tollgate_providers::{Provider, ProviderError};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+
+/// Why a gateway could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An HTTP client could not be created.
+    #[error("cannot create the HTTP client for provider {provider}: {source}")]
+    Client {
+        /// Provider name.
+        provider: String,
+        /// Why.
+        source: ProviderError,
+    },
+}
+
+/// Everything requests share.
+#[derive(Debug)]
+pub struct Gateway {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// One provider per `config.providers` entry, same order.
+    pub providers: Vec<Provider>,
+    /// One pooled HTTP client per provider, same order.
+    pub clients: Vec<reqwest::Client>,
+    /// Accepted client keys.
+    pub auth: auth::Authenticator,
+    /// Metrics registry.
+    pub metrics: metrics::Metrics,
+    /// Background tasks (stream relays) that shutdown waits for.
+    pub tasks: TaskTracker,
+    /// Unix time of start (the `created` of `/v1/models`).
+    pub started_unix: u64,
+    ready: AtomicBool,
+    routes_by_name: std::collections::HashMap<String, usize>,
+}
+
+impl Gateway {
+    /// Builds a gateway for `config`.
+    pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+        let providers = config.providers.iter().map(Provider::from_config).collect();
+        let clients = config
+            .providers
+            .iter()
+            .map(|p| {
+                tollgate_providers::http_client(p.connect_timeout)
+                    .map_err(|source| GatewayError::Client { provider: p.name.clone(), source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let routes_by_name = config.routes.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+        Ok(Arc::new(Gateway {
+            auth: auth::Authenticator::new(&config.auth_keys),
+            config: Arc::new(config),
+            providers,
+            clients,
+            metrics: metrics::Metrics::new(),
+            tasks: TaskTracker::new(),
+            started_unix: tollgate_types::unix_now(),
+            ready: AtomicBool::new(true),
+            routes_by_name,
+        }))
+    }
+
+    /// The route a client's `model` names.
+    pub fn route_index(&self, model: &str) -> Option<usize> {
+        self.routes_by_name.get(model).copied()
+    }
+
+    /// Whether `/readyz` says ready.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// Request ids: `req_` + a UUIDv7 (time-ordered), unless the client sent one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestIdV7;
+
+impl MakeRequestId for MakeRequestIdV7 {
+    fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
+        let id = format!("req_{}", uuid::Uuid::now_v7().simple());
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The axum app. Layers, outermost first: request id (set, then copied to the response), then
+/// panic → OpenAI-shaped 500.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(pipeline::chat))
+        .route("/v1/embeddings", post(pipeline::embeddings))
+        .route("/v1/models", get(pipeline::models))
+        .route("/v1/models/{model}", get(pipeline::model))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .with_state(gw)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestIdV7))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CatchPanicLayer::custom(ops::panic_response)),
+        )
+}
+
+/// Serves `gw` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests and stream relays finish for up to `server.shutdown_grace`, and returns.
+pub async fn serve(
+    gw: Arc<Gateway>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Small responses must not wait for the client's delayed ACK (Nagle).
+        let _ = tcp.set_nodelay(true);
+    });
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let grace = gw.config.server.shutdown_grace;
+    let server = axum::serve(listener, router(gw.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    let gw2 = gw.clone();
+    let deadline = async move {
+        shutdown.await;
+        gw2.ready.store(false, Ordering::Relaxed);
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = tx.send(true);
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        () = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    gw.tasks.close();
+    if tokio::time::timeout(grace, gw.tasks.wait()).await.is_err() {
+        tracing::warn!("stream relays still running after the grace period");
+    }
+    Ok(())
+}

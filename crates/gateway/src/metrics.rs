@@ -1,0 +1,262 @@
+//! Prometheus metrics: Tollgate's own (`tollgate_*`) and OpenTelemetry's GenAI names translated to
+//! Prometheus (`gen_ai_client_*`).
+//!
+//! Each gateway owns its registry (no global recorder), so several gateways in one process — tests,
+//! the demo — never mix their numbers. Label values come from config (route and provider names)
+//! or fixed sets, so cardinality stays bounded.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+use tollgate_types::openai::Usage;
+
+/// Labels of `tollgate_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `chat`, `embeddings`, `models`.
+    pub endpoint: &'static str,
+    /// Route name, or empty when none was resolved.
+    pub route: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// Labels of the request-duration and overhead histograms.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// `chat` or `embeddings`.
+    pub endpoint: &'static str,
+    /// Whether the answer was streamed.
+    pub stream: bool,
+}
+
+/// Labels of upstream attempt metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// Provider name from config.
+    pub provider: String,
+    /// `ok` or the error kind (`timeout`, `status_5xx`, ...).
+    pub outcome: &'static str,
+}
+
+/// Labels of `tollgate_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Error kind.
+    pub kind: &'static str,
+}
+
+/// Labels of GenAI token metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// `input` or `output` (GenAI conventions).
+    pub gen_ai_token_type: &'static str,
+    /// `chat` or `embeddings`.
+    pub gen_ai_operation_name: &'static str,
+    /// `openai`, `anthropic`, `azure.ai.openai`.
+    pub gen_ai_provider_name: &'static str,
+    /// The route the client asked for.
+    pub gen_ai_request_model: String,
+}
+
+/// Labels of `tollgate_tokens_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenTypeLabels {
+    /// `input`, `cached_input`, `cache_write`, `output`, `reasoning`.
+    pub token_type: &'static str,
+    /// The route.
+    pub route: String,
+}
+
+/// Labels of GenAI operation metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `chat` or `embeddings`.
+    pub gen_ai_operation_name: &'static str,
+    /// Provider (GenAI name).
+    pub gen_ai_provider_name: &'static str,
+    /// The route.
+    pub gen_ai_request_model: String,
+}
+
+/// Every metric of one gateway.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<EndpointLabels, Histogram>,
+    overhead: Family<EndpointLabels, Histogram>,
+    upstream_duration: Family<AttemptLabels, Histogram>,
+    attempts: Family<AttemptLabels, Counter>,
+    fallbacks: Counter,
+    errors: Family<ErrorLabels, Counter>,
+    token_usage: Family<TokenLabels, Histogram>,
+    tokens: Family<TokenTypeLabels, Counter>,
+    operation_duration: Family<OperationLabels, Histogram>,
+    time_to_first_chunk: Family<OperationLabels, Histogram>,
+}
+
+fn latency_buckets() -> Histogram {
+    // 0.5 ms … ~65 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+fn overhead_buckets() -> Histogram {
+    // 10 µs … ~160 ms: the interesting range is well under a millisecond.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 15))
+}
+
+fn token_buckets() -> Histogram {
+    // 1, 4, 16, … ×4, as the GenAI conventions advise.
+    Histogram::new(exponential_buckets(1.0, 4.0, 14))
+}
+
+fn genai_duration_buckets() -> Histogram {
+    // 0.01 … 81.92 s ×2, as the GenAI conventions advise.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration = Family::<EndpointLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let overhead = Family::<EndpointLabels, Histogram>::new_with_constructor(overhead_buckets as fn() -> Histogram);
+        let upstream_duration = Family::<AttemptLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        let fallbacks = Counter::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let token_usage = Family::<TokenLabels, Histogram>::new_with_constructor(token_buckets as fn() -> Histogram);
+        let tokens = Family::<TokenTypeLabels, Counter>::default();
+        let operation_duration = Family::<OperationLabels, Histogram>::new_with_constructor(genai_duration_buckets as fn() -> Histogram);
+        let time_to_first_chunk = Family::<OperationLabels, Histogram>::new_with_constructor(genai_duration_buckets as fn() -> Histogram);
+        registry.register("tollgate_requests", "Requests answered, by endpoint, route and status", requests.clone());
+        registry.register("tollgate_request_duration_seconds", "Time from request to the end of the answer (streams: to the first byte)", request_duration.clone());
+        registry.register("tollgate_gateway_overhead_seconds", "Time the gateway adds: total time minus time waiting on upstreams and backoff", overhead.clone());
+        registry.register("tollgate_upstream_duration_seconds", "Time of each upstream attempt (streams: to the first chunk)", upstream_duration.clone());
+        registry.register("tollgate_upstream_attempts", "Upstream attempts, by provider and outcome", attempts.clone());
+        registry.register("tollgate_fallbacks", "Requests answered by another deployment than the first one tried", fallbacks.clone());
+        registry.register("tollgate_errors", "Requests that ended in an error, by kind", errors.clone());
+        registry.register("tollgate_tokens", "Tokens, by type and route", tokens.clone());
+        registry.register("gen_ai_client_token_usage", "Tokens used per operation (GenAI semantic conventions)", token_usage.clone());
+        registry.register("gen_ai_client_operation_duration_seconds", "Duration of GenAI operations", operation_duration.clone());
+        registry.register("gen_ai_client_operation_time_to_first_chunk_seconds", "Time to the first streamed chunk", time_to_first_chunk.clone());
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            overhead,
+            upstream_duration,
+            attempts,
+            fallbacks,
+            errors,
+            token_usage,
+            tokens,
+            operation_duration,
+            time_to_first_chunk,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// One answered request.
+    pub fn request(&self, endpoint: &'static str, route: &str, status: u16, stream: bool, total: Duration, overhead: Option<Duration>) {
+        self.requests.get_or_create(&RequestLabels { endpoint, route: route.to_string(), status }).inc();
+        let l = EndpointLabels { endpoint, stream };
+        self.request_duration.get_or_create(&l).observe(total.as_secs_f64());
+        if let Some(o) = overhead {
+            self.overhead.get_or_create(&l).observe(o.as_secs_f64());
+        }
+    }
+
+    /// One upstream attempt.
+    pub fn attempt(&self, provider: &str, outcome: &'static str, took: Duration) {
+        let l = AttemptLabels { provider: provider.to_string(), outcome };
+        self.attempts.get_or_create(&l).inc();
+        self.upstream_duration.get_or_create(&l).observe(took.as_secs_f64());
+    }
+
+    /// A request answered by a later deployment.
+    pub fn fallback(&self) {
+        self.fallbacks.inc();
+    }
+
+    /// A request that ended in an error.
+    pub fn error(&self, kind: &'static str) {
+        self.errors.get_or_create(&ErrorLabels { kind }).inc();
+    }
+
+    /// Usage of one answered operation.
+    pub fn usage(&self, op: &'static str, provider: &'static str, route: &str, usage: &Usage) {
+        let token = |t: &'static str| TokenLabels {
+            gen_ai_token_type: t,
+            gen_ai_operation_name: op,
+            gen_ai_provider_name: provider,
+            gen_ai_request_model: route.to_string(),
+        };
+        self.token_usage.get_or_create(&token("input")).observe(usage.prompt_tokens as f64);
+        if op == "chat" {
+            self.token_usage.get_or_create(&token("output")).observe(usage.completion_tokens as f64);
+        }
+        for (t, n) in [
+            ("input", usage.prompt_tokens),
+            ("cached_input", usage.cached_tokens()),
+            ("cache_write", usage.cache_write_tokens()),
+            ("output", usage.completion_tokens),
+            ("reasoning", usage.reasoning_tokens()),
+        ] {
+            if n > 0 {
+                self.tokens.get_or_create(&TokenTypeLabels { token_type: t, route: route.to_string() }).inc_by(n);
+            }
+        }
+    }
+
+    /// Duration (and for streams, time to first chunk) of one operation.
+    pub fn operation(&self, op: &'static str, provider: &'static str, route: &str, total: Duration, first_chunk: Option<Duration>) {
+        let l = OperationLabels { gen_ai_operation_name: op, gen_ai_provider_name: provider, gen_ai_request_model: route.to_string() };
+        self.operation_duration.get_or_create(&l).observe(total.as_secs_f64());
+        if let Some(t) = first_chunk {
+            self.time_to_first_chunk.get_or_create(&l).observe(t.as_secs_f64());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_prometheus_names() {
+        let m = Metrics::new();
+        m.request("chat", "r", 200, false, Duration::from_millis(3), Some(Duration::from_micros(80)));
+        m.usage("chat", "openai", "r", &Usage { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12, ..Default::default() });
+        m.error("timeout");
+        let text = m.render();
+        for name in [
+            "tollgate_requests_total{endpoint=\"chat\",route=\"r\",status=\"200\"} 1",
+            "tollgate_gateway_overhead_seconds_bucket",
+            "gen_ai_client_token_usage_bucket{gen_ai_token_type=\"output\"",
+            "tollgate_tokens_total{token_type=\"output\",route=\"r\"} 7",
+            "tollgate_errors_total{kind=\"timeout\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

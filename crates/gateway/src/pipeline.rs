@@ -1,0 +1,230 @@
+//! The governed request, read top to bottom.
+//!
+//! Every `/v1` request passes these steps in this order; each is a small function or type with one
+//! job, and all share one typed [`RequestContext`]:
+//!
+//! 1. **authenticate** — `Authorization: Bearer` → [`crate::auth::Caller`]; before the body is
+//!    read, so unauthenticated clients cost nothing.
+//! 2. **parse** — the body becomes a typed request once ([`crate::extract`]); later steps never
+//!    re-read JSON. Unknown fields are kept for the provider.
+//! 3. **admit** — the model must name a route.
+//! 4. **route** — retries and fallback over the route's deployments ([`crate::routing`]).
+//! 5. **respond** — a complete JSON answer, or a relayed stream ([`crate::relay`]).
+//! 6. **measure** — usage, durations and the gateway's own overhead go to [`crate::metrics`].
+//!
+//! Later issues add their steps at fixed places: limits and budget reservation in *admit*; the
+//! input guard and the cache between *admit* and *route*; the output guard in *respond*;
+//! settlement and the ledger record in *measure*.
+
+use crate::Gateway;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::extract::{parse_json, read_body};
+use crate::relay::{self, StreamJob};
+use crate::routing::{self, Answer, Call, Target};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use tollgate_providers::Provider;
+use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, Model, ModelList};
+
+/// `POST /v1/chat/completions`.
+pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    let mut ctx = RequestContext::new(request_id(&headers));
+    match chat_steps(&gw, &mut ctx, &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => gw.answer_error("chat", &ctx, e),
+    }
+}
+
+async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    // 1. authenticate
+    ctx.caller = Some(gw.auth.authenticate(headers)?);
+    // 2. parse
+    let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
+    let req: ChatCompletionRequest = parse_json(&bytes)?;
+    validate_chat(&req)?;
+    ctx.stream = req.is_stream();
+    // 3. admit
+    let route = admit(gw, ctx, &req.model)?;
+    // 4. route
+    let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req)).await.map_err(ApiError::Upstream)?;
+    // 5. respond (6. measure happens inside, or at the end of the stream)
+    let provider_otel = gw.provider_otel(target);
+    let route_name = gw.config.routes[route].name.clone();
+    let tollgate_headers = gw.answer_headers(ctx, target);
+    match answer {
+        Answer::Complete(c) => {
+            if let Some(u) = &c.usage {
+                gw.metrics.usage("chat", provider_otel, &route_name, u);
+            }
+            gw.metrics.operation("chat", provider_otel, &route_name, ctx.received.elapsed(), None);
+            Ok(gw.complete_response("chat", ctx, &route_name, c.body, tollgate_headers))
+        }
+        Answer::Stream { first, rest } => Ok(relay::start(
+            gw,
+            StreamJob {
+                ctx: std::mem::replace(ctx, RequestContext::new(String::new())),
+                first,
+                rest,
+                client_wants_usage: req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+                idle_timeout: gw.config.routes[target.route].stream_idle_timeout,
+                route_name,
+                provider_otel,
+                headers: tollgate_headers,
+            },
+        )),
+    }
+}
+
+/// Checks what serde cannot: the rules OpenAI enforces beyond types.
+fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
+    if req.model.trim().is_empty() {
+        return Err(ApiError::invalid("`model` must not be empty", Some("model".into())));
+    }
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid("`messages` must contain at least one message", Some("messages".into())));
+    }
+    if let Some(n) = req.n {
+        if n == 0 || n > 128 {
+            return Err(ApiError::invalid("`n` must be between 1 and 128", Some("n".into())));
+        }
+    }
+    if req.stream_options.is_some() && !req.is_stream() {
+        return Err(ApiError::invalid("`stream_options` is only allowed when `stream` is true", Some("stream_options".into())));
+    }
+    for (i, m) in req.messages.iter().enumerate() {
+        if m.role == tollgate_types::openai::Role::Tool && m.tool_call_id.is_none() {
+            return Err(ApiError::invalid(
+                "a `tool` message needs `tool_call_id`",
+                Some(format!("messages[{i}].tool_call_id")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The route named by `model`, or 404.
+fn admit(gw: &Gateway, ctx: &mut RequestContext, model: &str) -> Result<usize, ApiError> {
+    let route = gw.route_index(model).ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
+    ctx.route = Some(route);
+    Ok(route)
+}
+
+/// `POST /v1/embeddings`.
+pub async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    let mut ctx = RequestContext::new(request_id(&headers));
+    match embeddings_steps(&gw, &mut ctx, &headers, body).await {
+        Ok(resp) => resp,
+        Err(e) => gw.answer_error("embeddings", &ctx, e),
+    }
+}
+
+async fn embeddings_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    ctx.caller = Some(gw.auth.authenticate(headers)?);
+    let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
+    let req: EmbeddingsRequest = parse_json(&bytes)?;
+    if req.input.is_empty() {
+        return Err(ApiError::invalid("`input` must not be empty", Some("input".into())));
+    }
+    let route = admit(gw, ctx, &req.model)?;
+    let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req)).await.map_err(ApiError::Upstream)?;
+    let Answer::Complete(c) = answer else { return Err(ApiError::Internal) };
+    let route_name = gw.config.routes[route].name.clone();
+    let provider_otel = gw.provider_otel(target);
+    if let Some(u) = &c.usage {
+        gw.metrics.usage("embeddings", provider_otel, &route_name, u);
+    }
+    gw.metrics.operation("embeddings", provider_otel, &route_name, ctx.received.elapsed(), None);
+    let h = gw.answer_headers(ctx, target);
+    Ok(gw.complete_response("embeddings", ctx, &route_name, c.body, h))
+}
+
+/// `GET /v1/models`: the routes.
+pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = gw.auth.authenticate(&headers) {
+        return gw.answer_error("models", &RequestContext::new(request_id(&headers)), e);
+    }
+    let data = gw.config.routes.iter().map(|r| gw.model_entry(&r.name)).collect();
+    axum::Json(ModelList { object: "list".into(), data }).into_response()
+}
+
+/// `GET /v1/models/{model}`.
+pub async fn model(State(gw): State<Arc<Gateway>>, Path(model): Path<String>, headers: HeaderMap) -> Response {
+    let ctx = RequestContext::new(request_id(&headers));
+    if let Err(e) = gw.auth.authenticate(&headers) {
+        return gw.answer_error("models", &ctx, e);
+    }
+    match gw.route_index(&model) {
+        Some(i) => axum::Json(gw.model_entry(&gw.config.routes[i].name)).into_response(),
+        None => gw.answer_error("models", &ctx, ApiError::ModelNotFound(model)),
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Gateway {
+    fn model_entry(&self, name: &str) -> Model {
+        Model { id: name.to_string(), object: "model".into(), created: self.started_unix, owned_by: "tollgate".into() }
+    }
+
+    fn provider_otel(&self, t: Target) -> &'static str {
+        let p = self.config.routes[t.route].deployments[t.deployment].provider;
+        Provider::otel_name(self.config.providers[p].kind)
+    }
+
+    /// `x-tollgate-*` headers: which provider and model answered, and after how many attempts.
+    fn answer_headers(&self, ctx: &RequestContext, t: Target) -> Vec<(&'static str, HeaderValue)> {
+        let dep = &self.config.routes[t.route].deployments[t.deployment];
+        let mut h = Vec::with_capacity(3);
+        if let Ok(v) = HeaderValue::from_str(&self.config.providers[dep.provider].name) {
+            h.push(("x-tollgate-provider", v));
+        }
+        if let Ok(v) = HeaderValue::from_str(&self.config.routes[t.route].name) {
+            h.push(("x-tollgate-route", v));
+        }
+        h.push(("x-tollgate-attempts", HeaderValue::from(ctx.attempts.len())));
+        if ctx.attempts.len() > 1 {
+            self.metrics.fallback();
+        }
+        h
+    }
+
+    fn complete_response(
+        &self,
+        endpoint: &'static str,
+        ctx: &RequestContext,
+        route: &str,
+        body: bytes::Bytes,
+        headers: Vec<(&'static str, HeaderValue)>,
+    ) -> Response {
+        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+        for (k, v) in headers {
+            resp.headers_mut().insert(k, v);
+        }
+        self.metrics.request(endpoint, route, 200, false, ctx.received.elapsed(), Some(ctx.overhead()));
+        resp
+    }
+
+    /// Answers an error: counted, logged once (kind and ids only, never content), shaped.
+    fn answer_error(&self, endpoint: &'static str, ctx: &RequestContext, e: ApiError) -> Response {
+        let status = e.status();
+        let route = ctx.route.map(|r| self.config.routes[r].name.as_str()).unwrap_or("");
+        self.metrics.error(e.kind());
+        self.metrics.request(endpoint, route, status.as_u16(), ctx.stream, ctx.received.elapsed(), None);
+        if status.is_server_error() {
+            tracing::warn!(request_id = %ctx.request_id, route, status = status.as_u16(), error = e.kind(), attempts = ctx.attempts.len(), "request failed");
+        } else {
+            tracing::debug!(request_id = %ctx.request_id, route, status = status.as_u16(), error = e.kind(), "request rejected");
+        }
+        e.into_response()
+    }
+}

@@ -1,0 +1,142 @@
+//! Relaying a committed stream to the client.
+//!
+//! A task, tracked by the gateway so shutdown waits for it, drives the upstream stream to its end
+//! and hands SSE frames to the response body through a small bounded channel. Chunks go out the
+//! moment they arrive (no batching, no delay). If the client disconnects, the task keeps reading
+//! the upstream to the end — so usage, and later cost and the ledger record, stay right — and
+//! simply stops forwarding. If the upstream stream breaks (cut connection, missing `[DONE]`,
+//! an error event, silence longer than the route's idle timeout), the client gets an error event
+//! and no `[DONE]`: never a silent, truncated 200.
+
+use crate::Gateway;
+use crate::context::RequestContext;
+use crate::error::error_json;
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_providers::{ChatStream, Chunk, ProviderError};
+use tollgate_types::openai::Usage;
+
+/// Everything the relay task needs to finish the request's bookkeeping.
+#[derive(Debug)]
+pub struct StreamJob {
+    /// The request so far.
+    pub ctx: RequestContext,
+    /// First chunk, already read by the router.
+    pub first: Option<Chunk>,
+    /// The rest of the upstream stream.
+    pub rest: ChatStream,
+    /// Whether the client asked for the usage chunk (`stream_options.include_usage`).
+    pub client_wants_usage: bool,
+    /// Longest allowed silence between chunks.
+    pub idle_timeout: Duration,
+    /// Route name, for metrics.
+    pub route_name: String,
+    /// `gen_ai.provider.name` of the deployment that answered.
+    pub provider_otel: &'static str,
+    /// Response headers to add (`x-tollgate-*`).
+    pub headers: Vec<(&'static str, HeaderValue)>,
+}
+
+fn frame(data: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(data.len() + 8);
+    b.extend_from_slice(b"data: ");
+    b.extend_from_slice(data);
+    b.extend_from_slice(b"\n\n");
+    b.freeze()
+}
+
+fn error_frame(e: &ProviderError) -> Bytes {
+    let code = match e {
+        ProviderError::Truncated => "upstream_stream_truncated",
+        ProviderError::Timeout => "upstream_stream_idle_timeout",
+        _ => "upstream_stream_error",
+    };
+    frame(&error_json(e.to_string(), "server_error", None, Some(code)))
+}
+
+/// Starts relaying and returns the streaming response.
+pub fn start(gw: &Arc<Gateway>, job: StreamJob) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::convert::Infallible>>(32);
+    let overhead = job.ctx.overhead();
+    let headers = job.headers.clone();
+    let gw2 = gw.clone();
+    gw.tasks.spawn(async move { drive(gw2, job, tx, overhead).await });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response();
+    for (k, v) in headers {
+        resp.headers_mut().insert(k, v);
+    }
+    resp
+}
+
+async fn drive(
+    gw: Arc<Gateway>,
+    mut job: StreamJob,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
+    overhead: Duration,
+) {
+    let first_chunk_at = job.ctx.received.elapsed();
+    let mut client_gone = false;
+    let mut usage: Option<Usage> = None;
+    let mut next = job.first.take().map(Ok);
+    let outcome: Result<(), ProviderError> = loop {
+        let item = match next.take() {
+            Some(Ok(chunk)) => Ok(Some(chunk)),
+            Some(Err(e)) => Err(e),
+            None => match tokio::time::timeout(job.idle_timeout, job.rest.next()).await {
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::Timeout),
+            },
+        };
+        match item {
+            Ok(Some(chunk)) => {
+                if let Some(u) = chunk.usage.clone() {
+                    usage = Some(u);
+                }
+                if chunk.usage_only && !job.client_wants_usage {
+                    continue;
+                }
+                send(&tx, frame(&chunk.data), &mut client_gone).await;
+            }
+            Ok(None) => {
+                send(&tx, Bytes::from_static(b"data: [DONE]\n\n"), &mut client_gone).await;
+                break Ok(());
+            }
+            Err(e) => {
+                send(&tx, error_frame(&e), &mut client_gone).await;
+                break Err(e);
+            }
+        }
+    };
+    drop(tx);
+    let total = job.ctx.received.elapsed();
+    if let Some(u) = &usage {
+        gw.metrics.usage("chat", job.provider_otel, &job.route_name, u);
+    }
+    gw.metrics.operation("chat", job.provider_otel, &job.route_name, total, Some(first_chunk_at));
+    gw.metrics.request("chat", &job.route_name, 200, true, first_chunk_at, Some(overhead));
+    if let Err(e) = &outcome {
+        gw.metrics.error(e.kind());
+        tracing::warn!(request_id = %job.ctx.request_id, route = %job.route_name, error = e.kind(), client_gone, "stream ended with an upstream error");
+    } else if client_gone {
+        tracing::debug!(request_id = %job.ctx.request_id, "client disconnected; upstream stream drained to the end");
+    }
+}
+
+/// Forwards a frame unless the client is gone; notes when it goes.
+async fn send(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>, bytes: Bytes, gone: &mut bool) {
+    if !*gone && tx.send(Ok(bytes)).await.is_err() {
+        *gone = true;
+    }
+}

@@ -1,0 +1,207 @@
+//! Step 5 of the pipeline: send the request upstream, with retries and fallback.
+//!
+//! The plan is a list of targets: the requested route's deployments in weighted-random order
+//! (weight-0 deployments last, as standbys), then each fallback route's deployments the same way.
+//! [`send`] walks it in a plain loop:
+//!
+//! - each attempt has the route's `attempt_timeout` (streams: until the first chunk), cut short by
+//!   the overall `deadline` of the requested route;
+//! - a retryable error (429, 5xx, timeout, refused connection, cut stream) retries the same
+//!   deployment up to `retries` times with exponential backoff and jitter, honouring `Retry-After`
+//!   when the deadline leaves room for it, then moves on;
+//! - an error that only this deployment has (its credentials, `n` > 1 on Anthropic) moves on;
+//! - an error in the request itself (400, 422) ends the loop at once: no one else would do better.
+//!
+//! Every attempt is recorded on the [`RequestContext`]. For streams, the first chunk is read inside
+//! the attempt: until a byte goes to the client, a failed stream falls back like any other error.
+
+use crate::Gateway;
+use crate::context::{Attempt, RequestContext};
+use std::time::{Duration, Instant};
+use tollgate_providers::{ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError};
+use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest};
+
+/// What to send.
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
+    /// A chat completion.
+    Chat(&'a ChatCompletionRequest),
+    /// Embeddings.
+    Embeddings(&'a EmbeddingsRequest),
+}
+
+/// A successful attempt.
+#[derive(Debug)]
+pub enum Answer {
+    /// A complete answer.
+    Complete(Complete),
+    /// A stream whose first chunk has arrived (`None`: it ended at once, correctly).
+    Stream {
+        /// The first chunk.
+        first: Option<Chunk>,
+        /// The rest.
+        rest: ChatStream,
+    },
+}
+
+/// One place to try: (route index, deployment index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// Route index.
+    pub route: usize,
+    /// Deployment index within the route.
+    pub deployment: usize,
+}
+
+/// The order in which targets are tried for `route`.
+pub fn plan(cfg: &tollgate_config::Config, route: usize) -> Vec<Target> {
+    let mut out = Vec::new();
+    for r in std::iter::once(route).chain(cfg.routes[route].fallbacks.iter().copied()) {
+        let deps = &cfg.routes[r].deployments;
+        let mut weighted: Vec<usize> = (0..deps.len()).filter(|&i| deps[i].weight > 0).collect();
+        // Weighted shuffle: pick by weight among those left, one by one.
+        while !weighted.is_empty() {
+            let total: u64 = weighted.iter().map(|&i| u64::from(deps[i].weight)).sum();
+            let mut ticket = fastrand::u64(..total.max(1));
+            let mut pick = 0;
+            for (k, &i) in weighted.iter().enumerate() {
+                let w = u64::from(deps[i].weight);
+                if ticket < w {
+                    pick = k;
+                    break;
+                }
+                ticket -= w;
+            }
+            out.push(Target { route: r, deployment: weighted.remove(pick) });
+        }
+        out.extend((0..deps.len()).filter(|&i| deps[i].weight == 0).map(|i| Target { route: r, deployment: i }));
+    }
+    out
+}
+
+/// One attempt at one provider.
+async fn attempt(http: &reqwest::Client, provider: &Provider, model: &str, call: Call<'_>) -> Result<Answer, ProviderError> {
+    match call {
+        Call::Embeddings(req) => provider.embeddings(http, req, model).await.map(Answer::Complete),
+        Call::Chat(req) => match provider.chat(http, req, model).await? {
+            ChatReply::Complete(c) => Ok(Answer::Complete(c)),
+            ChatReply::Stream(mut rest) => {
+                let first = rest.next().await?;
+                Ok(Answer::Stream { first, rest })
+            }
+        },
+    }
+}
+
+/// Backoff before retry number `retry` (0-based): `base · 2^retry`, ±25 % jitter, at least what
+/// the provider asked for.
+fn backoff(base: Duration, retry: u32, asked: Option<Duration>) -> Duration {
+    let exp = base.saturating_mul(1u32 << retry.min(10));
+    let jitter = 0.75 + fastrand::f64() * 0.5;
+    let ours = exp.mul_f64(jitter);
+    asked.map_or(ours, |a| a.max(ours))
+}
+
+/// Sends `call` along the plan of `route` until one attempt succeeds.
+pub async fn send(gw: &Gateway, ctx: &mut RequestContext, route: usize, call: Call<'_>) -> Result<(Answer, Target), ProviderError> {
+    let cfg = &gw.config;
+    let deadline = Instant::now() + cfg.routes[route].deadline;
+    let mut last = ProviderError::Timeout;
+    'targets: for target in plan(cfg, route) {
+        let r = &cfg.routes[target.route];
+        let dep = &r.deployments[target.deployment];
+        let provider = &gw.providers[dep.provider];
+        let provider_name = cfg.providers[dep.provider].name.as_str();
+        for retry in 0..=r.retries {
+            let now = Instant::now();
+            let Some(remaining) = deadline.checked_duration_since(now).filter(|d| !d.is_zero()) else {
+                break 'targets;
+            };
+            let limit = r.attempt_timeout.min(remaining);
+            let result = match tokio::time::timeout(limit, attempt(&gw.clients[dep.provider], provider, &dep.model, call)).await {
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::Timeout),
+            };
+            let took = now.elapsed();
+            ctx.upstream_time += took;
+            gw.metrics.attempt(provider_name, result.as_ref().err().map_or("ok", ProviderError::kind), took);
+            ctx.attempts.push(Attempt {
+                route: target.route,
+                deployment: target.deployment,
+                provider: dep.provider,
+                started: now.duration_since(ctx.received),
+                took,
+                error: result.as_ref().err().cloned(),
+            });
+            let err = match result {
+                Ok(answer) => return Ok((answer, target)),
+                Err(e) => e,
+            };
+            let class = err.class();
+            let asked = err.retry_after();
+            last = err;
+            match class {
+                ErrorClass::Fatal => return Err(last),
+                ErrorClass::NextDeployment => continue 'targets,
+                ErrorClass::Retry if retry < r.retries => {
+                    let wait = backoff(r.backoff, retry, asked);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    // A wait the deadline cannot afford: try the next deployment instead.
+                    if wait >= left {
+                        continue 'targets;
+                    }
+                    tokio::time::sleep(wait).await;
+                    ctx.backoff_time += wait;
+                }
+                ErrorClass::Retry => continue 'targets,
+            }
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> tollgate_config::Config {
+        tollgate_config::Config::from_yaml_str(yaml, &|_| None).unwrap()
+    }
+
+    #[test]
+    fn plan_lists_the_route_then_its_fallbacks_with_standbys_last() {
+        let cfg = config(
+            r#"
+providers: [{ name: p, type: openai_compatible, base_url: "http://127.0.0.1:1" }]
+routes:
+  - name: a
+    deployments: [{ provider: p, model: standby, weight: 0 }, { provider: p, model: x, weight: 3 }, { provider: p, model: y, weight: 1 }]
+    fallbacks: [b]
+  - name: b
+    deployments: [{ provider: p, model: z }]
+"#,
+        );
+        let mut first_x = 0;
+        for _ in 0..400 {
+            let p = plan(&cfg, 0);
+            assert_eq!(p.len(), 4);
+            let models: Vec<&str> = p.iter().map(|t| cfg.routes[t.route].deployments[t.deployment].model.as_str()).collect();
+            assert_eq!(&models[2..], &["standby", "z"]);
+            if models[0] == "x" {
+                first_x += 1;
+            }
+        }
+        // Weight 3 vs 1: about 300 of 400; the bounds are far beyond chance.
+        assert!((240..=360).contains(&first_x), "x first {first_x} times of 400");
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let base = Duration::from_millis(100);
+        let b0 = backoff(base, 0, None);
+        let b2 = backoff(base, 2, None);
+        assert!(b0 >= Duration::from_millis(75) && b0 <= Duration::from_millis(125));
+        assert!(b2 >= Duration::from_millis(300) && b2 <= Duration::from_millis(500));
+        assert_eq!(backoff(base, 0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+    }
+}

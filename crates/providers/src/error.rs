@@ -1,0 +1,195 @@
+//! [`ProviderError`]: what can go wrong talking to an upstream, and what the router should do
+//! about it ([`ErrorClass`]).
+
+use std::time::Duration;
+
+/// What the router does after an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Transient: retry the same deployment (after backoff), then move on.
+    Retry,
+    /// This deployment cannot serve the request, another might: move on without retrying.
+    NextDeployment,
+    /// The request itself is at fault; no other deployment will do better. Answer now.
+    Fatal,
+}
+
+/// An upstream failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The TCP or TLS connection could not be made (refused, DNS, reset before a response).
+    #[error("cannot connect to the provider: {0}")]
+    Connect(String),
+    /// The attempt took longer than its timeout.
+    #[error("the provider did not answer in time")]
+    Timeout,
+    /// The provider answered with an error status.
+    #[error("the provider answered {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The provider's error message, if it sent one.
+        message: String,
+        /// `Retry-After` / `retry-after-ms`, if sent.
+        retry_after: Option<Duration>,
+    },
+    /// A stream ended before its end marker (`[DONE]`, `message_stop`).
+    #[error("the provider's stream ended before it was complete")]
+    Truncated,
+    /// An error event inside a stream.
+    #[error("the provider reported an error inside the stream: {0}")]
+    StreamError(String),
+    /// The answer could not be understood.
+    #[error("the provider's answer could not be read: {0}")]
+    InvalidResponse(String),
+    /// Sending the request or reading the answer failed mid-way.
+    #[error("the request to the provider failed: {0}")]
+    Transport(String),
+    /// This provider cannot do what was asked (embeddings on Anthropic, `n` > 1, ...).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl ProviderError {
+    /// What the router should do next.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ProviderError::Connect(_)
+            | ProviderError::Timeout
+            | ProviderError::Truncated
+            | ProviderError::StreamError(_)
+            | ProviderError::InvalidResponse(_)
+            | ProviderError::Transport(_) => ErrorClass::Retry,
+            ProviderError::Unsupported(_) => ErrorClass::NextDeployment,
+            ProviderError::Status { status, .. } => match status {
+                408 | 409 | 425 | 429 | 500..=599 => ErrorClass::Retry,
+                // The gateway's own credentials or entitlement at this provider are at fault, or
+                // the provider does not know the model: another deployment may be fine.
+                401 | 403 | 404 => ErrorClass::NextDeployment,
+                _ => ErrorClass::Fatal,
+            },
+        }
+    }
+
+    /// A short stable name for metrics and the ledger (`connect`, `timeout`, `status_429`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Connect(_) => "connect",
+            ProviderError::Timeout => "timeout",
+            ProviderError::Status { status, .. } => match status {
+                429 => "status_429",
+                400..=499 => "status_4xx",
+                _ => "status_5xx",
+            },
+            ProviderError::Truncated => "truncated",
+            ProviderError::StreamError(_) => "stream_error",
+            ProviderError::InvalidResponse(_) => "invalid_response",
+            ProviderError::Transport(_) => "transport",
+            ProviderError::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// The wait the provider asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
+        // Only the error's kind goes into the message: reqwest's Display can include the URL,
+        // which is fine, but never a header.
+        let (timeout, connect, body) = (e.is_timeout(), e.is_connect(), e.is_decode() || e.is_body());
+        let detail = e.without_url().to_string();
+        if timeout {
+            ProviderError::Timeout
+        } else if connect {
+            ProviderError::Connect(detail)
+        } else if body {
+            ProviderError::InvalidResponse(detail)
+        } else {
+            ProviderError::Transport(detail)
+        }
+    }
+}
+
+/// Reads `retry-after-ms` or `retry-after` (seconds; HTTP dates are ignored).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+    }
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Turns an error response into [`ProviderError::Status`], reading at most 64 KiB of its body.
+pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    let mut body = Vec::new();
+    let mut resp = resp;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 64 * 1024 {
+            break;
+        }
+    }
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            // OpenAI: {"error":{"message"}}; Anthropic: {"type":"error","error":{"message"}};
+            // some servers: {"error":"text"} or {"message":"text"}.
+            let e = v.get("error").unwrap_or(&v);
+            e.get("message")
+                .and_then(|m| m.as_str())
+                .or_else(|| e.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            text.chars().take(200).collect()
+        });
+    ProviderError::Status { status, message, retry_after }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(s: u16) -> ProviderError {
+        ProviderError::Status { status: s, message: String::new(), retry_after: None }
+    }
+
+    #[test]
+    fn classes() {
+        assert_eq!(status(429).class(), ErrorClass::Retry);
+        assert_eq!(status(503).class(), ErrorClass::Retry);
+        assert_eq!(status(529).class(), ErrorClass::Retry);
+        assert_eq!(status(401).class(), ErrorClass::NextDeployment);
+        assert_eq!(status(400).class(), ErrorClass::Fatal);
+        assert_eq!(status(422).class(), ErrorClass::Fatal);
+        assert_eq!(ProviderError::Timeout.class(), ErrorClass::Retry);
+        assert_eq!(ProviderError::Unsupported("x".into()).class(), ErrorClass::NextDeployment);
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "150".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+        let mut d = reqwest::header::HeaderMap::new();
+        d.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&d), None);
+    }
+}
