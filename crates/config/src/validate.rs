@@ -176,12 +176,11 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         });
     }
 
-    let route_index: HashMap<String, usize> = raw
-        .routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.name.clone(), i))
-        .collect();
+    let mut route_index: HashMap<String, usize> = HashMap::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        // The first route of a name wins; later duplicates are reported below.
+        route_index.entry(r.name.clone()).or_insert(i);
+    }
     let mut seen_routes = HashSet::new();
     let mut routes = Vec::new();
     for (i, r) in raw.routes.into_iter().enumerate() {

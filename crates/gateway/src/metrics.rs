@@ -252,7 +252,7 @@ mod tests {
         for name in [
             "tollgate_requests_total{endpoint=\"chat\",route=\"r\",status=\"200\"} 1",
             "tollgate_gateway_overhead_seconds_bucket",
-            "gen_ai_client_token_usage_bucket{gen_ai_token_type=\"output\"",
+            "gen_ai_client_token_usage_count{gen_ai_token_type=\"output\"",
             "tollgate_tokens_total{token_type=\"output\",route=\"r\"} 7",
             "tollgate_errors_total{kind=\"timeout\"} 1",
         ] {

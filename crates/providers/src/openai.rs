@@ -1,7 +1,8 @@
 //! OpenAI's API, and every server that speaks it (vLLM, Ollama, LM Studio, TGI, the simulator).
 //!
 //! The request goes out as the client sent it, with only `model` replaced by the deployment's
-//! upstream model; unknown fields pass through. Complete answers pass back as bytes (only usage is
+//! upstream model (and, on streams, `stream_options.include_usage` set); unknown fields pass
+//! through. Complete answers pass back as bytes (only usage is
 //! read); streamed chunks pass back one by one, and `[DONE]` marks the end.
 
 use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader};
@@ -64,6 +65,11 @@ pub(crate) async fn send_chat(
 ) -> Result<ChatReply, ProviderError> {
     let mut upstream = req.clone();
     upstream.model = model.to_string();
+    if req.is_stream() {
+        // Always ask for the usage chunk, so streamed requests are metered from real usage; the
+        // relay hides it from clients that did not ask (`Chunk::usage_only`).
+        upstream.stream_options.get_or_insert_with(Default::default).include_usage = Some(true);
+    }
     let body = serde_json::to_vec(&upstream)
         .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
     let resp = crate::send_json(builder, body).await?;

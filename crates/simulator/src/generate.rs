@@ -110,7 +110,9 @@ pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
         let id = format!("call_{:016x}", rng.next_u64());
         return Output { pieces: Vec::new(), tool_call: Some((id, name.clone(), args)), finish: Finish::ToolCalls };
     }
-    let wanted = 8 + rng.below(u64::from(ask.default_len.max(9) - 8)) as u32;
+    // Uncapped answers vary between half the typical length and the typical length.
+    let typical = ask.default_len.max(2);
+    let wanted = typical / 2 + rng.below(u64::from(typical - typical / 2 + 1)) as u32;
     let (len, capped) = match ask.cap {
         Some(cap) if cap <= wanted => (cap, true),
         _ => (wanted, false),

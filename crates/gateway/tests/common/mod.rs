@@ -1,0 +1,115 @@
+//! Shared helpers of the gateway's integration tests: simulators and gateways on port 0, in-process.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use tokio::sync::watch;
+use tollgate_gateway::Gateway;
+use tollgate_simulator::{SimConfig, Simulator};
+
+/// A running simulator.
+pub struct Sim {
+    pub url: String,
+    pub sim: Simulator,
+    _stop: watch::Sender<bool>,
+}
+
+impl Sim {
+    pub fn count(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.sim.stats();
+        s.chat.load(Relaxed) + s.messages.load(Relaxed) + s.embeddings.load(Relaxed)
+    }
+}
+
+pub async fn sim(cfg: SimConfig) -> Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, mut rx) = watch::channel(false);
+    let sim = Simulator::new(cfg);
+    let s2 = sim.clone();
+    tokio::spawn(async move {
+        s2.serve(listener, async move {
+            let _ = rx.wait_for(|v| *v).await;
+        })
+        .await
+        .unwrap();
+    });
+    Sim { url, sim, _stop: tx }
+}
+
+/// A running gateway.
+pub struct Gw {
+    pub url: String,
+    pub gw: Arc<Gateway>,
+    pub stop: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gw {
+    pub fn chat_url(&self) -> String {
+        format!("{}/v1/chat/completions", self.url)
+    }
+
+    pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
+        reqwest::Client::new().post(self.chat_url()).json(&body).send().await.unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap()
+    }
+}
+
+pub fn config(yaml: &str) -> tollgate_config::Config {
+    tollgate_config::Config::from_yaml_str(yaml, &|_| None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+pub async fn gateway(yaml: &str) -> Gw {
+    let gw = Gateway::new(config(yaml)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, mut rx) = watch::channel(false);
+    let task = tokio::spawn(tollgate_gateway::serve(gw.clone(), listener, async move {
+        let _ = rx.wait_for(|v| *v).await;
+    }));
+    Gw { url, gw, stop, task }
+}
+
+/// One route `m` on an OpenAI-compatible simulator, one route `c` on its Anthropic side.
+pub fn two_route_config(sim_url: &str) -> String {
+    format!(
+        r#"
+providers:
+  - {{ name: sim, type: openai_compatible, base_url: "{sim_url}/v1" }}
+  - {{ name: ant, type: anthropic, base_url: "{sim_url}", api_key: test-key }}
+routes:
+  - name: m
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+  - name: c
+    deployments: [{{ provider: ant, model: claude-test }}]
+"#
+    )
+}
+
+pub fn user(text: &str) -> serde_json::Value {
+    serde_json::json!([{"role": "user", "content": text}])
+}
+
+/// Reads an SSE body into its `data:` payloads.
+pub async fn sse_data(resp: reqwest::Response) -> Vec<String> {
+    let text = resp.text().await.unwrap();
+    text.split("\n\n")
+        .filter_map(|ev| ev.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Joins the content deltas of streamed chunks.
+pub fn streamed_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect()
+}
