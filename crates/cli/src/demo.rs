@@ -29,7 +29,10 @@ pub struct DemoArgs {
     no_wait: bool,
 }
 
-async fn start_sim(cfg: SimConfig, stop: tokio::sync::watch::Receiver<bool>) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+async fn start_sim(
+    cfg: SimConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let mut stop = stop;
@@ -43,7 +46,12 @@ async fn start_sim(cfg: SimConfig, stop: tokio::sync::watch::Receiver<bool>) -> 
     Ok((format!("http://{addr}"), handle))
 }
 
-fn demo_config(sim: &str, flaky: &str, listen: std::net::SocketAddr, data_dir: &std::path::Path) -> String {
+fn demo_config(
+    sim: &str,
+    flaky: &str,
+    listen: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+) -> String {
     format!(
         r#"# Written by `tollgate demo`. The simulators it names stop with the demo.
 server:
@@ -96,7 +104,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         cached_tokens: 8,
         ..SimConfig::default()
     };
-    let flaky = SimConfig { error_rate: 1.0, error_status: 503, ..SimConfig::default() };
+    let flaky = SimConfig {
+        error_rate: 1.0,
+        error_status: 503,
+        ..SimConfig::default()
+    };
     let (sim_url, sim_task) = start_sim(healthy, stop_rx.clone()).await?;
     let (flaky_url, flaky_task) = start_sim(flaky, stop_rx.clone()).await?;
 
@@ -128,7 +140,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  from openai import OpenAI");
     println!("  client = OpenAI(base_url=\"{base}\", api_key=\"unused-in-demo\")");
     println!("  print(client.chat.completions.create(model=\"claude-haiku\",");
-    println!("        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n");
+    println!(
+        "        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n"
+    );
 
     sample_traffic(&base, args.requests).await;
     let _ = std::io::stdout().flush();
@@ -153,24 +167,73 @@ async fn sample_traffic(base: &str, n: usize) {
     let weather = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
     println!("Sample traffic ({n} requests):");
-    println!("  {:<24} {:<7} {:>6} {:>9} {:>8}  provider", "route", "kind", "status", "attempts", "ms");
+    println!(
+        "  {:<24} {:<7} {:>6} {:>9} {:>8}  provider",
+        "route", "kind", "status", "attempts", "ms"
+    );
     for i in 0..n {
         let (route, kind, body, path) = match i % 6 {
-            0 => ("chat-default", "chat", json!({"model": "chat-default", "messages": [{"role": "user", "content": format!("Summarise ticket #{i}")}]}), "chat/completions"),
-            1 => ("chat-default", "stream", json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}), "chat/completions"),
-            2 => ("claude-haiku", "tools", json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}), "chat/completions"),
-            3 => ("chat-resilient", "chat", json!({"model": "chat-resilient", "messages": [{"role": "user", "content": "Classify this invoice"}]}), "chat/completions"),
-            4 => ("claude-haiku", "stream", json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Explain our leave policy"}]}), "chat/completions"),
-            _ => ("text-embedding-3-small", "embed", json!({"model": "text-embedding-3-small", "input": ["policy", "invoice"]}), "embeddings"),
+            0 => (
+                "chat-default",
+                "chat",
+                json!({"model": "chat-default", "messages": [{"role": "user", "content": format!("Summarise ticket #{i}")}]}),
+                "chat/completions",
+            ),
+            1 => (
+                "chat-default",
+                "stream",
+                json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}),
+                "chat/completions",
+            ),
+            2 => (
+                "claude-haiku",
+                "tools",
+                json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
+                "chat/completions",
+            ),
+            3 => (
+                "chat-resilient",
+                "chat",
+                json!({"model": "chat-resilient", "messages": [{"role": "user", "content": "Classify this invoice"}]}),
+                "chat/completions",
+            ),
+            4 => (
+                "claude-haiku",
+                "stream",
+                json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Explain our leave policy"}]}),
+                "chat/completions",
+            ),
+            _ => (
+                "text-embedding-3-small",
+                "embed",
+                json!({"model": "text-embedding-3-small", "input": ["policy", "invoice"]}),
+                "embeddings",
+            ),
         };
         let started = Instant::now();
-        let line = match client.post(format!("{base}/{path}")).header("content-type", "application/json").body(body.to_string()).send().await {
+        let line = match client
+            .post(format!("{base}/{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+        {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                let (attempts, provider) = (header("x-tollgate-attempts"), header("x-tollgate-provider"));
+                let header = |h: &str| {
+                    resp.headers()
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                let (attempts, provider) =
+                    (header("x-tollgate-attempts"), header("x-tollgate-provider"));
                 let _ = resp.bytes().await;
-                format!("  {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}", started.elapsed().as_millis())
+                format!(
+                    "  {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}",
+                    started.elapsed().as_millis()
+                )
             }
             Err(e) => format!("  {route:<24} {kind:<7} failed: {e}"),
         };

@@ -59,7 +59,10 @@ pub struct SimulateArgs {
 impl SimulateArgs {
     /// The simulator's knobs, checked.
     pub fn to_config(&self) -> anyhow::Result<SimConfig> {
-        for (name, v) in [("--error-rate", self.error_rate), ("--truncate-rate", self.truncate_rate)] {
+        for (name, v) in [
+            ("--error-rate", self.error_rate),
+            ("--truncate-rate", self.truncate_rate),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 bail!("{name} must be between 0 and 1, got {v}");
             }
@@ -68,7 +71,10 @@ impl SimulateArgs {
             bail!("--tokens-per-second must be 0 or more");
         }
         if !(100..=599).contains(&self.error_status) {
-            bail!("--error-status must be an HTTP status (100-599), got {}", self.error_status);
+            bail!(
+                "--error-status must be an HTTP status (100-599), got {}",
+                self.error_status
+            );
         }
         Ok(SimConfig {
             latency: Duration::from_millis(self.latency_ms),
@@ -99,6 +105,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("tollgate simulator listening on http://{addr}/v1");
     let _ = std::io::stdout().flush();
-    Simulator::new(cfg).serve(listener, shutdown_signal()).await?;
+    Simulator::new(cfg)
+        .serve(listener, shutdown_signal())
+        .await?;
     Ok(())
 }

@@ -29,11 +29,7 @@ pub fn interpolate(
                 Some((n, d)) => (n, Some(d)),
                 None => (expr, None),
             };
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(format!("invalid environment variable name {name:?}"));
             }
             match (lookup(name), default) {

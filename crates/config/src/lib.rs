@@ -188,18 +188,33 @@ impl Config {
                 Some(k) => format!("key {k}"),
                 None => "no key".into(),
             };
-            let _ = writeln!(s, "  {:<16} {:<18} {}  ({key})", p.name, p.kind.as_str(), p.base_url);
+            let _ = writeln!(
+                s,
+                "  {:<16} {:<18} {}  ({key})",
+                p.name,
+                p.kind.as_str(),
+                p.base_url
+            );
         }
         let _ = writeln!(s, "routes:");
         for r in &self.routes {
             let deps: Vec<String> = r
                 .deployments
                 .iter()
-                .map(|d| format!("{}/{} w{}", self.providers[d.provider].name, d.model, d.weight))
+                .map(|d| {
+                    format!(
+                        "{}/{} w{}",
+                        self.providers[d.provider].name, d.model, d.weight
+                    )
+                })
                 .collect();
             let _ = write!(s, "  {:<24} -> {}", r.name, deps.join(", "));
             if !r.fallbacks.is_empty() {
-                let names: Vec<&str> = r.fallbacks.iter().map(|&i| self.routes[i].name.as_str()).collect();
+                let names: Vec<&str> = r
+                    .fallbacks
+                    .iter()
+                    .map(|&i| self.routes[i].name.as_str())
+                    .collect();
                 let _ = write!(s, "  then {}", names.join(", "));
             }
             let _ = writeln!(

@@ -30,7 +30,11 @@ pub(crate) fn parse_raw(
     let raw: RawConfig = serde_path_to_error::deserialize(tree).map_err(|e| {
         let path = e.path().to_string();
         ConfigError::Invalid(vec![Problem {
-            path: if path == "." { "(top level)".into() } else { path },
+            path: if path == "." {
+                "(top level)".into()
+            } else {
+                path
+            },
             message: e.into_inner().to_string(),
         }])
     })?;
@@ -62,7 +66,11 @@ fn interpolate_tree(
         serde_yaml::Value::Mapping(map) => {
             for (k, item) in map.iter_mut() {
                 let key = k.as_str().unwrap_or("?");
-                let child = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+                let child = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
                 interpolate_tree(item, child, lookup, unset, problems);
             }
         }
@@ -98,14 +106,20 @@ fn ms(value: Option<u64>, default: u64, path: String, c: &mut Collector<'_>) -> 
 
 /// Checks everything and builds the runtime [`Config`].
 pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigError> {
-    let mut c = Collector { problems: Vec::new(), unset };
+    let mut c = Collector {
+        problems: Vec::new(),
+        unset,
+    };
 
     let listen: SocketAddr = match raw.server.listen.parse() {
         Ok(a) => a,
         Err(_) => {
             c.push(
                 "server.listen".into(),
-                format!("{:?} is not an address like 127.0.0.1:4000", raw.server.listen),
+                format!(
+                    "{:?} is not an address like 127.0.0.1:4000",
+                    raw.server.listen
+                ),
             );
             SocketAddr::from(([127, 0, 0, 1], 0))
         }
@@ -146,13 +160,23 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             ProviderKind::Anthropic => Some("https://api.anthropic.com"),
             ProviderKind::AzureOpenai | ProviderKind::OpenaiCompatible => None,
         };
-        let base_url = match p.base_url.as_deref().filter(|s| !s.is_empty()).or(default_base) {
+        let base_url = match p
+            .base_url
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or(default_base)
+        {
             None => {
-                c.push(at("base_url"), format!("required for type {}", p.kind.as_str()));
+                c.push(
+                    at("base_url"),
+                    format!("required for type {}", p.kind.as_str()),
+                );
                 String::new()
             }
             Some(u) => match url::Url::parse(u) {
-                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() =>
+                {
                     u.trim_end_matches('/').to_string()
                 }
                 _ => {
@@ -163,7 +187,10 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         };
         let api_key = p.api_key.filter(|k| !k.is_empty());
         if api_key.is_none() && p.kind != ProviderKind::OpenaiCompatible {
-            c.push(at("api_key"), format!("required for type {}", p.kind.as_str()));
+            c.push(
+                at("api_key"),
+                format!("required for type {}", p.kind.as_str()),
+            );
         }
         providers.push(Provider {
             name: p.name,
@@ -172,7 +199,12 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             api_key,
             api_version: p.api_version.unwrap_or_else(|| "2024-10-21".into()),
             anthropic_version: p.anthropic_version.unwrap_or_else(|| "2023-06-01".into()),
-            connect_timeout: ms(p.connect_timeout_ms, 5_000, at("connect_timeout_ms"), &mut c),
+            connect_timeout: ms(
+                p.connect_timeout_ms,
+                5_000,
+                at("connect_timeout_ms"),
+                &mut c,
+            ),
         });
     }
 
@@ -197,15 +229,25 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         for (j, d) in r.deployments.into_iter().enumerate() {
             let dat = |field: &str| format!("routes[{i}].deployments[{j}].{field}");
             match provider_index.get(&d.provider) {
-                Some(&p) => deployments.push(Deployment { provider: p, model: d.model.clone(), weight: d.weight }),
-                None => c.push(dat("provider"), format!("unknown provider {:?}", d.provider)),
+                Some(&p) => deployments.push(Deployment {
+                    provider: p,
+                    model: d.model.clone(),
+                    weight: d.weight,
+                }),
+                None => c.push(
+                    dat("provider"),
+                    format!("unknown provider {:?}", d.provider),
+                ),
             }
             if d.model.trim().is_empty() {
                 c.push(dat("model"), "must not be empty");
             }
         }
         if !deployments.is_empty() && deployments.iter().all(|d| d.weight == 0) {
-            c.push(at("deployments"), "at least one deployment needs a weight above 0");
+            c.push(
+                at("deployments"),
+                "at least one deployment needs a weight above 0",
+            );
         }
         // Weighted deployments first, so the router's pick only looks at a prefix.
         deployments.sort_by_key(|d| d.weight == 0);
@@ -223,16 +265,31 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             name: r.name,
             deployments,
             fallbacks,
-            attempt_timeout: ms(r.attempt_timeout_ms, 60_000, at("attempt_timeout_ms"), &mut c),
+            attempt_timeout: ms(
+                r.attempt_timeout_ms,
+                60_000,
+                at("attempt_timeout_ms"),
+                &mut c,
+            ),
             deadline: ms(r.deadline_ms, 120_000, at("deadline_ms"), &mut c),
             retries: r.retries.unwrap_or(1),
             backoff: Duration::from_millis(r.backoff_ms.unwrap_or(100)),
-            stream_idle_timeout: ms(r.stream_idle_timeout_ms, 60_000, at("stream_idle_timeout_ms"), &mut c),
+            stream_idle_timeout: ms(
+                r.stream_idle_timeout_ms,
+                60_000,
+                at("stream_idle_timeout_ms"),
+                &mut c,
+            ),
         });
     }
 
     if c.problems.is_empty() {
-        Ok(Config { server, auth_keys, providers, routes })
+        Ok(Config {
+            server,
+            auth_keys,
+            providers,
+            routes,
+        })
     } else {
         Err(ConfigError::Invalid(c.problems))
     }
@@ -243,7 +300,9 @@ mod tests {
     use crate::{Config, ConfigError};
 
     fn load(yaml: &str) -> Result<Config, ConfigError> {
-        Config::from_yaml_str(yaml, &|n| (n == "SIM_API_KEY").then(|| "sekret".to_string()))
+        Config::from_yaml_str(yaml, &|n| {
+            (n == "SIM_API_KEY").then(|| "sekret".to_string())
+        })
     }
 
     fn problems(yaml: &str) -> Vec<String> {
@@ -275,7 +334,10 @@ routes:
     #[test]
     fn the_smallest_config_of_the_spec_loads() {
         let cfg = load(SMALLEST).unwrap();
-        assert_eq!(cfg.providers[0].api_key.as_ref().unwrap().expose(), "sekret");
+        assert_eq!(
+            cfg.providers[0].api_key.as_ref().unwrap().expose(),
+            "sekret"
+        );
         assert_eq!(cfg.routes[0].fallbacks, vec![1]);
         assert_eq!(cfg.server.max_body_bytes, 10 * 1024 * 1024);
         assert!(!cfg.summary().contains("sekret"));
@@ -338,7 +400,9 @@ routes:
 
     #[test]
     fn a_required_key_from_an_unset_variable_names_the_variable() {
-        let p = problems("providers:\n  - { name: oa, type: openai, api_key: \"${OPENAI_API_KEY}\" }\n");
+        let p = problems(
+            "providers:\n  - { name: oa, type: openai, api_key: \"${OPENAI_API_KEY}\" }\n",
+        );
         assert!(p[0].contains("OPENAI_API_KEY is not set"), "{p:?}");
     }
 

@@ -32,7 +32,9 @@ fn digest(key: &str) -> [u8; 32] {
 impl Authenticator {
     /// A table holding the digests of `keys`.
     pub fn new(keys: &[Secret]) -> Self {
-        Authenticator { digests: keys.iter().map(|k| digest(k.expose())).collect() }
+        Authenticator {
+            digests: keys.iter().map(|k| digest(k.expose())).collect(),
+        }
     }
 
     /// Whether any key is required.
@@ -48,13 +50,18 @@ impl Authenticator {
         let key = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::MissingKey)?;
         let d = digest(key);
         if self.digests.contains(&d) {
-            Ok(Caller::StaticKey(d[..4].iter().map(|b| format!("{b:02x}")).collect()))
+            Ok(Caller::StaticKey(
+                d[..4].iter().map(|b| format!("{b:02x}")).collect(),
+            ))
         } else {
             Err(ApiError::InvalidKey)
         }
@@ -74,14 +81,31 @@ mod tests {
     #[test]
     fn checks_bearer_keys() {
         let a = Authenticator::new(&[Secret::new("tg_good")]);
-        assert!(matches!(a.authenticate(&headers("Bearer tg_good")), Ok(Caller::StaticKey(_))));
-        assert!(matches!(a.authenticate(&headers("Bearer tg_bad")), Err(ApiError::InvalidKey)));
-        assert!(matches!(a.authenticate(&HeaderMap::new()), Err(ApiError::MissingKey)));
-        assert!(matches!(a.authenticate(&headers("Basic x")), Err(ApiError::MissingKey)));
+        assert!(matches!(
+            a.authenticate(&headers("Bearer tg_good")),
+            Ok(Caller::StaticKey(_))
+        ));
+        assert!(matches!(
+            a.authenticate(&headers("Bearer tg_bad")),
+            Err(ApiError::InvalidKey)
+        ));
+        assert!(matches!(
+            a.authenticate(&HeaderMap::new()),
+            Err(ApiError::MissingKey)
+        ));
+        assert!(matches!(
+            a.authenticate(&headers("Basic x")),
+            Err(ApiError::MissingKey)
+        ));
     }
 
     #[test]
     fn open_without_keys() {
-        assert_eq!(Authenticator::new(&[]).authenticate(&HeaderMap::new()).unwrap(), Caller::Anonymous);
+        assert_eq!(
+            Authenticator::new(&[])
+                .authenticate(&HeaderMap::new())
+                .unwrap(),
+            Caller::Anonymous
+        );
     }
 }

@@ -69,22 +69,45 @@ pub enum ApiError {
 impl ApiError {
     /// A 400 for a body problem.
     pub fn invalid(message: impl Into<String>, param: Option<String>) -> Self {
-        ApiError::InvalidRequest { message: message.into(), param, code: "invalid_request" }
+        ApiError::InvalidRequest {
+            message: message.into(),
+            param,
+            code: "invalid_request",
+        }
     }
 
     /// Status, OpenAI error type, code, and a `Retry-After` to send.
-    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>, Option<Duration>) {
+    fn parts(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        Option<&'static str>,
+        Option<Duration>,
+    ) {
         const INVALID: &str = "invalid_request_error";
         let (status, kind, code) = match self {
             ApiError::InvalidRequest { code, .. } => (StatusCode::BAD_REQUEST, INVALID, *code),
-            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "body_too_large"),
+            ApiError::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "body_too_large")
+            }
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
-            ApiError::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, INVALID, "method_not_allowed"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "not_ready"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal_error"),
+            ApiError::MethodNotAllowed { .. } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                INVALID,
+                "method_not_allowed",
+            ),
+            ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "server_error", "not_ready")
+            }
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal_error",
+            ),
             ApiError::Upstream(e) => return upstream_parts(e),
         };
         (status, kind, Some(code), None)
@@ -119,31 +142,94 @@ impl ApiError {
 }
 
 /// How an upstream failure is told to the client.
-fn upstream_parts(e: &ProviderError) -> (StatusCode, &'static str, Option<&'static str>, Option<Duration>) {
+fn upstream_parts(
+    e: &ProviderError,
+) -> (
+    StatusCode,
+    &'static str,
+    Option<&'static str>,
+    Option<Duration>,
+) {
     match e {
-        ProviderError::Status { status, retry_after, .. } => match status {
-            429 => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", Some("upstream_rate_limited"), *retry_after),
+        ProviderError::Status {
+            status,
+            retry_after,
+            ..
+        } => match status {
+            429 => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("upstream_rate_limited"),
+                *retry_after,
+            ),
             // The gateway's credentials at the provider are wrong: not the client's fault.
-            401 | 403 => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_auth_failed"), None),
+            401 | 403 => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                Some("upstream_auth_failed"),
+                None,
+            ),
             400..=499 => (
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
                 "invalid_request_error",
                 Some("upstream_rejected_request"),
                 None,
             ),
-            _ => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_error"), *retry_after),
+            _ => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                Some("upstream_error"),
+                *retry_after,
+            ),
         },
-        ProviderError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "server_error", Some("upstream_timeout"), None),
-        ProviderError::Connect(_) => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_unreachable"), None),
-        ProviderError::Unsupported(_) => (StatusCode::BAD_REQUEST, "invalid_request_error", Some("unsupported_by_route"), None),
-        ProviderError::Truncated => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_stream_truncated"), None),
-        _ => (StatusCode::BAD_GATEWAY, "server_error", Some("upstream_error"), None),
+        ProviderError::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "server_error",
+            Some("upstream_timeout"),
+            None,
+        ),
+        ProviderError::Connect(_) => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_unreachable"),
+            None,
+        ),
+        ProviderError::Unsupported(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("unsupported_by_route"),
+            None,
+        ),
+        ProviderError::Truncated => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_stream_truncated"),
+            None,
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_error"),
+            None,
+        ),
     }
 }
 
 /// The OpenAI-shaped body of an error, as JSON bytes.
-pub fn error_json(message: String, kind: &str, param: Option<String>, code: Option<&str>) -> Vec<u8> {
-    let body = ErrorBody { error: ErrorDetail { message, kind: kind.into(), param, code: code.map(str::to_string) } };
+pub fn error_json(
+    message: String,
+    kind: &str,
+    param: Option<String>,
+    code: Option<&str>,
+) -> Vec<u8> {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            message,
+            kind: kind.into(),
+            param,
+            code: code.map(str::to_string),
+        },
+    };
     serde_json::to_vec(&body).unwrap_or_else(|_| br#"{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}"#.to_vec())
 }
 
@@ -151,11 +237,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, code, retry_after) = self.parts();
         let body = error_json(self.to_string(), kind, self.param(), code);
-        let mut resp = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut resp = (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
         if let Some(wait) = retry_after {
             let secs = wait.as_secs_f64().ceil().max(0.0) as u64;
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
             }
         }
         resp
@@ -168,17 +260,31 @@ mod tests {
 
     #[test]
     fn upstream_statuses_map_to_what_sdks_expect() {
-        let s = |status| ApiError::Upstream(ProviderError::Status { status, message: "m".into(), retry_after: None }).status();
+        let s = |status| {
+            ApiError::Upstream(ProviderError::Status {
+                status,
+                message: "m".into(),
+                retry_after: None,
+            })
+            .status()
+        };
         assert_eq!(s(429), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(s(400), StatusCode::BAD_REQUEST);
         assert_eq!(s(401), StatusCode::BAD_GATEWAY);
         assert_eq!(s(503), StatusCode::BAD_GATEWAY);
-        assert_eq!(ApiError::Upstream(ProviderError::Timeout).status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            ApiError::Upstream(ProviderError::Timeout).status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
     }
 
     #[test]
     fn retry_after_is_sent_on_429() {
-        let e = ApiError::Upstream(ProviderError::Status { status: 429, message: "slow".into(), retry_after: Some(Duration::from_millis(1500)) });
+        let e = ApiError::Upstream(ProviderError::Status {
+            status: 429,
+            message: "slow".into(),
+            retry_after: Some(Duration::from_millis(1500)),
+        });
         let resp = e.into_response();
         assert_eq!(resp.headers()["retry-after"], "2");
     }

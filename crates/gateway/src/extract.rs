@@ -10,7 +10,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 
 /// Reads the whole body, refusing more than `limit` bytes.
-pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -20,19 +24,30 @@ pub async fn read_body(headers: &axum::http::HeaderMap, body: Body, limit: usize
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::BodyTooLarge { limit }),
-        Err(_) => Err(ApiError::invalid("the request body could not be read", None)),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::BodyTooLarge { limit })
+        }
+        Err(_) => Err(ApiError::invalid(
+            "the request body could not be read",
+            None,
+        )),
     }
 }
 
 /// Parses a JSON body into `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("the request body is empty; expected a JSON object", None));
+        return Err(ApiError::invalid(
+            "the request body is empty; expected a JSON object",
+            None,
+        ));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::invalid(
-            format!("the request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+            format!(
+                "the request body is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
             None,
         )
     })?;
@@ -54,7 +69,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })?;
-    de.end().map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}"), None))?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}"), None))?;
     Ok(value)
 }
 
@@ -74,7 +90,11 @@ mod tests {
     fn each_kind_of_bad_body_has_its_message() {
         assert!(err(b"").0.contains("empty"));
         assert!(err(b"{\"model\":").0.contains("not valid JSON"));
-        assert!(err(b"{\"model\":\"m\",\"messages\":[]} x").0.contains("not valid JSON"));
+        assert!(
+            err(b"{\"model\":\"m\",\"messages\":[]} x")
+                .0
+                .contains("not valid JSON")
+        );
         assert!(err(b"{\"model\":\"\xff\"}").0.contains("not valid UTF-8"));
         let (msg, param) = err(br#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#);
         assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");

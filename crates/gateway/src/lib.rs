@@ -37,7 +37,9 @@ use tollgate_config::Config;
 use tollgate_providers::{Provider, ProviderError};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 
 /// Why a gateway could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +83,20 @@ impl Gateway {
             .providers
             .iter()
             .map(|p| {
-                tollgate_providers::http_client(p.connect_timeout)
-                    .map_err(|source| GatewayError::Client { provider: p.name.clone(), source })
+                tollgate_providers::http_client(p.connect_timeout).map_err(|source| {
+                    GatewayError::Client {
+                        provider: p.name.clone(),
+                        source,
+                    }
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let routes_by_name = config.routes.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+        let routes_by_name = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
         Ok(Arc::new(Gateway {
             auth: auth::Authenticator::new(&config.auth_keys),
             config: Arc::new(config),

@@ -130,27 +130,83 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_duration = Family::<EndpointLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
-        let overhead = Family::<EndpointLabels, Histogram>::new_with_constructor(overhead_buckets as fn() -> Histogram);
-        let upstream_duration = Family::<AttemptLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
+        let request_duration = Family::<EndpointLabels, Histogram>::new_with_constructor(
+            latency_buckets as fn() -> Histogram,
+        );
+        let overhead = Family::<EndpointLabels, Histogram>::new_with_constructor(
+            overhead_buckets as fn() -> Histogram,
+        );
+        let upstream_duration = Family::<AttemptLabels, Histogram>::new_with_constructor(
+            latency_buckets as fn() -> Histogram,
+        );
         let attempts = Family::<AttemptLabels, Counter>::default();
         let fallbacks = Counter::default();
         let errors = Family::<ErrorLabels, Counter>::default();
-        let token_usage = Family::<TokenLabels, Histogram>::new_with_constructor(token_buckets as fn() -> Histogram);
+        let token_usage = Family::<TokenLabels, Histogram>::new_with_constructor(
+            token_buckets as fn() -> Histogram,
+        );
         let tokens = Family::<TokenTypeLabels, Counter>::default();
-        let operation_duration = Family::<OperationLabels, Histogram>::new_with_constructor(genai_duration_buckets as fn() -> Histogram);
-        let time_to_first_chunk = Family::<OperationLabels, Histogram>::new_with_constructor(genai_duration_buckets as fn() -> Histogram);
-        registry.register("tollgate_requests", "Requests answered, by endpoint, route and status", requests.clone());
-        registry.register("tollgate_request_duration_seconds", "Time from request to the end of the answer (streams: to the first byte)", request_duration.clone());
-        registry.register("tollgate_gateway_overhead_seconds", "Time the gateway adds: total time minus time waiting on upstreams and backoff", overhead.clone());
-        registry.register("tollgate_upstream_duration_seconds", "Time of each upstream attempt (streams: to the first chunk)", upstream_duration.clone());
-        registry.register("tollgate_upstream_attempts", "Upstream attempts, by provider and outcome", attempts.clone());
-        registry.register("tollgate_fallbacks", "Requests answered by another deployment than the first one tried", fallbacks.clone());
-        registry.register("tollgate_errors", "Requests that ended in an error, by kind", errors.clone());
-        registry.register("tollgate_tokens", "Tokens, by type and route", tokens.clone());
-        registry.register("gen_ai_client_token_usage", "Tokens used per operation (GenAI semantic conventions)", token_usage.clone());
-        registry.register("gen_ai_client_operation_duration_seconds", "Duration of GenAI operations", operation_duration.clone());
-        registry.register("gen_ai_client_operation_time_to_first_chunk_seconds", "Time to the first streamed chunk", time_to_first_chunk.clone());
+        let operation_duration = Family::<OperationLabels, Histogram>::new_with_constructor(
+            genai_duration_buckets as fn() -> Histogram,
+        );
+        let time_to_first_chunk = Family::<OperationLabels, Histogram>::new_with_constructor(
+            genai_duration_buckets as fn() -> Histogram,
+        );
+        registry.register(
+            "tollgate_requests",
+            "Requests answered, by endpoint, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "tollgate_request_duration_seconds",
+            "Time from request to the end of the answer (streams: to the first byte)",
+            request_duration.clone(),
+        );
+        registry.register(
+            "tollgate_gateway_overhead_seconds",
+            "Time the gateway adds: total time minus time waiting on upstreams and backoff",
+            overhead.clone(),
+        );
+        registry.register(
+            "tollgate_upstream_duration_seconds",
+            "Time of each upstream attempt (streams: to the first chunk)",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "tollgate_upstream_attempts",
+            "Upstream attempts, by provider and outcome",
+            attempts.clone(),
+        );
+        registry.register(
+            "tollgate_fallbacks",
+            "Requests answered by another deployment than the first one tried",
+            fallbacks.clone(),
+        );
+        registry.register(
+            "tollgate_errors",
+            "Requests that ended in an error, by kind",
+            errors.clone(),
+        );
+        registry.register(
+            "tollgate_tokens",
+            "Tokens, by type and route",
+            tokens.clone(),
+        );
+        registry.register(
+            "gen_ai_client_token_usage",
+            "Tokens used per operation (GenAI semantic conventions)",
+            token_usage.clone(),
+        );
+        registry.register(
+            "gen_ai_client_operation_duration_seconds",
+            "Duration of GenAI operations",
+            operation_duration.clone(),
+        );
+        registry.register(
+            "gen_ai_client_operation_time_to_first_chunk_seconds",
+            "Time to the first streamed chunk",
+            time_to_first_chunk.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -177,10 +233,26 @@ impl Metrics {
     }
 
     /// One answered request.
-    pub fn request(&self, endpoint: &'static str, route: &str, status: u16, stream: bool, total: Duration, overhead: Option<Duration>) {
-        self.requests.get_or_create(&RequestLabels { endpoint, route: route.to_string(), status }).inc();
+    pub fn request(
+        &self,
+        endpoint: &'static str,
+        route: &str,
+        status: u16,
+        stream: bool,
+        total: Duration,
+        overhead: Option<Duration>,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                route: route.to_string(),
+                status,
+            })
+            .inc();
         let l = EndpointLabels { endpoint, stream };
-        self.request_duration.get_or_create(&l).observe(total.as_secs_f64());
+        self.request_duration
+            .get_or_create(&l)
+            .observe(total.as_secs_f64());
         if let Some(o) = overhead {
             self.overhead.get_or_create(&l).observe(o.as_secs_f64());
         }
@@ -188,9 +260,14 @@ impl Metrics {
 
     /// One upstream attempt.
     pub fn attempt(&self, provider: &str, outcome: &'static str, took: Duration) {
-        let l = AttemptLabels { provider: provider.to_string(), outcome };
+        let l = AttemptLabels {
+            provider: provider.to_string(),
+            outcome,
+        };
         self.attempts.get_or_create(&l).inc();
-        self.upstream_duration.get_or_create(&l).observe(took.as_secs_f64());
+        self.upstream_duration
+            .get_or_create(&l)
+            .observe(took.as_secs_f64());
     }
 
     /// A request answered by a later deployment.
@@ -211,9 +288,13 @@ impl Metrics {
             gen_ai_provider_name: provider,
             gen_ai_request_model: route.to_string(),
         };
-        self.token_usage.get_or_create(&token("input")).observe(usage.prompt_tokens as f64);
+        self.token_usage
+            .get_or_create(&token("input"))
+            .observe(usage.prompt_tokens as f64);
         if op == "chat" {
-            self.token_usage.get_or_create(&token("output")).observe(usage.completion_tokens as f64);
+            self.token_usage
+                .get_or_create(&token("output"))
+                .observe(usage.completion_tokens as f64);
         }
         for (t, n) in [
             ("input", usage.prompt_tokens),
@@ -223,17 +304,37 @@ impl Metrics {
             ("reasoning", usage.reasoning_tokens()),
         ] {
             if n > 0 {
-                self.tokens.get_or_create(&TokenTypeLabels { token_type: t, route: route.to_string() }).inc_by(n);
+                self.tokens
+                    .get_or_create(&TokenTypeLabels {
+                        token_type: t,
+                        route: route.to_string(),
+                    })
+                    .inc_by(n);
             }
         }
     }
 
     /// Duration (and for streams, time to first chunk) of one operation.
-    pub fn operation(&self, op: &'static str, provider: &'static str, route: &str, total: Duration, first_chunk: Option<Duration>) {
-        let l = OperationLabels { gen_ai_operation_name: op, gen_ai_provider_name: provider, gen_ai_request_model: route.to_string() };
-        self.operation_duration.get_or_create(&l).observe(total.as_secs_f64());
+    pub fn operation(
+        &self,
+        op: &'static str,
+        provider: &'static str,
+        route: &str,
+        total: Duration,
+        first_chunk: Option<Duration>,
+    ) {
+        let l = OperationLabels {
+            gen_ai_operation_name: op,
+            gen_ai_provider_name: provider,
+            gen_ai_request_model: route.to_string(),
+        };
+        self.operation_duration
+            .get_or_create(&l)
+            .observe(total.as_secs_f64());
         if let Some(t) = first_chunk {
-            self.time_to_first_chunk.get_or_create(&l).observe(t.as_secs_f64());
+            self.time_to_first_chunk
+                .get_or_create(&l)
+                .observe(t.as_secs_f64());
         }
     }
 }
@@ -245,8 +346,25 @@ mod tests {
     #[test]
     fn renders_every_family_with_prometheus_names() {
         let m = Metrics::new();
-        m.request("chat", "r", 200, false, Duration::from_millis(3), Some(Duration::from_micros(80)));
-        m.usage("chat", "openai", "r", &Usage { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12, ..Default::default() });
+        m.request(
+            "chat",
+            "r",
+            200,
+            false,
+            Duration::from_millis(3),
+            Some(Duration::from_micros(80)),
+        );
+        m.usage(
+            "chat",
+            "openai",
+            "r",
+            &Usage {
+                prompt_tokens: 5,
+                completion_tokens: 7,
+                total_tokens: 12,
+                ..Default::default()
+            },
+        );
         m.error("timeout");
         let text = m.render();
         for name in [

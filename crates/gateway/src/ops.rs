@@ -9,13 +9,23 @@ use std::sync::Arc;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
 }
 
 /// Readiness: configured and not shutting down.
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     if gw.is_ready() {
-        (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ready"}"#).into_response()
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"status":"ready"}"#,
+        )
+            .into_response()
     } else {
         ApiError::Unavailable("shutting down").into_response()
     }
@@ -25,7 +35,10 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         gw.metrics.render(),
     )
         .into_response()
@@ -33,12 +46,20 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// Any path the gateway does not serve.
 pub async fn not_found(method: Method, uri: Uri) -> Response {
-    ApiError::NotFound { method: method.to_string(), path: uri.path().to_string() }.into_response()
+    ApiError::NotFound {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+    .into_response()
 }
 
 /// A known path with the wrong method.
 pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }.into_response()
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+    .into_response()
 }
 
 /// The body of a handler panic (a bug): OpenAI-shaped 500, never a dropped connection.

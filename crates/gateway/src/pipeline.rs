@@ -39,7 +39,12 @@ pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body
     }
 }
 
-async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn chat_steps(
+    gw: &Arc<Gateway>,
+    ctx: &mut RequestContext,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     // 1. authenticate
     ctx.caller = Some(gw.auth.authenticate(headers)?);
     // 2. parse
@@ -50,7 +55,9 @@ async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &Heade
     // 3. admit
     let route = admit(gw, ctx, &req.model)?;
     // 4. route
-    let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req)).await.map_err(ApiError::Upstream)?;
+    let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req))
+        .await
+        .map_err(ApiError::Upstream)?;
     // 5. respond (6. measure happens inside, or at the end of the stream)
     let provider_otel = gw.provider_otel(target);
     let route_name = gw.config.routes[route].name.clone();
@@ -60,7 +67,13 @@ async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &Heade
             if let Some(u) = &c.usage {
                 gw.metrics.usage("chat", provider_otel, &route_name, u);
             }
-            gw.metrics.operation("chat", provider_otel, &route_name, ctx.received.elapsed(), None);
+            gw.metrics.operation(
+                "chat",
+                provider_otel,
+                &route_name,
+                ctx.received.elapsed(),
+                None,
+            );
             Ok(gw.complete_response("chat", ctx, &route_name, c.body, tollgate_headers))
         }
         Answer::Stream { first, rest } => Ok(relay::start(
@@ -69,7 +82,11 @@ async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &Heade
                 ctx: std::mem::replace(ctx, RequestContext::new(String::new())),
                 first,
                 rest,
-                client_wants_usage: req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false),
+                client_wants_usage: req
+                    .stream_options
+                    .as_ref()
+                    .and_then(|o| o.include_usage)
+                    .unwrap_or(false),
                 idle_timeout: gw.config.routes[target.route].stream_idle_timeout,
                 route_name,
                 provider_otel,
@@ -82,18 +99,30 @@ async fn chat_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &Heade
 /// Checks what serde cannot: the rules OpenAI enforces beyond types.
 fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     if req.model.trim().is_empty() {
-        return Err(ApiError::invalid("`model` must not be empty", Some("model".into())));
+        return Err(ApiError::invalid(
+            "`model` must not be empty",
+            Some("model".into()),
+        ));
     }
     if req.messages.is_empty() {
-        return Err(ApiError::invalid("`messages` must contain at least one message", Some("messages".into())));
+        return Err(ApiError::invalid(
+            "`messages` must contain at least one message",
+            Some("messages".into()),
+        ));
     }
     if let Some(n) = req.n {
         if n == 0 || n > 128 {
-            return Err(ApiError::invalid("`n` must be between 1 and 128", Some("n".into())));
+            return Err(ApiError::invalid(
+                "`n` must be between 1 and 128",
+                Some("n".into()),
+            ));
         }
     }
     if req.stream_options.is_some() && !req.is_stream() {
-        return Err(ApiError::invalid("`stream_options` is only allowed when `stream` is true", Some("stream_options".into())));
+        return Err(ApiError::invalid(
+            "`stream_options` is only allowed when `stream` is true",
+            Some("stream_options".into()),
+        ));
     }
     for (i, m) in req.messages.iter().enumerate() {
         if m.role == tollgate_types::openai::Role::Tool && m.tool_call_id.is_none() {
@@ -108,13 +137,19 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
 
 /// The route named by `model`, or 404.
 fn admit(gw: &Gateway, ctx: &mut RequestContext, model: &str) -> Result<usize, ApiError> {
-    let route = gw.route_index(model).ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
+    let route = gw
+        .route_index(model)
+        .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
     ctx.route = Some(route);
     Ok(route)
 }
 
 /// `POST /v1/embeddings`.
-pub async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+pub async fn embeddings(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut ctx = RequestContext::new(request_id(&headers));
     match embeddings_steps(&gw, &mut ctx, &headers, body).await {
         Ok(resp) => resp,
@@ -122,22 +157,41 @@ pub async fn embeddings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body
     }
 }
 
-async fn embeddings_steps(gw: &Arc<Gateway>, ctx: &mut RequestContext, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn embeddings_steps(
+    gw: &Arc<Gateway>,
+    ctx: &mut RequestContext,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     ctx.caller = Some(gw.auth.authenticate(headers)?);
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     let req: EmbeddingsRequest = parse_json(&bytes)?;
     if req.input.is_empty() {
-        return Err(ApiError::invalid("`input` must not be empty", Some("input".into())));
+        return Err(ApiError::invalid(
+            "`input` must not be empty",
+            Some("input".into()),
+        ));
     }
     let route = admit(gw, ctx, &req.model)?;
-    let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req)).await.map_err(ApiError::Upstream)?;
-    let Answer::Complete(c) = answer else { return Err(ApiError::Internal) };
+    let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req))
+        .await
+        .map_err(ApiError::Upstream)?;
+    let Answer::Complete(c) = answer else {
+        return Err(ApiError::Internal);
+    };
     let route_name = gw.config.routes[route].name.clone();
     let provider_otel = gw.provider_otel(target);
     if let Some(u) = &c.usage {
-        gw.metrics.usage("embeddings", provider_otel, &route_name, u);
+        gw.metrics
+            .usage("embeddings", provider_otel, &route_name, u);
     }
-    gw.metrics.operation("embeddings", provider_otel, &route_name, ctx.received.elapsed(), None);
+    gw.metrics.operation(
+        "embeddings",
+        provider_otel,
+        &route_name,
+        ctx.received.elapsed(),
+        None,
+    );
     let h = gw.answer_headers(ctx, target);
     Ok(gw.complete_response("embeddings", ctx, &route_name, c.body, h))
 }
@@ -147,12 +201,25 @@ pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respo
     if let Err(e) = gw.auth.authenticate(&headers) {
         return gw.answer_error("models", &RequestContext::new(request_id(&headers)), e);
     }
-    let data = gw.config.routes.iter().map(|r| gw.model_entry(&r.name)).collect();
-    axum::Json(ModelList { object: "list".into(), data }).into_response()
+    let data = gw
+        .config
+        .routes
+        .iter()
+        .map(|r| gw.model_entry(&r.name))
+        .collect();
+    axum::Json(ModelList {
+        object: "list".into(),
+        data,
+    })
+    .into_response()
 }
 
 /// `GET /v1/models/{model}`.
-pub async fn model(State(gw): State<Arc<Gateway>>, Path(model): Path<String>, headers: HeaderMap) -> Response {
+pub async fn model(
+    State(gw): State<Arc<Gateway>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let ctx = RequestContext::new(request_id(&headers));
     if let Err(e) = gw.auth.authenticate(&headers) {
         return gw.answer_error("models", &ctx, e);
@@ -173,7 +240,12 @@ fn request_id(headers: &HeaderMap) -> String {
 
 impl Gateway {
     fn model_entry(&self, name: &str) -> Model {
-        Model { id: name.to_string(), object: "model".into(), created: self.started_unix, owned_by: "tollgate".into() }
+        Model {
+            id: name.to_string(),
+            object: "model".into(),
+            created: self.started_unix,
+            owned_by: "tollgate".into(),
+        }
     }
 
     fn provider_otel(&self, t: Target) -> &'static str {
@@ -206,20 +278,45 @@ impl Gateway {
         body: bytes::Bytes,
         headers: Vec<(&'static str, HeaderValue)>,
     ) -> Response {
-        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+        let mut resp = (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
         for (k, v) in headers {
             resp.headers_mut().insert(k, v);
         }
-        self.metrics.request(endpoint, route, 200, false, ctx.received.elapsed(), Some(ctx.overhead()));
+        self.metrics.request(
+            endpoint,
+            route,
+            200,
+            false,
+            ctx.received.elapsed(),
+            Some(ctx.overhead()),
+        );
         resp
     }
 
     /// Answers an error: counted, logged once (kind and ids only, never content), shaped.
     fn answer_error(&self, endpoint: &'static str, ctx: &RequestContext, e: ApiError) -> Response {
         let status = e.status();
-        let route = ctx.route.map(|r| self.config.routes[r].name.as_str()).unwrap_or("");
+        let route = ctx
+            .route
+            .map(|r| self.config.routes[r].name.as_str())
+            .unwrap_or("");
         self.metrics.error(e.kind());
-        self.metrics.request(endpoint, route, status.as_u16(), ctx.stream, ctx.received.elapsed(), None);
+        self.metrics.request(
+            endpoint,
+            route,
+            status.as_u16(),
+            ctx.stream,
+            ctx.received.elapsed(),
+            None,
+        );
         if status.is_server_error() {
             tracing::warn!(request_id = %ctx.request_id, route, status = status.as_u16(), error = e.kind(), attempts = ctx.attempts.len(), "request failed");
         } else {

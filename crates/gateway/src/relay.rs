@@ -64,11 +64,15 @@ pub fn start(gw: &Arc<Gateway>, job: StreamJob) -> Response {
     let overhead = job.ctx.overhead();
     let headers = job.headers.clone();
     let gw2 = gw.clone();
-    gw.tasks.spawn(async move { drive(gw2, job, tx, overhead).await });
+    gw.tasks
+        .spawn(async move { drive(gw2, job, tx, overhead).await });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         body,
@@ -110,7 +114,12 @@ async fn drive(
                 send(&tx, frame(&chunk.data), &mut client_gone).await;
             }
             Ok(None) => {
-                send(&tx, Bytes::from_static(b"data: [DONE]\n\n"), &mut client_gone).await;
+                send(
+                    &tx,
+                    Bytes::from_static(b"data: [DONE]\n\n"),
+                    &mut client_gone,
+                )
+                .await;
                 break Ok(());
             }
             Err(e) => {
@@ -122,10 +131,24 @@ async fn drive(
     drop(tx);
     let total = job.ctx.received.elapsed();
     if let Some(u) = &usage {
-        gw.metrics.usage("chat", job.provider_otel, &job.route_name, u);
+        gw.metrics
+            .usage("chat", job.provider_otel, &job.route_name, u);
     }
-    gw.metrics.operation("chat", job.provider_otel, &job.route_name, total, Some(first_chunk_at));
-    gw.metrics.request("chat", &job.route_name, 200, true, first_chunk_at, Some(overhead));
+    gw.metrics.operation(
+        "chat",
+        job.provider_otel,
+        &job.route_name,
+        total,
+        Some(first_chunk_at),
+    );
+    gw.metrics.request(
+        "chat",
+        &job.route_name,
+        200,
+        true,
+        first_chunk_at,
+        Some(overhead),
+    );
     if let Err(e) = &outcome {
         gw.metrics.error(e.kind());
         tracing::warn!(request_id = %job.ctx.request_id, route = %job.route_name, error = e.kind(), client_gone, "stream ended with an upstream error");
@@ -135,7 +158,11 @@ async fn drive(
 }
 
 /// Forwards a frame unless the client is gone; notes when it goes.
-async fn send(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>, bytes: Bytes, gone: &mut bool) {
+async fn send(
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
+    bytes: Bytes,
+    gone: &mut bool,
+) {
     if !*gone && tx.send(Ok(bytes)).await.is_err() {
         *gone = true;
     }

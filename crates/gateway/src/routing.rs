@@ -18,7 +18,9 @@
 use crate::Gateway;
 use crate::context::{Attempt, RequestContext};
 use std::time::{Duration, Instant};
-use tollgate_providers::{ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError};
+use tollgate_providers::{
+    ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError,
+};
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest};
 
 /// What to send.
@@ -31,6 +33,8 @@ pub enum Call<'a> {
 }
 
 /// A successful attempt.
+// One `Answer` lives briefly per request; boxing the stream would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Answer {
     /// A complete answer.
@@ -72,17 +76,35 @@ pub fn plan(cfg: &tollgate_config::Config, route: usize) -> Vec<Target> {
                 }
                 ticket -= w;
             }
-            out.push(Target { route: r, deployment: weighted.remove(pick) });
+            out.push(Target {
+                route: r,
+                deployment: weighted.remove(pick),
+            });
         }
-        out.extend((0..deps.len()).filter(|&i| deps[i].weight == 0).map(|i| Target { route: r, deployment: i }));
+        out.extend(
+            (0..deps.len())
+                .filter(|&i| deps[i].weight == 0)
+                .map(|i| Target {
+                    route: r,
+                    deployment: i,
+                }),
+        );
     }
     out
 }
 
 /// One attempt at one provider.
-async fn attempt(http: &reqwest::Client, provider: &Provider, model: &str, call: Call<'_>) -> Result<Answer, ProviderError> {
+async fn attempt(
+    http: &reqwest::Client,
+    provider: &Provider,
+    model: &str,
+    call: Call<'_>,
+) -> Result<Answer, ProviderError> {
     match call {
-        Call::Embeddings(req) => provider.embeddings(http, req, model).await.map(Answer::Complete),
+        Call::Embeddings(req) => provider
+            .embeddings(http, req, model)
+            .await
+            .map(Answer::Complete),
         Call::Chat(req) => match provider.chat(http, req, model).await? {
             ChatReply::Complete(c) => Ok(Answer::Complete(c)),
             ChatReply::Stream(mut rest) => {
@@ -103,7 +125,12 @@ fn backoff(base: Duration, retry: u32, asked: Option<Duration>) -> Duration {
 }
 
 /// Sends `call` along the plan of `route` until one attempt succeeds.
-pub async fn send(gw: &Gateway, ctx: &mut RequestContext, route: usize, call: Call<'_>) -> Result<(Answer, Target), ProviderError> {
+pub async fn send(
+    gw: &Gateway,
+    ctx: &mut RequestContext,
+    route: usize,
+    call: Call<'_>,
+) -> Result<(Answer, Target), ProviderError> {
     let cfg = &gw.config;
     let deadline = Instant::now() + cfg.routes[route].deadline;
     let mut last = ProviderError::Timeout;
@@ -114,17 +141,29 @@ pub async fn send(gw: &Gateway, ctx: &mut RequestContext, route: usize, call: Ca
         let provider_name = cfg.providers[dep.provider].name.as_str();
         for retry in 0..=r.retries {
             let now = Instant::now();
-            let Some(remaining) = deadline.checked_duration_since(now).filter(|d| !d.is_zero()) else {
+            let Some(remaining) = deadline
+                .checked_duration_since(now)
+                .filter(|d| !d.is_zero())
+            else {
                 break 'targets;
             };
             let limit = r.attempt_timeout.min(remaining);
-            let result = match tokio::time::timeout(limit, attempt(&gw.clients[dep.provider], provider, &dep.model, call)).await {
+            let result = match tokio::time::timeout(
+                limit,
+                attempt(&gw.clients[dep.provider], provider, &dep.model, call),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(ProviderError::Timeout),
             };
             let took = now.elapsed();
             ctx.upstream_time += took;
-            gw.metrics.attempt(provider_name, result.as_ref().err().map_or("ok", ProviderError::kind), took);
+            gw.metrics.attempt(
+                provider_name,
+                result.as_ref().err().map_or("ok", ProviderError::kind),
+                took,
+            );
             ctx.attempts.push(Attempt {
                 route: target.route,
                 deployment: target.deployment,
@@ -185,14 +224,20 @@ routes:
         for _ in 0..400 {
             let p = plan(&cfg, 0);
             assert_eq!(p.len(), 4);
-            let models: Vec<&str> = p.iter().map(|t| cfg.routes[t.route].deployments[t.deployment].model.as_str()).collect();
+            let models: Vec<&str> = p
+                .iter()
+                .map(|t| cfg.routes[t.route].deployments[t.deployment].model.as_str())
+                .collect();
             assert_eq!(&models[2..], &["standby", "z"]);
             if models[0] == "x" {
                 first_x += 1;
             }
         }
         // Weight 3 vs 1: about 300 of 400; the bounds are far beyond chance.
-        assert!((240..=360).contains(&first_x), "x first {first_x} times of 400");
+        assert!(
+            (240..=360).contains(&first_x),
+            "x first {first_x} times of 400"
+        );
     }
 
     #[test]
@@ -202,6 +247,9 @@ routes:
         let b2 = backoff(base, 2, None);
         assert!(b0 >= Duration::from_millis(75) && b0 <= Duration::from_millis(125));
         assert!(b2 >= Duration::from_millis(300) && b2 <= Duration::from_millis(500));
-        assert_eq!(backoff(base, 0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(
+            backoff(base, 0, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
     }
 }

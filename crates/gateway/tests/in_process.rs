@@ -1,5 +1,8 @@
 //! Tier 2: the axum app driven in-process (no sockets): edges, errors, operations endpoints.
 
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use axum::body::Body;
@@ -31,50 +34,215 @@ async fn call(app: axum::Router, req: Request<Body>) -> (StatusCode, http::Heade
 }
 
 fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
-    Request::post(path).header("content-type", "application/json").body(body.into()).unwrap()
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap()
 }
 
 /// Each kind of bad input gets its own status, an OpenAI-shaped body, and a request id.
 #[tokio::test]
 async fn bad_input_gets_specific_openai_shaped_errors() {
-    let huge = format!(r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{}"}}]}}"#, "x".repeat(5000));
-    let cases: Vec<(&str, Request<Body>, StatusCode, &str, Option<&str>)> = vec![
-        ("malformed JSON", post("/v1/chat/completions", "{\"model\": "), StatusCode::BAD_REQUEST, "not valid JSON", None),
-        ("trailing garbage", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[]}}"#), StatusCode::BAD_REQUEST, "not valid JSON", None),
-        ("wrong type", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":"hi"}"#), StatusCode::BAD_REQUEST, "invalid value for `messages`", Some("messages")),
-        ("wrong nested type", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#), StatusCode::BAD_REQUEST, "temperature", Some("temperature")),
-        ("unknown role", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[{"role":"robot","content":"x"}]}"#), StatusCode::BAD_REQUEST, "unknown variant `robot`", Some("messages[0].role")),
-        ("missing messages", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini"}"#), StatusCode::BAD_REQUEST, "missing field `messages`", None),
-        ("no messages", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[]}"#), StatusCode::BAD_REQUEST, "at least one message", Some("messages")),
-        ("empty body", post("/v1/chat/completions", ""), StatusCode::BAD_REQUEST, "empty", None),
-        ("not an object", post("/v1/chat/completions", "[1,2]"), StatusCode::BAD_REQUEST, "invalid request body", None),
-        ("invalid UTF-8", post("/v1/chat/completions", &b"{\"model\":\"\xc3\x28\",\"messages\":[]}"[..]), StatusCode::BAD_REQUEST, "not valid UTF-8", None),
-        ("unknown model", post("/v1/chat/completions", r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#), StatusCode::NOT_FOUND, "`gpt-9` does not exist", Some("model")),
-        ("body over the limit", post("/v1/chat/completions", huge), StatusCode::PAYLOAD_TOO_LARGE, "larger than the limit of 4096 bytes", None),
-        ("n out of range", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","n":0,"messages":[{"role":"user","content":"x"}]}"#), StatusCode::BAD_REQUEST, "`n`", Some("n")),
-        ("stream_options without stream", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#), StatusCode::BAD_REQUEST, "stream_options", Some("stream_options")),
-        ("tool message without id", post("/v1/chat/completions", r#"{"model":"gpt-4o-mini","messages":[{"role":"tool","content":"x"}]}"#), StatusCode::BAD_REQUEST, "tool_call_id", Some("messages[0].tool_call_id")),
-        ("embeddings without input", post("/v1/embeddings", r#"{"model":"gpt-4o-mini","input":[]}"#), StatusCode::BAD_REQUEST, "`input`", Some("input")),
-        ("unknown path", post("/v1/completionz", "{}"), StatusCode::NOT_FOUND, "unknown endpoint POST /v1/completionz", None),
-        ("wrong method", Request::get("/v1/chat/completions").body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "not allowed", None),
+    let huge = format!(
+        r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(5000)
+    );
+    // (name, request, status, text the message must contain, expected `param`)
+    type Case<'a> = (&'a str, Request<Body>, StatusCode, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "malformed JSON",
+            post("/v1/chat/completions", "{\"model\": "),
+            StatusCode::BAD_REQUEST,
+            "not valid JSON",
+            None,
+        ),
+        (
+            "trailing garbage",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[]}}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "not valid JSON",
+            None,
+        ),
+        (
+            "wrong type",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":"hi"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid value for `messages`",
+            Some("messages"),
+        ),
+        (
+            "wrong nested type",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "temperature",
+            Some("temperature"),
+        ),
+        (
+            "unknown role",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"robot","content":"x"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "unknown variant `robot`",
+            Some("messages[0].role"),
+        ),
+        (
+            "missing messages",
+            post("/v1/chat/completions", r#"{"model":"gpt-4o-mini"}"#),
+            StatusCode::BAD_REQUEST,
+            "missing field `messages`",
+            None,
+        ),
+        (
+            "no messages",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "at least one message",
+            Some("messages"),
+        ),
+        (
+            "empty body",
+            post("/v1/chat/completions", ""),
+            StatusCode::BAD_REQUEST,
+            "empty",
+            None,
+        ),
+        (
+            "not an object",
+            post("/v1/chat/completions", "[1,2]"),
+            StatusCode::BAD_REQUEST,
+            "invalid request body",
+            None,
+        ),
+        (
+            "invalid UTF-8",
+            post(
+                "/v1/chat/completions",
+                &b"{\"model\":\"\xc3\x28\",\"messages\":[]}"[..],
+            ),
+            StatusCode::BAD_REQUEST,
+            "not valid UTF-8",
+            None,
+        ),
+        (
+            "unknown model",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#,
+            ),
+            StatusCode::NOT_FOUND,
+            "`gpt-9` does not exist",
+            Some("model"),
+        ),
+        (
+            "body over the limit",
+            post("/v1/chat/completions", huge),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than the limit of 4096 bytes",
+            None,
+        ),
+        (
+            "n out of range",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","n":0,"messages":[{"role":"user","content":"x"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "`n`",
+            Some("n"),
+        ),
+        (
+            "stream_options without stream",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "stream_options",
+            Some("stream_options"),
+        ),
+        (
+            "tool message without id",
+            post(
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"tool","content":"x"}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "tool_call_id",
+            Some("messages[0].tool_call_id"),
+        ),
+        (
+            "embeddings without input",
+            post("/v1/embeddings", r#"{"model":"gpt-4o-mini","input":[]}"#),
+            StatusCode::BAD_REQUEST,
+            "`input`",
+            Some("input"),
+        ),
+        (
+            "unknown path",
+            post("/v1/completionz", "{}"),
+            StatusCode::NOT_FOUND,
+            "unknown endpoint POST /v1/completionz",
+            None,
+        ),
+        (
+            "wrong method",
+            Request::get("/v1/chat/completions")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "not allowed",
+            None,
+        ),
     ];
     for (name, req, status, needle, param) in cases {
         let (got, headers, body) = call(app(CONFIG), req).await;
         assert_eq!(got, status, "{name}: {body}");
         let err = &body["error"];
-        let message = err["message"].as_str().unwrap_or_else(|| panic!("{name}: no error.message in {body}"));
-        assert!(message.contains(needle), "{name}: {message:?} lacks {needle:?}");
-        assert!(err["type"].is_string() && err.get("code").is_some() && err.get("param").is_some(), "{name}: {body}");
+        let message = err["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no error.message in {body}"));
+        assert!(
+            message.contains(needle),
+            "{name}: {message:?} lacks {needle:?}"
+        );
+        assert!(
+            err["type"].is_string() && err.get("code").is_some() && err.get("param").is_some(),
+            "{name}: {body}"
+        );
         if let Some(p) = param {
             assert_eq!(err["param"], p, "{name}");
         }
-        assert!(headers["x-request-id"].to_str().unwrap().starts_with("req_"), "{name}");
+        assert!(
+            headers["x-request-id"]
+                .to_str()
+                .unwrap()
+                .starts_with("req_"),
+            "{name}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_client_request_id_is_kept() {
-    let req = Request::get("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/healthz")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, body) = call(app(CONFIG), req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-request-id"], "abc-123");
@@ -83,13 +251,30 @@ async fn a_client_request_id_is_kept() {
 
 #[tokio::test]
 async fn models_lists_routes_and_retrieves_one() {
-    let (status, _, body) = call(app(CONFIG), Request::get("/v1/models").body(Body::empty()).unwrap()).await;
+    let (status, _, body) = call(
+        app(CONFIG),
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["object"], "list");
     assert_eq!(body["data"][0]["id"], "gpt-4o-mini");
-    let (status, _, body) = call(app(CONFIG), Request::get("/v1/models/gpt-4o-mini").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some("gpt-4o-mini")));
-    let (status, _, _) = call(app(CONFIG), Request::get("/v1/models/nope").body(Body::empty()).unwrap()).await;
+    let (status, _, body) = call(
+        app(CONFIG),
+        Request::get("/v1/models/gpt-4o-mini")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some("gpt-4o-mini"))
+    );
+    let (status, _, _) = call(
+        app(CONFIG),
+        Request::get("/v1/models/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -98,14 +283,34 @@ async fn keys_are_required_when_configured() {
     let yaml = format!("auth:\n  keys: [tg_test_key]\n{CONFIG}");
     let body = r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#;
     let (status, _, err) = call(app(&yaml), post("/v1/chat/completions", body)).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_api_key")));
-    let req = Request::post("/v1/chat/completions").header("authorization", "Bearer wrong").body(Body::from(body)).unwrap();
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_api_key"))
+    );
+    let req = Request::post("/v1/chat/completions")
+        .header("authorization", "Bearer wrong")
+        .body(Body::from(body))
+        .unwrap();
     let (status, _, err) = call(app(&yaml), req).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")));
-    let req = Request::post("/v1/chat/completions").header("authorization", "Bearer tg_test_key").body(Body::from(body)).unwrap();
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_api_key"))
+    );
+    let req = Request::post("/v1/chat/completions")
+        .header("authorization", "Bearer tg_test_key")
+        .body(Body::from(body))
+        .unwrap();
     let (status, _, _) = call(app(&yaml), req).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a good key gets past auth to the unknown model");
-    let (status, _, _) = call(app(&yaml), Request::get("/v1/models").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a good key gets past auth to the unknown model"
+    );
+    let (status, _, _) = call(
+        app(&yaml),
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
@@ -113,13 +318,37 @@ async fn keys_are_required_when_configured() {
 async fn health_ready_and_metrics() {
     let gw = tollgate_gateway::Gateway::new(common::config(CONFIG)).unwrap();
     let app = tollgate_gateway::router(gw.clone());
-    let (status, _, body) = call(app.clone(), Request::get("/readyz").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (status, _, body) = call(
+        app.clone(),
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
     let _ = call(app.clone(), post("/v1/chat/completions", "{")).await;
-    let resp = app.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"), "{text}");
-    assert!(text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"), "{text}");
+    let resp = app
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"),
+        "{text}"
+    );
 }
 
 proptest::proptest! {

@@ -1,5 +1,8 @@
 //! Tier 3: the gateway against the simulator (and a capturing upstream), over real sockets.
 
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
@@ -12,9 +15,13 @@ async fn chat_complete_and_streamed_say_the_same() {
     let s = sim(SimConfig::default()).await;
     let g = gateway(&two_route_config(&s.url)).await;
     for route in ["m", "c"] {
-        let body = json!({"model": route, "messages": user("Say something"), "max_tokens": 12, "seed": 7});
+        let body =
+            json!({"model": route, "messages": user("Say something"), "max_tokens": 12, "seed": 7});
         let full: Value = g.post(body.clone()).await.json().await.unwrap();
-        let text = full["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+        let text = full["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(!text.is_empty(), "{route}: {full}");
         assert_eq!(full["object"], "chat.completion");
         assert!(full["usage"]["completion_tokens"].as_u64().unwrap() > 0);
@@ -25,16 +32,28 @@ async fn chat_complete_and_streamed_say_the_same() {
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
         let events = sse_data(resp).await;
-        assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{route}: {events:?}");
+        assert_eq!(
+            events.last().map(String::as_str),
+            Some("[DONE]"),
+            "{route}: {events:?}"
+        );
         assert_eq!(streamed_text(&events), text, "{route}");
         // The client did not ask for usage: no usage-only chunk reaches it.
-        assert!(events.iter().all(|e| !e.contains("\"choices\":[]")), "{route}: {events:?}");
+        assert!(
+            events.iter().all(|e| !e.contains("\"choices\":[]")),
+            "{route}: {events:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn the_usage_chunk_reaches_clients_that_ask_for_it() {
-    let s = sim(SimConfig { cached_tokens: 2, reasoning_tokens: 3, ..SimConfig::default() }).await;
+    let s = sim(SimConfig {
+        cached_tokens: 2,
+        reasoning_tokens: 3,
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&two_route_config(&s.url)).await;
     for route in ["m", "c"] {
         let events = sse_data(
@@ -44,12 +63,24 @@ async fn the_usage_chunk_reaches_clients_that_ask_for_it() {
         .await;
         let usage_chunk: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
         assert_eq!(usage_chunk["choices"], json!([]), "{route}");
-        assert!(usage_chunk["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{route}");
+        assert!(
+            usage_chunk["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+            "{route}"
+        );
     }
     let metrics = g.metrics().await;
-    assert!(metrics.contains("tollgate_tokens_total{token_type=\"cached_input\",route=\"m\"} 2"), "{metrics}");
-    assert!(metrics.contains("tollgate_tokens_total{token_type=\"reasoning\",route=\"m\"} 3"), "{metrics}");
-    assert!(metrics.contains("tollgate_tokens_total{token_type=\"cached_input\",route=\"c\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("tollgate_tokens_total{token_type=\"cached_input\",route=\"m\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tollgate_tokens_total{token_type=\"reasoning\",route=\"m\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tollgate_tokens_total{token_type=\"cached_input\",route=\"c\"} 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -58,13 +89,22 @@ async fn tools_work_on_both_paths_streamed_and_not() {
     let g = gateway(&two_route_config(&s.url)).await;
     let tools = json!([{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}, "express": {"type": "boolean"}}, "required": ["order_id"]}}}]);
     for route in ["m", "c"] {
-        let full: Value = g.post(json!({"model": route, "tools": tools, "messages": user("Where is my order?")})).await.json().await.unwrap();
+        let full: Value = g
+            .post(json!({"model": route, "tools": tools, "messages": user("Where is my order?")}))
+            .await
+            .json()
+            .await
+            .unwrap();
         let choice = &full["choices"][0];
         assert_eq!(choice["finish_reason"], "tool_calls", "{route}: {full}");
         let call = &choice["message"]["tool_calls"][0];
         assert_eq!(call["function"]["name"], "lookup_order");
-        let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-        assert!(args["order_id"].is_string() && args["express"].is_boolean(), "{route}: {args}");
+        let args: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert!(
+            args["order_id"].is_string() && args["express"].is_boolean(),
+            "{route}: {args}"
+        );
 
         // Streamed: the argument pieces join to the same JSON.
         let events = sse_data(g.post(json!({"model": route, "stream": true, "tools": tools, "messages": user("Where is my order?")})).await).await;
@@ -78,7 +118,11 @@ async fn tools_work_on_both_paths_streamed_and_not() {
             }
         }
         assert_eq!(name, "lookup_order", "{route}");
-        assert_eq!(serde_json::from_str::<Value>(&joined).unwrap(), args, "{route}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&joined).unwrap(),
+            args,
+            "{route}"
+        );
 
         // The tool result goes back and the model answers in text.
         let follow = json!({"model": route, "tools": tools, "messages": [
@@ -87,8 +131,17 @@ async fn tools_work_on_both_paths_streamed_and_not() {
             {"role": "tool", "tool_call_id": call["id"], "content": "{\"status\":\"shipped\"}"}
         ]});
         let answer: Value = g.post(follow).await.json().await.unwrap();
-        assert_eq!(answer["choices"][0]["finish_reason"], "stop", "{route}: {answer}");
-        assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().len() > 3);
+        assert_eq!(
+            answer["choices"][0]["finish_reason"], "stop",
+            "{route}: {answer}"
+        );
+        assert!(
+            answer["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .len()
+                > 3
+        );
     }
 }
 
@@ -97,14 +150,27 @@ async fn json_modes_n_stop_and_logprobs_pass_through() {
     let s = sim(SimConfig::default()).await;
     let g = gateway(&two_route_config(&s.url)).await;
     let schema = json!({"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object", "properties": {"sentiment": {"enum": ["pos", "neg"]}}}}});
-    let v: Value = g.post(json!({"model": "m", "response_format": schema, "messages": user("rate")})).await.json().await.unwrap();
-    let answer: Value = serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    let v: Value = g
+        .post(json!({"model": "m", "response_format": schema, "messages": user("rate")}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let answer: Value =
+        serde_json::from_str(v["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert!(answer["sentiment"] == "pos" || answer["sentiment"] == "neg");
-    let v: Value = g.post(json!({"model": "m", "n": 3, "logprobs": true, "messages": user("hi")})).await.json().await.unwrap();
+    let v: Value = g
+        .post(json!({"model": "m", "n": 3, "logprobs": true, "messages": user("hi")}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["choices"].as_array().unwrap().len(), 3);
     assert!(v["choices"][2]["logprobs"]["content"][0]["logprob"].is_number());
     // Anthropic cannot do n > 1 and it is the route's only deployment: a clear 400.
-    let resp = g.post(json!({"model": "c", "n": 2, "messages": user("hi")})).await;
+    let resp = g
+        .post(json!({"model": "c", "n": 2, "messages": user("hi")}))
+        .await;
     assert_eq!(resp.status(), 400);
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["error"]["code"], "unsupported_by_route");
@@ -112,7 +178,11 @@ async fn json_modes_n_stop_and_logprobs_pass_through() {
 
 #[tokio::test]
 async fn embeddings_and_azure_deployments() {
-    let s = sim(SimConfig { api_key: Some("azure-secret".into()), ..SimConfig::default() }).await;
+    let s = sim(SimConfig {
+        api_key: Some("azure-secret".into()),
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&format!(
         r#"
 providers:
@@ -138,7 +208,12 @@ routes:
         .unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v["data"][1]["embedding"].as_array().unwrap().len(), 8);
-    let chat: Value = g.post(json!({"model": "chat", "messages": user("hi")})).await.json().await.unwrap();
+    let chat: Value = g
+        .post(json!({"model": "chat", "messages": user("hi")}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(chat["object"], "chat.completion", "{chat}");
 }
 
@@ -196,9 +271,24 @@ routes:
 #[tokio::test]
 async fn fallback_on_500_429_timeouts_and_refused_connections() {
     let good = sim(SimConfig::default()).await;
-    let e500 = sim(SimConfig { error_rate: 1.0, error_status: 500, ..SimConfig::default() }).await;
-    let e429 = sim(SimConfig { error_rate: 1.0, error_status: 429, ..SimConfig::default() }).await;
-    let slow = sim(SimConfig { latency: Duration::from_secs(5), ttft: Duration::from_secs(5), ..SimConfig::default() }).await;
+    let e500 = sim(SimConfig {
+        error_rate: 1.0,
+        error_status: 500,
+        ..SimConfig::default()
+    })
+    .await;
+    let e429 = sim(SimConfig {
+        error_rate: 1.0,
+        error_status: 429,
+        ..SimConfig::default()
+    })
+    .await;
+    let slow = sim(SimConfig {
+        latency: Duration::from_secs(5),
+        ttft: Duration::from_secs(5),
+        ..SimConfig::default()
+    })
+    .await;
     // A port nothing listens on: bind, note it, close.
     let refused = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -207,18 +297,28 @@ async fn fallback_on_500_429_timeouts_and_refused_connections() {
     let cases = [
         ("500", e500.url.clone(), "retries: 1"),
         ("429", e429.url.clone(), "retries: 1"),
-        ("timeout", slow.url.clone(), "attempt_timeout_ms: 200\n    retries: 0"),
+        (
+            "timeout",
+            slow.url.clone(),
+            "attempt_timeout_ms: 200\n    retries: 0",
+        ),
         ("refused", refused, "retries: 1"),
     ];
     for (name, first, extra) in cases {
         let g = gateway(&fallback_config(&first, &good.url, extra)).await;
         for stream in [false, true] {
             let started = Instant::now();
-            let resp = g.post(json!({"model": "main", "stream": stream, "messages": user("hello")})).await;
+            let resp = g
+                .post(json!({"model": "main", "stream": stream, "messages": user("hello")}))
+                .await;
             assert_eq!(resp.status(), 200, "{name} stream={stream}");
             assert_eq!(resp.headers()["x-tollgate-provider"], "second", "{name}");
             assert_eq!(resp.headers()["x-tollgate-route"], "backup", "{name}");
-            let attempts: usize = resp.headers()["x-tollgate-attempts"].to_str().unwrap().parse().unwrap();
+            let attempts: usize = resp.headers()["x-tollgate-attempts"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             let expected = if name == "timeout" { 2 } else { 3 };
             assert_eq!(attempts, expected, "{name}: retried once then fell back");
             if stream {
@@ -228,16 +328,33 @@ async fn fallback_on_500_429_timeouts_and_refused_connections() {
                 let v: Value = resp.json().await.unwrap();
                 assert!(v["choices"][0]["message"]["content"].is_string(), "{name}");
             }
-            assert!(started.elapsed() < Duration::from_secs(3), "{name}: took {:?}", started.elapsed());
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{name}: took {:?}",
+                started.elapsed()
+            );
         }
-        assert!(g.metrics().await.contains("tollgate_fallbacks_total 2"), "{name}");
+        assert!(
+            g.metrics().await.contains("tollgate_fallbacks_total 2"),
+            "{name}"
+        );
     }
-    assert_eq!(e500.count(), 4, "the 500 deployment was tried twice per request");
+    assert_eq!(
+        e500.count(),
+        4,
+        "the 500 deployment was tried twice per request"
+    );
 }
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_429_reaches_the_client_when_all_fail() {
-    let busy = sim(SimConfig { error_rate: 1.0, error_status: 429, retry_after: Some(1), ..SimConfig::default() }).await;
+    let busy = sim(SimConfig {
+        error_rate: 1.0,
+        error_status: 429,
+        retry_after: Some(1),
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&format!(
         "providers: [{{ name: p, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: r, retries: 1, backoff_ms: 1, deployments: [{{ provider: p, model: m }}] }}]\n",
         busy.url
@@ -248,7 +365,10 @@ async fn retry_after_is_honoured_and_429_reaches_the_client_when_all_fail() {
     let waited = started.elapsed();
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
-    assert!(waited >= Duration::from_millis(950), "waited only {waited:?} despite Retry-After: 1");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "waited only {waited:?} despite Retry-After: 1"
+    );
     assert_eq!(busy.count(), 2);
     let e: Value = resp.json().await.unwrap();
     assert_eq!(e["error"]["type"], "rate_limit_error");
@@ -256,19 +376,33 @@ async fn retry_after_is_honoured_and_429_reaches_the_client_when_all_fail() {
 
 #[tokio::test]
 async fn a_bad_request_upstream_is_not_retried_elsewhere() {
-    let bad = sim(SimConfig { error_rate: 1.0, error_status: 400, ..SimConfig::default() }).await;
+    let bad = sim(SimConfig {
+        error_rate: 1.0,
+        error_status: 400,
+        ..SimConfig::default()
+    })
+    .await;
     let good = sim(SimConfig::default()).await;
     let g = gateway(&fallback_config(&bad.url, &good.url, "retries: 2")).await;
-    let resp = g.post(json!({"model": "main", "messages": user("x")})).await;
+    let resp = g
+        .post(json!({"model": "main", "messages": user("x")}))
+        .await;
     assert_eq!(resp.status(), 400);
     let e: Value = resp.json().await.unwrap();
-    assert_eq!(e["error"]["message"], "the provider answered 400: simulated upstream error");
+    assert_eq!(
+        e["error"]["message"],
+        "the provider answered 400: simulated upstream error"
+    );
     assert_eq!((bad.count(), good.count()), (1, 0));
 }
 
 #[tokio::test]
 async fn the_deadline_bounds_all_attempts() {
-    let slow = sim(SimConfig { latency: Duration::from_secs(5), ..SimConfig::default() }).await;
+    let slow = sim(SimConfig {
+        latency: Duration::from_secs(5),
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&format!(
         "providers: [{{ name: p, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: r, retries: 5, backoff_ms: 1, attempt_timeout_ms: 150, deadline_ms: 400, deployments: [{{ provider: p, model: m }}] }}]\n",
         slow.url
@@ -278,15 +412,26 @@ async fn the_deadline_bounds_all_attempts() {
     let resp = g.post(json!({"model": "r", "messages": user("x")})).await;
     assert_eq!(resp.status(), 504);
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(390) && took < Duration::from_millis(1500), "{took:?}");
-    assert!(slow.count() >= 2 && slow.count() <= 4, "{} attempts", slow.count());
+    assert!(
+        took >= Duration::from_millis(390) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    assert!(
+        slow.count() >= 2 && slow.count() <= 4,
+        "{} attempts",
+        slow.count()
+    );
 }
 
 /// A stream cut before any byte reached the client falls back; one cut after ends with an error
 /// event, never a silent 200 with `[DONE]`.
 #[tokio::test]
 async fn truncated_streams() {
-    let cut = sim(SimConfig { truncate_rate: 1.0, ..SimConfig::default() }).await;
+    let cut = sim(SimConfig {
+        truncate_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
     let good = sim(SimConfig::default()).await;
     // Cut after the first chunk was relayed: the client sees an error event.
     let g = gateway(&format!(
@@ -295,14 +440,23 @@ async fn truncated_streams() {
     ))
     .await;
     for route in ["r", "ra"] {
-        let resp = g.post(json!({"model": route, "stream": true, "max_tokens": 20, "messages": user("x")})).await;
+        let resp = g
+            .post(json!({"model": route, "stream": true, "max_tokens": 20, "messages": user("x")}))
+            .await;
         assert_eq!(resp.status(), 200);
         let events = sse_data(resp).await;
         assert!(!events.iter().any(|e| e == "[DONE]"), "{route}: {events:?}");
         let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-        assert_eq!(last["error"]["code"], "upstream_stream_truncated", "{route}: {events:?}");
+        assert_eq!(
+            last["error"]["code"], "upstream_stream_truncated",
+            "{route}: {events:?}"
+        );
     }
-    assert!(g.metrics().await.contains("tollgate_errors_total{kind=\"truncated\"} 2"));
+    assert!(
+        g.metrics()
+            .await
+            .contains("tollgate_errors_total{kind=\"truncated\"} 2")
+    );
 
     // Cut before the first chunk: nothing was sent, so the router falls back.
     use axum::routing::post;
@@ -314,31 +468,51 @@ async fn truncated_streams() {
     let empty_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let g = gateway(&fallback_config(&empty_url, &good.url, "retries: 0")).await;
-    let resp = g.post(json!({"model": "main", "stream": true, "messages": user("x")})).await;
+    let resp = g
+        .post(json!({"model": "main", "stream": true, "messages": user("x")}))
+        .await;
     assert_eq!(resp.headers()["x-tollgate-provider"], "second");
     assert_eq!(sse_data(resp).await.last().unwrap(), "[DONE]");
 }
 
 #[tokio::test]
 async fn a_stalled_stream_is_cut_by_the_idle_timeout() {
-    let slow = sim(SimConfig { tokens_per_second: 2.0, ..SimConfig::default() }).await;
+    let slow = sim(SimConfig {
+        tokens_per_second: 2.0,
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&format!(
         "providers: [{{ name: p, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: r, retries: 0, stream_idle_timeout_ms: 150, deployments: [{{ provider: p, model: m }}] }}]\n",
         slow.url
     ))
     .await;
-    let events = sse_data(g.post(json!({"model": "r", "stream": true, "messages": user("x")})).await).await;
+    let events = sse_data(
+        g.post(json!({"model": "r", "stream": true, "messages": user("x")}))
+            .await,
+    )
+    .await;
     let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "upstream_stream_idle_timeout", "{events:?}");
+    assert_eq!(
+        last["error"]["code"], "upstream_stream_idle_timeout",
+        "{events:?}"
+    );
 }
 
 /// When the client goes away mid-stream, the relay still reads the upstream to its end, so the
 /// usage is counted.
 #[tokio::test]
 async fn a_disconnected_client_does_not_stop_metering() {
-    let s = sim(SimConfig { tokens_per_second: 100.0, default_output_tokens: 60, ..SimConfig::default() }).await;
+    let s = sim(SimConfig {
+        tokens_per_second: 100.0,
+        default_output_tokens: 60,
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&two_route_config(&s.url)).await;
-    let mut resp = g.post(json!({"model": "m", "stream": true, "max_tokens": 30, "messages": user("x")})).await;
+    let mut resp = g
+        .post(json!({"model": "m", "stream": true, "max_tokens": 30, "messages": user("x")}))
+        .await;
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(resp);
@@ -355,15 +529,33 @@ async fn a_disconnected_client_does_not_stop_metering() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_requests() {
-    let s = sim(SimConfig { latency: Duration::from_millis(400), ttft: Duration::from_millis(100), tokens_per_second: 50.0, ..SimConfig::default() }).await;
+    let s = sim(SimConfig {
+        latency: Duration::from_millis(400),
+        ttft: Duration::from_millis(100),
+        tokens_per_second: 50.0,
+        ..SimConfig::default()
+    })
+    .await;
     let g = gateway(&two_route_config(&s.url)).await;
     let url = g.chat_url();
     let complete = tokio::spawn({
         let url = url.clone();
-        async move { reqwest::Client::new().post(url).json(&json!({"model": "m", "messages": user("x")})).send().await.unwrap() }
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"model": "m", "messages": user("x")}))
+                .send()
+                .await
+                .unwrap()
+        }
     });
     let streamed = tokio::spawn(async move {
-        let r = reqwest::Client::new().post(url).json(&json!({"model": "m", "stream": true, "max_tokens": 15, "messages": user("x")})).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"model": "m", "stream": true, "max_tokens": 15, "messages": user("x")}))
+            .send()
+            .await
+            .unwrap();
         sse_data(r).await
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -372,13 +564,21 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert_eq!(resp.status(), 200);
     let events = streamed.await.unwrap();
     assert_eq!(events.last().unwrap(), "[DONE]");
-    tokio::time::timeout(Duration::from_secs(5), g.task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), g.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(!g.gw.is_ready());
 }
 
 #[tokio::test]
 async fn upstream_credentials_are_sent_and_their_rejection_is_a_502() {
-    let s = sim(SimConfig { api_key: Some("right".into()), ..SimConfig::default() }).await;
+    let s = sim(SimConfig {
+        api_key: Some("right".into()),
+        ..SimConfig::default()
+    })
+    .await;
     for (key, status) in [("right", 200), ("wrong", 502)] {
         let g = gateway(&format!(
             "providers: [{{ name: p, type: openai, base_url: \"{}/v1\", api_key: {key} }}, {{ name: a, type: anthropic, base_url: \"{}\", api_key: {key} }}]\nroutes: [{{ name: r, deployments: [{{ provider: p, model: m }}] }}, {{ name: ra, deployments: [{{ provider: a, model: m }}] }}]\n",
@@ -397,7 +597,12 @@ async fn metrics_report_overhead_and_genai_names() {
     let s = sim(SimConfig::default()).await;
     let g = gateway(&two_route_config(&s.url)).await;
     for _ in 0..3 {
-        assert_eq!(g.post(json!({"model": "m", "messages": user("x")})).await.status(), 200);
+        assert_eq!(
+            g.post(json!({"model": "m", "messages": user("x")}))
+                .await
+                .status(),
+            200
+        );
     }
     let m = g.metrics().await;
     for needle in [

@@ -52,24 +52,30 @@ impl ProviderApi for Anthropic {
         let body = to_messages_request(req, model)?;
         let body = serde_json::to_vec(&body)
             .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
-        let mut b = http.post(&self.messages_url).header("anthropic-version", &self.version);
+        let mut b = http
+            .post(&self.messages_url)
+            .header("anthropic-version", &self.version);
         if let Some(k) = &self.api_key {
             b = b.header("x-api-key", k.expose());
         }
         let resp = crate::send_json(b, body).await?;
         if req.is_stream() {
-            return Ok(ChatReply::Stream(ChatStream::Anthropic(AnthropicStream::new(
-                SseReader::new(resp),
-            ))));
+            return Ok(ChatReply::Stream(ChatStream::Anthropic(
+                AnthropicStream::new(SseReader::new(resp)),
+            )));
         }
         let bytes = crate::read_body(resp).await?;
-        let msg: an::MessagesResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| ProviderError::InvalidResponse(format!("not an Anthropic message: {e}")))?;
+        let msg: an::MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            ProviderError::InvalidResponse(format!("not an Anthropic message: {e}"))
+        })?;
         let completion = to_chat_completion(msg);
         let usage = completion.usage.clone();
         let body = serde_json::to_vec(&completion)
             .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
-        Ok(ChatReply::Complete(Complete { body: Bytes::from(body), usage }))
+        Ok(ChatReply::Complete(Complete {
+            body: Bytes::from(body),
+            usage,
+        }))
     }
 
     async fn embeddings(
@@ -78,7 +84,9 @@ impl ProviderApi for Anthropic {
         _req: &EmbeddingsRequest,
         _model: &str,
     ) -> Result<Complete, ProviderError> {
-        Err(ProviderError::Unsupported("Anthropic does not offer embeddings".into()))
+        Err(ProviderError::Unsupported(
+            "Anthropic does not offer embeddings".into(),
+        ))
     }
 }
 
@@ -88,7 +96,9 @@ pub(crate) fn to_messages_request(
     model: &str,
 ) -> Result<an::MessagesRequest, ProviderError> {
     if req.n.unwrap_or(1) > 1 {
-        return Err(ProviderError::Unsupported("Anthropic does not support n > 1".into()));
+        return Err(ProviderError::Unsupported(
+            "Anthropic does not support n > 1".into(),
+        ));
     }
     let mut system: Vec<String> = Vec::new();
     let mut turns: Vec<an::Message> = Vec::new();
@@ -121,8 +131,16 @@ pub(crate) fn to_messages_request(
                 ("assistant", blocks)
             }
             Role::Tool | Role::Function => {
-                let text = m.content.as_ref().map(|c| c.joined_text()).unwrap_or_default();
-                let id = m.tool_call_id.clone().or_else(|| m.name.clone()).unwrap_or_default();
+                let text = m
+                    .content
+                    .as_ref()
+                    .map(|c| c.joined_text())
+                    .unwrap_or_default();
+                let id = m
+                    .tool_call_id
+                    .clone()
+                    .or_else(|| m.name.clone())
+                    .unwrap_or_default();
                 (
                     "user",
                     vec![an::ContentBlock::ToolResult {
@@ -139,12 +157,17 @@ pub(crate) fn to_messages_request(
                     b.extend(blocks);
                 }
             }
-            _ => turns.push(an::Message { role: role.into(), content: an::MessageContent::Blocks(blocks) }),
+            _ => turns.push(an::Message {
+                role: role.into(),
+                content: an::MessageContent::Blocks(blocks),
+            }),
         }
     }
     if let Some(rf) = &req.response_format {
         match rf.kind.as_str() {
-            "json_object" => system.push("Respond with a single JSON object and nothing else.".into()),
+            "json_object" => {
+                system.push("Respond with a single JSON object and nothing else.".into())
+            }
             "json_schema" => {
                 let schema = rf
                     .json_schema
@@ -214,7 +237,9 @@ fn user_blocks(content: Option<&oa::MessageContent>) -> Vec<an::ContentBlock> {
                 "text" => p.text.clone().map(|text| an::ContentBlock::Text { text }),
                 "image_url" => {
                     let url = p.image_url.as_ref()?.get("url")?.as_str()?;
-                    Some(an::ContentBlock::Image { source: image_source(url) })
+                    Some(an::ContentBlock::Image {
+                        source: image_source(url),
+                    })
                 }
                 _ => None,
             })
@@ -275,7 +300,10 @@ pub(crate) fn to_chat_completion(msg: an::MessagesResponse) -> oa::ChatCompletio
             an::ContentBlock::ToolUse { id, name, input } => calls.push(oa::ToolCall {
                 id,
                 kind: "function".into(),
-                function: oa::FunctionCall { name, arguments: input.to_string() },
+                function: oa::FunctionCall {
+                    name,
+                    arguments: input.to_string(),
+                },
             }),
             _ => {}
         }
@@ -334,12 +362,22 @@ impl AnthropicStream {
             object: "chat.completion.chunk".into(),
             created: self.created,
             model: self.model.clone(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: finish, logprobs: None }],
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+                logprobs: None,
+            }],
             usage: None,
             system_fingerprint: None,
         };
-        let data = serde_json::to_vec(&c).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
-        Ok(Chunk { data: Bytes::from(data), usage: None, usage_only: false })
+        let data =
+            serde_json::to_vec(&c).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        Ok(Chunk {
+            data: Bytes::from(data),
+            usage: None,
+            usage_only: false,
+        })
     }
 
     fn usage_chunk(&self) -> Result<Chunk, ProviderError> {
@@ -353,8 +391,13 @@ impl AnthropicStream {
             usage: Some(usage.clone()),
             system_fingerprint: None,
         };
-        let data = serde_json::to_vec(&c).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
-        Ok(Chunk { data: Bytes::from(data), usage: Some(usage), usage_only: true })
+        let data =
+            serde_json::to_vec(&c).map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+        Ok(Chunk {
+            data: Bytes::from(data),
+            usage: Some(usage),
+            usage_only: true,
+        })
     }
 
     pub(crate) async fn next(&mut self) -> Result<Option<Chunk>, ProviderError> {
@@ -376,10 +419,17 @@ impl AnthropicStream {
                     self.id = message.id;
                     self.model = message.model;
                     self.usage = message.usage;
-                    let delta = Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None };
+                    let delta = Delta {
+                        role: Some(Role::Assistant),
+                        content: Some(String::new()),
+                        tool_calls: None,
+                    };
                     return self.chunk(delta, None).map(Some);
                 }
-                an::StreamEvent::ContentBlockStart { index, content_block: an::ContentBlock::ToolUse { id, name, .. } } => {
+                an::StreamEvent::ContentBlockStart {
+                    index,
+                    content_block: an::ContentBlock::ToolUse { id, name, .. },
+                } => {
                     let call_index = u32::try_from(self.tool_index.len()).unwrap_or(u32::MAX);
                     self.tool_index.push((index, call_index));
                     let delta = Delta {
@@ -389,14 +439,25 @@ impl AnthropicStream {
                             index: call_index,
                             id: Some(id),
                             kind: Some("function".into()),
-                            function: Some(oa::FunctionCallDelta { name: Some(name), arguments: Some(String::new()) }),
+                            function: Some(oa::FunctionCallDelta {
+                                name: Some(name),
+                                arguments: Some(String::new()),
+                            }),
                         }]),
                     };
                     return self.chunk(delta, None).map(Some);
                 }
                 an::StreamEvent::ContentBlockDelta { index, delta } => match delta {
                     an::BlockDelta::TextDelta { text } => {
-                        return self.chunk(Delta { content: Some(text), ..Delta::default() }, None).map(Some);
+                        return self
+                            .chunk(
+                                Delta {
+                                    content: Some(text),
+                                    ..Delta::default()
+                                },
+                                None,
+                            )
+                            .map(Some);
                     }
                     an::BlockDelta::InputJsonDelta { partial_json } => {
                         let call_index = self
@@ -410,7 +471,10 @@ impl AnthropicStream {
                                 index: call_index,
                                 id: None,
                                 kind: None,
-                                function: Some(oa::FunctionCallDelta { name: None, arguments: Some(partial_json) }),
+                                function: Some(oa::FunctionCallDelta {
+                                    name: None,
+                                    arguments: Some(partial_json),
+                                }),
                             }]),
                             ..Delta::default()
                         };
@@ -435,7 +499,10 @@ impl AnthropicStream {
                     return self.usage_chunk().map(Some);
                 }
                 an::StreamEvent::Error { error } => {
-                    let msg = error.get("message").and_then(|m| m.as_str()).unwrap_or("stream error");
+                    let msg = error
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("stream error");
                     return Err(ProviderError::StreamError(msg.to_string()));
                 }
                 _ => continue,

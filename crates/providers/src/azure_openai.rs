@@ -49,7 +49,12 @@ impl ProviderApi for AzureOpenAi {
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
-        send_chat(self.post(http, &self.url(model, "chat/completions")), req, model).await
+        send_chat(
+            self.post(http, &self.url(model, "chat/completions")),
+            req,
+            model,
+        )
+        .await
     }
 
     async fn embeddings(

@@ -100,7 +100,8 @@ impl ProviderError {
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
         // Only the error's kind goes into the message: reqwest's Display can include the URL,
         // which is fine, but never a header.
-        let (timeout, connect, body) = (e.is_timeout(), e.is_connect(), e.is_decode() || e.is_body());
+        let (timeout, connect, body) =
+            (e.is_timeout(), e.is_connect(), e.is_decode() || e.is_body());
         let detail = e.without_url().to_string();
         if timeout {
             ProviderError::Timeout
@@ -158,7 +159,11 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
             let text = String::from_utf8_lossy(&body);
             text.chars().take(200).collect()
         });
-    ProviderError::Status { status, message, retry_after }
+    ProviderError::Status {
+        status,
+        message,
+        retry_after,
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +171,11 @@ mod tests {
     use super::*;
 
     fn status(s: u16) -> ProviderError {
-        ProviderError::Status { status: s, message: String::new(), retry_after: None }
+        ProviderError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: None,
+        }
     }
 
     #[test]
@@ -178,7 +187,10 @@ mod tests {
         assert_eq!(status(400).class(), ErrorClass::Fatal);
         assert_eq!(status(422).class(), ErrorClass::Fatal);
         assert_eq!(ProviderError::Timeout.class(), ErrorClass::Retry);
-        assert_eq!(ProviderError::Unsupported("x".into()).class(), ErrorClass::NextDeployment);
+        assert_eq!(
+            ProviderError::Unsupported("x".into()).class(),
+            ErrorClass::NextDeployment
+        );
     }
 
     #[test]
@@ -189,7 +201,10 @@ mod tests {
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
         let mut d = reqwest::header::HeaderMap::new();
-        d.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        d.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&d), None);
     }
 }

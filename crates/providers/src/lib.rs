@@ -23,7 +23,7 @@ pub use error::{ErrorClass, ProviderError};
 use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
-use tollgate_config::{ProviderKind, Provider as ProviderConfig};
+use tollgate_config::{Provider as ProviderConfig, ProviderKind};
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, Usage};
 
 /// What every provider can do. Implemented by each dialect module and dispatched by [`Provider`].
@@ -169,7 +169,10 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, Provide
 }
 
 /// Sends a JSON body and turns a non-2xx answer into [`ProviderError::Status`].
-async fn send_json(builder: reqwest::RequestBuilder, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+async fn send_json(
+    builder: reqwest::RequestBuilder,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, ProviderError> {
     let resp = builder
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
@@ -198,7 +201,11 @@ pub(crate) struct SseReader {
 
 impl SseReader {
     pub(crate) fn new(resp: reqwest::Response) -> Self {
-        SseReader { resp, decoder: sse::SseDecoder::new(), eof: false }
+        SseReader {
+            resp,
+            decoder: sse::SseDecoder::new(),
+            eof: false,
+        }
     }
 
     /// The next event, or `None` at the end of the body.

@@ -24,7 +24,10 @@ impl OpenAi {
         OpenAi {
             chat_url: format!("{}/chat/completions", cfg.base_url),
             embeddings_url: format!("{}/embeddings", cfg.base_url),
-            auth: cfg.api_key.as_ref().map(|k| format!("Bearer {}", k.expose())),
+            auth: cfg
+                .api_key
+                .as_ref()
+                .map(|k| format!("Bearer {}", k.expose())),
         }
     }
 
@@ -68,7 +71,10 @@ pub(crate) async fn send_chat(
     if req.is_stream() {
         // Always ask for the usage chunk, so streamed requests are metered from real usage; the
         // relay hides it from clients that did not ask (`Chunk::usage_only`).
-        upstream.stream_options.get_or_insert_with(Default::default).include_usage = Some(true);
+        upstream
+            .stream_options
+            .get_or_insert_with(Default::default)
+            .include_usage = Some(true);
     }
     let body = serde_json::to_vec(&upstream)
         .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
@@ -81,7 +87,10 @@ pub(crate) async fn send_chat(
     let body = crate::read_body(resp).await?;
     let probe: UsageProbe = serde_json::from_slice(&body)
         .map_err(|e| ProviderError::InvalidResponse(format!("not a chat completion: {e}")))?;
-    Ok(ChatReply::Complete(Complete { body, usage: probe.usage }))
+    Ok(ChatReply::Complete(Complete {
+        body,
+        usage: probe.usage,
+    }))
 }
 
 /// Sends an embeddings request in OpenAI's wire format over a prepared request.
@@ -98,7 +107,10 @@ pub(crate) async fn send_embeddings(
     let body = crate::read_body(resp).await?;
     let probe: UsageProbe = serde_json::from_slice(&body)
         .map_err(|e| ProviderError::InvalidResponse(format!("not an embeddings answer: {e}")))?;
-    Ok(Complete { body, usage: probe.usage })
+    Ok(Complete {
+        body,
+        usage: probe.usage,
+    })
 }
 
 /// Chunks of an OpenAI-wire stream, passed through as they come.
@@ -122,10 +134,14 @@ impl OpenAiStream {
             }
             // Usage is only parsed when the chunk mentions it: most chunks are plain deltas.
             let (usage, usage_only) = if data.contains("\"usage\"") || data.contains("\"error\"") {
-                let v: serde_json::Value = serde_json::from_str(&data)
-                    .map_err(|e| ProviderError::InvalidResponse(format!("bad stream chunk: {e}")))?;
+                let v: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
+                    ProviderError::InvalidResponse(format!("bad stream chunk: {e}"))
+                })?;
                 if let Some(err) = v.get("error") {
-                    let msg = err.get("message").and_then(|m| m.as_str()).unwrap_or("stream error");
+                    let msg = err
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("stream error");
                     return Err(ProviderError::StreamError(msg.to_string()));
                 }
                 let usage = v
@@ -141,7 +157,11 @@ impl OpenAiStream {
             } else {
                 (None, false)
             };
-            return Ok(Some(Chunk { data: Bytes::from(data), usage, usage_only }));
+            return Ok(Some(Chunk {
+                data: Bytes::from(data),
+                usage,
+                usage_only,
+            }));
         }
     }
 }

@@ -107,7 +107,10 @@ impl SseDecoder {
         }
         if self.has_data {
             self.has_data = false;
-            return Some(SseEvent { event: self.event.take(), data: std::mem::take(&mut self.data) });
+            return Some(SseEvent {
+                event: self.event.take(),
+                data: std::mem::take(&mut self.data),
+            });
         }
         None
     }
@@ -137,16 +140,31 @@ mod tests {
         assert_eq!(
             evs,
             vec![
-                SseEvent { event: Some("message_start".into()), data: "{\"a\":1}".into() },
-                SseEvent { event: None, data: "x\ny".into() },
-                SseEvent { event: None, data: "[DONE]".into() },
+                SseEvent {
+                    event: Some("message_start".into()),
+                    data: "{\"a\":1}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "x\ny".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "[DONE]".into()
+                },
             ]
         );
     }
 
     #[test]
     fn an_unterminated_last_event_is_returned_by_finish() {
-        assert_eq!(decode_all(&[b"data: tail"]), vec![SseEvent { event: None, data: "tail".into() }]);
+        assert_eq!(
+            decode_all(&[b"data: tail"]),
+            vec![SseEvent {
+                event: None,
+                data: "tail".into()
+            }]
+        );
     }
 
     proptest! {

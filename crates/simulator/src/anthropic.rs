@@ -14,7 +14,11 @@ use tollgate_types::anthropic::{
     StreamEvent, Usage,
 };
 
-pub(crate) async fn messages(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn messages(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(&s, &headers, &body).await.unwrap_or_else(|r| r)
 }
 
@@ -63,12 +67,27 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
     }
     let (texts, last_is_result) = texts(&req);
     let joined = texts.concat();
-    let seed = hash(&[&s.cfg.seed.to_le_bytes(), req.model.as_bytes(), joined.as_bytes()]);
-    let choice_type = req.tool_choice.as_ref().and_then(|c| c.get("type")).and_then(|t| t.as_str());
+    let seed = hash(&[
+        &s.cfg.seed.to_le_bytes(),
+        req.model.as_bytes(),
+        joined.as_bytes(),
+    ]);
+    let choice_type = req
+        .tool_choice
+        .as_ref()
+        .and_then(|c| c.get("type"))
+        .and_then(|t| t.as_str());
     let tool = match &req.tools {
         Some(tools) if !tools.is_empty() && !last_is_result && choice_type != Some("none") => {
-            let wanted = req.tool_choice.as_ref().and_then(|c| c.get("name")).and_then(|n| n.as_str());
-            let t = tools.iter().find(|t| Some(t.name.as_str()) == wanted).unwrap_or(&tools[0]);
+            let wanted = req
+                .tool_choice
+                .as_ref()
+                .and_then(|c| c.get("name"))
+                .and_then(|n| n.as_str());
+            let t = tools
+                .iter()
+                .find(|t| Some(t.name.as_str()) == wanted)
+                .unwrap_or(&tools[0]);
             Some((t.name.clone(), t.input_schema.clone()))
         }
         _ => None,
@@ -112,7 +131,11 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
         model: req.model.clone(),
         stop_reason: Some(stop_reason(out.finish).into()),
         stop_sequence: None,
-        usage: if s.cfg.usage { usage(output_tokens) } else { Usage::default() },
+        usage: if s.cfg.usage {
+            usage(output_tokens)
+        } else {
+            Usage::default()
+        },
     };
     if !req.stream.unwrap_or(false) {
         if !s.cfg.latency.is_zero() {
@@ -132,31 +155,52 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
     let shell = MessagesResponse {
         content: Vec::new(),
         stop_reason: None,
-        usage: if s.cfg.usage { usage(1) } else { Usage::default() },
+        usage: if s.cfg.usage {
+            usage(1)
+        } else {
+            Usage::default()
+        },
         ..full
     };
-    let mut events = vec![event(&StreamEvent::MessageStart { message: shell }), event(&StreamEvent::Ping)];
+    let mut events = vec![
+        event(&StreamEvent::MessageStart { message: shell }),
+        event(&StreamEvent::Ping),
+    ];
     let first_token = events.len();
     for (index, block) in content.iter().enumerate() {
         let index = index as u32;
         match block {
             ContentBlock::Text { .. } => {
-                events.push(event(&StreamEvent::ContentBlockStart { index, content_block: ContentBlock::Text { text: String::new() } }));
+                events.push(event(&StreamEvent::ContentBlockStart {
+                    index,
+                    content_block: ContentBlock::Text {
+                        text: String::new(),
+                    },
+                }));
                 for p in &out.pieces {
-                    events.push(event(&StreamEvent::ContentBlockDelta { index, delta: BlockDelta::TextDelta { text: p.clone() } }));
+                    events.push(event(&StreamEvent::ContentBlockDelta {
+                        index,
+                        delta: BlockDelta::TextDelta { text: p.clone() },
+                    }));
                 }
             }
             ContentBlock::ToolUse { id, name, input } => {
                 events.push(event(&StreamEvent::ContentBlockStart {
                     index,
-                    content_block: ContentBlock::ToolUse { id: id.clone(), name: name.clone(), input: json!({}) },
+                    content_block: ContentBlock::ToolUse {
+                        id: id.clone(),
+                        name: name.clone(),
+                        input: json!({}),
+                    },
                 }));
                 let args = input.to_string();
                 let bytes = args.as_bytes();
                 for piece in bytes.chunks(bytes.len().div_ceil(3).max(1)) {
                     events.push(event(&StreamEvent::ContentBlockDelta {
                         index,
-                        delta: BlockDelta::InputJsonDelta { partial_json: String::from_utf8_lossy(piece).into_owned() },
+                        delta: BlockDelta::InputJsonDelta {
+                            partial_json: String::from_utf8_lossy(piece).into_owned(),
+                        },
                     }));
                 }
             }
@@ -166,8 +210,14 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
     }
     let token_end = events.len();
     events.push(event(&StreamEvent::MessageDelta {
-        delta: MessageDeltaBody { stop_reason: Some(stop_reason(out.finish).into()), stop_sequence: None },
-        usage: s.cfg.usage.then(|| Usage { output_tokens, ..Usage::default() }),
+        delta: MessageDeltaBody {
+            stop_reason: Some(stop_reason(out.finish).into()),
+            stop_sequence: None,
+        },
+        usage: s.cfg.usage.then(|| Usage {
+            output_tokens,
+            ..Usage::default()
+        }),
     }));
     events.push(event(&StreamEvent::MessageStop));
     if s.truncate() {

@@ -4,11 +4,54 @@
 use serde_json::{Map, Value, json};
 
 const WORDS: &[&str] = &[
-    "the", "gateway", "routes", "every", "request", "to", "a", "model", "with", "care", "and",
-    "measures", "cost", "value", "policy", "pods", "build", "pilots", "that", "reach", "production",
-    "teams", "share", "patterns", "budgets", "hold", "limits", "stay", "fair", "data", "is",
-    "masked", "ledger", "records", "outcomes", "answers", "quickly", "safely", "in", "one", "place",
-    "for", "all", "users", "of", "this", "organization", "today",
+    "the",
+    "gateway",
+    "routes",
+    "every",
+    "request",
+    "to",
+    "a",
+    "model",
+    "with",
+    "care",
+    "and",
+    "measures",
+    "cost",
+    "value",
+    "policy",
+    "pods",
+    "build",
+    "pilots",
+    "that",
+    "reach",
+    "production",
+    "teams",
+    "share",
+    "patterns",
+    "budgets",
+    "hold",
+    "limits",
+    "stay",
+    "fair",
+    "data",
+    "is",
+    "masked",
+    "ledger",
+    "records",
+    "outcomes",
+    "answers",
+    "quickly",
+    "safely",
+    "in",
+    "one",
+    "place",
+    "for",
+    "all",
+    "users",
+    "of",
+    "this",
+    "organization",
+    "today",
 ];
 
 /// SplitMix64: tiny, fast, and good enough to pick words.
@@ -49,7 +92,11 @@ pub(crate) fn hash(parts: &[&[u8]]) -> u64 {
 
 /// A rough token count: one per four characters, at least one per message.
 pub(crate) fn count_tokens(texts: &[String]) -> u64 {
-    texts.iter().map(|t| (t.chars().count() as u64).div_ceil(4) + 3).sum::<u64>().max(1)
+    texts
+        .iter()
+        .map(|t| (t.chars().count() as u64).div_ceil(4) + 3)
+        .sum::<u64>()
+        .max(1)
 }
 
 /// What the model should do.
@@ -108,7 +155,11 @@ pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
     if let Some((name, schema)) = &ask.tool {
         let args = value_for_schema(schema, &mut rng, 0).to_string();
         let id = format!("call_{:016x}", rng.next_u64());
-        return Output { pieces: Vec::new(), tool_call: Some((id, name.clone(), args)), finish: Finish::ToolCalls };
+        return Output {
+            pieces: Vec::new(),
+            tool_call: Some((id, name.clone(), args)),
+            finish: Finish::ToolCalls,
+        };
     }
     // Uncapped answers vary between half the typical length and the typical length.
     let typical = ask.default_len.max(2);
@@ -122,18 +173,39 @@ pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
             Some(s) => value_for_schema(s, &mut rng, 0),
             None => json!({"answer": words(&mut rng, 6).join(" ")}),
         };
-        value.to_string().as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        value
+            .to_string()
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
     } else {
         words(&mut rng, len as usize)
             .into_iter()
             .enumerate()
-            .map(|(i, w)| if i == 0 { capitalize(w) } else { format!(" {w}") })
+            .map(|(i, w)| {
+                if i == 0 {
+                    capitalize(w)
+                } else {
+                    format!(" {w}")
+                }
+            })
             .collect()
     };
-    let mut finish = if capped && ask.json.is_none() { Finish::Length } else { Finish::Stop };
+    let mut finish = if capped && ask.json.is_none() {
+        Finish::Length
+    } else {
+        Finish::Stop
+    };
     if !ask.stops.is_empty() {
         let text: String = pieces.concat();
-        if let Some(cut) = ask.stops.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
+        if let Some(cut) = ask
+            .stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()))
+            .min()
+        {
             let mut kept = Vec::new();
             let mut at = 0;
             for p in pieces {
@@ -156,11 +228,17 @@ pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
             last.push('.');
         }
     }
-    Output { pieces, tool_call: None, finish }
+    Output {
+        pieces,
+        tool_call: None,
+        finish,
+    }
 }
 
 fn words(rng: &mut Rng, n: usize) -> Vec<&'static str> {
-    (0..n).map(|_| WORDS[rng.below(WORDS.len() as u64) as usize]).collect()
+    (0..n)
+        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+        .collect()
 }
 
 fn capitalize(w: &str) -> String {
@@ -176,12 +254,20 @@ pub(crate) fn value_for_schema(schema: &Value, rng: &mut Rng, depth: u32) -> Val
     if depth > 6 {
         return Value::Null;
     }
-    if let Some(e) = schema.get("enum").and_then(|e| e.as_array()).filter(|e| !e.is_empty()) {
+    if let Some(e) = schema
+        .get("enum")
+        .and_then(|e| e.as_array())
+        .filter(|e| !e.is_empty())
+    {
         return e[rng.below(e.len() as u64) as usize].clone();
     }
     let kind = match schema.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str())
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if schema.get("properties").is_some() => "object",
         _ => "string",
     };
@@ -196,8 +282,15 @@ pub(crate) fn value_for_schema(schema: &Value, rng: &mut Rng, depth: u32) -> Val
             Value::Object(out)
         }
         "array" => {
-            let item = schema.get("items").cloned().unwrap_or(json!({"type": "string"}));
-            Value::Array((0..2).map(|_| value_for_schema(&item, rng, depth + 1)).collect())
+            let item = schema
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
+            Value::Array(
+                (0..2)
+                    .map(|_| value_for_schema(&item, rng, depth + 1))
+                    .collect(),
+            )
         }
         "integer" => json!(rng.below(100)),
         "number" => json!(rng.below(1000) as f64 / 10.0),
@@ -212,7 +305,14 @@ mod tests {
     use super::*;
 
     fn ask() -> Ask {
-        Ask { seed: 7, cap: None, default_len: 24, stops: vec![], tool: None, json: None }
+        Ask {
+            seed: 7,
+            cap: None,
+            default_len: 24,
+            stops: vec![],
+            tool: None,
+            json: None,
+        }
     }
 
     #[test]
@@ -223,11 +323,23 @@ mod tests {
 
     #[test]
     fn caps_and_stops() {
-        let capped = generate(&Ask { cap: Some(3), ..ask() }, 0);
+        let capped = generate(
+            &Ask {
+                cap: Some(3),
+                ..ask()
+            },
+            0,
+        );
         assert_eq!((capped.pieces.len(), capped.finish), (3, Finish::Length));
         let full = generate(&ask(), 0).text();
         let stop = full.split(' ').nth(2).unwrap().to_string();
-        let stopped = generate(&Ask { stops: vec![stop.clone()], ..ask() }, 0);
+        let stopped = generate(
+            &Ask {
+                stops: vec![stop.clone()],
+                ..ask()
+            },
+            0,
+        );
         assert!(!stopped.text().contains(&stop));
         assert_eq!(stopped.finish, Finish::Stop);
     }
@@ -235,7 +347,13 @@ mod tests {
     #[test]
     fn tool_arguments_follow_the_schema() {
         let schema = json!({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"},"unit":{"enum":["c","f"]}}});
-        let out = generate(&Ask { tool: Some(("weather".into(), schema)), ..ask() }, 0);
+        let out = generate(
+            &Ask {
+                tool: Some(("weather".into(), schema)),
+                ..ask()
+            },
+            0,
+        );
         let (_, name, args) = out.tool_call.unwrap();
         let v: Value = serde_json::from_str(&args).unwrap();
         assert_eq!(name, "weather");
@@ -245,7 +363,13 @@ mod tests {
 
     #[test]
     fn json_mode_answers_parse() {
-        let out = generate(&Ask { json: Some(None), ..ask() }, 0);
+        let out = generate(
+            &Ask {
+                json: Some(None),
+                ..ask()
+            },
+            0,
+        );
         let v: Value = serde_json::from_str(&out.text()).unwrap();
         assert!(v["answer"].is_string());
     }

@@ -19,6 +19,10 @@
 //! # }
 //! ```
 
+// Handlers return `Result<_, Response>` so an early error is one `?`; the size of an axum
+// `Response` on the error path does not matter in a test upstream.
+#![allow(clippy::result_large_err)]
+
 mod anthropic;
 mod generate;
 mod openai;
@@ -136,7 +140,12 @@ pub(crate) enum Dialect {
 impl Simulator {
     /// A simulator with these knobs.
     pub fn new(cfg: SimConfig) -> Self {
-        Simulator { shared: Arc::new(Shared { cfg, stats: Stats::default() }) }
+        Simulator {
+            shared: Arc::new(Shared {
+                cfg,
+                stats: Stats::default(),
+            }),
+        }
     }
 
     /// Its counters.
@@ -149,10 +158,16 @@ impl Simulator {
         Router::new()
             .route("/v1/chat/completions", post(openai::chat))
             .route("/chat/completions", post(openai::chat))
-            .route("/openai/deployments/{deployment}/chat/completions", post(openai::azure_chat))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                post(openai::azure_chat),
+            )
             .route("/v1/embeddings", post(openai::embeddings))
             .route("/embeddings", post(openai::embeddings))
-            .route("/openai/deployments/{deployment}/embeddings", post(openai::azure_embeddings))
+            .route(
+                "/openai/deployments/{deployment}/embeddings",
+                post(openai::azure_embeddings),
+            )
             .route("/v1/models", get(openai::models))
             .route("/v1/messages", post(anthropic::messages))
             .route("/sim/stats", get(stats))
@@ -169,7 +184,9 @@ impl Simulator {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -180,7 +197,9 @@ async fn stats(axum::extract::State(s): axum::extract::State<Arc<Shared>>) -> Re
 impl Shared {
     /// Checks the key, if one is required.
     pub(crate) fn authorize(&self, headers: &HeaderMap, dialect: Dialect) -> Result<(), Response> {
-        let Some(want) = &self.cfg.api_key else { return Ok(()) };
+        let Some(want) = &self.cfg.api_key else {
+            return Ok(());
+        };
         let got = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -190,7 +209,12 @@ impl Shared {
         if got == Some(want.as_str()) {
             Ok(())
         } else {
-            Err(error_response(StatusCode::UNAUTHORIZED, "invalid API key", None, dialect))
+            Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                "invalid API key",
+                None,
+                dialect,
+            ))
         }
     }
 
@@ -200,8 +224,14 @@ impl Shared {
             return None;
         }
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        let status = StatusCode::from_u16(self.cfg.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        Some(error_response(status, "simulated upstream error", self.cfg.retry_after, dialect))
+        let status = StatusCode::from_u16(self.cfg.error_status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Some(error_response(
+            status,
+            "simulated upstream error",
+            self.cfg.retry_after,
+            dialect,
+        ))
     }
 
     /// Whether this stream is to be cut.
@@ -249,14 +279,26 @@ pub(crate) fn error_response(
 }
 
 /// Parses a JSON body or answers 400 in the dialect's shape.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8], dialect: Dialect) -> Result<T, Response> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    dialect: Dialect,
+) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| {
-        error_response(StatusCode::BAD_REQUEST, &format!("invalid request body: {e}"), None, dialect)
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid request body: {e}"),
+            None,
+            dialect,
+        )
     })
 }
 
 /// A streamed body: all at once when there is no pacing, else paced by a task.
-pub(crate) fn sse_body(shared: &Shared, events: Vec<bytes::Bytes>, token_events: std::ops::Range<usize>) -> Response {
+pub(crate) fn sse_body(
+    shared: &Shared,
+    events: Vec<bytes::Bytes>,
+    token_events: std::ops::Range<usize>,
+) -> Response {
     let cfg = &shared.cfg;
     let headers = [
         ("content-type", "text/event-stream"),

@@ -11,13 +11,19 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tollgate_types::openai::{
-    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice,
-    CompletionTokensDetails, Delta, EmbeddingInput, EmbeddingsRequest, FunctionCall, FunctionCallDelta,
-    PromptTokensDetails, Role, ToolCall, ToolCallDelta, Usage,
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
+    ChunkChoice, CompletionTokensDetails, Delta, EmbeddingInput, EmbeddingsRequest, FunctionCall,
+    FunctionCallDelta, PromptTokensDetails, Role, ToolCall, ToolCallDelta, Usage,
 };
 
-pub(crate) async fn chat(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond_chat(&s, &headers, &body).await.unwrap_or_else(|r| r)
+pub(crate) async fn chat(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond_chat(&s, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
 pub(crate) async fn azure_chat(
@@ -26,11 +32,19 @@ pub(crate) async fn azure_chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond_chat(&s, &headers, &body).await.unwrap_or_else(|r| r)
+    respond_chat(&s, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
-pub(crate) async fn embeddings(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    respond_embeddings(&s, &headers, &body).await.unwrap_or_else(|r| r)
+pub(crate) async fn embeddings(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond_embeddings(&s, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
 pub(crate) async fn azure_embeddings(
@@ -39,7 +53,9 @@ pub(crate) async fn azure_embeddings(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond_embeddings(&s, &headers, &body).await.unwrap_or_else(|r| r)
+    respond_embeddings(&s, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
 }
 
 pub(crate) async fn models() -> Response {
@@ -56,7 +72,11 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
         .messages
         .iter()
         .map(|m| {
-            let mut t = m.content.as_ref().map(|c| c.joined_text()).unwrap_or_default();
+            let mut t = m
+                .content
+                .as_ref()
+                .map(|c| c.joined_text())
+                .unwrap_or_default();
             for call in m.tool_calls.iter().flatten() {
                 t.push_str(&call.function.arguments);
             }
@@ -70,25 +90,57 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
         req.model.as_bytes(),
         joined.as_bytes(),
     ]);
-    let last_is_tool = matches!(req.messages.last().map(|m| m.role), Some(Role::Tool | Role::Function));
+    let last_is_tool = matches!(
+        req.messages.last().map(|m| m.role),
+        Some(Role::Tool | Role::Function)
+    );
     let tool = match (&req.tools, &req.tool_choice) {
-        (Some(tools), choice) if !tools.is_empty() && !last_is_tool && choice.as_ref().and_then(|c| c.as_str()) != Some("none") => {
-            let wanted = choice.as_ref().and_then(|c| c.get("function")).and_then(|f| f.get("name")).and_then(|n| n.as_str());
-            let t = tools.iter().find(|t| Some(t.function.name.as_str()) == wanted).unwrap_or(&tools[0]);
-            Some((t.function.name.clone(), t.function.parameters.clone().unwrap_or(json!({"type": "object"}))))
+        (Some(tools), choice)
+            if !tools.is_empty()
+                && !last_is_tool
+                && choice.as_ref().and_then(|c| c.as_str()) != Some("none") =>
+        {
+            let wanted = choice
+                .as_ref()
+                .and_then(|c| c.get("function"))
+                .and_then(|f| f.get("name"))
+                .and_then(|n| n.as_str());
+            let t = tools
+                .iter()
+                .find(|t| Some(t.function.name.as_str()) == wanted)
+                .unwrap_or(&tools[0]);
+            Some((
+                t.function.name.clone(),
+                t.function
+                    .parameters
+                    .clone()
+                    .unwrap_or(json!({"type": "object"})),
+            ))
         }
         _ => None,
     };
-    let json = req.response_format.as_ref().and_then(|rf| match rf.kind.as_str() {
-        "json_object" => Some(None),
-        "json_schema" => Some(rf.json_schema.as_ref().and_then(|j| j.get("schema")).cloned()),
-        _ => None,
-    });
+    let json = req
+        .response_format
+        .as_ref()
+        .and_then(|rf| match rf.kind.as_str() {
+            "json_object" => Some(None),
+            "json_schema" => Some(
+                rf.json_schema
+                    .as_ref()
+                    .and_then(|j| j.get("schema"))
+                    .cloned(),
+            ),
+            _ => None,
+        });
     let ask = Ask {
         seed,
         cap: req.output_cap(),
         default_len: s.cfg.default_output_tokens,
-        stops: req.stop.as_ref().map(|s| s.as_slice().to_vec()).unwrap_or_default(),
+        stops: req
+            .stop
+            .as_ref()
+            .map(|s| s.as_slice().to_vec())
+            .unwrap_or_default(),
         tool,
         json,
     };
@@ -165,7 +217,10 @@ async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Re
                         vec![ToolCall {
                             id: id.clone(),
                             kind: "function".into(),
-                            function: FunctionCall { name: name.clone(), arguments: args.clone() },
+                            function: FunctionCall {
+                                name: name.clone(),
+                                arguments: args.clone(),
+                            },
                         }]
                     }),
                     refusal: None,
@@ -212,35 +267,60 @@ async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Re
     for (i, out) in outputs.iter().enumerate() {
         let i = i as u32;
         events.push(chunk(
-            vec![delta(i, Delta { role: Some(Role::Assistant), content: Some(String::new()), tool_calls: None }, None, None)],
+            vec![delta(
+                i,
+                Delta {
+                    role: Some(Role::Assistant),
+                    content: Some(String::new()),
+                    tool_calls: None,
+                },
+                None,
+                None,
+            )],
             None,
         ));
         first_token = first_token.min(events.len());
         if let Some((call_id, name, args)) = &out.tool_call {
             events.push(chunk(
-                vec![delta(i, Delta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index: 0,
-                        id: Some(call_id.clone()),
-                        kind: Some("function".into()),
-                        function: Some(FunctionCallDelta { name: Some(name.clone()), arguments: Some(String::new()) }),
-                    }]),
-                    ..Delta::default()
-                }, None, None)],
+                vec![delta(
+                    i,
+                    Delta {
+                        tool_calls: Some(vec![ToolCallDelta {
+                            index: 0,
+                            id: Some(call_id.clone()),
+                            kind: Some("function".into()),
+                            function: Some(FunctionCallDelta {
+                                name: Some(name.clone()),
+                                arguments: Some(String::new()),
+                            }),
+                        }]),
+                        ..Delta::default()
+                    },
+                    None,
+                    None,
+                )],
                 None,
             ));
             let bytes = args.as_bytes();
             for piece in bytes.chunks(bytes.len().div_ceil(3).max(1)) {
                 events.push(chunk(
-                    vec![delta(i, Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index: 0,
-                            id: None,
-                            kind: None,
-                            function: Some(FunctionCallDelta { name: None, arguments: Some(String::from_utf8_lossy(piece).into_owned()) }),
-                        }]),
-                        ..Delta::default()
-                    }, None, None)],
+                    vec![delta(
+                        i,
+                        Delta {
+                            tool_calls: Some(vec![ToolCallDelta {
+                                index: 0,
+                                id: None,
+                                kind: None,
+                                function: Some(FunctionCallDelta {
+                                    name: None,
+                                    arguments: Some(String::from_utf8_lossy(piece).into_owned()),
+                                }),
+                            }]),
+                            ..Delta::default()
+                        },
+                        None,
+                        None,
+                    )],
                     None,
                 ));
             }
@@ -249,12 +329,35 @@ async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Re
             let lp = want_logprobs.then(|| {
                 json!({"content": [{"token": p, "logprob": -0.01 * (k as f64 + 1.0), "bytes": p.as_bytes(), "top_logprobs": []}]})
             });
-            events.push(chunk(vec![delta(i, Delta { content: Some(p.clone()), ..Delta::default() }, None, lp)], None));
+            events.push(chunk(
+                vec![delta(
+                    i,
+                    Delta {
+                        content: Some(p.clone()),
+                        ..Delta::default()
+                    },
+                    None,
+                    lp,
+                )],
+                None,
+            ));
         }
-        events.push(chunk(vec![delta(i, Delta::default(), Some(finish_str(out.finish)), None)], None));
+        events.push(chunk(
+            vec![delta(
+                i,
+                Delta::default(),
+                Some(finish_str(out.finish)),
+                None,
+            )],
+            None,
+        ));
     }
     let token_end = events.len();
-    let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
+    let include_usage = req
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
     if include_usage && s.cfg.usage {
         events.push(chunk(Vec::new(), Some(usage(s, prompt, &outputs))));
     }
@@ -266,7 +369,11 @@ async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Re
     Ok(sse_body(s, events, first_token..token_end))
 }
 
-async fn respond_embeddings(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
+async fn respond_embeddings(
+    s: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Response> {
     s.stats.embeddings.fetch_add(1, Ordering::Relaxed);
     s.authorize(headers, Dialect::OpenAi)?;
     let req: EmbeddingsRequest = parse(body, Dialect::OpenAi)?;
@@ -288,9 +395,17 @@ async fn respond_embeddings(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Res
         .iter()
         .enumerate()
         .map(|(i, text)| {
-            let mut rng = crate::generate::Rng::new(hash(&[&s.cfg.seed.to_le_bytes(), text.as_bytes()]));
-            let raw: Vec<f32> = (0..dims).map(|_| (rng.below(2000) as f32 / 1000.0) - 1.0).collect();
-            let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+            let mut rng =
+                crate::generate::Rng::new(hash(&[&s.cfg.seed.to_le_bytes(), text.as_bytes()]));
+            let raw: Vec<f32> = (0..dims)
+                .map(|_| (rng.below(2000) as f32 / 1000.0) - 1.0)
+                .collect();
+            let norm = raw
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::EPSILON);
             let v: Vec<f32> = raw.iter().map(|x| x / norm).collect();
             let embedding = if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();

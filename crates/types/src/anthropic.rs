@@ -275,7 +275,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             e,
-            StreamEvent::ContentBlockDelta { index: 1, delta: BlockDelta::InputJsonDelta { .. } }
+            StreamEvent::ContentBlockDelta {
+                index: 1,
+                delta: BlockDelta::InputJsonDelta { .. }
+            }
         ));
         let stop: StreamEvent = serde_json::from_str(r#"{"type":"message_stop"}"#).unwrap();
         assert_eq!(stop, StreamEvent::MessageStop);

@@ -639,11 +639,13 @@ mod tests {
             {"role":"tool","tool_call_id":"c1","content":"ok"}]}"#;
         let req: ChatCompletionRequest = serde_json::from_str(raw).unwrap();
         assert_eq!(req.messages.len(), 3);
+        assert_eq!(req.messages[0].content.as_ref().unwrap().joined_text(), "a");
         assert_eq!(
-            req.messages[0].content.as_ref().unwrap().joined_text(),
-            "a"
+            req.messages[1].tool_calls.as_ref().unwrap()[0]
+                .function
+                .name,
+            "f"
         );
-        assert_eq!(req.messages[1].tool_calls.as_ref().unwrap()[0].function.name, "f");
     }
 
     #[test]

@@ -35,7 +35,11 @@ pub async fn sim(cfg: SimConfig) -> Sim {
         .await
         .unwrap();
     });
-    Sim { url, sim, _stop: tx }
+    Sim {
+        url,
+        sim,
+        _stop: tx,
+    }
 }
 
 /// A running gateway.
@@ -52,16 +56,27 @@ impl Gw {
     }
 
     pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
-        reqwest::Client::new().post(self.chat_url()).json(&body).send().await.unwrap()
+        reqwest::Client::new()
+            .post(self.chat_url())
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("{}/metrics", self.url)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 
 pub fn config(yaml: &str) -> tollgate_config::Config {
-    tollgate_config::Config::from_yaml_str(yaml, &|_| None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    tollgate_config::Config::from_yaml_str(yaml, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
 pub async fn gateway(yaml: &str) -> Gw {
@@ -72,7 +87,12 @@ pub async fn gateway(yaml: &str) -> Gw {
     let task = tokio::spawn(tollgate_gateway::serve(gw.clone(), listener, async move {
         let _ = rx.wait_for(|v| *v).await;
     }));
-    Gw { url, gw, stop, task }
+    Gw {
+        url,
+        gw,
+        stop,
+        task,
+    }
 }
 
 /// One route `m` on an OpenAI-compatible simulator, one route `c` on its Anthropic side.
@@ -110,6 +130,10 @@ pub fn streamed_text(events: &[String]) -> String {
         .iter()
         .filter(|e| *e != "[DONE]")
         .filter_map(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }

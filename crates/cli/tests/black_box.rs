@@ -1,0 +1,141 @@
+//! Tier 4: the built `tollgate` binary, run as a user would, on port 0.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `tollgate args…` and waits for the stdout line with its URL.
+fn start(args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://") {
+                let _ = tx.send(line[i..].trim_end_matches("/v1").to_string());
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(20)).expect("the process printed no URL");
+    (Proc(child), url)
+}
+
+fn terminate(p: &mut Proc) -> std::process::ExitStatus {
+    Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status().unwrap();
+    for _ in 0..100 {
+        if let Some(status) = p.0.try_wait().unwrap() {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("did not exit within 5 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn serve_and_simulate_as_binaries() {
+    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0", "--api-key", "sim-secret"], &[]);
+    let dir = std::env::temp_dir().join(format!("tollgate-bb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  listen: 127.0.0.1:4000\n  data_dir: {}\nauth:\n  keys: [\"${{BB_CLIENT_KEY}}\"]\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: ${{SIM_API_KEY}}\nroutes:\n  - name: gpt-4o-mini\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini, weight: 1 }}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let (mut gw, url) = start(
+        &["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        &[("SIM_API_KEY", "sim-secret"), ("BB_CLIENT_KEY", "tg_blackbox")],
+    );
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth("tg_blackbox")
+        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-request-id"));
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    let unauth = client.get(format!("{url}/v1/models")).send().await.unwrap();
+    assert_eq!(unauth.status(), 401);
+    assert!(dir.join("data").is_dir(), "data_dir is created at start");
+    let status = terminate(&mut gw);
+    assert!(status.success(), "graceful exit: {status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn config_check_validates_and_redacts() {
+    let dir = std::env::temp_dir().join(format!("tollgate-cc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "providers:\n  - { name: oa, type: openai, api_key: sk-very-secret }\nroutes:\n  - { name: r, deployments: [{ provider: oa, model: gpt-4o }] }\n").unwrap();
+    let out = Command::new(BIN).args(["config", "check", good.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("oa") && stdout.contains("***") && !stdout.contains("sk-very-secret"), "{stdout}");
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "routes:\n  - name: r\n    deployments: [{ provider: oa, model: m, wieght: 1 }]\n").unwrap();
+    let out = Command::new(BIN).args(["config", "check", bad.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("routes[0].deployments[0]") && stderr.contains("wieght"), "{stderr}");
+
+    let out = Command::new(BIN).args(["serve", "--config", bad.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wieght"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn simulate_rejects_bad_knobs() {
+    let out = Command::new(BIN).args(["simulate", "--listen", "127.0.0.1:0", "--error-rate", "2"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--error-rate must be between 0 and 1"));
+}
+
+#[test]
+fn demo_sends_sample_traffic_and_stops() {
+    let dir = std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id()));
+    let out = Command::new(BIN)
+        .args(["demo", "--no-wait", "--requests", "6", "--data-dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("curl -s http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("from openai import OpenAI"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ")).collect();
+    assert_eq!(rows.len(), 6, "every sample request succeeds:\n{stdout}");
+    assert!(stdout.contains("chat-resilient") && stdout.contains("Stopped."), "{stdout}");
+    assert!(dir.join("demo.yaml").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
