@@ -38,12 +38,17 @@ fn start(args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(20)).expect("the process printed no URL");
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the process printed no URL");
     (Proc(child), url)
 }
 
 fn terminate(p: &mut Proc) -> std::process::ExitStatus {
-    Command::new("kill").args(["-TERM", &p.0.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status()
+        .unwrap();
     for _ in 0..100 {
         if let Some(status) = p.0.try_wait().unwrap() {
             return status;
@@ -55,7 +60,16 @@ fn terminate(p: &mut Proc) -> std::process::ExitStatus {
 
 #[tokio::test]
 async fn serve_and_simulate_as_binaries() {
-    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0", "--api-key", "sim-secret"], &[]);
+    let (_sim, sim_url) = start(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            "sim-secret",
+        ],
+        &[],
+    );
     let dir = std::env::temp_dir().join(format!("tollgate-bb-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("tollgate.yaml");
@@ -68,8 +82,17 @@ async fn serve_and_simulate_as_binaries() {
     )
     .unwrap();
     let (mut gw, url) = start(
-        &["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"],
-        &[("SIM_API_KEY", "sim-secret"), ("BB_CLIENT_KEY", "tg_blackbox")],
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[
+            ("SIM_API_KEY", "sim-secret"),
+            ("BB_CLIENT_KEY", "tg_blackbox"),
+        ],
     );
     let client = reqwest::Client::new();
     let resp = client
@@ -97,19 +120,38 @@ fn config_check_validates_and_redacts() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.yaml");
     std::fs::write(&good, "providers:\n  - { name: oa, type: openai, api_key: sk-very-secret }\nroutes:\n  - { name: r, deployments: [{ provider: oa, model: gpt-4o }] }\n").unwrap();
-    let out = Command::new(BIN).args(["config", "check", good.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", good.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("oa") && stdout.contains("***") && !stdout.contains("sk-very-secret"), "{stdout}");
+    assert!(
+        stdout.contains("oa") && stdout.contains("***") && !stdout.contains("sk-very-secret"),
+        "{stdout}"
+    );
 
     let bad = dir.join("bad.yaml");
-    std::fs::write(&bad, "routes:\n  - name: r\n    deployments: [{ provider: oa, model: m, wieght: 1 }]\n").unwrap();
-    let out = Command::new(BIN).args(["config", "check", bad.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        &bad,
+        "routes:\n  - name: r\n    deployments: [{ provider: oa, model: m, wieght: 1 }]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("routes[0].deployments[0]") && stderr.contains("wieght"), "{stderr}");
+    assert!(
+        stderr.contains("routes[0].deployments[0]") && stderr.contains("wieght"),
+        "{stderr}"
+    );
 
-    let out = Command::new(BIN).args(["serve", "--config", bad.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wieght"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -117,7 +159,10 @@ fn config_check_validates_and_redacts() {
 
 #[test]
 fn simulate_rejects_bad_knobs() {
-    let out = Command::new(BIN).args(["simulate", "--listen", "127.0.0.1:0", "--error-rate", "2"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["simulate", "--listen", "127.0.0.1:0", "--error-rate", "2"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--error-rate must be between 0 and 1"));
 }
@@ -126,7 +171,14 @@ fn simulate_rejects_bad_knobs() {
 fn demo_sends_sample_traffic_and_stops() {
     let dir = std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id()));
     let out = Command::new(BIN)
-        .args(["demo", "--no-wait", "--requests", "6", "--data-dir", dir.to_str().unwrap()])
+        .args([
+            "demo",
+            "--no-wait",
+            "--requests",
+            "6",
+            "--data-dir",
+            dir.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -135,7 +187,10 @@ fn demo_sends_sample_traffic_and_stops() {
     assert!(stdout.contains("from openai import OpenAI"), "{stdout}");
     let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ")).collect();
     assert_eq!(rows.len(), 6, "every sample request succeeds:\n{stdout}");
-    assert!(stdout.contains("chat-resilient") && stdout.contains("Stopped."), "{stdout}");
+    assert!(
+        stdout.contains("chat-resilient") && stdout.contains("Stopped."),
+        "{stdout}"
+    );
     assert!(dir.join("demo.yaml").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -510,3 +510,103 @@ impl AnthropicStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: Value) -> ChatCompletionRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn chat_becomes_messages_with_system_tools_and_results() {
+        let r = req(json!({
+            "model": "route",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": "Use metric units."},
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "wx", "arguments": "{\"city\":\"Oslo\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "12C"},
+                {"role": "user", "content": "Thanks"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "wx", "parameters": {"type": "object"}}}],
+            "tool_choice": "required",
+            "parallel_tool_calls": false,
+            "stop": "END",
+            "user": "u1",
+            "top_k": 5
+        }));
+        let m = to_messages_request(&r, "claude-x").unwrap();
+        assert_eq!(m.model, "claude-x");
+        assert_eq!(m.system.as_deref(), Some("Be brief.\n\nUse metric units."));
+        assert_eq!(m.max_tokens, DEFAULT_MAX_TOKENS);
+        assert_eq!(m.stop_sequences, Some(vec!["END".to_string()]));
+        assert_eq!(
+            m.tool_choice,
+            Some(json!({"type": "any", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(m.metadata, Some(json!({"user_id": "u1"})));
+        assert_eq!(m.extra["top_k"], 5);
+        let roles: Vec<&str> = m.messages.iter().map(|t| t.role.as_str()).collect();
+        // The tool result and the next user text merge into one user turn.
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        let v = serde_json::to_value(&m.messages).unwrap();
+        assert_eq!(
+            v[0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "AAAA"})
+        );
+        assert_eq!(
+            v[1]["content"][0],
+            json!({"type": "tool_use", "id": "c1", "name": "wx", "input": {"city": "Oslo"}})
+        );
+        assert_eq!(v[2]["content"][0]["type"], "tool_result");
+        assert_eq!(
+            v[2]["content"][1],
+            json!({"type": "text", "text": "Thanks"})
+        );
+    }
+
+    #[test]
+    fn json_modes_become_instructions_and_n_is_refused() {
+        let r = req(
+            json!({"model": "r", "messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}, "max_tokens": 9}),
+        );
+        let m = to_messages_request(&r, "c").unwrap();
+        assert!(m.system.unwrap().contains("JSON"));
+        assert_eq!(m.max_tokens, 9);
+        let r = req(json!({"model": "r", "messages": [{"role": "user", "content": "x"}], "n": 2}));
+        assert!(matches!(
+            to_messages_request(&r, "c"),
+            Err(ProviderError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn answers_and_usage_map_back() {
+        let msg: an::MessagesResponse = serde_json::from_value(json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+            "content": [{"type": "text", "text": "Let me check."}, {"type": "tool_use", "id": "t1", "name": "wx", "input": {"city": "Oslo"}}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20}
+        }))
+        .unwrap();
+        let c = to_chat_completion(msg);
+        let ch = &c.choices[0];
+        assert_eq!(ch.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(ch.message.content.as_deref(), Some("Let me check."));
+        assert_eq!(
+            ch.message.tool_calls.as_ref().unwrap()[0]
+                .function
+                .arguments,
+            "{\"city\":\"Oslo\"}"
+        );
+        let u = c.usage.unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (130, 5, 135)
+        );
+        assert_eq!((u.cached_tokens(), u.cache_write_tokens()), (100, 20));
+    }
+}

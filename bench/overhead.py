@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Gateway overhead benchmark: the simulator called directly vs through the gateway.
+
+Starts `tollgate simulate` (zero latency) and `tollgate serve` (routing to it, with a client key) on
+free loopback ports, then drives both with the same load tool (oha) and the same request body:
+
+  * fixed rates (open loop, --latency-correction so queueing delay counts): 500 and 2,000 req/s,
+    direct and gateway interleaved round by round;
+  * maximum throughput at a fixed connection count.
+
+Added latency = gateway percentile - direct percentile of the same round. Prints a Markdown table
+and writes it, with the raw oha JSON, under bench/results/.
+
+Usage: bench/overhead.py [--bin target/release/tollgate] [--seconds 10] [--rounds 2]
+Requires: oha on PATH (cargo install oha).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+BODY = json.dumps({
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You answer customer questions briefly."},
+        {"role": "user", "content": "Where is my order 12345? It was due yesterday."},
+    ],
+    "max_tokens": 32,
+})
+KEY = "tg_bench_key"
+
+
+def start(bin_path, args, env=None):
+    proc = subprocess.Popen([bin_path, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env={**os.environ, **(env or {})})
+    got, ready = {}, threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            m = re.search(r"http://[0-9.:]+", line)
+            if m and not ready.is_set():
+                got["url"] = m.group(0)
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(20):
+        proc.kill()
+        sys.exit(f"{args[0]} did not start")
+    return proc, got["url"]
+
+
+def oha(url, seconds, rate=None, connections=32, auth=False):
+    cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
+           "-m", "POST", "-H", "content-type: application/json", "-d", BODY]
+    if auth:
+        cmd += ["-H", f"authorization: Bearer {KEY}"]
+    if rate:
+        cmd += ["-q", str(rate), "--latency-correction"]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    data = json.loads(out)
+    pct = data["latencyPercentiles"]
+    summary = data["summary"]
+    codes = data.get("statusCodeDistribution", {})
+    return {
+        "p50_ms": pct["p50"] * 1000,
+        "p99_ms": pct["p99"] * 1000,
+        "rps": summary["requestsPerSec"],
+        "success": summary["successRate"],
+        "non_200": sum(v for k, v in codes.items() if k != "200"),
+        "raw": data,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.environ.get("TOLLGATE_BIN", "target/release/tollgate"))
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rates", default="500,2000")
+    args = ap.parse_args()
+    if not shutil.which("oha"):
+        sys.exit("oha not found: cargo install oha")
+
+    sim, sim_url = start(args.bin, ["simulate", "--listen", "127.0.0.1:0"])
+    tmp = tempfile.mkdtemp()
+    cfg = os.path.join(tmp, "bench.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"""
+server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/data" }}
+auth: {{ keys: ["{KEY}"] }}
+providers:
+  - {{ name: sim, type: openai_compatible, base_url: "{sim_url}/v1" }}
+routes:
+  - name: gpt-4o-mini
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+""")
+    gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"], env={"RUST_LOG": "warn"})
+    direct = f"{sim_url}/v1/chat/completions"
+    through = f"{gw_url}/v1/chat/completions"
+    results = {"fixed": [], "max": []}
+    try:
+        # Warm up both (connection pools, page cache).
+        oha(direct, 2, rate=500)
+        oha(through, 2, rate=500, auth=True)
+        for rate in [int(r) for r in args.rates.split(",")]:
+            for rnd in range(args.rounds):
+                d = oha(direct, args.seconds, rate=rate)
+                g = oha(through, args.seconds, rate=rate, auth=True)
+                results["fixed"].append({"rate": rate, "round": rnd + 1, "direct": d, "gateway": g})
+                print(f"rate {rate} round {rnd + 1}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
+                      f"gateway p50 {g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms "
+                      f"(non-200: {d['non_200']}/{g['non_200']})", flush=True)
+        for rnd in range(args.rounds):
+            d = oha(direct, args.seconds)
+            g = oha(through, args.seconds, auth=True)
+            results["max"].append({"round": rnd + 1, "direct": d, "gateway": g})
+            print(f"max round {rnd + 1}: direct {d['rps']:.0f} req/s p50 {d['p50_ms']:.3f} | "
+                  f"gateway {g['rps']:.0f} req/s p50 {g['p50_ms']:.3f} ms", flush=True)
+    finally:
+        gw.terminate()
+        sim.terminate()
+        gw.wait(10)
+        sim.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    lines = [
+        f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
+        f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction.",
+        "",
+        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["fixed"]:
+        d, g = r["direct"], r["gateway"]
+        lines.append(f"| {r['rate']} | {r['round']} | {d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
+                     f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
+                     f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} |")
+    for rate in sorted({r["rate"] for r in results["fixed"]}):
+        rows = [r for r in results["fixed"] if r["rate"] == rate]
+        med = statistics.median(r["gateway"]["p99_ms"] - r["direct"]["p99_ms"] for r in rows)
+        med50 = statistics.median(r["gateway"]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
+        lines.append(f"| **{rate}** | median | | | | | **{med50:+.3f} ms** | **{med:+.3f} ms** | |")
+    lines += ["", "| max throughput | round | direct req/s | gateway req/s | ratio | direct p50 | gateway p50 |",
+              "|---|---|---|---|---|---|---|"]
+    for r in results["max"]:
+        d, g = r["direct"], r["gateway"]
+        lines.append(f"| c=32 | {r['round']} | {d['rps']:.0f} | {g['rps']:.0f} | {g['rps'] / d['rps']:.2f} | "
+                     f"{d['p50_ms']:.3f} ms | {g['p50_ms']:.3f} ms |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    os.makedirs("bench/results", exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M")
+    with open(f"bench/results/overhead-{stamp}.md", "w") as f:
+        f.write(table + "\n")
+    with open(f"bench/results/overhead-{stamp}.json", "w") as f:
+        json.dump({k: [{kk: ({x: y for x, y in vv.items() if x != "raw"} if isinstance(vv, dict) else vv)
+                        for kk, vv in row.items()} for row in v] for k, v in results.items()}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
