@@ -264,9 +264,6 @@ impl Gateway {
             h.push(("x-tollgate-route", v));
         }
         h.push(("x-tollgate-attempts", HeaderValue::from(ctx.attempts.len())));
-        if ctx.attempts.len() > 1 {
-            self.metrics.fallback();
-        }
         h
     }
 

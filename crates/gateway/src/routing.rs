@@ -173,7 +173,13 @@ pub async fn send(
                 error: result.as_ref().err().cloned(),
             });
             let err = match result {
-                Ok(answer) => return Ok((answer, target)),
+                Ok(answer) => {
+                    let first = &ctx.attempts[0];
+                    if (first.route, first.deployment) != (target.route, target.deployment) {
+                        gw.metrics.fallback();
+                    }
+                    return Ok((answer, target));
+                }
                 Err(e) => e,
             };
             let class = err.class();
