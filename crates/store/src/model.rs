@@ -1,0 +1,424 @@
+//! The organizational objects the store keeps (SPEC §3): pods, users and memberships, use cases
+//! with their stage, value model and scores, keys, personal tokens, stage changes, audit events.
+//!
+//! Times are Unix milliseconds (UTC); the admin API shows them as RFC 3339.
+
+use serde::{Deserialize, Serialize};
+
+/// A role inside one pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum PodRole {
+    /// Manages the pod: members, use cases, keys.
+    Lead,
+    /// Builds apps: issues keys for the pod's use cases.
+    Builder,
+    /// Brings domain knowledge; reads the pod.
+    DomainExpert,
+    /// Reads the pod's numbers.
+    Analyst,
+    /// Reads the pod.
+    Viewer,
+}
+
+/// An org-wide role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRole {
+    /// Everything.
+    PlatformAdmin,
+    /// Reads everything; owns budgets (later).
+    Finops,
+    /// Reads everything; owns policies and approvals (later).
+    RiskOfficer,
+    /// Reads everything.
+    Auditor,
+}
+
+macro_rules! str_enum {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// The name used in the API and the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            /// Parses the name used in the API and the database.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+str_enum!(PodRole { Lead => "lead", Builder => "builder", DomainExpert => "domain_expert", Analyst => "analyst", Viewer => "viewer" });
+str_enum!(OrgRole { PlatformAdmin => "platform_admin", Finops => "finops", RiskOfficer => "risk_officer", Auditor => "auditor" });
+str_enum!(Stage { Proposed => "proposed", Pilot => "pilot", Production => "production", Retired => "retired" });
+
+/// Lifecycle stage of a use case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Proposed: no traffic.
+    Proposed,
+    /// Pilot: traffic within pilot caps.
+    Pilot,
+    /// Production: normal traffic.
+    Production,
+    /// Retired: no traffic.
+    Retired,
+}
+
+impl Stage {
+    /// Whether `self → to` is an allowed transition.
+    pub fn can_move_to(self, to: Stage) -> bool {
+        use Stage::*;
+        matches!(
+            (self, to),
+            (Proposed, Pilot)
+                | (Proposed, Retired)
+                | (Pilot, Production)
+                | (Pilot, Proposed)
+                | (Pilot, Retired)
+                | (Production, Pilot)
+                | (Production, Retired)
+        )
+    }
+}
+
+/// A pod: one business domain's team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    /// `pod_…`.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// What the pod does.
+    pub description: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// `usr_…`.
+    pub id: String,
+    /// Unique e-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Org-wide role, if any.
+    pub org_role: Option<OrgRole>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+/// A user's role in a pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The pod.
+    pub pod_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The role.
+    pub role: PodRole,
+    /// Since, Unix ms.
+    pub created_at: i64,
+}
+
+/// How a use case turns into business value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueModel {
+    /// The value driver (`cost_reduction`, `revenue`, `risk_reduction`, `experience`, ...).
+    #[serde(default)]
+    pub driver: String,
+    /// Primary KPI name.
+    #[serde(default)]
+    pub kpi: String,
+    /// Its unit.
+    #[serde(default)]
+    pub kpi_unit: String,
+    /// Baseline value of the KPI.
+    #[serde(default)]
+    pub baseline: f64,
+    /// Target value of the KPI.
+    #[serde(default)]
+    pub target: f64,
+    /// Value of one successful outcome, nano-USD.
+    #[serde(default)]
+    pub value_per_outcome_nano_usd: u64,
+    /// People who could use it.
+    #[serde(default)]
+    pub eligible_users: u64,
+}
+
+/// Prioritization scores, each 1–5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scores {
+    /// Business impact (5 = highest).
+    pub impact: u8,
+    /// Technical feasibility (5 = easiest).
+    pub feasibility: u8,
+    /// Data readiness (5 = ready).
+    pub data_readiness: u8,
+    /// Risk (5 = riskiest).
+    pub risk: u8,
+    /// Time to impact (5 = fastest).
+    pub time_to_impact: u8,
+}
+
+impl Default for Scores {
+    fn default() -> Self {
+        Scores {
+            impact: 3,
+            feasibility: 3,
+            data_readiness: 3,
+            risk: 3,
+            time_to_impact: 3,
+        }
+    }
+}
+
+impl Scores {
+    /// The first score outside 1–5, by name.
+    pub fn out_of_range(&self) -> Option<&'static str> {
+        [
+            ("impact", self.impact),
+            ("feasibility", self.feasibility),
+            ("data_readiness", self.data_readiness),
+            ("risk", self.risk),
+            ("time_to_impact", self.time_to_impact),
+        ]
+        .into_iter()
+        .find(|(_, v)| !(1..=5).contains(v))
+        .map(|(n, _)| n)
+    }
+
+    /// Priority 0–100: value (impact 40 %, time to impact 20 %) and ease (feasibility 20 %, data
+    /// readiness 20 %), each scored 1–5, then discounted 10 % per risk step above 1.
+    pub fn priority(&self) -> u32 {
+        let weighted = 40 * u32::from(self.impact)
+            + 20 * u32::from(self.time_to_impact)
+            + 20 * u32::from(self.feasibility)
+            + 20 * u32::from(self.data_readiness);
+        // weighted is 100..=500; map to 0..=100, then apply the risk discount.
+        let base = (weighted.saturating_sub(100)) / 4;
+        base * (10 - u32::from(self.risk.clamp(1, 5) - 1)) / 10
+    }
+}
+
+/// Caps that hold while a use case is in pilot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PilotCaps {
+    /// Most distinct end users (`x-tollgate-user`) per day.
+    #[serde(default)]
+    pub max_end_users_per_day: Option<u32>,
+    /// Most requests per day.
+    #[serde(default)]
+    pub max_requests_per_day: Option<u32>,
+}
+
+/// A use case, owned by one pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseCase {
+    /// `uc_…`.
+    pub id: String,
+    /// Owning pod.
+    pub pod_id: String,
+    /// Name, unique within the pod.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Lifecycle stage.
+    pub stage: Stage,
+    /// Value model.
+    pub value_model: ValueModel,
+    /// Scores.
+    pub scores: Scores,
+    /// Routes its keys may call; empty: none.
+    pub routes: Vec<String>,
+    /// Pilot caps.
+    pub pilot_caps: PilotCaps,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last change, Unix ms.
+    pub updated_at: i64,
+}
+
+/// A virtual API key, as stored: never the key itself, only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// `key_…`.
+    pub id: String,
+    /// The use case it belongs to.
+    pub use_case_id: String,
+    /// The person it was issued to, if any.
+    pub user_id: Option<String>,
+    /// A name to recognise it.
+    pub name: String,
+    /// The visible start of the key (`tg_AbC123`).
+    pub prefix: String,
+    /// HMAC-SHA-256 of the key, hex.
+    #[serde(skip_serializing)]
+    pub hash: String,
+    /// Routes it may call (a subset of the use case's); `None`: all of them.
+    pub scopes: Option<Vec<String>>,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Revocation time, Unix ms.
+    pub revoked_at: Option<i64>,
+    /// After a rotation: the key that replaced this one.
+    pub replaced_by: Option<String>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Who created it (user id or `admin`).
+    pub created_by: String,
+}
+
+impl ApiKey {
+    /// Whether it authenticates at `now` (Unix ms).
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none_or(|t| t > now) && self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// A personal admin token (for the admin API), stored hashed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserToken {
+    /// `tok_…`.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// Name.
+    pub name: String,
+    /// Visible start.
+    pub prefix: String,
+    /// Keyed hash, hex.
+    #[serde(skip_serializing)]
+    pub hash: String,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Revocation time, Unix ms.
+    pub revoked_at: Option<i64>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+/// One recorded stage change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageChange {
+    /// `stg_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// From.
+    pub from: Stage,
+    /// To.
+    pub to: Stage,
+    /// Who (user id or `admin`).
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// When, Unix ms.
+    pub at: i64,
+}
+
+/// One audit event: an admin action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Sequence number (append order).
+    pub seq: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What (`pod.create`, `key.revoke`, ...).
+    pub action: String,
+    /// Object type.
+    pub object_type: String,
+    /// Object id.
+    pub object_id: String,
+    /// Details (never a key or a secret).
+    pub details: serde_json::Value,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<String>,
+}
+
+/// Paging: items after the id `after` (ids are time-ordered), at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// Cursor from the previous page.
+    pub after: Option<String>,
+    /// Page size (1–200; default 50).
+    pub limit: u32,
+}
+
+impl PageRequest {
+    /// The limit, clamped to 1–200 (0 means the default, 50).
+    pub fn size(&self) -> u32 {
+        if self.limit == 0 {
+            50
+        } else {
+            self.limit.clamp(1, 200)
+        }
+    }
+}
+
+/// A new id with a human prefix: `pod_` + UUIDv7 (time-ordered, so ids sort by creation).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Now, Unix ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_rewards_value_and_ease_and_discounts_risk() {
+        let best = Scores {
+            impact: 5,
+            feasibility: 5,
+            data_readiness: 5,
+            risk: 1,
+            time_to_impact: 5,
+        };
+        let worst = Scores {
+            impact: 1,
+            feasibility: 1,
+            data_readiness: 1,
+            risk: 5,
+            time_to_impact: 1,
+        };
+        assert_eq!(best.priority(), 100);
+        assert_eq!(worst.priority(), 0);
+        let risky = Scores { risk: 5, ..best };
+        assert_eq!(risky.priority(), 60);
+        assert!(Scores::default().priority() > 0);
+    }
+
+    #[test]
+    fn stage_transitions() {
+        assert!(Stage::Proposed.can_move_to(Stage::Pilot));
+        assert!(Stage::Pilot.can_move_to(Stage::Production));
+        assert!(!Stage::Proposed.can_move_to(Stage::Production));
+        assert!(!Stage::Retired.can_move_to(Stage::Pilot));
+    }
+}

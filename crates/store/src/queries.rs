@@ -1,0 +1,216 @@
+//! One `*Queries` trait per domain. Every backend implements all of them; the gateway and the
+//! admin API only ever call these traits, so a second backend (Postgres) slots in behind them and
+//! runs the same tests.
+//!
+//! Every mutation takes the acting principal (`actor`) and writes its audit event in the same
+//! transaction: a change without its audit event cannot happen.
+
+use crate::StoreError;
+use crate::model::*;
+use std::future::Future;
+
+type R<T> = Result<T, StoreError>;
+
+/// Filters of a use-case list.
+#[derive(Debug, Clone, Default)]
+pub struct UseCaseFilter {
+    /// Only these pods (`None`: all).
+    pub pod_ids: Option<Vec<String>>,
+    /// Only this stage.
+    pub stage: Option<Stage>,
+}
+
+/// Filters of a key list.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Only keys of use cases in these pods (`None`: all).
+    pub pod_ids: Option<Vec<String>>,
+    /// Only this use case.
+    pub use_case_id: Option<String>,
+    /// Include revoked and expired keys.
+    pub include_inactive: bool,
+}
+
+/// Changes to a use case (absent fields stay).
+#[derive(Debug, Clone, Default)]
+pub struct UseCasePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New value model.
+    pub value_model: Option<ValueModel>,
+    /// New scores.
+    pub scores: Option<Scores>,
+    /// New allowed routes.
+    pub routes: Option<Vec<String>>,
+    /// New pilot caps.
+    pub pilot_caps: Option<PilotCaps>,
+}
+
+/// Pods.
+pub trait PodQueries {
+    /// Creates a pod; `Conflict` if the name is taken.
+    fn create_pod(
+        &self,
+        actor: &str,
+        name: &str,
+        description: &str,
+    ) -> impl Future<Output = R<Pod>> + Send;
+    /// One pod.
+    fn get_pod(&self, id: &str) -> impl Future<Output = R<Pod>> + Send;
+    /// Pods, optionally only `ids`, by creation order.
+    fn list_pods(
+        &self,
+        ids: Option<&[String]>,
+        page: &PageRequest,
+    ) -> impl Future<Output = R<Page<Pod>>> + Send;
+    /// Renames or re-describes a pod.
+    fn update_pod(
+        &self,
+        actor: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> impl Future<Output = R<Pod>> + Send;
+}
+
+/// Users and memberships.
+pub trait UserQueries {
+    /// Creates a user; `Conflict` if the e-mail is taken.
+    fn create_user(
+        &self,
+        actor: &str,
+        email: &str,
+        name: &str,
+        org_role: Option<OrgRole>,
+    ) -> impl Future<Output = R<User>> + Send;
+    /// One user.
+    fn get_user(&self, id: &str) -> impl Future<Output = R<User>> + Send;
+    /// Users, optionally only `ids`.
+    fn list_users(
+        &self,
+        ids: Option<&[String]>,
+        page: &PageRequest,
+    ) -> impl Future<Output = R<Page<User>>> + Send;
+    /// Adds a member or changes their role.
+    fn set_member(
+        &self,
+        actor: &str,
+        pod_id: &str,
+        user_id: &str,
+        role: PodRole,
+    ) -> impl Future<Output = R<Membership>> + Send;
+    /// Removes a member; `NotFound` if they were not one.
+    fn remove_member(
+        &self,
+        actor: &str,
+        pod_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Members of a pod.
+    fn list_members(&self, pod_id: &str) -> impl Future<Output = R<Vec<Membership>>> + Send;
+    /// Pods a user belongs to.
+    fn memberships_of(&self, user_id: &str) -> impl Future<Output = R<Vec<Membership>>> + Send;
+}
+
+/// Use cases and their stages.
+pub trait UseCaseQueries {
+    /// Creates a use case in stage `proposed`.
+    #[allow(clippy::too_many_arguments)]
+    fn create_use_case(
+        &self,
+        actor: &str,
+        pod_id: &str,
+        name: &str,
+        description: &str,
+        value_model: &ValueModel,
+        scores: &Scores,
+        routes: &[String],
+        pilot_caps: &PilotCaps,
+    ) -> impl Future<Output = R<UseCase>> + Send;
+    /// One use case.
+    fn get_use_case(&self, id: &str) -> impl Future<Output = R<UseCase>> + Send;
+    /// Use cases by filter.
+    fn list_use_cases(
+        &self,
+        filter: &UseCaseFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = R<Page<UseCase>>> + Send;
+    /// Changes fields.
+    fn update_use_case(
+        &self,
+        actor: &str,
+        id: &str,
+        patch: &UseCasePatch,
+    ) -> impl Future<Output = R<UseCase>> + Send;
+    /// Moves to another stage, recording who, when and why; `Invalid` for a transition that is not
+    /// allowed.
+    fn change_stage(
+        &self,
+        actor: &str,
+        id: &str,
+        to: Stage,
+        reason: &str,
+    ) -> impl Future<Output = R<(UseCase, StageChange)>> + Send;
+    /// The stage history of a use case, oldest first.
+    fn list_stage_changes(&self, id: &str) -> impl Future<Output = R<Vec<StageChange>>> + Send;
+}
+
+/// Virtual keys and personal tokens.
+pub trait KeyQueries {
+    /// Stores a new key (its hash only).
+    fn create_key(&self, actor: &str, key: &ApiKey) -> impl Future<Output = R<ApiKey>> + Send;
+    /// One key.
+    fn get_key(&self, id: &str) -> impl Future<Output = R<ApiKey>> + Send;
+    /// Keys by filter.
+    fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        page: &PageRequest,
+    ) -> impl Future<Output = R<Page<ApiKey>>> + Send;
+    /// Revokes a key at `at` (Unix ms).
+    fn revoke_key(&self, actor: &str, id: &str, at: i64) -> impl Future<Output = R<ApiKey>> + Send;
+    /// Stores `new` and makes `old_id` stop working at `old_until` (the grace period).
+    fn rotate_key(
+        &self,
+        actor: &str,
+        old_id: &str,
+        new: &ApiKey,
+        old_until: i64,
+    ) -> impl Future<Output = R<(ApiKey, ApiKey)>> + Send;
+    /// Every key that may still authenticate at `now`, with its use case (the auth snapshot).
+    fn active_keys(&self, now: i64) -> impl Future<Output = R<Vec<(ApiKey, UseCase)>>> + Send;
+    /// Stores a personal admin token.
+    fn create_token(
+        &self,
+        actor: &str,
+        token: &UserToken,
+    ) -> impl Future<Output = R<UserToken>> + Send;
+    /// Finds an active personal token by hash.
+    fn token_by_hash(
+        &self,
+        hash: &str,
+        now: i64,
+    ) -> impl Future<Output = R<Option<UserToken>>> + Send;
+}
+
+/// The audit trail and settings.
+pub trait AuditQueries {
+    /// Audit events, newest last, after sequence `after`.
+    fn list_audit(&self, after: i64, limit: u32)
+    -> impl Future<Output = R<Vec<AuditEvent>>> + Send;
+    /// Records an event that has no other row (a login failure, say).
+    fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        details: serde_json::Value,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// A setting.
+    fn get_setting(&self, name: &str) -> impl Future<Output = R<Option<String>>> + Send;
+    /// Sets a setting only if it is absent; returns the value now stored.
+    fn init_setting(&self, name: &str, value: &str) -> impl Future<Output = R<String>> + Send;
+}

@@ -1,0 +1,781 @@
+//! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
+
+mod rows;
+
+use crate::StoreError;
+use crate::model::*;
+use crate::queries::*;
+use rows::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+type R<T> = Result<T, StoreError>;
+
+/// Migrations in order; each runs once, in one transaction with its version row.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+/// A SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub async fn open(path: &Path) -> R<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(opts)
+            .await?;
+        let store = SqliteStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Closes the pool; every later call answers `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> R<()> {
+        let mut conn = self.pool.acquire().await?;
+        // IMMEDIATE takes the write lock at once: a second process starting on the same directory
+        // waits (busy_timeout), then finds the migrations applied.
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result = apply_migrations(&mut conn).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        result
+    }
+
+    /// Runs `f` in a transaction (`BEGIN IMMEDIATE`, so writers queue instead of failing).
+    async fn write<T, F>(&self, f: F) -> R<T>
+    where
+        F: AsyncFnOnce(&mut SqliteConnection) -> R<T>,
+    {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let result = f(&mut conn).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        result
+    }
+}
+
+async fn apply_migrations(conn: &mut SqliteConnection) -> R<()> {
+    sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+        sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes an audit event on the connection of the change it records.
+async fn audit(
+    conn: &mut SqliteConnection,
+    actor: &str,
+    action: &str,
+    object_type: &str,
+    object_id: &str,
+    details: serde_json::Value,
+) -> R<()> {
+    sqlx::query("INSERT INTO audit_events (at, actor, action, object_type, object_id, details) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(object_type)
+        .bind(object_id)
+        .bind(details.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// `ids` as a JSON array for `json_each`, or NULL for "no filter".
+fn id_filter(ids: Option<&[String]>) -> Option<String> {
+    ids.map(|ids| json(&ids))
+}
+
+fn page<T>(mut items: Vec<T>, size: u32, id: impl Fn(&T) -> String) -> Page<T> {
+    let next = if items.len() > size as usize {
+        items.truncate(size as usize);
+        items.last().map(id)
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+fn conflict(e: StoreError, msg: impl FnOnce() -> String) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict(msg()),
+        other => other,
+    }
+}
+
+impl PodQueries for SqliteStore {
+    async fn create_pod(&self, actor: &str, name: &str, description: &str) -> R<Pod> {
+        let pod = Pod {
+            id: new_id("pod"),
+            name: name.to_string(),
+            description: description.to_string(),
+            created_at: now_ms(),
+        };
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query("INSERT INTO pods (id, name, description, created_at) VALUES (?, ?, ?, ?)")
+                .bind(&pod.id)
+                .bind(&pod.name)
+                .bind(&pod.description)
+                .bind(pod.created_at)
+                .execute(&mut *c)
+                .await?;
+            audit(
+                c,
+                actor,
+                "pod.create",
+                "pod",
+                &pod.id,
+                serde_json::json!({"name": name}),
+            )
+            .await
+        })
+        .await
+        .map_err(|e| conflict(e, || format!("a pod named {name:?} already exists")))?;
+        Ok(pod)
+    }
+
+    async fn get_pod(&self, id: &str) -> R<Pod> {
+        sqlx::query("SELECT * FROM pods WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pod(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("pod {id}")))
+    }
+
+    async fn list_pods(&self, ids: Option<&[String]>, req: &PageRequest) -> R<Page<Pod>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM pods WHERE id > ?1 AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT ?3",
+        )
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(id_filter(ids))
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(pod).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |p| p.id.clone()))
+    }
+
+    async fn update_pod(
+        &self,
+        actor: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> R<Pod> {
+        let n = self
+            .write(async |c: &mut SqliteConnection| {
+                let done = sqlx::query("UPDATE pods SET name = COALESCE(?, name), description = COALESCE(?, description) WHERE id = ?")
+                    .bind(name)
+                    .bind(description)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if done > 0 {
+                    audit(c, actor, "pod.update", "pod", id, serde_json::json!({"name": name, "description": description})).await?;
+                }
+                Ok(done)
+            })
+            .await
+            .map_err(|e| conflict(e, || format!("a pod named {:?} already exists", name.unwrap_or_default())))?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("pod {id}")));
+        }
+        self.get_pod(id).await
+    }
+}
+
+impl UserQueries for SqliteStore {
+    async fn create_user(
+        &self,
+        actor: &str,
+        email: &str,
+        name: &str,
+        org_role: Option<OrgRole>,
+    ) -> R<User> {
+        let user = User {
+            id: new_id("usr"),
+            email: email.to_string(),
+            name: name.to_string(),
+            org_role,
+            created_at: now_ms(),
+        };
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO users (id, email, name, org_role, created_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&user.id)
+            .bind(&user.email)
+            .bind(&user.name)
+            .bind(org_role.map(OrgRole::as_str))
+            .bind(user.created_at)
+            .execute(&mut *c)
+            .await?;
+            audit(
+                c,
+                actor,
+                "user.create",
+                "user",
+                &user.id,
+                serde_json::json!({"email": email, "org_role": org_role}),
+            )
+            .await
+        })
+        .await
+        .map_err(|e| conflict(e, || format!("a user with e-mail {email:?} already exists")))?;
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: &str) -> R<User> {
+        sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| user(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+    }
+
+    async fn list_users(&self, ids: Option<&[String]>, req: &PageRequest) -> R<Page<User>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE id > ?1 AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT ?3",
+        )
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(id_filter(ids))
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(user).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |u| u.id.clone()))
+    }
+
+    async fn set_member(
+        &self,
+        actor: &str,
+        pod_id: &str,
+        user_id: &str,
+        role: PodRole,
+    ) -> R<Membership> {
+        let m = Membership {
+            pod_id: pod_id.to_string(),
+            user_id: user_id.to_string(),
+            role,
+            created_at: now_ms(),
+        };
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO memberships (pod_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (pod_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(pod_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(m.created_at)
+            .execute(&mut *c)
+            .await?;
+            audit(
+                c,
+                actor,
+                "member.set",
+                "pod",
+                pod_id,
+                serde_json::json!({"user_id": user_id, "role": role}),
+            )
+            .await
+        })
+        .await?;
+        Ok(m)
+    }
+
+    async fn remove_member(&self, actor: &str, pod_id: &str, user_id: &str) -> R<()> {
+        let n = self
+            .write(async |c: &mut SqliteConnection| {
+                let n = sqlx::query("DELETE FROM memberships WHERE pod_id = ? AND user_id = ?")
+                    .bind(pod_id)
+                    .bind(user_id)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if n > 0 {
+                    audit(
+                        c,
+                        actor,
+                        "member.remove",
+                        "pod",
+                        pod_id,
+                        serde_json::json!({"user_id": user_id}),
+                    )
+                    .await?;
+                }
+                Ok(n)
+            })
+            .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!(
+                "member {user_id} of pod {pod_id}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn list_members(&self, pod_id: &str) -> R<Vec<Membership>> {
+        let rows =
+            sqlx::query("SELECT * FROM memberships WHERE pod_id = ? ORDER BY created_at, user_id")
+                .bind(pod_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(membership).collect()
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> R<Vec<Membership>> {
+        let rows = sqlx::query("SELECT * FROM memberships WHERE user_id = ? ORDER BY pod_id")
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(membership).collect()
+    }
+}
+
+impl UseCaseQueries for SqliteStore {
+    async fn create_use_case(
+        &self,
+        actor: &str,
+        pod_id: &str,
+        name: &str,
+        description: &str,
+        value_model: &ValueModel,
+        scores: &Scores,
+        routes: &[String],
+        pilot_caps: &PilotCaps,
+    ) -> R<UseCase> {
+        let now = now_ms();
+        let uc = UseCase {
+            id: new_id("uc"),
+            pod_id: pod_id.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            stage: Stage::Proposed,
+            value_model: value_model.clone(),
+            scores: *scores,
+            routes: routes.to_vec(),
+            pilot_caps: *pilot_caps,
+            created_at: now,
+            updated_at: now,
+        };
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO use_cases (id, pod_id, name, description, stage, value_model, scores, priority, routes, pilot_caps, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&uc.id)
+            .bind(&uc.pod_id)
+            .bind(&uc.name)
+            .bind(&uc.description)
+            .bind(uc.stage.as_str())
+            .bind(json(&uc.value_model))
+            .bind(json(&uc.scores))
+            .bind(i64::from(uc.scores.priority()))
+            .bind(json(&uc.routes))
+            .bind(json(&uc.pilot_caps))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+            audit(c, actor, "use_case.create", "use_case", &uc.id, serde_json::json!({"pod_id": pod_id, "name": name})).await
+        })
+        .await
+        .map_err(|e| conflict(e, || format!("the pod already has a use case named {name:?}")))?;
+        Ok(uc)
+    }
+
+    async fn get_use_case(&self, id: &str) -> R<UseCase> {
+        sqlx::query("SELECT * FROM use_cases WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| use_case(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))
+    }
+
+    async fn list_use_cases(&self, filter: &UseCaseFilter, req: &PageRequest) -> R<Page<UseCase>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM use_cases WHERE id > ?1
+               AND (?2 IS NULL OR pod_id IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR stage = ?3)
+             ORDER BY id LIMIT ?4",
+        )
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(id_filter(filter.pod_ids.as_deref()))
+        .bind(filter.stage.map(Stage::as_str))
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(use_case).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |u| u.id.clone()))
+    }
+
+    async fn update_use_case(&self, actor: &str, id: &str, patch: &UseCasePatch) -> R<UseCase> {
+        let n = self
+            .write(async |c: &mut SqliteConnection| {
+                let n = sqlx::query(
+                    "UPDATE use_cases SET name = COALESCE(?, name), description = COALESCE(?, description),
+                       value_model = COALESCE(?, value_model), scores = COALESCE(?, scores), priority = COALESCE(?, priority),
+                       routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), updated_at = ?
+                     WHERE id = ?",
+                )
+                .bind(patch.name.as_deref())
+                .bind(patch.description.as_deref())
+                .bind(patch.value_model.as_ref().map(json))
+                .bind(patch.scores.as_ref().map(json))
+                .bind(patch.scores.map(|s| i64::from(s.priority())))
+                .bind(patch.routes.as_ref().map(json))
+                .bind(patch.pilot_caps.as_ref().map(json))
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *c)
+                .await?
+                .rows_affected();
+                if n > 0 {
+                    let fields: Vec<&str> = [
+                        patch.name.as_ref().map(|_| "name"),
+                        patch.description.as_ref().map(|_| "description"),
+                        patch.value_model.as_ref().map(|_| "value_model"),
+                        patch.scores.as_ref().map(|_| "scores"),
+                        patch.routes.as_ref().map(|_| "routes"),
+                        patch.pilot_caps.as_ref().map(|_| "pilot_caps"),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    audit(c, actor, "use_case.update", "use_case", id, serde_json::json!({"fields": fields})).await?;
+                }
+                Ok(n)
+            })
+            .await
+            .map_err(|e| conflict(e, || format!("the pod already has a use case named {:?}", patch.name.as_deref().unwrap_or_default())))?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("use case {id}")));
+        }
+        self.get_use_case(id).await
+    }
+
+    async fn change_stage(
+        &self,
+        actor: &str,
+        id: &str,
+        to: Stage,
+        reason: &str,
+    ) -> R<(UseCase, StageChange)> {
+        let change = self
+            .write(async |c: &mut SqliteConnection| {
+                let row = sqlx::query("SELECT stage FROM use_cases WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))?;
+                let from = parse_stage(&row.try_get::<String, _>("stage")?)?;
+                if !from.can_move_to(to) {
+                    return Err(StoreError::Invalid(format!("a use case cannot move from {} to {}", from.as_str(), to.as_str())));
+                }
+                let change = StageChange {
+                    id: new_id("stg"),
+                    use_case_id: id.to_string(),
+                    from,
+                    to,
+                    actor: actor.to_string(),
+                    reason: reason.to_string(),
+                    at: now_ms(),
+                };
+                sqlx::query("UPDATE use_cases SET stage = ?, updated_at = ? WHERE id = ?")
+                    .bind(to.as_str())
+                    .bind(change.at)
+                    .bind(id)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query("INSERT INTO stage_changes (id, use_case_id, from_stage, to_stage, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    .bind(&change.id)
+                    .bind(id)
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(actor)
+                    .bind(reason)
+                    .bind(change.at)
+                    .execute(&mut *c)
+                    .await?;
+                audit(c, actor, "use_case.stage", "use_case", id, serde_json::json!({"from": from, "to": to, "reason": reason})).await?;
+                Ok(change)
+            })
+            .await?;
+        Ok((self.get_use_case(id).await?, change))
+    }
+
+    async fn list_stage_changes(&self, id: &str) -> R<Vec<StageChange>> {
+        let rows = sqlx::query("SELECT * FROM stage_changes WHERE use_case_id = ? ORDER BY at, id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stage_change).collect()
+    }
+}
+
+async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, use_case_id, user_id, name, prefix, hash, scopes, expires_at, revoked_at, replaced_by, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&k.id)
+    .bind(&k.use_case_id)
+    .bind(k.user_id.as_deref())
+    .bind(&k.name)
+    .bind(&k.prefix)
+    .bind(&k.hash)
+    .bind(k.scopes.as_ref().map(json))
+    .bind(k.expires_at)
+    .bind(k.revoked_at)
+    .bind(k.replaced_by.as_deref())
+    .bind(k.created_at)
+    .bind(&k.created_by)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+impl KeyQueries for SqliteStore {
+    async fn create_key(&self, actor: &str, key: &ApiKey) -> R<ApiKey> {
+        self.write(async |c: &mut SqliteConnection| {
+            insert_key(c, key).await?;
+            audit(c, actor, "key.create", "key", &key.id, serde_json::json!({"use_case_id": key.use_case_id, "prefix": key.prefix, "scopes": key.scopes, "expires_at": key.expires_at})).await
+        })
+        .await?;
+        Ok(key.clone())
+    }
+
+    async fn get_key(&self, id: &str) -> R<ApiKey> {
+        sqlx::query("SELECT * FROM api_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| api_key(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
+    }
+
+    async fn list_keys(&self, filter: &KeyFilter, req: &PageRequest) -> R<Page<ApiKey>> {
+        let size = req.size();
+        let now = now_ms();
+        let rows = sqlx::query(
+            "SELECT k.* FROM api_keys k JOIN use_cases u ON u.id = k.use_case_id
+             WHERE k.id > ?1
+               AND (?2 IS NULL OR u.pod_id IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR k.use_case_id = ?3)
+               AND (?4 OR ((k.revoked_at IS NULL OR k.revoked_at > ?5) AND (k.expires_at IS NULL OR k.expires_at > ?5)))
+             ORDER BY k.id LIMIT ?6",
+        )
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(id_filter(filter.pod_ids.as_deref()))
+        .bind(filter.use_case_id.as_deref())
+        .bind(filter.include_inactive)
+        .bind(now)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(api_key).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |k| k.id.clone()))
+    }
+
+    async fn revoke_key(&self, actor: &str, id: &str, at: i64) -> R<ApiKey> {
+        let n = self
+            .write(async |c: &mut SqliteConnection| {
+                let n = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND (revoked_at IS NULL OR revoked_at > ?)")
+                    .bind(at)
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if n > 0 {
+                    audit(c, actor, "key.revoke", "key", id, serde_json::json!({"at": at})).await?;
+                }
+                Ok(n)
+            })
+            .await?;
+        let key = self.get_key(id).await?;
+        if n == 0 && key.revoked_at.is_none() {
+            return Err(StoreError::NotFound(format!("key {id}")));
+        }
+        Ok(key)
+    }
+
+    async fn rotate_key(
+        &self,
+        actor: &str,
+        old_id: &str,
+        new: &ApiKey,
+        old_until: i64,
+    ) -> R<(ApiKey, ApiKey)> {
+        self.write(async |c: &mut SqliteConnection| {
+            let n = sqlx::query(
+                "UPDATE api_keys SET revoked_at = MIN(COALESCE(revoked_at, ?1), ?1), replaced_by = ?2
+                 WHERE id = ?3 AND replaced_by IS NULL AND (revoked_at IS NULL OR revoked_at > ?4)",
+            )
+            .bind(old_until)
+            .bind(&new.id)
+            .bind(old_id)
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::Invalid(format!("key {old_id} is revoked, already rotated, or does not exist")));
+            }
+            insert_key(c, new).await?;
+            audit(c, actor, "key.rotate", "key", old_id, serde_json::json!({"new_key_id": new.id, "old_valid_until": old_until})).await
+        })
+        .await?;
+        Ok((self.get_key(old_id).await?, self.get_key(&new.id).await?))
+    }
+
+    async fn active_keys(&self, now: i64) -> R<Vec<(ApiKey, UseCase)>> {
+        let rows = sqlx::query(
+            "SELECT k.id AS k_id, k.use_case_id AS k_use_case_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix,
+                    k.hash AS k_hash, k.scopes AS k_scopes, k.expires_at AS k_expires_at, k.revoked_at AS k_revoked_at,
+                    k.replaced_by AS k_replaced_by, k.created_at AS k_created_at, k.created_by AS k_created_by, u.*
+             FROM api_keys k JOIN use_cases u ON u.id = k.use_case_id
+             WHERE (k.revoked_at IS NULL OR k.revoked_at > ?1) AND (k.expires_at IS NULL OR k.expires_at > ?1)",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((prefixed_api_key(r)?, use_case(r)?)))
+            .collect()
+    }
+
+    async fn create_token(&self, actor: &str, token: &UserToken) -> R<UserToken> {
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query("INSERT INTO user_tokens (id, user_id, name, prefix, hash, expires_at, revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                .bind(&token.id)
+                .bind(&token.user_id)
+                .bind(&token.name)
+                .bind(&token.prefix)
+                .bind(&token.hash)
+                .bind(token.expires_at)
+                .bind(token.revoked_at)
+                .bind(token.created_at)
+                .execute(&mut *c)
+                .await?;
+            audit(c, actor, "token.create", "user", &token.user_id, serde_json::json!({"token_id": token.id, "prefix": token.prefix})).await
+        })
+        .await?;
+        Ok(token.clone())
+    }
+
+    async fn token_by_hash(&self, hash: &str, now: i64) -> R<Option<UserToken>> {
+        let row = sqlx::query(
+            "SELECT * FROM user_tokens WHERE hash = ?1 AND (revoked_at IS NULL OR revoked_at > ?2) AND (expires_at IS NULL OR expires_at > ?2)",
+        )
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| user_token(&r)).transpose()
+    }
+}
+
+impl AuditQueries for SqliteStore {
+    async fn list_audit(&self, after: i64, limit: u32) -> R<Vec<AuditEvent>> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(i64::from(limit.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_event).collect()
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        details: serde_json::Value,
+    ) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            audit(c, actor, action, object_type, object_id, details).await
+        })
+        .await
+    }
+
+    async fn get_setting(&self, name: &str) -> R<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?)
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> R<String> {
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(value)
+            .execute(&mut *c)
+            .await?;
+            let v: String = sqlx::query("SELECT value FROM settings WHERE name = ?")
+                .bind(name)
+                .fetch_one(&mut *c)
+                .await?
+                .try_get("value")?;
+            Ok(v)
+        })
+        .await
+    }
+}

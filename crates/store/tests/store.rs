@@ -1,0 +1,330 @@
+//! The store's contract, run against the SQLite backend (the Postgres backend will run the same).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use tollgate_store::*;
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-store-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    dir.join("tollgate.db")
+}
+
+fn key(id_uc: &str, hash: &str) -> ApiKey {
+    ApiKey {
+        id: new_id("key"),
+        use_case_id: id_uc.into(),
+        user_id: None,
+        name: "k".into(),
+        prefix: "tg_abc".into(),
+        hash: hash.into(),
+        scopes: None,
+        expires_at: None,
+        revoked_at: None,
+        replaced_by: None,
+        created_at: now_ms(),
+        created_by: "admin".into(),
+    }
+}
+
+#[tokio::test]
+async fn pods_users_memberships() {
+    let s = Store::open(&temp_db("org")).await.unwrap();
+    let pod = s.create_pod("admin", "finance", "Money").await.unwrap();
+    assert!(pod.id.starts_with("pod_"));
+    assert!(
+        matches!(s.create_pod("admin", "finance", "").await, Err(StoreError::Conflict(m)) if m.contains("finance"))
+    );
+    let updated = s
+        .update_pod("admin", &pod.id, None, Some("Money matters"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.description.as_str()),
+        ("finance", "Money matters")
+    );
+    assert!(matches!(
+        s.update_pod("admin", "pod_nope", Some("x"), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let u = s
+        .create_user("admin", "ana@example.com", "Ana", None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_user("admin", "ana@example.com", "Ana 2", None)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.set_member("admin", &pod.id, &u.id, PodRole::Builder)
+        .await
+        .unwrap();
+    s.set_member("admin", &pod.id, &u.id, PodRole::Lead)
+        .await
+        .unwrap();
+    let members = s.list_members(&pod.id).await.unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].role, PodRole::Lead);
+    assert_eq!(s.memberships_of(&u.id).await.unwrap().len(), 1);
+    assert!(matches!(
+        s.set_member("admin", "pod_nope", &u.id, PodRole::Viewer)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.remove_member("admin", &pod.id, &u.id).await.unwrap();
+    assert!(matches!(
+        s.remove_member("admin", &pod.id, &u.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Pagination: 5 pods, pages of 2.
+    for i in 0..4 {
+        s.create_pod("admin", &format!("p{i}"), "").await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s
+            .list_pods(
+                None,
+                &PageRequest {
+                    after: after.clone(),
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|p| p.name));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let only = s
+        .list_pods(Some(&[pod.id.clone()]), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(only.items.len(), 1);
+}
+
+#[tokio::test]
+async fn use_cases_stages_and_audit() {
+    let s = Store::open(&temp_db("uc")).await.unwrap();
+    let pod = s.create_pod("admin", "hr", "").await.unwrap();
+    let uc = s
+        .create_use_case(
+            "usr_1",
+            &pod.id,
+            "leave-bot",
+            "Answers leave questions",
+            &ValueModel::default(),
+            &Scores::default(),
+            &["chat".into()],
+            &PilotCaps::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(uc.stage, Stage::Proposed);
+    assert!(matches!(
+        s.create_use_case(
+            "admin",
+            &pod.id,
+            "leave-bot",
+            "",
+            &ValueModel::default(),
+            &Scores::default(),
+            &[],
+            &PilotCaps::default()
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.change_stage("admin", &uc.id, Stage::Production, "skip")
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let (uc2, change) = s
+        .change_stage("usr_1", &uc.id, Stage::Pilot, "ready for a pilot")
+        .await
+        .unwrap();
+    assert_eq!(
+        (uc2.stage, change.from, change.to),
+        (Stage::Pilot, Stage::Proposed, Stage::Pilot)
+    );
+    let history = s.list_stage_changes(&uc.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].actor.as_str(), history[0].reason.as_str()),
+        ("usr_1", "ready for a pilot")
+    );
+
+    let patched = s
+        .update_use_case(
+            "admin",
+            &uc.id,
+            &UseCasePatch {
+                scores: Some(Scores {
+                    impact: 5,
+                    ..Scores::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.scores.impact, 5);
+    let pilots = s
+        .list_use_cases(
+            &UseCaseFilter {
+                stage: Some(Stage::Pilot),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pilots.items.len(), 1);
+
+    let events = s.list_audit(0, 100).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "pod.create",
+            "use_case.create",
+            "use_case.stage",
+            "use_case.update"
+        ]
+    );
+    assert_eq!(events[2].actor, "usr_1");
+}
+
+#[tokio::test]
+async fn keys_revoke_rotate_and_the_active_snapshot() {
+    let s = Store::open(&temp_db("keys")).await.unwrap();
+    let pod = s.create_pod("admin", "cs", "").await.unwrap();
+    let uc = s
+        .create_use_case(
+            "admin",
+            &pod.id,
+            "triage",
+            "",
+            &ValueModel::default(),
+            &Scores::default(),
+            &[],
+            &PilotCaps::default(),
+        )
+        .await
+        .unwrap();
+    let a = s.create_key("admin", &key(&uc.id, "h1")).await.unwrap();
+    let b = s.create_key("admin", &key(&uc.id, "h2")).await.unwrap();
+    assert!(matches!(
+        s.create_key("admin", &key(&uc.id, "h1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.active_keys(now_ms()).await.unwrap().len(), 2);
+
+    s.revoke_key("admin", &a.id, now_ms()).await.unwrap();
+    let active = s.active_keys(now_ms() + 1).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].1.id, uc.id);
+
+    let newer = key(&uc.id, "h3");
+    let until = now_ms() + 60_000;
+    let (old, new) = s.rotate_key("admin", &b.id, &newer, until).await.unwrap();
+    assert_eq!(
+        (old.revoked_at, old.replaced_by.as_deref()),
+        (Some(until), Some(new.id.as_str()))
+    );
+    assert_eq!(
+        s.active_keys(now_ms()).await.unwrap().len(),
+        2,
+        "both work during the grace period"
+    );
+    assert_eq!(
+        s.active_keys(until + 1).await.unwrap().len(),
+        1,
+        "only the new one after it"
+    );
+    assert!(matches!(
+        s.rotate_key("admin", &b.id, &key(&uc.id, "h4"), until)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    let all = s
+        .list_keys(
+            &KeyFilter {
+                include_inactive: true,
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 3);
+    let live = s
+        .list_keys(&KeyFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(live.items.len(), 2);
+}
+
+#[tokio::test]
+async fn audit_events_are_append_only() {
+    let path = temp_db("audit");
+    let s = Store::open(&path).await.unwrap();
+    s.create_pod("admin", "x", "").await.unwrap();
+    drop(s);
+    // Even with direct SQL, the triggers refuse to change history.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let err = sqlx::query("UPDATE audit_events SET actor = 'mallory'")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = sqlx::query("DELETE FROM audit_events")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[tokio::test]
+async fn two_processes_can_start_on_one_directory() {
+    let path = temp_db("twice");
+    let (a, b) = tokio::join!(Store::open(&path), Store::open(&path));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    a.create_pod("admin", "one", "").await.unwrap();
+    assert_eq!(
+        b.list_pods(None, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // And again later, with migrations already applied.
+    let c = Store::open(&path).await.unwrap();
+    assert_eq!(c.init_setting("secret", "v1").await.unwrap(), "v1");
+    assert_eq!(c.init_setting("secret", "v2").await.unwrap(), "v1");
+}
+
+#[tokio::test]
+async fn a_closed_store_is_unavailable() {
+    let s = Store::open(&temp_db("closed")).await.unwrap();
+    s.close().await;
+    assert!(matches!(
+        s.list_pods(None, &PageRequest::default()).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
