@@ -116,7 +116,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let path = args.data_dir.join("demo.yaml");
     std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
     let cfg = tollgate_config::Config::from_yaml_str(&yaml, &|_| None)?;
-    let gw = tollgate_gateway::Gateway::new(cfg)?;
+    let gw = tollgate_gateway::Gateway::open(cfg).await?;
+    let admin_token = gw.new_admin_token.lock().ok().and_then(|mut t| t.take());
+    let keys = crate::seed::seed(&gw).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -131,20 +133,32 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  gateway    {base}");
     println!("  simulator  {sim_url}/v1   (flaky one: {flaky_url}/v1)");
     println!("  config     {}", path.display());
-    println!("  metrics    http://{addr}/metrics\n");
+    println!("  metrics    http://{addr}/metrics");
+    println!("  admin API  http://{addr}/admin/v1/openapi.json");
+    match &admin_token {
+        Some(t) => println!("  admin token (shown once) {t}"),
+        None => println!("  admin token: TOLLGATE_ADMIN_TOKEN, or the one printed when {} was first created", args.data_dir.display()),
+    }
+    println!("\nSample organization: 3 pods, 5 use cases. Demo keys (new each run, shown once):");
+    for k in &keys {
+        println!("  {:<26} {:<11} {}", k.use_case, k.stage.as_str(), k.secret);
+    }
+    let key_of = |name: &str| keys.iter().find(|k| k.use_case == name).map(|k| k.secret.clone()).unwrap_or_default();
+    let triage = key_of("ticket-triage");
+    println!();
     println!("Try it:");
     println!(
-        "  curl -s {base}/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"chat-default\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'\n"
+        "  curl -s {base}/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer {triage}' \\\n    -d '{{\"model\":\"chat-default\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'\n"
     );
     println!("Or with the OpenAI SDK (pip install openai):");
     println!("  from openai import OpenAI");
-    println!("  client = OpenAI(base_url=\"{base}\", api_key=\"unused-in-demo\")");
+    println!("  client = OpenAI(base_url=\"{base}\", api_key=\"{}\")", key_of("invoice-extraction"));
     println!("  print(client.chat.completions.create(model=\"claude-haiku\",");
     println!(
         "        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n"
     );
 
-    sample_traffic(&base, args.requests).await;
+    sample_traffic(&base, args.requests, &key_of).await;
     let _ = std::io::stdout().flush();
 
     if !args.no_wait {
@@ -161,81 +175,49 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends `n` sample requests across the routes and prints one line each.
-async fn sample_traffic(base: &str, n: usize) {
+/// Sends `n` sample requests across the use cases and routes and prints one line each. Every
+/// seventh and eighth request calls a proposed and a retired use case, to show them refused.
+async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
     let client = reqwest::Client::new();
     let weather = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
     println!("Sample traffic ({n} requests):");
-    println!(
-        "  {:<24} {:<7} {:>6} {:>9} {:>8}  provider",
-        "route", "kind", "status", "attempts", "ms"
-    );
+    println!("  {:<26} {:<24} {:<7} {:>6} {:>9} {:>8}  provider", "use case", "route", "kind", "status", "attempts", "ms");
     for i in 0..n {
-        let (route, kind, body, path) = match i % 6 {
-            0 => (
-                "chat-default",
-                "chat",
-                json!({"model": "chat-default", "messages": [{"role": "user", "content": format!("Summarise ticket #{i}")}]}),
-                "chat/completions",
-            ),
-            1 => (
-                "chat-default",
-                "stream",
-                json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}),
-                "chat/completions",
-            ),
-            2 => (
-                "claude-haiku",
-                "tools",
-                json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
-                "chat/completions",
-            ),
-            3 => (
-                "chat-resilient",
-                "chat",
-                json!({"model": "chat-resilient", "messages": [{"role": "user", "content": "Classify this invoice"}]}),
-                "chat/completions",
-            ),
-            4 => (
-                "claude-haiku",
-                "stream",
-                json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Explain our leave policy"}]}),
-                "chat/completions",
-            ),
-            _ => (
-                "text-embedding-3-small",
-                "embed",
-                json!({"model": "text-embedding-3-small", "input": ["policy", "invoice"]}),
-                "embeddings",
-            ),
+        let chat = |model: &str, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
+        let (use_case, route, kind, body, path) = match i % 8 {
+            0 => ("ticket-triage", "chat-default", "chat", chat("chat-default", &format!("Summarise ticket #{i}")), "chat/completions"),
+            1 => ("reply-drafting", "chat-default", "stream", json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}), "chat/completions"),
+            2 => ("reply-drafting", "claude-haiku", "tools", json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}), "chat/completions"),
+            3 => ("ticket-triage", "chat-resilient", "chat", chat("chat-resilient", "Classify this ticket"), "chat/completions"),
+            4 => ("invoice-extraction", "claude-haiku", "stream", json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Extract the invoice total"}]}), "chat/completions"),
+            5 => ("ticket-triage", "text-embedding-3-small", "embed", json!({"model": "text-embedding-3-small", "input": ["refund", "invoice"]}), "embeddings"),
+            6 => ("spend-forecast-assistant", "chat-default", "chat", chat("chat-default", "Forecast March"), "chat/completions"),
+            _ => ("leave-policy-bot", "chat-default", "chat", chat("chat-default", "How many leave days?"), "chat/completions"),
         };
         let started = Instant::now();
-        let line = match client
+        let req = client
             .post(format!("{base}/{path}"))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-        {
+            .bearer_auth(key_of(use_case))
+            .header("x-tollgate-user", format!("agent-{}", i % 5))
+            .json(&body);
+        let line = match req.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let header = |h: &str| {
-                    resp.headers()
-                        .get(h)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-")
-                        .to_string()
+                let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                let (attempts, provider) = (header("x-tollgate-attempts"), header("x-tollgate-provider"));
+                let text = resp.text().await.unwrap_or_default();
+                let note = if status >= 400 {
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["error"]["code"].as_str().map(|c| format!("  ({c})")))
+                        .unwrap_or_default()
+                } else {
+                    String::new()
                 };
-                let (attempts, provider) =
-                    (header("x-tollgate-attempts"), header("x-tollgate-provider"));
-                let _ = resp.bytes().await;
-                format!(
-                    "  {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}",
-                    started.elapsed().as_millis()
-                )
+                format!("  {use_case:<26} {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}{note}", started.elapsed().as_millis())
             }
-            Err(e) => format!("  {route:<24} {kind:<7} failed: {e}"),
+            Err(e) => format!("  {use_case:<26} {route:<24} {kind:<7} failed: {e}"),
         };
         println!("{line}");
     }

@@ -2,6 +2,7 @@
 //! libraries, wait for a signal. Every subcommand lives in its own module.
 
 mod demo;
+mod seed;
 mod serve;
 mod simulate;
 

@@ -29,9 +29,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.server.data_dir)
         .with_context(|| format!("cannot create data_dir {}", cfg.server.data_dir.display()))?;
     let listen = cfg.server.listen;
-    let gw = tollgate_gateway::Gateway::new(cfg)?;
-    if gw.auth.is_open() {
-        tracing::warn!("no auth.keys configured: /v1 accepts requests without a key");
+    let gw = tollgate_gateway::Gateway::open(cfg).await?;
+    let new_token = gw.new_admin_token.lock().ok().and_then(|mut t| t.take());
+    if let Some(token) = new_token {
+        // Printed once, on the terminal that started the first instance; only its hash is kept.
+        eprintln!("\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated. It is shown only now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

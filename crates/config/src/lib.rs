@@ -70,8 +70,6 @@ impl std::fmt::Display for Problem {
 pub struct Config {
     /// Listener and limits.
     pub server: Server,
-    /// Static client keys; empty means `/v1` is open.
-    pub auth_keys: Vec<Secret>,
     /// Upstream providers, referred to by index.
     pub providers: Vec<Provider>,
     /// Routes, in file order.
@@ -89,6 +87,8 @@ pub struct Server {
     pub max_body_bytes: usize,
     /// Graceful-shutdown wait.
     pub shutdown_grace: Duration,
+    /// Key snapshot reload interval.
+    pub key_refresh: Duration,
 }
 
 /// A validated provider.
@@ -173,15 +173,6 @@ impl Config {
         let _ = writeln!(s, "listen:    {}", self.server.listen);
         let _ = writeln!(s, "data_dir:  {}", self.server.data_dir.display());
         let _ = writeln!(s, "max body:  {} bytes", self.server.max_body_bytes);
-        let _ = writeln!(
-            s,
-            "auth:      {}",
-            if self.auth_keys.is_empty() {
-                "open (no keys configured)".to_string()
-            } else {
-                format!("{} static key(s) ***", self.auth_keys.len())
-            }
-        );
         let _ = writeln!(s, "providers:");
         for p in &self.providers {
             let key = match &p.api_key {

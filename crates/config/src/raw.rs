@@ -13,9 +13,6 @@ pub struct RawConfig {
     /// Listener and limits.
     #[serde(default)]
     pub server: ServerConfig,
-    /// Optional static client keys (the store-backed virtual keys replace these later).
-    #[serde(default)]
-    pub auth: AuthConfig,
     /// Upstream providers.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -40,6 +37,10 @@ pub struct ServerConfig {
     /// How long a graceful shutdown waits for in-flight requests, in milliseconds.
     #[serde(default = "default_shutdown_grace_ms")]
     pub shutdown_grace_ms: u64,
+    /// How often the key snapshot is reloaded from the store, in milliseconds (changes made through
+    /// this instance's admin API apply at once).
+    #[serde(default = "default_key_refresh_ms")]
+    pub key_refresh_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +50,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             max_body_bytes: default_max_body_bytes(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
+            key_refresh_ms: default_key_refresh_ms(),
         }
     }
 }
@@ -65,14 +67,8 @@ fn default_max_body_bytes() -> u64 {
 fn default_shutdown_grace_ms() -> u64 {
     30_000
 }
-
-/// `auth:`.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// Bearer keys accepted on `/v1`. Empty: `/v1` is open (a warning is logged at start).
-    #[serde(default)]
-    pub keys: Vec<Secret>,
+fn default_key_refresh_ms() -> u64 {
+    5_000
 }
 
 /// The upstream API dialect of a provider.

@@ -135,16 +135,8 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         data_dir: PathBuf::from(&raw.server.data_dir),
         max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
         shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
+        key_refresh: ms(Some(raw.server.key_refresh_ms), 5_000, "server.key_refresh_ms".into(), &mut c),
     };
-
-    let mut auth_keys = Vec::new();
-    for (i, k) in raw.auth.keys.into_iter().enumerate() {
-        if k.is_empty() {
-            c.push(format!("auth.keys[{i}]"), "must not be empty");
-        } else {
-            auth_keys.push(k);
-        }
-    }
 
     let mut providers = Vec::new();
     let mut provider_index = HashMap::new();
@@ -286,7 +278,6 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
     if c.problems.is_empty() {
         Ok(Config {
             server,
-            auth_keys,
             providers,
             routes,
         })

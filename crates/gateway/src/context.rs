@@ -3,7 +3,8 @@
 //! Each step reads and writes named fields here, never untyped request extensions. The ledger (a
 //! later step) turns a finished context into a request record.
 
-use crate::auth::Caller;
+use crate::auth::KeyEntry;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_providers::ProviderError;
 
@@ -31,8 +32,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// Arrival.
     pub received: Instant,
-    /// Who called (set by authenticate).
-    pub caller: Option<Caller>,
+    /// Who called: the key and its use case (set by authenticate).
+    pub caller: Option<Arc<KeyEntry>>,
     /// The requested route's index (set by admit).
     pub route: Option<usize>,
     /// Whether the answer is streamed.

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 use tollgate_providers::ProviderError;
+use tollgate_store::StoreError;
 use tollgate_types::openai::{ErrorBody, ErrorDetail};
 
 /// A failed `/v1` request.
@@ -36,6 +37,36 @@ pub enum ApiError {
     /// The key is not known.
     #[error("invalid API key")]
     InvalidKey,
+    /// The key may not do this (stage, scope).
+    #[error("{message}")]
+    Forbidden {
+        /// Why, for a person.
+        message: String,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// A cap or limit was reached.
+    #[error("{message}")]
+    RateLimited {
+        /// Why, for a person.
+        message: String,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// An admin object does not exist (or the caller may not know it does).
+    #[error("{0} not found")]
+    Missing(String),
+    /// The change conflicts with what exists (a duplicate name, a stage that does not allow it).
+    #[error("{message}")]
+    Conflict {
+        /// Why, for a person.
+        message: String,
+        /// Machine-readable code.
+        code: &'static str,
+    },
+    /// The store failed.
+    #[error("{0}")]
+    Store(tollgate_store::StoreError),
     /// The model (route) does not exist.
     #[error("the model `{0}` does not exist or you do not have access to it")]
     ModelNotFound(String),
@@ -93,7 +124,18 @@ impl ApiError {
             }
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
+            ApiError::RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code),
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
+            ApiError::Missing(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, INVALID, *code),
+            ApiError::Store(e) => match e {
+                StoreError::NotFound(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
+                StoreError::Conflict(_) => (StatusCode::CONFLICT, INVALID, "already_exists"),
+                StoreError::Invalid(_) => (StatusCode::CONFLICT, INVALID, "invalid_state"),
+                StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable"),
+                StoreError::Backend(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "store_error"),
+            },
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
             ApiError::MethodNotAllowed { .. } => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -119,7 +161,12 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::MissingKey | ApiError::InvalidKey => "authentication",
+            ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => code,
             ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::Missing(_) => "not_found",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::Store(StoreError::Unavailable(_)) => "store_unavailable",
+            ApiError::Store(_) => "store",
             ApiError::NotFound { .. } | ApiError::MethodNotAllowed { .. } => "not_found",
             ApiError::Upstream(e) => e.kind(),
             ApiError::Unavailable(_) => "unavailable",
@@ -287,5 +334,11 @@ mod tests {
         });
         let resp = e.into_response();
         assert_eq!(resp.headers()["retry-after"], "2");
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
     }
 }

@@ -10,16 +10,19 @@
 //!
 //! ```no_run
 //! # async fn run(cfg: tollgate_config::Config) -> Result<(), Box<dyn std::error::Error>> {
-//! let gw = tollgate_gateway::Gateway::new(cfg)?;
+//! let gw = tollgate_gateway::Gateway::open(cfg).await?;
 //! let listener = tokio::net::TcpListener::bind(gw.config.server.listen).await?;
 //! tollgate_gateway::serve(gw, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
+pub mod admit;
 pub mod auth;
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -52,6 +55,12 @@ pub enum GatewayError {
         /// Why.
         source: ProviderError,
     },
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] tollgate_store::StoreError),
+    /// The key secret could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] keys::SecretError),
 }
 
 /// Everything requests share.
@@ -63,8 +72,16 @@ pub struct Gateway {
     pub providers: Vec<Provider>,
     /// One pooled HTTP client per provider, same order.
     pub clients: Vec<reqwest::Client>,
-    /// Accepted client keys.
-    pub auth: auth::Authenticator,
+    /// The store (organization, use cases, keys).
+    pub store: tollgate_store::Store,
+    /// The in-memory snapshot of active keys.
+    pub keyring: Arc<auth::Keyring>,
+    /// Stage and pilot-cap checks.
+    pub admission: admit::Admission,
+    /// HMAC of the bootstrap admin token.
+    pub admin_token_hash: String,
+    /// The bootstrap admin token, only when this start generated it (to print once).
+    pub new_admin_token: std::sync::Mutex<Option<String>>,
     /// Metrics registry.
     pub metrics: metrics::Metrics,
     /// Background tasks (stream relays) that shutdown waits for.
@@ -76,8 +93,17 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds a gateway for `config`.
-    pub fn new(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+    /// Opens the store in `server.data_dir` (creating and migrating it), loads the key secret, and
+    /// builds the gateway.
+    pub async fn open(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+        let dir = config.server.data_dir.clone();
+        let store = tollgate_store::Store::open(&dir.join("tollgate.db")).await?;
+        let secret = keys::KeySecret::load(&dir)?;
+        Self::new(config, store, secret).await
+    }
+
+    /// Builds a gateway for `config` on an open store.
+    pub async fn new(config: Config, store: tollgate_store::Store, secret: keys::KeySecret) -> Result<Arc<Gateway>, GatewayError> {
         let providers = config.providers.iter().map(Provider::from_config).collect();
         let clients = config
             .providers
@@ -97,8 +123,14 @@ impl Gateway {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
+        let keyring = auth::Keyring::load(store.clone(), secret).await;
         Ok(Arc::new(Gateway {
-            auth: auth::Authenticator::new(&config.auth_keys),
+            store,
+            keyring,
+            admission: admit::Admission::default(),
+            admin_token_hash,
+            new_admin_token: std::sync::Mutex::new(new_admin_token),
             config: Arc::new(config),
             providers,
             clients,
@@ -143,6 +175,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .merge(admin::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(gw)
@@ -173,6 +206,18 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         })
         .into_future();
+    // Pick up key changes made by other instances; changes made here reload at once.
+    let ring = gw.keyring.clone();
+    let every = gw.config.server.key_refresh;
+    let refresher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let _ = ring.reload().await;
+        }
+    });
     let gw2 = gw.clone();
     let deadline = async move {
         shutdown.await;
@@ -185,6 +230,7 @@ pub async fn serve(
         r = server => r?,
         () = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
+    refresher.abort();
     gw.tasks.close();
     if tokio::time::timeout(grace, gw.tasks.wait()).await.is_err() {
         tracing::warn!("stream relays still running after the grace period");

@@ -3,11 +3,12 @@
 //! Every `/v1` request passes these steps in this order; each is a small function or type with one
 //! job, and all share one typed [`RequestContext`]:
 //!
-//! 1. **authenticate** — `Authorization: Bearer` → [`crate::auth::Caller`]; before the body is
-//!    read, so unauthenticated clients cost nothing.
+//! 1. **authenticate** — `Authorization: Bearer` → [`crate::auth::KeyEntry`] from the in-memory
+//!    key snapshot; before the body is read, so unauthenticated clients cost nothing.
 //! 2. **parse** — the body becomes a typed request once ([`crate::extract`]); later steps never
 //!    re-read JSON. Unknown fields are kept for the provider.
-//! 3. **admit** — the model must name a route.
+//! 3. **admit** — the model must name a route the key may call; the use case's stage and pilot
+//!    caps must let the request through ([`crate::admit`]).
 //! 4. **route** — retries and fallback over the route's deployments ([`crate::routing`]).
 //! 5. **respond** — a complete JSON answer, or a relayed stream ([`crate::relay`]).
 //! 6. **measure** — usage, durations and the gateway's own overhead go to [`crate::metrics`].
@@ -17,6 +18,7 @@
 //! settlement and the ledger record in *measure*.
 
 use crate::Gateway;
+use crate::auth::{KeyEntry, RouteAccess};
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::extract::{parse_json, read_body};
@@ -46,14 +48,15 @@ async fn chat_steps(
     body: Body,
 ) -> Result<Response, ApiError> {
     // 1. authenticate
-    ctx.caller = Some(gw.auth.authenticate(headers)?);
+    let caller = gw.keyring.authenticate(headers)?;
+    ctx.caller = Some(caller.clone());
     // 2. parse
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     let req: ChatCompletionRequest = parse_json(&bytes)?;
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
     // 3. admit
-    let route = admit(gw, ctx, &req.model)?;
+    let route = admit(gw, ctx, &caller, headers, &req.model)?;
     // 4. route
     let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req))
         .await
@@ -136,10 +139,18 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
 }
 
 /// The route named by `model`, or 404.
-fn admit(gw: &Gateway, ctx: &mut RequestContext, model: &str) -> Result<usize, ApiError> {
+fn admit(
+    gw: &Gateway,
+    ctx: &mut RequestContext,
+    caller: &KeyEntry,
+    headers: &HeaderMap,
+    model: &str,
+) -> Result<usize, ApiError> {
     let route = gw
         .route_index(model)
         .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
+    let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
+    gw.admission.admit(caller, model, end_user)?;
     ctx.route = Some(route);
     Ok(route)
 }
@@ -163,7 +174,8 @@ async fn embeddings_steps(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    ctx.caller = Some(gw.auth.authenticate(headers)?);
+    let caller = gw.keyring.authenticate(headers)?;
+    ctx.caller = Some(caller.clone());
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     let req: EmbeddingsRequest = parse_json(&bytes)?;
     if req.input.is_empty() {
@@ -172,7 +184,7 @@ async fn embeddings_steps(
             Some("input".into()),
         ));
     }
-    let route = admit(gw, ctx, &req.model)?;
+    let route = admit(gw, ctx, &caller, headers, &req.model)?;
     let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req))
         .await
         .map_err(ApiError::Upstream)?;
@@ -196,15 +208,17 @@ async fn embeddings_steps(
     Ok(gw.complete_response("embeddings", ctx, &route_name, c.body, h))
 }
 
-/// `GET /v1/models`: the routes.
+/// `GET /v1/models`: the routes this key may call.
 pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    if let Err(e) = gw.auth.authenticate(&headers) {
-        return gw.answer_error("models", &RequestContext::new(request_id(&headers)), e);
-    }
+    let caller = match gw.keyring.authenticate(&headers) {
+        Ok(c) => c,
+        Err(e) => return gw.answer_error("models", &RequestContext::new(request_id(&headers)), e),
+    };
     let data = gw
         .config
         .routes
         .iter()
+        .filter(|r| caller.access(&r.name) == RouteAccess::Allowed)
         .map(|r| gw.model_entry(&r.name))
         .collect();
     axum::Json(ModelList {
@@ -221,10 +235,11 @@ pub async fn model(
     headers: HeaderMap,
 ) -> Response {
     let ctx = RequestContext::new(request_id(&headers));
-    if let Err(e) = gw.auth.authenticate(&headers) {
-        return gw.answer_error("models", &ctx, e);
-    }
-    match gw.route_index(&model) {
+    let caller = match gw.keyring.authenticate(&headers) {
+        Ok(c) => c,
+        Err(e) => return gw.answer_error("models", &ctx, e),
+    };
+    match gw.route_index(&model).filter(|_| caller.access(&model) != RouteAccess::Hidden) {
         Some(i) => axum::Json(gw.model_entry(&gw.config.routes[i].name)).into_response(),
         None => gw.answer_error("models", &ctx, ApiError::ModelNotFound(model)),
     }

@@ -9,6 +9,7 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tollgate_store::{PilotCaps, Stage};
 use tower::ServiceExt;
 
 const CONFIG: &str = r#"
@@ -20,8 +21,11 @@ routes:
     deployments: [{ provider: nowhere, model: gpt-4o-mini }]
 "#;
 
-fn app(yaml: &str) -> axum::Router {
-    tollgate_gateway::router(tollgate_gateway::Gateway::new(common::config(yaml)).unwrap())
+/// The app in-process, with a production use case allowed every route, and its key.
+async fn app() -> (axum::Router, String, std::sync::Arc<tollgate_gateway::Gateway>) {
+    let gw = common::gateway_only(CONFIG).await;
+    let (_, key) = common::use_case_with_key(&gw, Stage::Production, &["gpt-4o-mini"], PilotCaps::default(), None).await;
+    (tollgate_gateway::router(gw.clone()), key, gw)
 }
 
 async fn call(app: axum::Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
@@ -33,9 +37,10 @@ async fn call(app: axum::Router, req: Request<Body>) -> (StatusCode, http::Heade
     (status, headers, body)
 }
 
-fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
+fn post(key: &str, path: &str, body: impl Into<Body>) -> Request<Body> {
     Request::post(path)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
         .body(body.into())
         .unwrap()
 }
@@ -43,6 +48,7 @@ fn post(path: &str, body: impl Into<Body>) -> Request<Body> {
 /// Each kind of bad input gets its own status, an OpenAI-shaped body, and a request id.
 #[tokio::test]
 async fn bad_input_gets_specific_openai_shaped_errors() {
+    let (router, key, _) = app().await;
     let huge = format!(
         r#"{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"{}"}}]}}"#,
         "x".repeat(5000)
@@ -52,7 +58,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
     let cases: Vec<Case> = vec![
         (
             "malformed JSON",
-            post("/v1/chat/completions", "{\"model\": "),
+            post(&key, "/v1/chat/completions", "{\"model\": "),
             StatusCode::BAD_REQUEST,
             "not valid JSON",
             None,
@@ -60,6 +66,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "trailing garbage",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":[]}}"#,
             ),
@@ -70,6 +77,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "wrong type",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":"hi"}"#,
             ),
@@ -80,6 +88,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "wrong nested type",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
             ),
@@ -90,6 +99,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "unknown role",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":[{"role":"robot","content":"x"}]}"#,
             ),
@@ -99,7 +109,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
         (
             "missing messages",
-            post("/v1/chat/completions", r#"{"model":"gpt-4o-mini"}"#),
+            post(&key, "/v1/chat/completions", r#"{"model":"gpt-4o-mini"}"#),
             StatusCode::BAD_REQUEST,
             "missing field `messages`",
             None,
@@ -107,6 +117,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "no messages",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":[]}"#,
             ),
@@ -116,14 +127,14 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
         (
             "empty body",
-            post("/v1/chat/completions", ""),
+            post(&key, "/v1/chat/completions", ""),
             StatusCode::BAD_REQUEST,
             "empty",
             None,
         ),
         (
             "not an object",
-            post("/v1/chat/completions", "[1,2]"),
+            post(&key, "/v1/chat/completions", "[1,2]"),
             StatusCode::BAD_REQUEST,
             "invalid request body",
             None,
@@ -131,6 +142,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "invalid UTF-8",
             post(
+                &key,
                 "/v1/chat/completions",
                 &b"{\"model\":\"\xc3\x28\",\"messages\":[]}"[..],
             ),
@@ -141,6 +153,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "unknown model",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#,
             ),
@@ -150,7 +163,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
         (
             "body over the limit",
-            post("/v1/chat/completions", huge),
+            post(&key, "/v1/chat/completions", huge),
             StatusCode::PAYLOAD_TOO_LARGE,
             "larger than the limit of 4096 bytes",
             None,
@@ -158,6 +171,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "n out of range",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","n":0,"messages":[{"role":"user","content":"x"}]}"#,
             ),
@@ -168,6 +182,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "stream_options without stream",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#,
             ),
@@ -178,6 +193,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         (
             "tool message without id",
             post(
+                &key,
                 "/v1/chat/completions",
                 r#"{"model":"gpt-4o-mini","messages":[{"role":"tool","content":"x"}]}"#,
             ),
@@ -187,14 +203,14 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
         (
             "embeddings without input",
-            post("/v1/embeddings", r#"{"model":"gpt-4o-mini","input":[]}"#),
+            post(&key, "/v1/embeddings", r#"{"model":"gpt-4o-mini","input":[]}"#),
             StatusCode::BAD_REQUEST,
             "`input`",
             Some("input"),
         ),
         (
             "unknown path",
-            post("/v1/completionz", "{}"),
+            post(&key, "/v1/completionz", "{}"),
             StatusCode::NOT_FOUND,
             "unknown endpoint POST /v1/completionz",
             None,
@@ -210,7 +226,7 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
     ];
     for (name, req, status, needle, param) in cases {
-        let (got, headers, body) = call(app(CONFIG), req).await;
+        let (got, headers, body) = call(router.clone(), req).await;
         assert_eq!(got, status, "{name}: {body}");
         let err = &body["error"];
         let message = err["message"]
@@ -239,126 +255,69 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
 
 #[tokio::test]
 async fn a_client_request_id_is_kept() {
-    let req = Request::get("/healthz")
-        .header("x-request-id", "abc-123")
-        .body(Body::empty())
-        .unwrap();
-    let (status, headers, body) = call(app(CONFIG), req).await;
+    let (router, _, _) = app().await;
+    let req = Request::get("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let (status, headers, body) = call(router, req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-request-id"], "abc-123");
     assert_eq!(body["status"], "ok");
 }
 
+fn get(key: &str, path: &str) -> Request<Body> {
+    Request::get(path).header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap()
+}
+
 #[tokio::test]
-async fn models_lists_routes_and_retrieves_one() {
-    let (status, _, body) = call(
-        app(CONFIG),
-        Request::get("/v1/models").body(Body::empty()).unwrap(),
-    )
-    .await;
+async fn models_lists_the_keys_routes_and_retrieves_one() {
+    let (router, key, _) = app().await;
+    let (status, _, body) = call(router.clone(), get(&key, "/v1/models")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["object"], "list");
     assert_eq!(body["data"][0]["id"], "gpt-4o-mini");
-    let (status, _, body) = call(
-        app(CONFIG),
-        Request::get("/v1/models/gpt-4o-mini")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body["id"].as_str()),
-        (StatusCode::OK, Some("gpt-4o-mini"))
-    );
-    let (status, _, _) = call(
-        app(CONFIG),
-        Request::get("/v1/models/nope").body(Body::empty()).unwrap(),
-    )
-    .await;
+    let (status, _, body) = call(router.clone(), get(&key, "/v1/models/gpt-4o-mini")).await;
+    assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some("gpt-4o-mini")));
+    let (status, _, _) = call(router, get(&key, "/v1/models/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
-async fn keys_are_required_when_configured() {
-    let yaml = format!("auth:\n  keys: [tg_test_key]\n{CONFIG}");
-    let body = r#"{"model":"gpt-9","messages":[{"role":"user","content":"x"}]}"#;
-    let (status, _, err) = call(app(&yaml), post("/v1/chat/completions", body)).await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("missing_api_key"))
-    );
-    let req = Request::post("/v1/chat/completions")
-        .header("authorization", "Bearer wrong")
-        .body(Body::from(body))
-        .unwrap();
-    let (status, _, err) = call(app(&yaml), req).await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_api_key"))
-    );
-    let req = Request::post("/v1/chat/completions")
-        .header("authorization", "Bearer tg_test_key")
-        .body(Body::from(body))
-        .unwrap();
-    let (status, _, _) = call(app(&yaml), req).await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "a good key gets past auth to the unknown model"
-    );
-    let (status, _, _) = call(
-        app(&yaml),
-        Request::get("/v1/models").body(Body::empty()).unwrap(),
-    )
-    .await;
+async fn a_key_is_always_required() {
+    let (router, _, _) = app().await;
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#;
+    let req = Request::post("/v1/chat/completions").body(Body::from(body)).unwrap();
+    let (status, _, err) = call(router.clone(), req).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_api_key")));
+    let (status, _, err) = call(router.clone(), post("tg_wrong", "/v1/chat/completions", body)).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")));
+    let (status, _, _) = call(router, Request::get("/v1/models").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
-    let gw = tollgate_gateway::Gateway::new(common::config(CONFIG)).unwrap();
-    let app = tollgate_gateway::router(gw.clone());
-    let (status, _, body) = call(
-        app.clone(),
-        Request::get("/readyz").body(Body::empty()).unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ready"))
-    );
-    let _ = call(app.clone(), post("/v1/chat/completions", "{")).await;
-    let resp = app
-        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
-    assert!(
-        text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"),
-        "{text}"
-    );
+    let (router, key, _) = app().await;
+    let (status, _, body) = call(router.clone(), Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let _ = call(router.clone(), post(&key, "/v1/chat/completions", "{")).await;
+    let resp = router.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"), "{text}");
+    assert!(text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"), "{text}");
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
-    /// Whatever bytes arrive, the answer is a 4xx with an OpenAI-shaped body, never a panic.
-    #[test]
-    fn arbitrary_bodies_never_crash(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (status, _, json) = rt.block_on(call(app(CONFIG), post("/v1/chat/completions", body)));
-        proptest::prop_assert!(status.is_client_error(), "{}", status);
-        proptest::prop_assert!(json["error"]["message"].is_string());
-    }
+/// Whatever bytes arrive, the answer is a 4xx with an OpenAI-shaped body, never a panic.
+#[test]
+fn arbitrary_bodies_never_crash() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (router, key, _) = rt.block_on(app());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 128, ..ProptestConfig::default() });
+    runner
+        .run(&proptest::collection::vec(any::<u8>(), 0..300), |body| {
+            let (status, _, json) = rt.block_on(call(router.clone(), post(&key, "/v1/chat/completions", body)));
+            prop_assert!(status.is_client_error(), "{}", status);
+            prop_assert!(json["error"]["message"].is_string());
+            Ok(())
+        })
+        .unwrap();
 }

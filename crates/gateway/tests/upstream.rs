@@ -199,6 +199,7 @@ routes:
     let client = reqwest::Client::new();
     let v: Value = client
         .post(format!("{}/v1/embeddings", g.url))
+        .bearer_auth(&g.key)
         .json(&json!({"model": "emb", "input": ["a", "b"], "dimensions": 8}))
         .send()
         .await
@@ -538,11 +539,13 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     .await;
     let g = gateway(&two_route_config(&s.url)).await;
     let url = g.chat_url();
+    let key = g.key.clone();
     let complete = tokio::spawn({
-        let url = url.clone();
+        let (url, key) = (url.clone(), key.clone());
         async move {
             reqwest::Client::new()
                 .post(url)
+                .bearer_auth(key)
                 .json(&json!({"model": "m", "messages": user("x")}))
                 .send()
                 .await
@@ -552,6 +555,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let streamed = tokio::spawn(async move {
         let r = reqwest::Client::new()
             .post(url)
+            .bearer_auth(key)
             .json(&json!({"model": "m", "stream": true, "max_tokens": 15, "messages": user("x")}))
             .send()
             .await

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// A role inside one pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PodRole {
     /// Manages the pod: members, use cases, keys.
     Lead,
@@ -24,6 +25,7 @@ pub enum PodRole {
 /// An org-wide role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OrgRole {
     /// Everything.
     PlatformAdmin,
@@ -57,6 +59,7 @@ str_enum!(Stage { Proposed => "proposed", Pilot => "pilot", Production => "produ
 /// Lifecycle stage of a use case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Stage {
     /// Proposed: no traffic.
     Proposed,
@@ -129,6 +132,7 @@ pub struct Membership {
 /// How a use case turns into business value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValueModel {
     /// The value driver (`cost_reduction`, `revenue`, `risk_reduction`, `experience`, ...).
     #[serde(default)]
@@ -156,6 +160,7 @@ pub struct ValueModel {
 /// Prioritization scores, each 1–5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scores {
     /// Business impact (5 = highest).
     pub impact: u8,
@@ -212,6 +217,7 @@ impl Scores {
 /// Caps that hold while a use case is in pilot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PilotCaps {
     /// Most distinct end users (`x-tollgate-user`) per day.
     #[serde(default)]

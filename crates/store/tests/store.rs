@@ -107,7 +107,7 @@ async fn pods_users_memberships() {
     }
     assert_eq!(seen.len(), 5);
     let only = s
-        .list_pods(Some(&[pod.id.clone()]), &PageRequest::default())
+        .list_pods(Some(std::slice::from_ref(&pod.id)), &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(only.items.len(), 1);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tollgate_gateway::Gateway;
 use tollgate_simulator::{SimConfig, Simulator};
+use tollgate_store::*;
 
 /// A running simulator.
 pub struct Sim {
@@ -46,6 +47,9 @@ pub async fn sim(cfg: SimConfig) -> Sim {
 pub struct Gw {
     pub url: String,
     pub gw: Arc<Gateway>,
+    /// A key of a production use case that may call every route.
+    pub key: String,
+    pub use_case: UseCase,
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -58,6 +62,7 @@ impl Gw {
     pub async fn post(&self, body: serde_json::Value) -> reqwest::Response {
         reqwest::Client::new()
             .post(self.chat_url())
+            .bearer_auth(&self.key)
             .json(&body)
             .send()
             .await
@@ -79,8 +84,50 @@ pub fn config(yaml: &str) -> tollgate_config::Config {
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
+/// A fresh data directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tollgate-test-{tag}-{}-{}", std::process::id(), tollgate_store::new_id("d")))
+}
+
+/// A gateway on a fresh store and data directory (no sockets).
+pub async fn gateway_only(yaml: &str) -> Arc<Gateway> {
+    let mut cfg = config(yaml);
+    cfg.server.data_dir = temp_dir("gw");
+    Gateway::open(cfg).await.unwrap()
+}
+
+/// Creates a pod (if needed), a use case in `stage` with `routes` and `caps`, and a key for it.
+pub async fn use_case_with_key(gw: &Gateway, stage: Stage, routes: &[&str], caps: PilotCaps, scopes: Option<Vec<String>>) -> (UseCase, String) {
+    let pod = match gw.store.list_pods(None, &PageRequest::default()).await.unwrap().items.into_iter().next() {
+        Some(p) => p,
+        None => gw.store.create_pod("test", "test-pod", "").await.unwrap(),
+    };
+    let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
+    let uc = gw
+        .store
+        .create_use_case("test", &pod.id, &new_id("uc"), "", &ValueModel::default(), &Scores::default(), &routes, &caps)
+        .await
+        .unwrap();
+    let path: &[Stage] = match stage {
+        Stage::Proposed => &[],
+        Stage::Pilot => &[Stage::Pilot],
+        Stage::Production => &[Stage::Pilot, Stage::Production],
+        Stage::Retired => &[Stage::Retired],
+    };
+    for s in path {
+        gw.store.change_stage("test", &uc.id, *s, "test").await.unwrap();
+    }
+    let (record, plaintext) = tollgate_gateway::keys::new_api_key(gw.keyring.secret(), &uc.id, None, "test", scopes, None, "test");
+    gw.store.create_key("test", &record).await.unwrap();
+    gw.keyring.reload().await.unwrap();
+    (gw.store.get_use_case(&uc.id).await.unwrap(), plaintext)
+}
+
 pub async fn gateway(yaml: &str) -> Gw {
-    let gw = Gateway::new(config(yaml)).unwrap();
+    let gw = gateway_only(yaml).await;
+    let routes: Vec<String> = gw.config.routes.iter().map(|r| r.name.clone()).collect();
+    let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
+    let (use_case, key) = use_case_with_key(&gw, Stage::Production, &routes, PilotCaps::default(), None).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, mut rx) = watch::channel(false);
@@ -90,6 +137,8 @@ pub async fn gateway(yaml: &str) -> Gw {
     Gw {
         url,
         gw,
+        key,
+        use_case,
         stop,
         task,
     }

@@ -1,0 +1,115 @@
+//! Who is calling the admin API and what they may do: the one place the role rules live.
+//!
+//! | principal | may |
+//! |---|---|
+//! | bootstrap admin token, `platform_admin` | everything |
+//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`) |
+//! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
+//! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
+//! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
+//!
+//! Objects of a pod the caller may not read answer 404, exactly like objects that do not exist.
+
+use crate::error::ApiError;
+use std::collections::HashMap;
+use tollgate_store::{OrgRole, PodRole};
+
+/// An authenticated admin caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The bootstrap admin token.
+    Admin,
+    /// A person with a personal token.
+    User {
+        /// `usr_…`.
+        id: String,
+        /// Org-wide role.
+        org_role: Option<OrgRole>,
+        /// Pod id → role.
+        pods: HashMap<String, PodRole>,
+    },
+}
+
+impl Principal {
+    /// The actor written to the audit trail.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Admin => "admin".into(),
+            Principal::User { id, .. } => id.clone(),
+        }
+    }
+
+    fn org_role(&self) -> Option<OrgRole> {
+        match self {
+            Principal::Admin => Some(OrgRole::PlatformAdmin),
+            Principal::User { org_role, .. } => *org_role,
+        }
+    }
+
+    /// The bootstrap token or a platform admin.
+    pub fn is_admin(&self) -> bool {
+        self.org_role() == Some(OrgRole::PlatformAdmin)
+    }
+
+    /// Reads every pod.
+    pub fn reads_all(&self) -> bool {
+        self.org_role().is_some()
+    }
+
+    /// Reads the audit trail.
+    pub fn reads_audit(&self) -> bool {
+        matches!(self.org_role(), Some(OrgRole::PlatformAdmin | OrgRole::Auditor | OrgRole::RiskOfficer))
+    }
+
+    /// Role in `pod`, if a member.
+    pub fn pod_role(&self, pod: &str) -> Option<PodRole> {
+        match self {
+            Principal::Admin => None,
+            Principal::User { pods, .. } => pods.get(pod).copied(),
+        }
+    }
+
+    /// Pods this principal may read; `None`: all.
+    pub fn visible_pods(&self) -> Option<Vec<String>> {
+        match self {
+            _ if self.reads_all() => None,
+            Principal::User { pods, .. } => Some(pods.keys().cloned().collect()),
+            Principal::Admin => None,
+        }
+    }
+
+    /// May read `pod`'s objects.
+    pub fn can_read(&self, pod: &str) -> bool {
+        self.reads_all() || self.pod_role(pod).is_some()
+    }
+
+    /// May change `pod`, its members, use cases and stages.
+    pub fn can_manage(&self, pod: &str) -> bool {
+        self.is_admin() || self.pod_role(pod) == Some(PodRole::Lead)
+    }
+
+    /// May issue, rotate and revoke keys of `pod`'s use cases.
+    pub fn can_issue_keys(&self, pod: &str) -> bool {
+        self.is_admin() || matches!(self.pod_role(pod), Some(PodRole::Lead | PodRole::Builder))
+    }
+
+    /// 404 unless the pod is readable; 403 unless `allowed`.
+    pub fn check(&self, pod: &str, what: &str, allowed: bool) -> Result<(), ApiError> {
+        if !self.can_read(pod) {
+            return Err(ApiError::Missing(what.to_string()));
+        }
+        if !allowed {
+            return Err(ApiError::Forbidden { message: format!("your role does not allow this on {what}"), code: "role_forbids" });
+        }
+        Ok(())
+    }
+
+    /// 403 unless a platform admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden { message: "only a platform admin may do this".into(), code: "role_forbids" })
+        }
+    }
+}

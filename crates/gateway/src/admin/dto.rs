@@ -1,0 +1,456 @@
+//! The admin API's wire types: what it accepts (unknown fields rejected) and what it answers (times
+//! as RFC 3339). Each derives its OpenAPI schema.
+
+use super::time::rfc3339;
+use serde::{Deserialize, Serialize};
+use tollgate_store as m;
+use tollgate_store::{OrgRole, PilotCaps, PodRole, Scores, Stage, ValueModel};
+use utoipa::ToSchema;
+
+/// A pod.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pod {
+    /// `pod_…`.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<m::Pod> for Pod {
+    fn from(p: m::Pod) -> Self {
+        Pod { id: p.id, name: p.name, description: p.description, created_at: rfc3339(p.created_at) }
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    /// `usr_…`.
+    pub id: String,
+    /// E-mail.
+    pub email: String,
+    /// Name.
+    pub name: String,
+    /// Org-wide role.
+    pub org_role: Option<OrgRole>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl From<m::User> for User {
+    fn from(u: m::User) -> Self {
+        User { id: u.id, email: u.email, name: u.name, org_role: u.org_role, created_at: rfc3339(u.created_at) }
+    }
+}
+
+/// A pod membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    /// The pod.
+    pub pod_id: String,
+    /// The user.
+    pub user_id: String,
+    /// Role in the pod.
+    pub role: PodRole,
+    /// RFC 3339.
+    pub since: String,
+}
+
+impl From<m::Membership> for Member {
+    fn from(x: m::Membership) -> Self {
+        Member { pod_id: x.pod_id, user_id: x.user_id, role: x.role, since: rfc3339(x.created_at) }
+    }
+}
+
+/// A use case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UseCase {
+    /// `uc_…`.
+    pub id: String,
+    /// Owning pod.
+    pub pod_id: String,
+    /// Name (unique in the pod).
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Lifecycle stage.
+    pub stage: Stage,
+    /// Value model.
+    pub value_model: ValueModel,
+    /// Scores, 1–5.
+    pub scores: Scores,
+    /// Priority 0–100, derived from the scores.
+    pub priority: u32,
+    /// Routes its keys may call.
+    pub routes: Vec<String>,
+    /// Caps during the pilot.
+    pub pilot_caps: PilotCaps,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<m::UseCase> for UseCase {
+    fn from(u: m::UseCase) -> Self {
+        UseCase {
+            priority: u.scores.priority(),
+            id: u.id,
+            pod_id: u.pod_id,
+            name: u.name,
+            description: u.description,
+            stage: u.stage,
+            value_model: u.value_model,
+            scores: u.scores,
+            routes: u.routes,
+            pilot_caps: u.pilot_caps,
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+/// A virtual key (never its secret part).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Key {
+    /// `key_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// The person it was issued to.
+    pub user_id: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Visible start of the key.
+    pub prefix: String,
+    /// Routes it is limited to (`null`: all of the use case's).
+    pub scopes: Option<Vec<String>>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// RFC 3339: revocation, or the end of the grace period after a rotation.
+    pub revoked_at: Option<String>,
+    /// The key that replaced it.
+    pub replaced_by: Option<String>,
+    /// Whether it authenticates now.
+    pub active: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+}
+
+impl From<m::ApiKey> for Key {
+    fn from(k: m::ApiKey) -> Self {
+        Key {
+            active: k.is_active(m::now_ms()),
+            id: k.id,
+            use_case_id: k.use_case_id,
+            user_id: k.user_id,
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes,
+            expires_at: k.expires_at.map(rfc3339),
+            revoked_at: k.revoked_at.map(rfc3339),
+            replaced_by: k.replaced_by,
+            created_at: rfc3339(k.created_at),
+            created_by: k.created_by,
+        }
+    }
+}
+
+/// A key just created: the only time its secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKey {
+    /// The key record.
+    pub key: Key,
+    /// The full key (`tg_…`). Store it now: it is not shown again.
+    pub secret: String,
+}
+
+/// A rotation: the old key (valid until the end of the grace period) and the new one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rotation {
+    /// The old key.
+    pub old: Key,
+    /// The new key.
+    pub new: NewKey,
+}
+
+/// A personal admin token just created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewToken {
+    /// `tok_…`.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// Name.
+    pub name: String,
+    /// Visible start.
+    pub prefix: String,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// The full token (`tgu_…`). Store it now: it is not shown again.
+    pub secret: String,
+}
+
+/// A stage change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageChange {
+    /// `stg_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// From.
+    pub from: Stage,
+    /// To.
+    pub to: Stage,
+    /// Who.
+    pub actor: String,
+    /// Why.
+    pub reason: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+impl From<m::StageChange> for StageChange {
+    fn from(c: m::StageChange) -> Self {
+        StageChange { id: c.id, use_case_id: c.use_case_id, from: c.from, to: c.to, actor: c.actor, reason: c.reason, at: rfc3339(c.at) }
+    }
+}
+
+/// An audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub seq: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Object type.
+    pub object_type: String,
+    /// Object id.
+    pub object_id: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl From<m::AuditEvent> for AuditEvent {
+    fn from(e: m::AuditEvent) -> Self {
+        AuditEvent { seq: e.seq, at: rfc3339(e.at), actor: e.actor, action: e.action, object_type: e.object_type, object_id: e.object_id, details: e.details }
+    }
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// `admin` or a user id.
+    pub actor: String,
+    /// Org-wide role.
+    pub org_role: Option<OrgRole>,
+    /// Pod memberships.
+    pub pods: Vec<PodMembership>,
+}
+
+/// One membership of the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PodMembership {
+    /// The pod.
+    pub pod_id: String,
+    /// The role.
+    pub role: PodRole,
+}
+
+macro_rules! page {
+    ($name:ident, $item:ty) => {
+        /// A page of a list; pass `next` as `after` for the following page.
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            /// The items.
+            pub items: Vec<$item>,
+            /// Cursor of the next page; `null` on the last.
+            pub next: Option<String>,
+        }
+
+        impl<T: Into<$item>> From<m::Page<T>> for $name {
+            fn from(p: m::Page<T>) -> Self {
+                $name { items: p.items.into_iter().map(Into::into).collect(), next: p.next }
+            }
+        }
+    };
+}
+
+page!(PodPage, Pod);
+page!(UserPage, User);
+page!(UseCasePage, UseCase);
+page!(KeyPage, Key);
+
+/// `POST /pods`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePod {
+    /// Unique name, 1–100 characters.
+    pub name: String,
+    /// What it does.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `PATCH /pods/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePod {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// `POST /users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Unique e-mail.
+    pub email: String,
+    /// Name.
+    pub name: String,
+    /// Org-wide role.
+    #[serde(default)]
+    pub org_role: Option<OrgRole>,
+}
+
+/// `PUT /pods/{id}/members/{user_id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMember {
+    /// Role in the pod.
+    pub role: PodRole,
+}
+
+/// `POST /use-cases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUseCase {
+    /// Owning pod.
+    pub pod_id: String,
+    /// Name, unique in the pod.
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Value model.
+    #[serde(default)]
+    pub value_model: Option<ValueModel>,
+    /// Scores (default 3 each).
+    #[serde(default)]
+    pub scores: Option<Scores>,
+    /// Routes from the gateway's config.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Caps during the pilot.
+    #[serde(default)]
+    pub pilot_caps: Option<PilotCaps>,
+}
+
+/// `PATCH /use-cases/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUseCase {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New value model.
+    #[serde(default)]
+    pub value_model: Option<ValueModel>,
+    /// New scores.
+    #[serde(default)]
+    pub scores: Option<Scores>,
+    /// New routes.
+    #[serde(default)]
+    pub routes: Option<Vec<String>>,
+    /// New pilot caps.
+    #[serde(default)]
+    pub pilot_caps: Option<PilotCaps>,
+}
+
+/// `POST /use-cases/{id}/stage`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStage {
+    /// The new stage.
+    pub to: Stage,
+    /// Why (recorded with who and when).
+    pub reason: String,
+}
+
+/// `POST /keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The use case it serves.
+    pub use_case_id: String,
+    /// A name to recognise it.
+    pub name: String,
+    /// Limit to these routes (a subset of the use case's).
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Expiry, RFC 3339, in the future.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// The person it is issued to.
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// `POST /keys/{id}/rotate`.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// How long the old key keeps working, seconds (0–604800; default 3600).
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+/// `POST /users/{id}/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A name to recognise it.
+    pub name: String,
+    /// Expiry, RFC 3339, in the future.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// Every error: `{"error":{"message","type","param","code"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// An error's fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// For a person.
+    pub message: String,
+    /// Class (`invalid_request_error`, `permission_error`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The field at fault.
+    pub param: Option<String>,
+    /// Machine-readable code.
+    pub code: Option<String>,
+}

@@ -1,0 +1,130 @@
+//! Step 3 of the pipeline: admit the request for its use case.
+//!
+//! The route must be one the key may call (hidden routes answer 404, like `/v1/models` hides them;
+//! a route of the use case outside the key's scopes answers 403). The use case's stage decides
+//! whether traffic flows: `proposed` and `retired` get 403 saying why; `pilot` gets traffic within
+//! its caps — distinct end users (`x-tollgate-user`) and requests per UTC day — and 429 with code
+//! `pilot_cap_reached` past them; `production` flows. Caps count in this process (shared counters
+//! across replicas come with the Redis issue).
+
+use crate::auth::{KeyEntry, RouteAccess};
+use crate::error::ApiError;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use tollgate_store::{Stage, now_ms};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Default)]
+struct PilotDay {
+    day: i64,
+    requests: u32,
+    users: HashSet<String>,
+}
+
+/// Pilot-cap counters, per use case, for the current UTC day.
+#[derive(Debug, Default)]
+pub struct Admission {
+    pilots: Mutex<HashMap<String, PilotDay>>,
+}
+
+impl Admission {
+    /// Admits a request of `entry` for `route` from `end_user`.
+    pub fn admit(&self, entry: &KeyEntry, route: &str, end_user: Option<&str>) -> Result<(), ApiError> {
+        match entry.access(route) {
+            RouteAccess::Allowed => {}
+            RouteAccess::Hidden => return Err(ApiError::ModelNotFound(route.to_string())),
+            RouteAccess::OutOfScope => {
+                return Err(ApiError::Forbidden {
+                    message: format!("this key is not scoped for the model `{route}`"),
+                    code: "route_not_in_key_scope",
+                });
+            }
+        }
+        match entry.stage {
+            Stage::Production => Ok(()),
+            Stage::Proposed => Err(ApiError::Forbidden {
+                message: format!("use case `{}` is proposed: it gets no traffic until it is moved to pilot", entry.use_case_name),
+                code: "use_case_not_live",
+            }),
+            Stage::Retired => Err(ApiError::Forbidden {
+                message: format!("use case `{}` is retired and gets no traffic", entry.use_case_name),
+                code: "use_case_retired",
+            }),
+            Stage::Pilot => self.pilot(entry, end_user.unwrap_or("")),
+        }
+    }
+
+    fn pilot(&self, entry: &KeyEntry, user: &str) -> Result<(), ApiError> {
+        let caps = entry.pilot_caps;
+        if caps.max_requests_per_day.is_none() && caps.max_end_users_per_day.is_none() {
+            return Ok(());
+        }
+        let today = now_ms() / DAY_MS;
+        let mut pilots = self.pilots.lock().map_err(|_| ApiError::Internal)?;
+        let day = pilots.entry(entry.use_case_id.clone()).or_default();
+        if day.day != today {
+            *day = PilotDay { day: today, ..PilotDay::default() };
+        }
+        if let Some(max) = caps.max_requests_per_day {
+            if day.requests >= max {
+                return Err(ApiError::RateLimited {
+                    message: format!("pilot cap reached: use case `{}` may make {max} requests per day during its pilot", entry.use_case_name),
+                    code: "pilot_cap_reached",
+                });
+            }
+        }
+        if let Some(max) = caps.max_end_users_per_day {
+            if !day.users.contains(user) && day.users.len() >= max as usize {
+                return Err(ApiError::RateLimited {
+                    message: format!("pilot cap reached: use case `{}` may serve {max} distinct end users per day during its pilot", entry.use_case_name),
+                    code: "pilot_cap_reached",
+                });
+            }
+            day.users.insert(user.to_string());
+        }
+        day.requests += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_store::PilotCaps;
+
+    fn entry(stage: Stage, caps: PilotCaps) -> KeyEntry {
+        KeyEntry {
+            key_id: "key_1".into(),
+            prefix: "tg_x".into(),
+            use_case_id: "uc_1".into(),
+            use_case_name: "triage".into(),
+            pod_id: "pod_1".into(),
+            stage,
+            routes: vec!["r".into()],
+            scopes: None,
+            valid_until: None,
+            pilot_caps: caps,
+        }
+    }
+
+    #[test]
+    fn stages_decide_traffic() {
+        let a = Admission::default();
+        assert!(a.admit(&entry(Stage::Production, PilotCaps::default()), "r", None).is_ok());
+        assert!(matches!(a.admit(&entry(Stage::Proposed, PilotCaps::default()), "r", None), Err(ApiError::Forbidden { code: "use_case_not_live", .. })));
+        assert!(matches!(a.admit(&entry(Stage::Retired, PilotCaps::default()), "r", None), Err(ApiError::Forbidden { code: "use_case_retired", .. })));
+        assert!(matches!(a.admit(&entry(Stage::Production, PilotCaps::default()), "x", None), Err(ApiError::ModelNotFound(_))));
+    }
+
+    #[test]
+    fn pilot_caps_hold() {
+        let a = Admission::default();
+        let e = entry(Stage::Pilot, PilotCaps { max_requests_per_day: Some(3), max_end_users_per_day: Some(2) });
+        assert!(a.admit(&e, "r", Some("ann")).is_ok());
+        assert!(a.admit(&e, "r", Some("bob")).is_ok());
+        assert!(matches!(a.admit(&e, "r", Some("cy")), Err(ApiError::RateLimited { .. })), "a third user");
+        assert!(a.admit(&e, "r", Some("ann")).is_ok(), "a known user");
+        assert!(matches!(a.admit(&e, "r", Some("bob")), Err(ApiError::RateLimited { .. })), "a fourth request");
+    }
+}
