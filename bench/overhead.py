@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 
 BODY = json.dumps({
     "model": "gpt-4o-mini",
@@ -35,7 +36,8 @@ BODY = json.dumps({
     ],
     "max_tokens": 32,
 })
-KEY = "tg_bench_key"
+ADMIN = "tga_bench_admin_token"
+KEY = None
 
 
 def start(bin_path, args, env=None):
@@ -55,6 +57,22 @@ def start(bin_path, args, env=None):
         proc.kill()
         sys.exit(f"{args[0]} did not start")
     return proc, got["url"]
+
+
+def admin(base, path, body):
+    req = urllib.request.Request(f"{base}/admin/v1{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def issue_key(base):
+    """A production use case for the route and a key for it, through the admin API."""
+    pod = admin(base, "/pods", {"name": "bench"})
+    uc = admin(base, "/use-cases", {"pod_id": pod["id"], "name": "bench", "routes": ["gpt-4o-mini"]})
+    for stage in ("pilot", "production"):
+        admin(base, f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "benchmark"})
+    return admin(base, "/keys", {"use_case_id": uc["id"], "name": "bench"})["secret"]
 
 
 def oha(url, seconds, rate=None, connections=32, auth=False):
@@ -96,14 +114,16 @@ def main():
     with open(cfg, "w") as f:
         f.write(f"""
 server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/data" }}
-auth: {{ keys: ["{KEY}"] }}
 providers:
   - {{ name: sim, type: openai_compatible, base_url: "{sim_url}/v1" }}
 routes:
   - name: gpt-4o-mini
     deployments: [{{ provider: sim, model: gpt-4o-mini }}]
 """)
-    gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"], env={"RUST_LOG": "warn"})
+    gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
+                       env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
+    global KEY
+    KEY = issue_key(gw_url)
     direct = f"{sim_url}/v1/chat/completions"
     through = f"{gw_url}/v1/chat/completions"
     results = {"fixed": [], "max": []}

@@ -1,7 +1,9 @@
 """Starts `tollgate simulate` and `tollgate serve` (the built binary, on free ports) for the SDK tests."""
 
+import json
 import os
 import re
+import urllib.request
 import subprocess
 import tempfile
 import threading
@@ -9,7 +11,8 @@ import threading
 import pytest
 
 BIN = os.environ.get("TOLLGATE_BIN", "target/debug/tollgate")
-CLIENT_KEY = "tg_sdk_test_key"
+ADMIN_TOKEN = "tga_sdk_test_admin_token"
+KEY = {}
 
 
 def _start(args, env=None):
@@ -57,8 +60,6 @@ def gateway_url():
 server:
   listen: 127.0.0.1:0
   data_dir: {tmp}/data
-auth:
-  keys: ["{CLIENT_KEY}"]
 providers:
   - {{ name: sim, type: openai_compatible, base_url: "{sim_url}/v1", api_key: "${{UPSTREAM_KEY}}" }}
   - {{ name: sim-anthropic, type: anthropic, base_url: "{sim_url}", api_key: "${{UPSTREAM_KEY}}" }}
@@ -75,10 +76,35 @@ routes:
     deployments: [{{ provider: busy, model: gpt-4o-mini }}]
 """
             )
-        gw, gw_url = _start(["serve", "--config", cfg], env={"UPSTREAM_KEY": "upstream-key"})
+        gw, gw_url = _start(
+            ["serve", "--config", cfg],
+            env={"UPSTREAM_KEY": "upstream-key", "TOLLGATE_ADMIN_TOKEN": ADMIN_TOKEN},
+        )
         try:
+            KEY["secret"] = _issue_key(gw_url)
             yield gw_url + "/v1"
         finally:
             _stop(gw)
             _stop(sim)
             _stop(busy)
+
+
+def _admin(base, method, path, body):
+    req = urllib.request.Request(
+        f"{base}/admin/v1{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _issue_key(base):
+    """A pod, a production use case allowed every route, and a key for it, through the admin API."""
+    pod = _admin(base, "POST", "/pods", {"name": "sdk-tests"})
+    routes = ["gpt-4o-mini", "claude-haiku", "text-embedding-3-small", "busy"]
+    uc = _admin(base, "POST", "/use-cases", {"pod_id": pod["id"], "name": "sdk", "routes": routes})
+    for stage in ("pilot", "production"):
+        _admin(base, "POST", f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "SDK tests"})
+    return _admin(base, "POST", "/keys", {"use_case_id": uc["id"], "name": "sdk"})["secret"]

@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import CLIENT_KEY
+from conftest import KEY
 
 CHAT_ROUTES = ["gpt-4o-mini", "claude-haiku"]
 TOOLS = [
@@ -31,7 +31,7 @@ TOOLS = [
 
 @pytest.fixture
 def client(gateway_url):
-    return OpenAI(base_url=gateway_url, api_key=CLIENT_KEY, max_retries=0)
+    return OpenAI(base_url=gateway_url, api_key=KEY["secret"], max_retries=0)
 
 
 @pytest.mark.parametrize("model", CHAT_ROUTES)

@@ -58,6 +58,20 @@ fn terminate(p: &mut Proc) -> std::process::ExitStatus {
     panic!("did not exit within 5 s of SIGTERM");
 }
 
+/// Through the admin API: a pod, a use case moved to production, and a key for it.
+async fn issue_key(client: &reqwest::Client, url: &str, admin: &str, routes: &[&str]) -> String {
+    let post = |path: &str, body: Value| client.post(format!("{url}/admin/v1{path}")).bearer_auth(admin).json(&body).send();
+    let pod: Value = post("/pods", json!({"name": "bb"})).await.unwrap().json().await.unwrap();
+    let uc: Value = post("/use-cases", json!({"pod_id": pod["id"], "name": "bb-uc", "routes": routes})).await.unwrap().json().await.unwrap();
+    let id = uc["id"].as_str().unwrap().to_string();
+    for to in ["pilot", "production"] {
+        let r = post(&format!("/use-cases/{id}/stage"), json!({"to": to, "reason": "black-box test"})).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let key: Value = post("/keys", json!({"use_case_id": id, "name": "bb"})).await.unwrap().json().await.unwrap();
+    key["secret"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn serve_and_simulate_as_binaries() {
     let (_sim, sim_url) = start(
@@ -76,7 +90,7 @@ async fn serve_and_simulate_as_binaries() {
     std::fs::write(
         &cfg,
         format!(
-            "server:\n  listen: 127.0.0.1:4000\n  data_dir: {}\nauth:\n  keys: [\"${{BB_CLIENT_KEY}}\"]\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: ${{SIM_API_KEY}}\nroutes:\n  - name: gpt-4o-mini\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini, weight: 1 }}\n",
+            "server:\n  listen: 127.0.0.1:4000\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: ${{SIM_API_KEY}}\nroutes:\n  - name: gpt-4o-mini\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini, weight: 1 }}\n",
             dir.join("data").display()
         ),
     )
@@ -91,13 +105,14 @@ async fn serve_and_simulate_as_binaries() {
         ],
         &[
             ("SIM_API_KEY", "sim-secret"),
-            ("BB_CLIENT_KEY", "tg_blackbox"),
+            ("TOLLGATE_ADMIN_TOKEN", "tga_blackbox_admin"),
         ],
     );
     let client = reqwest::Client::new();
+    let key = issue_key(&client, &url, "tga_blackbox_admin", &["gpt-4o-mini"]).await;
     let resp = client
         .post(format!("{url}/v1/chat/completions"))
-        .bearer_auth("tg_blackbox")
+        .bearer_auth(&key)
         .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
         .send()
         .await
@@ -175,7 +190,7 @@ fn demo_sends_sample_traffic_and_stops() {
             "demo",
             "--no-wait",
             "--requests",
-            "6",
+            "8",
             "--data-dir",
             dir.to_str().unwrap(),
         ])
@@ -185,8 +200,9 @@ fn demo_sends_sample_traffic_and_stops() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("curl -s http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("from openai import OpenAI"), "{stdout}");
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ")).collect();
-    assert_eq!(rows.len(), 6, "every sample request succeeds:\n{stdout}");
+    let ok: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ")).collect();
+    assert_eq!(ok.len(), 6, "every request of a live use case succeeds:\n{stdout}");
+    assert!(stdout.contains("use_case_not_live") && stdout.contains("use_case_retired"), "{stdout}");
     assert!(
         stdout.contains("chat-resilient") && stdout.contains("Stopped."),
         "{stdout}"
