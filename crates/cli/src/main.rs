@@ -1,6 +1,7 @@
 //! `tollgate`: the one binary. It only wires: parse the command line, read config, start the
 //! libraries, wait for a signal. Every subcommand lives in its own module.
 
+mod admin;
 mod demo;
 mod seed;
 mod serve;
@@ -25,6 +26,34 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Start a simulator and a gateway, send sample traffic, and keep both running until Ctrl-C.
     Demo(demo::DemoArgs),
+    /// Pods and their members (admin API).
+    Pods {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Pods,
+    },
+    /// Users and their personal tokens (admin API).
+    Users {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Users,
+    },
+    /// Use cases and their stages (admin API).
+    Usecases {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::UseCases,
+    },
+    /// Virtual keys (admin API).
+    Keys {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Keys,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -101,6 +130,10 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Simulate(args) => simulate::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Pods { conn, command } => admin::pods(conn, command).await,
+            Command::Users { conn, command } => admin::users(conn, command).await,
+            Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
+            Command::Keys { conn, command } => admin::keys(conn, command).await,
             Command::Config { .. } => Ok(()),
         }
     })

@@ -210,3 +210,73 @@ fn demo_sends_sample_traffic_and_stops() {
     assert!(dir.join("demo.yaml").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `tollgate <args> --url URL` with `TOLLGATE_TOKEN`, returning stdout; panics on failure.
+fn cli(url: &str, token: &str, args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).args(["--url", url]).env("TOLLGATE_TOKEN", token).output().unwrap();
+    assert!(out.status.success(), "tollgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn cli_json(url: &str, token: &str, args: &[&str]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    serde_json::from_str(&cli(url, token, &a)).unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_drives_the_admin_api() {
+    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0"], &[]);
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: m }}] }}]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let admin = "tga_cli_admin_token";
+    let (_gw, url) = start(&["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"], &[("TOLLGATE_ADMIN_TOKEN", admin)]);
+
+    let pod = cli_json(&url, admin, &["pods", "create", "support", "--description", "Front line"]);
+    let pod_id = pod["id"].as_str().unwrap();
+    let table = cli(&url, admin, &["pods", "list"]);
+    assert!(table.starts_with("ID") && table.contains("support") && table.contains("Front line"), "{table}");
+    let user = cli_json(&url, admin, &["users", "create", "--email", "lee@example.com", "--name", "Lee"]);
+    let user_id = user["id"].as_str().unwrap();
+    cli(&url, admin, &["pods", "add-member", pod_id, user_id, "--role", "lead"]);
+    let token = cli_json(&url, admin, &["users", "token", user_id])["secret"].as_str().unwrap().to_string();
+
+    // The pod lead, with a personal token, runs the use case's lifecycle.
+    let uc = cli_json(&url, &token, &["usecases", "create", "--pod", pod_id, "--name", "triage", "--routes", "chat"]);
+    let uc_id = uc["id"].as_str().unwrap();
+    for to in ["pilot", "production"] {
+        cli(&url, &token, &["usecases", "stage", uc_id, "--to", to, "--reason", "cli test"]);
+    }
+    let history = cli(&url, &token, &["usecases", "history", uc_id]);
+    assert_eq!(history.lines().filter(|l| l.contains("cli test")).count(), 2, "{history}");
+    let key = cli_json(&url, &token, &["keys", "create", "--use-case", uc_id, "--name", "app"]);
+    let secret = key["secret"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let chat = |k: String| {
+        client
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(k)
+            .json(&json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    assert_eq!(chat(secret.to_string()).await.unwrap().status(), 200);
+    let keys = cli(&url, &token, &["keys", "list"]);
+    assert!(keys.contains(key["key"]["prefix"].as_str().unwrap()) && !keys.contains(secret), "{keys}");
+    cli(&url, &token, &["keys", "revoke", key["key"]["id"].as_str().unwrap()]);
+    assert_eq!(chat(secret.to_string()).await.unwrap().status(), 401);
+
+    // A clear error for a missing object, exit status 1.
+    let out = Command::new(BIN).args(["pods", "get", "pod_nope", "--url", &url]).env("TOLLGATE_TOKEN", admin).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

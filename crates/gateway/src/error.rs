@@ -301,6 +301,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Store(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,11 +340,5 @@ mod tests {
         });
         let resp = e.into_response();
         assert_eq!(resp.headers()["retry-after"], "2");
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Store(e)
     }
 }

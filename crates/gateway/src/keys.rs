@@ -150,6 +150,34 @@ pub fn generate(secret: &KeySecret, kind: &str) -> NewKey {
     NewKey { plaintext, prefix, hash }
 }
 
+/// A new API key record for `use_case_id` and its plaintext (to show once).
+pub fn new_api_key(
+    secret: &KeySecret,
+    use_case_id: &str,
+    user_id: Option<String>,
+    name: &str,
+    scopes: Option<Vec<String>>,
+    expires_at: Option<i64>,
+    created_by: &str,
+) -> (tollgate_store::ApiKey, String) {
+    let k = generate(secret, "tg");
+    let record = tollgate_store::ApiKey {
+        id: tollgate_store::new_id("key"),
+        use_case_id: use_case_id.to_string(),
+        user_id,
+        name: name.to_string(),
+        prefix: k.prefix,
+        hash: k.hash,
+        scopes,
+        expires_at,
+        revoked_at: None,
+        replaced_by: None,
+        created_at: tollgate_store::now_ms(),
+        created_by: created_by.to_string(),
+    };
+    (record, k.plaintext)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,32 +209,4 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-/// A new API key record for `use_case_id` and its plaintext (to show once).
-pub fn new_api_key(
-    secret: &KeySecret,
-    use_case_id: &str,
-    user_id: Option<String>,
-    name: &str,
-    scopes: Option<Vec<String>>,
-    expires_at: Option<i64>,
-    created_by: &str,
-) -> (tollgate_store::ApiKey, String) {
-    let k = generate(secret, "tg");
-    let record = tollgate_store::ApiKey {
-        id: tollgate_store::new_id("key"),
-        use_case_id: use_case_id.to_string(),
-        user_id,
-        name: name.to_string(),
-        prefix: k.prefix,
-        hash: k.hash,
-        scopes,
-        expires_at,
-        revoked_at: None,
-        replaced_by: None,
-        created_at: tollgate_store::now_ms(),
-        created_by: created_by.to_string(),
-    };
-    (record, k.plaintext)
 }

@@ -1,0 +1,366 @@
+//! `tollgate pods | users | usecases | keys …`: the admin API from the command line.
+//!
+//! Every command is one or two HTTP calls to `/admin/v1` at `--url` (or `TOLLGATE_URL`) with the
+//! token in `TOLLGATE_TOKEN` (the bootstrap admin token or a personal `tgu_` token). Output is a
+//! table, or the API's JSON with `--json`. Errors print the API's message and exit with status 1.
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+/// Where and how to reach the admin API.
+#[derive(Debug, clap::Args)]
+pub struct Conn {
+    /// Gateway base URL.
+    #[arg(long, env = "TOLLGATE_URL", default_value = "http://127.0.0.1:4000", global = true)]
+    url: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// `tollgate pods …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Pods {
+    /// List pods.
+    List,
+    /// Create a pod (platform admin).
+    Create {
+        /// Unique name.
+        name: String,
+        /// What the pod does.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Show a pod.
+    Get {
+        /// Pod id.
+        id: String,
+    },
+    /// List a pod's members.
+    Members {
+        /// Pod id.
+        id: String,
+    },
+    /// Add a member or change their role.
+    AddMember {
+        /// Pod id.
+        pod: String,
+        /// User id.
+        user: String,
+        /// lead | builder | domain_expert | analyst | viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// Pod id.
+        pod: String,
+        /// User id.
+        user: String,
+    },
+}
+
+/// `tollgate users …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Users {
+    /// List users.
+    List,
+    /// Create a user (platform admin).
+    Create {
+        /// E-mail.
+        #[arg(long)]
+        email: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// platform_admin | finops | risk_officer | auditor.
+        #[arg(long)]
+        org_role: Option<String>,
+    },
+    /// Show a user.
+    Get {
+        /// User id.
+        id: String,
+    },
+    /// Issue a personal admin token (shown once).
+    Token {
+        /// User id.
+        id: String,
+        /// Token name.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+/// `tollgate usecases …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UseCases {
+    /// List use cases.
+    List {
+        /// Only this pod.
+        #[arg(long)]
+        pod: Option<String>,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+    },
+    /// Propose a use case.
+    Create {
+        /// Owning pod id.
+        #[arg(long)]
+        pod: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Routes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        routes: Vec<String>,
+    },
+    /// Show a use case.
+    Get {
+        /// Use case id.
+        id: String,
+    },
+    /// Move to another stage.
+    Stage {
+        /// Use case id.
+        id: String,
+        /// proposed | pilot | production | retired.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Stage history.
+    History {
+        /// Use case id.
+        id: String,
+    },
+}
+
+/// `tollgate keys …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Keys {
+    /// List keys.
+    List {
+        /// Only this use case.
+        #[arg(long)]
+        use_case: Option<String>,
+        /// Include revoked and expired keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Issue a key (its secret is shown once).
+    Create {
+        /// Use case id.
+        #[arg(long)]
+        use_case: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Limit to these routes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// Expiry, RFC 3339.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// Revoke a key now.
+    Revoke {
+        /// Key id.
+        id: String,
+    },
+    /// Replace a key; the old one works for the grace period.
+    Rotate {
+        /// Key id.
+        id: String,
+        /// Grace period, seconds.
+        #[arg(long, default_value_t = 3600)]
+        grace_seconds: u64,
+    },
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    json: bool,
+}
+
+impl Client {
+    fn new(conn: &Conn) -> anyhow::Result<Client> {
+        let token = std::env::var("TOLLGATE_TOKEN").context("set TOLLGATE_TOKEN to an admin token (the bootstrap token or a personal tgu_ token)")?;
+        Ok(Client { http: reqwest::Client::new(), base: format!("{}/admin/v1", conn.url.trim_end_matches('/')), token, json: conn.json })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if !status.is_success() {
+            let msg = v["error"]["message"].as_str().unwrap_or("request failed");
+            bail!("{status}: {msg}");
+        }
+        Ok(v)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Follows `next` cursors and returns every item.
+    async fn list(&self, path: &str) -> anyhow::Result<Value> {
+        let mut items = Vec::new();
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut page = self.get(&format!("{path}{sep}limit=200")).await?;
+        loop {
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(next) => page = self.get(&format!("{path}{sep}limit=200&after={next}")).await?,
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn show(&self, v: &Value, columns: &[&str]) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            return;
+        }
+        let rows: Vec<&Value> = match v {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        let cell = |row: &Value, c: &str| -> String {
+            let mut x = row;
+            for part in c.split('.') {
+                x = &x[part];
+            }
+            match x {
+                Value::Null => "-".into(),
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect::<Vec<_>>().join(","),
+                other => other.to_string(),
+            }
+        };
+        let widths: Vec<usize> = columns
+            .iter()
+            .map(|c| rows.iter().map(|r| cell(r, c).chars().count()).max().unwrap_or(0).max(c.len()))
+            .collect();
+        let line = |cells: Vec<String>| {
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+        };
+        println!("{}", line(columns.iter().map(|c| c.to_uppercase()).collect()));
+        for r in rows {
+            println!("{}", line(columns.iter().map(|c| cell(r, c)).collect()));
+        }
+    }
+}
+
+/// Runs `tollgate pods …`.
+pub async fn pods(conn: Conn, cmd: Pods) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let cols = ["id", "name", "description", "created_at"];
+    match cmd {
+        Pods::List => c.show(&c.list("/pods").await?, &cols),
+        Pods::Create { name, description } => c.show(&c.post("/pods", json!({"name": name, "description": description})).await?, &cols),
+        Pods::Get { id } => c.show(&c.get(&format!("/pods/{id}")).await?, &cols),
+        Pods::Members { id } => c.show(&c.get(&format!("/pods/{id}/members")).await?, &["user_id", "role", "since"]),
+        Pods::AddMember { pod, user, role } => {
+            let v = c.call(reqwest::Method::PUT, &format!("/pods/{pod}/members/{user}"), Some(json!({"role": role}))).await?;
+            c.show(&v, &["pod_id", "user_id", "role"]);
+        }
+        Pods::RemoveMember { pod, user } => {
+            c.call(reqwest::Method::DELETE, &format!("/pods/{pod}/members/{user}"), None).await?;
+            println!("removed {user} from {pod}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `tollgate users …`.
+pub async fn users(conn: Conn, cmd: Users) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let cols = ["id", "email", "name", "org_role"];
+    match cmd {
+        Users::List => c.show(&c.list("/users").await?, &cols),
+        Users::Create { email, name, org_role } => c.show(&c.post("/users", json!({"email": email, "name": name, "org_role": org_role})).await?, &cols),
+        Users::Get { id } => c.show(&c.get(&format!("/users/{id}")).await?, &cols),
+        Users::Token { id, name } => {
+            let v = c.post(&format!("/users/{id}/tokens"), json!({"name": name})).await?;
+            c.show(&v, &["id", "prefix", "secret"]);
+            if !c.json {
+                eprintln!("The secret is shown only now.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `tollgate usecases …`.
+pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let cols = ["id", "pod_id", "name", "stage", "priority", "routes"];
+    match cmd {
+        UseCases::List { pod, stage } => {
+            let mut q = Vec::new();
+            if let Some(p) = pod {
+                q.push(format!("pod_id={p}"));
+            }
+            if let Some(s) = stage {
+                q.push(format!("stage={s}"));
+            }
+            let path = if q.is_empty() { "/use-cases".to_string() } else { format!("/use-cases?{}", q.join("&")) };
+            c.show(&c.list(&path).await?, &cols);
+        }
+        UseCases::Create { pod, name, description, routes } => {
+            c.show(&c.post("/use-cases", json!({"pod_id": pod, "name": name, "description": description, "routes": routes})).await?, &cols)
+        }
+        UseCases::Get { id } => c.show(&c.get(&format!("/use-cases/{id}")).await?, &cols),
+        UseCases::Stage { id, to, reason } => c.show(&c.post(&format!("/use-cases/{id}/stage"), json!({"to": to, "reason": reason})).await?, &cols),
+        UseCases::History { id } => c.show(&c.get(&format!("/use-cases/{id}/stage-changes")).await?, &["at", "from", "to", "actor", "reason"]),
+    }
+    Ok(())
+}
+
+/// Runs `tollgate keys …`.
+pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let cols = ["id", "use_case_id", "name", "prefix", "active", "expires_at", "revoked_at"];
+    match cmd {
+        Keys::List { use_case, all } => {
+            let mut q = vec![format!("include_inactive={all}")];
+            if let Some(u) = use_case {
+                q.push(format!("use_case_id={u}"));
+            }
+            c.show(&c.list(&format!("/keys?{}", q.join("&"))).await?, &cols);
+        }
+        Keys::Create { use_case, name, scopes, expires_at } => {
+            let v = c.post("/keys", json!({"use_case_id": use_case, "name": name, "scopes": scopes, "expires_at": expires_at})).await?;
+            c.show(&v, &["key.id", "key.prefix", "secret"]);
+            if !c.json {
+                eprintln!("The secret is shown only now.");
+            }
+        }
+        Keys::Revoke { id } => c.show(&c.post(&format!("/keys/{id}/revoke"), Value::Null).await?, &cols),
+        Keys::Rotate { id, grace_seconds } => {
+            let v = c.post(&format!("/keys/{id}/rotate"), json!({"grace_seconds": grace_seconds})).await?;
+            c.show(&v, &["old.id", "old.revoked_at", "new.key.id", "new.secret"]);
+        }
+    }
+    Ok(())
+}
