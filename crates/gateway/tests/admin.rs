@@ -452,3 +452,42 @@ async fn the_openapi_document_describes_every_route() {
         assert!(paths.contains_key(p), "{p} missing");
     }
 }
+
+/// Two instances on one database: a key issued through one reaches the other by its periodic
+/// refresh, and a revocation too.
+#[tokio::test]
+async fn a_second_instance_picks_up_changes_by_refreshing() {
+    let s = common::sim(Default::default()).await;
+    let yaml = format!("server: {{ key_refresh_ms: 100 }}\n{}", common::two_route_config(&s.url));
+    let a = Api::new(&yaml).await;
+    let mut cfg = common::config(&yaml);
+    cfg.server.data_dir = a.gw.config.server.data_dir.clone();
+    let b_gw = Gateway::open(cfg).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tollgate_gateway::serve(b_gw, listener, std::future::pending()));
+
+    let (_, key_id, secret) = production_key(&a, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    let client = reqwest::Client::new();
+    let call_b = || {
+        client
+            .post(format!("{b_url}/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}))
+            .send()
+    };
+    let wait_for = async |want: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let got = call_b().await.unwrap().status().as_u16();
+            if got == want {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "instance B still answers {got}, not {want}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    wait_for(200).await;
+    a.ok(Method::POST, &format!("/admin/v1/keys/{key_id}/revoke"), json!(null)).await;
+    wait_for(401).await;
+}
