@@ -11,7 +11,12 @@ use serde_json::{Value, json};
 #[derive(Debug, clap::Args)]
 pub struct Conn {
     /// Gateway base URL.
-    #[arg(long, env = "TOLLGATE_URL", default_value = "http://127.0.0.1:4000", global = true)]
+    #[arg(
+        long,
+        env = "TOLLGATE_URL",
+        default_value = "http://127.0.0.1:4000",
+        global = true
+    )]
     url: String,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
@@ -193,19 +198,41 @@ struct Client {
 
 impl Client {
     fn new(conn: &Conn) -> anyhow::Result<Client> {
-        let token = std::env::var("TOLLGATE_TOKEN").context("set TOLLGATE_TOKEN to an admin token (the bootstrap token or a personal tgu_ token)")?;
-        Ok(Client { http: reqwest::Client::new(), base: format!("{}/admin/v1", conn.url.trim_end_matches('/')), token, json: conn.json })
+        let token = std::env::var("TOLLGATE_TOKEN").context(
+            "set TOLLGATE_TOKEN to an admin token (the bootstrap token or a personal tgu_ token)",
+        )?;
+        Ok(Client {
+            http: reqwest::Client::new(),
+            base: format!("{}/admin/v1", conn.url.trim_end_matches('/')),
+            token,
+            json: conn.json,
+        })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
         let status = resp.status();
         let text = resp.text().await?;
-        let v: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let v: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if !status.is_success() {
             let msg = v["error"]["message"].as_str().unwrap_or("request failed");
             bail!("{status}: {msg}");
@@ -229,7 +256,11 @@ impl Client {
         loop {
             items.extend(page["items"].as_array().cloned().unwrap_or_default());
             match page["next"].as_str() {
-                Some(next) => page = self.get(&format!("{path}{sep}limit=200&after={next}")).await?,
+                Some(next) => {
+                    page = self
+                        .get(&format!("{path}{sep}limit=200&after={next}"))
+                        .await?
+                }
                 None => break,
             }
         }
@@ -253,18 +284,42 @@ impl Client {
             match x {
                 Value::Null => "-".into(),
                 Value::String(s) => s.clone(),
-                Value::Array(a) => a.iter().map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).collect::<Vec<_>>().join(","),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|e| {
+                        e.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| e.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
                 other => other.to_string(),
             }
         };
         let widths: Vec<usize> = columns
             .iter()
-            .map(|c| rows.iter().map(|r| cell(r, c).chars().count()).max().unwrap_or(0).max(c.len()))
+            .map(|c| {
+                rows.iter()
+                    .map(|r| cell(r, c).chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(c.len())
+            })
             .collect();
         let line = |cells: Vec<String>| {
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
         };
-        println!("{}", line(columns.iter().map(|c| c.to_uppercase()).collect()));
+        println!(
+            "{}",
+            line(columns.iter().map(|c| c.to_uppercase()).collect())
+        );
         for r in rows {
             println!("{}", line(columns.iter().map(|c| cell(r, c)).collect()));
         }
@@ -277,15 +332,33 @@ pub async fn pods(conn: Conn, cmd: Pods) -> anyhow::Result<()> {
     let cols = ["id", "name", "description", "created_at"];
     match cmd {
         Pods::List => c.show(&c.list("/pods").await?, &cols),
-        Pods::Create { name, description } => c.show(&c.post("/pods", json!({"name": name, "description": description})).await?, &cols),
+        Pods::Create { name, description } => c.show(
+            &c.post("/pods", json!({"name": name, "description": description}))
+                .await?,
+            &cols,
+        ),
         Pods::Get { id } => c.show(&c.get(&format!("/pods/{id}")).await?, &cols),
-        Pods::Members { id } => c.show(&c.get(&format!("/pods/{id}/members")).await?, &["user_id", "role", "since"]),
+        Pods::Members { id } => c.show(
+            &c.get(&format!("/pods/{id}/members")).await?,
+            &["user_id", "role", "since"],
+        ),
         Pods::AddMember { pod, user, role } => {
-            let v = c.call(reqwest::Method::PUT, &format!("/pods/{pod}/members/{user}"), Some(json!({"role": role}))).await?;
+            let v = c
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/pods/{pod}/members/{user}"),
+                    Some(json!({"role": role})),
+                )
+                .await?;
             c.show(&v, &["pod_id", "user_id", "role"]);
         }
         Pods::RemoveMember { pod, user } => {
-            c.call(reqwest::Method::DELETE, &format!("/pods/{pod}/members/{user}"), None).await?;
+            c.call(
+                reqwest::Method::DELETE,
+                &format!("/pods/{pod}/members/{user}"),
+                None,
+            )
+            .await?;
             println!("removed {user} from {pod}");
         }
     }
@@ -298,10 +371,23 @@ pub async fn users(conn: Conn, cmd: Users) -> anyhow::Result<()> {
     let cols = ["id", "email", "name", "org_role"];
     match cmd {
         Users::List => c.show(&c.list("/users").await?, &cols),
-        Users::Create { email, name, org_role } => c.show(&c.post("/users", json!({"email": email, "name": name, "org_role": org_role})).await?, &cols),
+        Users::Create {
+            email,
+            name,
+            org_role,
+        } => c.show(
+            &c.post(
+                "/users",
+                json!({"email": email, "name": name, "org_role": org_role}),
+            )
+            .await?,
+            &cols,
+        ),
         Users::Get { id } => c.show(&c.get(&format!("/users/{id}")).await?, &cols),
         Users::Token { id, name } => {
-            let v = c.post(&format!("/users/{id}/tokens"), json!({"name": name})).await?;
+            let v = c
+                .post(&format!("/users/{id}/tokens"), json!({"name": name}))
+                .await?;
             c.show(&v, &["id", "prefix", "secret"]);
             if !c.json {
                 eprintln!("The secret is shown only now.");
@@ -324,15 +410,39 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             if let Some(s) = stage {
                 q.push(format!("stage={s}"));
             }
-            let path = if q.is_empty() { "/use-cases".to_string() } else { format!("/use-cases?{}", q.join("&")) };
+            let path = if q.is_empty() {
+                "/use-cases".to_string()
+            } else {
+                format!("/use-cases?{}", q.join("&"))
+            };
             c.show(&c.list(&path).await?, &cols);
         }
-        UseCases::Create { pod, name, description, routes } => {
-            c.show(&c.post("/use-cases", json!({"pod_id": pod, "name": name, "description": description, "routes": routes})).await?, &cols)
-        }
+        UseCases::Create {
+            pod,
+            name,
+            description,
+            routes,
+        } => c.show(
+            &c.post(
+                "/use-cases",
+                json!({"pod_id": pod, "name": name, "description": description, "routes": routes}),
+            )
+            .await?,
+            &cols,
+        ),
         UseCases::Get { id } => c.show(&c.get(&format!("/use-cases/{id}")).await?, &cols),
-        UseCases::Stage { id, to, reason } => c.show(&c.post(&format!("/use-cases/{id}/stage"), json!({"to": to, "reason": reason})).await?, &cols),
-        UseCases::History { id } => c.show(&c.get(&format!("/use-cases/{id}/stage-changes")).await?, &["at", "from", "to", "actor", "reason"]),
+        UseCases::Stage { id, to, reason } => c.show(
+            &c.post(
+                &format!("/use-cases/{id}/stage"),
+                json!({"to": to, "reason": reason}),
+            )
+            .await?,
+            &cols,
+        ),
+        UseCases::History { id } => c.show(
+            &c.get(&format!("/use-cases/{id}/stage-changes")).await?,
+            &["at", "from", "to", "actor", "reason"],
+        ),
     }
     Ok(())
 }
@@ -340,7 +450,15 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
 /// Runs `tollgate keys …`.
 pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
     let c = Client::new(&conn)?;
-    let cols = ["id", "use_case_id", "name", "prefix", "active", "expires_at", "revoked_at"];
+    let cols = [
+        "id",
+        "use_case_id",
+        "name",
+        "prefix",
+        "active",
+        "expires_at",
+        "revoked_at",
+    ];
     match cmd {
         Keys::List { use_case, all } => {
             let mut q = vec![format!("include_inactive={all}")];
@@ -349,17 +467,33 @@ pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
             }
             c.show(&c.list(&format!("/keys?{}", q.join("&"))).await?, &cols);
         }
-        Keys::Create { use_case, name, scopes, expires_at } => {
+        Keys::Create {
+            use_case,
+            name,
+            scopes,
+            expires_at,
+        } => {
             let v = c.post("/keys", json!({"use_case_id": use_case, "name": name, "scopes": scopes, "expires_at": expires_at})).await?;
             c.show(&v, &["key.id", "key.prefix", "secret"]);
             if !c.json {
                 eprintln!("The secret is shown only now.");
             }
         }
-        Keys::Revoke { id } => c.show(&c.post(&format!("/keys/{id}/revoke"), Value::Null).await?, &cols),
+        Keys::Revoke { id } => c.show(
+            &c.post(&format!("/keys/{id}/revoke"), Value::Null).await?,
+            &cols,
+        ),
         Keys::Rotate { id, grace_seconds } => {
-            let v = c.post(&format!("/keys/{id}/rotate"), json!({"grace_seconds": grace_seconds})).await?;
-            c.show(&v, &["old.id", "old.revoked_at", "new.key.id", "new.secret"]);
+            let v = c
+                .post(
+                    &format!("/keys/{id}/rotate"),
+                    json!({"grace_seconds": grace_seconds}),
+                )
+                .await?;
+            c.show(
+                &v,
+                &["old.id", "old.revoked_at", "new.key.id", "new.secret"],
+            );
         }
     }
     Ok(())

@@ -137,13 +137,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("  admin API  http://{addr}/admin/v1/openapi.json");
     match &admin_token {
         Some(t) => println!("  admin token (shown once) {t}"),
-        None => println!("  admin token: TOLLGATE_ADMIN_TOKEN, or the one printed when {} was first created", args.data_dir.display()),
+        None => println!(
+            "  admin token: TOLLGATE_ADMIN_TOKEN, or the one printed when {} was first created",
+            args.data_dir.display()
+        ),
     }
     println!("\nSample organization: 3 pods, 5 use cases. Demo keys (new each run, shown once):");
     for k in &keys {
         println!("  {:<26} {:<11} {}", k.use_case, k.stage.as_str(), k.secret);
     }
-    let key_of = |name: &str| keys.iter().find(|k| k.use_case == name).map(|k| k.secret.clone()).unwrap_or_default();
+    let key_of = |name: &str| {
+        keys.iter()
+            .find(|k| k.use_case == name)
+            .map(|k| k.secret.clone())
+            .unwrap_or_default()
+    };
     let triage = key_of("ticket-triage");
     println!();
     println!("Try it:");
@@ -152,7 +160,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("Or with the OpenAI SDK (pip install openai):");
     println!("  from openai import OpenAI");
-    println!("  client = OpenAI(base_url=\"{base}\", api_key=\"{}\")", key_of("invoice-extraction"));
+    println!(
+        "  client = OpenAI(base_url=\"{base}\", api_key=\"{}\")",
+        key_of("invoice-extraction")
+    );
     println!("  print(client.chat.completions.create(model=\"claude-haiku\",");
     println!(
         "        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n"
@@ -182,18 +193,69 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
     let weather = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
     println!("Sample traffic ({n} requests):");
-    println!("  {:<26} {:<24} {:<7} {:>6} {:>9} {:>8}  provider", "use case", "route", "kind", "status", "attempts", "ms");
+    println!(
+        "  {:<26} {:<24} {:<7} {:>6} {:>9} {:>8}  provider",
+        "use case", "route", "kind", "status", "attempts", "ms"
+    );
     for i in 0..n {
         let chat = |model: &str, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
         let (use_case, route, kind, body, path) = match i % 8 {
-            0 => ("ticket-triage", "chat-default", "chat", chat("chat-default", &format!("Summarise ticket #{i}")), "chat/completions"),
-            1 => ("reply-drafting", "chat-default", "stream", json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}), "chat/completions"),
-            2 => ("reply-drafting", "claude-haiku", "tools", json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}), "chat/completions"),
-            3 => ("ticket-triage", "chat-resilient", "chat", chat("chat-resilient", "Classify this ticket"), "chat/completions"),
-            4 => ("invoice-extraction", "claude-haiku", "stream", json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Extract the invoice total"}]}), "chat/completions"),
-            5 => ("ticket-triage", "text-embedding-3-small", "embed", json!({"model": "text-embedding-3-small", "input": ["refund", "invoice"]}), "embeddings"),
-            6 => ("spend-forecast-assistant", "chat-default", "chat", chat("chat-default", "Forecast March"), "chat/completions"),
-            _ => ("leave-policy-bot", "chat-default", "chat", chat("chat-default", "How many leave days?"), "chat/completions"),
+            0 => (
+                "ticket-triage",
+                "chat-default",
+                "chat",
+                chat("chat-default", &format!("Summarise ticket #{i}")),
+                "chat/completions",
+            ),
+            1 => (
+                "reply-drafting",
+                "chat-default",
+                "stream",
+                json!({"model": "chat-default", "stream": true, "messages": [{"role": "user", "content": "Draft a reply"}]}),
+                "chat/completions",
+            ),
+            2 => (
+                "reply-drafting",
+                "claude-haiku",
+                "tools",
+                json!({"model": "claude-haiku", "tools": weather, "messages": [{"role": "user", "content": "Weather in Oslo?"}]}),
+                "chat/completions",
+            ),
+            3 => (
+                "ticket-triage",
+                "chat-resilient",
+                "chat",
+                chat("chat-resilient", "Classify this ticket"),
+                "chat/completions",
+            ),
+            4 => (
+                "invoice-extraction",
+                "claude-haiku",
+                "stream",
+                json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Extract the invoice total"}]}),
+                "chat/completions",
+            ),
+            5 => (
+                "ticket-triage",
+                "text-embedding-3-small",
+                "embed",
+                json!({"model": "text-embedding-3-small", "input": ["refund", "invoice"]}),
+                "embeddings",
+            ),
+            6 => (
+                "spend-forecast-assistant",
+                "chat-default",
+                "chat",
+                chat("chat-default", "Forecast March"),
+                "chat/completions",
+            ),
+            _ => (
+                "leave-policy-bot",
+                "chat-default",
+                "chat",
+                chat("chat-default", "How many leave days?"),
+                "chat/completions",
+            ),
         };
         let started = Instant::now();
         let req = client
@@ -204,8 +266,15 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
         let line = match req.send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                let (attempts, provider) = (header("x-tollgate-attempts"), header("x-tollgate-provider"));
+                let header = |h: &str| {
+                    resp.headers()
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                let (attempts, provider) =
+                    (header("x-tollgate-attempts"), header("x-tollgate-provider"));
                 let text = resp.text().await.unwrap_or_default();
                 let note = if status >= 400 {
                     serde_json::from_str::<serde_json::Value>(&text)
@@ -215,7 +284,10 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
                 } else {
                     String::new()
                 };
-                format!("  {use_case:<26} {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}{note}", started.elapsed().as_millis())
+                format!(
+                    "  {use_case:<26} {route:<24} {kind:<7} {status:>6} {attempts:>9} {:>8}  {provider}{note}",
+                    started.elapsed().as_millis()
+                )
             }
             Err(e) => format!("  {use_case:<26} {route:<24} {kind:<7} failed: {e}"),
         };

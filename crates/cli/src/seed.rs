@@ -29,24 +29,46 @@ struct Spec {
 }
 
 fn specs() -> Vec<Spec> {
-    let value = |driver: &str, kpi: &str, unit: &str, baseline: f64, target: f64, usd: u64, users: u64| ValueModel {
-        driver: driver.into(),
-        kpi: kpi.into(),
-        kpi_unit: unit.into(),
-        baseline,
-        target,
-        value_per_outcome_nano_usd: usd * 1_000_000_000,
-        eligible_users: users,
+    let value =
+        |driver: &str, kpi: &str, unit: &str, baseline: f64, target: f64, usd: u64, users: u64| {
+            ValueModel {
+                driver: driver.into(),
+                kpi: kpi.into(),
+                kpi_unit: unit.into(),
+                baseline,
+                target,
+                value_per_outcome_nano_usd: usd * 1_000_000_000,
+                eligible_users: users,
+            }
+        };
+    let s = |impact, feasibility, data_readiness, risk, time_to_impact| Scores {
+        impact,
+        feasibility,
+        data_readiness,
+        risk,
+        time_to_impact,
     };
-    let s = |impact, feasibility, data_readiness, risk, time_to_impact| Scores { impact, feasibility, data_readiness, risk, time_to_impact };
     vec![
         Spec {
             pod: "customer-service",
             name: "ticket-triage",
             description: "Classifies and routes incoming support tickets",
             stage: Stage::Production,
-            routes: &["chat-default", "gpt-4o-mini", "chat-resilient", "text-embedding-3-small"],
-            value: value("cost_reduction", "handling time", "minutes", 9.0, 6.0, 2, 120),
+            routes: &[
+                "chat-default",
+                "gpt-4o-mini",
+                "chat-resilient",
+                "text-embedding-3-small",
+            ],
+            value: value(
+                "cost_reduction",
+                "handling time",
+                "minutes",
+                9.0,
+                6.0,
+                2,
+                120,
+            ),
             scores: s(5, 4, 4, 2, 5),
             caps: PilotCaps::default(),
         },
@@ -56,9 +78,20 @@ fn specs() -> Vec<Spec> {
             description: "Drafts replies for agents to review",
             stage: Stage::Pilot,
             routes: &["claude-haiku", "chat-default"],
-            value: value("experience", "first-contact resolution", "%", 64.0, 75.0, 5, 120),
+            value: value(
+                "experience",
+                "first-contact resolution",
+                "%",
+                64.0,
+                75.0,
+                5,
+                120,
+            ),
             scores: s(4, 4, 3, 3, 4),
-            caps: PilotCaps { max_end_users_per_day: Some(25), max_requests_per_day: Some(2_000) },
+            caps: PilotCaps {
+                max_end_users_per_day: Some(25),
+                max_requests_per_day: Some(2_000),
+            },
         },
         Spec {
             pod: "finance",
@@ -66,7 +99,15 @@ fn specs() -> Vec<Spec> {
             description: "Extracts fields from supplier invoices",
             stage: Stage::Production,
             routes: &["claude-haiku", "chat-default"],
-            value: value("cost_reduction", "invoices processed per hour", "invoices/h", 12.0, 40.0, 1, 30),
+            value: value(
+                "cost_reduction",
+                "invoices processed per hour",
+                "invoices/h",
+                12.0,
+                40.0,
+                1,
+                30,
+            ),
             scores: s(4, 5, 4, 2, 4),
             caps: PilotCaps::default(),
         },
@@ -86,7 +127,15 @@ fn specs() -> Vec<Spec> {
             description: "Answered leave-policy questions; replaced by the HR portal",
             stage: Stage::Retired,
             routes: &["chat-default"],
-            value: value("experience", "questions answered", "count", 0.0, 500.0, 0, 900),
+            value: value(
+                "experience",
+                "questions answered",
+                "count",
+                0.0,
+                500.0,
+                0,
+                900,
+            ),
             scores: s(2, 5, 5, 1, 5),
             caps: PilotCaps::default(),
         },
@@ -94,15 +143,38 @@ fn specs() -> Vec<Spec> {
 }
 
 async fn pod_named(gw: &Gateway, name: &str, description: &str) -> anyhow::Result<Pod> {
-    let pods = gw.store.list_pods(None, &PageRequest { after: None, limit: 200 }).await?;
+    let pods = gw
+        .store
+        .list_pods(
+            None,
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?;
     if let Some(p) = pods.items.into_iter().find(|p| p.name == name) {
         return Ok(p);
     }
     Ok(gw.store.create_pod("demo", name, description).await?)
 }
 
-async fn user(gw: &Gateway, email: &str, name: &str, role: Option<OrgRole>) -> anyhow::Result<User> {
-    let users = gw.store.list_users(None, &PageRequest { after: None, limit: 200 }).await?;
+async fn user(
+    gw: &Gateway,
+    email: &str,
+    name: &str,
+    role: Option<OrgRole>,
+) -> anyhow::Result<User> {
+    let users = gw
+        .store
+        .list_users(
+            None,
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?;
     if let Some(u) = users.items.into_iter().find(|u| u.email == email) {
         return Ok(u);
     }
@@ -112,7 +184,10 @@ async fn user(gw: &Gateway, email: &str, name: &str, role: Option<OrgRole>) -> a
 /// Seeds the sample organization and returns one fresh key per use case.
 pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
     let pods = [
-        ("customer-service", "Front-line support: tickets, chat, e-mail"),
+        (
+            "customer-service",
+            "Front-line support: tickets, chat, e-mail",
+        ),
         ("finance", "Accounts payable, planning and reporting"),
         ("hr", "People operations"),
     ];
@@ -120,31 +195,98 @@ pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
     for (name, description) in pods {
         pod_ids.insert(name, pod_named(gw, name, description).await?.id);
     }
-    user(gw, "platform@example.com", "Pat Platform", Some(OrgRole::PlatformAdmin)).await?;
+    user(
+        gw,
+        "platform@example.com",
+        "Pat Platform",
+        Some(OrgRole::PlatformAdmin),
+    )
+    .await?;
     user(gw, "finops@example.com", "Fin Ops", Some(OrgRole::Finops)).await?;
-    user(gw, "risk@example.com", "Riley Risk", Some(OrgRole::RiskOfficer)).await?;
+    user(
+        gw,
+        "risk@example.com",
+        "Riley Risk",
+        Some(OrgRole::RiskOfficer),
+    )
+    .await?;
     for (pod, email, name, role) in [
-        ("customer-service", "cs-lead@example.com", "Casey Lead", PodRole::Lead),
-        ("customer-service", "cs-builder@example.com", "Sam Builder", PodRole::Builder),
-        ("finance", "fin-lead@example.com", "Fran Lead", PodRole::Lead),
+        (
+            "customer-service",
+            "cs-lead@example.com",
+            "Casey Lead",
+            PodRole::Lead,
+        ),
+        (
+            "customer-service",
+            "cs-builder@example.com",
+            "Sam Builder",
+            PodRole::Builder,
+        ),
+        (
+            "finance",
+            "fin-lead@example.com",
+            "Fran Lead",
+            PodRole::Lead,
+        ),
         ("hr", "hr-lead@example.com", "Harper Lead", PodRole::Lead),
     ] {
         let u = user(gw, email, name, None).await?;
-        gw.store.set_member("demo", &pod_ids[pod], &u.id, role).await?;
+        gw.store
+            .set_member("demo", &pod_ids[pod], &u.id, role)
+            .await?;
     }
-    let existing = gw.store.list_use_cases(&UseCaseFilter::default(), &PageRequest { after: None, limit: 200 }).await?.items;
-    let old_keys = gw.store.list_keys(&KeyFilter::default(), &PageRequest { after: None, limit: 200 }).await?.items;
-    for k in old_keys.iter().filter(|k| k.name == "demo" && k.created_by == "demo") {
+    let existing = gw
+        .store
+        .list_use_cases(
+            &UseCaseFilter::default(),
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?
+        .items;
+    let old_keys = gw
+        .store
+        .list_keys(
+            &KeyFilter::default(),
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?
+        .items;
+    for k in old_keys
+        .iter()
+        .filter(|k| k.name == "demo" && k.created_by == "demo")
+    {
         gw.store.revoke_key("demo", &k.id, now_ms()).await?;
     }
     let mut out = Vec::new();
     for spec in specs() {
         let pod_id = &pod_ids[spec.pod];
-        let uc = match existing.iter().find(|u| u.pod_id == *pod_id && u.name == spec.name) {
+        let uc = match existing
+            .iter()
+            .find(|u| u.pod_id == *pod_id && u.name == spec.name)
+        {
             Some(u) => u.clone(),
             None => {
                 let routes: Vec<String> = spec.routes.iter().map(|r| r.to_string()).collect();
-                let uc = gw.store.create_use_case("demo", pod_id, spec.name, spec.description, &spec.value, &spec.scores, &routes, &spec.caps).await?;
+                let uc = gw
+                    .store
+                    .create_use_case(
+                        "demo",
+                        pod_id,
+                        spec.name,
+                        spec.description,
+                        &spec.value,
+                        &spec.scores,
+                        &routes,
+                        &spec.caps,
+                    )
+                    .await?;
                 let path: &[Stage] = match spec.stage {
                     Stage::Proposed => &[],
                     Stage::Pilot => &[Stage::Pilot],
@@ -152,14 +294,31 @@ pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
                     Stage::Retired => &[Stage::Pilot, Stage::Retired],
                 };
                 for to in path {
-                    gw.store.change_stage("demo", &uc.id, *to, "demo seed").await?;
+                    gw.store
+                        .change_stage("demo", &uc.id, *to, "demo seed")
+                        .await?;
                 }
                 gw.store.get_use_case(&uc.id).await?
             }
         };
-        let (record, secret) = tollgate_gateway::keys::new_api_key(gw.keyring.secret(), &uc.id, None, "demo", None, None, "demo");
-        gw.store.create_key("demo", &record).await.context("cannot store a demo key")?;
-        out.push(DemoKey { use_case: uc.name, stage: uc.stage, secret });
+        let (record, secret) = tollgate_gateway::keys::new_api_key(
+            gw.keyring.secret(),
+            &uc.id,
+            None,
+            "demo",
+            None,
+            None,
+            "demo",
+        );
+        gw.store
+            .create_key("demo", &record)
+            .await
+            .context("cannot store a demo key")?;
+        out.push(DemoKey {
+            use_case: uc.name,
+            stage: uc.stage,
+            secret,
+        });
     }
     gw.keyring.reload().await?;
     Ok(out)

@@ -33,7 +33,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let new_token = gw.new_admin_token.lock().ok().and_then(|mut t| t.take());
     if let Some(token) = new_token {
         // Printed once, on the terminal that started the first instance; only its hash is kept.
-        eprintln!("\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated. It is shown only now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n");
+        eprintln!(
+            "\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated. It is shown only now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n"
+        );
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -60,15 +60,44 @@ fn terminate(p: &mut Proc) -> std::process::ExitStatus {
 
 /// Through the admin API: a pod, a use case moved to production, and a key for it.
 async fn issue_key(client: &reqwest::Client, url: &str, admin: &str, routes: &[&str]) -> String {
-    let post = |path: &str, body: Value| client.post(format!("{url}/admin/v1{path}")).bearer_auth(admin).json(&body).send();
-    let pod: Value = post("/pods", json!({"name": "bb"})).await.unwrap().json().await.unwrap();
-    let uc: Value = post("/use-cases", json!({"pod_id": pod["id"], "name": "bb-uc", "routes": routes})).await.unwrap().json().await.unwrap();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{url}/admin/v1{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let pod: Value = post("/pods", json!({"name": "bb"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uc: Value = post(
+        "/use-cases",
+        json!({"pod_id": pod["id"], "name": "bb-uc", "routes": routes}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let id = uc["id"].as_str().unwrap().to_string();
     for to in ["pilot", "production"] {
-        let r = post(&format!("/use-cases/{id}/stage"), json!({"to": to, "reason": "black-box test"})).await.unwrap();
+        let r = post(
+            &format!("/use-cases/{id}/stage"),
+            json!({"to": to, "reason": "black-box test"}),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let key: Value = post("/keys", json!({"use_case_id": id, "name": "bb"})).await.unwrap().json().await.unwrap();
+    let key: Value = post("/keys", json!({"use_case_id": id, "name": "bb"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     key["secret"].as_str().unwrap().to_string()
 }
 
@@ -201,8 +230,15 @@ fn demo_sends_sample_traffic_and_stops() {
     assert!(stdout.contains("curl -s http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("from openai import OpenAI"), "{stdout}");
     let ok: Vec<&str> = stdout.lines().filter(|l| l.contains(" 200 ")).collect();
-    assert_eq!(ok.len(), 6, "every request of a live use case succeeds:\n{stdout}");
-    assert!(stdout.contains("use_case_not_live") && stdout.contains("use_case_retired"), "{stdout}");
+    assert_eq!(
+        ok.len(),
+        6,
+        "every request of a live use case succeeds:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("use_case_not_live") && stdout.contains("use_case_retired"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("chat-resilient") && stdout.contains("Stopped."),
         "{stdout}"
@@ -213,8 +249,17 @@ fn demo_sends_sample_traffic_and_stops() {
 
 /// Runs `tollgate <args> --url URL` with `TOLLGATE_TOKEN`, returning stdout; panics on failure.
 fn cli(url: &str, token: &str, args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).args(["--url", url]).env("TOLLGATE_TOKEN", token).output().unwrap();
-    assert!(out.status.success(), "tollgate {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--url", url])
+        .env("TOLLGATE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tollgate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -239,26 +284,80 @@ async fn the_cli_drives_the_admin_api() {
     )
     .unwrap();
     let admin = "tga_cli_admin_token";
-    let (_gw, url) = start(&["serve", "--config", cfg.to_str().unwrap(), "--listen", "127.0.0.1:0"], &[("TOLLGATE_ADMIN_TOKEN", admin)]);
+    let (_gw, url) = start(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    );
 
-    let pod = cli_json(&url, admin, &["pods", "create", "support", "--description", "Front line"]);
+    let pod = cli_json(
+        &url,
+        admin,
+        &["pods", "create", "support", "--description", "Front line"],
+    );
     let pod_id = pod["id"].as_str().unwrap();
     let table = cli(&url, admin, &["pods", "list"]);
-    assert!(table.starts_with("ID") && table.contains("support") && table.contains("Front line"), "{table}");
-    let user = cli_json(&url, admin, &["users", "create", "--email", "lee@example.com", "--name", "Lee"]);
+    assert!(
+        table.starts_with("ID") && table.contains("support") && table.contains("Front line"),
+        "{table}"
+    );
+    let user = cli_json(
+        &url,
+        admin,
+        &[
+            "users",
+            "create",
+            "--email",
+            "lee@example.com",
+            "--name",
+            "Lee",
+        ],
+    );
     let user_id = user["id"].as_str().unwrap();
-    cli(&url, admin, &["pods", "add-member", pod_id, user_id, "--role", "lead"]);
-    let token = cli_json(&url, admin, &["users", "token", user_id])["secret"].as_str().unwrap().to_string();
+    cli(
+        &url,
+        admin,
+        &["pods", "add-member", pod_id, user_id, "--role", "lead"],
+    );
+    let token = cli_json(&url, admin, &["users", "token", user_id])["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // The pod lead, with a personal token, runs the use case's lifecycle.
-    let uc = cli_json(&url, &token, &["usecases", "create", "--pod", pod_id, "--name", "triage", "--routes", "chat"]);
+    let uc = cli_json(
+        &url,
+        &token,
+        &[
+            "usecases", "create", "--pod", pod_id, "--name", "triage", "--routes", "chat",
+        ],
+    );
     let uc_id = uc["id"].as_str().unwrap();
     for to in ["pilot", "production"] {
-        cli(&url, &token, &["usecases", "stage", uc_id, "--to", to, "--reason", "cli test"]);
+        cli(
+            &url,
+            &token,
+            &[
+                "usecases", "stage", uc_id, "--to", to, "--reason", "cli test",
+            ],
+        );
     }
     let history = cli(&url, &token, &["usecases", "history", uc_id]);
-    assert_eq!(history.lines().filter(|l| l.contains("cli test")).count(), 2, "{history}");
-    let key = cli_json(&url, &token, &["keys", "create", "--use-case", uc_id, "--name", "app"]);
+    assert_eq!(
+        history.lines().filter(|l| l.contains("cli test")).count(),
+        2,
+        "{history}"
+    );
+    let key = cli_json(
+        &url,
+        &token,
+        &["keys", "create", "--use-case", uc_id, "--name", "app"],
+    );
     let secret = key["secret"].as_str().unwrap();
     let client = reqwest::Client::new();
     let chat = |k: String| {
@@ -270,13 +369,28 @@ async fn the_cli_drives_the_admin_api() {
     };
     assert_eq!(chat(secret.to_string()).await.unwrap().status(), 200);
     let keys = cli(&url, &token, &["keys", "list"]);
-    assert!(keys.contains(key["key"]["prefix"].as_str().unwrap()) && !keys.contains(secret), "{keys}");
-    cli(&url, &token, &["keys", "revoke", key["key"]["id"].as_str().unwrap()]);
+    assert!(
+        keys.contains(key["key"]["prefix"].as_str().unwrap()) && !keys.contains(secret),
+        "{keys}"
+    );
+    cli(
+        &url,
+        &token,
+        &["keys", "revoke", key["key"]["id"].as_str().unwrap()],
+    );
     assert_eq!(chat(secret.to_string()).await.unwrap().status(), 401);
 
     // A clear error for a missing object, exit status 1.
-    let out = Command::new(BIN).args(["pods", "get", "pod_nope", "--url", &url]).env("TOLLGATE_TOKEN", admin).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["pods", "get", "pod_nope", "--url", &url])
+        .env("TOLLGATE_TOKEN", admin)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("404"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

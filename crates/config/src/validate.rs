@@ -135,7 +135,12 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         data_dir: PathBuf::from(&raw.server.data_dir),
         max_body_bytes: usize::try_from(raw.server.max_body_bytes).unwrap_or(usize::MAX),
         shutdown_grace: Duration::from_millis(raw.server.shutdown_grace_ms),
-        key_refresh: ms(Some(raw.server.key_refresh_ms), 5_000, "server.key_refresh_ms".into(), &mut c),
+        key_refresh: ms(
+            Some(raw.server.key_refresh_ms),
+            5_000,
+            "server.key_refresh_ms".into(),
+            &mut c,
+        ),
     };
 
     let mut providers = Vec::new();

@@ -30,7 +30,12 @@ pub struct Admission {
 
 impl Admission {
     /// Admits a request of `entry` for `route` from `end_user`.
-    pub fn admit(&self, entry: &KeyEntry, route: &str, end_user: Option<&str>) -> Result<(), ApiError> {
+    pub fn admit(
+        &self,
+        entry: &KeyEntry,
+        route: &str,
+        end_user: Option<&str>,
+    ) -> Result<(), ApiError> {
         match entry.access(route) {
             RouteAccess::Allowed => {}
             RouteAccess::Hidden => return Err(ApiError::ModelNotFound(route.to_string())),
@@ -44,11 +49,17 @@ impl Admission {
         match entry.stage {
             Stage::Production => Ok(()),
             Stage::Proposed => Err(ApiError::Forbidden {
-                message: format!("use case `{}` is proposed: it gets no traffic until it is moved to pilot", entry.use_case_name),
+                message: format!(
+                    "use case `{}` is proposed: it gets no traffic until it is moved to pilot",
+                    entry.use_case_name
+                ),
                 code: "use_case_not_live",
             }),
             Stage::Retired => Err(ApiError::Forbidden {
-                message: format!("use case `{}` is retired and gets no traffic", entry.use_case_name),
+                message: format!(
+                    "use case `{}` is retired and gets no traffic",
+                    entry.use_case_name
+                ),
                 code: "use_case_retired",
             }),
             Stage::Pilot => self.pilot(entry, end_user.unwrap_or("")),
@@ -64,12 +75,18 @@ impl Admission {
         let mut pilots = self.pilots.lock().map_err(|_| ApiError::Internal)?;
         let day = pilots.entry(entry.use_case_id.clone()).or_default();
         if day.day != today {
-            *day = PilotDay { day: today, ..PilotDay::default() };
+            *day = PilotDay {
+                day: today,
+                ..PilotDay::default()
+            };
         }
         if let Some(max) = caps.max_requests_per_day {
             if day.requests >= max {
                 return Err(ApiError::RateLimited {
-                    message: format!("pilot cap reached: use case `{}` may make {max} requests per day during its pilot", entry.use_case_name),
+                    message: format!(
+                        "pilot cap reached: use case `{}` may make {max} requests per day during its pilot",
+                        entry.use_case_name
+                    ),
                     code: "pilot_cap_reached",
                 });
             }
@@ -77,7 +94,10 @@ impl Admission {
         if let Some(max) = caps.max_end_users_per_day {
             if !day.users.contains(user) && day.users.len() >= max as usize {
                 return Err(ApiError::RateLimited {
-                    message: format!("pilot cap reached: use case `{}` may serve {max} distinct end users per day during its pilot", entry.use_case_name),
+                    message: format!(
+                        "pilot cap reached: use case `{}` may serve {max} distinct end users per day during its pilot",
+                        entry.use_case_name
+                    ),
                     code: "pilot_cap_reached",
                 });
             }
@@ -111,20 +131,56 @@ mod tests {
     #[test]
     fn stages_decide_traffic() {
         let a = Admission::default();
-        assert!(a.admit(&entry(Stage::Production, PilotCaps::default()), "r", None).is_ok());
-        assert!(matches!(a.admit(&entry(Stage::Proposed, PilotCaps::default()), "r", None), Err(ApiError::Forbidden { code: "use_case_not_live", .. })));
-        assert!(matches!(a.admit(&entry(Stage::Retired, PilotCaps::default()), "r", None), Err(ApiError::Forbidden { code: "use_case_retired", .. })));
-        assert!(matches!(a.admit(&entry(Stage::Production, PilotCaps::default()), "x", None), Err(ApiError::ModelNotFound(_))));
+        assert!(
+            a.admit(&entry(Stage::Production, PilotCaps::default()), "r", None)
+                .is_ok()
+        );
+        assert!(matches!(
+            a.admit(&entry(Stage::Proposed, PilotCaps::default()), "r", None),
+            Err(ApiError::Forbidden {
+                code: "use_case_not_live",
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.admit(&entry(Stage::Retired, PilotCaps::default()), "r", None),
+            Err(ApiError::Forbidden {
+                code: "use_case_retired",
+                ..
+            })
+        ));
+        assert!(matches!(
+            a.admit(&entry(Stage::Production, PilotCaps::default()), "x", None),
+            Err(ApiError::ModelNotFound(_))
+        ));
     }
 
     #[test]
     fn pilot_caps_hold() {
         let a = Admission::default();
-        let e = entry(Stage::Pilot, PilotCaps { max_requests_per_day: Some(3), max_end_users_per_day: Some(2) });
+        let e = entry(
+            Stage::Pilot,
+            PilotCaps {
+                max_requests_per_day: Some(3),
+                max_end_users_per_day: Some(2),
+            },
+        );
         assert!(a.admit(&e, "r", Some("ann")).is_ok());
         assert!(a.admit(&e, "r", Some("bob")).is_ok());
-        assert!(matches!(a.admit(&e, "r", Some("cy")), Err(ApiError::RateLimited { .. })), "a third user");
+        assert!(
+            matches!(
+                a.admit(&e, "r", Some("cy")),
+                Err(ApiError::RateLimited { .. })
+            ),
+            "a third user"
+        );
         assert!(a.admit(&e, "r", Some("ann")).is_ok(), "a known user");
-        assert!(matches!(a.admit(&e, "r", Some("bob")), Err(ApiError::RateLimited { .. })), "a fourth request");
+        assert!(
+            matches!(
+                a.admit(&e, "r", Some("bob")),
+                Err(ApiError::RateLimited { .. })
+            ),
+            "a fourth request"
+        );
     }
 }

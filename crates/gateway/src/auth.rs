@@ -55,7 +55,11 @@ impl KeyEntry {
     pub fn access(&self, route: &str) -> RouteAccess {
         if !self.routes.iter().any(|r| r == route) {
             RouteAccess::Hidden
-        } else if self.scopes.as_ref().is_some_and(|s| !s.iter().any(|r| r == route)) {
+        } else if self
+            .scopes
+            .as_ref()
+            .is_some_and(|s| !s.iter().any(|r| r == route))
+        {
             RouteAccess::OutOfScope
         } else {
             RouteAccess::Allowed
@@ -81,7 +85,11 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring over `store`, loaded once (a failed first load leaves it empty and unhealthy).
     pub async fn load(store: Store, secret: KeySecret) -> Arc<Keyring> {
-        let ring = Arc::new(Keyring { store, secret, snapshot: ArcSwap::from_pointee(Snapshot::default()) });
+        let ring = Arc::new(Keyring {
+            store,
+            secret,
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        });
         if let Err(e) = ring.reload().await {
             tracing::warn!(error = %e, "cannot load keys at start; unknown keys get 503 until the database answers");
         }
@@ -121,7 +129,10 @@ impl Keyring {
                     })
                     .collect();
                 let n = by_hash.len();
-                self.snapshot.store(Arc::new(Snapshot { by_hash, healthy: true }));
+                self.snapshot.store(Arc::new(Snapshot {
+                    by_hash,
+                    healthy: true,
+                }));
                 Ok(n)
             }
             Err(e) => {
@@ -129,7 +140,10 @@ impl Keyring {
                 if old.healthy {
                     tracing::warn!(error = %e, "cannot reload keys; serving known keys from the last snapshot");
                 }
-                self.snapshot.store(Arc::new(Snapshot { by_hash: old.by_hash.clone(), healthy: false }));
+                self.snapshot.store(Arc::new(Snapshot {
+                    by_hash: old.by_hash.clone(),
+                    healthy: false,
+                }));
                 Err(e)
             }
         }
@@ -148,7 +162,9 @@ impl Keyring {
         match snap.by_hash.get(&hash) {
             Some(entry) if entry.valid_until.is_none_or(|t| t > now_ms()) => Ok(entry.clone()),
             Some(_) => Err(ApiError::InvalidKey),
-            None if !snap.healthy => Err(ApiError::Unavailable("keys cannot be checked while the database is unavailable")),
+            None if !snap.healthy => Err(ApiError::Unavailable(
+                "keys cannot be checked while the database is unavailable",
+            )),
             None => Err(ApiError::InvalidKey),
         }
     }
@@ -159,7 +175,10 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|k| !k.is_empty())
 }

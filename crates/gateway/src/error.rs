@@ -125,7 +125,9 @@ impl ApiError {
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
-            ApiError::RateLimited { code, .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code),
+            ApiError::RateLimited { code, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code)
+            }
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             ApiError::Missing(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, INVALID, *code),
@@ -133,8 +135,16 @@ impl ApiError {
                 StoreError::NotFound(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
                 StoreError::Conflict(_) => (StatusCode::CONFLICT, INVALID, "already_exists"),
                 StoreError::Invalid(_) => (StatusCode::CONFLICT, INVALID, "invalid_state"),
-                StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable"),
-                StoreError::Backend(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "store_error"),
+                StoreError::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "store_unavailable",
+                ),
+                StoreError::Backend(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "store_error",
+                ),
             },
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, INVALID, "unknown_url"),
             ApiError::MethodNotAllowed { .. } => (

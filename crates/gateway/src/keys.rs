@@ -56,10 +56,16 @@ impl KeySecret {
             return Ok(Self::from_material(v.as_bytes()));
         }
         let path = data_dir.join("key-secret");
-        let err = |source| SecretError::File { path: path.display().to_string(), source };
+        let err = |source| SecretError::File {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read(&path) {
             Ok(bytes) if bytes.len() >= 32 => Ok(Self::from_material(&bytes)),
-            Ok(_) => Err(err(std::io::Error::new(std::io::ErrorKind::InvalidData, "shorter than 32 bytes"))),
+            Ok(_) => Err(err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "shorter than 32 bytes",
+            ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::create_dir_all(data_dir).map_err(err)?;
                 let mut bytes = [0u8; 48];
@@ -77,7 +83,9 @@ impl KeySecret {
     /// HMAC-SHA-256 of `key`, hex.
     pub fn hash(&self, key: &str) -> String {
         // A 32-byte key is always a valid HMAC key; the error branch cannot happen.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else { return String::new() };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return String::new();
+        };
         mac.update(key.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
@@ -87,7 +95,12 @@ impl KeySecret {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
         Ok(mut f) => f.write_all(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -147,7 +160,11 @@ pub fn generate(secret: &KeySecret, kind: &str) -> NewKey {
     let plaintext = format!("{kind}_{}", base62(&bytes));
     let prefix = plaintext.chars().take(kind.len() + 1 + 8).collect();
     let hash = secret.hash(&plaintext);
-    NewKey { plaintext, prefix, hash }
+    NewKey {
+        plaintext,
+        prefix,
+        hash,
+    }
 }
 
 /// A new API key record for `use_case_id` and its plaintext (to show once).
@@ -191,7 +208,10 @@ mod tests {
         assert!(k.plaintext[3..].bytes().all(|b| b.is_ascii_alphanumeric()));
         assert!(k.plaintext.starts_with(&k.prefix) && k.prefix.len() == 11);
         assert_eq!(s.hash(&k.plaintext), k.hash);
-        assert_ne!(KeySecret::from_material(b"another secret").hash(&k.plaintext), k.hash);
+        assert_ne!(
+            KeySecret::from_material(b"another secret").hash(&k.plaintext),
+            k.hash
+        );
         assert_ne!(generate(&s, "tg").plaintext, k.plaintext);
     }
 
@@ -204,7 +224,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("key-secret")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("key-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let _ = std::fs::remove_dir_all(&dir);

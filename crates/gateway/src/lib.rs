@@ -103,7 +103,11 @@ impl Gateway {
     }
 
     /// Builds a gateway for `config` on an open store.
-    pub async fn new(config: Config, store: tollgate_store::Store, secret: keys::KeySecret) -> Result<Arc<Gateway>, GatewayError> {
+    pub async fn new(
+        config: Config,
+        store: tollgate_store::Store,
+        secret: keys::KeySecret,
+    ) -> Result<Arc<Gateway>, GatewayError> {
         let providers = config.providers.iter().map(Provider::from_config).collect();
         let clients = config
             .providers

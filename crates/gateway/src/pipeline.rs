@@ -239,7 +239,10 @@ pub async fn model(
         Ok(c) => c,
         Err(e) => return gw.answer_error("models", &ctx, e),
     };
-    match gw.route_index(&model).filter(|_| caller.access(&model) != RouteAccess::Hidden) {
+    match gw
+        .route_index(&model)
+        .filter(|_| caller.access(&model) != RouteAccess::Hidden)
+    {
         Some(i) => axum::Json(gw.model_entry(&gw.config.routes[i].name)).into_response(),
         None => gw.answer_error("models", &ctx, ApiError::ModelNotFound(model)),
     }

@@ -33,12 +33,30 @@ struct Api {
 impl Api {
     async fn new(yaml: &str) -> Api {
         let gw = common::gateway_only(yaml).await;
-        let admin = gw.new_admin_token.lock().unwrap().take().expect("a fresh store generates the admin token");
-        Api { router: tollgate_gateway::router(gw.clone()), gw, admin }
+        let admin = gw
+            .new_admin_token
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a fresh store generates the admin token");
+        Api {
+            router: tollgate_gateway::router(gw.clone()),
+            gw,
+            admin,
+        }
     }
 
-    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"));
         let body = match body {
             Some(b) => {
                 req = req.header("content-type", "application/json");
@@ -46,28 +64,48 @@ impl Api {
             }
             None => Body::empty(),
         };
-        let resp = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     async fn ok(&self, method: Method, path: &str, body: Value) -> Value {
-        let (s, v) = self.call(method, path, &self.admin.clone(), Some(body)).await;
+        let (s, v) = self
+            .call(method, path, &self.admin.clone(), Some(body))
+            .await;
         assert!(s.is_success(), "{path}: {s} {v}");
         v
     }
 
     async fn chat(&self, key: &str, route: &str, user: Option<&str>) -> (StatusCode, Value) {
-        let mut req = Request::post("/v1/chat/completions").header("authorization", format!("Bearer {key}"));
+        let mut req =
+            Request::post("/v1/chat/completions").header("authorization", format!("Bearer {key}"));
         if let Some(u) = user {
             req = req.header("x-tollgate-user", u);
         }
-        let body = json!({"model": route, "messages": [{"role": "user", "content": "x"}]}).to_string();
-        let resp = self.router.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+        let body =
+            json!({"model": route, "messages": [{"role": "user", "content": "x"}]}).to_string();
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 }
 
@@ -87,8 +125,17 @@ enum Who {
 }
 
 const EVERYONE: [Who; 11] = [
-    Who::Bootstrap, Who::PlatformAdmin, Who::Finops, Who::RiskOfficer, Who::Auditor,
-    Who::Lead, Who::Builder, Who::DomainExpert, Who::Analyst, Who::Viewer, Who::Nobody,
+    Who::Bootstrap,
+    Who::PlatformAdmin,
+    Who::Finops,
+    Who::RiskOfficer,
+    Who::Auditor,
+    Who::Lead,
+    Who::Builder,
+    Who::DomainExpert,
+    Who::Analyst,
+    Who::Viewer,
+    Who::Nobody,
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -131,8 +178,18 @@ struct Org {
 
 /// Pods A and B; a user (and token) per role, pod roles in A only; a pilot use case per pod.
 async fn org(api: &Api) -> Org {
-    let a = api.ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-a"})).await["id"].as_str().unwrap().to_string();
-    let b = api.ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-b"})).await["id"].as_str().unwrap().to_string();
+    let a = api
+        .ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-a"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b = api
+        .ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-b"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut tokens = vec![(Who::Bootstrap, api.admin.clone())];
     let mut user_ids = Vec::new();
     for (i, who) in EVERYONE.iter().enumerate().skip(1) {
@@ -154,20 +211,47 @@ async fn org(api: &Api) -> Org {
             _ => None,
         };
         if let Some(role) = pod_role {
-            api.ok(Method::PUT, &format!("/admin/v1/pods/{a}/members/{uid}"), json!({"role": role})).await;
+            api.ok(
+                Method::PUT,
+                &format!("/admin/v1/pods/{a}/members/{uid}"),
+                json!({"role": role}),
+            )
+            .await;
         }
-        let t = api.ok(Method::POST, &format!("/admin/v1/users/{uid}/tokens"), json!({"name": "t"})).await;
+        let t = api
+            .ok(
+                Method::POST,
+                &format!("/admin/v1/users/{uid}/tokens"),
+                json!({"name": "t"}),
+            )
+            .await;
         tokens.push((*who, t["secret"].as_str().unwrap().to_string()));
         user_ids.push(uid);
     }
     let mut use_cases = Vec::new();
     for pod in [&a, &b] {
-        let uc = api.ok(Method::POST, "/admin/v1/use-cases", json!({"pod_id": pod, "name": "uc", "routes": ["chat"]})).await;
+        let uc = api
+            .ok(
+                Method::POST,
+                "/admin/v1/use-cases",
+                json!({"pod_id": pod, "name": "uc", "routes": ["chat"]}),
+            )
+            .await;
         let id = uc["id"].as_str().unwrap().to_string();
-        api.ok(Method::POST, &format!("/admin/v1/use-cases/{id}/stage"), json!({"to": "pilot", "reason": "matrix"})).await;
+        api.ok(
+            Method::POST,
+            &format!("/admin/v1/use-cases/{id}/stage"),
+            json!({"to": "pilot", "reason": "matrix"}),
+        )
+        .await;
         use_cases.push(id);
     }
-    Org { tokens, pods: [a, b], use_cases: [use_cases[0].clone(), use_cases[1].clone()], user_ids }
+    Org {
+        tokens,
+        pods: [a, b],
+        use_cases: [use_cases[0].clone(), use_cases[1].clone()],
+        user_ids,
+    }
 }
 
 /// Every route, every role, own pod and other pod.
@@ -182,52 +266,200 @@ async fn the_role_matrix_of_the_admin_api() {
         let (s, me) = api.call(Method::GET, "/admin/v1/me", token, None).await;
         assert_eq!(s, StatusCode::OK, "{who:?} /me");
         assert!(me["actor"].is_string());
-        for path in ["/admin/v1/pods", "/admin/v1/users", "/admin/v1/use-cases", "/admin/v1/keys", "/admin/v1/openapi.json"] {
+        for path in [
+            "/admin/v1/pods",
+            "/admin/v1/users",
+            "/admin/v1/use-cases",
+            "/admin/v1/keys",
+            "/admin/v1/openapi.json",
+        ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
             assert_eq!(s, StatusCode::OK, "{who:?} GET {path}");
             checked += 1;
         }
         let (s, _) = api.call(Method::GET, "/admin/v1/audit", token, None).await;
-        let audit_ok = matches!(who, Who::Bootstrap | Who::PlatformAdmin | Who::Auditor | Who::RiskOfficer);
-        assert_eq!(s, if audit_ok { StatusCode::OK } else { StatusCode::FORBIDDEN }, "{who:?} audit");
-        let (s, _) = api.call(Method::POST, "/admin/v1/pods", token, Some(json!({"name": format!("new-{n}")}))).await;
-        assert_eq!(s, expected(*who, Op::AdminOnly, true, StatusCode::CREATED), "{who:?} create pod");
-        let (s, _) = api.call(Method::POST, "/admin/v1/users", token, Some(json!({"email": format!("new{n}@example.com"), "name": "N"}))).await;
-        assert_eq!(s, expected(*who, Op::AdminOnly, true, StatusCode::CREATED), "{who:?} create user");
+        let audit_ok = matches!(
+            who,
+            Who::Bootstrap | Who::PlatformAdmin | Who::Auditor | Who::RiskOfficer
+        );
+        assert_eq!(
+            s,
+            if audit_ok {
+                StatusCode::OK
+            } else {
+                StatusCode::FORBIDDEN
+            },
+            "{who:?} audit"
+        );
+        let (s, _) = api
+            .call(
+                Method::POST,
+                "/admin/v1/pods",
+                token,
+                Some(json!({"name": format!("new-{n}")})),
+            )
+            .await;
+        assert_eq!(
+            s,
+            expected(*who, Op::AdminOnly, true, StatusCode::CREATED),
+            "{who:?} create pod"
+        );
+        let (s, _) = api
+            .call(
+                Method::POST,
+                "/admin/v1/users",
+                token,
+                Some(json!({"email": format!("new{n}@example.com"), "name": "N"})),
+            )
+            .await;
+        assert_eq!(
+            s,
+            expected(*who, Op::AdminOnly, true, StatusCode::CREATED),
+            "{who:?} create user"
+        );
         checked += 3;
 
         for (i, own) in [(0usize, true), (1usize, false)] {
             let pod = &org.pods[i];
             let uc = &org.use_cases[i];
-            let key = api.ok(Method::POST, "/admin/v1/keys", json!({"use_case_id": uc, "name": "k"})).await;
+            let key = api
+                .ok(
+                    Method::POST,
+                    "/admin/v1/keys",
+                    json!({"use_case_id": uc, "name": "k"}),
+                )
+                .await;
             let key_id = key["key"]["id"].as_str().unwrap().to_string();
-            let key2 = api.ok(Method::POST, "/admin/v1/keys", json!({"use_case_id": uc, "name": "k2"})).await;
+            let key2 = api
+                .ok(
+                    Method::POST,
+                    "/admin/v1/keys",
+                    json!({"use_case_id": uc, "name": "k2"}),
+                )
+                .await;
             let key2_id = key2["key"]["id"].as_str().unwrap().to_string();
-            let to = if stage[i] == "pilot" { "production" } else { "pilot" };
+            let to = if stage[i] == "pilot" {
+                "production"
+            } else {
+                "pilot"
+            };
             let cases: Vec<(Method, String, Option<Value>, Op, StatusCode)> = vec![
-                (Method::GET, format!("/admin/v1/pods/{pod}"), None, Op::Read, StatusCode::OK),
-                (Method::GET, format!("/admin/v1/pods/{pod}/members"), None, Op::Read, StatusCode::OK),
-                (Method::GET, format!("/admin/v1/use-cases/{uc}"), None, Op::Read, StatusCode::OK),
-                (Method::GET, format!("/admin/v1/use-cases/{uc}/stage-changes"), None, Op::Read, StatusCode::OK),
-                (Method::GET, format!("/admin/v1/keys/{key_id}"), None, Op::Read, StatusCode::OK),
-                (Method::PATCH, format!("/admin/v1/pods/{pod}"), Some(json!({"description": format!("by {who:?}")})), Op::Manage, StatusCode::OK),
-                (Method::PUT, format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]), Some(json!({"role": "viewer"})), Op::Manage, StatusCode::OK),
-                (Method::POST, "/admin/v1/use-cases".into(), Some(json!({"pod_id": pod, "name": format!("uc-{n}")})), Op::Manage, StatusCode::CREATED),
-                (Method::PATCH, format!("/admin/v1/use-cases/{uc}"), Some(json!({"description": "changed"})), Op::Manage, StatusCode::OK),
-                (Method::POST, format!("/admin/v1/use-cases/{uc}/stage"), Some(json!({"to": to, "reason": "matrix"})), Op::Manage, StatusCode::OK),
-                (Method::POST, "/admin/v1/keys".into(), Some(json!({"use_case_id": uc, "name": "mine"})), Op::IssueKeys, StatusCode::CREATED),
-                (Method::POST, format!("/admin/v1/keys/{key_id}/rotate"), Some(json!({"grace_seconds": 0})), Op::IssueKeys, StatusCode::CREATED),
-                (Method::POST, format!("/admin/v1/keys/{key2_id}/revoke"), None, Op::IssueKeys, StatusCode::OK),
-                (Method::DELETE, format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]), None, Op::Manage, StatusCode::NO_CONTENT),
+                (
+                    Method::GET,
+                    format!("/admin/v1/pods/{pod}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/pods/{pod}/members"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/stage-changes"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/keys/{key_id}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::PATCH,
+                    format!("/admin/v1/pods/{pod}"),
+                    Some(json!({"description": format!("by {who:?}")})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::PUT,
+                    format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]),
+                    Some(json!({"role": "viewer"})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::POST,
+                    "/admin/v1/use-cases".into(),
+                    Some(json!({"pod_id": pod, "name": format!("uc-{n}")})),
+                    Op::Manage,
+                    StatusCode::CREATED,
+                ),
+                (
+                    Method::PATCH,
+                    format!("/admin/v1/use-cases/{uc}"),
+                    Some(json!({"description": "changed"})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/use-cases/{uc}/stage"),
+                    Some(json!({"to": to, "reason": "matrix"})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::POST,
+                    "/admin/v1/keys".into(),
+                    Some(json!({"use_case_id": uc, "name": "mine"})),
+                    Op::IssueKeys,
+                    StatusCode::CREATED,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/keys/{key_id}/rotate"),
+                    Some(json!({"grace_seconds": 0})),
+                    Op::IssueKeys,
+                    StatusCode::CREATED,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/keys/{key2_id}/revoke"),
+                    None,
+                    Op::IssueKeys,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::DELETE,
+                    format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]),
+                    None,
+                    Op::Manage,
+                    StatusCode::NO_CONTENT,
+                ),
             ];
             for (method, path, body, op, ok) in cases {
                 let want = expected(*who, op, own, ok);
                 let (got, v) = api.call(method.clone(), &path, token, body).await;
                 assert_eq!(got, want, "{who:?} {method} {path} (own pod: {own}): {v}");
                 if got.is_client_error() {
-                    assert!(v["error"]["message"].is_string(), "{who:?} {method} {path}: {v}");
+                    assert!(
+                        v["error"]["message"].is_string(),
+                        "{who:?} {method} {path}: {v}"
+                    );
                     if got == StatusCode::NOT_FOUND {
-                        assert!(v["error"]["message"].as_str().unwrap().ends_with("not found"), "a 404 gives no hint: {v}");
+                        assert!(
+                            v["error"]["message"]
+                                .as_str()
+                                .unwrap()
+                                .ends_with("not found"),
+                            "a 404 gives no hint: {v}"
+                        );
                     }
                 }
                 if path.ends_with("/stage") && got.is_success() {
@@ -244,19 +476,58 @@ async fn the_role_matrix_of_the_admin_api() {
 async fn lists_show_only_what_the_caller_may_read() {
     let api = Api::new(CONFIG).await;
     let org = org(&api).await;
-    let viewer = &org.tokens.iter().find(|(w, _)| *w == Who::Viewer).unwrap().1;
+    let viewer = &org
+        .tokens
+        .iter()
+        .find(|(w, _)| *w == Who::Viewer)
+        .unwrap()
+        .1;
     let (_, pods) = api.call(Method::GET, "/admin/v1/pods", viewer, None).await;
-    let ids: Vec<&str> = pods["items"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [org.pods[0].as_str()]);
-    let (_, ucs) = api.call(Method::GET, &format!("/admin/v1/use-cases?pod_id={}", org.pods[1]), viewer, None).await;
-    assert_eq!(ucs["items"].as_array().unwrap().len(), 0, "another pod's use cases stay hidden");
-    let nobody = &org.tokens.iter().find(|(w, _)| *w == Who::Nobody).unwrap().1;
+    let (_, ucs) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/use-cases?pod_id={}", org.pods[1]),
+            viewer,
+            None,
+        )
+        .await;
+    assert_eq!(
+        ucs["items"].as_array().unwrap().len(),
+        0,
+        "another pod's use cases stay hidden"
+    );
+    let nobody = &org
+        .tokens
+        .iter()
+        .find(|(w, _)| *w == Who::Nobody)
+        .unwrap()
+        .1;
     let (_, users) = api.call(Method::GET, "/admin/v1/users", nobody, None).await;
-    assert_eq!(users["items"].as_array().unwrap().len(), 1, "only themselves");
-    let (_, all) = api.call(Method::GET, "/admin/v1/pods?limit=1", &api.admin, None).await;
+    assert_eq!(
+        users["items"].as_array().unwrap().len(),
+        1,
+        "only themselves"
+    );
+    let (_, all) = api
+        .call(Method::GET, "/admin/v1/pods?limit=1", &api.admin, None)
+        .await;
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
     let next = all["next"].as_str().unwrap();
-    let (_, page2) = api.call(Method::GET, &format!("/admin/v1/pods?limit=1&after={next}"), &api.admin, None).await;
+    let (_, page2) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/pods?limit=1&after={next}"),
+            &api.admin,
+            None,
+        )
+        .await;
     assert_ne!(page2["items"][0]["id"], all["items"][0]["id"]);
 }
 
@@ -264,14 +535,32 @@ async fn lists_show_only_what_the_caller_may_read() {
 async fn every_mutation_is_audited() {
     let api = Api::new(CONFIG).await;
     let org = org(&api).await;
-    let (_, events) = api.call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None).await;
-    let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["admin_token.generate", "pod.create", "user.create", "member.set", "token.create", "use_case.create", "use_case.stage"] {
+    let (_, events) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+        .await;
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "admin_token.generate",
+        "pod.create",
+        "user.create",
+        "member.set",
+        "token.create",
+        "use_case.create",
+        "use_case.stage",
+    ] {
         assert!(actions.contains(&a), "{a} missing from {actions:?}");
     }
     let text = events.to_string();
     for (_, secret) in &org.tokens {
-        assert!(!text.contains(secret.as_str()), "no secret in the audit trail");
+        assert!(
+            !text.contains(secret.as_str()),
+            "no secret in the audit trail"
+        );
     }
 }
 
@@ -282,53 +571,247 @@ async fn bad_input_on_the_admin_api() {
     let t = api.admin.clone();
     let uc = &org.use_cases[0];
     let cases: Vec<(Method, String, Option<Value>, StatusCode, &str)> = vec![
-        (Method::POST, "/admin/v1/pods".into(), Some(json!({"name": 5})), StatusCode::BAD_REQUEST, "name"),
-        (Method::POST, "/admin/v1/pods".into(), Some(json!({"name": "x", "colour": "red"})), StatusCode::BAD_REQUEST, "unknown field `colour`"),
-        (Method::POST, "/admin/v1/pods".into(), Some(json!({"name": ""})), StatusCode::BAD_REQUEST, "1–100 characters"),
-        (Method::POST, "/admin/v1/pods".into(), Some(json!({"name": "pod-a"})), StatusCode::CONFLICT, "already exists"),
-        (Method::POST, "/admin/v1/users".into(), Some(json!({"email": "not-an-address", "name": "x"})), StatusCode::BAD_REQUEST, "e-mail"),
-        (Method::POST, "/admin/v1/users".into(), Some(json!({"email": "u1@example.com", "name": "x"})), StatusCode::CONFLICT, "already exists"),
-        (Method::POST, "/admin/v1/users".into(), Some(json!({"email": "z@example.com", "name": "x", "org_role": "emperor"})), StatusCode::BAD_REQUEST, "org_role"),
-        (Method::GET, "/admin/v1/pods/pod_missing".into(), None, StatusCode::NOT_FOUND, "not found"),
-        (Method::GET, "/admin/v1/use-cases/uc_missing".into(), None, StatusCode::NOT_FOUND, "not found"),
-        (Method::POST, "/admin/v1/keys/key_missing/revoke".into(), None, StatusCode::NOT_FOUND, "not found"),
-        (Method::PUT, format!("/admin/v1/pods/{}/members/usr_missing", org.pods[0]), Some(json!({"role": "lead"})), StatusCode::NOT_FOUND, "not found"),
-        (Method::PUT, format!("/admin/v1/pods/{}/members/{}", org.pods[0], org.user_ids[0]), Some(json!({"role": "boss"})), StatusCode::BAD_REQUEST, "role"),
-        (Method::POST, "/admin/v1/use-cases".into(), Some(json!({"pod_id": org.pods[0], "name": "uc"})), StatusCode::CONFLICT, "already has a use case"),
-        (Method::POST, "/admin/v1/use-cases".into(), Some(json!({"pod_id": org.pods[0], "name": "y", "routes": ["nope"]})), StatusCode::BAD_REQUEST, "unknown route"),
-        (Method::POST, "/admin/v1/use-cases".into(), Some(json!({"pod_id": org.pods[0], "name": "y", "scores": {"impact": 9, "feasibility": 1, "data_readiness": 1, "risk": 1, "time_to_impact": 1}})), StatusCode::BAD_REQUEST, "scores.impact"),
-        (Method::POST, "/admin/v1/use-cases".into(), Some(json!({"pod_id": "pod_missing", "name": "y"})), StatusCode::NOT_FOUND, "not found"),
-        (Method::POST, format!("/admin/v1/use-cases/{uc}/stage"), Some(json!({"to": "retired"})), StatusCode::BAD_REQUEST, "reason"),
-        (Method::POST, format!("/admin/v1/use-cases/{uc}/stage"), Some(json!({"to": "proposed", "reason": ""})), StatusCode::BAD_REQUEST, "reason"),
-        (Method::POST, format!("/admin/v1/use-cases/{uc}/stage"), Some(json!({"to": "pilot", "reason": "again"})), StatusCode::CONFLICT, "cannot move from pilot to pilot"),
-        (Method::POST, "/admin/v1/keys".into(), Some(json!({"use_case_id": uc, "name": "k", "scopes": ["other"]})), StatusCode::BAD_REQUEST, "not one of the use case's routes"),
-        (Method::POST, "/admin/v1/keys".into(), Some(json!({"use_case_id": uc, "name": "k", "expires_at": "yesterday"})), StatusCode::BAD_REQUEST, "RFC 3339"),
-        (Method::POST, "/admin/v1/keys".into(), Some(json!({"use_case_id": uc, "name": "k", "expires_at": "2001-01-01T00:00:00Z"})), StatusCode::BAD_REQUEST, "future"),
-        (Method::GET, "/admin/v1/pods?limit=0".into(), None, StatusCode::BAD_REQUEST, "limit"),
-        (Method::GET, "/admin/v1/pods?colour=red".into(), None, StatusCode::BAD_REQUEST, "unknown query parameter"),
-        (Method::GET, "/admin/v1/use-cases?stage=done".into(), None, StatusCode::BAD_REQUEST, "stage"),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": 5})),
+            StatusCode::BAD_REQUEST,
+            "name",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": "x", "colour": "red"})),
+            StatusCode::BAD_REQUEST,
+            "unknown field `colour`",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": ""})),
+            StatusCode::BAD_REQUEST,
+            "1–100 characters",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": "pod-a"})),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "not-an-address", "name": "x"})),
+            StatusCode::BAD_REQUEST,
+            "e-mail",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "u1@example.com", "name": "x"})),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "z@example.com", "name": "x", "org_role": "emperor"})),
+            StatusCode::BAD_REQUEST,
+            "org_role",
+        ),
+        (
+            Method::GET,
+            "/admin/v1/pods/pod_missing".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::GET,
+            "/admin/v1/use-cases/uc_missing".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/keys/key_missing/revoke".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/pods/{}/members/usr_missing", org.pods[0]),
+            Some(json!({"role": "lead"})),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/pods/{}/members/{}", org.pods[0], org.user_ids[0]),
+            Some(json!({"role": "boss"})),
+            StatusCode::BAD_REQUEST,
+            "role",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/use-cases".into(),
+            Some(json!({"pod_id": org.pods[0], "name": "uc"})),
+            StatusCode::CONFLICT,
+            "already has a use case",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/use-cases".into(),
+            Some(json!({"pod_id": org.pods[0], "name": "y", "routes": ["nope"]})),
+            StatusCode::BAD_REQUEST,
+            "unknown route",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/use-cases".into(),
+            Some(
+                json!({"pod_id": org.pods[0], "name": "y", "scores": {"impact": 9, "feasibility": 1, "data_readiness": 1, "risk": 1, "time_to_impact": 1}}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "scores.impact",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/use-cases".into(),
+            Some(json!({"pod_id": "pod_missing", "name": "y"})),
+            StatusCode::NOT_FOUND,
+            "not found",
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/use-cases/{uc}/stage"),
+            Some(json!({"to": "retired"})),
+            StatusCode::BAD_REQUEST,
+            "reason",
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/use-cases/{uc}/stage"),
+            Some(json!({"to": "proposed", "reason": ""})),
+            StatusCode::BAD_REQUEST,
+            "reason",
+        ),
+        (
+            Method::POST,
+            format!("/admin/v1/use-cases/{uc}/stage"),
+            Some(json!({"to": "pilot", "reason": "again"})),
+            StatusCode::CONFLICT,
+            "cannot move from pilot to pilot",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/keys".into(),
+            Some(json!({"use_case_id": uc, "name": "k", "scopes": ["other"]})),
+            StatusCode::BAD_REQUEST,
+            "not one of the use case's routes",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/keys".into(),
+            Some(json!({"use_case_id": uc, "name": "k", "expires_at": "yesterday"})),
+            StatusCode::BAD_REQUEST,
+            "RFC 3339",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/keys".into(),
+            Some(json!({"use_case_id": uc, "name": "k", "expires_at": "2001-01-01T00:00:00Z"})),
+            StatusCode::BAD_REQUEST,
+            "future",
+        ),
+        (
+            Method::GET,
+            "/admin/v1/pods?limit=0".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            Method::GET,
+            "/admin/v1/pods?colour=red".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "unknown query parameter",
+        ),
+        (
+            Method::GET,
+            "/admin/v1/use-cases?stage=done".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "stage",
+        ),
     ];
     for (method, path, body, status, needle) in cases {
         let (got, v) = api.call(method.clone(), &path, &t, body.clone()).await;
         assert_eq!(got, status, "{method} {path} {body:?}: {v}");
         let msg = v["error"]["message"].as_str().unwrap_or_default();
-        assert!(msg.contains(needle), "{method} {path}: {msg:?} lacks {needle:?}");
+        assert!(
+            msg.contains(needle),
+            "{method} {path}: {msg:?} lacks {needle:?}"
+        );
     }
-    let (s, _) = api.call(Method::GET, "/admin/v1/pods", "tga_wrong", None).await;
+    let (s, _) = api
+        .call(Method::GET, "/admin/v1/pods", "tga_wrong", None)
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let resp = api.router.clone().oneshot(Request::get("/admin/v1/pods").body(Body::empty()).unwrap()).await.unwrap();
+    let resp = api
+        .router
+        .clone()
+        .oneshot(Request::get("/admin/v1/pods").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn production_key(api: &Api, routes: Value, caps: Value, stage: &[&str]) -> (String, String, String) {
-    let pod = api.ok(Method::POST, "/admin/v1/pods", json!({"name": tollgate_store::new_id("p")})).await;
-    let uc = api.ok(Method::POST, "/admin/v1/use-cases", json!({"pod_id": pod["id"], "name": "svc", "routes": routes, "pilot_caps": caps})).await;
+async fn production_key(
+    api: &Api,
+    routes: Value,
+    caps: Value,
+    stage: &[&str],
+) -> (String, String, String) {
+    let pod = api
+        .ok(
+            Method::POST,
+            "/admin/v1/pods",
+            json!({"name": tollgate_store::new_id("p")}),
+        )
+        .await;
+    let uc = api
+        .ok(
+            Method::POST,
+            "/admin/v1/use-cases",
+            json!({"pod_id": pod["id"], "name": "svc", "routes": routes, "pilot_caps": caps}),
+        )
+        .await;
     let id = uc["id"].as_str().unwrap().to_string();
     for to in stage {
-        api.ok(Method::POST, &format!("/admin/v1/use-cases/{id}/stage"), json!({"to": to, "reason": "test"})).await;
+        api.ok(
+            Method::POST,
+            &format!("/admin/v1/use-cases/{id}/stage"),
+            json!({"to": to, "reason": "test"}),
+        )
+        .await;
     }
-    let k = api.ok(Method::POST, "/admin/v1/keys", json!({"use_case_id": id, "name": "k"})).await;
-    (id, k["key"]["id"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string())
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": id, "name": "k"}),
+        )
+        .await;
+    (
+        id,
+        k["key"]["id"].as_str().unwrap().to_string(),
+        k["secret"].as_str().unwrap().to_string(),
+    )
 }
 
 /// The data plane reached through a real upstream, so "admitted" means 200.
@@ -336,88 +819,237 @@ async fn production_key(api: &Api, routes: Value, caps: Value, stage: &[&str]) -
 async fn key_lifecycle_create_use_expire_revoke_rotate() {
     let s = common::sim(Default::default()).await;
     let api = Api::new(&common::two_route_config(&s.url)).await;
-    let (uc, key_id, secret) = production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    let (uc, key_id, secret) =
+        production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
     assert!(secret.starts_with("tg_") && secret.len() >= 46);
-    assert_eq!(api.chat(&secret, "m", None).await.0, StatusCode::OK, "a new key works at once");
+    assert_eq!(
+        api.chat(&secret, "m", None).await.0,
+        StatusCode::OK,
+        "a new key works at once"
+    );
     // The store never holds the key itself.
-    let (_, listed) = api.call(Method::GET, &format!("/admin/v1/keys?use_case_id={uc}"), &api.admin, None).await;
+    let (_, listed) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/keys?use_case_id={uc}"),
+            &api.admin,
+            None,
+        )
+        .await;
     assert!(!listed.to_string().contains(&secret[3..]));
 
     // Expiry.
     let soon = tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms() + 400);
-    let k = api.ok(Method::POST, "/admin/v1/keys", json!({"use_case_id": uc, "name": "short", "expires_at": soon})).await;
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc, "name": "short", "expires_at": soon}),
+        )
+        .await;
     let short = k["secret"].as_str().unwrap().to_string();
     assert_eq!(api.chat(&short, "m", None).await.0, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(api.chat(&short, "m", None).await.0, StatusCode::UNAUTHORIZED, "expired");
+    assert_eq!(
+        api.chat(&short, "m", None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "expired"
+    );
 
     // Rotation with a grace period: both work, then only the new one.
-    let r = api.ok(Method::POST, &format!("/admin/v1/keys/{key_id}/rotate"), json!({"grace_seconds": 1})).await;
+    let r = api
+        .ok(
+            Method::POST,
+            &format!("/admin/v1/keys/{key_id}/rotate"),
+            json!({"grace_seconds": 1}),
+        )
+        .await;
     let new_secret = r["new"]["secret"].as_str().unwrap().to_string();
-    assert_eq!(api.chat(&secret, "m", None).await.0, StatusCode::OK, "old key during the grace period");
-    assert_eq!(api.chat(&new_secret, "m", None).await.0, StatusCode::OK, "new key");
+    assert_eq!(
+        api.chat(&secret, "m", None).await.0,
+        StatusCode::OK,
+        "old key during the grace period"
+    );
+    assert_eq!(
+        api.chat(&new_secret, "m", None).await.0,
+        StatusCode::OK,
+        "new key"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(api.chat(&secret, "m", None).await.0, StatusCode::UNAUTHORIZED, "old key after the grace period");
+    assert_eq!(
+        api.chat(&secret, "m", None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "old key after the grace period"
+    );
     assert_eq!(api.chat(&new_secret, "m", None).await.0, StatusCode::OK);
-    let (s2, _) = api.call(Method::POST, &format!("/admin/v1/keys/{key_id}/rotate"), &api.admin, Some(json!({}))).await;
-    assert_eq!(s2, StatusCode::CONFLICT, "a rotated key cannot be rotated again");
+    let (s2, _) = api
+        .call(
+            Method::POST,
+            &format!("/admin/v1/keys/{key_id}/rotate"),
+            &api.admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        s2,
+        StatusCode::CONFLICT,
+        "a rotated key cannot be rotated again"
+    );
 
     // Revocation: rejected on the next request.
     let new_id = r["new"]["key"]["id"].as_str().unwrap();
-    api.ok(Method::POST, &format!("/admin/v1/keys/{new_id}/revoke"), json!(null)).await;
-    assert_eq!(api.chat(&new_secret, "m", None).await.0, StatusCode::UNAUTHORIZED, "revoked");
+    api.ok(
+        Method::POST,
+        &format!("/admin/v1/keys/{new_id}/revoke"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        api.chat(&new_secret, "m", None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
 }
 
 #[tokio::test]
 async fn stages_and_pilot_caps_on_the_data_plane() {
     let s = common::sim(Default::default()).await;
     let api = Api::new(&common::two_route_config(&s.url)).await;
-    let (uc, _, key) = production_key(&api, json!(["m"]), json!({"max_requests_per_day": 3, "max_end_users_per_day": 2}), &[]).await;
+    let (uc, _, key) = production_key(
+        &api,
+        json!(["m"]),
+        json!({"max_requests_per_day": 3, "max_end_users_per_day": 2}),
+        &[],
+    )
+    .await;
     let (st, v) = api.chat(&key, "m", None).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("use_case_not_live")), "proposed: {v}");
-    api.ok(Method::POST, &format!("/admin/v1/use-cases/{uc}/stage"), json!({"to": "pilot", "reason": "pilot starts"})).await;
-    assert_eq!(api.chat(&key, "m", Some("ann")).await.0, StatusCode::OK, "pilot");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("use_case_not_live")),
+        "proposed: {v}"
+    );
+    api.ok(
+        Method::POST,
+        &format!("/admin/v1/use-cases/{uc}/stage"),
+        json!({"to": "pilot", "reason": "pilot starts"}),
+    )
+    .await;
+    assert_eq!(
+        api.chat(&key, "m", Some("ann")).await.0,
+        StatusCode::OK,
+        "pilot"
+    );
     assert_eq!(api.chat(&key, "m", Some("bob")).await.0, StatusCode::OK);
     let (st, v) = api.chat(&key, "m", Some("cy")).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("pilot_cap_reached")), "third user: {v}");
-    assert_eq!(api.chat(&key, "m", Some("ann")).await.0, StatusCode::OK, "third request");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("pilot_cap_reached")),
+        "third user: {v}"
+    );
+    assert_eq!(
+        api.chat(&key, "m", Some("ann")).await.0,
+        StatusCode::OK,
+        "third request"
+    );
     let (st, v) = api.chat(&key, "m", Some("ann")).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("pilot_cap_reached")), "fourth request: {v}");
-    api.ok(Method::POST, &format!("/admin/v1/use-cases/{uc}/stage"), json!({"to": "production", "reason": "gates passed"})).await;
-    assert_eq!(api.chat(&key, "m", Some("dee")).await.0, StatusCode::OK, "production has no pilot caps");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("pilot_cap_reached")),
+        "fourth request: {v}"
+    );
+    api.ok(
+        Method::POST,
+        &format!("/admin/v1/use-cases/{uc}/stage"),
+        json!({"to": "production", "reason": "gates passed"}),
+    )
+    .await;
+    assert_eq!(
+        api.chat(&key, "m", Some("dee")).await.0,
+        StatusCode::OK,
+        "production has no pilot caps"
+    );
     // A route of the config that is not the use case's is invisible; `/v1/models` agrees.
     assert_eq!(api.chat(&key, "c", None).await.0, StatusCode::NOT_FOUND);
-    api.ok(Method::POST, &format!("/admin/v1/use-cases/{uc}/stage"), json!({"to": "retired", "reason": "replaced"})).await;
+    api.ok(
+        Method::POST,
+        &format!("/admin/v1/use-cases/{uc}/stage"),
+        json!({"to": "retired", "reason": "replaced"}),
+    )
+    .await;
     let (st, v) = api.chat(&key, "m", None).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("use_case_retired")));
-    let (_, history) = api.call(Method::GET, &format!("/admin/v1/use-cases/{uc}/stage-changes"), &api.admin, None).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("use_case_retired"))
+    );
+    let (_, history) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/use-cases/{uc}/stage-changes"),
+            &api.admin,
+            None,
+        )
+        .await;
     let steps: Vec<(&str, &str, &str)> = history
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["to"].as_str().unwrap(), c["actor"].as_str().unwrap(), c["reason"].as_str().unwrap()))
+        .map(|c| {
+            (
+                c["to"].as_str().unwrap(),
+                c["actor"].as_str().unwrap(),
+                c["reason"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(steps, [("pilot", "admin", "pilot starts"), ("production", "admin", "gates passed"), ("retired", "admin", "replaced")]);
+    assert_eq!(
+        steps,
+        [
+            ("pilot", "admin", "pilot starts"),
+            ("production", "admin", "gates passed"),
+            ("retired", "admin", "replaced")
+        ]
+    );
 }
 
 #[tokio::test]
 async fn scoped_keys_see_only_their_routes() {
     let s = common::sim(Default::default()).await;
     let api = Api::new(&common::two_route_config(&s.url)).await;
-    let (uc, _, _) = production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
-    let k = api.ok(Method::POST, "/admin/v1/keys", json!({"use_case_id": uc, "name": "scoped", "scopes": ["c"]})).await;
+    let (uc, _, _) =
+        production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc, "name": "scoped", "scopes": ["c"]}),
+        )
+        .await;
     let scoped = k["secret"].as_str().unwrap();
     assert_eq!(api.chat(scoped, "c", None).await.0, StatusCode::OK);
     let (st, v) = api.chat(scoped, "m", None).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("route_not_in_key_scope")));
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("route_not_in_key_scope"))
+    );
     let resp = api
         .router
         .clone()
-        .oneshot(Request::get("/v1/models").header("authorization", format!("Bearer {scoped}")).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get("/v1/models")
+                .header("authorization", format!("Bearer {scoped}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
-    let models: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let models: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["c"]);
 }
 
@@ -428,27 +1060,59 @@ async fn database_unavailable_known_keys_work_unknown_get_503() {
     let api = Api::new(&common::two_route_config(&s.url)).await;
     let (_, _, key) = production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
     api.gw.store.close().await;
-    assert!(api.gw.keyring.reload().await.is_err(), "the reload fails with the pool closed");
+    assert!(
+        api.gw.keyring.reload().await.is_err(),
+        "the reload fails with the pool closed"
+    );
     assert!(!api.gw.keyring.is_healthy());
-    assert_eq!(api.chat(&key, "m", None).await.0, StatusCode::OK, "a known key keeps working");
-    let (st, v) = api.chat("tg_unknown_key_while_the_database_is_down", "m", None).await;
+    assert_eq!(
+        api.chat(&key, "m", None).await.0,
+        StatusCode::OK,
+        "a known key keeps working"
+    );
+    let (st, v) = api
+        .chat("tg_unknown_key_while_the_database_is_down", "m", None)
+        .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
-    let (st, _) = api.call(Method::GET, "/admin/v1/me", &api.admin, None).await;
+    let (st, _) = api
+        .call(Method::GET, "/admin/v1/me", &api.admin, None)
+        .await;
     assert_eq!(st, StatusCode::OK, "the bootstrap token needs no database");
-    let (st, v) = api.call(Method::GET, "/admin/v1/pods", &api.admin, None).await;
-    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("store_unavailable")), "{v}");
-    let (st, v) = api.call(Method::POST, "/admin/v1/pods", &api.admin, Some(json!({"name": "x"}))).await;
+    let (st, v) = api
+        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("store_unavailable")),
+        "{v}"
+    );
+    let (st, v) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &api.admin,
+            Some(json!({"name": "x"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_every_route() {
     let api = Api::new(CONFIG).await;
-    let (st, doc) = api.call(Method::GET, "/admin/v1/openapi.json", &api.admin, None).await;
+    let (st, doc) = api
+        .call(Method::GET, "/admin/v1/openapi.json", &api.admin, None)
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/admin/v1/pods", "/admin/v1/pods/{id}/members/{user_id}", "/admin/v1/use-cases/{id}/stage", "/admin/v1/keys/{id}/rotate", "/admin/v1/audit"] {
+    for p in [
+        "/admin/v1/pods",
+        "/admin/v1/pods/{id}/members/{user_id}",
+        "/admin/v1/use-cases/{id}/stage",
+        "/admin/v1/keys/{id}/rotate",
+        "/admin/v1/audit",
+    ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
 }
@@ -458,16 +1122,24 @@ async fn the_openapi_document_describes_every_route() {
 #[tokio::test]
 async fn a_second_instance_picks_up_changes_by_refreshing() {
     let s = common::sim(Default::default()).await;
-    let yaml = format!("server: {{ key_refresh_ms: 100 }}\n{}", common::two_route_config(&s.url));
+    let yaml = format!(
+        "server: {{ key_refresh_ms: 100 }}\n{}",
+        common::two_route_config(&s.url)
+    );
     let a = Api::new(&yaml).await;
     let mut cfg = common::config(&yaml);
     cfg.server.data_dir = a.gw.config.server.data_dir.clone();
     let b_gw = Gateway::open(cfg).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let b_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tollgate_gateway::serve(b_gw, listener, std::future::pending()));
+    tokio::spawn(tollgate_gateway::serve(
+        b_gw,
+        listener,
+        std::future::pending(),
+    ));
 
-    let (_, key_id, secret) = production_key(&a, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    let (_, key_id, secret) =
+        production_key(&a, json!(["m"]), json!({}), &["pilot", "production"]).await;
     let client = reqwest::Client::new();
     let call_b = || {
         client
@@ -483,11 +1155,19 @@ async fn a_second_instance_picks_up_changes_by_refreshing() {
             if got == want {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "instance B still answers {got}, not {want}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "instance B still answers {got}, not {want}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     };
     wait_for(200).await;
-    a.ok(Method::POST, &format!("/admin/v1/keys/{key_id}/revoke"), json!(null)).await;
+    a.ok(
+        Method::POST,
+        &format!("/admin/v1/keys/{key_id}/revoke"),
+        json!(null),
+    )
+    .await;
     wait_for(401).await;
 }

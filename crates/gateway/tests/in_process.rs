@@ -22,9 +22,20 @@ routes:
 "#;
 
 /// The app in-process, with a production use case allowed every route, and its key.
-async fn app() -> (axum::Router, String, std::sync::Arc<tollgate_gateway::Gateway>) {
+async fn app() -> (
+    axum::Router,
+    String,
+    std::sync::Arc<tollgate_gateway::Gateway>,
+) {
     let gw = common::gateway_only(CONFIG).await;
-    let (_, key) = common::use_case_with_key(&gw, Stage::Production, &["gpt-4o-mini"], PilotCaps::default(), None).await;
+    let (_, key) = common::use_case_with_key(
+        &gw,
+        Stage::Production,
+        &["gpt-4o-mini"],
+        PilotCaps::default(),
+        None,
+    )
+    .await;
     (tollgate_gateway::router(gw.clone()), key, gw)
 }
 
@@ -203,7 +214,11 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
         ),
         (
             "embeddings without input",
-            post(&key, "/v1/embeddings", r#"{"model":"gpt-4o-mini","input":[]}"#),
+            post(
+                &key,
+                "/v1/embeddings",
+                r#"{"model":"gpt-4o-mini","input":[]}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "`input`",
             Some("input"),
@@ -256,7 +271,10 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
 #[tokio::test]
 async fn a_client_request_id_is_kept() {
     let (router, _, _) = app().await;
-    let req = Request::get("/healthz").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/healthz")
+        .header("x-request-id", "abc-123")
+        .body(Body::empty())
+        .unwrap();
     let (status, headers, body) = call(router, req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-request-id"], "abc-123");
@@ -264,7 +282,10 @@ async fn a_client_request_id_is_kept() {
 }
 
 fn get(key: &str, path: &str) -> Request<Body> {
-    Request::get(path).header("authorization", format!("Bearer {key}")).body(Body::empty()).unwrap()
+    Request::get(path)
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap()
 }
 
 #[tokio::test]
@@ -275,7 +296,10 @@ async fn models_lists_the_keys_routes_and_retrieves_one() {
     assert_eq!(body["object"], "list");
     assert_eq!(body["data"][0]["id"], "gpt-4o-mini");
     let (status, _, body) = call(router.clone(), get(&key, "/v1/models/gpt-4o-mini")).await;
-    assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some("gpt-4o-mini")));
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (StatusCode::OK, Some("gpt-4o-mini"))
+    );
     let (status, _, _) = call(router, get(&key, "/v1/models/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -284,37 +308,87 @@ async fn models_lists_the_keys_routes_and_retrieves_one() {
 async fn a_key_is_always_required() {
     let (router, _, _) = app().await;
     let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#;
-    let req = Request::post("/v1/chat/completions").body(Body::from(body)).unwrap();
+    let req = Request::post("/v1/chat/completions")
+        .body(Body::from(body))
+        .unwrap();
     let (status, _, err) = call(router.clone(), req).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_api_key")));
-    let (status, _, err) = call(router.clone(), post("tg_wrong", "/v1/chat/completions", body)).await;
-    assert_eq!((status, err["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_api_key")));
-    let (status, _, _) = call(router, Request::get("/v1/models").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_api_key"))
+    );
+    let (status, _, err) = call(
+        router.clone(),
+        post("tg_wrong", "/v1/chat/completions", body),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_api_key"))
+    );
+    let (status, _, _) = call(
+        router,
+        Request::get("/v1/models").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
     let (router, key, _) = app().await;
-    let (status, _, body) = call(router.clone(), Request::get("/readyz").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (status, _, body) = call(
+        router.clone(),
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
     let _ = call(router.clone(), post(&key, "/v1/chat/completions", "{")).await;
-    let resp = router.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"), "{text}");
-    assert!(text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"), "{text}");
+    let resp = router
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("tollgate_errors_total{kind=\"invalid_request\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tollgate_requests_total{endpoint=\"chat\",route=\"\",status=\"400\"} 1"),
+        "{text}"
+    );
 }
 
 /// Whatever bytes arrive, the answer is a 4xx with an OpenAI-shaped body, never a panic.
 #[test]
 fn arbitrary_bodies_never_crash() {
     use proptest::prelude::*;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (router, key, _) = rt.block_on(app());
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 128, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 128,
+        ..ProptestConfig::default()
+    });
     runner
         .run(&proptest::collection::vec(any::<u8>(), 0..300), |body| {
-            let (status, _, json) = rt.block_on(call(router.clone(), post(&key, "/v1/chat/completions", body)));
+            let (status, _, json) = rt.block_on(call(
+                router.clone(),
+                post(&key, "/v1/chat/completions", body),
+            ));
             prop_assert!(status.is_client_error(), "{}", status);
             prop_assert!(json["error"]["message"].is_string());
             Ok(())

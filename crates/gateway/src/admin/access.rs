@@ -58,7 +58,10 @@ impl Principal {
 
     /// Reads the audit trail.
     pub fn reads_audit(&self) -> bool {
-        matches!(self.org_role(), Some(OrgRole::PlatformAdmin | OrgRole::Auditor | OrgRole::RiskOfficer))
+        matches!(
+            self.org_role(),
+            Some(OrgRole::PlatformAdmin | OrgRole::Auditor | OrgRole::RiskOfficer)
+        )
     }
 
     /// Role in `pod`, if a member.
@@ -99,7 +102,10 @@ impl Principal {
             return Err(ApiError::Missing(what.to_string()));
         }
         if !allowed {
-            return Err(ApiError::Forbidden { message: format!("your role does not allow this on {what}"), code: "role_forbids" });
+            return Err(ApiError::Forbidden {
+                message: format!("your role does not allow this on {what}"),
+                code: "role_forbids",
+            });
         }
         Ok(())
     }
@@ -109,7 +115,10 @@ impl Principal {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden { message: "only a platform admin may do this".into(), code: "role_forbids" })
+            Err(ApiError::Forbidden {
+                message: "only a platform admin may do this".into(),
+                code: "role_forbids",
+            })
         }
     }
 }

@@ -22,7 +22,12 @@ pub struct Pod {
 
 impl From<m::Pod> for Pod {
     fn from(p: m::Pod) -> Self {
-        Pod { id: p.id, name: p.name, description: p.description, created_at: rfc3339(p.created_at) }
+        Pod {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            created_at: rfc3339(p.created_at),
+        }
     }
 }
 
@@ -43,7 +48,13 @@ pub struct User {
 
 impl From<m::User> for User {
     fn from(u: m::User) -> Self {
-        User { id: u.id, email: u.email, name: u.name, org_role: u.org_role, created_at: rfc3339(u.created_at) }
+        User {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            org_role: u.org_role,
+            created_at: rfc3339(u.created_at),
+        }
     }
 }
 
@@ -62,7 +73,12 @@ pub struct Member {
 
 impl From<m::Membership> for Member {
     fn from(x: m::Membership) -> Self {
-        Member { pod_id: x.pod_id, user_id: x.user_id, role: x.role, since: rfc3339(x.created_at) }
+        Member {
+            pod_id: x.pod_id,
+            user_id: x.user_id,
+            role: x.role,
+            since: rfc3339(x.created_at),
+        }
     }
 }
 
@@ -218,7 +234,15 @@ pub struct StageChange {
 
 impl From<m::StageChange> for StageChange {
     fn from(c: m::StageChange) -> Self {
-        StageChange { id: c.id, use_case_id: c.use_case_id, from: c.from, to: c.to, actor: c.actor, reason: c.reason, at: rfc3339(c.at) }
+        StageChange {
+            id: c.id,
+            use_case_id: c.use_case_id,
+            from: c.from,
+            to: c.to,
+            actor: c.actor,
+            reason: c.reason,
+            at: rfc3339(c.at),
+        }
     }
 }
 
@@ -244,7 +268,15 @@ pub struct AuditEvent {
 
 impl From<m::AuditEvent> for AuditEvent {
     fn from(e: m::AuditEvent) -> Self {
-        AuditEvent { seq: e.seq, at: rfc3339(e.at), actor: e.actor, action: e.action, object_type: e.object_type, object_id: e.object_id, details: e.details }
+        AuditEvent {
+            seq: e.seq,
+            at: rfc3339(e.at),
+            actor: e.actor,
+            action: e.action,
+            object_type: e.object_type,
+            object_id: e.object_id,
+            details: e.details,
+        }
     }
 }
 
@@ -281,7 +313,10 @@ macro_rules! page {
 
         impl<T: Into<$item>> From<m::Page<T>> for $name {
             fn from(p: m::Page<T>) -> Self {
-                $name { items: p.items.into_iter().map(Into::into).collect(), next: p.next }
+                $name {
+                    items: p.items.into_iter().map(Into::into).collect(),
+                    next: p.next,
+                }
             }
         }
     };

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tollgate_store::{self as m, AuditQueries, KeyQueries, PageRequest, PodQueries, UseCaseQueries, UserQueries};
+use tollgate_store::{
+    self as m, AuditQueries, KeyQueries, PageRequest, PodQueries, UseCaseQueries, UserQueries,
+};
 
 type Result<T> = std::result::Result<T, ApiError>;
 type Gw = State<Arc<Gateway>>;
@@ -32,23 +34,37 @@ fn created<T: serde::Serialize>(v: T) -> Response {
 fn name_ok(field: &str, v: &str) -> Result<()> {
     let n = v.trim().chars().count();
     if n == 0 || n > 100 || v.trim() != v {
-        return Err(ApiError::invalid(format!("`{field}` must be 1–100 characters without leading or trailing spaces"), Some(field.into())));
+        return Err(ApiError::invalid(
+            format!("`{field}` must be 1–100 characters without leading or trailing spaces"),
+            Some(field.into()),
+        ));
     }
     Ok(())
 }
 
 fn text_ok(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
-        return Err(ApiError::invalid(format!("`{field}` must be at most {max} characters"), Some(field.into())));
+        return Err(ApiError::invalid(
+            format!("`{field}` must be at most {max} characters"),
+            Some(field.into()),
+        ));
     }
     Ok(())
 }
 
 fn future_time(field: &str, v: Option<&str>) -> Result<Option<i64>> {
     let Some(v) = v else { return Ok(None) };
-    let t = parse_rfc3339(v).ok_or_else(|| ApiError::invalid(format!("`{field}` must be an RFC 3339 time like 2030-01-31T00:00:00Z"), Some(field.into())))?;
+    let t = parse_rfc3339(v).ok_or_else(|| {
+        ApiError::invalid(
+            format!("`{field}` must be an RFC 3339 time like 2030-01-31T00:00:00Z"),
+            Some(field.into()),
+        )
+    })?;
     if t <= m::now_ms() {
-        return Err(ApiError::invalid(format!("`{field}` must be in the future"), Some(field.into())));
+        return Err(ApiError::invalid(
+            format!("`{field}` must be in the future"),
+            Some(field.into()),
+        ));
     }
     Ok(Some(t))
 }
@@ -57,7 +73,10 @@ fn future_time(field: &str, v: Option<&str>) -> Result<Option<i64>> {
 fn list_query(q: &HashMap<String, String>, filters: &[&str]) -> Result<PageRequest> {
     for k in q.keys() {
         if k != "after" && k != "limit" && !filters.contains(&k.as_str()) {
-            return Err(ApiError::invalid(format!("unknown query parameter `{k}`"), Some(k.clone())));
+            return Err(ApiError::invalid(
+                format!("unknown query parameter `{k}`"),
+                Some(k.clone()),
+            ));
         }
     }
     let limit = match q.get("limit") {
@@ -66,14 +85,25 @@ fn list_query(q: &HashMap<String, String>, filters: &[&str]) -> Result<PageReque
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| ApiError::invalid("`limit` must be a whole number from 1 to 200", Some("limit".into())))?,
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "`limit` must be a whole number from 1 to 200",
+                    Some("limit".into()),
+                )
+            })?,
     };
-    Ok(PageRequest { after: q.get("after").cloned(), limit })
+    Ok(PageRequest {
+        after: q.get("after").cloned(),
+        limit,
+    })
 }
 
 fn check_scores(s: &Option<m::Scores>) -> Result<()> {
     if let Some(field) = s.as_ref().and_then(m::Scores::out_of_range) {
-        return Err(ApiError::invalid(format!("`scores.{field}` must be from 1 to 5"), Some(format!("scores.{field}"))));
+        return Err(ApiError::invalid(
+            format!("`scores.{field}` must be from 1 to 5"),
+            Some(format!("scores.{field}")),
+        ));
     }
     Ok(())
 }
@@ -81,7 +111,10 @@ fn check_scores(s: &Option<m::Scores>) -> Result<()> {
 fn check_caps(c: &Option<m::PilotCaps>) -> Result<()> {
     if let Some(c) = c {
         if c.max_end_users_per_day == Some(0) || c.max_requests_per_day == Some(0) {
-            return Err(ApiError::invalid("pilot caps must be at least 1 (leave a cap out for none)", Some("pilot_caps".into())));
+            return Err(ApiError::invalid(
+                "pilot caps must be at least 1 (leave a cap out for none)",
+                Some("pilot_caps".into()),
+            ));
         }
     }
     Ok(())
@@ -90,7 +123,10 @@ fn check_caps(c: &Option<m::PilotCaps>) -> Result<()> {
 fn check_routes(gw: &Gateway, field: &str, routes: &[String]) -> Result<()> {
     for (i, r) in routes.iter().enumerate() {
         if gw.route_index(r).is_none() {
-            return Err(ApiError::invalid(format!("unknown route `{r}`: routes come from the gateway's config"), Some(format!("{field}[{i}]"))));
+            return Err(ApiError::invalid(
+                format!("unknown route `{r}`: routes come from the gateway's config"),
+                Some(format!("{field}[{i}]")),
+            ));
         }
     }
     Ok(())
@@ -105,10 +141,19 @@ pub async fn me(p: Principal) -> Json<Me> {
         Principal::Admin => (Some(m::OrgRole::PlatformAdmin), Vec::new()),
         Principal::User { org_role, pods, .. } => (
             *org_role,
-            pods.iter().map(|(pod_id, role)| PodMembership { pod_id: pod_id.clone(), role: *role }).collect(),
+            pods.iter()
+                .map(|(pod_id, role)| PodMembership {
+                    pod_id: pod_id.clone(),
+                    role: *role,
+                })
+                .collect(),
         ),
     };
-    Json(Me { actor: p.actor(), org_role, pods })
+    Json(Me {
+        actor: p.actor(),
+        org_role,
+        pods,
+    })
 }
 
 // ---- pods ----
@@ -117,21 +162,36 @@ pub async fn me(p: Principal) -> Json<Me> {
     params(("after" = Option<String>, Query, description = "cursor"), ("limit" = Option<u32>, Query, description = "1–200")),
     responses((status = 200, body = PodPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Pods the caller may read.
-pub async fn list_pods(State(gw): Gw, p: Principal, Query(q): Query<HashMap<String, String>>) -> Result<Json<PodPage>> {
+pub async fn list_pods(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<PodPage>> {
     let page = list_query(&q, &[])?;
     let visible = p.visible_pods();
-    Ok(Json(gw.store.list_pods(visible.as_deref(), &page).await?.into()))
+    Ok(Json(
+        gw.store.list_pods(visible.as_deref(), &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(post, path = "/admin/v1/pods", tag = "pods", request_body = CreatePod,
     responses((status = 201, body = Pod), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Creates a pod (platform admin).
-pub async fn create_pod(State(gw): Gw, p: Principal, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn create_pod(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     p.require_admin()?;
     let req: CreatePod = body(&gw, &headers, b).await?;
     name_ok("name", &req.name)?;
     text_ok("description", &req.description, 2000)?;
-    Ok(created(Pod::from(gw.store.create_pod(&p.actor(), &req.name, &req.description).await?)))
+    Ok(created(Pod::from(
+        gw.store
+            .create_pod(&p.actor(), &req.name, &req.description)
+            .await?,
+    )))
 }
 
 async fn readable_pod(gw: &Gateway, p: &Principal, id: &str) -> Result<m::Pod> {
@@ -154,7 +214,13 @@ pub async fn get_pod(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Res
 #[utoipa::path(patch, path = "/admin/v1/pods/{id}", tag = "pods", params(("id" = String, Path)), request_body = UpdatePod,
     responses((status = 200, body = Pod), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Renames or re-describes a pod (its lead, or a platform admin).
-pub async fn update_pod(State(gw): Gw, p: Principal, Path(id): Path<String>, headers: HeaderMap, b: Body) -> Result<Json<Pod>> {
+pub async fn update_pod(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<Pod>> {
     readable_pod(&gw, &p, &id).await?;
     p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
     let req: UpdatePod = body(&gw, &headers, b).await?;
@@ -164,38 +230,82 @@ pub async fn update_pod(State(gw): Gw, p: Principal, Path(id): Path<String>, hea
     if let Some(d) = &req.description {
         text_ok("description", d, 2000)?;
     }
-    Ok(Json(gw.store.update_pod(&p.actor(), &id, req.name.as_deref(), req.description.as_deref()).await?.into()))
+    Ok(Json(
+        gw.store
+            .update_pod(
+                &p.actor(),
+                &id,
+                req.name.as_deref(),
+                req.description.as_deref(),
+            )
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/admin/v1/pods/{id}/members", tag = "pods", params(("id" = String, Path)),
     responses((status = 200, body = Vec<Member>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Members of a pod.
-pub async fn list_members(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<Vec<Member>>> {
+pub async fn list_members(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Member>>> {
     readable_pod(&gw, &p, &id).await?;
-    Ok(Json(gw.store.list_members(&id).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        gw.store
+            .list_members(&id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(put, path = "/admin/v1/pods/{id}/members/{user_id}", tag = "pods", params(("id" = String, Path), ("user_id" = String, Path)), request_body = SetMember,
     responses((status = 200, body = Member), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Adds a member or changes their role (the pod's lead, or a platform admin).
-pub async fn set_member(State(gw): Gw, p: Principal, Path((id, user_id)): Path<(String, String)>, headers: HeaderMap, b: Body) -> Result<Json<Member>> {
+pub async fn set_member(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<Member>> {
     readable_pod(&gw, &p, &id).await?;
     p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
     let req: SetMember = body(&gw, &headers, b).await?;
-    gw.store.get_user(&user_id).await.map_err(|_| ApiError::Missing(format!("user {user_id}")))?;
-    Ok(Json(gw.store.set_member(&p.actor(), &id, &user_id, req.role).await?.into()))
+    gw.store
+        .get_user(&user_id)
+        .await
+        .map_err(|_| ApiError::Missing(format!("user {user_id}")))?;
+    Ok(Json(
+        gw.store
+            .set_member(&p.actor(), &id, &user_id, req.role)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/pods/{id}/members/{user_id}", tag = "pods", params(("id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Removes a member (the pod's lead, or a platform admin).
-pub async fn remove_member(State(gw): Gw, p: Principal, Path((id, user_id)): Path<(String, String)>) -> Result<StatusCode> {
+pub async fn remove_member(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
     readable_pod(&gw, &p, &id).await?;
     p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
-    gw.store.remove_member(&p.actor(), &id, &user_id).await.map_err(|e| match e {
-        m::StoreError::NotFound(_) => ApiError::Missing(format!("member {user_id} of pod {id}")),
-        e => e.into(),
-    })?;
+    gw.store
+        .remove_member(&p.actor(), &id, &user_id)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(_) => {
+                ApiError::Missing(format!("member {user_id} of pod {id}"))
+            }
+            e => e.into(),
+        })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,10 +313,18 @@ pub async fn remove_member(State(gw): Gw, p: Principal, Path((id, user_id)): Pat
 
 /// Users the caller may see: everyone for org-wide roles; else the members of their pods.
 async fn visible_users(gw: &Gateway, p: &Principal) -> Result<Option<Vec<String>>> {
-    let Some(pods) = p.visible_pods() else { return Ok(None) };
+    let Some(pods) = p.visible_pods() else {
+        return Ok(None);
+    };
     let mut ids = Vec::new();
     for pod in pods {
-        ids.extend(gw.store.list_members(&pod).await?.into_iter().map(|m| m.user_id));
+        ids.extend(
+            gw.store
+                .list_members(&pod)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id),
+        );
     }
     if let Principal::User { id, .. } = p {
         ids.push(id.clone());
@@ -218,24 +336,47 @@ async fn visible_users(gw: &Gateway, p: &Principal) -> Result<Option<Vec<String>
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Users the caller may see.
-pub async fn list_users(State(gw): Gw, p: Principal, Query(q): Query<HashMap<String, String>>) -> Result<Json<UserPage>> {
+pub async fn list_users(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<UserPage>> {
     let page = list_query(&q, &[])?;
     let ids = visible_users(&gw, &p).await?;
-    Ok(Json(gw.store.list_users(ids.as_deref(), &page).await?.into()))
+    Ok(Json(
+        gw.store.list_users(ids.as_deref(), &page).await?.into(),
+    ))
 }
 
 #[utoipa::path(post, path = "/admin/v1/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = User), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Creates a user (platform admin).
-pub async fn create_user(State(gw): Gw, p: Principal, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn create_user(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     p.require_admin()?;
     let req: CreateUser = body(&gw, &headers, b).await?;
     let email = req.email.trim();
-    if email.len() > 254 || email.split('@').count() != 2 || email.starts_with('@') || email.ends_with('@') || email.contains(char::is_whitespace) {
-        return Err(ApiError::invalid("`email` must be an e-mail address", Some("email".into())));
+    if email.len() > 254
+        || email.split('@').count() != 2
+        || email.starts_with('@')
+        || email.ends_with('@')
+        || email.contains(char::is_whitespace)
+    {
+        return Err(ApiError::invalid(
+            "`email` must be an e-mail address",
+            Some("email".into()),
+        ));
     }
     name_ok("name", &req.name)?;
-    Ok(created(User::from(gw.store.create_user(&p.actor(), email, &req.name, req.org_role).await?)))
+    Ok(created(User::from(
+        gw.store
+            .create_user(&p.actor(), email, &req.name, req.org_role)
+            .await?,
+    )))
 }
 
 #[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -247,17 +388,30 @@ pub async fn get_user(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Re
             return Err(ApiError::Missing(format!("user {id}")));
         }
     }
-    let u = gw.store.get_user(&id).await.map_err(|_| ApiError::Missing(format!("user {id}")))?;
+    let u = gw
+        .store
+        .get_user(&id)
+        .await
+        .map_err(|_| ApiError::Missing(format!("user {id}")))?;
     Ok(Json(u.into()))
 }
 
 #[utoipa::path(post, path = "/admin/v1/users/{id}/tokens", tag = "users", params(("id" = String, Path)), request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Issues a personal admin token (a platform admin for anyone; a user for themselves).
-pub async fn create_token(State(gw): Gw, p: Principal, Path(id): Path<String>, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn create_token(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     let own = matches!(&p, Principal::User { id: me, .. } if *me == id);
     if !own {
-        if visible_users(&gw, &p).await?.is_some_and(|ids| !ids.contains(&id)) {
+        if visible_users(&gw, &p)
+            .await?
+            .is_some_and(|ids| !ids.contains(&id))
+        {
             return Err(ApiError::Missing(format!("user {id}")));
         }
         p.require_admin()?;
@@ -265,7 +419,10 @@ pub async fn create_token(State(gw): Gw, p: Principal, Path(id): Path<String>, h
     let req: CreateToken = body(&gw, &headers, b).await?;
     name_ok("name", &req.name)?;
     let expires_at = future_time("expires_at", req.expires_at.as_deref())?;
-    gw.store.get_user(&id).await.map_err(|_| ApiError::Missing(format!("user {id}")))?;
+    gw.store
+        .get_user(&id)
+        .await
+        .map_err(|_| ApiError::Missing(format!("user {id}")))?;
     let k = crate::keys::generate(gw.keyring.secret(), "tgu");
     let token = m::UserToken {
         id: m::new_id("tok"),
@@ -305,14 +462,27 @@ async fn readable_use_case(gw: &Gateway, p: &Principal, id: &str) -> Result<m::U
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, description = "proposed | pilot | production | retired")),
     responses((status = 200, body = UseCasePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Use cases the caller may read, filtered.
-pub async fn list_use_cases(State(gw): Gw, p: Principal, Query(q): Query<HashMap<String, String>>) -> Result<Json<UseCasePage>> {
+pub async fn list_use_cases(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<UseCasePage>> {
     let page = list_query(&q, &["pod_id", "stage"])?;
     let stage = match q.get("stage") {
         None => None,
-        Some(s) => Some(m::Stage::parse(s).ok_or_else(|| ApiError::invalid("`stage` must be proposed, pilot, production or retired", Some("stage".into())))?),
+        Some(s) => Some(m::Stage::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "`stage` must be proposed, pilot, production or retired",
+                Some("stage".into()),
+            )
+        })?),
     };
     let pod_ids = match (q.get("pod_id"), p.visible_pods()) {
-        (Some(pod), Some(v)) => Some(if v.contains(pod) { vec![pod.clone()] } else { Vec::new() }),
+        (Some(pod), Some(v)) => Some(if v.contains(pod) {
+            vec![pod.clone()]
+        } else {
+            Vec::new()
+        }),
         (Some(pod), None) => Some(vec![pod.clone()]),
         (None, v) => v,
     };
@@ -323,10 +493,19 @@ pub async fn list_use_cases(State(gw): Gw, p: Principal, Query(q): Query<HashMap
 #[utoipa::path(post, path = "/admin/v1/use-cases", tag = "use cases", request_body = CreateUseCase,
     responses((status = 201, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Proposes a use case in a pod (its lead, or a platform admin).
-pub async fn create_use_case(State(gw): Gw, p: Principal, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn create_use_case(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     let req: CreateUseCase = body(&gw, &headers, b).await?;
     readable_pod(&gw, &p, &req.pod_id).await?;
-    p.check(&req.pod_id, &format!("pod {}", req.pod_id), p.can_manage(&req.pod_id))?;
+    p.check(
+        &req.pod_id,
+        &format!("pod {}", req.pod_id),
+        p.can_manage(&req.pod_id),
+    )?;
     name_ok("name", &req.name)?;
     text_ok("description", &req.description, 4000)?;
     check_scores(&req.scores)?;
@@ -351,16 +530,30 @@ pub async fn create_use_case(State(gw): Gw, p: Principal, headers: HeaderMap, b:
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}", tag = "use cases", params(("id" = String, Path)),
     responses((status = 200, body = UseCase), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// One use case.
-pub async fn get_use_case(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<UseCase>> {
+pub async fn get_use_case(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<UseCase>> {
     Ok(Json(readable_use_case(&gw, &p, &id).await?.into()))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/use-cases/{id}", tag = "use cases", params(("id" = String, Path)), request_body = UpdateUseCase,
     responses((status = 200, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Changes a use case (its pod's lead, or a platform admin).
-pub async fn update_use_case(State(gw): Gw, p: Principal, Path(id): Path<String>, headers: HeaderMap, b: Body) -> Result<Json<UseCase>> {
+pub async fn update_use_case(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<UseCase>> {
     let uc = readable_use_case(&gw, &p, &id).await?;
-    p.check(&uc.pod_id, &format!("use case {id}"), p.can_manage(&uc.pod_id))?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {id}"),
+        p.can_manage(&uc.pod_id),
+    )?;
     let req: UpdateUseCase = body(&gw, &headers, b).await?;
     if let Some(n) = &req.name {
         name_ok("name", n)?;
@@ -390,18 +583,38 @@ pub async fn update_use_case(State(gw): Gw, p: Principal, Path(id): Path<String>
     responses((status = 200, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Moves a use case to another stage, recording who, when and why (its pod's lead, or a platform
 /// admin). Allowed: proposed→pilot|retired, pilot→production|proposed|retired, production→pilot|retired.
-pub async fn change_stage(State(gw): Gw, p: Principal, Path(id): Path<String>, headers: HeaderMap, b: Body) -> Result<Json<UseCase>> {
+pub async fn change_stage(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<UseCase>> {
     let uc = readable_use_case(&gw, &p, &id).await?;
-    p.check(&uc.pod_id, &format!("use case {id}"), p.can_manage(&uc.pod_id))?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {id}"),
+        p.can_manage(&uc.pod_id),
+    )?;
     let req: ChangeStage = body(&gw, &headers, b).await?;
     if req.reason.trim().is_empty() {
-        return Err(ApiError::invalid("`reason` must say why the stage changes", Some("reason".into())));
+        return Err(ApiError::invalid(
+            "`reason` must say why the stage changes",
+            Some("reason".into()),
+        ));
     }
     text_ok("reason", &req.reason, 2000)?;
-    let (uc, _) = gw.store.change_stage(&p.actor(), &id, req.to, &req.reason).await.map_err(|e| match e {
-        m::StoreError::Invalid(message) => ApiError::Conflict { message, code: "stage_transition_not_allowed" },
-        e => e.into(),
-    })?;
+    let (uc, _) = gw
+        .store
+        .change_stage(&p.actor(), &id, req.to, &req.reason)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::Invalid(message) => ApiError::Conflict {
+                message,
+                code: "stage_transition_not_allowed",
+            },
+            e => e.into(),
+        })?;
     let _ = gw.keyring.reload().await;
     Ok(Json(uc.into()))
 }
@@ -409,9 +622,20 @@ pub async fn change_stage(State(gw): Gw, p: Principal, Path(id): Path<String>, h
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/stage-changes", tag = "use cases", params(("id" = String, Path)),
     responses((status = 200, body = Vec<StageChange>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// The stage history of a use case.
-pub async fn list_stage_changes(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<Vec<StageChange>>> {
+pub async fn list_stage_changes(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StageChange>>> {
     readable_use_case(&gw, &p, &id).await?;
-    Ok(Json(gw.store.list_stage_changes(&id).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        gw.store
+            .list_stage_changes(&id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 // ---- keys ----
@@ -420,14 +644,27 @@ pub async fn list_stage_changes(State(gw): Gw, p: Principal, Path(id): Path<Stri
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("use_case_id" = Option<String>, Query), ("include_inactive" = Option<bool>, Query)),
     responses((status = 200, body = KeyPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Keys of the use cases the caller may read (never their secrets).
-pub async fn list_keys(State(gw): Gw, p: Principal, Query(q): Query<HashMap<String, String>>) -> Result<Json<KeyPage>> {
+pub async fn list_keys(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<KeyPage>> {
     let page = list_query(&q, &["use_case_id", "include_inactive"])?;
     let include_inactive = match q.get("include_inactive").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
-        Some(_) => return Err(ApiError::invalid("`include_inactive` must be true or false", Some("include_inactive".into()))),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`include_inactive` must be true or false",
+                Some("include_inactive".into()),
+            ));
+        }
     };
-    let filter = m::KeyFilter { pod_ids: p.visible_pods(), use_case_id: q.get("use_case_id").cloned(), include_inactive };
+    let filter = m::KeyFilter {
+        pod_ids: p.visible_pods(),
+        use_case_id: q.get("use_case_id").cloned(),
+        include_inactive,
+    };
     Ok(Json(gw.store.list_keys(&filter, &page).await?.into()))
 }
 
@@ -435,26 +672,51 @@ pub async fn list_keys(State(gw): Gw, p: Principal, Query(q): Query<HashMap<Stri
     responses((status = 201, body = NewKey), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Issues a key for a use case; the secret is in this answer only (the pod's lead or builders, or
 /// a platform admin).
-pub async fn create_key(State(gw): Gw, p: Principal, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn create_key(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     let req: CreateKey = body(&gw, &headers, b).await?;
     let uc = readable_use_case(&gw, &p, &req.use_case_id).await?;
-    p.check(&uc.pod_id, &format!("use case {}", uc.id), p.can_issue_keys(&uc.pod_id))?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {}", uc.id),
+        p.can_issue_keys(&uc.pod_id),
+    )?;
     name_ok("name", &req.name)?;
     if let Some(scopes) = &req.scopes {
         for (i, s) in scopes.iter().enumerate() {
             if !uc.routes.contains(s) {
-                return Err(ApiError::invalid(format!("scope `{s}` is not one of the use case's routes"), Some(format!("scopes[{i}]"))));
+                return Err(ApiError::invalid(
+                    format!("scope `{s}` is not one of the use case's routes"),
+                    Some(format!("scopes[{i}]")),
+                ));
             }
         }
     }
     let expires_at = future_time("expires_at", req.expires_at.as_deref())?;
     if let Some(user) = &req.user_id {
-        gw.store.get_user(user).await.map_err(|_| ApiError::invalid(format!("unknown user `{user}`"), Some("user_id".into())))?;
+        gw.store.get_user(user).await.map_err(|_| {
+            ApiError::invalid(format!("unknown user `{user}`"), Some("user_id".into()))
+        })?;
     }
-    let (record, secret) = crate::keys::new_api_key(gw.keyring.secret(), &uc.id, req.user_id, &req.name, req.scopes, expires_at, &p.actor());
+    let (record, secret) = crate::keys::new_api_key(
+        gw.keyring.secret(),
+        &uc.id,
+        req.user_id,
+        &req.name,
+        req.scopes,
+        expires_at,
+        &p.actor(),
+    );
     let key = gw.store.create_key(&p.actor(), &record).await?;
     let _ = gw.keyring.reload().await;
-    Ok(created(NewKey { key: key.into(), secret }))
+    Ok(created(NewKey {
+        key: key.into(),
+        secret,
+    }))
 }
 
 async fn key_for_change(gw: &Gateway, p: &Principal, id: &str) -> Result<m::ApiKey> {
@@ -463,7 +725,11 @@ async fn key_for_change(gw: &Gateway, p: &Principal, id: &str) -> Result<m::ApiK
         e => e.into(),
     })?;
     let uc = gw.store.get_use_case(&key.use_case_id).await?;
-    p.check(&uc.pod_id, &format!("key {id}"), p.can_issue_keys(&uc.pod_id))?;
+    p.check(
+        &uc.pod_id,
+        &format!("key {id}"),
+        p.can_issue_keys(&uc.pod_id),
+    )?;
     Ok(key)
 }
 
@@ -471,7 +737,11 @@ async fn key_for_change(gw: &Gateway, p: &Principal, id: &str) -> Result<m::ApiK
     responses((status = 200, body = Key), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// One key (never its secret).
 pub async fn get_key(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<Key>> {
-    let key = gw.store.get_key(&id).await.map_err(|_| ApiError::Missing(format!("key {id}")))?;
+    let key = gw
+        .store
+        .get_key(&id)
+        .await
+        .map_err(|_| ApiError::Missing(format!("key {id}")))?;
     let uc = gw.store.get_use_case(&key.use_case_id).await?;
     if !p.can_read(&uc.pod_id) {
         return Err(ApiError::Missing(format!("key {id}")));
@@ -492,21 +762,51 @@ pub async fn revoke_key(State(gw): Gw, p: Principal, Path(id): Path<String>) -> 
 #[utoipa::path(post, path = "/admin/v1/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), request_body = RotateKey,
     responses((status = 201, body = Rotation), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Issues a replacement key; the old one keeps working for the grace period, then stops.
-pub async fn rotate_key(State(gw): Gw, p: Principal, Path(id): Path<String>, headers: HeaderMap, b: Body) -> Result<Response> {
+pub async fn rotate_key(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
     let old = key_for_change(&gw, &p, &id).await?;
     let req: RotateKey = body(&gw, &headers, b).await?;
     let grace = req.grace_seconds.unwrap_or(3600);
     if grace > 604_800 {
-        return Err(ApiError::invalid("`grace_seconds` must be from 0 to 604800 (7 days)", Some("grace_seconds".into())));
+        return Err(ApiError::invalid(
+            "`grace_seconds` must be from 0 to 604800 (7 days)",
+            Some("grace_seconds".into()),
+        ));
     }
-    let (record, secret) = crate::keys::new_api_key(gw.keyring.secret(), &old.use_case_id, old.user_id.clone(), &old.name, old.scopes.clone(), old.expires_at, &p.actor());
+    let (record, secret) = crate::keys::new_api_key(
+        gw.keyring.secret(),
+        &old.use_case_id,
+        old.user_id.clone(),
+        &old.name,
+        old.scopes.clone(),
+        old.expires_at,
+        &p.actor(),
+    );
     let until = m::now_ms() + i64::try_from(grace).unwrap_or(0) * 1000;
-    let (old, new) = gw.store.rotate_key(&p.actor(), &id, &record, until).await.map_err(|e| match e {
-        m::StoreError::Invalid(message) => ApiError::Conflict { message, code: "key_not_rotatable" },
-        e => e.into(),
-    })?;
+    let (old, new) = gw
+        .store
+        .rotate_key(&p.actor(), &id, &record, until)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::Invalid(message) => ApiError::Conflict {
+                message,
+                code: "key_not_rotatable",
+            },
+            e => e.into(),
+        })?;
     let _ = gw.keyring.reload().await;
-    Ok(created(Rotation { old: old.into(), new: NewKey { key: new.into(), secret } }))
+    Ok(created(Rotation {
+        old: old.into(),
+        new: NewKey {
+            key: new.into(),
+            secret,
+        },
+    }))
 }
 
 // ---- audit ----
@@ -515,14 +815,30 @@ pub async fn rotate_key(State(gw): Gw, p: Principal, Path(id): Path<String>, hea
     params(("after" = Option<i64>, Query, description = "sequence number"), ("limit" = Option<u32>, Query)),
     responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 /// The audit trail, oldest first (platform admins, auditors, risk officers).
-pub async fn list_audit(State(gw): Gw, p: Principal, Query(q): Query<HashMap<String, String>>) -> Result<Json<Vec<AuditEvent>>> {
+pub async fn list_audit(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<AuditEvent>>> {
     if !p.reads_audit() {
-        return Err(ApiError::Forbidden { message: "only platform admins, auditors and risk officers read the audit trail".into(), code: "role_forbids" });
+        return Err(ApiError::Forbidden {
+            message: "only platform admins, auditors and risk officers read the audit trail".into(),
+            code: "role_forbids",
+        });
     }
     let page = list_query(&q, &[])?;
     let after = match q.get("after") {
         None => 0,
-        Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::invalid("`after` must be a sequence number", Some("after".into())))?,
+        Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid("`after` must be a sequence number", Some("after".into()))
+        })?,
     };
-    Ok(Json(gw.store.list_audit(after, page.size()).await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        gw.store
+            .list_audit(after, page.size())
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }

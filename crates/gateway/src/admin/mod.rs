@@ -48,7 +48,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -59,7 +62,11 @@ pub fn openapi_json() -> String {
 
 async fn openapi(_: Principal) -> axum::response::Response {
     use axum::response::IntoResponse;
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
 }
 
 /// The `/admin/v1` routes.
@@ -71,14 +78,26 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/admin/v1/pods", get(list_pods).post(create_pod))
         .route("/admin/v1/pods/{id}", get(get_pod).patch(update_pod))
         .route("/admin/v1/pods/{id}/members", get(list_members))
-        .route("/admin/v1/pods/{id}/members/{user_id}", put(set_member).delete(remove_member))
+        .route(
+            "/admin/v1/pods/{id}/members/{user_id}",
+            put(set_member).delete(remove_member),
+        )
         .route("/admin/v1/users", get(list_users).post(create_user))
         .route("/admin/v1/users/{id}", get(get_user))
         .route("/admin/v1/users/{id}/tokens", post(create_token))
-        .route("/admin/v1/use-cases", get(list_use_cases).post(create_use_case))
-        .route("/admin/v1/use-cases/{id}", get(get_use_case).patch(update_use_case))
+        .route(
+            "/admin/v1/use-cases",
+            get(list_use_cases).post(create_use_case),
+        )
+        .route(
+            "/admin/v1/use-cases/{id}",
+            get(get_use_case).patch(update_use_case),
+        )
         .route("/admin/v1/use-cases/{id}/stage", post(change_stage))
-        .route("/admin/v1/use-cases/{id}/stage-changes", get(list_stage_changes))
+        .route(
+            "/admin/v1/use-cases/{id}/stage-changes",
+            get(list_stage_changes),
+        )
         .route("/admin/v1/keys", get(list_keys).post(create_key))
         .route("/admin/v1/keys/{id}", get(get_key))
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
@@ -89,7 +108,10 @@ pub fn router() -> Router<Arc<Gateway>> {
 impl FromRequestParts<Arc<Gateway>> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        gw: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
         let hash = gw.keyring.secret().hash(token);
         if hash == gw.admin_token_hash {
@@ -99,14 +121,27 @@ impl FromRequestParts<Arc<Gateway>> for Principal {
             return Err(ApiError::InvalidKey);
         };
         let user = gw.store.get_user(&t.user_id).await?;
-        let pods = gw.store.memberships_of(&user.id).await?.into_iter().map(|m| (m.pod_id, m.role)).collect();
-        Ok(Principal::User { id: user.id, org_role: user.org_role, pods })
+        let pods = gw
+            .store
+            .memberships_of(&user.id)
+            .await?
+            .into_iter()
+            .map(|m| (m.pod_id, m.role))
+            .collect();
+        Ok(Principal::User {
+            id: user.id,
+            org_role: user.org_role,
+            pods,
+        })
     }
 }
 
 /// The bootstrap admin token's hash: from `TOLLGATE_ADMIN_TOKEN`, else the one stored on an
 /// earlier start, else a new one. Returns the hash and, only when it was just generated, the token.
-pub async fn bootstrap_token(store: &tollgate_store::Store, secret: &crate::keys::KeySecret) -> Result<(String, Option<String>), tollgate_store::StoreError> {
+pub async fn bootstrap_token(
+    store: &tollgate_store::Store,
+    secret: &crate::keys::KeySecret,
+) -> Result<(String, Option<String>), tollgate_store::StoreError> {
     if let Ok(t) = std::env::var("TOLLGATE_ADMIN_TOKEN") {
         if !t.trim().is_empty() {
             return Ok((secret.hash(t.trim()), None));
@@ -118,7 +153,15 @@ pub async fn bootstrap_token(store: &tollgate_store::Store, secret: &crate::keys
     let k = crate::keys::generate(secret, "tga");
     let stored = store.init_setting("admin_token_hmac", &k.hash).await?;
     if stored == k.hash {
-        store.append_audit("system", "admin_token.generate", "settings", "admin_token_hmac", serde_json::json!({"prefix": k.prefix})).await?;
+        store
+            .append_audit(
+                "system",
+                "admin_token.generate",
+                "settings",
+                "admin_token_hmac",
+                serde_json::json!({"prefix": k.prefix}),
+            )
+            .await?;
         Ok((stored, Some(k.plaintext)))
     } else {
         // Another instance generated it first; it printed it.

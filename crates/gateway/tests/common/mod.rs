@@ -86,7 +86,11 @@ pub fn config(yaml: &str) -> tollgate_config::Config {
 
 /// A fresh data directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("tollgate-test-{tag}-{}-{}", std::process::id(), tollgate_store::new_id("d")))
+    std::env::temp_dir().join(format!(
+        "tollgate-test-{tag}-{}-{}",
+        std::process::id(),
+        tollgate_store::new_id("d")
+    ))
 }
 
 /// A gateway on a fresh store and data directory (no sockets).
@@ -97,15 +101,38 @@ pub async fn gateway_only(yaml: &str) -> Arc<Gateway> {
 }
 
 /// Creates a pod (if needed), a use case in `stage` with `routes` and `caps`, and a key for it.
-pub async fn use_case_with_key(gw: &Gateway, stage: Stage, routes: &[&str], caps: PilotCaps, scopes: Option<Vec<String>>) -> (UseCase, String) {
-    let pod = match gw.store.list_pods(None, &PageRequest::default()).await.unwrap().items.into_iter().next() {
+pub async fn use_case_with_key(
+    gw: &Gateway,
+    stage: Stage,
+    routes: &[&str],
+    caps: PilotCaps,
+    scopes: Option<Vec<String>>,
+) -> (UseCase, String) {
+    let pod = match gw
+        .store
+        .list_pods(None, &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .next()
+    {
         Some(p) => p,
         None => gw.store.create_pod("test", "test-pod", "").await.unwrap(),
     };
     let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
     let uc = gw
         .store
-        .create_use_case("test", &pod.id, &new_id("uc"), "", &ValueModel::default(), &Scores::default(), &routes, &caps)
+        .create_use_case(
+            "test",
+            &pod.id,
+            &new_id("uc"),
+            "",
+            &ValueModel::default(),
+            &Scores::default(),
+            &routes,
+            &caps,
+        )
         .await
         .unwrap();
     let path: &[Stage] = match stage {
@@ -115,9 +142,20 @@ pub async fn use_case_with_key(gw: &Gateway, stage: Stage, routes: &[&str], caps
         Stage::Retired => &[Stage::Retired],
     };
     for s in path {
-        gw.store.change_stage("test", &uc.id, *s, "test").await.unwrap();
+        gw.store
+            .change_stage("test", &uc.id, *s, "test")
+            .await
+            .unwrap();
     }
-    let (record, plaintext) = tollgate_gateway::keys::new_api_key(gw.keyring.secret(), &uc.id, None, "test", scopes, None, "test");
+    let (record, plaintext) = tollgate_gateway::keys::new_api_key(
+        gw.keyring.secret(),
+        &uc.id,
+        None,
+        "test",
+        scopes,
+        None,
+        "test",
+    );
     gw.store.create_key("test", &record).await.unwrap();
     gw.keyring.reload().await.unwrap();
     (gw.store.get_use_case(&uc.id).await.unwrap(), plaintext)
@@ -127,7 +165,8 @@ pub async fn gateway(yaml: &str) -> Gw {
     let gw = gateway_only(yaml).await;
     let routes: Vec<String> = gw.config.routes.iter().map(|r| r.name.clone()).collect();
     let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
-    let (use_case, key) = use_case_with_key(&gw, Stage::Production, &routes, PilotCaps::default(), None).await;
+    let (use_case, key) =
+        use_case_with_key(&gw, Stage::Production, &routes, PilotCaps::default(), None).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, mut rx) = watch::channel(false);
