@@ -291,6 +291,43 @@ async fn the_role_matrix_of_the_admin_api() {
             },
             "{who:?} audit"
         );
+        // A pod member's user record and personal tokens: visible to org-wide roles and pod mates,
+        // issued by platform admins or the user themself.
+        let viewer_idx = EVERYONE.iter().position(|w| *w == Who::Viewer).unwrap() - 1;
+        let viewer_id = &org.user_ids[viewer_idx];
+        let (s, _) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/users/{viewer_id}"),
+                token,
+                None,
+            )
+            .await;
+        let sees = !matches!(who, Who::Nobody);
+        assert_eq!(
+            s,
+            if sees {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            },
+            "{who:?} GET user"
+        );
+        let (s, _) = api
+            .call(
+                Method::POST,
+                &format!("/admin/v1/users/{viewer_id}/tokens"),
+                token,
+                Some(json!({"name": "t"})),
+            )
+            .await;
+        let want = match who {
+            Who::Bootstrap | Who::PlatformAdmin | Who::Viewer => StatusCode::CREATED,
+            Who::Nobody => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(s, want, "{who:?} POST user token");
+        checked += 2;
         let (s, _) = api
             .call(
                 Method::POST,

@@ -1,0 +1,114 @@
+//! The cost of one request: tokens by kind × prices, summed exactly in integers, rounded once.
+
+use crate::catalog::Prices;
+use crate::money::Money;
+use tollgate_types::openai::Usage;
+
+/// Tokens by kind, each counted once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Uncached input.
+    pub input: u64,
+    /// Input read from the prompt cache.
+    pub cached_input: u64,
+    /// Input written to the prompt cache.
+    pub cache_write: u64,
+    /// Output, reasoning excluded.
+    pub output: u64,
+    /// Reasoning output.
+    pub reasoning: u64,
+}
+
+impl Tokens {
+    /// Splits OpenAI-shaped usage, where `prompt_tokens` includes cached and cache-written input
+    /// and `completion_tokens` includes reasoning.
+    pub fn from_usage(u: &Usage) -> Tokens {
+        let cached = u.cached_tokens().min(u.prompt_tokens);
+        let write = u.cache_write_tokens().min(u.prompt_tokens - cached);
+        let reasoning = u.reasoning_tokens().min(u.completion_tokens);
+        Tokens {
+            input: u.prompt_tokens - cached - write,
+            cached_input: cached,
+            cache_write: write,
+            output: u.completion_tokens - reasoning,
+            reasoning,
+        }
+    }
+
+    /// All input tokens.
+    pub fn total_input(&self) -> u64 {
+        self.input + self.cached_input + self.cache_write
+    }
+
+    /// All output tokens.
+    pub fn total_output(&self) -> u64 {
+        self.output + self.reasoning
+    }
+}
+
+/// Σ tokens × price per 1M tokens, divided by 1M once at the end, rounded half up.
+pub fn cost(prices: &Prices, t: &Tokens) -> Money {
+    let sum: u128 = u128::from(t.input) * u128::from(prices.input)
+        + u128::from(t.cached_input) * u128::from(prices.cached_input)
+        + u128::from(t.cache_write) * u128::from(prices.cache_write)
+        + u128::from(t.output) * u128::from(prices.output)
+        + u128::from(t.reasoning) * u128::from(prices.reasoning);
+    Money(u64::try_from((sum + 500_000) / 1_000_000).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use tollgate_types::openai::{CompletionTokensDetails, PromptTokensDetails};
+
+    #[test]
+    fn cached_cache_write_and_reasoning_tokens_are_priced_per_kind() {
+        let c = Catalog::builtin().unwrap();
+        let sonnet = c.lookup("claude-sonnet-4-5").unwrap().prices;
+        let u = Usage {
+            prompt_tokens: 1_000_000 + 200_000 + 100_000,
+            completion_tokens: 50_000,
+            total_tokens: 0,
+            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: Some(200_000), cache_creation_tokens: Some(100_000), audio_tokens: None }),
+            completion_tokens_details: None,
+        };
+        let t = Tokens::from_usage(&u);
+        assert_eq!(t, Tokens { input: 1_000_000, cached_input: 200_000, cache_write: 100_000, output: 50_000, reasoning: 0 });
+        // $3 + 0.2 × $0.30 + 0.1 × $3.75 + 0.05 × $15 = $3 + $0.06 + $0.375 + $0.75
+        assert_eq!(cost(&sonnet, &t), Money::parse_usd("4.185").unwrap());
+
+        let o4 = c.lookup("o4-mini").unwrap().prices;
+        let u = Usage {
+            prompt_tokens: 1000,
+            completion_tokens: 3000,
+            total_tokens: 4000,
+            prompt_tokens_details: None,
+            completion_tokens_details: Some(CompletionTokensDetails { reasoning_tokens: Some(2000), ..Default::default() }),
+        };
+        // 1000 × $1.10/M + 3000 × $4.40/M (reasoning at the output price) = $0.0011 + $0.0132
+        assert_eq!(cost(&o4, &Tokens::from_usage(&u)), Money::parse_usd("0.0143").unwrap());
+    }
+
+    #[test]
+    fn sub_nano_prices_round_once() {
+        let p = Prices { input: 8_750_000, cached_input: 8_750_000, cache_write: 8_750_000, output: 0, reasoning: 0 };
+        // 1 token × $0.00875/M = 0.00875 nano-USD → 0; 1,000 tokens → 8.75 → 9.
+        assert_eq!(cost(&p, &Tokens { input: 1, ..Default::default() }), Money(0));
+        assert_eq!(cost(&p, &Tokens { input: 1000, ..Default::default() }), Money(9));
+    }
+
+    proptest::proptest! {
+        /// Costs add up: the cost of a sum of token counts is within rounding of the sum of costs.
+        #[test]
+        fn costs_add_up(a in 0u64..10_000_000, b in 0u64..10_000_000, pi in 0u64..100_000_000_000) {
+            let p = Prices { input: pi, cached_input: pi / 2, cache_write: pi, output: pi * 4, reasoning: pi * 4 };
+            let ta = Tokens { input: a, output: b, ..Default::default() };
+            let tb = Tokens { input: b, output: a, ..Default::default() };
+            let both = Tokens { input: a + b, output: a + b, ..Default::default() };
+            let sum = cost(&p, &ta).0 + cost(&p, &tb).0;
+            let whole = cost(&p, &both).0;
+            proptest::prop_assert!(sum.abs_diff(whole) <= 1);
+        }
+    }
+}

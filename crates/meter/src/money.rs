@@ -1,0 +1,88 @@
+//! [`Money`]: an integer count of nano-USD. Never a float, in storage or arithmetic.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Nano-USD (1e-9 USD). `u64` holds up to ~18.4 billion USD.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Money(pub u64);
+
+impl Money {
+    /// Zero.
+    pub const ZERO: Money = Money(0);
+
+    /// From whole nano-USD.
+    pub fn from_nanos(n: u64) -> Money {
+        Money(n)
+    }
+
+    /// Nano-USD.
+    pub fn nanos(self) -> u64 {
+        self.0
+    }
+
+    /// Sum, saturating (a wrap would be a silent error in money).
+    pub fn saturating_add(self, other: Money) -> Money {
+        Money(self.0.saturating_add(other.0))
+    }
+
+    /// Parses a decimal USD amount (`"12.5"`, `"0.000000001"`) exactly; more than 9 decimals or a
+    /// negative amount is an error.
+    pub fn parse_usd(s: &str) -> Result<Money, String> {
+        parse_decimal(s, 9).map(Money)
+    }
+}
+
+impl fmt::Display for Money {
+    /// `$12.345678901`, trailing zeros trimmed to at least two decimals.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let whole = self.0 / 1_000_000_000;
+        let frac = format!("{:09}", self.0 % 1_000_000_000);
+        let trimmed = frac.trim_end_matches('0');
+        let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
+        write!(f, "${whole}.{frac}")
+    }
+}
+
+/// Parses a non-negative decimal with at most `scale` fraction digits into an integer scaled by
+/// 10^scale, exactly.
+pub fn parse_decimal(s: &str, scale: u32) -> Result<u64, String> {
+    let t = s.trim();
+    if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
+        return Err(format!("{s:?} is not a non-negative decimal amount"));
+    }
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("{s:?} is not a decimal amount"));
+    }
+    if frac.len() > scale as usize {
+        return Err(format!("{s:?} has more than {scale} decimals"));
+    }
+    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| format!("{s:?} is too large"))? };
+    let f: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<width$}", width = scale as usize).parse().map_err(|_| format!("{s:?} is not a decimal"))? };
+    w.checked_mul(10u64.pow(scale))
+        .and_then(|x| x.checked_add(f))
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_exactly() {
+        assert_eq!(Money::parse_usd("12.5").unwrap(), Money(12_500_000_000));
+        assert_eq!(Money::parse_usd("0.000000001").unwrap(), Money(1));
+        assert_eq!(Money::parse_usd(".5").unwrap(), Money(500_000_000));
+        assert!(Money::parse_usd("-1").is_err());
+        assert!(Money::parse_usd("1.0000000001").is_err());
+        assert!(Money::parse_usd("abc").is_err());
+        assert!(Money::parse_usd("").is_err());
+        assert_eq!(Money(12_500_000_000).to_string(), "$12.50");
+        assert_eq!(Money(1).to_string(), "$0.000000001");
+        assert_eq!(Money(1_234_567_000).to_string(), "$1.234567");
+    }
+}
