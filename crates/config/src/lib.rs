@@ -140,6 +140,8 @@ pub struct Deployment {
     pub model: String,
     /// Weight.
     pub weight: u32,
+    /// Price override, as written (checked by the meter, which owns prices).
+    pub price: Option<raw::PriceConfig>,
 }
 
 impl Config {

@@ -162,6 +162,37 @@ pub struct DeploymentConfig {
     /// Share of traffic among the route's deployments (default 1).
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Contract or self-hosted prices; they win over the built-in catalog.
+    #[serde(default)]
+    pub price: Option<PriceConfig>,
+}
+
+/// `price:` of a deployment: token prices in USD per 1,000,000 tokens (decimal strings), or a
+/// self-hosted model's GPU-hour cost and measured throughput.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PriceConfig {
+    /// Uncached input, USD per 1M tokens.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// Prompt-cache reads (default: `input`).
+    #[serde(default)]
+    pub cached_input: Option<String>,
+    /// Prompt-cache writes (default: `input`).
+    #[serde(default)]
+    pub cache_write: Option<String>,
+    /// Output, USD per 1M tokens.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Reasoning output (default: `output`).
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    /// Self-hosted: cost of one GPU hour, USD.
+    #[serde(default)]
+    pub gpu_hour_usd: Option<String>,
+    /// Self-hosted: tokens (input and output) the deployment processes per second.
+    #[serde(default)]
+    pub tokens_per_second: Option<u64>,
 }
 
 fn default_weight() -> u32 {

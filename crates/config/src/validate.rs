@@ -230,6 +230,7 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
                     provider: p,
                     model: d.model.clone(),
                     weight: d.weight,
+                    price: d.price.clone(),
                 }),
                 None => c.push(
                     dat("provider"),

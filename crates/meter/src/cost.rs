@@ -92,10 +92,14 @@ mod tests {
 
     #[test]
     fn sub_nano_prices_round_once() {
+        // $0.00875 per 1M tokens is 8.75 nano-USD per token: one token rounds to 9.
         let p = Prices { input: 8_750_000, cached_input: 8_750_000, cache_write: 8_750_000, output: 0, reasoning: 0 };
-        // 1 token × $0.00875/M = 0.00875 nano-USD → 0; 1,000 tokens → 8.75 → 9.
-        assert_eq!(cost(&p, &Tokens { input: 1, ..Default::default() }), Money(0));
-        assert_eq!(cost(&p, &Tokens { input: 1000, ..Default::default() }), Money(9));
+        assert_eq!(cost(&p, &Tokens { input: 1, ..Default::default() }), Money(9));
+        assert_eq!(cost(&p, &Tokens { input: 1000, ..Default::default() }), Money(8750));
+        // $0.0004 per 1M tokens is 0.4 nano-USD per token: rounded once over the whole request.
+        let q = Prices { input: 400_000, output: 400_000, ..Prices::default() };
+        assert_eq!(cost(&q, &Tokens { input: 1, ..Default::default() }), Money(0));
+        assert_eq!(cost(&q, &Tokens { input: 2, output: 2, ..Default::default() }), Money(2));
     }
 
     proptest::proptest! {

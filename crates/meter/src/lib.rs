@@ -1,0 +1,195 @@
+//! The meter: what a request costs.
+//!
+//! - [`Money`]: integer nano-USD; decimal strings are parsed exactly, never through floats.
+//! - [`Catalog`]: the dated, versioned, sourced price list shipped in the binary.
+//! - [`Tokens`] and [`cost`]: usage split by kind (uncached input, cache read, cache write, output,
+//!   reasoning) times the price of each kind, summed in integers and rounded once.
+//! - [`Meter`]: the price of every deployment of the config, resolved once at start: a contract or
+//!   self-hosted price from the config wins; else the catalog entry of the upstream model; else the
+//!   deployment is *unpriced* — still served, but its requests are flagged, counted and alerted on,
+//!   never silently free.
+//!
+//! ```
+//! use tollgate_meter::{Catalog, Tokens, cost};
+//! let catalog = Catalog::builtin().unwrap();
+//! let prices = catalog.lookup("gpt-4o-mini-2024-07-18").unwrap().prices;
+//! let c = cost(&prices, &Tokens { input: 1_000, output: 500, ..Default::default() });
+//! assert_eq!(c.nanos(), 1_000 * 150 + 500 * 600); // $0.15 and $0.60 per 1M tokens
+//! ```
+
+pub mod catalog;
+pub mod cost;
+pub mod money;
+
+pub use catalog::{Catalog, CatalogError, PriceEntry, Prices};
+pub use cost::{Tokens, cost};
+pub use money::Money;
+
+use tollgate_config::{Config, Problem};
+use tollgate_types::openai::Usage;
+
+/// Where a deployment's prices come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pricing {
+    /// The built-in catalog's entry for the upstream model.
+    Catalog {
+        /// The entry's model name.
+        entry: String,
+        /// Its prices.
+        prices: Prices,
+    },
+    /// The config's `price:` (contract or self-hosted).
+    Override {
+        /// The prices.
+        prices: Prices,
+    },
+    /// No price known.
+    Unpriced,
+}
+
+/// The cost of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// Tokens by kind.
+    pub tokens: Tokens,
+    /// The cost; `None` when the deployment is unpriced.
+    pub cost: Option<Money>,
+    /// `catalog:<version>`, `override`, or `unpriced`.
+    pub price_source: String,
+}
+
+/// Prices of every deployment of a config.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    catalog: Catalog,
+    /// `[route][deployment]`.
+    pricing: Vec<Vec<Pricing>>,
+}
+
+/// USD per GPU hour and tokens per second → nano-USD per 1M tokens.
+fn gpu_price(gpu_hour_usd: &str, tokens_per_second: u64) -> Result<u64, String> {
+    let hour_nanos = money::parse_decimal(gpu_hour_usd, 9).map_err(|e| format!("gpu_hour_usd: {e}"))?;
+    if tokens_per_second == 0 {
+        return Err("tokens_per_second must be greater than 0".into());
+    }
+    let per_mtok = u128::from(hour_nanos) * 1_000_000 / (u128::from(tokens_per_second) * 3600);
+    u64::try_from(per_mtok).map_err(|_| "gpu_hour_usd is too large".into())
+}
+
+fn override_prices(p: &tollgate_config::raw::PriceConfig) -> Result<Prices, String> {
+    match (&p.gpu_hour_usd, p.tokens_per_second, &p.input, &p.output) {
+        (Some(hour), Some(tps), None, None) => {
+            let per = gpu_price(hour, tps)?;
+            Ok(Prices { input: per, cached_input: per, cache_write: per, output: per, reasoning: per })
+        }
+        (Some(_), None, _, _) | (None, Some(_), _, _) => Err("gpu_hour_usd and tokens_per_second go together".into()),
+        (Some(_), Some(_), _, _) => Err("give either token prices or gpu_hour_usd with tokens_per_second, not both".into()),
+        (None, None, Some(input), Some(output)) => catalog::prices_from(input, p.cached_input.as_deref(), p.cache_write.as_deref(), output, p.reasoning.as_deref()),
+        (None, None, _, _) => Err("needs `input` and `output` (USD per 1M tokens), or `gpu_hour_usd` and `tokens_per_second`".into()),
+    }
+}
+
+impl Meter {
+    /// Resolves every deployment's prices; a bad `price:` is reported with its path.
+    pub fn from_config(cfg: &Config, catalog: Catalog) -> Result<Meter, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut pricing = Vec::with_capacity(cfg.routes.len());
+        for (i, r) in cfg.routes.iter().enumerate() {
+            let mut row = Vec::with_capacity(r.deployments.len());
+            for (j, d) in r.deployments.iter().enumerate() {
+                let p = match &d.price {
+                    Some(p) => match override_prices(p) {
+                        Ok(prices) => Pricing::Override { prices },
+                        Err(message) => {
+                            problems.push(Problem { path: format!("routes[{i}].deployments[{j}].price"), message });
+                            Pricing::Unpriced
+                        }
+                    },
+                    None => match catalog.lookup(&d.model) {
+                        Some(e) => Pricing::Catalog { entry: e.model.clone(), prices: e.prices },
+                        None => Pricing::Unpriced,
+                    },
+                };
+                row.push(p);
+            }
+            pricing.push(row);
+        }
+        if problems.is_empty() { Ok(Meter { catalog, pricing }) } else { Err(problems) }
+    }
+
+    /// The catalog in use.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// How a deployment is priced.
+    pub fn pricing(&self, route: usize, deployment: usize) -> &Pricing {
+        self.pricing.get(route).and_then(|r| r.get(deployment)).unwrap_or(&Pricing::Unpriced)
+    }
+
+    /// Deployments without a price, as (route, deployment) indices.
+    pub fn unpriced(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for (i, r) in self.pricing.iter().enumerate() {
+            for (j, p) in r.iter().enumerate() {
+                if *p == Pricing::Unpriced {
+                    out.push((i, j));
+                }
+            }
+        }
+        out
+    }
+
+    /// The charge of `usage` on a deployment.
+    pub fn charge(&self, route: usize, deployment: usize, usage: &Usage) -> Charge {
+        let tokens = Tokens::from_usage(usage);
+        match self.pricing(route, deployment) {
+            Pricing::Catalog { prices, .. } => Charge { tokens, cost: Some(cost(prices, &tokens)), price_source: format!("catalog:{}", self.catalog.version) },
+            Pricing::Override { prices } => Charge { tokens, cost: Some(cost(prices, &tokens)), price_source: "override".into() },
+            Pricing::Unpriced => Charge { tokens, cost: None, price_source: "unpriced".into() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meter(yaml: &str) -> Result<Meter, Vec<Problem>> {
+        let cfg = Config::from_yaml_str(yaml, &|_| None).unwrap();
+        Meter::from_config(&cfg, Catalog::builtin().unwrap())
+    }
+
+    const PROVIDERS: &str = "providers: [{ name: p, type: openai_compatible, base_url: \"http://127.0.0.1:1/v1\" }]\n";
+
+    #[test]
+    fn overrides_win_self_hosted_is_priced_and_unknown_models_are_unpriced() {
+        let m = meter(&format!(
+            "{PROVIDERS}routes:\n  - name: r\n    deployments:\n      - {{ provider: p, model: gpt-4o-mini }}\n      - {{ provider: p, model: gpt-4o-mini, price: {{ input: \"0.10\", output: \"0.40\" }} }}\n      - {{ provider: p, model: llama-70b, price: {{ gpu_hour_usd: \"3.60\", tokens_per_second: 1000 }} }}\n      - {{ provider: p, model: llama-70b }}\n"
+        ))
+        .unwrap();
+        let usage = Usage { prompt_tokens: 1_000_000, completion_tokens: 1_000_000, total_tokens: 2_000_000, ..Default::default() };
+        let c0 = m.charge(0, 0, &usage);
+        assert_eq!(c0.cost, Some(Money::parse_usd("0.75").unwrap()));
+        assert!(c0.price_source.starts_with("catalog:"));
+        assert_eq!(m.charge(0, 1, &usage).cost, Some(Money::parse_usd("0.50").unwrap()));
+        // $3.60 per hour at 1,000 tokens/s = $1 per 1M tokens.
+        assert_eq!(m.charge(0, 2, &usage).cost, Some(Money::parse_usd("2").unwrap()));
+        let c3 = m.charge(0, 3, &usage);
+        assert_eq!((c3.cost, c3.price_source.as_str()), (None, "unpriced"));
+        assert_eq!(m.unpriced(), vec![(0, 3)]);
+    }
+
+    #[test]
+    fn bad_prices_are_reported_with_their_path() {
+        let problems = meter(&format!(
+            "{PROVIDERS}routes:\n  - name: r\n    deployments:\n      - {{ provider: p, model: x, price: {{ input: \"-1\", output: \"1\" }} }}\n      - {{ provider: p, model: x, price: {{ gpu_hour_usd: \"2\" }} }}\n      - {{ provider: p, model: x, price: {{ input: \"1\" }} }}\n"
+        ))
+        .unwrap_err();
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text[0].starts_with("routes[0].deployments[0].price: input"), "{text:?}");
+        assert!(text[1].contains("go together"), "{text:?}");
+        assert!(text[2].contains("needs `input` and `output`"), "{text:?}");
+    }
+}
