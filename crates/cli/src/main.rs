@@ -142,8 +142,42 @@ fn main() -> anyhow::Result<()> {
 fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
     match tollgate_config::Config::from_file(file) {
         Ok(cfg) => {
+            let catalog = tollgate_meter::Catalog::builtin()?;
+            let version = catalog.version.clone();
+            let meter = match tollgate_meter::Meter::from_config(&cfg, catalog) {
+                Ok(m) => m,
+                Err(problems) => {
+                    eprintln!("{}: invalid prices:", file.display());
+                    for p in problems {
+                        eprintln!("  - {p}");
+                    }
+                    std::process::exit(1);
+                }
+            };
             println!("{} is valid.\n", file.display());
             print!("{}", cfg.summary());
+            println!("prices (catalog {version}, USD per 1M tokens in/out):");
+            for (i, r) in cfg.routes.iter().enumerate() {
+                for (j, d) in r.deployments.iter().enumerate() {
+                    let usd = |n: u64| tollgate_meter::Money(n).to_string();
+                    let line = match meter.pricing(i, j) {
+                        tollgate_meter::Pricing::Catalog { entry, prices } => format!(
+                            "catalog `{entry}`  {} / {}",
+                            usd(prices.input),
+                            usd(prices.output)
+                        ),
+                        tollgate_meter::Pricing::Override { prices } => format!(
+                            "config override  {} / {}",
+                            usd(prices.input),
+                            usd(prices.output)
+                        ),
+                        tollgate_meter::Pricing::Unpriced => {
+                            "UNPRICED: served, but flagged and alerted; add `price:`".to_string()
+                        }
+                    };
+                    println!("  {:<24} {:<28} {line}", r.name, d.model);
+                }
+            }
             Ok(())
         }
         Err(e) => {

@@ -28,6 +28,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod relay;
 pub mod routing;
+pub mod settle;
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -61,6 +62,9 @@ pub enum GatewayError {
     /// The key secret could not be loaded.
     #[error(transparent)]
     Secret(#[from] keys::SecretError),
+    /// A price in the config is wrong, or the built-in catalog is unreadable.
+    #[error("invalid prices:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Prices(Vec<tollgate_config::Problem>),
 }
 
 /// Everything requests share.
@@ -76,6 +80,8 @@ pub struct Gateway {
     pub store: tollgate_store::Store,
     /// The in-memory snapshot of active keys.
     pub keyring: Arc<auth::Keyring>,
+    /// Prices of every deployment.
+    pub meter: tollgate_meter::Meter,
     /// Stage and pilot-cap checks.
     pub admission: admit::Admission,
     /// HMAC of the bootstrap admin token.
@@ -127,11 +133,24 @@ impl Gateway {
             .enumerate()
             .map(|(i, r)| (r.name.clone(), i))
             .collect();
+        let catalog = tollgate_meter::Catalog::builtin().map_err(|e| {
+            GatewayError::Prices(vec![tollgate_config::Problem {
+                path: "(built-in catalog)".into(),
+                message: e.to_string(),
+            }])
+        })?;
+        let meter =
+            tollgate_meter::Meter::from_config(&config, catalog).map_err(GatewayError::Prices)?;
+        for (r, d) in meter.unpriced() {
+            let route = &config.routes[r];
+            tracing::warn!(route = %route.name, model = %route.deployments[d].model, "no price for this deployment: its requests are served but flagged unpriced; add `price:` to the deployment");
+        }
         let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
         let keyring = auth::Keyring::load(store.clone(), secret).await;
         Ok(Arc::new(Gateway {
             store,
             keyring,
+            meter,
             admission: admit::Admission::default(),
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),

@@ -97,6 +97,15 @@ pub struct Metrics {
     tokens: Family<TokenTypeLabels, Counter>,
     operation_duration: Family<OperationLabels, Histogram>,
     time_to_first_chunk: Family<OperationLabels, Histogram>,
+    cost: Family<RouteLabels, Counter>,
+    unpriced: Family<RouteLabels, Counter>,
+}
+
+/// A route label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route the client asked for.
+    pub route: String,
 }
 
 fn latency_buckets() -> Histogram {
@@ -207,7 +216,21 @@ impl Metrics {
             "Time to the first streamed chunk",
             time_to_first_chunk.clone(),
         );
+        let cost = Family::<RouteLabels, Counter>::default();
+        let unpriced = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "tollgate_cost_nano_usd",
+            "Cost of answered requests, nano-USD, by route",
+            cost.clone(),
+        );
+        registry.register(
+            "tollgate_unpriced_requests",
+            "Requests served by a deployment without a price",
+            unpriced.clone(),
+        );
         Metrics {
+            cost,
+            unpriced,
             registry,
             requests,
             request_duration,
@@ -312,6 +335,24 @@ impl Metrics {
                     .inc_by(n);
             }
         }
+    }
+
+    /// Cost of one request.
+    pub fn cost(&self, route: &str, nanos: u64) {
+        self.cost
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .inc_by(nanos);
+    }
+
+    /// A request on an unpriced deployment.
+    pub fn unpriced(&self, route: &str) {
+        self.unpriced
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .inc();
     }
 
     /// Duration (and for streams, time to first chunk) of one operation.

@@ -67,9 +67,14 @@ async fn chat_steps(
     let tollgate_headers = gw.answer_headers(ctx, target);
     match answer {
         Answer::Complete(c) => {
-            if let Some(u) = &c.usage {
-                gw.metrics.usage("chat", provider_otel, &route_name, u);
-            }
+            crate::settle::settle(
+                gw,
+                "chat",
+                provider_otel,
+                &route_name,
+                target,
+                c.usage.as_ref(),
+            );
             gw.metrics.operation(
                 "chat",
                 provider_otel,
@@ -93,6 +98,7 @@ async fn chat_steps(
                 idle_timeout: gw.config.routes[target.route].stream_idle_timeout,
                 route_name,
                 provider_otel,
+                target,
                 headers: tollgate_headers,
             },
         )),
@@ -193,10 +199,14 @@ async fn embeddings_steps(
     };
     let route_name = gw.config.routes[route].name.clone();
     let provider_otel = gw.provider_otel(target);
-    if let Some(u) = &c.usage {
-        gw.metrics
-            .usage("embeddings", provider_otel, &route_name, u);
-    }
+    crate::settle::settle(
+        gw,
+        "embeddings",
+        provider_otel,
+        &route_name,
+        target,
+        c.usage.as_ref(),
+    );
     gw.metrics.operation(
         "embeddings",
         provider_otel,

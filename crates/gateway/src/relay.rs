@@ -37,6 +37,8 @@ pub struct StreamJob {
     pub route_name: String,
     /// `gen_ai.provider.name` of the deployment that answered.
     pub provider_otel: &'static str,
+    /// The deployment that answered.
+    pub target: crate::routing::Target,
     /// Response headers to add (`x-tollgate-*`).
     pub headers: Vec<(&'static str, HeaderValue)>,
 }
@@ -130,10 +132,14 @@ async fn drive(
     };
     drop(tx);
     let total = job.ctx.received.elapsed();
-    if let Some(u) = &usage {
-        gw.metrics
-            .usage("chat", job.provider_otel, &job.route_name, u);
-    }
+    crate::settle::settle(
+        &gw,
+        "chat",
+        job.provider_otel,
+        &job.route_name,
+        job.target,
+        usage.as_ref(),
+    );
     gw.metrics.operation(
         "chat",
         job.provider_otel,

@@ -98,7 +98,9 @@ pub fn prices_from(
     let input = per_mtok(input).map_err(|e| format!("input: {e}"))?;
     let output = per_mtok(output).map_err(|e| format!("output: {e}"))?;
     let opt = |v: Option<&str>, name: &str, default: u64| -> Result<u64, String> {
-        v.map(|s| per_mtok(s).map_err(|e| format!("{name}: {e}"))).transpose().map(|x| x.unwrap_or(default))
+        v.map(|s| per_mtok(s).map_err(|e| format!("{name}: {e}")))
+            .transpose()
+            .map(|x| x.unwrap_or(default))
     };
     Ok(Prices {
         input,
@@ -125,11 +127,18 @@ impl Catalog {
 
     /// Parses a catalog document.
     pub fn parse(text: &str) -> Result<Catalog, CatalogError> {
-        let raw: RawCatalog = serde_yaml::from_str(text).map_err(|e| CatalogError(e.to_string()))?;
+        let raw: RawCatalog =
+            serde_yaml::from_str(text).map_err(|e| CatalogError(e.to_string()))?;
         let mut entries = Vec::with_capacity(raw.entries.len());
         for (i, e) in raw.entries.into_iter().enumerate() {
-            let prices = prices_from(&e.input, e.cached_input.as_deref(), e.cache_write.as_deref(), &e.output, e.reasoning.as_deref())
-                .map_err(|m| CatalogError(format!("entries[{i}] ({}): {m}", e.model)))?;
+            let prices = prices_from(
+                &e.input,
+                e.cached_input.as_deref(),
+                e.cache_write.as_deref(),
+                &e.output,
+                e.reasoning.as_deref(),
+            )
+            .map_err(|m| CatalogError(format!("entries[{i}] ({}): {m}", e.model)))?;
             entries.push(PriceEntry {
                 provider: e.provider,
                 model: e.model,
@@ -140,7 +149,10 @@ impl Catalog {
                 verified_at: e.verified_at,
             });
         }
-        Ok(Catalog { version: raw.version, entries })
+        Ok(Catalog {
+            version: raw.version,
+            entries,
+        })
     }
 
     /// The entry for `model`: an exact name first, else the longest matching prefix.
@@ -148,7 +160,12 @@ impl Catalog {
         self.entries.iter().find(|e| e.model == model).or_else(|| {
             self.entries
                 .iter()
-                .filter(|e| e.matching == Match::Prefix && model.strip_prefix(e.model.as_str()).is_some_and(|rest| rest.starts_with('-')))
+                .filter(|e| {
+                    e.matching == Match::Prefix
+                        && model
+                            .strip_prefix(e.model.as_str())
+                            .is_some_and(|rest| rest.starts_with('-'))
+                })
                 .max_by_key(|e| e.model.len())
         })
     }
@@ -182,12 +199,21 @@ mod tests {
     fn lookup_prefers_exact_then_the_longest_prefix() {
         let c = Catalog::builtin().unwrap();
         assert_eq!(c.lookup("gpt-4o-mini").unwrap().model, "gpt-4o-mini");
-        assert_eq!(c.lookup("gpt-4o-mini-2024-07-18").unwrap().model, "gpt-4o-mini");
+        assert_eq!(
+            c.lookup("gpt-4o-mini-2024-07-18").unwrap().model,
+            "gpt-4o-mini"
+        );
         assert_eq!(c.lookup("gpt-4o-2024-08-06").unwrap().model, "gpt-4o");
-        assert_eq!(c.lookup("claude-3-5-haiku-latest").unwrap().model, "claude-3-5-haiku");
+        assert_eq!(
+            c.lookup("claude-3-5-haiku-latest").unwrap().model,
+            "claude-3-5-haiku"
+        );
         assert!(c.lookup("gpt-4ox").is_none());
         assert!(c.lookup("llama-3.1-70b").is_none());
         let p = c.lookup("claude-sonnet-4-5-20250929").unwrap().prices;
-        assert_eq!((p.input, p.cache_write, p.cached_input, p.output), (3_000_000_000, 3_750_000_000, 300_000_000, 15_000_000_000));
+        assert_eq!(
+            (p.input, p.cache_write, p.cached_input, p.output),
+            (3_000_000_000, 3_750_000_000, 300_000_000, 15_000_000_000)
+        );
     }
 }

@@ -70,11 +70,24 @@ mod tests {
             prompt_tokens: 1_000_000 + 200_000 + 100_000,
             completion_tokens: 50_000,
             total_tokens: 0,
-            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens: Some(200_000), cache_creation_tokens: Some(100_000), audio_tokens: None }),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(200_000),
+                cache_creation_tokens: Some(100_000),
+                audio_tokens: None,
+            }),
             completion_tokens_details: None,
         };
         let t = Tokens::from_usage(&u);
-        assert_eq!(t, Tokens { input: 1_000_000, cached_input: 200_000, cache_write: 100_000, output: 50_000, reasoning: 0 });
+        assert_eq!(
+            t,
+            Tokens {
+                input: 1_000_000,
+                cached_input: 200_000,
+                cache_write: 100_000,
+                output: 50_000,
+                reasoning: 0
+            }
+        );
         // $3 + 0.2 × $0.30 + 0.1 × $3.75 + 0.05 × $15 = $3 + $0.06 + $0.375 + $0.75
         assert_eq!(cost(&sonnet, &t), Money::parse_usd("4.185").unwrap());
 
@@ -84,22 +97,75 @@ mod tests {
             completion_tokens: 3000,
             total_tokens: 4000,
             prompt_tokens_details: None,
-            completion_tokens_details: Some(CompletionTokensDetails { reasoning_tokens: Some(2000), ..Default::default() }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: Some(2000),
+                ..Default::default()
+            }),
         };
         // 1000 × $1.10/M + 3000 × $4.40/M (reasoning at the output price) = $0.0011 + $0.0132
-        assert_eq!(cost(&o4, &Tokens::from_usage(&u)), Money::parse_usd("0.0143").unwrap());
+        assert_eq!(
+            cost(&o4, &Tokens::from_usage(&u)),
+            Money::parse_usd("0.0143").unwrap()
+        );
     }
 
     #[test]
     fn sub_nano_prices_round_once() {
         // $0.00875 per 1M tokens is 8.75 nano-USD per token: one token rounds to 9.
-        let p = Prices { input: 8_750_000, cached_input: 8_750_000, cache_write: 8_750_000, output: 0, reasoning: 0 };
-        assert_eq!(cost(&p, &Tokens { input: 1, ..Default::default() }), Money(9));
-        assert_eq!(cost(&p, &Tokens { input: 1000, ..Default::default() }), Money(8750));
+        let p = Prices {
+            input: 8_750_000,
+            cached_input: 8_750_000,
+            cache_write: 8_750_000,
+            output: 0,
+            reasoning: 0,
+        };
+        assert_eq!(
+            cost(
+                &p,
+                &Tokens {
+                    input: 1,
+                    ..Default::default()
+                }
+            ),
+            Money(9)
+        );
+        assert_eq!(
+            cost(
+                &p,
+                &Tokens {
+                    input: 1000,
+                    ..Default::default()
+                }
+            ),
+            Money(8750)
+        );
         // $0.0004 per 1M tokens is 0.4 nano-USD per token: rounded once over the whole request.
-        let q = Prices { input: 400_000, output: 400_000, ..Prices::default() };
-        assert_eq!(cost(&q, &Tokens { input: 1, ..Default::default() }), Money(0));
-        assert_eq!(cost(&q, &Tokens { input: 2, output: 2, ..Default::default() }), Money(2));
+        let q = Prices {
+            input: 400_000,
+            output: 400_000,
+            ..Prices::default()
+        };
+        assert_eq!(
+            cost(
+                &q,
+                &Tokens {
+                    input: 1,
+                    ..Default::default()
+                }
+            ),
+            Money(0)
+        );
+        assert_eq!(
+            cost(
+                &q,
+                &Tokens {
+                    input: 2,
+                    output: 2,
+                    ..Default::default()
+                }
+            ),
+            Money(2)
+        );
     }
 
     proptest::proptest! {

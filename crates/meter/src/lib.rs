@@ -68,7 +68,8 @@ pub struct Meter {
 
 /// USD per GPU hour and tokens per second → nano-USD per 1M tokens.
 fn gpu_price(gpu_hour_usd: &str, tokens_per_second: u64) -> Result<u64, String> {
-    let hour_nanos = money::parse_decimal(gpu_hour_usd, 9).map_err(|e| format!("gpu_hour_usd: {e}"))?;
+    let hour_nanos =
+        money::parse_decimal(gpu_hour_usd, 9).map_err(|e| format!("gpu_hour_usd: {e}"))?;
     if tokens_per_second == 0 {
         return Err("tokens_per_second must be greater than 0".into());
     }
@@ -101,12 +102,18 @@ impl Meter {
                     Some(p) => match override_prices(p) {
                         Ok(prices) => Pricing::Override { prices },
                         Err(message) => {
-                            problems.push(Problem { path: format!("routes[{i}].deployments[{j}].price"), message });
+                            problems.push(Problem {
+                                path: format!("routes[{i}].deployments[{j}].price"),
+                                message,
+                            });
                             Pricing::Unpriced
                         }
                     },
                     None => match catalog.lookup(&d.model) {
-                        Some(e) => Pricing::Catalog { entry: e.model.clone(), prices: e.prices },
+                        Some(e) => Pricing::Catalog {
+                            entry: e.model.clone(),
+                            prices: e.prices,
+                        },
                         None => Pricing::Unpriced,
                     },
                 };
@@ -114,7 +121,11 @@ impl Meter {
             }
             pricing.push(row);
         }
-        if problems.is_empty() { Ok(Meter { catalog, pricing }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(Meter { catalog, pricing })
+        } else {
+            Err(problems)
+        }
     }
 
     /// The catalog in use.
@@ -124,7 +135,10 @@ impl Meter {
 
     /// How a deployment is priced.
     pub fn pricing(&self, route: usize, deployment: usize) -> &Pricing {
-        self.pricing.get(route).and_then(|r| r.get(deployment)).unwrap_or(&Pricing::Unpriced)
+        self.pricing
+            .get(route)
+            .and_then(|r| r.get(deployment))
+            .unwrap_or(&Pricing::Unpriced)
     }
 
     /// Deployments without a price, as (route, deployment) indices.
@@ -144,9 +158,21 @@ impl Meter {
     pub fn charge(&self, route: usize, deployment: usize, usage: &Usage) -> Charge {
         let tokens = Tokens::from_usage(usage);
         match self.pricing(route, deployment) {
-            Pricing::Catalog { prices, .. } => Charge { tokens, cost: Some(cost(prices, &tokens)), price_source: format!("catalog:{}", self.catalog.version) },
-            Pricing::Override { prices } => Charge { tokens, cost: Some(cost(prices, &tokens)), price_source: "override".into() },
-            Pricing::Unpriced => Charge { tokens, cost: None, price_source: "unpriced".into() },
+            Pricing::Catalog { prices, .. } => Charge {
+                tokens,
+                cost: Some(cost(prices, &tokens)),
+                price_source: format!("catalog:{}", self.catalog.version),
+            },
+            Pricing::Override { prices } => Charge {
+                tokens,
+                cost: Some(cost(prices, &tokens)),
+                price_source: "override".into(),
+            },
+            Pricing::Unpriced => Charge {
+                tokens,
+                cost: None,
+                price_source: "unpriced".into(),
+            },
         }
     }
 }
@@ -160,7 +186,8 @@ mod tests {
         Meter::from_config(&cfg, Catalog::builtin().unwrap())
     }
 
-    const PROVIDERS: &str = "providers: [{ name: p, type: openai_compatible, base_url: \"http://127.0.0.1:1/v1\" }]\n";
+    const PROVIDERS: &str =
+        "providers: [{ name: p, type: openai_compatible, base_url: \"http://127.0.0.1:1/v1\" }]\n";
 
     #[test]
     fn overrides_win_self_hosted_is_priced_and_unknown_models_are_unpriced() {
@@ -168,13 +195,24 @@ mod tests {
             "{PROVIDERS}routes:\n  - name: r\n    deployments:\n      - {{ provider: p, model: gpt-4o-mini }}\n      - {{ provider: p, model: gpt-4o-mini, price: {{ input: \"0.10\", output: \"0.40\" }} }}\n      - {{ provider: p, model: llama-70b, price: {{ gpu_hour_usd: \"3.60\", tokens_per_second: 1000 }} }}\n      - {{ provider: p, model: llama-70b }}\n"
         ))
         .unwrap();
-        let usage = Usage { prompt_tokens: 1_000_000, completion_tokens: 1_000_000, total_tokens: 2_000_000, ..Default::default() };
+        let usage = Usage {
+            prompt_tokens: 1_000_000,
+            completion_tokens: 1_000_000,
+            total_tokens: 2_000_000,
+            ..Default::default()
+        };
         let c0 = m.charge(0, 0, &usage);
         assert_eq!(c0.cost, Some(Money::parse_usd("0.75").unwrap()));
         assert!(c0.price_source.starts_with("catalog:"));
-        assert_eq!(m.charge(0, 1, &usage).cost, Some(Money::parse_usd("0.50").unwrap()));
+        assert_eq!(
+            m.charge(0, 1, &usage).cost,
+            Some(Money::parse_usd("0.50").unwrap())
+        );
         // $3.60 per hour at 1,000 tokens/s = $1 per 1M tokens.
-        assert_eq!(m.charge(0, 2, &usage).cost, Some(Money::parse_usd("2").unwrap()));
+        assert_eq!(
+            m.charge(0, 2, &usage).cost,
+            Some(Money::parse_usd("2").unwrap())
+        );
         let c3 = m.charge(0, 3, &usage);
         assert_eq!((c3.cost, c3.price_source.as_str()), (None, "unpriced"));
         assert_eq!(m.unpriced(), vec![(0, 3)]);
@@ -188,7 +226,10 @@ mod tests {
         .unwrap_err();
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(text.len(), 3, "{text:?}");
-        assert!(text[0].starts_with("routes[0].deployments[0].price: input"), "{text:?}");
+        assert!(
+            text[0].starts_with("routes[0].deployments[0].price: input"),
+            "{text:?}"
+        );
         assert!(text[1].contains("go together"), "{text:?}");
         assert!(text[2].contains("needs `input` and `output`"), "{text:?}");
     }

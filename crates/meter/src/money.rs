@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Nano-USD (1e-9 USD). `u64` holds up to ~18.4 billion USD.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Money(pub u64);
 
 impl Money {
@@ -39,7 +41,11 @@ impl fmt::Display for Money {
         let whole = self.0 / 1_000_000_000;
         let frac = format!("{:09}", self.0 % 1_000_000_000);
         let trimmed = frac.trim_end_matches('0');
-        let frac = if trimmed.len() < 2 { &frac[..2] } else { trimmed };
+        let frac = if trimmed.len() < 2 {
+            &frac[..2]
+        } else {
+            trimmed
+        };
         write!(f, "${whole}.{frac}")
     }
 }
@@ -61,8 +67,18 @@ pub fn parse_decimal(s: &str, scale: u32) -> Result<u64, String> {
     if frac.len() > scale as usize {
         return Err(format!("{s:?} has more than {scale} decimals"));
     }
-    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| format!("{s:?} is too large"))? };
-    let f: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<width$}", width = scale as usize).parse().map_err(|_| format!("{s:?} is not a decimal"))? };
+    let w: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| format!("{s:?} is too large"))?
+    };
+    let f: u64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<width$}", width = scale as usize)
+            .parse()
+            .map_err(|_| format!("{s:?} is not a decimal"))?
+    };
     w.checked_mul(10u64.pow(scale))
         .and_then(|x| x.checked_add(f))
         .ok_or_else(|| format!("{s:?} is too large"))
