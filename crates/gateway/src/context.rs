@@ -32,6 +32,12 @@ pub struct RequestContext {
     pub request_id: String,
     /// Arrival.
     pub received: Instant,
+    /// Arrival, Unix ms (for the record).
+    pub received_at_ms: i64,
+    /// `chat` or `embeddings`.
+    pub endpoint: &'static str,
+    /// `x-tollgate-user`, if sent.
+    pub end_user: Option<String>,
     /// Who called: the key and its use case (set by authenticate).
     pub caller: Option<Arc<KeyEntry>>,
     /// The requested route's index (set by admit).
@@ -52,6 +58,9 @@ impl RequestContext {
         RequestContext {
             request_id,
             received: Instant::now(),
+            received_at_ms: tollgate_store::now_ms(),
+            endpoint: "",
+            end_user: None,
             caller: None,
             route: None,
             stream: false,

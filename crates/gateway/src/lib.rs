@@ -26,6 +26,7 @@ pub mod keys;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod record;
 pub mod relay;
 pub mod routing;
 pub mod settle;
@@ -82,6 +83,8 @@ pub struct Gateway {
     pub keyring: Arc<auth::Keyring>,
     /// Prices of every deployment.
     pub meter: tollgate_meter::Meter,
+    /// The request ledger's writer.
+    pub ledger: tollgate_ledger::Ledger,
     /// Stage and pilot-cap checks.
     pub admission: admit::Admission,
     /// HMAC of the bootstrap admin token.
@@ -148,6 +151,10 @@ impl Gateway {
         let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
         let keyring = auth::Keyring::load(store.clone(), secret).await;
         Ok(Arc::new(Gateway {
+            ledger: tollgate_ledger::Ledger::start(
+                store.clone(),
+                tollgate_ledger::LedgerConfig::default(),
+            ),
             store,
             keyring,
             meter,
@@ -258,5 +265,7 @@ pub async fn serve(
     if tokio::time::timeout(grace, gw.tasks.wait()).await.is_err() {
         tracing::warn!("stream relays still running after the grace period");
     }
+    // Every admitted request has queued its record by now: write them all.
+    gw.ledger.shutdown().await;
     Ok(())
 }

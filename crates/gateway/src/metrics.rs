@@ -8,8 +8,10 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tollgate_types::openai::Usage;
 
@@ -99,6 +101,9 @@ pub struct Metrics {
     time_to_first_chunk: Family<OperationLabels, Histogram>,
     cost: Family<RouteLabels, Counter>,
     unpriced: Family<RouteLabels, Counter>,
+    ledger_written: Gauge<u64, AtomicU64>,
+    ledger_dropped: Gauge<u64, AtomicU64>,
+    ledger_pending: Gauge<u64, AtomicU64>,
 }
 
 /// A route label.
@@ -228,7 +233,28 @@ impl Metrics {
             "Requests served by a deployment without a price",
             unpriced.clone(),
         );
+        let ledger_written = Gauge::<u64, AtomicU64>::default();
+        let ledger_dropped = Gauge::<u64, AtomicU64>::default();
+        let ledger_pending = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_ledger_records_written",
+            "Request records written to the ledger since start",
+            ledger_written.clone(),
+        );
+        registry.register(
+            "tollgate_ledger_records_dropped",
+            "Request records dropped (queue full or database down at shutdown); should stay 0",
+            ledger_dropped.clone(),
+        );
+        registry.register(
+            "tollgate_ledger_queue_depth",
+            "Request records accepted but not yet written",
+            ledger_pending.clone(),
+        );
         Metrics {
+            ledger_written,
+            ledger_dropped,
+            ledger_pending,
             cost,
             unpriced,
             registry,
@@ -344,6 +370,13 @@ impl Metrics {
                 route: route.to_string(),
             })
             .inc_by(nanos);
+    }
+
+    /// The ledger writer's counters, copied at scrape time.
+    pub fn set_ledger(&self, written: u64, dropped: u64, pending: u64) {
+        self.ledger_written.set(written);
+        self.ledger_dropped.set(dropped);
+        self.ledger_pending.set(pending);
     }
 
     /// A request on an unpriced deployment.

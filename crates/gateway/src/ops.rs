@@ -33,6 +33,13 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let l = gw.ledger.stats();
+    gw.metrics.set_ledger(
+        l.written.load(Relaxed),
+        l.dropped.load(Relaxed),
+        l.pending(),
+    );
     (
         StatusCode::OK,
         [(

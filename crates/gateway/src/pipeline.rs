@@ -35,18 +35,23 @@ use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, Model, Mo
 /// `POST /v1/chat/completions`.
 pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
     let mut ctx = RequestContext::new(request_id(&headers));
-    match chat_steps(&gw, &mut ctx, &headers, body).await {
-        Ok(resp) => resp,
-        Err(e) => gw.answer_error("chat", &ctx, e),
-    }
+    ctx.endpoint = "chat";
+    // 1-3: until the request is admitted, an error is answered here and leaves no record.
+    let (req, route) = match prepare_chat(&gw, &mut ctx, &headers, body).await {
+        Ok(p) => p,
+        Err(e) => return gw.answer_error("chat", &ctx, e),
+    };
+    // 4-6 run in a task of their own: they finish, and the request is priced and recorded, even
+    // if the client leaves.
+    finish_admitted(gw, ctx, Work::Chat(req, route)).await
 }
 
-async fn chat_steps(
+async fn prepare_chat(
     gw: &Arc<Gateway>,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(ChatCompletionRequest, usize), ApiError> {
     // 1. authenticate
     let caller = gw.keyring.authenticate(headers)?;
     ctx.caller = Some(caller.clone());
@@ -57,17 +62,39 @@ async fn chat_steps(
     ctx.stream = req.is_stream();
     // 3. admit
     let route = admit(gw, ctx, &caller, headers, &req.model)?;
+    Ok((req, route))
+}
+
+/// What an admitted request ends with.
+pub enum Finished {
+    /// A complete answer and its charge.
+    Complete {
+        /// The response.
+        response: Response,
+        /// What it cost.
+        charge: Option<tollgate_meter::Charge>,
+    },
+    /// A stream: the relay records it when it ends.
+    Streaming(Response),
+}
+
+async fn route_chat(
+    gw: &Arc<Gateway>,
+    ctx: &mut RequestContext,
+    req: ChatCompletionRequest,
+    route: usize,
+) -> Result<Finished, ApiError> {
     // 4. route
     let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req))
         .await
         .map_err(ApiError::Upstream)?;
-    // 5. respond (6. measure happens inside, or at the end of the stream)
+    // 5. respond and 6. measure (for streams, at their end)
     let provider_otel = gw.provider_otel(target);
     let route_name = gw.config.routes[route].name.clone();
     let tollgate_headers = gw.answer_headers(ctx, target);
     match answer {
         Answer::Complete(c) => {
-            crate::settle::settle(
+            let charge = crate::settle::settle(
                 gw,
                 "chat",
                 provider_otel,
@@ -82,9 +109,10 @@ async fn chat_steps(
                 ctx.received.elapsed(),
                 None,
             );
-            Ok(gw.complete_response("chat", ctx, &route_name, c.body, tollgate_headers))
+            let response = gw.complete_response("chat", ctx, &route_name, c.body, tollgate_headers);
+            Ok(Finished::Complete { response, charge })
         }
-        Answer::Stream { first, rest } => Ok(relay::start(
+        Answer::Stream { first, rest } => Ok(Finished::Streaming(relay::start(
             gw,
             StreamJob {
                 ctx: std::mem::replace(ctx, RequestContext::new(String::new())),
@@ -101,8 +129,49 @@ async fn chat_steps(
                 target,
                 headers: tollgate_headers,
             },
-        )),
+        ))),
     }
+}
+
+/// The rest of an admitted request: steps 4-6 of one endpoint.
+enum Work {
+    Chat(ChatCompletionRequest, usize),
+    Embeddings(EmbeddingsRequest, usize),
+}
+
+/// Runs the rest of an admitted request in a tracked task, hands its response to the client, and
+/// records it — `client_disconnected` when the client was gone by then.
+async fn finish_admitted(gw: Arc<Gateway>, ctx: RequestContext, work: Work) -> Response {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Response>();
+    let task_gw = gw.clone();
+    gw.tasks.spawn(async move {
+        let gw = task_gw;
+        let mut ctx = ctx;
+        let result = match work {
+            Work::Chat(req, route) => route_chat(&gw, &mut ctx, req, route).await,
+            Work::Embeddings(req, route) => route_embeddings(&gw, &mut ctx, req, route).await,
+        };
+        match result {
+            Ok(Finished::Complete { response, charge }) => {
+                let outcome = if tx.send(response).is_ok() {
+                    "ok"
+                } else {
+                    "client_disconnected"
+                };
+                crate::record::record(&gw, &ctx, 200, outcome, charge.as_ref(), None);
+            }
+            Ok(Finished::Streaming(response)) => {
+                let _ = tx.send(response);
+            }
+            Err(e) => {
+                let (status, kind) = (e.status().as_u16(), e.kind());
+                crate::record::record(&gw, &ctx, status, kind, None, None);
+                let _ = tx.send(gw.answer_error(ctx.endpoint, &ctx, e));
+            }
+        }
+    });
+    rx.await
+        .unwrap_or_else(|_| ApiError::Internal.into_response())
 }
 
 /// Checks what serde cannot: the rules OpenAI enforces beyond types.
@@ -157,6 +226,7 @@ fn admit(
         .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
     let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
     gw.admission.admit(caller, model, end_user)?;
+    ctx.end_user = end_user.map(str::to_string);
     ctx.route = Some(route);
     Ok(route)
 }
@@ -168,18 +238,20 @@ pub async fn embeddings(
     body: Body,
 ) -> Response {
     let mut ctx = RequestContext::new(request_id(&headers));
-    match embeddings_steps(&gw, &mut ctx, &headers, body).await {
-        Ok(resp) => resp,
-        Err(e) => gw.answer_error("embeddings", &ctx, e),
-    }
+    ctx.endpoint = "embeddings";
+    let (req, route) = match prepare_embeddings(&gw, &mut ctx, &headers, body).await {
+        Ok(p) => p,
+        Err(e) => return gw.answer_error("embeddings", &ctx, e),
+    };
+    finish_admitted(gw, ctx, Work::Embeddings(req, route)).await
 }
 
-async fn embeddings_steps(
+async fn prepare_embeddings(
     gw: &Arc<Gateway>,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(EmbeddingsRequest, usize), ApiError> {
     let caller = gw.keyring.authenticate(headers)?;
     ctx.caller = Some(caller.clone());
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
@@ -191,6 +263,15 @@ async fn embeddings_steps(
         ));
     }
     let route = admit(gw, ctx, &caller, headers, &req.model)?;
+    Ok((req, route))
+}
+
+async fn route_embeddings(
+    gw: &Arc<Gateway>,
+    ctx: &mut RequestContext,
+    req: EmbeddingsRequest,
+    route: usize,
+) -> Result<Finished, ApiError> {
     let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req))
         .await
         .map_err(ApiError::Upstream)?;
@@ -199,7 +280,7 @@ async fn embeddings_steps(
     };
     let route_name = gw.config.routes[route].name.clone();
     let provider_otel = gw.provider_otel(target);
-    crate::settle::settle(
+    let charge = crate::settle::settle(
         gw,
         "embeddings",
         provider_otel,
@@ -215,7 +296,8 @@ async fn embeddings_steps(
         None,
     );
     let h = gw.answer_headers(ctx, target);
-    Ok(gw.complete_response("embeddings", ctx, &route_name, c.body, h))
+    let response = gw.complete_response("embeddings", ctx, &route_name, c.body, h);
+    Ok(Finished::Complete { response, charge })
 }
 
 /// `GET /v1/models`: the routes this key may call.

@@ -132,7 +132,7 @@ async fn drive(
     };
     drop(tx);
     let total = job.ctx.received.elapsed();
-    crate::settle::settle(
+    let charge = crate::settle::settle(
         &gw,
         "chat",
         job.provider_otel,
@@ -161,6 +161,19 @@ async fn drive(
     } else if client_gone {
         tracing::debug!(request_id = %job.ctx.request_id, "client disconnected; upstream stream drained to the end");
     }
+    let outcome_name = match (&outcome, client_gone) {
+        (Err(e), _) => e.kind(),
+        (Ok(()), true) => "client_disconnected",
+        (Ok(()), false) => "ok",
+    };
+    crate::record::record(
+        &gw,
+        &job.ctx,
+        200,
+        outcome_name,
+        charge.as_ref(),
+        Some(first_chunk_at),
+    );
 }
 
 /// Forwards a frame unless the client is gone; notes when it goes.

@@ -351,6 +351,84 @@ pub struct AuditEvent {
     pub details: serde_json::Value,
 }
 
+/// One admitted request, as the ledger keeps it. Never a prompt, a response or a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// `rec_…` (time-ordered).
+    pub id: String,
+    /// The `x-request-id` the client saw.
+    pub request_id: String,
+    /// Arrival, Unix ms.
+    pub at: i64,
+    /// The key.
+    pub key_id: String,
+    /// Its use case.
+    pub use_case_id: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// `x-tollgate-user`, if sent.
+    pub end_user: Option<String>,
+    /// `chat` or `embeddings`.
+    pub endpoint: String,
+    /// The route asked for.
+    pub route: String,
+    /// Provider of the deployment that answered (or was tried last).
+    pub provider: Option<String>,
+    /// Its upstream model.
+    pub model: Option<String>,
+    /// Streamed.
+    pub stream: bool,
+    /// Upstream attempts.
+    pub attempts: u32,
+    /// HTTP status sent (200 for streams that started).
+    pub status: u16,
+    /// `ok`, `client_disconnected`, or the error kind.
+    pub outcome: String,
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Cache-read input tokens.
+    pub cached_input_tokens: u64,
+    /// Cache-write input tokens.
+    pub cache_write_tokens: u64,
+    /// Output tokens (reasoning excluded).
+    pub output_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Cost, nano-USD; `None` when unpriced.
+    pub cost_nano_usd: Option<u64>,
+    /// `catalog:<version>`, `override`, `unpriced`, or `none` (no usage).
+    pub price_source: String,
+    /// `reported` by the provider, `estimated`, or `none`.
+    pub usage_source: String,
+    /// Time to the end of the answer, ms.
+    pub latency_ms: u64,
+    /// Time to the first streamed chunk, ms.
+    pub ttft_ms: Option<u64>,
+}
+
+/// Totals of a set of requests (a rollup row, or a sum of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Requests.
+    pub requests: u64,
+    /// Requests that ended in an error.
+    pub errors: u64,
+    /// Requests on unpriced deployments.
+    pub unpriced: u64,
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Cache-read input tokens.
+    pub cached_input_tokens: u64,
+    /// Cache-write input tokens.
+    pub cache_write_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Cost, nano-USD.
+    pub cost_nano_usd: u64,
+}
+
 /// A page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {

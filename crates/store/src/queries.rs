@@ -214,3 +214,23 @@ pub trait AuditQueries {
     /// Sets a setting only if it is absent; returns the value now stored.
     fn init_setting(&self, name: &str, value: &str) -> impl Future<Output = R<String>> + Send;
 }
+
+/// The request ledger.
+pub trait LedgerQueries {
+    /// Appends records and folds them into the hourly rollups, in one transaction.
+    fn insert_records(&self, records: &[RequestRecord]) -> impl Future<Output = R<()>> + Send;
+    /// Number of records with `from <= at < to` (Unix ms).
+    fn count_records(&self, from: i64, to: i64) -> impl Future<Output = R<u64>> + Send;
+    /// Totals over raw records with `from <= at < to`.
+    fn record_totals(&self, from: i64, to: i64) -> impl Future<Output = R<Totals>> + Send;
+    /// Totals over the hourly rollups of hours `from_hour <= hour < to_hour` (hours since the epoch).
+    fn rollup_totals(&self, from_hour: i64, to_hour: i64)
+    -> impl Future<Output = R<Totals>> + Send;
+    /// Records with `from <= at < to`, oldest first, at most `limit`.
+    fn list_records(
+        &self,
+        from: i64,
+        to: i64,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<RequestRecord>>> + Send;
+}

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
 
+mod ledger;
 mod rows;
 
 use crate::StoreError;
@@ -14,7 +15,10 @@ use std::time::Duration;
 type R<T> = Result<T, StoreError>;
 
 /// Migrations in order; each runs once, in one transaction with its version row.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_ledger.sql")),
+];
 
 /// A SQLite store.
 #[derive(Debug, Clone)]

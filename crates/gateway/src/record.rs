@@ -1,0 +1,58 @@
+//! The request record: what the ledger keeps of every admitted request.
+//!
+//! "Admitted" means the request passed authenticate, parse and admit — it belongs to a use case and
+//! a route. From there on exactly one record is written, whatever happens: an answer, an upstream
+//! error, a client that left (complete answers: the upstream call finishes anyway and is priced;
+//! streams: the relay reads the upstream to its end and prices what it reports), or shutdown
+//! (which waits for in-flight work and drains the ledger queue).
+
+use crate::Gateway;
+use crate::context::RequestContext;
+use std::time::Duration;
+use tollgate_meter::Charge;
+use tollgate_store::{RequestRecord, new_id};
+
+/// Queues the record of `ctx` (nothing for requests that were never admitted).
+pub fn record(
+    gw: &Gateway,
+    ctx: &RequestContext,
+    status: u16,
+    outcome: &str,
+    charge: Option<&Charge>,
+    ttft: Option<Duration>,
+) {
+    let (Some(caller), Some(route)) = (&ctx.caller, ctx.route) else {
+        return;
+    };
+    let last = ctx.attempts.last();
+    let deployment = last.map(|a| &gw.config.routes[a.route].deployments[a.deployment]);
+    let tokens = charge.map(|c| c.tokens).unwrap_or_default();
+    let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    gw.ledger.record(RequestRecord {
+        id: new_id("rec"),
+        request_id: ctx.request_id.clone(),
+        at: ctx.received_at_ms,
+        key_id: caller.key_id.clone(),
+        use_case_id: caller.use_case_id.clone(),
+        pod_id: caller.pod_id.clone(),
+        end_user: ctx.end_user.clone(),
+        endpoint: ctx.endpoint.to_string(),
+        route: gw.config.routes[route].name.clone(),
+        provider: deployment.map(|d| gw.config.providers[d.provider].name.clone()),
+        model: deployment.map(|d| d.model.clone()),
+        stream: ctx.stream,
+        attempts: u32::try_from(ctx.attempts.len()).unwrap_or(u32::MAX),
+        status,
+        outcome: outcome.to_string(),
+        input_tokens: tokens.input,
+        cached_input_tokens: tokens.cached_input,
+        cache_write_tokens: tokens.cache_write,
+        output_tokens: tokens.output,
+        reasoning_tokens: tokens.reasoning,
+        cost_nano_usd: charge.and_then(|c| c.cost).map(|m| m.nanos()),
+        price_source: charge.map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
+        usage_source: if charge.is_some() { "reported" } else { "none" }.to_string(),
+        latency_ms: elapsed_ms(ctx.received.elapsed()),
+        ttft_ms: ttft.map(elapsed_ms),
+    });
+}
