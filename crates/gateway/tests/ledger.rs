@@ -91,7 +91,7 @@ routes:
 
     let admitted = admitted.load(Ordering::Relaxed);
     let stats = g.gw.ledger.stats();
-    assert!(admitted >= 500 && admitted <= 1000, "{admitted} admitted");
+    assert!((500..=1000).contains(&admitted), "{admitted} admitted");
     assert!(
         disconnected.load(Ordering::Relaxed) >= 40,
         "some clients left mid-stream"
