@@ -39,7 +39,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             capacity: 65_536,
             batch: 2_048,
-            interval: Duration::from_millis(100),
+            interval: Duration::from_millis(25),
         }
     }
 }

@@ -42,7 +42,11 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("tollgate-bench-ledger-{}", std::process::id()));
     let store = rt.block_on(Store::open(&dir.join("tollgate.db"))).unwrap();
     let mut g = c.benchmark_group("ledger writes");

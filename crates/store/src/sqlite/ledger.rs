@@ -9,8 +9,10 @@ use std::collections::HashMap;
 
 const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms";
 const PER_ROW: usize = 25;
-/// Rows per INSERT statement (25 binds each, well under SQLite's limit of 32,766).
-const ROWS_PER_STATEMENT: usize = 256;
+/// Rows per INSERT statement, largest first (25 binds each, well under SQLite's limit of 32,766).
+/// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
+/// connection's prepared-statement cache instead of being prepared again for every odd batch size.
+const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -178,8 +180,13 @@ impl LedgerQueries for SqliteStore {
             return Ok(());
         }
         self.write(async |c: &mut SqliteConnection| {
-            for chunk in records.chunks(ROWS_PER_STATEMENT) {
-                insert_chunk(c, chunk).await?;
+            let mut rest = records;
+            for size in CHUNK_SIZES {
+                while rest.len() >= size {
+                    let (chunk, tail) = rest.split_at(size);
+                    insert_chunk(c, chunk).await?;
+                    rest = tail;
+                }
             }
             fold_rollups(c, records).await
         })
