@@ -101,6 +101,7 @@ pub struct Metrics {
     time_to_first_chunk: Family<OperationLabels, Histogram>,
     cost: Family<RouteLabels, Counter>,
     unpriced: Family<RouteLabels, Counter>,
+    estimated: Family<RouteLabels, Counter>,
     ledger_written: Gauge<u64, AtomicU64>,
     ledger_dropped: Gauge<u64, AtomicU64>,
     ledger_pending: Gauge<u64, AtomicU64>,
@@ -223,6 +224,12 @@ impl Metrics {
         );
         let cost = Family::<RouteLabels, Counter>::default();
         let unpriced = Family::<RouteLabels, Counter>::default();
+        let estimated = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "tollgate_estimated_usage_requests",
+            "Requests whose usage the provider did not report, counted with the tokenizer",
+            estimated.clone(),
+        );
         registry.register(
             "tollgate_cost_nano_usd",
             "Cost of answered requests, nano-USD, by route",
@@ -257,6 +264,7 @@ impl Metrics {
             ledger_pending,
             cost,
             unpriced,
+            estimated,
             registry,
             requests,
             request_duration,
@@ -377,6 +385,15 @@ impl Metrics {
         self.ledger_written.set(written);
         self.ledger_dropped.set(dropped);
         self.ledger_pending.set(pending);
+    }
+
+    /// A request whose usage was estimated.
+    pub fn estimated(&self, route: &str) {
+        self.estimated
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .inc();
     }
 
     /// A request on an unpriced deployment.

@@ -72,7 +72,7 @@ pub enum Finished {
         /// The response.
         response: Response,
         /// What it cost.
-        charge: Option<tollgate_meter::Charge>,
+        charge: tollgate_meter::Charge,
     },
     /// A stream: the relay records it when it ends.
     Streaming(Response),
@@ -100,7 +100,14 @@ async fn route_chat(
                 provider_otel,
                 &route_name,
                 target,
-                c.usage.as_ref(),
+                c.usage.clone(),
+                |model| {
+                    tollgate_meter::estimate::chat_usage(
+                        model,
+                        &req,
+                        &tollgate_meter::estimate::answer_text(&c.body),
+                    )
+                },
             );
             gw.metrics.operation(
                 "chat",
@@ -127,6 +134,7 @@ async fn route_chat(
                 route_name,
                 provider_otel,
                 target,
+                req,
                 headers: tollgate_headers,
             },
         ))),
@@ -160,7 +168,7 @@ async fn finish_admitted(gw: Arc<Gateway>, ctx: RequestContext, work: Work) -> R
                 } else {
                     "client_disconnected"
                 };
-                crate::record::record(&gw, &ctx, 200, outcome, charge.as_ref(), None);
+                crate::record::record(&gw, &ctx, 200, outcome, Some(&charge), None);
             }
             Ok(Finished::Streaming(response)) => {
                 let _ = tx.send(response);
@@ -288,7 +296,8 @@ async fn route_embeddings(
         provider_otel,
         &route_name,
         target,
-        c.usage.as_ref(),
+        c.usage.clone(),
+        |model| tollgate_meter::estimate::embeddings_usage(model, &req),
     );
     gw.metrics.operation(
         "embeddings",

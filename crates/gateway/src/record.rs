@@ -51,7 +51,12 @@ pub fn record(
         reasoning_tokens: tokens.reasoning,
         cost_nano_usd: charge.and_then(|c| c.cost).map(|m| m.nanos()),
         price_source: charge.map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
-        usage_source: if charge.is_some() { "reported" } else { "none" }.to_string(),
+        usage_source: match charge {
+            Some(c) if c.estimated => "estimated",
+            Some(_) => "reported",
+            None => "none",
+        }
+        .to_string(),
         latency_ms: elapsed_ms(ctx.received.elapsed()),
         ttft_ms: ttft.map(elapsed_ms),
     });

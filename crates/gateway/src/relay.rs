@@ -39,6 +39,8 @@ pub struct StreamJob {
     pub provider_otel: &'static str,
     /// The deployment that answered.
     pub target: crate::routing::Target,
+    /// The request (to estimate usage if the provider reports none).
+    pub req: tollgate_types::openai::ChatCompletionRequest,
     /// Response headers to add (`x-tollgate-*`).
     pub headers: Vec<(&'static str, HeaderValue)>,
 }
@@ -95,6 +97,7 @@ async fn drive(
     let first_chunk_at = job.ctx.received.elapsed();
     let mut client_gone = false;
     let mut usage: Option<Usage> = None;
+    let mut seen: Vec<Bytes> = Vec::new();
     let mut next = job.first.take().map(Ok);
     let outcome: Result<(), ProviderError> = loop {
         let item = match next.take() {
@@ -110,6 +113,8 @@ async fn drive(
                 if let Some(u) = chunk.usage.clone() {
                     usage = Some(u);
                 }
+                // Kept (a refcount each) in case the provider never reports usage.
+                seen.push(chunk.data.clone());
                 if chunk.usage_only && !job.client_wants_usage {
                     continue;
                 }
@@ -138,7 +143,11 @@ async fn drive(
         job.provider_otel,
         &job.route_name,
         job.target,
-        usage.as_ref(),
+        usage,
+        |model| {
+            let text = tollgate_meter::estimate::chunks_text(seen.iter().map(|b| b.as_ref()));
+            tollgate_meter::estimate::chat_usage(model, &job.req, &text)
+        },
     );
     gw.metrics.operation(
         "chat",
@@ -171,7 +180,7 @@ async fn drive(
         &job.ctx,
         200,
         outcome_name,
-        charge.as_ref(),
+        Some(&charge),
         Some(first_chunk_at),
     );
 }

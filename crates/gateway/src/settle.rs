@@ -1,8 +1,10 @@
 //! Step 6 of the pipeline, *measure*: usage → tokens by kind → cost → metrics.
 //!
 //! Called once per answered request: for complete answers when the answer arrives, for streams
-//! when the relay has driven the upstream to its end. Unpriced deployments are counted
-//! (`tollgate_unpriced_requests_total`), never treated as free.
+//! when the relay has driven the upstream to its end. When the provider reported no usage (a cut
+//! stream, a server without usage), the tokens are counted with the tokenizer and the charge is
+//! marked estimated. Unpriced deployments are counted (`tollgate_unpriced_requests_total`), never
+//! treated as free.
 
 use crate::Gateway;
 use crate::routing::Target;
@@ -16,14 +18,23 @@ pub fn settle(
     provider_otel: &'static str,
     route_name: &str,
     target: Target,
-    usage: Option<&Usage>,
-) -> Option<Charge> {
-    let usage = usage?;
-    gw.metrics.usage(op, provider_otel, route_name, usage);
-    let charge = gw.meter.charge(target.route, target.deployment, usage);
+    usage: Option<Usage>,
+    estimate: impl FnOnce(&str) -> Usage,
+) -> Charge {
+    let model = &gw.config.routes[target.route].deployments[target.deployment].model;
+    let (usage, estimated) = match usage {
+        Some(u) => (u, false),
+        None => (estimate(model), true),
+    };
+    gw.metrics.usage(op, provider_otel, route_name, &usage);
+    let mut charge = gw.meter.charge(target.route, target.deployment, &usage);
+    charge.estimated = estimated;
+    if estimated {
+        gw.metrics.estimated(route_name);
+    }
     match charge.cost {
         Some(c) => gw.metrics.cost(route_name, c.nanos()),
         None => gw.metrics.unpriced(route_name),
     }
-    Some(charge)
+    charge
 }

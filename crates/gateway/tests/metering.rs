@@ -122,3 +122,91 @@ async fn unpriced_deployments_are_served_and_flagged() {
     );
     assert_eq!(counter(&m, "tollgate_cost_nano_usd_total", "local"), 0);
 }
+
+/// When the provider reports no usage — a server without it, a stream cut short — the tokens are
+/// counted with the tokenizer, priced, and the record says `estimated`.
+#[tokio::test]
+async fn missing_usage_is_estimated_and_marked() {
+    use tollgate_store::LedgerQueries;
+    let quiet = sim(SimConfig {
+        usage: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let cut = sim(SimConfig {
+        truncate_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let g = gateway(&format!(
+        "providers: [{{ name: quiet, type: openai_compatible, base_url: \"{}/v1\" }}, {{ name: cut, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: quiet, deployments: [{{ provider: quiet, model: gpt-4o-mini }}] }}, {{ name: cut, retries: 0, deployments: [{{ provider: cut, model: gpt-4o-mini }}] }}]\n",
+        quiet.url, cut.url
+    ))
+    .await;
+    let msg = user("Estimate me, please: how many tokens is this?");
+    let full: Value = g
+        .post(json!({"model": "quiet", "messages": msg}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        full.get("usage").is_none() || full["usage"].is_null(),
+        "the simulator sends no usage: {full}"
+    );
+    let _ = sse_data(
+        g.post(json!({"model": "quiet", "stream": true, "messages": msg}))
+            .await,
+    )
+    .await;
+    let events = sse_data(
+        g.post(json!({"model": "cut", "stream": true, "messages": msg}))
+            .await,
+    )
+    .await;
+    assert!(events.last().unwrap().contains("upstream_stream_truncated"));
+
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = g.gw.store.list_records(0, i64::MAX, 10).await.unwrap();
+        if records.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(records.len(), 3);
+    for r in &records {
+        assert_eq!(r.usage_source, "estimated", "{r:?}");
+        assert!(r.input_tokens >= 10 && r.output_tokens > 0, "{r:?}");
+        assert!(r.cost_nano_usd.unwrap() > 0, "{r:?}");
+    }
+    let complete = records.iter().find(|r| !r.stream).unwrap();
+    let streamed = records
+        .iter()
+        .find(|r| r.stream && r.route == "quiet")
+        .unwrap();
+    assert_eq!(
+        (
+            complete.input_tokens,
+            complete.output_tokens,
+            complete.cost_nano_usd
+        ),
+        (
+            streamed.input_tokens,
+            streamed.output_tokens,
+            streamed.cost_nano_usd
+        ),
+        "the same answer, estimated the same way, streamed or not"
+    );
+    let cut_record = records.iter().find(|r| r.route == "cut").unwrap();
+    assert_eq!(cut_record.outcome, "truncated");
+    assert!(
+        cut_record.output_tokens < complete.output_tokens,
+        "priced by what arrived"
+    );
+    let m = g.metrics().await;
+    assert!(
+        m.contains("tollgate_estimated_usage_requests_total{route=\"quiet\"} 2"),
+        "{m}"
+    );
+}

@@ -19,6 +19,7 @@
 
 pub mod catalog;
 pub mod cost;
+pub mod estimate;
 pub mod money;
 
 pub use catalog::{Catalog, CatalogError, PriceEntry, Prices};
@@ -56,6 +57,8 @@ pub struct Charge {
     pub cost: Option<Money>,
     /// `catalog:<version>`, `override`, or `unpriced`.
     pub price_source: String,
+    /// The usage was estimated with the tokenizer, not reported by the provider.
+    pub estimated: bool,
 }
 
 /// Prices of every deployment of a config.
@@ -162,16 +165,19 @@ impl Meter {
                 tokens,
                 cost: Some(cost(prices, &tokens)),
                 price_source: format!("catalog:{}", self.catalog.version),
+                estimated: false,
             },
             Pricing::Override { prices } => Charge {
                 tokens,
                 cost: Some(cost(prices, &tokens)),
                 price_source: "override".into(),
+                estimated: false,
             },
             Pricing::Unpriced => Charge {
                 tokens,
                 cost: None,
                 price_source: "unpriced".into(),
+                estimated: false,
             },
         }
     }
