@@ -285,6 +285,7 @@ pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
                         &spec.scores,
                         &routes,
                         &spec.caps,
+                        &Limits::default(),
                     )
                     .await?;
                 let path: &[Stage] = match spec.stage {

@@ -15,6 +15,13 @@ use tollgate_store::{Stage, now_ms};
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Time until the next UTC day, when pilot caps reset.
+fn until_tomorrow() -> std::time::Duration {
+    std::time::Duration::from_millis(
+        u64::try_from(DAY_MS - now_ms().rem_euclid(DAY_MS)).unwrap_or(1000),
+    )
+}
+
 #[derive(Debug, Default)]
 struct PilotDay {
     day: i64,
@@ -88,6 +95,7 @@ impl Admission {
                         entry.use_case_name
                     ),
                     code: "pilot_cap_reached",
+                    retry_after: Some(until_tomorrow()),
                 });
             }
         }
@@ -99,6 +107,7 @@ impl Admission {
                         entry.use_case_name
                     ),
                     code: "pilot_cap_reached",
+                    retry_after: Some(until_tomorrow()),
                 });
             }
             day.users.insert(user.to_string());
@@ -125,6 +134,8 @@ mod tests {
             scopes: None,
             valid_until: None,
             pilot_caps: caps,
+            key_limits: Default::default(),
+            use_case_limits: Default::default(),
         }
     }
 

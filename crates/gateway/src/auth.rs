@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use axum::http::HeaderMap;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tollgate_store::{KeyQueries, PilotCaps, Stage, Store, StoreError, now_ms};
+use tollgate_store::{KeyQueries, Limits, PilotCaps, Stage, Store, StoreError, now_ms};
 
 /// What a key gives access to: everything the pipeline needs about the caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,10 @@ pub struct KeyEntry {
     pub valid_until: Option<i64>,
     /// Pilot caps of the use case.
     pub pilot_caps: PilotCaps,
+    /// Rate limits of this key.
+    pub key_limits: Limits,
+    /// Rate limits of the use case.
+    pub use_case_limits: Limits,
 }
 
 /// Whether a key may call a route.
@@ -124,6 +128,8 @@ impl Keyring {
                             scopes: k.scopes,
                             valid_until,
                             pilot_caps: uc.pilot_caps,
+                            key_limits: k.limits,
+                            use_case_limits: uc.limits,
                         };
                         (k.hash, Arc::new(entry))
                     })
@@ -199,6 +205,8 @@ mod tests {
             scopes: scopes.map(|s| s.into_iter().map(String::from).collect()),
             valid_until: None,
             pilot_caps: PilotCaps::default(),
+            key_limits: Limits::default(),
+            use_case_limits: Limits::default(),
         }
     }
 

@@ -50,6 +50,8 @@ pub struct RequestContext {
     pub upstream_time: Duration,
     /// Time spent in backoff between attempts.
     pub backoff_time: Duration,
+    /// The request's share of its rate limits (settled and released by the record).
+    pub permit: Option<crate::limits::Permit>,
 }
 
 impl RequestContext {
@@ -67,6 +69,7 @@ impl RequestContext {
             attempts: Vec::new(),
             upstream_time: Duration::ZERO,
             backoff_time: Duration::ZERO,
+            permit: None,
         }
     }
 

@@ -52,6 +52,8 @@ pub enum ApiError {
         message: String,
         /// Machine-readable code.
         code: &'static str,
+        /// When to try again.
+        retry_after: Option<Duration>,
     },
     /// An admin object does not exist (or the caller may not know it does).
     #[error("{0} not found")]
@@ -125,9 +127,6 @@ impl ApiError {
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
-            ApiError::RateLimited { code, .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", *code)
-            }
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             ApiError::Missing(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, INVALID, *code),
@@ -161,6 +160,16 @@ impl ApiError {
                 "internal_error",
             ),
             ApiError::Upstream(e) => return upstream_parts(e),
+            ApiError::RateLimited {
+                code, retry_after, ..
+            } => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    Some(*code),
+                    *retry_after,
+                );
+            }
         };
         (status, kind, Some(code), None)
     }

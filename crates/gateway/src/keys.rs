@@ -167,7 +167,8 @@ pub fn generate(secret: &KeySecret, kind: &str) -> NewKey {
     }
 }
 
-/// A new API key record for `use_case_id` and its plaintext (to show once).
+/// A new API key record for `use_case_id` (no rate limits; set `limits` before storing it) and its
+/// plaintext (to show once).
 pub fn new_api_key(
     secret: &KeySecret,
     use_case_id: &str,
@@ -189,6 +190,7 @@ pub fn new_api_key(
         expires_at,
         revoked_at: None,
         replaced_by: None,
+        limits: tollgate_store::Limits::default(),
         created_at: tollgate_store::now_ms(),
         created_by: created_by.to_string(),
     };

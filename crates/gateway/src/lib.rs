@@ -23,6 +23,7 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
@@ -87,6 +88,8 @@ pub struct Gateway {
     pub ledger: tollgate_ledger::Ledger,
     /// Stage and pilot-cap checks.
     pub admission: admit::Admission,
+    /// Rate-limit counters.
+    pub limiter: Arc<limits::RateLimiter>,
     /// HMAC of the bootstrap admin token.
     pub admin_token_hash: String,
     /// The bootstrap admin token, only when this start generated it (to print once).
@@ -159,6 +162,7 @@ impl Gateway {
             keyring,
             meter,
             admission: admit::Admission::default(),
+            limiter: Arc::new(limits::RateLimiter::default()),
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             config: Arc::new(config),

@@ -61,7 +61,12 @@ async fn prepare_chat(
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
     // 3. admit
-    let route = admit(gw, ctx, &caller, headers, &req.model)?;
+    let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
+        tollgate_meter::estimate::chat_prompt(model, &req)
+            + req
+                .output_cap()
+                .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from)
+    })?;
     Ok((req, route))
 }
 
@@ -168,14 +173,14 @@ async fn finish_admitted(gw: Arc<Gateway>, ctx: RequestContext, work: Work) -> R
                 } else {
                     "client_disconnected"
                 };
-                crate::record::record(&gw, &ctx, 200, outcome, Some(&charge), None);
+                crate::record::record(&gw, &mut ctx, 200, outcome, Some(&charge), None);
             }
             Ok(Finished::Streaming(response)) => {
                 let _ = tx.send(response);
             }
             Err(e) => {
                 let (status, kind) = (e.status().as_u16(), e.kind());
-                crate::record::record(&gw, &ctx, status, kind, None, None);
+                crate::record::record(&gw, &mut ctx, status, kind, None, None);
                 let _ = tx.send(gw.answer_error(ctx.endpoint, &ctx, e));
             }
         }
@@ -230,12 +235,29 @@ fn admit(
     caller: &KeyEntry,
     headers: &HeaderMap,
     model: &str,
+    reserve: impl FnOnce(&str) -> u64,
 ) -> Result<usize, ApiError> {
     let route = gw
         .route_index(model)
         .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
     let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
     gw.admission.admit(caller, model, end_user)?;
+    if !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty()) {
+        let scopes = [
+            (format!("key:{}", caller.key_id), caller.key_limits),
+            (
+                format!("use_case:{}", caller.use_case_id),
+                caller.use_case_limits,
+            ),
+        ];
+        // Tokens are counted only when a token limit needs them.
+        let tokens = if scopes.iter().any(|(_, l)| l.tokens_per_minute.is_some()) {
+            reserve(&gw.config.routes[route].deployments[0].model)
+        } else {
+            0
+        };
+        ctx.permit = gw.limiter.acquire(&scopes, tokens)?;
+    }
     ctx.end_user = end_user.map(str::to_string);
     ctx.route = Some(route);
     Ok(route)
@@ -272,7 +294,9 @@ async fn prepare_embeddings(
             Some("input".into()),
         ));
     }
-    let route = admit(gw, ctx, &caller, headers, &req.model)?;
+    let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
+        tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens
+    })?;
     Ok((req, route))
 }
 

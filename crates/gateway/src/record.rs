@@ -15,12 +15,16 @@ use tollgate_store::{RequestRecord, new_id};
 /// Queues the record of `ctx` (nothing for requests that were never admitted).
 pub fn record(
     gw: &Gateway,
-    ctx: &RequestContext,
+    ctx: &mut RequestContext,
     status: u16,
     outcome: &str,
     charge: Option<&Charge>,
     ttft: Option<Duration>,
 ) {
+    // Settle the rate-limit reservation with the real tokens (and free the concurrency slot).
+    if let Some(permit) = ctx.permit.take() {
+        permit.settle(charge.map_or(0, |c| c.tokens.total_input() + c.tokens.total_output()));
+    }
     let (Some(caller), Some(route)) = (&ctx.caller, ctx.route) else {
         return;
     };

@@ -177,7 +177,7 @@ async fn drive(
     };
     crate::record::record(
         &gw,
-        &job.ctx,
+        &mut job.ctx,
         200,
         outcome_name,
         Some(&charge),

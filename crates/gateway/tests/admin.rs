@@ -1208,3 +1208,173 @@ async fn a_second_instance_picks_up_changes_by_refreshing() {
     .await;
     wait_for(401).await;
 }
+
+async fn limited_use_case(api: &Api, uc_limits: Value) -> String {
+    let pod = api
+        .ok(
+            Method::POST,
+            "/admin/v1/pods",
+            json!({"name": tollgate_store::new_id("p")}),
+        )
+        .await;
+    let uc = api
+        .ok(
+            Method::POST,
+            "/admin/v1/use-cases",
+            json!({"pod_id": pod["id"], "name": "limited", "routes": ["m"], "limits": uc_limits}),
+        )
+        .await;
+    let id = uc["id"].as_str().unwrap().to_string();
+    for to in ["pilot", "production"] {
+        api.ok(
+            Method::POST,
+            &format!("/admin/v1/use-cases/{id}/stage"),
+            json!({"to": to, "reason": "limits"}),
+        )
+        .await;
+    }
+    id
+}
+
+async fn limited_key(api: &Api, uc: &str, limits: Value) -> String {
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc, "name": "k", "limits": limits}),
+        )
+        .await;
+    assert_eq!(k["key"]["limits"], limits);
+    k["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn rate_limits_on_requests_and_concurrency() {
+    let s = common::sim(tollgate_simulator::SimConfig {
+        latency: std::time::Duration::from_millis(250),
+        ..Default::default()
+    })
+    .await;
+    let api = Api::new(&common::two_route_config(&s.url)).await;
+    let uc = limited_use_case(&api, json!({"concurrent_requests": 2})).await;
+    let rpm = limited_key(&api, &uc, json!({"requests_per_minute": 2})).await;
+    let minute = tollgate_store::now_ms() / 60_000;
+    assert_eq!(api.chat(&rpm, "m", None).await.0, StatusCode::OK);
+    assert_eq!(api.chat(&rpm, "m", None).await.0, StatusCode::OK);
+    let req = Request::post("/v1/chat/completions")
+        .header("authorization", format!("Bearer {rpm}"))
+        .body(Body::from(
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+        ))
+        .unwrap();
+    let resp = api.router.clone().oneshot(req).await.unwrap();
+    if tollgate_store::now_ms() / 60_000 == minute {
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let body: Value =
+            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(body["error"]["code"], "rate_limit_requests");
+    }
+
+    // Four at once against a use case that allows two in flight.
+    let free = limited_key(&api, &uc, json!({})).await;
+    let (a, b, c, d) = tokio::join!(
+        api.chat(&free, "m", None),
+        api.chat(&free, "m", None),
+        api.chat(&free, "m", None),
+        api.chat(&free, "m", None)
+    );
+    let statuses = [a.0, b.0, c.0, d.0];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        2,
+        "{statuses:?}"
+    );
+    for (st, v) in [a, b, c, d] {
+        if st != StatusCode::OK {
+            assert_eq!(v["error"]["code"], "rate_limit_concurrency");
+        }
+    }
+    assert_eq!(
+        api.chat(&free, "m", None).await.0,
+        StatusCode::OK,
+        "slots come back when requests end"
+    );
+    let (st, v) = api
+        .call(
+            Method::POST,
+            "/admin/v1/keys",
+            &api.admin,
+            Some(json!({"use_case_id": uc, "name": "z", "limits": {"requests_per_minute": 0}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}
+
+/// 500 requests at once with `max_tokens` against a tokens-per-minute limit: tokens are reserved
+/// before each call, so no more requests are admitted than the limit covers and the tokens used
+/// never exceed it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_limit_holds_under_500_concurrent_requests() {
+    // Answers always run to `max_tokens` (100), so each request uses 4 + 100 tokens and reserves
+    // 7 (the prompt as the tokenizer counts it with chat overhead) + 100.
+    let s = common::sim(tollgate_simulator::SimConfig {
+        default_output_tokens: 400,
+        ..Default::default()
+    })
+    .await;
+    let api = Arc::new(Api::new(&common::two_route_config(&s.url)).await);
+    let limit = 50 * 107;
+    for attempt in 0..3 {
+        let uc = limited_use_case(&api, json!({"tokens_per_minute": limit})).await;
+        let key = limited_key(&api, &uc, json!({})).await;
+        let minute = tollgate_store::now_ms() / 60_000;
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..500 {
+            let (api, key) = (api.clone(), key.clone());
+            set.spawn(async move {
+                let req = Request::post("/v1/chat/completions")
+                    .header("authorization", format!("Bearer {key}"))
+                    .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+                    .unwrap();
+                let resp = api.router.clone().oneshot(req).await.unwrap();
+                let status = resp.status();
+                let _ = resp.into_body().collect().await;
+                status
+            });
+        }
+        let mut ok = 0u64;
+        let mut limited = 0u64;
+        while let Some(s) = set.join_next().await {
+            match s.unwrap() {
+                StatusCode::OK => ok += 1,
+                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        if tollgate_store::now_ms() / 60_000 != minute {
+            assert!(attempt < 2, "three runs straddled a minute boundary");
+            continue; // the window turned mid-run; run again inside one minute
+        }
+        let used = api.gw.limiter.tokens_in_use(&format!("use_case:{uc}"));
+        assert_eq!(ok + limited, 500);
+        assert!(
+            used <= limit,
+            "{used} tokens used against a limit of {limit}"
+        );
+        // The limit covers floor(5350 / 104) = 51 requests by real use.
+        assert!(ok <= 51, "{ok} admitted");
+        assert!(ok >= 45, "{ok} admitted: the limit should be nearly used");
+        assert_eq!(
+            used,
+            ok * 104,
+            "every admitted request settled with its real usage"
+        );
+        return;
+    }
+}

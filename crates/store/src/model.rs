@@ -227,6 +227,31 @@ pub struct PilotCaps {
     pub max_requests_per_day: Option<u32>,
 }
 
+/// Rate limits of a key or a use case; absent fields mean no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (input + output) per minute, reserved before the call and settled after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u64>,
+    /// Requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent_requests: Option<u32>,
+}
+
+impl Limits {
+    /// Whether any limit is set.
+    pub fn is_empty(&self) -> bool {
+        self.requests_per_minute.is_none()
+            && self.tokens_per_minute.is_none()
+            && self.concurrent_requests.is_none()
+    }
+}
+
 /// A use case, owned by one pod.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UseCase {
@@ -248,6 +273,8 @@ pub struct UseCase {
     pub routes: Vec<String>,
     /// Pilot caps.
     pub pilot_caps: PilotCaps,
+    /// Rate limits of the whole use case.
+    pub limits: Limits,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last change, Unix ms.
@@ -278,6 +305,8 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     /// After a rotation: the key that replaced this one.
     pub replaced_by: Option<String>,
+    /// Rate limits of this key.
+    pub limits: Limits,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Who created it (user id or `admin`).

@@ -46,6 +46,8 @@ pub struct UseCasePatch {
     pub routes: Option<Vec<String>>,
     /// New pilot caps.
     pub pilot_caps: Option<PilotCaps>,
+    /// New rate limits.
+    pub limits: Option<Limits>,
 }
 
 /// Pods.
@@ -128,6 +130,7 @@ pub trait UseCaseQueries {
         scores: &Scores,
         routes: &[String],
         pilot_caps: &PilotCaps,
+        limits: &Limits,
     ) -> impl Future<Output = R<UseCase>> + Send;
     /// One use case.
     fn get_use_case(&self, id: &str) -> impl Future<Output = R<UseCase>> + Send;

@@ -25,6 +25,7 @@ fn key(id_uc: &str, hash: &str) -> ApiKey {
         expires_at: None,
         revoked_at: None,
         replaced_by: None,
+        limits: Limits::default(),
         created_at: now_ms(),
         created_by: "admin".into(),
     }
@@ -127,6 +128,7 @@ async fn use_cases_stages_and_audit() {
             &Scores::default(),
             &["chat".into()],
             &PilotCaps::default(),
+            &Limits::default(),
         )
         .await
         .unwrap();
@@ -140,7 +142,8 @@ async fn use_cases_stages_and_audit() {
             &ValueModel::default(),
             &Scores::default(),
             &[],
-            &PilotCaps::default()
+            &PilotCaps::default(),
+            &Limits::default()
         )
         .await,
         Err(StoreError::Conflict(_))
@@ -220,6 +223,7 @@ async fn keys_revoke_rotate_and_the_active_snapshot() {
             &Scores::default(),
             &[],
             &PilotCaps::default(),
+            &Limits::default(),
         )
         .await
         .unwrap();

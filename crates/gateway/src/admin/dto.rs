@@ -4,7 +4,7 @@
 use super::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use tollgate_store as m;
-use tollgate_store::{OrgRole, PilotCaps, PodRole, Scores, Stage, ValueModel};
+use tollgate_store::{Limits, OrgRole, PilotCaps, PodRole, Scores, Stage, ValueModel};
 use utoipa::ToSchema;
 
 /// A pod.
@@ -105,6 +105,8 @@ pub struct UseCase {
     pub routes: Vec<String>,
     /// Caps during the pilot.
     pub pilot_caps: PilotCaps,
+    /// Rate limits of the whole use case.
+    pub limits: Limits,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -124,6 +126,7 @@ impl From<m::UseCase> for UseCase {
             scores: u.scores,
             routes: u.routes,
             pilot_caps: u.pilot_caps,
+            limits: u.limits,
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -151,6 +154,8 @@ pub struct Key {
     pub revoked_at: Option<String>,
     /// The key that replaced it.
     pub replaced_by: Option<String>,
+    /// Rate limits of this key.
+    pub limits: Limits,
     /// Whether it authenticates now.
     pub active: bool,
     /// RFC 3339.
@@ -172,6 +177,7 @@ impl From<m::ApiKey> for Key {
             expires_at: k.expires_at.map(rfc3339),
             revoked_at: k.revoked_at.map(rfc3339),
             replaced_by: k.replaced_by,
+            limits: k.limits,
             created_at: rfc3339(k.created_at),
             created_by: k.created_by,
         }
@@ -394,6 +400,9 @@ pub struct CreateUseCase {
     /// Caps during the pilot.
     #[serde(default)]
     pub pilot_caps: Option<PilotCaps>,
+    /// Rate limits of the whole use case.
+    #[serde(default)]
+    pub limits: Option<Limits>,
 }
 
 /// `PATCH /use-cases/{id}`.
@@ -418,6 +427,9 @@ pub struct UpdateUseCase {
     /// New pilot caps.
     #[serde(default)]
     pub pilot_caps: Option<PilotCaps>,
+    /// New rate limits.
+    #[serde(default)]
+    pub limits: Option<Limits>,
 }
 
 /// `POST /use-cases/{id}/stage`.
@@ -447,6 +459,9 @@ pub struct CreateKey {
     /// The person it is issued to.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// Rate limits of this key.
+    #[serde(default)]
+    pub limits: Option<Limits>,
 }
 
 /// `POST /keys/{id}/rotate`.

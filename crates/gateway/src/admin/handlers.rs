@@ -120,6 +120,21 @@ fn check_caps(c: &Option<m::PilotCaps>) -> Result<()> {
     Ok(())
 }
 
+fn check_limits(field: &str, l: &Option<m::Limits>) -> Result<()> {
+    if let Some(l) = l {
+        if l.requests_per_minute == Some(0)
+            || l.tokens_per_minute == Some(0)
+            || l.concurrent_requests == Some(0)
+        {
+            return Err(ApiError::invalid(
+                "limits must be at least 1 (leave a limit out for none)",
+                Some(field.into()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_routes(gw: &Gateway, field: &str, routes: &[String]) -> Result<()> {
     for (i, r) in routes.iter().enumerate() {
         if gw.route_index(r).is_none() {
@@ -510,6 +525,7 @@ pub async fn create_use_case(
     text_ok("description", &req.description, 4000)?;
     check_scores(&req.scores)?;
     check_caps(&req.pilot_caps)?;
+    check_limits("limits", &req.limits)?;
     check_routes(&gw, "routes", &req.routes)?;
     let uc = gw
         .store
@@ -522,6 +538,7 @@ pub async fn create_use_case(
             &req.scores.unwrap_or_default(),
             &req.routes,
             &req.pilot_caps.unwrap_or_default(),
+            &req.limits.unwrap_or_default(),
         )
         .await?;
     Ok(created(UseCase::from(uc)))
@@ -563,6 +580,7 @@ pub async fn update_use_case(
     }
     check_scores(&req.scores)?;
     check_caps(&req.pilot_caps)?;
+    check_limits("limits", &req.limits)?;
     if let Some(r) = &req.routes {
         check_routes(&gw, "routes", r)?;
     }
@@ -573,6 +591,7 @@ pub async fn update_use_case(
         scores: req.scores,
         routes: req.routes,
         pilot_caps: req.pilot_caps,
+        limits: req.limits,
     };
     let uc = gw.store.update_use_case(&p.actor(), &id, &patch).await?;
     let _ = gw.keyring.reload().await;
@@ -702,7 +721,8 @@ pub async fn create_key(
             ApiError::invalid(format!("unknown user `{user}`"), Some("user_id".into()))
         })?;
     }
-    let (record, secret) = crate::keys::new_api_key(
+    check_limits("limits", &req.limits)?;
+    let (mut record, secret) = crate::keys::new_api_key(
         gw.keyring.secret(),
         &uc.id,
         req.user_id,
@@ -711,6 +731,7 @@ pub async fn create_key(
         expires_at,
         &p.actor(),
     );
+    record.limits = req.limits.unwrap_or_default();
     let key = gw.store.create_key(&p.actor(), &record).await?;
     let _ = gw.keyring.reload().await;
     Ok(created(NewKey {
@@ -778,7 +799,7 @@ pub async fn rotate_key(
             Some("grace_seconds".into()),
         ));
     }
-    let (record, secret) = crate::keys::new_api_key(
+    let (mut record, secret) = crate::keys::new_api_key(
         gw.keyring.secret(),
         &old.use_case_id,
         old.user_id.clone(),
@@ -787,6 +808,7 @@ pub async fn rotate_key(
         old.expires_at,
         &p.actor(),
     );
+    record.limits = old.limits;
     let until = m::now_ms() + i64::try_from(grace).unwrap_or(0) * 1000;
     let (old, new) = gw
         .store

@@ -132,6 +132,7 @@ pub async fn use_case_with_key(
             &Scores::default(),
             &routes,
             &caps,
+            &Limits::default(),
         )
         .await
         .unwrap();

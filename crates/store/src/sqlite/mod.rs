@@ -18,6 +18,7 @@ type R<T> = Result<T, StoreError>;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_ledger.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_limits.sql")),
 ];
 
 /// A SQLite store.
@@ -395,6 +396,7 @@ impl UseCaseQueries for SqliteStore {
         scores: &Scores,
         routes: &[String],
         pilot_caps: &PilotCaps,
+        limits: &Limits,
     ) -> R<UseCase> {
         let now = now_ms();
         let uc = UseCase {
@@ -407,13 +409,14 @@ impl UseCaseQueries for SqliteStore {
             scores: *scores,
             routes: routes.to_vec(),
             pilot_caps: *pilot_caps,
+            limits: *limits,
             created_at: now,
             updated_at: now,
         };
         self.write(async |c: &mut SqliteConnection| {
             sqlx::query(
-                "INSERT INTO use_cases (id, pod_id, name, description, stage, value_model, scores, priority, routes, pilot_caps, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO use_cases (id, pod_id, name, description, stage, value_model, scores, priority, routes, pilot_caps, limits, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&uc.id)
             .bind(&uc.pod_id)
@@ -425,6 +428,7 @@ impl UseCaseQueries for SqliteStore {
             .bind(i64::from(uc.scores.priority()))
             .bind(json(&uc.routes))
             .bind(json(&uc.pilot_caps))
+            .bind(json(&uc.limits))
             .bind(now)
             .bind(now)
             .execute(&mut *c)
@@ -470,7 +474,7 @@ impl UseCaseQueries for SqliteStore {
                 let n = sqlx::query(
                     "UPDATE use_cases SET name = COALESCE(?, name), description = COALESCE(?, description),
                        value_model = COALESCE(?, value_model), scores = COALESCE(?, scores), priority = COALESCE(?, priority),
-                       routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), updated_at = ?
+                       routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), limits = COALESCE(?, limits), updated_at = ?
                      WHERE id = ?",
                 )
                 .bind(patch.name.as_deref())
@@ -480,6 +484,7 @@ impl UseCaseQueries for SqliteStore {
                 .bind(patch.scores.map(|s| i64::from(s.priority())))
                 .bind(patch.routes.as_ref().map(json))
                 .bind(patch.pilot_caps.as_ref().map(json))
+                .bind(patch.limits.as_ref().map(json))
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *c)
@@ -493,6 +498,7 @@ impl UseCaseQueries for SqliteStore {
                         patch.scores.as_ref().map(|_| "scores"),
                         patch.routes.as_ref().map(|_| "routes"),
                         patch.pilot_caps.as_ref().map(|_| "pilot_caps"),
+                        patch.limits.as_ref().map(|_| "limits"),
                     ]
                     .into_iter()
                     .flatten()
@@ -570,8 +576,8 @@ impl UseCaseQueries for SqliteStore {
 
 async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, use_case_id, user_id, name, prefix, hash, scopes, expires_at, revoked_at, replaced_by, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, use_case_id, user_id, name, prefix, hash, scopes, expires_at, revoked_at, replaced_by, limits, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&k.id)
     .bind(&k.use_case_id)
@@ -583,6 +589,7 @@ async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {
     .bind(k.expires_at)
     .bind(k.revoked_at)
     .bind(k.replaced_by.as_deref())
+    .bind(json(&k.limits))
     .bind(k.created_at)
     .bind(&k.created_by)
     .execute(&mut *c)
@@ -689,7 +696,7 @@ impl KeyQueries for SqliteStore {
         let rows = sqlx::query(
             "SELECT k.id AS k_id, k.use_case_id AS k_use_case_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix,
                     k.hash AS k_hash, k.scopes AS k_scopes, k.expires_at AS k_expires_at, k.revoked_at AS k_revoked_at,
-                    k.replaced_by AS k_replaced_by, k.created_at AS k_created_at, k.created_by AS k_created_by, u.*
+                    k.replaced_by AS k_replaced_by, k.limits AS k_limits, k.created_at AS k_created_at, k.created_by AS k_created_by, u.*
              FROM api_keys k JOIN use_cases u ON u.id = k.use_case_id
              WHERE (k.revoked_at IS NULL OR k.revoked_at > ?1) AND (k.expires_at IS NULL OR k.expires_at > ?1)",
         )

@@ -62,6 +62,7 @@ pub(super) fn use_case(r: &SqliteRow) -> R<UseCase> {
         scores: from_json("scores", &r.try_get::<String, _>("scores")?)?,
         routes: from_json("routes", &r.try_get::<String, _>("routes")?)?,
         pilot_caps: from_json("pilot caps", &r.try_get::<String, _>("pilot_caps")?)?,
+        limits: from_json("limits", &r.try_get::<String, _>("limits")?)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -81,6 +82,7 @@ fn key_with(r: &SqliteRow, p: &str) -> R<ApiKey> {
         expires_at: r.try_get(col("expires_at").as_str())?,
         revoked_at: r.try_get(col("revoked_at").as_str())?,
         replaced_by: r.try_get(col("replaced_by").as_str())?,
+        limits: from_json("limits", &r.try_get::<String, _>(col("limits").as_str())?)?,
         created_at: r.try_get(col("created_at").as_str())?,
         created_by: r.try_get(col("created_by").as_str())?,
     })

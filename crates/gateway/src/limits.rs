@@ -1,0 +1,259 @@
+//! Rate limits, part of step 3 (*admit*): requests per minute, tokens per minute and concurrent
+//! requests, per key and per use case.
+//!
+//! Windows are calendar minutes (UTC). Tokens are **reserved before the call** — the prompt
+//! counted with the tokenizer plus the output cap (`max_tokens`, or 4,096 when the client sets
+//! none) — and **settled after it** with the real usage, so concurrent requests cannot overrun a
+//! token limit the way counting after the fact does. A [`Permit`] holds the reservation and the
+//! concurrency slot; settling it, or dropping it (errors, shutdown), gives back what was not used.
+//! Counters live in this process; limits shared across replicas come with the Redis issue.
+
+use crate::error::ApiError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tollgate_store::{Limits, now_ms};
+
+/// Output tokens reserved when the client sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_RESERVATION: u64 = 4096;
+
+#[derive(Debug, Default)]
+struct Bucket {
+    minute: i64,
+    requests: u32,
+    tokens: u64,
+    in_flight: u32,
+}
+
+/// Counters of every limited key and use case.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// An admitted request's share of its limits.
+#[derive(Debug)]
+pub struct Permit {
+    limiter: Arc<RateLimiter>,
+    scopes: Vec<String>,
+    reserved: u64,
+    minute: i64,
+    settled: bool,
+}
+
+fn until_next_minute(now: i64) -> Duration {
+    Duration::from_millis(u64::try_from(60_000 - now.rem_euclid(60_000)).unwrap_or(1000))
+}
+
+impl RateLimiter {
+    /// Takes a request and `tokens` reserved tokens from every scope, or none if any limit would be
+    /// passed. `scopes` are (name, limits) pairs, e.g. the key's and the use case's.
+    pub fn acquire(
+        self: &Arc<Self>,
+        scopes: &[(String, Limits)],
+        tokens: u64,
+    ) -> Result<Option<Permit>, ApiError> {
+        let limited: Vec<&(String, Limits)> =
+            scopes.iter().filter(|(_, l)| !l.is_empty()).collect();
+        if limited.is_empty() {
+            return Ok(None);
+        }
+        let now = now_ms();
+        let minute = now.div_euclid(60_000);
+        let mut buckets = self.buckets.lock().map_err(|_| ApiError::Internal)?;
+        for (name, l) in &limited {
+            let b = buckets.entry(name.clone()).or_default();
+            if b.minute != minute {
+                *b = Bucket {
+                    minute,
+                    requests: 0,
+                    tokens: 0,
+                    in_flight: b.in_flight,
+                };
+            }
+            let what = name.split(':').next().unwrap_or("key");
+            if let Some(max) = l.requests_per_minute {
+                if b.requests >= max {
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "rate limit reached: this {what} may make {max} requests per minute"
+                        ),
+                        code: "rate_limit_requests",
+                        retry_after: Some(until_next_minute(now)),
+                    });
+                }
+            }
+            if let Some(max) = l.tokens_per_minute {
+                if b.tokens.saturating_add(tokens) > max {
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "rate limit reached: this {what} may use {max} tokens per minute; {} are in use or reserved and this request needs up to {tokens}",
+                            b.tokens
+                        ),
+                        code: "rate_limit_tokens",
+                        retry_after: Some(until_next_minute(now)),
+                    });
+                }
+            }
+            if let Some(max) = l.concurrent_requests {
+                if b.in_flight >= max {
+                    return Err(ApiError::RateLimited {
+                        message: format!(
+                            "rate limit reached: this {what} may have {max} requests in flight"
+                        ),
+                        code: "rate_limit_concurrency",
+                        retry_after: Some(Duration::from_secs(1)),
+                    });
+                }
+            }
+        }
+        for (name, _) in &limited {
+            if let Some(b) = buckets.get_mut(name) {
+                b.requests += 1;
+                b.tokens = b.tokens.saturating_add(tokens);
+                b.in_flight += 1;
+            }
+        }
+        Ok(Some(Permit {
+            limiter: self.clone(),
+            scopes: limited.iter().map(|(n, _)| n.clone()).collect(),
+            reserved: tokens,
+            minute,
+            settled: false,
+        }))
+    }
+
+    /// Tokens counted against `scope` in the current minute (for tests and metrics).
+    pub fn tokens_in_use(&self, scope: &str) -> u64 {
+        let minute = now_ms().div_euclid(60_000);
+        self.buckets
+            .lock()
+            .ok()
+            .and_then(|b| {
+                b.get(scope)
+                    .filter(|b| b.minute == minute)
+                    .map(|b| b.tokens)
+            })
+            .unwrap_or(0)
+    }
+
+    fn adjust(&self, p: &Permit, used: u64) {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        let minute = now_ms().div_euclid(60_000);
+        for name in &p.scopes {
+            if let Some(b) = buckets.get_mut(name) {
+                if b.minute == p.minute {
+                    // Replace the reservation by what was used.
+                    b.tokens = b.tokens.saturating_sub(p.reserved).saturating_add(used);
+                } else if b.minute == minute {
+                    // The window turned during the request: count the use in the new one.
+                    b.tokens = b.tokens.saturating_add(used);
+                }
+            }
+        }
+    }
+}
+
+impl Permit {
+    /// Settles the reservation with the tokens really used.
+    pub fn settle(mut self, used: u64) {
+        self.limiter.adjust(&self, used);
+        self.settled = true;
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.settled {
+            // Not settled (an error, a cancelled request): give the whole reservation back.
+            self.limiter.adjust(self, 0);
+        }
+        if let Ok(mut buckets) = self.limiter.buckets.lock() {
+            for name in &self.scopes {
+                if let Some(b) = buckets.get_mut(name) {
+                    b.in_flight = b.in_flight.saturating_sub(1);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(l: Limits) -> Vec<(String, Limits)> {
+        vec![("key:k1".to_string(), l)]
+    }
+
+    #[test]
+    fn requests_tokens_and_concurrency() {
+        let r = Arc::new(RateLimiter::default());
+        let rpm = scope(Limits {
+            requests_per_minute: Some(2),
+            ..Default::default()
+        });
+        let a = r.acquire(&rpm, 0).unwrap();
+        let b = r.acquire(&rpm, 0).unwrap();
+        assert!(matches!(
+            r.acquire(&rpm, 0),
+            Err(ApiError::RateLimited {
+                code: "rate_limit_requests",
+                ..
+            })
+        ));
+        drop((a, b));
+
+        let tpm = vec![(
+            "use_case:u1".to_string(),
+            Limits {
+                tokens_per_minute: Some(100),
+                ..Default::default()
+            },
+        )];
+        let p1 = r.acquire(&tpm, 60).unwrap().unwrap();
+        assert!(matches!(
+            r.acquire(&tpm, 60),
+            Err(ApiError::RateLimited {
+                code: "rate_limit_tokens",
+                ..
+            })
+        ));
+        p1.settle(10);
+        assert_eq!(
+            r.tokens_in_use("use_case:u1"),
+            10,
+            "the reservation is replaced by the real use"
+        );
+        let p2 = r.acquire(&tpm, 60).unwrap().unwrap();
+        drop(p2);
+        assert_eq!(
+            r.tokens_in_use("use_case:u1"),
+            10,
+            "an unsettled permit gives its reservation back"
+        );
+
+        let conc = scope(Limits {
+            concurrent_requests: Some(1),
+            ..Default::default()
+        });
+        let r2 = Arc::new(RateLimiter::default());
+        let c1 = r2.acquire(&conc, 0).unwrap();
+        assert!(matches!(
+            r2.acquire(&conc, 0),
+            Err(ApiError::RateLimited {
+                code: "rate_limit_concurrency",
+                ..
+            })
+        ));
+        drop(c1);
+        assert!(r2.acquire(&conc, 0).is_ok());
+        assert!(
+            r.acquire(&[("key:free".into(), Limits::default())], 1_000_000)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
