@@ -52,6 +52,8 @@ pub struct RequestContext {
     pub backoff_time: Duration,
     /// The request's share of its rate limits (settled and released by the record).
     pub permit: Option<crate::limits::Permit>,
+    /// The request's reservation against its budgets (settled by the record).
+    pub budget: Option<crate::budgets::BudgetHold>,
 }
 
 impl RequestContext {
@@ -70,6 +72,7 @@ impl RequestContext {
             upstream_time: Duration::ZERO,
             backoff_time: Duration::ZERO,
             permit: None,
+            budget: None,
         }
     }
 

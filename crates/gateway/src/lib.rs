@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod admit;
 pub mod auth;
+pub mod budgets;
 pub mod context;
 pub mod error;
 pub mod extract;
@@ -90,6 +91,8 @@ pub struct Gateway {
     pub admission: admit::Admission,
     /// Rate-limit counters.
     pub limiter: Arc<limits::RateLimiter>,
+    /// Budgets and their spend.
+    pub budgeter: Arc<budgets::Budgeter>,
     /// HMAC of the bootstrap admin token.
     pub admin_token_hash: String,
     /// The bootstrap admin token, only when this start generated it (to print once).
@@ -153,6 +156,10 @@ impl Gateway {
         }
         let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
         let keyring = auth::Keyring::load(store.clone(), secret).await;
+        let budgeter = budgets::Budgeter::new(store.clone());
+        if let Err(e) = budgeter.reload().await {
+            tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
+        }
         Ok(Arc::new(Gateway {
             ledger: tollgate_ledger::Ledger::start(
                 store.clone(),
@@ -163,6 +170,7 @@ impl Gateway {
             meter,
             admission: admit::Admission::default(),
             limiter: Arc::new(limits::RateLimiter::default()),
+            budgeter,
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             config: Arc::new(config),
@@ -242,6 +250,7 @@ pub async fn serve(
         .into_future();
     // Pick up key changes made by other instances; changes made here reload at once.
     let ring = gw.keyring.clone();
+    let budgeter = gw.budgeter.clone();
     let every = gw.config.server.key_refresh;
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -250,6 +259,7 @@ pub async fn serve(
         loop {
             tick.tick().await;
             let _ = ring.reload().await;
+            let _ = budgeter.reload().await;
         }
     });
     let gw2 = gw.clone();

@@ -62,10 +62,11 @@ async fn prepare_chat(
     ctx.stream = req.is_stream();
     // 3. admit
     let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
-        tollgate_meter::estimate::chat_prompt(model, &req)
-            + req
-                .output_cap()
-                .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from)
+        (
+            tollgate_meter::estimate::chat_prompt(model, &req),
+            req.output_cap()
+                .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from),
+        )
     })?;
     Ok((req, route))
 }
@@ -235,14 +236,24 @@ fn admit(
     caller: &KeyEntry,
     headers: &HeaderMap,
     model: &str,
-    reserve: impl FnOnce(&str) -> u64,
+    reserve: impl FnOnce(&str) -> (u64, u64),
 ) -> Result<usize, ApiError> {
     let route = gw
         .route_index(model)
         .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
     let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
     gw.admission.admit(caller, model, end_user)?;
-    if !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty()) {
+    let limited = !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty());
+    let token_limited = caller.key_limits.tokens_per_minute.is_some()
+        || caller.use_case_limits.tokens_per_minute.is_some();
+    let budgeted = gw.budgeter.applies_to(caller);
+    // Tokens are counted only when a token limit or a budget needs them: (prompt, output cap).
+    let (input, output) = if token_limited || budgeted {
+        reserve(&gw.config.routes[route].deployments[0].model)
+    } else {
+        (0, 0)
+    };
+    if limited {
         let scopes = [
             (format!("key:{}", caller.key_id), caller.key_limits),
             (
@@ -250,13 +261,13 @@ fn admit(
                 caller.use_case_limits,
             ),
         ];
-        // Tokens are counted only when a token limit needs them.
-        let tokens = if scopes.iter().any(|(_, l)| l.tokens_per_minute.is_some()) {
-            reserve(&gw.config.routes[route].deployments[0].model)
-        } else {
-            0
-        };
-        ctx.permit = gw.limiter.acquire(&scopes, tokens)?;
+        ctx.permit = gw.limiter.acquire(&scopes, input + output)?;
+    }
+    if budgeted {
+        let max_cost =
+            gw.meter
+                .max_cost(routing::plan_deployments(&gw.config, route), input, output);
+        ctx.budget = gw.budgeter.reserve(caller, max_cost.nanos())?;
     }
     ctx.end_user = end_user.map(str::to_string);
     ctx.route = Some(route);
@@ -295,7 +306,10 @@ async fn prepare_embeddings(
         ));
     }
     let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
-        tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens
+        (
+            tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens,
+            0,
+        )
     })?;
     Ok((req, route))
 }

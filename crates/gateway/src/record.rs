@@ -22,6 +22,9 @@ pub fn record(
     ttft: Option<Duration>,
 ) {
     // Settle the rate-limit reservation with the real tokens (and free the concurrency slot).
+    if let Some(hold) = ctx.budget.take() {
+        hold.settle(charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()));
+    }
     if let Some(permit) = ctx.permit.take() {
         permit.settle(charge.map_or(0, |c| c.tokens.total_input() + c.tokens.total_output()));
     }

@@ -93,6 +93,16 @@ pub fn plan(cfg: &tollgate_config::Config, route: usize) -> Vec<Target> {
     out
 }
 
+/// Every (route, deployment) a request for `route` may reach: its own and its fallbacks'.
+pub fn plan_deployments(
+    cfg: &tollgate_config::Config,
+    route: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    std::iter::once(route)
+        .chain(cfg.routes[route].fallbacks.iter().copied())
+        .flat_map(move |r| (0..cfg.routes[r].deployments.len()).map(move |d| (r, d)))
+}
+
 /// One attempt at one provider.
 async fn attempt(
     http: &reqwest::Client,

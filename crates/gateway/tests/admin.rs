@@ -271,6 +271,7 @@ async fn the_role_matrix_of_the_admin_api() {
             "/admin/v1/users",
             "/admin/v1/use-cases",
             "/admin/v1/keys",
+            "/admin/v1/budgets",
             "/admin/v1/openapi.json",
         ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
@@ -375,6 +376,35 @@ async fn the_role_matrix_of_the_admin_api() {
                 )
                 .await;
             let key2_id = key2["key"]["id"].as_str().unwrap().to_string();
+            let budget = api.ok(Method::POST, "/admin/v1/budgets", json!({"scope": "pod", "scope_id": pod, "amount_usd": "100", "period": "month", "mode": "soft"})).await["id"].as_str().unwrap().to_string();
+            // Budgets are managed by platform admins and finops; others who can see them get 403.
+            let doomed = api.ok(Method::POST, "/admin/v1/budgets", json!({"scope": "pod", "scope_id": pod, "amount_usd": "1", "period": "day", "mode": "hard"})).await["id"].as_str().unwrap().to_string();
+            let (got, v) = api
+                .call(
+                    Method::DELETE,
+                    &format!("/admin/v1/budgets/{doomed}"),
+                    token,
+                    None,
+                )
+                .await;
+            let want = match expected(*who, Op::Read, own, StatusCode::OK) {
+                StatusCode::OK
+                    if matches!(who, Who::Bootstrap | Who::PlatformAdmin | Who::Finops) =>
+                {
+                    StatusCode::NO_CONTENT
+                }
+                StatusCode::OK => StatusCode::FORBIDDEN,
+                other => other,
+            };
+            assert_eq!(got, want, "{who:?} DELETE budget (own pod: {own}): {v}");
+            let (got, _) = api.call(Method::POST, "/admin/v1/budgets", token, Some(json!({"scope": "pod", "scope_id": pod, "amount_usd": "5", "period": "week", "mode": "soft"}))).await;
+            let want = if matches!(who, Who::Bootstrap | Who::PlatformAdmin | Who::Finops) {
+                StatusCode::CREATED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            assert_eq!(got, want, "{who:?} POST budget");
+            checked += 2;
             let to = if stage[i] == "pilot" {
                 "production"
             } else {
@@ -478,6 +508,13 @@ async fn the_role_matrix_of_the_admin_api() {
                     None,
                     Op::Manage,
                     StatusCode::NO_CONTENT,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/budgets/{budget}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
                 ),
             ];
             for (method, path, body, op, ok) in cases {
@@ -1377,4 +1414,200 @@ async fn a_token_limit_holds_under_500_concurrent_requests() {
         );
         return;
     }
+}
+
+/// 500 requests at once with `max_tokens` against a hard budget that covers 50: the most a request
+/// can cost is reserved before it is sent, so the spend never passes the budget and no more
+/// requests are admitted than it covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_budget_holds_under_500_concurrent_requests() {
+    let s = common::sim(tollgate_simulator::SimConfig {
+        default_output_tokens: 400,
+        ..Default::default()
+    })
+    .await;
+    let api = Arc::new(Api::new(&common::two_route_config(&s.url)).await);
+    let uc = limited_use_case(&api, json!({})).await;
+    let key = limited_key(&api, &uc, json!({})).await;
+    // gpt-4o-mini: $0.15 / $0.60 per 1M tokens. Reserved per request: 7 prompt tokens (as the
+    // tokenizer counts them with chat overhead) × 150 + 100 output × 600 = 61,050 nano-USD.
+    // Real cost: 4 prompt tokens (as the simulator counts) × 150 + 100 × 600 = 60,600.
+    let amount = 50 * 61_050u64;
+    let b = api
+        .ok(Method::POST, "/admin/v1/budgets", json!({"scope": "use_case", "scope_id": uc, "amount_usd": format!("0.{amount:09}"), "period": "month", "time_zone": "Europe/Paris", "mode": "hard"}))
+        .await;
+    assert_eq!(b["amount_nano_usd"], amount);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..500 {
+        let (api, key) = (api.clone(), key.clone());
+        set.spawn(async move {
+            let req = Request::post("/v1/chat/completions")
+                .header("authorization", format!("Bearer {key}"))
+                .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+                .unwrap();
+            let resp = api.router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
+            (status, body["error"]["code"].as_str().map(str::to_string))
+        });
+    }
+    let mut ok = 0u64;
+    while let Some(r) = set.join_next().await {
+        match r.unwrap() {
+            (StatusCode::OK, _) => ok += 1,
+            (StatusCode::TOO_MANY_REQUESTS, Some(code)) => assert_eq!(code, "budget_exceeded"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let (_, status) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/budgets/{}", b["id"].as_str().unwrap()),
+            &api.admin,
+            None,
+        )
+        .await;
+    let spent = status["spent_nano_usd"].as_u64().unwrap();
+    assert!(spent <= amount, "spent {spent} of {amount}");
+    assert!(ok <= 50, "{ok} admitted; the budget covers 50");
+    assert!(ok >= 45, "{ok} admitted: the budget should be nearly used");
+    assert_eq!(
+        spent,
+        ok * 60_600,
+        "every admitted request settled with its real cost"
+    );
+    assert_eq!(status["reserved_nano_usd"], 0, "nothing stays reserved");
+}
+
+#[tokio::test]
+async fn soft_budgets_alert_at_50_80_and_100_percent_and_never_reject() {
+    let s = common::sim(tollgate_simulator::SimConfig {
+        default_output_tokens: 400,
+        ..Default::default()
+    })
+    .await;
+    let api = Api::new(&common::two_route_config(&s.url)).await;
+    let uc = limited_use_case(&api, json!({})).await;
+    let key = limited_key(&api, &uc, json!({})).await;
+    // Each request costs 60,600 nano-USD (see above); the soft budget covers two.
+    let b = api.ok(Method::POST, "/admin/v1/budgets", json!({"scope": "use_case", "scope_id": uc, "amount_usd": "0.0001212", "period": "day", "mode": "soft"})).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    let send = || async {
+        let req = Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+            .unwrap();
+        api.router.clone().oneshot(req).await.unwrap().status()
+    };
+    assert_eq!(send().await, StatusCode::OK);
+    let alerts = |n: &str| {
+        api.gw
+            .budgeter
+            .alerts()
+            .into_iter()
+            .filter(|(b, _)| b == n)
+            .map(|(_, t)| t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(alerts(&id), vec![50]);
+    assert_eq!(send().await, StatusCode::OK);
+    assert_eq!(alerts(&id), vec![50, 80, 100]);
+    assert_eq!(send().await, StatusCode::OK, "a soft budget never rejects");
+    assert_eq!(
+        alerts(&id),
+        vec![50, 80, 100],
+        "each threshold alerts once per period"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_on_budgets() {
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let uc = &org.use_cases[0];
+    let cases = [
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "-5", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "non-negative",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "lots", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "amount_usd",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "0", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "greater than 0",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": 5, "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "amount_usd",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "5", "period": "day", "mode": "hard", "time_zone": "Mars/Olympus_Mons"}),
+            StatusCode::BAD_REQUEST,
+            "unknown time zone",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "5", "period": "year", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "period",
+        ),
+        (
+            json!({"scope": "use_case", "scope_id": "uc_missing", "amount_usd": "5", "period": "day", "mode": "hard"}),
+            StatusCode::NOT_FOUND,
+            "use case uc_missing not found",
+        ),
+        (
+            json!({"scope": "use_case", "amount_usd": "5", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "needs `scope_id`",
+        ),
+        (
+            json!({"scope": "org", "scope_id": "x", "amount_usd": "5", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "takes no `scope_id`",
+        ),
+        (
+            json!({"scope": "org", "amount_usd": "5", "period": "day", "mode": "hard", "limit": 3}),
+            StatusCode::BAD_REQUEST,
+            "unknown field `limit`",
+        ),
+    ];
+    for (body, status, needle) in cases {
+        let (got, v) = api
+            .call(
+                Method::POST,
+                "/admin/v1/budgets",
+                &api.admin,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(got, status, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    let (got, _) = api
+        .call(
+            Method::GET,
+            "/admin/v1/budgets/bud_missing",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    let (got, _) = api
+        .call(
+            Method::DELETE,
+            "/admin/v1/budgets/bud_missing",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
 }

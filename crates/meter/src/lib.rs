@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod cost;
 pub mod estimate;
 pub mod money;
+pub mod period;
 
 pub use catalog::{Catalog, CatalogError, PriceEntry, Prices};
 pub use cost::{Tokens, cost};
@@ -155,6 +156,39 @@ impl Meter {
             }
         }
         out
+    }
+
+    /// The most a request of `input` tokens with an output cap of `output` tokens can cost on any
+    /// of `deployments` (route, deployment) — the amount a budget reserves before the call.
+    /// Output is priced at the higher of the output and reasoning prices; unpriced deployments
+    /// count 0.
+    pub fn max_cost(
+        &self,
+        deployments: impl IntoIterator<Item = (usize, usize)>,
+        input: u64,
+        output: u64,
+    ) -> Money {
+        deployments
+            .into_iter()
+            .filter_map(|(r, d)| match self.pricing(r, d) {
+                Pricing::Catalog { prices, .. } | Pricing::Override { prices } => {
+                    let p = Prices {
+                        output: prices.output.max(prices.reasoning),
+                        ..*prices
+                    };
+                    Some(cost(
+                        &p,
+                        &Tokens {
+                            input,
+                            output,
+                            ..Tokens::default()
+                        },
+                    ))
+                }
+                Pricing::Unpriced => None,
+            })
+            .max()
+            .unwrap_or(Money::ZERO)
     }
 
     /// The charge of `usage` on a deployment.

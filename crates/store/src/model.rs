@@ -458,6 +458,29 @@ pub struct Totals {
     pub cost_nano_usd: u64,
 }
 
+/// A spending limit over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// `bud_…`.
+    pub id: String,
+    /// `key`, `use_case`, `pod` or `org`.
+    pub scope: String,
+    /// The key, use case or pod id; empty for `org`.
+    pub scope_id: String,
+    /// `day`, `week`, `month` or `lifetime`.
+    pub period: String,
+    /// IANA time zone the periods are aligned in.
+    pub time_zone: String,
+    /// The limit, nano-USD.
+    pub amount_nano_usd: u64,
+    /// `soft` (alerts) or `hard` (rejects with 429 `budget_exceeded`).
+    pub mode: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+}
+
 /// A page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {

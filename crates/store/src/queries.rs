@@ -237,3 +237,21 @@ pub trait LedgerQueries {
         limit: u32,
     ) -> impl Future<Output = R<Vec<RequestRecord>>> + Send;
 }
+
+/// Budgets.
+pub trait BudgetQueries {
+    /// Stores a budget.
+    fn create_budget(&self, actor: &str, b: &Budget) -> impl Future<Output = R<Budget>> + Send;
+    /// Every budget.
+    fn list_budgets(&self) -> impl Future<Output = R<Vec<Budget>>> + Send;
+    /// Deletes a budget; `NotFound` if there is none.
+    fn delete_budget(&self, actor: &str, id: &str) -> impl Future<Output = R<()>> + Send;
+    /// Cost (nano-USD) recorded since `from` (Unix ms) for a scope (`key`, `use_case`, `pod`, `org`):
+    /// whole hours from the rollups, the first partial hour from the records.
+    fn spend_since(
+        &self,
+        scope: &str,
+        scope_id: &str,
+        from: i64,
+    ) -> impl Future<Output = R<u64>> + Send;
+}

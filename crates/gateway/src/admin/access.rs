@@ -3,7 +3,7 @@
 //! | principal | may |
 //! |---|---|
 //! | bootstrap admin token, `platform_admin` | everything |
-//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`) |
+//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets |
 //! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
 //! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
 //! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
@@ -54,6 +54,14 @@ impl Principal {
     /// Reads every pod.
     pub fn reads_all(&self) -> bool {
         self.org_role().is_some()
+    }
+
+    /// Creates and deletes budgets.
+    pub fn manages_budgets(&self) -> bool {
+        matches!(
+            self.org_role(),
+            Some(OrgRole::PlatformAdmin | OrgRole::Finops)
+        )
     }
 
     /// Reads the audit trail.

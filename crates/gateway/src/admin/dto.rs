@@ -504,3 +504,120 @@ pub struct ErrorDetail {
     /// Machine-readable code.
     pub code: Option<String>,
 }
+
+/// What a budget limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetScope {
+    /// One key.
+    Key,
+    /// One use case.
+    UseCase,
+    /// One pod.
+    Pod,
+    /// The whole organization.
+    Org,
+}
+
+/// A budget's period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    /// A calendar day.
+    Day,
+    /// A week from Monday.
+    Week,
+    /// A calendar month.
+    Month,
+    /// No reset.
+    Lifetime,
+}
+
+/// Soft budgets alert; hard budgets also reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetMode {
+    /// Alerts at 50, 80 and 100 %.
+    Soft,
+    /// Alerts, and rejects requests that could pass it (429 `budget_exceeded`).
+    Hard,
+}
+
+/// `POST /budgets`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBudget {
+    /// What it limits.
+    pub scope: BudgetScope,
+    /// The key, use case or pod id (absent for `org`).
+    #[serde(default)]
+    pub scope_id: Option<String>,
+    /// The limit in USD, a decimal string (`"250"`, `"12.50"`).
+    pub amount_usd: String,
+    /// The period.
+    pub period: BudgetPeriod,
+    /// IANA time zone periods align to (default `UTC`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Soft or hard.
+    pub mode: BudgetMode,
+}
+
+/// A budget and where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Budget {
+    /// `bud_…`.
+    pub id: String,
+    /// What it limits.
+    pub scope: String,
+    /// The key, use case or pod id (`null` for org).
+    pub scope_id: Option<String>,
+    /// The period.
+    pub period: String,
+    /// Time zone of the periods.
+    pub time_zone: String,
+    /// Soft or hard.
+    pub mode: String,
+    /// The limit, USD.
+    pub amount_usd: String,
+    /// The limit, nano-USD.
+    pub amount_nano_usd: u64,
+    /// Spent in the current period, nano-USD.
+    pub spent_nano_usd: u64,
+    /// Reserved by requests in flight, nano-USD.
+    pub reserved_nano_usd: u64,
+    /// Start of the current period, RFC 3339.
+    pub period_start: Option<String>,
+    /// End of the current period, RFC 3339 (`null` for lifetime).
+    pub period_end: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+}
+
+impl Budget {
+    /// From the budgeter's status of a budget.
+    pub fn from_status(s: crate::budgets::Status) -> Self {
+        let b = s.budget;
+        Budget {
+            amount_usd: tollgate_meter::Money(b.amount_nano_usd)
+                .to_string()
+                .trim_start_matches('$')
+                .to_string(),
+            id: b.id,
+            scope_id: (!b.scope_id.is_empty()).then_some(b.scope_id),
+            scope: b.scope,
+            period: b.period.clone(),
+            time_zone: b.time_zone,
+            mode: b.mode,
+            amount_nano_usd: b.amount_nano_usd,
+            spent_nano_usd: s.spent_nano_usd,
+            reserved_nano_usd: s.reserved_nano_usd,
+            period_start: (b.period != "lifetime").then(|| rfc3339(s.period_start)),
+            period_end: (s.period_end != i64::MAX).then(|| rfc3339(s.period_end)),
+            created_at: rfc3339(b.created_at),
+            created_by: b.created_by,
+        }
+    }
+}

@@ -36,6 +36,7 @@ use utoipa::OpenApi;
         handlers::change_stage, handlers::list_stage_changes,
         handlers::list_keys, handlers::create_key, handlers::get_key, handlers::revoke_key, handlers::rotate_key,
         handlers::list_audit,
+        handlers::list_budgets, handlers::create_budget, handlers::get_budget, handlers::delete_budget,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -103,6 +104,11 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/admin/v1/keys/{id}/revoke", post(revoke_key))
         .route("/admin/v1/keys/{id}/rotate", post(rotate_key))
         .route("/admin/v1/audit", get(list_audit))
+        .route("/admin/v1/budgets", get(list_budgets).post(create_budget))
+        .route(
+            "/admin/v1/budgets/{id}",
+            get(get_budget).delete(delete_budget),
+        )
 }
 
 impl FromRequestParts<Arc<Gateway>> for Principal {

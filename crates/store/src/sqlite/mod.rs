@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
 
+mod budgets;
 mod ledger;
 mod rows;
 
@@ -19,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_ledger.sql")),
     (3, include_str!("../../migrations/sqlite/0003_limits.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_budgets.sql")),
 ];
 
 /// A SQLite store.
