@@ -6,7 +6,7 @@
 //! (counted with the tokenizer) plus the output cap, at the most expensive deployment the route
 //! can fall back to. It is reserved before the call and settled with the real cost after it (or
 //! released, on an error). Soft budgets never reject; crossing 50 %, 80 % and 100 % of any budget
-//! logs a warning and counts `tollgate_budget_alerts_total`. Spend in the current period is loaded
+//! logs a warning and counts `tollgate_budget_alerts` (by threshold). Spend in the current period is loaded
 //! from the ledger when budgets are (re)loaded, so a restart does not forget it; in-flight counting
 //! is per process (shared counters come with the Redis issue).
 

@@ -102,9 +102,17 @@ pub struct Metrics {
     cost: Family<RouteLabels, Counter>,
     unpriced: Family<RouteLabels, Counter>,
     estimated: Family<RouteLabels, Counter>,
+    budget_alerts: Family<ThresholdLabels, Gauge<u64, AtomicU64>>,
     ledger_written: Gauge<u64, AtomicU64>,
     ledger_dropped: Gauge<u64, AtomicU64>,
     ledger_pending: Gauge<u64, AtomicU64>,
+}
+
+/// A budget threshold label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThresholdLabels {
+    /// 50, 80 or 100 (%).
+    pub threshold: u64,
 }
 
 /// A route label.
@@ -240,6 +248,12 @@ impl Metrics {
             "Requests served by a deployment without a price",
             unpriced.clone(),
         );
+        let budget_alerts = Family::<ThresholdLabels, Gauge<u64, AtomicU64>>::default();
+        registry.register(
+            "tollgate_budget_alerts",
+            "Budget thresholds crossed since start, by threshold",
+            budget_alerts.clone(),
+        );
         let ledger_written = Gauge::<u64, AtomicU64>::default();
         let ledger_dropped = Gauge::<u64, AtomicU64>::default();
         let ledger_pending = Gauge::<u64, AtomicU64>::default();
@@ -259,6 +273,7 @@ impl Metrics {
             ledger_pending.clone(),
         );
         Metrics {
+            budget_alerts,
             ledger_written,
             ledger_dropped,
             ledger_pending,
@@ -394,6 +409,16 @@ impl Metrics {
                 route: route.to_string(),
             })
             .inc();
+    }
+
+    /// Budget alerts so far, copied at scrape time.
+    pub fn set_budget_alerts(&self, alerts: &[(String, u64)]) {
+        for t in [50, 80, 100] {
+            let n = alerts.iter().filter(|(_, x)| *x == t).count() as u64;
+            self.budget_alerts
+                .get_or_create(&ThresholdLabels { threshold: t })
+                .set(n);
+        }
     }
 
     /// A request on an unpriced deployment.
