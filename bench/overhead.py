@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Gateway overhead benchmark: the simulator called directly vs through the gateway.
 
-Starts `tollgate simulate` (zero latency) and `tollgate serve` (routing to it, with a client key) on
-free loopback ports, then drives both with the same load tool (oha) and the same request body:
+Starts `tollgate simulate` (zero latency) and `tollgate serve` (routing to it) on free loopback
+ports, issues a key through the admin API for a use case with rate limits and hard budgets (key, use
+case, pod and org level, all far above the load so none rejects), and then drives both with the same load tool (oha) and the same request body:
 
   * fixed rates (open loop, --latency-correction so queueing delay counts): 500 and 2,000 req/s,
     direct and gateway interleaved round by round;
@@ -66,13 +67,23 @@ def admin(base, path, body):
         return json.loads(r.read())
 
 
+# Limits and budgets high enough never to bite, so their work (a tokenizer pass for the token
+# reservation, the permit, the budget hold, settling both) runs on every request.
+LIMITS = {"requests_per_minute": 100_000_000, "tokens_per_minute": 100_000_000_000, "concurrent_requests": 100_000}
+
+
 def issue_key(base):
-    """A production use case for the route and a key for it, through the admin API."""
+    """A production use case with rate limits and hard budgets, and a key with its own limits."""
     pod = admin(base, "/pods", {"name": "bench"})
-    uc = admin(base, "/use-cases", {"pod_id": pod["id"], "name": "bench", "routes": ["gpt-4o-mini"]})
+    uc = admin(base, "/use-cases", {"pod_id": pod["id"], "name": "bench", "routes": ["gpt-4o-mini"], "limits": LIMITS})
     for stage in ("pilot", "production"):
         admin(base, f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "benchmark"})
-    return admin(base, "/keys", {"use_case_id": uc["id"], "name": "bench"})["secret"]
+    for scope, scope_id in (("use_case", uc["id"]), ("pod", pod["id"]), ("org", None)):
+        body = {"scope": scope, "amount_usd": "1000000", "period": "month", "mode": "hard"}
+        if scope_id:
+            body["scope_id"] = scope_id
+        admin(base, "/budgets", body)
+    return admin(base, "/keys", {"use_case_id": uc["id"], "name": "bench", "limits": LIMITS})["secret"]
 
 
 def oha(url, seconds, rate=None, connections=32, auth=False):
