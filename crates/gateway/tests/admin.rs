@@ -1371,26 +1371,15 @@ async fn a_token_limit_holds_under_500_concurrent_requests() {
         let uc = limited_use_case(&api, json!({"tokens_per_minute": limit})).await;
         let key = limited_key(&api, &uc, json!({})).await;
         let minute = tollgate_store::now_ms() / 60_000;
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..500 {
-            let (api, key) = (api.clone(), key.clone());
-            set.spawn(async move {
-                let req = Request::post("/v1/chat/completions")
-                    .header("authorization", format!("Bearer {key}"))
-                    .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
-                    .unwrap();
-                let resp = api.router.clone().oneshot(req).await.unwrap();
-                let status = resp.status();
-                let _ = resp.into_body().collect().await;
-                status
-            });
-        }
         let mut ok = 0u64;
         let mut limited = 0u64;
-        while let Some(s) = set.join_next().await {
-            match s.unwrap() {
+        for (status, code) in blast(&api, &key, 500).await {
+            match status {
                 StatusCode::OK => ok += 1,
-                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                StatusCode::TOO_MANY_REQUESTS => {
+                    assert_eq!(code.as_deref(), Some("rate_limit_tokens"));
+                    limited += 1;
+                }
                 other => panic!("unexpected {other}"),
             }
         }
@@ -1437,23 +1426,9 @@ async fn a_hard_budget_holds_under_500_concurrent_requests() {
         .ok(Method::POST, "/admin/v1/budgets", json!({"scope": "use_case", "scope_id": uc, "amount_usd": format!("0.{amount:09}"), "period": "month", "time_zone": "Europe/Paris", "mode": "hard"}))
         .await;
     assert_eq!(b["amount_nano_usd"], amount);
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..500 {
-        let (api, key) = (api.clone(), key.clone());
-        set.spawn(async move {
-            let req = Request::post("/v1/chat/completions")
-                .header("authorization", format!("Bearer {key}"))
-                .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
-                .unwrap();
-            let resp = api.router.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
-            (status, body["error"]["code"].as_str().map(str::to_string))
-        });
-    }
     let mut ok = 0u64;
-    while let Some(r) = set.join_next().await {
-        match r.unwrap() {
+    for r in blast(&api, &key, 500).await {
+        match r {
             (StatusCode::OK, _) => ok += 1,
             (StatusCode::TOO_MANY_REQUESTS, Some(code)) => assert_eq!(code, "budget_exceeded"),
             other => panic!("unexpected {other:?}"),
@@ -1610,4 +1585,27 @@ async fn bad_input_on_budgets() {
         )
         .await;
     assert_eq!(got, StatusCode::NOT_FOUND);
+}
+
+/// Sends `n` chat requests with `max_tokens: 100` at once; returns each status and error code.
+async fn blast(api: &Arc<Api>, key: &str, n: usize) -> Vec<(StatusCode, Option<String>)> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (api, key) = (api.clone(), key.to_string());
+        set.spawn(async move {
+            let req = Request::post("/v1/chat/completions")
+                .header("authorization", format!("Bearer {key}"))
+                .body(Body::from(json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+                .unwrap();
+            let resp = api.router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body: Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap_or(Value::Null);
+            (status, body["error"]["code"].as_str().map(str::to_string))
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        out.push(r.unwrap());
+    }
+    out
 }
