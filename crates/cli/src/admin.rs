@@ -498,3 +498,85 @@ pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `tollgate report …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Report {
+    /// Spend over a time range, grouped (from the hourly rollups).
+    Spend {
+        /// pod | use_case | key | route | model | day.
+        #[arg(long)]
+        by: String,
+        /// Start, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339, after `--from`.
+        #[arg(long)]
+        to: String,
+        /// Print CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+/// Runs `tollgate report …`.
+pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    match cmd {
+        Report::Spend { by, from, to, csv } => {
+            let q = format!("by={by}&from={}&to={}", urlencode(&from), urlencode(&to));
+            if csv {
+                let resp = c
+                    .http
+                    .get(format!("{}/reports/spend?{q}&format=csv", c.base))
+                    .bearer_auth(&c.token)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {}", c.base))?;
+                let status = resp.status();
+                let text = resp.text().await?;
+                if !status.is_success() {
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    bail!(
+                        "{status}: {}",
+                        v["error"]["message"].as_str().unwrap_or("request failed")
+                    );
+                }
+                print!("{text}");
+                return Ok(());
+            }
+            let v = c.get(&format!("/reports/spend?{q}")).await?;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return Ok(());
+            }
+            let mut rows = v["rows"].as_array().cloned().unwrap_or_default();
+            rows.push(v["total"].clone());
+            c.show(
+                &Value::Array(rows),
+                &[
+                    "group",
+                    "name",
+                    "requests",
+                    "errors",
+                    "input_tokens",
+                    "output_tokens",
+                    "cost_usd",
+                ],
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Percent-encodes a query value (RFC 3339 times carry `+` and `:`).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

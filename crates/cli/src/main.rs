@@ -54,6 +54,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::Keys,
     },
+    /// Spend reports (admin API).
+    Report {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Report,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -134,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             Command::Users { conn, command } => admin::users(conn, command).await,
             Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
             Command::Keys { conn, command } => admin::keys(conn, command).await,
+            Command::Report { conn, command } => admin::report(conn, command).await,
             Command::Config { .. } => Ok(()),
         }
     })

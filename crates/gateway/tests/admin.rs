@@ -278,6 +278,16 @@ async fn the_role_matrix_of_the_admin_api() {
             assert_eq!(s, StatusCode::OK, "{who:?} GET {path}");
             checked += 1;
         }
+        let (s, _) = api
+            .call(
+                Method::GET,
+                "/admin/v1/reports/spend?by=pod&from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z",
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{who:?} spend report");
+        checked += 1;
         let (s, _) = api.call(Method::GET, "/admin/v1/audit", token, None).await;
         let audit_ok = matches!(
             who,
@@ -1608,4 +1618,150 @@ async fn blast(api: &Arc<Api>, key: &str, n: usize) -> Vec<(StatusCode, Option<S
         out.push(r.unwrap());
     }
     out
+}
+
+/// Spend reports read the hourly rollups: grouped by pod, use case, model or day, they add up to the
+/// ledger; pod members see only their pods; bad ranges get specific errors.
+#[tokio::test]
+async fn spend_reports_by_pod_use_case_model_and_day() {
+    use tollgate_store::LedgerQueries;
+    let s = common::sim(Default::default()).await;
+    let api = Api::new(&common::two_route_config(&s.url)).await;
+    let (uc_a, _, key_a) =
+        production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
+    let (_, _, key_b) =
+        production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    for _ in 0..3 {
+        assert_eq!(api.chat(&key_a, "m", None).await.0, StatusCode::OK);
+        assert_eq!(api.chat(&key_a, "c", None).await.0, StatusCode::OK);
+    }
+    assert_eq!(api.chat(&key_b, "m", None).await.0, StatusCode::OK);
+    for _ in 0..100 {
+        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let ledger = api.gw.store.record_totals(0, i64::MAX).await.unwrap();
+    let range = "from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
+    for by in ["pod", "use_case", "key", "route", "model", "day"] {
+        let (st, r) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/reports/spend?by={by}&{range}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{by}: {r}");
+        assert_eq!(r["total"]["requests"], 7, "{by}: {r}");
+        assert_eq!(
+            r["total"]["cost_nano_usd"], ledger.cost_nano_usd,
+            "{by}: the report adds up to the ledger"
+        );
+        let rows = r["rows"].as_array().unwrap();
+        let sum: u64 = rows
+            .iter()
+            .map(|x| x["cost_nano_usd"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, ledger.cost_nano_usd, "{by}");
+        let expected_rows = match by {
+            "pod" | "use_case" | "key" | "model" => 2,
+            "route" => 2,
+            _ => 1,
+        };
+        assert_eq!(rows.len(), expected_rows, "{by}: {r}");
+    }
+    let (_, by_uc) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/reports/spend?by=use_case&{range}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        by_uc["rows"][0]["group"],
+        uc_a.as_str(),
+        "most expensive first"
+    );
+    assert_eq!(by_uc["rows"][0]["name"], "svc");
+    let (_, by_day) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/reports/spend?by=day&{range}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        by_day["rows"][0]["group"].as_str().unwrap().len(),
+        10,
+        "YYYY-MM-DD"
+    );
+
+    // CSV.
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/admin/v1/reports/spend?by=pod&{range}&format=csv"))
+                .header("authorization", format!("Bearer {}", api.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.starts_with("group,name,requests,"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        1 + 2 + 1,
+        "header, two pods, total: {text}"
+    );
+
+    // Bad input.
+    for (q, needle) in [
+        (
+            "by=pod&from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "`to` must be after `from`",
+        ),
+        (
+            "by=planet&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+            "`by` must be",
+        ),
+        ("by=pod&from=yesterday&to=2026-02-01T00:00:00Z", "RFC 3339"),
+        ("by=pod&to=2026-02-01T00:00:00Z", "`from` is required"),
+        (
+            "by=pod&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&format=xml",
+            "`format`",
+        ),
+        (
+            "by=pod&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&colour=red",
+            "unknown query parameter",
+        ),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/reports/spend?{q}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{q}: {v}"
+        );
+    }
 }

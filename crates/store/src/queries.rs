@@ -229,6 +229,16 @@ pub trait LedgerQueries {
     /// Totals over the hourly rollups of hours `from_hour <= hour < to_hour` (hours since the epoch).
     fn rollup_totals(&self, from_hour: i64, to_hour: i64)
     -> impl Future<Output = R<Totals>> + Send;
+    /// Spend grouped by `by` (`pod`, `use_case`, `key`, `route`, `model`, `day`) over the hourly
+    /// rollups of hours `from_hour <= hour < to_hour`, optionally only `pod_ids`; most expensive
+    /// first. For `day` the group is the day number since the epoch (UTC).
+    fn spend_by(
+        &self,
+        by: &str,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> impl Future<Output = R<Vec<(String, Totals)>>> + Send;
     /// Records with `from <= at < to`, oldest first, at most `limit`.
     fn list_records(
         &self,

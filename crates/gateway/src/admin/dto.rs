@@ -621,3 +621,70 @@ impl Budget {
         }
     }
 }
+
+/// One group of a spend report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendRow {
+    /// The pod, use case, key, route or model id, or the day (`YYYY-MM-DD`).
+    pub group: String,
+    /// The pod's or use case's name, when the group is one.
+    pub name: Option<String>,
+    /// Requests.
+    pub requests: u64,
+    /// Requests that ended in an error.
+    pub errors: u64,
+    /// Requests on unpriced deployments.
+    pub unpriced: u64,
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Cache-read input tokens.
+    pub cached_input_tokens: u64,
+    /// Cache-write input tokens.
+    pub cache_write_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Reasoning tokens.
+    pub reasoning_tokens: u64,
+    /// Cost, nano-USD.
+    pub cost_nano_usd: u64,
+    /// Cost, USD (decimal string).
+    pub cost_usd: String,
+}
+
+/// A spend report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendReport {
+    /// The grouping.
+    pub by: String,
+    /// Start, RFC 3339 (rounded down to the hour).
+    pub from: String,
+    /// End, RFC 3339 (rounded up to the hour).
+    pub to: String,
+    /// One row per group, most expensive first.
+    pub rows: Vec<SpendRow>,
+    /// The sum of the rows.
+    pub total: SpendRow,
+}
+
+impl SpendRow {
+    /// A row from rollup totals.
+    pub fn new(group: String, name: Option<String>, t: &tollgate_store::Totals) -> Self {
+        SpendRow {
+            group,
+            name,
+            requests: t.requests,
+            errors: t.errors,
+            unpriced: t.unpriced,
+            input_tokens: t.input_tokens,
+            cached_input_tokens: t.cached_input_tokens,
+            cache_write_tokens: t.cache_write_tokens,
+            output_tokens: t.output_tokens,
+            reasoning_tokens: t.reasoning_tokens,
+            cost_nano_usd: t.cost_nano_usd,
+            cost_usd: tollgate_meter::Money(t.cost_nano_usd)
+                .to_string()
+                .trim_start_matches('$')
+                .to_string(),
+        }
+    }
+}

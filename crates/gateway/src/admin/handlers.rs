@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_store::{
-    self as m, AuditQueries, BudgetQueries, KeyQueries, PageRequest, PodQueries, UseCaseQueries,
-    UserQueries,
+    self as m, AuditQueries, BudgetQueries, KeyQueries, LedgerQueries, PageRequest, PodQueries,
+    UseCaseQueries, UserQueries,
 };
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -1050,4 +1050,148 @@ pub async fn delete_budget(
     gw.store.delete_budget(&p.actor(), &id).await?;
     gw.budgeter.reload().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// ---- reports ----
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[utoipa::path(get, path = "/admin/v1/reports/spend", tag = "reports",
+    params(
+        ("by" = String, Query, description = "pod | use_case | key | route | model | day"),
+        ("from" = String, Query, description = "RFC 3339; rounded down to the hour"),
+        ("to" = String, Query, description = "RFC 3339, after `from`; rounded up to the hour"),
+        ("format" = Option<String>, Query, description = "json (default) | csv"),
+    ),
+    responses((status = 200, body = SpendReport), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// Spend over a time range, grouped, from the hourly rollups (never a scan of raw requests). Pod
+/// members see their pods' spend; org-wide roles see everything.
+pub async fn spend_report(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    for k in q.keys() {
+        if !["by", "from", "to", "format"].contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                format!("unknown query parameter `{k}`"),
+                Some(k.clone()),
+            ));
+        }
+    }
+    let by = q.get("by").map(String::as_str).unwrap_or("");
+    if !["pod", "use_case", "key", "route", "model", "day"].contains(&by) {
+        return Err(ApiError::invalid(
+            "`by` must be pod, use_case, key, route, model or day",
+            Some("by".into()),
+        ));
+    }
+    let time = |name: &str| -> Result<i64> {
+        let v = q.get(name).ok_or_else(|| {
+            ApiError::invalid(
+                format!("`{name}` is required (RFC 3339)"),
+                Some(name.into()),
+            )
+        })?;
+        parse_rfc3339(v).ok_or_else(|| {
+            ApiError::invalid(
+                format!("`{name}` must be an RFC 3339 time like 2026-11-01T00:00:00Z"),
+                Some(name.into()),
+            )
+        })
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if to <= from {
+        return Err(ApiError::invalid(
+            "`to` must be after `from`",
+            Some("to".into()),
+        ));
+    }
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`format` must be json or csv",
+                Some("format".into()),
+            ));
+        }
+    };
+    let (from_hour, to_hour) = (
+        from.div_euclid(3_600_000),
+        (to + 3_599_999).div_euclid(3_600_000),
+    );
+    let visible = p.visible_pods();
+    let groups = gw
+        .store
+        .spend_by(by, from_hour, to_hour, visible.as_deref())
+        .await?;
+    let mut rows = Vec::with_capacity(groups.len());
+    let mut total = m::Totals::default();
+    for (group, t) in groups {
+        let name = match by {
+            "pod" => gw.store.get_pod(&group).await.ok().map(|x| x.name),
+            "use_case" => gw.store.get_use_case(&group).await.ok().map(|x| x.name),
+            _ => None,
+        };
+        let group = if by == "day" {
+            group
+                .parse::<i64>()
+                .map(|d| super::time::rfc3339(d * 86_400_000)[..10].to_string())
+                .unwrap_or(group)
+        } else {
+            group
+        };
+        total.requests += t.requests;
+        total.errors += t.errors;
+        total.unpriced += t.unpriced;
+        total.input_tokens += t.input_tokens;
+        total.cached_input_tokens += t.cached_input_tokens;
+        total.cache_write_tokens += t.cache_write_tokens;
+        total.output_tokens += t.output_tokens;
+        total.reasoning_tokens += t.reasoning_tokens;
+        total.cost_nano_usd += t.cost_nano_usd;
+        rows.push(SpendRow::new(group, name, &t));
+    }
+    let report = SpendReport {
+        by: by.to_string(),
+        from: super::time::rfc3339(from_hour * 3_600_000),
+        to: super::time::rfc3339(to_hour * 3_600_000),
+        rows,
+        total: SpendRow::new("total".into(), None, &total),
+    };
+    if !csv {
+        return Ok(Json(report).into_response());
+    }
+    let mut out = String::from(
+        "group,name,requests,errors,unpriced,input_tokens,cached_input_tokens,cache_write_tokens,output_tokens,reasoning_tokens,cost_nano_usd,cost_usd\n",
+    );
+    for r in report.rows.iter().chain(std::iter::once(&report.total)) {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&r.group),
+            csv_field(r.name.as_deref().unwrap_or("")),
+            r.requests,
+            r.errors,
+            r.unpriced,
+            r.input_tokens,
+            r.cached_input_tokens,
+            r.cache_write_tokens,
+            r.output_tokens,
+            r.reasoning_tokens,
+            r.cost_nano_usd,
+            r.cost_usd
+        ));
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        out,
+    )
+        .into_response())
 }

@@ -235,6 +235,47 @@ impl LedgerQueries for SqliteStore {
         totals(&row)
     }
 
+    async fn spend_by(
+        &self,
+        by: &str,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> R<Vec<(String, Totals)>> {
+        // The group expression comes from this fixed list, never from the caller.
+        let group = match by {
+            "pod" => "pod_id",
+            "use_case" => "use_case_id",
+            "key" => "key_id",
+            "route" => "route",
+            "model" => "model",
+            "day" => "CAST(hour / 24 AS TEXT)",
+            other => {
+                return Err(crate::StoreError::Invalid(format!(
+                    "unknown grouping {other:?}"
+                )));
+            }
+        };
+        let sql = format!(
+            "SELECT {group} AS grp, SUM(requests) AS requests, SUM(errors) AS errors, SUM(unpriced) AS unpriced,
+                    SUM(input_tokens) AS input_tokens, SUM(cached_input_tokens) AS cached_input_tokens,
+                    SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
+                    SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nano_usd) AS cost_nano_usd
+             FROM rollups_hourly
+             WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))
+             GROUP BY grp ORDER BY cost_nano_usd DESC, grp"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(from_hour)
+            .bind(to_hour)
+            .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("grp")?, totals(r)?)))
+            .collect()
+    }
+
     async fn list_records(&self, from: i64, to: i64, limit: u32) -> R<Vec<RequestRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM request_records WHERE at >= ? AND at < ? ORDER BY at, id LIMIT ?",
