@@ -74,6 +74,8 @@ pub struct Config {
     pub providers: Vec<Provider>,
     /// Routes, in file order.
     pub routes: Vec<Route>,
+    /// Alert webhooks: (URL, bearer secret).
+    pub webhooks: Vec<(String, Option<Secret>)>,
 }
 
 /// Validated `server:`.

@@ -19,6 +19,29 @@ pub struct RawConfig {
     /// Routes: the model names clients send.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Where alerts go besides the log.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+}
+
+/// `alerts:`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Webhooks that receive every alert as a JSON POST (retried with backoff).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One webhook.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The URL to POST to.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <secret>` when set.
+    #[serde(default)]
+    pub secret: Option<Secret>,
 }
 
 /// `server:`.

@@ -281,11 +281,25 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         });
     }
 
+    let mut webhooks = Vec::new();
+    for (i, w) in raw.alerts.webhooks.into_iter().enumerate() {
+        match url::Url::parse(&w.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                webhooks.push((w.url, w.secret.filter(|s| !s.is_empty())))
+            }
+            _ => c.push(
+                format!("alerts.webhooks[{i}].url"),
+                format!("{:?} is not an http(s) URL", w.url),
+            ),
+        }
+    }
+
     if c.problems.is_empty() {
         Ok(Config {
             server,
             providers,
             routes,
+            webhooks,
         })
     } else {
         Err(ConfigError::Invalid(c.problems))
@@ -401,6 +415,20 @@ routes:
             "providers:\n  - { name: oa, type: openai, api_key: \"${OPENAI_API_KEY}\" }\n",
         );
         assert!(p[0].contains("OPENAI_API_KEY is not set"), "{p:?}");
+    }
+
+    #[test]
+    fn alert_webhooks_must_be_urls() {
+        let p = problems("alerts:\n  webhooks: [{ url: \"not a url\" }]\n");
+        assert!(p[0].starts_with("alerts.webhooks[0].url"), "{p:?}");
+        let p = problems("alerts:\n  webhooks: [{ url: \"http://x\", retries: 3 }]\n");
+        assert!(p[0].contains("unknown field `retries`"), "{p:?}");
+        let cfg = load(
+            "alerts:\n  webhooks: [{ url: \"https://hooks.example.com/t\", secret: s3cret }]\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.webhooks.len(), 1);
+        assert_eq!(format!("{:?}", cfg.webhooks[0].1), "Some(***)");
     }
 
     #[test]

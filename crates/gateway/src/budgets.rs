@@ -76,6 +76,7 @@ pub struct Status {
 #[derive(Debug)]
 pub struct Budgeter {
     store: Store,
+    alerter: Arc<crate::alerts::Alerter>,
     states: Mutex<HashMap<String, State>>,
     alerts: Mutex<Vec<(String, u64)>>,
 }
@@ -91,9 +92,10 @@ pub struct BudgetHold {
 
 impl Budgeter {
     /// A budgeter over `store`, empty until [`Budgeter::reload`].
-    pub fn new(store: Store) -> Arc<Budgeter> {
+    pub fn new(store: Store, alerter: Arc<crate::alerts::Alerter>) -> Arc<Budgeter> {
         Arc::new(Budgeter {
             store,
+            alerter,
             states: Mutex::new(HashMap::new()),
             alerts: Mutex::new(Vec::new()),
         })
@@ -222,7 +224,24 @@ impl Budgeter {
                 for (i, t) in THRESHOLDS.iter().enumerate() {
                     if pct >= *t && st.alerted & (1 << i) == 0 {
                         st.alerted |= 1 << i;
-                        tracing::warn!(budget = %st.budget.id, scope = %st.budget.scope, scope_id = %st.budget.scope_id, mode = %st.budget.mode, threshold = t, spent_nano_usd = st.spent, "budget threshold crossed");
+                        self.alerter.raise(crate::alerts::Alert::new(
+                            "budget_threshold",
+                            format!(
+                                "{} budget {} of {} {} passed {t} % of {} per {}: {} spent",
+                                st.budget.mode,
+                                st.budget.id,
+                                st.budget.scope.replace('_', " "),
+                                if st.budget.scope_id.is_empty() { "the org" } else { &st.budget.scope_id },
+                                tollgate_meter::Money(st.budget.amount_nano_usd),
+                                st.budget.period,
+                                tollgate_meter::Money(st.spent)
+                            ),
+                            serde_json::json!({
+                                "budget_id": st.budget.id, "scope": st.budget.scope, "scope_id": st.budget.scope_id,
+                                "mode": st.budget.mode, "period": st.budget.period, "threshold_percent": t,
+                                "amount_nano_usd": st.budget.amount_nano_usd, "spent_nano_usd": st.spent,
+                            }),
+                        ));
                         if let Ok(mut a) = self.alerts.lock() {
                             a.push((st.budget.id.clone(), *t));
                         }

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod admit;
+pub mod alerts;
 pub mod auth;
 pub mod budgets;
 pub mod context;
@@ -93,6 +94,8 @@ pub struct Gateway {
     pub limiter: Arc<limits::RateLimiter>,
     /// Budgets and their spend.
     pub budgeter: Arc<budgets::Budgeter>,
+    /// The alert channel (log and webhooks).
+    pub alerts: Arc<alerts::Alerter>,
     /// HMAC of the bootstrap admin token.
     pub admin_token_hash: String,
     /// The bootstrap admin token, only when this start generated it (to print once).
@@ -156,7 +159,13 @@ impl Gateway {
         }
         let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
         let keyring = auth::Keyring::load(store.clone(), secret).await;
-        let budgeter = budgets::Budgeter::new(store.clone());
+        let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
+            .map_err(|source| GatewayError::Client {
+                provider: "alerts".into(),
+                source,
+            })?;
+        let alerts = alerts::Alerter::start(config.webhooks.clone(), alert_http);
+        let budgeter = budgets::Budgeter::new(store.clone(), alerts.clone());
         if let Err(e) = budgeter.reload().await {
             tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
         }
@@ -171,6 +180,7 @@ impl Gateway {
             admission: admit::Admission::default(),
             limiter: Arc::new(limits::RateLimiter::default()),
             budgeter,
+            alerts,
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             config: Arc::new(config),

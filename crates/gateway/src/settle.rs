@@ -34,7 +34,11 @@ pub fn settle(
     }
     match charge.cost {
         Some(c) => gw.metrics.cost(route_name, c.nanos()),
-        None => gw.metrics.unpriced(route_name),
+        None => {
+            gw.metrics.unpriced(route_name);
+            gw.alerts
+                .unpriced(target.route, target.deployment, route_name, model);
+        }
     }
     charge
 }

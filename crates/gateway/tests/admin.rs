@@ -1765,3 +1765,112 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         );
     }
 }
+
+/// Alerts reach a webhook as JSON POSTs, retried when the receiver fails: budget thresholds and the
+/// first request of an unpriced deployment.
+#[tokio::test]
+async fn alerts_go_to_the_webhook_with_retries() {
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let calls = Arc::new(AtomicU32::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
+    let hook = {
+        let calls = calls.clone();
+        axum::Router::new().route(
+            "/hook",
+            post(move |headers: http::HeaderMap, body: axum::Json<Value>| {
+                let (calls, tx) = (calls.clone(), tx.clone());
+                async move {
+                    // The very first delivery fails: the sender must retry it.
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let _ = tx.send((auth, body.0));
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+
+    let s = common::sim(tollgate_simulator::SimConfig {
+        default_output_tokens: 400,
+        ..Default::default()
+    })
+    .await;
+    let yaml = format!(
+        "alerts:\n  webhooks: [{{ url: \"{hook_url}\", secret: hook-secret }}]\n{}",
+        common::two_route_config(&s.url)
+    );
+    let api = Api::new(&yaml).await;
+    let (uc, _, key) =
+        production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
+    // 60,600 nano-USD per request on `m` (see the budget tests): this soft budget covers two.
+    api.ok(Method::POST, "/admin/v1/budgets", json!({"scope": "use_case", "scope_id": uc, "amount_usd": "0.0001212", "period": "day", "mode": "soft"})).await;
+    let send = |route: &'static str| {
+        let req = Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(json!({"model": route, "max_tokens": 100, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+            .unwrap();
+        api.router.clone().oneshot(req)
+    };
+    for route in ["m", "m", "c", "c"] {
+        assert_eq!(send(route).await.unwrap().status(), StatusCode::OK);
+    }
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let (auth, body) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+            .await
+            .expect("alerts arrive")
+            .unwrap();
+        assert_eq!(auth.as_deref(), Some("Bearer hook-secret"));
+        got.push(body);
+    }
+    let kinds: Vec<(String, Value)> = got
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_string(),
+                a["details"]["threshold_percent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("budget_threshold".to_string(), json!(50)),
+            ("budget_threshold".to_string(), json!(80)),
+            ("budget_threshold".to_string(), json!(100)),
+            ("unpriced_model".to_string(), Value::Null),
+        ]
+    );
+    assert_eq!(got[3]["details"]["model"], "claude-test");
+    assert!(
+        got.iter()
+            .all(|a| a["at"].as_str().unwrap().ends_with('Z') && a["message"].is_string())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "the unpriced alert comes once per deployment"
+    );
+    let stats = api.gw.alerts.stats();
+    assert_eq!(
+        (
+            stats.delivered.load(Ordering::Relaxed),
+            stats.failed.load(Ordering::Relaxed)
+        ),
+        (4, 0)
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        5,
+        "one failed delivery, retried"
+    );
+}
