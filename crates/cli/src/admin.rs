@@ -502,17 +502,26 @@ pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
 /// `tollgate report …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Report {
+    /// Month-end spend forecast (this UTC month), in total or by pod or use case.
+    Forecast {
+        /// pod | use_case; absent: the total only.
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Spend over a time range, grouped (from the hourly rollups).
     Spend {
         /// pod | use_case | key | route | model | day.
         #[arg(long)]
         by: String,
         /// Start, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
-        #[arg(long)]
-        from: String,
+        #[arg(long, required_unless_present = "month", conflicts_with = "month")]
+        from: Option<String>,
         /// End, RFC 3339, after `--from`.
+        #[arg(long, required_unless_present = "month", conflicts_with = "month")]
+        to: Option<String>,
+        /// A calendar month instead of `--from`/`--to` (showback), e.g. 2026-11.
         #[arg(long)]
-        to: String,
+        month: Option<String>,
         /// Print CSV.
         #[arg(long)]
         csv: bool,
@@ -523,8 +532,39 @@ pub enum Report {
 pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
     let c = Client::new(&conn)?;
     match cmd {
-        Report::Spend { by, from, to, csv } => {
-            let q = format!("by={by}&from={}&to={}", urlencode(&from), urlencode(&to));
+        Report::Forecast { by } => {
+            let path = match by {
+                Some(b) => format!("/reports/forecast?by={}", urlencode(&b)),
+                None => "/reports/forecast".to_string(),
+            };
+            let v = c.get(&path).await?;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return Ok(());
+            }
+            let mut rows = v["rows"].as_array().cloned().unwrap_or_default();
+            rows.push(v["total"].clone());
+            c.show(
+                &Value::Array(rows),
+                &["group", "name", "spent_nano_usd", "forecast_usd"],
+            );
+            eprintln!("{}", v["method"].as_str().unwrap_or_default());
+        }
+        Report::Spend {
+            by,
+            from,
+            to,
+            month,
+            csv,
+        } => {
+            let q = match month {
+                Some(m) => format!("by={by}&month={}", urlencode(&m)),
+                None => format!(
+                    "by={by}&from={}&to={}",
+                    urlencode(from.as_deref().unwrap_or_default()),
+                    urlencode(to.as_deref().unwrap_or_default())
+                ),
+            };
             if csv {
                 let resp = c
                     .http

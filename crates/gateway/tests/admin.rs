@@ -272,6 +272,7 @@ async fn the_role_matrix_of_the_admin_api() {
             "/admin/v1/use-cases",
             "/admin/v1/keys",
             "/admin/v1/budgets",
+            "/admin/v1/reports/forecast",
             "/admin/v1/openapi.json",
         ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
@@ -1700,6 +1701,47 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         "YYYY-MM-DD"
     );
 
+    // Showback for a calendar month equals the explicit range of that month.
+    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let (_, by_month) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/reports/spend?by=pod&month={month}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        by_month["total"]["cost_nano_usd"], ledger.cost_nano_usd,
+        "{by_month}"
+    );
+    assert!(
+        by_month["from"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{month}-01T00:00:00"))
+    );
+    for bad in ["2026-13", "2026-1", "november"] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/reports/spend?by=pod&month={bad}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (st, _) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/reports/spend?by=pod&month={month}&from=2026-01-01T00:00:00Z"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
     // CSV.
     let resp = api
         .router
@@ -1873,4 +1915,64 @@ async fn alerts_go_to_the_webhook_with_retries() {
         5,
         "one failed delivery, retried"
     );
+}
+
+#[tokio::test]
+async fn the_month_end_forecast_extrapolates_the_trailing_rate() {
+    use tollgate_store::LedgerQueries;
+    let s = common::sim(Default::default()).await;
+    let api = Api::new(&common::two_route_config(&s.url)).await;
+    let (_, _, key) = production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    for _ in 0..4 {
+        assert_eq!(api.chat(&key, "m", None).await.0, StatusCode::OK);
+    }
+    for _ in 0..100 {
+        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let spent = api
+        .gw
+        .store
+        .record_totals(0, i64::MAX)
+        .await
+        .unwrap()
+        .cost_nano_usd;
+    let (st, f) = api
+        .call(
+            Method::GET,
+            "/admin/v1/reports/forecast?by=pod",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    let t = &f["total"];
+    assert_eq!(t["spent_nano_usd"], spent);
+    assert_eq!(
+        t["window_spent_nano_usd"], spent,
+        "all of it happened in the trailing window"
+    );
+    let (win_h, left_h) = (
+        f["window_hours"].as_u64().unwrap(),
+        f["hours_left"].as_u64().unwrap(),
+    );
+    assert!((1..=168).contains(&win_h) && left_h < 31 * 24, "{f}");
+    assert_eq!(
+        t["forecast_nano_usd"].as_u64().unwrap(),
+        spent + spent * left_h / win_h,
+        "the documented method"
+    );
+    assert_eq!(f["rows"].as_array().unwrap().len(), 1);
+    assert!(f["method"].as_str().unwrap().contains("last 7 days"));
+    let (st, _) = api
+        .call(
+            Method::GET,
+            "/admin/v1/reports/forecast?by=galaxy",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 }

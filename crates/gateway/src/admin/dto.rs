@@ -688,3 +688,39 @@ impl SpendRow {
         }
     }
 }
+
+/// One group of a month-end forecast.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastRow {
+    /// The pod or use case id, or `total`.
+    pub group: String,
+    /// Its name, when known.
+    pub name: Option<String>,
+    /// Spent since the month began, nano-USD.
+    pub spent_nano_usd: u64,
+    /// Spent in the trailing window, nano-USD.
+    pub window_spent_nano_usd: u64,
+    /// Forecast for the whole month, nano-USD.
+    pub forecast_nano_usd: u64,
+    /// Forecast, USD.
+    pub forecast_usd: String,
+}
+
+/// A month-end forecast.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Forecast {
+    /// How it is computed.
+    pub method: String,
+    /// Month start, RFC 3339 (UTC).
+    pub month_start: String,
+    /// Month end, RFC 3339 (UTC).
+    pub month_end: String,
+    /// Hours in the trailing window the rate comes from.
+    pub window_hours: i64,
+    /// Hours left in the month (counting the current one).
+    pub hours_left: i64,
+    /// One row per group, most expensive forecast first.
+    pub rows: Vec<ForecastRow>,
+    /// The sum of the rows.
+    pub total: ForecastRow,
+}

@@ -1065,8 +1065,9 @@ fn csv_field(s: &str) -> String {
 #[utoipa::path(get, path = "/admin/v1/reports/spend", tag = "reports",
     params(
         ("by" = String, Query, description = "pod | use_case | key | route | model | day"),
-        ("from" = String, Query, description = "RFC 3339; rounded down to the hour"),
-        ("to" = String, Query, description = "RFC 3339, after `from`; rounded up to the hour"),
+        ("from" = Option<String>, Query, description = "RFC 3339; rounded down to the hour (required unless `month`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339, after `from`; rounded up to the hour (required unless `month`)"),
+        ("month" = Option<String>, Query, description = "instead of from/to: a calendar month (UTC), e.g. 2026-11 — showback"),
         ("format" = Option<String>, Query, description = "json (default) | csv"),
     ),
     responses((status = 200, body = SpendReport), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
@@ -1078,7 +1079,7 @@ pub async fn spend_report(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     for k in q.keys() {
-        if !["by", "from", "to", "format"].contains(&k.as_str()) {
+        if !["by", "from", "to", "month", "format"].contains(&k.as_str()) {
             return Err(ApiError::invalid(
                 format!("unknown query parameter `{k}`"),
                 Some(k.clone()),
@@ -1106,7 +1107,26 @@ pub async fn spend_report(
             )
         })
     };
-    let (from, to) = (time("from")?, time("to")?);
+    let (from, to) = match q.get("month") {
+        // Showback for a calendar month (UTC): `month=2026-11`.
+        Some(month) => {
+            if q.contains_key("from") || q.contains_key("to") {
+                return Err(ApiError::invalid(
+                    "give either `month` or `from` and `to`, not both",
+                    Some("month".into()),
+                ));
+            }
+            let bad = || ApiError::invalid("`month` must look like 2026-11", Some("month".into()));
+            let start = parse_rfc3339(&format!("{month}-01T00:00:00Z"))
+                .filter(|_| month.len() == 7)
+                .ok_or_else(bad)?;
+            let (_, end) =
+                tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", start)
+                    .map_err(|_| bad())?;
+            (start, end)
+        }
+        None => (time("from")?, time("to")?),
+    };
     if to <= from {
         return Err(ApiError::invalid(
             "`to` must be after `from`",
@@ -1194,4 +1214,95 @@ pub async fn spend_report(
         out,
     )
         .into_response())
+}
+
+#[utoipa::path(get, path = "/admin/v1/reports/forecast", tag = "reports",
+    params(("by" = Option<String>, Query, description = "pod | use_case (default: only the total)")),
+    responses((status = 200, body = Forecast), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// Month-end spend forecast (UTC month): spend so far this month plus the hourly rate of the last
+/// 7 days (or of the month so far, if it began less than 7 days ago) times the hours left.
+pub async fn forecast(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Forecast>> {
+    for k in q.keys() {
+        if k != "by" {
+            return Err(ApiError::invalid(
+                format!("unknown query parameter `{k}`"),
+                Some(k.clone()),
+            ));
+        }
+    }
+    let by = match q.get("by").map(String::as_str) {
+        None => None,
+        Some(b @ ("pod" | "use_case")) => Some(b),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`by` must be pod or use_case",
+                Some("by".into()),
+            ));
+        }
+    };
+    let now = m::now_ms();
+    let (start, end) =
+        tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now)
+            .map_err(|_| ApiError::Internal)?;
+    let (start_h, end_h, now_h) = (start / 3_600_000, end / 3_600_000, now / 3_600_000);
+    let window_start_h = (now_h + 1 - 7 * 24).max(start_h);
+    let window_hours = now_h + 1 - window_start_h;
+    let hours_left = end_h - (now_h + 1);
+    let visible = p.visible_pods();
+    let group_by = by.unwrap_or("pod");
+    let spent = gw
+        .store
+        .spend_by(group_by, start_h, now_h + 1, visible.as_deref())
+        .await?;
+    let window = gw
+        .store
+        .spend_by(group_by, window_start_h, now_h + 1, visible.as_deref())
+        .await?;
+    let row = |group: String, name: Option<String>, spent: u64, win: u64| {
+        let extra = u128::from(win) * u128::try_from(hours_left.max(0)).unwrap_or(0)
+            / u128::try_from(window_hours.max(1)).unwrap_or(1);
+        let forecast = spent.saturating_add(u64::try_from(extra).unwrap_or(u64::MAX));
+        ForecastRow {
+            group,
+            name,
+            spent_nano_usd: spent,
+            window_spent_nano_usd: win,
+            forecast_nano_usd: forecast,
+            forecast_usd: tollgate_meter::Money(forecast)
+                .to_string()
+                .trim_start_matches('$')
+                .to_string(),
+        }
+    };
+    let (mut total_spent, mut total_window) = (0u64, 0u64);
+    let mut rows = Vec::new();
+    for (group, t) in &spent {
+        let win = window
+            .iter()
+            .find(|(g, _)| g == group)
+            .map_or(0, |(_, w)| w.cost_nano_usd);
+        total_spent += t.cost_nano_usd;
+        total_window += win;
+        if by.is_some() {
+            let name = match group_by {
+                "pod" => gw.store.get_pod(group).await.ok().map(|x| x.name),
+                _ => gw.store.get_use_case(group).await.ok().map(|x| x.name),
+            };
+            rows.push(row(group.clone(), name, t.cost_nano_usd, win));
+        }
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.forecast_nano_usd));
+    Ok(Json(Forecast {
+        method: "spend so far this month + (spend in the trailing window ÷ its hours) × hours left; the window is the last 7 days, or the month so far if shorter".into(),
+        month_start: super::time::rfc3339(start),
+        month_end: super::time::rfc3339(end),
+        window_hours,
+        hours_left,
+        rows,
+        total: row("total".into(), None, total_spent, total_window),
+    }))
 }
