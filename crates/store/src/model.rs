@@ -458,6 +458,21 @@ pub struct Totals {
     pub cost_nano_usd: u64,
 }
 
+impl Totals {
+    /// Adds `other` to these totals.
+    pub fn add(&mut self, other: &Totals) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.unpriced += other.unpriced;
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.cost_nano_usd += other.cost_nano_usd;
+    }
+}
+
 /// A spending limit over a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {

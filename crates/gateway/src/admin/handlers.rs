@@ -1168,15 +1168,7 @@ pub async fn spend_report(
         } else {
             group
         };
-        total.requests += t.requests;
-        total.errors += t.errors;
-        total.unpriced += t.unpriced;
-        total.input_tokens += t.input_tokens;
-        total.cached_input_tokens += t.cached_input_tokens;
-        total.cache_write_tokens += t.cache_write_tokens;
-        total.output_tokens += t.output_tokens;
-        total.reasoning_tokens += t.reasoning_tokens;
-        total.cost_nano_usd += t.cost_nano_usd;
+        total.add(&t);
         rows.push(SpendRow::new(group, name, &t));
     }
     let report = SpendReport {
