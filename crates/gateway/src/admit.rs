@@ -96,6 +96,7 @@ impl Admission {
                     ),
                     code: "pilot_cap_reached",
                     retry_after: Some(until_tomorrow()),
+                    limit: None,
                 });
             }
         }
@@ -108,6 +109,7 @@ impl Admission {
                     ),
                     code: "pilot_cap_reached",
                     retry_after: Some(until_tomorrow()),
+                    limit: None,
                 });
             }
             day.users.insert(user.to_string());

@@ -184,6 +184,7 @@ impl Budgeter {
                     retry_after: (st.end != i64::MAX).then(|| {
                         std::time::Duration::from_millis(u64::try_from(st.end - now).unwrap_or(0))
                     }),
+                    limit: None,
                 });
             }
             held.push((st.budget.id.clone(), st.start));

@@ -12,6 +12,17 @@ use tollgate_providers::ProviderError;
 use tollgate_store::StoreError;
 use tollgate_types::openai::{ErrorBody, ErrorDetail};
 
+/// The `x-ratelimit-*` headers of a rate-limit answer, in OpenAI's style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitHeaders {
+    /// `requests` or `tokens`.
+    pub kind: &'static str,
+    /// The limit per minute.
+    pub limit: u64,
+    /// What is left of it now.
+    pub remaining: u64,
+}
+
 /// A failed `/v1` request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,6 +65,8 @@ pub enum ApiError {
         code: &'static str,
         /// When to try again.
         retry_after: Option<Duration>,
+        /// The rate limit that was hit, for OpenAI's `x-ratelimit-*` headers.
+        limit: Option<LimitHeaders>,
     },
     /// An admin object does not exist (or the caller may not know it does).
     #[error("{0} not found")]
@@ -302,6 +315,10 @@ pub fn error_json(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, code, retry_after) = self.parts();
+        let limit = match &self {
+            ApiError::RateLimited { limit, .. } => *limit,
+            _ => None,
+        };
         let body = error_json(self.to_string(), kind, self.param(), code);
         let mut resp = (
             status,
@@ -314,6 +331,24 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut()
                     .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            if let Some(l) = limit {
+                let h = resp.headers_mut();
+                let pairs = [
+                    ("limit", l.limit.to_string()),
+                    ("remaining", l.remaining.to_string()),
+                    ("reset", format!("{secs}s")),
+                ];
+                for (what, value) in pairs {
+                    if let (Ok(name), Ok(value)) = (
+                        axum::http::HeaderName::from_bytes(
+                            format!("x-ratelimit-{what}-{}", l.kind).as_bytes(),
+                        ),
+                        HeaderValue::from_str(&value),
+                    ) {
+                        h.insert(name, value);
+                    }
+                }
             }
         }
         resp

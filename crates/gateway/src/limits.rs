@@ -8,7 +8,7 @@
 //! concurrency slot; settling it, or dropping it (errors, shutdown), gives back what was not used.
 //! Counters live in this process; limits shared across replicas come with the Redis issue.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, LimitHeaders};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,6 +80,11 @@ impl RateLimiter {
                         ),
                         code: "rate_limit_requests",
                         retry_after: Some(until_next_minute(now)),
+                        limit: Some(LimitHeaders {
+                            kind: "requests",
+                            limit: u64::from(max),
+                            remaining: 0,
+                        }),
                     });
                 }
             }
@@ -92,6 +97,11 @@ impl RateLimiter {
                         ),
                         code: "rate_limit_tokens",
                         retry_after: Some(until_next_minute(now)),
+                        limit: Some(LimitHeaders {
+                            kind: "tokens",
+                            limit: max,
+                            remaining: max.saturating_sub(b.tokens),
+                        }),
                     });
                 }
             }
@@ -103,6 +113,7 @@ impl RateLimiter {
                         ),
                         code: "rate_limit_concurrency",
                         retry_after: Some(Duration::from_secs(1)),
+                        limit: None,
                     });
                 }
             }

@@ -1324,6 +1324,14 @@ async fn rate_limits_on_requests_and_concurrency() {
             .parse()
             .unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
+        assert_eq!(resp.headers()["x-ratelimit-limit-requests"], "2");
+        assert_eq!(resp.headers()["x-ratelimit-remaining-requests"], "0");
+        assert_eq!(
+            resp.headers()["x-ratelimit-reset-requests"]
+                .to_str()
+                .unwrap(),
+            format!("{retry}s")
+        );
         let body: Value =
             serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
         assert_eq!(body["error"]["code"], "rate_limit_requests");
