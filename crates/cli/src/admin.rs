@@ -502,6 +502,8 @@ pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
 /// `tollgate report …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Report {
+    /// Cost advice: keys idle for 30 days, budgets that will run out before their period ends.
+    Advice,
     /// Month-end spend forecast (this UTC month), in total or by pod or use case.
     Forecast {
         /// pod | use_case; absent: the total only.
@@ -532,6 +534,29 @@ pub enum Report {
 pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
     let c = Client::new(&conn)?;
     match cmd {
+        Report::Advice => {
+            let v = c.get("/reports/advice").await?;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return Ok(());
+            }
+            println!("Keys idle for 30 days:");
+            c.show(
+                &v["idle_keys"],
+                &["key_id", "name", "prefix", "last_used", "created_at"],
+            );
+            println!("\nBudgets that will run out before their period ends:");
+            c.show(
+                &v["budgets_at_risk"],
+                &[
+                    "budget_id",
+                    "scope",
+                    "scope_id",
+                    "runs_out_at",
+                    "period_end",
+                ],
+            );
+        }
         Report::Forecast { by } => {
             let path = match by {
                 Some(b) => format!("/reports/forecast?by={}", urlencode(&b)),

@@ -273,6 +273,7 @@ async fn the_role_matrix_of_the_admin_api() {
             "/admin/v1/keys",
             "/admin/v1/budgets",
             "/admin/v1/reports/forecast",
+            "/admin/v1/reports/advice",
             "/admin/v1/openapi.json",
         ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
@@ -1983,4 +1984,76 @@ async fn the_month_end_forecast_extrapolates_the_trailing_rate() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
+/// Cost advice: keys idle for 30 days, and budgets that will run out before their period ends.
+#[tokio::test]
+async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
+    use tollgate_store::{KeyQueries, LedgerQueries};
+    let s = common::sim(tollgate_simulator::SimConfig {
+        default_output_tokens: 400,
+        ..Default::default()
+    })
+    .await;
+    let api = Api::new(&common::two_route_config(&s.url)).await;
+    let (uc, _, key) =
+        production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    // A key issued 40 days ago and never used.
+    let (mut old, _) = tollgate_gateway::keys::new_api_key(
+        api.gw.keyring.secret(),
+        &uc,
+        None,
+        "forgotten",
+        None,
+        None,
+        "test",
+    );
+    old.created_at = tollgate_store::now_ms() - 40 * 86_400_000;
+    api.gw.store.create_key("test", &old).await.unwrap();
+    // Two requests of 30,600 nano-USD each (4 prompt tokens × 150 + 50 output × 600) against a
+    // monthly budget just above them: any further spend at the trailing rate passes it.
+    let b = api.ok(Method::POST, "/admin/v1/budgets", json!({"scope": "use_case", "scope_id": uc, "amount_usd": "0.0000613", "period": "month", "mode": "soft"})).await;
+    for _ in 0..2 {
+        let req = Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(json!({"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "x"}]}).to_string()))
+            .unwrap();
+        assert_eq!(
+            api.router.clone().oneshot(req).await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    for _ in 0..100 {
+        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (st, a) = api
+        .call(Method::GET, "/admin/v1/reports/advice", &api.admin, None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let idle: Vec<&str> = a["idle_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        idle,
+        [old.id.as_str()],
+        "only the forgotten key: the other was just created and used"
+    );
+    assert!(a["idle_keys"][0]["last_used"].is_null());
+    let period_end =
+        tollgate_gateway::admin::time::parse_rfc3339(b["period_end"].as_str().unwrap()).unwrap();
+    if period_end - tollgate_store::now_ms() > 2 * 3_600_000 {
+        let risk = &a["budgets_at_risk"][0];
+        assert_eq!(risk["budget_id"], b["id"], "{a}");
+        assert!(
+            risk["projected_nano_usd"].as_u64().unwrap()
+                > risk["amount_nano_usd"].as_u64().unwrap()
+        );
+        assert!(risk["runs_out_at"].as_str().unwrap() < risk["period_end"].as_str().unwrap());
+    }
 }

@@ -239,6 +239,8 @@ pub trait LedgerQueries {
         to_hour: i64,
         pod_ids: Option<&[String]>,
     ) -> impl Future<Output = R<Vec<(String, Totals)>>> + Send;
+    /// The last hour (since the epoch) each key was used in, from the rollups.
+    fn keys_last_used(&self) -> impl Future<Output = R<Vec<(String, i64)>>> + Send;
     /// Records with `from <= at < to`, oldest first, at most `limit`.
     fn list_records(
         &self,

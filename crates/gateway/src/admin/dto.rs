@@ -724,3 +724,51 @@ pub struct Forecast {
     /// The sum of the rows.
     pub total: ForecastRow,
 }
+
+/// A key nobody used for 30 days.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdleKey {
+    /// The key.
+    pub key_id: String,
+    /// Its use case.
+    pub use_case_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its visible prefix.
+    pub prefix: String,
+    /// The hour it was last used in (RFC 3339), `null` if never.
+    pub last_used: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// A budget that will run out before its period ends at the current rate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetAtRisk {
+    /// The budget.
+    pub budget_id: String,
+    /// What it limits.
+    pub scope: String,
+    /// The key, use case or pod id (empty for org).
+    pub scope_id: String,
+    /// The limit, nano-USD.
+    pub amount_nano_usd: u64,
+    /// Spent in the period, nano-USD.
+    pub spent_nano_usd: u64,
+    /// Projected spend at the period's end, nano-USD.
+    pub projected_nano_usd: u64,
+    /// When it runs out at the current rate, RFC 3339.
+    pub runs_out_at: String,
+    /// End of the period, RFC 3339.
+    pub period_end: String,
+}
+
+/// Cost advice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Advice {
+    /// Active keys with no request for 30 days (revoke them).
+    pub idle_keys: Vec<IdleKey>,
+    /// Budgets that will run out before their period ends, at the rate of the last 7 days (or of
+    /// the period so far, if shorter).
+    pub budgets_at_risk: Vec<BudgetAtRisk>,
+}

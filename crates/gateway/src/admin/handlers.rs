@@ -1298,3 +1298,81 @@ pub async fn forecast(
         total: row("total".into(), None, total_spent, total_window),
     }))
 }
+
+#[utoipa::path(get, path = "/admin/v1/reports/advice", tag = "reports",
+    responses((status = 200, body = Advice), (status = 401, body = ErrorResponse)))]
+/// Cost advice: keys idle for 30 days, and budgets that will run out before their period ends.
+pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
+    const DAY: i64 = 86_400_000;
+    let now = m::now_ms();
+    let last_used: HashMap<String, i64> = gw.store.keys_last_used().await?.into_iter().collect();
+    let filter = m::KeyFilter {
+        pod_ids: p.visible_pods(),
+        ..Default::default()
+    };
+    let mut idle_keys = Vec::new();
+    let mut page = m::PageRequest {
+        after: None,
+        limit: 200,
+    };
+    loop {
+        let keys = gw.store.list_keys(&filter, &page).await?;
+        for k in keys.items {
+            let last_ms = last_used.get(&k.id).map(|h| h * 3_600_000);
+            if last_ms.unwrap_or(k.created_at) < now - 30 * DAY {
+                idle_keys.push(IdleKey {
+                    last_used: last_ms.map(super::time::rfc3339),
+                    created_at: super::time::rfc3339(k.created_at),
+                    key_id: k.id,
+                    use_case_id: k.use_case_id,
+                    name: k.name,
+                    prefix: k.prefix,
+                });
+            }
+        }
+        match keys.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    let mut budgets_at_risk = Vec::new();
+    for s in gw.budgeter.statuses() {
+        if s.period_end == i64::MAX || !budget_visible(&gw, &p, &s.budget).await {
+            continue;
+        }
+        let window_start = (now - 7 * DAY).max(s.period_start);
+        let window_ms = (now - window_start).max(3_600_000);
+        let recent = gw
+            .store
+            .spend_since(&s.budget.scope, &s.budget.scope_id, window_start)
+            .await?;
+        let spent = s.spent_nano_usd;
+        let rate = |ms: i64| {
+            u128::from(recent) * u128::try_from(ms.max(0)).unwrap_or(0)
+                / u128::try_from(window_ms).unwrap_or(1)
+        };
+        let projected =
+            u64::try_from(u128::from(spent) + rate(s.period_end - now)).unwrap_or(u64::MAX);
+        let amount = s.budget.amount_nano_usd;
+        if projected > amount && recent > 0 {
+            let left = u128::from(amount.saturating_sub(spent));
+            let ms_to_out =
+                i64::try_from(left * u128::try_from(window_ms).unwrap_or(1) / u128::from(recent))
+                    .unwrap_or(i64::MAX);
+            budgets_at_risk.push(BudgetAtRisk {
+                runs_out_at: super::time::rfc3339(now.saturating_add(ms_to_out)),
+                period_end: super::time::rfc3339(s.period_end),
+                budget_id: s.budget.id,
+                scope: s.budget.scope,
+                scope_id: s.budget.scope_id,
+                amount_nano_usd: amount,
+                spent_nano_usd: spent,
+                projected_nano_usd: projected,
+            });
+        }
+    }
+    Ok(Json(Advice {
+        idle_keys,
+        budgets_at_risk,
+    }))
+}

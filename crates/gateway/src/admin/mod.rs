@@ -37,7 +37,7 @@ use utoipa::OpenApi;
         handlers::list_keys, handlers::create_key, handlers::get_key, handlers::revoke_key, handlers::rotate_key,
         handlers::list_audit,
         handlers::list_budgets, handlers::create_budget, handlers::get_budget, handlers::delete_budget,
-        handlers::spend_report, handlers::forecast,
+        handlers::spend_report, handlers::forecast, handlers::advice,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -112,6 +112,7 @@ pub fn router() -> Router<Arc<Gateway>> {
         )
         .route("/admin/v1/reports/spend", get(spend_report))
         .route("/admin/v1/reports/forecast", get(forecast))
+        .route("/admin/v1/reports/advice", get(advice))
 }
 
 impl FromRequestParts<Arc<Gateway>> for Principal {

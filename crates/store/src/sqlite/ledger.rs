@@ -276,6 +276,21 @@ impl LedgerQueries for SqliteStore {
             .collect()
     }
 
+    async fn keys_last_used(&self) -> R<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT key_id, MAX(hour) AS last FROM rollups_hourly GROUP BY key_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("key_id")?,
+                    r.try_get::<i64, _>("last")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn list_records(&self, from: i64, to: i64, limit: u32) -> R<Vec<RequestRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM request_records WHERE at >= ? AND at < ? ORDER BY at, id LIMIT ?",
