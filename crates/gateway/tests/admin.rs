@@ -86,6 +86,16 @@ impl Api {
         v
     }
 
+    /// Moves a use case to another stage (as the admin).
+    async fn stage(&self, uc: &str, to: &str, reason: &str) {
+        self.ok(
+            Method::POST,
+            &format!("/admin/v1/use-cases/{uc}/stage"),
+            json!({"to": to, "reason": reason}),
+        )
+        .await;
+    }
+
     async fn chat(&self, key: &str, route: &str, user: Option<&str>) -> (StatusCode, Value) {
         let mut req =
             Request::post("/v1/chat/completions").header("authorization", format!("Bearer {key}"));
@@ -238,12 +248,7 @@ async fn org(api: &Api) -> Org {
             )
             .await;
         let id = uc["id"].as_str().unwrap().to_string();
-        api.ok(
-            Method::POST,
-            &format!("/admin/v1/use-cases/{id}/stage"),
-            json!({"to": "pilot", "reason": "matrix"}),
-        )
-        .await;
+        api.stage(&id, "pilot", "matrix").await;
         use_cases.push(id);
     }
     Org {
@@ -879,12 +884,7 @@ async fn production_key(
         .await;
     let id = uc["id"].as_str().unwrap().to_string();
     for to in stage {
-        api.ok(
-            Method::POST,
-            &format!("/admin/v1/use-cases/{id}/stage"),
-            json!({"to": to, "reason": "test"}),
-        )
-        .await;
+        api.stage(&id, to, "test").await;
     }
     let k = api
         .ok(
@@ -1014,12 +1014,7 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
         (StatusCode::FORBIDDEN, Some("use_case_not_live")),
         "proposed: {v}"
     );
-    api.ok(
-        Method::POST,
-        &format!("/admin/v1/use-cases/{uc}/stage"),
-        json!({"to": "pilot", "reason": "pilot starts"}),
-    )
-    .await;
+    api.stage(&uc, "pilot", "pilot starts").await;
     assert_eq!(
         api.chat(&key, "m", Some("ann")).await.0,
         StatusCode::OK,
@@ -1043,12 +1038,7 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
         (StatusCode::TOO_MANY_REQUESTS, Some("pilot_cap_reached")),
         "fourth request: {v}"
     );
-    api.ok(
-        Method::POST,
-        &format!("/admin/v1/use-cases/{uc}/stage"),
-        json!({"to": "production", "reason": "gates passed"}),
-    )
-    .await;
+    api.stage(&uc, "production", "gates passed").await;
     assert_eq!(
         api.chat(&key, "m", Some("dee")).await.0,
         StatusCode::OK,
@@ -1056,12 +1046,7 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
     );
     // A route of the config that is not the use case's is invisible; `/v1/models` agrees.
     assert_eq!(api.chat(&key, "c", None).await.0, StatusCode::NOT_FOUND);
-    api.ok(
-        Method::POST,
-        &format!("/admin/v1/use-cases/{uc}/stage"),
-        json!({"to": "retired", "reason": "replaced"}),
-    )
-    .await;
+    api.stage(&uc, "retired", "replaced").await;
     let (st, v) = api.chat(&key, "m", None).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
@@ -1275,12 +1260,7 @@ async fn limited_use_case(api: &Api, uc_limits: Value) -> String {
         .await;
     let id = uc["id"].as_str().unwrap().to_string();
     for to in ["pilot", "production"] {
-        api.ok(
-            Method::POST,
-            &format!("/admin/v1/use-cases/{id}/stage"),
-            json!({"to": to, "reason": "limits"}),
-        )
-        .await;
+        api.stage(&id, to, "limits").await;
     }
     id
 }

@@ -474,6 +474,34 @@ async fn readable_use_case(gw: &Gateway, p: &Principal, id: &str) -> Result<m::U
     Ok(uc)
 }
 
+/// A use case the caller may change: 404 if they cannot see it, 403 if they may only read it.
+async fn managed_use_case(gw: &Gateway, p: &Principal, id: &str) -> Result<m::UseCase> {
+    let uc = readable_use_case(gw, p, id).await?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {id}"),
+        p.can_manage(&uc.pod_id),
+    )?;
+    Ok(uc)
+}
+
+/// Checks the fields of a new or changed use case (absent fields are not checked).
+fn check_use_case(gw: &Gateway, u: &m::UseCasePatch) -> Result<()> {
+    if let Some(n) = &u.name {
+        name_ok("name", n)?;
+    }
+    if let Some(d) = &u.description {
+        text_ok("description", d, 4000)?;
+    }
+    check_scores(&u.scores)?;
+    check_caps(&u.pilot_caps)?;
+    check_limits("limits", &u.limits)?;
+    if let Some(r) = &u.routes {
+        check_routes(gw, "routes", r)?;
+    }
+    Ok(())
+}
+
 #[utoipa::path(get, path = "/admin/v1/use-cases", tag = "use cases",
     params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, description = "proposed | pilot | production | retired")),
     responses((status = 200, body = UseCasePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
@@ -522,12 +550,18 @@ pub async fn create_use_case(
         &format!("pod {}", req.pod_id),
         p.can_manage(&req.pod_id),
     )?;
-    name_ok("name", &req.name)?;
-    text_ok("description", &req.description, 4000)?;
-    check_scores(&req.scores)?;
-    check_caps(&req.pilot_caps)?;
-    check_limits("limits", &req.limits)?;
-    check_routes(&gw, "routes", &req.routes)?;
+    check_use_case(
+        &gw,
+        &m::UseCasePatch {
+            name: Some(req.name.clone()),
+            description: Some(req.description.clone()),
+            value_model: None,
+            scores: req.scores,
+            routes: Some(req.routes.clone()),
+            pilot_caps: req.pilot_caps,
+            limits: req.limits,
+        },
+    )?;
     let uc = gw
         .store
         .create_use_case(
@@ -566,25 +600,8 @@ pub async fn update_use_case(
     headers: HeaderMap,
     b: Body,
 ) -> Result<Json<UseCase>> {
-    let uc = readable_use_case(&gw, &p, &id).await?;
-    p.check(
-        &uc.pod_id,
-        &format!("use case {id}"),
-        p.can_manage(&uc.pod_id),
-    )?;
+    managed_use_case(&gw, &p, &id).await?;
     let req: UpdateUseCase = body(&gw, &headers, b).await?;
-    if let Some(n) = &req.name {
-        name_ok("name", n)?;
-    }
-    if let Some(d) = &req.description {
-        text_ok("description", d, 4000)?;
-    }
-    check_scores(&req.scores)?;
-    check_caps(&req.pilot_caps)?;
-    check_limits("limits", &req.limits)?;
-    if let Some(r) = &req.routes {
-        check_routes(&gw, "routes", r)?;
-    }
     let patch = m::UseCasePatch {
         name: req.name,
         description: req.description,
@@ -594,6 +611,7 @@ pub async fn update_use_case(
         pilot_caps: req.pilot_caps,
         limits: req.limits,
     };
+    check_use_case(&gw, &patch)?;
     let uc = gw.store.update_use_case(&p.actor(), &id, &patch).await?;
     let _ = gw.keyring.reload().await;
     Ok(Json(uc.into()))
@@ -610,12 +628,7 @@ pub async fn change_stage(
     headers: HeaderMap,
     b: Body,
 ) -> Result<Json<UseCase>> {
-    let uc = readable_use_case(&gw, &p, &id).await?;
-    p.check(
-        &uc.pod_id,
-        &format!("use case {id}"),
-        p.can_manage(&uc.pod_id),
-    )?;
+    managed_use_case(&gw, &p, &id).await?;
     let req: ChangeStage = body(&gw, &headers, b).await?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::invalid(

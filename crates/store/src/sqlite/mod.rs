@@ -8,6 +8,7 @@ use crate::StoreError;
 use crate::model::*;
 use crate::queries::*;
 use rows::*;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::path::Path;
@@ -68,6 +69,44 @@ impl SqliteStore {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         sqlx::raw_sql(end).execute(&mut *conn).await?;
         result
+    }
+
+    /// One row by id, mapped, or `NotFound("<what> <id>")`.
+    async fn one<T>(
+        &self,
+        sql: &'static str,
+        id: &str,
+        map: fn(&SqliteRow) -> R<T>,
+        what: &str,
+    ) -> R<T> {
+        sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| map(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("{what} {id}")))
+    }
+
+    /// A page of rows ordered by id; `sql` binds `?1` the cursor, `?2` the id filter (JSON array
+    /// or NULL), `?3` the page size + 1.
+    async fn id_page<T>(
+        &self,
+        sql: &'static str,
+        ids: Option<&[String]>,
+        req: &PageRequest,
+        map: fn(&SqliteRow) -> R<T>,
+        id_of: fn(&T) -> String,
+    ) -> R<Page<T>> {
+        let size = req.size();
+        let rows = sqlx::query(sql)
+            .bind(req.after.clone().unwrap_or_default())
+            .bind(id_filter(ids))
+            .bind(i64::from(size) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(map).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, id_of))
     }
 
     /// Runs `f` in a transaction (`BEGIN IMMEDIATE`, so writers queue instead of failing).
@@ -182,27 +221,19 @@ impl PodQueries for SqliteStore {
     }
 
     async fn get_pod(&self, id: &str) -> R<Pod> {
-        sqlx::query("SELECT * FROM pods WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| pod(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("pod {id}")))
+        self.one("SELECT * FROM pods WHERE id = ?", id, pod, "pod")
+            .await
     }
 
     async fn list_pods(&self, ids: Option<&[String]>, req: &PageRequest) -> R<Page<Pod>> {
-        let size = req.size();
-        let rows = sqlx::query(
+        self.id_page(
             "SELECT * FROM pods WHERE id > ?1 AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT ?3",
+            ids,
+            req,
+            pod,
+            |x| x.id.clone(),
         )
-        .bind(req.after.clone().unwrap_or_default())
-        .bind(id_filter(ids))
-        .bind(i64::from(size) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(pod).collect::<R<Vec<_>>>()?;
-        Ok(page(items, size, |p| p.id.clone()))
+        .await
     }
 
     async fn update_pod(
@@ -277,27 +308,19 @@ impl UserQueries for SqliteStore {
     }
 
     async fn get_user(&self, id: &str) -> R<User> {
-        sqlx::query("SELECT * FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| user(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+        self.one("SELECT * FROM users WHERE id = ?", id, user, "user")
+            .await
     }
 
     async fn list_users(&self, ids: Option<&[String]>, req: &PageRequest) -> R<Page<User>> {
-        let size = req.size();
-        let rows = sqlx::query(
+        self.id_page(
             "SELECT * FROM users WHERE id > ?1 AND (?2 IS NULL OR id IN (SELECT value FROM json_each(?2))) ORDER BY id LIMIT ?3",
+            ids,
+            req,
+            user,
+            |x| x.id.clone(),
         )
-        .bind(req.after.clone().unwrap_or_default())
-        .bind(id_filter(ids))
-        .bind(i64::from(size) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(user).collect::<R<Vec<_>>>()?;
-        Ok(page(items, size, |u| u.id.clone()))
+        .await
     }
 
     async fn set_member(
@@ -443,13 +466,13 @@ impl UseCaseQueries for SqliteStore {
     }
 
     async fn get_use_case(&self, id: &str) -> R<UseCase> {
-        sqlx::query("SELECT * FROM use_cases WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| use_case(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))
+        self.one(
+            "SELECT * FROM use_cases WHERE id = ?",
+            id,
+            use_case,
+            "use case",
+        )
+        .await
     }
 
     async fn list_use_cases(&self, filter: &UseCaseFilter, req: &PageRequest) -> R<Page<UseCase>> {
@@ -610,13 +633,8 @@ impl KeyQueries for SqliteStore {
     }
 
     async fn get_key(&self, id: &str) -> R<ApiKey> {
-        sqlx::query("SELECT * FROM api_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| api_key(&r))
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
+        self.one("SELECT * FROM api_keys WHERE id = ?", id, api_key, "key")
+            .await
     }
 
     async fn list_keys(&self, filter: &KeyFilter, req: &PageRequest) -> R<Page<ApiKey>> {
