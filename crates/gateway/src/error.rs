@@ -23,6 +23,40 @@ pub struct LimitHeaders {
     pub remaining: u64,
 }
 
+impl LimitHeaders {
+    /// The header names of a kind, as (limit, remaining, reset).
+    fn names(&self) -> [&'static str; 3] {
+        if self.kind == "tokens" {
+            [
+                "x-ratelimit-limit-tokens",
+                "x-ratelimit-remaining-tokens",
+                "x-ratelimit-reset-tokens",
+            ]
+        } else {
+            [
+                "x-ratelimit-limit-requests",
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ]
+        }
+    }
+
+    /// The three headers of this limit, the window resetting in `reset_secs` (OpenAI writes the
+    /// reset as a duration, e.g. `17s`).
+    pub fn headers(&self, reset_secs: u64) -> [(&'static str, HeaderValue); 3] {
+        let [limit, remaining, reset] = self.names();
+        [
+            (limit, HeaderValue::from(self.limit)),
+            (remaining, HeaderValue::from(self.remaining)),
+            (
+                reset,
+                HeaderValue::from_str(&format!("{reset_secs}s"))
+                    .unwrap_or(HeaderValue::from_static("60s")),
+            ),
+        ]
+    }
+}
+
 /// A failed `/v1` request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -333,21 +367,8 @@ impl IntoResponse for ApiError {
                     .insert(axum::http::header::RETRY_AFTER, v);
             }
             if let Some(l) = limit {
-                let h = resp.headers_mut();
-                let pairs = [
-                    ("limit", l.limit.to_string()),
-                    ("remaining", l.remaining.to_string()),
-                    ("reset", format!("{secs}s")),
-                ];
-                for (what, value) in pairs {
-                    if let (Ok(name), Ok(value)) = (
-                        axum::http::HeaderName::from_bytes(
-                            format!("x-ratelimit-{what}-{}", l.kind).as_bytes(),
-                        ),
-                        HeaderValue::from_str(&value),
-                    ) {
-                        h.insert(name, value);
-                    }
+                for (name, value) in l.headers(secs) {
+                    resp.headers_mut().insert(name, value);
                 }
             }
         }

@@ -39,6 +39,19 @@ pub struct Permit {
     reserved: u64,
     minute: i64,
     settled: bool,
+    /// The tightest request and token limits after this request, for the answer's headers.
+    headers: Vec<LimitHeaders>,
+    /// Seconds until the minute window turns.
+    reset_secs: u64,
+}
+
+/// Keeps the limit with the least left of each kind.
+fn tightest(out: &mut Vec<LimitHeaders>, l: LimitHeaders) {
+    match out.iter_mut().find(|h| h.kind == l.kind) {
+        Some(h) if h.remaining > l.remaining => *h = l,
+        Some(_) => {}
+        None => out.push(l),
+    }
 }
 
 fn until_next_minute(now: i64) -> Duration {
@@ -118,11 +131,32 @@ impl RateLimiter {
                 }
             }
         }
-        for (name, _) in &limited {
+        let mut headers = Vec::with_capacity(2);
+        for (name, l) in &limited {
             if let Some(b) = buckets.get_mut(name) {
                 b.requests += 1;
                 b.tokens = b.tokens.saturating_add(tokens);
                 b.in_flight += 1;
+                if let Some(max) = l.requests_per_minute {
+                    tightest(
+                        &mut headers,
+                        LimitHeaders {
+                            kind: "requests",
+                            limit: u64::from(max),
+                            remaining: u64::from(max.saturating_sub(b.requests)),
+                        },
+                    );
+                }
+                if let Some(max) = l.tokens_per_minute {
+                    tightest(
+                        &mut headers,
+                        LimitHeaders {
+                            kind: "tokens",
+                            limit: max,
+                            remaining: max.saturating_sub(b.tokens),
+                        },
+                    );
+                }
             }
         }
         Ok(Some(Permit {
@@ -131,6 +165,8 @@ impl RateLimiter {
             reserved: tokens,
             minute,
             settled: false,
+            headers,
+            reset_secs: until_next_minute(now).as_secs_f64().ceil() as u64,
         }))
     }
 
@@ -168,6 +204,12 @@ impl RateLimiter {
 }
 
 impl Permit {
+    /// OpenAI-style `x-ratelimit-*` headers for a successful answer: the limit, what is left of it
+    /// after this request's reservation, and when the window resets — of the tightest scope.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, axum::http::HeaderValue)> + '_ {
+        self.headers.iter().flat_map(|l| l.headers(self.reset_secs))
+    }
+
     /// Settles the reservation with the tokens really used.
     pub fn settle(mut self, used: u64) {
         self.limiter.adjust(&self, used);
@@ -266,5 +308,43 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn answers_carry_the_tightest_limit_of_each_kind() {
+        let r = Arc::new(RateLimiter::default());
+        let scopes = vec![
+            (
+                "key:k".to_string(),
+                Limits {
+                    requests_per_minute: Some(10),
+                    tokens_per_minute: Some(5_000),
+                    ..Default::default()
+                },
+            ),
+            (
+                "use_case:u".to_string(),
+                Limits {
+                    requests_per_minute: Some(3),
+                    tokens_per_minute: Some(1_000),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let _first = r.acquire(&scopes, 100).unwrap().unwrap();
+        let p = r.acquire(&scopes, 100).unwrap().unwrap();
+        let h: Vec<(String, String)> = p
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let get = |name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("x-ratelimit-limit-requests"), Some("3"));
+        assert_eq!(get("x-ratelimit-remaining-requests"), Some("1"));
+        assert_eq!(get("x-ratelimit-limit-tokens"), Some("1000"));
+        assert_eq!(get("x-ratelimit-remaining-tokens"), Some("800"));
+        let reset = get("x-ratelimit-reset-tokens").unwrap();
+        let secs: u64 = reset.strip_suffix('s').unwrap().parse().unwrap();
+        assert!((1..=60).contains(&secs), "{reset}");
+        assert_eq!(h.len(), 6);
     }
 }

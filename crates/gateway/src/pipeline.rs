@@ -412,10 +412,11 @@ impl Gateway {
         Provider::otel_name(self.config.providers[p].kind)
     }
 
-    /// `x-tollgate-*` headers: which provider and model answered, and after how many attempts.
+    /// `x-tollgate-*` headers: which provider and model answered, and after how many attempts;
+    /// `x-ratelimit-*` headers when the key or use case has request or token limits.
     fn answer_headers(&self, ctx: &RequestContext, t: Target) -> Vec<(&'static str, HeaderValue)> {
         let dep = &self.config.routes[t.route].deployments[t.deployment];
-        let mut h = Vec::with_capacity(3);
+        let mut h = Vec::with_capacity(9);
         if let Ok(v) = HeaderValue::from_str(&self.config.providers[dep.provider].name) {
             h.push(("x-tollgate-provider", v));
         }
@@ -423,6 +424,9 @@ impl Gateway {
             h.push(("x-tollgate-route", v));
         }
         h.push(("x-tollgate-attempts", HeaderValue::from(ctx.attempts.len())));
+        if let Some(p) = &ctx.permit {
+            h.extend(p.headers());
+        }
         h
     }
 

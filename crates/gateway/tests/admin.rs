@@ -1288,16 +1288,32 @@ async fn rate_limits_on_requests_and_concurrency() {
     let uc = limited_use_case(&api, json!({"concurrent_requests": 2})).await;
     let rpm = limited_key(&api, &uc, json!({"requests_per_minute": 2})).await;
     let minute = tollgate_store::now_ms() / 60_000;
-    assert_eq!(api.chat(&rpm, "m", None).await.0, StatusCode::OK);
-    assert_eq!(api.chat(&rpm, "m", None).await.0, StatusCode::OK);
-    let req = Request::post("/v1/chat/completions")
-        .header("authorization", format!("Bearer {rpm}"))
-        .body(Body::from(
-            json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}).to_string(),
-        ))
-        .unwrap();
-    let resp = api.router.clone().oneshot(req).await.unwrap();
+    let send = || {
+        let req = Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {rpm}"))
+            .body(Body::from(
+                json!({"model": "m", "messages": [{"role": "user", "content": "x"}]}).to_string(),
+            ))
+            .unwrap();
+        api.router.clone().oneshot(req)
+    };
+    // Successful answers carry the limit too, with what is left after them.
+    let mut left = Vec::new();
+    for _ in 0..2 {
+        let resp = send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["x-ratelimit-limit-requests"], "2");
+        let reset = resp.headers()["x-ratelimit-reset-requests"]
+            .to_str()
+            .unwrap();
+        let secs: u64 = reset.strip_suffix('s').unwrap().parse().unwrap();
+        assert!((1..=60).contains(&secs), "{reset}");
+        assert!(!resp.headers().contains_key("x-ratelimit-limit-tokens"));
+        left.push(resp.headers()["x-ratelimit-remaining-requests"].clone());
+    }
+    let resp = send().await.unwrap();
     if tollgate_store::now_ms() / 60_000 == minute {
+        assert_eq!(left, ["1", "0"]);
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         let retry: u64 = resp.headers()["retry-after"]
             .to_str()
