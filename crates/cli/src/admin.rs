@@ -244,6 +244,28 @@ impl Client {
         self.call(reqwest::Method::GET, path, None).await
     }
 
+    /// A CSV answer: its text and headers (an error answer is JSON, shown as the error).
+    async fn get_csv(&self, path: &str) -> anyhow::Result<(String, reqwest::header::HeaderMap)> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            bail!(
+                "{status}: {}",
+                v["error"]["message"].as_str().unwrap_or("request failed")
+            );
+        }
+        Ok((text, headers))
+    }
+
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
@@ -502,8 +524,18 @@ pub async fn keys(conn: Conn, cmd: Keys) -> anyhow::Result<()> {
 /// `tollgate report …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Report {
-    /// Cost advice: keys idle for 30 days, budgets that will run out before their period ends.
+    /// Cost advice: identical requests, premium-model spend with a cheaper candidate, keys idle
+    /// for 30 days, budgets that will run out before their period ends.
     Advice,
+    /// A month of spend in FOCUS 1.2 columns (CSV), for FinOps tools.
+    Focus {
+        /// The billing period, a calendar month (UTC), e.g. 2026-11.
+        #[arg(long)]
+        month: String,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Month-end spend forecast (this UTC month), in total or by pod or use case.
     Forecast {
         /// pod | use_case; absent: the total only.
@@ -540,7 +572,30 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 return Ok(());
             }
-            println!("Keys idle for 30 days:");
+            println!("Identical requests (what an exact cache would save), last 30 days:");
+            c.show(
+                &v["duplicate_prompts"],
+                &[
+                    "use_case_id",
+                    "name",
+                    "requests",
+                    "duplicates",
+                    "share_percent",
+                    "duplicate_cost_usd",
+                ],
+            );
+            println!("\nPremium-model spend with a cheaper candidate, last 30 days:");
+            c.show(
+                &v["premium_models"],
+                &[
+                    "use_case_id",
+                    "name",
+                    "model",
+                    "cheaper_model",
+                    "saving_usd",
+                ],
+            );
+            println!("\nKeys idle for 30 days:");
             c.show(
                 &v["idle_keys"],
                 &["key_id", "name", "prefix", "last_used", "created_at"],
@@ -556,6 +611,45 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                     "period_end",
                 ],
             );
+        }
+        Report::Focus { month, out } => {
+            let q = format!("month={}", urlencode(&month));
+            if c.json {
+                let v = c.get(&format!("/reports/focus?{q}&format=json")).await?;
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return Ok(());
+            }
+            let (text, headers) = c.get_csv(&format!("/reports/focus?{q}")).await?;
+            let number = |name: &str| -> u64 {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            let (rows, billed, missing) = (
+                number("x-tollgate-focus-rows"),
+                number("x-tollgate-focus-billed-nano-usd"),
+                number("x-tollgate-focus-not-exported-nano-usd"),
+            );
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("wrote {rows} rows to {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+            eprintln!(
+                "FOCUS 1.2, {month}: {rows} rows, billed {}",
+                tollgate_meter::Money(billed)
+            );
+            if missing > 0 {
+                eprintln!(
+                    "warning: {} of the month's spend was recorded before the FOCUS rollups existed and is not in this export",
+                    tollgate_meter::Money(missing)
+                );
+            }
         }
         Report::Forecast { by } => {
             let path = match by {
@@ -591,22 +685,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                 ),
             };
             if csv {
-                let resp = c
-                    .http
-                    .get(format!("{}/reports/spend?{q}&format=csv", c.base))
-                    .bearer_auth(&c.token)
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot reach {}", c.base))?;
-                let status = resp.status();
-                let text = resp.text().await?;
-                if !status.is_success() {
-                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    bail!(
-                        "{status}: {}",
-                        v["error"]["message"].as_str().unwrap_or("request failed")
-                    );
-                }
+                let (text, _) = c.get_csv(&format!("/reports/spend?{q}&format=csv")).await?;
                 print!("{text}");
                 return Ok(());
             }

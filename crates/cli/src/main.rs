@@ -174,8 +174,16 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                             usd(prices.input),
                             usd(prices.output)
                         ),
-                        tollgate_meter::Pricing::Override { prices } => format!(
-                            "config override  {} / {}",
+                        tollgate_meter::Pricing::Override {
+                            prices,
+                            self_hosted,
+                        } => format!(
+                            "{}  {} / {}",
+                            if *self_hosted {
+                                "self-hosted (GPU hour ÷ throughput)"
+                            } else {
+                                "config override"
+                            },
                             usd(prices.input),
                             usd(prices.output)
                         ),

@@ -368,6 +368,42 @@ async fn the_cli_drives_the_admin_api() {
             .send()
     };
     assert_eq!(chat(secret.to_string()).await.unwrap().status(), 200);
+
+    // The month in FOCUS columns, written to a file (the ledger writes within its flush interval).
+    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let focus = dir.join("focus.csv");
+    let mut text = String::new();
+    for _ in 0..100 {
+        cli(
+            &url,
+            admin,
+            &[
+                "report",
+                "focus",
+                "--month",
+                month,
+                "--out",
+                focus.to_str().unwrap(),
+            ],
+        );
+        text = std::fs::read_to_string(&focus).unwrap();
+        if text.lines().count() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(text.starts_with("BilledCost,BillingAccountId,"), "{text}");
+    assert!(text.lines().count() > 1, "a row for the request: {text}");
+    let bad = Command::new(BIN)
+        .args(["report", "focus", "--month", "2026-13", "--url", &url])
+        .env("TOLLGATE_TOKEN", admin)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`month` must look like 2026-11"));
+    let advice = cli(&url, admin, &["report", "advice"]);
+    assert!(advice.contains("Identical requests"), "{advice}");
+
     let keys = cli(&url, &token, &["keys", "list"]);
     assert!(
         keys.contains(key["key"]["prefix"].as_str().unwrap()) && !keys.contains(secret),

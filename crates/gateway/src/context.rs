@@ -54,6 +54,8 @@ pub struct RequestContext {
     pub permit: Option<crate::limits::Permit>,
     /// The request's reservation against its budgets (settled by the record).
     pub budget: Option<crate::budgets::BudgetHold>,
+    /// Keyed fingerprint of the request's content (for duplicate-prompt advice).
+    pub prompt_hash: Option<String>,
 }
 
 impl RequestContext {
@@ -73,6 +75,7 @@ impl RequestContext {
             backoff_time: Duration::ZERO,
             permit: None,
             budget: None,
+            prompt_hash: None,
         }
     }
 

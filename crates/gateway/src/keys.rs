@@ -89,6 +89,46 @@ impl KeySecret {
         mac.update(key.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
+
+    /// The hasher of prompt fingerprints, keyed with a key derived from this secret (so a
+    /// fingerprint cannot be checked against a guessed prompt without the secret).
+    pub fn prompt_hasher(&self) -> PromptHasher {
+        let derived = self.hash("tollgate prompt fingerprint v1");
+        PromptHasher(Hmac::<Sha256>::new_from_slice(derived.as_bytes()).ok())
+    }
+}
+
+/// Keyed fingerprints of request content, for counting identical requests (what an exact cache
+/// would have answered). 128 bits of HMAC-SHA-256, in hex; never the content itself.
+#[derive(Clone)]
+pub struct PromptHasher(Option<Hmac<Sha256>>);
+
+impl std::fmt::Debug for PromptHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PromptHasher(***)")
+    }
+}
+
+struct MacWriter<'a>(&'a mut Hmac<Sha256>);
+
+impl std::io::Write for MacWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl PromptHasher {
+    /// The fingerprint of `body` as JSON (field order is the type's, so equal requests hash
+    /// equal whatever order the client sent).
+    pub fn fingerprint<T: serde::Serialize>(&self, body: &T) -> Option<String> {
+        let mut mac = self.0.clone()?;
+        serde_json::to_writer(MacWriter(&mut mac), body).ok()?;
+        Some(hex(&mac.finalize().into_bytes()[..16]))
+    }
 }
 
 #[cfg(unix)]

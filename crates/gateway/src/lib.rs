@@ -86,6 +86,8 @@ pub struct Gateway {
     pub keyring: Arc<auth::Keyring>,
     /// Prices of every deployment.
     pub meter: tollgate_meter::Meter,
+    /// Fingerprints of request content, keyed with the server secret.
+    pub prompts: keys::PromptHasher,
     /// The request ledger's writer.
     pub ledger: tollgate_ledger::Ledger,
     /// Stage and pilot-cap checks.
@@ -157,7 +159,25 @@ impl Gateway {
             let route = &config.routes[r];
             tracing::warn!(route = %route.name, model = %route.deployments[d].model, "no price for this deployment: its requests are served but flagged unpriced; add `price:` to the deployment");
         }
+        let points: Vec<tollgate_store::PricePointRow> = meter
+            .price_points()
+            .into_iter()
+            .map(|p| tollgate_store::PricePointRow {
+                id: p.id.clone(),
+                provider: p.provider.clone(),
+                provider_kind: p.provider_kind.clone(),
+                publisher: p.publisher.clone(),
+                model: p.model.clone(),
+                source: p.source.clone(),
+                currency: "USD".into(),
+                contracted: p.contracted.map(|c| c.by_kind()),
+                list: p.list.map(|c| c.by_kind()),
+            })
+            .collect();
+        // The ledger names these by id; the FOCUS export reads the prices from them.
+        tollgate_store::LedgerQueries::save_price_points(&store, &points).await?;
         let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
+        let prompts = secret.prompt_hasher();
         let keyring = auth::Keyring::load(store.clone(), secret).await;
         let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
             .map_err(|source| GatewayError::Client {
@@ -177,6 +197,7 @@ impl Gateway {
             store,
             keyring,
             meter,
+            prompts,
             admission: admit::Admission::default(),
             limiter: Arc::new(limits::RateLimiter::default()),
             budgeter,

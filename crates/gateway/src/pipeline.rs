@@ -57,7 +57,7 @@ async fn prepare_chat(
     ctx.caller = Some(caller.clone());
     // 2. parse
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
-    let req: ChatCompletionRequest = parse_json(&bytes)?;
+    let mut req: ChatCompletionRequest = parse_json(&bytes)?;
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
     // 3. admit
@@ -68,6 +68,14 @@ async fn prepare_chat(
                 .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from),
         )
     })?;
+    // The fingerprint leaves out how the answer is delivered and who asked for it.
+    let delivery = (
+        req.stream.take(),
+        req.stream_options.take(),
+        req.user.take(),
+    );
+    ctx.prompt_hash = gw.prompts.fingerprint(&req);
+    (req.stream, req.stream_options, req.user) = delivery;
     Ok((req, route))
 }
 
@@ -298,7 +306,7 @@ async fn prepare_embeddings(
     let caller = gw.keyring.authenticate(headers)?;
     ctx.caller = Some(caller.clone());
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
-    let req: EmbeddingsRequest = parse_json(&bytes)?;
+    let mut req: EmbeddingsRequest = parse_json(&bytes)?;
     if req.input.is_empty() {
         return Err(ApiError::invalid(
             "`input` must not be empty",
@@ -311,6 +319,9 @@ async fn prepare_embeddings(
             0,
         )
     })?;
+    let user = req.user.take();
+    ctx.prompt_hash = gw.prompts.fingerprint(&req);
+    req.user = user;
     Ok((req, route))
 }
 

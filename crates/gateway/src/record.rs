@@ -66,5 +66,10 @@ pub fn record(
         .to_string(),
         latency_ms: elapsed_ms(ctx.received.elapsed()),
         ttft_ms: ttft.map(elapsed_ms),
+        price_id: last
+            .and_then(|a| gw.meter.price_point(a.route, a.deployment))
+            .map(|p| p.id.clone()),
+        cost_split: charge.map(|c| c.split).unwrap_or_default(),
+        prompt_hash: ctx.prompt_hash.take(),
     });
 }

@@ -279,6 +279,7 @@ async fn the_role_matrix_of_the_admin_api() {
             "/admin/v1/budgets",
             "/admin/v1/reports/forecast",
             "/admin/v1/reports/advice",
+            "/admin/v1/reports/focus?month=2026-11",
             "/admin/v1/openapi.json",
         ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
@@ -2052,4 +2053,107 @@ async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
         );
         assert!(risk["runs_out_at"].as_str().unwrap() < risk["period_end"].as_str().unwrap());
     }
+}
+
+/// Cost advice: identical requests are counted per use case with what an exact cache would have
+/// saved (delivery fields like `stream` and `user` do not make a request different), and spend on
+/// a premium model is priced again on the catalog's cheaper candidate.
+#[tokio::test]
+async fn cost_advice_counts_duplicate_prompts_and_premium_model_spend() {
+    use tollgate_store::LedgerQueries;
+    let s = common::sim(Default::default()).await;
+    let api = Api::new(&format!(
+        r#"
+providers:
+  - {{ name: sim, type: openai_compatible, base_url: "{}/v1" }}
+routes:
+  - name: big
+    deployments: [{{ provider: sim, model: gpt-4o-2024-08-06 }}]
+  - name: m
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+"#,
+        s.url
+    ))
+    .await;
+    let (uc, _, key) = production_key(
+        &api,
+        json!(["big", "m"]),
+        json!({}),
+        &["pilot", "production"],
+    )
+    .await;
+    let same = json!([{"role": "user", "content": "What is our refund policy?"}]);
+    let bodies = [
+        json!({"model": "big", "messages": same, "max_tokens": 30}),
+        json!({"model": "big", "messages": same, "max_tokens": 30, "stream": true}),
+        json!({"model": "big", "messages": same, "max_tokens": 30, "user": "someone"}),
+        json!({"max_tokens": 30, "messages": same, "model": "big"}),
+        json!({"model": "big", "messages": same, "max_tokens": 31}),
+        json!({"model": "m", "messages": same, "max_tokens": 30}),
+        json!({"model": "m", "messages": [{"role": "user", "content": "Another question"}]}),
+    ];
+    for body in &bodies {
+        let req = Request::post("/v1/chat/completions")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = api.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.into_body().collect().await.unwrap();
+    }
+    let n = bodies.len() as u64;
+    for _ in 0..100 {
+        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let records = api.gw.store.list_records(0, i64::MAX, 100).await.unwrap();
+    assert_eq!(records.len() as u64, n);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.prompt_hash.as_ref().is_some_and(|h| h.len() == 32))
+    );
+    let (_, a) = api
+        .call(Method::GET, "/admin/v1/reports/advice", &api.admin, None)
+        .await;
+
+    // The first four are one request in four deliveries: three duplicates, each costing what the
+    // first did.
+    let first = records[0].cost_nano_usd.unwrap();
+    assert!(records[..4].iter().all(|r| r.cost_nano_usd == Some(first)));
+    let dup = &a["duplicate_prompts"][0];
+    assert_eq!(dup["use_case_id"], uc.as_str(), "{a}");
+    assert_eq!(dup["name"], "svc");
+    assert_eq!(dup["requests"], n);
+    assert_eq!(dup["duplicates"], 3, "{a}");
+    assert_eq!(dup["duplicate_cost_nano_usd"], 3 * first);
+    assert_eq!(dup["share_percent"], format!("{:.1}", 300.0 / n as f64));
+    assert_eq!(a["duplicate_prompts"].as_array().unwrap().len(), 1);
+
+    // gpt-4o spend, priced again at gpt-4o-mini's list prices.
+    let on_4o: Vec<_> = records.iter().filter(|r| r.route == "big").collect();
+    let spend: u64 = on_4o.iter().map(|r| r.cost_nano_usd.unwrap()).sum();
+    let (input, cached, output): (u64, u64, u64) = on_4o.iter().fold((0, 0, 0), |t, r| {
+        (
+            t.0 + r.input_tokens,
+            t.1 + r.cached_input_tokens,
+            t.2 + r.output_tokens + r.reasoning_tokens,
+        )
+    });
+    let on_mini =
+        (input * 150_000_000 + cached * 75_000_000 + output * 600_000_000 + 500_000) / 1_000_000;
+    let premium = a["premium_models"].as_array().unwrap();
+    assert_eq!(
+        premium.len(),
+        1,
+        "gpt-4o-mini has no cheaper candidate: {a}"
+    );
+    assert_eq!(premium[0]["model"], "gpt-4o-2024-08-06");
+    assert_eq!(premium[0]["cheaper_model"], "gpt-4o-mini");
+    assert_eq!(premium[0]["spend_nano_usd"], spend);
+    assert_eq!(premium[0]["cost_on_cheaper_nano_usd"], on_mini);
+    assert_eq!(premium[0]["saving_nano_usd"], spend - on_mini);
+    assert!(a["method"].as_str().unwrap().contains("evaluation"));
 }

@@ -47,6 +47,8 @@ pub struct PriceEntry {
     pub source: String,
     /// Last day they were compared with the source.
     pub verified_at: String,
+    /// A cheaper model of the same provider for the same kinds of work, named by cost advice.
+    pub cheaper: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +69,8 @@ struct RawEntry {
     effective_from: String,
     source: String,
     verified_at: String,
+    #[serde(default)]
+    cheaper: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +151,24 @@ impl Catalog {
                 effective_from: e.effective_from,
                 source: e.source,
                 verified_at: e.verified_at,
+                cheaper: e.cheaper,
             });
+        }
+        for e in &entries {
+            if let Some(c) = &e.cheaper {
+                let Some(other) = entries.iter().find(|o| &o.model == c) else {
+                    return Err(CatalogError(format!(
+                        "{}: cheaper model {c:?} is not in the catalog",
+                        e.model
+                    )));
+                };
+                if other.prices.input >= e.prices.input || other.prices.output >= e.prices.output {
+                    return Err(CatalogError(format!(
+                        "{}: cheaper model {c:?} is not cheaper",
+                        e.model
+                    )));
+                }
+            }
         }
         Ok(Catalog {
             version: raw.version,
@@ -192,6 +213,12 @@ mod tests {
         }
         for family in ["openai", "anthropic", "google", "mistral", "bedrock"] {
             assert!(c.entries().iter().any(|e| e.provider == family), "{family}");
+            assert!(
+                c.entries()
+                    .iter()
+                    .any(|e| e.provider == family && e.cheaper.is_some()),
+                "{family} has a premium model with a cheaper candidate"
+            );
         }
     }
 

@@ -44,6 +44,39 @@ impl Tokens {
     pub fn total_output(&self) -> u64 {
         self.output + self.reasoning
     }
+
+    /// The counts in the order of [`KINDS`].
+    pub fn by_kind(&self) -> [u64; 5] {
+        [
+            self.input,
+            self.cached_input,
+            self.cache_write,
+            self.output,
+            self.reasoning,
+        ]
+    }
+}
+
+/// The token kinds, in the order of [`Tokens::by_kind`] and [`split`].
+pub const KINDS: [&str; 5] = [
+    "input",
+    "cached_input",
+    "cache_write",
+    "output",
+    "reasoning",
+];
+
+impl Prices {
+    /// The prices in the order of [`KINDS`].
+    pub fn by_kind(&self) -> [u64; 5] {
+        [
+            self.input,
+            self.cached_input,
+            self.cache_write,
+            self.output,
+            self.reasoning,
+        ]
+    }
 }
 
 /// Σ tokens × price per 1M tokens, divided by 1M once at the end, rounded half up.
@@ -54,6 +87,40 @@ pub fn cost(prices: &Prices, t: &Tokens) -> Money {
         + u128::from(t.output) * u128::from(prices.output)
         + u128::from(t.reasoning) * u128::from(prices.reasoning);
     Money(u64::try_from((sum + 500_000) / 1_000_000).unwrap_or(u64::MAX))
+}
+
+/// [`cost`] split by token kind (in the order of [`KINDS`]) so that the parts add up to the whole
+/// exactly: each part is its exact amount rounded down, and the nano-dollars that rounding the
+/// whole once adds go to the parts with the largest remainders (ties to the earlier kind). Reports
+/// that break a cost down by kind (the FOCUS export) therefore sum to the ledger to the nano-dollar.
+pub fn split(prices: &Prices, t: &Tokens) -> [u64; 5] {
+    let exact: Vec<u128> = t
+        .by_kind()
+        .iter()
+        .zip(prices.by_kind())
+        .map(|(&n, p)| u128::from(n) * u128::from(p))
+        .collect();
+    let mut parts = [0u64; 5];
+    let mut floors = 0u128;
+    for (part, e) in parts.iter_mut().zip(&exact) {
+        let f = e / 1_000_000;
+        *part = u64::try_from(f).unwrap_or(u64::MAX);
+        floors += f;
+    }
+    let mut left = u128::from(cost(prices, t).0).saturating_sub(floors);
+    let mut order: Vec<usize> = (0..5).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(exact[k] % 1_000_000));
+    for k in order {
+        if left == 0 {
+            break;
+        }
+        // Only a part with a remainder is rounded up: the whole rounds up at most once per part.
+        if exact[k] % 1_000_000 > 0 {
+            parts[k] += 1;
+            left -= 1;
+        }
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -168,7 +235,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_split_adds_up_to_the_cost() {
+        // 1 token at 0.4 + 1 at 0.4 + 1 at 0.3 nano: 1.1 rounds to 1, given to the first 0.4.
+        let p = Prices {
+            input: 400_000,
+            cached_input: 400_000,
+            cache_write: 300_000,
+            ..Prices::default()
+        };
+        let t = Tokens {
+            input: 1,
+            cached_input: 1,
+            cache_write: 1,
+            ..Default::default()
+        };
+        assert_eq!(cost(&p, &t), Money(1));
+        assert_eq!(split(&p, &t), [1, 0, 0, 0, 0]);
+    }
+
     proptest::proptest! {
+        /// The parts of a split always add up to the cost, and each is within a nano-dollar of its
+        /// exact amount.
+        #[test]
+        fn splits_add_up(t in proptest::array::uniform5(0u64..50_000_000), p in proptest::array::uniform5(0u64..200_000_000_000)) {
+            let prices = Prices { input: p[0], cached_input: p[1], cache_write: p[2], output: p[3], reasoning: p[4] };
+            let tokens = Tokens { input: t[0], cached_input: t[1], cache_write: t[2], output: t[3], reasoning: t[4] };
+            let parts = split(&prices, &tokens);
+            proptest::prop_assert_eq!(parts.iter().sum::<u64>(), cost(&prices, &tokens).0);
+            for k in 0..5 {
+                let exact = u128::from(t[k]) * u128::from(p[k]);
+                let part = u128::from(parts[k]) * 1_000_000;
+                proptest::prop_assert!(part + 1_000_000 > exact && part < exact + 1_000_000);
+            }
+        }
+
         /// Costs add up: the cost of a sum of token counts is within rounding of the sum of costs.
         #[test]
         fn costs_add_up(a in 0u64..10_000_000, b in 0u64..10_000_000, pi in 0u64..100_000_000_000) {

@@ -24,7 +24,7 @@ pub mod money;
 pub mod period;
 
 pub use catalog::{Catalog, CatalogError, PriceEntry, Prices};
-pub use cost::{Tokens, cost};
+pub use cost::{KINDS, Tokens, cost, split};
 pub use money::Money;
 
 use tollgate_config::{Config, Problem};
@@ -44,9 +44,47 @@ pub enum Pricing {
     Override {
         /// The prices.
         prices: Prices,
+        /// Priced from a GPU-hour cost and a throughput.
+        self_hosted: bool,
     },
     /// No price known.
     Unpriced,
+}
+
+/// The prices a deployment is charged at, as the ledger keeps them (FOCUS calls this a SKU price):
+/// what is paid (`contracted`: the catalog's list price, or the config's contract or self-hosted
+/// price) and the list price it compares with. Its `id` is stable for the same prices, so a
+/// restart with an unchanged config finds the same point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePoint {
+    /// `cat:<catalog version>:<provider>:<model>`, `ovr:<hash>` or `none:<provider>:<model>`.
+    pub id: String,
+    /// The config's provider name.
+    pub provider: String,
+    /// Its type (`openai`, `azure_openai`, `anthropic`, `openai_compatible`).
+    pub provider_kind: String,
+    /// Who publishes the model, from the catalog (`openai`, `anthropic`, …), if known.
+    pub publisher: Option<String>,
+    /// The upstream model.
+    pub model: String,
+    /// `catalog:<version>`, `override`, `self_hosted` or `unpriced`.
+    pub source: String,
+    /// The prices paid; `None` when unpriced.
+    pub contracted: Option<Prices>,
+    /// The catalog's list prices for the model, if it has them.
+    pub list: Option<Prices>,
+}
+
+/// FNV-1a: a stable fingerprint for price-point ids (not a security hash).
+fn fingerprint(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// The cost of one request.
@@ -56,10 +94,68 @@ pub struct Charge {
     pub tokens: Tokens,
     /// The cost; `None` when the deployment is unpriced.
     pub cost: Option<Money>,
+    /// The cost by token kind ([`KINDS`] order), adding up to `cost` exactly (zeros if unpriced).
+    pub split: [u64; 5],
     /// `catalog:<version>`, `override`, or `unpriced`.
     pub price_source: String,
     /// The usage was estimated with the tokenizer, not reported by the provider.
     pub estimated: bool,
+}
+
+fn price_point(
+    catalog: &Catalog,
+    pricing: &Pricing,
+    provider: &str,
+    kind: &str,
+    model: &str,
+) -> PricePoint {
+    let entry = catalog.lookup(model);
+    let (id, source, contracted) = match pricing {
+        Pricing::Catalog { prices, .. } => (
+            format!("cat:{}:{provider}:{model}", catalog.version),
+            format!("catalog:{}", catalog.version),
+            Some(*prices),
+        ),
+        Pricing::Override {
+            prices,
+            self_hosted,
+        } => {
+            let list = entry.map(|e| e.prices.by_kind()).unwrap_or_default();
+            let text: Vec<String> = prices
+                .by_kind()
+                .iter()
+                .chain(list.iter())
+                .map(u64::to_string)
+                .collect();
+            let mut parts: Vec<&str> = vec![provider, model];
+            parts.extend(text.iter().map(String::as_str));
+            (
+                format!("ovr:{:016x}", fingerprint(&parts)),
+                if *self_hosted {
+                    "self_hosted"
+                } else {
+                    "override"
+                }
+                .to_string(),
+                Some(*prices),
+            )
+        }
+        Pricing::Unpriced => (
+            format!("none:{provider}:{model}"),
+            "unpriced".to_string(),
+            None,
+        ),
+    };
+    PricePoint {
+        id,
+        provider: provider.to_string(),
+        provider_kind: kind.to_string(),
+        publisher: entry.map(|e| e.provider.clone()),
+        model: model.to_string(),
+        source,
+        contracted,
+        list: entry.map(|e| e.prices),
+    }
 }
 
 /// Prices of every deployment of a config.
@@ -68,6 +164,8 @@ pub struct Meter {
     catalog: Catalog,
     /// `[route][deployment]`.
     pricing: Vec<Vec<Pricing>>,
+    /// `[route][deployment]`.
+    points: Vec<Vec<PricePoint>>,
 }
 
 /// USD per GPU hour and tokens per second → nano-USD per 1M tokens.
@@ -99,12 +197,17 @@ impl Meter {
     pub fn from_config(cfg: &Config, catalog: Catalog) -> Result<Meter, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut pricing = Vec::with_capacity(cfg.routes.len());
+        let mut points = Vec::with_capacity(cfg.routes.len());
         for (i, r) in cfg.routes.iter().enumerate() {
             let mut row = Vec::with_capacity(r.deployments.len());
+            let mut point_row = Vec::with_capacity(r.deployments.len());
             for (j, d) in r.deployments.iter().enumerate() {
                 let p = match &d.price {
                     Some(p) => match override_prices(p) {
-                        Ok(prices) => Pricing::Override { prices },
+                        Ok(prices) => Pricing::Override {
+                            prices,
+                            self_hosted: p.gpu_hour_usd.is_some(),
+                        },
                         Err(message) => {
                             problems.push(Problem {
                                 path: format!("routes[{i}].deployments[{j}].price"),
@@ -121,12 +224,25 @@ impl Meter {
                         None => Pricing::Unpriced,
                     },
                 };
+                let provider = &cfg.providers[d.provider];
+                point_row.push(price_point(
+                    &catalog,
+                    &p,
+                    &provider.name,
+                    provider.kind.as_str(),
+                    &d.model,
+                ));
                 row.push(p);
             }
             pricing.push(row);
+            points.push(point_row);
         }
         if problems.is_empty() {
-            Ok(Meter { catalog, pricing })
+            Ok(Meter {
+                catalog,
+                pricing,
+                points,
+            })
         } else {
             Err(problems)
         }
@@ -143,6 +259,22 @@ impl Meter {
             .get(route)
             .and_then(|r| r.get(deployment))
             .unwrap_or(&Pricing::Unpriced)
+    }
+
+    /// The price point of a deployment.
+    pub fn price_point(&self, route: usize, deployment: usize) -> Option<&PricePoint> {
+        self.points.get(route).and_then(|r| r.get(deployment))
+    }
+
+    /// Every distinct price point of the config.
+    pub fn price_points(&self) -> Vec<&PricePoint> {
+        let mut out: Vec<&PricePoint> = Vec::new();
+        for p in self.points.iter().flatten() {
+            if !out.iter().any(|o| o.id == p.id) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Deployments without a price, as (route, deployment) indices.
@@ -171,7 +303,7 @@ impl Meter {
         deployments
             .into_iter()
             .filter_map(|(r, d)| match self.pricing(r, d) {
-                Pricing::Catalog { prices, .. } | Pricing::Override { prices } => {
+                Pricing::Catalog { prices, .. } | Pricing::Override { prices, .. } => {
                     let p = Prices {
                         output: prices.output.max(prices.reasoning),
                         ..*prices
@@ -198,18 +330,21 @@ impl Meter {
             Pricing::Catalog { prices, .. } => Charge {
                 tokens,
                 cost: Some(cost(prices, &tokens)),
+                split: split(prices, &tokens),
                 price_source: format!("catalog:{}", self.catalog.version),
                 estimated: false,
             },
-            Pricing::Override { prices } => Charge {
+            Pricing::Override { prices, .. } => Charge {
                 tokens,
                 cost: Some(cost(prices, &tokens)),
+                split: split(prices, &tokens),
                 price_source: "override".into(),
                 estimated: false,
             },
             Pricing::Unpriced => Charge {
                 tokens,
                 cost: None,
+                split: [0; 5],
                 price_source: "unpriced".into(),
                 estimated: false,
             },
@@ -256,6 +391,37 @@ mod tests {
         let c3 = m.charge(0, 3, &usage);
         assert_eq!((c3.cost, c3.price_source.as_str()), (None, "unpriced"));
         assert_eq!(m.unpriced(), vec![(0, 3)]);
+
+        // Price points: what is paid and the list price it compares with.
+        let p0 = m.price_point(0, 0).unwrap();
+        assert_eq!(p0.id, format!("cat:{}:p:gpt-4o-mini", m.catalog().version));
+        assert_eq!(p0.contracted, p0.list);
+        assert_eq!(p0.publisher.as_deref(), Some("openai"));
+        let p1 = m.price_point(0, 1).unwrap();
+        assert!(p1.id.starts_with("ovr:"), "{}", p1.id);
+        assert_eq!(p1.source, "override");
+        assert_eq!(p1.contracted.unwrap().input, 100_000_000);
+        assert_eq!(
+            p1.list.unwrap().input,
+            150_000_000,
+            "the catalog's list price"
+        );
+        let p2 = m.price_point(0, 2).unwrap();
+        assert_eq!((p2.source.as_str(), p2.list), ("self_hosted", None));
+        let p3 = m.price_point(0, 3).unwrap();
+        assert_eq!((p3.id.as_str(), p3.contracted), ("none:p:llama-70b", None));
+        assert_eq!(m.price_points().len(), 4);
+        // The same config gives the same ids.
+        let again = meter(&format!(
+            "{PROVIDERS}routes:\n  - name: other\n    deployments:\n      - {{ provider: p, model: gpt-4o-mini, price: {{ input: \"0.10\", output: \"0.40\" }} }}\n"
+        ))
+        .unwrap();
+        assert_eq!(again.price_point(0, 0).unwrap().id, p1.id);
+        let split = m.charge(0, 1, &usage).split;
+        assert_eq!(
+            split.iter().sum::<u64>(),
+            m.charge(0, 1, &usage).cost.unwrap().nanos()
+        );
     }
 
     #[test]

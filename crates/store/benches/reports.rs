@@ -1,6 +1,8 @@
 //! A spend report over 1,000,000 request records: 30 days of traffic from 3 pods, 10 use cases,
 //! 20 keys and 4 models, grouped by pod, use case, model and day. Reports read the hourly rollups
 //! the ledger writer keeps, so their cost follows the number of hours × groups, not of requests.
+//! Also: the FOCUS rollups of the month, spend per use case × model (premium-model advice), and
+//! the duplicate-prompt count, which reads the raw records.
 //!
 //! Run: `cargo bench -p tollgate-store --bench reports` (setup writes the million records first,
 //! ~15 s).
@@ -48,6 +50,13 @@ fn record(i: usize) -> RequestRecord {
         usage_source: "reported".into(),
         latency_ms: 700,
         ttft_ms: None,
+        price_id: Some(format!("cat:bench:p:{}", models[i % 4])),
+        cost_split: [100_000, 10_000, 0, 40_000 + (i as u64 % 7) * 1000, 0],
+        // One request in four comes from a pool of 250 repeated prompts.
+        prompt_hash: Some(format!(
+            "{:032x}",
+            if i % 4 == 3 { i % 1000 } else { 1000 + i }
+        )),
     }
 }
 
@@ -82,6 +91,23 @@ fn bench(c: &mut Criterion) {
             b.iter(|| rt.block_on(store.spend_by(by, from, to, None)).unwrap())
         });
     }
+    g.bench_function("FOCUS rollups of the month", |b| {
+        b.iter(|| rt.block_on(store.focus_rollups(from, to, None)).unwrap())
+    });
+    g.bench_function("premium-model spend (use case × model)", |b| {
+        b.iter(|| {
+            rt.block_on(store.spend_by_use_case_and_model(from, to, None))
+                .unwrap()
+        })
+    });
+    // Duplicate prompts read raw records (first-seen needs each fingerprint): the slow one.
+    g.sample_size(10);
+    g.bench_function("duplicate prompts over 30 days (raw records)", |b| {
+        b.iter(|| {
+            rt.block_on(store.duplicate_prompts(from * 3_600_000, to * 3_600_000, None))
+                .unwrap()
+        })
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

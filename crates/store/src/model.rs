@@ -433,6 +433,82 @@ pub struct RequestRecord {
     pub latency_ms: u64,
     /// Time to the first streamed chunk, ms.
     pub ttft_ms: Option<u64>,
+    /// The price point charged (see [`PricePointRow`]); `None` when no deployment was tried.
+    pub price_id: Option<String>,
+    /// The cost by token kind — input, cached input, cache write, output, reasoning — in nano-USD,
+    /// adding up to `cost_nano_usd` exactly.
+    pub cost_split: [u64; 5],
+    /// A keyed fingerprint of the request's content (route, messages, parameters; not `stream`
+    /// or `user`): equal for requests an exact cache would answer alike. Never the prompt.
+    pub prompt_hash: Option<String>,
+}
+
+/// A price point as stored: the prices a deployment charges, and the list prices they compare
+/// with, in nano-USD per 1,000,000 tokens by kind (input, cached input, cache write, output,
+/// reasoning).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricePointRow {
+    /// `cat:…`, `ovr:…` or `none:…`.
+    pub id: String,
+    /// The config's provider name.
+    pub provider: String,
+    /// Its type (`openai`, `azure_openai`, `anthropic`, `openai_compatible`).
+    pub provider_kind: String,
+    /// The model's publisher from the catalog, if known.
+    pub publisher: Option<String>,
+    /// The upstream model.
+    pub model: String,
+    /// `catalog:<version>`, `override`, `self_hosted` or `unpriced`.
+    pub source: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Prices paid; `None` when unpriced.
+    pub contracted: Option<[u64; 5]>,
+    /// List prices; `None` when the catalog has none.
+    pub list: Option<[u64; 5]>,
+}
+
+/// Identical requests of one use case over a range (see
+/// [`LedgerQueries::duplicate_prompts`](crate::LedgerQueries::duplicate_prompts)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicatePrompts {
+    /// Use case id.
+    pub use_case_id: String,
+    /// Successful requests with a fingerprint.
+    pub requests: u64,
+    /// Of these, requests identical to an earlier one (all but one of each set).
+    pub duplicates: u64,
+    /// What the duplicates cost, nano-USD (each set's cost less one request at its average).
+    pub duplicate_cost_nano_usd: u64,
+}
+
+/// One row of the FOCUS rollup joined with its price point and names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FocusRollup {
+    /// Unix hour.
+    pub hour: i64,
+    /// Pod id.
+    pub pod_id: String,
+    /// Pod name (empty if deleted).
+    pub pod_name: String,
+    /// Use case id.
+    pub use_case_id: String,
+    /// Use case name (empty if deleted).
+    pub use_case_name: String,
+    /// Its current stage.
+    pub stage: String,
+    /// Route.
+    pub route: String,
+    /// The price point, if it was stored.
+    pub price: Option<PricePointRow>,
+    /// The price point's id.
+    pub price_id: String,
+    /// Requests.
+    pub requests: u64,
+    /// Tokens by kind.
+    pub tokens: [u64; 5],
+    /// Cost by kind, nano-USD.
+    pub cost: [u64; 5],
 }
 
 /// Totals of a set of requests (a rollup row, or a sum of them).

@@ -248,6 +248,30 @@ pub trait LedgerQueries {
         to: i64,
         limit: u32,
     ) -> impl Future<Output = R<Vec<RequestRecord>>> + Send;
+    /// Stores price points not stored yet (a point's prices never change under its id).
+    fn save_price_points(&self, points: &[PricePointRow]) -> impl Future<Output = R<()>> + Send;
+    /// The FOCUS rollups of hours `from_hour <= hour < to_hour`, optionally only `pod_ids`, with
+    /// their price points and names; ordered by hour, pod, use case, route, price point.
+    fn focus_rollups(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> impl Future<Output = R<Vec<FocusRollup>>> + Send;
+    /// Spend per (use case, model) over the hourly rollups, optionally only `pod_ids`.
+    fn spend_by_use_case_and_model(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> impl Future<Output = R<Vec<(String, String, Totals)>>> + Send;
+    /// Identical successful requests per use case over records with `from <= at < to`.
+    fn duplicate_prompts(
+        &self,
+        from: i64,
+        to: i64,
+        pod_ids: Option<&[String]>,
+    ) -> impl Future<Output = R<Vec<DuplicatePrompts>>> + Send;
 }
 
 /// Budgets.

@@ -742,6 +742,46 @@ pub struct IdleKey {
     pub created_at: String,
 }
 
+/// Identical requests of a use case: what an exact-match cache would have saved.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicatePromptAdvice {
+    /// The use case.
+    pub use_case_id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// Its successful requests in the window.
+    pub requests: u64,
+    /// Of these, requests identical to an earlier one (same route, messages and parameters).
+    pub duplicates: u64,
+    /// `duplicates ÷ requests`, in percent, one decimal.
+    pub share_percent: String,
+    /// What the duplicates cost, nano-USD: what an exact cache would have saved.
+    pub duplicate_cost_nano_usd: u64,
+    /// The same, in USD.
+    pub duplicate_cost_usd: String,
+}
+
+/// Spend of a use case on a premium model that the catalog pairs with a cheaper one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PremiumModelAdvice {
+    /// The use case.
+    pub use_case_id: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// The upstream model it spent on.
+    pub model: String,
+    /// What it spent on it in the window, nano-USD.
+    pub spend_nano_usd: u64,
+    /// The catalog's cheaper candidate.
+    pub cheaper_model: String,
+    /// The same tokens at the candidate's list prices, nano-USD.
+    pub cost_on_cheaper_nano_usd: u64,
+    /// `spend − cost on cheaper`, nano-USD.
+    pub saving_nano_usd: u64,
+    /// The same, in USD.
+    pub saving_usd: String,
+}
+
 /// A budget that will run out before its period ends at the current rate.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BudgetAtRisk {
@@ -763,9 +803,50 @@ pub struct BudgetAtRisk {
     pub period_end: String,
 }
 
-/// Cost advice.
+/// Totals of a FOCUS export.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FocusSummary {
+    /// Rows exported.
+    pub rows: u64,
+    /// Σ `BilledCost`, nano-USD.
+    pub billed_nano_usd: u64,
+    /// The same, in USD.
+    pub billed_usd: String,
+    /// The month's spend in the spend report (same pods), nano-USD.
+    pub spend_report_nano_usd: u64,
+    /// Spend recorded before the FOCUS rollups existed (store version 5), not in the export.
+    pub not_exported_nano_usd: u64,
+}
+
+/// `GET /admin/v1/reports/focus?format=json`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FocusExport {
+    /// FOCUS version of the columns.
+    pub version: String,
+    /// The month asked for.
+    pub month: String,
+    /// Inclusive start.
+    pub billing_period_start: String,
+    /// Exclusive end.
+    pub billing_period_end: String,
+    /// Totals and reconciliation with the spend report.
+    pub summary: FocusSummary,
+    /// One object per row, keyed by column name; decimals as strings (exact).
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Cost advice (`GET /admin/v1/reports/advice`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Advice {
+    /// How each list is computed.
+    pub method: String,
+    /// Start of the window the duplicate and premium-model advice read (RFC 3339; 30 days back).
+    pub window_start: String,
+    /// Use cases sending identical requests, most costly first.
+    pub duplicate_prompts: Vec<DuplicatePromptAdvice>,
+    /// Premium-model spend with a cheaper candidate, largest saving first.
+    pub premium_models: Vec<PremiumModelAdvice>,
     /// Active keys with no request for 30 days (revoke them).
     pub idle_keys: Vec<IdleKey>,
     /// Budgets that will run out before their period ends, at the rate of the last 7 days (or of

@@ -1067,6 +1067,27 @@ pub async fn delete_budget(
 
 // ---- reports ----
 
+/// A calendar month (UTC) given as `2026-11` → its [start, end) in Unix ms.
+fn month_bounds(month: &str) -> Result<(i64, i64)> {
+    let bad = || ApiError::invalid("`month` must look like 2026-11", Some("month".into()));
+    let start = parse_rfc3339(&format!("{month}-01T00:00:00Z"))
+        .filter(|_| month.len() == 7)
+        .ok_or_else(bad)?;
+    tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", start)
+        .map_err(|_| bad())
+}
+
+/// Rejects query parameters other than `allowed`.
+fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<()> {
+    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::invalid(
+            format!("unknown query parameter `{k}`"),
+            Some(k.clone()),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
@@ -1091,14 +1112,7 @@ pub async fn spend_report(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    for k in q.keys() {
-        if !["by", "from", "to", "month", "format"].contains(&k.as_str()) {
-            return Err(ApiError::invalid(
-                format!("unknown query parameter `{k}`"),
-                Some(k.clone()),
-            ));
-        }
-    }
+    only_params(&q, &["by", "from", "to", "month", "format"])?;
     let by = q.get("by").map(String::as_str).unwrap_or("");
     if !["pod", "use_case", "key", "route", "model", "day"].contains(&by) {
         return Err(ApiError::invalid(
@@ -1129,14 +1143,7 @@ pub async fn spend_report(
                     Some("month".into()),
                 ));
             }
-            let bad = || ApiError::invalid("`month` must look like 2026-11", Some("month".into()));
-            let start = parse_rfc3339(&format!("{month}-01T00:00:00Z"))
-                .filter(|_| month.len() == 7)
-                .ok_or_else(bad)?;
-            let (_, end) =
-                tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", start)
-                    .map_err(|_| bad())?;
-            (start, end)
+            month_bounds(month)?
         }
         None => (time("from")?, time("to")?),
     };
@@ -1221,6 +1228,96 @@ pub async fn spend_report(
         .into_response())
 }
 
+#[utoipa::path(get, path = "/admin/v1/reports/focus", tag = "reports",
+    params(
+        ("month" = String, Query, description = "the billing period: a calendar month (UTC), e.g. 2026-11"),
+        ("format" = Option<String>, Query, description = "csv (default) | json"),
+    ),
+    responses(
+        (status = 200, description = "FOCUS 1.2 rows as CSV (header row first; a null is an empty field); the `x-tollgate-focus-*` headers carry the row count, the billed total and the spend not in the export", content_type = "text/csv"),
+        (status = 200, body = FocusExport, content_type = "application/json"),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// A month of spend in FOCUS 1.2 columns (one row per hour × pod × use case × deployment × token
+/// kind), from the ledger's rollups. Pod members see their pods' rows; org-wide roles see all.
+/// The billed total equals the spend report of the month to the nano-dollar; spend recorded
+/// before the FOCUS rollups existed is reported as `not_exported`, never silently dropped.
+pub async fn focus_export(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    only_params(&q, &["month", "format"])?;
+    let month = q.get("month").ok_or_else(|| {
+        ApiError::invalid(
+            "`month` is required, e.g. month=2026-11",
+            Some("month".into()),
+        )
+    })?;
+    let (start, end) = month_bounds(month)?;
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("csv") => true,
+        Some("json") => false,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`format` must be csv or json",
+                Some("format".into()),
+            ));
+        }
+    };
+    let (from_h, to_h) = (start / 3_600_000, end / 3_600_000);
+    let visible = p.visible_pods();
+    let rollups = gw
+        .store
+        .focus_rollups(from_h, to_h, visible.as_deref())
+        .await?;
+    let lines = super::focus::lines(&rollups, start, end);
+    let billed: u64 = rollups.iter().flat_map(|r| r.cost).sum();
+    let spend: u64 = gw
+        .store
+        .spend_by("pod", from_h, to_h, visible.as_deref())
+        .await?
+        .iter()
+        .map(|(_, t)| t.cost_nano_usd)
+        .sum();
+    let summary = FocusSummary {
+        rows: lines.len() as u64,
+        billed_nano_usd: billed,
+        billed_usd: super::focus::decimal(u128::from(billed), 9),
+        spend_report_nano_usd: spend,
+        not_exported_nano_usd: spend.saturating_sub(billed),
+    };
+    if summary.not_exported_nano_usd > 0 {
+        tracing::warn!(month = %month, not_exported_nano_usd = summary.not_exported_nano_usd, "FOCUS export: part of the month's spend was recorded before the FOCUS rollups existed and is not in the export");
+    }
+    if !csv {
+        return Ok(Json(FocusExport {
+            version: "1.2".into(),
+            month: month.clone(),
+            billing_period_start: super::time::rfc3339(start),
+            billing_period_end: super::time::rfc3339(end),
+            summary,
+            rows: super::focus::to_json(&lines),
+        })
+        .into_response());
+    }
+    let mut resp = (
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        super::focus::to_csv(&lines),
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert("x-tollgate-focus-rows", summary.rows.into());
+    h.insert(
+        "x-tollgate-focus-billed-nano-usd",
+        summary.billed_nano_usd.into(),
+    );
+    h.insert(
+        "x-tollgate-focus-not-exported-nano-usd",
+        summary.not_exported_nano_usd.into(),
+    );
+    Ok(resp)
+}
+
 #[utoipa::path(get, path = "/admin/v1/reports/forecast", tag = "reports",
     params(("by" = Option<String>, Query, description = "pod | use_case (default: only the total)")),
     responses((status = 200, body = Forecast), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
@@ -1231,14 +1328,7 @@ pub async fn forecast(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Forecast>> {
-    for k in q.keys() {
-        if k != "by" {
-            return Err(ApiError::invalid(
-                format!("unknown query parameter `{k}`"),
-                Some(k.clone()),
-            ));
-        }
-    }
+    only_params(&q, &["by"])?;
     let by = match q.get("by").map(String::as_str) {
         None => None,
         Some(b @ ("pod" | "use_case")) => Some(b),
@@ -1314,10 +1404,88 @@ pub async fn forecast(
 
 #[utoipa::path(get, path = "/admin/v1/reports/advice", tag = "reports",
     responses((status = 200, body = Advice), (status = 401, body = ErrorResponse)))]
-/// Cost advice: keys idle for 30 days, and budgets that will run out before their period ends.
+/// Cost advice: identical requests an exact cache would answer, premium-model spend with a cheaper
+/// candidate (both over the last 30 days), keys idle for 30 days, and budgets that will run out
+/// before their period ends.
 pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
     const DAY: i64 = 86_400_000;
     let now = m::now_ms();
+    let window_start = now - 30 * DAY;
+    let usd = |n: u64| super::focus::decimal(u128::from(n), 9);
+    let mut names: HashMap<String, Option<String>> = HashMap::new();
+    let mut name_of = async |id: &str| -> Option<String> {
+        if let Some(n) = names.get(id) {
+            return n.clone();
+        }
+        let n = gw.store.get_use_case(id).await.ok().map(|u| u.name);
+        names.insert(id.to_string(), n.clone());
+        n
+    };
+    let visible = p.visible_pods();
+    let mut duplicate_prompts = Vec::new();
+    for d in gw
+        .store
+        .duplicate_prompts(window_start, now + 1, visible.as_deref())
+        .await?
+    {
+        if d.duplicates == 0 {
+            continue;
+        }
+        duplicate_prompts.push(DuplicatePromptAdvice {
+            name: name_of(&d.use_case_id).await,
+            share_percent: format!(
+                "{:.1}",
+                d.duplicates as f64 * 100.0 / d.requests.max(1) as f64
+            ),
+            duplicate_cost_usd: usd(d.duplicate_cost_nano_usd),
+            use_case_id: d.use_case_id,
+            requests: d.requests,
+            duplicates: d.duplicates,
+            duplicate_cost_nano_usd: d.duplicate_cost_nano_usd,
+        });
+    }
+    let catalog = gw.meter.catalog();
+    let mut premium_models = Vec::new();
+    for (use_case_id, model, t) in gw
+        .store
+        .spend_by_use_case_and_model(
+            window_start.div_euclid(3_600_000),
+            now.div_euclid(3_600_000) + 1,
+            visible.as_deref(),
+        )
+        .await?
+    {
+        let Some(cheaper) = catalog
+            .lookup(&model)
+            .and_then(|e| e.cheaper.as_deref())
+            .and_then(|c| catalog.lookup(c))
+        else {
+            continue;
+        };
+        let tokens = tollgate_meter::Tokens {
+            input: t.input_tokens,
+            cached_input: t.cached_input_tokens,
+            cache_write: t.cache_write_tokens,
+            output: t.output_tokens,
+            reasoning: t.reasoning_tokens,
+        };
+        let on_cheaper = tollgate_meter::cost(&cheaper.prices, &tokens).nanos();
+        if t.cost_nano_usd <= on_cheaper {
+            continue;
+        }
+        let saving = t.cost_nano_usd - on_cheaper;
+        premium_models.push(PremiumModelAdvice {
+            name: name_of(&use_case_id).await,
+            use_case_id,
+            model,
+            spend_nano_usd: t.cost_nano_usd,
+            cheaper_model: cheaper.model.clone(),
+            cost_on_cheaper_nano_usd: on_cheaper,
+            saving_nano_usd: saving,
+            saving_usd: usd(saving),
+        });
+    }
+    premium_models.sort_by_key(|a| std::cmp::Reverse(a.saving_nano_usd));
     let last_used: HashMap<String, i64> = gw.store.keys_last_used().await?.into_iter().collect();
     let filter = m::KeyFilter {
         pod_ids: p.visible_pods(),
@@ -1385,6 +1553,10 @@ pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
         }
     }
     Ok(Json(Advice {
+        method: "duplicate_prompts: successful requests of the last 30 days whose route, messages and parameters (not `stream` or `user`) equal an earlier request's, by a keyed fingerprint; the saving is each set's cost less one request at the set's average cost. premium_models: spend of the last 30 days on a model the catalog pairs with a cheaper one, against the same tokens at the cheaper model's list prices — check quality with an evaluation before switching. idle_keys: active keys with no request for 30 days. budgets_at_risk: spend so far plus the rate of the last 7 days (or of the period so far) to the period's end exceeds the budget.".into(),
+        window_start: super::time::rfc3339(window_start),
+        duplicate_prompts,
+        premium_models,
         idle_keys,
         budgets_at_risk,
     }))

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod dto;
+pub mod focus;
 mod handlers;
 pub mod time;
 
@@ -37,7 +38,7 @@ use utoipa::OpenApi;
         handlers::list_keys, handlers::create_key, handlers::get_key, handlers::revoke_key, handlers::rotate_key,
         handlers::list_audit,
         handlers::list_budgets, handlers::create_budget, handlers::get_budget, handlers::delete_budget,
-        handlers::spend_report, handlers::forecast, handlers::advice,
+        handlers::spend_report, handlers::focus_export, handlers::forecast, handlers::advice,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -111,6 +112,7 @@ pub fn router() -> Router<Arc<Gateway>> {
             get(get_budget).delete(delete_budget),
         )
         .route("/admin/v1/reports/spend", get(spend_report))
+        .route("/admin/v1/reports/focus", get(focus_export))
         .route("/admin/v1/reports/forecast", get(forecast))
         .route("/admin/v1/reports/advice", get(advice))
 }

@@ -2,14 +2,14 @@
 //! feed, in one transaction.
 
 use super::{R, SqliteStore};
-use crate::model::{RequestRecord, Totals};
+use crate::model::{DuplicatePrompts, FocusRollup, PricePointRow, RequestRecord, Totals};
 use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::HashMap;
 
-const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms";
-const PER_ROW: usize = 25;
-/// Rows per INSERT statement, largest first (25 binds each, well under SQLite's limit of 32,766).
+const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning";
+const PER_ROW: usize = 32;
+/// Rows per INSERT statement, largest first (32 binds each, well under SQLite's limit of 32,766).
 /// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
 /// connection's prepared-statement cache instead of being prepared again for every odd batch size.
 const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
@@ -61,7 +61,12 @@ async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
             .bind(r.price_source.clone())
             .bind(r.usage_source.clone())
             .bind(i(r.latency_ms))
-            .bind(r.ttft_ms.map(i));
+            .bind(r.ttft_ms.map(i))
+            .bind(r.price_id.clone())
+            .bind(r.prompt_hash.clone());
+        for c in r.cost_split {
+            q = q.bind(i(c));
+        }
     }
     q.execute(&mut *c).await?;
     Ok(())
@@ -79,6 +84,75 @@ fn add(t: &mut Totals, r: &RequestRecord) {
     t.output_tokens += r.output_tokens;
     t.reasoning_tokens += r.reasoning_tokens;
     t.cost_nano_usd += r.cost_nano_usd.unwrap_or(0);
+}
+
+type FocusKey = (i64, String, String, String, String);
+
+#[derive(Default)]
+struct FocusSums {
+    requests: u64,
+    tokens: [u64; 5],
+    cost: [u64; 5],
+}
+
+fn tokens_of(r: &RequestRecord) -> [u64; 5] {
+    [
+        r.input_tokens,
+        r.cached_input_tokens,
+        r.cache_write_tokens,
+        r.output_tokens,
+        r.reasoning_tokens,
+    ]
+}
+
+async fn fold_focus(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
+    let mut groups: HashMap<FocusKey, FocusSums> = HashMap::new();
+    for r in rows {
+        let key = (
+            r.at.div_euclid(3_600_000),
+            r.pod_id.clone(),
+            r.use_case_id.clone(),
+            r.route.clone(),
+            r.price_id.clone().unwrap_or_default(),
+        );
+        let g = groups.entry(key).or_default();
+        g.requests += 1;
+        for (k, n) in tokens_of(r).into_iter().enumerate() {
+            g.tokens[k] += n;
+            g.cost[k] += r.cost_split[k];
+        }
+    }
+    for ((hour, pod, uc, route, price), g) in groups {
+        let mut q = sqlx::query(
+            "INSERT INTO rollups_focus (hour, pod_id, use_case_id, route, price_id, requests,
+                 input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
+                 cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (hour, pod_id, use_case_id, route, price_id) DO UPDATE SET
+                 requests = requests + excluded.requests,
+                 input_tokens = input_tokens + excluded.input_tokens,
+                 cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
+                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+                 output_tokens = output_tokens + excluded.output_tokens,
+                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+                 cost_input = cost_input + excluded.cost_input,
+                 cost_cached_input = cost_cached_input + excluded.cost_cached_input,
+                 cost_cache_write = cost_cache_write + excluded.cost_cache_write,
+                 cost_output = cost_output + excluded.cost_output,
+                 cost_reasoning = cost_reasoning + excluded.cost_reasoning",
+        )
+        .bind(hour)
+        .bind(pod)
+        .bind(uc)
+        .bind(route)
+        .bind(price)
+        .bind(i(g.requests));
+        for v in g.tokens.into_iter().chain(g.cost) {
+            q = q.bind(i(v));
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 async fn fold_rollups(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
@@ -171,6 +245,15 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
         usage_source: r.try_get("usage_source")?,
         latency_ms: u(r.try_get("latency_ms")?),
         ttft_ms: r.try_get::<Option<i64>, _>("ttft_ms")?.map(u),
+        price_id: r.try_get("price_id")?,
+        prompt_hash: r.try_get("prompt_hash")?,
+        cost_split: [
+            u(r.try_get("cost_input")?),
+            u(r.try_get("cost_cached_input")?),
+            u(r.try_get("cost_cache_write")?),
+            u(r.try_get("cost_output")?),
+            u(r.try_get("cost_reasoning")?),
+        ],
     })
 }
 
@@ -188,7 +271,8 @@ impl LedgerQueries for SqliteStore {
                     rest = tail;
                 }
             }
-            fold_rollups(c, records).await
+            fold_rollups(c, records).await?;
+            fold_focus(c, records).await
         })
         .await
     }
@@ -302,4 +386,213 @@ impl LedgerQueries for SqliteStore {
         .await?;
         rows.iter().map(record).collect()
     }
+
+    async fn save_price_points(&self, points: &[PricePointRow]) -> R<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        self.write(async |c: &mut SqliteConnection| {
+            for p in points {
+                let mut q = sqlx::query(
+                    "INSERT OR IGNORE INTO price_points (id, provider, provider_kind, publisher, model, source, currency,
+                         contracted_input, contracted_cached_input, contracted_cache_write, contracted_output, contracted_reasoning,
+                         list_input, list_cached_input, list_cache_write, list_output, list_reasoning, first_seen)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(p.id.clone())
+                .bind(p.provider.clone())
+                .bind(p.provider_kind.clone())
+                .bind(p.publisher.clone())
+                .bind(p.model.clone())
+                .bind(p.source.clone())
+                .bind(p.currency.clone());
+                for prices in [p.contracted, p.list] {
+                    for k in 0..5 {
+                        q = q.bind(prices.map(|v| i(v[k])));
+                    }
+                }
+                q.bind(crate::now_ms()).execute(&mut *c).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn focus_rollups(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> R<Vec<FocusRollup>> {
+        let rows = sqlx::query(
+            "SELECT f.*, COALESCE(p.name, '') AS pod_name, COALESCE(u.name, '') AS use_case_name,
+                    COALESCE(u.stage, '') AS stage, pp.id AS pp_id, pp.provider, pp.provider_kind,
+                    pp.publisher, pp.model, pp.source, pp.currency,
+                    pp.contracted_input, pp.contracted_cached_input, pp.contracted_cache_write,
+                    pp.contracted_output, pp.contracted_reasoning, pp.list_input, pp.list_cached_input,
+                    pp.list_cache_write, pp.list_output, pp.list_reasoning
+             FROM rollups_focus f
+             LEFT JOIN pods p ON p.id = f.pod_id
+             LEFT JOIN use_cases u ON u.id = f.use_case_id
+             LEFT JOIN price_points pp ON pp.id = f.price_id
+             WHERE f.hour >= ?1 AND f.hour < ?2
+               AND (?3 IS NULL OR f.pod_id IN (SELECT value FROM json_each(?3)))
+             ORDER BY f.hour, f.pod_id, f.use_case_id, f.route, f.price_id",
+        )
+        .bind(from_hour)
+        .bind(to_hour)
+        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(focus_row).collect()
+    }
+
+    async fn spend_by_use_case_and_model(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> R<Vec<(String, String, Totals)>> {
+        let rows = sqlx::query(
+            "SELECT use_case_id, model, SUM(requests) AS requests, SUM(errors) AS errors, SUM(unpriced) AS unpriced,
+                    SUM(input_tokens) AS input_tokens, SUM(cached_input_tokens) AS cached_input_tokens,
+                    SUM(cache_write_tokens) AS cache_write_tokens, SUM(output_tokens) AS output_tokens,
+                    SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nano_usd) AS cost_nano_usd
+             FROM rollups_hourly
+             WHERE hour >= ?1 AND hour < ?2 AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))
+             GROUP BY use_case_id, model ORDER BY cost_nano_usd DESC, use_case_id, model",
+        )
+        .bind(from_hour)
+        .bind(to_hour)
+        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("use_case_id")?,
+                    r.try_get::<String, _>("model")?,
+                    totals(r)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn duplicate_prompts(
+        &self,
+        from: i64,
+        to: i64,
+        pod_ids: Option<&[String]>,
+    ) -> R<Vec<DuplicatePrompts>> {
+        let rows = sqlx::query(
+            "SELECT use_case_id, SUM(n) AS requests, SUM(n - 1) AS duplicates, SUM(cost - cost / n) AS saved
+             FROM (SELECT use_case_id, prompt_hash, COUNT(*) AS n, SUM(COALESCE(cost_nano_usd, 0)) AS cost
+                   FROM request_records
+                   WHERE at >= ?1 AND at < ?2 AND prompt_hash IS NOT NULL AND status = 200
+                     AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))
+                   GROUP BY use_case_id, prompt_hash)
+             GROUP BY use_case_id ORDER BY saved DESC, use_case_id",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DuplicatePrompts {
+                    use_case_id: r.try_get("use_case_id")?,
+                    requests: u(r.try_get("requests")?),
+                    duplicates: u(r.try_get("duplicates")?),
+                    duplicate_cost_nano_usd: u(r.try_get("saved")?),
+                })
+            })
+            .collect()
+    }
+}
+
+fn five(r: &sqlx::sqlite::SqliteRow, cols: [&str; 5]) -> R<[u64; 5]> {
+    let mut out = [0u64; 5];
+    for (o, c) in out.iter_mut().zip(cols) {
+        *o = u(r.try_get(c)?);
+    }
+    Ok(out)
+}
+
+fn five_opt(r: &sqlx::sqlite::SqliteRow, cols: [&str; 5]) -> R<Option<[u64; 5]>> {
+    let mut out = [0u64; 5];
+    for (o, c) in out.iter_mut().zip(cols) {
+        match r.try_get::<Option<i64>, _>(c)? {
+            Some(v) => *o = u(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn focus_row(r: &sqlx::sqlite::SqliteRow) -> R<FocusRollup> {
+    let price = match r.try_get::<Option<String>, _>("pp_id")? {
+        Some(id) => Some(PricePointRow {
+            id,
+            provider: r.try_get("provider")?,
+            provider_kind: r.try_get("provider_kind")?,
+            publisher: r.try_get("publisher")?,
+            model: r.try_get("model")?,
+            source: r.try_get("source")?,
+            currency: r.try_get("currency")?,
+            contracted: five_opt(
+                r,
+                [
+                    "contracted_input",
+                    "contracted_cached_input",
+                    "contracted_cache_write",
+                    "contracted_output",
+                    "contracted_reasoning",
+                ],
+            )?,
+            list: five_opt(
+                r,
+                [
+                    "list_input",
+                    "list_cached_input",
+                    "list_cache_write",
+                    "list_output",
+                    "list_reasoning",
+                ],
+            )?,
+        }),
+        None => None,
+    };
+    Ok(FocusRollup {
+        hour: r.try_get("hour")?,
+        pod_id: r.try_get("pod_id")?,
+        pod_name: r.try_get("pod_name")?,
+        use_case_id: r.try_get("use_case_id")?,
+        use_case_name: r.try_get("use_case_name")?,
+        stage: r.try_get("stage")?,
+        route: r.try_get("route")?,
+        price,
+        price_id: r.try_get("price_id")?,
+        requests: u(r.try_get("requests")?),
+        tokens: five(
+            r,
+            [
+                "input_tokens",
+                "cached_input_tokens",
+                "cache_write_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+            ],
+        )?,
+        cost: five(
+            r,
+            [
+                "cost_input",
+                "cost_cached_input",
+                "cost_cache_write",
+                "cost_output",
+                "cost_reasoning",
+            ],
+        )?,
+    })
 }

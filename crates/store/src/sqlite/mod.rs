@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_ledger.sql")),
     (3, include_str!("../../migrations/sqlite/0003_limits.sql")),
     (4, include_str!("../../migrations/sqlite/0004_budgets.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_focus.sql")),
 ];
 
 /// A SQLite store.
