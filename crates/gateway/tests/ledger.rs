@@ -126,6 +126,37 @@ routes:
         "{:?}",
         gone.first()
     );
+    // Every record's cost splits exactly by token kind, and the FOCUS rollups add up to the
+    // records kind by kind.
+    assert!(
+        all.iter()
+            .all(|r| r.cost_split.iter().sum::<u64>() == r.cost_nano_usd.unwrap_or(0))
+    );
+    let focus =
+        g.gw.store
+            .focus_rollups(0, i64::MAX / 3_600_000, None)
+            .await
+            .unwrap();
+    assert_eq!(
+        focus.iter().map(|f| f.requests).sum::<u64>(),
+        admitted,
+        "the FOCUS rollups count every record"
+    );
+    for k in 0..5 {
+        assert_eq!(
+            focus.iter().map(|f| f.cost[k]).sum::<u64>(),
+            all.iter().map(|r| r.cost_split[k]).sum::<u64>(),
+            "cost of token kind {k}"
+        );
+    }
+    assert_eq!(
+        focus.iter().flat_map(|f| f.cost).sum::<u64>(),
+        records.cost_nano_usd
+    );
+    assert_eq!(
+        focus.iter().map(|f| f.tokens[3]).sum::<u64>(),
+        records.output_tokens
+    );
     let failed: Vec<_> = all.iter().filter(|r| r.route == "failing").collect();
     assert!(
         failed
