@@ -192,7 +192,10 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             ledger: tollgate_ledger::Ledger::start(
                 store.clone(),
-                tollgate_ledger::LedgerConfig::default(),
+                tollgate_ledger::LedgerConfig {
+                    spill_dir: Some(config.server.data_dir.join("ledger-spill")),
+                    ..Default::default()
+                },
             ),
             store,
             keyring,

@@ -106,6 +106,8 @@ pub struct Metrics {
     ledger_written: Gauge<u64, AtomicU64>,
     ledger_dropped: Gauge<u64, AtomicU64>,
     ledger_pending: Gauge<u64, AtomicU64>,
+    ledger_spilled: Gauge<u64, AtomicU64>,
+    ledger_replayed: Gauge<u64, AtomicU64>,
 }
 
 /// A budget threshold label.
@@ -257,6 +259,18 @@ impl Metrics {
         let ledger_written = Gauge::<u64, AtomicU64>::default();
         let ledger_dropped = Gauge::<u64, AtomicU64>::default();
         let ledger_pending = Gauge::<u64, AtomicU64>::default();
+        let ledger_spilled = Gauge::<u64, AtomicU64>::default();
+        let ledger_replayed = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_ledger_records_spilled",
+            "Request records the database could not take, written to the local spill file since start",
+            ledger_spilled.clone(),
+        );
+        registry.register(
+            "tollgate_ledger_records_replayed",
+            "Spilled request records written back to the database since start",
+            ledger_replayed.clone(),
+        );
         registry.register(
             "tollgate_ledger_records_written",
             "Request records written to the ledger since start",
@@ -277,6 +291,8 @@ impl Metrics {
             ledger_written,
             ledger_dropped,
             ledger_pending,
+            ledger_spilled,
+            ledger_replayed,
             cost,
             unpriced,
             estimated,
@@ -396,10 +412,13 @@ impl Metrics {
     }
 
     /// The ledger writer's counters, copied at scrape time.
-    pub fn set_ledger(&self, written: u64, dropped: u64, pending: u64) {
-        self.ledger_written.set(written);
-        self.ledger_dropped.set(dropped);
-        self.ledger_pending.set(pending);
+    pub fn set_ledger(&self, l: &tollgate_ledger::LedgerStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.ledger_written.set(l.written.load(Relaxed));
+        self.ledger_dropped.set(l.dropped.load(Relaxed));
+        self.ledger_pending.set(l.pending());
+        self.ledger_spilled.set(l.spilled.load(Relaxed));
+        self.ledger_replayed.set(l.replayed.load(Relaxed));
     }
 
     /// A request whose usage was estimated.

@@ -33,13 +33,7 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    use std::sync::atomic::Ordering::Relaxed;
-    let l = gw.ledger.stats();
-    gw.metrics.set_ledger(
-        l.written.load(Relaxed),
-        l.dropped.load(Relaxed),
-        l.pending(),
-    );
+    gw.metrics.set_ledger(gw.ledger.stats());
     (
         StatusCode::OK,
         [(

@@ -1142,6 +1142,17 @@ async fn database_unavailable_known_keys_work_unknown_get_503() {
         StatusCode::OK,
         "a known key keeps working"
     );
+    // Its record cannot reach the database: it goes to the local spill file, never lost.
+    let stats = api.gw.ledger.stats();
+    for _ in 0..200 {
+        if stats.spilled.load(std::sync::atomic::Ordering::Relaxed) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.spilled.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(stats.dropped.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(api.gw.config.server.data_dir.join("ledger-spill").is_dir());
     let (st, v) = api
         .chat("tg_unknown_key_while_the_database_is_down", "m", None)
         .await;

@@ -3,10 +3,13 @@
 //! [`Ledger::record`] puts a [`RequestRecord`] on a bounded queue and returns at once (no await, no
 //! database). One task takes records off the queue in batches — up to `batch` records, or whatever
 //! arrived within `interval` — and writes each batch, with the hourly rollups it changes, in one
-//! transaction ([`LedgerQueries::insert_records`]). If the database fails, the batch is retried with
-//! backoff and kept; while it is kept the queue fills, and a record that finds the queue full is
-//! dropped and counted ([`LedgerStats::dropped`] — every test expects zero). [`Ledger::shutdown`]
-//! stops the task after it has written everything queued.
+//! transaction ([`LedgerQueries::insert_records`]). If the database fails, the batch is retried a
+//! few times and then appended to a local spill file ([`spill`]), so the queue keeps draining during
+//! a long outage; spilled records are written back, exactly once, as soon as the database takes
+//! writes again (or at the next start). Without a spill directory the batch is retried with backoff
+//! and kept while the queue fills. A record that finds the queue full is dropped and counted
+//! ([`LedgerStats::dropped`] — every test expects zero). [`Ledger::shutdown`] stops the task after
+//! it has written (or spilled) everything queued.
 //!
 //! ```no_run
 //! # async fn run(store: tollgate_store::Store, rec: tollgate_store::RequestRecord) {
@@ -16,6 +19,10 @@
 //! # }
 //! ```
 
+pub mod spill;
+
+use spill::Spill;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,8 +30,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tollgate_store::{LedgerQueries, RequestRecord, Store};
 
-/// Queue and batch sizes.
-#[derive(Debug, Clone, Copy)]
+/// Queue and batch sizes, and where to spill.
+#[derive(Debug, Clone)]
 pub struct LedgerConfig {
     /// Records the queue holds before new ones are dropped.
     pub capacity: usize,
@@ -32,6 +39,8 @@ pub struct LedgerConfig {
     pub batch: usize,
     /// Longest wait for a batch to fill.
     pub interval: Duration,
+    /// Directory of spill files for batches the database cannot take (`None`: keep retrying).
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for LedgerConfig {
@@ -40,9 +49,15 @@ impl Default for LedgerConfig {
             capacity: 65_536,
             batch: 2_048,
             interval: Duration::from_millis(25),
+            spill_dir: None,
         }
     }
 }
+
+/// Failed writes of a batch before it is spilled.
+const TRIES_BEFORE_SPILL: u32 = 3;
+/// How often spilled records are tried again while the writer is idle.
+const REPLAY_EVERY: Duration = Duration::from_secs(1);
 
 /// What the writer has done.
 #[derive(Debug, Default)]
@@ -55,14 +70,18 @@ pub struct LedgerStats {
     pub queued: AtomicU64,
     /// Failed batch writes (each retried).
     pub failed_writes: AtomicU64,
+    /// Records appended to the spill file.
+    pub spilled: AtomicU64,
+    /// Spilled records (of this process or a previous one) written back to the database.
+    pub replayed: AtomicU64,
 }
 
 impl LedgerStats {
-    /// Records accepted but not yet written.
+    /// Records accepted but neither written nor spilled yet (in memory).
     pub fn pending(&self) -> u64 {
-        self.queued
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.written.load(Ordering::Relaxed))
+        self.queued.load(Ordering::Relaxed).saturating_sub(
+            self.written.load(Ordering::Relaxed) + self.spilled.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -81,7 +100,8 @@ impl Ledger {
         let (tx, rx) = mpsc::channel(cfg.capacity.max(1));
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(LedgerStats::default());
-        let task = tokio::spawn(write_loop(store, cfg, rx, stop_rx, stats.clone()));
+        let spill = cfg.spill_dir.clone().map(Spill::new);
+        let task = tokio::spawn(write_loop(store, cfg, rx, stop_rx, stats.clone(), spill));
         Ledger {
             tx,
             stats,
@@ -122,13 +142,30 @@ impl Ledger {
     }
 }
 
+/// The writer's state: the store, the batch being filled, and the spill.
+struct Writer {
+    store: Store,
+    stats: Arc<LedgerStats>,
+    spill: Option<Spill>,
+    /// Spilled records may be waiting (ours, or files left by an earlier process).
+    replay_due: bool,
+}
+
 async fn write_loop(
     store: Store,
     cfg: LedgerConfig,
     mut rx: mpsc::Receiver<RequestRecord>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<LedgerStats>,
+    spill: Option<Spill>,
 ) {
+    let mut w = Writer {
+        replay_due: spill.is_some(),
+        store,
+        stats,
+        spill,
+    };
+    w.replay(cfg.batch).await;
     let mut buf: Vec<RequestRecord> = Vec::with_capacity(cfg.batch);
     loop {
         let stopping = *stop.borrow();
@@ -136,21 +173,27 @@ async fn write_loop(
             while let Ok(r) = rx.try_recv() {
                 buf.push(r);
                 if buf.len() >= cfg.batch {
-                    flush(&store, &mut buf, &stats, true).await;
+                    w.flush(&mut buf, true).await;
                 }
             }
-            flush(&store, &mut buf, &stats, true).await;
+            w.flush(&mut buf, true).await;
+            w.replay(cfg.batch).await;
             return;
         }
+        let idle = tokio::time::sleep(REPLAY_EVERY);
         tokio::select! {
             r = rx.recv() => match r {
                 Some(r) => buf.push(r),
                 None => {
-                    flush(&store, &mut buf, &stats, true).await;
+                    w.flush(&mut buf, true).await;
                     return;
                 }
             },
             _ = stop.changed() => continue,
+            _ = idle, if w.replay_due => {
+                w.replay(cfg.batch).await;
+                continue;
+            }
         }
         let deadline = tokio::time::Instant::now() + cfg.interval;
         while buf.len() < cfg.batch {
@@ -159,41 +202,107 @@ async fn write_loop(
                 Ok(None) | Err(_) => break,
             }
         }
-        flush(&store, &mut buf, &stats, false).await;
+        if w.flush(&mut buf, false).await {
+            w.replay(cfg.batch).await;
+        }
     }
 }
 
-/// Writes `buf`, retrying with backoff until it succeeds (at shutdown: 20 tries, then the batch is
-/// counted as dropped).
-async fn flush(store: &Store, buf: &mut Vec<RequestRecord>, stats: &LedgerStats, stopping: bool) {
-    if buf.is_empty() {
-        return;
-    }
-    let mut wait = Duration::from_millis(50);
-    for attempt in 1.. {
-        match store.insert_records(buf).await {
-            Ok(()) => {
-                stats.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                buf.clear();
-                return;
+impl Writer {
+    /// Writes back spilled records if any may be waiting; on failure, tries again later.
+    async fn replay(&mut self, batch: usize) {
+        if !self.replay_due {
+            return;
+        }
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        match spill.replay(&self.store, batch).await {
+            Ok(done) => {
+                self.replay_due = false;
+                self.stats
+                    .replayed
+                    .fetch_add(done.written, Ordering::Relaxed);
+                if done.written + done.already + done.unreadable > 0 {
+                    tracing::info!(
+                        written = done.written,
+                        already_stored = done.already,
+                        unreadable = done.unreadable,
+                        "spilled request records written back to the ledger"
+                    );
+                }
+                if done.unreadable > 0 {
+                    tracing::error!(
+                        lines = done.unreadable,
+                        "spill file lines that could not be read were kept beside it as *.unreadable"
+                    );
+                }
             }
             Err(e) => {
-                stats.failed_writes.fetch_add(1, Ordering::Relaxed);
-                if attempt == 1 || attempt % 20 == 0 {
-                    tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
-                }
-                if stopping && attempt >= 20 {
-                    stats.dropped.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                    tracing::error!(
-                        records = buf.len(),
-                        "giving up on request records at shutdown"
-                    );
-                    buf.clear();
-                    return;
-                }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
+                tracing::warn!(error = %e, "cannot write spilled request records back yet; will retry");
             }
         }
+    }
+
+    /// Writes `buf`; returns whether it reached the database. After a few failed tries the batch
+    /// goes to the spill file; without one (or if the file cannot be written) it is retried with
+    /// backoff until it succeeds (at shutdown: 20 tries, then counted as dropped).
+    async fn flush(&mut self, buf: &mut Vec<RequestRecord>, stopping: bool) -> bool {
+        if buf.is_empty() {
+            return false;
+        }
+        let stats = &self.stats;
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1.. {
+            match self.store.insert_records(buf).await {
+                Ok(()) => {
+                    stats.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    buf.clear();
+                    return true;
+                }
+                Err(e) => {
+                    stats.failed_writes.fetch_add(1, Ordering::Relaxed);
+                    if attempt == 1 || attempt % 20 == 0 {
+                        tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
+                    }
+                    if let Some(spill) = self
+                        .spill
+                        .as_mut()
+                        .filter(|_| attempt >= TRIES_BEFORE_SPILL)
+                    {
+                        match spill.append(buf) {
+                            Ok(()) => {
+                                let n = buf.len() as u64;
+                                let before = stats.spilled.fetch_add(n, Ordering::Relaxed);
+                                if before == 0 || (before + n).ilog2() != before.ilog2() {
+                                    tracing::warn!(
+                                        spilled = before + n,
+                                        "the database cannot take request records: spilling them to a local file until it can"
+                                    );
+                                }
+                                self.replay_due = true;
+                                buf.clear();
+                                return false;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot write the ledger spill file either; retrying the database");
+                            }
+                        }
+                    }
+                    if stopping && attempt >= 20 {
+                        stats.dropped.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        tracing::error!(
+                            records = buf.len(),
+                            "giving up on request records at shutdown"
+                        );
+                        buf.clear();
+                        return false;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        false
     }
 }

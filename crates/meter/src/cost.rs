@@ -115,7 +115,7 @@ pub fn split(prices: &Prices, t: &Tokens) -> [u64; 5] {
             break;
         }
         // Only a part with a remainder is rounded up: the whole rounds up at most once per part.
-        if exact[k] % 1_000_000 > 0 {
+        if !exact[k].is_multiple_of(1_000_000) {
             parts[k] += 1;
             left -= 1;
         }

@@ -434,12 +434,15 @@ pub struct RequestRecord {
     /// Time to the first streamed chunk, ms.
     pub ttft_ms: Option<u64>,
     /// The price point charged (see [`PricePointRow`]); `None` when no deployment was tried.
+    #[serde(default)]
     pub price_id: Option<String>,
     /// The cost by token kind — input, cached input, cache write, output, reasoning — in nano-USD,
     /// adding up to `cost_nano_usd` exactly.
+    #[serde(default)]
     pub cost_split: [u64; 5],
     /// A keyed fingerprint of the request's content (route, messages, parameters; not `stream`
     /// or `user`): equal for requests an exact cache would answer alike. Never the prompt.
+    #[serde(default)]
     pub prompt_hash: Option<String>,
 }
 

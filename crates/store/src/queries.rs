@@ -222,6 +222,11 @@ pub trait AuditQueries {
 pub trait LedgerQueries {
     /// Appends records and folds them into the hourly rollups, in one transaction.
     fn insert_records(&self, records: &[RequestRecord]) -> impl Future<Output = R<()>> + Send;
+    /// Like [`insert_records`](Self::insert_records), but records whose id is already stored are
+    /// skipped (and not folded again); returns how many were new. For replaying records that may
+    /// have been written before (the ledger's spill file).
+    fn insert_records_once(&self, records: &[RequestRecord])
+    -> impl Future<Output = R<u64>> + Send;
     /// Number of records with `from <= at < to` (Unix ms).
     fn count_records(&self, from: i64, to: i64) -> impl Future<Output = R<u64>> + Send;
     /// Totals over raw records with `from <= at < to`.

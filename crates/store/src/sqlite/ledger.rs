@@ -86,6 +86,20 @@ fn add(t: &mut Totals, r: &RequestRecord) {
     t.cost_nano_usd += r.cost_nano_usd.unwrap_or(0);
 }
 
+/// Inserts `records` (cut into the cached statement sizes) and folds them into both rollups.
+async fn insert_all(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()> {
+    let mut rest = records;
+    for size in CHUNK_SIZES {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            insert_chunk(c, chunk).await?;
+            rest = tail;
+        }
+    }
+    fold_rollups(c, records).await?;
+    fold_focus(c, records).await
+}
+
 type FocusKey = (i64, String, String, String, String);
 
 #[derive(Default)]
@@ -262,17 +276,33 @@ impl LedgerQueries for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
+        self.write(async |c: &mut SqliteConnection| insert_all(c, records).await)
+            .await
+    }
+
+    async fn insert_records_once(&self, records: &[RequestRecord]) -> R<u64> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
         self.write(async |c: &mut SqliteConnection| {
-            let mut rest = records;
-            for size in CHUNK_SIZES {
-                while rest.len() >= size {
-                    let (chunk, tail) = rest.split_at(size);
-                    insert_chunk(c, chunk).await?;
-                    rest = tail;
-                }
-            }
-            fold_rollups(c, records).await?;
-            fold_focus(c, records).await
+            let known: std::collections::HashSet<String> = sqlx::query(
+                "SELECT id FROM request_records WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(ids.clone())
+            .fetch_all(&mut *c)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
+            let fresh: Vec<RequestRecord> = records
+                .iter()
+                .filter(|r| !known.contains(&r.id))
+                .cloned()
+                .collect();
+            insert_all(c, &fresh).await?;
+            Ok(fresh.len() as u64)
         })
         .await
     }

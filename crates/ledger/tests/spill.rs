@@ -1,0 +1,158 @@
+//! A database outage longer than the queue: records go to the spill file, nothing is dropped, and
+//! they are written back exactly once when a writer can reach the database again — also when a
+//! file is replayed twice or ends in a torn line, and never while another live writer holds it.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tollgate_ledger::{Ledger, LedgerConfig};
+use tollgate_store::{LedgerQueries, RequestRecord, Store, new_id, now_ms};
+
+fn rec(i: u64) -> RequestRecord {
+    RequestRecord {
+        id: new_id("rec"),
+        request_id: format!("req_{i}"),
+        at: now_ms(),
+        key_id: "key_1".into(),
+        use_case_id: "uc_1".into(),
+        pod_id: "pod_1".into(),
+        end_user: None,
+        endpoint: "chat".into(),
+        route: "m".into(),
+        provider: Some("sim".into()),
+        model: Some("gpt-4o-mini".into()),
+        stream: false,
+        attempts: 1,
+        status: 200,
+        outcome: "ok".into(),
+        input_tokens: 10 + i % 7,
+        cached_input_tokens: 0,
+        cache_write_tokens: 0,
+        output_tokens: 20,
+        reasoning_tokens: 0,
+        cost_nano_usd: Some(1_000 + i),
+        price_source: "catalog:test".into(),
+        usage_source: "reported".into(),
+        latency_ms: 5,
+        ttft_ms: None,
+        price_id: Some("cat:test:sim:gpt-4o-mini".into()),
+        cost_split: [400 + i, 0, 0, 600, 0],
+        prompt_hash: None,
+    }
+}
+
+fn cfg(spill: &Path) -> LedgerConfig {
+    LedgerConfig {
+        capacity: 64,
+        batch: 64,
+        interval: Duration::from_millis(5),
+        spill_dir: Some(spill.to_path_buf()),
+    }
+}
+
+fn spill_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(ext))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_queue_loses_nothing() {
+    let dir = std::env::temp_dir().join(format!("tollgate-spill-{}", new_id("t")));
+    let db = dir.join("ledger.db");
+    let spill = dir.join("spill");
+    let store = Store::open(&db).await.unwrap();
+    let a = Ledger::start(store.clone(), cfg(&spill));
+    a.record(rec(0));
+    wait_for(|| a.stats().written.load(Relaxed) == 1).await;
+
+    // The database goes away; 500 records — eight times the queue — arrive meanwhile.
+    store.close().await;
+    for i in 1..=500u64 {
+        a.record(rec(i));
+        if i % 32 == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    wait_for(|| a.stats().spilled.load(Relaxed) == 500).await;
+    assert_eq!(a.stats().dropped.load(Relaxed), 0, "nothing dropped");
+    let files = spill_files(&spill, ".jsonl");
+    assert_eq!(files.len(), 1);
+    let lines = std::fs::read_to_string(&files[0]).unwrap().lines().count();
+    assert_eq!(lines, 500);
+
+    // While A lives it holds its file: another writer on a healthy store leaves it alone.
+    let healthy = Store::open(&db).await.unwrap();
+    let b = Ledger::start(healthy.clone(), cfg(&spill));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(b.stats().replayed.load(Relaxed), 0);
+    assert_eq!(healthy.count_records(0, i64::MAX).await.unwrap(), 1);
+    b.shutdown().await;
+
+    // A stops with the database still down: its file stays on disk.
+    a.shutdown().await;
+    assert_eq!(a.stats().dropped.load(Relaxed), 0);
+    let files = spill_files(&spill, ".jsonl");
+    assert_eq!(files.len(), 1, "the spill file survives the outage");
+
+    // A crash between writing records back and deleting the file replays it twice: a copy of the
+    // file stands for that. A second copy ends in a torn line.
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    std::fs::write(spill.join("copy.jsonl"), &text).unwrap();
+    let torn_line = &text.lines().next().unwrap()[..40];
+    std::fs::write(spill.join("torn.jsonl"), format!("{text}{torn_line}")).unwrap();
+
+    // The next writer that reaches the database writes everything back, exactly once.
+    let c = Ledger::start(healthy.clone(), cfg(&spill));
+    wait_for(|| c.stats().replayed.load(Relaxed) == 500).await;
+    c.shutdown().await;
+    assert_eq!(healthy.count_records(0, i64::MAX).await.unwrap(), 501);
+    let records = healthy.record_totals(0, i64::MAX).await.unwrap();
+    assert_eq!(
+        records.cost_nano_usd,
+        (0..=500).map(|i| 1_000 + i).sum::<u64>()
+    );
+    assert_eq!(
+        healthy.rollup_totals(0, i64::MAX).await.unwrap(),
+        records,
+        "rollups add up to the records"
+    );
+    let focus = healthy
+        .focus_rollups(0, i64::MAX / 3_600_000, None)
+        .await
+        .unwrap();
+    assert_eq!(focus.iter().map(|f| f.requests).sum::<u64>(), 501);
+    assert_eq!(
+        focus.iter().flat_map(|f| f.cost).sum::<u64>(),
+        records.cost_nano_usd
+    );
+    assert!(
+        spill_files(&spill, ".jsonl").is_empty(),
+        "replayed files are gone"
+    );
+    assert_eq!(
+        spill_files(&spill, ".unreadable").len(),
+        1,
+        "the file with a torn line is kept for a person to look at"
+    );
+    healthy.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
