@@ -87,18 +87,18 @@ impl Admission {
                 ..PilotDay::default()
             };
         }
-        if let Some(max) = caps.max_requests_per_day {
-            if day.requests >= max {
-                return Err(ApiError::RateLimited {
-                    message: format!(
-                        "pilot cap reached: use case `{}` may make {max} requests per day during its pilot",
-                        entry.use_case_name
-                    ),
-                    code: "pilot_cap_reached",
-                    retry_after: Some(until_tomorrow()),
-                    limit: None,
-                });
-            }
+        if let Some(max) = caps.max_requests_per_day
+            && day.requests >= max
+        {
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "pilot cap reached: use case `{}` may make {max} requests per day during its pilot",
+                    entry.use_case_name
+                ),
+                code: "pilot_cap_reached",
+                retry_after: Some(until_tomorrow()),
+                limit: None,
+            });
         }
         if let Some(max) = caps.max_end_users_per_day {
             if !day.users.contains(user) && day.users.len() >= max as usize {

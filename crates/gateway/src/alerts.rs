@@ -82,10 +82,10 @@ impl Alerter {
     pub fn raise(&self, alert: Alert) {
         self.stats.raised.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(kind = alert.kind, details = %alert.details, "alert: {}", alert.message);
-        if let Some(tx) = &self.tx {
-            if tx.try_send(alert).is_err() {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(tx) = &self.tx
+            && tx.try_send(alert).is_err()
+        {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -33,16 +33,16 @@ struct State {
 
 impl State {
     fn roll(&mut self, now: i64) {
-        if now >= self.end {
-            if let Ok((start, end)) = bounds(self.period, &self.budget.time_zone, now) {
-                (
-                    self.start,
-                    self.end,
-                    self.spent,
-                    self.reserved,
-                    self.alerted,
-                ) = (start, end, 0, 0, 0);
-            }
+        if now >= self.end
+            && let Ok((start, end)) = bounds(self.period, &self.budget.time_zone, now)
+        {
+            (
+                self.start,
+                self.end,
+                self.spent,
+                self.reserved,
+                self.alerted,
+            ) = (start, end, 0, 0, 0);
         }
     }
 

@@ -85,50 +85,50 @@ impl RateLimiter {
                 };
             }
             let what = name.split(':').next().unwrap_or("key");
-            if let Some(max) = l.requests_per_minute {
-                if b.requests >= max {
-                    return Err(ApiError::RateLimited {
-                        message: format!(
-                            "rate limit reached: this {what} may make {max} requests per minute"
-                        ),
-                        code: "rate_limit_requests",
-                        retry_after: Some(until_next_minute(now)),
-                        limit: Some(LimitHeaders {
-                            kind: "requests",
-                            limit: u64::from(max),
-                            remaining: 0,
-                        }),
-                    });
-                }
+            if let Some(max) = l.requests_per_minute
+                && b.requests >= max
+            {
+                return Err(ApiError::RateLimited {
+                    message: format!(
+                        "rate limit reached: this {what} may make {max} requests per minute"
+                    ),
+                    code: "rate_limit_requests",
+                    retry_after: Some(until_next_minute(now)),
+                    limit: Some(LimitHeaders {
+                        kind: "requests",
+                        limit: u64::from(max),
+                        remaining: 0,
+                    }),
+                });
             }
-            if let Some(max) = l.tokens_per_minute {
-                if b.tokens.saturating_add(tokens) > max {
-                    return Err(ApiError::RateLimited {
-                        message: format!(
-                            "rate limit reached: this {what} may use {max} tokens per minute; {} are in use or reserved and this request needs up to {tokens}",
-                            b.tokens
-                        ),
-                        code: "rate_limit_tokens",
-                        retry_after: Some(until_next_minute(now)),
-                        limit: Some(LimitHeaders {
-                            kind: "tokens",
-                            limit: max,
-                            remaining: max.saturating_sub(b.tokens),
-                        }),
-                    });
-                }
+            if let Some(max) = l.tokens_per_minute
+                && b.tokens.saturating_add(tokens) > max
+            {
+                return Err(ApiError::RateLimited {
+                    message: format!(
+                        "rate limit reached: this {what} may use {max} tokens per minute; {} are in use or reserved and this request needs up to {tokens}",
+                        b.tokens
+                    ),
+                    code: "rate_limit_tokens",
+                    retry_after: Some(until_next_minute(now)),
+                    limit: Some(LimitHeaders {
+                        kind: "tokens",
+                        limit: max,
+                        remaining: max.saturating_sub(b.tokens),
+                    }),
+                });
             }
-            if let Some(max) = l.concurrent_requests {
-                if b.in_flight >= max {
-                    return Err(ApiError::RateLimited {
-                        message: format!(
-                            "rate limit reached: this {what} may have {max} requests in flight"
-                        ),
-                        code: "rate_limit_concurrency",
-                        retry_after: Some(Duration::from_secs(1)),
-                        limit: None,
-                    });
-                }
+            if let Some(max) = l.concurrent_requests
+                && b.in_flight >= max
+            {
+                return Err(ApiError::RateLimited {
+                    message: format!(
+                        "rate limit reached: this {what} may have {max} requests in flight"
+                    ),
+                    code: "rate_limit_concurrency",
+                    retry_after: Some(Duration::from_secs(1)),
+                    limit: None,
+                });
             }
         }
         let mut headers = Vec::with_capacity(2);

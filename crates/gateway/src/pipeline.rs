@@ -212,13 +212,13 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
             Some("messages".into()),
         ));
     }
-    if let Some(n) = req.n {
-        if n == 0 || n > 128 {
-            return Err(ApiError::invalid(
-                "`n` must be between 1 and 128",
-                Some("n".into()),
-            ));
-        }
+    if let Some(n) = req.n
+        && (n == 0 || n > 128)
+    {
+        return Err(ApiError::invalid(
+            "`n` must be between 1 and 128",
+            Some("n".into()),
+        ));
     }
     if req.stream_options.is_some() && !req.is_stream() {
         return Err(ApiError::invalid(

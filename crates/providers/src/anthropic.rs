@@ -249,11 +249,11 @@ fn user_blocks(content: Option<&oa::MessageContent>) -> Vec<an::ContentBlock> {
 
 /// `data:image/png;base64,AAAA` → a base64 source; anything else → a URL source.
 fn image_source(url: &str) -> Value {
-    if let Some(rest) = url.strip_prefix("data:") {
-        if let Some((meta, data)) = rest.split_once(',') {
-            let media_type = meta.trim_end_matches(";base64");
-            return json!({"type": "base64", "media_type": media_type, "data": data});
-        }
+    if let Some(rest) = url.strip_prefix("data:")
+        && let Some((meta, data)) = rest.split_once(',')
+    {
+        let media_type = meta.trim_end_matches(";base64");
+        return json!({"type": "base64", "media_type": media_type, "data": data});
     }
     json!({"type": "url", "url": url})
 }

@@ -223,10 +223,12 @@ pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
             finish = Finish::Stop;
         }
     }
-    if !pieces.is_empty() && ask.json.is_none() && finish == Finish::Stop {
-        if let Some(last) = pieces.last_mut() {
-            last.push('.');
-        }
+    if !pieces.is_empty()
+        && ask.json.is_none()
+        && finish == Finish::Stop
+        && let Some(last) = pieces.last_mut()
+    {
+        last.push('.');
     }
     Output {
         pieces,

@@ -270,10 +270,10 @@ pub(crate) fn error_response(
         }}),
     };
     let mut resp = (status, axum::Json(body)).into_response();
-    if let Some(secs) = retry_after {
-        if let Ok(v) = secs.to_string().parse() {
-            resp.headers_mut().insert("retry-after", v);
-        }
+    if let Some(secs) = retry_after
+        && let Ok(v) = secs.to_string().parse()
+    {
+        resp.headers_mut().insert("retry-after", v);
     }
     resp
 }

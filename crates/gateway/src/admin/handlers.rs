@@ -110,28 +110,27 @@ fn check_scores(s: &Option<m::Scores>) -> Result<()> {
 }
 
 fn check_caps(c: &Option<m::PilotCaps>) -> Result<()> {
-    if let Some(c) = c {
-        if c.max_end_users_per_day == Some(0) || c.max_requests_per_day == Some(0) {
-            return Err(ApiError::invalid(
-                "pilot caps must be at least 1 (leave a cap out for none)",
-                Some("pilot_caps".into()),
-            ));
-        }
+    if let Some(c) = c
+        && (c.max_end_users_per_day == Some(0) || c.max_requests_per_day == Some(0))
+    {
+        return Err(ApiError::invalid(
+            "pilot caps must be at least 1 (leave a cap out for none)",
+            Some("pilot_caps".into()),
+        ));
     }
     Ok(())
 }
 
 fn check_limits(field: &str, l: &Option<m::Limits>) -> Result<()> {
-    if let Some(l) = l {
-        if l.requests_per_minute == Some(0)
+    if let Some(l) = l
+        && (l.requests_per_minute == Some(0)
             || l.tokens_per_minute == Some(0)
-            || l.concurrent_requests == Some(0)
-        {
-            return Err(ApiError::invalid(
-                "limits must be at least 1 (leave a limit out for none)",
-                Some(field.into()),
-            ));
-        }
+            || l.concurrent_requests == Some(0))
+    {
+        return Err(ApiError::invalid(
+            "limits must be at least 1 (leave a limit out for none)",
+            Some(field.into()),
+        ));
     }
     Ok(())
 }
@@ -399,10 +398,10 @@ pub async fn create_user(
     responses((status = 200, body = User), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// One user.
 pub async fn get_user(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<User>> {
-    if let Some(ids) = visible_users(&gw, &p).await? {
-        if !ids.contains(&id) {
-            return Err(ApiError::Missing(format!("user {id}")));
-        }
+    if let Some(ids) = visible_users(&gw, &p).await?
+        && !ids.contains(&id)
+    {
+        return Err(ApiError::Missing(format!("user {id}")));
     }
     let u = gw
         .store

@@ -154,10 +154,10 @@ pub async fn bootstrap_token(
     store: &tollgate_store::Store,
     secret: &crate::keys::KeySecret,
 ) -> Result<(String, Option<String>), tollgate_store::StoreError> {
-    if let Ok(t) = std::env::var("TOLLGATE_ADMIN_TOKEN") {
-        if !t.trim().is_empty() {
-            return Ok((secret.hash(t.trim()), None));
-        }
+    if let Ok(t) = std::env::var("TOLLGATE_ADMIN_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok((secret.hash(t.trim()), None));
     }
     if let Some(h) = store.get_setting("admin_token_hmac").await? {
         return Ok((h, None));
