@@ -78,6 +78,9 @@ routes:
   - name: claude-haiku
     deployments:
       - {{ provider: sim-anthropic, model: claude-3-5-haiku-latest }}
+  - name: claude-sonnet
+    deployments:
+      - {{ provider: sim-anthropic, model: claude-sonnet-4-5 }}
   - name: chat-resilient
     deployments:
       - {{ provider: flaky, model: gpt-4o-mini }}
@@ -170,6 +173,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     sample_traffic(&base, args.requests, &key_of).await;
+    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    println!("\nReports (with TOLLGATE_TOKEN set to the admin token):");
+    for cmd in [
+        format!("report spend --by use_case --month {month}"),
+        format!("report focus --month {month} --out focus-{month}.csv"),
+        "report advice".to_string(),
+    ] {
+        println!("  tollgate {cmd} --url http://{addr}");
+    }
     let _ = std::io::stdout().flush();
 
     if !args.no_wait {
@@ -230,9 +242,9 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
             ),
             4 => (
                 "invoice-extraction",
-                "claude-haiku",
+                "claude-sonnet",
                 "stream",
-                json!({"model": "claude-haiku", "stream": true, "messages": [{"role": "user", "content": "Extract the invoice total"}]}),
+                json!({"model": "claude-sonnet", "stream": true, "messages": [{"role": "user", "content": "Extract the invoice total"}]}),
                 "chat/completions",
             ),
             5 => (

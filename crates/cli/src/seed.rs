@@ -98,7 +98,7 @@ fn specs() -> Vec<Spec> {
             name: "invoice-extraction",
             description: "Extracts fields from supplier invoices",
             stage: Stage::Production,
-            routes: &["claude-haiku", "chat-default"],
+            routes: &["claude-sonnet", "claude-haiku", "chat-default"],
             value: value(
                 "cost_reduction",
                 "invoices processed per hour",

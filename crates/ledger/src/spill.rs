@@ -62,6 +62,21 @@ async fn write_back(store: &Store, records: &[RequestRecord], batch: usize) -> R
     Ok(written)
 }
 
+/// Writes one file's records back and retires the file.
+async fn replay_file(
+    store: &Store,
+    path: &Path,
+    batch: usize,
+    done: &mut Replayed,
+) -> Result<(), String> {
+    let (records, unreadable) = read_records(path).map_err(|e| e.to_string())?;
+    let written = write_back(store, &records, batch).await?;
+    done.written += written;
+    done.already += records.len() as u64 - written;
+    done.unreadable += unreadable;
+    retire(path, unreadable)
+}
+
 /// Deletes a replayed file — or, if some of its lines could not be read, keeps it as
 /// `*.unreadable` for a person to look at (nothing is deleted that was not stored).
 fn retire(path: &Path, unreadable: u64) -> Result<(), String> {
@@ -88,15 +103,17 @@ impl Spill {
     pub fn append(&mut self, records: &[RequestRecord]) -> std::io::Result<()> {
         if self.file.is_none() {
             std::fs::create_dir_all(&self.dir)?;
-            let path = self.dir.join(format!(
-                "{}.jsonl",
-                tollgate_store::new_id(&format!("spill{}", std::process::id()))
-            ));
+            let name = tollgate_store::new_id(&format!("spill{}", std::process::id()));
+            // Created and locked under a name replays pass over, then renamed (the lock stays
+            // with the open file): no other writer can take a file before its owner holds it.
+            let fresh = self.dir.join(format!("{name}.jsonl.new"));
             let file = OpenOptions::new()
                 .create_new(true)
                 .append(true)
-                .open(&path)?;
+                .open(&fresh)?;
             file.try_lock().map_err(std::io::Error::other)?;
+            let path = self.dir.join(format!("{name}.jsonl"));
+            std::fs::rename(&fresh, &path)?;
             self.file = Some((path, file));
         }
         let Some((_, file)) = self.file.as_mut() else {
@@ -117,13 +134,7 @@ impl Spill {
     pub async fn replay(&mut self, store: &Store, batch: usize) -> Result<Replayed, String> {
         let mut done = Replayed::default();
         if let Some((path, _)) = &self.file {
-            let path = path.clone();
-            let (records, unreadable) = read_records(&path).map_err(|e| e.to_string())?;
-            let written = write_back(store, &records, batch).await?;
-            done.written += written;
-            done.already += records.len() as u64 - written;
-            done.unreadable += unreadable;
-            retire(&path, unreadable)?;
+            replay_file(store, &path.clone(), batch, &mut done).await?;
             self.file = None; // closing the file releases the lock
         }
         let entries = match std::fs::read_dir(&self.dir) {
@@ -143,12 +154,7 @@ impl Spill {
             if file.try_lock().is_err() {
                 continue;
             }
-            let (records, unreadable) = read_records(&path).map_err(|e| e.to_string())?;
-            let written = write_back(store, &records, batch).await?;
-            done.written += written;
-            done.already += records.len() as u64 - written;
-            done.unreadable += unreadable;
-            retire(&path, unreadable)?;
+            replay_file(store, &path, batch, &mut done).await?;
             drop(file);
         }
         Ok(done)
