@@ -56,8 +56,13 @@ impl Default for LedgerConfig {
 
 /// Failed writes of a batch before it is spilled.
 const TRIES_BEFORE_SPILL: u32 = 3;
-/// How often spilled records are tried again while the writer is idle.
-const REPLAY_EVERY: Duration = Duration::from_secs(1);
+/// The first wait before spilled records are tried again after a failed replay (doubling to
+/// [`REPLAY_MAX_WAIT`]).
+const REPLAY_WAIT: Duration = Duration::from_secs(1);
+/// The longest wait between replay tries.
+const REPLAY_MAX_WAIT: Duration = Duration::from_secs(30);
+/// Spilled records written back per turn of the writer, in batches: live records go in between.
+const REPLAY_BATCHES_PER_TURN: usize = 4;
 
 /// What the writer has done.
 #[derive(Debug, Default)]
@@ -68,7 +73,7 @@ pub struct LedgerStats {
     pub dropped: AtomicU64,
     /// Records accepted onto the queue.
     pub queued: AtomicU64,
-    /// Failed batch writes (each retried).
+    /// Failed batch writes (retried; spilled after a few, when a spill directory is set).
     pub failed_writes: AtomicU64,
     /// Records appended to the spill file.
     pub spilled: AtomicU64,
@@ -142,13 +147,17 @@ impl Ledger {
     }
 }
 
-/// The writer's state: the store, the batch being filled, and the spill.
+/// The writer's state: the store, its counters, and the spill with its replay schedule.
 struct Writer {
     store: Store,
     stats: Arc<LedgerStats>,
     spill: Option<Spill>,
     /// Spilled records may be waiting (ours, or files left by an earlier process).
     replay_due: bool,
+    /// Not before this instant (after a failed replay).
+    next_replay: tokio::time::Instant,
+    /// The wait after the next failed replay.
+    replay_wait: Duration,
 }
 
 async fn write_loop(
@@ -164,8 +173,9 @@ async fn write_loop(
         store,
         stats,
         spill,
+        next_replay: tokio::time::Instant::now(),
+        replay_wait: REPLAY_WAIT,
     };
-    w.replay(cfg.batch).await;
     let mut buf: Vec<RequestRecord> = Vec::with_capacity(cfg.batch);
     loop {
         let stopping = *stop.borrow();
@@ -177,10 +187,11 @@ async fn write_loop(
                 }
             }
             w.flush(&mut buf, true).await;
+            // What is left in spill files is written back at the next start.
             w.replay(cfg.batch).await;
             return;
         }
-        let idle = tokio::time::sleep(REPLAY_EVERY);
+        let replay_at = w.next_replay;
         tokio::select! {
             r = rx.recv() => match r {
                 Some(r) => buf.push(r),
@@ -190,7 +201,7 @@ async fn write_loop(
                 }
             },
             _ = stop.changed() => continue,
-            _ = idle, if w.replay_due => {
+            _ = tokio::time::sleep_until(replay_at), if w.replay_due => {
                 w.replay(cfg.batch).await;
                 continue;
             }
@@ -209,17 +220,24 @@ async fn write_loop(
 }
 
 impl Writer {
-    /// Writes back spilled records if any may be waiting; on failure, tries again later.
+    /// Writes back a slice of the spilled records if any may be waiting and their time has come;
+    /// after a failure, waits longer before the next try.
     async fn replay(&mut self, batch: usize) {
-        if !self.replay_due {
+        let now = tokio::time::Instant::now();
+        if !self.replay_due || now < self.next_replay {
             return;
         }
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
-        match spill.replay(&self.store, batch).await {
+        match spill
+            .replay(&self.store, batch, batch * REPLAY_BATCHES_PER_TURN)
+            .await
+        {
             Ok(done) => {
-                self.replay_due = false;
+                self.replay_due = !done.finished;
+                self.next_replay = now;
+                self.replay_wait = REPLAY_WAIT;
                 self.stats
                     .replayed
                     .fetch_add(done.written, Ordering::Relaxed);
@@ -239,7 +257,9 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot write spilled request records back yet; will retry");
+                self.next_replay = now + self.replay_wait;
+                tracing::warn!(error = %e, retry_in_s = self.replay_wait.as_secs(), "cannot write spilled request records back yet");
+                self.replay_wait = (self.replay_wait * 2).min(REPLAY_MAX_WAIT);
             }
         }
     }
@@ -281,6 +301,8 @@ impl Writer {
                                     );
                                 }
                                 self.replay_due = true;
+                                // The database just failed: give it a moment before replaying.
+                                self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
                                 buf.clear();
                                 return false;
                             }

@@ -1,27 +1,48 @@
 //! The spill directory: where records go while the database cannot take them.
 //!
 //! A batch that cannot be written after a few quick retries is appended to this writer's spill file
-//! (`<dir>/<id>.jsonl`, one JSON record per line, synced to disk) and the writer moves on, so the
-//! queue keeps draining and nothing is dropped during a long outage. Whenever a write succeeds
+//! (`<dir>/<id>.jsonl`, one JSON record per line, synced to disk, mode 0600) and the writer moves
+//! on, so the queue keeps draining and nothing is dropped during a long outage. Once writes work
 //! again — and at start, for files a stopped or crashed process left — spilled records are written
-//! back with [`LedgerQueries::insert_records_once`], which skips records already stored, so a file
-//! replayed twice (a crash between the write and the delete) never counts a request twice.
+//! back with [`LedgerQueries::insert_records_once`], which skips records already stored (and
+//! repeats within a batch), so a file replayed twice (a crash between the write and the delete)
+//! never counts a request twice.
 //!
-//! Each writer holds an exclusive lock on its own file while it exists, so two processes sharing a
-//! data directory never replay each other's live file. A line that cannot be read (a torn last
-//! line after a crash mid-append) is reported, and its file is kept as `*.unreadable` instead of
-//! deleted.
+//! Replay is incremental: each call writes back at most a given number of records, from a cursor
+//! into one file, so the writer goes on taking live records in between and memory stays bounded
+//! whatever the size of the backlog. A file is deleted when its end is reached.
+//!
+//! Each writer creates its file under a name replays pass over (`*.jsonl.new`), locks it, and
+//! only then renames it to `*.jsonl`; it holds the lock while the file exists, so no other writer
+//! (another process sharing the data directory) replays a live file. A failed append is cut back to
+//! the file's previous length, so a half-written batch never stays behind. A line that cannot be
+//! read anyway (a torn last line after a crash) is counted, and its file is kept as
+//! `*.jsonl.unreadable` instead of deleted.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use tollgate_store::{LedgerQueries, RequestRecord, Store};
 
-/// This writer's spill file, created on the first spill.
+/// This writer's spill file, created on the first spill, and the replay cursor.
 #[derive(Debug)]
 pub struct Spill {
     dir: PathBuf,
     file: Option<(PathBuf, File)>,
+    cursor: Option<Cursor>,
+}
+
+/// Where replay stands in one file.
+#[derive(Debug)]
+struct Cursor {
+    path: PathBuf,
+    /// The lock on a file another writer left (`None` for this writer's own file, whose lock
+    /// `Spill::file` holds).
+    _lock: Option<File>,
+    /// Bytes already written back.
+    offset: u64,
+    /// Lines that could not be read so far.
+    unreadable: u64,
 }
 
 /// The outcome of a replay.
@@ -33,48 +54,41 @@ pub struct Replayed {
     pub already: u64,
     /// Lines that could not be read (a torn last line).
     pub unreadable: u64,
+    /// Every spill file reachable now has been written back.
+    pub finished: bool,
 }
 
-fn read_records(path: &Path) -> std::io::Result<(Vec<RequestRecord>, u64)> {
-    let mut records = Vec::new();
-    let mut unreadable = 0;
-    for line in BufReader::new(File::open(path)?).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+/// Up to `max` records of `path` from byte `offset`: the records, the offset after them, the
+/// unreadable lines among them, and whether the end of the file was reached.
+fn read_chunk(
+    path: &Path,
+    offset: u64,
+    max: usize,
+) -> std::io::Result<(Vec<RequestRecord>, u64, u64, bool)> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut reader = BufReader::new(file);
+    let (mut records, mut unreadable, mut at) = (Vec::new(), 0u64, offset);
+    let mut line = Vec::with_capacity(1024);
+    while records.len() < max {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            return Ok((records, at, unreadable, true));
+        }
+        at += n as u64;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<RequestRecord>(&line) {
+        // Bytes, not text: a line cut inside a character is unreadable, not an error of the file.
+        match serde_json::from_slice::<RequestRecord>(text) {
             Ok(r) => records.push(r),
             Err(_) => unreadable += 1,
         }
     }
-    Ok((records, unreadable))
-}
-
-async fn write_back(store: &Store, records: &[RequestRecord], batch: usize) -> Result<u64, String> {
-    let mut written = 0;
-    for chunk in records.chunks(batch.max(1)) {
-        written += store
-            .insert_records_once(chunk)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(written)
-}
-
-/// Writes one file's records back and retires the file.
-async fn replay_file(
-    store: &Store,
-    path: &Path,
-    batch: usize,
-    done: &mut Replayed,
-) -> Result<(), String> {
-    let (records, unreadable) = read_records(path).map_err(|e| e.to_string())?;
-    let written = write_back(store, &records, batch).await?;
-    done.written += written;
-    done.already += records.len() as u64 - written;
-    done.unreadable += unreadable;
-    retire(path, unreadable)
+    let eof = reader.fill_buf()?.is_empty();
+    Ok((records, at, unreadable, eof))
 }
 
 /// Deletes a replayed file — or, if some of its lines could not be read, keeps it as
@@ -88,18 +102,26 @@ fn retire(path: &Path, unreadable: u64) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.create_new(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
 impl Spill {
     /// A spill in `dir` (created when first needed).
     pub fn new(dir: PathBuf) -> Spill {
-        Spill { dir, file: None }
+        Spill {
+            dir,
+            file: None,
+            cursor: None,
+        }
     }
 
-    /// Whether this writer has records waiting in its file.
-    pub fn pending(&self) -> bool {
-        self.file.is_some()
-    }
-
-    /// Appends `records` to this writer's file and syncs it.
+    /// Appends `records` to this writer's file and syncs it; on failure the file is cut back to
+    /// where it was.
     pub fn append(&mut self, records: &[RequestRecord]) -> std::io::Result<()> {
         if self.file.is_none() {
             std::fs::create_dir_all(&self.dir)?;
@@ -107,10 +129,7 @@ impl Spill {
             // Created and locked under a name replays pass over, then renamed (the lock stays
             // with the open file): no other writer can take a file before its owner holds it.
             let fresh = self.dir.join(format!("{name}.jsonl.new"));
-            let file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&fresh)?;
+            let file = create_private(&fresh)?;
             file.try_lock().map_err(std::io::Error::other)?;
             let path = self.dir.join(format!("{name}.jsonl"));
             std::fs::rename(&fresh, &path)?;
@@ -124,22 +143,28 @@ impl Spill {
             serde_json::to_writer(&mut text, r)?;
             text.push(b'\n');
         }
-        file.write_all(&text)?;
-        file.sync_data()
+        let before = file.metadata()?.len();
+        let result = file.write_all(&text).and_then(|()| file.sync_data());
+        if result.is_err() {
+            // Never leave half a batch: the caller retries the whole of it.
+            let _ = file.set_len(before);
+        }
+        result
     }
 
-    /// Writes back every spilled record this writer can reach — its own file and files no live
-    /// writer holds — and deletes each file once its records are stored. Stops at the first
-    /// database error (the files stay for the next try).
-    pub async fn replay(&mut self, store: &Store, batch: usize) -> Result<Replayed, String> {
-        let mut done = Replayed::default();
+    /// The next file to replay: this writer's own, else one no live writer holds.
+    fn next_cursor(&self) -> Result<Option<Cursor>, String> {
         if let Some((path, _)) = &self.file {
-            replay_file(store, &path.clone(), batch, &mut done).await?;
-            self.file = None; // closing the file releases the lock
+            return Ok(Some(Cursor {
+                path: path.clone(),
+                _lock: None,
+                offset: 0,
+                unreadable: 0,
+            }));
         }
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.to_string()),
         };
         for entry in entries.flatten() {
@@ -154,9 +179,76 @@ impl Spill {
             if file.try_lock().is_err() {
                 continue;
             }
-            replay_file(store, &path, batch, &mut done).await?;
-            drop(file);
+            // It may have been replayed and deleted between the listing and the lock.
+            if !path.exists() {
+                continue;
+            }
+            return Ok(Some(Cursor {
+                path,
+                _lock: Some(file),
+                offset: 0,
+                unreadable: 0,
+            }));
         }
-        Ok(done)
+        Ok(None)
+    }
+
+    /// Writes back up to `budget` spilled records (in batches of `batch`), from this writer's own
+    /// file and files no live writer holds, deleting each file whose end is reached. Stops at the
+    /// first database error; the cursor stays, so the next call goes on from there.
+    pub async fn replay(
+        &mut self,
+        store: &Store,
+        batch: usize,
+        budget: usize,
+    ) -> Result<Replayed, String> {
+        let mut done = Replayed::default();
+        let mut left = budget.max(1);
+        loop {
+            if self.cursor.is_none() {
+                self.cursor = self.next_cursor()?;
+            }
+            let Some(c) = self.cursor.as_mut() else {
+                done.finished = true;
+                return Ok(done);
+            };
+            let (records, offset, unreadable, eof) = match read_chunk(
+                &c.path,
+                c.offset,
+                batch.max(1).min(left),
+            ) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // Unreadable as a file (gone, no permission): skip it, say so.
+                    tracing::error!(file = %c.path.display(), error = %e, "cannot read a ledger spill file; left in place");
+                    if self.file.as_ref().is_some_and(|(p, _)| *p == c.path) {
+                        self.file = None;
+                    }
+                    self.cursor = None;
+                    return Err(e.to_string());
+                }
+            };
+            let written = store
+                .insert_records_once(&records)
+                .await
+                .map_err(|e| e.to_string())?;
+            done.written += written;
+            done.already += records.len() as u64 - written;
+            done.unreadable += unreadable;
+            c.offset = offset;
+            c.unreadable += unreadable;
+            left = left.saturating_sub(records.len().max(1));
+            if eof {
+                let path = c.path.clone();
+                retire(&path, c.unreadable)?;
+                if self.file.as_ref().is_some_and(|(p, _)| *p == path) {
+                    self.file = None; // closing our file releases its lock
+                }
+                self.cursor = None;
+            }
+            if left == 0 {
+                return Ok(done);
+            }
+        }
     }
 }

@@ -98,6 +98,12 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     assert_eq!(files.len(), 1);
     let lines = std::fs::read_to_string(&files[0]).unwrap().lines().count();
     assert_eq!(lines, 500);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner reads spilled records");
+    }
 
     // While A lives it holds its file: another writer on a healthy store leaves it alone.
     let healthy = Store::open(&db).await.unwrap();
@@ -117,18 +123,39 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     // file stands for that. A second copy ends in a torn line.
     let text = std::fs::read_to_string(&files[0]).unwrap();
     std::fs::write(spill.join("copy.jsonl"), &text).unwrap();
-    let torn_line = &text.lines().next().unwrap()[..40];
-    std::fs::write(spill.join("torn.jsonl"), format!("{text}{torn_line}")).unwrap();
+    // Another ends in a line cut inside a two-byte character; a third holds one record twice (a
+    // batch appended twice) next to one new record.
+    let mut accented = rec(501);
+    accented.end_user = Some("agent-éèê".into());
+    let line = serde_json::to_string(&accented).unwrap();
+    let cut = line.find('é').unwrap() + 1;
+    let mut torn = text.clone().into_bytes();
+    torn.extend_from_slice(&line.as_bytes()[..cut]);
+    std::fs::write(spill.join("torn.jsonl"), torn).unwrap();
+    let first_line = text.lines().next().unwrap();
+    std::fs::write(
+        spill.join("twice.jsonl"),
+        format!("{first_line}\n{first_line}\n{line}\n"),
+    )
+    .unwrap();
 
-    // The next writer that reaches the database writes everything back, exactly once.
+    // The next writer that reaches the database writes everything back, exactly once, a slice
+    // at a time between live records.
     let c = Ledger::start(healthy.clone(), cfg(&spill));
-    wait_for(|| c.stats().replayed.load(Relaxed) == 500).await;
+    c.record(rec(502));
+    wait_for(|| spill_files(&spill, ".jsonl").is_empty()).await;
     c.shutdown().await;
-    assert_eq!(healthy.count_records(0, i64::MAX).await.unwrap(), 501);
+    assert_eq!(
+        c.stats().replayed.load(Relaxed),
+        501,
+        "500 spilled + the accented one"
+    );
+    assert_eq!(c.stats().written.load(Relaxed), 1);
+    assert_eq!(healthy.count_records(0, i64::MAX).await.unwrap(), 503);
     let records = healthy.record_totals(0, i64::MAX).await.unwrap();
     assert_eq!(
         records.cost_nano_usd,
-        (0..=500).map(|i| 1_000 + i).sum::<u64>()
+        (0..=502).map(|i| 1_000 + i).sum::<u64>()
     );
     assert_eq!(
         healthy.rollup_totals(0, i64::MAX).await.unwrap(),
@@ -139,7 +166,7 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
         .focus_rollups(0, i64::MAX / 3_600_000, None)
         .await
         .unwrap();
-    assert_eq!(focus.iter().map(|f| f.requests).sum::<u64>(), 501);
+    assert_eq!(focus.iter().map(|f| f.requests).sum::<u64>(), 503);
     assert_eq!(
         focus.iter().flat_map(|f| f.cost).sum::<u64>(),
         records.cost_nano_usd

@@ -222,8 +222,9 @@ pub trait AuditQueries {
 pub trait LedgerQueries {
     /// Appends records and folds them into the hourly rollups, in one transaction.
     fn insert_records(&self, records: &[RequestRecord]) -> impl Future<Output = R<()>> + Send;
-    /// Like [`insert_records`](Self::insert_records), but records whose id is already stored are
-    /// skipped (and not folded again); returns how many were new. For replaying records that may
+    /// Like [`insert_records`](Self::insert_records), but records whose id is already stored, or
+    /// that repeat an earlier record of `records`, are skipped (and not folded again); returns how
+    /// many were new. For replaying records that may
     /// have been written before (the ledger's spill file).
     fn insert_records_once(&self, records: &[RequestRecord])
     -> impl Future<Output = R<u64>> + Send;

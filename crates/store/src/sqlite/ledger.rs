@@ -5,7 +5,7 @@ use super::{R, SqliteStore};
 use crate::model::{DuplicatePrompts, FocusRollup, PricePointRow, RequestRecord, Totals};
 use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning";
 const PER_ROW: usize = 32;
@@ -287,7 +287,7 @@ impl LedgerQueries for SqliteStore {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
         self.write(async |c: &mut SqliteConnection| {
-            let known: std::collections::HashSet<String> = sqlx::query(
+            let known: HashSet<String> = sqlx::query(
                 "SELECT id FROM request_records WHERE id IN (SELECT value FROM json_each(?1))",
             )
             .bind(ids.clone())
@@ -296,9 +296,11 @@ impl LedgerQueries for SqliteStore {
             .iter()
             .map(|r| r.try_get::<String, _>("id"))
             .collect::<Result<_, _>>()?;
+            // Skip stored ids, and repeats within the batch (a batch spilled twice).
+            let mut seen = known;
             let fresh: Vec<RequestRecord> = records
                 .iter()
-                .filter(|r| !known.contains(&r.id))
+                .filter(|r| seen.insert(r.id.clone()))
                 .cloned()
                 .collect();
             insert_all(c, &fresh).await?;
