@@ -41,8 +41,6 @@ pub struct Permit {
     settled: bool,
     /// The tightest request and token limits after this request, for the answer's headers.
     headers: Vec<LimitHeaders>,
-    /// Seconds until the minute window turns.
-    reset_secs: u64,
 }
 
 /// Keeps the limit with the least left of each kind.
@@ -166,7 +164,6 @@ impl RateLimiter {
             minute,
             settled: false,
             headers,
-            reset_secs: until_next_minute(now).as_secs_f64().ceil() as u64,
         }))
     }
 
@@ -207,7 +204,9 @@ impl Permit {
     /// OpenAI-style `x-ratelimit-*` headers for a successful answer: the limit, what is left of it
     /// after this request's reservation, and when the window resets — of the tightest scope.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, axum::http::HeaderValue)> + '_ {
-        self.headers.iter().flat_map(|l| l.headers(self.reset_secs))
+        // When the answer goes out, not when the request was admitted.
+        let reset = until_next_minute(now_ms()).as_secs_f64().ceil() as u64;
+        self.headers.iter().flat_map(move |l| l.headers(reset))
     }
 
     /// Settles the reservation with the tokens really used.
@@ -331,8 +330,12 @@ mod tests {
                 },
             ),
         ];
+        let minute = now_ms() / 60_000;
         let _first = r.acquire(&scopes, 100).unwrap().unwrap();
         let p = r.acquire(&scopes, 100).unwrap().unwrap();
+        if now_ms() / 60_000 != minute {
+            return; // the window turned between the two requests; the counts started over
+        }
         let h: Vec<(String, String)> = p
             .headers()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))

@@ -235,6 +235,11 @@ mod tests {
             c.lookup("claude-3-5-haiku-latest").unwrap().model,
             "claude-3-5-haiku"
         );
+        // Models whose names extend a shorter entry have entries of their own.
+        assert_eq!(c.lookup("o3-mini-2025-01-31").unwrap().model, "o3-mini");
+        assert_eq!(c.lookup("o3-pro").unwrap().model, "o3-pro");
+        assert_eq!(c.lookup("o3-2025-04-16").unwrap().model, "o3");
+        assert_eq!(c.lookup("gpt-5-pro").unwrap().model, "gpt-5-pro");
         assert!(c.lookup("gpt-4ox").is_none());
         assert!(c.lookup("llama-3.1-70b").is_none());
         let p = c.lookup("claude-sonnet-4-5-20250929").unwrap().prices;

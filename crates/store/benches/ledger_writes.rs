@@ -33,11 +33,11 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             output_tokens: 180,
             reasoning_tokens: 0,
             cost_nano_usd: Some(181_500),
-            price_source: "catalog:2026-11-29.1".into(),
+            price_source: "catalog:2026-11-29.2".into(),
             usage_source: "reported".into(),
             latency_ms: 850,
             ttft_ms: Some(240),
-            price_id: Some("cat:2026-11-29.1:openai:gpt-4o-mini".into()),
+            price_id: Some("cat:2026-11-29.2:openai:gpt-4o-mini".into()),
             cost_split: [42_000, 9_600, 0, 108_000, 0],
             prompt_hash: Some(format!("{:032x}", i % 1000)),
         })

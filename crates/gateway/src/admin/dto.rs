@@ -812,7 +812,8 @@ pub struct FocusSummary {
     pub billed_nano_usd: u64,
     /// The same, in USD.
     pub billed_usd: String,
-    /// The month's spend in the spend report (same pods), nano-USD.
+    /// The month's spend in the spend report (same pods), nano-USD. Read a moment after the rows:
+    /// requests recorded in between can make it a little larger than the billed total.
     pub spend_report_nano_usd: u64,
     /// Spend recorded before the FOCUS rollups existed (store version 5), not in the export.
     pub not_exported_nano_usd: u64,

@@ -6,8 +6,9 @@
 //! `EffectiveCost` are the ledger's nano-dollar costs split by token kind (the parts add up to each
 //! request's cost, see `tollgate_meter::split`), so they sum to the spend report to the
 //! nano-dollar; `ListCost` and `ContractedCost` are unit price × quantity, written exactly (up to
-//! 15 decimals) as FOCUS defines them — they differ from `BilledCost` by the per-request rounding
-//! only.
+//! 15 decimals) as FOCUS defines them. `ContractedCost` differs from `BilledCost` by the
+//! per-request rounding only; `ListCost` uses the catalog's list price, so for a deployment with a
+//! contract price it also shows the discount.
 //!
 //! Mapping (why each value is what it is):
 //! - the gateway is the view of the organization; each configured provider is a billing account
@@ -21,13 +22,15 @@
 //!   (`Input Tokens`, …), `PricingUnit` `1000000 Tokens` (catalog prices are per 1M tokens),
 //!   `ConsumedUnit` `Tokens`;
 //! - `PricingCategory` is `Standard` for catalog and contract prices, `Other` for self-hosted and
-//!   unpriced deployments; unpriced rows carry zero costs and `x_Unpriced` = `true` — never a
-//!   silent free row;
+//!   unpriced deployments; unpriced rows carry their tokens, zero costs and unit prices, and
+//!   `x_Unpriced` = `true` — never a silent free row;
 //! - `Tags` carry the pod, use case and stage under the provider prefix `tollgate/` (FOCUS asks
 //!   provider-defined keys to be prefixed);
-//! - custom columns (`x_…`) come after the FOCUS columns.
+//! - custom columns (`x_…`) come after the FOCUS columns; `x_RequestCount` is the requests of the
+//!   deployment-hour on its first row and 0 on its other token kinds, so the column sums to the
+//!   request count.
 //!
-//! Date-times are `YYYY-MM-DDTHH:MM:SSZ` (UTC); decimals are plain (`0.000150`), never in
+//! Date-times are `YYYY-MM-DDTHH:MM:SSZ` (UTC); decimals are plain (`0.00015`), never in
 //! exponent form; a null is an empty CSV field and `null` in JSON.
 
 use tollgate_store::FocusRollup;
@@ -200,11 +203,14 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
             "tollgate/stage": r.stage,
         })
         .to_string();
+        let mut requests = r.requests;
         for (k, meter) in METERS.iter().enumerate() {
             let (tokens, billed) = (r.tokens[k], r.cost[k]);
             if tokens == 0 && billed == 0 {
                 continue;
             }
+            // Counted on the first row of the deployment-hour only, so the column adds up.
+            let row_requests = std::mem::take(&mut requests);
             let token_kind = tollgate_meter::KINDS[k];
             let unit = |p: Option<[u64; 5]>| p.map_or(0, |p| p[k]);
             let (list_unit, contracted_unit) = (unit(list), unit(contracted));
@@ -268,7 +274,7 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
                 ("x_UseCaseId", Some(r.use_case_id.clone())),
                 ("x_Route", Some(r.route.clone())),
                 ("x_TokenKind", Some(token_kind.into())),
-                ("x_RequestCount", Some(r.requests.to_string())),
+                ("x_RequestCount", Some(row_requests.to_string())),
                 ("x_PriceSource", Some(source.to_string())),
                 ("x_Unpriced", Some(unpriced.to_string())),
             ];

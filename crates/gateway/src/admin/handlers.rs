@@ -1271,19 +1271,17 @@ pub async fn focus_export(
         .await?;
     let lines = super::focus::lines(&rollups, start, end);
     let billed: u64 = rollups.iter().flat_map(|r| r.cost).sum();
-    let spend: u64 = gw
+    // Both totals from one snapshot, so records written meanwhile never look like a gap.
+    let (in_focus, spend) = gw
         .store
-        .spend_by("pod", from_h, to_h, visible.as_deref())
-        .await?
-        .iter()
-        .map(|(_, t)| t.cost_nano_usd)
-        .sum();
+        .focus_and_spend_totals(from_h, to_h, visible.as_deref())
+        .await?;
     let summary = FocusSummary {
         rows: lines.len() as u64,
         billed_nano_usd: billed,
         billed_usd: super::focus::decimal(u128::from(billed), 9),
         spend_report_nano_usd: spend,
-        not_exported_nano_usd: spend.saturating_sub(billed),
+        not_exported_nano_usd: spend.saturating_sub(in_focus),
     };
     if summary.not_exported_nano_usd > 0 {
         tracing::warn!(month = %month, not_exported_nano_usd = summary.not_exported_nano_usd, "FOCUS export: part of the month's spend was recorded before the FOCUS rollups existed and is not in the export");

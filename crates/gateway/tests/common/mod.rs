@@ -226,3 +226,15 @@ pub fn streamed_text(events: &[String]) -> String {
         })
         .collect()
 }
+
+/// Waits out the last 90 seconds of a UTC month, so a test that reports on "this month" sees its
+/// requests in the month it asks for.
+pub async fn away_from_month_end() {
+    let now = tollgate_store::now_ms();
+    let (_, end) =
+        tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now).unwrap();
+    if end - now < 90_000 {
+        let wait = u64::try_from(end - now + 1_000).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
+}

@@ -479,6 +479,29 @@ impl LedgerQueries for SqliteStore {
         rows.iter().map(focus_row).collect()
     }
 
+    async fn focus_and_spend_totals(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+        pod_ids: Option<&[String]>,
+    ) -> R<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT COALESCE(SUM(cost_input + cost_cached_input + cost_cache_write + cost_output + cost_reasoning), 0)
+                FROM rollups_focus WHERE hour >= ?1 AND hour < ?2
+                  AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS focus,
+               (SELECT COALESCE(SUM(cost_nano_usd), 0)
+                FROM rollups_hourly WHERE hour >= ?1 AND hour < ?2
+                  AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS spend",
+        )
+        .bind(from_hour)
+        .bind(to_hour)
+        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u(row.try_get("focus")?), u(row.try_get("spend")?)))
+    }
+
     async fn spend_by_use_case_and_model(
         &self,
         from_hour: i64,
