@@ -189,7 +189,52 @@ routes:
             resp.bytes().await.unwrap();
         }
     }
-    let expected = (routes.len() * 2) as u64;
+    // Two more requests earlier in the month (first hour, and ten days in), written to the ledger
+    // directly: the export streams the month a day at a time, and must find every day.
+    let month_start = tollgate_meter::period::bounds(
+        tollgate_meter::period::Period::Month,
+        "UTC",
+        tollgate_store::now_ms(),
+    )
+    .unwrap()
+    .0;
+    let mini = g.gw.meter.price_point(0, 0).unwrap().id.clone();
+    let earlier: Vec<tollgate_store::RequestRecord> =
+        [3_600_000i64, 10 * 86_400_000 + 5 * 3_600_000]
+            .iter()
+            .map(|offset| tollgate_store::RequestRecord {
+                id: tollgate_store::new_id("rec"),
+                request_id: tollgate_store::new_id("req"),
+                at: month_start + offset,
+                key_id: "key_earlier".into(),
+                use_case_id: g.use_case.id.clone(),
+                pod_id: g.use_case.pod_id.clone(),
+                end_user: None,
+                endpoint: "chat".into(),
+                route: "mini".into(),
+                provider: Some("sim".into()),
+                model: Some("gpt-4o-mini".into()),
+                stream: false,
+                attempts: 1,
+                status: 200,
+                outcome: "ok".into(),
+                input_tokens: 1_000,
+                cached_input_tokens: 0,
+                cache_write_tokens: 0,
+                output_tokens: 100,
+                reasoning_tokens: 0,
+                cost_nano_usd: Some(1_000 * 150 + 100 * 600),
+                price_source: "catalog".into(),
+                usage_source: "reported".into(),
+                latency_ms: 10,
+                ttft_ms: None,
+                price_id: Some(mini.clone()),
+                cost_split: [150_000, 0, 0, 60_000, 0],
+                prompt_hash: None,
+            })
+            .collect();
+    g.gw.store.insert_records(&earlier).await.unwrap();
+    let expected = (routes.len() * 2 + earlier.len()) as u64;
     for _ in 0..200 {
         if g.gw.store.count_records(0, i64::MAX).await.unwrap() == expected {
             break;
@@ -231,6 +276,15 @@ routes:
         })
         .collect();
     assert_eq!(rows.len() as u64, rows_header);
+    assert_eq!(
+        ms(&rows[0]["ChargePeriodStart"]),
+        month_start + 3_600_000,
+        "rows in time order, from the first day of the month"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| ms(&r["ChargePeriodStart"]) == month_start + 10 * 86_400_000 + 5 * 3_600_000)
+    );
 
     // Presence: every mandatory column, and the applicable conditional ones; custom columns last.
     for (c, _, _) in MANDATORY {

@@ -57,7 +57,9 @@ pub enum Pricing {
 /// restart with an unchanged config finds the same point.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricePoint {
-    /// `cat:<catalog version>:<provider>:<model>`, `ovr:<hash>` or `none:<provider>:<model>`.
+    /// `cat:<catalog version>:<provider>/<type>:<model>`, `ovr:<hash>` or
+    /// `none:<provider>/<type>:<model>` — the provider's type is part of it, so a provider name
+    /// reused for another type of provider gets points of its own.
     pub id: String,
     /// The config's provider name.
     pub provider: String,
@@ -112,7 +114,7 @@ fn price_point(
     let entry = catalog.lookup(model);
     let (id, source, contracted) = match pricing {
         Pricing::Catalog { prices, .. } => (
-            format!("cat:{}:{provider}:{model}", catalog.version),
+            format!("cat:{}:{provider}/{kind}:{model}", catalog.version),
             format!("catalog:{}", catalog.version),
             Some(*prices),
         ),
@@ -127,7 +129,7 @@ fn price_point(
                 .chain(list.iter())
                 .map(u64::to_string)
                 .collect();
-            let mut parts: Vec<&str> = vec![provider, model];
+            let mut parts: Vec<&str> = vec![provider, kind, model];
             parts.extend(text.iter().map(String::as_str));
             (
                 format!("ovr:{:016x}", fingerprint(&parts)),
@@ -141,7 +143,7 @@ fn price_point(
             )
         }
         Pricing::Unpriced => (
-            format!("none:{provider}:{model}"),
+            format!("none:{provider}/{kind}:{model}"),
             "unpriced".to_string(),
             None,
         ),
@@ -394,7 +396,13 @@ mod tests {
 
         // Price points: what is paid and the list price it compares with.
         let p0 = m.price_point(0, 0).unwrap();
-        assert_eq!(p0.id, format!("cat:{}:p:gpt-4o-mini", m.catalog().version));
+        assert_eq!(
+            p0.id,
+            format!(
+                "cat:{}:p/openai_compatible:gpt-4o-mini",
+                m.catalog().version
+            )
+        );
         assert_eq!(p0.contracted, p0.list);
         assert_eq!(p0.publisher.as_deref(), Some("openai"));
         let p1 = m.price_point(0, 1).unwrap();
@@ -409,7 +417,10 @@ mod tests {
         let p2 = m.price_point(0, 2).unwrap();
         assert_eq!((p2.source.as_str(), p2.list), ("self_hosted", None));
         let p3 = m.price_point(0, 3).unwrap();
-        assert_eq!((p3.id.as_str(), p3.contracted), ("none:p:llama-70b", None));
+        assert_eq!(
+            (p3.id.as_str(), p3.contracted),
+            ("none:p/openai_compatible:llama-70b", None)
+        );
         assert_eq!(m.price_points().len(), 4);
         // The same config gives the same ids.
         let again = meter(&format!(

@@ -485,6 +485,18 @@ pub struct DuplicatePrompts {
     pub duplicate_cost_nano_usd: u64,
 }
 
+/// The size and totals of a FOCUS export (see
+/// [`LedgerQueries::focus_summary`](crate::LedgerQueries::focus_summary)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FocusCounts {
+    /// Rows: token kinds with tokens or cost, over the rollups.
+    pub rows: u64,
+    /// Σ cost in the FOCUS rollups, nano-USD.
+    pub billed_nano_usd: u64,
+    /// Σ cost in the hourly rollups (the spend report), nano-USD.
+    pub spend_nano_usd: u64,
+}
+
 /// One row of the FOCUS rollup joined with its price point and names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FocusRollup {

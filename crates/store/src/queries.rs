@@ -264,14 +264,15 @@ pub trait LedgerQueries {
         to_hour: i64,
         pod_ids: Option<&[String]>,
     ) -> impl Future<Output = R<Vec<FocusRollup>>> + Send;
-    /// The cost in the FOCUS rollups and in the hourly rollups (nano-USD) of the same hours and
-    /// pods, read in one statement (one snapshot), for the export's reconciliation.
-    fn focus_and_spend_totals(
+    /// What a FOCUS export of these hours and pods holds — its rows and billed cost — and the
+    /// spend of the hourly rollups for the same hours and pods, read in one statement (one
+    /// snapshot), for the export's headers and reconciliation.
+    fn focus_summary(
         &self,
         from_hour: i64,
         to_hour: i64,
         pod_ids: Option<&[String]>,
-    ) -> impl Future<Output = R<(u64, u64)>> + Send;
+    ) -> impl Future<Output = R<FocusCounts>> + Send;
     /// Spend per (use case, model) over the hourly rollups, optionally only `pod_ids`.
     fn spend_by_use_case_and_model(
         &self,

@@ -803,7 +803,9 @@ pub struct BudgetAtRisk {
     pub period_end: String,
 }
 
-/// Totals of a FOCUS export.
+/// Totals of a FOCUS export, read when it starts (in the `x-tollgate-focus-*` headers, and in the
+/// JSON form's `summary`). The rows are streamed a day at a time after it, so for the current
+/// month, requests recorded meanwhile may add to them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FocusSummary {
     /// Rows exported.
@@ -812,14 +814,13 @@ pub struct FocusSummary {
     pub billed_nano_usd: u64,
     /// The same, in USD.
     pub billed_usd: String,
-    /// The month's spend in the spend report (same pods), nano-USD. Read a moment after the rows:
-    /// requests recorded in between can make it a little larger than the billed total.
+    /// The month's spend in the spend report (same pods), nano-USD.
     pub spend_report_nano_usd: u64,
     /// Spend recorded before the FOCUS rollups existed (store version 5), not in the export.
     pub not_exported_nano_usd: u64,
 }
 
-/// `GET /admin/v1/reports/focus?format=json`.
+/// `GET /admin/v1/reports/focus?format=json` (streamed; this type describes its shape).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FocusExport {
     /// FOCUS version of the columns.

@@ -293,14 +293,20 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// CSV with a header row; a null is an empty field.
-pub fn to_csv(lines: &[Line]) -> String {
+/// The CSV header row.
+pub fn csv_header() -> String {
     let mut out = COLUMNS
         .iter()
         .map(|(c, _)| *c)
         .collect::<Vec<_>>()
         .join(",");
     out.push('\n');
+    out
+}
+
+/// CSV rows; a null is an empty field.
+pub fn csv_rows(lines: &[Line]) -> String {
+    let mut out = String::with_capacity(lines.len() * 800);
     for l in lines {
         let fields: Vec<String> = l
             .iter()

@@ -1265,41 +1265,91 @@ pub async fn focus_export(
     };
     let (from_h, to_h) = (start / 3_600_000, end / 3_600_000);
     let visible = p.visible_pods();
-    let rollups = gw
+    // Counts and totals first, from one snapshot (records written meanwhile never look like a
+    // gap); then the rows, streamed a day at a time so a large month never sits in memory.
+    let counts = gw
         .store
-        .focus_rollups(from_h, to_h, visible.as_deref())
-        .await?;
-    let lines = super::focus::lines(&rollups, start, end);
-    let billed: u64 = rollups.iter().flat_map(|r| r.cost).sum();
-    // Both totals from one snapshot, so records written meanwhile never look like a gap.
-    let (in_focus, spend) = gw
-        .store
-        .focus_and_spend_totals(from_h, to_h, visible.as_deref())
+        .focus_summary(from_h, to_h, visible.as_deref())
         .await?;
     let summary = FocusSummary {
-        rows: lines.len() as u64,
-        billed_nano_usd: billed,
-        billed_usd: super::focus::decimal(u128::from(billed), 9),
-        spend_report_nano_usd: spend,
-        not_exported_nano_usd: spend.saturating_sub(in_focus),
+        rows: counts.rows,
+        billed_nano_usd: counts.billed_nano_usd,
+        billed_usd: super::focus::decimal(u128::from(counts.billed_nano_usd), 9),
+        spend_report_nano_usd: counts.spend_nano_usd,
+        not_exported_nano_usd: counts.spend_nano_usd.saturating_sub(counts.billed_nano_usd),
     };
     if summary.not_exported_nano_usd > 0 {
         tracing::warn!(month = %month, not_exported_nano_usd = summary.not_exported_nano_usd, "FOCUS export: part of the month's spend was recorded before the FOCUS rollups existed and is not in the export");
     }
-    if !csv {
-        return Ok(Json(FocusExport {
-            version: "1.2".into(),
-            month: month.clone(),
-            billing_period_start: super::time::rfc3339(start),
-            billing_period_end: super::time::rfc3339(end),
-            summary,
-            rows: super::focus::to_json(&lines),
+    let (head, tail) = if csv {
+        (super::focus::csv_header(), String::new())
+    } else {
+        let meta = serde_json::json!({
+            "version": "1.2",
+            "month": month,
+            "billing_period_start": super::time::rfc3339(start),
+            "billing_period_end": super::time::rfc3339(end),
+            "summary": summary,
         })
-        .into_response());
-    }
+        .to_string();
+        // `{…meta, "rows": [` … `]}`
+        (
+            format!("{},\"rows\":[", &meta[..meta.len() - 1]),
+            "]}".to_string(),
+        )
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(2);
+    let store = gw.store.clone();
+    gw.tasks.spawn(async move {
+        if tx.send(Ok(head.into())).await.is_err() {
+            return;
+        }
+        let mut first = true;
+        for day in (from_h..to_h).step_by(24) {
+            let rollups = match store
+                .focus_rollups(day, (day + 24).min(to_h), visible.as_deref())
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    // The client sees the body end in an error, never a short export that looks whole.
+                    tracing::warn!(error = %e, "FOCUS export failed midway");
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            let lines = super::focus::lines(&rollups, start, end);
+            if lines.is_empty() {
+                continue;
+            }
+            let chunk = if csv {
+                super::focus::csv_rows(&lines)
+            } else {
+                let mut out = String::new();
+                for row in super::focus::to_json(&lines) {
+                    if !std::mem::take(&mut first) {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::Object(row).to_string());
+                }
+                out
+            };
+            if tx.send(Ok(chunk.into())).await.is_err() {
+                return; // the client left
+            }
+        }
+        if !tail.is_empty() {
+            let _ = tx.send(Ok(tail.into())).await;
+        }
+    });
+    let content_type = if csv {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/json"
+    };
     let mut resp = (
-        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-        super::focus::to_csv(&lines),
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
     )
         .into_response();
     let h = resp.headers_mut();

@@ -2,7 +2,9 @@
 //! feed, in one transaction.
 
 use super::{R, SqliteStore};
-use crate::model::{DuplicatePrompts, FocusRollup, PricePointRow, RequestRecord, Totals};
+use crate::model::{
+    DuplicatePrompts, FocusCounts, FocusRollup, PricePointRow, RequestRecord, Totals,
+};
 use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
@@ -479,14 +481,21 @@ impl LedgerQueries for SqliteStore {
         rows.iter().map(focus_row).collect()
     }
 
-    async fn focus_and_spend_totals(
+    async fn focus_summary(
         &self,
         from_hour: i64,
         to_hour: i64,
         pod_ids: Option<&[String]>,
-    ) -> R<(u64, u64)> {
+    ) -> R<FocusCounts> {
         let row = sqlx::query(
             "SELECT
+               (SELECT COALESCE(SUM((input_tokens > 0 OR cost_input > 0)
+                                  + (cached_input_tokens > 0 OR cost_cached_input > 0)
+                                  + (cache_write_tokens > 0 OR cost_cache_write > 0)
+                                  + (output_tokens > 0 OR cost_output > 0)
+                                  + (reasoning_tokens > 0 OR cost_reasoning > 0)), 0)
+                FROM rollups_focus WHERE hour >= ?1 AND hour < ?2
+                  AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS rows,
                (SELECT COALESCE(SUM(cost_input + cost_cached_input + cost_cache_write + cost_output + cost_reasoning), 0)
                 FROM rollups_focus WHERE hour >= ?1 AND hour < ?2
                   AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS focus,
@@ -499,7 +508,11 @@ impl LedgerQueries for SqliteStore {
         .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
         .fetch_one(&self.pool)
         .await?;
-        Ok((u(row.try_get("focus")?), u(row.try_get("spend")?)))
+        Ok(FocusCounts {
+            rows: u(row.try_get("rows")?),
+            billed_nano_usd: u(row.try_get("focus")?),
+            spend_nano_usd: u(row.try_get("spend")?),
+        })
     }
 
     async fn spend_by_use_case_and_model(
