@@ -1,6 +1,7 @@
 //! CPU cost of the gateway's per-request work, without I/O: parsing a chat body into the typed
-//! request (with validation of UTF-8 and paths for errors), serializing it for the upstream, and
-//! decoding an upstream SSE stream.
+//! request (with validation of UTF-8 and paths for errors), serializing it for the upstream, its
+//! keyed fingerprint (duplicate-prompt advice), splitting a cost by token kind, and decoding an
+//! upstream SSE stream.
 //!
 //! Run: `cargo bench -p tollgate-gateway --bench hot_path`
 
@@ -30,6 +31,32 @@ fn bench(c: &mut Criterion) {
     let req: ChatCompletionRequest = serde_json::from_str(BODY).unwrap();
     c.bench_function("serialize chat request for upstream", |b| {
         b.iter(|| serde_json::to_vec(black_box(&req)).unwrap())
+    });
+    let hasher = tollgate_gateway::keys::KeySecret::from_material(b"bench secret").prompt_hasher();
+    c.bench_function("fingerprint chat request (HMAC-SHA-256)", |b| {
+        b.iter(|| hasher.fingerprint(black_box(&req)).unwrap())
+    });
+    let prices = tollgate_meter::Prices {
+        input: 150_000_000,
+        cached_input: 75_000_000,
+        cache_write: 150_000_000,
+        output: 600_000_000,
+        reasoning: 600_000_000,
+    };
+    let tokens = tollgate_meter::Tokens {
+        input: 1_234,
+        cached_input: 512,
+        cache_write: 0,
+        output: 321,
+        reasoning: 64,
+    };
+    c.bench_function("cost and its split by token kind", |b| {
+        b.iter(|| {
+            (
+                tollgate_meter::cost(black_box(&prices), black_box(&tokens)),
+                tollgate_meter::split(black_box(&prices), black_box(&tokens)),
+            )
+        })
     });
     let stream = sse_stream(200);
     let mut g = c.benchmark_group("sse decode");
