@@ -204,33 +204,20 @@ routes:
             .iter()
             .map(|offset| tollgate_store::RequestRecord {
                 id: tollgate_store::new_id("rec"),
-                request_id: tollgate_store::new_id("req"),
                 at: month_start + offset,
                 key_id: "key_earlier".into(),
                 use_case_id: g.use_case.id.clone(),
                 pod_id: g.use_case.pod_id.clone(),
-                end_user: None,
                 endpoint: "chat".into(),
                 route: "mini".into(),
-                provider: Some("sim".into()),
-                model: Some("gpt-4o-mini".into()),
-                stream: false,
-                attempts: 1,
                 status: 200,
                 outcome: "ok".into(),
                 input_tokens: 1_000,
-                cached_input_tokens: 0,
-                cache_write_tokens: 0,
                 output_tokens: 100,
-                reasoning_tokens: 0,
                 cost_nano_usd: Some(1_000 * 150 + 100 * 600),
-                price_source: "catalog".into(),
-                usage_source: "reported".into(),
-                latency_ms: 10,
-                ttft_ms: None,
                 price_id: Some(mini.clone()),
                 cost_split: [150_000, 0, 0, 60_000, 0],
-                prompt_hash: None,
+                ..Default::default()
             })
             .collect();
     g.gw.store.insert_records(&earlier).await.unwrap();

@@ -381,7 +381,7 @@ pub struct AuditEvent {
 }
 
 /// One admitted request, as the ledger keeps it. Never a prompt, a response or a key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// `rec_…` (time-ordered).
     pub id: String,
