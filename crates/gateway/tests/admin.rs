@@ -2168,3 +2168,74 @@ routes:
     assert_eq!(premium[0]["saving_nano_usd"], spend - on_mini);
     assert!(a["method"].as_str().unwrap().contains("evaluation"));
 }
+
+/// The FOCUS export shows pod members their pods' rows only; org-wide roles see every pod.
+#[tokio::test]
+async fn the_focus_export_is_scoped_to_the_callers_pods() {
+    use tollgate_store::LedgerQueries;
+    let s = common::sim(Default::default()).await;
+    let api = Api::new(&format!(
+        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+        s.url
+    ))
+    .await;
+    let org = org(&api).await;
+    for uc in &org.use_cases {
+        let k = api
+            .ok(
+                Method::POST,
+                "/admin/v1/keys",
+                json!({"use_case_id": uc, "name": "k"}),
+            )
+            .await;
+        let (st, v) = api.chat(k["secret"].as_str().unwrap(), "chat", None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    for _ in 0..100 {
+        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let token = |who: Who| {
+        org.tokens
+            .iter()
+            .find(|(w, _)| *w == who)
+            .map(|(_, t)| t.clone())
+            .unwrap()
+    };
+    let pods_seen = |v: &Value| -> std::collections::BTreeSet<String> {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["x_PodId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = format!("/admin/v1/reports/focus?month={month}&format=json");
+    let (st, all) = api
+        .call(Method::GET, &path, &token(Who::Finops), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    if tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7] != *month {
+        return; // the month turned during the test
+    }
+    assert_eq!(pods_seen(&all), org.pods.iter().cloned().collect());
+    let (_, own) = api
+        .call(Method::GET, &path, &token(Who::Viewer), None)
+        .await;
+    assert_eq!(
+        pods_seen(&own),
+        [org.pods[0].clone()].into_iter().collect(),
+        "a member of pod A sees pod A only"
+    );
+    assert!(
+        own["summary"]["billed_nano_usd"].as_u64().unwrap()
+            < all["summary"]["billed_nano_usd"].as_u64().unwrap()
+    );
+    let (_, none) = api
+        .call(Method::GET, &path, &token(Who::Nobody), None)
+        .await;
+    assert!(none["rows"].as_array().unwrap().is_empty());
+}
