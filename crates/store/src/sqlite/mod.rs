@@ -33,12 +33,32 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
+    ///
+    /// Two processes starting on one new file race for it: SQLite answers "database is locked"
+    /// without waiting when one switches the file to WAL while the other holds a lock, so an open
+    /// that meets a lock is tried again (for up to ~6 s) before it fails.
     pub async fn open(path: &Path) -> R<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        let mut wait = Duration::from_millis(20);
+        loop {
+            match Self::open_once(path).await {
+                Err(StoreError::Unavailable(m))
+                    if (m.contains("locked") || m.contains("busy"))
+                        && wait < Duration::from_secs(3) =>
+                {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> R<Self> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
