@@ -291,7 +291,7 @@ impl Client {
 
     fn show(&self, v: &Value, columns: &[&str]) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            print_json(v);
             return;
         }
         let rows: Vec<&Value> = match v {
@@ -569,7 +569,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
         Report::Advice => {
             let v = c.get("/reports/advice").await?;
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                print_json(&v);
                 return Ok(());
             }
             println!("Identical requests (what an exact cache would save), last 30 days:");
@@ -616,7 +616,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
             let q = format!("month={}", urlencode(&month));
             if c.json {
                 let v = c.get(&format!("/reports/focus?{q}&format=json")).await?;
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                print_json(&v);
                 return Ok(());
             }
             let (text, headers) = c.get_csv(&format!("/reports/focus?{q}")).await?;
@@ -658,7 +658,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
             };
             let v = c.get(&path).await?;
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                print_json(&v);
                 return Ok(());
             }
             let mut rows = v["rows"].as_array().cloned().unwrap_or_default();
@@ -691,7 +691,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
             }
             let v = c.get(&format!("/reports/spend?{q}")).await?;
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                print_json(&v);
                 return Ok(());
             }
             let mut rows = v["rows"].as_array().cloned().unwrap_or_default();
@@ -711,6 +711,10 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Percent-encodes a query value (RFC 3339 times carry `+` and `:`).

@@ -863,12 +863,8 @@ async fn bad_input_on_the_admin_api() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn production_key(
-    api: &Api,
-    routes: Value,
-    caps: Value,
-    stage: &[&str],
-) -> (String, String, String) {
+/// A use case with `fields` in a new pod, moved through `stages`; its id.
+async fn new_use_case(api: &Api, mut fields: Value, stages: &[&str]) -> String {
     let pod = api
         .ok(
             Method::POST,
@@ -876,17 +872,27 @@ async fn production_key(
             json!({"name": tollgate_store::new_id("p")}),
         )
         .await;
-    let uc = api
-        .ok(
-            Method::POST,
-            "/admin/v1/use-cases",
-            json!({"pod_id": pod["id"], "name": "svc", "routes": routes, "pilot_caps": caps}),
-        )
-        .await;
+    fields["pod_id"] = pod["id"].clone();
+    let uc = api.ok(Method::POST, "/admin/v1/use-cases", fields).await;
     let id = uc["id"].as_str().unwrap().to_string();
-    for to in stage {
+    for to in stages {
         api.stage(&id, to, "test").await;
     }
+    id
+}
+
+async fn production_key(
+    api: &Api,
+    routes: Value,
+    caps: Value,
+    stage: &[&str],
+) -> (String, String, String) {
+    let id = new_use_case(
+        api,
+        json!({"name": "svc", "routes": routes, "pilot_caps": caps}),
+        stage,
+    )
+    .await;
     let k = api
         .ok(
             Method::POST,
@@ -1256,25 +1262,12 @@ async fn a_second_instance_picks_up_changes_by_refreshing() {
 }
 
 async fn limited_use_case(api: &Api, uc_limits: Value) -> String {
-    let pod = api
-        .ok(
-            Method::POST,
-            "/admin/v1/pods",
-            json!({"name": tollgate_store::new_id("p")}),
-        )
-        .await;
-    let uc = api
-        .ok(
-            Method::POST,
-            "/admin/v1/use-cases",
-            json!({"pod_id": pod["id"], "name": "limited", "routes": ["m"], "limits": uc_limits}),
-        )
-        .await;
-    let id = uc["id"].as_str().unwrap().to_string();
-    for to in ["pilot", "production"] {
-        api.stage(&id, to, "limits").await;
-    }
-    id
+    new_use_case(
+        api,
+        json!({"name": "limited", "routes": ["m"], "limits": uc_limits}),
+        &["pilot", "production"],
+    )
+    .await
 }
 
 async fn limited_key(api: &Api, uc: &str, limits: Value) -> String {

@@ -264,6 +264,30 @@ impl Writer {
         }
     }
 
+    /// Appends `buf` to the spill file (when there is one); whether it went there.
+    fn spill_batch(&mut self, buf: &mut Vec<RequestRecord>) -> bool {
+        let Some(spill) = self.spill.as_mut() else {
+            return false;
+        };
+        if let Err(e) = spill.append(buf) {
+            tracing::error!(error = %e, "cannot write the ledger spill file either; retrying the database");
+            return false;
+        }
+        let n = buf.len() as u64;
+        let before = self.stats.spilled.fetch_add(n, Ordering::Relaxed);
+        if before == 0 || (before + n).ilog2() != before.ilog2() {
+            tracing::warn!(
+                spilled = before + n,
+                "the database cannot take request records: spilling them to a local file until it can"
+            );
+        }
+        self.replay_due = true;
+        // The database just failed: give it a moment before replaying.
+        self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
+        buf.clear();
+        true
+    }
+
     /// Writes `buf`; returns whether it reached the database. After a few failed tries the batch
     /// goes to the spill file; without one (or if the file cannot be written) it is retried with
     /// backoff until it succeeds (at shutdown: 20 tries, then counted as dropped).
@@ -271,9 +295,9 @@ impl Writer {
         if buf.is_empty() {
             return false;
         }
-        let stats = &self.stats;
         let mut wait = Duration::from_millis(50);
         for attempt in 1.. {
+            let stats = &self.stats;
             match self.store.insert_records(buf).await {
                 Ok(()) => {
                     stats.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -285,34 +309,13 @@ impl Writer {
                     if attempt == 1 || attempt % 20 == 0 {
                         tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
                     }
-                    if let Some(spill) = self
-                        .spill
-                        .as_mut()
-                        .filter(|_| attempt >= TRIES_BEFORE_SPILL)
-                    {
-                        match spill.append(buf) {
-                            Ok(()) => {
-                                let n = buf.len() as u64;
-                                let before = stats.spilled.fetch_add(n, Ordering::Relaxed);
-                                if before == 0 || (before + n).ilog2() != before.ilog2() {
-                                    tracing::warn!(
-                                        spilled = before + n,
-                                        "the database cannot take request records: spilling them to a local file until it can"
-                                    );
-                                }
-                                self.replay_due = true;
-                                // The database just failed: give it a moment before replaying.
-                                self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
-                                buf.clear();
-                                return false;
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot write the ledger spill file either; retrying the database");
-                            }
-                        }
+                    if attempt >= TRIES_BEFORE_SPILL && self.spill_batch(buf) {
+                        return false;
                     }
                     if stopping && attempt >= 20 {
-                        stats.dropped.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        self.stats
+                            .dropped
+                            .fetch_add(buf.len() as u64, Ordering::Relaxed);
                         tracing::error!(
                             records = buf.len(),
                             "giving up on request records at shutdown"

@@ -35,6 +35,14 @@ impl Money {
     }
 }
 
+impl Money {
+    /// The amount in USD without the sign, as the admin API writes `*_usd` fields (`12.50`).
+    pub fn usd(&self) -> String {
+        let s = self.to_string();
+        s.trim_start_matches('$').to_string()
+    }
+}
+
 impl fmt::Display for Money {
     /// `$12.345678901`, trailing zeros trimmed to at least two decimals.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -601,10 +601,7 @@ impl Budget {
     pub fn from_status(s: crate::budgets::Status) -> Self {
         let b = s.budget;
         Budget {
-            amount_usd: tollgate_meter::Money(b.amount_nano_usd)
-                .to_string()
-                .trim_start_matches('$')
-                .to_string(),
+            amount_usd: tollgate_meter::Money(b.amount_nano_usd).usd(),
             id: b.id,
             scope_id: (!b.scope_id.is_empty()).then_some(b.scope_id),
             scope: b.scope,
@@ -681,10 +678,7 @@ impl SpendRow {
             output_tokens: t.output_tokens,
             reasoning_tokens: t.reasoning_tokens,
             cost_nano_usd: t.cost_nano_usd,
-            cost_usd: tollgate_meter::Money(t.cost_nano_usd)
-                .to_string()
-                .trim_start_matches('$')
-                .to_string(),
+            cost_usd: tollgate_meter::Money(t.cost_nano_usd).usd(),
         }
     }
 }
@@ -806,7 +800,7 @@ pub struct BudgetAtRisk {
 /// Totals of a FOCUS export, read when it starts (in the `x-tollgate-focus-*` headers, and in the
 /// JSON form's `summary`). The rows are streamed a day at a time after it, so for the current
 /// month, requests recorded meanwhile may add to them.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FocusSummary {
     /// Rows exported.
     pub rows: u64,

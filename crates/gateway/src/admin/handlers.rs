@@ -1274,7 +1274,7 @@ pub async fn focus_export(
     let summary = FocusSummary {
         rows: counts.rows,
         billed_nano_usd: counts.billed_nano_usd,
-        billed_usd: super::focus::decimal(u128::from(counts.billed_nano_usd), 9),
+        billed_usd: tollgate_meter::Money(counts.billed_nano_usd).usd(),
         spend_report_nano_usd: counts.spend_nano_usd,
         not_exported_nano_usd: counts.spend_nano_usd.saturating_sub(counts.billed_nano_usd),
     };
@@ -1284,19 +1284,22 @@ pub async fn focus_export(
     let (head, tail) = if csv {
         (super::focus::csv_header(), String::new())
     } else {
-        let meta = serde_json::json!({
-            "version": "1.2",
-            "month": month,
-            "billing_period_start": super::time::rfc3339(start),
-            "billing_period_end": super::time::rfc3339(end),
-            "summary": summary,
+        // The document without its rows, `{…,"rows":[]}`, cut open before `]}`; the rows are
+        // streamed in between.
+        let empty = serde_json::to_string(&FocusExport {
+            version: "1.2".into(),
+            month: month.clone(),
+            billing_period_start: super::time::rfc3339(start),
+            billing_period_end: super::time::rfc3339(end),
+            summary: summary.clone(),
+            rows: Vec::new(),
         })
-        .to_string();
-        // `{…meta, "rows": [` … `]}`
-        (
-            format!("{},\"rows\":[", &meta[..meta.len() - 1]),
-            "]}".to_string(),
-        )
+        .map_err(|_| ApiError::Internal)?;
+        let head = empty
+            .strip_suffix("]}")
+            .ok_or(ApiError::Internal)?
+            .to_string();
+        (head, "]}".to_string())
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(2);
     let store = gw.store.clone();
@@ -1414,10 +1417,7 @@ pub async fn forecast(
             spent_nano_usd: spent,
             window_spent_nano_usd: win,
             forecast_nano_usd: forecast,
-            forecast_usd: tollgate_meter::Money(forecast)
-                .to_string()
-                .trim_start_matches('$')
-                .to_string(),
+            forecast_usd: tollgate_meter::Money(forecast).usd(),
         }
     };
     let (mut total_spent, mut total_window) = (0u64, 0u64);
@@ -1458,7 +1458,7 @@ pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
     const DAY: i64 = 86_400_000;
     let now = m::now_ms();
     let window_start = now - 30 * DAY;
-    let usd = |n: u64| super::focus::decimal(u128::from(n), 9);
+    let usd = |n: u64| tollgate_meter::Money(n).usd();
     let mut names: HashMap<String, Option<String>> = HashMap::new();
     let mut name_of = async |id: &str| -> Option<String> {
         if let Some(n) = names.get(id) {

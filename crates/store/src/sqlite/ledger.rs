@@ -287,7 +287,7 @@ impl LedgerQueries for SqliteStore {
             return Ok(0);
         }
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
-        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let ids = super::json(&ids);
         self.write(async |c: &mut SqliteConnection| {
             let known: HashSet<String> = sqlx::query(
                 "SELECT id FROM request_records WHERE id IN (SELECT value FROM json_each(?1))",
@@ -386,7 +386,7 @@ impl LedgerQueries for SqliteStore {
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(from_hour)
             .bind(to_hour)
-            .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+            .bind(super::id_filter(pod_ids))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -475,7 +475,7 @@ impl LedgerQueries for SqliteStore {
         )
         .bind(from_hour)
         .bind(to_hour)
-        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .bind(super::id_filter(pod_ids))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(focus_row).collect()
@@ -505,7 +505,7 @@ impl LedgerQueries for SqliteStore {
         )
         .bind(from_hour)
         .bind(to_hour)
-        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .bind(super::id_filter(pod_ids))
         .fetch_one(&self.pool)
         .await?;
         Ok(FocusCounts {
@@ -532,7 +532,7 @@ impl LedgerQueries for SqliteStore {
         )
         .bind(from_hour)
         .bind(to_hour)
-        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .bind(super::id_filter(pod_ids))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -563,7 +563,7 @@ impl LedgerQueries for SqliteStore {
         )
         .bind(from)
         .bind(to)
-        .bind(pod_ids.map(|ids| serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())))
+        .bind(super::id_filter(pod_ids))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
