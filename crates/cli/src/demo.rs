@@ -120,16 +120,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
     let cfg = tollgate_config::Config::from_yaml_str(&yaml, &|_| None)?;
     let gw = tollgate_gateway::Gateway::open(cfg).await?;
-    let admin_token = gw.new_admin_token.lock().ok().and_then(|mut t| t.take());
+    let control = crate::serve::control_plane(&gw).await?;
+    let admin_token = control.take_new_admin_token();
     let keys = crate::seed::seed(&gw).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let mut gw_stop = stop_rx.clone();
-    let gw_task = tokio::spawn(tollgate_gateway::serve(gw, listener, async move {
-        let _ = gw_stop.wait_for(|s| *s).await;
-    }));
+    let gw_task = tokio::spawn(tollgate_gateway::serve(
+        gw,
+        tollgate_control::router(control),
+        listener,
+        async move {
+            let _ = gw_stop.wait_for(|s| *s).await;
+        },
+    ));
 
     let base = format!("http://{addr}/v1");
     println!("Tollgate demo");
@@ -173,7 +179,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
 
     sample_traffic(&base, args.requests, &key_of).await;
-    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
     println!("\nReports (with TOLLGATE_TOKEN set to the admin token):");
     for cmd in [
         format!("report spend --by use_case --month {month}"),

@@ -30,8 +30,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data_dir {}", cfg.server.data_dir.display()))?;
     let listen = cfg.server.listen;
     let gw = tollgate_gateway::Gateway::open(cfg).await?;
-    let new_token = gw.new_admin_token.lock().ok().and_then(|mut t| t.take());
-    if let Some(token) = new_token {
+    let control = control_plane(&gw).await?;
+    if let Some(token) = control.take_new_admin_token() {
         // Printed once, on the terminal that started the first instance; only its hash is kept.
         eprintln!(
             "\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated. It is shown only now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n"
@@ -45,7 +45,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The one stdout line scripts and tests read to find the port.
     println!("tollgate gateway listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    tollgate_gateway::serve(gw, listener, shutdown_signal()).await?;
+    tollgate_gateway::serve(
+        gw,
+        tollgate_control::router(control),
+        listener,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// The control plane over the gateway's store and secret, telling the gateway about changes; the
+/// binary serves its router beside the gateway's.
+pub async fn control_plane(
+    gw: &std::sync::Arc<tollgate_gateway::Gateway>,
+) -> anyhow::Result<std::sync::Arc<tollgate_control::Control>> {
+    Ok(tollgate_control::Control::new(
+        &gw.config,
+        gw.store.clone(),
+        gw.keyring.secret().clone(),
+        gw.clone(),
+    )
+    .await?)
 }

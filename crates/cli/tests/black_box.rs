@@ -371,7 +371,7 @@ async fn the_cli_drives_the_admin_api() {
     assert_eq!(chat(secret.to_string()).await.unwrap().status(), 200);
 
     // The month in FOCUS columns, written to a file (the ledger writes within its flush interval).
-    let month = &tollgate_gateway::admin::time::rfc3339(sent_at)[..7];
+    let month = &tollgate_types::time::rfc3339(sent_at)[..7];
     let focus = dir.join("focus.csv");
     let mut text = String::new();
     for _ in 0..100 {
@@ -395,8 +395,7 @@ async fn the_cli_drives_the_admin_api() {
     }
     assert!(text.starts_with("BilledCost,BillingAccountId,"), "{text}");
     // (A request sent in the last instant of a month may be recorded in the next one.)
-    let same_month =
-        tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7] == *month;
+    let same_month = tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7] == *month;
     assert!(
         text.lines().count() > 1 || !same_month,
         "a row for the request: {text}"

@@ -31,7 +31,7 @@ impl Alert {
     pub fn new(kind: &'static str, message: String, details: serde_json::Value) -> Alert {
         Alert {
             kind,
-            at: crate::admin::time::rfc3339(tollgate_store::now_ms()),
+            at: tollgate_types::time::rfc3339(tollgate_store::now_ms()),
             message,
             details,
         }

@@ -7,11 +7,11 @@
 //! working, and unknown keys get 503 (we cannot tell whether they are valid), never 401.
 
 use crate::error::ApiError;
-use crate::keys::KeySecret;
 use arc_swap::ArcSwap;
 use axum::http::HeaderMap;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate_store::keys::KeySecret;
 use tollgate_store::{KeyQueries, Limits, PilotCaps, Stage, Store, StoreError, now_ms};
 
 /// What a key gives access to: everything the pipeline needs about the caller.
@@ -176,18 +176,7 @@ impl Keyring {
     }
 }
 
-/// The key of `Authorization: Bearer <key>`, if present.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-}
+pub use tollgate_http::bearer;
 
 #[cfg(test)]
 mod tests {

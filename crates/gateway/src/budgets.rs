@@ -57,20 +57,8 @@ impl State {
     }
 }
 
-/// Where a budget stands now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    /// The budget.
-    pub budget: Budget,
-    /// Current period, Unix ms.
-    pub period_start: i64,
-    /// End of the current period, Unix ms (`i64::MAX` for lifetime).
-    pub period_end: i64,
-    /// Spent in the period, nano-USD.
-    pub spent_nano_usd: u64,
-    /// Reserved by requests in flight, nano-USD.
-    pub reserved_nano_usd: u64,
-}
+/// Where a budget stands now (the type lives in the store, where the control plane reads it).
+pub use tollgate_store::BudgetStatus as Status;
 
 /// Every budget's state.
 #[derive(Debug)]

@@ -4,7 +4,10 @@
 //!   pooled HTTP client per configured provider, the key table, metrics, and the tracker of
 //!   background tasks (stream relays) that shutdown waits for.
 //! - [`router`] builds the axum app: `/v1/chat/completions`, `/v1/embeddings`, `/v1/models`,
-//!   `/healthz`, `/readyz`, `/metrics`, behind tower-http layers for the request id and panics.
+//!   `/healthz`, `/readyz`, `/metrics`, behind tower-http layers for the request id and panics;
+//!   [`router_with`] serves other routes beside them (the binary adds the control plane's).
+//! - `Gateway` implements [`tollgate_http::DataPlane`]: the control plane tells it through that
+//!   interface when keys or budgets changed, and never holds the gateway itself.
 //! - [`pipeline`] is the recipe of one governed request, step by step.
 //! - [`serve`] runs the app on a listener with `TCP_NODELAY` and a graceful shutdown.
 //!
@@ -12,19 +15,15 @@
 //! # async fn run(cfg: tollgate_config::Config) -> Result<(), Box<dyn std::error::Error>> {
 //! let gw = tollgate_gateway::Gateway::open(cfg).await?;
 //! let listener = tokio::net::TcpListener::bind(gw.config.server.listen).await?;
-//! tollgate_gateway::serve(gw, listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! tollgate_gateway::serve(gw, axum::Router::new(), listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
 //! # Ok(()) }
 //! ```
 
-pub mod admin;
 pub mod admit;
 pub mod alerts;
 pub mod auth;
 pub mod budgets;
 pub mod context;
-pub mod error;
-pub mod extract;
-pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -33,6 +32,9 @@ pub mod record;
 pub mod relay;
 pub mod routing;
 pub mod settle;
+
+pub use tollgate_http::{error, extract};
+pub use tollgate_store::keys;
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -98,10 +100,6 @@ pub struct Gateway {
     pub budgeter: Arc<budgets::Budgeter>,
     /// The alert channel (log and webhooks).
     pub alerts: Arc<alerts::Alerter>,
-    /// HMAC of the bootstrap admin token.
-    pub admin_token_hash: String,
-    /// The bootstrap admin token, only when this start generated it (to print once).
-    pub new_admin_token: std::sync::Mutex<Option<String>>,
     /// Metrics registry.
     pub metrics: metrics::Metrics,
     /// Background tasks (stream relays) that shutdown waits for.
@@ -176,7 +174,6 @@ impl Gateway {
             .collect();
         // The ledger names these by id; the FOCUS export reads the prices from them.
         tollgate_store::LedgerQueries::save_price_points(&store, &points).await?;
-        let (admin_token_hash, new_admin_token) = admin::bootstrap_token(&store, &secret).await?;
         let prompts = secret.prompt_hasher();
         let keyring = auth::Keyring::load(store.clone(), secret).await;
         let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
@@ -205,8 +202,6 @@ impl Gateway {
             limiter: Arc::new(limits::RateLimiter::default()),
             budgeter,
             alerts,
-            admin_token_hash,
-            new_admin_token: std::sync::Mutex::new(new_admin_token),
             config: Arc::new(config),
             providers,
             clients,
@@ -240,9 +235,35 @@ impl MakeRequestId for MakeRequestIdV7 {
     }
 }
 
-/// The axum app. Layers, outermost first: request id (set, then copied to the response), then
-/// panic → OpenAI-shaped 500.
+/// The data plane as the control plane sees it: a snapshot refresh and the live budget states.
+impl tollgate_http::DataPlane for Gateway {
+    fn refresh(
+        &self,
+        changed: tollgate_http::Changed,
+    ) -> tollgate_http::BoxFuture<'_, Result<(), tollgate_store::StoreError>> {
+        Box::pin(async move {
+            match changed {
+                tollgate_http::Changed::Keys => self.keyring.reload().await.map(|_| ()),
+                tollgate_http::Changed::Budgets => self.budgeter.reload().await,
+            }
+        })
+    }
+
+    fn budget_statuses(&self) -> Vec<tollgate_store::BudgetStatus> {
+        self.budgeter.statuses()
+    }
+}
+
+/// The data plane's axum app alone (`/v1`, health, metrics).
 pub fn router(gw: Arc<Gateway>) -> Router {
+    router_with(gw, Router::new())
+}
+
+/// The data plane's axum app with `other` routes served beside it (the control plane's
+/// `/admin/v1`, composed by the binary). Layers, outermost first, cover both: request id (set,
+/// then copied to the response), then panic → OpenAI-shaped 500. Unknown paths answer the
+/// OpenAI-shaped 404.
+pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(pipeline::chat))
         .route("/v1/embeddings", post(pipeline::embeddings))
@@ -251,10 +272,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(admin::router())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(gw)
+        .merge(other)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestIdV7))
@@ -263,10 +284,12 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
 }
 
-/// Serves `gw` on `listener` until `shutdown` resolves, then stops accepting, lets in-flight
-/// requests and stream relays finish for up to `server.shutdown_grace`, and returns.
+/// Serves `gw` (and `other` routes beside it, see [`router_with`]) on `listener` until
+/// `shutdown` resolves, then stops accepting, lets in-flight requests and stream relays finish for
+/// up to `server.shutdown_grace`, and returns.
 pub async fn serve(
     gw: Arc<Gateway>,
+    other: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -277,7 +300,7 @@ pub async fn serve(
     });
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let grace = gw.config.server.shutdown_grace;
-    let server = axum::serve(listener, router(gw.clone()))
+    let server = axum::serve(listener, router_with(gw.clone(), other))
         .with_graceful_shutdown(async move {
             let _ = rx.wait_for(|stop| *stop).await;
         })

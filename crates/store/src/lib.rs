@@ -4,6 +4,8 @@
 //!   keys and personal tokens (stored only as keyed hashes), stage changes, audit events.
 //! - [`queries`]: the traits ([`PodQueries`], [`UserQueries`], [`UseCaseQueries`], [`KeyQueries`],
 //!   [`AuditQueries`]). Every mutation writes its audit event in the same transaction.
+//! - [`keys`]: key material: generation, the server secret, and the keyed hashes that are all the
+//!   store keeps of keys, tokens and prompt fingerprints.
 //! - [`sqlite`]: the embedded default, one file in the data directory, WAL, migrations applied at
 //!   start (safe when two processes start on the same directory).
 //!
@@ -18,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod keys;
 pub mod model;
 pub mod queries;
 pub mod sqlite;

@@ -587,6 +587,23 @@ pub struct Budget {
     pub created_by: String,
 }
 
+/// Where a budget stands now: its current period and what is spent and reserved in it. The data
+/// plane keeps these live (requests in flight included); the control plane reads them through
+/// its snapshot interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetStatus {
+    /// The budget.
+    pub budget: Budget,
+    /// Current period, Unix ms.
+    pub period_start: i64,
+    /// End of the current period, Unix ms (`i64::MAX` for lifetime).
+    pub period_end: i64,
+    /// Spent in the period, nano-USD.
+    pub spent_nano_usd: u64,
+    /// Reserved by requests in flight, nano-USD.
+    pub reserved_nano_usd: u64,
+}
+
 /// A page of a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page<T> {

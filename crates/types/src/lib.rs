@@ -6,6 +6,7 @@
 //! - [`openai`]: chat completions (request, response, stream chunk), embeddings, models and the
 //!   error body every `/v1` error uses.
 //! - [`anthropic`]: the Messages API, its responses and its stream events.
+//! - [`time`]: RFC 3339 (UTC) ⇄ Unix milliseconds, the wire format of every time Tollgate writes.
 //!
 //! Requests keep every field the gateway does not know in an `extra` map (`#[serde(flatten)]`), so a
 //! parameter a provider understands but Tollgate does not is passed through untouched.
@@ -21,6 +22,7 @@
 
 pub mod anthropic;
 pub mod openai;
+pub mod time;
 
 /// Seconds since the Unix epoch, as OpenAI's `created` fields carry it.
 pub fn unix_now() -> u64 {

@@ -1,4 +1,5 @@
-//! Shared helpers of the gateway's integration tests: simulators and gateways on port 0, in-process.
+//! Shared helpers of the gateway's integration tests (the control plane's tests include this file
+//! too): simulators and gateways on port 0, in-process.
 
 #![allow(dead_code)]
 
@@ -162,8 +163,14 @@ pub async fn use_case_with_key(
     (gw.store.get_use_case(&uc.id).await.unwrap(), plaintext)
 }
 
+/// A gateway for `yaml` on port 0, with a production use case and key that may call every route.
 pub async fn gateway(yaml: &str) -> Gw {
-    let gw = gateway_only(yaml).await;
+    serve_gateway(gateway_only(yaml).await, axum::Router::new()).await
+}
+
+/// Serves `gw` (with `other` routes beside it, e.g. the control plane's) on port 0, with a
+/// production use case and key that may call every route.
+pub async fn serve_gateway(gw: Arc<Gateway>, other: axum::Router) -> Gw {
     let routes: Vec<String> = gw.config.routes.iter().map(|r| r.name.clone()).collect();
     let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
     let (use_case, key) =
@@ -171,9 +178,14 @@ pub async fn gateway(yaml: &str) -> Gw {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, mut rx) = watch::channel(false);
-    let task = tokio::spawn(tollgate_gateway::serve(gw.clone(), listener, async move {
-        let _ = rx.wait_for(|v| *v).await;
-    }));
+    let task = tokio::spawn(tollgate_gateway::serve(
+        gw.clone(),
+        other,
+        listener,
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        },
+    ));
     Gw {
         url,
         gw,

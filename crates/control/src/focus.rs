@@ -125,7 +125,7 @@ pub fn decimal(n: u128, scale: u32) -> String {
 
 /// `2026-11-01T00:00:00Z` (FOCUS date-times have no fraction).
 fn datetime(ms: i64) -> String {
-    let mut s = super::time::rfc3339(ms);
+    let mut s = tollgate_types::time::rfc3339(ms);
     // `…:00.000Z` → `…:00Z`
     s.replace_range(19..23, "");
     s

@@ -217,10 +217,10 @@ pub fn new_api_key(
     scopes: Option<Vec<String>>,
     expires_at: Option<i64>,
     created_by: &str,
-) -> (tollgate_store::ApiKey, String) {
+) -> (crate::ApiKey, String) {
     let k = generate(secret, "tg");
-    let record = tollgate_store::ApiKey {
-        id: tollgate_store::new_id("key"),
+    let record = crate::ApiKey {
+        id: crate::new_id("key"),
         use_case_id: use_case_id.to_string(),
         user_id,
         name: name.to_string(),
@@ -230,8 +230,8 @@ pub fn new_api_key(
         expires_at,
         revoked_at: None,
         replaced_by: None,
-        limits: tollgate_store::Limits::default(),
-        created_at: tollgate_store::now_ms(),
+        limits: crate::Limits::default(),
+        created_at: crate::now_ms(),
         created_by: created_by.to_string(),
     };
     (record, k.plaintext)

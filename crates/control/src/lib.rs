@@ -1,44 +1,142 @@
 //! The control plane: `/admin/v1`, REST over the store, described by OpenAPI 3.1 at
 //! `/admin/v1/openapi.json` (generated from the handlers by utoipa).
 //!
+//! It depends on the store, the meter and the shared HTTP edge, never on the request pipeline.
+//! When a change must reach requests (a key revoked, a budget created), it tells the data plane
+//! through [`tollgate_http::DataPlane`] and answers once the snapshot is refreshed; the binary
+//! composes the two routers into one server.
+//!
+//! One module per resource: [`pods`], [`users`], [`use_cases`], [`keys`], [`budgets`],
+//! [`audit`], [`reports`] (spend, forecast, advice, and the FOCUS export with [`focus`]); the
+//! role table in [`access`]; wire types in [`dto`].
+//!
 //! Authentication: `Authorization: Bearer <token>`, either the bootstrap admin token
 //! (`TOLLGATE_ADMIN_TOKEN`; when unset, generated on first start, printed once, stored hashed) or a
 //! personal token (`tgu_…`) of a user. Every route checks the caller's role ([`access`]); every
 //! change is written to the audit trail by the store, in the same transaction.
 
 pub mod access;
+pub mod audit;
+pub mod budgets;
+mod common;
 pub mod dto;
 pub mod focus;
-mod handlers;
-pub mod time;
+pub mod keys;
+pub mod pods;
+pub mod reports;
+pub mod use_cases;
+pub mod users;
 
-use crate::Gateway;
-use crate::auth::bearer;
-use crate::error::ApiError;
 use access::Principal;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
+use std::collections::HashSet;
 use std::sync::Arc;
-use tollgate_store::{AuditQueries, KeyQueries, UserQueries, now_ms};
+use tollgate_http::error::ApiError;
+use tollgate_http::{Changed, DataPlane, bearer};
+use tollgate_store::keys::KeySecret;
+use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries, now_ms};
 use utoipa::OpenApi;
+
+/// What every admin request shares.
+pub struct Control {
+    /// The store.
+    pub store: Store,
+    /// The server secret tokens and keys are hashed with.
+    pub secret: KeySecret,
+    /// The data plane, told about changes.
+    pub plane: Arc<dyn DataPlane>,
+    /// The built-in price catalog (cheaper candidates for the advice).
+    pub catalog: tollgate_meter::Catalog,
+    /// Largest body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// The routes of the config (use cases may name only these).
+    routes: HashSet<String>,
+    /// HMAC of the bootstrap admin token.
+    admin_token_hash: String,
+    /// The bootstrap admin token, only when this start generated it (to print once).
+    pub new_admin_token: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the control plane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The store failed.
+    #[error("cannot open the control plane's store: {0}")]
+    Store(#[from] StoreError),
+    /// The built-in catalog is unreadable.
+    #[error("the built-in price catalog is unreadable: {0}")]
+    Catalog(String),
+}
+
+impl Control {
+    /// The control plane over `store` for `config`, telling `plane` about changes. Sets up the
+    /// bootstrap admin token (see [`bootstrap_token`]).
+    pub async fn new(
+        config: &tollgate_config::Config,
+        store: Store,
+        secret: KeySecret,
+        plane: Arc<dyn DataPlane>,
+    ) -> Result<Arc<Control>, ControlError> {
+        let (admin_token_hash, new_admin_token) = bootstrap_token(&store, &secret).await?;
+        let catalog =
+            tollgate_meter::Catalog::builtin().map_err(|e| ControlError::Catalog(e.to_string()))?;
+        Ok(Arc::new(Control {
+            store,
+            secret,
+            plane,
+            catalog,
+            max_body_bytes: config.server.max_body_bytes,
+            routes: config.routes.iter().map(|r| r.name.clone()).collect(),
+            admin_token_hash,
+            new_admin_token: std::sync::Mutex::new(new_admin_token),
+        }))
+    }
+
+    /// Whether the config has a route named `name`.
+    pub fn has_route(&self, name: &str) -> bool {
+        self.routes.contains(name)
+    }
+
+    /// The bootstrap admin token, if this start generated it; `None` after the first call.
+    pub fn take_new_admin_token(&self) -> Option<String> {
+        self.new_admin_token.lock().ok().and_then(|mut t| t.take())
+    }
+
+    /// Tells the data plane that `changed` changed. A failed refresh is not the caller's error:
+    /// the data plane also refreshes on its own timer.
+    pub(crate) async fn changed(&self, changed: Changed) {
+        if let Err(e) = self.plane.refresh(changed).await {
+            tracing::warn!(error = %e, ?changed, "the data plane could not refresh its snapshot; it retries on its timer");
+        }
+    }
+}
 
 /// The OpenAPI document of the admin API.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tollgate admin API", description = "Pods, users, use cases, stages and virtual keys."),
     paths(
-        handlers::me,
-        handlers::list_pods, handlers::create_pod, handlers::get_pod, handlers::update_pod,
-        handlers::list_members, handlers::set_member, handlers::remove_member,
-        handlers::list_users, handlers::create_user, handlers::get_user, handlers::create_token,
-        handlers::list_use_cases, handlers::create_use_case, handlers::get_use_case, handlers::update_use_case,
-        handlers::change_stage, handlers::list_stage_changes,
-        handlers::list_keys, handlers::create_key, handlers::get_key, handlers::revoke_key, handlers::rotate_key,
-        handlers::list_audit,
-        handlers::list_budgets, handlers::create_budget, handlers::get_budget, handlers::delete_budget,
-        handlers::spend_report, handlers::focus_export, handlers::forecast, handlers::advice,
+        users::me,
+        pods::list_pods, pods::create_pod, pods::get_pod, pods::update_pod,
+        pods::list_members, pods::set_member, pods::remove_member,
+        users::list_users, users::create_user, users::get_user, users::create_token,
+        use_cases::list_use_cases, use_cases::create_use_case, use_cases::get_use_case, use_cases::update_use_case,
+        use_cases::change_stage, use_cases::list_stage_changes,
+        keys::list_keys, keys::create_key, keys::get_key, keys::revoke_key, keys::rotate_key,
+        audit::list_audit,
+        budgets::list_budgets, budgets::create_budget, budgets::get_budget, budgets::delete_budget,
+        reports::spend_report, reports::focus_export, reports::forecast, reports::advice,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -72,9 +170,15 @@ async fn openapi(_: Principal) -> axum::response::Response {
         .into_response()
 }
 
-/// The `/admin/v1` routes.
-pub fn router() -> Router<Arc<Gateway>> {
-    use handlers::*;
+/// The `/admin/v1` routes, ready to be served (or merged beside the data plane's).
+pub fn router(control: Arc<Control>) -> Router {
+    use audit::*;
+    use budgets::*;
+    use keys::*;
+    use pods::*;
+    use reports::*;
+    use use_cases::*;
+    use users::*;
     Router::new()
         .route("/admin/v1/openapi.json", get(openapi))
         .route("/admin/v1/me", get(me))
@@ -115,17 +219,18 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/admin/v1/reports/focus", get(focus_export))
         .route("/admin/v1/reports/forecast", get(forecast))
         .route("/admin/v1/reports/advice", get(advice))
+        .with_state(control)
 }
 
-impl FromRequestParts<Arc<Gateway>> for Principal {
+impl FromRequestParts<Arc<Control>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        gw: &Arc<Gateway>,
+        gw: &Arc<Control>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
-        let hash = gw.keyring.secret().hash(token);
+        let hash = gw.secret.hash(token);
         if hash == gw.admin_token_hash {
             return Ok(Principal::Admin);
         }
@@ -152,7 +257,7 @@ impl FromRequestParts<Arc<Gateway>> for Principal {
 /// earlier start, else a new one. Returns the hash and, only when it was just generated, the token.
 pub async fn bootstrap_token(
     store: &tollgate_store::Store,
-    secret: &crate::keys::KeySecret,
+    secret: &KeySecret,
 ) -> Result<(String, Option<String>), tollgate_store::StoreError> {
     if let Ok(t) = std::env::var("TOLLGATE_ADMIN_TOKEN")
         && !t.trim().is_empty()
@@ -162,7 +267,7 @@ pub async fn bootstrap_token(
     if let Some(h) = store.get_setting("admin_token_hmac").await? {
         return Ok((h, None));
     }
-    let k = crate::keys::generate(secret, "tga");
+    let k = tollgate_store::keys::generate(secret, "tga");
     let stored = store.init_setting("admin_token_hmac", &k.hash).await?;
     if stored == k.hash {
         store

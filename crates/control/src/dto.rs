@@ -1,10 +1,10 @@
 //! The admin API's wire types: what it accepts (unknown fields rejected) and what it answers (times
 //! as RFC 3339). Each derives its OpenAPI schema.
 
-use super::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use tollgate_store as m;
 use tollgate_store::{Limits, OrgRole, PilotCaps, PodRole, Scores, Stage, ValueModel};
+use tollgate_types::time::rfc3339;
 use utoipa::ToSchema;
 
 /// A pod.
@@ -598,7 +598,7 @@ pub struct Budget {
 
 impl Budget {
     /// From the budgeter's status of a budget.
-    pub fn from_status(s: crate::budgets::Status) -> Self {
+    pub fn from_status(s: tollgate_store::BudgetStatus) -> Self {
         let b = s.budget;
         Budget {
             amount_usd: tollgate_meter::Money(b.amount_nano_usd).usd(),

@@ -8,7 +8,9 @@
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../gateway/tests/common/mod.rs"]
 mod common;
+mod planes;
 
 use common::*;
 use serde_json::{Value, json};
@@ -114,7 +116,7 @@ fn is_time(s: &str) -> bool {
 }
 
 fn ms(s: &str) -> i64 {
-    tollgate_gateway::admin::time::parse_rfc3339(s).unwrap()
+    tollgate_types::time::parse_rfc3339(s).unwrap()
 }
 
 fn check_type(col: &str, ty: Ty, v: &str) {
@@ -158,7 +160,7 @@ async fn the_focus_export_has_every_mandatory_column_with_its_type_and_adds_up()
         ..SimConfig::default()
     })
     .await;
-    let g = gateway(&format!(
+    let (g, admin) = planes::serve(&format!(
         r#"
 providers:
   - {{ name: sim, type: openai_compatible, base_url: "{0}/v1" }}
@@ -178,7 +180,6 @@ routes:
         s.url
     ))
     .await;
-    let admin = g.gw.new_admin_token.lock().unwrap().take().unwrap();
     let routes = ["mini", "sonnet", "contract", "local", "free"];
     for route in routes {
         for stream in [false, true] {
@@ -232,7 +233,7 @@ routes:
     assert_eq!(ledger.requests, expected);
 
     let now = tollgate_store::now_ms();
-    let month = &tollgate_gateway::admin::time::rfc3339(now)[..7];
+    let month = &tollgate_types::time::rfc3339(now)[..7];
     let resp = admin_get(
         &g,
         &admin,

@@ -4,7 +4,9 @@
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../gateway/tests/common/mod.rs"]
 mod common;
+mod planes;
 
 use axum::body::Body;
 use http::{Method, Request, StatusCode};
@@ -33,17 +35,8 @@ struct Api {
 impl Api {
     async fn new(yaml: &str) -> Api {
         let gw = common::gateway_only(yaml).await;
-        let admin = gw
-            .new_admin_token
-            .lock()
-            .unwrap()
-            .take()
-            .expect("a fresh store generates the admin token");
-        Api {
-            router: tollgate_gateway::router(gw.clone()),
-            gw,
-            admin,
-        }
+        let (router, _, admin) = planes::app(&gw).await;
+        Api { router, gw, admin }
     }
 
     async fn call(
@@ -932,7 +925,7 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
     assert!(!listed.to_string().contains(&secret[3..]));
 
     // Expiry.
-    let soon = tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms() + 400);
+    let soon = tollgate_types::time::rfc3339(tollgate_store::now_ms() + 400);
     let k = api
         .ok(
             Method::POST,
@@ -1223,6 +1216,7 @@ async fn a_second_instance_picks_up_changes_by_refreshing() {
     let b_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tollgate_gateway::serve(
         b_gw,
+        axum::Router::new(),
         listener,
         std::future::pending(),
     ));
@@ -1712,7 +1706,7 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
     );
 
     // Showback for a calendar month equals the explicit range of that month.
-    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
     let (_, by_month) = api
         .call(
             Method::GET,
@@ -2047,7 +2041,7 @@ async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
     );
     assert!(a["idle_keys"][0]["last_used"].is_null());
     let period_end =
-        tollgate_gateway::admin::time::parse_rfc3339(b["period_end"].as_str().unwrap()).unwrap();
+        tollgate_types::time::parse_rfc3339(b["period_end"].as_str().unwrap()).unwrap();
     if period_end - tollgate_store::now_ms() > 2 * 3_600_000 {
         let risk = &a["budgets_at_risk"][0];
         assert_eq!(risk["budget_id"], b["id"], "{a}");
@@ -2190,7 +2184,7 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let month = &tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7];
+    let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
     let token = |who: Who| {
         org.tokens
             .iter()
@@ -2211,7 +2205,7 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         .call(Method::GET, &path, &token(Who::Finops), None)
         .await;
     assert_eq!(st, StatusCode::OK);
-    if tollgate_gateway::admin::time::rfc3339(tollgate_store::now_ms())[..7] != *month {
+    if tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7] != *month {
         return; // the month turned during the test
     }
     assert_eq!(pods_seen(&all), org.pods.iter().cloned().collect());

@@ -10,8 +10,8 @@
 //!
 //! Objects of a pod the caller may not read answer 404, exactly like objects that do not exist.
 
-use crate::error::ApiError;
 use std::collections::HashMap;
+use tollgate_http::error::ApiError;
 use tollgate_store::{OrgRole, PodRole};
 
 /// An authenticated admin caller.

@@ -1,4 +1,4 @@
-//! RFC 3339 (UTC, `Z`) ⇄ Unix milliseconds, for the admin API's wire format.
+//! RFC 3339 (UTC, `Z`) ⇄ Unix milliseconds: the wire format of the admin API, alerts and exports.
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

@@ -1,0 +1,35 @@
+//! The audit trail, read-only.
+
+use crate::common::*;
+
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "audit",
+    params(("after" = Option<i64>, Query, description = "sequence number"), ("limit" = Option<u32>, Query)),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+/// The audit trail, oldest first (platform admins, auditors, risk officers).
+pub async fn list_audit(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<AuditEvent>>> {
+    if !p.reads_audit() {
+        return Err(ApiError::Forbidden {
+            message: "only platform admins, auditors and risk officers read the audit trail".into(),
+            code: "role_forbids",
+        });
+    }
+    let page = list_query(&q, &[])?;
+    let after = match q.get("after") {
+        None => 0,
+        Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::invalid("`after` must be a sequence number", Some("after".into()))
+        })?,
+    };
+    Ok(Json(
+        gw.store
+            .list_audit(after, page.size())
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}

@@ -1,0 +1,154 @@
+//! Pods and their members.
+
+use crate::common::*;
+
+#[utoipa::path(get, path = "/admin/v1/pods", tag = "pods",
+    params(("after" = Option<String>, Query, description = "cursor"), ("limit" = Option<u32>, Query, description = "1–200")),
+    responses((status = 200, body = PodPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// Pods the caller may read.
+pub async fn list_pods(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<PodPage>> {
+    let page = list_query(&q, &[])?;
+    let visible = p.visible_pods();
+    Ok(Json(
+        gw.store.list_pods(visible.as_deref(), &page).await?.into(),
+    ))
+}
+
+#[utoipa::path(post, path = "/admin/v1/pods", tag = "pods", request_body = CreatePod,
+    responses((status = 201, body = Pod), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Creates a pod (platform admin).
+pub async fn create_pod(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
+    p.require_admin()?;
+    let req: CreatePod = body(&gw, &headers, b).await?;
+    name_ok("name", &req.name)?;
+    text_ok("description", &req.description, 2000)?;
+    Ok(created(Pod::from(
+        gw.store
+            .create_pod(&p.actor(), &req.name, &req.description)
+            .await?,
+    )))
+}
+
+pub(crate) async fn readable_pod(gw: &Control, p: &Principal, id: &str) -> Result<m::Pod> {
+    if !p.can_read(id) {
+        return Err(ApiError::Missing(format!("pod {id}")));
+    }
+    gw.store.get_pod(id).await.map_err(|e| match e {
+        m::StoreError::NotFound(_) => ApiError::Missing(format!("pod {id}")),
+        e => e.into(),
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/pods/{id}", tag = "pods", params(("id" = String, Path)),
+    responses((status = 200, body = Pod), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// One pod.
+pub async fn get_pod(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<Pod>> {
+    Ok(Json(readable_pod(&gw, &p, &id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/pods/{id}", tag = "pods", params(("id" = String, Path)), request_body = UpdatePod,
+    responses((status = 200, body = Pod), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Renames or re-describes a pod (its lead, or a platform admin).
+pub async fn update_pod(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<Pod>> {
+    readable_pod(&gw, &p, &id).await?;
+    p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
+    let req: UpdatePod = body(&gw, &headers, b).await?;
+    if let Some(n) = &req.name {
+        name_ok("name", n)?;
+    }
+    if let Some(d) = &req.description {
+        text_ok("description", d, 2000)?;
+    }
+    Ok(Json(
+        gw.store
+            .update_pod(
+                &p.actor(),
+                &id,
+                req.name.as_deref(),
+                req.description.as_deref(),
+            )
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/v1/pods/{id}/members", tag = "pods", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Member>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Members of a pod.
+pub async fn list_members(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Member>>> {
+    readable_pod(&gw, &p, &id).await?;
+    Ok(Json(
+        gw.store
+            .list_members(&id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(put, path = "/admin/v1/pods/{id}/members/{user_id}", tag = "pods", params(("id" = String, Path), ("user_id" = String, Path)), request_body = SetMember,
+    responses((status = 200, body = Member), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Adds a member or changes their role (the pod's lead, or a platform admin).
+pub async fn set_member(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<Member>> {
+    readable_pod(&gw, &p, &id).await?;
+    p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
+    let req: SetMember = body(&gw, &headers, b).await?;
+    gw.store
+        .get_user(&user_id)
+        .await
+        .map_err(|_| ApiError::Missing(format!("user {user_id}")))?;
+    Ok(Json(
+        gw.store
+            .set_member(&p.actor(), &id, &user_id, req.role)
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/pods/{id}/members/{user_id}", tag = "pods", params(("id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Removes a member (the pod's lead, or a platform admin).
+pub async fn remove_member(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    readable_pod(&gw, &p, &id).await?;
+    p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
+    gw.store
+        .remove_member(&p.actor(), &id, &user_id)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(_) => {
+                ApiError::Missing(format!("member {user_id} of pod {id}"))
+            }
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

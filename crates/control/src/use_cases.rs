@@ -1,0 +1,211 @@
+//! Use cases: the registry, stage changes and their history.
+
+use crate::common::*;
+
+pub(crate) async fn readable_use_case(gw: &Control, p: &Principal, id: &str) -> Result<m::UseCase> {
+    let uc = gw.store.get_use_case(id).await.map_err(|e| match e {
+        m::StoreError::NotFound(_) => ApiError::Missing(format!("use case {id}")),
+        e => e.into(),
+    })?;
+    if !p.can_read(&uc.pod_id) {
+        return Err(ApiError::Missing(format!("use case {id}")));
+    }
+    Ok(uc)
+}
+
+/// A use case the caller may change: 404 if they cannot see it, 403 if they may only read it.
+pub(crate) async fn managed_use_case(gw: &Control, p: &Principal, id: &str) -> Result<m::UseCase> {
+    let uc = readable_use_case(gw, p, id).await?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {id}"),
+        p.can_manage(&uc.pod_id),
+    )?;
+    Ok(uc)
+}
+
+/// Checks the fields of a new or changed use case (absent fields are not checked).
+pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
+    if let Some(n) = &u.name {
+        name_ok("name", n)?;
+    }
+    if let Some(d) = &u.description {
+        text_ok("description", d, 4000)?;
+    }
+    check_scores(&u.scores)?;
+    check_caps(&u.pilot_caps)?;
+    check_limits("limits", &u.limits)?;
+    if let Some(r) = &u.routes {
+        check_routes(gw, "routes", r)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases", tag = "use cases",
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, description = "proposed | pilot | production | retired")),
+    responses((status = 200, body = UseCasePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// Use cases the caller may read, filtered.
+pub async fn list_use_cases(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<UseCasePage>> {
+    let page = list_query(&q, &["pod_id", "stage"])?;
+    let stage = match q.get("stage") {
+        None => None,
+        Some(s) => Some(m::Stage::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "`stage` must be proposed, pilot, production or retired",
+                Some("stage".into()),
+            )
+        })?),
+    };
+    let pod_ids = match (q.get("pod_id"), p.visible_pods()) {
+        (Some(pod), Some(v)) => Some(if v.contains(pod) {
+            vec![pod.clone()]
+        } else {
+            Vec::new()
+        }),
+        (Some(pod), None) => Some(vec![pod.clone()]),
+        (None, v) => v,
+    };
+    let filter = m::UseCaseFilter { pod_ids, stage };
+    Ok(Json(gw.store.list_use_cases(&filter, &page).await?.into()))
+}
+
+#[utoipa::path(post, path = "/admin/v1/use-cases", tag = "use cases", request_body = CreateUseCase,
+    responses((status = 201, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Proposes a use case in a pod (its lead, or a platform admin).
+pub async fn create_use_case(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Response> {
+    let req: CreateUseCase = body(&gw, &headers, b).await?;
+    readable_pod(&gw, &p, &req.pod_id).await?;
+    p.check(
+        &req.pod_id,
+        &format!("pod {}", req.pod_id),
+        p.can_manage(&req.pod_id),
+    )?;
+    check_use_case(
+        &gw,
+        &m::UseCasePatch {
+            name: Some(req.name.clone()),
+            description: Some(req.description.clone()),
+            value_model: None,
+            scores: req.scores,
+            routes: Some(req.routes.clone()),
+            pilot_caps: req.pilot_caps,
+            limits: req.limits,
+        },
+    )?;
+    let uc = gw
+        .store
+        .create_use_case(
+            &p.actor(),
+            &req.pod_id,
+            &req.name,
+            &req.description,
+            &req.value_model.unwrap_or_default(),
+            &req.scores.unwrap_or_default(),
+            &req.routes,
+            &req.pilot_caps.unwrap_or_default(),
+            &req.limits.unwrap_or_default(),
+        )
+        .await?;
+    Ok(created(UseCase::from(uc)))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}", tag = "use cases", params(("id" = String, Path)),
+    responses((status = 200, body = UseCase), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// One use case.
+pub async fn get_use_case(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<UseCase>> {
+    Ok(Json(readable_use_case(&gw, &p, &id).await?.into()))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/use-cases/{id}", tag = "use cases", params(("id" = String, Path)), request_body = UpdateUseCase,
+    responses((status = 200, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Changes a use case (its pod's lead, or a platform admin).
+pub async fn update_use_case(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<UseCase>> {
+    managed_use_case(&gw, &p, &id).await?;
+    let req: UpdateUseCase = body(&gw, &headers, b).await?;
+    let patch = m::UseCasePatch {
+        name: req.name,
+        description: req.description,
+        value_model: req.value_model,
+        scores: req.scores,
+        routes: req.routes,
+        pilot_caps: req.pilot_caps,
+        limits: req.limits,
+    };
+    check_use_case(&gw, &patch)?;
+    let uc = gw.store.update_use_case(&p.actor(), &id, &patch).await?;
+    gw.changed(Changed::Keys).await;
+    Ok(Json(uc.into()))
+}
+
+#[utoipa::path(post, path = "/admin/v1/use-cases/{id}/stage", tag = "use cases", params(("id" = String, Path)), request_body = ChangeStage,
+    responses((status = 200, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Moves a use case to another stage, recording who, when and why (its pod's lead, or a platform
+/// admin). Allowed: proposed→pilot|retired, pilot→production|proposed|retired, production→pilot|retired.
+pub async fn change_stage(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<UseCase>> {
+    managed_use_case(&gw, &p, &id).await?;
+    let req: ChangeStage = body(&gw, &headers, b).await?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "`reason` must say why the stage changes",
+            Some("reason".into()),
+        ));
+    }
+    text_ok("reason", &req.reason, 2000)?;
+    let (uc, _) = gw
+        .store
+        .change_stage(&p.actor(), &id, req.to, &req.reason)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::Invalid(message) => ApiError::Conflict {
+                message,
+                code: "stage_transition_not_allowed",
+            },
+            e => e.into(),
+        })?;
+    gw.changed(Changed::Keys).await;
+    Ok(Json(uc.into()))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/stage-changes", tag = "use cases", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<StageChange>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The stage history of a use case.
+pub async fn list_stage_changes(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StageChange>>> {
+    readable_use_case(&gw, &p, &id).await?;
+    Ok(Json(
+        gw.store
+            .list_stage_changes(&id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}

@@ -1,0 +1,45 @@
+//! Both planes together, as the binary composes them: the gateway (from the gateway's own test
+//! helpers, `common`) with the control plane's router beside it.
+
+#![allow(dead_code)]
+
+use crate::common::{self, Gw};
+use std::sync::Arc;
+use tollgate_control::Control;
+use tollgate_gateway::Gateway;
+
+/// The control plane over `gw`'s store and secret, telling `gw` about changes.
+pub async fn control_for(gw: &Arc<Gateway>) -> Arc<Control> {
+    Control::new(
+        &gw.config,
+        gw.store.clone(),
+        gw.keyring.secret().clone(),
+        gw.clone(),
+    )
+    .await
+    .unwrap()
+}
+
+/// One in-process app serving both planes, its control plane and the bootstrap admin token.
+pub async fn app(gw: &Arc<Gateway>) -> (axum::Router, Arc<Control>, String) {
+    let control = control_for(gw).await;
+    let token = control
+        .take_new_admin_token()
+        .expect("a fresh store generates the admin token");
+    let router =
+        tollgate_gateway::router_with(gw.clone(), tollgate_control::router(control.clone()));
+    (router, control, token)
+}
+
+/// A gateway for `yaml` served on port 0 with the control plane beside it, and the admin token.
+pub async fn serve(yaml: &str) -> (Gw, String) {
+    let gw = common::gateway_only(yaml).await;
+    let control = control_for(&gw).await;
+    let token = control
+        .take_new_admin_token()
+        .expect("a fresh store generates the admin token");
+    (
+        common::serve_gateway(gw, tollgate_control::router(control)).await,
+        token,
+    )
+}

@@ -1,0 +1,52 @@
+//! What both planes share at the HTTP edge, and nothing else.
+//!
+//! - [`error`]: [`ApiError`](error::ApiError), every way a request can fail, and the one place that
+//!   turns it into a status and OpenAI's error body. `/v1` and `/admin/v1` answer errors alike.
+//! - [`extract`]: reading a body (size-limited) and parsing it as JSON with the path of the field at
+//!   fault.
+//! - [`bearer`]: the token of `Authorization: Bearer …`.
+//! - [`DataPlane`]: the one interface through which the control plane tells the data plane that the
+//!   store changed (so it refreshes its snapshots) and reads the live state only the data plane
+//!   has (budget spend with requests in flight). The planes never hold each other.
+
+pub mod error;
+pub mod extract;
+
+use axum::http::HeaderMap;
+use std::future::Future;
+use std::pin::Pin;
+use tollgate_store::{BudgetStatus, StoreError};
+
+/// What changed in the store, so the data plane knows which snapshot to refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// Keys, use cases (stage, routes, caps, limits) or pods: the key snapshot.
+    Keys,
+    /// Budgets: the budget table.
+    Budgets,
+}
+
+/// A boxed future, so [`DataPlane`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The data plane as the control plane sees it: a snapshot to refresh and live budget states.
+pub trait DataPlane: Send + Sync + 'static {
+    /// Reloads the snapshot `changed` belongs to; returns once requests see the change.
+    fn refresh(&self, changed: Changed) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Where every budget stands now, reservations of requests in flight included.
+    fn budget_statuses(&self) -> Vec<BudgetStatus>;
+}
+
+/// The token of `Authorization: Bearer <token>`, if present.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
