@@ -230,9 +230,15 @@ pub struct MakeRequestIdV7;
 
 impl MakeRequestId for MakeRequestIdV7 {
     fn make_request_id<B>(&mut self, _: &http::Request<B>) -> Option<RequestId> {
-        let id = format!("req_{}", uuid::Uuid::now_v7().simple());
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        HeaderValue::from_str(&new_request_id())
+            .ok()
+            .map(RequestId::new)
     }
+}
+
+/// A new request id: `req_` + a UUIDv7.
+pub fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// The data plane as the control plane sees it: a snapshot refresh and the live budget states.
@@ -261,7 +267,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 
 /// The data plane's axum app with `other` routes served beside it (the control plane's
 /// `/admin/v1`, composed by the binary). Layers, outermost first, cover both: request id (set,
-/// then copied to the response), then panic → OpenAI-shaped 500. Unknown paths answer the
+/// then copied to the response) after id headers are checked (too long or not printable: 400, see
+/// [`ops::check_id_headers`]), then panic → OpenAI-shaped 500. Unknown paths answer the
 /// OpenAI-shaped 404.
 pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
     Router::new()
@@ -278,6 +285,7 @@ pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
         .merge(other)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(ops::check_id_headers))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestIdV7))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CatchPanicLayer::custom(ops::panic_response)),

@@ -68,3 +68,47 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::Internal.into_response()
 }
+
+/// Longest value accepted in a header Tollgate stores or echoes (`x-request-id`,
+/// `x-tollgate-user`, `x-tollgate-session`), bytes.
+pub const MAX_ID_HEADER_BYTES: usize = 256;
+
+/// Headers whose values end up in the ledger or in the response, so their size is capped.
+const ID_HEADERS: [&str; 3] = ["x-request-id", "x-tollgate-user", "x-tollgate-session"];
+
+/// The outermost layer: refuses a request whose id headers are too long or not visible ASCII,
+/// before anything stores or echoes them. The refusal carries a fresh request id, never the
+/// client's.
+pub async fn check_id_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    for name in ID_HEADERS {
+        for value in req.headers().get_all(name) {
+            let bytes = value.as_bytes();
+            let problem = if bytes.len() > MAX_ID_HEADER_BYTES {
+                Some(format!(
+                    "the `{name}` header is {} bytes long; at most {MAX_ID_HEADER_BYTES} are accepted",
+                    bytes.len()
+                ))
+            } else if bytes.iter().any(|b| !(0x20..0x7f).contains(b)) {
+                Some(format!("the `{name}` header must be printable ASCII"))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                let mut resp = ApiError::InvalidRequest {
+                    message,
+                    param: Some(name.to_string()),
+                    code: "invalid_header",
+                }
+                .into_response();
+                if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
+                    resp.headers_mut().insert("x-request-id", id);
+                }
+                return resp;
+            }
+        }
+    }
+    next.run(req).await
+}

@@ -281,6 +281,48 @@ async fn a_client_request_id_is_kept() {
     assert_eq!(body["status"], "ok");
 }
 
+/// Id headers are stored (ledger) and echoed (response): a value over 256 bytes, or one that is not
+/// printable ASCII, is refused with a specific 400 that echoes nothing of it.
+#[tokio::test]
+async fn oversized_id_headers_are_refused_not_stored_or_echoed() {
+    let (router, key, gw) = app().await;
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+    for name in ["x-request-id", "x-tollgate-user", "x-tollgate-session"] {
+        let long = "a".repeat(257);
+        let mut req = post(&key, "/v1/chat/completions", body);
+        req.headers_mut().insert(name, long.parse().unwrap());
+        let (status, headers, b) = call(router.clone(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(b["error"]["code"], "invalid_header", "{name}");
+        assert_eq!(b["error"]["param"], name);
+        let id = headers["x-request-id"].to_str().unwrap();
+        assert!(id.starts_with("req_") && id.len() < 64, "{name}: {id}");
+        assert!(!b.to_string().contains(&long));
+
+        let mut req = Request::get("/healthz").body(Body::empty()).unwrap();
+        req.headers_mut()
+            .insert(name, http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+        let (status, _, b) = call(router.clone(), req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name} non-ASCII");
+        assert_eq!(b["error"]["param"], name);
+    }
+    // 256 bytes is still fine (the upstream is unreachable here: anything but a 400 will do).
+    let mut req = Request::get("/healthz").body(Body::empty()).unwrap();
+    req.headers_mut()
+        .insert("x-request-id", "b".repeat(256).parse().unwrap());
+    let (status, headers, _) = call(router.clone(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-request-id"].len(), 256);
+    assert_eq!(
+        gw.ledger
+            .stats()
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing refused reaches the ledger"
+    );
+}
+
 fn get(key: &str, path: &str) -> Request<Body> {
     Request::get(path)
         .header("authorization", format!("Bearer {key}"))
