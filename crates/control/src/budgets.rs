@@ -92,6 +92,16 @@ pub async fn create_budget(
             Some("amount_usd".into()),
         ));
     }
+    // The store keeps amounts as signed 64-bit nano-USD: refuse what it cannot hold, never clamp.
+    if amount.nanos() > i64::MAX as u64 {
+        return Err(ApiError::invalid(
+            format!(
+                "`amount_usd` must be at most {} USD",
+                tollgate_meter::Money(i64::MAX as u64).usd()
+            ),
+            Some("amount_usd".into()),
+        ));
+    }
     let time_zone = req.time_zone.clone().unwrap_or_else(|| "UTC".into());
     tollgate_meter::period::time_zone(&time_zone)
         .map_err(|e| ApiError::invalid(e, Some("time_zone".into())))?;

@@ -39,6 +39,18 @@ pub(crate) fn created<T: serde::Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
+/// Whether `c` must never appear in a name: control characters (ESC sequences would reach
+/// terminals, CR would break CSV rows) and the Unicode bidi controls that make text read
+/// differently from what it is (Trojan Source).
+pub(crate) fn forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A name: 1–100 characters, no leading or trailing spaces, no control or bidi characters.
 pub(crate) fn name_ok(field: &str, v: &str) -> Result<()> {
     let n = v.trim().chars().count();
     if n == 0 || n > 100 || v.trim() != v {
@@ -47,15 +59,58 @@ pub(crate) fn name_ok(field: &str, v: &str) -> Result<()> {
             Some(field.into()),
         ));
     }
-    Ok(())
+    no_forbidden_chars(field, v)
 }
 
+/// A free text: at most `max` characters; line breaks and tabs are fine, other control and bidi
+/// characters are not.
 pub(crate) fn text_ok(field: &str, v: &str, max: usize) -> Result<()> {
     if v.chars().count() > max {
         return Err(ApiError::invalid(
             format!("`{field}` must be at most {max} characters"),
             Some(field.into()),
         ));
+    }
+    if v.contains(|c| forbidden_char(c) && !matches!(c, '\n' | '\t')) {
+        return Err(ApiError::invalid(
+            format!("`{field}` must not contain control or bidirectional-override characters"),
+            Some(field.into()),
+        ));
+    }
+    Ok(())
+}
+
+fn no_forbidden_chars(field: &str, v: &str) -> Result<()> {
+    if v.contains(forbidden_char) {
+        return Err(ApiError::invalid(
+            format!("`{field}` must not contain control or bidirectional-override characters"),
+            Some(field.into()),
+        ));
+    }
+    Ok(())
+}
+
+/// The value model's texts are short labels; its numbers are finite.
+pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    for (field, text) in [
+        ("value_model.driver", &v.driver),
+        ("value_model.kpi", &v.kpi),
+        ("value_model.kpi_unit", &v.kpi_unit),
+    ] {
+        text_ok(field, text, 200)?;
+        no_forbidden_chars(field, text)?;
+    }
+    for (field, x) in [
+        ("value_model.baseline", v.baseline),
+        ("value_model.target", v.target),
+    ] {
+        if !x.is_finite() {
+            return Err(ApiError::invalid(
+                format!("`{field}` must be a finite number"),
+                Some(field.into()),
+            ));
+        }
     }
     Ok(())
 }

@@ -40,6 +40,10 @@ use tollgate_store::keys::KeySecret;
 use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries, now_ms};
 use utoipa::OpenApi;
 
+/// Largest admin request body, bytes: admin objects are small, and every string field has its
+/// own length limit, so a page of any list stays small too.
+pub const ADMIN_MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// What every admin request shares.
 pub struct Control {
     /// The store.
@@ -96,7 +100,7 @@ impl Control {
             secret,
             plane,
             catalog,
-            max_body_bytes: config.server.max_body_bytes,
+            max_body_bytes: config.server.max_body_bytes.min(ADMIN_MAX_BODY_BYTES),
             routes: config.routes.iter().map(|r| r.name.clone()).collect(),
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),

@@ -23,11 +23,19 @@ pub(crate) fn only_params(q: &HashMap<String, String>, allowed: &[&str]) -> Resu
     }
 }
 
+/// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) gets a leading `'` (OWASP's CSV-injection advice), and a cell with a comma,
+/// quote, CR or LF is quoted, so a name like `=HYPERLINK(…)` is text, never a live formula.
 pub(crate) fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    };
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s.into_owned()
     }
 }
 
@@ -105,7 +113,7 @@ pub async fn spend_report(
     let visible = p.visible_pods();
     let groups = gw
         .store
-        .spend_by(by, from_hour, to_hour, visible.as_deref())
+        .spend_by(by, from_hour, to_hour, visible.as_deref().and(None))
         .await?;
     let mut rows = Vec::with_capacity(groups.len());
     let mut total = m::Totals::default();
@@ -390,7 +398,13 @@ pub async fn forecast(
 /// Cost advice: identical requests an exact cache would answer, premium-model spend with a cheaper
 /// candidate (both over the last 30 days), keys idle for 30 days, and budgets that will run out
 /// before their period ends.
-pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
+pub async fn advice(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Advice>> {
+    // It takes no parameters; a misspelt filter must not look as if it applied.
+    only_params(&q, &[])?;
     const DAY: i64 = 86_400_000;
     let now = m::now_ms();
     let window_start = now - 30 * DAY;

@@ -32,6 +32,7 @@ pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
     if let Some(d) = &u.description {
         text_ok("description", d, 4000)?;
     }
+    check_value_model(&u.value_model)?;
     check_scores(&u.scores)?;
     check_caps(&u.pilot_caps)?;
     check_limits("limits", &u.limits)?;
@@ -94,7 +95,7 @@ pub async fn create_use_case(
         &m::UseCasePatch {
             name: Some(req.name.clone()),
             description: Some(req.description.clone()),
-            value_model: None,
+            value_model: req.value_model.clone(),
             scores: req.scores,
             routes: Some(req.routes.clone()),
             pilot_caps: req.pilot_caps,

@@ -680,6 +680,41 @@ async fn bad_input_on_the_admin_api() {
         (
             Method::POST,
             "/admin/v1/pods".into(),
+            Some(json!({"name": "red\u{1b}[31mpod"})),
+            StatusCode::BAD_REQUEST,
+            "control or bidirectional-override characters",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": "pod\u{202e}gnp.exe"})),
+            StatusCode::BAD_REQUEST,
+            "control or bidirectional-override characters",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": "a\rb"})),
+            StatusCode::BAD_REQUEST,
+            "control or bidirectional-override characters",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"kpi": "k".repeat(201)}})),
+            StatusCode::BAD_REQUEST,
+            "`value_model.kpi` must be at most 200 characters",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"driver": "d".repeat(70_000)}})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than the limit of 65536 bytes",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
             Some(json!({"name": "pod-a"})),
             StatusCode::CONFLICT,
             "already exists",
@@ -1532,6 +1567,12 @@ async fn bad_input_on_budgets() {
             "greater than 0",
         ),
         (
+            // Beyond what the store holds: refused, never clamped to 9,223,372,036.85.
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "10000000000", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "must be at most 9223372036.854775807 USD",
+        ),
+        (
             json!({"scope": "use_case", "scope_id": uc, "amount_usd": 5, "period": "day", "mode": "hard"}),
             StatusCode::BAD_REQUEST,
             "amount_usd",
@@ -1600,6 +1641,37 @@ async fn bad_input_on_budgets() {
         )
         .await;
     assert_eq!(got, StatusCode::NOT_FOUND);
+
+    // A deleted budget's audit event says what was deleted.
+    let b = api
+        .ok(
+            Method::POST,
+            "/admin/v1/budgets",
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "12.5", "period": "week", "mode": "soft"}),
+        )
+        .await;
+    let id = b["id"].as_str().unwrap();
+    let (got, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/admin/v1/budgets/{id}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::NO_CONTENT);
+    let (_, events) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+        .await;
+    let deleted = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "budget.delete" && e["object_id"] == id)
+        .expect("a budget.delete event");
+    assert_eq!(deleted["details"]["amount_nano_usd"], 12_500_000_000u64);
+    assert_eq!(deleted["details"]["scope_id"], uc.as_str());
+    assert_eq!(deleted["details"]["period"], "week");
 }
 
 /// Sends `n` chat requests with `max_tokens: 100` at once; returns each status and error code.
@@ -1775,6 +1847,56 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         "header, two pods, total: {text}"
     );
 
+    // A pod named like a formula is text in the CSV, never a live formula.
+    let (_, uc) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/use-cases/{uc_a}"),
+            &api.admin,
+            None,
+        )
+        .await;
+    let formula = r#"=HYPERLINK("http://evil.example","x")"#;
+    api.ok(
+        Method::PATCH,
+        &format!("/admin/v1/pods/{}", uc["pod_id"].as_str().unwrap()),
+        json!({"name": formula}),
+    )
+    .await;
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/admin/v1/reports/spend?by=pod&{range}&format=csv"))
+                .header("authorization", format!("Bearer {}", api.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(r#""'=HYPERLINK(""http://evil.example"",""x"")""#),
+        "{text}"
+    );
+    let cells = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap())
+        .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    assert!(
+        cells.iter().all(|c| !c.starts_with(['=', '+', '@'])),
+        "{cells:?}"
+    );
+
     // Bad input.
     for (q, needle) in [
         (
@@ -1795,6 +1917,11 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
             "by=pod&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&colour=red",
             "unknown query parameter",
         ),
+        (
+            "by=pod&from=2026-01-01T00:00:00%2B99:00&to=2026-02-01T00:00:00Z",
+            "RFC 3339",
+        ),
+        ("by=pod&month=0000-01", "`month` must look like 2026-11"),
     ] {
         let (st, v) = api
             .call(
@@ -2024,6 +2151,25 @@ async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let (st, e) = api
+        .call(
+            Method::GET,
+            "/admin/v1/reports/advice?pod_id=x",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::BAD_REQUEST,
+        "a filter it does not apply: {e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown query parameter `pod_id`")
+    );
     let (st, a) = api
         .call(Method::GET, "/admin/v1/reports/advice", &api.admin, None)
         .await;

@@ -62,7 +62,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         num(14..16)?,
         num(17..19)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    // Tollgate's times are after the Unix epoch; year 0000 and friends are typos.
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
         return None;
     }
     let mut rest = &s[19..];
@@ -79,8 +86,17 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let offset_min = match rest {
         "Z" | "z" => 0,
         o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let oh = o[1..3].parse::<i64>().ok()?;
-            let om = o[4..6].parse::<i64>().ok()?;
+            // RFC 3339: time-numoffset = ("+" / "-") time-hour ":" time-minute (00-23, 00-59).
+            let digits = |t: &str| {
+                t.bytes()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| t.parse::<i64>().ok())
+                    .flatten()
+            };
+            let (oh, om) = (digits(&o[1..3])?, digits(&o[4..6])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
             let sign = if o.starts_with('-') { -1 } else { 1 };
             sign * (oh * 60 + om)
         }
@@ -100,7 +116,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for ms in [0, 1_795_986_324_123, 951_782_400_000, -86_400_000] {
+        for ms in [0, 1_795_986_324_123, 951_782_400_000, 253_402_300_799_999] {
             assert_eq!(parse_rfc3339(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
         }
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
@@ -110,5 +126,12 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2026-02-31T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("tomorrow"), None);
+        // Offsets are 00:00 to 23:59, digits only; years from 1970.
+        assert_eq!(parse_rfc3339("2026-11-29T22:00:00+99:00"), None);
+        assert_eq!(parse_rfc3339("2026-11-29T22:00:00+01:60"), None);
+        assert_eq!(parse_rfc3339("2026-11-29T22:00:00++1:00"), None);
+        assert!(parse_rfc3339("2026-11-29T22:00:00+23:59").is_some());
+        assert_eq!(parse_rfc3339("0000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), None);
     }
 }

@@ -20,6 +20,11 @@ fn budget(r: &sqlx::sqlite::SqliteRow) -> R<Budget> {
     })
 }
 
+/// What an audit event says of a budget.
+fn details(b: &Budget) -> serde_json::Value {
+    serde_json::json!({"scope": b.scope, "scope_id": b.scope_id, "period": b.period, "time_zone": b.time_zone, "amount_nano_usd": b.amount_nano_usd, "mode": b.mode})
+}
+
 /// The column a scope filters on (a fixed set: never user text in SQL).
 fn column(scope: &str) -> R<&'static str> {
     match scope {
@@ -44,13 +49,18 @@ impl BudgetQueries for SqliteStore {
             .bind(&b.scope_id)
             .bind(&b.period)
             .bind(&b.time_zone)
-            .bind(i64::try_from(b.amount_nano_usd).unwrap_or(i64::MAX))
+            .bind(i64::try_from(b.amount_nano_usd).map_err(|_| {
+                StoreError::Invalid(format!(
+                    "a budget amount of {} nano-USD is larger than the store can hold",
+                    b.amount_nano_usd
+                ))
+            })?)
             .bind(&b.mode)
             .bind(b.created_at)
             .bind(&b.created_by)
             .execute(&mut *c)
             .await?;
-            audit(c, actor, "budget.create", "budget", &b.id, serde_json::json!({"scope": b.scope, "scope_id": b.scope_id, "period": b.period, "amount_nano_usd": b.amount_nano_usd, "mode": b.mode})).await
+            audit(c, actor, "budget.create", "budget", &b.id, details(b)).await
         })
         .await?;
         Ok(b.clone())
@@ -66,22 +76,21 @@ impl BudgetQueries for SqliteStore {
     async fn delete_budget(&self, actor: &str, id: &str) -> R<()> {
         let n = self
             .write(async |c: &mut SqliteConnection| {
+                // The audit event says what was deleted, as the create event said what was made.
+                let Some(row) = sqlx::query("SELECT * FROM budgets WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *c)
+                    .await?
+                else {
+                    return Ok(0);
+                };
+                let old = budget(&row)?;
                 let n = sqlx::query("DELETE FROM budgets WHERE id = ?")
                     .bind(id)
                     .execute(&mut *c)
                     .await?
                     .rows_affected();
-                if n > 0 {
-                    audit(
-                        c,
-                        actor,
-                        "budget.delete",
-                        "budget",
-                        id,
-                        serde_json::json!({}),
-                    )
-                    .await?;
-                }
+                audit(c, actor, "budget.delete", "budget", id, details(&old)).await?;
                 Ok(n)
             })
             .await?;
