@@ -108,6 +108,9 @@ pub struct Gateway {
     pub started_unix: u64,
     ready: AtomicBool,
     routes_by_name: std::collections::HashMap<String, usize>,
+    /// Every configured credential (provider keys, webhook secrets): redacted from any upstream
+    /// text before a client sees it.
+    secrets: Vec<String>,
 }
 
 impl Gateway {
@@ -139,6 +142,14 @@ impl Gateway {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let secrets = config
+            .providers
+            .iter()
+            .filter_map(|p| p.api_key.as_ref())
+            .chain(config.webhooks.iter().filter_map(|(_, s)| s.as_ref()))
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         let routes_by_name = config
             .routes
             .iter()
@@ -210,12 +221,18 @@ impl Gateway {
             started_unix: tollgate_types::unix_now(),
             ready: AtomicBool::new(true),
             routes_by_name,
+            secrets,
         }))
     }
 
     /// The route a client's `model` names.
     pub fn route_index(&self, model: &str) -> Option<usize> {
         self.routes_by_name.get(model).copied()
+    }
+
+    /// `e` with every configured credential blanked out of its text: what a client may be told.
+    pub fn redact(&self, e: ProviderError) -> ProviderError {
+        e.redact(&self.secrets)
     }
 
     /// Whether `/readyz` says ready.

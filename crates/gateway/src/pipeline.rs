@@ -101,7 +101,7 @@ async fn route_chat(
     // 4. route
     let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req))
         .await
-        .map_err(ApiError::Upstream)?;
+        .map_err(|e| ApiError::Upstream(gw.redact(e)))?;
     // 5. respond and 6. measure (for streams, at their end)
     let provider_otel = gw.provider_otel(target);
     let route_name = gw.config.routes[route].name.clone();
@@ -333,7 +333,7 @@ async fn route_embeddings(
 ) -> Result<Finished, ApiError> {
     let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req))
         .await
-        .map_err(ApiError::Upstream)?;
+        .map_err(|e| ApiError::Upstream(gw.redact(e)))?;
     let Answer::Complete(c) = answer else {
         return Err(ApiError::Internal);
     };

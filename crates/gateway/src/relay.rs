@@ -130,7 +130,7 @@ async fn drive(
                 break Ok(());
             }
             Err(e) => {
-                send(&tx, error_frame(&e), &mut client_gone).await;
+                send(&tx, error_frame(&gw.redact(e.clone())), &mut client_gone).await;
                 break Err(e);
             }
         }

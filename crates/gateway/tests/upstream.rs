@@ -249,6 +249,72 @@ async fn unknown_fields_reach_the_provider_untouched() {
     assert_eq!(got, expected);
 }
 
+/// An upstream that echoes the credential it was sent: a 401 answers with it in its body, a 400
+/// quotes it in its message, and a stream reports it in an error event. No client ever sees it.
+#[tokio::test]
+async fn upstream_error_text_never_carries_the_gateways_credentials() {
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(
+            move |headers: HeaderMap, body: axum::Json<Value>| async move {
+                let auth = headers["authorization"].to_str().unwrap().to_string();
+                let msg = format!("key {auth} is not allowed here");
+                match body.0["messages"][0]["content"].as_str().unwrap() {
+                    "401" => (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"error": {"message": msg}})),
+                    )
+                        .into_response(),
+                    "400" => (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(json!({"error": {"message": msg}})),
+                    )
+                        .into_response(),
+                    _ => (
+                        [("content-type", "text/event-stream")],
+                        format!(
+                        "data: {}\n\ndata: {}\n\n",
+                        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": null}]}),
+                        json!({"error": {"message": msg}})
+                    ),
+                    )
+                        .into_response(),
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "sk-upstream-secret-4242424242";
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
+    ))
+    .await;
+    for (content, stream, status) in [("401", false, 502), ("400", false, 400), ("sse", true, 200)]
+    {
+        let resp = g
+            .post(json!({"model": "r", "stream": stream, "messages": [{"role": "user", "content": content}]}))
+            .await;
+        assert_eq!(resp.status(), status, "{content}");
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains(secret), "{content}: {text}");
+        assert!(!text.contains("4242424242"), "{content}: {text}");
+        if content == "400" {
+            assert!(text.contains("key Bearer *** is not allowed"), "{text}");
+        }
+        if content == "401" {
+            assert!(
+                !text.contains("is not allowed"),
+                "a 401's body is never forwarded: {text}"
+            );
+        }
+    }
+}
+
 fn fallback_config(first: &str, second: &str, extra: &str) -> String {
     format!(
         r#"

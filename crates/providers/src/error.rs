@@ -89,6 +89,36 @@ impl ProviderError {
         }
     }
 
+    /// The same error with every occurrence of each of `secrets` in its text replaced by `***`,
+    /// so a provider that echoes a credential back never shows it to a client.
+    pub fn redact(self, secrets: &[String]) -> ProviderError {
+        let clean = |mut text: String| {
+            for s in secrets.iter().filter(|s| !s.is_empty()) {
+                if text.contains(s.as_str()) {
+                    text = text.replace(s.as_str(), "***");
+                }
+            }
+            text
+        };
+        match self {
+            ProviderError::Status {
+                status,
+                message,
+                retry_after,
+            } => ProviderError::Status {
+                status,
+                message: clean(message),
+                retry_after,
+            },
+            ProviderError::StreamError(m) => ProviderError::StreamError(clean(m)),
+            ProviderError::InvalidResponse(m) => ProviderError::InvalidResponse(clean(m)),
+            ProviderError::Transport(m) => ProviderError::Transport(clean(m)),
+            ProviderError::Connect(m) => ProviderError::Connect(clean(m)),
+            ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
+            other => other,
+        }
+    }
+
     /// The wait the provider asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -133,9 +163,19 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 }
 
 /// Turns an error response into [`ProviderError::Status`], reading at most 64 KiB of its body.
+///
+/// The body of a 401 or 403 is never kept: it is about the gateway's own credentials at the
+/// provider (some providers echo the key they were sent), never something the client can act on.
 pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
+    if matches!(status, 401 | 403) {
+        return ProviderError::Status {
+            status,
+            message: "the provider refused the gateway's credentials for this deployment".into(),
+            retry_after,
+        };
+    }
     let mut body = Vec::new();
     let mut resp = resp;
     while let Ok(Some(chunk)) = resp.chunk().await {
@@ -191,6 +231,23 @@ mod tests {
             ProviderError::Unsupported("x".into()).class(),
             ErrorClass::NextDeployment
         );
+    }
+
+    #[test]
+    fn redact_replaces_every_secret_in_every_text() {
+        let secrets = vec!["sk-live-123456".to_string(), String::new()];
+        let e = ProviderError::Status {
+            status: 400,
+            message: "bad key sk-live-123456 (sk-live-123456)".into(),
+            retry_after: None,
+        }
+        .redact(&secrets);
+        assert_eq!(
+            e.to_string(),
+            "the provider answered 400: bad key *** (***)"
+        );
+        let e = ProviderError::StreamError("echo sk-live-123456".into()).redact(&secrets);
+        assert!(!e.to_string().contains("sk-live"), "{e}");
     }
 
     #[test]
