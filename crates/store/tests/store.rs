@@ -13,6 +13,43 @@ fn temp_db(name: &str) -> std::path::PathBuf {
     dir.join("tollgate.db")
 }
 
+/// The data directory and the database files are private to the server's user: created 0700 and
+/// 0600, and tightened at the next open when someone loosened them.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = temp_db("perms");
+    let dir = path.parent().unwrap().to_path_buf();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let files = |p: &std::path::Path| {
+        ["", "-wal", "-shm"].map(|s| {
+            let mut f = p.as_os_str().to_owned();
+            f.push(s);
+            std::path::PathBuf::from(f)
+        })
+    };
+    let store = Store::open(&path).await.unwrap();
+    store.create_pod("a", "p", "").await.unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    for f in files(&path) {
+        assert!(f.exists(), "{}", f.display());
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+    store.close().await;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in files(&path).iter().filter(|f| f.exists()) {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(mode(&dir), 0o700, "tightened at open");
+    for f in files(&path).iter().filter(|f| f.exists()) {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn key(id_uc: &str, hash: &str) -> ApiKey {
     ApiKey {
         id: new_id("key"),

@@ -37,14 +37,16 @@ impl SqliteStore {
     /// Two processes starting on one new file race for it: SQLite answers "database is locked"
     /// without waiting when one switches the file to WAL while the other holds a lock, so an open
     /// that meets a lock is tried again (for up to ~6 s) before it fails.
+    ///
+    /// The database holds e-mails, end-user ids and the ledger: its directory is made (or
+    /// tightened to) 0700 and the database, its WAL and shared-memory files 0600, at every open.
     pub async fn open(path: &Path) -> R<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            private_dir(dir)?;
         }
         let mut wait = Duration::from_millis(20);
-        loop {
+        let store = loop {
             match Self::open_once(path).await {
                 Err(StoreError::Unavailable(m))
                     if (m.contains("locked") || m.contains("busy"))
@@ -53,9 +55,15 @@ impl SqliteStore {
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
-                other => return other,
+                other => break other?,
             }
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            private_file(Path::new(&file))?;
         }
+        Ok(store)
     }
 
     async fn open_once(path: &Path) -> R<Self> {
@@ -830,4 +838,53 @@ impl AuditQueries for SqliteStore {
         })
         .await
     }
+}
+
+/// Creates `dir` (0700) or tightens it to 0700, warning when it was open to others.
+pub fn private_dir(dir: &Path) -> R<()> {
+    let err = |e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot secure {}: {e}", dir.display()))
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(err)?;
+        }
+        let mode = std::fs::metadata(dir).map_err(err)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{mode:o}"),
+                "the data directory was open to other users; it is now 0700"
+            );
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(err)?;
+    Ok(())
+}
+
+/// Tightens `file` to 0600 if it exists and is open to others.
+pub fn private_file(file: &Path) -> R<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(file) else {
+            return Ok(());
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StoreError::Unavailable(format!("cannot secure {}: {e}", file.display())),
+            )?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
