@@ -37,7 +37,7 @@ BODY = json.dumps({
     ],
     "max_tokens": 32,
 })
-ADMIN = "tga_bench_admin_token"
+ADMIN = "tga_bench_admin_token_0123456789"
 KEY = None
 
 

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 BIN = os.environ.get("TOLLGATE_BIN", "target/debug/tollgate")
-ADMIN_TOKEN = "tga_sdk_test_admin_token"
+ADMIN_TOKEN = "tga_sdk_test_admin_token_0123456789"
 KEY = {}
 
 

@@ -134,11 +134,20 @@ async fn serve_and_simulate_as_binaries() {
         ],
         &[
             ("SIM_API_KEY", "sim-secret"),
-            ("TOLLGATE_ADMIN_TOKEN", "tga_blackbox_admin"),
+            (
+                "TOLLGATE_ADMIN_TOKEN",
+                "tga_blackbox_admin_token_0123456789",
+            ),
         ],
     );
     let client = reqwest::Client::new();
-    let key = issue_key(&client, &url, "tga_blackbox_admin", &["gpt-4o-mini"]).await;
+    let key = issue_key(
+        &client,
+        &url,
+        "tga_blackbox_admin_token_0123456789",
+        &["gpt-4o-mini"],
+    )
+    .await;
     let resp = client
         .post(format!("{url}/v1/chat/completions"))
         .bearer_auth(&key)
@@ -198,6 +207,40 @@ fn config_check_validates_and_redacts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wieght"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A guessable bootstrap token is refused at start, with what to do instead.
+#[test]
+fn serve_refuses_a_short_admin_token() {
+    let dir = std::env::temp_dir().join(format!("tollgate-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("t.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ data_dir: {} }}\nproviders:\n  - {{ name: s, type: openai_compatible, base_url: \"http://127.0.0.1:9/v1\" }}\nroutes:\n  - {{ name: r, deployments: [{{ provider: s, model: m }}] }}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("TOLLGATE_ADMIN_TOKEN", "x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("TOLLGATE_ADMIN_TOKEN must be at least 24 characters"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -283,7 +326,7 @@ async fn the_cli_drives_the_admin_api() {
         ),
     )
     .unwrap();
-    let admin = "tga_cli_admin_token";
+    let admin = "tga_cli_admin_token_0123456789";
     let (_gw, url) = start(
         &[
             "serve",

@@ -40,6 +40,9 @@ use tollgate_store::keys::KeySecret;
 use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries, now_ms};
 use utoipa::OpenApi;
 
+/// Shortest `TOLLGATE_ADMIN_TOKEN` accepted at start.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
 /// Largest admin request body, bytes: admin objects are small, and every string field has its
 /// own length limit, so a page of any list stays small too.
 pub const ADMIN_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -62,6 +65,83 @@ pub struct Control {
     admin_token_hash: String,
     /// The bootstrap admin token, only when this start generated it (to print once).
     pub new_admin_token: std::sync::Mutex<Option<String>>,
+    /// Failed authentications per client address, for throttling and the log.
+    failed_auth: FailedAuth,
+}
+
+/// Failed authentications a client may make per second before it is throttled.
+pub const AUTH_FAILURES_PER_SECOND: u32 = 10;
+
+/// Failed admin authentications, counted per client address in one-second windows. Past
+/// [`AUTH_FAILURES_PER_SECOND`], the client's requests answer 429 (`Retry-After: 1`) without
+/// their token being checked, until the next second. Each client's first failure of a window is
+/// logged (address and count, never the token); so is the start of a throttle.
+#[derive(Debug, Default)]
+struct FailedAuth {
+    /// (the current second, failures per client in it); other seconds are forgotten.
+    window: std::sync::Mutex<(
+        i64,
+        std::collections::HashMap<Option<std::net::IpAddr>, u32>,
+    )>,
+    /// Failures since start.
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl FailedAuth {
+    fn count(&self, client: Option<std::net::IpAddr>, now_ms: i64, add: u32) -> u32 {
+        let second = now_ms.div_euclid(1000);
+        let Ok(mut w) = self.window.lock() else {
+            return 0;
+        };
+        if w.0 != second {
+            *w = (second, std::collections::HashMap::new());
+        }
+        if add == 0 {
+            return w.1.get(&client).copied().unwrap_or(0);
+        }
+        let n = w.1.entry(client).or_insert(0);
+        *n += add;
+        *n
+    }
+
+    /// 429 when `client` is over its budget this second.
+    fn check(&self, client: Option<std::net::IpAddr>, now_ms: i64) -> Result<(), ApiError> {
+        if self.count(client, now_ms, 0) >= AUTH_FAILURES_PER_SECOND {
+            return Err(throttled());
+        }
+        Ok(())
+    }
+
+    /// Counts a failure and returns what to answer: 401, or 429 once over the budget.
+    fn failed(&self, client: Option<std::net::IpAddr>, now_ms: i64) -> ApiError {
+        let total = self
+            .total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let n = self.count(client, now_ms, 1);
+        let from = client.map(|c| c.to_string()).unwrap_or_default();
+        if n == 1 {
+            tracing::warn!(client = %from, total, "admin authentication failed: unknown, expired or revoked token");
+        }
+        if n == AUTH_FAILURES_PER_SECOND {
+            tracing::warn!(client = %from, failures = n, "admin authentication throttled: too many failures this second");
+        }
+        ApiError::InvalidKey
+    }
+
+    /// Failed authentications since start.
+    fn total(&self) -> u64 {
+        self.total.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn throttled() -> ApiError {
+    ApiError::RateLimited {
+        message: "too many failed authentications from this address; try again in a second".into(),
+        code: "too_many_failed_authentications",
+        retry_after: Some(std::time::Duration::from_secs(1)),
+        limit: None,
+    }
 }
 
 impl std::fmt::Debug for Control {
@@ -78,6 +158,11 @@ pub enum ControlError {
     /// The store failed.
     #[error("cannot open the control plane's store: {0}")]
     Store(#[from] StoreError),
+    /// `TOLLGATE_ADMIN_TOKEN` is too short to resist guessing.
+    #[error(
+        "TOLLGATE_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (generate one with `openssl rand -base64 32`, or unset it and Tollgate generates one)"
+    )]
+    WeakAdminToken,
     /// The built-in catalog is unreadable.
     #[error("the built-in price catalog is unreadable: {0}")]
     Catalog(String),
@@ -104,7 +189,13 @@ impl Control {
             routes: config.routes.iter().map(|r| r.name.clone()).collect(),
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
+            failed_auth: FailedAuth::default(),
         }))
+    }
+
+    /// Failed admin authentications since start.
+    pub fn failed_authentications(&self) -> u64 {
+        self.failed_auth.total()
     }
 
     /// Whether the config has a route named `name`.
@@ -234,12 +325,20 @@ impl FromRequestParts<Arc<Control>> for Principal {
         gw: &Arc<Control>,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
+        // A client over its failure budget is refused before its token is even checked, so
+        // guessing cannot go faster than the budget allows, right guesses included.
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let now = now_ms();
+        gw.failed_auth.check(client, now)?;
         let hash = gw.secret.hash(token);
         if hash == gw.admin_token_hash {
             return Ok(Principal::Admin);
         }
-        let Some(t) = gw.store.token_by_hash(&hash, now_ms()).await? else {
-            return Err(ApiError::InvalidKey);
+        let Some(t) = gw.store.token_by_hash(&hash, now).await? else {
+            return Err(gw.failed_auth.failed(client, now));
         };
         let user = gw.store.get_user(&t.user_id).await?;
         let pods = gw
@@ -262,11 +361,15 @@ impl FromRequestParts<Arc<Control>> for Principal {
 pub async fn bootstrap_token(
     store: &tollgate_store::Store,
     secret: &KeySecret,
-) -> Result<(String, Option<String>), tollgate_store::StoreError> {
+) -> Result<(String, Option<String>), ControlError> {
     if let Ok(t) = std::env::var("TOLLGATE_ADMIN_TOKEN")
         && !t.trim().is_empty()
     {
-        return Ok((secret.hash(t.trim()), None));
+        let t = t.trim();
+        if t.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+            return Err(ControlError::WeakAdminToken);
+        }
+        return Ok((secret.hash(t), None));
     }
     if let Some(h) = store.get_setting("admin_token_hmac").await? {
         return Ok((h, None));

@@ -649,6 +649,63 @@ async fn every_mutation_is_audited() {
     }
 }
 
+/// Failed logins are throttled per client address: after 10 in a second, that address is refused
+/// with 429 before its token is checked (the right token too), while another address is served.
+#[tokio::test]
+async fn failed_admin_logins_are_throttled_per_address() {
+    let (g, admin) = planes::serve(CONFIG).await;
+    let client = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .unwrap()
+    };
+    let me = |c: &reqwest::Client, token: &str| {
+        c.get(format!("{}/admin/v1/me", g.url))
+            .bearer_auth(token)
+            .send()
+    };
+    let (attacker, other) = (client([127, 0, 0, 1]), client([127, 0, 0, 2]));
+    // Retry the whole burst if a second turns during it: the window is one second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let second = tollgate_store::now_ms() / 1000;
+        let mut statuses = Vec::new();
+        for i in 0..11 {
+            statuses.push(
+                me(&attacker, &format!("tgu_wrong_{i}"))
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            );
+        }
+        let right = me(&attacker, &admin).await.unwrap();
+        let other_status = me(&other, &admin).await.unwrap().status().as_u16();
+        if tollgate_store::now_ms() / 1000 != second {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no quiet second in 20 s"
+            );
+            continue;
+        }
+        assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+        assert_eq!(statuses[10], 429, "{statuses:?}");
+        assert_eq!(right.status(), 429, "throttled before the token is checked");
+        assert_eq!(right.headers()["retry-after"], "1");
+        let body: Value = right.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_many_failed_authentications");
+        assert_eq!(other_status, 200, "another address is served");
+        break;
+    }
+    // The next second, the right token works again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while me(&attacker, &admin).await.unwrap().status() != 200 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn bad_input_on_the_admin_api() {
     let api = Api::new(CONFIG).await;

@@ -325,7 +325,10 @@ pub async fn serve(
     });
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let grace = gw.config.server.shutdown_grace;
-    let server = axum::serve(listener, router_with(gw.clone(), other))
+    // The client's address reaches handlers (the control plane throttles failed logins by it).
+    let app = router_with(gw.clone(), other)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = rx.wait_for(|stop| *stop).await;
         })
