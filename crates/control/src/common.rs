@@ -5,7 +5,7 @@
 pub(crate) use crate::Control;
 pub(crate) use crate::access::Principal;
 pub(crate) use crate::dto::*;
-pub(crate) use crate::{budgets::*, pods::*, use_cases::*};
+pub(crate) use crate::{budgets::*, pods::*, use_cases::*, users::visible_users};
 pub(crate) use axum::Json;
 pub(crate) use axum::body::Body;
 pub(crate) use axum::extract::{Path, Query, State};

@@ -59,10 +59,20 @@ pub async fn create_key(
         }
     }
     let expires_at = future_time("expires_at", req.expires_at.as_deref())?;
-    if let Some(user) = &req.user_id {
-        gw.store.get_user(user).await.map_err(|_| {
-            ApiError::invalid(format!("unknown user `{user}`"), Some("user_id".into()))
-        })?;
+    // A key's person must be a member of the use case's pod. Unknown ids and people of other
+    // pods get the same answer, so the call reveals nothing about who exists elsewhere.
+    if let Some(user) = &req.user_id
+        && !gw
+            .store
+            .list_members(&uc.pod_id)
+            .await?
+            .iter()
+            .any(|m| m.user_id == *user)
+    {
+        return Err(ApiError::invalid(
+            format!("`{user}` is not a member of the use case's pod"),
+            Some("user_id".into()),
+        ));
     }
     check_limits("limits", &req.limits)?;
     let (mut record, secret) = tollgate_store::keys::new_api_key(

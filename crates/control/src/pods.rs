@@ -119,10 +119,16 @@ pub async fn set_member(
     readable_pod(&gw, &p, &id).await?;
     p.check(&id, &format!("pod {id}"), p.can_manage(&id))?;
     let req: SetMember = body(&gw, &headers, b).await?;
-    gw.store
-        .get_user(&user_id)
-        .await
-        .map_err(|_| ApiError::Missing(format!("user {user_id}")))?;
+    // A lead adds people they can already see (members of their pods); a platform admin adds
+    // anyone. An id the caller may not see answers exactly like an unknown one.
+    let missing = || ApiError::Missing(format!("user {user_id}"));
+    if visible_users(&gw, &p)
+        .await?
+        .is_some_and(|ids| !ids.contains(&user_id))
+    {
+        return Err(missing());
+    }
+    gw.store.get_user(&user_id).await.map_err(|_| missing())?;
     Ok(Json(
         gw.store
             .set_member(&p.actor(), &id, &user_id, req.role)

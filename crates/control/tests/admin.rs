@@ -177,6 +177,8 @@ struct Org {
     pods: [String; 2],
     use_cases: [String; 2],
     user_ids: Vec<String>,
+    /// A viewer of both pods whose membership the matrix changes and removes.
+    newcomer: String,
 }
 
 /// Pods A and B; a user (and token) per role, pod roles in A only; a pilot use case per pod.
@@ -231,6 +233,24 @@ async fn org(api: &Api) -> Org {
         tokens.push((*who, t["secret"].as_str().unwrap().to_string()));
         user_ids.push(uid);
     }
+    let newcomer = api
+        .ok(
+            Method::POST,
+            "/admin/v1/users",
+            json!({"email": "newcomer@example.com", "name": "Newcomer"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for pod in [&a, &b] {
+        api.ok(
+            Method::PUT,
+            &format!("/admin/v1/pods/{pod}/members/{newcomer}"),
+            json!({"role": "viewer"}),
+        )
+        .await;
+    }
     let mut use_cases = Vec::new();
     for pod in [&a, &b] {
         let uc = api
@@ -249,6 +269,7 @@ async fn org(api: &Api) -> Org {
         pods: [a, b],
         use_cases: [use_cases[0].clone(), use_cases[1].clone()],
         user_ids,
+        newcomer,
     }
 }
 
@@ -466,7 +487,7 @@ async fn the_role_matrix_of_the_admin_api() {
                 ),
                 (
                     Method::PUT,
-                    format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]),
+                    format!("/admin/v1/pods/{pod}/members/{}", org.newcomer),
                     Some(json!({"role": "viewer"})),
                     Op::Manage,
                     StatusCode::OK,
@@ -515,7 +536,7 @@ async fn the_role_matrix_of_the_admin_api() {
                 ),
                 (
                     Method::DELETE,
-                    format!("/admin/v1/pods/{pod}/members/{}", org.user_ids[0]),
+                    format!("/admin/v1/pods/{pod}/members/{}", org.newcomer),
                     None,
                     Op::Manage,
                     StatusCode::NO_CONTENT,
@@ -552,6 +573,13 @@ async fn the_role_matrix_of_the_admin_api() {
                 }
                 checked += 1;
             }
+            // The newcomer is back in the pod for the next principal.
+            api.ok(
+                Method::PUT,
+                &format!("/admin/v1/pods/{pod}/members/{}", org.newcomer),
+                json!({"role": "viewer"}),
+            )
+            .await;
         }
     }
     assert!(checked > 300, "{checked} checks");
@@ -704,6 +732,85 @@ async fn failed_admin_logins_are_throttled_per_address() {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A lead cannot pull a person of another pod into theirs (and then read their e-mail), and a
+/// builder cannot issue a key to someone outside the use case's pod; the answers are the same as
+/// for ids that do not exist.
+#[tokio::test]
+async fn people_of_other_pods_answer_like_unknown_ids() {
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let token = |w: Who| org.tokens.iter().find(|(x, _)| *x == w).unwrap().1.clone();
+    let (lead, builder) = (token(Who::Lead), token(Who::Builder));
+    let (a, b) = (&org.pods[0], &org.pods[1]);
+    let stranger = api
+        .ok(
+            Method::POST,
+            "/admin/v1/users",
+            json!({"email": "stranger@example.com", "name": "Stranger"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.ok(
+        Method::PUT,
+        &format!("/admin/v1/pods/{b}/members/{stranger}"),
+        json!({"role": "builder"}),
+    )
+    .await;
+    let put = async |user: &str| {
+        api.call(
+            Method::PUT,
+            &format!("/admin/v1/pods/{a}/members/{user}"),
+            &lead,
+            Some(json!({"role": "viewer"})),
+        )
+        .await
+    };
+    let (s1, v1) = put(&stranger).await;
+    let (s2, v2) = put("usr_01a22b000ec8716d9db95649180028f0").await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    let strip = |v: &Value, id: &str| v.to_string().replace(id, "ID");
+    assert_eq!(
+        strip(&v1, &stranger),
+        strip(&v2, "usr_01a22b000ec8716d9db95649180028f0")
+    );
+    let (s, v) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/users/{stranger}"),
+            &lead,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert!(!v.to_string().contains("stranger@example.com"));
+    // A member of the lead's pod can be given another role.
+    let (s, v) = put(&org.newcomer).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let key = async |user: &str| {
+        api.call(
+            Method::POST,
+            "/admin/v1/keys",
+            &builder,
+            Some(json!({"use_case_id": org.use_cases[0], "name": "k", "user_id": user})),
+        )
+        .await
+    };
+    let (s1, v1) = key(&stranger).await;
+    let (s2, v2) = key("usr_missing").await;
+    assert_eq!((s1, s2), (StatusCode::BAD_REQUEST, StatusCode::BAD_REQUEST));
+    assert_eq!(strip(&v1, &stranger), strip(&v2, "usr_missing"));
+    assert_eq!(v1["error"]["param"], "user_id");
+    let (s, v) = key(&org.newcomer).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "a member of the pod may hold a key: {v}"
+    );
 }
 
 #[tokio::test]
