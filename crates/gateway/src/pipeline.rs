@@ -60,12 +60,15 @@ async fn prepare_chat(
     let mut req: ChatCompletionRequest = parse_json(&bytes)?;
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
-    // 3. admit
-    let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
+    // 3. admit: the reservation covers the prompt (an upper bound) and the output cap of every
+    // choice (`max_tokens`, or the default when the client sets none).
+    let choices = u64::from(req.n.unwrap_or(1).max(1));
+    let (route, reserved) = admit(gw, ctx, &caller, headers, &req.model, |model| {
         (
-            tollgate_meter::estimate::chat_prompt(model, &req),
+            tollgate_meter::estimate::chat_prompt_bound(model, &req),
             req.output_cap()
-                .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from),
+                .map_or(crate::limits::DEFAULT_OUTPUT_RESERVATION, u64::from)
+                * choices,
         )
     })?;
     // The fingerprint leaves out how the answer is delivered and who asked for it.
@@ -76,6 +79,11 @@ async fn prepare_chat(
     );
     ctx.prompt_hash = gw.prompts.fingerprint(&req);
     (req.stream, req.stream_options, req.user) = delivery;
+    // A reservation holds only if the answer cannot be longer than what it covers: a request
+    // without an output cap gets the one its reservation assumed, sent upstream.
+    if reserved && req.output_cap().is_none() {
+        req.max_tokens = Some(crate::limits::DEFAULT_OUTPUT_RESERVATION as u32);
+    }
     Ok((req, route))
 }
 
@@ -237,7 +245,9 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The route named by `model`, or 404.
+/// Step 3: the route named by `model` (or 404), stage and caps, rate limits, budgets. Returns
+/// the route and whether tokens were reserved (a token limit or a budget applies), in which case
+/// the answer must not be longer than the reserved output.
 fn admit(
     gw: &Gateway,
     ctx: &mut RequestContext,
@@ -245,7 +255,7 @@ fn admit(
     headers: &HeaderMap,
     model: &str,
     reserve: impl FnOnce(&str) -> (u64, u64),
-) -> Result<usize, ApiError> {
+) -> Result<(usize, bool), ApiError> {
     let route = gw
         .route_index(model)
         .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
@@ -279,7 +289,7 @@ fn admit(
     }
     ctx.end_user = end_user.map(str::to_string);
     ctx.route = Some(route);
-    Ok(route)
+    Ok((route, token_limited || budgeted))
 }
 
 /// `POST /v1/embeddings`.
@@ -313,7 +323,7 @@ async fn prepare_embeddings(
             Some("input".into()),
         ));
     }
-    let route = admit(gw, ctx, &caller, headers, &req.model, |model| {
+    let (route, _) = admit(gw, ctx, &caller, headers, &req.model, |model| {
         (
             tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens,
             0,

@@ -96,6 +96,7 @@ async fn drive(
 ) {
     let first_chunk_at = job.ctx.received.elapsed();
     let mut client_gone = false;
+    let mut guard = OutputGuard::for_request(&job.req);
     let mut usage: Option<Usage> = None;
     let mut seen: Vec<Bytes> = Vec::new();
     let mut next = job.first.take().map(Ok);
@@ -112,6 +113,15 @@ async fn drive(
             Ok(Some(chunk)) => {
                 if let Some(u) = chunk.usage.clone() {
                     usage = Some(u);
+                }
+                if guard.over(&chunk) {
+                    // The upstream ignored the output cap the reservation relies on: stop here,
+                    // dropping (and so cancelling) the upstream stream.
+                    let e = ProviderError::StreamError(
+                        "the provider kept streaming past the request's output cap".into(),
+                    );
+                    send(&tx, error_frame(&e), &mut client_gone).await;
+                    break Err(e);
                 }
                 // Kept (a refcount each) in case the provider never reports usage.
                 seen.push(chunk.data.clone());
@@ -183,6 +193,40 @@ async fn drive(
         Some(&charge),
         Some(first_chunk_at),
     );
+}
+
+/// Stops a stream whose upstream ignores the request's output cap. Only the cap's reservation
+/// is at stake, so the limits are generous (a chunk carries about one token; a token is rarely
+/// longer than a few bytes): more than twice the cap in chunks, or more than 1 KiB of chunk data
+/// per capped token, and the stream is certainly past the cap.
+#[derive(Debug)]
+struct OutputGuard {
+    max_chunks: Option<u64>,
+    max_bytes: Option<u64>,
+    chunks: u64,
+    bytes: u64,
+}
+
+impl OutputGuard {
+    fn for_request(req: &tollgate_types::openai::ChatCompletionRequest) -> Self {
+        let cap = req
+            .output_cap()
+            .map(|c| u64::from(c) * u64::from(req.n.unwrap_or(1).max(1)));
+        OutputGuard {
+            max_chunks: cap.map(|c| 2 * c + 64),
+            max_bytes: cap.map(|c| c * 1024 + 64 * 1024),
+            chunks: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Counts `chunk`; true once the stream is past the cap.
+    fn over(&mut self, chunk: &Chunk) -> bool {
+        self.chunks += 1;
+        self.bytes += chunk.data.len() as u64;
+        self.max_chunks.is_some_and(|m| self.chunks > m)
+            || self.max_bytes.is_some_and(|m| self.bytes > m)
+    }
 }
 
 /// Forwards a frame unless the client is gone; notes when it goes.

@@ -24,7 +24,18 @@ pub fn settle(
     let model = &gw.config.routes[target.route].deployments[target.deployment].model;
     let (usage, estimated) = match usage {
         Some(u) => (u, false),
-        None => (estimate(model), true),
+        // Counting is bounded and should never fail; if it ever did, the request is still
+        // recorded (records = admitted), marked estimated, and the failure logged.
+        None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| estimate(model))) {
+            Ok(u) => (u, true),
+            Err(_) => {
+                tracing::error!(
+                    route = route_name,
+                    "token estimation failed; the request is recorded without tokens"
+                );
+                (Usage::default(), true)
+            }
+        },
     };
     gw.metrics.usage(op, provider_otel, route_name, &usage);
     let mut charge = gw.meter.charge(target.route, target.deployment, &usage);

@@ -210,3 +210,129 @@ async fn missing_usage_is_estimated_and_marked() {
         "{m}"
     );
 }
+
+/// An upstream that ignores output caps: every stream goes on for `chunks` chunks. The bodies it
+/// receives are sent to the returned channel.
+async fn endless_upstream(chunks: usize) -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move |body: axum::Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body.0);
+                let chunk = Value::to_string(&json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": "word "}, "finish_reason": null}]}));
+                let frames = (0..chunks)
+                    .map(move |_| {
+                        Ok::<_, std::convert::Infallible>(bytes::Bytes::from(format!(
+                            "data: {chunk}\n\n"
+                        )))
+                    })
+                    .chain(std::iter::once(Ok(bytes::Bytes::from_static(
+                        b"data: [DONE]\n\n",
+                    ))));
+                (
+                    [("content-type", "text/event-stream")],
+                    axum::body::Body::from_stream(futures_util::stream::iter(frames)),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+/// A hard budget holds by construction: a request without `max_tokens` is sent upstream with the
+/// output cap its reservation assumed, and a stream whose upstream ignores the cap is cut.
+#[tokio::test]
+async fn a_budgeted_request_sends_its_output_cap_and_a_stream_past_it_is_cut() {
+    use tollgate_store::{Budget, BudgetQueries};
+    let (url, mut bodies) = endless_upstream(200_000).await;
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, retries: 0, deployments: [{{ provider: up, model: gpt-4o-mini }}] }}]\n"
+    ))
+    .await;
+    g.gw.store
+        .create_budget(
+            "test",
+            &Budget {
+                id: tollgate_store::new_id("bud"),
+                scope: "use_case".into(),
+                scope_id: g.use_case.id.clone(),
+                period: "lifetime".into(),
+                time_zone: "UTC".into(),
+                amount_nano_usd: 1_000_000_000_000,
+                mode: "hard".into(),
+                created_at: 0,
+                created_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    g.gw.budgeter.reload().await.unwrap();
+    for (max_tokens, cap) in [(None, 4096u64), (Some(10), 10)] {
+        let mut body = json!({"model": "r", "stream": true, "messages": user("Talk forever")});
+        if let Some(m) = max_tokens {
+            body["max_tokens"] = json!(m);
+        }
+        let events = sse_data(g.post(body).await).await;
+        let sent = bodies.recv().await.unwrap();
+        assert_eq!(
+            sent["max_tokens"], cap,
+            "the cap the reservation covers goes upstream"
+        );
+        let last = events.last().unwrap();
+        assert!(last.contains("output cap"), "{last}");
+        assert!(
+            (events.len() as u64) <= 2 * cap + 64 + 1,
+            "cut near the cap: {} chunks for a cap of {cap}",
+            events.len()
+        );
+    }
+}
+
+/// A prompt of a million spaces to a provider that reports no usage (the tokenizer once failed on
+/// it): answered, estimated, and recorded, complete and streamed.
+#[tokio::test]
+async fn a_huge_prompt_without_usage_is_estimated_and_recorded() {
+    use tollgate_store::LedgerQueries;
+    let quiet = sim(SimConfig {
+        usage: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let g = gateway(&format!(
+        "providers: [{{ name: quiet, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: quiet, deployments: [{{ provider: quiet, model: gpt-4o-mini }}] }}]\n",
+        quiet.url
+    ))
+    .await;
+    let spaces = " ".repeat(1_000_000);
+    let resp = g
+        .post(json!({"model": "quiet", "messages": user(&spaces)}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.bytes().await.unwrap();
+    let events = sse_data(
+        g.post(json!({"model": "quiet", "stream": true, "messages": user(&spaces)}))
+            .await,
+    )
+    .await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let records = loop {
+        let r = g.gw.store.list_records(0, i64::MAX, 10).await.unwrap();
+        if r.len() == 2 {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "records: {r:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for r in &records {
+        assert_eq!(r.usage_source, "estimated", "{r:?}");
+        assert!(r.input_tokens > 0, "{r:?}");
+    }
+}

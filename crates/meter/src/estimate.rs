@@ -1,6 +1,12 @@
 //! Token counts when the provider reports none (a cut stream, a server without usage): counted
 //! with tiktoken (`o200k_base` for OpenAI's current models, `cl100k_base` for everything else, an
 //! approximation for non-OpenAI tokenizers), and always marked *estimated* on the record.
+//!
+//! Counting is bounded, whatever the input: the tokenizer only ever sees pieces of at most
+//! [`PIECE_BYTES`] (its pattern recursion on one huge run of spaces overflowed the stack), and
+//! text beyond [`EXACT_LIMIT_BYTES`] is estimated at four bytes a token instead of tokenized, so
+//! one request can never hold a worker for long. Reservations before a request is sent use
+//! [`chat_prompt_bound`], an upper bound computed from byte lengths for large prompts.
 
 use std::sync::OnceLock;
 use tiktoken_rs::CoreBPE;
@@ -16,31 +22,89 @@ fn cl100k() -> Option<&'static CoreBPE> {
     BPE.get_or_init(|| tiktoken_rs::cl100k_base().ok()).as_ref()
 }
 
-/// Tokens of `text` for `model`.
+/// The largest piece of text the tokenizer is given at once, bytes.
+pub const PIECE_BYTES: usize = 8 * 1024;
+
+/// Text up to this size is tokenized; beyond it, estimated at four bytes a token.
+pub const EXACT_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Prompts up to this size are counted exactly for reservations; larger ones are bounded by bytes.
+pub const EXACT_RESERVATION_BYTES: usize = 16 * 1024;
+
+/// Tokens of `text` for `model`. Bounded in time and stack for any input (see the module docs).
 pub fn count(model: &str, text: &str) -> u64 {
+    if text.len() > EXACT_LIMIT_BYTES {
+        return (text.len() as u64).div_ceil(4);
+    }
     let o200k_family = ["gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"]
         .iter()
         .any(|p| model.starts_with(p));
     let bpe = if o200k_family { o200k() } else { cl100k() };
     match bpe {
-        Some(b) => b.encode_ordinary(text).len() as u64,
+        Some(b) => pieces(text)
+            .map(|piece| b.encode_ordinary(piece).len() as u64)
+            .sum(),
         // The encodings ship inside tiktoken-rs; if one ever failed to load, fall back to the
         // usual four characters per token rather than counting nothing.
         None => (text.chars().count() as u64).div_ceil(4),
     }
 }
 
+/// `text` cut into pieces of at most [`PIECE_BYTES`], at a whitespace boundary when one is near
+/// the end of the piece (so words are rarely split), always at a character boundary.
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() <= PIECE_BYTES {
+            return Some(std::mem::take(&mut rest));
+        }
+        let mut end = PIECE_BYTES;
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Prefer to cut after whitespace in the last quarter of the piece.
+        if let Some(ws) = rest[PIECE_BYTES * 3 / 4..end].rfind(char::is_whitespace) {
+            let at = PIECE_BYTES * 3 / 4 + ws;
+            let after = at + rest[at..].chars().next().map_or(1, char::len_utf8);
+            if after > 0 && after <= end {
+                end = after;
+            }
+        }
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// An upper bound of a chat request's input tokens, for reservations on the request path: the
+/// exact count for small prompts, and for larger ones the UTF-8 byte length of every counted
+/// text plus the per-message overhead (a token is never shorter than one byte).
+pub fn chat_prompt_bound(model: &str, req: &ChatCompletionRequest) -> u64 {
+    let (overhead, bytes) = prompt_size(req);
+    if bytes <= EXACT_RESERVATION_BYTES {
+        return chat_prompt(model, req);
+    }
+    overhead + bytes as u64
+}
+
 /// Input tokens of a chat request, with OpenAI's per-message overhead (3 per message, 1 per
-/// name, 3 to prime the answer).
+/// name, 3 to prime the answer). Prompts whose texts add up to more than [`EXACT_LIMIT_BYTES`]
+/// are estimated at four bytes a token.
 pub fn chat_prompt(model: &str, req: &ChatCompletionRequest) -> u64 {
-    let mut n = 3;
+    let (overhead, bytes) = prompt_size(req);
+    if bytes > EXACT_LIMIT_BYTES {
+        return overhead + (bytes as u64).div_ceil(4);
+    }
+    let mut n = overhead;
     for m in &req.messages {
-        n += 3;
         if let Some(c) = &m.content {
             n += count(model, &c.joined_text());
         }
         if let Some(name) = &m.name {
-            n += 1 + count(model, name);
+            n += count(model, name);
         }
         for call in m.tool_calls.iter().flatten() {
             n += count(model, &call.function.name) + count(model, &call.function.arguments);
@@ -51,6 +115,29 @@ pub fn chat_prompt(model: &str, req: &ChatCompletionRequest) -> u64 {
         n += count(model, &text);
     }
     n
+}
+
+/// (per-message overhead tokens, UTF-8 bytes of every counted text) of a chat request.
+fn prompt_size(req: &ChatCompletionRequest) -> (u64, usize) {
+    let mut bytes = 0usize;
+    let mut overhead = 3u64;
+    for m in &req.messages {
+        overhead += 3;
+        if let Some(c) = &m.content {
+            bytes += c.text_len();
+        }
+        if let Some(name) = &m.name {
+            overhead += 1;
+            bytes += name.len();
+        }
+        for call in m.tool_calls.iter().flatten() {
+            bytes += call.function.name.len() + call.function.arguments.len();
+        }
+    }
+    if let Some(tools) = &req.tools {
+        bytes += serde_json::to_vec(tools).map_or(0, |v| v.len());
+    }
+    (overhead, bytes)
 }
 
 /// Estimated usage of a chat answer from its request and the text it produced.
@@ -127,6 +214,53 @@ mod tests {
         assert!((5..=12).contains(&a), "{a}");
         assert!((5..=12).contains(&b), "{b}");
         assert_eq!(count("gpt-4o", ""), 0);
+    }
+
+    #[test]
+    fn huge_and_pathological_texts_are_counted_without_blowing_up() {
+        // One million spaces overflowed the tokenizer's stack when given at once.
+        let spaces = " ".repeat(1_000_000);
+        let n = count("gpt-4o-mini", &spaces);
+        assert!(n > 0 && n <= 1_000_000, "{n}");
+        let n = count("claude-3-5-haiku", &spaces);
+        assert!(n > 0 && n <= 1_000_000, "{n}");
+        // Beyond the exact limit, four bytes a token.
+        let huge = "a".repeat(EXACT_LIMIT_BYTES + 4);
+        assert_eq!(count("gpt-4o", &huge), (EXACT_LIMIT_BYTES as u64 + 4) / 4);
+        // Pieces cover the text exactly, at character boundaries, within the size limit.
+        let text = "héllo wörld ".repeat(5_000) + &"x".repeat(20_000) + "🎉".repeat(3_000).as_str();
+        let parts: Vec<&str> = pieces(&text).collect();
+        assert_eq!(parts.concat(), text);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() <= PIECE_BYTES && !p.is_empty())
+        );
+        // Counting in pieces stays close to counting at once on ordinary text.
+        let prose = "The quick brown fox jumps over the lazy dog. ".repeat(2_000);
+        let whole = o200k().unwrap().encode_ordinary(&prose).len() as u64;
+        let pieced = count("gpt-4o", &prose);
+        assert!(pieced.abs_diff(whole) * 100 <= whole, "{pieced} vs {whole}");
+    }
+
+    #[test]
+    fn the_reservation_bound_is_never_below_the_count() {
+        let small: ChatCompletionRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":"Hello there, general Kenobi"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            chat_prompt_bound("gpt-4o", &small),
+            chat_prompt("gpt-4o", &small)
+        );
+        let text = "word ".repeat(10_000);
+        let big: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": text}]
+        }))
+        .unwrap();
+        let bound = chat_prompt_bound("gpt-4o", &big);
+        assert!(bound >= chat_prompt("gpt-4o", &big));
+        assert_eq!(bound, 3 + 3 + 50_000);
     }
 
     #[test]

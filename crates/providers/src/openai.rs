@@ -68,6 +68,15 @@ pub(crate) async fn send_chat(
 ) -> Result<ChatReply, ProviderError> {
     let mut upstream = req.clone();
     upstream.model = model.to_string();
+    // OpenAI's reasoning models refuse `max_tokens`; they take the same cap as
+    // `max_completion_tokens`.
+    if upstream.max_completion_tokens.is_none()
+        && ["o1", "o3", "o4", "gpt-5"]
+            .iter()
+            .any(|p| model.starts_with(p))
+    {
+        upstream.max_completion_tokens = upstream.max_tokens.take();
+    }
     if req.is_stream() {
         // Always ask for the usage chunk, so streamed requests are metered from real usage; the
         // relay hides it from clients that did not ask (`Chunk::usage_only`).

@@ -188,6 +188,18 @@ pub enum MessageContent {
 }
 
 impl MessageContent {
+    /// The UTF-8 length of [`joined_text`](Self::joined_text), without building it.
+    pub fn text_len(&self) -> usize {
+        match self {
+            MessageContent::Text(t) => t.len(),
+            MessageContent::Parts(parts) => {
+                let texts = parts.iter().filter_map(|p| p.text.as_deref());
+                let (n, bytes) = texts.fold((0usize, 0usize), |(n, b), t| (n + 1, b + t.len()));
+                bytes + n.saturating_sub(1)
+            }
+        }
+    }
+
     /// All text of the content, parts joined by a newline.
     pub fn joined_text(&self) -> String {
         match self {
