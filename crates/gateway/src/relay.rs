@@ -120,7 +120,7 @@ async fn drive(
                     let e = ProviderError::StreamError(
                         "the provider kept streaming past the request's output cap".into(),
                     );
-                    send(&tx, error_frame(&e), &mut client_gone).await;
+                    send(&tx, error_frame(&e), &mut client_gone, job.idle_timeout).await;
                     break Err(e);
                 }
                 // Kept (a refcount each) in case the provider never reports usage.
@@ -128,19 +128,26 @@ async fn drive(
                 if chunk.usage_only && !job.client_wants_usage {
                     continue;
                 }
-                send(&tx, frame(&chunk.data), &mut client_gone).await;
+                send(&tx, frame(&chunk.data), &mut client_gone, job.idle_timeout).await;
             }
             Ok(None) => {
                 send(
                     &tx,
                     Bytes::from_static(b"data: [DONE]\n\n"),
                     &mut client_gone,
+                    job.idle_timeout,
                 )
                 .await;
                 break Ok(());
             }
             Err(e) => {
-                send(&tx, error_frame(&gw.redact(e.clone())), &mut client_gone).await;
+                send(
+                    &tx,
+                    error_frame(&gw.redact(e.clone())),
+                    &mut client_gone,
+                    job.idle_timeout,
+                )
+                .await;
                 break Err(e);
             }
         }
@@ -229,13 +236,25 @@ impl OutputGuard {
     }
 }
 
-/// Forwards a frame unless the client is gone; notes when it goes.
+/// Forwards a frame unless the client is gone; notes when it goes. A client that accepts nothing
+/// for `patience` (the route's stream idle timeout: as long as the upstream may be silent) is
+/// treated as gone, so it can never hold the upstream: the relay drains the upstream to its end
+/// without it, and the request is recorded.
 async fn send(
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
     bytes: Bytes,
     gone: &mut bool,
+    patience: Duration,
 ) {
-    if !*gone && tx.send(Ok(bytes)).await.is_err() {
-        *gone = true;
+    if *gone {
+        return;
+    }
+    match tokio::time::timeout(patience, tx.send(Ok(bytes))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => *gone = true,
+        Err(_) => {
+            tracing::debug!("the client stopped reading the stream; it is dropped");
+            *gone = true;
+        }
     }
 }

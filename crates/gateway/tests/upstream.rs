@@ -685,3 +685,52 @@ async fn metrics_report_overhead_and_genai_names() {
         assert!(m.contains(needle), "missing {needle}\n{m}");
     }
 }
+
+/// A client that sends a streamed request and never reads the answer cannot hold the upstream:
+/// after the route's idle timeout without accepting data it is dropped, the upstream is drained
+/// to its end, and the request is recorded with the real usage.
+#[tokio::test]
+async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
+    use tokio::io::AsyncWriteExt;
+    use tollgate_store::LedgerQueries;
+    let s = sim(SimConfig {
+        default_output_tokens: 200_000,
+        ..SimConfig::default()
+    })
+    .await;
+    let g = gateway(&format!(
+        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: m, stream_idle_timeout_ms: 300, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+        s.url
+    ))
+    .await;
+    let body =
+        json!({"model": "m", "stream": true, "messages": user("Tell me everything")}).to_string();
+    let addr = g.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        g.key,
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    // The socket is held open and never read.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let record = loop {
+        let r = g.gw.store.list_records(0, i64::MAX, 10).await.unwrap();
+        if let Some(r) = r.into_iter().next() {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record while the client holds the stream"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(record.outcome, "client_disconnected", "{record:?}");
+    assert_eq!(
+        record.output_tokens, 200_000,
+        "drained to the end: {record:?}"
+    );
+    assert_eq!(record.usage_source, "reported", "{record:?}");
+    drop(socket);
+}
