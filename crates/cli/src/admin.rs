@@ -303,7 +303,7 @@ impl Client {
             for part in c.split('.') {
                 x = &x[part];
             }
-            match x {
+            let text = match x {
                 Value::Null => "-".into(),
                 Value::String(s) => s.clone(),
                 Value::Array(a) => a
@@ -316,7 +316,8 @@ impl Client {
                     .collect::<Vec<_>>()
                     .join(","),
                 other => other.to_string(),
-            }
+            };
+            terminal_safe(&text)
         };
         let widths: Vec<usize> = columns
             .iter()
@@ -727,4 +728,35 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// `s` with every control and bidirectional-override character written as an escape (`\u{1b}`),
+/// so text from the server (names stored before they were checked, say) can never move the
+/// cursor, recolour the terminal or reorder what a person reads.
+fn terminal_safe(s: &str) -> String {
+    if !s.chars().any(tollgate_types::text::is_control_or_bidi) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if tollgate_types::text::is_control_or_bidi(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_output_escapes_control_and_bidi_characters() {
+        assert_eq!(terminal_safe("plain pod"), "plain pod");
+        assert_eq!(terminal_safe("red\u{1b}[31mpod"), "red\\u{1b}[31mpod");
+        assert_eq!(terminal_safe("a\rb\u{202e}c"), "a\\u{d}b\\u{202e}c");
+        assert!(!terminal_safe("x\u{7}\u{9b}y").chars().any(char::is_control));
+    }
 }

@@ -61,11 +61,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn control_plane(
     gw: &std::sync::Arc<tollgate_gateway::Gateway>,
 ) -> anyhow::Result<std::sync::Arc<tollgate_control::Control>> {
-    Ok(tollgate_control::Control::new(
+    Ok(tollgate_control::Control::new_with_clock(
         &gw.config,
         gw.store.clone(),
         gw.keyring.secret().clone(),
         gw.clone(),
+        gw.clock.clone(),
     )
     .await?)
 }

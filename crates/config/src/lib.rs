@@ -74,7 +74,7 @@ pub struct Config {
     pub providers: Vec<Provider>,
     /// Routes, in file order.
     pub routes: Vec<Route>,
-    /// Alert webhooks: (URL, bearer secret).
+    /// Alert webhooks: (URL, signing secret).
     pub webhooks: Vec<(String, Option<Secret>)>,
 }
 
@@ -91,6 +91,15 @@ pub struct Server {
     pub shutdown_grace: Duration,
     /// Key snapshot reload interval.
     pub key_refresh: Duration,
+    /// Longest time a connection may go without a request in flight (the time to send a request
+    /// head, and the idle keep-alive timeout).
+    pub header_read_timeout: Duration,
+    /// Longest time a request body may take to arrive once reading starts.
+    pub body_read_timeout: Duration,
+    /// Most client connections open at once.
+    pub max_connections: usize,
+    /// The bearer token `/metrics` requires, if any (never empty).
+    pub metrics_token: Option<Secret>,
 }
 
 /// A validated provider.
@@ -177,6 +186,21 @@ impl Config {
         let _ = writeln!(s, "listen:    {}", self.server.listen);
         let _ = writeln!(s, "data_dir:  {}", self.server.data_dir.display());
         let _ = writeln!(s, "max body:  {} bytes", self.server.max_body_bytes);
+        let _ = writeln!(
+            s,
+            "clients:   at most {} connections; request head within {} ms, body within {} ms",
+            self.server.max_connections,
+            self.server.header_read_timeout.as_millis(),
+            self.server.body_read_timeout.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "metrics:   {}",
+            match &self.server.metrics_token {
+                Some(t) => format!("bearer token {t}"),
+                None => "open (no server.metrics_token)".into(),
+            }
+        );
         let _ = writeln!(s, "providers:");
         for p in &self.providers {
             let key = match &p.api_key {

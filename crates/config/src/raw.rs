@@ -39,7 +39,8 @@ pub struct AlertsConfig {
 pub struct WebhookConfig {
     /// The URL to POST to.
     pub url: String,
-    /// Sent as `Authorization: Bearer <secret>` when set.
+    /// When set, the key that signs each delivery (Standard Webhooks: a `webhook-signature`
+    /// header, HMAC-SHA256); it is never sent itself.
     #[serde(default)]
     pub secret: Option<Secret>,
 }
@@ -64,6 +65,22 @@ pub struct ServerConfig {
     /// this instance's admin API apply at once).
     #[serde(default = "default_key_refresh_ms")]
     pub key_refresh_ms: u64,
+    /// How long a connection may go without a request in flight before it is closed, in
+    /// milliseconds (10,000 by default): a client must send a complete request head within this
+    /// time of connecting or of its previous answer, so it also closes idle keep-alive connections.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a request body may take to arrive once the gateway starts reading it, in
+    /// milliseconds (30,000 by default); a slower body is answered 408 and its connection closed.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// Most client connections open at once (10,000 by default); more wait in the listen backlog
+    /// until one closes. Keep it under the process's file-descriptor limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u64,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`; unset, it is open.
+    #[serde(default)]
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +91,10 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body_bytes(),
             shutdown_grace_ms: default_shutdown_grace_ms(),
             key_refresh_ms: default_key_refresh_ms(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_connections: default_max_connections(),
+            metrics_token: None,
         }
     }
 }
@@ -92,6 +113,15 @@ fn default_shutdown_grace_ms() -> u64 {
 }
 fn default_key_refresh_ms() -> u64 {
     5_000
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_body_read_timeout_ms() -> u64 {
+    30_000
+}
+fn default_max_connections() -> u64 {
+    10_000
 }
 
 /// The upstream API dialect of a provider.

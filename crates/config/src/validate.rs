@@ -104,6 +104,12 @@ fn ms(value: Option<u64>, default: u64, path: String, c: &mut Collector<'_>) -> 
     Duration::from_millis(v)
 }
 
+/// The largest `server.max_connections` accepted.
+const MAX_CONNECTIONS: u64 = 1_000_000;
+
+/// The shortest `server.metrics_token` accepted.
+const MIN_METRICS_TOKEN_CHARS: usize = 16;
+
 /// Checks everything and builds the runtime [`Config`].
 pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigError> {
     let mut c = Collector {
@@ -130,6 +136,25 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
     if raw.server.data_dir.trim().is_empty() {
         c.push("server.data_dir".into(), "must not be empty");
     }
+    if !(1..=MAX_CONNECTIONS).contains(&raw.server.max_connections) {
+        c.push(
+            "server.max_connections".into(),
+            format!("must be between 1 and {MAX_CONNECTIONS}"),
+        );
+    }
+    // An empty token (say, from an unset variable) must not silently leave `/metrics` open.
+    let metrics_token = match raw.server.metrics_token {
+        Some(t) if t.expose().chars().count() < MIN_METRICS_TOKEN_CHARS => {
+            let what = if t.is_empty() {
+                "must not be empty (remove the field to leave /metrics open)".to_string()
+            } else {
+                format!("must be at least {MIN_METRICS_TOKEN_CHARS} characters long")
+            };
+            c.push("server.metrics_token".into(), what);
+            None
+        }
+        t => t,
+    };
     let server = Server {
         listen,
         data_dir: PathBuf::from(&raw.server.data_dir),
@@ -141,6 +166,20 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             "server.key_refresh_ms".into(),
             &mut c,
         ),
+        header_read_timeout: ms(
+            Some(raw.server.header_read_timeout_ms),
+            10_000,
+            "server.header_read_timeout_ms".into(),
+            &mut c,
+        ),
+        body_read_timeout: ms(
+            Some(raw.server.body_read_timeout_ms),
+            30_000,
+            "server.body_read_timeout_ms".into(),
+            &mut c,
+        ),
+        max_connections: usize::try_from(raw.server.max_connections).unwrap_or(1),
+        metrics_token,
     };
 
     let mut providers = Vec::new();
@@ -429,6 +468,48 @@ routes:
         .unwrap();
         assert_eq!(cfg.webhooks.len(), 1);
         assert_eq!(format!("{:?}", cfg.webhooks[0].1), "Some(***)");
+    }
+
+    #[test]
+    fn server_timeouts_connection_limit_and_metrics_token() {
+        let cfg = load("server: {}\n").unwrap();
+        assert_eq!(cfg.server.header_read_timeout.as_millis(), 10_000);
+        assert_eq!(cfg.server.body_read_timeout.as_millis(), 30_000);
+        assert_eq!(cfg.server.max_connections, 10_000);
+        assert!(cfg.server.metrics_token.is_none());
+
+        let cfg = Config::from_yaml_str(
+            "server:\n  header_read_timeout_ms: 200\n  body_read_timeout_ms: 300\n  max_connections: 50\n  metrics_token: ${METRICS_TOKEN}\n",
+            &|n| (n == "METRICS_TOKEN").then(|| "scrape-token-0123456789".to_string()),
+        )
+        .unwrap();
+        assert_eq!(cfg.server.header_read_timeout.as_millis(), 200);
+        assert_eq!(cfg.server.body_read_timeout.as_millis(), 300);
+        assert_eq!(cfg.server.max_connections, 50);
+        let token = cfg.server.metrics_token.as_ref().unwrap();
+        assert_eq!(token.expose(), "scrape-token-0123456789");
+        assert!(!cfg.summary().contains("scrape-token"));
+
+        let p = problems(
+            "server:\n  header_read_timeout_ms: 0\n  body_read_timeout_ms: 0\n  max_connections: 0\n",
+        )
+        .join("\n");
+        for needle in [
+            "server.header_read_timeout_ms: must be greater than 0",
+            "server.body_read_timeout_ms: must be greater than 0",
+            "server.max_connections: must be between 1 and",
+        ] {
+            assert!(p.contains(needle), "missing {needle:?} in:\n{p}");
+        }
+        // A token from an unset variable must not leave `/metrics` open without a word.
+        let p = problems("server:\n  metrics_token: ${METRICS_TOKEN}\n");
+        assert!(
+            p[0].starts_with("server.metrics_token: must not be empty"),
+            "{p:?}"
+        );
+        assert!(p[0].contains("METRICS_TOKEN is not set"), "{p:?}");
+        let p = problems("server:\n  metrics_token: short\n");
+        assert!(p[0].contains("at least 16 characters"), "{p:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
 //! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
 //! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
+//! | any user | issue, list and revoke their own personal tokens (only a platform admin does so for others, and changes users) |
 //!
 //! Objects of a pod the caller may not read answer 404, exactly like objects that do not exist.
 
@@ -27,6 +28,10 @@ pub enum Principal {
         org_role: Option<OrgRole>,
         /// Pod id → role.
         pods: HashMap<String, PodRole>,
+        /// The personal token this request authenticated with, `tok_…`.
+        token_id: String,
+        /// When that token expires, Unix ms: tokens it issues to its user expire no later.
+        token_expires_at: Option<i64>,
     },
 }
 
@@ -37,6 +42,11 @@ impl Principal {
             Principal::Admin => "admin".into(),
             Principal::User { id, .. } => id.clone(),
         }
+    }
+
+    /// Whether this is the user `user_id`.
+    pub fn is_user(&self, user_id: &str) -> bool {
+        matches!(self, Principal::User { id, .. } if id == user_id)
     }
 
     fn org_role(&self) -> Option<OrgRole> {

@@ -3,7 +3,7 @@
 use crate::common::*;
 
 #[utoipa::path(get, path = "/admin/v1/audit", tag = "audit",
-    params(("after" = Option<i64>, Query, description = "sequence number"), ("limit" = Option<u32>, Query)),
+    params(("after" = Option<i64>, Query, minimum = 0, description = "sequence number"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200")),
     responses((status = 200, body = Vec<AuditEvent>), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 /// The audit trail, oldest first (platform admins, auditors, risk officers).
 pub async fn list_audit(

@@ -146,12 +146,12 @@ pub async fn create_budget(
         time_zone,
         amount_nano_usd: amount.nanos(),
         mode,
-        created_at: m::now_ms(),
+        created_at: gw.clock.now_ms(),
         created_by: p.actor(),
     };
     gw.store.create_budget(&p.actor(), &budget).await?;
     // The answer shows the live status, so the data plane must have the budget first.
-    gw.plane.refresh(Changed::Budgets).await?;
+    gw.plane.refresh(Changed::Budget(budget.id.clone())).await?;
     let status = gw
         .plane
         .budget_statuses()
@@ -201,6 +201,6 @@ pub async fn delete_budget(
     visible_budget(&gw, &p, &id).await?;
     require_budget_role(&p)?;
     gw.store.delete_budget(&p.actor(), &id).await?;
-    gw.changed(Changed::Budgets).await;
+    gw.changed(Changed::Budget(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

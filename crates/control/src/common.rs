@@ -32,22 +32,77 @@ pub(crate) async fn body<T: DeserializeOwned>(
     body: Body,
 ) -> Result<T> {
     let bytes = read_body(headers, body, gw.max_body_bytes).await?;
-    parse_json(&bytes)
+    // serde reads a struct from an array too (`[null, null]` is an `UpdatePod`): every body of
+    // this API is an object.
+    if bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b != b'{')
+    {
+        return Err(ApiError::invalid(
+            "the request body must be a JSON object",
+            None,
+        ));
+    }
+    // The text first: its syntax, keys given twice (which a parsed value would merge), types.
+    let text = parse_json::<T>(&bytes);
+    let Ok(mut value) = parse_json::<serde_json::Value>(&bytes) else {
+        return text;
+    };
+    // JSON Schema, and so the OpenAPI document, counts `2.0` as an integer: whole numbers
+    // written with a fraction are read as integers.
+    let floats = whole_floats_to_integers(&mut value);
+    match &text {
+        Err(ApiError::InvalidRequest { message, .. })
+            if floats && message.contains("floating point") => {}
+        Err(_) => return text,
+        Ok(_) => {}
+    }
+    // Then the value, where (as the document says) only an object is a struct.
+    tollgate_http::extract::parse_value(value)
+}
+
+/// Turns every whole float of `v` that an integer type holds exactly (`2.0`, `-0.0`) into an
+/// integer; whether any changed.
+fn whole_floats_to_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= 2f64.powi(53))
+            else {
+                return false;
+            };
+            // Exact: |f| <= 2^53, so the cast neither rounds nor saturates.
+            *v = Value::from(f as i64);
+            true
+        }
+        Value::Array(items) => {
+            let mut any = false;
+            for x in items {
+                any |= whole_floats_to_integers(x);
+            }
+            any
+        }
+        Value::Object(fields) => {
+            let mut any = false;
+            for x in fields.values_mut() {
+                any |= whole_floats_to_integers(x);
+            }
+            any
+        }
+        _ => false,
+    }
 }
 
 pub(crate) fn created<T: serde::Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-/// Whether `c` must never appear in a name: control characters (ESC sequences would reach
-/// terminals, CR would break CSV rows) and the Unicode bidi controls that make text read
-/// differently from what it is (Trojan Source).
+/// Whether `c` must never appear in a name: control and bidirectional-override characters.
 pub(crate) fn forbidden_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
+    tollgate_types::text::is_control_or_bidi(c)
 }
 
 /// A name: 1–100 characters, no leading or trailing spaces, no control or bidi characters.
@@ -101,6 +156,21 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
         text_ok(field, text, 200)?;
         no_forbidden_chars(field, text)?;
     }
+    // Integers beyond i64 are not kept (and not documented: the document says int64).
+    for (field, n) in [
+        (
+            "value_model.value_per_outcome_nano_usd",
+            v.value_per_outcome_nano_usd,
+        ),
+        ("value_model.eligible_users", v.eligible_users),
+    ] {
+        if i64::try_from(n).is_err() {
+            return Err(ApiError::invalid(
+                format!("`{field}` must be at most {}", i64::MAX),
+                Some(field.into()),
+            ));
+        }
+    }
     for (field, x) in [
         ("value_model.baseline", v.baseline),
         ("value_model.target", v.target),
@@ -115,7 +185,8 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn future_time(field: &str, v: Option<&str>) -> Result<Option<i64>> {
+/// An optional RFC 3339 time that must be after `now` (the control plane's clock).
+pub(crate) fn future_time(field: &str, v: Option<&str>, now: i64) -> Result<Option<i64>> {
     let Some(v) = v else { return Ok(None) };
     let t = parse_rfc3339(v).ok_or_else(|| {
         ApiError::invalid(
@@ -123,7 +194,7 @@ pub(crate) fn future_time(field: &str, v: Option<&str>) -> Result<Option<i64>> {
             Some(field.into()),
         )
     })?;
-    if t <= m::now_ms() {
+    if t <= now {
         return Err(ApiError::invalid(
             format!("`{field}` must be in the future"),
             Some(field.into()),
@@ -192,6 +263,14 @@ pub(crate) fn check_limits(field: &str, l: &Option<m::Limits>) -> Result<()> {
         return Err(ApiError::invalid(
             "limits must be at least 1 (leave a limit out for none)",
             Some(field.into()),
+        ));
+    }
+    if let Some(t) = l.and_then(|l| l.tokens_per_minute)
+        && i64::try_from(t).is_err()
+    {
+        return Err(ApiError::invalid(
+            format!("`tokens_per_minute` must be at most {}", i64::MAX),
+            Some(format!("{field}.tokens_per_minute")),
         ));
     }
     Ok(())

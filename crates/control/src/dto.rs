@@ -44,6 +44,10 @@ pub struct User {
     pub org_role: Option<OrgRole>,
     /// RFC 3339.
     pub created_at: String,
+    /// Whether the user is disabled: their personal tokens do not authenticate.
+    pub disabled: bool,
+    /// RFC 3339: since when the user is disabled.
+    pub disabled_at: Option<String>,
 }
 
 impl From<m::User> for User {
@@ -54,6 +58,8 @@ impl From<m::User> for User {
             name: u.name,
             org_role: u.org_role,
             created_at: rfc3339(u.created_at),
+            disabled: u.disabled_at.is_some(),
+            disabled_at: u.disabled_at.map(rfc3339),
         }
     }
 }
@@ -219,6 +225,42 @@ pub struct NewToken {
     pub secret: String,
 }
 
+/// A personal admin token (never its secret or hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    /// `tok_…`.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// Name.
+    pub name: String,
+    /// Visible start of the token.
+    pub prefix: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    /// RFC 3339.
+    pub revoked_at: Option<String>,
+    /// Whether it is neither revoked nor expired (it authenticates unless its user is disabled).
+    pub active: bool,
+}
+
+impl From<m::UserToken> for Token {
+    fn from(t: m::UserToken) -> Self {
+        Token {
+            active: t.is_active(m::now_ms()),
+            id: t.id,
+            user_id: t.user_id,
+            name: t.name,
+            prefix: t.prefix,
+            created_at: rfc3339(t.created_at),
+            expires_at: t.expires_at.map(rfc3339),
+            revoked_at: t.revoked_at.map(rfc3339),
+        }
+    }
+}
+
 /// A stage change.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StageChange {
@@ -332,15 +374,25 @@ page!(PodPage, Pod);
 page!(UserPage, User);
 page!(UseCasePage, UseCase);
 page!(KeyPage, Key);
+page!(TokenPage, Token);
 
 /// `POST /pods`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePod {
     /// Unique name, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: String,
     /// What it does.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub description: String,
 }
 
@@ -350,9 +402,18 @@ pub struct CreatePod {
 pub struct UpdatePod {
     /// New name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub description: Option<String>,
 }
 
@@ -360,13 +421,53 @@ pub struct UpdatePod {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Unique e-mail.
+    /// Unique e-mail: one `@` between non-empty parts, no spaces inside (around it they are
+    /// trimmed).
+    #[schema(
+        max_length = 254,
+        pattern = r"^[\t\n\u000b\u000c\r\u0085 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^@\t\n\u000b\u000c\r\u0085 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\u000b\u000c\r\u0085 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+[\t\n\u000b\u000c\r\u0085 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub email: String,
-    /// Name.
+    /// Name, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: String,
     /// Org-wide role.
     #[serde(default)]
     pub org_role: Option<OrgRole>,
+}
+
+/// `PATCH /users/{id}` (absent fields stay).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// New name, 1–100 characters.
+    #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
+    pub name: Option<String>,
+    /// New org-wide role; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<OrgRole>)]
+    pub org_role: Option<Option<OrgRole>>,
+    /// `true` disables the user (their personal tokens stop at once), `false` enables them.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// A field that may be `null`: absent is `None`, `null` is `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PUT /pods/{id}/members/{user_id}`.
@@ -383,10 +484,19 @@ pub struct SetMember {
 pub struct CreateUseCase {
     /// Owning pod.
     pub pod_id: String,
-    /// Name, unique in the pod.
+    /// Name, unique in the pod, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: String,
     /// Description.
     #[serde(default)]
+    #[schema(
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub description: String,
     /// Value model.
     #[serde(default)]
@@ -411,9 +521,18 @@ pub struct CreateUseCase {
 pub struct UpdateUseCase {
     /// New name.
     #[serde(default)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: Option<String>,
     /// New description.
     #[serde(default)]
+    #[schema(
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub description: Option<String>,
     /// New value model.
     #[serde(default)]
@@ -438,7 +557,11 @@ pub struct UpdateUseCase {
 pub struct ChangeStage {
     /// The new stage.
     pub to: Stage,
-    /// Why (recorded with who and when).
+    /// Why (recorded with who and when): not blank, at most 2000 characters.
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\t\n \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub reason: String,
 }
 
@@ -448,7 +571,12 @@ pub struct ChangeStage {
 pub struct CreateKey {
     /// The use case it serves.
     pub use_case_id: String,
-    /// A name to recognise it.
+    /// A name to recognise it, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: String,
     /// Limit to these routes (a subset of the use case's).
     #[serde(default)]
@@ -470,6 +598,7 @@ pub struct CreateKey {
 pub struct RotateKey {
     /// How long the old key keeps working, seconds (0–604800; default 3600).
     #[serde(default)]
+    #[schema(maximum = 604800)]
     pub grace_seconds: Option<u64>,
 }
 
@@ -477,9 +606,15 @@ pub struct RotateKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// A name to recognise it.
+    /// A name to recognise it, 1–100 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]{0,98}[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069 \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?$"
+    )]
     pub name: String,
-    /// Expiry, RFC 3339, in the future.
+    /// Expiry, RFC 3339, in the future and at most 90 days away (default: 90 days). A token
+    /// issued to its own user by a caller using a personal token expires no later than that token.
     #[serde(default)]
     pub expires_at: Option<String>,
 }
@@ -552,7 +687,10 @@ pub struct CreateBudget {
     /// The key, use case or pod id (absent for `org`).
     #[serde(default)]
     pub scope_id: Option<String>,
-    /// The limit in USD, a decimal string (`"250"`, `"12.50"`).
+    /// The limit in USD, a decimal string (`"250"`, `"12.50"`): more than 0, at most 9 decimals.
+    #[schema(
+        pattern = r"^[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*([0-9]+(\.[0-9]*)?|\.[0-9]+)[\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub amount_usd: String,
     /// The period.
     pub period: BudgetPeriod,
@@ -804,7 +942,13 @@ pub struct BudgetAtRisk {
 pub struct FocusSummary {
     /// Rows exported.
     pub rows: u64,
-    /// Σ `BilledCost`, nano-USD.
+    /// Of these, rows of unpriced deployments (`x_Unpriced` = `true`): their unit prices and
+    /// list and contracted costs are null (unknown, never 0), and so are `BilledCost` and
+    /// `EffectiveCost` when the ledger holds no cost for them. FOCUS 1.2 declares those cost
+    /// columns not nullable, so a strict validator flags these rows; price the deployment (a
+    /// `price:` in the config) to make them whole.
+    pub unpriced_rows: u64,
+    /// Σ `BilledCost` (of the rows where it is known), nano-USD.
     pub billed_nano_usd: u64,
     /// The same, in USD.
     pub billed_usd: String,

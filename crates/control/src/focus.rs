@@ -18,22 +18,38 @@
 //! - `ProviderName`, `InvoiceIssuerName` and `ServiceName` follow the provider's type (OpenAI,
 //!   Microsoft for Azure OpenAI, Anthropic; the provider's own name for OpenAI-compatible and
 //!   self-hosted servers); `PublisherName` is the model's publisher from the catalog;
-//! - `SkuId` is the model, `SkuPriceId` the price point and token kind, `SkuMeter` the token kind
-//!   (`Input Tokens`, …), `PricingUnit` `1000000 Tokens` (catalog prices are per 1M tokens),
-//!   `ConsumedUnit` `Tokens`;
+//! - `SkuId` is the model, `SkuMeter` the token kind (`Input Tokens`, …), `PricingUnit`
+//!   `1000000 Tokens` (catalog prices are per 1M tokens), `ConsumedUnit` `Tokens`;
+//! - `SkuPriceId` names the SKU price, not the amount ([`sku_price_id`]): the provider (its type
+//!   for OpenAI, Azure OpenAI and Anthropic; the configured provider for OpenAI-compatible and
+//!   self-hosted servers, which are providers of their own), the model and the token kind. FOCUS
+//!   1.2 excludes unit price amounts, effective dates (the catalog version) and contract or account
+//!   elements from it, so it stays the same across billing accounts and over time, and a price
+//!   change shows as a new `ListUnitPrice`/`ContractedUnitPrice` under the same id.
+//!   `SkuPriceDetails` holds only what is the same for every charge of that id (the token kind);
+//!   the catalog version is in `x_PriceSource` (`catalog:<version>`) and `x_PricePointId`;
 //! - `PricingCategory` is `Standard` for catalog and contract prices, `Other` for self-hosted and
-//!   unpriced deployments; unpriced rows carry their tokens, zero costs and unit prices, and
-//!   `x_Unpriced` = `true` — never a silent free row;
+//!   unpriced deployments; unpriced rows carry their tokens, `x_Unpriced` = `true`, and null
+//!   (unknown) unit prices and list and contracted costs — and null `BilledCost`/`EffectiveCost`
+//!   unless the ledger holds a cost — never a 0 that FinOps tools would read as free. FOCUS 1.2
+//!   declares those cost columns not nullable and forbids 0 as a stand-in for unknown; there is no
+//!   conformant value for a cost nobody knows, so these rows are flagged and counted
+//!   (`unpriced_rows`) rather than made to look free;
+//! - `InvoiceId` is null: the gateway knows no provider invoice. The export is allocation
+//!   (showback/chargeback) data, not an invoice, and must not be loaded beside a provider's
+//!   invoice data and counted twice;
 //! - `Tags` carry the pod, use case and stage under the provider prefix `tollgate/` (FOCUS asks
 //!   provider-defined keys to be prefixed);
 //! - custom columns (`x_…`) come after the FOCUS columns; `x_RequestCount` is the requests of the
-//!   deployment-hour on its first row and 0 on its other token kinds, so the column sums to the
-//!   request count.
+//!   row's deployment-hour (hour × pod × use case × route × price point, named by
+//!   `x_PricePointId`) and is the same on each of its token-kind rows, so a filter on one token
+//!   kind keeps the count; it must not be summed across the token kinds of one deployment-hour
+//!   (count each deployment-hour once).
 //!
 //! Date-times are `YYYY-MM-DDTHH:MM:SSZ` (UTC); decimals are plain (`0.00015`), never in
 //! exponent form; a null is an empty CSV field and `null` in JSON.
 
-use tollgate_store::FocusRollup;
+use tollgate_store::{FocusRollup, PricePointRow};
 
 /// The FOCUS data type of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +84,7 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("ContractedCost", ColumnType::Decimal),
     ("ContractedUnitPrice", ColumnType::Decimal),
     ("EffectiveCost", ColumnType::Decimal),
+    ("InvoiceId", ColumnType::String),
     ("InvoiceIssuerName", ColumnType::String),
     ("ListCost", ColumnType::Decimal),
     ("ListUnitPrice", ColumnType::Decimal),
@@ -97,6 +114,7 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("x_TokenKind", ColumnType::String),
     ("x_RequestCount", ColumnType::Decimal),
     ("x_PriceSource", ColumnType::String),
+    ("x_PricePointId", ColumnType::String),
     ("x_Unpriced", ColumnType::String),
 ];
 
@@ -165,6 +183,32 @@ fn publisher_name(family: Option<&str>, model: &str, fallback: &str) -> String {
     }
 }
 
+/// The `SkuPriceId` of a token kind of a price point: `<provider>:<model>:<token kind>`, where
+/// the provider is the provider's type for the providers with a published price list (`openai`,
+/// `azure_openai`, `anthropic`), and `<type>/<name>` (`self_hosted/<name>` for a self-hosted
+/// price) for servers that are providers of their own — as `ProviderName` names them. It holds no
+/// unit price, catalog version or account: FOCUS 1.2 asks the id to stay the same across billing
+/// accounts and over time, and to exclude amounts, effective dates and contract elements (a
+/// contract price is a `ContractedUnitPrice` under the same id). The provider name is escaped
+/// (`%`, `:`, `/`), so the first `:` ends the provider and the last one begins the token kind.
+pub fn sku_price_id(price: Option<&PricePointRow>, token_kind: &str) -> String {
+    let Some(p) = price else {
+        return format!("unknown:unknown:{token_kind}");
+    };
+    let name = || {
+        p.provider
+            .replace('%', "%25")
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+    };
+    let provider = match (p.source.as_str(), p.provider_kind.as_str()) {
+        ("self_hosted", _) => format!("self_hosted/{}", name()),
+        (_, kind @ ("openai" | "azure_openai" | "anthropic")) => kind.to_string(),
+        (_, kind) => format!("{kind}/{}", name()),
+    };
+    format!("{provider}:{}:{token_kind}", p.model)
+}
+
 /// The rows of a billing period `[start, end)` (Unix ms) from its rollups. Kinds with neither
 /// tokens nor cost are left out.
 pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
@@ -203,25 +247,29 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
             "tollgate/stage": r.stage,
         })
         .to_string();
-        let mut requests = r.requests;
+        // The requests of the deployment-hour, on each of its token-kind rows (see the module
+        // documentation: never summed across token kinds).
+        let requests = r.requests.to_string();
         for (k, meter) in METERS.iter().enumerate() {
             let (tokens, billed) = (r.tokens[k], r.cost[k]);
             if tokens == 0 && billed == 0 {
                 continue;
             }
-            // Counted on the first row of the deployment-hour only, so the column adds up.
-            let row_requests = std::mem::take(&mut requests);
             let token_kind = tollgate_meter::KINDS[k];
-            let unit = |p: Option<[u64; 5]>| p.map_or(0, |p| p[k]);
+            // Unknown prices are null, never 0 (FOCUS: no placeholder for a missing value).
+            let unit = |p: Option<[u64; 5]>| p.map(|p| p[k]);
             let (list_unit, contracted_unit) = (unit(list), unit(contracted));
-            let times = |per_mtok: u64| decimal(u128::from(tokens) * u128::from(per_mtok), 15);
-            let details = serde_json::json!({
-                "x_TokenKind": token_kind,
-                "x_PriceSource": source,
-            })
-            .to_string();
-            let values: [(&str, Option<String>); 47] = [
-                ("BilledCost", Some(decimal(u128::from(billed), 9))),
+            let price = |u: Option<u64>| u.map(|per_mtok| decimal(u128::from(per_mtok), 9));
+            let times = |u: Option<u64>| {
+                u.map(|per_mtok| decimal(u128::from(tokens) * u128::from(per_mtok), 15))
+            };
+            // The ledger's cost is known when the point has prices, or when the ledger holds a
+            // cost anyway (a point that was never stored); an unpriced row's 0 is not a cost.
+            let billed = (!unpriced || billed > 0).then(|| decimal(u128::from(billed), 9));
+            // Only what every charge of this SkuPriceId shares: no amounts, dates or accounts.
+            let details = serde_json::json!({ "x_TokenKind": token_kind }).to_string();
+            let values: [(&str, Option<String>); 49] = [
+                ("BilledCost", billed.clone()),
                 ("BillingAccountId", Some(provider.to_string())),
                 ("BillingAccountName", Some(provider.to_string())),
                 ("BillingCurrency", Some("USD".into())),
@@ -238,15 +286,14 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
                 ("ChargePeriodStart", Some(datetime(r.hour * 3_600_000))),
                 ("ConsumedQuantity", Some(tokens.to_string())),
                 ("ConsumedUnit", Some("Tokens".into())),
-                ("ContractedCost", Some(times(contracted_unit))),
-                (
-                    "ContractedUnitPrice",
-                    Some(decimal(u128::from(contracted_unit), 9)),
-                ),
-                ("EffectiveCost", Some(decimal(u128::from(billed), 9))),
+                ("ContractedCost", times(contracted_unit)),
+                ("ContractedUnitPrice", price(contracted_unit)),
+                ("EffectiveCost", billed),
+                // Allocation data, not an invoice: the gateway knows no provider invoice.
+                ("InvoiceId", None),
                 ("InvoiceIssuerName", Some(provider_name.clone())),
-                ("ListCost", Some(times(list_unit))),
-                ("ListUnitPrice", Some(decimal(u128::from(list_unit), 9))),
+                ("ListCost", times(list_unit)),
+                ("ListUnitPrice", price(list_unit)),
                 ("PricingCategory", Some(category.into())),
                 ("PricingQuantity", Some(decimal(u128::from(tokens), 6))),
                 ("PricingUnit", Some("1000000 Tokens".into())),
@@ -264,7 +311,10 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
                 ("SkuId", Some(model.to_string())),
                 ("SkuMeter", Some((*meter).to_string())),
                 ("SkuPriceDetails", Some(details)),
-                ("SkuPriceId", Some(format!("{}:{token_kind}", r.price_id))),
+                (
+                    "SkuPriceId",
+                    Some(sku_price_id(r.price.as_ref(), token_kind)),
+                ),
                 ("SubAccountId", Some(r.use_case_id.clone())),
                 ("SubAccountName", Some(sub_account_name.clone())),
                 ("SubAccountType", Some("Use Case".into())),
@@ -274,8 +324,9 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
                 ("x_UseCaseId", Some(r.use_case_id.clone())),
                 ("x_Route", Some(r.route.clone())),
                 ("x_TokenKind", Some(token_kind.into())),
-                ("x_RequestCount", Some(row_requests.to_string())),
+                ("x_RequestCount", Some(requests.clone())),
                 ("x_PriceSource", Some(source.to_string())),
+                ("x_PricePointId", Some(r.price_id.clone())),
                 ("x_Unpriced", Some(unpriced.to_string())),
             ];
             debug_assert!(values.iter().zip(COLUMNS).all(|((a, _), (b, _))| a == b));
@@ -352,6 +403,105 @@ mod tests {
         assert_eq!(decimal(7, 15), "0.000000000000007");
         assert_eq!(decimal(1_234_567, 6), "1.234567");
         assert_eq!(datetime(1_793_491_200_000), "2026-11-01T00:00:00Z");
+    }
+
+    fn point(provider: &str, kind: &str, source: &str, prices: Option<[u64; 5]>) -> PricePointRow {
+        PricePointRow {
+            id: format!("{source}:{provider}/{kind}:m"),
+            provider: provider.into(),
+            provider_kind: kind.into(),
+            publisher: None,
+            model: "m".into(),
+            source: source.into(),
+            currency: "USD".into(),
+            contracted: prices,
+            list: prices,
+        }
+    }
+
+    fn rollup(price: Option<PricePointRow>, tokens: [u64; 5], cost: [u64; 5]) -> FocusRollup {
+        FocusRollup {
+            hour: 498_192,
+            pod_id: "pod_a".into(),
+            pod_name: "A".into(),
+            use_case_id: "uc_a".into(),
+            use_case_name: "a".into(),
+            stage: "production".into(),
+            route: "r".into(),
+            price_id: price.as_ref().map_or("gone".into(), |p| p.id.clone()),
+            price,
+            requests: 7,
+            tokens,
+            cost,
+        }
+    }
+
+    fn col<'a>(line: &'a Line, name: &str) -> Option<&'a str> {
+        let i = COLUMNS.iter().position(|(c, _)| *c == name).unwrap();
+        line[i].as_deref()
+    }
+
+    #[test]
+    fn sku_price_ids_name_the_sku_price_not_the_amount_account_or_version() {
+        let p = |provider, kind, source, input| {
+            let row = point(provider, kind, source, Some([input, 0, 0, 0, 0]));
+            sku_price_id(Some(&row), "input")
+        };
+        let a = p("ant", "anthropic", "catalog:2026-11-01", 3_000);
+        assert_eq!(a, "anthropic:m:input");
+        assert_eq!(a, p("ant-eu", "anthropic", "catalog:2027-01-01", 3_000));
+        assert_eq!(a, p("ant", "anthropic", "override", 2_000));
+        assert_eq!(
+            p("vllm", "openai_compatible", "catalog:x", 1),
+            "openai_compatible/vllm:m:input"
+        );
+        assert_eq!(
+            p("gpu:a/b%", "openai_compatible", "self_hosted", 1),
+            "self_hosted/gpu%3Aa%2Fb%25:m:input"
+        );
+        assert_eq!(sku_price_id(None, "output"), "unknown:unknown:output");
+    }
+
+    #[test]
+    fn unknown_prices_are_null_and_every_row_carries_its_requests() {
+        // Unpriced: tokens, no prices, no cost.
+        let unpriced = lines(
+            &[rollup(
+                Some(point("p", "openai_compatible", "unpriced", None)),
+                [10, 0, 0, 5, 0],
+                [0; 5],
+            )],
+            0,
+            1,
+        );
+        assert_eq!(unpriced.len(), 2);
+        for l in &unpriced {
+            for c in [
+                "BilledCost",
+                "EffectiveCost",
+                "ListCost",
+                "ContractedCost",
+                "ListUnitPrice",
+                "ContractedUnitPrice",
+                "InvoiceId",
+            ] {
+                assert_eq!(col(l, c), None, "{c}");
+            }
+            assert_eq!(col(l, "x_Unpriced"), Some("true"));
+            assert_eq!(col(l, "x_RequestCount"), Some("7"));
+        }
+        // A price point that was never stored, with a cost in the ledger: the cost is known, the
+        // prices are not.
+        let gone = lines(&[rollup(None, [10, 0, 0, 5, 0], [1_500, 0, 0, 0, 0])], 0, 1);
+        assert_eq!(col(&gone[0], "BilledCost"), Some("0.0000015"));
+        assert_eq!(col(&gone[0], "ListUnitPrice"), None);
+        assert_eq!(col(&gone[1], "BilledCost"), None);
+        // Priced, and free at 0: a known 0 is written.
+        let free = point("p", "openai_compatible", "override", Some([0; 5]));
+        let l = lines(&[rollup(Some(free), [10, 0, 0, 0, 0], [0; 5])], 0, 1);
+        assert_eq!(col(&l[0], "BilledCost"), Some("0"));
+        assert_eq!(col(&l[0], "ListCost"), Some("0"));
+        assert_eq!(col(&l[0], "x_Unpriced"), Some("false"));
     }
 
     #[test]

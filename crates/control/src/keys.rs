@@ -3,7 +3,7 @@
 use crate::common::*;
 
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
-    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("use_case_id" = Option<String>, Query), ("include_inactive" = Option<bool>, Query)),
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("use_case_id" = Option<String>, Query), ("include_inactive" = Option<bool>, Query)),
     responses((status = 200, body = KeyPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Keys of the use cases the caller may read (never their secrets).
 pub async fn list_keys(
@@ -58,7 +58,7 @@ pub async fn create_key(
             }
         }
     }
-    let expires_at = future_time("expires_at", req.expires_at.as_deref())?;
+    let expires_at = future_time("expires_at", req.expires_at.as_deref(), gw.clock.now_ms())?;
     // A key's person must be a member of the use case's pod. Unknown ids and people of other
     // pods get the same answer, so the call reveals nothing about who exists elsewhere.
     if let Some(user) = &req.user_id
@@ -86,7 +86,7 @@ pub async fn create_key(
     );
     record.limits = req.limits.unwrap_or_default();
     let key = gw.store.create_key(&p.actor(), &record).await?;
-    gw.changed(Changed::Keys).await;
+    gw.changed(Changed::Key(key.id.clone())).await;
     Ok(created(NewKey {
         key: key.into(),
         secret,
@@ -128,8 +128,11 @@ pub async fn get_key(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Res
 /// Revokes a key now; the next request with it is rejected.
 pub async fn revoke_key(State(gw): Gw, p: Principal, Path(id): Path<String>) -> Result<Json<Key>> {
     key_for_change(&gw, &p, &id).await?;
-    let key = gw.store.revoke_key(&p.actor(), &id, m::now_ms()).await?;
-    gw.changed(Changed::Keys).await;
+    let key = gw
+        .store
+        .revoke_key(&p.actor(), &id, gw.clock.now_ms())
+        .await?;
+    gw.changed(Changed::Key(key.id.clone())).await;
     Ok(Json(key.into()))
 }
 
@@ -162,7 +165,7 @@ pub async fn rotate_key(
         &p.actor(),
     );
     record.limits = old.limits;
-    let until = m::now_ms() + i64::try_from(grace).unwrap_or(0) * 1000;
+    let until = gw.clock.now_ms() + i64::try_from(grace).unwrap_or(0) * 1000;
     let (old, new) = gw
         .store
         .rotate_key(&p.actor(), &id, &record, until)
@@ -174,7 +177,8 @@ pub async fn rotate_key(
             },
             e => e.into(),
         })?;
-    gw.changed(Changed::Keys).await;
+    gw.changed(Changed::Key(old.id.clone())).await;
+    gw.changed(Changed::Key(new.id.clone())).await;
     Ok(created(Rotation {
         old: old.into(),
         new: NewKey {

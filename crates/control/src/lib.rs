@@ -12,8 +12,10 @@
 //!
 //! Authentication: `Authorization: Bearer <token>`, either the bootstrap admin token
 //! (`TOLLGATE_ADMIN_TOKEN`; when unset, generated on first start, printed once, stored hashed) or a
-//! personal token (`tgu_…`) of a user. Every route checks the caller's role ([`access`]); every
-//! change is written to the audit trail by the store, in the same transaction.
+//! personal token (`tgu_…`) of a user that is not disabled (its lifecycle — at most
+//! [`users::MAX_TOKEN_LIFETIME_DAYS`], listed, revoked — is in [`users`]). Every route checks the
+//! caller's role ([`access`]); every change is written to the audit trail by the store, in the same
+//! transaction.
 
 pub mod access;
 pub mod audit;
@@ -37,7 +39,8 @@ use std::sync::Arc;
 use tollgate_http::error::ApiError;
 use tollgate_http::{Changed, DataPlane, bearer};
 use tollgate_store::keys::KeySecret;
-use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries, now_ms};
+use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries};
+use tollgate_types::clock::Clock;
 use utoipa::OpenApi;
 
 /// Shortest `TOLLGATE_ADMIN_TOKEN` accepted at start.
@@ -67,6 +70,8 @@ pub struct Control {
     pub new_admin_token: std::sync::Mutex<Option<String>>,
     /// Failed authentications per client address, for throttling and the log.
     failed_auth: FailedAuth,
+    /// The clock reports, expiries and throttling read.
+    pub clock: Clock,
 }
 
 /// Failed authentications a client may make per second before it is throttled.
@@ -177,6 +182,17 @@ impl Control {
         secret: KeySecret,
         plane: Arc<dyn DataPlane>,
     ) -> Result<Arc<Control>, ControlError> {
+        Self::new_with_clock(config, store, secret, plane, Clock::system()).await
+    }
+
+    /// [`Control::new`] reading `clock` (the data plane's, so both planes see one time).
+    pub async fn new_with_clock(
+        config: &tollgate_config::Config,
+        store: Store,
+        secret: KeySecret,
+        plane: Arc<dyn DataPlane>,
+        clock: Clock,
+    ) -> Result<Arc<Control>, ControlError> {
         let (admin_token_hash, new_admin_token) = bootstrap_token(&store, &secret).await?;
         let catalog =
             tollgate_meter::Catalog::builtin().map_err(|e| ControlError::Catalog(e.to_string()))?;
@@ -190,6 +206,7 @@ impl Control {
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             failed_auth: FailedAuth::default(),
+            clock,
         }))
     }
 
@@ -211,7 +228,7 @@ impl Control {
     /// Tells the data plane that `changed` changed. A failed refresh is not the caller's error:
     /// the data plane also refreshes on its own timer.
     pub(crate) async fn changed(&self, changed: Changed) {
-        if let Err(e) = self.plane.refresh(changed).await {
+        if let Err(e) = self.plane.refresh(changed.clone()).await {
             tracing::warn!(error = %e, ?changed, "the data plane could not refresh its snapshot; it retries on its timer");
         }
     }
@@ -225,7 +242,8 @@ impl Control {
         users::me,
         pods::list_pods, pods::create_pod, pods::get_pod, pods::update_pod,
         pods::list_members, pods::set_member, pods::remove_member,
-        users::list_users, users::create_user, users::get_user, users::create_token,
+        users::list_users, users::create_user, users::get_user, users::update_user,
+        users::create_token, users::list_tokens, users::revoke_token,
         use_cases::list_use_cases, use_cases::create_use_case, use_cases::get_use_case, use_cases::update_use_case,
         use_cases::change_stage, use_cases::list_stage_changes,
         keys::list_keys, keys::create_key, keys::get_key, keys::revoke_key, keys::rotate_key,
@@ -233,10 +251,51 @@ impl Control {
         budgets::list_budgets, budgets::create_budget, budgets::get_budget, budgets::delete_budget,
         reports::spend_report, reports::focus_export, reports::forecast, reports::advice,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+/// Answers any operation may give besides its own: 429 while the client is throttled for failed
+/// authentications (whatever its token), and, where a body goes, 413 for one over the limit.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorResponse")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let body = op.request_body.is_some();
+                let r = &mut op.responses.responses;
+                r.entry("429".into()).or_insert_with(|| {
+                    error("too many failed authentications from this address: retry after a second").into()
+                });
+                if body {
+                    r.entry("413".into())
+                        .or_insert_with(|| error("the body is larger than the limit").into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 
@@ -256,13 +315,39 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
 
-async fn openapi(_: Principal) -> axum::response::Response {
+async fn openapi(
+    axum::extract::State(gw): axum::extract::State<Arc<Control>>,
+    _: Principal,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        openapi_json(),
+        served_openapi_json(&gw.routes),
     )
         .into_response()
+}
+
+/// The document as this instance serves it: route names come from its config, so the fields
+/// that take them (a use case's `routes`, a key's `scopes`) list them.
+pub fn served_openapi_json(routes: &HashSet<String>) -> String {
+    let Ok(mut doc) = serde_json::to_value(ApiDoc::openapi()) else {
+        return openapi_json();
+    };
+    let mut names: Vec<&String> = routes.iter().collect();
+    names.sort();
+    if !names.is_empty() {
+        let schemas = &mut doc["components"]["schemas"];
+        for (schema, field) in [
+            ("CreateUseCase", "routes"),
+            ("UpdateUseCase", "routes"),
+            ("CreateKey", "scopes"),
+        ] {
+            if let Some(items) = schemas[schema]["properties"][field].get_mut("items") {
+                items["enum"] = serde_json::json!(names);
+            }
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| openapi_json())
 }
 
 /// The `/admin/v1` routes, ready to be served (or merged beside the data plane's).
@@ -285,8 +370,15 @@ pub fn router(control: Arc<Control>) -> Router {
             put(set_member).delete(remove_member),
         )
         .route("/admin/v1/users", get(list_users).post(create_user))
-        .route("/admin/v1/users/{id}", get(get_user))
-        .route("/admin/v1/users/{id}/tokens", post(create_token))
+        .route("/admin/v1/users/{id}", get(get_user).patch(update_user))
+        .route(
+            "/admin/v1/users/{id}/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route(
+            "/admin/v1/users/{id}/tokens/{token_id}/revoke",
+            post(revoke_token),
+        )
         .route(
             "/admin/v1/use-cases",
             get(list_use_cases).post(create_use_case),
@@ -331,7 +423,7 @@ impl FromRequestParts<Arc<Control>> for Principal {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
-        let now = now_ms();
+        let now = gw.clock.now_ms();
         gw.failed_auth.check(client, now)?;
         let hash = gw.secret.hash(token);
         if hash == gw.admin_token_hash {
@@ -341,6 +433,9 @@ impl FromRequestParts<Arc<Control>> for Principal {
             return Err(gw.failed_auth.failed(client, now));
         };
         let user = gw.store.get_user(&t.user_id).await?;
+        if user.disabled_at.is_some() {
+            return Err(gw.failed_auth.failed(client, now));
+        }
         let pods = gw
             .store
             .memberships_of(&user.id)
@@ -352,6 +447,8 @@ impl FromRequestParts<Arc<Control>> for Principal {
             id: user.id,
             org_role: user.org_role,
             pods,
+            token_id: t.id,
+            token_expires_at: t.expires_at,
         })
     }
 }

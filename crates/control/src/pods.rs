@@ -3,7 +3,7 @@
 use crate::common::*;
 
 #[utoipa::path(get, path = "/admin/v1/pods", tag = "pods",
-    params(("after" = Option<String>, Query, description = "cursor"), ("limit" = Option<u32>, Query, description = "1–200")),
+    params(("after" = Option<String>, Query, description = "cursor"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200")),
     responses((status = 200, body = PodPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Pods the caller may read.
 pub async fn list_pods(

@@ -41,13 +41,14 @@ pub(crate) fn csv_field(s: &str) -> String {
 
 #[utoipa::path(get, path = "/admin/v1/reports/spend", tag = "reports",
     params(
-        ("by" = String, Query, description = "pod | use_case | key | route | model | day"),
+        ("by" = String, Query, pattern = "^(pod|use_case|key|route|model|day)$", description = "pod | use_case | key | route | model | day"),
         ("from" = Option<String>, Query, description = "RFC 3339; rounded down to the hour (required unless `month`)"),
         ("to" = Option<String>, Query, description = "RFC 3339, after `from`; rounded up to the hour (required unless `month`)"),
-        ("month" = Option<String>, Query, description = "instead of from/to: a calendar month (UTC), e.g. 2026-11 — showback"),
-        ("format" = Option<String>, Query, description = "json (default) | csv"),
+        ("month" = Option<String>, Query, pattern = "^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$|^9999-(0[1-9]|1[01])$", description = "instead of from/to: a calendar month (UTC), e.g. 2026-11 — showback"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "json (default) | csv"),
     ),
-    responses((status = 200, body = SpendReport), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+    responses((status = 200, description = "the report as JSON, or as CSV with `format=csv`", content((SpendReport = "application/json"), (String = "text/csv"))),
+        (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Spend over a time range, grouped, from the hourly rollups (never a scan of raw requests). Pod
 /// members see their pods' spend; org-wide roles see everything.
 pub async fn spend_report(
@@ -113,7 +114,7 @@ pub async fn spend_report(
     let visible = p.visible_pods();
     let groups = gw
         .store
-        .spend_by(by, from_hour, to_hour, visible.as_deref().and(None))
+        .spend_by(by, from_hour, to_hour, visible.as_deref())
         .await?;
     let mut rows = Vec::with_capacity(groups.len());
     let mut total = m::Totals::default();
@@ -173,17 +174,21 @@ pub async fn spend_report(
 
 #[utoipa::path(get, path = "/admin/v1/reports/focus", tag = "reports",
     params(
-        ("month" = String, Query, description = "the billing period: a calendar month (UTC), e.g. 2026-11"),
-        ("format" = Option<String>, Query, description = "csv (default) | json"),
+        ("month" = String, Query, pattern = "^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$|^9999-(0[1-9]|1[01])$", description = "the billing period: a calendar month (UTC), e.g. 2026-11"),
+        ("format" = Option<String>, Query, pattern = "^(csv|json)$", description = "csv (default) | json"),
     ),
     responses(
-        (status = 200, description = "FOCUS 1.2 rows as CSV (header row first; a null is an empty field); the `x-tollgate-focus-*` headers carry the row count, the billed total and the spend not in the export", content_type = "text/csv"),
-        (status = 200, body = FocusExport, content_type = "application/json"),
+        // One 200 with both bodies: two `status = 200` entries keep only the last.
+        (status = 200, description = "FOCUS 1.2 rows as CSV (header row first; a null is an empty field; the default), or as JSON with `format=json`; the `x-tollgate-focus-*` headers carry the row count, the unpriced row count, the billed total and the spend not in the export",
+            content((String = "text/csv"), (FocusExport = "application/json"))),
         (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// A month of spend in FOCUS 1.2 columns (one row per hour × pod × use case × deployment × token
 /// kind), from the ledger's rollups. Pod members see their pods' rows; org-wide roles see all.
 /// The billed total equals the spend report of the month to the nano-dollar; spend recorded
 /// before the FOCUS rollups existed is reported as `not_exported`, never silently dropped.
+/// Unpriced deployments export null prices and costs (unknown, never 0), counted in
+/// `unpriced_rows`. The export is allocation (showback/chargeback) data, not an invoice:
+/// `InvoiceId` is null, and it must not be loaded beside the providers' invoices and counted twice.
 pub async fn focus_export(
     State(gw): Gw,
     p: Principal,
@@ -217,6 +222,7 @@ pub async fn focus_export(
         .await?;
     let summary = FocusSummary {
         rows: counts.rows,
+        unpriced_rows: counts.unpriced_rows,
         billed_nano_usd: counts.billed_nano_usd,
         billed_usd: tollgate_meter::Money(counts.billed_nano_usd).usd(),
         spend_report_nano_usd: counts.spend_nano_usd,
@@ -302,6 +308,10 @@ pub async fn focus_export(
     let h = resp.headers_mut();
     h.insert("x-tollgate-focus-rows", summary.rows.into());
     h.insert(
+        "x-tollgate-focus-unpriced-rows",
+        summary.unpriced_rows.into(),
+    );
+    h.insert(
         "x-tollgate-focus-billed-nano-usd",
         summary.billed_nano_usd.into(),
     );
@@ -313,7 +323,7 @@ pub async fn focus_export(
 }
 
 #[utoipa::path(get, path = "/admin/v1/reports/forecast", tag = "reports",
-    params(("by" = Option<String>, Query, description = "pod | use_case (default: only the total)")),
+    params(("by" = Option<String>, Query, pattern = "^(pod|use_case)$", description = "pod | use_case (default: only the total)")),
     responses((status = 200, body = Forecast), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Month-end spend forecast (UTC month): spend so far this month plus the hourly rate of the last
 /// 7 days (or of the month so far, if it began less than 7 days ago) times the hours left.
@@ -333,7 +343,7 @@ pub async fn forecast(
             ));
         }
     };
-    let now = m::now_ms();
+    let now = gw.clock.now_ms();
     let (start, end) =
         tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now)
             .map_err(|_| ApiError::Internal)?;
@@ -406,7 +416,7 @@ pub async fn advice(
     // It takes no parameters; a misspelt filter must not look as if it applied.
     only_params(&q, &[])?;
     const DAY: i64 = 86_400_000;
-    let now = m::now_ms();
+    let now = gw.clock.now_ms();
     let window_start = now - 30 * DAY;
     let usd = |n: u64| tollgate_meter::Money(n).usd();
     let mut names: HashMap<String, Option<String>> = HashMap::new();

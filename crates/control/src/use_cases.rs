@@ -43,7 +43,7 @@ pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
 }
 
 #[utoipa::path(get, path = "/admin/v1/use-cases", tag = "use cases",
-    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, description = "proposed | pilot | production | retired")),
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, pattern = "^(proposed|pilot|production|retired)$", description = "proposed | pilot | production | retired")),
     responses((status = 200, body = UseCasePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Use cases the caller may read, filtered.
 pub async fn list_use_cases(

@@ -34,7 +34,12 @@ struct Api {
 
 impl Api {
     async fn new(yaml: &str) -> Api {
-        let gw = common::gateway_only(yaml).await;
+        Api::new_at(yaml, tollgate_types::clock::Clock::system()).await
+    }
+
+    /// Both planes reading `clock`.
+    async fn new_at(yaml: &str, clock: tollgate_types::clock::Clock) -> Api {
+        let gw = common::gateway_only_at(yaml, clock).await;
         let (router, _, admin) = planes::app(&gw).await;
         Api { router, gw, admin }
     }
@@ -151,6 +156,9 @@ enum Op {
     IssueKeys,
     /// Create pods and users.
     AdminOnly,
+    /// Change a person of the pod or their personal tokens: platform admins only; others who can
+    /// see the person get 403.
+    ManageUser,
 }
 
 /// What `who` gets for `op` on a pod it is a member of (`own`) or not.
@@ -165,6 +173,7 @@ fn expected(who: Who, op: Op, own: bool, ok: StatusCode) -> StatusCode {
         (Finops | RiskOfficer | Auditor, _) => forbidden,
         (Nobody, _) => hidden,
         (_, _) if !own => hidden,
+        (_, Op::ManageUser) => forbidden,
         (_, Op::Read) => ok,
         (Lead, _) => ok,
         (Builder, Op::IssueKeys) => ok,
@@ -278,6 +287,27 @@ async fn org(api: &Api) -> Org {
 async fn the_role_matrix_of_the_admin_api() {
     let api = Api::new(CONFIG).await;
     let org = org(&api).await;
+    // A person per pod, a member of that pod only, whose record and tokens the matrix changes.
+    let mut people = Vec::new();
+    for (i, pod) in org.pods.iter().enumerate() {
+        let u = api
+            .ok(
+                Method::POST,
+                "/admin/v1/users",
+                json!({"email": format!("person{i}@example.com"), "name": "Person"}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        api.ok(
+            Method::PUT,
+            &format!("/admin/v1/pods/{pod}/members/{u}"),
+            json!({"role": "analyst"}),
+        )
+        .await;
+        people.push(u);
+    }
     let mut checked = 0;
     let mut stage = ["pilot".to_string(), "pilot".to_string()];
     for (n, (who, token)) in org.tokens.iter().enumerate() {
@@ -442,6 +472,17 @@ async fn the_role_matrix_of_the_admin_api() {
             } else {
                 "pilot"
             };
+            let person = &people[i];
+            let person_token = api
+                .ok(
+                    Method::POST,
+                    &format!("/admin/v1/users/{person}/tokens"),
+                    json!({"name": "matrix"}),
+                )
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
             let cases: Vec<(Method, String, Option<Value>, Op, StatusCode)> = vec![
                 (
                     Method::GET,
@@ -546,6 +587,27 @@ async fn the_role_matrix_of_the_admin_api() {
                     format!("/admin/v1/budgets/{budget}"),
                     None,
                     Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/users/{person}/tokens"),
+                    None,
+                    Op::ManageUser,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/users/{person}/tokens/{person_token}/revoke"),
+                    None,
+                    Op::ManageUser,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::PATCH,
+                    format!("/admin/v1/users/{person}"),
+                    Some(json!({"name": format!("by {who:?}")})),
+                    Op::ManageUser,
                     StatusCode::OK,
                 ),
             ];
@@ -681,7 +743,9 @@ async fn every_mutation_is_audited() {
 /// with 429 before its token is checked (the right token too), while another address is served.
 #[tokio::test]
 async fn failed_admin_logins_are_throttled_per_address() {
-    let (g, admin) = planes::serve(CONFIG).await;
+    // A manual clock: the one-second window cannot turn during the burst.
+    let clock = tollgate_types::clock::Clock::manual(tollgate_store::now_ms());
+    let (g, admin) = planes::serve_at(CONFIG, clock.clone()).await;
     let client = |ip: [u8; 4]| {
         reqwest::Client::builder()
             .local_address(std::net::IpAddr::from(ip))
@@ -694,49 +758,33 @@ async fn failed_admin_logins_are_throttled_per_address() {
             .send()
     };
     let (attacker, other) = (client([127, 0, 0, 1]), client([127, 0, 0, 2]));
-    // Retry the whole burst if a second turns during it: the window is one second.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let second = tollgate_store::now_ms() / 1000;
-        let mut statuses = Vec::new();
-        for i in 0..11 {
-            statuses.push(
-                me(&attacker, &format!("tgu_wrong_{i}"))
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16(),
-            );
-        }
-        let right = me(&attacker, &admin).await.unwrap();
-        let other_status = me(&other, &admin).await.unwrap().status().as_u16();
-        if tollgate_store::now_ms() / 1000 != second {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no quiet second in 20 s"
-            );
-            continue;
-        }
-        assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
-        assert_eq!(statuses[10], 429, "{statuses:?}");
-        assert_eq!(right.status(), 429, "throttled before the token is checked");
-        assert_eq!(right.headers()["retry-after"], "1");
-        let body: Value = right.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "too_many_failed_authentications");
-        assert_eq!(other_status, 200, "another address is served");
-        break;
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        statuses.push(
+            me(&attacker, &format!("tgu_wrong_{i}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
     }
+    assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    let right = me(&attacker, &admin).await.unwrap();
+    assert_eq!(right.status(), 429, "throttled before the token is checked");
+    assert_eq!(right.headers()["retry-after"], "1");
+    let body: Value = right.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_failed_authentications");
+    assert_eq!(
+        me(&other, &admin).await.unwrap().status(),
+        200,
+        "another address is served"
+    );
     // The next second, the right token works again.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while me(&attacker, &admin).await.unwrap().status() != 200 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(me(&attacker, &admin).await.unwrap().status(), 200);
 }
 
-/// A lead cannot pull a person of another pod into theirs (and then read their e-mail), and a
-/// builder cannot issue a key to someone outside the use case's pod; the answers are the same as
-/// for ids that do not exist.
 #[tokio::test]
 async fn people_of_other_pods_answer_like_unknown_ids() {
     let api = Api::new(CONFIG).await;
@@ -1103,7 +1151,9 @@ async fn production_key(
 #[tokio::test]
 async fn key_lifecycle_create_use_expire_revoke_rotate() {
     let s = common::sim(Default::default()).await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // A manual clock: expiry and the rotation's grace period are stepped over, not slept through.
+    let clock = tollgate_types::clock::Clock::manual(tollgate_store::now_ms());
+    let api = Api::new_at(&common::two_route_config(&s.url), clock.clone()).await;
     let (uc, key_id, secret) =
         production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
     assert!(secret.starts_with("tg_") && secret.len() >= 46);
@@ -1124,7 +1174,7 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
     assert!(!listed.to_string().contains(&secret[3..]));
 
     // Expiry.
-    let soon = tollgate_types::time::rfc3339(tollgate_store::now_ms() + 400);
+    let soon = tollgate_types::time::rfc3339(clock.now_ms() + 400);
     let k = api
         .ok(
             Method::POST,
@@ -1134,7 +1184,7 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
         .await;
     let short = k["secret"].as_str().unwrap().to_string();
     assert_eq!(api.chat(&short, "m", None).await.0, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    clock.advance(std::time::Duration::from_millis(400));
     assert_eq!(
         api.chat(&short, "m", None).await.0,
         StatusCode::UNAUTHORIZED,
@@ -1160,7 +1210,7 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
         StatusCode::OK,
         "new key"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    clock.advance(std::time::Duration::from_millis(1000));
     assert_eq!(
         api.chat(&secret, "m", None).await.0,
         StatusCode::UNAUTHORIZED,
@@ -1393,6 +1443,8 @@ async fn the_openapi_document_describes_every_route() {
         "/admin/v1/use-cases/{id}/stage",
         "/admin/v1/keys/{id}/rotate",
         "/admin/v1/audit",
+        "/admin/v1/users/{id}/tokens",
+        "/admin/v1/users/{id}/tokens/{token_id}/revoke",
     ] {
         assert!(paths.contains_key(p), "{p} missing");
     }
@@ -1482,10 +1534,16 @@ async fn rate_limits_on_requests_and_concurrency() {
         ..Default::default()
     })
     .await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // A manual clock 20 s into a minute: the window cannot turn during the test, and its reset is
+    // known exactly.
+    let start = tollgate_store::now_ms() / 60_000 * 60_000 + 20_000;
+    let api = Api::new_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(start),
+    )
+    .await;
     let uc = limited_use_case(&api, json!({"concurrent_requests": 2})).await;
     let rpm = limited_key(&api, &uc, json!({"requests_per_minute": 2})).await;
-    let minute = tollgate_store::now_ms() / 60_000;
     let send = || {
         let req = Request::post("/v1/chat/completions")
             .header("authorization", format!("Bearer {rpm}"))
@@ -1501,36 +1559,20 @@ async fn rate_limits_on_requests_and_concurrency() {
         let resp = send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["x-ratelimit-limit-requests"], "2");
-        let reset = resp.headers()["x-ratelimit-reset-requests"]
-            .to_str()
-            .unwrap();
-        let secs: u64 = reset.strip_suffix('s').unwrap().parse().unwrap();
-        assert!((1..=60).contains(&secs), "{reset}");
+        assert_eq!(resp.headers()["x-ratelimit-reset-requests"], "40s");
         assert!(!resp.headers().contains_key("x-ratelimit-limit-tokens"));
         left.push(resp.headers()["x-ratelimit-remaining-requests"].clone());
     }
     let resp = send().await.unwrap();
-    if tollgate_store::now_ms() / 60_000 == minute {
-        assert_eq!(left, ["1", "0"]);
-        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-        let retry: u64 = resp.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!((1..=60).contains(&retry), "{retry}");
-        assert_eq!(resp.headers()["x-ratelimit-limit-requests"], "2");
-        assert_eq!(resp.headers()["x-ratelimit-remaining-requests"], "0");
-        assert_eq!(
-            resp.headers()["x-ratelimit-reset-requests"]
-                .to_str()
-                .unwrap(),
-            format!("{retry}s")
-        );
-        let body: Value =
-            serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-        assert_eq!(body["error"]["code"], "rate_limit_requests");
-    }
+    assert_eq!(left, ["1", "0"]);
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "40");
+    assert_eq!(resp.headers()["x-ratelimit-limit-requests"], "2");
+    assert_eq!(resp.headers()["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(resp.headers()["x-ratelimit-reset-requests"], "40s");
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limit_requests");
 
     // Four at once against a use case that allows two in flight.
     let free = limited_key(&api, &uc, json!({})).await;
@@ -1579,44 +1621,43 @@ async fn a_token_limit_holds_under_500_concurrent_requests() {
         ..Default::default()
     })
     .await;
-    let api = Arc::new(Api::new(&common::two_route_config(&s.url)).await);
+    // A manual clock: the minute window cannot turn during the burst.
+    let api = Arc::new(
+        Api::new_at(
+            &common::two_route_config(&s.url),
+            tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+        )
+        .await,
+    );
     let limit = 50 * 107;
-    for attempt in 0..3 {
-        let uc = limited_use_case(&api, json!({"tokens_per_minute": limit})).await;
-        let key = limited_key(&api, &uc, json!({})).await;
-        let minute = tollgate_store::now_ms() / 60_000;
-        let mut ok = 0u64;
-        let mut limited = 0u64;
-        for (status, code) in blast(&api, &key, 500).await {
-            match status {
-                StatusCode::OK => ok += 1,
-                StatusCode::TOO_MANY_REQUESTS => {
-                    assert_eq!(code.as_deref(), Some("rate_limit_tokens"));
-                    limited += 1;
-                }
-                other => panic!("unexpected {other}"),
+    let uc = limited_use_case(&api, json!({"tokens_per_minute": limit})).await;
+    let key = limited_key(&api, &uc, json!({})).await;
+    let mut ok = 0u64;
+    let mut limited = 0u64;
+    for (status, code) in blast(&api, &key, 500).await {
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(code.as_deref(), Some("rate_limit_tokens"));
+                limited += 1;
             }
+            other => panic!("unexpected {other}"),
         }
-        if tollgate_store::now_ms() / 60_000 != minute {
-            assert!(attempt < 2, "three runs straddled a minute boundary");
-            continue; // the window turned mid-run; run again inside one minute
-        }
-        let used = api.gw.limiter.tokens_in_use(&format!("use_case:{uc}"));
-        assert_eq!(ok + limited, 500);
-        assert!(
-            used <= limit,
-            "{used} tokens used against a limit of {limit}"
-        );
-        // The limit covers floor(5350 / 104) = 51 requests by real use.
-        assert!(ok <= 51, "{ok} admitted");
-        assert!(ok >= 45, "{ok} admitted: the limit should be nearly used");
-        assert_eq!(
-            used,
-            ok * 104,
-            "every admitted request settled with its real usage"
-        );
-        return;
     }
+    let used = api.gw.limiter.tokens_in_use(&format!("use_case:{uc}"));
+    assert_eq!(ok + limited, 500);
+    assert!(
+        used <= limit,
+        "{used} tokens used against a limit of {limit}"
+    );
+    // The limit covers floor(5350 / 104) = 51 requests by real use.
+    assert!(ok <= 51, "{ok} admitted");
+    assert!(ok >= 45, "{ok} admitted: the limit should be nearly used");
+    assert_eq!(
+        used,
+        ok * 104,
+        "every admitted request settled with its real usage"
+    );
 }
 
 /// 500 requests at once with `max_tokens` against a hard budget that covers 50: the most a request
@@ -1629,7 +1670,14 @@ async fn a_hard_budget_holds_under_500_concurrent_requests() {
         ..Default::default()
     })
     .await;
-    let api = Arc::new(Api::new(&common::two_route_config(&s.url)).await);
+    // A manual clock: the budget's month (in Paris) cannot turn during the burst.
+    let api = Arc::new(
+        Api::new_at(
+            &common::two_route_config(&s.url),
+            tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+        )
+        .await,
+    );
     let uc = limited_use_case(&api, json!({})).await;
     let key = limited_key(&api, &uc, json!({})).await;
     // gpt-4o-mini: $0.15 / $0.60 per 1M tokens. Reserved per request: 7 prompt tokens (as the
@@ -1867,7 +1915,12 @@ async fn blast(api: &Arc<Api>, key: &str, n: usize) -> Vec<(StatusCode, Option<S
 async fn spend_reports_by_pod_use_case_model_and_day() {
     use tollgate_store::LedgerQueries;
     let s = common::sim(Default::default()).await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // A manual clock: the traffic's month is the month of the showback below.
+    let api = Api::new_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
+    .await;
     let (uc_a, _, key_a) =
         production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
     let (_, _, key_b) =
@@ -1942,7 +1995,7 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
     );
 
     // Showback for a calendar month equals the explicit range of that month.
-    let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
+    let month = &tollgate_types::time::rfc3339(api.gw.clock.now_ms())[..7];
     let (_, by_month) = api
         .call(
             Method::GET,
@@ -2103,31 +2156,66 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
     }
 }
 
-/// Alerts reach a webhook as JSON POSTs, retried when the receiver fails: budget thresholds and the
-/// first request of an unpriced deployment.
+/// The receiver's own check of a webhook delivery, as the Standard Webhooks scheme has it: a fresh
+/// `webhook-timestamp`, and a `v1,<base64>` entry of `webhook-signature` equal (in constant time)
+/// to HMAC-SHA256 under `secret` of `{webhook-id}.{webhook-timestamp}.{raw body}`.
+fn webhook_signed_by(secret: &[u8], headers: &http::HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(ts), Some(sigs)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return false;
+    };
+    let Ok(at) = ts.parse::<i64>() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    if (now - at).abs() > 300 {
+        return false;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    sigs.split(' ').any(|s| {
+        s.strip_prefix("v1,")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .is_some_and(|sig| mac.clone().verify_slice(&sig).is_ok())
+    })
+}
+
+/// Alerts reach a webhook as signed JSON POSTs (Standard Webhooks: the receiver checks the HMAC,
+/// the secret itself is never sent), retried with the same `webhook-id` when the receiver fails:
+/// budget thresholds and the first request of an unpriced deployment.
 #[tokio::test]
 async fn alerts_go_to_the_webhook_with_retries() {
     use axum::routing::post;
     use std::sync::atomic::{AtomicU32, Ordering};
     let calls = Arc::new(AtomicU32::new(0));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<String>, Value)>();
+    // Every attempt: whether it was accepted, its headers and its raw body.
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(bool, http::HeaderMap, axum::body::Bytes)>();
     let hook = {
         let calls = calls.clone();
         axum::Router::new().route(
             "/hook",
-            post(move |headers: http::HeaderMap, body: axum::Json<Value>| {
+            post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
                 let (calls, tx) = (calls.clone(), tx.clone());
                 async move {
                     // The very first delivery fails: the sender must retry it.
-                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    let accepted = calls.fetch_add(1, Ordering::SeqCst) != 0;
+                    let _ = tx.send((accepted, headers, body));
+                    if accepted {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
                     }
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    let _ = tx.send((auth, body.0));
-                    StatusCode::OK
                 }
             }),
         )
@@ -2161,14 +2249,52 @@ async fn alerts_go_to_the_webhook_with_retries() {
         assert_eq!(send(route).await.unwrap().status(), StatusCode::OK);
     }
     let mut got = Vec::new();
+    let (mut ids, mut refused_ids) = (Vec::new(), Vec::new());
     while got.len() < 4 {
-        let (auth, body) = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
-            .await
-            .expect("alerts arrive")
-            .unwrap();
-        assert_eq!(auth.as_deref(), Some("Bearer hook-secret"));
-        got.push(body);
+        let (accepted, headers, raw) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
+                .await
+                .expect("alerts arrive")
+                .unwrap();
+        assert!(
+            webhook_signed_by(b"hook-secret", &headers, &raw),
+            "signed with the webhook's secret: {headers:?}"
+        );
+        assert!(
+            !webhook_signed_by(b"wrong-secret", &headers, &raw),
+            "a wrong secret is rejected"
+        );
+        let mut tampered = raw.to_vec();
+        tampered.push(b' ');
+        assert!(
+            !webhook_signed_by(b"hook-secret", &headers, &tampered),
+            "a changed body is rejected"
+        );
+        assert!(
+            headers.get("authorization").is_none()
+                && headers
+                    .values()
+                    .all(|v| !String::from_utf8_lossy(v.as_bytes()).contains("hook-secret")),
+            "the secret is never sent: {headers:?}"
+        );
+        let id = headers["webhook-id"].to_str().unwrap().to_string();
+        if accepted {
+            ids.push(id);
+            got.push(serde_json::from_slice::<Value>(&raw).unwrap());
+        } else {
+            refused_ids.push(id);
+        }
     }
+    assert_eq!(
+        refused_ids,
+        [ids[0].clone()],
+        "the retry of the refused delivery carries its webhook-id"
+    );
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        4,
+        "one webhook-id per alert: {ids:?}"
+    );
     let kinds: Vec<(String, Value)> = got
         .iter()
         .map(|a| {
@@ -2192,12 +2318,23 @@ async fn alerts_go_to_the_webhook_with_retries() {
         got.iter()
             .all(|a| a["at"].as_str().unwrap().ends_with('Z') && a["message"].is_string())
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        rx.try_recv().is_err(),
+    // Alerts are raised while the requests are settled, before they are answered: four requests
+    // answered means every alert they raise has been raised.
+    let stats = api.gw.alerts.stats();
+    assert_eq!(
+        stats.raised.load(Ordering::Relaxed),
+        4,
         "the unpriced alert comes once per deployment"
     );
-    let stats = api.gw.alerts.stats();
+    // A delivery counts once the receiver has answered it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stats.delivered.load(Ordering::Relaxed) < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(
         (
             stats.delivered.load(Ordering::Relaxed),
@@ -2205,6 +2342,7 @@ async fn alerts_go_to_the_webhook_with_retries() {
         ),
         (4, 0)
     );
+    assert!(rx.try_recv().is_err(), "no fifth alert");
     assert_eq!(
         calls.load(Ordering::SeqCst),
         5,
@@ -2471,10 +2609,14 @@ routes:
 async fn the_focus_export_is_scoped_to_the_callers_pods() {
     use tollgate_store::LedgerQueries;
     let s = common::sim(Default::default()).await;
-    let api = Api::new(&format!(
-        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
-        s.url
-    ))
+    // A manual clock: the month of the traffic and of the export is one.
+    let api = Api::new_at(
+        &format!(
+            "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+            s.url
+        ),
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
     .await;
     let org = org(&api).await;
     for uc in &org.use_cases {
@@ -2494,7 +2636,7 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
+    let month = &tollgate_types::time::rfc3339(api.gw.clock.now_ms())[..7];
     let token = |who: Who| {
         org.tokens
             .iter()
@@ -2515,9 +2657,6 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         .call(Method::GET, &path, &token(Who::Finops), None)
         .await;
     assert_eq!(st, StatusCode::OK);
-    if tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7] != *month {
-        return; // the month turned during the test
-    }
     assert_eq!(pods_seen(&all), org.pods.iter().cloned().collect());
     let (_, own) = api
         .call(Method::GET, &path, &token(Who::Viewer), None)

@@ -76,6 +76,20 @@ const APPLICABLE: [(&str, Ty); 18] = [
     ("Tags", Ty::Json),
 ];
 
+/// Columns with no known value on a row of an unpriced deployment (`x_Unpriced` = `true`): null
+/// there, never 0. FOCUS 1.2 declares these not nullable on Usage rows, and its null-handling
+/// rule forbids 0 (or any placeholder) for a missing value "regardless of whether the column
+/// allows nulls"; a cost nobody knows has no conformant value, so the export leaves it null, flags
+/// the row and counts it (`unpriced_rows`) rather than make it look free.
+const UNKNOWN_WHEN_UNPRICED: [&str; 6] = [
+    "BilledCost",
+    "EffectiveCost",
+    "ListCost",
+    "ContractedCost",
+    "ListUnitPrice",
+    "ContractedUnitPrice",
+];
+
 /// A FOCUS decimal → (digits, scale): plain numbers only (no sign here, no exponent, no units).
 fn dec(s: &str) -> (u128, u32) {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -152,7 +166,9 @@ async fn admin_get(g: &Gw, token: &str, path_and_query: &str) -> reqwest::Respon
 
 #[tokio::test]
 async fn the_focus_export_has_every_mandatory_column_with_its_type_and_adds_up() {
-    away_from_month_end().await;
+    // Both planes read one manual clock, mid-month: the records' hours and the month exported are
+    // fixed, whatever the day the test runs (month boundaries have their own test).
+    let clock = tollgate_types::clock::Clock::manual(1_795_176_000_000); // 2026-11-20T12:00:00Z
     let s = sim(SimConfig {
         cached_tokens: 3,
         cache_write_tokens: 2,
@@ -160,16 +176,21 @@ async fn the_focus_export_has_every_mandatory_column_with_its_type_and_adds_up()
         ..SimConfig::default()
     })
     .await;
-    let (g, admin) = planes::serve(&format!(
+    let (g, admin) = planes::serve_at(&format!(
         r#"
 providers:
   - {{ name: sim, type: openai_compatible, base_url: "{0}/v1" }}
   - {{ name: ant, type: anthropic, base_url: "{0}", api_key: k }}
+  - {{ name: ant2, type: anthropic, base_url: "{0}", api_key: k2 }}
 routes:
   - name: mini
     deployments: [{{ provider: sim, model: gpt-4o-mini }}]
   - name: sonnet
     deployments: [{{ provider: ant, model: claude-sonnet-4-5 }}]
+  - name: sonnet2
+    deployments: [{{ provider: ant2, model: claude-sonnet-4-5 }}]
+  - name: sonnet-contract
+    deployments: [{{ provider: ant2, model: claude-sonnet-4-5, price: {{ input: "2.40", output: "12.00" }} }}]
   - name: contract
     deployments: [{{ provider: sim, model: gpt-4o, price: {{ input: "2.00", output: "8.00" }} }}]
   - name: local
@@ -178,9 +199,17 @@ routes:
     deployments: [{{ provider: sim, model: my-finetune }}]
 "#,
         s.url
-    ))
+    ), clock.clone())
     .await;
-    let routes = ["mini", "sonnet", "contract", "local", "free"];
+    let routes = [
+        "mini",
+        "sonnet",
+        "sonnet2",
+        "sonnet-contract",
+        "contract",
+        "local",
+        "free",
+    ];
     for route in routes {
         for stream in [false, true] {
             let resp = g
@@ -195,32 +224,69 @@ routes:
     let month_start = tollgate_meter::period::bounds(
         tollgate_meter::period::Period::Month,
         "UTC",
-        tollgate_store::now_ms(),
+        clock.now_ms(),
     )
     .unwrap()
     .0;
+    // The second is priced by an older catalog (another version, other prices) — over time, the
+    // same SKU price keeps its SkuPriceId.
     let mini = g.gw.meter.price_point(0, 0).unwrap().id.clone();
-    let earlier: Vec<tollgate_store::RequestRecord> =
-        [3_600_000i64, 10 * 86_400_000 + 5 * 3_600_000]
-            .iter()
-            .map(|offset| tollgate_store::RequestRecord {
-                id: tollgate_store::new_id("rec"),
-                at: month_start + offset,
-                key_id: "key_earlier".into(),
-                use_case_id: g.use_case.id.clone(),
-                pod_id: g.use_case.pod_id.clone(),
-                endpoint: "chat".into(),
-                route: "mini".into(),
-                status: 200,
-                outcome: "ok".into(),
-                input_tokens: 1_000,
-                output_tokens: 100,
-                cost_nano_usd: Some(1_000 * 150 + 100 * 600),
-                price_id: Some(mini.clone()),
-                cost_split: [150_000, 0, 0, 60_000, 0],
-                ..Default::default()
-            })
-            .collect();
+    let catalog_version = g.gw.meter.catalog().version.clone();
+    let older = tollgate_store::PricePointRow {
+        id: "cat:2000-01-01:sim/openai_compatible:gpt-4o-mini".into(),
+        provider: "sim".into(),
+        provider_kind: "openai_compatible".into(),
+        publisher: Some("openai".into()),
+        model: "gpt-4o-mini".into(),
+        source: "catalog:2000-01-01".into(),
+        currency: "USD".into(),
+        contracted: Some([
+            100_000_000,
+            50_000_000,
+            100_000_000,
+            400_000_000,
+            400_000_000,
+        ]),
+        list: Some([
+            100_000_000,
+            50_000_000,
+            100_000_000,
+            400_000_000,
+            400_000_000,
+        ]),
+    };
+    g.gw.store
+        .save_price_points(std::slice::from_ref(&older))
+        .await
+        .unwrap();
+    let older_hour = month_start + 10 * 86_400_000 + 5 * 3_600_000;
+    let earlier: Vec<tollgate_store::RequestRecord> = [
+        (
+            month_start + 3_600_000,
+            mini.clone(),
+            [150_000, 0, 0, 60_000, 0],
+        ),
+        (older_hour, older.id.clone(), [100_000, 0, 0, 40_000, 0]),
+    ]
+    .into_iter()
+    .map(|(at, price_id, split)| tollgate_store::RequestRecord {
+        id: tollgate_store::new_id("rec"),
+        at,
+        key_id: "key_earlier".into(),
+        use_case_id: g.use_case.id.clone(),
+        pod_id: g.use_case.pod_id.clone(),
+        endpoint: "chat".into(),
+        route: "mini".into(),
+        status: 200,
+        outcome: "ok".into(),
+        input_tokens: 1_000,
+        output_tokens: 100,
+        cost_nano_usd: Some(split.iter().sum()),
+        price_id: Some(price_id),
+        cost_split: split,
+        ..Default::default()
+    })
+    .collect();
     g.gw.store.insert_records(&earlier).await.unwrap();
     let expected = (routes.len() * 2 + earlier.len()) as u64;
     for _ in 0..200 {
@@ -232,7 +298,7 @@ routes:
     let ledger = g.gw.store.record_totals(0, i64::MAX).await.unwrap();
     assert_eq!(ledger.requests, expected);
 
-    let now = tollgate_store::now_ms();
+    let now = clock.now_ms();
     let month = &tollgate_types::time::rfc3339(now)[..7];
     let resp = admin_get(
         &g,
@@ -243,8 +309,9 @@ routes:
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
     let header = |name: &str| -> u64 { resp.headers()[name].to_str().unwrap().parse().unwrap() };
-    let (rows_header, billed_header, not_exported) = (
+    let (rows_header, unpriced_header, billed_header, not_exported) = (
         header("x-tollgate-focus-rows"),
+        header("x-tollgate-focus-unpriced-rows"),
         header("x-tollgate-focus-billed-nano-usd"),
         header("x-tollgate-focus-not-exported-nano-usd"),
     );
@@ -271,7 +338,7 @@ routes:
     );
     assert!(
         rows.iter()
-            .any(|r| ms(&r["ChargePeriodStart"]) == month_start + 10 * 86_400_000 + 5 * 3_600_000)
+            .any(|r| ms(&r["ChargePeriodStart"]) == older_hour)
     );
 
     // Presence: every mandatory column, and the applicable conditional ones; custom columns last.
@@ -286,6 +353,12 @@ routes:
     }
     let first_custom = columns.iter().position(|c| c.starts_with("x_")).unwrap();
     assert!(columns[first_custom..].iter().all(|c| c.starts_with("x_")));
+    // InvoiceId (recommended in 1.2) is there, and null: the export is allocation data, not an
+    // invoice (FOCUS: null when the charge is not associated with an invoice).
+    assert!(
+        columns[..first_custom].iter().any(|c| c == "InvoiceId"),
+        "InvoiceId is missing"
+    );
     for c in &columns[..first_custom] {
         assert!(
             c.chars().next().unwrap().is_ascii_uppercase()
@@ -303,18 +376,31 @@ routes:
             .1,
     );
     for row in &rows {
+        assert!(["true", "false"].contains(&row["x_Unpriced"].as_str()));
+        let unpriced = row["x_Unpriced"] == "true";
+        let unknown = |c: &str| unpriced && UNKNOWN_WHEN_UNPRICED.contains(&c);
         for (c, ty, nullable) in MANDATORY {
             let v = &row[c];
             if v.is_empty() {
-                assert!(nullable, "{c} is null in {row:?}");
+                assert!(nullable || unknown(c), "{c} is null in {row:?}");
             } else {
                 check_type(c, ty, v);
             }
         }
         for (c, ty) in APPLICABLE {
+            if unknown(c) {
+                continue; // checked below
+            }
             assert!(!row[c].is_empty(), "{c} is null on a Usage row: {row:?}");
             check_type(c, ty, &row[c]);
         }
+        if unpriced {
+            // Unknown, so null — a 0 would read as free in every FinOps tool.
+            for c in UNKNOWN_WHEN_UNPRICED {
+                assert_eq!(row[c], "", "{c} of an unpriced row must be null: {row:?}");
+            }
+        }
+        assert_eq!(row["InvoiceId"], "", "no provider invoice: {row:?}");
         assert_eq!(row["ChargeCategory"], "Usage");
         assert_eq!(row["ChargeClass"], "", "no corrections");
         assert_eq!(row["ChargeFrequency"], "Usage-Based");
@@ -338,6 +424,12 @@ routes:
         let consumed = dec(&row["ConsumedQuantity"]);
         assert_eq!(consumed.1, 0, "tokens are whole");
         assert!(same(dec(&row["PricingQuantity"]), (consumed.0, 6)));
+        // SKU price ids belong to exactly one SKU and token kind, and name no catalog version.
+        assert!(row["SkuPriceId"].ends_with(&format!(":{}", row["x_TokenKind"])));
+        assert!(!row["SkuPriceId"].contains(&catalog_version), "{row:?}");
+        if unpriced {
+            continue; // no prices to check
+        }
         for (cost, price) in [
             ("ListCost", "ListUnitPrice"),
             ("ContractedCost", "ContractedUnitPrice"),
@@ -361,22 +453,57 @@ routes:
             billed.abs_diff(contracted_fm) <= u128::from(requests) * 1_000_000,
             "{row:?}"
         );
-        // SKU price ids belong to exactly one SKU.
-        assert!(row["SkuPriceId"].ends_with(&format!(":{}", row["x_TokenKind"])));
+    }
+    // FOCUS: a SkuPriceId has one parent SkuId, and every charge of it shares its SkuPriceDetails
+    // (no amounts, dates or accounts in them).
+    let mut skus: HashMap<&str, (&str, &str)> = HashMap::new();
+    for row in &rows {
+        let this = (row["SkuId"].as_str(), row["SkuPriceDetails"].as_str());
+        let first = *skus.entry(row["SkuPriceId"].as_str()).or_insert(this);
+        assert_eq!(first, this, "{}", row["SkuPriceId"]);
     }
 
-    // The money adds up: Σ BilledCost is the ledger's cost to the nano-dollar, and tokens by kind
-    // are the ledger's tokens.
-    let billed: u64 = rows.iter().map(|r| nanos(&r["BilledCost"])).sum();
-    let requests: u64 = rows
+    // Unpriced rows are counted, in the header and (below) the JSON summary.
+    let unpriced_rows = rows.iter().filter(|r| r["x_Unpriced"] == "true").count() as u64;
+    assert!(unpriced_rows > 0);
+    assert_eq!(unpriced_header, unpriced_rows);
+
+    // The money adds up: Σ BilledCost (null on unpriced rows) is the ledger's cost to the
+    // nano-dollar, and tokens by kind are the ledger's tokens.
+    let billed: u64 = rows
         .iter()
-        .map(|r| r["x_RequestCount"].parse::<u64>().unwrap())
+        .filter(|r| !r["BilledCost"].is_empty())
+        .map(|r| nanos(&r["BilledCost"]))
         .sum();
-    assert_eq!(
-        requests, ledger.requests,
-        "x_RequestCount adds up to the requests"
-    );
     assert_eq!(billed, ledger.cost_nano_usd);
+
+    // x_RequestCount: each row carries the requests of its deployment-hour (hour × pod × use case
+    // × route × price point), the same on every token kind of it, so a filter on one token kind
+    // keeps the count; counting each deployment-hour once gives the ledger's requests.
+    let count = |r: &HashMap<String, String>| r["x_RequestCount"].parse::<u64>().unwrap();
+    let mut per_charge: HashMap<[&str; 5], u64> = HashMap::new();
+    for r in &rows {
+        let key = [
+            "ChargePeriodStart",
+            "x_PodId",
+            "x_UseCaseId",
+            "x_Route",
+            "x_PricePointId",
+        ]
+        .map(|c| r[c].as_str());
+        let first = *per_charge.entry(key).or_insert(count(r));
+        assert_eq!(first, count(r), "one count per deployment-hour: {r:?}");
+    }
+    assert_eq!(per_charge.values().sum::<u64>(), ledger.requests);
+    for kind in ["input", "output"] {
+        // Every request of this test has input and output tokens.
+        let by_kind: u64 = rows
+            .iter()
+            .filter(|r| r["x_TokenKind"] == kind)
+            .map(count)
+            .sum();
+        assert_eq!(by_kind, ledger.requests, "requests on the {kind} rows");
+    }
     assert_eq!(billed, billed_header);
     assert_eq!(not_exported, 0);
     let tokens = |kind: &str| -> u64 {
@@ -426,8 +553,60 @@ routes:
     assert_eq!(local["x_PriceSource"], "self_hosted");
     let free = find("free", "input");
     assert_eq!(free["x_Unpriced"], "true");
-    assert_eq!(free["BilledCost"], "0");
+    assert_eq!(free["PricingCategory"], "Other");
+    for c in UNKNOWN_WHEN_UNPRICED {
+        assert_eq!(free[c], "", "{c} is unknown, not 0");
+    }
+    assert_ne!(free["ConsumedQuantity"], "0", "its usage is still exported");
     assert_eq!(mini["x_Unpriced"], "false");
+
+    // SkuPriceId: the SKU price, the same across billing accounts (two Anthropic providers) and
+    // over time (another catalog version); the price itself is in the unit price columns.
+    let sonnet = find("sonnet", "input");
+    let sonnet2 = find("sonnet2", "input");
+    assert_ne!(sonnet["BillingAccountId"], sonnet2["BillingAccountId"]);
+    assert_ne!(sonnet["x_PricePointId"], sonnet2["x_PricePointId"]);
+    assert_eq!(
+        sonnet2["SkuPriceId"], sonnet["SkuPriceId"],
+        "one SKU price on two billing accounts"
+    );
+    assert_eq!(sonnet["SkuPriceId"], "anthropic:claude-sonnet-4-5:input");
+    assert_eq!(sonnet2["ListUnitPrice"], sonnet["ListUnitPrice"]);
+    // A contract price for the same SKU is a negotiated price of the same SKU price: FOCUS 1.2
+    // keeps unit price amounts and contract elements out of SkuPriceId, and shows them in
+    // ContractedUnitPrice.
+    let negotiated = find("sonnet-contract", "input");
+    assert_eq!(negotiated["SkuPriceId"], sonnet["SkuPriceId"]);
+    assert_eq!(negotiated["ContractedUnitPrice"], "2.4");
+    assert_eq!(negotiated["ListUnitPrice"], "3");
+    let then = rows
+        .iter()
+        .find(|r| ms(&r["ChargePeriodStart"]) == older_hour && r["x_TokenKind"] == "input")
+        .unwrap();
+    assert_eq!(then["x_PricePointId"], older.id);
+    assert_eq!(then["x_PriceSource"], "catalog:2000-01-01");
+    assert_eq!(then["ListUnitPrice"], "0.1");
+    assert_eq!(
+        then["SkuPriceId"], mini["SkuPriceId"],
+        "one SKU price over catalog versions"
+    );
+    assert_eq!(
+        mini["SkuPriceId"],
+        "openai_compatible/sim:gpt-4o-mini:input"
+    );
+    // Different SKU prices: another token kind, model or provider.
+    let ids: std::collections::BTreeSet<&str> = [
+        &sonnet["SkuPriceId"],
+        &find("sonnet", "output")["SkuPriceId"],
+        &mini["SkuPriceId"],
+        &find("mini", "output")["SkuPriceId"],
+        &find("contract", "input")["SkuPriceId"],
+        &find("local", "input")["SkuPriceId"],
+    ]
+    .into_iter()
+    .map(String::as_str)
+    .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
 
     // JSON: the same rows, JSON columns as objects.
     let v: Value = admin_get(
@@ -443,7 +622,18 @@ routes:
     assert_eq!(v["rows"].as_array().unwrap().len(), rows.len());
     assert!(v["rows"][0]["Tags"].is_object());
     assert_eq!(v["summary"]["billed_nano_usd"], ledger.cost_nano_usd);
+    assert_eq!(v["summary"]["unpriced_rows"], unpriced_rows);
     assert!(v["rows"][0]["ChargeClass"].is_null());
+    assert!(v["rows"][0]["InvoiceId"].is_null());
+    let free = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["x_Route"] == "free")
+        .unwrap();
+    for c in UNKNOWN_WHEN_UNPRICED {
+        assert!(free[c].is_null(), "{c}: {free}");
+    }
 
     // A month without traffic: a header and no rows.
     let empty = admin_get(&g, &admin, "/admin/v1/reports/focus?month=2001-01")

@@ -11,15 +11,14 @@ use crate::auth::{KeyEntry, RouteAccess};
 use crate::error::ApiError;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use tollgate_store::{Stage, now_ms};
+use tollgate_store::Stage;
+use tollgate_types::clock::Clock;
 
 const DAY_MS: i64 = 86_400_000;
 
 /// Time until the next UTC day, when pilot caps reset.
-fn until_tomorrow() -> std::time::Duration {
-    std::time::Duration::from_millis(
-        u64::try_from(DAY_MS - now_ms().rem_euclid(DAY_MS)).unwrap_or(1000),
-    )
+fn until_tomorrow(now: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(DAY_MS - now.rem_euclid(DAY_MS)).unwrap_or(1000))
 }
 
 #[derive(Debug, Default)]
@@ -33,9 +32,19 @@ struct PilotDay {
 #[derive(Debug, Default)]
 pub struct Admission {
     pilots: Mutex<HashMap<String, PilotDay>>,
+    /// The clock days are read from (the default reads the system's).
+    clock: Clock,
 }
 
 impl Admission {
+    /// Admission reading `clock`.
+    pub fn with_clock(clock: Clock) -> Admission {
+        Admission {
+            clock,
+            ..Admission::default()
+        }
+    }
+
     /// Admits a request of `entry` for `route` from `end_user`.
     pub fn admit(
         &self,
@@ -78,7 +87,8 @@ impl Admission {
         if caps.max_requests_per_day.is_none() && caps.max_end_users_per_day.is_none() {
             return Ok(());
         }
-        let today = now_ms() / DAY_MS;
+        let now = self.clock.now_ms();
+        let today = now / DAY_MS;
         let mut pilots = self.pilots.lock().map_err(|_| ApiError::Internal)?;
         let day = pilots.entry(entry.use_case_id.clone()).or_default();
         if day.day != today {
@@ -96,7 +106,7 @@ impl Admission {
                     entry.use_case_name
                 ),
                 code: "pilot_cap_reached",
-                retry_after: Some(until_tomorrow()),
+                retry_after: Some(until_tomorrow(now)),
                 limit: None,
             });
         }
@@ -108,7 +118,7 @@ impl Admission {
                         entry.use_case_name
                     ),
                     code: "pilot_cap_reached",
-                    retry_after: Some(until_tomorrow()),
+                    retry_after: Some(until_tomorrow(now)),
                     limit: None,
                 });
             }
@@ -170,7 +180,9 @@ mod tests {
 
     #[test]
     fn pilot_caps_hold() {
-        let a = Admission::default();
+        // The last second of a UTC day: the caps hold to its end, and reset at midnight.
+        let clock = Clock::manual(1_796_083_199_000); // 2026-11-30T23:59:59Z
+        let a = Admission::with_clock(clock.clone());
         let e = entry(
             Stage::Pilot,
             PilotCaps {
@@ -195,5 +207,12 @@ mod tests {
             ),
             "a fourth request"
         );
+        let Err(ApiError::RateLimited { retry_after, .. }) = a.admit(&e, "r", Some("ann")) else {
+            panic!("still capped in the same day");
+        };
+        assert_eq!(retry_after, Some(std::time::Duration::from_secs(1)));
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(a.admit(&e, "r", Some("cy")).is_ok(), "a new day");
+        assert!(a.admit(&e, "r", Some("dee")).is_ok());
     }
 }

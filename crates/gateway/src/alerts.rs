@@ -2,10 +2,20 @@
 //! with backoff (4 tries: after 0.2, 0.4 and 0.8 s). Sending happens on a task of its own, so a
 //! slow or failing receiver never holds up a request.
 //!
+//! Deliveries are signed as [Standard Webhooks](https://www.standardwebhooks.com/) (and Svix) sign
+//! them, never by sending the secret: `webhook-id` (one per alert, the same on every retry and
+//! every webhook), `webhook-timestamp` (Unix seconds of the attempt) and, when the webhook has a
+//! secret, `webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` (see
+//! [`sign`]). The key is the secret's bytes, or for a `whsec_<base64>` secret the decoded bytes,
+//! as the Standard Webhooks libraries read it.
+//!
 //! Kinds so far: `budget_threshold` (a budget crossed 50, 80 or 100 % in its period) and
 //! `unpriced_model` (the first request served by a deployment without a price, once per process).
 
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde::Serialize;
+use sha2::Sha256;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,6 +62,7 @@ pub struct AlertStats {
 /// The alert channel.
 #[derive(Debug)]
 pub struct Alerter {
+    clock: tollgate_types::clock::Clock,
     tx: Option<mpsc::Sender<Alert>>,
     stats: Arc<AlertStats>,
     unpriced_seen: Mutex<HashSet<(usize, usize)>>,
@@ -59,7 +70,11 @@ pub struct Alerter {
 
 impl Alerter {
     /// Starts the sender task when there are webhooks.
-    pub fn start(webhooks: Vec<(String, Option<Secret>)>, http: reqwest::Client) -> Arc<Alerter> {
+    pub fn start(
+        webhooks: Vec<(String, Option<Secret>)>,
+        http: reqwest::Client,
+        clock: tollgate_types::clock::Clock,
+    ) -> Arc<Alerter> {
         let stats = Arc::new(AlertStats::default());
         let tx = (!webhooks.is_empty()).then(|| {
             let (tx, rx) = mpsc::channel(1024);
@@ -67,6 +82,7 @@ impl Alerter {
             tx
         });
         Arc::new(Alerter {
+            clock,
             tx,
             stats,
             unpriced_seen: Mutex::new(HashSet::new()),
@@ -78,8 +94,9 @@ impl Alerter {
         &self.stats
     }
 
-    /// Logs the alert and queues it for the webhooks.
-    pub fn raise(&self, alert: Alert) {
+    /// Logs the alert (stamped with the gateway's clock) and queues it for the webhooks.
+    pub fn raise(&self, mut alert: Alert) {
+        alert.at = tollgate_types::time::rfc3339(self.clock.now_ms());
         self.stats.raised.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(kind = alert.kind, details = %alert.details, "alert: {}", alert.message);
         if let Some(tx) = &self.tx
@@ -106,25 +123,59 @@ impl Alerter {
     }
 }
 
+/// The HMAC key of a webhook secret: a `whsec_<base64>` secret (the Standard Webhooks form) is
+/// the decoded bytes; any other secret is its own bytes.
+pub fn signing_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
+}
+
+/// The `webhook-signature` value of one delivery: `v1,` and the base64 HMAC-SHA256 under `key` of
+/// `{id}.{timestamp}.{body}`.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    // HMAC takes keys of any length; this never fails.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 async fn send_loop(
     webhooks: Vec<(String, Option<Secret>)>,
     http: reqwest::Client,
     mut rx: mpsc::Receiver<Alert>,
     stats: Arc<AlertStats>,
 ) {
+    let keys: Vec<Option<Vec<u8>>> = webhooks
+        .iter()
+        .map(|(_, s)| s.as_ref().map(|s| signing_key(s.expose())))
+        .collect();
     while let Some(alert) = rx.recv().await {
         let body = serde_json::to_vec(&alert).unwrap_or_default();
-        for (url, secret) in &webhooks {
+        // One id per alert: receivers drop a retried delivery they already have.
+        let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+        for ((url, _), key) in webhooks.iter().zip(&keys) {
             let mut wait = Duration::from_millis(200);
             let mut delivered = false;
             for attempt in 1..=4 {
+                // Each attempt is signed anew, with its own timestamp.
+                let timestamp = tollgate_store::now_ms().div_euclid(1000);
                 let mut req = http
                     .post(url)
                     .header("content-type", "application/json")
+                    .header("webhook-id", &id)
+                    .header("webhook-timestamp", timestamp.to_string())
                     .timeout(Duration::from_secs(5))
                     .body(body.clone());
-                if let Some(s) = secret {
-                    req = req.bearer_auth(s.expose());
+                if let Some(key) = key {
+                    req = req.header("webhook-signature", sign(key, &id, timestamp, &body));
                 }
                 match req.send().await {
                     Ok(r) if r.status().is_success() => {
@@ -151,6 +202,43 @@ async fn send_loop(
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(kind = alert.kind, "alert webhook failed after 4 tries");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the Standard Webhooks reference libraries: a `whsec_` secret is base64.
+    #[test]
+    fn signs_as_standard_webhooks_do() {
+        let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert_eq!(
+            sign(
+                &key,
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    /// Any other secret is its own bytes, and every part of the signed content counts.
+    #[test]
+    fn plain_secrets_are_their_bytes_and_every_part_is_signed() {
+        assert_eq!(signing_key("hook-secret"), b"hook-secret");
+        assert_eq!(signing_key("whsec_not base64!"), b"whsec_not base64!");
+        let s = sign(b"k", "msg_1", 1_700_000_000, b"{}");
+        assert!(s.starts_with("v1,") && s.len() == 3 + 44, "{s}");
+        for other in [
+            sign(b"K", "msg_1", 1_700_000_000, b"{}"),
+            sign(b"k", "msg_2", 1_700_000_000, b"{}"),
+            sign(b"k", "msg_1", 1_700_000_001, b"{}"),
+            sign(b"k", "msg_1", 1_700_000_000, b"{ }"),
+        ] {
+            assert_ne!(s, other);
         }
     }
 }

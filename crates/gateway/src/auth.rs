@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_store::keys::KeySecret;
-use tollgate_store::{KeyQueries, Limits, PilotCaps, Stage, Store, StoreError, now_ms};
+use tollgate_store::{KeyQueries, Limits, PilotCaps, Stage, Store, StoreError, UseCaseQueries};
 
 /// What a key gives access to: everything the pipeline needs about the caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,28 +71,70 @@ impl KeyEntry {
     }
 }
 
-#[derive(Debug, Default)]
-struct Snapshot {
-    by_hash: HashMap<String, Arc<KeyEntry>>,
-    /// The last reload succeeded.
-    healthy: bool,
-}
+/// Shards of the key table: a change to one key copies one shard (1/64 of the keys), so issuing
+/// a key costs about the same with a hundred or a hundred thousand of them.
+const SHARDS: usize = 64;
 
-/// The in-memory key table.
+type Shard = HashMap<String, Arc<KeyEntry>>;
+
+/// The in-memory key table: keyed hashes → entries, in shards that are swapped whole (readers
+/// never wait).
 #[derive(Debug)]
 pub struct Keyring {
     store: Store,
     secret: KeySecret,
-    snapshot: ArcSwap<Snapshot>,
+    clock: tollgate_types::clock::Clock,
+    shards: Vec<ArcSwap<Shard>>,
+    /// The last full reload succeeded.
+    healthy: std::sync::atomic::AtomicBool,
+    /// Serialises writers, so a full reload never puts back what a later single-key change
+    /// replaced.
+    writer: tokio::sync::Mutex<()>,
+}
+
+fn shard_of(hash: &str) -> usize {
+    // The hash is hex of an HMAC: its first two digits are uniform.
+    usize::from_str_radix(hash.get(..2).unwrap_or("0"), 16).unwrap_or(0) % SHARDS
+}
+
+fn entry_of(k: tollgate_store::ApiKey, uc: tollgate_store::UseCase) -> (String, Arc<KeyEntry>) {
+    let valid_until = match (k.expires_at, k.revoked_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let entry = KeyEntry {
+        key_id: k.id,
+        prefix: k.prefix,
+        use_case_id: uc.id,
+        use_case_name: uc.name,
+        pod_id: uc.pod_id,
+        stage: uc.stage,
+        routes: uc.routes,
+        scopes: k.scopes,
+        valid_until,
+        pilot_caps: uc.pilot_caps,
+        key_limits: k.limits,
+        use_case_limits: uc.limits,
+    };
+    (k.hash, Arc::new(entry))
 }
 
 impl Keyring {
     /// A keyring over `store`, loaded once (a failed first load leaves it empty and unhealthy).
-    pub async fn load(store: Store, secret: KeySecret) -> Arc<Keyring> {
+    pub async fn load(
+        store: Store,
+        secret: KeySecret,
+        clock: tollgate_types::clock::Clock,
+    ) -> Arc<Keyring> {
         let ring = Arc::new(Keyring {
             store,
             secret,
-            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            clock,
+            shards: (0..SHARDS)
+                .map(|_| ArcSwap::from_pointee(Shard::new()))
+                .collect(),
+            healthy: std::sync::atomic::AtomicBool::new(false),
+            writer: tokio::sync::Mutex::new(()),
         });
         if let Err(e) = ring.reload().await {
             tracing::warn!(error = %e, "cannot load keys at start; unknown keys get 503 until the database answers");
@@ -105,70 +147,82 @@ impl Keyring {
         &self.secret
     }
 
-    /// Reloads the snapshot from the store. On failure the old entries stay and the ring is
-    /// marked unhealthy.
+    /// Reloads every key from the store. On failure the old entries stay and the ring is marked
+    /// unhealthy.
     pub async fn reload(&self) -> Result<usize, StoreError> {
-        match self.store.active_keys(now_ms()).await {
+        let _writing = self.writer.lock().await;
+        match self.store.active_keys(self.clock.now_ms()).await {
             Ok(rows) => {
-                let by_hash: HashMap<String, Arc<KeyEntry>> = rows
-                    .into_iter()
-                    .map(|(k, uc)| {
-                        let valid_until = match (k.expires_at, k.revoked_at) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
-                        let entry = KeyEntry {
-                            key_id: k.id,
-                            prefix: k.prefix,
-                            use_case_id: uc.id,
-                            use_case_name: uc.name,
-                            pod_id: uc.pod_id,
-                            stage: uc.stage,
-                            routes: uc.routes,
-                            scopes: k.scopes,
-                            valid_until,
-                            pilot_caps: uc.pilot_caps,
-                            key_limits: k.limits,
-                            use_case_limits: uc.limits,
-                        };
-                        (k.hash, Arc::new(entry))
-                    })
-                    .collect();
-                let n = by_hash.len();
-                self.snapshot.store(Arc::new(Snapshot {
-                    by_hash,
-                    healthy: true,
-                }));
+                let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new()).collect();
+                let n = rows.len();
+                for (k, uc) in rows {
+                    let (hash, entry) = entry_of(k, uc);
+                    shards[shard_of(&hash)].insert(hash, entry);
+                }
+                for (slot, shard) in self.shards.iter().zip(shards) {
+                    slot.store(Arc::new(shard));
+                }
+                self.healthy
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 Ok(n)
             }
             Err(e) => {
-                let old = self.snapshot.load_full();
-                if old.healthy {
+                if self
+                    .healthy
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
                     tracing::warn!(error = %e, "cannot reload keys; serving known keys from the last snapshot");
                 }
-                self.snapshot.store(Arc::new(Snapshot {
-                    by_hash: old.by_hash.clone(),
-                    healthy: false,
-                }));
                 Err(e)
             }
         }
     }
 
+    /// Loads one key (issued, revoked, rotated) into the table: one shard is copied, not the
+    /// table. A key that is no longer active leaves it.
+    pub async fn reload_key(&self, key_id: &str) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
+        let key = self.store.get_key(key_id).await?;
+        let uc = self.store.get_use_case(&key.use_case_id).await?;
+        let active = key.is_active(self.clock.now_ms());
+        let (hash, entry) = entry_of(key, uc);
+        let slot = &self.shards[shard_of(&hash)];
+        let mut shard = Shard::clone(&slot.load());
+        if active {
+            shard.insert(hash, entry);
+        } else {
+            shard.remove(&hash);
+        }
+        slot.store(Arc::new(shard));
+        Ok(())
+    }
+
     /// Whether the last reload succeeded.
     pub fn is_healthy(&self) -> bool {
-        self.snapshot.load().healthy
+        self.healthy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keys in the table.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.load().len()).sum()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Checks `Authorization: Bearer <key>`.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
         let key = bearer(headers).ok_or(ApiError::MissingKey)?;
         let hash = self.secret.hash(key);
-        let snap = self.snapshot.load();
-        match snap.by_hash.get(&hash) {
-            Some(entry) if entry.valid_until.is_none_or(|t| t > now_ms()) => Ok(entry.clone()),
+        let shard = self.shards[shard_of(&hash)].load();
+        match shard.get(&hash) {
+            Some(entry) if entry.valid_until.is_none_or(|t| t > self.clock.now_ms()) => {
+                Ok(entry.clone())
+            }
             Some(_) => Err(ApiError::InvalidKey),
-            None if !snap.healthy => Err(ApiError::Unavailable(
+            None if !self.is_healthy() => Err(ApiError::Unavailable(
                 "keys cannot be checked while the database is unavailable",
             )),
             None => Err(ApiError::InvalidKey),

@@ -15,7 +15,8 @@ use crate::error::ApiError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tollgate_meter::period::{Period, bounds};
-use tollgate_store::{Budget, BudgetQueries, Store, StoreError, now_ms};
+use tollgate_store::{Budget, BudgetQueries, Store, StoreError};
+use tollgate_types::clock::Clock;
 
 const THRESHOLDS: [u64; 3] = [50, 80, 100];
 
@@ -32,6 +33,16 @@ struct State {
 }
 
 impl State {
+    /// Keeps the in-memory counts of `old`, the same budget in the same period: its reservations,
+    /// its alerts, and spend not yet in the ledger.
+    fn keep_counts_of(&mut self, old: Option<&State>) {
+        if let Some(old) = old.filter(|o| o.start == self.start) {
+            self.spent = self.spent.max(old.spent);
+            self.reserved = old.reserved;
+            self.alerted = old.alerted;
+        }
+    }
+
     fn roll(&mut self, now: i64) {
         if now >= self.end
             && let Ok((start, end)) = bounds(self.period, &self.budget.time_zone, now)
@@ -64,6 +75,7 @@ pub use tollgate_store::BudgetStatus as Status;
 #[derive(Debug)]
 pub struct Budgeter {
     store: Store,
+    clock: Clock,
     alerter: Arc<crate::alerts::Alerter>,
     states: Mutex<HashMap<String, State>>,
     alerts: Mutex<Vec<(String, u64)>>,
@@ -80,9 +92,10 @@ pub struct BudgetHold {
 
 impl Budgeter {
     /// A budgeter over `store`, empty until [`Budgeter::reload`].
-    pub fn new(store: Store, alerter: Arc<crate::alerts::Alerter>) -> Arc<Budgeter> {
+    pub fn new(store: Store, alerter: Arc<crate::alerts::Alerter>, clock: Clock) -> Arc<Budgeter> {
         Arc::new(Budgeter {
             store,
+            clock,
             alerter,
             states: Mutex::new(HashMap::new()),
             alerts: Mutex::new(Vec::new()),
@@ -92,42 +105,67 @@ impl Budgeter {
     /// Loads budgets and the spend of their current periods from the store. In-memory counts of a
     /// budget already known in the same period are kept (they include requests not yet written).
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let budgets = self.store.list_budgets().await?;
         let mut fresh = HashMap::with_capacity(budgets.len());
         for b in budgets {
-            let Some(period) = Period::parse(&b.period) else {
-                continue;
-            };
-            let Ok((start, end)) = bounds(period, &b.time_zone, now) else {
-                continue;
-            };
-            let recorded = self.store.spend_since(&b.scope, &b.scope_id, start).await?;
-            fresh.insert(
-                b.id.clone(),
-                State {
-                    budget: b,
-                    period,
-                    start,
-                    end,
-                    spent: recorded,
-                    reserved: 0,
-                    alerted: 0,
-                },
-            );
+            if let Some(st) = self.load_state(b, now).await? {
+                fresh.insert(st.budget.id.clone(), st);
+            }
         }
         let Ok(mut states) = self.states.lock() else {
             return Ok(());
         };
         for (id, st) in fresh.iter_mut() {
-            if let Some(old) = states.get(id).filter(|o| o.start == st.start) {
-                st.spent = st.spent.max(old.spent);
-                st.reserved = old.reserved;
-                st.alerted = old.alerted;
-            }
+            st.keep_counts_of(states.get(id));
         }
         *states = fresh;
         Ok(())
+    }
+
+    /// Loads one budget (created or changed), or forgets it (deleted): what the control plane
+    /// asks for after a change, so creating a budget costs the same with 10 or 10,000 of them.
+    pub async fn reload_one(&self, id: &str) -> Result<(), StoreError> {
+        let b = match self.store.get_budget(id).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound(_)) => {
+                if let Ok(mut states) = self.states.lock() {
+                    states.remove(id);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(mut fresh) = self.load_state(b, self.clock.now_ms()).await? else {
+            return Ok(());
+        };
+        let Ok(mut states) = self.states.lock() else {
+            return Ok(());
+        };
+        fresh.keep_counts_of(states.get(id));
+        states.insert(id.to_string(), fresh);
+        Ok(())
+    }
+
+    /// A budget's state at `now`: its current period and the spend the ledger has for it
+    /// (`None` for a period or time zone it cannot read).
+    async fn load_state(&self, b: Budget, now: i64) -> Result<Option<State>, StoreError> {
+        let Some(period) = Period::parse(&b.period) else {
+            return Ok(None);
+        };
+        let Ok((start, end)) = bounds(period, &b.time_zone, now) else {
+            return Ok(None);
+        };
+        let spent = self.store.spend_since(&b.scope, &b.scope_id, start).await?;
+        Ok(Some(State {
+            budget: b,
+            period,
+            start,
+            end,
+            spent,
+            reserved: 0,
+            alerted: 0,
+        }))
     }
 
     /// Whether any budget applies to `e` (so its maximum cost must be computed).
@@ -145,7 +183,7 @@ impl Budgeter {
         e: &KeyEntry,
         max_cost: u64,
     ) -> Result<Option<BudgetHold>, ApiError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut states = self.states.lock().map_err(|_| ApiError::Internal)?;
         let mut held = Vec::new();
         for st in states.values_mut().filter(|st| st.applies(e)) {
@@ -247,7 +285,7 @@ impl Budgeter {
 
     /// Where every budget stands.
     pub fn statuses(&self) -> Vec<Status> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let Ok(mut states) = self.states.lock() else {
             return Vec::new();
         };

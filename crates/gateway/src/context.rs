@@ -60,11 +60,11 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// A context for a request that just arrived.
-    pub fn new(request_id: String) -> Self {
+    pub fn new(request_id: String, received_at_ms: i64) -> Self {
         RequestContext {
             request_id,
             received: Instant::now(),
-            received_at_ms: tollgate_store::now_ms(),
+            received_at_ms,
             endpoint: "",
             end_user: None,
             caller: None,

@@ -9,7 +9,8 @@
 //! - `Gateway` implements [`tollgate_http::DataPlane`]: the control plane tells it through that
 //!   interface when keys or budgets changed, and never holds the gateway itself.
 //! - [`pipeline`] is the recipe of one governed request, step by step.
-//! - [`serve`] runs the app on a listener with `TCP_NODELAY` and a graceful shutdown.
+//! - [`serve`] runs the app on a listener with a graceful shutdown; [`server`] is its accept loop
+//!   (connection limit, request-head and body timeouts, `TCP_NODELAY`, the client's address).
 //!
 //! ```no_run
 //! # async fn run(cfg: tollgate_config::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +32,7 @@ pub mod pipeline;
 pub mod record;
 pub mod relay;
 pub mod routing;
+pub mod server;
 pub mod settle;
 
 pub use tollgate_http::{error, extract};
@@ -45,6 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::task::TaskTracker;
 use tollgate_config::Config;
 use tollgate_providers::{Provider, ProviderError};
+use tollgate_types::clock::Clock;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
@@ -104,6 +107,8 @@ pub struct Gateway {
     pub metrics: metrics::Metrics,
     /// Background tasks (stream relays) that shutdown waits for.
     pub tasks: TaskTracker,
+    /// The one clock every part of the data plane reads.
+    pub clock: Clock,
     /// Unix time of start (the `created` of `/v1/models`).
     pub started_unix: u64,
     ready: AtomicBool,
@@ -117,10 +122,19 @@ impl Gateway {
     /// Opens the store in `server.data_dir` (creating and migrating it), loads the key secret, and
     /// builds the gateway.
     pub async fn open(config: Config) -> Result<Arc<Gateway>, GatewayError> {
+        Self::open_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Gateway::open`] reading `clock` for every time it needs (tests set a manual clock to
+    /// check minute, day and month boundaries on purpose).
+    pub async fn open_with_clock(
+        config: Config,
+        clock: Clock,
+    ) -> Result<Arc<Gateway>, GatewayError> {
         let dir = config.server.data_dir.clone();
         let store = tollgate_store::Store::open(&dir.join("tollgate.db")).await?;
         let secret = keys::KeySecret::load(&dir)?;
-        Self::new(config, store, secret).await
+        Self::new(config, store, secret, clock).await
     }
 
     /// Builds a gateway for `config` on an open store.
@@ -128,6 +142,7 @@ impl Gateway {
         config: Config,
         store: tollgate_store::Store,
         secret: keys::KeySecret,
+        clock: Clock,
     ) -> Result<Arc<Gateway>, GatewayError> {
         let providers = config.providers.iter().map(Provider::from_config).collect();
         let clients = config
@@ -186,14 +201,14 @@ impl Gateway {
         // The ledger names these by id; the FOCUS export reads the prices from them.
         tollgate_store::LedgerQueries::save_price_points(&store, &points).await?;
         let prompts = secret.prompt_hasher();
-        let keyring = auth::Keyring::load(store.clone(), secret).await;
+        let keyring = auth::Keyring::load(store.clone(), secret, clock.clone()).await;
         let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
             .map_err(|source| GatewayError::Client {
                 provider: "alerts".into(),
                 source,
             })?;
-        let alerts = alerts::Alerter::start(config.webhooks.clone(), alert_http);
-        let budgeter = budgets::Budgeter::new(store.clone(), alerts.clone());
+        let alerts = alerts::Alerter::start(config.webhooks.clone(), alert_http, clock.clone());
+        let budgeter = budgets::Budgeter::new(store.clone(), alerts.clone(), clock.clone());
         if let Err(e) = budgeter.reload().await {
             tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
         }
@@ -209,8 +224,9 @@ impl Gateway {
             keyring,
             meter,
             prompts,
-            admission: admit::Admission::default(),
-            limiter: Arc::new(limits::RateLimiter::default()),
+            admission: admit::Admission::with_clock(clock.clone()),
+            limiter: Arc::new(limits::RateLimiter::with_clock(clock.clone())),
+            clock,
             budgeter,
             alerts,
             config: Arc::new(config),
@@ -267,7 +283,8 @@ impl tollgate_http::DataPlane for Gateway {
         Box::pin(async move {
             match changed {
                 tollgate_http::Changed::Keys => self.keyring.reload().await.map(|_| ()),
-                tollgate_http::Changed::Budgets => self.budgeter.reload().await,
+                tollgate_http::Changed::Key(id) => self.keyring.reload_key(&id).await,
+                tollgate_http::Changed::Budget(id) => self.budgeter.reload_one(&id).await,
             }
         })
     }
@@ -311,28 +328,17 @@ pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
 
 /// Serves `gw` (and `other` routes beside it, see [`router_with`]) on `listener` until
 /// `shutdown` resolves, then stops accepting, lets in-flight requests and stream relays finish for
-/// up to `server.shutdown_grace`, and returns.
+/// up to `server.shutdown_grace`, and returns. Connections are limited, timed and given the
+/// client's address as [`server`] describes.
 pub async fn serve(
     gw: Arc<Gateway>,
     other: Router,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Small responses must not wait for the client's delayed ACK (Nagle).
-        let _ = tcp.set_nodelay(true);
-    });
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let grace = gw.config.server.shutdown_grace;
-    // The client's address reaches handlers (the control plane throttles failed logins by it).
-    let app = router_with(gw.clone(), other)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
-        .into_future();
+    let server = server::run(gw.clone(), router_with(gw.clone(), other), listener, rx);
     // Pick up key changes made by other instances; changes made here reload at once.
     let ring = gw.keyring.clone();
     let budgeter = gw.budgeter.clone();
@@ -356,7 +362,7 @@ pub async fn serve(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        r = server => r?,
+        () = server => {}
         () = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
     refresher.abort();

@@ -12,7 +12,7 @@ use crate::error::{ApiError, LimitHeaders};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tollgate_store::{Limits, now_ms};
+use tollgate_store::Limits;
 
 /// Output tokens reserved when the client sets no `max_tokens`.
 pub const DEFAULT_OUTPUT_RESERVATION: u64 = 4096;
@@ -28,6 +28,8 @@ struct Bucket {
 /// Counters of every limited key and use case.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
+    /// The clock windows are read from.
+    clock: tollgate_types::clock::Clock,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
@@ -57,6 +59,14 @@ fn until_next_minute(now: i64) -> Duration {
 }
 
 impl RateLimiter {
+    /// A limiter reading `clock` (the default reads the system's).
+    pub fn with_clock(clock: tollgate_types::clock::Clock) -> RateLimiter {
+        RateLimiter {
+            clock,
+            ..RateLimiter::default()
+        }
+    }
+
     /// Takes a request and `tokens` reserved tokens from every scope, or none if any limit would be
     /// passed. `scopes` are (name, limits) pairs, e.g. the key's and the use case's.
     pub fn acquire(
@@ -69,7 +79,7 @@ impl RateLimiter {
         if limited.is_empty() {
             return Ok(None);
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let minute = now.div_euclid(60_000);
         let mut buckets = self.buckets.lock().map_err(|_| ApiError::Internal)?;
         for (name, l) in &limited {
@@ -169,7 +179,7 @@ impl RateLimiter {
 
     /// Tokens counted against `scope` in the current minute (for tests and metrics).
     pub fn tokens_in_use(&self, scope: &str) -> u64 {
-        let minute = now_ms().div_euclid(60_000);
+        let minute = self.clock.now_ms().div_euclid(60_000);
         self.buckets
             .lock()
             .ok()
@@ -185,7 +195,7 @@ impl RateLimiter {
         let Ok(mut buckets) = self.buckets.lock() else {
             return;
         };
-        let minute = now_ms().div_euclid(60_000);
+        let minute = self.clock.now_ms().div_euclid(60_000);
         for name in &p.scopes {
             if let Some(b) = buckets.get_mut(name) {
                 if b.minute == p.minute {
@@ -205,7 +215,9 @@ impl Permit {
     /// after this request's reservation, and when the window resets — of the tightest scope.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, axum::http::HeaderValue)> + '_ {
         // When the answer goes out, not when the request was admitted.
-        let reset = until_next_minute(now_ms()).as_secs_f64().ceil() as u64;
+        let reset = until_next_minute(self.limiter.clock.now_ms())
+            .as_secs_f64()
+            .ceil() as u64;
         self.headers.iter().flat_map(move |l| l.headers(reset))
     }
 
@@ -240,9 +252,14 @@ mod tests {
         vec![("key:k1".to_string(), l)]
     }
 
+    use tollgate_types::clock::Clock;
+
+    /// 2026-11-30T12:00:00Z.
+    const NOON: i64 = 1_796_040_000_000;
+
     #[test]
     fn requests_tokens_and_concurrency() {
-        let r = Arc::new(RateLimiter::default());
+        let r = Arc::new(RateLimiter::with_clock(Clock::manual(NOON)));
         let rpm = scope(Limits {
             requests_per_minute: Some(2),
             ..Default::default()
@@ -291,7 +308,7 @@ mod tests {
             concurrent_requests: Some(1),
             ..Default::default()
         });
-        let r2 = Arc::new(RateLimiter::default());
+        let r2 = Arc::new(RateLimiter::with_clock(Clock::manual(NOON)));
         let c1 = r2.acquire(&conc, 0).unwrap();
         assert!(matches!(
             r2.acquire(&conc, 0),
@@ -311,7 +328,8 @@ mod tests {
 
     #[test]
     fn answers_carry_the_tightest_limit_of_each_kind() {
-        let r = Arc::new(RateLimiter::default());
+        let clock = Clock::manual(NOON + 43_000);
+        let r = Arc::new(RateLimiter::with_clock(clock.clone()));
         let scopes = vec![
             (
                 "key:k".to_string(),
@@ -330,12 +348,8 @@ mod tests {
                 },
             ),
         ];
-        let minute = now_ms() / 60_000;
         let _first = r.acquire(&scopes, 100).unwrap().unwrap();
         let p = r.acquire(&scopes, 100).unwrap().unwrap();
-        if now_ms() / 60_000 != minute {
-            return; // the window turned between the two requests; the counts started over
-        }
         let h: Vec<(String, String)> = p
             .headers()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
@@ -345,9 +359,45 @@ mod tests {
         assert_eq!(get("x-ratelimit-remaining-requests"), Some("1"));
         assert_eq!(get("x-ratelimit-limit-tokens"), Some("1000"));
         assert_eq!(get("x-ratelimit-remaining-tokens"), Some("800"));
-        let reset = get("x-ratelimit-reset-tokens").unwrap();
-        let secs: u64 = reset.strip_suffix('s').unwrap().parse().unwrap();
-        assert!((1..=60).contains(&secs), "{reset}");
+        // 43 s into the minute: the window resets in 17 s.
+        assert_eq!(get("x-ratelimit-reset-tokens"), Some("17s"));
         assert_eq!(h.len(), 6);
+        // The reset is computed when the answer goes out.
+        clock.set(NOON + 59_400);
+        let reset: Vec<String> = p
+            .headers()
+            .filter(|(k, _)| *k == "x-ratelimit-reset-requests")
+            .map(|(_, v)| v.to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(reset, ["1s"]);
+    }
+
+    /// The minute boundary on purpose: a window full at 12:00:59.999 is empty at 12:01:00.000, and
+    /// a request admitted in the old window settles its use into the new one.
+    #[test]
+    fn the_window_turns_exactly_at_the_minute() {
+        let clock = Clock::manual(NOON + 59_999);
+        let r = Arc::new(RateLimiter::with_clock(clock.clone()));
+        let limits = scope(Limits {
+            requests_per_minute: Some(1),
+            tokens_per_minute: Some(100),
+            ..Default::default()
+        });
+        let old = r.acquire(&limits, 50).unwrap().unwrap();
+        let refused = r.acquire(&limits, 10);
+        let Err(ApiError::RateLimited { retry_after, .. }) = refused else {
+            panic!("the window is full: {refused:?}");
+        };
+        assert_eq!(retry_after, Some(Duration::from_millis(1)));
+        clock.advance(Duration::from_millis(1));
+        let new = r.acquire(&limits, 10).unwrap().unwrap();
+        assert_eq!(r.tokens_in_use("key:k1"), 10, "a new window");
+        old.settle(30);
+        assert_eq!(
+            r.tokens_in_use("key:k1"),
+            40,
+            "the old window's request counts its use in the window it ended in"
+        );
+        drop(new);
     }
 }

@@ -108,6 +108,8 @@ pub struct Metrics {
     ledger_pending: Gauge<u64, AtomicU64>,
     ledger_spilled: Gauge<u64, AtomicU64>,
     ledger_replayed: Gauge<u64, AtomicU64>,
+    connections_open: Gauge,
+    connections_timed_out: Counter,
 }
 
 /// A budget threshold label.
@@ -286,7 +288,21 @@ impl Metrics {
             "Request records accepted but not yet written",
             ledger_pending.clone(),
         );
+        let connections_open = Gauge::default();
+        let connections_timed_out = Counter::default();
+        registry.register(
+            "tollgate_connections_open",
+            "Client connections open now (at most server.max_connections)",
+            connections_open.clone(),
+        );
+        registry.register(
+            "tollgate_connections_timed_out",
+            "Client connections closed because no complete request head arrived within server.header_read_timeout_ms (slow or idle clients)",
+            connections_timed_out.clone(),
+        );
         Metrics {
+            connections_open,
+            connections_timed_out,
             budget_alerts,
             ledger_written,
             ledger_dropped,
@@ -419,6 +435,26 @@ impl Metrics {
         self.ledger_pending.set(l.pending());
         self.ledger_spilled.set(l.spilled.load(Relaxed));
         self.ledger_replayed.set(l.replayed.load(Relaxed));
+    }
+
+    /// A client connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A client connection was closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    /// A client connection was closed for sending no complete request head in time.
+    pub fn connection_timed_out(&self) {
+        self.connections_timed_out.inc();
+    }
+
+    /// Client connections open now.
+    pub fn connections_open(&self) -> i64 {
+        self.connections_open.get()
     }
 
     /// A request whose usage was estimated.

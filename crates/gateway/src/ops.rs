@@ -3,7 +3,7 @@
 use crate::Gateway;
 use crate::error::ApiError;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -31,8 +31,20 @@ pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+/// Prometheus text exposition. With `server.metrics_token` set, only for
+/// `Authorization: Bearer <token>` (else an OpenAI-shaped 401); open otherwise.
+pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &gw.config.server.metrics_token {
+        // Compared as keyed hashes, so the comparison takes no longer for a better guess.
+        let secret = gw.keyring.secret();
+        match tollgate_http::bearer(&headers) {
+            None => return ApiError::MissingKey.into_response(),
+            Some(given) if secret.hash(given) != secret.hash(token.expose()) => {
+                return ApiError::InvalidKey.into_response();
+            }
+            Some(_) => {}
+        }
+    }
     gw.metrics.set_ledger(gw.ledger.stats());
     (
         StatusCode::OK,

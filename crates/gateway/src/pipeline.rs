@@ -34,7 +34,7 @@ use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, Model, Mo
 
 /// `POST /v1/chat/completions`.
 pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
-    let mut ctx = RequestContext::new(request_id(&headers));
+    let mut ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
     ctx.endpoint = "chat";
     // 1-3: until the request is admitted, an error is answered here and leaves no record.
     let (req, route) = match prepare_chat(&gw, &mut ctx, &headers, body).await {
@@ -144,7 +144,7 @@ async fn route_chat(
         Answer::Stream { first, rest } => Ok(Finished::Streaming(relay::start(
             gw,
             StreamJob {
-                ctx: std::mem::replace(ctx, RequestContext::new(String::new())),
+                ctx: std::mem::replace(ctx, RequestContext::new(String::new(), 0)),
                 first,
                 rest,
                 client_wants_usage: req
@@ -298,7 +298,7 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut ctx = RequestContext::new(request_id(&headers));
+    let mut ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
     ctx.endpoint = "embeddings";
     let (req, route) = match prepare_embeddings(&gw, &mut ctx, &headers, body).await {
         Ok(p) => p,
@@ -374,7 +374,10 @@ async fn route_embeddings(
 pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let caller = match gw.keyring.authenticate(&headers) {
         Ok(c) => c,
-        Err(e) => return gw.answer_error("models", &RequestContext::new(request_id(&headers)), e),
+        Err(e) => {
+            let ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
+            return gw.answer_error("models", &ctx, e);
+        }
     };
     let data = gw
         .config
@@ -396,7 +399,7 @@ pub async fn model(
     Path(model): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let ctx = RequestContext::new(request_id(&headers));
+    let ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
     let caller = match gw.keyring.authenticate(&headers) {
         Ok(c) => c,
         Err(e) => return gw.answer_error("models", &ctx, e),

@@ -628,7 +628,15 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
             .unwrap();
         sse_data(r).await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Both requests are in flight (the upstream has them) before the shutdown starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the requests never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     g.stop.send(true).unwrap();
     let resp = complete.await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -727,10 +735,9 @@ async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(record.outcome, "client_disconnected", "{record:?}");
-    assert_eq!(
-        record.output_tokens, 200_000,
-        "drained to the end: {record:?}"
-    );
+    // Drained to the end: the upstream's own usage chunk, its last, was read (far more output than
+    // any socket buffer holds).
     assert_eq!(record.usage_source, "reported", "{record:?}");
+    assert!(record.output_tokens > 100_000, "{record:?}");
     drop(socket);
 }

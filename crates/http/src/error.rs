@@ -70,6 +70,9 @@ pub enum ApiError {
         /// Machine-readable code.
         code: &'static str,
     },
+    /// The body did not arrive within `server.body_read_timeout_ms` (the client stalled).
+    #[error("the request body did not arrive within {} ms", .0.as_millis())]
+    BodyTimeout(Duration),
     /// The body is larger than `server.max_body_bytes`.
     #[error("request body is larger than the limit of {limit} bytes")]
     BodyTooLarge {
@@ -171,6 +174,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "body_too_large")
             }
+            ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, INVALID, "request_timeout"),
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
@@ -226,6 +230,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::MissingKey | ApiError::InvalidKey => "authentication",
             ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => code,
             ApiError::ModelNotFound(_) => "model_not_found",

@@ -8,6 +8,20 @@ use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// The error of a request body that did not arrive in time: the server's body wrapper gives it
+/// when `server.body_read_timeout_ms` is over, and [`read_body`] answers it with a 408.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the request body did not arrive within {} ms", .0.as_millis())]
+pub struct BodyReadTimeout(pub Duration);
+
+/// The body read timeout somewhere in `e`'s chain of causes, if it is one.
+fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<Duration> {
+    std::iter::successors(Some(e), |e| e.source())
+        .find_map(|e| e.downcast_ref::<BodyReadTimeout>())
+        .map(|t| t.0)
+}
 
 /// Reads the whole body, refusing more than `limit` bytes.
 pub async fn read_body(
@@ -27,10 +41,10 @@ pub async fn read_body(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             Err(ApiError::BodyTooLarge { limit })
         }
-        Err(_) => Err(ApiError::invalid(
-            "the request body could not be read",
-            None,
-        )),
+        Err(e) => Err(match body_timeout(e.as_ref()) {
+            Some(after) => ApiError::BodyTimeout(after),
+            None => ApiError::invalid("the request body could not be read", None),
+        }),
     }
 }
 
@@ -55,23 +69,175 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ApiError::invalid(format!("the request body is not valid JSON: {inner}"), None)
-            }
-            _ => {
-                let param = (path != ".").then_some(path);
-                let message = match &param {
-                    Some(p) => format!("invalid value for `{p}`: {inner}"),
-                    None => format!("invalid request body: {inner}"),
-                };
-                ApiError::invalid(message, param)
-            }
+        // serde_json calls a wrong type where an enum goes (`"role": 1`) a syntax error: when
+        // the text is JSON after all, the field is at fault.
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        ) && serde_json::from_str::<serde_json::Value>(text).is_err();
+        if syntax {
+            return ApiError::invalid(format!("the request body is not valid JSON: {inner}"), None);
         }
+        invalid_value(path, &inner)
     })?;
     de.end()
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}"), None))?;
     Ok(value)
+}
+
+/// The 400 of JSON that is not what the endpoint takes; `path` is where serde found the
+/// mistake (`.` for the body itself).
+fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
+    let at = (path != ".").then_some(path);
+    let message = match &at {
+        Some(p) => format!("invalid value for `{p}`: {inner}"),
+        None => format!("invalid request body: {inner}"),
+    };
+    // serde names a missing or repeated field only in its message; that field is the param.
+    let text = inner.to_string();
+    let field = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field);
+    let param = match (at, field) {
+        (Some(p), Some(f)) => Some(format!("{p}.{f}")),
+        (None, Some(f)) => Some(f.to_string()),
+        (at, None) => at,
+    };
+    ApiError::invalid(message, param)
+}
+
+/// Reads a parsed JSON value into `T` as its OpenAPI schema describes it: a struct only from
+/// an object (serde's derive also reads one from an array of its fields in order, so
+/// `[null, null]` would pass for a struct of two optional fields). Errors as [`parse_json`]'s.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(strict::Strict(value)).map_err(|e| {
+        let path = e.path().to_string();
+        invalid_value(path, e.inner())
+    })
+}
+
+mod strict {
+    //! A `serde_json::Value` deserializer that refuses an array where a struct goes.
+
+    use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
+    use serde_json::{Error, Value};
+
+    pub(super) struct Strict(pub(super) Value);
+
+    impl<'de> de::Deserializer<'de> for Strict {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Array(items) => {
+                    let len = items.len();
+                    let mut seq = Seq(items.into_iter());
+                    let out = visitor.visit_seq(&mut seq)?;
+                    match seq.0.len() {
+                        0 => Ok(out),
+                        _ => Err(de::Error::invalid_length(len, &"fewer elements")),
+                    }
+                }
+                Value::Object(fields) => visitor.visit_map(Map {
+                    fields: fields.into_iter(),
+                    value: None,
+                }),
+                other => other.deserialize_any(visitor),
+            }
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Null => visitor.visit_none(),
+                _ => visitor.visit_some(self),
+            }
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            _fields: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Array(_) => Err(de::Error::invalid_type(Unexpected::Seq, &visitor)),
+                _ => self.deserialize_any(visitor),
+            }
+        }
+
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            name: &'static str,
+            variants: &'static [&'static str],
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            self.0.deserialize_enum(name, variants, visitor)
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            visitor: V,
+        ) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
+        }
+    }
+
+    struct Seq(std::vec::IntoIter<Value>);
+
+    impl<'de> SeqAccess<'de> for Seq {
+        type Error = Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, Error> {
+            self.0
+                .next()
+                .map(|v| seed.deserialize(Strict(v)))
+                .transpose()
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.0.len())
+        }
+    }
+
+    struct Map {
+        fields: serde_json::map::IntoIter,
+        value: Option<Value>,
+    }
+
+    impl<'de> MapAccess<'de> for Map {
+        type Error = Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Error> {
+            match self.fields.next() {
+                Some((k, v)) => {
+                    self.value = Some(v);
+                    seed.deserialize(Value::String(k)).map(Some)
+                }
+                None => Ok(None),
+            }
+        }
+
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+            match self.value.take() {
+                Some(v) => seed.deserialize(Strict(v)),
+                None => Err(de::Error::custom("a value was read before its key")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +268,91 @@ mod tests {
         assert_eq!(param.as_deref(), Some("max_tokens"), "{msg}");
         let (msg, _) = err(br#"{"model":"m"}"#);
         assert!(msg.contains("missing field `messages`"), "{msg}");
+    }
+
+    /// Found by schemathesis on the admin API: serde's derive reads a struct from an array of
+    /// its fields, so `[null, null]` passed for an object of two optional fields.
+    #[test]
+    fn a_struct_is_read_only_from_an_object() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Caps {
+            a: Option<u32>,
+            b: Option<u32>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            caps: Option<Caps>,
+            tags: Vec<String>,
+        }
+        let ok = serde_json::json!({"name": "n", "caps": {"a": 1}, "tags": ["x"]});
+        assert!(parse_value::<Body>(ok).is_ok());
+        for (body, param) in [
+            (serde_json::json!(["n", null, []]), None),
+            (
+                serde_json::json!({"name": "n", "caps": [null, null], "tags": []}),
+                Some("caps"),
+            ),
+            (
+                serde_json::json!({"name": "n", "caps": [], "tags": []}),
+                Some("caps"),
+            ),
+        ] {
+            match parse_value::<Body>(body.clone()) {
+                Err(ApiError::InvalidRequest { param: p, .. }) => {
+                    assert_eq!(p.as_deref(), param, "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    /// Found by the gateway's request fuzzing: these name the field at fault, not the body.
+    #[test]
+    fn the_field_at_fault_is_the_param() {
+        let cases: [(&[u8], &str); 6] = [
+            // serde_json calls these syntax errors, though the body is valid JSON.
+            (
+                br#"{"model":"m","messages":[{"role":1}]}"#,
+                "messages[0].role",
+            ),
+            (
+                br#"{"model":"m","messages":[{"role":null}]}"#,
+                "messages[0].role",
+            ),
+            (
+                br#"{"model":"m","messages":[{"role":{}}]}"#,
+                "messages[0].role",
+            ),
+            // serde names these fields only in its message.
+            (br#"{"model":"m"}"#, "messages"),
+            (
+                br#"{"model":"m","messages":[{"content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (br#"{"model":"m","model":"n","messages":[]}"#, "model"),
+        ];
+        for (body, param) in cases {
+            let (msg, got) = err(body);
+            assert_eq!(got.as_deref(), Some(param), "{msg}");
+            assert!(!msg.contains("not valid JSON"), "{msg}");
+        }
+        // Text that is not JSON stays a syntax error without a param: no string (a lone
+        // surrogate escape), no number (out of range), control characters, deep nesting.
+        for body in [
+            &br#"{"model":"m","messages":[{"role":NaN}]}"#[..],
+            br#"{"model":"m","messages":[{"content":"\ud800"}]}"#,
+            br#"{"model":"m","messages":[],"x":["\udc00"]}"#,
+            br#"{"model":"m","messages":[],"temperature":1e400}"#,
+            b"{\"model\":\"m\",\"messages\":[{\"content\":\"\0\"}]}",
+            format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
+        ] {
+            let (msg, got) = err(body);
+            assert_eq!(got, None, "{msg}");
+            assert!(msg.contains("not valid JSON"), "{msg}");
+        }
     }
 }

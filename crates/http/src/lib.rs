@@ -17,13 +17,16 @@ use std::future::Future;
 use std::pin::Pin;
 use tollgate_store::{BudgetStatus, StoreError};
 
-/// What changed in the store, so the data plane knows which snapshot to refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What changed in the store, so the data plane knows which snapshot to refresh, and how much
+/// of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changed {
-    /// Keys, use cases (stage, routes, caps, limits) or pods: the key snapshot.
+    /// Use cases (stage, routes, caps, limits) or pods: the whole key snapshot.
     Keys,
-    /// Budgets: the budget table.
-    Budgets,
+    /// One key (issued, revoked, rotated): only its entry.
+    Key(String),
+    /// One budget (created or deleted): only its state.
+    Budget(String),
 }
 
 /// A boxed future, so [`DataPlane`] can be used as a trait object.

@@ -65,17 +65,7 @@ impl ProviderApi for Anthropic {
             )));
         }
         let bytes = crate::read_body(resp).await?;
-        let msg: an::MessagesResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            ProviderError::InvalidResponse(format!("not an Anthropic message: {e}"))
-        })?;
-        let completion = to_chat_completion(msg);
-        let usage = completion.usage.clone();
-        let body = serde_json::to_vec(&completion)
-            .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
-        Ok(ChatReply::Complete(Complete {
-            body: Bytes::from(body),
-            usage,
-        }))
+        complete(&bytes).map(ChatReply::Complete)
     }
 
     async fn embeddings(
@@ -211,7 +201,7 @@ pub(crate) fn to_messages_request(
             o.insert("disable_parallel_tool_use".into(), Value::Bool(true));
         }
     }
-    Ok(an::MessagesRequest {
+    let mut m = an::MessagesRequest {
         model: model.to_string(),
         messages: turns,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
@@ -224,7 +214,19 @@ pub(crate) fn to_messages_request(
         stream: req.stream.filter(|s| *s),
         metadata: req.user.as_ref().map(|u| json!({"user_id": u})),
         extra: req.extra.clone(),
-    })
+    };
+    // A passed-through field named like one the translation sets (`metadata` beside `user`)
+    // gives way: the upstream must not see the key twice.
+    for (key, set) in [
+        ("system", m.system.is_some()),
+        ("stop_sequences", m.stop_sequences.is_some()),
+        ("metadata", m.metadata.is_some()),
+    ] {
+        if set {
+            m.extra.remove(key);
+        }
+    }
+    Ok(m)
 }
 
 fn user_blocks(content: Option<&oa::MessageContent>) -> Vec<an::ContentBlock> {
@@ -273,14 +275,15 @@ fn finish_reason(stop: Option<&str>) -> Option<String> {
 }
 
 /// Anthropic usage → OpenAI usage (`prompt_tokens` counts cached and cache-written input too).
+/// Sums saturate: counts near `u64::MAX` from an upstream must not wrap (or panic).
 fn to_usage(u: &an::Usage) -> oa::Usage {
     let read = u.cache_read_input_tokens.unwrap_or(0);
     let write = u.cache_creation_input_tokens.unwrap_or(0);
-    let prompt = u.input_tokens + read + write;
+    let prompt = u.input_tokens.saturating_add(read).saturating_add(write);
     oa::Usage {
         prompt_tokens: prompt,
         completion_tokens: u.output_tokens,
-        total_tokens: prompt + u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
         prompt_tokens_details: (read > 0 || write > 0).then(|| oa::PromptTokensDetails {
             cached_tokens: Some(read),
             cache_creation_tokens: (write > 0).then_some(write),
@@ -288,6 +291,20 @@ fn to_usage(u: &an::Usage) -> oa::Usage {
         }),
         completion_tokens_details: None,
     }
+}
+
+/// An Anthropic answer's body → the OpenAI chat completion for the client.
+pub(crate) fn complete(bytes: &[u8]) -> Result<Complete, ProviderError> {
+    let msg: an::MessagesResponse = serde_json::from_slice(bytes)
+        .map_err(|e| ProviderError::InvalidResponse(format!("not an Anthropic message: {e}")))?;
+    let completion = to_chat_completion(msg);
+    let usage = completion.usage.clone();
+    let body = serde_json::to_vec(&completion)
+        .map_err(|e| ProviderError::InvalidResponse(e.to_string()))?;
+    Ok(Complete {
+        body: Bytes::from(body),
+        usage,
+    })
 }
 
 /// Anthropic message → OpenAI chat completion.
@@ -510,6 +527,9 @@ impl AnthropicStream {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {

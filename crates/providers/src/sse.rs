@@ -182,4 +182,191 @@ mod tests {
             prop_assert_eq!(decode_all(&pieces), whole);
         }
     }
+
+    // Structured fuzzing: streams built line by line, with what the decoder must make of them.
+
+    use proptest::sample::{Index, select};
+
+    /// `bytes` cut at `cuts` (in any order, repeats allowed).
+    fn split<'a>(bytes: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        at.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for c in at {
+            pieces.push(&bytes[last..c]);
+            last = c;
+        }
+        pieces.push(&bytes[last..]);
+        pieces
+    }
+
+    /// One line of an event block.
+    #[derive(Debug, Clone)]
+    enum Line {
+        /// `data:value` or `data: value`.
+        Data(String, bool),
+        /// `data` alone: a data line with an empty value.
+        BareData,
+        /// `event:name` or `event: name`.
+        Event(String, bool),
+        /// `:text`.
+        Comment(String),
+        /// A field the decoder ignores (`id`, `retry`, anything).
+        Other(&'static str, String),
+    }
+
+    /// A field value: anything but CR and LF — colons, leading spaces, NUL, any Unicode — and
+    /// now and then a huge one.
+    fn value() -> BoxedStrategy<String> {
+        prop_oneof![
+            8 => "[^\r\n]{0,24}",
+            1 => " {1,3}[^\r\n]{0,4}",
+            1 => (1usize..200_000, select(vec!["x", "{\"a\":1}", "\u{1F600}", ":", " "]))
+                .prop_map(|(n, s)| s.repeat(n / s.len())),
+        ]
+        .boxed()
+    }
+
+    fn line() -> impl Strategy<Value = Line> {
+        prop_oneof![
+            6 => (value(), any::<bool>()).prop_map(|(v, sp)| Line::Data(v, sp)),
+            1 => Just(Line::BareData),
+            2 => (value(), any::<bool>()).prop_map(|(v, sp)| Line::Event(v, sp)),
+            1 => value().prop_map(Line::Comment),
+            1 => (select(vec!["id", "retry", "x", "DATA", "data ", " data", "événement"]), value())
+                .prop_map(|(f, v)| Line::Other(f, v)),
+        ]
+    }
+
+    /// Event blocks (each line with its own ending), whether the last one is left without its
+    /// blank line.
+    type Stream = (Vec<Vec<(Line, &'static str)>>, Vec<&'static str>, bool);
+
+    fn stream() -> impl Strategy<Value = Stream> {
+        let eol = || select(vec!["\n", "\r\n", "\r"]);
+        let block = proptest::collection::vec((line(), eol()), 0..5).boxed();
+        (1usize..6).prop_flat_map(move |n| {
+            (
+                proptest::collection::vec(block.clone(), n),
+                proptest::collection::vec(eol(), n),
+                any::<bool>(),
+            )
+        })
+    }
+
+    /// The bytes of a stream, and the events the SSE rules make of it.
+    fn render((blocks, ends, unterminated): &Stream) -> (Vec<u8>, Vec<SseEvent>) {
+        let mut out = String::new();
+        let mut expected = Vec::new();
+        for (i, (lines, end)) in blocks.iter().zip(ends).enumerate() {
+            let mut event: Option<String> = None;
+            let mut data: Option<String> = None;
+            let mut push_data = |v: &str| match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(v);
+                }
+                None => data = Some(v.to_string()),
+            };
+            for (l, eol) in lines {
+                // The one space after the colon is not part of the value; a second one is.
+                let field = |name: &str, v: &str, space: bool| {
+                    let text = if space {
+                        format!(" {v}")
+                    } else {
+                        v.to_string()
+                    };
+                    let kept = text.strip_prefix(' ').unwrap_or(&text).to_string();
+                    (format!("{name}:{text}"), kept)
+                };
+                let text = match l {
+                    Line::Data(v, sp) => {
+                        let (text, kept) = field("data", v, *sp);
+                        push_data(&kept);
+                        text
+                    }
+                    Line::BareData => {
+                        push_data("");
+                        "data".to_string()
+                    }
+                    Line::Event(v, sp) => {
+                        let (text, kept) = field("event", v, *sp);
+                        event = Some(kept);
+                        text
+                    }
+                    Line::Comment(c) => format!(":{c}"),
+                    Line::Other(f, v) => format!("{f}:{v}"),
+                };
+                out.push_str(&text);
+                out.push_str(eol);
+            }
+            let last = i + 1 == blocks.len();
+            if !(last && *unterminated) {
+                // A CR then an LF is one line ending, not an end and a blank line.
+                let end = if *end == "\n" && out.ends_with('\r') {
+                    "\r"
+                } else {
+                    end
+                };
+                out.push_str(end);
+            }
+            if let Some(data) = data {
+                expected.push(SseEvent { event, data });
+            }
+        }
+        (out.into_bytes(), expected)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Streams of data, event, comment and unknown lines with LF, CRLF and CR endings,
+        /// `data:` with and without its space, empty and huge values, the last event perhaps
+        /// without its blank line: cut anywhere, they decode to exactly the events the rules
+        /// say.
+        #[test]
+        fn structured_streams_decode_to_their_events(
+            s in stream(),
+            cuts in proptest::collection::vec(any::<Index>(), 0..12),
+        ) {
+            let (bytes, expected) = render(&s);
+            prop_assert_eq!(&decode_all(&[&bytes]), &expected);
+            prop_assert_eq!(&decode_all(&split(&bytes, &cuts)), &expected);
+        }
+
+        /// Any bytes — random, or made of SSE's words and line ends (invalid UTF-8 included) —
+        /// cut anywhere decode to the same events as uncut, without a panic.
+        #[test]
+        fn any_bytes_cut_anywhere_decode_the_same(
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..400),
+                proptest::collection::vec(
+                    select(vec![
+                        &b"data:"[..], b"data: ", b"data", b"event:", b"event: x", b":", b"\r",
+                        b"\n", b"\r\n", b"x", b" ", b"{}", b"\xff", b"\xc3", b"\x00",
+                    ]),
+                    0..120,
+                )
+                .prop_map(|words| words.concat()),
+            ],
+            cuts in proptest::collection::vec(any::<Index>(), 0..16),
+        ) {
+            let whole = decode_all(&[&bytes]);
+            prop_assert_eq!(decode_all(&split(&bytes, &cuts)), whole);
+            // One byte at a time, too.
+            let bytes_one_by_one: Vec<&[u8]> = bytes.chunks(1).collect();
+            prop_assert_eq!(decode_all(&bytes_one_by_one), decode_all(&[&bytes]));
+        }
+    }
+
+    /// A 1 MB line arriving in 4 KB pieces is one event.
+    #[test]
+    fn a_huge_line_in_small_pieces_is_one_event() {
+        let line = format!("data: {}\r\n\r\n", "x".repeat(1 << 20));
+        let pieces: Vec<&[u8]> = line.as_bytes().chunks(4096).collect();
+        let events = decode_all(&pieces);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].data.len(), 1 << 20);
+    }
 }

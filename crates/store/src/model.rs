@@ -114,6 +114,9 @@ pub struct User {
     pub org_role: Option<OrgRole>,
     /// Creation time, Unix ms.
     pub created_at: i64,
+    /// When the user was disabled, Unix ms; `None`: enabled. A disabled user's personal tokens
+    /// do not authenticate.
+    pub disabled_at: Option<i64>,
 }
 
 /// A user's role in a pod.
@@ -136,12 +139,33 @@ pub struct Membership {
 pub struct ValueModel {
     /// The value driver (`cost_reduction`, `revenue`, `risk_reduction`, `experience`, ...).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        )
+    )]
     pub driver: String,
     /// Primary KPI name.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        )
+    )]
     pub kpi: String,
     /// Its unit.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        )
+    )]
     pub kpi_unit: String,
     /// Baseline value of the KPI.
     #[serde(default)]
@@ -163,14 +187,19 @@ pub struct ValueModel {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scores {
     /// Business impact (5 = highest).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub impact: u8,
     /// Technical feasibility (5 = easiest).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub feasibility: u8,
     /// Data readiness (5 = ready).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub data_readiness: u8,
     /// Risk (5 = riskiest).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub risk: u8,
     /// Time to impact (5 = fastest).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 5))]
     pub time_to_impact: u8,
 }
 
@@ -221,9 +250,13 @@ impl Scores {
 pub struct PilotCaps {
     /// Most distinct end users (`x-tollgate-user`) per day.
     #[serde(default)]
+    // u32: utoipa says int32, whose maximum is lower.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295_u64, format = Int64))]
     pub max_end_users_per_day: Option<u32>,
     /// Most requests per day.
     #[serde(default)]
+    // u32: utoipa says int32, whose maximum is lower.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295_u64, format = Int64))]
     pub max_requests_per_day: Option<u32>,
 }
 
@@ -234,12 +267,17 @@ pub struct PilotCaps {
 pub struct Limits {
     /// Requests per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // u32: utoipa says int32, whose maximum is lower.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295_u64, format = Int64))]
     pub requests_per_minute: Option<u32>,
     /// Tokens (input + output) per minute, reserved before the call and settled after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub tokens_per_minute: Option<u64>,
     /// Requests in flight at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // u32: utoipa says int32, whose maximum is lower.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4294967295_u64, format = Int64))]
     pub concurrent_requests: Option<u32>,
 }
 
@@ -340,6 +378,14 @@ pub struct UserToken {
     pub revoked_at: Option<i64>,
     /// Creation time, Unix ms.
     pub created_at: i64,
+}
+
+impl UserToken {
+    /// Whether it is neither revoked nor expired at `now` (Unix ms). Whether it authenticates
+    /// also depends on its user not being disabled.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none_or(|t| t > now) && self.expires_at.is_none_or(|t| t > now)
+    }
 }
 
 /// One recorded stage change.
@@ -491,6 +537,9 @@ pub struct DuplicatePrompts {
 pub struct FocusCounts {
     /// Rows: token kinds with tokens or cost, over the rollups.
     pub rows: u64,
+    /// Of these, rows whose price point is unpriced or was never stored (no contracted prices):
+    /// their unit prices are unknown.
+    pub unpriced_rows: u64,
     /// Σ cost in the FOCUS rollups, nano-USD.
     pub billed_nano_usd: u64,
     /// Σ cost in the hourly rollups (the spend report), nano-USD.

@@ -31,6 +31,17 @@ pub struct KeyFilter {
     pub include_inactive: bool,
 }
 
+/// Changes to a user (absent fields stay).
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New org-wide role; `Some(None)` removes it.
+    pub org_role: Option<Option<OrgRole>>,
+    /// Disable (`true`) or enable (`false`).
+    pub disabled: Option<bool>,
+}
+
 /// Changes to a use case (absent fields stay).
 #[derive(Debug, Clone, Default)]
 pub struct UseCasePatch {
@@ -95,6 +106,15 @@ pub trait UserQueries {
         ids: Option<&[String]>,
         page: &PageRequest,
     ) -> impl Future<Output = R<Page<User>>> + Send;
+    /// Changes a user's name, org role or disabled state, recording what changed (`user.update`,
+    /// each changed field with its old and new value); nothing is recorded when nothing changed.
+    /// Disabling a disabled user keeps the time they were first disabled.
+    fn update_user(
+        &self,
+        actor: &str,
+        id: &str,
+        patch: &UserPatch,
+    ) -> impl Future<Output = R<User>> + Send;
     /// Adds a member or changes their role.
     fn set_member(
         &self,
@@ -196,6 +216,21 @@ pub trait KeyQueries {
         hash: &str,
         now: i64,
     ) -> impl Future<Output = R<Option<UserToken>>> + Send;
+    /// A user's personal tokens, revoked and expired ones too, by id (creation order).
+    fn list_tokens(
+        &self,
+        user_id: &str,
+        page: &PageRequest,
+    ) -> impl Future<Output = R<Page<UserToken>>> + Send;
+    /// Revokes `user_id`'s token `token_id` at `at` (Unix ms); `NotFound` unless that user has
+    /// that token. Revoking a revoked token changes nothing and records nothing.
+    fn revoke_token(
+        &self,
+        actor: &str,
+        user_id: &str,
+        token_id: &str,
+        at: i64,
+    ) -> impl Future<Output = R<UserToken>> + Send;
 }
 
 /// The audit trail and settings.
@@ -264,9 +299,9 @@ pub trait LedgerQueries {
         to_hour: i64,
         pod_ids: Option<&[String]>,
     ) -> impl Future<Output = R<Vec<FocusRollup>>> + Send;
-    /// What a FOCUS export of these hours and pods holds — its rows and billed cost — and the
-    /// spend of the hourly rollups for the same hours and pods, read in one statement (one
-    /// snapshot), for the export's headers and reconciliation.
+    /// What a FOCUS export of these hours and pods holds — its rows, how many of them are
+    /// unpriced, and its billed cost — and the spend of the hourly rollups for the same hours and
+    /// pods, read in one statement (one snapshot), for the export's headers and reconciliation.
     fn focus_summary(
         &self,
         from_hour: i64,
@@ -295,6 +330,8 @@ pub trait BudgetQueries {
     fn create_budget(&self, actor: &str, b: &Budget) -> impl Future<Output = R<Budget>> + Send;
     /// Every budget.
     fn list_budgets(&self) -> impl Future<Output = R<Vec<Budget>>> + Send;
+    /// One budget, or `NotFound`.
+    fn get_budget(&self, id: &str) -> impl Future<Output = R<Budget>> + Send;
     /// Deletes a budget; `NotFound` if there is none.
     fn delete_budget(&self, actor: &str, id: &str) -> impl Future<Output = R<()>> + Send;
     /// Cost (nano-USD) recorded since `from` (Unix ms) for a scope (`key`, `use_case`, `pod`, `org`):

@@ -369,3 +369,218 @@ async fn a_closed_store_is_unavailable() {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+fn token(user_id: &str, hash: &str, expires_at: Option<i64>) -> UserToken {
+    UserToken {
+        id: new_id("tok"),
+        user_id: user_id.into(),
+        name: "t".into(),
+        prefix: "tgu_abc".into(),
+        hash: hash.into(),
+        expires_at,
+        revoked_at: None,
+        created_at: now_ms(),
+    }
+}
+
+/// Users are renamed, given or stripped of an org role, disabled and enabled, each change audited
+/// with what changed; their tokens are listed and revoked, only through their own user.
+#[tokio::test]
+async fn users_change_and_their_tokens_are_listed_and_revoked() {
+    let s = Store::open(&temp_db("lifecycle")).await.unwrap();
+    let ana = s
+        .create_user("admin", "ana@example.com", "Ana", None)
+        .await
+        .unwrap();
+    let bo = s
+        .create_user("admin", "bo@example.com", "Bo", None)
+        .await
+        .unwrap();
+    assert_eq!(ana.disabled_at, None);
+
+    let patch = UserPatch {
+        name: Some("Ana B".into()),
+        org_role: Some(Some(OrgRole::Finops)),
+        disabled: Some(true),
+    };
+    let changed = s.update_user("usr_root", &ana.id, &patch).await.unwrap();
+    assert_eq!(changed.name, "Ana B");
+    assert_eq!(changed.org_role, Some(OrgRole::Finops));
+    let disabled_at = changed.disabled_at.expect("disabled");
+    assert_eq!(s.get_user(&ana.id).await.unwrap(), changed, "stored");
+    // The same patch again changes nothing and records nothing; the first disable time stays.
+    let before = s.list_audit(0, 1000).await.unwrap().len();
+    let again = s.update_user("usr_root", &ana.id, &patch).await.unwrap();
+    assert_eq!(again.disabled_at, Some(disabled_at));
+    assert_eq!(s.list_audit(0, 1000).await.unwrap().len(), before);
+    let enabled = s
+        .update_user(
+            "usr_root",
+            &ana.id,
+            &UserPatch {
+                org_role: Some(None),
+                disabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((enabled.org_role, enabled.disabled_at), (None, None));
+    let updates: Vec<AuditEvent> = s
+        .list_audit(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "user.update")
+        .collect();
+    assert_eq!(updates.len(), 2);
+    assert_eq!(
+        (updates[0].actor.as_str(), updates[0].object_id.as_str()),
+        ("usr_root", ana.id.as_str())
+    );
+    assert_eq!(
+        updates[0].details["changes"],
+        serde_json::json!({
+            "name": {"from": "Ana", "to": "Ana B"},
+            "org_role": {"from": null, "to": "finops"},
+            "disabled": {"from": false, "to": true},
+        })
+    );
+    assert_eq!(
+        updates[1].details["changes"],
+        serde_json::json!({
+            "org_role": {"from": "finops", "to": null},
+            "disabled": {"from": true, "to": false},
+        })
+    );
+    assert!(matches!(
+        s.update_user("admin", "usr_nope", &patch).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Tokens: listed per user, revoked only through their own user.
+    let t1 = s
+        .create_token("admin", &token(&ana.id, "th1", Some(now_ms() + 60_000)))
+        .await
+        .unwrap();
+    let t2 = s
+        .create_token("admin", &token(&ana.id, "th2", None))
+        .await
+        .unwrap();
+    let tb = s
+        .create_token("admin", &token(&bo.id, "th3", None))
+        .await
+        .unwrap();
+    let listed = s
+        .list_tokens(&ana.id, &PageRequest::default())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed.items.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [t1.id.as_str(), t2.id.as_str()]);
+    let first = s
+        .list_tokens(
+            &ana.id,
+            &PageRequest {
+                after: None,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.next.as_deref(), Some(t1.id.as_str()));
+    assert!(matches!(
+        s.revoke_token("admin", &ana.id, &tb.id, now_ms()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(s.token_by_hash("th3", now_ms()).await.unwrap().is_some());
+    let at = now_ms();
+    let revoked = s.revoke_token("usr_x", &ana.id, &t1.id, at).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at));
+    assert!(!revoked.is_active(at));
+    assert!(s.token_by_hash("th1", at).await.unwrap().is_none());
+    assert!(s.token_by_hash("th2", at).await.unwrap().is_some());
+    let again = s
+        .revoke_token("usr_x", &ana.id, &t1.id, at + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.revoked_at,
+        Some(at),
+        "revoking twice keeps the first time"
+    );
+    let revokes: Vec<AuditEvent> = s
+        .list_audit(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "token.revoke")
+        .collect();
+    assert_eq!(revokes.len(), 1);
+    assert_eq!(revokes[0].details["token_id"], t1.id.as_str());
+    assert_eq!(revokes[0].actor, "usr_x");
+}
+
+/// Version 6 gives personal tokens issued before it, which could live forever, at most 90 days.
+#[tokio::test]
+async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
+    let path = temp_db("upgrade");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // The schema as version 5 left it.
+    sqlx::raw_sql(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (v, sql) in [
+        (1, include_str!("../migrations/sqlite/0001_init.sql")),
+        (2, include_str!("../migrations/sqlite/0002_ledger.sql")),
+        (3, include_str!("../migrations/sqlite/0003_limits.sql")),
+        (4, include_str!("../migrations/sqlite/0004_budgets.sql")),
+        (5, include_str!("../migrations/sqlite/0005_focus.sql")),
+    ] {
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO schema_version VALUES (?, 0)")
+            .bind(v)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql(
+        "INSERT INTO users (id, email, name, created_at) VALUES ('usr_1', 'a@example.com', 'A', 0);
+         INSERT INTO user_tokens (id, user_id, name, prefix, hash, expires_at, revoked_at, created_at) VALUES
+           ('tok_forever', 'usr_1', 't', 'tgu_a', 'h1', NULL, NULL, 0),
+           ('tok_far', 'usr_1', 't', 'tgu_b', 'h2', 32503680000000, NULL, 0),
+           ('tok_soon', 'usr_1', 't', 'tgu_c', 'h3', 1000, NULL, 0),
+           ('tok_revoked', 'usr_1', 't', 'tgu_d', 'h4', NULL, 5, 0);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let before = now_ms();
+    let s = Store::open(&path).await.unwrap();
+    let after = now_ms();
+    let ninety_days = 90 * 86_400_000;
+    let user = s.get_user("usr_1").await.unwrap();
+    assert_eq!(user.disabled_at, None);
+    let tokens = s
+        .list_tokens("usr_1", &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    let expiry = |id: &str| tokens.iter().find(|t| t.id == id).unwrap().expires_at;
+    for id in ["tok_forever", "tok_far"] {
+        let e = expiry(id).unwrap();
+        assert!(
+            (before - 1000 + ninety_days..=after + ninety_days).contains(&e),
+            "{id}: {e}"
+        );
+    }
+    assert_eq!(expiry("tok_soon"), Some(1000), "an earlier expiry stays");
+    assert_eq!(expiry("tok_revoked"), None, "revoked tokens are left alone");
+}

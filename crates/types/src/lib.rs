@@ -6,6 +6,8 @@
 //! - [`openai`]: chat completions (request, response, stream chunk), embeddings, models and the
 //!   error body every `/v1` error uses.
 //! - [`anthropic`]: the Messages API, its responses and its stream events.
+//! - [`clock`]: the one injectable clock every time-dependent part reads.
+//! - [`text`]: the characters never shown to a person as they are (control, bidi).
 //! - [`time`]: RFC 3339 (UTC) ⇄ Unix milliseconds, the wire format of every time Tollgate writes.
 //!
 //! Requests keep every field the gateway does not know in an `extra` map (`#[serde(flatten)]`), so a
@@ -21,7 +23,9 @@
 //! ```
 
 pub mod anthropic;
+pub mod clock;
 pub mod openai;
+pub mod text;
 pub mod time;
 
 /// Seconds since the Unix epoch, as OpenAI's `created` fields carry it.

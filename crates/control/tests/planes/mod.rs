@@ -10,11 +10,12 @@ use tollgate_gateway::Gateway;
 
 /// The control plane over `gw`'s store and secret, telling `gw` about changes.
 pub async fn control_for(gw: &Arc<Gateway>) -> Arc<Control> {
-    Control::new(
+    Control::new_with_clock(
         &gw.config,
         gw.store.clone(),
         gw.keyring.secret().clone(),
         gw.clone(),
+        gw.clock.clone(),
     )
     .await
     .unwrap()
@@ -33,7 +34,12 @@ pub async fn app(gw: &Arc<Gateway>) -> (axum::Router, Arc<Control>, String) {
 
 /// A gateway for `yaml` served on port 0 with the control plane beside it, and the admin token.
 pub async fn serve(yaml: &str) -> (Gw, String) {
-    let gw = common::gateway_only(yaml).await;
+    serve_at(yaml, tollgate_types::clock::Clock::system()).await
+}
+
+/// [`serve`] with both planes reading `clock`.
+pub async fn serve_at(yaml: &str, clock: tollgate_types::clock::Clock) -> (Gw, String) {
+    let gw = common::gateway_only_at(yaml, clock).await;
     let control = control_for(&gw).await;
     let token = control
         .take_new_admin_token()

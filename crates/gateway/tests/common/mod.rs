@@ -96,9 +96,14 @@ pub fn temp_dir(tag: &str) -> std::path::PathBuf {
 
 /// A gateway on a fresh store and data directory (no sockets).
 pub async fn gateway_only(yaml: &str) -> Arc<Gateway> {
+    gateway_only_at(yaml, tollgate_types::clock::Clock::system()).await
+}
+
+/// A gateway on a fresh store reading `clock` (a manual clock puts a test on a boundary).
+pub async fn gateway_only_at(yaml: &str, clock: tollgate_types::clock::Clock) -> Arc<Gateway> {
     let mut cfg = config(yaml);
     cfg.server.data_dir = temp_dir("gw");
-    Gateway::open(cfg).await.unwrap()
+    Gateway::open_with_clock(cfg, clock).await.unwrap()
 }
 
 /// Creates a pod (if needed), a use case in `stage` with `routes` and `caps`, and a key for it.
@@ -166,6 +171,11 @@ pub async fn use_case_with_key(
 /// A gateway for `yaml` on port 0, with a production use case and key that may call every route.
 pub async fn gateway(yaml: &str) -> Gw {
     serve_gateway(gateway_only(yaml).await, axum::Router::new()).await
+}
+
+/// [`gateway`] reading `clock`.
+pub async fn gateway_at(yaml: &str, clock: tollgate_types::clock::Clock) -> Gw {
+    serve_gateway(gateway_only_at(yaml, clock).await, axum::Router::new()).await
 }
 
 /// Serves `gw` (with `other` routes beside it, e.g. the control plane's) on port 0, with a
@@ -237,16 +247,4 @@ pub fn streamed_text(events: &[String]) -> String {
                 .map(str::to_string)
         })
         .collect()
-}
-
-/// Waits out the last 90 seconds of a UTC month, so a test that reports on "this month" sees its
-/// requests in the month it asks for.
-pub async fn away_from_month_end() {
-    let now = tollgate_store::now_ms();
-    let (_, end) =
-        tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now).unwrap();
-    if end - now < 90_000 {
-        let wait = u64::try_from(end - now + 1_000).unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-    }
 }

@@ -73,6 +73,16 @@ impl BudgetQueries for SqliteStore {
         rows.iter().map(budget).collect()
     }
 
+    async fn get_budget(&self, id: &str) -> R<Budget> {
+        sqlx::query("SELECT * FROM budgets WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| budget(&r))
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("budget {id}")))
+    }
+
     async fn delete_budget(&self, actor: &str, id: &str) -> R<()> {
         let n = self
             .write(async |c: &mut SqliteConnection| {

@@ -496,6 +496,17 @@ impl LedgerQueries for SqliteStore {
                                   + (reasoning_tokens > 0 OR cost_reasoning > 0)), 0)
                 FROM rollups_focus WHERE hour >= ?1 AND hour < ?2
                   AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS rows,
+               (SELECT COALESCE(SUM((f.input_tokens > 0 OR f.cost_input > 0)
+                                  + (f.cached_input_tokens > 0 OR f.cost_cached_input > 0)
+                                  + (f.cache_write_tokens > 0 OR f.cost_cache_write > 0)
+                                  + (f.output_tokens > 0 OR f.cost_output > 0)
+                                  + (f.reasoning_tokens > 0 OR f.cost_reasoning > 0)), 0)
+                FROM rollups_focus f LEFT JOIN price_points pp ON pp.id = f.price_id
+                WHERE f.hour >= ?1 AND f.hour < ?2
+                  AND (?3 IS NULL OR f.pod_id IN (SELECT value FROM json_each(?3)))
+                  AND (pp.id IS NULL OR pp.contracted_input IS NULL OR pp.contracted_cached_input IS NULL
+                       OR pp.contracted_cache_write IS NULL OR pp.contracted_output IS NULL
+                       OR pp.contracted_reasoning IS NULL)) AS unpriced_rows,
                (SELECT COALESCE(SUM(cost_input + cost_cached_input + cost_cache_write + cost_output + cost_reasoning), 0)
                 FROM rollups_focus WHERE hour >= ?1 AND hour < ?2
                   AND (?3 IS NULL OR pod_id IN (SELECT value FROM json_each(?3)))) AS focus,
@@ -510,6 +521,7 @@ impl LedgerQueries for SqliteStore {
         .await?;
         Ok(FocusCounts {
             rows: u(row.try_get("rows")?),
+            unpriced_rows: u(row.try_get("unpriced_rows")?),
             billed_nano_usd: u(row.try_get("focus")?),
             spend_nano_usd: u(row.try_get("spend")?),
         })

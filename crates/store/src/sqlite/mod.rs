@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_limits.sql")),
     (4, include_str!("../../migrations/sqlite/0004_budgets.sql")),
     (5, include_str!("../../migrations/sqlite/0005_focus.sql")),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_user_lifecycle.sql"),
+    ),
 ];
 
 /// A SQLite store.
@@ -309,6 +313,7 @@ impl UserQueries for SqliteStore {
             name: name.to_string(),
             org_role,
             created_at: now_ms(),
+            disabled_at: None,
         };
         self.write(async |c: &mut SqliteConnection| {
             sqlx::query(
@@ -349,6 +354,68 @@ impl UserQueries for SqliteStore {
             user,
             |x| x.id.clone(),
         )
+        .await
+    }
+
+    async fn update_user(&self, actor: &str, id: &str, patch: &UserPatch) -> R<User> {
+        self.write(async |c: &mut SqliteConnection| {
+            let old = sqlx::query("SELECT * FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| user(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+            let mut new = old.clone();
+            let mut changes = serde_json::Map::new();
+            if let Some(name) = &patch.name
+                && *name != old.name
+            {
+                changes.insert(
+                    "name".into(),
+                    serde_json::json!({"from": old.name, "to": name}),
+                );
+                new.name = name.clone();
+            }
+            if let Some(role) = patch.org_role
+                && role != old.org_role
+            {
+                changes.insert(
+                    "org_role".into(),
+                    serde_json::json!({"from": old.org_role, "to": role}),
+                );
+                new.org_role = role;
+            }
+            if let Some(disabled) = patch.disabled
+                && disabled != old.disabled_at.is_some()
+            {
+                changes.insert(
+                    "disabled".into(),
+                    serde_json::json!({"from": !disabled, "to": disabled}),
+                );
+                new.disabled_at = disabled.then(now_ms);
+            }
+            if changes.is_empty() {
+                return Ok(old);
+            }
+            sqlx::query("UPDATE users SET name = ?, org_role = ?, disabled_at = ? WHERE id = ?")
+                .bind(&new.name)
+                .bind(new.org_role.map(OrgRole::as_str))
+                .bind(new.disabled_at)
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            audit(
+                c,
+                actor,
+                "user.update",
+                "user",
+                id,
+                serde_json::json!({"changes": changes}),
+            )
+            .await?;
+            Ok(new)
+        })
         .await
     }
 
@@ -770,7 +837,7 @@ impl KeyQueries for SqliteStore {
                 .bind(token.created_at)
                 .execute(&mut *c)
                 .await?;
-            audit(c, actor, "token.create", "user", &token.user_id, serde_json::json!({"token_id": token.id, "prefix": token.prefix})).await
+            audit(c, actor, "token.create", "user", &token.user_id, serde_json::json!({"token_id": token.id, "prefix": token.prefix, "expires_at": token.expires_at})).await
         })
         .await?;
         Ok(token.clone())
@@ -785,6 +852,62 @@ impl KeyQueries for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| user_token(&r)).transpose()
+    }
+
+    async fn list_tokens(&self, user_id: &str, req: &PageRequest) -> R<Page<UserToken>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM user_tokens WHERE id > ?1 AND user_id = ?2 ORDER BY id LIMIT ?3",
+        )
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(user_id)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(user_token).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |t| t.id.clone()))
+    }
+
+    async fn revoke_token(
+        &self,
+        actor: &str,
+        user_id: &str,
+        token_id: &str,
+        at: i64,
+    ) -> R<UserToken> {
+        self.write(async |c: &mut SqliteConnection| {
+            let n = sqlx::query(
+                "UPDATE user_tokens SET revoked_at = ?1
+                 WHERE id = ?2 AND user_id = ?3 AND (revoked_at IS NULL OR revoked_at > ?1)",
+            )
+            .bind(at)
+            .bind(token_id)
+            .bind(user_id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            let token = sqlx::query("SELECT * FROM user_tokens WHERE id = ? AND user_id = ?")
+                .bind(token_id)
+                .bind(user_id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| user_token(&r))
+                .transpose()?
+                .ok_or_else(|| StoreError::NotFound(format!("token {token_id}")))?;
+            if n > 0 {
+                audit(
+                    c,
+                    actor,
+                    "token.revoke",
+                    "user",
+                    user_id,
+                    serde_json::json!({"token_id": token_id, "prefix": token.prefix, "at": at}),
+                )
+                .await?;
+            }
+            Ok(token)
+        })
+        .await
     }
 }
 

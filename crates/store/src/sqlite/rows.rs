@@ -38,6 +38,7 @@ pub(super) fn user(r: &SqliteRow) -> R<User> {
             .map(|s| OrgRole::parse(&s).ok_or_else(|| bad("org role", &s)))
             .transpose()?,
         created_at: r.try_get("created_at")?,
+        disabled_at: r.try_get("disabled_at")?,
     })
 }
 

@@ -1,0 +1,93 @@
+//! The month boundary on purpose: with both planes on one manual clock, a request at
+//! 2026-11-30T23:59:59.999Z and one a millisecond later fall into two FOCUS exports, two showback
+//! months and two forecasts — never skipped because a month happened to turn during the test.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod planes;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tollgate_store::LedgerQueries;
+use tollgate_types::clock::Clock;
+
+/// 2026-11-30T23:59:59.999Z.
+const LAST_MS: i64 = 1_796_083_199_999;
+
+#[tokio::test]
+async fn a_request_on_each_side_of_midnight_lands_in_its_own_month() {
+    let s = common::sim(Default::default()).await;
+    let clock = Clock::manual(LAST_MS);
+    let (g, admin) = planes::serve_at(
+        &format!(
+            "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: m, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+            s.url
+        ),
+        clock.clone(),
+    )
+    .await;
+    let ask = json!({"model": "m", "messages": common::user("hi")});
+    assert_eq!(g.post(ask.clone()).await.status(), 200);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(g.post(ask).await.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while g.gw.store.count_records(0, i64::MAX).await.unwrap() < 2 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let records = g.gw.store.list_records(0, i64::MAX, 10).await.unwrap();
+    let cost_at = |at: i64| {
+        records
+            .iter()
+            .find(|r| r.at == at)
+            .and_then(|r| r.cost_nano_usd)
+            .unwrap()
+    };
+    let (november, december) = (cost_at(LAST_MS), cost_at(LAST_MS + 1));
+    let get = async |path: &str| -> Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", g.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    for (month, cost) in [("2026-11", november), ("2026-12", december)] {
+        let focus = get(&format!(
+            "/admin/v1/reports/focus?month={month}&format=json"
+        ))
+        .await;
+        assert_eq!(
+            focus["summary"]["billed_nano_usd"], cost,
+            "{month}: {focus}"
+        );
+        for row in focus["rows"].as_array().unwrap() {
+            assert!(
+                row["ChargePeriodStart"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(month),
+                "{row:?}"
+            );
+        }
+        let spend = get(&format!("/admin/v1/reports/spend?by=pod&month={month}")).await;
+        assert_eq!(spend["total"]["requests"], 1, "{month}: {spend}");
+        assert_eq!(spend["total"]["cost_nano_usd"], cost, "{month}: {spend}");
+    }
+    // The forecast reads the same clock: December has just begun, with December's spend only.
+    let forecast = get("/admin/v1/reports/forecast").await;
+    assert!(
+        forecast["month_start"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-01T00:00:00"),
+        "{forecast}"
+    );
+    assert_eq!(forecast["total"]["spent_nano_usd"], december, "{forecast}");
+}
