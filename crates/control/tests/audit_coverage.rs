@@ -14,12 +14,9 @@
 mod common;
 mod planes;
 
-use axum::body::Body;
-use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use tower::ServiceExt;
 
 const CONFIG: &str = r#"
 providers:
@@ -225,29 +222,8 @@ impl Api {
 
     /// Calls the admin API as the bootstrap admin.
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(Method::from_bytes(method.as_bytes()).unwrap())
-            .uri(path)
-            .header("authorization", format!("Bearer {}", self.admin));
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        planes::call(&self.router, method, path, &self.admin, body).await
     }
 
     async fn ok(&self, method: &str, path: &str, body: Value) -> Value {

@@ -10,16 +10,13 @@
 mod common;
 mod planes;
 
-use axum::body::Body;
-use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tollgate_control::Control;
 use tollgate_control::users::MAX_TOKEN_LIFETIME_DAYS;
 use tollgate_store::now_ms;
 use tollgate_types::time::{parse_rfc3339, rfc3339};
-use tower::ServiceExt;
 
 const CONFIG: &str = r#"
 providers:
@@ -56,29 +53,7 @@ impl Api {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {token}"));
-        let body = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                Body::from(b.to_string())
-            }
-            None => Body::empty(),
-        };
-        let resp = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        planes::call(&self.router, method, path, token, body).await
     }
 
     /// A successful call as `token`.
