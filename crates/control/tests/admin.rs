@@ -1369,7 +1369,7 @@ async fn database_unavailable_known_keys_work_unknown_get_503() {
         "a known key keeps working"
     );
     // Its record cannot reach the database: it goes to the local spill file, never lost.
-    let stats = api.gw.ledger.stats();
+    let stats = api.gw.books.ledger.stats();
     for _ in 0..200 {
         if stats.spilled.load(std::sync::atomic::Ordering::Relaxed) == 1 {
             break;
@@ -1622,7 +1622,7 @@ async fn a_token_limit_holds_under_500_concurrent_requests() {
             other => panic!("unexpected {other}"),
         }
     }
-    let used = api.gw.limiter.tokens_in_use(&format!("use_case:{uc}"));
+    let used = api.gw.gate.limiter.tokens_in_use(&format!("use_case:{uc}"));
     assert_eq!(ok + limited, 500);
     assert!(
         used <= limit,
@@ -1717,6 +1717,7 @@ async fn soft_budgets_alert_at_50_80_and_100_percent_and_never_reject() {
     assert_eq!(send().await, StatusCode::OK);
     let alerts = |n: &str| {
         api.gw
+            .gate
             .budgeter
             .alerts()
             .into_iter()
@@ -2298,7 +2299,7 @@ async fn alerts_go_to_the_webhook_with_retries() {
     );
     // Alerts are raised while the requests are settled, before they are answered: four requests
     // answered means every alert they raise has been raised.
-    let stats = api.gw.alerts.stats();
+    let stats = api.gw.books.alerts.stats();
     assert_eq!(
         stats.raised.load(Ordering::Relaxed),
         4,

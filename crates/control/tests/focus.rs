@@ -230,8 +230,8 @@ routes:
     .0;
     // The second is priced by an older catalog (another version, other prices) — over time, the
     // same SKU price keeps its SkuPriceId.
-    let mini = g.gw.meter.price_point(0, 0).unwrap().id.clone();
-    let catalog_version = g.gw.meter.catalog().version.clone();
+    let mini = g.gw.books.meter.price_point(0, 0).unwrap().id.clone();
+    let catalog_version = g.gw.books.meter.catalog().version.clone();
     let older = tollgate_store::PricePointRow {
         id: "cat:2000-01-01:sim/openai_compatible:gpt-4o-mini".into(),
         provider: "sim".into(),

@@ -8,11 +8,111 @@
 //! across replicas come with the Redis issue).
 
 use crate::auth::{KeyEntry, RouteAccess};
+use crate::budgets::Budgeter;
+use crate::context::RequestContext;
 use crate::error::ApiError;
+use crate::limits::RateLimiter;
+use axum::http::HeaderMap;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tollgate_config::Config;
+use tollgate_meter::Meter;
 use tollgate_store::Stage;
 use tollgate_types::clock::Clock;
+
+/// Step 3 as one value: what admitting a request reads, and nothing else of the gateway — the
+/// route table, stage and pilot caps, rate limits, budgets, and the prices a budget reservation
+/// is costed at.
+#[derive(Debug)]
+pub struct Gate {
+    config: Arc<Config>,
+    routes_by_name: HashMap<String, usize>,
+    /// Stage and pilot-cap checks.
+    pub admission: Admission,
+    /// Rate-limit counters.
+    pub limiter: Arc<RateLimiter>,
+    /// Budgets and their spend.
+    pub budgeter: Arc<Budgeter>,
+    meter: Arc<Meter>,
+}
+
+impl Gate {
+    /// A gate over `config`'s routes, reading `clock` for pilot days.
+    pub fn new(
+        config: Arc<Config>,
+        meter: Arc<Meter>,
+        limiter: Arc<RateLimiter>,
+        budgeter: Arc<Budgeter>,
+        clock: Clock,
+    ) -> Gate {
+        let routes_by_name = config
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        Gate {
+            config,
+            routes_by_name,
+            admission: Admission::with_clock(clock),
+            limiter,
+            budgeter,
+            meter,
+        }
+    }
+
+    /// The route a client's `model` names.
+    pub fn route_index(&self, model: &str) -> Option<usize> {
+        self.routes_by_name.get(model).copied()
+    }
+
+    /// The route named by `model` (or 404), stage and caps, rate limits, budgets. `reserve`
+    /// gives (prompt tokens, output tokens) for the first deployment's model; it is called only
+    /// when a token limit or a budget needs the count. Returns the route and whether tokens were
+    /// reserved, in which case the answer must not be longer than the reserved output.
+    pub fn admit(
+        &self,
+        ctx: &mut RequestContext,
+        caller: &KeyEntry,
+        headers: &HeaderMap,
+        model: &str,
+        reserve: impl FnOnce(&str) -> (u64, u64),
+    ) -> Result<(usize, bool), ApiError> {
+        let route = self
+            .route_index(model)
+            .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
+        let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
+        self.admission.admit(caller, model, end_user)?;
+        let limited = !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty());
+        let token_limited = caller.key_limits.tokens_per_minute.is_some()
+            || caller.use_case_limits.tokens_per_minute.is_some();
+        let budgeted = self.budgeter.applies_to(caller);
+        let (input, output) = if token_limited || budgeted {
+            reserve(&self.config.routes[route].deployments[0].model)
+        } else {
+            (0, 0)
+        };
+        if limited {
+            let scopes = [
+                (format!("key:{}", caller.key_id), caller.key_limits),
+                (
+                    format!("use_case:{}", caller.use_case_id),
+                    caller.use_case_limits,
+                ),
+            ];
+            ctx.permit = self.limiter.acquire(&scopes, input + output)?;
+        }
+        if budgeted {
+            // The most any deployment the request may reach (fallbacks included) would charge.
+            let plan = crate::routing::plan_deployments(&self.config, route);
+            let max_cost = self.meter.max_cost(plan, input, output);
+            ctx.budget = self.budgeter.reserve(caller, max_cost.nanos())?;
+        }
+        ctx.end_user = end_user.map(str::to_string);
+        ctx.route = Some(route);
+        Ok((route, token_limited || budgeted))
+    }
+}
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::task::TaskTracker;
 use tollgate_config::Config;
-use tollgate_providers::{Provider, ProviderError};
+use tollgate_providers::ProviderError;
 use tollgate_types::clock::Clock;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -76,35 +76,28 @@ pub enum GatewayError {
     Prices(Vec<tollgate_config::Problem>),
 }
 
-/// Everything requests share.
+/// Everything requests share: the composition root of the data plane. Each pipeline step is a
+/// part of its own that holds only what the step needs — [`auth::Keyring`] (authenticate),
+/// [`admit::Gate`] (admit), [`routing::Upstreams`] (route), [`settle::Books`] (settle and record) —
+/// and the gateway wires them together.
 #[derive(Debug)]
 pub struct Gateway {
     /// The validated configuration.
     pub config: Arc<Config>,
-    /// One provider per `config.providers` entry, same order.
-    pub providers: Vec<Provider>,
-    /// One pooled HTTP client per provider, same order.
-    pub clients: Vec<reqwest::Client>,
     /// The store (organization, use cases, keys).
     pub store: tollgate_store::Store,
-    /// The in-memory snapshot of active keys.
+    /// Step 1: the in-memory snapshot of active keys.
     pub keyring: Arc<auth::Keyring>,
-    /// Prices of every deployment.
-    pub meter: tollgate_meter::Meter,
     /// Fingerprints of request content, keyed with the server secret.
     pub prompts: keys::PromptHasher,
-    /// The request ledger's writer.
-    pub ledger: tollgate_ledger::Ledger,
-    /// Stage and pilot-cap checks.
-    pub admission: admit::Admission,
-    /// Rate-limit counters.
-    pub limiter: Arc<limits::RateLimiter>,
-    /// Budgets and their spend.
-    pub budgeter: Arc<budgets::Budgeter>,
-    /// The alert channel (log and webhooks).
-    pub alerts: Arc<alerts::Alerter>,
+    /// Step 3: stage and pilot caps, rate limits, budgets.
+    pub gate: admit::Gate,
+    /// Step 4: the providers and their HTTP clients.
+    pub upstreams: routing::Upstreams,
+    /// Step 6: prices, alerts and the ledger.
+    pub books: Arc<settle::Books>,
     /// Metrics registry.
-    pub metrics: metrics::Metrics,
+    pub metrics: Arc<metrics::Metrics>,
     /// Background tasks (stream relays) that shutdown waits for.
     pub tasks: TaskTracker,
     /// The one clock every part of the data plane reads.
@@ -112,10 +105,6 @@ pub struct Gateway {
     /// Unix time of start (the `created` of `/v1/models`).
     pub started_unix: u64,
     ready: AtomicBool,
-    routes_by_name: std::collections::HashMap<String, usize>,
-    /// Every configured credential (provider keys, webhook secrets): redacted from any upstream
-    /// text before a client sees it.
-    secrets: Vec<String>,
 }
 
 impl Gateway {
@@ -144,41 +133,18 @@ impl Gateway {
         secret: keys::KeySecret,
         clock: Clock,
     ) -> Result<Arc<Gateway>, GatewayError> {
-        let providers = config.providers.iter().map(Provider::from_config).collect();
-        let clients = config
-            .providers
-            .iter()
-            .map(|p| {
-                tollgate_providers::http_client(p.connect_timeout).map_err(|source| {
-                    GatewayError::Client {
-                        provider: p.name.clone(),
-                        source,
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let secrets = config
-            .providers
-            .iter()
-            .filter_map(|p| p.api_key.as_ref())
-            .chain(config.webhooks.iter().filter_map(|(_, s)| s.as_ref()))
-            .map(|s| s.expose().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let routes_by_name = config
-            .routes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.name.clone(), i))
-            .collect();
+        let config = Arc::new(config);
+        let metrics = Arc::new(metrics::Metrics::new());
+        let upstreams = routing::Upstreams::new(config.clone(), metrics.clone())?;
         let catalog = tollgate_meter::Catalog::builtin().map_err(|e| {
             GatewayError::Prices(vec![tollgate_config::Problem {
                 path: "(built-in catalog)".into(),
                 message: e.to_string(),
             }])
         })?;
-        let meter =
-            tollgate_meter::Meter::from_config(&config, catalog).map_err(GatewayError::Prices)?;
+        let meter = Arc::new(
+            tollgate_meter::Meter::from_config(&config, catalog).map_err(GatewayError::Prices)?,
+        );
         for (r, d) in meter.unpriced() {
             let route = &config.routes[r];
             tracing::warn!(route = %route.name, model = %route.deployments[d].model, "no price for this deployment: its requests are served but flagged unpriced; add `price:` to the deployment");
@@ -212,43 +178,40 @@ impl Gateway {
         if let Err(e) = budgeter.reload().await {
             tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
         }
+        let ledger = tollgate_ledger::Ledger::start(
+            store.clone(),
+            tollgate_ledger::LedgerConfig {
+                spill_dir: Some(config.server.data_dir.join("ledger-spill")),
+                ..Default::default()
+            },
+        );
+        let limiter = Arc::new(limits::RateLimiter::with_clock(clock.clone()));
         Ok(Arc::new(Gateway {
-            ledger: tollgate_ledger::Ledger::start(
-                store.clone(),
-                tollgate_ledger::LedgerConfig {
-                    spill_dir: Some(config.server.data_dir.join("ledger-spill")),
-                    ..Default::default()
-                },
+            gate: admit::Gate::new(
+                config.clone(),
+                meter.clone(),
+                limiter,
+                budgeter,
+                clock.clone(),
             ),
+            books: Arc::new(settle::Books::new(
+                config.clone(),
+                meter,
+                metrics.clone(),
+                alerts,
+                ledger,
+            )),
+            upstreams,
             store,
             keyring,
-            meter,
             prompts,
-            admission: admit::Admission::with_clock(clock.clone()),
-            limiter: Arc::new(limits::RateLimiter::with_clock(clock.clone())),
             clock,
-            budgeter,
-            alerts,
-            config: Arc::new(config),
-            providers,
-            clients,
-            metrics: metrics::Metrics::new(),
+            config,
+            metrics,
             tasks: TaskTracker::new(),
             started_unix: tollgate_types::unix_now(),
             ready: AtomicBool::new(true),
-            routes_by_name,
-            secrets,
         }))
-    }
-
-    /// The route a client's `model` names.
-    pub fn route_index(&self, model: &str) -> Option<usize> {
-        self.routes_by_name.get(model).copied()
-    }
-
-    /// `e` with every configured credential blanked out of its text: what a client may be told.
-    pub fn redact(&self, e: ProviderError) -> ProviderError {
-        e.redact(&self.secrets)
     }
 
     /// Whether `/readyz` says ready.
@@ -284,13 +247,13 @@ impl tollgate_http::DataPlane for Gateway {
             match changed {
                 tollgate_http::Changed::Keys => self.keyring.reload().await.map(|_| ()),
                 tollgate_http::Changed::Key(id) => self.keyring.reload_key(&id).await,
-                tollgate_http::Changed::Budget(id) => self.budgeter.reload_one(&id).await,
+                tollgate_http::Changed::Budget(id) => self.gate.budgeter.reload_one(&id).await,
             }
         })
     }
 
     fn budget_statuses(&self) -> Vec<tollgate_store::BudgetStatus> {
-        self.budgeter.statuses()
+        self.gate.budgeter.statuses()
     }
 }
 
@@ -341,7 +304,7 @@ pub async fn serve(
     let server = server::run(gw.clone(), router_with(gw.clone(), other), listener, rx);
     // Pick up key changes made by other instances; changes made here reload at once.
     let ring = gw.keyring.clone();
-    let budgeter = gw.budgeter.clone();
+    let budgeter = gw.gate.budgeter.clone();
     let every = gw.config.server.key_refresh;
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -371,6 +334,6 @@ pub async fn serve(
         tracing::warn!("stream relays still running after the grace period");
     }
     // Every admitted request has queued its record by now: write them all.
-    gw.ledger.shutdown().await;
+    gw.books.ledger.shutdown().await;
     Ok(())
 }

@@ -45,7 +45,7 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
             Some(_) => {}
         }
     }
-    gw.metrics.set_ledger(gw.ledger.stats());
+    gw.metrics.set_ledger(gw.books.ledger.stats());
     (
         StatusCode::OK,
         [(

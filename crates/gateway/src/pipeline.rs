@@ -18,12 +18,12 @@
 //! settlement and the ledger record in *measure*.
 
 use crate::Gateway;
-use crate::auth::{KeyEntry, RouteAccess};
+use crate::auth::RouteAccess;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::extract::{parse_json, read_body};
 use crate::relay::{self, StreamJob};
-use crate::routing::{self, Answer, Call, Target};
+use crate::routing::{Answer, Call, Target};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -63,7 +63,7 @@ async fn prepare_chat(
     // 3. admit: the reservation covers the prompt (an upper bound) and the output cap of every
     // choice (`max_tokens`, or the default when the client sets none).
     let choices = u64::from(req.n.unwrap_or(1).max(1));
-    let (route, reserved) = admit(gw, ctx, &caller, headers, &req.model, |model| {
+    let (route, reserved) = gw.gate.admit(ctx, &caller, headers, &req.model, |model| {
         (
             tollgate_meter::estimate::chat_prompt_bound(model, &req),
             req.output_cap()
@@ -107,17 +107,18 @@ async fn route_chat(
     route: usize,
 ) -> Result<Finished, ApiError> {
     // 4. route
-    let (answer, target) = routing::send(gw, ctx, route, Call::Chat(&req))
+    let (answer, target) = gw
+        .upstreams
+        .send(ctx, route, Call::Chat(&req))
         .await
-        .map_err(|e| ApiError::Upstream(gw.redact(e)))?;
+        .map_err(ApiError::Upstream)?;
     // 5. respond and 6. measure (for streams, at their end)
     let provider_otel = gw.provider_otel(target);
     let route_name = gw.config.routes[route].name.clone();
     let tollgate_headers = gw.answer_headers(ctx, target);
     match answer {
         Answer::Complete(c) => {
-            let charge = crate::settle::settle(
-                gw,
+            let charge = gw.books.settle(
                 "chat",
                 provider_otel,
                 &route_name,
@@ -142,7 +143,8 @@ async fn route_chat(
             Ok(Finished::Complete { response, charge })
         }
         Answer::Stream { first, rest } => Ok(Finished::Streaming(relay::start(
-            gw,
+            &gw.books,
+            &gw.tasks,
             StreamJob {
                 ctx: std::mem::replace(ctx, RequestContext::new(String::new(), 0)),
                 first,
@@ -158,6 +160,7 @@ async fn route_chat(
                 target,
                 req,
                 headers: tollgate_headers,
+                redactor: gw.upstreams.redactor.clone(),
             },
         ))),
     }
@@ -190,14 +193,14 @@ async fn finish_admitted(gw: Arc<Gateway>, ctx: RequestContext, work: Work) -> R
                 } else {
                     "client_disconnected"
                 };
-                crate::record::record(&gw, &mut ctx, 200, outcome, Some(&charge), None);
+                gw.books.record(&mut ctx, 200, outcome, Some(&charge), None);
             }
             Ok(Finished::Streaming(response)) => {
                 let _ = tx.send(response);
             }
             Err(e) => {
                 let (status, kind) = (e.status().as_u16(), e.kind());
-                crate::record::record(&gw, &mut ctx, status, kind, None, None);
+                gw.books.record(&mut ctx, status, kind, None, None);
                 let _ = tx.send(gw.answer_error(ctx.endpoint, &ctx, e));
             }
         }
@@ -245,53 +248,6 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Step 3: the route named by `model` (or 404), stage and caps, rate limits, budgets. Returns
-/// the route and whether tokens were reserved (a token limit or a budget applies), in which case
-/// the answer must not be longer than the reserved output.
-fn admit(
-    gw: &Gateway,
-    ctx: &mut RequestContext,
-    caller: &KeyEntry,
-    headers: &HeaderMap,
-    model: &str,
-    reserve: impl FnOnce(&str) -> (u64, u64),
-) -> Result<(usize, bool), ApiError> {
-    let route = gw
-        .route_index(model)
-        .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
-    let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
-    gw.admission.admit(caller, model, end_user)?;
-    let limited = !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty());
-    let token_limited = caller.key_limits.tokens_per_minute.is_some()
-        || caller.use_case_limits.tokens_per_minute.is_some();
-    let budgeted = gw.budgeter.applies_to(caller);
-    // Tokens are counted only when a token limit or a budget needs them: (prompt, output cap).
-    let (input, output) = if token_limited || budgeted {
-        reserve(&gw.config.routes[route].deployments[0].model)
-    } else {
-        (0, 0)
-    };
-    if limited {
-        let scopes = [
-            (format!("key:{}", caller.key_id), caller.key_limits),
-            (
-                format!("use_case:{}", caller.use_case_id),
-                caller.use_case_limits,
-            ),
-        ];
-        ctx.permit = gw.limiter.acquire(&scopes, input + output)?;
-    }
-    if budgeted {
-        let max_cost =
-            gw.meter
-                .max_cost(routing::plan_deployments(&gw.config, route), input, output);
-        ctx.budget = gw.budgeter.reserve(caller, max_cost.nanos())?;
-    }
-    ctx.end_user = end_user.map(str::to_string);
-    ctx.route = Some(route);
-    Ok((route, token_limited || budgeted))
-}
-
 /// `POST /v1/embeddings`.
 pub async fn embeddings(
     State(gw): State<Arc<Gateway>>,
@@ -323,7 +279,7 @@ async fn prepare_embeddings(
             Some("input".into()),
         ));
     }
-    let (route, _) = admit(gw, ctx, &caller, headers, &req.model, |model| {
+    let (route, _) = gw.gate.admit(ctx, &caller, headers, &req.model, |model| {
         (
             tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens,
             0,
@@ -341,16 +297,17 @@ async fn route_embeddings(
     req: EmbeddingsRequest,
     route: usize,
 ) -> Result<Finished, ApiError> {
-    let (answer, target) = routing::send(gw, ctx, route, Call::Embeddings(&req))
+    let (answer, target) = gw
+        .upstreams
+        .send(ctx, route, Call::Embeddings(&req))
         .await
-        .map_err(|e| ApiError::Upstream(gw.redact(e)))?;
+        .map_err(ApiError::Upstream)?;
     let Answer::Complete(c) = answer else {
         return Err(ApiError::Internal);
     };
     let route_name = gw.config.routes[route].name.clone();
     let provider_otel = gw.provider_otel(target);
-    let charge = crate::settle::settle(
-        gw,
+    let charge = gw.books.settle(
         "embeddings",
         provider_otel,
         &route_name,
@@ -405,6 +362,7 @@ pub async fn model(
         Err(e) => return gw.answer_error("models", &ctx, e),
     };
     match gw
+        .gate
         .route_index(&model)
         .filter(|_| caller.access(&model) != RouteAccess::Hidden)
     {

@@ -6,70 +6,73 @@
 //! streams: the relay reads the upstream to its end and prices what it reports), or shutdown
 //! (which waits for in-flight work and drains the ledger queue).
 
-use crate::Gateway;
 use crate::context::RequestContext;
+use crate::settle::Books;
 use std::time::Duration;
 use tollgate_meter::Charge;
 use tollgate_store::{RequestRecord, new_id};
 
-/// Queues the record of `ctx` (nothing for requests that were never admitted).
-pub fn record(
-    gw: &Gateway,
-    ctx: &mut RequestContext,
-    status: u16,
-    outcome: &str,
-    charge: Option<&Charge>,
-    ttft: Option<Duration>,
-) {
-    // Settle the rate-limit reservation with the real tokens (and free the concurrency slot).
-    if let Some(hold) = ctx.budget.take() {
-        hold.settle(charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()));
-    }
-    if let Some(permit) = ctx.permit.take() {
-        permit.settle(charge.map_or(0, |c| c.tokens.total_input() + c.tokens.total_output()));
-    }
-    let (Some(caller), Some(route)) = (&ctx.caller, ctx.route) else {
-        return;
-    };
-    let last = ctx.attempts.last();
-    let deployment = last.map(|a| &gw.config.routes[a.route].deployments[a.deployment]);
-    let tokens = charge.map(|c| c.tokens).unwrap_or_default();
-    let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    gw.ledger.record(RequestRecord {
-        id: new_id("rec"),
-        request_id: ctx.request_id.clone(),
-        at: ctx.received_at_ms,
-        key_id: caller.key_id.clone(),
-        use_case_id: caller.use_case_id.clone(),
-        pod_id: caller.pod_id.clone(),
-        end_user: ctx.end_user.clone(),
-        endpoint: ctx.endpoint.to_string(),
-        route: gw.config.routes[route].name.clone(),
-        provider: deployment.map(|d| gw.config.providers[d.provider].name.clone()),
-        model: deployment.map(|d| d.model.clone()),
-        stream: ctx.stream,
-        attempts: u32::try_from(ctx.attempts.len()).unwrap_or(u32::MAX),
-        status,
-        outcome: outcome.to_string(),
-        input_tokens: tokens.input,
-        cached_input_tokens: tokens.cached_input,
-        cache_write_tokens: tokens.cache_write,
-        output_tokens: tokens.output,
-        reasoning_tokens: tokens.reasoning,
-        cost_nano_usd: charge.and_then(|c| c.cost).map(|m| m.nanos()),
-        price_source: charge.map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
-        usage_source: match charge {
-            Some(c) if c.estimated => "estimated",
-            Some(_) => "reported",
-            None => "none",
+impl Books {
+    /// Settles the request's rate-limit and budget holds with what it cost, and queues its
+    /// record (nothing for requests that were never admitted).
+    pub fn record(
+        &self,
+        ctx: &mut RequestContext,
+        status: u16,
+        outcome: &str,
+        charge: Option<&Charge>,
+        ttft: Option<Duration>,
+    ) {
+        // Settle the rate-limit reservation with the real tokens (and free the concurrency slot).
+        if let Some(hold) = ctx.budget.take() {
+            hold.settle(charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()));
         }
-        .to_string(),
-        latency_ms: elapsed_ms(ctx.received.elapsed()),
-        ttft_ms: ttft.map(elapsed_ms),
-        price_id: last
-            .and_then(|a| gw.meter.price_point(a.route, a.deployment))
-            .map(|p| p.id.clone()),
-        cost_split: charge.map(|c| c.split).unwrap_or_default(),
-        prompt_hash: ctx.prompt_hash.take(),
-    });
+        if let Some(permit) = ctx.permit.take() {
+            permit.settle(charge.map_or(0, |c| c.tokens.total_input() + c.tokens.total_output()));
+        }
+        let (Some(caller), Some(route)) = (&ctx.caller, ctx.route) else {
+            return;
+        };
+        let last = ctx.attempts.last();
+        let deployment = last.map(|a| &self.config.routes[a.route].deployments[a.deployment]);
+        let tokens = charge.map(|c| c.tokens).unwrap_or_default();
+        let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.ledger.record(RequestRecord {
+            id: new_id("rec"),
+            request_id: ctx.request_id.clone(),
+            at: ctx.received_at_ms,
+            key_id: caller.key_id.clone(),
+            use_case_id: caller.use_case_id.clone(),
+            pod_id: caller.pod_id.clone(),
+            end_user: ctx.end_user.clone(),
+            endpoint: ctx.endpoint.to_string(),
+            route: self.config.routes[route].name.clone(),
+            provider: deployment.map(|d| self.config.providers[d.provider].name.clone()),
+            model: deployment.map(|d| d.model.clone()),
+            stream: ctx.stream,
+            attempts: u32::try_from(ctx.attempts.len()).unwrap_or(u32::MAX),
+            status,
+            outcome: outcome.to_string(),
+            input_tokens: tokens.input,
+            cached_input_tokens: tokens.cached_input,
+            cache_write_tokens: tokens.cache_write,
+            output_tokens: tokens.output,
+            reasoning_tokens: tokens.reasoning,
+            cost_nano_usd: charge.and_then(|c| c.cost).map(|m| m.nanos()),
+            price_source: charge.map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
+            usage_source: match charge {
+                Some(c) if c.estimated => "estimated",
+                Some(_) => "reported",
+                None => "none",
+            }
+            .to_string(),
+            latency_ms: elapsed_ms(ctx.received.elapsed()),
+            ttft_ms: ttft.map(elapsed_ms),
+            price_id: last
+                .and_then(|a| self.meter.price_point(a.route, a.deployment))
+                .map(|p| p.id.clone()),
+            cost_split: charge.map(|c| c.split).unwrap_or_default(),
+            prompt_hash: ctx.prompt_hash.take(),
+        });
+    }
 }

@@ -8,15 +8,16 @@
 //! an error event, silence longer than the route's idle timeout), the client gets an error event
 //! and no `[DONE]`: never a silent, truncated 200.
 
-use crate::Gateway;
 use crate::context::RequestContext;
 use crate::error::error_json;
+use crate::settle::Books;
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 use tollgate_providers::{ChatStream, Chunk, ProviderError};
 use tollgate_types::openai::Usage;
 
@@ -43,6 +44,8 @@ pub struct StreamJob {
     pub req: tollgate_types::openai::ChatCompletionRequest,
     /// Response headers to add (`x-tollgate-*`).
     pub headers: Vec<(&'static str, HeaderValue)>,
+    /// What the client may be told of an upstream error.
+    pub redactor: crate::routing::Redactor,
 }
 
 fn frame(data: &[u8]) -> Bytes {
@@ -62,14 +65,14 @@ fn error_frame(e: &ProviderError) -> Bytes {
     frame(&error_json(e.to_string(), "server_error", None, Some(code)))
 }
 
-/// Starts relaying and returns the streaming response.
-pub fn start(gw: &Arc<Gateway>, job: StreamJob) -> Response {
+/// Starts relaying in a task of `tasks` (which shutdown waits for) and returns the streaming
+/// response; the task settles and records the request through `books` when the stream ends.
+pub fn start(books: &Arc<Books>, tasks: &TaskTracker, job: StreamJob) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::convert::Infallible>>(32);
     let overhead = job.ctx.overhead();
     let headers = job.headers.clone();
-    let gw2 = gw.clone();
-    gw.tasks
-        .spawn(async move { drive(gw2, job, tx, overhead).await });
+    let books = books.clone();
+    tasks.spawn(async move { drive(books, job, tx, overhead).await });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = (
         [
@@ -89,7 +92,7 @@ pub fn start(gw: &Arc<Gateway>, job: StreamJob) -> Response {
 }
 
 async fn drive(
-    gw: Arc<Gateway>,
+    books: Arc<Books>,
     mut job: StreamJob,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
     overhead: Duration,
@@ -143,7 +146,7 @@ async fn drive(
             Err(e) => {
                 send(
                     &tx,
-                    error_frame(&gw.redact(e.clone())),
+                    error_frame(&job.redactor.redact(e.clone())),
                     &mut client_gone,
                     job.idle_timeout,
                 )
@@ -154,8 +157,7 @@ async fn drive(
     };
     drop(tx);
     let total = job.ctx.received.elapsed();
-    let charge = crate::settle::settle(
-        &gw,
+    let charge = books.settle(
         "chat",
         job.provider_otel,
         &job.route_name,
@@ -166,14 +168,14 @@ async fn drive(
             tollgate_meter::estimate::chat_usage(model, &job.req, &text)
         },
     );
-    gw.metrics.operation(
+    books.metrics.operation(
         "chat",
         job.provider_otel,
         &job.route_name,
         total,
         Some(first_chunk_at),
     );
-    gw.metrics.request(
+    books.metrics.request(
         "chat",
         &job.route_name,
         200,
@@ -182,7 +184,7 @@ async fn drive(
         Some(overhead),
     );
     if let Err(e) = &outcome {
-        gw.metrics.error(e.kind());
+        books.metrics.error(e.kind());
         tracing::warn!(request_id = %job.ctx.request_id, route = %job.route_name, error = e.kind(), client_gone, "stream ended with an upstream error");
     } else if client_gone {
         tracing::debug!(request_id = %job.ctx.request_id, "client disconnected; upstream stream drained to the end");
@@ -192,8 +194,7 @@ async fn drive(
         (Ok(()), true) => "client_disconnected",
         (Ok(()), false) => "ok",
     };
-    crate::record::record(
-        &gw,
+    books.record(
         &mut job.ctx,
         200,
         outcome_name,

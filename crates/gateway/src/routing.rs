@@ -1,8 +1,8 @@
-//! Step 5 of the pipeline: send the request upstream, with retries and fallback.
+//! Step 4 of the pipeline: send the request upstream, with retries and fallback.
 //!
 //! The plan is a list of targets: the requested route's deployments in weighted-random order
 //! (weight-0 deployments last, as standbys), then each fallback route's deployments the same way.
-//! [`send`] walks it in a plain loop:
+//! [`Upstreams::send`] walks it in a plain loop:
 //!
 //! - each attempt has the route's `attempt_timeout` (streams: until the first chunk), cut short by
 //!   the overall `deadline` of the requested route;
@@ -15,9 +15,11 @@
 //! Every attempt is recorded on the [`RequestContext`]. For streams, the first chunk is read inside
 //! the attempt: until a byte goes to the client, a failed stream falls back like any other error.
 
-use crate::Gateway;
 use crate::context::{Attempt, RequestContext};
+use crate::metrics::Metrics;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate_config::Config;
 use tollgate_providers::{
     ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError,
 };
@@ -134,85 +136,163 @@ fn backoff(base: Duration, retry: u32, asked: Option<Duration>) -> Duration {
     asked.map_or(ours, |a| a.max(ours))
 }
 
-/// Sends `call` along the plan of `route` until one attempt succeeds.
-pub async fn send(
-    gw: &Gateway,
-    ctx: &mut RequestContext,
-    route: usize,
-    call: Call<'_>,
-) -> Result<(Answer, Target), ProviderError> {
-    let cfg = &gw.config;
-    let deadline = Instant::now() + cfg.routes[route].deadline;
-    let mut last = ProviderError::Timeout;
-    'targets: for target in plan(cfg, route) {
-        let r = &cfg.routes[target.route];
-        let dep = &r.deployments[target.deployment];
-        let provider = &gw.providers[dep.provider];
-        let provider_name = cfg.providers[dep.provider].name.as_str();
-        for retry in 0..=r.retries {
-            let now = Instant::now();
-            let Some(remaining) = deadline
-                .checked_duration_since(now)
-                .filter(|d| !d.is_zero())
-            else {
-                break 'targets;
-            };
-            let limit = r.attempt_timeout.min(remaining);
-            let result = match tokio::time::timeout(
-                limit,
-                attempt(&gw.clients[dep.provider], provider, &dep.model, call),
-            )
+/// Blanks every configured credential (provider keys, webhook secrets) out of upstream text
+/// before a client sees it: some providers echo the key they were sent in their errors.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor(Arc<[String]>);
+
+impl Redactor {
+    /// A redactor for every non-empty credential of `config`.
+    pub fn for_config(config: &Config) -> Redactor {
+        let secrets: Vec<String> = config
+            .providers
+            .iter()
+            .filter_map(|p| p.api_key.as_ref())
+            .chain(config.webhooks.iter().filter_map(|(_, s)| s.as_ref()))
+            .map(|s| s.expose().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Redactor(secrets.into())
+    }
+
+    /// `e` with every credential blanked out of its text: what a client may be told.
+    pub fn redact(&self, e: ProviderError) -> ProviderError {
+        e.redact(&self.0)
+    }
+}
+
+/// Step 4 as one value: the configured providers, one pooled HTTP client each, and the attempt
+/// metrics — what sending a request upstream needs, and nothing else of the gateway.
+#[derive(Debug)]
+pub struct Upstreams {
+    config: Arc<Config>,
+    providers: Vec<Provider>,
+    clients: Vec<reqwest::Client>,
+    metrics: Arc<Metrics>,
+    /// What a client may be told of upstream errors.
+    pub redactor: Redactor,
+}
+
+impl Upstreams {
+    /// One provider and one HTTP client per `config.providers` entry, same order.
+    pub fn new(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Upstreams, crate::GatewayError> {
+        let providers = config.providers.iter().map(Provider::from_config).collect();
+        let clients = config
+            .providers
+            .iter()
+            .map(|p| {
+                tollgate_providers::http_client(p.connect_timeout).map_err(|source| {
+                    crate::GatewayError::Client {
+                        provider: p.name.clone(),
+                        source,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Upstreams {
+            redactor: Redactor::for_config(&config),
+            config,
+            providers,
+            clients,
+            metrics,
+        })
+    }
+
+    /// Sends `call` along the plan of `route` until one attempt succeeds. The error, if all
+    /// fail, is the last attempt's, redacted.
+    pub async fn send(
+        &self,
+        ctx: &mut RequestContext,
+        route: usize,
+        call: Call<'_>,
+    ) -> Result<(Answer, Target), ProviderError> {
+        self.walk(ctx, route, call)
             .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::Timeout),
-            };
-            let took = now.elapsed();
-            ctx.upstream_time += took;
-            gw.metrics.attempt(
-                provider_name,
-                result.as_ref().err().map_or("ok", ProviderError::kind),
-                took,
-            );
-            ctx.attempts.push(Attempt {
-                route: target.route,
-                deployment: target.deployment,
-                provider: dep.provider,
-                started: now.duration_since(ctx.received),
-                took,
-                error: result.as_ref().err().cloned(),
-            });
-            let err = match result {
-                Ok(answer) => {
-                    let first = &ctx.attempts[0];
-                    if (first.route, first.deployment) != (target.route, target.deployment) {
-                        gw.metrics.fallback();
+            .map_err(|e| self.redactor.redact(e))
+    }
+
+    async fn walk(
+        &self,
+        ctx: &mut RequestContext,
+        route: usize,
+        call: Call<'_>,
+    ) -> Result<(Answer, Target), ProviderError> {
+        let cfg = &self.config;
+        let deadline = Instant::now() + cfg.routes[route].deadline;
+        let mut last = ProviderError::Timeout;
+        'targets: for target in plan(cfg, route) {
+            let r = &cfg.routes[target.route];
+            let dep = &r.deployments[target.deployment];
+            let provider = &self.providers[dep.provider];
+            let provider_name = cfg.providers[dep.provider].name.as_str();
+            for retry in 0..=r.retries {
+                let now = Instant::now();
+                let Some(remaining) = deadline
+                    .checked_duration_since(now)
+                    .filter(|d| !d.is_zero())
+                else {
+                    break 'targets;
+                };
+                let limit = r.attempt_timeout.min(remaining);
+                let result = match tokio::time::timeout(
+                    limit,
+                    attempt(&self.clients[dep.provider], provider, &dep.model, call),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(ProviderError::Timeout),
+                };
+                let took = now.elapsed();
+                ctx.upstream_time += took;
+                self.metrics.attempt(
+                    provider_name,
+                    result.as_ref().err().map_or("ok", ProviderError::kind),
+                    took,
+                );
+                ctx.attempts.push(Attempt {
+                    route: target.route,
+                    deployment: target.deployment,
+                    provider: dep.provider,
+                    started: now.duration_since(ctx.received),
+                    took,
+                    error: result.as_ref().err().cloned(),
+                });
+                let err = match result {
+                    Ok(answer) => {
+                        let first = &ctx.attempts[0];
+                        if (first.route, first.deployment) != (target.route, target.deployment) {
+                            self.metrics.fallback();
+                        }
+                        return Ok((answer, target));
                     }
-                    return Ok((answer, target));
-                }
-                Err(e) => e,
-            };
-            let class = err.class();
-            let asked = err.retry_after();
-            last = err;
-            match class {
-                ErrorClass::Fatal => return Err(last),
-                ErrorClass::NextDeployment => continue 'targets,
-                ErrorClass::Retry if retry < r.retries => {
-                    let wait = backoff(r.backoff, retry, asked);
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    // A wait the deadline cannot afford: try the next deployment instead.
-                    if wait >= left {
-                        continue 'targets;
+                    Err(e) => e,
+                };
+                let class = err.class();
+                let asked = err.retry_after();
+                last = err;
+                match class {
+                    ErrorClass::Fatal => return Err(last),
+                    ErrorClass::NextDeployment => continue 'targets,
+                    ErrorClass::Retry if retry < r.retries => {
+                        let wait = backoff(r.backoff, retry, asked);
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        // A wait the deadline cannot afford: try the next deployment instead.
+                        if wait >= left {
+                            continue 'targets;
+                        }
+                        tokio::time::sleep(wait).await;
+                        ctx.backoff_time += wait;
                     }
-                    tokio::time::sleep(wait).await;
-                    ctx.backoff_time += wait;
+                    ErrorClass::Retry => continue 'targets,
                 }
-                ErrorClass::Retry => continue 'targets,
             }
         }
+        Err(last)
     }
-    Err(last)
 }
 
 #[cfg(test)]
@@ -253,6 +333,48 @@ routes:
         assert!(
             (240..=360).contains(&first_x),
             "x first {first_x} times of 400"
+        );
+    }
+
+    /// The route step on its own, no gateway: every deployment of the plan is tried once (no
+    /// retries configured), in the plan's order, each attempt recorded; the error the caller gets
+    /// is the last one, with configured credentials blanked.
+    #[tokio::test]
+    async fn upstreams_walk_the_plan_without_a_gateway() {
+        // Port 1 on loopback: nothing listens, so every attempt is refused at once.
+        let cfg = Arc::new(config(
+            r#"
+providers:
+  - { name: p, type: openai_compatible, base_url: "http://127.0.0.1:1", api_key: "sk-test-0123456789" }
+routes:
+  - name: a
+    retries: 0
+    deployments: [{ provider: p, model: x }]
+    fallbacks: [b]
+  - name: b
+    retries: 0
+    deployments: [{ provider: p, model: y }]
+"#,
+        ));
+        let metrics = Arc::new(Metrics::new());
+        let up = Upstreams::new(cfg, metrics).unwrap();
+        let mut ctx = RequestContext::new("req_1".into(), 0);
+        let req: ChatCompletionRequest =
+            serde_json::from_str(r#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#)
+                .unwrap();
+        let err = up.send(&mut ctx, 0, Call::Chat(&req)).await.unwrap_err();
+        assert_eq!(err.kind(), "connect");
+        let tried: Vec<(usize, usize)> = ctx
+            .attempts
+            .iter()
+            .map(|a| (a.route, a.deployment))
+            .collect();
+        assert_eq!(tried, vec![(0, 0), (1, 0)]);
+        // The redactor knows the configured key.
+        let echoed = ProviderError::StreamError("bad key sk-test-0123456789".into());
+        assert_eq!(
+            up.redactor.redact(echoed).to_string(),
+            ProviderError::StreamError("bad key ***".into()).to_string()
         );
     }
 

@@ -6,50 +6,90 @@
 //! marked estimated. Unpriced deployments are counted (`tollgate_unpriced_requests_total`), never
 //! treated as free.
 
-use crate::Gateway;
+use crate::alerts::Alerter;
+use crate::metrics::Metrics;
 use crate::routing::Target;
-use tollgate_meter::Charge;
+use std::sync::Arc;
+use tollgate_config::Config;
+use tollgate_ledger::Ledger;
+use tollgate_meter::{Charge, Meter};
 use tollgate_types::openai::Usage;
 
-/// Records usage and cost; returns the charge (for the request record).
-pub fn settle(
-    gw: &Gateway,
-    op: &'static str,
-    provider_otel: &'static str,
-    route_name: &str,
-    target: Target,
-    usage: Option<Usage>,
-    estimate: impl FnOnce(&str) -> Usage,
-) -> Charge {
-    let model = &gw.config.routes[target.route].deployments[target.deployment].model;
-    let (usage, estimated) = match usage {
-        Some(u) => (u, false),
-        // Counting is bounded and should never fail; if it ever did, the request is still
-        // recorded (records = admitted), marked estimated, and the failure logged.
-        None => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| estimate(model))) {
-            Ok(u) => (u, true),
-            Err(_) => {
-                tracing::error!(
-                    route = route_name,
-                    "token estimation failed; the request is recorded without tokens"
-                );
-                (Usage::default(), true)
-            }
-        },
-    };
-    gw.metrics.usage(op, provider_otel, route_name, &usage);
-    let mut charge = gw.meter.charge(target.route, target.deployment, &usage);
-    charge.estimated = estimated;
-    if estimated {
-        gw.metrics.estimated(route_name);
-    }
-    match charge.cost {
-        Some(c) => gw.metrics.cost(route_name, c.nanos()),
-        None => {
-            gw.metrics.unpriced(route_name);
-            gw.alerts
-                .unpriced(target.route, target.deployment, route_name, model);
+/// Step 6 as one value: what pricing and recording an answered request needs — the prices, the
+/// metrics, the alert channel (unpriced deployments) and the ledger — and nothing else of the
+/// gateway. [`Books::settle`] prices; [`Books::record`](crate::record) writes the record.
+#[derive(Debug)]
+pub struct Books {
+    pub(crate) config: Arc<Config>,
+    /// Prices of every deployment.
+    pub meter: Arc<Meter>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The alert channel (log and webhooks).
+    pub alerts: Arc<Alerter>,
+    /// The request ledger's writer.
+    pub ledger: Ledger,
+}
+
+impl Books {
+    /// Books over these parts.
+    pub fn new(
+        config: Arc<Config>,
+        meter: Arc<Meter>,
+        metrics: Arc<Metrics>,
+        alerts: Arc<Alerter>,
+        ledger: Ledger,
+    ) -> Books {
+        Books {
+            config,
+            meter,
+            metrics,
+            alerts,
+            ledger,
         }
     }
-    charge
+
+    /// Records usage and cost; returns the charge (for the request record).
+    pub fn settle(
+        &self,
+        op: &'static str,
+        provider_otel: &'static str,
+        route_name: &str,
+        target: Target,
+        usage: Option<Usage>,
+        estimate: impl FnOnce(&str) -> Usage,
+    ) -> Charge {
+        let model = &self.config.routes[target.route].deployments[target.deployment].model;
+        let (usage, estimated) = match usage {
+            Some(u) => (u, false),
+            // Counting is bounded and should never fail; if it ever did, the request is still
+            // recorded (records = admitted), marked estimated, and the failure logged.
+            None => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| estimate(model))) {
+                    Ok(u) => (u, true),
+                    Err(_) => {
+                        tracing::error!(
+                            route = route_name,
+                            "token estimation failed; the request is recorded without tokens"
+                        );
+                        (Usage::default(), true)
+                    }
+                }
+            }
+        };
+        self.metrics.usage(op, provider_otel, route_name, &usage);
+        let mut charge = self.meter.charge(target.route, target.deployment, &usage);
+        charge.estimated = estimated;
+        if estimated {
+            self.metrics.estimated(route_name);
+        }
+        match charge.cost {
+            Some(c) => self.metrics.cost(route_name, c.nanos()),
+            None => {
+                self.metrics.unpriced(route_name);
+                self.alerts
+                    .unpriced(target.route, target.deployment, route_name, model);
+            }
+        }
+        charge
+    }
 }

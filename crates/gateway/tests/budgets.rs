@@ -61,12 +61,13 @@ async fn hard_budget_per(
         )
         .await
         .unwrap();
-    gw.budgeter.reload().await.unwrap();
+    gw.gate.budgeter.reload().await.unwrap();
     id
 }
 
 fn status(gw: &Gateway, id: &str) -> BudgetStatus {
-    gw.budgeter
+    gw.gate
+        .budgeter
         .statuses()
         .into_iter()
         .find(|s| s.budget.id == id)

@@ -65,7 +65,7 @@ async fn a_daily_budget_starts_over_at_midnight() {
         )
         .await
         .unwrap();
-    g.gw.budgeter.reload().await.unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
     let ask = json!({"model": "m", "max_tokens": 5, "messages": user("hi")});
     let refused = g.post(ask.clone()).await;
     assert_eq!(refused.status(), 429);
@@ -75,7 +75,7 @@ async fn a_daily_budget_starts_over_at_midnight() {
     clock.advance(Duration::from_millis(1));
     let admitted = g.post(ask).await;
     assert_eq!(admitted.status(), 200, "a new day, a new budget period");
-    let status = g.gw.budgeter.statuses().pop().unwrap();
+    let status = g.gw.gate.budgeter.statuses().pop().unwrap();
     assert_eq!(status.period_start, LAST_MS + 1);
 }
 

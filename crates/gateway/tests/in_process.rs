@@ -362,7 +362,8 @@ async fn oversized_id_headers_are_refused_not_stored_or_echoed() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["x-request-id"].len(), 256);
     assert_eq!(
-        gw.ledger
+        gw.books
+            .ledger
             .stats()
             .queued
             .load(std::sync::atomic::Ordering::Relaxed),
@@ -1320,7 +1321,7 @@ mod fuzz {
             };
             gw.store.create_budget("test", &budget).await.unwrap();
             gw.keyring.reload().await.unwrap();
-            gw.budgeter.reload().await.unwrap();
+            gw.gate.budgeter.reload().await.unwrap();
             (tollgate_gateway::router(gw), plain, metered, sim)
         });
         Harness {

@@ -90,7 +90,7 @@ routes:
         .unwrap();
 
     let admitted = admitted.load(Ordering::Relaxed);
-    let stats = g.gw.ledger.stats();
+    let stats = g.gw.books.ledger.stats();
     assert!((500..=1000).contains(&admitted), "{admitted} admitted");
     assert!(
         disconnected.load(Ordering::Relaxed) >= 40,

@@ -273,7 +273,7 @@ async fn a_budgeted_request_sends_its_output_cap_and_a_stream_past_it_is_cut() {
         )
         .await
         .unwrap();
-    g.gw.budgeter.reload().await.unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
     for (max_tokens, cap) in [(None, 4096u64), (Some(10), 10)] {
         let mut body = json!({"model": "r", "stream": true, "messages": user("Talk forever")});
         if let Some(m) = max_tokens {

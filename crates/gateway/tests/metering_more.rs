@@ -131,7 +131,7 @@ routes:
         s.url
     ))
     .await;
-    let catalog = g.gw.meter.catalog();
+    let catalog = g.gw.books.meter.catalog();
     let per_token = |model: &str| catalog.lookup(model).unwrap().prices.input / 1_000_000;
     assert_eq!(
         (
@@ -216,7 +216,7 @@ async fn spilled_records_are_replayed_once_by_the_next_gateway() {
         let _ = resp.bytes().await.unwrap();
     }
     assert_eq!(ids.len(), 5);
-    let stats = g.gw.ledger.stats();
+    let stats = g.gw.books.ledger.stats();
     let deadline = Instant::now() + Duration::from_secs(10);
     while stats.spilled.load(Relaxed) < 5 {
         assert!(Instant::now() < deadline, "spilled: {stats:?}");
@@ -246,18 +246,18 @@ async fn spilled_records_are_replayed_once_by_the_next_gateway() {
     assert_eq!(rec_ids.len(), 5);
     // The counter moves after the write commits (and the file is retired): wait for it.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while gw2.ledger.stats().replayed.load(Relaxed) < 5 {
-        assert!(Instant::now() < deadline, "{:?}", gw2.ledger.stats());
+    while gw2.books.ledger.stats().replayed.load(Relaxed) < 5 {
+        assert!(Instant::now() < deadline, "{:?}", gw2.books.ledger.stats());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(gw2.ledger.stats().replayed.load(Relaxed), 5);
+    assert_eq!(gw2.books.ledger.stats().replayed.load(Relaxed), 5);
     assert_eq!(spill_files(&spill_dir), Vec::<std::path::PathBuf>::new());
-    gw2.ledger.shutdown().await;
+    gw2.books.ledger.shutdown().await;
     drop(gw2);
 
     let gw3 = Gateway::open(cfg).await.unwrap();
-    gw3.ledger.shutdown().await;
-    assert_eq!(gw3.ledger.stats().replayed.load(Relaxed), 0);
+    gw3.books.ledger.shutdown().await;
+    assert_eq!(gw3.books.ledger.stats().replayed.load(Relaxed), 0);
     assert_eq!(gw3.store.count_records(0, i64::MAX).await.unwrap(), 5);
 }
 
@@ -290,7 +290,7 @@ routes:
         s.url
     ))
     .await;
-    let catalog_source = format!("catalog:{}", g.gw.meter.catalog().version);
+    let catalog_source = format!("catalog:{}", g.gw.books.meter.catalog().version);
     for (route, cost, source) in [
         ("mini", 11_175u64, catalog_source.as_str()),
         ("contract", 190_000, "override"),
