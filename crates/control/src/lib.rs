@@ -37,7 +37,7 @@ use axum::routing::{get, post, put};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tollgate_http::error::ApiError;
-use tollgate_http::{Changed, DataPlane, bearer};
+use tollgate_http::{AuthFailure, Changed, DataPlane, bearer};
 use tollgate_store::keys::KeySecret;
 use tollgate_store::{AuditQueries, KeyQueries, Store, StoreError, UserQueries};
 use tollgate_types::clock::Clock;
@@ -424,16 +424,21 @@ impl FromRequestParts<Arc<Control>> for Principal {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip());
         let now = gw.clock.now_ms();
-        gw.failed_auth.check(client, now)?;
+        if let Err(e) = gw.failed_auth.check(client, now) {
+            gw.plane.admin_auth_failed(AuthFailure::Throttled);
+            return Err(e);
+        }
         let hash = gw.secret.hash(token);
         if hash == gw.admin_token_hash {
             return Ok(Principal::Admin);
         }
         let Some(t) = gw.store.token_by_hash(&hash, now).await? else {
+            gw.plane.admin_auth_failed(AuthFailure::Rejected);
             return Err(gw.failed_auth.failed(client, now));
         };
         let user = gw.store.get_user(&t.user_id).await?;
         if user.disabled_at.is_some() {
+            gw.plane.admin_auth_failed(AuthFailure::Rejected);
             return Err(gw.failed_auth.failed(client, now));
         }
         let pods = gw

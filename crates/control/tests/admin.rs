@@ -761,6 +761,22 @@ async fn failed_admin_logins_are_throttled_per_address() {
     // The next second, the right token works again.
     clock.advance(std::time::Duration::from_secs(1));
     assert_eq!(me(&attacker, &admin).await.unwrap().status(), 200);
+    // The attack shows in the metrics: 10 tokens rejected, 2 requests refused unchecked.
+    let metrics = reqwest::get(format!("{}/metrics", g.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "tollgate_admin_auth_failures_total{outcome=\"rejected\"} 10",
+        "tollgate_admin_auth_failures_total{outcome=\"throttled\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -255,6 +255,10 @@ impl tollgate_http::DataPlane for Gateway {
     fn budget_statuses(&self) -> Vec<tollgate_store::BudgetStatus> {
         self.gate.budgeter.statuses()
     }
+
+    fn admin_auth_failed(&self, failure: tollgate_http::AuthFailure) {
+        self.metrics.admin_auth_failed(failure.as_str());
+    }
 }
 
 /// The data plane's axum app alone (`/v1`, health, metrics).

@@ -110,6 +110,14 @@ pub struct Metrics {
     ledger_replayed: Gauge<u64, AtomicU64>,
     connections_open: Gauge,
     connections_timed_out: Counter,
+    admin_auth_failures: Family<OutcomeLabels, Counter>,
+}
+
+/// An outcome label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `rejected` or `throttled`.
+    pub outcome: &'static str,
 }
 
 /// A budget threshold label.
@@ -300,7 +308,14 @@ impl Metrics {
             "Client connections closed because no complete request head arrived within server.header_read_timeout_ms (slow or idle clients)",
             connections_timed_out.clone(),
         );
+        let admin_auth_failures = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tollgate_admin_auth_failures",
+            "Failed /admin/v1 authentications: rejected tokens (401), and requests refused unchecked while their address was throttled (429)",
+            admin_auth_failures.clone(),
+        );
         Metrics {
+            admin_auth_failures,
             connections_open,
             connections_timed_out,
             budget_alerts,
@@ -440,6 +455,13 @@ impl Metrics {
     /// A client connection was accepted.
     pub fn connection_opened(&self) {
         self.connections_open.inc();
+    }
+
+    /// A failed admin authentication (`rejected` or `throttled`).
+    pub fn admin_auth_failed(&self, outcome: &'static str) {
+        self.admin_auth_failures
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// A client connection was closed.

@@ -7,7 +7,8 @@
 //! - [`bearer`]: the token of `Authorization: Bearer …`.
 //! - [`DataPlane`]: the one interface through which the control plane tells the data plane that the
 //!   store changed (so it refreshes its snapshots) and reads the live state only the data plane
-//!   has (budget spend with requests in flight). The planes never hold each other.
+//!   has (budget spend with requests in flight), and counts failed admin logins in its metrics.
+//!   The planes never hold each other.
 
 pub mod error;
 pub mod extract;
@@ -39,6 +40,29 @@ pub trait DataPlane: Send + Sync + 'static {
 
     /// Where every budget stands now, reservations of requests in flight included.
     fn budget_statuses(&self) -> Vec<BudgetStatus>;
+
+    /// Counts a failed admin authentication in the metrics `/metrics` serves (the control plane
+    /// has no registry of its own; a guessing attack should show on the same dashboard).
+    fn admin_auth_failed(&self, failure: AuthFailure);
+}
+
+/// How an admin authentication failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthFailure {
+    /// An unknown, expired or revoked token, or a disabled user's: 401.
+    Rejected,
+    /// The client was over its failure budget and was refused before its token was checked: 429.
+    Throttled,
+}
+
+impl AuthFailure {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Rejected => "rejected",
+            AuthFailure::Throttled => "throttled",
+        }
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`, if present.
