@@ -1,0 +1,259 @@
+//! Prompt-injection signs: override phrases, injected role markers, hidden characters (Unicode
+//! tag characters, bidirectional controls, runs of zero-width characters), and instructions or
+//! secrets hidden in encoded blobs (decoded and scanned again by the guard).
+//!
+//! Heuristics, not a classifier: they catch the common, cheap attacks that appear pasted into
+//! prompts and documents, and each finding names the rule that fired.
+
+use crate::{Candidate, Entity, Finding};
+use aho_corasick::AhoCorasick;
+use base64::Engine;
+use regex::Regex;
+
+/// How many times a blob inside a decoded blob is decoded again.
+pub const MAX_DECODE_DEPTH: u8 = 2;
+/// Shortest base64 run worth decoding.
+const MIN_BLOB: usize = 32;
+/// Most blobs decoded per text, and most decoded bytes in all.
+const MAX_BLOBS: usize = 64;
+const MAX_DECODED: usize = 1 << 20;
+
+/// Compiled injection patterns.
+#[derive(Debug)]
+pub struct Injection {
+    phrases: Regex,
+    lines: Regex,
+    markers: AhoCorasick,
+}
+
+impl Default for Injection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const MARKERS: &[&str] = &[
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "[INST]",
+    "[/INST]",
+    "<<SYS>>",
+    "<</SYS>>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<|begin_of_text|>",
+];
+
+impl Injection {
+    /// Compiles the patterns.
+    // Built-in constants; a test compiles them.
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Injection {
+        let w = r"[\s\p{P}]+";
+        let phrases = [
+            format!(
+                r"(?:ignore|disregard|forget|skip|override){w}(?:(?:all|any|the|every|of|your|my){w}){{0,3}}(?:previous|prior|above|earlier|preceding|former|original|system|initial)?{w}?(?:instructions?|prompts?|rules|directions|guidelines|directives|context|messages|commands|training)"
+            ),
+            format!(
+                r"you{w}are{w}now{w}(?:in{w})?(?:dan|developer{w}mode|jailbroken|unrestricted|unfiltered|an{w}unfiltered|free{w}of)"
+            ),
+            format!(r"do{w}anything{w}now"),
+            format!(
+                r"(?:enable|activate|enter|switch{w}to){w}(?:developer|god|dan|jailbreak|unrestricted){w}mode"
+            ),
+            format!(
+                r"(?:reveal|print|show|repeat|output|leak|display|dump){w}(?:me{w})?(?:your|the){w}(?:full{w})?(?:system|initial|hidden|original|secret){w}(?:prompt|instructions|message)"
+            ),
+            format!(
+                r"(?:override|bypass|disable|ignore){w}(?:your|the|all|any){w}(?:safety{w}|content{w}|security{w})?(?:rules|filters|guidelines|restrictions|guardrails|policies|safeguards)"
+            ),
+            format!(r"new{w}instructions{w}?:"),
+            format!(
+                r"(?:pretend|imagine){w}(?:that{w})?(?:you{w}are|to{w}be|you're){w}(?:an?{w})?(?:ai{w}|assistant{w}|model{w})?(?:without|with{w}no){w}(?:any{w})?(?:restrictions|rules|filters|limits)"
+            ),
+            format!(r"act{w}as{w}(?:an?{w})?(?:unrestricted|unfiltered|jailbroken|evil)"),
+            format!(
+                r"from{w}now{w}on{w}you{w}(?:will|must|are|shall){w}(?:ignore|disregard|answer{w}without|not{w}follow)"
+            ),
+        ];
+        let phrases =
+            Regex::new(&format!("(?i){}", phrases.join("|"))).expect("built-in pattern compiles");
+        let lines = Regex::new(r"(?im)^[ \t]{0,3}(?:#{1,4}[ \t]*)?(?:system|system prompt|instruction|instructions)[ \t]*:[ \t]*\S")
+            .expect("built-in pattern compiles");
+        let markers = AhoCorasick::new(MARKERS).expect("built-in markers compile");
+        Injection {
+            phrases,
+            lines,
+            markers,
+        }
+    }
+
+    /// Appends the injection signs of normalized text `t`.
+    pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
+        for m in self.phrases.find_iter(t) {
+            out.push(Candidate::new(
+                Entity::PromptInjection,
+                m.start(),
+                m.end(),
+                0.85,
+                false,
+                "override_phrase",
+            ));
+        }
+        for m in self.markers.find_iter(t) {
+            out.push(Candidate::new(
+                Entity::PromptInjection,
+                m.start(),
+                m.end(),
+                0.7,
+                false,
+                "role_marker",
+            ));
+        }
+        for m in self.lines.find_iter(t) {
+            let end = m.end().saturating_sub(1).max(m.start());
+            out.push(Candidate::new(
+                Entity::PromptInjection,
+                m.start(),
+                end,
+                0.6,
+                false,
+                "role_line",
+            ));
+        }
+    }
+}
+
+fn is_tag(c: char) -> bool {
+    ('\u{E0000}'..='\u{E007F}').contains(&c)
+}
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Hidden characters in the original text, one finding per run: Unicode tag characters (0.9:
+/// text no one sees but a model reads), bidirectional controls (0.6), and zero-width characters
+/// when there are four or more in the text (0.5).
+pub fn hidden_characters(
+    original: &str,
+    threshold: &dyn Fn(Entity) -> Option<f32>,
+) -> Vec<Finding> {
+    let Some(th) = threshold(Entity::PromptInjection) else {
+        return Vec::new();
+    };
+    if original.is_ascii() {
+        return Vec::new();
+    }
+    let zero_widths = original.chars().filter(|&c| is_zero_width(c)).count();
+    let mut out = Vec::new();
+    let mut run: Option<(usize, usize, f32, &'static str)> = None;
+    for (i, c) in original.char_indices() {
+        let kind = if is_tag(c) {
+            Some((0.9, "unicode_tags"))
+        } else if is_bidi(c) {
+            Some((0.6, "bidi_control"))
+        } else if is_zero_width(c) && zero_widths >= 4 {
+            Some((0.5, "zero_width"))
+        } else {
+            None
+        };
+        match (kind, &mut run) {
+            (Some((_, rule)), Some(r)) if r.3 == rule && r.1 == i => r.1 = i + c.len_utf8(),
+            (Some((score, rule)), _) => {
+                if let Some(r) = run.take() {
+                    out.push(r);
+                }
+                run = Some((i, i + c.len_utf8(), score, rule));
+            }
+            (None, _) => {
+                if let Some(r) = run.take() {
+                    out.push(r);
+                }
+            }
+        }
+        if out.len() >= 100 {
+            break;
+        }
+    }
+    out.extend(run);
+    out.into_iter()
+        .filter(|r| r.2 >= th)
+        .map(|(start, end, score, rule)| Finding {
+            entity: Entity::PromptInjection,
+            start,
+            end,
+            score,
+            validated: false,
+            rule,
+        })
+        .collect()
+}
+
+fn b64_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+}
+
+/// Base64 runs of normalized text `t` that decode to readable text: (start, end, decoded).
+pub fn decoded_blobs(t: &str) -> Vec<(usize, usize, String)> {
+    let b = t.as_bytes();
+    let mut out = Vec::new();
+    let mut decoded_total = 0;
+    let mut i = 0;
+    while i < b.len() && out.len() < MAX_BLOBS && decoded_total < MAX_DECODED {
+        if !b64_char(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && b64_char(b[i]) {
+            i += 1;
+        }
+        let mut e = i;
+        while e < b.len() && e - i < 2 && b[e] == b'=' {
+            e += 1;
+        }
+        let run = &t[s..i];
+        i = e.max(i);
+        if run.len() < MIN_BLOB {
+            continue;
+        }
+        // Words and identifiers are not blobs: a blob mixes cases and digits.
+        let has = |f: fn(&u8) -> bool| run.as_bytes().iter().any(f);
+        if !(has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase) && has(u8::is_ascii_digit))
+        {
+            continue;
+        }
+        let take = run.len().min(4 * ((MAX_DECODED - decoded_total) / 3)) & !3;
+        let piece = &run[..take.max(4).min(run.len())];
+        let engine = if piece.contains(['-', '_']) {
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+        } else {
+            &base64::engine::general_purpose::STANDARD_NO_PAD
+        };
+        let Ok(bytes) = engine.decode(piece.trim_end_matches('=')) else {
+            continue;
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        let printable = text
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+            .count();
+        if text.len() >= 16 && printable * 10 >= text.chars().count() * 9 {
+            decoded_total += text.len();
+            out.push((s, e, text));
+        }
+    }
+    out
+}

@@ -1,0 +1,130 @@
+//! Normalization before scanning, with spans reported in the original text's offsets.
+//!
+//! Text is scanned after NFKC compatibility folding (full-width digits, mathematical letters,
+//! ligatures become their plain forms) and with invisible characters removed (zero-width space,
+//! joiners, word joiner, BOM, soft hyphen, Unicode tag characters, bidirectional controls), so
+//! `４１１１ １１１１…` or `4111\u{200B}1111…` cannot slip a card number past the patterns.
+//! Every normalized byte remembers the original character it came from, so a finding's span
+//! covers exactly the original characters, invisible ones inside it included.
+//!
+//! Folding is per character (NFKC of each character on its own, not across characters): what
+//! the patterns look at is ASCII-shaped, and per-character folding keeps the offset map exact.
+//! ASCII text is already normal and is scanned as it is, without a copy.
+
+use std::borrow::Cow;
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters removed before scanning: they change no meaning a pattern cares about and are the
+/// usual way to split a value so a scanner misses it.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Text as the recognizers see it, and the way back to the original offsets.
+#[derive(Debug)]
+pub struct Normalized<'a> {
+    /// The normalized text.
+    pub text: Cow<'a, str>,
+    /// For each byte of `text`: (start, end) in the original of the character it came from.
+    /// Empty when `text` is the original.
+    map: Vec<(u32, u32)>,
+    original_len: usize,
+}
+
+impl<'a> Normalized<'a> {
+    /// Normalizes `original`.
+    pub fn new(original: &'a str) -> Normalized<'a> {
+        if original.is_ascii() {
+            return Normalized {
+                text: Cow::Borrowed(original),
+                map: Vec::new(),
+                original_len: original.len(),
+            };
+        }
+        let mut text = String::with_capacity(original.len());
+        let mut map = Vec::with_capacity(original.len());
+        let mut buf = [0u8; 4];
+        for (i, c) in original.char_indices() {
+            if is_invisible(c) {
+                continue;
+            }
+            let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
+            if c.is_ascii() {
+                text.push(c);
+                map.push((start, end));
+                continue;
+            }
+            for n in std::iter::once(c).nfkc() {
+                if is_invisible(n) {
+                    continue;
+                }
+                let s = n.encode_utf8(&mut buf);
+                text.push_str(s);
+                map.extend(std::iter::repeat_n((start, end), s.len()));
+            }
+        }
+        Normalized {
+            text: Cow::Owned(text),
+            map,
+            original_len: original.len(),
+        }
+    }
+
+    /// Whether the normalized text is the original.
+    pub fn is_identity(&self) -> bool {
+        matches!(self.text, Cow::Borrowed(_))
+    }
+
+    /// The original span of the normalized span `start..end` (byte offsets).
+    pub fn original_span(&self, start: usize, end: usize) -> (usize, usize) {
+        if self.is_identity() {
+            return (start, end);
+        }
+        let s = self
+            .map
+            .get(start)
+            .map_or(self.original_len, |m| m.0 as usize);
+        let e = if end == 0 {
+            s
+        } else {
+            self.map
+                .get(end - 1)
+                .map_or(self.original_len, |m| m.1 as usize)
+        };
+        (s, e.max(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_is_borrowed() {
+        let n = Normalized::new("plain text 123");
+        assert!(n.is_identity());
+        assert_eq!(n.original_span(6, 10), (6, 10));
+    }
+
+    #[test]
+    fn fullwidth_and_invisible_characters_fold_with_exact_spans() {
+        let original = "card ４１\u{200B}１１ end";
+        let n = Normalized::new(original);
+        assert_eq!(n.text, "card 4111 end");
+        let (s, e) = n.original_span(5, 9);
+        assert_eq!(&original[s..e], "４１\u{200B}１１");
+    }
+
+    #[test]
+    fn ligatures_expand_and_map_to_the_whole_character() {
+        let original = "ﬁle@x.io";
+        let n = Normalized::new(original);
+        assert_eq!(n.text, "file@x.io");
+        let (s, e) = n.original_span(0, n.text.len());
+        assert_eq!(&original[s..e], original);
+    }
+}

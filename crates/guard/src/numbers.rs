@@ -1,0 +1,647 @@
+//! Numbers: one scan for digit runs feeds every numeric recognizer.
+//!
+//! A *number token* is a run of digit groups joined by one separator each (space, `-`, `.`, `/`,
+//! or parentheses around a group, as in `+1 (415) 555-0132`), optionally led by `+`. A token glued
+//! to a letter or `_` on either side is part of an identifier (`order12345`, `x86_64`) and is
+//! skipped. A group longer than 24 digits is no identifier of any kind and ends the token, so a
+//! megabyte of digits costs one pass and yields nothing.
+//!
+//! Recognizers look at every run of up to six consecutive groups of a token (a card number may
+//! follow a year: `in 2023 4111 1111 1111 1111`), so a value is found wherever it starts.
+
+use crate::validate as v;
+use crate::{Candidate, Entity, GuardConfig, Pack, Region};
+
+/// Most digits in one group.
+const MAX_GROUP_DIGITS: usize = 24;
+/// Most groups one recognizer looks at together (`+33 1 23 45 67 89`).
+const MAX_SPAN_GROUPS: usize = 6;
+/// Groups kept per window; windows overlap by [`MAX_SPAN_GROUPS`].
+const WINDOW: usize = 12;
+/// Most digits any numeric entity has.
+const MAX_DIGITS: usize = 19;
+
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+}
+
+/// Scans `t` for number tokens and classifies each.
+pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    let mut groups: Vec<Group> = Vec::with_capacity(WINDOW);
+    while i < n {
+        let c = b[i];
+        let starts = c.is_ascii_digit()
+            || ((c == b'+' || c == b'(') && i + 1 < n && b[i + 1].is_ascii_digit());
+        if !starts {
+            i += 1;
+            continue;
+        }
+        if i > 0 && is_word(b[i - 1]) {
+            // Inside an identifier (`order12345`, `x+1`): skip the rest of it.
+            i += 1;
+            while i < n && is_word(b[i]) {
+                i += 1;
+            }
+            continue;
+        }
+        let token_start = i;
+        let plus = c == b'+';
+        let mut paren_open = c == b'(';
+        if plus || paren_open {
+            i += 1;
+        }
+        groups.clear();
+        let mut glued = false;
+        loop {
+            let gs = i;
+            while i < n && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let ge = i;
+            if ge - gs > MAX_GROUP_DIGITS {
+                // A long digit run: no entity; it ends the token, and what came before stands.
+                glued = true;
+                break;
+            }
+            groups.push(Group { start: gs, end: ge });
+            if groups.len() == WINDOW {
+                classify(t, token_start, plus, &groups, cfg, out);
+                groups.drain(..WINDOW - MAX_SPAN_GROUPS);
+            }
+            // The separator, if the token goes on.
+            let mut j = i;
+            if paren_open && j < n && b[j] == b')' {
+                paren_open = false;
+                j += 1;
+                if j < n && matches!(b[j], b' ' | b'-' | b'.') {
+                    j += 1;
+                }
+            } else if j < n && matches!(b[j], b' ' | b'-' | b'.' | b'/') {
+                j += 1;
+            } else {
+                if j < n && is_word(b[j]) {
+                    glued = true;
+                }
+                break;
+            }
+            if j < n && b[j] == b'(' && !paren_open && j + 1 < n && b[j + 1].is_ascii_digit() {
+                paren_open = true;
+                j += 1;
+            }
+            if j < n && b[j].is_ascii_digit() {
+                i = j;
+            } else {
+                break;
+            }
+        }
+        if glued {
+            // Glued to a word on the right (`12345abc`): skip the word, keep nothing of it. What
+            // came before the last group still counts (`call 555 0132x` loses only `0132x`).
+            groups.pop();
+            while i < n && is_word(b[i]) {
+                i += 1;
+            }
+        }
+        if !groups.is_empty() {
+            classify(t, token_start, plus, &groups, cfg, out);
+        }
+    }
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// One run of consecutive groups.
+struct Span<'a> {
+    t: &'a str,
+    groups: &'a [Group],
+    /// Whether the run starts at the token's first group behind a `+`.
+    plus: bool,
+    digits: String,
+    lens: Vec<usize>,
+}
+
+impl Span<'_> {
+    fn gap(&self, k: usize) -> &str {
+        &self.t[self.groups[k].end..self.groups[k + 1].start]
+    }
+
+    /// The one separator every gap uses (`""` for a single group), if they agree.
+    fn uniform(&self) -> Option<&str> {
+        if self.groups.len() == 1 {
+            return Some("");
+        }
+        let first = self.gap(0);
+        (1..self.groups.len() - 1)
+            .all(|k| self.gap(k) == first)
+            .then_some(first)
+    }
+
+    fn shape(&self, lens: &[usize]) -> bool {
+        self.lens == lens
+    }
+
+    fn bare(&self) -> bool {
+        self.groups.len() == 1
+    }
+
+    /// Whether the run starts with `(` right before its first group.
+    fn paren_first(&self) -> bool {
+        let s = self.groups[0].start;
+        s > 0 && self.t.as_bytes()[s - 1] == b'('
+    }
+}
+
+fn classify(
+    t: &str,
+    token_start: usize,
+    plus: bool,
+    groups: &[Group],
+    cfg: &GuardConfig,
+    out: &mut Vec<Candidate>,
+) {
+    for a in 0..groups.len() {
+        let mut digits = String::with_capacity(MAX_DIGITS);
+        let mut lens = Vec::with_capacity(MAX_SPAN_GROUPS);
+        for (k, g) in groups[a..].iter().enumerate().take(MAX_SPAN_GROUPS) {
+            digits.push_str(&t[g.start..g.end]);
+            lens.push(g.end - g.start);
+            if digits.len() > MAX_DIGITS {
+                break;
+            }
+            let span = Span {
+                t,
+                groups: &groups[a..=a + k],
+                plus: plus && a == 0 && groups[0].start == token_start + 1,
+                digits: digits.clone(),
+                lens: lens.clone(),
+            };
+            recognize(&span, cfg, out);
+        }
+    }
+}
+
+fn push(
+    out: &mut Vec<Candidate>,
+    s: &Span<'_>,
+    entity: Entity,
+    score: f32,
+    validated: bool,
+    rule: &'static str,
+) {
+    let mut start = s.groups[0].start;
+    let mut end = s.groups[s.groups.len() - 1].end;
+    let b = s.t.as_bytes();
+    if s.plus || s.paren_first() {
+        start -= 1;
+    }
+    if entity == Entity::PhoneNumber
+        && s.paren_first()
+        && s.groups.len() == 1
+        && end < b.len()
+        && b[end] == b')'
+    {
+        end += 1;
+    }
+    out.push(Candidate::new(entity, start, end, score, validated, rule));
+}
+
+fn recognize(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let d = s.digits.as_str();
+    let n = d.len();
+    let sep = s.uniform();
+    let plain_sep = matches!(sep, Some("" | " " | "-"));
+    let no_parens = !s.paren_first()
+        && (0..s.groups.len().saturating_sub(1)).all(|k| !s.gap(k).contains(['(', ')']));
+
+    // Payment cards: uniform spaces or dashes in the card layouts, or one block.
+    if (12..=19).contains(&n) && plain_sep && no_parens && !s.plus {
+        let layout = s.bare()
+            || s.lens[..s.lens.len() - 1].iter().all(|&l| l == 4) && s.lens[s.lens.len() - 1] <= 4
+            || s.shape(&[4, 6, 5])
+            || s.shape(&[4, 6, 4]);
+        if layout && v::credit_card(d) {
+            push(out, s, Entity::CreditCard, 1.0, true, "luhn");
+        }
+    }
+
+    // US SSN and ITIN: 3-2-4 with one separator; bare 9 digits only with context.
+    if n == 9 && no_parens && !s.plus {
+        let formatted = s.shape(&[3, 2, 4]) && matches!(sep, Some("-" | " "));
+        if formatted || s.bare() {
+            let (score, rule) = if formatted {
+                (0.5, "ssn_format")
+            } else {
+                (0.15, "ssn_bare")
+            };
+            if v::us_ssn(d) {
+                push(out, s, Entity::UsSsn, score, false, rule);
+            } else if v::us_itin(d) {
+                push(out, s, Entity::UsItin, score, false, rule);
+            }
+        }
+    }
+
+    phone(s, cfg, out);
+
+    // IPv4: four dotted groups of 0-255 without leading zeros.
+    if s.lens.len() == 4 && sep == Some(".") && s.lens.iter().all(|&l| l <= 3) {
+        let ok = s.groups.iter().all(|g| {
+            let part = &s.t[g.start..g.end];
+            part.parse::<u16>().is_ok_and(|x| x <= 255)
+                && !(part.len() > 1 && part.starts_with('0'))
+        });
+        if ok {
+            push(out, s, Entity::IpAddress, 0.6, false, "ipv4");
+        }
+    }
+
+    // Dates, for DATE_OF_BIRTH (only with context).
+    if s.lens.len() == 3 && matches!(sep, Some("/" | "-" | ".")) && date(s) {
+        push(out, s, Entity::DateOfBirth, 0.3, false, "date");
+    }
+
+    national(s, sep, cfg, out);
+}
+
+fn date(s: &Span<'_>) -> bool {
+    let part = |k: usize| {
+        s.t[s.groups[k].start..s.groups[k].end]
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    let (a, b, c) = (part(0), part(1), part(2));
+    let year_ok = |y: u32| (1900..=2099).contains(&y);
+    let day_month = |d: u32, m: u32| (1..=31).contains(&d) && (1..=12).contains(&m);
+    match (s.lens[0], s.lens[1], s.lens[2]) {
+        (1 | 2, 1 | 2, 4) => year_ok(c) && (day_month(a, b) || day_month(b, a)),
+        (4, 1 | 2, 1 | 2) => year_ok(a) && day_month(c, b),
+        _ => false,
+    }
+}
+
+/// E.164 country calling codes and the national number lengths they allow.
+const CALLING_CODES: &[(&str, u8, u8)] = &[
+    ("1", 10, 10),
+    ("7", 10, 10),
+    ("20", 8, 10),
+    ("27", 9, 9),
+    ("30", 10, 10),
+    ("31", 9, 9),
+    ("32", 8, 9),
+    ("33", 9, 9),
+    ("34", 9, 9),
+    ("36", 8, 9),
+    ("39", 6, 11),
+    ("40", 9, 9),
+    ("41", 9, 9),
+    ("43", 4, 13),
+    ("44", 9, 10),
+    ("45", 8, 8),
+    ("46", 7, 10),
+    ("47", 8, 8),
+    ("48", 9, 9),
+    ("49", 6, 13),
+    ("51", 8, 9),
+    ("52", 10, 10),
+    ("53", 8, 8),
+    ("54", 10, 11),
+    ("55", 10, 11),
+    ("56", 9, 9),
+    ("57", 8, 10),
+    ("58", 10, 10),
+    ("60", 7, 10),
+    ("61", 9, 9),
+    ("62", 7, 12),
+    ("63", 8, 10),
+    ("64", 8, 10),
+    ("65", 8, 8),
+    ("66", 8, 9),
+    ("81", 9, 10),
+    ("82", 8, 10),
+    ("84", 9, 10),
+    ("86", 8, 11),
+    ("90", 10, 10),
+    ("91", 10, 10),
+    ("92", 9, 10),
+    ("93", 9, 9),
+    ("94", 9, 9),
+    ("95", 7, 10),
+    ("98", 10, 10),
+    ("212", 9, 9),
+    ("213", 9, 9),
+    ("216", 8, 8),
+    ("218", 9, 9),
+    ("220", 7, 7),
+    ("221", 9, 9),
+    ("225", 8, 10),
+    ("229", 8, 8),
+    ("233", 9, 9),
+    ("234", 8, 10),
+    ("237", 9, 9),
+    ("250", 9, 9),
+    ("251", 9, 9),
+    ("254", 9, 9),
+    ("255", 9, 9),
+    ("256", 9, 9),
+    ("260", 9, 9),
+    ("263", 9, 9),
+    ("351", 9, 9),
+    ("352", 6, 11),
+    ("353", 7, 9),
+    ("354", 7, 9),
+    ("355", 8, 9),
+    ("356", 8, 8),
+    ("357", 8, 8),
+    ("358", 6, 10),
+    ("359", 8, 9),
+    ("370", 8, 8),
+    ("371", 8, 8),
+    ("372", 7, 8),
+    ("380", 9, 9),
+    ("381", 8, 9),
+    ("385", 8, 9),
+    ("386", 8, 8),
+    ("420", 9, 9),
+    ("421", 9, 9),
+    ("852", 8, 8),
+    ("853", 8, 8),
+    ("855", 8, 9),
+    ("880", 10, 10),
+    ("886", 9, 9),
+    ("960", 7, 7),
+    ("961", 7, 8),
+    ("962", 8, 9),
+    ("963", 9, 9),
+    ("964", 10, 10),
+    ("965", 8, 8),
+    ("966", 9, 9),
+    ("967", 9, 9),
+    ("968", 8, 8),
+    ("970", 9, 9),
+    ("971", 8, 9),
+    ("972", 8, 9),
+    ("973", 8, 8),
+    ("974", 8, 8),
+    ("977", 8, 10),
+    ("994", 9, 9),
+    ("995", 9, 9),
+    ("998", 9, 9),
+];
+
+fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let d = s.digits.as_str();
+    let n = d.len();
+    // No dates or versions: a phone's gaps are spaces, dashes, dots or parentheses, and a dotted
+    // one has at least three groups of 2-4 (`415.555.0132`).
+    let gaps_ok = (0..s.groups.len().saturating_sub(1)).all(|k| {
+        matches!(
+            s.gap(k),
+            " " | "-" | "." | " (" | ") " | ")" | "(" | ")-" | ")."
+        )
+    });
+    if !gaps_ok {
+        return;
+    }
+    if s.plus {
+        if (7..=15).contains(&n)
+            && CALLING_CODES.iter().any(|(cc, lo, hi)| {
+                d.starts_with(cc) && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
+            })
+        {
+            push(out, s, Entity::PhoneNumber, 0.75, false, "e164");
+        }
+        return;
+    }
+    let b = d.as_bytes();
+    let mut best: Option<(f32, &'static str)> = None;
+    let mut offer = |score: f32, rule: &'static str| {
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, rule));
+        }
+    };
+    let grouped = if s.bare() { 0.2 } else { 0.4 };
+    let sep = s.uniform();
+    let dotted_ok = sep != Some(".") || s.groups.len() >= 3;
+    if !dotted_ok {
+        return;
+    }
+    for r in &cfg.phone_regions {
+        match r {
+            Region::Us => {
+                let nanp = |x: &[u8]| x.len() == 10 && x[0] >= b'2' && x[3] >= b'2';
+                if nanp(b) && (s.bare() || s.shape(&[3, 3, 4])) {
+                    if s.paren_first() {
+                        offer(0.5, "nanp_paren");
+                    } else {
+                        offer(grouped, "nanp");
+                    }
+                } else if n == 11 && b[0] == b'1' && nanp(&b[1..]) && s.shape(&[1, 3, 3, 4]) {
+                    offer(0.4, "nanp");
+                }
+            }
+            Region::Gb => {
+                if (10..=11).contains(&n) && b[0] == b'0' && b[1] != b'0' && s.groups.len() <= 4 {
+                    offer(grouped, "gb");
+                }
+            }
+            Region::De => {
+                if (7..=13).contains(&n) && b[0] == b'0' && b[1] != b'0' && s.groups.len() <= 4 {
+                    offer(if s.bare() { 0.2 } else { 0.3 }, "de");
+                }
+            }
+            Region::Fr => {
+                if n == 10 && b[0] == b'0' && b[1] != b'0' {
+                    if s.shape(&[2, 2, 2, 2, 2]) {
+                        offer(0.5, "fr_pairs");
+                    } else if s.bare() {
+                        offer(0.2, "fr");
+                    }
+                }
+            }
+            Region::In => {
+                if n == 10 && b[0] >= b'6' && (s.bare() || s.shape(&[5, 5])) {
+                    offer(grouped, "in");
+                }
+            }
+            Region::Au => {
+                if n == 10
+                    && b[0] == b'0'
+                    && matches!(b[1], b'2' | b'3' | b'4' | b'7' | b'8')
+                    && (s.bare() || s.shape(&[4, 3, 3]) || s.shape(&[2, 4, 4]))
+                {
+                    offer(grouped, "au");
+                }
+            }
+            Region::Es => {
+                if n == 9
+                    && matches!(b[0], b'6' | b'7' | b'8' | b'9')
+                    && (s.bare() || s.shape(&[3, 3, 3]) || s.shape(&[3, 2, 2, 2]))
+                {
+                    offer(grouped, "es");
+                }
+            }
+            Region::It => {
+                if (9..=11).contains(&n) && (b[0] == b'3' || b[0] == b'0') && s.groups.len() <= 4 {
+                    offer(if s.bare() { 0.2 } else { 0.3 }, "it");
+                }
+            }
+            Region::Nl => {
+                if n == 10
+                    && b[0] == b'0'
+                    && b[1] != b'0'
+                    && (s.bare()
+                        || s.shape(&[2, 8])
+                        || s.shape(&[3, 7])
+                        || s.shape(&[4, 6])
+                        || s.shape(&[2, 4, 4]))
+                {
+                    offer(grouped, "nl");
+                }
+            }
+        }
+    }
+    if let Some((score, rule)) = best {
+        push(out, s, Entity::PhoneNumber, score, false, rule);
+    }
+}
+
+fn national(s: &Span<'_>, sep: Option<&str>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    if cfg.packs.is_empty() || s.plus || s.paren_first() {
+        return;
+    }
+    let d = s.digits.as_str();
+    let n = d.len();
+    let spaced = matches!(sep, Some(" " | "-"));
+    let on = |p: Pack| cfg.packs.contains(&p);
+    // (formatted in the official layout: 1.0; bare: 0.4, context needed) for weak checksums.
+    let weak = |formatted: bool| if formatted { 1.0 } else { 0.4 };
+    if on(Pack::Uk) && n == 10 && (s.bare() || s.shape(&[3, 3, 4]) && spaced) && v::uk_nhs(d) {
+        push(out, s, Entity::UkNhs, weak(!s.bare()), true, "mod11");
+    }
+    if on(Pack::Ca) && n == 9 && (s.bare() || s.shape(&[3, 3, 3]) && spaced) && v::ca_sin(d) {
+        push(out, s, Entity::CaSin, weak(!s.bare()), true, "luhn");
+    }
+    if on(Pack::Pl) && n == 11 && s.bare() && v::pl_pesel(d) {
+        push(out, s, Entity::PlPesel, 1.0, true, "pesel");
+    }
+    if on(Pack::De)
+        && n == 11
+        && (s.bare() || s.shape(&[2, 3, 3, 3]) && sep == Some(" "))
+        && v::de_tax_id(d)
+    {
+        push(out, s, Entity::DeTaxId, 1.0, true, "iso7064");
+    }
+    if on(Pack::Se)
+        && (s.shape(&[6, 4]) || s.shape(&[8, 4]))
+        && sep == Some("-")
+        && v::se_personnummer(d)
+    {
+        push(out, s, Entity::SePersonnummer, 1.0, true, "luhn");
+    } else if on(Pack::Se) && s.bare() && (n == 10 || n == 12) && v::se_personnummer(d) {
+        push(out, s, Entity::SePersonnummer, 0.4, true, "luhn");
+    }
+    if on(Pack::In) && n == 12 && (s.bare() || s.shape(&[4, 4, 4]) && spaced) && v::in_aadhaar(d) {
+        push(out, s, Entity::InAadhaar, weak(!s.bare()), true, "verhoeff");
+    }
+    if on(Pack::Au) {
+        if (n == 9 && (s.bare() || s.shape(&[3, 3, 3]) && sep == Some(" ")) || n == 8 && s.bare())
+            && v::au_tfn(d)
+        {
+            push(out, s, Entity::AuTfn, weak(!s.bare()), true, "mod11");
+        }
+        if n == 11 && (s.bare() || s.shape(&[2, 3, 3, 3]) && sep == Some(" ")) && v::au_abn(d) {
+            push(
+                out,
+                s,
+                Entity::AuAbn,
+                if s.bare() { 0.8 } else { 1.0 },
+                true,
+                "mod89",
+            );
+        }
+    }
+    if on(Pack::Us) {
+        if n == 10 && s.bare() && v::us_npi(d) {
+            push(out, s, Entity::UsNpi, 0.4, true, "luhn");
+        }
+        if n == 9 && s.bare() && v::aba_routing(d) {
+            push(out, s, Entity::AbaRoutingNumber, 0.4, true, "aba");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str, cfg: &GuardConfig) -> Vec<(Entity, String, &'static str)> {
+        let mut out = Vec::new();
+        scan(text, cfg, &mut out);
+        out.into_iter()
+            .map(|c| (c.entity, text[c.start..c.end].to_string(), c.rule))
+            .collect()
+    }
+
+    #[test]
+    fn a_card_after_a_year_is_found_where_it_starts() {
+        let f = found(
+            "in 2023 4111 1111 1111 1111 was used",
+            &GuardConfig::default(),
+        );
+        assert!(
+            f.iter()
+                .any(|(e, s, _)| *e == Entity::CreditCard && s == "4111 1111 1111 1111"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn identifiers_and_long_runs_are_skipped() {
+        let cfg = GuardConfig::default();
+        // A `+` or `(` glued to a word once looped forever.
+        assert!(found("h+0' x(1 y+44 20 7946 0958", &cfg).is_empty());
+        assert!(found("order4111111111111111 x", &cfg).is_empty());
+        assert!(found("4111111111111111abc", &cfg).is_empty());
+        let long = "9".repeat(1000);
+        assert!(found(&long, &cfg).is_empty());
+    }
+
+    #[test]
+    fn phones_in_their_formats() {
+        let cfg = GuardConfig::default();
+        let f = found(
+            "call +1 (415) 555-0132 or (415) 555-0133 or +44 20 7946 0958",
+            &cfg,
+        );
+        let phones: Vec<&str> = f
+            .iter()
+            .filter(|x| x.0 == Entity::PhoneNumber)
+            .map(|x| x.1.as_str())
+            .collect();
+        assert!(phones.contains(&"+1 (415) 555-0132"), "{phones:?}");
+        assert!(phones.contains(&"(415) 555-0133"), "{phones:?}");
+        assert!(phones.contains(&"+44 20 7946 0958"), "{phones:?}");
+    }
+
+    #[test]
+    fn windows_cover_long_space_separated_sequences() {
+        let mut text = String::new();
+        for k in 0..40 {
+            text.push_str(&format!("{k} "));
+        }
+        text.push_str("4111 1111 1111 1111");
+        let f = found(&text, &GuardConfig::default());
+        assert!(
+            f.iter()
+                .any(|(e, s, _)| *e == Entity::CreditCard && s == "4111 1111 1111 1111"),
+            "{f:?}"
+        );
+    }
+}

@@ -1,0 +1,578 @@
+//! Shapes: values found around a trigger character or literal — e-mail addresses around `@`,
+//! credentials around `://`, PEM private keys, JWTs, values after secret keywords, `Bearer`
+//! tokens, MAC and IPv6 addresses, dates written with month names.
+
+use crate::validate as v;
+use crate::{Candidate, Entity};
+use regex::Regex;
+
+/// Compiled patterns of this module.
+#[derive(Debug)]
+pub struct Shapes {
+    keyword: Regex,
+    bearer: Regex,
+    misc: Regex,
+}
+
+impl Default for Shapes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// The patterns are constants, compiled once; a test compiles them.
+#[allow(clippy::expect_used)]
+fn compile(p: &str) -> Regex {
+    Regex::new(p).expect("built-in pattern compiles")
+}
+
+impl Shapes {
+    /// Compiles the patterns.
+    pub fn new() -> Shapes {
+        Shapes {
+            // A secret keyword, then `=`, `:`, `=>` or `:=`, then the value.
+            keyword: compile(
+                r#"(?i)(?:key|secret|token|passw(?:or)?d|passwd|pwd|credential|auth)[a-z0-9_.-]{0,40}["']?\s{0,4}(?:=|:|=>|:=)\s{0,4}["']?([^\s"'<>{}(),;`]{6,256})"#,
+            ),
+            bearer: compile(r"(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{16,512}=*)"),
+            misc: compile(concat!(
+                r"(?P<mac>(?-u:\b)(?:(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?-u:\b))",
+                r"|(?P<ipv6>(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?)",
+                r"|(?P<date>(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th)?\s{1,3}[a-z]{3,9}\.?,?\s{1,3}[0-9]{4}|[a-z]{3,9}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b))",
+            )),
+        }
+    }
+
+    /// Appends the shapes found in `t`.
+    pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
+        emails(t, out);
+        credentials_in_urls(t, out);
+        pem_keys(t, out);
+        jwts(t, out);
+        if t.contains("hooks.slack.com/services/") {
+            slack_webhooks(t, out);
+        }
+        for c in self.keyword.captures_iter(t) {
+            let (Some(all), Some(value)) = (c.get(0), c.get(1)) else {
+                continue;
+            };
+            let keyword = all.as_str()[..value.start() - all.start()].to_ascii_lowercase();
+            let val = value.as_str();
+            let is_password = keyword.contains("pass") || keyword.contains("pwd");
+            let ident_start = identifier_start(t, all.start());
+            let ident = t[ident_start..all.start()].to_ascii_lowercase();
+            let aws = ident.contains("aws") || keyword.contains("aws");
+            if is_password {
+                if plausible_password(val) {
+                    out.push(Candidate::new(
+                        Entity::SecretGeneric,
+                        value.start(),
+                        value.end(),
+                        0.8,
+                        false,
+                        "password_assignment",
+                    ));
+                }
+            } else if val.len() >= 16 && v::entropy(val) >= 3.0 && mixed(val) {
+                let entity = if aws {
+                    Entity::SecretAwsKey
+                } else {
+                    Entity::SecretGeneric
+                };
+                out.push(Candidate::new(
+                    entity,
+                    value.start(),
+                    value.end(),
+                    0.8,
+                    false,
+                    "secret_assignment",
+                ));
+            }
+        }
+        for c in self.bearer.captures_iter(t) {
+            if let Some(m) = c.get(1)
+                && v::entropy(m.as_str()) >= 3.0
+            {
+                out.push(Candidate::new(
+                    Entity::SecretGeneric,
+                    m.start(),
+                    m.end(),
+                    0.85,
+                    false,
+                    "bearer_token",
+                ));
+            }
+        }
+        for c in self.misc.captures_iter(t) {
+            if let Some(m) = c.name("mac") {
+                let hex: String = m.as_str().chars().filter(char::is_ascii_hexdigit).collect();
+                if !hex.bytes().all(|b| b == b'0') && !hex.eq_ignore_ascii_case("ffffffffffff") {
+                    out.push(Candidate::new(
+                        Entity::MacAddress,
+                        m.start(),
+                        m.end(),
+                        0.6,
+                        false,
+                        "mac",
+                    ));
+                }
+            } else if let Some(m) = c.name("ipv6") {
+                ipv6(t, m.start(), m.end(), out);
+            } else if let Some(m) = c.name("date")
+                && has_month(m.as_str())
+            {
+                out.push(Candidate::new(
+                    Entity::DateOfBirth,
+                    m.start(),
+                    m.end(),
+                    0.3,
+                    false,
+                    "date_words",
+                ));
+            }
+        }
+    }
+}
+
+/// Where the identifier ending at `end` starts (`aws_secret_access_key` before `=`).
+fn identifier_start(t: &str, end: usize) -> usize {
+    let b = t.as_bytes();
+    let mut s = end;
+    while s > 0
+        && end - s < 64
+        && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'.' | b'-'))
+    {
+        s -= 1;
+    }
+    s
+}
+
+fn mixed(s: &str) -> bool {
+    s.bytes().any(|c| c.is_ascii_digit()) && s.bytes().any(|c| c.is_ascii_alphabetic())
+}
+
+fn plausible_password(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 6
+        && !b.iter().all(|&c| c == b[0])
+        && !s.starts_with('$')
+        && !s.starts_with('%')
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "password"
+                | "required"
+                | "optional"
+                | "string"
+                | "none"
+                | "null"
+                | "undefined"
+                | "redacted"
+                | "hidden"
+                | "********"
+        )
+}
+
+fn has_month(s: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    s.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
+        let w = w.to_ascii_lowercase();
+        w == "sept"
+            || MONTHS
+                .iter()
+                .any(|m| *m == w || (w.len() == 3 && m.starts_with(w.as_str())))
+    })
+}
+
+fn ipv6(t: &str, s: usize, e: usize, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let bad_before =
+        s > 0 && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b':' | b'.' | b'_'));
+    let bad_after = e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] == b':');
+    if bad_before || bad_after {
+        return;
+    }
+    let cand = &t[s..e];
+    let hex_digits = cand.bytes().filter(u8::is_ascii_hexdigit).count();
+    if hex_digits < 4 || cand.parse::<std::net::Ipv6Addr>().is_err() {
+        return;
+    }
+    out.push(Candidate::new(Entity::IpAddress, s, e, 0.6, false, "ipv6"));
+}
+
+/// Whether `ip` is loopback, private, link-local, unspecified or documentation space.
+pub fn is_private_ip(ip: &str) -> bool {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            let o = a.octets();
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || (o[0] == 192 && o[1] == 0 && o[2] == 2)
+                || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+                || (o[0] == 203 && o[1] == 0 && o[2] == 113)
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            a.is_loopback()
+                || a.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || s[0] == 0x2001 && s[1] == 0x0db8
+        }
+        Err(_) => false,
+    }
+}
+
+fn local_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
+}
+
+fn domain_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
+}
+
+fn emails(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    while let Some(k) = t[from..].find('@') {
+        let at = from + k;
+        from = at + 1;
+        let mut s = at;
+        while s > 0 && at - s < 64 && local_char(b[s - 1]) {
+            s -= 1;
+        }
+        while s < at && matches!(b[s], b'.' | b'\'' | b'-') {
+            s += 1;
+        }
+        if s == at || (s > 0 && local_char(b[s - 1])) {
+            continue;
+        }
+        let mut e = at + 1;
+        while e < b.len() && e - at <= 253 && domain_char(b[e]) {
+            e += 1;
+        }
+        while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
+            e -= 1;
+        }
+        let domain = &t[at + 1..e];
+        let labels: Vec<&str> = domain.split('.').collect();
+        let ok_labels = labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+            });
+        if !ok_labels {
+            continue;
+        }
+        let Some(tld) = labels.last() else { continue };
+        if tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()) && is_tld(tld) {
+            out.push(Candidate::new(
+                Entity::EmailAddress,
+                s,
+                e,
+                1.0,
+                true,
+                "email_tld",
+            ));
+        }
+    }
+}
+
+/// Country-code top-level domains (ISO 3166 alpha-2 and the few others in use) and the generic
+/// ones mail is commonly sent from. The reserved names of RFC 2606 (`example`, `test`,
+/// `invalid`, `localhost`) are not public and not listed.
+const CC_TLDS: &str = "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm fo fr ga gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
+const G_TLDS: &str = "com net org edu gov mil int info biz name pro aero asia cat coop jobs mobi museum post tel travel arpa app dev page cloud online site tech store shop blog xyz top club email company solutions services agency digital network systems software support global group media news live life world today space website link click help host press studio design art health care finance bank insurance law legal consulting capital ventures partners management marketing academy education school university training institute foundation church community center city london nyc paris berlin tokyo amsterdam wien swiss bayern quebec scot wales africa ltd llc inc gmbh limited plus business fun games social team zone one work works tools codes guru ninja rocks photo photos video film music audio radio events house homes properties realty estate rent cars auto fit fitness yoga golf football beer wine pizza cafe restaurant bar kitchen coffee farm garden green eco energy solar exchange market trade money credit loans tax fund investments financial bio science technology engineering engineer mail chat forum wiki review reviews email consulting google apple amazon microsoft me ai io co tv fm gg ly sh to";
+
+fn is_tld(tld: &str) -> bool {
+    let tld = tld.to_ascii_lowercase();
+    CC_TLDS
+        .split(' ')
+        .chain(G_TLDS.split(' '))
+        .any(|x| x == tld)
+}
+
+const DB_SCHEMES: &[&str] = &[
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "mongodb",
+    "mongodb+srv",
+    "redis",
+    "rediss",
+    "amqp",
+    "amqps",
+    "mssql",
+    "sqlserver",
+    "oracle",
+    "clickhouse",
+    "cockroachdb",
+    "snowflake",
+    "kafka",
+    "nats",
+    "ldap",
+    "ldaps",
+    "smtp",
+    "smtps",
+    "couchdb",
+    "neo4j",
+    "cassandra",
+    "memcached",
+    "elasticsearch",
+    "mqtt",
+    "db2",
+    "sybase",
+    "jdbc",
+];
+
+fn credentials_in_urls(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    while let Some(k) = t[from..].find("://") {
+        let sep = from + k;
+        from = sep + 3;
+        let mut s = sep;
+        while s > 0
+            && sep - s < 32
+            && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'+' | b'.' | b'-' | b':'))
+        {
+            s -= 1;
+        }
+        while s < sep && !b[s].is_ascii_alphabetic() {
+            s += 1;
+        }
+        if s == sep {
+            continue;
+        }
+        let mut e = sep + 3;
+        while e < b.len()
+            && e - sep < 1024
+            && !matches!(
+                b[e],
+                b'/' | b'?'
+                    | b'#'
+                    | b'"'
+                    | b'\''
+                    | b'<'
+                    | b'>'
+                    | b'`'
+                    | b' '
+                    | b'\t'
+                    | b'\r'
+                    | b'\n'
+            )
+        {
+            e += 1;
+        }
+        let authority = &t[sep + 3..e];
+        let Some(at) = authority.rfind('@') else {
+            continue;
+        };
+        let (userinfo, host) = (&authority[..at], &authority[at + 1..]);
+        let Some((_, password)) = userinfo.split_once(':') else {
+            continue;
+        };
+        if password.is_empty() || host.is_empty() {
+            continue;
+        }
+        let scheme = t[s..sep].to_ascii_lowercase();
+        let last = scheme.rsplit(':').next().unwrap_or("");
+        let entity = if DB_SCHEMES.contains(&last) || scheme.starts_with("jdbc") {
+            Entity::SecretConnectionString
+        } else {
+            Entity::UrlWithCredentials
+        };
+        out.push(Candidate::new(entity, s, e, 1.0, true, "userinfo"));
+    }
+}
+
+fn slack_webhooks(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    let needle = "hooks.slack.com/services/";
+    while let Some(k) = t[from..].find(needle) {
+        let s = from + k;
+        let mut e = s + needle.len();
+        while e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'/') {
+            e += 1;
+        }
+        from = e.max(s + 1);
+        let start = if t[..s].ends_with("https://") {
+            s - 8
+        } else {
+            s
+        };
+        if e - s > needle.len() + 20 {
+            out.push(Candidate::new(
+                Entity::SecretSlackToken,
+                start,
+                e,
+                0.95,
+                false,
+                "slack_webhook",
+            ));
+        }
+    }
+}
+
+fn pem_keys(t: &str, out: &mut Vec<Candidate>) {
+    let mut from = 0;
+    while let Some(k) = t[from..].find("-----BEGIN ") {
+        let s = from + k;
+        from = s + 11;
+        let Some(head_end) = t[from..].find("-----").map(|x| from + x) else {
+            return;
+        };
+        let label = &t[from..head_end];
+        if head_end - from > 64 || !label.contains("PRIVATE KEY") {
+            continue;
+        }
+        let body = head_end + 5;
+        let limit = (body + 65_536).min(t.len());
+        let window = &t[body..limit];
+        let e = match window.find("-----END ") {
+            Some(x) => {
+                let end_label = body + x + 9;
+                t[end_label..limit]
+                    .find("-----")
+                    .map_or(limit, |y| end_label + y + 5)
+            }
+            None => {
+                body + window
+                    .bytes()
+                    .take_while(|c| {
+                        c.is_ascii_alphanumeric()
+                            || matches!(
+                                c,
+                                b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ' | b':' | b'-' | b','
+                            )
+                    })
+                    .count()
+            }
+        };
+        out.push(Candidate::new(
+            Entity::SecretPrivateKey,
+            s,
+            e,
+            1.0,
+            true,
+            "pem",
+        ));
+        from = e.max(from);
+    }
+}
+
+fn jwt_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+fn jwts(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    while let Some(k) = t[from..].find("eyJ") {
+        let s = from + k;
+        from = s + 3;
+        if s > 0 && jwt_char(b[s - 1]) {
+            continue;
+        }
+        let mut e = s;
+        let mut dots = 0;
+        let mut seg_len = 0;
+        while e < b.len() && e - s < 16_384 {
+            if jwt_char(b[e]) {
+                seg_len += 1;
+            } else if b[e] == b'.' && dots < 2 && seg_len >= 2 {
+                dots += 1;
+                seg_len = 0;
+            } else {
+                break;
+            }
+            e += 1;
+        }
+        if dots == 2 && v::jwt_header(&t[s..e]) {
+            out.push(Candidate::new(Entity::SecretJwt, s, e, 1.0, true, "jwt"));
+            from = e;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<(Entity, String)> {
+        let mut out = Vec::new();
+        Shapes::new().scan(text, &mut out);
+        out.into_iter()
+            .map(|c| (c.entity, text[c.start..c.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn shapes_are_found_with_their_exact_spans() {
+        let text = "mail jane.doe+x@mail.example.co.uk, not a@b or x@host.invalid; db postgres://app:s3cret@db:5432/x and https://bob:pw@example.com/p \
+                    Authorization: Bearer abcDEF123456ghiJKL789 jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln mac 00:1A:2B:3C:4D:5E ip 2001:db8::8a2e:370:7334 \
+                    password=Hunter2!x aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY born 12 March 1985";
+        let f = found(text);
+        let want = [
+            (Entity::EmailAddress, "jane.doe+x@mail.example.co.uk"),
+            (
+                Entity::SecretConnectionString,
+                "postgres://app:s3cret@db:5432",
+            ),
+            (Entity::UrlWithCredentials, "https://bob:pw@example.com"),
+            (Entity::SecretGeneric, "abcDEF123456ghiJKL789"),
+            (
+                Entity::SecretJwt,
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+            ),
+            (Entity::MacAddress, "00:1A:2B:3C:4D:5E"),
+            (Entity::IpAddress, "2001:db8::8a2e:370:7334"),
+            (Entity::SecretGeneric, "Hunter2!x"),
+            (
+                Entity::SecretAwsKey,
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+            (Entity::DateOfBirth, "12 March 1985"),
+        ];
+        for (e, s) in want {
+            assert!(
+                f.iter().any(|(fe, fs)| *fe == e && fs == s),
+                "{e} {s:?} not in {f:?}"
+            );
+        }
+        assert!(
+            !f.iter().any(|(_, s)| s == "a@b" || s.contains("invalid")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn code_and_times_are_not_addresses() {
+        let f = found("std::vector<int> at 12:30:45 and Foo::bar and 10:00");
+        assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn a_pem_block_is_one_finding() {
+        let text = "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\nabc+/=\n-----END RSA PRIVATE KEY-----\nthanks";
+        let f = found(text);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].1.starts_with("-----BEGIN") && f[0].1.ends_with("KEY-----"));
+    }
+}

@@ -1,0 +1,321 @@
+//! Words: one scan for runs of `[A-Za-z0-9_-]` feeds the recognizers of alphanumeric values —
+//! prefixed tokens (`AKIA…`, `ghp_…`, `sk-…`), wallet addresses, IBANs (compact, or in groups of
+//! four), UK National Insurance numbers, Italian fiscal codes, Spanish NIF and NIE.
+//!
+//! Each recognizer checks a prefix and a length before anything costlier, so ordinary prose
+//! costs a few comparisons a word.
+
+use crate::validate as v;
+use crate::{Candidate, Entity, GuardConfig, Pack};
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Scans `t` word by word.
+pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !is_word(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && is_word(b[i]) {
+            i += 1;
+        }
+        // Dashes at the edges belong to the text around the word.
+        let (mut s, mut e) = (start, i);
+        while s < e && b[s] == b'-' {
+            s += 1;
+        }
+        while e > s && b[e - 1] == b'-' {
+            e -= 1;
+        }
+        if s < e {
+            word(t, s, e, cfg, out);
+        }
+    }
+}
+
+fn all(w: &str, f: impl Fn(u8) -> bool) -> bool {
+    w.bytes().all(f)
+}
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+fn word(t: &str, s: usize, e: usize, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let w = &t[s..e];
+    let len = w.len();
+    let mut push = |entity, score, validated, rule| {
+        out.push(Candidate::new(entity, s, e, score, validated, rule))
+    };
+    if len >= 20
+        && let Some((entity, rule)) = prefixed_token(w)
+    {
+        push(entity, 0.95, false, rule);
+        return;
+    }
+    let first = w.as_bytes()[0];
+    // Wallets.
+    if (26..=35).contains(&len) && (first == b'1' || first == b'3') && v::base58check(w) {
+        push(Entity::CryptoWallet, 1.0, true, "base58check");
+        return;
+    }
+    if (14..=74).contains(&len)
+        && (w.starts_with("bc1") || w.starts_with("BC1") || w.starts_with("tb1"))
+        && v::bech32_address(w)
+    {
+        push(Entity::CryptoWallet, 1.0, true, "bech32");
+        return;
+    }
+    if len == 42 && (w.starts_with("0x") || w.starts_with("0X")) {
+        match v::eip55(w) {
+            Some(true) => push(Entity::CryptoWallet, 1.0, true, "eip55"),
+            None if all(&w[2..], |c| c.is_ascii_hexdigit()) => {
+                push(Entity::CryptoWallet, 0.6, false, "eth_hex")
+            }
+            _ => {}
+        }
+        return;
+    }
+    // IBAN, compact.
+    if (15..=34).contains(&len) && iban_head(w) && all(w, alnum) && v::iban(w) {
+        push(Entity::IbanCode, 1.0, true, "mod97");
+        return;
+    }
+    // Alphanumeric national ids.
+    if cfg.packs.contains(&Pack::It) && len == 16 && all(w, alnum) && v::it_fiscal_code(w) {
+        push(Entity::ItFiscalCode, 1.0, true, "check_char");
+        return;
+    }
+    if cfg.packs.contains(&Pack::Es) && (9..=11).contains(&len) {
+        let compact: String = w.chars().filter(|&c| c != '-').collect();
+        if compact.len() == 9 {
+            if v::es_nif(&compact) {
+                push(Entity::EsNif, 1.0, true, "mod23");
+                return;
+            }
+            if v::es_nie(&compact) {
+                push(Entity::EsNie, 1.0, true, "mod23");
+                return;
+            }
+        }
+    }
+    if cfg.packs.contains(&Pack::Uk) && len == 9 && v::uk_nino(w) {
+        push(Entity::UkNino, 0.6, false, "nino");
+        return;
+    }
+    // Values written in groups: an IBAN in fours, a NINO in pairs.
+    if len == 4 && iban_head(w) {
+        spaced_iban(t, s, e, out);
+    } else if len == 2
+        && cfg.packs.contains(&Pack::Uk)
+        && w.bytes().all(|c| c.is_ascii_alphabetic())
+    {
+        spaced_nino(t, s, out);
+    }
+}
+
+fn iban_head(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.len() >= 4
+        && b[0].is_ascii_alphabetic()
+        && b[1].is_ascii_alphabetic()
+        && b[2].is_ascii_digit()
+        && b[3].is_ascii_digit()
+}
+
+/// The words after `e` separated by exactly one space, at most `max` of them: (start, end).
+fn next_words(t: &str, mut e: usize, max: usize) -> Vec<(usize, usize)> {
+    let b = t.as_bytes();
+    let mut words = Vec::new();
+    while words.len() < max && e + 1 < b.len() && b[e] == b' ' && b[e + 1].is_ascii_alphanumeric() {
+        let s = e + 1;
+        let mut k = s;
+        while k < b.len() && b[k].is_ascii_alphanumeric() {
+            k += 1;
+        }
+        if k < b.len() && (b[k] == b'_' || b[k] == b'-') {
+            break;
+        }
+        words.push((s, k));
+        e = k;
+    }
+    words
+}
+
+fn spaced_iban(t: &str, s: usize, e: usize, out: &mut Vec<Candidate>) {
+    let groups = next_words(t, e, 8);
+    let mut compact = t[s..e].to_string();
+    let mut ends = Vec::new();
+    for &(gs, ge) in &groups {
+        if ge - gs > 4 {
+            break;
+        }
+        compact.push_str(&t[gs..ge]);
+        ends.push((compact.len(), ge));
+        if ge - gs < 4 || compact.len() >= 34 {
+            break;
+        }
+    }
+    // The longest run of groups that is a valid IBAN (a short word after it is not part of it).
+    for &(clen, end) in ends.iter().rev() {
+        if clen >= 15 && v::iban(&compact[..clen]) {
+            out.push(Candidate::new(Entity::IbanCode, s, end, 1.0, true, "mod97"));
+            return;
+        }
+    }
+}
+
+fn spaced_nino(t: &str, s: usize, out: &mut Vec<Candidate>) {
+    let e = s + 2;
+    let words = next_words(t, e, 4);
+    let mut compact = t[s..e].to_string();
+    for (k, &(ws, we)) in words.iter().enumerate() {
+        compact.push_str(&t[ws..we]);
+        if compact.len() == 9 && v::uk_nino(&compact) {
+            out.push(Candidate::new(Entity::UkNino, s, we, 0.6, false, "nino"));
+            return;
+        }
+        if compact.len() > 9 || k == 3 {
+            return;
+        }
+    }
+}
+
+/// Tokens whose prefix names their issuer.
+fn prefixed_token(w: &str) -> Option<(Entity, &'static str)> {
+    let len = w.len();
+    let rest = |p: &str| &w[p.len()..];
+    let b = w.as_bytes();
+    if len == 20
+        && ["AKIA", "ASIA", "ABIA", "ACCA"]
+            .iter()
+            .any(|p| w.starts_with(p))
+        && all(w, |c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return Some((Entity::SecretAwsKey, "aws_access_key_id"));
+    }
+    if len == 40
+        && ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]
+            .iter()
+            .any(|p| w.starts_with(p))
+        && all(rest("ghp_"), alnum)
+    {
+        return Some((Entity::SecretGithubToken, "github_token"));
+    }
+    if w.starts_with("github_pat_")
+        && len >= 40
+        && all(rest("github_pat_"), |c| alnum(c) || c == b'_')
+    {
+        return Some((Entity::SecretGithubToken, "github_pat"));
+    }
+    if len >= 15
+        && b.len() > 5
+        && w.starts_with("xox")
+        && matches!(b[3], b'a' | b'b' | b'p' | b'r' | b's' | b'e')
+        && b[4] == b'-'
+    {
+        return Some((Entity::SecretSlackToken, "slack_token"));
+    }
+    if w.starts_with("xapp-") && len >= 20 {
+        return Some((Entity::SecretSlackToken, "slack_app_token"));
+    }
+    for p in ["sk_live_", "sk_test_", "rk_live_", "rk_test_"] {
+        if w.starts_with(p) && len >= p.len() + 16 && all(rest(p), alnum) {
+            return Some((Entity::SecretStripeKey, "stripe_key"));
+        }
+    }
+    if w.starts_with("sk-ant-") && len >= 40 && all(w, token_char) {
+        return Some((Entity::SecretAnthropicKey, "anthropic_key"));
+    }
+    if w.starts_with("sk-") && len >= 23 && all(w, token_char) {
+        let r = rest("sk-");
+        if r.bytes().any(|c| c.is_ascii_digit()) && r.bytes().any(|c| c.is_ascii_alphabetic()) {
+            return Some((Entity::SecretOpenaiKey, "openai_key"));
+        }
+    }
+    if len == 39 && w.starts_with("AIza") && all(w, token_char) {
+        return Some((Entity::SecretGoogleApiKey, "google_api_key"));
+    }
+    for (p, min) in [
+        ("glpat-", 26),
+        ("npm_", 40),
+        ("hf_", 34),
+        ("shpat_", 38),
+        ("shpss_", 38),
+        ("dop_v1_", 71),
+        ("pypi-AgEI", 60),
+        ("glptt-", 46),
+        ("sq0atp-", 29),
+        ("xoxe.xoxp-", 30),
+    ] {
+        if w.starts_with(p) && len >= min && all(w, token_char) {
+            return Some((Entity::SecretGeneric, "known_prefix"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str, cfg: &GuardConfig) -> Vec<(Entity, String)> {
+        let mut out = Vec::new();
+        scan(text, cfg, &mut out);
+        out.into_iter()
+            .map(|c| (c.entity, text[c.start..c.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tokens_wallets_and_ibans() {
+        let cfg = GuardConfig {
+            packs: Pack::ALL.iter().copied().collect(),
+            ..GuardConfig::default()
+        };
+        let text = "key AKIAIOSFODNN7EXAMPLE and ghp_0123456789abcdefghijABCDEFGHIJ012345 pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2 to GB82 WEST 1234 5698 7654 32 and DE89370400440532013000; NI AB 12 34 56 C, CF RSSMRA85T10A562S, DNI 12345678-Z";
+        let f = found(text, &cfg);
+        let want = [
+            (Entity::SecretAwsKey, "AKIAIOSFODNN7EXAMPLE"),
+            (
+                Entity::SecretGithubToken,
+                "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            ),
+            (Entity::CryptoWallet, "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"),
+            (Entity::IbanCode, "GB82 WEST 1234 5698 7654 32"),
+            (Entity::IbanCode, "DE89370400440532013000"),
+            (Entity::UkNino, "AB 12 34 56 C"),
+            (Entity::ItFiscalCode, "RSSMRA85T10A562S"),
+            (Entity::EsNif, "12345678-Z"),
+        ];
+        for (e, s) in want {
+            assert!(
+                f.iter().any(|(fe, fs)| *fe == e && fs == s),
+                "{e} {s} not in {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_short_word_after_an_iban_is_not_part_of_it() {
+        let f = found(
+            "GB82 WEST 1234 5698 7654 32 and more",
+            &GuardConfig::default(),
+        );
+        assert_eq!(
+            f,
+            vec![(Entity::IbanCode, "GB82 WEST 1234 5698 7654 32".to_string())]
+        );
+    }
+}
