@@ -79,6 +79,9 @@ pub struct Budgeter {
     alerter: Arc<crate::alerts::Alerter>,
     states: Mutex<HashMap<String, State>>,
     alerts: Mutex<Vec<(String, u64)>>,
+    /// Whether budgets have been read from the store at least once. Until then every request is
+    /// refused (503): a budget that cannot be read must never mean no budget.
+    loaded: std::sync::atomic::AtomicBool,
 }
 
 /// A request's reservation against its budgets.
@@ -99,6 +102,7 @@ impl Budgeter {
             alerter,
             states: Mutex::new(HashMap::new()),
             alerts: Mutex::new(Vec::new()),
+            loaded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -120,6 +124,8 @@ impl Budgeter {
             st.keep_counts_of(states.get(id));
         }
         *states = fresh;
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -170,6 +176,9 @@ impl Budgeter {
 
     /// Whether any budget applies to `e` (so its maximum cost must be computed).
     pub fn applies_to(&self, e: &KeyEntry) -> bool {
+        if !self.loaded.load(std::sync::atomic::Ordering::Acquire) {
+            return true;
+        }
         self.states
             .lock()
             .map(|s| s.values().any(|st| st.applies(e)))
@@ -183,6 +192,11 @@ impl Budgeter {
         e: &KeyEntry,
         max_cost: u64,
     ) -> Result<Option<BudgetHold>, ApiError> {
+        if !self.loaded.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(ApiError::Unavailable(
+                "budgets could not be read from the store yet; requests are refused until they can be",
+            ));
+        }
         let now = self.clock.now_ms();
         let mut states = self.states.lock().map_err(|_| ApiError::Internal)?;
         let mut held = Vec::new();

@@ -15,6 +15,11 @@ use tollgate_ledger::Ledger;
 use tollgate_meter::{Charge, Meter};
 use tollgate_types::openai::Usage;
 
+/// Most tokens of one kind one request is charged for. No model reads or writes 100 million
+/// tokens in one request (128 choices of the longest outputs stay far below); a larger count
+/// is a provider's bug or a hostile upstream, and is clamped so no ledger total can overflow.
+pub const MAX_PLAUSIBLE_TOKENS: u64 = 100_000_000;
+
 /// Step 6 as one value: what pricing and recording an answered request needs — the prices, the
 /// metrics, the alert channel (unpriced deployments) and the ledger — and nothing else of the
 /// gateway. [`Books::settle`] prices; [`Books::record`](crate::record) writes the record.
@@ -76,6 +81,15 @@ impl Books {
                 }
             }
         };
+        let (usage, implausible) = usage.clamped(MAX_PLAUSIBLE_TOKENS);
+        if implausible {
+            tracing::warn!(
+                route = route_name,
+                max = MAX_PLAUSIBLE_TOKENS,
+                "the provider reported more tokens than any request can use; counts clamped"
+            );
+            self.metrics.error("implausible_usage");
+        }
         self.metrics.usage(op, provider_otel, route_name, &usage);
         let mut charge = self.meter.charge(target.route, target.deployment, &usage);
         charge.estimated = estimated;

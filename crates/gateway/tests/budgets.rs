@@ -564,3 +564,118 @@ async fn a_new_day_starts_from_nothing_and_a_restart_loads_only_its_spend() {
         "only Dec 2's spend"
     );
 }
+
+/// An upstream that reports usage of 2^64 - 1 tokens (a bug, or a hostile server) once: the
+/// counts are clamped to 100,000,000 each, the record and the rollups stay integers, the
+/// budget's spend is read back after a restart (it used to fail, and the gateway then served
+/// without any budget), and a request over the budget is still refused.
+#[tokio::test]
+async fn implausible_usage_is_clamped_and_budgets_survive_it() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            axum::Json(json!({
+                "id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX, "total_tokens": u64::MAX}
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let g = gateway(&mini_route(&url)).await;
+    // Room for three clamped requests and one nano-dollar less than a fourth's reservation
+    // (7 × 150 + 10 × 600 = 7,050).
+    let clamped_cost = 100_000_000 * MINI_IN + 100_000_000 * MINI_OUT;
+    let budget = hard_budget(&g.gw, "org", "", 3 * clamped_cost + 7_049).await;
+    for _ in 0..3 {
+        let resp = g
+            .post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let recs = records(&g.gw, 3).await;
+    for r in &recs {
+        assert_eq!(
+            (r.input_tokens, r.output_tokens),
+            (100_000_000, 100_000_000)
+        );
+        assert_eq!(r.cost_nano_usd, Some(clamped_cost));
+    }
+    let cfg = (*g.gw.config).clone();
+    g.stop.send(true).unwrap();
+    g.task.await.unwrap().unwrap();
+    drop(g.gw);
+
+    let gw2 = Gateway::open(cfg).await.unwrap();
+    assert_eq!(status(&gw2, &budget).spent_nano_usd, 3 * clamped_cost);
+    // The reports' totals read back as integers.
+    let totals = gw2
+        .store
+        .rollup_totals(0, i64::MAX / 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(totals.cost_nano_usd, 3 * clamped_cost);
+    let g2 = serve_gateway(gw2, axum::Router::new()).await;
+    assert_refused(
+        g2.post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))
+            .await,
+        "the budget has 7,049 left after the restart",
+    )
+    .await;
+}
+
+/// Budgets that cannot be read at start (here: a row the budgeter cannot interpret) never mean
+/// no budgets: every request is refused with 503 until a reload succeeds.
+#[tokio::test]
+async fn budgets_that_cannot_be_read_refuse_requests() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&mini_route(&s.url)).await;
+    let id = new_id("bud");
+    g.gw.store
+        .create_budget(
+            "test",
+            &Budget {
+                id: id.clone(),
+                scope: "galaxy".into(),
+                scope_id: "x".into(),
+                period: "lifetime".into(),
+                time_zone: "UTC".into(),
+                amount_nano_usd: 1,
+                mode: "hard".into(),
+                created_at: 0,
+                created_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let cfg = (*g.gw.config).clone();
+    g.stop.send(true).unwrap();
+    g.task.await.unwrap().unwrap();
+    drop(g.gw);
+
+    let gw2 = Gateway::open(cfg).await.unwrap();
+    let g2 = serve_gateway(gw2.clone(), axum::Router::new()).await;
+    let resp = g2
+        .post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))
+        .await;
+    let status_code = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status_code, 503, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("budgets could not be read"),
+        "{v}"
+    );
+    assert_eq!(s.count(), 0, "nothing reached the upstream");
+    gw2.store.delete_budget("test", &id).await.unwrap();
+    gw2.gate.budgeter.reload().await.unwrap();
+    let resp = g2
+        .post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))
+        .await;
+    assert_eq!(resp.status(), 200);
+}

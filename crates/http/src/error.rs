@@ -358,7 +358,16 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited { limit, .. } => *limit,
             _ => None,
         };
-        let body = error_json(self.to_string(), kind, self.param(), code);
+        // What the database said stays in the server's log: it names tables and types, which
+        // are no business of a client's.
+        let message = match &self {
+            ApiError::Store(StoreError::Backend(detail)) => {
+                tracing::error!(error = %detail, "database error");
+                "internal database error (the details are in the server's log)".to_string()
+            }
+            _ => self.to_string(),
+        };
+        let body = error_json(message, kind, self.param(), code);
         let mut resp = (
             status,
             [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -298,6 +298,46 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// This usage with every count at most `max`, and whether any count was larger. A provider
+    /// that reports more than any request can use (a bug, or a hostile upstream) must not be able
+    /// to push a ledger total past what it can represent.
+    pub fn clamped(mut self, max: u64) -> (Usage, bool) {
+        let mut hit = false;
+        let mut cap = |x: &mut u64| {
+            if *x > max {
+                *x = max;
+                hit = true;
+            }
+        };
+        cap(&mut self.prompt_tokens);
+        cap(&mut self.completion_tokens);
+        cap(&mut self.total_tokens);
+        if let Some(d) = self.prompt_tokens_details.as_mut() {
+            for x in [
+                &mut d.cached_tokens,
+                &mut d.cache_creation_tokens,
+                &mut d.audio_tokens,
+            ] {
+                if let Some(x) = x.as_mut() {
+                    cap(x);
+                }
+            }
+        }
+        if let Some(d) = self.completion_tokens_details.as_mut() {
+            for x in [
+                &mut d.reasoning_tokens,
+                &mut d.audio_tokens,
+                &mut d.accepted_prediction_tokens,
+                &mut d.rejected_prediction_tokens,
+            ] {
+                if let Some(x) = x.as_mut() {
+                    cap(x);
+                }
+            }
+        }
+        (self, hit)
+    }
+
     /// Input tokens read from the provider's prompt cache.
     pub fn cached_tokens(&self) -> u64 {
         self.prompt_tokens_details

@@ -121,25 +121,31 @@ impl BudgetQueries for SqliteStore {
             format!("{col} = ?2")
         };
         // `col` comes from the fixed list above; the scope id and times are bound.
-        let rollups = format!(
-            "SELECT COALESCE(SUM(cost_nano_usd), 0) FROM rollups_hourly WHERE hour >= ?1 AND ({filter})"
-        );
+        // Summed as whole USD and the nano-USD beyond them, so no sum can overflow (SQLite's
+        // SUM fails on overflow, and a budget whose spend cannot be read must not open up);
+        // the total saturates.
+        let split = "COALESCE(SUM(cost_nano_usd / 1000000000), 0), COALESCE(SUM(cost_nano_usd % 1000000000), 0)";
+        let rollups = format!("SELECT {split} FROM rollups_hourly WHERE hour >= ?1 AND ({filter})");
         let records = format!(
-            "SELECT COALESCE(SUM(cost_nano_usd), 0) FROM request_records WHERE at >= ?1 AND at < ?3 AND ({filter})"
+            "SELECT {split} FROM request_records WHERE at >= ?1 AND at < ?3 AND ({filter})"
         );
-        let a: i64 = sqlx::query(sqlx::AssertSqlSafe(rollups))
+        let a = sqlx::query(sqlx::AssertSqlSafe(rollups))
             .bind(first_full_hour)
             .bind(scope_id)
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        let b: i64 = sqlx::query(sqlx::AssertSqlSafe(records))
+            .await?;
+        let b = sqlx::query(sqlx::AssertSqlSafe(records))
             .bind(from)
             .bind(scope_id)
             .bind(hour_start_ms)
             .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(u64::try_from(a).unwrap_or(0) + u64::try_from(b).unwrap_or(0))
+            .await?;
+        let total = |r: &sqlx::sqlite::SqliteRow| -> R<i128> {
+            let units: i64 = r.try_get(0)?;
+            let nanos: i64 = r.try_get(1)?;
+            Ok(i128::from(units) * 1_000_000_000 + i128::from(nanos))
+        };
+        let sum = (total(&a)? + total(&b)?).max(0);
+        Ok(u64::try_from(sum).unwrap_or(u64::MAX))
     }
 }

@@ -145,17 +145,17 @@ async fn fold_focus(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
                  cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (hour, pod_id, use_case_id, route, price_id) DO UPDATE SET
-                 requests = requests + excluded.requests,
-                 input_tokens = input_tokens + excluded.input_tokens,
-                 cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-                 output_tokens = output_tokens + excluded.output_tokens,
-                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                 cost_input = cost_input + excluded.cost_input,
-                 cost_cached_input = cost_cached_input + excluded.cost_cached_input,
-                 cost_cache_write = cost_cache_write + excluded.cost_cache_write,
-                 cost_output = cost_output + excluded.cost_output,
-                 cost_reasoning = cost_reasoning + excluded.cost_reasoning",
+                 requests = MIN(requests + excluded.requests, 9223372036854775807),
+                 input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
+                 cached_input_tokens = MIN(cached_input_tokens + excluded.cached_input_tokens, 9223372036854775807),
+                 cache_write_tokens = MIN(cache_write_tokens + excluded.cache_write_tokens, 9223372036854775807),
+                 output_tokens = MIN(output_tokens + excluded.output_tokens, 9223372036854775807),
+                 reasoning_tokens = MIN(reasoning_tokens + excluded.reasoning_tokens, 9223372036854775807),
+                 cost_input = MIN(cost_input + excluded.cost_input, 9223372036854775807),
+                 cost_cached_input = MIN(cost_cached_input + excluded.cost_cached_input, 9223372036854775807),
+                 cost_cache_write = MIN(cost_cache_write + excluded.cost_cache_write, 9223372036854775807),
+                 cost_output = MIN(cost_output + excluded.cost_output, 9223372036854775807),
+                 cost_reasoning = MIN(cost_reasoning + excluded.cost_reasoning, 9223372036854775807)",
         )
         .bind(hour)
         .bind(pod)
@@ -190,13 +190,13 @@ async fn fold_rollups(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
                  input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (hour, pod_id, use_case_id, key_id, route, model) DO UPDATE SET
-                 requests = requests + excluded.requests, errors = errors + excluded.errors,
-                 unpriced = unpriced + excluded.unpriced, input_tokens = input_tokens + excluded.input_tokens,
-                 cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
-                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-                 output_tokens = output_tokens + excluded.output_tokens,
-                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-                 cost_nano_usd = cost_nano_usd + excluded.cost_nano_usd",
+                 requests = MIN(requests + excluded.requests, 9223372036854775807), errors = MIN(errors + excluded.errors, 9223372036854775807),
+                 unpriced = MIN(unpriced + excluded.unpriced, 9223372036854775807), input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
+                 cached_input_tokens = MIN(cached_input_tokens + excluded.cached_input_tokens, 9223372036854775807),
+                 cache_write_tokens = MIN(cache_write_tokens + excluded.cache_write_tokens, 9223372036854775807),
+                 output_tokens = MIN(output_tokens + excluded.output_tokens, 9223372036854775807),
+                 reasoning_tokens = MIN(reasoning_tokens + excluded.reasoning_tokens, 9223372036854775807),
+                 cost_nano_usd = MIN(cost_nano_usd + excluded.cost_nano_usd, 9223372036854775807)",
         )
         .bind(hour)
         .bind(pod)
