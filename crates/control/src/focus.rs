@@ -336,14 +336,6 @@ pub fn lines(rollups: &[FocusRollup], start: i64, end: i64) -> Vec<Line> {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// The CSV header row.
 pub fn csv_header() -> String {
     let mut out = COLUMNS
@@ -361,7 +353,7 @@ pub fn csv_rows(lines: &[Line]) -> String {
     for l in lines {
         let fields: Vec<String> = l
             .iter()
-            .map(|v| v.as_deref().map(csv_field).unwrap_or_default())
+            .map(|v| v.as_deref().map(crate::reports::csv_field).unwrap_or_default())
             .collect();
         out.push_str(&fields.join(","));
         out.push('\n');

@@ -2108,6 +2108,40 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         cells.iter().all(|c| !c.starts_with(['=', '+', '@'])),
         "{cells:?}"
     );
+    // The FOCUS export too (its names reach `SubAccountName`, `x_PodName` and the tags).
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get(format!("/admin/v1/reports/focus?month={month}"))
+                .header("authorization", format!("Bearer {}", api.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let cells = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap())
+        .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    assert!(
+        cells.iter().any(|c| c.starts_with("'=HYPERLINK")),
+        "the pod's name is in the export: {text}"
+    );
+    assert!(
+        cells.iter().all(|c| !c.starts_with(['=', '+', '@'])),
+        "{cells:?}"
+    );
 
     // Bad input.
     for (q, needle) in [
