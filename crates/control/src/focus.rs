@@ -353,7 +353,11 @@ pub fn csv_rows(lines: &[Line]) -> String {
     for l in lines {
         let fields: Vec<String> = l
             .iter()
-            .map(|v| v.as_deref().map(crate::reports::csv_field).unwrap_or_default())
+            .map(|v| {
+                v.as_deref()
+                    .map(crate::reports::csv_field)
+                    .unwrap_or_default()
+            })
             .collect();
         out.push_str(&fields.join(","));
         out.push('\n');

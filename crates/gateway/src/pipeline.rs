@@ -281,7 +281,7 @@ async fn prepare_embeddings(
     }
     let (route, _) = gw.gate.admit(ctx, &caller, headers, &req.model, |model| {
         (
-            tollgate_meter::estimate::embeddings_usage(model, &req).prompt_tokens,
+            tollgate_meter::estimate::embeddings_prompt_bound(model, &req),
             0,
         )
     })?;

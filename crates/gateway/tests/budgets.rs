@@ -679,3 +679,39 @@ async fn budgets_that_cannot_be_read_refuse_requests() {
         .await;
     assert_eq!(resp.status(), 200);
 }
+
+/// Embeddings reserve an upper bound, not an estimate: 1,000 empty inputs count 0 tokens with a
+/// tokenizer, but a server may charge a few per input (the simulator charges 3: 3,000 tokens,
+/// 60,000 nano-USD at text-embedding-3-small's 20 per token). The reservation is 4 per input,
+/// 4,000 tokens (80,000): over a budget of 50,000 it is refused before the upstream is called,
+/// where it used to be admitted with a reservation of 0 and pass the budget.
+#[tokio::test]
+async fn embeddings_reserve_an_upper_bound() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&format!(
+        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: e, deployments: [{{ provider: sim, model: text-embedding-3-small }}] }}]\n",
+        s.url
+    ))
+    .await;
+    hard_budget(&g.gw, "org", "", 50_000).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/embeddings", g.url))
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "e", "input": vec![""; 1000]}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(resp, "1,000 inputs reserve 80,000").await;
+    assert_eq!(s.count(), 0, "nothing reached the upstream");
+    // 100 inputs (8,000 reserved, 6,000 charged) pass.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/embeddings", g.url))
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "e", "input": vec![""; 100]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let recs = records(&g.gw, 1).await;
+    assert_eq!(recs[0].cost_nano_usd, Some(6_000));
+}

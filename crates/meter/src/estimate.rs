@@ -172,6 +172,30 @@ pub fn embeddings_usage(model: &str, req: &EmbeddingsRequest) -> Usage {
     }
 }
 
+/// Tokens a budget or token limit reserves for an embeddings request: an upper bound, cheap to
+/// compute on the request path. Inputs adding up to [`EXACT_RESERVATION_BYTES`] are counted
+/// exactly, larger ones by bytes (no tokenizer makes more tokens than bytes); every text input adds
+/// [`PER_INPUT_RESERVATION`] for what a provider may count per input. Token-array inputs are their
+/// length.
+pub fn embeddings_prompt_bound(model: &str, req: &EmbeddingsRequest) -> u64 {
+    let texts: Vec<&str> = match &req.input {
+        EmbeddingInput::One(t) => vec![t.as_str()],
+        EmbeddingInput::Many(v) => v.iter().map(String::as_str).collect(),
+        EmbeddingInput::Tokens(t) => return t.len() as u64,
+        EmbeddingInput::ManyTokens(v) => return v.iter().map(|t| t.len() as u64).sum(),
+    };
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
+    let per_input = PER_INPUT_RESERVATION * texts.len() as u64;
+    if bytes <= EXACT_RESERVATION_BYTES {
+        texts.iter().map(|t| count(model, t)).sum::<u64>() + per_input
+    } else {
+        bytes as u64 + per_input
+    }
+}
+
+/// Tokens reserved per embeddings input beyond its text (some servers count a few per input).
+pub const PER_INPUT_RESERVATION: u64 = 4;
+
 /// The text of a complete OpenAI chat answer (contents and tool-call arguments), for estimation.
 pub fn answer_text(body: &[u8]) -> String {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
