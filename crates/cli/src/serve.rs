@@ -32,10 +32,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gw = tollgate_gateway::Gateway::open(cfg).await?;
     let control = control_plane(&gw).await?;
     if let Some(token) = control.take_new_admin_token() {
-        // Printed once, on the terminal that started the first instance; only its hash is kept.
-        eprintln!(
-            "\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated. It is shown only now:\n\n    {token}\n\nUse it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n"
-        );
+        // Only its hash is kept in the store. The token goes to a file only the owner can read —
+        // never into the log stream, which log collectors ship elsewhere — and, when a person
+        // started the server on a terminal, to that terminal too.
+        let path = gw.config.server.data_dir.join("admin-token");
+        tollgate_gateway::keys::write_private_file(&path, format!("{token}\n").as_bytes())
+            .with_context(|| {
+                format!(
+                    "cannot write the generated admin token to {}",
+                    path.display()
+                )
+            })?;
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "\nNo TOLLGATE_ADMIN_TOKEN was set, so an admin token was generated:\n\n    {token}\n\nIt is also in {} (mode 0600). Use it as `Authorization: Bearer <token>` on /admin/v1 (or TOLLGATE_TOKEN for the CLI).\n",
+                path.display()
+            );
+        } else {
+            tracing::warn!(file = %path.display(), "no TOLLGATE_ADMIN_TOKEN was set: an admin token was generated and written to this file (mode 0600)");
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

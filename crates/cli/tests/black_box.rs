@@ -484,3 +484,74 @@ async fn the_cli_drives_the_admin_api() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without `TOLLGATE_ADMIN_TOKEN`, the generated admin token goes to `<data_dir>/admin-token`
+/// (0600) and never into the log stream (stderr here is a file, not a terminal).
+#[tokio::test]
+async fn a_generated_admin_token_is_written_to_a_private_file_not_the_log() {
+    let dir = std::env::temp_dir().join(format!("tollgate-bb-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: http://127.0.0.1:9/v1\nroutes:\n  - name: r\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("TOLLGATE_ADMIN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut p = Proc(child);
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.find("http://")
+                .map(|i| l[i..].trim_end_matches("/v1").to_string())
+        })
+        .expect("the server printed its URL");
+    let file = dir.join("data").join("admin-token");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(token.starts_with("tga_"), "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let me = reqwest::Client::new()
+        .get(format!("{url}/admin/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(terminate(&mut p).success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains(&token),
+        "the token is in the log:\n{logged}"
+    );
+    assert!(
+        logged.contains("admin-token"),
+        "the log says where the token is:\n{logged}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

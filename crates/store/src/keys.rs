@@ -131,6 +131,16 @@ impl PromptHasher {
     }
 }
 
+/// Writes `bytes` to a new file only its owner can read (0600), replacing a file of that name.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    write_private(path, bytes)
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
