@@ -1365,6 +1365,21 @@ async fn scoped_keys_see_only_their_routes() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["c"]);
+    // One model at a time says the same: a route outside the key's scopes does not exist for it.
+    for (model, status) in [("c", StatusCode::OK), ("m", StatusCode::NOT_FOUND)] {
+        let resp = api
+            .router
+            .clone()
+            .oneshot(
+                Request::get(format!("/v1/models/{model}"))
+                    .header("authorization", format!("Bearer {scoped}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "/v1/models/{model}");
+    }
 }
 
 /// With the database gone, known keys keep working from the snapshot and unknown keys get 503.
@@ -2703,4 +2718,20 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         .call(Method::GET, &path, &token(Who::Nobody), None)
         .await;
     assert!(none["rows"].as_array().unwrap().is_empty());
+}
+
+/// axum's own answers (405 on an admin route, a path that is not UTF-8) are OpenAI-shaped too.
+#[tokio::test]
+async fn framework_errors_are_openai_shaped() {
+    let api = Api::new(CONFIG).await;
+    let (status, body) = api
+        .call(Method::DELETE, "/admin/v1/me", &api.admin, None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    let (status, body) = api
+        .call(Method::GET, "/admin/v1/pods/%FF", &api.admin, None)
+        .await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
 }

@@ -287,6 +287,7 @@ pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(ops::check_id_headers))
+                .layer(axum::middleware::from_fn(ops::shape_client_errors))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestIdV7))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CatchPanicLayer::custom(ops::panic_response)),

@@ -124,3 +124,50 @@ pub async fn check_id_headers(
     }
     next.run(req).await
 }
+
+/// Gives every client error the OpenAI shape. axum's own rejections (a path segment that is not
+/// UTF-8, a query that does not parse, a 405 of the admin routes) answer `text/plain` or nothing;
+/// clients and SDKs expect `{"error": {...}}` everywhere. The text axum wrote becomes the message.
+pub async fn shape_client_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        _ => "invalid_request",
+    };
+    let body = crate::error::error_json(message, "invalid_request_error", None, Some(code));
+    let mut out = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}

@@ -364,7 +364,7 @@ pub async fn model(
     match gw
         .gate
         .route_index(&model)
-        .filter(|_| caller.access(&model) != RouteAccess::Hidden)
+        .filter(|_| caller.access(&model) == RouteAccess::Allowed)
     {
         Some(i) => axum::Json(gw.model_entry(&gw.config.routes[i].name)).into_response(),
         None => gw.answer_error("models", &ctx, ApiError::ModelNotFound(model)),

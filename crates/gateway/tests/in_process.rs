@@ -391,8 +391,19 @@ async fn models_lists_the_keys_routes_and_retrieves_one() {
         (status, body["id"].as_str()),
         (StatusCode::OK, Some("gpt-4o-mini"))
     );
-    let (status, _, _) = call(router, get(&key, "/v1/models/nope")).await;
+    let (status, _, _) = call(router.clone(), get(&key, "/v1/models/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // A path segment that is not UTF-8: axum's own rejection, in the OpenAI shape like the rest.
+    let (status, headers, body) = call(router, get(&key, "/v1/models/%FF")).await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["error"]["type"], "invalid_request_error");
 }
 
 #[tokio::test]
