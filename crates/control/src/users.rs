@@ -96,6 +96,7 @@ pub async fn create_user(
         || email.starts_with('@')
         || email.ends_with('@')
         || email.contains(char::is_whitespace)
+        || email.chars().any(tollgate_types::text::is_control_or_bidi)
     {
         return Err(ApiError::invalid(
             "`email` must be an e-mail address",

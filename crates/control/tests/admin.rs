@@ -905,6 +905,20 @@ async fn bad_input_on_the_admin_api() {
             "control or bidirectional-override characters",
         ),
         (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "ann\u{202e}@example.com", "name": "Ann"})),
+            StatusCode::BAD_REQUEST,
+            "`email` must be an e-mail address",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "ann\u{1b}[31m@example.com", "name": "Ann"})),
+            StatusCode::BAD_REQUEST,
+            "`email` must be an e-mail address",
+        ),
+        (
             Method::PATCH,
             format!("/admin/v1/use-cases/{uc}"),
             Some(json!({"value_model": {"kpi": "k".repeat(201)}})),

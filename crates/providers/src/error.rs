@@ -89,17 +89,12 @@ impl ProviderError {
         }
     }
 
-    /// The same error with every occurrence of each of `secrets` in its text replaced by `***`,
-    /// so a provider that echoes a credential back never shows it to a client.
+    /// The same error with each of `secrets` blanked (`***`) out of its text, so a provider that
+    /// echoes a credential back never shows it to a client: every occurrence, in any letter
+    /// case, and any run of at least its first [`REDACT_PREFIX`] characters (a provider may show
+    /// a key cut short, `sk-live-1234…`).
     pub fn redact(self, secrets: &[String]) -> ProviderError {
-        let clean = |mut text: String| {
-            for s in secrets.iter().filter(|s| !s.is_empty()) {
-                if text.contains(s.as_str()) {
-                    text = text.replace(s.as_str(), "***");
-                }
-            }
-            text
-        };
+        let clean = |text: String| redact_text(text, secrets);
         match self {
             ProviderError::Status {
                 status,
@@ -206,6 +201,43 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
     }
 }
 
+/// Characters of a secret that, shown in a row, count as showing it.
+pub const REDACT_PREFIX: usize = 12;
+
+/// `text` with every case-insensitive occurrence of each secret, or of a run of at least its
+/// first [`REDACT_PREFIX`] characters, replaced by `***`.
+pub fn redact_text(text: String, secrets: &[String]) -> String {
+    let mut text = text;
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let needle = secret.to_ascii_lowercase();
+        let min = needle.len().min(REDACT_PREFIX);
+        let lower = text.to_ascii_lowercase();
+        if !lower.contains(&needle[..min]) {
+            continue;
+        }
+        let (t, n) = (lower.as_bytes(), needle.as_bytes());
+        let mut out = String::with_capacity(text.len());
+        let (mut i, mut kept) = (0, 0);
+        while i < t.len() {
+            let run = t[i..].iter().zip(n).take_while(|(a, b)| a == b).count();
+            if run >= min {
+                // ASCII lower-casing keeps byte offsets, and a secret's characters are ASCII.
+                out.push_str(&text[kept..i]);
+                out.push_str("***");
+                i += run;
+                kept = i;
+            } else {
+                i += 1;
+            }
+        }
+        if kept > 0 && text.is_char_boundary(kept) {
+            out.push_str(&text[kept..]);
+            text = out;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +280,19 @@ mod tests {
         );
         let e = ProviderError::StreamError("echo sk-live-123456".into()).redact(&secrets);
         assert!(!e.to_string().contains("sk-live"), "{e}");
+        // Another letter case, and the key cut short after 12 characters: blanked too.
+        let e = ProviderError::StreamError("key SK-LIVE-123456 or sk-live-1234… é".into())
+            .redact(&secrets);
+        assert_eq!(
+            e.to_string(),
+            "the provider reported an error inside the stream: key *** or ***… é"
+        );
+        // 11 characters of it are not enough to tell.
+        let e = ProviderError::StreamError("sk-live-123".into()).redact(&secrets);
+        assert_eq!(
+            e.to_string(),
+            "the provider reported an error inside the stream: sk-live-123"
+        );
     }
 
     #[test]
