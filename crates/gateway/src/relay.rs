@@ -68,12 +68,31 @@ fn error_frame(e: &ProviderError) -> Bytes {
 /// Starts relaying in a task of `tasks` (which shutdown waits for) and returns the streaming
 /// response; the task settles and records the request through `books` when the stream ends.
 pub fn start(books: &Arc<Books>, tasks: &TaskTracker, job: StreamJob) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::convert::Infallible>>(32);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let overhead = job.ctx.overhead();
     let headers = job.headers.clone();
     let books = books.clone();
-    tasks.spawn(async move { drive(books, job, tx, overhead).await });
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let out = Out {
+        tx,
+        cut: cut.clone(),
+    };
+    tasks.spawn(async move { drive(books, job, out, overhead).await });
+    // After the last frame: an error if the client was cut off, so the connection is closed
+    // without the final chunk and the client can tell its answer is incomplete.
+    use tokio_stream::StreamExt;
+    let end = tokio_stream::iter(std::iter::once_with(move || {
+        cut.load(std::sync::atomic::Ordering::Acquire)
+    }))
+    .filter_map(|cut| {
+        cut.then(|| {
+            Err(std::io::Error::other(
+                "the client stopped reading the stream",
+            ))
+        })
+    });
+    let frames = tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<Bytes, std::io::Error>);
+    let body = Body::from_stream(frames.chain(end));
     let mut resp = (
         [
             (
@@ -91,12 +110,13 @@ pub fn start(books: &Arc<Books>, tasks: &TaskTracker, job: StreamJob) -> Respons
     resp
 }
 
-async fn drive(
-    books: Arc<Books>,
-    mut job: StreamJob,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
-    overhead: Duration,
-) {
+/// The client's side of the relay: frames to its body, and whether it was cut off.
+struct Out {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duration) {
     let first_chunk_at = job.ctx.received.elapsed();
     let mut client_gone = false;
     let mut guard = OutputGuard::for_request(&job.req);
@@ -241,20 +261,16 @@ impl OutputGuard {
 /// for `patience` (the route's stream idle timeout: as long as the upstream may be silent) is
 /// treated as gone, so it can never hold the upstream: the relay drains the upstream to its end
 /// without it, and the request is recorded.
-async fn send(
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
-    bytes: Bytes,
-    gone: &mut bool,
-    patience: Duration,
-) {
+async fn send(tx: &Out, bytes: Bytes, gone: &mut bool, patience: Duration) {
     if *gone {
         return;
     }
-    match tokio::time::timeout(patience, tx.send(Ok(bytes))).await {
+    match tokio::time::timeout(patience, tx.tx.send(bytes)).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => *gone = true,
         Err(_) => {
             tracing::debug!("the client stopped reading the stream; it is dropped");
+            tx.cut.store(true, std::sync::atomic::Ordering::Release);
             *gone = true;
         }
     }

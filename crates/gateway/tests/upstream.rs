@@ -739,5 +739,21 @@ async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
     // any socket buffer holds).
     assert_eq!(record.usage_source, "reported", "{record:?}");
     assert!(record.output_tokens > 100_000, "{record:?}");
-    drop(socket);
+    // What the client finally reads ends abruptly — no final chunk, no `[DONE]` — so it can
+    // tell it was cut off rather than given a complete answer.
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        socket.read_to_end(&mut seen),
+    )
+    .await
+    .expect("the gateway closes the connection");
+    let _ = read;
+    let tail = String::from_utf8_lossy(&seen[seen.len().saturating_sub(64)..]).to_string();
+    assert!(!seen.is_empty(), "the start of the stream was sent");
+    assert!(
+        !tail.ends_with("0\r\n\r\n") && !tail.contains("[DONE]"),
+        "the cut stream ended like a complete one: {tail:?}"
+    );
 }
