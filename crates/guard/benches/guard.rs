@@ -1,0 +1,134 @@
+//! Guard throughput on one core: typical prompts of 1 KB, 32 KB and 1 MB, and worst cases (a
+//! long digit run, a flood of near-miss numbers, a 1 MB base64 blob, dense e-mail-like text).
+//!
+//! `cargo bench -p tollgate-guard --bench guard`; criterion reports time per scan and, with the
+//! byte throughput set, MB/s.
+
+// A bench crate: setup may unwrap.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use tollgate_guard::{Guard, GuardConfig, Pack};
+
+/// A deterministic prompt of about `size` bytes: support-ticket prose with the usual sprinkling
+/// of numbers, an e-mail, a phone number and an order id every few sentences.
+fn typical(size: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "customer",
+        "says",
+        "their",
+        "order",
+        "has",
+        "not",
+        "arrived",
+        "and",
+        "they",
+        "would",
+        "like",
+        "a",
+        "refund",
+        "please",
+        "check",
+        "status",
+        "of",
+        "shipment",
+        "in",
+        "warehouse",
+        "today",
+        "thanks",
+        "for",
+        "your",
+        "help",
+        "with",
+        "this",
+        "issue",
+        "we",
+        "apologise",
+        "delay",
+        "invoice",
+        "attached",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut s = String::with_capacity(size + 64);
+    let mut sentence = 0;
+    while s.len() < size {
+        for _ in 0..(8 + next() % 10) {
+            s.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
+            s.push(' ');
+        }
+        sentence += 1;
+        match sentence % 6 {
+            1 => s.push_str(&format!("order {} ", 100_000 + next() % 900_000)),
+            2 => s.push_str(&format!("total ${}.{:02} ", next() % 500, next() % 100)),
+            3 => s.push_str("contact jane.doe@example.com "),
+            4 => s.push_str("call +1 (415) 555-0132 "),
+            _ => s.push_str(&format!(
+                "at 2026-11-{:02}T10:{:02}:00Z ",
+                1 + next() % 28,
+                next() % 60
+            )),
+        }
+        s.push_str(". ");
+    }
+    s.truncate(size);
+    while !s.is_char_boundary(s.len()) {
+        s.pop();
+    }
+    s
+}
+
+fn worst_cases() -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    let mb = 1 << 20;
+    let blob_src: Vec<u8> = (0..mb * 3 / 4).map(|i| (i * 7919 % 251) as u8).collect();
+    vec![
+        ("digit_run_1MB", "7".repeat(mb)),
+        (
+            "near_miss_numbers_1MB",
+            "4111 1111 1111 1112 ".repeat(mb / 20),
+        ),
+        (
+            "base64_blob_1MB",
+            base64::engine::general_purpose::STANDARD.encode(&blob_src),
+        ),
+        ("at_signs_1MB", "a@b ".repeat(mb / 4)),
+        ("spaced_digits_1MB", "1 2 3 4 5 6 7 8 9 0 ".repeat(mb / 20)),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let guard = Guard::new(GuardConfig {
+        packs: Pack::ALL.iter().copied().collect(),
+        ..GuardConfig::default()
+    })
+    .unwrap();
+    let mut g = c.benchmark_group("guard_typical");
+    for size in [1 << 10, 32 << 10, 1 << 20] {
+        let text = typical(size);
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(size), &text, |b, t| {
+            b.iter(|| black_box(guard.scan(black_box(t))))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("guard_worst");
+    g.sample_size(10);
+    for (name, text) in worst_cases() {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &text, |b, t| {
+            b.iter(|| black_box(guard.scan(black_box(t))))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
