@@ -18,13 +18,48 @@ const MIN_BLOB: usize = 32;
 const MAX_BLOBS: usize = 64;
 const MAX_DECODED: usize = 1 << 20;
 
-/// Compiled injection patterns.
+/// Compiled injection patterns. The phrase regex runs only in windows around a trigger word
+/// every phrase contains (found by one Aho-Corasick pass), never over the whole text.
 #[derive(Debug)]
 pub struct Injection {
     phrases: Regex,
     lines: Regex,
     markers: AhoCorasick,
+    triggers: AhoCorasick,
 }
+
+/// A word every override phrase contains (case-insensitive); the phrase is searched for within
+/// [`AROUND`] bytes of it.
+const TRIGGERS: &[&str] = &[
+    "instruction",
+    "prompt",
+    "rule",
+    "direction",
+    "guideline",
+    "directive",
+    "context",
+    "message",
+    "command",
+    "training",
+    "dan",
+    "mode",
+    "jailbr",
+    "unrestricted",
+    "unfiltered",
+    "free of",
+    "anything",
+    "restriction",
+    "filter",
+    "guardrail",
+    "polic",
+    "safeguard",
+    "limit",
+    "evil",
+    "from now on",
+    // Role lines (`system:`): the line regex runs only if one of these occurs.
+    "system",
+];
+const AROUND: usize = 160;
 
 impl Default for Injection {
     fn default() -> Self {
@@ -88,24 +123,47 @@ impl Injection {
         let lines = Regex::new(r"(?im)^[ \t]{0,3}(?:#{1,4}[ \t]*)?(?:system|system prompt|instruction|instructions)[ \t]*:[ \t]*\S")
             .expect("built-in pattern compiles");
         let markers = AhoCorasick::new(MARKERS).expect("built-in markers compile");
+        let triggers = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(TRIGGERS)
+            .expect("built-in triggers compile");
         Injection {
             phrases,
             lines,
             markers,
+            triggers,
         }
     }
 
     /// Appends the injection signs of normalized text `t`.
     pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
-        for m in self.phrases.find_iter(t) {
-            out.push(Candidate::new(
-                Entity::PromptInjection,
-                m.start(),
-                m.end(),
-                0.85,
-                false,
-                "override_phrase",
-            ));
+        // Windows around the triggers, merged where they overlap.
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        let mut role_words = false;
+        for m in self.triggers.find_iter(t) {
+            if matches!(TRIGGERS[m.pattern().as_usize()], "system" | "instruction") {
+                role_words = true;
+            }
+            let (s, e) = (
+                floor(t, m.start().saturating_sub(AROUND)),
+                ceil(t, m.end() + AROUND),
+            );
+            match windows.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => windows.push((s, e)),
+            }
+        }
+        for (ws, we) in windows {
+            for m in self.phrases.find_iter(&t[ws..we]) {
+                out.push(Candidate::new(
+                    Entity::PromptInjection,
+                    ws + m.start(),
+                    ws + m.end(),
+                    0.85,
+                    false,
+                    "override_phrase",
+                ));
+            }
         }
         for m in self.markers.find_iter(t) {
             out.push(Candidate::new(
@@ -117,7 +175,7 @@ impl Injection {
                 "role_marker",
             ));
         }
-        for m in self.lines.find_iter(t) {
+        for m in self.lines.find_iter(if role_words { t } else { "" }) {
             let end = m.end().saturating_sub(1).max(m.start());
             out.push(Candidate::new(
                 Entity::PromptInjection,
@@ -129,6 +187,21 @@ impl Injection {
             ));
         }
     }
+}
+
+fn floor(t: &str, mut i: usize) -> usize {
+    while i > 0 && !t.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil(t: &str, i: usize) -> usize {
+    let mut i = i.min(t.len());
+    while !t.is_char_boundary(i) {
+        i += 1;
+    }
+    i
 }
 
 fn is_tag(c: char) -> bool {
@@ -199,8 +272,19 @@ pub fn hidden_characters(
         .collect()
 }
 
+static B64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+        c += 1;
+    }
+    t
+};
+
 fn b64_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_')
+    B64[c as usize]
 }
 
 /// Base64 runs of normalized text `t` that decode to readable text: (start, end, decoded).

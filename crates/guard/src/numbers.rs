@@ -29,10 +29,18 @@ struct Group {
 
 /// Scans `t` for number tokens and classifies each.
 pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let ctx = Ctx {
+        cfg,
+        packs: cfg.packs.iter().fold(0, |m, p| m | (1 << *p as u16)),
+    };
     let b = t.as_bytes();
     let n = b.len();
     let mut i = 0;
     let mut groups: Vec<Group> = Vec::with_capacity(WINDOW);
+    let mut scratch = (
+        String::with_capacity(2 * MAX_DIGITS),
+        Vec::with_capacity(MAX_SPAN_GROUPS),
+    );
     while i < n {
         let c = b[i];
         let starts = c.is_ascii_digit()
@@ -70,7 +78,15 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             }
             groups.push(Group { start: gs, end: ge });
             if groups.len() == WINDOW {
-                classify(t, token_start, plus, &groups, cfg, out);
+                classify(
+                    t,
+                    plus.then_some(token_start),
+                    &groups,
+                    &ctx,
+                    false,
+                    &mut scratch,
+                    out,
+                );
                 groups.drain(..WINDOW - MAX_SPAN_GROUPS);
             }
             // The separator, if the token goes on.
@@ -108,7 +124,15 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             }
         }
         if !groups.is_empty() {
-            classify(t, token_start, plus, &groups, cfg, out);
+            classify(
+                t,
+                plus.then_some(token_start),
+                &groups,
+                &ctx,
+                true,
+                &mut scratch,
+                out,
+            );
         }
     }
 }
@@ -123,8 +147,20 @@ struct Span<'a> {
     groups: &'a [Group],
     /// Whether the run starts at the token's first group behind a `+`.
     plus: bool,
-    digits: String,
-    lens: Vec<usize>,
+    digits: &'a str,
+    lens: &'a [usize],
+}
+
+/// What every recognizer of one scan reads: the config, and its packs as a bit set.
+struct Ctx<'a> {
+    cfg: &'a GuardConfig,
+    packs: u16,
+}
+
+impl Ctx<'_> {
+    fn on(&self, p: Pack) -> bool {
+        self.packs & (1 << p as u16) != 0
+    }
 }
 
 impl Span<'_> {
@@ -158,31 +194,50 @@ impl Span<'_> {
     }
 }
 
+/// Looks at every run of up to [`MAX_SPAN_GROUPS`] groups starting in this window: all of them in
+/// the token's last window, the first `WINDOW - MAX_SPAN_GROUPS` in the others (the rest start
+/// again in the next window, which keeps them).
 fn classify(
     t: &str,
-    token_start: usize,
-    plus: bool,
+    plus_at: Option<usize>,
     groups: &[Group],
-    cfg: &GuardConfig,
+    ctx: &Ctx<'_>,
+    last: bool,
+    scratch: &mut (String, Vec<usize>),
     out: &mut Vec<Candidate>,
 ) {
-    for a in 0..groups.len() {
-        let mut digits = String::with_capacity(MAX_DIGITS);
-        let mut lens = Vec::with_capacity(MAX_SPAN_GROUPS);
+    let (digits, lens) = scratch;
+    let starts = if last {
+        groups.len()
+    } else {
+        groups.len().min(WINDOW - MAX_SPAN_GROUPS)
+    };
+    for a in 0..starts {
+        digits.clear();
+        lens.clear();
+        let mut spaces_only = true;
         for (k, g) in groups[a..].iter().enumerate().take(MAX_SPAN_GROUPS) {
+            if k > 0 && &t[groups[a + k - 1].end..g.start] != " " {
+                spaces_only = false;
+            }
             digits.push_str(&t[g.start..g.end]);
             lens.push(g.end - g.start);
             if digits.len() > MAX_DIGITS {
                 break;
             }
+            // Nothing numeric has fewer than 4 digits (`1.2.3.4`), and with spaces alone between
+            // the groups nothing has fewer than 7 (a phone number).
+            if digits.len() < 4 || (spaces_only && digits.len() < 7) {
+                continue;
+            }
             let span = Span {
                 t,
                 groups: &groups[a..=a + k],
-                plus: plus && a == 0 && groups[0].start == token_start + 1,
-                digits: digits.clone(),
-                lens: lens.clone(),
+                plus: a == 0 && plus_at.is_some_and(|p| groups[0].start == p + 1),
+                digits,
+                lens,
             };
-            recognize(&span, cfg, out);
+            recognize(&span, ctx, out);
         }
     }
 }
@@ -212,8 +267,8 @@ fn push(
     out.push(Candidate::new(entity, start, end, score, validated, rule));
 }
 
-fn recognize(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
-    let d = s.digits.as_str();
+fn recognize(s: &Span<'_>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
+    let d = s.digits;
     let n = d.len();
     let sep = s.uniform();
     let plain_sep = matches!(sep, Some("" | " " | "-"));
@@ -248,7 +303,7 @@ fn recognize(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         }
     }
 
-    phone(s, cfg, out);
+    phone(s, ctx.cfg, out);
 
     // IPv4: four dotted groups of 0-255 without leading zeros.
     if s.lens.len() == 4 && sep == Some(".") && s.lens.iter().all(|&l| l <= 3) {
@@ -267,7 +322,7 @@ fn recognize(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         push(out, s, Entity::DateOfBirth, 0.3, false, "date");
     }
 
-    national(s, sep, cfg, out);
+    national(s, sep, ctx, out);
 }
 
 fn date(s: &Span<'_>) -> bool {
@@ -396,7 +451,7 @@ const CALLING_CODES: &[(&str, u8, u8)] = &[
 ];
 
 fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
-    let d = s.digits.as_str();
+    let d = s.digits;
     let n = d.len();
     // No dates or versions: a phone's gaps are spaces, dashes, dots or parentheses, and a dotted
     // one has at least three groups of 2-4 (`415.555.0132`).
@@ -512,14 +567,14 @@ fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     }
 }
 
-fn national(s: &Span<'_>, sep: Option<&str>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
-    if cfg.packs.is_empty() || s.plus || s.paren_first() {
+fn national(s: &Span<'_>, sep: Option<&str>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
+    if ctx.packs == 0 || s.plus || s.paren_first() {
         return;
     }
-    let d = s.digits.as_str();
+    let d = s.digits;
     let n = d.len();
     let spaced = matches!(sep, Some(" " | "-"));
-    let on = |p: Pack| cfg.packs.contains(&p);
+    let on = |p: Pack| ctx.on(p);
     // (formatted in the official layout: 1.0; bare: 0.4, context needed) for weak checksums.
     let weak = |formatted: bool| if formatted { 1.0 } else { 0.4 };
     if on(Pack::Uk) && n == 10 && (s.bare() || s.shape(&[3, 3, 4]) && spaced) && v::uk_nhs(d) {

@@ -27,7 +27,9 @@ fn ceil_boundary(t: &str, mut i: usize) -> usize {
     i.min(t.len())
 }
 
-/// Whether a context word of `entity` is near `start..end` of `t`.
+/// Whether a context word of `entity` is near `start..end` of `t`: a one-word context must be
+/// a whole word of the window, a longer one (`date of birth`, `ph.`) a part of it; letter case
+/// is ignored. No allocation for one-word contexts, which are most.
 pub fn has_context(t: &str, start: usize, end: usize, entity: Entity) -> bool {
     let words = entity.context();
     if words.is_empty() {
@@ -35,18 +37,28 @@ pub fn has_context(t: &str, start: usize, end: usize, entity: Entity) -> bool {
     }
     let s = floor_boundary(t, start.saturating_sub(BEFORE));
     let e = ceil_boundary(t, (end + AFTER).min(t.len()));
-    let window = format!("{} {}", &t[s..start], &t[end..e]).to_lowercase();
-    let tokens: Vec<&str> = window
+    let (before, after) = (&t[s..start], &t[end..e]);
+    let mut tokens = before
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    words.iter().any(|w| {
-        if w.chars().all(char::is_alphanumeric) {
-            tokens.contains(w)
-        } else {
-            window.contains(w)
-        }
-    })
+        .chain(after.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty());
+    fn simple(w: &str) -> bool {
+        w.chars().all(char::is_alphanumeric)
+    }
+    let hit = tokens.any(|tok| {
+        words.iter().any(|w| {
+            simple(w)
+                && (tok.eq_ignore_ascii_case(w) || (!tok.is_ascii() && tok.to_lowercase() == *w))
+        })
+    });
+    if hit {
+        return true;
+    }
+    if words.iter().all(|w| simple(w)) {
+        return false;
+    }
+    let window = format!("{before} {after}").to_lowercase();
+    words.iter().any(|w| !simple(w) && window.contains(*w))
 }
 
 /// Scores, filters and resolves `cands` into non-overlapping findings, sorted by start.
@@ -57,7 +69,10 @@ pub fn resolve(
     allowed: &[(usize, usize)],
 ) -> Vec<Candidate> {
     for c in &mut cands {
-        if c.score < 1.0 && has_context(t, c.start, c.end, c.entity) {
+        // Context only matters where it can lift a match over its threshold.
+        let needs =
+            threshold(c.entity).is_some_and(|th| c.score < th && (c.score + 0.35).max(0.4) >= th);
+        if needs && has_context(t, c.start, c.end, c.entity) {
             c.score = (c.score + 0.35).clamp(0.4, 1.0);
         }
     }

@@ -4,15 +4,35 @@
 
 use crate::validate as v;
 use crate::{Candidate, Entity};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
-/// Compiled patterns of this module.
+/// Compiled patterns of this module. The regexes run only in small windows around what a fast
+/// literal search found (a secret keyword, `bearer`, a month name), never over the whole text.
 #[derive(Debug)]
 pub struct Shapes {
     keyword: Regex,
     bearer: Regex,
-    misc: Regex,
+    date: Regex,
+    /// Secret keywords (pattern 0..=6), `bearer` (7), month-name prefixes (8..).
+    triggers: AhoCorasick,
 }
+
+const KEYWORDS: [&str; 7] = [
+    "key",
+    "secret",
+    "token",
+    "passw",
+    "pwd",
+    "credential",
+    "auth",
+];
+const BEARER: usize = 7;
+const MONTHS3: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+/// Bytes of text a regex looks at after its trigger.
+const WINDOW: usize = 400;
 
 impl Default for Shapes {
     fn default() -> Self {
@@ -32,14 +52,13 @@ impl Shapes {
         Shapes {
             // A secret keyword, then `=`, `:`, `=>` or `:=`, then the value.
             keyword: compile(
-                r#"(?i)(?:key|secret|token|passw(?:or)?d|passwd|pwd|credential|auth)[a-z0-9_.-]{0,40}["']?\s{0,4}(?:=|:|=>|:=)\s{0,4}["']?([^\s"'<>{}(),;`]{6,256})"#,
+                r#"(?i)^(?:key|secret|token|passw(?:or)?d|passwd|pwd|credential|auth)[a-z0-9_.-]{0,40}["']?\s{0,4}(?:=|:|=>|:=)\s{0,4}["']?([^\s"'<>{}(),;`]{6,256})"#,
             ),
-            bearer: compile(r"(?i)\bbearer\s+([A-Za-z0-9_\-.~+/]{16,512}=*)"),
-            misc: compile(concat!(
-                r"(?P<mac>(?-u:\b)(?:(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}|(?:[0-9A-Fa-f]{2}-){5}[0-9A-Fa-f]{2}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?-u:\b))",
-                r"|(?P<ipv6>(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?)",
-                r"|(?P<date>(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th)?\s{1,3}[a-z]{3,9}\.?,?\s{1,3}[0-9]{4}|[a-z]{3,9}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b))",
-            )),
+            bearer: compile(r"(?i)^bearer\s+([A-Za-z0-9_\-.~+/]{16,512}=*)"),
+            date: compile(
+                r"(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th)?\s{1,3}[a-z]{3,9}\.?,?\s{1,3}[0-9]{4}|[a-z]{3,9}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b)",
+            ),
+            triggers: triggers(),
         }
     }
 
@@ -52,85 +71,173 @@ impl Shapes {
         if t.contains("hooks.slack.com/services/") {
             slack_webhooks(t, out);
         }
-        for c in self.keyword.captures_iter(t) {
-            let (Some(all), Some(value)) = (c.get(0), c.get(1)) else {
-                continue;
-            };
-            let keyword = all.as_str()[..value.start() - all.start()].to_ascii_lowercase();
-            let val = value.as_str();
-            let is_password = keyword.contains("pass") || keyword.contains("pwd");
-            let ident_start = identifier_start(t, all.start());
-            let ident = t[ident_start..all.start()].to_ascii_lowercase();
-            let aws = ident.contains("aws") || keyword.contains("aws");
-            if is_password {
-                if plausible_password(val) {
+        let b = t.as_bytes();
+        let mut date_done = 0;
+        for m in self.triggers.find_iter(t) {
+            let p = m.start();
+            let id = m.pattern().as_usize();
+            if id < BEARER {
+                self.keyword_at(t, p, out);
+            } else if id == BEARER {
+                if p > 0 && b[p - 1].is_ascii_alphanumeric() {
+                    continue;
+                }
+                if let Some(c) = self.bearer.captures(window(t, p, WINDOW))
+                    && let Some(m) = c.get(1)
+                    && v::entropy(m.as_str()) >= 3.0
+                {
                     out.push(Candidate::new(
                         Entity::SecretGeneric,
-                        value.start(),
-                        value.end(),
-                        0.8,
+                        p + m.start(),
+                        p + m.end(),
+                        0.85,
                         false,
-                        "password_assignment",
+                        "bearer_token",
                     ));
                 }
-            } else if val.len() >= 16 && v::entropy(val) >= 3.0 && mixed(val) {
-                let entity = if aws {
-                    Entity::SecretAwsKey
-                } else {
-                    Entity::SecretGeneric
-                };
-                out.push(Candidate::new(
-                    entity,
-                    value.start(),
-                    value.end(),
-                    0.8,
-                    false,
-                    "secret_assignment",
-                ));
+            } else if p >= date_done {
+                // A written date: the day may come before the month name (`12 March 1985`).
+                let ws = floor(t, p.saturating_sub(8));
+                for d in self.date.find_iter(window(t, ws, 48)) {
+                    let (ds, de) = (ws + d.start(), ws + d.end());
+                    if de > date_done && has_month(d.as_str()) {
+                        out.push(Candidate::new(
+                            Entity::DateOfBirth,
+                            ds,
+                            de,
+                            0.3,
+                            false,
+                            "date_words",
+                        ));
+                        date_done = de;
+                    }
+                }
             }
         }
-        for c in self.bearer.captures_iter(t) {
-            if let Some(m) = c.get(1)
-                && v::entropy(m.as_str()) >= 3.0
-            {
+        colon_addresses(t, out);
+    }
+
+    fn keyword_at(&self, t: &str, p: usize, out: &mut Vec<Candidate>) {
+        let Some(c) = self.keyword.captures(window(t, p, WINDOW)) else {
+            return;
+        };
+        let (Some(all), Some(value)) = (c.get(0), c.get(1)) else {
+            return;
+        };
+        let keyword = all.as_str()[..value.start()].to_ascii_lowercase();
+        let val = value.as_str();
+        let (vs, ve) = (p + value.start(), p + value.end());
+        let is_password = keyword.contains("pass") || keyword.contains("pwd");
+        let ident = t[identifier_start(t, p)..p].to_ascii_lowercase();
+        let aws = ident.contains("aws") || keyword.contains("aws");
+        if is_password {
+            if plausible_password(val) {
                 out.push(Candidate::new(
                     Entity::SecretGeneric,
-                    m.start(),
-                    m.end(),
-                    0.85,
+                    vs,
+                    ve,
+                    0.8,
                     false,
-                    "bearer_token",
+                    "password_assignment",
                 ));
             }
+        } else if val.len() >= 16 && v::entropy(val) >= 3.0 && mixed(val) {
+            let entity = if aws {
+                Entity::SecretAwsKey
+            } else {
+                Entity::SecretGeneric
+            };
+            out.push(Candidate::new(
+                entity,
+                vs,
+                ve,
+                0.8,
+                false,
+                "secret_assignment",
+            ));
         }
-        for c in self.misc.captures_iter(t) {
-            if let Some(m) = c.name("mac") {
-                let hex: String = m.as_str().chars().filter(char::is_ascii_hexdigit).collect();
-                if !hex.bytes().all(|b| b == b'0') && !hex.eq_ignore_ascii_case("ffffffffffff") {
-                    out.push(Candidate::new(
-                        Entity::MacAddress,
-                        m.start(),
-                        m.end(),
-                        0.6,
-                        false,
-                        "mac",
-                    ));
+    }
+}
+
+// Built-in constants; a test compiles them.
+#[allow(clippy::expect_used)]
+fn triggers() -> AhoCorasick {
+    let mut pats: Vec<&str> = KEYWORDS.to_vec();
+    pats.push("bearer");
+    pats.extend(MONTHS3);
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(pats)
+        .expect("built-in literals compile")
+}
+
+fn floor(t: &str, mut i: usize) -> usize {
+    while i > 0 && !t.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// `t[start..]`, at most about `len` bytes of it (cut at a character boundary).
+fn window(t: &str, start: usize, len: usize) -> &str {
+    let mut end = (start + len).min(t.len());
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    &t[start..end]
+}
+
+fn hexish(c: u8) -> bool {
+    c.is_ascii_hexdigit() || c == b':' || c == b'.'
+}
+
+/// MAC (`00:1A:2B:3C:4D:5E`) and IPv6 addresses: found around each `:` that has a hex digit or a
+/// colon beside it, by extending over hex digits, colons and dots, then parsing.
+fn colon_addresses(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    while let Some(k) = t[from..].find(':') {
+        let c = from + k;
+        from = c + 1;
+        let mut s = c;
+        while s > 0 && c - s < 45 && hexish(b[s - 1]) {
+            s -= 1;
+        }
+        let mut e = c + 1;
+        while e < b.len() && e - c < 45 && hexish(b[e]) {
+            e += 1;
+        }
+        from = from.max(e);
+        while s < c && b[s] == b'.' {
+            s += 1;
+        }
+        while e > c + 1 && b[e - 1] == b'.' {
+            e -= 1;
+        }
+        let bad_before = s > 0 && (b[s - 1].is_ascii_alphanumeric() || b[s - 1] == b'_');
+        let bad_after = e < b.len() && (b[e].is_ascii_alphanumeric() || b[e] == b'_');
+        if bad_before || bad_after {
+            continue;
+        }
+        let cand = &t[s..e];
+        if cand.len() == 17
+            && cand.bytes().enumerate().all(|(i, x)| {
+                if i % 3 == 2 {
+                    x == b':'
+                } else {
+                    x.is_ascii_hexdigit()
                 }
-            } else if let Some(m) = c.name("ipv6") {
-                ipv6(t, m.start(), m.end(), out);
-            } else if let Some(m) = c.name("date")
-                && has_month(m.as_str())
+            })
+        {
+            let hex: Vec<u8> = cand.bytes().filter(u8::is_ascii_hexdigit).collect();
+            if !hex.iter().all(|&x| x == b'0') && !hex.iter().all(|x| x.eq_ignore_ascii_case(&b'f'))
             {
-                out.push(Candidate::new(
-                    Entity::DateOfBirth,
-                    m.start(),
-                    m.end(),
-                    0.3,
-                    false,
-                    "date_words",
-                ));
+                out.push(Candidate::new(Entity::MacAddress, s, e, 0.6, false, "mac"));
             }
+            continue;
         }
+        ipv6(t, s, e, out);
     }
 }
 

@@ -8,12 +8,42 @@
 use crate::validate as v;
 use crate::{Candidate, Entity, GuardConfig, Pack};
 
+/// `[A-Za-z0-9_-]`, as a table: the scan's inner loop is one load per byte.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
+
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+    WORD[c as usize]
+}
+
+/// Cheap shape checks before a validator (which may allocate) runs.
+fn digits_at(b: &[u8], r: std::ops::Range<usize>) -> bool {
+    b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+}
+
+/// Which alphanumeric packs are on, read once per scan.
+#[derive(Clone, Copy)]
+struct On {
+    it: bool,
+    es: bool,
+    uk: bool,
 }
 
 /// Scans `t` word by word.
 pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+    let on = On {
+        it: cfg.packs.contains(&Pack::It),
+        es: cfg.packs.contains(&Pack::Es),
+        uk: cfg.packs.contains(&Pack::Uk),
+    };
     let b = t.as_bytes();
     let n = b.len();
     let mut i = 0;
@@ -35,7 +65,7 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             e -= 1;
         }
         if s < e {
-            word(t, s, e, cfg, out);
+            word(t, s, e, on, out);
         }
     }
 }
@@ -52,7 +82,7 @@ fn token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
 }
 
-fn word(t: &str, s: usize, e: usize, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+fn word(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
     let w = &t[s..e];
     let len = w.len();
     let mut push = |entity, score, validated, rule| {
@@ -93,36 +123,66 @@ fn word(t: &str, s: usize, e: usize, cfg: &GuardConfig, out: &mut Vec<Candidate>
         return;
     }
     // Alphanumeric national ids.
-    if cfg.packs.contains(&Pack::It) && len == 16 && all(w, alnum) && v::it_fiscal_code(w) {
+    let wb = w.as_bytes();
+    if on.it
+        && len == 16
+        && wb[..6].iter().all(u8::is_ascii_alphabetic)
+        && all(w, alnum)
+        && v::it_fiscal_code(w)
+    {
         push(Entity::ItFiscalCode, 1.0, true, "check_char");
         return;
     }
-    if cfg.packs.contains(&Pack::Es) && (9..=11).contains(&len) {
-        let compact: String = w.chars().filter(|&c| c != '-').collect();
-        if compact.len() == 9 {
-            if v::es_nif(&compact) {
+    if on.es
+        && (9..=11).contains(&len)
+        && wb[len - 1].is_ascii_alphabetic()
+        && (wb[0].is_ascii_digit() || matches!(wb[0], b'X' | b'Y' | b'Z' | b'x' | b'y' | b'z'))
+    {
+        let mut buf = [0u8; 11];
+        let mut k = 0;
+        for c in w.bytes().filter(|&c| c != b'-') {
+            buf[k] = c;
+            k += 1;
+        }
+        if let (9, Ok(compact)) = (k, std::str::from_utf8(&buf[..k])) {
+            if v::es_nif(compact) {
                 push(Entity::EsNif, 1.0, true, "mod23");
                 return;
             }
-            if v::es_nie(&compact) {
+            if v::es_nie(compact) {
                 push(Entity::EsNie, 1.0, true, "mod23");
                 return;
             }
         }
     }
-    if cfg.packs.contains(&Pack::Uk) && len == 9 && v::uk_nino(w) {
+    // A MAC address with dashes (`00-1A-2B-3C-4D-5E`) is one word here.
+    if len == 17 && is_dashed_mac(w) {
+        push(Entity::MacAddress, 0.6, false, "mac");
+        return;
+    }
+    if on.uk && len == 9 && digits_at(wb, 2..8) && v::uk_nino(w) {
         push(Entity::UkNino, 0.6, false, "nino");
         return;
     }
     // Values written in groups: an IBAN in fours, a NINO in pairs.
     if len == 4 && iban_head(w) {
         spaced_iban(t, s, e, out);
-    } else if len == 2
-        && cfg.packs.contains(&Pack::Uk)
-        && w.bytes().all(|c| c.is_ascii_alphabetic())
-    {
+    } else if len == 2 && on.uk && w.bytes().all(|c| c.is_ascii_alphabetic()) {
         spaced_nino(t, s, out);
     }
+}
+
+fn is_dashed_mac(w: &str) -> bool {
+    let b = w.as_bytes();
+    let shaped = b.iter().enumerate().all(|(i, c)| {
+        if i % 3 == 2 {
+            *c == b'-'
+        } else {
+            c.is_ascii_hexdigit()
+        }
+    });
+    let all = |f: fn(&u8) -> bool| b.iter().filter(|c| **c != b'-').all(f);
+    shaped && !all(|c| *c == b'0') && !all(|c| c.eq_ignore_ascii_case(&b'f'))
 }
 
 fn iban_head(w: &str) -> bool {
@@ -305,6 +365,18 @@ mod tests {
                 "{e} {s} not in {f:?}"
             );
         }
+    }
+
+    #[test]
+    fn dashed_mac_addresses() {
+        let f = found(
+            "nic 00-1A-2B-3C-4D-5E, not 00-00-00-00-00-00",
+            &GuardConfig::default(),
+        );
+        assert_eq!(
+            f,
+            vec![(Entity::MacAddress, "00-1A-2B-3C-4D-5E".to_string())]
+        );
     }
 
     #[test]
