@@ -224,23 +224,27 @@ fn serve_refuses_a_short_admin_token() {
         ),
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("TOLLGATE_ADMIN_TOKEN", "x")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("TOLLGATE_ADMIN_TOKEN must be at least 24 characters"),
-        "{stderr}"
-    );
+    // One character, and 23 (one short of the minimum).
+    for token in ["x", "tga_23_characters_long_"] {
+        assert!(token.len() == 1 || token.len() == 23);
+        let out = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("TOLLGATE_ADMIN_TOKEN", token)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{token:?}");
+        assert!(
+            stderr.contains("TOLLGATE_ADMIN_TOKEN must be at least 24 characters"),
+            "{stderr}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

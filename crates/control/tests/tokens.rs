@@ -855,3 +855,36 @@ async fn every_lifecycle_action_is_audited_without_secrets() {
         );
     }
 }
+
+/// A personal token works until its `expires_at` and not a millisecond after (on a manual clock).
+#[tokio::test]
+async fn an_expired_token_no_longer_authenticates() {
+    let clock = tollgate_types::clock::Clock::manual(now_ms());
+    let gw = common::gateway_only_at(CONFIG, clock.clone()).await;
+    let (router, control, admin) = planes::app(&gw).await;
+    let api = Api {
+        router,
+        control,
+        admin,
+    };
+    let p = people(&api).await;
+    let (_, short) = api
+        .token(
+            &p.ana,
+            json!({"name": "short", "expires_at": rfc3339(clock.now_ms() + HOUR_MS)}),
+        )
+        .await;
+    let me = |t: String| {
+        let api = &api;
+        async move { api.call(Method::GET, "/admin/v1/me", &t, None).await.0 }
+    };
+    assert_eq!(me(short.clone()).await, StatusCode::OK);
+    clock.advance(std::time::Duration::from_millis(HOUR_MS as u64 - 1));
+    assert_eq!(
+        me(short.clone()).await,
+        StatusCode::OK,
+        "the last millisecond"
+    );
+    clock.advance(std::time::Duration::from_millis(1));
+    assert_eq!(me(short).await, StatusCode::UNAUTHORIZED, "expired");
+}

@@ -378,6 +378,24 @@ routes:
         );
     }
 
+    /// Webhook secrets are credentials too: an upstream that echoes one is redacted.
+    #[test]
+    fn the_redactor_knows_provider_keys_and_webhook_secrets() {
+        let cfg = config(
+            r#"
+providers: [{ name: p, type: openai_compatible, base_url: "http://127.0.0.1:1", api_key: "sk-provider-0123456789" }]
+routes: [{ name: a, deployments: [{ provider: p, model: x }] }]
+alerts: { webhooks: [{ url: "http://127.0.0.1:1/hook", secret: "whsec-0123456789abcdef" }] }
+"#,
+        );
+        let r = Redactor::for_config(&cfg);
+        let e = ProviderError::StreamError("sk-provider-0123456789 whsec-0123456789abcdef".into());
+        assert_eq!(
+            r.redact(e).to_string(),
+            ProviderError::StreamError("*** ***".into()).to_string()
+        );
+    }
+
     #[test]
     fn backoff_grows_and_honours_retry_after() {
         let base = Duration::from_millis(100);

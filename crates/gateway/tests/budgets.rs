@@ -295,6 +295,23 @@ async fn without_max_tokens_the_default_output_cap_is_reserved() {
     let st = status(&g.gw, &at);
     assert_eq!((st.spent_nano_usd, st.reserved_nano_usd), (cost, 0));
     assert_eq!(status(&g.gw, &below).spent_nano_usd, 0);
+
+    // With `n: 2`, every choice may be as long as the cap: 7 × 150 + 2 × 10 × 600 = 13,050.
+    let two = json!({"model": "r", "n": 2, "max_tokens": 10, "messages": user("hi")});
+    let (n_uc, n_key) =
+        use_case_with_key(&g.gw, Stage::Production, &["r"], PilotCaps::default(), None).await;
+    hard_budget(
+        &g.gw,
+        "use_case",
+        &n_uc.id,
+        HI_PROMPT * MINI_IN + 2 * 10 * MINI_OUT - 1,
+    )
+    .await;
+    assert_refused(
+        post_as(&g.url, &n_key, &two).await,
+        "two choices reserve twice the cap",
+    )
+    .await;
 }
 
 /// (c) A budget of exactly one request's maximum (`max_tokens` 10: 7 × 150 + 10 × 600 = 7,050)

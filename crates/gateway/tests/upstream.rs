@@ -268,6 +268,11 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
                         axum::Json(json!({"error": {"message": msg}})),
                     )
                         .into_response(),
+                    "403" => (
+                        axum::http::StatusCode::FORBIDDEN,
+                        axum::Json(json!({"error": {"message": msg}})),
+                    )
+                        .into_response(),
                     "400" => (
                         axum::http::StatusCode::BAD_REQUEST,
                         axum::Json(json!({"error": {"message": msg}})),
@@ -294,8 +299,12 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
     ))
     .await;
-    for (content, stream, status) in [("401", false, 502), ("400", false, 400), ("sse", true, 200)]
-    {
+    for (content, stream, status) in [
+        ("401", false, 502),
+        ("403", false, 502),
+        ("400", false, 400),
+        ("sse", true, 200),
+    ] {
         let resp = g
             .post(json!({"model": "r", "stream": stream, "messages": [{"role": "user", "content": content}]}))
             .await;
@@ -306,10 +315,10 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
         if content == "400" {
             assert!(text.contains("key Bearer *** is not allowed"), "{text}");
         }
-        if content == "401" {
+        if matches!(content, "401" | "403") {
             assert!(
                 !text.contains("is not allowed"),
-                "a 401's body is never forwarded: {text}"
+                "a {content}'s body is never forwarded: {text}"
             );
         }
     }

@@ -57,7 +57,8 @@ async fn shutdown_writes_every_queued_record_even_after_a_lock_out() {
         .await
         .unwrap();
 
-    const N: u64 = 100;
+    // Not a multiple of the batch size: the last, partial batch must be written too.
+    const N: u64 = 101;
     for i in 0..N {
         ledger.record(rec(i));
     }
