@@ -732,3 +732,35 @@ async fn embeddings_reserve_an_upper_bound() {
     let recs = records(&g.gw, 1).await;
     assert_eq!(recs[0].cost_nano_usd, Some(6_000));
 }
+
+/// A reload of the budgets (every key refresh, and after each change) keeps what only memory
+/// knows: reservations of requests in flight, and spend settled but not yet in the ledger.
+#[tokio::test]
+async fn a_reload_keeps_reservations_in_flight_and_spend_not_yet_written() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&mini_route(&s.url)).await;
+    let id = hard_budget(&g.gw, "org", "", 1_000_000).await;
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::AUTHORIZATION,
+        format!("Bearer {}", g.key).parse().unwrap(),
+    );
+    let entry = g.gw.keyring.authenticate(&headers).unwrap();
+    let hold = g.gw.gate.budgeter.reserve(&entry, 1_000).unwrap().unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
+    let st = status(&g.gw, &id);
+    assert_eq!(
+        (st.spent_nano_usd, st.reserved_nano_usd),
+        (0, 1_000),
+        "in flight"
+    );
+    // Settled at 600: spent in memory, not in the ledger (no record was written).
+    hold.settle(600);
+    g.gw.gate.budgeter.reload().await.unwrap();
+    let st = status(&g.gw, &id);
+    assert_eq!(
+        (st.spent_nano_usd, st.reserved_nano_usd),
+        (600, 0),
+        "settled"
+    );
+}
