@@ -435,6 +435,17 @@ mod tests {
         );
     }
 
+    /// A reservation prices output at the higher of the output and reasoning prices: 10 input
+    /// tokens at $1/M and 5 output tokens at $8/M (reasoning; output is $2/M) = 10,000 + 40,000.
+    #[test]
+    fn max_cost_prices_output_at_the_reasoning_price_when_higher() {
+        let m = meter(&format!(
+            "{PROVIDERS}routes:\n  - name: r\n    deployments:\n      - {{ provider: p, model: thinker, price: {{ input: \"1\", output: \"2\", reasoning: \"8\" }} }}\n"
+        ))
+        .unwrap();
+        assert_eq!(m.max_cost([(0, 0)], 10, 5), Money(50_000));
+    }
+
     #[test]
     fn bad_prices_are_reported_with_their_path() {
         let problems = meter(&format!(
