@@ -1218,7 +1218,13 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
         StatusCode::OK,
         "new key"
     );
-    clock.advance(std::time::Duration::from_millis(1000));
+    clock.advance(std::time::Duration::from_millis(999));
+    assert_eq!(
+        api.chat(&secret, "m", None).await.0,
+        StatusCode::OK,
+        "old key in the last millisecond of its one-second grace"
+    );
+    clock.advance(std::time::Duration::from_millis(1));
     assert_eq!(
         api.chat(&secret, "m", None).await.0,
         StatusCode::UNAUTHORIZED,
@@ -2748,4 +2754,33 @@ async fn framework_errors_are_openai_shaped() {
         .await;
     assert!(status.is_client_error(), "{status}");
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+}
+
+/// A key that would expire in a day, rotated with one second of grace, stops at the end of the
+/// grace: the earlier of its own expiry and the grace's end wins.
+#[tokio::test]
+async fn a_rotated_key_stops_at_the_earlier_of_its_expiry_and_the_grace() {
+    let s = common::sim(Default::default()).await;
+    let clock = tollgate_types::clock::Clock::manual(tollgate_store::now_ms());
+    let api = Api::new_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let (uc, _, _) = production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
+    let day = tollgate_types::time::rfc3339(clock.now_ms() + 86_400_000);
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc, "name": "daily", "expires_at": day}),
+        )
+        .await;
+    let old = k["secret"].as_str().unwrap().to_string();
+    let id = k["key"]["id"].as_str().unwrap().to_string();
+    api.ok(
+        Method::POST,
+        &format!("/admin/v1/keys/{id}/rotate"),
+        json!({"grace_seconds": 1}),
+    )
+    .await;
+    assert_eq!(api.chat(&old, "m", None).await.0, StatusCode::OK);
+    clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(api.chat(&old, "m", None).await.0, StatusCode::UNAUTHORIZED);
 }
