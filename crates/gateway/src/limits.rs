@@ -400,4 +400,24 @@ mod tests {
         );
         drop(new);
     }
+
+    /// Requests in flight are not forgotten when the minute turns: a concurrency limit of 1 still
+    /// refuses a second request while the first is running.
+    #[test]
+    fn requests_in_flight_survive_the_minute() {
+        let clock = Clock::manual(NOON + 59_999);
+        let r = Arc::new(RateLimiter::with_clock(clock.clone()));
+        let limits = scope(Limits {
+            concurrent_requests: Some(1),
+            ..Default::default()
+        });
+        let running = r.acquire(&limits, 0).unwrap();
+        clock.advance(Duration::from_millis(1));
+        assert!(
+            matches!(r.acquire(&limits, 0), Err(ApiError::RateLimited { .. })),
+            "still one in flight in the new minute"
+        );
+        drop(running);
+        assert!(r.acquire(&limits, 0).is_ok());
+    }
 }
