@@ -2110,65 +2110,21 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         json!({"name": formula}),
     )
     .await;
-    let resp = api
-        .router
-        .clone()
-        .oneshot(
-            Request::get(format!("/admin/v1/reports/spend?by=pod&{range}&format=csv"))
-                .header("authorization", format!("Bearer {}", api.admin))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
+    let (text, cells) = csv_report(
+        &api,
+        &format!("/admin/v1/reports/spend?by=pod&{range}&format=csv"),
     )
-    .unwrap();
+    .await;
     assert!(
         text.contains(r#""'=HYPERLINK(""http://evil.example"",""x"")""#),
         "{text}"
     );
-    let cells = csv::Reader::from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap())
-        .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
-        .collect::<Vec<_>>();
     assert!(
         cells.iter().all(|c| !c.starts_with(['=', '+', '@'])),
         "{cells:?}"
     );
     // The FOCUS export too (its names reach `SubAccountName`, `x_PodName` and the tags).
-    let resp = api
-        .router
-        .clone()
-        .oneshot(
-            Request::get(format!("/admin/v1/reports/focus?month={month}"))
-                .header("authorization", format!("Bearer {}", api.admin))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let text = String::from_utf8(
-        resp.into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
-    let cells = csv::Reader::from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.unwrap())
-        .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
-        .collect::<Vec<_>>();
+    let (text, cells) = csv_report(&api, &format!("/admin/v1/reports/focus?month={month}")).await;
     assert!(
         cells.iter().any(|c| c.starts_with("'=HYPERLINK")),
         "the pod's name is in the export: {text}"
@@ -2783,4 +2739,27 @@ async fn a_rotated_key_stops_at_the_earlier_of_its_expiry_and_the_grace() {
     assert_eq!(api.chat(&old, "m", None).await.0, StatusCode::OK);
     clock.advance(std::time::Duration::from_secs(1));
     assert_eq!(api.chat(&old, "m", None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// A CSV report as the platform admin reads it: its text and every cell of it.
+async fn csv_report(api: &Api, path: &str) -> (String, Vec<String>) {
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::get(path)
+                .header("authorization", format!("Bearer {}", api.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let cells = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap())
+        .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    (text, cells)
 }

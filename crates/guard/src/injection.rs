@@ -5,6 +5,7 @@
 //! Heuristics, not a classifier: they catch the common, cheap attacks that appear pasted into
 //! prompts and documents, and each finding names the rule that fired.
 
+use crate::normalize::{ceil_boundary, floor_boundary};
 use crate::{Candidate, Entity, Finding};
 use aho_corasick::AhoCorasick;
 use base64::Engine;
@@ -145,8 +146,8 @@ impl Injection {
                 role_words = true;
             }
             let (s, e) = (
-                floor(t, m.start().saturating_sub(AROUND)),
-                ceil(t, m.end() + AROUND),
+                floor_boundary(t, m.start().saturating_sub(AROUND)),
+                ceil_boundary(t, m.end() + AROUND),
             );
             match windows.last_mut() {
                 Some(last) if s <= last.1 => last.1 = last.1.max(e),
@@ -187,21 +188,6 @@ impl Injection {
             ));
         }
     }
-}
-
-fn floor(t: &str, mut i: usize) -> usize {
-    while i > 0 && !t.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil(t: &str, i: usize) -> usize {
-    let mut i = i.min(t.len());
-    while !t.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 fn is_tag(c: char) -> bool {

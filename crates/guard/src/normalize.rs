@@ -99,6 +99,24 @@ impl<'a> Normalized<'a> {
     }
 }
 
+/// The largest character boundary of `t` at or before `i`.
+pub(crate) fn floor_boundary(t: &str, i: usize) -> usize {
+    let mut i = i.min(t.len());
+    while i > 0 && !t.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The smallest character boundary of `t` at or after `i` (at most its length).
+pub(crate) fn ceil_boundary(t: &str, i: usize) -> usize {
+    let mut i = i.min(t.len());
+    while !t.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,25 +7,12 @@
 //! - Overlaps: validated beats unvalidated, then longer beats contained, then the higher score
 //!   wins; what is left never overlaps.
 
+use crate::normalize::{ceil_boundary, floor_boundary};
 use crate::{Candidate, Entity};
 
 /// Bytes looked at before and after a match for context words.
 const BEFORE: usize = 48;
 const AFTER: usize = 24;
-
-fn floor_boundary(t: &str, mut i: usize) -> usize {
-    while i > 0 && !t.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_boundary(t: &str, mut i: usize) -> usize {
-    while i < t.len() && !t.is_char_boundary(i) {
-        i += 1;
-    }
-    i.min(t.len())
-}
 
 /// Whether a context word of `entity` is near `start..end` of `t`: a one-word context must be
 /// a whole word of the window, a longer one (`date of birth`, `ph.`) a part of it; letter case

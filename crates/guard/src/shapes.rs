@@ -97,7 +97,7 @@ impl Shapes {
                 }
             } else if p >= date_done {
                 // A written date: the day may come before the month name (`12 March 1985`).
-                let ws = floor(t, p.saturating_sub(8));
+                let ws = crate::normalize::floor_boundary(t, p.saturating_sub(8));
                 for d in self.date.find_iter(window(t, ws, 48)) {
                     let (ds, de) = (ws + d.start(), ws + d.end());
                     if de > date_done && has_month(d.as_str()) {
@@ -172,20 +172,9 @@ fn triggers() -> AhoCorasick {
         .expect("built-in literals compile")
 }
 
-fn floor(t: &str, mut i: usize) -> usize {
-    while i > 0 && !t.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
 /// `t[start..]`, at most about `len` bytes of it (cut at a character boundary).
 fn window(t: &str, start: usize, len: usize) -> &str {
-    let mut end = (start + len).min(t.len());
-    while !t.is_char_boundary(end) {
-        end -= 1;
-    }
-    &t[start..end]
+    &t[start..crate::normalize::floor_boundary(t, start + len)]
 }
 
 fn hexish(c: u8) -> bool {
@@ -221,20 +210,8 @@ fn colon_addresses(t: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let cand = &t[s..e];
-        if cand.len() == 17
-            && cand.bytes().enumerate().all(|(i, x)| {
-                if i % 3 == 2 {
-                    x == b':'
-                } else {
-                    x.is_ascii_hexdigit()
-                }
-            })
-        {
-            let hex: Vec<u8> = cand.bytes().filter(u8::is_ascii_hexdigit).collect();
-            if !hex.iter().all(|&x| x == b'0') && !hex.iter().all(|x| x.eq_ignore_ascii_case(&b'f'))
-            {
-                out.push(Candidate::new(Entity::MacAddress, s, e, 0.6, false, "mac"));
-            }
+        if v::mac_address(cand, b':') {
+            out.push(Candidate::new(Entity::MacAddress, s, e, 0.6, false, "mac"));
             continue;
         }
         ipv6(t, s, e, out);

@@ -603,6 +603,22 @@ pub fn eip55(s: &str) -> Option<bool> {
     }))
 }
 
+/// A MAC address of six hex pairs joined by `sep` (`00:1A:2B:3C:4D:5E`), neither all zero nor
+/// the broadcast address.
+pub fn mac_address(s: &str, sep: u8) -> bool {
+    let b = s.as_bytes();
+    let shaped = b.len() == 17
+        && b.iter().enumerate().all(|(i, c)| {
+            if i % 3 == 2 {
+                *c == sep
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    let all = |f: fn(&u8) -> bool| b.iter().filter(|c| **c != sep).all(f);
+    shaped && !all(|c| *c == b'0') && !all(|c| c.eq_ignore_ascii_case(&b'f'))
+}
+
 /// Shannon entropy of `s` in bits per character.
 pub fn entropy(s: &str) -> f64 {
     let mut counts = [0u32; 256];

@@ -156,7 +156,7 @@ fn word(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
         }
     }
     // A MAC address with dashes (`00-1A-2B-3C-4D-5E`) is one word here.
-    if len == 17 && is_dashed_mac(w) {
+    if v::mac_address(w, b'-') {
         push(Entity::MacAddress, 0.6, false, "mac");
         return;
     }
@@ -170,19 +170,6 @@ fn word(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
     } else if len == 2 && on.uk && w.bytes().all(|c| c.is_ascii_alphabetic()) {
         spaced_nino(t, s, out);
     }
-}
-
-fn is_dashed_mac(w: &str) -> bool {
-    let b = w.as_bytes();
-    let shaped = b.iter().enumerate().all(|(i, c)| {
-        if i % 3 == 2 {
-            *c == b'-'
-        } else {
-            c.is_ascii_hexdigit()
-        }
-    });
-    let all = |f: fn(&u8) -> bool| b.iter().filter(|c| **c != b'-').all(f);
-    shaped && !all(|c| *c == b'0') && !all(|c| c.eq_ignore_ascii_case(&b'f'))
 }
 
 fn iban_head(w: &str) -> bool {
