@@ -303,6 +303,17 @@ mod tests {
             10,
             "an unsettled permit gives its reservation back"
         );
+        // A reservation that fills the limit exactly is allowed; one more token is not.
+        let full = r.acquire(&tpm, 90).unwrap().unwrap();
+        assert_eq!(r.tokens_in_use("use_case:u1"), 100);
+        assert!(matches!(
+            r.acquire(&tpm, 1),
+            Err(ApiError::RateLimited {
+                code: "rate_limit_tokens",
+                ..
+            })
+        ));
+        drop(full);
 
         let conc = scope(Limits {
             concurrent_requests: Some(1),

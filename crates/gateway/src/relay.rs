@@ -275,3 +275,55 @@ async fn send(tx: &Out, bytes: Bytes, gone: &mut bool, patience: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str) -> tollgate_types::openai::ChatCompletionRequest {
+        serde_json::from_str(body).unwrap()
+    }
+
+    fn chunk(len: usize) -> Chunk {
+        Chunk {
+            data: Bytes::from(vec![b'x'; len]),
+            usage: None,
+            usage_only: false,
+        }
+    }
+
+    /// Counts chunks of `len` bytes until the guard trips; the number of the chunk that tripped it.
+    fn trips_at(guard: &mut OutputGuard, len: usize, most: u64) -> Option<u64> {
+        (1..=most).find(|_| guard.over(&chunk(len)))
+    }
+
+    #[test]
+    fn the_output_guard_allows_twice_the_cap_in_chunks_and_trips_on_the_next() {
+        let req = request(r#"{"model":"m","messages":[],"max_tokens":10}"#);
+        let mut g = OutputGuard::for_request(&req);
+        assert_eq!(trips_at(&mut g, 1, 1000), Some(2 * 10 + 64 + 1));
+    }
+
+    #[test]
+    fn the_output_guard_scales_with_n() {
+        // Four choices of 10 tokens each: 4 × 10 × 2 + 64 chunks are allowed.
+        let req = request(r#"{"model":"m","messages":[],"max_tokens":10,"n":4}"#);
+        let mut g = OutputGuard::for_request(&req);
+        assert_eq!(trips_at(&mut g, 1, 1000), Some(2 * 40 + 64 + 1));
+    }
+
+    #[test]
+    fn the_output_guard_trips_on_bytes_past_one_kib_per_capped_token() {
+        // 10 tokens: 10 KiB + 64 KiB of chunk data at most; chunks of 1 KiB trip on the 75th.
+        let req = request(r#"{"model":"m","messages":[],"max_tokens":10}"#);
+        let mut g = OutputGuard::for_request(&req);
+        assert_eq!(trips_at(&mut g, 1024, 1000), Some(10 + 64 + 1));
+    }
+
+    #[test]
+    fn a_request_without_a_cap_is_never_cut() {
+        let req = request(r#"{"model":"m","messages":[]}"#);
+        let mut g = OutputGuard::for_request(&req);
+        assert_eq!(trips_at(&mut g, 64 * 1024, 10_000), None);
+    }
+}

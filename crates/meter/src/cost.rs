@@ -177,6 +177,49 @@ mod tests {
     }
 
     #[test]
+    fn inconsistent_usage_never_counts_a_token_twice_or_underflows() {
+        // Providers sometimes report details larger than the totals they belong to: each part is
+        // clamped to what is left, so the kinds always add up to the totals reported.
+        let u = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            total_tokens: 15,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(4),
+                cache_creation_tokens: Some(50),
+                audio_tokens: None,
+            }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: Some(9),
+                ..Default::default()
+            }),
+        };
+        let t = Tokens::from_usage(&u);
+        assert_eq!(
+            t,
+            Tokens {
+                input: 0,
+                cached_input: 4,
+                cache_write: 6,
+                output: 0,
+                reasoning: 5
+            }
+        );
+        assert_eq!((t.total_input(), t.total_output()), (10, 5));
+        let u = Usage {
+            prompt_tokens: 3,
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: Some(7),
+                cache_creation_tokens: Some(7),
+                audio_tokens: None,
+            }),
+            ..Default::default()
+        };
+        let t = Tokens::from_usage(&u);
+        assert_eq!((t.input, t.cached_input, t.cache_write), (0, 3, 0));
+    }
+
+    #[test]
     fn sub_nano_prices_round_once() {
         // $0.00875 per 1M tokens is 8.75 nano-USD per token: one token rounds to 9.
         let p = Prices {

@@ -584,3 +584,91 @@ async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
     assert_eq!(expiry("tok_soon"), Some(1000), "an earlier expiry stays");
     assert_eq!(expiry("tok_revoked"), None, "revoked tokens are left alone");
 }
+
+/// A record with every counted column set, so a rollup that drops or overwrites any of them shows.
+fn ledger_record(i: u64, at: i64, price_source: &str, outcome: &str) -> RequestRecord {
+    let priced = price_source != "unpriced";
+    RequestRecord {
+        id: new_id("rec"),
+        request_id: format!("req_{i}"),
+        at,
+        key_id: "key_a".into(),
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        status: if outcome == "ok" { 200 } else { 502 },
+        outcome: outcome.into(),
+        input_tokens: 100 + i,
+        cached_input_tokens: 10 + i,
+        cache_write_tokens: 5 + i,
+        output_tokens: 50 + i,
+        reasoning_tokens: 20 + i,
+        cost_nano_usd: priced.then_some(1_000 + i),
+        cost_split: if priced {
+            [1_000 + i, 0, 0, 0, 0]
+        } else {
+            [0; 5]
+        },
+        price_source: price_source.into(),
+        usage_source: "reported".into(),
+        ..Default::default()
+    }
+}
+
+/// Batches written one after another into the same hour and group add up in the rollups, column
+/// by column, to exactly what the records hold.
+#[tokio::test]
+async fn rollups_add_every_column_across_batches_of_one_group() {
+    let s = Store::open(&temp_db("rollups")).await.unwrap();
+    let hour = 1_796_040_000_000i64; // 2026-11-30T12:00Z
+    let kinds = [
+        ("catalog:1", "ok"),
+        ("unpriced", "ok"),
+        ("catalog:1", "upstream_error"),
+        ("unpriced", "client_disconnected"),
+    ];
+    let mut i = 0;
+    for batch in 0..3 {
+        let records: Vec<_> = kinds
+            .iter()
+            .map(|(price, outcome)| {
+                i += 1;
+                ledger_record(i, hour + batch * 60_000 + i as i64, price, outcome)
+            })
+            .collect();
+        s.insert_records(&records).await.unwrap();
+    }
+    let records = s.record_totals(hour, hour + 3_600_000).await.unwrap();
+    let rollups = s
+        .rollup_totals(hour / 3_600_000, hour / 3_600_000 + 1)
+        .await
+        .unwrap();
+    assert_eq!(records.requests, 12);
+    assert_eq!(records.unpriced, 6);
+    assert_eq!(records.errors, 3);
+    assert!(records.reasoning_tokens > 0 && records.cost_nano_usd > 0);
+    assert_eq!(rollups, records);
+}
+
+/// A budget period that starts inside an hour (Asia/Kolkata's midnight is 18:30 UTC) counts the
+/// spend after its start and nothing of the same hour before it.
+#[tokio::test]
+async fn spend_since_a_start_inside_an_hour_counts_only_after_it() {
+    let s = Store::open(&temp_db("partial-hour")).await.unwrap();
+    let hour = 1_796_061_600_000i64; // 2026-11-30T18:00Z
+    let start = hour + 30 * 60_000; // 18:30Z, midnight in Kolkata
+    let before = ledger_record(1, start - 10 * 60_000, "catalog:1", "ok");
+    let after = ledger_record(2, start + 10 * 60_000, "catalog:1", "ok");
+    let next_hour = ledger_record(3, hour + 3_600_000 + 60_000, "catalog:1", "ok");
+    s.insert_records(&[before, after.clone(), next_hour.clone()])
+        .await
+        .unwrap();
+    let want = after.cost_nano_usd.unwrap() + next_hour.cost_nano_usd.unwrap();
+    assert_eq!(
+        s.spend_since("use_case", "uc_a", start).await.unwrap(),
+        want
+    );
+    assert_eq!(s.spend_since("pod", "pod_a", start).await.unwrap(), want);
+    assert_eq!(s.spend_since("use_case", "uc_b", start).await.unwrap(), 0);
+}
