@@ -958,6 +958,21 @@ pub struct FocusSummary {
     pub not_exported_nano_usd: u64,
 }
 
+impl FocusSummary {
+    /// The summary of the store's counts: what the spend report holds beyond what the FOCUS
+    /// rollups hold was recorded before they existed, and is named as not exported.
+    pub fn from_counts(counts: &m::FocusCounts) -> FocusSummary {
+        FocusSummary {
+            rows: counts.rows,
+            unpriced_rows: counts.unpriced_rows,
+            billed_nano_usd: counts.billed_nano_usd,
+            billed_usd: tollgate_meter::Money(counts.billed_nano_usd).usd(),
+            spend_report_nano_usd: counts.spend_nano_usd,
+            not_exported_nano_usd: counts.spend_nano_usd.saturating_sub(counts.billed_nano_usd),
+        }
+    }
+}
+
 /// `GET /admin/v1/reports/focus?format=json` (streamed; this type describes its shape).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FocusExport {
@@ -992,4 +1007,37 @@ pub struct Advice {
     /// Budgets that will run out before their period ends, at the rate of the last 7 days (or of
     /// the period so far, if shorter).
     pub budgets_at_risk: Vec<BudgetAtRisk>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spend_beyond_the_focus_rollups_is_named_not_exported() {
+        let s = FocusSummary::from_counts(&m::FocusCounts {
+            rows: 4,
+            unpriced_rows: 1,
+            billed_nano_usd: 1_500_000_000,
+            spend_nano_usd: 1_750_000_001,
+        });
+        assert_eq!(
+            (
+                s.rows,
+                s.unpriced_rows,
+                s.billed_nano_usd,
+                s.spend_report_nano_usd
+            ),
+            (4, 1, 1_500_000_000, 1_750_000_001)
+        );
+        assert_eq!(s.billed_usd, "1.50");
+        assert_eq!(s.not_exported_nano_usd, 250_000_001);
+        // Never negative: requests recorded between the two reads can make the export the larger.
+        let s = FocusSummary::from_counts(&m::FocusCounts {
+            billed_nano_usd: 9,
+            spend_nano_usd: 7,
+            ..Default::default()
+        });
+        assert_eq!(s.not_exported_nano_usd, 0);
+    }
 }

@@ -220,14 +220,7 @@ pub async fn focus_export(
         .store
         .focus_summary(from_h, to_h, visible.as_deref())
         .await?;
-    let summary = FocusSummary {
-        rows: counts.rows,
-        unpriced_rows: counts.unpriced_rows,
-        billed_nano_usd: counts.billed_nano_usd,
-        billed_usd: tollgate_meter::Money(counts.billed_nano_usd).usd(),
-        spend_report_nano_usd: counts.spend_nano_usd,
-        not_exported_nano_usd: counts.spend_nano_usd.saturating_sub(counts.billed_nano_usd),
-    };
+    let summary = FocusSummary::from_counts(&counts);
     if summary.not_exported_nano_usd > 0 {
         tracing::warn!(month = %month, not_exported_nano_usd = summary.not_exported_nano_usd, "FOCUS export: part of the month's spend was recorded before the FOCUS rollups existed and is not in the export");
     }

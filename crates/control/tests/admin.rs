@@ -1069,6 +1069,20 @@ async fn bad_input_on_the_admin_api() {
         ),
         (
             Method::GET,
+            "/admin/v1/pods?limit=201".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "from 1 to 200",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"description": "fine\nthen \u{202e}reversed"})),
+            StatusCode::BAD_REQUEST,
+            "`description` must not contain control or bidirectional-override characters",
+        ),
+        (
+            Method::GET,
             "/admin/v1/pods?limit=0".into(),
             None,
             StatusCode::BAD_REQUEST,
@@ -1098,6 +1112,20 @@ async fn bad_input_on_the_admin_api() {
             "{method} {path}: {msg:?} lacks {needle:?}"
         );
     }
+    // The edges of what is allowed are allowed.
+    let (s, v) = api
+        .call(Method::GET, "/admin/v1/pods?limit=200", &t, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/use-cases/{uc}"),
+            &t,
+            Some(json!({"description": "line one\n\tline two"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "line breaks and tabs are fine: {v}");
     let (s, _) = api
         .call(Method::GET, "/admin/v1/pods", "tga_wrong", None)
         .await;
@@ -1257,6 +1285,38 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
         api.chat(&new_secret, "m", None).await.0,
         StatusCode::UNAUTHORIZED,
         "revoked"
+    );
+
+    // The grace period may be 7 days to the second, and not one second more.
+    let k = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc, "name": "long-grace"}),
+        )
+        .await;
+    let long_id = k["key"]["id"].as_str().unwrap();
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &format!("/admin/v1/keys/{long_id}/rotate"),
+            &api.admin,
+            Some(json!({"grace_seconds": 604_801})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["param"], "grace_seconds");
+    let r = api
+        .ok(
+            Method::POST,
+            &format!("/admin/v1/keys/{long_id}/rotate"),
+            json!({"grace_seconds": 604_800}),
+        )
+        .await;
+    assert_eq!(
+        r["old"]["revoked_at"],
+        tollgate_types::time::rfc3339(clock.now_ms() + 604_800_000).as_str(),
+        "{r}"
     );
 }
 
@@ -1815,6 +1875,12 @@ async fn bad_input_on_budgets() {
             "must be at most 9223372036.854775807 USD",
         ),
         (
+            // One nano-dollar past the largest amount.
+            json!({"scope": "use_case", "scope_id": uc, "amount_usd": "9223372036.854775808", "period": "day", "mode": "hard"}),
+            StatusCode::BAD_REQUEST,
+            "must be at most 9223372036.854775807 USD",
+        ),
+        (
             json!({"scope": "use_case", "scope_id": uc, "amount_usd": 5, "period": "day", "mode": "hard"}),
             StatusCode::BAD_REQUEST,
             "amount_usd",
@@ -1865,6 +1931,17 @@ async fn bad_input_on_budgets() {
             "{body}: {v}"
         );
     }
+    // The largest amount the store holds is accepted, to the nano-dollar.
+    let (got, v) = api
+        .call(
+            Method::POST,
+            "/admin/v1/budgets",
+            &api.admin,
+            Some(json!({"scope": "use_case", "scope_id": uc, "amount_usd": "9223372036.854775807", "period": "day", "mode": "soft"})),
+        )
+        .await;
+    assert_eq!(got, StatusCode::CREATED, "{v}");
+    assert_eq!(v["amount_usd"], "9223372036.854775807");
     let (got, _) = api
         .call(
             Method::GET,

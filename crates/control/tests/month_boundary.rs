@@ -91,3 +91,57 @@ async fn a_request_on_each_side_of_midnight_lands_in_its_own_month() {
     );
     assert_eq!(forecast["total"]["spent_nano_usd"], december, "{forecast}");
 }
+
+/// A spend report over a range that ends inside an hour includes that hour (rollups are hourly:
+/// the range widens to whole hours, and the answer says so), and one that starts inside an hour
+/// includes that hour too.
+#[tokio::test]
+async fn a_spend_range_inside_an_hour_widens_to_whole_hours() {
+    const TEN: i64 = 1_796_032_800_000; // 2026-11-30T10:00:00Z
+    let clock = Clock::manual(TEN + 5 * 3_600_000);
+    let gw = common::gateway_only_at(
+        "providers: [{ name: sim, type: openai_compatible, base_url: \"http://127.0.0.1:9/v1\" }]\nroutes: [{ name: m, deployments: [{ provider: sim, model: gpt-4o-mini }]}]\n",
+        clock,
+    )
+    .await;
+    let (router, _control, admin) = planes::app(&gw).await;
+    let record = |at: i64, cost: u64| tollgate_store::RequestRecord {
+        id: tollgate_store::new_id("rec"),
+        at,
+        key_id: "key_a".into(),
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        status: 200,
+        outcome: "ok".into(),
+        cost_nano_usd: Some(cost),
+        cost_split: [cost, 0, 0, 0, 0],
+        price_source: "catalog:test".into(),
+        ..Default::default()
+    };
+    gw.store
+        .insert_records(&[
+            record(TEN + 30 * 60_000, 7),
+            record(TEN + 3_600_000 + 60_000, 100),
+        ])
+        .await
+        .unwrap();
+    let spend = |from: &str, to: &str| {
+        let (router, admin) = (router.clone(), admin.clone());
+        let path = format!("/admin/v1/reports/spend?by=pod&from={from}&to={to}");
+        async move {
+            let (s, v) = planes::call(&router, http::Method::GET, &path, &admin, None).await;
+            assert_eq!(s, 200, "{path}: {v}");
+            v
+        }
+    };
+    let v = spend("2026-11-30T10:00:00Z", "2026-11-30T10:45:00Z").await;
+    assert_eq!(v["total"]["cost_nano_usd"], 7, "{v}");
+    assert_eq!(v["to"], "2026-11-30T11:00:00.000Z", "{v}");
+    let v = spend("2026-11-30T10:15:00Z", "2026-11-30T11:00:00Z").await;
+    assert_eq!(v["total"]["cost_nano_usd"], 7, "{v}");
+    assert_eq!(v["from"], "2026-11-30T10:00:00.000Z", "{v}");
+    let v = spend("2026-11-30T10:45:00Z", "2026-11-30T11:00:00.001Z").await;
+    assert_eq!(v["total"]["cost_nano_usd"], 107, "{v}");
+}

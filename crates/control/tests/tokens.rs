@@ -888,3 +888,41 @@ async fn an_expired_token_no_longer_authenticates() {
     clock.advance(std::time::Duration::from_millis(1));
     assert_eq!(me(short).await, StatusCode::UNAUTHORIZED, "expired");
 }
+
+/// The limits on `expires_at` are exact (on a manual clock): now is refused as not in the future,
+/// the next millisecond and exactly 90 days are accepted, a millisecond past 90 days is refused.
+#[tokio::test]
+async fn token_expiry_limits_are_exact_to_the_millisecond() {
+    let clock = tollgate_types::clock::Clock::manual(now_ms());
+    let gw = common::gateway_only_at(CONFIG, clock.clone()).await;
+    let (router, control, admin) = planes::app(&gw).await;
+    let api = Api {
+        router,
+        control,
+        admin,
+    };
+    let p = people(&api).await;
+    let path = format!("/admin/v1/users/{}/tokens", p.ana);
+    let now = clock.now_ms();
+    for (at, want) in [
+        (now, StatusCode::BAD_REQUEST),
+        (now + 1, StatusCode::CREATED),
+        (now + 90 * DAY_MS, StatusCode::CREATED),
+        (now + 90 * DAY_MS + 1, StatusCode::BAD_REQUEST),
+    ] {
+        let (s, v) = api
+            .call(
+                Method::POST,
+                &path,
+                &api.admin,
+                Some(json!({"name": "edge", "expires_at": rfc3339(at)})),
+            )
+            .await;
+        assert_eq!(s, want, "expires_at = now + {} ms: {v}", at - now);
+        if s == StatusCode::CREATED {
+            assert_eq!(expiry(&v), at);
+        } else {
+            assert_eq!(v["error"]["param"], "expires_at");
+        }
+    }
+}
