@@ -227,7 +227,7 @@ fn serve_refuses_a_short_admin_token() {
     // One character, and 23 (one short of the minimum).
     for token in ["x", "tga_23_characters_long_"] {
         assert!(token.len() == 1 || token.len() == 23);
-        let out = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args([
                 "serve",
                 "--config",
@@ -236,10 +236,18 @@ fn serve_refuses_a_short_admin_token() {
                 "127.0.0.1:0",
             ])
             .env("TOLLGATE_ADMIN_TOKEN", token)
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{token:?}");
+        // A server that accepted the token would serve until stopped: it announces itself
+        // ("listening") instead of exiting, and is stopped here.
+        let stdout = read_until_exit_or(&mut child, "listening");
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let stderr = format!("{stdout}{stderr}");
+        assert!(!status.success(), "{token:?} was accepted: {stderr}");
         assert!(
             stderr.contains("TOLLGATE_ADMIN_TOKEN must be at least 24 characters"),
             "{stderr}"
@@ -558,4 +566,21 @@ async fn a_generated_admin_token_is_written_to_a_private_file_not_the_log() {
         "the log says where the token is:\n{logged}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads `child`'s stdout until it ends (the process exited) or a line contains `marker` (the
+/// process is up and would not exit by itself: it is killed). Everything read.
+fn read_until_exit_or(child: &mut std::process::Child, marker: &str) -> String {
+    use std::io::BufRead;
+    let mut out = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains(marker) {
+            let _ = child.kill();
+            break;
+        }
+    }
+    out
 }

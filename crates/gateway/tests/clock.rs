@@ -163,3 +163,51 @@ async fn records_carry_the_clock_time_across_midnight() {
         "December"
     );
 }
+
+/// A request admitted in the day's last millisecond and settled after midnight gives its
+/// reservation back to its own day only: the new day's reservations stay whole, so the hard
+/// budget still holds right after midnight.
+#[tokio::test]
+async fn a_reservation_from_before_midnight_is_released_from_its_own_day_only() {
+    let s = sim(Default::default()).await;
+    let clock = Clock::manual(LAST_MS);
+    let g = gateway_at(&config(&s.url), clock.clone()).await;
+    g.gw.store
+        .create_budget(
+            "test",
+            &Budget {
+                id: new_id("bud"),
+                scope: "use_case".into(),
+                scope_id: g.use_case.id.clone(),
+                period: "day".into(),
+                time_zone: "UTC".into(),
+                amount_nano_usd: 1_000,
+                mode: "hard".into(),
+                created_at: LAST_MS - 120_000,
+                created_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::AUTHORIZATION,
+        format!("Bearer {}", g.key).parse().unwrap(),
+    );
+    let entry = g.gw.keyring.authenticate(&headers).unwrap();
+    let budgeter = &g.gw.gate.budgeter;
+    let yesterday = budgeter.reserve(&entry, 400).unwrap().unwrap();
+    clock.advance(Duration::from_millis(1));
+    let today = budgeter.reserve(&entry, 500).unwrap().unwrap();
+    yesterday.settle(0);
+    let st = budgeter.statuses().pop().unwrap();
+    assert_eq!(st.period_start, LAST_MS + 1);
+    assert_eq!(st.reserved_nano_usd, 500, "today's reservation is whole");
+    assert!(
+        budgeter.reserve(&entry, 501).is_err(),
+        "500 of 1,000 is held today: 501 more would pass the budget"
+    );
+    let last = budgeter.reserve(&entry, 500).unwrap().unwrap();
+    drop((today, last));
+}

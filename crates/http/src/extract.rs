@@ -270,6 +270,26 @@ mod tests {
         assert!(msg.contains("missing field `messages`"), "{msg}");
     }
 
+    /// A body of exactly the limit is read, by its declared length and by what arrives; one byte
+    /// more is refused either way.
+    #[tokio::test]
+    async fn a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not() {
+        let declared = |n: usize| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(axum::http::header::CONTENT_LENGTH, n.into());
+            h
+        };
+        let none = axum::http::HeaderMap::new();
+        for headers in [declared(16), none.clone()] {
+            let got = read_body(&headers, Body::from(vec![b'x'; 16]), 16).await;
+            assert_eq!(got.unwrap().len(), 16);
+        }
+        for headers in [declared(17), none] {
+            let got = read_body(&headers, Body::from(vec![b'x'; 17]), 16).await;
+            assert!(matches!(got, Err(ApiError::BodyTooLarge { limit: 16 })));
+        }
+    }
+
     /// Found by schemathesis on the admin API: serde's derive reads a struct from an array of
     /// its fields, so `[null, null]` passed for an object of two optional fields.
     #[test]
