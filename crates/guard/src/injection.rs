@@ -26,12 +26,11 @@ pub struct Injection {
     phrases: Regex,
     lines: Regex,
     markers: AhoCorasick,
-    triggers: AhoCorasick,
 }
 
 /// A word every override phrase contains (case-insensitive); the phrase is searched for within
 /// [`AROUND`] bytes of it.
-const TRIGGERS: &[&str] = &[
+pub const TRIGGERS: &[&str] = &[
     "instruction",
     "prompt",
     "rule",
@@ -124,30 +123,26 @@ impl Injection {
         let lines = Regex::new(r"(?im)^[ \t]{0,3}(?:#{1,4}[ \t]*)?(?:system|system prompt|instruction|instructions)[ \t]*:[ \t]*\S")
             .expect("built-in pattern compiles");
         let markers = AhoCorasick::new(MARKERS).expect("built-in markers compile");
-        let triggers = aho_corasick::AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build(TRIGGERS)
-            .expect("built-in triggers compile");
         Injection {
             phrases,
             lines,
             markers,
-            triggers,
         }
     }
 
-    /// Appends the injection signs of normalized text `t`.
-    pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
+    /// Appends the injection signs of normalized text `t`; `hits` are where the [`TRIGGERS`]
+    /// occur in it.
+    pub fn scan(&self, t: &str, hits: &[crate::triggers::Hit], out: &mut Vec<Candidate>) {
         // Windows around the triggers, merged where they overlap.
         let mut windows: Vec<(usize, usize)> = Vec::new();
         let mut role_words = false;
-        for m in self.triggers.find_iter(t) {
-            if matches!(TRIGGERS[m.pattern().as_usize()], "system" | "instruction") {
+        for h in hits {
+            if matches!(TRIGGERS[h.id], "system" | "instruction") {
                 role_words = true;
             }
             let (s, e) = (
-                floor_boundary(t, m.start().saturating_sub(AROUND)),
-                ceil_boundary(t, m.end() + AROUND),
+                floor_boundary(t, h.start.saturating_sub(AROUND)),
+                ceil_boundary(t, h.end + AROUND),
             );
             match windows.last_mut() {
                 Some(last) if s <= last.1 => last.1 = last.1.max(e),

@@ -34,6 +34,7 @@ pub mod normalize;
 pub mod numbers;
 pub mod resolve;
 pub mod shapes;
+pub mod triggers;
 pub mod validate;
 pub mod words;
 
@@ -180,6 +181,7 @@ pub struct Guard {
     config: GuardConfig,
     shapes: shapes::Shapes,
     injection: injection::Injection,
+    triggers: triggers::Triggers,
     dict: dict::Dictionaries,
 }
 
@@ -193,6 +195,7 @@ impl Guard {
         Ok(Guard {
             shapes: shapes::Shapes::new(),
             injection: injection::Injection::new(),
+            triggers: triggers::Triggers::new(),
             dict,
             config,
         })
@@ -225,10 +228,17 @@ impl Guard {
         let mut cands = Vec::new();
         numbers::scan(t, &self.config, &mut cands);
         words::scan(t, &self.config, &mut cands);
-        self.shapes.scan(t, &mut cands);
+        let (mut shape_hits, mut injection_hits) = (Vec::new(), Vec::new());
+        self.triggers.find(
+            t,
+            self.config.injection,
+            &mut shape_hits,
+            &mut injection_hits,
+        );
+        self.shapes.scan(t, &shape_hits, &mut cands);
         self.dict.scan(t, &mut cands);
         if self.config.injection {
-            self.injection.scan(t, &mut cands);
+            self.injection.scan(t, &injection_hits, &mut cands);
         }
         if self.config.ignore_private_ips {
             cands.retain(|c| {

@@ -4,7 +4,6 @@
 
 use crate::validate as v;
 use crate::{Candidate, Entity};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 /// Compiled patterns of this module. The regexes run only in small windows around what a fast
@@ -14,8 +13,16 @@ pub struct Shapes {
     keyword: Regex,
     bearer: Regex,
     date: Regex,
-    /// Secret keywords (pattern 0..=6), `bearer` (7), month-name prefixes (8..).
-    triggers: AhoCorasick,
+}
+
+/// The literals this module's regexes wait for, in the order of their trigger ids: secret
+/// keywords (0..=6), `bearer` (7), month-name prefixes (8..). Searched for, case-insensitively,
+/// by [`crate::triggers`] in one pass with the other families' trigger words.
+pub fn trigger_words() -> Vec<&'static str> {
+    let mut pats: Vec<&str> = KEYWORDS.to_vec();
+    pats.push("bearer");
+    pats.extend(MONTHS3);
+    pats
 }
 
 const KEYWORDS: [&str; 7] = [
@@ -58,24 +65,23 @@ impl Shapes {
             date: compile(
                 r"(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th)?\s{1,3}[a-z]{3,9}\.?,?\s{1,3}[0-9]{4}|[a-z]{3,9}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b)",
             ),
-            triggers: triggers(),
         }
     }
 
-    /// Appends the shapes found in `t`.
-    pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
+    /// Appends the shapes found in `t`; `hits` are where the [`trigger_words`] occur in it.
+    pub fn scan(&self, t: &str, hits: &[crate::triggers::Hit], out: &mut Vec<Candidate>) {
         emails(t, out);
         credentials_in_urls(t, out);
         pem_keys(t, out);
         jwts(t, out);
-        if t.contains("hooks.slack.com/services/") {
+        if find(t, "hooks.slack.com/services/").is_some() {
             slack_webhooks(t, out);
         }
         let b = t.as_bytes();
         let mut date_done = 0;
-        for m in self.triggers.find_iter(t) {
-            let p = m.start();
-            let id = m.pattern().as_usize();
+        for h in hits {
+            let p = h.start;
+            let id = h.id;
             if id < BEARER {
                 self.keyword_at(t, p, out);
             } else if id == BEARER {
@@ -161,16 +167,6 @@ impl Shapes {
 
 // Built-in constants; a test compiles them.
 #[allow(clippy::expect_used)]
-fn triggers() -> AhoCorasick {
-    let mut pats: Vec<&str> = KEYWORDS.to_vec();
-    pats.push("bearer");
-    pats.extend(MONTHS3);
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
-        .build(pats)
-        .expect("built-in literals compile")
-}
 
 /// `t[start..]`, at most about `len` bytes of it (cut at a character boundary).
 fn window(t: &str, start: usize, len: usize) -> &str {
@@ -382,12 +378,24 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
 const CC_TLDS: &str = "ac ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bm bn bo br bs bt bw by bz ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg er es et eu fi fj fk fm fo fr ga gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mg mh mk ml mm mn mo mp mq mr ms mt mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw sa sb sc sd se sg sh si sk sl sm sn so sr ss st su sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug uk us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw";
 const G_TLDS: &str = "com net org edu gov mil int info biz name pro aero asia cat coop jobs mobi museum post tel travel arpa app dev page cloud online site tech store shop blog xyz top club email company solutions services agency digital network systems software support global group media news live life world today space website link click help host press studio design art health care finance bank insurance law legal consulting capital ventures partners management marketing academy education school university training institute foundation church community center city london nyc paris berlin tokyo amsterdam wien swiss bayern quebec scot wales africa ltd llc inc gmbh limited plus business fun games social team zone one work works tools codes guru ninja rocks photo photos video film music audio radio events house homes properties realty estate rent cars auto fit fitness yoga golf football beer wine pizza cafe restaurant bar kitchen coffee farm garden green eco energy solar exchange market trade money credit loans tax fund investments financial bio science technology engineering engineer mail chat forum wiki review reviews email consulting google apple amazon microsoft me ai io co tv fm gg ly sh to";
 
+/// The top-level domains above, as a set (built once).
+static TLDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| CC_TLDS.split(' ').chain(G_TLDS.split(' ')).collect());
+
 fn is_tld(tld: &str) -> bool {
-    let tld = tld.to_ascii_lowercase();
-    CC_TLDS
-        .split(' ')
-        .chain(G_TLDS.split(' '))
-        .any(|x| x == tld)
+    // Lowercased on the stack: no TLD is longer than 16 bytes.
+    let mut buf = [0u8; 16];
+    let Some(dst) = buf.get_mut(..tld.len()) else {
+        return false;
+    };
+    dst.copy_from_slice(tld.as_bytes());
+    dst.make_ascii_lowercase();
+    std::str::from_utf8(dst).is_ok_and(|l| TLDS.contains(l))
+}
+
+/// The first `needle` in `h` (SIMD substring search; `str::find` with a `&str` is not).
+fn find(h: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find(h.as_bytes(), needle.as_bytes())
 }
 
 const DB_SCHEMES: &[&str] = &[
@@ -427,7 +435,7 @@ const DB_SCHEMES: &[&str] = &[
 fn credentials_in_urls(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = t[from..].find("://") {
+    while let Some(k) = find(&t[from..], "://") {
         let sep = from + k;
         from = sep + 3;
         let mut s = sep;
@@ -516,7 +524,7 @@ fn slack_webhooks(t: &str, out: &mut Vec<Candidate>) {
 
 fn pem_keys(t: &str, out: &mut Vec<Candidate>) {
     let mut from = 0;
-    while let Some(k) = t[from..].find("-----BEGIN ") {
+    while let Some(k) = find(&t[from..], "-----BEGIN ") {
         let s = from + k;
         from = s + 11;
         let Some(head_end) = t[from..].find("-----").map(|x| from + x) else {
@@ -568,7 +576,7 @@ fn jwt_char(c: u8) -> bool {
 fn jwts(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = t[from..].find("eyJ") {
+    while let Some(k) = find(&t[from..], "eyJ") {
         let s = from + k;
         from = s + 3;
         if s > 0 && jwt_char(b[s - 1]) {
@@ -601,7 +609,10 @@ mod tests {
 
     fn found(text: &str) -> Vec<(Entity, String)> {
         let mut out = Vec::new();
-        Shapes::new().scan(text, &mut out);
+        let (mut hits, mut none) = (Vec::new(), Vec::new());
+        crate::triggers::Triggers::new().find(text, false, &mut hits, &mut none);
+        assert!(none.is_empty());
+        Shapes::new().scan(text, &hits, &mut out);
         out.into_iter()
             .map(|c| (c.entity, text[c.start..c.end].to_string()))
             .collect()

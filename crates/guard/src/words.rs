@@ -8,21 +8,32 @@
 use crate::validate as v;
 use crate::{Candidate, Entity, GuardConfig, Pack};
 
-/// `[A-Za-z0-9_-]`, as a table: the scan's inner loop is one load per byte.
-static WORD: [bool; 256] = {
-    let mut t = [false; 256];
+/// A word byte (`[A-Za-z0-9_-]`).
+const W: u8 = 1;
+/// A digit.
+const D: u8 = 2;
+
+/// The class of each byte (`W`, `W | D`, or 0), as a table: the scan's inner loop is one load
+/// per byte, and it learns on the way whether the word holds a digit.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut c = 0;
     while c < 256 {
         let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if b.is_ascii_digit() {
+            t[c] = W | D;
+        } else if b.is_ascii_alphabetic() || b == b'_' || b == b'-' {
+            t[c] = W;
+        }
         c += 1;
     }
     t
 };
 
-fn is_word(c: u8) -> bool {
-    WORD[c as usize]
-}
+/// Words this short and without a digit are nothing any recognizer here looks for (every value
+/// under 14 characters holds a digit; the two-letter NINO prefix is the one exception, checked
+/// apart). Most prose is such words, so they cost the loop and one comparison.
+const SHORT_WITHOUT_DIGITS: usize = 14;
 
 /// Cheap shape checks before a validator (which may allocate) runs.
 fn digits_at(b: &[u8], r: std::ops::Range<usize>) -> bool {
@@ -48,12 +59,18 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     let n = b.len();
     let mut i = 0;
     while i < n {
-        if !is_word(b[i]) {
+        if CLASS[usize::from(b[i])] == 0 {
             i += 1;
             continue;
         }
         let start = i;
-        while i < n && is_word(b[i]) {
+        let mut seen = 0;
+        while let Some(&c) = b.get(i) {
+            let class = CLASS[usize::from(c)];
+            if class == 0 {
+                break;
+            }
+            seen |= class;
             i += 1;
         }
         // Dashes at the edges belong to the text around the word.
@@ -63,6 +80,10 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         }
         while e > s && b[e - 1] == b'-' {
             e -= 1;
+        }
+        let len = e - s;
+        if seen & D == 0 && len < SHORT_WITHOUT_DIGITS && !(on.uk && len == 2) {
+            continue;
         }
         if s < e {
             word(t, s, e, on, out);
@@ -225,6 +246,11 @@ fn spaced_iban(t: &str, s: usize, e: usize, out: &mut Vec<Candidate>) {
 
 fn spaced_nino(t: &str, s: usize, out: &mut Vec<Candidate>) {
     let e = s + 2;
+    // `AB 12 34 56 C`: the next group is digits (most two-letter words are followed by a word).
+    let b = t.as_bytes();
+    if !(b.get(e) == Some(&b' ') && b.get(e + 1).is_some_and(u8::is_ascii_digit)) {
+        return;
+    }
     let words = next_words(t, e, 4);
     let mut compact = t[s..e].to_string();
     for (k, &(ws, we)) in words.iter().enumerate() {
