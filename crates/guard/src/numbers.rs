@@ -149,6 +149,12 @@ struct Span<'a> {
     plus: bool,
     digits: &'a str,
     lens: &'a [usize],
+    /// The one separator every gap uses (`""` for a single group), if they agree.
+    sep: Option<&'a str>,
+    /// Whether a gap holds a parenthesis.
+    gap_parens: bool,
+    /// Whether every gap is one a phone number may have (spaces, dashes, dots, parentheses).
+    phone_gaps: bool,
 }
 
 /// What every recognizer of one scan reads: the config, and its packs as a bit set.
@@ -164,21 +170,6 @@ impl Ctx<'_> {
 }
 
 impl Span<'_> {
-    fn gap(&self, k: usize) -> &str {
-        &self.t[self.groups[k].end..self.groups[k + 1].start]
-    }
-
-    /// The one separator every gap uses (`""` for a single group), if they agree.
-    fn uniform(&self) -> Option<&str> {
-        if self.groups.len() == 1 {
-            return Some("");
-        }
-        let first = self.gap(0);
-        (1..self.groups.len() - 1)
-            .all(|k| self.gap(k) == first)
-            .then_some(first)
-    }
-
     fn shape(&self, lens: &[usize]) -> bool {
         self.lens == lens
     }
@@ -216,9 +207,23 @@ fn classify(
         digits.clear();
         lens.clear();
         let mut spaces_only = true;
+        // What the gaps so far have in common, kept up as the run grows by a group (so no run
+        // compares its gaps again).
+        let mut sep = Some("");
+        let mut gap_parens = false;
+        let mut phone_gaps = true;
         for (k, g) in groups[a..].iter().enumerate().take(MAX_SPAN_GROUPS) {
-            if k > 0 && &t[groups[a + k - 1].end..g.start] != " " {
-                spaces_only = false;
+            if k > 0 {
+                let gap = &t[groups[a + k - 1].end..g.start];
+                spaces_only &= gap == " ";
+                sep = if k == 1 {
+                    Some(gap)
+                } else {
+                    sep.filter(|s| *s == gap)
+                };
+                gap_parens |= gap.contains(['(', ')']);
+                phone_gaps &=
+                    matches!(gap, " " | "-" | "." | " (" | ") " | ")" | "(" | ")-" | ").");
             }
             digits.push_str(&t[g.start..g.end]);
             lens.push(g.end - g.start);
@@ -236,6 +241,9 @@ fn classify(
                 plus: a == 0 && plus_at.is_some_and(|p| groups[0].start == p + 1),
                 digits,
                 lens,
+                sep,
+                gap_parens,
+                phone_gaps,
             };
             recognize(&span, ctx, out);
         }
@@ -270,10 +278,9 @@ fn push(
 fn recognize(s: &Span<'_>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
     let d = s.digits;
     let n = d.len();
-    let sep = s.uniform();
+    let sep = s.sep;
     let plain_sep = matches!(sep, Some("" | " " | "-"));
-    let no_parens = !s.paren_first()
-        && (0..s.groups.len().saturating_sub(1)).all(|k| !s.gap(k).contains(['(', ')']));
+    let no_parens = !s.paren_first() && !s.gap_parens;
 
     // Payment cards: uniform spaces or dashes in the card layouts, or one block.
     if (12..=19).contains(&n) && plain_sep && no_parens && !s.plus {
@@ -455,13 +462,7 @@ fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     let n = d.len();
     // No dates or versions: a phone's gaps are spaces, dashes, dots or parentheses, and a dotted
     // one has at least three groups of 2-4 (`415.555.0132`).
-    let gaps_ok = (0..s.groups.len().saturating_sub(1)).all(|k| {
-        matches!(
-            s.gap(k),
-            " " | "-" | "." | " (" | ") " | ")" | "(" | ")-" | ")."
-        )
-    });
-    if !gaps_ok {
+    if !s.phone_gaps {
         return;
     }
     if s.plus {
@@ -482,7 +483,7 @@ fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         }
     };
     let grouped = if s.bare() { 0.2 } else { 0.4 };
-    let sep = s.uniform();
+    let sep = s.sep;
     let dotted_ok = sep != Some(".") || s.groups.len() >= 3;
     if !dotted_ok {
         return;

@@ -7,10 +7,50 @@
 use sha2::{Digest, Sha256};
 
 /// Decimal digits of `s` as numbers; `None` if any character is not an ASCII digit.
-fn digits(s: &str) -> Option<Vec<u32>> {
-    s.bytes()
-        .map(|b| b.is_ascii_digit().then(|| u32::from(b - b'0')))
-        .collect()
+fn digits(s: &str) -> Option<Digits> {
+    let b = s.as_bytes();
+    if !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = |c: &u8| u32::from(c - b'0');
+    Some(if b.len() <= STACK_DIGITS {
+        let mut buf = [0u32; STACK_DIGITS];
+        for (d, c) in buf.iter_mut().zip(b) {
+            *d = value(c);
+        }
+        Digits::Stack(buf, b.len())
+    } else {
+        Digits::Heap(b.iter().map(value).collect())
+    })
+}
+
+/// Every identifier checked here has fewer digits: they stay on the stack.
+const STACK_DIGITS: usize = 32;
+
+/// The digits of a string as numbers. Validators run for every candidate of the number scan, so
+/// they must not allocate.
+enum Digits {
+    Stack([u32; STACK_DIGITS], usize),
+    Heap(Vec<u32>),
+}
+
+impl std::ops::Deref for Digits {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Digits::Stack(buf, n) => &buf[..*n],
+            Digits::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Digits {
+    fn deref_mut(&mut self) -> &mut [u32] {
+        match self {
+            Digits::Stack(buf, n) => &mut buf[..*n],
+            Digits::Heap(v) => v,
+        }
+    }
 }
 
 /// Luhn (mod 10): cards, Canadian SIN, Swedish personnummer, US NPI.
@@ -44,7 +84,22 @@ pub fn one_repeated_digit(s: &str) -> bool {
 /// Payment-card issuer prefixes (IIN ranges) and their lengths.
 pub fn card_issuer(s: &str) -> Option<&'static str> {
     let n = s.len();
-    let p = |k: usize| s.get(..k).and_then(|x| x.parse::<u32>().ok()).unwrap_or(0);
+    // The leading `k` digits as a number (0 if they are not all digits), each read once.
+    let lead = |k: usize| {
+        s.as_bytes()
+            .get(..k)
+            .filter(|x| x.iter().all(u8::is_ascii_digit))
+            .map_or(0, |x| {
+                x.iter().fold(0u32, |acc, c| acc * 10 + u32::from(c - b'0'))
+            })
+    };
+    let (p2, p3, p4, p6) = (lead(2), lead(3), lead(4), lead(6));
+    let p = |k: usize| match k {
+        2 => p2,
+        3 => p3,
+        4 => p4,
+        _ => p6,
+    };
     match () {
         _ if s.starts_with('4') && matches!(n, 13 | 16 | 19) => Some("visa"),
         _ if (51..=55).contains(&p(2)) && n == 16 => Some("mastercard"),
