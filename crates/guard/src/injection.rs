@@ -273,22 +273,34 @@ pub fn decoded_blobs(t: &str) -> Vec<(usize, usize, String)> {
     let b = t.as_bytes();
     let mut out = Vec::new();
     let mut decoded_total = 0;
+    // Runs shorter than `MIN_BLOB` are skipped without reading most of their bytes: a run of at
+    // least `MIN_BLOB` starting at or after `i` covers the byte `MIN_BLOB - 1` ahead, so when that
+    // byte is no base64, everything up to it is skipped. Invariant: `i` is 0 or follows a byte
+    // that is no base64 (so no run starts before `i` and reaches it).
     let mut i = 0;
-    while i < b.len() && out.len() < MAX_BLOBS && decoded_total < MAX_DECODED {
-        if !b64_char(b[i]) {
-            i += 1;
+    while i + MIN_BLOB <= b.len() && out.len() < MAX_BLOBS && decoded_total < MAX_DECODED {
+        let probe = i + MIN_BLOB - 1;
+        if !b64_char(b[probe]) {
+            i = probe + 1;
             continue;
         }
-        let s = i;
-        while i < b.len() && b64_char(b[i]) {
-            i += 1;
+        // The run through `probe`: back to its start (at `i` at the earliest), on to its end.
+        let mut s = probe;
+        while s > i && b64_char(b[s - 1]) {
+            s -= 1;
         }
-        let mut e = i;
-        while e < b.len() && e - i < 2 && b[e] == b'=' {
+        let mut run_end = probe + 1;
+        while run_end < b.len() && b64_char(b[run_end]) {
+            run_end += 1;
+        }
+        // Up to two `=` of padding belong to it.
+        let mut e = run_end;
+        while e < b.len() && e - run_end < 2 && b[e] == b'=' {
             e += 1;
         }
-        let run = &t[s..i];
-        i = e.max(i);
+        // `b[run_end]` is no base64 (nor is `=`): the next run starts after it.
+        i = e.max(run_end + 1);
+        let run = &t[s..run_end];
         if run.len() < MIN_BLOB {
             continue;
         }
@@ -321,4 +333,84 @@ pub fn decoded_blobs(t: &str) -> Vec<(usize, usize, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The runs a byte-by-byte scan finds: (start, end with padding, run length).
+    fn runs_byte_by_byte(t: &str) -> Vec<(usize, usize)> {
+        let b = t.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if !b64_char(b[i]) {
+                i += 1;
+                continue;
+            }
+            let s = i;
+            while i < b.len() && b64_char(b[i]) {
+                i += 1;
+            }
+            let mut e = i;
+            while e < b.len() && e - i < 2 && b[e] == b'=' {
+                e += 1;
+            }
+            if i - s >= MIN_BLOB {
+                out.push((s, e));
+            }
+            i = e.max(i);
+        }
+        out
+    }
+
+    /// A blob that decodes to readable text, `len` base64 characters long.
+    fn blob(seed: u8, len: usize) -> String {
+        let text: String = (0..len)
+            .map(|k| char::from(b'a' + ((k + usize::from(seed)) % 26) as u8))
+            .collect();
+        let mut enc = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+        enc.truncate(len);
+        enc
+    }
+
+    proptest! {
+        /// Skipping ahead finds exactly the blobs a scan of every byte finds.
+        #[test]
+        fn skipping_ahead_finds_every_blob(parts in proptest::collection::vec(
+            prop_oneof![
+                Just(" ".to_string()),
+                Just("=".to_string()),
+                Just("==".to_string()),
+                "[a-zA-Z0-9+/]{1,40}",
+                (any::<u8>(), 28usize..70).prop_map(|(s, n)| blob(s, n)),
+            ],
+            0..30,
+        )) {
+            let t: String = parts.concat();
+            let want: Vec<(usize, usize)> = runs_byte_by_byte(&t)
+                .into_iter()
+                .filter(|&(s, e)| {
+                    // Only runs that decode to readable text are reported.
+                    decoded_blobs(&t[s..e]).len() == 1
+                })
+                .collect();
+            let got: Vec<(usize, usize)> = decoded_blobs(&t).iter().map(|(s, e, _)| (*s, *e)).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_blob_of_exactly_the_minimum_length_is_found_anywhere() {
+        let b = blob(3, MIN_BLOB);
+        assert_eq!(decoded_blobs(&b).len(), 1);
+        for pad in 0..40 {
+            let t = format!("{}{b} x", " ".repeat(pad));
+            assert_eq!(decoded_blobs(&t).len(), 1, "after {pad} spaces");
+            assert_eq!(decoded_blobs(&t)[0].0, pad);
+        }
+        assert!(decoded_blobs(&b[1..]).is_empty(), "one short");
+    }
 }

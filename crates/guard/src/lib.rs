@@ -126,6 +126,21 @@ pub enum Region {
     Nl,
 }
 
+impl Region {
+    /// Every region, in declaration order (the order national formats are tried in).
+    pub const ALL: [Region; 9] = [
+        Region::Us,
+        Region::Gb,
+        Region::De,
+        Region::Fr,
+        Region::In,
+        Region::Au,
+        Region::Es,
+        Region::It,
+        Region::Nl,
+    ];
+}
+
 /// How a guard is built: what to look for beyond the built-in entity types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -30,8 +30,12 @@ struct Group {
 /// Scans `t` for number tokens and classifies each.
 pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     let ctx = Ctx {
-        cfg,
         packs: cfg.packs.iter().fold(0, |m, p| m | (1 << *p as u16)),
+        regions: Region::ALL
+            .iter()
+            .filter(|r| cfg.phone_regions.contains(r))
+            .copied()
+            .collect(),
     };
     let b = t.as_bytes();
     let n = b.len();
@@ -158,12 +162,14 @@ struct Span<'a> {
 }
 
 /// What every recognizer of one scan reads: the config, and its packs as a bit set.
-struct Ctx<'a> {
-    cfg: &'a GuardConfig,
+struct Ctx {
     packs: u16,
+    /// The configured phone regions, in [`Region::ALL`] order (read from the config's set once
+    /// per scan, not once per candidate).
+    regions: Vec<Region>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     fn on(&self, p: Pack) -> bool {
         self.packs & (1 << p as u16) != 0
     }
@@ -192,7 +198,7 @@ fn classify(
     t: &str,
     plus_at: Option<usize>,
     groups: &[Group],
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     last: bool,
     scratch: &mut (String, Vec<usize>),
     out: &mut Vec<Candidate>,
@@ -203,6 +209,11 @@ fn classify(
     } else {
         groups.len().min(WINDOW - MAX_SPAN_GROUPS)
     };
+    // Each gap of the window described once: its text, and what the runs ask of it.
+    let mut gaps = [Gap::NONE; WINDOW];
+    for (k, w) in groups.windows(2).enumerate() {
+        gaps[k] = Gap::of(&t[w[0].end..w[1].start]);
+    }
     for a in 0..starts {
         digits.clear();
         lens.clear();
@@ -214,16 +225,15 @@ fn classify(
         let mut phone_gaps = true;
         for (k, g) in groups[a..].iter().enumerate().take(MAX_SPAN_GROUPS) {
             if k > 0 {
-                let gap = &t[groups[a + k - 1].end..g.start];
-                spaces_only &= gap == " ";
+                let gap = &gaps[a + k - 1];
+                spaces_only &= gap.text == " ";
                 sep = if k == 1 {
-                    Some(gap)
+                    Some(gap.text)
                 } else {
-                    sep.filter(|s| *s == gap)
+                    sep.filter(|s| *s == gap.text)
                 };
-                gap_parens |= gap.contains(['(', ')']);
-                phone_gaps &=
-                    matches!(gap, " " | "-" | "." | " (" | ") " | ")" | "(" | ")-" | ").");
+                gap_parens |= gap.parens;
+                phone_gaps &= gap.phone;
             }
             digits.push_str(&t[g.start..g.end]);
             lens.push(g.end - g.start);
@@ -246,6 +256,35 @@ fn classify(
                 phone_gaps,
             };
             recognize(&span, ctx, out);
+        }
+    }
+}
+
+/// A gap between two groups, described once per window.
+#[derive(Clone, Copy)]
+struct Gap<'a> {
+    text: &'a str,
+    /// It holds a parenthesis.
+    parens: bool,
+    /// A phone number may have it (spaces, dashes, dots, parentheses).
+    phone: bool,
+}
+
+impl<'a> Gap<'a> {
+    const NONE: Gap<'static> = Gap {
+        text: "",
+        parens: false,
+        phone: false,
+    };
+
+    fn of(text: &'a str) -> Gap<'a> {
+        Gap {
+            text,
+            parens: text.contains(['(', ')']),
+            phone: matches!(
+                text,
+                " " | "-" | "." | " (" | ") " | ")" | "(" | ")-" | ")."
+            ),
         }
     }
 }
@@ -275,10 +314,17 @@ fn push(
     out.push(Candidate::new(entity, start, end, score, validated, rule));
 }
 
-fn recognize(s: &Span<'_>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
+fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     let d = s.digits;
     let n = d.len();
     let sep = s.sep;
+    // Under 7 digits only an IPv4 address (four dotted groups) or a date (three groups) can be
+    // anything: most runs of a long sequence end here.
+    let dotted_quad = s.groups.len() == 4 && sep == Some(".");
+    let date_like = s.groups.len() == 3 && matches!(sep, Some("/" | "-" | "."));
+    if n < 7 && !dotted_quad && !date_like {
+        return;
+    }
     let plain_sep = matches!(sep, Some("" | " " | "-"));
     let no_parens = !s.paren_first() && !s.gap_parens;
 
@@ -310,10 +356,10 @@ fn recognize(s: &Span<'_>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
         }
     }
 
-    phone(s, ctx.cfg, out);
+    phone(s, ctx, out);
 
     // IPv4: four dotted groups of 0-255 without leading zeros.
-    if s.lens.len() == 4 && sep == Some(".") && s.lens.iter().all(|&l| l <= 3) {
+    if dotted_quad && s.lens.iter().all(|&l| l <= 3) {
         let ok = s.groups.iter().all(|g| {
             let part = &s.t[g.start..g.end];
             part.parse::<u16>().is_ok_and(|x| x <= 255)
@@ -325,7 +371,7 @@ fn recognize(s: &Span<'_>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
     }
 
     // Dates, for DATE_OF_BIRTH (only with context).
-    if s.lens.len() == 3 && matches!(sep, Some("/" | "-" | ".")) && date(s) {
+    if date_like && date(s) {
         push(out, s, Entity::DateOfBirth, 0.3, false, "date");
     }
 
@@ -457,7 +503,7 @@ const CALLING_CODES: &[(&str, u8, u8)] = &[
     ("998", 9, 9),
 ];
 
-fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
+fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     let d = s.digits;
     let n = d.len();
     // No dates or versions: a phone's gaps are spaces, dashes, dots or parentheses, and a dotted
@@ -488,7 +534,7 @@ fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     if !dotted_ok {
         return;
     }
-    for r in &cfg.phone_regions {
+    for r in &ctx.regions {
         match r {
             Region::Us => {
                 let nanp = |x: &[u8]| x.len() == 10 && x[0] >= b'2' && x[3] >= b'2';
@@ -568,7 +614,7 @@ fn phone(s: &Span<'_>, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
     }
 }
 
-fn national(s: &Span<'_>, sep: Option<&str>, ctx: &Ctx<'_>, out: &mut Vec<Candidate>) {
+fn national(s: &Span<'_>, sep: Option<&str>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     if ctx.packs == 0 || s.plus || s.paren_first() {
         return;
     }

@@ -233,3 +233,25 @@ proptest! {
         let _ = shared().scan(&text);
     }
 }
+
+/// `Region::ALL` holds every region once, in declaration order (the scan tries national formats
+/// in that order and reads the configured set through it). The match fails to compile when a
+/// region is added: add it to `ALL` too.
+#[test]
+fn region_all_lists_every_region_in_order() {
+    for r in Region::ALL {
+        match r {
+            Region::Us
+            | Region::Gb
+            | Region::De
+            | Region::Fr
+            | Region::In
+            | Region::Au
+            | Region::Es
+            | Region::It
+            | Region::Nl => {}
+        }
+    }
+    assert!(Region::ALL.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(Region::ALL.len(), 9);
+}
