@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod guard;
 mod seed;
 mod serve;
 mod simulate;
@@ -60,6 +61,11 @@ enum Command {
         conn: admin::Conn,
         #[command(subcommand)]
         command: admin::Report,
+    },
+    /// The guard engine: scan text for personal data, secrets and injection signs.
+    Guard {
+        #[command(subcommand)]
+        command: guard::GuardCommand,
     },
     /// Configuration tools.
     Config {
@@ -123,6 +129,17 @@ pub async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Guard { command } => {
+            // 0: scanned; 1: some input lines could not be scanned; 2: nothing could be.
+            let code = guard::run(command).unwrap_or_else(|e| {
+                eprintln!("error: {e:#}");
+                2
+            });
+            std::process::exit(code);
+        }
+        command => Cli { command },
+    };
     if let Command::Config {
         command: ConfigCommand::Check { file },
     } = &cli.command
@@ -142,7 +159,7 @@ fn main() -> anyhow::Result<()> {
             Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
             Command::Keys { conn, command } => admin::keys(conn, command).await,
             Command::Report { conn, command } => admin::report(conn, command).await,
-            Command::Config { .. } => Ok(()),
+            Command::Config { .. } | Command::Guard { .. } => Ok(()),
         }
     })
 }

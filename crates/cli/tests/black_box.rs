@@ -584,3 +584,87 @@ fn read_until_exit_or(child: &mut std::process::Child, marker: &str) -> String {
     }
     out
 }
+
+/// Runs `tollgate args…` with `stdin`: (exit code, stdout, stderr).
+fn run_with_stdin(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn guard_scan_reads_json_lines_from_stdin_and_never_prints_values() {
+    let (code, out, err) = run_with_stdin(
+        &["guard", "scan", "--jsonl"],
+        b"{\"id\": \"t1\", \"text\": \"card 4111 1111 1111 1111, mail ann@example.org\"}\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["id"], "t1");
+    let types: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["CREDIT_CARD", "EMAIL_ADDRESS"]);
+    assert_eq!(v["findings"][0]["start"], 5);
+    assert!(!out.contains("4111") && !out.contains("ann@"), "{out}");
+}
+
+#[test]
+fn guard_scan_reports_bad_lines_and_bad_policies() {
+    let dir = std::env::temp_dir().join(format!("tollgate-guard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A plain-text file with a line that is not UTF-8: reported, the rest scanned, exit 1.
+    let file = dir.join("in.txt");
+    std::fs::write(&file, b"ok ann@example.org\nbad \xff\nok bob@example.org\n").unwrap();
+    let (code, out, err) = run_with_stdin(&["guard", "scan", file.to_str().unwrap()], b"");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("line 2: not valid UTF-8"), "{err}");
+    assert_eq!(out.matches("EMAIL_ADDRESS").count(), 2, "{out}");
+    // Settings that turn e-mails off.
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, "entities: { EMAIL_ADDRESS: off }\n").unwrap();
+    let (code, out, _) = run_with_stdin(
+        &["guard", "scan", "--policy", policy.to_str().unwrap(), "-"],
+        b"ann@example.org",
+    );
+    assert_eq!(code, 0);
+    assert!(!out.contains("EMAIL_ADDRESS"), "{out}");
+    // A bad policy: nothing is scanned, the file and the path of the mistake are named, exit 2.
+    std::fs::write(&policy, "entities: { EMAIL_ADDRESS: 3 }\n").unwrap();
+    let (code, _, err) = run_with_stdin(
+        &["guard", "scan", "--policy", policy.to_str().unwrap()],
+        b"ann@example.org",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("policy.yaml: entities.EMAIL_ADDRESS:") && err.contains("from 0 to 1"),
+        "{err}"
+    );
+    let (code, out, _) = run_with_stdin(&["guard", "entities"], b"");
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("EMAIL_ADDRESS") && out.contains("IT_FISCAL_CODE"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,12 +33,14 @@ pub mod injection;
 pub mod normalize;
 pub mod numbers;
 pub mod resolve;
+pub mod settings;
 pub mod shapes;
 pub mod triggers;
 pub mod validate;
 pub mod words;
 
 pub use entity::{Entity, Pack, UnknownEntity};
+pub use settings::{Report, ScanSettings, SettingsError};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -165,9 +165,6 @@ impl Shapes {
     }
 }
 
-// Built-in constants; a test compiles them.
-#[allow(clippy::expect_used)]
-
 /// `t[start..]`, at most about `len` bytes of it (cut at a character boundary).
 fn window(t: &str, start: usize, len: usize) -> &str {
     &t[start..crate::normalize::floor_boundary(t, start + len)]
