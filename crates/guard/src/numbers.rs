@@ -53,7 +53,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             i += 1;
             continue;
         }
-        if i > 0 && is_word(b[i - 1]) {
+        let glued = i > 0 && is_word(b[i - 1]);
+        // After a dash or an underscore that follows a letter or digit (`ORD-12345678`,
+        // `xoxb-1981…`): part of an identifier too.
+        let joined = i > 1 && matches!(b[i - 1], b'-' | b'_') && b[i - 2].is_ascii_alphanumeric();
+        if glued || joined {
             // Inside an identifier (`order12345`, `x+1`): skip the rest of it.
             i += 1;
             while i < n && is_word(b[i]) {
@@ -159,6 +163,10 @@ struct Span<'a> {
     gap_parens: bool,
     /// Whether every gap is one a phone number may have (spaces, dashes, dots, parentheses).
     phone_gaps: bool,
+    /// The run is the tail of a number written with `+`.
+    plus_tail: bool,
+    /// The run is part of a longer number (see `classify`): only a card may be found in it.
+    fragment: bool,
 }
 
 /// What every recognizer of one scan reads: the config, and its packs as a bit set.
@@ -245,10 +253,26 @@ fn classify(
             if digits.len() < 4 || (spaces_only && digits.len() < 7) {
                 continue;
             }
+            let plus = a == 0 && plus_at.is_some_and(|p| groups[0].start == p + 1);
+            // A run that is part of a longer number: the tail of a `+` number (`+61 416 895
+            // 471` holds no 9-digit national id), or a stretch of a run of equal groups with
+            // the same separator (`4124 4687 9770 0233` holds no 12-digit Aadhaar).
+            let plus_tail = plus_at.is_some() && !plus;
+            let continues = |gap: &Gap<'_>, len: usize, neighbour: &Group| {
+                sep == Some(gap.text) && neighbour.end - neighbour.start == len
+            };
+            let fragment = plus_tail
+                || (k > 0
+                    && sep.is_some_and(|x| !x.is_empty())
+                    && ((a > 0 && continues(&gaps[a - 1], lens[0], &groups[a - 1]))
+                        || (a + k + 1 < groups.len()
+                            && continues(&gaps[a + k], lens[k], &groups[a + k + 1]))));
             let span = Span {
                 t,
                 groups: &groups[a..=a + k],
-                plus: a == 0 && plus_at.is_some_and(|p| groups[0].start == p + 1),
+                plus,
+                plus_tail,
+                fragment,
                 digits,
                 lens,
                 sep,
@@ -329,7 +353,7 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     let no_parens = !s.paren_first() && !s.gap_parens;
 
     // Payment cards: uniform spaces or dashes in the card layouts, or one block.
-    if (12..=19).contains(&n) && plain_sep && no_parens && !s.plus {
+    if (12..=19).contains(&n) && plain_sep && no_parens && !s.plus && !s.plus_tail {
         let layout = s.bare()
             || s.lens[..s.lens.len() - 1].iter().all(|&l| l == 4) && s.lens[s.lens.len() - 1] <= 4
             || s.shape(&[4, 6, 5])
@@ -337,6 +361,10 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
         if layout && v::credit_card(d) {
             push(out, s, Entity::CreditCard, 1.0, true, "luhn");
         }
+    }
+
+    if s.fragment {
+        return;
     }
 
     // US SSN and ITIN: 3-2-4 with one separator; bare 9 digits only with context.

@@ -68,17 +68,29 @@ pub fn resolve(
             && threshold(c.entity).is_some_and(|th| c.score >= th)
             && !allowed.iter().any(|&(s, e)| s <= c.start && c.end <= e)
     });
-    cands.sort_by(|a, b| {
+    // Two types claiming the same span (a 12-digit number that passes two checksums): the one
+    // with a context word near it wins (`Aadhaar 6207 6448 1730` is no card).
+    cands.sort_by_key(|c| (c.start, c.end));
+    let mut ctx = vec![false; cands.len()];
+    for i in 0..cands.len() {
+        let same = |j: usize| cands[j].start == cands[i].start && cands[j].end == cands[i].end;
+        if (i > 0 && same(i - 1)) || (i + 1 < cands.len() && same(i + 1)) {
+            ctx[i] = has_context(t, cands[i].start, cands[i].end, cands[i].entity);
+        }
+    }
+    let mut order: Vec<(Candidate, bool)> = cands.into_iter().zip(ctx).collect();
+    order.sort_by(|(a, actx), (b, bctx)| {
         b.validated
             .cmp(&a.validated)
             .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(bctx.cmp(actx))
             .then(b.score.total_cmp(&a.score))
             .then(a.start.cmp(&b.start))
     });
-    let mut kept: Vec<Candidate> = Vec::with_capacity(cands.len());
+    let mut kept: Vec<Candidate> = Vec::with_capacity(order.len());
     // Accepted spans, sorted by start, for the overlap check.
     let mut spans: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
-    for c in cands {
+    for (c, _) in order {
         let before = spans.range(..c.end).next_back();
         if before.is_some_and(|(_, &e)| e > c.start) {
             continue;

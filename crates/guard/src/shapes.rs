@@ -449,24 +449,23 @@ fn credentials_in_urls(t: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let mut e = sep + 3;
-        while e < b.len()
-            && e - sep < 1024
-            && !matches!(
-                b[e],
-                b'/' | b'?'
-                    | b'#'
-                    | b'"'
-                    | b'\''
-                    | b'<'
-                    | b'>'
-                    | b'`'
-                    | b' '
-                    | b'\t'
-                    | b'\r'
-                    | b'\n'
-            )
+        while e < b.len() && e - sep < 1024 && !url_end(b[e]) && !matches!(b[e], b'/' | b'?' | b'#')
         {
             e += 1;
+        }
+        // The span is the whole URL (path, query and fragment too), without the punctuation
+        // that ends a sentence around it.
+        let mut full = e;
+        while full < b.len() && full - sep < 4096 && !url_end(b[full]) {
+            full += 1;
+        }
+        while full > e
+            && matches!(
+                b[full - 1],
+                b'.' | b',' | b';' | b':' | b')' | b']' | b'!' | b'?'
+            )
+        {
+            full -= 1;
         }
         let authority = &t[sep + 3..e];
         let Some(at) = authority.rfind('@') else {
@@ -486,8 +485,27 @@ fn credentials_in_urls(t: &str, out: &mut Vec<Candidate>) {
         } else {
             Entity::UrlWithCredentials
         };
-        out.push(Candidate::new(entity, s, e, 1.0, true, "userinfo"));
+        out.push(Candidate::new(entity, s, full, 1.0, true, "userinfo"));
     }
+}
+
+/// Bytes that end a URL written in text.
+fn url_end(c: u8) -> bool {
+    matches!(
+        c,
+        b'"' | b'\''
+            | b'<'
+            | b'>'
+            | b'`'
+            | b' '
+            | b'\t'
+            | b'\r'
+            | b'\n'
+            | b'{'
+            | b'}'
+            | b'|'
+            | b'\\'
+    )
 }
 
 fn slack_webhooks(t: &str, out: &mut Vec<Candidate>) {
@@ -625,9 +643,9 @@ mod tests {
             (Entity::EmailAddress, "jane.doe+x@mail.example.co.uk"),
             (
                 Entity::SecretConnectionString,
-                "postgres://app:s3cret@db:5432",
+                "postgres://app:s3cret@db:5432/x",
             ),
-            (Entity::UrlWithCredentials, "https://bob:pw@example.com"),
+            (Entity::UrlWithCredentials, "https://bob:pw@example.com/p"),
             (Entity::SecretGeneric, "abcDEF123456ghiJKL789"),
             (
                 Entity::SecretJwt,

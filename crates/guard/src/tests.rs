@@ -255,3 +255,54 @@ fn region_all_lists_every_region_in_order() {
     assert!(Region::ALL.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(Region::ALL.len(), 9);
 }
+
+/// Parts of longer numbers are not numbers of their own: the tail of a `+` number holds no
+/// national id, a stretch of a run of equal groups no weak-checksum id or phone, digits glued to
+/// an identifier by a dash nothing; and where two types claim one span, context decides.
+#[test]
+fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
+    let g = Guard::new(GuardConfig {
+        phone_regions: Region::ALL.into_iter().collect(),
+        ..all_packs()
+    })
+    .unwrap();
+    for (text, want) in [
+        (
+            "call me on +61 434 945 994.",
+            vec![(Entity::PhoneNumber, "+61 434 945 994")],
+        ),
+        (
+            "or +1 344 579 3093 (mobile)",
+            vec![(Entity::PhoneNumber, "+1 344 579 3093")],
+        ),
+        ("the ticket number is 4124 4687 9770 0233, can you", vec![]),
+        ("number is 4594 0918 2121 7639, can you look", vec![]),
+        (
+            "SLACK_BOT_TOKEN=xoxb-19812075858-381366598258-KXrNLnWL0MUCbq2GfUEjNe1l",
+            vec![(
+                Entity::SecretSlackToken,
+                "xoxb-19812075858-381366598258-KXrNLnWL0MUCbq2GfUEjNe1l",
+            )],
+        ),
+        (
+            "my Aadhaar is 6207 6448 1730 and",
+            vec![(Entity::InAadhaar, "6207 6448 1730")],
+        ),
+        (
+            "call +1 415 555 0132 3 times",
+            vec![(Entity::PhoneNumber, "+1 415 555 0132")],
+        ),
+        (
+            "in 2023 4111 1111 1111 1111 was used",
+            vec![(Entity::CreditCard, "4111 1111 1111 1111")],
+        ),
+    ] {
+        assert_eq!(
+            types(&g, text),
+            want.iter()
+                .map(|(e, s)| (*e, s.to_string()))
+                .collect::<Vec<_>>(),
+            "{text}"
+        );
+    }
+}
