@@ -90,7 +90,15 @@ def ssn(r):
 
 def phone(r):
     kind = r.choice(["us_paren", "us_dash", "e164_us", "e164_gb", "e164_de", "e164_fr", "gb_nat",
-                     "e164_in", "e164_au"])
+                     "e164_in", "e164_au", "us_dots", "gb_mobile", "fr_nat", "e164_compact"])
+    if kind == "us_dots":
+        return f"{r.randint(2, 9)}{r.randint(10, 99)}.{r.randint(2, 9)}{r.randint(10, 99)}.{r.randint(1000, 9999)}"
+    if kind == "gb_mobile":
+        return f"07{r.randint(100, 999)} {r.randint(100000, 999999)}"
+    if kind == "fr_nat":
+        return "0" + str(r.randint(1, 7)) + "".join(f" {r.randint(10, 99)}" for _ in range(4))
+    if kind == "e164_compact":
+        return f"+1{r.randint(2, 9)}{r.randint(10, 99)}{r.randint(2, 9)}{r.randint(10, 99)}{r.randint(1000, 9999)}"
     a, b = r.randint(2, 9), r.randint(2, 9)
     if kind == "us_paren":
         return f"({a}{r.randint(10, 99)}) {b}{r.randint(10, 99)}-{r.randint(1000, 9999)}"
@@ -298,7 +306,7 @@ def dob(r):
     months = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
               "October", "November", "December"]
     return r.choice([f"{d:02d}/{m:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{d} {months[m - 1]} {y}",
-                     f"{months[m - 1]} {d}, {y}"])
+                     f"{months[m - 1]} {d}, {y}", f"{d:02d}.{m:02d}.{y}"])
 
 
 GEN = {
@@ -333,7 +341,9 @@ NEG = {
     "TS": lambda r: f"2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}T{r.randint(0, 23):02d}:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}Z",
     "PRICE": lambda r: f"{r.randint(1, 9999)}.{r.randint(0, 99):02d}",
     "QTY": lambda r: str(r.randint(1, 500)),
-    "BAD_PHONE": lambda r: f"{r.randint(0, 1)}{r.randint(10, 99)}-{r.randint(100, 999)}-{r.randint(1000, 9999)}",
+    # NANP-shaped but starting with 1: no national format of any region allows it (a leading 0
+    # would be a plausible number in Germany or the UK).
+    "BAD_PHONE": lambda r: f"1{r.randint(10, 99)}-{r.randint(100, 999)}-{r.randint(1000, 9999)}",
     "B64": lambda r: base64.b64encode(bytes(r.randint(0, 255) for _ in range(48))).decode(),
     "HEX": lambda r: "0x" + "".join(r.choice("0123456789abcdef") for _ in range(8)),
     "ZIP": lambda r: f"{r.randint(10000, 99999)}",
@@ -342,6 +352,9 @@ NEG = {
     "ISBN": lambda r: f"978-{r.randint(0, 9)}-{r.randint(100, 999)}-{r.randint(10000, 99999)}-{r.randint(0, 9)}",
     "IP_VERSIONISH": lambda r: f"v{r.randint(1, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 99)}",
     "NAME": lambda r: f"{r.choice(FIRST).title()} {r.choice(LAST).title()}",
+    "COORD": lambda r: f"{r.uniform(-80, 80):.4f}",
+    "TIME": lambda r: f"{r.randint(0, 23):02d}:{r.randint(0, 59):02d}",
+    "MS": lambda r: f"{r.randint(1, 99999)}",
 }
 
 # --- templates --------------------------------------------------------------------------------------
@@ -387,6 +400,14 @@ POSITIVE = [
     ("chat", "born {DATE_OF_BIRTH}, SSN {US_SSN}, card ending in {neg:QTY}"),
     ("chat", "the server at {IP_ADDRESS} keeps rejecting {EMAIL_ADDRESS}; build {neg:VERSION}"),
     ("chat", "send it to my wallet {CRYPTO_WALLET} please"),
+    ("yaml", "db:\n  url: {SECRET_CONNECTION_STRING}\n  admin_email: {EMAIL_ADDRESS}\n  pool: {neg:QTY}\n"),
+    ("sql", "INSERT INTO customers (email, phone, card) VALUES ('{EMAIL_ADDRESS}', '{PHONE_NUMBER}', '{CREDIT_CARD}');"),
+    ("html", '<p>Contact <a href="mailto:{EMAIL_ADDRESS}">us</a> or call <span class="tel">{PHONE_NUMBER}</span></p>'),
+    ("markdown", "| name | iban | since |\n|---|---|---|\n| {neg:NAME} | {IBAN_CODE} | {neg:TS} |\n"),
+    ("url", "https://shop.example.com/checkout?email={EMAIL_ADDRESS}&ref={neg:ORDER}&qty={neg:QTY}"),
+    ("trace", 'Traceback (most recent call last):\n  File "app.py", line {neg:QTY}, in charge\nValueError: card {CREDIT_CARD} declined for {EMAIL_ADDRESS}'),
+    ("chat", "Mein Geburtsdatum ist der {DATE_OF_BIRTH}, meine IBAN {IBAN_CODE}."),
+    ("json", '[{"ssn": "{US_SSN}", "email": "{EMAIL_ADDRESS}"}, {"ssn": "{US_SSN}", "email": "{EMAIL_ADDRESS}"}]'),
 ]
 
 NEGATIVE = [
@@ -402,6 +423,12 @@ NEGATIVE = [
     ("chat", "Please summarise the meeting notes from {neg:TS} about release {neg:VERSION}."),
     ("code", "for i in range({neg:QTY}):\n    total += prices[i] * {neg:PRICE}"),
     ("log", "{neg:TS} WARN retry {neg:QTY}/5 for job {neg:ORDER} on node {neg:HEX}"),
+    ("log", '{neg:TS} GET /api/v1/orders/{neg:QTY}?page={neg:QTY} 200 {neg:MS}ms ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64)"'),
+    ("chat", "The meeting is at {neg:TIME} in room {neg:QTY}, dial-in code {neg:ZIP}#"),
+    ("csv", "lat,lon,count\n{neg:COORD},{neg:COORD},{neg:QTY}\n{neg:COORD},{neg:COORD},{neg:QTY}\n"),
+    ("code", 'assert total({neg:QTY}, {neg:QTY}) == {neg:MS}\nDIGEST = "{neg:SHA}"  # {neg:UUID}'),
+    ("chat", "upgrade from {neg:VERSION} to {neg:IP_VERSIONISH} fixed it; see build {neg:ORDER}"),
+    ("json", '{"sku": "{neg:ACCOUNT}", "price": {neg:PRICE}, "stock": {neg:QTY}, "barcode": "{neg:ISBN}"}'),
 ]
 
 PACK_TYPES = {"UK_NHS", "CA_SIN", "ES_NIF", "PL_PESEL", "IN_AADHAAR"}

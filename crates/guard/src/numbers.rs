@@ -539,6 +539,13 @@ fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     if !s.phone_gaps {
         return;
     }
+    // A date (`04.07.1950`) or an IPv4 address (`3.82.241.239`) is no phone number, whatever
+    // words are near it.
+    let dotted_quad = s.groups.len() == 4 && s.sep == Some(".") && s.lens.iter().all(|&l| l <= 3);
+    let dated = s.groups.len() == 3 && matches!(s.sep, Some("/" | "-" | ".")) && date(s);
+    if !s.plus && (dotted_quad || dated) {
+        return;
+    }
     if s.plus {
         if (7..=15).contains(&n)
             && CALLING_CODES.iter().any(|(cc, lo, hi)| {
@@ -652,7 +659,12 @@ fn national(s: &Span<'_>, sep: Option<&str>, ctx: &Ctx, out: &mut Vec<Candidate>
     let on = |p: Pack| ctx.on(p);
     // (formatted in the official layout: 1.0; bare: 0.4, context needed) for weak checksums.
     let weak = |formatted: bool| if formatted { 1.0 } else { 0.4 };
-    if on(Pack::Uk) && n == 10 && (s.bare() || s.shape(&[3, 3, 4]) && spaced) && v::uk_nhs(d) {
+    // NHS numbers are written `943 476 5919`; `994-950-7758` is a phone number.
+    if on(Pack::Uk)
+        && n == 10
+        && (s.bare() || s.shape(&[3, 3, 4]) && sep == Some(" "))
+        && v::uk_nhs(d)
+    {
         push(out, s, Entity::UkNhs, weak(!s.bare()), true, "mod11");
     }
     if on(Pack::Ca) && n == 9 && (s.bare() || s.shape(&[3, 3, 3]) && spaced) && v::ca_sin(d) {

@@ -333,10 +333,15 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
         while s > 0 && at - s < 64 && local_char(b[s - 1]) {
             s -= 1;
         }
+        // Longer than a local part may be: no address.
+        if s > 0 && local_char(b[s - 1]) {
+            continue;
+        }
+        // Quotes, dots and dashes before it belong to the text around it (`('ann@x.org'`).
         while s < at && matches!(b[s], b'.' | b'\'' | b'-') {
             s += 1;
         }
-        if s == at || (s > 0 && local_char(b[s - 1])) {
+        if s == at {
             continue;
         }
         let mut e = at + 1;

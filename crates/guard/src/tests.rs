@@ -296,6 +296,29 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
             "in 2023 4111 1111 1111 1111 was used",
             vec![(Entity::CreditCard, "4111 1111 1111 1111")],
         ),
+        (
+            "new Loader({ apiKey: \"AIzaInxEf7pvRHPR9MqGEO6mRamCy1gcWcKWhR-\", v: 1 })",
+            vec![(
+                Entity::SecretGoogleApiKey,
+                "AIzaInxEf7pvRHPR9MqGEO6mRamCy1gcWcKWhR-",
+            )],
+        ),
+        (
+            "INSERT INTO t VALUES ('ann.lee@example.org', 'x')",
+            vec![(Entity::EmailAddress, "ann.lee@example.org")],
+        ),
+        (
+            "\"dob\": \"04.07.1950\", \"nhs_number\": 1",
+            vec![(Entity::DateOfBirth, "04.07.1950")],
+        ),
+        (
+            "phone book at 3.82.241.239 today",
+            vec![(Entity::IpAddress, "3.82.241.239")],
+        ),
+        (
+            "my mobile 994-950-7758.",
+            vec![(Entity::PhoneNumber, "994-950-7758")],
+        ),
     ] {
         assert_eq!(
             types(&g, text),

@@ -73,13 +73,21 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             seen |= class;
             i += 1;
         }
-        // Dashes at the edges belong to the text around the word.
+        // Dashes at the edges belong to the text around the word — unless they end a token
+        // whose alphabet has them (a Google API key may end in `-`).
         let (mut s, mut e) = (start, i);
         while s < e && b[s] == b'-' {
             s += 1;
         }
         while e > s && b[e - 1] == b'-' {
             e -= 1;
+        }
+        if e < i
+            && i - s >= 20
+            && let Some((entity, rule)) = prefixed_token(&t[s..i])
+        {
+            out.push(Candidate::new(entity, s, i, 0.95, false, rule));
+            continue;
         }
         let len = e - s;
         if seen & D == 0 && len < SHORT_WITHOUT_DIGITS && !(on.uk && len == 2) {
