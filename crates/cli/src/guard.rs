@@ -173,7 +173,7 @@ impl Scan<'_> {
     /// `findings` of `text` with offsets in the unit asked for, counted from `base` (the offset
     /// of `text`'s start in that unit).
     fn convert(&self, text: &str, findings: &[Finding], base: u64) -> Vec<Out> {
-        let mut counter = CharCounter::new(text);
+        let mut counter = Counter::new(text, count_chars);
         findings
             .iter()
             .map(|f| {
@@ -327,7 +327,7 @@ impl Scan<'_> {
                 .collect();
             stats.inputs += 1;
             let outs = self.convert(text, &findings, 0);
-            let mut lines = LineCounter::new(text);
+            let mut lines = Counter::new(text, count_lines);
             for (f, o) in findings.iter().zip(&outs) {
                 let (start, end) = match self.offsets {
                     Offsets::Byte => (window_at + o.start, window_at + o.end),
@@ -496,58 +496,34 @@ fn blank_invalid_lines(
     Ok(bad)
 }
 
-/// Byte offsets to code-point offsets, for ascending offsets.
-struct CharCounter<'a> {
-    text: &'a str,
+/// Counts something — code points, line ends — in one text up to byte offsets asked for in
+/// ascending order (each byte is read once; a smaller offset starts over).
+struct Counter<'a> {
+    bytes: &'a [u8],
     byte: usize,
-    chars: u64,
+    count: u64,
+    of: fn(&[u8]) -> u64,
 }
 
-impl<'a> CharCounter<'a> {
-    fn new(text: &'a str) -> Self {
-        CharCounter {
-            text,
+impl<'a> Counter<'a> {
+    fn new(text: &'a str, of: fn(&[u8]) -> u64) -> Self {
+        Counter {
+            bytes: text.as_bytes(),
             byte: 0,
-            chars: 0,
+            count: 0,
+            of,
         }
     }
 
-    /// The code-point offset of byte offset `at` (a character boundary).
+    /// The count in `text[..at]`.
     fn at(&mut self, at: usize) -> u64 {
         if at < self.byte {
             self.byte = 0;
-            self.chars = 0;
+            self.count = 0;
         }
-        self.chars += count_chars(&self.text.as_bytes()[self.byte..at]);
+        self.count += (self.of)(&self.bytes[self.byte..at]);
         self.byte = at;
-        self.chars
-    }
-}
-
-/// Byte offsets to 0-based line numbers, for ascending offsets.
-struct LineCounter<'a> {
-    text: &'a str,
-    byte: usize,
-    lines: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(text: &'a str) -> Self {
-        LineCounter {
-            text,
-            byte: 0,
-            lines: 0,
-        }
-    }
-
-    fn at(&mut self, at: usize) -> u64 {
-        if at < self.byte {
-            self.byte = 0;
-            self.lines = 0;
-        }
-        self.lines += count_lines(&self.text.as_bytes()[self.byte..at]);
-        self.byte = at;
-        self.lines
+        self.count
     }
 }
 

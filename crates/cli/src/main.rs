@@ -133,6 +133,13 @@ fn main() -> anyhow::Result<()> {
         Command::Guard { command } => {
             // 0: scanned; 1: some input lines could not be scanned; 2: nothing could be.
             let code = guard::run(command).unwrap_or_else(|e| {
+                // A reader that stops early (`| head`) is no error.
+                let closed = e
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+                if closed {
+                    return 0;
+                }
                 eprintln!("error: {e:#}");
                 2
             });

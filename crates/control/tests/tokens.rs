@@ -37,7 +37,15 @@ struct Api {
 
 impl Api {
     async fn new() -> Api {
-        let gw = common::gateway_only(CONFIG).await;
+        Self::with(common::gateway_only(CONFIG).await).await
+    }
+
+    /// Both planes on `clock`.
+    async fn at(clock: tollgate_types::clock::Clock) -> Api {
+        Self::with(common::gateway_only_at(CONFIG, clock).await).await
+    }
+
+    async fn with(gw: Arc<tollgate_gateway::Gateway>) -> Api {
         let (router, control, admin) = planes::app(&gw).await;
         Api {
             router,
@@ -860,13 +868,7 @@ async fn every_lifecycle_action_is_audited_without_secrets() {
 #[tokio::test]
 async fn an_expired_token_no_longer_authenticates() {
     let clock = tollgate_types::clock::Clock::manual(now_ms());
-    let gw = common::gateway_only_at(CONFIG, clock.clone()).await;
-    let (router, control, admin) = planes::app(&gw).await;
-    let api = Api {
-        router,
-        control,
-        admin,
-    };
+    let api = Api::at(clock.clone()).await;
     let p = people(&api).await;
     let (_, short) = api
         .token(
@@ -894,13 +896,7 @@ async fn an_expired_token_no_longer_authenticates() {
 #[tokio::test]
 async fn token_expiry_limits_are_exact_to_the_millisecond() {
     let clock = tollgate_types::clock::Clock::manual(now_ms());
-    let gw = common::gateway_only_at(CONFIG, clock.clone()).await;
-    let (router, control, admin) = planes::app(&gw).await;
-    let api = Api {
-        router,
-        control,
-        admin,
-    };
+    let api = Api::at(clock.clone()).await;
     let p = people(&api).await;
     let path = format!("/admin/v1/users/{}/tokens", p.ana);
     let now = clock.now_ms();

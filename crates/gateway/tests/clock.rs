@@ -24,6 +24,28 @@ fn config(sim: &str) -> String {
     )
 }
 
+/// A daily hard budget of `amount` nano-USD on the use case of `g`, loaded.
+async fn daily_hard_budget(g: &Gw, amount: u64) {
+    g.gw.store
+        .create_budget(
+            "test",
+            &Budget {
+                id: new_id("bud"),
+                scope: "use_case".into(),
+                scope_id: g.use_case.id.clone(),
+                period: "day".into(),
+                time_zone: "UTC".into(),
+                amount_nano_usd: amount,
+                mode: "hard".into(),
+                created_at: LAST_MS - 120_000,
+                created_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
+}
+
 /// A daily hard budget spent to its limit refuses at 23:59:59.999 and admits at 00:00:00.000.
 #[tokio::test]
 async fn a_daily_budget_starts_over_at_midnight() {
@@ -48,24 +70,7 @@ async fn a_daily_budget_starts_over_at_midnight() {
         }])
         .await
         .unwrap();
-    g.gw.store
-        .create_budget(
-            "test",
-            &Budget {
-                id: new_id("bud"),
-                scope: "use_case".into(),
-                scope_id: g.use_case.id.clone(),
-                period: "day".into(),
-                time_zone: "UTC".into(),
-                amount_nano_usd: amount,
-                mode: "hard".into(),
-                created_at: LAST_MS - 120_000,
-                created_by: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    g.gw.gate.budgeter.reload().await.unwrap();
+    daily_hard_budget(&g, amount).await;
     let ask = json!({"model": "m", "max_tokens": 5, "messages": user("hi")});
     let refused = g.post(ask.clone()).await;
     assert_eq!(refused.status(), 429);
@@ -172,24 +177,7 @@ async fn a_reservation_from_before_midnight_is_released_from_its_own_day_only() 
     let s = sim(Default::default()).await;
     let clock = Clock::manual(LAST_MS);
     let g = gateway_at(&config(&s.url), clock.clone()).await;
-    g.gw.store
-        .create_budget(
-            "test",
-            &Budget {
-                id: new_id("bud"),
-                scope: "use_case".into(),
-                scope_id: g.use_case.id.clone(),
-                period: "day".into(),
-                time_zone: "UTC".into(),
-                amount_nano_usd: 1_000,
-                mode: "hard".into(),
-                created_at: LAST_MS - 120_000,
-                created_by: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    g.gw.gate.budgeter.reload().await.unwrap();
+    daily_hard_budget(&g, 1_000).await;
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
         axum::http::header::AUTHORIZATION,
