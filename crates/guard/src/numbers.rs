@@ -223,6 +223,14 @@ fn classify(
         gaps[k] = Gap::of(&t[w[0].end..w[1].start]);
     }
     for a in 0..starts {
+        // Runs from here hold too few digits to be anything (under 4; under 7 with spaces
+        // alone between the groups): skip them without building them.
+        let reach = &groups[a..groups.len().min(a + MAX_SPAN_GROUPS)];
+        let most: usize = reach.iter().map(|g| g.end - g.start).sum();
+        let spaced = gaps[a..a + reach.len() - 1].iter().all(|g| g.text == " ");
+        if most < 4 || (spaced && most < 7) {
+            continue;
+        }
         digits.clear();
         lens.clear();
         let mut spaces_only = true;
@@ -302,6 +310,14 @@ impl<'a> Gap<'a> {
     };
 
     fn of(text: &'a str) -> Gap<'a> {
+        // Most gaps are one space, dash or dot.
+        if let [c] = text.as_bytes() {
+            return Gap {
+                text,
+                parens: matches!(c, b'(' | b')'),
+                phone: matches!(c, b' ' | b'-' | b'.' | b'(' | b')'),
+            };
+        }
         Gap {
             text,
             parens: text.contains(['(', ')']),

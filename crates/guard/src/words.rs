@@ -93,6 +93,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         if seen & D == 0 && len < SHORT_WITHOUT_DIGITS && !(on.uk && len == 2) {
             continue;
         }
+        // Nothing here is shorter than an IBAN group of four, but for the two letters a spaced
+        // NINO starts with.
+        if len < 4 && !(on.uk && len == 2) {
+            continue;
+        }
         if s < e {
             word(t, s, e, on, out);
         }
