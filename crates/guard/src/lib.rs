@@ -32,6 +32,7 @@ pub mod entity;
 pub mod injection;
 pub mod normalize;
 pub mod numbers;
+pub mod policy;
 pub mod resolve;
 pub mod settings;
 pub mod shapes;
@@ -40,6 +41,7 @@ pub mod validate;
 pub mod words;
 
 pub use entity::{Entity, Pack, UnknownEntity};
+pub use policy::{Action, Applied, Policy, Rule, SessionTokens, Tokenizer};
 pub use settings::{Report, ScanSettings, SettingsError};
 
 use serde::{Deserialize, Serialize};

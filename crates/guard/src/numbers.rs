@@ -217,6 +217,11 @@ fn classify(
     } else {
         groups.len().min(WINDOW - MAX_SPAN_GROUPS)
     };
+    // In a `+` token, the groups of its phone number: runs starting inside them are parts of it.
+    let phone_groups = match plus_at {
+        Some(p) if groups.first().is_some_and(|g| g.start == p + 1) => e164_groups(t, groups),
+        _ => 0,
+    };
     // Each gap of the window described once: its text, and what the runs ask of it.
     let mut gaps = [Gap::NONE; WINDOW];
     for (k, w) in groups.windows(2).enumerate() {
@@ -265,7 +270,7 @@ fn classify(
             // A run that is part of a longer number: the tail of a `+` number (`+61 416 895
             // 471` holds no 9-digit national id), or a stretch of a run of equal groups with
             // the same separator (`4124 4687 9770 0233` holds no 12-digit Aadhaar).
-            let plus_tail = plus_at.is_some() && !plus;
+            let plus_tail = !plus && a < phone_groups;
             let continues = |gap: &Gap<'_>, len: usize, neighbour: &Group| {
                 sep == Some(gap.text) && neighbour.end - neighbour.start == len
             };
@@ -438,6 +443,32 @@ fn date(s: &Span<'_>) -> bool {
     }
 }
 
+/// Whether `d` (the digits after a `+`) is an E.164 number: a calling code and a national number
+/// of a length that code allows.
+fn e164(d: &str) -> bool {
+    let n = d.len();
+    (7..=15).contains(&n)
+        && CALLING_CODES.iter().any(|(cc, lo, hi)| {
+            d.starts_with(cc) && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
+        })
+}
+
+/// How many groups from the start of a `+` token make its longest E.164 number (0: none).
+fn e164_groups(t: &str, groups: &[Group]) -> usize {
+    let mut digits = String::new();
+    let mut best = 0;
+    for (k, g) in groups.iter().enumerate().take(MAX_SPAN_GROUPS) {
+        digits.push_str(&t[g.start..g.end]);
+        if digits.len() > 15 {
+            break;
+        }
+        if e164(&digits) {
+            best = k + 1;
+        }
+    }
+    best
+}
+
 /// E.164 country calling codes and the national number lengths they allow.
 const CALLING_CODES: &[(&str, u8, u8)] = &[
     ("1", 10, 10),
@@ -563,11 +594,7 @@ fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
         return;
     }
     if s.plus {
-        if (7..=15).contains(&n)
-            && CALLING_CODES.iter().any(|(cc, lo, hi)| {
-                d.starts_with(cc) && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
-            })
-        {
+        if e164(d) {
             push(out, s, Entity::PhoneNumber, 0.75, false, "e164");
         }
         return;

@@ -319,6 +319,13 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
             "my mobile 994-950-7758.",
             vec![(Entity::PhoneNumber, "994-950-7758")],
         ),
+        (
+            "+44 20 7946 0958 0 4111 1111 1111 1111",
+            vec![
+                (Entity::PhoneNumber, "+44 20 7946 0958"),
+                (Entity::CreditCard, "4111 1111 1111 1111"),
+            ],
+        ),
     ] {
         assert_eq!(
             types(&g, text),
