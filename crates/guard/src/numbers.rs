@@ -53,6 +53,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             i += 1;
             continue;
         }
+        // A UUID is an identifier, whatever its groups' digits look like.
+        if t.get(i..i + 36).is_some_and(crate::shapes::uuid_like) {
+            i += 36;
+            continue;
+        }
         let glued = i > 0 && is_word(b[i - 1]);
         // After a dash or an underscore that follows a letter or digit (`ORD-12345678`,
         // `xoxb-1981…`): part of an identifier too.
@@ -86,15 +91,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             }
             groups.push(Group { start: gs, end: ge });
             if groups.len() == WINDOW {
-                classify(
-                    t,
-                    plus.then_some(token_start),
-                    &groups,
-                    &ctx,
-                    false,
-                    &mut scratch,
-                    out,
-                );
+                let w = Window {
+                    plus_at: plus.then_some(token_start),
+                    last: false,
+                };
+                classify(t, w, &groups, &ctx, &mut scratch, out);
                 groups.drain(..WINDOW - MAX_SPAN_GROUPS);
             }
             // The separator, if the token goes on.
@@ -132,15 +133,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             }
         }
         if !groups.is_empty() {
-            classify(
-                t,
-                plus.then_some(token_start),
-                &groups,
-                &ctx,
-                true,
-                &mut scratch,
-                out,
-            );
+            let w = Window {
+                plus_at: plus.then_some(token_start),
+                last: true,
+            };
+            classify(t, w, &groups, &ctx, &mut scratch, out);
         }
     }
 }
@@ -202,15 +199,24 @@ impl Span<'_> {
 /// Looks at every run of up to [`MAX_SPAN_GROUPS`] groups starting in this window: all of them in
 /// the token's last window, the first `WINDOW - MAX_SPAN_GROUPS` in the others (the rest start
 /// again in the next window, which keeps them).
+/// Where a window of groups sits in its token.
+#[derive(Clone, Copy)]
+struct Window {
+    /// The token's `+`, if it has one.
+    plus_at: Option<usize>,
+    /// The token's last window.
+    last: bool,
+}
+
 fn classify(
     t: &str,
-    plus_at: Option<usize>,
+    w: Window,
     groups: &[Group],
     ctx: &Ctx,
-    last: bool,
     scratch: &mut (String, Vec<usize>),
     out: &mut Vec<Candidate>,
 ) {
+    let Window { plus_at, last } = w;
     let (digits, lens) = scratch;
     let starts = if last {
         groups.len()
@@ -274,18 +280,19 @@ fn classify(
             let continues = |gap: &Gap<'_>, len: usize, neighbour: &Group| {
                 sep == Some(gap.text) && neighbour.end - neighbour.start == len
             };
-            let fragment = plus_tail
-                || (k > 0
-                    && sep.is_some_and(|x| !x.is_empty())
-                    && ((a > 0 && continues(&gaps[a - 1], lens[0], &groups[a - 1]))
-                        || (a + k + 1 < groups.len()
-                            && continues(&gaps[a + k], lens[k], &groups[a + k + 1]))));
+            let spaced_run = k > 0 && sep.is_some_and(|x| !x.is_empty());
+            let before = spaced_run && a > 0 && continues(&gaps[a - 1], lens[0], &groups[a - 1]);
+            let after = spaced_run
+                && a + k + 1 < groups.len()
+                && continues(&gaps[a + k], lens[k], &groups[a + k + 1]);
+            let fragment = plus_tail || before || after;
             let span = Span {
                 t,
                 groups: &groups[a..=a + k],
                 plus,
                 plus_tail,
                 fragment,
+
                 digits,
                 lens,
                 sep,
@@ -408,7 +415,7 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     phone(s, ctx, out);
 
     // IPv4: four dotted groups of 0-255 without leading zeros.
-    if dotted_quad && s.lens.iter().all(|&l| l <= 3) {
+    if dotted_quad && s.lens.iter().all(|&l| l <= 3) && !after_version(s) {
         let ok = s.groups.iter().all(|g| {
             let part = &s.t[g.start..g.end];
             part.parse::<u16>().is_ok_and(|x| x <= 255)
@@ -425,6 +432,22 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     }
 
     national(s, sep, ctx, out);
+}
+
+/// Whether the word before the run says it is a version (`version 6.9.1.26`, `Version: 5.1.8.88`).
+fn after_version(s: &Span<'_>) -> bool {
+    let start = s.groups[0].start;
+    let from = crate::normalize::floor_boundary(s.t, start.saturating_sub(24));
+    let before = s.t[from..start].to_ascii_lowercase();
+    let word = before
+        .trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
+    matches!(
+        word,
+        "version" | "ver" | "release" | "build" | "firmware" | "fw"
+    )
 }
 
 fn date(s: &Span<'_>) -> bool {
@@ -449,24 +472,32 @@ fn e164(d: &str) -> bool {
     let n = d.len();
     (7..=15).contains(&n)
         && CALLING_CODES.iter().any(|(cc, lo, hi)| {
-            d.starts_with(cc) && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
+            let national = d.as_bytes().get(cc.len()..).unwrap_or_default();
+            d.starts_with(cc)
+                && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
+                // The trunk prefix `0` is dropped after a calling code (Italy keeps it).
+                && (national.first() != Some(&b'0') || *cc == "39")
+                // NANP: area code and exchange start with 2-9.
+                && (*cc != "1" || (national[0] >= b'2' && national[3] >= b'2'))
         })
 }
 
-/// How many groups from the start of a `+` token make its longest E.164 number (0: none).
+/// How many groups from the start of a `+` token make its phone number: its longest E.164
+/// number, or, when none is valid, as many groups as an E.164 number could have (15 digits).
 fn e164_groups(t: &str, groups: &[Group]) -> usize {
     let mut digits = String::new();
-    let mut best = 0;
+    let (mut best, mut most) = (0, 0);
     for (k, g) in groups.iter().enumerate().take(MAX_SPAN_GROUPS) {
         digits.push_str(&t[g.start..g.end]);
         if digits.len() > 15 {
             break;
         }
+        most = k + 1;
         if e164(&digits) {
             best = k + 1;
         }
     }
-    best
+    if best > 0 { best } else { most }
 }
 
 /// E.164 country calling codes and the national number lengths they allow.
@@ -702,8 +733,11 @@ fn national(s: &Span<'_>, sep: Option<&str>, ctx: &Ctx, out: &mut Vec<Candidate>
     let on = |p: Pack| ctx.on(p);
     // (formatted in the official layout: 1.0; bare: 0.4, context needed) for weak checksums.
     let weak = |formatted: bool| if formatted { 1.0 } else { 0.4 };
-    // NHS numbers are written `943 476 5919`; `994-950-7758` is a phone number.
-    if on(Pack::Uk)
+    // NHS numbers are written `943 476 5919`; with dashes (`994-950-7758`) the same shape is more
+    // often a phone number, so only context makes it an NHS number.
+    if on(Pack::Uk) && n == 10 && s.shape(&[3, 3, 4]) && sep == Some("-") && v::uk_nhs(d) {
+        push(out, s, Entity::UkNhs, 0.4, false, "mod11_dashed");
+    } else if on(Pack::Uk)
         && n == 10
         && (s.bare() || s.shape(&[3, 3, 4]) && sep == Some(" "))
         && v::uk_nhs(d)

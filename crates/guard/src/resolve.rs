@@ -44,7 +44,10 @@ pub fn has_context(t: &str, start: usize, end: usize, entity: Entity) -> bool {
     if words.iter().all(|w| simple(w)) {
         return false;
     }
-    let window = format!("{before} {after}").to_lowercase();
+    // Field names join their words with `_` or `-` (`date_of_birth`, `social-security`).
+    let window = format!("{before} {after}")
+        .to_lowercase()
+        .replace(['_', '-'], " ");
     words.iter().any(|w| !simple(w) && window.contains(*w))
 }
 

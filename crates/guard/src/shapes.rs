@@ -131,8 +131,22 @@ impl Shapes {
             return;
         };
         let keyword = all.as_str()[..value.start()].to_ascii_lowercase();
-        let val = value.as_str();
-        let (vs, ve) = (p + value.start(), p + value.end());
+        // Punctuation that ends a sentence is not part of the value; in a URL's query string
+        // (`?key=…&callback=…`) the value ends at the next parameter.
+        let mut val = value
+            .as_str()
+            .trim_end_matches(['.', ',', '!', '?', ':', ';']);
+        if p > 0
+            && matches!(t.as_bytes()[p - 1], b'?' | b'&')
+            && let Some(amp) = val.find('&')
+        {
+            val = &val[..amp];
+        }
+        let (vs, ve) = (p + value.start(), p + value.start() + val.len());
+        // A UUID or a dotted name in code (`os.environ.get`) is no generic secret.
+        if uuid_like(val) || dotted_name(val) {
+            return;
+        }
         let is_password = keyword.contains("pass") || keyword.contains("pwd");
         let ident = t[identifier_start(t, p)..p].to_ascii_lowercase();
         let aws = ident.contains("aws") || keyword.contains("aws");
@@ -222,6 +236,27 @@ fn identifier_start(t: &str, end: usize) -> usize {
         s -= 1;
     }
     s
+}
+
+/// `8-4-4-4-12` hex digits.
+pub(crate) fn uuid_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// `os.environ.get`, `config.db.password`: names joined by dots, no digits.
+fn dotted_name(s: &str) -> bool {
+    s.contains('.')
+        && s.split('.').all(|part| {
+            !part.is_empty() && part.bytes().all(|c| c.is_ascii_alphabetic() || c == b'_')
+        })
 }
 
 fn mixed(s: &str) -> bool {
@@ -319,6 +354,24 @@ fn local_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
 }
 
+/// The start of the letter or digit outside ASCII that ends at `i`, if one does.
+fn letter_before(t: &str, i: usize) -> Option<usize> {
+    if t.as_bytes()[i - 1] < 0x80 {
+        return None;
+    }
+    let c = t[..i].chars().next_back()?;
+    c.is_alphanumeric().then(|| i - c.len_utf8())
+}
+
+/// The end of the letter or digit outside ASCII that starts at `i`, if one does.
+fn letter_at(t: &str, i: usize) -> Option<usize> {
+    if t.as_bytes()[i] < 0x80 {
+        return None;
+    }
+    let c = t[i..].chars().next()?;
+    c.is_alphanumeric().then(|| i + c.len_utf8())
+}
+
 fn domain_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'.' || c == b'-'
 }
@@ -330,8 +383,15 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
         let at = from + k;
         from = at + 1;
         let mut s = at;
-        while s > 0 && at - s < 64 && local_char(b[s - 1]) {
-            s -= 1;
+        while s > 0 && at - s < 64 {
+            if local_char(b[s - 1]) {
+                s -= 1;
+            } else if let Some(k) = letter_before(t, s) {
+                // Internationalized addresses (`jörg.müller@web.de`, RFC 6531).
+                s = k;
+            } else {
+                break;
+            }
         }
         // Longer than a local part may be: no address.
         if s > 0 && local_char(b[s - 1]) {
@@ -345,8 +405,14 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
             continue;
         }
         let mut e = at + 1;
-        while e < b.len() && e - at <= 253 && domain_char(b[e]) {
-            e += 1;
+        while e < b.len() && e - at <= 253 {
+            if domain_char(b[e]) {
+                e += 1;
+            } else if let Some(k) = letter_at(t, e) {
+                e = k;
+            } else {
+                break;
+            }
         }
         while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
             e -= 1;

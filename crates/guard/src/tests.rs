@@ -320,6 +320,46 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
             vec![(Entity::PhoneNumber, "994-950-7758")],
         ),
         (
+            "mail jörg.müller@web.de now",
+            vec![(Entity::EmailAddress, "jörg.müller@web.de")],
+        ),
+        (
+            "an info@müller-bau.de。",
+            vec![(Entity::EmailAddress, "info@müller-bau.de")],
+        ),
+        (
+            "cards 4111 1111 1111 1111 5500 0000 0000 0004 4012 8888 8888 1881 ok",
+            vec![
+                (Entity::CreditCard, "4111 1111 1111 1111"),
+                (Entity::CreditCard, "5500 0000 0000 0004"),
+                (Entity::CreditCard, "4012 8888 8888 1881"),
+            ],
+        ),
+        (
+            "VERSION = \"6.9.1.26\"; Server 203.0.113.7",
+            vec![(Entity::IpAddress, "203.0.113.7")],
+        ),
+        (
+            "\"date_of_birth\": \"1951-05-21\"",
+            vec![(Entity::DateOfBirth, "1951-05-21")],
+        ),
+        (
+            "Access key: AKIAIOSFODNN7EXAMPLE.",
+            vec![(Entity::SecretAwsKey, "AKIAIOSFODNN7EXAMPLE")],
+        ),
+        (
+            "\"idempotency_key\": \"68bf5ccd-eaaf-4b1c-9d2e-1f2a3b4c5d6e\"",
+            vec![],
+        ),
+        ("placeholder=\"+1 028 916 2963\"", vec![]),
+        ("call +1 177 787 5837 now", vec![]),
+        ("request_id=28902947-7584-4459-9557-61f36c11cb22", vec![]),
+        ("DB_PASSWORD = os.environ.get(\"DB_PASSWORD\")", vec![]),
+        (
+            "NHS number 877-761-0814",
+            vec![(Entity::UkNhs, "877-761-0814")],
+        ),
+        (
             "+44 20 7946 0958 0 4111 1111 1111 1111",
             vec![
                 (Entity::PhoneNumber, "+44 20 7946 0958"),
