@@ -14,41 +14,129 @@ use crate::{Candidate, Entity};
 const BEFORE: usize = 48;
 const AFTER: usize = 24;
 
-/// Whether a context word of `entity` is near `start..end` of `t`: a one-word context must be
-/// a whole word of the window, a longer one (`date of birth`, `ph.`) a part of it; letter case
-/// is ignored. No allocation for one-word contexts, which are most.
+/// Whether a context word of `entity` is near `start..end` of `t` — or heads its column, when
+/// the match is a cell of a table (CSV, TSV, Markdown: the header names what a column holds).
 pub fn has_context(t: &str, start: usize, end: usize, entity: Entity) -> bool {
+    has_context_in(t, start, end, entity, &mut Headers::default())
+}
+
+/// [`has_context`], with the table headers already found in `t` remembered in `headers`.
+pub fn has_context_in(
+    t: &str,
+    start: usize,
+    end: usize,
+    entity: Entity,
+    headers: &mut Headers,
+) -> bool {
     let words = entity.context();
     if words.is_empty() {
         return false;
     }
     let s = floor_boundary(t, start.saturating_sub(BEFORE));
     let e = ceil_boundary(t, (end + AFTER).min(t.len()));
-    let (before, after) = (&t[s..start], &t[end..e]);
-    let mut tokens = before
-        .split(|c: char| !c.is_alphanumeric())
-        .chain(after.split(|c: char| !c.is_alphanumeric()))
-        .filter(|w| !w.is_empty());
+    mentions(&t[s..start], words)
+        || mentions(&t[end..e], words)
+        || headers
+            .cell_above(t, start)
+            .is_some_and(|cell| mentions(cell, words))
+}
+
+/// Whether `text` mentions one of `words`: a one-word context as a whole word (letter case
+/// ignored), a longer one (`date of birth`, `ph.`) as a part, with `_` and `-` read as spaces
+/// (`date_of_birth`). No allocation for one-word contexts, which are most.
+fn mentions(text: &str, words: &[&str]) -> bool {
     fn simple(w: &str) -> bool {
         w.chars().all(char::is_alphanumeric)
     }
-    let hit = tokens.any(|tok| {
-        words.iter().any(|w| {
-            simple(w)
-                && (tok.eq_ignore_ascii_case(w) || (!tok.is_ascii() && tok.to_lowercase() == *w))
-        })
-    });
+    let hit = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .any(|tok| {
+            words.iter().any(|w| {
+                simple(w)
+                    && (tok.eq_ignore_ascii_case(w)
+                        || (!tok.is_ascii() && tok.to_lowercase() == *w))
+            })
+        });
     if hit {
         return true;
     }
     if words.iter().all(|w| simple(w)) {
         return false;
     }
-    // Field names join their words with `_` or `-` (`date_of_birth`, `social-security`).
-    let window = format!("{before} {after}")
-        .to_lowercase()
-        .replace(['_', '-'], " ");
-    words.iter().any(|w| !simple(w) && window.contains(*w))
+    let lower = text.to_lowercase().replace(['_', '-'], " ");
+    words.iter().any(|w| !simple(w) && lower.contains(*w))
+}
+
+/// The header lines of the tables of one text, found once: for each line start, the start of
+/// the header line of the table block it belongs to (`None`: not in a table, or the header).
+#[derive(Debug, Default)]
+pub struct Headers {
+    header_of: std::collections::HashMap<usize, Option<usize>>,
+}
+
+/// The most lines looked at above a cell for its table's header.
+const MAX_HEADER_DISTANCE: usize = 10_000;
+
+impl Headers {
+    /// The header cell above the cell of `t` that holds `at`, if that cell is in a table: lines
+    /// above it with the same number of one delimiter (tab, `|`, `;` or `,`), the first of them
+    /// the header.
+    pub fn cell_above<'t>(&mut self, t: &'t str, at: usize) -> Option<&'t str> {
+        let b = t.as_bytes();
+        let ls = memchr::memrchr(b'\n', &b[..at]).map_or(0, |i| i + 1);
+        let le = memchr::memchr(b'\n', &b[at..]).map_or(t.len(), |i| at + i);
+        let line = &b[ls..le];
+        let delim = [b'\t', b'|', b';', b',']
+            .into_iter()
+            .find(|d| line.contains(d))?;
+        let cells = count(line, delim);
+        let col = count(&b[ls..at], delim);
+        let header = self.header_of(t, ls, delim, cells)?;
+        let he = memchr::memchr(b'\n', &b[header..]).map_or(t.len(), |i| header + i);
+        t[header..he].split(char::from(delim)).nth(col)
+    }
+
+    /// The start of the header line of the block the line at `ls` is in.
+    fn header_of(&mut self, t: &str, ls: usize, delim: u8, cells: usize) -> Option<usize> {
+        if let Some(h) = self.header_of.get(&ls) {
+            return *h;
+        }
+        let b = t.as_bytes();
+        // Walk up while the lines match; stop at a line already known.
+        let mut visited = Vec::new();
+        let mut top: Option<usize> = None;
+        let mut cur = ls;
+        let mut known: Option<Option<usize>> = None;
+        while cur > 0 && visited.len() < MAX_HEADER_DISTANCE {
+            let prev_end = cur - 1;
+            let prev = memchr::memrchr(b'\n', &b[..prev_end]).map_or(0, |i| i + 1);
+            let line = &b[prev..prev_end];
+            if count(line, delim) != cells {
+                break;
+            }
+            visited.push(cur);
+            if let Some(h) = self.header_of.get(&prev) {
+                known = Some(h.or(Some(prev)));
+                break;
+            }
+            top = Some(prev);
+            cur = prev;
+        }
+        let header = match known {
+            Some(h) => h,
+            None => top,
+        };
+        for l in visited {
+            self.header_of.insert(l, header);
+        }
+        self.header_of.entry(ls).or_insert(header);
+        header
+    }
+}
+
+fn count(line: &[u8], delim: u8) -> usize {
+    line.iter().filter(|&&c| c == delim).count()
 }
 
 /// Scores, filters and resolves `cands` into non-overlapping findings, sorted by start.
@@ -58,11 +146,12 @@ pub fn resolve(
     threshold: &dyn Fn(Entity) -> Option<f32>,
     allowed: &[(usize, usize)],
 ) -> Vec<Candidate> {
+    let mut headers = Headers::default();
     for c in &mut cands {
         // Context only matters where it can lift a match over its threshold.
         let needs =
             threshold(c.entity).is_some_and(|th| c.score < th && (c.score + 0.35).max(0.4) >= th);
-        if needs && has_context(t, c.start, c.end, c.entity) {
+        if needs && has_context_in(t, c.start, c.end, c.entity, &mut headers) {
             c.score = (c.score + 0.35).clamp(0.4, 1.0);
         }
     }
@@ -78,7 +167,13 @@ pub fn resolve(
     for i in 0..cands.len() {
         let same = |j: usize| cands[j].start == cands[i].start && cands[j].end == cands[i].end;
         if (i > 0 && same(i - 1)) || (i + 1 < cands.len() && same(i + 1)) {
-            ctx[i] = has_context(t, cands[i].start, cands[i].end, cands[i].entity);
+            ctx[i] = has_context_in(
+                t,
+                cands[i].start,
+                cands[i].end,
+                cands[i].entity,
+                &mut headers,
+            );
         }
     }
     let mut order: Vec<(Candidate, bool)> = cands.into_iter().zip(ctx).collect();

@@ -376,3 +376,40 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
         );
     }
 }
+
+/// In a table the header names what a column holds: a weak match in a cell gets its context from
+/// the header cell above it (CSV, TSV, Markdown), and only from its own column.
+#[test]
+fn a_column_header_is_context_for_its_cells() {
+    let g = Guard::new(GuardConfig::default()).unwrap();
+    let csv = "name,date_of_birth,city\nAnn,1980-02-10,Paris\nBob,1975-11-30,Rome\n";
+    assert_eq!(
+        types(&g, csv),
+        vec![
+            (Entity::DateOfBirth, "1980-02-10".to_string()),
+            (Entity::DateOfBirth, "1975-11-30".to_string())
+        ]
+    );
+    let md = "| name | phone |\n|---|---|\n| Ann | 020 7946 0958 |\n| Bob | 020 7946 0959 |";
+    assert_eq!(
+        types(&g, md),
+        vec![
+            (Entity::PhoneNumber, "020 7946 0958".to_string()),
+            (Entity::PhoneNumber, "020 7946 0959".to_string())
+        ]
+    );
+    let tsv = "id\tssn\n1\t123456789\n";
+    assert_eq!(
+        types(&g, tsv),
+        vec![(Entity::UsSsn, "123456789".to_string())]
+    );
+    // Another column's header, or no header, is no context.
+    assert!(
+        types(
+            &g,
+            "phone_of_the_account_holder_for_records,ref\nAnn Example Longname Here,020 7946 0958\n"
+        )
+        .is_empty()
+    );
+    assert!(types(&g, "a,b\n1,020 7946 0958\n").is_empty());
+}
