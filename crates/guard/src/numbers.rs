@@ -485,10 +485,9 @@ fn e164(d: &str) -> bool {
 /// How many groups from the start of a `+` token make its phone number: its longest E.164
 /// number, or, when none is valid, as many groups as an E.164 number could have (15 digits).
 fn e164_groups(t: &str, groups: &[Group]) -> usize {
-    let mut digits = String::new();
     let (mut best, mut most) = (0, 0);
-    for (k, g) in groups.iter().enumerate().take(MAX_SPAN_GROUPS) {
-        digits.push_str(&t[g.start..g.end]);
+    for k in 0..groups.len().min(MAX_SPAN_GROUPS) {
+        let digits = international(t, &groups[..=k]);
         if digits.len() > 15 {
             break;
         }
@@ -498,6 +497,21 @@ fn e164_groups(t: &str, groups: &[Group]) -> usize {
         }
     }
     if best > 0 { best } else { most }
+}
+
+/// The digits of a number written after `+`, without the national trunk prefix some write in
+/// parentheses after the calling code (`+44 (0)20 7946 0958`).
+fn international(t: &str, groups: &[Group]) -> String {
+    let trunk = groups.len() > 2
+        && &t[groups[1].start..groups[1].end] == "0"
+        && t[groups[0].end..groups[1].start].ends_with('(')
+        && t[groups[1].end..groups[2].start].starts_with(')');
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !(trunk && *k == 1))
+        .map(|(_, g)| &t[g.start..g.end])
+        .collect()
 }
 
 /// E.164 country calling codes and the national number lengths they allow.
@@ -625,7 +639,7 @@ fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
         return;
     }
     if s.plus {
-        if e164(d) {
+        if e164(&international(s.t, s.groups)) {
             push(out, s, Entity::PhoneNumber, 0.75, false, "e164");
         }
         return;

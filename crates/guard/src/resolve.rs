@@ -155,6 +155,16 @@ pub fn resolve(
             c.score = (c.score + 0.35).clamp(0.4, 1.0);
         }
     }
+    // A four-part version in a table's version column is no IP address.
+    cands.retain(|c| {
+        c.entity != Entity::IpAddress
+            || !headers.cell_above(t, c.start).is_some_and(|h| {
+                let h = h.to_ascii_lowercase();
+                ["version", "release", "build", "firmware"]
+                    .iter()
+                    .any(|w| h.contains(w))
+            })
+    });
     cands.retain(|c| {
         c.start < c.end
             && threshold(c.entity).is_some_and(|th| c.score >= th)

@@ -353,6 +353,18 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
         ),
         ("placeholder=\"+1 028 916 2963\"", vec![]),
         ("call +1 177 787 5837 now", vec![]),
+        (
+            "TWILIO_FROM_NUMBER=+44 (0)7405 259201",
+            vec![(Entity::PhoneNumber, "+44 (0)7405 259201")],
+        ),
+        (
+            "DOB: 01-Dec-1983",
+            vec![(Entity::DateOfBirth, "01-Dec-1983")],
+        ),
+        (
+            "| Version | Commit |\n|---|---|\n| 6.9.4.8 | `6267554` |\n| 10.0.0.1 | `778a837` |",
+            vec![],
+        ),
         ("request_id=28902947-7584-4459-9557-61f36c11cb22", vec![]),
         ("DB_PASSWORD = os.environ.get(\"DB_PASSWORD\")", vec![]),
         (
