@@ -98,7 +98,7 @@ entities! {
     /// ABA routing transit number (weights 3-7-1).
     AbaRoutingNumber = "ABA_ROUTING_NUMBER", pack: Some(Pack::Us), context: ["routing", "aba", "rtn", "transit", "bank"];
     /// AWS access key id (`AKIA…`) or secret access key after its keyword.
-    SecretAwsKey = "SECRET_AWS_KEY", pack: None, context: [];
+    SecretAwsKey = "SECRET_AWS_KEY", pack: None, context: ["aws", "secret", "secret access key", "secretaccesskey"];
     /// GitHub token (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`).
     SecretGithubToken = "SECRET_GITHUB_TOKEN", pack: None, context: [];
     /// Slack token (`xox…-`) or webhook URL.

@@ -268,42 +268,55 @@ fn b64_char(c: u8) -> bool {
     B64[c as usize]
 }
 
+/// The runs of base64 characters in `b` at least `min` long: (start, end, end with up to two `=`
+/// of padding).
+///
+/// Runs shorter than `min` are skipped without reading most of their bytes: a run of at least
+/// `min` starting at or after `i` covers the byte `min - 1` ahead, so when that byte is no
+/// base64, everything up to it is skipped. Invariant: `i` is 0 or follows a byte that is no
+/// base64 (so no run starts before `i` and reaches it).
+pub(crate) fn runs(b: &[u8], min: usize) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while min > 0 && i + min <= b.len() {
+            let probe = i + min - 1;
+            if !b64_char(b[probe]) {
+                i = probe + 1;
+                continue;
+            }
+            // The run through `probe`: back to its start (at `i` at the earliest), on to its end.
+            let mut s = probe;
+            while s > i && b64_char(b[s - 1]) {
+                s -= 1;
+            }
+            let mut run_end = probe + 1;
+            while run_end < b.len() && b64_char(b[run_end]) {
+                run_end += 1;
+            }
+            // Up to two `=` of padding belong to it.
+            let mut e = run_end;
+            while e < b.len() && e - run_end < 2 && b[e] == b'=' {
+                e += 1;
+            }
+            // `b[run_end]` is no base64 (nor is `=`): the next run starts after it.
+            i = e.max(run_end + 1);
+            if run_end - s >= min {
+                return Some((s, run_end, e));
+            }
+        }
+        None
+    })
+}
+
 /// Base64 runs of normalized text `t` that decode to readable text: (start, end, decoded).
 pub fn decoded_blobs(t: &str) -> Vec<(usize, usize, String)> {
-    let b = t.as_bytes();
     let mut out = Vec::new();
     let mut decoded_total = 0;
-    // Runs shorter than `MIN_BLOB` are skipped without reading most of their bytes: a run of at
-    // least `MIN_BLOB` starting at or after `i` covers the byte `MIN_BLOB - 1` ahead, so when that
-    // byte is no base64, everything up to it is skipped. Invariant: `i` is 0 or follows a byte
-    // that is no base64 (so no run starts before `i` and reaches it).
-    let mut i = 0;
-    while i + MIN_BLOB <= b.len() && out.len() < MAX_BLOBS && decoded_total < MAX_DECODED {
-        let probe = i + MIN_BLOB - 1;
-        if !b64_char(b[probe]) {
-            i = probe + 1;
-            continue;
+    for (s, run_end, e) in runs(t.as_bytes(), MIN_BLOB) {
+        if out.len() >= MAX_BLOBS || decoded_total >= MAX_DECODED {
+            break;
         }
-        // The run through `probe`: back to its start (at `i` at the earliest), on to its end.
-        let mut s = probe;
-        while s > i && b64_char(b[s - 1]) {
-            s -= 1;
-        }
-        let mut run_end = probe + 1;
-        while run_end < b.len() && b64_char(b[run_end]) {
-            run_end += 1;
-        }
-        // Up to two `=` of padding belong to it.
-        let mut e = run_end;
-        while e < b.len() && e - run_end < 2 && b[e] == b'=' {
-            e += 1;
-        }
-        // `b[run_end]` is no base64 (nor is `=`): the next run starts after it.
-        i = e.max(run_end + 1);
         let run = &t[s..run_end];
-        if run.len() < MIN_BLOB {
-            continue;
-        }
         // Words and identifiers are not blobs: a blob mixes cases and digits.
         let has = |f: fn(&u8) -> bool| run.as_bytes().iter().any(f);
         if !(has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase) && has(u8::is_ascii_digit))

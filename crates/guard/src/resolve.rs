@@ -170,8 +170,8 @@ pub fn resolve(
             && threshold(c.entity).is_some_and(|th| c.score >= th)
             && !allowed.iter().any(|&(s, e)| s <= c.start && c.end <= e)
     });
-    // Two types claiming the same span (a 12-digit number that passes two checksums): the one
-    // with a context word near it wins (`Aadhaar 6207 6448 1730` is no card).
+    // Two types claiming the same span with the same score (a 12-digit number that passes two
+    // checksums): the one with a context word near it wins (`Aadhaar 6207 6448 1730` is no card).
     cands.sort_by_key(|c| (c.start, c.end));
     let mut ctx = vec![false; cands.len()];
     for i in 0..cands.len() {
@@ -191,8 +191,8 @@ pub fn resolve(
         b.validated
             .cmp(&a.validated)
             .then((b.end - b.start).cmp(&(a.end - a.start)))
-            .then(bctx.cmp(actx))
             .then(b.score.total_cmp(&a.score))
+            .then(bctx.cmp(actx))
             .then(a.start.cmp(&b.start))
     });
     let mut kept: Vec<Candidate> = Vec::with_capacity(order.len());

@@ -121,6 +121,7 @@ impl Shapes {
             }
         }
         colon_addresses(t, out);
+        aws_secret_keys(t, out);
     }
 
     fn keyword_at(&self, t: &str, p: usize, out: &mut Vec<Candidate>) {
@@ -236,6 +237,31 @@ fn identifier_start(t: &str, end: usize) -> usize {
         s -= 1;
     }
     s
+}
+
+/// AWS secret access keys: 40 base64 characters without padding, mixing cases and digits
+/// (`wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`). The shape alone is weak: reported with a context
+/// word (`aws`, `secret`, a column so named).
+fn aws_secret_keys(t: &str, out: &mut Vec<Candidate>) {
+    for (s, end, padded) in crate::injection::runs(t.as_bytes(), 40) {
+        let w = &t[s..end];
+        if end - s == 40
+            && padded == end
+            && w.bytes().any(|c| c.is_ascii_uppercase())
+            && w.bytes().any(|c| c.is_ascii_lowercase())
+            && w.bytes().any(|c| c.is_ascii_digit())
+            && v::entropy(w) >= 4.0
+        {
+            out.push(Candidate::new(
+                Entity::SecretAwsKey,
+                s,
+                end,
+                0.3,
+                false,
+                "aws_secret_shape",
+            ));
+        }
+    }
 }
 
 /// `8-4-4-4-12` hex digits.

@@ -362,6 +362,29 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
             vec![(Entity::DateOfBirth, "01-Dec-1983")],
         ),
         (
+            "Device MAC: 0090.07d7.b320, build 1234.5678.9012",
+            vec![(Entity::MacAddress, "0090.07d7.b320")],
+        ),
+        (
+            "LTC to LNcCom3SemPcgnboGTRXyT51dc7G5Md6tc",
+            vec![(Entity::CryptoWallet, "LNcCom3SemPcgnboGTRXyT51dc7G5Md6tc")],
+        ),
+        (
+            "updated aws_secret_access_key -> b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+",
+            vec![(
+                Entity::SecretAwsKey,
+                "b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+",
+            )],
+        ),
+        ("sha b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+ ok", vec![]),
+        (
+            "GITHUB_TOKEN secret: ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            vec![(
+                Entity::SecretGithubToken,
+                "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            )],
+        ),
+        (
             "| Version | Commit |\n|---|---|\n| 6.9.4.8 | `6267554` |\n| 10.0.0.1 | `778a837` |",
             vec![],
         ),

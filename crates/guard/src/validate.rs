@@ -573,7 +573,8 @@ pub fn base58check(s: &str) -> bool {
     let zeros = s.bytes().take_while(|&c| c == b'1').count();
     let mut full = vec![0u8; zeros];
     full.extend(bytes);
-    if full.len() != 25 || !matches!(full[0], 0 | 5) {
+    // Bitcoin P2PKH 0 and P2SH 5, Litecoin 48 (`L…`) and 50 (`M…`).
+    if full.len() != 25 || !matches!(full[0], 0 | 5 | 48 | 50) {
         return false;
     }
     let hash = Sha256::digest(Sha256::digest(&full[..21]));
@@ -595,7 +596,7 @@ pub fn bech32_address(s: &str) -> bool {
         return false;
     };
     let (hrp, data) = (&lower[..sep], &lower[sep + 1..]);
-    if !matches!(hrp, "bc" | "tb") || data.len() < 7 {
+    if !matches!(hrp, "bc" | "tb" | "ltc") || data.len() < 7 {
         return false;
     }
     let mut values = Vec::with_capacity(data.len());

@@ -90,6 +90,24 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             continue;
         }
         let len = e - s;
+        // A MAC address in Cisco's dotted form (`0090.07d7.b320`) is three words of four.
+        if len == 4
+            && b.get(e) == Some(&b'.')
+            && s == start
+            && e == i
+            && let Some(end) = cisco_mac(b, s)
+        {
+            out.push(Candidate::new(
+                Entity::MacAddress,
+                s,
+                end,
+                0.6,
+                false,
+                "mac_dotted",
+            ));
+            i = end;
+            continue;
+        }
         if seen & D == 0 && len < SHORT_WITHOUT_DIGITS && !(on.uk && len == 2) {
             continue;
         }
@@ -102,6 +120,25 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             word(t, s, e, on, out);
         }
     }
+}
+
+/// `hhhh.hhhh.hhhh` at `s`, standing alone: its end.
+fn cisco_mac(b: &[u8], s: usize) -> Option<usize> {
+    let end = s + 14;
+    let shaped = b.get(s..end)?.iter().enumerate().all(|(k, c)| {
+        if k == 4 || k == 9 {
+            *c == b'.'
+        } else {
+            c.is_ascii_hexdigit()
+        }
+    });
+    let alone = b
+        .get(end)
+        .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'.');
+    let hex = |k: usize| b[s + k].is_ascii_digit();
+    // All digits (`1234.5678.9012`) is more likely a number than a MAC address.
+    let digits_only = (0..14).filter(|&k| k != 4 && k != 9).all(hex);
+    (shaped && alone && !digits_only).then_some(end)
 }
 
 fn all(w: &str, f: impl Fn(u8) -> bool) -> bool {
@@ -130,12 +167,16 @@ fn word(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
     }
     let first = w.as_bytes()[0];
     // Wallets.
-    if (26..=35).contains(&len) && (first == b'1' || first == b'3') && v::base58check(w) {
+    if (26..=35).contains(&len) && matches!(first, b'1' | b'3' | b'L' | b'M') && v::base58check(w) {
         push(Entity::CryptoWallet, 1.0, true, "base58check");
         return;
     }
     if (14..=74).contains(&len)
-        && (w.starts_with("bc1") || w.starts_with("BC1") || w.starts_with("tb1"))
+        && (w.starts_with("bc1")
+            || w.starts_with("BC1")
+            || w.starts_with("tb1")
+            || w.starts_with("ltc1")
+            || w.starts_with("LTC1"))
         && v::bech32_address(w)
     {
         push(Entity::CryptoWallet, 1.0, true, "bech32");
