@@ -713,7 +713,11 @@ fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
                 }
             }
             Region::It => {
-                if (9..=11).contains(&n) && (b[0] == b'3' || b[0] == b'0') && s.groups.len() <= 4 {
+                // Landlines 0 and an area code (`06`, `02`), mobiles 3; never `00`.
+                if (9..=11).contains(&n)
+                    && (b[0] == b'3' || (b[0] == b'0' && b[1] != b'0'))
+                    && s.groups.len() <= 4
+                {
                     offer(if s.bare() { 0.2 } else { 0.3 }, "it");
                 }
             }

@@ -139,6 +139,61 @@ fn count(line: &[u8], delim: u8) -> usize {
     line.iter().filter(|&&c| c == delim).count()
 }
 
+/// Words that, right before a number, say what it is when it is no personal data.
+const OTHER_NUMBERS: &[&str] = &[
+    "tracking",
+    "track",
+    "trace",
+    "sendungsnummer",
+    "parcel",
+    "shipment",
+    "awb",
+    "ean",
+    "gtin",
+    "upc",
+    "barcode",
+    "isbn",
+    "issn",
+    "sku",
+    "size",
+    "bytes",
+    "batch",
+    "lot",
+    "serial",
+    "placeholder",
+    "version",
+    "build",
+    "release",
+    "checksum",
+    "port",
+    "pid",
+];
+
+/// Types found by the number scan, which a name before the number can overrule.
+fn named_otherwise(e: Entity) -> bool {
+    matches!(
+        e,
+        Entity::CreditCard
+            | Entity::PhoneNumber
+            | Entity::IpAddress
+            | Entity::UsSsn
+            | Entity::UsItin
+    ) || e.pack().is_some()
+}
+
+/// Whether the word right before `start` (across spaces and `:`, `#`, `=`, `"`, `(`) is one of
+/// [`OTHER_NUMBERS`].
+fn named_before(t: &str, start: usize) -> bool {
+    let from = floor_boundary(t, start.saturating_sub(32));
+    let before =
+        t[from..start].trim_end_matches([' ', ':', '#', '=', '"', '\'', '(', '\t', '-', '.', '&']);
+    let word = before
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    !word.is_empty() && OTHER_NUMBERS.iter().any(|w| word.eq_ignore_ascii_case(w))
+}
+
 /// Scores, filters and resolves `cands` into non-overlapping findings, sorted by start.
 pub fn resolve(
     t: &str,
@@ -155,6 +210,9 @@ pub fn resolve(
             c.score = (c.score + 0.35).clamp(0.4, 1.0);
         }
     }
+    // A number named right before it as something else (`tracking 6968 3584 8743`,
+    // `EAN 4000539649752`, `size=37199682B`) is that, whatever checksum it passes.
+    cands.retain(|c| !(named_otherwise(c.entity) && named_before(t, c.start)));
     // A four-part version in a table's version column is no IP address.
     cands.retain(|c| {
         c.entity != Entity::IpAddress

@@ -377,6 +377,15 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
             )],
         ),
         ("sha b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+ ok", vec![]),
+        ("Carrier: DHL — tracking 6968 3584 8743.", vec![]),
+        ("variant EAN 4000539649752", vec![]),
+        ("artifact size=37199682B", vec![]),
+        ("phone: 000-000-8007", vec![]),
+        ("placeholder=\"000-000-8007\" phone", vec![]),
+        (
+            "card number 4111 1111 1111 1111",
+            vec![(Entity::CreditCard, "4111 1111 1111 1111")],
+        ),
         (
             "GITHUB_TOKEN secret: ghp_16C7e42F292c6912E7710c838347Ae178B4a",
             vec![(
