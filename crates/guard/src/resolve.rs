@@ -75,6 +75,9 @@ pub struct Headers {
     header_of: std::collections::HashMap<usize, Option<usize>>,
 }
 
+/// The longest line read as a table row, in bytes.
+const MAX_ROW: usize = 4096;
+
 /// The most lines looked at above a cell for its table's header.
 const MAX_HEADER_DISTANCE: usize = 10_000;
 
@@ -84,8 +87,20 @@ impl Headers {
     /// the header.
     pub fn cell_above<'t>(&mut self, t: &'t str, at: usize) -> Option<&'t str> {
         let b = t.as_bytes();
-        let ls = memchr::memrchr(b'\n', &b[..at]).map_or(0, |i| i + 1);
-        let le = memchr::memchr(b'\n', &b[at..]).map_or(t.len(), |i| at + i);
+        // A table row is a line of reasonable length: looking further costs a pass over the
+        // text per match (one long line of prose would make the scan quadratic).
+        let from = at.saturating_sub(MAX_ROW);
+        let ls = match memchr::memrchr(b'\n', &b[from..at]) {
+            Some(i) => from + i + 1,
+            None if from == 0 => 0,
+            None => return None,
+        };
+        let to = (at + MAX_ROW).min(t.len());
+        let le = match memchr::memchr(b'\n', &b[at..to]) {
+            Some(i) => at + i,
+            None if to == t.len() => t.len(),
+            None => return None,
+        };
         let line = &b[ls..le];
         let delim = [b'\t', b'|', b';', b',']
             .into_iter()
@@ -110,7 +125,12 @@ impl Headers {
         let mut known: Option<Option<usize>> = None;
         while cur > 0 && visited.len() < MAX_HEADER_DISTANCE {
             let prev_end = cur - 1;
-            let prev = memchr::memrchr(b'\n', &b[..prev_end]).map_or(0, |i| i + 1);
+            let from = prev_end.saturating_sub(MAX_ROW);
+            let prev = match memchr::memrchr(b'\n', &b[from..prev_end]) {
+                Some(i) => from + i + 1,
+                None if from == 0 => 0,
+                None => break,
+            };
             let line = &b[prev..prev_end];
             if count(line, delim) != cells {
                 break;
