@@ -15,7 +15,7 @@
 use serde::Serialize;
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
-use tollgate_guard::{Entity, Finding, Guard, ScanSettings};
+use tollgate_guard::{Action, Entity, Finding, Guard, Policy};
 
 /// `tollgate guard …`.
 #[derive(Debug, clap::Subcommand)]
@@ -34,8 +34,9 @@ pub struct ScanArgs {
     /// Read JSON lines `{"id": …, "text": …}` and write one JSON line per input line.
     #[arg(long)]
     pub jsonl: bool,
-    /// Scan settings (YAML): `threshold`, per-type `entities` (a score or `off`), and `guard`
-    /// (packs, phone regions, custom, denied and allowed terms, injection on or off).
+    /// A policy (YAML): its thresholds decide what is reported, and each finding says what the
+    /// policy would do with it (`threshold`, per-type `entities`, `guard`: packs, phone
+    /// regions, custom, denied and allowed terms, injection on or off).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Offsets in Unicode code points (as Python string indices) or in UTF-8 bytes.
@@ -87,11 +88,11 @@ pub fn run(command: GuardCommand) -> anyhow::Result<i32> {
         }
         GuardCommand::Scan(args) => args,
     };
-    let settings = match &args.policy {
-        Some(path) => read_settings(path)?,
-        None => ScanSettings::default(),
+    let policy = match &args.policy {
+        Some(path) => read_policy(path)?,
+        None => Policy::default(),
     };
-    let guard = settings
+    let guard = policy
         .guard()
         .map_err(|e| anyhow::anyhow!("{}: {e}", display(args.policy.as_ref())))?;
     let input: Box<dyn Read> = match args.file.as_deref() {
@@ -107,7 +108,7 @@ pub fn run(command: GuardCommand) -> anyhow::Result<i32> {
     let err = std::io::stderr().lock();
     let scan = Scan {
         guard: &guard,
-        settings: &settings,
+        policy: &policy,
         offsets: args.offsets,
     };
     let stats = if args.jsonl {
@@ -119,22 +120,14 @@ pub fn run(command: GuardCommand) -> anyhow::Result<i32> {
 }
 
 fn display(p: Option<&PathBuf>) -> String {
-    p.map_or("settings".into(), |p| p.display().to_string())
+    p.map_or("the default policy".into(), |p| p.display().to_string())
 }
 
-/// Reads scan settings, naming the file and the path of a mistake.
-pub fn read_settings(path: &PathBuf) -> anyhow::Result<ScanSettings> {
+/// Reads a policy, naming the file and the path of a mistake.
+pub fn read_policy(path: &PathBuf) -> anyhow::Result<Policy> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let de = serde_yaml::Deserializer::from_str(&text);
-    let settings: ScanSettings = serde_path_to_error::deserialize(de).map_err(|e| {
-        let at = e.path().to_string();
-        anyhow::anyhow!("{}: {at}: {}", path.display(), e.into_inner())
-    })?;
-    settings
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok(settings)
+    Policy::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// One finding as written: offsets in the unit asked for. Never the value.
@@ -153,21 +146,24 @@ pub struct Out {
     pub validated: bool,
     /// The recognizer.
     pub rule: &'static str,
+    /// What the policy does with it.
+    pub action: Action,
 }
 
 /// A scan's guard and output settings.
 pub struct Scan<'a> {
     /// The compiled guard.
     pub guard: &'a Guard,
-    /// Thresholds.
-    pub settings: &'a ScanSettings,
+    /// The policy: thresholds, and the action shown per finding.
+    pub policy: &'a Policy,
     /// How offsets are counted.
     pub offsets: Offsets,
 }
 
 impl Scan<'_> {
     fn find(&self, text: &str) -> Vec<Finding> {
-        self.guard.scan_with(text, |e| self.settings.threshold(e))
+        self.guard
+            .scan_with(text, |e| Some(self.policy.threshold(e)))
     }
 
     /// `findings` of `text` with offsets in the unit asked for, counted from `base` (the offset
@@ -188,6 +184,7 @@ impl Scan<'_> {
                     score: (f.score * 100.0).round() / 100.0,
                     validated: f.validated,
                     rule: f.rule,
+                    action: self.policy.action(f.entity),
                 }
             })
             .collect()
@@ -270,8 +267,8 @@ impl Scan<'_> {
         };
         writeln!(
             out,
-            "{:<26} {:>12} {:>12} {:>8} {:>5}  {:<9} RULE   (offsets in {unit})",
-            "TYPE", "START", "END", "LINE", "SCORE", "VALIDATED"
+            "{:<26} {:>12} {:>12} {:>8} {:>5}  {:<9} {:<8} RULE   (offsets in {unit})",
+            "TYPE", "START", "END", "LINE", "SCORE", "VALIDATED", "ACTION"
         )?;
         // `window` holds the text from `window_at` (a byte offset of the input); the part from
         // `report_from` on is reported next. `lines_at`, `chars_at`: lines before `window_at`
@@ -335,13 +332,14 @@ impl Scan<'_> {
                 };
                 writeln!(
                     out,
-                    "{:<26} {:>12} {:>12} {:>8} {:>5.2}  {:<9} {}",
+                    "{:<26} {:>12} {:>12} {:>8} {:>5.2}  {:<9} {:<8} {}",
                     o.entity.as_str(),
                     start,
                     end,
                     lines_at + lines.at(f.start) + 1,
                     o.score,
                     if o.validated { "yes" } else { "no" },
+                    o.action.as_str(),
                     o.rule
                 )?;
                 stats.findings += 1;
@@ -533,10 +531,10 @@ mod tests {
 
     fn scan_jsonl(input: &[u8], offsets: Offsets) -> (Vec<serde_json::Value>, String, Stats) {
         let guard = Guard::new(Default::default()).unwrap();
-        let settings = ScanSettings::default();
+        let policy = Policy::default();
         let scan = Scan {
             guard: &guard,
-            settings: &settings,
+            policy: &policy,
             offsets,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -551,10 +549,10 @@ mod tests {
 
     fn scan_text(input: &[u8], offsets: Offsets) -> (Vec<Vec<String>>, String, Stats) {
         let guard = Guard::new(Default::default()).unwrap();
-        let settings = ScanSettings::default();
+        let policy = Policy::default();
         let scan = Scan {
             guard: &guard,
-            settings: &settings,
+            policy: &policy,
             offsets,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -655,8 +653,9 @@ mod tests {
                 text.push_str(line);
             }
         }
-        // A multi-byte character before each chunk so code points and bytes differ.
-        let text = format!("é{text}");
+        // A multi-byte character first so code points and bytes differ (a word of its own: a
+        // letter next to an address belongs to it).
+        let text = format!("é {text}");
         let (rows, _, stats) = scan_text(text.as_bytes(), Offsets::Byte);
         assert!(stats.inputs >= 3, "{stats:?}");
         let got: Vec<usize> = rows
@@ -664,7 +663,7 @@ mod tests {
             .filter(|r| r[0] == "EMAIL_ADDRESS")
             .map(|r| r[1].parse().unwrap())
             .collect();
-        let want_bytes: Vec<usize> = want.iter().map(|w| w + 2).collect();
+        let want_bytes: Vec<usize> = want.iter().map(|w| w + 3).collect();
         assert_eq!(got, want_bytes);
         let (rows, _, _) = scan_text(text.as_bytes(), Offsets::Char);
         let got: Vec<usize> = rows
@@ -672,7 +671,7 @@ mod tests {
             .filter(|r| r[0] == "EMAIL_ADDRESS")
             .map(|r| r[1].parse().unwrap())
             .collect();
-        let want_chars: Vec<usize> = want.iter().map(|w| w + 1).collect();
+        let want_chars: Vec<usize> = want.iter().map(|w| w + 2).collect();
         assert_eq!(got, want_chars);
         // Line numbers: the first e-mail is on line 1, and lines count on across chunks.
         let first_line: u64 = rows[0][3].parse().unwrap();
@@ -692,8 +691,8 @@ mod tests {
         // Nothing but e-mails: wherever a cut falls, it is almost surely inside one.
         let email = "jane.doe@example.com ";
         let n = (3 * CHUNK + 3 * MARGIN) / email.len();
-        let text = format!("ü{}", email.repeat(n));
-        let want: Vec<usize> = (0..n).map(|i| 1 + i * email.len()).collect();
+        let text = format!("ü {}", email.repeat(n));
+        let want: Vec<usize> = (0..n).map(|i| 2 + i * email.len()).collect();
         let (rows, _, stats) = scan_text(text.as_bytes(), Offsets::Char);
         assert!(stats.inputs >= 3, "{stats:?}");
         let got: Vec<usize> = rows.iter().map(|r| r[1].parse().unwrap()).collect();

@@ -640,17 +640,28 @@ fn guard_scan_reports_bad_lines_and_bad_policies() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("line 2: not valid UTF-8"), "{err}");
     assert_eq!(out.matches("EMAIL_ADDRESS").count(), 2, "{out}");
-    // Settings that turn e-mails off.
+    // A policy's thresholds decide what is reported, and each finding shows its action: a bare
+    // 9-digit number is an SSN only under a low threshold.
     let policy = dir.join("policy.yaml");
-    std::fs::write(&policy, "entities: { EMAIL_ADDRESS: off }\n").unwrap();
+    std::fs::write(
+        &policy,
+        "entities: { US_SSN: { action: tokenize, threshold: 0.1 } }\n",
+    )
+    .unwrap();
     let (code, out, _) = run_with_stdin(
         &["guard", "scan", "--policy", policy.to_str().unwrap(), "-"],
-        b"ann@example.org",
+        b"ref 123456789",
     );
     assert_eq!(code, 0);
-    assert!(!out.contains("EMAIL_ADDRESS"), "{out}");
+    assert!(out.contains("US_SSN") && out.contains("tokenize"), "{out}");
+    let (_, out, _) = run_with_stdin(&["guard", "scan", "-"], b"ref 123456789");
+    assert!(!out.contains("US_SSN"), "{out}");
     // A bad policy: nothing is scanned, the file and the path of the mistake are named, exit 2.
-    std::fs::write(&policy, "entities: { EMAIL_ADDRESS: 3 }\n").unwrap();
+    std::fs::write(
+        &policy,
+        "entities: { EMAIL_ADDRESS: { action: mask, threshold: 3 } }\n",
+    )
+    .unwrap();
     let (code, _, err) = run_with_stdin(
         &["guard", "scan", "--policy", policy.to_str().unwrap()],
         b"ann@example.org",

@@ -34,15 +34,13 @@ pub mod normalize;
 pub mod numbers;
 pub mod policy;
 pub mod resolve;
-pub mod settings;
 pub mod shapes;
 pub mod triggers;
 pub mod validate;
 pub mod words;
 
 pub use entity::{Entity, Pack, UnknownEntity};
-pub use policy::{Action, Applied, Policy, Rule, SessionTokens, Tokenizer};
-pub use settings::{Report, ScanSettings, SettingsError};
+pub use policy::{Action, Applied, Policy, PolicyError, Rule, SessionTokens, Tokenizer};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

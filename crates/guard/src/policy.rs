@@ -25,7 +25,7 @@
 //! rule, denied terms are blocked, prompt-injection signs allowed (counted), secrets blocked and
 //! everything else masked.
 
-use crate::{DEFAULT_THRESHOLD, Entity, Finding, Guard, GuardConfig, GuardError, SettingsError};
+use crate::{DEFAULT_THRESHOLD, Entity, Finding, Guard, GuardConfig, GuardError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -203,14 +203,25 @@ impl Default for Policy {
     }
 }
 
+/// Why a policy cannot be used, with the path of the mistake (`entities.PHONE_NUMBER`,
+/// `guard.custom_terms[2]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct PolicyError {
+    /// Where.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// The longest retention a policy may ask for, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 impl Policy {
     /// Reads a policy from YAML (JSON is YAML too), naming the path of a mistake.
-    pub fn from_yaml(text: &str) -> Result<Policy, SettingsError> {
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let de = serde_yaml::Deserializer::from_str(text);
-        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| SettingsError {
+        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| PolicyError {
             path: e.path().to_string(),
             message: e.into_inner().to_string(),
         })?;
@@ -219,8 +230,8 @@ impl Policy {
     }
 
     /// Checks what serde cannot.
-    pub fn validate(&self) -> Result<(), SettingsError> {
-        let err = |path: &str, message: String| SettingsError {
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let err = |path: &str, message: String| PolicyError {
             path: path.into(),
             message,
         };
@@ -261,14 +272,14 @@ impl Policy {
     }
 
     /// Compiles the guard this policy scans with.
-    pub fn guard(&self) -> Result<Guard, SettingsError> {
+    pub fn guard(&self) -> Result<Guard, PolicyError> {
         self.validate()?;
         Guard::new(self.guard.clone()).map_err(|e| match e {
             GuardError::Term {
                 list,
                 index,
                 message,
-            } => SettingsError {
+            } => PolicyError {
                 path: format!("guard.{list}[{index}]"),
                 message,
             },
