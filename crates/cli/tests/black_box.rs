@@ -679,3 +679,134 @@ fn guard_scan_reports_bad_lines_and_bad_policies() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Nothing a request carries — the prompt, the answer, the virtual key, the admin token, the
+/// provider's key — reaches a log line, at debug level, on the success, streaming, embeddings,
+/// upstream-refusal and authentication-failure paths.
+#[tokio::test]
+async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
+    let dir = std::env::temp_dir().join(format!("tollgate-bb-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let provider_key = "sk-sim-provider-key-5b2f9c7e1d3a";
+    let admin = "tga_logscan_admin_token_0123456789abcdef";
+    let (_sim, sim_url) = start(
+        &[
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-key",
+            provider_key,
+        ],
+        &[],
+    );
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: ${{SIM_API_KEY}}\n  - name: refused\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: wrong-key-for-the-refusal-path\nroutes:\n  - name: m\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n  - name: e\n    deployments:\n      - {{ provider: sim, model: text-embedding-3-small }}\n  - name: refused\n    deployments:\n      - {{ provider: refused, model: gpt-4o-mini }}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env("SIM_API_KEY", provider_key)
+        .env("TOLLGATE_ADMIN_TOKEN", admin)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut gw = Proc(child);
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.find("http://")
+                .map(|i| l[i..].trim_end_matches("/v1").to_string())
+        })
+        .expect("the server printed its URL");
+    let client = reqwest::Client::new();
+    let key = issue_key(&client, &url, admin, &["m", "e", "refused"]).await;
+    let prompt = "PROMPT-MARKER-3c9d: my card is 4111 1111 1111 1111, mail jane.doe@example.com";
+    let chat = |model: &str, stream: bool| {
+        client
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+    };
+    let answer: Value = chat("m", false).await.unwrap().json().await.unwrap();
+    let answer = answer["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(answer.len() > 20, "{answer}");
+    let streamed = chat("m", true).await.unwrap().text().await.unwrap();
+    assert!(streamed.contains("[DONE]"));
+    assert_eq!(chat("refused", false).await.unwrap().status(), 502);
+    let emb = client
+        .post(format!("{url}/v1/embeddings"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "e", "input": prompt}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(emb.status(), 200);
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    let denied = client
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(&wrong)
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": prompt}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let bad_admin = client
+        .get(format!("{url}/admin/v1/pods"))
+        .bearer_auth(format!("{admin}-guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_admin.status(), 401);
+    assert!(terminate(&mut gw).success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.lines().count() > 5,
+        "debug logging was on:\n{logged}"
+    );
+    for (what, secret) in [
+        ("the prompt", "PROMPT-MARKER-3c9d"),
+        ("a card in the prompt", "4111 1111 1111 1111"),
+        ("an e-mail in the prompt", "jane.doe@example.com"),
+        ("the answer", answer.as_str()),
+        ("the virtual key", key.as_str()),
+        ("the virtual key's secret part", &key[10..]),
+        ("a wrong key", wrong.as_str()),
+        ("the admin token", admin),
+        ("the provider key", provider_key),
+        ("the other provider key", "wrong-key-for-the-refusal-path"),
+    ] {
+        assert!(
+            !logged.contains(secret),
+            "{what} is in the log:\n{}",
+            logged
+                .lines()
+                .filter(|l| l.contains(secret))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
