@@ -73,6 +73,8 @@ fn mentions(text: &str, words: &[&str]) -> bool {
 #[derive(Debug, Default)]
 pub struct Headers {
     header_of: std::collections::HashMap<usize, Option<usize>>,
+    /// Where SQL's `VALUES` occurs in the text (found on first need).
+    values: Option<Vec<usize>>,
 }
 
 /// The longest line read as a table row, in bytes.
@@ -102,6 +104,9 @@ impl Headers {
             None => return None,
         };
         let line = &b[ls..le];
+        if let Some(column) = self.sql_column(t, ls, at) {
+            return Some(column);
+        }
         let delim = [b'\t', b'|', b';', b',']
             .into_iter()
             .find(|d| line.contains(d))?;
@@ -110,6 +115,45 @@ impl Headers {
         let header = self.header_of(t, ls, delim, cells)?;
         let he = memchr::memchr(b'\n', &b[header..]).map_or(t.len(), |i| header + i);
         t[header..he].split(char::from(delim)).nth(col)
+    }
+
+    /// The column an SQL `INSERT INTO t (a, b, c) VALUES (…), (…)` names for the value at `at`
+    /// (in a tuple that starts on the line at `ls`).
+    fn sql_column<'t>(&mut self, t: &'t str, ls: usize, at: usize) -> Option<&'t str> {
+        let b = t.as_bytes();
+        // The tuple `at` is in, and how many values come before it in the tuple.
+        let (mut quoted, mut open, mut index) = (false, None, 0);
+        for (i, c) in b[ls..at].iter().enumerate() {
+            match c {
+                b'\'' => quoted = !quoted,
+                b'(' if !quoted => (open, index) = (Some(ls + i), 0),
+                b')' if !quoted => open = None,
+                b',' if !quoted && open.is_some() => index += 1,
+                _ => {}
+            }
+        }
+        let open = open?;
+        // The last `VALUES` before the tuple, and the column list right before it.
+        let values = self.values.get_or_insert_with(|| {
+            let mut at: Vec<usize> = ["VALUES", "values", "Values"]
+                .iter()
+                .flat_map(|k| memchr::memmem::find_iter(b, k.as_bytes()).collect::<Vec<_>>())
+                .collect();
+            at.sort_unstable();
+            at
+        });
+        let v = values[..values.partition_point(|&p| p < open)]
+            .last()
+            .copied()?;
+        let columns = t[..v].trim_end().strip_suffix(')')?;
+        let lp = columns.rfind('(')?;
+        if columns.len() - lp > MAX_ROW || columns[lp..].contains(['\'', '\n']) {
+            return None;
+        }
+        columns[lp + 1..]
+            .split(',')
+            .nth(index)
+            .map(|c| c.trim().trim_matches(['`', '"', '[', ']']))
     }
 
     /// The start of the header line of the block the line at `ls` is in.

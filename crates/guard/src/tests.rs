@@ -442,6 +442,17 @@ fn a_column_header_is_context_for_its_cells() {
             (Entity::PhoneNumber, "020 7946 0959".to_string())
         ]
     );
+    // An SQL dump names its columns once, before `VALUES`.
+    let sql = "INSERT INTO `patients` (`id`,`name`,`ssn`,`dob`) VALUES\n(1,'Mia, Hughes','123456789','April 23, 1962'),\n(2,'Hughes, Jack','234567890','July 27, 1972');";
+    assert_eq!(
+        types(&g, sql),
+        vec![
+            (Entity::UsSsn, "123456789".to_string()),
+            (Entity::DateOfBirth, "April 23, 1962".to_string()),
+            (Entity::UsSsn, "234567890".to_string()),
+            (Entity::DateOfBirth, "July 27, 1972".to_string()),
+        ]
+    );
     let tsv = "id\tssn\n1\t123456789\n";
     assert_eq!(
         types(&g, tsv),
