@@ -258,6 +258,13 @@ fn named_before(t: &str, start: usize) -> bool {
     !word.is_empty() && OTHER_NUMBERS.iter().any(|w| word.eq_ignore_ascii_case(w))
 }
 
+/// Whether a column header names its numbers as something else (`tracking_number`, `EAN`).
+fn names_other_number(header: &str) -> bool {
+    header
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| OTHER_NUMBERS.iter().any(|o| w.eq_ignore_ascii_case(o)))
+}
+
 /// Scores, filters and resolves `cands` into non-overlapping findings, sorted by start.
 pub fn resolve(
     t: &str,
@@ -276,7 +283,13 @@ pub fn resolve(
     }
     // A number named right before it as something else (`tracking 6968 3584 8743`,
     // `EAN 4000539649752`, `size=37199682B`) is that, whatever checksum it passes.
-    cands.retain(|c| !(named_otherwise(c.entity) && named_before(t, c.start)));
+    cands.retain(|c| {
+        !(named_otherwise(c.entity)
+            && (named_before(t, c.start)
+                || headers
+                    .cell_above(t, c.start)
+                    .is_some_and(names_other_number)))
+    });
     // A four-part version in a table's version column is no IP address.
     cands.retain(|c| {
         c.entity != Entity::IpAddress

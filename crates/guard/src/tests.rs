@@ -381,6 +381,10 @@ fn parts_of_longer_numbers_and_identifiers_are_not_entities_of_their_own() {
         ("variant EAN 4000539649752", vec![]),
         ("artifact size=37199682B", vec![]),
         ("phone: 000-000-8007", vec![]),
+        (
+            "date,carrier,tracking_number\n2024-01-01,DHL,9547 9558 4973\n",
+            vec![],
+        ),
         ("placeholder=\"000-000-8007\" phone", vec![]),
         (
             "card number 4111 1111 1111 1111",
