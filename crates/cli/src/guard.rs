@@ -529,7 +529,11 @@ impl<'a> Counter<'a> {
 mod tests {
     use super::*;
 
-    fn scan_jsonl(input: &[u8], offsets: Offsets) -> (Vec<serde_json::Value>, String, Stats) {
+    /// Runs `f` with a default guard and policy: (stdout, stderr, stats).
+    fn with_scan(
+        offsets: Offsets,
+        f: impl FnOnce(&Scan<'_>, &mut Vec<u8>, &mut Vec<u8>) -> std::io::Result<Stats>,
+    ) -> (String, String, Stats) {
         let guard = Guard::new(Default::default()).unwrap();
         let policy = Policy::default();
         let scan = Scan {
@@ -538,32 +542,31 @@ mod tests {
             offsets,
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let stats = scan.jsonl(input, &mut out, &mut err).unwrap();
-        let lines = String::from_utf8(out)
-            .unwrap()
+        let stats = f(&scan, &mut out, &mut err).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            stats,
+        )
+    }
+
+    fn scan_jsonl(input: &[u8], offsets: Offsets) -> (Vec<serde_json::Value>, String, Stats) {
+        let (out, err, stats) = with_scan(offsets, |s, out, err| s.jsonl(input, out, err));
+        let lines = out
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        (lines, String::from_utf8(err).unwrap(), stats)
+        (lines, err, stats)
     }
 
     fn scan_text(input: &[u8], offsets: Offsets) -> (Vec<Vec<String>>, String, Stats) {
-        let guard = Guard::new(Default::default()).unwrap();
-        let policy = Policy::default();
-        let scan = Scan {
-            guard: &guard,
-            policy: &policy,
-            offsets,
-        };
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let stats = scan.text(input, &mut out, &mut err).unwrap();
-        let rows = String::from_utf8(out)
-            .unwrap()
+        let (out, err, stats) = with_scan(offsets, |s, out, err| s.text(input, out, err));
+        let rows = out
             .lines()
             .skip(1)
             .map(|l| l.split_whitespace().map(String::from).collect())
             .collect();
-        (rows, String::from_utf8(err).unwrap(), stats)
+        (rows, err, stats)
     }
 
     #[test]

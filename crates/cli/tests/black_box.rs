@@ -22,13 +22,39 @@ impl Drop for Proc {
 
 /// Starts `tollgate args…` and waits for the stdout line with its URL.
 fn start(args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    spawn_until_url(cmd)
+}
+
+/// Starts `tollgate serve --config cfg --listen 127.0.0.1:0 extra…` with `env` (and no admin token
+/// but one `env` gives) and its log written to `log`; waits for its URL.
+fn serve_logging_to(
+    cfg: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Proc, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .env_remove("TOLLGATE_ADMIN_TOKEN")
+    .envs(env.iter().copied())
+    .stderr(std::fs::File::create(log).unwrap());
+    spawn_until_url(cmd)
+}
+
+/// Spawns `cmd` with its stdout piped and waits for the line with its URL.
+fn spawn_until_url(mut cmd: Command) -> (Proc, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -514,29 +540,7 @@ async fn a_generated_admin_token_is_written_to_a_private_file_not_the_log() {
     )
     .unwrap();
     let log = dir.join("stderr.log");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("TOLLGATE_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut p = Proc(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.find("http://")
-                .map(|i| l[i..].trim_end_matches("/v1").to_string())
-        })
-        .expect("the server printed its URL");
+    let (mut p, url) = serve_logging_to(&cfg, &log, &[], &[]);
     let file = dir.join("data").join("admin-token");
     let token = std::fs::read_to_string(&file).unwrap().trim().to_string();
     assert!(token.starts_with("tga_"), "{token}");
@@ -710,33 +714,16 @@ async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
     )
     .unwrap();
     let log = dir.join("stderr.log");
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env("SIM_API_KEY", provider_key)
-        .env("TOLLGATE_ADMIN_TOKEN", admin)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut gw = Proc(child);
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.find("http://")
-                .map(|i| l[i..].trim_end_matches("/v1").to_string())
-        })
-        .expect("the server printed its URL");
+    let (mut gw, url) = serve_logging_to(
+        &cfg,
+        &log,
+        &["--log-format", "json"],
+        &[
+            ("SIM_API_KEY", provider_key),
+            ("TOLLGATE_ADMIN_TOKEN", admin),
+            ("RUST_LOG", "debug"),
+        ],
+    );
     let client = reqwest::Client::new();
     let key = issue_key(&client, &url, admin, &["m", "e", "refused"]).await;
     let prompt = "PROMPT-MARKER-3c9d: my card is 4111 1111 1111 1111, mail jane.doe@example.com";

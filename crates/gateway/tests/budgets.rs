@@ -482,12 +482,7 @@ async fn spend_is_loaded_from_the_ledger_after_a_restart() {
         .await
         .unwrap();
 
-    let cfg = (*g.gw.config).clone();
-    g.stop.send(true).unwrap();
-    g.task.await.unwrap().unwrap();
-    drop(g.gw);
-
-    let gw2 = Gateway::open(cfg).await.unwrap();
+    let gw2 = Gateway::open(g.shut_down().await).await.unwrap();
     for id in [&uc_budget, &org_id] {
         let st = status(&gw2, id);
         assert_eq!(
@@ -525,9 +520,7 @@ async fn a_new_day_starts_from_nothing_and_a_restart_loads_only_its_spend() {
     let clock = Clock::manual(DEC_2 - 1);
     let mut cfg = config(&mini_route(&s.url));
     cfg.server.data_dir = temp_dir("budget-day");
-    let gw = Gateway::open_with_clock(cfg.clone(), clock.clone())
-        .await
-        .unwrap();
+    let gw = Gateway::open_with_clock(cfg, clock.clone()).await.unwrap();
     let g = serve_gateway(gw, axum::Router::new()).await;
     let max = HI_PROMPT * MINI_IN + 10 * MINI_OUT;
     let body = json!({"model": "r", "max_tokens": 10, "messages": user("hi")});
@@ -568,9 +561,7 @@ async fn a_new_day_starts_from_nothing_and_a_restart_loads_only_its_spend() {
     assert_eq!(recs[1].at, DEC_2);
     assert_eq!(status(&g.gw, &day).spent_nano_usd, 6_600);
 
-    g.stop.send(true).unwrap();
-    g.task.await.unwrap().unwrap();
-    drop(g.gw);
+    let cfg = g.shut_down().await;
     let later = Gateway::open_with_clock(cfg, Clock::manual(DEC_2 + 5 * 3_600_000))
         .await
         .unwrap();
@@ -621,12 +612,7 @@ async fn implausible_usage_is_clamped_and_budgets_survive_it() {
         );
         assert_eq!(r.cost_nano_usd, Some(clamped_cost));
     }
-    let cfg = (*g.gw.config).clone();
-    g.stop.send(true).unwrap();
-    g.task.await.unwrap().unwrap();
-    drop(g.gw);
-
-    let gw2 = Gateway::open(cfg).await.unwrap();
+    let gw2 = Gateway::open(g.shut_down().await).await.unwrap();
     assert_eq!(status(&gw2, &budget).spent_nano_usd, 3 * clamped_cost);
     // The reports' totals read back as integers.
     let totals = gw2
@@ -668,12 +654,7 @@ async fn budgets_that_cannot_be_read_refuse_requests() {
         )
         .await
         .unwrap();
-    let cfg = (*g.gw.config).clone();
-    g.stop.send(true).unwrap();
-    g.task.await.unwrap().unwrap();
-    drop(g.gw);
-
-    let gw2 = Gateway::open(cfg).await.unwrap();
+    let gw2 = Gateway::open(g.shut_down().await).await.unwrap();
     let g2 = serve_gateway(gw2.clone(), axum::Router::new()).await;
     let resp = g2
         .post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))

@@ -56,6 +56,16 @@ pub struct Gw {
 }
 
 impl Gw {
+    /// Stops the server gracefully (the ledger drained) and closes the gateway: its config, to
+    /// open it again as a restart would.
+    pub async fn shut_down(self) -> tollgate_config::Config {
+        let cfg = (*self.gw.config).clone();
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        drop(self.gw);
+        cfg
+    }
+
     pub fn chat_url(&self) -> String {
         format!("{}/v1/chat/completions", self.url)
     }
