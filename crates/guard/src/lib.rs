@@ -35,6 +35,7 @@ pub mod numbers;
 pub mod policy;
 pub mod resolve;
 pub mod shapes;
+pub mod stream;
 pub mod triggers;
 pub mod validate;
 pub mod words;

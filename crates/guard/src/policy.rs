@@ -306,39 +306,59 @@ impl Policy {
         hash_key: &[u8],
         tokens: &mut dyn Tokenizer,
     ) -> Applied {
-        let mut out = Applied {
-            text: String::with_capacity(text.len()),
-            blocked: BTreeSet::new(),
-            counts: BTreeMap::new(),
-        };
-        let mut at = 0;
-        for f in findings {
-            let action = self.action(f.entity);
-            *out.counts.entry((f.entity, action)).or_insert(0) += 1;
-            if action == Action::Block {
-                out.blocked.insert(f.entity);
-            }
-            if f.start < at || f.end > text.len() {
-                continue;
-            }
-            let value = &text[f.start..f.end];
-            out.text.push_str(&text[at..f.start]);
-            match action {
-                Action::Allow | Action::Block => out.text.push_str(value),
-                Action::Mask => {
-                    out.text.push('<');
-                    out.text.push_str(f.entity.as_str());
-                    out.text.push('>');
-                }
-                Action::Redact => {}
-                Action::Hash => out.text.push_str(&hashed(f.entity, value, hash_key)),
-                Action::Tokenize => out.text.push_str(&tokens.token(f.entity, value)),
-            }
-            at = f.end;
-        }
-        out.text.push_str(&text[at..]);
-        out
+        apply_with(text, findings, |e| self.action(e), hash_key, tokens)
     }
+
+    /// The action taken on an answer's `entity`: nothing can be refused or handed a new token
+    /// once the model has written it, so `block` and `tokenize` mask.
+    pub fn output_action(&self, entity: Entity) -> Action {
+        match self.action(entity) {
+            Action::Block | Action::Tokenize => Action::Mask,
+            a => a,
+        }
+    }
+}
+
+/// Replaces each of `findings` in `text` as `action_of` its type says.
+pub(crate) fn apply_with(
+    text: &str,
+    findings: &[Finding],
+    action_of: impl Fn(Entity) -> Action,
+    hash_key: &[u8],
+    tokens: &mut dyn Tokenizer,
+) -> Applied {
+    let mut out = Applied {
+        text: String::with_capacity(text.len()),
+        blocked: BTreeSet::new(),
+        counts: BTreeMap::new(),
+    };
+    let mut at = 0;
+    for f in findings {
+        let action = action_of(f.entity);
+        *out.counts.entry((f.entity, action)).or_insert(0) += 1;
+        if action == Action::Block {
+            out.blocked.insert(f.entity);
+        }
+        if f.start < at || f.end > text.len() {
+            continue;
+        }
+        let value = &text[f.start..f.end];
+        out.text.push_str(&text[at..f.start]);
+        match action {
+            Action::Allow | Action::Block => out.text.push_str(value),
+            Action::Mask => {
+                out.text.push('<');
+                out.text.push_str(f.entity.as_str());
+                out.text.push('>');
+            }
+            Action::Redact => {}
+            Action::Hash => out.text.push_str(&hashed(f.entity, value, hash_key)),
+            Action::Tokenize => out.text.push_str(&tokens.token(f.entity, value)),
+        }
+        at = f.end;
+    }
+    out.text.push_str(&text[at..]);
+    out
 }
 
 /// A text after a policy's actions.
@@ -408,6 +428,42 @@ impl SessionTokens {
     /// Whether no value is held.
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
+    }
+
+    /// Every pair as (type, value, token), to store the conversation's tokens elsewhere.
+    pub fn entries(&self) -> Vec<(Entity, String, String)> {
+        let mut out: Vec<_> = self
+            .by_value
+            .iter()
+            .map(|((e, v), t)| (*e, v.clone(), t.clone()))
+            .collect();
+        out.sort_by(|a, b| a.2.cmp(&b.2));
+        out
+    }
+
+    /// Adds the pairs of `entries` this conversation does not hold yet: a value it already has a
+    /// token for, or a token it already gave another value, is skipped. Later tokens are numbered
+    /// after every one added.
+    pub fn absorb(&mut self, entries: impl IntoIterator<Item = (Entity, String, String)>) {
+        for (entity, value, token) in entries {
+            if self.by_value.contains_key(&(entity, value.clone()))
+                || self.by_token.contains_key(&token)
+            {
+                continue;
+            }
+            let prefix = format!("<{}_", entity.as_str());
+            let Some(n) = token
+                .strip_prefix(&prefix)
+                .and_then(|t| t.strip_suffix('>'))
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let next = self.next.entry(entity).or_insert(0);
+            *next = (*next).max(n);
+            self.by_token.insert(token.clone(), value.clone());
+            self.by_value.insert((entity, value), token);
+        }
     }
 
     /// `text` with every token of this conversation replaced by its value.

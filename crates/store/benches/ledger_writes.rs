@@ -40,6 +40,8 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             price_id: Some("cat:2026-11-29.2:openai:gpt-4o-mini".into()),
             cost_split: [42_000, 9_600, 0, 108_000, 0],
             prompt_hash: Some(format!("{:032x}", i % 1000)),
+            policy: None,
+            guard: None,
         })
         .collect()
 }

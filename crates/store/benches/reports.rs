@@ -57,6 +57,8 @@ fn record(i: usize) -> RequestRecord {
             "{:032x}",
             if i % 4 == 3 { i % 1000 } else { 1000 + i }
         )),
+        policy: None,
+        guard: None,
     }
 }
 

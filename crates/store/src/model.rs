@@ -407,6 +407,23 @@ pub struct StageChange {
     pub at: i64,
 }
 
+/// One version of a guard policy: the org default's (`scope_id` empty) or a use case's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyVersion {
+    /// `""` for the org default, else the use case's id.
+    pub scope_id: String,
+    /// 1, 2, … per scope.
+    pub version: i64,
+    /// The policy as JSON; `None`: this version removed the use case's own policy.
+    pub document: Option<String>,
+    /// When, Unix ms.
+    pub created_at: i64,
+    /// Who.
+    pub created_by: String,
+    /// Why (free text from the writer).
+    pub note: String,
+}
+
 /// One audit event: an admin action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -490,6 +507,14 @@ pub struct RequestRecord {
     /// or `user`): equal for requests an exact cache would answer alike. Never the prompt.
     #[serde(default)]
     pub prompt_hash: Option<String>,
+    /// The policy the request was governed by: `use_case@<version>`, `default@<version>`, or
+    /// `builtin` (no policy stored anywhere).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// What the guard did, as JSON: whether each direction was scanned (`ran`, `off`, `not_run`)
+    /// and counts per entity type, action and direction — never a value.
+    #[serde(default)]
+    pub guard: Option<String>,
 }
 
 /// A price point as stored: the prices a deployment charges, and the list prices they compare

@@ -253,6 +253,24 @@ pub trait AuditQueries {
     fn init_setting(&self, name: &str, value: &str) -> impl Future<Output = R<String>> + Send;
 }
 
+/// Guard policies: versioned documents per use case and the org default (scope `""`).
+pub trait PolicyQueries {
+    /// Writes the next version of `scope_id`'s policy (`None` removes a use case's own policy)
+    /// and its audit event, in one transaction; returns the version written.
+    fn put_policy(
+        &self,
+        actor: &str,
+        scope_id: &str,
+        document: Option<&str>,
+        note: &str,
+        at: i64,
+    ) -> impl Future<Output = R<PolicyVersion>> + Send;
+    /// The newest version of every scope that has a document in force (the data plane's snapshot).
+    fn current_policies(&self) -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
+    /// Every version of `scope_id`'s policy, oldest first.
+    fn policy_versions(&self, scope_id: &str) -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
+}
+
 /// The request ledger.
 pub trait LedgerQueries {
     /// Appends records and folds them into the hourly rollups, in one transaction.

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
 
 mod budgets;
+mod policies;
 mod ledger;
 mod rows;
 
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/sqlite/0006_user_lifecycle.sql"),
     ),
+    (7, include_str!("../../migrations/sqlite/0007_policies.sql")),
 ];
 
 /// A SQLite store.

@@ -1,0 +1,438 @@
+//! Guarding an answer as it is written: the output side of a policy over a text that arrives in
+//! pieces (a streamed answer), with the same result however the pieces are cut.
+//!
+//! [`OutputFilter`] takes the model's text piece by piece and gives back what may be shown: new
+//! personal data and secrets the model wrote are masked (hashed, redacted) as the policy's
+//! [`Policy::output_action`] says, and the conversation's tokens (`<EMAIL_ADDRESS_1>`) are put
+//! back to their values — so the user never sees a token and nothing unscanned is shown.
+//!
+//! How (`../shared/reference/pii.md`, "Unmasking inside a stream"): the text is cut into
+//! *segments* at places that depend on the text alone — the first whitespace at least
+//! [`SEGMENT`] bytes after the last cut (a run without whitespace is cut after [`MAX_RUN`] bytes,
+//! never inside a `<token>`), later when a PEM block is open. A segment is released once
+//! [`LOOKAHEAD`] more bytes have arrived (or the text has ended): it is scanned in a window with
+//! [`CONTEXT`] bytes before it (context words) and the lookahead after it (a card number whose
+//! last group has not arrived yet), a finding that starts in the segment extends it to the
+//! finding's end, and the segment is masked, then unmasked. Every decision depends only on bytes
+//! already present, so feeding the whole text at once and feeding it in any chunks give the same
+//! output (property-tested): the complete answer goes through this filter too.
+//!
+//! What it costs: a segment's text reaches the client at most about `SEGMENT + LOOKAHEAD` bytes
+//! (some 25 tokens) later than without a guard, and each byte is scanned about
+//! `(CONTEXT + SEGMENT + LOOKAHEAD) / SEGMENT` times.
+
+use crate::policy::{Tokenizer, apply_with};
+use crate::{Action, Entity, Finding, Guard, Policy, SessionTokens};
+use std::collections::BTreeMap;
+
+/// The least length of a segment, in bytes.
+pub const SEGMENT: usize = 32;
+/// How far past a segment the scan looks before releasing it, in bytes: longer than any entity
+/// written with spaces (a spaced IBAN is 42 bytes).
+pub const LOOKAHEAD: usize = 64;
+/// How much released text the next window sees for context words, in bytes.
+pub const CONTEXT: usize = 64;
+/// The longest run without whitespace kept in one piece (a JWT, a URL with credentials).
+pub const MAX_RUN: usize = 1024;
+/// The longest PEM block held back whole.
+pub const MAX_PEM: usize = 16 * 1024;
+/// The longest token (`<SECRET_GITHUB_TOKEN_123>`), so a forced cut never splits one.
+const MAX_TOKEN: usize = 64;
+
+/// What the filter needs from its request: the policy, its guard, the hash key, and the
+/// conversation's tokens to put back.
+#[derive(Clone, Copy)]
+pub struct Output<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Its guard.
+    pub guard: &'a Guard,
+    /// The key of `hash` actions.
+    pub hash_key: &'a [u8],
+    /// The conversation's tokens, if any were given.
+    pub tokens: Option<&'a SessionTokens>,
+    /// Whether the policy scans answers (`scan.output`); tokens are put back either way.
+    pub scan: bool,
+}
+
+/// One answer's text (one choice's content, or one tool call's arguments) on its way out.
+#[derive(Debug, Default, Clone)]
+pub struct OutputFilter {
+    /// Released text kept for context (its first `emitted` bytes), then the text not yet released.
+    buf: String,
+    /// How many bytes at the front of `buf` are released.
+    emitted: usize,
+    /// Findings acted on, per type and action.
+    counts: BTreeMap<(Entity, Action), u32>,
+}
+
+/// Never used: answers get no new tokens.
+struct NoTokens;
+
+impl Tokenizer for NoTokens {
+    fn token(&mut self, entity: Entity, _: &str) -> String {
+        format!("<{}>", entity.as_str())
+    }
+}
+
+fn floor_boundary(s: &str, mut at: usize) -> usize {
+    at = at.min(s.len());
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+impl OutputFilter {
+    /// An empty filter.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the next piece of the answer; returns what may be shown now (often empty).
+    pub fn feed(&mut self, out: &Output<'_>, piece: &str) -> String {
+        self.buf.push_str(piece);
+        let mut shown = String::new();
+        while let Some(end) = self.next_cut(false) {
+            self.release(out, end, &mut shown);
+        }
+        shown
+    }
+
+    /// The answer has ended: everything left, guarded.
+    pub fn finish(&mut self, out: &Output<'_>) -> String {
+        let mut shown = String::new();
+        while let Some(end) = self.next_cut(true) {
+            self.release(out, end, &mut shown);
+        }
+        shown
+    }
+
+    /// Whether text is held back.
+    pub fn is_holding(&self) -> bool {
+        self.buf.len() > self.emitted
+    }
+
+    /// Findings acted on so far, per type and action taken.
+    pub fn counts(&self) -> &BTreeMap<(Entity, Action), u32> {
+        &self.counts
+    }
+
+    /// Where the next segment ends, or `None` if that is not known yet (or nothing is left).
+    fn next_cut(&self, last: bool) -> Option<usize> {
+        let (start, len, bytes) = (self.emitted, self.buf.len(), self.buf.as_bytes());
+        if start >= len {
+            return None;
+        }
+        let target = start + SEGMENT;
+        let mut end = if target >= len {
+            if !last {
+                return None;
+            }
+            len
+        } else {
+            let limit = len.min(target + MAX_RUN);
+            match bytes[target..limit]
+                .iter()
+                .position(|b| b.is_ascii_whitespace())
+            {
+                Some(i) => target + i,
+                None if len >= target + MAX_RUN => self.forced_cut(target + MAX_RUN),
+                None if last => len,
+                None => return None,
+            }
+        };
+        // A PEM block that begins in the segment is released whole, up to MAX_PEM bytes.
+        if let Some(b) = find(&bytes[start..end], b"-----BEGIN").map(|i| start + i) {
+            let within = &bytes[b..len.min(b + MAX_PEM)];
+            match find(within, b"-----END") {
+                Some(e) => {
+                    let after = b + e + 8;
+                    let close = find(&bytes[after..len.min(b + MAX_PEM)], b"-----")
+                        .map(|i| after + i + 5);
+                    match close {
+                        Some(c) => end = end.max(c),
+                        None if last || len >= b + MAX_PEM => end = end.max(len.min(b + MAX_PEM)),
+                        None => return None,
+                    }
+                }
+                None if last || len >= b + MAX_PEM => {}
+                None => return None,
+            }
+            end = floor_boundary(&self.buf, end);
+        }
+        if !last && len < end + LOOKAHEAD {
+            return None;
+        }
+        Some(end)
+    }
+
+    /// A cut inside a run without whitespace: on a character boundary, before a `<` that may
+    /// open a token.
+    fn forced_cut(&self, at: usize) -> usize {
+        let at = floor_boundary(&self.buf, at);
+        let from = floor_boundary(&self.buf, at.saturating_sub(MAX_TOKEN));
+        match self.buf[from..at].rfind('<') {
+            Some(i) if !self.buf[from + i..at].contains('>') && from + i > self.emitted => from + i,
+            _ => at,
+        }
+    }
+
+    /// Scans the window around `[emitted, end)`, masks and unmasks the segment into `shown`.
+    fn release(&mut self, out: &Output<'_>, end: usize, shown: &mut String) {
+        let start = self.emitted;
+        let mut end = end;
+        let mut mine: Vec<Finding> = Vec::new();
+        if out.scan {
+            let window_end = floor_boundary(&self.buf, end + LOOKAHEAD);
+            let window = &self.buf[..window_end];
+            let findings = out
+                .guard
+                .scan_with(window, |e| Some(out.policy.threshold(e)));
+            for f in findings {
+                if f.end <= start || f.start >= end {
+                    continue;
+                }
+                if f.start >= start {
+                    *self
+                        .counts
+                        .entry((f.entity, out.policy.output_action(f.entity)))
+                        .or_insert(0) += 1;
+                }
+                // A finding that starts in the segment takes the segment to its end.
+                end = end.max(f.end);
+                mine.push(Finding {
+                    start: f.start.max(start) - start,
+                    end: f.end - start,
+                    ..f
+                });
+            }
+        }
+        let segment = &self.buf[start..end];
+        let masked = if mine.is_empty() {
+            segment.to_string()
+        } else {
+            apply_with(
+                segment,
+                &mine,
+                |e| out.policy.output_action(e),
+                out.hash_key,
+                &mut NoTokens,
+            )
+            .text
+        };
+        match out.tokens {
+            Some(t) if !t.is_empty() => shown.push_str(&t.unmask(&masked)),
+            _ => shown.push_str(&masked),
+        }
+        // Keep CONTEXT bytes of released text for the next window.
+        let keep_from = floor_boundary(&self.buf, end.saturating_sub(CONTEXT));
+        self.buf.drain(..keep_from);
+        self.emitted = end - keep_from;
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(hay, needle)
+}
+
+/// The output side of a policy over a complete text: the same as feeding it to an
+/// [`OutputFilter`] at once.
+pub fn guard_output(out: &Output<'_>, text: &str) -> (String, BTreeMap<(Entity, Action), u32>) {
+    let mut f = OutputFilter::new();
+    let mut shown = f.feed(out, text);
+    shown.push_str(&f.finish(out));
+    (shown, f.counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn setup() -> &'static (Policy, Guard, SessionTokens) {
+        static S: std::sync::OnceLock<(Policy, Guard, SessionTokens)> = std::sync::OnceLock::new();
+        S.get_or_init(|| {
+            let p = Policy::from_yaml("entities: { PHONE_NUMBER: hash }").unwrap();
+            let g = p.guard().unwrap();
+            let mut t = SessionTokens::default();
+            t.token(Entity::EmailAddress, "ann@example.org");
+            t.token(Entity::CreditCard, "4111 1111 1111 1111");
+            (p, g, t)
+        })
+    }
+
+    fn out() -> Output<'static> {
+        let (p, g, t) = setup();
+        Output {
+            policy: p,
+            guard: g,
+            hash_key: b"k",
+            tokens: Some(t),
+            scan: true,
+        }
+    }
+
+    #[test]
+    fn tokens_come_back_and_new_values_are_masked() {
+        let text = "Dear <EMAIL_ADDRESS_1>, your card <CREDIT_CARD_1> is active. Our colleague bob@example.net (card 5500 0000 0000 0004) will call +44 20 7946 0958.";
+        let (shown, counts) = guard_output(&out(), text);
+        let phone = crate::policy::hashed(Entity::PhoneNumber, "+44 20 7946 0958", b"k");
+        assert_eq!(
+            shown,
+            format!(
+                "Dear ann@example.org, your card 4111 1111 1111 1111 is active. Our colleague <EMAIL_ADDRESS> (card <CREDIT_CARD>) will call {phone}."
+            )
+        );
+        assert_eq!(counts[&(Entity::EmailAddress, Action::Mask)], 1);
+        assert_eq!(counts[&(Entity::CreditCard, Action::Mask)], 1);
+        assert_eq!(counts[&(Entity::PhoneNumber, Action::Hash)], 1);
+    }
+
+    #[test]
+    fn nothing_is_shown_before_it_is_scanned() {
+        // A card number arriving digit group by digit group: no group of it is shown before
+        // the number is whole and masked.
+        let o = out();
+        let mut f = OutputFilter::new();
+        let mut shown = String::new();
+        for piece in [
+            "Your new card number is ",
+            "5500 ",
+            "0000 ",
+            "0000 ",
+            "0004",
+            " and it works everywhere, we hope, and then some more words follow here.",
+        ] {
+            shown.push_str(&f.feed(&o, piece));
+            assert!(!shown.contains("5500"), "{shown:?}");
+        }
+        shown.push_str(&f.finish(&o));
+        assert_eq!(
+            shown,
+            "Your new card number is <CREDIT_CARD> and it works everywhere, we hope, and then some more words follow here."
+        );
+    }
+
+    #[test]
+    fn a_pem_block_is_held_until_it_ends() {
+        let o = out();
+        let body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n".repeat(8);
+        let pem = format!(
+            "Here it is:\n-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\nkeep it safe, and do not share it with anyone at all please."
+        );
+        let mut f = OutputFilter::new();
+        let mut shown = String::new();
+        for piece in pem.as_bytes().chunks(7) {
+            shown.push_str(&f.feed(&o, std::str::from_utf8(piece).unwrap()));
+            assert!(!shown.contains("MIIEow"), "{shown:?}");
+        }
+        shown.push_str(&f.finish(&o));
+        assert!(shown.contains("<SECRET_PRIVATE_KEY>"), "{shown}");
+        assert!(!shown.contains("MIIEow"));
+    }
+
+    #[test]
+    fn a_token_in_a_long_run_is_never_cut() {
+        let run = format!(
+            "{}<EMAIL_ADDRESS_1>{}",
+            "a".repeat(SEGMENT + MAX_RUN - 5),
+            "b".repeat(300)
+        );
+        let (shown, _) = guard_output(&out(), &run);
+        assert_eq!(shown, run.replace("<EMAIL_ADDRESS_1>", "ann@example.org"));
+    }
+
+    #[test]
+    fn context_words_of_released_text_still_count() {
+        // The cut falls after "number": the next segment sees "social security" as context.
+        let text = "Please note my social security number is 123456789 thanks";
+        let o = out();
+        let mut f = OutputFilter::new();
+        let mut shown = String::new();
+        for w in text.split_inclusive(' ') {
+            shown.push_str(&f.feed(&o, w));
+        }
+        shown.push_str(&f.finish(&o));
+        assert_eq!(
+            shown,
+            "Please note my social security number is <US_SSN> thanks"
+        );
+    }
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("<EMAIL_ADDRESS_1>".to_string()),
+            Just("<CREDIT_CARD_1>".to_string()),
+            Just("<EMAIL_ADDRESS_9>".to_string()),
+            Just("bob@example.net".to_string()),
+            Just("5500 0000 0000 0004".to_string()),
+            Just("+44 20 7946 0958".to_string()),
+            Just("AKIAIOSFODNN7EXAMPLE".to_string()),
+            Just("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----".to_string()),
+            Just("é".to_string()),
+            Just("<".to_string()),
+            Just("\n".to_string()),
+            "[a-z]{1,12}",
+            "[0-9]{1,6}",
+            " {1,3}",
+            "[a-zA-Z0-9+/]{40,80}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// However the answer is cut into pieces, what is shown equals the complete answer
+        /// guarded at once; nothing is held after the end.
+        #[test]
+        fn streamed_output_equals_the_complete_answer_guarded(
+            parts in proptest::collection::vec(piece(), 0..40),
+            cuts in proptest::collection::vec(0usize..200, 0..30),
+        ) {
+            let o = out();
+            let text = parts.join(" ");
+            let (whole, whole_counts) = guard_output(&o, &text);
+            let mut bounds: Vec<usize> = cuts
+                .into_iter()
+                .map(|c| floor_boundary(&text, c * text.len() / 200))
+                .collect();
+            bounds.push(0);
+            bounds.push(text.len());
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for w in bounds.windows(2) {
+                shown.push_str(&f.feed(&o, &text[w[0]..w[1]]));
+            }
+            shown.push_str(&f.finish(&o));
+            prop_assert_eq!(&shown, &whole);
+            prop_assert_eq!(f.counts(), &whole_counts);
+            prop_assert!(!f.is_holding());
+        }
+
+        /// Without findings, the filter only puts tokens back: exactly what unmasking the
+        /// complete text gives.
+        #[test]
+        fn unmasking_alone_equals_unmasking_the_whole(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("<EMAIL_ADDRESS_1>".to_string()),
+                Just("<CREDIT_CARD_1>".to_string()),
+                Just("<".to_string()),
+                "[a-z ]{1,30}",
+            ], 0..40),
+            chunk in 1usize..20,
+        ) {
+            let (p, g, t) = setup();
+            let o = Output { policy: p, guard: g, hash_key: b"k", tokens: Some(t), scan: false };
+            let text = parts.concat();
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for piece in text.as_bytes().chunks(chunk) {
+                shown.push_str(&f.feed(&o, std::str::from_utf8(piece).unwrap()));
+            }
+            shown.push_str(&f.finish(&o));
+            prop_assert_eq!(shown, t.unmask(&text));
+        }
+    }
+}
