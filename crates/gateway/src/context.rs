@@ -56,6 +56,10 @@ pub struct RequestContext {
     pub budget: Option<crate::budgets::BudgetHold>,
     /// Keyed fingerprint of the request's content (for duplicate-prompt advice).
     pub prompt_hash: Option<String>,
+    /// `x-tollgate-session`: the conversation whose tokens this request shares.
+    pub session: Option<String>,
+    /// What the guard did (policy, whether each direction ran, counts — never values).
+    pub guard: crate::shield::GuardReport,
 }
 
 impl RequestContext {
@@ -76,6 +80,8 @@ impl RequestContext {
             permit: None,
             budget: None,
             prompt_hash: None,
+            session: None,
+            guard: Default::default(),
         }
     }
 

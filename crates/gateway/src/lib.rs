@@ -29,11 +29,14 @@ pub mod limits;
 pub mod metrics;
 pub mod ops;
 pub mod pipeline;
+pub mod policies;
 pub mod record;
 pub mod relay;
 pub mod routing;
 pub mod server;
 pub mod settle;
+pub mod shield;
+pub mod vault;
 
 pub use tollgate_http::{error, extract};
 pub use tollgate_store::keys;
@@ -92,6 +95,13 @@ pub struct Gateway {
     pub prompts: keys::PromptHasher,
     /// Step 3: stage and pilot caps, rate limits, budgets.
     pub gate: admit::Gate,
+    /// Between steps 3 and 4, and in 5: the policies in force.
+    pub policies: Arc<policies::PolicyBook>,
+    /// The conversations' reversible tokens.
+    pub vault: Arc<vault::Vault>,
+    /// The key of the guard's `hash` action (derived from the server secret: the same value
+    /// hashes alike across restarts and instances).
+    pub guard_key: Arc<[u8]>,
     /// Step 4: the providers and their HTTP clients.
     pub upstreams: routing::Upstreams,
     /// Step 6: prices, alerts and the ledger.
@@ -167,6 +177,11 @@ impl Gateway {
         // The ledger names these by id; the FOCUS export reads the prices from them.
         tollgate_store::LedgerQueries::save_price_points(&store, &points).await?;
         let prompts = secret.prompt_hasher();
+        let guard_key: Arc<[u8]> = Arc::from(secret.hash("tollgate guard hash v1").into_bytes());
+        let policy_book = Arc::new(policies::PolicyBook::new(store.clone()));
+        if let Err(e) = policy_book.reload().await {
+            tracing::warn!(error = %e, "cannot load policies at start; the built-in default applies until the database answers");
+        }
         let keyring = auth::Keyring::load(store.clone(), secret, clock.clone()).await;
         let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
             .map_err(|source| GatewayError::Client {
@@ -202,6 +217,9 @@ impl Gateway {
                 ledger,
             )),
             upstreams,
+            policies: policy_book,
+            vault: Arc::new(vault::Vault::new(vault::VaultLimits::default())),
+            guard_key,
             store,
             keyring,
             prompts,
@@ -248,6 +266,7 @@ impl tollgate_http::DataPlane for Gateway {
                 tollgate_http::Changed::Keys => self.keyring.reload().await.map(|_| ()),
                 tollgate_http::Changed::Key(id) => self.keyring.reload_key(&id).await,
                 tollgate_http::Changed::Budget(id) => self.gate.budgeter.reload_one(&id).await,
+                tollgate_http::Changed::Policies => self.policies.reload().await,
             }
         })
     }
@@ -310,6 +329,7 @@ pub async fn serve(
     // Pick up key changes made by other instances; changes made here reload at once.
     let ring = gw.keyring.clone();
     let budgeter = gw.gate.budgeter.clone();
+    let policies = gw.policies.clone();
     let every = gw.config.server.key_refresh;
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -319,6 +339,7 @@ pub async fn serve(
             tick.tick().await;
             let _ = ring.reload().await;
             let _ = budgeter.reload().await;
+            let _ = policies.reload().await;
         }
     });
     let gw2 = gw.clone();

@@ -111,6 +111,19 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_timed_out: Counter,
     admin_auth_failures: Family<OutcomeLabels, Counter>,
+    guard_findings: Family<GuardLabels, Counter>,
+    guard_blocked: Counter,
+}
+
+/// Labels of `tollgate_guard_findings_total`: a bounded set (entity types × actions × 2).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    /// `input` or `output`.
+    pub direction: &'static str,
+    /// The entity type (`EMAIL_ADDRESS`).
+    pub entity_type: &'static str,
+    /// The action taken (`mask`).
+    pub action: &'static str,
 }
 
 /// An outcome label.
@@ -314,7 +327,21 @@ impl Metrics {
             "Failed /admin/v1 authentications: rejected tokens (401), and requests refused unchecked while their address was throttled (429)",
             admin_auth_failures.clone(),
         );
+        let guard_findings = Family::<GuardLabels, Counter>::default();
+        registry.register(
+            "tollgate_guard_findings",
+            "What the guard found in requests (input) and answers (output), by entity type and the action taken; never a value",
+            guard_findings.clone(),
+        );
+        let guard_blocked = Counter::default();
+        registry.register(
+            "tollgate_guard_blocked_requests",
+            "Requests refused with policy_violation",
+            guard_blocked.clone(),
+        );
         Metrics {
+            guard_findings,
+            guard_blocked,
             admin_auth_failures,
             connections_open,
             connections_timed_out,
@@ -462,6 +489,22 @@ impl Metrics {
         self.admin_auth_failures
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// What the guard did to one request.
+    pub fn guard(&self, report: &crate::shield::GuardReport, blocked: bool) {
+        for ((e, a, d), n) in &report.counts {
+            self.guard_findings
+                .get_or_create(&GuardLabels {
+                    direction: d,
+                    entity_type: e.as_str(),
+                    action: a.as_str(),
+                })
+                .inc_by(u64::from(*n));
+        }
+        if blocked {
+            self.guard_blocked.inc();
+        }
     }
 
     /// A client connection was closed.

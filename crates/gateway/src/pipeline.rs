@@ -24,6 +24,7 @@ use crate::error::ApiError;
 use crate::extract::{parse_json, read_body};
 use crate::relay::{self, StreamJob};
 use crate::routing::{Answer, Call, Target};
+use crate::shield;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -55,6 +56,7 @@ async fn prepare_chat(
     // 1. authenticate
     let caller = gw.keyring.authenticate(headers)?;
     ctx.caller = Some(caller.clone());
+    ctx.session = session_header(headers);
     // 2. parse
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     let mut req: ChatCompletionRequest = parse_json(&bytes)?;
@@ -103,9 +105,11 @@ pub enum Finished {
 async fn route_chat(
     gw: &Arc<Gateway>,
     ctx: &mut RequestContext,
-    req: ChatCompletionRequest,
+    mut req: ChatCompletionRequest,
     route: usize,
 ) -> Result<Finished, ApiError> {
+    // the input guard (between admit and route): values masked or tokenized in place, or refused
+    let og = gw.guard_input(ctx, |g| shield::guard_chat(g, &mut req))?;
     // 4. route
     let (answer, target) = gw
         .upstreams
@@ -139,7 +143,9 @@ async fn route_chat(
                 ctx.received.elapsed(),
                 None,
             );
-            let response = gw.complete_response("chat", ctx, &route_name, c.body, tollgate_headers);
+            // the output guard
+            let body = shield::guard_answer(&og, c.body, &mut ctx.guard)?;
+            let response = gw.complete_response("chat", ctx, &route_name, body, tollgate_headers);
             Ok(Finished::Complete { response, charge })
         }
         Answer::Stream { first, rest } => Ok(Finished::Streaming(relay::start(
@@ -161,6 +167,7 @@ async fn route_chat(
                 req,
                 headers: tollgate_headers,
                 redactor: gw.upstreams.redactor.clone(),
+                shield: Some(shield::StreamShield::new(og)).filter(|s| s.is_active()),
             },
         ))),
     }
@@ -271,6 +278,7 @@ async fn prepare_embeddings(
 ) -> Result<(EmbeddingsRequest, usize), ApiError> {
     let caller = gw.keyring.authenticate(headers)?;
     ctx.caller = Some(caller.clone());
+    ctx.session = session_header(headers);
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     let mut req: EmbeddingsRequest = parse_json(&bytes)?;
     if req.input.is_empty() {
@@ -294,9 +302,11 @@ async fn prepare_embeddings(
 async fn route_embeddings(
     gw: &Arc<Gateway>,
     ctx: &mut RequestContext,
-    req: EmbeddingsRequest,
+    mut req: EmbeddingsRequest,
     route: usize,
 ) -> Result<Finished, ApiError> {
+    gw.guard_input(ctx, |g| shield::guard_embeddings(g, &mut req.input))?;
+    ctx.guard.output = shield::Ran::Off;
     let (answer, target) = gw
         .upstreams
         .send(ctx, route, Call::Embeddings(&req))
@@ -371,6 +381,14 @@ pub async fn model(
     }
 }
 
+fn session_header(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-tollgate-session")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
@@ -380,6 +398,51 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 impl Gateway {
+    /// The input guard: the caller's policy, its conversation's tokens (from the vault when the
+    /// request names a session), `check` applied to the request; new tokens go back to the
+    /// vault. Gives what the output guard needs.
+    fn guard_input(
+        &self,
+        ctx: &mut RequestContext,
+        check: impl FnOnce(&mut shield::Guarding<'_>) -> Result<(), ApiError>,
+    ) -> Result<shield::OutputGuard, ApiError> {
+        let use_case = ctx
+            .caller
+            .as_ref()
+            .map(|c| c.use_case_id.clone())
+            .unwrap_or_default();
+        let gov = self
+            .policies
+            .for_use_case(&use_case)
+            .map_err(ApiError::PolicyUnavailable)?;
+        ctx.guard.policy = Some(gov.label.clone());
+        let now = self.clock.now_ms();
+        let session = ctx
+            .session
+            .as_deref()
+            .map(|s| self.vault.session(&use_case, s));
+        let mut tokens = session
+            .map(|id| self.vault.open(id, now))
+            .unwrap_or_default();
+        let known = tokens.len();
+        check(&mut shield::Guarding {
+            gov: &gov,
+            hash_key: &self.guard_key,
+            tokens: &mut tokens,
+            report: &mut ctx.guard,
+        })?;
+        if let Some(id) = session
+            && tokens.len() > known
+        {
+            self.vault.save(id, &tokens, now);
+        }
+        Ok(shield::OutputGuard {
+            gov,
+            hash_key: self.guard_key.clone(),
+            tokens: Arc::new(tokens),
+        })
+    }
+
     fn model_entry(&self, name: &str) -> Model {
         Model {
             id: name.to_string(),

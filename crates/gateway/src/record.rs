@@ -37,6 +37,8 @@ impl Books {
         let deployment = last.map(|a| &self.config.routes[a.route].deployments[a.deployment]);
         let tokens = charge.map(|c| c.tokens).unwrap_or_default();
         let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.metrics
+            .guard(&ctx.guard, outcome == "policy_violation");
         self.ledger.record(RequestRecord {
             id: new_id("rec"),
             request_id: ctx.request_id.clone(),
@@ -73,6 +75,8 @@ impl Books {
                 .map(|p| p.id.clone()),
             cost_split: charge.map(|c| c.split).unwrap_or_default(),
             prompt_hash: ctx.prompt_hash.take(),
+            policy: ctx.guard.policy.clone(),
+            guard: Some(ctx.guard.to_json()),
         });
     }
 }

@@ -46,6 +46,8 @@ pub struct StreamJob {
     pub headers: Vec<(&'static str, HeaderValue)>,
     /// What the client may be told of an upstream error.
     pub redactor: crate::routing::Redactor,
+    /// The output guard, when the policy scans answers or tokens are to be put back.
+    pub shield: Option<crate::shield::StreamShield>,
 }
 
 fn frame(data: &[u8]) -> Bytes {
@@ -151,9 +153,17 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
                 if chunk.usage_only && !job.client_wants_usage {
                     continue;
                 }
-                send(&tx, frame(&chunk.data), &mut client_gone, job.idle_timeout).await;
+                let data = match job.shield.as_mut() {
+                    Some(s) => s.rewrite(&chunk.data),
+                    None => chunk.data.clone(),
+                };
+                send(&tx, frame(&data), &mut client_gone, job.idle_timeout).await;
             }
             Ok(None) => {
+                // What the output guard still holds goes out before the end.
+                if let Some(last) = job.shield.as_mut().and_then(|s| s.finish()) {
+                    send(&tx, frame(&last), &mut client_gone, job.idle_timeout).await;
+                }
                 send(
                     &tx,
                     Bytes::from_static(b"data: [DONE]\n\n"),
@@ -176,6 +186,10 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
         }
     };
     drop(tx);
+    match job.shield.as_mut() {
+        Some(s) => s.report_into(&mut job.ctx.guard),
+        None => job.ctx.guard.output = crate::shield::Ran::Off,
+    }
     let total = job.ctx.received.elapsed();
     let charge = books.settle(
         "chat",

@@ -141,6 +141,13 @@ pub enum ApiError {
     /// Every attempt upstream failed; the last error decides the answer.
     #[error("{0}")]
     Upstream(ProviderError),
+    /// The use case's policy blocks what the request carries: the types found, never the values.
+    #[error("the request contains {} that this use case's policy does not allow to be sent: remove it and try again", .0.join(", "))]
+    PolicyViolation(Vec<String>),
+    /// The use case's policy cannot be applied (a stored policy that does not compile), so the
+    /// request is refused rather than sent unguarded.
+    #[error("the use case's policy cannot be applied: {0}")]
+    PolicyUnavailable(String),
     /// The gateway is shutting down or not ready.
     #[error("the gateway is not ready: {0}")]
     Unavailable(&'static str),
@@ -205,6 +212,12 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "server_error", "not_ready")
             }
+            ApiError::PolicyViolation(_) => (StatusCode::BAD_REQUEST, INVALID, "policy_violation"),
+            ApiError::PolicyUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "policy_unavailable",
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -241,6 +254,8 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::MethodNotAllowed { .. } => "not_found",
             ApiError::Upstream(e) => e.kind(),
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::PolicyViolation(_) => "policy_violation",
+            ApiError::PolicyUnavailable(_) => "policy_unavailable",
             ApiError::Internal => "internal",
         }
     }

@@ -28,6 +28,8 @@ pub enum Changed {
     Key(String),
     /// One budget (created or deleted): only its state.
     Budget(String),
+    /// A guard policy (a use case's or the org default's): the policy snapshot.
+    Policies,
 }
 
 /// A boxed future, so [`DataPlane`] can be used as a trait object.

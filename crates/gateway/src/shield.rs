@@ -1,0 +1,447 @@
+//! The guard in the pipeline: the input guard between *admit* and *route*, the output guard in
+//! *respond* — for complete answers and for streams.
+//!
+//! - **Input** ([`guard_chat`], [`guard_embeddings`]): every text the policy's scope names —
+//!   message contents (string or text parts), the tool-call arguments of assistant messages, the
+//!   contents of `tool` messages, embeddings inputs — is scanned and the policy applied in place:
+//!   masks, hashes and the conversation's tokens replace values, so the provider never sees them.
+//!   A type whose action is `block` refuses the request ([`ApiError::PolicyViolation`], naming
+//!   the types, never the values).
+//! - **Output** ([`guard_answer`], [`StreamShield`]): each choice's content and each tool call's
+//!   arguments go through a [`tollgate_guard::stream::OutputFilter`] — new personal data and
+//!   secrets are masked, the conversation's tokens put back — chunk by chunk for streams, with
+//!   the same result as for the complete answer.
+//! - **Report** ([`GuardReport`]): the policy's label, whether each direction ran (`ran`, `off`
+//!   when the policy's scope leaves it out, `not_run` when the request ended before it could
+//!   run), and counts per type, action and direction for the ledger and the metrics — never a
+//!   value.
+
+use crate::error::ApiError;
+use crate::policies::Governed;
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tollgate_guard::stream::{Output, OutputFilter, guard_output};
+use tollgate_guard::{Action, Entity, SessionTokens};
+use tollgate_types::openai::{ChatCompletionRequest, EmbeddingInput, MessageContent, Role};
+
+/// Whether a direction was scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ran {
+    /// The request ended before this check could run: never counted as passed.
+    #[default]
+    NotRun,
+    /// Scanned.
+    Ran,
+    /// The policy's scope leaves it out.
+    Off,
+}
+
+impl Ran {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ran::NotRun => "not_run",
+            Ran::Ran => "ran",
+            Ran::Off => "off",
+        }
+    }
+}
+
+/// What the guard did to one request: no value, only types, actions and counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardReport {
+    /// The policy (`use_case@3`, `default@1`, `builtin`).
+    pub policy: Option<String>,
+    /// The input guard.
+    pub input: Ran,
+    /// The output guard.
+    pub output: Ran,
+    /// Findings per (type, action, `input` | `output`).
+    pub counts: BTreeMap<(Entity, Action, &'static str), u32>,
+}
+
+impl GuardReport {
+    /// Adds `counts` found in `direction`.
+    pub fn add(&mut self, direction: &'static str, counts: &BTreeMap<(Entity, Action), u32>) {
+        for ((e, a), n) in counts {
+            *self.counts.entry((*e, *a, direction)).or_insert(0) += n;
+        }
+    }
+
+    /// The ledger's JSON: `{"input":"ran","output":"ran","findings":[{"type","action","direction","count"}]}`.
+    pub fn to_json(&self) -> String {
+        let findings: Vec<Value> = self
+            .counts
+            .iter()
+            .map(|((e, a, d), n)| {
+                serde_json::json!({"type": e.as_str(), "action": a.as_str(), "direction": d, "count": n})
+            })
+            .collect();
+        serde_json::json!({"input": self.input.as_str(), "output": self.output.as_str(), "findings": findings})
+            .to_string()
+    }
+}
+
+/// One request's view of its conversation's tokens and the key of `hash` actions.
+pub struct Guarding<'a> {
+    /// The policy.
+    pub gov: &'a Governed,
+    /// The key of `hash` actions.
+    pub hash_key: &'a [u8],
+    /// The conversation's tokens (new ones are added).
+    pub tokens: &'a mut SessionTokens,
+    /// What was found.
+    pub report: &'a mut GuardReport,
+}
+
+impl Guarding<'_> {
+    /// Applies the input side of the policy to `text` in place; types to block go to `blocked`.
+    fn text(&mut self, text: &mut String, blocked: &mut BTreeSet<Entity>) {
+        let applied =
+            self.gov
+                .policy
+                .apply(&self.gov.guard, text, self.hash_key, &mut *self.tokens);
+        self.report.add("input", &applied.counts);
+        blocked.extend(applied.blocked);
+        if applied.text != *text {
+            *text = applied.text;
+        }
+    }
+
+    fn content(&mut self, content: &mut MessageContent, blocked: &mut BTreeSet<Entity>) {
+        match content {
+            MessageContent::Text(t) => self.text(t, blocked),
+            MessageContent::Parts(parts) => {
+                for p in parts.iter_mut() {
+                    if let Some(t) = p.text.as_mut() {
+                        self.text(t, blocked);
+                    }
+                }
+            }
+        }
+    }
+
+    fn refuse(blocked: BTreeSet<Entity>) -> Result<(), ApiError> {
+        if blocked.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::PolicyViolation(
+                blocked.iter().map(|e| e.as_str().to_string()).collect(),
+            ))
+        }
+    }
+}
+
+/// The input guard of a chat request.
+pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Result<(), ApiError> {
+    let scope = g.gov.policy.scan;
+    let mut blocked = BTreeSet::new();
+    for m in &mut req.messages {
+        let is_tool = m.role == Role::Tool;
+        if let Some(c) = m.content.as_mut()
+            && ((is_tool && scope.tool_results) || (!is_tool && scope.input))
+        {
+            g.content(c, &mut blocked);
+        }
+        if scope.tool_arguments
+            && let Some(calls) = m.tool_calls.as_mut()
+        {
+            for c in calls {
+                g.text(&mut c.function.arguments, &mut blocked);
+            }
+        }
+    }
+    g.report.input = if scope.input || scope.tool_arguments || scope.tool_results {
+        Ran::Ran
+    } else {
+        Ran::Off
+    };
+    Guarding::refuse(blocked)
+}
+
+/// The input guard of an embeddings request (token inputs carry no text to scan).
+pub fn guard_embeddings(
+    g: &mut Guarding<'_>,
+    input: &mut EmbeddingInput,
+) -> Result<(), ApiError> {
+    if !g.gov.policy.scan.input {
+        g.report.input = Ran::Off;
+        return Ok(());
+    }
+    let mut blocked = BTreeSet::new();
+    match input {
+        EmbeddingInput::One(t) => g.text(t, &mut blocked),
+        EmbeddingInput::Many(ts) => {
+            for t in ts {
+                g.text(t, &mut blocked);
+            }
+        }
+        EmbeddingInput::Tokens(_) | EmbeddingInput::ManyTokens(_) => {}
+    }
+    g.report.input = Ran::Ran;
+    Guarding::refuse(blocked)
+}
+
+/// What the output guard needs for the rest of a request: owned, so a stream relay can keep it.
+#[derive(Clone)]
+pub struct OutputGuard {
+    /// The policy.
+    pub gov: Arc<Governed>,
+    /// The key of `hash` actions.
+    pub hash_key: Arc<[u8]>,
+    /// The conversation's tokens to put back.
+    pub tokens: Arc<SessionTokens>,
+}
+
+impl std::fmt::Debug for OutputGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputGuard")
+            .field("policy", &self.gov.label)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutputGuard {
+    /// Whether answers need touching at all (a scan, or tokens to put back).
+    pub fn is_active(&self) -> bool {
+        self.gov.policy.scan.output || !self.tokens.is_empty()
+    }
+
+    fn output(&self) -> Output<'_> {
+        Output {
+            policy: &self.gov.policy,
+            guard: &self.gov.guard,
+            hash_key: &self.hash_key,
+            tokens: Some(&self.tokens),
+            scan: self.gov.policy.scan.output,
+        }
+    }
+
+    fn ran(&self) -> Ran {
+        if self.gov.policy.scan.output {
+            Ran::Ran
+        } else {
+            Ran::Off
+        }
+    }
+}
+
+/// The output guard of a complete chat answer (OpenAI JSON): each choice's content and tool-call
+/// arguments guarded and unmasked. An answer that is not the JSON expected passes only when the
+/// guard has nothing to do; otherwise it is refused (never shown unscanned).
+pub fn guard_answer(
+    og: &OutputGuard,
+    body: Bytes,
+    report: &mut GuardReport,
+) -> Result<Bytes, ApiError> {
+    if !og.is_active() {
+        report.output = og.ran();
+        return Ok(body);
+    }
+    let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
+    let out = og.output();
+    let mut counts = BTreeMap::new();
+    let mut guard = |s: &mut Value| {
+        if let Some(text) = s.as_str() {
+            let (shown, c) = guard_output(&out, text);
+            for (k, n) in c {
+                *counts.entry(k).or_insert(0) += n;
+            }
+            *s = Value::String(shown);
+        }
+    };
+    if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
+        for choice in choices {
+            let Some(msg) = choice.get_mut("message") else {
+                continue;
+            };
+            if let Some(c) = msg.get_mut("content") {
+                guard(c);
+            }
+            if let Some(calls) = msg.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                for call in calls {
+                    if let Some(a) = call.pointer_mut("/function/arguments") {
+                        guard(a);
+                    }
+                }
+            }
+        }
+    }
+    report.add("output", &counts);
+    report.output = og.ran();
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::Internal)
+}
+
+/// The output guard of a stream: rewrites each chunk's deltas; holds back what is not scanned
+/// yet; flushes a choice when it finishes, and everything at the end.
+#[derive(Debug)]
+pub struct StreamShield {
+    og: OutputGuard,
+    /// Per (choice, tool call or `None` for the content).
+    filters: HashMap<(u64, Option<u64>), OutputFilter>,
+    /// The last chunk's `id`, `object`, `created` and `model`, for a closing chunk of our own.
+    envelope: Option<Value>,
+    counts: BTreeMap<(Entity, Action), u32>,
+}
+
+impl StreamShield {
+    /// A shield for one stream.
+    pub fn new(og: OutputGuard) -> StreamShield {
+        StreamShield {
+            og,
+            filters: HashMap::new(),
+            envelope: None,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the stream needs it at all.
+    pub fn is_active(&self) -> bool {
+        self.og.is_active()
+    }
+
+    /// One upstream chunk (OpenAI chunk JSON) as the client may see it.
+    pub fn rewrite(&mut self, data: &Bytes) -> Bytes {
+        let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
+            // Not JSON: nothing to show that could be checked.
+            return Bytes::from_static(b"{}");
+        };
+        let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
+            return data.clone();
+        };
+        if choices.is_empty() {
+            return data.clone();
+        }
+        let out = self.og.output();
+        for choice in choices.iter_mut() {
+            let idx = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let finished = choice
+                .get("finish_reason")
+                .is_some_and(|f| !f.is_null());
+            let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if let Some(Value::String(text)) = delta.get_mut("content") {
+                let f = self.filters.entry((idx, None)).or_default();
+                *text = f.feed(&out, text);
+            }
+            if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                for call in calls {
+                    let tidx = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
+                        let f = self.filters.entry((idx, Some(tidx))).or_default();
+                        *args = f.feed(&out, args);
+                    }
+                }
+            }
+            if finished {
+                flush_choice(&mut self.filters, &mut self.counts, &out, idx, delta);
+            }
+        }
+        let mut envelope = serde_json::Map::new();
+        for k in ["id", "object", "created", "model", "system_fingerprint"] {
+            if let Some(x) = v.get(k) {
+                envelope.insert(k.into(), x.clone());
+            }
+        }
+        self.envelope = Some(Value::Object(envelope));
+        serde_json::to_vec(&v).map(Bytes::from).unwrap_or_default()
+    }
+
+    /// The stream ended: a last chunk with whatever is still held, if any.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        let out = self.og.output();
+        let mut idxs: Vec<u64> = self.filters.keys().map(|k| k.0).collect();
+        idxs.sort_unstable();
+        idxs.dedup();
+        let mut choices = Vec::new();
+        for idx in idxs {
+            let mut delta = serde_json::Map::new();
+            flush_choice(&mut self.filters, &mut self.counts, &out, idx, &mut delta);
+            if !delta.is_empty() {
+                choices.push(serde_json::json!({"index": idx, "delta": delta, "finish_reason": null}));
+            }
+        }
+        if choices.is_empty() {
+            return None;
+        }
+        let mut chunk = self.envelope.take().unwrap_or_else(|| serde_json::json!({}));
+        chunk["choices"] = Value::Array(choices);
+        serde_json::to_vec(&chunk).ok().map(Bytes::from)
+    }
+
+    /// What was found (call after the stream ended).
+    pub fn report_into(&mut self, report: &mut GuardReport) {
+        for f in self.filters.values() {
+            for (k, n) in f.counts() {
+                *self.counts.entry(*k).or_insert(0) += n;
+            }
+        }
+        self.filters.clear();
+        report.add("output", &self.counts);
+        report.output = self.og.ran();
+    }
+}
+
+/// Flushes choice `idx`'s filters into `delta` (content appended; tool-call arguments appended
+/// to their entry, or a new entry), keeping their counts.
+fn flush_choice(
+    filters: &mut HashMap<(u64, Option<u64>), OutputFilter>,
+    counts: &mut BTreeMap<(Entity, Action), u32>,
+    out: &Output<'_>,
+    idx: u64,
+    delta: &mut serde_json::Map<String, Value>,
+) {
+    let mut keys: Vec<(u64, Option<u64>)> =
+        filters.keys().filter(|k| k.0 == idx).copied().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let Some(mut f) = filters.remove(&key) else {
+            continue;
+        };
+        let rest = f.finish(out);
+        for (k, n) in f.counts() {
+            *counts.entry(*k).or_insert(0) += n;
+        }
+        if rest.is_empty() {
+            continue;
+        }
+        match key.1 {
+            None => {
+                let before = delta
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                delta.insert("content".into(), Value::String(before + &rest));
+            }
+            Some(tidx) => {
+                let calls = delta
+                    .entry("tool_calls")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                let Some(calls) = calls.as_array_mut() else {
+                    continue;
+                };
+                let pos = calls
+                    .iter()
+                    .position(|c| c.get("index").and_then(Value::as_u64) == Some(tidx));
+                match pos {
+                    Some(p) => {
+                        let before = calls[p]
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        calls[p]["function"]["arguments"] = Value::String(before + &rest);
+                    }
+                    None => calls.push(
+                        serde_json::json!({"index": tidx, "function": {"arguments": rest}}),
+                    ),
+                }
+            }
+        }
+    }
+}
