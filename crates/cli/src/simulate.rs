@@ -54,6 +54,9 @@ pub struct SimulateArgs {
     /// Require this API key (Bearer, x-api-key or api-key).
     #[arg(long, env = "TOLLGATE_SIM_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// Answer with the last user message's text (to see what the gateway lets through).
+    #[arg(long)]
+    pub echo: bool,
 }
 
 impl SimulateArgs {
@@ -91,6 +94,7 @@ impl SimulateArgs {
             seed: self.seed,
             default_output_tokens: self.output_tokens.max(9),
             api_key: self.api_key.clone(),
+            echo: self.echo,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! | principal | may |
 //! |---|---|
 //! | bootstrap admin token, `platform_admin` | everything |
-//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets |
+//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets; `risk_officer` also writes guard policies |
 //! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
 //! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
 //! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
@@ -71,6 +71,14 @@ impl Principal {
         matches!(
             self.org_role(),
             Some(OrgRole::PlatformAdmin | OrgRole::Finops)
+        )
+    }
+
+    /// Writes guard policies (the org default and every use case's).
+    pub fn manages_policies(&self) -> bool {
+        matches!(
+            self.org_role(),
+            Some(OrgRole::PlatformAdmin | OrgRole::RiskOfficer)
         )
     }
 

@@ -1041,3 +1041,41 @@ mod tests {
         assert_eq!(s.not_exported_nano_usd, 0);
     }
 }
+
+/// `PUT /policies/default`, `PUT /use-cases/{id}/policy`: a new version of a guard policy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPolicy {
+    /// The policy: `threshold`, `default`, `secrets`, `entities` (per type an action, or an
+    /// action and a threshold), `scan`, `logging`, `retention_days`, `guard` (packs, custom,
+    /// denied and allowed terms, injection). Absent fields take their defaults. See
+    /// `docs/policies.md`.
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    /// Why (kept with the version and in the audit trail), at most 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub note: Option<String>,
+}
+
+/// A guard policy version as served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    /// `default`, or the use case's id.
+    pub scope: String,
+    /// Where the policy in force comes from: `use_case` (its own), `default` (the org default),
+    /// `builtin` (no policy stored); in histories, `removed` for a version that removed a use
+    /// case's own policy.
+    pub source: String,
+    /// The version (`null` for the built-in policy).
+    pub version: Option<i64>,
+    /// The policy, every field written out (`null` for a removal).
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    /// When the version was stored, RFC 3339.
+    pub created_at: Option<String>,
+    /// Who stored it.
+    pub created_by: Option<String>,
+    /// Why.
+    pub note: Option<String>,
+}

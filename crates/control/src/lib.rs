@@ -25,6 +25,7 @@ pub mod dto;
 pub mod focus;
 pub mod keys;
 pub mod pods;
+pub mod policies;
 pub mod reports;
 pub mod use_cases;
 pub mod users;
@@ -250,6 +251,9 @@ impl Control {
         audit::list_audit,
         budgets::list_budgets, budgets::create_budget, budgets::get_budget, budgets::delete_budget,
         reports::spend_report, reports::focus_export, reports::forecast, reports::advice,
+        policies::get_default_policy, policies::put_default_policy, policies::default_policy_versions,
+        policies::get_use_case_policy, policies::put_use_case_policy, policies::delete_use_case_policy,
+        policies::use_case_policy_versions,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -356,6 +360,7 @@ pub fn router(control: Arc<Control>) -> Router {
     use budgets::*;
     use keys::*;
     use pods::*;
+    use policies::*;
     use reports::*;
     use use_cases::*;
     use users::*;
@@ -406,6 +411,24 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/admin/v1/reports/focus", get(focus_export))
         .route("/admin/v1/reports/forecast", get(forecast))
         .route("/admin/v1/reports/advice", get(advice))
+        .route(
+            "/admin/v1/policies/default",
+            get(get_default_policy).put(put_default_policy),
+        )
+        .route(
+            "/admin/v1/policies/default/versions",
+            get(default_policy_versions),
+        )
+        .route(
+            "/admin/v1/use-cases/{id}/policy",
+            get(get_use_case_policy)
+                .put(put_use_case_policy)
+                .delete(delete_use_case_policy),
+        )
+        .route(
+            "/admin/v1/use-cases/{id}/policy/versions",
+            get(use_case_policy_versions),
+        )
         .with_state(control)
 }
 

@@ -123,9 +123,6 @@ impl PolicyBook {
     /// The policy `use_case` is governed by.
     pub fn for_use_case(&self, use_case: &str) -> Result<Arc<Governed>, String> {
         let set = self.set.load();
-        set.use_cases
-            .get(use_case)
-            .unwrap_or(&set.default)
-            .clone()
+        set.use_cases.get(use_case).unwrap_or(&set.default).clone()
     }
 }

@@ -161,10 +161,7 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
 }
 
 /// The input guard of an embeddings request (token inputs carry no text to scan).
-pub fn guard_embeddings(
-    g: &mut Guarding<'_>,
-    input: &mut EmbeddingInput,
-) -> Result<(), ApiError> {
+pub fn guard_embeddings(g: &mut Guarding<'_>, input: &mut EmbeddingInput) -> Result<(), ApiError> {
     if !g.gov.policy.scan.input {
         g.report.input = Ran::Off;
         return Ok(());
@@ -318,9 +315,7 @@ impl StreamShield {
         let out = self.og.output();
         for choice in choices.iter_mut() {
             let idx = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let finished = choice
-                .get("finish_reason")
-                .is_some_and(|f| !f.is_null());
+            let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -362,13 +357,17 @@ impl StreamShield {
             let mut delta = serde_json::Map::new();
             flush_choice(&mut self.filters, &mut self.counts, &out, idx, &mut delta);
             if !delta.is_empty() {
-                choices.push(serde_json::json!({"index": idx, "delta": delta, "finish_reason": null}));
+                choices
+                    .push(serde_json::json!({"index": idx, "delta": delta, "finish_reason": null}));
             }
         }
         if choices.is_empty() {
             return None;
         }
-        let mut chunk = self.envelope.take().unwrap_or_else(|| serde_json::json!({}));
+        let mut chunk = self
+            .envelope
+            .take()
+            .unwrap_or_else(|| serde_json::json!({}));
         chunk["choices"] = Value::Array(choices);
         serde_json::to_vec(&chunk).ok().map(Bytes::from)
     }
@@ -437,9 +436,8 @@ fn flush_choice(
                             .to_string();
                         calls[p]["function"]["arguments"] = Value::String(before + &rest);
                     }
-                    None => calls.push(
-                        serde_json::json!({"index": tidx, "function": {"arguments": rest}}),
-                    ),
+                    None => calls
+                        .push(serde_json::json!({"index": tidx, "function": {"arguments": rest}})),
                 }
             }
         }

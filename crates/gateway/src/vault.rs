@@ -185,7 +185,10 @@ impl Vault {
 
     /// Conversations held (expired ones included until they are swept).
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Whether no conversation is held.

@@ -73,13 +73,28 @@ impl Action {
 
 /// One entity type's rule: written as an action alone (`mask`) or with a threshold
 /// (`{ action: mask, threshold: 0.7 }`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rule {
     /// The action.
     pub action: Action,
     /// The least score acted on (the policy's threshold when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f32>,
+}
+
+/// Written the way it is read: the action alone when there is no threshold of its own.
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self.threshold {
+            None => self.action.serialize(s),
+            Some(t) => {
+                let mut st = s.serialize_struct("Rule", 2)?;
+                st.serialize_field("action", &self.action)?;
+                st.serialize_field("threshold", &t)?;
+                st.end()
+            }
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Rule {

@@ -148,8 +148,8 @@ impl OutputFilter {
             match find(within, b"-----END") {
                 Some(e) => {
                     let after = b + e + 8;
-                    let close = find(&bytes[after..len.min(b + MAX_PEM)], b"-----")
-                        .map(|i| after + i + 5);
+                    let close =
+                        find(&bytes[after..len.min(b + MAX_PEM)], b"-----").map(|i| after + i + 5);
                     match close {
                         Some(c) => end = end.max(c),
                         None if last || len >= b + MAX_PEM => end = end.max(len.min(b + MAX_PEM)),

@@ -67,6 +67,7 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
     }
     let (texts, last_is_result) = texts(&req);
     let joined = texts.concat();
+    s.remember(texts.join("\n"));
     let seed = hash(&[
         &s.cfg.seed.to_le_bytes(),
         req.model.as_bytes(),
@@ -99,6 +100,10 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
         stops: req.stop_sequences.clone().unwrap_or_default(),
         tool,
         json: None,
+        echo: s
+            .cfg
+            .echo
+            .then(|| texts.last().cloned().unwrap_or_default()),
     };
     let out = generate(&ask, 0);
     let prompt = count_tokens(&texts);

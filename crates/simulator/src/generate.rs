@@ -114,6 +114,8 @@ pub(crate) struct Ask {
     pub tool: Option<(String, Value)>,
     /// Answer in JSON; `Some(schema)` for a schema.
     pub json: Option<Option<Value>>,
+    /// Answer with this text, in pieces of three characters.
+    pub echo: Option<String>,
 }
 
 /// Why generation ended.
@@ -152,6 +154,14 @@ impl Output {
 /// Generates choice `index` of an answer.
 pub(crate) fn generate(ask: &Ask, index: u32) -> Output {
     let mut rng = Rng::new(ask.seed ^ (u64::from(index) << 32));
+    if let Some(text) = &ask.echo {
+        let chars: Vec<char> = text.chars().collect();
+        return Output {
+            pieces: chars.chunks(3).map(|c| c.iter().collect()).collect(),
+            tool_call: None,
+            finish: Finish::Stop,
+        };
+    }
     if let Some((name, schema)) = &ask.tool {
         let args = value_for_schema(schema, &mut rng, 0).to_string();
         let id = format!("call_{:016x}", rng.next_u64());
@@ -314,6 +324,7 @@ mod tests {
             stops: vec![],
             tool: None,
             json: None,
+            echo: None,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct SimConfig {
     pub default_output_tokens: u32,
     /// Required API key, if any (Bearer, `x-api-key` or `api-key`).
     pub api_key: Option<String>,
+    /// Answer chat requests with the last user message's text, in pieces of a few characters
+    /// (tests of what reaches the model and what comes back).
+    pub echo: bool,
 }
 
 impl Default for SimConfig {
@@ -86,6 +89,7 @@ impl Default for SimConfig {
             seed: 0,
             default_output_tokens: 24,
             api_key: None,
+            echo: false,
         }
     }
 }
@@ -122,7 +126,23 @@ impl Stats {
 pub(crate) struct Shared {
     pub(crate) cfg: SimConfig,
     pub(crate) stats: Stats,
+    /// The text of the last [`RECEIVED`] chat requests, oldest first.
+    pub(crate) received: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+impl Shared {
+    /// Keeps a request's text for [`Simulator::received`].
+    pub(crate) fn remember(&self, text: String) {
+        let mut r = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        if r.len() >= RECEIVED {
+            r.pop_front();
+        }
+        r.push_back(text);
+    }
+}
+
+/// How many chat requests' texts the simulator keeps for [`Simulator::received`].
+pub const RECEIVED: usize = 256;
 
 /// A simulator: its knobs and counters.
 #[derive(Debug, Clone)]
@@ -144,6 +164,7 @@ impl Simulator {
             shared: Arc::new(Shared {
                 cfg,
                 stats: Stats::default(),
+                received: Default::default(),
             }),
         }
     }
@@ -151,6 +172,17 @@ impl Simulator {
     /// Its counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// Every text (message contents, tool-call arguments) of the last chat requests it
+    /// received, one string per request: what a provider would have seen.
+    pub fn received(&self) -> Vec<String> {
+        let r = self
+            .shared
+            .received
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        r.iter().cloned().collect()
     }
 
     /// The axum router serving every endpoint.

@@ -84,6 +84,16 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
         })
         .collect();
     let joined = texts.concat();
+    s.remember(texts.join("\n"));
+    let echo = s.cfg.echo.then(|| {
+        req.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .and_then(|m| m.content.as_ref())
+            .map(|c| c.joined_text())
+            .unwrap_or_default()
+    });
     let seed = hash(&[
         &s.cfg.seed.to_le_bytes(),
         &req.seed.unwrap_or(0).to_le_bytes(),
@@ -143,6 +153,7 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
             .unwrap_or_default(),
         tool,
         json,
+        echo,
     };
     (ask, texts)
 }

@@ -268,7 +268,8 @@ pub trait PolicyQueries {
     /// The newest version of every scope that has a document in force (the data plane's snapshot).
     fn current_policies(&self) -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
     /// Every version of `scope_id`'s policy, oldest first.
-    fn policy_versions(&self, scope_id: &str) -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
+    fn policy_versions(&self, scope_id: &str)
+    -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
 }
 
 /// The request ledger.

@@ -1,8 +1,8 @@
 //! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
 
 mod budgets;
-mod policies;
 mod ledger;
+mod policies;
 mod rows;
 
 use crate::StoreError;

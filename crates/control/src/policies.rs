@@ -1,0 +1,224 @@
+//! Guard policies: the org default and each use case's own, versioned.
+//!
+//! Risk officers and platform admins write them; everyone reads the org default, and the policy
+//! of a use case whose pod they may read. Each write is a new version (the old ones stay, for the
+//! ledger's `policy` field to point at), checked first — every mistake named by its path
+//! (`policy.entities.EMAIL`) — and stored in its canonical form (every default written out), so
+//! an export says exactly what is in force. The data plane's snapshot is refreshed before the
+//! answer: the next request is governed by the new version.
+
+use crate::common::*;
+use tollgate_guard::Policy;
+use tollgate_store::PolicyQueries;
+
+fn require_policy_role(p: &Principal) -> Result<()> {
+    if p.manages_policies() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden {
+            message: "only risk officers and platform admins change policies".into(),
+            code: "role_forbids",
+        })
+    }
+}
+
+/// Checks a policy document and gives its canonical JSON.
+fn checked(doc: &serde_json::Value) -> Result<String> {
+    if !doc.is_object() {
+        return Err(ApiError::invalid(
+            "`policy` must be an object (see docs/policies.md)",
+            Some("policy".into()),
+        ));
+    }
+    let bad = |e: tollgate_guard::PolicyError| {
+        let path = if e.path.is_empty() || e.path == "." {
+            "policy".to_string()
+        } else {
+            format!("policy.{}", e.path)
+        };
+        ApiError::invalid(format!("{path}: {}", e.message), Some(path))
+    };
+    let policy = Policy::from_yaml(&doc.to_string()).map_err(bad)?;
+    policy.guard().map_err(bad)?;
+    serde_json::to_string(&policy).map_err(|_| ApiError::Internal)
+}
+
+fn view(scope: &str, source: &str, v: Option<&m::PolicyVersion>) -> Result<PolicyView> {
+    let policy = match v.and_then(|v| v.document.as_deref()) {
+        Some(doc) => serde_json::from_str(doc).map_err(|_| ApiError::Internal)?,
+        None => serde_json::to_value(Policy::default()).map_err(|_| ApiError::Internal)?,
+    };
+    Ok(PolicyView {
+        scope: scope.to_string(),
+        source: source.to_string(),
+        version: v.map(|v| v.version),
+        policy,
+        created_at: v.map(|v| tollgate_types::time::rfc3339(v.created_at)),
+        created_by: v.map(|v| v.created_by.clone()),
+        note: v.map(|v| v.note.clone()),
+    })
+}
+
+fn history(scope: &str, versions: Vec<m::PolicyVersion>) -> Result<Vec<PolicyView>> {
+    versions
+        .iter()
+        .map(|v| {
+            let source = if v.document.is_none() {
+                "removed"
+            } else if scope == "default" {
+                "default"
+            } else {
+                "use_case"
+            };
+            let mut out = view(scope, source, Some(v))?;
+            if v.document.is_none() {
+                out.policy = serde_json::Value::Null;
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+async fn default_version(gw: &Control) -> Result<Option<m::PolicyVersion>> {
+    Ok(gw.store.policy_versions("").await?.into_iter().next_back())
+}
+
+#[utoipa::path(get, path = "/admin/v1/policies/default", tag = "policies",
+    responses((status = 200, body = PolicyView), (status = 401, body = ErrorResponse)))]
+/// The org default policy (the built-in one until a policy is stored).
+pub async fn get_default_policy(State(gw): Gw, _p: Principal) -> Result<Json<PolicyView>> {
+    let v = default_version(&gw).await?;
+    let source = if v.is_some() { "default" } else { "builtin" };
+    Ok(Json(view("default", source, v.as_ref())?))
+}
+
+#[utoipa::path(put, path = "/admin/v1/policies/default", tag = "policies", request_body = PutPolicy,
+    responses((status = 200, body = PolicyView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
+/// Stores a new version of the org default policy (risk officers and platform admins).
+pub async fn put_default_policy(
+    State(gw): Gw,
+    p: Principal,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<PolicyView>> {
+    require_policy_role(&p)?;
+    let req: PutPolicy = body(&gw, &headers, b).await?;
+    let doc = checked(&req.policy)?;
+    let note = note_ok(req.note)?;
+    let v = gw
+        .store
+        .put_policy(&p.actor(), "", Some(&doc), &note, gw.clock.now_ms())
+        .await?;
+    gw.plane.refresh(Changed::Policies).await?;
+    Ok(Json(view("default", "default", Some(&v))?))
+}
+
+fn note_ok(note: Option<String>) -> Result<String> {
+    let note = note.unwrap_or_default();
+    if note.chars().count() > 500 || note.chars().any(forbidden_char) {
+        return Err(ApiError::invalid(
+            "`note` must be at most 500 characters, without control characters",
+            Some("note".into()),
+        ));
+    }
+    Ok(note)
+}
+
+#[utoipa::path(get, path = "/admin/v1/policies/default/versions", tag = "policies",
+    responses((status = 200, body = Vec<PolicyView>), (status = 401, body = ErrorResponse)))]
+/// Every version of the org default policy, oldest first.
+pub async fn default_policy_versions(
+    State(gw): Gw,
+    _p: Principal,
+) -> Result<Json<Vec<PolicyView>>> {
+    Ok(Json(history(
+        "default",
+        gw.store.policy_versions("").await?,
+    )?))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)),
+    responses((status = 200, body = PolicyView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The policy a use case's requests are governed by: its own, else the org default, else the
+/// built-in one (`source` says which).
+pub async fn get_use_case_policy(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<PolicyView>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let own = gw
+        .store
+        .policy_versions(&uc.id)
+        .await?
+        .into_iter()
+        .next_back();
+    if let Some(v) = own.filter(|v| v.document.is_some()) {
+        return Ok(Json(view(&uc.id, "use_case", Some(&v))?));
+    }
+    let v = default_version(&gw).await?;
+    let source = if v.is_some() { "default" } else { "builtin" };
+    Ok(Json(view(&uc.id, source, v.as_ref())?))
+}
+
+#[utoipa::path(put, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)), request_body = PutPolicy,
+    responses((status = 200, body = PolicyView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Stores a new version of a use case's own policy (risk officers and platform admins).
+pub async fn put_use_case_policy(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<PolicyView>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    require_policy_role(&p)?;
+    let req: PutPolicy = body(&gw, &headers, b).await?;
+    let doc = checked(&req.policy)?;
+    let note = note_ok(req.note)?;
+    let v = gw
+        .store
+        .put_policy(&p.actor(), &uc.id, Some(&doc), &note, gw.clock.now_ms())
+        .await?;
+    gw.plane.refresh(Changed::Policies).await?;
+    Ok(Json(view(&uc.id, "use_case", Some(&v))?))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Removes a use case's own policy: the org default governs it again (a version of its own, so
+/// the history shows when).
+pub async fn delete_use_case_policy(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    require_policy_role(&p)?;
+    gw.store
+        .put_policy(&p.actor(), &uc.id, None, "", gw.clock.now_ms())
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(_) => ApiError::Missing(format!(
+                "a policy of use case {id} (it has none of its own)"
+            )),
+            e => e.into(),
+        })?;
+    gw.plane.refresh(Changed::Policies).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/policy/versions", tag = "policies", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<PolicyView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Every version of a use case's own policy, oldest first (`source: removed` for a removal).
+pub async fn use_case_policy_versions(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<PolicyView>>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    Ok(Json(history(
+        &uc.id,
+        gw.store.policy_versions(&uc.id).await?,
+    )?))
+}

@@ -1,0 +1,659 @@
+//! The guard end to end: policies written through the admin API (who may, what is kept), and
+//! requests through the gateway to the simulator — values tokenized, masked or blocked on the
+//! way in, tokens put back on the way out (complete and streamed, OpenAI and Anthropic), the
+//! conversation's tokens kept across turns, and the findings on the ledger and in the metrics.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod planes;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tollgate_simulator::SimConfig;
+use tollgate_store::{AuditQueries, LedgerQueries, RequestRecord};
+
+struct Admin {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+async fn records(g: &common::Gw, n: u64) -> Vec<RequestRecord> {
+    // The ledger writes in the background: wait (bounded) until it has them all.
+    for _ in 0..500 {
+        if g.gw.store.count_records(0, i64::MAX).await.unwrap() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    g.gw.store.list_records(0, i64::MAX, 1000).await.unwrap()
+}
+
+fn findings(r: &RequestRecord) -> Vec<(String, String, String, u64)> {
+    let v: Value = serde_json::from_str(r.guard.as_deref().unwrap()).unwrap();
+    let mut out: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_string(),
+                f["action"].as_str().unwrap().to_string(),
+                f["direction"].as_str().unwrap().to_string(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn f(t: &str, a: &str, d: &str, n: u64) -> (String, String, String, u64) {
+    (t.into(), a.into(), d.into(), n)
+}
+
+const EMAIL: &str = "ann@example.org";
+const CARD: &str = "4111 1111 1111 1111";
+const PHONE: &str = "+44 20 7946 0958";
+const AWS: &str = "AKIAIOSFODNN7EXAMPLE";
+
+#[tokio::test]
+async fn values_never_reach_the_model_and_come_back_to_the_client() {
+    let s = common::sim(SimConfig {
+        echo: true,
+        ..Default::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = Admin {
+        url: g.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let uc = g.use_case.id.clone();
+    let (st, v) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/use-cases/{uc}/policy"),
+            &admin,
+            Some(json!({"policy": {"entities": {"EMAIL_ADDRESS": "tokenize", "CREDIT_CARD": "tokenize", "PHONE_NUMBER": "mask"}}, "note": "pilot with customer data"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["source"], "use_case");
+    // Every field written out: the defaults say secrets block.
+    assert_eq!(v["policy"]["secrets"], "block");
+
+    let prompt = format!("Please write to {EMAIL} about card {CARD} or call {PHONE} today");
+    let shown = format!("Please write to {EMAIL} about card {CARD} or call <PHONE_NUMBER> today");
+    let client = reqwest::Client::new();
+    let ask = |route: &str, stream: bool, text: &str, session: Option<&str>| {
+        let mut req = client
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": route, "stream": stream, "messages": common::user(text)}));
+        if let Some(s) = session {
+            req = req.header("x-tollgate-session", s);
+        }
+        req.send()
+    };
+
+    // Streamed, on both dialects: the model sees tokens and masks, the client its values.
+    for route in ["m", "c"] {
+        let before = s.sim.received().len();
+        let resp = ask(route, true, &prompt, None).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let events = common::sse_data(resp).await;
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        assert_eq!(common::streamed_text(&events), shown, "{route}");
+        let seen = s.sim.received();
+        assert_eq!(seen.len(), before + 1);
+        let upstream = seen.last().unwrap();
+        for value in [EMAIL, CARD, PHONE, "4111", "ann@"] {
+            assert!(
+                !upstream.contains(value),
+                "{route}: the model saw {value}: {upstream}"
+            );
+        }
+        assert!(
+            upstream.contains("<EMAIL_ADDRESS_1>")
+                && upstream.contains("<CREDIT_CARD_1>")
+                && upstream.contains("<PHONE_NUMBER>"),
+            "{upstream}"
+        );
+    }
+    // Complete.
+    let resp = ask("m", false, &prompt, None).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], shown);
+
+    // Tool-call arguments, tool results and text parts are guarded too.
+    let resp = client
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": [
+            {"role": "user", "content": "look me up"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": format!("{{\"email\": \"{EMAIL}\"}}")}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": format!("card on file: {CARD}")},
+            {"role": "user", "content": [{"type": "text", "text": format!("and phone {PHONE}")}]}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "and phone <PHONE_NUMBER>"
+    );
+    let upstream = s.sim.received().last().unwrap().clone();
+    for value in [EMAIL, CARD, PHONE] {
+        assert!(
+            !upstream.contains(value),
+            "the model saw {value}: {upstream}"
+        );
+    }
+    assert!(
+        upstream.contains(r#"{"email": "<EMAIL_ADDRESS_1>"}"#)
+            && upstream.contains("card on file: <CREDIT_CARD_1>"),
+        "{upstream}"
+    );
+
+    // A conversation keeps its tokens: the second turn's new e-mail is the second token, the
+    // first e-mail is the first again.
+    let turn1 = ask("m", false, &format!("mail {EMAIL}"), Some("conv-1"))
+        .await
+        .unwrap();
+    assert_eq!(turn1.status(), 200);
+    let turn2 = ask(
+        "m",
+        true,
+        &format!("mail bob@example.net then {EMAIL}"),
+        Some("conv-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        common::streamed_text(&common::sse_data(turn2).await),
+        format!("mail bob@example.net then {EMAIL}")
+    );
+    assert_eq!(
+        s.sim.received().last().unwrap(),
+        "mail <EMAIL_ADDRESS_2> then <EMAIL_ADDRESS_1>"
+    );
+    assert!(
+        !g.gw.vault.stores_bytes(EMAIL.as_bytes()),
+        "the vault holds values only encrypted"
+    );
+
+    // Blocked: a secret (the policy's default for secrets) — 400, the type named, never the value.
+    let before = s.count();
+    let resp = ask(
+        "m",
+        true,
+        &format!("my key is {AWS} and mail {EMAIL}"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["error"]["code"], "policy_violation", "{text}");
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SECRET_AWS_KEY"),
+        "{text}"
+    );
+    assert!(!text.contains(AWS) && !text.contains(EMAIL), "{text}");
+    assert_eq!(
+        s.count(),
+        before,
+        "a blocked request never reaches the provider"
+    );
+
+    // The ledger: the policy version and counts per type, action and direction; no value.
+    let recs = records(&g, 7).await;
+    assert_eq!(recs.len(), 7);
+    for r in &recs {
+        assert_eq!(r.policy.as_deref(), Some("use_case@1"));
+        let json = serde_json::to_string(r).unwrap();
+        for value in [EMAIL, CARD, PHONE, AWS, "bob@example.net"] {
+            assert!(!json.contains(value), "{json}");
+        }
+    }
+    let blocked = recs.iter().find(|r| r.status == 400).unwrap();
+    assert_eq!(blocked.outcome, "policy_violation");
+    assert_eq!(
+        findings(blocked),
+        vec![
+            f("EMAIL_ADDRESS", "tokenize", "input", 1),
+            f("SECRET_AWS_KEY", "block", "input", 1)
+        ]
+    );
+    let g1: Value = serde_json::from_str(blocked.guard.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        g1["output"], "not_run",
+        "a blocked request's answer was never scanned"
+    );
+    let streamed = recs
+        .iter()
+        .filter(|r| r.stream && r.status == 200 && r.route == "m")
+        .min_by_key(|r| r.id.clone())
+        .unwrap();
+    assert_eq!(
+        findings(streamed),
+        vec![
+            f("CREDIT_CARD", "tokenize", "input", 1),
+            f("EMAIL_ADDRESS", "tokenize", "input", 1),
+            f("PHONE_NUMBER", "mask", "input", 1),
+        ]
+    );
+    let g2: Value = serde_json::from_str(streamed.guard.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        (g2["input"].as_str(), g2["output"].as_str()),
+        (Some("ran"), Some("ran"))
+    );
+    let metrics = g.metrics().await;
+    for line in [
+        r#"tollgate_guard_findings_total{direction="input",entity_type="EMAIL_ADDRESS",action="tokenize"} 8"#,
+        r#"tollgate_guard_findings_total{direction="input",entity_type="SECRET_AWS_KEY",action="block"} 1"#,
+        "tollgate_guard_blocked_requests_total 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
+    let s = common::sim(SimConfig {
+        echo: true,
+        ..Default::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = Admin {
+        url: g.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    // Nothing scanned on the way in: what the model writes back is masked on the way out.
+    let (st, v) = api
+        .call(
+            reqwest::Method::PUT,
+            "/admin/v1/policies/default",
+            &admin,
+            Some(json!({"policy": {"scan": {"input": false, "tool_arguments": false, "tool_results": false}, "entities": {"PHONE_NUMBER": "hash"}}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let text = format!("call {PHONE} or write {EMAIL}; my card is {CARD}, key {AWS} thanks");
+    let phone = tollgate_guard::policy::hashed(
+        tollgate_guard::Entity::PhoneNumber,
+        PHONE,
+        &g.gw.guard_key[..],
+    );
+    let want = format!(
+        "call {phone} or write <EMAIL_ADDRESS>; my card is <CREDIT_CARD>, key <SECRET_AWS_KEY> thanks"
+    );
+    for stream in [false, true] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "stream": stream, "messages": common::user(&text)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let got = if stream {
+            common::streamed_text(&common::sse_data(resp).await)
+        } else {
+            resp.json::<Value>().await.unwrap()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(got, want, "stream: {stream}");
+        // The model did see the values: the input side was off.
+        assert!(s.sim.received().last().unwrap().contains(EMAIL));
+    }
+    let recs = records(&g, 2).await;
+    for r in &recs {
+        assert_eq!(r.policy.as_deref(), Some("default@1"));
+        let g: Value = serde_json::from_str(r.guard.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (g["input"].as_str(), g["output"].as_str()),
+            (Some("off"), Some("ran"))
+        );
+        assert_eq!(
+            findings(r),
+            vec![
+                f("CREDIT_CARD", "mask", "output", 1),
+                f("EMAIL_ADDRESS", "mask", "output", 1),
+                f("PHONE_NUMBER", "hash", "output", 1),
+                f("SECRET_AWS_KEY", "mask", "output", 1),
+            ]
+        );
+    }
+}
+
+/// Users of each role and their tokens: (name, token).
+async fn people(api: &Admin, admin: &str, pod_a: &str) -> Vec<(&'static str, String)> {
+    let mut out = vec![("bootstrap", admin.to_string())];
+    for (i, (who, org_role, pod_role)) in [
+        ("platform_admin", Some("platform_admin"), None),
+        ("risk_officer", Some("risk_officer"), None),
+        ("finops", Some("finops"), None),
+        ("auditor", Some("auditor"), None),
+        ("lead", None, Some("lead")),
+        ("builder", None, Some("builder")),
+        ("viewer", None, Some("viewer")),
+        ("nobody", None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (st, u) = api
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/users",
+                admin,
+                Some(json!({"email": format!("p{i}@example.com"), "name": who, "org_role": org_role})),
+            )
+            .await;
+        assert_eq!(st, 201, "{u}");
+        let uid = u["id"].as_str().unwrap();
+        if let Some(role) = pod_role {
+            let (st, _) = api
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/admin/v1/pods/{pod_a}/members/{uid}"),
+                    admin,
+                    Some(json!({"role": role})),
+                )
+                .await;
+            assert!(st == 200 || st == 201, "{st}");
+        }
+        let (_, t) = api
+            .call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/users/{uid}/tokens"),
+                admin,
+                Some(json!({"name": "t"})),
+            )
+            .await;
+        out.push((who, t["secret"].as_str().unwrap().to_string()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn who_may_read_and_write_policies_and_what_is_kept() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = Admin {
+        url: g.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let post = async |path: &str, body: Value| {
+        let (st, v) = api
+            .call(reqwest::Method::POST, path, &admin, Some(body))
+            .await;
+        assert!(st == 201 || st == 200, "{path}: {v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+    let pod_a = post("/admin/v1/pods", json!({"name": "pod-a"})).await;
+    let pod_b = post("/admin/v1/pods", json!({"name": "pod-b"})).await;
+    let uc_a = post(
+        "/admin/v1/use-cases",
+        json!({"pod_id": pod_a, "name": "a", "routes": ["m"]}),
+    )
+    .await;
+    let uc_b = post(
+        "/admin/v1/use-cases",
+        json!({"pod_id": pod_b, "name": "b", "routes": ["m"]}),
+    )
+    .await;
+    let everyone = people(&api, &admin, &pod_a).await;
+    let doc = json!({"policy": {"entities": {"EMAIL_ADDRESS": "hash"}}});
+    use reqwest::Method as M;
+    for (who, token) in &everyone {
+        let writer = matches!(*who, "bootstrap" | "platform_admin" | "risk_officer");
+        let reads_all = matches!(
+            *who,
+            "bootstrap" | "platform_admin" | "risk_officer" | "finops" | "auditor"
+        );
+        let reads_a = reads_all || matches!(*who, "lead" | "builder" | "viewer");
+        // The org default: everyone reads it; only writers change it.
+        assert_eq!(
+            api.call(M::GET, "/admin/v1/policies/default", token, None)
+                .await
+                .0,
+            200,
+            "{who}"
+        );
+        assert_eq!(
+            api.call(M::GET, "/admin/v1/policies/default/versions", token, None)
+                .await
+                .0,
+            200,
+            "{who}"
+        );
+        let (st, _) = api
+            .call(
+                M::PUT,
+                "/admin/v1/policies/default",
+                token,
+                Some(doc.clone()),
+            )
+            .await;
+        assert_eq!(st, if writer { 200 } else { 403 }, "{who} PUT default");
+        for (uc, readable) in [(&uc_a, reads_a), (&uc_b, reads_all)] {
+            let path = format!("/admin/v1/use-cases/{uc}/policy");
+            let hidden = if readable { None } else { Some(404) };
+            let (st, _) = api.call(M::GET, &path, token, None).await;
+            assert_eq!(st, hidden.unwrap_or(200), "{who} GET {path}");
+            let (st, _) = api
+                .call(M::GET, &format!("{path}/versions"), token, None)
+                .await;
+            assert_eq!(st, hidden.unwrap_or(200), "{who} GET versions");
+            let (st, _) = api.call(M::PUT, &path, token, Some(doc.clone())).await;
+            assert_eq!(
+                st,
+                hidden.unwrap_or(if writer { 200 } else { 403 }),
+                "{who} PUT {path}"
+            );
+            // Someone must have a policy to remove: the admin writes one first.
+            api.call(M::PUT, &path, &admin, Some(doc.clone())).await;
+            let (st, _) = api.call(M::DELETE, &path, token, None).await;
+            assert_eq!(
+                st,
+                hidden.unwrap_or(if writer { 204 } else { 403 }),
+                "{who} DELETE {path}"
+            );
+        }
+    }
+    // What is kept: every version, who wrote it and why; removal is a version too; the use case
+    // falls back to the org default.
+    // (The last person could not remove the admin's last setup: the admin does.)
+    let (st, _) = api
+        .call(
+            M::DELETE,
+            &format!("/admin/v1/use-cases/{uc_a}/policy"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (_, versions) = api
+        .call(
+            M::GET,
+            &format!("/admin/v1/use-cases/{uc_a}/policy/versions"),
+            &admin,
+            None,
+        )
+        .await;
+    let versions = versions.as_array().unwrap();
+    let numbers: Vec<i64> = versions
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=numbers.len() as i64).collect::<Vec<_>>());
+    assert_eq!(versions.last().unwrap()["source"], "removed");
+    assert!(
+        versions.iter().any(|v| v["created_by"] != "admin"),
+        "writers other than the bootstrap admin are named"
+    );
+    let (_, now) = api
+        .call(
+            M::GET,
+            &format!("/admin/v1/use-cases/{uc_a}/policy"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(now["source"], "default");
+    assert_eq!(now["policy"]["entities"]["EMAIL_ADDRESS"], "hash");
+    // Removing what is not there: 404.
+    let (st, _) = api
+        .call(
+            M::DELETE,
+            &format!("/admin/v1/use-cases/{uc_a}/policy"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    // The audit trail has every change with its version and the actor.
+    let events = g.gw.store.list_audit(0, 10_000).await.unwrap();
+    let sets = events.iter().filter(|e| e.action == "policy.set").count();
+    let removes = events
+        .iter()
+        .filter(|e| e.action == "policy.remove")
+        .count();
+    assert_eq!(
+        sets,
+        3 + 2 * 3 + 2 * everyone.len(),
+        "3 writers × (default + 2 use cases) + the admin's setups"
+    );
+    assert_eq!(
+        removes,
+        3 * 2 + 1,
+        "3 writers × 2 use cases, and the admin's"
+    );
+    assert!(
+        events.iter().any(|e| e.action == "policy.set"
+            && e.object_id == uc_b
+            && e.details["version"].is_i64())
+    );
+}
+
+#[tokio::test]
+async fn bad_policies_are_refused_with_the_path_of_the_mistake() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = Admin {
+        url: g.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    for (body, param, says) in [
+        (
+            json!({"policy": {"entities": {"EMAIL": "mask"}}}),
+            "policy.entities.EMAIL",
+            "unknown entity type",
+        ),
+        (
+            json!({"policy": {"entities": {"EMAIL_ADDRESS": "scramble"}}}),
+            "policy.entities.EMAIL_ADDRESS",
+            "expected an action",
+        ),
+        (
+            json!({"policy": {"threshold": 2}}),
+            "policy.threshold",
+            "from 0 to 1",
+        ),
+        (
+            json!({"policy": {"entities": {"PHONE_NUMBER": {"action": "mask", "threshold": -0.5}}}}),
+            "policy.entities.PHONE_NUMBER",
+            "from 0 to 1",
+        ),
+        (
+            json!({"policy": {"guard": {"custom_terms": ["ok", ""]}}}),
+            "policy.guard.custom_terms[1]",
+            "",
+        ),
+        (
+            json!({"policy": {"logging": "everything"}}),
+            "policy.logging",
+            "unknown variant",
+        ),
+        (
+            json!({"policy": "mask everything"}),
+            "policy",
+            "must be an object",
+        ),
+        (
+            json!({"policy": {}, "colour": 1}),
+            "colour",
+            "unknown field",
+        ),
+        (
+            json!({"policy": {}, "note": "x".repeat(501)}),
+            "note",
+            "at most 500",
+        ),
+    ] {
+        let (st, v) = api
+            .call(
+                reqwest::Method::PUT,
+                "/admin/v1/policies/default",
+                &admin,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["param"], param, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {v}"
+        );
+    }
+    // Nothing was stored: still the built-in policy.
+    let (_, v) = api
+        .call(
+            reqwest::Method::GET,
+            "/admin/v1/policies/default",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(v["source"], "builtin");
+    assert_eq!(v["version"], Value::Null);
+}
