@@ -129,6 +129,19 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
         assert_eq!(resp.status(), 200);
         let events = common::sse_data(resp).await;
         assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        // Nothing comes after the chunk that finishes the choice (clients may stop there).
+        let finished_at = events
+            .iter()
+            .position(|e| {
+                serde_json::from_str::<Value>(e)
+                    .is_ok_and(|v| !v["choices"][0]["finish_reason"].is_null())
+            })
+            .unwrap();
+        assert_eq!(
+            common::streamed_text(&events[finished_at + 1..]),
+            "",
+            "{route}: {events:?}"
+        );
         assert_eq!(common::streamed_text(&events), shown, "{route}");
         let seen = s.sim.received();
         assert_eq!(seen.len(), before + 1);

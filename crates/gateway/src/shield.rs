@@ -443,3 +443,106 @@ fn flush_choice(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_guard::{Policy, Tokenizer};
+
+    fn guard_for(yaml: &str, tokens: SessionTokens) -> OutputGuard {
+        let policy = Policy::from_yaml(yaml).unwrap();
+        let guard = policy.guard().unwrap();
+        OutputGuard {
+            gov: Arc::new(Governed {
+                policy,
+                guard,
+                label: "test".into(),
+            }),
+            hash_key: Arc::from(&b"k"[..]),
+            tokens: Arc::new(tokens),
+        }
+    }
+
+    fn chunk(delta: Value, finish: Option<&str>) -> Bytes {
+        Bytes::from(
+            serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+            .to_string(),
+        )
+    }
+
+    /// Joins what the client sees of content and of tool call 0's arguments.
+    fn seen(frames: &[Bytes]) -> (String, String, Vec<bool>) {
+        let (mut content, mut args, mut finished) = (String::new(), String::new(), Vec::new());
+        for f in frames {
+            let v: Value = serde_json::from_slice(f).unwrap();
+            let c = &v["choices"][0];
+            content.push_str(c["delta"]["content"].as_str().unwrap_or(""));
+            if let Some(a) = c["delta"]["tool_calls"][0]["function"]["arguments"].as_str() {
+                args.push_str(a);
+            }
+            finished.push(!c["finish_reason"].is_null());
+        }
+        (content, args, finished)
+    }
+
+    #[test]
+    fn a_stream_is_unmasked_and_guarded_content_and_tool_arguments_alike() {
+        let mut t = SessionTokens::default();
+        t.token(Entity::EmailAddress, "ann@example.org");
+        let mut s = StreamShield::new(guard_for("", t));
+        let mut frames = Vec::new();
+        for piece in ["Write to <EMAIL_", "ADDRESS_1> or bob@", "example.net now"] {
+            frames.push(s.rewrite(&chunk(serde_json::json!({"content": piece}), None)));
+        }
+        for piece in [
+            "{\"to\": \"<EMAIL",
+            "_ADDRESS_1>\", \"cc\": \"eve@exam",
+            "ple.com\"}",
+        ] {
+            frames.push(s.rewrite(&chunk(
+                serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                None,
+            )));
+        }
+        frames.push(s.rewrite(&chunk(serde_json::json!({}), Some("stop"))));
+        assert_eq!(
+            s.finish(),
+            None,
+            "everything went out with the finishing chunk"
+        );
+        let (content, args, finished) = seen(&frames);
+        assert_eq!(content, "Write to ann@example.org or <EMAIL_ADDRESS> now");
+        assert_eq!(
+            args,
+            r#"{"to": "ann@example.org", "cc": "<EMAIL_ADDRESS>"}"#
+        );
+        assert_eq!(finished.last(), Some(&true));
+        let mut report = GuardReport::default();
+        s.report_into(&mut report);
+        assert_eq!(
+            report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
+            2
+        );
+        assert_eq!(report.output, Ran::Ran);
+    }
+
+    #[test]
+    fn a_stream_that_never_finishes_a_choice_is_flushed_at_its_end() {
+        let mut t = SessionTokens::default();
+        t.token(Entity::EmailAddress, "ann@example.org");
+        let mut s = StreamShield::new(guard_for("", t));
+        let mut frames = vec![s.rewrite(&chunk(
+            serde_json::json!({"content": "hi <EMAIL_ADDRESS_1>"}),
+            None,
+        ))];
+        frames.extend(s.finish());
+        let (content, _, _) = seen(&frames);
+        assert_eq!(content, "hi ann@example.org");
+        let last: Value = serde_json::from_slice(frames.last().unwrap()).unwrap();
+        assert_eq!(
+            last["id"], "c1",
+            "the closing chunk carries the stream's id"
+        );
+    }
+}

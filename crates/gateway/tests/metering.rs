@@ -336,3 +336,21 @@ async fn a_huge_prompt_without_usage_is_estimated_and_recorded() {
         assert!(r.input_tokens > 0, "{r:?}");
     }
 }
+
+/// An upstream whose stream never finishes its choice (no `finish_reason`): what the output
+/// guard still holds when the stream ends reaches the client before `[DONE]`.
+#[tokio::test]
+async fn a_stream_without_a_finish_reason_loses_nothing_to_the_output_guard() {
+    let (url, _bodies) = endless_upstream(50).await;
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, retries: 0, deployments: [{{ provider: up, model: gpt-4o-mini }}] }}]\n"
+    ))
+    .await;
+    let resp = g
+        .post(json!({"model": "r", "stream": true, "messages": user("hi")}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let events = sse_data(resp).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(streamed_text(&events), "word ".repeat(50));
+}
