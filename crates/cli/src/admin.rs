@@ -189,6 +189,42 @@ pub enum Keys {
     },
 }
 
+/// `tollgate policies …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Policies {
+    /// Print the policy in force as YAML (a use case's: its own, else the org default); the
+    /// output is a file `policies set` takes back.
+    Get {
+        /// The use case (the org default without it).
+        #[arg(long)]
+        use_case: Option<String>,
+    },
+    /// Store a new version from a YAML (or JSON) file, `-` for stdin (risk officers and platform
+    /// admins).
+    Set {
+        /// The policy file.
+        file: std::path::PathBuf,
+        /// The use case (the org default without it).
+        #[arg(long)]
+        use_case: Option<String>,
+        /// Why, kept with the version and in the audit trail.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove a use case's own policy: the org default governs it again.
+    Remove {
+        /// The use case.
+        #[arg(long)]
+        use_case: String,
+    },
+    /// Every version, oldest first.
+    Versions {
+        /// The use case (the org default without it).
+        #[arg(long)]
+        use_case: Option<String>,
+    },
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -466,6 +502,81 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             &c.get(&format!("/use-cases/{id}/stage-changes")).await?,
             &["at", "from", "to", "actor", "reason"],
         ),
+    }
+    Ok(())
+}
+
+/// Runs `tollgate policies …`.
+pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let path = |uc: &Option<String>| match uc {
+        Some(id) => format!("/use-cases/{id}/policy"),
+        None => "/policies/default".to_string(),
+    };
+    match cmd {
+        Policies::Get { use_case } => {
+            let v = c.get(&path(&use_case)).await?;
+            if c.json {
+                print_json(&v);
+            } else {
+                println!(
+                    "# {} policy of {}, version {} ({} {})",
+                    v["source"].as_str().unwrap_or("-"),
+                    v["scope"].as_str().unwrap_or("-"),
+                    v["version"],
+                    v["created_at"].as_str().unwrap_or("-"),
+                    v["created_by"].as_str().unwrap_or("-"),
+                );
+                print!("{}", serde_yaml::to_string(&v["policy"])?);
+            }
+        }
+        Policies::Set {
+            file,
+            use_case,
+            note,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            // Checked here first, so a mistake is named with the file before anything is sent.
+            if let Err(e) = tollgate_guard::Policy::from_yaml(&text) {
+                bail!("{}: {e}", file.display());
+            }
+            let policy: Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("{} is not YAML", file.display()))?;
+            let v = c
+                .call(
+                    reqwest::Method::PUT,
+                    &path(&use_case),
+                    Some(json!({"policy": policy, "note": note})),
+                )
+                .await?;
+            c.show(
+                &v,
+                &["scope", "source", "version", "created_at", "created_by"],
+            );
+        }
+        Policies::Remove { use_case } => {
+            c.call(
+                reqwest::Method::DELETE,
+                &path(&Some(use_case.clone())),
+                None,
+            )
+            .await?;
+            if !c.json {
+                println!("{use_case} is governed by the org default policy again");
+            }
+        }
+        Policies::Versions { use_case } => {
+            let v = c.get(&format!("{}/versions", path(&use_case))).await?;
+            c.show(
+                &v,
+                &["version", "source", "created_at", "created_by", "note"],
+            );
+        }
     }
     Ok(())
 }

@@ -55,6 +55,13 @@ enum Command {
         #[command(subcommand)]
         command: admin::Keys,
     },
+    /// Guard policies: the org default and each use case's (admin API; YAML in and out).
+    Policies {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Policies,
+    },
     /// Spend reports (admin API).
     Report {
         #[command(flatten)]
@@ -165,6 +172,7 @@ fn main() -> anyhow::Result<()> {
             Command::Users { conn, command } => admin::users(conn, command).await,
             Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
             Command::Keys { conn, command } => admin::keys(conn, command).await,
+            Command::Policies { conn, command } => admin::policies(conn, command).await,
             Command::Report { conn, command } => admin::report(conn, command).await,
             Command::Config { .. } | Command::Guard { .. } => Ok(()),
         }

@@ -508,6 +508,83 @@ async fn the_cli_drives_the_admin_api() {
     );
     assert_eq!(chat(secret.to_string()).await.unwrap().status(), 401);
 
+    // Policies: YAML in, YAML out, and the export is taken back as it is.
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "entities:\n  EMAIL_ADDRESS: tokenize\n  PHONE_NUMBER: { action: hash, threshold: 0.7 }\nguard: { denied_terms: [Project Falcon] }\n",
+    )
+    .unwrap();
+    let set = cli(
+        &url,
+        admin,
+        &[
+            "policies",
+            "set",
+            policy.to_str().unwrap(),
+            "--use-case",
+            uc_id,
+            "--note",
+            "from the CLI",
+        ],
+    );
+    assert!(set.contains("use_case"), "{set}");
+    let exported = cli(&url, admin, &["policies", "get", "--use-case", uc_id]);
+    assert!(exported.starts_with("# use_case policy of"), "{exported}");
+    assert!(
+        exported.contains("EMAIL_ADDRESS: tokenize") && exported.contains("Project Falcon"),
+        "{exported}"
+    );
+    let again = dir.join("again.yaml");
+    std::fs::write(&again, &exported).unwrap();
+    cli(
+        &url,
+        admin,
+        &[
+            "policies",
+            "set",
+            again.to_str().unwrap(),
+            "--use-case",
+            uc_id,
+        ],
+    );
+    let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        body(&cli(&url, admin, &["policies", "get", "--use-case", uc_id])),
+        body(&exported),
+        "an exported policy stores the same document"
+    );
+    let versions = cli(&url, admin, &["policies", "versions", "--use-case", uc_id]);
+    assert!(
+        versions.contains("from the CLI") && versions.lines().count() == 3,
+        "{versions}"
+    );
+    // A pod member may read it but not change it.
+    assert!(cli(&url, &token, &["policies", "get", "--use-case", uc_id]).contains("tokenize"));
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "entities:\n  EMAIL: mask\n").unwrap();
+    for (who, file, says) in [
+        (admin, &bad, "entities.EMAIL: unknown entity type"),
+        (token.as_str(), &policy, "403"),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "policies",
+                "set",
+                file.to_str().unwrap(),
+                "--use-case",
+                uc_id,
+                "--url",
+                &url,
+            ])
+            .env("TOLLGATE_TOKEN", who)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+
     // A clear error for a missing object, exit status 1.
     let out = Command::new(BIN)
         .args(["pods", "get", "pod_nope", "--url", &url])

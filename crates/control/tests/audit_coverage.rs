@@ -206,6 +206,30 @@ const CHECKS: &[Check] = &[
         action: "budget.delete",
         object: Object::Path("id"),
     },
+    Check {
+        method: "PUT",
+        path: "/admin/v1/policies/default",
+        bind: &[],
+        body: Some(r#"{"policy": {"default": "mask"}, "note": "audit check"}"#),
+        action: "policy.set",
+        object: Object::Answer("/scope"),
+    },
+    Check {
+        method: "PUT",
+        path: "/admin/v1/use-cases/{id}/policy",
+        bind: &[("id", Fixture::UseCase)],
+        body: Some(r#"{"policy": {"entities": {"EMAIL_ADDRESS": "tokenize"}}}"#),
+        action: "policy.set",
+        object: Object::Path("id"),
+    },
+    Check {
+        method: "DELETE",
+        path: "/admin/v1/use-cases/{id}/policy",
+        bind: &[("id", Fixture::UseCase)],
+        body: None,
+        action: "policy.remove",
+        object: Object::Path("id"),
+    },
 ];
 
 struct Api {
@@ -332,6 +356,15 @@ impl World {
             .await,
         );
         let use_case = id(&use_case, "/id");
+        // A policy of its own (so removing it can be checked).
+        keep(
+            api.ok(
+                "PUT",
+                &format!("/admin/v1/use-cases/{use_case}/policy"),
+                json!({"policy": {"default": "redact"}}),
+            )
+            .await,
+        );
         let key = keep(
             api.ok(
                 "POST",

@@ -236,9 +236,18 @@ impl Policy {
     /// Reads a policy from YAML (JSON is YAML too), naming the path of a mistake.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
         let de = serde_yaml::Deserializer::from_str(text);
-        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| PolicyError {
-            path: e.path().to_string(),
-            message: e.into_inner().to_string(),
+        let p: Policy = serde_path_to_error::deserialize(de).map_err(|e| {
+            let message = e.inner().to_string();
+            // serde_yaml starts its message with the part of the path it knows; the path is
+            // given whole already.
+            let message = match message.split_once(": ") {
+                Some((head, rest)) if !head.contains([' ', '`']) => rest.to_string(),
+                _ => message,
+            };
+            PolicyError {
+                path: e.path().to_string(),
+                message,
+            }
         })?;
         p.validate()?;
         Ok(p)
