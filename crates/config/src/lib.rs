@@ -76,6 +76,19 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Alert webhooks: (URL, signing secret).
     pub webhooks: Vec<(String, Option<Secret>)>,
+    /// The audit chain.
+    pub audit: Audit,
+}
+
+/// Validated `audit:`.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The checkpoint signing key's file (`<data_dir>/audit-signing-key` by default).
+    pub signing_key_file: PathBuf,
+    /// A checkpoint after this many new entries.
+    pub checkpoint_every: u64,
+    /// … or after this long.
+    pub checkpoint_interval: Duration,
 }
 
 /// Validated `server:`.

@@ -22,6 +22,25 @@ pub struct RawConfig {
     /// Where alerts go besides the log.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// The tamper-evident audit chain.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// `audit:`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The Ed25519 key that signs checkpoints: a file of 32 bytes (raw, hex or base64); generated
+    /// (0600) into `<data_dir>/audit-signing-key` when not set and absent.
+    #[serde(default)]
+    pub signing_key_file: Option<String>,
+    /// A checkpoint after this many new entries (1000 by default).
+    #[serde(default)]
+    pub checkpoint_every: Option<u64>,
+    /// … or after this long, even when nothing happened (300000 ms by default).
+    #[serde(default)]
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 /// `alerts:`.

@@ -333,12 +333,33 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         }
     }
 
+    let checkpoint_every = raw.audit.checkpoint_every.unwrap_or(1000);
+    if checkpoint_every == 0 {
+        c.push("audit.checkpoint_every".to_string(), "must be at least 1");
+    }
+    let checkpoint_interval = ms(
+        raw.audit.checkpoint_interval_ms,
+        300_000,
+        "audit.checkpoint_interval_ms".to_string(),
+        &mut c,
+    );
+    let audit = crate::Audit {
+        signing_key_file: raw
+            .audit
+            .signing_key_file
+            .map(PathBuf::from)
+            .unwrap_or_else(|| server.data_dir.join("audit-signing-key")),
+        checkpoint_every,
+        checkpoint_interval,
+    };
+
     if c.problems.is_empty() {
         Ok(Config {
             server,
             providers,
             routes,
             webhooks,
+            audit,
         })
     } else {
         Err(ConfigError::Invalid(c.problems))

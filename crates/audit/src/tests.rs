@@ -1,0 +1,258 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+fn signer() -> Signer {
+    Signer::from_bytes(&[7u8; 32])
+}
+
+/// A chain of `n` entries and a checkpoint after every `every` of them (and one at the end).
+fn chain(n: i64, every: i64) -> (Vec<Entry>, Vec<SignedCheckpoint>) {
+    let s = signer();
+    let (mut entries, mut cps) = (Vec::new(), Vec::new());
+    let (mut prev, mut cp_prev, mut from, mut leaves) = (GENESIS, GENESIS, 1, Vec::new());
+    for seq in 1..=n {
+        let body = json!({"seq": seq, "kind": "request", "ref": format!("rec_{seq}"), "cost": seq * 10, "model": "m"});
+        let h = entry_hash(&prev, &body);
+        entries.push(Entry {
+            seq,
+            hash: h,
+            body: Some(body),
+            what: format!("request rec_{seq}"),
+        });
+        prev = h;
+        leaves.push(h);
+        if seq % every == 0 || seq == n {
+            let cp = Checkpoint {
+                size: seq,
+                from,
+                head: prev,
+                root: merkle_root(&leaves),
+                prev: cp_prev,
+                at: 1000 + seq,
+            };
+            let sc = s.sign(&cp);
+            cp_prev = checkpoint_hash(&sc.text);
+            cps.push(sc);
+            from = seq + 1;
+            leaves.clear();
+        }
+    }
+    (entries, cps)
+}
+
+fn verify(entries: &[Entry], cps: &[SignedCheckpoint]) -> Report {
+    let mut v = Verifier::new(signer().verifying_key(), 1, GENESIS, cps, true);
+    for e in entries {
+        v.entry(e);
+    }
+    v.finish()
+}
+
+/// Recomputes every hash from `from` on, as an attacker with the database (not the key) can.
+fn rehash(entries: &mut [Entry]) {
+    let mut prev = GENESIS;
+    for e in entries.iter_mut() {
+        if let Some(b) = &e.body {
+            e.hash = entry_hash(&prev, b);
+        }
+        prev = e.hash;
+    }
+}
+
+#[test]
+fn an_intact_chain_verifies_through_its_last_checkpoint() {
+    let (entries, cps) = chain(25, 10);
+    let r = verify(&entries, &cps);
+    assert_eq!(r.broken, None);
+    assert_eq!((r.entries, r.checkpoints, r.signed_through), (25, 3, 25));
+}
+
+#[test]
+fn a_modified_entry_is_named() {
+    let (mut entries, cps) = chain(25, 10);
+    entries[13].body.as_mut().unwrap()["cost"] = json!(1);
+    let r = verify(&entries, &cps);
+    assert_eq!(r.broken.as_ref().unwrap().seq, 14, "{r:?}");
+    // Rewritten consistently: the checkpoint over it says so.
+    rehash(&mut entries);
+    let r = verify(&entries, &cps);
+    let b = r.broken.unwrap();
+    assert_eq!(b.seq, 20);
+    assert!(b.problem.contains("11..=20"), "{b}");
+}
+
+#[test]
+fn a_deleted_entry_is_named() {
+    let (mut entries, cps) = chain(25, 10);
+    entries.remove(6);
+    let r = verify(&entries, &cps);
+    let b = r.broken.unwrap();
+    assert_eq!(b.seq, 7);
+    assert!(b.problem.contains("missing"), "{b}");
+    // The row behind an entry deleted: named too.
+    let (mut entries, cps) = chain(25, 10);
+    entries[3].body = None;
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 4);
+    assert!(b.problem.contains("gone"), "{b}");
+    // The last entries deleted: the checkpoint names them.
+    let (mut entries, cps) = chain(25, 10);
+    entries.truncate(22);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 25);
+}
+
+#[test]
+fn an_inserted_entry_is_named() {
+    let (mut entries, cps) = chain(25, 10);
+    let fake = Entry {
+        seq: 5,
+        hash: [1; 32],
+        body: Some(json!({"seq": 5, "kind": "request", "ref": "rec_fake"})),
+        what: "request rec_fake".into(),
+    };
+    entries.insert(4, fake.clone());
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 5);
+    // Renumbered and rehashed, the insertion still breaks the signed checkpoint.
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.seq = i as i64 + 1;
+        if let Some(b) = e.body.as_mut() {
+            b["seq"] = json!(e.seq);
+        }
+    }
+    rehash(&mut entries);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 10);
+}
+
+#[test]
+fn reordered_entries_are_named() {
+    let (mut entries, cps) = chain(25, 10);
+    entries.swap(15, 16);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 16, "the first out of place: {b}");
+    // Contents swapped under the same numbers, rehashed: the checkpoint breaks.
+    let (mut entries, cps) = chain(25, 10);
+    let (a, c) = (entries[15].body.clone(), entries[16].body.clone());
+    entries[15].body = c;
+    entries[16].body = a;
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 16);
+    rehash(&mut entries);
+    assert_eq!(verify(&entries, &cps).broken.unwrap().seq, 20);
+}
+
+#[test]
+fn a_forged_or_missing_checkpoint_is_named() {
+    let (entries, mut cps) = chain(25, 10);
+    // A checkpoint edited: its signature no longer holds.
+    cps[1].text = cps[1].text.replace("time 1020", "time 1021");
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert!(b.problem.contains("forged"), "{b}");
+    // Signed by another key.
+    let (entries, mut cps) = chain(25, 10);
+    let other = Signer::from_bytes(&[9u8; 32]);
+    let cp = Checkpoint::parse(&cps[1].text).unwrap();
+    cps[1] = other.sign(&cp);
+    assert!(verify(&entries, &cps).broken.unwrap().problem.contains("forged"));
+    // One removed: the next does not follow.
+    let (entries, mut cps) = chain(25, 10);
+    cps.remove(1);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert!(b.problem.contains("does not follow"), "{b}");
+}
+
+#[test]
+fn silence_is_checkpointed_too() {
+    let s = signer();
+    let empty = Checkpoint {
+        size: 0,
+        from: 1,
+        head: GENESIS,
+        root: merkle_root(&[]),
+        prev: GENESIS,
+        at: 5,
+    };
+    let first = s.sign(&empty);
+    let again = s.sign(&Checkpoint {
+        prev: checkpoint_hash(&first.text),
+        at: 6,
+        ..empty
+    });
+    let r = verify(&[], &[first, again]);
+    assert_eq!((r.broken, r.checkpoints), (None, 2));
+}
+
+#[test]
+fn merkle_roots_follow_rfc_6962() {
+    // RFC 6962: MTH of one leaf d is SHA-256(0x00 ‖ d); of two, SHA-256(0x01 ‖ MTH(d0) ‖ MTH(d1)).
+    let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    let leaf = |x: Hash| -> Hash {
+        let mut h = Sha256::new();
+        h.update([0u8]);
+        h.update(x);
+        h.finalize().into()
+    };
+    let node = |l: Hash, r: Hash| -> Hash {
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(l);
+        h.update(r);
+        h.finalize().into()
+    };
+    assert_eq!(merkle_root(&[a]), leaf(a));
+    assert_eq!(merkle_root(&[a, b]), node(leaf(a), leaf(b)));
+    // Three leaves split 2 + 1.
+    assert_eq!(
+        merkle_root(&[a, b, c]),
+        node(node(leaf(a), leaf(b)), leaf(c))
+    );
+    assert_eq!(hex(&merkle_root(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+#[test]
+fn canonical_form_sorts_keys_and_escapes_like_json() {
+    let v = json!({"b": 1, "a": {"z": "x\"y\n\u{1}é", "c": [true, null, -3]}});
+    assert_eq!(
+        String::from_utf8(canonical(&v)).unwrap(),
+        "{\"a\":{\"c\":[true,null,-3],\"z\":\"x\\\"y\\n\\u0001é\"},\"b\":1}"
+    );
+}
+
+#[test]
+fn a_key_is_generated_private_and_read_back() {
+    let dir = std::env::temp_dir().join(format!("tollgate-audit-key-{}", std::process::id()));
+    let path = dir.join("audit-signing-key");
+    let _ = std::fs::remove_file(&path);
+    let a = Signer::load_or_create(&path).unwrap();
+    let b = Signer::load_or_create(&path).unwrap();
+    assert_eq!(a.verifying_key(), b.verifying_key());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    std::fs::write(&path, "not a key").unwrap();
+    assert!(Signer::load_or_create(&path).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Any single change to any entry is found, rehashed or not.
+    #[test]
+    fn any_single_change_is_found(n in 2i64..40, every in 3i64..12, at in 0usize..40, cost in 0i64..1000, rehashed in any::<bool>()) {
+        let (mut entries, cps) = chain(n, every);
+        let at = at % entries.len();
+        prop_assume!(entries[at].body.as_ref().unwrap()["cost"] != json!(cost));
+        entries[at].body.as_mut().unwrap()["cost"] = json!(cost);
+        if rehashed {
+            rehash(&mut entries);
+        }
+        let b = verify(&entries, &cps).broken;
+        prop_assert!(b.is_some());
+        prop_assert!(b.unwrap().seq >= at as i64 + 1);
+    }
+}
