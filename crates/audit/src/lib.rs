@@ -21,8 +21,10 @@
 //! encrypted, and the chain names their ciphertext), so destroying a key to erase data never
 //! breaks it. The procedure for an external verifier is in `docs/audit-chain.md`.
 
+pub use ed25519_dalek::VerifyingKey;
+
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -403,7 +405,6 @@ pub struct Report {
 /// [`Verifier::finish`].
 #[derive(Debug)]
 pub struct Verifier {
-    key: VerifyingKey,
     checkpoints: std::collections::VecDeque<(Checkpoint, Hash)>,
     prev: Hash,
     next_seq: i64,
@@ -424,7 +425,6 @@ impl Verifier {
         from_the_start: bool,
     ) -> Verifier {
         let mut v = Verifier {
-            key,
             checkpoints: Default::default(),
             prev,
             next_seq: first_seq,
@@ -487,7 +487,13 @@ impl Verifier {
                 _ => {}
             }
             if (expected_prev.is_some() || from_the_start) && cp.from != expected_from {
-                v.fail(cp.size, format!("the checkpoint at {} starts at entry {} where {} was expected", cp.size, cp.from, expected_from));
+                v.fail(
+                    cp.size,
+                    format!(
+                        "the checkpoint at {} starts at entry {} where {} was expected",
+                        cp.size, cp.from, expected_from
+                    ),
+                );
                 return v;
             }
             prev_cp = Some((*cp, *h));
@@ -527,7 +533,10 @@ impl Verifier {
                     self.next_seq - 1
                 )
             } else {
-                format!("appears again after entry {} (inserted or reordered?)", self.next_seq - 1)
+                format!(
+                    "appears again after entry {} (inserted or reordered?)",
+                    self.next_seq - 1
+                )
             };
             let at = self.next_seq.min(e.seq.max(self.next_seq));
             self.fail(at, problem);

@@ -156,7 +156,13 @@ fn a_forged_or_missing_checkpoint_is_named() {
     let other = Signer::from_bytes(&[9u8; 32]);
     let cp = Checkpoint::parse(&cps[1].text).unwrap();
     cps[1] = other.sign(&cp);
-    assert!(verify(&entries, &cps).broken.unwrap().problem.contains("forged"));
+    assert!(
+        verify(&entries, &cps)
+            .broken
+            .unwrap()
+            .problem
+            .contains("forged")
+    );
     // One removed: the next does not follow.
     let (entries, mut cps) = chain(25, 10);
     cps.remove(1);
@@ -209,7 +215,10 @@ fn merkle_roots_follow_rfc_6962() {
         merkle_root(&[a, b, c]),
         node(node(leaf(a), leaf(b)), leaf(c))
     );
-    assert_eq!(hex(&merkle_root(&[])), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(
+        hex(&merkle_root(&[])),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }
 
 #[test]
@@ -232,7 +241,10 @@ fn a_key_is_generated_private_and_read_back() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     std::fs::write(&path, "not a key").unwrap();
     assert!(Signer::load_or_create(&path).is_err());

@@ -42,6 +42,7 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             prompt_hash: Some(format!("{:032x}", i % 1000)),
             policy: None,
             guard: None,
+            end_user_hash: None,
         })
         .collect()
 }

@@ -59,6 +59,7 @@ fn record(i: usize) -> RequestRecord {
         )),
         policy: None,
         guard: None,
+        end_user_hash: None,
     }
 }
 

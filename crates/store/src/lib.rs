@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod chain;
 pub mod keys;
 pub mod model;
 pub mod queries;

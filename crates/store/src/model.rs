@@ -424,6 +424,36 @@ pub struct PolicyVersion {
     pub note: String,
 }
 
+/// One entry of the audit chain, its content rebuilt from the row it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainRow {
+    /// Its place in the chain, from 1.
+    pub seq: i64,
+    /// `request` or `audit`.
+    pub kind: String,
+    /// The record's id or the audit event's seq.
+    pub reference: String,
+    /// The stored hash, hex.
+    pub hash: String,
+    /// `{seq, kind, ref, data}` as hashed; `None` when the row is gone.
+    pub body: Option<serde_json::Value>,
+}
+
+/// A signed checkpoint of the audit chain as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRow {
+    /// The last entry it covers.
+    pub size: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// The signed text.
+    pub text: String,
+    /// Base64 Ed25519 signature.
+    pub signature: String,
+    /// The signing key's id.
+    pub key_id: String,
+}
+
 /// One audit event: an admin action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -507,6 +537,10 @@ pub struct RequestRecord {
     /// or `user`): equal for requests an exact cache would answer alike. Never the prompt.
     #[serde(default)]
     pub prompt_hash: Option<String>,
+    /// A keyed pseudonym of `end_user` (what the audit chain covers, so the id itself can be
+    /// erased).
+    #[serde(default)]
+    pub end_user_hash: Option<String>,
     /// The policy the request was governed by: `use_case@<version>`, `default@<version>`, or
     /// `builtin` (no policy stored anywhere).
     #[serde(default)]

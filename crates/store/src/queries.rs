@@ -272,6 +272,38 @@ pub trait PolicyQueries {
     -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
 }
 
+/// The tamper-evident audit chain (entries are appended by the writes they cover).
+pub trait ChainQueries {
+    /// The last entry's seq and hash (hex); `(0, zeros)` when empty.
+    fn chain_head(&self) -> impl Future<Output = R<(i64, String)>> + Send;
+    /// Up to `limit` entries from `from_seq` on, each with its content rebuilt from its row.
+    fn chain_page(
+        &self,
+        from_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<ChainRow>>> + Send;
+    /// The hashes (hex) of entries `from_seq..=to_seq`.
+    fn chain_hashes(
+        &self,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> impl Future<Output = R<Vec<String>>> + Send;
+    /// Under the writer's lock: `make` gets the last checkpoint, the chain's head (seq, hash) and
+    /// the hashes of the entries since that checkpoint, and gives the checkpoint to store (or
+    /// none).
+    fn write_checkpoint(
+        &self,
+        make: impl FnOnce(
+            Option<&CheckpointRow>,
+            (i64, tollgate_audit::Hash),
+            &[tollgate_audit::Hash],
+        ) -> Option<CheckpointRow>
+        + Send,
+    ) -> impl Future<Output = R<Option<CheckpointRow>>> + Send;
+    /// Every checkpoint, oldest first.
+    fn checkpoints(&self) -> impl Future<Output = R<Vec<CheckpointRow>>> + Send;
+}
+
 /// The request ledger.
 pub trait LedgerQueries {
     /// Appends records and folds them into the hourly rollups, in one transaction.

@@ -9,8 +9,8 @@ use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 
-const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard";
-const PER_ROW: usize = 34;
+const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash";
+const PER_ROW: usize = 35;
 /// Rows per INSERT statement, largest first (32 binds each, well under SQLite's limit of 32,766).
 /// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
 /// connection's prepared-statement cache instead of being prepared again for every odd batch size.
@@ -69,7 +69,10 @@ async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
         for c in r.cost_split {
             q = q.bind(i(c));
         }
-        q = q.bind(r.policy.clone()).bind(r.guard.clone());
+        q = q
+            .bind(r.policy.clone())
+            .bind(r.guard.clone())
+            .bind(r.end_user_hash.clone());
     }
     q.execute(&mut *c).await?;
     Ok(())
@@ -100,7 +103,9 @@ async fn insert_all(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()
         }
     }
     fold_rollups(c, records).await?;
-    fold_focus(c, records).await
+    fold_focus(c, records).await?;
+    let links: Vec<_> = records.iter().map(super::chain::record_link).collect();
+    super::chain::append(c, &links).await
 }
 
 type FocusKey = (i64, String, String, String, String);
@@ -235,7 +240,7 @@ fn totals(r: &sqlx::sqlite::SqliteRow) -> R<Totals> {
     })
 }
 
-fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
+pub(super) fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
     Ok(RequestRecord {
         id: r.try_get("id")?,
         request_id: r.try_get("request_id")?,
@@ -266,6 +271,7 @@ fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
         prompt_hash: r.try_get("prompt_hash")?,
         policy: r.try_get("policy")?,
         guard: r.try_get("guard")?,
+        end_user_hash: r.try_get("end_user_hash")?,
         cost_split: [
             u(r.try_get("cost_input")?),
             u(r.try_get("cost_cached_input")?),

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, WAL journal, a small pool, migrations at start.
 
 mod budgets;
+mod chain;
 mod ledger;
 mod policies;
 mod rows;
@@ -29,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0006_user_lifecycle.sql"),
     ),
     (7, include_str!("../../migrations/sqlite/0007_policies.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_chain.sql")),
 ];
 
 /// A SQLite store.
@@ -186,16 +188,27 @@ async fn audit(
     object_id: &str,
     details: serde_json::Value,
 ) -> R<()> {
-    sqlx::query("INSERT INTO audit_events (at, actor, action, object_type, object_id, details) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(now_ms())
+    let at = now_ms();
+    let seq = sqlx::query("INSERT INTO audit_events (at, actor, action, object_type, object_id, details) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(at)
         .bind(actor)
         .bind(action)
         .bind(object_type)
         .bind(object_id)
         .bind(details.to_string())
         .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .await?
+        .last_insert_rowid();
+    let event = AuditEvent {
+        seq,
+        at,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        object_type: object_type.to_string(),
+        object_id: object_id.to_string(),
+        details,
+    };
+    chain::append(conn, &[chain::audit_link(&event)]).await
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {

@@ -1,0 +1,132 @@
+//! Driving the audit chain over a store: writing checkpoints when they are due, verifying the
+//! chain (or a range of it) against its checkpoints, and exporting it for an external verifier.
+
+use crate::model::CheckpointRow;
+use crate::queries::ChainQueries;
+use crate::{Store, StoreError};
+use tollgate_audit::{
+    Checkpoint, Entry, GENESIS, Report, SignedCheckpoint, Signer, Verifier, checkpoint_hash,
+    merkle_root, unhex,
+};
+
+/// When checkpoints are written.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    /// After this many new entries.
+    pub every: u64,
+    /// Or after this long, ms (even with nothing new: silence is provable).
+    pub interval_ms: i64,
+}
+
+/// Writes a checkpoint if one is due at `now` (or `force`); the checkpoint written, if any.
+/// The first checkpoint of a store is always due.
+pub async fn checkpoint(
+    store: &Store,
+    signer: &Signer,
+    cadence: Cadence,
+    now: i64,
+    force: bool,
+) -> Result<Option<CheckpointRow>, StoreError> {
+    store
+        .write_checkpoint(|last, (size, head), leaves| {
+            let due = match last {
+                None => true,
+                Some(l) => {
+                    force
+                        || u64::try_from(size - l.size).unwrap_or(0) >= cadence.every
+                        || now - l.at >= cadence.interval_ms
+                }
+            };
+            if !due {
+                return None;
+            }
+            let cp = Checkpoint {
+                size,
+                from: last.map_or(1, |l| l.size + 1),
+                head,
+                root: merkle_root(leaves),
+                prev: last.map_or(GENESIS, |l| checkpoint_hash(&l.text)),
+                at: now,
+            };
+            let signed = signer.sign(&cp);
+            Some(CheckpointRow {
+                size,
+                at: now,
+                text: signed.text,
+                signature: signed.signature,
+                key_id: signed.key_id,
+            })
+        })
+        .await
+}
+
+fn signed(c: &CheckpointRow) -> SignedCheckpoint {
+    SignedCheckpoint {
+        text: c.text.clone(),
+        signature: c.signature.clone(),
+        key_id: c.key_id.clone(),
+    }
+}
+
+/// Verifies entries `from..=to` (the whole chain by default) and every checkpoint over them,
+/// with the public key `key`; names the first broken link.
+pub async fn verify(
+    store: &Store,
+    key: tollgate_audit::VerifyingKey,
+    from: Option<i64>,
+    to: Option<i64>,
+    mut progress: impl FnMut(i64, i64),
+) -> Result<Report, StoreError> {
+    let (head, _) = store.chain_head().await?;
+    let from = from.unwrap_or(1).max(1);
+    let to = to.unwrap_or(head).min(head);
+    let prev = if from == 1 {
+        GENESIS
+    } else {
+        let h = store.chain_hashes(from - 1, from - 1).await?;
+        match h.first().and_then(|h| unhex(h)) {
+            Some(h) => h,
+            None => {
+                return Ok(Report {
+                    broken: Some(tollgate_audit::Break {
+                        seq: from - 1,
+                        problem: "is missing: the range cannot be anchored".into(),
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+    };
+    let cps: Vec<SignedCheckpoint> = store
+        .checkpoints()
+        .await?
+        .iter()
+        .filter(|c| c.size <= to)
+        .map(signed)
+        .collect();
+    let mut v = Verifier::new(key, from, prev, &cps, from == 1);
+    let mut next = from;
+    while next <= to && !v.is_broken() {
+        let page = store.chain_page(next, 2000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for row in &page {
+            if row.seq > to {
+                break;
+            }
+            v.entry(&Entry {
+                seq: row.seq,
+                hash: unhex(&row.hash).unwrap_or([0xff; 32]),
+                body: row.body.clone(),
+                what: format!("{} {}", row.kind, row.reference),
+            });
+            if v.is_broken() {
+                break;
+            }
+        }
+        next = page.last().map_or(to + 1, |r| r.seq + 1);
+        progress(next - 1, to);
+    }
+    Ok(v.finish())
+}

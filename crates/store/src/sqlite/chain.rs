@@ -1,0 +1,244 @@
+//! The audit chain in SQLite: entries appended in the writer's transaction of the rows they
+//! stand for, checkpoints written under the same lock, and pages of entries with their content
+//! rebuilt from the rows for the verifier.
+
+use super::{R, SqliteStore};
+use crate::StoreError;
+use crate::model::{AuditEvent, ChainRow, CheckpointRow, RequestRecord};
+use crate::queries::ChainQueries;
+use serde_json::{Value, json};
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
+use tollgate_audit::{GENESIS, Hash, entry_hash, hex, unhex};
+
+/// What an entry says of the row it stands for (before its `seq` is known).
+pub(crate) struct Link {
+    kind: &'static str,
+    reference: String,
+    data: Value,
+}
+
+/// The chained fields of a request record: all of it but the end user's id (its keyed
+/// pseudonym stands in), so the id can be erased.
+fn record_data(r: &RequestRecord) -> Value {
+    json!({
+        "request_id": r.request_id, "at": r.at, "key_id": r.key_id, "use_case_id": r.use_case_id,
+        "pod_id": r.pod_id, "end_user_hash": r.end_user_hash, "endpoint": r.endpoint, "route": r.route,
+        "provider": r.provider, "model": r.model, "stream": r.stream, "attempts": r.attempts,
+        "status": r.status, "outcome": r.outcome, "input_tokens": r.input_tokens,
+        "cached_input_tokens": r.cached_input_tokens, "cache_write_tokens": r.cache_write_tokens,
+        "output_tokens": r.output_tokens, "reasoning_tokens": r.reasoning_tokens,
+        "cost_nano_usd": r.cost_nano_usd, "cost_split": r.cost_split, "price_source": r.price_source,
+        "price_id": r.price_id, "usage_source": r.usage_source, "latency_ms": r.latency_ms,
+        "ttft_ms": r.ttft_ms, "prompt_hash": r.prompt_hash, "policy": r.policy, "guard": r.guard,
+    })
+}
+
+fn audit_data(e: &AuditEvent) -> Value {
+    json!({
+        "at": e.at, "actor": e.actor, "action": e.action, "object_type": e.object_type,
+        "object_id": e.object_id, "details": e.details,
+    })
+}
+
+/// The link of a request record.
+pub(crate) fn record_link(r: &RequestRecord) -> Link {
+    Link {
+        kind: "request",
+        reference: r.id.clone(),
+        data: record_data(r),
+    }
+}
+
+/// The link of an audit event.
+pub(crate) fn audit_link(e: &AuditEvent) -> Link {
+    Link {
+        kind: "audit",
+        reference: e.seq.to_string(),
+        data: audit_data(e),
+    }
+}
+
+/// An entry's content: its place, what it stands for, and that row's fields.
+fn body(seq: i64, kind: &str, reference: &str, data: Value) -> Value {
+    json!({"seq": seq, "kind": kind, "ref": reference, "data": data})
+}
+
+async fn head(c: &mut SqliteConnection) -> R<(i64, Hash)> {
+    let row = sqlx::query("SELECT seq, hash FROM chain_entries ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *c)
+        .await?;
+    match row {
+        None => Ok((0, GENESIS)),
+        Some(r) => {
+            let seq: i64 = r.try_get(0)?;
+            let h: String = r.try_get(1)?;
+            let h = unhex(&h).ok_or_else(|| {
+                StoreError::Backend(format!("chain entry {seq} has a malformed hash"))
+            })?;
+            Ok((seq, h))
+        }
+    }
+}
+
+/// Appends `links` to the chain on the writer's connection (inside its transaction).
+pub(crate) async fn append(c: &mut SqliteConnection, links: &[Link]) -> R<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev) = head(c).await?;
+    for chunk in links.chunks(300) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for l in chunk {
+            seq += 1;
+            prev = entry_hash(&prev, &body(seq, l.kind, &l.reference, l.data.clone()));
+            rows.push((seq, l.kind, l.reference.as_str(), hex(&prev)));
+        }
+        let sql = format!(
+            "INSERT INTO chain_entries (seq, kind, ref, hash) VALUES {}",
+            vec!["(?, ?, ?, ?)"; rows.len()].join(", ")
+        );
+        // Built from constant fragments; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (s, k, r, h) in rows {
+            q = q.bind(s).bind(k).bind(r).bind(h);
+        }
+        q.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+fn checkpoint_row(r: &sqlx::sqlite::SqliteRow) -> R<CheckpointRow> {
+    Ok(CheckpointRow {
+        size: r.try_get("size")?,
+        at: r.try_get("at")?,
+        text: r.try_get("text")?,
+        signature: r.try_get("signature")?,
+        key_id: r.try_get("key_id")?,
+    })
+}
+
+impl ChainQueries for SqliteStore {
+    async fn chain_head(&self) -> R<(i64, String)> {
+        let mut c = self.pool.acquire().await?;
+        let (seq, h) = head(&mut c).await?;
+        Ok((seq, hex(&h)))
+    }
+
+    async fn chain_page(&self, from_seq: i64, limit: u32) -> R<Vec<ChainRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, ref, hash FROM chain_entries WHERE seq >= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(from_seq)
+        .bind(i64::from(limit.clamp(1, 5000)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let (mut record_ids, mut event_seqs) = (Vec::new(), Vec::new());
+        for r in &rows {
+            let (seq, kind, reference, hash): (i64, String, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            match kind.as_str() {
+                "request" => record_ids.push(reference.clone()),
+                "audit" => event_seqs.push(reference.parse::<i64>().unwrap_or(-1)),
+                _ => {}
+            }
+            out.push(ChainRow {
+                seq,
+                kind,
+                reference,
+                hash,
+                body: None,
+            });
+        }
+        let records: HashMap<String, Value> = if record_ids.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query(
+                "SELECT * FROM request_records WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(super::json(&record_ids))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| super::ledger::record(r).map(|rec| (rec.id.clone(), record_data(&rec))))
+            .collect::<R<_>>()?
+        };
+        let events: HashMap<String, Value> = if event_seqs.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query("SELECT * FROM audit_events WHERE seq IN (SELECT value FROM json_each(?1))")
+                .bind(super::json(&event_seqs))
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| super::rows::audit_event(r).map(|e| (e.seq.to_string(), audit_data(&e))))
+                .collect::<R<_>>()?
+        };
+        for row in &mut out {
+            let data = match row.kind.as_str() {
+                "request" => records.get(&row.reference),
+                "audit" => events.get(&row.reference),
+                _ => None,
+            };
+            row.body = data.map(|d| body(row.seq, &row.kind, &row.reference, d.clone()));
+        }
+        Ok(out)
+    }
+
+    async fn chain_hashes(&self, from_seq: i64, to_seq: i64) -> R<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT hash FROM chain_entries WHERE seq >= ? AND seq <= ? ORDER BY seq")
+                .bind(from_seq)
+                .bind(to_seq)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    async fn write_checkpoint(
+        &self,
+        make: impl FnOnce(Option<&CheckpointRow>, (i64, Hash), &[Hash]) -> Option<CheckpointRow> + Send,
+    ) -> R<Option<CheckpointRow>> {
+        self.write(async |c: &mut SqliteConnection| {
+            let last = sqlx::query("SELECT * FROM chain_checkpoints ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| checkpoint_row(&r))
+                .transpose()?;
+            let (size, head_hash) = head(c).await?;
+            let from = last.as_ref().map_or(1, |l| l.size + 1);
+            let leaves: Vec<Hash> = sqlx::query("SELECT hash FROM chain_entries WHERE seq >= ? AND seq <= ? ORDER BY seq")
+                .bind(from)
+                .bind(size)
+                .fetch_all(&mut *c)
+                .await?
+                .iter()
+                .map(|r| {
+                    let h: String = r.try_get(0)?;
+                    unhex(&h).ok_or_else(|| StoreError::Backend("a chain entry has a malformed hash".into()))
+                })
+                .collect::<R<_>>()?;
+            let Some(cp) = make(last.as_ref(), (size, head_hash), &leaves) else {
+                return Ok(None);
+            };
+            sqlx::query("INSERT INTO chain_checkpoints (size, at, text, signature, key_id) VALUES (?, ?, ?, ?, ?)")
+                .bind(cp.size)
+                .bind(cp.at)
+                .bind(&cp.text)
+                .bind(&cp.signature)
+                .bind(&cp.key_id)
+                .execute(&mut *c)
+                .await?;
+            Ok(Some(cp))
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> R<Vec<CheckpointRow>> {
+        let rows = sqlx::query("SELECT * FROM chain_checkpoints ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(checkpoint_row).collect()
+    }
+}
