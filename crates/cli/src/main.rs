@@ -2,6 +2,7 @@
 //! libraries, wait for a signal. Every subcommand lives in its own module.
 
 mod admin;
+mod audit;
 mod demo;
 mod guard;
 mod seed;
@@ -73,6 +74,11 @@ enum Command {
     Guard {
         #[command(subcommand)]
         command: guard::GuardCommand,
+    },
+    /// The tamper-evident audit chain: verify it, export it.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Configuration tools.
     Config {
@@ -174,6 +180,16 @@ fn main() -> anyhow::Result<()> {
             Command::Keys { conn, command } => admin::keys(conn, command).await,
             Command::Policies { conn, command } => admin::policies(conn, command).await,
             Command::Report { conn, command } => admin::report(conn, command).await,
+            Command::Audit { command } => {
+                let code = audit::run(command).await.unwrap_or_else(|e| {
+                    eprintln!("Error: {e:#}");
+                    2
+                });
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
             Command::Config { .. } | Command::Guard { .. } => Ok(()),
         }
     })

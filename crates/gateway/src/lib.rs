@@ -24,6 +24,7 @@ pub mod admit;
 pub mod alerts;
 pub mod auth;
 pub mod budgets;
+pub mod checkpoints;
 pub mod context;
 pub mod limits;
 pub mod metrics;
@@ -77,6 +78,9 @@ pub enum GatewayError {
     /// A price in the config is wrong, or the built-in catalog is unreadable.
     #[error("invalid prices:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Prices(Vec<tollgate_config::Problem>),
+    /// The audit chain's signing key cannot be loaded.
+    #[error(transparent)]
+    Audit(#[from] tollgate_audit::AuditError),
 }
 
 /// Everything requests share: the composition root of the data plane. Each pipeline step is a
@@ -97,6 +101,8 @@ pub struct Gateway {
     pub gate: admit::Gate,
     /// Between steps 3 and 4, and in 5: the policies in force.
     pub policies: Arc<policies::PolicyBook>,
+    /// Signs the audit chain's checkpoints.
+    pub checkpoints: Arc<checkpoints::Checkpointer>,
     /// The conversations' reversible tokens.
     pub vault: Arc<vault::Vault>,
     /// The key of the guard's `hash` action (derived from the server secret: the same value
@@ -201,6 +207,11 @@ impl Gateway {
             },
         );
         let limiter = Arc::new(limits::RateLimiter::with_clock(clock.clone()));
+        let checkpointer = Arc::new(checkpoints::Checkpointer::load(
+            &config.audit,
+            store.clone(),
+            clock.clone(),
+        )?);
         Ok(Arc::new(Gateway {
             gate: admit::Gate::new(
                 config.clone(),
@@ -215,10 +226,15 @@ impl Gateway {
                 metrics.clone(),
                 alerts,
                 ledger,
+                keyring
+                    .secret()
+                    .hash("tollgate end user pseudonym v1")
+                    .as_bytes(),
             )),
             upstreams,
             policies: policy_book,
             vault: Arc::new(vault::Vault::new(vault::VaultLimits::default())),
+            checkpoints: checkpointer,
             guard_key,
             store,
             keyring,
@@ -330,6 +346,9 @@ pub async fn serve(
     let ring = gw.keyring.clone();
     let budgeter = gw.gate.budgeter.clone();
     let policies = gw.policies.clone();
+    let checkpointer = gw.checkpoints.clone();
+    // The first checkpoint of a store is always due; later ones when the cadence says.
+    checkpointer.tick().await;
     let every = gw.config.server.key_refresh;
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -340,6 +359,7 @@ pub async fn serve(
             let _ = ring.reload().await;
             let _ = budgeter.reload().await;
             let _ = policies.reload().await;
+            checkpointer.tick().await;
         }
     });
     let gw2 = gw.clone();
@@ -361,5 +381,7 @@ pub async fn serve(
     }
     // Every admitted request has queued its record by now: write them all.
     gw.books.ledger.shutdown().await;
+    // ... and the chain's state at the end is signed.
+    gw.checkpoints.checkpoint(true).await;
     Ok(())
 }

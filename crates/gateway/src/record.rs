@@ -47,6 +47,7 @@ impl Books {
             use_case_id: caller.use_case_id.clone(),
             pod_id: caller.pod_id.clone(),
             end_user: ctx.end_user.clone(),
+            end_user_hash: ctx.end_user.as_deref().map(|u| self.pseudonym(u)),
             endpoint: ctx.endpoint.to_string(),
             route: self.config.routes[route].name.clone(),
             provider: deployment.map(|d| self.config.providers[d.provider].name.clone()),

@@ -33,6 +33,8 @@ pub struct Books {
     pub alerts: Arc<Alerter>,
     /// The request ledger's writer.
     pub ledger: Ledger,
+    /// Keys the end-user pseudonyms of records (HMAC-SHA-256, derived from the server secret).
+    pub(crate) pseudonyms: hmac::Hmac<sha2::Sha256>,
 }
 
 impl Books {
@@ -43,14 +45,27 @@ impl Books {
         metrics: Arc<Metrics>,
         alerts: Arc<Alerter>,
         ledger: Ledger,
+        pseudonym_key: &[u8],
     ) -> Books {
+        use hmac::Mac;
         Books {
             config,
             meter,
             metrics,
             alerts,
             ledger,
+            pseudonyms: hmac::Hmac::<sha2::Sha256>::new_from_slice(pseudonym_key)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
         }
+    }
+
+    /// The keyed pseudonym of an end user's id (hex): the same id, the same pseudonym; not
+    /// reversible by guessing ids without the server secret.
+    pub fn pseudonym(&self, id: &str) -> String {
+        use hmac::Mac;
+        let mut mac = self.pseudonyms.clone();
+        mac.update(id.as_bytes());
+        tollgate_store::keys::hex(&mac.finalize().into_bytes())
     }
 
     /// Records usage and cost; returns the charge (for the request record).

@@ -1,0 +1,172 @@
+//! `tollgate audit verify | export`: the audit chain, offline, from the data directory a config
+//! names.
+//!
+//! `verify` walks the chain (or `--from`/`--to` a range of it) and its checkpoints, recomputing
+//! every hash from the rows and checking every signature, and names the first broken link (exit
+//! status 1; 2 when it cannot run). `export` writes the entries, checkpoints and public key for
+//! an external verifier (`docs/audit-chain.md` has the procedure; `scripts/verify_audit_export.py`
+//! is one).
+
+use anyhow::{Context, bail};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use tollgate_store::ChainQueries;
+
+/// `tollgate audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Verify the chain and its signed checkpoints; name the first broken link.
+    Verify {
+        /// The configuration file (its data directory and signing key).
+        #[arg(long, default_value = "tollgate.yaml")]
+        config: PathBuf,
+        /// First entry to check (the whole chain by default).
+        #[arg(long)]
+        from: Option<i64>,
+        /// Last entry to check.
+        #[arg(long)]
+        to: Option<i64>,
+        /// The checkpoints' public key (64 hex digits, or a file holding them); by default the
+        /// one of the signing key the config names.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Write the chain for an external verifier: entries.jsonl, checkpoints.jsonl, public-key.txt.
+    Export {
+        /// The configuration file.
+        #[arg(long, default_value = "tollgate.yaml")]
+        config: PathBuf,
+        /// The directory to write to (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+async fn open(
+    config: &std::path::Path,
+) -> anyhow::Result<(tollgate_config::Config, tollgate_store::Store)> {
+    let cfg = tollgate_config::Config::from_file(config)?;
+    let db = cfg.server.data_dir.join("tollgate.db");
+    if !db.exists() {
+        bail!(
+            "no database at {} (is `server.data_dir` right?)",
+            db.display()
+        );
+    }
+    let store = tollgate_store::Store::open(&db).await?;
+    Ok((cfg, store))
+}
+
+fn public_key(
+    given: Option<&str>,
+    cfg: &tollgate_config::Config,
+) -> anyhow::Result<tollgate_audit::VerifyingKey> {
+    match given {
+        Some(g) => {
+            let text = if std::path::Path::new(g).is_file() {
+                std::fs::read_to_string(g).with_context(|| format!("cannot read {g}"))?
+            } else {
+                g.to_string()
+            };
+            tollgate_audit::verifying_key_from_hex(&text)
+                .context("--public-key: not an Ed25519 public key (64 hex digits)")
+        }
+        None => {
+            let path = &cfg.audit.signing_key_file;
+            if !path.exists() {
+                bail!("no signing key at {} (give --public-key)", path.display());
+            }
+            Ok(tollgate_audit::Signer::load_or_create(path)?.verifying_key())
+        }
+    }
+}
+
+/// Runs an audit command; the exit status.
+pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
+    match cmd {
+        AuditCommand::Verify {
+            config,
+            from,
+            to,
+            public_key: given,
+        } => {
+            let (cfg, store) = open(&config).await?;
+            let key = public_key(given.as_deref(), &cfg)?;
+            let tty = std::io::stderr().is_terminal();
+            let report = tollgate_store::chain::verify(&store, key, from, to, |done, total| {
+                if tty {
+                    eprint!("\rchecked {done} of {total} entries");
+                }
+            })
+            .await?;
+            if tty {
+                eprintln!();
+            }
+            let (head, _) = store.chain_head().await?;
+            match &report.broken {
+                None => {
+                    println!(
+                        "OK: {} entries checked ({}..={}), {} checkpoints, signed through entry {}; {} entries after the last checkpoint (key {})",
+                        report.entries,
+                        from.unwrap_or(1),
+                        report.last,
+                        report.checkpoints,
+                        report.signed_through,
+                        head.saturating_sub(report.signed_through.max(0)),
+                        tollgate_audit::key_id(&key),
+                    );
+                    Ok(0)
+                }
+                Some(b) => {
+                    println!("BROKEN at {b}");
+                    Ok(1)
+                }
+            }
+        }
+        AuditCommand::Export { config, out } => {
+            let (cfg, store) = open(&config).await?;
+            let key = public_key(None, &cfg)?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let file = |name: &str| -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
+                let p = out.join(name);
+                Ok(std::io::BufWriter::new(
+                    std::fs::File::create(&p)
+                        .with_context(|| format!("cannot write {}", p.display()))?,
+                ))
+            };
+            let mut entries = file("entries.jsonl")?;
+            let (mut next, mut n) = (1, 0u64);
+            loop {
+                let page = store.chain_page(next, 2000).await?;
+                let Some(last) = page.last() else { break };
+                next = last.seq + 1;
+                for row in &page {
+                    let line =
+                        serde_json::json!({"seq": row.seq, "hash": row.hash, "entry": row.body});
+                    writeln!(entries, "{line}")?;
+                    n += 1;
+                }
+            }
+            entries.flush()?;
+            let mut cps = file("checkpoints.jsonl")?;
+            let checkpoints = store.checkpoints().await?;
+            for c in &checkpoints {
+                let line = serde_json::json!({"text": c.text, "signature": c.signature, "key_id": c.key_id});
+                writeln!(cps, "{line}")?;
+            }
+            cps.flush()?;
+            std::fs::write(
+                out.join("public-key.txt"),
+                format!("{}\n", tollgate_audit::hex(key.as_bytes())),
+            )?;
+            println!(
+                "exported {n} entries and {} checkpoints to {} (key {})",
+                checkpoints.len(),
+                out.display(),
+                tollgate_audit::key_id(&key)
+            );
+            Ok(0)
+        }
+    }
+}
