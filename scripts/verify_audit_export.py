@@ -67,6 +67,9 @@ def verify(directory, public_key_hex=None):
             expected_prev = GENESIS if prev_cp is None else hashlib.sha256(prev_cp.encode()).digest()
             if cp["prev"] != expected_prev:
                 return False, f"checkpoint at {cp['size']} does not follow the one before it"
+            expected_from = 1 if not checkpoints else checkpoints[-1]["size"] + 1
+            if cp["from"] != expected_from:
+                return False, f"checkpoint at {cp['size']} starts at {cp['from']}, not {expected_from}"
             prev_cp = c["text"]
             checkpoints.append(cp)
     checkpoints.sort(key=lambda cp: (cp["size"], cp["time"]))
