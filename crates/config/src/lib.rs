@@ -89,6 +89,8 @@ pub struct Audit {
     pub checkpoint_every: u64,
     /// … or after this long.
     pub checkpoint_interval: Duration,
+    /// The payloads' master key file (`<data_dir>/master-key` by default).
+    pub master_key_file: PathBuf,
 }
 
 /// Validated `server:`.

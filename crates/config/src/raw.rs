@@ -41,6 +41,11 @@ pub struct AuditConfig {
     /// … or after this long, even when nothing happened (300000 ms by default).
     #[serde(default)]
     pub checkpoint_interval_ms: Option<u64>,
+    /// The master key that wraps the data keys of stored payloads: a file of 32 bytes (hex or
+    /// base64); `TOLLGATE_MASTER_KEY` overrides it; generated (0600) into `<data_dir>/master-key`
+    /// when not set and absent.
+    #[serde(default)]
+    pub master_key_file: Option<String>,
 }
 
 /// `alerts:`.

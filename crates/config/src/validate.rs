@@ -351,6 +351,11 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             .unwrap_or_else(|| server.data_dir.join("audit-signing-key")),
         checkpoint_every,
         checkpoint_interval,
+        master_key_file: raw
+            .audit
+            .master_key_file
+            .map(PathBuf::from)
+            .unwrap_or_else(|| server.data_dir.join("master-key")),
     };
 
     if c.problems.is_empty() {

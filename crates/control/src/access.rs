@@ -3,7 +3,7 @@
 //! | principal | may |
 //! |---|---|
 //! | bootstrap admin token, `platform_admin` | everything |
-//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets; `risk_officer` also writes guard policies |
+//! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets; `risk_officer` also writes guard policies; `auditor`, `risk_officer` read stored payloads (a reason required, audited); `risk_officer` erases end users |
 //! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
 //! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
 //! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
@@ -80,6 +80,19 @@ impl Principal {
             self.org_role(),
             Some(OrgRole::PlatformAdmin | OrgRole::RiskOfficer)
         )
+    }
+
+    /// Reads stored payloads (with a reason, audited) and erases end users' data.
+    pub fn reads_payloads(&self) -> bool {
+        matches!(
+            self.org_role(),
+            Some(OrgRole::PlatformAdmin | OrgRole::Auditor | OrgRole::RiskOfficer)
+        )
+    }
+
+    /// Erases an end user's stored data.
+    pub fn erases(&self) -> bool {
+        self.manages_policies()
     }
 
     /// Reads the audit trail.

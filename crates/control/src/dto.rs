@@ -1079,3 +1079,51 @@ pub struct PolicyView {
     /// Why.
     pub note: Option<String>,
 }
+
+/// `POST /payloads/{record_id}/read`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadPayload {
+    /// Why it is read (kept in the audit trail with who read it): 3 to 500 characters.
+    #[schema(min_length = 3, max_length = 500)]
+    pub reason: String,
+}
+
+/// A stored payload, opened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayloadView {
+    /// The request record.
+    pub record_id: String,
+    /// `metadata`, `masked` or `full`.
+    pub mode: String,
+    /// The prompt (JSON of the messages or the input); `null` for `metadata`.
+    pub prompt: Option<String>,
+    /// The answer's text; `null` for `metadata`.
+    pub answer: Option<String>,
+    /// Sizes, bytes.
+    pub prompt_bytes: u64,
+    /// Sizes, bytes.
+    pub answer_bytes: u64,
+    /// When the request arrived, RFC 3339.
+    pub at: String,
+}
+
+/// `POST /erasure`: make one end user's stored payloads unreadable.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseEndUser {
+    /// The id the requests carried in `x-tollgate-user`.
+    #[schema(min_length = 1, max_length = 256)]
+    pub end_user: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erasure {
+    /// The end user's pseudonym (what the ledger and the audit chain keep).
+    pub end_user_hash: String,
+    /// Data keys destroyed.
+    pub keys_destroyed: u64,
+    /// Records whose end-user id was removed.
+    pub records: u64,
+}

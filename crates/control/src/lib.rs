@@ -24,6 +24,7 @@ mod common;
 pub mod dto;
 pub mod focus;
 pub mod keys;
+pub mod payloads;
 pub mod pods;
 pub mod policies;
 pub mod reports;
@@ -73,6 +74,8 @@ pub struct Control {
     failed_auth: FailedAuth,
     /// The clock reports, expiries and throttling read.
     pub clock: Clock,
+    /// The master key that opens stored payloads' data keys (auditors' reads).
+    pub master_key: tollgate_payload::MasterKey,
 }
 
 /// Failed authentications a client may make per second before it is throttled.
@@ -172,6 +175,9 @@ pub enum ControlError {
     /// The built-in catalog is unreadable.
     #[error("the built-in price catalog is unreadable: {0}")]
     Catalog(String),
+    /// The payloads' master key cannot be loaded.
+    #[error(transparent)]
+    MasterKey(#[from] tollgate_payload::PayloadError),
 }
 
 impl Control {
@@ -208,6 +214,7 @@ impl Control {
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             failed_auth: FailedAuth::default(),
             clock,
+            master_key: tollgate_payload::MasterKey::load(&config.audit.master_key_file)?,
         }))
     }
 
@@ -254,6 +261,7 @@ impl Control {
         policies::get_default_policy, policies::put_default_policy, policies::default_policy_versions,
         policies::get_use_case_policy, policies::put_use_case_policy, policies::delete_use_case_policy,
         policies::use_case_policy_versions,
+        payloads::read_payload, payloads::erase_end_user,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -359,6 +367,7 @@ pub fn router(control: Arc<Control>) -> Router {
     use audit::*;
     use budgets::*;
     use keys::*;
+    use payloads::*;
     use pods::*;
     use policies::*;
     use reports::*;
@@ -429,6 +438,8 @@ pub fn router(control: Arc<Control>) -> Router {
             "/admin/v1/use-cases/{id}/policy/versions",
             get(use_case_policy_versions),
         )
+        .route("/admin/v1/payloads/{record_id}/read", post(read_payload))
+        .route("/admin/v1/erasure", post(erase_end_user))
         .with_state(control)
 }
 

@@ -60,6 +60,8 @@ pub struct RequestContext {
     pub session: Option<String>,
     /// What the guard did (policy, whether each direction ran, counts — never values).
     pub guard: crate::shield::GuardReport,
+    /// What the request stores of its content, when its policy logs it (sealed by the record).
+    pub payload: Option<crate::payloads::PayloadDraft>,
 }
 
 impl RequestContext {
@@ -82,6 +84,7 @@ impl RequestContext {
             prompt_hash: None,
             session: None,
             guard: Default::default(),
+            payload: None,
         }
     }
 

@@ -29,6 +29,7 @@ pub mod context;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
+pub mod payloads;
 pub mod pipeline;
 pub mod policies;
 pub mod record;
@@ -78,6 +79,9 @@ pub enum GatewayError {
     /// A price in the config is wrong, or the built-in catalog is unreadable.
     #[error("invalid prices:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Prices(Vec<tollgate_config::Problem>),
+    /// The payloads' master key cannot be loaded.
+    #[error(transparent)]
+    Payload(#[from] tollgate_payload::PayloadError),
     /// The audit chain's signing key cannot be loaded.
     #[error(transparent)]
     Audit(#[from] tollgate_audit::AuditError),
@@ -226,10 +230,10 @@ impl Gateway {
                 metrics.clone(),
                 alerts,
                 ledger,
-                keyring
-                    .secret()
-                    .hash("tollgate end user pseudonym v1")
-                    .as_bytes(),
+                keyring.secret().pseudonym_key().as_bytes(),
+                payloads::Sealer::new(tollgate_payload::MasterKey::load(
+                    &config.audit.master_key_file,
+                )?),
             )),
             upstreams,
             policies: policy_book,
@@ -246,6 +250,21 @@ impl Gateway {
             started_unix: tollgate_types::unix_now(),
             ready: AtomicBool::new(true),
         }))
+    }
+
+    /// Retention: destroys the data keys whose day has passed (their payloads become
+    /// unreadable; the audit chain, which covers only digests, still verifies). How many.
+    pub async fn retention_sweep(&self) -> Result<u64, tollgate_store::StoreError> {
+        use tollgate_store::PayloadQueries;
+        let now = self.clock.now_ms();
+        let n = self
+            .store
+            .destroy_expired_keys(now.div_euclid(86_400_000), now)
+            .await?;
+        if n > 0 {
+            tracing::info!(keys = n, "retention: expired data keys destroyed");
+        }
+        Ok(n)
     }
 
     /// Whether `/readyz` says ready.
@@ -283,6 +302,10 @@ impl tollgate_http::DataPlane for Gateway {
                 tollgate_http::Changed::Key(id) => self.keyring.reload_key(&id).await,
                 tollgate_http::Changed::Budget(id) => self.gate.budgeter.reload_one(&id).await,
                 tollgate_http::Changed::Policies => self.policies.reload().await,
+                tollgate_http::Changed::PayloadKeys => {
+                    self.books.sealer.forget_keys();
+                    Ok(())
+                }
             }
         })
     }
@@ -347,6 +370,7 @@ pub async fn serve(
     let budgeter = gw.gate.budgeter.clone();
     let policies = gw.policies.clone();
     let checkpointer = gw.checkpoints.clone();
+    let sweeper = gw.clone();
     // The first checkpoint of a store is always due; later ones when the cadence says.
     checkpointer.tick().await;
     let every = gw.config.server.key_refresh;
@@ -360,6 +384,7 @@ pub async fn serve(
             let _ = budgeter.reload().await;
             let _ = policies.reload().await;
             checkpointer.tick().await;
+            let _ = sweeper.retention_sweep().await;
         }
     });
     let gw2 = gw.clone();

@@ -109,7 +109,13 @@ async fn route_chat(
     route: usize,
 ) -> Result<Finished, ApiError> {
     // the input guard (between admit and route): values masked or tokenized in place, or refused
-    let og = gw.guard_input(ctx, |g| shield::guard_chat(g, &mut req))?;
+    let gov = gw.policy_for(ctx)?;
+    let original = (gov.policy.logging == tollgate_guard::policy::Logging::Full)
+        .then(|| serde_json::to_string(&req.messages).unwrap_or_default());
+    let og = gw.guard_input(ctx, gov.clone(), |g| shield::guard_chat(g, &mut req))?;
+    Gateway::draft_payload(ctx, &gov, original, || {
+        serde_json::to_string(&req.messages).unwrap_or_default()
+    });
     // 4. route
     let (answer, target) = gw
         .upstreams
@@ -145,6 +151,9 @@ async fn route_chat(
             );
             // the output guard
             let body = shield::guard_answer(&og, c.body, &mut ctx.guard)?;
+            if let Some(p) = ctx.payload.as_mut() {
+                p.answer = og.answer_for_log(&shield::answer_text(&body));
+            }
             let response = gw.complete_response("chat", ctx, &route_name, body, tollgate_headers);
             Ok(Finished::Complete { response, charge })
         }
@@ -305,7 +314,15 @@ async fn route_embeddings(
     mut req: EmbeddingsRequest,
     route: usize,
 ) -> Result<Finished, ApiError> {
-    gw.guard_input(ctx, |g| shield::guard_embeddings(g, &mut req.input))?;
+    let gov = gw.policy_for(ctx)?;
+    let original = (gov.policy.logging == tollgate_guard::policy::Logging::Full)
+        .then(|| serde_json::to_string(&req.input).unwrap_or_default());
+    gw.guard_input(ctx, gov.clone(), |g| {
+        shield::guard_embeddings(g, &mut req.input)
+    })?;
+    Gateway::draft_payload(ctx, &gov, original, || {
+        serde_json::to_string(&req.input).unwrap_or_default()
+    });
     ctx.guard.output = shield::Ran::Off;
     let (answer, target) = gw
         .upstreams
@@ -401,9 +418,51 @@ impl Gateway {
     /// The input guard: the caller's policy, its conversation's tokens (from the vault when the
     /// request names a session), `check` applied to the request; new tokens go back to the
     /// vault. Gives what the output guard needs.
+    fn policy_for(
+        &self,
+        ctx: &mut RequestContext,
+    ) -> Result<Arc<crate::policies::Governed>, ApiError> {
+        let use_case = ctx
+            .caller
+            .as_ref()
+            .map(|c| c.use_case_id.as_str())
+            .unwrap_or_default();
+        let gov = self
+            .policies
+            .for_use_case(use_case)
+            .map_err(ApiError::PolicyUnavailable)?;
+        ctx.guard.policy = Some(gov.label.clone());
+        Ok(gov)
+    }
+
+    /// What the request will store: `original` (the prompt before the guard, asked for only
+    /// when the policy logs it in full) or `guarded` (after).
+    fn draft_payload(
+        ctx: &mut RequestContext,
+        gov: &crate::policies::Governed,
+        original: Option<String>,
+        guarded: impl FnOnce() -> String,
+    ) {
+        use tollgate_guard::policy::Logging;
+        let mode = gov.policy.logging;
+        if mode == Logging::None {
+            return;
+        }
+        ctx.payload = Some(crate::payloads::PayloadDraft {
+            mode,
+            retention_days: gov.policy.retention_days,
+            prompt: match (mode, original) {
+                (Logging::Full, Some(o)) => o,
+                _ => guarded(),
+            },
+            answer: String::new(),
+        });
+    }
+
     fn guard_input(
         &self,
         ctx: &mut RequestContext,
+        gov: Arc<crate::policies::Governed>,
         check: impl FnOnce(&mut shield::Guarding<'_>) -> Result<(), ApiError>,
     ) -> Result<shield::OutputGuard, ApiError> {
         let use_case = ctx
@@ -411,11 +470,6 @@ impl Gateway {
             .as_ref()
             .map(|c| c.use_case_id.clone())
             .unwrap_or_default();
-        let gov = self
-            .policies
-            .for_use_case(&use_case)
-            .map_err(ApiError::PolicyUnavailable)?;
-        ctx.guard.policy = Some(gov.label.clone());
         let now = self.clock.now_ms();
         let session = ctx
             .session
@@ -437,6 +491,7 @@ impl Gateway {
             self.vault.save(id, &tokens, now);
         }
         Ok(shield::OutputGuard {
+            capture: gov.policy.logging != tollgate_guard::policy::Logging::None,
             gov,
             hash_key: self.guard_key.clone(),
             tokens: Arc::new(tokens),

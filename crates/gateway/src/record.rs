@@ -39,15 +39,32 @@ impl Books {
         let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.metrics
             .guard(&ctx.guard, outcome == "policy_violation");
+        let id = new_id("rec");
+        let end_user_hash = ctx.end_user.as_deref().map(|u| self.pseudonym(u));
+        let payload = ctx.payload.take().map(|d| {
+            self.sealer.seal(
+                &d,
+                &id,
+                &caller.use_case_id,
+                end_user_hash.as_deref().unwrap_or_default(),
+                ctx.received_at_ms,
+            )
+        });
+        let payload_ref = payload.as_ref().map(|p| match (&p.data_key_id, &p.digest) {
+            (Some(k), Some(d)) => format!("{}:{k}:{d}", p.mode),
+            _ => p.mode.clone(),
+        });
         self.ledger.record(RequestRecord {
-            id: new_id("rec"),
+            id,
             request_id: ctx.request_id.clone(),
             at: ctx.received_at_ms,
             key_id: caller.key_id.clone(),
             use_case_id: caller.use_case_id.clone(),
             pod_id: caller.pod_id.clone(),
             end_user: ctx.end_user.clone(),
-            end_user_hash: ctx.end_user.as_deref().map(|u| self.pseudonym(u)),
+            end_user_hash,
+            payload_ref,
+            payload,
             endpoint: ctx.endpoint.to_string(),
             route: self.config.routes[route].name.clone(),
             provider: deployment.map(|d| self.config.providers[d.provider].name.clone()),

@@ -187,7 +187,12 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
     };
     drop(tx);
     match job.shield.as_mut() {
-        Some(s) => s.report_into(&mut job.ctx.guard),
+        Some(s) => {
+            s.report_into(&mut job.ctx.guard);
+            if let (Some(p), Some(a)) = (job.ctx.payload.as_mut(), s.answer_for_log()) {
+                p.answer = a;
+            }
+        }
         None => job.ctx.guard.output = crate::shield::Ran::Off,
     }
     let total = job.ctx.received.elapsed();

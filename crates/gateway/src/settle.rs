@@ -35,6 +35,8 @@ pub struct Books {
     pub ledger: Ledger,
     /// Keys the end-user pseudonyms of records (HMAC-SHA-256, derived from the server secret).
     pub(crate) pseudonyms: hmac::Hmac<sha2::Sha256>,
+    /// Seals what requests store of their content.
+    pub sealer: crate::payloads::Sealer,
 }
 
 impl Books {
@@ -46,6 +48,7 @@ impl Books {
         alerts: Arc<Alerter>,
         ledger: Ledger,
         pseudonym_key: &[u8],
+        sealer: crate::payloads::Sealer,
     ) -> Books {
         use hmac::Mac;
         Books {
@@ -54,6 +57,7 @@ impl Books {
             metrics,
             alerts,
             ledger,
+            sealer,
             pseudonyms: hmac::Hmac::<sha2::Sha256>::new_from_slice(pseudonym_key)
                 .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
         }

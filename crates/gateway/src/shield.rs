@@ -189,6 +189,8 @@ pub struct OutputGuard {
     pub hash_key: Arc<[u8]>,
     /// The conversation's tokens to put back.
     pub tokens: Arc<SessionTokens>,
+    /// Whether the answer is kept for the payload log.
+    pub capture: bool,
 }
 
 impl std::fmt::Debug for OutputGuard {
@@ -202,7 +204,21 @@ impl std::fmt::Debug for OutputGuard {
 impl OutputGuard {
     /// Whether answers need touching at all (a scan, or tokens to put back).
     pub fn is_active(&self) -> bool {
-        self.gov.policy.scan.output || !self.tokens.is_empty()
+        self.gov.policy.scan.output || !self.tokens.is_empty() || self.capture
+    }
+
+    /// The answer as the payload log keeps it: as shown (`full`), or with every finding masked
+    /// — the user's own values included (`masked`).
+    pub fn answer_for_log(&self, shown: &str) -> String {
+        if self.gov.policy.logging != tollgate_guard::policy::Logging::Masked {
+            return shown.to_string();
+        }
+        let out = Output {
+            tokens: None,
+            scan: true,
+            ..self.output()
+        };
+        guard_output(&out, shown).0
     }
 
     fn output(&self) -> Output<'_> {
@@ -272,6 +288,30 @@ pub fn guard_answer(
         .map_err(|_| ApiError::Internal)
 }
 
+/// The text of a complete chat answer (OpenAI JSON): each choice's content and tool-call
+/// arguments, one per line.
+pub fn answer_text(body: &[u8]) -> String {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    for choice in v["choices"].as_array().into_iter().flatten() {
+        if let Some(c) = choice["message"]["content"].as_str() {
+            out.push(c.to_string());
+        }
+        for call in choice["message"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(a) = call["function"]["arguments"].as_str() {
+                out.push(a.to_string());
+            }
+        }
+    }
+    out.join("\n")
+}
+
 /// The output guard of a stream: rewrites each chunk's deltas; holds back what is not scanned
 /// yet; flushes a choice when it finishes, and everything at the end.
 #[derive(Debug)]
@@ -282,12 +322,15 @@ pub struct StreamShield {
     /// The last chunk's `id`, `object`, `created` and `model`, for a closing chunk of our own.
     envelope: Option<Value>,
     counts: BTreeMap<(Entity, Action), u32>,
+    /// What was shown, when the payload log keeps the answer.
+    shown: Option<String>,
 }
 
 impl StreamShield {
     /// A shield for one stream.
     pub fn new(og: OutputGuard) -> StreamShield {
         StreamShield {
+            shown: og.capture.then(String::new),
             og,
             filters: HashMap::new(),
             envelope: None,
@@ -322,6 +365,9 @@ impl StreamShield {
             if let Some(Value::String(text)) = delta.get_mut("content") {
                 let f = self.filters.entry((idx, None)).or_default();
                 *text = f.feed(&out, text);
+                if let Some(s) = self.shown.as_mut() {
+                    s.push_str(text);
+                }
             }
             if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
                 for call in calls {
@@ -329,11 +375,17 @@ impl StreamShield {
                     if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
                         let f = self.filters.entry((idx, Some(tidx))).or_default();
                         *args = f.feed(&out, args);
+                        if let Some(s) = self.shown.as_mut() {
+                            s.push_str(args);
+                        }
                     }
                 }
             }
             if finished {
-                flush_choice(&mut self.filters, &mut self.counts, &out, idx, delta);
+                let rest = flush_choice(&mut self.filters, &mut self.counts, &out, idx, delta);
+                if let Some(s) = self.shown.as_mut() {
+                    s.push_str(&rest);
+                }
             }
         }
         let mut envelope = serde_json::Map::new();
@@ -355,7 +407,10 @@ impl StreamShield {
         let mut choices = Vec::new();
         for idx in idxs {
             let mut delta = serde_json::Map::new();
-            flush_choice(&mut self.filters, &mut self.counts, &out, idx, &mut delta);
+            let rest = flush_choice(&mut self.filters, &mut self.counts, &out, idx, &mut delta);
+            if let Some(s) = self.shown.as_mut() {
+                s.push_str(&rest);
+            }
             if !delta.is_empty() {
                 choices
                     .push(serde_json::json!({"index": idx, "delta": delta, "finish_reason": null}));
@@ -372,6 +427,11 @@ impl StreamShield {
         serde_json::to_vec(&chunk).ok().map(Bytes::from)
     }
 
+    /// The answer as the payload log keeps it (after the stream ended), if kept.
+    pub fn answer_for_log(&self) -> Option<String> {
+        self.shown.as_deref().map(|s| self.og.answer_for_log(s))
+    }
+
     /// What was found (call after the stream ended).
     pub fn report_into(&mut self, report: &mut GuardReport) {
         for f in self.filters.values() {
@@ -386,14 +446,15 @@ impl StreamShield {
 }
 
 /// Flushes choice `idx`'s filters into `delta` (content appended; tool-call arguments appended
-/// to their entry, or a new entry), keeping their counts.
+/// to their entry, or a new entry), keeping their counts; gives what was flushed.
 fn flush_choice(
     filters: &mut HashMap<(u64, Option<u64>), OutputFilter>,
     counts: &mut BTreeMap<(Entity, Action), u32>,
     out: &Output<'_>,
     idx: u64,
     delta: &mut serde_json::Map<String, Value>,
-) {
+) -> String {
+    let mut flushed = String::new();
     let mut keys: Vec<(u64, Option<u64>)> =
         filters.keys().filter(|k| k.0 == idx).copied().collect();
     keys.sort_unstable();
@@ -408,6 +469,7 @@ fn flush_choice(
         if rest.is_empty() {
             continue;
         }
+        flushed.push_str(&rest);
         match key.1 {
             None => {
                 let before = delta
@@ -442,6 +504,7 @@ fn flush_choice(
             }
         }
     }
+    flushed
 }
 
 #[cfg(test)]
@@ -460,6 +523,7 @@ mod tests {
             }),
             hash_key: Arc::from(&b"k"[..]),
             tokens: Arc::new(tokens),
+            capture: false,
         }
     }
 

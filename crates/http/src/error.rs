@@ -148,6 +148,14 @@ pub enum ApiError {
     /// request is refused rather than sent unguarded.
     #[error("the use case's policy cannot be applied: {0}")]
     PolicyUnavailable(String),
+    /// The object existed and was destroyed on purpose (a payload whose key was shredded).
+    #[error("{message}")]
+    Gone {
+        /// What happened, for a person.
+        message: String,
+        /// Machine-readable code.
+        code: &'static str,
+    },
     /// The gateway is shutting down or not ready.
     #[error("the gateway is not ready: {0}")]
     Unavailable(&'static str),
@@ -213,6 +221,7 @@ impl ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "server_error", "not_ready")
             }
             ApiError::PolicyViolation(_) => (StatusCode::BAD_REQUEST, INVALID, "policy_violation"),
+            ApiError::Gone { code, .. } => (StatusCode::GONE, INVALID, *code),
             ApiError::PolicyUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
@@ -255,6 +264,7 @@ impl ApiError {
             ApiError::Upstream(e) => e.kind(),
             ApiError::Unavailable(_) => "unavailable",
             ApiError::PolicyViolation(_) => "policy_violation",
+            ApiError::Gone { code, .. } => code,
             ApiError::PolicyUnavailable(_) => "policy_unavailable",
             ApiError::Internal => "internal",
         }

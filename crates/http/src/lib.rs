@@ -30,6 +30,8 @@ pub enum Changed {
     Budget(String),
     /// A guard policy (a use case's or the org default's): the policy snapshot.
     Policies,
+    /// Data keys were destroyed: forget the ones held in memory.
+    PayloadKeys,
 }
 
 /// A boxed future, so [`DataPlane`] can be used as a trait object.

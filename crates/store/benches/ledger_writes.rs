@@ -43,6 +43,8 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             policy: None,
             guard: None,
             end_user_hash: None,
+            payload_ref: None,
+            payload: None,
         })
         .collect()
 }

@@ -60,6 +60,8 @@ fn record(i: usize) -> RequestRecord {
         policy: None,
         guard: None,
         end_user_hash: None,
+        payload_ref: None,
+        payload: None,
     }
 }
 

@@ -90,6 +90,20 @@ impl KeySecret {
         hex(&mac.finalize().into_bytes())
     }
 
+    /// The key of end users' pseudonyms (records, the audit chain, erasure).
+    pub fn pseudonym_key(&self) -> String {
+        self.hash("tollgate end user pseudonym v1")
+    }
+
+    /// An end user's pseudonym: HMAC-SHA-256 of the id under [`KeySecret::pseudonym_key`], hex.
+    pub fn end_user_pseudonym(&self, id: &str) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.pseudonym_key().as_bytes()) else {
+            return String::new();
+        };
+        mac.update(id.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+
     /// The hasher of prompt fingerprints, keyed with a key derived from this secret (so a
     /// fingerprint cannot be checked against a guessed prompt without the secret).
     pub fn prompt_hasher(&self) -> PromptHasher {

@@ -424,6 +424,85 @@ pub struct PolicyVersion {
     pub note: String,
 }
 
+/// A request's stored content, sealed: what the ledger writes beside its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedPayload {
+    /// `metadata`, `masked` or `full`.
+    pub mode: String,
+    /// The data key (absent for `metadata`).
+    pub data_key_id: Option<String>,
+    /// The data key, wrapped, when this instance made it for this payload's batch (stored once;
+    /// later payloads name it only).
+    pub new_key: Option<NewDataKey>,
+    /// nonce ‖ ciphertext (absent for `metadata`).
+    pub sealed: Option<Vec<u8>>,
+    /// SHA-256 of `sealed`, hex.
+    pub digest: Option<String>,
+    /// Prompt size, bytes.
+    pub prompt_bytes: u64,
+    /// Answer size, bytes.
+    pub answer_bytes: u64,
+    /// The end user's pseudonym (`""` without one).
+    pub end_user_hash: String,
+}
+
+/// A data key as stored: wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDataKey {
+    /// `dek_…`.
+    pub id: String,
+    /// Its use case.
+    pub use_case_id: String,
+    /// Its end user's pseudonym (`""` without one).
+    pub end_user_hash: String,
+    /// The day (since 1970-01-01 UTC) after which it is destroyed.
+    pub expires_day: i64,
+    /// Wrapped by the master key.
+    pub wrapped: Vec<u8>,
+    /// The master key's id.
+    pub kek_id: String,
+    /// When, Unix ms.
+    pub created_at: i64,
+}
+
+/// A stored payload as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayload {
+    /// The record.
+    pub record_id: String,
+    /// Its use case.
+    pub use_case_id: String,
+    /// Its end user's pseudonym.
+    pub end_user_hash: String,
+    /// `metadata`, `masked`, `full`.
+    pub mode: String,
+    /// The data key's id.
+    pub data_key_id: Option<String>,
+    /// The ciphertext.
+    pub sealed: Option<Vec<u8>>,
+    /// Its digest.
+    pub digest: Option<String>,
+    /// Sizes.
+    pub prompt_bytes: u64,
+    /// Sizes.
+    pub answer_bytes: u64,
+    /// When, Unix ms.
+    pub at: i64,
+}
+
+/// A data key as read back: `wrapped` is `None` once destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDataKey {
+    /// `dek_…`.
+    pub id: String,
+    /// Wrapped by the master key, or `None` once destroyed.
+    pub wrapped: Option<Vec<u8>>,
+    /// The master key's id.
+    pub kek_id: String,
+    /// When it was destroyed, and why.
+    pub destroyed: Option<(i64, String)>,
+}
+
 /// One entry of the audit chain, its content rebuilt from the row it stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainRow {
@@ -541,6 +620,13 @@ pub struct RequestRecord {
     /// erased).
     #[serde(default)]
     pub end_user_hash: Option<String>,
+    /// What of the content was stored (`metadata`, or `full:<data key>:<digest>`,
+    /// `masked:…`): covered by the audit chain, never the content itself.
+    #[serde(default)]
+    pub payload_ref: Option<String>,
+    /// The sealed payload to store with the record (written by the ledger with it).
+    #[serde(default)]
+    pub payload: Option<SealedPayload>,
     /// The policy the request was governed by: `use_case@<version>`, `default@<version>`, or
     /// `builtin` (no policy stored anywhere).
     #[serde(default)]

@@ -304,6 +304,34 @@ pub trait ChainQueries {
     fn checkpoints(&self) -> impl Future<Output = R<Vec<CheckpointRow>>> + Send;
 }
 
+/// Sealed payloads and their data keys.
+pub trait PayloadQueries {
+    /// A record's stored payload.
+    fn get_payload(&self, record_id: &str)
+    -> impl Future<Output = R<Option<StoredPayload>>> + Send;
+    /// A data key (wrapped, or destroyed).
+    fn get_data_key(&self, id: &str) -> impl Future<Output = R<Option<StoredDataKey>>> + Send;
+    /// Destroys every data key whose day is before `today` (days since 1970-01-01 UTC), with an
+    /// audit event; how many.
+    fn destroy_expired_keys(&self, today: i64, at: i64) -> impl Future<Output = R<u64>> + Send;
+    /// Destroys an end user's data keys and removes their id from records (their pseudonym
+    /// stays), with an audit event; (keys, records).
+    fn erase_end_user(
+        &self,
+        actor: &str,
+        end_user_hash: &str,
+        at: i64,
+    ) -> impl Future<Output = R<(u64, u64)>> + Send;
+    /// Re-wraps every live data key with `rewrap` (id, wrapped → wrapped under the new master
+    /// key), all or nothing, with an audit event; (re-wrapped, failed).
+    fn rotate_master_key(
+        &self,
+        actor: &str,
+        new_kek_id: &str,
+        rewrap: impl Fn(&str, &[u8]) -> Option<Vec<u8>> + Send + Sync,
+    ) -> impl Future<Output = R<(u64, u64)>> + Send;
+}
+
 /// The request ledger.
 pub trait LedgerQueries {
     /// Appends records and folds them into the hourly rollups, in one transaction.

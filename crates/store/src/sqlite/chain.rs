@@ -30,7 +30,7 @@ fn record_data(r: &RequestRecord) -> Value {
         "output_tokens": r.output_tokens, "reasoning_tokens": r.reasoning_tokens,
         "cost_nano_usd": r.cost_nano_usd, "cost_split": r.cost_split, "price_source": r.price_source,
         "price_id": r.price_id, "usage_source": r.usage_source, "latency_ms": r.latency_ms,
-        "ttft_ms": r.ttft_ms, "prompt_hash": r.prompt_hash, "policy": r.policy, "guard": r.guard,
+        "ttft_ms": r.ttft_ms, "prompt_hash": r.prompt_hash, "policy": r.policy, "guard": r.guard, "payload_ref": r.payload_ref,
     })
 }
 

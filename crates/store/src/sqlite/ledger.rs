@@ -9,8 +9,8 @@ use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 
-const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash";
-const PER_ROW: usize = 35;
+const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref";
+const PER_ROW: usize = 36;
 /// Rows per INSERT statement, largest first (32 binds each, well under SQLite's limit of 32,766).
 /// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
 /// connection's prepared-statement cache instead of being prepared again for every odd batch size.
@@ -72,7 +72,8 @@ async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
         q = q
             .bind(r.policy.clone())
             .bind(r.guard.clone())
-            .bind(r.end_user_hash.clone());
+            .bind(r.end_user_hash.clone())
+            .bind(r.payload_ref.clone());
     }
     q.execute(&mut *c).await?;
     Ok(())
@@ -104,6 +105,7 @@ async fn insert_all(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()
     }
     fold_rollups(c, records).await?;
     fold_focus(c, records).await?;
+    super::payloads::insert(c, records).await?;
     let links: Vec<_> = records.iter().map(super::chain::record_link).collect();
     super::chain::append(c, &links).await
 }
@@ -272,6 +274,8 @@ pub(super) fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
         policy: r.try_get("policy")?,
         guard: r.try_get("guard")?,
         end_user_hash: r.try_get("end_user_hash")?,
+        payload_ref: r.try_get("payload_ref")?,
+        payload: None,
         cost_split: [
             u(r.try_get("cost_input")?),
             u(r.try_get("cost_cached_input")?),
