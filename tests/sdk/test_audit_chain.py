@@ -41,11 +41,13 @@ audit: {{ checkpoint_every: 3 }}
     gw, url = _start(["serve", "--config", cfg], env={"TOLLGATE_ADMIN_TOKEN": ADMIN_TOKEN})
     try:
         key = _issue_key(url)
+        # Every use case stores its payloads in full from here on (the org default policy).
+        _admin(url, "PUT", "/policies/default", {"policy": {"logging": "full"}})
         for i in range(5):
             req = urllib.request.Request(
                 f"{url}/v1/chat/completions",
                 data=json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"hello {i}"}]}).encode(),
-                headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+                headers={"authorization": f"Bearer {key}", "content-type": "application/json", "x-tollgate-user": "carol"},
             )
             with urllib.request.urlopen(req, timeout=10) as r:
                 assert r.status == 200
@@ -88,6 +90,37 @@ def test_the_chain_verifies_and_its_export_verifies_elsewhere(chained):
         f.write("\n".join(lines) + "\n")
     ok, message = verify_audit_export.verify(out)
     assert not ok and message.startswith("entry 8:"), message
+
+
+def test_the_master_key_rotates_and_payloads_still_open(chained):
+    cfg, tmp = chained
+    new_key = os.path.join(tmp, "new-master-key")
+    with open(new_key, "w") as f:
+        f.write("ab" * 32)
+    r = run("audit", "rotate-master-key", "--config", cfg, "--new-key-file", new_key)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "re-wrapped 1 data keys" in r.stdout, r.stdout
+    db = sqlite3.connect(os.path.join(tmp, "data", "tollgate.db"))
+    record = db.execute("SELECT record_id FROM payloads WHERE mode = 'full' LIMIT 1").fetchone()[0]
+    db.close()
+    # Restarted on the new key (from the environment this time), an auditor's read opens it.
+    gw, url = _start(["serve", "--config", cfg], env={"TOLLGATE_ADMIN_TOKEN": ADMIN_TOKEN, "TOLLGATE_MASTER_KEY": "ab" * 32})
+    try:
+        env = {**os.environ, "TOLLGATE_TOKEN": ADMIN_TOKEN}
+        r = subprocess.run([BIN, "payloads", "read", record, "--reason", "rotation check", "--url", url, "--json"], capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 0, r.stderr
+        v = json.loads(r.stdout)
+        assert v["mode"] == "full" and "hello" in v["prompt"], v
+        r = subprocess.run([BIN, "erase", "--end-user", "carol", "--url", url, "--json"], capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["keys_destroyed"] == 1
+        r = subprocess.run([BIN, "payloads", "read", record, "--reason", "after erasure", "--url", url], capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 1 and "410" in r.stderr, r.stderr
+    finally:
+        _stop(gw)
+    # Still verifies after rotation and erasure.
+    r = run("audit", "verify", "--config", cfg)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_tampering_with_the_database_is_named(chained):

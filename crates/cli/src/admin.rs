@@ -225,6 +225,20 @@ pub enum Policies {
     },
 }
 
+/// `tollgate payloads …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Payloads {
+    /// Open a request's stored payload (auditors, risk officers, platform admins); the read and
+    /// its reason go to the audit trail.
+    Read {
+        /// The request record's id (`rec_…`).
+        record_id: String,
+        /// Why you read it.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -503,6 +517,49 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             &["at", "from", "to", "actor", "reason"],
         ),
     }
+    Ok(())
+}
+
+/// Runs `tollgate payloads …`.
+pub async fn payloads(conn: Conn, cmd: Payloads) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    match cmd {
+        Payloads::Read { record_id, reason } => {
+            let v = c
+                .post(
+                    &format!("/payloads/{record_id}/read"),
+                    json!({"reason": reason}),
+                )
+                .await?;
+            if c.json {
+                print_json(&v);
+            } else {
+                println!(
+                    "record {} ({}, {})",
+                    record_id,
+                    v["mode"].as_str().unwrap_or("-"),
+                    v["at"].as_str().unwrap_or("-")
+                );
+                for field in ["prompt", "answer"] {
+                    match v[field].as_str() {
+                        Some(t) => println!("--- {field}\n{}", terminal_safe(t)),
+                        None => println!(
+                            "--- {field}: {} bytes, not kept",
+                            v[format!("{field}_bytes")]
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `tollgate erase --end-user ID`.
+pub async fn erase(conn: Conn, end_user: String) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let v = c.post("/erasure", json!({"end_user": end_user})).await?;
+    c.show(&v, &["end_user_hash", "keys_destroyed", "records"]);
     Ok(())
 }
 

@@ -31,6 +31,16 @@ pub enum AuditCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
+    /// Re-wrap every live data key of stored payloads under a new master key (all or nothing);
+    /// then point `audit.master_key_file` (or `TOLLGATE_MASTER_KEY`) at the new key and restart.
+    RotateMasterKey {
+        /// The configuration file (its data directory and current master key).
+        #[arg(long, default_value = "tollgate.yaml")]
+        config: PathBuf,
+        /// The new key: a file of 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
     /// Write the chain for an external verifier: entries.jsonl, checkpoints.jsonl, public-key.txt.
     Export {
         /// The configuration file.
@@ -122,6 +132,35 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        AuditCommand::RotateMasterKey {
+            config,
+            new_key_file,
+        } => {
+            use tollgate_store::PayloadQueries;
+            let (cfg, store) = open(&config).await?;
+            let old = tollgate_payload::MasterKey::load(&cfg.audit.master_key_file)?;
+            let text = std::fs::read_to_string(&new_key_file)
+                .with_context(|| format!("cannot read {}", new_key_file.display()))?;
+            let new = tollgate_payload::MasterKey::from_text(&text).with_context(|| {
+                format!(
+                    "{}: not 32 bytes as 64 hex digits or base64",
+                    new_key_file.display()
+                )
+            })?;
+            if new.id() == old.id() {
+                bail!("the new key is the current key");
+            }
+            let (done, _) = store
+                .rotate_master_key("cli", &new.id(), |id, w| new.rewrap(&old, id, w).ok())
+                .await?;
+            println!(
+                "re-wrapped {done} data keys from master key {} to {}; now point audit.master_key_file (or TOLLGATE_MASTER_KEY) at {} and restart",
+                old.id(),
+                new.id(),
+                new_key_file.display()
+            );
+            Ok(0)
         }
         AuditCommand::Export { config, out } => {
             let (cfg, store) = open(&config).await?;

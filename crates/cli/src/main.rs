@@ -63,6 +63,22 @@ enum Command {
         #[command(subcommand)]
         command: admin::Policies,
     },
+    /// Stored payloads (admin API): an auditor's read, with a reason.
+    Payloads {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Payloads,
+    },
+    /// Erase an end user: their stored payloads become unreadable, their id leaves the ledger
+    /// (admin API; risk officers and platform admins).
+    Erase {
+        #[command(flatten)]
+        conn: admin::Conn,
+        /// The id the requests carried in `x-tollgate-user`.
+        #[arg(long)]
+        end_user: String,
+    },
     /// Spend reports (admin API).
     Report {
         #[command(flatten)]
@@ -179,6 +195,8 @@ fn main() -> anyhow::Result<()> {
             Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
             Command::Keys { conn, command } => admin::keys(conn, command).await,
             Command::Policies { conn, command } => admin::policies(conn, command).await,
+            Command::Payloads { conn, command } => admin::payloads(conn, command).await,
+            Command::Erase { conn, end_user } => admin::erase(conn, end_user).await,
             Command::Report { conn, command } => admin::report(conn, command).await,
             Command::Audit { command } => {
                 let code = audit::run(command).await.unwrap_or_else(|e| {

@@ -48,6 +48,8 @@ enum Fixture {
     Token,
     /// A number no other check uses (for names and e-mails that must be unique).
     Unique,
+    /// A request record of the use case with a stored (metadata) payload.
+    Record,
 }
 
 /// Which object the audit event must name (`object_id`).
@@ -230,9 +232,26 @@ const CHECKS: &[Check] = &[
         action: "policy.remove",
         object: Object::Path("id"),
     },
+    Check {
+        method: "POST",
+        path: "/admin/v1/payloads/{record_id}/read",
+        bind: &[("record_id", Fixture::Record)],
+        body: Some(r#"{"reason": "the audit coverage check"}"#),
+        action: "payload.read",
+        object: Object::Path("record_id"),
+    },
+    Check {
+        method: "POST",
+        path: "/admin/v1/erasure",
+        bind: &[("n", Fixture::Unique)],
+        body: Some(r#"{"end_user": "someone-{n}"}"#),
+        action: "end_user.erase",
+        object: Object::Answer("/end_user_hash"),
+    },
 ];
 
 struct Api {
+    gw: std::sync::Arc<tollgate_gateway::Gateway>,
     router: axum::Router,
     admin: String,
 }
@@ -241,7 +260,7 @@ impl Api {
     async fn new() -> Api {
         let gw = common::gateway_only(CONFIG).await;
         let (router, _, admin) = planes::app(&gw).await;
-        Api { router, admin }
+        Api { gw, router, admin }
     }
 
     /// Calls the admin API as the bootstrap admin.
@@ -303,6 +322,7 @@ struct World {
     budget: String,
     token: String,
     unique: String,
+    record: String,
 }
 
 impl World {
@@ -392,6 +412,24 @@ impl World {
             .await,
         );
         let token = id(&token, "/id");
+        let record = format!("rec_audit_check_{n}");
+        tollgate_store::LedgerQueries::insert_records(
+            &api.gw.store,
+            &[tollgate_store::RequestRecord {
+                id: record.clone(),
+                use_case_id: use_case.clone(),
+                pod_id: pod.clone(),
+                payload_ref: Some("metadata".into()),
+                payload: Some(tollgate_store::SealedPayload {
+                    mode: "metadata".into(),
+                    prompt_bytes: 10,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        )
+        .await
+        .unwrap();
         World {
             pod,
             member,
@@ -401,6 +439,7 @@ impl World {
             budget,
             token,
             unique: n.to_string(),
+            record,
         }
     }
 
@@ -414,6 +453,7 @@ impl World {
             Fixture::Budget => &self.budget,
             Fixture::Token => &self.token,
             Fixture::Unique => &self.unique,
+            Fixture::Record => &self.record,
         }
     }
 }
