@@ -37,6 +37,17 @@ BODY = json.dumps({
     ],
     "max_tokens": 32,
 })
+# With --masking: a prompt carrying an e-mail address and a phone number, under a policy that
+# tokenizes the one and masks the other on every request (and puts the token back in answers).
+MASKING_BODY = json.dumps({
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "You answer customer questions briefly."},
+        {"role": "user", "content": "I am ann.lee@example.org, call me on +44 20 7946 0958: where is my order 12345?"},
+    ],
+    "max_tokens": 32,
+})
+MASKING_POLICY = {"entities": {"EMAIL_ADDRESS": "tokenize", "PHONE_NUMBER": "mask"}}
 ADMIN = "tga_bench_admin_token_0123456789"
 KEY = None
 
@@ -115,7 +126,12 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--rates", default="500,2000")
+    ap.add_argument("--masking", action="store_true",
+                    help="a prompt with an e-mail and a phone number under a tokenize/mask policy")
     args = ap.parse_args()
+    if args.masking:
+        global BODY
+        BODY = MASKING_BODY
     if not shutil.which("oha"):
         sys.exit("oha not found: cargo install oha")
 
@@ -135,6 +151,11 @@ routes:
                        env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
     global KEY
     KEY = issue_key(gw_url)
+    if args.masking:
+        req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
+                                     data=json.dumps({"policy": MASKING_POLICY}).encode(),
+                                     headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
     direct = f"{sim_url}/v1/chat/completions"
     through = f"{gw_url}/v1/chat/completions"
     results = {"fixed": [], "max": []}
@@ -165,7 +186,8 @@ routes:
 
     lines = [
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
-        f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction.",
+        f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
+        + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "") + ".",
         "",
         "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) |",
         "|---|---|---|---|---|---|---|---|---|",
