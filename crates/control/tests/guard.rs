@@ -224,6 +224,39 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
         "the vault holds values only encrypted"
     );
 
+    // Tokens never serve as a way in: another key of the use case naming the same session gets
+    // a conversation of its own, and a token typed by a client (to fish for the value behind it)
+    // is never unmasked — not even in its own conversation.
+    let (st, k2) = api
+        .call(
+            reqwest::Method::POST,
+            "/admin/v1/keys",
+            &admin,
+            Some(json!({"use_case_id": uc, "name": "another app"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{k2}");
+    for key in [g.key.as_str(), k2["secret"].as_str().unwrap()] {
+        let resp = client
+            .post(g.chat_url())
+            .bearer_auth(key)
+            .header("x-tollgate-session", "conv-1")
+            .json(&json!({"model": "m", "messages": common::user("echo <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>")}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        let answer = body["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(
+            !answer.contains(EMAIL) && !answer.contains("bob@"),
+            "a token typed by a client came back as a value: {answer}"
+        );
+        assert_eq!(
+            answer.replace('\u{2060}', ""),
+            "echo <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>"
+        );
+    }
+
     // Blocked: a secret (the policy's default for secrets) — 400, the type named, never the value.
     let before = s.count();
     let resp = ask(
@@ -254,8 +287,8 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
     );
 
     // The ledger: the policy version and counts per type, action and direction; no value.
-    let recs = records(&g, 7).await;
-    assert_eq!(recs.len(), 7);
+    let recs = records(&g, 9).await;
+    assert_eq!(recs.len(), 9);
     for r in &recs {
         assert_eq!(r.policy.as_deref(), Some("use_case@1"));
         let json = serde_json::to_string(r).unwrap();

@@ -471,10 +471,20 @@ impl Gateway {
             .map(|c| c.use_case_id.clone())
             .unwrap_or_default();
         let now = self.clock.now_ms();
+        // A conversation is the use case's, the key's and the end user's: another key or end
+        // user of the same use case naming the same session id gets a conversation of its own.
+        let owner = format!(
+            "{use_case}\0{}\0{}",
+            ctx.caller
+                .as_ref()
+                .map(|c| c.key_id.as_str())
+                .unwrap_or_default(),
+            ctx.end_user.as_deref().unwrap_or_default()
+        );
         let session = ctx
             .session
             .as_deref()
-            .map(|s| self.vault.session(&use_case, s));
+            .map(|s| self.vault.session(&owner, s));
         let mut tokens = session
             .map(|id| self.vault.open(id, now))
             .unwrap_or_default();

@@ -98,6 +98,9 @@ pub struct Guarding<'a> {
 impl Guarding<'_> {
     /// Applies the input side of the policy to `text` in place; types to block go to `blocked`.
     fn text(&mut self, text: &mut String, blocked: &mut BTreeSet<Entity>) {
+        if let Some(n) = tollgate_guard::policy::neutralize_tokens(text) {
+            *text = n;
+        }
         let applied =
             self.gov
                 .policy

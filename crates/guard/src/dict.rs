@@ -33,7 +33,15 @@ fn prepare(list: &'static str, terms: &[String]) -> Result<Vec<String>, GuardErr
             if t.chars().any(char::is_control) {
                 return Err(err("a term must not contain control characters"));
             }
-            Ok(Normalized::new(t).text.to_lowercase())
+            let normalized = Normalized::new(t).text.to_lowercase();
+            // Invisible characters go in normalization: a term of nothing else would match
+            // nothing, or everything.
+            if normalized.trim().is_empty() {
+                return Err(err(
+                    "a term must have a visible character (invisible characters are ignored)",
+                ));
+            }
+            Ok(normalized)
         })
         .collect()
 }
@@ -108,6 +116,9 @@ impl Dictionaries {
 
 fn whole_word(t: &str, s: usize, e: usize) -> bool {
     let b = t.as_bytes();
+    if s >= e || e > b.len() {
+        return false;
+    }
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     (s == 0 || !word(b[s - 1]) || !word(b[s])) && (e == b.len() || !word(b[e]) || !word(b[e - 1]))
 }

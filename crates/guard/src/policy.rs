@@ -424,6 +424,48 @@ pub fn hashed(entity: Entity, value: &str, key: &[u8]) -> String {
     format!("<{}#{letters}>", entity.as_str())
 }
 
+/// A word joiner (U+2060) after the `<` of every token-shaped text (`<EMAIL_ADDRESS_1>`) a
+/// client sent, so it is never taken for one of the gateway's tokens and unmasked in the answer
+/// (clients always send values; a token in their text is typed to fish for another's value).
+/// `None` when there is none.
+pub fn neutralize_tokens(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'<', &b[i..]) {
+        let at = i + off;
+        let rest = &b[at + 1..];
+        let name = rest
+            .iter()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+            .count();
+        let shaped = name >= 3
+            && rest.get(name) == Some(&b'>')
+            && rest[..name]
+                .iter()
+                .rposition(|c| *c == b'_')
+                .is_some_and(|u| {
+                    u > 0 && u + 1 < name && rest[u + 1..name].iter().all(u8::is_ascii_digit)
+                });
+        if shaped {
+            cuts.push(at + 1);
+        }
+        i = at + 1;
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 3 * cuts.len());
+    let mut last = 0;
+    for c in cuts {
+        out.push_str(&text[last..c]);
+        out.push('\u{2060}');
+        last = c;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
 /// Gives reversible tokens for values: the same value the same token within one conversation.
 pub trait Tokenizer {
     /// The token for `value` of type `entity`.
@@ -606,6 +648,30 @@ mod tests {
     }
 
     #[test]
+    fn token_shaped_text_from_clients_is_neutralized() {
+        assert_eq!(
+            neutralize_tokens("see <EMAIL_ADDRESS_1>, <CREDIT_CARD_12> and <b>bold</b>"),
+            Some("see <\u{2060}EMAIL_ADDRESS_1>, <\u{2060}CREDIT_CARD_12> and <b>bold</b>".into())
+        );
+        for text in [
+            "<EMAIL_ADDRESS>",
+            "<_1>",
+            "<A_1>",
+            "<EMAIL_ADDRESS_x>",
+            "a < b",
+            "<<",
+            "<EMAIL_ADDRESS_1",
+        ] {
+            assert_eq!(neutralize_tokens(text), None, "{text}");
+        }
+        // What is neutralized is not unmasked.
+        let mut t = SessionTokens::default();
+        t.token(Entity::EmailAddress, "ann@example.org");
+        let typed = neutralize_tokens("<EMAIL_ADDRESS_1>").unwrap();
+        assert_eq!(t.unmask(&typed), typed);
+    }
+
+    #[test]
     fn thresholds_per_type_decide_what_is_acted_on() {
         // A bare 9-digit number scores low as an SSN: acted on only under a low threshold.
         let text = "ref 123456789 here";
@@ -668,6 +734,16 @@ mod tests {
         }
         let p = policy("guard: { custom_terms: [fine, ''] }");
         assert_eq!(p.guard().unwrap_err().path, "guard.custom_terms[1]");
+        // Terms of invisible characters only (they vanish in normalization) are refused, in
+        // every list: they once made every scan panic.
+        for list in ["custom_terms", "denied_terms", "allow"] {
+            let p = policy(&format!(
+                "guard: {{ {list}: [ok, \"\\u200b\", \"\\u00ad\\u200b\"] }}"
+            ));
+            let err = p.guard().unwrap_err();
+            assert_eq!(err.path, format!("guard.{list}[1]"), "{err}");
+            assert!(err.message.contains("visible"), "{err}");
+        }
         // A policy survives its own export.
         let p = policy(
             "threshold: 0.6\nentities: { EMAIL_ADDRESS: tokenize, PHONE_NUMBER: { action: hash, threshold: 0.8 } }\nlogging: masked\n",

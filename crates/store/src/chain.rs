@@ -78,6 +78,7 @@ pub async fn verify(
     mut progress: impl FnMut(i64, i64),
 ) -> Result<Report, StoreError> {
     let (head, _) = store.chain_head().await?;
+    let whole = to.is_none();
     let from = from.unwrap_or(1).max(1);
     let to = to.unwrap_or(head).min(head);
     let prev = if from == 1 {
@@ -97,11 +98,13 @@ pub async fn verify(
             }
         }
     };
+    // Checking to the end, every checkpoint counts: one naming entries past the end says the
+    // end was cut off. A range stops at its own end.
     let cps: Vec<SignedCheckpoint> = store
         .checkpoints()
         .await?
         .iter()
-        .filter(|c| c.size <= to)
+        .filter(|c| whole || c.size <= to)
         .map(signed)
         .collect();
     let mut v = Verifier::new(key, from, prev, &cps, from == 1);
@@ -128,5 +131,16 @@ pub async fn verify(
         next = page.last().map_or(to + 1, |r| r.seq + 1);
         progress(next - 1, to);
     }
-    Ok(v.finish())
+    let mut report = v.finish();
+    // Rows the chain does not know: inserted around it.
+    if whole
+        && report.broken.is_none()
+        && let Some((kind, reference)) = store.unchained_row().await?
+    {
+        report.broken = Some(tollgate_audit::Break {
+            seq: report.last + 1,
+            problem: format!("{kind} {reference} is in the store but not in the chain (inserted?)"),
+        });
+    }
+    Ok(report)
 }

@@ -302,6 +302,8 @@ pub trait ChainQueries {
     ) -> impl Future<Output = R<Option<CheckpointRow>>> + Send;
     /// Every checkpoint, oldest first.
     fn checkpoints(&self) -> impl Future<Output = R<Vec<CheckpointRow>>> + Send;
+    /// A request record or audit event no chain entry stands for, if any: (kind, reference).
+    fn unchained_row(&self) -> impl Future<Output = R<Option<(String, String)>>> + Send;
 }
 
 /// Sealed payloads and their data keys.

@@ -204,6 +204,43 @@ async fn a_deleted_entry_or_row_is_named() {
 }
 
 #[tokio::test]
+async fn entries_cut_off_at_the_end_are_named() {
+    // The last entries (and the rows behind them) deleted: the checkpoint over them says so.
+    let (store, signer, raw) = chained("cut-end").await;
+    raw.execute("DELETE FROM chain_entries WHERE seq > 35")
+        .await
+        .unwrap();
+    let b = check(&store, &signer).await.broken.unwrap();
+    assert_eq!(b.seq, 40, "{b}");
+    assert!(b.problem.contains("chain ends at 35"), "{b}");
+    // Everything deleted.
+    let (store, signer, raw) = chained("cut-all").await;
+    raw.execute("DELETE FROM chain_entries").await.unwrap();
+    assert!(check(&store, &signer).await.broken.is_some());
+    // A range that ends before the cut still verifies on its own.
+    let (store, signer, raw) = chained("cut-range").await;
+    raw.execute("DELETE FROM chain_entries WHERE seq > 35")
+        .await
+        .unwrap();
+    let r = verify(&store, signer.verifying_key(), None, Some(30), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(r.broken, None, "{r:?}");
+}
+
+#[tokio::test]
+async fn a_row_outside_the_chain_is_named() {
+    let (store, signer, raw) = chained("unchained").await;
+    raw.execute("INSERT INTO audit_events (at, actor, action, object_type, object_id, details) VALUES (5, 'admin', 'pod.create', 'pod', 'pod_fake', '{}')").await.unwrap();
+    let b = check(&store, &signer).await.broken.unwrap();
+    assert!(b.problem.contains("not in the chain"), "{b}");
+    let (store, signer, raw) = chained("unchained-record").await;
+    raw.execute("INSERT INTO request_records (id, request_id, at, key_id, use_case_id, pod_id, endpoint, route, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, price_source, usage_source, latency_ms) VALUES ('rec_fake', 'r', 1, 'k', 'u', 'p', 'chat', 'm', 0, 1, 200, 'ok', 0, 0, 0, 0, 0, 'none', 'none', 1)").await.unwrap();
+    let b = check(&store, &signer).await.broken.unwrap();
+    assert!(b.problem.contains("rec_fake"), "{b}");
+}
+
+#[tokio::test]
 async fn an_inserted_entry_is_named() {
     let (store, signer, raw) = chained("inserted").await;
     // Room at 12 (numbers moved up through negatives, so the key never collides), then a forged

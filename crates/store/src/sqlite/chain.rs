@@ -235,6 +235,26 @@ impl ChainQueries for SqliteStore {
         .await
     }
 
+    async fn unchained_row(&self) -> R<Option<(String, String)>> {
+        let record = sqlx::query(
+            "SELECT id FROM request_records WHERE id NOT IN (SELECT ref FROM chain_entries WHERE kind = 'request') LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = record {
+            return Ok(Some(("request record".into(), r.try_get(0)?)));
+        }
+        let event = sqlx::query(
+            "SELECT seq FROM audit_events WHERE CAST(seq AS TEXT) NOT IN (SELECT ref FROM chain_entries WHERE kind = 'audit') LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match event {
+            Some(r) => Some(("audit event".into(), r.try_get::<i64, _>(0)?.to_string())),
+            None => None,
+        })
+    }
+
     async fn checkpoints(&self) -> R<Vec<CheckpointRow>> {
         let rows = sqlx::query("SELECT * FROM chain_checkpoints ORDER BY id")
             .fetch_all(&self.pool)
