@@ -656,7 +656,6 @@ mod tests {
         for text in [
             "<EMAIL_ADDRESS>",
             "<_1>",
-            "<A_1>",
             "<EMAIL_ADDRESS_x>",
             "a < b",
             "<<",
