@@ -197,6 +197,32 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
         "{upstream}"
     );
 
+    // Fields the gateway does not model are guarded too: a name, a refusal, a legacy
+    // function call, an image URL's query.
+    let resp = client
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": [
+            {"role": "user", "name": "ann", "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": format!("https://img.example.com/a.png?card={CARD}")}}]},
+            {"role": "assistant", "content": null, "refusal": format!("I will not mail {EMAIL}"), "function_call": {"name": "f", "arguments": format!("{{\"to\": \"{EMAIL}\"}}")}},
+            {"role": "user", "name": format!("{PHONE}"), "content": "ok"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let upstream = s.sim.received_bodies().last().unwrap().clone();
+    for value in [EMAIL, CARD, PHONE] {
+        assert!(
+            !upstream.contains(value),
+            "the model saw {value}: {upstream}"
+        );
+    }
+    assert!(
+        upstream.contains("\"refusal\"") && upstream.contains("img.example.com"),
+        "{upstream}"
+    );
+
     // A conversation keeps its tokens: the second turn's new e-mail is the second token, the
     // first e-mail is the first again.
     let turn1 = ask("m", false, &format!("mail {EMAIL}"), Some("conv-1"))
@@ -256,6 +282,17 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
             "echo <EMAIL_ADDRESS_1> and <EMAIL_ADDRESS_2>"
         );
     }
+    // The other key's conversation numbers its own tokens from 1.
+    let resp = client
+        .post(g.chat_url())
+        .bearer_auth(k2["secret"].as_str().unwrap())
+        .header("x-tollgate-session", "conv-1")
+        .json(&json!({"model": "m", "messages": common::user("mail carol@example.net")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(s.sim.received().last().unwrap(), "mail <EMAIL_ADDRESS_1>");
 
     // Blocked: a secret (the policy's default for secrets) — 400, the type named, never the value.
     let before = s.count();
@@ -287,8 +324,8 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
     );
 
     // The ledger: the policy version and counts per type, action and direction; no value.
-    let recs = records(&g, 9).await;
-    assert_eq!(recs.len(), 9);
+    let recs = records(&g, 11).await;
+    assert_eq!(recs.len(), 11);
     for r in &recs {
         assert_eq!(r.policy.as_deref(), Some("use_case@1"));
         let json = serde_json::to_string(r).unwrap();
@@ -330,7 +367,7 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
     );
     let metrics = g.metrics().await;
     for line in [
-        r#"tollgate_guard_findings_total{direction="input",entity_type="EMAIL_ADDRESS",action="tokenize"} 8"#,
+        r#"tollgate_guard_findings_total{direction="input",entity_type="EMAIL_ADDRESS",action="tokenize"} 11"#,
         r#"tollgate_guard_findings_total{direction="input",entity_type="SECRET_AWS_KEY",action="block"} 1"#,
         "tollgate_guard_blocked_requests_total 1",
     ] {

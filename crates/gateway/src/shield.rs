@@ -120,8 +120,45 @@ impl Guarding<'_> {
                     if let Some(t) = p.text.as_mut() {
                         self.text(t, blocked);
                     }
+                    // An image's URL can carry a value in its query; inline data (`data:`) is
+                    // not text.
+                    if let Some(Value::String(url)) =
+                        p.image_url.as_mut().and_then(|i| i.get_mut("url"))
+                        && !url.starts_with("data:")
+                    {
+                        self.text(url, blocked);
+                    }
+                    self.strings(&mut p.extra, blocked);
                 }
             }
+        }
+    }
+
+    /// Every string of fields the gateway does not model (`refusal`, legacy `function_call`,
+    /// provider extensions): the provider sees them, so the guard does too. Inline binary data
+    /// (`data` of audio parts, `data:` URLs) is left alone.
+    fn strings(
+        &mut self,
+        fields: &mut serde_json::Map<String, Value>,
+        blocked: &mut BTreeSet<Entity>,
+    ) {
+        for (k, v) in fields.iter_mut() {
+            if k != "data" {
+                self.value(v, blocked);
+            }
+        }
+    }
+
+    fn value(&mut self, v: &mut Value, blocked: &mut BTreeSet<Entity>) {
+        match v {
+            Value::String(s) if !s.starts_with("data:") => self.text(s, blocked),
+            Value::Array(items) => {
+                for x in items {
+                    self.value(x, blocked);
+                }
+            }
+            Value::Object(map) => self.strings(map, blocked),
+            _ => {}
         }
     }
 
@@ -142,10 +179,14 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
     let mut blocked = BTreeSet::new();
     for m in &mut req.messages {
         let is_tool = m.role == Role::Tool;
-        if let Some(c) = m.content.as_mut()
-            && ((is_tool && scope.tool_results) || (!is_tool && scope.input))
-        {
-            g.content(c, &mut blocked);
+        if (is_tool && scope.tool_results) || (!is_tool && scope.input) {
+            if let Some(c) = m.content.as_mut() {
+                g.content(c, &mut blocked);
+            }
+            if let Some(n) = m.name.as_mut() {
+                g.text(n, &mut blocked);
+            }
+            g.strings(&mut m.extra, &mut blocked);
         }
         if scope.tool_arguments
             && let Some(calls) = m.tool_calls.as_mut()

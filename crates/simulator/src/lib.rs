@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// The text of the last [`RECEIVED`] chat requests, oldest first.
     pub(crate) received: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// The whole bodies of the same requests, as JSON.
+    pub(crate) bodies: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Shared {
@@ -138,6 +140,15 @@ impl Shared {
             r.pop_front();
         }
         r.push_back(text);
+    }
+
+    /// Keeps a request's whole body for [`Simulator::received_bodies`].
+    pub(crate) fn remember_body(&self, body: String) {
+        let mut r = self.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        if r.len() >= RECEIVED {
+            r.pop_front();
+        }
+        r.push_back(body);
     }
 }
 
@@ -165,6 +176,7 @@ impl Simulator {
                 cfg,
                 stats: Stats::default(),
                 received: Default::default(),
+                bodies: Default::default(),
             }),
         }
     }
@@ -172,6 +184,13 @@ impl Simulator {
     /// Its counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
+    }
+
+    /// The whole bodies (JSON) of the last chat requests it received: every field a provider
+    /// would have seen.
+    pub fn received_bodies(&self) -> Vec<String> {
+        let r = self.shared.bodies.lock().unwrap_or_else(|e| e.into_inner());
+        r.iter().cloned().collect()
     }
 
     /// Every text (message contents, tool-call arguments) of the last chat requests it

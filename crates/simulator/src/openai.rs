@@ -85,6 +85,7 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
         .collect();
     let joined = texts.concat();
     s.remember(texts.join("\n"));
+    s.remember_body(serde_json::to_string(req).unwrap_or_default());
     let echo = s.cfg.echo.then(|| {
         req.messages
             .iter()
