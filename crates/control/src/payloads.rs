@@ -23,7 +23,21 @@ pub async fn read_payload(
         .await?
         .ok_or_else(|| ApiError::Missing(what.clone()))?;
     let pod = gw.store.get_use_case(&stored.use_case_id).await?.pod_id;
-    p.check(&pod, &what, p.reads_payloads())?;
+    if let Err(e) = p.check(&pod, &what, p.reads_payloads()) {
+        // A refused attempt on a payload the caller can see is worth knowing of too.
+        if matches!(e, ApiError::Forbidden { .. }) {
+            gw.store
+                .append_audit(
+                    &p.actor(),
+                    "payload.read_denied",
+                    "record",
+                    &record_id,
+                    serde_json::json!({}),
+                )
+                .await?;
+        }
+        return Err(e);
+    }
     let req: ReadPayload = body(&gw, &headers, b).await?;
     let reason = req.reason.trim();
     if reason.chars().count() < 3

@@ -183,6 +183,15 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
     assert_eq!(st, 403, "a pod lead may not read payloads");
     let (st, _) = read(&finops, &recs[5].id, Some("curious")).await;
     assert_eq!(st, 403);
+    let denied = g.gw.store.list_audit(0, 1000).await.unwrap();
+    assert_eq!(
+        denied
+            .iter()
+            .filter(|e| e.action == "payload.read_denied")
+            .count(),
+        2,
+        "refused reads are audited too"
+    );
     let (st, v) = read(&auditor, &recs[5].id, None).await;
     assert_eq!(st, 400, "{v}");
     let (st, v) = read(&auditor, &recs[5].id, Some("  ")).await;
@@ -422,5 +431,95 @@ async fn rotating_the_master_key_rewraps_every_live_key() {
             .filter(|e| e.action == "master_key.rotate")
             .count(),
         1
+    );
+}
+
+#[tokio::test]
+async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_conversations() {
+    let s = common::sim(SimConfig {
+        echo: true,
+        ..Default::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = Api {
+        url: g.url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let uc = g.use_case.id.clone();
+    let policy = async |p: Value| {
+        let (st, v) = api
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/v1/use-cases/{uc}/policy"),
+                &admin,
+                Some(json!({"policy": p})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    };
+    let chat = async |text: &str, session: &str| {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .header("x-tollgate-user", "dora")
+            .header("x-tollgate-session", session)
+            .json(&json!({"model": "m", "messages": [{"role": "system", "content": format!("sys {EMAIL}")}, {"role": "user", "content": text}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    };
+    // Nothing scanned on the way in, yet the masked log holds no value.
+    policy(json!({"logging": "masked", "scan": {"input": false}})).await;
+    chat(&format!("x {EMAIL} {CARD}"), "s0").await;
+    let recs = wait_records(&g, 1).await;
+    let (st, v) = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/admin/v1/payloads/{}/read", recs[0].id),
+            &admin,
+            Some(json!({"reason": "masked check"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let all = v.to_string();
+    assert!(!all.contains(EMAIL) && !all.contains(CARD), "{all}");
+    assert!(
+        all.contains("<EMAIL_ADDRESS>") && all.contains("<CREDIT_CARD>"),
+        "{all}"
+    );
+
+    // A conversation's tokens are forgotten with an erasure.
+    policy(json!({"entities": {"EMAIL_ADDRESS": "tokenize"}})).await;
+    chat("mail eve@example.net", "s1").await;
+    chat("mail fay@example.net", "s1").await;
+    assert!(
+        s.sim
+            .received()
+            .last()
+            .unwrap()
+            .ends_with("mail <EMAIL_ADDRESS_3>"),
+        "{:?}",
+        s.sim.received().last()
+    );
+    let (st, _) = api
+        .call(
+            reqwest::Method::POST,
+            "/admin/v1/erasure",
+            &admin,
+            Some(json!({"end_user": "dora"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    chat("mail fay@example.net", "s1").await;
+    assert!(
+        s.sim
+            .received()
+            .last()
+            .unwrap()
+            .ends_with("mail <EMAIL_ADDRESS_2>"),
+        "numbered afresh: {:?}",
+        s.sim.received().last()
     );
 }

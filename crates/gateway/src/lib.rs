@@ -304,6 +304,7 @@ impl tollgate_http::DataPlane for Gateway {
                 tollgate_http::Changed::Policies => self.policies.reload().await,
                 tollgate_http::Changed::PayloadKeys => {
                     self.books.sealer.forget_keys();
+                    self.vault.clear();
                     Ok(())
                 }
             }

@@ -114,7 +114,7 @@ async fn route_chat(
         .then(|| serde_json::to_string(&req.messages).unwrap_or_default());
     let og = gw.guard_input(ctx, gov.clone(), |g| shield::guard_chat(g, &mut req))?;
     Gateway::draft_payload(ctx, &gov, original, || {
-        serde_json::to_string(&req.messages).unwrap_or_default()
+        og.answer_for_log(&serde_json::to_string(&req.messages).unwrap_or_default())
     });
     // 4. route
     let (answer, target) = gw
@@ -317,11 +317,11 @@ async fn route_embeddings(
     let gov = gw.policy_for(ctx)?;
     let original = (gov.policy.logging == tollgate_guard::policy::Logging::Full)
         .then(|| serde_json::to_string(&req.input).unwrap_or_default());
-    gw.guard_input(ctx, gov.clone(), |g| {
+    let og = gw.guard_input(ctx, gov.clone(), |g| {
         shield::guard_embeddings(g, &mut req.input)
     })?;
     Gateway::draft_payload(ctx, &gov, original, || {
-        serde_json::to_string(&req.input).unwrap_or_default()
+        og.answer_for_log(&serde_json::to_string(&req.input).unwrap_or_default())
     });
     ctx.guard.output = shield::Ran::Off;
     let (answer, target) = gw

@@ -183,6 +183,15 @@ impl Vault {
         );
     }
 
+    /// Forgets every conversation (after an erasure: an erased end user's values must not come
+    /// back from a token). Conversations go on with new token numbers.
+    pub fn clear(&self) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Conversations held (expired ones included until they are swept).
     pub fn len(&self) -> usize {
         self.sessions

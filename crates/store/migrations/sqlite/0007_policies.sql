@@ -13,6 +13,12 @@ CREATE TABLE policies (
     PRIMARY KEY (scope_id, version)
 );
 
+-- Versions are never changed or removed (a removal is a version of its own).
+CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies
+BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END;
+CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies
+BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END;
+
 -- The policy a request was governed by (`default@3`, `use_case@2`, `builtin`) and what the
 -- guard found and did: counts per type, action and direction, never a value.
 ALTER TABLE request_records ADD COLUMN policy TEXT;

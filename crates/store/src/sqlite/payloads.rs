@@ -124,7 +124,7 @@ impl PayloadQueries for SqliteStore {
     }
 
     async fn erase_end_user(&self, actor: &str, end_user_hash: &str, at: i64) -> R<(u64, u64)> {
-        self.write(async |c: &mut SqliteConnection| {
+        let out = self.write(async |c: &mut SqliteConnection| {
             let keys = destroy(c, "end_user_hash = ?3", end_user_hash, at, "erasure").await?;
             // The id itself goes too; its pseudonym (what the audit chain covers) stays.
             let records = sqlx::query(
@@ -145,7 +145,13 @@ impl PayloadQueries for SqliteStore {
             .await?;
             Ok((keys, records))
         })
-        .await
+        .await?;
+        // The old pages may still be in the write-ahead log: fold it into the file (where
+        // `secure_delete` zeroed them) and empty it.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(out)
     }
 
     async fn rotate_master_key(
