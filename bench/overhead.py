@@ -128,6 +128,7 @@ def main():
     ap.add_argument("--rates", default="500,2000")
     ap.add_argument("--masking", action="store_true",
                     help="a prompt with an e-mail and a phone number under a tokenize/mask policy")
+    ap.add_argument("--policy", help="the org default policy to set, as JSON (overrides --masking's)")
     args = ap.parse_args()
     if args.masking:
         global BODY
@@ -151,9 +152,10 @@ routes:
                        env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
     global KEY
     KEY = issue_key(gw_url)
-    if args.masking:
+    if args.masking or args.policy:
+        policy = json.loads(args.policy) if args.policy else MASKING_POLICY
         req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
-                                     data=json.dumps({"policy": MASKING_POLICY}).encode(),
+                                     data=json.dumps({"policy": policy}).encode(),
                                      headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
         urllib.request.urlopen(req, timeout=10).read()
     direct = f"{sim_url}/v1/chat/completions"

@@ -58,7 +58,13 @@ pub enum AuditError {
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A hash from 64 hex digits.
@@ -138,10 +144,32 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 
 /// An entry's hash: SHA-256 of the previous hash and the entry's canonical bytes.
 pub fn entry_hash(prev: &Hash, entry: &Value) -> Hash {
+    entry_hash_of_bytes(prev, &canonical(entry))
+}
+
+/// [`entry_hash`] of an entry already written canonically.
+pub fn entry_hash_of_bytes(prev: &Hash, canonical_entry: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(canonical(entry));
+    h.update(canonical_entry);
     h.finalize().into()
+}
+
+/// The canonical bytes of the entry `{"seq", "kind", "ref", "data"}` from the canonical bytes of
+/// its `data` — the same bytes [`canonical`] writes for the whole object (keys in order: data,
+/// kind, ref, seq), without building it. Writers precompute `data` off their transaction.
+pub fn entry_bytes(seq: i64, kind: &str, reference: &str, data_canonical: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data_canonical.len() + kind.len() + reference.len() + 48);
+    out.extend_from_slice(b"{\"data\":");
+    out.extend_from_slice(data_canonical);
+    out.extend_from_slice(b",\"kind\":");
+    write_string(kind, &mut out);
+    out.extend_from_slice(b",\"ref\":");
+    write_string(reference, &mut out);
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.push(b'}');
+    out
 }
 
 /// The RFC 6962 Merkle tree hash of `leaves` (entry hashes): a leaf is SHA-256(0x00 ‖ leaf), a

@@ -299,13 +299,17 @@ pub fn guard_answer(
     let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
     let out = og.output();
     let mut counts = BTreeMap::new();
+    let mut changed = false;
     let mut guard = |s: &mut Value| {
         if let Some(text) = s.as_str() {
             let (shown, c) = guard_output(&out, text);
             for (k, n) in c {
                 *counts.entry(k).or_insert(0) += n;
             }
-            *s = Value::String(shown);
+            if shown != text {
+                changed = true;
+                *s = Value::String(shown);
+            }
         }
     };
     if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
@@ -327,6 +331,10 @@ pub fn guard_answer(
     }
     report.add("output", &counts);
     report.output = og.ran();
+    if !changed {
+        // Nothing to mask or put back: the provider's bytes as they came.
+        return Ok(body);
+    }
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)

@@ -18,15 +18,16 @@
 //! output (property-tested): the complete answer goes through this filter too.
 //!
 //! What it costs: a segment's text reaches the client at most about `SEGMENT + LOOKAHEAD` bytes
-//! (some 25 tokens) later than without a guard, and each byte is scanned about
-//! `(CONTEXT + SEGMENT + LOOKAHEAD) / SEGMENT` times.
+//! (some 40 tokens) later than without a guard, and each byte is scanned about
+//! `(CONTEXT + SEGMENT + LOOKAHEAD) / SEGMENT` times (2.3).
 
 use crate::policy::{Tokenizer, apply_with};
 use crate::{Action, Entity, Finding, Guard, Policy, SessionTokens};
 use std::collections::BTreeMap;
 
-/// The least length of a segment, in bytes.
-pub const SEGMENT: usize = 32;
+/// The least length of a segment, in bytes: larger segments mean fewer scans per byte
+/// (`(CONTEXT + SEGMENT + LOOKAHEAD) / SEGMENT`, about 2.3 here) and a longer hold-back.
+pub const SEGMENT: usize = 96;
 /// How far past a segment the scan looks before releasing it, in bytes: longer than any entity
 /// written with spaces (a spaced IBAN is 42 bytes).
 pub const LOOKAHEAD: usize = 64;
@@ -345,8 +346,11 @@ mod tests {
 
     #[test]
     fn context_words_of_released_text_still_count() {
-        // The cut falls after "number": the next segment sees "social security" as context.
-        let text = "Please note my social security number is 123456789 thanks";
+        // The cut falls after "security": the next segment sees "my social security" as context.
+        let lead = "word ".repeat(17);
+        assert_eq!(lead.len() + "my social security".len(), SEGMENT + 7);
+        let text = format!("{lead}my social security number is 123456789 thanks");
+        let text = text.as_str();
         let o = out();
         let mut f = OutputFilter::new();
         let mut shown = String::new();
@@ -356,7 +360,7 @@ mod tests {
         shown.push_str(&f.finish(&o));
         assert_eq!(
             shown,
-            "Please note my social security number is <US_SSN> thanks"
+            format!("{lead}my social security number is <US_SSN> thanks")
         );
     }
 

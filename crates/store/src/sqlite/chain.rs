@@ -9,13 +9,14 @@ use crate::queries::ChainQueries;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashMap;
-use tollgate_audit::{GENESIS, Hash, entry_hash, hex, unhex};
+use tollgate_audit::{GENESIS, Hash, entry_bytes, entry_hash_of_bytes, hex, unhex};
 
-/// What an entry says of the row it stands for (before its `seq` is known).
+/// What an entry says of the row it stands for (before its `seq` is known): the canonical
+/// bytes of the row's chained fields, written before the transaction that appends it.
 pub(crate) struct Link {
     kind: &'static str,
     reference: String,
-    data: Value,
+    data: Vec<u8>,
 }
 
 /// The chained fields of a request record: all of it but the end user's id (its keyed
@@ -46,8 +47,19 @@ pub(crate) fn record_link(r: &RequestRecord) -> Link {
     Link {
         kind: "request",
         reference: r.id.clone(),
-        data: record_data(r),
+        data: tollgate_audit::canonical(&record_data(r)),
     }
+}
+
+/// The links of `records`, made a few at a time with a yield between, so a large batch does not
+/// hold a runtime worker (requests wait on it) for its whole length.
+pub(crate) async fn record_links(records: &[RequestRecord]) -> Vec<Link> {
+    let mut out = Vec::with_capacity(records.len());
+    for chunk in records.chunks(32) {
+        out.extend(chunk.iter().map(record_link));
+        tokio::task::yield_now().await;
+    }
+    out
 }
 
 /// The link of an audit event.
@@ -55,7 +67,7 @@ pub(crate) fn audit_link(e: &AuditEvent) -> Link {
     Link {
         kind: "audit",
         reference: e.seq.to_string(),
-        data: audit_data(e),
+        data: tollgate_audit::canonical(&audit_data(e)),
     }
 }
 
@@ -91,7 +103,7 @@ pub(crate) async fn append(c: &mut SqliteConnection, links: &[Link]) -> R<()> {
         let mut rows = Vec::with_capacity(chunk.len());
         for l in chunk {
             seq += 1;
-            prev = entry_hash(&prev, &body(seq, l.kind, &l.reference, l.data.clone()));
+            prev = entry_hash_of_bytes(&prev, &entry_bytes(seq, l.kind, &l.reference, &l.data));
             rows.push((seq, l.kind, l.reference.as_str(), hex(&prev)));
         }
         let sql = format!(

@@ -94,7 +94,11 @@ fn add(t: &mut Totals, r: &RequestRecord) {
 }
 
 /// Inserts `records` (cut into the cached statement sizes) and folds them into both rollups.
-async fn insert_all(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()> {
+async fn insert_all(
+    c: &mut SqliteConnection,
+    records: &[RequestRecord],
+    links: &[super::chain::Link],
+) -> R<()> {
     let mut rest = records;
     for size in CHUNK_SIZES {
         while rest.len() >= size {
@@ -106,8 +110,7 @@ async fn insert_all(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()
     fold_rollups(c, records).await?;
     fold_focus(c, records).await?;
     super::payloads::insert(c, records).await?;
-    let links: Vec<_> = records.iter().map(super::chain::record_link).collect();
-    super::chain::append(c, &links).await
+    super::chain::append(c, links).await
 }
 
 type FocusKey = (i64, String, String, String, String);
@@ -291,7 +294,8 @@ impl LedgerQueries for SqliteStore {
         if records.is_empty() {
             return Ok(());
         }
-        self.write(async |c: &mut SqliteConnection| insert_all(c, records).await)
+        let links = super::chain::record_links(records).await;
+        self.write(async |c: &mut SqliteConnection| insert_all(c, records, &links).await)
             .await
     }
 
@@ -318,7 +322,8 @@ impl LedgerQueries for SqliteStore {
                 .filter(|r| seen.insert(r.id.clone()))
                 .cloned()
                 .collect();
-            insert_all(c, &fresh).await?;
+            let links: Vec<_> = fresh.iter().map(super::chain::record_link).collect();
+            insert_all(c, &fresh, &links).await?;
             Ok(fresh.len() as u64)
         })
         .await
