@@ -56,16 +56,7 @@ pub enum AuditError {
     },
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
+pub use tollgate_types::fs::hex;
 
 /// A hash from 64 hex digits.
 pub fn unhex(s: &str) -> Option<Hash> {
@@ -329,12 +320,12 @@ impl Signer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-                write_private(path, hex(&bytes).as_bytes()).map_err(|source| {
-                    AuditError::KeyFile {
+                tollgate_types::fs::write_private_new(path, hex(&bytes).as_bytes()).map_err(
+                    |source| AuditError::KeyFile {
                         path: shown.clone(),
                         source,
-                    }
-                })?;
+                    },
+                )?;
                 // Another process may have won the race: use what is on disk.
                 Signer::load_or_create(path)
             }
@@ -359,25 +350,6 @@ impl Signer {
             signature: base64::engine::general_purpose::STANDARD.encode(sig.to_bytes()),
             key_id: key_id(&self.key.verifying_key()),
         }
-    }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => f.write_all(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

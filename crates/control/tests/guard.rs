@@ -11,47 +11,8 @@ mod common;
 mod planes;
 
 use serde_json::{Value, json};
-use std::time::Duration;
 use tollgate_simulator::SimConfig;
-use tollgate_store::{AuditQueries, LedgerQueries, RequestRecord};
-
-struct Admin {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Admin {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
-
-async fn records(g: &common::Gw, n: u64) -> Vec<RequestRecord> {
-    // The ledger writes in the background: wait (bounded) until it has them all.
-    for _ in 0..500 {
-        if g.gw.store.count_records(0, i64::MAX).await.unwrap() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    g.gw.store.list_records(0, i64::MAX, 1000).await.unwrap()
-}
+use tollgate_store::{AuditQueries, RequestRecord};
 
 fn findings(r: &RequestRecord) -> Vec<(String, String, String, u64)> {
     let v: Value = serde_json::from_str(r.guard.as_deref().unwrap()).unwrap();
@@ -89,10 +50,7 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
     })
     .await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Admin {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     let uc = g.use_case.id.clone();
     let (st, v) = api
         .call(
@@ -324,7 +282,7 @@ async fn values_never_reach_the_model_and_come_back_to_the_client() {
     );
 
     // The ledger: the policy version and counts per type, action and direction; no value.
-    let recs = records(&g, 11).await;
+    let recs = planes::records(&g, 11).await;
     assert_eq!(recs.len(), 11);
     for r in &recs {
         assert_eq!(r.policy.as_deref(), Some("use_case@1"));
@@ -383,10 +341,7 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
     })
     .await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Admin {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     // Nothing scanned on the way in: what the model writes back is masked on the way out.
     let (st, v) = api
         .call(
@@ -427,7 +382,7 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
         // The model did see the values: the input side was off.
         assert!(s.sim.received().last().unwrap().contains(EMAIL));
     }
-    let recs = records(&g, 2).await;
+    let recs = planes::records(&g, 2).await;
     for r in &recs {
         assert_eq!(r.policy.as_deref(), Some("default@1"));
         let g: Value = serde_json::from_str(r.guard.as_deref().unwrap()).unwrap();
@@ -448,7 +403,7 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
 }
 
 /// Users of each role and their tokens: (name, token).
-async fn people(api: &Admin, admin: &str, pod_a: &str) -> Vec<(&'static str, String)> {
+async fn people(api: &planes::Http, admin: &str, pod_a: &str) -> Vec<(&'static str, String)> {
     let mut out = vec![("bootstrap", admin.to_string())];
     for (i, (who, org_role, pod_role)) in [
         ("platform_admin", Some("platform_admin"), None),
@@ -501,10 +456,7 @@ async fn people(api: &Admin, admin: &str, pod_a: &str) -> Vec<(&'static str, Str
 async fn who_may_read_and_write_policies_and_what_is_kept() {
     let s = common::sim(SimConfig::default()).await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Admin {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     let post = async |path: &str, body: Value| {
         let (st, v) = api
             .call(reqwest::Method::POST, path, &admin, Some(body))
@@ -662,10 +614,7 @@ async fn who_may_read_and_write_policies_and_what_is_kept() {
 async fn bad_policies_are_refused_with_the_path_of_the_mistake() {
     let s = common::sim(SimConfig::default()).await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Admin {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     for (body, param, says) in [
         (
             json!({"policy": {"entities": {"EMAIL": "mask"}}}),

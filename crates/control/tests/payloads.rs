@@ -18,46 +18,8 @@ use tollgate_types::clock::Clock;
 const EMAIL: &str = "ann@example.org";
 const CARD: &str = "4111 1111 1111 1111";
 
-struct Api {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-}
-
-async fn wait_records(g: &common::Gw, n: u64) -> Vec<RequestRecord> {
-    for _ in 0..500 {
-        if g.gw.store.count_records(0, i64::MAX).await.unwrap() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut r = g.gw.store.list_records(0, i64::MAX, 1000).await.unwrap();
-    r.sort_by(|a, b| a.id.cmp(&b.id));
-    r
-}
-
 async fn token_for(
-    api: &Api,
+    api: &planes::Http,
     admin: &str,
     name: &str,
     org_role: Value,
@@ -105,10 +67,7 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
     // 2026-11-30T12:00:00Z.
     let clock = Clock::manual(1_796_040_000_000);
     let (g, admin) = planes::serve_at(&common::two_route_config(&s.url), clock.clone()).await;
-    let api = Api {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     let uc = g.use_case.id.clone();
     let pod = g.use_case.pod_id.clone();
     let auditor = token_for(&api, &admin, "auditor", json!("auditor"), None).await;
@@ -141,7 +100,7 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
     }
     chat("alice", true).await;
     chat("bob", false).await;
-    let recs = wait_records(&g, 6).await;
+    let recs = planes::records(&g, 6).await;
     let refs: Vec<Option<String>> = recs.iter().map(|r| r.payload_ref.clone()).collect();
     assert_eq!(refs[0], None, "none stores nothing");
     assert_eq!(refs[1].as_deref(), Some("metadata"));
@@ -293,7 +252,7 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
     );
     // Bob's next request gets a new key (the old one is never used again).
     chat("bob", false).await;
-    let recs2 = wait_records(&g, 7).await;
+    let recs2 = planes::records(&g, 7).await;
     let (st, _) = read(&auditor, &recs2[6].id, Some("new request after erasure")).await;
     assert_eq!(st, 200);
 
@@ -359,10 +318,7 @@ async fn rotating_the_master_key_rewraps_every_live_key() {
     use tollgate_payload::MasterKey;
     let s = common::sim(SimConfig::default()).await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Api {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     let uc = g.use_case.id.clone();
     api.call(
         reqwest::Method::PUT,
@@ -382,7 +338,7 @@ async fn rotating_the_master_key_rewraps_every_live_key() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let recs = wait_records(&g, 3).await;
+    let recs = planes::records(&g, 3).await;
     let old = MasterKey::load(&g.gw.config.audit.master_key_file).unwrap();
     let new = MasterKey::from_bytes([42; 32]);
     let (done, failed) =
@@ -442,10 +398,7 @@ async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_co
     })
     .await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let api = Api {
-        url: g.url.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = planes::Http::new(&g.url);
     let uc = g.use_case.id.clone();
     let policy = async |p: Value| {
         let (st, v) = api
@@ -473,7 +426,7 @@ async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_co
     // Nothing scanned on the way in, yet the masked log holds no value.
     policy(json!({"logging": "masked", "scan": {"input": false}})).await;
     chat(&format!("x {EMAIL} {CARD}"), "s0").await;
-    let recs = wait_records(&g, 1).await;
+    let recs = planes::records(&g, 1).await;
     let (st, v) = api
         .call(
             reqwest::Method::POST,

@@ -69,9 +69,7 @@ fn decode_key(text: &str) -> Option<[u8; 32]> {
         .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use tollgate_types::fs::hex;
 
 impl MasterKey {
     /// A master key of these bytes.
@@ -104,7 +102,8 @@ impl MasterKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::rng().fill_bytes(&mut key);
-                write_private(path, hex(&key).as_bytes()).map_err(|e| err(e.to_string()))?;
+                tollgate_types::fs::write_private_new(path, hex(&key).as_bytes())
+                    .map_err(|e| err(e.to_string()))?;
                 key.zeroize();
                 // Another process may have won the race: use what is on disk.
                 let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
@@ -233,25 +232,6 @@ fn open(
     cipher
         .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
         .map_err(|_| PayloadError::Open(what))
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    match opts.open(path) {
-        Ok(mut f) => f.write_all(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 pub mod anthropic;
 pub mod clock;
+pub mod fs;
 pub mod openai;
 pub mod text;
 pub mod time;

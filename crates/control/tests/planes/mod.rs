@@ -84,3 +84,60 @@ pub async fn call(
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// The admin API over real HTTP (a served gateway), as a client outside would call it.
+pub struct Http {
+    /// The gateway's base URL.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Http {
+    /// A client of the gateway at `url`.
+    pub fn new(url: &str) -> Http {
+        Http {
+            url: url.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `method path` with `Authorization: Bearer <token>` and an optional JSON body: the status
+    /// and the JSON answer (`null` when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// The ledger's records once it holds at least `n` (it writes in the background: a bounded
+/// wait), oldest first.
+pub async fn records(g: &Gw, n: u64) -> Vec<tollgate_store::RequestRecord> {
+    use tollgate_store::LedgerQueries;
+    for _ in 0..500 {
+        if g.gw.store.count_records(0, i64::MAX).await.unwrap() >= n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut r = g.gw.store.list_records(0, i64::MAX, 1000).await.unwrap();
+    r.sort_by(|a, b| a.id.cmp(&b.id));
+    r
+}
