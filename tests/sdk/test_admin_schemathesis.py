@@ -31,7 +31,7 @@ SETTINGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesi
 # The operations in two halves of about the same size, fuzzed by one process each (the machine
 # has two cores; threads inside one schemathesis process trip a race in CPython 3.11's `ast`
 # that hypothesis reaches, so parallelism is by process).
-HALVES = [r"^/admin/v1/(pods|users|me|audit)", r"^/admin/v1/(use-cases|keys|budgets|reports)"]
+HALVES = [r"^/admin/v1/(pods|users|me|audit|policies|payloads|erasure)", r"^/admin/v1/(use-cases|keys|budgets|reports)"]
 
 
 def test_admin_api_conforms_to_its_openapi_document():

@@ -1070,8 +1070,8 @@ pub struct PolicyView {
     /// The version (`null` for the built-in policy).
     pub version: Option<i64>,
     /// The policy, every field written out (`null` for a removal).
-    #[schema(value_type = Object)]
-    pub policy: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
+    pub policy: Option<serde_json::Value>,
     /// When the version was stored, RFC 3339.
     pub created_at: Option<String>,
     /// Who stored it.

@@ -123,9 +123,9 @@ pub async fn erase_end_user(
         });
     }
     let req: EraseEndUser = body(&gw, &headers, b).await?;
-    if req.end_user.is_empty() || req.end_user.len() > 256 {
+    if req.end_user.is_empty() || req.end_user.chars().count() > 256 {
         return Err(ApiError::invalid(
-            "`end_user` must be the id the requests carried (1 to 256 bytes)",
+            "`end_user` must be the id the requests carried (1 to 256 characters)",
             Some("end_user".into()),
         ));
     }

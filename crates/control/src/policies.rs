@@ -52,7 +52,7 @@ fn view(scope: &str, source: &str, v: Option<&m::PolicyVersion>) -> Result<Polic
         scope: scope.to_string(),
         source: source.to_string(),
         version: v.map(|v| v.version),
-        policy,
+        policy: Some(policy),
         created_at: v.map(|v| tollgate_types::time::rfc3339(v.created_at)),
         created_by: v.map(|v| v.created_by.clone()),
         note: v.map(|v| v.note.clone()),
@@ -72,7 +72,7 @@ fn history(scope: &str, versions: Vec<m::PolicyVersion>) -> Result<Vec<PolicyVie
             };
             let mut out = view(scope, source, Some(v))?;
             if v.document.is_none() {
-                out.policy = serde_json::Value::Null;
+                out.policy = None;
             }
             Ok(out)
         })
@@ -187,7 +187,7 @@ pub async fn put_use_case_policy(
 #[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// Removes a use case's own policy: the org default governs it again (a version of its own, so
-/// the history shows when).
+/// the history shows when). Removing a policy the use case does not have changes nothing (204).
 pub async fn delete_use_case_policy(
     State(gw): Gw,
     p: Principal,
@@ -195,16 +195,16 @@ pub async fn delete_use_case_policy(
 ) -> Result<StatusCode> {
     let uc = readable_use_case(&gw, &p, &id).await?;
     require_policy_role(&p)?;
-    gw.store
+    match gw
+        .store
         .put_policy(&p.actor(), &uc.id, None, "", gw.clock.now_ms())
         .await
-        .map_err(|e| match e {
-            m::StoreError::NotFound(_) => ApiError::Missing(format!(
-                "a policy of use case {id} (it has none of its own)"
-            )),
-            e => e.into(),
-        })?;
-    gw.plane.refresh(Changed::Policies).await?;
+    {
+        Ok(_) => gw.plane.refresh(Changed::Policies).await?,
+        // It has none of its own: nothing to remove, nothing written.
+        Err(m::StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
