@@ -1,6 +1,12 @@
 //! `tollgate`: the one binary. It only wires: parse the command line, read config, start the
 //! libraries, wait for a signal. Every subcommand lives in its own module.
 
+/// mimalloc instead of the system allocator: the request path allocates many small objects on
+/// every worker thread at once, where glibc's allocator contends (see
+/// docs/decisions/0008-allocator.md and bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod audit;
 mod demo;
