@@ -18,6 +18,21 @@ use tollgate_types::clock::Clock;
 const EMAIL: &str = "ann@example.org";
 const CARD: &str = "4111 1111 1111 1111";
 
+/// Signs the chain's state now and verifies the whole chain against every checkpoint.
+async fn assert_chain_verifies(g: &common::Gw) {
+    g.gw.checkpoints.checkpoint(true).await.unwrap();
+    let report = tollgate_store::chain::verify(
+        &g.gw.store,
+        g.gw.checkpoints.verifying_key(),
+        None,
+        None,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.broken, None, "{report:?}");
+}
+
 async fn token_for(
     api: &planes::Http,
     admin: &str,
@@ -257,17 +272,7 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
     assert_eq!(st, 200);
 
     // The chain verifies after erasure.
-    g.gw.checkpoints.checkpoint(true).await.unwrap();
-    let report = tollgate_store::chain::verify(
-        &g.gw.store,
-        g.gw.checkpoints.verifying_key(),
-        None,
-        None,
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.broken, None, "{report:?}");
+    assert_chain_verifies(&g).await;
 
     // Retention: a day and a bit later every key of these payloads has passed its day.
     assert_eq!(
@@ -300,17 +305,7 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
             .iter()
             .any(|e| e.action == "end_user.erase" && !e.details.to_string().contains("bob"))
     );
-    g.gw.checkpoints.checkpoint(true).await.unwrap();
-    let report = tollgate_store::chain::verify(
-        &g.gw.store,
-        g.gw.checkpoints.verifying_key(),
-        None,
-        None,
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.broken, None, "{report:?}");
+    assert_chain_verifies(&g).await;
 }
 
 #[tokio::test]

@@ -79,6 +79,8 @@ pub struct LedgerStats {
     pub spilled: AtomicU64,
     /// Spilled records (of this process or a previous one) written back to the database.
     pub replayed: AtomicU64,
+    /// Woken after every batch written (see [`Ledger::written_at_least`]).
+    progress: tokio::sync::Notify,
 }
 
 impl LedgerStats {
@@ -130,6 +132,20 @@ impl Ledger {
                     );
                 }
             }
+        }
+    }
+
+    /// Returns once at least `n` records have been written to the store (an event to wait on,
+    /// for tests and tools, instead of polling the database).
+    pub async fn written_at_least(&self, n: u64) {
+        loop {
+            let notified = self.stats.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stats.written.load(Ordering::Acquire) >= n {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -300,7 +316,8 @@ impl Writer {
             let stats = &self.stats;
             match self.store.insert_records(buf).await {
                 Ok(()) => {
-                    stats.written.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    stats.written.fetch_add(buf.len() as u64, Ordering::Release);
+                    stats.progress.notify_waiters();
                     buf.clear();
                     return true;
                 }

@@ -127,16 +127,11 @@ impl Http {
     }
 }
 
-/// The ledger's records once it holds at least `n` (it writes in the background: a bounded
-/// wait), oldest first.
+/// The ledger's records once its writer has written at least `n` (it writes in the background:
+/// waited for as an event), oldest first.
 pub async fn records(g: &Gw, n: u64) -> Vec<tollgate_store::RequestRecord> {
     use tollgate_store::LedgerQueries;
-    for _ in 0..500 {
-        if g.gw.store.count_records(0, i64::MAX).await.unwrap() >= n {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    g.gw.books.ledger.written_at_least(n).await;
     let mut r = g.gw.store.list_records(0, i64::MAX, 1000).await.unwrap();
     r.sort_by(|a, b| a.id.cmp(&b.id));
     r
