@@ -69,17 +69,32 @@ impl GuardReport {
         }
     }
 
-    /// The ledger's JSON: `{"input":"ran","output":"ran","findings":[{"type","action","direction","count"}]}`.
+    /// The ledger's JSON: `{"findings":[{"action","count","direction","type"}],"input":"ran","output":"ran"}`
+    /// (keys sorted). Written directly — every request writes one — from names that need no
+    /// escaping (entity, action and direction names are ASCII identifiers).
     pub fn to_json(&self) -> String {
-        let findings: Vec<Value> = self
-            .counts
-            .iter()
-            .map(|((e, a, d), n)| {
-                serde_json::json!({"type": e.as_str(), "action": a.as_str(), "direction": d, "count": n})
-            })
-            .collect();
-        serde_json::json!({"input": self.input.as_str(), "output": self.output.as_str(), "findings": findings})
-            .to_string()
+        use std::fmt::Write as _;
+        let mut s = String::with_capacity(48 + 80 * self.counts.len());
+        s.push_str("{\"findings\":[");
+        for (i, ((e, a, d), n)) in self.counts.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(
+                s,
+                "{{\"action\":\"{}\",\"count\":{n},\"direction\":\"{d}\",\"type\":\"{}\"}}",
+                a.as_str(),
+                e.as_str()
+            );
+        }
+        let _ = write!(
+            s,
+            "],\"input\":\"{}\",\"output\":\"{}\"}}",
+            self.input.as_str(),
+            self.output.as_str()
+        );
+        s
     }
 }
 
@@ -562,7 +577,40 @@ fn flush_choice(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use tollgate_guard::{Policy, Tokenizer};
+
+    #[test]
+    fn the_report_json_is_what_serde_json_writes_for_it() {
+        let mut r = GuardReport {
+            input: Ran::Ran,
+            output: Ran::NotRun,
+            ..GuardReport::default()
+        };
+        let as_values = |r: &GuardReport| {
+            let findings: Vec<Value> = r
+                .counts
+                .iter()
+                .map(|((e, a, d), n)| json!({"type": e.as_str(), "action": a.as_str(), "direction": d, "count": n}))
+                .collect();
+            json!({"input": r.input.as_str(), "output": r.output.as_str(), "findings": findings})
+                .to_string()
+        };
+        assert_eq!(r.to_json(), as_values(&r));
+        r.add(
+            "input",
+            &BTreeMap::from([
+                ((Entity::EmailAddress, Action::Tokenize), 2),
+                ((Entity::CreditCard, Action::Block), 1),
+            ]),
+        );
+        r.add(
+            "output",
+            &BTreeMap::from([((Entity::EmailAddress, Action::Mask), 3)]),
+        );
+        assert_eq!(r.to_json(), as_values(&r));
+        assert!(r.to_json().contains("\"count\":3"));
+    }
 
     fn guard_for(yaml: &str, tokens: SessionTokens) -> OutputGuard {
         let policy = Policy::from_yaml(yaml).unwrap();

@@ -324,6 +324,53 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
     }
 }
 
+/// An upstream that answers with a redirect is not followed: the request (the provider key, the
+/// prompt) is never re-sent to where `Location` points; the client gets an upstream error.
+#[tokio::test]
+async fn a_redirecting_upstream_is_not_followed() {
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hits = Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    let elsewhere = axum::Router::new().route(
+        "/stolen",
+        post(move || async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            axum::Json(json!({"error": {"message": "should never be reached"}}))
+        }),
+    );
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/stolen", other.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(other, elsewhere).await.unwrap() });
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let target = target.clone();
+            async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [("location", target)],
+                )
+                    .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"sk-up-1\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
+    ))
+    .await;
+    let resp = g
+        .post(json!({"model": "r", "messages": user("a secret prompt")}))
+        .await;
+    assert_eq!(resp.status(), 502, "{:?}", resp.text().await);
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the redirect was followed");
+}
+
 fn fallback_config(first: &str, second: &str, extra: &str) -> String {
     format!(
         r#"

@@ -58,7 +58,7 @@ entities! {
     /// A phone number: E.164 with `+`, or a national format of a configured region.
     PhoneNumber = "PHONE_NUMBER", pack: None, context: ["phone", "tel", "telephone", "mobile", "cell", "call", "fax", "contact", "whatsapp", "sms", "text me", "reach", "ring", "dial", "landline", "mob", "ph.", "ph:", "telefon", "téléphone", "portable", "handy", "número", "telefono", "teléfono", "tlf", "móvil", "movil", "cellulare", "telefoon", "mobiel", "mobile number", "tel.", "tel:"];
     /// An IPv4 or IPv6 address.
-    IpAddress = "IP_ADDRESS", pack: None, context: ["ip", "address", "host", "server", "client", "from"];
+    IpAddress = "IP_ADDRESS", pack: None, context: ["ip", "address", "host", "server", "client", "from", "dns", "gateway", "nameserver", "addr", "inet", "ping"];
     /// A MAC address.
     MacAddress = "MAC_ADDRESS", pack: None, context: ["mac", "hardware", "ethernet", "wifi", "device"];
     /// A URL that carries a user name and password.
@@ -66,7 +66,7 @@ entities! {
     /// A Bitcoin (Base58Check, Bech32/Bech32m) or Ethereum address.
     CryptoWallet = "CRYPTO_WALLET", pack: None, context: ["wallet", "btc", "bitcoin", "eth", "ethereum", "address", "send", "crypto"];
     /// A date of birth: a date with a birth word before it.
-    DateOfBirth = "DATE_OF_BIRTH", pack: None, context: ["born", "dob", "d.o.b", "date of birth", "birth date", "birthdate", "birthday", "geboren", "geburtsdatum", "geb.", "né le", "née le", "date de naissance", "fecha de nacimiento", "nacimiento", "data di nascita", "nascita", "nato il", "nata il", "geboortedatum", "födelsedatum", "fødselsdato", "syntymäaika", "data urodzenia", "urodzony", "urodzona"];
+    DateOfBirth = "DATE_OF_BIRTH", pack: None, context: ["born", "dob", "d.o.b", "date of birth", "birth date", "birthdate", "birthday", "geboren", "geburtsdatum", "geb.", "né le", "née le", "date de naissance", "fecha de nacimiento", "nacimiento", "data di nascita", "nascita", "nato il", "nata il", "data de nascimento", "nascimento", "nascido em", "nascida em", "geboortedatum", "födelsedatum", "fødselsdato", "syntymäaika", "data urodzenia", "urodzony", "urodzona"];
     /// UK NHS number (mod 11).
     UkNhs = "UK_NHS", pack: Some(Pack::Uk), context: ["nhs", "health", "patient"];
     /// UK National Insurance number.

@@ -421,7 +421,12 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
             part.parse::<u16>().is_ok_and(|x| x <= 255)
                 && !(part.len() > 1 && part.starts_with('0'))
         });
-        if ok {
+        // `1.8.4.38` is far more often a version or a reference than an address: with three
+        // one-digit groups first it needs context (`IP`, `host`, `DNS` …) to count.
+        let versionlike = s.lens[..3].iter().all(|&l| l == 1);
+        if ok && versionlike {
+            push(out, s, Entity::IpAddress, 0.3, false, "ipv4_versionlike");
+        } else if ok {
             push(out, s, Entity::IpAddress, 0.6, false, "ipv4");
         }
     }

@@ -4,7 +4,9 @@
 
 use crate::validate as v;
 use crate::{Candidate, Entity};
+use memchr::memmem;
 use regex::Regex;
+use std::sync::OnceLock;
 
 /// Compiled patterns of this module. The regexes run only in small windows around what a fast
 /// literal search found (a secret keyword, `bearer`, a month name), never over the whole text.
@@ -21,11 +23,11 @@ pub struct Shapes {
 pub fn trigger_words() -> Vec<&'static str> {
     let mut pats: Vec<&str> = KEYWORDS.to_vec();
     pats.push("bearer");
-    pats.extend(MONTHS3);
+    pats.extend_from_slice(MONTHS3);
     pats
 }
 
-const KEYWORDS: [&str; 7] = [
+const KEYWORDS: [&str; 12] = [
     "key",
     "secret",
     "token",
@@ -33,10 +35,25 @@ const KEYWORDS: [&str; 7] = [
     "pwd",
     "credential",
     "auth",
+    // Password in other languages (`Passwort` is found by `passw`).
+    "kennwort",
+    "contrase",
+    "mot de passe",
+    "wachtwoord",
+    "senha",
 ];
-const BEARER: usize = 7;
-const MONTHS3: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+const BEARER: usize = KEYWORDS.len();
+/// Prefixes of month names, ASCII-case-insensitive: English (and the Dutch, German and
+/// Portuguese names that share them), then German, Spanish, French, Italian, Portuguese and Dutch
+/// names that do not — long enough not to fire on common English words (`out`, `set`, `ago`).
+const MONTHS3: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+    "dec", // English
+    "mär", "maerz", "mai", "okt", "dez", // German
+    "enero", "abril", "agosto", "dic", // Spanish
+    "févr", "fevr", "avril", "juin", "juil", "août", "aout", "déc", // French
+    "genn", "magg", "giugn", "lugl", "sett", "ottob", // Italian
+    "fever", "outub", "maart", "mei", // Portuguese, Dutch
 ];
 /// Bytes of text a regex looks at after its trigger.
 const WINDOW: usize = 400;
@@ -58,12 +75,15 @@ impl Shapes {
     pub fn new() -> Shapes {
         Shapes {
             // A secret keyword, then `=`, `:`, `=>` or `:=`, then the value.
+            // A secret keyword, then an assignment (`=`, `:`, `=>`, `:=`, `->`) — or, in prose
+            // and logs, a verb or nothing (`the password is …`, `Passwort ist …`, `api key …`),
+            // where the value itself must look like a secret — then the value.
             keyword: compile(
-                r#"(?i)^(?:key|secret|token|passw(?:or)?d|passwd|pwd|credential|auth)[a-z0-9_.-]{0,40}["']?\s{0,4}(?:=|:|=>|:=)\s{0,4}["']?([^\s"'<>{}(),;`]{6,256})"#,
+                r#"(?i)^(?:key|secret|token|passw(?:or)?[dt]|passwd|pwd|credential|auth|kennwort|contrase(?:ñ|n)a|mot de passe|wachtwoord|senha)[a-z0-9_.-]{0,40}["']?(?:\s{0,4}(?P<strong>=>|:=|->|=|:)\s{0,4}|[ \t]{1,4}(?:(?:is|ist|es|est|è|lautet|was|war)[ \t]{1,4})?)["'\[]?(?P<v>[^\s"'<>{}(),;`\[\]]{6,256})"#,
             ),
             bearer: compile(r"(?i)^bearer\s+([A-Za-z0-9_\-.~+/]{16,512}=*)"),
             date: compile(
-                r"(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th)?\.?(?:\s{1,3}|-)[a-z]{3,9}\.?,?(?:\s{1,3}|-)[0-9]{4}|[a-z]{3,9}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b)",
+                r"(?i)(?-u:\b)(?:[0-9]{1,2}(?:st|nd|rd|th|er|º)?\.?(?:\s{1,3}|-)(?:de\s{1,3})?[^\W\d_]{3,10}\.?,?(?:\s{1,3}|-)(?:de\s{1,3})?[0-9]{4}|[^\W\d_]{3,10}\.?\s{1,3}[0-9]{1,2}(?:st|nd|rd|th)?,?\s{1,3}[0-9]{4})(?-u:\b)",
             ),
         }
     }
@@ -74,7 +94,7 @@ impl Shapes {
         credentials_in_urls(t, out);
         pem_keys(t, out);
         jwts(t, out);
-        if find(t, "hooks.slack.com/services/").is_some() {
+        if find(t, &needles().slack).is_some() {
             slack_webhooks(t, out);
         }
         let b = t.as_bytes();
@@ -101,7 +121,8 @@ impl Shapes {
                         "bearer_token",
                     ));
                 }
-            } else if p >= date_done {
+            } else if p >= date_done && (p == 0 || !b[p - 1].is_ascii_alphabetic()) {
+                // (A month name starts a word: `summary`, `email` and `settings` are skipped.)
                 // A written date: the day may come before the month name (`12 March 1985`).
                 let ws = crate::normalize::floor_boundary(t, p.saturating_sub(8));
                 for d in self.date.find_iter(window(t, ws, 48)) {
@@ -128,9 +149,11 @@ impl Shapes {
         let Some(c) = self.keyword.captures(window(t, p, WINDOW)) else {
             return;
         };
-        let (Some(all), Some(value)) = (c.get(0), c.get(1)) else {
+        let (Some(all), Some(value)) = (c.get(0), c.name("v")) else {
             return;
         };
+        // Without an assignment sign the value alone must look like a secret.
+        let prose = c.name("strong").is_none();
         let keyword = all.as_str()[..value.start()].to_ascii_lowercase();
         // Punctuation that ends a sentence is not part of the value; in a URL's query string
         // (`?key=…&callback=…`) the value ends at the next parameter.
@@ -148,9 +171,21 @@ impl Shapes {
         if uuid_like(val) || dotted_name(val) {
             return;
         }
-        let is_password = keyword.contains("pass") || keyword.contains("pwd");
+        let is_password = ["pass", "pwd", "kennwort", "contrase", "wachtwoord", "senha"]
+            .iter()
+            .any(|k| keyword.contains(k));
         let ident = t[identifier_start(t, p)..p].to_ascii_lowercase();
         let aws = ident.contains("aws") || keyword.contains("aws");
+        if prose {
+            if !(val.len() >= 8 && classes(val) >= 2 && val.bytes().any(|c| c.is_ascii_digit())) {
+                return;
+            }
+            // A bare `key` is a secret only as an API, access or signing key (a cache, sort or
+            // partition key followed by its value is not).
+            if keyword.starts_with("key") && !secret_key_before(t, p) {
+                return;
+            }
+        }
         if is_password {
             if plausible_password(val) {
                 out.push(Candidate::new(
@@ -285,6 +320,37 @@ fn dotted_name(s: &str) -> bool {
         })
 }
 
+/// Whether the word before the keyword at `p` makes a `key` a secret one (`API key`,
+/// `access_key`, `private-key`).
+fn secret_key_before(t: &str, p: usize) -> bool {
+    let before = &t.as_bytes()[p.saturating_sub(12)..p];
+    let before = before
+        .strip_suffix(b" ")
+        .or_else(|| before.strip_suffix(b"_"))
+        .or_else(|| before.strip_suffix(b"-"))
+        .unwrap_or(before);
+    [
+        "api", "access", "secret", "private", "signing", "license", "licence", "auth",
+    ]
+    .iter()
+    .any(|w| {
+        before.len() >= w.len()
+            && before[before.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
+            && before
+                .len()
+                .checked_sub(w.len() + 1)
+                .is_none_or(|k| !before[k].is_ascii_alphabetic())
+    })
+}
+
+/// How many of letters, digits and other characters `s` has.
+fn classes(s: &str) -> usize {
+    let b = s.as_bytes();
+    usize::from(b.iter().any(u8::is_ascii_alphabetic))
+        + usize::from(b.iter().any(u8::is_ascii_digit))
+        + usize::from(b.iter().any(|c| !c.is_ascii_alphanumeric()))
+}
+
 fn mixed(s: &str) -> bool {
     s.bytes().any(|c| c.is_ascii_digit()) && s.bytes().any(|c| c.is_ascii_alphabetic())
 }
@@ -310,6 +376,8 @@ fn plausible_password(s: &str) -> bool {
         )
 }
 
+/// Whether `s` (a date the pattern found) names a month, in English, German, Spanish, French,
+/// Italian, Portuguese or Dutch, in full or abbreviated (`Sept.`, `févr.`, `Okt`).
 fn has_month(s: &str) -> bool {
     const MONTHS: [&str; 12] = [
         "january",
@@ -325,9 +393,94 @@ fn has_month(s: &str) -> bool {
         "november",
         "december",
     ];
-    s.split(|c: char| !c.is_ascii_alphabetic()).any(|w| {
-        let w = w.to_ascii_lowercase();
+    const OTHER: &[&str] = &[
+        // German
+        "januar",
+        "februar",
+        "märz",
+        "maerz",
+        "mai",
+        "juni",
+        "juli",
+        "oktober",
+        "dezember",
+        "okt",
+        "dez",
+        "mär", // Spanish
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "setiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+        "ene",
+        "abr",
+        "ago",
+        "dic", // French
+        "janvier",
+        "février",
+        "fevrier",
+        "mars",
+        "avril",
+        "juin",
+        "juillet",
+        "août",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+        "decembre",
+        "janv",
+        "févr",
+        "fevr",
+        "avr",
+        "juil",
+        "déc", // Italian
+        "gennaio",
+        "febbraio",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "settembre",
+        "ottobre",
+        "dicembre",
+        "gen",
+        "mag",
+        "giu",
+        "lug",
+        "set",
+        "ott", // Portuguese
+        "janeiro",
+        "fevereiro",
+        "março",
+        "maio",
+        "junho",
+        "julho",
+        "setembro",
+        "outubro",
+        "novembro",
+        "dezembro",
+        "fev",
+        "out", // Dutch
+        "januari",
+        "februari",
+        "maart",
+        "augustus",
+        "mei",
+    ];
+    s.split(|c: char| !c.is_alphabetic()).any(|w| {
+        let w = w.to_lowercase();
         w == "sept"
+            || OTHER.contains(&w.as_str())
             || MONTHS
                 .iter()
                 .any(|m| *m == w || (w.len() == 3 && m.starts_with(w.as_str())))
@@ -487,9 +640,28 @@ fn is_tld(tld: &str) -> bool {
     std::str::from_utf8(dst).is_ok_and(|l| TLDS.contains(l))
 }
 
-/// The first `needle` in `h` (SIMD substring search; `str::find` with a `&str` is not).
-fn find(h: &str, needle: &str) -> Option<usize> {
-    memchr::memmem::find(h.as_bytes(), needle.as_bytes())
+/// The literals the shapes search for, each a SIMD substring finder built once (`str::find` with
+/// a `&str` is not SIMD, and building a finder per call cost more than the search on short texts).
+struct Needles {
+    slack: memmem::Finder<'static>,
+    scheme: memmem::Finder<'static>,
+    pem: memmem::Finder<'static>,
+    jwt: memmem::Finder<'static>,
+}
+
+fn needles() -> &'static Needles {
+    static N: OnceLock<Needles> = OnceLock::new();
+    N.get_or_init(|| Needles {
+        slack: memmem::Finder::new("hooks.slack.com/services/"),
+        scheme: memmem::Finder::new("://"),
+        pem: memmem::Finder::new("-----BEGIN "),
+        jwt: memmem::Finder::new("eyJ"),
+    })
+}
+
+/// The first match of `needle` in `h`.
+fn find(h: &str, needle: &memmem::Finder<'_>) -> Option<usize> {
+    needle.find(h.as_bytes())
 }
 
 const DB_SCHEMES: &[&str] = &[
@@ -529,7 +701,7 @@ const DB_SCHEMES: &[&str] = &[
 fn credentials_in_urls(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = find(&t[from..], "://") {
+    while let Some(k) = find(&t[from..], &needles().scheme) {
         let sep = from + k;
         from = sep + 3;
         let mut s = sep;
@@ -636,7 +808,7 @@ fn slack_webhooks(t: &str, out: &mut Vec<Candidate>) {
 
 fn pem_keys(t: &str, out: &mut Vec<Candidate>) {
     let mut from = 0;
-    while let Some(k) = find(&t[from..], "-----BEGIN ") {
+    while let Some(k) = find(&t[from..], &needles().pem) {
         let s = from + k;
         from = s + 11;
         let Some(head_end) = t[from..].find("-----").map(|x| from + x) else {
@@ -688,7 +860,7 @@ fn jwt_char(c: u8) -> bool {
 fn jwts(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = find(&t[from..], "eyJ") {
+    while let Some(k) = find(&t[from..], &needles().jwt) {
         let s = from + k;
         from = s + 3;
         if s > 0 && jwt_char(b[s - 1]) {

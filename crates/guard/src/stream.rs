@@ -233,8 +233,22 @@ impl OutputFilter {
     }
 }
 
+/// The first match in `hay` of one of the PEM markers, each a finder built once.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay, needle)
+    use memchr::memmem::Finder;
+    use std::sync::OnceLock;
+    static F: OnceLock<[Finder<'static>; 3]> = OnceLock::new();
+    let f = F.get_or_init(|| {
+        [
+            Finder::new(b"-----BEGIN"),
+            Finder::new(b"-----END"),
+            Finder::new(b"-----"),
+        ]
+    });
+    match f.iter().find(|f| f.needle() == needle) {
+        Some(f) => f.find(hay),
+        None => memchr::memmem::find(hay, needle),
+    }
 }
 
 /// The output side of a policy over a complete text: the same as feeding it to an

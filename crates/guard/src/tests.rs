@@ -55,6 +55,7 @@ fn hard_negatives_are_not_reported() {
         "id 550e8400-e29b-41d4-a716-446655440000",         // UUID
         "commit 9fceb02d0ae598e95dc970b74767f19372d61af8", // git SHA
         "upgrade to version 10.0.19041.1 or 1.2.3",        // versions
+        "Item reference: 7.3.3.81 and value: 1.8.4.38",    // four-part versions
         "at 2024-03-15T12:30:45Z the job ran",             // timestamp
         "total $1,234.56 for 3 items",                     // price
         "call 12345 or 555",                               // short numbers
@@ -79,6 +80,10 @@ fn context_lifts_weak_matches_over_the_threshold() {
     assert_eq!(f, vec![(Entity::DateOfBirth, "12/03/1985".to_string())]);
     let f = types(&g, "mobile 07700 900123");
     assert_eq!(f, vec![(Entity::PhoneNumber, "07700 900123".to_string())]);
+    // A version-shaped address counts next to what names it an address.
+    assert!(types(&g, "see 8.8.4.4 below").is_empty());
+    let f = types(&g, "our DNS server is 8.8.4.4");
+    assert_eq!(f, vec![(Entity::IpAddress, "8.8.4.4".to_string())]);
 }
 
 #[test]
@@ -471,4 +476,106 @@ fn a_column_header_is_context_for_its_cells() {
         .is_empty()
     );
     assert!(types(&g, "a,b\n1,020 7946 0958\n").is_empty());
+}
+
+/// Secrets written in prose and logs (no `=` or `:` between keyword and value), in other
+/// languages, and SendGrid and Mailgun keys; prose that only mentions a password or a key is no
+/// secret.
+#[test]
+fn secrets_in_prose_logs_and_other_languages() {
+    let g = Guard::new(all_packs()).unwrap();
+    let sg = "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";
+    for (text, want) in [
+        (
+            "INFO [orders] updated db_password -> opTd9rw6b39VZJIq1",
+            Some("opTd9rw6b39VZJIq1"),
+        ),
+        (
+            "Customer: The password is 6bDIZFc0nG-1P1!km4g",
+            Some("6bDIZFc0nG-1P1!km4g"),
+        ),
+        (
+            "Kunde: Das Passwort ist 1e7aa6b66fc23d19c1f3b70042ea9af5.",
+            Some("1e7aa6b66fc23d19c1f3b70042ea9af5"),
+        ),
+        (
+            "La contraseña es Tr0ub4dor&3x por favor",
+            Some("Tr0ub4dor&3x"),
+        ),
+        (
+            "Api key 162f3eeb6eb84902fb0cb1f73fe3f780 thanks",
+            Some("162f3eeb6eb84902fb0cb1f73fe3f780"),
+        ),
+        (&format!("value: \"{sg}\""), Some(sg)),
+        (
+            "MAILGUN_API_KEY value key-fda5f39cfbc078586a6d727b82fc316f here",
+            Some("key-fda5f39cfbc078586a6d727b82fc316f"),
+        ),
+        ("The password is correct, thanks", None),
+        ("your password expired yesterday", None),
+        ("the api key rotation is scheduled for tomorrow", None),
+        ("Das Passwort ist abgelaufen", None),
+        ("token expired at 10:00, please retry", None),
+        ("SG.too.short is not a key", None),
+        (
+            "DEBUG cache key ZXPYP6h5t4jPbTRm8hEJ2GT9AM3MgPAa2drP7oo9U4RSduAeQ5Tehjs5TsPhwkwE size 166",
+            None,
+        ),
+        ("primary key 8f14e45fceea167a5a36dedd4bea2543 exists", None),
+        (
+            "gh auth login --with-token\ndev@build-01:~/src$ npm ci",
+            None,
+        ),
+        ("\"pwd\"\n2024-07-25T12:19:36.774Z INFO [billing]", None),
+    ] {
+        let f = types(&g, text);
+        let secrets: Vec<&String> = f
+            .iter()
+            .filter(|(e, _)| e.is_secret())
+            .map(|(_, s)| s)
+            .collect();
+        match want {
+            Some(v) => assert_eq!(secrets, [v], "{text}: {f:?}"),
+            None => assert!(secrets.is_empty(), "{text}: {f:?}"),
+        }
+    }
+}
+
+/// Dates written with month names in German, Spanish, French, Italian, Portuguese and Dutch are
+/// dates of birth beside a birth word, like English ones; a month-like syllable inside a word
+/// (`email`, `summary`) starts nothing.
+#[test]
+fn dates_of_birth_with_month_names_in_other_languages() {
+    let g = Guard::new(all_packs()).unwrap();
+    for (text, date) in [
+        (
+            "Geburtsdatum: 12. Dezember 2005.",
+            Some("12. Dezember 2005"),
+        ),
+        (
+            "\"birth_date\": \"13 de febrero de 1973\"",
+            Some("13 de febrero de 1973"),
+        ),
+        ("date de naissance : 6 février 1981", Some("6 février 1981")),
+        ("data di nascita 15 giugno 2001", Some("15 giugno 2001")),
+        (
+            "data de nascimento: 3 de março de 1990",
+            Some("3 de março de 1990"),
+        ),
+        ("geboortedatum 2 mei 1964", Some("2 mei 1964")),
+        ("date of birth: 2 May 1964", Some("2 May 1964")),
+        ("born 3. Mai 1990 in Köln", Some("3. Mai 1990")),
+        ("email 12 summary 2005 of items", None),
+    ] {
+        let f = types(&g, text);
+        let dob: Vec<&String> = f
+            .iter()
+            .filter(|(e, _)| *e == Entity::DateOfBirth)
+            .map(|(_, s)| s)
+            .collect();
+        match date {
+            Some(d) => assert_eq!(dob, [d], "{text}: {f:?}"),
+            None => assert!(dob.is_empty(), "{text}: {f:?}"),
+        }
+    }
 }

@@ -90,6 +90,23 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             continue;
         }
         let len = e - s;
+        // A SendGrid key (`SG.` 22 `.` 43) is three words to this loop.
+        if len == 2
+            && &b[s..e] == b"SG"
+            && s == start
+            && let Some(end) = sendgrid_key(b, s)
+        {
+            out.push(Candidate::new(
+                Entity::SecretGeneric,
+                s,
+                end,
+                0.95,
+                false,
+                "sendgrid_key",
+            ));
+            i = end;
+            continue;
+        }
         // A MAC address in Cisco's dotted form (`0090.07d7.b320`) is three words of four.
         if len == 4
             && b.get(e) == Some(&b'.')
@@ -120,6 +137,23 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             word(t, s, e, on, out);
         }
     }
+}
+
+/// `SG.<22>.<43>` (letters, digits, `_`, `-`) at `s`, standing alone: its end.
+fn sendgrid_key(b: &[u8], s: usize) -> Option<usize> {
+    let end = s + 69;
+    let shaped = b.get(s..end)?.iter().enumerate().skip(2).all(|(k, &c)| {
+        if k == 2 || k == 25 {
+            c == b'.'
+        } else {
+            token_char(c)
+        }
+    });
+    let alone = b.get(end).is_none_or(|&c| {
+        !token_char(c) && c != b'.' || c == b'.' && b.get(end + 1).is_none_or(|&n| !token_char(n))
+    });
+    let before = s == 0 || !token_char(b[s - 1]);
+    (shaped && alone && before).then_some(end)
 }
 
 /// `hhhh.hhhh.hhhh` at `s`, standing alone: its end.
@@ -373,6 +407,10 @@ fn prefixed_token(w: &str) -> Option<(Entity, &'static str)> {
     }
     if len == 39 && w.starts_with("AIza") && all(w, token_char) {
         return Some((Entity::SecretGoogleApiKey, "google_api_key"));
+    }
+    // Mailgun: `key-` and 32 hexadecimal digits.
+    if len == 36 && w.starts_with("key-") && all(rest("key-"), |c| c.is_ascii_hexdigit()) {
+        return Some((Entity::SecretGeneric, "mailgun_key"));
     }
     for (p, min) in [
         ("glpat-", 26),

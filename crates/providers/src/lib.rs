@@ -156,9 +156,12 @@ impl ProviderApi for Provider {
 }
 
 /// The HTTP client every provider shares: pooled, `TCP_NODELAY` (small requests must not wait for
-/// delayed ACKs), no overall timeout (the router times each attempt itself).
+/// delayed ACKs), no overall timeout (the router times each attempt itself), and redirects not
+/// followed: a provider's API does not redirect, and a request carrying a provider key and a
+/// prompt must not be re-sent to wherever a `Location` header points (a 3xx is an upstream error).
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, ProviderError> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true)
         .connect_timeout(connect_timeout)
         .pool_max_idle_per_host(1024)
