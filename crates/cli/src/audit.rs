@@ -103,11 +103,27 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             let (cfg, store) = open(&config).await?;
             let key = public_key(given.as_deref(), &cfg)?;
             let tty = std::io::stderr().is_terminal();
-            let report = tollgate_store::chain::verify(&store, key, from, to, |done, total| {
-                if tty {
-                    eprint!("\rchecked {done} of {total} entries");
-                }
-            })
+            // The server secret keys the end users' pseudonyms: with it, each stored end user's
+            // id is checked against the chain. Never created here.
+            let secret = if std::env::var_os("TOLLGATE_KEY_SECRET").is_some()
+                || cfg.server.data_dir.join("key-secret").exists()
+            {
+                Some(tollgate_store::keys::KeySecret::load(&cfg.server.data_dir)?)
+            } else {
+                None
+            };
+            let report = tollgate_store::chain::verify(
+                &store,
+                key,
+                secret.as_ref(),
+                from,
+                to,
+                |done, total| {
+                    if tty {
+                        eprint!("\rchecked {done} of {total} entries");
+                    }
+                },
+            )
             .await?;
             if tty {
                 eprintln!();

@@ -21,16 +21,86 @@ const CARD: &str = "4111 1111 1111 1111";
 /// Signs the chain's state now and verifies the whole chain against every checkpoint.
 async fn assert_chain_verifies(g: &common::Gw) {
     g.gw.checkpoints.checkpoint(true).await.unwrap();
-    let report = tollgate_store::chain::verify(
+    let report = chain_report(g).await;
+    assert_eq!(report.broken, None, "{report:?}");
+}
+
+/// The whole chain verified with the server secret (end users' ids checked too).
+async fn chain_report(g: &common::Gw) -> tollgate_store::chain::Report {
+    tollgate_store::chain::verify(
         &g.gw.store,
         g.gw.checkpoints.verifying_key(),
+        Some(g.gw.keyring.secret()),
         None,
         None,
         |_, _| {},
     )
     .await
-    .unwrap();
-    assert_eq!(report.broken, None, "{report:?}");
+    .unwrap()
+}
+
+/// What the chain covers by reference is checked too: an end user's id rewritten on a record
+/// (the id is left out of the chain so it can be erased; its keyed pseudonym is in), and a sealed
+/// payload replaced or deleted while its data key lives.
+#[tokio::test]
+async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payload() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = planes::Http::new(&g.url);
+    let (st, v) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
+            &admin,
+            Some(json!({"policy": {"logging": "full"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    for user in ["alice", "bob"] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .header("x-tollgate-user", user)
+            .json(&json!({"model": "m", "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let recs = planes::records(&g, 2).await;
+    assert_chain_verifies(&g).await;
+    let db = g.gw.config.server.data_dir.join("tollgate.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let exec = async |sql: &str| {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&raw)
+            .await
+            .unwrap();
+    };
+    let broken = async || chain_report(&g).await.broken.map(|b| b.problem);
+
+    exec("UPDATE request_records SET end_user = 'mallory' WHERE end_user = 'alice'").await;
+    let problem = broken().await.expect("a rewritten end user is caught");
+    assert!(problem.contains("end user"), "{problem}");
+    exec("UPDATE request_records SET end_user = 'alice' WHERE end_user = 'mallory'").await;
+    assert_eq!(broken().await, None, "put back, it verifies again");
+
+    let id = &recs[1].id;
+    exec(&format!(
+        "UPDATE payloads SET sealed = sealed || x'00' WHERE record_id = '{id}'"
+    ))
+    .await;
+    let problem = broken().await.expect("a replaced payload is caught");
+    assert!(
+        problem.contains(id.as_str()) && problem.contains("replaced"),
+        "{problem}"
+    );
+    exec(&format!("DELETE FROM payloads WHERE record_id = '{id}'")).await;
+    let problem = broken().await.expect("a deleted payload is caught");
+    assert!(problem.contains("missing"), "{problem}");
+    raw.close().await;
 }
 
 async fn token_for(

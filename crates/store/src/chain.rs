@@ -1,12 +1,16 @@
 //! Driving the audit chain over a store: writing checkpoints when they are due, verifying the
 //! chain (or a range of it) against its checkpoints, and exporting it for an external verifier.
 
-use crate::model::CheckpointRow;
+use crate::keys::KeySecret;
+use crate::model::{CheckpointRow, RecordSide};
 use crate::queries::ChainQueries;
 use crate::{Store, StoreError};
+use sha2::{Digest as _, Sha256};
+/// What [`verify`] found.
+pub use tollgate_audit::{Break, Report};
 use tollgate_audit::{
-    Checkpoint, Entry, GENESIS, Report, SignedCheckpoint, Signer, Verifier, checkpoint_hash,
-    merkle_root, unhex,
+    Checkpoint, Entry, GENESIS, SignedCheckpoint, Signer, Verifier, checkpoint_hash, merkle_root,
+    unhex,
 };
 
 /// When checkpoints are written.
@@ -69,10 +73,13 @@ fn signed(c: &CheckpointRow) -> SignedCheckpoint {
 }
 
 /// Verifies entries `from..=to` (the whole chain by default) and every checkpoint over them,
-/// with the public key `key`; names the first broken link.
+/// with the public key `key`; names the first broken link. Over the whole chain it also checks
+/// what the chain covers by reference: sealed payloads against their digests, and — given the
+/// server `secret` that keys the pseudonyms — end users' ids against their pseudonyms.
 pub async fn verify(
     store: &Store,
     key: tollgate_audit::VerifyingKey,
+    secret: Option<&KeySecret>,
     from: Option<i64>,
     to: Option<i64>,
     mut progress: impl FnMut(i64, i64),
@@ -89,7 +96,7 @@ pub async fn verify(
             Some(h) => h,
             None => {
                 return Ok(Report {
-                    broken: Some(tollgate_audit::Break {
+                    broken: Some(Break {
                         seq: from - 1,
                         problem: "is missing: the range cannot be anchored".into(),
                     }),
@@ -137,10 +144,61 @@ pub async fn verify(
         && report.broken.is_none()
         && let Some((kind, reference)) = store.unchained_row().await?
     {
-        report.broken = Some(tollgate_audit::Break {
+        report.broken = Some(Break {
             seq: report.last + 1,
             problem: format!("{kind} {reference} is in the store but not in the chain (inserted?)"),
         });
     }
+    if whole && report.broken.is_none() {
+        report.broken = check_sides(store, secret).await?;
+    }
     Ok(report)
+}
+
+/// What the chain covers only by reference, checked over the whole store: each end user's id
+/// against the pseudonym in the chain (with the server secret, which keys the pseudonyms), and
+/// each sealed payload whose data key is not shredded against the digest in the chain. The first
+/// mismatch, as a break at the record's entry.
+async fn check_sides(
+    store: &Store,
+    secret: Option<&KeySecret>,
+) -> Result<Option<Break>, StoreError> {
+    let mut after = String::new();
+    loop {
+        let page = store.record_sides(&after, 1000).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        after = last.id.clone();
+        for side in &page {
+            if let Some(problem) = side_problem(side, secret) {
+                let seq = store.chain_seq_of_record(&side.id).await?.unwrap_or(0);
+                return Ok(Some(Break {
+                    seq,
+                    problem: format!("request {}: {problem}", side.id),
+                }));
+            }
+        }
+    }
+}
+
+fn side_problem(side: &RecordSide, secret: Option<&KeySecret>) -> Option<&'static str> {
+    if let (Some(secret), Some(user)) = (secret, side.end_user.as_deref())
+        && side.end_user_hash.as_deref() != Some(secret.end_user_pseudonym(user).as_str())
+    {
+        return Some("its end user is not the one the chain covers (rewritten?)");
+    }
+    let mut parts = side.payload_ref.as_deref()?.splitn(3, ':');
+    let (mode, digest) = (parts.next()?, parts.nth(1)?);
+    if !matches!(mode, "full" | "masked") || !side.key_live {
+        // Nothing sealed, or shredded: nothing left to read, nothing to check.
+        return None;
+    }
+    match &side.sealed {
+        None => Some("its stored payload is missing (deleted?)"),
+        Some(sealed) if tollgate_audit::hex(&Sha256::digest(sealed)) != digest => {
+            Some("its stored payload is not the one the chain covers (replaced?)")
+        }
+        Some(_) => None,
+    }
 }

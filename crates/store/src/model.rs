@@ -518,6 +518,25 @@ pub struct ChainRow {
     pub body: Option<serde_json::Value>,
 }
 
+/// What verification checks of a request record beyond its chain entry: the end user's id
+/// against the pseudonym the chain covers (the id itself is left out of the chain so it can be
+/// erased), and the sealed payload against the digest the chain covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSide {
+    /// The record.
+    pub id: String,
+    /// The end user's id, unless erased.
+    pub end_user: Option<String>,
+    /// The pseudonym the chain covers.
+    pub end_user_hash: Option<String>,
+    /// `full:<data key>:<digest>`, `masked:…`, `metadata`, or none.
+    pub payload_ref: Option<String>,
+    /// Whether the data key named by `payload_ref` still exists unshredded.
+    pub key_live: bool,
+    /// The stored payload's ciphertext, if its row is there.
+    pub sealed: Option<Vec<u8>>,
+}
+
 /// A signed checkpoint of the audit chain as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointRow {

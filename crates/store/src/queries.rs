@@ -304,6 +304,15 @@ pub trait ChainQueries {
     fn checkpoints(&self) -> impl Future<Output = R<Vec<CheckpointRow>>> + Send;
     /// A request record or audit event no chain entry stands for, if any: (kind, reference).
     fn unchained_row(&self) -> impl Future<Output = R<Option<(String, String)>>> + Send;
+    /// Records after `after` (by id) with an end user's id or a sealed payload, at most `limit`,
+    /// with what verification checks of them beyond the chain.
+    fn record_sides(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<RecordSide>>> + Send;
+    /// The seq of the chain entry of request record `id`.
+    fn chain_seq_of_record(&self, id: &str) -> impl Future<Output = R<Option<i64>>> + Send;
 }
 
 /// Sealed payloads and their data keys.

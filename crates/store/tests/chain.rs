@@ -125,7 +125,7 @@ async fn chained(name: &str) -> (Store, Signer, sqlx::SqlitePool) {
 }
 
 async fn check(store: &Store, signer: &Signer) -> tollgate_audit::Report {
-    verify(store, signer.verifying_key(), None, None, |_, _| {})
+    verify(store, signer.verifying_key(), None, None, None, |_, _| {})
         .await
         .unwrap()
 }
@@ -149,6 +149,7 @@ async fn every_record_and_event_is_an_entry_and_the_chain_verifies() {
     let r = verify(
         &store,
         signer.verifying_key(),
+        None,
         Some(15),
         Some(33),
         |_, _| {},
@@ -222,9 +223,16 @@ async fn entries_cut_off_at_the_end_are_named() {
     raw.execute("DELETE FROM chain_entries WHERE seq > 35")
         .await
         .unwrap();
-    let r = verify(&store, signer.verifying_key(), None, Some(30), |_, _| {})
-        .await
-        .unwrap();
+    let r = verify(
+        &store,
+        signer.verifying_key(),
+        None,
+        None,
+        Some(30),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(r.broken, None, "{r:?}");
 }
 

@@ -4,11 +4,11 @@
 
 use super::{R, SqliteStore};
 use crate::StoreError;
-use crate::model::{AuditEvent, ChainRow, CheckpointRow, RequestRecord};
+use crate::model::{AuditEvent, ChainRow, CheckpointRow, RecordSide, RequestRecord};
 use crate::queries::ChainQueries;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tollgate_audit::{GENESIS, Hash, entry_bytes, entry_hash_of_bytes, hex, unhex};
 
 /// What an entry says of the row it stands for (before its `seq` is known): the canonical
@@ -305,6 +305,64 @@ impl ChainQueries for SqliteStore {
             Some(r) => Some(("audit event".into(), r.try_get::<i64, _>(0)?.to_string())),
             None => None,
         })
+    }
+
+    async fn record_sides(&self, after: &str, limit: u32) -> R<Vec<RecordSide>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.end_user, r.end_user_hash, r.payload_ref, p.sealed
+               FROM request_records r LEFT JOIN payloads p ON p.record_id = r.id
+              WHERE r.id > ?1
+                AND (r.end_user IS NOT NULL OR r.payload_ref LIKE 'full:%' OR r.payload_ref LIKE 'masked:%')
+              ORDER BY r.id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.clamp(1, 5000)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(RecordSide {
+                id: r.try_get(0)?,
+                end_user: r.try_get(1)?,
+                end_user_hash: r.try_get(2)?,
+                payload_ref: r.try_get(3)?,
+                key_live: false,
+                sealed: r.try_get(4)?,
+            });
+        }
+        // Which of the named data keys are still there (not shredded).
+        let keys: Vec<&str> = out
+            .iter()
+            .filter_map(|s| s.payload_ref.as_deref()?.split(':').nth(1))
+            .collect();
+        if !keys.is_empty() {
+            let live: HashSet<String> = sqlx::query(
+                "SELECT id FROM data_keys WHERE wrapped IS NOT NULL AND id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(super::json(&keys))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+            for s in &mut out {
+                s.key_live = s
+                    .payload_ref
+                    .as_deref()
+                    .and_then(|p| p.split(':').nth(1))
+                    .is_some_and(|k| live.contains(k));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn chain_seq_of_record(&self, id: &str) -> R<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM chain_entries WHERE kind = 'request' AND ref = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn checkpoints(&self) -> R<Vec<CheckpointRow>> {
