@@ -475,16 +475,36 @@ fn date(s: &Span<'_>) -> bool {
 /// of a length that code allows.
 fn e164(d: &str) -> bool {
     let n = d.len();
-    (7..=15).contains(&n)
-        && CALLING_CODES.iter().any(|(cc, lo, hi)| {
-            let national = d.as_bytes().get(cc.len()..).unwrap_or_default();
-            d.starts_with(cc)
-                && (usize::from(*lo)..=usize::from(*hi)).contains(&(n - cc.len()))
-                // The trunk prefix `0` is dropped after a calling code (Italy keeps it).
-                && (national.first() != Some(&b'0') || *cc == "39")
-                // NANP: area code and exchange start with 2-9.
-                && (*cc != "1" || (national[0] >= b'2' && national[3] >= b'2'))
-        })
+    if !(7..=15).contains(&n) {
+        return false;
+    }
+    // Calling codes are a prefix code: at most one of the first one, two or three digits is one.
+    let Some((cc, lo, hi)) = (1..=3).find_map(|len| calling_code(&d[..len])) else {
+        return false;
+    };
+    let national = &d.as_bytes()[cc.len()..];
+    (usize::from(lo)..=usize::from(hi)).contains(&national.len())
+        // The trunk prefix `0` is dropped after a calling code (Italy keeps it).
+        && (national.first() != Some(&b'0') || cc == "39")
+        // NANP: area code and exchange start with 2-9.
+        && (cc != "1" || (national[0] >= b'2' && national[3] >= b'2'))
+}
+
+/// The calling code `prefix` is, with the national number lengths it allows (looked up in a
+/// table built once from [`CALLING_CODES`], not by a walk through it per number).
+fn calling_code(prefix: &str) -> Option<(&'static str, u8, u8)> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static BY_CODE: OnceLock<HashMap<&'static str, (u8, u8)>> = OnceLock::new();
+    let table = BY_CODE.get_or_init(|| {
+        CALLING_CODES
+            .iter()
+            .map(|&(cc, lo, hi)| (cc, (lo, hi)))
+            .collect()
+    });
+    table
+        .get_key_value(prefix)
+        .map(|(cc, &(lo, hi))| (*cc, lo, hi))
 }
 
 /// How many groups from the start of a `+` token make its phone number: its longest E.164
@@ -492,31 +512,53 @@ fn e164(d: &str) -> bool {
 fn e164_groups(t: &str, groups: &[Group]) -> usize {
     let (mut best, mut most) = (0, 0);
     for k in 0..groups.len().min(MAX_SPAN_GROUPS) {
-        let digits = international(t, &groups[..=k]);
-        if digits.len() > 15 {
+        let Some(digits) = international(t, &groups[..=k]) else {
             break;
-        }
+        };
         most = k + 1;
-        if e164(&digits) {
+        if e164(digits.as_str()) {
             best = k + 1;
         }
     }
     if best > 0 { best } else { most }
 }
 
+/// Up to 15 digits on the stack (an E.164 number's most).
+struct Digits {
+    buf: [u8; 15],
+    len: usize,
+}
+
+impl Digits {
+    fn as_str(&self) -> &str {
+        // Only ASCII digits are ever put in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 /// The digits of a number written after `+`, without the national trunk prefix some write in
-/// parentheses after the calling code (`+44 (0)20 7946 0958`).
-fn international(t: &str, groups: &[Group]) -> String {
+/// parentheses after the calling code (`+44 (0)20 7946 0958`); `None` past 15 digits (no E.164
+/// number is longer).
+fn international(t: &str, groups: &[Group]) -> Option<Digits> {
     let trunk = groups.len() > 2
         && &t[groups[1].start..groups[1].end] == "0"
         && t[groups[0].end..groups[1].start].ends_with('(')
         && t[groups[1].end..groups[2].start].starts_with(')');
-    groups
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| !(trunk && *k == 1))
-        .map(|(_, g)| &t[g.start..g.end])
-        .collect()
+    let mut d = Digits {
+        buf: [0; 15],
+        len: 0,
+    };
+    for (k, g) in groups.iter().enumerate() {
+        if trunk && k == 1 {
+            continue;
+        }
+        let part = t.as_bytes().get(g.start..g.end)?;
+        d.buf
+            .get_mut(d.len..d.len + part.len())?
+            .copy_from_slice(part);
+        d.len += part.len();
+    }
+    Some(d)
 }
 
 /// E.164 country calling codes and the national number lengths they allow.
@@ -644,7 +686,7 @@ fn phone(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
         return;
     }
     if s.plus {
-        if e164(&international(s.t, s.groups)) {
+        if international(s.t, s.groups).is_some_and(|d| e164(d.as_str())) {
             push(out, s, Entity::PhoneNumber, 0.75, false, "e164");
         }
         return;
@@ -829,6 +871,37 @@ mod tests {
         out.into_iter()
             .map(|c| (c.entity, text[c.start..c.end].to_string(), c.rule))
             .collect()
+    }
+
+    /// The calling codes form a prefix code (no code starts another, none twice) of one to three
+    /// digits, which the table lookup relies on; and numbers check out as before.
+    #[test]
+    fn calling_codes_are_a_prefix_code_and_e164_uses_them() {
+        for (i, (a, _, _)) in CALLING_CODES.iter().enumerate() {
+            assert!(
+                (1..=3).contains(&a.len()) && a.bytes().all(|c| c.is_ascii_digit()),
+                "{a}"
+            );
+            for (j, (b, _, _)) in CALLING_CODES.iter().enumerate() {
+                assert!(i == j || !b.starts_with(a), "{a} is a prefix of {b}");
+            }
+        }
+        for (d, ok) in [
+            ("442079460958", true),   // +44 20 7946 0958
+            ("14155550132", true),    // +1 415 555 0132
+            ("14151550132", false),   // NANP exchange starting with 1
+            ("390612345678", true),   // Italy keeps the 0
+            ("4402079460958", false), // trunk 0 after +44
+            ("61434945994", true),    // +61 434 945 994
+            ("353861234567", true),   // +353 86 123 4567 (a three-digit code)
+            ("85212345678", true),    // +852 1234 5678
+            ("8521234567", false),    // one digit short for Hong Kong
+            ("4420794609", false),    // too short for +44
+            ("999123456789", false),  // no such code
+            ("123", false),
+        ] {
+            assert_eq!(e164(d), ok, "{d}");
+        }
     }
 
     #[test]
