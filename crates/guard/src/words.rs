@@ -65,13 +65,25 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         }
         let start = i;
         let mut seen = 0;
-        while let Some(&c) = b.get(i) {
-            let class = CLASS[usize::from(c)];
+        while i < n {
+            let class = CLASS[usize::from(b[i])];
             if class == 0 {
                 break;
             }
             seen |= class;
             i += 1;
+        }
+        // The common case first: a short word of letters without dashes at its edges, which no
+        // recognizer here wants (the checks below skip it too, after more work).
+        let raw = i - start;
+        if seen & D == 0
+            && raw < SHORT_WITHOUT_DIGITS
+            && raw != 2
+            && raw != 4
+            && b[start] != b'-'
+            && b[i - 1] != b'-'
+        {
+            continue;
         }
         // Dashes at the edges belong to the text around the word — unless they end a token
         // whose alphabet has them (a Google API key may end in `-`).
