@@ -65,6 +65,9 @@ pub struct OutputFilter {
     emitted: usize,
     /// Findings acted on, per type and action.
     counts: BTreeMap<(Entity, Action), u32>,
+    /// Bytes scanned and bytes moved so far: what the filter's time grows with (a test holds it
+    /// linear in the text's length).
+    work: u64,
 }
 
 /// Never used: answers get no new tokens.
@@ -112,6 +115,11 @@ impl OutputFilter {
     /// Whether text is held back.
     pub fn is_holding(&self) -> bool {
         self.buf.len() > self.emitted
+    }
+
+    /// Bytes scanned and moved so far.
+    pub fn work(&self) -> u64 {
+        self.work
     }
 
     /// Findings acted on so far, per type and action taken.
@@ -185,12 +193,17 @@ impl OutputFilter {
         let mut end = end;
         let mut mine: Vec<Finding> = Vec::new();
         if out.scan {
+            // The segment with CONTEXT bytes of released text before it and LOOKAHEAD after.
+            let window_start = floor_boundary(&self.buf, start.saturating_sub(CONTEXT));
             let window_end = floor_boundary(&self.buf, end + LOOKAHEAD);
-            let window = &self.buf[..window_end];
+            let window = &self.buf[window_start..window_end];
+            self.work += window.len() as u64;
             let findings = out
                 .guard
                 .scan_with(window, |e| Some(out.policy.threshold(e)));
-            for f in findings {
+            for mut f in findings {
+                f.start += window_start;
+                f.end += window_start;
                 if f.end <= start || f.start >= end {
                     continue;
                 }
@@ -226,10 +239,17 @@ impl OutputFilter {
             Some(t) if !t.is_empty() => shown.push_str(&t.unmask(&masked)),
             _ => shown.push_str(&masked),
         }
-        // Keep CONTEXT bytes of released text for the next window.
+        // Keep CONTEXT bytes of released text for the next window. Dropping the released text
+        // moves what is held; done only once it is most of the buffer, so a large text fed at
+        // once costs linear time, not a move of the rest per segment.
         let keep_from = floor_boundary(&self.buf, end.saturating_sub(CONTEXT));
-        self.buf.drain(..keep_from);
-        self.emitted = end - keep_from;
+        if keep_from > 4096 && keep_from * 2 > self.buf.len() {
+            self.work += (self.buf.len() - keep_from) as u64;
+            self.buf.drain(..keep_from);
+            self.emitted = end - keep_from;
+        } else {
+            self.emitted = end;
+        }
     }
 }
 
@@ -275,6 +295,31 @@ mod tests {
             t.token(Entity::CreditCard, "4111 1111 1111 1111");
             (p, g, t)
         })
+    }
+
+    /// However a text arrives — whole, or in small pieces — the filter's work (bytes scanned
+    /// plus bytes moved) stays a small multiple of its length: a large answer or prompt cannot
+    /// hold a worker for a time that grows with its square.
+    #[test]
+    fn work_is_linear_in_the_length() {
+        let o = out();
+        let text =
+            "call +44 20 7946 0958 or mail ann@example.org, order 12345 shipped. ".repeat(8_000);
+        for piece in [text.len(), 4096, 7] {
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for chunk in text.as_bytes().chunks(piece) {
+                shown.push_str(&f.feed(&o, std::str::from_utf8(chunk).unwrap()));
+            }
+            shown.push_str(&f.finish(&o));
+            assert!(!shown.contains("7946 0958"), "the phone number is hashed");
+            assert!(
+                f.work() < 5 * text.len() as u64,
+                "pieces of {piece}: {} bytes of work for {} bytes",
+                f.work(),
+                text.len()
+            );
+        }
     }
 
     fn out() -> Output<'static> {
