@@ -689,3 +689,145 @@ async fn bad_policies_are_refused_with_the_path_of_the_mistake() {
     assert_eq!(v["source"], "builtin");
     assert_eq!(v["version"], Value::Null);
 }
+
+/// Every field of a request the provider reads is guarded, not only the messages' contents: a
+/// value in any of them is blocked under a blocking policy (nothing sent upstream), and masked
+/// where it stood under a masking one; inline binary data (a base64 `data:` URL, long base64
+/// audio) passes untouched, but a field named `data` or a non-base64 `data:` URL is text.
+#[tokio::test]
+async fn every_field_the_provider_reads_is_guarded() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = planes::Http::new(&g.url);
+    let uc = g.use_case.id.clone();
+    let set = async |action: &str| {
+        let (st, v) = api
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/v1/use-cases/{uc}/policy"),
+                &admin,
+                Some(json!({"policy": {"entities": {"EMAIL_ADDRESS": action}}})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    };
+    let base = || json!({"model": "m", "messages": common::user("hello")});
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let mut with = |name: &'static str, edit: &dyn Fn(&mut Value)| {
+        let mut b = base();
+        edit(&mut b);
+        cases.push((name, b));
+    };
+    with("user", &|b| b["user"] = json!(EMAIL));
+    with("metadata", &|b| b["metadata"] = json!({"customer": EMAIL}));
+    with("stop", &|b| b["stop"] = json!(["\n", EMAIL]));
+    with("prediction", &|b| {
+        b["prediction"] = json!({"type": "content", "content": EMAIL})
+    });
+    with(
+        "tool description",
+        &|b| b["tools"] = json!([{"type": "function", "function": {"name": "f", "description": format!("mail {EMAIL}")}}]),
+    );
+    with(
+        "tool parameters",
+        &|b| b["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"to": {"type": "string", "enum": [EMAIL]}}}}}]),
+    );
+    with(
+        "response schema",
+        &|b| b["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "s", "schema": {"description": EMAIL}}}),
+    );
+    with("tool call id and name", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": format!("call {EMAIL}"), "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": format!("call {EMAIL}"), "content": "done"}
+        ])
+    });
+    with(
+        "a field named data",
+        &|b| b["messages"] = json!([{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "x", "data": EMAIL}]}]),
+    );
+    with(
+        "a data: URL that is not base64",
+        &|b| b["messages"] = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": format!("data:text/plain,{EMAIL}")}}]}]),
+    );
+    with(
+        "an image detail",
+        &|b| b["messages"] = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": EMAIL}}]}]),
+    );
+    let client = reqwest::Client::new();
+    set("block").await;
+    for (name, body) in &cases {
+        let before = s.sim.received_bodies().len();
+        let resp = client
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{name}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "policy_violation", "{name}: {v}");
+        assert!(!v.to_string().contains(EMAIL), "{name}: {v}");
+        assert_eq!(
+            s.sim.received_bodies().len(),
+            before,
+            "{name}: sent upstream"
+        );
+    }
+    // A short secret is text even when it is all base64 letters (an AWS key id in `data`).
+    let resp = client
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "x", "data": AWS}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "secrets block by default");
+    // Embeddings: `user` and unmodelled fields too.
+    for body in [
+        json!({"model": "m", "input": "hello", "user": EMAIL}),
+        json!({"model": "m", "input": "hello", "metadata": {"who": EMAIL}}),
+    ] {
+        let resp = client
+            .post(format!("{}/v1/embeddings", g.url))
+            .bearer_auth(&g.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+    }
+    // Masked where it stood; inline binary data untouched.
+    set("mask").await;
+    let audio = "UklGR".to_string() + &"AAAA".repeat(2000);
+    for (name, mut body) in cases {
+        body["messages"][0]["content"] = json!([
+            {"type": "text", "text": "hi"},
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+        ]);
+        let resp = client
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{name}");
+        let upstream = s.sim.received_bodies().last().unwrap().clone();
+        assert!(!upstream.contains(EMAIL), "{name}: {upstream}");
+        if !matches!(
+            name,
+            "a field named data" | "a data: URL that is not base64" | "an image detail"
+        ) {
+            assert!(upstream.contains("<EMAIL_ADDRESS>"), "{name}: {upstream}");
+        }
+        assert!(upstream.contains(&audio), "{name}: audio changed");
+        assert!(
+            upstream.contains("data:image/png;base64,iVBORw0KGgo="),
+            "{name}"
+        );
+    }
+}

@@ -317,9 +317,7 @@ async fn route_embeddings(
     let gov = gw.policy_for(ctx)?;
     let original = (gov.policy.logging == tollgate_guard::policy::Logging::Full)
         .then(|| serde_json::to_string(&req.input).unwrap_or_default());
-    let og = gw.guard_input(ctx, gov.clone(), |g| {
-        shield::guard_embeddings(g, &mut req.input)
-    })?;
+    let og = gw.guard_input(ctx, gov.clone(), |g| shield::guard_embeddings(g, &mut req))?;
     Gateway::draft_payload(ctx, &gov, original, || {
         og.answer_for_log(&serde_json::to_string(&req.input).unwrap_or_default())
     });

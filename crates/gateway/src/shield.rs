@@ -24,7 +24,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tollgate_guard::stream::{Output, OutputFilter, guard_output};
 use tollgate_guard::{Action, Entity, SessionTokens};
-use tollgate_types::openai::{ChatCompletionRequest, EmbeddingInput, MessageContent, Role};
+use tollgate_types::openai::{
+    ChatCompletionRequest, EmbeddingInput, EmbeddingsRequest, MessageContent, Role, Stop,
+};
 
 /// Whether a direction was scanned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,11 +139,10 @@ impl Guarding<'_> {
                     }
                     // An image's URL can carry a value in its query; inline data (`data:`) is
                     // not text.
-                    if let Some(Value::String(url)) =
-                        p.image_url.as_mut().and_then(|i| i.get_mut("url"))
-                        && !url.starts_with("data:")
-                    {
-                        self.text(url, blocked);
+                    // An image's URL can carry a value in its query (inline `data:` images are
+                    // left alone); so can any other field of the part.
+                    if let Some(image) = p.image_url.as_mut() {
+                        self.value(image, blocked);
                     }
                     self.strings(&mut p.extra, blocked);
                 }
@@ -150,23 +151,22 @@ impl Guarding<'_> {
     }
 
     /// Every string of fields the gateway does not model (`refusal`, legacy `function_call`,
-    /// provider extensions): the provider sees them, so the guard does too. Inline binary data
-    /// (`data` of audio parts, `data:` URLs) is left alone.
+    /// `metadata`, `prediction`, provider extensions): the provider sees them, so the guard does
+    /// too. Only inline binary data is left alone: a base64 `data:` URL, or a long base64 string
+    /// (an audio part's `data`) — never a short string, whatever its field's name.
     fn strings(
         &mut self,
         fields: &mut serde_json::Map<String, Value>,
         blocked: &mut BTreeSet<Entity>,
     ) {
-        for (k, v) in fields.iter_mut() {
-            if k != "data" {
-                self.value(v, blocked);
-            }
+        for v in fields.values_mut() {
+            self.value(v, blocked);
         }
     }
 
     fn value(&mut self, v: &mut Value, blocked: &mut BTreeSet<Entity>) {
         match v {
-            Value::String(s) if !s.starts_with("data:") => self.text(s, blocked),
+            Value::String(s) if !inline_binary(s) => self.text(s, blocked),
             Value::Array(items) => {
                 for x in items {
                     self.value(x, blocked);
@@ -188,7 +188,26 @@ impl Guarding<'_> {
     }
 }
 
-/// The input guard of a chat request.
+/// Inline binary data, which is not text to scan: a base64 `data:` URL, or a base64 string
+/// longer than any value the guard looks for (audio, files).
+fn inline_binary(s: &str) -> bool {
+    let base64 = |t: &str| {
+        t.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'\n' | b'\r'))
+    };
+    match s.strip_prefix("data:") {
+        Some(rest) => rest
+            .split_once(";base64,")
+            .is_some_and(|(mime, data)| !mime.contains(',') && base64(data)),
+        None => s.len() > 4096 && base64(s),
+    }
+}
+
+/// The input guard of a chat request: every text the provider will read — messages (contents,
+/// names, tool calls with their ids, names and arguments, tool results and their call ids), the
+/// tools offered (names, descriptions, parameter schemas), `tool_choice`, `stop`, the response
+/// format's schema, `user`, and every field the gateway does not model (`metadata`,
+/// `prediction`, extensions).
 pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Result<(), ApiError> {
     let scope = g.gov.policy.scan;
     let mut blocked = BTreeSet::new();
@@ -201,15 +220,56 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
             if let Some(n) = m.name.as_mut() {
                 g.text(n, &mut blocked);
             }
+            if let Some(id) = m.tool_call_id.as_mut() {
+                g.text(id, &mut blocked);
+            }
             g.strings(&mut m.extra, &mut blocked);
         }
-        if scope.tool_arguments
-            && let Some(calls) = m.tool_calls.as_mut()
-        {
+        if let Some(calls) = m.tool_calls.as_mut() {
             for c in calls {
-                g.text(&mut c.function.arguments, &mut blocked);
+                if scope.tool_arguments {
+                    g.text(&mut c.function.arguments, &mut blocked);
+                }
+                if scope.input {
+                    g.text(&mut c.id, &mut blocked);
+                    g.text(&mut c.function.name, &mut blocked);
+                }
             }
         }
+    }
+    if scope.input {
+        for t in req.tools.iter_mut().flatten() {
+            let f = &mut t.function;
+            g.text(&mut f.name, &mut blocked);
+            if let Some(d) = f.description.as_mut() {
+                g.text(d, &mut blocked);
+            }
+            if let Some(p) = f.parameters.as_mut() {
+                g.value(p, &mut blocked);
+            }
+            g.strings(&mut f.extra, &mut blocked);
+        }
+        if let Some(c) = req.tool_choice.as_mut() {
+            g.value(c, &mut blocked);
+        }
+        match req.stop.as_mut() {
+            Some(Stop::One(s)) => g.text(s, &mut blocked),
+            Some(Stop::Many(v)) => v.iter_mut().for_each(|s| g.text(s, &mut blocked)),
+            None => {}
+        }
+        if let Some(f) = req.response_format.as_mut() {
+            if let Some(schema) = f.json_schema.as_mut() {
+                g.value(schema, &mut blocked);
+            }
+            g.strings(&mut f.extra, &mut blocked);
+        }
+        if let Some(u) = req.user.as_mut() {
+            g.text(u, &mut blocked);
+        }
+        if let Some(o) = req.stream_options.as_mut() {
+            g.strings(&mut o.extra, &mut blocked);
+        }
+        g.strings(&mut req.extra, &mut blocked);
     }
     g.report.input = if scope.input || scope.tool_arguments || scope.tool_results {
         Ran::Ran
@@ -220,13 +280,17 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
 }
 
 /// The input guard of an embeddings request (token inputs carry no text to scan).
-pub fn guard_embeddings(g: &mut Guarding<'_>, input: &mut EmbeddingInput) -> Result<(), ApiError> {
+pub fn guard_embeddings(g: &mut Guarding<'_>, req: &mut EmbeddingsRequest) -> Result<(), ApiError> {
     if !g.gov.policy.scan.input {
         g.report.input = Ran::Off;
         return Ok(());
     }
     let mut blocked = BTreeSet::new();
-    match input {
+    if let Some(u) = req.user.as_mut() {
+        g.text(u, &mut blocked);
+    }
+    g.strings(&mut req.extra, &mut blocked);
+    match &mut req.input {
         EmbeddingInput::One(t) => g.text(t, &mut blocked),
         EmbeddingInput::Many(ts) => {
             for t in ts {
