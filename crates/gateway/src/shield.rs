@@ -378,7 +378,8 @@ pub fn guard_answer(
     let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
     let out = og.output();
     let mut counts = BTreeMap::new();
-    let mut changed = false;
+    // Texts changed so far (masked, or tokens put back).
+    let changes = std::cell::Cell::new(0u32);
     let mut guard = |s: &mut Value| {
         if let Some(text) = s.as_str() {
             let (shown, c) = guard_output(&out, text);
@@ -386,28 +387,32 @@ pub fn guard_answer(
                 *counts.entry(k).or_insert(0) += n;
             }
             if shown != text {
-                changed = true;
+                changes.set(changes.get() + 1);
                 *s = Value::String(shown);
             }
         }
     };
     if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
         for choice in choices {
-            let Some(msg) = choice.get_mut("message") else {
-                continue;
-            };
-            if let Some(c) = msg.get_mut("content") {
-                guard(c);
+            let before = changes.get();
+            // Every text of the message: content (a string or parts), refusal, reasoning,
+            // audio transcripts, tool calls (arguments, names, ids), legacy function calls.
+            if let Some(msg) = choice.get_mut("message") {
+                every_string(msg, &mut guard);
             }
-            if let Some(calls) = msg.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                for call in calls {
-                    if let Some(a) = call.pointer_mut("/function/arguments") {
-                        guard(a);
-                    }
-                }
+            // Legacy completions.
+            if let Some(t) = choice.get_mut("text") {
+                guard(t);
+            }
+            // Log probabilities spell the text out token by token, past any mask.
+            if changes.get() != before
+                && let Some(lp) = choice.get_mut("logprobs")
+            {
+                *lp = Value::Null;
             }
         }
     }
+    let changed = changes.get() > 0;
     report.add("output", &counts);
     report.output = og.ran();
     if !changed {
@@ -417,6 +422,22 @@ pub fn guard_answer(
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
+}
+
+/// Applies `f` to every string under `v` but the `role` and `type` tags.
+fn every_string(v: &mut Value, f: &mut impl FnMut(&mut Value)) {
+    match v {
+        Value::String(_) => f(v),
+        Value::Array(items) => items.iter_mut().for_each(|x| every_string(x, f)),
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if k != "role" && k != "type" {
+                    every_string(x, f);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The text of a complete chat answer (OpenAI JSON): each choice's content and tool-call
@@ -443,13 +464,23 @@ pub fn answer_text(body: &[u8]) -> String {
     out.join("\n")
 }
 
+/// A streamed text of a choice: one of its text fields, or a tool call's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Slot {
+    Text(&'static str),
+    Tool(u64),
+}
+
+/// The text fields of a streamed delta, each held back and guarded like the content.
+const DELTA_TEXTS: [&str; 4] = ["content", "refusal", "reasoning_content", "reasoning"];
+
 /// The output guard of a stream: rewrites each chunk's deltas; holds back what is not scanned
 /// yet; flushes a choice when it finishes, and everything at the end.
 #[derive(Debug)]
 pub struct StreamShield {
     og: OutputGuard,
-    /// Per (choice, tool call or `None` for the content).
-    filters: HashMap<(u64, Option<u64>), OutputFilter>,
+    /// Per (choice, text field or tool call).
+    filters: HashMap<(u64, Slot), OutputFilter>,
     /// The last chunk's `id`, `object`, `created` and `model`, for a closing chunk of our own.
     envelope: Option<Value>,
     counts: BTreeMap<(Entity, Action), u32>,
@@ -493,18 +524,40 @@ impl StreamShield {
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
-            if let Some(Value::String(text)) = delta.get_mut("content") {
-                let f = self.filters.entry((idx, None)).or_default();
-                *text = f.feed(&out, text);
-                if let Some(s) = self.shown.as_mut() {
-                    s.push_str(text);
+            for field in DELTA_TEXTS {
+                if let Some(Value::String(text)) = delta.get_mut(field) {
+                    let f = self.filters.entry((idx, Slot::Text(field))).or_default();
+                    *text = f.feed(&out, text);
+                    if let Some(s) = self.shown.as_mut() {
+                        s.push_str(text);
+                    }
                 }
             }
+            // Log probabilities spell the text out token by token, past any mask: not shown
+            // when answers are scanned.
+            if out.scan
+                && let Some(lp) = choice.get_mut("logprobs")
+            {
+                *lp = Value::Null;
+            }
+            let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
+                continue;
+            };
             if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
                 for call in calls {
                     let tidx = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    // A call's id and name come whole, in one chunk.
+                    for at in ["/id", "/function/name"] {
+                        if let Some(Value::String(x)) = call.pointer_mut(at) {
+                            let (shown, c) = guard_output(&out, x);
+                            for (k, n) in c {
+                                *self.counts.entry(k).or_insert(0) += n;
+                            }
+                            *x = shown;
+                        }
+                    }
                     if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
-                        let f = self.filters.entry((idx, Some(tidx))).or_default();
+                        let f = self.filters.entry((idx, Slot::Tool(tidx))).or_default();
                         *args = f.feed(&out, args);
                         if let Some(s) = self.shown.as_mut() {
                             s.push_str(args);
@@ -579,15 +632,14 @@ impl StreamShield {
 /// Flushes choice `idx`'s filters into `delta` (content appended; tool-call arguments appended
 /// to their entry, or a new entry), keeping their counts; gives what was flushed.
 fn flush_choice(
-    filters: &mut HashMap<(u64, Option<u64>), OutputFilter>,
+    filters: &mut HashMap<(u64, Slot), OutputFilter>,
     counts: &mut BTreeMap<(Entity, Action), u32>,
     out: &Output<'_>,
     idx: u64,
     delta: &mut serde_json::Map<String, Value>,
 ) -> String {
     let mut flushed = String::new();
-    let mut keys: Vec<(u64, Option<u64>)> =
-        filters.keys().filter(|k| k.0 == idx).copied().collect();
+    let mut keys: Vec<(u64, Slot)> = filters.keys().filter(|k| k.0 == idx).copied().collect();
     keys.sort_unstable();
     for key in keys {
         let Some(mut f) = filters.remove(&key) else {
@@ -602,15 +654,15 @@ fn flush_choice(
         }
         flushed.push_str(&rest);
         match key.1 {
-            None => {
+            Slot::Text(field) => {
                 let before = delta
-                    .get("content")
+                    .get(field)
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                delta.insert("content".into(), Value::String(before + &rest));
+                delta.insert(field.into(), Value::String(before + &rest));
             }
-            Some(tidx) => {
+            Slot::Tool(tidx) => {
                 let calls = delta
                     .entry("tool_calls")
                     .or_insert_with(|| Value::Array(Vec::new()));
@@ -753,6 +805,89 @@ mod tests {
             2
         );
         assert_eq!(report.output, Ran::Ran);
+    }
+
+    /// Every text a streamed answer carries is guarded, not only the content: refusals and
+    /// reasoning (held back like the content), tool calls' ids and names; log probabilities,
+    /// which spell the text out past any mask, are not shown.
+    #[test]
+    fn a_stream_guards_refusals_reasoning_tool_names_and_drops_logprobs() {
+        let mut s = StreamShield::new(guard_for("", SessionTokens::default()));
+        let mut frames = Vec::new();
+        for (field, piece) in [
+            ("refusal", "I cannot mail bob@"),
+            ("refusal", "example.net sorry"),
+            ("reasoning_content", "the user eve@exa"),
+            ("reasoning_content", "mple.com asked"),
+        ] {
+            frames.push(s.rewrite(&chunk(serde_json::json!({ field: piece }), None)));
+        }
+        frames.push(s.rewrite(&chunk(
+            serde_json::json!({"tool_calls": [{"index": 0, "id": "call_carol@example.org", "function": {"name": "mail_dan@example.org", "arguments": "{}"}}]}),
+            None,
+        )));
+        let mut with_logprobs: Value =
+            serde_json::from_slice(&chunk(serde_json::json!({"content": "x"}), None)).unwrap();
+        with_logprobs["choices"][0]["logprobs"] =
+            serde_json::json!({"content": [{"token": "bob@"}]});
+        frames.push(s.rewrite(&Bytes::from(with_logprobs.to_string())));
+        frames.push(s.rewrite(&chunk(serde_json::json!({}), Some("stop"))));
+        let all: String = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).to_string())
+            .collect();
+        for value in ["bob@", "eve@", "carol@", "dan@"] {
+            assert!(!all.contains(value), "{value} shown: {all}");
+        }
+        let text = |field: &str| -> String {
+            frames
+                .iter()
+                .map(|f| {
+                    let v: Value = serde_json::from_slice(f).unwrap();
+                    v["choices"][0]["delta"][field]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(text("refusal"), "I cannot mail <EMAIL_ADDRESS> sorry");
+        assert_eq!(text("reasoning_content"), "the user <EMAIL_ADDRESS> asked");
+        let mut report = GuardReport::default();
+        s.report_into(&mut report);
+        assert_eq!(
+            report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
+            4
+        );
+    }
+
+    /// A complete answer: every string of the message is guarded (content parts, refusal,
+    /// reasoning, audio transcript, tool calls' names), and the log probabilities of a choice
+    /// whose text changed are dropped.
+    #[test]
+    fn a_complete_answer_is_guarded_in_every_field() {
+        let og = guard_for("", SessionTokens::default());
+        let body = serde_json::json!({"id": "c", "object": "chat.completion", "choices": [{
+            "index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "mail a1@example.org"}],
+                "refusal": "not to b2@example.org", "reasoning_content": "c3@example.org asked",
+                "audio": {"transcript": "say d4@example.org"},
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "to_e5@example.org", "arguments": "{}"}}]},
+            "logprobs": {"content": [{"token": "a1@"}]}
+        }]});
+        let mut report = GuardReport::default();
+        let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        for value in ["a1@", "b2@", "c3@", "d4@", "e5@"] {
+            assert!(!text.contains(value), "{value} shown: {text}");
+        }
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v["choices"][0]["logprobs"].is_null(), "{v}");
+        assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+        assert_eq!(
+            report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
+            5
+        );
     }
 
     #[test]
