@@ -33,8 +33,9 @@ pub const SEGMENT: usize = 96;
 pub const LOOKAHEAD: usize = 64;
 /// How much released text the next window sees for context words, in bytes.
 pub const CONTEXT: usize = 64;
-/// The longest run without whitespace kept in one piece (a JWT, a URL with credentials).
-pub const MAX_RUN: usize = 1024;
+/// The longest run without whitespace kept in one piece (a JWT — they reach a few KiB with
+/// many claims —, a URL with credentials). Longer runs are released in pieces of this size.
+pub const MAX_RUN: usize = 8 * 1024;
 /// The longest PEM block held back whole.
 pub const MAX_PEM: usize = 16 * 1024;
 /// The longest token (`<SECRET_GITHUB_TOKEN_123>`), so a forced cut never splits one.
@@ -390,6 +391,34 @@ mod tests {
         shown.push_str(&f.finish(&o));
         assert!(shown.contains("<SECRET_PRIVATE_KEY>"), "{shown}");
         assert!(!shown.contains("MIIEow"));
+    }
+
+    /// A JWT of several KiB (many claims) streamed in small pieces is held whole and masked
+    /// whole: no part of its payload or signature is shown.
+    #[test]
+    fn a_long_jwt_streamed_is_masked_whole() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let claims = format!(
+            "{{\"sub\":\"1234567890\",\"roles\":\"{}\"}}",
+            "admin,".repeat(600)
+        );
+        let jwt = format!(
+            "{}.{}.{}",
+            b64("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"),
+            b64(&claims),
+            "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+        );
+        assert!(jwt.len() > 4000);
+        let o = out();
+        let mut f = OutputFilter::new();
+        let mut shown = String::new();
+        let text = format!("token: {jwt} done");
+        for piece in text.as_bytes().chunks(50) {
+            shown.push_str(&f.feed(&o, std::str::from_utf8(piece).unwrap()));
+        }
+        shown.push_str(&f.finish(&o));
+        assert_eq!(shown, "token: <SECRET_JWT> done");
     }
 
     #[test]
