@@ -123,9 +123,13 @@ pub async fn erase_end_user(
         });
     }
     let req: EraseEndUser = body(&gw, &headers, b).await?;
-    if req.end_user.is_empty() || req.end_user.chars().count() > 256 {
+    // The ids requests carry are header values: never empty, never control characters.
+    if req.end_user.is_empty()
+        || req.end_user.chars().count() > 256
+        || req.end_user.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid(
-            "`end_user` must be the id the requests carried (1 to 256 characters)",
+            "`end_user` must be the id the requests carried (1 to 256 characters, no control characters)",
             Some("end_user".into()),
         ));
     }

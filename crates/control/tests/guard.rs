@@ -642,6 +642,11 @@ async fn bad_policies_are_refused_with_the_path_of_the_mistake() {
             "",
         ),
         (
+            json!({"policy": {"retention_days": 0}}),
+            "policy.retention_days",
+            "from 1 to",
+        ),
+        (
             json!({"policy": {"logging": "everything"}}),
             "policy.logging",
             "unknown variant",

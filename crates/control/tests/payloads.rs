@@ -304,6 +304,21 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
         )
         .await;
     assert_eq!(st, 403, "auditors read; they do not erase");
+    for bad in ["", "bob\u{0}", "bob\nalice"] {
+        let (st, v) = api
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/erasure",
+                &admin,
+                Some(json!({"end_user": bad})),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some("end_user")),
+            "{bad:?}: {v}"
+        );
+    }
     let (st, e) = api
         .call(
             reqwest::Method::POST,

@@ -265,10 +265,13 @@ impl Policy {
                 format!("must be from 0 to 1; got {}", self.threshold),
             ));
         }
-        if self.retention_days > MAX_RETENTION_DAYS {
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.retention_days) {
             return Err(err(
                 "retention_days",
-                format!("must be at most {MAX_RETENTION_DAYS}"),
+                format!(
+                    "must be from 1 to {MAX_RETENTION_DAYS} (days a stored payload stays readable); got {}",
+                    self.retention_days
+                ),
             ));
         }
         Ok(())
@@ -715,7 +718,8 @@ mod tests {
                 "logging",
                 "unknown variant `everything`",
             ),
-            ("retention_days: 99999", "retention_days", "at most 3650"),
+            ("retention_days: 99999", "retention_days", "from 1 to 3650"),
+            ("retention_days: 0", "retention_days", "from 1 to 3650"),
             (
                 "scan: { inputs: true }",
                 "scan.inputs",
