@@ -503,9 +503,10 @@ async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_co
             .unwrap();
         assert_eq!(resp.status(), 200);
     };
-    // Nothing scanned on the way in, yet the masked log holds no value.
-    policy(json!({"logging": "masked", "scan": {"input": false}})).await;
-    chat(&format!("x {EMAIL} {CARD}"), "s0").await;
+    // Nothing scanned on the way in, and the phone number allowed, yet the masked log holds no
+    // value.
+    policy(json!({"logging": "masked", "scan": {"input": false}, "entities": {"PHONE_NUMBER": "allow"}})).await;
+    chat(&format!("x {EMAIL} {CARD} call +44 20 7946 0958"), "s0").await;
     let recs = planes::records(&g, 1).await;
     let (st, v) = api
         .call(
@@ -517,9 +518,14 @@ async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_co
         .await;
     assert_eq!(st, 200, "{v}");
     let all = v.to_string();
-    assert!(!all.contains(EMAIL) && !all.contains(CARD), "{all}");
     assert!(
-        all.contains("<EMAIL_ADDRESS>") && all.contains("<CREDIT_CARD>"),
+        !all.contains(EMAIL) && !all.contains(CARD) && !all.contains("7946 0958"),
+        "{all}"
+    );
+    assert!(
+        all.contains("<EMAIL_ADDRESS>")
+            && all.contains("<CREDIT_CARD>")
+            && all.contains("<PHONE_NUMBER>"),
         "{all}"
     );
 

@@ -339,6 +339,7 @@ impl OutputGuard {
         let out = Output {
             tokens: None,
             scan: true,
+            mask_all: true,
             ..self.output()
         };
         guard_output(&out, shown).0
@@ -351,6 +352,7 @@ impl OutputGuard {
             hash_key: &self.hash_key,
             tokens: Some(&self.tokens),
             scan: self.gov.policy.scan.output,
+            mask_all: false,
         }
     }
 

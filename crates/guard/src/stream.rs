@@ -55,6 +55,20 @@ pub struct Output<'a> {
     pub tokens: Option<&'a SessionTokens>,
     /// Whether the policy scans answers (`scan.output`); tokens are put back either way.
     pub scan: bool,
+    /// Mask every finding whatever its action (the `masked` payload log: no value in clear,
+    /// allowed ones included).
+    pub mask_all: bool,
+}
+
+impl Output<'_> {
+    /// What is done to a finding of `entity`.
+    fn action(&self, entity: Entity) -> Action {
+        if self.mask_all {
+            Action::Mask
+        } else {
+            self.policy.output_action(entity)
+        }
+    }
 }
 
 /// One answer's text (one choice's content, or one tool call's arguments) on its way out.
@@ -211,7 +225,7 @@ impl OutputFilter {
                 if f.start >= start {
                     *self
                         .counts
-                        .entry((f.entity, out.policy.output_action(f.entity)))
+                        .entry((f.entity, out.action(f.entity)))
                         .or_insert(0) += 1;
                 }
                 // A finding that starts in the segment takes the segment to its end.
@@ -230,7 +244,7 @@ impl OutputFilter {
             apply_with(
                 segment,
                 &mine,
-                |e| out.policy.output_action(e),
+                |e| out.action(e),
                 out.hash_key,
                 &mut NoTokens,
             )
@@ -331,6 +345,7 @@ mod tests {
             hash_key: b"k",
             tokens: Some(t),
             scan: true,
+            mask_all: false,
         }
     }
 
@@ -516,7 +531,7 @@ mod tests {
             chunk in 1usize..20,
         ) {
             let (p, g, t) = setup();
-            let o = Output { policy: p, guard: g, hash_key: b"k", tokens: Some(t), scan: false };
+            let o = Output { policy: p, guard: g, hash_key: b"k", tokens: Some(t), scan: false, mask_all: false };
             let text = parts.concat();
             let mut f = OutputFilter::new();
             let mut shown = String::new();
