@@ -408,6 +408,28 @@ mod tests {
         assert!(!shown.contains("MIIEow"));
     }
 
+    /// A value that straddles a segment's cut (the cut falls between a card number's groups)
+    /// is masked whole: the segment is taken to the value's end, so no group is shown.
+    #[test]
+    fn a_value_across_a_cut_is_masked_whole() {
+        let o = out();
+        for lead in 80..SEGMENT + 4 {
+            let text = format!(
+                "{} card 4111 1111 1111 1111 was charged today",
+                "a".repeat(lead)
+            );
+            let (shown, _) = guard_output(&o, &text);
+            assert!(
+                !shown.contains("4111") && !shown.contains("1111 was"),
+                "lead {lead}: {shown}"
+            );
+            assert!(
+                shown.contains("card <CREDIT_CARD> was"),
+                "lead {lead}: {shown}"
+            );
+        }
+    }
+
     /// A JWT of several KiB (many claims) streamed in small pieces is held whole and masked
     /// whole: no part of its payload or signature is shown.
     #[test]

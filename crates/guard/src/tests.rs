@@ -56,13 +56,14 @@ fn hard_negatives_are_not_reported() {
         "commit 9fceb02d0ae598e95dc970b74767f19372d61af8", // git SHA
         "upgrade to version 10.0.19041.1 or 1.2.3",        // versions
         "Item reference: 7.3.3.81 and value: 1.8.4.38",    // four-part versions
-        "at 2024-03-15T12:30:45Z the job ran",             // timestamp
-        "total $1,234.56 for 3 items",                     // price
-        "call 12345 or 555",                               // short numbers
-        "tracking 1Z999AA10123456784",                     // parcel id
-        "see std::vector and Foo::bar at 10:30",           // code
-        "the ratio 3/4/2021x is odd",                      // glued
-        "hash c2VjcmV0IHRoYXQgaXMgbm90IGEgc2VjcmV0",       // not a blob of instructions or secrets
+        "firmware 10.4.2.100 and build: 12.0.3.1 shipped",
+        "at 2024-03-15T12:30:45Z the job ran",   // timestamp
+        "total $1,234.56 for 3 items",           // price
+        "call 12345 or 555",                     // short numbers
+        "tracking 1Z999AA10123456784",           // parcel id
+        "see std::vector and Foo::bar at 10:30", // code
+        "the ratio 3/4/2021x is odd",            // glued
+        "hash c2VjcmV0IHRoYXQgaXMgbm90IGEgc2VjcmV0", // not a blob of instructions or secrets
     ] {
         let f = types(&g, text);
         assert!(f.is_empty(), "{text:?} gave {f:?}");
@@ -521,6 +522,27 @@ fn secrets_in_prose_logs_and_other_languages() {
             "DEBUG cache key ZXPYP6h5t4jPbTRm8hEJ2GT9AM3MgPAa2drP7oo9U4RSduAeQ5Tehjs5TsPhwkwE size 166",
             None,
         ),
+        ("the password is abcdefghij today", None),
+        ("Api key a1b2c3 is short", None),
+        ("my token is abc123d", None),
+        (
+            "glpat-xY3kP9mN2qR7sT4vW8zA1bC5 in ci",
+            Some("glpat-xY3kP9mN2qR7sT4vW8zA1bC5"),
+        ),
+        (
+            "HF_TOKEN hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567 set",
+            Some("hf_aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567"),
+        ),
+        ("glpat-xY3kP9mN2qR7sT4vW8z!A1bC5 is not one", None),
+        ("key-fda5f39cfbc078586a6d727b82fc316g is not hex", None),
+        (
+            "ASG.W1ONdDPLjaI2H5WFhFDfnS.z5XtqkoTA0cILFjAI9vSrNfxqY8CS3Oj_CXpInqNpOf is glued",
+            None,
+        ),
+        (
+            "SG.W1ONdDPLjaI2H5WFhFDfnS.z5XtqkoTA0cILFjAI9vSrNfxqY8CS3Oj_CXpInqNpOfX is too long",
+            None,
+        ),
         ("primary key 8f14e45fceea167a5a36dedd4bea2543 exists", None),
         (
             "gh auth login --with-token\ndev@build-01:~/src$ npm ci",
@@ -566,6 +588,8 @@ fn dates_of_birth_with_month_names_in_other_languages() {
         ("date of birth: 2 May 1964", Some("2 May 1964")),
         ("born 3. Mai 1990 in Köln", Some("3. Mai 1990")),
         ("email 12 summary 2005 of items", None),
+        ("born 12 Marshall 2005 in Leeds", None),
+        ("date of birth 3 Sept 1990", Some("3 Sept 1990")),
     ] {
         let f = types(&g, text);
         let dob: Vec<&String> = f
