@@ -760,6 +760,9 @@ async fn every_field_the_provider_reads_is_guarded() {
         "an image detail",
         &|b| b["messages"] = json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": EMAIL}}]}]),
     );
+    with("a message field the gateway does not model", &|b| {
+        b["messages"] = json!([{"role": "user", "content": "hi", "x_note": {"who": EMAIL}}])
+    });
     let client = reqwest::Client::new();
     set("block").await;
     for (name, body) in &cases {
@@ -825,7 +828,10 @@ async fn every_field_the_provider_reads_is_guarded() {
         assert!(!upstream.contains(EMAIL), "{name}: {upstream}");
         if !matches!(
             name,
-            "a field named data" | "a data: URL that is not base64" | "an image detail"
+            "a field named data"
+                | "a data: URL that is not base64"
+                | "an image detail"
+                | "a message field the gateway does not model"
         ) {
             assert!(upstream.contains("<EMAIL_ADDRESS>"), "{name}: {upstream}");
         }

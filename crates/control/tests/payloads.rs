@@ -47,16 +47,18 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
     let s = common::sim(SimConfig::default()).await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
     let api = planes::Http::new(&g.url);
-    let (st, v) = api
-        .call(
-            reqwest::Method::PUT,
-            &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
-            &admin,
-            Some(json!({"policy": {"logging": "full"}})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    for user in ["alice", "bob"] {
+    // alice's request stores nothing (her id is on the record only), bob's a full payload,
+    // carol's a masked one.
+    for (user, logging) in [("alice", "none"), ("bob", "full"), ("carol", "masked")] {
+        let (st, v) = api
+            .call(
+                reqwest::Method::PUT,
+                &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
+                &admin,
+                Some(json!({"policy": {"logging": logging}})),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
         let resp = reqwest::Client::new()
             .post(g.chat_url())
             .bearer_auth(&g.key)
@@ -67,7 +69,14 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
             .unwrap();
         assert_eq!(resp.status(), 200);
     }
-    let recs = planes::records(&g, 2).await;
+    let recs = planes::records(&g, 3).await;
+    let of = |u: &str| {
+        recs.iter()
+            .find(|r| r.end_user.as_deref() == Some(u))
+            .unwrap()
+    };
+    assert!(of("alice").payload_ref.is_none());
+    let (bob, carol) = (of("bob").id.clone(), of("carol").id.clone());
     assert_chain_verifies(&g).await;
     let db = g.gw.config.server.data_dir.join("tollgate.db");
     let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
@@ -87,17 +96,29 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
     exec("UPDATE request_records SET end_user = 'alice' WHERE end_user = 'mallory'").await;
     assert_eq!(broken().await, None, "put back, it verifies again");
 
-    let id = &recs[1].id;
-    exec(&format!(
-        "UPDATE payloads SET sealed = sealed || x'00' WHERE record_id = '{id}'"
-    ))
-    .await;
-    let problem = broken().await.expect("a replaced payload is caught");
-    assert!(
-        problem.contains(id.as_str()) && problem.contains("replaced"),
-        "{problem}"
-    );
-    exec(&format!("DELETE FROM payloads WHERE record_id = '{id}'")).await;
+    for id in [&carol, &bob] {
+        let original: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT hex(sealed) FROM payloads WHERE record_id = '{id}'"
+        )))
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+        exec(&format!(
+            "UPDATE payloads SET sealed = zeroblob(length(sealed)) WHERE record_id = '{id}'"
+        ))
+        .await;
+        let problem = broken().await.expect("a replaced payload is caught");
+        assert!(
+            problem.contains(id.as_str()) && problem.contains("replaced"),
+            "{problem}"
+        );
+        exec(&format!(
+            "UPDATE payloads SET sealed = x'{original}' WHERE record_id = '{id}'"
+        ))
+        .await;
+        assert_eq!(broken().await, None, "put back, it verifies again");
+    }
+    exec(&format!("DELETE FROM payloads WHERE record_id = '{bob}'")).await;
     let problem = broken().await.expect("a deleted payload is caught");
     assert!(problem.contains("missing"), "{problem}");
     raw.close().await;

@@ -874,13 +874,13 @@ mod tests {
             "message": {"role": "assistant", "content": [{"type": "text", "text": "mail a1@example.org"}],
                 "refusal": "not to b2@example.org", "reasoning_content": "c3@example.org asked",
                 "audio": {"transcript": "say d4@example.org"},
-                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "to_e5@example.org", "arguments": "{}"}}]},
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "to_e5@example.org", "arguments": "{\"cc\": \"f6@example.org\"}"}}]},
             "logprobs": {"content": [{"token": "a1@"}]}
         }]});
         let mut report = GuardReport::default();
         let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
         let text = String::from_utf8_lossy(&out);
-        for value in ["a1@", "b2@", "c3@", "d4@", "e5@"] {
+        for value in ["a1@", "b2@", "c3@", "d4@", "e5@", "f6@"] {
             assert!(!text.contains(value), "{value} shown: {text}");
         }
         let v: Value = serde_json::from_slice(&out).unwrap();
@@ -888,7 +888,7 @@ mod tests {
         assert_eq!(v["choices"][0]["message"]["role"], "assistant");
         assert_eq!(
             report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
-            5
+            6
         );
     }
 
