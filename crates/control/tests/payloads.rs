@@ -583,3 +583,66 @@ async fn masked_logging_masks_what_the_input_scope_leaves_and_erasure_forgets_co
         s.sim.received().last()
     );
 }
+
+/// A read that cannot be recorded does not happen: when writing the `payload.read` audit event
+/// fails, the payload is not opened and nothing of it is answered; once the audit trail takes
+/// writes again, the same read succeeds.
+#[tokio::test]
+async fn a_read_that_cannot_be_audited_does_not_open_the_payload() {
+    let s = common::sim(SimConfig {
+        echo: true,
+        ..Default::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = planes::Http::new(&g.url);
+    let (st, v) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
+            &admin,
+            Some(json!({"policy": {"logging": "full"}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": common::user("the secret plan is tulips")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rec = planes::records(&g, 1).await.remove(0);
+    let db = g.gw.config.server.data_dir.join("tollgate.db");
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER no_reads BEFORE INSERT ON audit_events WHEN NEW.action = 'payload.read' \
+         BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    let read = async || {
+        api.call(
+            reqwest::Method::POST,
+            &format!("/admin/v1/payloads/{}/read", rec.id),
+            &admin,
+            Some(json!({"reason": "complaint #12"})),
+        )
+        .await
+    };
+    let (st, v) = read().await;
+    assert!(st >= 500, "{st}: {v}");
+    assert!(!v.to_string().contains("tulips"), "{v}");
+    sqlx::query("DROP TRIGGER no_reads")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let (st, v) = read().await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["prompt"].as_str().unwrap().contains("tulips"), "{v}");
+    raw.close().await;
+}
