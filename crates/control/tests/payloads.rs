@@ -50,24 +50,8 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
     // alice's request stores nothing (her id is on the record only), bob's a full payload,
     // carol's a masked one.
     for (user, logging) in [("alice", "none"), ("bob", "full"), ("carol", "masked")] {
-        let (st, v) = api
-            .call(
-                reqwest::Method::PUT,
-                &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
-                &admin,
-                Some(json!({"policy": {"logging": logging}})),
-            )
-            .await;
-        assert_eq!(st, 200, "{v}");
-        let resp = reqwest::Client::new()
-            .post(g.chat_url())
-            .bearer_auth(&g.key)
-            .header("x-tollgate-user", user)
-            .json(&json!({"model": "m", "messages": common::user("hello")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+        set_policy(&api, &admin, &g, json!({ "logging": logging })).await;
+        chat_as(&g, Some(user), "hello").await;
     }
     let recs = planes::records(&g, 3).await;
     let of = |u: &str| {
@@ -78,10 +62,7 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
     assert!(of("alice").payload_ref.is_none());
     let (bob, carol) = (of("bob").id.clone(), of("carol").id.clone());
     assert_chain_verifies(&g).await;
-    let db = g.gw.config.server.data_dir.join("tollgate.db");
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let raw = raw_db(&g).await;
     let exec = async |sql: &str| {
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(&raw)
@@ -122,6 +103,39 @@ async fn the_chain_catches_a_rewritten_end_user_and_a_replaced_or_deleted_payloa
     let problem = broken().await.expect("a deleted payload is caught");
     assert!(problem.contains("missing"), "{problem}");
     raw.close().await;
+}
+
+/// Sets the use case's policy (asserting it was taken).
+async fn set_policy(api: &planes::Http, admin: &str, g: &common::Gw, policy: Value) {
+    let (st, v) = api
+        .call(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
+            admin,
+            Some(json!({ "policy": policy })),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+/// One chat request with the use case's key, as `user` if given (asserting it was answered).
+async fn chat_as(g: &common::Gw, user: Option<&str>, text: &str) {
+    let mut req = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": common::user(text)}));
+    if let Some(u) = user {
+        req = req.header("x-tollgate-user", u);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 200);
+}
+
+/// A second connection to the gateway's database, to tamper with it.
+async fn raw_db(g: &common::Gw) -> sqlx::SqlitePool {
+    let db = g.gw.config.server.data_dir.join("tollgate.db");
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap()
 }
 
 async fn token_for(
@@ -596,28 +610,10 @@ async fn a_read_that_cannot_be_audited_does_not_open_the_payload() {
     .await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
     let api = planes::Http::new(&g.url);
-    let (st, v) = api
-        .call(
-            reqwest::Method::PUT,
-            &format!("/admin/v1/use-cases/{}/policy", g.use_case.id),
-            &admin,
-            Some(json!({"policy": {"logging": "full"}})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
-    let resp = reqwest::Client::new()
-        .post(g.chat_url())
-        .bearer_auth(&g.key)
-        .json(&json!({"model": "m", "messages": common::user("the secret plan is tulips")}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_policy(&api, &admin, &g, json!({"logging": "full"})).await;
+    chat_as(&g, None, "the secret plan is tulips").await;
     let rec = planes::records(&g, 1).await.remove(0);
-    let db = g.gw.config.server.data_dir.join("tollgate.db");
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let raw = raw_db(&g).await;
     sqlx::query(
         "CREATE TRIGGER no_reads BEFORE INSERT ON audit_events WHEN NEW.action = 'payload.read' \
          BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END",

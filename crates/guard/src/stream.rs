@@ -167,13 +167,13 @@ impl OutputFilter {
             }
         };
         // A PEM block that begins in the segment is released whole, up to MAX_PEM bytes.
-        if let Some(b) = find(&bytes[start..end], b"-----BEGIN").map(|i| start + i) {
+        if let Some(b) = find(&bytes[start..end], Pem::Begin).map(|i| start + i) {
             let within = &bytes[b..len.min(b + MAX_PEM)];
-            match find(within, b"-----END") {
+            match find(within, Pem::End) {
                 Some(e) => {
                     let after = b + e + 8;
-                    let close =
-                        find(&bytes[after..len.min(b + MAX_PEM)], b"-----").map(|i| after + i + 5);
+                    let close = find(&bytes[after..len.min(b + MAX_PEM)], Pem::Dashes)
+                        .map(|i| after + i + 5);
                     match close {
                         Some(c) => end = end.max(c),
                         None if last || len >= b + MAX_PEM => end = end.max(len.min(b + MAX_PEM)),
@@ -268,8 +268,16 @@ impl OutputFilter {
     }
 }
 
-/// The first match in `hay` of one of the PEM markers, each a finder built once.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+/// The PEM markers the cuts look for.
+#[derive(Clone, Copy)]
+enum Pem {
+    Begin,
+    End,
+    Dashes,
+}
+
+/// The first `marker` in `hay` (SIMD finders built once).
+fn find(hay: &[u8], marker: Pem) -> Option<usize> {
     use memchr::memmem::Finder;
     use std::sync::OnceLock;
     static F: OnceLock<[Finder<'static>; 3]> = OnceLock::new();
@@ -280,10 +288,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
             Finder::new(b"-----"),
         ]
     });
-    match f.iter().find(|f| f.needle() == needle) {
-        Some(f) => f.find(hay),
-        None => memchr::memmem::find(hay, needle),
-    }
+    f[marker as usize].find(hay)
 }
 
 /// The output side of a policy over a complete text: the same as feeding it to an
