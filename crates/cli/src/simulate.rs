@@ -30,6 +30,9 @@ pub struct SimulateArgs {
     /// `Retry-After` seconds sent with injected errors.
     #[arg(long)]
     pub retry_after: Option<u64>,
+    /// Message of injected errors.
+    #[arg(long, default_value = "simulated upstream error")]
+    pub error_message: String,
     /// Share of streams cut halfway without their end marker (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub truncate_rate: f64,
@@ -86,6 +89,7 @@ impl SimulateArgs {
             error_rate: self.error_rate,
             error_status: self.error_status,
             retry_after: self.retry_after,
+            error_message: self.error_message.clone(),
             truncate_rate: self.truncate_rate,
             usage: !self.no_usage,
             cached_tokens: self.cached_tokens,

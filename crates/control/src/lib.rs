@@ -72,6 +72,8 @@ pub struct Control {
     pub new_admin_token: std::sync::Mutex<Option<String>>,
     /// Failed authentications per client address, for throttling and the log.
     failed_auth: FailedAuth,
+    /// Refused payload reads audited per person and hour.
+    pub(crate) denied_reads: DeniedReads,
     /// The clock reports, expiries and throttling read.
     pub clock: Clock,
     /// The master key that opens stored payloads' data keys (auditors' reads).
@@ -144,6 +146,42 @@ impl FailedAuth {
     }
 }
 
+/// Refused payload reads one person may add to the audit trail per clock hour. A refused read is
+/// worth an entry, but anyone who can see a record can ask for its payload: without a bound, a
+/// pod viewer could grow the audit trail (and its chain) without end.
+pub const DENIED_READS_AUDITED_PER_HOUR: u32 = 10;
+
+/// Counts refused payload reads per person in the current clock hour (other hours forgotten).
+#[derive(Debug, Default)]
+pub(crate) struct DeniedReads {
+    window: std::sync::Mutex<(i64, std::collections::HashMap<String, u32>)>,
+}
+
+impl DeniedReads {
+    /// Counts one refusal of `actor`'s: whether it is to be audited (the first
+    /// [`DENIED_READS_AUDITED_PER_HOUR`] of the hour are; the moment the bound is reached is
+    /// logged, with the actor and never a record's content).
+    pub(crate) fn audit(&self, actor: &str, now_ms: i64) -> bool {
+        let hour = now_ms.div_euclid(3_600_000);
+        let Ok(mut w) = self.window.lock() else {
+            return true;
+        };
+        if w.0 != hour {
+            *w = (hour, std::collections::HashMap::new());
+        }
+        let n = w.1.entry(actor.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        if *n == DENIED_READS_AUDITED_PER_HOUR + 1 {
+            tracing::warn!(
+                actor,
+                limit = DENIED_READS_AUDITED_PER_HOUR,
+                "refused payload reads: the rest of this hour's are not audited"
+            );
+        }
+        *n <= DENIED_READS_AUDITED_PER_HOUR
+    }
+}
+
 fn throttled() -> ApiError {
     ApiError::RateLimited {
         message: "too many failed authentications from this address; try again in a second".into(),
@@ -213,6 +251,7 @@ impl Control {
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             failed_auth: FailedAuth::default(),
+            denied_reads: DeniedReads::default(),
             clock,
             master_key: tollgate_payload::MasterKey::load(&config.audit.master_key_file)?,
         }))

@@ -24,8 +24,11 @@ pub async fn read_payload(
         .ok_or_else(|| ApiError::Missing(what.clone()))?;
     let pod = gw.store.get_use_case(&stored.use_case_id).await?.pod_id;
     if let Err(e) = p.check(&pod, &what, p.reads_payloads()) {
-        // A refused attempt on a payload the caller can see is worth knowing of too.
-        if matches!(e, ApiError::Forbidden { .. }) {
+        // A refused attempt on a payload the caller can see is worth knowing of too (up to a
+        // bound per person and hour, so it cannot be used to flood the trail).
+        if matches!(e, ApiError::Forbidden { .. })
+            && gw.denied_reads.audit(&p.actor(), gw.clock.now_ms())
+        {
             gw.store
                 .append_audit(
                     &p.actor(),

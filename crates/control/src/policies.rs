@@ -36,7 +36,21 @@ fn checked(doc: &serde_json::Value) -> Result<String> {
         } else {
             format!("policy.{}", e.path)
         };
-        ApiError::invalid(format!("{path}: {}", e.message), Some(path))
+        // The document was re-written before it was read: a position in it would point
+        // nowhere in the client's body. The path says where.
+        let message = match e.message.rsplit_once(" at line ") {
+            Some((head, pos))
+                if pos.split_once(" column ").is_some_and(|(l, c)| {
+                    [l, c]
+                        .iter()
+                        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                }) =>
+            {
+                head
+            }
+            _ => &e.message,
+        };
+        ApiError::invalid(format!("{path}: {message}"), Some(path))
     };
     let policy = Policy::from_yaml(&doc.to_string()).map_err(bad)?;
     policy.guard().map_err(bad)?;

@@ -353,11 +353,16 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
         .await;
     assert_eq!(st, 200, "{v}");
     let text = format!("call {PHONE} or write {EMAIL}; my card is {CARD}, key {AWS} thanks");
-    let phone = tollgate_guard::policy::hashed(
-        tollgate_guard::Entity::PhoneNumber,
-        PHONE,
-        &g.gw.guard_key[..],
-    );
+    // Each use case hashes under its own key: the same number under another use case is
+    // another hash, so hashes cannot be matched across use cases.
+    let hash_in = |uc: &str| {
+        tollgate_guard::policy::hashed(
+            tollgate_guard::Entity::PhoneNumber,
+            PHONE,
+            &tollgate_guard::policy::scoped_key(&g.gw.guard_key, uc),
+        )
+    };
+    let phone = hash_in(&g.use_case.id);
     let want = format!(
         "call {phone} or write <EMAIL_ADDRESS>; my card is <CREDIT_CARD>, key <SECRET_AWS_KEY> thanks"
     );
@@ -400,6 +405,30 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
             ]
         );
     }
+    let (other, other_key) = common::use_case_with_key(
+        &g.gw,
+        tollgate_store::Stage::Production,
+        &["m"],
+        Default::default(),
+        None,
+    )
+    .await;
+    let v: Value = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&other_key)
+        .json(&json!({"model": "m", "messages": common::user(&text)}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let theirs = hash_in(&other.id);
+    assert_ne!(theirs, phone);
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        want.replace(&phone, &theirs)
+    );
 }
 
 /// Users of each role and their tokens: (name, token).
@@ -677,9 +706,43 @@ async fn bad_policies_are_refused_with_the_path_of_the_mistake() {
             .await;
         assert_eq!(st, 400, "{body}: {v}");
         assert_eq!(v["error"]["param"], param, "{body}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {v}");
+        // No position inside the policy: the document read is not the client's text, so it
+        // would point nowhere.
         assert!(
-            v["error"]["message"].as_str().unwrap().contains(says),
+            !(param.starts_with("policy.") && message.contains(" at line ")),
             "{body}: {v}"
+        );
+    }
+    // A key given twice (a parsed body would keep the last one, silently).
+    for (raw, param) in [
+        (
+            r#"{"policy": {"entities": {"EMAIL_ADDRESS": "mask", "EMAIL_ADDRESS": "block"}}}"#,
+            "policy.entities.EMAIL_ADDRESS",
+        ),
+        (
+            r#"{"policy": {"guard": {"denied_terms": ["a"], "denied_terms": []}}}"#,
+            "policy.guard.denied_terms",
+        ),
+    ] {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/admin/v1/policies/default", g.url))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{raw}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["param"], param, "{raw}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("given twice"),
+            "{raw}: {v}"
         );
     }
     // Nothing was stored: still the built-in policy.
@@ -840,5 +903,47 @@ async fn every_field_the_provider_reads_is_guarded() {
             upstream.contains("data:image/png;base64,iVBORw0KGgo="),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_providers_error_text_is_masked_before_the_client_sees_it() {
+    // A provider that repeats values in its error (as some do: "invalid input: …").
+    let s = common::sim(SimConfig {
+        error_rate: 1.0,
+        error_status: 400,
+        error_message: format!("rejected {AWS}, card {CARD}, mail {EMAIL}, at +1 (415) 555-2671"),
+        ..Default::default()
+    })
+    .await;
+    let (g, _admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    for stream in [false, true] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "stream": stream, "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = resp.text().await.unwrap();
+        assert!(
+            status.is_client_error() || status.is_server_error(),
+            "{body}"
+        );
+        for value in [AWS, "4111", EMAIL, "555-2671"] {
+            assert!(
+                !body.contains(value),
+                "stream {stream}: {value} shown in {body}"
+            );
+        }
+        for mask in [
+            "<SECRET_AWS_KEY>",
+            "<CREDIT_CARD>",
+            "<EMAIL_ADDRESS>",
+            "<PHONE_NUMBER>",
+        ] {
+            assert!(body.contains(mask), "stream {stream}: no {mask} in {body}");
+        }
     }
 }

@@ -271,6 +271,30 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
         2,
         "refused reads are audited too"
     );
+    // Up to a bound per person and hour: a pod member asking again and again cannot flood the
+    // trail. The lead has had 1 of the hour; 14 more make 10 audited; the next hour counts anew.
+    let denied_count = async || {
+        g.gw.store
+            .list_audit(0, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "payload.read_denied")
+            .count()
+    };
+    for _ in 0..14 {
+        assert_eq!(read(&lead, &recs[5].id, Some("curious")).await.0, 403);
+    }
+    assert_eq!(
+        denied_count().await,
+        1 + tollgate_control::DENIED_READS_AUDITED_PER_HOUR as usize
+    );
+    clock.advance(std::time::Duration::from_secs(3600));
+    assert_eq!(read(&lead, &recs[5].id, Some("curious")).await.0, 403);
+    assert_eq!(
+        denied_count().await,
+        2 + tollgate_control::DENIED_READS_AUDITED_PER_HOUR as usize
+    );
     let (st, v) = read(&auditor, &recs[5].id, None).await;
     assert_eq!(st, 400, "{v}");
     let (st, v) = read(&auditor, &recs[5].id, Some("  ")).await;

@@ -109,8 +109,9 @@ pub struct Gateway {
     pub checkpoints: Arc<checkpoints::Checkpointer>,
     /// The conversations' reversible tokens.
     pub vault: Arc<vault::Vault>,
-    /// The key of the guard's `hash` action (derived from the server secret: the same value
-    /// hashes alike across restarts and instances).
+    /// The organization's key of the guard's `hash` action (derived from the server secret: the
+    /// same value hashes alike across restarts and instances). Each use case hashes under its own
+    /// key derived from this one (`tollgate_guard::policy::scoped_key`).
     pub guard_key: Arc<[u8]>,
     /// Step 4: the providers and their HTTP clients.
     pub upstreams: routing::Upstreams,

@@ -121,7 +121,7 @@ async fn route_chat(
         .upstreams
         .send(ctx, route, Call::Chat(&req))
         .await
-        .map_err(ApiError::Upstream)?;
+        .map_err(|e| ApiError::Upstream(og.clean_error(e)))?;
     // 5. respond and 6. measure (for streams, at their end)
     let provider_otel = gw.provider_otel(target);
     let route_name = gw.config.routes[route].name.clone();
@@ -176,6 +176,7 @@ async fn route_chat(
                 req,
                 headers: tollgate_headers,
                 redactor: gw.upstreams.redactor.clone(),
+                errors: og.clone(),
                 shield: Some(shield::StreamShield::new(og)).filter(|s| s.is_active()),
             },
         ))),
@@ -326,7 +327,7 @@ async fn route_embeddings(
         .upstreams
         .send(ctx, route, Call::Embeddings(&req))
         .await
-        .map_err(ApiError::Upstream)?;
+        .map_err(|e| ApiError::Upstream(og.clean_error(e)))?;
     let Answer::Complete(c) = answer else {
         return Err(ApiError::Internal);
     };
@@ -487,9 +488,10 @@ impl Gateway {
             .map(|id| self.vault.open(id, now))
             .unwrap_or_default();
         let known = tokens.len();
+        let hash_key = tollgate_guard::policy::scoped_key(&self.guard_key, &use_case);
         check(&mut shield::Guarding {
             gov: &gov,
-            hash_key: &self.guard_key,
+            hash_key: &hash_key,
             tokens: &mut tokens,
             report: &mut ctx.guard,
         })?;
@@ -501,7 +503,7 @@ impl Gateway {
         Ok(shield::OutputGuard {
             capture: gov.policy.logging != tollgate_guard::policy::Logging::None,
             gov,
-            hash_key: self.guard_key.clone(),
+            hash_key: Arc::from(&hash_key[..]),
             tokens: Arc::new(tokens),
         })
     }

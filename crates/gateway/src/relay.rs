@@ -46,6 +46,8 @@ pub struct StreamJob {
     pub headers: Vec<(&'static str, HeaderValue)>,
     /// What the client may be told of an upstream error.
     pub redactor: crate::routing::Redactor,
+    /// The policy's guard over an upstream error's text.
+    pub errors: crate::shield::OutputGuard,
     /// The output guard, when the policy scans answers or tokens are to be put back.
     pub shield: Option<crate::shield::StreamShield>,
 }
@@ -176,7 +178,7 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
             Err(e) => {
                 send(
                     &tx,
-                    error_frame(&job.redactor.redact(e.clone())),
+                    error_frame(&job.errors.clean_error(job.redactor.redact(e.clone()))),
                     &mut client_gone,
                     job.idle_timeout,
                 )

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tollgate_guard::stream::{Output, OutputFilter, guard_output};
 use tollgate_guard::{Action, Entity, SessionTokens};
+use tollgate_providers::ProviderError;
 use tollgate_types::openai::{
     ChatCompletionRequest, EmbeddingInput, EmbeddingsRequest, MessageContent, Role, Stop,
 };
@@ -343,6 +344,19 @@ impl OutputGuard {
             ..self.output()
         };
         guard_output(&out, shown).0
+    }
+
+    /// A provider's error as the client may be told it: every finding in its text masked
+    /// (`<TYPE>`), whatever the policy's action. The text is the provider's, not an answer, so
+    /// nothing in it is unmasked, and it is scanned even when answers are not.
+    pub fn clean_error(&self, e: ProviderError) -> ProviderError {
+        let out = Output {
+            tokens: None,
+            scan: true,
+            mask_all: true,
+            ..self.output()
+        };
+        e.map_text(|text| guard_output(&out, &text).0)
     }
 
     fn output(&self) -> Output<'_> {

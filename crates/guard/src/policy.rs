@@ -399,26 +399,39 @@ pub struct Applied {
     pub counts: BTreeMap<(Entity, Action), u32>,
 }
 
-/// `<TYPE#…>`: an HMAC-SHA-256 of the value under `key`, its first 12 nibbles written as the
-/// letters `a`–`p` (no digit, so the mask is never mistaken for a number).
-pub fn hashed(entity: Entity, value: &str, key: &[u8]) -> String {
+/// HMAC-SHA-256 of `msg` under `key` (RFC 2104), by hand to keep the guard's dependencies to
+/// what it already has.
+fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
-    // HMAC by hand (RFC 2104), to keep the guard's dependencies to what it already has.
     let mut k = [0u8; 64];
     if key.len() > 64 {
         k[..32].copy_from_slice(&Sha256::digest(key));
     } else {
         k[..key.len()].copy_from_slice(key);
     }
-    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let pad = |b: u8| k.map(|x| x ^ b);
     let inner = Sha256::new()
         .chain_update(pad(0x36))
-        .chain_update(value.as_bytes())
+        .chain_update(msg)
         .finalize();
-    let mac = Sha256::new()
+    Sha256::new()
         .chain_update(pad(0x5c))
         .chain_update(inner)
-        .finalize();
+        .finalize()
+        .into()
+}
+
+/// The `hash` key of one scope (a use case) derived from the organization's key: the same value
+/// hashes differently in two use cases, so a key holder of one cannot confirm guesses of values
+/// seen hashed in another's prompts or provider logs.
+pub fn scoped_key(key: &[u8], scope: &str) -> [u8; 32] {
+    hmac(key, format!("tollgate hash scope\0{scope}").as_bytes())
+}
+
+/// `<TYPE#…>`: an HMAC-SHA-256 of the value under `key`, its first 12 nibbles written as the
+/// letters `a`–`p` (no digit, so the mask is never mistaken for a number).
+pub fn hashed(entity: Entity, value: &str, key: &[u8]) -> String {
+    let mac = hmac(key, value.as_bytes());
     let letters: String = mac[..6]
         .iter()
         .flat_map(|b| [b >> 4, b & 0xf])
@@ -585,6 +598,26 @@ mod tests {
 
     fn policy(yaml: &str) -> Policy {
         Policy::from_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn hmac_is_rfc_4231() {
+        let hex = |b: [u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        // Test cases 2 (a short key) and 6 (a key longer than the block, hashed first).
+        assert_eq!(
+            hex(hmac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex(hmac(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        // Scopes: two use cases, two keys; the same scope, the same key.
+        assert_ne!(scoped_key(KEY, "uc_a"), scoped_key(KEY, "uc_b"));
+        assert_eq!(scoped_key(KEY, "uc_a"), scoped_key(KEY, "uc_a"));
     }
 
     #[test]

@@ -85,6 +85,120 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The path (`policy.entities.EMAIL_ADDRESS`, `items[2].name`) of the first key that an object
+/// of the JSON `text` gives twice, if any. A parsed value keeps only the last of them, so a
+/// body like `{"entities": {"EMAIL_ADDRESS": "mask", "EMAIL_ADDRESS": "block"}}` would be taken
+/// for something its writer may not have meant. `None` too when `text` is not JSON.
+pub fn duplicate_key(text: &str) -> Option<String> {
+    let mut path = Vec::new();
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let _ = serde::de::DeserializeSeed::deserialize(
+        dup::Walk {
+            path: &mut path,
+            found: &mut found,
+        },
+        &mut de,
+    );
+    found
+}
+
+mod dup {
+    //! The walk of [`super::duplicate_key`].
+
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    pub(super) struct Walk<'a> {
+        pub(super) path: &'a mut Vec<String>,
+        pub(super) found: &'a mut Option<String>,
+    }
+
+    impl Walk<'_> {
+        fn here(&self, last: &str) -> String {
+            let mut out = String::new();
+            for part in self.path.iter().map(String::as_str).chain([last]) {
+                if !out.is_empty() && !part.starts_with('[') {
+                    out.push('.');
+                }
+                out.push_str(part);
+            }
+            out
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.found.is_some() {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                if !seen.insert(key.clone()) {
+                    *self.found = Some(self.here(&key));
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                self.path.push(key);
+                map.next_value_seed(Walk {
+                    path: &mut *self.path,
+                    found: &mut *self.found,
+                })?;
+                self.path.pop();
+            }
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0usize;
+            loop {
+                self.path.push(format!("[{i}]"));
+                let more = seq.next_element_seed(Walk {
+                    path: &mut *self.path,
+                    found: &mut *self.found,
+                })?;
+                self.path.pop();
+                if more.is_none() {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+}
+
 /// The 400 of JSON that is not what the endpoint takes; `path` is where serde found the
 /// mistake (`.` for the body itself).
 fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
@@ -249,6 +363,31 @@ mod tests {
         match parse_json::<ChatCompletionRequest>(body) {
             Err(ApiError::InvalidRequest { message, param, .. }) => (message, param),
             other => panic!("expected an invalid request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_given_twice_is_named_by_its_path() {
+        let cases = [
+            (r#"{"a": 1, "a": 2}"#, Some("a")),
+            (
+                r#"{"policy": {"entities": {"EMAIL_ADDRESS": "mask", "EMAIL_ADDRESS": "block"}}}"#,
+                Some("policy.entities.EMAIL_ADDRESS"),
+            ),
+            (
+                r#"{"items": [{"n": 1}, {"n": 2, "m": [], "n": 3}]}"#,
+                Some("items[1].n"),
+            ),
+            (r#"[[], [{"x": {"y": 1, "y": 1}}]]"#, Some("[1][0].x.y")),
+            // The same key in two objects, or the same value twice, is fine.
+            (r#"{"a": {"k": 1}, "b": {"k": 1}, "c": [1, 1]}"#, None),
+            (r#"{"a": "\u0061", "b": 1}"#, None),
+            // Escapes are read: `"\u0061"` is the key `a`.
+            (r#"{"a": 1, "\u0061": 2}"#, Some("a")),
+            ("not json", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(duplicate_key(text).as_deref(), want, "{text}");
         }
     }
 

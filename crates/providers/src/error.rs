@@ -94,7 +94,11 @@ impl ProviderError {
     /// case, and any run of at least its first [`REDACT_PREFIX`] characters (a provider may show
     /// a key cut short, `sk-live-1234…`).
     pub fn redact(self, secrets: &[String]) -> ProviderError {
-        let clean = |text: String| redact_text(text, secrets);
+        self.map_text(|text| redact_text(text, secrets))
+    }
+
+    /// The same error with `f` applied to each text it carries (what a client may be told).
+    pub fn map_text(self, f: impl Fn(String) -> String) -> ProviderError {
         match self {
             ProviderError::Status {
                 status,
@@ -102,14 +106,14 @@ impl ProviderError {
                 retry_after,
             } => ProviderError::Status {
                 status,
-                message: clean(message),
+                message: f(message),
                 retry_after,
             },
-            ProviderError::StreamError(m) => ProviderError::StreamError(clean(m)),
-            ProviderError::InvalidResponse(m) => ProviderError::InvalidResponse(clean(m)),
-            ProviderError::Transport(m) => ProviderError::Transport(clean(m)),
-            ProviderError::Connect(m) => ProviderError::Connect(clean(m)),
-            ProviderError::Unsupported(m) => ProviderError::Unsupported(clean(m)),
+            ProviderError::StreamError(m) => ProviderError::StreamError(f(m)),
+            ProviderError::InvalidResponse(m) => ProviderError::InvalidResponse(f(m)),
+            ProviderError::Transport(m) => ProviderError::Transport(f(m)),
+            ProviderError::Connect(m) => ProviderError::Connect(f(m)),
+            ProviderError::Unsupported(m) => ProviderError::Unsupported(f(m)),
             other => other,
         }
     }
@@ -205,37 +209,152 @@ pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
 pub const REDACT_PREFIX: usize = 12;
 
 /// `text` with every case-insensitive occurrence of each secret, or of a run of at least its
-/// first [`REDACT_PREFIX`] characters, replaced by `***`.
+/// first [`REDACT_PREFIX`] characters, replaced by `***` — and the same for a secret written in
+/// base64 (a run of base64 whose decoding shows it becomes `***`) or percent-encoded (then the
+/// whole text is withheld: its encoded spans cannot be cut out one by one reliably).
 pub fn redact_text(text: String, secrets: &[String]) -> String {
+    let secrets: Vec<&str> = secrets
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
     let mut text = text;
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        let needle = secret.to_ascii_lowercase();
-        let min = needle.len().min(REDACT_PREFIX);
-        let lower = text.to_ascii_lowercase();
-        if !lower.contains(&needle[..min]) {
-            continue;
+    for secret in &secrets {
+        text = blank_plain(text, secret);
+    }
+    if text.contains('%') {
+        let decoded = percent_decoded(&text);
+        if secrets.iter().any(|s| shows(decoded.as_bytes(), s)) {
+            return "*** (withheld: it showed a credential of the gateway)".into();
         }
-        let (t, n) = (lower.as_bytes(), needle.as_bytes());
-        let mut out = String::with_capacity(text.len());
-        let (mut i, mut kept) = (0, 0);
-        while i < t.len() {
-            let run = t[i..].iter().zip(n).take_while(|(a, b)| a == b).count();
-            if run >= min {
-                // ASCII lower-casing keeps byte offsets, and a secret's characters are ASCII.
-                out.push_str(&text[kept..i]);
-                out.push_str("***");
-                i += run;
-                kept = i;
-            } else {
+    }
+    blank_base64(text, &secrets)
+}
+
+/// Whether `bytes` show `secret` (or its first [`REDACT_PREFIX`] characters), in any ASCII case.
+fn shows(bytes: &[u8], secret: &str) -> bool {
+    let n = secret.as_bytes();
+    let min = n.len().min(REDACT_PREFIX);
+    bytes
+        .windows(min)
+        .any(|w| w.eq_ignore_ascii_case(&n[..min]))
+}
+
+fn blank_plain(text: String, secret: &str) -> String {
+    let needle = secret.to_ascii_lowercase();
+    let min = needle.len().min(REDACT_PREFIX);
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(&needle[..min]) {
+        return text;
+    }
+    let (t, n) = (lower.as_bytes(), needle.as_bytes());
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut kept) = (0, 0);
+    while i < t.len() {
+        let run = t[i..].iter().zip(n).take_while(|(a, b)| a == b).count();
+        if run >= min {
+            // ASCII lower-casing keeps byte offsets, and a secret's characters are ASCII.
+            out.push_str(&text[kept..i]);
+            out.push_str("***");
+            i += run;
+            kept = i;
+        } else {
+            i += 1;
+        }
+    }
+    if kept > 0 && text.is_char_boundary(kept) {
+        out.push_str(&text[kept..]);
+        return out;
+    }
+    text
+}
+
+/// `text` with `%XX` escapes decoded (bytes that are not UTF-8 replaced).
+fn percent_decoded(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
                 i += 1;
             }
         }
-        if kept > 0 && text.is_char_boundary(kept) {
-            out.push_str(&text[kept..]);
-            text = out;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with every run of base64 (either alphabet) that decodes to something showing a secret
+/// replaced by `***`.
+fn blank_base64(text: String, secrets: &[&str]) -> String {
+    use base64::Engine;
+    use base64::engine::DecodePaddingMode;
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+    let lenient = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let engines = [
+        GeneralPurpose::new(&base64::alphabet::STANDARD, lenient),
+        GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient),
+    ];
+    let b = text.as_bytes();
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'-' | b'_' | b'=');
+    let mut cuts = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !is_b64(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && is_b64(b[i]) {
+            i += 1;
+        }
+        // Four characters of base64 carry three bytes: shorter runs cannot show a secret.
+        if i - start < 16 {
+            continue;
+        }
+        let run = text[start..i].trim_end_matches('=');
+        // The run may start mid-quantum when it follows other base64 text: try each alignment.
+        let found = (0..4).any(|skip| {
+            let body = &run[skip.min(run.len())..];
+            // A single character left over cannot be decoded; it carries no whole byte.
+            let body = if body.len() % 4 == 1 {
+                &body[..body.len() - 1]
+            } else {
+                body
+            };
+            engines.iter().any(|e| {
+                e.decode(body)
+                    .is_ok_and(|d| secrets.iter().any(|s| shows(&d, s)))
+            })
+        });
+        if found {
+            cuts.push((start, i));
         }
     }
-    text
+    if cuts.is_empty() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut kept = 0;
+    for (a, z) in cuts {
+        out.push_str(&text[kept..a]);
+        out.push_str("***");
+        kept = z;
+    }
+    out.push_str(&text[kept..]);
+    out
 }
 
 #[cfg(test)]
@@ -286,6 +405,39 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the provider reported an error inside the stream: key *** or ***… é"
+        );
+        // Written in base64 (padded or not, either alphabet, at any alignment inside a longer
+        // run) or percent-encoded: blanked as well.
+        use base64::Engine;
+        let std = base64::engine::general_purpose::STANDARD;
+        for shown in [
+            std.encode("sk-live-123456"),
+            std.encode("token=sk-live-123456;"),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"ab sk-live-123456 \xff"),
+            format!("QUJ{}", std.encode("xsk-live-123456")),
+        ] {
+            let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
+            assert_eq!(
+                e.to_string(),
+                "the provider reported an error inside the stream: got *** here"
+            );
+        }
+        let e = ProviderError::StreamError("got c2stbGl2ZS0xMjM0NTZ4 sk%2Dlive%2D123456".into())
+            .redact(&secrets);
+        assert_eq!(
+            e.to_string(),
+            "the provider reported an error inside the stream: *** (withheld: it showed a credential of the gateway)"
+        );
+        // Base64 of something else, and percent escapes of something else, are left alone.
+        let e = ProviderError::StreamError(format!(
+            "see {} or a%20b",
+            std.encode("an ordinary message")
+        ))
+        .redact(&secrets);
+        assert!(
+            e.to_string()
+                .ends_with("see YW4gb3JkaW5hcnkgbWVzc2FnZQ== or a%20b"),
+            "{e}"
         );
         // 11 characters of it are not enough to tell.
         let e = ProviderError::StreamError("sk-live-123".into()).redact(&secrets);

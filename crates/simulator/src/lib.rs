@@ -51,6 +51,8 @@ pub struct SimConfig {
     pub error_status: u16,
     /// `Retry-After` seconds on injected errors.
     pub retry_after: Option<u64>,
+    /// The message of injected errors (tests of what a client is told of a provider's error).
+    pub error_message: String,
     /// Share of streams cut halfway, without their end marker (0.0–1.0).
     pub truncate_rate: f64,
     /// Report usage at all.
@@ -81,6 +83,7 @@ impl Default for SimConfig {
             error_rate: 0.0,
             error_status: 500,
             retry_after: None,
+            error_message: "simulated upstream error".into(),
             truncate_rate: 0.0,
             usage: true,
             cached_tokens: 0,
@@ -279,7 +282,7 @@ impl Shared {
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Some(error_response(
             status,
-            "simulated upstream error",
+            &self.cfg.error_message,
             self.cfg.retry_after,
             dialect,
         ))
