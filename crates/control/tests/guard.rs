@@ -826,6 +826,21 @@ async fn every_field_the_provider_reads_is_guarded() {
     with("a message field the gateway does not model", &|b| {
         b["messages"] = json!([{"role": "user", "content": "hi", "x_note": {"who": EMAIL}}])
     });
+    // A value cut in two: across a message's text parts, and across two messages.
+    let (head, tail) = EMAIL.split_at(4);
+    with("split across text parts", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "text", "text": format!("mail {head}")}, {"type": "text", "text": tail}]}
+        ])
+    });
+    with("split across messages", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": format!("mail {head}")},
+            {"role": "user", "content": format!("{tail} please")}
+        ])
+    });
     let client = reqwest::Client::new();
     set("block").await;
     for (name, body) in &cases {
@@ -889,6 +904,9 @@ async fn every_field_the_provider_reads_is_guarded() {
         assert_eq!(resp.status(), 200, "{name}");
         let upstream = s.sim.received_bodies().last().unwrap().clone();
         assert!(!upstream.contains(EMAIL), "{name}: {upstream}");
+        if name.starts_with("split") {
+            assert!(!upstream.contains(head), "{name}: {upstream}");
+        }
         if !matches!(
             name,
             "a field named data"

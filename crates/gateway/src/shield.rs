@@ -138,8 +138,6 @@ impl Guarding<'_> {
                     if let Some(t) = p.text.as_mut() {
                         self.text(t, blocked);
                     }
-                    // An image's URL can carry a value in its query; inline data (`data:`) is
-                    // not text.
                     // An image's URL can carry a value in its query (inline `data:` images are
                     // left alone); so can any other field of the part.
                     if let Some(image) = p.image_url.as_mut() {
@@ -149,6 +147,17 @@ impl Guarding<'_> {
                 }
             }
         }
+    }
+
+    /// Values split across consecutive texts (each guarded on its own already), which the
+    /// provider reads together: `4111 1111` + `1111 1111` in two parts or two messages.
+    fn seams(&mut self, pieces: &mut [&mut String], blocked: &mut BTreeSet<Entity>) {
+        let applied =
+            self.gov
+                .policy
+                .apply_seams(&self.gov.guard, pieces, self.hash_key, &mut *self.tokens);
+        self.report.add("input", &applied.counts);
+        blocked.extend(applied.blocked);
     }
 
     /// Every string of fields the gateway does not model (`refusal`, legacy `function_call`,
@@ -238,6 +247,23 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
             }
         }
     }
+    // The texts of the conversation in order (contents and text parts of the messages in
+    // scope): a value cut across two of them is read whole.
+    let mut pieces: Vec<&mut String> = Vec::new();
+    for m in &mut req.messages {
+        let is_tool = m.role == Role::Tool;
+        if !((is_tool && scope.tool_results) || (!is_tool && scope.input)) {
+            continue;
+        }
+        match m.content.as_mut() {
+            Some(MessageContent::Text(t)) => pieces.push(t),
+            Some(MessageContent::Parts(parts)) => {
+                pieces.extend(parts.iter_mut().filter_map(|p| p.text.as_mut()));
+            }
+            None => {}
+        }
+    }
+    g.seams(&mut pieces, &mut blocked);
     if scope.input {
         for t in req.tools.iter_mut().flatten() {
             let f = &mut t.function;

@@ -1,16 +1,93 @@
 //! Operator dictionaries: custom terms (`CUSTOM_TERM`), denied terms (`DENIED_TERM`) and the
-//! allow-list, each matched whole-word and case-insensitively in one Aho-Corasick automaton.
-//! The allow-list beats everything: a value it covers is never reported, whatever found it.
+//! allow-list, each matched whole-word and case-insensitively. The allow-list beats everything:
+//! a value it covers is never reported, whatever found it.
+//!
+//! Terms are matched the way people get around a literal list: between a term's words any run
+//! of blanks, line breaks, dashes, underscores, dots or slashes, or none at all (`Project
+//! Falcon` also as `Project  Falcon`, `project-falcon`, `Project\nFalcon`, `ProjectFalcon`); dash
+//! look-alikes (`‐`, `–`, `−`) as dashes; and Cyrillic and Greek letters that look like Latin
+//! ones as those (`іnternal` with a Cyrillic `і`). Inside a word nothing is skipped, so `the
+//! rapist` is not `therapist`.
 
 use crate::normalize::Normalized;
 use crate::{Candidate, Entity, GuardConfig, GuardError, MAX_TERM_BYTES};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::borrow::Cow;
 
 /// Compiled dictionaries.
 #[derive(Debug, Default)]
 pub struct Dictionaries {
-    terms: Option<(AhoCorasick, Vec<Entity>)>,
+    terms: Option<Terms>,
     allow: Option<AhoCorasick>,
+}
+
+/// The custom and denied terms: one search for all of them, and each on its own to tell which
+/// one matched.
+#[derive(Debug)]
+struct Terms {
+    any: regex::Regex,
+    each: Vec<(regex::Regex, Entity)>,
+}
+
+/// What may stand between two words of a term.
+const BETWEEN_WORDS: &str = r"[\s\-_./]{0,8}";
+
+/// A term's pattern: its words (as [`fold`] writes them), with [`BETWEEN_WORDS`] between them.
+fn term_pattern(term: &str) -> String {
+    let folded = fold(term).0;
+    folded
+        .split(|c: char| c.is_whitespace() || matches!(c, '-' | '_' | '.' | '/'))
+        .filter(|w| !w.is_empty())
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(BETWEEN_WORDS)
+}
+
+/// The ASCII letter a Cyrillic or Greek look-alike stands for, a dash look-alike's dash.
+fn look_alike(c: char) -> Option<char> {
+    Some(match c {
+        'а' | 'А' | 'α' | 'Α' => 'a',
+        'В' | 'Β' | 'в' => 'b',
+        'с' | 'С' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'Е' | 'Ε' | 'ё' => 'e',
+        'Н' | 'Η' | 'һ' => 'h',
+        'і' | 'І' | 'ι' | 'Ι' | 'ӏ' => 'i',
+        'ј' | 'Ј' => 'j',
+        'К' | 'к' | 'Κ' | 'κ' => 'k',
+        'М' | 'Μ' | 'м' => 'm',
+        'Ν' | 'п' => 'n',
+        'о' | 'О' | 'ο' | 'Ο' | 'σ' => 'o',
+        'р' | 'Р' | 'ρ' | 'Ρ' => 'p',
+        'ԛ' => 'q',
+        'ѕ' | 'Ѕ' => 's',
+        'Т' | 'Τ' | 'т' | 'τ' => 't',
+        'υ' | 'ս' => 'u',
+        'ν' | 'ѵ' => 'v',
+        'ԝ' | 'ѡ' => 'w',
+        'х' | 'Х' | 'Χ' | 'χ' => 'x',
+        'у' | 'У' | 'Υ' | 'γ' => 'y',
+        'Ζ' => 'z',
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
+        _ => return None,
+    })
+}
+
+/// `t` with look-alikes replaced ([`look_alike`]), and for each byte of the result the span of
+/// `t` it came from (empty when nothing changed: the spans are `t`'s own).
+fn fold(t: &str) -> (Cow<'_, str>, Vec<(u32, u32)>) {
+    if t.is_ascii() || !t.chars().any(|c| look_alike(c).is_some()) {
+        return (Cow::Borrowed(t), Vec::new());
+    }
+    let mut out = String::with_capacity(t.len());
+    let mut map = Vec::with_capacity(t.len());
+    for (i, c) in t.char_indices() {
+        let span = (i as u32, (i + c.len_utf8()) as u32);
+        let c = look_alike(c).unwrap_or(c);
+        out.push(c);
+        map.extend(std::iter::repeat_n(span, c.len_utf8()));
+    }
+    (Cow::Owned(out), map)
 }
 
 fn prepare(list: &'static str, terms: &[String]) -> Result<Vec<String>, GuardError> {
@@ -41,6 +118,11 @@ fn prepare(list: &'static str, terms: &[String]) -> Result<Vec<String>, GuardErr
                     "a term must have a visible character (invisible characters are ignored)",
                 ));
             }
+            if term_pattern(&normalized).is_empty() {
+                return Err(err(
+                    "a term must have a letter or digit (separators alone match anything)",
+                ));
+            }
             Ok(normalized)
         })
         .collect()
@@ -59,6 +141,41 @@ fn automaton(terms: &[String]) -> Result<AhoCorasick, GuardError> {
         })
 }
 
+fn term_regex(pattern: &str) -> Result<regex::Regex, GuardError> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 24)
+        .build()
+        .map_err(|e| GuardError::Term {
+            list: "terms",
+            index: 0,
+            message: e.to_string(),
+        })
+}
+
+impl Terms {
+    fn new(terms: &[String], kinds: Vec<Entity>) -> Result<Terms, GuardError> {
+        // Longer terms first: the search takes the first alternative that matches at a place.
+        let mut order: Vec<usize> = (0..terms.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(terms[i].len()));
+        let patterns: Vec<String> = order.iter().map(|&i| term_pattern(&terms[i])).collect();
+        let any = term_regex(&format!(
+            "(?:{})",
+            patterns
+                .iter()
+                .map(|p| format!("(?:{p})"))
+                .collect::<Vec<_>>()
+                .join("|")
+        ))?;
+        let each = order
+            .iter()
+            .zip(&patterns)
+            .map(|(&i, p)| Ok((term_regex(&format!("^(?:{p})$"))?, kinds[i])))
+            .collect::<Result<_, GuardError>>()?;
+        Ok(Terms { any, each })
+    }
+}
+
 impl Dictionaries {
     /// Compiles the dictionaries of `cfg`.
     pub fn new(cfg: &GuardConfig) -> Result<Dictionaries, GuardError> {
@@ -72,7 +189,7 @@ impl Dictionaries {
             terms: if all.is_empty() {
                 None
             } else {
-                Some((automaton(&all)?, kinds))
+                Some(Terms::new(&all, kinds)?)
             },
             allow: if allow.is_empty() {
                 None
@@ -84,21 +201,24 @@ impl Dictionaries {
 
     /// Appends the dictionary terms of `t`.
     pub fn scan(&self, t: &str, out: &mut Vec<Candidate>) {
-        let Some((ac, kinds)) = &self.terms else {
+        let Some(terms) = &self.terms else {
             return;
         };
-        for m in ac.find_iter(t) {
-            if whole_word(t, m.start(), m.end()) {
-                let entity = kinds[m.pattern().as_usize()];
-                out.push(Candidate::new(
-                    entity,
-                    m.start(),
-                    m.end(),
-                    1.0,
-                    false,
-                    "dictionary",
-                ));
+        let (folded, map) = fold(t);
+        let back = |s: usize, e: usize| match map.is_empty() {
+            true => (s, e),
+            false => (map[s].0 as usize, map[e - 1].1 as usize),
+        };
+        for m in terms.any.find_iter(&folded) {
+            if !whole_word(&folded, m.start(), m.end()) {
+                continue;
             }
+            let Some((_, entity)) = terms.each.iter().find(|(re, _)| re.is_match(m.as_str()))
+            else {
+                continue;
+            };
+            let (s, e) = back(m.start(), m.end());
+            out.push(Candidate::new(*entity, s, e, 1.0, false, "dictionary"));
         }
     }
 

@@ -24,6 +24,27 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E007F}')
 }
 
+/// The zeros of the scripts' decimal digits that NFKC leaves as they are (Unicode category Nd,
+/// each block of ten in order): Arabic-Indic, Extended Arabic-Indic, NKo, Devanagari, Bengali,
+/// Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam, Sinhala, Thai, Lao, Tibetan,
+/// Myanmar (two), Khmer, Mongolian, Limbu, New Tai Lue, Tai Tham (two), Balinese, Sundanese,
+/// Lepcha, Ol Chiki, Vai, Saurashtra, Kayah Li, Javanese, Myanmar Tai Laing, Cham, Meetei Mayek.
+/// A card written `٤١١١ ١١١١ …` is the same card.
+const DIGIT_ZEROS: [u32; 35] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+];
+
+/// The value of a decimal digit of one of [`DIGIT_ZEROS`]' scripts.
+fn decimal_digit(c: char) -> Option<u8> {
+    let u = c as u32;
+    // The table is sorted: the last zero at or below `u`.
+    let i = DIGIT_ZEROS.partition_point(|&z| z <= u).checked_sub(1)?;
+    let d = u - DIGIT_ZEROS[i];
+    (d < 10).then_some(d as u8)
+}
+
 /// Text as the recognizers see it, and the way back to the original offsets.
 #[derive(Debug)]
 pub struct Normalized<'a> {
@@ -55,6 +76,11 @@ impl<'a> Normalized<'a> {
             let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
             if c.is_ascii() {
                 text.push(c);
+                map.push((start, end));
+                continue;
+            }
+            if let Some(d) = decimal_digit(c) {
+                text.push(char::from(b'0' + d));
                 map.push((start, end));
                 continue;
             }
@@ -135,6 +161,25 @@ mod tests {
         assert_eq!(n.text, "card 4111 end");
         let (s, e) = n.original_span(5, 9);
         assert_eq!(&original[s..e], "４１\u{200B}１１");
+    }
+
+    #[test]
+    fn other_scripts_digits_fold_to_ascii() {
+        let original = "card ٤١١١ ۱۱۱۱ ४१११ ১১১১ ๑๑๑๑ end";
+        let n = Normalized::new(original);
+        assert_eq!(n.text, "card 4111 1111 4111 1111 1111 end");
+        let (s, e) = n.original_span(5, 9);
+        assert_eq!(&original[s..e], "٤١١١");
+        // Each block's ten digits, and nothing past them.
+        for zero in DIGIT_ZEROS {
+            for d in 0..10 {
+                let c = char::from_u32(zero + d).unwrap();
+                assert_eq!(decimal_digit(c), Some(d as u8), "U+{:04X}", zero + d);
+            }
+        }
+        for c in ['a', '٪', '\u{066A}', '\u{09F0}', 'ß'] {
+            assert_eq!(decimal_digit(c), None, "{c}");
+        }
     }
 
     #[test]

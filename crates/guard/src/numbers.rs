@@ -1,9 +1,10 @@
 //! Numbers: one scan for digit runs feeds every numeric recognizer.
 //!
 //! A *number token* is a run of digit groups joined by one separator each (space, `-`, `.`, `/`,
-//! or parentheses around a group, as in `+1 (415) 555-0132`), optionally led by `+`. A token glued
-//! to a letter or `_` on either side is part of an identifier (`order12345`, `x86_64`) and is
-//! skipped. A group longer than 24 digits is no identifier of any kind and ends the token, so a
+//! `_` between digits, a run of up to three blanks or tabs, or parentheses around a group, as in
+//! `+1 (415) 555-0132`), optionally led by `+`. A token glued to a letter or `_` on either side is
+//! part of an identifier (`order12345`, `x86_64`) and is skipped. Each recognizer says which
+//! separators it takes (a phone number one space, dash or dot; a card also the others). A group longer than 24 digits is no identifier of any kind and ends the token, so a
 //! megabyte of digits costs one pass and yields nothing.
 //!
 //! Recognizers look at every run of up to six consecutive groups of a token (a card number may
@@ -106,7 +107,18 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
                 if j < n && matches!(b[j], b' ' | b'-' | b'.') {
                     j += 1;
                 }
-            } else if j < n && matches!(b[j], b' ' | b'-' | b'.' | b'/') {
+            } else if j < n && matches!(b[j], b' ' | b'\t') {
+                // A run of blanks is one gap (`4111  1111`, tab-separated columns): up to three.
+                j += 1;
+                while j < n && j - i < 3 && matches!(b[j], b' ' | b'\t') {
+                    j += 1;
+                }
+            } else if j < n
+                && (matches!(b[j], b'-' | b'.' | b'/')
+                    || (b[j] == b'_' && j + 1 < n && b[j + 1].is_ascii_digit()))
+            {
+                // (An underscore between digits separates groups, `4111_1111`; before a letter
+                // it glues the number to a word, `2023_report`.)
                 j += 1;
             } else {
                 if j < n && is_word(b[j]) {
@@ -380,12 +392,16 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     let plain_sep = matches!(sep, Some("" | " " | "-"));
     let no_parens = !s.paren_first() && !s.gap_parens;
 
-    // Payment cards: uniform spaces or dashes in the card layouts, or one block.
-    if (12..=19).contains(&n) && plain_sep && no_parens && !s.plus && !s.plus_tail {
-        let layout = s.bare()
-            || s.lens[..s.lens.len() - 1].iter().all(|&l| l == 4) && s.lens[s.lens.len() - 1] <= 4
-            || s.shape(&[4, 6, 5])
-            || s.shape(&[4, 6, 4]);
+    // Payment cards: one block, or the card layouts with one separator throughout — spaces or
+    // dashes, and in the 4-4-4-4 layout also dots, slashes, underscores, runs of blanks or tabs
+    // (`4111.1111.1111.1111`, `4111  1111  1111  1111`).
+    let card_sep = plain_sep
+        || matches!(sep, Some("." | "/" | "_"))
+        || sep.is_some_and(|x| x.bytes().all(|c| c == b' ' || c == b'\t'));
+    if (12..=19).contains(&n) && card_sep && no_parens && !s.plus && !s.plus_tail {
+        let fours =
+            s.lens[..s.lens.len() - 1].iter().all(|&l| l == 4) && s.lens[s.lens.len() - 1] <= 4;
+        let layout = s.bare() || fours || plain_sep && (s.shape(&[4, 6, 5]) || s.shape(&[4, 6, 4]));
         if layout && v::credit_card(d) {
             push(out, s, Entity::CreditCard, 1.0, true, "luhn");
         }

@@ -229,6 +229,11 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// Bytes on either side of a seam between two pieces that [`Policy::apply_seams`] reads: more
+/// than any value split there is long (a PEM key is the one longer value; its markers are
+/// found on their own).
+pub const SEAM_REACH: usize = 1024;
+
 /// The longest retention a policy may ask for, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
@@ -334,6 +339,90 @@ impl Policy {
         tokens: &mut dyn Tokenizer,
     ) -> Applied {
         apply_with(text, findings, |e| self.action(e), hash_key, tokens)
+    }
+
+    /// Applies the actions to values split across `pieces` — consecutive texts a provider reads
+    /// together (a message's text parts, the messages of a conversation) that were each already
+    /// guarded on their own: `card 4111 1111` + `1111 1111`, `zed@` + `example.com`.
+    ///
+    /// The pieces are read joined as a provider may join them (glued, and with a space), within
+    /// [`SEAM_REACH`] bytes of each seam. A value that crosses a seam gets its action: its first
+    /// piece's share is replaced by the mask, hash or token, the other pieces' shares removed.
+    /// Values inside one piece are not looked at again (the pieces were guarded already).
+    pub fn apply_seams(
+        &self,
+        guard: &Guard,
+        pieces: &mut [&mut String],
+        hash_key: &[u8],
+        tokens: &mut dyn Tokenizer,
+    ) -> Applied {
+        let mut out = Applied {
+            text: String::new(),
+            blocked: BTreeSet::new(),
+            counts: BTreeMap::new(),
+        };
+        if pieces.len() < 2 {
+            return out;
+        }
+        for sep in ["", " "] {
+            let mut joined = String::new();
+            let mut starts = Vec::with_capacity(pieces.len());
+            for (i, p) in pieces.iter().enumerate() {
+                if i > 0 {
+                    joined.push_str(sep);
+                }
+                starts.push(joined.len());
+                joined.push_str(p);
+            }
+            // Where each piece lies in `joined` (as it was before this pass changed any).
+            let spans: Vec<(usize, usize)> = (0..pieces.len())
+                .map(|i| (starts[i], starts[i] + pieces[i].len()))
+                .collect();
+            let touches = |f: &Finding, i: usize| f.start < spans[i].1 && f.end > spans[i].0;
+            // The stretches around the seams, merged where they meet.
+            let mut stretches: Vec<(usize, usize)> = Vec::new();
+            for &seam in &starts[1..] {
+                let a = crate::normalize::floor_boundary(&joined, seam.saturating_sub(SEAM_REACH));
+                let z = crate::normalize::ceil_boundary(&joined, seam + SEAM_REACH);
+                match stretches.last_mut() {
+                    Some(last) if a <= last.1 => last.1 = z,
+                    _ => stretches.push((a, z)),
+                }
+            }
+            let mut crossing = Vec::new();
+            for (a, z) in stretches {
+                for mut f in guard.scan_with(&joined[a..z], |e| Some(self.threshold(e))) {
+                    f.start += a;
+                    f.end += a;
+                    let touched = (0..pieces.len()).filter(|&i| touches(&f, i)).count();
+                    if touched >= 2 {
+                        crossing.push(f);
+                    }
+                }
+            }
+            for f in crossing.iter().rev() {
+                let applied =
+                    self.apply_findings(&joined, std::slice::from_ref(f), hash_key, tokens);
+                for (k, n) in &applied.counts {
+                    *out.counts.entry(*k).or_insert(0) += n;
+                }
+                out.blocked.extend(&applied.blocked);
+                let tail = joined.len() - f.end;
+                let replacement = &applied.text[f.start..applied.text.len() - tail];
+                // Findings are taken last first: what lies before `f.start` is as it was.
+                let mut first = true;
+                for (i, piece) in pieces.iter_mut().enumerate() {
+                    if !touches(f, i) {
+                        continue;
+                    }
+                    let (ps, pe) = spans[i];
+                    let range = f.start.max(ps) - ps..f.end.min(pe) - ps;
+                    piece.replace_range(range, if first { replacement } else { "" });
+                    first = false;
+                }
+            }
+        }
+        out
     }
 
     /// The action taken on an answer's `entity`: nothing can be refused or handed a new token
@@ -598,6 +687,96 @@ mod tests {
 
     fn policy(yaml: &str) -> Policy {
         Policy::from_yaml(yaml).unwrap()
+    }
+
+    fn seams(p: &Policy, pieces: &[&str], tokens: &mut SessionTokens) -> (Vec<String>, Applied) {
+        let g = p.guard().unwrap();
+        let mut owned: Vec<String> = pieces.iter().map(|s| s.to_string()).collect();
+        let mut refs: Vec<&mut String> = owned.iter_mut().collect();
+        let a = p.apply_seams(&g, &mut refs, KEY, tokens);
+        (owned, a)
+    }
+
+    #[test]
+    fn values_split_across_pieces_get_their_action() {
+        let mask = policy("default: mask\nsecrets: mask");
+        let mut t = SessionTokens::default();
+        // Joined with a space (parts of a message), glued (an address cut in two), in four
+        // pieces, and across a piece that holds nothing of it.
+        for (pieces, want) in [
+            (
+                &["card 4111 1111", "1111 1111 thanks"][..],
+                &["card <CREDIT_CARD>", " thanks"][..],
+            ),
+            (
+                &["write zed.victim@", "corp-example.com now"],
+                &["write <EMAIL_ADDRESS>", " now"],
+            ),
+            (
+                &["4111 ", "1111 ", "1111 ", "1111"],
+                &["<CREDIT_CARD>", "", "", ""],
+            ),
+            (
+                &["key AKIAIOSF", "ODNN7EXAMPLE"],
+                &["key <SECRET_AWS_KEY>", ""],
+            ),
+        ] {
+            let (got, a) = seams(&mask, pieces, &mut t);
+            assert_eq!(got, want, "{pieces:?}");
+            assert_eq!(
+                a.counts.values().sum::<u32>(),
+                1,
+                "{pieces:?}: {:?}",
+                a.counts
+            );
+            assert!(a.blocked.is_empty());
+        }
+        // Under block: refused, whatever the pieces.
+        let block = policy("default: block");
+        let (_, a) = seams(&block, &["card 4111 1111", "1111 1111"], &mut t);
+        assert_eq!(a.blocked, BTreeSet::from([Entity::CreditCard]));
+        // Tokenized across a seam: the value comes back whole.
+        let tok = policy("entities: { EMAIL_ADDRESS: tokenize }");
+        let (got, a) = seams(&tok, &["mail zed.victim@", "corp-example.com"], &mut t);
+        assert_eq!(a.counts[&(Entity::EmailAddress, Action::Tokenize)], 1);
+        assert_eq!(t.unmask(&got.concat()), "mail zed.victim@corp-example.com");
+        // Values inside one piece (already guarded there) and pieces that share nothing: no
+        // finding, nothing changed.
+        for pieces in [
+            &["call <PHONE_NUMBER> today", "and mail ann@example.org"][..],
+            &["one piece only 4111 1111 1111 1111"],
+            &["the year 2024", "was good"],
+        ] {
+            let (got, a) = seams(&mask, pieces, &mut t);
+            assert_eq!(got, pieces, "{pieces:?}");
+            assert!(a.counts.is_empty(), "{pieces:?}: {:?}", a.counts);
+        }
+    }
+
+    proptest! {
+        // Few cuts of one short text: 64 cases cover them well (each compiles a guard).
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// However a text is cut into pieces, a card in it does not survive the pieces' own
+        /// guard plus the seams' guard.
+        #[test]
+        fn no_card_survives_any_cut(cuts in proptest::collection::btree_set(1usize..37, 0..6)) {
+            let text = "pay with 4111 1111 1111 1111 please";
+            let p = policy("default: mask");
+            let g = p.guard().unwrap();
+            let mut t = SessionTokens::default();
+            let mut bounds: Vec<usize> = vec![0];
+            bounds.extend(cuts.iter().copied().filter(|&c| c < text.len()));
+            bounds.push(text.len());
+            let mut owned: Vec<String> = bounds
+                .windows(2)
+                .map(|w| p.apply(&g, &text[w[0]..w[1]], KEY, &mut t).text)
+                .collect();
+            let mut refs: Vec<&mut String> = owned.iter_mut().collect();
+            p.apply_seams(&g, &mut refs, KEY, &mut t);
+            let joined = owned.concat();
+            prop_assert!(!joined.contains("1111"), "{joined}");
+            prop_assert!(g.scan(&joined).iter().all(|f| !f.validated), "{joined}");
+        }
     }
 
     #[test]

@@ -24,8 +24,15 @@ pub fn trigger_words() -> Vec<&'static str> {
     let mut pats: Vec<&str> = KEYWORDS.to_vec();
     pats.push("bearer");
     pats.extend_from_slice(MONTHS3);
+    pats.extend_from_slice(AT_WORDS);
     pats
 }
+
+/// An `@` written so a plain scan misses it: in brackets (`ann [at] example [dot] org`),
+/// percent-encoded or as an HTML character reference.
+const AT_WORDS: &[&str] = &["[at]", "(at)", "{at}", "%40", "&#64;", "&#x40;", "&commat;"];
+/// The first trigger id of [`AT_WORDS`].
+const AT_FIRST: usize = BEARER + 1 + MONTHS3.len();
 
 const KEYWORDS: [&str; 12] = [
     "key",
@@ -104,6 +111,8 @@ impl Shapes {
             let id = h.id;
             if id < BEARER {
                 self.keyword_at(t, p, out);
+            } else if id >= AT_FIRST {
+                obfuscated_email(t, p, h.end, out);
             } else if id == BEARER {
                 if p > 0 && b[p - 1].is_ascii_alphanumeric() {
                     continue;
@@ -616,6 +625,79 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
                 "email_tld",
             ));
         }
+    }
+}
+
+/// An e-mail address whose `@` is written as the text at `at..after` (one of [`AT_WORDS`]), with
+/// dots in the domain written plainly or as `[dot]`, `(dot)`, `{dot}`, spaces allowed around the
+/// bracketed words: `zed.victim [at] corp-example [dot] com`, `ann%40example.org`.
+fn obfuscated_email(t: &str, at: usize, after: usize, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    // The local part, ending at the `@` (or one space before a bracketed one).
+    let mut s = at;
+    if s > 0 && b[s - 1] == b' ' && b[at] != b'%' && b[at] != b'&' {
+        s -= 1;
+    }
+    let end_local = s;
+    while s > 0 && end_local - s < 64 && (local_char(b[s - 1]) && b[s - 1] != b'%') {
+        s -= 1;
+    }
+    while s < end_local && matches!(b[s], b'.' | b'\'' | b'-') {
+        s += 1;
+    }
+    if s == end_local || (s > 0 && b[s - 1].is_ascii_alphanumeric()) {
+        return;
+    }
+    // The domain: labels joined by `.` or a bracketed `dot`.
+    let mut e = after;
+    if e < b.len() && b[e] == b' ' && b[at] != b'%' && b[at] != b'&' {
+        e += 1;
+    }
+    let mut labels = 0;
+    let mut last_label: (usize, usize);
+    loop {
+        let ls = e;
+        while e < b.len() && e - after <= 253 && (b[e].is_ascii_alphanumeric() || b[e] == b'-') {
+            e += 1;
+        }
+        if e == ls {
+            return;
+        }
+        labels += 1;
+        last_label = (ls, e);
+        if e + 1 < b.len() && b[e] == b'.' && b[e + 1].is_ascii_alphanumeric() {
+            e += 1;
+            continue;
+        }
+        // ` [dot] `, `(dot)`: the brackets' dot, with a space on either side or none.
+        let sp = usize::from(e < b.len() && b[e] == b' ');
+        let word = t.get(e + sp..e + sp + 5).unwrap_or_default();
+        if matches!(
+            word.to_ascii_lowercase().as_str(),
+            "[dot]" | "(dot)" | "{dot}"
+        ) {
+            let mut next = e + sp + 5;
+            if next < b.len() && b[next] == b' ' {
+                next += 1;
+            }
+            if next < b.len() && b[next].is_ascii_alphanumeric() {
+                e = next;
+                continue;
+            }
+        }
+        break;
+    }
+    let tld = &t[last_label.0..last_label.1];
+    if labels >= 2 && tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()) && is_tld(tld)
+    {
+        out.push(Candidate::new(
+            Entity::EmailAddress,
+            s,
+            e,
+            0.9,
+            false,
+            "email_obfuscated",
+        ));
     }
 }
 

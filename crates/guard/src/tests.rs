@@ -130,7 +130,40 @@ fn dictionaries_and_the_allow_list() {
             (Entity::EmailAddress, "jane@example.com".to_string()),
         ]
     );
-    assert!(types(&g, "projectfalcon").is_empty(), "whole words only");
+    assert!(
+        types(&g, "subproject falconry and project falcons").is_empty(),
+        "whole words only"
+    );
+    // The ways around a literal list: other spacing, line breaks, dashes and look-alikes.
+    let denied = Guard::new(GuardConfig {
+        denied_terms: vec!["internal-only".into(), "Project Falcon".into()],
+        ..GuardConfig::default()
+    })
+    .unwrap();
+    for written in [
+        "Project  Falcon",
+        "Project\nFalcon",
+        "Project\u{200B}Falcon",
+        "ProjectFalcon",
+        "project-falcon",
+        "PROJECT_FALCON",
+        "internal\u{2010}only",
+        "\u{0456}nternal-only",
+        "internal_only",
+        "internal - only",
+        "INTERNAL ONLY",
+        "Рrојеct Fаlcon",
+    ] {
+        let text = format!("about {written}, today");
+        assert_eq!(
+            types(&denied, &text),
+            vec![(Entity::DeniedTerm, written.to_string())],
+            "{written:?}"
+        );
+    }
+    for text in ["the project's falcon", "internally only", "pro ject falcon"] {
+        assert_eq!(types(&denied, text), vec![], "{text}");
+    }
     let bad = Guard::new(GuardConfig {
         denied_terms: vec!["ok".into(), "  ".into()],
         ..GuardConfig::default()
@@ -601,5 +634,95 @@ fn dates_of_birth_with_month_names_in_other_languages() {
             Some(d) => assert_eq!(dob, [d], "{text}: {f:?}"),
             None => assert!(dob.is_empty(), "{text}: {f:?}"),
         }
+    }
+}
+
+/// The ways a value is written to slip past a plain scan (from the outside attack): other
+/// separators in a card, other scripts' digits, an `@` in brackets, percent-encoded or as an
+/// HTML reference. Each is found whole, with its span in the original text.
+#[test]
+fn evasive_writings_are_found_whole() {
+    let g = Guard::new(GuardConfig::default()).unwrap();
+    for (text, entity, value) in [
+        (
+            "card 4111.1111.1111.1111 end",
+            Entity::CreditCard,
+            "4111.1111.1111.1111",
+        ),
+        (
+            "card 4111/1111/1111/1111 end",
+            Entity::CreditCard,
+            "4111/1111/1111/1111",
+        ),
+        (
+            "card 4111_1111_1111_1111 end",
+            Entity::CreditCard,
+            "4111_1111_1111_1111",
+        ),
+        (
+            "card 4111  1111  1111  1111 end",
+            Entity::CreditCard,
+            "4111  1111  1111  1111",
+        ),
+        (
+            "card\t4111\t1111\t1111\t1111\tend",
+            Entity::CreditCard,
+            "4111\t1111\t1111\t1111",
+        ),
+        (
+            "card ٤١١١١١١١١١١١١١١١ end",
+            Entity::CreditCard,
+            "٤١١١١١١١١١١١١١١١",
+        ),
+        (
+            "card ४१११ ११११ ११११ ११११ end",
+            Entity::CreditCard,
+            "४१११ ११११ ११११ ११११",
+        ),
+        (
+            "write zed.victim [at] corp-example [dot] com today",
+            Entity::EmailAddress,
+            "zed.victim [at] corp-example [dot] com",
+        ),
+        (
+            "write zed.victim(at)corp-example(dot)co(dot)uk.",
+            Entity::EmailAddress,
+            "zed.victim(at)corp-example(dot)co(dot)uk",
+        ),
+        (
+            "GET /invite?to=zed.victim%40corp-example.com&x=1",
+            Entity::EmailAddress,
+            "zed.victim%40corp-example.com",
+        ),
+        (
+            "<a>zed.victim&#64;corp-example.com</a>",
+            Entity::EmailAddress,
+            "zed.victim&#64;corp-example.com",
+        ),
+        (
+            "mail ann{AT}mail.example.de",
+            Entity::EmailAddress,
+            "ann{AT}mail.example.de",
+        ),
+    ] {
+        let f = types(&g, text);
+        assert!(
+            f.iter().any(|(e, v)| *e == entity && v == value),
+            "{value} not found whole in {text:?}: {f:?}"
+        );
+    }
+    // What these rules must not take: a reserved domain, a word after `[at]` with no domain,
+    // dates and versions with the new separators, an underscore before a word, a Luhn-invalid
+    // card in dots.
+    for text in [
+        "mail ann [at] example [dot] test",
+        "meet [at] noon",
+        "see you (at) the office.com party",
+        "build 2024_01_15_1200 and 10.20.30.40.50",
+        "report 4111_report_1111",
+        "ref 4111.1111.1111.1112",
+        "values 1234  5678",
+    ] {
+        assert_eq!(types(&g, text), vec![], "{text}");
     }
 }
