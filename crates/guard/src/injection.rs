@@ -14,7 +14,7 @@ use regex::Regex;
 /// How many times a blob inside a decoded blob is decoded again.
 pub const MAX_DECODE_DEPTH: u8 = 2;
 /// Shortest base64 run worth decoding.
-const MIN_BLOB: usize = 32;
+pub(crate) const MIN_BLOB: usize = 32;
 /// Most blobs decoded per text, and most decoded bytes in all.
 const MAX_BLOBS: usize = 64;
 const MAX_DECODED: usize = 1 << 20;
@@ -310,9 +310,15 @@ pub(crate) fn runs(b: &[u8], min: usize) -> impl Iterator<Item = (usize, usize, 
 
 /// Base64 runs of normalized text `t` that decode to readable text: (start, end, decoded).
 pub fn decoded_blobs(t: &str) -> Vec<(usize, usize, String)> {
+    let runs: Vec<_> = runs(t.as_bytes(), MIN_BLOB).collect();
+    decoded_runs(t, &runs)
+}
+
+/// [`decoded_blobs`] of the runs of base64 already found in `t` (`runs(t, MIN_BLOB)`).
+pub fn decoded_runs(t: &str, runs: &[(usize, usize, usize)]) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     let mut decoded_total = 0;
-    for (s, run_end, e) in runs(t.as_bytes(), MIN_BLOB) {
+    for &(s, run_end, e) in runs {
         if out.len() >= MAX_BLOBS || decoded_total >= MAX_DECODED {
             break;
         }

@@ -36,6 +36,7 @@ pub mod policy;
 pub mod resolve;
 pub mod shapes;
 pub mod stream;
+pub mod swar;
 pub mod triggers;
 pub mod validate;
 pub mod words;
@@ -253,7 +254,10 @@ impl Guard {
             &mut shape_hits,
             &mut injection_hits,
         );
-        self.shapes.scan(t, &shape_hits, &mut cands);
+        // Runs of base64 long enough to be a blob or a secret key: found once for both.
+        let blobs: Vec<(usize, usize, usize)> =
+            injection::runs(t.as_bytes(), injection::MIN_BLOB).collect();
+        self.shapes.scan(t, &shape_hits, &blobs, &mut cands);
         self.dict.scan(t, &mut cands);
         if self.config.injection {
             self.injection.scan(t, &injection_hits, &mut cands);
@@ -293,7 +297,7 @@ impl Guard {
             }
             // Encoded blobs: decoded and scanned again; what they hide is reported on the blob.
             if depth < injection::MAX_DECODE_DEPTH {
-                for (start, end, decoded) in injection::decoded_blobs(t) {
+                for (start, end, decoded) in injection::decoded_runs(t, &blobs) {
                     let inner = self.scan_depth(&decoded, threshold, depth + 1);
                     if let Some(best) = inner.iter().max_by(|a, b| a.score.total_cmp(&b.score)) {
                         let (s, e) = norm.original_span(start, end);

@@ -47,13 +47,18 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         Vec::with_capacity(MAX_SPAN_GROUPS),
     );
     while i < n {
-        let c = b[i];
-        let starts = c.is_ascii_digit()
-            || ((c == b'+' || c == b'(') && i + 1 < n && b[i + 1].is_ascii_digit());
-        if !starts {
-            i += 1;
-            continue;
+        // Straight to the next digit (eight bytes at a time); a token may start one byte before
+        // it, at a `+` or `(`.
+        let d = crate::swar::next_digit(b, i);
+        if d >= n {
+            break;
         }
+        i = if d > i && matches!(b[d - 1], b'+' | b'(') {
+            d - 1
+        } else {
+            d
+        };
+        let c = b[i];
         // A UUID is an identifier, whatever its groups' digits look like.
         if t.get(i..i + 36).is_some_and(crate::shapes::uuid_like) {
             i += 36;
@@ -495,10 +500,11 @@ fn e164(d: &str) -> bool {
         return false;
     }
     // Calling codes are a prefix code: at most one of the first one, two or three digits is one.
+    let d = d.as_bytes();
     let Some((cc, lo, hi)) = (1..=3).find_map(|len| calling_code(&d[..len])) else {
         return false;
     };
-    let national = &d.as_bytes()[cc.len()..];
+    let national = &d[cc.len()..];
     (usize::from(lo)..=usize::from(hi)).contains(&national.len())
         // The trunk prefix `0` is dropped after a calling code (Italy keeps it).
         && (national.first() != Some(&b'0') || cc == "39")
@@ -506,21 +512,46 @@ fn e164(d: &str) -> bool {
         && (cc != "1" || (national[0] >= b'2' && national[3] >= b'2'))
 }
 
-/// The calling code `prefix` is, with the national number lengths it allows (looked up in a
-/// table built once from [`CALLING_CODES`], not by a walk through it per number).
-fn calling_code(prefix: &str) -> Option<(&'static str, u8, u8)> {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static BY_CODE: OnceLock<HashMap<&'static str, (u8, u8)>> = OnceLock::new();
-    let table = BY_CODE.get_or_init(|| {
-        CALLING_CODES
-            .iter()
-            .map(|&(cc, lo, hi)| (cc, (lo, hi)))
-            .collect()
-    });
-    table
-        .get_key_value(prefix)
-        .map(|(cc, &(lo, hi))| (*cc, lo, hi))
+/// Where a calling code of `len` digits and value `v` sits in [`BY_CODE`]: one slot per code of
+/// one, two and three digits (`7`, `07` and `007` are three codes).
+const fn code_slot(len: usize, v: usize) -> usize {
+    match len {
+        1 => v,
+        2 => 10 + v,
+        _ => 110 + v,
+    }
+}
+
+/// [`CALLING_CODES`] by slot ([`code_slot`]): an index, not a hash, per `+` number.
+static BY_CODE: [Option<(&str, u8, u8)>; 1110] = {
+    let mut t: [Option<(&str, u8, u8)>; 1110] = [None; 1110];
+    let mut i = 0;
+    while i < CALLING_CODES.len() {
+        let (cc, lo, hi) = CALLING_CODES[i];
+        let b = cc.as_bytes();
+        let mut v = 0;
+        let mut k = 0;
+        while k < b.len() {
+            v = v * 10 + (b[k] - b'0') as usize;
+            k += 1;
+        }
+        t[code_slot(b.len(), v)] = Some((cc, lo, hi));
+        i += 1;
+    }
+    t
+};
+
+/// The calling code `prefix` (one to three digits) is, with the national number lengths it
+/// allows.
+fn calling_code(prefix: &[u8]) -> Option<(&'static str, u8, u8)> {
+    if prefix.is_empty() || prefix.len() > 3 {
+        return None;
+    }
+    let mut v = 0;
+    for &c in prefix {
+        v = v * 10 + usize::from(c.checked_sub(b'0').filter(|x| *x < 10)?);
+    }
+    BY_CODE[code_slot(prefix.len(), v)]
 }
 
 /// How many groups from the start of a `+` token make its phone number: its longest E.164

@@ -96,7 +96,15 @@ impl Shapes {
     }
 
     /// Appends the shapes found in `t`; `hits` are where the [`trigger_words`] occur in it.
-    pub fn scan(&self, t: &str, hits: &[crate::triggers::Hit], out: &mut Vec<Candidate>) {
+    /// `blobs` are the text's runs of base64 of at least [`crate::injection::MIN_BLOB`]
+    /// characters ([`crate::injection::runs`]), found once for this and the injection family.
+    pub fn scan(
+        &self,
+        t: &str,
+        hits: &[crate::triggers::Hit],
+        blobs: &[(usize, usize, usize)],
+        out: &mut Vec<Candidate>,
+    ) {
         emails(t, out);
         credentials_in_urls(t, out);
         pem_keys(t, out);
@@ -151,7 +159,7 @@ impl Shapes {
             }
         }
         colon_addresses(t, out);
-        aws_secret_keys(t, out);
+        aws_secret_keys(t, blobs, out);
     }
 
     fn keyword_at(&self, t: &str, p: usize, out: &mut Vec<Candidate>) {
@@ -238,7 +246,7 @@ fn hexish(c: u8) -> bool {
 fn colon_addresses(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = t[from..].find(':') {
+    while let Some(k) = memchr::memchr(b':', &b[from..]) {
         let c = from + k;
         from = c + 1;
         let mut s = c;
@@ -286,8 +294,8 @@ fn identifier_start(t: &str, end: usize) -> usize {
 /// AWS secret access keys: 40 base64 characters without padding, mixing cases and digits
 /// (`wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY`). The shape alone is weak: reported with a context
 /// word (`aws`, `secret`, a column so named).
-fn aws_secret_keys(t: &str, out: &mut Vec<Candidate>) {
-    for (s, end, padded) in crate::injection::runs(t.as_bytes(), 40) {
+fn aws_secret_keys(t: &str, blobs: &[(usize, usize, usize)], out: &mut Vec<Candidate>) {
+    for &(s, end, padded) in blobs {
         let w = &t[s..end];
         if end - s == 40
             && padded == end
@@ -567,7 +575,7 @@ fn domain_char(c: u8) -> bool {
 fn emails(t: &str, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
     let mut from = 0;
-    while let Some(k) = t[from..].find('@') {
+    while let Some(k) = memchr::memchr(b'@', &b[from..]) {
         let at = from + k;
         from = at + 1;
         let mut s = at;
@@ -978,7 +986,9 @@ mod tests {
         let (mut hits, mut none) = (Vec::new(), Vec::new());
         crate::triggers::Triggers::new().find(text, false, &mut hits, &mut none);
         assert!(none.is_empty());
-        Shapes::new().scan(text, &hits, &mut out);
+        let blobs: Vec<_> =
+            crate::injection::runs(text.as_bytes(), crate::injection::MIN_BLOB).collect();
+        Shapes::new().scan(text, &hits, &blobs, &mut out);
         out.into_iter()
             .map(|c| (c.entity, text[c.start..c.end].to_string()))
             .collect()

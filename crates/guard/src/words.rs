@@ -74,12 +74,14 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             i += 1;
         }
         // The common case first: a short word of letters without dashes at its edges, which no
-        // recognizer here wants (the checks below skip it too, after more work).
+        // recognizer here wants (the checks below skip it too, after more work). Two letters
+        // may start a SendGrid key (`SG.`) or be a NINO's prefix; four may be a third of a
+        // dotted MAC address.
         let raw = i - start;
         if seen & D == 0
             && raw < SHORT_WITHOUT_DIGITS
-            && raw != 2
-            && raw != 4
+            && !(raw == 2 && (on.uk || b[start] == b'S'))
+            && !(raw == 4 && b.get(i) == Some(&b'.'))
             && b[start] != b'-'
             && b[i - 1] != b'-'
         {
