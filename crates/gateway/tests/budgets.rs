@@ -4,8 +4,8 @@
 //! loaded from the ledger after a restart; a new period starts from nothing (on a manual clock).
 //!
 //! Prices (catalog, nano-USD per token): gpt-4o-mini 150 in / 600 out; gpt-4o 2,500 in / 10,000
-//! out. The prompt `hi` counts 7 tokens for reservations (o200k: 1 token, plus 3 for the message
-//! and 3 to prime the answer).
+//! out. The prompt `hi` holds 8 tokens for reservations (a prompt under 1 KiB is held at its bytes,
+//! 2, not counted; plus 3 for the message and 3 to prime the answer).
 
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,7 +23,7 @@ use tollgate_store::{
 };
 
 /// Reservation tokens of the prompt `hi` (see the module docs).
-const HI_PROMPT: u64 = 7;
+const HI_PROMPT: u64 = 8;
 /// nano-USD per token.
 const MINI_IN: u64 = 150;
 const MINI_OUT: u64 = 600;
@@ -173,9 +173,9 @@ fn mini_route(sim_url: &str) -> String {
     )
 }
 
-/// The hand-counted prompt is what the gateway's tokenizer counts.
+/// The hand-counted hold is what the gateway reserves for the prompt.
 #[test]
-fn the_prompt_hi_reserves_seven_tokens() {
+fn the_prompt_hi_reserves_eight_tokens() {
     let req: tollgate_types::openai::ChatCompletionRequest =
         serde_json::from_value(json!({"model": "r", "messages": user("hi")})).unwrap();
     assert_eq!(
@@ -185,8 +185,8 @@ fn the_prompt_hi_reserves_seven_tokens() {
 }
 
 /// (a) A route whose fallback is gpt-4o reserves at gpt-4o's prices, although its own deployment
-/// is gpt-4o-mini: with `max_tokens` 1,000 the reservation is 7 × 2,500 + 1,000 × 10,000 =
-/// 10,017,500 (gpt-4o-mini alone would be 7 × 150 + 1,000 × 600 = 601,050).
+/// is gpt-4o-mini: with `max_tokens` 1,000 the reservation is 8 × 2,500 + 1,000 × 10,000 =
+/// 10,020,000 (gpt-4o-mini alone would be 8 × 150 + 1,000 × 600 = 601,200).
 #[tokio::test]
 async fn the_reservation_is_the_most_expensive_fallback_deployment() {
     let s = sim(SimConfig::default()).await;
@@ -206,7 +206,7 @@ routes:
     .await;
     let cheap_max = HI_PROMPT * MINI_IN + 1_000 * MINI_OUT;
     let pricey_max = HI_PROMPT * GPT4O_IN + 1_000 * GPT4O_OUT;
-    assert_eq!((cheap_max, pricey_max), (601_050, 10_017_500));
+    assert_eq!((cheap_max, pricey_max), (601_200, 10_020_000));
     let body = json!({"model": "cheap", "max_tokens": 1000, "messages": user("hi")});
 
     // Covers gpt-4o-mini's maximum (many times over) but not gpt-4o's by one nano-dollar.
@@ -256,8 +256,8 @@ routes:
     );
 }
 
-/// (b) Without `max_tokens` a request reserves 4,096 output tokens: 7 × 150 + 4,096 × 600 =
-/// 2,458,650 at gpt-4o-mini. A budget of exactly that admits; one nano-dollar less refuses.
+/// (b) Without `max_tokens` a request reserves 4,096 output tokens: 8 × 150 + 4,096 × 600 =
+/// 2,458,800 at gpt-4o-mini. A budget of exactly that admits; one nano-dollar less refuses.
 #[tokio::test]
 async fn without_max_tokens_the_default_output_cap_is_reserved() {
     let s = sim(SimConfig::default()).await;
@@ -268,7 +268,7 @@ async fn without_max_tokens_the_default_output_cap_is_reserved() {
             tollgate_gateway::limits::DEFAULT_OUTPUT_RESERVATION,
             threshold
         ),
-        (4_096, 2_458_650)
+        (4_096, 2_458_800)
     );
     let body = json!({"model": "r", "messages": user("hi")});
 
@@ -296,7 +296,7 @@ async fn without_max_tokens_the_default_output_cap_is_reserved() {
     assert_eq!((st.spent_nano_usd, st.reserved_nano_usd), (cost, 0));
     assert_eq!(status(&g.gw, &below).spent_nano_usd, 0);
 
-    // With `n: 2`, every choice may be as long as the cap: 7 × 150 + 2 × 10 × 600 = 13,050.
+    // With `n: 2`, every choice may be as long as the cap: 8 × 150 + 2 × 10 × 600 = 13,200.
     let two = json!({"model": "r", "n": 2, "max_tokens": 10, "messages": user("hi")});
     let (n_uc, n_key) =
         use_case_with_key(&g.gw, Stage::Production, &["r"], PilotCaps::default(), None).await;
@@ -314,7 +314,7 @@ async fn without_max_tokens_the_default_output_cap_is_reserved() {
     .await;
 }
 
-/// (c) A budget of exactly one request's maximum (`max_tokens` 10: 7 × 150 + 10 × 600 = 7,050)
+/// (c) A budget of exactly one request's maximum (`max_tokens` 10: 8 × 150 + 10 × 600 = 7,200)
 /// admits one request; once its real cost is spent, the next request in its scope is refused and
 /// requests outside its scope are not. Keys: `k1` and `k1b` of use case 1 and `k2` of use case
 /// 2, both in pod A; `k3` of use case 3 in pod B.
@@ -322,7 +322,7 @@ async fn without_max_tokens_the_default_output_cap_is_reserved() {
 async fn key_use_case_pod_and_org_budgets_refuse_only_their_scope() {
     let s = sim(SimConfig::default()).await;
     let max = HI_PROMPT * MINI_IN + 10 * MINI_OUT;
-    assert_eq!(max, 7_050);
+    assert_eq!(max, 7_200);
     let body = json!({"model": "r", "max_tokens": 10, "messages": user("hi")});
     // scope → which of k1b, k2, k3 it covers.
     for (scope, covers) in [
@@ -461,7 +461,7 @@ async fn spend_is_loaded_from_the_ledger_after_a_restart() {
     let recs = records(&g.gw, 4).await;
     let spent: u64 = recs.iter().map(|r| r.cost_nano_usd.unwrap()).sum();
     assert_eq!(status(&g.gw, &uc_budget).spent_nano_usd, spent);
-    // An org budget that leaves one nano-dollar less than a request's maximum (7,050).
+    // An org budget that leaves one nano-dollar less than a request's maximum (7,200).
     let max = HI_PROMPT * MINI_IN + 10 * MINI_OUT;
     let org_id = new_id("bud");
     g.gw.store
@@ -506,7 +506,7 @@ async fn spend_is_loaded_from_the_ledger_after_a_restart() {
 }
 
 /// (f) On a manual clock at the last millisecond of 2026-12-01 (UTC), a day budget of one
-/// request's maximum (7,050) is spent by one request (6,600) and refuses the next, for 1 second
+/// request's maximum (7,200) is spent by one request (6,600) and refuses the next, for 1 second
 /// (`Retry-After`, the 1 ms left rounded up). One millisecond later the new day's period starts
 /// from nothing and admits again; a gateway restarted later that day loads only that day's spend
 /// from the ledger (6,600, not 13,200).
@@ -595,9 +595,9 @@ async fn implausible_usage_is_clamped_and_budgets_survive_it() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let g = gateway(&mini_route(&url)).await;
     // Room for three clamped requests and one nano-dollar less than a fourth's reservation
-    // (7 × 150 + 10 × 600 = 7,050).
+    // (8 × 150 + 10 × 600 = 7,200).
     let clamped_cost = 100_000_000 * MINI_IN + 100_000_000 * MINI_OUT;
-    let budget = hard_budget(&g.gw, "org", "", 3 * clamped_cost + 7_049).await;
+    let budget = hard_budget(&g.gw, "org", "", 3 * clamped_cost + 7_199).await;
     for _ in 0..3 {
         let resp = g
             .post(json!({"model": "r", "max_tokens": 10, "messages": user("hi")}))

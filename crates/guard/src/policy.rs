@@ -229,10 +229,10 @@ pub struct PolicyError {
     pub message: String,
 }
 
-/// Bytes on either side of a seam between two pieces that [`Policy::apply_seams`] reads: more
-/// than any value split there is long (a PEM key is the one longer value; its markers are
-/// found on their own).
-pub const SEAM_REACH: usize = 1024;
+/// Bytes on either side of a seam between two pieces that [`Policy::apply_seams`] reads: as
+/// long as an e-mail address may be. A longer token cut in two (a JWT, a PEM key) is left to
+/// what each piece's own scan finds of it.
+pub const SEAM_REACH: usize = 256;
 
 /// The longest retention a policy may ask for, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
@@ -379,9 +379,20 @@ impl Policy {
                 .map(|i| (starts[i], starts[i] + pieces[i].len()))
                 .collect();
             let touches = |f: &Finding, i: usize| f.start < spans[i].1 && f.end > spans[i].0;
-            // The stretches around the seams, merged where they meet.
+            // The stretches around the seams, merged where they meet. Joined with a space, a
+            // seam matters only between two letters or digits (`4111 1111` + `1111 1111`,
+            // `Project` + `Falcon`): a value is never cut at a space beside punctuation.
             let mut stretches: Vec<(usize, usize)> = Vec::new();
-            for &seam in &starts[1..] {
+            for (k, &seam) in starts.iter().enumerate().skip(1) {
+                if !sep.is_empty() {
+                    let before = pieces[k - 1].chars().next_back();
+                    let after = pieces[k].chars().next();
+                    if !(before.is_some_and(char::is_alphanumeric)
+                        && after.is_some_and(char::is_alphanumeric))
+                    {
+                        continue;
+                    }
+                }
                 let a = crate::normalize::floor_boundary(&joined, seam.saturating_sub(SEAM_REACH));
                 let z = crate::normalize::ceil_boundary(&joined, seam + SEAM_REACH);
                 match stretches.last_mut() {

@@ -6,7 +6,7 @@
 //! [`PIECE_BYTES`] (its pattern recursion on one huge run of spaces overflowed the stack), and
 //! text beyond [`EXACT_LIMIT_BYTES`] is estimated at four bytes a token instead of tokenized, so
 //! one request can never hold a worker for long. Reservations before a request is sent use
-//! [`chat_prompt_bound`], an upper bound computed from byte lengths for large prompts.
+//! [`chat_prompt_bound`], an upper bound computed from byte lengths for short and large prompts.
 
 use std::sync::OnceLock;
 use tiktoken_rs::CoreBPE;
@@ -30,6 +30,13 @@ pub const EXACT_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// Prompts up to this size are counted exactly for reservations; larger ones are bounded by bytes.
 pub const EXACT_RESERVATION_BYTES: usize = 16 * 1024;
+
+/// Prompts up to this size are held at their byte length, not counted: the hold is then at most
+/// about 800 tokens more than the count — a fifth of the default output hold
+/// (`DEFAULT_OUTPUT_RESERVATION`, 4,096) — and the tokenizer, which costs more on the request
+/// path than the whole guard for a short prompt, is not run. The charge is never affected: it
+/// is the provider's reported usage.
+pub const BYTES_RESERVATION_BELOW: usize = 1024;
 
 /// Tokens of `text` for `model`. Bounded in time and stack for any input (see the module docs).
 pub fn count(model: &str, text: &str) -> u64 {
@@ -85,11 +92,12 @@ fn pieces(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// An upper bound of a chat request's input tokens, for reservations on the request path: the
-/// exact count for small prompts, and for larger ones the UTF-8 byte length of every counted
-/// text plus the per-message overhead (a token is never shorter than one byte).
+/// exact count for prompts of 1 to 16 KiB, and for shorter ([`BYTES_RESERVATION_BELOW`]) and
+/// longer ones the UTF-8 byte length of every counted text plus the per-message overhead (a
+/// token is never shorter than one byte).
 pub fn chat_prompt_bound(model: &str, req: &ChatCompletionRequest) -> u64 {
     let (overhead, bytes) = prompt_size(req);
-    if bytes <= EXACT_RESERVATION_BYTES {
+    if (BYTES_RESERVATION_BELOW..=EXACT_RESERVATION_BYTES).contains(&bytes) {
         return chat_prompt(model, req);
     }
     overhead + bytes as u64
@@ -292,9 +300,17 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":"Hello there, general Kenobi"}]}"#,
         )
         .unwrap();
+        // Under 1 KiB: held at its bytes (27) plus the overhead (3 + 3), above the count.
+        assert_eq!(chat_prompt_bound("gpt-4o", &small), 3 + 3 + 27);
+        assert!(chat_prompt_bound("gpt-4o", &small) > chat_prompt("gpt-4o", &small));
+        // From 1 KiB to 16 KiB: counted.
+        let medium: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+            "model": "m", "messages": [{"role": "user", "content": "word ".repeat(1_000)}]
+        }))
+        .unwrap();
         assert_eq!(
-            chat_prompt_bound("gpt-4o", &small),
-            chat_prompt("gpt-4o", &small)
+            chat_prompt_bound("gpt-4o", &medium),
+            chat_prompt("gpt-4o", &medium)
         );
         let text = "word ".repeat(10_000);
         let big: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
