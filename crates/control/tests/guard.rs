@@ -841,6 +841,47 @@ async fn every_field_the_provider_reads_is_guarded() {
             {"role": "user", "content": format!("{tail} please")}
         ])
     });
+    with("split with an empty part and blanks at the edges", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "text", "text": format!("mail {head} ")}, {"type": "text", "text": ""}, {"type": "text", "text": format!("\n {tail}")}]}
+        ])
+    });
+    with("split across a tool result and a user message", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": format!("mail {head}")},
+            {"role": "user", "content": format!("{tail} please")}
+        ])
+    });
+    with("split across two tool calls' arguments", &|b| {
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": format!("{{\"to\":\"{head}")}},
+                {"id": "c2", "type": "function", "function": {"name": "f", "arguments": format!("{tail}\"}}")}}
+            ]}
+        ])
+    });
+    with("a text file inline", &|b| {
+        use base64::Engine;
+        let file =
+            base64::engine::general_purpose::STANDARD.encode(format!("name,mail\nann,{EMAIL}\n"));
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "file", "file": {"file_data": format!("data:text/csv;base64,{file}")}}]}
+        ])
+    });
+    with("a JSON escape in tool arguments", &|b| {
+        let escaped = EMAIL.replace('@', "\\u0040");
+        b["messages"] = json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": format!("{{\"to\":\"{escaped}\"}}")}}
+            ]}
+        ])
+    });
     let client = reqwest::Client::new();
     set("block").await;
     for (name, body) in &cases {
@@ -906,6 +947,14 @@ async fn every_field_the_provider_reads_is_guarded() {
         assert!(!upstream.contains(EMAIL), "{name}: {upstream}");
         if name.starts_with("split") {
             assert!(!upstream.contains(head), "{name}: {upstream}");
+        }
+        if name == "a text file inline" {
+            // Masked inside the file, which goes on in base64.
+            use base64::Engine;
+            let masked = base64::engine::general_purpose::STANDARD
+                .encode("name,mail\nann,<EMAIL_ADDRESS>\n");
+            assert!(upstream.contains(&masked), "{name}: {upstream}");
+            continue;
         }
         if !matches!(
             name,

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use tollgate_guard::policy::Applied;
 use tollgate_guard::stream::{Output, OutputFilter, guard_output};
 use tollgate_guard::{Action, Entity, SessionTokens};
 use tollgate_providers::ProviderError;
@@ -123,11 +124,18 @@ impl Guarding<'_> {
             self.gov
                 .policy
                 .apply(&self.gov.guard, text, self.hash_key, &mut *self.tokens);
+        let changed = applied.text != *text;
+        let new_text = self.took(applied, blocked);
+        if changed {
+            *text = new_text;
+        }
+    }
+
+    /// Counts what `applied` found and notes the types to block; gives back its text.
+    fn took(&mut self, applied: Applied, blocked: &mut BTreeSet<Entity>) -> String {
         self.report.add("input", &applied.counts);
         blocked.extend(applied.blocked);
-        if applied.text != *text {
-            *text = applied.text;
-        }
+        applied.text
     }
 
     fn content(&mut self, content: &mut MessageContent, blocked: &mut BTreeSet<Entity>) {
@@ -156,8 +164,7 @@ impl Guarding<'_> {
             self.gov
                 .policy
                 .apply_seams(&self.gov.guard, pieces, self.hash_key, &mut *self.tokens);
-        self.report.add("input", &applied.counts);
-        blocked.extend(applied.blocked);
+        self.took(applied, blocked);
     }
 
     /// Every string of fields the gateway does not model (`refusal`, legacy `function_call`,
@@ -176,6 +183,19 @@ impl Guarding<'_> {
 
     fn value(&mut self, v: &mut Value, blocked: &mut BTreeSet<Entity>) {
         match v {
+            Value::String(s) if let Some((head, mut text)) = text_data_url(s) => {
+                // A text file inline (`data:text/plain;base64,…`): its text is guarded, then
+                // written back in base64.
+                let before = text.clone();
+                self.text(&mut text, blocked);
+                if text != before {
+                    use base64::Engine;
+                    *s = format!(
+                        "{head}{}",
+                        base64::engine::general_purpose::STANDARD.encode(text)
+                    );
+                }
+            }
             Value::String(s) if !inline_binary(s) => self.text(s, blocked),
             Value::Array(items) => {
                 for x in items {
@@ -196,6 +216,36 @@ impl Guarding<'_> {
             ))
         }
     }
+}
+
+/// A `data:` URL of text in base64 (`text/*`, JSON, XML, CSV): its head up to the comma, and its
+/// text (when it decodes and is UTF-8).
+fn text_data_url(s: &str) -> Option<(&str, String)> {
+    use base64::Engine;
+    let rest = s.strip_prefix("data:")?;
+    let (mime, data) = rest.split_once(";base64,")?;
+    let mime = mime
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let textual = mime.starts_with("text/")
+        || matches!(
+            mime.as_str(),
+            "application/json" | "application/xml" | "application/csv" | "application/x-yaml"
+        );
+    if !textual || mime.contains(',') {
+        return None;
+    }
+    let clean: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = lenient.decode(clean).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    Some((&s[..s.len() - data.len()], text))
 }
 
 /// Inline binary data, which is not text to scan: a base64 `data:` URL, or a base64 string
@@ -248,19 +298,23 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
         }
     }
     // The texts of the conversation in order (contents and text parts of the messages in
-    // scope): a value cut across two of them is read whole.
+    // scope, then their tool calls' arguments): a value cut across two of them is read whole.
     let mut pieces: Vec<&mut String> = Vec::new();
     for m in &mut req.messages {
         let is_tool = m.role == Role::Tool;
-        if !((is_tool && scope.tool_results) || (!is_tool && scope.input)) {
-            continue;
-        }
-        match m.content.as_mut() {
-            Some(MessageContent::Text(t)) => pieces.push(t),
-            Some(MessageContent::Parts(parts)) => {
-                pieces.extend(parts.iter_mut().filter_map(|p| p.text.as_mut()));
+        if (is_tool && scope.tool_results) || (!is_tool && scope.input) {
+            match m.content.as_mut() {
+                Some(MessageContent::Text(t)) => pieces.push(t),
+                Some(MessageContent::Parts(parts)) => {
+                    pieces.extend(parts.iter_mut().filter_map(|p| p.text.as_mut()));
+                }
+                None => {}
             }
-            None => {}
+        }
+        if scope.tool_arguments {
+            for c in m.tool_calls.iter_mut().flatten() {
+                pieces.push(&mut c.function.arguments);
+            }
         }
     }
     g.seams(&mut pieces, &mut blocked);

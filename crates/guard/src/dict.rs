@@ -6,8 +6,9 @@
 //! of blanks, line breaks, dashes, underscores, dots or slashes, or none at all (`Project
 //! Falcon` also as `Project  Falcon`, `project-falcon`, `Project\nFalcon`, `ProjectFalcon`); dash
 //! look-alikes (`‐`, `–`, `−`) as dashes; and Cyrillic and Greek letters that look like Latin
-//! ones as those (`іnternal` with a Cyrillic `і`). Inside a word nothing is skipped, so `the
-//! rapist` is not `therapist`.
+//! ones as those (`іnternal` with a Cyrillic `і`), accents added to letters left out. A term
+//! may stand inside an identifier at a word's edge (`project_falcon_config`,
+//! `ProjectFalconAPI`). Inside a word nothing is skipped, so `the rapist` is not `therapist`.
 
 use crate::normalize::Normalized;
 use crate::{Candidate, Entity, GuardConfig, GuardError, MAX_TERM_BYTES};
@@ -29,8 +30,10 @@ struct Terms {
     each: Vec<(regex::Regex, Entity)>,
 }
 
-/// What may stand between two words of a term.
-const BETWEEN_WORDS: &str = r"[\s\-_./]{0,8}";
+/// What may stand between two words of a term: blanks and line breaks, a dash, underscore or
+/// slash with blanks around it or not, a dot alone — or nothing. (A dot with a blank after it
+/// ends a sentence: `one project. Falcon is a bird` is no `Project Falcon`.)
+const BETWEEN_WORDS: &str = r"(?:\s{0,4}[\-_/]?\s{0,4}|\.)";
 
 /// A term's pattern: its words (as [`fold`] writes them), with [`BETWEEN_WORDS`] between them.
 fn term_pattern(term: &str) -> String {
@@ -68,6 +71,7 @@ fn look_alike(c: char) -> Option<char> {
         'х' | 'Х' | 'Χ' | 'χ' => 'x',
         'у' | 'У' | 'Υ' | 'γ' => 'y',
         'Ζ' => 'z',
+        'ı' => 'i',
         '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' => '-',
         _ => return None,
     })
@@ -76,18 +80,33 @@ fn look_alike(c: char) -> Option<char> {
 /// `t` with look-alikes replaced ([`look_alike`]), and for each byte of the result the span of
 /// `t` it came from (empty when nothing changed: the spans are `t`'s own).
 fn fold(t: &str) -> (Cow<'_, str>, Vec<(u32, u32)>) {
-    if t.is_ascii() || !t.chars().any(|c| look_alike(c).is_some()) {
+    if t.is_ascii() || !t.chars().any(|c| look_alike(c).is_some() || combining(c)) {
         return (Cow::Borrowed(t), Vec::new());
     }
     let mut out = String::with_capacity(t.len());
-    let mut map = Vec::with_capacity(t.len());
+    let mut map: Vec<(u32, u32)> = Vec::with_capacity(t.len());
     for (i, c) in t.char_indices() {
         let span = (i as u32, (i + c.len_utf8()) as u32);
+        if combining(c) {
+            // An accent added to a letter (`Pro\u{301}ject`) belongs to the letter before it:
+            // that letter's span is stretched over it.
+            let len = out.chars().next_back().map_or(0, char::len_utf8);
+            let n = map.len();
+            for m in &mut map[n - len..] {
+                m.1 = span.1;
+            }
+            continue;
+        }
         let c = look_alike(c).unwrap_or(c);
         out.push(c);
         map.extend(std::iter::repeat_n(span, c.len_utf8()));
     }
     (Cow::Owned(out), map)
+}
+
+/// A combining diacritical mark (U+0300–U+036F): read as part of the letter before it.
+fn combining(c: char) -> bool {
+    ('\u{300}'..='\u{36F}').contains(&c)
 }
 
 fn prepare(list: &'static str, terms: &[String]) -> Result<Vec<String>, GuardError> {
@@ -234,11 +253,17 @@ impl Dictionaries {
     }
 }
 
+/// Whether `s..e` of `t` starts and ends at word boundaries: beside a character that is not a
+/// letter or digit (`_` separates words of an identifier: `project_falcon_config`), or where
+/// a small letter meets a capital (`ProjectFalconAPI`).
 fn whole_word(t: &str, s: usize, e: usize) -> bool {
     let b = t.as_bytes();
     if s >= e || e > b.len() {
         return false;
     }
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    (s == 0 || !word(b[s - 1]) || !word(b[s])) && (e == b.len() || !word(b[e]) || !word(b[e - 1]))
+    let word = |c: u8| c.is_ascii_alphanumeric();
+    let camel = |x: u8, y: u8| x.is_ascii_lowercase() && y.is_ascii_uppercase();
+    let starts = s == 0 || !word(b[s - 1]) || !word(b[s]) || camel(b[s - 1], b[s]);
+    let ends = e == b.len() || !word(b[e]) || !word(b[e - 1]) || camel(b[e - 1], b[e]);
+    starts && ends
 }

@@ -1,7 +1,9 @@
 //! Normalization before scanning, with spans reported in the original text's offsets.
 //!
 //! Text is scanned after NFKC compatibility folding (full-width digits, mathematical letters,
-//! ligatures become their plain forms) and with invisible characters removed (zero-width space,
+//! ligatures become their plain forms), with other scripts' digits as ASCII digits, dash
+//! look-alikes as `-`, JSON `\uXXXX` escapes as the characters they stand for, and with
+//! invisible and control characters removed (zero-width space,
 //! joiners, word joiner, BOM, soft hyphen, Unicode tag characters, bidirectional controls), so
 //! `４１１１ １１１１…` or `4111\u{200B}1111…` cannot slip a card number past the patterns.
 //! Every normalized byte remembers the original character it came from, so a finding's span
@@ -18,10 +20,58 @@ use unicode_normalization::UnicodeNormalization;
 /// usual way to split a value so a scanner misses it.
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        // Control characters (tab, line feed and carriage return are text), the line and
+        // paragraph separators and the blank Braille pattern: `4111\u{0}1111` is one number.
+        '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{7F}'..='\u{9F}'
+        | '\u{2028}' | '\u{2029}' | '\u{2800}'
+        | '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
         | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
         | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Whether `t` is normal as it is: ASCII without control characters (but tab, line feed and
+/// carriage return) and without a JSON `\u` escape. Eight bytes at a time: this runs over every
+/// text scanned.
+fn plain(t: &str) -> bool {
+    let b = t.as_bytes();
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        if !crate::swar::all_printable(u64::from_le_bytes(w)) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&c| printable(c)) && memchr::memmem::find(b, b"\\u").is_none()
+}
+
+/// A byte of plain text: printable ASCII, tab, line feed or carriage return.
+fn printable(c: u8) -> bool {
+    (0x20..0x7F).contains(&c) || matches!(c, b'\t' | b'\n' | b'\r')
+}
+
+/// The character a JSON escape at the start of `s` stands for (`\u0041`, or a surrogate pair
+/// `\uD83D\uDE00`), and the escape's length in bytes. A lone surrogate is no character: `None`.
+fn json_escape(s: &str) -> Option<(char, usize)> {
+    let unit = |s: &str| -> Option<u32> {
+        let hex = s.strip_prefix("\\u")?.get(..4)?;
+        if hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            u32::from_str_radix(hex, 16).ok()
+        } else {
+            None
+        }
+    };
+    let u = unit(s)?;
+    if (0xD800..0xDC00).contains(&u) {
+        let low = unit(s.get(6..)?)?;
+        if !(0xDC00..0xE000).contains(&low) {
+            return None;
+        }
+        let c = char::from_u32(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00))?;
+        return Some((c, 12));
+    }
+    char::from_u32(u).map(|c| (c, 6))
 }
 
 /// The zeros of the scripts' decimal digits that NFKC leaves as they are (Unicode category Nd,
@@ -59,7 +109,7 @@ pub struct Normalized<'a> {
 impl<'a> Normalized<'a> {
     /// Normalizes `original`.
     pub fn new(original: &'a str) -> Normalized<'a> {
-        if original.is_ascii() {
+        if plain(original) {
             return Normalized {
                 text: Cow::Borrowed(original),
                 map: Vec::new(),
@@ -69,11 +119,23 @@ impl<'a> Normalized<'a> {
         let mut text = String::with_capacity(original.len());
         let mut map = Vec::with_capacity(original.len());
         let mut buf = [0u8; 4];
-        for (i, c) in original.char_indices() {
+        let mut chars = original.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            // A JSON escape (`\u0040`, a surrogate pair) is the character it stands for: tool
+            // arguments are JSON text, and the tool reads them unescaped.
+            let (c, len) = match json_escape(&original[i..]) {
+                Some((decoded, len)) => {
+                    while chars.peek().is_some_and(|&(j, _)| j < i + len) {
+                        chars.next();
+                    }
+                    (decoded, len)
+                }
+                None => (c, c.len_utf8()),
+            };
             if is_invisible(c) {
                 continue;
             }
-            let (start, end) = (i as u32, (i + c.len_utf8()) as u32);
+            let (start, end) = (i as u32, (i + len) as u32);
             if c.is_ascii() {
                 text.push(c);
                 map.push((start, end));
@@ -81,6 +143,15 @@ impl<'a> Normalized<'a> {
             }
             if let Some(d) = decimal_digit(c) {
                 text.push(char::from(b'0' + d));
+                map.push((start, end));
+                continue;
+            }
+            // Dashes that look like a hyphen-minus are one (`4111–1111`, `+44‐20`).
+            if matches!(
+                c,
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}'
+            ) {
+                text.push('-');
                 map.push((start, end));
                 continue;
             }
@@ -161,6 +232,36 @@ mod tests {
         assert_eq!(n.text, "card 4111 end");
         let (s, e) = n.original_span(5, 9);
         assert_eq!(&original[s..e], "４１\u{200B}１１");
+    }
+
+    #[test]
+    fn json_escapes_and_control_characters() {
+        // Tool arguments are JSON text: `\u0040` is an `@`, a surrogate pair one character.
+        let original = r#"{"q":"zed.victim\u0040corp-example.com","e":"\ud83d\ude00 \u0041KIA"}"#;
+        let n = Normalized::new(original);
+        assert_eq!(
+            n.text,
+            r#"{"q":"zed.victim@corp-example.com","e":"😀 AKIA"}"#
+        );
+        let at = n.text.find('@').unwrap();
+        let (s, e) = n.original_span(at, at + 1);
+        assert_eq!(&original[s..e], r"\u0040");
+        // A lone surrogate or a short escape is left as it is.
+        for kept in [r"\ud83d x", r"\u12", r"\uXYZW"] {
+            assert_eq!(Normalized::new(kept).text, kept);
+        }
+        // Control characters hide nothing: `4111\u{0}1111` is one number.
+        for c in ['\u{0}', '\u{7}', '\u{7F}', '\u{85}', '\u{2028}', '\u{2800}'] {
+            let t = format!("4111{c}1111");
+            assert_eq!(Normalized::new(&t).text, "41111111", "{c:?}");
+        }
+        // Dash look-alikes are dashes.
+        assert_eq!(
+            Normalized::new("4111–1111—1111‐1111").text,
+            "4111-1111-1111-1111"
+        );
+        // Tab, line feed and carriage return are text; plain ASCII is not copied.
+        assert!(Normalized::new("a\tb\nc\r\nd").is_identity());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Numbers: one scan for digit runs feeds every numeric recognizer.
 //!
 //! A *number token* is a run of digit groups joined by one separator each (space, `-`, `.`, `/`,
-//! `_` between digits, a run of up to three blanks or tabs, or parentheses around a group, as in
+//! `_` between digits, a run of up to three spaces, or parentheses around a group, as in
 //! `+1 (415) 555-0132`), optionally led by `+`. A token glued to a letter or `_` on either side is
 //! part of an identifier (`order12345`, `x86_64`) and is skipped. Each recognizer says which
 //! separators it takes (a phone number one space, dash or dot; a card also the others). A group longer than 24 digits is no identifier of any kind and ends the token, so a
@@ -112,10 +112,11 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
                 if j < n && matches!(b[j], b' ' | b'-' | b'.') {
                     j += 1;
                 }
-            } else if j < n && matches!(b[j], b' ' | b'\t') {
-                // A run of blanks is one gap (`4111  1111`, tab-separated columns): up to three.
+            } else if j < n && b[j] == b' ' {
+                // A run of spaces is one gap (`4111  1111`): up to three. (Not tabs: a row of a
+                // tab-separated table is no number.)
                 j += 1;
-                while j < n && j - i < 3 && matches!(b[j], b' ' | b'\t') {
+                while j < n && j - i < 3 && b[j] == b' ' {
                     j += 1;
                 }
             } else if j < n
@@ -398,17 +399,21 @@ fn recognize(s: &Span<'_>, ctx: &Ctx, out: &mut Vec<Candidate>) {
     let no_parens = !s.paren_first() && !s.gap_parens;
 
     // Payment cards: one block, or the card layouts with one separator throughout — spaces or
-    // dashes, and in the 4-4-4-4 layout also dots, slashes, underscores, runs of blanks or tabs
-    // (`4111.1111.1111.1111`, `4111  1111  1111  1111`).
-    let card_sep = plain_sep
-        || matches!(sep, Some("." | "/" | "_"))
-        || sep.is_some_and(|x| x.bytes().all(|c| c == b' ' || c == b'\t'));
+    // dashes, and in the 4-4-4-4 layout also dots, slashes, underscores or runs of spaces
+    // (`4111.1111.1111.1111`, `4111  1111  1111  1111`). Groups two or three spaces apart are
+    // also how a space-aligned table's columns look: such a card needs a context word.
+    let wide = sep.is_some_and(|x| x.len() > 1);
+    let card_sep = plain_sep || matches!(sep, Some("." | "/" | "_")) || wide;
     if (12..=19).contains(&n) && card_sep && no_parens && !s.plus && !s.plus_tail {
         let fours =
             s.lens[..s.lens.len() - 1].iter().all(|&l| l == 4) && s.lens[s.lens.len() - 1] <= 4;
         let layout = s.bare() || fours || plain_sep && (s.shape(&[4, 6, 5]) || s.shape(&[4, 6, 4]));
         if layout && v::credit_card(d) {
-            push(out, s, Entity::CreditCard, 1.0, true, "luhn");
+            if wide {
+                push(out, s, Entity::CreditCard, 0.3, true, "luhn_wide");
+            } else {
+                push(out, s, Entity::CreditCard, 1.0, true, "luhn");
+            }
         }
     }
 

@@ -234,6 +234,40 @@ pub struct PolicyError {
 /// what each piece's own scan finds of it.
 pub const SEAM_REACH: usize = 256;
 
+/// Bytes a seam is read along a run without blanks that crosses it, on either side (as long as
+/// the longest token the stream filter holds whole).
+pub const SEAM_RUN: usize = 8 * 1024;
+
+/// A piece's core: its text without the blanks and invisible characters at its edges.
+#[derive(Debug, Clone, Copy)]
+struct Core {
+    piece: usize,
+    start: usize,
+    end: usize,
+}
+
+/// The cores of `pieces`, leaving out pieces with none or with only separators.
+fn cores(pieces: &[&mut String]) -> Vec<Core> {
+    let edge = |c: char| c.is_whitespace() || crate::normalize::is_invisible(c);
+    pieces
+        .iter()
+        .enumerate()
+        .filter_map(|(piece, p)| {
+            let start = p.len() - p.trim_start_matches(edge).len();
+            let end = p.trim_end_matches(edge).len();
+            let core = p.get(start..end)?;
+            let only_separators = core.chars().all(|c| {
+                edge(c)
+                    || matches!(
+                        c,
+                        '-' | '_' | ',' | '|' | ':' | ';' | '/' | '\\' | '‐'..='―'
+                    )
+            });
+            (!core.is_empty() && !only_separators).then_some(Core { piece, start, end })
+        })
+        .collect()
+}
+
 /// The longest retention a policy may ask for, in days (ten years).
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
@@ -342,13 +376,20 @@ impl Policy {
     }
 
     /// Applies the actions to values split across `pieces` — consecutive texts a provider reads
-    /// together (a message's text parts, the messages of a conversation) that were each already
-    /// guarded on their own: `card 4111 1111` + `1111 1111`, `zed@` + `example.com`.
+    /// together (a message's text parts, the messages of a conversation, tool calls' arguments)
+    /// that were each already guarded on their own: `card 4111 1111` + `1111 1111`, `zed@` +
+    /// `example.com`.
     ///
-    /// The pieces are read joined as a provider may join them (glued, and with a space), within
-    /// [`SEAM_REACH`] bytes of each seam. A value that crosses a seam gets its action: its first
-    /// piece's share is replaced by the mask, hash or token, the other pieces' shares removed.
-    /// Values inside one piece are not looked at again (the pieces were guarded already).
+    /// The pieces are read glued as they are (any cut of one text), and then by their *cores*:
+    /// a piece without the blanks and invisible characters at its edges, a piece with no core
+    /// or only separators (`-`, `_`, `,`, `|` …) read as nothing between its neighbours. The
+    /// cores are read glued, and with a space where a letter or digit meets a letter or digit,
+    /// all together (a value cut in many pieces), and, with three cores or more, each seam on
+    /// its own too (so a word glued on at another seam does not hide a value at this one). Each
+    /// seam is read within [`SEAM_REACH`] bytes, or further along a run without blanks that
+    /// crosses it (a long token cut in two), up to [`SEAM_RUN`]. A value that crosses a seam
+    /// gets its action: its first piece's share is replaced by the mask, hash or token, the
+    /// other pieces' shares are removed. Values inside one piece are not looked at again.
     pub fn apply_seams(
         &self,
         guard: &Guard,
@@ -361,79 +402,142 @@ impl Policy {
             blocked: BTreeSet::new(),
             counts: BTreeMap::new(),
         };
-        if pieces.len() < 2 {
+        let first = cores(pieces);
+        if first.len() < 2 {
             return out;
         }
-        for sep in ["", " "] {
-            let mut joined = String::new();
-            let mut starts = Vec::with_capacity(pieces.len());
-            for (i, p) in pieces.iter().enumerate() {
-                if i > 0 {
-                    joined.push_str(sep);
-                }
-                starts.push(joined.len());
-                joined.push_str(p);
-            }
-            // Where each piece lies in `joined` (as it was before this pass changed any).
-            let spans: Vec<(usize, usize)> = (0..pieces.len())
-                .map(|i| (starts[i], starts[i] + pieces[i].len()))
-                .collect();
-            let touches = |f: &Finding, i: usize| f.start < spans[i].1 && f.end > spans[i].0;
-            // The stretches around the seams, merged where they meet. Joined with a space, a
-            // seam matters only between two letters or digits (`4111 1111` + `1111 1111`,
-            // `Project` + `Falcon`): a value is never cut at a space beside punctuation.
-            let mut stretches: Vec<(usize, usize)> = Vec::new();
-            for (k, &seam) in starts.iter().enumerate().skip(1) {
-                if !sep.is_empty() {
-                    let before = pieces[k - 1].chars().next_back();
-                    let after = pieces[k].chars().next();
-                    if !(before.is_some_and(char::is_alphanumeric)
-                        && after.is_some_and(char::is_alphanumeric))
-                    {
-                        continue;
-                    }
-                }
-                let a = crate::normalize::floor_boundary(&joined, seam.saturating_sub(SEAM_REACH));
-                let z = crate::normalize::ceil_boundary(&joined, seam + SEAM_REACH);
-                match stretches.last_mut() {
-                    Some(last) if a <= last.1 => last.1 = z,
-                    _ => stretches.push((a, z)),
-                }
-            }
-            let mut crossing = Vec::new();
-            for (a, z) in stretches {
-                for mut f in guard.scan_with(&joined[a..z], |e| Some(self.threshold(e))) {
-                    f.start += a;
-                    f.end += a;
-                    let touched = (0..pieces.len()).filter(|&i| touches(&f, i)).count();
-                    if touched >= 2 {
-                        crossing.push(f);
-                    }
-                }
-            }
-            for f in crossing.iter().rev() {
-                let applied =
-                    self.apply_findings(&joined, std::slice::from_ref(f), hash_key, tokens);
-                for (k, n) in &applied.counts {
-                    *out.counts.entry(*k).or_insert(0) += n;
-                }
-                out.blocked.extend(&applied.blocked);
-                let tail = joined.len() - f.end;
-                let replacement = &applied.text[f.start..applied.text.len() - tail];
-                // Findings are taken last first: what lies before `f.start` is as it was.
-                let mut first = true;
-                for (i, piece) in pieces.iter_mut().enumerate() {
-                    if !touches(f, i) {
-                        continue;
-                    }
-                    let (ps, pe) = spans[i];
-                    let range = f.start.max(ps) - ps..f.end.min(pe) - ps;
-                    piece.replace_range(range, if first { replacement } else { "" });
-                    first = false;
-                }
+        // The pieces as they are, glued (any cut of one text); then their cores, glued (when
+        // that differs) and with a space; then, with three cores or more, each seam on its own.
+        // (separator, whole pieces or cores, which seams: all together or one at a time)
+        let trimmed = first.len() != pieces.len()
+            || first
+                .iter()
+                .any(|c| c.start > 0 || c.end < pieces[c.piece].len());
+        let mut passes = vec![("", false, None)];
+        if trimmed {
+            passes.push(("", true, None));
+        }
+        passes.push((" ", true, None));
+        if first.len() >= 3 {
+            passes.extend((1..first.len()).map(|k| ("", true, Some(k))));
+        }
+        for (sep, trim, only) in passes {
+            // As the pieces are now (an earlier pass may have changed one, or emptied it: there
+            // are fewer cores then).
+            let all = if trim {
+                cores(pieces)
+            } else {
+                (0..pieces.len())
+                    .map(|piece| Core {
+                        piece,
+                        start: 0,
+                        end: pieces[piece].len(),
+                    })
+                    .collect()
+            };
+            let group = match only {
+                Some(k) => all.get(k - 1..=k),
+                None => Some(&all[..]),
+            };
+            if let Some(group) = group.filter(|g| g.len() >= 2) {
+                self.apply_group(guard, pieces, group, sep, hash_key, tokens, &mut out);
             }
         }
         out
+    }
+
+    /// One pass of [`Policy::apply_seams`]: `group`'s cores joined by `sep`, read around each
+    /// seam, and the values that cross one acted on.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_group(
+        &self,
+        guard: &Guard,
+        pieces: &mut [&mut String],
+        group: &[Core],
+        sep: &str,
+        hash_key: &[u8],
+        tokens: &mut dyn Tokenizer,
+        out: &mut Applied,
+    ) {
+        let mut joined = String::new();
+        // Where each core lies in `joined`.
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(group.len());
+        for (k, c) in group.iter().enumerate() {
+            if k > 0 {
+                joined.push_str(sep);
+            }
+            let at = joined.len();
+            joined.push_str(&pieces[c.piece][c.start..c.end]);
+            spans.push((at, joined.len()));
+        }
+        let touches = |f: &Finding, k: usize| f.start < spans[k].1 && f.end > spans[k].0;
+        let b = joined.as_bytes();
+        // The stretches around the seams, merged where they meet. Joined with a space, a seam
+        // matters only between two letters or digits (`4111 1111` + `1111 1111`, `Project` +
+        // `Falcon`): a value is never cut at a space beside punctuation.
+        let mut stretches: Vec<(usize, usize)> = Vec::new();
+        for k in 1..group.len() {
+            let (end_before, seam) = (spans[k - 1].1, spans[k].0);
+            if !sep.is_empty() {
+                let before = joined[..end_before].chars().next_back();
+                let after = joined[seam..].chars().next();
+                if !(before.is_some_and(char::is_alphanumeric)
+                    && after.is_some_and(char::is_alphanumeric))
+                {
+                    continue;
+                }
+            }
+            // Out to the reach, or along a run without blanks that crosses the seam.
+            let mut a = end_before;
+            while a > 0 && end_before - a < SEAM_RUN && !b[a - 1].is_ascii_whitespace() {
+                a -= 1;
+            }
+            let mut z = seam;
+            while z < b.len() && z - seam < SEAM_RUN && !b[z].is_ascii_whitespace() {
+                z += 1;
+            }
+            let a = crate::normalize::floor_boundary(
+                &joined,
+                a.min(end_before.saturating_sub(SEAM_REACH)),
+            );
+            let z = crate::normalize::ceil_boundary(&joined, z.max(seam + SEAM_REACH));
+            match stretches.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(z),
+                _ => stretches.push((a, z)),
+            }
+        }
+        let mut crossing: Vec<Finding> = Vec::new();
+        for (a, z) in stretches {
+            for mut f in guard.scan_with(&joined[a..z], |e| Some(self.threshold(e))) {
+                f.start += a;
+                f.end += a;
+                let touched = (0..group.len()).filter(|&k| touches(&f, k)).count();
+                if touched >= 2 && !crossing.iter().any(|g| g.start < f.end && f.start < g.end) {
+                    crossing.push(f);
+                }
+            }
+        }
+        crossing.sort_by_key(|f| f.start);
+        // Last first: what lies before a finding's start is then as it was.
+        for f in crossing.iter().rev() {
+            let applied = self.apply_findings(&joined, std::slice::from_ref(f), hash_key, tokens);
+            for (k, n) in &applied.counts {
+                *out.counts.entry(*k).or_insert(0) += n;
+            }
+            out.blocked.extend(&applied.blocked);
+            let tail = joined.len() - f.end;
+            let replacement = &applied.text[f.start..applied.text.len() - tail];
+            let mut first = true;
+            for (k, c) in group.iter().enumerate() {
+                if !touches(f, k) {
+                    continue;
+                }
+                let (js, je) = spans[k];
+                let range = c.start + f.start.max(js) - js..c.start + f.end.min(je) - js;
+                pieces[c.piece].replace_range(range, if first { replacement } else { "" });
+                first = false;
+            }
+        }
     }
 
     /// The action taken on an answer's `entity`: nothing can be refused or handed a new token
@@ -742,6 +846,33 @@ mod tests {
             );
             assert!(a.blocked.is_empty());
         }
+        // Blanks, invisible characters and empty or separator-only pieces at a seam hide
+        // nothing; a word glued on at another seam does not either.
+        for pieces in [
+            &["card 4111 1111 ", "", "  1111 1111"][..],
+            &["card 4111 1111\n", "-", "\n1111 1111"],
+            &["4111 1111\u{200B}", "\u{200B}1111 1111"],
+            &["tool", "AKIAIOSF", "ODNN7EXAMPLE"],
+            &["zed.victim@\n", "   ", "corp-example.com"],
+        ] {
+            let (got, a) = seams(&mask, pieces, &mut t);
+            assert_eq!(a.counts.values().sum::<u32>(), 1, "{pieces:?}: {got:?}");
+            let joined = got.concat();
+            assert!(
+                !joined.contains("1111 1111")
+                    && !joined.contains("ODNN")
+                    && !joined.contains("corp-"),
+                "{pieces:?}: {got:?}"
+            );
+        }
+        // A long token cut in two: read along its run, past the reach.
+        let jwt = format!(
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.{}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            "eyJzdWIiOiIxMjM0NTY3ODkwIiwicGFkIjoi".to_string() + &"eHh4".repeat(400) + "In0"
+        );
+        let (head, tail) = jwt.split_at(jwt.len() / 2);
+        let (got, a) = seams(&mask, &[head, tail], &mut t);
+        assert_eq!(got, ["<SECRET_JWT>", ""], "{:?}", a.counts);
         // Under block: refused, whatever the pieces.
         let block = policy("default: block");
         let (_, a) = seams(&block, &["card 4111 1111", "1111 1111"], &mut t);

@@ -610,6 +610,14 @@ fn emails(t: &str, out: &mut Vec<Candidate>) {
                 break;
             }
         }
+        // A plain `@` with the domain's dots written out (`zed@example[dot]com`).
+        let after = &b[e.min(b.len())..(e + 6).min(b.len())];
+        let after = after.strip_prefix(b" ").unwrap_or(after);
+        let dot = |d: &[u8]| after.get(..5).is_some_and(|a| a.eq_ignore_ascii_case(d));
+        if dot(b"[dot]") || dot(b"(dot)") || dot(b"{dot}") {
+            obfuscated_email(t, at, at + 1, out);
+            continue;
+        }
         while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
             e -= 1;
         }
@@ -737,6 +745,7 @@ struct Needles {
     scheme: memmem::Finder<'static>,
     pem: memmem::Finder<'static>,
     jwt: memmem::Finder<'static>,
+    pem_end: memmem::Finder<'static>,
 }
 
 fn needles() -> &'static Needles {
@@ -746,6 +755,7 @@ fn needles() -> &'static Needles {
         scheme: memmem::Finder::new("://"),
         pem: memmem::Finder::new("-----BEGIN "),
         jwt: memmem::Finder::new("eyJ"),
+        pem_end: memmem::Finder::new("-----END "),
     })
 }
 
@@ -940,6 +950,69 @@ fn pem_keys(t: &str, out: &mut Vec<Candidate>) {
             "pem",
         ));
         from = e.max(from);
+    }
+    pem_tails(t, out);
+}
+
+/// The second half of a private key whose `BEGIN` line is elsewhere (a key cut in two, across
+/// two messages or parts): its base64 lines and its `-----END … PRIVATE KEY-----` line, found
+/// from the end marker back over the body.
+fn pem_tails(t: &str, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    let mut from = 0;
+    let covered = out
+        .iter()
+        .filter(|c| c.rule == "pem")
+        .map(|c| (c.start, c.end))
+        .collect::<Vec<_>>();
+    while let Some(k) = find(&t[from..], &needles().pem_end) {
+        let s = from + k;
+        from = s + 9;
+        let Some(label_end) = t[from..].find("-----").map(|x| from + x) else {
+            return;
+        };
+        if label_end - from > 64 || !t[from..label_end].contains("PRIVATE KEY") {
+            continue;
+        }
+        let e = label_end + 5;
+        if covered.iter().any(|&(cs, ce)| cs <= s && s < ce) {
+            continue;
+        }
+        // Back over whole lines of base64 (a key's body has nothing else on its lines).
+        let body_char = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+        let mut start = s;
+        loop {
+            let line_end = match start.checked_sub(1) {
+                Some(p) if b[p] == b'\n' => p - usize::from(p > 0 && b[p - 1] == b'\r'),
+                _ => break,
+            };
+            let mut line_start = line_end;
+            while line_start > 0 && body_char(b[line_start - 1]) {
+                line_start -= 1;
+            }
+            let whole = line_start == 0 || b[line_start - 1] == b'\n';
+            if line_start == line_end || !whole || s - line_start > 65_536 {
+                break;
+            }
+            start = line_start;
+        }
+        // Some key material before the marker: a bare `-----END …-----` line is only a marker.
+        if b[start..s]
+            .iter()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .count()
+            >= 40
+        {
+            out.push(Candidate::new(
+                Entity::SecretPrivateKey,
+                start,
+                e,
+                1.0,
+                true,
+                "pem_tail",
+            ));
+        }
+        from = e;
     }
 }
 

@@ -20,6 +20,21 @@ const fn between(x: u64, m: u64, n: u64) -> u64 {
     (ONES * (127 + n) - lo) & !x & (lo + ONES * (127 - m)) & HIGH
 }
 
+/// For each byte of `x`: its high bit set when the byte is `c`.
+#[inline(always)]
+const fn equal(x: u64, c: u8) -> u64 {
+    let y = x ^ (ONES * c as u64);
+    !(((y & LOW7) + LOW7) | y) & HIGH
+}
+
+/// Whether each byte of `x` is plain text: printable ASCII (`0x20`–`0x7E`), tab, line feed or
+/// carriage return.
+#[inline(always)]
+pub fn all_printable(x: u64) -> bool {
+    let printable = between(x, 0x1F, 0x7F);
+    printable == HIGH || printable | equal(x, b'\t') | equal(x, b'\n') | equal(x, b'\r') == HIGH
+}
+
 #[inline(always)]
 fn load(b: &[u8], i: usize) -> u64 {
     let mut w = [0u8; 8];
@@ -62,6 +77,13 @@ mod tests {
             let mut d = [b'7'; 16];
             d[..5].fill(c);
             assert_eq!(next_digit(&d, 0), naive_digit(&d, 0), "byte {c:#x}");
+            let mut p = [b'a'; 8];
+            p[6] = c;
+            assert_eq!(
+                all_printable(u64::from_le_bytes(p)),
+                (0x20..0x7F).contains(&c) || matches!(c, b'\t' | b'\n' | b'\r'),
+                "byte {c:#x}"
+            );
         }
     }
 

@@ -153,6 +153,9 @@ fn dictionaries_and_the_allow_list() {
         "internal - only",
         "INTERNAL ONLY",
         "Рrојеct Fаlcon",
+        "Pro\u{301}ject Falcon",
+        "project/falcon",
+        "ınternal-only",
     ] {
         let text = format!("about {written}, today");
         assert_eq!(
@@ -161,8 +164,26 @@ fn dictionaries_and_the_allow_list() {
             "{written:?}"
         );
     }
-    for text in ["the project's falcon", "internally only", "pro ject falcon"] {
+    for text in [
+        "the project's falcon",
+        "internally only",
+        "pro ject falcon",
+        "one project. Falcon is a bird",
+        "subproject_falconry",
+    ] {
         assert_eq!(types(&denied, text), vec![], "{text}");
+    }
+    // Inside identifiers, at a word's edge: `_` and a small letter before a capital separate.
+    for (text, term) in [
+        ("load project_falcon_config now", "project_falcon"),
+        ("call ProjectFalconAPI now", "ProjectFalcon"),
+        ("x.internal-only.y", "internal-only"),
+    ] {
+        assert_eq!(
+            types(&denied, text),
+            vec![(Entity::DeniedTerm, term.to_string())],
+            "{text}"
+        );
     }
     let bad = Guard::new(GuardConfig {
         denied_terms: vec!["ok".into(), "  ".into()],
@@ -665,9 +686,9 @@ fn evasive_writings_are_found_whole() {
             "4111  1111  1111  1111",
         ),
         (
-            "card\t4111\t1111\t1111\t1111\tend",
+            "card 4111\u{0}11111111\u{2028}1111 end",
             Entity::CreditCard,
-            "4111\t1111\t1111\t1111",
+            "4111\u{0}11111111\u{2028}1111",
         ),
         (
             "card ٤١١١١١١١١١١١١١١١ end",
@@ -704,6 +725,16 @@ fn evasive_writings_are_found_whole() {
             Entity::EmailAddress,
             "ann{AT}mail.example.de",
         ),
+        (
+            "...and the rest:\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4\n-----END PRIVATE KEY-----\nthanks",
+            Entity::SecretPrivateKey,
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4\n-----END PRIVATE KEY-----",
+        ),
+        (
+            "mail zed.victim@corp-example[dot]com now",
+            Entity::EmailAddress,
+            "zed.victim@corp-example[dot]com",
+        ),
     ] {
         let f = types(&g, text);
         assert!(
@@ -722,6 +753,9 @@ fn evasive_writings_are_found_whole() {
         "report 4111_report_1111",
         "ref 4111.1111.1111.1112",
         "values 1234  5678",
+        // A table's row: tab-separated, or space-aligned without a word that names a card.
+        "4111\t1111\t1111\t1111",
+        "row 4111  1111  1111  1111 total",
     ] {
         assert_eq!(types(&g, text), vec![], "{text}");
     }
