@@ -983,15 +983,30 @@ async fn a_providers_error_text_is_masked_before_the_client_sees_it() {
         ..Default::default()
     })
     .await;
-    let (g, _admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    for stream in [false, true] {
-        let resp = reqwest::Client::new()
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    // Masked whatever the action: under a policy that hashes e-mails, the error shows the mask,
+    // not a hash (the text is the provider's, not an answer).
+    let (st, v) = planes::Http::new(&g.url)
+        .call(
+            reqwest::Method::PUT,
+            "/admin/v1/policies/default",
+            &admin,
+            Some(json!({"policy": {"entities": {"EMAIL_ADDRESS": "hash"}}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let chat = |stream: bool| {
+        reqwest::Client::new()
             .post(g.chat_url())
             .bearer_auth(&g.key)
             .json(&json!({"model": "m", "stream": stream, "messages": common::user("hello")}))
-            .send()
-            .await
-            .unwrap();
+    };
+    let embed = reqwest::Client::new()
+        .post(format!("{}/v1/embeddings", g.url))
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "input": "hello"}));
+    for (stream, req) in [(false, chat(false)), (true, chat(true)), (false, embed)] {
+        let resp = req.send().await.unwrap();
         let status = resp.status();
         let body = resp.text().await.unwrap();
         assert!(

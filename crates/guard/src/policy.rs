@@ -511,8 +511,25 @@ impl Policy {
             for mut f in guard.scan_with(&joined[a..z], |e| Some(self.threshold(e))) {
                 f.start += a;
                 f.end += a;
-                let touched = (0..group.len()).filter(|&k| touches(&f, k)).count();
-                if touched >= 2 && !crossing.iter().any(|g| g.start < f.end && f.start < g.end) {
+                let touched: Vec<usize> = (0..group.len()).filter(|&k| touches(&f, k)).collect();
+                // A value that one piece holds on its own is that piece's (found, or allowed,
+                // there): `mail ` + `ann@example.org` glued is no `mailann@…` across the seam.
+                let own = || {
+                    touched.iter().any(|&k| {
+                        let (js, je) = spans[k];
+                        guard
+                            .scan_with(&joined[js..je], |e| Some(self.threshold(e)))
+                            .iter()
+                            .any(|g| {
+                                g.entity == f.entity && js + g.start < f.end && f.start < js + g.end
+                            })
+                    })
+                };
+                if touched.len() >= 2
+                    && self.action(f.entity) != Action::Allow
+                    && !crossing.iter().any(|g| g.start < f.end && f.start < g.end)
+                    && !own()
+                {
                     crossing.push(f);
                 }
             }
@@ -873,6 +890,25 @@ mod tests {
         let (head, tail) = jwt.split_at(jwt.len() / 2);
         let (got, a) = seams(&mask, &[head, tail], &mut t);
         assert_eq!(got, ["<SECRET_JWT>", ""], "{:?}", a.counts);
+        // A long local part reaches back past 32 bytes; a value wholly inside one piece is no
+        // crossing; two crossings in one pass are both acted on.
+        for (pieces, want) in [
+            (
+                &[
+                    "write zed.victim.with.a.rather.long.local.part.for.testing.purposes@",
+                    "corp-example.com now",
+                ][..],
+                &["write <EMAIL_ADDRESS>", " now"][..],
+            ),
+            (&["mail ", "ann@example.org"], &["mail ", "ann@example.org"]),
+            (
+                &["mail ann@", "example.com and bob@", "example.org"],
+                &["mail <EMAIL_ADDRESS>", " and <EMAIL_ADDRESS>", ""],
+            ),
+        ] {
+            let (got, _) = seams(&mask, pieces, &mut t);
+            assert_eq!(got, want, "{pieces:?}");
+        }
         // Under block: refused, whatever the pieces.
         let block = policy("default: block");
         let (_, a) = seams(&block, &["card 4111 1111", "1111 1111"], &mut t);
@@ -935,6 +971,14 @@ mod tests {
                 b"Test Using Larger Than Block-Size Key - Hash Key First"
             )),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        // A key of exactly one block (64 bytes) is used as it is, not hashed first.
+        assert_eq!(
+            hex(hmac(
+                &[0xaa; 64],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "84332a7580ed3cf75de83c644c8d2c1c262ad90e0190e5c5ae4b82b2102e8e75"
         );
         // Scopes: two use cases, two keys; the same scope, the same key.
         assert_ne!(scoped_key(KEY, "uc_a"), scoped_key(KEY, "uc_b"));

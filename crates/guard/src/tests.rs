@@ -760,3 +760,140 @@ fn evasive_writings_are_found_whole() {
         assert_eq!(types(&g, text), vec![], "{text}");
     }
 }
+
+/// Boundaries of the writings above, one case each (from the mutation review).
+#[test]
+fn the_writings_edges() {
+    let g = Guard::new(GuardConfig::default()).unwrap();
+    for (text, entity, value) in [
+        // Three spaces is the widest gap; the last group of a 4-4-4 layout may be short.
+        (
+            "card 4111   1111   1111   1111 end",
+            Entity::CreditCard,
+            "4111   1111   1111   1111",
+        ),
+        (
+            "card 3782 8224 6310 005 end",
+            Entity::CreditCard,
+            "3782 8224 6310 005",
+        ),
+        (
+            "card 3782.8224.6310.005 end",
+            Entity::CreditCard,
+            "3782.8224.6310.005",
+        ),
+        // Kannada digits, written out (not read from the table the code uses).
+        (
+            "card ೪೧೧೧ ೧೧೧೧ ೧೧೧೧ ೧೧೧೧ end",
+            Entity::CreditCard,
+            "೪೧೧೧ ೧೧೧೧ ೧೧೧೧ ೧೧೧೧",
+        ),
+        (
+            "<a>zed.victim&commat;corp-example.com</a>",
+            Entity::EmailAddress,
+            "zed.victim&commat;corp-example.com",
+        ),
+        (
+            "mail zed.victim{at}corp-example{dot}com now",
+            Entity::EmailAddress,
+            "zed.victim{at}corp-example{dot}com",
+        ),
+        (
+            "my aws creds: b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+",
+            Entity::SecretAwsKey,
+            "b0vVliJ+hKSFlhnyHDFTOz8H5FAVn5z+FMxaIKn+",
+        ),
+        (
+            "Device MAC: face.b00c.0001",
+            Entity::MacAddress,
+            "face.b00c.0001",
+        ),
+    ] {
+        assert_eq!(types(&g, text), vec![(entity, value.to_string())], "{text}");
+    }
+    for text in ["ref 4111111111111111_v2", "reply to ann [at] com later"] {
+        assert_eq!(types(&g, text), vec![], "{text}");
+    }
+    // Decimal digits of each script, written out: a sample per block of the table.
+    for (c, d) in [
+        ('٤', 4),
+        ('۷', 7),
+        ('߃', 3),
+        ('९', 9),
+        ('৫', 5),
+        ('੨', 2),
+        ('૬', 6),
+        ('୮', 8),
+        ('௧', 1),
+        ('౦', 0),
+        ('೪', 4),
+        ('൩', 3),
+        ('෫', 5),
+        ('๗', 7),
+        ('໒', 2),
+        ('༤', 4),
+        ('၈', 8),
+        ('႖', 6),
+        ('៣', 3),
+        ('᠕', 5),
+        ('᥈', 2),
+        ('᧙', 9),
+        ('᪁', 1),
+        ('᪓', 3),
+        ('᭕', 5),
+        ('᮶', 6),
+        ('᱄', 4),
+        ('᱗', 7),
+        ('꘢', 2),
+        ('꣘', 8),
+        ('꤁', 1),
+        ('꧓', 3),
+        ('꧹', 9),
+        ('꩖', 6),
+        ('꯵', 5),
+    ] {
+        let t = format!("{c}");
+        assert_eq!(
+            crate::normalize::Normalized::new(&t).text,
+            d.to_string(),
+            "{c}"
+        );
+    }
+}
+
+/// Denied terms: the gap between words, the separators a term is split at, look-alikes, the
+/// longer of two terms, and a term of nothing but separators.
+#[test]
+fn denied_terms_edges() {
+    let g = Guard::new(GuardConfig {
+        denied_terms: vec![
+            "Project".into(),
+            "Project Falcon".into(),
+            "sales-only".into(),
+            "acme.internal".into(),
+        ],
+        ..GuardConfig::default()
+    })
+    .unwrap();
+    for (text, value) in [
+        ("about Project      Falcon, today", "Project      Falcon"),
+        ("about project/falcon, today", "project/falcon"),
+        ("about ѕales-only, today", "ѕales-only"),
+        ("about Project Falcon, today", "Project Falcon"),
+        ("about acme internal, today", "acme internal"),
+    ] {
+        assert_eq!(
+            types(&g, text),
+            vec![(Entity::DeniedTerm, value.to_string())],
+            "{text}"
+        );
+    }
+    let bad = Guard::new(GuardConfig {
+        denied_terms: vec!["--".into()],
+        ..GuardConfig::default()
+    });
+    assert_eq!(
+        bad.unwrap_err().to_string(),
+        "denied_terms[0]: a term must have a letter or digit (separators alone match anything)"
+    );
+}

@@ -379,6 +379,8 @@ mod tests {
                 Some("items[1].n"),
             ),
             (r#"[[], [{"x": {"y": 1, "y": 1}}]]"#, Some("[1][0].x.y")),
+            // The first key given twice is named, not a later one.
+            (r#"{"a": 1, "a": 2, "b": 1, "b": 2}"#, Some("a")),
             // The same key in two objects, or the same value twice, is fine.
             (r#"{"a": {"k": 1}, "b": {"k": 1}, "c": [1, 1]}"#, None),
             (r#"{"a": "\u0061", "b": 1}"#, None),

@@ -303,15 +303,19 @@ mod tests {
         // Under 1 KiB: held at its bytes (27) plus the overhead (3 + 3), above the count.
         assert_eq!(chat_prompt_bound("gpt-4o", &small), 3 + 3 + 27);
         assert!(chat_prompt_bound("gpt-4o", &small) > chat_prompt("gpt-4o", &small));
-        // From 1 KiB to 16 KiB: counted.
-        let medium: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
-            "model": "m", "messages": [{"role": "user", "content": "word ".repeat(1_000)}]
-        }))
-        .unwrap();
-        assert_eq!(
-            chat_prompt_bound("gpt-4o", &medium),
-            chat_prompt("gpt-4o", &medium)
-        );
+        // From 1 KiB (exactly) to 16 KiB: counted.
+        for text in ["a".repeat(1024), "word ".repeat(250), "word ".repeat(1_000)] {
+            let medium: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
+                "model": "m", "messages": [{"role": "user", "content": text}]
+            }))
+            .unwrap();
+            assert_eq!(
+                chat_prompt_bound("gpt-4o", &medium),
+                chat_prompt("gpt-4o", &medium),
+                "{} bytes",
+                text.len()
+            );
+        }
         let text = "word ".repeat(10_000);
         let big: ChatCompletionRequest = serde_json::from_value(serde_json::json!({
             "model": "m", "messages": [{"role": "user", "content": text}]

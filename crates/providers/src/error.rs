@@ -439,6 +439,30 @@ mod tests {
                 .ends_with("see YW4gb3JkaW5hcnkgbWVzc2FnZQ== or a%20b"),
             "{e}"
         );
+        // A short run (16 characters: 12 bytes of the secret's start), a run with a stray
+        // character at its end, and the standard alphabet's `+` and `/` (from the mutation review).
+        for shown in [
+            std.encode("sk-live-1234"),
+            std.encode("xsk-live-123456") + "A",
+            std.encode(">>> sk-live-123456 ???"),
+        ] {
+            let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
+            assert_eq!(
+                e.to_string(),
+                "the provider reported an error inside the stream: got *** here",
+                "{shown}"
+            );
+        }
+        // Every kind of error that carries a text is blanked.
+        for e in [
+            ProviderError::Transport("key sk-live-123456".into()),
+            ProviderError::Connect("key sk-live-123456".into()),
+            ProviderError::InvalidResponse("key sk-live-123456".into()),
+            ProviderError::Unsupported("key sk-live-123456".into()),
+        ] {
+            let shown = e.redact(&secrets).to_string();
+            assert!(shown.ends_with("key ***"), "{shown}");
+        }
         // 11 characters of it are not enough to tell.
         let e = ProviderError::StreamError("sk-live-123".into()).redact(&secrets);
         assert_eq!(
