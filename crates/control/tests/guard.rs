@@ -1029,3 +1029,37 @@ async fn a_providers_error_text_is_masked_before_the_client_sees_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn tool_results_cut_in_two_are_read_whole_when_only_tool_results_are_scanned() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let (st, v) = planes::Http::new(&g.url)
+        .call(
+            reqwest::Method::PUT,
+            "/admin/v1/policies/default",
+            &admin,
+            Some(json!({"policy": {"scan": {"input": false, "tool_results": true}, "entities": {"CREDIT_CARD": "block"}}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": [
+            {"role": "user", "content": "look it up"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ]},
+            {"role": "tool", "tool_call_id": "c1", "content": "card 4111 1111"},
+            {"role": "tool", "tool_call_id": "c2", "content": "1111 1111"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "policy_violation", "{v}");
+}

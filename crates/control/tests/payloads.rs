@@ -295,6 +295,14 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
         denied_count().await,
         2 + tollgate_control::DENIED_READS_AUDITED_PER_HOUR as usize
     );
+    // Someone who cannot see the record gets 404 — as for a record that does not exist — and
+    // no audit entry (it would tell them the record exists).
+    let outsider = token_for(&api, &admin, "outsider", Value::Null, None).await;
+    assert_eq!(read(&outsider, &recs[5].id, Some("curious")).await.0, 404);
+    assert_eq!(
+        denied_count().await,
+        2 + tollgate_control::DENIED_READS_AUDITED_PER_HOUR as usize
+    );
     let (st, v) = read(&auditor, &recs[5].id, None).await;
     assert_eq!(st, 400, "{v}");
     let (st, v) = read(&auditor, &recs[5].id, Some("  ")).await;
