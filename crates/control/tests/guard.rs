@@ -343,15 +343,11 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
     let api = planes::Http::new(&g.url);
     // Nothing scanned on the way in: what the model writes back is masked on the way out.
-    let (st, v) = api
-        .call(
-            reqwest::Method::PUT,
-            "/admin/v1/policies/default",
-            &admin,
-            Some(json!({"policy": {"scan": {"input": false, "tool_arguments": false, "tool_results": false}, "entities": {"PHONE_NUMBER": "hash"}}})),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    api.put_default_policy(
+        &admin,
+        json!({"scan": {"input": false, "tool_arguments": false, "tool_results": false}, "entities": {"PHONE_NUMBER": "hash"}}),
+    )
+    .await;
     let text = format!("call {PHONE} or write {EMAIL}; my card is {CARD}, key {AWS} thanks");
     // Each use case hashes under its own key: the same number under another use case is
     // another hash, so hashes cannot be matched across use cases.
@@ -986,15 +982,9 @@ async fn a_providers_error_text_is_masked_before_the_client_sees_it() {
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
     // Masked whatever the action: under a policy that hashes e-mails, the error shows the mask,
     // not a hash (the text is the provider's, not an answer).
-    let (st, v) = planes::Http::new(&g.url)
-        .call(
-            reqwest::Method::PUT,
-            "/admin/v1/policies/default",
-            &admin,
-            Some(json!({"policy": {"entities": {"EMAIL_ADDRESS": "hash"}}})),
-        )
+    planes::Http::new(&g.url)
+        .put_default_policy(&admin, json!({"entities": {"EMAIL_ADDRESS": "hash"}}))
         .await;
-    assert_eq!(st, 200, "{v}");
     let chat = |stream: bool| {
         reqwest::Client::new()
             .post(g.chat_url())
@@ -1034,15 +1024,12 @@ async fn a_providers_error_text_is_masked_before_the_client_sees_it() {
 async fn tool_results_cut_in_two_are_read_whole_when_only_tool_results_are_scanned() {
     let s = common::sim(SimConfig::default()).await;
     let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
-    let (st, v) = planes::Http::new(&g.url)
-        .call(
-            reqwest::Method::PUT,
-            "/admin/v1/policies/default",
+    planes::Http::new(&g.url)
+        .put_default_policy(
             &admin,
-            Some(json!({"policy": {"scan": {"input": false, "tool_results": true}, "entities": {"CREDIT_CARD": "block"}}})),
+            json!({"scan": {"input": false, "tool_results": true}, "entities": {"CREDIT_CARD": "block"}}),
         )
         .await;
-    assert_eq!(st, 200, "{v}");
     let resp = reqwest::Client::new()
         .post(g.chat_url())
         .bearer_auth(&g.key)

@@ -101,6 +101,19 @@ impl Http {
         }
     }
 
+    /// Sets the org default policy to `policy` as `admin` (asserting it was stored).
+    pub async fn put_default_policy(&self, admin: &str, policy: serde_json::Value) {
+        let (st, v) = self
+            .call(
+                reqwest::Method::PUT,
+                "/admin/v1/policies/default",
+                admin,
+                Some(serde_json::json!({ "policy": policy })),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+
     /// `method path` with `Authorization: Bearer <token>` and an optional JSON body: the status
     /// and the JSON answer (`null` when it is not JSON).
     pub async fn call(
