@@ -36,6 +36,9 @@ pub struct SimulateArgs {
     /// Share of streams cut halfway without their end marker (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub truncate_rate: f64,
+    /// Share of streams that stop halfway with an error event carrying --error-message (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub stream_error_rate: f64,
     /// Do not report usage.
     #[arg(long)]
     pub no_usage: bool,
@@ -68,6 +71,7 @@ impl SimulateArgs {
         for (name, v) in [
             ("--error-rate", self.error_rate),
             ("--truncate-rate", self.truncate_rate),
+            ("--stream-error-rate", self.stream_error_rate),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 bail!("{name} must be between 0 and 1, got {v}");
@@ -91,6 +95,7 @@ impl SimulateArgs {
             retry_after: self.retry_after,
             error_message: self.error_message.clone(),
             truncate_rate: self.truncate_rate,
+            stream_error_rate: self.stream_error_rate,
             usage: !self.no_usage,
             cached_tokens: self.cached_tokens,
             cache_write_tokens: self.cache_write_tokens,

@@ -1050,3 +1050,69 @@ async fn tool_results_cut_in_two_are_read_whole_when_only_tool_results_are_scann
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["code"], "policy_violation", "{v}");
 }
+
+#[tokio::test]
+async fn a_stream_that_fails_midway_shows_what_was_written_guarded_then_the_error() {
+    // The model fails halfway through its answer with an error that repeats values.
+    let s = common::sim(SimConfig {
+        echo: true,
+        stream_error_rate: 1.0,
+        error_message: format!("overloaded while reading card {CARD} for {EMAIL}"),
+        ..Default::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    planes::Http::new(&g.url)
+        .put_default_policy(&admin, json!({"entities": {"EMAIL_ADDRESS": "tokenize"}}))
+        .await;
+    let prompt = format!(
+        "Write to {EMAIL} today and ask about the parcel, then wait for the team's answer before the end of the week"
+    );
+    for route in ["m", "c"] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": route, "stream": true, "messages": common::user(&prompt)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let events = common::sse_data(resp).await;
+        // The model saw a token; the first half of its echo is what it wrote.
+        let upstream = s.sim.received().last().unwrap().clone();
+        assert!(
+            upstream.contains("<EMAIL_ADDRESS_1>") && !upstream.contains(EMAIL),
+            "{upstream}"
+        );
+        // The last event is the error, its values masked; no end marker after a failure.
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        let message = last["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("<CREDIT_CARD>") && message.contains("<EMAIL_ADDRESS>"),
+            "{route}: {last}"
+        );
+        assert!(!events.iter().any(|e| e == "[DONE]"), "{route}: {events:?}");
+        for e in &events {
+            assert!(!e.contains("4111"), "{route}: the card shown in {e}");
+        }
+        // Everything written before the failure reaches the client, the token put back: what
+        // the guard still held when the error came is not lost.
+        let shown = common::streamed_text(&events);
+        let written = upstream.chars().count().div_ceil(3) / 2 * 3;
+        assert!(prompt.starts_with(&shown), "{route}: {shown:?}");
+        assert!(shown.contains(EMAIL), "{route}: {shown:?}");
+        assert!(
+            shown.chars().count() + "<EMAIL_ADDRESS_1>".len() >= written + EMAIL.len(),
+            "{route}: {} of about {written} characters shown: {shown:?}",
+            shown.chars().count()
+        );
+    }
+    let recs = planes::records(&g, 2).await;
+    for r in &recs {
+        assert_eq!(r.outcome, "stream_error", "{r:?}");
+        assert_eq!(
+            findings(r),
+            vec![f("EMAIL_ADDRESS", "tokenize", "input", 1)]
+        );
+    }
+}

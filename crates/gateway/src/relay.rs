@@ -176,6 +176,11 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
                 break Ok(());
             }
             Err(e) => {
+                // The text the model wrote before failing is the client's: what the output
+                // guard still holds is scanned and goes out before the error.
+                if let Some(last) = job.shield.as_mut().and_then(|s| s.finish()) {
+                    send(&tx, frame(&last), &mut client_gone, job.idle_timeout).await;
+                }
                 send(
                     &tx,
                     error_frame(&job.errors.clean_error(job.redactor.redact(e.clone()))),

@@ -225,7 +225,11 @@ async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Respons
         }),
     }));
     events.push(event(&StreamEvent::MessageStop));
-    if s.truncate() {
+    if s.stream_error() {
+        events.truncate(((first_token + token_end) / 2).max(1));
+        let e = json!({"type": "error", "error": {"type": "api_error", "message": s.cfg.error_message}});
+        events.push(Bytes::from(format!("event: error\ndata: {e}\n\n")));
+    } else if s.truncate() {
         events.truncate(((first_token + token_end) / 2).max(1));
     }
     Ok(sse_body(s, events, first_token..token_end))

@@ -3,8 +3,9 @@
 //! It is a product feature (load tests, demos, trying Tollgate without a provider account) and the
 //! upstream of Tollgate's own tests. Output is deterministic: the same request and seed give the
 //! same words. Knobs ([`SimConfig`]) set latency, time to first token, tokens per second, an
-//! error rate with its status, a truncated-stream rate, whether usage is reported, and the cached,
-//! cache-write and reasoning token counts it claims.
+//! error rate with its status, a truncated-stream rate, a rate of streams failing halfway with
+//! an error event, whether usage is reported, and the cached, cache-write and reasoning token
+//! counts it claims.
 //!
 //! Endpoints: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
 //! `POST /v1/messages` (Anthropic), Azure's `/openai/deployments/{name}/...`, and `GET /sim/stats`
@@ -55,6 +56,9 @@ pub struct SimConfig {
     pub error_message: String,
     /// Share of streams cut halfway, without their end marker (0.0–1.0).
     pub truncate_rate: f64,
+    /// Share of streams that stop halfway with an error event carrying `error_message`
+    /// (a provider failing mid-answer) (0.0–1.0).
+    pub stream_error_rate: f64,
     /// Report usage at all.
     pub usage: bool,
     /// Input tokens reported as read from the prompt cache.
@@ -85,6 +89,7 @@ impl Default for SimConfig {
             retry_after: None,
             error_message: "simulated upstream error".into(),
             truncate_rate: 0.0,
+            stream_error_rate: 0.0,
             usage: true,
             cached_tokens: 0,
             cache_write_tokens: 0,
@@ -110,6 +115,8 @@ pub struct Stats {
     pub errors: AtomicU64,
     /// Streams truncated.
     pub truncated: AtomicU64,
+    /// Streams stopped by an error event.
+    pub stream_errors: AtomicU64,
 }
 
 impl Stats {
@@ -120,6 +127,7 @@ impl Stats {
             "embeddings": self.embeddings.load(Ordering::Relaxed),
             "errors": self.errors.load(Ordering::Relaxed),
             "truncated": self.truncated.load(Ordering::Relaxed),
+            "stream_errors": self.stream_errors.load(Ordering::Relaxed),
         })
     }
 }
@@ -295,6 +303,15 @@ impl Shared {
             self.stats.truncated.fetch_add(1, Ordering::Relaxed);
         }
         cut
+    }
+
+    /// Whether this stream is to stop with an error event.
+    pub(crate) fn stream_error(&self) -> bool {
+        let fail = self.cfg.stream_error_rate > 0.0 && fastrand::f64() < self.cfg.stream_error_rate;
+        if fail {
+            self.stats.stream_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        fail
     }
 }
 

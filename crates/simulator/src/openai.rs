@@ -374,7 +374,11 @@ async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Re
         events.push(chunk(Vec::new(), Some(usage(s, prompt, &outputs))));
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    if s.truncate() {
+    if s.stream_error() {
+        events.truncate(((first_token + token_end) / 2).max(1));
+        let e = json!({"error": {"message": s.cfg.error_message, "type": "server_error", "code": null}});
+        events.push(Bytes::from(format!("data: {e}\n\n")));
+    } else if s.truncate() {
         let keep = (first_token + token_end) / 2;
         events.truncate(keep.max(1));
     }
