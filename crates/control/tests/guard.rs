@@ -1116,3 +1116,93 @@ async fn a_stream_that_fails_midway_shows_what_was_written_guarded_then_the_erro
         );
     }
 }
+
+#[tokio::test]
+async fn embeddings_token_ids_are_read_as_their_text() {
+    use tollgate_meter::estimate::{embedding_text_tokens, embedding_tokens_text};
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    planes::Http::new(&g.url)
+        .put_default_policy(
+            &admin,
+            json!({"entities": {"EMAIL_ADDRESS": "mask", "CREDIT_CARD": "block"}}),
+        )
+        .await;
+    let embed = |input: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/embeddings", g.url))
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "input": input}))
+            .send()
+    };
+    let upstream_inputs = || -> Vec<String> {
+        let body: Value = serde_json::from_str(s.sim.received_bodies().last().unwrap()).unwrap();
+        body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ids| {
+                let ids: Vec<u32> = serde_json::from_value(ids.clone()).unwrap();
+                embedding_tokens_text(&ids).unwrap()
+            })
+            .collect()
+    };
+    // Several token lists: the e-mail masked in the one that holds it, the other left as sent.
+    let plain = embedding_text_tokens("the weather is fine");
+    let resp = embed(json!([
+        embedding_text_tokens(&format!("write to {EMAIL} soon")),
+        plain
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        upstream_inputs(),
+        vec![
+            "write to <EMAIL_ADDRESS> soon".to_string(),
+            "the weather is fine".to_string()
+        ]
+    );
+    let body: Value = serde_json::from_str(s.sim.received_bodies().last().unwrap()).unwrap();
+    assert_eq!(
+        body["input"][1],
+        json!(plain),
+        "untouched ids are sent as they came"
+    );
+    // One token list with a card: refused, naming the type, before the provider sees it.
+    let before = s.sim.received_bodies().len();
+    let resp = embed(json!(embedding_text_tokens(&format!("card {CARD}"))))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "policy_violation", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CREDIT_CARD")
+    );
+    // Ids the guard cannot read are refused, not let through unscanned.
+    let resp = embed(json!([[9_999_999_u32, 15]])).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "input", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("token ids outside"),
+        "{v}"
+    );
+    assert_eq!(s.sim.received_bodies().len(), before);
+    let recs = planes::records(&g, 3).await;
+    assert_eq!(
+        recs.iter().map(findings).collect::<Vec<_>>(),
+        vec![
+            vec![f("EMAIL_ADDRESS", "mask", "input", 1)],
+            vec![f("CREDIT_CARD", "block", "input", 1)],
+            vec![],
+        ]
+    );
+}

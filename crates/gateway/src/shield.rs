@@ -131,6 +131,29 @@ impl Guarding<'_> {
         }
     }
 
+    /// Token ids of an embeddings input: guarded as the text they stand for, re-encoded when
+    /// changed. Ids outside the vocabulary cannot be read, so they are refused rather than let
+    /// through unscanned.
+    fn token_ids(
+        &mut self,
+        ids: &mut Vec<u32>,
+        blocked: &mut BTreeSet<Entity>,
+    ) -> Result<(), ApiError> {
+        let Some(mut text) = tollgate_meter::estimate::embedding_tokens_text(ids) else {
+            return Err(ApiError::invalid(
+                "input holds token ids outside the embedding models' vocabulary (cl100k_base); \
+                 the policy's guard cannot read them",
+                Some("input".into()),
+            ));
+        };
+        let before = text.clone();
+        self.text(&mut text, blocked);
+        if text != before {
+            *ids = tollgate_meter::estimate::embedding_text_tokens(&text);
+        }
+        Ok(())
+    }
+
     /// Counts what `applied` found and notes the types to block; gives back its text.
     fn took(&mut self, applied: Applied, blocked: &mut BTreeSet<Entity>) -> String {
         self.report.add("input", &applied.counts);
@@ -360,7 +383,9 @@ pub fn guard_chat(g: &mut Guarding<'_>, req: &mut ChatCompletionRequest) -> Resu
     Guarding::refuse(blocked)
 }
 
-/// The input guard of an embeddings request (token inputs carry no text to scan).
+/// The input guard of an embeddings request. Token-array inputs are read as the text they stand
+/// for (the embedding models' `cl100k_base`), guarded, and written back as tokens when the guard
+/// changed them: the provider decodes them, so they are text like any other.
 pub fn guard_embeddings(g: &mut Guarding<'_>, req: &mut EmbeddingsRequest) -> Result<(), ApiError> {
     if !g.gov.policy.scan.input {
         g.report.input = Ran::Off;
@@ -378,7 +403,12 @@ pub fn guard_embeddings(g: &mut Guarding<'_>, req: &mut EmbeddingsRequest) -> Re
                 g.text(t, &mut blocked);
             }
         }
-        EmbeddingInput::Tokens(_) | EmbeddingInput::ManyTokens(_) => {}
+        EmbeddingInput::Tokens(ids) => g.token_ids(ids, &mut blocked)?,
+        EmbeddingInput::ManyTokens(lists) => {
+            for ids in lists {
+                g.token_ids(ids, &mut blocked)?;
+            }
+        }
     }
     g.report.input = Ran::Ran;
     Guarding::refuse(blocked)

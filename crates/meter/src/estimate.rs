@@ -201,6 +201,20 @@ pub fn embeddings_prompt_bound(model: &str, req: &EmbeddingsRequest) -> u64 {
     }
 }
 
+/// The text that token ids stand for in `cl100k_base`, the encoding of OpenAI's embedding
+/// models (`text-embedding-3-*`, `ada-002`), which decode token-array inputs with it; `None`
+/// when an id is not in it. Bytes that do not form UTF-8 on their own (an id that is part of a
+/// character) read as U+FFFD.
+pub fn embedding_tokens_text(ids: &[u32]) -> Option<String> {
+    let bytes = cl100k()?.decode_bytes(ids).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `text` as `cl100k_base` token ids (the inverse of [`embedding_tokens_text`] for valid text).
+pub fn embedding_text_tokens(text: &str) -> Vec<u32> {
+    cl100k().map_or_else(Vec::new, |b| b.encode_ordinary(text))
+}
+
 /// Tokens reserved per embeddings input beyond its text (some servers count a few per input).
 pub const PER_INPUT_RESERVATION: u64 = 4;
 
@@ -242,6 +256,17 @@ fn push_message_text(out: &mut String, m: &serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedding_token_ids_read_as_their_text_and_back() {
+        let text = "mail ann@example.org, card 4111 1111 1111 1111 — déjà vu";
+        let ids = embedding_text_tokens(text);
+        assert!(ids.len() > 5);
+        assert_eq!(embedding_tokens_text(&ids).as_deref(), Some(text));
+        // An id outside the vocabulary cannot be read.
+        assert_eq!(embedding_tokens_text(&[u32::MAX]), None);
+        assert_eq!(embedding_tokens_text(&[]).as_deref(), Some(""));
+    }
 
     #[test]
     fn counts_with_the_model_family_tokenizer() {

@@ -139,7 +139,7 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// The text of the last [`RECEIVED`] chat requests, oldest first.
     pub(crate) received: std::sync::Mutex<std::collections::VecDeque<String>>,
-    /// The whole bodies of the same requests, as JSON.
+    /// The whole bodies of the last chat and embeddings requests, as JSON.
     pub(crate) bodies: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
@@ -197,8 +197,8 @@ impl Simulator {
         &self.shared.stats
     }
 
-    /// The whole bodies (JSON) of the last chat requests it received: every field a provider
-    /// would have seen.
+    /// The whole bodies (JSON) of the last chat and embeddings requests it received: every
+    /// field a provider would have seen.
     pub fn received_bodies(&self) -> Vec<String> {
         let r = self.shared.bodies.lock().unwrap_or_else(|e| e.into_inner());
         r.iter().cloned().collect()

@@ -393,6 +393,7 @@ async fn respond_embeddings(
     s.stats.embeddings.fetch_add(1, Ordering::Relaxed);
     s.authorize(headers, Dialect::OpenAi)?;
     let req: EmbeddingsRequest = parse(body, Dialect::OpenAi)?;
+    s.remember_body(serde_json::to_string(&req).unwrap_or_default());
     if let Some(e) = s.injected_error(Dialect::OpenAi) {
         return Err(e);
     }
