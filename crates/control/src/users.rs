@@ -3,8 +3,9 @@
 //! The lifecycle of a personal token (`tgu_…`): a platform admin issues one to anyone, a user to
 //! themself; it lives at most [`MAX_TOKEN_LIFETIME_DAYS`] (the default too), and a token issued to
 //! its own user by a request authenticated with a personal token expires no later than that token,
-//! so no chain of tokens outlives its first link. The user themself or a platform admin lists and
-//! revokes them; a revoked token answers 401 from the next request on. A platform admin can disable
+//! so no chain of tokens outlives its first link; a user holds at most [`MAX_ACTIVE_TOKENS`]
+//! active ones. The user themself or a platform admin lists and revokes them; a revoked token
+//! answers 401 from the next request on. A platform admin can disable
 //! a user (every token of theirs answers 401 at once, and works again when they are enabled, if it
 //! has not expired) and change their org role (it applies from their next request). Every change is
 //! audited (`token.create`, `token.revoke`, `user.update`), never with a secret.
@@ -15,6 +16,10 @@ use crate::common::*;
 /// not be later. Tokens issued before the limit existed were given this long from the upgrade
 /// (store migration 6).
 pub const MAX_TOKEN_LIFETIME_DAYS: i64 = 90;
+
+/// The most personal tokens a user may hold at once (neither revoked nor expired): enough for
+/// every machine and tool of a person, and a bound on what a stolen token can mint.
+pub const MAX_ACTIVE_TOKENS: usize = 20;
 
 /// [`MAX_TOKEN_LIFETIME_DAYS`] in milliseconds.
 const MAX_TOKEN_LIFETIME_MS: i64 = MAX_TOKEN_LIFETIME_DAYS * 24 * 3600 * 1000;
@@ -250,7 +255,7 @@ pub async fn revoke_token(
 
 #[utoipa::path(post, path = "/admin/v1/users/{id}/tokens", tag = "users", params(("id" = String, Path)), request_body = CreateToken,
     responses((status = 201, body = NewToken), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse),
-        (status = 409, description = "the user is disabled", body = ErrorResponse)))]
+        (status = 409, description = "the user is disabled, or holds the most active tokens allowed", body = ErrorResponse)))]
 /// Issues a personal admin token (a platform admin for anyone; a user for themselves). It expires
 /// at `expires_at`, at most [`MAX_TOKEN_LIFETIME_DAYS`] away (the default); issued to its own user
 /// through a personal token, no later than that token (the default is clamped to it).
@@ -271,6 +276,15 @@ pub async fn create_token(
         });
     }
     let expires_at = token_expiry(&p, &id, req.expires_at.as_deref(), gw.clock.now_ms())?;
+    if active_tokens(&gw, &id).await? >= MAX_ACTIVE_TOKENS {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "user {id} holds {MAX_ACTIVE_TOKENS} active personal tokens, the most allowed: \
+                 revoke one before issuing another"
+            ),
+            code: "too_many_tokens",
+        });
+    }
     let k = tollgate_store::keys::generate(&gw.secret, "tgu");
     let token = m::UserToken {
         id: m::new_id("tok"),
@@ -291,6 +305,28 @@ pub async fn create_token(
         expires_at: Some(tollgate_types::time::rfc3339(expires_at)),
         secret: k.plaintext,
     }))
+}
+
+/// How many of user `id`'s personal tokens are neither revoked nor expired.
+async fn active_tokens(gw: &Control, id: &str) -> Result<usize> {
+    let now = gw.clock.now_ms();
+    let mut page = PageRequest {
+        after: None,
+        limit: 200,
+    };
+    let mut n = 0;
+    loop {
+        let p = gw.store.list_tokens(id, &page).await?;
+        n += p
+            .items
+            .iter()
+            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
+            .count();
+        match p.next {
+            Some(after) => page.after = Some(after),
+            None => return Ok(n),
+        }
+    }
 }
 
 /// When a new token of user `id` expires: `asked` if given (in the future, within the maximum

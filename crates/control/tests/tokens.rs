@@ -14,7 +14,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tollgate_control::Control;
-use tollgate_control::users::MAX_TOKEN_LIFETIME_DAYS;
+use tollgate_control::users::{MAX_ACTIVE_TOKENS, MAX_TOKEN_LIFETIME_DAYS};
 use tollgate_store::now_ms;
 use tollgate_types::time::{parse_rfc3339, rfc3339};
 
@@ -921,4 +921,70 @@ async fn token_expiry_limits_are_exact_to_the_millisecond() {
             assert_eq!(v["error"]["param"], "expires_at");
         }
     }
+}
+
+/// A user holds at most 20 active tokens: the 21st is refused (409 `too_many_tokens`) whoever
+/// asks, and a token that expires (on a manual clock) or is revoked makes room for one more.
+#[tokio::test]
+async fn a_user_holds_at_most_20_active_tokens() {
+    assert_eq!(MAX_ACTIVE_TOKENS, 20);
+    let clock = tollgate_types::clock::Clock::manual(now_ms());
+    let api = Api::at(clock.clone()).await;
+    let p = people(&api).await;
+    let path = format!("/admin/v1/users/{}/tokens", p.ana);
+    let (_, short) = api
+        .token(
+            &p.ana,
+            json!({"name": "short", "expires_at": rfc3339(clock.now_ms() + HOUR_MS)}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for i in 1..MAX_ACTIVE_TOKENS {
+        ids.push(api.token(&p.ana, json!({"name": format!("t{i}")})).await.0);
+    }
+    let refused = |token: String| {
+        let (api, path) = (&api, &path);
+        async move {
+            let (s, v) = api
+                .call(
+                    Method::POST,
+                    path,
+                    &token,
+                    Some(json!({"name": "one more"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CONFLICT, "{v}");
+            assert_eq!(v["error"]["code"], "too_many_tokens", "{v}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("20 active"),
+                "{v}"
+            );
+        }
+    };
+    // Neither the admin nor Ana herself gets a 21st.
+    refused(api.admin.clone()).await;
+    refused(short.clone()).await;
+    // Another user is not affected.
+    api.token(&p.bo, json!({"name": "bo's"})).await;
+    // Revoked: room for one.
+    api.ok(
+        Method::POST,
+        &format!("{path}/{}/revoke", ids[0]),
+        json!({}),
+    )
+    .await;
+    api.token(&p.ana, json!({"name": "after revoke"})).await;
+    refused(api.admin.clone()).await;
+    // Expired: room for one.
+    clock.advance(std::time::Duration::from_millis(HOUR_MS as u64));
+    api.token(&p.ana, json!({"name": "after expiry"})).await;
+    refused(api.admin.clone()).await;
+    // Every token is still listed, revoked and expired ones too.
+    let listed = api
+        .ok_as(&api.admin.clone(), Method::GET, &path, None)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 22);
 }
