@@ -210,8 +210,9 @@ pub const REDACT_PREFIX: usize = 12;
 
 /// `text` with every case-insensitive occurrence of each secret, or of a run of at least its
 /// first [`REDACT_PREFIX`] characters, replaced by `***` — and the same for a secret written in
-/// base64 (a run of base64 whose decoding shows it becomes `***`) or percent-encoded (then the
-/// whole text is withheld: its encoded spans cannot be cut out one by one reliably).
+/// hex, in base64 (a run of base64 whose decoding shows it becomes `***`), percent-encoded or in
+/// base64 wrapped over lines (then the whole text is withheld: its encoded spans cannot be cut
+/// out one by one reliably).
 pub fn redact_text(text: String, secrets: &[String]) -> String {
     let secrets: Vec<&str> = secrets
         .iter()
@@ -220,15 +221,27 @@ pub fn redact_text(text: String, secrets: &[String]) -> String {
         .collect();
     let mut text = text;
     for secret in &secrets {
-        text = blank_plain(text, secret);
+        text = blank_plain(text, secret, secret.len().min(REDACT_PREFIX));
+        // In hex (either case): two characters a byte.
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        text = blank_plain(text, &hex, 2 * secret.len().min(REDACT_PREFIX));
     }
+    const WITHHELD: &str = "*** (withheld: it showed a credential of the gateway)";
     if text.contains('%') {
         let decoded = percent_decoded(&text);
         if secrets.iter().any(|s| shows(decoded.as_bytes(), s)) {
-            return "*** (withheld: it showed a credential of the gateway)".into();
+            return WITHHELD.into();
         }
     }
-    blank_base64(text, &secrets)
+    let text = blank_base64(text, &secrets);
+    // Base64 wrapped over lines (MIME, PEM) or cut by blanks: read with every blank left out.
+    if text.bytes().any(|c| c.is_ascii_whitespace()) {
+        let joined: String = text.split_ascii_whitespace().collect();
+        if blank_base64(joined.clone(), &secrets) != joined {
+            return WITHHELD.into();
+        }
+    }
+    text
 }
 
 /// Whether `bytes` show `secret` (or its first [`REDACT_PREFIX`] characters), in any ASCII case.
@@ -240,9 +253,11 @@ fn shows(bytes: &[u8], secret: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(&n[..min]))
 }
 
-fn blank_plain(text: String, secret: &str) -> String {
+/// `text` with every case-insensitive run of at least the first `min` characters of `secret`
+/// replaced by `***`.
+fn blank_plain(text: String, secret: &str, min: usize) -> String {
     let needle = secret.to_ascii_lowercase();
-    let min = needle.len().min(REDACT_PREFIX);
+    let min = min.min(needle.len());
     let lower = text.to_ascii_lowercase();
     if !lower.contains(&needle[..min]) {
         return text;
@@ -319,6 +334,13 @@ fn blank_base64(text: String, secrets: &[&str]) -> String {
         let start = i;
         while i < b.len() && is_b64(b[i]) {
             i += 1;
+            // Padding ends a run.
+            if b[i - 1] == b'=' {
+                while i < b.len() && b[i] == b'=' {
+                    i += 1;
+                }
+                break;
+            }
         }
         // Four characters of base64 carry three bytes: shorter runs cannot show a secret.
         if i - start < 16 {
@@ -463,6 +485,42 @@ mod tests {
             let shown = e.redact(&secrets).to_string();
             assert!(shown.ends_with("key ***"), "{shown}");
         }
+        // In hex, either case, whole or its first 12 bytes: blanked.
+        let hex: String = b"sk-live-123456"
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        for shown in [hex.clone(), hex.to_uppercase(), hex[..24].to_string()] {
+            let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
+            assert_eq!(
+                e.to_string(),
+                "the provider reported an error inside the stream: got *** here",
+                "{shown}"
+            );
+        }
+        // 11 bytes of it in hex are not enough.
+        let e = ProviderError::StreamError(format!("got {} here", &hex[..22])).redact(&secrets);
+        assert!(e.to_string().contains(&hex[..22]), "{e}");
+        // Base64 wrapped over lines, or cut by blanks: the whole text withheld.
+        let b64 = std.encode("the key is sk-live-123456 as given");
+        for shown in [
+            format!("{}\n{}", &b64[..20], &b64[20..]),
+            format!("{}\r\n  {}", &b64[..17], &b64[17..]),
+        ] {
+            let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
+            assert_eq!(
+                e.to_string(),
+                "the provider reported an error inside the stream: *** (withheld: it showed a credential of the gateway)",
+                "{shown:?}"
+            );
+        }
+        // Ordinary words around a secret's base64 are not mistaken for it.
+        let e =
+            ProviderError::StreamError("rate limit reached\nretry later".into()).redact(&secrets);
+        assert!(
+            e.to_string().ends_with("rate limit reached\nretry later"),
+            "{e}"
+        );
         // 11 characters of it are not enough to tell.
         let e = ProviderError::StreamError("sk-live-123".into()).redact(&secrets);
         assert_eq!(
