@@ -58,6 +58,8 @@ pub struct RequestContext {
     pub prompt_hash: Option<String>,
     /// `x-tollgate-session`: the conversation whose tokens this request shares.
     pub session: Option<String>,
+    /// Its keyed pseudonym (set once admitted; what the record and feedback use).
+    pub session_hash: Option<String>,
     /// What the guard did (policy, whether each direction ran, counts — never values).
     pub guard: crate::shield::GuardReport,
     /// What the request stores of its content, when its policy logs it (sealed by the record).
@@ -83,6 +85,7 @@ impl RequestContext {
             budget: None,
             prompt_hash: None,
             session: None,
+            session_hash: None,
             guard: Default::default(),
             payload: None,
         }

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod budgets;
 pub mod checkpoints;
 pub mod context;
+pub mod feedback;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -90,6 +91,11 @@ pub enum GatewayError {
 /// Everything requests share: the composition root of the data plane. Each pipeline step is a
 /// part of its own that holds only what the step needs — [`auth::Keyring`] (authenticate),
 /// [`admit::Gate`] (admit), [`routing::Upstreams`] (route), [`settle::Books`] (settle and record) —
+/// Outcome events the feedback queue holds before `POST /v1/feedback` answers 503.
+pub const OUTCOME_QUEUE: usize = 65_536;
+/// Outcome events per write.
+pub const OUTCOME_BATCH: usize = 2_048;
+
 /// and the gateway wires them together.
 #[derive(Debug)]
 pub struct Gateway {
@@ -117,6 +123,8 @@ pub struct Gateway {
     pub upstreams: routing::Upstreams,
     /// Step 6: prices, alerts and the ledger.
     pub books: Arc<settle::Books>,
+    /// The writer of outcome and feedback events (`POST /v1/feedback`).
+    pub outcomes: tollgate_ledger::outcomes::OutcomeWriter,
     /// Metrics registry.
     pub metrics: Arc<metrics::Metrics>,
     /// Background tasks (stream relays) that shutdown waits for.
@@ -211,6 +219,11 @@ impl Gateway {
                 ..Default::default()
             },
         );
+        let outcomes = tollgate_ledger::outcomes::OutcomeWriter::start(
+            store.clone(),
+            OUTCOME_QUEUE,
+            OUTCOME_BATCH,
+        );
         let limiter = Arc::new(limits::RateLimiter::with_clock(clock.clone()));
         let checkpointer = Arc::new(checkpoints::Checkpointer::load(
             &config.audit,
@@ -237,6 +250,7 @@ impl Gateway {
                 )?),
             )),
             upstreams,
+            outcomes,
             policies: policy_book,
             vault: Arc::new(vault::Vault::new(vault::VaultLimits::default())),
             checkpoints: checkpointer,
@@ -335,6 +349,7 @@ pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(pipeline::chat))
         .route("/v1/embeddings", post(pipeline::embeddings))
+        .route("/v1/feedback", post(feedback::post))
         .route("/v1/models", get(pipeline::models))
         .route("/v1/models/{model}", get(pipeline::model))
         .route("/healthz", get(ops::healthz))
@@ -406,8 +421,9 @@ pub async fn serve(
     if tokio::time::timeout(grace, gw.tasks.wait()).await.is_err() {
         tracing::warn!("stream relays still running after the grace period");
     }
-    // Every admitted request has queued its record by now: write them all.
+    // Every admitted request has queued its record by now: write them all, and the feedback.
     gw.books.ledger.shutdown().await;
+    gw.outcomes.shutdown().await;
     // ... and the chain's state at the end is signed.
     gw.checkpoints.checkpoint(true).await;
     Ok(())

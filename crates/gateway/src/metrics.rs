@@ -113,6 +113,7 @@ pub struct Metrics {
     admin_auth_failures: Family<OutcomeLabels, Counter>,
     guard_findings: Family<GuardLabels, Counter>,
     guard_blocked: Counter,
+    feedback: Family<OutcomeLabels, Counter>,
 }
 
 /// Labels of `tollgate_guard_findings_total`: a bounded set (entity types × actions × 2).
@@ -129,7 +130,8 @@ pub struct GuardLabels {
 /// An outcome label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `rejected` or `throttled`.
+    /// Admin authentication failures: `rejected` or `throttled`; feedback events: `success`,
+    /// `failure`, `escalated`, `abandoned`, or `none` (a rating, acceptance or value alone).
     pub outcome: &'static str,
 }
 
@@ -339,7 +341,14 @@ impl Metrics {
             "Requests refused with policy_violation",
             guard_blocked.clone(),
         );
+        let feedback = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tollgate_feedback_events",
+            "Outcome and feedback events accepted at POST /v1/feedback, by outcome",
+            feedback.clone(),
+        );
         Metrics {
+            feedback,
             guard_findings,
             guard_blocked,
             admin_auth_failures,
@@ -505,6 +514,13 @@ impl Metrics {
         if blocked {
             self.guard_blocked.inc();
         }
+    }
+
+    /// A feedback event was accepted.
+    pub fn feedback(&self, outcome: &'static str) {
+        self.feedback
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     /// A client connection was closed.

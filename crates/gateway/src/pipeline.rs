@@ -193,7 +193,8 @@ enum Work {
 
 /// Runs the rest of an admitted request in a tracked task, hands its response to the client, and
 /// records it — `client_disconnected` when the client was gone by then.
-async fn finish_admitted(gw: Arc<Gateway>, ctx: RequestContext, work: Work) -> Response {
+async fn finish_admitted(gw: Arc<Gateway>, mut ctx: RequestContext, work: Work) -> Response {
+    gw.books.admitted(&mut ctx);
     let (tx, rx) = tokio::sync::oneshot::channel::<Response>();
     let task_gw = gw.clone();
     gw.tasks.spawn(async move {
@@ -572,7 +573,12 @@ impl Gateway {
     }
 
     /// Answers an error: counted, logged once (kind and ids only, never content), shaped.
-    fn answer_error(&self, endpoint: &'static str, ctx: &RequestContext, e: ApiError) -> Response {
+    pub(crate) fn answer_error(
+        &self,
+        endpoint: &'static str,
+        ctx: &RequestContext,
+        e: ApiError,
+    ) -> Response {
         let status = e.status();
         let route = ctx
             .route

@@ -63,6 +63,7 @@ impl Books {
             pod_id: caller.pod_id.clone(),
             end_user: ctx.end_user.clone(),
             end_user_hash,
+            session_hash: ctx.session_hash.clone(),
             payload_ref,
             payload,
             endpoint: ctx.endpoint.to_string(),

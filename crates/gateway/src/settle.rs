@@ -37,6 +37,9 @@ pub struct Books {
     pub(crate) pseudonyms: hmac::Hmac<sha2::Sha256>,
     /// Seals what requests store of their content.
     pub sealer: crate::payloads::Sealer,
+    /// The requests and sessions admitted lately, for feedback that names them before their
+    /// records are written.
+    pub recent: crate::feedback::RecentRefs,
 }
 
 impl Books {
@@ -58,6 +61,7 @@ impl Books {
             alerts,
             ledger,
             sealer,
+            recent: crate::feedback::RecentRefs::default(),
             pseudonyms: hmac::Hmac::<sha2::Sha256>::new_from_slice(pseudonym_key)
                 .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
         }
@@ -70,6 +74,23 @@ impl Books {
         let mut mac = self.pseudonyms.clone();
         mac.update(id.as_bytes());
         tollgate_store::keys::hex(&mac.finalize().into_bytes())
+    }
+
+    /// The keyed pseudonym of a session id (`x-tollgate-session`), apart from end users' ones.
+    pub fn session_pseudonym(&self, session: &str) -> String {
+        self.pseudonym(&format!("session\u{0}{session}"))
+    }
+
+    /// Notes an admitted request (it will have a record) so feedback may name it at once.
+    pub fn admitted(&self, ctx: &mut crate::context::RequestContext) {
+        ctx.session_hash = ctx.session.as_deref().map(|s| self.session_pseudonym(s));
+        if let Some(caller) = &ctx.caller {
+            self.recent.note(
+                &caller.use_case_id,
+                &ctx.request_id,
+                ctx.session_hash.as_deref(),
+            );
+        }
     }
 
     /// Records usage and cost; returns the charge (for the request record).

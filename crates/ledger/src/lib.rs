@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod outcomes;
 pub mod spill;
 
 use spill::Spill;

@@ -42,6 +42,7 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             prompt_hash: Some(format!("{:032x}", i % 1000)),
             policy: None,
             guard: None,
+            session_hash: None,
             end_user_hash: None,
             payload_ref: None,
             payload: None,

@@ -59,6 +59,7 @@ fn record(i: usize) -> RequestRecord {
         )),
         policy: None,
         guard: None,
+        session_hash: None,
         end_user_hash: None,
         payload_ref: None,
         payload: None,

@@ -654,6 +654,164 @@ pub struct RequestRecord {
     /// and counts per entity type, action and direction — never a value.
     #[serde(default)]
     pub guard: Option<String>,
+    /// A keyed pseudonym of the conversation (`x-tollgate-session`) the request belonged to:
+    /// what feedback about a session is checked against. Not covered by the audit chain.
+    #[serde(default)]
+    pub session_hash: Option<String>,
+}
+
+/// What an application reports became of a request or a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The task was done.
+    Success,
+    /// It was not.
+    Failure,
+    /// A person had to take over.
+    Escalated,
+    /// The user gave up.
+    Abandoned,
+}
+
+impl Outcome {
+    /// Every outcome, in order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::Failure,
+        Outcome::Escalated,
+        Outcome::Abandoned,
+    ];
+
+    /// Its name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Escalated => "escalated",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+
+    /// The outcome named `s`.
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// An outcome or feedback event an application posted (`POST /v1/feedback`) about one of its
+/// use case's requests or sessions. Never a prompt or an answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    /// `fbk_…` (time-ordered).
+    pub id: String,
+    /// The client's idempotency id: stored once per use case.
+    pub event_id: Option<String>,
+    /// When it happened, Unix ms.
+    pub at: i64,
+    /// The use case (of the key that posted it, and of what it names).
+    pub use_case_id: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// The key that posted it.
+    pub key_id: String,
+    /// The request it is about (`x-request-id`).
+    pub request_id: Option<String>,
+    /// The session it is about, as a keyed pseudonym.
+    pub session_hash: Option<String>,
+    /// What became of it.
+    pub outcome: Option<Outcome>,
+    /// The user's rating, 1–5 (4 and 5 are positive).
+    pub rating: Option<u8>,
+    /// Whether the output was accepted.
+    pub accepted: Option<bool>,
+    /// Whether it was edited before use.
+    pub edited: Option<bool>,
+    /// The value the application reports, nano-USD.
+    pub value_nano_usd: Option<u64>,
+    /// Minutes of work saved, in thousandths of a minute.
+    pub minutes_saved_milli: Option<u64>,
+    /// Free labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Outcome events of one use case in one hour, summed (what the KPIs read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRollup {
+    /// Unix hours (UTC).
+    pub hour: i64,
+    /// The pod.
+    pub pod_id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// Events stored.
+    pub events: u64,
+    /// Events whose outcome is `success`.
+    pub success: u64,
+    /// … `failure`.
+    pub failure: u64,
+    /// … `escalated`.
+    pub escalated: u64,
+    /// … `abandoned`.
+    pub abandoned: u64,
+    /// Events with a rating.
+    pub rated: u64,
+    /// Ratings of 4 or 5.
+    pub positive: u64,
+    /// The ratings, summed.
+    pub rating_sum: u64,
+    /// Events saying whether the output was accepted.
+    pub with_acceptance: u64,
+    /// Accepted without edits.
+    pub accepted_unedited: u64,
+    /// Accepted after edits.
+    pub accepted_edited: u64,
+    /// Successes without a reported value (valued at the use case's value per outcome).
+    pub success_unvalued: u64,
+    /// Reported values, nano-USD.
+    pub value_nano_usd: u64,
+    /// Minutes saved, thousandths.
+    pub minutes_saved_milli: u64,
+}
+
+impl OutcomeRollup {
+    /// Adds one event.
+    pub fn add(&mut self, e: &OutcomeEvent) {
+        self.events += 1;
+        match e.outcome {
+            Some(Outcome::Success) => {
+                self.success += 1;
+                if e.value_nano_usd.is_none() {
+                    self.success_unvalued += 1;
+                }
+            }
+            Some(Outcome::Failure) => self.failure += 1,
+            Some(Outcome::Escalated) => self.escalated += 1,
+            Some(Outcome::Abandoned) => self.abandoned += 1,
+            None => {}
+        }
+        if let Some(r) = e.rating {
+            self.rated += 1;
+            self.rating_sum += u64::from(r);
+            if r >= 4 {
+                self.positive += 1;
+            }
+        }
+        if let Some(a) = e.accepted {
+            self.with_acceptance += 1;
+            match (a, e.edited.unwrap_or(false)) {
+                (true, false) => self.accepted_unedited += 1,
+                (true, true) => self.accepted_edited += 1,
+                (false, _) => {}
+            }
+        }
+        self.value_nano_usd = self
+            .value_nano_usd
+            .saturating_add(e.value_nano_usd.unwrap_or(0));
+        self.minutes_saved_milli = self
+            .minutes_saved_milli
+            .saturating_add(e.minutes_saved_milli.unwrap_or(0));
+    }
 }
 
 /// A price point as stored: the prices a deployment charges, and the list prices they compare

@@ -233,6 +233,32 @@ pub trait KeyQueries {
     ) -> impl Future<Output = R<UserToken>> + Send;
 }
 
+/// Outcome and feedback events, and what they are checked against.
+pub trait OutcomeQueries {
+    /// Stores events and adds them to their hourly rollups, in one transaction; an event whose
+    /// `event_id` its use case already has (stored before or earlier in the batch) is skipped.
+    /// Returns how many were stored.
+    fn insert_outcomes(&self, events: &[OutcomeEvent]) -> impl Future<Output = R<u64>> + Send;
+    /// Whether use case `use_case_id` has a request whose `x-request-id` is `request_id`.
+    fn request_known(
+        &self,
+        use_case_id: &str,
+        request_id: &str,
+    ) -> impl Future<Output = R<bool>> + Send;
+    /// Whether use case `use_case_id` has a request of the session with this pseudonym.
+    fn session_known(
+        &self,
+        use_case_id: &str,
+        session_hash: &str,
+    ) -> impl Future<Output = R<bool>> + Send;
+    /// The rollups of hours `from_hour..to_hour` (Unix hours), by hour then use case.
+    fn outcome_rollups(
+        &self,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> impl Future<Output = R<Vec<OutcomeRollup>>> + Send;
+}
+
 /// The audit trail and settings.
 pub trait AuditQueries {
     /// Audit events, newest last, after sequence `after`.

@@ -416,6 +416,7 @@ mod tests {
             payload: None,
             policy: Some("default@1".into()),
             guard: Some("{\"input\":\"ran\"}".into()),
+            session_hash: Some("not covered".into()),
         };
         for r in [empty, full] {
             assert_eq!(

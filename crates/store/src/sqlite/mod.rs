@@ -3,6 +3,7 @@
 mod budgets;
 mod chain;
 mod ledger;
+mod outcomes;
 mod payloads;
 mod policies;
 mod rows;
@@ -33,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/sqlite/0007_policies.sql")),
     (8, include_str!("../../migrations/sqlite/0008_chain.sql")),
     (9, include_str!("../../migrations/sqlite/0009_payloads.sql")),
+    (
+        10,
+        include_str!("../../migrations/sqlite/0010_outcomes.sql"),
+    ),
 ];
 
 /// A SQLite store.

@@ -1,0 +1,376 @@
+//! `POST /v1/feedback`: what an application reports became of a request or a session — an
+//! outcome (`success`, `failure`, `escalated`, `abandoned`), a rating, whether the output was
+//! accepted (and edited), the value it produced, the minutes it saved, free labels.
+//!
+//! Authenticated with the data-plane key; an event may only name a request or a session of the
+//! key's own use case — anything else is 404, exactly like a reference that does not exist, so a
+//! key learns nothing of other use cases. A reference is checked against the requests admitted
+//! lately ([`RecentRefs`], so feedback posted the moment an answer ends is not refused because
+//! its record is still queued) and then the ledger. Accepted events (202) go to the outcome
+//! writer, off the request path; an `event_id` makes posting idempotent (a second event with
+//! the same id in the same use case is not counted). A full queue answers 503: nothing accepted
+//! is dropped.
+
+use crate::Gateway;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::extract::{parse_json, read_body};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use tollgate_store::{Outcome, OutcomeEvent, OutcomeQueries};
+
+/// References kept per generation of [`RecentRefs`] (two generations are kept).
+pub const RECENT_PER_GENERATION: usize = 1 << 17;
+/// Labels one event may carry.
+pub const MAX_LABELS: usize = 20;
+/// How far back an event's `at` may be, in days.
+pub const MAX_BACKDATE_DAYS: i64 = 90;
+/// How far ahead of the gateway's clock an event's `at` may be (clock skew), in ms.
+const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
+
+/// The requests and sessions admitted lately, per use case, as 64-bit keyed fingerprints in two
+/// generations of at most [`RECENT_PER_GENERATION`] each (a few MB): when one fills, the older
+/// is forgotten. Older references are looked up in the ledger.
+#[derive(Debug, Default)]
+pub struct RecentRefs {
+    gens: Mutex<(HashSet<u64>, HashSet<u64>)>,
+    keys: std::collections::hash_map::RandomState,
+}
+
+impl RecentRefs {
+    fn fingerprint(&self, kind: u8, use_case: &str, reference: &str) -> u64 {
+        let mut h = self.keys.build_hasher();
+        kind.hash(&mut h);
+        use_case.hash(&mut h);
+        reference.hash(&mut h);
+        h.finish()
+    }
+
+    fn insert(&self, f: u64) {
+        let Ok(mut g) = self.gens.lock() else {
+            return;
+        };
+        if g.0.len() >= RECENT_PER_GENERATION {
+            let full = std::mem::take(&mut g.0);
+            g.1 = full;
+        }
+        g.0.insert(f);
+    }
+
+    fn contains(&self, f: u64) -> bool {
+        self.gens
+            .lock()
+            .is_ok_and(|g| g.0.contains(&f) || g.1.contains(&f))
+    }
+
+    /// Notes an admitted request of `use_case` and its session's pseudonym.
+    pub fn note(&self, use_case: &str, request_id: &str, session_hash: Option<&str>) {
+        self.insert(self.fingerprint(0, use_case, request_id));
+        if let Some(s) = session_hash {
+            self.insert(self.fingerprint(1, use_case, s));
+        }
+    }
+
+    /// Whether `use_case` had the request `request_id` lately.
+    pub fn knows_request(&self, use_case: &str, request_id: &str) -> bool {
+        self.contains(self.fingerprint(0, use_case, request_id))
+    }
+
+    /// Whether `use_case` had a request of the session with this pseudonym lately.
+    pub fn knows_session(&self, use_case: &str, session_hash: &str) -> bool {
+        self.contains(self.fingerprint(1, use_case, session_hash))
+    }
+}
+
+/// The body of `POST /v1/feedback`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    request_id: Option<String>,
+    session_id: Option<String>,
+    event_id: Option<String>,
+    outcome: Option<Outcome>,
+    rating: Option<i64>,
+    accepted: Option<bool>,
+    edited: Option<bool>,
+    value_usd: Option<serde_json::Value>,
+    minutes_saved: Option<serde_json::Value>,
+    labels: Option<BTreeMap<String, String>>,
+    at: Option<String>,
+}
+
+fn invalid(message: impl Into<String>, param: &str) -> ApiError {
+    ApiError::invalid(message, Some(param.into()))
+}
+
+/// A short id-like text: 1–`max` characters, none of them a control character.
+fn id_text(v: &str, param: &str, max: usize) -> Result<(), ApiError> {
+    if v.is_empty() || v.chars().count() > max {
+        return Err(invalid(
+            format!("`{param}` must be 1 to {max} characters"),
+            param,
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(invalid(
+            format!("`{param}` must not contain control characters"),
+            param,
+        ));
+    }
+    Ok(())
+}
+
+/// A decimal given as a JSON number or a string, as text.
+fn decimal_text(v: &serde_json::Value, param: &str) -> Result<String, ApiError> {
+    match v {
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::String(s) => Ok(s.clone()),
+        _ => Err(invalid(
+            format!("`{param}` must be a number or a decimal string such as \"12.50\""),
+            param,
+        )),
+    }
+}
+
+/// The event a body describes, checked (the reference is checked by the caller).
+fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>), ApiError> {
+    let session = match (&b.request_id, &b.session_id) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give either `request_id` or `session_id`, not both",
+                "session_id",
+            ));
+        }
+        (None, None) => {
+            return Err(invalid(
+                "say what the feedback is about: `request_id` (the `x-request-id` of an answer) or `session_id` (its `x-tollgate-session`)",
+                "request_id",
+            ));
+        }
+        (Some(r), None) => {
+            id_text(r, "request_id", 256)?;
+            None
+        }
+        (None, Some(s)) => {
+            id_text(s, "session_id", 256)?;
+            Some(s.clone())
+        }
+    };
+    if let Some(e) = &b.event_id {
+        id_text(e, "event_id", 128)?;
+    }
+    let rating = match b.rating {
+        None => None,
+        Some(r @ 1..=5) => Some(r as u8),
+        Some(r) => {
+            return Err(invalid(
+                format!("`rating` must be 1 to 5 (4 and 5 count as positive), got {r}"),
+                "rating",
+            ));
+        }
+    };
+    if b.edited.is_some() && b.accepted.is_none() {
+        return Err(invalid(
+            "`edited` says how an accepted output was used: give `accepted` too",
+            "edited",
+        ));
+    }
+    let value = match &b.value_usd {
+        None => None,
+        Some(v) => Some(
+            tollgate_meter::money::parse_decimal(&decimal_text(v, "value_usd")?, 9).map_err(
+                |e| {
+                    invalid(
+                        format!("`value_usd` must be a non-negative amount in USD with at most 9 decimals: {e}"),
+                        "value_usd",
+                    )
+                },
+            )?,
+        ),
+    };
+    let minutes = match &b.minutes_saved {
+        None => None,
+        Some(v) => {
+            let text = decimal_text(v, "minutes_saved")?;
+            let m: f64 = text.trim().parse().map_err(|_| {
+                invalid(
+                    format!("`minutes_saved` must be a number of minutes, got {text:?}"),
+                    "minutes_saved",
+                )
+            })?;
+            if !(0.0..=1_000_000.0).contains(&m) {
+                return Err(invalid(
+                    "`minutes_saved` must be between 0 and 1,000,000",
+                    "minutes_saved",
+                ));
+            }
+            Some((m * 1000.0).round() as u64)
+        }
+    };
+    let labels = b.labels.unwrap_or_default();
+    if labels.len() > MAX_LABELS {
+        return Err(invalid(format!("at most {MAX_LABELS} labels"), "labels"));
+    }
+    for (k, v) in &labels {
+        if k.is_empty()
+            || k.len() > 64
+            || !k
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        {
+            return Err(invalid(
+                format!("label names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-` and `.`; got {k:?}"),
+                &format!("labels.{k}"),
+            ));
+        }
+        if v.chars().count() > 256 || v.chars().any(char::is_control) {
+            return Err(invalid(
+                "a label's value is at most 256 characters, none of them a control character",
+                &format!("labels.{k}"),
+            ));
+        }
+    }
+    if b.outcome.is_none()
+        && rating.is_none()
+        && b.accepted.is_none()
+        && value.is_none()
+        && minutes.is_none()
+    {
+        return Err(invalid(
+            "the feedback reports nothing: give at least one of `outcome`, `rating`, `accepted`, `value_usd` and `minutes_saved`",
+            "outcome",
+        ));
+    }
+    let at = match &b.at {
+        None => now,
+        Some(t) => {
+            let at = tollgate_types::time::parse_rfc3339(t).ok_or_else(|| {
+                invalid(
+                    format!(
+                        "`at` must be an RFC 3339 time such as 2026-11-30T12:00:00Z, got {t:?}"
+                    ),
+                    "at",
+                )
+            })?;
+            if at > now + MAX_AHEAD_MS || at < now - MAX_BACKDATE_DAYS * 86_400_000 {
+                return Err(invalid(
+                    format!(
+                        "`at` must be within the last {MAX_BACKDATE_DAYS} days and not in the future"
+                    ),
+                    "at",
+                ));
+            }
+            at
+        }
+    };
+    Ok((
+        OutcomeEvent {
+            id: tollgate_store::new_id("fbk"),
+            event_id: b.event_id,
+            at,
+            request_id: b.request_id,
+            outcome: b.outcome,
+            rating,
+            accepted: b.accepted,
+            edited: b.edited,
+            value_nano_usd: value,
+            minutes_saved_milli: minutes,
+            labels,
+            ..OutcomeEvent::default()
+        },
+        session,
+    ))
+}
+
+/// `POST /v1/feedback`.
+pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    let ctx = RequestContext::new(
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
+        gw.clock.now_ms(),
+    );
+    match accept(&gw, &headers, body).await {
+        Ok(e) => {
+            gw.metrics
+                .feedback(e.outcome.map_or("none", Outcome::as_str));
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({
+                    "object": "feedback",
+                    "id": e.id,
+                    "event_id": e.event_id,
+                    "status": "accepted",
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => gw.answer_error("feedback", &ctx, e),
+    }
+}
+
+async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<OutcomeEvent, ApiError> {
+    let caller = gw.keyring.authenticate(headers)?;
+    let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
+    let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
+    let uc = caller.use_case_id.as_str();
+    let recent = &gw.books.recent;
+    let known = match (&event.request_id, &session) {
+        (Some(r), _) => recent.knows_request(uc, r) || gw.store.request_known(uc, r).await?,
+        (None, Some(s)) => {
+            let h = gw.books.session_pseudonym(s);
+            let known = recent.knows_session(uc, &h) || gw.store.session_known(uc, &h).await?;
+            event.session_hash = Some(h);
+            known
+        }
+        (None, None) => false,
+    };
+    if !known {
+        return Err(ApiError::Missing(match &event.request_id {
+            Some(r) => format!("request {r:?} of this key's use case"),
+            None => "that session of this key's use case".into(),
+        }));
+    }
+    event.use_case_id = caller.use_case_id.clone();
+    event.pod_id = caller.pod_id.clone();
+    event.key_id = caller.key_id.clone();
+    gw.outcomes
+        .submit(event.clone())
+        .map_err(|_| ApiError::Unavailable("the feedback queue is full; try again in a moment"))?;
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_refs_keep_two_generations_apart_by_use_case_and_kind() {
+        let r = RecentRefs::default();
+        r.note("uc_a", "req-1", Some("s1"));
+        assert!(r.knows_request("uc_a", "req-1"));
+        assert!(r.knows_session("uc_a", "s1"));
+        // Another use case, or the other kind of reference: unknown.
+        assert!(!r.knows_request("uc_b", "req-1"));
+        assert!(!r.knows_session("uc_a", "req-1"));
+        assert!(!r.knows_request("uc_a", "s1"));
+        // One generation later it is still known; two later it is forgotten.
+        for i in 0..RECENT_PER_GENERATION {
+            r.note("uc_a", &format!("x{i}"), None);
+        }
+        assert!(r.knows_request("uc_a", "req-1"));
+        for i in 0..RECENT_PER_GENERATION {
+            r.note("uc_a", &format!("y{i}"), None);
+        }
+        assert!(!r.knows_request("uc_a", "req-1"));
+        assert!(r.knows_request("uc_a", &format!("y{}", RECENT_PER_GENERATION - 1)));
+    }
+}

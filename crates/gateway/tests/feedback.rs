@@ -1,0 +1,429 @@
+//! `POST /v1/feedback` end to end: what a key may name (its own use case's requests and
+//! sessions, nothing else), what bad input is told, idempotency by event id, 10,000 concurrent
+//! events counted exactly, and events summed into the hour they happened in.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tollgate_simulator::SimConfig;
+use tollgate_store::{
+    LedgerQueries, OutcomeQueries, OutcomeRollup, PilotCaps, RequestRecord, Stage,
+};
+
+/// Posts feedback with `key`: (status, body).
+async fn feedback(g: &common::Gw, key: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A chat request of `key` in `session`: its `x-request-id`.
+async fn ask(g: &common::Gw, key: &str, session: Option<&str>) -> String {
+    let mut req = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(key)
+        .json(&json!({"model": "m", "messages": common::user("hello")}));
+    if let Some(s) = session {
+        req = req.header("x-tollgate-session", s);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.headers()["x-request-id"].to_str().unwrap().to_string()
+}
+
+/// Every rollup row, by hour then use case.
+async fn rollups(g: &common::Gw) -> Vec<OutcomeRollup> {
+    g.gw.store.outcome_rollups(0, i64::MAX).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let (other, other_key) =
+        common::use_case_with_key(&g.gw, Stage::Production, &["m"], PilotCaps::default(), None)
+            .await;
+    let rid = ask(&g, &g.key, Some("conv-1")).await;
+    let theirs = ask(&g, &other_key, Some("conv-9")).await;
+
+    // Posted the moment the answer arrived (its record may still be queued): accepted.
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "event_id": "evt-1", "outcome": "success", "rating": 5,
+               "accepted": true, "edited": false, "value_usd": "12.50", "minutes_saved": 7.5,
+               "labels": {"channel": "web"}}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["status"], "accepted");
+    assert_eq!(v["event_id"], "evt-1");
+    assert!(v["id"].as_str().unwrap().starts_with("fbk_"), "{v}");
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"session_id": "conv-1", "outcome": "escalated", "rating": 2}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+
+    // Another use case's request or session, or one that does not exist: the same 404.
+    for (key, body) in [
+        (&other_key, json!({"request_id": rid, "outcome": "failure"})),
+        (
+            &other_key,
+            json!({"session_id": "conv-1", "outcome": "failure"}),
+        ),
+        (&g.key, json!({"request_id": theirs, "outcome": "failure"})),
+        (
+            &g.key,
+            json!({"session_id": "conv-9", "outcome": "failure"}),
+        ),
+        (
+            &g.key,
+            json!({"request_id": "no-such-request", "outcome": "failure"}),
+        ),
+        (
+            &g.key,
+            json!({"session_id": "conv-2", "outcome": "failure"}),
+        ),
+    ] {
+        let (st, v) = feedback(&g, key, body.clone()).await;
+        assert_eq!(st, 404, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "not_found", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("of this key's use case"),
+            "{v}"
+        );
+    }
+    // Without a key, or with a wrong one: 401.
+    for key in ["", "tg_wrong"] {
+        let (st, v) = feedback(&g, key, json!({"request_id": rid, "outcome": "success"})).await;
+        assert_eq!(st, 401, "{v}");
+    }
+
+    // A request the gateway no longer remembers is found in the ledger (a record written by
+    // an earlier process, say), with its session.
+    let old = RequestRecord {
+        id: tollgate_store::new_id("rec"),
+        request_id: "req-from-yesterday".into(),
+        at: g.gw.clock.now_ms() - 86_400_000,
+        key_id: "key_old".into(),
+        use_case_id: g.use_case.id.clone(),
+        pod_id: g.use_case.pod_id.clone(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        status: 200,
+        outcome: "ok".into(),
+        price_source: "catalog".into(),
+        usage_source: "provider".into(),
+        session_hash: Some(g.gw.books.session_pseudonym("conv-old")),
+        ..RequestRecord::default()
+    };
+    g.gw.store.insert_records(&[old]).await.unwrap();
+    for body in [
+        json!({"request_id": "req-from-yesterday", "outcome": "abandoned"}),
+        json!({"session_id": "conv-old", "accepted": false}),
+    ] {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(st, 202, "{body}: {v}");
+    }
+    // ... but not by another use case's key.
+    let (st, _) = feedback(
+        &g,
+        &other_key,
+        json!({"request_id": "req-from-yesterday", "outcome": "success"}),
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    g.gw.outcomes.written_at_least(4).await;
+    let rows = rollups(&g).await;
+    // One hour, one use case: the other key's events were all refused.
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let mine: Vec<&OutcomeRollup> = rows
+        .iter()
+        .filter(|r| r.use_case_id == g.use_case.id)
+        .collect();
+    assert!(rows.iter().all(|r| r.use_case_id != other.id));
+    let sum = |f: fn(&OutcomeRollup) -> u64| mine.iter().map(|r| f(r)).sum::<u64>();
+    assert_eq!(sum(|r| r.events), 4);
+    assert_eq!(
+        (
+            sum(|r| r.success),
+            sum(|r| r.failure),
+            sum(|r| r.escalated),
+            sum(|r| r.abandoned)
+        ),
+        (1, 0, 1, 1)
+    );
+    assert_eq!(
+        (sum(|r| r.rated), sum(|r| r.positive), sum(|r| r.rating_sum)),
+        (2, 1, 7)
+    );
+    assert_eq!(
+        (
+            sum(|r| r.with_acceptance),
+            sum(|r| r.accepted_unedited),
+            sum(|r| r.accepted_edited)
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(sum(|r| r.value_nano_usd), 12_500_000_000);
+    assert_eq!(sum(|r| r.success_unvalued), 0);
+    assert_eq!(sum(|r| r.minutes_saved_milli), 7_500);
+    assert!(mine.iter().all(|r| r.pod_id == g.use_case.pod_id));
+
+    let metrics = g.metrics().await;
+    for (outcome, n) in [
+        ("success", 1),
+        ("escalated", 1),
+        ("abandoned", 1),
+        ("none", 1),
+    ] {
+        let line = format!("tollgate_feedback_events_total{{outcome=\"{outcome}\"}} {n}");
+        assert!(metrics.contains(&line), "no {line} in metrics");
+    }
+}
+
+#[tokio::test]
+async fn bad_feedback_is_told_what_is_wrong() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let rid = ask(&g, &g.key, None).await;
+    let ok = |extra: Value| {
+        let mut b = json!({"request_id": rid});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let labels: serde_json::Map<String, Value> =
+        (0..21).map(|i| (format!("l{i}"), json!("v"))).collect();
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({"outcome": "success"}), "request_id", "`request_id`"),
+        (
+            json!({"request_id": rid, "session_id": "s", "outcome": "success"}),
+            "session_id",
+            "not both",
+        ),
+        (ok(json!({"request_id": ""})), "request_id", "1 to 256"),
+        (ok(json!({})), "outcome", "reports nothing"),
+        (
+            ok(json!({"outcome": "great"})),
+            "outcome",
+            "unknown variant",
+        ),
+        (ok(json!({"rating": 0})), "rating", "1 to 5"),
+        (ok(json!({"rating": 6})), "rating", "1 to 5"),
+        (ok(json!({"rating": "five"})), "rating", "invalid type"),
+        (ok(json!({"accepted": "yes"})), "accepted", "invalid type"),
+        (ok(json!({"edited": true})), "edited", "give `accepted` too"),
+        (ok(json!({"value_usd": "-1"})), "value_usd", "non-negative"),
+        (
+            ok(json!({"value_usd": "0.0000000001"})),
+            "value_usd",
+            "9 decimals",
+        ),
+        (
+            ok(json!({"value_usd": true})),
+            "value_usd",
+            "decimal string",
+        ),
+        (
+            ok(json!({"minutes_saved": -1})),
+            "minutes_saved",
+            "between 0",
+        ),
+        (
+            ok(json!({"minutes_saved": "soon"})),
+            "minutes_saved",
+            "number of minutes",
+        ),
+        (
+            ok(json!({"outcome": "success", "labels": {"bad name": "x"}})),
+            "labels.bad name",
+            "label names",
+        ),
+        (
+            ok(json!({"outcome": "success", "labels": labels})),
+            "labels",
+            "at most 20",
+        ),
+        (
+            ok(json!({"outcome": "success", "event_id": "x".repeat(129)})),
+            "event_id",
+            "1 to 128",
+        ),
+        (
+            ok(json!({"outcome": "success", "at": "yesterday"})),
+            "at",
+            "RFC 3339",
+        ),
+        (
+            ok(json!({"outcome": "success", "at": "2099-01-01T00:00:00Z"})),
+            "at",
+            "not in the future",
+        ),
+        (
+            ok(json!({"outcome": "success", "colour": "red"})),
+            "colour",
+            "unknown field",
+        ),
+    ];
+    for (body, param, says) in cases {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"], param, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {v}"
+        );
+    }
+    // Not JSON at all.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(&g.key)
+        .header("content-type", "application/json")
+        .body("{\"request_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Nothing was stored.
+    assert_eq!(g.gw.outcomes.stats().pending(), 0);
+    assert!(rollups(&g).await.is_empty());
+}
+
+#[tokio::test]
+async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let rid = ask(&g, &g.key, None).await;
+    const N: usize = 10_000;
+    let event = |i: usize| {
+        let outcome = ["success", "failure", "escalated", "abandoned"][i % 4];
+        json!({"request_id": rid, "event_id": format!("e{i}"), "outcome": outcome,
+               "rating": i % 5 + 1, "value_usd": format!("0.{:09}", i)})
+    };
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/feedback", g.url);
+    // Every event, then the first 100 again (a client retrying): each posted concurrently.
+    let statuses: Vec<u16> = futures_util::stream::iter((0..N).chain(0..100))
+        .map(|i| {
+            let req = client.post(&url).bearer_auth(&g.key).json(&event(i));
+            async move { req.send().await.unwrap().status().as_u16() }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == 202), "not all accepted");
+    g.gw.outcomes.written_at_least((N + 100) as u64).await;
+    let stats = g.gw.outcomes.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.stored.load(Relaxed), N as u64);
+    assert_eq!(stats.duplicates.load(Relaxed), 100);
+    let rows = rollups(&g).await;
+    let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|r| r.events), N as u64);
+    assert_eq!(
+        (
+            sum(|r| r.success),
+            sum(|r| r.failure),
+            sum(|r| r.escalated),
+            sum(|r| r.abandoned)
+        ),
+        (2_500, 2_500, 2_500, 2_500)
+    );
+    assert_eq!(sum(|r| r.rated), N as u64);
+    // Ratings 1..=5 in turn: 4 and 5 are positive.
+    assert_eq!(sum(|r| r.positive), 4_000);
+    assert_eq!(sum(|r| r.rating_sum), 30_000);
+    // Values 0..N nano-USD: their sum, exactly.
+    assert_eq!(sum(|r| r.value_nano_usd), (N as u64 - 1) * N as u64 / 2);
+    // Event 0 reported a value of zero: a success with a value is not "unvalued".
+    assert_eq!(sum(|r| r.success_unvalued), 0);
+}
+
+#[tokio::test]
+async fn events_are_summed_into_the_hour_they_happened_in() {
+    // 11:00:00.000 UTC on a manual clock; events at the hour's last and first millisecond.
+    let now = tollgate_types::time::parse_rfc3339("2026-11-30T11:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(now);
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway_at(&common::two_route_config(&s.url), clock).await;
+    let rid = ask(&g, &g.key, None).await;
+    for (at, outcome) in [
+        ("2026-11-30T10:59:59.999Z", "success"),
+        ("2026-11-30T11:00:00Z", "failure"),
+        ("2026-11-30T11:00:00.001Z", "failure"),
+    ] {
+        let (st, v) = feedback(
+            &g,
+            &g.key,
+            json!({"request_id": rid, "outcome": outcome, "at": at}),
+        )
+        .await;
+        assert_eq!(st, 202, "{v}");
+    }
+    // No `at`: now.
+    let (st, _) = feedback(&g, &g.key, json!({"request_id": rid, "rating": 4})).await;
+    assert_eq!(st, 202);
+    g.gw.outcomes.written_at_least(4).await;
+    let rows = rollups(&g).await;
+    let hour = now / 3_600_000;
+    let got: Vec<(i64, u64, u64, u64, u64)> = rows
+        .iter()
+        .map(|r| (r.hour, r.events, r.success, r.failure, r.rated))
+        .collect();
+    assert_eq!(got, vec![(hour - 1, 1, 1, 0, 0), (hour, 3, 0, 2, 1)]);
+    // A success without a value is valued later at the use case's value per outcome.
+    assert_eq!(rows[0].success_unvalued, 1);
+}
+
+#[tokio::test]
+async fn feedback_may_name_a_request_whose_record_is_not_written_yet() {
+    // A slow stream: its record is written when it ends, some 24 seconds from now.
+    let s = common::sim(SimConfig {
+        tokens_per_second: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .header("x-tollgate-session", "live")
+        .json(&json!({"model": "m", "stream": true, "messages": common::user("hello")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let uc = &g.use_case.id;
+    assert!(!g.gw.store.request_known(uc, &rid).await.unwrap());
+    for body in [
+        json!({"request_id": rid, "outcome": "success"}),
+        json!({"session_id": "live", "rating": 5}),
+    ] {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(st, 202, "{body}: {v}");
+    }
+    g.gw.outcomes.written_at_least(2).await;
+    assert!(!g.gw.store.request_known(uc, &rid).await.unwrap());
+    drop(resp);
+}

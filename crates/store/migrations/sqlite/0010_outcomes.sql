@@ -1,0 +1,54 @@
+-- Tollgate store, version 10: outcome and feedback events, and the rollups the KPIs read.
+
+-- A keyed pseudonym of the conversation (`x-tollgate-session`) a request belonged to: what
+-- feedback about a session is checked against (never the session id itself).
+ALTER TABLE request_records ADD COLUMN session_hash TEXT;
+-- Feedback names a request by its `x-request-id` within the key's use case.
+CREATE INDEX request_records_by_request ON request_records(use_case_id, request_id);
+CREATE INDEX request_records_by_session ON request_records(use_case_id, session_hash)
+    WHERE session_hash IS NOT NULL;
+
+-- One row per accepted event (POST /v1/feedback). `event_id` is the client's idempotency id:
+-- a second event with the same id in the same use case is not stored again.
+CREATE TABLE outcome_events (
+    id             TEXT PRIMARY KEY,   -- fbk_… (time-ordered)
+    event_id       TEXT,
+    at             INTEGER NOT NULL,   -- Unix ms
+    use_case_id    TEXT NOT NULL,
+    pod_id         TEXT NOT NULL,
+    key_id         TEXT NOT NULL,
+    request_id     TEXT,
+    session_hash   TEXT,
+    outcome        TEXT,               -- success | failure | escalated | abandoned
+    rating         INTEGER,            -- 1-5
+    accepted       INTEGER,            -- 0 | 1
+    edited         INTEGER,            -- 0 | 1
+    value_nano_usd INTEGER,
+    minutes_saved_milli INTEGER,       -- thousandths of a minute
+    labels         TEXT NOT NULL       -- JSON object of strings
+);
+CREATE UNIQUE INDEX outcome_events_by_event_id ON outcome_events(use_case_id, event_id)
+    WHERE event_id IS NOT NULL;
+CREATE INDEX outcome_events_by_time ON outcome_events(at);
+
+-- Kept by the feedback writer in the same transaction as the events: KPIs read hours, not events.
+CREATE TABLE rollups_outcomes_hourly (
+    hour                INTEGER NOT NULL,  -- Unix hours (UTC)
+    pod_id              TEXT NOT NULL,
+    use_case_id         TEXT NOT NULL,
+    events              INTEGER NOT NULL,
+    success             INTEGER NOT NULL,
+    failure             INTEGER NOT NULL,
+    escalated           INTEGER NOT NULL,
+    abandoned           INTEGER NOT NULL,
+    rated               INTEGER NOT NULL,
+    positive            INTEGER NOT NULL,  -- rated 4 or 5
+    rating_sum          INTEGER NOT NULL,
+    with_acceptance     INTEGER NOT NULL,  -- events saying whether the output was accepted
+    accepted_unedited   INTEGER NOT NULL,
+    accepted_edited     INTEGER NOT NULL,
+    success_unvalued    INTEGER NOT NULL,  -- successes without a reported value
+    value_nano_usd      INTEGER NOT NULL,  -- reported values
+    minutes_saved_milli INTEGER NOT NULL,
+    PRIMARY KEY (hour, use_case_id)
+);
