@@ -39,6 +39,7 @@ fn specs() -> Vec<Spec> {
                 target,
                 value_per_outcome_nano_usd: usd * 1_000_000_000,
                 eligible_users: users,
+                ..ValueModel::default()
             }
         };
     let s = |impact, feasibility, data_readiness, risk, time_to_impact| Scores {
@@ -60,15 +61,7 @@ fn specs() -> Vec<Spec> {
                 "chat-resilient",
                 "text-embedding-3-small",
             ],
-            value: value(
-                "cost_reduction",
-                "handling time",
-                "minutes",
-                9.0,
-                6.0,
-                2,
-                120,
-            ),
+            value: value("efficiency", "handling time", "minutes", 9.0, 6.0, 2, 120),
             scores: s(5, 4, 4, 2, 5),
             caps: PilotCaps::default(),
         },
@@ -100,7 +93,7 @@ fn specs() -> Vec<Spec> {
             stage: Stage::Production,
             routes: &["claude-sonnet", "claude-haiku", "chat-default"],
             value: value(
-                "cost_reduction",
+                "efficiency",
                 "invoices processed per hour",
                 "invoices/h",
                 12.0,
@@ -117,7 +110,7 @@ fn specs() -> Vec<Spec> {
             description: "Answers questions about month-end spend forecasts",
             stage: Stage::Proposed,
             routes: &["chat-default"],
-            value: value("decision_quality", "forecast error", "%", 12.0, 8.0, 0, 15),
+            value: value("risk", "forecast error", "%", 12.0, 8.0, 0, 15),
             scores: s(3, 3, 2, 3, 2),
             caps: PilotCaps::default(),
         },

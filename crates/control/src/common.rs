@@ -159,10 +159,19 @@ fn no_forbidden_chars(field: &str, v: &str) -> Result<()> {
 /// The value model's texts are short labels; its numbers are finite.
 pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     let Some(v) = v else { return Ok(()) };
+    if !v.driver.is_empty() && !m::ValueModel::DRIVERS.contains(&v.driver.as_str()) {
+        return Err(ApiError::invalid(
+            format!(
+                "`value_model.driver` must be one of {} (or empty)",
+                m::ValueModel::DRIVERS.join(", ")
+            ),
+            Some("value_model.driver".into()),
+        ));
+    }
     for (field, text) in [
-        ("value_model.driver", &v.driver),
         ("value_model.kpi", &v.kpi),
         ("value_model.kpi_unit", &v.kpi_unit),
+        ("value_model.owner", &v.owner),
     ] {
         text_ok(field, text, 200)?;
         no_forbidden_chars(field, text)?;
@@ -174,6 +183,7 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
             v.value_per_outcome_nano_usd,
         ),
         ("value_model.eligible_users", v.eligible_users),
+        ("value_model.volume_per_month", v.volume_per_month),
     ] {
         if i64::try_from(n).is_err() {
             return Err(ApiError::invalid(
@@ -189,6 +199,23 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
         if !x.is_finite() {
             return Err(ApiError::invalid(
                 format!("`{field}` must be a finite number"),
+                Some(field.into()),
+            ));
+        }
+    }
+    for (field, x) in [
+        (
+            "value_model.baseline_minutes_per_task",
+            v.baseline_minutes_per_task,
+        ),
+        (
+            "value_model.assisted_minutes_per_task",
+            v.assisted_minutes_per_task,
+        ),
+    ] {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(ApiError::invalid(
+                format!("`{field}` must be a number of minutes, 0 or more"),
                 Some(field.into()),
             ));
         }

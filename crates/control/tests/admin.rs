@@ -928,6 +928,34 @@ async fn bad_input_on_the_admin_api() {
         (
             Method::PATCH,
             format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"driver": "cost_reduction"}})),
+            StatusCode::BAD_REQUEST,
+            "`value_model.driver` must be one of efficiency, revenue, experience, risk",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"owner": "o".repeat(201)}})),
+            StatusCode::BAD_REQUEST,
+            "`value_model.owner` must be at most 200 characters",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"assisted_minutes_per_task": -1}})),
+            StatusCode::BAD_REQUEST,
+            "`value_model.assisted_minutes_per_task` must be a number of minutes, 0 or more",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
+            Some(json!({"value_model": {"volume_per_month": -5}})),
+            StatusCode::BAD_REQUEST,
+            "volume_per_month",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
             Some(json!({"value_model": {"driver": "d".repeat(70_000)}})),
             StatusCode::PAYLOAD_TOO_LARGE,
             "larger than the limit of 65536 bytes",
@@ -2839,4 +2867,69 @@ async fn csv_report(api: &Api, path: &str) -> (String, Vec<String>) {
         .flat_map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
         .collect();
     (text, cells)
+}
+
+/// The registry's value model: every field kept as written; its pod's lead (and a platform
+/// admin) may change it, other roles of the pod and other pods' leads may not; each change is
+/// audited with the fields it touched.
+#[tokio::test]
+async fn the_value_model_is_kept_whole_and_changed_by_the_pods_lead() {
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let token = |who: Who| {
+        org.tokens
+            .iter()
+            .find(|(w, _)| *w == who)
+            .map(|(_, t)| t.clone())
+            .unwrap()
+    };
+    let value = json!({
+        "driver": "efficiency", "kpi": "handling time", "kpi_unit": "minutes",
+        "baseline": 9.5, "target": 6.0, "value_per_outcome_nano_usd": 2_000_000_000_u64,
+        "eligible_users": 120, "volume_per_month": 4_000,
+        "baseline_minutes_per_task": 9.5, "assisted_minutes_per_task": 6.25,
+        "owner": "Ana Lead <ana@example.com>"
+    });
+    let [mine, theirs] = &org.use_cases;
+    let path = format!("/admin/v1/use-cases/{mine}");
+    let patch = Some(json!({"value_model": value}));
+    for who in [Who::Builder, Who::DomainExpert, Who::Analyst, Who::Viewer] {
+        let (st, v) = api
+            .call(Method::PATCH, &path, &token(who), patch.clone())
+            .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{who:?}: {v}");
+    }
+    // The lead of pod A cannot see pod B's use case.
+    let (st, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/use-cases/{theirs}"),
+            &token(Who::Lead),
+            patch.clone(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = api
+        .call(Method::PATCH, &path, &token(Who::Lead), patch.clone())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["value_model"], value);
+    let (_, v) = api
+        .call(Method::GET, &path, &token(Who::Viewer), None)
+        .await;
+    assert_eq!(v["value_model"], value, "read back as written");
+    let (_, events) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+        .await;
+    let updates: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "use_case.update" && e["object_id"] == mine.as_str())
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert!(
+        updates[0]["details"].to_string().contains("value_model"),
+        "{updates:?}"
+    );
 }

@@ -137,14 +137,11 @@ pub struct Membership {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValueModel {
-    /// The value driver (`cost_reduction`, `revenue`, `risk_reduction`, `experience`, ...).
+    /// The value driver: `efficiency`, `revenue`, `experience` or `risk` (empty: not set yet).
     #[serde(default)]
     #[cfg_attr(
         feature = "openapi",
-        schema(
-            max_length = 200,
-            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-        )
+        schema(pattern = r"^(|efficiency|revenue|experience|risk)$")
     )]
     pub driver: String,
     /// Primary KPI name.
@@ -179,6 +176,32 @@ pub struct ValueModel {
     /// People who could use it.
     #[serde(default)]
     pub eligible_users: u64,
+    /// Tasks a month it is expected to handle at full scale.
+    #[serde(default)]
+    pub volume_per_month: u64,
+    /// Minutes one task takes without it (the time-saved baseline).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub baseline_minutes_per_task: f64,
+    /// Minutes one task takes with it.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    pub assisted_minutes_per_task: f64,
+    /// Who answers for its value (a name or an e-mail address).
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+        )
+    )]
+    pub owner: String,
+}
+
+impl ValueModel {
+    /// The value drivers a use case may name.
+    pub const DRIVERS: [&'static str; 4] = ["efficiency", "revenue", "experience", "risk"];
 }
 
 /// Prioritization scores, each 1–5.

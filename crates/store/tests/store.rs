@@ -585,6 +585,85 @@ async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
     assert_eq!(expiry("tok_revoked"), None, "revoked tokens are left alone");
 }
 
+/// Version 10 maps the value drivers written as free text before it onto the four names, and
+/// clears the ones it cannot map (the lead sets them again).
+#[tokio::test]
+async fn the_upgrade_maps_old_value_drivers() {
+    let path = temp_db("drivers");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (v, sql) in [
+        (1, include_str!("../migrations/sqlite/0001_init.sql")),
+        (2, include_str!("../migrations/sqlite/0002_ledger.sql")),
+        (3, include_str!("../migrations/sqlite/0003_limits.sql")),
+        (4, include_str!("../migrations/sqlite/0004_budgets.sql")),
+        (5, include_str!("../migrations/sqlite/0005_focus.sql")),
+        (
+            6,
+            include_str!("../migrations/sqlite/0006_user_lifecycle.sql"),
+        ),
+        (7, include_str!("../migrations/sqlite/0007_policies.sql")),
+        (8, include_str!("../migrations/sqlite/0008_chain.sql")),
+        (9, include_str!("../migrations/sqlite/0009_payloads.sql")),
+    ] {
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO schema_version VALUES (?, 0)")
+            .bind(v)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::raw_sql(
+        "INSERT INTO pods (id, name, description, created_at) VALUES ('pod_1', 'p', '', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (id, driver) in [
+        ("uc_1", "cost_reduction"),
+        ("uc_2", "risk_reduction"),
+        ("uc_3", "revenue"),
+        ("uc_4", "decision_quality"),
+        ("uc_5", ""),
+    ] {
+        sqlx::query(
+            "INSERT INTO use_cases (id, pod_id, name, description, stage, value_model, scores, priority, routes, pilot_caps, created_at, updated_at)
+             VALUES (?, 'pod_1', ?, '', 'proposed', ?, '{\"impact\":3,\"feasibility\":3,\"data_readiness\":3,\"risk\":3,\"time_to_impact\":3}', 50, '[]', '{}', 0, 0)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(format!("{{\"driver\":\"{driver}\",\"kpi\":\"k\",\"eligible_users\":7}}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    for (id, want) in [
+        ("uc_1", "efficiency"),
+        ("uc_2", "risk"),
+        ("uc_3", "revenue"),
+        ("uc_4", ""),
+        ("uc_5", ""),
+    ] {
+        let uc = s.get_use_case(id).await.unwrap();
+        assert_eq!(uc.value_model.driver, want, "{id}");
+        // The rest of the value model is untouched.
+        assert_eq!(
+            (uc.value_model.kpi.as_str(), uc.value_model.eligible_users),
+            ("k", 7)
+        );
+    }
+}
+
 /// A record with every counted column set, so a rollup that drops or overwrites any of them shows.
 fn ledger_record(i: u64, at: i64, price_source: &str, outcome: &str) -> RequestRecord {
     let priced = price_source != "unpriced";

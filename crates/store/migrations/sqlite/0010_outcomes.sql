@@ -52,3 +52,18 @@ CREATE TABLE rollups_outcomes_hourly (
     minutes_saved_milli INTEGER NOT NULL,
     PRIMARY KEY (hour, use_case_id)
 );
+
+-- Value drivers are one of four names now: earlier free-text names are mapped where the meaning
+-- is clear and cleared otherwise (the use case's lead sets it again).
+UPDATE use_cases SET value_model = json_set(value_model, '$.driver',
+    CASE json_extract(value_model, '$.driver')
+        WHEN 'efficiency' THEN 'efficiency'
+        WHEN 'cost_reduction' THEN 'efficiency'
+        WHEN 'productivity' THEN 'efficiency'
+        WHEN 'revenue' THEN 'revenue'
+        WHEN 'experience' THEN 'experience'
+        WHEN 'customer_experience' THEN 'experience'
+        WHEN 'risk' THEN 'risk'
+        WHEN 'risk_reduction' THEN 'risk'
+        ELSE '' END)
+WHERE json_valid(value_model);
