@@ -758,6 +758,18 @@ pub struct OutcomeEvent {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// Upper bounds (ms, inclusive) of the latency histogram buckets the rollups keep; a last,
+/// unbounded bucket follows. Quantiles read from them are "at most" the bound of their bucket.
+pub const LATENCY_BOUNDS_MS: [u64; 28] = [
+    1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000,
+    5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 45_000, 60_000, 120_000, 300_000,
+];
+
+/// The bucket of a latency in ms: the first bound it does not exceed, or the last bucket.
+pub fn latency_bucket(ms: u64) -> usize {
+    LATENCY_BOUNDS_MS.partition_point(|b| *b < ms)
+}
+
 /// Outcome events of one use case in one hour, summed (what the KPIs read).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRollup {
