@@ -597,8 +597,74 @@ enum Slot {
     Tool(u64),
 }
 
-/// The text fields of a streamed delta, each held back and guarded like the content.
-const DELTA_TEXTS: [&str; 4] = ["content", "refusal", "reasoning_content", "reasoning"];
+/// The text fields of a streamed delta (`.` goes one object down), each held back and guarded
+/// like the content. Every other string of a delta is guarded whole, chunk by chunk.
+const DELTA_TEXTS: [&str; 5] = [
+    "content",
+    "refusal",
+    "reasoning_content",
+    "reasoning",
+    "audio.transcript",
+];
+
+/// The string at `path` (see [`DELTA_TEXTS`]) of a delta, if there is one.
+fn delta_text<'a>(
+    delta: &'a mut serde_json::Map<String, Value>,
+    path: &str,
+) -> Option<&'a mut String> {
+    let mut parts = path.split('.');
+    let mut v = delta.get_mut(parts.next()?)?;
+    for p in parts {
+        v = v.get_mut(p)?;
+    }
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Appends `rest` to the string at `path` of a delta, making the objects on the way.
+fn append_delta_text(delta: &mut serde_json::Map<String, Value>, path: &str, rest: &str) {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut map = delta;
+    for p in parts {
+        let next = map
+            .entry(p)
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        let Some(m) = next.as_object_mut() else {
+            return;
+        };
+        map = m;
+    }
+    let before = map
+        .get(last)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    map.insert(last.into(), Value::String(before + rest));
+}
+
+/// Every string of a delta that is not a held-back text, a tool call or the role: applies `f`.
+fn other_delta_strings(delta: &mut serde_json::Map<String, Value>, f: &mut impl FnMut(&mut Value)) {
+    for (k, v) in delta.iter_mut() {
+        match k.as_str() {
+            "role" | "tool_calls" => {}
+            "content" | "refusal" | "reasoning_content" | "reasoning" if v.is_string() => {}
+            "audio" => {
+                if let Some(audio) = v.as_object_mut() {
+                    for (ak, av) in audio.iter_mut() {
+                        // `data` is the audio itself (base64).
+                        if !(ak == "transcript" && av.is_string()) && ak != "data" {
+                            every_string(av, f);
+                        }
+                    }
+                }
+            }
+            _ => every_string(v, f),
+        }
+    }
+}
 
 /// The output guard of a stream: rewrites each chunk's deltas; holds back what is not scanned
 /// yet; flushes a choice when it finishes, and everything at the end.
@@ -651,7 +717,7 @@ impl StreamShield {
                 continue;
             };
             for field in DELTA_TEXTS {
-                if let Some(Value::String(text)) = delta.get_mut(field) {
+                if let Some(text) = delta_text(delta, field) {
                     let f = self.filters.entry((idx, Slot::Text(field))).or_default();
                     *text = f.feed(&out, text);
                     if let Some(s) = self.shown.as_mut() {
@@ -659,6 +725,20 @@ impl StreamShield {
                     }
                 }
             }
+            // Any other text a provider streams (annotations, `reasoning_details`, fields of
+            // its own): guarded whole, as it comes.
+            let counts = &mut self.counts;
+            other_delta_strings(delta, &mut |v: &mut Value| {
+                if let Some(text) = v.as_str() {
+                    let (shown, c) = guard_output(&out, text);
+                    for (k, n) in c {
+                        *counts.entry(k).or_insert(0) += n;
+                    }
+                    if shown != text {
+                        *v = Value::String(shown);
+                    }
+                }
+            });
             // Log probabilities spell the text out token by token, past any mask: not shown
             // when answers are scanned.
             if out.scan
@@ -780,14 +860,7 @@ fn flush_choice(
         }
         flushed.push_str(&rest);
         match key.1 {
-            Slot::Text(field) => {
-                let before = delta
-                    .get(field)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                delta.insert(field.into(), Value::String(before + &rest));
-            }
+            Slot::Text(field) => append_delta_text(delta, field, &rest),
             Slot::Tool(tidx) => {
                 let calls = delta
                     .entry("tool_calls")
@@ -984,6 +1057,60 @@ mod tests {
         assert_eq!(
             report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
             4
+        );
+    }
+
+    /// Audio transcripts stream held back like the content (a value cut across chunks is found
+    /// whole); every other string a provider puts in a delta — annotations, reasoning details,
+    /// fields of its own — is guarded whole; the audio data is left alone.
+    #[test]
+    fn a_stream_guards_audio_transcripts_and_every_other_delta_string() {
+        let mut s = StreamShield::new(guard_for("", SessionTokens::default()));
+        let mut frames = Vec::new();
+        for piece in ["mail bob@exa", "mple.net today"] {
+            frames.push(s.rewrite(&chunk(
+                serde_json::json!({"audio": {"id": "au_1", "transcript": piece, "data": "UklGRg=="}}),
+                None,
+            )));
+        }
+        frames.push(s.rewrite(&chunk(
+            serde_json::json!({
+                "annotations": [{"type": "url_citation", "url_citation": {"title": "card 4111 1111 1111 1111"}}],
+                "reasoning_details": [{"type": "reasoning.text", "text": "ask eve@example.com"}],
+                "thinking": "dan@example.org",
+                "x_vendor": {"note": "carol@example.org"}
+            }),
+            None,
+        )));
+        frames.push(s.rewrite(&chunk(serde_json::json!({}), Some("stop"))));
+        let all: String = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).to_string())
+            .collect();
+        for value in ["bob@", "4111", "eve@", "dan@", "carol@"] {
+            assert!(!all.contains(value), "{value} shown: {all}");
+        }
+        let transcript: String = frames
+            .iter()
+            .map(|f| {
+                let v: Value = serde_json::from_slice(f).unwrap();
+                v["choices"][0]["delta"]["audio"]["transcript"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(transcript, "mail <EMAIL_ADDRESS> today");
+        assert!(all.contains("UklGRg=="), "the audio itself is passed on");
+        let mut report = GuardReport::default();
+        s.report_into(&mut report);
+        assert_eq!(
+            report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
+            4
+        );
+        assert_eq!(
+            report.counts[&(Entity::CreditCard, Action::Mask, "output")],
+            1
         );
     }
 
