@@ -1196,6 +1196,18 @@ async fn embeddings_token_ids_are_read_as_their_text() {
         "{v}"
     );
     assert_eq!(s.sim.received_bodies().len(), before);
+    // At most 2,048 inputs, as OpenAI allows.
+    let resp = embed(json!(vec![vec![15_u32]; 2_049])).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "input", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2048"),
+        "{v}"
+    );
     let recs = planes::records(&g, 3).await;
     assert_eq!(
         recs.iter().map(findings).collect::<Vec<_>>(),

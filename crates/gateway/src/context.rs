@@ -60,10 +60,31 @@ pub struct RequestContext {
     pub session: Option<String>,
     /// Its keyed pseudonym (set once admitted; what the record and feedback use).
     pub session_hash: Option<String>,
+    /// The request body's size in bytes (what decides whether its parsing and guarding are
+    /// heavy work, see [`heavy`]).
+    pub body_bytes: usize,
     /// What the guard did (policy, whether each direction ran, counts — never values).
     pub guard: crate::shield::GuardReport,
     /// What the request stores of its content, when its policy logs it (sealed by the record).
     pub payload: Option<crate::payloads::PayloadDraft>,
+}
+
+/// Bodies from this size up are parsed and guarded as [`heavy`] work.
+pub const HEAVY_BYTES: usize = 256 * 1024;
+
+/// Runs `f` — synchronous, CPU-bound work on a request of `bytes` — without holding up the other
+/// tasks of its runtime worker: from [`HEAVY_BYTES`] up, on a multi-threaded runtime, the worker
+/// first hands its other tasks to another thread (`block_in_place`), so a body of millions of
+/// small strings being guarded does not stall health checks and other requests. Small work, and
+/// work on a current-thread runtime (tests), runs as is.
+pub fn heavy<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if bytes >= HEAVY_BYTES && multi {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
 }
 
 impl RequestContext {
@@ -86,6 +107,7 @@ impl RequestContext {
             prompt_hash: None,
             session: None,
             session_hash: None,
+            body_bytes: 0,
             guard: Default::default(),
             payload: None,
         }

@@ -19,7 +19,7 @@
 
 use crate::Gateway;
 use crate::auth::RouteAccess;
-use crate::context::RequestContext;
+use crate::context::{RequestContext, heavy};
 use crate::error::ApiError;
 use crate::extract::{parse_json, read_body};
 use crate::relay::{self, StreamJob};
@@ -59,7 +59,8 @@ async fn prepare_chat(
     ctx.session = session_header(headers);
     // 2. parse
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
-    let mut req: ChatCompletionRequest = parse_json(&bytes)?;
+    ctx.body_bytes = bytes.len();
+    let mut req: ChatCompletionRequest = heavy(bytes.len(), || parse_json(&bytes))?;
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
     // 3. admit: the reservation covers the prompt (an upper bound) and the output cap of every
@@ -266,6 +267,9 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The most inputs one embeddings request may hold (OpenAI's limit too).
+pub const MAX_EMBEDDING_INPUTS: usize = 2_048;
+
 /// `POST /v1/embeddings`.
 pub async fn embeddings(
     State(gw): State<Arc<Gateway>>,
@@ -291,10 +295,20 @@ async fn prepare_embeddings(
     ctx.caller = Some(caller.clone());
     ctx.session = session_header(headers);
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
-    let mut req: EmbeddingsRequest = parse_json(&bytes)?;
+    ctx.body_bytes = bytes.len();
+    let mut req: EmbeddingsRequest = heavy(bytes.len(), || parse_json(&bytes))?;
     if req.input.is_empty() {
         return Err(ApiError::invalid(
             "`input` must not be empty",
+            Some("input".into()),
+        ));
+    }
+    if req.input.len() > MAX_EMBEDDING_INPUTS {
+        return Err(ApiError::invalid(
+            format!(
+                "`input` holds {} items; at most {MAX_EMBEDDING_INPUTS} are allowed in one request",
+                req.input.len()
+            ),
             Some("input".into()),
         ));
     }
@@ -490,11 +504,13 @@ impl Gateway {
             .unwrap_or_default();
         let known = tokens.len();
         let hash_key = tollgate_guard::policy::scoped_key(&self.guard_key, &use_case);
-        check(&mut shield::Guarding {
-            gov: &gov,
-            hash_key: &hash_key,
-            tokens: &mut tokens,
-            report: &mut ctx.guard,
+        heavy(ctx.body_bytes, || {
+            check(&mut shield::Guarding {
+                gov: &gov,
+                hash_key: &hash_key,
+                tokens: &mut tokens,
+                report: &mut ctx.guard,
+            })
         })?;
         if let Some(id) = session
             && tokens.len() > known
