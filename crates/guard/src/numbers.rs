@@ -68,6 +68,29 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
         // After a dash or an underscore that follows a letter or digit (`ORD-12345678`,
         // `xoxb-1981…`): part of an identifier too.
         let joined = i > 1 && matches!(b[i - 1], b'-' | b'_') && b[i - 2].is_ascii_alphanumeric();
+        if joined && b[i - 1] == b'_' {
+            // A card number glued to a word by `_` (`card_4111111111111111`): a whole block of
+            // 13–19 digits passing Luhn is a card, identifier or not.
+            let mut j = i;
+            while j < n && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if (13..=19).contains(&(j - i))
+                && (j == n || !is_word(b[j]))
+                && v::credit_card(&t[i..j])
+            {
+                out.push(Candidate::new(
+                    Entity::CreditCard,
+                    i,
+                    j,
+                    1.0,
+                    true,
+                    "luhn_glued",
+                ));
+                i = j;
+                continue;
+            }
+        }
         if glued || joined {
             // Inside an identifier (`order12345`, `x+1`): skip the rest of it.
             i += 1;

@@ -1026,7 +1026,9 @@ fn jwts(t: &str, out: &mut Vec<Candidate>) {
     while let Some(k) = find(&t[from..], &needles().jwt) {
         let s = from + k;
         from = s + 3;
-        if s > 0 && jwt_char(b[s - 1]) {
+        // Inside a longer token, but for one glued on by `_` (`x_eyJ…`): the header check
+        // below is what tells a JWT.
+        if s > 0 && jwt_char(b[s - 1]) && b[s - 1] != b'_' {
             continue;
         }
         let mut e = s;

@@ -70,6 +70,70 @@ fn hard_negatives_are_not_reported() {
     }
 }
 
+/// Values glued into identifiers: after or before `_` (tool-call ids are `call_…`, names
+/// `fn_…`), and an AWS key id glued to letters or digits; snake_case code stays clean.
+#[test]
+fn values_glued_into_identifiers() {
+    let g = Guard::new(all_packs()).unwrap();
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let ghp = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    for (text, entity, value) in [
+        (
+            "call_AKIAIOSFODNN7EXAMPLE",
+            Entity::SecretAwsKey,
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "fn_AKIAIOSFODNN7EXAMPLE",
+            Entity::SecretAwsKey,
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "AKIAIOSFODNN7EXAMPLE_x",
+            Entity::SecretAwsKey,
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "xAKIAIOSFODNN7EXAMPLE",
+            Entity::SecretAwsKey,
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (
+            "1AKIAIOSFODNN7EXAMPLE",
+            Entity::SecretAwsKey,
+            "AKIAIOSFODNN7EXAMPLE",
+        ),
+        (&format!("x_{ghp}"), Entity::SecretGithubToken, ghp),
+        (&format!("x_{jwt}"), Entity::SecretJwt, jwt),
+        (
+            "x_GB82WEST12345698765432",
+            Entity::IbanCode,
+            "GB82WEST12345698765432",
+        ),
+        (
+            "card_4111111111111111",
+            Entity::CreditCard,
+            "4111111111111111",
+        ),
+    ] {
+        let f = types(&g, text);
+        assert!(
+            f.contains(&(entity, value.to_string())),
+            "{text:?} gave {f:?}"
+        );
+    }
+    for text in [
+        "order_12345678 and user_id_2024010112345",
+        "card_4111111111111112 fails Luhn",
+        "fn_compute_the_monthly_invoice_totals_for_all_accounts",
+        "AKIAIOSFODNN7EXAMPLEX is one character too long",
+        "build_ASIA_REGION_DEFAULT_SETTINGS_V2",
+    ] {
+        let f = types(&g, text);
+        assert!(f.is_empty(), "{text:?} gave {f:?}");
+    }
+}
+
 #[test]
 fn context_lifts_weak_matches_over_the_threshold() {
     let g = Guard::new(GuardConfig::default()).unwrap();

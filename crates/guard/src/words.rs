@@ -148,7 +148,50 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
             continue;
         }
         if s < e {
+            let found = out.len();
             word(t, s, e, on, out);
+            if out.len() == found && len > 20 {
+                glued(t, s, e, on, out);
+            }
+        }
+    }
+}
+
+/// A value glued into a longer identifier that matched nothing whole: the parts after and
+/// before each `_` (`call_AKIA…`, `x_ghp_…`, `AKIA…_x`), and an AWS key id glued to letters or
+/// digits (`xAKIA…`). The first found is kept.
+fn glued(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
+    let b = t.as_bytes();
+    for p in s + 1..e - 1 {
+        if b[p] != b'_' {
+            continue;
+        }
+        for (a, z) in [(p + 1, e), (s, p)] {
+            if z - a >= 4 {
+                let found = out.len();
+                word(t, a, z, on, out);
+                if out.len() > found {
+                    return;
+                }
+            }
+        }
+    }
+    let upper_digit = |c: u8| c.is_ascii_uppercase() || c.is_ascii_digit();
+    for k in s + 1..e.saturating_sub(19) {
+        let key = &b[k..k + 20];
+        if matches!(&key[..4], b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA")
+            && key.iter().all(|&c| upper_digit(c))
+            && (k + 20 == e || !upper_digit(b[k + 20]))
+        {
+            out.push(Candidate::new(
+                Entity::SecretAwsKey,
+                k,
+                k + 20,
+                0.95,
+                false,
+                "aws_access_key_id_glued",
+            ));
+            return;
         }
     }
 }
