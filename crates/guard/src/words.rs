@@ -162,10 +162,12 @@ pub fn scan(t: &str, cfg: &GuardConfig, out: &mut Vec<Candidate>) {
 /// digits (`xAKIA…`). The first found is kept.
 fn glued(t: &str, s: usize, e: usize, on: On, out: &mut Vec<Candidate>) {
     let b = t.as_bytes();
-    for p in s + 1..e - 1 {
-        if b[p] != b'_' {
-            continue;
-        }
+    let cuts = b[s + 1..e - 1]
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'_')
+        .map(|(k, _)| s + 1 + k);
+    for p in cuts {
         for (a, z) in [(p + 1, e), (s, p)] {
             if z - a >= 4 {
                 let found = out.len();
