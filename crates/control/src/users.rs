@@ -276,15 +276,6 @@ pub async fn create_token(
         });
     }
     let expires_at = token_expiry(&p, &id, req.expires_at.as_deref(), gw.clock.now_ms())?;
-    if active_tokens(&gw, &id).await? >= MAX_ACTIVE_TOKENS {
-        return Err(ApiError::Conflict {
-            message: format!(
-                "user {id} holds {MAX_ACTIVE_TOKENS} active personal tokens, the most allowed: \
-                 revoke one before issuing another"
-            ),
-            code: "too_many_tokens",
-        });
-    }
     let k = tollgate_store::keys::generate(&gw.secret, "tgu");
     let token = m::UserToken {
         id: m::new_id("tok"),
@@ -296,7 +287,16 @@ pub async fn create_token(
         revoked_at: None,
         created_at: gw.clock.now_ms(),
     };
-    gw.store.create_token(&p.actor(), &token).await?;
+    gw.store
+        .create_token(&p.actor(), &token, MAX_ACTIVE_TOKENS)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::Conflict(message) => ApiError::Conflict {
+                message,
+                code: "too_many_tokens",
+            },
+            e => e.into(),
+        })?;
     Ok(created(NewToken {
         id: token.id,
         user_id: id,
@@ -305,28 +305,6 @@ pub async fn create_token(
         expires_at: Some(tollgate_types::time::rfc3339(expires_at)),
         secret: k.plaintext,
     }))
-}
-
-/// How many of user `id`'s personal tokens are neither revoked nor expired.
-async fn active_tokens(gw: &Control, id: &str) -> Result<usize> {
-    let now = gw.clock.now_ms();
-    let mut page = PageRequest {
-        after: None,
-        limit: 200,
-    };
-    let mut n = 0;
-    loop {
-        let p = gw.store.list_tokens(id, &page).await?;
-        n += p
-            .items
-            .iter()
-            .filter(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now))
-            .count();
-        match p.next {
-            Some(after) => page.after = Some(after),
-            None => return Ok(n),
-        }
-    }
 }
 
 /// When a new token of user `id` expires: `asked` if given (in the future, within the maximum

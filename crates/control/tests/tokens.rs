@@ -987,4 +987,29 @@ async fn a_user_holds_at_most_20_active_tokens() {
         .ok_as(&api.admin.clone(), Method::GET, &path, None)
         .await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 22);
+    // Thirty asked at once: exactly twenty issued.
+    let fin_path = format!("/admin/v1/users/{}/tokens", p.fin);
+    let statuses = futures_util::future::join_all((0..30).map(|i| {
+        let (api, path) = (&api, &fin_path);
+        async move {
+            api.call(
+                Method::POST,
+                path,
+                &api.admin,
+                Some(json!({"name": format!("race{i}")})),
+            )
+            .await
+            .0
+        }
+    }))
+    .await;
+    let issued = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((issued, refused), (20, 10), "{statuses:?}");
 }

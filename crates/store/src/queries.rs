@@ -204,11 +204,14 @@ pub trait KeyQueries {
     ) -> impl Future<Output = R<(ApiKey, ApiKey)>> + Send;
     /// Every key that may still authenticate at `now`, with its use case (the auth snapshot).
     fn active_keys(&self, now: i64) -> impl Future<Output = R<Vec<(ApiKey, UseCase)>>> + Send;
-    /// Stores a personal admin token.
+    /// Stores a personal admin token — unless its user already holds `max_active` tokens that
+    /// are neither revoked nor expired at its creation (`Conflict`); counted in the same
+    /// transaction, so concurrent requests cannot pass the bound.
     fn create_token(
         &self,
         actor: &str,
         token: &UserToken,
+        max_active: usize,
     ) -> impl Future<Output = R<UserToken>> + Send;
     /// Finds an active personal token by hash.
     fn token_by_hash(

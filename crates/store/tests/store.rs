@@ -460,15 +460,15 @@ async fn users_change_and_their_tokens_are_listed_and_revoked() {
 
     // Tokens: listed per user, revoked only through their own user.
     let t1 = s
-        .create_token("admin", &token(&ana.id, "th1", Some(now_ms() + 60_000)))
+        .create_token("admin", &token(&ana.id, "th1", Some(now_ms() + 60_000)), 20)
         .await
         .unwrap();
     let t2 = s
-        .create_token("admin", &token(&ana.id, "th2", None))
+        .create_token("admin", &token(&ana.id, "th2", None), 20)
         .await
         .unwrap();
     let tb = s
-        .create_token("admin", &token(&bo.id, "th3", None))
+        .create_token("admin", &token(&bo.id, "th3", None), 20)
         .await
         .unwrap();
     let listed = s

@@ -849,8 +849,28 @@ impl KeyQueries for SqliteStore {
             .collect()
     }
 
-    async fn create_token(&self, actor: &str, token: &UserToken) -> R<UserToken> {
+    async fn create_token(
+        &self,
+        actor: &str,
+        token: &UserToken,
+        max_active: usize,
+    ) -> R<UserToken> {
         self.write(async |c: &mut SqliteConnection| {
+            let active: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM user_tokens WHERE user_id = ?1 AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > ?2)",
+            )
+            .bind(&token.user_id)
+            .bind(token.created_at)
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?;
+            if usize::try_from(active).unwrap_or(usize::MAX) >= max_active {
+                return Err(StoreError::Conflict(format!(
+                    "user {} holds {max_active} active personal tokens, the most allowed: revoke one before issuing another",
+                    token.user_id
+                )));
+            }
             sqlx::query("INSERT INTO user_tokens (id, user_id, name, prefix, hash, expires_at, revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(&token.id)
                 .bind(&token.user_id)
