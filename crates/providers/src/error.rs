@@ -234,10 +234,25 @@ pub fn redact_text(text: String, secrets: &[String]) -> String {
         }
     }
     let text = blank_base64(text, &secrets);
-    // Base64 wrapped over lines (MIME, PEM) or cut by blanks: read with every blank left out.
-    if text.bytes().any(|c| c.is_ascii_whitespace()) {
+    // Written across lines or blanks (a key cut by a line break, base64 wrapped as MIME or PEM
+    // wrap it, hex in pairs or `\x` escapes): read with every blank and hex separator left out.
+    if text
+        .bytes()
+        .any(|c| c.is_ascii_whitespace() || c == b':' || c == b'\\')
+    {
         let joined: String = text.split_ascii_whitespace().collect();
-        if blank_base64(joined.clone(), &secrets) != joined {
+        let hex_joined = joined.replace("\\x", "").replace(':', "");
+        let shown = secrets.iter().any(|secret| {
+            let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+            let min = secret.len().min(REDACT_PREFIX);
+            let needle = &hex.as_bytes()[..2 * min];
+            shows(joined.as_bytes(), secret)
+                || hex_joined
+                    .as_bytes()
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+        });
+        if shown || blank_base64(joined.clone(), &secrets) != joined {
             return WITHHELD.into();
         }
     }
@@ -506,6 +521,32 @@ mod tests {
         for shown in [
             format!("{}\n{}", &b64[..20], &b64[20..]),
             format!("{}\r\n  {}", &b64[..17], &b64[17..]),
+        ] {
+            let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
+            assert_eq!(
+                e.to_string(),
+                "the provider reported an error inside the stream: *** (withheld: it showed a credential of the gateway)",
+                "{shown:?}"
+            );
+        }
+        // Cut by a line break, hex in pairs or escapes, hex wrapped over lines: withheld.
+        for shown in [
+            "key sk-live-\n123456 rejected".to_string(),
+            hex.as_bytes()
+                .chunks(2)
+                .map(|p| String::from_utf8_lossy(p).to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
+            hex.as_bytes()
+                .chunks(2)
+                .map(|p| format!("\\x{}", String::from_utf8_lossy(p)))
+                .collect::<String>(),
+            format!("{}\n{}", &hex[..10], &hex[10..]),
+            hex.as_bytes()
+                .chunks(2)
+                .map(|p| String::from_utf8_lossy(p).to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
         ] {
             let e = ProviderError::StreamError(format!("got {shown} here")).redact(&secrets);
             assert_eq!(
