@@ -210,9 +210,10 @@ pub fn embedding_tokens_text(ids: &[u32]) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `text` as `cl100k_base` token ids (the inverse of [`embedding_tokens_text`] for valid text).
+/// `text` as `cl100k_base` token ids (the inverse of [`embedding_tokens_text`] for valid text;
+/// special tokens such as `<|endoftext|>` stay special tokens).
 pub fn embedding_text_tokens(text: &str) -> Vec<u32> {
-    cl100k().map_or_else(Vec::new, |b| b.encode_ordinary(text))
+    cl100k().map_or_else(Vec::new, |b| b.encode_with_special_tokens(text))
 }
 
 /// Tokens reserved per embeddings input beyond its text (some servers count a few per input).
@@ -266,6 +267,13 @@ mod tests {
         // An id outside the vocabulary cannot be read.
         assert_eq!(embedding_tokens_text(&[u32::MAX]), None);
         assert_eq!(embedding_tokens_text(&[]).as_deref(), Some(""));
+        // A special token read and written back is the special token again.
+        let eot = embedding_text_tokens("<|endoftext|>");
+        assert_eq!(eot.len(), 1);
+        assert_eq!(
+            embedding_tokens_text(&eot).as_deref(),
+            Some("<|endoftext|>")
+        );
     }
 
     #[test]

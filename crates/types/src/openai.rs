@@ -564,7 +564,10 @@ pub struct EmbeddingsRequest {
 
 /// The `input` of an embeddings request.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a string, an array of strings, an array of token ids (integers from 0) or an array of such arrays"
+)]
 pub enum EmbeddingInput {
     /// One text.
     One(String),
