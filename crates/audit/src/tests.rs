@@ -168,6 +168,29 @@ fn a_forged_or_missing_checkpoint_is_named() {
     cps.remove(1);
     let b = verify(&entries, &cps).broken.unwrap();
     assert!(b.problem.contains("does not follow"), "{b}");
+    // The first removed: the one now first names a previous one.
+    let (entries, mut cps) = chain(25, 10);
+    cps.remove(0);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 20, "{b}");
+    assert!(
+        b.problem
+            .contains("the first checkpoint (at 20) names a previous one"),
+        "{b}"
+    );
+    // Signed with the key and following the one before it, but starting past where that one
+    // ended: a gap in what the checkpoints cover.
+    let (entries, mut cps) = chain(25, 10);
+    let mut cp = Checkpoint::parse(&cps[2].text).unwrap();
+    cp.from += 1;
+    cps[2] = signer().sign(&cp);
+    let b = verify(&entries, &cps).broken.unwrap();
+    assert_eq!(b.seq, 25, "{b}");
+    assert!(
+        b.problem
+            .contains("the checkpoint at 25 starts at entry 22 where 21 was expected"),
+        "{b}"
+    );
 }
 
 #[test]

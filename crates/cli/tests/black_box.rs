@@ -290,6 +290,18 @@ fn simulate_rejects_bad_knobs() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--error-rate must be between 0 and 1"));
+    for knob in ["--truncate-rate", "--stream-error-rate"] {
+        let out = Command::new(BIN)
+            .args(["simulate", "--listen", "127.0.0.1:0", knob, "1.5"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{knob} must be between 0 and 1, got 1.5")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -1107,6 +1107,15 @@ async fn a_stream_that_fails_midway_shows_what_was_written_guarded_then_the_erro
             shown.chars().count()
         );
     }
+    // Both streams were stopped by the simulator's error event, and counted as such.
+    let stats: Value = reqwest::get(format!("{}/sim/stats", s.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["stream_errors"], 2, "{stats}");
+    assert_eq!(stats["truncated"], 0, "{stats}");
     let recs = planes::records(&g, 2).await;
     for r in &recs {
         assert_eq!(r.outcome, "stream_error", "{r:?}");
@@ -1169,6 +1178,18 @@ async fn embeddings_token_ids_are_read_as_their_text() {
         json!(plain),
         "untouched ids are sent as they came"
     );
+    // Ids that spell the text otherwise than the tokenizer would (a few characters an id) are
+    // sent as they came too when the guard changes nothing: they are not re-encoded.
+    let spelled: Vec<u32> = ["the", " we", "ath", "er", " is", " f", "ine"]
+        .iter()
+        .flat_map(|piece| embedding_text_tokens(piece))
+        .collect();
+    assert_ne!(spelled, plain);
+    let resp = embed(json!([spelled.clone()])).await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(upstream_inputs(), vec!["the weather is fine".to_string()]);
+    let body: Value = serde_json::from_str(s.sim.received_bodies().last().unwrap()).unwrap();
+    assert_eq!(body["input"][0], json!(spelled));
     // One token list with a card: refused, naming the type, before the provider sees it.
     let before = s.sim.received_bodies().len();
     let resp = embed(json!(embedding_text_tokens(&format!("card {CARD}"))))
@@ -1208,11 +1229,12 @@ async fn embeddings_token_ids_are_read_as_their_text() {
             .contains("at most 2048"),
         "{v}"
     );
-    let recs = planes::records(&g, 3).await;
+    let recs = planes::records(&g, 4).await;
     assert_eq!(
         recs.iter().map(findings).collect::<Vec<_>>(),
         vec![
             vec![f("EMAIL_ADDRESS", "mask", "input", 1)],
+            vec![],
             vec![f("CREDIT_CARD", "block", "input", 1)],
             vec![],
         ]

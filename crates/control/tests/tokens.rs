@@ -1013,3 +1013,37 @@ async fn a_user_holds_at_most_20_active_tokens() {
         .count();
     assert_eq!((issued, refused), (20, 10), "{statuses:?}");
 }
+
+/// Every page of a user's tokens is counted: with 200 expired tokens filling the first page of
+/// the list, the 20 active ones on the next still hold the limit.
+#[tokio::test]
+async fn active_tokens_past_the_first_page_count_too() {
+    let clock = tollgate_types::clock::Clock::manual(now_ms());
+    let api = Api::at(clock.clone()).await;
+    let p = people(&api).await;
+    let path = format!("/admin/v1/users/{}/tokens", p.ana);
+    for round in 0..10 {
+        for i in 0..MAX_ACTIVE_TOKENS {
+            let at = rfc3339(clock.now_ms() + 1);
+            api.token(
+                &p.ana,
+                json!({"name": format!("old {round}.{i}"), "expires_at": at}),
+            )
+            .await;
+        }
+        clock.advance(std::time::Duration::from_millis(1));
+    }
+    for i in 0..MAX_ACTIVE_TOKENS {
+        api.token(&p.ana, json!({"name": format!("t{i}")})).await;
+    }
+    let (s, v) = api
+        .call(
+            Method::POST,
+            &path,
+            &api.admin,
+            Some(json!({"name": "one more"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_tokens", "{v}");
+}

@@ -132,3 +132,47 @@ impl Sealer {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft(prompt: &str) -> PayloadDraft {
+        PayloadDraft {
+            mode: Logging::Full,
+            retention_days: 1,
+            prompt: prompt.into(),
+            answer: "ok".into(),
+        }
+    }
+
+    /// A key made for an earlier payload is reused, and the later payload carries it too (the
+    /// earlier one may be dropped before the store writes its key): the second opens with
+    /// nothing but its own payload. Keys of days gone are no longer held.
+    #[test]
+    fn every_payload_carries_its_key_and_past_days_keys_are_let_go() {
+        let master = MasterKey::from_bytes([3; 32]);
+        let sealer = Sealer::new(MasterKey::from_bytes([3; 32]));
+        let first = sealer.seal(&draft("one"), "rec_1", "uc", "eu", 1_000);
+        let second = sealer.seal(&draft("two"), "rec_2", "uc", "eu", 2_000);
+        assert_eq!(first.data_key_id, second.data_key_id, "the key is reused");
+        let carried = second.new_key.expect("the reused key is carried");
+        assert_eq!(Some(&carried.id), second.data_key_id.as_ref());
+        assert_eq!(carried.expires_day, 1);
+        let key = master.unwrap_key(&carried.id, &carried.wrapped).unwrap();
+        let plain = key
+            .open(
+                second.sealed.as_deref().unwrap(),
+                &binding("rec_2", "uc", "eu"),
+            )
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        assert_eq!(v["prompt"], "two");
+        // Two days on, the first day's key is not held any more.
+        let later = sealer.seal(&draft("three"), "rec_3", "uc", "eu", 2 * DAY_MS + 5);
+        assert_ne!(later.data_key_id, second.data_key_id);
+        let held = sealer.keys.lock().unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(held.keys().all(|k| k.2 == 3), "{:?}", held.keys());
+    }
+}

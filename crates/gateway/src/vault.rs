@@ -235,6 +235,10 @@ mod tests {
         assert_eq!(back.value("<EMAIL_ADDRESS_1>"), Some("ann@example.org"));
         assert!(v.open(v.session("uc_b", "s1"), 1).is_empty());
         assert!(!v.stores_bytes(b"ann@example.org"));
+        // Use case and session are kept apart: `ab` + `c` is not `a` + `bc`.
+        v.save(v.session("ab", "c"), &tokens(&["bob@example.org"]), 0);
+        assert!(v.open(v.session("a", "bc"), 1).is_empty());
+        assert!(!v.open(v.session("ab", "c"), 1).is_empty());
         // A later turn adds a value: numbered after the first.
         let mut more = back.clone();
         more.token(Entity::EmailAddress, "bob@example.org");
@@ -273,6 +277,26 @@ mod tests {
         let id = v.session("uc", "big");
         v.save(id, &tokens(&big), 20);
         assert!(v.open(id, 21).is_empty());
+        // Full, with two expired conversations: a new one sweeps every expired one, not just
+        // the oldest.
+        let v = Vault::new(VaultLimits {
+            ttl_ms: 1000,
+            max_sessions: 3,
+            max_bytes_per_session: 200,
+        });
+        for i in 0..2 {
+            v.save(
+                v.session("uc", &format!("old{i}")),
+                &tokens(&["a@example.org"]),
+                0,
+            );
+        }
+        let live = v.session("uc", "live");
+        v.save(live, &tokens(&["a@example.org"]), 500);
+        assert_eq!(v.len(), 3);
+        v.save(v.session("uc", "new"), &tokens(&["a@example.org"]), 1200);
+        assert_eq!(v.len(), 2, "both expired conversations swept");
+        assert!(!v.open(live, 1200).is_empty());
     }
 
     #[test]

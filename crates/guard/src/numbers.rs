@@ -967,6 +967,8 @@ mod tests {
             ("14151550132", false),   // NANP exchange starting with 1
             ("390612345678", true),   // Italy keeps the 0
             ("4402079460958", false), // trunk 0 after +44
+            ("440207946095", false),  // trunk 0, of a length +44 allows otherwise
+            ("44123456789", true),    // +44 with nine national digits, the fewest it allows
             ("61434945994", true),    // +61 434 945 994
             ("353861234567", true),   // +353 86 123 4567 (a three-digit code)
             ("85212345678", true),    // +852 1234 5678

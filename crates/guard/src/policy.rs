@@ -985,6 +985,25 @@ mod tests {
         assert_eq!(scoped_key(KEY, "uc_a"), scoped_key(KEY, "uc_a"));
     }
 
+    /// In an answer nothing can be refused or given a new token: `block` and `tokenize` are
+    /// done (and counted) as `mask`; the other actions are done as they are.
+    #[test]
+    fn answers_mask_what_input_would_block_or_tokenize() {
+        let p = policy(
+            "entities:\n  EMAIL_ADDRESS: tokenize\n  CREDIT_CARD: block\n  PHONE_NUMBER: hash\n  IP_ADDRESS: redact\n  US_SSN: allow\n  IBAN_CODE: mask\n",
+        );
+        for (e, input, output) in [
+            (Entity::EmailAddress, Action::Tokenize, Action::Mask),
+            (Entity::CreditCard, Action::Block, Action::Mask),
+            (Entity::PhoneNumber, Action::Hash, Action::Hash),
+            (Entity::IpAddress, Action::Redact, Action::Redact),
+            (Entity::UsSsn, Action::Allow, Action::Allow),
+            (Entity::IbanCode, Action::Mask, Action::Mask),
+        ] {
+            assert_eq!((p.action(e), p.output_action(e)), (input, output), "{e}");
+        }
+    }
+
     #[test]
     fn each_action_does_what_it_says_and_counts_never_hold_values() {
         let p = policy(

@@ -1121,4 +1121,34 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].1.starts_with("-----BEGIN") && f[0].1.ends_with("KEY-----"));
     }
+
+    /// Public halves and look-alikes are no secrets: a public key or certificate block, a
+    /// three-part token whose header is no JWT header, a placeholder for a password; a key in a
+    /// URL's query ends at the next parameter.
+    #[test]
+    fn public_blocks_placeholders_and_query_values_are_cut_right() {
+        for text in [
+            "key:\n-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n-----END PUBLIC KEY-----\nthanks",
+            "cert:\n-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkq\n-----END CERTIFICATE-----\n",
+        ] {
+            let f = found(text);
+            assert!(
+                !f.iter().any(|(e, _)| *e == Entity::SecretPrivateKey),
+                "{f:?}"
+            );
+        }
+        // `{"sub":"1"}` as a header: no `alg` or `typ`, so no JWT.
+        let f = found("id eyJzdWIiOiIxIn0.eyJuYW1lIjoiYSJ9.c2lnbmF0dXJl done");
+        assert!(!f.iter().any(|(e, _)| *e == Entity::SecretJwt), "{f:?}");
+        for placeholder in ["REDACTED", "hidden", "undefined", "********"] {
+            let f = found(&format!("password={placeholder} here"));
+            assert!(f.is_empty(), "{placeholder}: {f:?}");
+        }
+        let f = found("GET https://api.example.com/v1?key=Zx81kQ2mN4pL7vR9tY3w&callback=fn now");
+        assert!(
+            f.contains(&(Entity::SecretGeneric, "Zx81kQ2mN4pL7vR9tY3w".to_string())),
+            "{f:?}"
+        );
+        assert!(!f.iter().any(|(_, s)| s.contains("callback")), "{f:?}");
+    }
 }

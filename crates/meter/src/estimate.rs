@@ -274,6 +274,13 @@ mod tests {
             embedding_tokens_text(&eot).as_deref(),
             Some("<|endoftext|>")
         );
+        // Ids that hold part of a character read as U+FFFD, not as unreadable.
+        let crab = embedding_text_tokens("🦀");
+        assert!(crab.len() > 1, "{crab:?}");
+        assert_eq!(
+            embedding_tokens_text(&crab[..1]).as_deref(),
+            Some("\u{FFFD}")
+        );
     }
 
     #[test]
