@@ -770,6 +770,68 @@ pub fn latency_bucket(ms: u64) -> usize {
     LATENCY_BOUNDS_MS.partition_point(|b| *b < ms)
 }
 
+/// What a KPI report covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KpiScope {
+    /// Every use case.
+    Portfolio,
+    /// One pod's use cases.
+    Pod(String),
+    /// One use case.
+    UseCase(String),
+}
+
+/// What the store's rollups say of a scope over a window, for the KPIs (see `tollgate-value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KpiData {
+    /// Requests recorded.
+    pub requests: u64,
+    /// Answered (200 and ended well, or the client left).
+    pub answered: u64,
+    /// Failed on the gateway's or a provider's side (5xx, broken streams).
+    pub errors: u64,
+    /// Answered after more than one attempt.
+    pub fallbacks: u64,
+    /// Streamed.
+    pub streams: u64,
+    /// Streams the client left before the end.
+    pub streams_cancelled: u64,
+    /// Refused by a guard policy.
+    pub guard_blocked: u64,
+    /// With guard findings acted on, not refused.
+    pub guard_flagged: u64,
+    /// Requests that named a session.
+    pub session_requests: u64,
+    /// Latency histogram (buckets of [`LATENCY_BOUNDS_MS`], then one unbounded).
+    pub latency: Vec<u64>,
+    /// Streams' time to first token, same buckets.
+    pub ttft: Vec<u64>,
+    /// Cost, nano-USD.
+    pub cost_nano_usd: u64,
+    /// Tokens of every kind.
+    pub tokens: u64,
+    /// Distinct end users in the window.
+    pub active_users: u64,
+    /// Distinct end users in the window's last 7 days.
+    pub weekly_active: u64,
+    /// Distinct end users in the 30 days before the window's end.
+    pub monthly_active: u64,
+    /// Σ over the window's days of that day's distinct end users.
+    pub user_days: u64,
+    /// Days in the window (UTC days touched).
+    pub days: u64,
+    /// Distinct sessions.
+    pub sessions: u64,
+    /// Users active in the window's first week (windows of 35 days or more).
+    pub retention_cohort: Option<u64>,
+    /// Of them, active in its fifth week.
+    pub retention_kept: u64,
+    /// The busiest minute's requests.
+    pub peak_requests_per_minute: u64,
+    /// The busiest minute's tokens.
+    pub peak_tokens_per_minute: u64,
+}
+
 /// Outcome events of one use case in one hour, summed (what the KPIs read).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRollup {

@@ -236,6 +236,18 @@ pub trait KeyQueries {
     ) -> impl Future<Output = R<UserToken>> + Send;
 }
 
+/// The rollups the KPIs read, summed over a scope and a window.
+pub trait KpiQueries {
+    /// What the rollups say of `scope` over `[from_ms, to_ms)` (whole hours, days and minutes
+    /// touched by the window).
+    fn kpi_data(
+        &self,
+        scope: &KpiScope,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = R<KpiData>> + Send;
+}
+
 /// Outcome and feedback events, and what they are checked against.
 pub trait OutcomeQueries {
     /// Stores events and adds them to their hourly rollups, in one transaction; an event whose

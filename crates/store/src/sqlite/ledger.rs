@@ -110,6 +110,7 @@ async fn insert_all(
     }
     fold_rollups(c, records).await?;
     fold_focus(c, records).await?;
+    super::kpis::fold(c, records).await?;
     super::payloads::insert(c, records).await?;
     super::chain::append(c, links).await
 }

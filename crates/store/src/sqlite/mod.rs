@@ -2,6 +2,7 @@
 
 mod budgets;
 mod chain;
+mod kpis;
 mod ledger;
 mod outcomes;
 mod payloads;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_outcomes.sql"),
     ),
+    (11, include_str!("../../migrations/sqlite/0011_kpis.sql")),
 ];
 
 /// A SQLite store.

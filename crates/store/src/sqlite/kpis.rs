@@ -1,0 +1,312 @@
+//! The rollups the KPIs read: folded from each batch of records in the ledger writer's
+//! transaction, and summed over a scope and a window for a report.
+
+use super::{R, SqliteStore};
+use crate::model::{KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, latency_bucket};
+use crate::queries::KpiQueries;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use std::collections::HashMap;
+
+/// Histogram buckets kept per row.
+const BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+const MINUTE_MS: i64 = 60_000;
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Counts of one (hour, use case).
+#[derive(Default)]
+struct Hour {
+    pod: String,
+    n: [u64; 9],
+    latency: [u64; BUCKETS],
+    ttft: [u64; BUCKETS],
+}
+
+/// The counters of [`Hour::n`], in column order.
+const COUNTERS: [&str; 9] = [
+    "requests",
+    "answered",
+    "errors",
+    "fallbacks",
+    "streams",
+    "streams_cancelled",
+    "guard_blocked",
+    "guard_flagged",
+    "with_session",
+];
+
+/// Whether a record was answered (a 200 that ended well, or whose client left).
+pub(crate) fn answered(r: &RequestRecord) -> bool {
+    r.status == 200 && matches!(r.outcome.as_str(), "ok" | "client_disconnected")
+}
+
+/// Whether a record failed on the gateway's or a provider's side: a 5xx, or a stream that broke.
+pub(crate) fn failed(r: &RequestRecord) -> bool {
+    r.status >= 500 || r.status == 200 && !answered(r)
+}
+
+fn counters(r: &RequestRecord) -> [u64; 9] {
+    let blocked = r.outcome == "policy_violation";
+    // The guard's report lists findings with their action; a request with findings that was not
+    // refused had something masked, hashed, tokenized or redacted.
+    let flagged = !blocked && r.guard.as_deref().is_some_and(|g| g.contains("\"action\""));
+    [
+        1,
+        u64::from(answered(r)),
+        u64::from(failed(r)),
+        u64::from(answered(r) && r.attempts > 1),
+        u64::from(r.stream),
+        u64::from(r.stream && r.outcome == "client_disconnected"),
+        u64::from(blocked),
+        u64::from(flagged),
+        u64::from(r.session_hash.is_some()),
+    ]
+}
+
+/// Folds a batch of records into the KPI rollups.
+pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
+    let mut hours: HashMap<(i64, &str), Hour> = HashMap::new();
+    let mut users: HashMap<(i64, &str, &str), (&str, u64)> = HashMap::new();
+    let mut sessions: HashMap<(i64, &str, &str), (&str, u64)> = HashMap::new();
+    let mut minutes: HashMap<(i64, &str), (&str, u64, u64)> = HashMap::new();
+    for r in rows {
+        let uc = r.use_case_id.as_str();
+        let h = hours.entry((r.at.div_euclid(HOUR_MS), uc)).or_default();
+        h.pod.clone_from(&r.pod_id);
+        for (k, v) in counters(r).into_iter().enumerate() {
+            h.n[k] += v;
+        }
+        h.latency[latency_bucket(r.latency_ms)] += 1;
+        if let (true, Some(t)) = (r.stream, r.ttft_ms) {
+            h.ttft[latency_bucket(t)] += 1;
+        }
+        let day = r.at.div_euclid(DAY_MS);
+        if let Some(user) = r.end_user_hash.as_deref() {
+            users.entry((day, uc, user)).or_insert((&r.pod_id, 0)).1 += 1;
+        }
+        if let Some(s) = r.session_hash.as_deref() {
+            sessions.entry((day, uc, s)).or_insert((&r.pod_id, 0)).1 += 1;
+        }
+        let m = minutes
+            .entry((r.at.div_euclid(MINUTE_MS), uc))
+            .or_insert((&r.pod_id, 0, 0));
+        m.1 += 1;
+        m.2 += r.input_tokens
+            + r.cached_input_tokens
+            + r.cache_write_tokens
+            + r.output_tokens
+            + r.reasoning_tokens;
+    }
+    let hist_cols: Vec<String> = (0..BUCKETS)
+        .map(|k| format!("l{k}"))
+        .chain((0..BUCKETS).map(|k| format!("t{k}")))
+        .collect();
+    let cols: Vec<&str> = COUNTERS
+        .iter()
+        .copied()
+        .chain(hist_cols.iter().map(String::as_str))
+        .collect();
+    let sql = format!(
+        "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, {}) VALUES (?, ?, ?, {})
+         ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
+        cols.join(", "),
+        vec!["?"; cols.len()].join(", "),
+        cols.iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for ((hour, uc), h) in &hours {
+        // Built only from the constant column names above; every value is bound.
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(hour)
+            .bind(&h.pod)
+            .bind(*uc);
+        for v in h.n.iter().chain(&h.latency).chain(&h.ttft) {
+            q = q.bind(i(*v));
+        }
+        q.execute(&mut *c).await?;
+    }
+    for ((day, uc, user), (pod, n)) in users {
+        sqlx::query(
+            "INSERT INTO activity_daily (day, use_case_id, pod_id, end_user_hash, requests)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (day, use_case_id, end_user_hash) DO UPDATE SET requests = requests + excluded.requests",
+        )
+        .bind(day)
+        .bind(uc)
+        .bind(pod)
+        .bind(user)
+        .bind(i(n))
+        .execute(&mut *c)
+        .await?;
+    }
+    for ((day, uc, s), (pod, n)) in sessions {
+        sqlx::query(
+            "INSERT INTO sessions_daily (day, use_case_id, pod_id, session_hash, requests)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (day, use_case_id, session_hash) DO UPDATE SET requests = requests + excluded.requests",
+        )
+        .bind(day)
+        .bind(uc)
+        .bind(pod)
+        .bind(s)
+        .bind(i(n))
+        .execute(&mut *c)
+        .await?;
+    }
+    for ((minute, uc), (pod, n, tokens)) in minutes {
+        sqlx::query(
+            "INSERT INTO rollups_minute (minute, use_case_id, pod_id, requests, tokens)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (minute, use_case_id) DO UPDATE SET
+                 requests = requests + excluded.requests, tokens = MIN(tokens + excluded.tokens, 9223372036854775807)",
+        )
+        .bind(minute)
+        .bind(uc)
+        .bind(pod)
+        .bind(i(n))
+        .bind(i(tokens))
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The `WHERE` fragment of a scope (its value bound as `?1`).
+fn scope_sql(scope: &KpiScope) -> (&'static str, &str) {
+    match scope {
+        KpiScope::Portfolio => ("?1 = ?1", ""),
+        KpiScope::Pod(p) => ("pod_id = ?1", p.as_str()),
+        KpiScope::UseCase(u) => ("use_case_id = ?1", u.as_str()),
+    }
+}
+
+impl KpiQueries for SqliteStore {
+    async fn kpi_data(&self, scope: &KpiScope, from_ms: i64, to_ms: i64) -> R<KpiData> {
+        let (filter, value) = scope_sql(scope);
+        let (h0, h1) = (
+            from_ms.div_euclid(HOUR_MS),
+            (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS),
+        );
+        let (d0, d1) = (
+            from_ms.div_euclid(DAY_MS),
+            (to_ms + DAY_MS - 1).div_euclid(DAY_MS),
+        );
+        let mut d = KpiData::default();
+        let sums: Vec<String> = COUNTERS
+            .iter()
+            .map(|c| format!("SUM({c})"))
+            .chain((0..BUCKETS).map(|k| format!("SUM(l{k})")))
+            .chain((0..BUCKETS).map(|k| format!("SUM(t{k})")))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM rollups_kpi_hourly WHERE {filter} AND hour >= ?2 AND hour < ?3",
+            sums.join(", ")
+        );
+        // Built only from constant column names and the scope's constant fragment.
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(value)
+            .bind(h0)
+            .bind(h1)
+            .fetch_one(&self.pool)
+            .await?;
+        let g = |k: usize| -> R<u64> { Ok(u(row.try_get::<Option<i64>, _>(k)?.unwrap_or(0))) };
+        let mut n = [0u64; 9];
+        for (k, slot) in n.iter_mut().enumerate() {
+            *slot = g(k)?;
+        }
+        [
+            d.requests,
+            d.answered,
+            d.errors,
+            d.fallbacks,
+            d.streams,
+            d.streams_cancelled,
+            d.guard_blocked,
+            d.guard_flagged,
+            d.session_requests,
+        ] = n;
+        d.latency = (0..BUCKETS).map(|k| g(9 + k)).collect::<R<_>>()?;
+        d.ttft = (0..BUCKETS).map(|k| g(9 + BUCKETS + k)).collect::<R<_>>()?;
+
+        let money = format!(
+            "SELECT SUM(cost_nano_usd), SUM(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens + reasoning_tokens)
+             FROM rollups_hourly WHERE {filter} AND hour >= ?2 AND hour < ?3"
+        );
+        let row = sqlx::query(AssertSqlSafe(money))
+            .bind(value)
+            .bind(h0)
+            .bind(h1)
+            .fetch_one(&self.pool)
+            .await?;
+        d.cost_nano_usd = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
+        d.tokens = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+
+        let distinct = |table: &str, col: &str, a: i64, b: i64| {
+            format!(
+                "SELECT COUNT(DISTINCT {col}) FROM {table} WHERE {filter} AND day >= {a} AND day < {b}"
+            )
+        };
+        let count = async |sql: String| -> R<u64> {
+            let row = sqlx::query(AssertSqlSafe(sql))
+                .bind(value)
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0)))
+        };
+        d.active_users = count(distinct("activity_daily", "end_user_hash", d0, d1)).await?;
+        d.weekly_active = count(distinct(
+            "activity_daily",
+            "end_user_hash",
+            (d1 - 7).max(d0),
+            d1,
+        ))
+        .await?;
+        d.monthly_active = count(distinct("activity_daily", "end_user_hash", d1 - 30, d1)).await?;
+        // Distinct users per day (a user of two use cases in a pod counts once that day).
+        d.user_days = count(format!(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT day, end_user_hash FROM activity_daily WHERE {filter} AND day >= {d0} AND day < {d1})"
+        ))
+        .await?;
+        d.days = u(d1 - d0);
+        d.sessions = count(distinct("sessions_daily", "session_hash", d0, d1)).await?;
+        // Retention: users active in the window's first week, and of them in its fifth.
+        if d1 - d0 >= 35 {
+            d.retention_cohort =
+                Some(count(distinct("activity_daily", "end_user_hash", d0, d0 + 7)).await?);
+            d.retention_kept = count(format!(
+                "SELECT COUNT(DISTINCT end_user_hash) FROM activity_daily WHERE {filter} AND day >= {} AND day < {}
+                 AND end_user_hash IN (SELECT end_user_hash FROM activity_daily WHERE {filter} AND day >= {d0} AND day < {})",
+                d0 + 28,
+                d0 + 35,
+                d0 + 7
+            ))
+            .await?;
+        }
+        let (m0, m1) = (
+            from_ms.div_euclid(MINUTE_MS),
+            (to_ms + MINUTE_MS - 1).div_euclid(MINUTE_MS),
+        );
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT MAX(r), MAX(t) FROM (SELECT SUM(requests) AS r, SUM(tokens) AS t FROM rollups_minute
+             WHERE {filter} AND minute >= ?2 AND minute < ?3 GROUP BY minute)"
+        )))
+        .bind(value)
+        .bind(m0)
+        .bind(m1)
+        .fetch_one(&self.pool)
+        .await?;
+        d.peak_requests_per_minute = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
+        d.peak_tokens_per_minute = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+        Ok(d)
+    }
+}

@@ -1,0 +1,270 @@
+//! The KPI rollups the ledger writer keeps: what a scope and a window read back, counted by hand,
+//! across hour, day and minute boundaries and per scope (use case, pod, portfolio).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use tollgate_store::*;
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// 2026-11-02T00:00:00Z, a Monday.
+const T0: i64 = 1_793_577_600_000;
+
+async fn store() -> Store {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-kpis-{}-{}",
+        std::process::id(),
+        new_id("d")
+    ));
+    Store::open(&dir.join("tollgate.db")).await.unwrap()
+}
+
+struct R {
+    at: i64,
+    uc: &'static str,
+    pod: &'static str,
+    status: u16,
+    outcome: &'static str,
+    stream: bool,
+    attempts: u32,
+    latency_ms: u64,
+    ttft_ms: Option<u64>,
+    user: Option<&'static str>,
+    session: Option<&'static str>,
+    guard: Option<&'static str>,
+    cost: u64,
+    tokens: u64,
+}
+
+const BASE: R = R {
+    at: T0,
+    uc: "uc_a",
+    pod: "pod_1",
+    status: 200,
+    outcome: "ok",
+    stream: false,
+    attempts: 1,
+    latency_ms: 100,
+    ttft_ms: None,
+    user: None,
+    session: None,
+    guard: None,
+    cost: 1_000,
+    tokens: 10,
+};
+
+fn record(r: &R) -> RequestRecord {
+    RequestRecord {
+        id: new_id("rec"),
+        request_id: new_id("req"),
+        at: r.at,
+        key_id: "key_1".into(),
+        use_case_id: r.uc.into(),
+        pod_id: r.pod.into(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        model: Some("gpt-4o-mini".into()),
+        stream: r.stream,
+        attempts: r.attempts,
+        status: r.status,
+        outcome: r.outcome.into(),
+        input_tokens: r.tokens,
+        cost_nano_usd: Some(r.cost),
+        price_source: "catalog".into(),
+        usage_source: "provider".into(),
+        latency_ms: r.latency_ms,
+        ttft_ms: r.ttft_ms,
+        end_user_hash: r.user.map(str::to_string),
+        session_hash: r.session.map(str::to_string),
+        guard: r.guard.map(str::to_string),
+        ..RequestRecord::default()
+    }
+}
+
+#[tokio::test]
+async fn requests_outcomes_latency_and_activity_are_summed_per_scope_and_window() {
+    let s = store().await;
+    let flagged = r#"{"input":"ran","output":"ran","findings":[{"type":"EMAIL_ADDRESS","action":"mask","direction":"input","count":1}]}"#;
+    let rows = [
+        // Day 0, hour 0: an answered request of Ann in session s1.
+        R {
+            user: Some("ann"),
+            session: Some("s1"),
+            ..BASE
+        },
+        // The same minute: a stream Ann left, 900 ms to first token, 2 s in all.
+        R {
+            stream: true,
+            outcome: "client_disconnected",
+            latency_ms: 2_000,
+            ttft_ms: Some(900),
+            user: Some("ann"),
+            session: Some("s1"),
+            ..BASE
+        },
+        // A fallback answered on its second attempt; with masked findings.
+        R {
+            at: T0 + 59_999,
+            attempts: 2,
+            guard: Some(flagged),
+            user: Some("bo"),
+            ..BASE
+        },
+        // The next minute: a provider error (502), and a blocked request (400).
+        R {
+            at: T0 + 60_000,
+            status: 502,
+            outcome: "upstream_error",
+            latency_ms: 30_000,
+            ..BASE
+        },
+        R {
+            at: T0 + 60_000,
+            status: 400,
+            outcome: "policy_violation",
+            latency_ms: 1,
+            cost: 0,
+            ..BASE
+        },
+        // A stream that broke after its 200.
+        R {
+            at: T0 + HOUR - 1,
+            stream: true,
+            outcome: "stream_error",
+            ttft_ms: Some(50),
+            ..BASE
+        },
+        // Day 1: Ann again, and Cy; session s2.
+        R {
+            at: T0 + DAY,
+            user: Some("ann"),
+            session: Some("s2"),
+            ..BASE
+        },
+        R {
+            at: T0 + DAY + 1,
+            user: Some("cy"),
+            session: Some("s2"),
+            ..BASE
+        },
+        // Another use case of the same pod, and one of another pod.
+        R {
+            at: T0 + 2 * HOUR,
+            uc: "uc_b",
+            user: Some("ann"),
+            ..BASE
+        },
+        R {
+            at: T0 + 2 * HOUR,
+            uc: "uc_c",
+            pod: "pod_2",
+            user: Some("dee"),
+            ..BASE
+        },
+    ];
+    let records: Vec<RequestRecord> = rows.iter().map(record).collect();
+    // Two batches, so the rollups are added to, not only written.
+    s.insert_records(&records[..4]).await.unwrap();
+    s.insert_records(&records[4..]).await.unwrap();
+
+    let a = s
+        .kpi_data(&KpiScope::UseCase("uc_a".into()), T0, T0 + 2 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(a.requests, 8);
+    // 200 ok ×4 (incl. the fallback and day 1's two), and the stream the client left.
+    assert_eq!(a.answered, 5);
+    // The 502 and the broken stream; not the policy refusal.
+    assert_eq!(a.errors, 2);
+    assert_eq!(a.fallbacks, 1);
+    assert_eq!((a.streams, a.streams_cancelled), (2, 1));
+    assert_eq!((a.guard_blocked, a.guard_flagged), (1, 1));
+    assert_eq!(a.session_requests, 4);
+    assert_eq!(a.sessions, 2);
+    let bucket = |ms| latency_bucket(ms);
+    let mut want = vec![0u64; LATENCY_BOUNDS_MS.len() + 1];
+    for ms in [100, 2_000, 100, 30_000, 1, 100, 100, 100] {
+        want[bucket(ms)] += 1;
+    }
+    assert_eq!(a.latency, want);
+    let mut ttft = vec![0u64; LATENCY_BOUNDS_MS.len() + 1];
+    ttft[bucket(900)] += 1;
+    ttft[bucket(50)] += 1;
+    assert_eq!(a.ttft, ttft);
+    assert_eq!(a.cost_nano_usd, 7_000);
+    assert_eq!(a.tokens, 80);
+    // Ann, Bo, Cy; per day: {Ann, Bo} then {Ann, Cy}.
+    assert_eq!(a.active_users, 3);
+    assert_eq!((a.user_days, a.days), (4, 2));
+    assert_eq!((a.weekly_active, a.monthly_active), (3, 3));
+    // Minute 0 had three requests (30 tokens); minute 1 two.
+    assert_eq!(
+        (a.peak_requests_per_minute, a.peak_tokens_per_minute),
+        (3, 30)
+    );
+    assert_eq!(
+        a.retention_cohort, None,
+        "a two-day window has no retention cohort"
+    );
+
+    // The pod: uc_a and uc_b; Ann is one user across both.
+    let pod = s
+        .kpi_data(&KpiScope::Pod("pod_1".into()), T0, T0 + 2 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(pod.requests, 9);
+    assert_eq!(pod.active_users, 3);
+    assert_eq!(pod.user_days, 4, "Ann on day 0 counts once for the pod");
+    let all = s
+        .kpi_data(&KpiScope::Portfolio, T0, T0 + 2 * DAY)
+        .await
+        .unwrap();
+    assert_eq!((all.requests, all.active_users), (10, 4));
+
+    // Day 0 alone ends at midnight: day 1's requests are out, the last millisecond of hour 0
+    // is in.
+    let day0 = s
+        .kpi_data(&KpiScope::UseCase("uc_a".into()), T0, T0 + DAY)
+        .await
+        .unwrap();
+    assert_eq!((day0.requests, day0.active_users, day0.sessions), (6, 2, 1));
+    // Hour 1 of day 0 holds nothing of uc_a.
+    let hour1 = s
+        .kpi_data(&KpiScope::UseCase("uc_a".into()), T0 + HOUR, T0 + 2 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(hour1.requests, 0);
+    assert_eq!(hour1.peak_requests_per_minute, 0);
+}
+
+#[tokio::test]
+async fn week_four_retention_of_the_first_weeks_users() {
+    let s = store().await;
+    let mut rows = Vec::new();
+    // Week 0: Ann, Bo, Cy. Week 4 (days 28–34): Ann and Dee (new).
+    for (day, user) in [
+        (0, "ann"),
+        (3, "bo"),
+        (6, "cy"),
+        (28, "ann"),
+        (34, "dee"),
+        (35, "bo"),
+    ] {
+        rows.push(record(&R {
+            at: T0 + day * DAY,
+            user: Some(user),
+            ..BASE
+        }));
+    }
+    s.insert_records(&rows).await.unwrap();
+    let d = s
+        .kpi_data(&KpiScope::UseCase("uc_a".into()), T0, T0 + 35 * DAY)
+        .await
+        .unwrap();
+    // Bo's day-35 visit is after week 4.
+    assert_eq!((d.retention_cohort, d.retention_kept), (Some(3), 1));
+    assert_eq!(d.active_users, 4);
+    // The last 7 days of the window (days 28–34): Ann, Dee; the last 30 (days 5–34): Cy, Ann,
+    // Dee — Bo's day 3 is before them.
+    assert_eq!((d.weekly_active, d.monthly_active), (2, 3));
+}
