@@ -41,6 +41,17 @@ pub struct Retention {
     pub retained: u64,
 }
 
+/// The budgets on a scope, in their current periods, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BudgetBurn {
+    /// Their amounts, nano-USD.
+    pub amount_nano_usd: u64,
+    /// Spent so far in their periods, nano-USD.
+    pub spent_nano_usd: u64,
+    /// Days of their periods gone by (fractional).
+    pub days_elapsed: f64,
+}
+
 /// An evaluation's (passed, total) for the candidate, and for the production version if any.
 pub type EvalFacts = ((u64, u64), Option<(u64, u64)>);
 
@@ -113,8 +124,8 @@ pub struct Facts {
     pub modelled_value_nano_usd: u64,
     /// Successes × their use case's (baseline − assisted) minutes per task, thousandths.
     pub modelled_minutes_milli: u64,
-    /// The budgets over the window (summed), nano-USD; `None` without one.
-    pub budget_nano_usd: Option<u64>,
+    /// The scope's budgets in their current periods; `None` without one.
+    pub budget: Option<BudgetBurn>,
     /// The month-end forecast made mid-month and the month's actual spend (nano-USD), for the
     /// last complete month in the window.
     pub forecast: Option<(u64, u64)>,
@@ -244,7 +255,7 @@ fn usd(nano: u64) -> String {
 }
 
 /// The quantile `q` (0–1) of a histogram: the upper bound (ms) of the bucket where the count
-/// reaches it; `None` for an empty histogram; `f64::INFINITY` in the last, unbounded bucket.
+/// reaches it; `None` for an empty histogram; the last bound in the last, unbounded bucket.
 pub fn quantile(h: &[u64], q: f64) -> Option<f64> {
     let total: u64 = h.iter().sum();
     if total == 0 {
@@ -255,11 +266,10 @@ pub fn quantile(h: &[u64], q: f64) -> Option<f64> {
     for (i, n) in h.iter().enumerate() {
         seen += n;
         if seen >= rank {
-            return Some(
-                LATENCY_BOUNDS_MS
-                    .get(i)
-                    .map_or(f64::INFINITY, |b| *b as f64),
-            );
+            // The last bucket has no bound: its quantile is reported as the last bound (a
+            // number JSON can carry).
+            let last = LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.len() - 1];
+            return Some(LATENCY_BOUNDS_MS.get(i).map_or(last as f64, |b| *b as f64));
         }
     }
     None
@@ -660,29 +670,25 @@ fn cache(f: &Facts) -> Kpi {
 }
 
 fn spend(f: &Facts) -> Kpi {
-    let mut k = Kpi::new(
-        16,
-        "spend",
-        "spend, budget burn",
-        "cost",
-        "Σ cost; spend ÷ budget; days until the budget is spent at the window's daily rate",
-    )
-    .input("cost", usd(f.cost_nano_usd))
-    .input("days", format!("{:.3}", days(f)))
-    .basis(f.requests);
+    let mut k = Kpi::new(16, "spend", "spend, budget burn", "cost",
+        "Σ cost in the window; the scope's budgets: spent ÷ amount in their current periods, and days until they are spent at that period's daily rate")
+        .input("cost", usd(f.cost_nano_usd))
+        .input("days", format!("{:.3}", days(f)))
+        .basis(f.requests);
     if f.requests == 0 {
         return k.na("no requests");
     }
     k = k.money("spend", i128::from(f.cost_nano_usd));
-    let Some(budget) = f.budget_nano_usd.filter(|b| *b > 0) else {
-        return k.input("budget", "n/a: no budget over this scope");
+    let Some(b) = f.budget.filter(|b| b.amount_nano_usd > 0) else {
+        return k.input("budget", "n/a: no budget on this scope");
     };
     k = k
-        .input("budget", usd(budget))
-        .value("burn", ratio(f.cost_nano_usd, budget), "ratio");
-    let per_day = f.cost_nano_usd as f64 / days(f).max(f64::MIN_POSITIVE);
-    if f.cost_nano_usd > 0 && days(f) > 0.0 {
-        let left = budget.saturating_sub(f.cost_nano_usd) as f64;
+        .input("budget", usd(b.amount_nano_usd))
+        .input("budget_spent", usd(b.spent_nano_usd))
+        .value("burn", ratio(b.spent_nano_usd, b.amount_nano_usd), "ratio");
+    if b.spent_nano_usd > 0 && b.days_elapsed > 0.0 {
+        let per_day = b.spent_nano_usd as f64 / b.days_elapsed;
+        let left = b.amount_nano_usd.saturating_sub(b.spent_nano_usd) as f64;
         k = k.value("days_to_exhaustion", left / per_day, "days");
     }
     k

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tollgate_store::{OutcomeRollup, Stage, latency_bucket};
-use tollgate_value::kpis::Retention;
+use tollgate_value::kpis::{BudgetBurn, Retention};
 use tollgate_value::{Facts, Kpi, UseCaseFacts, compute};
 
 const DAY: i64 = 86_400_000;
@@ -76,7 +76,12 @@ fn facts() -> Facts {
         modelled_value_nano_usd: 400 * USD,
         // 300 successes × (9 − 6) minutes.
         modelled_minutes_milli: 900_000,
-        budget_nano_usd: Some(200 * USD),
+        // $60 of $200 spent 3 days into the budgets' periods: $20 a day, 7 days left.
+        budget: Some(BudgetBurn {
+            amount_nano_usd: 200 * USD,
+            spent_nano_usd: 60 * USD,
+            days_elapsed: 3.0,
+        }),
         forecast: Some((55 * USD, 50 * USD)),
         slo_windows: Some((8_640, 8_208)),
         eval: Some(((90, 100), Some((80, 100)))),
@@ -296,6 +301,12 @@ fn k11_latency() {
     let mut slower = f.clone();
     slower.latency = hist(&[(100, 500), (300, 450), (2_000, 51)]);
     is(&slower, 11, "p95_ms", 2_000.0);
+    // Past the last bound: reported as the last bound (300 s), a number.
+    let off_scale = Facts {
+        latency: hist(&[(400_000, 3)]),
+        ..f.clone()
+    };
+    is(&off_scale, 11, "p50_ms", 300_000.0);
     na(&Facts::default(), 11, "no requests");
 }
 
@@ -357,10 +368,21 @@ fn k15_cache() {
 #[test]
 fn k16_spend_and_burn() {
     let f = facts();
-    // $50 of $200; $50 in 30 days is $5/3 a day; $150 left lasts 90 days.
+    // $50 in the window; budgets: $60 of $200 in 3 days is $20 a day, $140 left lasts 7 days.
     is(&f, 16, "spend", 50.0);
-    is(&f, 16, "burn", 0.25);
-    is(&f, 16, "days_to_exhaustion", 90.0);
+    is(&f, 16, "burn", 0.3);
+    is(&f, 16, "days_to_exhaustion", 7.0);
+    assert_eq!(
+        kpi(
+            &Facts {
+                budget: None,
+                ..f.clone()
+            },
+            16
+        )
+        .get("burn"),
+        None
+    );
     let k = kpi(&f, 16);
     assert_eq!(k.values[0].nano_usd, Some(50_000_000_000));
     na(&Facts::default(), 16, "no requests");
