@@ -1127,3 +1127,102 @@ pub struct Erasure {
     /// Records whose end-user id was removed.
     pub records: u64,
 }
+
+/// One value of a KPI.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiMeasure {
+    /// What it is (`dau`, `p95_ms`, `roi`).
+    pub name: String,
+    /// The number: a ratio (0.25 is 25 %), a count, a duration; USD for money.
+    pub value: f64,
+    /// For money: the exact amount in nano-USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nano_usd: Option<i64>,
+    /// `ratio`, `users`, `ms`, `usd`, `days`, `hours`, `months`, `requests/s` …
+    pub unit: String,
+}
+
+/// One input a KPI was computed from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiInput {
+    /// Its name.
+    pub name: String,
+    /// Its value, as text (money in USD).
+    pub value: String,
+}
+
+/// One KPI of a scope over a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiValue {
+    /// Its number in the KPI reference (1–25).
+    pub number: u8,
+    /// A stable id (`cost_per_successful_outcome`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its group (`adoption`, `quality`, `risk`, `operations`, `efficiency`, `cost`, …).
+    pub group: String,
+    /// How it is computed.
+    pub definition: String,
+    /// Its values; empty when it is not available.
+    pub values: Vec<KpiMeasure>,
+    /// What it was computed from.
+    pub inputs: Vec<KpiInput>,
+    /// How many events (requests, outcomes, use cases …) it rests on.
+    pub basis: u64,
+    /// Why it cannot be computed yet ("n/a: …"), when it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_available: Option<String>,
+}
+
+impl From<tollgate_value::Kpi> for KpiValue {
+    fn from(k: tollgate_value::Kpi) -> Self {
+        KpiValue {
+            number: k.number,
+            id: k.id.into(),
+            name: k.name.into(),
+            group: k.group.into(),
+            definition: k.definition.into(),
+            values: k
+                .values
+                .into_iter()
+                .map(|m| KpiMeasure {
+                    name: m.name.into(),
+                    value: m.value,
+                    nano_usd: m.nano_usd.map(|n| {
+                        i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+                    }),
+                    unit: m.unit.into(),
+                })
+                .collect(),
+            inputs: k
+                .inputs
+                .into_iter()
+                .map(|(name, value)| KpiInput {
+                    name: name.into(),
+                    value,
+                })
+                .collect(),
+            basis: k.basis,
+            not_available: k.not_available,
+        }
+    }
+}
+
+/// The KPIs of a use case, a pod or the portfolio over a window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiReport {
+    /// `use_case`, `pod` or `portfolio`.
+    pub scope: String,
+    /// The use case's or pod's id (absent for the portfolio).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_id: Option<String>,
+    /// Start, RFC 3339.
+    pub from: String,
+    /// End, RFC 3339 (exclusive).
+    pub to: String,
+    /// The use cases it covers.
+    pub use_cases: u64,
+    /// The 25 KPIs, in the reference's order.
+    pub kpis: Vec<KpiValue>,
+}

@@ -427,56 +427,6 @@ async fn answers_are_guarded_on_the_way_out_complete_and_streamed() {
     );
 }
 
-/// Users of each role and their tokens: (name, token).
-async fn people(api: &planes::Http, admin: &str, pod_a: &str) -> Vec<(&'static str, String)> {
-    let mut out = vec![("bootstrap", admin.to_string())];
-    for (i, (who, org_role, pod_role)) in [
-        ("platform_admin", Some("platform_admin"), None),
-        ("risk_officer", Some("risk_officer"), None),
-        ("finops", Some("finops"), None),
-        ("auditor", Some("auditor"), None),
-        ("lead", None, Some("lead")),
-        ("builder", None, Some("builder")),
-        ("viewer", None, Some("viewer")),
-        ("nobody", None, None),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let (st, u) = api
-            .call(
-                reqwest::Method::POST,
-                "/admin/v1/users",
-                admin,
-                Some(json!({"email": format!("p{i}@example.com"), "name": who, "org_role": org_role})),
-            )
-            .await;
-        assert_eq!(st, 201, "{u}");
-        let uid = u["id"].as_str().unwrap();
-        if let Some(role) = pod_role {
-            let (st, _) = api
-                .call(
-                    reqwest::Method::PUT,
-                    &format!("/admin/v1/pods/{pod_a}/members/{uid}"),
-                    admin,
-                    Some(json!({"role": role})),
-                )
-                .await;
-            assert!(st == 200 || st == 201, "{st}");
-        }
-        let (_, t) = api
-            .call(
-                reqwest::Method::POST,
-                &format!("/admin/v1/users/{uid}/tokens"),
-                admin,
-                Some(json!({"name": "t"})),
-            )
-            .await;
-        out.push((who, t["secret"].as_str().unwrap().to_string()));
-    }
-    out
-}
-
 #[tokio::test]
 async fn who_may_read_and_write_policies_and_what_is_kept() {
     let s = common::sim(SimConfig::default()).await;
@@ -501,7 +451,7 @@ async fn who_may_read_and_write_policies_and_what_is_kept() {
         json!({"pod_id": pod_b, "name": "b", "routes": ["m"]}),
     )
     .await;
-    let everyone = people(&api, &admin, &pod_a).await;
+    let everyone = planes::people(&api, &admin, &pod_a).await;
     let doc = json!({"policy": {"entities": {"EMAIL_ADDRESS": "hash"}}});
     use reqwest::Method as M;
     for (who, token) in &everyone {

@@ -149,3 +149,53 @@ pub async fn records(g: &Gw, n: u64) -> Vec<tollgate_store::RequestRecord> {
     r.sort_by(|a, b| a.id.cmp(&b.id));
     r
 }
+
+/// Users of each role and their tokens: (name, token).
+pub async fn people(api: &Http, admin: &str, pod_a: &str) -> Vec<(&'static str, String)> {
+    let mut out = vec![("bootstrap", admin.to_string())];
+    for (i, (who, org_role, pod_role)) in [
+        ("platform_admin", Some("platform_admin"), None),
+        ("risk_officer", Some("risk_officer"), None),
+        ("finops", Some("finops"), None),
+        ("auditor", Some("auditor"), None),
+        ("lead", None, Some("lead")),
+        ("builder", None, Some("builder")),
+        ("viewer", None, Some("viewer")),
+        ("nobody", None, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (st, u) = api
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/users",
+                admin,
+                Some(serde_json::json!({"email": format!("p{i}@example.com"), "name": who, "org_role": org_role})),
+            )
+            .await;
+        assert_eq!(st, 201, "{u}");
+        let uid = u["id"].as_str().unwrap();
+        if let Some(role) = pod_role {
+            let (st, _) = api
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/admin/v1/pods/{pod_a}/members/{uid}"),
+                    admin,
+                    Some(serde_json::json!({"role": role})),
+                )
+                .await;
+            assert!(st == 200 || st == 201, "{st}");
+        }
+        let (_, t) = api
+            .call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/users/{uid}/tokens"),
+                admin,
+                Some(serde_json::json!({"name": "t"})),
+            )
+            .await;
+        out.push((who, t["secret"].as_str().unwrap().to_string()));
+    }
+    out
+}

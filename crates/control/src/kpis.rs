@@ -1,0 +1,283 @@
+//! `GET /admin/v1/kpis`: the 25 KPIs of a use case, a pod or the portfolio over a window,
+//! computed by `tollgate-value` from the rollups the ledger and the outcome writers keep (never
+//! a scan of raw records), the registry's value models, stage history and the budgets.
+
+use crate::common::*;
+use tollgate_store::{KpiQueries, OutcomeQueries, OutcomeRollup};
+use tollgate_value::kpis::{BudgetBurn, Retention};
+use tollgate_value::{Facts, UseCaseFacts};
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The window of a report: `window` (`day`, `week`, `month` — the last 1, 7 or 30 days) or `from`
+/// and `to` (RFC 3339); the last 30 days by default.
+fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
+    let time = |name: &str, v: &str| -> Result<i64> {
+        parse_rfc3339(v).ok_or_else(|| {
+            ApiError::invalid(
+                format!("`{name}` must be an RFC 3339 time like 2026-11-01T00:00:00Z"),
+                Some(name.into()),
+            )
+        })
+    };
+    match (q.get("window"), q.get("from"), q.get("to")) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::invalid(
+            "give either `window` or `from` and `to`, not both",
+            Some("window".into()),
+        )),
+        (None, Some(f), Some(t)) => {
+            let (from, to) = (time("from", f)?, time("to", t)?);
+            if to <= from {
+                return Err(ApiError::invalid(
+                    "`to` must be after `from`",
+                    Some("to".into()),
+                ));
+            }
+            Ok((from, to))
+        }
+        (None, Some(_), None) => Err(ApiError::invalid(
+            "`to` is required with `from`",
+            Some("to".into()),
+        )),
+        (None, None, Some(_)) => Err(ApiError::invalid(
+            "`from` is required with `to`",
+            Some("from".into()),
+        )),
+        (w, None, None) => {
+            let days = match w.map(String::as_str).unwrap_or("month") {
+                "day" => 1,
+                "week" => 7,
+                "month" => 30,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "`window` must be day, week or month",
+                        Some("window".into()),
+                    ));
+                }
+            };
+            Ok((now - days * DAY_MS, now))
+        }
+    }
+}
+
+/// Every use case of `filter`, all pages.
+async fn all_use_cases(gw: &Control, filter: &m::UseCaseFilter) -> Result<Vec<m::UseCase>> {
+    let mut page = PageRequest {
+        after: None,
+        limit: 200,
+    };
+    let mut out = Vec::new();
+    loop {
+        let p = gw.store.list_use_cases(filter, &page).await?;
+        out.extend(p.items);
+        match p.next {
+            Some(after) => page.after = Some(after),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Adds `b`'s counts to `a`.
+fn add(a: &mut OutcomeRollup, b: &OutcomeRollup) {
+    a.events += b.events;
+    a.success += b.success;
+    a.failure += b.failure;
+    a.escalated += b.escalated;
+    a.abandoned += b.abandoned;
+    a.rated += b.rated;
+    a.positive += b.positive;
+    a.rating_sum += b.rating_sum;
+    a.with_acceptance += b.with_acceptance;
+    a.accepted_unedited += b.accepted_unedited;
+    a.accepted_edited += b.accepted_edited;
+    a.success_unvalued += b.success_unvalued;
+    a.value_nano_usd = a.value_nano_usd.saturating_add(b.value_nano_usd);
+    a.minutes_saved_milli = a.minutes_saved_milli.saturating_add(b.minutes_saved_milli);
+}
+
+/// What the KPIs of `scope` over `[from, to)` are computed from.
+pub(crate) async fn facts(
+    gw: &Control,
+    scope: &m::KpiScope,
+    use_cases: &[m::UseCase],
+    from: i64,
+    to: i64,
+) -> Result<Facts> {
+    let d = gw.store.kpi_data(scope, from, to).await?;
+    let ids: HashMap<&str, &m::UseCase> = use_cases.iter().map(|u| (u.id.as_str(), u)).collect();
+    let (h0, h1) = (
+        from.div_euclid(HOUR_MS),
+        (to + HOUR_MS - 1).div_euclid(HOUR_MS),
+    );
+    let mut per_uc: HashMap<&str, OutcomeRollup> = HashMap::new();
+    for r in gw.store.outcome_rollups(h0, h1).await? {
+        if let Some((id, _)) = ids.get_key_value(r.use_case_id.as_str()) {
+            add(per_uc.entry(id).or_default(), &r);
+        }
+    }
+    let mut recent: HashMap<String, u64> = HashMap::new();
+    for r in gw
+        .store
+        .outcome_rollups((to - 30 * DAY_MS).div_euclid(HOUR_MS), h1)
+        .await?
+    {
+        *recent.entry(r.use_case_id).or_insert(0) += r.events;
+    }
+    let mut outcomes = OutcomeRollup::default();
+    let (mut modelled_value, mut modelled_minutes, mut eligible) = (0u64, 0u64, 0u64);
+    let mut ucs = Vec::with_capacity(use_cases.len());
+    for uc in use_cases {
+        let o = per_uc.get(uc.id.as_str()).cloned().unwrap_or_default();
+        let v = &uc.value_model;
+        modelled_value = modelled_value.saturating_add(
+            o.success_unvalued
+                .saturating_mul(v.value_per_outcome_nano_usd),
+        );
+        let saved = (v.baseline_minutes_per_task - v.assisted_minutes_per_task).max(0.0);
+        modelled_minutes =
+            modelled_minutes.saturating_add((o.success as f64 * saved * 1000.0).round() as u64);
+        eligible = eligible.saturating_add(v.eligible_users);
+        add(&mut outcomes, &o);
+        let changes = gw.store.list_stage_changes(&uc.id).await?;
+        let first = |s: m::Stage| changes.iter().filter(|c| c.to == s).map(|c| c.at).min();
+        ucs.push(UseCaseFacts {
+            id: uc.id.clone(),
+            stage: Some(uc.stage),
+            pilot_at: first(m::Stage::Pilot),
+            production_at: first(m::Stage::Production),
+            has_kpi: !v.kpi.trim().is_empty(),
+            has_baseline: v.baseline != 0.0,
+            outcomes_30d: recent.get(&uc.id).copied().unwrap_or(0),
+        });
+    }
+    // The budgets on the scope itself, in their current periods.
+    let now = gw.clock.now_ms();
+    let mut budget: Option<BudgetBurn> = None;
+    for s in gw.plane.budget_statuses() {
+        let on_scope = match scope {
+            m::KpiScope::UseCase(id) => s.budget.scope == "use_case" && &s.budget.scope_id == id,
+            m::KpiScope::Pod(id) => s.budget.scope == "pod" && &s.budget.scope_id == id,
+            m::KpiScope::Portfolio => s.budget.scope == "org",
+        };
+        if on_scope {
+            let b = budget.get_or_insert_with(BudgetBurn::default);
+            b.amount_nano_usd = b.amount_nano_usd.saturating_add(s.budget.amount_nano_usd);
+            b.spent_nano_usd = b.spent_nano_usd.saturating_add(s.spent_nano_usd);
+            b.days_elapsed = b
+                .days_elapsed
+                .max((now - s.period_start).max(0) as f64 / DAY_MS as f64);
+        }
+    }
+    Ok(Facts {
+        from_ms: from,
+        to_ms: to,
+        requests: d.requests,
+        answered: d.answered,
+        errors: d.errors,
+        fallbacks: d.fallbacks,
+        streams: d.streams,
+        streams_cancelled: d.streams_cancelled,
+        guard_blocked: d.guard_blocked,
+        guard_flagged: d.guard_flagged,
+        tokens: d.tokens,
+        cost_nano_usd: d.cost_nano_usd,
+        latency: d.latency,
+        ttft: d.ttft,
+        active_users: d.active_users,
+        daily_active_avg: if d.days > 0 {
+            d.user_days as f64 / d.days as f64
+        } else {
+            0.0
+        },
+        weekly_active: d.weekly_active,
+        monthly_active: d.monthly_active,
+        retention: d.retention_cohort.map(|cohort| Retention {
+            cohort,
+            retained: d.retention_kept,
+        }),
+        sessions: d.sessions,
+        session_requests: d.session_requests,
+        peak_requests_per_minute: d.peak_requests_per_minute,
+        peak_tokens_per_minute: d.peak_tokens_per_minute,
+        outcomes,
+        eligible_users: eligible,
+        modelled_value_nano_usd: modelled_value,
+        modelled_minutes_milli: modelled_minutes,
+        budget,
+        use_cases: ucs,
+        ..Facts::default()
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/kpis", tag = "reports",
+    params(
+        ("use_case_id" = Option<String>, Query, description = "one use case's KPIs"),
+        ("pod_id" = Option<String>, Query, description = "one pod's KPIs (without either: the portfolio's, for org-wide roles)"),
+        ("window" = Option<String>, Query, pattern = "^(day|week|month)$", description = "the last day, 7 days or 30 days (default: month)"),
+        ("from" = Option<String>, Query, description = "instead of window: RFC 3339 start"),
+        ("to" = Option<String>, Query, description = "instead of window: RFC 3339 end, after from"),
+    ),
+    responses((status = 200, body = KpiReport), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The 25 KPIs of a use case, a pod or the portfolio over a window — each with its definition,
+/// its inputs and how many events it rests on, or why it is not available yet. Pod members read
+/// their pods' and their use cases'; the portfolio's are for org-wide roles.
+pub async fn kpis(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<KpiReport>> {
+    crate::reports::only_params(&q, &["use_case_id", "pod_id", "window", "from", "to"])?;
+    let (from, to) = window(&q, gw.clock.now_ms())?;
+    let (scope, use_cases) = match (q.get("use_case_id"), q.get("pod_id")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "give either `use_case_id` or `pod_id`, not both",
+                Some("pod_id".into()),
+            ));
+        }
+        (Some(id), None) => {
+            let uc = readable_use_case(&gw, &p, id).await?;
+            (m::KpiScope::UseCase(id.clone()), vec![uc])
+        }
+        (None, Some(id)) => {
+            readable_pod(&gw, &p, id).await?;
+            let filter = m::UseCaseFilter {
+                pod_ids: Some(vec![id.clone()]),
+                stage: None,
+            };
+            (
+                m::KpiScope::Pod(id.clone()),
+                all_use_cases(&gw, &filter).await?,
+            )
+        }
+        (None, None) => {
+            if !p.reads_all() {
+                return Err(ApiError::Forbidden {
+                    message: "the portfolio's KPIs are for org-wide roles; ask for a pod's (`pod_id`) or a use case's (`use_case_id`)".into(),
+                    code: "role_forbids",
+                });
+            }
+            let all = all_use_cases(&gw, &m::UseCaseFilter::default()).await?;
+            (m::KpiScope::Portfolio, all)
+        }
+    };
+    let f = facts(&gw, &scope, &use_cases, from, to).await?;
+    let (kind, id) = match &scope {
+        m::KpiScope::UseCase(id) => ("use_case", Some(id.clone())),
+        m::KpiScope::Pod(id) => ("pod", Some(id.clone())),
+        m::KpiScope::Portfolio => ("portfolio", None),
+    };
+    Ok(Json(KpiReport {
+        scope: kind.into(),
+        scope_id: id,
+        from: tollgate_types::time::rfc3339(from),
+        to: tollgate_types::time::rfc3339(to),
+        use_cases: use_cases.len() as u64,
+        kpis: tollgate_value::compute(&f)
+            .into_iter()
+            .map(KpiValue::from)
+            .collect(),
+    }))
+}

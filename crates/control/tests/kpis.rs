@@ -1,0 +1,292 @@
+//! `GET /admin/v1/kpis` end to end: traffic through the gateway and feedback from the
+//! application, on a manual clock, read back as KPIs whose values are counted by hand; who may
+//! read which scope; bad parameters.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod planes;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tollgate_simulator::SimConfig;
+
+/// The value `name` of KPI `id` in a report.
+fn value(report: &Value, id: &str, name: &str) -> Option<f64> {
+    let k = report["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap_or_else(|| panic!("no KPI {id}"));
+    k["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+}
+
+fn kpi<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap()
+}
+
+fn close(got: Option<f64>, want: f64, what: &str) {
+    let got = got.unwrap_or_else(|| panic!("{what}: no value"));
+    assert!((got - want).abs() < 1e-9, "{what}: {got} ≠ {want}");
+}
+
+#[tokio::test]
+async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
+    let now = tollgate_types::time::parse_rfc3339("2026-11-30T10:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(now);
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let api = planes::Http::new(&g.url);
+    let uc = g.use_case.id.clone();
+    let (st, v) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/use-cases/{uc}"),
+            &admin,
+            Some(json!({"value_model": {"driver": "efficiency", "kpi": "handling time", "kpi_unit": "minutes",
+                "baseline": 9.0, "target": 6.0, "value_per_outcome_nano_usd": 2_000_000_000_u64,
+                "eligible_users": 10, "baseline_minutes_per_task": 9.0, "assisted_minutes_per_task": 6.0}})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // Four requests: Ann twice in session s1, Bo once, one without an end user.
+    let client = reqwest::Client::new();
+    let mut rids = Vec::new();
+    for (user, session) in [
+        (Some("ann"), Some("s1")),
+        (Some("ann"), Some("s1")),
+        (Some("bo"), None),
+        (None, None),
+    ] {
+        let mut req = client
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "messages": common::user("hello")}));
+        if let Some(u) = user {
+            req = req.header("x-tollgate-user", u);
+        }
+        if let Some(s) = session {
+            req = req.header("x-tollgate-session", s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        rids.push(resp.headers()["x-request-id"].to_str().unwrap().to_string());
+    }
+    for body in [
+        json!({"request_id": rids[0], "outcome": "success", "rating": 5, "accepted": true, "edited": false, "value_usd": "10"}),
+        json!({"request_id": rids[2], "outcome": "failure", "rating": 2}),
+        json!({"session_id": "s1", "outcome": "escalated"}),
+    ] {
+        let resp = client
+            .post(format!("{}/v1/feedback", g.url))
+            .bearer_auth(&g.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    g.gw.books.ledger.written_at_least(4).await;
+    g.gw.outcomes.written_at_least(3).await;
+    // A minute later: the last 30 days hold all of it.
+    clock.advance(std::time::Duration::from_secs(60));
+
+    let (st, r) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/kpis?use_case_id={uc}&window=month"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["scope"], "use_case");
+    assert_eq!(r["scope_id"], uc.as_str());
+    assert_eq!(r["use_cases"], 1);
+    assert_eq!(r["kpis"].as_array().unwrap().len(), 25);
+    assert_eq!(r["to"], "2026-11-30T10:01:00.000Z");
+    // 1, 2: Ann and Bo of 10 eligible; 31 days touched by the window.
+    close(value(&r, "active_users", "window"), 2.0, "active users");
+    close(value(&r, "active_users", "dau"), 2.0 / 31.0, "DAU");
+    close(value(&r, "penetration", "penetration"), 0.2, "penetration");
+    // 4: 4 requests ÷ 2 users; s1's 2 requests ÷ 1 session.
+    close(
+        value(&r, "usage_intensity", "requests_per_user"),
+        2.0,
+        "requests per user",
+    );
+    close(
+        value(&r, "usage_intensity", "turns_per_session"),
+        2.0,
+        "turns",
+    );
+    // 5: no streams.
+    assert!(kpi(&r, "abandonment")["not_available"].is_string());
+    // 8: ratings 5 and 2: one positive of two; two ratings over four answers.
+    close(
+        value(&r, "satisfaction", "satisfaction"),
+        0.5,
+        "satisfaction",
+    );
+    close(
+        value(&r, "satisfaction", "feedback_coverage"),
+        0.5,
+        "coverage",
+    );
+    // 9: one acceptance, unedited.
+    close(
+        value(&r, "acceptance_rate", "acceptance"),
+        1.0,
+        "acceptance",
+    );
+    // 12: no errors.
+    close(value(&r, "error_rate", "error_rate"), 0.0, "errors");
+    // 18 = 16's spend ÷ 1 success, to the nano-dollar.
+    let spend = kpi(&r, "spend")["values"][0]["nano_usd"].as_i64().unwrap();
+    assert!(spend > 0, "priced traffic");
+    assert_eq!(
+        kpi(&r, "cost_per_successful_outcome")["values"][0]["nano_usd"].as_i64(),
+        Some(spend)
+    );
+    // 21: 1 success ÷ 1 session; (3 outcomes − 1 escalated) ÷ 3.
+    close(
+        value(&r, "task_success", "task_success"),
+        1.0,
+        "task success",
+    );
+    close(
+        value(&r, "task_success", "containment"),
+        2.0 / 3.0,
+        "containment",
+    );
+    // 22: one success × (9 − 6) minutes = 0.05 hours.
+    close(value(&r, "time_saved", "hours"), 0.05, "time saved");
+    // 23: the reported $10 (the success had a value: nothing modelled).
+    assert_eq!(
+        kpi(&r, "roi")["values"][0]["nano_usd"].as_i64(),
+        Some(10_000_000_000)
+    );
+    close(
+        value(&r, "roi", "roi"),
+        (10e9 - spend as f64) / spend as f64,
+        "ROI",
+    );
+    // 24, 25: a production use case with a KPI, a baseline and outcomes.
+    close(value(&r, "conversion", "conversion"), 1.0, "conversion");
+    close(value(&r, "kpi_coverage", "coverage"), 1.0, "KPI coverage");
+    // 6, 7: no evaluations yet — n/a, never a zero.
+    for id in ["eval_pass_rate", "online_judge_score"] {
+        let k = kpi(&r, id);
+        assert!(k["values"].as_array().unwrap().is_empty(), "{k}");
+        assert!(
+            k["not_available"].as_str().unwrap().starts_with("no "),
+            "{k}"
+        );
+    }
+    // Every KPI says what it is computed from.
+    for k in r["kpis"].as_array().unwrap() {
+        assert!(!k["definition"].as_str().unwrap().is_empty(), "{k}");
+    }
+
+    // A day's window a day later holds nothing: n/a, not zeros.
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    let (_, later) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/kpis?use_case_id={uc}&window=day"),
+            &admin,
+            None,
+        )
+        .await;
+    assert!(kpi(&later, "satisfaction")["not_available"].is_string());
+    assert!(kpi(&later, "active_users")["not_available"].is_string());
+}
+
+#[tokio::test]
+async fn who_may_read_which_kpis_and_bad_parameters() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = planes::Http::new(&g.url);
+    let pod_a = g.use_case.pod_id.clone();
+    let uc = g.use_case.id.clone();
+    let everyone = planes::people(&api, &admin, &pod_a).await;
+    let (st, other_pod) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &admin,
+            Some(json!({"name": "pod-b"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let pod_b = other_pod["id"].as_str().unwrap();
+    for (who, token) in &everyone {
+        let org_wide = matches!(
+            *who,
+            "bootstrap" | "platform_admin" | "risk_officer" | "finops" | "auditor"
+        );
+        let member = matches!(*who, "lead" | "builder" | "viewer");
+        let get = |path: String| {
+            let api = &api;
+            async move { api.call(Method::GET, &path, token, None).await }
+        };
+        let (st, r) = get(format!("/admin/v1/kpis?use_case_id={uc}")).await;
+        let want = if org_wide || member { 200 } else { 404 };
+        assert_eq!(st, want, "{who}: {r}");
+        if st == 200 {
+            assert_eq!(r["scope_id"], uc.as_str(), "{who}");
+        }
+        let (st, _) = get(format!("/admin/v1/kpis?pod_id={pod_a}")).await;
+        assert_eq!(st, want, "{who}: pod A");
+        let (st, _) = get(format!("/admin/v1/kpis?pod_id={pod_b}")).await;
+        assert_eq!(st, if org_wide { 200 } else { 404 }, "{who}: pod B");
+        let (st, r) = get("/admin/v1/kpis?window=week".into()).await;
+        assert_eq!(st, if org_wide { 200 } else { 403 }, "{who}: portfolio {r}");
+        if org_wide {
+            assert_eq!(r["scope"], "portfolio");
+            assert_eq!(r["use_cases"], 1, "{who}: every use case");
+        }
+    }
+    for (query, param) in [
+        ("window=year", "window"),
+        ("window=day&from=2026-11-01T00:00:00Z", "window"),
+        ("from=2026-11-01T00:00:00Z", "to"),
+        ("from=yesterday&to=2026-11-01T00:00:00Z", "from"),
+        ("from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", "to"),
+        (&format!("use_case_id={uc}&pod_id={pod_a}"), "pod_id"),
+        ("scope=all", "scope"),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/kpis?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{query}: {v}");
+        assert_eq!(v["error"]["param"], param, "{query}: {v}");
+    }
+    let (st, _) = api
+        .call(
+            Method::GET,
+            "/admin/v1/kpis?use_case_id=uc_nope",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+}
