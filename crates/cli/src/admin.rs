@@ -711,6 +711,28 @@ pub enum Report {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The 25 KPIs of a use case, a pod or the portfolio (org-wide roles) over a window: each
+    /// with its value(s), the events it rests on, or why it is n/a.
+    Kpis {
+        /// One use case's KPIs.
+        #[arg(long, conflicts_with = "pod")]
+        use_case: Option<String>,
+        /// One pod's KPIs (without either: the portfolio's).
+        #[arg(long)]
+        pod: Option<String>,
+        /// day | week | month: the last 1, 7 or 30 days (default month).
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        window: Option<String>,
+        /// Start, RFC 3339, instead of `--window`.
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// End, RFC 3339, after `--from`.
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Print a Markdown table (with each KPI's definition).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Spend over a time range, grouped (from the hourly rollups).
     Spend {
         /// pod | use_case | key | route | model | day.
@@ -838,6 +860,33 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
             );
             eprintln!("{}", v["method"].as_str().unwrap_or_default());
         }
+        Report::Kpis {
+            use_case,
+            pod,
+            window,
+            from,
+            to,
+            markdown,
+        } => {
+            let mut q = Vec::new();
+            for (k, v) in [
+                ("use_case_id", use_case),
+                ("pod_id", pod),
+                ("window", window),
+                ("from", from),
+                ("to", to),
+            ] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", urlencode(&v)));
+                }
+            }
+            let v = c.get(&format!("/kpis?{}", q.join("&"))).await?;
+            if c.json {
+                print_json(&v);
+                return Ok(());
+            }
+            print!("{}", kpi_table(&v, markdown));
+        }
         Report::Spend {
             by,
             from,
@@ -880,6 +929,85 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One KPI's values as text: `dau 2 users, mau 5 users`; money as `$12.50`.
+fn kpi_values(k: &Value) -> String {
+    if let Some(why) = k["not_available"].as_str() {
+        return format!("n/a: {why}");
+    }
+    let values = k["values"].as_array().cloned().unwrap_or_default();
+    values
+        .iter()
+        .map(|m| {
+            let name = m["name"].as_str().unwrap_or_default();
+            let x = m["value"].as_f64().unwrap_or_default();
+            match (
+                m["unit"].as_str().unwrap_or_default(),
+                m["nano_usd"].as_i64(),
+            ) {
+                (_, Some(n)) if n < 0 => {
+                    format!("{name} -{}", tollgate_meter::Money(n.unsigned_abs()))
+                }
+                (_, Some(n)) => format!("{name} {}", tollgate_meter::Money(n.unsigned_abs())),
+                ("ratio", _) => format!("{name} {:.1} %", x * 100.0),
+                (unit, _) => format!("{name} {} {unit}", short(x)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A number with at most three decimals, trailing zeros trimmed.
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+/// The KPI report as a plain or a Markdown table.
+fn kpi_table(v: &Value, markdown: bool) -> String {
+    let scope = match v["scope_id"].as_str() {
+        Some(id) => format!("{} {id}", v["scope"].as_str().unwrap_or_default()),
+        None => v["scope"].as_str().unwrap_or_default().to_string(),
+    };
+    let mut out = format!(
+        "KPIs of the {scope}, {} to {} ({} use cases)\n\n",
+        v["from"].as_str().unwrap_or_default(),
+        v["to"].as_str().unwrap_or_default(),
+        v["use_cases"]
+    );
+    let kpis = v["kpis"].as_array().cloned().unwrap_or_default();
+    if markdown {
+        out.push_str("| # | KPI | group | value | events | how |\n|---|---|---|---|---|---|\n");
+        for k in &kpis {
+            let cell = |s: String| s.replace('|', "\\|");
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                k["number"],
+                cell(k["name"].as_str().unwrap_or_default().into()),
+                k["group"].as_str().unwrap_or_default(),
+                cell(kpi_values(k)),
+                k["basis"],
+                cell(k["definition"].as_str().unwrap_or_default().into())
+            ));
+        }
+        return out;
+    }
+    for k in &kpis {
+        out.push_str(&format!(
+            "{:>2}  {:<48} {:>8}  {}\n",
+            k["number"],
+            k["name"].as_str().unwrap_or_default(),
+            k["basis"],
+            kpi_values(k)
+        ));
+    }
+    out
 }
 
 fn print_json(v: &Value) {

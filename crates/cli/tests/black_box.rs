@@ -507,6 +507,31 @@ async fn the_cli_drives_the_admin_api() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`month` must look like 2026-11"));
     let advice = cli(&url, admin, &["report", "advice"]);
     assert!(advice.contains("Identical requests"), "{advice}");
+    // The KPIs of the portfolio: a table, Markdown with definitions, and JSON with all 25.
+    let table = cli(&url, admin, &["report", "kpis", "--window", "week"]);
+    assert!(table.starts_with("KPIs of the portfolio"), "{table}");
+    assert!(table.contains("cost per successful outcome"), "{table}");
+    assert!(table.contains("n/a: no evaluation runs yet"), "{table}");
+    let md = cli(&url, admin, &["report", "kpis", "--markdown"]);
+    assert!(
+        md.contains("| # | KPI | group | value | events | how |"),
+        "{md}"
+    );
+    assert_eq!(
+        md.lines().filter(|l| l.starts_with("| ")).count(),
+        26,
+        "{md}"
+    );
+    let json = cli(&url, admin, &["report", "kpis", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["kpis"].as_array().unwrap().len(), 25);
+    let bad = Command::new(BIN)
+        .args(["report", "kpis", "--window", "year", "--url", &url])
+        .env("TOLLGATE_TOKEN", admin)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`window` must be day, week or month"));
 
     let keys = cli(&url, &token, &["keys", "list"]);
     assert!(
