@@ -36,33 +36,41 @@ CREATE TABLE rollups_kpi_hourly (
     PRIMARY KEY (hour, use_case_id)
 );
 
--- Who was active, per UTC day (keyed pseudonyms only): distinct users over any window are
--- distinct rows here, not a scan of the records.
-CREATE TABLE activity_daily (
-    day           INTEGER NOT NULL,  -- days since 1970-01-01 (UTC)
-    use_case_id   TEXT NOT NULL,
-    pod_id        TEXT NOT NULL,
-    end_user_hash TEXT NOT NULL,
-    requests      INTEGER NOT NULL,
-    PRIMARY KEY (day, use_case_id, end_user_hash)
-);
+-- Who was active, per UTC day and scope (`u:<use case>`, `p:<pod>`, `o` for the organization):
+-- the first 64 bits of the end user's keyed pseudonym, as an integer. Distinct users over any
+-- window are distinct rows of one scope, read in key order.
+CREATE TABLE users_daily (
+    scope TEXT NOT NULL,
+    day   INTEGER NOT NULL,  -- days since 1970-01-01 (UTC)
+    user  INTEGER NOT NULL,
+    PRIMARY KEY (scope, day, user)
+) WITHOUT ROWID;
 
--- Sessions per UTC day (keyed pseudonyms only).
+-- Sessions per UTC day and use case (the first 64 bits of their pseudonyms).
 CREATE TABLE sessions_daily (
-    day          INTEGER NOT NULL,
-    use_case_id  TEXT NOT NULL,
-    pod_id       TEXT NOT NULL,
-    session_hash TEXT NOT NULL,
-    requests     INTEGER NOT NULL,
-    PRIMARY KEY (day, use_case_id, session_hash)
-);
-
--- Requests and tokens per minute and use case: the busiest minute of any window.
-CREATE TABLE rollups_minute (
-    minute      INTEGER NOT NULL,  -- Unix minutes
     use_case_id TEXT NOT NULL,
-    pod_id      TEXT NOT NULL,
-    requests    INTEGER NOT NULL,
-    tokens      INTEGER NOT NULL,
-    PRIMARY KEY (minute, use_case_id)
-);
+    day         INTEGER NOT NULL,
+    session     INTEGER NOT NULL,
+    PRIMARY KEY (use_case_id, day, session)
+) WITHOUT ROWID;
+
+-- Per UTC day and scope: how many users were active that day (rows of users_daily) and how
+-- many sessions had requests (session-days: a session over midnight counts on both days),
+-- counted as their first request of the day arrives.
+CREATE TABLE rollups_daily (
+    scope    TEXT NOT NULL,
+    day      INTEGER NOT NULL,
+    users    INTEGER NOT NULL,
+    sessions INTEGER NOT NULL,
+    PRIMARY KEY (scope, day)
+) WITHOUT ROWID;
+
+-- Requests and tokens per minute and scope (as in users_daily): the busiest minute of any window
+-- is one ordered range of one scope.
+CREATE TABLE rollups_minute (
+    scope    TEXT NOT NULL,
+    minute   INTEGER NOT NULL,  -- Unix minutes
+    requests INTEGER NOT NULL,
+    tokens   INTEGER NOT NULL,
+    PRIMARY KEY (scope, minute)
+) WITHOUT ROWID;

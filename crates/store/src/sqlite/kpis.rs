@@ -21,6 +21,20 @@ fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// The first 64 bits of a hex pseudonym, as the integer the daily tables keep (another text is
+/// hashed to 64 bits).
+fn short_id(h: &str) -> i64 {
+    match h.get(..16).and_then(|x| u64::from_str_radix(x, 16).ok()) {
+        Some(v) => v as i64,
+        None => {
+            use std::hash::{Hash, Hasher};
+            let mut s = std::collections::hash_map::DefaultHasher::new();
+            h.hash(&mut s);
+            s.finish() as i64
+        }
+    }
+}
+
 /// Counts of one (hour, use case).
 #[derive(Default)]
 struct Hour {
@@ -74,9 +88,9 @@ fn counters(r: &RequestRecord) -> [u64; 9] {
 /// Folds a batch of records into the KPI rollups.
 pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
     let mut hours: HashMap<(i64, &str), Hour> = HashMap::new();
-    let mut users: HashMap<(i64, &str, &str), (&str, u64)> = HashMap::new();
-    let mut sessions: HashMap<(i64, &str, &str), (&str, u64)> = HashMap::new();
-    let mut minutes: HashMap<(i64, &str), (&str, u64, u64)> = HashMap::new();
+    let mut users: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
+    let mut sessions: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
+    let mut minutes: HashMap<(String, i64), (u64, u64)> = HashMap::new();
     for r in rows {
         let uc = r.use_case_id.as_str();
         let h = hours.entry((r.at.div_euclid(HOUR_MS), uc)).or_default();
@@ -90,20 +104,26 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
         }
         let day = r.at.div_euclid(DAY_MS);
         if let Some(user) = r.end_user_hash.as_deref() {
-            users.entry((day, uc, user)).or_insert((&r.pod_id, 0)).1 += 1;
+            users.insert((day, uc, &r.pod_id, short_id(user)));
         }
-        if let Some(s) = r.session_hash.as_deref() {
-            sessions.entry((day, uc, s)).or_insert((&r.pod_id, 0)).1 += 1;
+        if let Some(session) = r.session_hash.as_deref() {
+            sessions.insert((day, uc, &r.pod_id, short_id(session)));
         }
-        let m = minutes
-            .entry((r.at.div_euclid(MINUTE_MS), uc))
-            .or_insert((&r.pod_id, 0, 0));
-        m.1 += 1;
-        m.2 += r.input_tokens
+        let tokens = r.input_tokens
             + r.cached_input_tokens
             + r.cache_write_tokens
             + r.output_tokens
             + r.reasoning_tokens;
+        let minute = r.at.div_euclid(MINUTE_MS);
+        for scope in [
+            format!("u:{uc}"),
+            format!("p:{}", r.pod_id),
+            "o".to_string(),
+        ] {
+            let m = minutes.entry((scope, minute)).or_default();
+            m.0 += 1;
+            m.1 = m.1.saturating_add(tokens);
+        }
     }
     let hist_cols: Vec<String> = (0..BUCKETS)
         .map(|k| format!("l{k}"))
@@ -135,44 +155,61 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
         }
         q.execute(&mut *c).await?;
     }
-    for ((day, uc, user), (pod, n)) in users {
-        sqlx::query(
-            "INSERT INTO activity_daily (day, use_case_id, pod_id, end_user_hash, requests)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (day, use_case_id, end_user_hash) DO UPDATE SET requests = requests + excluded.requests",
+    // A user's or session's first request of a day in a scope adds a row, and one to that
+    // day's count (what DAU and session counts read without a DISTINCT).
+    let mut daily: HashMap<(String, i64), (u64, u64)> = HashMap::new();
+    for (day, uc, pod, user) in users {
+        for scope in [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()] {
+            let added = sqlx::query(
+                "INSERT INTO users_daily (scope, day, user) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(&scope)
+            .bind(day)
+            .bind(user)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            daily.entry((scope, day)).or_default().0 += added;
+        }
+    }
+    for (day, uc, pod, session) in sessions {
+        let added = sqlx::query(
+            "INSERT INTO sessions_daily (use_case_id, day, session) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
-        .bind(day)
         .bind(uc)
-        .bind(pod)
-        .bind(user)
-        .bind(i(n))
+        .bind(day)
+        .bind(session)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+        for scope in [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()] {
+            daily.entry((scope, day)).or_default().1 += added;
+        }
+    }
+    for ((scope, day), (users, sessions)) in daily {
+        if users + sessions == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO rollups_daily (scope, day, users, sessions) VALUES (?, ?, ?, ?)
+             ON CONFLICT (scope, day) DO UPDATE SET users = users + excluded.users,
+                 sessions = sessions + excluded.sessions",
+        )
+        .bind(scope)
+        .bind(day)
+        .bind(i(users))
+        .bind(i(sessions))
         .execute(&mut *c)
         .await?;
     }
-    for ((day, uc, s), (pod, n)) in sessions {
+    for ((scope, minute), (n, tokens)) in minutes {
         sqlx::query(
-            "INSERT INTO sessions_daily (day, use_case_id, pod_id, session_hash, requests)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (day, use_case_id, session_hash) DO UPDATE SET requests = requests + excluded.requests",
-        )
-        .bind(day)
-        .bind(uc)
-        .bind(pod)
-        .bind(s)
-        .bind(i(n))
-        .execute(&mut *c)
-        .await?;
-    }
-    for ((minute, uc), (pod, n, tokens)) in minutes {
-        sqlx::query(
-            "INSERT INTO rollups_minute (minute, use_case_id, pod_id, requests, tokens)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (minute, use_case_id) DO UPDATE SET
+            "INSERT INTO rollups_minute (scope, minute, requests, tokens) VALUES (?, ?, ?, ?)
+             ON CONFLICT (scope, minute) DO UPDATE SET
                  requests = requests + excluded.requests, tokens = MIN(tokens + excluded.tokens, 9223372036854775807)",
         )
+        .bind(scope)
         .bind(minute)
-        .bind(uc)
-        .bind(pod)
         .bind(i(n))
         .bind(i(tokens))
         .execute(&mut *c)
@@ -251,56 +288,64 @@ impl KpiQueries for SqliteStore {
         d.cost_nano_usd = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
         d.tokens = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
 
-        let distinct = |table: &str, col: &str, a: i64, b: i64| {
-            format!(
-                "SELECT COUNT(DISTINCT {col}) FROM {table} WHERE {filter} AND day >= {a} AND day < {b}"
-            )
+        let scope_key = match scope {
+            KpiScope::Portfolio => "o".to_string(),
+            KpiScope::Pod(p) => format!("p:{p}"),
+            KpiScope::UseCase(u) => format!("u:{u}"),
         };
-        let count = async |sql: String| -> R<u64> {
-            let row = sqlx::query(AssertSqlSafe(sql))
-                .bind(value)
-                .fetch_one(&self.pool)
-                .await?;
+        let users = async |a: i64, b: i64| -> R<u64> {
+            let row = sqlx::query(
+                "SELECT COUNT(DISTINCT user) FROM users_daily WHERE scope = ?1 AND day >= ?2 AND day < ?3",
+            )
+            .bind(&scope_key)
+            .bind(a)
+            .bind(b)
+            .fetch_one(&self.pool)
+            .await?;
             Ok(u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0)))
         };
-        d.active_users = count(distinct("activity_daily", "end_user_hash", d0, d1)).await?;
-        d.weekly_active = count(distinct(
-            "activity_daily",
-            "end_user_hash",
-            (d1 - 7).max(d0),
-            d1,
-        ))
+        d.active_users = users(d0, d1).await?;
+        d.weekly_active = users((d1 - 7).max(d0), d1).await?;
+        d.monthly_active = if d1 - d0 == 30 {
+            d.active_users
+        } else {
+            users(d1 - 30, d1).await?
+        };
+        let row = sqlx::query(
+            "SELECT SUM(users), SUM(sessions) FROM rollups_daily WHERE scope = ?1 AND day >= ?2 AND day < ?3",
+        )
+        .bind(&scope_key)
+        .bind(d0)
+        .bind(d1)
+        .fetch_one(&self.pool)
         .await?;
-        d.monthly_active = count(distinct("activity_daily", "end_user_hash", d1 - 30, d1)).await?;
-        // Distinct users per day (a user of two use cases in a pod counts once that day).
-        d.user_days = count(format!(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT day, end_user_hash FROM activity_daily WHERE {filter} AND day >= {d0} AND day < {d1})"
-        ))
-        .await?;
+        d.user_days = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
+        d.sessions = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
         d.days = u(d1 - d0);
-        d.sessions = count(distinct("sessions_daily", "session_hash", d0, d1)).await?;
         // Retention: users active in the window's first week, and of them in its fifth.
         if d1 - d0 >= 35 {
-            d.retention_cohort =
-                Some(count(distinct("activity_daily", "end_user_hash", d0, d0 + 7)).await?);
-            d.retention_kept = count(format!(
-                "SELECT COUNT(DISTINCT end_user_hash) FROM activity_daily WHERE {filter} AND day >= {} AND day < {}
-                 AND end_user_hash IN (SELECT end_user_hash FROM activity_daily WHERE {filter} AND day >= {d0} AND day < {})",
-                d0 + 28,
-                d0 + 35,
-                d0 + 7
-            ))
+            d.retention_cohort = Some(users(d0, d0 + 7).await?);
+            let row = sqlx::query(
+                "SELECT COUNT(DISTINCT user) FROM users_daily WHERE scope = ?1 AND day >= ?2 AND day < ?3
+                 AND user IN (SELECT user FROM users_daily WHERE scope = ?1 AND day >= ?4 AND day < ?5)",
+            )
+            .bind(&scope_key)
+            .bind(d0 + 28)
+            .bind(d0 + 35)
+            .bind(d0)
+            .bind(d0 + 7)
+            .fetch_one(&self.pool)
             .await?;
+            d.retention_kept = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
         }
         let (m0, m1) = (
             from_ms.div_euclid(MINUTE_MS),
             (to_ms + MINUTE_MS - 1).div_euclid(MINUTE_MS),
         );
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT MAX(r), MAX(t) FROM (SELECT SUM(requests) AS r, SUM(tokens) AS t FROM rollups_minute
-             WHERE {filter} AND minute >= ?2 AND minute < ?3 GROUP BY minute)"
-        )))
-        .bind(value)
+        let row = sqlx::query(
+            "SELECT MAX(requests), MAX(tokens) FROM rollups_minute WHERE scope = ?1 AND minute >= ?2 AND minute < ?3",
+        )
+        .bind(&scope_key)
         .bind(m0)
         .bind(m1)
         .fetch_one(&self.pool)
