@@ -520,28 +520,31 @@ async fn users_change_and_their_tokens_are_listed_and_revoked() {
     assert_eq!(revokes[0].actor, "usr_x");
 }
 
-/// Version 6 gives personal tokens issued before it, which could live forever, at most 90 days.
-#[tokio::test]
-async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
-    let path = temp_db("upgrade");
+/// A database at schema version `upto` (the migrations before it applied, as an older release
+/// left it): its pool, to write old rows into before the store opens it.
+async fn db_at_version(path: &std::path::Path, upto: i64) -> sqlx::SqlitePool {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .unwrap();
-    // The schema as version 5 left it.
     sqlx::raw_sql(
         "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
     .execute(&pool)
     .await
     .unwrap();
-    for (v, sql) in [
-        (1, include_str!("../migrations/sqlite/0001_init.sql")),
-        (2, include_str!("../migrations/sqlite/0002_ledger.sql")),
-        (3, include_str!("../migrations/sqlite/0003_limits.sql")),
-        (4, include_str!("../migrations/sqlite/0004_budgets.sql")),
-        (5, include_str!("../migrations/sqlite/0005_focus.sql")),
-    ] {
+    let all = [
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/sqlite/0002_ledger.sql"),
+        include_str!("../migrations/sqlite/0003_limits.sql"),
+        include_str!("../migrations/sqlite/0004_budgets.sql"),
+        include_str!("../migrations/sqlite/0005_focus.sql"),
+        include_str!("../migrations/sqlite/0006_user_lifecycle.sql"),
+        include_str!("../migrations/sqlite/0007_policies.sql"),
+        include_str!("../migrations/sqlite/0008_chain.sql"),
+        include_str!("../migrations/sqlite/0009_payloads.sql"),
+    ];
+    for (v, sql) in (1..=upto).zip(all) {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();
         sqlx::query("INSERT INTO schema_version VALUES (?, 0)")
             .bind(v)
@@ -549,6 +552,15 @@ async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
             .await
             .unwrap();
     }
+    pool
+}
+
+/// Version 6 gives personal tokens issued before it, which could live forever, at most 90 days.
+#[tokio::test]
+async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
+    let path = temp_db("upgrade");
+    // The schema as version 5 left it.
+    let pool = db_at_version(&path, 5).await;
     sqlx::raw_sql(
         "INSERT INTO users (id, email, name, created_at) VALUES ('usr_1', 'a@example.com', 'A', 0);
          INSERT INTO user_tokens (id, user_id, name, prefix, hash, expires_at, revoked_at, created_at) VALUES
@@ -590,37 +602,7 @@ async fn the_upgrade_caps_the_lifetime_of_older_tokens() {
 #[tokio::test]
 async fn the_upgrade_maps_old_value_drivers() {
     let path = temp_db("drivers");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    for (v, sql) in [
-        (1, include_str!("../migrations/sqlite/0001_init.sql")),
-        (2, include_str!("../migrations/sqlite/0002_ledger.sql")),
-        (3, include_str!("../migrations/sqlite/0003_limits.sql")),
-        (4, include_str!("../migrations/sqlite/0004_budgets.sql")),
-        (5, include_str!("../migrations/sqlite/0005_focus.sql")),
-        (
-            6,
-            include_str!("../migrations/sqlite/0006_user_lifecycle.sql"),
-        ),
-        (7, include_str!("../migrations/sqlite/0007_policies.sql")),
-        (8, include_str!("../migrations/sqlite/0008_chain.sql")),
-        (9, include_str!("../migrations/sqlite/0009_payloads.sql")),
-    ] {
-        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
-        sqlx::query("INSERT INTO schema_version VALUES (?, 0)")
-            .bind(v)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    let pool = db_at_version(&path, 9).await;
     sqlx::raw_sql(
         "INSERT INTO pods (id, name, description, created_at) VALUES ('pod_1', 'p', '', 0)",
     )
