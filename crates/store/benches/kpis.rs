@@ -35,7 +35,12 @@ fn record(i: usize) -> RequestRecord {
         stream: i.is_multiple_of(3),
         attempts: 1 + u32::from(i.is_multiple_of(50)),
         status: if i.is_multiple_of(100) { 502 } else { 200 },
-        outcome: if i.is_multiple_of(100) { "upstream_error" } else { "ok" }.into(),
+        outcome: if i.is_multiple_of(100) {
+            "upstream_error"
+        } else {
+            "ok"
+        }
+        .into(),
         input_tokens: 400,
         output_tokens: 120,
         cost_nano_usd: Some(150_000),
