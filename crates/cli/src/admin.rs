@@ -295,6 +295,7 @@ impl Client {
     }
 
     /// A CSV answer: its text and headers (an error answer is JSON, shown as the error).
+    /// A text answer (CSV, SVG) and its headers.
     async fn get_csv(&self, path: &str) -> anyhow::Result<(String, reqwest::header::HeaderMap)> {
         let resp = self
             .http
@@ -733,6 +734,19 @@ pub enum Report {
         #[arg(long)]
         markdown: bool,
     },
+    /// The portfolio: each use case's priority, quadrant and spend, and the stage pipeline; with
+    /// `--svg FILE`, the value-versus-feasibility bubble chart (area = spend, colour = stage).
+    Portfolio {
+        /// Priority weights, e.g. impact=35,feasibility=25,data_readiness=20,risk=10,time_to_impact=10.
+        #[arg(long)]
+        weights: Option<String>,
+        /// Spend over the last day, week or month (default month).
+        #[arg(long)]
+        window: Option<String>,
+        /// Write the chart as SVG to this file.
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+    },
     /// Spend over a time range, grouped (from the hourly rollups).
     Spend {
         /// pod | use_case | key | route | model | day.
@@ -886,6 +900,48 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                 return Ok(());
             }
             print!("{}", kpi_table(&v, markdown));
+        }
+        Report::Portfolio {
+            weights,
+            window,
+            svg,
+        } => {
+            let mut q = Vec::new();
+            for (k, v) in [("weights", weights), ("window", window)] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", urlencode(&v)));
+                }
+            }
+            if let Some(path) = svg {
+                q.push("format=svg".into());
+                let (text, _) = c.get_csv(&format!("/portfolio?{}", q.join("&"))).await?;
+                std::fs::write(&path, &text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("wrote the portfolio chart to {}", path.display());
+                return Ok(());
+            }
+            let v = c.get(&format!("/portfolio?{}", q.join("&"))).await?;
+            if c.json {
+                print_json(&v);
+                return Ok(());
+            }
+            c.show(
+                &v["use_cases"],
+                &[
+                    "name",
+                    "stage",
+                    "priority",
+                    "quadrant",
+                    "value",
+                    "feasibility",
+                    "spend_usd",
+                ],
+            );
+            let p = &v["pipeline"];
+            eprintln!(
+                "pipeline: {} proposed, {} pilot, {} production, {} retired",
+                p["proposed"], p["pilot"], p["production"], p["retired"]
+            );
         }
         Report::Spend {
             by,

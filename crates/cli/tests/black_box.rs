@@ -525,6 +525,23 @@ async fn the_cli_drives_the_admin_api() {
     let json = cli(&url, admin, &["report", "kpis", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["kpis"].as_array().unwrap().len(), 25);
+    // The portfolio: a table, and the chart as an SVG file.
+    let table = cli(&url, admin, &["report", "portfolio"]);
+    assert!(
+        table.contains("QUADRANT") && table.contains("quick_win"),
+        "{table}"
+    );
+    let chart = dir.join("portfolio.svg");
+    cli(
+        &url,
+        admin,
+        &["report", "portfolio", "--svg", chart.to_str().unwrap()],
+    );
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<circle class=\"use-case\""),
+        "{svg}"
+    );
     let bad = Command::new(BIN)
         .args(["report", "kpis", "--window", "year", "--url", &url])
         .env("TOLLGATE_TOKEN", admin)

@@ -1226,3 +1226,71 @@ pub struct KpiReport {
     /// The 25 KPIs, in the reference's order.
     pub kpis: Vec<KpiValue>,
 }
+
+/// One use case in the portfolio.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortfolioUseCase {
+    /// `uc_…`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// Its stage.
+    pub stage: m::Stage,
+    /// Value, 1–5 (impact and time to impact, weighted).
+    pub value: f64,
+    /// Feasibility, 1–5 (feasibility and data readiness, weighted).
+    pub feasibility: f64,
+    /// Priority, 0–100, under the report's weights.
+    pub priority: f64,
+    /// `quick_win`, `strategic_bet`, `fill_in` or `deprioritize`.
+    pub quadrant: String,
+    /// Spend over the window, USD.
+    pub spend_usd: String,
+}
+
+/// Use cases per stage.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct StagePipeline {
+    /// Proposed.
+    pub proposed: u64,
+    /// In pilot.
+    pub pilot: u64,
+    /// In production.
+    pub production: u64,
+    /// Retired.
+    pub retired: u64,
+}
+
+/// The weights of the priority score (normalized when applied).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriorityWeights {
+    /// Business impact.
+    pub impact: f64,
+    /// Technical feasibility.
+    pub feasibility: f64,
+    /// Data readiness.
+    pub data_readiness: f64,
+    /// Risk (inverse).
+    pub risk: f64,
+    /// Time to impact.
+    pub time_to_impact: f64,
+}
+
+/// The portfolio: the use cases the caller may read, by priority, with quadrants and stages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortfolioReport {
+    /// Start of the spend window, RFC 3339.
+    pub from: String,
+    /// Its end, RFC 3339.
+    pub to: String,
+    /// The weights applied.
+    pub weights: PriorityWeights,
+    /// Use cases per stage.
+    pub pipeline: StagePipeline,
+    /// Use cases per quadrant (`quick_win`, `strategic_bet`, `fill_in`, `deprioritize`).
+    pub quadrants: std::collections::BTreeMap<String, u64>,
+    /// The use cases, highest priority first.
+    pub use_cases: Vec<PortfolioUseCase>,
+}

@@ -28,6 +28,7 @@ pub mod kpis;
 pub mod payloads;
 pub mod pods;
 pub mod policies;
+pub mod portfolio;
 pub mod reports;
 pub mod use_cases;
 pub mod users;
@@ -297,7 +298,7 @@ impl Control {
         keys::list_keys, keys::create_key, keys::get_key, keys::revoke_key, keys::rotate_key,
         audit::list_audit,
         budgets::list_budgets, budgets::create_budget, budgets::get_budget, budgets::delete_budget,
-        reports::spend_report, reports::focus_export, reports::forecast, reports::advice, kpis::kpis,
+        reports::spend_report, reports::focus_export, reports::forecast, reports::advice, kpis::kpis, portfolio::portfolio,
         policies::get_default_policy, policies::put_default_policy, policies::default_policy_versions,
         policies::get_use_case_policy, policies::put_use_case_policy, policies::delete_use_case_policy,
         policies::use_case_policy_versions,
@@ -458,6 +459,7 @@ pub fn router(control: Arc<Control>) -> Router {
         )
         .route("/admin/v1/reports/spend", get(spend_report))
         .route("/admin/v1/kpis", get(kpis::kpis))
+        .route("/admin/v1/portfolio", get(portfolio::portfolio))
         .route("/admin/v1/reports/focus", get(focus_export))
         .route("/admin/v1/reports/forecast", get(forecast))
         .route("/admin/v1/reports/advice", get(advice))

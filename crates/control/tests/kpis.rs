@@ -290,3 +290,199 @@ async fn who_may_read_which_kpis_and_bad_parameters() {
         .await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn the_portfolio_places_every_use_case_and_draws_one_bubble_each() {
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve(&common::two_route_config(&s.url)).await;
+    let api = planes::Http::new(&g.url);
+    let pod_a = g.use_case.pod_id.clone();
+    // The gateway's own use case (scores 3 everywhere) and three more, one in another pod.
+    let (_, pod_b) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &admin,
+            Some(json!({"name": "pod-b"})),
+        )
+        .await;
+    let pod_b = pod_b["id"].as_str().unwrap().to_string();
+    let mut ids = vec![g.use_case.id.clone()];
+    for (pod, name, scores) in [
+        (
+            &pod_a,
+            "quick & <win>",
+            json!({"impact": 5, "feasibility": 5, "data_readiness": 5, "risk": 1, "time_to_impact": 5}),
+        ),
+        (
+            &pod_a,
+            "bet",
+            json!({"impact": 5, "feasibility": 1, "data_readiness": 1, "risk": 5, "time_to_impact": 5}),
+        ),
+        (
+            &pod_b,
+            "filler",
+            json!({"impact": 1, "feasibility": 5, "data_readiness": 5, "risk": 3, "time_to_impact": 1}),
+        ),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::POST,
+                "/admin/v1/use-cases",
+                &admin,
+                Some(json!({"pod_id": pod, "name": name, "routes": ["m"], "scores": scores})),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    // Spend on the gateway's use case only.
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": common::user("hello")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    g.gw.books.ledger.written_at_least(1).await;
+
+    let (st, r) = api
+        .call(Method::GET, "/admin/v1/portfolio", &admin, None)
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let ucs = r["use_cases"].as_array().unwrap();
+    assert_eq!(ucs.len(), 4);
+    // Highest priority first: all best = 100; all 3s = 50 (risk 3 → 0.5 too); the bet: impact
+    // 35 + time 10 = 45; the filler: feasibility 25 + data 20 + risk 10 × 0.5 = 50.
+    let prio: Vec<(&str, f64, &str)> = ucs
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap(),
+                u["priority"].as_f64().unwrap(),
+                u["quadrant"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(prio[0], ("quick & <win>", 100.0, "quick_win"));
+    assert_eq!(prio[3], ("bet", 45.0, "strategic_bet"));
+    let filler = prio.iter().find(|p| p.0 == "filler").unwrap();
+    assert_eq!((filler.1, filler.2), (50.0, "fill_in"));
+    assert_eq!(r["pipeline"]["production"], 1);
+    assert_eq!(r["pipeline"]["proposed"], 3);
+    assert_eq!(
+        r["quadrants"]["quick_win"], 2,
+        "3s on every score are a quick win"
+    );
+    let mine = ucs.iter().find(|u| u["id"] == ids[0].as_str()).unwrap();
+    assert_ne!(mine["spend_usd"], "0.00", "{mine}");
+    // Other weights: only impact counts.
+    let (_, r) = api
+        .call(
+            Method::GET,
+            "/admin/v1/portfolio?weights=impact=1,feasibility=0,data_readiness=0,risk=0,time_to_impact=0",
+            &admin,
+            None,
+        )
+        .await;
+    let bet = r["use_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "bet")
+        .unwrap();
+    assert_eq!(bet["priority"], 100.0);
+
+    // The chart: valid XML, one bubble per use case, named in its title, coloured by stage.
+    let resp = reqwest::Client::new()
+        .get(format!("{}/admin/v1/portfolio?format=svg", g.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml")
+    );
+    let text = resp.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let bubbles: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle") && n.attribute("class") == Some("use-case"))
+        .collect();
+    let mut drawn: Vec<&str> = bubbles
+        .iter()
+        .map(|b| b.attribute("data-id").unwrap())
+        .collect();
+    drawn.sort_unstable();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(drawn, want);
+    let titles: Vec<String> = bubbles
+        .iter()
+        .map(|b| {
+            b.children()
+                .find(|c| c.has_tag_name("title"))
+                .unwrap()
+                .text()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("quick & <win> (proposed")),
+        "{titles:?}"
+    );
+    // The one with spend is the largest bubble.
+    let r_of = |id: &str| -> f64 {
+        bubbles
+            .iter()
+            .find(|b| b.attribute("data-id") == Some(id))
+            .unwrap()
+            .attribute("r")
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(r_of(&ids[0]) > r_of(&ids[1]));
+
+    // A pod member sees their pod's use cases only.
+    let people = planes::people(&api, &admin, &pod_a).await;
+    let viewer = &people.iter().find(|(w, _)| *w == "viewer").unwrap().1;
+    let (st, r) = api
+        .call(Method::GET, "/admin/v1/portfolio", viewer, None)
+        .await;
+    assert_eq!(st, 200);
+    let seen: Vec<&str> = r["use_cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["pod_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen.len(), 3);
+    assert!(seen.iter().all(|p| *p == pod_a));
+    // Bad input.
+    for (query, param) in [
+        ("weights=fit=3", "weights"),
+        ("format=png", "format"),
+        ("window=year", "window"),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/portfolio?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{query}: {v}");
+        assert_eq!(v["error"]["param"], param);
+    }
+}

@@ -10,5 +10,6 @@
 //! check every KPI against values computed by hand.
 
 pub mod kpis;
+pub mod portfolio;
 
 pub use kpis::{Facts, Kpi, Measure, UseCaseFacts, compute};
