@@ -84,6 +84,88 @@ pub struct OperationLabels {
     pub gen_ai_request_model: String,
 }
 
+/// Labels of the per-use-case series: the use case's and its pod's ids (never a key, a user or
+/// a request id), capped (see [`UseCaseLabeler`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UseCaseLabels {
+    /// `uc_…`, or `other` past the cap.
+    pub use_case: String,
+    /// `pod_…`, or `other` past the cap.
+    pub pod: String,
+}
+
+/// Labels of `tollgate_use_case_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UseCaseRequestLabels {
+    /// `uc_…`, or `other`.
+    pub use_case: String,
+    /// `pod_…`, or `other`.
+    pub pod: String,
+    /// The route (from config).
+    pub route: String,
+    /// The provider that answered last (from config), empty when none was tried.
+    pub provider: String,
+    /// HTTP status.
+    pub status: u16,
+}
+
+/// Labels of `tollgate_use_case_tokens_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UseCaseTokenLabels {
+    /// `uc_…`, or `other`.
+    pub use_case: String,
+    /// `pod_…`, or `other`.
+    pub pod: String,
+    /// `input` or `output`.
+    pub token_type: &'static str,
+}
+
+/// Labels of `tollgate_use_case_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UseCaseErrorLabels {
+    /// `uc_…`, or `other`.
+    pub use_case: String,
+    /// `pod_…`, or `other`.
+    pub pod: String,
+    /// The outcome (`upstream_error`, `policy_violation`, `stream_error` …).
+    pub kind: String,
+}
+
+/// Most distinct use cases (and, apart, pods) the per-use-case series name; the rest are summed
+/// under `other`, so an organization with thousands of use cases cannot blow up the metrics.
+pub const USE_CASE_LABELS: usize = 1_000;
+
+/// Gives use cases and pods their label values, the first [`USE_CASE_LABELS`] of each by name,
+/// the rest `other`.
+#[derive(Debug, Default)]
+pub struct UseCaseLabeler {
+    seen: std::sync::Mutex<(
+        std::collections::HashSet<String>,
+        std::collections::HashSet<String>,
+    )>,
+}
+
+impl UseCaseLabeler {
+    /// The label values of `use_case` and `pod`.
+    pub fn labels(&self, use_case: &str, pod: &str) -> (String, String) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return ("other".into(), "other".into());
+        };
+        let mut one = |set: &mut std::collections::HashSet<String>, v: &str| {
+            if set.contains(v) {
+                v.to_string()
+            } else if set.len() < USE_CASE_LABELS {
+                set.insert(v.to_string());
+                v.to_string()
+            } else {
+                "other".to_string()
+            }
+        };
+        let (ucs, pods) = &mut *seen;
+        (one(ucs, use_case), one(pods, pod))
+    }
+}
+
 /// Every metric of one gateway.
 #[derive(Debug)]
 pub struct Metrics {
@@ -114,6 +196,11 @@ pub struct Metrics {
     guard_findings: Family<GuardLabels, Counter>,
     guard_blocked: Counter,
     feedback: Family<OutcomeLabels, Counter>,
+    use_case_requests: Family<UseCaseRequestLabels, Counter>,
+    use_case_tokens: Family<UseCaseTokenLabels, Counter>,
+    use_case_cost: Family<UseCaseLabels, Counter>,
+    use_case_errors: Family<UseCaseErrorLabels, Counter>,
+    labeler: UseCaseLabeler,
 }
 
 /// Labels of `tollgate_guard_findings_total`: a bounded set (entity types × actions × 2).
@@ -347,7 +434,36 @@ impl Metrics {
             "Outcome and feedback events accepted at POST /v1/feedback, by outcome",
             feedback.clone(),
         );
+        let use_case_requests = Family::<UseCaseRequestLabels, Counter>::default();
+        registry.register(
+            "tollgate_use_case_requests",
+            "Governed requests by use case, pod, route, provider and status (use cases and pods past the first 1,000 as `other`)",
+            use_case_requests.clone(),
+        );
+        let use_case_tokens = Family::<UseCaseTokenLabels, Counter>::default();
+        registry.register(
+            "tollgate_use_case_tokens",
+            "Tokens by use case, pod and type (input: every input kind; output: output and reasoning)",
+            use_case_tokens.clone(),
+        );
+        let use_case_cost = Family::<UseCaseLabels, Counter>::default();
+        registry.register(
+            "tollgate_use_case_cost_nano_usd",
+            "What requests cost, nano-USD, by use case and pod",
+            use_case_cost.clone(),
+        );
+        let use_case_errors = Family::<UseCaseErrorLabels, Counter>::default();
+        registry.register(
+            "tollgate_use_case_errors",
+            "Requests that did not end well, by use case, pod and outcome",
+            use_case_errors.clone(),
+        );
         Metrics {
+            use_case_requests,
+            use_case_tokens,
+            use_case_cost,
+            use_case_errors,
+            labeler: UseCaseLabeler::default(),
             feedback,
             guard_findings,
             guard_blocked,
@@ -516,6 +632,60 @@ impl Metrics {
         }
     }
 
+    /// One recorded request of a use case: its status, tokens, cost and, when it did not end
+    /// well, its outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub fn use_case_request(
+        &self,
+        use_case: &str,
+        pod: &str,
+        route: &str,
+        provider: &str,
+        status: u16,
+        outcome: &str,
+        tokens: (u64, u64),
+        cost_nanos: u64,
+    ) {
+        let (use_case, pod) = self.labeler.labels(use_case, pod);
+        self.use_case_requests
+            .get_or_create(&UseCaseRequestLabels {
+                use_case: use_case.clone(),
+                pod: pod.clone(),
+                route: route.to_string(),
+                provider: provider.to_string(),
+                status,
+            })
+            .inc();
+        for (token_type, n) in [("input", tokens.0), ("output", tokens.1)] {
+            if n > 0 {
+                self.use_case_tokens
+                    .get_or_create(&UseCaseTokenLabels {
+                        use_case: use_case.clone(),
+                        pod: pod.clone(),
+                        token_type,
+                    })
+                    .inc_by(n);
+            }
+        }
+        if cost_nanos > 0 {
+            self.use_case_cost
+                .get_or_create(&UseCaseLabels {
+                    use_case: use_case.clone(),
+                    pod: pod.clone(),
+                })
+                .inc_by(cost_nanos);
+        }
+        if !matches!(outcome, "ok" | "client_disconnected") {
+            self.use_case_errors
+                .get_or_create(&UseCaseErrorLabels {
+                    use_case,
+                    pod,
+                    kind: outcome.to_string(),
+                })
+                .inc();
+        }
+    }
+
     /// A feedback event was accepted.
     pub fn feedback(&self, outcome: &'static str) {
         self.feedback
@@ -627,6 +797,77 @@ mod tests {
             "tollgate_errors_total{kind=\"timeout\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    /// The per-use-case series: their names, types and labels (use case, pod, route, provider,
+    /// status — never a key, a user or a request id), and at most 1,000 use cases and pods by name
+    /// with 5,000 of them sending traffic, the rest summed under `other`.
+    #[test]
+    fn use_case_series_are_labelled_and_capped() {
+        let m = Metrics::new();
+        m.use_case_request("uc_a", "pod_1", "m", "sim", 200, "ok", (10, 4), 1_500);
+        m.use_case_request(
+            "uc_a",
+            "pod_1",
+            "m",
+            "sim",
+            502,
+            "upstream_error",
+            (0, 0),
+            0,
+        );
+        let text = m.render();
+        for line in [
+            "# TYPE tollgate_use_case_requests counter",
+            "tollgate_use_case_requests_total{use_case=\"uc_a\",pod=\"pod_1\",route=\"m\",provider=\"sim\",status=\"200\"} 1",
+            "tollgate_use_case_requests_total{use_case=\"uc_a\",pod=\"pod_1\",route=\"m\",provider=\"sim\",status=\"502\"} 1",
+            "# TYPE tollgate_use_case_tokens counter",
+            "tollgate_use_case_tokens_total{use_case=\"uc_a\",pod=\"pod_1\",token_type=\"input\"} 10",
+            "tollgate_use_case_tokens_total{use_case=\"uc_a\",pod=\"pod_1\",token_type=\"output\"} 4",
+            "tollgate_use_case_cost_nano_usd_total{use_case=\"uc_a\",pod=\"pod_1\"} 1500",
+            "tollgate_use_case_errors_total{use_case=\"uc_a\",pod=\"pod_1\",kind=\"upstream_error\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        for i in 0..5_000 {
+            m.use_case_request(
+                &format!("uc_{i}"),
+                &format!("pod_{}", i % 2_000),
+                "m",
+                "sim",
+                200,
+                "ok",
+                (1, 1),
+                1,
+            );
+        }
+        let text = m.render();
+        let values = |label: &str| -> std::collections::HashSet<String> {
+            text.lines()
+                .filter(|l| l.starts_with("tollgate_use_case_requests_total{"))
+                .filter_map(|l| {
+                    let v = l.split(&format!("{label}=\"")).nth(1)?;
+                    Some(v.split('"').next()?.to_string())
+                })
+                .collect()
+        };
+        let (ucs, pods) = (values("use_case"), values("pod"));
+        assert_eq!(ucs.len(), USE_CASE_LABELS + 1, "1,000 named and `other`");
+        assert!(ucs.contains("other") && ucs.contains("uc_a"));
+        assert_eq!(pods.len(), USE_CASE_LABELS + 1);
+        // Every request is still counted: the named ones and `other` add up to 5,002.
+        let total: u64 = text
+            .lines()
+            .filter(|l| l.starts_with("tollgate_use_case_requests_total{"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 5_002);
+        for forbidden in ["key", "user", "request_id"] {
+            assert!(
+                !text.contains(&format!("{forbidden}=\"")),
+                "a {forbidden} label"
+            );
         }
     }
 }

@@ -39,6 +39,19 @@ impl Books {
         let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.metrics
             .guard(&ctx.guard, outcome == "policy_violation");
+        self.metrics.use_case_request(
+            &caller.use_case_id,
+            &caller.pod_id,
+            &self.config.routes[route].name,
+            deployment.map_or("", |d| self.config.providers[d.provider].name.as_str()),
+            status,
+            outcome,
+            (
+                tokens.input + tokens.cached_input + tokens.cache_write,
+                tokens.output + tokens.reasoning,
+            ),
+            charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()),
+        );
         let id = new_id("rec");
         let end_user_hash = ctx.end_user.as_deref().map(|u| self.pseudonym(u));
         let payload = ctx.payload.take().map(|d| {

@@ -188,6 +188,14 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     assert!(mine.iter().all(|r| r.pod_id == g.use_case.pod_id));
 
     let metrics = g.metrics().await;
+    // The requests by use case and pod (one each), never by key.
+    for uc in [&g.use_case, &other] {
+        let line = format!(
+            "tollgate_use_case_requests_total{{use_case=\"{}\",pod=\"{}\",route=\"m\",provider=\"sim\",status=\"200\"}} 1",
+            uc.id, uc.pod_id
+        );
+        assert!(metrics.contains(&line), "no {line} in metrics");
+    }
     for (outcome, n) in [
         ("success", 1),
         ("escalated", 1),
