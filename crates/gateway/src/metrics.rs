@@ -151,7 +151,7 @@ impl UseCaseLabeler {
         let Ok(mut seen) = self.seen.lock() else {
             return ("other".into(), "other".into());
         };
-        let mut one = |set: &mut std::collections::HashSet<String>, v: &str| {
+        let one = |set: &mut std::collections::HashSet<String>, v: &str| {
             if set.contains(v) {
                 v.to_string()
             } else if set.len() < USE_CASE_LABELS {
