@@ -1057,9 +1057,9 @@ fn kpi_table(v: &Value, markdown: bool) -> String {
     for k in &kpis {
         out.push_str(&format!(
             "{:>2}  {:<48} {:>8}  {}\n",
-            k["number"],
+            k["number"].as_u64().unwrap_or_default(),
             k["name"].as_str().unwrap_or_default(),
-            k["basis"],
+            k["basis"].as_u64().unwrap_or_default(),
             kpi_values(k)
         ));
     }

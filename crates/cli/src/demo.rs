@@ -46,7 +46,7 @@ async fn start_sim(
     Ok((format!("http://{addr}"), handle))
 }
 
-fn demo_config(
+pub(crate) fn demo_config(
     sim: &str,
     flaky: &str,
     listen: std::net::SocketAddr,
@@ -123,6 +123,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let control = crate::serve::control_plane(&gw).await?;
     let admin_token = control.take_new_admin_token();
     let keys = crate::seed::seed(&gw).await?;
+    let history = crate::history::write(&gw, gw.clock.now_ms()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -150,6 +151,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "  admin token: TOLLGATE_ADMIN_TOKEN, or the one printed when {} was first created",
             args.data_dir.display()
         ),
+    }
+    match history {
+        Some(h) => println!(
+            "  history    {} requests and {} outcome events over the last {} days, backdated and marked as demo data (key demo-history)",
+            h.requests,
+            h.outcomes,
+            crate::history::DAYS
+        ),
+        None => println!("  history    already in {}", args.data_dir.display()),
     }
     println!("\nSample organization: 3 pods, 5 use cases. Demo keys (new each run, shown once):");
     for k in &keys {
@@ -185,6 +195,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         format!("report spend --by use_case --month {month}"),
         format!("report focus --month {month} --out focus-{month}.csv"),
         "report advice".to_string(),
+        "report kpis --window month".to_string(),
+        "report portfolio --svg portfolio.svg".to_string(),
     ] {
         println!("  tollgate {cmd} --url http://{addr}");
     }

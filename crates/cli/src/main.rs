@@ -11,6 +11,7 @@ mod admin;
 mod audit;
 mod demo;
 mod guard;
+mod history;
 mod seed;
 mod serve;
 mod simulate;

@@ -49,7 +49,7 @@ fn specs() -> Vec<Spec> {
         risk,
         time_to_impact,
     };
-    vec![
+    let mut specs = vec![
         Spec {
             pod: "customer-service",
             name: "ticket-triage",
@@ -132,7 +132,21 @@ fn specs() -> Vec<Spec> {
             scores: s(2, 5, 5, 1, 5),
             caps: PilotCaps::default(),
         },
-    ]
+    ];
+    // Volume, minutes per task and owner of the use cases that have traffic.
+    for sp in &mut specs {
+        let (volume, before, after, owner) = match sp.name {
+            "ticket-triage" => (6_000, 9.0, 6.0, "Casey Lead <cs-lead@example.com>"),
+            "reply-drafting" => (1_500, 12.0, 7.0, "Casey Lead <cs-lead@example.com>"),
+            "invoice-extraction" => (2_500, 6.0, 1.5, "Fran Lead <fin-lead@example.com>"),
+            _ => continue,
+        };
+        sp.value.volume_per_month = volume;
+        sp.value.baseline_minutes_per_task = before;
+        sp.value.assisted_minutes_per_task = after;
+        sp.value.owner = owner.into();
+    }
+    specs
 }
 
 async fn pod_named(gw: &Gateway, name: &str, description: &str) -> anyhow::Result<Pod> {

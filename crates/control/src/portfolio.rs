@@ -7,6 +7,11 @@ use crate::common::*;
 use tollgate_value::portfolio::{self as pf, Weights};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// Two decimals, for a report people read.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
 const HOUR_MS: i64 = 3_600_000;
 
 #[utoipa::path(get, path = "/admin/v1/portfolio", tag = "reports",
@@ -154,9 +159,9 @@ pub async fn portfolio(
                 name: b.name,
                 pod_id: b.pod_id,
                 stage: b.stage,
-                value: b.value,
-                feasibility: b.feasibility,
-                priority: b.priority,
+                value: round2(b.value),
+                feasibility: round2(b.feasibility),
+                priority: round2(b.priority),
                 quadrant: b.quadrant.into(),
                 spend_usd: tollgate_meter::Money::from_nanos(b.spend_nano_usd).usd(),
             })

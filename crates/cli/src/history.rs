@@ -1,0 +1,266 @@
+//! `tollgate demo`'s backdated history: four weeks of requests and outcomes for the sample use
+//! cases, so the KPIs, the portfolio and the reports show numbers on first start.
+//!
+//! It is written through the store's ledger and outcome paths (with their rollups and audit-chain
+//! entries, as live traffic would be) and marked as demo data: the key id `demo-history`, request
+//! ids `demo-…`, outcome events labelled `demo=true`. Written once per data directory (a setting
+//! records when), from a fixed seed, so two fresh demos tell the same story.
+
+use tollgate_gateway::Gateway;
+use tollgate_store::{
+    AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, PageRequest, RequestRecord,
+    UseCaseFilter, UseCaseQueries, new_id,
+};
+use tollgate_types::openai::Usage;
+
+const DAY_MS: i64 = 86_400_000;
+/// Days of history.
+pub const DAYS: i64 = 28;
+/// The setting that records that the history was written.
+const SETTING: &str = "demo_history_written_at";
+
+/// What was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// Request records.
+    pub requests: u64,
+    /// Outcome events.
+    pub outcomes: u64,
+}
+
+/// How one sample use case behaves.
+struct Profile {
+    name: &'static str,
+    route: &'static str,
+    per_day: u64,
+    users: u64,
+    /// Chances (per 100) of success, failure, escalation; the rest abandon.
+    outcome: [u64; 3],
+    /// Whether its app reports acceptance of drafts.
+    acceptance: bool,
+}
+
+const PROFILES: [Profile; 3] = [
+    Profile {
+        name: "ticket-triage",
+        route: "chat-default",
+        per_day: 240,
+        users: 90,
+        outcome: [74, 12, 10],
+        acceptance: false,
+    },
+    Profile {
+        name: "reply-drafting",
+        route: "claude-haiku",
+        per_day: 60,
+        users: 20,
+        outcome: [61, 20, 14],
+        acceptance: true,
+    },
+    Profile {
+        name: "invoice-extraction",
+        route: "claude-sonnet",
+        per_day: 110,
+        users: 25,
+        outcome: [88, 9, 2],
+        acceptance: false,
+    },
+];
+
+/// Writes the history ending at `now_ms` unless this data directory has it already (`None`).
+pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>> {
+    let stamp = now_ms.to_string();
+    if gw.store.init_setting(SETTING, &stamp).await? != stamp {
+        return Ok(None);
+    }
+    let use_cases = gw
+        .store
+        .list_use_cases(
+            &UseCaseFilter::default(),
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?
+        .items;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut records = Vec::new();
+    let mut events = Vec::new();
+    let start = (now_ms.div_euclid(DAY_MS) - DAYS) * DAY_MS;
+    for p in &PROFILES {
+        let (Some(uc), Some(route)) = (
+            use_cases.iter().find(|u| u.name == p.name),
+            gw.config.routes.iter().position(|r| r.name == p.route),
+        ) else {
+            continue;
+        };
+        let deployment = &gw.config.routes[route].deployments[0];
+        for day in 0..DAYS {
+            // Weekends are quieter; use grows over the weeks.
+            let weekday = (start.div_euclid(DAY_MS) + day + 4).rem_euclid(7);
+            let growth = 70 + 30 * day as u64 / DAYS as u64;
+            let n = p.per_day * growth / 100 / if weekday >= 5 { 4 } else { 1 };
+            for k in 0..n {
+                // Working hours, 08:00–18:00 UTC.
+                let at = start + day * DAY_MS + 8 * 3_600_000 + rng.i64(0..10 * 3_600_000);
+                if at >= now_ms {
+                    continue;
+                }
+                let usage = Usage {
+                    prompt_tokens: rng.u64(300..1_200),
+                    completion_tokens: rng.u64(80..400),
+                    ..Usage::default()
+                };
+                let usage = Usage {
+                    total_tokens: usage.prompt_tokens + usage.completion_tokens,
+                    ..usage
+                };
+                let charge = gw.books.meter.charge(route, 0, &usage);
+                let stream = rng.u8(0..100) < 40;
+                let roll = rng.u8(0..100);
+                let (status, outcome) = match roll {
+                    0 => (502, "upstream_error"),
+                    1 if stream => (200, "client_disconnected"),
+                    _ => (200, "ok"),
+                };
+                let request_id = format!("demo-{}", new_id("req"));
+                let user = format!("demo-user-{}-{}", p.name, rng.u64(0..p.users));
+                let session = format!("demo-session-{}-{day}-{}", p.name, k / 3);
+                records.push(RequestRecord {
+                    id: new_id("rec"),
+                    request_id: request_id.clone(),
+                    at,
+                    key_id: "demo-history".into(),
+                    use_case_id: uc.id.clone(),
+                    pod_id: uc.pod_id.clone(),
+                    end_user_hash: Some(gw.books.pseudonym(&user)),
+                    session_hash: Some(gw.books.session_pseudonym(&session)),
+                    endpoint: "chat".into(),
+                    route: p.route.into(),
+                    provider: Some(gw.config.providers[deployment.provider].name.clone()),
+                    model: Some(deployment.model.clone()),
+                    stream,
+                    attempts: 1,
+                    status,
+                    outcome: outcome.into(),
+                    input_tokens: charge.tokens.input,
+                    output_tokens: charge.tokens.output,
+                    cost_nano_usd: charge.cost.map(|m| m.nanos()),
+                    price_source: charge.price_source.clone(),
+                    usage_source: "reported".into(),
+                    latency_ms: rng.u64(300..2_500),
+                    ttft_ms: stream.then(|| rng.u64(150..600)),
+                    price_id: gw.books.meter.price_point(route, 0).map(|pp| pp.id.clone()),
+                    cost_split: charge.split,
+                    ..RequestRecord::default()
+                });
+                // Nearly half of the answered requests get an outcome from the app.
+                if status != 200 || rng.u8(0..100) >= 45 {
+                    continue;
+                }
+                let r = rng.u64(0..100);
+                let o = if r < p.outcome[0] {
+                    Outcome::Success
+                } else if r < p.outcome[0] + p.outcome[1] {
+                    Outcome::Failure
+                } else if r < p.outcome[0] + p.outcome[1] + p.outcome[2] {
+                    Outcome::Escalated
+                } else {
+                    Outcome::Abandoned
+                };
+                let rated = rng.u8(0..100) < 40;
+                let rating = rated.then(|| match (o, rng.u8(0..10)) {
+                    (Outcome::Success, 0) => 3,
+                    (Outcome::Success, x) if x < 4 => 4,
+                    (Outcome::Success, _) => 5,
+                    (_, x) if x < 5 => 1,
+                    (_, x) if x < 8 => 2,
+                    _ => 3,
+                });
+                let accepted = p.acceptance.then(|| o == Outcome::Success);
+                events.push(OutcomeEvent {
+                    id: new_id("fbk"),
+                    event_id: Some(request_id.clone()),
+                    at: (at + 5 * 60_000).min(now_ms - 1),
+                    use_case_id: uc.id.clone(),
+                    pod_id: uc.pod_id.clone(),
+                    key_id: "demo-history".into(),
+                    request_id: Some(request_id),
+                    outcome: Some(o),
+                    rating,
+                    accepted,
+                    edited: accepted.map(|a| a && rng.u8(0..100) < 30),
+                    labels: [("demo".to_string(), "true".to_string())].into(),
+                    ..OutcomeEvent::default()
+                });
+            }
+        }
+    }
+    records.sort_by_key(|r| r.at);
+    for batch in records.chunks(2_048) {
+        gw.store.insert_records(batch).await?;
+    }
+    let mut outcomes = 0;
+    for batch in events.chunks(2_048) {
+        outcomes += gw.store.insert_outcomes(batch).await?;
+    }
+    Ok(Some(History {
+        requests: records.len() as u64,
+        outcomes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_store::{KpiQueries, KpiScope};
+
+    /// The history on a fresh demo organization: written once, the KPIs read it back (requests,
+    /// users, outcomes, value), and a second demo on the same data directory adds nothing.
+    #[tokio::test]
+    async fn the_demo_history_fills_the_kpis_once() {
+        let dir = std::env::temp_dir().join(format!("tollgate-history-{}", new_id("d")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = crate::demo::demo_config(
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9",
+            "127.0.0.1:0".parse().unwrap(),
+            &dir,
+        );
+        let cfg = tollgate_config::Config::from_yaml_str(&yaml, &|_| None).unwrap();
+        let gw = Gateway::open(cfg).await.unwrap();
+        crate::seed::seed(&gw).await.unwrap();
+        let now = tollgate_types::time::parse_rfc3339("2026-11-30T12:00:00Z").unwrap();
+        let h = write(&gw, now).await.unwrap().unwrap();
+        assert!(h.requests > 5_000 && h.outcomes > 1_000, "{h:?}");
+        let d = gw
+            .store
+            .kpi_data(
+                &KpiScope::Portfolio,
+                (now.div_euclid(DAY_MS) - DAYS) * DAY_MS,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(d.requests, h.requests);
+        assert!(d.active_users > 100 && d.sessions > 1_000, "{d:?}");
+        assert!(d.cost_nano_usd > 0);
+        let events: u64 = gw
+            .store
+            .outcome_rollups(0, i64::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.events)
+            .sum();
+        assert_eq!(events, h.outcomes);
+        // Once per data directory.
+        assert_eq!(write(&gw, now + DAY_MS).await.unwrap(), None);
+        assert_eq!(
+            gw.store.count_records(0, i64::MAX).await.unwrap(),
+            h.requests
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
