@@ -89,22 +89,22 @@ pub struct OperationLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UseCaseLabels {
     /// `uc_…`, or `other` past the cap.
-    pub use_case: String,
+    pub use_case: &'static str,
     /// `pod_…`, or `other` past the cap.
-    pub pod: String,
+    pub pod: &'static str,
 }
 
 /// Labels of `tollgate_use_case_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UseCaseRequestLabels {
     /// `uc_…`, or `other`.
-    pub use_case: String,
+    pub use_case: &'static str,
     /// `pod_…`, or `other`.
-    pub pod: String,
+    pub pod: &'static str,
     /// The route (from config).
-    pub route: String,
+    pub route: &'static str,
     /// The provider that answered last (from config), empty when none was tried.
-    pub provider: String,
+    pub provider: &'static str,
     /// HTTP status.
     pub status: u16,
 }
@@ -113,9 +113,9 @@ pub struct UseCaseRequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UseCaseTokenLabels {
     /// `uc_…`, or `other`.
-    pub use_case: String,
+    pub use_case: &'static str,
     /// `pod_…`, or `other`.
-    pub pod: String,
+    pub pod: &'static str,
     /// `input` or `output`.
     pub token_type: &'static str,
 }
@@ -124,11 +124,11 @@ pub struct UseCaseTokenLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UseCaseErrorLabels {
     /// `uc_…`, or `other`.
-    pub use_case: String,
+    pub use_case: &'static str,
     /// `pod_…`, or `other`.
-    pub pod: String,
+    pub pod: &'static str,
     /// The outcome (`upstream_error`, `policy_violation`, `stream_error` …).
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 /// Most distinct use cases (and, apart, pods) the per-use-case series name; the rest are summed
@@ -136,33 +136,42 @@ pub struct UseCaseErrorLabels {
 pub const USE_CASE_LABELS: usize = 1_000;
 
 /// Gives use cases and pods their label values, the first [`USE_CASE_LABELS`] of each by name,
-/// the rest `other`.
+/// the rest `other`; and routes, providers and outcomes theirs. Each value is interned once (a
+/// bounded set: the caps, and names from config), so recording a request allocates nothing.
 #[derive(Debug, Default)]
 pub struct UseCaseLabeler {
-    seen: std::sync::Mutex<(
-        std::collections::HashSet<String>,
-        std::collections::HashSet<String>,
-    )>,
+    seen: std::sync::Mutex<[std::collections::HashMap<String, &'static str>; 3]>,
 }
 
 impl UseCaseLabeler {
-    /// The label values of `use_case` and `pod`.
-    pub fn labels(&self, use_case: &str, pod: &str) -> (String, String) {
+    fn intern(&self, set: usize, v: &str, cap: usize) -> &'static str {
         let Ok(mut seen) = self.seen.lock() else {
-            return ("other".into(), "other".into());
+            return "other";
         };
-        let one = |set: &mut std::collections::HashSet<String>, v: &str| {
-            if set.contains(v) {
-                v.to_string()
-            } else if set.len() < USE_CASE_LABELS {
-                set.insert(v.to_string());
-                v.to_string()
-            } else {
-                "other".to_string()
-            }
-        };
-        let (ucs, pods) = &mut *seen;
-        (one(ucs, use_case), one(pods, pod))
+        let map = &mut seen[set];
+        if let Some(s) = map.get(v) {
+            return s;
+        }
+        if map.len() >= cap {
+            return "other";
+        }
+        // Leaked once per distinct value; the number of values is bounded by `cap`.
+        let s: &'static str = Box::leak(v.to_string().into_boxed_str());
+        map.insert(v.to_string(), s);
+        s
+    }
+
+    /// The label values of `use_case` and `pod`.
+    pub fn labels(&self, use_case: &str, pod: &str) -> (&'static str, &'static str) {
+        (
+            self.intern(0, use_case, USE_CASE_LABELS),
+            self.intern(1, pod, USE_CASE_LABELS),
+        )
+    }
+
+    /// The label value of a name from config or a fixed set (route, provider, outcome).
+    pub fn name(&self, v: &str) -> &'static str {
+        self.intern(2, v, 10_000)
     }
 }
 
@@ -649,10 +658,10 @@ impl Metrics {
         let (use_case, pod) = self.labeler.labels(use_case, pod);
         self.use_case_requests
             .get_or_create(&UseCaseRequestLabels {
-                use_case: use_case.clone(),
-                pod: pod.clone(),
-                route: route.to_string(),
-                provider: provider.to_string(),
+                use_case,
+                pod,
+                route: self.labeler.name(route),
+                provider: self.labeler.name(provider),
                 status,
             })
             .inc();
@@ -660,8 +669,8 @@ impl Metrics {
             if n > 0 {
                 self.use_case_tokens
                     .get_or_create(&UseCaseTokenLabels {
-                        use_case: use_case.clone(),
-                        pod: pod.clone(),
+                        use_case,
+                        pod,
                         token_type,
                     })
                     .inc_by(n);
@@ -669,10 +678,7 @@ impl Metrics {
         }
         if cost_nanos > 0 {
             self.use_case_cost
-                .get_or_create(&UseCaseLabels {
-                    use_case: use_case.clone(),
-                    pod: pod.clone(),
-                })
+                .get_or_create(&UseCaseLabels { use_case, pod })
                 .inc_by(cost_nanos);
         }
         if !matches!(outcome, "ok" | "client_disconnected") {
@@ -680,7 +686,7 @@ impl Metrics {
                 .get_or_create(&UseCaseErrorLabels {
                     use_case,
                     pod,
-                    kind: outcome.to_string(),
+                    kind: self.labeler.name(outcome),
                 })
                 .inc();
         }
