@@ -151,6 +151,18 @@ pub(crate) async fn facts(
             outcomes_30d: recent.get(&uc.id).copied().unwrap_or(0),
         });
     }
+    // Requests to models the catalog pairs with a cheaper one (what cost advice calls premium).
+    let mut premium_requests = 0;
+    for (uc, model, t) in gw.store.spend_by_use_case_and_model(h0, h1, None).await? {
+        if ids.contains_key(uc.as_str())
+            && gw
+                .catalog
+                .lookup(&model)
+                .is_some_and(|e| e.cheaper.is_some())
+        {
+            premium_requests += t.requests;
+        }
+    }
     // The budgets on the scope itself, in their current periods.
     let now = gw.clock.now_ms();
     let mut budget: Option<BudgetBurn> = None;
@@ -200,6 +212,7 @@ pub(crate) async fn facts(
         session_requests: d.session_requests,
         peak_requests_per_minute: d.peak_requests_per_minute,
         peak_tokens_per_minute: d.peak_tokens_per_minute,
+        premium_requests,
         outcomes,
         eligible_users: eligible,
         modelled_value_nano_usd: modelled_value,

@@ -486,3 +486,48 @@ async fn the_portfolio_places_every_use_case_and_draws_one_bubble_each() {
         assert_eq!(v["error"]["param"], param);
     }
 }
+
+#[tokio::test]
+async fn the_premium_share_counts_requests_to_models_with_a_cheaper_candidate() {
+    let s = common::sim(SimConfig::default()).await;
+    let yaml = format!(
+        r#"
+providers:
+  - {{ name: sim, type: openai_compatible, base_url: "{}/v1" }}
+routes:
+  - name: m
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+  - name: p
+    deployments: [{{ provider: sim, model: gpt-4o-2024-08-06 }}]
+"#,
+        s.url
+    );
+    let (g, admin) = planes::serve(&yaml).await;
+    for route in ["p", "m", "m", "m"] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": route, "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    g.gw.books.ledger.written_at_least(4).await;
+    let api = planes::Http::new(&g.url);
+    let (st, r) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/kpis?use_case_id={}&window=day", g.use_case.id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    // gpt-4o has a cheaper candidate (gpt-4o-mini) in the catalog: 1 of 4 requests.
+    close(
+        value(&r, "model_mix", "premium_share"),
+        0.25,
+        "premium share",
+    );
+}

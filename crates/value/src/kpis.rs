@@ -87,7 +87,7 @@ pub struct Facts {
     pub tokens: u64,
     /// What the requests cost, nano-USD.
     pub cost_nano_usd: u64,
-    /// Requests to models the catalog calls premium.
+    /// Requests to models the catalog pairs with a cheaper candidate (premium).
     pub premium_requests: u64,
     /// Σ (what the requests would have cost on their route's first deployment − what they cost),
     /// nano-USD; `None` when no request was routed elsewhere.
