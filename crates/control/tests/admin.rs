@@ -1403,6 +1403,20 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
         (st, v["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("use_case_retired"))
     );
+    // The refusals, per use case and code (they never reach the ledger).
+    let text = api.gw.metrics.render();
+    for (code, n) in [
+        ("use_case_not_live", 1),
+        ("pilot_cap_reached", 2),
+        ("use_case_retired", 1),
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!(
+                "tollgate_use_case_refusals_total{{use_case=\"{uc}\""
+            )) && l.ends_with(&format!("kind=\"{code}\"}} {n}"))),
+            "no {code} refusal counted {n} times in\n{text}"
+        );
+    }
     let (_, history) = api
         .call(
             Method::GET,

@@ -209,6 +209,7 @@ pub struct Metrics {
     use_case_tokens: Family<UseCaseTokenLabels, Counter>,
     use_case_cost: Family<UseCaseLabels, Counter>,
     use_case_errors: Family<UseCaseErrorLabels, Counter>,
+    use_case_refusals: Family<UseCaseErrorLabels, Counter>,
     labeler: UseCaseLabeler,
 }
 
@@ -467,7 +468,14 @@ impl Metrics {
             "Requests that did not end well, by use case, pod and outcome",
             use_case_errors.clone(),
         );
+        let use_case_refusals = Family::<UseCaseErrorLabels, Counter>::default();
+        registry.register(
+            "tollgate_use_case_refusals",
+            "Requests of a known use case refused before they were admitted (pilot caps, stage, rate limits, budgets, policy), by use case, pod and error code",
+            use_case_refusals.clone(),
+        );
         Metrics {
+            use_case_refusals,
             use_case_requests,
             use_case_tokens,
             use_case_cost,
@@ -690,6 +698,19 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A request of a known use case refused before admission, with its error code
+    /// (`pilot_cap_reached`, `rate_limit_exceeded`, `budget_exceeded` …).
+    pub fn use_case_refusal(&self, use_case: &str, pod: &str, code: &str) {
+        let (use_case, pod) = self.labeler.labels(use_case, pod);
+        self.use_case_refusals
+            .get_or_create(&UseCaseErrorLabels {
+                use_case,
+                pod,
+                kind: self.labeler.name(code),
+            })
+            .inc();
     }
 
     /// A feedback event was accepted.

@@ -40,7 +40,7 @@ pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body
     // 1-3: until the request is admitted, an error is answered here and leaves no record.
     let (req, route) = match prepare_chat(&gw, &mut ctx, &headers, body).await {
         Ok(p) => p,
-        Err(e) => return gw.answer_error("chat", &ctx, e),
+        Err(e) => return gw.answer_refusal("chat", &ctx, e),
     };
     // 4-6 run in a task of their own: they finish, and the request is priced and recorded, even
     // if the client leaves.
@@ -280,7 +280,7 @@ pub async fn embeddings(
     ctx.endpoint = "embeddings";
     let (req, route) = match prepare_embeddings(&gw, &mut ctx, &headers, body).await {
         Ok(p) => p,
-        Err(e) => return gw.answer_error("embeddings", &ctx, e),
+        Err(e) => return gw.answer_refusal("embeddings", &ctx, e),
     };
     finish_admitted(gw, ctx, Work::Embeddings(req, route)).await
 }
@@ -586,6 +586,21 @@ impl Gateway {
             Some(ctx.overhead()),
         );
         resp
+    }
+
+    /// Answers a request refused before admission (no record will count it): counted per use
+    /// case by its error code when the key was known, then like any error.
+    fn answer_refusal(
+        &self,
+        endpoint: &'static str,
+        ctx: &RequestContext,
+        e: ApiError,
+    ) -> Response {
+        if let Some(caller) = &ctx.caller {
+            self.metrics
+                .use_case_refusal(&caller.use_case_id, &caller.pod_id, e.kind());
+        }
+        self.answer_error(endpoint, ctx, e)
     }
 
     /// Answers an error: counted, logged once (kind and ids only, never content), shaped.
