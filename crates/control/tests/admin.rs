@@ -1887,6 +1887,24 @@ async fn soft_budgets_alert_at_50_80_and_100_percent_and_never_reject() {
         vec![50, 80, 100],
         "each threshold alerts once per period"
     );
+    // Three requests of 60,600 nano-USD against 121,200: burn 1.5, at scrape time.
+    let resp = api
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let line = format!("tollgate_budget_burn_ratio{{budget=\"{id}\",scope=\"use_case\"}} 1.5");
+    assert!(text.contains(&line), "no {line} in\n{text}");
+    assert!(text.contains("tollgate_feedback_pending 0"), "{text}");
 }
 
 #[tokio::test]

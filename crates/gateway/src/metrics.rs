@@ -210,6 +210,9 @@ pub struct Metrics {
     use_case_cost: Family<UseCaseLabels, Counter>,
     use_case_errors: Family<UseCaseErrorLabels, Counter>,
     use_case_refusals: Family<UseCaseErrorLabels, Counter>,
+    budget_burn: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    feedback_pending: Gauge<u64, AtomicU64>,
+    feedback_refused: Gauge<u64, AtomicU64>,
     labeler: UseCaseLabeler,
 }
 
@@ -230,6 +233,16 @@ pub struct OutcomeLabels {
     /// Admin authentication failures: `rejected` or `throttled`; feedback events: `success`,
     /// `failure`, `escalated`, `abandoned`, or `none` (a rating, acceptance or value alone).
     pub outcome: &'static str,
+}
+
+/// Labels of the budget gauges: the budget's id and what it covers (`org`, `pod`, `use_case`,
+/// `key`) — budgets are few, made by people.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    /// `bud_…`.
+    pub budget: String,
+    /// Its scope.
+    pub scope: String,
 }
 
 /// A budget threshold label.
@@ -474,7 +487,29 @@ impl Metrics {
             "Requests of a known use case refused before they were admitted (pilot caps, stage, rate limits, budgets, policy), by use case, pod and error code",
             use_case_refusals.clone(),
         );
+        let budget_burn =
+            Family::<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "tollgate_budget_burn_ratio",
+            "Spent (and reserved by requests in flight) ÷ amount of each budget in its current period",
+            budget_burn.clone(),
+        );
+        let feedback_pending = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_feedback_pending",
+            "Feedback events accepted and not yet written",
+            feedback_pending.clone(),
+        );
+        let feedback_refused = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_feedback_refused",
+            "Feedback events refused with 503 because the queue was full, since start",
+            feedback_refused.clone(),
+        );
         Metrics {
+            budget_burn,
+            feedback_pending,
+            feedback_refused,
             use_case_refusals,
             use_case_requests,
             use_case_tokens,
@@ -619,6 +654,30 @@ impl Metrics {
         self.ledger_pending.set(l.pending());
         self.ledger_spilled.set(l.spilled.load(Relaxed));
         self.ledger_replayed.set(l.replayed.load(Relaxed));
+    }
+
+    /// The budgets' burn, copied at scrape time: (id, scope, spent + reserved, amount).
+    pub fn set_budgets(&self, budgets: &[(String, String, u64, u64)]) {
+        for (id, scope, used, amount) in budgets {
+            let ratio = if *amount == 0 {
+                0.0
+            } else {
+                *used as f64 / *amount as f64
+            };
+            self.budget_burn
+                .get_or_create(&BudgetLabels {
+                    budget: id.clone(),
+                    scope: scope.clone(),
+                })
+                .set(ratio);
+        }
+    }
+
+    /// The outcome writer's queue, copied at scrape time.
+    pub fn set_feedback(&self, o: &tollgate_ledger::outcomes::OutcomeStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.feedback_pending.set(o.pending());
+        self.feedback_refused.set(o.refused.load(Relaxed));
     }
 
     /// A client connection was accepted.

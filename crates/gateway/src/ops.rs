@@ -46,6 +46,22 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
         }
     }
     gw.metrics.set_ledger(gw.books.ledger.stats());
+    gw.metrics.set_feedback(gw.outcomes.stats());
+    let budgets: Vec<(String, String, u64, u64)> = gw
+        .gate
+        .budgeter
+        .statuses()
+        .into_iter()
+        .map(|s| {
+            (
+                s.budget.id.clone(),
+                s.budget.scope.clone(),
+                s.spent_nano_usd.saturating_add(s.reserved_nano_usd),
+                s.budget.amount_nano_usd,
+            )
+        })
+        .collect();
+    gw.metrics.set_budgets(&budgets);
     (
         StatusCode::OK,
         [(
