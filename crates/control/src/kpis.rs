@@ -92,6 +92,7 @@ fn add(a: &mut OutcomeRollup, b: &OutcomeRollup) {
     a.accepted_unedited += b.accepted_unedited;
     a.accepted_edited += b.accepted_edited;
     a.success_unvalued += b.success_unvalued;
+    a.success_untimed += b.success_untimed;
     a.value_nano_usd = a.value_nano_usd.saturating_add(b.value_nano_usd);
     a.minutes_saved_milli = a.minutes_saved_milli.saturating_add(b.minutes_saved_milli);
 }
@@ -135,8 +136,8 @@ pub(crate) async fn facts(
                 .saturating_mul(v.value_per_outcome_nano_usd),
         );
         let saved = (v.baseline_minutes_per_task - v.assisted_minutes_per_task).max(0.0);
-        modelled_minutes =
-            modelled_minutes.saturating_add((o.success as f64 * saved * 1000.0).round() as u64);
+        modelled_minutes = modelled_minutes
+            .saturating_add((o.success_untimed as f64 * saved * 1000.0).round() as u64);
         eligible = eligible.saturating_add(v.eligible_users);
         add(&mut outcomes, &o);
         let changes = gw.store.list_stage_changes(&uc.id).await?;

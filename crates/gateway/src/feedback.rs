@@ -8,8 +8,10 @@
 //! lately ([`RecentRefs`], so feedback posted the moment an answer ends is not refused because
 //! its record is still queued) and then the ledger. Accepted events (202) go to the outcome
 //! writer, off the request path; an `event_id` makes posting idempotent (a second event with
-//! the same id in the same use case is not counted). A full queue answers 503: nothing accepted
-//! is dropped.
+//! the same id in the same use case is not counted), and a request has at most
+//! [`tollgate_store::MAX_EVENTS_PER_REQUEST`] events, a session
+//! [`tollgate_store::MAX_EVENTS_PER_SESSION`] (more are accepted like duplicates and not counted,
+//! so one answer cannot stand for many). A full queue answers 503: nothing accepted is dropped.
 
 use crate::Gateway;
 use crate::context::RequestContext;
@@ -99,8 +101,8 @@ struct FeedbackBody {
     rating: Option<i64>,
     accepted: Option<bool>,
     edited: Option<bool>,
-    value_usd: Option<serde_json::Value>,
-    minutes_saved: Option<serde_json::Value>,
+    value_usd: Option<Box<serde_json::value::RawValue>>,
+    minutes_saved: Option<Box<serde_json::value::RawValue>>,
     labels: Option<BTreeMap<String, String>>,
     at: Option<String>,
 }
@@ -117,25 +119,44 @@ fn id_text(v: &str, param: &str, max: usize) -> Result<(), ApiError> {
             param,
         ));
     }
-    if v.chars().any(char::is_control) {
+    if v.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(invalid(
-            format!("`{param}` must not contain control characters"),
+            format!("`{param}` must not contain control or invisible characters"),
             param,
         ));
     }
     Ok(())
 }
 
-/// A decimal given as a JSON number or a string, as text.
-fn decimal_text(v: &serde_json::Value, param: &str) -> Result<String, ApiError> {
-    match v {
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        serde_json::Value::String(s) => Ok(s.clone()),
-        _ => Err(invalid(
-            format!("`{param}` must be a number or a decimal string such as \"12.50\""),
-            param,
-        )),
+/// A decimal given as a JSON number or a string, as the text the client wrote (a number is
+/// read from its own digits, never through a float).
+fn decimal_text(v: &serde_json::value::RawValue, param: &str) -> Result<String, ApiError> {
+    let raw = v.get().trim();
+    if raw.starts_with('"') {
+        return serde_json::from_str::<String>(raw).map_err(|_| {
+            invalid(
+                format!("`{param}` must be a number or a decimal string such as \"12.50\""),
+                param,
+            )
+        });
     }
+    if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        return Ok(raw.to_string());
+    }
+    Err(invalid(
+        format!("`{param}` must be a number or a decimal string such as \"12.50\""),
+        param,
+    ))
+}
+
+/// The largest value one event may report, USD (ten million): more is a mistake, and sums of
+/// such values must stay exact.
+pub const MAX_EVENT_VALUE_USD: u64 = 10_000_000;
+
+/// Characters that show nothing or turn text around (format characters): not allowed in ids and
+/// labels, where two ids that look the same would count as two.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}' | '\u{00ad}')
 }
 
 /// The event a body describes, checked (the reference is checked by the caller).
@@ -183,16 +204,22 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
     }
     let value = match &b.value_usd {
         None => None,
-        Some(v) => Some(
-            tollgate_meter::money::parse_decimal(&decimal_text(v, "value_usd")?, 9).map_err(
-                |e| {
+        Some(v) => {
+            let nanos = tollgate_meter::money::parse_decimal(&decimal_text(v, "value_usd")?, 9)
+                .map_err(|e| {
                     invalid(
                         format!("`value_usd` must be a non-negative amount in USD with at most 9 decimals: {e}"),
                         "value_usd",
                     )
-                },
-            )?,
-        ),
+                })?;
+            if nanos > MAX_EVENT_VALUE_USD * 1_000_000_000 {
+                return Err(invalid(
+                    format!("`value_usd` is at most {MAX_EVENT_VALUE_USD} for one event"),
+                    "value_usd",
+                ));
+            }
+            Some(nanos)
+        }
     };
     let minutes = match &b.minutes_saved {
         None => None,
@@ -229,9 +256,9 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
                 &format!("labels.{k}"),
             ));
         }
-        if v.chars().count() > 256 || v.chars().any(char::is_control) {
+        if v.chars().count() > 256 || v.chars().any(|c| c.is_control() || invisible(c)) {
             return Err(invalid(
-                "a label's value is at most 256 characters, none of them a control character",
+                "a label's value is at most 256 characters, none of them a control or invisible character",
                 &format!("labels.{k}"),
             ));
         }
@@ -320,6 +347,17 @@ pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body
 async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<OutcomeEvent, ApiError> {
     let caller = gw.keyring.authenticate(headers)?;
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
+    // An object, not an array of positional fields (which serde would also take).
+    if bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b != b'{')
+    {
+        return Err(ApiError::invalid(
+            "the request body must be a JSON object",
+            None,
+        ));
+    }
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;

@@ -321,11 +321,30 @@ async fn bad_feedback_is_told_what_is_wrong() {
 async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once() {
     let s = common::sim(SimConfig::default()).await;
     let g = common::gateway(&common::two_route_config(&s.url)).await;
-    let rid = ask(&g, &g.key, None).await;
     const N: usize = 10_000;
+    // 2,000 requests of the use case (as the ledger holds them), five events each: the most one
+    // request may have.
+    let records: Vec<RequestRecord> = (0..N / 5)
+        .map(|j| RequestRecord {
+            id: tollgate_store::new_id("rec"),
+            request_id: format!("req-{j}"),
+            at: g.gw.clock.now_ms() - 60_000,
+            key_id: "key".into(),
+            use_case_id: g.use_case.id.clone(),
+            pod_id: g.use_case.pod_id.clone(),
+            endpoint: "chat".into(),
+            route: "m".into(),
+            status: 200,
+            outcome: "ok".into(),
+            price_source: "catalog".into(),
+            usage_source: "provider".into(),
+            ..RequestRecord::default()
+        })
+        .collect();
+    g.gw.store.insert_records(&records).await.unwrap();
     let event = |i: usize| {
         let outcome = ["success", "failure", "escalated", "abandoned"][i % 4];
-        json!({"request_id": rid, "event_id": format!("e{i}"), "outcome": outcome,
+        json!({"request_id": format!("req-{}", i / 5), "event_id": format!("e{i}"), "outcome": outcome,
                "rating": i % 5 + 1, "value_usd": format!("0.{:09}", i)})
     };
     let client = reqwest::Client::new();
@@ -341,10 +360,21 @@ async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once(
         .await;
     assert!(statuses.iter().all(|s| *s == 202), "not all accepted");
     g.gw.outcomes.written_at_least((N + 100) as u64).await;
+    // A sixth and seventh event about a request that has five: accepted, not counted.
+    for k in 0..2 {
+        let (st, _) = feedback(
+            &g,
+            &g.key,
+            json!({"request_id": "req-0", "event_id": format!("extra{k}"), "outcome": "success"}),
+        )
+        .await;
+        assert_eq!(st, 202);
+    }
+    g.gw.outcomes.written_at_least((N + 102) as u64).await;
     let stats = g.gw.outcomes.stats();
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(stats.stored.load(Relaxed), N as u64);
-    assert_eq!(stats.duplicates.load(Relaxed), 100);
+    assert_eq!(stats.duplicates.load(Relaxed), 102);
     let rows = rollups(&g).await;
     let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
     assert_eq!(sum(|r| r.events), N as u64);
@@ -434,4 +464,99 @@ async fn feedback_may_name_a_request_whose_record_is_not_written_yet() {
     g.gw.outcomes.written_at_least(2).await;
     assert!(!g.gw.store.request_known(uc, &rid).await.unwrap());
     drop(resp);
+}
+
+#[tokio::test]
+async fn money_is_read_from_its_digits_and_bounded() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let mut sent = 0;
+    // A JSON number is read from the digits the client wrote, never through a float (the
+    // bodies are raw text: a float would already round 1234567.123456789).
+    let raw = |body: String| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/feedback", g.url))
+            .bearer_auth(&g.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (value, nanos) in [
+        ("1234567.123456789", 1_234_567_123_456_789_u64),
+        ("0.000000001", 1),
+        ("\"9999999.999999999\"", 9_999_999_999_999_999),
+    ] {
+        let rid = ask(&g, &g.key, None).await;
+        let resp = raw(format!(
+            "{{\"request_id\": \"{rid}\", \"value_usd\": {value}}}"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 202, "{value}");
+        sent += nanos;
+    }
+    let rid = ask(&g, &g.key, None).await;
+    for (body, param, says) in [
+        (
+            json!({"request_id": rid, "value_usd": 10000000.000000001}),
+            "value_usd",
+            "at most 10000000",
+        ),
+        (
+            json!({"request_id": rid, "value_usd": "5000000000"}),
+            "value_usd",
+            "at most 10000000",
+        ),
+        (
+            json!({"request_id": rid, "value_usd": 1.0000000001}),
+            "value_usd",
+            "9 decimals",
+        ),
+        (
+            json!({"request_id": rid, "outcome": "success", "event_id": "a\u{202e}b"}),
+            "event_id",
+            "invisible",
+        ),
+        (
+            json!({"request_id": rid, "outcome": "success", "labels": {"k": "x\u{200b}"}}),
+            "labels.k",
+            "invisible",
+        ),
+    ] {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["param"], param, "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {v}"
+        );
+    }
+    // An exponent is not how money is written.
+    let resp = raw(format!("{{\"request_id\": \"{rid}\", \"value_usd\": 1e3}}"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "value_usd", "{v}");
+    // An array of positional fields is not an object.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(&g.key)
+        .header("content-type", "application/json")
+        .body(format!("[\"{rid}\", null, null, \"success\"]"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"),
+        "{v}"
+    );
+    g.gw.outcomes.written_at_least(3).await;
+    let total: u64 = rollups(&g).await.iter().map(|r| r.value_nano_usd).sum();
+    assert_eq!(total, sent, "exact to the nano-dollar");
 }

@@ -29,7 +29,8 @@ pub struct OutcomeStats {
     pub queued: AtomicU64,
     /// Events stored.
     pub stored: AtomicU64,
-    /// Events not stored because their use case already had their event id.
+    /// Events not stored because their use case already had their event id, or their request
+    /// or session had had the most events allowed.
     pub duplicates: AtomicU64,
     /// Events refused because the queue was full (answered 503).
     pub refused: AtomicU64,

@@ -832,6 +832,12 @@ pub struct KpiData {
     pub peak_tokens_per_minute: u64,
 }
 
+/// Outcome events one request may have (a rating, then an outcome, then a correction …); more
+/// are not stored, so one request cannot stand for many.
+pub const MAX_EVENTS_PER_REQUEST: u64 = 5;
+/// Outcome events one session may have.
+pub const MAX_EVENTS_PER_SESSION: u64 = 50;
+
 /// Outcome events of one use case in one hour, summed (what the KPIs read).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRollup {
@@ -865,6 +871,8 @@ pub struct OutcomeRollup {
     pub accepted_edited: u64,
     /// Successes without a reported value (valued at the use case's value per outcome).
     pub success_unvalued: u64,
+    /// Successes without reported minutes saved (timed at the use case's minutes per task).
+    pub success_untimed: u64,
     /// Reported values, nano-USD.
     pub value_nano_usd: u64,
     /// Minutes saved, thousandths.
@@ -880,6 +888,9 @@ impl OutcomeRollup {
                 self.success += 1;
                 if e.value_nano_usd.is_none() {
                     self.success_unvalued += 1;
+                }
+                if e.minutes_saved_milli.is_none() {
+                    self.success_untimed += 1;
                 }
             }
             Some(Outcome::Failure) => self.failure += 1,

@@ -251,8 +251,9 @@ pub trait KpiQueries {
 /// Outcome and feedback events, and what they are checked against.
 pub trait OutcomeQueries {
     /// Stores events and adds them to their hourly rollups, in one transaction; an event whose
-    /// `event_id` its use case already has (stored before or earlier in the batch) is skipped.
-    /// Returns how many were stored.
+    /// `event_id` its use case already has (stored before or earlier in the batch), or whose
+    /// request or session has had [`MAX_EVENTS_PER_REQUEST`] / [`MAX_EVENTS_PER_SESSION`]
+    /// events already, is skipped. Returns how many were stored.
     fn insert_outcomes(&self, events: &[OutcomeEvent]) -> impl Future<Output = R<u64>> + Send;
     /// Whether use case `use_case_id` has a request whose `x-request-id` is `request_id`.
     fn request_known(

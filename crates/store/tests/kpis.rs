@@ -268,3 +268,47 @@ async fn week_four_retention_of_the_first_weeks_users() {
     // Dee — Bo's day 3 is before them.
     assert_eq!((d.weekly_active, d.monthly_active), (2, 3));
 }
+
+/// Sums that would pass what an integer holds stop at its largest value instead of failing
+/// every later report (one key posting huge values cannot break the KPIs); and a request holds
+/// at most five events, a session fifty.
+#[tokio::test]
+async fn outcome_sums_saturate_and_each_request_holds_five_events() {
+    let s = store().await;
+    let event = |i: usize, request: Option<String>, session: Option<String>| OutcomeEvent {
+        id: new_id("fbk"),
+        event_id: Some(format!("e{i}")),
+        at: T0,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_1".into(),
+        key_id: "key".into(),
+        request_id: request,
+        session_hash: session,
+        outcome: Some(Outcome::Success),
+        value_nano_usd: Some(10_000_000 * 1_000_000_000),
+        ..OutcomeEvent::default()
+    };
+    // 1,000 events of $10M each ($10B) in one hour: past i64's 9.2e18 nano-USD.
+    let events: Vec<OutcomeEvent> = (0..1_000)
+        .map(|i| event(i, Some(format!("r{}", i / 5)), None))
+        .collect();
+    for chunk in events.chunks(300) {
+        s.insert_outcomes(chunk).await.unwrap();
+    }
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].value_nano_usd, i64::MAX as u64);
+    assert_eq!(rows[0].events, 1_000);
+    // A sixth event about r0: not stored.
+    assert_eq!(
+        s.insert_outcomes(&[event(5_000, Some("r0".into()), None)])
+            .await
+            .unwrap(),
+        0
+    );
+    // Fifty-one about one session: fifty stored.
+    let about_session: Vec<OutcomeEvent> = (0..51)
+        .map(|i| event(6_000 + i, None, Some("s1".into())))
+        .collect();
+    assert_eq!(s.insert_outcomes(&about_session).await.unwrap(), 50);
+}

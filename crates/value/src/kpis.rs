@@ -316,7 +316,7 @@ pub fn compute(f: &Facts) -> Vec<Kpi> {
 
 fn active_users(f: &Facts) -> Kpi {
     let k = Kpi::new(1, "active_users", "active users (DAU/WAU/MAU)", "adoption",
-        "distinct end users (x-tollgate-user) with at least one request: per day (averaged over the window), in the last 7 and 30 days of the window, and in the whole window")
+        "distinct end users (x-tollgate-user) with at least one request: per day (averaged over the window), in the last 7 and 30 days of the window, and in the whole window — counted over the whole UTC days the window touches")
         .input("active_users", f.active_users)
         .basis(f.requests);
     if f.active_users == 0 {

@@ -30,6 +30,11 @@ CREATE TABLE outcome_events (
 CREATE UNIQUE INDEX outcome_events_by_event_id ON outcome_events(use_case_id, event_id)
     WHERE event_id IS NOT NULL;
 CREATE INDEX outcome_events_by_time ON outcome_events(at);
+-- How many events a request or a session has had (each is bounded).
+CREATE INDEX outcome_events_by_request ON outcome_events(use_case_id, request_id)
+    WHERE request_id IS NOT NULL;
+CREATE INDEX outcome_events_by_session ON outcome_events(use_case_id, session_hash)
+    WHERE session_hash IS NOT NULL;
 
 -- Kept by the feedback writer in the same transaction as the events: KPIs read hours, not events.
 CREATE TABLE rollups_outcomes_hourly (
@@ -48,6 +53,7 @@ CREATE TABLE rollups_outcomes_hourly (
     accepted_unedited   INTEGER NOT NULL,
     accepted_edited     INTEGER NOT NULL,
     success_unvalued    INTEGER NOT NULL,  -- successes without a reported value
+    success_untimed     INTEGER NOT NULL,  -- successes without reported minutes saved
     value_nano_usd      INTEGER NOT NULL,  -- reported values
     minutes_saved_milli INTEGER NOT NULL,
     PRIMARY KEY (hour, use_case_id)

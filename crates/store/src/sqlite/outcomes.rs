@@ -2,7 +2,9 @@
 //! the same transaction.
 
 use super::{R, SqliteStore};
-use crate::model::{Outcome, OutcomeEvent, OutcomeRollup};
+use crate::model::{
+    MAX_EVENTS_PER_REQUEST, MAX_EVENTS_PER_SESSION, Outcome, OutcomeEvent, OutcomeRollup,
+};
 use crate::queries::OutcomeQueries;
 use sqlx::{Row, SqliteConnection};
 use std::collections::BTreeMap;
@@ -48,23 +50,48 @@ async fn insert_one(c: &mut SqliteConnection, e: &OutcomeEvent) -> R<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Whether the request or session `e` names has had its most events already.
+async fn over_limit(c: &mut SqliteConnection, e: &OutcomeEvent) -> R<bool> {
+    let (sql, value, max) = match (&e.request_id, &e.session_hash) {
+        (Some(r), _) => (
+            "SELECT COUNT(*) FROM outcome_events WHERE use_case_id = ? AND request_id = ?",
+            r,
+            MAX_EVENTS_PER_REQUEST,
+        ),
+        (None, Some(s)) => (
+            "SELECT COUNT(*) FROM outcome_events WHERE use_case_id = ? AND session_hash = ?",
+            s,
+            MAX_EVENTS_PER_SESSION,
+        ),
+        (None, None) => return Ok(false),
+    };
+    let n: i64 = sqlx::query(sql)
+        .bind(&e.use_case_id)
+        .bind(value)
+        .fetch_one(&mut *c)
+        .await?
+        .try_get(0)?;
+    Ok(u(n) >= max)
+}
+
 async fn add_rollup(c: &mut SqliteConnection, r: &OutcomeRollup) -> R<()> {
     sqlx::query(
         "INSERT INTO rollups_outcomes_hourly (hour, pod_id, use_case_id, events, success, failure,
              escalated, abandoned, rated, positive, rating_sum, with_acceptance, accepted_unedited,
-             accepted_edited, success_unvalued, value_nano_usd, minutes_saved_milli)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             accepted_edited, success_unvalued, success_untimed, value_nano_usd, minutes_saved_milli)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (hour, use_case_id) DO UPDATE SET
-             events = events + excluded.events, success = success + excluded.success,
-             failure = failure + excluded.failure, escalated = escalated + excluded.escalated,
-             abandoned = abandoned + excluded.abandoned, rated = rated + excluded.rated,
-             positive = positive + excluded.positive, rating_sum = rating_sum + excluded.rating_sum,
-             with_acceptance = with_acceptance + excluded.with_acceptance,
-             accepted_unedited = accepted_unedited + excluded.accepted_unedited,
-             accepted_edited = accepted_edited + excluded.accepted_edited,
-             success_unvalued = success_unvalued + excluded.success_unvalued,
-             value_nano_usd = value_nano_usd + excluded.value_nano_usd,
-             minutes_saved_milli = minutes_saved_milli + excluded.minutes_saved_milli",
+             events = MIN(events + excluded.events, 9223372036854775807), success = MIN(success + excluded.success, 9223372036854775807),
+             failure = MIN(failure + excluded.failure, 9223372036854775807), escalated = MIN(escalated + excluded.escalated, 9223372036854775807),
+             abandoned = MIN(abandoned + excluded.abandoned, 9223372036854775807), rated = MIN(rated + excluded.rated, 9223372036854775807),
+             positive = MIN(positive + excluded.positive, 9223372036854775807), rating_sum = MIN(rating_sum + excluded.rating_sum, 9223372036854775807),
+             with_acceptance = MIN(with_acceptance + excluded.with_acceptance, 9223372036854775807),
+             accepted_unedited = MIN(accepted_unedited + excluded.accepted_unedited, 9223372036854775807),
+             accepted_edited = MIN(accepted_edited + excluded.accepted_edited, 9223372036854775807),
+             success_unvalued = MIN(success_unvalued + excluded.success_unvalued, 9223372036854775807),
+             success_untimed = MIN(success_untimed + excluded.success_untimed, 9223372036854775807),
+             value_nano_usd = MIN(value_nano_usd + excluded.value_nano_usd, 9223372036854775807),
+             minutes_saved_milli = MIN(minutes_saved_milli + excluded.minutes_saved_milli, 9223372036854775807)",
     )
     .bind(r.hour)
     .bind(&r.pod_id)
@@ -81,6 +108,7 @@ async fn add_rollup(c: &mut SqliteConnection, r: &OutcomeRollup) -> R<()> {
     .bind(i(r.accepted_unedited))
     .bind(i(r.accepted_edited))
     .bind(i(r.success_unvalued))
+    .bind(i(r.success_untimed))
     .bind(i(r.value_nano_usd))
     .bind(i(r.minutes_saved_milli))
     .execute(&mut *c)
@@ -97,7 +125,7 @@ impl OutcomeQueries for SqliteStore {
             let mut rollups: BTreeMap<(i64, String), OutcomeRollup> = BTreeMap::new();
             let mut stored = 0;
             for e in events {
-                if !insert_one(c, e).await? {
+                if over_limit(c, e).await? || !insert_one(c, e).await? {
                     continue;
                 }
                 stored += 1;
@@ -170,6 +198,7 @@ impl OutcomeQueries for SqliteStore {
                     accepted_unedited: n("accepted_unedited")?,
                     accepted_edited: n("accepted_edited")?,
                     success_unvalued: n("success_unvalued")?,
+                    success_untimed: n("success_untimed")?,
                     value_nano_usd: n("value_nano_usd")?,
                     minutes_saved_milli: n("minutes_saved_milli")?,
                 })
