@@ -608,7 +608,7 @@ fn slo(f: &Facts) -> Kpi {
         "share of 5-minute windows with traffic meeting the latency and error SLO",
     );
     match f.slo_windows {
-        None => k.na("no SLO set for this scope"),
+        None => k.na("not measured yet: SLOs cannot be set yet"),
         Some((0, _)) => k.na("no traffic in the window"),
         Some((windows, met)) => k
             .input("windows", windows)
@@ -644,7 +644,10 @@ fn throughput(f: &Facts) -> Kpi {
             1.0 - ratio(f.peak_requests_per_minute, q),
             "ratio",
         ),
-        _ => k.input("headroom", "n/a: no provider quota configured"),
+        _ => k.input(
+            "headroom",
+            "n/a: not measured yet (provider quotas cannot be configured yet)",
+        ),
     }
 }
 
@@ -757,7 +760,7 @@ fn model_mix(f: &Facts) -> Kpi {
         Some(s) => k.money("routing_savings", i128::from(s)),
         None => k.input(
             "routing_savings",
-            "n/a: no request was routed off its first deployment",
+            "n/a: not measured yet (what each request would have cost on its route's first deployment is not kept)",
         ),
     }
 }
@@ -771,7 +774,7 @@ fn forecast(f: &Facts) -> Kpi {
         "|forecast − actual| ÷ actual for the last complete month: the month-end forecast made on its 15th from the trailing rate",
     );
     match f.forecast {
-        None => k.na("no complete month in the window"),
+        None => k.na("not measured yet: month-end forecasts are not kept, so none can be checked"),
         Some((_, 0)) => k.na("nothing was spent that month"),
         Some((fc, actual)) => k
             .input("forecast", usd(fc))

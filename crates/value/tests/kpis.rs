@@ -329,7 +329,7 @@ fn k13_slo_attainment() {
             ..f.clone()
         },
         13,
-        "no SLO",
+        "SLOs cannot be set yet",
     );
     na(
         &Facts {
@@ -431,7 +431,7 @@ fn k20_forecast_accuracy() {
             ..f.clone()
         },
         20,
-        "no complete month",
+        "not measured yet",
     );
     na(
         &Facts {
