@@ -78,25 +78,6 @@ async fn all_use_cases(gw: &Control, filter: &m::UseCaseFilter) -> Result<Vec<m:
     }
 }
 
-/// Adds `b`'s counts to `a`.
-fn add(a: &mut OutcomeRollup, b: &OutcomeRollup) {
-    a.events += b.events;
-    a.success += b.success;
-    a.failure += b.failure;
-    a.escalated += b.escalated;
-    a.abandoned += b.abandoned;
-    a.rated += b.rated;
-    a.positive += b.positive;
-    a.rating_sum += b.rating_sum;
-    a.with_acceptance += b.with_acceptance;
-    a.accepted_unedited += b.accepted_unedited;
-    a.accepted_edited += b.accepted_edited;
-    a.success_unvalued += b.success_unvalued;
-    a.success_untimed += b.success_untimed;
-    a.value_nano_usd = a.value_nano_usd.saturating_add(b.value_nano_usd);
-    a.minutes_saved_milli = a.minutes_saved_milli.saturating_add(b.minutes_saved_milli);
-}
-
 /// What the KPIs of `scope` over `[from, to)` are computed from.
 pub(crate) async fn facts(
     gw: &Control,
@@ -114,7 +95,7 @@ pub(crate) async fn facts(
     let mut per_uc: HashMap<&str, OutcomeRollup> = HashMap::new();
     for r in gw.store.outcome_rollups(h0, h1).await? {
         if let Some((id, _)) = ids.get_key_value(r.use_case_id.as_str()) {
-            add(per_uc.entry(id).or_default(), &r);
+            per_uc.entry(id).or_default().merge(&r);
         }
     }
     let mut recent: HashMap<String, u64> = HashMap::new();
@@ -139,7 +120,7 @@ pub(crate) async fn facts(
         modelled_minutes = modelled_minutes
             .saturating_add((o.success_untimed as f64 * saved * 1000.0).round() as u64);
         eligible = eligible.saturating_add(v.eligible_users);
-        add(&mut outcomes, &o);
+        outcomes.merge(&o);
         let changes = gw.store.list_stage_changes(&uc.id).await?;
         let first = |s: m::Stage| changes.iter().filter(|c| c.to == s).map(|c| c.at).min();
         ucs.push(UseCaseFacts {

@@ -880,6 +880,27 @@ pub struct OutcomeRollup {
 }
 
 impl OutcomeRollup {
+    /// Adds `other`'s counts (sums of money and minutes saturate).
+    pub fn merge(&mut self, other: &OutcomeRollup) {
+        self.events += other.events;
+        self.success += other.success;
+        self.failure += other.failure;
+        self.escalated += other.escalated;
+        self.abandoned += other.abandoned;
+        self.rated += other.rated;
+        self.positive += other.positive;
+        self.rating_sum += other.rating_sum;
+        self.with_acceptance += other.with_acceptance;
+        self.accepted_unedited += other.accepted_unedited;
+        self.accepted_edited += other.accepted_edited;
+        self.success_unvalued += other.success_unvalued;
+        self.success_untimed += other.success_untimed;
+        self.value_nano_usd = self.value_nano_usd.saturating_add(other.value_nano_usd);
+        self.minutes_saved_milli = self
+            .minutes_saved_milli
+            .saturating_add(other.minutes_saved_milli);
+    }
+
     /// Adds one event.
     pub fn add(&mut self, e: &OutcomeEvent) {
         self.events += 1;
