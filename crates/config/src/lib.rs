@@ -78,6 +78,25 @@ pub struct Config {
     pub webhooks: Vec<(String, Option<Secret>)>,
     /// The audit chain.
     pub audit: Audit,
+    /// OTLP traces, when configured.
+    pub traces: Option<Traces>,
+}
+
+/// Validated `telemetry.traces:`.
+#[derive(Debug, Clone)]
+pub struct Traces {
+    /// The collector's traces URL (ending in `/v1/traces`).
+    pub endpoint: String,
+    /// Share of unparented requests traced, 0 to 1.
+    pub sample_ratio: f64,
+    /// `service.name`.
+    pub service_name: String,
+    /// Headers of every export.
+    pub headers: Vec<(String, Secret)>,
+    /// Time one export may take.
+    pub timeout: Duration,
+    /// Whether spans carry masked content.
+    pub capture_content: bool,
 }
 
 /// Validated `audit:`.
@@ -214,6 +233,23 @@ impl Config {
             match &self.server.metrics_token {
                 Some(t) => format!("bearer token {t}"),
                 None => "open (no server.metrics_token)".into(),
+            }
+        );
+        let _ = writeln!(
+            s,
+            "traces:    {}",
+            match &self.traces {
+                Some(t) => format!(
+                    "OTLP to {} ({} % of unparented requests{})",
+                    t.endpoint,
+                    t.sample_ratio * 100.0,
+                    if t.capture_content {
+                        ", masked content"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "off (no telemetry.traces)".into(),
             }
         );
         let _ = writeln!(s, "providers:");

@@ -25,6 +25,47 @@ pub struct RawConfig {
     /// The tamper-evident audit chain.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Traces sent out over OTLP (off unless configured).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `telemetry:`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP traces; absent, nothing is traced and no `traceparent` is read or sent.
+    #[serde(default)]
+    pub traces: Option<TracesConfig>,
+}
+
+/// `telemetry.traces:` — one span per request and one per upstream attempt, exported over
+/// OTLP/HTTP (protobuf) in batches off the request path.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracesConfig {
+    /// The collector: a base URL (`http://127.0.0.1:4318`, `/v1/traces` is appended) or the full
+    /// URL of its traces endpoint (a path ending in `/v1/traces`).
+    pub endpoint: String,
+    /// Share of requests without a sampled parent that are traced, 0 to 1 (default 0.1). A request
+    /// whose `traceparent` says sampled is always traced; one that says not sampled never is.
+    #[serde(default)]
+    pub sample_ratio: Option<f64>,
+    /// `service.name` of the spans (default `tollgate`).
+    #[serde(default)]
+    pub service_name: Option<String>,
+    /// Headers sent with every export (an `authorization` token, say); never logged.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    /// Time one export may take, ms (default 10,000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Adds the prompt and answer (`gen_ai.input.messages`, `gen_ai.output.messages`) to spans of
+    /// requests whose policy logs `masked` text — the text after the policy's actions. Off by
+    /// default; text logged `full` never goes to traces (a trace store is out of reach of
+    /// crypto-shredding).
+    #[serde(default)]
+    pub capture_content: bool,
 }
 
 /// `audit:`.

@@ -358,6 +358,8 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             .unwrap_or_else(|| server.data_dir.join("master-key")),
     };
 
+    let traces = raw.telemetry.traces.map(|t| traces(t, &mut c));
+
     if c.problems.is_empty() {
         Ok(Config {
             server,
@@ -365,9 +367,72 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
             routes,
             webhooks,
             audit,
+            traces,
         })
     } else {
         Err(ConfigError::Invalid(c.problems))
+    }
+}
+
+/// The longest `telemetry.traces.service_name` accepted.
+const MAX_SERVICE_NAME: usize = 128;
+
+fn traces(t: crate::raw::TracesConfig, c: &mut Collector<'_>) -> crate::Traces {
+    let at = |field: &str| format!("telemetry.traces.{field}");
+    let endpoint = match url::Url::parse(t.endpoint.trim()) {
+        Ok(mut u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if u.query().is_some() || u.fragment().is_some() {
+                c.push(at("endpoint"), "must not carry a query or a fragment");
+            }
+            if !u.path().ends_with("/v1/traces") {
+                let path = format!("{}/v1/traces", u.path().trim_end_matches('/'));
+                u.set_path(&path);
+            }
+            u.to_string()
+        }
+        _ => {
+            c.push(
+                at("endpoint"),
+                format!(
+                    "{:?} is not an http(s) URL like http://127.0.0.1:4318",
+                    t.endpoint
+                ),
+            );
+            String::new()
+        }
+    };
+    let sample_ratio = t.sample_ratio.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&sample_ratio) {
+        c.push(at("sample_ratio"), "must be between 0 and 1");
+    }
+    let service_name = t.service_name.unwrap_or_else(|| "tollgate".into());
+    if service_name.trim().is_empty() || service_name.chars().count() > MAX_SERVICE_NAME {
+        c.push(
+            at("service_name"),
+            format!("must be 1 to {MAX_SERVICE_NAME} characters"),
+        );
+    }
+    let mut headers = Vec::new();
+    for (name, value) in t.headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            c.push(at(&format!("headers.{name}")), "is not a valid header name");
+        } else if http::HeaderValue::from_str(value.expose()).is_err() {
+            c.push(
+                at(&format!("headers.{name}")),
+                "is not a valid header value (one line of visible characters)",
+            );
+        } else {
+            headers.push((name, value));
+        }
+    }
+    let timeout = ms(t.timeout_ms, 10_000, at("timeout_ms"), c);
+    crate::Traces {
+        endpoint,
+        sample_ratio,
+        service_name,
+        headers,
+        timeout,
+        capture_content: t.capture_content,
     }
 }
 
@@ -536,6 +601,59 @@ routes:
         assert!(p[0].contains("METRICS_TOKEN is not set"), "{p:?}");
         let p = problems("server:\n  metrics_token: short\n");
         assert!(p[0].contains("at least 16 characters"), "{p:?}");
+    }
+
+    #[test]
+    fn traces_are_off_by_default_and_checked_when_set() {
+        let cfg = load("server: {}\n").unwrap();
+        assert!(cfg.traces.is_none());
+        assert!(cfg.summary().contains("traces:    off"));
+
+        let cfg = Config::from_yaml_str(
+            "telemetry:\n  traces:\n    endpoint: http://127.0.0.1:4318\n    headers: { authorization: \"Bearer ${OTLP_TOKEN}\" }\n",
+            &|n| (n == "OTLP_TOKEN").then(|| "otlp-secret-123".to_string()),
+        )
+        .unwrap();
+        let t = cfg.traces.as_ref().unwrap();
+        assert_eq!(t.endpoint, "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(t.sample_ratio, 0.1);
+        assert_eq!(t.service_name, "tollgate");
+        assert_eq!(t.timeout.as_millis(), 10_000);
+        assert!(!t.capture_content);
+        assert_eq!(t.headers[0].1.expose(), "Bearer otlp-secret-123");
+        let summary = cfg.summary();
+        assert!(
+            summary.contains("OTLP to http://127.0.0.1:4318/v1/traces (10 %"),
+            "{summary}"
+        );
+        assert!(!summary.contains("otlp-secret"), "{summary}");
+        // a full traces URL is kept as written
+        let cfg = load(
+            "telemetry:\n  traces: { endpoint: \"https://otel.example.com/ingest/v1/traces\", sample_ratio: 1 }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.traces.unwrap().endpoint,
+            "https://otel.example.com/ingest/v1/traces"
+        );
+
+        let p = problems(
+            "telemetry:\n  traces:\n    endpoint: collector:4318\n    sample_ratio: 1.5\n    service_name: \"\"\n    timeout_ms: 0\n    headers: { \"bad header\": x }\n",
+        )
+        .join("\n");
+        for needle in [
+            "telemetry.traces.endpoint: \"collector:4318\" is not an http(s) URL",
+            "telemetry.traces.sample_ratio: must be between 0 and 1",
+            "telemetry.traces.service_name: must be 1 to 128 characters",
+            "telemetry.traces.timeout_ms: must be greater than 0",
+            "telemetry.traces.headers.bad header: is not a valid header name",
+        ] {
+            assert!(p.contains(needle), "missing {needle:?} in:\n{p}");
+        }
+        let p = problems("telemetry:\n  traces: { endpoint: \"http://c:4318\", sampling: 1 }\n");
+        assert!(p[0].contains("unknown field `sampling`"), "{p:?}");
+        let p = problems("telemetry:\n  traces: {}\n");
+        assert!(p[0].contains("missing field `endpoint`"), "{p:?}");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Attempt {
     pub took: Duration,
     /// `None` on success.
     pub error: Option<ProviderError>,
+    /// The attempt's span id (sent upstream in `traceparent`); 0 when the gateway does not trace.
+    pub span_id: u64,
 }
 
 /// The state of one governed request.
@@ -67,6 +69,8 @@ pub struct RequestContext {
     pub guard: crate::shield::GuardReport,
     /// What the request stores of its content, when its policy logs it (sealed by the record).
     pub payload: Option<crate::payloads::PayloadDraft>,
+    /// Its place in a trace, when the gateway traces.
+    pub trace: Option<crate::traces::TraceCtx>,
 }
 
 /// Bodies from this size up are parsed and guarded as [`heavy`] work.
@@ -110,6 +114,7 @@ impl RequestContext {
             body_bytes: 0,
             guard: Default::default(),
             payload: None,
+            trace: None,
         }
     }
 

@@ -39,6 +39,7 @@ pub mod routing;
 pub mod server;
 pub mod settle;
 pub mod shield;
+pub mod traces;
 pub mod vault;
 
 pub use tollgate_http::{error, extract};
@@ -86,6 +87,9 @@ pub enum GatewayError {
     /// The audit chain's signing key cannot be loaded.
     #[error(transparent)]
     Audit(#[from] tollgate_audit::AuditError),
+    /// The OTLP exporter cannot be built.
+    #[error(transparent)]
+    Traces(#[from] traces::TracesError),
 }
 
 /// Everything requests share: the composition root of the data plane. Each pipeline step is a
@@ -225,6 +229,7 @@ impl Gateway {
             OUTCOME_BATCH,
         );
         let limiter = Arc::new(limits::RateLimiter::with_clock(clock.clone()));
+        let traces = traces::Traces::start(&config, metrics.clone())?;
         let checkpointer = Arc::new(checkpoints::Checkpointer::load(
             &config.audit,
             store.clone(),
@@ -238,17 +243,20 @@ impl Gateway {
                 budgeter,
                 clock.clone(),
             ),
-            books: Arc::new(settle::Books::new(
-                config.clone(),
-                meter,
-                metrics.clone(),
-                alerts,
-                ledger,
-                keyring.secret().pseudonym_key().as_bytes(),
-                payloads::Sealer::new(tollgate_payload::MasterKey::load(
-                    &config.audit.master_key_file,
-                )?),
-            )),
+            books: Arc::new(
+                settle::Books::new(
+                    config.clone(),
+                    meter,
+                    metrics.clone(),
+                    alerts,
+                    ledger,
+                    keyring.secret().pseudonym_key().as_bytes(),
+                    payloads::Sealer::new(tollgate_payload::MasterKey::load(
+                        &config.audit.master_key_file,
+                    )?),
+                )
+                .with_traces(traces),
+            ),
             upstreams,
             outcomes,
             policies: policy_book,
@@ -424,6 +432,7 @@ pub async fn serve(
     // Every admitted request has queued its record by now: write them all, and the feedback.
     gw.books.ledger.shutdown().await;
     gw.outcomes.shutdown().await;
+    gw.books.shutdown_traces().await;
     // ... and the chain's state at the end is signed.
     gw.checkpoints.checkpoint(true).await;
     Ok(())

@@ -205,6 +205,7 @@ pub struct Metrics {
     guard_findings: Family<GuardLabels, Counter>,
     guard_blocked: Counter,
     feedback: Family<OutcomeLabels, Counter>,
+    trace_spans: Family<OutcomeLabels, Counter>,
     use_case_requests: Family<UseCaseRequestLabels, Counter>,
     use_case_tokens: Family<UseCaseTokenLabels, Counter>,
     use_case_cost: Family<UseCaseLabels, Counter>,
@@ -457,6 +458,12 @@ impl Metrics {
             "Outcome and feedback events accepted at POST /v1/feedback, by outcome",
             feedback.clone(),
         );
+        let trace_spans = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tollgate_trace_spans",
+            "Spans sent to the OTLP collector (`exported`) or lost to a failed export (`failed`)",
+            trace_spans.clone(),
+        );
         let use_case_requests = Family::<UseCaseRequestLabels, Counter>::default();
         registry.register(
             "tollgate_use_case_requests",
@@ -517,6 +524,7 @@ impl Metrics {
             use_case_errors,
             labeler: UseCaseLabeler::default(),
             feedback,
+            trace_spans,
             guard_findings,
             guard_blocked,
             admin_auth_failures,
@@ -777,6 +785,13 @@ impl Metrics {
         self.feedback
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// `n` spans were exported (`exported`) or lost to a failed export (`failed`).
+    pub fn trace_spans(&self, outcome: &'static str, n: u64) {
+        self.trace_spans
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(n);
     }
 
     /// A client connection was closed.

@@ -37,6 +37,7 @@ use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, Model, Mo
 pub async fn chat(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
     let mut ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
     ctx.endpoint = "chat";
+    ctx.trace = gw.books.traces.as_ref().map(|t| t.begin(&headers));
     // 1-3: until the request is admitted, an error is answered here and leaves no record.
     let (req, route) = match prepare_chat(&gw, &mut ctx, &headers, body).await {
         Ok(p) => p,
@@ -63,6 +64,13 @@ async fn prepare_chat(
     let mut req: ChatCompletionRequest = heavy(bytes.len(), || parse_json(&bytes))?;
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
+    if let Some(t) = ctx.trace.as_mut().filter(|t| t.sampled) {
+        t.params = crate::traces::RequestParams {
+            max_tokens: req.output_cap().map(u64::from),
+            temperature: req.temperature,
+            top_p: req.top_p,
+        };
+    }
     // 3. admit: the reservation covers the prompt (an upper bound) and the output cap of every
     // choice (`max_tokens`, or the default when the client sets none).
     let choices = u64::from(req.n.unwrap_or(1).max(1));
@@ -278,6 +286,7 @@ pub async fn embeddings(
 ) -> Response {
     let mut ctx = RequestContext::new(request_id(&headers), gw.clock.now_ms());
     ctx.endpoint = "embeddings";
+    ctx.trace = gw.books.traces.as_ref().map(|t| t.begin(&headers));
     let (req, route) = match prepare_embeddings(&gw, &mut ctx, &headers, body).await {
         Ok(p) => p,
         Err(e) => return gw.answer_refusal("embeddings", &ctx, e),
@@ -600,6 +609,15 @@ impl Gateway {
             self.metrics
                 .use_case_refusal(&caller.use_case_id, &caller.pod_id, e.kind());
         }
+        self.books.trace(
+            ctx,
+            crate::traces::Ending {
+                status: e.status().as_u16(),
+                outcome: e.kind(),
+                charge: None,
+                ttft: None,
+            },
+        );
         self.answer_error(endpoint, ctx, e)
     }
 

@@ -30,6 +30,16 @@ impl Books {
         if let Some(permit) = ctx.permit.take() {
             permit.settle(charge.map_or(0, |c| c.tokens.total_input() + c.tokens.total_output()));
         }
+        // The spans first: they may carry the masked content the payload takes below.
+        self.trace(
+            ctx,
+            crate::traces::Ending {
+                status,
+                outcome,
+                charge,
+                ttft,
+            },
+        );
         let (Some(caller), Some(route)) = (&ctx.caller, ctx.route) else {
             return;
         };

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tollgate_config::Config;
 use tollgate_providers::{
-    ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError,
+    ChatReply, ChatStream, Chunk, Complete, ErrorClass, Provider, ProviderApi, ProviderError, Via,
 };
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest};
 
@@ -107,7 +107,7 @@ pub fn plan_deployments(
 
 /// One attempt at one provider.
 async fn attempt(
-    http: &reqwest::Client,
+    http: Via<'_>,
     provider: &Provider,
     model: &str,
     call: Call<'_>,
@@ -237,15 +237,23 @@ impl Upstreams {
                     break 'targets;
                 };
                 let limit = r.attempt_timeout.min(remaining);
-                let result = match tokio::time::timeout(
-                    limit,
-                    attempt(&self.clients[dep.provider], provider, &dep.model, call),
-                )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(ProviderError::Timeout),
+                let span_id = ctx
+                    .trace
+                    .as_ref()
+                    .map_or(0, |_| crate::traces::new_span_id());
+                let traceparent = ctx.trace.as_ref().map(|t| t.traceparent(span_id));
+                let via = Via {
+                    http: &self.clients[dep.provider],
+                    traceparent: traceparent.as_deref(),
+                    tracestate: ctx.trace.as_ref().and_then(|t| t.state.as_deref()),
                 };
+                let result =
+                    match tokio::time::timeout(limit, attempt(via, provider, &dep.model, call))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ProviderError::Timeout),
+                    };
                 let took = now.elapsed();
                 ctx.upstream_time += took;
                 self.metrics.attempt(
@@ -260,6 +268,7 @@ impl Upstreams {
                     started: now.duration_since(ctx.received),
                     took,
                     error: result.as_ref().err().cloned(),
+                    span_id,
                 });
                 let err = match result {
                     Ok(answer) => {

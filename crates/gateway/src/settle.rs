@@ -40,6 +40,8 @@ pub struct Books {
     /// The requests and sessions admitted lately, for feedback that names them before their
     /// records are written.
     pub recent: crate::feedback::RecentRefs,
+    /// The tracer, when `telemetry.traces` is configured.
+    pub traces: Option<crate::traces::Traces>,
 }
 
 impl Books {
@@ -61,9 +63,49 @@ impl Books {
             alerts,
             ledger,
             sealer,
+            traces: None,
             recent: crate::feedback::RecentRefs::default(),
             pseudonyms: hmac::Hmac::<sha2::Sha256>::new_from_slice(pseudonym_key)
                 .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        }
+    }
+
+    /// These books, tracing requests with `traces`.
+    pub fn with_traces(mut self, traces: Option<crate::traces::Traces>) -> Books {
+        self.traces = traces;
+        self
+    }
+
+    /// Queues the spans of a finished request, when the gateway traces.
+    pub fn trace(&self, ctx: &crate::context::RequestContext, end: crate::traces::Ending<'_>) {
+        if let Some(t) = &self.traces {
+            t.end(&self.config, ctx, end);
+        }
+    }
+
+    /// Exports the spans queued so far and waits for it (off the runtime's workers).
+    pub async fn flush_traces(self: &Arc<Self>) {
+        if self.traces.is_some() {
+            let books = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(t) = &books.traces {
+                    t.flush();
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Exports what is queued and stops the span exporter (shutdown).
+    pub async fn shutdown_traces(self: &Arc<Self>) {
+        if self.traces.is_some() {
+            let books = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(t) = &books.traces {
+                    t.shutdown();
+                }
+            })
+            .await;
         }
     }
 

@@ -11,7 +11,7 @@
 //! to finish reasons, and usage maps cache reads to `cached_tokens` and cache writes to
 //! `cache_creation_tokens`, with `prompt_tokens` counting all three kinds of input.
 
-use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader};
+use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader, Via};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use tollgate_config::Provider as ProviderConfig;
@@ -45,7 +45,7 @@ impl Anthropic {
 impl ProviderApi for Anthropic {
     async fn chat(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
@@ -70,7 +70,7 @@ impl ProviderApi for Anthropic {
 
     async fn embeddings(
         &self,
-        _http: &reqwest::Client,
+        _http: Via<'_>,
         _req: &EmbeddingsRequest,
         _model: &str,
     ) -> Result<Complete, ProviderError> {

@@ -3,7 +3,7 @@
 //! an `api-key` header. The deployment's `model` in Tollgate's config is the Azure deployment name.
 
 use crate::openai::{send_chat, send_embeddings};
-use crate::{ChatReply, Complete, ProviderApi, ProviderError};
+use crate::{ChatReply, Complete, ProviderApi, ProviderError, Via};
 use tollgate_config::Provider as ProviderConfig;
 use tollgate_config::Secret;
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest};
@@ -33,7 +33,7 @@ impl AzureOpenAi {
         )
     }
 
-    fn post(&self, http: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    fn post(&self, http: Via<'_>, url: &str) -> reqwest::RequestBuilder {
         let b = http.post(url);
         match &self.api_key {
             Some(k) => b.header("api-key", k.expose()),
@@ -45,7 +45,7 @@ impl AzureOpenAi {
 impl ProviderApi for AzureOpenAi {
     async fn chat(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
@@ -59,7 +59,7 @@ impl ProviderApi for AzureOpenAi {
 
     async fn embeddings(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Complete, ProviderError> {

@@ -31,7 +31,7 @@ pub trait ProviderApi {
     /// Sends a chat request with `model` as the upstream model.
     fn chat(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &ChatCompletionRequest,
         model: &str,
     ) -> impl Future<Output = Result<ChatReply, ProviderError>> + Send;
@@ -39,7 +39,7 @@ pub trait ProviderApi {
     /// Sends an embeddings request; the answer is OpenAI's embeddings JSON.
     fn embeddings(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &EmbeddingsRequest,
         model: &str,
     ) -> impl Future<Output = Result<Complete, ProviderError>> + Send;
@@ -130,7 +130,7 @@ impl Provider {
 impl ProviderApi for Provider {
     async fn chat(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
@@ -143,7 +143,7 @@ impl ProviderApi for Provider {
 
     async fn embeddings(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Complete, ProviderError> {
@@ -151,6 +151,39 @@ impl ProviderApi for Provider {
             Provider::OpenAi(p) => p.embeddings(http, req, model).await,
             Provider::Azure(p) => p.embeddings(http, req, model).await,
             Provider::Anthropic(p) => p.embeddings(http, req, model).await,
+        }
+    }
+}
+
+/// How one attempt is sent: the pooled HTTP client, and the W3C `traceparent` naming the
+/// attempt's span when the gateway traces (so the provider's own spans join the caller's trace).
+#[derive(Debug, Clone, Copy)]
+pub struct Via<'a> {
+    /// The client (see [`http_client`]).
+    pub http: &'a reqwest::Client,
+    /// `traceparent` to send, if any.
+    pub traceparent: Option<&'a str>,
+    /// The caller's `tracestate`, passed on with `traceparent`.
+    pub tracestate: Option<&'a str>,
+}
+
+impl<'a> Via<'a> {
+    /// Sends over `http` with no trace context.
+    pub fn plain(http: &'a reqwest::Client) -> Via<'a> {
+        Via {
+            http,
+            traceparent: None,
+            tracestate: None,
+        }
+    }
+
+    /// A POST to `url`, carrying the trace context.
+    pub fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        let b = self.http.post(url);
+        match (self.traceparent, self.tracestate) {
+            (Some(t), Some(s)) => b.header("traceparent", t).header("tracestate", s),
+            (Some(t), None) => b.header("traceparent", t),
+            _ => b,
         }
     }
 }

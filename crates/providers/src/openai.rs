@@ -5,7 +5,7 @@
 //! through. Complete answers pass back as bytes (only usage is
 //! read); streamed chunks pass back one by one, and `[DONE]` marks the end.
 
-use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader};
+use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader, Via};
 use bytes::Bytes;
 use tollgate_config::Provider as ProviderConfig;
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, UsageProbe};
@@ -31,7 +31,7 @@ impl OpenAi {
         }
     }
 
-    fn post(&self, http: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    fn post(&self, http: Via<'_>, url: &str) -> reqwest::RequestBuilder {
         let b = http.post(url);
         match &self.auth {
             Some(a) => b.header(reqwest::header::AUTHORIZATION, a),
@@ -43,7 +43,7 @@ impl OpenAi {
 impl ProviderApi for OpenAi {
     async fn chat(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
@@ -52,7 +52,7 @@ impl ProviderApi for OpenAi {
 
     async fn embeddings(
         &self,
-        http: &reqwest::Client,
+        http: Via<'_>,
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Complete, ProviderError> {
