@@ -12,7 +12,11 @@ case, pod and org level, all far above the load so none rejects), and then drive
 Added latency = gateway percentile - direct percentile of the same round. Prints a Markdown table
 and writes it, with the raw oha JSON, under bench/results/.
 
-Usage: bench/overhead.py [--bin target/release/tollgate] [--seconds 10] [--rounds 2]
+With --traces RATIO a second gateway runs beside the first, identical but tracing (OTLP/HTTP to a
+sink in this script that accepts and counts exports) with `sample_ratio: RATIO`; each round drives
+direct, gateway and traced gateway in turn, so the two overheads are compared side by side.
+
+Usage: bench/overhead.py [--bin target/release/tollgate] [--seconds 10] [--rounds 2] [--traces 0.1]
 Requires: oha on PATH (cargo install oha).
 """
 
@@ -28,6 +32,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BODY = json.dumps({
     "model": "gpt-4o-mini",
@@ -49,7 +54,6 @@ MASKING_BODY = json.dumps({
 })
 MASKING_POLICY = {"entities": {"EMAIL_ADDRESS": "tokenize", "PHONE_NUMBER": "mask"}}
 ADMIN = "tga_bench_admin_token_0123456789"
-KEY = None
 
 
 def start(bin_path, args, env=None):
@@ -97,11 +101,11 @@ def issue_key(base):
     return admin(base, "/keys", {"use_case_id": uc["id"], "name": "bench", "limits": LIMITS})["secret"]
 
 
-def oha(url, seconds, rate=None, connections=32, auth=False):
+def oha(url, seconds, rate=None, connections=32, key=None):
     cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
            "-m", "POST", "-H", "content-type: application/json", "-d", BODY]
-    if auth:
-        cmd += ["-H", f"authorization: Bearer {KEY}"]
+    if key:
+        cmd += ["-H", f"authorization: Bearer {key}"]
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     cmd.append(url)
@@ -120,6 +124,25 @@ def oha(url, seconds, rate=None, connections=32, auth=False):
     }
 
 
+class OtlpSink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and counts them (requests, bytes)."""
+    exports = 0
+    bytes = 0
+
+    def do_POST(self):
+        n = int(self.headers.get("content-length", 0))
+        self.rfile.read(n)
+        OtlpSink.exports += 1
+        OtlpSink.bytes += n
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.environ.get("TOLLGATE_BIN", "target/release/tollgate"))
@@ -130,6 +153,8 @@ def main():
                     help="a prompt with an e-mail and a phone number under a tokenize/mask policy")
     ap.add_argument("--no-max", action="store_true", help="skip the maximum-throughput runs")
     ap.add_argument("--policy", help="the org default policy to set, as JSON (overrides --masking's)")
+    ap.add_argument("--traces", type=float, metavar="RATIO",
+                    help="trace with this sample_ratio, exporting to a sink in this script")
     args = ap.parse_args()
     if args.masking:
         global BODY
@@ -139,72 +164,105 @@ def main():
 
     sim, sim_url = start(args.bin, ["simulate", "--listen", "127.0.0.1:0"])
     tmp = tempfile.mkdtemp()
-    cfg = os.path.join(tmp, "bench.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"""
-server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/data" }}
+    base = f"""
 providers:
   - {{ name: sim, type: openai_compatible, base_url: "{sim_url}/v1" }}
 routes:
   - name: gpt-4o-mini
     deployments: [{{ provider: sim, model: gpt-4o-mini }}]
-""")
-    gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
-                       env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
-    global KEY
-    KEY = issue_key(gw_url)
-    if args.masking or args.policy:
-        policy = json.loads(args.policy) if args.policy else MASKING_POLICY
-        req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
-                                     data=json.dumps({"policy": policy}).encode(),
-                                     headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
-        urllib.request.urlopen(req, timeout=10).read()
+"""
+    configs = [("gateway", base)]
+    if args.traces is not None:
+        sink = ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
+        threading.Thread(target=sink.serve_forever, daemon=True).start()
+        configs.append(("traced", base + f"""
+telemetry:
+  traces: {{ endpoint: "http://127.0.0.1:{sink.server_address[1]}", sample_ratio: {args.traces} }}
+"""))
+    gws = []  # (name, process, url, key)
+    procs = [sim]
+    for name, text in configs:
+        cfg = os.path.join(tmp, f"{name}.yaml")
+        with open(cfg, "w") as f:
+            f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
+        gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
+                           env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
+        procs.append(gw)
+        key = issue_key(gw_url)
+        if args.masking or args.policy:
+            policy = json.loads(args.policy) if args.policy else MASKING_POLICY
+            req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
+                                         data=json.dumps({"policy": policy}).encode(),
+                                         headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+            urllib.request.urlopen(req, timeout=10).read()
+        gws.append((name, gw, gw_url, key))
     direct = f"{sim_url}/v1/chat/completions"
-    through = f"{gw_url}/v1/chat/completions"
     results = {"fixed": [], "max": []}
     try:
-        # Warm up both (connection pools, page cache).
+        # Warm up all (connection pools, page cache).
         oha(direct, 2, rate=500)
-        oha(through, 2, rate=500, auth=True)
+        for _, _, url, key in gws:
+            oha(f"{url}/v1/chat/completions", 2, rate=500, key=key)
         for rate in [int(r) for r in args.rates.split(",")]:
             for rnd in range(args.rounds):
-                d = oha(direct, args.seconds, rate=rate)
-                g = oha(through, args.seconds, rate=rate, auth=True)
-                results["fixed"].append({"rate": rate, "round": rnd + 1, "direct": d, "gateway": g})
+                row = {"rate": rate, "round": rnd + 1, "direct": oha(direct, args.seconds, rate=rate)}
+                for name, _, url, key in gws:
+                    row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key)
+                results["fixed"].append(row)
+                d, g = row["direct"], row["gateway"]
                 print(f"rate {rate} round {rnd + 1}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
-                      f"gateway p50 {g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms "
-                      f"(non-200: {d['non_200']}/{g['non_200']})", flush=True)
+                      f"gateway p50 {g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms"
+                      + (f" | traced p50 {row['traced']['p50_ms']:.3f} p99 {row['traced']['p99_ms']:.3f} ms"
+                         if "traced" in row else "")
+                      + f" (non-200: {d['non_200']}/{g['non_200']})", flush=True)
         for rnd in range(0 if args.no_max else args.rounds):
             d = oha(direct, args.seconds)
-            g = oha(through, args.seconds, auth=True)
+            _, _, url, key = gws[0]
+            g = oha(f"{url}/v1/chat/completions", args.seconds, key=key)
             results["max"].append({"round": rnd + 1, "direct": d, "gateway": g})
             print(f"max round {rnd + 1}: direct {d['rps']:.0f} req/s p50 {d['p50_ms']:.3f} | "
                   f"gateway {g['rps']:.0f} req/s p50 {g['p50_ms']:.3f} ms", flush=True)
+        if args.traces is not None:
+            metrics = urllib.request.urlopen(f"{gws[1][2]}/metrics", timeout=10).read().decode()
+            spans = re.findall(r'^tollgate_trace_spans_total\{outcome="(\w+)"\} (\d+)', metrics, re.M)
+            print(f"traces: {dict(spans)} spans; sink received {OtlpSink.exports} exports, "
+                  f"{OtlpSink.bytes} bytes", flush=True)
+            results["traces"] = {"ratio": args.traces, "spans": dict(spans),
+                                 "exports": OtlpSink.exports, "bytes": OtlpSink.bytes}
     finally:
-        gw.terminate()
-        sim.terminate()
-        gw.wait(10)
-        sim.wait(10)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
 
     lines = [
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
         f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
-        + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "") + ".",
+        + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "")
+        + (f"; a second gateway traces at sample_ratio {args.traces} (OTLP/HTTP to a local sink: "
+           f"{results['traces']['spans']} spans in {OtlpSink.exports} exports), driven right after the first "
+           f"each round" if args.traces is not None else "")
+        + ".",
         "",
         "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["fixed"]:
-        d, g = r["direct"], r["gateway"]
-        lines.append(f"| {r['rate']} | {r['round']} | {d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
-                     f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
-                     f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} |")
+        d = r["direct"]
+        for name in [n for n, *_ in gws]:
+            g = r[name]
+            lines.append(f"| {r['rate']} | {r['round']} {'' if name == 'gateway' else '(' + name + ')'} | "
+                         f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
+                         f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
+                         f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} |")
     for rate in sorted({r["rate"] for r in results["fixed"]}):
         rows = [r for r in results["fixed"] if r["rate"] == rate]
-        med = statistics.median(r["gateway"]["p99_ms"] - r["direct"]["p99_ms"] for r in rows)
-        med50 = statistics.median(r["gateway"]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
-        lines.append(f"| **{rate}** | median | | | | | **{med50:+.3f} ms** | **{med:+.3f} ms** | |")
+        for name in [n for n, *_ in gws]:
+            med = statistics.median(r[name]["p99_ms"] - r["direct"]["p99_ms"] for r in rows)
+            med50 = statistics.median(r[name]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
+            lines.append(f"| **{rate}** | median{'' if name == 'gateway' else ' (' + name + ')'} | | | | | "
+                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | |")
     lines += ["", "| max throughput | round | direct req/s | gateway req/s | ratio | direct p50 | gateway p50 |",
               "|---|---|---|---|---|---|---|"]
     for r in results["max"]:
@@ -218,8 +276,9 @@ routes:
     with open(f"bench/results/overhead-{stamp}.md", "w") as f:
         f.write(table + "\n")
     with open(f"bench/results/overhead-{stamp}.json", "w") as f:
-        json.dump({k: [{kk: ({x: y for x, y in vv.items() if x != "raw"} if isinstance(vv, dict) else vv)
-                        for kk, vv in row.items()} for row in v] for k, v in results.items()}, f, indent=1)
+        json.dump({k: ([{kk: ({x: y for x, y in vv.items() if x != "raw"} if isinstance(vv, dict) else vv)
+                         for kk, vv in row.items()} for row in v] if isinstance(v, list) else v)
+                   for k, v in results.items()}, f, indent=1)
 
 
 if __name__ == "__main__":
