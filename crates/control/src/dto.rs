@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use tollgate_store as m;
-use tollgate_store::{Limits, OrgRole, PilotCaps, PodRole, Scores, Stage, ValueModel};
+use tollgate_store::{Limits, OrgRole, PilotCaps, PodRole, Scores, Slo, Stage, ValueModel};
 use tollgate_types::time::rfc3339;
 use utoipa::ToSchema;
 
@@ -113,6 +113,8 @@ pub struct UseCase {
     pub pilot_caps: PilotCaps,
     /// Rate limits of the whole use case.
     pub limits: Limits,
+    /// Service-level objective over 5-minute windows (`{}`: none).
+    pub slo: Slo,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -133,6 +135,7 @@ impl From<m::UseCase> for UseCase {
             routes: u.routes,
             pilot_caps: u.pilot_caps,
             limits: u.limits,
+            slo: u.slo,
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -549,6 +552,9 @@ pub struct UpdateUseCase {
     /// New rate limits.
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// New service-level objective (`{}` removes it).
+    #[serde(default)]
+    pub slo: Option<Slo>,
 }
 
 /// `POST /use-cases/{id}/stage`.

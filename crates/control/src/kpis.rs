@@ -200,6 +200,9 @@ pub(crate) async fn facts(
         modelled_value_nano_usd: modelled_value,
         modelled_minutes_milli: modelled_minutes,
         budget,
+        // Attainment is measured where an SLO is set (or was: its windows remain).
+        slo_windows: (d.slo_windows.0 > 0 || use_cases.iter().any(|u| u.slo.is_set()))
+            .then_some(d.slo_windows),
         use_cases: ucs,
         ..Facts::default()
     })

@@ -39,6 +39,12 @@ pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
     if let Some(r) = &u.routes {
         check_routes(gw, "routes", r)?;
     }
+    if let Some((field, message)) = u.slo.as_ref().and_then(|s| s.problems().into_iter().next()) {
+        return Err(ApiError::invalid(
+            format!("`slo.{field}` {message}"),
+            Some(format!("slo.{field}")),
+        ));
+    }
     Ok(())
 }
 
@@ -100,6 +106,7 @@ pub async fn create_use_case(
             routes: Some(req.routes.clone()),
             pilot_caps: req.pilot_caps,
             limits: req.limits,
+            slo: None,
         },
     )?;
     let uc = gw
@@ -150,6 +157,7 @@ pub async fn update_use_case(
         routes: req.routes,
         pilot_caps: req.pilot_caps,
         limits: req.limits,
+        slo: req.slo,
     };
     check_use_case(&gw, &patch)?;
     let uc = gw.store.update_use_case(&p.actor(), &id, &patch).await?;

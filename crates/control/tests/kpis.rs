@@ -215,6 +215,121 @@ async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
     assert!(kpi(&later, "active_users")["not_available"].is_string());
 }
 
+/// An SLO is set on the use case (checked: each bad field named), its windows close on the
+/// gateway's clock, and KPI 13 reads their attainment.
+#[tokio::test]
+async fn an_slo_is_set_checked_and_read_back_as_attainment() {
+    let t0 = tollgate_types::time::parse_rfc3339("2026-11-30T10:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(t0 + 1_000);
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let api = planes::Http::new(&g.url);
+    let uc = g.use_case.id.clone();
+    let path = format!("/admin/v1/use-cases/{uc}");
+    let report = async || {
+        api.call(
+            Method::GET,
+            &format!(
+                "/admin/v1/kpis?use_case_id={uc}&from=2026-11-30T10:00:00Z&to=2026-11-30T11:00:00Z"
+            ),
+            &admin,
+            None,
+        )
+        .await
+        .1
+    };
+    // No SLO: n/a, and says why.
+    let r = report().await;
+    assert!(
+        kpi(&r, "slo_attainment")["not_available"]
+            .as_str()
+            .unwrap()
+            .starts_with("no SLO is set"),
+        "{r}"
+    );
+    for (bad, param) in [
+        (json!({"latency_p95_ms": 0}), "slo.latency_p95_ms"),
+        (json!({"latency_p95_ms": 600_001}), "slo.latency_p95_ms"),
+        (
+            json!({"max_error_rate_pct": 100.5}),
+            "slo.max_error_rate_pct",
+        ),
+        (
+            json!({"latency_p95_ms": 500, "objective_pct": 40}),
+            "slo.objective_pct",
+        ),
+    ] {
+        let (st, v) = api
+            .call(Method::PATCH, &path, &admin, Some(json!({ "slo": bad })))
+            .await;
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert_eq!(v["error"]["param"], param, "{bad}: {v}");
+    }
+    let (st, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"slo": {"latency_p95": 5}})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("latency_p95"),
+        "{v}"
+    );
+    let slo = json!({"latency_p95_ms": 60_000, "max_error_rate_pct": 0.5});
+    let (st, v) = api
+        .call(Method::PATCH, &path, &admin, Some(json!({ "slo": slo })))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["slo"], slo);
+    let (_, v) = api.call(Method::GET, &path, &admin, None).await;
+    assert_eq!(v["slo"], slo);
+    let (_, audit) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &admin, None)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "use_case.update" && e["details"]["fields"] == json!(["slo"])),
+        "{audit}"
+    );
+    // Set, no traffic yet: n/a for want of traffic.
+    let r = report().await;
+    assert!(
+        kpi(&r, "slo_attainment")["not_available"]
+            .as_str()
+            .unwrap()
+            .contains("no traffic"),
+        "{r}"
+    );
+    // Two requests in 10:00–10:05, one in 10:05–10:10: two windows, both met.
+    for at in [t0 + 1_000, t0 + 2_000, t0 + 300_000 + 1_000] {
+        clock.set(at);
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    planes::records(&g, 3).await;
+    clock.set(t0 + 11 * 60_000);
+    g.gw.books.slo.clone().unwrap().tick().await;
+    let r = report().await;
+    let k = kpi(&r, "slo_attainment");
+    close(value(&r, "slo_attainment", "attainment"), 1.0, "attainment");
+    assert_eq!(k["basis"], 2, "{k}");
+}
+
 #[tokio::test]
 async fn who_may_read_which_kpis_and_bad_parameters() {
     let s = common::sim(SimConfig::default()).await;

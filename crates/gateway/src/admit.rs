@@ -248,6 +248,7 @@ mod tests {
             pilot_caps: caps,
             key_limits: Default::default(),
             use_case_limits: Default::default(),
+            slo: Default::default(),
         }
     }
 

@@ -41,6 +41,8 @@ pub struct KeyEntry {
     pub key_limits: Limits,
     /// Rate limits of the use case.
     pub use_case_limits: Limits,
+    /// The use case's SLO (empty: none).
+    pub slo: tollgate_store::Slo,
 }
 
 /// Whether a key may call a route.
@@ -115,6 +117,7 @@ fn entry_of(k: tollgate_store::ApiKey, uc: tollgate_store::UseCase) -> (String, 
         pilot_caps: uc.pilot_caps,
         key_limits: k.limits,
         use_case_limits: uc.limits,
+        slo: uc.slo,
     };
     (k.hash, Arc::new(entry))
 }
@@ -250,6 +253,7 @@ mod tests {
             pilot_caps: PilotCaps::default(),
             key_limits: Limits::default(),
             use_case_limits: Limits::default(),
+            slo: Default::default(),
         }
     }
 

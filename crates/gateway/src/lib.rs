@@ -39,6 +39,7 @@ pub mod routing;
 pub mod server;
 pub mod settle;
 pub mod shield;
+pub mod slo;
 pub mod traces;
 pub mod vault;
 
@@ -213,6 +214,11 @@ impl Gateway {
             })?;
         let alerts = alerts::Alerter::start(config.webhooks.clone(), alert_http, clock.clone());
         let budgeter = budgets::Budgeter::new(store.clone(), alerts.clone(), clock.clone());
+        let slo = Arc::new(slo::SloTracker::new(
+            store.clone(),
+            alerts.clone(),
+            clock.clone(),
+        ));
         if let Err(e) = budgeter.reload().await {
             tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
         }
@@ -255,7 +261,8 @@ impl Gateway {
                         &config.audit.master_key_file,
                     )?),
                 )
-                .with_traces(traces),
+                .with_traces(traces)
+                .with_slo(slo),
             ),
             upstreams,
             outcomes,
@@ -396,6 +403,7 @@ pub async fn serve(
     let policies = gw.policies.clone();
     let checkpointer = gw.checkpoints.clone();
     let sweeper = gw.clone();
+    let slo = gw.books.slo.clone();
     // The first checkpoint of a store is always due; later ones when the cadence says.
     checkpointer.tick().await;
     let every = gw.config.server.key_refresh;
@@ -410,6 +418,9 @@ pub async fn serve(
             let _ = policies.reload().await;
             checkpointer.tick().await;
             let _ = sweeper.retention_sweep().await;
+            if let Some(s) = &slo {
+                s.tick().await;
+            }
         }
     });
     let gw2 = gw.clone();
@@ -433,6 +444,9 @@ pub async fn serve(
     gw.books.ledger.shutdown().await;
     gw.outcomes.shutdown().await;
     gw.books.shutdown_traces().await;
+    if let Some(s) = &gw.books.slo {
+        s.flush().await;
+    }
     // ... and the chain's state at the end is signed.
     gw.checkpoints.checkpoint(true).await;
     Ok(())

@@ -62,6 +62,14 @@ impl Books {
             ),
             charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()),
         );
+        if let Some(slo) = &self.slo {
+            slo.record(
+                caller,
+                ctx.received_at_ms,
+                elapsed_ms(ttft.unwrap_or_else(|| ctx.received.elapsed())),
+                status,
+            );
+        }
         let id = new_id("rec");
         let end_user_hash = ctx.end_user.as_deref().map(|u| self.pseudonym(u));
         let payload = ctx.payload.take().map(|d| {

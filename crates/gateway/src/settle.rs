@@ -42,6 +42,8 @@ pub struct Books {
     pub recent: crate::feedback::RecentRefs,
     /// The tracer, when `telemetry.traces` is configured.
     pub traces: Option<crate::traces::Traces>,
+    /// The use cases' SLO windows.
+    pub slo: Option<Arc<crate::slo::SloTracker>>,
 }
 
 impl Books {
@@ -64,6 +66,7 @@ impl Books {
             ledger,
             sealer,
             traces: None,
+            slo: None,
             recent: crate::feedback::RecentRefs::default(),
             pseudonyms: hmac::Hmac::<sha2::Sha256>::new_from_slice(pseudonym_key)
                 .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
@@ -73,6 +76,12 @@ impl Books {
     /// These books, tracing requests with `traces`.
     pub fn with_traces(mut self, traces: Option<crate::traces::Traces>) -> Books {
         self.traces = traces;
+        self
+    }
+
+    /// These books, counting requests into their use cases' SLO windows with `slo`.
+    pub fn with_slo(mut self, slo: Arc<crate::slo::SloTracker>) -> Books {
+        self.slo = Some(slo);
         self
     }
 

@@ -336,6 +336,8 @@ pub struct UseCase {
     pub pilot_caps: PilotCaps,
     /// Rate limits of the whole use case.
     pub limits: Limits,
+    /// Its service-level objective (empty: none).
+    pub slo: Slo,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last change, Unix ms.
@@ -770,6 +772,115 @@ pub fn latency_bucket(ms: u64) -> usize {
     LATENCY_BOUNDS_MS.partition_point(|b| *b < ms)
 }
 
+/// The length of an SLO window.
+pub const SLO_WINDOW_MS: i64 = 5 * 60_000;
+
+/// A use case's service-level objective, judged over 5-minute windows: the latency p95 (streams:
+/// time to first token) and the share of requests failing on the gateway's or a provider's side
+/// (5xx). Each target is optional; an SLO with neither is no SLO.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Latency p95 target, ms (1 to 600,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 600000))]
+    pub latency_p95_ms: Option<u32>,
+    /// Highest share of requests answered 5xx, percent (0 to 100; judged in parts per million).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
+    pub max_error_rate_pct: Option<f64>,
+    /// Share of windows that must meet both targets, percent (50 to 99.99; 99 when left out):
+    /// what burn alerts measure against. Alone, without a target, it sets no SLO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 50, maximum = 99.99))]
+    pub objective_pct: Option<f64>,
+}
+
+impl Slo {
+    /// Whether any target is set.
+    pub fn is_set(&self) -> bool {
+        self.latency_p95_ms.is_some() || self.max_error_rate_pct.is_some()
+    }
+
+    /// The objective, percent.
+    pub fn objective(&self) -> f64 {
+        self.objective_pct.unwrap_or(99.0)
+    }
+
+    /// The error target in parts per million (exact comparisons).
+    pub fn max_error_ppm(&self) -> Option<u32> {
+        self.max_error_rate_pct
+            .map(|p| (p.clamp(0.0, 100.0) * 10_000.0).round() as u32)
+    }
+
+    /// What is wrong with it, as (field, message).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(ms) = self.latency_p95_ms
+            && !(1..=600_000).contains(&ms)
+        {
+            out.push(("latency_p95_ms", "must be between 1 and 600000".to_string()));
+        }
+        if let Some(p) = self.max_error_rate_pct
+            && (!p.is_finite() || !(0.0..=100.0).contains(&p))
+        {
+            out.push((
+                "max_error_rate_pct",
+                "must be between 0 and 100".to_string(),
+            ));
+        }
+        if let Some(p) = self.objective_pct
+            && (!p.is_finite() || !(50.0..=99.99).contains(&p))
+        {
+            out.push(("objective_pct", "must be between 50 and 99.99".to_string()));
+        }
+        out
+    }
+}
+
+/// One use case's 5-minute window, with the targets in force when it closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SloWindow {
+    /// The use case.
+    pub use_case_id: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// Start, Unix ms (a multiple of [`SLO_WINDOW_MS`]).
+    pub start: i64,
+    /// Requests recorded.
+    pub requests: u64,
+    /// Of which answered 5xx.
+    pub errors: u64,
+    /// Of which slower than the latency target.
+    pub slow: u64,
+    /// The latency target, ms.
+    pub latency_target_ms: Option<u32>,
+    /// The error target, parts per million.
+    pub max_error_ppm: Option<u32>,
+}
+
+impl SloWindow {
+    /// Whether the latency target held: p95 (nearest rank) at or under it, i.e. at most
+    /// `requests - ceil(0.95 · requests)` requests slower.
+    pub fn latency_met(&self) -> bool {
+        self.latency_target_ms.is_none()
+            || self.slow <= self.requests - (self.requests * 95).div_ceil(100)
+    }
+
+    /// Whether the error target held: errors ÷ requests at or under it.
+    pub fn errors_met(&self) -> bool {
+        self.max_error_ppm.is_none_or(|ppm| {
+            u128::from(self.errors) * 1_000_000 <= u128::from(ppm) * u128::from(self.requests)
+        })
+    }
+
+    /// Whether the window met its SLO.
+    pub fn met(&self) -> bool {
+        self.latency_met() && self.errors_met()
+    }
+}
+
 /// What a KPI report covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KpiScope {
@@ -830,6 +941,8 @@ pub struct KpiData {
     pub peak_requests_per_minute: u64,
     /// The busiest minute's tokens.
     pub peak_tokens_per_minute: u64,
+    /// 5-minute SLO windows with traffic in the window, and how many met their SLO.
+    pub slo_windows: (u64, u64),
 }
 
 /// Outcome events one request may have (a rating, then an outcome, then a correction …); more

@@ -59,6 +59,8 @@ pub struct UseCasePatch {
     pub pilot_caps: Option<PilotCaps>,
     /// New rate limits.
     pub limits: Option<Limits>,
+    /// New SLO (an empty one removes it).
+    pub slo: Option<Slo>,
 }
 
 /// Pods.
@@ -234,6 +236,20 @@ pub trait KeyQueries {
         token_id: &str,
         at: i64,
     ) -> impl Future<Output = R<UserToken>> + Send;
+}
+
+/// SLO windows.
+pub trait SloQueries {
+    /// Adds closed windows: a window already stored (another instance served it too) gets these
+    /// counts added and takes these targets.
+    fn add_slo_windows(&self, windows: &[SloWindow]) -> impl Future<Output = R<()>> + Send;
+    /// The windows of `use_case_id` starting in `[from_ms, to_ms)`, oldest first.
+    fn slo_windows(
+        &self,
+        use_case_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = R<Vec<SloWindow>>> + Send;
 }
 
 /// The rollups the KPIs read, summed over a scope and a window.

@@ -312,3 +312,95 @@ async fn outcome_sums_saturate_and_each_request_holds_five_events() {
         .collect();
     assert_eq!(s.insert_outcomes(&about_session).await.unwrap(), 50);
 }
+
+/// SLO windows: the judgement (p95 by nearest rank, error rate in parts per million) at its exact
+/// boundaries, the same in Rust and in the SQL the KPIs read; counts written twice add up (two
+/// instances); windows counted per scope, by their start, with traffic only.
+#[tokio::test]
+async fn slo_windows_are_judged_at_their_boundaries_and_counted_per_scope() {
+    const W: i64 = SLO_WINDOW_MS;
+    let s = store().await;
+    let win = |uc: &str, pod: &str, k: i64, requests: u64, errors: u64, slow: u64| SloWindow {
+        use_case_id: uc.into(),
+        pod_id: pod.into(),
+        start: T0 + k * W,
+        requests,
+        errors,
+        slow,
+        latency_target_ms: Some(800),
+        max_error_ppm: Some(10_000), // 1 %
+    };
+    // (window, met) — by hand: 100 requests allow 5 slow (p95 = the 95th) and 1 error (1 %);
+    // 19 requests allow no slow one (the 95th percentile is the 19th); 20 allow one.
+    let cases = [
+        (win("uc_a", "pod_1", 0, 100, 1, 5), true),
+        (win("uc_a", "pod_1", 1, 100, 1, 6), false),
+        (win("uc_a", "pod_1", 2, 100, 2, 0), false),
+        (win("uc_a", "pod_1", 3, 19, 0, 1), false),
+        (win("uc_a", "pod_1", 4, 20, 0, 1), true),
+        (win("uc_a", "pod_1", 5, 1, 0, 0), true),
+        (
+            SloWindow {
+                latency_target_ms: None,
+                ..win("uc_a", "pod_1", 6, 10, 0, 10)
+            },
+            true,
+        ),
+        (
+            SloWindow {
+                max_error_ppm: None,
+                ..win("uc_a", "pod_1", 7, 10, 10, 0)
+            },
+            true,
+        ),
+        (
+            SloWindow {
+                max_error_ppm: Some(0),
+                ..win("uc_a", "pod_1", 8, 10, 1, 0)
+            },
+            false,
+        ),
+    ];
+    for (w, met) in &cases {
+        assert_eq!(w.met(), *met, "{w:?}");
+    }
+    let windows: Vec<SloWindow> = cases.iter().map(|(w, _)| w.clone()).collect();
+    s.add_slo_windows(&windows).await.unwrap();
+    // the same use case's other use case in the pod, and one in another pod
+    s.add_slo_windows(&[
+        win("uc_b", "pod_1", 0, 10, 5, 0),
+        win("uc_c", "pod_2", 0, 10, 0, 0),
+    ])
+    .await
+    .unwrap();
+    let got = |scope: KpiScope, from: i64, to: i64| {
+        let s = s.clone();
+        async move { s.kpi_data(&scope, from, to).await.unwrap().slo_windows }
+    };
+    let all = T0 + 9 * W;
+    let uc_a = KpiScope::UseCase("uc_a".into());
+    assert_eq!(
+        got(uc_a.clone(), T0, all).await,
+        (9, 5),
+        "the SQL agrees with SloWindow::met"
+    );
+    assert_eq!(got(KpiScope::Pod("pod_1".into()), T0, all).await, (10, 5));
+    assert_eq!(got(KpiScope::Portfolio, T0, all).await, (11, 6));
+    // by start: [T0 + W, T0 + 3W) holds windows 1 and 2
+    assert_eq!(got(uc_a.clone(), T0 + W, T0 + 3 * W).await, (2, 0));
+    assert_eq!(got(uc_a.clone(), T0 + W + 1, T0 + 3 * W).await, (1, 0));
+
+    // A second instance's counts for window 0 add up: 200 requests, 2 errors, 11 slow — too many
+    // slow ones (10 allowed), so the window now misses.
+    s.add_slo_windows(&[win("uc_a", "pod_1", 0, 100, 1, 6)])
+        .await
+        .unwrap();
+    let back = s.slo_windows("uc_a", T0, T0 + W).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].requests, back[0].errors, back[0].slow),
+        (200, 2, 11)
+    );
+    assert!(!back[0].met());
+    assert_eq!(got(uc_a, T0, all).await, (9, 4));
+}

@@ -608,7 +608,7 @@ fn slo(f: &Facts) -> Kpi {
         "share of 5-minute windows with traffic meeting the latency and error SLO",
     );
     match f.slo_windows {
-        None => k.na("not measured yet: SLOs cannot be set yet"),
+        None => k.na("no SLO is set: set one on the use case (latency p95, error rate)"),
         Some((0, _)) => k.na("no traffic in the window"),
         Some((windows, met)) => k
             .input("windows", windows)

@@ -329,7 +329,7 @@ fn k13_slo_attainment() {
             ..f.clone()
         },
         13,
-        "SLOs cannot be set yet",
+        "no SLO is set",
     );
     na(
         &Facts {

@@ -2,8 +2,10 @@
 //! transaction, and summed over a scope and a window for a report.
 
 use super::{R, SqliteStore};
-use crate::model::{KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, latency_bucket};
-use crate::queries::KpiQueries;
+use crate::model::{
+    KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, SloWindow, latency_bucket,
+};
+use crate::queries::{KpiQueries, SloQueries};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::HashMap;
 
@@ -352,6 +354,81 @@ impl KpiQueries for SqliteStore {
         .await?;
         d.peak_requests_per_minute = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
         d.peak_tokens_per_minute = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+        let slo = format!(
+            "SELECT COUNT(*), SUM({SLO_MET}) FROM slo_windows
+             WHERE {filter} AND window_start >= ?2 AND window_start < ?3 AND requests > 0"
+        );
+        let row = sqlx::query(AssertSqlSafe(slo))
+            .bind(value)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_one(&self.pool)
+            .await?;
+        d.slo_windows = (
+            u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0)),
+            u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0)),
+        );
         Ok(d)
+    }
+}
+
+/// [`SloWindow::met`] in SQL: 1 when the window met its SLO, else 0.
+const SLO_MET: &str = "(latency_target_ms IS NULL OR slow <= requests - (requests * 95 + 99) / 100)
+     AND (max_error_ppm IS NULL OR errors * 1000000 <= max_error_ppm * requests)";
+
+impl SloQueries for SqliteStore {
+    async fn add_slo_windows(&self, windows: &[SloWindow]) -> R<()> {
+        if windows.is_empty() {
+            return Ok(());
+        }
+        self.write(async |c: &mut SqliteConnection| {
+            for w in windows {
+                sqlx::query(
+                    "INSERT INTO slo_windows (use_case_id, pod_id, window_start, requests, errors, slow, latency_target_ms, max_error_ppm)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (use_case_id, window_start) DO UPDATE SET
+                       requests = requests + excluded.requests, errors = errors + excluded.errors,
+                       slow = slow + excluded.slow, latency_target_ms = excluded.latency_target_ms,
+                       max_error_ppm = excluded.max_error_ppm",
+                )
+                .bind(&w.use_case_id)
+                .bind(&w.pod_id)
+                .bind(w.start)
+                .bind(i(w.requests))
+                .bind(i(w.errors))
+                .bind(i(w.slow))
+                .bind(w.latency_target_ms)
+                .bind(w.max_error_ppm)
+                .execute(&mut *c)
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn slo_windows(&self, use_case_id: &str, from_ms: i64, to_ms: i64) -> R<Vec<SloWindow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM slo_windows WHERE use_case_id = ? AND window_start >= ? AND window_start < ? ORDER BY window_start",
+        )
+        .bind(use_case_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SloWindow {
+                    use_case_id: r.try_get("use_case_id")?,
+                    pod_id: r.try_get("pod_id")?,
+                    start: r.try_get("window_start")?,
+                    requests: u(r.try_get("requests")?),
+                    errors: u(r.try_get("errors")?),
+                    slow: u(r.try_get("slow")?),
+                    latency_target_ms: r.try_get("latency_target_ms")?,
+                    max_error_ppm: r.try_get("max_error_ppm")?,
+                })
+            })
+            .collect()
     }
 }

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0010_outcomes.sql"),
     ),
     (11, include_str!("../../migrations/sqlite/0011_kpis.sql")),
+    (12, include_str!("../../migrations/sqlite/0012_slo.sql")),
 ];
 
 /// A SQLite store.
@@ -558,6 +559,7 @@ impl UseCaseQueries for SqliteStore {
             routes: routes.to_vec(),
             pilot_caps: *pilot_caps,
             limits: *limits,
+            slo: Slo::default(),
             created_at: now,
             updated_at: now,
         };
@@ -622,7 +624,8 @@ impl UseCaseQueries for SqliteStore {
                 let n = sqlx::query(
                     "UPDATE use_cases SET name = COALESCE(?, name), description = COALESCE(?, description),
                        value_model = COALESCE(?, value_model), scores = COALESCE(?, scores), priority = COALESCE(?, priority),
-                       routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), limits = COALESCE(?, limits), updated_at = ?
+                       routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), limits = COALESCE(?, limits),
+                       slo = COALESCE(?, slo), updated_at = ?
                      WHERE id = ?",
                 )
                 .bind(patch.name.as_deref())
@@ -633,6 +636,7 @@ impl UseCaseQueries for SqliteStore {
                 .bind(patch.routes.as_ref().map(json))
                 .bind(patch.pilot_caps.as_ref().map(json))
                 .bind(patch.limits.as_ref().map(json))
+                .bind(patch.slo.as_ref().map(json))
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *c)
@@ -647,6 +651,7 @@ impl UseCaseQueries for SqliteStore {
                         patch.routes.as_ref().map(|_| "routes"),
                         patch.pilot_caps.as_ref().map(|_| "pilot_caps"),
                         patch.limits.as_ref().map(|_| "limits"),
+                        patch.slo.as_ref().map(|_| "slo"),
                     ]
                     .into_iter()
                     .flatten()

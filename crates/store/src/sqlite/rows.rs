@@ -64,6 +64,7 @@ pub(super) fn use_case(r: &SqliteRow) -> R<UseCase> {
         routes: from_json("routes", &r.try_get::<String, _>("routes")?)?,
         pilot_caps: from_json("pilot caps", &r.try_get::<String, _>("pilot_caps")?)?,
         limits: from_json("limits", &r.try_get::<String, _>("limits")?)?,
+        slo: from_json("slo", &r.try_get::<String, _>("slo")?)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
