@@ -4,12 +4,15 @@
 //! It is written through the store's ledger and outcome paths (with their rollups and audit-chain
 //! entries, as live traffic would be) and marked as demo data: the key id `demo-history`, request
 //! ids `demo-…`, outcome events labelled `demo=true`. Written once per data directory (a setting
-//! records when), from a fixed seed, so two fresh demos tell the same story.
+//! records when), from a fixed seed, so two fresh demos tell the same story. Each sample use case
+//! gets an SLO ([`DEMO_SLO`]) and the 5-minute windows its history makes, judged as the gateway
+//! judges live ones.
 
 use tollgate_gateway::Gateway;
+use std::collections::BTreeMap;
 use tollgate_store::{
     AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, PageRequest, RequestRecord,
-    UseCaseFilter, UseCaseQueries, new_id,
+    SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCaseFilter, UseCasePatch, UseCaseQueries, new_id,
 };
 use tollgate_types::openai::Usage;
 
@@ -18,6 +21,14 @@ const DAY_MS: i64 = 86_400_000;
 pub const DAYS: i64 = 28;
 /// The setting that records that the history was written.
 const SETTING: &str = "demo_history_written_at";
+
+/// The SLO the sample use cases get: p95 at most 2.4 s (streams: to the first token), at most
+/// 5 % of requests failing.
+pub const DEMO_SLO: Slo = Slo {
+    latency_p95_ms: Some(2_400),
+    max_error_rate_pct: Some(5.0),
+    objective_pct: Some(95.0),
+};
 
 /// What was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +212,45 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
     for batch in records.chunks(2_048) {
         gw.store.insert_records(batch).await?;
     }
+    // The SLO, and the windows the history makes.
+    let mut windows: BTreeMap<(String, i64), SloWindow> = BTreeMap::new();
+    for r in &records {
+        let start = r.at - r.at.rem_euclid(SLO_WINDOW_MS);
+        let w = windows
+            .entry((r.use_case_id.clone(), start))
+            .or_insert_with(|| SloWindow {
+                use_case_id: r.use_case_id.clone(),
+                pod_id: r.pod_id.clone(),
+                start,
+                requests: 0,
+                errors: 0,
+                slow: 0,
+                latency_target_ms: DEMO_SLO.latency_p95_ms,
+                max_error_ppm: DEMO_SLO.max_error_ppm(),
+            });
+        w.requests += 1;
+        w.errors += u64::from(r.status >= 500);
+        let latency = r.ttft_ms.unwrap_or(r.latency_ms);
+        w.slow += u64::from(DEMO_SLO.latency_p95_ms.is_some_and(|t| latency > u64::from(t)));
+    }
+    let windows: Vec<SloWindow> = windows.into_values().collect();
+    for batch in windows.chunks(2_048) {
+        gw.store.add_slo_windows(batch).await?;
+    }
+    for uc in &use_cases {
+        if PROFILES.iter().any(|p| p.name == uc.name) && !uc.slo.is_set() {
+            gw.store
+                .update_use_case(
+                    "demo",
+                    &uc.id,
+                    &UseCasePatch {
+                        slo: Some(DEMO_SLO),
+                        ..UseCasePatch::default()
+                    },
+                )
+                .await?;
+        }
+    }
     let mut outcomes = 0;
     for batch in events.chunks(2_048) {
         outcomes += gw.store.insert_outcomes(batch).await?;
@@ -255,6 +305,19 @@ mod tests {
             .map(|r| r.events)
             .sum();
         assert_eq!(events, h.outcomes);
+        // The sample use cases have the SLO; most of their windows met it, not all.
+        let (windows, met) = d.slo_windows;
+        assert!(windows > 1_000 && met < windows && met * 10 > windows * 8, "{windows} {met}");
+        let ucs = gw
+            .store
+            .list_use_cases(&UseCaseFilter::default(), &PageRequest::default())
+            .await
+            .unwrap()
+            .items;
+        for p in &PROFILES {
+            let uc = ucs.iter().find(|u| u.name == p.name).unwrap();
+            assert_eq!(uc.slo, DEMO_SLO, "{}", p.name);
+        }
         // Once per data directory.
         assert_eq!(write(&gw, now + DAY_MS).await.unwrap(), None);
         assert_eq!(

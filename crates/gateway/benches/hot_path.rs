@@ -1,7 +1,8 @@
 //! CPU cost of the gateway's per-request work, without I/O: parsing a chat body into the typed
 //! request (with validation of UTF-8 and paths for errors), serializing it for the upstream, its
-//! keyed fingerprint (duplicate-prompt advice), splitting a cost by token kind, and decoding an
-//! upstream SSE stream.
+//! keyed fingerprint (duplicate-prompt advice), splitting a cost by token kind, decoding an
+//! upstream SSE stream, and the traces: a request's trace context at arrival, and building and
+//! queueing the spans of a sampled request (or skipping those of an unsampled one).
 //!
 //! Run: `cargo bench -p tollgate-gateway --bench hot_path`
 
@@ -75,6 +76,119 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    traces(c);
+}
+
+/// The traces' share of a request: `begin` at arrival, `end` at the record (a sampled request:
+/// its span and two attempts' spans built and queued; an unsampled one: nothing). The exporter
+/// points at a closed port, and the queue is flushed (untimed) every 256 requests, so spans are
+/// never dropped for a full queue — what is timed is the request path's own work.
+fn traces(c: &mut Criterion) {
+    use std::time::{Duration, Instant};
+    use tollgate_gateway::context::{Attempt, RequestContext};
+    use tollgate_gateway::traces::{Ending, Traces};
+    let config = tollgate_config::Config::from_yaml_str(
+        r#"
+providers:
+  - { name: a, type: openai_compatible, base_url: "http://127.0.0.1:1/v1" }
+  - { name: b, type: openai_compatible, base_url: "http://127.0.0.1:1/v1" }
+routes:
+  - name: gpt-4o-mini
+    deployments: [{ provider: a, model: gpt-4o-mini }, { provider: b, model: gpt-4o-mini }]
+telemetry:
+  traces: { endpoint: "http://127.0.0.1:1", sample_ratio: 1 }
+"#,
+        &|_| None,
+    )
+    .unwrap();
+    let metrics = std::sync::Arc::new(tollgate_gateway::metrics::Metrics::new());
+    let traces = Traces::start(&config, metrics).unwrap().unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    c.bench_function("traces: begin (parse traceparent)", |b| {
+        b.iter(|| traces.begin(black_box(&headers)))
+    });
+    let caller = std::sync::Arc::new(tollgate_gateway::auth::KeyEntry {
+        key_id: "key_1".into(),
+        prefix: "tg_x".into(),
+        use_case_id: "uc_01jd7x3k9m2q".into(),
+        use_case_name: "triage".into(),
+        pod_id: "pod_01jd7x3k9m2q".into(),
+        stage: tollgate_store::Stage::Production,
+        routes: vec!["gpt-4o-mini".into()],
+        scopes: None,
+        valid_until: None,
+        pilot_caps: Default::default(),
+        key_limits: Default::default(),
+        use_case_limits: Default::default(),
+        slo: Default::default(),
+    });
+    let mut ctx = RequestContext::new("req_01jd7x3k9m2q7w".into(), 1_796_082_600_000);
+    ctx.endpoint = "chat";
+    ctx.caller = Some(caller);
+    ctx.route = Some(0);
+    ctx.session_hash = Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0".into());
+    ctx.trace = Some(traces.begin(&headers));
+    for (d, error) in [
+        (0, Some(tollgate_providers::ProviderError::Timeout)),
+        (1, None),
+    ] {
+        ctx.attempts.push(Attempt {
+            route: 0,
+            deployment: d,
+            provider: d,
+            started: Duration::from_millis(2),
+            took: Duration::from_millis(40),
+            error,
+            span_id: tollgate_gateway::traces::new_span_id(),
+        });
+    }
+    let charge = tollgate_meter::Charge {
+        tokens: tollgate_meter::Tokens {
+            input: 1_234,
+            output: 321,
+            ..Default::default()
+        },
+        cost: Some(tollgate_meter::Money(378_000)),
+        split: [0; 5],
+        price_source: "catalog".into(),
+        estimated: false,
+    };
+    let ending = Ending {
+        status: 200,
+        outcome: "ok",
+        charge: Some(&charge),
+        ttft: None,
+    };
+    let timed = |ctx: &RequestContext, iters: u64| {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let n = left.min(256);
+            let t = Instant::now();
+            for _ in 0..n {
+                traces.end(&config, black_box(ctx), ending);
+            }
+            total += t.elapsed();
+            left -= n;
+            traces.flush();
+        }
+        total
+    };
+    c.bench_function("traces: end, sampled (3 spans built and queued)", |b| {
+        b.iter_custom(|iters| timed(&ctx, iters))
+    });
+    if let Some(t) = ctx.trace.as_mut() {
+        t.sampled = false;
+    }
+    c.bench_function("traces: end, not sampled", |b| {
+        b.iter_custom(|iters| timed(&ctx, iters))
+    });
 }
 
 criterion_group!(benches, bench);
