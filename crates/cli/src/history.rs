@@ -8,8 +8,8 @@
 //! gets an SLO ([`DEMO_SLO`]) and the 5-minute windows its history makes, judged as the gateway
 //! judges live ones.
 
-use tollgate_gateway::Gateway;
 use std::collections::BTreeMap;
+use tollgate_gateway::Gateway;
 use tollgate_store::{
     AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, PageRequest, RequestRecord,
     SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCaseFilter, UseCasePatch, UseCaseQueries, new_id,
@@ -231,7 +231,11 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
         w.requests += 1;
         w.errors += u64::from(r.status >= 500);
         let latency = r.ttft_ms.unwrap_or(r.latency_ms);
-        w.slow += u64::from(DEMO_SLO.latency_p95_ms.is_some_and(|t| latency > u64::from(t)));
+        w.slow += u64::from(
+            DEMO_SLO
+                .latency_p95_ms
+                .is_some_and(|t| latency > u64::from(t)),
+        );
     }
     let windows: Vec<SloWindow> = windows.into_values().collect();
     for batch in windows.chunks(2_048) {
@@ -307,7 +311,10 @@ mod tests {
         assert_eq!(events, h.outcomes);
         // The sample use cases have the SLO; most of their windows met it, not all.
         let (windows, met) = d.slo_windows;
-        assert!(windows > 1_000 && met < windows && met * 10 > windows * 8, "{windows} {met}");
+        assert!(
+            windows > 1_000 && met < windows && met * 10 > windows * 8,
+            "{windows} {met}"
+        );
         let ucs = gw
             .store
             .list_use_cases(&UseCaseFilter::default(), &PageRequest::default())

@@ -95,6 +95,8 @@ pub struct Traces {
     pub headers: Vec<(String, Secret)>,
     /// Time one export may take.
     pub timeout: Duration,
+    /// Spans waiting for export at most.
+    pub queue_spans: u64,
     /// Whether spans carry masked content.
     pub capture_content: bool,
 }
@@ -242,7 +244,7 @@ impl Config {
                 Some(t) => format!(
                     "OTLP to {} ({} % of unparented requests{})",
                     t.endpoint,
-                    t.sample_ratio * 100.0,
+                    (t.sample_ratio * 1e6).round() / 1e4,
                     if t.capture_content {
                         ", masked content"
                     } else {

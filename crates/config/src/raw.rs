@@ -60,6 +60,10 @@ pub struct TracesConfig {
     /// Time one export may take, ms (default 10,000).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Spans waiting for export at most (default 2,048); a request whose spans find no room has
+    /// them dropped and counted, never waits.
+    #[serde(default)]
+    pub queue_spans: Option<u64>,
     /// Adds the prompt and answer (`gen_ai.input.messages`, `gen_ai.output.messages`) to spans of
     /// requests whose policy logs `masked` text — the text after the policy's actions. Off by
     /// default; text logged `full` never goes to traces (a trace store is out of reach of

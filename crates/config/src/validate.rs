@@ -374,6 +374,26 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
     }
 }
 
+/// Headers of the export requests the exporter sets itself.
+const PROTOCOL_HEADERS: [&str; 11] = [
+    "host",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Unicode's explicit direction marks and overrides (which can make a name read differently).
+fn is_bidi(ch: char) -> bool {
+    matches!(ch, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The longest `telemetry.traces.service_name` accepted.
 const MAX_SERVICE_NAME: usize = 128;
 
@@ -383,6 +403,14 @@ fn traces(t: crate::raw::TracesConfig, c: &mut Collector<'_>) -> crate::Traces {
         Ok(mut u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
             if u.query().is_some() || u.fragment().is_some() {
                 c.push(at("endpoint"), "must not carry a query or a fragment");
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                c.push(
+                    at("endpoint"),
+                    "must not carry a user or password (put credentials in `headers`, which are never shown)",
+                );
+                let _ = u.set_username("");
+                let _ = u.set_password(None);
             }
             if !u.path().ends_with("/v1/traces") {
                 let path = format!("{}/v1/traces", u.path().trim_end_matches('/'));
@@ -406,19 +434,38 @@ fn traces(t: crate::raw::TracesConfig, c: &mut Collector<'_>) -> crate::Traces {
         c.push(at("sample_ratio"), "must be between 0 and 1");
     }
     let service_name = t.service_name.unwrap_or_else(|| "tollgate".into());
-    if service_name.trim().is_empty() || service_name.chars().count() > MAX_SERVICE_NAME {
+    if service_name.trim().is_empty()
+        || service_name.chars().count() > MAX_SERVICE_NAME
+        || service_name
+            .chars()
+            .any(|ch| ch.is_control() || is_bidi(ch))
+    {
         c.push(
             at("service_name"),
-            format!("must be 1 to {MAX_SERVICE_NAME} characters"),
+            format!(
+                "must be 1 to {MAX_SERVICE_NAME} characters, without control or direction characters"
+            ),
         );
     }
-    let mut headers = Vec::new();
+    let mut headers: Vec<(String, crate::Secret)> = Vec::new();
     for (name, value) in t.headers {
+        let path = at(&format!("headers.{name}"));
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            c.push(at(&format!("headers.{name}")), "is not a valid header name");
+            c.push(path, "is not a valid header name");
+        } else if PROTOCOL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            c.push(
+                path,
+                "is set by the exporter itself (the HTTP protocol's headers cannot be overridden)",
+            );
+        } else if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            c.push(path, "is given twice (header names are case-insensitive)");
+        } else if c.unset.contains_key(&path) {
+            c.push(path, "must be set");
+        } else if value.expose().trim().is_empty() {
+            c.push(path, "must not be empty");
         } else if http::HeaderValue::from_str(value.expose()).is_err() {
             c.push(
-                at(&format!("headers.{name}")),
+                path,
                 "is not a valid header value (one line of visible characters)",
             );
         } else {
@@ -426,7 +473,12 @@ fn traces(t: crate::raw::TracesConfig, c: &mut Collector<'_>) -> crate::Traces {
         }
     }
     let timeout = ms(t.timeout_ms, 10_000, at("timeout_ms"), c);
+    let queue_spans = t.queue_spans.unwrap_or(2_048);
+    if !(1..=1_000_000).contains(&queue_spans) {
+        c.push(at("queue_spans"), "must be between 1 and 1000000");
+    }
     crate::Traces {
+        queue_spans,
         endpoint,
         sample_ratio,
         service_name,
@@ -638,7 +690,7 @@ routes:
         );
 
         let p = problems(
-            "telemetry:\n  traces:\n    endpoint: collector:4318\n    sample_ratio: 1.5\n    service_name: \"\"\n    timeout_ms: 0\n    headers: { \"bad header\": x }\n",
+            "telemetry:\n  traces:\n    endpoint: collector:4318\n    sample_ratio: 1.5\n    service_name: \"\"\n    timeout_ms: 0\n    queue_spans: 0\n    headers: { \"bad header\": x, host: h, Auth: a, AUTH: b, x-empty: \" \", x-unset: \"Bearer ${UNSET_TOKEN}\" }\n",
         )
         .join("\n");
         for needle in [
@@ -646,10 +698,26 @@ routes:
             "telemetry.traces.sample_ratio: must be between 0 and 1",
             "telemetry.traces.service_name: must be 1 to 128 characters",
             "telemetry.traces.timeout_ms: must be greater than 0",
+            "telemetry.traces.queue_spans: must be between 1 and 1000000",
             "telemetry.traces.headers.bad header: is not a valid header name",
+            "telemetry.traces.headers.host: is set by the exporter itself",
+            "telemetry.traces.headers.Auth: is given twice",
+            "telemetry.traces.headers.x-empty: must not be empty",
+            "telemetry.traces.headers.x-unset: must be set (environment variable UNSET_TOKEN is not set)",
         ] {
             assert!(p.contains(needle), "missing {needle:?} in:\n{p}");
         }
+        // credentials in the URL would be shown and logged: refused, and not echoed
+        let p = problems("telemetry:\n  traces: { endpoint: \"http://user:s3cret-pw@c:4318\" }\n");
+        assert!(p[0].contains("must not carry a user or password"), "{p:?}");
+        assert!(!p.join(" ").contains("s3cret-pw"), "{p:?}");
+        let p = problems(
+            "telemetry:\n  traces: { endpoint: \"http://c:4318\", service_name: \"a\\u202eb\" }\n",
+        );
+        assert!(
+            p[0].contains("without control or direction characters"),
+            "{p:?}"
+        );
         let p = problems("telemetry:\n  traces: { endpoint: \"http://c:4318\", sampling: 1 }\n");
         assert!(p[0].contains("unknown field `sampling`"), "{p:?}");
         let p = problems("telemetry:\n  traces: {}\n");

@@ -461,7 +461,7 @@ impl Metrics {
         let trace_spans = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "tollgate_trace_spans",
-            "Spans sent to the OTLP collector (`exported`) or lost to a failed export (`failed`)",
+            "Spans sent to the OTLP collector (`exported`), lost to a failed export (`failed`), or dropped for a full export queue (`dropped`)",
             trace_spans.clone(),
         );
         let use_case_requests = Family::<UseCaseRequestLabels, Counter>::default();
@@ -787,7 +787,8 @@ impl Metrics {
             .inc();
     }
 
-    /// `n` spans were exported (`exported`) or lost to a failed export (`failed`).
+    /// `n` spans were exported (`exported`), lost to a failed export (`failed`) or dropped for a
+    /// full queue (`dropped`).
     pub fn trace_spans(&self, outcome: &'static str, n: u64) {
         self.trace_spans
             .get_or_create(&OutcomeLabels { outcome })

@@ -10,12 +10,17 @@
 //! SDK's batch processor, which exports them from a thread of its own. A request that is not
 //! sampled costs two random numbers and a `traceparent` header.
 //!
+//! **Only authenticated requests are traced** (whatever their `traceparent` says), so no one
+//! without a key can fill the export queue; when the queue (`queue_spans`, 2,048) has no room, a request's
+//! spans are dropped and counted, never waited for.
+//!
 //! **Sampling** is decided once, at arrival: a request whose `traceparent` says sampled is traced,
 //! one that says not sampled is not, and one without a (valid) parent is traced with probability
 //! `sample_ratio`, decided from its trace id so every service sampling by ratio agrees.
 //!
 //! **Propagation.** Each attempt sends `traceparent` (the trace's id, the attempt span's id, the
-//! sampled flag) and the caller's `tracestate` to the provider, so a provider that traces joins
+//! sampled flag) and the caller's `tracestate` — when it is valid W3C trace state, in canonical
+//! form — to the provider, so a provider that traces joins
 //! the caller's trace under the attempt's span. Tracing off, nothing is read or sent.
 //!
 //! **Content** (`gen_ai.input.messages`, `gen_ai.output.messages`) is opt-in twice: the config's
@@ -30,8 +35,9 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData};
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use tollgate_config::Config;
 use tollgate_meter::Charge;
 
@@ -84,6 +90,78 @@ impl TraceCtx {
 /// A span id: random, never zero (zero is invalid).
 pub fn new_span_id() -> u64 {
     fastrand::u64(1..)
+}
+
+/// The caller's `tracestate` headers, combined, if they are valid W3C trace state (at most 32
+/// list members `key=value`, keys lowercase as the recommendation says, values printable ASCII
+/// without `,` and `=`, no key twice), in canonical form (members joined by `,`, empty ones and
+/// surrounding spaces dropped); `None` otherwise — an invalid trace state is not passed on.
+pub fn clean_tracestate(headers: &http::HeaderMap) -> Option<String> {
+    let mut members: Vec<(&str, &str)> = Vec::new();
+    for value in headers.get_all("tracestate") {
+        let value = value.to_str().ok()?;
+        if value.len() > MAX_TRACESTATE {
+            return None;
+        }
+        for member in value.split(',') {
+            let member = member.trim_matches([' ', '\t']);
+            if member.is_empty() {
+                continue;
+            }
+            let (key, val) = member.split_once('=')?;
+            if !tracestate_key(key)
+                || !tracestate_value(val)
+                || members.iter().any(|(k, _)| *k == key)
+            {
+                return None;
+            }
+            members.push((key, val));
+        }
+    }
+    if members.is_empty() || members.len() > 32 {
+        return None;
+    }
+    let out = members
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    (out.len() <= MAX_TRACESTATE).then_some(out)
+}
+
+/// A W3C trace-state key: `lcalpha 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/")`, or
+/// `tenant@system` (a tenant of at most 241 characters starting with a letter or digit, a system
+/// of at most 14 starting with a letter).
+fn tracestate_key(key: &str) -> bool {
+    let rest = |s: &[u8]| {
+        s.iter().all(|&b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+        })
+    };
+    match key.split_once('@') {
+        None => {
+            let b = key.as_bytes();
+            (1..=256).contains(&b.len()) && b[0].is_ascii_lowercase() && rest(&b[1..])
+        }
+        Some((tenant, system)) => {
+            let (t, s) = (tenant.as_bytes(), system.as_bytes());
+            (1..=241).contains(&t.len())
+                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
+                && rest(&t[1..])
+                && (1..=14).contains(&s.len())
+                && s[0].is_ascii_lowercase()
+                && rest(&s[1..])
+        }
+    }
+}
+
+/// A W3C trace-state value: 1 to 256 printable ASCII characters but `,` and `=`, not ending in a
+/// space.
+fn tracestate_value(v: &str) -> bool {
+    (1..=256).contains(&v.len())
+        && !v.ends_with(' ')
+        && v.bytes()
+            .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
 }
 
 /// Reads a W3C `traceparent`: `(trace id, parent span id, sampled)`, or `None` when it is absent
@@ -139,6 +217,13 @@ pub struct Traces {
     capture_content: bool,
     /// `server.address` and `server.port` of each provider, by index.
     servers: Vec<Option<(String, i64)>>,
+    /// Spans queued and not yet exported (or failed).
+    in_flight: Arc<AtomicU64>,
+    /// How many may be (`telemetry.traces.queue_spans`).
+    queue_spans: u64,
+    metrics: Arc<Metrics>,
+    /// When a drop was last logged.
+    dropped_logged: Mutex<Option<Instant>>,
 }
 
 /// Counts what the exporter sent and failed to send (`tollgate_trace_spans_total`).
@@ -146,6 +231,7 @@ pub struct Traces {
 struct CountingExporter<E> {
     inner: E,
     metrics: Arc<Metrics>,
+    in_flight: Arc<AtomicU64>,
 }
 
 impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter
@@ -154,6 +240,7 @@ impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanEx
     async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
         let n = batch.len() as u64;
         let result = self.inner.export(batch).await;
+        self.in_flight.fetch_sub(n, Ordering::Relaxed);
         match &result {
             Ok(()) => self.metrics.trace_spans("exported", n),
             Err(e) => {
@@ -210,11 +297,20 @@ impl Traces {
             .with_service_name(cfg.service_name.clone())
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
+        let in_flight = Arc::new(AtomicU64::new(0));
+        let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountingExporter {
+            inner: exporter,
+            metrics: metrics.clone(),
+            in_flight: in_flight.clone(),
+        })
+        .with_batch_config(
+            opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                .with_max_queue_size(usize::try_from(cfg.queue_spans).unwrap_or(usize::MAX))
+                .build(),
+        )
+        .build();
         let provider = SdkTracerProvider::builder()
-            .with_batch_exporter(CountingExporter {
-                inner: exporter,
-                metrics,
-            })
+            .with_span_processor(processor)
             .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
             .with_resource(resource)
             .build();
@@ -224,6 +320,10 @@ impl Traces {
             tracer,
             bound: ratio_bound(cfg.sample_ratio),
             capture_content: cfg.capture_content,
+            in_flight,
+            queue_spans: cfg.queue_spans,
+            metrics,
+            dropped_logged: Mutex::new(None),
             servers: config
                 .providers
                 .iter()
@@ -251,13 +351,7 @@ impl Traces {
                 (t, None, (t as u64) < self.bound)
             }
         };
-        let state = incoming.and(
-            headers
-                .get("tracestate")
-                .and_then(|v| v.to_str().ok())
-                .filter(|s| s.len() <= MAX_TRACESTATE && !s.trim().is_empty())
-                .map(str::to_string),
-        );
+        let state = incoming.and_then(|_| clean_tracestate(headers));
         TraceCtx {
             trace_id,
             parent,
@@ -268,11 +362,34 @@ impl Traces {
         }
     }
 
-    /// Builds and queues the spans of a finished request (nothing when it is not sampled).
+    /// Builds and queues the spans of a finished request: nothing when it is not sampled, or when
+    /// it never authenticated (anyone could send those, with a sampled `traceparent`, to fill
+    /// the queue); its spans dropped, and counted, when the queue has no room for them.
     pub fn end(&self, config: &Config, ctx: &RequestContext, end: Ending<'_>) {
-        let Some(tc) = ctx.trace.as_ref().filter(|t| t.sampled) else {
+        let Some(tc) = ctx
+            .trace
+            .as_ref()
+            .filter(|t| t.sampled && ctx.caller.is_some())
+        else {
             return;
         };
+        let spans = 1 + ctx.attempts.len() as u64;
+        if self.in_flight.fetch_add(spans, Ordering::Relaxed) + spans > self.queue_spans {
+            self.in_flight.fetch_sub(spans, Ordering::Relaxed);
+            self.metrics.trace_spans("dropped", spans);
+            let mut last = self
+                .dropped_logged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    queue = self.queue_spans,
+                    "the span export queue is full (the collector is slow or down): spans are dropped and counted in tollgate_trace_spans_total{{outcome=\"dropped\"}}"
+                );
+            }
+            return;
+        }
         let start =
             UNIX_EPOCH + Duration::from_millis(u64::try_from(ctx.received_at_ms).unwrap_or(0));
         let elapsed = ctx.received.elapsed();
@@ -612,6 +729,42 @@ mod tests {
             .filter(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) < b)
             .count();
         assert!((9_000..11_000).contains(&sampled), "{sampled}");
+    }
+
+    #[test]
+    fn only_valid_trace_state_is_passed_on_in_canonical_form() {
+        let state = |values: &[&str]| {
+            let mut h = http::HeaderMap::new();
+            for v in values {
+                h.append("tracestate", v.parse().unwrap());
+            }
+            clean_tracestate(&h)
+        };
+        assert_eq!(state(&["vendor=abc"]).as_deref(), Some("vendor=abc"));
+        // two headers are one list; spaces and empty members go
+        assert_eq!(
+            state(&["a=1 , ,b=2", " t@sys=x y"]).as_deref(),
+            Some("a=1,b=2,t@sys=x y")
+        );
+        assert_eq!(state(&[]), None);
+        for bad in [
+            "UPPER=1",
+            "@@@=2",
+            "=empty",
+            "a=",
+            "a=b, x-evil: 1",
+            "a=b\tc",
+            "a=b ,a=c",
+            "a=b=c",
+            "1a@=x",
+            "t@toolongsystemname=x",
+        ] {
+            assert_eq!(state(&[bad]), None, "{bad:?}");
+        }
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(state(&[&many.join(",")]), None, "33 members");
+        assert!(state(&[&many[..32].join(",")]).is_some(), "32 members");
+        assert_eq!(state(&[&format!("a={}", "x".repeat(257))]), None);
     }
 
     #[test]

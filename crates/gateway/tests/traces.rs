@@ -319,7 +319,10 @@ async fn sampling_follows_the_parent_then_the_ratio_and_propagates_either_way() 
         chat(
             &g,
             "a",
-            &[("traceparent", &format!("00-{trace}-b7ad6b7169203331-00"))]
+            &[
+                ("traceparent", &format!("00-{trace}-b7ad6b7169203331-00")),
+                ("tracestate", "Bad=1, x-evil: 1"),
+            ]
         )
         .await,
         200
@@ -335,7 +338,8 @@ async fn sampling_follows_the_parent_then_the_ratio_and_propagates_either_way() 
         assert_eq!(seen.len(), 6);
         // the unsampled caller's trace still reaches the provider, flagged not sampled, under
         // each attempt's own span
-        for (_, tp, _) in &seen[..2] {
+        for (_, tp, ts) in &seen[..2] {
+            assert_eq!(ts, &None, "an invalid tracestate is not passed on");
             let tp = tp.as_deref().unwrap();
             assert!(
                 tp.starts_with(&format!("00-{trace}-")) && tp.ends_with("-00"),
@@ -447,6 +451,19 @@ async fn refusals_are_traced_and_content_needs_both_switches() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    // A request without a valid key is never traced, whatever its traceparent says.
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth("tg_not_a_key")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .json(&json!({"model": "m", "messages": common::user("x")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
     flush(&g, 3).await;
 
     let got = std::mem::take(&mut *got.lock().unwrap());
@@ -498,6 +515,68 @@ async fn refusals_are_traced_and_content_needs_both_switches() {
     let m = g.metrics().await;
     assert!(
         m.contains("tollgate_trace_spans_total{outcome=\"exported\"}"),
+        "{m}"
+    );
+    g.shut_down().await;
+}
+
+/// A collector that takes exports but does not answer until the test lets it: its URL, and the
+/// semaphore that lets answers through.
+async fn stuck_collector() -> (String, Arc<tokio::sync::Semaphore>) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/v1/traces",
+            axum::routing::post(
+                |State(gate): State<Arc<tokio::sync::Semaphore>>| async move {
+                    let _permit = gate.acquire().await.unwrap();
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
+                },
+            ),
+        )
+        .with_state(gate.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, gate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_that_find_the_queue_full_are_dropped_and_counted_and_requests_go_on() {
+    let (coll, gate) = stuck_collector().await;
+    let (up, _seen) = upstream().await;
+    // Two attempts per request: 3 spans. A queue of 8 holds two requests' spans.
+    let g = common::gateway(&config(
+        &up,
+        &coll,
+        "    sample_ratio: 1\n    queue_spans: 8",
+    ))
+    .await;
+    for text in ["a", "b", "c", "d"] {
+        assert_eq!(chat(&g, text, &[]).await, 200, "requests are not held up");
+    }
+    g.gw.books.ledger.written_at_least(4).await;
+    let m = g.metrics().await;
+    assert!(
+        m.contains("tollgate_trace_spans_total{outcome=\"dropped\"} 6"),
+        "{m}"
+    );
+    // Once the collector answers, what was queued is exported; room again.
+    gate.add_permits(1_000);
+    g.gw.books.flush_traces().await;
+    assert_eq!(chat(&g, "e", &[]).await, 200);
+    g.gw.books.ledger.written_at_least(5).await;
+    g.gw.books.flush_traces().await;
+    let m = g.metrics().await;
+    assert!(
+        m.contains("tollgate_trace_spans_total{outcome=\"exported\"} 9"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tollgate_trace_spans_total{outcome=\"dropped\"} 6"),
         "{m}"
     );
     g.shut_down().await;
