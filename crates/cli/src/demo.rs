@@ -61,13 +61,16 @@ providers:
   - name: sim
     type: openai_compatible
     base_url: {sim}/v1
+    quota: {{ requests_per_minute: 500, tokens_per_minute: 2000000 }}
   - name: sim-anthropic
     type: anthropic
     base_url: {sim}
     api_key: demo-key
+    quota: {{ requests_per_minute: 400, tokens_per_minute: 1000000 }}
   - name: flaky
     type: openai_compatible
     base_url: {flaky}/v1
+    quota: {{ requests_per_minute: 100 }}
 routes:
   - name: chat-default
     deployments:

@@ -155,6 +155,10 @@ pub struct Provider {
     pub anthropic_version: String,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// The account's request quota per minute at this provider, if stated.
+    pub quota_requests_per_minute: Option<u64>,
+    /// … and its token quota per minute.
+    pub quota_tokens_per_minute: Option<u64>,
 }
 
 /// A validated route.

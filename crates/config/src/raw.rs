@@ -243,6 +243,22 @@ pub struct ProviderConfig {
     /// Connect timeout in milliseconds (default 5,000).
     #[serde(default)]
     pub connect_timeout_ms: Option<u64>,
+    /// The provider's rate limits for this account, as the provider states them: what the
+    /// throughput KPI measures headroom against.
+    #[serde(default)]
+    pub quota: Option<QuotaConfig>,
+}
+
+/// `quota:` of a provider.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Requests per minute.
+    #[serde(default)]
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute.
+    #[serde(default)]
+    pub tokens_per_minute: Option<u64>,
 }
 
 /// One entry of `routes:`.

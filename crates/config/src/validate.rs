@@ -104,6 +104,17 @@ fn ms(value: Option<u64>, default: u64, path: String, c: &mut Collector<'_>) -> 
     Duration::from_millis(v)
 }
 
+/// A quota: more than 0 when given.
+fn quota(v: Option<u64>, path: String, c: &mut Collector<'_>) -> Option<u64> {
+    if v == Some(0) {
+        c.push(
+            path,
+            "must be greater than 0 (leave it out when there is none)",
+        );
+    }
+    v.filter(|&q| q > 0)
+}
+
 /// The largest `server.max_connections` accepted.
 const MAX_CONNECTIONS: u64 = 1_000_000;
 
@@ -239,6 +250,16 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
                 p.connect_timeout_ms,
                 5_000,
                 at("connect_timeout_ms"),
+                &mut c,
+            ),
+            quota_requests_per_minute: quota(
+                p.quota.and_then(|q| q.requests_per_minute),
+                at("quota.requests_per_minute"),
+                &mut c,
+            ),
+            quota_tokens_per_minute: quota(
+                p.quota.and_then(|q| q.tokens_per_minute),
+                at("quota.tokens_per_minute"),
                 &mut c,
             ),
         });
@@ -722,6 +743,27 @@ routes:
         assert!(p[0].contains("unknown field `sampling`"), "{p:?}");
         let p = problems("telemetry:\n  traces: {}\n");
         assert!(p[0].contains("missing field `endpoint`"), "{p:?}");
+    }
+
+    #[test]
+    fn provider_quotas_are_read_and_checked() {
+        let cfg = load(
+            "providers:\n  - { name: p, type: openai_compatible, base_url: \"http://h/v1\", quota: { requests_per_minute: 600 } }\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.providers[0].quota_requests_per_minute, Some(600));
+        assert_eq!(cfg.providers[0].quota_tokens_per_minute, None);
+        let p = problems(
+            "providers:\n  - { name: p, type: openai_compatible, base_url: \"http://h/v1\", quota: { requests_per_minute: 0, rpm: 5 } }\n",
+        );
+        assert!(p[0].contains("unknown field `rpm`"), "{p:?}");
+        let p = problems(
+            "providers:\n  - { name: p, type: openai_compatible, base_url: \"http://h/v1\", quota: { tokens_per_minute: 0 } }\n",
+        );
+        assert!(
+            p[0].starts_with("providers[0].quota.tokens_per_minute: must be greater than 0"),
+            "{p:?}"
+        );
     }
 
     #[test]

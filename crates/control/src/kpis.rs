@@ -163,6 +163,24 @@ pub(crate) async fn facts(
                 .max((now - s.period_start).max(0) as f64 / DAY_MS as f64);
         }
     }
+    // The providers the scope's use cases can reach, and their request quotas.
+    let mut reach: Vec<(&str, Option<u64>)> = Vec::new();
+    for uc in use_cases {
+        for route in &uc.routes {
+            for (name, quota) in gw.route_providers.get(route).into_iter().flatten() {
+                if !reach.iter().any(|(n, _)| n == name) {
+                    reach.push((name, *quota));
+                }
+            }
+        }
+    }
+    let providers_without_quota: Vec<String> = reach
+        .iter()
+        .filter(|(_, q)| q.is_none())
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let quota_requests_per_minute = (!reach.is_empty() && providers_without_quota.is_empty())
+        .then(|| reach.iter().filter_map(|(_, q)| *q).sum());
     Ok(Facts {
         from_ms: from,
         to_ms: to,
@@ -204,6 +222,8 @@ pub(crate) async fn facts(
         slo_windows: (d.slo_windows.0 > 0 || use_cases.iter().any(|u| u.slo.is_set()))
             .then_some(d.slo_windows),
         use_cases: ucs,
+        quota_requests_per_minute,
+        providers_without_quota,
         ..Facts::default()
     })
 }

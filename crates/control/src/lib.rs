@@ -38,7 +38,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::routing::{get, post, put};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tollgate_http::error::ApiError;
 use tollgate_http::{AuthFailure, Changed, DataPlane, bearer};
@@ -68,6 +68,10 @@ pub struct Control {
     pub max_body_bytes: usize,
     /// The routes of the config (use cases may name only these).
     routes: HashSet<String>,
+    /// Per route: the providers it can reach (its deployments and its fallbacks'), with their
+    /// request quota per minute if stated — what the throughput KPI's headroom is measured
+    /// against.
+    pub(crate) route_providers: HashMap<String, Vec<(String, Option<u64>)>>,
     /// HMAC of the bootstrap admin token.
     admin_token_hash: String,
     /// The bootstrap admin token, only when this start generated it (to print once).
@@ -250,6 +254,23 @@ impl Control {
             catalog,
             max_body_bytes: config.server.max_body_bytes.min(ADMIN_MAX_BODY_BYTES),
             routes: config.routes.iter().map(|r| r.name.clone()).collect(),
+            route_providers: config
+                .routes
+                .iter()
+                .map(|r| {
+                    let mut reach: Vec<(String, Option<u64>)> = Vec::new();
+                    for d in std::iter::once(r)
+                        .chain(r.fallbacks.iter().map(|&f| &config.routes[f]))
+                        .flat_map(|r| &r.deployments)
+                    {
+                        let p = &config.providers[d.provider];
+                        if !reach.iter().any(|(n, _)| *n == p.name) {
+                            reach.push((p.name.clone(), p.quota_requests_per_minute));
+                        }
+                    }
+                    (r.name.clone(), reach)
+                })
+                .collect(),
             admin_token_hash,
             new_admin_token: std::sync::Mutex::new(new_admin_token),
             failed_auth: FailedAuth::default(),

@@ -330,6 +330,95 @@ async fn an_slo_is_set_checked_and_read_back_as_attainment() {
     assert_eq!(k["basis"], 2, "{k}");
 }
 
+/// KPI 14's headroom: the busiest minute against the request quota of the providers the use
+/// case's routes reach — n/a naming the provider that states none.
+#[tokio::test]
+async fn headroom_is_measured_against_the_quotas_of_the_providers_reached() {
+    let t0 = tollgate_types::time::parse_rfc3339("2026-11-30T10:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(t0 + 1_000);
+    let s = common::sim(SimConfig::default()).await;
+    let yaml = format!(
+        r#"
+providers:
+  - {{ name: sim, type: openai_compatible, base_url: "{0}/v1", quota: {{ requests_per_minute: 600 }} }}
+  - {{ name: ant, type: anthropic, base_url: "{0}", api_key: test-key }}
+routes:
+  - name: m
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+  - name: c
+    deployments: [{{ provider: ant, model: claude-test }}]
+  - name: f
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+    fallbacks: [c]
+"#,
+        s.url
+    );
+    let (g, admin) = planes::serve_at(&yaml, clock.clone()).await;
+    let api = planes::Http::new(&g.url);
+    let uc = g.use_case.id.clone();
+    for _ in 0..3 {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": "m", "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    planes::records(&g, 3).await;
+    let report = async || {
+        api.call(
+            Method::GET,
+            &format!("/admin/v1/kpis?use_case_id={uc}&window=day"),
+            &admin,
+            None,
+        )
+        .await
+        .1
+    };
+    // Its routes reach `sim` (600 a minute) and `ant` (no quota stated).
+    let r = report().await;
+    let k = kpi(&r, "throughput");
+    assert_eq!(value(&r, "throughput", "headroom"), None, "{k}");
+    let inputs = k["inputs"].to_string();
+    assert!(inputs.contains("provider(s) ant"), "{k}");
+    close(value(&r, "throughput", "peak_rps"), 3.0 / 60.0, "peak");
+    // `f` reaches `ant` too, through its fallback.
+    let (st, v) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/use-cases/{uc}"),
+            &admin,
+            Some(json!({"routes": ["f"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let r = report().await;
+    assert!(
+        kpi(&r, "throughput")["inputs"]
+            .to_string()
+            .contains("provider(s) ant"),
+        "{r}"
+    );
+    // Only `m` (sim): 1 − 3 ÷ 600.
+    let (st, v) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/use-cases/{uc}"),
+            &admin,
+            Some(json!({"routes": ["m"]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let r = report().await;
+    close(
+        value(&r, "throughput", "headroom"),
+        1.0 - 3.0 / 600.0,
+        "headroom",
+    );
+}
+
 #[tokio::test]
 async fn who_may_read_which_kpis_and_bad_parameters() {
     let s = common::sim(SimConfig::default()).await;

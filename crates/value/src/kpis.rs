@@ -114,8 +114,11 @@ pub struct Facts {
     pub peak_requests_per_minute: u64,
     /// The busiest minute's tokens.
     pub peak_tokens_per_minute: u64,
-    /// The providers' request quota per minute for the scope's routes, if configured.
+    /// The request quota per minute of the providers the scope's routes reach (summed), when
+    /// every one of them states it.
     pub quota_requests_per_minute: Option<u64>,
+    /// Those providers without a stated quota (why there is no headroom).
+    pub providers_without_quota: Vec<String>,
     /// Outcome and feedback events, summed.
     pub outcomes: OutcomeRollup,
     /// Eligible users (the registry's, summed over the scope's use cases).
@@ -620,7 +623,7 @@ fn slo(f: &Facts) -> Kpi {
 
 fn throughput(f: &Facts) -> Kpi {
     let mut k = Kpi::new(14, "throughput", "throughput and headroom", "operations",
-        "the busiest minute's requests and tokens per second; headroom = 1 − peak ÷ the providers' quota")
+        "the busiest minute's requests and tokens per second; headroom = 1 − the scope's busiest minute ÷ the request quota of the providers its routes reach")
         .input("peak_requests_per_minute", f.peak_requests_per_minute)
         .input("peak_tokens_per_minute", f.peak_tokens_per_minute)
         .basis(f.requests);
@@ -644,9 +647,15 @@ fn throughput(f: &Facts) -> Kpi {
             1.0 - ratio(f.peak_requests_per_minute, q),
             "ratio",
         ),
+        _ if f.providers_without_quota.is_empty() => {
+            k.input("headroom", "n/a: the scope's routes reach no provider")
+        }
         _ => k.input(
             "headroom",
-            "n/a: not measured yet (provider quotas cannot be configured yet)",
+            format!(
+                "n/a: no `quota.requests_per_minute` stated for provider(s) {}",
+                f.providers_without_quota.join(", ")
+            ),
         ),
     }
 }

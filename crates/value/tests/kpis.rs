@@ -54,6 +54,7 @@ fn facts() -> Facts {
         peak_requests_per_minute: 120,
         peak_tokens_per_minute: 60_000,
         quota_requests_per_minute: Some(600),
+        providers_without_quota: Vec::new(),
         outcomes: OutcomeRollup {
             events: 500,
             success: 300,
@@ -349,6 +350,25 @@ fn k14_throughput_and_headroom() {
     is(&f, 14, "peak_tps", 1_000.0);
     is(&f, 14, "headroom", 0.8);
     na(&Facts::default(), 14, "no requests");
+    // A provider without a stated quota: the peaks, and why there is no headroom.
+    let k = kpi(
+        &Facts {
+            quota_requests_per_minute: None,
+            providers_without_quota: vec!["anthropic-eu".into()],
+            ..f
+        },
+        14,
+    );
+    assert!(
+        k.get("headroom").is_none() && k.get("peak_rps").is_some(),
+        "{k:?}"
+    );
+    assert!(
+        k.inputs
+            .iter()
+            .any(|(n, v)| *n == "headroom" && v.contains("provider(s) anthropic-eu")),
+        "{k:?}"
+    );
 }
 
 #[test]
