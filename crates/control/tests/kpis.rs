@@ -312,13 +312,9 @@ async fn an_slo_is_set_checked_and_read_back_as_attainment() {
     // Two requests in 10:00–10:05, one in 10:05–10:10: two windows, both met.
     for at in [t0 + 1_000, t0 + 2_000, t0 + 300_000 + 1_000] {
         clock.set(at);
-        let resp = reqwest::Client::new()
-            .post(g.chat_url())
-            .bearer_auth(&g.key)
-            .json(&json!({"model": "m", "messages": common::user("hello")}))
-            .send()
-            .await
-            .unwrap();
+        let resp = g
+            .post(json!({"model": "m", "messages": common::user("hello")}))
+            .await;
         assert_eq!(resp.status(), 200);
     }
     planes::records(&g, 3).await;
@@ -357,13 +353,9 @@ routes:
     let api = planes::Http::new(&g.url);
     let uc = g.use_case.id.clone();
     for _ in 0..3 {
-        let resp = reqwest::Client::new()
-            .post(g.chat_url())
-            .bearer_auth(&g.key)
-            .json(&json!({"model": "m", "messages": common::user("hello")}))
-            .send()
-            .await
-            .unwrap();
+        let resp = g
+            .post(json!({"model": "m", "messages": common::user("hello")}))
+            .await;
         assert_eq!(resp.status(), 200);
     }
     planes::records(&g, 3).await;
