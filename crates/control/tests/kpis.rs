@@ -648,6 +648,10 @@ async fn the_portfolio_places_every_use_case_and_draws_one_bubble_each() {
             .unwrap()
     };
     assert!(r_of(&ids[0]) > r_of(&ids[1]));
+    // Without spend a use case is still drawn: a dot of radius 6.
+    for id in &ids[1..] {
+        assert_eq!(r_of(id), 6.0, "{id}");
+    }
 
     // A pod member sees their pod's use cases only.
     let people = planes::people(&api, &admin, &pod_a).await;
@@ -667,6 +671,7 @@ async fn the_portfolio_places_every_use_case_and_draws_one_bubble_each() {
     // Bad input.
     for (query, param) in [
         ("weights=fit=3", "weights"),
+        ("weights=impact=1001", "weights"),
         ("format=png", "format"),
         ("window=year", "window"),
     ] {

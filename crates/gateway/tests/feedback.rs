@@ -560,3 +560,70 @@ async fn money_is_read_from_its_digits_and_bounded() {
     let total: u64 = rollups(&g).await.iter().map(|r| r.value_nano_usd).sum();
     assert_eq!(total, sent, "exact to the nano-dollar");
 }
+
+#[tokio::test]
+async fn each_bound_is_allowed_and_one_past_it_is_not() {
+    let now = tollgate_types::time::parse_rfc3339("2026-11-30T11:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(now);
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway_at(&common::two_route_config(&s.url), clock).await;
+    let rid = ask(&g, &g.key, Some("conv-b")).await;
+    const DAY: i64 = 86_400_000;
+    // At every bound at once: the largest value, 20 labels, a 64-character name and a
+    // 256-character value, 90 days back to the millisecond.
+    let mut labels: serde_json::Map<String, Value> =
+        (0..19).map(|i| (format!("l{i}"), json!("v"))).collect();
+    labels.insert("k".repeat(64), json!("x".repeat(256)));
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "value_usd": "10000000", "labels": labels,
+               "at": tollgate_types::time::rfc3339(now - 90 * DAY)}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    // One past each.
+    let name = "k".repeat(65);
+    for (body, param, says) in [
+        (
+            json!({"request_id": rid, "outcome": "success", "labels": {name.clone(): "x"}}),
+            format!("labels.{name}"),
+            "label names",
+        ),
+        (
+            json!({"request_id": rid, "outcome": "success",
+                   "at": tollgate_types::time::rfc3339(now - 90 * DAY - 1)}),
+            "at".to_string(),
+            "within the last 90 days",
+        ),
+    ] {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(st, 400, "{body}: {v}");
+        assert_eq!(v["error"]["param"], param.as_str(), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{body}: {v}"
+        );
+    }
+    // A session holds 50 events: the 51st about it is accepted and not counted.
+    for k in 0..51 {
+        let (st, v) = feedback(
+            &g,
+            &g.key,
+            json!({"session_id": "conv-b", "event_id": format!("s{k}"), "rating": 4}),
+        )
+        .await;
+        assert_eq!(st, 202, "{v}");
+    }
+    g.gw.outcomes.written_at_least(52).await;
+    let stats = g.gw.outcomes.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        (stats.stored.load(Relaxed), stats.duplicates.load(Relaxed)),
+        (51, 1)
+    );
+    let rows = rollups(&g).await;
+    let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|r| r.value_nano_usd), 10_000_000 * 1_000_000_000);
+    assert_eq!((sum(|r| r.events), sum(|r| r.rated)), (51, 50));
+}

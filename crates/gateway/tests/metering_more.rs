@@ -110,6 +110,14 @@ async fn a_client_that_leaves_before_a_complete_answer_is_recorded_once_and_pric
     let outcomes: Vec<&str> = recs.iter().map(|r| r.outcome.as_str()).collect();
     assert_eq!(outcomes, ["client_disconnected", "ok"]);
     assert_eq!(recs[1].cost_nano_usd, Some(6_450));
+    // In the use case's series both are answered requests, and leaving is not an error.
+    let m = g.metrics().await;
+    let line = format!(
+        "tollgate_use_case_requests_total{{use_case=\"{}\",pod=\"{}\",route=\"r\",provider=\"sim\",status=\"200\"}} 2",
+        g.use_case.id, g.use_case.pod_id
+    );
+    assert!(m.contains(&line), "no {line} in\n{m}");
+    assert!(!m.contains("tollgate_use_case_errors_total{"), "{m}");
 }
 
 /// Embeddings are recorded as such and priced per input token: two texts of 19 and 5

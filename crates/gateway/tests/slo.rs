@@ -210,6 +210,38 @@ async fn windows_close_after_a_minute_are_judged_written_and_burn_alerts_once_an
             .contains("100.0 % of requests failed (1 % allowed)"),
         "{again}"
     );
+    // Only the last hour counts: windows 0 and 1 started an hour or more before this one.
+    assert_eq!(
+        (
+            again["details"]["windows"].as_u64(),
+            again["details"]["missed"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{again}"
+    );
+    assert_eq!(again["details"]["burn_rate"], 100.0);
+
+    // The next window misses too, within the hour of that alert: no alert.
+    let next = later + SLO_WINDOW_MS;
+    for i in 0..10 {
+        slo.record(&who, next + i, 10, 503);
+    }
+    clock.set(next + SLO_WINDOW_MS + MIN);
+    slo.tick().await;
+    assert_eq!(raised(), 2);
+    // An hour after that alert a window meets its SLO. The hour still burns (the window before
+    // it missed), but a window that met raises nothing.
+    let met = later + 60 * MIN;
+    clock.set(met + MIN / 2);
+    for i in 0..10 {
+        slo.record(&who, met + i, 10, 200);
+    }
+    clock.set(met + SLO_WINDOW_MS + MIN);
+    slo.tick().await;
+    let w = windows().await;
+    assert!(w.last().unwrap().met());
+    assert_eq!(w.last().unwrap().start, met);
+    assert_eq!(raised(), 2, "a window that met its SLO raises no alert");
 }
 
 #[tokio::test]

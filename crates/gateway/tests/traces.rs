@@ -63,8 +63,9 @@ async fn collector() -> (String, Arc<Mutex<Collected>>) {
 type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>)>>>;
 
 /// An OpenAI-compatible upstream on port 0: `/bad/…` answers 500, `/good/…` a chat completion
-/// with usage 12 + 5 tokens (that echoes the prompt's last message). Records every call's trace
-/// headers.
+/// with usage 12 + 5 tokens (that echoes the prompt's last message), `/cached/…` the same with 8
+/// of the 12 input tokens read from the prompt cache and 2 of the 5 output tokens reasoning.
+/// Records every call's trace headers.
 async fn upstream() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let app = axum::Router::new()
@@ -82,10 +83,19 @@ async fn upstream() -> (String, Seen) {
                     if which == "bad" {
                         return (
                             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            axum::Json(json!({"error": {"message": "boom", "type": "server_error"}})),
+                            axum::Json(
+                                json!({"error": {"message": "boom", "type": "server_error"}}),
+                            ),
                         );
                     }
-                    let last = body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+                    let last =
+                        body["messages"].as_array().unwrap().last().unwrap()["content"].clone();
+                    let mut usage =
+                        json!({"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17});
+                    if which == "cached" {
+                        usage["prompt_tokens_details"] = json!({"cached_tokens": 8});
+                        usage["completion_tokens_details"] = json!({"reasoning_tokens": 2});
+                    }
                     (
                         axum::http::StatusCode::OK,
                         axum::Json(json!({
@@ -93,7 +103,7 @@ async fn upstream() -> (String, Seen) {
                             "model": "gpt-4o-mini",
                             "choices": [{"index": 0, "finish_reason": "stop",
                                          "message": {"role": "assistant", "content": last}}],
-                            "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+                            "usage": usage
                         })),
                     )
                 },
@@ -579,5 +589,189 @@ async fn spans_that_find_the_queue_full_are_dropped_and_counted_and_requests_go_
         m.contains("tollgate_trace_spans_total{outcome=\"dropped\"} 6"),
         "{m}"
     );
+    g.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_sampled_bit_samples_and_tracestate_needs_a_parent_and_a_bounded_length() {
+    let (coll, got) = collector().await;
+    let (up, seen) = upstream().await;
+    let g = common::gateway(&config(&up, &coll, "    sample_ratio: 0")).await;
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let parent = "b7ad6b7169203331";
+    // Flags 02: a flag other than `sampled` set, `sampled` not: not sampled.
+    let tp = format!("00-{trace}-{parent}-02");
+    assert_eq!(chat(&g, "a", &[("traceparent", &tp)]).await, 200);
+    // A tracestate without a traceparent belongs to no trace: not passed on.
+    assert_eq!(chat(&g, "b", &[("tracestate", "vendor=abc")]).await, 200);
+    // With a parent: 512 characters are passed on, 513 are not (two members of at most 256).
+    let tp = format!("00-{trace}-{parent}-00");
+    let longest = format!("a={},b={}", "x".repeat(254), "y".repeat(253));
+    let too_long = format!("a={},b={}", "x".repeat(254), "y".repeat(254));
+    assert_eq!((longest.len(), too_long.len()), (512, 513));
+    assert_eq!(
+        chat(&g, "c", &[("traceparent", &tp), ("tracestate", &longest)]).await,
+        200
+    );
+    assert_eq!(
+        chat(&g, "d", &[("traceparent", &tp), ("tracestate", &too_long)]).await,
+        200
+    );
+    flush(&g, 4).await;
+    assert_eq!(got.lock().unwrap().spans.len(), 0, "nothing sampled");
+    {
+        // two upstream calls per request (the flaky deployment, then the steady one)
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 8);
+        for (_, tp, ts) in &seen[..2] {
+            let tp = tp.as_deref().unwrap();
+            assert!(
+                tp.starts_with(&format!("00-{trace}-")) && tp.ends_with("-00"),
+                "{tp}"
+            );
+            assert!(ts.is_none());
+        }
+        for (_, tp, ts) in &seen[2..4] {
+            let tp = tp.as_deref().unwrap();
+            assert!(!tp.contains(trace) && tp.ends_with("-00"), "{tp}");
+            assert_eq!(ts.as_deref(), None, "a tracestate without a parent");
+        }
+        for (_, _, ts) in &seen[4..6] {
+            assert_eq!(ts.as_deref(), Some(longest.as_str()));
+        }
+        for (_, _, ts) in &seen[6..8] {
+            assert_eq!(ts.as_deref(), None, "a tracestate over 512 characters");
+        }
+    }
+    g.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_needs_capture_content_even_under_a_masked_policy() {
+    let (coll, got) = collector().await;
+    let (up, _seen) = upstream().await;
+    let g = common::gateway(&config(&up, &coll, "    sample_ratio: 1")).await;
+    g.gw.store
+        .put_policy(
+            "test",
+            &g.use_case.id,
+            Some(r#"{"logging": "masked"}"#),
+            "",
+            g.gw.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    g.gw.policies.reload().await.unwrap();
+    assert_eq!(chat(&g, "write to bob@example.com", &[]).await, 200);
+    flush(&g, 1).await;
+    let got = std::mem::take(&mut *got.lock().unwrap());
+    let root = got
+        .spans
+        .iter()
+        .find(|sp| sp.kind == span::SpanKind::Server as i32)
+        .unwrap();
+    assert_eq!(i(&root.attributes, "http.response.status_code"), 200);
+    for key in ["gen_ai.input.messages", "gen_ai.output.messages"] {
+        assert!(
+            attr(&root.attributes, key).is_none(),
+            "{key} without the switch"
+        );
+    }
+    for (_, body) in &got.exports {
+        assert!(!String::from_utf8_lossy(body).contains("write to"));
+    }
+    g.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_request_is_a_failed_span_and_each_attempt_ends_before_the_next_starts() {
+    let (coll, got) = collector().await;
+    let (up, _seen) = upstream().await;
+    let g = common::gateway(&config(&up, &coll, "    sample_ratio: 1")).await;
+    assert_eq!(chat(&g, "hello", &[]).await, 200);
+    // Refused with a 400 before admission (no messages): a span with its error.
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    flush(&g, 1).await;
+
+    let got = std::mem::take(&mut *got.lock().unwrap());
+    let roots: Vec<&Span> = got
+        .spans
+        .iter()
+        .filter(|sp| sp.kind == span::SpanKind::Server as i32)
+        .collect();
+    assert_eq!(roots.len(), 2);
+    let bad = roots
+        .iter()
+        .find(|sp| i(&sp.attributes, "http.response.status_code") == 400)
+        .unwrap();
+    assert_eq!(s(&bad.attributes, "error.type"), "invalid_request");
+    assert_eq!(
+        bad.status.as_ref().unwrap().code,
+        opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32
+    );
+    let root = roots
+        .iter()
+        .find(|sp| i(&sp.attributes, "http.response.status_code") == 200)
+        .unwrap();
+    // The failed attempt ends before the fallback starts, which ends by the request's end.
+    let mut kids: Vec<&Span> = got
+        .spans
+        .iter()
+        .filter(|sp| sp.kind == span::SpanKind::Client as i32)
+        .collect();
+    kids.sort_by_key(|sp| sp.start_time_unix_nano);
+    assert_eq!(kids.len(), 2);
+    assert!(kids[0].start_time_unix_nano <= kids[0].end_time_unix_nano);
+    assert!(
+        kids[0].end_time_unix_nano <= kids[1].start_time_unix_nano,
+        "attempt 1 ends at {}, attempt 2 starts at {}",
+        kids[0].end_time_unix_nano,
+        kids[1].start_time_unix_nano
+    );
+    assert!(kids[1].end_time_unix_nano <= root.end_time_unix_nano);
+    g.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_on_the_span_counts_cached_input_and_reasoning_output() {
+    let (coll, got) = collector().await;
+    let (up, _seen) = upstream().await;
+    let yaml = format!(
+        r#"
+providers:
+  - {{ name: cachy, type: openai_compatible, base_url: "{up}/cached/v1" }}
+routes:
+  - name: m
+    deployments: [{{ provider: cachy, model: gpt-4o-mini }}]
+telemetry:
+  traces:
+    endpoint: "{coll}"
+    sample_ratio: 1
+"#
+    );
+    let g = common::gateway(&yaml).await;
+    assert_eq!(chat(&g, "hello", &[]).await, 200);
+    flush(&g, 1).await;
+    let got = std::mem::take(&mut *got.lock().unwrap());
+    let root = got
+        .spans
+        .iter()
+        .find(|sp| sp.kind == span::SpanKind::Server as i32)
+        .unwrap();
+    let a = &root.attributes;
+    // All 12 input tokens, 8 of them read from the cache; all 5 output tokens, 2 of them
+    // reasoning.
+    assert_eq!(i(a, "gen_ai.usage.input_tokens"), 12);
+    assert_eq!(i(a, "gen_ai.usage.cache_read.input_tokens"), 8);
+    assert_eq!(i(a, "gen_ai.usage.cache_creation.input_tokens"), 0);
+    assert_eq!(i(a, "gen_ai.usage.output_tokens"), 5);
+    assert_eq!(i(a, "gen_ai.usage.reasoning.output_tokens"), 2);
     g.shut_down().await;
 }

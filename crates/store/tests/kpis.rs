@@ -366,9 +366,11 @@ async fn slo_windows_are_judged_at_their_boundaries_and_counted_per_scope() {
     }
     let windows: Vec<SloWindow> = cases.iter().map(|(w, _)| w.clone()).collect();
     s.add_slo_windows(&windows).await.unwrap();
-    // the same use case's other use case in the pod, and one in another pod
+    // the same use case's other use case in the pod, and one in another pod; a window without
+    // traffic (it would meet any SLO) is not counted
     s.add_slo_windows(&[
         win("uc_b", "pod_1", 0, 10, 5, 0),
+        win("uc_b", "pod_1", 1, 0, 0, 0),
         win("uc_c", "pod_2", 0, 10, 0, 0),
     ])
     .await
@@ -402,5 +404,92 @@ async fn slo_windows_are_judged_at_their_boundaries_and_counted_per_scope() {
         (200, 2, 11)
     );
     assert!(!back[0].met());
-    assert_eq!(got(uc_a, T0, all).await, (9, 4));
+    assert_eq!(got(uc_a.clone(), T0, all).await, (9, 4));
+
+    // A window written again takes the targets of the latest write (the SLO in force when it
+    // closed), and is judged by them: 11 slow of 200 are too many for p95 under 800 ms, but the
+    // latency target is gone now.
+    s.add_slo_windows(&[SloWindow {
+        latency_target_ms: None,
+        max_error_ppm: Some(20_000),
+        ..win("uc_a", "pod_1", 0, 0, 0, 0)
+    }])
+    .await
+    .unwrap();
+    let back = s.slo_windows("uc_a", T0, T0 + W).await.unwrap();
+    assert_eq!(
+        (
+            back[0].requests,
+            back[0].latency_target_ms,
+            back[0].max_error_ppm
+        ),
+        (200, None, Some(20_000))
+    );
+    assert!(back[0].met());
+    assert_eq!(got(uc_a, T0, all).await, (9, 5));
+}
+
+/// An SLO's targets: either one alone sets it, the error rate is judged in exact parts per
+/// million (rounded, not cut: 0.29 % is 2,900 ppm although 0.29 × 10,000 is 2,899.999… in
+/// binary), and each bound of each field is allowed, one past it is not.
+#[test]
+fn slo_targets_are_read_exactly_with_inclusive_bounds() {
+    let latency = Slo {
+        latency_p95_ms: Some(800),
+        ..Slo::default()
+    };
+    let errors = Slo {
+        max_error_rate_pct: Some(0.29),
+        ..Slo::default()
+    };
+    assert!(latency.is_set() && errors.is_set());
+    let objective_only = Slo {
+        objective_pct: Some(99.0),
+        ..Slo::default()
+    };
+    assert!(!objective_only.is_set() && !Slo::default().is_set());
+    assert_eq!(errors.max_error_ppm(), Some(2_900));
+    assert_eq!(latency.max_error_ppm(), None);
+    for pct in [0.07, 0.13, 0.29, 0.57, 1.15] {
+        let ppm = Slo {
+            max_error_rate_pct: Some(pct),
+            ..Slo::default()
+        }
+        .max_error_ppm()
+        .unwrap();
+        assert_eq!(ppm, (pct * 10_000.0).round() as u32, "{pct} %");
+        assert_eq!(f64::from(ppm) / 10_000.0, pct, "{pct} %");
+    }
+    let fields =
+        |slo: Slo| -> Vec<&'static str> { slo.problems().into_iter().map(|p| p.0).collect() };
+    for ok in [
+        Slo {
+            latency_p95_ms: Some(1),
+            max_error_rate_pct: Some(0.0),
+            objective_pct: Some(50.0),
+        },
+        Slo {
+            latency_p95_ms: Some(600_000),
+            max_error_rate_pct: Some(100.0),
+            objective_pct: Some(99.99),
+        },
+    ] {
+        assert_eq!(fields(ok), Vec::<&str>::new(), "{ok:?}");
+    }
+    assert_eq!(
+        fields(Slo {
+            latency_p95_ms: Some(600_001),
+            max_error_rate_pct: Some(100.01),
+            objective_pct: Some(99.991),
+        }),
+        ["latency_p95_ms", "max_error_rate_pct", "objective_pct"]
+    );
+    assert_eq!(
+        fields(Slo {
+            latency_p95_ms: Some(0),
+            max_error_rate_pct: Some(-0.01),
+            objective_pct: Some(49.99),
+        }),
+        ["latency_p95_ms", "max_error_rate_pct", "objective_pct"]
+    );
 }

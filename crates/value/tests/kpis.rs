@@ -405,6 +405,17 @@ fn k16_spend_and_burn() {
     );
     let k = kpi(&f, 16);
     assert_eq!(k.values[0].nano_usd, Some(50_000_000_000));
+    // Spent at the very start of the periods (no time gone by): no daily rate, so no days to
+    // exhaustion (not 0 days), and the burn still reads.
+    let at_start = Facts {
+        budget: Some(BudgetBurn {
+            days_elapsed: 0.0,
+            ..f.budget.unwrap()
+        }),
+        ..f.clone()
+    };
+    is(&at_start, 16, "burn", 0.3);
+    assert_eq!(kpi(&at_start, 16).get("days_to_exhaustion"), None);
     na(&Facts::default(), 16, "no requests");
 }
 

@@ -1,0 +1,64 @@
+//! The outcome writer: a full queue refuses an event and counts it (the endpoint answers 503, the
+//! application retries), and shutdown writes every event still queued.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::Ordering::Relaxed;
+use tollgate_ledger::outcomes::{OutcomeWriter, QueueFull};
+use tollgate_store::{Outcome, OutcomeEvent, OutcomeQueries, Store, new_id, now_ms};
+
+fn event(i: u64) -> OutcomeEvent {
+    OutcomeEvent {
+        id: new_id("fbk"),
+        event_id: Some(format!("e{i}")),
+        at: now_ms(),
+        use_case_id: "uc_1".into(),
+        pod_id: "pod_1".into(),
+        key_id: "key_1".into(),
+        request_id: Some(format!("req_{i}")),
+        outcome: Some(Outcome::Success),
+        ..OutcomeEvent::default()
+    }
+}
+
+// One thread: the writer's task does not run before the test awaits, so the queue fills.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-outcomes-{}-{}",
+        std::process::id(),
+        new_id("d")
+    ));
+    let store = Store::open(&dir.join("tollgate.db")).await.unwrap();
+    let writer = OutcomeWriter::start(store.clone(), 3, 2);
+    for i in 0..3 {
+        writer.submit(event(i)).unwrap();
+    }
+    assert_eq!(writer.submit(event(3)), Err(QueueFull));
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.queued.load(Relaxed), stats.refused.load(Relaxed)),
+        (3, 1)
+    );
+    assert_eq!(stats.pending(), 3);
+
+    // Stopped before it wrote anything: the three queued events are written first.
+    writer.shutdown().await;
+    let stats = writer.stats();
+    assert_eq!(
+        (stats.stored.load(Relaxed), stats.lost.load(Relaxed)),
+        (3, 0)
+    );
+    assert_eq!(stats.pending(), 0);
+    let events: u64 = store
+        .outcome_rollups(0, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.events)
+        .sum();
+    assert_eq!(events, 3);
+    // A stopped writer takes nothing more.
+    assert_eq!(writer.submit(event(4)), Err(QueueFull));
+}
