@@ -44,6 +44,9 @@ use tollgate_meter::Charge;
 /// The longest `tracestate` passed on (W3C: 512 characters at least must be propagated).
 const MAX_TRACESTATE: usize = 512;
 
+/// Spans per export request.
+const EXPORT_BATCH: usize = 128;
+
 /// The most characters of prompt or answer added to a span when content is captured.
 pub const MAX_CONTENT_CHARS: usize = 16 * 1024;
 
@@ -304,8 +307,12 @@ impl Traces {
             in_flight: in_flight.clone(),
         })
         .with_batch_config(
+            // Small batches often: each export's encoding is a short burst on the batch thread,
+            // never a long one that holds a core the request workers need.
             opentelemetry_sdk::trace::BatchConfigBuilder::default()
                 .with_max_queue_size(usize::try_from(cfg.queue_spans).unwrap_or(usize::MAX))
+                .with_max_export_batch_size(EXPORT_BATCH)
+                .with_scheduled_delay(Duration::from_millis(500))
                 .build(),
         )
         .build();
