@@ -182,6 +182,22 @@ async fn chat(g: &common::Gw, text: &str, headers: &[(&str, &str)]) -> u16 {
     status
 }
 
+/// Gives the test's use case a policy that logs `mode`, in force at once.
+async fn set_logging(g: &common::Gw, mode: &str) {
+    let policy = json!({ "logging": mode }).to_string();
+    g.gw.store
+        .put_policy(
+            "test",
+            &g.use_case.id,
+            Some(&policy),
+            "",
+            g.gw.clock.now_ms(),
+        )
+        .await
+        .unwrap();
+    g.gw.policies.reload().await.unwrap();
+}
+
 /// Waits until `records` records are written (a request's spans are queued before its record),
 /// then exports the queued spans.
 async fn flush(g: &common::Gw, records: u64) {
@@ -427,30 +443,10 @@ async fn refusals_are_traced_and_content_needs_both_switches() {
     // No policy logging: no content, even with capture_content.
     assert_eq!(chat(&g, "write to ann@example.com", &[]).await, 200);
     // A masked policy: the masked prompt and answer are on the span.
-    g.gw.store
-        .put_policy(
-            "test",
-            &g.use_case.id,
-            Some(r#"{"logging": "masked"}"#),
-            "",
-            g.gw.clock.now_ms(),
-        )
-        .await
-        .unwrap();
-    g.gw.policies.reload().await.unwrap();
+    set_logging(&g, "masked").await;
     assert_eq!(chat(&g, "write to bob@example.com", &[]).await, 200);
     // A full policy: its text stays in the payload store, not in traces.
-    g.gw.store
-        .put_policy(
-            "test",
-            &g.use_case.id,
-            Some(r#"{"logging": "full"}"#),
-            "",
-            g.gw.clock.now_ms(),
-        )
-        .await
-        .unwrap();
-    g.gw.policies.reload().await.unwrap();
+    set_logging(&g, "full").await;
     assert_eq!(chat(&g, "write to cy@example.com", &[]).await, 200);
     // A refusal before admission (unknown route) is a span too, with its error.
     let resp = reqwest::Client::new()
@@ -651,17 +647,7 @@ async fn content_needs_capture_content_even_under_a_masked_policy() {
     let (coll, got) = collector().await;
     let (up, _seen) = upstream().await;
     let g = common::gateway(&config(&up, &coll, "    sample_ratio: 1")).await;
-    g.gw.store
-        .put_policy(
-            "test",
-            &g.use_case.id,
-            Some(r#"{"logging": "masked"}"#),
-            "",
-            g.gw.clock.now_ms(),
-        )
-        .await
-        .unwrap();
-    g.gw.policies.reload().await.unwrap();
+    set_logging(&g, "masked").await;
     assert_eq!(chat(&g, "write to bob@example.com", &[]).await, 200);
     flush(&g, 1).await;
     let got = std::mem::take(&mut *got.lock().unwrap());
