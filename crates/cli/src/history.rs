@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use tollgate_gateway::Gateway;
 use tollgate_store::{
-    AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, PageRequest, RequestRecord,
-    SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCaseFilter, UseCasePatch, UseCaseQueries, new_id,
+    AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, RequestRecord,
+    SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCasePatch, UseCaseQueries, new_id,
 };
 use tollgate_types::openai::Usage;
 
@@ -84,17 +84,7 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
     if gw.store.init_setting(SETTING, &stamp).await? != stamp {
         return Ok(None);
     }
-    let use_cases = gw
-        .store
-        .list_use_cases(
-            &UseCaseFilter::default(),
-            &PageRequest {
-                after: None,
-                limit: 200,
-            },
-        )
-        .await?
-        .items;
+    let use_cases = crate::seed::use_cases(gw).await?;
     let mut rng = fastrand::Rng::with_seed(7);
     let mut records = Vec::new();
     let mut events = Vec::new();
@@ -315,12 +305,7 @@ mod tests {
             windows > 1_000 && met < windows && met * 10 > windows * 8,
             "{windows} {met}"
         );
-        let ucs = gw
-            .store
-            .list_use_cases(&UseCaseFilter::default(), &PageRequest::default())
-            .await
-            .unwrap()
-            .items;
+        let ucs = crate::seed::use_cases(&gw).await.unwrap();
         for p in &PROFILES {
             let uc = ucs.iter().find(|u| u.name == p.name).unwrap();
             assert_eq!(uc.slo, DEMO_SLO, "{}", p.name);

@@ -243,17 +243,7 @@ pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
             .set_member("demo", &pod_ids[pod], &u.id, role)
             .await?;
     }
-    let existing = gw
-        .store
-        .list_use_cases(
-            &UseCaseFilter::default(),
-            &PageRequest {
-                after: None,
-                limit: 200,
-            },
-        )
-        .await?
-        .items;
+    let existing = use_cases(gw).await?;
     let old_keys = gw
         .store
         .list_keys(
@@ -330,4 +320,19 @@ pub async fn seed(gw: &Gateway) -> anyhow::Result<Vec<DemoKey>> {
     }
     gw.keyring.reload().await?;
     Ok(out)
+}
+
+/// The demo organization's use cases (a few; one page holds them).
+pub(crate) async fn use_cases(gw: &Gateway) -> anyhow::Result<Vec<tollgate_store::UseCase>> {
+    Ok(gw
+        .store
+        .list_use_cases(
+            &UseCaseFilter::default(),
+            &PageRequest {
+                after: None,
+                limit: 200,
+            },
+        )
+        .await?
+        .items)
 }

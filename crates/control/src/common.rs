@@ -32,18 +32,8 @@ pub(crate) async fn body<T: DeserializeOwned>(
     body: Body,
 ) -> Result<T> {
     let bytes = read_body(headers, body, gw.max_body_bytes).await?;
-    // serde reads a struct from an array too (`[null, null]` is an `UpdatePod`): every body of
-    // this API is an object.
-    if bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b != b'{')
-    {
-        return Err(ApiError::invalid(
-            "the request body must be a JSON object",
-            None,
-        ));
-    }
+    // serde reads a struct from an array too (`[null, null]` is an `UpdatePod`).
+    tollgate_http::extract::require_object(&bytes)?;
     // The text first: its syntax, keys given twice (which a parsed value would merge), types.
     let text = parse_json::<T>(&bytes);
     let Ok(mut value) = parse_json::<serde_json::Value>(&bytes) else {

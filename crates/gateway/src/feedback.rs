@@ -348,16 +348,7 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
     let caller = gw.keyring.authenticate(headers)?;
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     // An object, not an array of positional fields (which serde would also take).
-    if bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b != b'{')
-    {
-        return Err(ApiError::invalid(
-            "the request body must be a JSON object",
-            None,
-        ));
-    }
+    tollgate_http::extract::require_object(&bytes)?;
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;

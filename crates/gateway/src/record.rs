@@ -62,11 +62,12 @@ impl Books {
             ),
             charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()),
         );
+        let latency = ctx.received.elapsed();
         if let Some(slo) = &self.slo {
             slo.record(
                 caller,
                 ctx.received_at_ms,
-                elapsed_ms(ttft.unwrap_or_else(|| ctx.received.elapsed())),
+                elapsed_ms(ttft.unwrap_or(latency)),
                 status,
             );
         }
@@ -118,7 +119,7 @@ impl Books {
                 None => "none",
             }
             .to_string(),
-            latency_ms: elapsed_ms(ctx.received.elapsed()),
+            latency_ms: elapsed_ms(latency),
             ttft_ms: ttft.map(elapsed_ms),
             price_id: last
                 .and_then(|a| self.meter.price_point(a.route, a.deployment))

@@ -23,6 +23,22 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<Duration> {
         .map(|t| t.0)
 }
 
+/// Refuses a body that is not a JSON object: serde reads a struct from an array too (positional
+/// fields), and every body of these APIs is an object.
+pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b != b'{')
+    {
+        return Err(ApiError::invalid(
+            "the request body must be a JSON object",
+            None,
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the whole body, refusing more than `limit` bytes.
 pub async fn read_body(
     headers: &axum::http::HeaderMap,
