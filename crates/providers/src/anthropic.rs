@@ -26,7 +26,7 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// An Anthropic endpoint.
 #[derive(Debug, Clone)]
 pub struct Anthropic {
-    messages_url: String,
+    messages_url: crate::Endpoint,
     api_key: Option<tollgate_config::Secret>,
     version: String,
 }
@@ -35,7 +35,7 @@ impl Anthropic {
     pub(crate) fn new(cfg: &ProviderConfig) -> Self {
         let base = cfg.base_url.trim_end_matches("/v1");
         Anthropic {
-            messages_url: format!("{base}/v1/messages"),
+            messages_url: crate::Endpoint::new(format!("{base}/v1/messages")),
             api_key: cfg.api_key.clone(),
             version: cfg.anthropic_version.clone(),
         }

@@ -3,7 +3,7 @@
 //! an `api-key` header. The deployment's `model` in Tollgate's config is the Azure deployment name.
 
 use crate::openai::{send_chat, send_embeddings};
-use crate::{ChatReply, Complete, ProviderApi, ProviderError, Via};
+use crate::{ChatReply, Complete, Endpoint, ProviderApi, ProviderError, Via};
 use tollgate_config::Provider as ProviderConfig;
 use tollgate_config::Secret;
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest};
@@ -33,8 +33,8 @@ impl AzureOpenAi {
         )
     }
 
-    fn post(&self, http: Via<'_>, url: &str) -> reqwest::RequestBuilder {
-        let b = http.post(url);
+    fn post(&self, http: Via<'_>, url: String) -> reqwest::RequestBuilder {
+        let b = http.post(&Endpoint::new(url));
         match &self.api_key {
             Some(k) => b.header("api-key", k.expose()),
             None => b,
@@ -50,7 +50,7 @@ impl ProviderApi for AzureOpenAi {
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
         send_chat(
-            self.post(http, &self.url(model, "chat/completions")),
+            self.post(http, self.url(model, "chat/completions")),
             req,
             model,
         )
@@ -63,7 +63,7 @@ impl ProviderApi for AzureOpenAi {
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Complete, ProviderError> {
-        send_embeddings(self.post(http, &self.url(model, "embeddings")), req, model).await
+        send_embeddings(self.post(http, self.url(model, "embeddings")), req, model).await
     }
 }
 

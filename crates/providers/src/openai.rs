@@ -5,7 +5,9 @@
 //! through. Complete answers pass back as bytes (only usage is
 //! read); streamed chunks pass back one by one, and `[DONE]` marks the end.
 
-use crate::{ChatReply, ChatStream, Chunk, Complete, ProviderApi, ProviderError, SseReader, Via};
+use crate::{
+    ChatReply, ChatStream, Chunk, Complete, Endpoint, ProviderApi, ProviderError, SseReader, Via,
+};
 use bytes::Bytes;
 use tollgate_config::Provider as ProviderConfig;
 use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, UsageProbe};
@@ -13,8 +15,8 @@ use tollgate_types::openai::{ChatCompletionRequest, EmbeddingsRequest, UsageProb
 /// OpenAI or an OpenAI-compatible server.
 #[derive(Debug, Clone)]
 pub struct OpenAi {
-    chat_url: String,
-    embeddings_url: String,
+    chat_url: Endpoint,
+    embeddings_url: Endpoint,
     /// `Bearer <key>`, precomputed; absent for servers without auth.
     auth: Option<String>,
 }
@@ -22,8 +24,8 @@ pub struct OpenAi {
 impl OpenAi {
     pub(crate) fn new(cfg: &ProviderConfig) -> Self {
         OpenAi {
-            chat_url: format!("{}/chat/completions", cfg.base_url),
-            embeddings_url: format!("{}/embeddings", cfg.base_url),
+            chat_url: Endpoint::new(format!("{}/chat/completions", cfg.base_url)),
+            embeddings_url: Endpoint::new(format!("{}/embeddings", cfg.base_url)),
             auth: cfg
                 .api_key
                 .as_ref()
@@ -31,7 +33,7 @@ impl OpenAi {
         }
     }
 
-    fn post(&self, http: Via<'_>, url: &str) -> reqwest::RequestBuilder {
+    fn post(&self, http: Via<'_>, url: &Endpoint) -> reqwest::RequestBuilder {
         let b = http.post(url);
         match &self.auth {
             Some(a) => b.header(reqwest::header::AUTHORIZATION, a),
