@@ -16,7 +16,7 @@ pub(crate) async fn budget_pod(
                 .map_err(|_| ApiError::Missing(format!("pod {scope_id}")))?
                 .id,
         ),
-        "use_case" => Some(
+        "use_case" | "use_case_eval" => Some(
             gw.store
                 .get_use_case(scope_id)
                 .await

@@ -652,8 +652,10 @@ pub struct ErrorDetail {
 pub enum BudgetScope {
     /// One key.
     Key,
-    /// One use case.
+    /// One use case's production traffic (its keys; not its evaluation runs).
     UseCase,
+    /// One use case's evaluation runs (the keys the server mints for them).
+    UseCaseEval,
     /// One pod.
     Pod,
     /// The whole organization.

@@ -127,6 +127,7 @@ telemetry:
         key_limits: Default::default(),
         use_case_limits: Default::default(),
         slo: Default::default(),
+        evaluation: false,
     });
     let mut ctx = RequestContext::new("req_01jd7x3k9m2q7w".into(), 1_796_082_600_000);
     ctx.endpoint = "chat";

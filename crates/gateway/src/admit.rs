@@ -164,6 +164,9 @@ impl Admission {
         }
         match entry.stage {
             Stage::Production => Ok(()),
+            // An evaluation is how a use case earns its next stage: the server's evaluation keys
+            // may call a proposed or piloting use case's routes, outside its pilot caps.
+            Stage::Proposed | Stage::Pilot if entry.evaluation => Ok(()),
             Stage::Proposed => Err(ApiError::Forbidden {
                 message: format!(
                     "use case `{}` is proposed: it gets no traffic until it is moved to pilot",
@@ -249,6 +252,7 @@ mod tests {
             key_limits: Default::default(),
             use_case_limits: Default::default(),
             slo: Default::default(),
+            evaluation: false,
         }
     }
 

@@ -43,6 +43,10 @@ pub struct KeyEntry {
     pub use_case_limits: Limits,
     /// The use case's SLO (empty: none).
     pub slo: tollgate_store::Slo,
+    /// An evaluation key (minted by the server for a run): its requests are tagged as
+    /// evaluation, charged to the use case's eval budget rather than its production ones, exempt
+    /// from pilot caps, allowed before the pilot starts, and kept out of SLO windows.
+    pub evaluation: bool,
 }
 
 /// Whether a key may call a route.
@@ -118,6 +122,7 @@ fn entry_of(k: tollgate_store::ApiKey, uc: tollgate_store::UseCase) -> (String, 
         key_limits: k.limits,
         use_case_limits: uc.limits,
         slo: uc.slo,
+        evaluation: k.evaluation,
     };
     (k.hash, Arc::new(entry))
 }
@@ -254,6 +259,7 @@ mod tests {
             key_limits: Limits::default(),
             use_case_limits: Limits::default(),
             slo: Default::default(),
+            evaluation: false,
         }
     }
 

@@ -60,7 +60,9 @@ impl State {
     fn applies(&self, e: &KeyEntry) -> bool {
         match self.budget.scope.as_str() {
             "key" => self.budget.scope_id == e.key_id,
-            "use_case" => self.budget.scope_id == e.use_case_id,
+            // A use case's production budgets and its eval budget split its traffic by key.
+            "use_case" => self.budget.scope_id == e.use_case_id && !e.evaluation,
+            "use_case_eval" => self.budget.scope_id == e.use_case_id && e.evaluation,
             "pod" => self.budget.scope_id == e.pod_id,
             "org" => true,
             _ => false,

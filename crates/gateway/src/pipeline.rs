@@ -163,6 +163,8 @@ async fn route_chat(
             if let Some(p) = ctx.payload.as_mut() {
                 p.answer = og.answer_for_log(&shield::answer_text(&body));
             }
+            let mut tollgate_headers = tollgate_headers;
+            cost_header(&mut tollgate_headers, &charge);
             let response = gw.complete_response("chat", ctx, &route_name, body, tollgate_headers);
             Ok(Finished::Complete { response, charge })
         }
@@ -234,6 +236,16 @@ async fn finish_admitted(gw: Arc<Gateway>, mut ctx: RequestContext, work: Work) 
     });
     rx.await
         .unwrap_or_else(|_| ApiError::Internal.into_response())
+}
+
+/// `x-tollgate-cost-usd`: what a complete answer cost, exactly (`0.000123`), when its deployment
+/// is priced — so a caller (the evaluation runner among them) need not price it again.
+fn cost_header(h: &mut Vec<(&'static str, HeaderValue)>, charge: &tollgate_meter::Charge) {
+    if let Some(cost) = charge.cost
+        && let Ok(v) = HeaderValue::from_str(&cost.usd())
+    {
+        h.push(("x-tollgate-cost-usd", v));
+    }
 }
 
 /// Checks what serde cannot: the rules OpenAI enforces beyond types.
@@ -372,7 +384,8 @@ async fn route_embeddings(
         ctx.received.elapsed(),
         None,
     );
-    let h = gw.answer_headers(ctx, target);
+    let mut h = gw.answer_headers(ctx, target);
+    cost_header(&mut h, &charge);
     let response = gw.complete_response("embeddings", ctx, &route_name, c.body, h);
     Ok(Finished::Complete { response, charge })
 }

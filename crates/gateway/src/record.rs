@@ -63,7 +63,7 @@ impl Books {
             charge.and_then(|c| c.cost).map_or(0, |m| m.nanos()),
         );
         let latency = ctx.received.elapsed();
-        if let Some(slo) = &self.slo {
+        if let Some(slo) = self.slo.as_ref().filter(|_| !caller.evaluation) {
             slo.record(
                 caller,
                 ctx.received_at_ms,
@@ -128,6 +128,7 @@ impl Books {
             prompt_hash: ctx.prompt_hash.take(),
             policy: ctx.guard.policy.clone(),
             guard: Some(ctx.guard.to_json()),
+            evaluation: caller.evaluation,
         });
     }
 }

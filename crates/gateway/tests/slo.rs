@@ -55,6 +55,7 @@ fn caller(slo: Slo) -> KeyEntry {
         key_limits: Default::default(),
         use_case_limits: Default::default(),
         slo,
+        evaluation: false,
     }
 }
 

@@ -50,6 +50,7 @@ fn record(i: usize) -> RequestRecord {
         ttft_ms: i.is_multiple_of(3).then_some(60),
         end_user_hash: Some(format!("u{:05}", (i * 7919) % 10_000)),
         session_hash: Some(format!("s{:06}", i % 100_000)),
+        evaluation: false,
         ..RequestRecord::default()
     }
 }

@@ -43,6 +43,7 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             policy: None,
             guard: None,
             session_hash: None,
+            evaluation: false,
             end_user_hash: None,
             payload_ref: None,
             payload: None,

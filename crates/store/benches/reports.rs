@@ -60,6 +60,7 @@ fn record(i: usize) -> RequestRecord {
         policy: None,
         guard: None,
         session_hash: None,
+        evaluation: false,
         end_user_hash: None,
         payload_ref: None,
         payload: None,

@@ -231,6 +231,7 @@ pub fn new_api_key(
         limits: crate::Limits::default(),
         created_at: crate::now_ms(),
         created_by: created_by.to_string(),
+        evaluation: false,
     };
     (record, k.plaintext)
 }

@@ -374,6 +374,11 @@ pub struct ApiKey {
     pub created_at: i64,
     /// Who created it (user id or `admin`).
     pub created_by: String,
+    /// Minted by the server for an evaluation run: its requests are tagged as evaluation, held
+    /// to the use case's eval budget instead of its production ones, and kept out of production
+    /// KPIs.
+    #[serde(default)]
+    pub evaluation: bool,
 }
 
 impl ApiKey {
@@ -683,6 +688,10 @@ pub struct RequestRecord {
     /// what feedback about a session is checked against. Not covered by the audit chain.
     #[serde(default)]
     pub session_hash: Option<String>,
+    /// Sent with an evaluation key: kept out of production KPIs and SLOs, charged to the eval
+    /// budget; chained (as `purpose: evaluation`) so the tag cannot be changed afterwards.
+    #[serde(default)]
+    pub evaluation: bool,
 }
 
 /// What an application reports became of a request or a session.

@@ -65,6 +65,7 @@ fn key(id_uc: &str, hash: &str) -> ApiKey {
         limits: Limits::default(),
         created_at: now_ms(),
         created_by: "admin".into(),
+        evaluation: false,
     }
 }
 

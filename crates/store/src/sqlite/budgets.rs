@@ -29,7 +29,7 @@ fn details(b: &Budget) -> serde_json::Value {
 fn column(scope: &str) -> R<&'static str> {
     match scope {
         "key" => Ok("key_id"),
-        "use_case" => Ok("use_case_id"),
+        "use_case" | "use_case_eval" => Ok("use_case_id"),
         "pod" => Ok("pod_id"),
         "org" => Ok("''"),
         other => Err(StoreError::Invalid(format!(
@@ -119,6 +119,17 @@ impl BudgetQueries for SqliteStore {
             "1 = 1 OR ?2 = ''".to_string()
         } else {
             format!("{col} = ?2")
+        };
+        // A use case's production budgets count what its production keys spent; its eval budget
+        // what the evaluation keys the server minted for its runs spent.
+        let filter = match scope {
+            "use_case" => format!(
+                "{filter} AND key_id NOT IN (SELECT id FROM api_keys WHERE purpose = 'evaluation')"
+            ),
+            "use_case_eval" => format!(
+                "{filter} AND key_id IN (SELECT id FROM api_keys WHERE purpose = 'evaluation')"
+            ),
+            _ => filter,
         };
         // `col` comes from the fixed list above; the scope id and times are bound.
         // Summed as whole USD and the nano-USD beyond them, so no sum can overflow (SQLite's

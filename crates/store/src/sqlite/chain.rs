@@ -22,7 +22,7 @@ pub(crate) struct Link {
 /// The chained fields of a request record: all of it but the end user's id (its keyed
 /// pseudonym stands in), so the id can be erased.
 fn record_data(r: &RequestRecord) -> Value {
-    json!({
+    let mut v = json!({
         "request_id": r.request_id, "at": r.at, "key_id": r.key_id, "use_case_id": r.use_case_id,
         "pod_id": r.pod_id, "end_user_hash": r.end_user_hash, "endpoint": r.endpoint, "route": r.route,
         "provider": r.provider, "model": r.model, "stream": r.stream, "attempts": r.attempts,
@@ -32,7 +32,13 @@ fn record_data(r: &RequestRecord) -> Value {
         "cost_nano_usd": r.cost_nano_usd, "cost_split": r.cost_split, "price_source": r.price_source,
         "price_id": r.price_id, "usage_source": r.usage_source, "latency_ms": r.latency_ms,
         "ttft_ms": r.ttft_ms, "prompt_hash": r.prompt_hash, "policy": r.policy, "guard": r.guard, "payload_ref": r.payload_ref,
-    })
+    });
+    // Only evaluation records carry a purpose, so production records keep the bytes they were
+    // chained with before purposes existed.
+    if r.evaluation {
+        v["purpose"] = json!("evaluation");
+    }
+    v
 }
 
 fn audit_data(e: &AuditEvent) -> Value {
@@ -47,8 +53,8 @@ fn audit_data(e: &AuditEvent) -> Value {
 /// two to the same bytes.
 fn record_canonical(r: &RequestRecord) -> Vec<u8> {
     let mut out = Vec::with_capacity(768);
-    tollgate_audit::Canon::object(&mut out)
-        .int("at", r.at)
+    let mut c = tollgate_audit::Canon::object(&mut out);
+    c.int("at", r.at)
         .int("attempts", r.attempts)
         .int("cache_write_tokens", r.cache_write_tokens)
         .int("cached_input_tokens", r.cached_input_tokens)
@@ -69,8 +75,11 @@ fn record_canonical(r: &RequestRecord) -> Vec<u8> {
         .opt_str("price_id", r.price_id.as_deref())
         .str("price_source", &r.price_source)
         .opt_str("prompt_hash", r.prompt_hash.as_deref())
-        .opt_str("provider", r.provider.as_deref())
-        .int("reasoning_tokens", r.reasoning_tokens)
+        .opt_str("provider", r.provider.as_deref());
+    if r.evaluation {
+        c.str("purpose", "evaluation");
+    }
+    c.int("reasoning_tokens", r.reasoning_tokens)
         .str("request_id", &r.request_id)
         .str("route", &r.route)
         .int("status", r.status)
@@ -417,7 +426,19 @@ mod tests {
             policy: Some("default@1".into()),
             guard: Some("{\"input\":\"ran\"}".into()),
             session_hash: Some("not covered".into()),
+            evaluation: true,
         };
+        // A production record is chained as before purposes existed; an evaluation one says so.
+        assert!(
+            !String::from_utf8(record_canonical(&empty))
+                .unwrap()
+                .contains("purpose")
+        );
+        assert!(
+            String::from_utf8(record_canonical(&full))
+                .unwrap()
+                .contains(r#""purpose":"evaluation""#)
+        );
         for r in [empty, full] {
             assert_eq!(
                 String::from_utf8(record_canonical(&r)).unwrap(),

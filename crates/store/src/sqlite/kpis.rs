@@ -93,7 +93,8 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
     let mut users: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
     let mut sessions: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
     let mut minutes: HashMap<(String, i64), (u64, u64)> = HashMap::new();
-    for r in rows {
+    // Evaluation traffic is not production: it stays out of every KPI rollup.
+    for r in rows.iter().filter(|r| !r.evaluation) {
         let uc = r.use_case_id.as_str();
         let h = hours.entry((r.at.div_euclid(HOUR_MS), uc)).or_default();
         h.pod.clone_from(&r.pod_id);

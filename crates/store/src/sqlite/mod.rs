@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (11, include_str!("../../migrations/sqlite/0011_kpis.sql")),
     (12, include_str!("../../migrations/sqlite/0012_slo.sql")),
+    (13, include_str!("../../migrations/sqlite/0013_evals.sql")),
 ];
 
 /// A SQLite store.
@@ -729,8 +730,8 @@ impl UseCaseQueries for SqliteStore {
 
 async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, use_case_id, user_id, name, prefix, hash, scopes, expires_at, revoked_at, replaced_by, limits, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, use_case_id, user_id, name, prefix, hash, scopes, expires_at, revoked_at, replaced_by, limits, created_at, created_by, purpose)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&k.id)
     .bind(&k.use_case_id)
@@ -745,6 +746,7 @@ async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {
     .bind(json(&k.limits))
     .bind(k.created_at)
     .bind(&k.created_by)
+    .bind(if k.evaluation { "evaluation" } else { "production" })
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -754,7 +756,7 @@ impl KeyQueries for SqliteStore {
     async fn create_key(&self, actor: &str, key: &ApiKey) -> R<ApiKey> {
         self.write(async |c: &mut SqliteConnection| {
             insert_key(c, key).await?;
-            audit(c, actor, "key.create", "key", &key.id, serde_json::json!({"use_case_id": key.use_case_id, "prefix": key.prefix, "scopes": key.scopes, "expires_at": key.expires_at})).await
+            audit(c, actor, "key.create", "key", &key.id, serde_json::json!({"use_case_id": key.use_case_id, "prefix": key.prefix, "scopes": key.scopes, "expires_at": key.expires_at, "evaluation": key.evaluation})).await
         })
         .await?;
         Ok(key.clone())
@@ -844,7 +846,7 @@ impl KeyQueries for SqliteStore {
         let rows = sqlx::query(
             "SELECT k.id AS k_id, k.use_case_id AS k_use_case_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix,
                     k.hash AS k_hash, k.scopes AS k_scopes, k.expires_at AS k_expires_at, k.revoked_at AS k_revoked_at,
-                    k.replaced_by AS k_replaced_by, k.limits AS k_limits, k.created_at AS k_created_at, k.created_by AS k_created_by, u.*
+                    k.replaced_by AS k_replaced_by, k.limits AS k_limits, k.created_at AS k_created_at, k.created_by AS k_created_by, k.purpose AS k_purpose, u.*
              FROM api_keys k JOIN use_cases u ON u.id = k.use_case_id
              WHERE (k.revoked_at IS NULL OR k.revoked_at > ?1) AND (k.expires_at IS NULL OR k.expires_at > ?1)",
         )

@@ -87,6 +87,7 @@ fn key_with(r: &SqliteRow, p: &str) -> R<ApiKey> {
         limits: from_json("limits", &r.try_get::<String, _>(col("limits").as_str())?)?,
         created_at: r.try_get(col("created_at").as_str())?,
         created_by: r.try_get(col("created_by").as_str())?,
+        evaluation: r.try_get::<String, _>(col("purpose").as_str())? == "evaluation",
     })
 }
 
