@@ -239,7 +239,7 @@ pub enum Payloads {
     },
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
@@ -247,7 +247,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(conn: &Conn) -> anyhow::Result<Client> {
+    pub(crate) fn new(conn: &Conn) -> anyhow::Result<Client> {
         let token = std::env::var("TOLLGATE_TOKEN").context(
             "set TOLLGATE_TOKEN to an admin token (the bootstrap token or a personal tgu_ token)",
         )?;
@@ -259,7 +259,7 @@ impl Client {
         })
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -290,7 +290,7 @@ impl Client {
         Ok(v)
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
@@ -317,7 +317,7 @@ impl Client {
         Ok((text, headers))
     }
 
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
@@ -340,7 +340,7 @@ impl Client {
         Ok(Value::Array(items))
     }
 
-    fn show(&self, v: &Value, columns: &[&str]) {
+    pub(crate) fn show(&self, v: &Value, columns: &[&str]) {
         if self.json {
             print_json(v);
             return;

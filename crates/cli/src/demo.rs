@@ -131,6 +131,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    control.set_gateway_address(addr);
     let mut gw_stop = stop_rx.clone();
     let gw_task = tokio::spawn(tollgate_gateway::serve(
         gw,

@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod audit;
 mod demo;
+mod eval;
 mod guard;
 mod history;
 mod seed;
@@ -92,6 +93,14 @@ enum Command {
         conn: admin::Conn,
         #[command(subcommand)]
         command: admin::Report,
+    },
+    /// Evaluation suites and runs: check a suite, run it through the gateway, report (admin
+    /// API; exit 100 when a run's pass rate is under its suite's).
+    Eval {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: eval::Eval,
     },
     /// The guard engine: scan text for personal data, secrets and injection signs.
     Guard {
@@ -205,6 +214,13 @@ fn main() -> anyhow::Result<()> {
             Command::Payloads { conn, command } => admin::payloads(conn, command).await,
             Command::Erase { conn, end_user } => admin::erase(conn, end_user).await,
             Command::Report { conn, command } => admin::report(conn, command).await,
+            Command::Eval { conn, command } => {
+                let code = eval::eval(conn, command).await?;
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
             Command::Audit { command } => {
                 let code = audit::run(command).await.unwrap_or_else(|e| {
                     eprintln!("Error: {e:#}");

@@ -57,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    control.set_gateway_address(addr);
     tracing::info!(%addr, routes = gw.config.routes.len(), providers = gw.config.providers.len(), "gateway listening");
     // The one stdout line scripts and tests read to find the port.
     println!("tollgate gateway listening on http://{addr}");

@@ -4,9 +4,10 @@
 //! |---|---|
 //! | bootstrap admin token, `platform_admin` | everything |
 //! | `finops`, `risk_officer`, `auditor` | read everything (the audit trail too, for `auditor` and `risk_officer`); `finops` also manages budgets; `risk_officer` also writes guard policies; `auditor`, `risk_officer` read stored payloads (a reason required, audited); `risk_officer` erases end users |
-//! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys |
-//! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases |
-//! | pod `domain_expert`, `analyst`, `viewer` | read their pod |
+//! | pod `lead` | read their pod; change it, its members, its use cases and stages, its keys; store evaluation suites and start runs |
+//! | pod `builder` | read their pod; issue, rotate and revoke keys of its use cases; store evaluation suites and start runs |
+//! | pod `domain_expert` | read their pod; store evaluation suites and start runs |
+//! | pod `analyst`, `viewer` | read their pod |
 //! | any user | issue, list and revoke their own personal tokens (only a platform admin does so for others, and changes users) |
 //!
 //! Objects of a pod the caller may not read answer 404, exactly like objects that do not exist.
@@ -133,6 +134,16 @@ impl Principal {
     /// May issue, rotate and revoke keys of `pod`'s use cases.
     pub fn can_issue_keys(&self, pod: &str) -> bool {
         self.is_admin() || matches!(self.pod_role(pod), Some(PodRole::Lead | PodRole::Builder))
+    }
+
+    /// May store `pod`'s evaluation suites and start runs of them (leads also do, pod leads
+    /// through their role; domain experts write the cases).
+    pub fn can_evaluate(&self, pod: &str) -> bool {
+        self.is_admin()
+            || matches!(
+                self.pod_role(pod),
+                Some(PodRole::Lead | PodRole::Builder | PodRole::DomainExpert)
+            )
     }
 
     /// 404 unless the pod is readable; 403 unless `allowed`.

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod budgets;
 mod common;
 pub mod dto;
+pub mod evals;
 pub mod focus;
 pub mod keys;
 pub mod kpis;
@@ -84,6 +85,11 @@ pub struct Control {
     pub clock: Clock,
     /// The master key that opens stored payloads' data keys (auditors' reads).
     pub master_key: tollgate_payload::MasterKey,
+    /// Where this server's own `/v1` answers (set once it listens): where evaluation runs send
+    /// their cases.
+    gateway_url: std::sync::OnceLock<String>,
+    /// Evaluation runs in progress on this server, with their live counts.
+    pub(crate) running: evals::Running,
 }
 
 /// Failed authentications a client may make per second before it is throttled.
@@ -225,6 +231,30 @@ pub enum ControlError {
 }
 
 impl Control {
+    /// Tells the control plane where the gateway it sits beside listens (`0.0.0.0` and `[::]`
+    /// are reached on loopback), so evaluation runs can send their cases through it. Only the
+    /// first call counts.
+    pub fn set_gateway_address(&self, addr: std::net::SocketAddr) {
+        let ip = match addr.ip() {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            }
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            }
+            ip => ip,
+        };
+        let _ = self.gateway_url.set(format!(
+            "http://{}",
+            std::net::SocketAddr::new(ip, addr.port())
+        ));
+    }
+
+    /// Where the gateway answers, once known.
+    pub fn gateway_url(&self) -> Option<String> {
+        self.gateway_url.get().cloned()
+    }
+
     /// The control plane over `store` for `config`, telling `plane` about changes. Sets up the
     /// bootstrap admin token (see [`bootstrap_token`]).
     pub async fn new(
@@ -245,6 +275,15 @@ impl Control {
         clock: Clock,
     ) -> Result<Arc<Control>, ControlError> {
         let (admin_token_hash, new_admin_token) = bootstrap_token(&store, &secret).await?;
+        // Runs a stopped server left behind will not finish: record them as failed.
+        match tollgate_store::EvalQueries::fail_interrupted_runs(&store, clock.now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                runs = n,
+                "evaluation runs interrupted by a stop were marked failed"
+            ),
+            Err(e) => tracing::warn!("cannot check for interrupted evaluation runs: {e}"),
+        }
         let catalog =
             tollgate_meter::Catalog::builtin().map_err(|e| ControlError::Catalog(e.to_string()))?;
         Ok(Arc::new(Control {
@@ -277,6 +316,8 @@ impl Control {
             denied_reads: DeniedReads::default(),
             clock,
             master_key: tollgate_payload::MasterKey::load(&config.audit.master_key_file)?,
+            gateway_url: std::sync::OnceLock::new(),
+            running: evals::Running::default(),
         }))
     }
 
@@ -324,6 +365,8 @@ impl Control {
         policies::get_use_case_policy, policies::put_use_case_policy, policies::delete_use_case_policy,
         policies::use_case_policy_versions,
         payloads::read_payload, payloads::erase_end_user,
+        evals::put_suite, evals::list_suites, evals::get_suite,
+        evals::start_run, evals::list_runs, evals::get_run,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -504,6 +547,16 @@ pub fn router(control: Arc<Control>) -> Router {
         )
         .route("/admin/v1/payloads/{record_id}/read", post(read_payload))
         .route("/admin/v1/erasure", post(erase_end_user))
+        .route("/admin/v1/use-cases/{id}/suites", get(evals::list_suites))
+        .route(
+            "/admin/v1/use-cases/{id}/suites/{name}",
+            get(evals::get_suite).put(evals::put_suite),
+        )
+        .route(
+            "/admin/v1/use-cases/{id}/eval-runs",
+            get(evals::list_runs).post(evals::start_run),
+        )
+        .route("/admin/v1/eval-runs/{run_id}", get(evals::get_run))
         .with_state(control)
 }
 

@@ -16,6 +16,12 @@ use std::sync::Arc;
 use tollgate_gateway::Gateway;
 use tower::ServiceExt;
 
+/// A suite the matrix stores and reads.
+fn suite_doc() -> Value {
+    json!({"prompts": ["Say hi to {{ name }}"], "routes": ["chat"],
+           "tests": [{"vars": {"name": "Ada"}, "assert": [{"type": "icontains", "value": "ada"}]}]})
+}
+
 const CONFIG: &str = r#"
 providers:
   - { name: nowhere, type: openai_compatible, base_url: "http://127.0.0.1:9/v1" }
@@ -137,6 +143,8 @@ enum Op {
     /// Change a person of the pod or their personal tokens: platform admins only; others who can
     /// see the person get 403.
     ManageUser,
+    /// Store evaluation suites and start runs: leads, builders and domain experts of the pod.
+    Evaluate,
 }
 
 /// What `who` gets for `op` on a pod it is a member of (`own`) or not.
@@ -155,6 +163,7 @@ fn expected(who: Who, op: Op, own: bool, ok: StatusCode) -> StatusCode {
         (_, Op::Read) => ok,
         (Lead, _) => ok,
         (Builder, Op::IssueKeys) => ok,
+        (Builder | DomainExpert, Op::Evaluate) => ok,
         _ => forbidden,
     }
 }
@@ -249,6 +258,30 @@ async fn org(api: &Api) -> Org {
             .await;
         let id = uc["id"].as_str().unwrap().to_string();
         api.stage(&id, "pilot", "matrix").await;
+        // A suite, and a finished run of it, for the evaluation routes to read.
+        api.ok(
+            Method::PUT,
+            &format!("/admin/v1/use-cases/{id}/suites/smoke"),
+            json!({"document": suite_doc()}),
+        )
+        .await;
+        use tollgate_store::EvalQueries;
+        let run = tollgate_store::EvalRun {
+            id: format!("run_matrix_{}", use_cases.len()),
+            use_case_id: id.clone(),
+            pod_id: pod.clone(),
+            suite: "smoke".into(),
+            suite_version: 1,
+            stage: "pilot".into(),
+            trigger: "manual".into(),
+            status: "running".into(),
+            created_by: "admin".into(),
+            cases_total: 1,
+            threshold: 1.0,
+            routes: vec!["chat".into()],
+            ..Default::default()
+        };
+        api.gw.store.create_run("admin", &run).await.unwrap();
         use_cases.push(id);
     }
     Org {
@@ -461,7 +494,52 @@ async fn the_role_matrix_of_the_admin_api() {
                 .as_str()
                 .unwrap()
                 .to_string();
+            let run_id = format!("run_matrix_{i}");
             let cases: Vec<(Method, String, Option<Value>, Op, StatusCode)> = vec![
+                (
+                    Method::PUT,
+                    format!("/admin/v1/use-cases/{uc}/suites/by-{n}"),
+                    Some(json!({"document": suite_doc()})),
+                    Op::Evaluate,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/suites"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/suites/smoke"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/eval-runs"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/eval-runs/{run_id}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                // In-process, the control plane does not know the gateway's address: a caller
+                // allowed to start a run gets 503, the others what their role gives.
+                (
+                    Method::POST,
+                    format!("/admin/v1/use-cases/{uc}/eval-runs"),
+                    Some(json!({"suite": "smoke"})),
+                    Op::Evaluate,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                ),
                 (
                     Method::GET,
                     format!("/admin/v1/pods/{pod}"),

@@ -241,6 +241,24 @@ const CHECKS: &[Check] = &[
         object: Object::Path("record_id"),
     },
     Check {
+        method: "PUT",
+        path: "/admin/v1/use-cases/{id}/suites/{name}",
+        bind: &[("id", Fixture::UseCase), ("name", Fixture::Unique)],
+        body: Some(
+            r#"{"document": {"prompts": ["hello"], "routes": ["chat"], "tests": [{"vars": {}}]}}"#,
+        ),
+        action: "suite.version",
+        object: Object::Path("id"),
+    },
+    Check {
+        method: "POST",
+        path: "/admin/v1/use-cases/{id}/eval-runs",
+        bind: &[("id", Fixture::UseCase)],
+        body: Some(r#"{"suite": "audit"}"#),
+        action: "eval.start",
+        object: Object::Path("id"),
+    },
+    Check {
         method: "POST",
         path: "/admin/v1/erasure",
         bind: &[("n", Fixture::Unique)],
@@ -259,7 +277,10 @@ struct Api {
 impl Api {
     async fn new() -> Api {
         let gw = common::gateway_only(CONFIG).await;
-        let (router, _, admin) = planes::app(&gw).await;
+        let (router, control, admin) = planes::app(&gw).await;
+        // Runs started here send their cases nowhere (and end with errors): their start is what
+        // is audited.
+        control.set_gateway_address("127.0.0.1:9".parse().unwrap());
         Api { gw, router, admin }
     }
 
@@ -376,6 +397,15 @@ impl World {
             .await,
         );
         let use_case = id(&use_case, "/id");
+        // A suite (so a run of it can be started).
+        keep(
+            api.ok(
+                "PUT",
+                &format!("/admin/v1/use-cases/{use_case}/suites/audit"),
+                json!({"document": {"prompts": ["hi"], "routes": ["chat"], "tests": [{"vars": {}}]}}),
+            )
+            .await,
+        );
         // A policy of its own (so removing it can be checked).
         keep(
             api.ok(

@@ -78,14 +78,14 @@ pub fn matrix(report: &RunReport) -> String {
             r.passed,
             r.cases,
             r.pass_rate * 100.0,
-            usd(r.cost_nanos)
+            usd(r.cost_nano_usd)
         );
     }
     let _ = writeln!(
         out,
         "cost: ${} for the cases + ${} for judging and embeddings{}",
-        usd(s.cost_nanos),
-        usd(s.scoring_cost_nanos),
+        usd(s.cost_nano_usd),
+        usd(s.scoring_cost_nano_usd),
         if s.unpriced > 0 {
             format!(" ({} answers unpriced)", s.unpriced)
         } else {

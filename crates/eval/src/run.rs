@@ -50,7 +50,7 @@ pub trait Target: Sync {
 }
 
 /// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Its assertions passed (or its score reached the threshold).
@@ -63,7 +63,7 @@ pub enum Status {
 }
 
 /// One assertion's result on one case.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AssertionResult {
     /// The type as written (`not-icontains`).
     #[serde(rename = "type")]
@@ -82,7 +82,7 @@ pub struct AssertionResult {
 }
 
 /// One case: a test, a prompt and a route.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CaseResult {
     /// The test's index in the suite.
     pub test: usize,
@@ -108,7 +108,11 @@ pub struct CaseResult {
     /// Latency of the answer, in milliseconds.
     pub latency_ms: u64,
     /// Cost of the answer in nano-USD, when priced.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "cost_nano_usd",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cost_nanos: Option<u64>,
     /// The gateway's request id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,7 +125,7 @@ pub struct CaseResult {
 }
 
 /// One route's column of the matrix.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RouteSummary {
     /// The route.
     pub route: String,
@@ -132,11 +136,11 @@ pub struct RouteSummary {
     /// Its pass rate (0–1).
     pub pass_rate: f64,
     /// What its cases cost, in nano-USD.
-    pub cost_nanos: u64,
+    pub cost_nano_usd: u64,
 }
 
 /// The totals of a run.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Cases.
     pub cases: usize,
@@ -153,9 +157,9 @@ pub struct Summary {
     /// `pass_rate ≥ threshold`.
     pub passed_threshold: bool,
     /// What the cases cost, in nano-USD (priced answers only).
-    pub cost_nanos: u64,
+    pub cost_nano_usd: u64,
     /// What judging and embedding cost on top, in nano-USD.
-    pub scoring_cost_nanos: u64,
+    pub scoring_cost_nano_usd: u64,
     /// Cases whose cost is not known (unpriced deployments).
     pub unpriced: usize,
     /// Per route.
@@ -163,7 +167,7 @@ pub struct Summary {
 }
 
 /// A run's results.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunReport {
     /// The suite's description.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -403,7 +407,7 @@ fn summarize(suite: &Suite, cases: &[CaseResult], scoring_cost: u64) -> Summary 
                 cases: mine.len(),
                 passed: p,
                 pass_rate: rate(p, mine.len()),
-                cost_nanos: mine.iter().filter_map(|c| c.cost_nanos).sum(),
+                cost_nano_usd: mine.iter().filter_map(|c| c.cost_nanos).sum(),
             }
         })
         .collect();
@@ -415,8 +419,8 @@ fn summarize(suite: &Suite, cases: &[CaseResult], scoring_cost: u64) -> Summary 
         pass_rate,
         threshold: suite.pass_rate,
         passed_threshold: !cases.is_empty() && pass_rate >= suite.pass_rate,
-        cost_nanos: cases.iter().filter_map(|c| c.cost_nanos).sum(),
-        scoring_cost_nanos: scoring_cost,
+        cost_nano_usd: cases.iter().filter_map(|c| c.cost_nanos).sum(),
+        scoring_cost_nano_usd: scoring_cost,
         unpriced: cases
             .iter()
             .filter(|c| c.status != Status::Error && c.cost_nanos.is_none())

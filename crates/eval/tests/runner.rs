@@ -99,13 +99,13 @@ async fn every_case_in_order_with_errors_apart() {
     assert_eq!(s.pass_rate, 0.5);
     assert!(s.passed_threshold, "0.5 ≥ 0.5");
     // 8 answers at 2,500 nano-USD; 4 judge calls at 2,500.
-    assert_eq!(s.cost_nanos, 8 * 2_500);
-    assert_eq!(s.scoring_cost_nanos, 4 * 2_500);
+    assert_eq!(s.cost_nano_usd, 8 * 2_500);
+    assert_eq!(s.scoring_cost_nano_usd, 4 * 2_500);
     let careful = s.routes.iter().find(|r| r.route == "careful").unwrap();
     assert_eq!((careful.cases, careful.passed), (4, 4));
     let broken = s.routes.iter().find(|r| r.route == "broken").unwrap();
     assert_eq!(
-        (broken.passed, broken.pass_rate, broken.cost_nanos),
+        (broken.passed, broken.pass_rate, broken.cost_nano_usd),
         (0, 0.0, 0)
     );
 }

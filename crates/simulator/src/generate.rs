@@ -99,6 +99,40 @@ pub(crate) fn count_tokens(texts: &[String]) -> u64 {
         .max(1)
 }
 
+/// How Tollgate's `llm-rubric` judge prompt starts (its system message).
+pub(crate) const JUDGE_PROMPT_START: &str = "You grade an output against a rubric.";
+
+/// The simulator's verdict on a judge prompt (`<Output>…</Output>` and `<Rubric>…</Rubric>` in
+/// the user message): the share of the rubric's words of four letters or more that the output
+/// contains (any case) is the score; it passes from one half up. Deterministic, so a suite's
+/// rubric can be written to pass or to fail against the simulator.
+pub(crate) fn judge_verdict(user: &str) -> String {
+    let between = |open: &str, close: &str| -> String {
+        user.split_once(open)
+            .and_then(|(_, rest)| rest.rsplit_once(close))
+            .map(|(inside, _)| inside.trim().to_lowercase())
+            .unwrap_or_default()
+    };
+    let output = between("<Output>", "</Output>");
+    let rubric = between("<Rubric>", "</Rubric>");
+    let words: Vec<&str> = rubric
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .collect();
+    let found = words.iter().filter(|w| output.contains(**w)).count();
+    let score = if words.is_empty() {
+        1.0
+    } else {
+        found as f64 / words.len() as f64
+    };
+    json!({
+        "reason": format!("{found} of {} rubric words are in the output", words.len()),
+        "pass": score >= 0.5,
+        "score": (score * 1000.0).round() / 1000.0,
+    })
+    .to_string()
+}
+
 /// What the model should do.
 #[derive(Debug, Clone)]
 pub(crate) struct Ask {

@@ -95,6 +95,27 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
             .map(|c| c.joined_text())
             .unwrap_or_default()
     });
+    // Asked to grade (Tollgate's llm-rubric prompt), it answers a verdict a test can predict.
+    let echo = echo.or_else(|| {
+        let system = req
+            .messages
+            .iter()
+            .find(|m| m.role == Role::System)
+            .and_then(|m| m.content.as_ref())
+            .map(|c| c.joined_text())?;
+        if !system.starts_with(crate::generate::JUDGE_PROMPT_START) {
+            return None;
+        }
+        let user = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .and_then(|m| m.content.as_ref())
+            .map(|c| c.joined_text())
+            .unwrap_or_default();
+        Some(crate::generate::judge_verdict(&user))
+    });
     let seed = hash(&[
         &s.cfg.seed.to_le_bytes(),
         &req.seed.unwrap_or(0).to_le_bytes(),

@@ -1303,3 +1303,77 @@ mod tests {
         assert!(!Stage::Retired.can_move_to(Stage::Pilot));
     }
 }
+
+/// One version of an evaluation suite: the checked, self-contained document (datasets inlined).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteVersion {
+    /// The use case it belongs to.
+    pub use_case_id: String,
+    /// Its name within the use case.
+    pub name: String,
+    /// 1, 2, …: a new one only when the document changes.
+    pub version: i64,
+    /// SHA-256 of the document's canonical JSON.
+    pub fingerprint: String,
+    /// The suite document.
+    pub document: serde_json::Value,
+    /// When stored, Unix ms.
+    pub created_at: i64,
+    /// Who stored it.
+    pub created_by: String,
+}
+
+/// An evaluation run: its progress while it runs, its totals and report when done.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalRun {
+    /// `run_…` (time-ordered).
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// The suite's name.
+    pub suite: String,
+    /// The suite version run.
+    pub suite_version: i64,
+    /// The use case's stage when it ran.
+    pub stage: String,
+    /// `manual` or `scheduled`.
+    pub trigger: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Start, Unix ms.
+    pub started_at: i64,
+    /// End, Unix ms.
+    pub finished_at: Option<i64>,
+    /// Who started it (`scheduler` for scheduled runs).
+    pub created_by: String,
+    /// Cases to send.
+    pub cases_total: u64,
+    /// Cases judged so far.
+    pub cases_done: u64,
+    /// Passed so far.
+    pub passed: u64,
+    /// Failed so far.
+    pub failed: u64,
+    /// Not judged so far (errors).
+    pub errors: u64,
+    /// passed ÷ cases, when done.
+    pub pass_rate: Option<f64>,
+    /// The suite's pass rate to reach.
+    pub threshold: f64,
+    /// Whether it reached it, when done.
+    pub passed_threshold: Option<bool>,
+    /// What its cases cost, nano-USD.
+    pub cost_nano_usd: u64,
+    /// What judging and embeddings cost, nano-USD.
+    pub scoring_cost_nano_usd: u64,
+    /// The routes it sent to.
+    pub routes: Vec<String>,
+    /// The models that answered.
+    pub models: Vec<String>,
+    /// The full report (JSON), when done.
+    pub report: Option<serde_json::Value>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}

@@ -491,3 +491,52 @@ pub trait BudgetQueries {
         from: i64,
     ) -> impl Future<Output = R<u64>> + Send;
 }
+
+/// Evaluation suites (versioned per use case and name) and their runs.
+pub trait EvalQueries {
+    /// Stores `document` as the next version of suite `name` of `use_case_id` — unless the latest
+    /// version has the same fingerprint, which is returned as is. `true` when a version was
+    /// added (audited as `suite.version`).
+    fn put_suite(
+        &self,
+        actor: &str,
+        use_case_id: &str,
+        name: &str,
+        fingerprint: &str,
+        document: &serde_json::Value,
+        at: i64,
+    ) -> impl Future<Output = R<(SuiteVersion, bool)>> + Send;
+    /// Version `version` of a suite, or its latest.
+    fn get_suite(
+        &self,
+        use_case_id: &str,
+        name: &str,
+        version: Option<i64>,
+    ) -> impl Future<Output = R<SuiteVersion>> + Send;
+    /// The latest version of every suite of a use case, by name.
+    fn list_suites(&self, use_case_id: &str) -> impl Future<Output = R<Vec<SuiteVersion>>> + Send;
+    /// Records a run that starts (audited as `eval.start`).
+    fn create_run(&self, actor: &str, run: &EvalRun) -> impl Future<Output = R<()>> + Send;
+    /// Updates a running run's counts.
+    fn run_progress(
+        &self,
+        id: &str,
+        done: u64,
+        passed: u64,
+        failed: u64,
+        errors: u64,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Records a run's end: its totals and report, or why it failed (audited as `eval.finish`).
+    fn finish_run(&self, run: &EvalRun) -> impl Future<Output = R<()>> + Send;
+    /// One run.
+    fn get_run(&self, id: &str) -> impl Future<Output = R<EvalRun>> + Send;
+    /// A use case's runs, newest first (of one suite, if given), without their reports.
+    fn list_runs(
+        &self,
+        use_case_id: &str,
+        suite: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<EvalRun>>> + Send;
+    /// Marks runs still `running` as `failed` (a server that stopped mid-run); returns how many.
+    fn fail_interrupted_runs(&self, at: i64) -> impl Future<Output = R<u64>> + Send;
+}

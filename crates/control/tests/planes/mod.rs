@@ -44,10 +44,16 @@ pub async fn serve_at(yaml: &str, clock: tollgate_types::clock::Clock) -> (Gw, S
     let token = control
         .take_new_admin_token()
         .expect("a fresh store generates the admin token");
-    (
-        common::serve_gateway(gw, tollgate_control::router(control)).await,
-        token,
-    )
+    let served = common::serve_gateway(gw, tollgate_control::router(control.clone())).await;
+    // Evaluation runs send their cases to the gateway beside them.
+    control.set_gateway_address(
+        served
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the served address"),
+    );
+    (served, token)
 }
 
 /// One in-process call of `router` with `Authorization: Bearer <token>` and an optional JSON

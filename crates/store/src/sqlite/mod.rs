@@ -2,6 +2,7 @@
 
 mod budgets;
 mod chain;
+mod evals;
 mod kpis;
 mod ledger;
 mod outcomes;

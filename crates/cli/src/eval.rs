@@ -1,0 +1,327 @@
+//! `tollgate eval …`: evaluation suites and runs over the admin API.
+//!
+//! `eval run SUITE --use-case ID` checks the suite here first (every mistake with its path, the
+//! datasets beside it read and inlined), stores it as the use case's next version when it
+//! changed, starts a run on the server — which sends every case through the gateway as an
+//! evaluation of the use case — follows its progress (a bar on a terminal, a line per tenth
+//! otherwise), prints the matrix and writes JSON and JUnit XML when asked. Exit codes: 0 when
+//! the pass rate reaches the suite's, 100 when it does not, 1 when the run could not be done.
+
+use crate::admin::{Client, Conn};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tollgate_eval::RunReport;
+
+/// The exit code of a run under its pass rate (promptfoo's).
+pub const EXIT_BELOW_THRESHOLD: i32 = 100;
+
+/// `tollgate eval …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Eval {
+    /// Check a suite, store it, run it through the gateway and report (exit 100 under the pass
+    /// rate).
+    Run {
+        /// The suite (YAML); datasets it names (`file://cases.csv`) are read beside it.
+        suite: PathBuf,
+        /// The use case whose traffic it is (its policy, eval budget and audit apply).
+        #[arg(long)]
+        use_case: String,
+        /// The suite's name in the use case (default: the file's name without extension).
+        #[arg(long)]
+        name: Option<String>,
+        /// Cases in flight at once (1–64).
+        #[arg(long, default_value_t = 8)]
+        concurrency: u32,
+        /// Write the full report as JSON here.
+        #[arg(long)]
+        output_json: Option<PathBuf>,
+        /// Write JUnit XML here (for CI).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+    /// Check a suite without storing or running it (exit 1 with every mistake's path).
+    Check {
+        /// The suite (YAML).
+        suite: PathBuf,
+    },
+    /// A use case's suites (their latest versions).
+    Suites {
+        /// The use case.
+        #[arg(long)]
+        use_case: String,
+    },
+    /// A use case's runs, newest first.
+    Runs {
+        /// The use case.
+        #[arg(long)]
+        use_case: String,
+        /// Only runs of this suite.
+        #[arg(long)]
+        suite: Option<String>,
+    },
+    /// One run: its matrix and totals (and its reports written, when asked).
+    Show {
+        /// The run (`run_…`).
+        run_id: String,
+        /// Write the full report as JSON here.
+        #[arg(long)]
+        output_json: Option<PathBuf>,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
+}
+
+/// Checks and inlines the suite at `path`: the document to store.
+fn load(path: &Path) -> anyhow::Result<(Value, tollgate_eval::Suite)> {
+    let doc =
+        tollgate_eval::resolve(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let suite = tollgate_eval::Suite::from_document(&doc)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((doc, suite))
+}
+
+/// Runs `tollgate eval …`; the process's exit code.
+pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
+    if let Eval::Check { suite } = &cmd {
+        let (_, s) = load(suite)?;
+        println!(
+            "{}: {} prompts × {} tests × {} routes = {} cases; pass rate to reach {:.1} %",
+            suite.display(),
+            s.prompts.len(),
+            s.tests.len(),
+            s.routes.len(),
+            s.case_count(),
+            s.pass_rate * 100.0
+        );
+        return Ok(0);
+    }
+    let c = Client::new(&conn)?;
+    match cmd {
+        Eval::Check { .. } => Ok(0),
+        Eval::Suites { use_case } => {
+            let v = c
+                .get(&format!("/use-cases/{}/suites", enc(&use_case)))
+                .await?;
+            c.show(
+                &v,
+                &[
+                    "name",
+                    "version",
+                    "cases",
+                    "pass_rate",
+                    "created_at",
+                    "created_by",
+                ],
+            );
+            Ok(0)
+        }
+        Eval::Runs { use_case, suite } => {
+            let q = suite
+                .map(|s| format!("?suite={}", enc(&s)))
+                .unwrap_or_default();
+            let v = c
+                .get(&format!("/use-cases/{}/eval-runs{q}", enc(&use_case)))
+                .await?;
+            c.show(
+                &v,
+                &[
+                    "id",
+                    "suite",
+                    "suite_version",
+                    "status",
+                    "cases_done",
+                    "cases_total",
+                    "pass_rate",
+                    "passed_threshold",
+                    "started_at",
+                ],
+            );
+            Ok(0)
+        }
+        Eval::Show {
+            run_id,
+            output_json,
+            junit,
+        } => {
+            let run = c.get(&format!("/eval-runs/{}", enc(&run_id))).await?;
+            finish(&c, &run, output_json.as_deref(), junit.as_deref())
+        }
+        Eval::Run {
+            suite,
+            use_case,
+            name,
+            concurrency,
+            output_json,
+            junit,
+        } => {
+            let (doc, s) = load(&suite)?;
+            let name = match name {
+                Some(n) => n,
+                None => suite
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .context("name the suite with --name")?
+                    .to_string(),
+            };
+            let stored = c
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/use-cases/{}/suites/{}", enc(&use_case), enc(&name)),
+                    Some(json!({ "document": doc })),
+                )
+                .await?;
+            let version = stored["version"].as_i64().unwrap_or(0);
+            eprintln!(
+                "suite `{name}` version {version}{} — {} cases ({} tests × {} prompts × {} routes)",
+                if stored["created"] == true {
+                    " (new)"
+                } else {
+                    ""
+                },
+                s.case_count(),
+                s.tests.len(),
+                s.prompts.len(),
+                s.routes.len(),
+            );
+            let run = c
+                .post(
+                    &format!("/use-cases/{}/eval-runs", enc(&use_case)),
+                    json!({ "suite": name, "version": version, "concurrency": concurrency }),
+                )
+                .await?;
+            let id = run["id"]
+                .as_str()
+                .context("the server gave no run id")?
+                .to_string();
+            eprintln!("run {id} started");
+            let run = follow(&c, &id, s.case_count() as u64).await?;
+            finish(&c, &run, output_json.as_deref(), junit.as_deref())
+        }
+    }
+}
+
+/// Polls the run until it ends, showing progress.
+async fn follow(c: &Client, id: &str, total: u64) -> anyhow::Result<Value> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} cases  {msg}  [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut last_tenth = 0;
+    loop {
+        let run = c.get(&format!("/eval-runs/{}", enc(id))).await?;
+        let done = run["cases_done"].as_u64().unwrap_or(0);
+        let msg = format!(
+            "{} passed, {} failed, {} errors",
+            run["passed"], run["failed"], run["errors"]
+        );
+        match &bar {
+            Some(b) => {
+                b.set_position(done);
+                b.set_message(msg.clone());
+            }
+            None => {
+                let tenth = (done * 10).checked_div(total).unwrap_or(10);
+                if tenth > last_tenth || run["status"] != "running" {
+                    last_tenth = tenth;
+                    eprintln!("{done}/{total} cases — {msg}");
+                }
+            }
+        }
+        if run["status"] != "running" {
+            if let Some(b) = &bar {
+                b.finish();
+            }
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Prints the run's matrix and totals, writes the reports asked for; the exit code.
+fn finish(
+    _c: &Client,
+    run: &Value,
+    output_json: Option<&Path>,
+    junit: Option<&Path>,
+) -> anyhow::Result<i32> {
+    if run["status"] == "failed" {
+        bail!(
+            "run {} failed: {}",
+            run["id"].as_str().unwrap_or("?"),
+            run["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if run["status"] == "running" {
+        println!(
+            "run {} is still running: {}/{} cases",
+            run["id"].as_str().unwrap_or("?"),
+            run["cases_done"],
+            run["cases_total"]
+        );
+        return Ok(0);
+    }
+    let report: RunReport = serde_json::from_value(run["report"].clone())
+        .context("the run's report is not in the expected form")?;
+    print!("{}", tollgate_eval::report::matrix(&report));
+    if let Some(ch) = run["champion"].as_object() {
+        println!(
+            "Δ vs champion {}: {:+.1} points (its pass rate {:.1} %)",
+            ch["run_id"].as_str().unwrap_or("?"),
+            ch["delta"].as_f64().unwrap_or(0.0) * 100.0,
+            ch["pass_rate"].as_f64().unwrap_or(0.0) * 100.0
+        );
+    }
+    println!(
+        "run {} · suite `{}` v{} · models: {}",
+        run["id"].as_str().unwrap_or("?"),
+        run["suite"].as_str().unwrap_or("?"),
+        run["suite_version"],
+        run["models"]
+            .as_array()
+            .map(|m| m
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
+    if let Some(p) = output_json {
+        let mut full = run.clone();
+        full["report"] = serde_json::to_value(&report)?;
+        std::fs::write(p, serde_json::to_string_pretty(&full)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = junit {
+        let name = run["suite"].as_str().unwrap_or("suite");
+        std::fs::write(p, tollgate_eval::report::junit(&report, name))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(if report.summary.passed_threshold {
+        0
+    } else {
+        EXIT_BELOW_THRESHOLD
+    })
+}
+
+/// A path segment, percent-encoded.
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

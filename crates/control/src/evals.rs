@@ -1,0 +1,746 @@
+//! Evaluation suites and runs.
+//!
+//! A suite is stored per use case and name as immutable versions (a new one only when the
+//! document changes), checked with the path of every mistake and against the routes the use case
+//! may call. A run is started here and executed by the server: it mints an evaluation key for the
+//! use case (so every case goes through the gateway itself — its policy, its eval budget, the
+//! ledger and the audit chain — tagged as evaluation and kept out of production KPIs), sends the
+//! cases to this server's own `/v1` with a bound on concurrency, stores the report, and revokes
+//! the key. The server runs it, not the caller, so a run's figures are evidence a gate can trust.
+
+use crate::common::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tollgate_eval as ev;
+use tollgate_store::EvalQueries;
+use utoipa::ToSchema;
+
+/// Cases in flight at once when the request does not say.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// The most cases in flight a run may ask for.
+pub const MAX_CONCURRENCY: usize = 64;
+/// How long a run's evaluation key lives at most (it is revoked when the run ends).
+const EVAL_KEY_TTL_MS: i64 = 24 * 3_600_000;
+
+/// `PUT /use-cases/{id}/suites/{name}`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSuite {
+    /// The suite document (YAML read as JSON), datasets inlined: `prompts`, `routes`, `tests`,
+    /// `defaultTest`, `pass_rate`, `judge`, `embedding`, `params`, `description`.
+    #[schema(value_type = Object)]
+    pub document: serde_json::Value,
+}
+
+/// A suite version as served.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SuiteView {
+    /// The use case.
+    pub use_case_id: String,
+    /// The suite's name.
+    pub name: String,
+    /// Its version (1, 2, …).
+    pub version: i64,
+    /// SHA-256 of the document's canonical JSON.
+    pub fingerprint: String,
+    /// Whether this request stored a new version (only on `PUT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+    /// When it was stored, RFC 3339.
+    pub created_at: String,
+    /// Who stored it.
+    pub created_by: String,
+    /// What it checks.
+    pub description: Option<String>,
+    /// Its routes.
+    pub routes: Vec<String>,
+    /// Prompts.
+    pub prompts: usize,
+    /// Tests.
+    pub tests: usize,
+    /// Cases a run sends (tests × prompts × routes).
+    pub cases: usize,
+    /// The share of cases a run must pass.
+    pub pass_rate: f64,
+    /// The document (not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub document: Option<serde_json::Value>,
+}
+
+/// `POST /use-cases/{id}/eval-runs`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    /// The suite's name.
+    #[schema(min_length = 1, max_length = 100)]
+    pub suite: String,
+    /// Its version; the latest when left out.
+    #[schema(minimum = 1)]
+    pub version: Option<i64>,
+    /// Cases in flight at once (1–64, default 8).
+    #[schema(minimum = 1, maximum = 64)]
+    pub concurrency: Option<u64>,
+}
+
+/// `GET /use-cases/{id}/eval-runs` filters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RunFilter {
+    /// Only runs of this suite.
+    pub suite: Option<String>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The run a run is compared with: the latest finished run of the same suite made while the use
+/// case was in production.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Champion {
+    /// Its id.
+    pub run_id: String,
+    /// Its pass rate.
+    pub pass_rate: f64,
+    /// This run's pass rate minus the champion's (−1 to 1).
+    pub delta: f64,
+}
+
+/// A run as served.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RunView {
+    /// `run_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// The suite's name.
+    pub suite: String,
+    /// The version run.
+    pub suite_version: i64,
+    /// The use case's stage when it ran.
+    pub stage: String,
+    /// `manual` or `scheduled`.
+    pub trigger: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339.
+    pub finished_at: Option<String>,
+    /// Who started it.
+    pub created_by: String,
+    /// Cases to send.
+    pub cases_total: u64,
+    /// Cases judged so far.
+    pub cases_done: u64,
+    /// Passed.
+    pub passed: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Could not be judged.
+    pub errors: u64,
+    /// passed ÷ cases, when done.
+    pub pass_rate: Option<f64>,
+    /// The share it had to reach.
+    pub threshold: f64,
+    /// Whether it did, when done.
+    pub passed_threshold: Option<bool>,
+    /// What its cases cost, USD.
+    pub cost_usd: String,
+    /// What judging and embeddings cost, USD.
+    pub scoring_cost_usd: String,
+    /// The routes it sent to.
+    pub routes: Vec<String>,
+    /// The models that answered.
+    pub models: Vec<String>,
+    /// The champion it is compared with, when there is one.
+    pub champion: Option<Champion>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The full report (cases, assertions, outputs), when done; not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}
+
+/// A running run's counts, as its cases are judged.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    done: AtomicU64,
+    passed: AtomicU64,
+    failed: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Runs in progress on this server.
+#[derive(Debug, Default)]
+pub(crate) struct Running(std::sync::Mutex<HashMap<String, Arc<Progress>>>);
+
+impl Running {
+    fn get(&self, id: &str) -> Option<Arc<Progress>> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+    fn insert(&self, id: &str, p: Arc<Progress>) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(id.to_string(), p);
+        }
+    }
+    fn remove(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(id);
+        }
+    }
+}
+
+/// A use case the caller may evaluate: 404 if they cannot see it, 403 if they may only read it.
+async fn evaluated_use_case(gw: &Control, p: &Principal, id: &str) -> Result<m::UseCase> {
+    let uc = readable_use_case(gw, p, id).await?;
+    p.check(
+        &uc.pod_id,
+        &format!("use case {id}"),
+        p.can_evaluate(&uc.pod_id),
+    )?;
+    Ok(uc)
+}
+
+/// The problems of a suite as one 400: every problem in the message, the first one's path as
+/// `param`.
+fn suite_error(e: ev::SuiteError) -> ApiError {
+    let param = e.problems.first().map(|p| p.path.clone());
+    ApiError::invalid(e.to_string(), param.filter(|p| !p.is_empty()))
+}
+
+fn checked(doc: &serde_json::Value, uc: &m::UseCase) -> Result<ev::Suite> {
+    let suite = ev::Suite::from_document(doc).map_err(suite_error)?;
+    suite.check_routes(doc, &uc.routes).map_err(suite_error)?;
+    Ok(suite)
+}
+
+fn suite_view(v: m::SuiteVersion, suite: &ev::Suite, full: bool) -> SuiteView {
+    SuiteView {
+        use_case_id: v.use_case_id,
+        name: v.name,
+        version: v.version,
+        fingerprint: v.fingerprint,
+        created: None,
+        created_at: tollgate_types::time::rfc3339(v.created_at),
+        created_by: v.created_by,
+        description: suite.description.clone(),
+        routes: suite.routes.clone(),
+        prompts: suite.prompts.len(),
+        tests: suite.tests.len(),
+        cases: suite.case_count(),
+        pass_rate: suite.pass_rate,
+        document: full.then_some(v.document),
+    }
+}
+
+/// A stored version as a suite (stored versions were checked when stored).
+fn stored(v: &m::SuiteVersion) -> Result<ev::Suite> {
+    ev::Suite::from_document(&v.document).map_err(|e| {
+        tracing::error!(suite = %v.name, version = v.version, "a stored suite no longer checks: {e}");
+        ApiError::Internal
+    })
+}
+
+#[utoipa::path(put, path = "/admin/v1/use-cases/{id}/suites/{name}", tag = "evaluations",
+    params(("id" = String, Path), ("name" = String, Path)), request_body = PutSuite,
+    responses((status = 200, body = SuiteView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Stores a suite as the next version of `name` (pod leads, builders and domain experts): checked
+/// with the path of every mistake and against the use case's routes; the same document again
+/// stores nothing (`created: false`).
+pub async fn put_suite(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<SuiteView>> {
+    let uc = evaluated_use_case(&gw, &p, &id).await?;
+    name_ok("name", &name)?;
+    let req: PutSuite = body(&gw, &headers, b).await?;
+    let suite = checked(&req.document, &uc)?;
+    let fingerprint = ev::suite::fingerprint(&req.document);
+    let (v, created) = gw
+        .store
+        .put_suite(
+            &p.actor(),
+            &uc.id,
+            &name,
+            &fingerprint,
+            &req.document,
+            gw.clock.now_ms(),
+        )
+        .await?;
+    let mut view = suite_view(v, &suite, false);
+    view.created = Some(created);
+    Ok(Json(view))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/suites", tag = "evaluations",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<SuiteView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The latest version of each of a use case's suites.
+pub async fn list_suites(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<SuiteView>>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let mut out = Vec::new();
+    for v in gw.store.list_suites(&uc.id).await? {
+        let s = stored(&v)?;
+        out.push(suite_view(v, &s, false));
+    }
+    Ok(Json(out))
+}
+
+/// `GET /use-cases/{id}/suites/{name}` options.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteQuery {
+    /// A version; the latest when left out.
+    pub version: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/suites/{name}", tag = "evaluations",
+    params(("id" = String, Path), ("name" = String, Path), SuiteQuery),
+    responses((status = 200, body = SuiteView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// A suite version with its document (the latest unless `version` is given).
+pub async fn get_suite(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, name)): Path<(String, String)>,
+    Query(q): Query<SuiteQuery>,
+) -> Result<Json<SuiteView>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let v = suite_or_404(&gw, &uc.id, &name, q.version).await?;
+    let s = stored(&v)?;
+    Ok(Json(suite_view(v, &s, true)))
+}
+
+async fn suite_or_404(
+    gw: &Control,
+    use_case_id: &str,
+    name: &str,
+    version: Option<i64>,
+) -> Result<m::SuiteVersion> {
+    gw.store
+        .get_suite(use_case_id, name, version)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(what) => ApiError::Missing(what),
+            e => e.into(),
+        })
+}
+
+#[utoipa::path(post, path = "/admin/v1/use-cases/{id}/eval-runs", tag = "evaluations",
+    params(("id" = String, Path)), request_body = StartRun,
+    responses((status = 202, body = RunView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+/// Starts a run of a stored suite (pod leads, builders and domain experts). The server sends
+/// every case through the gateway as an evaluation of the use case and stores the report; poll
+/// `GET /admin/v1/eval-runs/{run_id}` for progress and results.
+pub async fn start_run(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<(StatusCode, Json<RunView>)> {
+    let uc = evaluated_use_case(&gw, &p, &id).await?;
+    let req: StartRun = body(&gw, &headers, b).await?;
+    name_ok("suite", &req.suite)?;
+    let concurrency = match req.concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => n as usize,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}"),
+                Some("concurrency".into()),
+            ));
+        }
+    };
+    if uc.stage == m::Stage::Retired {
+        return Err(ApiError::Conflict {
+            message: format!("use case {id} is retired: it is not evaluated any more"),
+            code: "use_case_retired",
+        });
+    }
+    let v = suite_or_404(&gw, &uc.id, &req.suite, req.version).await?;
+    // The routes may have changed since the suite was stored.
+    let suite = checked(&v.document, &uc)?;
+    let Some(base) = gw.gateway_url() else {
+        return Err(ApiError::Unavailable(
+            "evaluation runs need the gateway's own address, which this server does not know",
+        ));
+    };
+    let run = start(&gw, &p.actor(), &uc, v, suite, "manual", concurrency, base).await?;
+    Ok((StatusCode::ACCEPTED, Json(run_view(&gw, run).await?)))
+}
+
+/// Records a run, mints its evaluation key and starts it in the background; the run as recorded.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start(
+    gw: &Arc<Control>,
+    actor: &str,
+    uc: &m::UseCase,
+    v: m::SuiteVersion,
+    suite: ev::Suite,
+    trigger: &str,
+    concurrency: usize,
+    base: String,
+) -> Result<m::EvalRun> {
+    let now = gw.clock.now_ms();
+    let run = m::EvalRun {
+        id: m::new_id("run"),
+        use_case_id: uc.id.clone(),
+        pod_id: uc.pod_id.clone(),
+        suite: v.name.clone(),
+        suite_version: v.version,
+        stage: uc.stage.as_str().to_string(),
+        trigger: trigger.to_string(),
+        status: "running".into(),
+        started_at: now,
+        created_by: actor.to_string(),
+        cases_total: suite.case_count() as u64,
+        threshold: suite.pass_rate,
+        routes: suite.routes.clone(),
+        ..m::EvalRun::default()
+    };
+    let (mut key, plaintext) = tollgate_store::keys::new_api_key(
+        &gw.secret,
+        &uc.id,
+        None,
+        &format!("evaluation {}", run.id),
+        None,
+        Some(now + EVAL_KEY_TTL_MS),
+        actor,
+    );
+    key.evaluation = true;
+    key.created_at = now;
+    gw.store.create_run(actor, &run).await?;
+    gw.store.create_key(actor, &key).await?;
+    gw.plane.refresh(Changed::Key(key.id.clone())).await?;
+    let progress = Arc::new(Progress::default());
+    gw.running.insert(&run.id, progress.clone());
+    let task = {
+        let gw = gw.clone();
+        let run = run.clone();
+        let key_id = key.id.clone();
+        tokio::spawn(async move {
+            let target = GatewayTarget {
+                http: reqwest::Client::new(),
+                base,
+                key: plaintext,
+            };
+            let actor = run.created_by.clone();
+            execute(&gw, run, &suite, &target, concurrency, progress).await;
+            finish_key(&gw, &actor, &key_id).await;
+        })
+    };
+    // A run whose task dies (a panic) is recorded as failed, and its key still revoked.
+    {
+        let gw = gw.clone();
+        let run = run.clone();
+        let key_id = key.id.clone();
+        tokio::spawn(async move {
+            if task.await.is_err() {
+                let mut failed = run;
+                failed.status = "failed".into();
+                failed.finished_at = Some(gw.clock.now_ms());
+                failed.error = Some("the run stopped unexpectedly".into());
+                let _ = gw.store.finish_run(&failed).await;
+                gw.running.remove(&failed.id);
+                finish_key(&gw, &failed.created_by, &key_id).await;
+            }
+        });
+    }
+    Ok(run)
+}
+
+/// Revokes a run's evaluation key, in the name of whoever started the run.
+async fn finish_key(gw: &Control, actor: &str, key_id: &str) {
+    if let Err(e) = gw.store.revoke_key(actor, key_id, gw.clock.now_ms()).await {
+        tracing::warn!(key = %key_id, "cannot revoke an evaluation key: {e}");
+    }
+    let _ = gw.plane.refresh(Changed::Key(key_id.to_string())).await;
+}
+
+/// Runs the suite and records the result.
+async fn execute(
+    gw: &Control,
+    mut run: m::EvalRun,
+    suite: &ev::Suite,
+    target: &GatewayTarget,
+    concurrency: usize,
+    progress: Arc<Progress>,
+) {
+    let counts = progress.clone();
+    let on_case = move |c: &ev::CaseResult, _: usize, _: usize| {
+        match c.status {
+            ev::Status::Pass => counts.passed.fetch_add(1, Ordering::Relaxed),
+            ev::Status::Fail => counts.failed.fetch_add(1, Ordering::Relaxed),
+            ev::Status::Error => counts.errors.fetch_add(1, Ordering::Relaxed),
+        };
+        counts.done.fetch_add(1, Ordering::Relaxed);
+    };
+    let work = ev::run(suite, target, ev::RunOptions { concurrency }, &on_case);
+    tokio::pin!(work);
+    // Other instances read the run's progress from the store: written once a second.
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let report = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tick.tick() => {
+                let _ = gw.store.run_progress(
+                    &run.id,
+                    progress.done.load(Ordering::Relaxed),
+                    progress.passed.load(Ordering::Relaxed),
+                    progress.failed.load(Ordering::Relaxed),
+                    progress.errors.load(Ordering::Relaxed),
+                ).await;
+            }
+        }
+    };
+    let s = &report.summary;
+    run.status = "done".into();
+    run.finished_at = Some(gw.clock.now_ms());
+    run.cases_done = s.cases as u64;
+    run.passed = s.passed as u64;
+    run.failed = s.failed as u64;
+    run.errors = s.errors as u64;
+    run.pass_rate = Some(s.pass_rate);
+    run.passed_threshold = Some(s.passed_threshold);
+    run.cost_nano_usd = s.cost_nano_usd;
+    run.scoring_cost_nano_usd = s.scoring_cost_nano_usd;
+    let mut models: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| c.model.clone())
+        .collect();
+    models.sort();
+    models.dedup();
+    run.models = models;
+    run.report = serde_json::to_value(&report).ok();
+    if let Err(e) = gw.store.finish_run(&run).await {
+        tracing::error!(run = %run.id, "cannot record the end of an evaluation run: {e}");
+    }
+    gw.running.remove(&run.id);
+    tracing::info!(run = %run.id, use_case = %run.use_case_id, suite = %run.suite, cases = s.cases, passed = s.passed, "evaluation run done");
+}
+
+/// The gateway this server runs, as the runner's target: every case is a real `/v1` request
+/// with the run's evaluation key.
+struct GatewayTarget {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl GatewayTarget {
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> std::result::Result<(serde_json::Value, u64, Option<u64>, Option<String>), String> {
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("the gateway could not be reached: {e}"))?;
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header("x-request-id");
+        let cost = header("x-tollgate-cost-usd")
+            .and_then(|c| tollgate_meter::Money::parse_usd(&c).ok())
+            .map(|m| m.nanos());
+        let v: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("the gateway's answer is not JSON: {e}"))?;
+        let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if !status.is_success() {
+            return Err(format!(
+                "{} {}: {}",
+                status.as_u16(),
+                v["error"]["code"].as_str().unwrap_or("error"),
+                v["error"]["message"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok((v, latency, cost, request_id))
+    }
+}
+
+impl ev::Target for GatewayTarget {
+    async fn chat(&self, call: ev::ChatCall<'_>) -> std::result::Result<ev::Answer, String> {
+        let messages: Vec<serde_json::Value> = call
+            .messages
+            .iter()
+            .map(|(r, t)| serde_json::json!({"role": r.as_str(), "content": t}))
+            .collect();
+        let mut body = serde_json::json!({"model": call.route, "messages": messages});
+        if let Some(t) = call.params.temperature {
+            body["temperature"] = t.into();
+        }
+        if let Some(m) = call.params.max_tokens {
+            body["max_tokens"] = m.into();
+        }
+        if let Some(s) = call.params.seed {
+            body["seed"] = s.into();
+        }
+        let (v, latency_ms, cost_nanos, request_id) =
+            self.post("/v1/chat/completions", &body).await?;
+        Ok(ev::Answer {
+            text: v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            latency_ms,
+            cost_nanos,
+            request_id,
+            model: v["model"].as_str().map(str::to_string),
+        })
+    }
+
+    async fn embed(
+        &self,
+        route: &str,
+        text: &str,
+    ) -> std::result::Result<(Vec<f32>, Option<u64>), String> {
+        let (v, _, cost, _) = self
+            .post(
+                "/v1/embeddings",
+                &serde_json::json!({"model": route, "input": text}),
+            )
+            .await?;
+        let vector = v["data"][0]["embedding"]
+            .as_array()
+            .ok_or("the embeddings answer has no vector")?
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or("the embeddings answer has a value that is not a number")?;
+        Ok((vector, cost))
+    }
+}
+
+async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
+    let mut r = r;
+    if r.status == "running"
+        && let Some(p) = gw.running.get(&r.id)
+    {
+        r.cases_done = p.done.load(Ordering::Relaxed);
+        r.passed = p.passed.load(Ordering::Relaxed);
+        r.failed = p.failed.load(Ordering::Relaxed);
+        r.errors = p.errors.load(Ordering::Relaxed);
+    }
+    let champion = match (r.status.as_str(), r.pass_rate) {
+        ("done", Some(rate)) => gw
+            .store
+            .list_runs(&r.use_case_id, Some(&r.suite), 200)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.id != r.id
+                    && c.status == "done"
+                    && c.stage == "production"
+                    && c.started_at <= r.started_at
+            })
+            .and_then(|c| {
+                Some(Champion {
+                    run_id: c.id,
+                    pass_rate: c.pass_rate?,
+                    delta: rate - c.pass_rate?,
+                })
+            }),
+        _ => None,
+    };
+    let usd = |n: u64| tollgate_meter::Money::from_nanos(n).usd();
+    Ok(RunView {
+        id: r.id,
+        use_case_id: r.use_case_id,
+        suite: r.suite,
+        suite_version: r.suite_version,
+        stage: r.stage,
+        trigger: r.trigger,
+        status: r.status,
+        started_at: tollgate_types::time::rfc3339(r.started_at),
+        finished_at: r.finished_at.map(tollgate_types::time::rfc3339),
+        created_by: r.created_by,
+        cases_total: r.cases_total,
+        cases_done: r.cases_done,
+        passed: r.passed,
+        failed: r.failed,
+        errors: r.errors,
+        pass_rate: r.pass_rate,
+        threshold: r.threshold,
+        passed_threshold: r.passed_threshold,
+        cost_usd: usd(r.cost_nano_usd),
+        scoring_cost_usd: usd(r.scoring_cost_nano_usd),
+        routes: r.routes,
+        models: r.models,
+        champion,
+        error: r.error,
+        report: r.report,
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/eval-runs", tag = "evaluations",
+    params(("id" = String, Path), RunFilter),
+    responses((status = 200, body = Vec<RunView>), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// A use case's runs, newest first, without their reports.
+pub async fn list_runs(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(f): Query<RunFilter>,
+) -> Result<Json<Vec<RunView>>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let limit = match f.limit {
+        None => 50,
+        Some(n @ 1..=200) => n,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "`limit` must be between 1 and 200",
+                Some("limit".into()),
+            ));
+        }
+    };
+    let mut out = Vec::new();
+    for r in gw
+        .store
+        .list_runs(&uc.id, f.suite.as_deref(), limit)
+        .await?
+    {
+        out.push(run_view(&gw, r).await?);
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/admin/v1/eval-runs/{run_id}", tag = "evaluations",
+    params(("run_id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// One run: its progress while it runs; its totals, the champion it is compared with and its
+/// full report when done.
+pub async fn get_run(
+    State(gw): Gw,
+    p: Principal,
+    Path(run_id): Path<String>,
+) -> Result<Json<RunView>> {
+    let r = gw.store.get_run(&run_id).await.map_err(|e| match e {
+        m::StoreError::NotFound(_) => ApiError::Missing(format!("run {run_id}")),
+        e => e.into(),
+    })?;
+    if !p.can_read(&r.pod_id) {
+        return Err(ApiError::Missing(format!("run {run_id}")));
+    }
+    Ok(Json(run_view(&gw, r).await?))
+}

@@ -1,0 +1,310 @@
+//! Evaluation suites (immutable versions) and runs.
+
+use super::{R, SqliteStore, audit};
+use crate::StoreError;
+use crate::model::{EvalRun, SuiteVersion};
+use crate::queries::EvalQueries;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn suite(r: &SqliteRow) -> R<SuiteVersion> {
+    let doc: String = r.try_get("document")?;
+    Ok(SuiteVersion {
+        use_case_id: r.try_get("use_case_id")?,
+        name: r.try_get("name")?,
+        version: r.try_get("version")?,
+        fingerprint: r.try_get("fingerprint")?,
+        document: serde_json::from_str(&doc)
+            .map_err(|e| StoreError::Backend(format!("a stored suite is not JSON: {e}")))?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn run(r: &SqliteRow, with_report: bool) -> R<EvalRun> {
+    let report: Option<String> = if with_report {
+        r.try_get("report")?
+    } else {
+        None
+    };
+    Ok(EvalRun {
+        id: r.try_get("id")?,
+        use_case_id: r.try_get("use_case_id")?,
+        pod_id: r.try_get("pod_id")?,
+        suite: r.try_get("suite")?,
+        suite_version: r.try_get("suite_version")?,
+        stage: r.try_get("stage")?,
+        trigger: r.try_get("trigger")?,
+        status: r.try_get("status")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        created_by: r.try_get("created_by")?,
+        cases_total: u(r.try_get("cases_total")?),
+        cases_done: u(r.try_get("cases_done")?),
+        passed: u(r.try_get("passed")?),
+        failed: u(r.try_get("failed")?),
+        errors: u(r.try_get("errors")?),
+        pass_rate: r.try_get("pass_rate")?,
+        threshold: r.try_get("threshold")?,
+        passed_threshold: r
+            .try_get::<Option<i64>, _>("passed_threshold")?
+            .map(|v| v != 0),
+        cost_nano_usd: u(r.try_get("cost_nano_usd")?),
+        scoring_cost_nano_usd: u(r.try_get("scoring_cost_nano_usd")?),
+        routes: list(&r.try_get::<String, _>("routes")?),
+        models: list(&r.try_get::<String, _>("models")?),
+        report: report
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Backend(format!("a stored report is not JSON: {e}")))?,
+        error: r.try_get("error")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, finished_at, created_by, cases_total, cases_done, passed, failed, errors, pass_rate, threshold, passed_threshold, cost_nano_usd, scoring_cost_nano_usd, routes, models, error";
+
+impl EvalQueries for SqliteStore {
+    async fn put_suite(
+        &self,
+        actor: &str,
+        use_case_id: &str,
+        name: &str,
+        fingerprint: &str,
+        document: &serde_json::Value,
+        at: i64,
+    ) -> R<(SuiteVersion, bool)> {
+        self.write(async |c: &mut SqliteConnection| {
+            let latest = sqlx::query(
+                "SELECT * FROM eval_suites WHERE use_case_id = ? AND name = ? ORDER BY version DESC LIMIT 1",
+            )
+            .bind(use_case_id)
+            .bind(name)
+            .fetch_optional(&mut *c)
+            .await?;
+            let latest = latest.as_ref().map(suite).transpose()?;
+            if let Some(l) = latest.as_ref().filter(|l| l.fingerprint == fingerprint) {
+                return Ok((l.clone(), false));
+            }
+            let v = SuiteVersion {
+                use_case_id: use_case_id.to_string(),
+                name: name.to_string(),
+                version: latest.map_or(1, |l| l.version + 1),
+                fingerprint: fingerprint.to_string(),
+                document: document.clone(),
+                created_at: at,
+                created_by: actor.to_string(),
+            };
+            sqlx::query(
+                "INSERT INTO eval_suites (use_case_id, name, version, fingerprint, document, created_at, created_by)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&v.use_case_id)
+            .bind(&v.name)
+            .bind(v.version)
+            .bind(&v.fingerprint)
+            .bind(v.document.to_string())
+            .bind(v.created_at)
+            .bind(&v.created_by)
+            .execute(&mut *c)
+            .await?;
+            audit(
+                c,
+                actor,
+                "suite.version",
+                "use_case",
+                use_case_id,
+                serde_json::json!({"suite": name, "version": v.version, "fingerprint": fingerprint}),
+            )
+            .await?;
+            Ok((v, true))
+        })
+        .await
+    }
+
+    async fn get_suite(
+        &self,
+        use_case_id: &str,
+        name: &str,
+        version: Option<i64>,
+    ) -> R<SuiteVersion> {
+        let row = sqlx::query(
+            "SELECT * FROM eval_suites WHERE use_case_id = ?1 AND name = ?2 AND (?3 IS NULL OR version = ?3)
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(use_case_id)
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => suite(&r),
+            None => Err(StoreError::NotFound(match version {
+                Some(v) => format!("suite {name} version {v}"),
+                None => format!("suite {name}"),
+            })),
+        }
+    }
+
+    async fn list_suites(&self, use_case_id: &str) -> R<Vec<SuiteVersion>> {
+        let rows = sqlx::query(
+            "SELECT s.* FROM eval_suites s
+             JOIN (SELECT name, MAX(version) AS v FROM eval_suites WHERE use_case_id = ?1 GROUP BY name) l
+               ON l.name = s.name AND l.v = s.version
+             WHERE s.use_case_id = ?1 ORDER BY s.name",
+        )
+        .bind(use_case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(suite).collect()
+    }
+
+    async fn create_run(&self, actor: &str, r: &EvalRun) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO eval_runs (id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, created_by, cases_total, threshold, routes)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.id)
+            .bind(&r.use_case_id)
+            .bind(&r.pod_id)
+            .bind(&r.suite)
+            .bind(r.suite_version)
+            .bind(&r.stage)
+            .bind(&r.trigger)
+            .bind(r.started_at)
+            .bind(&r.created_by)
+            .bind(i(r.cases_total))
+            .bind(r.threshold)
+            .bind(serde_json::to_string(&r.routes).unwrap_or_default())
+            .execute(&mut *c)
+            .await?;
+            audit(
+                c,
+                actor,
+                "eval.start",
+                "use_case",
+                &r.use_case_id,
+                serde_json::json!({"run": r.id, "suite": r.suite, "version": r.suite_version, "trigger": r.trigger, "cases": r.cases_total}),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn run_progress(
+        &self,
+        id: &str,
+        done: u64,
+        passed: u64,
+        failed: u64,
+        errors: u64,
+    ) -> R<()> {
+        sqlx::query(
+            "UPDATE eval_runs SET cases_done = ?, passed = ?, failed = ?, errors = ? WHERE id = ? AND status = 'running'",
+        )
+        .bind(i(done))
+        .bind(i(passed))
+        .bind(i(failed))
+        .bind(i(errors))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(&self, r: &EvalRun) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            let changed = sqlx::query(
+                "UPDATE eval_runs SET status = ?, finished_at = ?, cases_done = ?, passed = ?, failed = ?, errors = ?,
+                   pass_rate = ?, passed_threshold = ?, cost_nano_usd = ?, scoring_cost_nano_usd = ?, models = ?,
+                   report = ?, error = ?
+                 WHERE id = ? AND status = 'running'",
+            )
+            .bind(&r.status)
+            .bind(r.finished_at)
+            .bind(i(r.cases_done))
+            .bind(i(r.passed))
+            .bind(i(r.failed))
+            .bind(i(r.errors))
+            .bind(r.pass_rate)
+            .bind(r.passed_threshold.map(i64::from))
+            .bind(i(r.cost_nano_usd))
+            .bind(i(r.scoring_cost_nano_usd))
+            .bind(serde_json::to_string(&r.models).unwrap_or_default())
+            .bind(r.report.as_ref().map(ToString::to_string))
+            .bind(r.error.as_deref())
+            .bind(&r.id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Invalid(format!("run {} is not running", r.id)));
+            }
+            audit(
+                c,
+                &r.created_by,
+                "eval.finish",
+                "use_case",
+                &r.use_case_id,
+                serde_json::json!({"run": r.id, "suite": r.suite, "version": r.suite_version, "status": r.status,
+                    "cases": r.cases_done, "passed": r.passed, "failed": r.failed, "errors": r.errors,
+                    "pass_rate": r.pass_rate, "passed_threshold": r.passed_threshold,
+                    "cost_nano_usd": r.cost_nano_usd + r.scoring_cost_nano_usd, "error": r.error}),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &str) -> R<EvalRun> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS}, report FROM eval_runs WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        run(&row, true)
+    }
+
+    async fn list_runs(
+        &self,
+        use_case_id: &str,
+        suite: Option<&str>,
+        limit: u32,
+    ) -> R<Vec<EvalRun>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM eval_runs WHERE use_case_id = ?1 AND (?2 IS NULL OR suite = ?2)
+             ORDER BY started_at DESC, id DESC LIMIT ?3"
+        )))
+        .bind(use_case_id)
+        .bind(suite)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| run(r, false)).collect()
+    }
+
+    async fn fail_interrupted_runs(&self, at: i64) -> R<u64> {
+        Ok(sqlx::query(
+            "UPDATE eval_runs SET status = 'failed', finished_at = ?, error = 'the server stopped during the run'
+             WHERE status = 'running'",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
