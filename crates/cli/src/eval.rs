@@ -62,6 +62,28 @@ pub enum Eval {
         #[arg(long)]
         suite: Option<String>,
     },
+    /// Run a counterfactual fairness probe through the gateway and report the gaps per group
+    /// pair (exit 100 when one is flagged).
+    Fairness {
+        /// The probe (YAML): `route`, `prompts`, and optionally `system`, `params`, `samples`,
+        /// `attributes`, `thresholds`, `seed`.
+        probe: PathBuf,
+        /// The use case probed (its policy, eval budget and audit apply).
+        #[arg(long)]
+        use_case: String,
+        /// Calls in flight at once (1–64).
+        #[arg(long, default_value_t = 8)]
+        concurrency: u32,
+        /// Write the full report as JSON here.
+        #[arg(long)]
+        output_json: Option<PathBuf>,
+    },
+    /// Write the fairness lists shipped with the binary (attribute words, names, sentiment
+    /// lexicon) into a directory, to edit: the server reads `<data_dir>/fairness/*.yaml` first.
+    FairnessLists {
+        /// Where to write them.
+        dir: PathBuf,
+    },
     /// One run: its matrix and totals (and its reports written, when asked).
     Show {
         /// The run (`run_…`).
@@ -99,9 +121,51 @@ pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
+    if let Eval::FairnessLists { dir } = &cmd {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, text) in [
+            ("attributes.yaml", tollgate_eval::fairness::ATTRIBUTES_YAML),
+            ("names.yaml", tollgate_eval::fairness::NAMES_YAML),
+            ("sentiment.yaml", tollgate_eval::fairness::SENTIMENT_YAML),
+        ] {
+            let path = dir.join(name);
+            if path.exists() {
+                bail!("{} exists: not overwritten", path.display());
+            }
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        return Ok(0);
+    }
     let c = Client::new(&conn)?;
     match cmd {
-        Eval::Check { .. } => Ok(0),
+        Eval::Check { .. } | Eval::FairnessLists { .. } => Ok(0),
+        Eval::Fairness {
+            probe,
+            use_case,
+            concurrency,
+            output_json,
+        } => {
+            let text = std::fs::read_to_string(&probe)
+                .with_context(|| format!("cannot read {}", probe.display()))?;
+            let doc: Value = serde_yaml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", probe.display()))?;
+            let run = c
+                .post(
+                    &format!("/use-cases/{}/fairness-runs", enc(&use_case)),
+                    json!({ "probe": doc, "concurrency": concurrency }),
+                )
+                .await?;
+            let id = run["id"]
+                .as_str()
+                .context("the server gave no run id")?
+                .to_string();
+            let total = run["calls_total"].as_u64().unwrap_or(0);
+            eprintln!("fairness run {id} started: {total} calls");
+            let run = follow_fairness(&c, &id, total).await?;
+            fairness_summary(&run, output_json.as_deref())
+        }
         Eval::Suites { use_case } => {
             let v = c
                 .get(&format!("/use-cases/{}/suites", enc(&use_case)))
@@ -245,6 +309,115 @@ async fn follow(c: &Client, id: &str, total: u64) -> anyhow::Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Polls a fairness run until it ends, showing progress.
+async fn follow_fairness(c: &Client, id: &str, total: u64) -> anyhow::Result<Value> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} calls  [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut last_tenth = 0;
+    loop {
+        let run = c.get(&format!("/fairness-runs/{}", enc(id))).await?;
+        let done = run["calls_done"].as_u64().unwrap_or(0);
+        match &bar {
+            Some(b) => b.set_position(done),
+            None => {
+                let tenth = (done * 10).checked_div(total).unwrap_or(10);
+                if tenth > last_tenth {
+                    last_tenth = tenth;
+                    eprintln!("{done}/{total} calls");
+                }
+            }
+        }
+        if run["status"] != "running" {
+            if let Some(b) = &bar {
+                b.finish();
+            }
+            return Ok(run);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Prints a fairness run's gaps; exit 100 when one is flagged.
+fn fairness_summary(run: &Value, output_json: Option<&Path>) -> anyhow::Result<i32> {
+    if run["status"] == "failed" {
+        bail!(
+            "fairness run {} failed: {}",
+            run["id"].as_str().unwrap_or("?"),
+            run["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    let r = &run["report"];
+    println!(
+        "fairness run {} · route {} · models {} · policy {} · {} prompts × {} samples",
+        run["id"].as_str().unwrap_or("?"),
+        r["route"].as_str().unwrap_or("?"),
+        r["models"],
+        run["policy"].as_str().unwrap_or("?"),
+        r["prompts"],
+        r["samples"]
+    );
+    if let Some(cov) = r["coverage"].as_object() {
+        for (attr, c) in cov {
+            println!(
+                "  {attr}: {} prompts varied, {} skipped",
+                c["covered"], c["skipped"]
+            );
+        }
+    }
+    let fmt = |v: &Value| match v.as_f64() {
+        Some(x) => format!("{x:+.3}"),
+        None => "n/a".to_string(),
+    };
+    let range = |v: &Value| match v.as_array() {
+        Some(a) if a.len() == 2 => format!("[{}, {}]", fmt(&a[0]), fmt(&a[1])),
+        _ => "-".to_string(),
+    };
+    println!(
+        "\n{:<12} {:<22} {:<28} {:>8}  {:<18} {:<18} flag",
+        "attribute", "groups", "measure", "value", "95 % interval", "noise baseline"
+    );
+    for p in r["pairs"].as_array().into_iter().flatten() {
+        for m in p["measures"].as_array().into_iter().flatten() {
+            println!(
+                "{:<12} {:<22} {:<28} {:>8}  {:<18} {:<18} {}",
+                p["attribute"].as_str().unwrap_or("?"),
+                format!(
+                    "{} vs {}",
+                    p["a"].as_str().unwrap_or("?"),
+                    p["b"].as_str().unwrap_or("?")
+                ),
+                m["name"].as_str().unwrap_or("?"),
+                fmt(&m["value"]),
+                range(&m["interval"]),
+                range(&m["baseline"]),
+                if m["flagged"] == true { "FLAG" } else { "" }
+            );
+        }
+    }
+    let flagged = r["flagged"] == true;
+    println!(
+        "\n{}",
+        if flagged {
+            format!("FLAGGED: {}", r["flags"])
+        } else {
+            "no gap beyond the noise baseline and the thresholds".to_string()
+        }
+    );
+    if let Some(p) = output_json {
+        std::fs::write(p, serde_json::to_string_pretty(run)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(if flagged { EXIT_BELOW_THRESHOLD } else { 0 })
 }
 
 /// Prints the run's matrix and totals, writes the reports asked for; the exit code.

@@ -63,6 +63,16 @@ pub struct SimulateArgs {
     /// Answer with the last user message's text (to see what the gateway lets through).
     #[arg(long)]
     pub echo: bool,
+    /// Plant a bias: prompts containing one of these words (comma-separated; names, usually)
+    /// get `--bias-answer` (for fairness probes).
+    #[arg(long, value_delimiter = ',')]
+    pub bias_words: Vec<String>,
+    /// The answer the bias words get.
+    #[arg(long, requires = "bias_words")]
+    pub bias_answer: Option<String>,
+    /// The answer every other prompt gets while a bias is planted (default: the usual text).
+    #[arg(long, requires = "bias_words")]
+    pub bias_otherwise: Option<String>,
 }
 
 impl SimulateArgs {
@@ -104,6 +114,19 @@ impl SimulateArgs {
             default_output_tokens: self.output_tokens.max(9),
             api_key: self.api_key.clone(),
             echo: self.echo,
+            bias: match (self.bias_words.is_empty(), &self.bias_answer) {
+                (true, _) => None,
+                (false, None) => bail!("--bias-words needs --bias-answer"),
+                (false, Some(answer)) => Some(tollgate_simulator::Bias {
+                    words: self
+                        .bias_words
+                        .iter()
+                        .map(|w| w.trim().to_string())
+                        .collect(),
+                    answer: answer.clone(),
+                    otherwise: self.bias_otherwise.clone(),
+                }),
+            },
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::common::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tollgate_eval as ev;
-use tollgate_store::EvalQueries;
+use tollgate_store::{EvalQueries, FairnessQueries};
 use utoipa::ToSchema;
 
 /// Cases in flight at once when the request does not say.
@@ -406,20 +406,8 @@ pub(crate) async fn start(
         routes: suite.routes.clone(),
         ..m::EvalRun::default()
     };
-    let (mut key, plaintext) = tollgate_store::keys::new_api_key(
-        &gw.secret,
-        &uc.id,
-        None,
-        &format!("evaluation {}", run.id),
-        None,
-        Some(now + EVAL_KEY_TTL_MS),
-        actor,
-    );
-    key.evaluation = true;
-    key.created_at = now;
     gw.store.create_run(actor, &run).await?;
-    gw.store.create_key(actor, &key).await?;
-    gw.plane.refresh(Changed::Key(key.id.clone())).await?;
+    let (key, plaintext) = mint_key(gw, actor, &uc.id, &run.id).await?;
     let progress = Arc::new(Progress::default());
     gw.running.insert(&run.id, progress.clone());
     let task = {
@@ -427,11 +415,7 @@ pub(crate) async fn start(
         let run = run.clone();
         let key_id = key.id.clone();
         tokio::spawn(async move {
-            let target = GatewayTarget {
-                http: reqwest::Client::new(),
-                base,
-                key: plaintext,
-            };
+            let target = GatewayTarget::new(base, plaintext);
             let actor = run.created_by.clone();
             execute(&gw, run, &suite, &target, concurrency, progress).await;
             finish_key(&gw, &actor, &key_id).await;
@@ -455,6 +439,31 @@ pub(crate) async fn start(
         });
     }
     Ok(run)
+}
+
+/// Mints the evaluation key a run sends its cases with (stored hashed, like every key; its
+/// plaintext lives only in the run's task) and tells the data plane.
+async fn mint_key(
+    gw: &Control,
+    actor: &str,
+    use_case_id: &str,
+    run_id: &str,
+) -> Result<(m::ApiKey, String)> {
+    let now = gw.clock.now_ms();
+    let (mut key, plaintext) = tollgate_store::keys::new_api_key(
+        &gw.secret,
+        use_case_id,
+        None,
+        &format!("evaluation {run_id}"),
+        None,
+        Some(now + EVAL_KEY_TTL_MS),
+        actor,
+    );
+    key.evaluation = true;
+    key.created_at = now;
+    gw.store.create_key(actor, &key).await?;
+    gw.plane.refresh(Changed::Key(key.id.clone())).await?;
+    Ok((key, plaintext))
 }
 
 /// Revokes a run's evaluation key, in the name of whoever started the run.
@@ -529,14 +538,23 @@ async fn execute(
 }
 
 /// The gateway this server runs, as the runner's target: every case is a real `/v1` request
-/// with the run's evaluation key.
-struct GatewayTarget {
+/// with the run's evaluation key (public for the throughput benchmark).
+pub struct GatewayTarget {
     http: reqwest::Client,
     base: String,
     key: String,
 }
 
 impl GatewayTarget {
+    /// A target sending to the gateway at `base` (`http://host:port`) with `key`.
+    pub fn new(base: String, key: String) -> GatewayTarget {
+        GatewayTarget {
+            http: reqwest::Client::new(),
+            base,
+            key,
+        }
+    }
+
     async fn post(
         &self,
         path: &str,
@@ -743,4 +761,297 @@ pub async fn get_run(
         return Err(ApiError::Missing(format!("run {run_id}")));
     }
     Ok(Json(run_view(&gw, r).await?))
+}
+
+/// `POST /use-cases/{id}/fairness-runs`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartFairness {
+    /// The probe: `route`, `prompts` (with `{{ name }}` or attribute words), and optionally
+    /// `system`, `params` (`temperature`, `max_tokens`), `samples` (2–50, default 10),
+    /// `attributes` (default: all in the lists), `thresholds`, `seed`.
+    #[schema(value_type = Object)]
+    pub probe: serde_json::Value,
+    /// Calls in flight at once (1–64, default 8).
+    #[schema(minimum = 1, maximum = 64)]
+    pub concurrency: Option<u64>,
+}
+
+/// A fairness run as served.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct FairnessRunView {
+    /// `fair_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Start, RFC 3339.
+    pub started_at: String,
+    /// End, RFC 3339.
+    pub finished_at: Option<String>,
+    /// Who started it.
+    pub created_by: String,
+    /// The route probed.
+    pub route: String,
+    /// The policy in force when it ran.
+    pub policy: String,
+    /// SHA-256 of the prompt set.
+    pub prompt_set_hash: String,
+    /// Calls to make.
+    pub calls_total: u64,
+    /// Calls made so far.
+    pub calls_done: u64,
+    /// Whether a gap was flagged, when done.
+    pub flagged: Option<bool>,
+    /// The models that answered.
+    pub models: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The probe (not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub probe: Option<serde_json::Value>,
+    /// The report, when done (not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}
+
+/// The word lists, names and lexicon the probe uses: the data directory's `fairness/*.yaml`
+/// where present (an organization's edits), else the ones shipped with the binary.
+fn lexicon(gw: &Control) -> Result<ev::fairness::Lexicon> {
+    let dir = gw.data_dir.join("fairness");
+    let read = |name: &str, builtin: &'static str| -> Result<String> {
+        let path = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(builtin.to_string()),
+            Err(e) => Err(ApiError::Conflict {
+                message: format!("cannot read {}: {e}", path.display()),
+                code: "fairness_lists_unreadable",
+            }),
+        }
+    };
+    let attributes = read("attributes.yaml", ev::fairness::ATTRIBUTES_YAML)?;
+    let names = read("names.yaml", ev::fairness::NAMES_YAML)?;
+    let sentiment = read("sentiment.yaml", ev::fairness::SENTIMENT_YAML)?;
+    ev::fairness::Lexicon::from_yaml(&attributes, &names, &sentiment).map_err(|e| {
+        ApiError::Conflict {
+            message: format!("the fairness lists in {} are not valid: {e}", dir.display()),
+            code: "fairness_lists_invalid",
+        }
+    })
+}
+
+/// The policy governing the use case now, as records name it.
+async fn policy_label(gw: &Control, use_case_id: &str) -> Result<String> {
+    use tollgate_store::PolicyQueries;
+    let own = gw
+        .store
+        .policy_versions(use_case_id)
+        .await?
+        .into_iter()
+        .next_back();
+    if let Some(v) = own.filter(|v| v.document.is_some()) {
+        return Ok(format!("use_case@{}", v.version));
+    }
+    Ok(
+        match gw.store.policy_versions("").await?.into_iter().next_back() {
+            Some(v) if v.document.is_some() => format!("default@{}", v.version),
+            _ => "builtin".to_string(),
+        },
+    )
+}
+
+fn fairness_view(gw: &Control, r: m::FairnessRun, full: bool) -> FairnessRunView {
+    let calls_done = match (r.status.as_str(), gw.running.get(&r.id)) {
+        ("running", Some(p)) => p.done.load(Ordering::Relaxed),
+        ("running", None) => 0,
+        _ => r.calls_total,
+    };
+    FairnessRunView {
+        id: r.id,
+        use_case_id: r.use_case_id,
+        status: r.status,
+        started_at: tollgate_types::time::rfc3339(r.started_at),
+        finished_at: r.finished_at.map(tollgate_types::time::rfc3339),
+        created_by: r.created_by,
+        route: r.route,
+        policy: r.policy,
+        prompt_set_hash: r.prompt_set_hash,
+        calls_total: r.calls_total,
+        calls_done,
+        flagged: r.flagged,
+        models: r.models,
+        error: r.error,
+        probe: full.then_some(r.probe),
+        report: if full { r.report } else { None },
+    }
+}
+
+#[utoipa::path(post, path = "/admin/v1/use-cases/{id}/fairness-runs", tag = "evaluations",
+    params(("id" = String, Path)), request_body = StartFairness,
+    responses((status = 202, body = FairnessRunView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse), (status = 503, body = ErrorResponse)))]
+/// Starts a counterfactual fairness probe of a use case (pod leads, builders and domain
+/// experts): every variant of every prompt is sent `samples` times through the gateway as an
+/// evaluation; the report (gaps per group pair with bootstrap intervals against the noise
+/// baseline, flags) is stored with the prompt set's hash, the models and the policy in force.
+pub async fn start_fairness(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<(StatusCode, Json<FairnessRunView>)> {
+    let uc = evaluated_use_case(&gw, &p, &id).await?;
+    let req: StartFairness = body(&gw, &headers, b).await?;
+    let concurrency = match req.concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => n as usize,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}"),
+                Some("concurrency".into()),
+            ));
+        }
+    };
+    let lex = lexicon(&gw)?;
+    let probe = ev::fairness::Probe::from_document(&req.probe, &lex).map_err(|e| {
+        let param = e.problems.first().map(|p| format!("probe.{}", p.path));
+        ApiError::invalid(e.to_string(), param)
+    })?;
+    if !uc.routes.contains(&probe.route) {
+        return Err(ApiError::invalid(
+            format!(
+                "no route `{}` the use case may call (its routes: {})",
+                probe.route,
+                uc.routes.join(", ")
+            ),
+            Some("probe.route".into()),
+        ));
+    }
+    if uc.stage == m::Stage::Retired {
+        return Err(ApiError::Conflict {
+            message: format!("use case {id} is retired: it is not evaluated any more"),
+            code: "use_case_retired",
+        });
+    }
+    let (vars, _) = ev::fairness::variants(&probe, &lex);
+    if vars.is_empty() {
+        return Err(ApiError::invalid(
+            "no prompt has a name (`{{ name }}` or a listed one) or an attribute word to vary: \
+             nothing to probe",
+            Some("probe.prompts".into()),
+        ));
+    }
+    let Some(base) = gw.gateway_url() else {
+        return Err(ApiError::Unavailable(
+            "evaluation runs need the gateway's own address, which this server does not know",
+        ));
+    };
+    let actor = p.actor();
+    let run = m::FairnessRun {
+        id: m::new_id("fair"),
+        use_case_id: uc.id.clone(),
+        pod_id: uc.pod_id.clone(),
+        status: "running".into(),
+        started_at: gw.clock.now_ms(),
+        created_by: actor.clone(),
+        route: probe.route.clone(),
+        policy: policy_label(&gw, &uc.id).await?,
+        prompt_set_hash: ev::fairness::prompt_set_hash(&probe),
+        probe: req.probe.clone(),
+        calls_total: (vars.len() * probe.samples) as u64,
+        ..m::FairnessRun::default()
+    };
+    gw.store.create_fairness_run(&actor, &run).await?;
+    let (key, plaintext) = mint_key(&gw, &actor, &uc.id, &run.id).await?;
+    let progress = Arc::new(Progress::default());
+    gw.running.insert(&run.id, progress.clone());
+    let task = {
+        let gw = gw.clone();
+        let run = run.clone();
+        let key_id = key.id.clone();
+        tokio::spawn(async move {
+            let target = GatewayTarget::new(base, plaintext);
+            let counts = progress.clone();
+            let on_call = move |_: usize, _: usize| {
+                counts.done.fetch_add(1, Ordering::Relaxed);
+            };
+            let report = ev::fairness::run(&probe, &lex, &target, concurrency, &on_call).await;
+            let mut done = run;
+            done.status = "done".into();
+            done.finished_at = Some(gw.clock.now_ms());
+            done.flagged = Some(report.flagged);
+            done.models = report.models.clone();
+            done.report = serde_json::to_value(&report).ok();
+            if let Err(e) = gw.store.finish_fairness_run(&done).await {
+                tracing::error!(run = %done.id, "cannot record the end of a fairness run: {e}");
+            }
+            gw.running.remove(&done.id);
+            tracing::info!(run = %done.id, use_case = %done.use_case_id, flagged = report.flagged, "fairness run done");
+            finish_key(&gw, &done.created_by, &key_id).await;
+        })
+    };
+    {
+        let gw = gw.clone();
+        let run = run.clone();
+        let key_id = key.id.clone();
+        tokio::spawn(async move {
+            if task.await.is_err() {
+                let mut failed = run;
+                failed.status = "failed".into();
+                failed.finished_at = Some(gw.clock.now_ms());
+                failed.error = Some("the run stopped unexpectedly".into());
+                let _ = gw.store.finish_fairness_run(&failed).await;
+                gw.running.remove(&failed.id);
+                finish_key(&gw, &failed.created_by, &key_id).await;
+            }
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(fairness_view(&gw, run, true))))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/fairness-runs", tag = "evaluations",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<FairnessRunView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// A use case's fairness runs, newest first, without their reports.
+pub async fn list_fairness(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<FairnessRunView>>> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    Ok(Json(
+        gw.store
+            .list_fairness_runs(&uc.id, 200)
+            .await?
+            .into_iter()
+            .map(|r| fairness_view(&gw, r, false))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/v1/fairness-runs/{run_id}", tag = "evaluations",
+    params(("run_id" = String, Path)),
+    responses((status = 200, body = FairnessRunView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// One fairness run, with its probe and, when done, its report.
+pub async fn get_fairness(
+    State(gw): Gw,
+    p: Principal,
+    Path(run_id): Path<String>,
+) -> Result<Json<FairnessRunView>> {
+    let r = gw
+        .store
+        .get_fairness_run(&run_id)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(_) => ApiError::Missing(format!("fairness run {run_id}")),
+            e => e.into(),
+        })?;
+    if !p.can_read(&r.pod_id) {
+        return Err(ApiError::Missing(format!("fairness run {run_id}")));
+    }
+    Ok(Json(fairness_view(&gw, r, true)))
 }

@@ -79,6 +79,59 @@ async fn all_use_cases(gw: &Control, filter: &m::UseCaseFilter) -> Result<Vec<m:
 }
 
 /// What the KPIs of `scope` over `[from, to)` are computed from.
+/// KPI 6 and 24's fairness part from the scope's runs in the window: the latest finished
+/// evaluation run of each use case (passed, cases), beside its champion's — the latest finished
+/// run of the same suite made in production before it — summed over the scope; and the flags the
+/// finished fairness runs raised, per run.
+async fn evaluations(
+    gw: &Control,
+    use_cases: &[m::UseCase],
+    from: i64,
+    to: i64,
+) -> Result<(Option<tollgate_value::kpis::EvalFacts>, Option<f64>)> {
+    use tollgate_store::{EvalQueries, FairnessQueries};
+    let (mut cand, mut champ) = (None::<(u64, u64)>, None::<(u64, u64)>);
+    let (mut flags, mut fair_runs) = (0usize, 0usize);
+    let within = |at: i64| at >= from && at < to;
+    for uc in use_cases {
+        let runs = gw.store.list_runs(&uc.id, None, 200).await?;
+        if let Some(latest) = runs
+            .iter()
+            .find(|r| r.status == "done" && within(r.started_at))
+        {
+            let c = cand.get_or_insert((0, 0));
+            c.0 += latest.passed;
+            c.1 += latest.cases_done;
+            if let Some(ch) = runs.iter().find(|r| {
+                r.id != latest.id
+                    && r.status == "done"
+                    && r.suite == latest.suite
+                    && r.stage == "production"
+                    && r.started_at <= latest.started_at
+            }) {
+                let c = champ.get_or_insert((0, 0));
+                c.0 += ch.passed;
+                c.1 += ch.cases_done;
+            }
+        }
+        for r in gw.store.list_fairness_runs(&uc.id, 200).await? {
+            if r.status == "done" && within(r.started_at) {
+                fair_runs += 1;
+                let full = gw.store.get_fairness_run(&r.id).await?;
+                flags += full
+                    .report
+                    .as_ref()
+                    .and_then(|rep| rep["flags"].as_array().map(Vec::len))
+                    .unwrap_or(0);
+            }
+        }
+    }
+    Ok((
+        cand.map(|c| (c, champ)),
+        (fair_runs > 0).then(|| flags as f64 / fair_runs as f64),
+    ))
+}
+
 pub(crate) async fn facts(
     gw: &Control,
     scope: &m::KpiScope,
@@ -181,7 +234,10 @@ pub(crate) async fn facts(
         .collect();
     let quota_requests_per_minute = (!reach.is_empty() && providers_without_quota.is_empty())
         .then(|| reach.iter().filter_map(|(_, q)| *q).sum());
+    let (eval, fairness_flags_per_release) = evaluations(gw, use_cases, from, to).await?;
     Ok(Facts {
+        eval,
+        fairness_flags_per_release,
         from_ms: from,
         to_ms: to,
         requests: d.requests,

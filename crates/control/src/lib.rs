@@ -90,6 +90,8 @@ pub struct Control {
     gateway_url: std::sync::OnceLock<String>,
     /// Evaluation runs in progress on this server, with their live counts.
     pub(crate) running: evals::Running,
+    /// The data directory (an organization's own fairness lists live in `fairness/`).
+    pub(crate) data_dir: std::path::PathBuf,
 }
 
 /// Failed authentications a client may make per second before it is throttled.
@@ -318,6 +320,7 @@ impl Control {
             master_key: tollgate_payload::MasterKey::load(&config.audit.master_key_file)?,
             gateway_url: std::sync::OnceLock::new(),
             running: evals::Running::default(),
+            data_dir: config.server.data_dir.clone(),
         }))
     }
 
@@ -367,6 +370,7 @@ impl Control {
         payloads::read_payload, payloads::erase_end_user,
         evals::put_suite, evals::list_suites, evals::get_suite,
         evals::start_run, evals::list_runs, evals::get_run,
+        evals::start_fairness, evals::list_fairness, evals::get_fairness,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -557,6 +561,11 @@ pub fn router(control: Arc<Control>) -> Router {
             get(evals::list_runs).post(evals::start_run),
         )
         .route("/admin/v1/eval-runs/{run_id}", get(evals::get_run))
+        .route(
+            "/admin/v1/use-cases/{id}/fairness-runs",
+            get(evals::list_fairness).post(evals::start_fairness),
+        )
+        .route("/admin/v1/fairness-runs/{run_id}", get(evals::get_fairness))
         .with_state(control)
 }
 

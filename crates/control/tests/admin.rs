@@ -282,6 +282,23 @@ async fn org(api: &Api) -> Org {
             ..Default::default()
         };
         api.gw.store.create_run("admin", &run).await.unwrap();
+        use tollgate_store::FairnessQueries;
+        let fair = tollgate_store::FairnessRun {
+            id: format!("fair_matrix_{}", use_cases.len()),
+            use_case_id: id.clone(),
+            pod_id: pod.clone(),
+            status: "running".into(),
+            created_by: "admin".into(),
+            route: "chat".into(),
+            policy: "builtin".into(),
+            probe: json!({}),
+            ..Default::default()
+        };
+        api.gw
+            .store
+            .create_fairness_run("admin", &fair)
+            .await
+            .unwrap();
         use_cases.push(id);
     }
     Org {
@@ -530,6 +547,27 @@ async fn the_role_matrix_of_the_admin_api() {
                     None,
                     Op::Read,
                     StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/fairness-runs"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/fairness-runs/fair_matrix_{i}"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/use-cases/{uc}/fairness-runs"),
+                    Some(json!({"probe": {"route": "chat", "prompts": ["Approve {{ name }}?"]}})),
+                    Op::Evaluate,
+                    StatusCode::SERVICE_UNAVAILABLE,
                 ),
                 // In-process, the control plane does not know the gateway's address: a caller
                 // allowed to start a run gets 503, the others what their role gives.

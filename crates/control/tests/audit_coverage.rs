@@ -260,6 +260,16 @@ const CHECKS: &[Check] = &[
     },
     Check {
         method: "POST",
+        path: "/admin/v1/use-cases/{id}/fairness-runs",
+        bind: &[("id", Fixture::UseCase)],
+        body: Some(
+            r#"{"probe": {"route": "chat", "prompts": ["Approve {{ name }}?"], "samples": 2}}"#,
+        ),
+        action: "fairness.start",
+        object: Object::Path("id"),
+    },
+    Check {
+        method: "POST",
         path: "/admin/v1/erasure",
         bind: &[("n", Fixture::Unique)],
         body: Some(r#"{"end_user": "someone-{n}"}"#),

@@ -12,6 +12,7 @@
 //! caller's [`Target`], so the CLI, the server's scheduled runs and the tests share one runner.
 
 pub mod assertion;
+pub mod fairness;
 pub mod report;
 pub mod run;
 pub mod suite;

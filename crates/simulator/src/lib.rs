@@ -76,6 +76,37 @@ pub struct SimConfig {
     /// Answer chat requests with the last user message's text, in pieces of a few characters
     /// (tests of what reaches the model and what comes back).
     pub echo: bool,
+    /// A planted bias: answers differ for prompts that name certain people (fairness tests).
+    pub bias: Option<Bias>,
+}
+
+/// A planted bias: a chat request whose messages contain one of `words` (a whole word, any case)
+/// is answered with `answer`; every other one with `otherwise` when set, else as usual. What
+/// `tollgate simulate --bias-words … --bias-answer …` sets, so a fairness probe has something to
+/// find — and, left off, shows it finds nothing in unbiased answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bias {
+    /// The words (names, usually) that trigger the other answer.
+    pub words: Vec<String>,
+    /// The answer they get.
+    pub answer: String,
+    /// The answer everyone else gets (`None`: the usual generated text).
+    pub otherwise: Option<String>,
+}
+
+impl Bias {
+    /// The answer to `text`: `Some` when the bias decides it.
+    pub fn answer_for(&self, text: &str) -> Option<String> {
+        let lower = text.to_lowercase();
+        let hit = lower
+            .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '\'')
+            .any(|w| self.words.iter().any(|b| b.to_lowercase() == w));
+        if hit {
+            Some(self.answer.clone())
+        } else {
+            self.otherwise.clone()
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -98,6 +129,7 @@ impl Default for SimConfig {
             default_output_tokens: 24,
             api_key: None,
             echo: false,
+            bias: None,
         }
     }
 }

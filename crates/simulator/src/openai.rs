@@ -95,6 +95,8 @@ pub(crate) fn ask_for(s: &Shared, req: &ChatCompletionRequest) -> (Ask, Vec<Stri
             .map(|c| c.joined_text())
             .unwrap_or_default()
     });
+    // A planted bias answers by who the prompt names.
+    let echo = echo.or_else(|| s.cfg.bias.as_ref()?.answer_for(&joined));
     // Asked to grade (Tollgate's llm-rubric prompt), it answers a verdict a test can predict.
     let echo = echo.or_else(|| {
         let system = req

@@ -1377,3 +1377,40 @@ pub struct EvalRun {
     /// Why it failed, when it did.
     pub error: Option<String>,
 }
+
+/// A fairness probe run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FairnessRun {
+    /// `fair_…` (time-ordered).
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// Its pod.
+    pub pod_id: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    /// Start, Unix ms.
+    pub started_at: i64,
+    /// End, Unix ms.
+    pub finished_at: Option<i64>,
+    /// Who started it.
+    pub created_by: String,
+    /// The route probed.
+    pub route: String,
+    /// The policy in force when it ran (`use_case@N`, `default@N`, `builtin`).
+    pub policy: String,
+    /// SHA-256 of the prompt set.
+    pub prompt_set_hash: String,
+    /// The probe document.
+    pub probe: serde_json::Value,
+    /// Calls to make.
+    pub calls_total: u64,
+    /// Whether a gap was flagged, when done.
+    pub flagged: Option<bool>,
+    /// The models that answered.
+    pub models: Vec<String>,
+    /// The report, when done.
+    pub report: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+}

@@ -540,3 +540,23 @@ pub trait EvalQueries {
     /// Marks runs still `running` as `failed` (a server that stopped mid-run); returns how many.
     fn fail_interrupted_runs(&self, at: i64) -> impl Future<Output = R<u64>> + Send;
 }
+
+/// Fairness probe runs.
+pub trait FairnessQueries {
+    /// Records a run that starts (audited as `fairness.start`).
+    fn create_fairness_run(
+        &self,
+        actor: &str,
+        run: &FairnessRun,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Records its end (audited as `fairness.finish`, with whether it flagged a gap).
+    fn finish_fairness_run(&self, run: &FairnessRun) -> impl Future<Output = R<()>> + Send;
+    /// One run.
+    fn get_fairness_run(&self, id: &str) -> impl Future<Output = R<FairnessRun>> + Send;
+    /// A use case's runs, newest first, without their reports.
+    fn list_fairness_runs(
+        &self,
+        use_case_id: &str,
+        limit: u32,
+    ) -> impl Future<Output = R<Vec<FairnessRun>>> + Send;
+}

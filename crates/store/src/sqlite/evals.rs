@@ -1,9 +1,9 @@
-//! Evaluation suites (immutable versions) and runs.
+//! Evaluation suites (immutable versions) and runs, and fairness probe runs.
 
 use super::{R, SqliteStore, audit};
 use crate::StoreError;
-use crate::model::{EvalRun, SuiteVersion};
-use crate::queries::EvalQueries;
+use crate::model::{EvalRun, FairnessRun, SuiteVersion};
+use crate::queries::{EvalQueries, FairnessQueries};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
@@ -298,13 +298,136 @@ impl EvalQueries for SqliteStore {
     }
 
     async fn fail_interrupted_runs(&self, at: i64) -> R<u64> {
-        Ok(sqlx::query(
-            "UPDATE eval_runs SET status = 'failed', finished_at = ?, error = 'the server stopped during the run'
-             WHERE status = 'running'",
-        )
-        .bind(at)
-        .execute(&self.pool)
+        let mut n = 0;
+        for table in ["eval_runs", "fairness_runs"] {
+            n += sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET status = 'failed', finished_at = ?, error = 'the server stopped during the run'
+                 WHERE status = 'running'"
+            )))
+            .bind(at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(n)
+    }
+}
+
+const FAIR_COLUMNS: &str = "id, use_case_id, pod_id, status, started_at, finished_at, created_by, route, policy, prompt_set_hash, probe, calls_total, flagged, models, error";
+
+fn fairness(r: &SqliteRow, with_report: bool) -> R<FairnessRun> {
+    let report: Option<String> = if with_report {
+        r.try_get("report")?
+    } else {
+        None
+    };
+    let json = |t: &str, what: &str| {
+        serde_json::from_str(t)
+            .map_err(|e| StoreError::Backend(format!("a stored {what} is not JSON: {e}")))
+    };
+    Ok(FairnessRun {
+        id: r.try_get("id")?,
+        use_case_id: r.try_get("use_case_id")?,
+        pod_id: r.try_get("pod_id")?,
+        status: r.try_get("status")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        created_by: r.try_get("created_by")?,
+        route: r.try_get("route")?,
+        policy: r.try_get("policy")?,
+        prompt_set_hash: r.try_get("prompt_set_hash")?,
+        probe: json(&r.try_get::<String, _>("probe")?, "probe")?,
+        calls_total: u(r.try_get("calls_total")?),
+        flagged: r.try_get::<Option<i64>, _>("flagged")?.map(|v| v != 0),
+        models: list(&r.try_get::<String, _>("models")?),
+        report: report.map(|t| json(&t, "report")).transpose()?,
+        error: r.try_get("error")?,
+    })
+}
+
+impl FairnessQueries for SqliteStore {
+    async fn create_fairness_run(&self, actor: &str, r: &FairnessRun) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            sqlx::query(
+                "INSERT INTO fairness_runs (id, use_case_id, pod_id, status, started_at, created_by, route, policy, prompt_set_hash, probe, calls_total)
+                 VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.id)
+            .bind(&r.use_case_id)
+            .bind(&r.pod_id)
+            .bind(r.started_at)
+            .bind(&r.created_by)
+            .bind(&r.route)
+            .bind(&r.policy)
+            .bind(&r.prompt_set_hash)
+            .bind(r.probe.to_string())
+            .bind(i(r.calls_total))
+            .execute(&mut *c)
+            .await?;
+            audit(
+                c,
+                actor,
+                "fairness.start",
+                "use_case",
+                &r.use_case_id,
+                serde_json::json!({"run": r.id, "route": r.route, "prompt_set_hash": r.prompt_set_hash, "calls": r.calls_total}),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn finish_fairness_run(&self, r: &FairnessRun) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            let changed = sqlx::query(
+                "UPDATE fairness_runs SET status = ?, finished_at = ?, flagged = ?, models = ?, report = ?, error = ?
+                 WHERE id = ? AND status = 'running'",
+            )
+            .bind(&r.status)
+            .bind(r.finished_at)
+            .bind(r.flagged.map(i64::from))
+            .bind(serde_json::to_string(&r.models).unwrap_or_default())
+            .bind(r.report.as_ref().map(ToString::to_string))
+            .bind(r.error.as_deref())
+            .bind(&r.id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Invalid(format!("fairness run {} is not running", r.id)));
+            }
+            audit(
+                c,
+                &r.created_by,
+                "fairness.finish",
+                "use_case",
+                &r.use_case_id,
+                serde_json::json!({"run": r.id, "status": r.status, "flagged": r.flagged, "error": r.error}),
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn get_fairness_run(&self, id: &str) -> R<FairnessRun> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAIR_COLUMNS}, report FROM fairness_runs WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
         .await?
-        .rows_affected())
+        .ok_or_else(|| StoreError::NotFound(format!("fairness run {id}")))?;
+        fairness(&row, true)
+    }
+
+    async fn list_fairness_runs(&self, use_case_id: &str, limit: u32) -> R<Vec<FairnessRun>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAIR_COLUMNS} FROM fairness_runs WHERE use_case_id = ? ORDER BY started_at DESC, id DESC LIMIT ?"
+        )))
+        .bind(use_case_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| fairness(r, false)).collect()
     }
 }

@@ -43,6 +43,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../../migrations/sqlite/0011_kpis.sql")),
     (12, include_str!("../../migrations/sqlite/0012_slo.sql")),
     (13, include_str!("../../migrations/sqlite/0013_evals.sql")),
+    (
+        14,
+        include_str!("../../migrations/sqlite/0014_fairness.sql"),
+    ),
 ];
 
 /// A SQLite store.
