@@ -26,6 +26,7 @@ pub mod evals;
 pub mod focus;
 pub mod keys;
 pub mod kpis;
+pub mod patterns;
 pub mod payloads;
 pub mod pods;
 pub mod policies;
@@ -371,6 +372,8 @@ impl Control {
         evals::put_suite, evals::list_suites, evals::get_suite,
         evals::start_run, evals::list_runs, evals::get_run,
         evals::start_fairness, evals::list_fairness, evals::get_fairness,
+        patterns::list_patterns, patterns::create_pattern, patterns::get_pattern,
+        patterns::create_version, patterns::move_label,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -566,6 +569,19 @@ pub fn router(control: Arc<Control>) -> Router {
             get(evals::list_fairness).post(evals::start_fairness),
         )
         .route("/admin/v1/fairness-runs/{run_id}", get(evals::get_fairness))
+        .route(
+            "/admin/v1/patterns",
+            get(patterns::list_patterns).post(patterns::create_pattern),
+        )
+        .route("/admin/v1/patterns/{name}", get(patterns::get_pattern))
+        .route(
+            "/admin/v1/patterns/{name}/versions",
+            post(patterns::create_version),
+        )
+        .route(
+            "/admin/v1/patterns/{name}/labels/{label}",
+            put(patterns::move_label),
+        )
         .with_state(control)
 }
 

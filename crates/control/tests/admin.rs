@@ -282,6 +282,20 @@ async fn org(api: &Api) -> Org {
             ..Default::default()
         };
         api.gw.store.create_run("admin", &run).await.unwrap();
+        // A pattern of the pod with a version, for the pattern routes.
+        let pat = format!("pat-{}", use_cases.len());
+        api.ok(
+            Method::POST,
+            "/admin/v1/patterns",
+            json!({"name": pat, "pod_id": pod}),
+        )
+        .await;
+        api.ok(
+            Method::POST,
+            &format!("/admin/v1/patterns/{pat}/versions"),
+            json!({"messages": [{"role": "user", "content": "hi"}], "schema": {"type": "object"}}),
+        )
+        .await;
         use tollgate_store::FairnessQueries;
         let fair = tollgate_store::FairnessRun {
             id: format!("fair_matrix_{}", use_cases.len()),
@@ -353,6 +367,10 @@ async fn the_role_matrix_of_the_admin_api() {
             "/admin/v1/reports/advice",
             "/admin/v1/reports/focus?month=2026-11",
             "/admin/v1/openapi.json",
+            // The pattern library is shared across pods.
+            "/admin/v1/patterns",
+            "/admin/v1/patterns/pat-0",
+            "/admin/v1/patterns/pat-1",
         ] {
             let (s, _) = api.call(Method::GET, path, token, None).await;
             assert_eq!(s, StatusCode::OK, "{who:?} GET {path}");
@@ -512,7 +530,31 @@ async fn the_role_matrix_of_the_admin_api() {
                 .unwrap()
                 .to_string();
             let run_id = format!("run_matrix_{i}");
+            let pat = format!("pat-{i}");
             let cases: Vec<(Method, String, Option<Value>, Op, StatusCode)> = vec![
+                (
+                    Method::POST,
+                    "/admin/v1/patterns".into(),
+                    Some(json!({"name": format!("by-{n}-{i}"), "pod_id": pod})),
+                    Op::Evaluate,
+                    StatusCode::CREATED,
+                ),
+                (
+                    Method::POST,
+                    format!("/admin/v1/patterns/{pat}/versions"),
+                    Some(
+                        json!({"messages": [{"role": "user", "content": "hi"}], "schema": {"type": "object"}}),
+                    ),
+                    Op::Evaluate,
+                    StatusCode::CREATED,
+                ),
+                (
+                    Method::PUT,
+                    format!("/admin/v1/patterns/{pat}/labels/production"),
+                    Some(json!({"version": 1})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
                 (
                     Method::PUT,
                     format!("/admin/v1/use-cases/{uc}/suites/by-{n}"),

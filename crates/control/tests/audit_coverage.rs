@@ -50,6 +50,8 @@ enum Fixture {
     Unique,
     /// A request record of the use case with a stored (metadata) payload.
     Record,
+    /// A pattern of the pod with one version.
+    Pattern,
 }
 
 /// Which object the audit event must name (`object_id`).
@@ -270,6 +272,32 @@ const CHECKS: &[Check] = &[
     },
     Check {
         method: "POST",
+        path: "/admin/v1/patterns",
+        bind: &[("n", Fixture::Unique), ("pod", Fixture::Pod)],
+        body: Some(r#"{"name": "new-{n}", "pod_id": "{pod}"}"#),
+        action: "pattern.create",
+        object: Object::Answer("/name"),
+    },
+    Check {
+        method: "POST",
+        path: "/admin/v1/patterns/{name}/versions",
+        bind: &[("name", Fixture::Pattern)],
+        body: Some(
+            r#"{"messages": [{"role": "user", "content": "{{ x }}"}], "schema": {"type": "object", "properties": {"x": {"type": "string"}}}}"#,
+        ),
+        action: "pattern.version",
+        object: Object::Path("name"),
+    },
+    Check {
+        method: "PUT",
+        path: "/admin/v1/patterns/{name}/labels/{label}",
+        bind: &[("name", Fixture::Pattern), ("label", Fixture::Pod)],
+        body: Some(r#"{"version": 1}"#),
+        action: "pattern.label",
+        object: Object::Path("name"),
+    },
+    Check {
+        method: "POST",
         path: "/admin/v1/erasure",
         bind: &[("n", Fixture::Unique)],
         body: Some(r#"{"end_user": "someone-{n}"}"#),
@@ -354,6 +382,7 @@ struct World {
     token: String,
     unique: String,
     record: String,
+    pattern: String,
 }
 
 impl World {
@@ -470,6 +499,19 @@ impl World {
         )
         .await
         .unwrap();
+        let pattern = format!("pattern-{n}");
+        api.ok(
+            "POST",
+            "/admin/v1/patterns",
+            json!({"name": pattern, "pod_id": pod}),
+        )
+        .await;
+        api.ok(
+            "POST",
+            &format!("/admin/v1/patterns/{pattern}/versions"),
+            json!({"messages": [{"role": "user", "content": "hi"}], "schema": {"type": "object"}}),
+        )
+        .await;
         World {
             pod,
             member,
@@ -480,6 +522,7 @@ impl World {
             token,
             unique: n.to_string(),
             record,
+            pattern,
         }
     }
 
@@ -494,6 +537,7 @@ impl World {
             Fixture::Token => &self.token,
             Fixture::Unique => &self.unique,
             Fixture::Record => &self.record,
+            Fixture::Pattern => &self.pattern,
         }
     }
 }

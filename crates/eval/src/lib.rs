@@ -13,6 +13,7 @@
 
 pub mod assertion;
 pub mod fairness;
+pub mod pattern;
 pub mod report;
 pub mod run;
 pub mod suite;

@@ -269,11 +269,17 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// The template environment every suite renders with: Jinja syntax, and a variable that is not
-/// defined is an error rather than an empty string.
+/// How much work one template rendering may do (MiniJinja's fuel: roughly one unit per
+/// instruction). Templates are written by people, rendered on the server — a suite's for every
+/// case, a pattern's on the request path — so a loop cannot run away with a core.
+pub const TEMPLATE_FUEL: u64 = 50_000;
+
+/// The template environment every suite and pattern renders with: Jinja syntax, a variable that
+/// is not defined is an error rather than an empty string, and a bounded amount of work.
 pub(crate) fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env
 }

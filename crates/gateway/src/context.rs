@@ -58,6 +58,8 @@ pub struct RequestContext {
     pub budget: Option<crate::budgets::BudgetHold>,
     /// Keyed fingerprint of the request's content (for duplicate-prompt advice).
     pub prompt_hash: Option<String>,
+    /// The pattern version the request was built from (`triage@3`).
+    pub pattern: Option<String>,
     /// `x-tollgate-session`: the conversation whose tokens this request shares.
     pub session: Option<String>,
     /// Its keyed pseudonym (set once admitted; what the record and feedback use).
@@ -109,6 +111,7 @@ impl RequestContext {
             permit: None,
             budget: None,
             prompt_hash: None,
+            pattern: None,
             session: None,
             session_hash: None,
             body_bytes: 0,

@@ -30,6 +30,7 @@ pub mod feedback;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
+pub mod patterns;
 pub mod payloads;
 pub mod pipeline;
 pub mod policies;
@@ -116,6 +117,8 @@ pub struct Gateway {
     pub gate: admit::Gate,
     /// Between steps 3 and 4, and in 5: the policies in force.
     pub policies: Arc<policies::PolicyBook>,
+    /// Step 2: the patterns requests may be built from.
+    pub patterns: Arc<patterns::PatternBook>,
     /// Signs the audit chain's checkpoints.
     pub checkpoints: Arc<checkpoints::Checkpointer>,
     /// The conversations' reversible tokens.
@@ -206,6 +209,10 @@ impl Gateway {
         if let Err(e) = policy_book.reload().await {
             tracing::warn!(error = %e, "cannot load policies at start; the built-in default applies until the database answers");
         }
+        let pattern_book = Arc::new(patterns::PatternBook::new(store.clone()));
+        if let Err(e) = pattern_book.reload().await {
+            tracing::warn!(error = %e, "cannot load patterns at start; requests naming one are refused until the database answers");
+        }
         let keyring = auth::Keyring::load(store.clone(), secret, clock.clone()).await;
         let alert_http = tollgate_providers::http_client(std::time::Duration::from_secs(5))
             .map_err(|source| GatewayError::Client {
@@ -267,6 +274,7 @@ impl Gateway {
             upstreams,
             outcomes,
             policies: policy_book,
+            patterns: pattern_book,
             vault: Arc::new(vault::Vault::new(vault::VaultLimits::default())),
             checkpoints: checkpointer,
             guard_key,
@@ -332,6 +340,7 @@ impl tollgate_http::DataPlane for Gateway {
                 tollgate_http::Changed::Key(id) => self.keyring.reload_key(&id).await,
                 tollgate_http::Changed::Budget(id) => self.gate.budgeter.reload_one(&id).await,
                 tollgate_http::Changed::Policies => self.policies.reload().await,
+                tollgate_http::Changed::Patterns => self.patterns.reload().await,
                 tollgate_http::Changed::PayloadKeys => {
                     self.books.sealer.forget_keys();
                     self.vault.clear();
@@ -401,6 +410,7 @@ pub async fn serve(
     let ring = gw.keyring.clone();
     let budgeter = gw.gate.budgeter.clone();
     let policies = gw.policies.clone();
+    let patterns = gw.patterns.clone();
     let checkpointer = gw.checkpoints.clone();
     let sweeper = gw.clone();
     let slo = gw.books.slo.clone();
@@ -416,6 +426,7 @@ pub async fn serve(
             let _ = ring.reload().await;
             let _ = budgeter.reload().await;
             let _ = policies.reload().await;
+            let _ = patterns.reload().await;
             checkpointer.tick().await;
             let _ = sweeper.retention_sweep().await;
             if let Some(s) = &slo {

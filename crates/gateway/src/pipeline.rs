@@ -62,6 +62,23 @@ async fn prepare_chat(
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     ctx.body_bytes = bytes.len();
     let mut req: ChatCompletionRequest = heavy(bytes.len(), || parse_json(&bytes))?;
+    // A pattern's messages come first, then any the request sends.
+    match (req.extra.remove("pattern"), req.extra.remove("variables")) {
+        (Some(reference), variables) => {
+            let variables = variables.unwrap_or_else(|| serde_json::json!({}));
+            let (used, mut messages) = gw.patterns.render(&reference, &variables)?;
+            messages.append(&mut req.messages);
+            req.messages = messages;
+            ctx.pattern = Some(used);
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "`variables` are given without a `pattern` to fill in",
+                Some("variables".into()),
+            ));
+        }
+        (None, None) => {}
+    }
     validate_chat(&req)?;
     ctx.stream = req.is_stream();
     if let Some(t) = ctx.trace.as_mut().filter(|t| t.sampled) {
@@ -258,7 +275,7 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     }
     if req.messages.is_empty() {
         return Err(ApiError::invalid(
-            "`messages` must contain at least one message",
+            "missing field `messages`: a chat request needs at least one message, or a `pattern`",
             Some("messages".into()),
         ));
     }

@@ -129,6 +129,7 @@ impl Books {
             policy: ctx.guard.policy.clone(),
             guard: Some(ctx.guard.to_json()),
             evaluation: caller.evaluation,
+            pattern: ctx.pattern.clone(),
         });
     }
 }

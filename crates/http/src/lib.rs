@@ -30,6 +30,8 @@ pub enum Changed {
     Budget(String),
     /// A guard policy (a use case's or the org default's): the policy snapshot.
     Policies,
+    /// A pattern (a version added, a label moved): the pattern snapshot.
+    Patterns,
     /// Data keys were destroyed (an erasure): forget the ones held in memory, and every
     /// conversation's tokens.
     PayloadKeys,

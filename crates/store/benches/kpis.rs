@@ -51,6 +51,7 @@ fn record(i: usize) -> RequestRecord {
         end_user_hash: Some(format!("u{:05}", (i * 7919) % 10_000)),
         session_hash: Some(format!("s{:06}", i % 100_000)),
         evaluation: false,
+        pattern: None,
         ..RequestRecord::default()
     }
 }

@@ -44,6 +44,7 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             guard: None,
             session_hash: None,
             evaluation: false,
+            pattern: None,
             end_user_hash: None,
             payload_ref: None,
             payload: None,

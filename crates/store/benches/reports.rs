@@ -61,6 +61,7 @@ fn record(i: usize) -> RequestRecord {
         guard: None,
         session_hash: None,
         evaluation: false,
+        pattern: None,
         end_user_hash: None,
         payload_ref: None,
         payload: None,

@@ -692,6 +692,9 @@ pub struct RequestRecord {
     /// budget; chained (as `purpose: evaluation`) so the tag cannot be changed afterwards.
     #[serde(default)]
     pub evaluation: bool,
+    /// The pattern version the request was built from (`triage@3`), if any; chained.
+    #[serde(default)]
+    pub pattern: Option<String>,
 }
 
 /// What an application reports became of a request or a session.
@@ -1413,4 +1416,42 @@ pub struct FairnessRun {
     pub report: Option<serde_json::Value>,
     /// Why it failed.
     pub error: Option<String>,
+}
+
+/// A pattern: a versioned prompt template shared by use cases, owned by a pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// Its name (unique).
+    pub name: String,
+    /// The pod that owns it (its lead moves the labels).
+    pub pod_id: String,
+    /// What it is for.
+    pub description: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// Its versions, oldest first.
+    pub versions: Vec<PatternVersion>,
+    /// Its labels: label → version.
+    pub labels: std::collections::BTreeMap<String, i64>,
+}
+
+/// One immutable version of a pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatternVersion {
+    /// The pattern.
+    pub name: String,
+    /// 1, 2, …
+    pub version: i64,
+    /// `[{role, content}]`, the contents MiniJinja templates.
+    pub messages: serde_json::Value,
+    /// The JSON Schema its variables must satisfy.
+    pub schema: serde_json::Value,
+    /// Why this version.
+    pub note: String,
+    /// When, Unix ms.
+    pub created_at: i64,
+    /// Who.
+    pub created_by: String,
 }

@@ -560,3 +560,39 @@ pub trait FairnessQueries {
         limit: u32,
     ) -> impl Future<Output = R<Vec<FairnessRun>>> + Send;
 }
+
+/// Patterns: versioned prompt templates, their labels.
+pub trait PatternQueries {
+    /// Creates a pattern owned by `pod_id` (audited as `pattern.create`).
+    fn create_pattern(
+        &self,
+        actor: &str,
+        name: &str,
+        pod_id: &str,
+        description: &str,
+        at: i64,
+    ) -> impl Future<Output = R<Pattern>> + Send;
+    /// Adds the next version (audited as `pattern.version`).
+    fn add_pattern_version(
+        &self,
+        actor: &str,
+        name: &str,
+        messages: &serde_json::Value,
+        schema: &serde_json::Value,
+        note: &str,
+        at: i64,
+    ) -> impl Future<Output = R<PatternVersion>> + Send;
+    /// Points `label` at `version` (audited as `pattern.label`, with the version it pointed at).
+    fn move_pattern_label(
+        &self,
+        actor: &str,
+        name: &str,
+        label: &str,
+        version: i64,
+        at: i64,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// One pattern with its versions and labels.
+    fn get_pattern(&self, name: &str) -> impl Future<Output = R<Pattern>> + Send;
+    /// Every pattern with its versions and labels (what the data plane's snapshot holds).
+    fn list_patterns(&self) -> impl Future<Output = R<Vec<Pattern>>> + Send;
+}

@@ -12,6 +12,7 @@ pub struct ChatCompletionRequest {
     /// The model name the client asked for: a Tollgate route name.
     pub model: String,
     /// The conversation so far.
+    #[serde(default)]
     pub messages: Vec<ChatMessage>,
     /// Stream the answer as server-sent events.
     #[serde(default, skip_serializing_if = "Option::is_none")]

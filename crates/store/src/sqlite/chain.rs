@@ -38,6 +38,9 @@ fn record_data(r: &RequestRecord) -> Value {
     if r.evaluation {
         v["purpose"] = json!("evaluation");
     }
+    if let Some(p) = &r.pattern {
+        v["pattern"] = json!(p);
+    }
     v
 }
 
@@ -68,8 +71,11 @@ fn record_canonical(r: &RequestRecord) -> Vec<u8> {
         .int("latency_ms", r.latency_ms)
         .opt_str("model", r.model.as_deref())
         .str("outcome", &r.outcome)
-        .int("output_tokens", r.output_tokens)
-        .opt_str("payload_ref", r.payload_ref.as_deref())
+        .int("output_tokens", r.output_tokens);
+    if let Some(p) = &r.pattern {
+        c.str("pattern", p);
+    }
+    c.opt_str("payload_ref", r.payload_ref.as_deref())
         .str("pod_id", &r.pod_id)
         .opt_str("policy", r.policy.as_deref())
         .opt_str("price_id", r.price_id.as_deref())
@@ -427,6 +433,7 @@ mod tests {
             guard: Some("{\"input\":\"ran\"}".into()),
             session_hash: Some("not covered".into()),
             evaluation: true,
+            pattern: Some("triage@3".into()),
         };
         // A production record is chained as before purposes existed; an evaluation one says so.
         assert!(

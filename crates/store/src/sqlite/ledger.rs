@@ -9,9 +9,9 @@ use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 
-const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref, session_hash, purpose";
-const PER_ROW: usize = 38;
-/// Rows per INSERT statement, largest first (38 binds each, well under SQLite's limit of 32,766).
+const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref, session_hash, purpose, pattern";
+const PER_ROW: usize = 39;
+/// Rows per INSERT statement, largest first (39 binds each, well under SQLite's limit of 32,766).
 /// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
 /// connection's prepared-statement cache instead of being prepared again for every odd batch size.
 const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
@@ -79,7 +79,8 @@ async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
                 "evaluation"
             } else {
                 "production"
-            });
+            })
+            .bind(r.pattern.clone());
     }
     q.execute(&mut *c).await?;
     Ok(())
@@ -287,6 +288,7 @@ pub(super) fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
         payload_ref: r.try_get("payload_ref")?,
         session_hash: r.try_get("session_hash")?,
         evaluation: r.try_get::<String, _>("purpose")? == "evaluation",
+        pattern: r.try_get("pattern")?,
         payload: None,
         cost_split: [
             u(r.try_get("cost_input")?),

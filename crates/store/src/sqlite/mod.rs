@@ -6,6 +6,7 @@ mod evals;
 mod kpis;
 mod ledger;
 mod outcomes;
+mod patterns;
 mod payloads;
 mod policies;
 mod rows;
@@ -46,6 +47,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         14,
         include_str!("../../migrations/sqlite/0014_fairness.sql"),
+    ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_patterns.sql"),
     ),
 ];
 

@@ -1,0 +1,306 @@
+//! Patterns end to end: versions checked with paths, labels moved only by the owning pod's lead
+//! (audited), and requests built from `"pattern": "name@label"` with their variables checked —
+//! the simulator echoes what was rendered, and the ledger keeps the version each request used.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../gateway/tests/common/mod.rs"]
+mod common;
+mod planes;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tollgate_simulator::SimConfig;
+
+async fn user(api: &planes::Http, admin: &str, name: &str, pod: &str, role: &str) -> String {
+    let (_, u) = api
+        .call(
+            Method::POST,
+            "/admin/v1/users",
+            admin,
+            Some(json!({"email": format!("{name}@example.com"), "name": name})),
+        )
+        .await;
+    let uid = u["id"].as_str().unwrap();
+    api.call(
+        Method::PUT,
+        &format!("/admin/v1/pods/{pod}/members/{uid}"),
+        admin,
+        Some(json!({"role": role})),
+    )
+    .await;
+    let (_, t) = api
+        .call(
+            Method::POST,
+            &format!("/admin/v1/users/{uid}/tokens"),
+            admin,
+            Some(json!({"name": "t"})),
+        )
+        .await;
+    t["secret"].as_str().unwrap().to_string()
+}
+
+fn v1() -> Value {
+    json!({
+        "messages": [
+            {"role": "system", "content": "You triage tickets for {{ team }}."},
+            {"role": "user", "content": "Ticket: {{ ticket }}"}
+        ],
+        "schema": {"type": "object", "required": ["ticket"],
+                   "properties": {"ticket": {"type": "string", "maxLength": 200},
+                                  "team": {"type": "string", "default": "support"}}},
+        "note": "first"
+    })
+}
+
+#[tokio::test]
+async fn patterns_are_versioned_labelled_and_used_on_v1() {
+    let sim = common::sim(SimConfig {
+        echo: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&sim.url)).await;
+    let api = planes::Http::new(&g.url);
+    let (_, pod) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &admin,
+            Some(json!({"name": "support"})),
+        )
+        .await;
+    let pod = pod["id"].as_str().unwrap().to_string();
+    let (_, other) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &admin,
+            Some(json!({"name": "sales"})),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_string();
+    let lead = user(&api, &admin, "lead", &pod, "lead").await;
+    let builder = user(&api, &admin, "builder", &pod, "builder").await;
+    let viewer = user(&api, &admin, "viewer", &pod, "viewer").await;
+    let outsider = user(&api, &admin, "outsider", &other, "lead").await;
+
+    // Who may create one.
+    let create = |token: &str, name: &str| {
+        let (api, token, name, pod) = (&api, token.to_string(), name.to_string(), pod.clone());
+        async move {
+            api.call(
+                Method::POST,
+                "/admin/v1/patterns",
+                &token,
+                Some(json!({"name": name, "pod_id": pod, "description": "triage"})),
+            )
+            .await
+        }
+    };
+    assert_eq!(create(&viewer, "triage").await.0, 403);
+    assert_eq!(create(&outsider, "triage").await.0, 404);
+    assert_eq!(create(&builder, "bad@name").await.0, 400);
+    let (st, p) = create(&builder, "triage").await;
+    assert_eq!(st, 201, "{p}");
+    assert_eq!(create(&lead, "triage").await.0, 409);
+
+    // Versions are checked with paths.
+    let add = |token: &str, body: Value| {
+        let (api, token) = (&api, token.to_string());
+        async move {
+            api.call(
+                Method::POST,
+                "/admin/v1/patterns/triage/versions",
+                &token,
+                Some(body),
+            )
+            .await
+        }
+    };
+    for (body, param) in [
+        (
+            json!({"messages": [{"role": "user", "content": "{{ unclosed"}], "schema": {"type": "object"}}),
+            "messages[0].content",
+        ),
+        (
+            json!({"messages": [{"role": "robot", "content": "x"}], "schema": {"type": "object"}}),
+            "messages[0].role",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "{{ who }}"}], "schema": {"type": "object", "properties": {"ticket": {}}}}),
+            "schema.properties",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "schema": {"type": "objekt"}}),
+            "schema",
+        ),
+        (json!({"messages": [], "schema": {}}), "messages"),
+    ] {
+        let (st, v) = add(&builder, body.clone()).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{body}: {v}"
+        );
+    }
+    assert_eq!(add(&viewer, v1()).await.0, 403);
+    assert_eq!(add(&outsider, v1()).await.0, 404);
+    let (st, v) = add(&builder, v1()).await;
+    assert_eq!((st, v["version"].as_i64()), (201, Some(1)), "{v}");
+    let mut second = v1();
+    second["messages"][1]["content"] = json!("Ticket (v2): {{ ticket }}");
+    assert_eq!(add(&builder, second).await.1["version"], 2);
+
+    // Labels: the owning pod's lead (or a platform admin) only.
+    let label = |token: &str, label: &str, version: i64| {
+        let (api, token, label) = (&api, token.to_string(), label.to_string());
+        async move {
+            api.call(
+                Method::PUT,
+                &format!("/admin/v1/patterns/triage/labels/{label}"),
+                &token,
+                Some(json!({ "version": version })),
+            )
+            .await
+        }
+    };
+    assert_eq!(label(&builder, "production", 1).await.0, 403);
+    assert_eq!(label(&outsider, "production", 1).await.0, 404);
+    assert_eq!(label(&lead, "production", 9).await.0, 400);
+    assert_eq!(label(&lead, "7", 1).await.0, 400);
+    let (st, p) = label(&lead, "production", 1).await;
+    assert_eq!(
+        (st, p["labels"]["production"].as_i64()),
+        (200, Some(1)),
+        "{p}"
+    );
+    // Everyone with a token reads the library.
+    let (st, list) = api
+        .call(Method::GET, "/admin/v1/patterns", &outsider, None)
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(list[0]["versions"].as_array().unwrap().len(), 2);
+
+    // On /v1: the rendered messages reach the model (the simulator echoes the last user message).
+    let chat = |body: Value| {
+        let (url, key) = (g.url.clone(), g.key.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            (st, r.json::<Value>().await.unwrap())
+        }
+    };
+    let text = |v: &Value| {
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (st, v) = chat(json!({"model": "m", "pattern": "triage@production", "variables": {"ticket": "charged twice"}})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(text(&v), "Ticket: charged twice");
+    // Moving the label changes what the next request renders; a version can be pinned.
+    label(&lead, "production", 2).await;
+    let (_, v) =
+        chat(json!({"model": "m", "pattern": "triage", "variables": {"ticket": "x"}})).await;
+    assert_eq!(text(&v), "Ticket (v2): x");
+    let (_, v) =
+        chat(json!({"model": "m", "pattern": "triage@1", "variables": {"ticket": "y"}})).await;
+    assert_eq!(text(&v), "Ticket: y");
+    // The request's own messages follow the pattern's.
+    let (_, v) = chat(
+        json!({"model": "m", "pattern": "triage@1", "variables": {"ticket": "z"},
+                             "messages": [{"role": "user", "content": "and more"}]}),
+    )
+    .await;
+    assert_eq!(text(&v), "and more");
+
+    // Mistakes are the caller's, with the path.
+    for (body, param, words) in [
+        (
+            json!({"model": "m", "pattern": "nope@production"}),
+            "pattern",
+            "no pattern `nope`",
+        ),
+        (
+            json!({"model": "m", "pattern": "triage@staging", "variables": {"ticket": "x"}}),
+            "pattern",
+            "no label `staging`",
+        ),
+        (
+            json!({"model": "m", "pattern": "triage@9"}),
+            "pattern",
+            "no version 9",
+        ),
+        (
+            json!({"model": "m", "pattern": "triage@1", "variables": {"ticket": 5}}),
+            "variables.ticket",
+            "string",
+        ),
+        (
+            json!({"model": "m", "pattern": "triage@1", "variables": {}}),
+            "variables",
+            "ticket",
+        ),
+        (
+            json!({"model": "m", "pattern": "triage@1", "variables": []}),
+            "variables",
+            "object",
+        ),
+        (json!({"model": "m", "pattern": 3}), "pattern", "string"),
+        (
+            json!({"model": "m", "variables": {"ticket": "x"}, "messages": [{"role": "user", "content": "x"}]}),
+            "variables",
+            "without a `pattern`",
+        ),
+        (
+            json!({"model": "m"}),
+            "messages",
+            "missing field `messages`",
+        ),
+    ] {
+        let (st, v) = chat(body.clone()).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{body}: {v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(words),
+            "{body}: {v}"
+        );
+    }
+
+    // The ledger keeps the version each request used.
+    let recs = planes::records(&g, 4).await;
+    let used: Vec<Option<&str>> = recs.iter().map(|r| r.pattern.as_deref()).collect();
+    assert_eq!(
+        used,
+        [
+            Some("triage@1"),
+            Some("triage@2"),
+            Some("triage@1"),
+            Some("triage@1")
+        ]
+    );
+    // The audit trail says who moved which label from where to where.
+    let (_, audit) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &admin, None)
+        .await;
+    let moves: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "pattern.label")
+        .collect();
+    assert_eq!(moves.len(), 2);
+    assert_eq!(moves[1]["details"]["from"], 1);
+    assert_eq!(moves[1]["details"]["to"], 2);
+}
