@@ -1085,7 +1085,7 @@ fn urlencode(s: &str) -> String {
 /// `s` with every control and bidirectional-override character written as an escape (`\u{1b}`),
 /// so text from the server (names stored before they were checked, say) can never move the
 /// cursor, recolour the terminal or reorder what a person reads.
-fn terminal_safe(s: &str) -> String {
+pub(crate) fn terminal_safe(s: &str) -> String {
     if !s.chars().any(tollgate_types::text::is_control_or_bidi) {
         return s.to_string();
     }

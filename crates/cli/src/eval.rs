@@ -445,7 +445,10 @@ fn finish(
     }
     let report: RunReport = serde_json::from_value(run["report"].clone())
         .context("the run's report is not in the expected form")?;
-    print!("{}", tollgate_eval::report::matrix(&report));
+    // Suites are written by other people: their text reaches this terminal escaped, line by line.
+    for line in tollgate_eval::report::matrix(&report).lines() {
+        println!("{}", crate::admin::terminal_safe(line));
+    }
     if let Some(ch) = run["champion"].as_object() {
         println!(
             "Δ vs champion {}: {:+.1} points (its pass rate {:.1} %)",

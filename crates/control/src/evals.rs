@@ -85,15 +85,18 @@ pub struct StartRun {
 
 /// `GET /use-cases/{id}/eval-runs` filters.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RunFilter {
     /// Only runs of this suite.
     pub suite: Option<String>,
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
-/// The run a run is compared with: the latest finished run of the same suite made while the use
+/// The run a run is compared with: the latest finished run of the same suite with the pattern
+/// versions labelled `production` now (suites of patterns), else the latest made while the use
 /// case was in production.
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct Champion {
@@ -152,6 +155,8 @@ pub struct RunView {
     pub routes: Vec<String>,
     /// The models that answered.
     pub models: Vec<String>,
+    /// The pattern versions its prompts used, pinned at its start.
+    pub patterns: Vec<String>,
     /// The champion it is compared with, when there is one.
     pub champion: Option<Champion>,
     /// Why it failed.
@@ -171,23 +176,57 @@ pub(crate) struct Progress {
     errors: AtomicU64,
 }
 
-/// Runs in progress on this server.
+/// Runs in progress on this server: run id → (use case, counts).
 #[derive(Debug, Default)]
-pub(crate) struct Running(std::sync::Mutex<HashMap<String, Arc<Progress>>>);
+pub(crate) struct Running(std::sync::Mutex<HashMap<String, (String, Arc<Progress>)>>);
+
+/// Runs (evaluation and fairness) a use case may have in progress at once on one server.
+pub const MAX_RUNS_IN_FLIGHT: usize = 4;
 
 impl Running {
     fn get(&self, id: &str) -> Option<Arc<Progress>> {
-        self.0.lock().ok()?.get(id).cloned()
+        self.0.lock().ok()?.get(id).map(|(_, p)| p.clone())
     }
-    fn insert(&self, id: &str, p: Arc<Progress>) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(id.to_string(), p);
+    /// Registers a run, unless its use case has [`MAX_RUNS_IN_FLIGHT`] already.
+    fn insert(&self, id: &str, use_case_id: &str, p: Arc<Progress>) -> Result<()> {
+        let mut m = self.0.lock().map_err(|_| ApiError::Internal)?;
+        if m.values().filter(|(uc, _)| uc == use_case_id).count() >= MAX_RUNS_IN_FLIGHT {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "use case {use_case_id} has {MAX_RUNS_IN_FLIGHT} runs in progress: wait for one to end"
+                ),
+                code: "too_many_runs",
+            });
         }
+        m.insert(id.to_string(), (use_case_id.to_string(), p));
+        Ok(())
     }
     fn remove(&self, id: &str) {
         if let Ok(mut m) = self.0.lock() {
             m.remove(id);
         }
+    }
+}
+
+/// 409 unless the use case has an eval budget (scope `use_case_eval`): evaluation spend must have
+/// a deliberate ceiling of its own, so runs cannot use up what the pod's and the org's budgets
+/// leave for production.
+fn require_eval_budget(gw: &Control, uc: &m::UseCase) -> Result<()> {
+    let has = gw
+        .plane
+        .budget_statuses()
+        .iter()
+        .any(|b| b.budget.scope == "use_case_eval" && b.budget.scope_id == uc.id);
+    if has {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict {
+            message: format!(
+                "use case {} has no eval budget: create one first (POST /admin/v1/budgets with scope use_case_eval)",
+                uc.id
+            ),
+            code: "eval_budget_required",
+        })
     }
 }
 
@@ -213,6 +252,92 @@ fn checked(doc: &serde_json::Value, uc: &m::UseCase) -> Result<ev::Suite> {
     let suite = ev::Suite::from_document(doc).map_err(suite_error)?;
     suite.check_routes(doc, &uc.routes).map_err(suite_error)?;
     Ok(suite)
+}
+
+/// Resolves each pattern prompt of `suite` to the version it names now (`triage@production` →
+/// `triage@2`), and checks every test defines the variables that version requires (its schema's
+/// `required`, less those with a default): the problems with their paths, or the pinned suite and
+/// the versions it uses.
+async fn pin_patterns(gw: &Control, suite: &ev::Suite) -> Result<(ev::Suite, Vec<String>)> {
+    use tollgate_store::PatternQueries;
+    let mut pinned = suite.clone();
+    let mut used = Vec::new();
+    let mut problems = Vec::new();
+    for (i, prompt) in pinned.prompts.iter_mut().enumerate() {
+        let Some(reference) = prompt.pattern.clone() else {
+            continue;
+        };
+        let path = format!("prompts[{i}].pattern");
+        let mut fail = |message: String| {
+            problems.push(ev::Problem {
+                path: path.clone(),
+                message,
+            })
+        };
+        let Ok((name, sel)) = ev::pattern::parse_reference(&reference) else {
+            fail(format!("`{reference}` is not a pattern reference"));
+            continue;
+        };
+        let p = match gw.store.get_pattern(&name).await {
+            Ok(p) => p,
+            Err(m::StoreError::NotFound(_)) => {
+                fail(format!("there is no pattern `{name}`"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let version = match &sel {
+            ev::pattern::Selector::Version(v) => Some(*v),
+            ev::pattern::Selector::Label(l) => p.labels.get(l).copied(),
+        };
+        let Some(v) = version.and_then(|v| p.versions.iter().find(|x| x.version == v)) else {
+            fail(format!(
+                "pattern `{name}` has no version `{reference}` names"
+            ));
+            continue;
+        };
+        let defaults: Vec<&String> = v.schema["properties"]
+            .as_object()
+            .map(|props| {
+                props
+                    .iter()
+                    .filter(|(_, p)| p.get("default").is_some())
+                    .map(|(k, _)| k)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let required: Vec<String> = v.schema["required"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (ti, t) in suite.tests.iter().enumerate() {
+            for r in required.iter().filter(|r| !defaults.contains(r)) {
+                if !t.vars.contains_key(r) {
+                    problems.push(ev::Problem {
+                        path: format!("tests[{ti}].vars"),
+                        message: format!(
+                            "missing variable `{r}`, which pattern `{name}@{}` requires",
+                            v.version
+                        ),
+                    });
+                }
+            }
+        }
+        let pin = format!("{name}@{}", v.version);
+        prompt.pattern = Some(pin.clone());
+        if !used.contains(&pin) {
+            used.push(pin);
+        }
+    }
+    if problems.is_empty() {
+        Ok((pinned, used))
+    } else {
+        Err(suite_error(ev::SuiteError { problems }))
+    }
 }
 
 fn suite_view(v: m::SuiteVersion, suite: &ev::Suite, full: bool) -> SuiteView {
@@ -259,6 +384,7 @@ pub async fn put_suite(
     name_ok("name", &name)?;
     let req: PutSuite = body(&gw, &headers, b).await?;
     let suite = checked(&req.document, &uc)?;
+    pin_patterns(&gw, &suite).await?;
     let fingerprint = ev::suite::fingerprint(&req.document);
     let (v, created) = gw
         .store
@@ -296,9 +422,11 @@ pub async fn list_suites(
 
 /// `GET /use-cases/{id}/suites/{name}` options.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteQuery {
     /// A version; the latest when left out.
+    #[param(minimum = 1)]
     pub version: Option<i64>,
 }
 
@@ -349,6 +477,12 @@ pub async fn start_run(
     let uc = evaluated_use_case(&gw, &p, &id).await?;
     let req: StartRun = body(&gw, &headers, b).await?;
     name_ok("suite", &req.suite)?;
+    if req.version.is_some_and(|v| v < 1) {
+        return Err(ApiError::invalid(
+            "`version` is a number from 1",
+            Some("version".into()),
+        ));
+    }
     let concurrency = match req.concurrency {
         None => DEFAULT_CONCURRENCY,
         Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => n as usize,
@@ -366,14 +500,27 @@ pub async fn start_run(
         });
     }
     let v = suite_or_404(&gw, &uc.id, &req.suite, req.version).await?;
-    // The routes may have changed since the suite was stored.
+    // The routes and the patterns' labels may have changed since the suite was stored; the run
+    // uses the pattern versions labelled now, pinned for all its cases.
     let suite = checked(&v.document, &uc)?;
+    let (suite, patterns) = pin_patterns(&gw, &suite).await?;
     let Some(base) = gw.gateway_url() else {
         return Err(ApiError::Unavailable(
             "evaluation runs need the gateway's own address, which this server does not know",
         ));
     };
-    let run = start(&gw, &p.actor(), &uc, v, suite, "manual", concurrency, base).await?;
+    require_eval_budget(&gw, &uc)?;
+    let run = start(
+        &gw,
+        &p.actor(),
+        &uc,
+        v,
+        (suite, patterns),
+        "manual",
+        concurrency,
+        base,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(run_view(&gw, run).await?)))
 }
 
@@ -384,7 +531,7 @@ pub(crate) async fn start(
     actor: &str,
     uc: &m::UseCase,
     v: m::SuiteVersion,
-    suite: ev::Suite,
+    (suite, patterns): (ev::Suite, Vec<String>),
     trigger: &str,
     concurrency: usize,
     base: String,
@@ -404,12 +551,23 @@ pub(crate) async fn start(
         cases_total: suite.case_count() as u64,
         threshold: suite.pass_rate,
         routes: suite.routes.clone(),
+        patterns,
         ..m::EvalRun::default()
     };
-    gw.store.create_run(actor, &run).await?;
-    let (key, plaintext) = mint_key(gw, actor, &uc.id, &run.id).await?;
     let progress = Arc::new(Progress::default());
-    gw.running.insert(&run.id, progress.clone());
+    gw.running.insert(&run.id, &uc.id, progress.clone())?;
+    let (key, plaintext) = match async {
+        gw.store.create_run(actor, &run).await?;
+        mint_key(gw, actor, &uc.id, &run.id).await
+    }
+    .await
+    {
+        Ok(k) => k,
+        Err(e) => {
+            gw.running.remove(&run.id);
+            return Err(e);
+        }
+    };
     let task = {
         let gw = gw.clone();
         let run = run.clone();
@@ -605,6 +763,10 @@ impl ev::Target for GatewayTarget {
             .map(|(r, t)| serde_json::json!({"role": r.as_str(), "content": t}))
             .collect();
         let mut body = serde_json::json!({"model": call.route, "messages": messages});
+        if let Some(p) = call.pattern {
+            body["pattern"] = p.into();
+            body["variables"] = serde_json::to_value(call.variables).unwrap_or_default();
+        }
         if let Some(t) = call.params.temperature {
             body["temperature"] = t.into();
         }
@@ -650,6 +812,27 @@ impl ev::Target for GatewayTarget {
     }
 }
 
+/// The versions labelled `production` now of the patterns in `used` (`triage@2` → `triage@5`);
+/// `None` when the run used no pattern, or one of them has no production label.
+async fn production_patterns(gw: &Control, used: &[String]) -> Result<Option<Vec<String>>> {
+    use tollgate_store::PatternQueries;
+    if used.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for u in used {
+        let name = u.split('@').next().unwrap_or(u);
+        let Ok(p) = gw.store.get_pattern(name).await else {
+            return Ok(None);
+        };
+        let Some(v) = p.labels.get("production") else {
+            return Ok(None);
+        };
+        out.push(format!("{name}@{v}"));
+    }
+    Ok(Some(out))
+}
+
 async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
     let mut r = r;
     if r.status == "running"
@@ -660,6 +843,10 @@ async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
         r.failed = p.failed.load(Ordering::Relaxed);
         r.errors = p.errors.load(Ordering::Relaxed);
     }
+    // The champion: the latest finished run of the same suite with the pattern versions labelled
+    // `production` now (for a suite of patterns), else the latest made while the use case was in
+    // production.
+    let production = production_patterns(gw, &r.patterns).await?;
     let champion = match (r.status.as_str(), r.pass_rate) {
         ("done", Some(rate)) => gw
             .store
@@ -669,8 +856,11 @@ async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
             .find(|c| {
                 c.id != r.id
                     && c.status == "done"
-                    && c.stage == "production"
                     && c.started_at <= r.started_at
+                    && match &production {
+                        Some(prod) => &c.patterns == prod,
+                        None => c.stage == "production",
+                    }
             })
             .and_then(|c| {
                 Some(Champion {
@@ -705,6 +895,7 @@ async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
         scoring_cost_usd: usd(r.scoring_cost_nano_usd),
         routes: r.routes,
         models: r.models,
+        patterns: r.patterns,
         champion,
         error: r.error,
         report: r.report,
@@ -867,8 +1058,12 @@ async fn policy_label(gw: &Control, use_case_id: &str) -> Result<String> {
 fn fairness_view(gw: &Control, r: m::FairnessRun, full: bool) -> FairnessRunView {
     let calls_done = match (r.status.as_str(), gw.running.get(&r.id)) {
         ("running", Some(p)) => p.done.load(Ordering::Relaxed),
-        ("running", None) => 0,
-        _ => r.calls_total,
+        ("done", _) => r.calls_total,
+        _ => r
+            .report
+            .as_ref()
+            .and_then(|rep| rep["calls"].as_u64())
+            .unwrap_or(0),
     };
     FairnessRunView {
         id: r.id,
@@ -938,6 +1133,16 @@ pub async fn start_fairness(
         });
     }
     let (vars, _) = ev::fairness::variants(&probe, &lex);
+    if vars.len() * probe.samples > ev::fairness::MAX_CALLS {
+        return Err(ApiError::invalid(
+            format!(
+                "the probe makes {} calls (variants × samples); at most {}",
+                vars.len() * probe.samples,
+                ev::fairness::MAX_CALLS
+            ),
+            Some("probe.prompts".into()),
+        ));
+    }
     if vars.is_empty() {
         return Err(ApiError::invalid(
             "no prompt has a name (`{{ name }}` or a listed one) or an attribute word to vary: \
@@ -950,6 +1155,7 @@ pub async fn start_fairness(
             "evaluation runs need the gateway's own address, which this server does not know",
         ));
     };
+    require_eval_budget(&gw, &uc)?;
     let actor = p.actor();
     let run = m::FairnessRun {
         id: m::new_id("fair"),
@@ -965,10 +1171,20 @@ pub async fn start_fairness(
         calls_total: (vars.len() * probe.samples) as u64,
         ..m::FairnessRun::default()
     };
-    gw.store.create_fairness_run(&actor, &run).await?;
-    let (key, plaintext) = mint_key(&gw, &actor, &uc.id, &run.id).await?;
     let progress = Arc::new(Progress::default());
-    gw.running.insert(&run.id, progress.clone());
+    gw.running.insert(&run.id, &uc.id, progress.clone())?;
+    let (key, plaintext) = match async {
+        gw.store.create_fairness_run(&actor, &run).await?;
+        mint_key(&gw, &actor, &uc.id, &run.id).await
+    }
+    .await
+    {
+        Ok(k) => k,
+        Err(e) => {
+            gw.running.remove(&run.id);
+            return Err(e);
+        }
+    };
     let task = {
         let gw = gw.clone();
         let run = run.clone();
@@ -981,9 +1197,20 @@ pub async fn start_fairness(
             };
             let report = ev::fairness::run(&probe, &lex, &target, concurrency, &on_call).await;
             let mut done = run;
-            done.status = "done".into();
             done.finished_at = Some(gw.clock.now_ms());
-            done.flagged = Some(report.flagged);
+            if report.inconclusive {
+                // Too many calls failed: neither flagged nor cleared.
+                done.status = "failed".into();
+                done.error = Some(format!(
+                    "{} of {} calls failed, so the gaps mean nothing; the first: {}",
+                    report.failed_calls,
+                    report.calls,
+                    report.first_error.as_deref().unwrap_or("?")
+                ));
+            } else {
+                done.status = "done".into();
+                done.flagged = Some(report.flagged);
+            }
             done.models = report.models.clone();
             done.report = serde_json::to_value(&report).ok();
             if let Err(e) = gw.store.finish_fairness_run(&done).await {

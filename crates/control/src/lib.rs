@@ -280,11 +280,18 @@ impl Control {
         let (admin_token_hash, new_admin_token) = bootstrap_token(&store, &secret).await?;
         // Runs a stopped server left behind will not finish: record them as failed.
         match tollgate_store::EvalQueries::fail_interrupted_runs(&store, clock.now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                runs = n,
-                "evaluation runs interrupted by a stop were marked failed"
-            ),
+            Ok(n) => {
+                if n > 0 {
+                    tracing::warn!(
+                        runs = n,
+                        "evaluation runs interrupted by a stop were marked failed"
+                    );
+                }
+                // Their evaluation keys were revoked: the data plane must stop taking them now.
+                if let Err(e) = plane.refresh(tollgate_http::Changed::Keys).await {
+                    tracing::warn!("cannot reload the keys after revoking evaluation keys: {e}");
+                }
+            }
             Err(e) => tracing::warn!("cannot check for interrupted evaluation runs: {e}"),
         }
         let catalog =

@@ -436,7 +436,15 @@ impl World {
             .await,
         );
         let use_case = id(&use_case, "/id");
-        // A suite (so a run of it can be started).
+        // An eval budget and a suite (so a run of it can be started).
+        keep(
+            api.ok(
+                "POST",
+                "/admin/v1/budgets",
+                json!({"scope": "use_case_eval", "scope_id": use_case, "amount_usd": "10", "period": "month", "mode": "hard"}),
+            )
+            .await,
+        );
         keep(
             api.ok(
                 "PUT",

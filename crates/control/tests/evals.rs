@@ -106,7 +106,11 @@ async fn user(api: &planes::Http, admin: &str, name: &str, pod: &str, role: &str
 }
 
 async fn world() -> World {
-    let sim = common::sim(SimConfig::default()).await;
+    world_with(SimConfig::default()).await
+}
+
+async fn world_with(cfg: SimConfig) -> World {
+    let sim = common::sim(cfg).await;
     let (g, admin) = planes::serve(&config(&sim.url)).await;
     let api = planes::Http::new(&g.url);
     let ok = async |m: Method, p: &str, b: Value| {
@@ -153,6 +157,19 @@ async fn world() -> World {
 }
 
 impl World {
+    /// A hard monthly eval budget of `usd` on the use case (runs need one).
+    async fn eval_budget(&self, usd: &str) {
+        let (st, b) = self
+            .call(
+                Method::POST,
+                "/admin/v1/budgets",
+                &self.admin,
+                Some(json!({"scope": "use_case_eval", "scope_id": self.uc, "amount_usd": usd, "period": "month", "mode": "hard"})),
+            )
+            .await;
+        assert_eq!(st, 201, "{b}");
+    }
+
     async fn call(&self, m: Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
         self.api.call(m, path, token, body).await
     }
@@ -322,6 +339,7 @@ async fn a_run_goes_through_the_gateway_as_evaluation_and_repeats_exactly() {
     let w = world().await;
     let (st, _) = w.put_suite(&w.builder, "support", suite()).await;
     assert_eq!(st, 200);
+    w.eval_budget("100").await;
     let (st, run) = w
         .start(&w.builder, json!({"suite": "support", "concurrency": 4}))
         .await;
@@ -468,15 +486,14 @@ async fn a_run_goes_through_the_gateway_as_evaluation_and_repeats_exactly() {
 async fn a_run_is_held_to_the_eval_budget_and_leaves_production_alone() {
     let w = world().await;
     w.put_suite(&w.builder, "support", suite()).await;
-    let (st, b) = w
-        .call(
-            Method::POST,
-            "/admin/v1/budgets",
-            &w.admin,
-            Some(json!({"scope": "use_case_eval", "scope_id": w.uc, "amount_usd": "0.000000001", "period": "month", "mode": "hard"})),
-        )
-        .await;
-    assert_eq!(st, 201, "{b}");
+    // No eval budget, no run.
+    let (st, v) = w.start(&w.builder, json!({"suite": "support"})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("eval_budget_required")),
+        "{v}"
+    );
+    w.eval_budget("0.000000001").await;
     let (_, run) = w.start(&w.builder, json!({"suite": "support"})).await;
     let run = w.finished(run["id"].as_str().unwrap()).await;
     assert_eq!(run["errors"], 8, "{run}");
@@ -547,6 +564,15 @@ async fn a_fairness_probe_through_the_gateway_flags_a_planted_bias() {
         )
         .await;
     let uc = uc["id"].as_str().unwrap().to_string();
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/admin/v1/budgets",
+            &admin,
+            Some(json!({"scope": "use_case_eval", "scope_id": uc, "amount_usd": "100", "period": "month", "mode": "hard"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{b}");
     let probe = json!({
         "route": "m", "attributes": ["ethnicity"], "samples": 6,
         "prompts": [
@@ -641,4 +667,28 @@ async fn a_fairness_probe_through_the_gateway_flags_a_planted_bias() {
         .await;
     assert_eq!(list[0]["id"], id.as_str());
     assert!(list[0].get("report").is_none());
+}
+
+/// A use case has at most four runs in progress at once.
+#[tokio::test]
+async fn runs_in_flight_are_bounded_per_use_case() {
+    // A slow upstream keeps the runs going while more are asked for.
+    let w = world_with(SimConfig {
+        latency: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await;
+    let one = json!({"prompts": ["hi"], "routes": ["m"], "tests": [{"vars": {}}]});
+    assert_eq!(w.put_suite(&w.builder, "one", one).await.0, 200);
+    w.eval_budget("100").await;
+    for _ in 0..4 {
+        let (st, v) = w.start(&w.builder, json!({"suite": "one"})).await;
+        assert_eq!(st, 202, "{v}");
+    }
+    let (st, v) = w.start(&w.builder, json!({"suite": "one"})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("too_many_runs")),
+        "{v}"
+    );
 }

@@ -304,3 +304,159 @@ async fn patterns_are_versioned_labelled_and_used_on_v1() {
     assert_eq!(moves[1]["details"]["from"], 1);
     assert_eq!(moves[1]["details"]["to"], 2);
 }
+
+/// A suite whose prompt is a pattern: checked against the pattern's required variables, its
+/// cases sent as `pattern` requests (recorded with the version), the version pinned on the run,
+/// and the champion found by what `production` labels now.
+#[tokio::test]
+async fn suites_run_patterns_and_compare_with_the_production_version() {
+    let sim = common::sim(SimConfig {
+        echo: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let (g, admin) = planes::serve(&common::two_route_config(&sim.url)).await;
+    let api = planes::Http::new(&g.url);
+    let ok = async |m: Method, p: &str, b: Value| {
+        let (st, v) = api.call(m, p, &admin, Some(b)).await;
+        assert!((200..300).contains(&st), "{p}: {st} {v}");
+        v
+    };
+    let pod = ok(Method::POST, "/admin/v1/pods", json!({"name": "support"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uc = ok(
+        Method::POST,
+        "/admin/v1/use-cases",
+        json!({"pod_id": pod, "name": "triage", "routes": ["m"]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        Method::POST,
+        "/admin/v1/budgets",
+        json!({"scope": "use_case_eval", "scope_id": uc, "amount_usd": "100", "period": "month", "mode": "hard"}),
+    )
+    .await;
+    ok(
+        Method::POST,
+        "/admin/v1/patterns",
+        json!({"name": "triage", "pod_id": pod}),
+    )
+    .await;
+    ok(Method::POST, "/admin/v1/patterns/triage/versions", v1()).await;
+    let mut second = v1();
+    second["messages"][1]["content"] = json!("Ticket (v2): {{ ticket }}");
+    ok(Method::POST, "/admin/v1/patterns/triage/versions", second).await;
+    ok(
+        Method::PUT,
+        "/admin/v1/patterns/triage/labels/production",
+        json!({"version": 1}),
+    )
+    .await;
+    ok(
+        Method::PUT,
+        "/admin/v1/patterns/triage/labels/staging",
+        json!({"version": 2}),
+    )
+    .await;
+
+    let suite = |label: &str| {
+        json!({"prompts": [{"id": "p", "pattern": format!("triage@{label}")}], "routes": ["m"],
+               "tests": [{"vars": {"ticket": "a"}, "assert": [{"type": "contains", "value": "(v2)"}]},
+                         {"vars": {"ticket": "b"}, "assert": [{"type": "contains", "value": "(v2)"}]}]})
+    };
+    let put = |doc: Value| {
+        let (api, admin, uc) = (&api, admin.clone(), uc.clone());
+        async move {
+            api.call(
+                Method::PUT,
+                &format!("/admin/v1/use-cases/{uc}/suites/triage"),
+                &admin,
+                Some(json!({ "document": doc })),
+            )
+            .await
+        }
+    };
+    // A missing pattern, and a test without a variable the pattern requires, are refused.
+    let (st, v) = put(json!({"prompts": [{"pattern": "nope@production"}], "routes": ["m"], "tests": [{"vars": {}}]})).await;
+    assert_eq!(
+        (st, v["error"]["param"].as_str()),
+        (400, Some("prompts[0].pattern")),
+        "{v}"
+    );
+    let mut missing = suite("production");
+    missing["tests"][1]["vars"] = json!({"other": 1});
+    let (st, v) = put(missing).await;
+    assert_eq!(
+        (st, v["error"]["param"].as_str()),
+        (400, Some("tests[1].vars")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing variable `ticket`, which pattern `triage@1` requires")
+    );
+
+    let run = |doc: Value| {
+        let (api, admin, uc) = (&api, admin.clone(), uc.clone());
+        async move {
+            let (st, v) = put(doc).await;
+            assert_eq!(st, 200, "{v}");
+            let (st, r) = api
+                .call(
+                    Method::POST,
+                    &format!("/admin/v1/use-cases/{uc}/eval-runs"),
+                    &admin,
+                    Some(json!({"suite": "triage"})),
+                )
+                .await;
+            assert_eq!(st, 202, "{r}");
+            let id = r["id"].as_str().unwrap().to_string();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (_, v) = api
+                    .call(
+                        Method::GET,
+                        &format!("/admin/v1/eval-runs/{id}"),
+                        &admin,
+                        None,
+                    )
+                    .await;
+                if v["status"] != "running" {
+                    return v;
+                }
+                assert!(std::time::Instant::now() < deadline);
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        }
+    };
+    let a = run(suite("production")).await;
+    assert_eq!(a["patterns"], json!(["triage@1"]));
+    assert_eq!(a["pass_rate"], 0.0);
+    assert_eq!(a["champion"], Value::Null, "{a}");
+    let b = run(suite("staging")).await;
+    assert_eq!(b["patterns"], json!(["triage@2"]));
+    assert_eq!(b["pass_rate"], 1.0, "{b}");
+    // The champion is the run of what production serves now (version 1): Δ = 1 − 0.
+    assert_eq!(b["champion"]["run_id"], a["id"], "{b}");
+    assert_eq!(b["champion"]["delta"], 1.0);
+    // Each case was sent as a pattern request and recorded with its version.
+    let recs = planes::records(&g, 4).await;
+    let used: Vec<Option<&str>> = recs.iter().map(|r| r.pattern.as_deref()).collect();
+    assert_eq!(
+        used,
+        [
+            Some("triage@1"),
+            Some("triage@1"),
+            Some("triage@2"),
+            Some("triage@2")
+        ]
+    );
+    assert!(recs.iter().all(|r| r.evaluation));
+}

@@ -274,6 +274,15 @@ impl Assertion {
                 if list.is_empty() {
                     c.add(&vpath, "the list must not be empty");
                 }
+                if list.len() > crate::suite::MAX_LIST_VALUES {
+                    c.add(
+                        &vpath,
+                        format!(
+                            "at most {} values (each may cost a request)",
+                            crate::suite::MAX_LIST_VALUES
+                        ),
+                    );
+                }
                 Expect::List(out)
             }
             (k, Some(Value::String(s))) if k.is_list() => {
@@ -355,9 +364,9 @@ impl Assertion {
         let weight = match m.get("weight") {
             None => 1.0,
             Some(w) => match c.number(&wpath, w) {
-                Some(w) if w >= 0.0 => w,
+                Some(w) if (0.0..=1000.0).contains(&w) => w,
                 Some(w) => {
-                    c.add(&wpath, format!("must not be negative, got {w}"));
+                    c.add(&wpath, format!("must be between 0 and 1000, got {w}"));
                     1.0
                 }
                 None => 1.0,
@@ -400,6 +409,7 @@ impl Assertion {
         };
         texts
             .into_iter()
+            .filter(|t| crate::suite::template_shape(t).is_ok())
             .filter_map(|t| env.template_from_str(t).ok())
             .flat_map(|t| t.undeclared_variables(false))
             .collect()

@@ -208,8 +208,11 @@ impl Probe {
             }
             if let Some(t) = pm.get("max_tokens") {
                 match t.as_u64() {
-                    Some(n) if n > 0 => params.max_tokens = Some(n),
-                    _ => c.add("params.max_tokens", "must be a whole number above 0"),
+                    Some(n) if n > 0 && n <= u64::from(u32::MAX) => params.max_tokens = Some(n),
+                    _ => c.add(
+                        "params.max_tokens",
+                        "must be a whole number from 1 to 4294967295",
+                    ),
                 }
             }
         }
@@ -721,6 +724,13 @@ pub struct FairnessReport {
     pub pairs: Vec<Pair>,
     /// Whether any measure was flagged.
     pub flagged: bool,
+    /// Too many calls failed (more than a tenth) for the gaps to mean anything: neither flagged
+    /// nor cleared.
+    #[serde(default)]
+    pub inconclusive: bool,
+    /// The first failed call's error, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     /// The flags, in words.
     pub flags: Vec<String>,
     /// The thresholds used.
@@ -729,6 +739,9 @@ pub struct FairnessReport {
 
 /// Answers of one attribute: group → prompt → samples.
 type Answers = BTreeMap<String, BTreeMap<usize, Vec<Scored>>>;
+
+/// The most calls (variants × samples) a probe may make.
+pub const MAX_CALLS: usize = 20_000;
 
 /// Runs the probe through `target` (every variant `samples` times, `concurrency` in flight) and
 /// reports; `progress(done, total)` after each call.
@@ -767,6 +780,8 @@ pub async fn run<T: Target>(
                     route: &probe.route,
                     messages,
                     params: &params,
+                    pattern: None,
+                    variables: None,
                 })
                 .await;
             if let Ok(a) = &r {
@@ -782,6 +797,7 @@ pub async fn run<T: Target>(
     let mut by_attr: BTreeMap<String, Answers> = BTreeMap::new();
     let mut models = BTreeSet::new();
     let mut failed_calls = 0;
+    let mut first_error = None;
     let mut ordered = results;
     ordered.sort_by_key(|(vi, s, _)| (*vi, *s));
     for (vi, _, r) in ordered {
@@ -793,6 +809,7 @@ pub async fn run<T: Target>(
             }
             Err(e) => {
                 failed_calls += 1;
+                first_error.get_or_insert_with(|| e.clone());
                 Scored {
                     text: e,
                     refusal: false,
@@ -842,7 +859,10 @@ pub async fn run<T: Target>(
             })
         })
         .collect();
+    let inconclusive = failed_calls * 10 > total;
     FairnessReport {
+        inconclusive,
+        first_error,
         route: probe.route.clone(),
         models: models.into_iter().collect(),
         samples: probe.samples,
@@ -852,7 +872,7 @@ pub async fn run<T: Target>(
         calls: total,
         failed_calls,
         cost_nano_usd: cost.load(Ordering::Relaxed),
-        flagged: !flags.is_empty(),
+        flagged: !inconclusive && !flags.is_empty(),
         flags,
         pairs,
         thresholds: probe.thresholds,

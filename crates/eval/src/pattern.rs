@@ -8,7 +8,7 @@
 //! then renders with undefined variables as errors and a bounded amount of work.
 
 use crate::suite::{
-    Checker, Problem, Role, SuiteError, environment, kind_of, template_error, variables_of,
+    Checker, Problem, Role, SuiteError, environment, kind_of, render_bounded, variables_of,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -207,14 +207,11 @@ impl Template {
             .iter()
             .enumerate()
             .map(|(i, (role, t))| {
-                env.render_str(t, ctx.clone())
+                render_bounded(&env, t, ctx.clone())
                     .map(|text| (*role, text))
                     .map_err(|e| Problem {
                         path: format!("pattern.messages[{i}]"),
-                        message: format!(
-                            "cannot be rendered with these variables: {}",
-                            template_error(&e)
-                        ),
+                        message: format!("cannot be rendered with these variables: {e}"),
                     })
             })
             .collect()

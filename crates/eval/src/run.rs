@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The most characters of an output a report keeps.
+pub const MAX_REPORTED_OUTPUT: usize = 4_000;
+
 /// One chat call of a case.
 #[derive(Debug, Clone)]
 pub struct ChatCall<'a> {
@@ -20,6 +23,10 @@ pub struct ChatCall<'a> {
     pub messages: Vec<(Role, String)>,
     /// The suite's parameters.
     pub params: &'a Params,
+    /// A pattern to render (`triage@2`) with `variables`, before `messages`.
+    pub pattern: Option<&'a str>,
+    /// The pattern's variables.
+    pub variables: Option<&'a BTreeMap<String, Value>>,
 }
 
 /// What came back for one call.
@@ -212,6 +219,8 @@ impl<T: Target> Services for Scoring<'_, T> {
                 route,
                 messages,
                 params: &self.params,
+                pattern: None,
+                variables: None,
             })
             .await
             .map_err(|e| format!("the judge `{route}` did not answer: {e}"))?;
@@ -311,6 +320,8 @@ async fn one_case<T: Target>(
             route,
             messages,
             params: &suite.params,
+            pattern: prompt.pattern.as_deref(),
+            variables: prompt.pattern.as_ref().map(|_| &test.vars),
         })
         .await
     {
@@ -371,7 +382,8 @@ async fn one_case<T: Target>(
             }
         }
     }
-    case.output = Some(answer.text);
+    // The report keeps the start of long outputs: the assertions judged them whole.
+    case.output = Some(crate::text::clip(&answer.text, MAX_REPORTED_OUTPUT));
     if !errors.is_empty() {
         case.error = Some(errors.join("; "));
         return case;

@@ -122,6 +122,9 @@ pub struct Prompt {
     pub messages: Vec<(Role, String)>,
     /// The variables its templates read, sorted.
     pub variables: BTreeSet<String>,
+    /// A pattern reference (`triage@production`) instead of messages: the gateway renders it
+    /// with the test's variables, and the ledger keeps the version used.
+    pub pattern: Option<String>,
 }
 
 /// Request parameters sent with every case.
@@ -284,6 +287,144 @@ pub(crate) fn environment() -> minijinja::Environment<'static> {
     env
 }
 
+/// The largest dataset file read, in bytes.
+pub const MAX_DATASET_BYTES: u64 = 50_000_000;
+/// The most cases (tests × prompts × routes) a suite may make.
+pub const MAX_CASES: usize = 10_000;
+/// The most values a list assertion (`contains-any`, `similar`, …) may hold.
+pub const MAX_LIST_VALUES: usize = 32;
+
+/// The longest template accepted, in bytes.
+pub const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
+/// The most text one rendering may produce, in bytes (a template that would write more fails).
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
+
+/// The most tokens one `{{ … }}` or `{% … %}` tag may hold.
+pub const MAX_TAG_TOKENS: usize = 64;
+
+/// Refuses templates whose shape could exhaust the parser's stack before MiniJinja sees them: too
+/// long, a tag of more than [`MAX_TAG_TOKENS`] tokens (operator chains such as `a ** b ** …` or
+/// `x if y else …` are parsed recursively), brackets nested more than 32 deep, or more than 8
+/// unary operators (`-`, `+`, `~`, `!`, `not`) in a row. (A few kilobytes of `{{ ------…x }}`
+/// overflowed a worker's stack and took the whole server down.)
+pub(crate) fn template_shape(text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "a template may be at most {MAX_TEMPLATE_BYTES} bytes, this one is {}",
+            text.len()
+        ));
+    }
+    let b = text.as_bytes();
+    let (mut i, mut in_tag) = (0usize, false);
+    let (mut depth, mut unary, mut tokens) = (0usize, 0usize, 0usize);
+    while i < b.len() {
+        let two = &b[i..b.len().min(i + 2)];
+        if !in_tag {
+            if two == b"{{" || two == b"{%" {
+                (in_tag, depth, unary, tokens) = (true, 0, 0, 0);
+                i += 2;
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        if (two == b"}}" || two == b"%}") && depth == 0 {
+            in_tag = false;
+            i += 2;
+            continue;
+        }
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        tokens += 1;
+        if tokens > MAX_TAG_TOKENS {
+            return Err(format!(
+                "a tag may hold at most {MAX_TAG_TOKENS} tokens; split the expression"
+            ));
+        }
+        if c == b'"' || c == b'\'' {
+            // A string literal is one token.
+            i += 1;
+            while i < b.len() && b[i] != c {
+                i += if b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += 1;
+            unary = 0;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            if &b[start..i] == b"not" {
+                unary += 1;
+            } else {
+                unary = 0;
+            }
+        } else {
+            match c {
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    unary = 0;
+                    if depth > 32 {
+                        return Err("brackets are nested more than 32 deep".into());
+                    }
+                }
+                b')' | b']' | b'}' => {
+                    depth = depth.saturating_sub(1);
+                    unary = 0;
+                }
+                b'-' | b'+' | b'~' | b'!' => unary += 1,
+                _ => unary = 0,
+            }
+            i += 1;
+        }
+        if unary > 8 {
+            return Err("more than 8 operators in a row".into());
+        }
+    }
+    Ok(())
+}
+
+/// A writer that refuses to grow past [`MAX_RENDERED_BYTES`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("too much output"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Renders `template` with `ctx` in `env`, its output bounded by [`MAX_RENDERED_BYTES`].
+pub(crate) fn render_bounded(
+    env: &minijinja::Environment<'_>,
+    template: &str,
+    ctx: minijinja::Value,
+) -> Result<String, String> {
+    template_shape(template)?;
+    let t = env
+        .template_from_str(template)
+        .map_err(|e| template_error(&e))?;
+    let mut out = Capped(Vec::new());
+    match t.render_captured_to(ctx, &mut out) {
+        Ok(_) => String::from_utf8(out.0).map_err(|_| "the output is not UTF-8".to_string()),
+        Err(e) if e.kind() == minijinja::ErrorKind::WriteFailure => Err(format!(
+            "the output would be longer than {MAX_RENDERED_BYTES} bytes"
+        )),
+        Err(e) => Err(template_error(&e)),
+    }
+}
+
 /// The variables `template` reads; a syntax error is a problem at `path`.
 pub(crate) fn variables_of(
     env: &minijinja::Environment<'_>,
@@ -291,6 +432,10 @@ pub(crate) fn variables_of(
     path: &str,
     template: &str,
 ) -> BTreeSet<String> {
+    if let Err(e) = template_shape(template) {
+        c.add(path, format!("not a valid template: {e}"));
+        return BTreeSet::new();
+    }
     match env.template_from_str(template) {
         Ok(t) => t.undeclared_variables(false).into_iter().collect(),
         Err(e) => {
@@ -316,14 +461,14 @@ pub(crate) fn template_error(e: &minijinja::Error) -> String {
     s
 }
 
-/// Renders `template` with `vars` (strict: an undefined variable is an error).
+/// Renders `template` with `vars` (strict: an undefined variable is an error; bounded work and
+/// output).
 pub fn render(template: &str, vars: &BTreeMap<String, Value>) -> Result<String, String> {
-    let env = environment();
-    let t = env
-        .template_from_str(template)
-        .map_err(|e| template_error(&e))?;
-    t.render(minijinja::Value::from_serialize(vars))
-        .map_err(|e| template_error(&e))
+    render_bounded(
+        &environment(),
+        template,
+        minijinja::Value::from_serialize(vars),
+    )
 }
 
 impl Suite {
@@ -531,6 +676,15 @@ impl Suite {
             });
         }
 
+        let cases = merged.len() * prompts.len() * routes.len();
+        if cases > MAX_CASES {
+            c.add(
+                "",
+                format!(
+                    "the suite makes {cases} cases (tests × prompts × routes); a run may send at most {MAX_CASES}"
+                ),
+            );
+        }
         if c.problems.is_empty() {
             Ok(Suite {
                 description,
@@ -586,6 +740,14 @@ impl Suite {
         } else {
             Err(SuiteError { problems })
         }
+    }
+
+    /// The pattern references its prompts use.
+    pub fn patterns(&self) -> Vec<&str> {
+        self.prompts
+            .iter()
+            .filter_map(|p| p.pattern.as_deref())
+            .collect()
     }
 
     /// How many cases a run sends (tests × prompts × routes).
@@ -656,8 +818,11 @@ fn params(c: &mut Checker, v: &Value) -> Params {
     }
     if let Some(t) = m.get("max_tokens") {
         match t.as_u64() {
-            Some(n) if n > 0 => out.max_tokens = Some(n),
-            _ => c.add("params.max_tokens", "must be a whole number above 0"),
+            Some(n) if n > 0 && n <= u64::from(u32::MAX) => out.max_tokens = Some(n),
+            _ => c.add(
+                "params.max_tokens",
+                "must be a whole number from 1 to 4294967295",
+            ),
         }
     }
     if let Some(t) = m.get("seed") {
@@ -688,14 +853,36 @@ fn prompt(
                 id: default_id,
                 messages: vec![(Role::User, s.clone())],
                 variables,
+                pattern: None,
             })
         }
         Value::Object(m) => {
-            c.only_keys(path, m, &["id", "raw", "messages"]);
+            c.only_keys(path, m, &["id", "raw", "messages", "pattern"]);
             let id = match m.get("id") {
                 Some(v) => c.string(&join(path, "id"), v).unwrap_or(default_id),
                 None => default_id,
             };
+            if let Some(p) = m.get("pattern") {
+                let pp = join(path, "pattern");
+                if m.contains_key("raw") || m.contains_key("messages") {
+                    c.add(
+                        path,
+                        "give a `pattern` or the prompt's own `raw`/`messages`, not both",
+                    );
+                    return None;
+                }
+                let reference = c.string(&pp, p)?;
+                if let Err(e) = crate::pattern::parse_reference(&reference) {
+                    c.add(&pp, e);
+                    return None;
+                }
+                return Some(Prompt {
+                    id,
+                    messages: Vec::new(),
+                    variables: BTreeSet::new(),
+                    pattern: Some(reference),
+                });
+            }
             let mut messages = Vec::new();
             let mut variables = BTreeSet::new();
             match (m.get("raw"), m.get("messages")) {
@@ -707,7 +894,10 @@ fn prompt(
                     return None;
                 }
                 (None, None) => {
-                    c.add(path, "required: `raw` (one user message) or `messages`");
+                    c.add(
+                        path,
+                        "required: `raw` (one user message), `messages`, or a `pattern`",
+                    );
                     return None;
                 }
                 (Some(raw), None) => {
@@ -763,6 +953,7 @@ fn prompt(
                 id,
                 messages,
                 variables,
+                pattern: None,
             })
         }
         other => {
@@ -902,7 +1093,44 @@ pub fn resolve(file: &Path) -> Result<Value, ResolveError> {
         match t {
             Value::String(s) if s.starts_with("file://") => {
                 let rel = &s["file://".len()..];
-                match read_dataset(&base.join(rel), rel) {
+                // A dataset lives beside the suite: no absolute path, no `..`, a regular file of
+                // at most 50 MB (a suite is uploaded with its datasets inlined).
+                let path = std::path::Path::new(rel);
+                let outside = path.is_absolute()
+                    || path
+                        .components()
+                        .any(|c| !matches!(c, std::path::Component::Normal(_)));
+                if outside {
+                    problems.push(Problem {
+                        path: format!("tests[{i}]"),
+                        message: format!(
+                            "the dataset `{rel}` must be a path inside the suite's folder (no absolute path, no `..`)"
+                        ),
+                    });
+                    continue;
+                }
+                let full = base.join(path);
+                match std::fs::metadata(&full) {
+                    Ok(m) if !m.is_file() => {
+                        problems.push(Problem {
+                            path: format!("tests[{i}]"),
+                            message: format!("the dataset `{rel}` is not a regular file"),
+                        });
+                        continue;
+                    }
+                    Ok(m) if m.len() > MAX_DATASET_BYTES => {
+                        problems.push(Problem {
+                            path: format!("tests[{i}]"),
+                            message: format!(
+                                "the dataset `{rel}` is larger than {} MB",
+                                MAX_DATASET_BYTES / 1_000_000
+                            ),
+                        });
+                        continue;
+                    }
+                    _ => {}
+                }
+                match read_dataset(&full, rel) {
                     Ok(rows) => out.extend(rows),
                     Err(p) => problems.extend(p.into_iter().map(|message| Problem {
                         path: format!("tests[{i}]"),

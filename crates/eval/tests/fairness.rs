@@ -408,3 +408,27 @@ async fn the_threshold_decides_among_gaps_beyond_the_noise() {
     assert!(lo > b_hi, "{high:?}");
     assert!(!high.flagged, "{high:?}");
 }
+
+struct Broken;
+
+impl Target for Broken {
+    async fn chat(&self, _: ChatCall<'_>) -> Result<Answer, String> {
+        Err("400 policy_violation: blocked".into())
+    }
+    async fn embed(&self, _: &str, _: &str) -> Result<(Vec<f32>, Option<u64>), String> {
+        Err("not used".into())
+    }
+}
+
+/// When the calls fail, the probe is inconclusive — never a clean bill of health.
+#[tokio::test]
+async fn failed_calls_make_a_probe_inconclusive_not_clean() {
+    let p = probe(
+        json!({"route": "m", "attributes": ["ethnicity"], "samples": 2, "prompts": LOAN_PROMPTS}),
+    );
+    let r = fairness::run(&p, &lex(), &Broken, 4, &|_, _| {}).await;
+    assert!(r.inconclusive);
+    assert!(!r.flagged);
+    assert_eq!(r.failed_calls, r.calls);
+    assert!(r.first_error.unwrap().contains("policy_violation"));
+}

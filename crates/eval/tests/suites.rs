@@ -174,7 +174,7 @@ tests:
         "routes: required",
         "pass_rate: must be between 0 and 1",
         "params.temperature: must be between 0 and 2",
-        "params.max_tokens: must be a whole number above 0",
+        "params.max_tokens: must be a whole number from 1 to 4294967295",
         "params.top_k: unknown field",
         "defaultTest.vars.a: a variable is text",
         "tests[0].threshold: a test's threshold is a score between 0 and 1",
@@ -184,7 +184,7 @@ tests:
         "tests[0].assert[3].threshold: contains takes no threshold",
         "tests[0].assert[4]: similar needs an embedding route",
         "tests[0].assert[5]: llm-rubric needs a pinned judge route",
-        "tests[0].assert[6].weight: must not be negative",
+        "tests[0].assert[6].weight: must be between 0 and 1000",
         "tests[0].assert[6].route: icontains sends nothing",
         "tests[0].assert[7].value: not a valid template",
     ] {
@@ -289,8 +289,158 @@ fn datasets_are_inlined_with_promptfoo_columns() {
         let e = resolve(&dir.join("suite.yaml")).unwrap_err().to_string();
         assert!(e.contains("tests[0]") && e.contains(want), "{file}: {e}");
     }
+    // Datasets stay beside the suite.
+    for (reference, want) in [
+        (
+            "file:///etc/hostname",
+            "must be a path inside the suite's folder",
+        ),
+        (
+            "file://../x.csv",
+            "must be a path inside the suite's folder",
+        ),
+        ("file://.", "must be a path inside the suite's folder"),
+    ] {
+        std::fs::write(
+            dir.join("suite.yaml"),
+            format!("prompts: [hi]\nroutes: [r]\ntests: ['{reference}']\n"),
+        )
+        .unwrap();
+        let e = resolve(&dir.join("suite.yaml")).unwrap_err().to_string();
+        assert!(e.contains(want), "{reference}: {e}");
+    }
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("suite.yaml"),
+        "prompts: [hi]\nroutes: [r]\ntests: ['file://sub']\n",
+    )
+    .unwrap();
+    assert!(
+        resolve(&dir.join("suite.yaml"))
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file")
+    );
     // A dataset reference that was never inlined is refused by the document check too.
     let p = problems("prompts: [hi]\nroutes: [r]\ntests: [file://x.csv]\n");
     has(&p, "tests[0]: the dataset `file://x.csv` is not inlined");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn pattern_prompts_are_references() {
+    let s = Suite::from_yaml(
+        "prompts: [{ id: t, pattern: triage@production }, \"plain {{ x }}\"]\nroutes: [r]\ntests: [{ vars: { x: 1 } }]\n",
+    )
+    .unwrap();
+    assert_eq!(s.prompts[0].pattern.as_deref(), Some("triage@production"));
+    assert!(s.prompts[0].messages.is_empty());
+    assert_eq!(s.patterns(), ["triage@production"]);
+    let p = problems(
+        "prompts: [{ pattern: \"triage@\" }, { pattern: triage, raw: hi }]\nroutes: [r]\ntests: [{ vars: {} }]\n",
+    );
+    has(
+        &p,
+        "prompts[0].pattern: `triage@` is not a pattern reference",
+    );
+    has(
+        &p,
+        "prompts[1]: give a `pattern` or the prompt's own `raw`/`messages`, not both",
+    );
+}
+
+#[test]
+fn hostile_templates_are_refused_or_bounded() {
+    // A chain of unary operators used to overflow the parser's stack and abort the server.
+    let deep = format!("{{{{ {}t }}}}", "-".repeat(6000));
+    let p = problems(&format!(
+        "prompts: [hi]\nroutes: [r]\ntests:\n  - vars: {{ t: 1 }}\n    assert: [{{ type: contains, value: '{deep}' }}]\n"
+    ));
+    has(
+        &p,
+        "tests[0].assert[0].value: not a valid template: more than 8 operators in a row",
+    );
+    let long = format!("{{{{ x }}}}{}", "a".repeat(20_000));
+    has(
+        &problems(&format!(
+            "prompts: ['{long}']\nroutes: [r]\ntests: [{{ vars: {{ x: 1 }} }}]\n"
+        )),
+        "a template may be at most 16384 bytes",
+    );
+    let chain = format!("{{{{ {}t }}}}", "-".repeat(20));
+    has(
+        &problems(&format!(
+            "prompts: ['{chain}']\nroutes: [r]\ntests: [{{ vars: {{ t: 1 }} }}]\n"
+        )),
+        "more than 8 operators in a row",
+    );
+    let nots = format!("{{{{ {}t }}}}", "not ".repeat(20));
+    has(
+        &problems(&format!(
+            "prompts: ['{nots}']\nroutes: [r]\ntests: [{{ vars: {{ t: 1 }} }}]\n"
+        )),
+        "more than 8 operators in a row",
+    );
+    let nested = format!("{{{{ {}1{} }}}}", "(".repeat(40), ")".repeat(40));
+    has(
+        &problems(&format!(
+            "prompts: ['{nested}']\nroutes: [r]\ntests: [{{ vars: {{}} }}]\n"
+        )),
+        "nested more than 32 deep",
+    );
+    // Ordinary templates with operators still pass.
+    assert!(Suite::from_yaml("prompts: ['{{ -x + (y - 1) }} and {% if not z %}no{% endif %}']\nroutes: [r]\ntests: [{ vars: { x: 1, y: 2, z: false } }]\n").is_ok());
+    // Work and output are bounded when rendering.
+    let vars: std::collections::BTreeMap<String, serde_json::Value> = [(
+        "xs".to_string(),
+        serde_json::json!((0..300).collect::<Vec<_>>()),
+    )]
+    .into();
+    let loops = tollgate_eval::suite::render(
+        "{% for a in xs %}{% for b in xs %}{% for c in xs %}x{% endfor %}{% endfor %}{% endfor %}",
+        &vars,
+    );
+    assert!(loops.is_err(), "{:?}", loops.map(|s| s.len()));
+    let wide = tollgate_eval::suite::render("{% for a in xs %}{{ a }}{% endfor %}", &vars).unwrap();
+    assert!(wide.len() > 300);
+}
+
+#[test]
+fn long_operator_chains_do_not_overflow_the_parser() {
+    for chain in [
+        format!("{{{{ {}x }}}}", "x if y else ".repeat(1300)),
+        format!("{{{{ {}x }}}}", "x ** ".repeat(3000)),
+        format!("{{{{ {}x }}}}", "x ~ ".repeat(3000)),
+        format!(
+            "{{{{ {}x }}}}",
+            "x|lower|".repeat(1500).trim_end_matches('|').to_string() + "|lower"
+        ),
+        format!("{{{{ x{} }}}}", ".a".repeat(5000)),
+    ] {
+        let yaml =
+            format!("prompts: ['{chain}']\nroutes: [r]\ntests: [{{ vars: {{ x: 1, y: 1 }} }}]\n");
+        // Refused or accepted; never a crash.
+        let _ = Suite::from_yaml(&yaml);
+    }
+}
+
+#[test]
+fn a_suite_is_capped_in_cases_and_list_values() {
+    let mut yaml = String::from("prompts: [");
+    for i in 0..101 {
+        yaml.push_str(&format!("\"p{i}\", "));
+    }
+    yaml.push_str("]\nroutes: [r]\ntests:\n");
+    for _ in 0..100 {
+        yaml.push_str("  - vars: {}\n");
+    }
+    has(&problems(&yaml), "the suite makes 10100 cases");
+    let values: Vec<String> = (0..33).map(|i| format!("v{i}")).collect();
+    has(
+        &problems(&format!(
+            "prompts: [hi]\nroutes: [r]\ntests: [{{ assert: [{{ type: contains-any, value: [{}] }}] }}]\n",
+            values.join(", ")
+        )),
+        "tests[0].assert[0].value: at most 32 values",
+    );
 }

@@ -93,12 +93,17 @@ impl Gate {
             (0, 0)
         };
         if limited {
+            // An evaluation key is held to its own limits, not to the use case's: its runs have
+            // their own bound on concurrency and their own budget, and must not use up what the
+            // use case's production traffic is allowed.
+            let use_case_limits = if caller.evaluation {
+                Default::default()
+            } else {
+                caller.use_case_limits
+            };
             let scopes = [
                 (format!("key:{}", caller.key_id), caller.key_limits),
-                (
-                    format!("use_case:{}", caller.use_case_id),
-                    caller.use_case_limits,
-                ),
+                (format!("use_case:{}", caller.use_case_id), use_case_limits),
             ];
             ctx.permit = self.limiter.acquire(&scopes, input + output)?;
         }

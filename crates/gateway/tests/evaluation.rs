@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tollgate_gateway::Gateway;
 use tollgate_simulator::SimConfig;
 use tollgate_store::{
-    Budget, BudgetQueries, KeyQueries, KpiQueries, KpiScope, LedgerQueries, PilotCaps,
-    RequestRecord, Stage, new_id,
+    Budget, BudgetQueries, EvalQueries, KeyQueries, KpiQueries, KpiScope, LedgerQueries, Limits,
+    PilotCaps, RequestRecord, Stage, UseCasePatch, UseCaseQueries, new_id,
 };
 
 fn yaml(sim: &str) -> String {
@@ -234,4 +234,44 @@ async fn evaluation_records_are_tagged_chained_and_kept_out_of_kpis() {
         .await
         .unwrap();
     assert!(verify().await.broken.is_some());
+}
+
+/// An evaluation key is not held to the use case's rate limits (production keeps them), and the
+/// evaluation keys a stopped server left active are revoked at the next start.
+#[tokio::test]
+async fn evaluation_keys_leave_production_limits_alone_and_do_not_outlive_a_stop() {
+    let sim = sim(SimConfig::default()).await;
+    let g = gateway(&yaml(&sim.url)).await;
+    let uc = g.use_case.id.clone();
+    g.gw.store
+        .update_use_case(
+            "test",
+            &uc,
+            &UseCasePatch {
+                limits: Some(Limits {
+                    requests_per_minute: Some(1),
+                    ..Limits::default()
+                }),
+                ..UseCasePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    g.gw.keyring.reload().await.unwrap();
+    let (eval_id, eval) = eval_key(&g.gw, &uc).await;
+    assert_eq!(post(&g.url, &g.key).await.status(), 200);
+    assert_eq!(code(post(&g.url, &g.key).await).await.0, 429);
+    for _ in 0..3 {
+        assert_eq!(post(&g.url, &eval).await.status(), 200);
+    }
+    // A restart finds the key of a run that never ended and revokes it.
+    g.gw.store.fail_interrupted_runs(1).await.unwrap();
+    let k = g.gw.store.get_key(&eval_id).await.unwrap();
+    assert_eq!(k.revoked_at, Some(1));
+    // Once the key snapshot is reloaded (the control plane does so at its start), the key is
+    // refused; production keys are not touched.
+    g.gw.keyring.reload().await.unwrap();
+    assert_eq!(post(&g.url, &eval).await.status(), 401);
+    // (The production key is still known: rate-limited, not refused as unknown.)
+    assert_eq!(code(post(&g.url, &g.key).await).await.0, 429);
 }

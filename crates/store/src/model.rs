@@ -1375,6 +1375,9 @@ pub struct EvalRun {
     pub routes: Vec<String>,
     /// The models that answered.
     pub models: Vec<String>,
+    /// The pattern versions its prompts used (`triage@2`), pinned at its start.
+    #[serde(default)]
+    pub patterns: Vec<String>,
     /// The full report (JSON), when done.
     pub report: Option<serde_json::Value>,
     /// Why it failed, when it did.

@@ -537,7 +537,9 @@ pub trait EvalQueries {
         suite: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = R<Vec<EvalRun>>> + Send;
-    /// Marks runs still `running` as `failed` (a server that stopped mid-run); returns how many.
+    /// Marks runs still `running` as `failed` (a server that stopped mid-run) and revokes the
+    /// evaluation keys still active (their runs are over; audited as `key.revoke` by `system`);
+    /// returns how many runs.
     fn fail_interrupted_runs(&self, at: i64) -> impl Future<Output = R<u64>> + Send;
 }
 

@@ -65,6 +65,7 @@ fn run(r: &SqliteRow, with_report: bool) -> R<EvalRun> {
         scoring_cost_nano_usd: u(r.try_get("scoring_cost_nano_usd")?),
         routes: list(&r.try_get::<String, _>("routes")?),
         models: list(&r.try_get::<String, _>("models")?),
+        patterns: list(&r.try_get::<String, _>("patterns")?),
         report: report
             .map(|t| serde_json::from_str(&t))
             .transpose()
@@ -73,7 +74,7 @@ fn run(r: &SqliteRow, with_report: bool) -> R<EvalRun> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, finished_at, created_by, cases_total, cases_done, passed, failed, errors, pass_rate, threshold, passed_threshold, cost_nano_usd, scoring_cost_nano_usd, routes, models, error";
+const RUN_COLUMNS: &str = "id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, finished_at, created_by, cases_total, cases_done, passed, failed, errors, pass_rate, threshold, passed_threshold, cost_nano_usd, scoring_cost_nano_usd, routes, models, patterns, error";
 
 impl EvalQueries for SqliteStore {
     async fn put_suite(
@@ -173,8 +174,8 @@ impl EvalQueries for SqliteStore {
     async fn create_run(&self, actor: &str, r: &EvalRun) -> R<()> {
         self.write(async |c: &mut SqliteConnection| {
             sqlx::query(
-                "INSERT INTO eval_runs (id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, created_by, cases_total, threshold, routes)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                "INSERT INTO eval_runs (id, use_case_id, pod_id, suite, suite_version, stage, trigger, status, started_at, created_by, cases_total, threshold, routes, patterns)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
             )
             .bind(&r.id)
             .bind(&r.use_case_id)
@@ -188,6 +189,7 @@ impl EvalQueries for SqliteStore {
             .bind(i(r.cases_total))
             .bind(r.threshold)
             .bind(serde_json::to_string(&r.routes).unwrap_or_default())
+            .bind(serde_json::to_string(&r.patterns).unwrap_or_default())
             .execute(&mut *c)
             .await?;
             audit(
@@ -196,7 +198,7 @@ impl EvalQueries for SqliteStore {
                 "eval.start",
                 "use_case",
                 &r.use_case_id,
-                serde_json::json!({"run": r.id, "suite": r.suite, "version": r.suite_version, "trigger": r.trigger, "cases": r.cases_total}),
+                serde_json::json!({"run": r.id, "suite": r.suite, "version": r.suite_version, "trigger": r.trigger, "cases": r.cases_total, "patterns": r.patterns}),
             )
             .await
         })
@@ -298,6 +300,35 @@ impl EvalQueries for SqliteStore {
     }
 
     async fn fail_interrupted_runs(&self, at: i64) -> R<u64> {
+        let orphans: Vec<String> = sqlx::query(
+            "SELECT id FROM api_keys WHERE purpose = 'evaluation' AND revoked_at IS NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        for id in orphans {
+            self.write(async |c: &mut SqliteConnection| {
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(&id)
+                .execute(&mut *c)
+                .await?;
+                audit(
+                    c,
+                    "system",
+                    "key.revoke",
+                    "key",
+                    &id,
+                    serde_json::json!({"at": at, "why": "its evaluation run ended with a stop"}),
+                )
+                .await
+            })
+            .await?;
+        }
         let mut n = 0;
         for table in ["eval_runs", "fairness_runs"] {
             n += sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_patterns.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_run_patterns.sql"),
+    ),
 ];
 
 /// A SQLite store.
