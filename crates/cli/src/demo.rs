@@ -126,6 +126,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let control = crate::serve::control_plane(&gw).await?;
     let admin_token = control.take_new_admin_token();
     let keys = crate::seed::seed(&gw).await?;
+    let sample_suite = crate::seed::evaluations(&gw, &args.data_dir).await?;
     let history = crate::history::write(&gw, gw.clock.now_ms()).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -203,6 +204,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "report portfolio --svg portfolio.svg".to_string(),
     ] {
         println!("  tollgate {cmd} --url http://{addr}");
+    }
+    if let Some((uc, path)) = &sample_suite {
+        println!("\nEvaluations (each use case has a $5/month eval budget):");
+        println!(
+            "  tollgate eval run {} --use-case {uc} --url http://{addr}",
+            path.display()
+        );
     }
     let _ = std::io::stdout().flush();
 

@@ -336,3 +336,64 @@ pub(crate) async fn use_cases(gw: &Gateway) -> anyhow::Result<Vec<tollgate_store
         .await?
         .items)
 }
+
+/// Gives every demo use case a $5 monthly eval budget (runs need one) and writes a sample suite
+/// for the first piloting or production use case beside the data; returns (use case id, suite
+/// path) to print.
+pub async fn evaluations(
+    gw: &Gateway,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<(String, std::path::PathBuf)>> {
+    use tollgate_store::BudgetQueries;
+    let budgets = gw.store.list_budgets().await?;
+    let ucs = use_cases(gw).await?;
+    for uc in &ucs {
+        if budgets
+            .iter()
+            .any(|b| b.scope == "use_case_eval" && b.scope_id == uc.id)
+        {
+            continue;
+        }
+        gw.store
+            .create_budget(
+                "demo",
+                &tollgate_store::Budget {
+                    id: tollgate_store::new_id("bud"),
+                    scope: "use_case_eval".into(),
+                    scope_id: uc.id.clone(),
+                    period: "month".into(),
+                    time_zone: "UTC".into(),
+                    amount_nano_usd: 5_000_000_000,
+                    mode: "hard".into(),
+                    created_at: gw.clock.now_ms(),
+                    created_by: "demo".into(),
+                },
+            )
+            .await?;
+    }
+    gw.gate.budgeter.reload().await?;
+    let Some(uc) = ucs
+        .iter()
+        .find(|u| matches!(u.stage, Stage::Pilot | Stage::Production) && !u.routes.is_empty())
+    else {
+        return Ok(None);
+    };
+    let path = data_dir.join("demo-suite.yaml");
+    let suite = format!(
+        "# A sample evaluation suite: tollgate eval run {} --use-case {}\n\
+         description: answers name the customer and stay short\n\
+         prompts:\n  - \"Write a one-line reply to {{{{ customer }}}} about: {{{{ issue }}}}\"\n\
+         routes: [{}]\n\
+         pass_rate: 0.5\n\
+         params: {{ temperature: 0, max_tokens: 40, seed: 7 }}\n\
+         defaultTest:\n  assert:\n    - {{ type: latency, threshold: 10000 }}\n    - {{ type: cost, threshold: 0.01 }}\n\
+         tests:\n\
+         \x20 - vars: {{ customer: Ada, issue: a late delivery }}\n    assert: [{{ type: levenshtein, value: \"Dear Ada\", threshold: 400 }}]\n\
+         \x20 - vars: {{ customer: Grace, issue: a double charge }}\n    assert: [{{ type: not-icontains, value: \"password\" }}]\n",
+        path.display(),
+        uc.id,
+        uc.routes[0]
+    );
+    std::fs::write(&path, suite)?;
+    Ok(Some((uc.id.clone(), path)))
+}

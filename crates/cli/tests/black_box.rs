@@ -337,6 +337,26 @@ fn demo_sends_sample_traffic_and_stops() {
         "{stdout}"
     );
     assert!(dir.join("demo.yaml").is_file());
+    // The demo's use cases have eval budgets, and a sample suite to run is written and named.
+    assert!(stdout.contains("tollgate eval run"), "{stdout}");
+    let suite = std::fs::read_to_string(dir.join("demo-suite.yaml")).unwrap();
+    assert!(
+        suite.contains("prompts:") && suite.contains("tests:"),
+        "{suite}"
+    );
+    let check = Command::new(BIN)
+        .args([
+            "eval",
+            "check",
+            dir.join("demo-suite.yaml").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -926,5 +946,138 @@ async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
                 .join("\n")
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tollgate eval` as a user runs it: check, run (exit 0 at the pass rate, 100 under it) with the
+/// JUnit and JSON files written, and the mistakes of a bad suite with their paths (exit 1).
+#[tokio::test]
+async fn eval_run_through_the_cli_with_exit_codes_and_reports() {
+    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0", "--echo"], &[]);
+    let dir = std::env::temp_dir().join(format!("tollgate-eval-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let admin = "tga_eval_cli_admin_token_0123456789";
+    let (_gw, url) = start(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    );
+    let pod = cli_json(&url, admin, &["pods", "create", "support"]);
+    let uc = cli_json(
+        &url,
+        admin,
+        &[
+            "usecases",
+            "create",
+            "--pod",
+            pod["id"].as_str().unwrap(),
+            "--name",
+            "echo",
+            "--routes",
+            "chat",
+        ],
+    );
+    let uc = uc["id"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let b = client
+        .post(format!("{url}/admin/v1/budgets"))
+        .bearer_auth(admin)
+        .json(&json!({"scope": "use_case_eval", "scope_id": uc, "amount_usd": "5", "period": "month", "mode": "hard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b.status(), 201);
+    // The echo simulator answers with the prompt: one test passes, one does not.
+    std::fs::write(
+        dir.join("cases.csv"),
+        "who,__expected\nAda,icontains: ada\nBob,icontains: zed\n",
+    )
+    .unwrap();
+    let suite = dir.join("greet.yaml");
+    std::fs::write(
+        &suite,
+        "prompts: [\"Hello {{ who }}\"]\nroutes: [chat]\npass_rate: 0.5\ntests: [file://cases.csv]\n",
+    )
+    .unwrap();
+    let run = |pass_rate: &str| {
+        std::fs::write(
+            &suite,
+            format!("prompts: [\"Hello {{{{ who }}}}\"]\nroutes: [chat]\npass_rate: {pass_rate}\ntests: [file://cases.csv]\n"),
+        )
+        .unwrap();
+        Command::new(BIN)
+            .args([
+                "eval",
+                "run",
+                suite.to_str().unwrap(),
+                "--use-case",
+                &uc,
+                "--url",
+                &url,
+            ])
+            .args(["--junit", dir.join("junit.xml").to_str().unwrap()])
+            .args(["--output-json", dir.join("run.json").to_str().unwrap()])
+            .env("TOLLGATE_TOKEN", admin)
+            .output()
+            .unwrap()
+    };
+    let out = run("0.5");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 cases: 1 passed, 1 failed, 0 errors"),
+        "{stdout}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuites name=\"greet\" tests=\"2\" failures=\"1\""),
+        "{junit}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(report["report"]["summary"]["passed"], 1);
+    // Under the pass rate: exit 100.
+    let out = run("0.75");
+    assert_eq!(
+        out.status.code(),
+        Some(100),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A bad suite: exit 1 and the path of the mistake, before anything is sent.
+    std::fs::write(
+        &suite,
+        "prompts: [hi]\nroutes: [chat]\ntests: [{ assert: [{ type: contain, value: x }] }]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["eval", "check", suite.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tests[0].assert[0].type: unknown assertion type `contain`"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
