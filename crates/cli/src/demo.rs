@@ -133,6 +133,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     control.set_gateway_address(addr);
+    // Scheduled evaluations start on this server when due.
+    let _scheduler = control.spawn_scheduler(std::time::Duration::from_secs(30));
     let mut gw_stop = stop_rx.clone();
     let gw_task = tokio::spawn(tollgate_gateway::serve(
         gw,

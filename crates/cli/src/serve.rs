@@ -58,6 +58,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     control.set_gateway_address(addr);
+    // Scheduled evaluations start on this server when due.
+    let _scheduler = control.spawn_scheduler(std::time::Duration::from_secs(30));
     tracing::info!(%addr, routes = gw.config.routes.len(), providers = gw.config.providers.len(), "gateway listening");
     // The one stdout line scripts and tests read to find the port.
     println!("tollgate gateway listening on http://{addr}");

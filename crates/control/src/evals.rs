@@ -483,16 +483,7 @@ pub async fn start_run(
             Some("version".into()),
         ));
     }
-    let concurrency = match req.concurrency {
-        None => DEFAULT_CONCURRENCY,
-        Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => n as usize,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}"),
-                Some("concurrency".into()),
-            ));
-        }
-    };
+    let concurrency = concurrency(req.concurrency)?;
     if uc.stage == m::Stage::Retired {
         return Err(ApiError::Conflict {
             message: format!("use case {id} is retired: it is not evaluated any more"),
@@ -554,49 +545,96 @@ pub(crate) async fn start(
         patterns,
         ..m::EvalRun::default()
     };
-    let progress = Arc::new(Progress::default());
-    gw.running.insert(&run.id, &uc.id, progress.clone())?;
-    let (key, plaintext) = match async {
-        gw.store.create_run(actor, &run).await?;
-        mint_key(gw, actor, &uc.id, &run.id).await
-    }
-    .await
-    {
-        Ok(k) => k,
-        Err(e) => {
-            gw.running.remove(&run.id);
-            return Err(e);
+    let (progress, key, plaintext) =
+        register(gw, actor, &uc.id, &run.id, gw.store.create_run(actor, &run)).await?;
+    let work = {
+        let (gw, run) = (gw.clone(), run.clone());
+        async move {
+            let target = GatewayTarget::new(base, plaintext);
+            execute(&gw, run, &suite, &target, concurrency, progress).await;
         }
     };
-    let task = {
-        let gw = gw.clone();
-        let run = run.clone();
-        let key_id = key.id.clone();
-        tokio::spawn(async move {
-            let target = GatewayTarget::new(base, plaintext);
-            let actor = run.created_by.clone();
-            execute(&gw, run, &suite, &target, concurrency, progress).await;
-            finish_key(&gw, &actor, &key_id).await;
-        })
-    };
-    // A run whose task dies (a panic) is recorded as failed, and its key still revoked.
-    {
-        let gw = gw.clone();
-        let run = run.clone();
-        let key_id = key.id.clone();
-        tokio::spawn(async move {
-            if task.await.is_err() {
-                let mut failed = run;
-                failed.status = "failed".into();
-                failed.finished_at = Some(gw.clock.now_ms());
-                failed.error = Some("the run stopped unexpectedly".into());
-                let _ = gw.store.finish_run(&failed).await;
-                gw.running.remove(&failed.id);
-                finish_key(&gw, &failed.created_by, &key_id).await;
-            }
-        });
-    }
+    let failed = run.clone();
+    launch(
+        gw,
+        &run.id,
+        actor,
+        key.id,
+        work,
+        async move |gw: Arc<Control>| {
+            let mut failed = failed;
+            failed.status = "failed".into();
+            failed.finished_at = Some(gw.clock.now_ms());
+            failed.error = Some(STOPPED_UNEXPECTEDLY.into());
+            let _ = gw.store.finish_run(&failed).await;
+        },
+    );
     Ok(run)
+}
+
+/// Why a run whose task died is recorded as failed.
+const STOPPED_UNEXPECTEDLY: &str = "the run stopped unexpectedly";
+
+/// `concurrency` as asked (1–64), or the default.
+fn concurrency(asked: Option<u64>) -> Result<usize> {
+    match asked {
+        None => Ok(DEFAULT_CONCURRENCY),
+        Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => Ok(n as usize),
+        Some(_) => Err(ApiError::invalid(
+            format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}"),
+            Some("concurrency".into()),
+        )),
+    }
+}
+
+/// Enters a run in the in-progress list (409 past [`MAX_RUNS_IN_FLIGHT`]), records it with
+/// `create`, and mints its evaluation key; a failure takes it out of the list again.
+async fn register(
+    gw: &Control,
+    actor: &str,
+    use_case_id: &str,
+    run_id: &str,
+    create: impl Future<Output = std::result::Result<(), m::StoreError>>,
+) -> Result<(Arc<Progress>, m::ApiKey, String)> {
+    let progress = Arc::new(Progress::default());
+    gw.running.insert(run_id, use_case_id, progress.clone())?;
+    let made = async {
+        create.await?;
+        mint_key(gw, actor, use_case_id, run_id).await
+    }
+    .await;
+    match made {
+        Ok((key, plaintext)) => Ok((progress, key, plaintext)),
+        Err(e) => {
+            gw.running.remove(run_id);
+            Err(e)
+        }
+    }
+}
+
+/// Runs `work` (which records the run's end) in the background. If it dies instead (a panic),
+/// `fail` records the run as failed; either way the run leaves the in-progress list and its
+/// evaluation key is revoked, in the name of whoever started it.
+fn launch<Fail, Failed>(
+    gw: &Arc<Control>,
+    run_id: &str,
+    actor: &str,
+    key_id: String,
+    work: impl Future<Output = ()> + Send + 'static,
+    fail: Fail,
+) where
+    Fail: FnOnce(Arc<Control>) -> Failed + Send + 'static,
+    Failed: Future<Output = ()> + Send + 'static,
+{
+    let (gw, run_id, actor) = (gw.clone(), run_id.to_string(), actor.to_string());
+    let task = tokio::spawn(work);
+    tokio::spawn(async move {
+        if task.await.is_err() {
+            fail(gw.clone()).await;
+        }
+        gw.running.remove(&run_id);
+        finish_key(&gw, &actor, &key_id).await;
+    });
 }
 
 /// Mints the evaluation key a run sends its cases with (stored hashed, like every key; its
@@ -691,7 +729,9 @@ async fn execute(
     if let Err(e) = gw.store.finish_run(&run).await {
         tracing::error!(run = %run.id, "cannot record the end of an evaluation run: {e}");
     }
-    gw.running.remove(&run.id);
+    if run.trigger == "scheduled" {
+        check_regression(gw, &run).await;
+    }
     tracing::info!(run = %run.id, use_case = %run.use_case_id, suite = %run.suite, cases = s.cases, passed = s.passed, "evaluation run done");
 }
 
@@ -1101,16 +1141,7 @@ pub async fn start_fairness(
 ) -> Result<(StatusCode, Json<FairnessRunView>)> {
     let uc = evaluated_use_case(&gw, &p, &id).await?;
     let req: StartFairness = body(&gw, &headers, b).await?;
-    let concurrency = match req.concurrency {
-        None => DEFAULT_CONCURRENCY,
-        Some(n) if (1..=MAX_CONCURRENCY as u64).contains(&n) => n as usize,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                format!("`concurrency` must be between 1 and {MAX_CONCURRENCY}"),
-                Some("concurrency".into()),
-            ));
-        }
-    };
+    let concurrency = concurrency(req.concurrency)?;
     let lex = lexicon(&gw)?;
     let probe = ev::fairness::Probe::from_document(&req.probe, &lex).map_err(|e| {
         let param = e.problems.first().map(|p| format!("probe.{}", p.path));
@@ -1171,25 +1202,18 @@ pub async fn start_fairness(
         calls_total: (vars.len() * probe.samples) as u64,
         ..m::FairnessRun::default()
     };
-    let progress = Arc::new(Progress::default());
-    gw.running.insert(&run.id, &uc.id, progress.clone())?;
-    let (key, plaintext) = match async {
-        gw.store.create_fairness_run(&actor, &run).await?;
-        mint_key(&gw, &actor, &uc.id, &run.id).await
-    }
-    .await
-    {
-        Ok(k) => k,
-        Err(e) => {
-            gw.running.remove(&run.id);
-            return Err(e);
-        }
-    };
-    let task = {
+    let (progress, key, plaintext) = register(
+        &gw,
+        &actor,
+        &uc.id,
+        &run.id,
+        gw.store.create_fairness_run(&actor, &run),
+    )
+    .await?;
+    let work = {
         let gw = gw.clone();
         let run = run.clone();
-        let key_id = key.id.clone();
-        tokio::spawn(async move {
+        async move {
             let target = GatewayTarget::new(base, plaintext);
             let counts = progress.clone();
             let on_call = move |_: usize, _: usize| {
@@ -1216,27 +1240,24 @@ pub async fn start_fairness(
             if let Err(e) = gw.store.finish_fairness_run(&done).await {
                 tracing::error!(run = %done.id, "cannot record the end of a fairness run: {e}");
             }
-            gw.running.remove(&done.id);
             tracing::info!(run = %done.id, use_case = %done.use_case_id, flagged = report.flagged, "fairness run done");
-            finish_key(&gw, &done.created_by, &key_id).await;
-        })
+        }
     };
-    {
-        let gw = gw.clone();
-        let run = run.clone();
-        let key_id = key.id.clone();
-        tokio::spawn(async move {
-            if task.await.is_err() {
-                let mut failed = run;
-                failed.status = "failed".into();
-                failed.finished_at = Some(gw.clock.now_ms());
-                failed.error = Some("the run stopped unexpectedly".into());
-                let _ = gw.store.finish_fairness_run(&failed).await;
-                gw.running.remove(&failed.id);
-                finish_key(&gw, &failed.created_by, &key_id).await;
-            }
-        });
-    }
+    let failed = run.clone();
+    launch(
+        &gw,
+        &run.id,
+        &actor,
+        key.id,
+        work,
+        async move |gw: Arc<Control>| {
+            let mut failed = failed;
+            failed.status = "failed".into();
+            failed.finished_at = Some(gw.clock.now_ms());
+            failed.error = Some(STOPPED_UNEXPECTEDLY.into());
+            let _ = gw.store.finish_fairness_run(&failed).await;
+        },
+    );
     Ok((StatusCode::ACCEPTED, Json(fairness_view(&gw, run, true))))
 }
 
@@ -1281,4 +1302,269 @@ pub async fn get_fairness(
         return Err(ApiError::Missing(format!("fairness run {run_id}")));
     }
     Ok(Json(fairness_view(&gw, r, true)))
+}
+
+/// `PUT /use-cases/{id}/eval-schedules/{suite}`.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutSchedule {
+    /// Minutes between runs (5 to 43,200, thirty days).
+    #[schema(minimum = 5, maximum = 43200)]
+    pub every_minutes: i64,
+    /// The drop in pass rate since the previous run that raises an alert (0–1, default 0.05).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub tolerance: Option<f64>,
+}
+
+/// A schedule as served.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ScheduleView {
+    /// The use case.
+    pub use_case_id: String,
+    /// The suite (its latest version runs).
+    pub suite: String,
+    /// Minutes between runs.
+    pub every_minutes: i64,
+    /// The drop in pass rate that raises an alert.
+    pub tolerance: f64,
+    /// When the next run is due, RFC 3339.
+    pub next_at: String,
+    /// Who set it.
+    pub created_by: String,
+}
+
+fn schedule_view(s: m::EvalSchedule) -> ScheduleView {
+    ScheduleView {
+        use_case_id: s.use_case_id,
+        suite: s.suite,
+        every_minutes: s.every_minutes,
+        tolerance: s.tolerance,
+        next_at: tollgate_types::time::rfc3339(s.next_at),
+        created_by: s.created_by,
+    }
+}
+
+/// The drop in pass rate that raises an alert when a schedule does not say.
+pub const DEFAULT_TOLERANCE: f64 = 0.05;
+
+#[utoipa::path(put, path = "/admin/v1/use-cases/{id}/eval-schedules/{suite}", tag = "evaluations",
+    params(("id" = String, Path), ("suite" = String, Path)), request_body = PutSchedule,
+    responses((status = 200, body = ScheduleView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Runs a suite on a cadence while the use case is in production (its pod's lead or a platform
+/// admin: scheduled runs spend its eval budget). After each run, a `eval_regression` alert goes to
+/// the webhooks when the pass rate is under the suite's or dropped by more than the tolerance.
+pub async fn put_schedule(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, suite)): Path<(String, String)>,
+    headers: HeaderMap,
+    b: Body,
+) -> Result<Json<ScheduleView>> {
+    use tollgate_store::ScheduleQueries;
+    let uc = managed_use_case(&gw, &p, &id).await?;
+    let req: PutSchedule = body(&gw, &headers, b).await?;
+    if !(5..=43_200).contains(&req.every_minutes) {
+        return Err(ApiError::invalid(
+            "`every_minutes` must be between 5 and 43200",
+            Some("every_minutes".into()),
+        ));
+    }
+    let tolerance = req.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+    if !(0.0..=1.0).contains(&tolerance) {
+        return Err(ApiError::invalid(
+            "`tolerance` must be between 0 and 1",
+            Some("tolerance".into()),
+        ));
+    }
+    suite_or_404(&gw, &uc.id, &suite, None).await?;
+    let now = gw.clock.now_ms();
+    let s = m::EvalSchedule {
+        use_case_id: uc.id.clone(),
+        suite,
+        every_minutes: req.every_minutes,
+        tolerance,
+        next_at: now + req.every_minutes * 60_000,
+        created_at: now,
+        created_by: p.actor(),
+    };
+    gw.store.put_schedule(&p.actor(), &s).await?;
+    Ok(Json(schedule_view(s)))
+}
+
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/eval-schedules", tag = "evaluations",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Vec<ScheduleView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// A use case's scheduled suites.
+pub async fn list_schedules(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ScheduleView>>> {
+    use tollgate_store::ScheduleQueries;
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    Ok(Json(
+        gw.store
+            .list_schedules(&uc.id)
+            .await?
+            .into_iter()
+            .map(schedule_view)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/eval-schedules/{suite}", tag = "evaluations",
+    params(("id" = String, Path), ("suite" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Stops running a suite on a schedule.
+pub async fn delete_schedule(
+    State(gw): Gw,
+    p: Principal,
+    Path((id, suite)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    use tollgate_store::ScheduleQueries;
+    let uc = managed_use_case(&gw, &p, &id).await?;
+    gw.store
+        .delete_schedule(&p.actor(), &uc.id, &suite)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(what) => ApiError::Missing(what),
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl Control {
+    /// Starts the runs whose schedules are due (on this control plane's clock): only for use
+    /// cases in production; a run that cannot start raises an `eval_schedule_failed` alert.
+    /// Returns the runs started.
+    pub async fn run_due(self: &Arc<Self>) -> Vec<String> {
+        use tollgate_store::ScheduleQueries;
+        let due = match self.store.take_due_schedules(self.clock.now_ms()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot read the evaluation schedules: {e}");
+                return Vec::new();
+            }
+        };
+        let mut started = Vec::new();
+        for s in due {
+            match self.start_scheduled(&s).await {
+                Ok(Some(id)) => started.push(id),
+                Ok(None) => {}
+                Err(e) => self.plane.alert(
+                    "eval_schedule_failed",
+                    format!(
+                        "the scheduled run of suite `{}` on use case {} could not start: {e}",
+                        s.suite, s.use_case_id
+                    ),
+                    serde_json::json!({"use_case_id": s.use_case_id, "suite": s.suite, "error": e.to_string()}),
+                ),
+            }
+        }
+        started
+    }
+
+    async fn start_scheduled(self: &Arc<Self>, s: &m::EvalSchedule) -> Result<Option<String>> {
+        let uc = self.store.get_use_case(&s.use_case_id).await?;
+        if uc.stage != m::Stage::Production {
+            return Ok(None);
+        }
+        let base = self.gateway_url().ok_or(ApiError::Unavailable(
+            "evaluation runs need the gateway's own address, which this server does not know",
+        ))?;
+        require_eval_budget(self, &uc)?;
+        let v = suite_or_404(self, &uc.id, &s.suite, None).await?;
+        let suite = checked(&v.document, &uc)?;
+        let pinned = pin_patterns(self, &suite).await?;
+        let run = start(
+            self,
+            "scheduler",
+            &uc,
+            v,
+            pinned,
+            "scheduled",
+            DEFAULT_CONCURRENCY,
+            base,
+        )
+        .await?;
+        Ok(Some(run.id))
+    }
+
+    /// Starts [`Control::run_due`] every `every` (the binary's serve and demo call this).
+    pub fn spawn_scheduler(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                me.run_due().await;
+            }
+        })
+    }
+}
+
+/// After a scheduled run: an `eval_regression` alert when its pass rate is under the suite's, or
+/// dropped by more than the schedule's tolerance since the previous finished run of the suite.
+async fn check_regression(gw: &Control, run: &m::EvalRun) {
+    use tollgate_store::ScheduleQueries;
+    let Some(rate) = run.pass_rate else {
+        return;
+    };
+    let tolerance = gw
+        .store
+        .list_schedules(&run.use_case_id)
+        .await
+        .ok()
+        .and_then(|all| all.into_iter().find(|s| s.suite == run.suite))
+        .map_or(DEFAULT_TOLERANCE, |s| s.tolerance);
+    let previous = gw
+        .store
+        .list_runs(&run.use_case_id, Some(&run.suite), 50)
+        .await
+        .ok()
+        .and_then(|runs| {
+            runs.into_iter()
+                .find(|r| r.id != run.id && r.status == "done" && r.started_at <= run.started_at)
+        });
+    let drop = previous
+        .as_ref()
+        .and_then(|p| p.pass_rate)
+        .map(|p| p - rate);
+    let under = run.passed_threshold == Some(false);
+    let dropped = drop.is_some_and(|d| d > tolerance);
+    if !(under || dropped) {
+        return;
+    }
+    let mut why = Vec::new();
+    if under {
+        why.push(format!(
+            "its pass rate {:.1} % is under the suite's {:.1} %",
+            rate * 100.0,
+            run.threshold * 100.0
+        ));
+    }
+    if let (true, Some(d)) = (dropped, drop) {
+        why.push(format!(
+            "it dropped {:.1} points since the previous run (tolerance {:.1})",
+            d * 100.0,
+            tolerance * 100.0
+        ));
+    }
+    gw.plane.alert(
+        "eval_regression",
+        format!(
+            "scheduled evaluation of suite `{}` on use case {}: {}",
+            run.suite,
+            run.use_case_id,
+            why.join("; ")
+        ),
+        serde_json::json!({
+            "use_case_id": run.use_case_id, "pod_id": run.pod_id, "suite": run.suite,
+            "run": run.id, "pass_rate": rate, "threshold": run.threshold,
+            "previous_run": previous.as_ref().map(|p| p.id.clone()),
+            "previous_pass_rate": previous.as_ref().and_then(|p| p.pass_rate),
+            "tolerance": tolerance,
+        }),
+    );
 }

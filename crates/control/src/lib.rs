@@ -379,6 +379,7 @@ impl Control {
         evals::put_suite, evals::list_suites, evals::get_suite,
         evals::start_run, evals::list_runs, evals::get_run,
         evals::start_fairness, evals::list_fairness, evals::get_fairness,
+        evals::put_schedule, evals::list_schedules, evals::delete_schedule,
         patterns::list_patterns, patterns::create_pattern, patterns::get_pattern,
         patterns::create_version, patterns::move_label,
     ),
@@ -576,6 +577,14 @@ pub fn router(control: Arc<Control>) -> Router {
             get(evals::list_fairness).post(evals::start_fairness),
         )
         .route("/admin/v1/fairness-runs/{run_id}", get(evals::get_fairness))
+        .route(
+            "/admin/v1/use-cases/{id}/eval-schedules",
+            get(evals::list_schedules),
+        )
+        .route(
+            "/admin/v1/use-cases/{id}/eval-schedules/{suite}",
+            put(evals::put_schedule).delete(evals::delete_schedule),
+        )
         .route(
             "/admin/v1/patterns",
             get(patterns::list_patterns).post(patterns::create_pattern),

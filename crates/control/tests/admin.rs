@@ -591,6 +591,27 @@ async fn the_role_matrix_of_the_admin_api() {
                     StatusCode::OK,
                 ),
                 (
+                    Method::PUT,
+                    format!("/admin/v1/use-cases/{uc}/eval-schedules/smoke"),
+                    Some(json!({"every_minutes": 60})),
+                    Op::Manage,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::GET,
+                    format!("/admin/v1/use-cases/{uc}/eval-schedules"),
+                    None,
+                    Op::Read,
+                    StatusCode::OK,
+                ),
+                (
+                    Method::DELETE,
+                    format!("/admin/v1/use-cases/{uc}/eval-schedules/smoke"),
+                    None,
+                    Op::Manage,
+                    StatusCode::NO_CONTENT,
+                ),
+                (
                     Method::GET,
                     format!("/admin/v1/use-cases/{uc}/fairness-runs"),
                     None,

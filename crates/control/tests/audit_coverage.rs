@@ -52,6 +52,8 @@ enum Fixture {
     Record,
     /// A pattern of the pod with one version.
     Pattern,
+    /// The use case's suite `audit`, which has a schedule.
+    Suite,
 }
 
 /// Which object the audit event must name (`object_id`).
@@ -271,6 +273,22 @@ const CHECKS: &[Check] = &[
         object: Object::Path("id"),
     },
     Check {
+        method: "PUT",
+        path: "/admin/v1/use-cases/{id}/eval-schedules/{suite}",
+        bind: &[("id", Fixture::UseCase), ("suite", Fixture::Suite)],
+        body: Some(r#"{"every_minutes": 120, "tolerance": 0.2}"#),
+        action: "eval.schedule",
+        object: Object::Path("id"),
+    },
+    Check {
+        method: "DELETE",
+        path: "/admin/v1/use-cases/{id}/eval-schedules/{suite}",
+        bind: &[("id", Fixture::UseCase), ("suite", Fixture::Suite)],
+        body: None,
+        action: "eval.unschedule",
+        object: Object::Path("id"),
+    },
+    Check {
         method: "POST",
         path: "/admin/v1/patterns",
         bind: &[("n", Fixture::Unique), ("pod", Fixture::Pod)],
@@ -453,6 +471,15 @@ impl World {
             )
             .await,
         );
+        // A schedule of that suite (so removing it can be checked).
+        keep(
+            api.ok(
+                "PUT",
+                &format!("/admin/v1/use-cases/{use_case}/eval-schedules/audit"),
+                json!({"every_minutes": 60}),
+            )
+            .await,
+        );
         // A policy of its own (so removing it can be checked).
         keep(
             api.ok(
@@ -546,6 +573,7 @@ impl World {
             Fixture::Unique => &self.unique,
             Fixture::Record => &self.record,
             Fixture::Pattern => &self.pattern,
+            Fixture::Suite => "audit",
         }
     }
 }

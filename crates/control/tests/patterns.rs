@@ -460,3 +460,213 @@ async fn suites_run_patterns_and_compare_with_the_production_version() {
     );
     assert!(recs.iter().all(|r| r.evaluation));
 }
+
+/// A webhook receiver: its URL, and the alerts it got.
+async fn hook() -> (String, tokio::sync::mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: bytes::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(serde_json::from_slice::<Value>(&body).unwrap());
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, rx)
+}
+
+/// Scheduled evaluation on the injected clock: nothing runs before it is due or for a use case
+/// not in production; a due run starts; a run whose pass rate falls (the pattern's production
+/// label moved to a worse version) raises an `eval_regression` alert through the webhooks.
+#[tokio::test]
+async fn scheduled_runs_alert_on_a_regression() {
+    const T0: i64 = 1_796_082_600_000;
+    let clock = tollgate_types::clock::Clock::manual(T0);
+    let sim = common::sim(SimConfig {
+        echo: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let (hook_url, mut alerts) = hook().await;
+    let yaml = format!(
+        "alerts:\n  webhooks: [{{ url: \"{hook_url}\" }}]\n{}",
+        common::two_route_config(&sim.url)
+    );
+    let gw = common::gateway_only_at(&yaml, clock.clone()).await;
+    let control = planes::control_for(&gw).await;
+    let admin = control.take_new_admin_token().unwrap();
+    let g = common::serve_gateway(gw, tollgate_control::router(control.clone())).await;
+    control.set_gateway_address(g.url.trim_start_matches("http://").parse().unwrap());
+    let api = planes::Http::new(&g.url);
+    let ok = async |m: Method, p: &str, b: Value| {
+        let (st, v) = api.call(m, p, &admin, Some(b)).await;
+        assert!((200..300).contains(&st), "{p}: {st} {v}");
+        v
+    };
+    let pod = ok(Method::POST, "/admin/v1/pods", json!({"name": "support"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uc = ok(
+        Method::POST,
+        "/admin/v1/use-cases",
+        json!({"pod_id": pod, "name": "triage", "routes": ["m"]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for to in ["pilot", "production"] {
+        ok(
+            Method::POST,
+            &format!("/admin/v1/use-cases/{uc}/stage"),
+            json!({"to": to, "reason": "ship it"}),
+        )
+        .await;
+    }
+    ok(
+        Method::POST,
+        "/admin/v1/budgets",
+        json!({"scope": "use_case_eval", "scope_id": uc, "amount_usd": "100", "period": "month", "mode": "hard"}),
+    )
+    .await;
+    ok(
+        Method::POST,
+        "/admin/v1/patterns",
+        json!({"name": "triage", "pod_id": pod}),
+    )
+    .await;
+    ok(Method::POST, "/admin/v1/patterns/triage/versions", v1()).await;
+    let mut worse = v1();
+    worse["messages"][1]["content"] = json!("Ticket (v2): {{ ticket }}");
+    ok(Method::POST, "/admin/v1/patterns/triage/versions", worse).await;
+    ok(
+        Method::PUT,
+        "/admin/v1/patterns/triage/labels/production",
+        json!({"version": 1}),
+    )
+    .await;
+    ok(
+        Method::PUT,
+        &format!("/admin/v1/use-cases/{uc}/suites/nightly"),
+        json!({"document": {"prompts": [{"pattern": "triage@production"}], "routes": ["m"],
+                            "tests": [{"vars": {"ticket": "a"}, "assert": [{"type": "not-contains", "value": "(v2)"}]}]}}),
+    )
+    .await;
+    // Bad schedules are refused.
+    for (body, param) in [
+        (json!({"every_minutes": 1}), "every_minutes"),
+        (json!({"every_minutes": 60, "tolerance": 2}), "tolerance"),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::PUT,
+                &format!("/admin/v1/use-cases/{uc}/eval-schedules/nightly"),
+                &admin,
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{v}"
+        );
+    }
+    let (st, _) = api
+        .call(
+            Method::PUT,
+            &format!("/admin/v1/use-cases/{uc}/eval-schedules/nope"),
+            &admin,
+            Some(json!({"every_minutes": 60})),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let s = ok(
+        Method::PUT,
+        &format!("/admin/v1/use-cases/{uc}/eval-schedules/nightly"),
+        json!({"every_minutes": 60, "tolerance": 0.1}),
+    )
+    .await;
+    assert_eq!(s["next_at"], "2026-12-01T00:50:00.000Z");
+
+    let finished = |id: String| {
+        let (api, admin) = (&api, admin.clone());
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let (_, v) = api
+                    .call(
+                        Method::GET,
+                        &format!("/admin/v1/eval-runs/{id}"),
+                        &admin,
+                        None,
+                    )
+                    .await;
+                if v["status"] != "running" {
+                    return v;
+                }
+                assert!(std::time::Instant::now() < deadline);
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+        }
+    };
+    // Not due a minute early.
+    clock.set(T0 + 59 * 60_000);
+    assert!(control.run_due().await.is_empty());
+    clock.set(T0 + 60 * 60_000);
+    let first = control.run_due().await;
+    assert_eq!(first.len(), 1);
+    let a = finished(first[0].clone()).await;
+    assert_eq!(
+        (a["trigger"].as_str(), a["pass_rate"].as_f64()),
+        (Some("scheduled"), Some(1.0)),
+        "{a}"
+    );
+    assert_eq!(a["created_by"], "scheduler");
+    // Nothing again until the next hour.
+    assert!(control.run_due().await.is_empty());
+    // Production now serves the worse version: the next scheduled run falls, and says so.
+    ok(
+        Method::PUT,
+        "/admin/v1/patterns/triage/labels/production",
+        json!({"version": 2}),
+    )
+    .await;
+    clock.set(T0 + 120 * 60_000);
+    let second = control.run_due().await;
+    let b = finished(second[0].clone()).await;
+    assert_eq!(b["pass_rate"], 0.0, "{b}");
+    let alert = loop {
+        let a = tokio::time::timeout(std::time::Duration::from_secs(30), alerts.recv())
+            .await
+            .expect("an alert")
+            .unwrap();
+        if a["kind"] == "eval_regression" {
+            break a;
+        }
+    };
+    assert_eq!(alert["details"]["run"], b["id"]);
+    assert_eq!(alert["details"]["previous_run"], a["id"]);
+    assert_eq!(alert["details"]["previous_pass_rate"], 1.0);
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("dropped 100.0 points"),
+        "{alert}"
+    );
+    // A use case leaving production is not run on its schedule any more.
+    ok(
+        Method::POST,
+        &format!("/admin/v1/use-cases/{uc}/stage"),
+        json!({"to": "retired", "reason": "done"}),
+    )
+    .await;
+    clock.set(T0 + 180 * 60_000);
+    assert!(control.run_due().await.is_empty());
+}

@@ -354,6 +354,12 @@ impl tollgate_http::DataPlane for Gateway {
         self.gate.budgeter.statuses()
     }
 
+    fn alert(&self, kind: &'static str, message: String, details: serde_json::Value) {
+        self.books
+            .alerts
+            .raise(alerts::Alert::new(kind, message, details));
+    }
+
     fn admin_auth_failed(&self, failure: tollgate_http::AuthFailure) {
         self.metrics.admin_auth_failed(failure.as_str());
     }

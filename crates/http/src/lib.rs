@@ -48,6 +48,10 @@ pub trait DataPlane: Send + Sync + 'static {
     /// Where every budget stands now, reservations of requests in flight included.
     fn budget_statuses(&self) -> Vec<BudgetStatus>;
 
+    /// Raises an alert through the data plane's channel (the log and the webhooks): `kind`, a
+    /// message for a person, machine-readable details (never a key, a prompt or a response).
+    fn alert(&self, kind: &'static str, message: String, details: serde_json::Value);
+
     /// Counts a failed admin authentication in the metrics `/metrics` serves (the control plane
     /// has no registry of its own; a guessing attack should show on the same dashboard).
     fn admin_auth_failed(&self, failure: AuthFailure);

@@ -1458,3 +1458,22 @@ pub struct PatternVersion {
     /// Who.
     pub created_by: String,
 }
+
+/// A suite a production use case runs on a cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalSchedule {
+    /// The use case.
+    pub use_case_id: String,
+    /// The suite's name (its latest version runs).
+    pub suite: String,
+    /// Minutes between runs.
+    pub every_minutes: i64,
+    /// The drop in pass rate since the previous run that raises an alert (0–1).
+    pub tolerance: f64,
+    /// When the next run is due, Unix ms.
+    pub next_at: i64,
+    /// When set, Unix ms.
+    pub created_at: i64,
+    /// Who set it.
+    pub created_by: String,
+}

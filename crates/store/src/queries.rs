@@ -598,3 +598,24 @@ pub trait PatternQueries {
     /// Every pattern with its versions and labels (what the data plane's snapshot holds).
     fn list_patterns(&self) -> impl Future<Output = R<Vec<Pattern>>> + Send;
 }
+
+/// Scheduled evaluation runs.
+pub trait ScheduleQueries {
+    /// Sets (or replaces) the schedule of a use case's suite (audited as `eval.schedule`).
+    fn put_schedule(&self, actor: &str, s: &EvalSchedule) -> impl Future<Output = R<()>> + Send;
+    /// Removes one (audited as `eval.unschedule`); `NotFound` when there is none.
+    fn delete_schedule(
+        &self,
+        actor: &str,
+        use_case_id: &str,
+        suite: &str,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// A use case's schedules.
+    fn list_schedules(
+        &self,
+        use_case_id: &str,
+    ) -> impl Future<Output = R<Vec<EvalSchedule>>> + Send;
+    /// Every schedule due at `now`, moving each one's `next_at` on by its cadence in the same
+    /// transaction (so two instances do not both start it).
+    fn take_due_schedules(&self, now: i64) -> impl Future<Output = R<Vec<EvalSchedule>>> + Send;
+}

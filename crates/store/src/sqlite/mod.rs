@@ -10,6 +10,7 @@ mod patterns;
 mod payloads;
 mod policies;
 mod rows;
+mod schedules;
 
 use crate::StoreError;
 use crate::model::*;
@@ -55,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         16,
         include_str!("../../migrations/sqlite/0016_run_patterns.sql"),
+    ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_eval_schedules.sql"),
     ),
 ];
 
