@@ -432,7 +432,7 @@ pub struct SuiteQuery {
 
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/suites/{name}", tag = "evaluations",
     params(("id" = String, Path), ("name" = String, Path), SuiteQuery),
-    responses((status = 200, body = SuiteView), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = SuiteView), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// A suite version with its document (the latest unless `version` is given).
 pub async fn get_suite(
     State(gw): Gw,
