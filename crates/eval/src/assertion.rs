@@ -670,9 +670,19 @@ fn type_names() -> String {
 fn schema_errors(schema: &Value, v: &Value) -> Result<Option<String>, String> {
     let validator =
         jsonschema::validator_for(schema).map_err(|e| format!("not a valid JSON Schema: {e}"))?;
-    let errors: Vec<String> = validator
-        .iter_errors(v)
-        .take(3)
+    let found: Vec<jsonschema::ValidationError<'_>> = validator.iter_errors(v).take(3).collect();
+    // A schema pattern that runs out of backtracking cannot judge the output: an error, not a
+    // fail.
+    if let Some(e) = found.iter().find(|e| {
+        matches!(
+            e.kind(),
+            jsonschema::error::ValidationErrorKind::BacktrackLimitExceeded { .. }
+        )
+    }) {
+        return Err(format!("the schema's pattern cannot be checked: {e}"));
+    }
+    let errors: Vec<String> = found
+        .iter()
         .map(|e| {
             let at = e.instance_path().to_string();
             format!(

@@ -481,3 +481,13 @@ async fn weights_and_thresholds() {
     assert_eq!((c.status, c.score), (Status::Pass, 1.0));
     assert!(!c.assertions[1].pass);
 }
+
+#[tokio::test]
+async fn a_schema_pattern_past_its_backtracking_limit_is_an_error_not_a_fail() {
+    let assert = r#"      - { type: is-json, value: { type: string, pattern: '^(a|a)+(?=b)\1$' } }
+"#;
+    let output = format!("\"{}!\"", "a".repeat(40));
+    let c = case(assert, &Fake::answering(&output)).await;
+    assert_eq!(c.status, Status::Error, "{:?}", c.assertions);
+    assert!(c.error.unwrap().contains("cannot be checked"));
+}

@@ -35,6 +35,7 @@ impl PatternBook {
     /// Reads every pattern and compiles its versions (a version that no longer compiles is left
     /// out, and logged).
     pub async fn reload(&self) -> Result<(), StoreError> {
+        let old = self.snapshot.load_full();
         let mut map = HashMap::new();
         for p in self.store.list_patterns().await? {
             let mut e = Entry {
@@ -42,6 +43,12 @@ impl PatternBook {
                 ..Entry::default()
             };
             for v in &p.versions {
+                // Versions never change: one compiled before is reused, so the refresh tick only
+                // compiles what is new.
+                if let Some(t) = old.get(&p.name).and_then(|o| o.versions.get(&v.version)) {
+                    e.versions.insert(v.version, t.clone());
+                    continue;
+                }
                 match Template::compile(&v.messages, &v.schema) {
                     Ok(t) => {
                         e.versions.insert(v.version, Arc::new(t));
