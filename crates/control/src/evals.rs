@@ -174,6 +174,8 @@ pub(crate) struct Progress {
     passed: AtomicU64,
     failed: AtomicU64,
     errors: AtomicU64,
+    /// Set once the run has ended: recorded, and its key revoked.
+    ended: tokio::sync::watch::Sender<bool>,
 }
 
 /// Runs in progress on this server: run id → (use case, counts).
@@ -206,6 +208,16 @@ impl Running {
             m.remove(id);
         }
     }
+}
+
+/// Where a run of `uc` sends its cases: 503 while this server does not know the gateway's
+/// address, 409 without an eval budget.
+fn ready_to_send(gw: &Control, uc: &m::UseCase) -> Result<String> {
+    let base = gw.gateway_url().ok_or(ApiError::Unavailable(
+        "evaluation runs need the gateway's own address, which this server does not know",
+    ))?;
+    require_eval_budget(gw, uc)?;
+    Ok(base)
 }
 
 /// 409 unless the use case has an eval budget (scope `use_case_eval`): evaluation spend must have
@@ -495,12 +507,7 @@ pub async fn start_run(
     // uses the pattern versions labelled now, pinned for all its cases.
     let suite = checked(&v.document, &uc)?;
     let (suite, patterns) = pin_patterns(&gw, &suite).await?;
-    let Some(base) = gw.gateway_url() else {
-        return Err(ApiError::Unavailable(
-            "evaluation runs need the gateway's own address, which this server does not know",
-        ));
-    };
-    require_eval_budget(&gw, &uc)?;
+    let base = ready_to_send(&gw, &uc)?;
     let run = start(
         &gw,
         &p.actor(),
@@ -547,6 +554,7 @@ pub(crate) async fn start(
     };
     let (progress, key, plaintext) =
         register(gw, actor, &uc.id, &run.id, gw.store.create_run(actor, &run)).await?;
+    let ended = progress.clone();
     let work = {
         let (gw, run) = (gw.clone(), run.clone());
         async move {
@@ -557,6 +565,7 @@ pub(crate) async fn start(
     let failed = run.clone();
     launch(
         gw,
+        ended,
         &run.id,
         actor,
         key.id,
@@ -617,6 +626,7 @@ async fn register(
 /// evaluation key is revoked, in the name of whoever started it.
 fn launch<Fail, Failed>(
     gw: &Arc<Control>,
+    progress: Arc<Progress>,
     run_id: &str,
     actor: &str,
     key_id: String,
@@ -632,8 +642,9 @@ fn launch<Fail, Failed>(
         if task.await.is_err() {
             fail(gw.clone()).await;
         }
-        gw.running.remove(&run_id);
         finish_key(&gw, &actor, &key_id).await;
+        progress.ended.send_replace(true);
+        gw.running.remove(&run_id);
     });
 }
 
@@ -1181,12 +1192,7 @@ pub async fn start_fairness(
             Some("probe.prompts".into()),
         ));
     }
-    let Some(base) = gw.gateway_url() else {
-        return Err(ApiError::Unavailable(
-            "evaluation runs need the gateway's own address, which this server does not know",
-        ));
-    };
-    require_eval_budget(&gw, &uc)?;
+    let base = ready_to_send(&gw, &uc)?;
     let actor = p.actor();
     let run = m::FairnessRun {
         id: m::new_id("fair"),
@@ -1210,6 +1216,7 @@ pub async fn start_fairness(
         gw.store.create_fairness_run(&actor, &run),
     )
     .await?;
+    let ended = progress.clone();
     let work = {
         let gw = gw.clone();
         let run = run.clone();
@@ -1246,6 +1253,7 @@ pub async fn start_fairness(
     let failed = run.clone();
     launch(
         &gw,
+        ended,
         &run.id,
         &actor,
         key.id,
@@ -1434,6 +1442,16 @@ pub async fn delete_schedule(
 }
 
 impl Control {
+    /// Waits until run `id` (evaluation or fairness) started on this server has ended — its
+    /// result recorded and its key revoked; returns at once for a run not in progress here.
+    pub async fn wait_for_run(&self, id: &str) {
+        let Some(p) = self.running.get(id) else {
+            return;
+        };
+        let mut ended = p.ended.subscribe();
+        let _ = ended.wait_for(|e| *e).await;
+    }
+
     /// Starts the runs whose schedules are due (on this control plane's clock): only for use
     /// cases in production; a run that cannot start raises an `eval_schedule_failed` alert.
     /// Returns the runs started.
@@ -1469,10 +1487,7 @@ impl Control {
         if uc.stage != m::Stage::Production {
             return Ok(None);
         }
-        let base = self.gateway_url().ok_or(ApiError::Unavailable(
-            "evaluation runs need the gateway's own address, which this server does not know",
-        ))?;
-        require_eval_budget(self, &uc)?;
+        let base = ready_to_send(self, &uc)?;
         let v = suite_or_404(self, &uc.id, &s.suite, None).await?;
         let suite = checked(&v.document, &uc)?;
         let pinned = pin_patterns(self, &suite).await?;

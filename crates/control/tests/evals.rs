@@ -11,7 +11,7 @@ mod planes;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tollgate_simulator::SimConfig;
 use tollgate_store::{KpiQueries, KpiScope, LedgerQueries};
 
@@ -65,6 +65,7 @@ fn suite() -> Value {
 
 struct World {
     _sim: common::Sim,
+    control: std::sync::Arc<tollgate_control::Control>,
     api: planes::Http,
     admin: String,
     g: common::Gw,
@@ -111,7 +112,7 @@ async fn world() -> World {
 
 async fn world_with(cfg: SimConfig) -> World {
     let sim = common::sim(cfg).await;
-    let (g, admin) = planes::serve(&config(&sim.url)).await;
+    let (g, admin, control) = planes::serve_with_control(&config(&sim.url)).await;
     let api = planes::Http::new(&g.url);
     let ok = async |m: Method, p: &str, b: Value| {
         let (st, v) = api.call(m, p, &admin, Some(b)).await;
@@ -146,6 +147,7 @@ async fn world_with(cfg: SimConfig) -> World {
     let analyst_elsewhere = user(&api, &admin, "lead-b", &other, "lead").await;
     World {
         _sim: sim,
+        control,
         api,
         admin,
         g,
@@ -194,25 +196,20 @@ impl World {
         .await
     }
 
-    /// Polls the run until it is no longer running (an event the server reports; bounded).
+    /// The run once it has ended (the control plane says when: no polling).
     async fn finished(&self, id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let (st, v) = self
-                .call(
-                    Method::GET,
-                    &format!("/admin/v1/eval-runs/{id}"),
-                    &self.builder,
-                    None,
-                )
-                .await;
-            assert_eq!(st, 200, "{v}");
-            if v["status"] != "running" {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "run {id} still running: {v}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.control.wait_for_run(id).await;
+        let (st, v) = self
+            .call(
+                Method::GET,
+                &format!("/admin/v1/eval-runs/{id}"),
+                &self.builder,
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert_ne!(v["status"], "running", "{v}");
+        v
     }
 }
 
@@ -545,7 +542,7 @@ async fn a_fairness_probe_through_the_gateway_flags_a_planted_bias() {
         ..SimConfig::default()
     })
     .await;
-    let (g, admin) = planes::serve(&config(&sim.url)).await;
+    let (g, admin, control) = planes::serve_with_control(&config(&sim.url)).await;
     let api = planes::Http::new(&g.url);
     let (_, pod) = api
         .call(
@@ -621,22 +618,15 @@ async fn a_fairness_probe_through_the_gateway_flags_a_planted_bias() {
     assert_eq!(st, 202, "{run}");
     assert_eq!(run["calls_total"], 3 * 4 * 6);
     let id = run["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run = loop {
-        let (_, v) = api
-            .call(
-                Method::GET,
-                &format!("/admin/v1/fairness-runs/{id}"),
-                &admin,
-                None,
-            )
-            .await;
-        if v["status"] != "running" {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "{v}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    control.wait_for_run(&id).await;
+    let (_, run) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/fairness-runs/{id}"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!(run["flagged"], true);
     assert_eq!(run["policy"], "builtin");

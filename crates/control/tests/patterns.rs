@@ -315,7 +315,7 @@ async fn suites_run_patterns_and_compare_with_the_production_version() {
         ..SimConfig::default()
     })
     .await;
-    let (g, admin) = planes::serve(&common::two_route_config(&sim.url)).await;
+    let (g, admin, control) = planes::serve_with_control(&common::two_route_config(&sim.url)).await;
     let api = planes::Http::new(&g.url);
     let ok = async |m: Method, p: &str, b: Value| {
         let (st, v) = api.call(m, p, &admin, Some(b)).await;
@@ -404,7 +404,7 @@ async fn suites_run_patterns_and_compare_with_the_production_version() {
     );
 
     let run = |doc: Value| {
-        let (api, admin, uc) = (&api, admin.clone(), uc.clone());
+        let (api, admin, uc, control) = (&api, admin.clone(), uc.clone(), control.clone());
         async move {
             let (st, v) = put(doc).await;
             assert_eq!(st, 200, "{v}");
@@ -418,22 +418,17 @@ async fn suites_run_patterns_and_compare_with_the_production_version() {
                 .await;
             assert_eq!(st, 202, "{r}");
             let id = r["id"].as_str().unwrap().to_string();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            loop {
-                let (_, v) = api
-                    .call(
-                        Method::GET,
-                        &format!("/admin/v1/eval-runs/{id}"),
-                        &admin,
-                        None,
-                    )
-                    .await;
-                if v["status"] != "running" {
-                    return v;
-                }
-                assert!(std::time::Instant::now() < deadline);
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
+            control.wait_for_run(&id).await;
+            let (_, v) = api
+                .call(
+                    Method::GET,
+                    &format!("/admin/v1/eval-runs/{id}"),
+                    &admin,
+                    None,
+                )
+                .await;
+            assert_ne!(v["status"], "running", "{v}");
+            v
         }
     };
     let a = run(suite("production")).await;
@@ -595,24 +590,19 @@ async fn scheduled_runs_alert_on_a_regression() {
     assert_eq!(s["next_at"], "2026-12-01T00:50:00.000Z");
 
     let finished = |id: String| {
-        let (api, admin) = (&api, admin.clone());
+        let (api, admin, control) = (&api, admin.clone(), control.clone());
         async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-            loop {
-                let (_, v) = api
-                    .call(
-                        Method::GET,
-                        &format!("/admin/v1/eval-runs/{id}"),
-                        &admin,
-                        None,
-                    )
-                    .await;
-                if v["status"] != "running" {
-                    return v;
-                }
-                assert!(std::time::Instant::now() < deadline);
-                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            }
+            control.wait_for_run(&id).await;
+            let (_, v) = api
+                .call(
+                    Method::GET,
+                    &format!("/admin/v1/eval-runs/{id}"),
+                    &admin,
+                    None,
+                )
+                .await;
+            assert_ne!(v["status"], "running", "{v}");
+            v
         }
     };
     // Not due a minute early.

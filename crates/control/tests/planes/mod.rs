@@ -37,6 +37,24 @@ pub async fn serve(yaml: &str) -> (Gw, String) {
     serve_at(yaml, tollgate_types::clock::Clock::system()).await
 }
 
+/// [`serve`], with the control plane's handle (to wait for the runs it starts).
+pub async fn serve_with_control(yaml: &str) -> (Gw, String, Arc<Control>) {
+    let gw = common::gateway_only(yaml).await;
+    let control = control_for(&gw).await;
+    let token = control
+        .take_new_admin_token()
+        .expect("a fresh store generates the admin token");
+    let served = common::serve_gateway(gw, tollgate_control::router(control.clone())).await;
+    control.set_gateway_address(
+        served
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the served address"),
+    );
+    (served, token, control)
+}
+
 /// [`serve`] with both planes reading `clock`.
 pub async fn serve_at(yaml: &str, clock: tollgate_types::clock::Clock) -> (Gw, String) {
     let gw = common::gateway_only_at(yaml, clock).await;
