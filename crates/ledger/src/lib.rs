@@ -175,6 +175,10 @@ struct Writer {
     next_replay: tokio::time::Instant,
     /// The wait after the next failed replay.
     replay_wait: Duration,
+    /// The last write failed into the spill file and none has reached the database since: the
+    /// next batch goes to the file after one failed try, not [`TRIES_BEFORE_SPILL`] — in an
+    /// outage the writer keeps up with the traffic instead of backing off on every batch.
+    spilling: bool,
 }
 
 async fn write_loop(
@@ -192,6 +196,7 @@ async fn write_loop(
         spill,
         next_replay: tokio::time::Instant::now(),
         replay_wait: REPLAY_WAIT,
+        spilling: false,
     };
     let mut buf: Vec<RequestRecord> = Vec::with_capacity(cfg.batch);
     loop {
@@ -252,6 +257,7 @@ impl Writer {
             .await
         {
             Ok(done) => {
+                self.spilling = false;
                 self.replay_due = !done.finished;
                 self.next_replay = now;
                 self.replay_wait = REPLAY_WAIT;
@@ -299,6 +305,7 @@ impl Writer {
             );
         }
         self.replay_due = true;
+        self.spilling = true;
         // The database just failed: give it a moment before replaying.
         self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
         buf.clear();
@@ -317,6 +324,7 @@ impl Writer {
             let stats = &self.stats;
             match self.store.insert_records(buf).await {
                 Ok(()) => {
+                    self.spilling = false;
                     stats.written.fetch_add(buf.len() as u64, Ordering::Release);
                     stats.progress.notify_waiters();
                     buf.clear();
@@ -327,7 +335,8 @@ impl Writer {
                     if attempt == 1 || attempt % 20 == 0 {
                         tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
                     }
-                    if attempt >= TRIES_BEFORE_SPILL && self.spill_batch(buf) {
+                    let tries = if self.spilling { 1 } else { TRIES_BEFORE_SPILL };
+                    if attempt >= tries && self.spill_batch(buf) {
                         return false;
                     }
                     if stopping && attempt >= 20 {
