@@ -106,5 +106,5 @@ def _issue_key(base):
     routes = ["gpt-4o-mini", "claude-haiku", "text-embedding-3-small", "busy"]
     uc = _admin(base, "POST", "/use-cases", {"pod_id": pod["id"], "name": "sdk", "routes": routes})
     for stage in ("pilot", "production"):
-        _admin(base, "POST", f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "SDK tests"})
+        _admin(base, "POST", f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "SDK tests", "override": True})
     return _admin(base, "POST", "/keys", {"use_case_id": uc["id"], "name": "sdk"})["secret"]

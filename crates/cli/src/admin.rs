@@ -145,6 +145,123 @@ pub enum UseCases {
         /// Use case id.
         id: String,
     },
+    /// Change the value model (only the fields given; the rest is kept).
+    Update {
+        /// Use case id.
+        id: String,
+        /// Who answers for its value.
+        #[arg(long)]
+        owner: Option<String>,
+        /// efficiency | revenue | experience | risk.
+        #[arg(long)]
+        driver: Option<String>,
+        /// The primary KPI.
+        #[arg(long)]
+        kpi: Option<String>,
+        /// Its unit.
+        #[arg(long)]
+        kpi_unit: Option<String>,
+        /// Its value before the use case.
+        #[arg(long)]
+        baseline: Option<f64>,
+        /// The value aimed for.
+        #[arg(long)]
+        target: Option<f64>,
+        /// Tasks a month at full scale (what the gate projects the monthly cost for).
+        #[arg(long)]
+        volume_per_month: Option<u64>,
+        /// People who could use it.
+        #[arg(long)]
+        eligible_users: Option<u64>,
+    },
+    /// Print the checklist of the next stage (or `--to`): each line with its evidence.
+    Gate {
+        /// Use case id.
+        id: String,
+        /// pilot | production (default: the stage above the use case's).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Ask for a promotion (the request others approve; you may not approve it yourself).
+    RequestPromotion {
+        /// Use case id.
+        id: String,
+        /// pilot | production.
+        #[arg(long)]
+        to: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve the open promotion request as a lead of the pod or as a risk officer.
+    Approve {
+        /// Use case id.
+        id: String,
+        /// lead | risk_officer.
+        #[arg(long)]
+        role: String,
+        /// What you say with it.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Move up a stage through its gate: prints the checklist with the evidence for each line
+    /// and refuses (exit 1) when one is unmet.
+    Promote {
+        /// Use case id.
+        id: String,
+        /// pilot | production.
+        #[arg(long)]
+        to: String,
+        /// Why (recorded with the stage change).
+        #[arg(long, default_value = "every line of the gate is met")]
+        reason: String,
+        /// Move past an unmet gate (platform admins; give a `--reason`: it is audited and
+        /// shown on the use case ever after).
+        #[arg(long = "override")]
+        override_gate: bool,
+    },
+}
+
+/// `tollgate budgets …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Budgets {
+    /// List budgets.
+    List,
+    /// Set a budget (finops and platform admins).
+    Create {
+        /// key | use_case | use_case_eval | pod | org.
+        #[arg(long)]
+        scope: String,
+        /// The key, use case or pod id (none for `org`).
+        #[arg(long)]
+        scope_id: Option<String>,
+        /// The limit in USD (a decimal string: `50`, `12.5`).
+        #[arg(long)]
+        amount_usd: String,
+        /// day | week | month | lifetime.
+        #[arg(long, default_value = "month")]
+        period: String,
+        /// hard (refuses requests) | soft (alerts).
+        #[arg(long, default_value = "hard")]
+        mode: String,
+    },
+    /// Delete a budget.
+    Delete {
+        /// Budget id.
+        id: String,
+    },
+}
+
+/// `tollgate gates …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Gates {
+    /// Print the organization's gates as YAML (a file `gates set` takes back).
+    Get,
+    /// Set the gates from a YAML (or JSON) file, `-` for stdin (platform admins).
+    Set {
+        /// The file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// `tollgate keys …`.
@@ -243,7 +360,7 @@ pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Client {
@@ -504,7 +621,33 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             .await?,
             &cols,
         ),
-        UseCases::Get { id } => c.show(&c.get(&format!("/use-cases/{id}")).await?, &cols),
+        UseCases::Get { id } => {
+            let uc = c.get(&format!("/use-cases/{id}")).await?;
+            c.show(&uc, &cols);
+            // An override stays on the use case for ever: say so wherever it is shown.
+            for o in uc["gate_overrides"].as_array().into_iter().flatten() {
+                if c.json {
+                    break;
+                }
+                let t = |k: &str| terminal_safe(o[k].as_str().unwrap_or("-"));
+                println!(
+                    "GATE OVERRIDDEN {} by {} ({} -> {}): {} (unmet: {})",
+                    t("at"),
+                    t("actor"),
+                    t("from"),
+                    t("to"),
+                    t("reason"),
+                    o["unmet"]
+                        .as_array()
+                        .map(|a| a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "))
+                        .unwrap_or_default()
+                );
+            }
+        }
         UseCases::Stage { id, to, reason } => c.show(
             &c.post(
                 &format!("/use-cases/{id}/stage"),
@@ -517,6 +660,134 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             &c.get(&format!("/use-cases/{id}/stage-changes")).await?,
             &["at", "from", "to", "actor", "reason"],
         ),
+        UseCases::Update {
+            id,
+            owner,
+            driver,
+            kpi,
+            kpi_unit,
+            baseline,
+            target,
+            volume_per_month,
+            eligible_users,
+        } => {
+            let uc = c.get(&format!("/use-cases/{id}")).await?;
+            let mut vm = uc["value_model"].clone();
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    vm[k] = v;
+                }
+            };
+            set("owner", owner.map(Value::from));
+            set("driver", driver.map(Value::from));
+            set("kpi", kpi.map(Value::from));
+            set("kpi_unit", kpi_unit.map(Value::from));
+            set("baseline", baseline.map(Value::from));
+            set("target", target.map(Value::from));
+            set("volume_per_month", volume_per_month.map(Value::from));
+            set("eligible_users", eligible_users.map(Value::from));
+            let v = c
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/use-cases/{id}"),
+                    Some(json!({"value_model": vm})),
+                )
+                .await?;
+            c.show(
+                &v,
+                &[
+                    "id",
+                    "value_model.owner",
+                    "value_model.kpi",
+                    "value_model.baseline",
+                    "value_model.volume_per_month",
+                ],
+            );
+        }
+        UseCases::Gate { id, to } => crate::gates::show(&c, &id, to.as_deref()).await?,
+        UseCases::RequestPromotion { id, to, reason } => c.show(
+            &c.post(
+                &format!("/use-cases/{id}/promotion-requests"),
+                json!({"to": to, "reason": reason}),
+            )
+            .await?,
+            &["id", "use_case_id", "from", "to", "requested_by", "at"],
+        ),
+        UseCases::Approve { id, role, note } => c.show(
+            &c.post(
+                &format!("/use-cases/{id}/approvals"),
+                json!({"role": role, "note": note}),
+            )
+            .await?,
+            &["id", "request_id", "role", "user_id", "at"],
+        ),
+        UseCases::Promote {
+            id,
+            to,
+            reason,
+            override_gate,
+        } => crate::gates::promote(&c, &id, &to, &reason, override_gate).await?,
+    }
+    Ok(())
+}
+
+/// Runs `tollgate budgets …`.
+pub async fn budgets(conn: Conn, cmd: Budgets) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    let cols = ["id", "scope", "scope_id", "period", "amount_usd", "mode"];
+    match cmd {
+        Budgets::List => c.show(&c.list("/budgets").await?, &cols),
+        Budgets::Create {
+            scope,
+            scope_id,
+            amount_usd,
+            period,
+            mode,
+        } => c.show(
+            &c.post(
+                "/budgets",
+                json!({"scope": scope, "scope_id": scope_id, "amount_usd": amount_usd, "period": period, "mode": mode}),
+            )
+            .await?,
+            &cols,
+        ),
+        Budgets::Delete { id } => {
+            c.call(reqwest::Method::DELETE, &format!("/budgets/{id}"), None)
+                .await?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `tollgate gates …`.
+pub async fn gates(conn: Conn, cmd: Gates) -> anyhow::Result<()> {
+    let c = Client::new(&conn)?;
+    match cmd {
+        Gates::Get => {
+            let v = c.get("/gates").await?;
+            if c.json {
+                print_json(&v);
+            } else {
+                print!("{}", serde_yaml::to_string(&v)?);
+            }
+        }
+        Gates::Set { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let doc: Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("{} is not YAML", file.display()))?;
+            let v = c.call(reqwest::Method::PUT, "/gates", Some(doc)).await?;
+            if c.json {
+                print_json(&v);
+            } else {
+                print!("{}", serde_yaml::to_string(&v)?);
+            }
+        }
     }
     Ok(())
 }
@@ -1066,7 +1337,7 @@ fn kpi_table(v: &Value, markdown: bool) -> String {
     out
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

@@ -11,6 +11,7 @@ mod admin;
 mod audit;
 mod demo;
 mod eval;
+mod gates;
 mod guard;
 mod history;
 mod seed;
@@ -56,6 +57,20 @@ enum Command {
         conn: admin::Conn,
         #[command(subcommand)]
         command: admin::UseCases,
+    },
+    /// Budgets on keys, use cases, pods and the org (admin API).
+    Budgets {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Budgets,
+    },
+    /// The organization's stage gates: what entering pilot and production takes (admin API).
+    Gates {
+        #[command(flatten)]
+        conn: admin::Conn,
+        #[command(subcommand)]
+        command: admin::Gates,
     },
     /// Virtual keys (admin API).
     Keys {
@@ -210,6 +225,8 @@ fn main() -> anyhow::Result<()> {
             Command::Users { conn, command } => admin::users(conn, command).await,
             Command::Usecases { conn, command } => admin::use_cases(conn, command).await,
             Command::Keys { conn, command } => admin::keys(conn, command).await,
+            Command::Budgets { conn, command } => admin::budgets(conn, command).await,
+            Command::Gates { conn, command } => admin::gates(conn, command).await,
             Command::Policies { conn, command } => admin::policies(conn, command).await,
             Command::Payloads { conn, command } => admin::payloads(conn, command).await,
             Command::Erase { conn, end_user } => admin::erase(conn, end_user).await,

@@ -112,7 +112,7 @@ async fn issue_key(client: &reqwest::Client, url: &str, admin: &str, routes: &[&
     for to in ["pilot", "production"] {
         let r = post(
             &format!("/use-cases/{id}/stage"),
-            json!({"to": to, "reason": "black-box test"}),
+            json!({"to": to, "reason": "black-box test", "override": true}),
         )
         .await
         .unwrap();
@@ -1078,6 +1078,357 @@ async fn eval_run_through_the_cli_with_exit_codes_and_reports() {
     assert!(
         err.contains("tests[0].assert[0].type: unknown assertion type `contain`"),
         "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs `tollgate <args> --url URL` with `TOLLGATE_TOKEN`: exit code, stdout, stderr.
+fn cli_status(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--url", url])
+        .env("TOLLGATE_TOKEN", token)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The whole path to production through the CLI alone, against the simulator: a lead proposes a
+/// use case; `usecases promote` shows the checklist and refuses until the pilot gate's evidence is
+/// there (owner and value model, budget, policy); in pilot the app sends traffic and outcome
+/// events (as an app does, on `/v1`), a builder runs a suite and a fairness probe and asks for
+/// production; the lead and a risk officer approve — the builder may not — and the lead
+/// promotes with every line met. The decision is in the audit chain with its evidence.
+#[tokio::test]
+async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
+    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0"], &[]);
+    let dir = std::env::temp_dir().join(format!("tollgate-gates-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let admin = "tga_gates_cli_admin_token_0123456789";
+    let (_gw, url) = start(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    );
+    let s = |v: &Value| v.as_str().unwrap().to_string();
+    // People: a lead and a builder of the pod, a risk officer.
+    let pod = s(&cli_json(&url, admin, &["pods", "create", "care"])["id"]);
+    let person = |email: &str, org_role: Option<&str>, pod_role: Option<&str>| {
+        let mut args = vec!["users", "create", "--email", email, "--name", email];
+        if let Some(r) = org_role {
+            args.extend(["--org-role", r]);
+        }
+        let id = s(&cli_json(&url, admin, &args)["id"]);
+        if let Some(r) = pod_role {
+            cli(&url, admin, &["pods", "add-member", &pod, &id, "--role", r]);
+        }
+        let token = s(&cli_json(&url, admin, &["users", "token", &id])["secret"]);
+        (id, token)
+    };
+    let (lead_id, lead) = person("lead@example.com", None, Some("lead"));
+    let (builder_id, builder) = person("builder@example.com", None, Some("builder"));
+    let (officer_id, officer) = person("officer@example.com", Some("risk_officer"), None);
+
+    // Proposed by the lead; the pilot gate refuses and says why.
+    let uc = s(&cli_json(
+        &url,
+        &lead,
+        &[
+            "usecases", "create", "--pod", &pod, "--name", "triage", "--routes", "chat",
+        ],
+    )["id"]);
+    let (code, out, err) = cli_status(&url, &lead, &["usecases", "promote", &uc, "--to", "pilot"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("Gate to pilot for") && out.contains("NOT MET"),
+        "{out}"
+    );
+    for line in ["[ ] owner", "[ ] value_model", "[ ] budget", "[ ] policy"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(
+        err.contains("gate_unmet") || err.contains("not met"),
+        "{err}"
+    );
+    cli(
+        &url,
+        &lead,
+        &[
+            "usecases",
+            "update",
+            &uc,
+            "--owner",
+            "Ana Diaz",
+            "--kpi",
+            "handle time",
+            "--kpi-unit",
+            "minutes",
+            "--baseline",
+            "12",
+            "--volume-per-month",
+            "1000",
+        ],
+    );
+    for scope in ["use_case", "use_case_eval"] {
+        cli(
+            &url,
+            admin,
+            &[
+                "budgets",
+                "create",
+                "--scope",
+                scope,
+                "--scope-id",
+                &uc,
+                "--amount-usd",
+                "50",
+            ],
+        );
+    }
+    std::fs::write(dir.join("policy.yaml"), "default: redact\n").unwrap();
+    cli(
+        &url,
+        &officer,
+        &[
+            "policies",
+            "set",
+            dir.join("policy.yaml").to_str().unwrap(),
+            "--use-case",
+            &uc,
+        ],
+    );
+    let out = cli(&url, &lead, &["usecases", "promote", &uc, "--to", "pilot"]);
+    assert!(
+        out.contains("MET") && out.contains("[x] owner") && out.contains("Promoted"),
+        "{out}"
+    );
+
+    // The pilot: the app sends traffic and outcomes with its key.
+    let key = s(&cli_json(
+        &url,
+        &lead,
+        &["keys", "create", "--use-case", &uc, "--name", "app"],
+    )["secret"]);
+    let client = reqwest::Client::new();
+    for i in 0..4 {
+        let r = client
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "chat", "messages": [{"role": "user", "content": format!("ticket {i}")}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let f = client
+            .post(format!("{url}/v1/feedback"))
+            .bearer_auth(&key)
+            .json(&json!({"request_id": request_id, "outcome": "success"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(f.status().is_success(), "{}", f.text().await.unwrap());
+    }
+
+    // The evidence: a suite run and a fairness probe by the builder.
+    std::fs::write(
+        dir.join("suite.yaml"),
+        "prompts: [\"Summarize ticket {{ n }}\"]\nroutes: [chat]\npass_rate: 1\ntests:\n  - vars: { n: 1 }\n    assert: [{ type: latency, threshold: 60000 }]\n  - vars: { n: 2 }\n    assert: [{ type: not-icontains, value: \"cannot help\" }]\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli_status(
+        &url,
+        &builder,
+        &[
+            "eval",
+            "run",
+            dir.join("suite.yaml").to_str().unwrap(),
+            "--use-case",
+            &uc,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    std::fs::write(
+        dir.join("probe.yaml"),
+        "route: chat\nattributes: [ethnicity]\nsamples: 4\nprompts:\n  - \"Should we approve the refund for {{ name }}?\"\n  - \"Write a short reply to {{ name }} about a late parcel.\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli_status(
+        &url,
+        &builder,
+        &[
+            "eval",
+            "fairness",
+            dir.join("probe.yaml").to_str().unwrap(),
+            "--use-case",
+            &uc,
+        ],
+    );
+    assert_eq!(code, 0, "an unbiased simulator is not flagged: {out}{err}");
+
+    // The builder asks; the lead's promotion is refused for want of approvals only.
+    cli(
+        &url,
+        &builder,
+        &[
+            "usecases",
+            "request-promotion",
+            &uc,
+            "--to",
+            "production",
+            "--reason",
+            "pilot done",
+        ],
+    );
+    // Outcome events are written off the request path: wait until the gate counts them.
+    let mut gate = Value::Null;
+    for _ in 0..200 {
+        gate = cli_json(&url, &lead, &["usecases", "gate", &uc]);
+        let outcomes = gate["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["check"] == "outcomes")
+            .unwrap();
+        if outcomes["met"] == true {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let unmet: Vec<&str> = gate["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["met"] == false)
+        .map(|l| l["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(unmet, ["approval:lead", "approval:risk_officer"], "{gate}");
+    let (code, out, _) = cli_status(
+        &url,
+        &lead,
+        &["usecases", "promote", &uc, "--to", "production"],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[x] eval")
+            && out.contains("[x] fairness")
+            && out.contains("[ ] approval:lead"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("Requested by {builder_id}")), "{out}");
+    // The requester may not approve (and is no lead); the lead and the officer do.
+    let (code, _, err) = cli_status(
+        &url,
+        &builder,
+        &["usecases", "approve", &uc, "--role", "lead"],
+    );
+    assert_eq!(code, 1, "{err}");
+    cli(
+        &url,
+        &lead,
+        &[
+            "usecases",
+            "approve",
+            &uc,
+            "--role",
+            "lead",
+            "--note",
+            "numbers hold",
+        ],
+    );
+    cli(
+        &url,
+        &officer,
+        &["usecases", "approve", &uc, "--role", "risk_officer"],
+    );
+    let out = cli(
+        &url,
+        &lead,
+        &["usecases", "promote", &uc, "--to", "production"],
+    );
+    assert!(
+        out.contains("Gate to production") && out.contains(": MET"),
+        "{out}"
+    );
+    for line in [
+        "[x] eval",
+        "[x] fairness",
+        "[x] cost",
+        "[x] outcomes",
+        "[x] approval:lead",
+        "[x] approval:risk_officer",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(
+        out.contains(&format!("approved by {lead_id}"))
+            && out.contains(&format!("approved by {officer_id}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Promoted {uc} to production")),
+        "{out}"
+    );
+    assert_eq!(
+        cli_json(&url, &lead, &["usecases", "get", &uc])["stage"],
+        "production"
+    );
+
+    // The decision and its evidence are in the audit chain.
+    let audit: Value = client
+        .get(format!("{url}/admin/v1/audit?after=0&limit=200"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stage_events: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "use_case.stage" && e["object_id"] == uc.as_str())
+        .collect();
+    assert_eq!(stage_events.len(), 2);
+    let gate = &stage_events[1]["details"]["gate"];
+    assert_eq!(
+        (gate["to"].as_str(), gate["met"].as_bool()),
+        (Some("production"), Some(true)),
+        "{gate}"
+    );
+    assert!(
+        gate["lines"][0]["data"]["run_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("run_"),
+        "{gate}"
+    );
+    assert!(
+        gate["lines"][1]["data"]["run_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("fair"),
+        "{gate}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

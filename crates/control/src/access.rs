@@ -62,6 +62,11 @@ impl Principal {
         self.org_role() == Some(OrgRole::PlatformAdmin)
     }
 
+    /// Holds org role `r` (the bootstrap token holds none: it is not a person).
+    pub fn has_org_role(&self, r: OrgRole) -> bool {
+        matches!(self, Principal::User { org_role: Some(o), .. } if *o == r)
+    }
+
     /// Reads every pod.
     pub fn reads_all(&self) -> bool {
         self.org_role().is_some()

@@ -115,10 +115,31 @@ pub struct UseCase {
     pub limits: Limits,
     /// Service-level objective over 5-minute windows (`{}`: none).
     pub slo: Slo,
+    /// Stage changes a platform admin made past an unmet gate, with why and what was unmet.
+    pub gate_overrides: Vec<GateOverride>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+}
+
+/// A stage change a platform admin made past an unmet gate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GateOverride {
+    /// The stage change, `stg_…`.
+    pub stage_change_id: String,
+    /// Who.
+    pub actor: String,
+    /// From.
+    pub from: Stage,
+    /// To.
+    pub to: Stage,
+    /// Why the gate was overridden.
+    pub reason: String,
+    /// The checklist lines that were not met.
+    pub unmet: Vec<String>,
+    /// RFC 3339.
+    pub at: String,
 }
 
 impl From<m::UseCase> for UseCase {
@@ -136,6 +157,19 @@ impl From<m::UseCase> for UseCase {
             pilot_caps: u.pilot_caps,
             limits: u.limits,
             slo: u.slo,
+            gate_overrides: u
+                .gate_overrides
+                .into_iter()
+                .map(|o| GateOverride {
+                    stage_change_id: o.stage_change_id,
+                    actor: o.actor,
+                    from: o.from,
+                    to: o.to,
+                    reason: o.reason,
+                    unmet: o.unmet,
+                    at: rfc3339(o.at),
+                })
+                .collect(),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
         }
@@ -569,6 +603,11 @@ pub struct ChangeStage {
         pattern = r"^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\t\n \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
     )]
     pub reason: String,
+    /// Move past an unmet gate (platform admins only; the reason and the unmet lines are
+    /// audited and shown on the use case ever after).
+    #[serde(default, rename = "override")]
+    #[schema(rename = "override")]
+    pub override_gate: bool,
 }
 
 /// `POST /keys`.

@@ -884,7 +884,7 @@ async fn production_patterns(gw: &Control, used: &[String]) -> Result<Option<Vec
     Ok(Some(out))
 }
 
-async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
+pub(crate) async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
     let mut r = r;
     if r.status == "running"
         && let Some(p) = gw.running.get(&r.id)
@@ -909,8 +909,11 @@ async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
                     && c.status == "done"
                     && c.started_at <= r.started_at
                     && match &production {
+                        // Suites of patterns name their versions by label, so the version
+                        // that runs the production pattern differs from the one under test.
                         Some(prod) => &c.patterns == prod,
-                        None => c.stage == "production",
+                        // Otherwise only a run of the same cases compares (attack L7).
+                        None => c.stage == "production" && c.suite_version == r.suite_version,
                     }
             })
             .and_then(|c| {

@@ -24,6 +24,7 @@ mod common;
 pub mod dto;
 pub mod evals;
 pub mod focus;
+pub mod gates;
 pub mod keys;
 pub mod kpis;
 pub mod patterns;
@@ -382,6 +383,7 @@ impl Control {
         evals::put_schedule, evals::list_schedules, evals::delete_schedule,
         patterns::list_patterns, patterns::create_pattern, patterns::get_pattern,
         patterns::create_version, patterns::move_label,
+        gates::get_gates, gates::put_gates, gates::get_gate, gates::request_promotion, gates::approve,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -585,6 +587,16 @@ pub fn router(control: Arc<Control>) -> Router {
             "/admin/v1/use-cases/{id}/eval-schedules/{suite}",
             put(evals::put_schedule).delete(evals::delete_schedule),
         )
+        .route(
+            "/admin/v1/gates",
+            get(gates::get_gates).put(gates::put_gates),
+        )
+        .route("/admin/v1/use-cases/{id}/gate", get(gates::get_gate))
+        .route(
+            "/admin/v1/use-cases/{id}/promotion-requests",
+            post(gates::request_promotion),
+        )
+        .route("/admin/v1/use-cases/{id}/approvals", post(gates::approve))
         .route(
             "/admin/v1/patterns",
             get(patterns::list_patterns).post(patterns::create_pattern),

@@ -169,6 +169,13 @@ pub async fn update_use_case(
     responses((status = 200, body = UseCase), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 /// Moves a use case to another stage, recording who, when and why (its pod's lead, or a platform
 /// admin). Allowed: proposed→pilot|retired, pilot→production|proposed|retired, production→pilot|retired.
+///
+/// Moving up (into pilot or production) passes the organization's gate: unless every line of the
+/// checklist (`GET …/gate`) is met, the answer is 409 `gate_unmet` naming the unmet lines, the
+/// refusal is audited with its checklist, and — when the gate asks for approvals and nobody has
+/// asked yet — the caller's attempt opens the promotion request others approve. A platform admin
+/// may pass an unmet gate with `"override": true`: the reason and the unmet lines are audited and
+/// shown on the use case ever after.
 pub async fn change_stage(
     State(gw): Gw,
     p: Principal,
@@ -176,7 +183,7 @@ pub async fn change_stage(
     headers: HeaderMap,
     b: Body,
 ) -> Result<Json<UseCase>> {
-    managed_use_case(&gw, &p, &id).await?;
+    let uc = managed_use_case(&gw, &p, &id).await?;
     let req: ChangeStage = body(&gw, &headers, b).await?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::invalid(
@@ -185,17 +192,69 @@ pub async fn change_stage(
         ));
     }
     text_ok("reason", &req.reason, 2000)?;
+    if req.override_gate && !p.is_admin() {
+        return Err(ApiError::Forbidden {
+            message: "only a platform admin may override a gate".into(),
+            code: "role_forbids",
+        });
+    }
+    let not_allowed = |e: m::StoreError| match e {
+        m::StoreError::Invalid(message) => ApiError::Conflict {
+            message,
+            code: "stage_transition_not_allowed",
+        },
+        e => e.into(),
+    };
+    if !uc.stage.can_move_to(req.to) {
+        return Err(not_allowed(m::StoreError::Invalid(format!(
+            "a use case cannot move from {} to {}",
+            uc.stage.as_str(),
+            req.to.as_str()
+        ))));
+    }
+    let gated = crate::gates::next_up(uc.stage) == Some(req.to);
+    let (checklist, overridden) = if gated {
+        let (mut c, request, _) = crate::gates::judge(&gw, &uc, req.to).await?;
+        let asks_approvals = c.lines.iter().any(|l| l.check.starts_with("approval:"));
+        if !c.met && !req.override_gate && request.is_none() && asks_approvals {
+            // Asking is the first step: the request others approve is opened now.
+            crate::gates::open_request(&gw, &p.actor(), &uc, req.to, &req.reason).await?;
+            c = crate::gates::judge(&gw, &uc, req.to).await?.0;
+        }
+        let json = serde_json::to_value(&c).map_err(|_| ApiError::Internal)?;
+        if !c.met && !req.override_gate {
+            gw.store
+                .append_audit(
+                    &p.actor(),
+                    "use_case.gate_refused",
+                    "use_case",
+                    &uc.id,
+                    serde_json::json!({"from": uc.stage, "to": req.to, "reason": req.reason, "gate": json}),
+                )
+                .await?;
+            return Err(ApiError::Conflict {
+                message: crate::gates::refusal(&c),
+                code: "gate_unmet",
+            });
+        }
+        (json, (!c.met).then(|| c.unmet()))
+    } else {
+        (serde_json::Value::Null, None)
+    };
+    use tollgate_store::GateQueries;
     let (uc, _) = gw
         .store
-        .change_stage(&p.actor(), &id, req.to, &req.reason)
+        .change_stage_gated(
+            &p.actor(),
+            &id,
+            uc.stage,
+            req.to,
+            &req.reason,
+            checklist,
+            overridden,
+        )
         .await
-        .map_err(|e| match e {
-            m::StoreError::Invalid(message) => ApiError::Conflict {
-                message,
-                code: "stage_transition_not_allowed",
-            },
-            e => e.into(),
-        })?;
+        .map_err(not_allowed)?;
     gw.changed(Changed::Keys).await;
     Ok(Json(uc.into()))
 }

@@ -47,6 +47,7 @@ impl Api {
     async fn new_at(yaml: &str, clock: tollgate_types::clock::Clock) -> Api {
         let gw = common::gateway_only_at(yaml, clock).await;
         let (router, _, admin) = planes::app(&gw).await;
+        planes::turn_gates_off(&router, &admin).await;
         Api { router, gw, admin }
     }
 

@@ -63,6 +63,8 @@ enum Object {
     Path(&'static str),
     /// The string at this JSON pointer in the answer (the object the call created).
     Answer(&'static str),
+    /// This id (a setting's name).
+    Fixed(&'static str),
 }
 
 /// How one operation is called and what its audit event must say.
@@ -166,8 +168,35 @@ const CHECKS: &[Check] = &[
         method: "POST",
         path: "/admin/v1/use-cases/{id}/stage",
         bind: &[("id", Fixture::UseCase)],
-        body: Some(r#"{"to": "pilot", "reason": "audit check"}"#),
+        // Past the gate: the fixture's use case has no owner, value model or budget.
+        body: Some(r#"{"to": "pilot", "reason": "audit check", "override": true}"#),
         action: "use_case.stage",
+        object: Object::Path("id"),
+    },
+    Check {
+        method: "PUT",
+        path: "/admin/v1/gates",
+        bind: &[],
+        body: Some(r#"{"production": {"checks": ["eval"], "approvals": ["risk_officer"]}}"#),
+        action: "gates.update",
+        object: Object::Fixed("gates"),
+    },
+    Check {
+        method: "POST",
+        path: "/admin/v1/use-cases/{id}/promotion-requests",
+        bind: &[("id", Fixture::UseCase)],
+        body: Some(r#"{"to": "pilot", "reason": "audit check"}"#),
+        action: "use_case.promotion_request",
+        object: Object::Path("id"),
+    },
+    // Signed by a risk officer (the bootstrap admin is no person to sign), of a request the
+    // admin opened under gates that ask for that approval (see `World::new`).
+    Check {
+        method: "POST",
+        path: "/admin/v1/use-cases/{id}/approvals",
+        bind: &[("id", Fixture::UseCase)],
+        body: Some(r#"{"role": "risk_officer", "note": "fine"}"#),
+        action: "use_case.approve",
         object: Object::Path("id"),
     },
     Check {
@@ -401,10 +430,12 @@ struct World {
     unique: String,
     record: String,
     pattern: String,
+    /// For the approvals check: a risk officer's id and token, who may sign the open request.
+    approver: Option<(String, String)>,
 }
 
 impl World {
-    async fn new(api: &Api, n: usize, secrets: &mut BTreeSet<String>) -> World {
+    async fn new(api: &Api, n: usize, secrets: &mut BTreeSet<String>, approving: bool) -> World {
         let mut keep = |v: Value| {
             secrets_in(&v, secrets);
             v
@@ -547,6 +578,39 @@ impl World {
             json!({"messages": [{"role": "user", "content": "hi"}], "schema": {"type": "object"}}),
         )
         .await;
+        let approver = if approving {
+            let officer = api
+                .ok(
+                    "POST",
+                    "/admin/v1/users",
+                    json!({"email": format!("officer-{n}@example.com"), "name": "Officer", "org_role": "risk_officer"}),
+                )
+                .await;
+            let officer = id(&officer, "/id");
+            let t = api
+                .ok(
+                    "POST",
+                    &format!("/admin/v1/users/{officer}/tokens"),
+                    json!({"name": "t"}),
+                )
+                .await;
+            let t = keep(t);
+            api.ok(
+                "PUT",
+                "/admin/v1/gates",
+                json!({"pilot": {"checks": [], "approvals": ["risk_officer"]}}),
+            )
+            .await;
+            api.ok(
+                "POST",
+                &format!("/admin/v1/use-cases/{use_case}/promotion-requests"),
+                json!({"to": "pilot", "reason": "setup"}),
+            )
+            .await;
+            Some((officer, id(&t, "/secret")))
+        } else {
+            None
+        };
         World {
             pod,
             member,
@@ -558,6 +622,7 @@ impl World {
             unique: n.to_string(),
             record,
             pattern,
+            approver,
         }
     }
 
@@ -637,7 +702,7 @@ async fn every_mutating_operation_of_the_document_is_audited() {
         .map_or(0, |e| e["seq"].as_i64().unwrap());
     for (n, c) in CHECKS.iter().enumerate() {
         let what = format!("{} {}", c.method, c.path);
-        let world = World::new(&api, n, &mut secrets).await;
+        let world = World::new(&api, n, &mut secrets, c.path.ends_with("/approvals")).await;
         // The setup's own events are not this operation's.
         if let Some(last) = api.audit_after(seq).await.last() {
             seq = last["seq"].as_i64().unwrap();
@@ -657,7 +722,13 @@ async fn every_mutating_operation_of_the_document_is_audited() {
         let body = body.map(|b| {
             serde_json::from_str::<Value>(&b).unwrap_or_else(|e| panic!("{what}: body {b}: {e}"))
         });
-        let (status, answer) = api.call(c.method, &path, body).await;
+        let (status, answer) = match &world.approver {
+            None => api.call(c.method, &path, body).await,
+            Some((_, token)) => {
+                let method = Method::from_bytes(c.method.as_bytes()).unwrap();
+                planes::call(&api.router, method, &path, token, body).await
+            }
+        };
         assert!(status.is_success(), "{what}: {status} {answer}");
         secrets_in(&answer, &mut secrets);
 
@@ -675,6 +746,7 @@ async fn every_mutating_operation_of_the_document_is_audited() {
                 .and_then(Value::as_str)
                 .unwrap_or_else(|| panic!("{what}: no id at {ptr} in {answer}"))
                 .to_string(),
+            Object::Fixed(id) => id.to_string(),
         };
         let events = api.audit_after(seq).await;
         assert!(
@@ -688,8 +760,12 @@ async fn every_mutating_operation_of_the_document_is_audited() {
             "{what}: no new `{}` audit event for {object}; new events: {events:?}",
             c.action
         );
+        let actor = world
+            .approver
+            .as_ref()
+            .map_or("admin", |(id, _)| id.as_str());
         for e in &events {
-            assert_eq!(e["actor"], "admin", "{what}: {e}");
+            assert_eq!(e["actor"], actor, "{what}: {e}");
             let text = e.to_string();
             for s in &secrets {
                 assert!(

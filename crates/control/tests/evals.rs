@@ -136,6 +136,8 @@ async fn world_with(cfg: SimConfig) -> World {
         .as_str()
         .unwrap()
         .to_string();
+    // Gates are tested in gates.rs; here stages move freely.
+    ok(Method::PUT, "/admin/v1/gates", planes::gates_off()).await;
     ok(
         Method::POST,
         &format!("/admin/v1/use-cases/{uc}/stage"),

@@ -516,6 +516,7 @@ async fn scheduled_runs_alert_on_a_regression() {
         .as_str()
         .unwrap()
         .to_string();
+    ok(Method::PUT, "/admin/v1/gates", planes::gates_off()).await;
     for to in ["pilot", "production"] {
         ok(
             Method::POST,

@@ -268,6 +268,8 @@ async fn side(
             json!({"pod_id": pod, "name": uc_name, "routes": routes}),
         )
         .await);
+    api.ok(Method::PUT, "/admin/v1/gates", planes::gates_off())
+        .await;
     for to in ["pilot", "production"] {
         api.ok(
             Method::POST,

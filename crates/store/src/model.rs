@@ -338,10 +338,72 @@ pub struct UseCase {
     pub limits: Limits,
     /// Its service-level objective (empty: none).
     pub slo: Slo,
+    /// Stage changes a platform admin made past an unmet gate (kept for ever).
+    #[serde(default)]
+    pub gate_overrides: Vec<GateOverride>,
     /// Creation time, Unix ms.
     pub created_at: i64,
     /// Last change, Unix ms.
     pub updated_at: i64,
+}
+
+/// A stage change made past an unmet gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOverride {
+    /// The stage change, `stg_…`.
+    pub stage_change_id: String,
+    /// Who (a platform admin).
+    pub actor: String,
+    /// From.
+    pub from: Stage,
+    /// To.
+    pub to: Stage,
+    /// Why they overrode the gate.
+    pub reason: String,
+    /// The checklist lines that were not met.
+    pub unmet: Vec<String>,
+    /// When, Unix ms.
+    pub at: i64,
+}
+
+/// Someone asked for a use case to move up a stage; open until its stage changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromotionRequest {
+    /// `prq_…`.
+    pub id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// Its stage when asked.
+    pub from: Stage,
+    /// The stage asked for.
+    pub to: Stage,
+    /// Who asked.
+    pub requested_by: String,
+    /// Why.
+    pub reason: String,
+    /// When, Unix ms.
+    pub at: i64,
+    /// When the stage changed (closing it), Unix ms.
+    pub closed_at: Option<i64>,
+}
+
+/// A sign-off of a promotion request in one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// `apr_…`.
+    pub id: String,
+    /// The request.
+    pub request_id: String,
+    /// The use case.
+    pub use_case_id: String,
+    /// `lead` or `risk_officer`.
+    pub role: String,
+    /// Who.
+    pub user_id: String,
+    /// What they said.
+    pub note: String,
+    /// When, Unix ms.
+    pub at: i64,
 }
 
 /// A virtual API key, as stored: never the key itself, only its keyed hash.

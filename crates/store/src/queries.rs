@@ -619,3 +619,44 @@ pub trait ScheduleQueries {
     /// transaction (so two instances do not both start it).
     fn take_due_schedules(&self, now: i64) -> impl Future<Output = R<Vec<EvalSchedule>>> + Send;
 }
+
+/// Stage gates: the organization's gate settings, promotion requests and their approvals, and
+/// the stage changes they lead to.
+pub trait GateQueries {
+    /// Sets a setting (audited as `action`, with `details`).
+    fn put_setting(
+        &self,
+        actor: &str,
+        name: &str,
+        value: &str,
+        action: &str,
+        details: serde_json::Value,
+    ) -> impl Future<Output = R<()>> + Send;
+    /// Opens a request (audited as `use_case.promotion_request`); `Conflict` when one is open.
+    fn create_promotion_request(&self, r: &PromotionRequest) -> impl Future<Output = R<()>> + Send;
+    /// The use case's open request, if any.
+    fn open_promotion_request(
+        &self,
+        use_case_id: &str,
+    ) -> impl Future<Output = R<Option<PromotionRequest>>> + Send;
+    /// Records an approval (audited as `use_case.approve`); `Conflict` when its person or role
+    /// has signed the request already, `Invalid` when the request is closed.
+    fn add_approval(&self, a: &Approval) -> impl Future<Output = R<()>> + Send;
+    /// A request's approvals, oldest first.
+    fn list_approvals(&self, request_id: &str) -> impl Future<Output = R<Vec<Approval>>> + Send;
+    /// Moves a use case from `from` to `to` (`Invalid` when it is no longer in `from` or the move
+    /// is not allowed), closing its open request, with the gate's checklist in the audit event
+    /// (`use_case.stage`); with `overridden`, the unmet lines a platform admin overrode, kept
+    /// on the use case.
+    #[allow(clippy::too_many_arguments)]
+    fn change_stage_gated(
+        &self,
+        actor: &str,
+        id: &str,
+        from: Stage,
+        to: Stage,
+        reason: &str,
+        checklist: serde_json::Value,
+        overridden: Option<Vec<String>>,
+    ) -> impl Future<Output = R<(UseCase, StageChange)>> + Send;
+}

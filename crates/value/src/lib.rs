@@ -9,6 +9,7 @@
 //! the store, so the same computation serves the admin API, the CLI report and the tests, which
 //! check every KPI against values computed by hand.
 
+pub mod gates;
 pub mod kpis;
 pub mod portfolio;
 

@@ -223,3 +223,22 @@ pub async fn people(api: &Http, admin: &str, pod_a: &str) -> Vec<(&'static str, 
     }
     out
 }
+
+/// Gates with nothing to check: for tests about other things, which move use cases between stages
+/// freely (the gates have their own tests, in `gates.rs`).
+pub fn gates_off() -> serde_json::Value {
+    serde_json::json!({"pilot": {"checks": [], "approvals": []}, "production": {"checks": [], "approvals": []}})
+}
+
+/// Sets [`gates_off`] through `router` as `admin`.
+pub async fn turn_gates_off(router: &axum::Router, admin: &str) {
+    let (s, v) = call(
+        router,
+        http::Method::PUT,
+        "/admin/v1/gates",
+        admin,
+        Some(gates_off()),
+    )
+    .await;
+    assert!(s.is_success(), "gates off: {s} {v}");
+}

@@ -3,6 +3,7 @@
 mod budgets;
 mod chain;
 mod evals;
+mod gates;
 mod kpis;
 mod ledger;
 mod outcomes;
@@ -61,6 +62,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/sqlite/0017_eval_schedules.sql"),
     ),
+    (18, include_str!("../../migrations/sqlite/0018_gates.sql")),
 ];
 
 /// A SQLite store.
@@ -580,6 +582,7 @@ impl UseCaseQueries for SqliteStore {
             pilot_caps: *pilot_caps,
             limits: *limits,
             slo: Slo::default(),
+            gate_overrides: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -697,42 +700,17 @@ impl UseCaseQueries for SqliteStore {
     ) -> R<(UseCase, StageChange)> {
         let change = self
             .write(async |c: &mut SqliteConnection| {
-                let row = sqlx::query("SELECT stage FROM use_cases WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *c)
-                    .await?
-                    .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))?;
-                let from = parse_stage(&row.try_get::<String, _>("stage")?)?;
-                if !from.can_move_to(to) {
-                    return Err(StoreError::Invalid(format!("a use case cannot move from {} to {}", from.as_str(), to.as_str())));
-                }
-                let change = StageChange {
-                    id: new_id("stg"),
-                    use_case_id: id.to_string(),
-                    from,
+                move_stage(
+                    c,
+                    actor,
+                    id,
+                    None,
                     to,
-                    actor: actor.to_string(),
-                    reason: reason.to_string(),
-                    at: now_ms(),
-                };
-                sqlx::query("UPDATE use_cases SET stage = ?, updated_at = ? WHERE id = ?")
-                    .bind(to.as_str())
-                    .bind(change.at)
-                    .bind(id)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query("INSERT INTO stage_changes (id, use_case_id, from_stage, to_stage, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                    .bind(&change.id)
-                    .bind(id)
-                    .bind(from.as_str())
-                    .bind(to.as_str())
-                    .bind(actor)
-                    .bind(reason)
-                    .bind(change.at)
-                    .execute(&mut *c)
-                    .await?;
-                audit(c, actor, "use_case.stage", "use_case", id, serde_json::json!({"from": from, "to": to, "reason": reason})).await?;
-                Ok(change)
+                    reason,
+                    serde_json::Value::Null,
+                    None,
+                )
+                .await
             })
             .await?;
         Ok((self.get_use_case(id).await?, change))
@@ -745,6 +723,101 @@ impl UseCaseQueries for SqliteStore {
             .await?;
         rows.iter().map(stage_change).collect()
     }
+}
+
+/// Moves use case `id` to `to` — from `expected` if given (`Invalid` when it is elsewhere now) —
+/// recording the change, closing its open promotion request, and auditing it with `checklist`
+/// (when not null) and the `overridden` lines (kept on the use case too).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn move_stage(
+    c: &mut SqliteConnection,
+    actor: &str,
+    id: &str,
+    expected: Option<Stage>,
+    to: Stage,
+    reason: &str,
+    checklist: serde_json::Value,
+    overridden: Option<Vec<String>>,
+) -> R<StageChange> {
+    let row = sqlx::query("SELECT stage, gate_overrides FROM use_cases WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))?;
+    let from = parse_stage(&row.try_get::<String, _>("stage")?)?;
+    if let Some(e) = expected
+        && e != from
+    {
+        return Err(StoreError::Invalid(format!(
+            "the use case moved from {} to {} meanwhile",
+            e.as_str(),
+            from.as_str()
+        )));
+    }
+    if !from.can_move_to(to) {
+        return Err(StoreError::Invalid(format!(
+            "a use case cannot move from {} to {}",
+            from.as_str(),
+            to.as_str()
+        )));
+    }
+    let change = StageChange {
+        id: new_id("stg"),
+        use_case_id: id.to_string(),
+        from,
+        to,
+        actor: actor.to_string(),
+        reason: reason.to_string(),
+        at: now_ms(),
+    };
+    let mut overrides: Vec<GateOverride> = from_json(
+        "gate overrides",
+        &row.try_get::<String, _>("gate_overrides")?,
+    )?;
+    if let Some(unmet) = &overridden {
+        overrides.push(GateOverride {
+            stage_change_id: change.id.clone(),
+            actor: actor.to_string(),
+            from,
+            to,
+            reason: reason.to_string(),
+            unmet: unmet.clone(),
+            at: change.at,
+        });
+    }
+    sqlx::query("UPDATE use_cases SET stage = ?, gate_overrides = ?, updated_at = ? WHERE id = ?")
+        .bind(to.as_str())
+        .bind(json(&overrides))
+        .bind(change.at)
+        .bind(id)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query("INSERT INTO stage_changes (id, use_case_id, from_stage, to_stage, actor, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(&change.id)
+        .bind(id)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(actor)
+        .bind(reason)
+        .bind(change.at)
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "UPDATE promotion_requests SET closed_at = ? WHERE use_case_id = ? AND closed_at IS NULL",
+    )
+    .bind(change.at)
+    .bind(id)
+    .execute(&mut *c)
+    .await?;
+    let mut details = serde_json::json!({"from": from, "to": to, "reason": reason});
+    if !checklist.is_null() {
+        details["gate"] = checklist;
+    }
+    if let Some(unmet) = overridden {
+        details["override"] = serde_json::json!({"unmet": unmet});
+    }
+    audit(c, actor, "use_case.stage", "use_case", id, details).await?;
+    Ok(change)
 }
 
 async fn insert_key(c: &mut SqliteConnection, k: &ApiKey) -> R<()> {

@@ -11,7 +11,7 @@ fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("unreadable {what} {value:?} in the database"))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> R<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> R<T> {
     serde_json::from_str(s).map_err(|_| bad(what, s))
 }
 
@@ -65,6 +65,7 @@ pub(super) fn use_case(r: &SqliteRow) -> R<UseCase> {
         pilot_caps: from_json("pilot caps", &r.try_get::<String, _>("pilot_caps")?)?,
         limits: from_json("limits", &r.try_get::<String, _>("limits")?)?,
         slo: from_json("slo", &r.try_get::<String, _>("slo")?)?,
+        gate_overrides: from_json("gate overrides", &r.try_get::<String, _>("gate_overrides")?)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
