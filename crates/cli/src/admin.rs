@@ -193,6 +193,11 @@ pub enum UseCases {
         #[arg(long)]
         reason: String,
     },
+    /// Withdraw the open promotion request and its approvals (whoever asked, a lead, an admin).
+    WithdrawPromotion {
+        /// Use case id.
+        id: String,
+    },
     /// Approve the open promotion request as a lead of the pod or as a risk officer.
     Approve {
         /// Use case id.
@@ -212,9 +217,9 @@ pub enum UseCases {
         /// pilot | production.
         #[arg(long)]
         to: String,
-        /// Why (recorded with the stage change).
-        #[arg(long, default_value = "every line of the gate is met")]
-        reason: String,
+        /// Why (recorded with the stage change; required with `--override`).
+        #[arg(long)]
+        reason: Option<String>,
         /// Move past an unmet gate (platform admins; give a `--reason`: it is audited and
         /// shown on the use case ever after).
         #[arg(long = "override")]
@@ -721,12 +726,30 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             .await?,
             &["id", "request_id", "role", "user_id", "at"],
         ),
+        UseCases::WithdrawPromotion { id } => {
+            c.call(
+                reqwest::Method::DELETE,
+                &format!("/use-cases/{id}/promotion-requests"),
+                None,
+            )
+            .await?;
+            println!("withdrew the promotion request of {id}");
+        }
         UseCases::Promote {
             id,
             to,
             reason,
             override_gate,
-        } => crate::gates::promote(&c, &id, &to, &reason, override_gate).await?,
+        } => {
+            let reason = match (reason, override_gate) {
+                (Some(r), _) => r,
+                (None, false) => "every line of the gate is met".to_string(),
+                (None, true) => {
+                    bail!("--override needs a --reason: it is audited and shown on the use case")
+                }
+            };
+            crate::gates::promote(&c, &id, &to, &reason, override_gate).await?
+        }
     }
     Ok(())
 }

@@ -451,6 +451,23 @@ async fn the_cli_drives_the_admin_api() {
         ],
     );
     let uc_id = uc["id"].as_str().unwrap();
+    // This organization's gates ask for nothing (a platform admin's choice, through the CLI);
+    // the gates have their own walk below.
+    let gates = dir.join("gates.yaml");
+    std::fs::write(
+        &gates,
+        "pilot: { checks: [], approvals: [] }\nproduction: { checks: [], approvals: [] }\n",
+    )
+    .unwrap();
+    cli(&url, admin, &["gates", "set", gates.to_str().unwrap()]);
+    let got = cli(&url, &token, &["gates", "get"]);
+    assert!(
+        got.contains("checks: []") && !got.contains("risk_officer"),
+        "{got}"
+    );
+    let (code, _, err) = cli_status(&url, &token, &["gates", "set", gates.to_str().unwrap()]);
+    assert_eq!(code, 1, "a lead may not change the gates");
+    assert!(err.contains("403"), "{err}");
     for to in ["pilot", "production"] {
         cli(
             &url,
@@ -1156,6 +1173,14 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
             "usecases", "create", "--pod", &pod, "--name", "triage", "--routes", "chat",
         ],
     )["id"]);
+    // An override needs a reason of its own (checked before anything is sent).
+    let (code, _, err) = cli_status(
+        &url,
+        admin,
+        &["usecases", "promote", &uc, "--to", "pilot", "--override"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("--override needs a --reason"), "{err}");
     let (code, out, err) = cli_status(&url, &lead, &["usecases", "promote", &uc, "--to", "pilot"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
@@ -1365,6 +1390,8 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
         &lead,
         &["usecases", "promote", &uc, "--to", "production"],
     );
+    // Shown with --nocapture: the README's sample output comes from here.
+    println!("{out}");
     assert!(
         out.contains("Gate to production") && out.contains(": MET"),
         "{out}"
@@ -1417,7 +1444,7 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
         "{gate}"
     );
     assert!(
-        gate["lines"][0]["data"]["run_id"]
+        gate["lines"][0]["data"]["suites"][0]["run_id"]
             .as_str()
             .unwrap()
             .starts_with("run_"),

@@ -82,6 +82,7 @@ pub async fn put_gates(
 /// `GET /use-cases/{id}/gate`.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GateQuery {
     /// `pilot` or `production`; by default the stage above the use case's.
     #[param(pattern = "^(pilot|production)$")]
@@ -184,6 +185,7 @@ const HOUR_MS: i64 = 3_600_000;
 async fn evidence(
     gw: &Control,
     uc: &m::UseCase,
+    to: m::Stage,
     gate: &g::Gate,
 ) -> Result<(Evidence, Option<m::PromotionRequest>, Vec<m::Approval>)> {
     let now = gw.clock.now_ms();
@@ -212,27 +214,37 @@ async fn evidence(
                 .find(|p| p.scope_id.is_empty())
                 .map(|p| format!("the org default policy v{}", p.version))
         });
-    let eval = match gw
-        .store
-        .list_runs(&uc.id, None, 200)
-        .await?
-        .into_iter()
-        .find(|r| r.status == "done" && r.pass_rate.is_some())
-    {
-        None => None,
-        Some(r) => {
-            let view = crate::evals::run_view(gw, r).await?;
-            Some(g::EvalFact {
-                run_id: view.id,
-                suite: view.suite,
-                suite_version: view.suite_version,
-                pass_rate: view.pass_rate.unwrap_or(0.0),
-                threshold: view.threshold,
-                champion: view.champion.map(|c| (c.run_id, c.delta)),
-                finished_at: view.finished_at.unwrap_or_default(),
-            })
-        }
-    };
+    // Every suite at its latest version, with the latest finished run of that version.
+    let runs = gw.store.list_runs(&uc.id, None, 500).await?;
+    let mut suites = Vec::new();
+    for v in gw.store.list_suites(&uc.id).await? {
+        let run = runs.iter().find(|r| {
+            r.suite == v.name
+                && r.suite_version == v.version
+                && r.status == "done"
+                && r.pass_rate.is_some()
+        });
+        let run = match run {
+            None => None,
+            Some(r) => {
+                let view = crate::evals::run_view(gw, r.clone()).await?;
+                Some(g::EvalFact {
+                    run_id: view.id,
+                    suite: view.suite,
+                    suite_version: view.suite_version,
+                    pass_rate: view.pass_rate.unwrap_or(0.0),
+                    threshold: view.threshold,
+                    champion: view.champion.map(|c| (c.run_id, c.delta)),
+                    finished_at: view.finished_at.unwrap_or_default(),
+                })
+            }
+        };
+        suites.push(g::SuiteFact {
+            suite: v.name,
+            version: v.version,
+            run,
+        });
+    }
     let fairness = gw
         .store
         .list_fairness_runs(&uc.id, 200)
@@ -265,11 +277,23 @@ async fn evidence(
             outcomes_recent += r.events;
         }
     }
-    let request = gw.store.open_promotion_request(&uc.id).await?;
+    // Only a request for this very move counts.
+    let request = gw
+        .store
+        .open_promotion_request(&uc.id)
+        .await?
+        .filter(|r| r.from == uc.stage && r.to == to);
     let approvals = match &request {
         Some(r) => gw.store.list_approvals(&r.id).await?,
         None => Vec::new(),
     };
+    // An approval counts while its signer still holds the role and the account is active.
+    let mut holding = Vec::new();
+    for a in &approvals {
+        if still_holds(gw, a, &uc.pod_id).await? {
+            holding.push(a.clone());
+        }
+    }
     let ev = Evidence {
         owner: v.owner.clone(),
         kpi: v.kpi.clone(),
@@ -277,13 +301,13 @@ async fn evidence(
         volume_per_month: v.volume_per_month,
         budgets,
         policy,
-        eval,
+        suites,
         fairness,
         spent_30d_nano_usd,
         outcomes_30d,
         outcomes_recent,
         requester: request.as_ref().map(|r| r.requested_by.clone()),
-        approvals: approvals
+        approvals: holding
             .iter()
             .filter_map(|a| {
                 Some(g::ApprovalFact {
@@ -296,6 +320,28 @@ async fn evidence(
             .collect(),
     };
     Ok((ev, request, approvals))
+}
+
+/// Whether the signer of `a` still holds its role on `pod` and is not disabled.
+async fn still_holds(gw: &Control, a: &m::Approval, pod: &str) -> Result<bool> {
+    let user = match gw.store.get_user(&a.user_id).await {
+        Ok(u) => u,
+        Err(m::StoreError::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    if user.disabled_at.is_some_and(|t| t <= gw.clock.now_ms()) {
+        return Ok(false);
+    }
+    Ok(match Approver::parse(&a.role) {
+        Some(Approver::Lead) => gw
+            .store
+            .memberships_of(&a.user_id)
+            .await?
+            .iter()
+            .any(|m| m.pod_id == pod && m.role == m::PodRole::Lead),
+        Some(Approver::RiskOfficer) => user.org_role == Some(m::OrgRole::RiskOfficer),
+        None => false,
+    })
 }
 
 /// The checklist of `uc` for entering `to`, with the open request and its approvals.
@@ -316,7 +362,7 @@ pub(crate) async fn judge(
             Vec::new(),
         ));
     };
-    let (ev, request, approvals) = evidence(gw, uc, gate).await?;
+    let (ev, request, approvals) = evidence(gw, uc, to, gate).await?;
     Ok((g::checklist(to.as_str(), gate, &ev), request, approvals))
 }
 
@@ -349,6 +395,16 @@ pub async fn get_gate(
             ));
         }
     };
+    if next_up(uc.stage) != Some(to) {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "a use case in {} does not move up to {}: its gate is not the next one",
+                uc.stage.as_str(),
+                to.as_str()
+            ),
+            code: "stage_transition_not_allowed",
+        });
+    }
     let (c, request, approvals) = judge(&gw, &uc, to).await?;
     Ok(Json(GateView {
         use_case_id: uc.id,
@@ -372,8 +428,8 @@ pub struct RequestPromotion {
     pub reason: String,
 }
 
-fn reason_ok(reason: &str) -> Result<()> {
-    if reason.trim().is_empty() {
+pub(crate) fn reason_ok(reason: &str) -> Result<()> {
+    if tollgate_types::text::is_blank(reason) {
         return Err(ApiError::invalid(
             "`reason` must say why",
             Some("reason".into()),
@@ -418,6 +474,10 @@ pub(crate) async fn open_request(
                 message,
                 code: "promotion_requested",
             },
+            m::StoreError::Invalid(message) => ApiError::Conflict {
+                message,
+                code: "stage_transition_not_allowed",
+            },
             e => e.into(),
         })?;
     Ok(r)
@@ -446,6 +506,41 @@ pub async fn request_promotion(
     reason_ok(&req.reason)?;
     let r = open_request(&gw, &p.actor(), &uc, req.to, &req.reason).await?;
     Ok(created(PromotionRequestView::from(r)))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/promotion-requests", tag = "gates",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
+/// Withdraws the open promotion request, its approvals with it (whoever asked, a lead of the pod,
+/// or a platform admin; audited as `use_case.promotion_withdraw`). 409 `no_promotion_request`
+/// when none is open.
+pub async fn withdraw_promotion(
+    State(gw): Gw,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let request = gw.store.open_promotion_request(&uc.id).await?;
+    let allowed =
+        p.can_manage(&uc.pod_id) || request.as_ref().is_some_and(|r| p.is_user(&r.requested_by));
+    p.check(&uc.pod_id, &format!("use case {id}"), allowed)?;
+    let Some(request) = request else {
+        return Err(ApiError::Conflict {
+            message: "no promotion of this use case is requested".into(),
+            code: "no_promotion_request",
+        });
+    };
+    gw.store
+        .withdraw_promotion_request(&p.actor(), &request)
+        .await
+        .map_err(|e| match e {
+            m::StoreError::NotFound(_) => ApiError::Conflict {
+                message: "the promotion request was closed meanwhile".into(),
+                code: "no_promotion_request",
+            },
+            e => e.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /use-cases/{id}/approvals`.
@@ -501,6 +596,16 @@ pub async fn approve(
             code: "no_promotion_request",
         });
     };
+    if request.from != uc.stage {
+        return Err(ApiError::Conflict {
+            message: format!(
+                "the open request is for a move from {}, and the use case is in {} now",
+                request.from.as_str(),
+                uc.stage.as_str()
+            ),
+            code: "no_promotion_request",
+        });
+    }
     let cfg = config(&gw).await?;
     let wanted = cfg
         .gate(request.to.as_str())

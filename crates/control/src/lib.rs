@@ -383,7 +383,7 @@ impl Control {
         evals::put_schedule, evals::list_schedules, evals::delete_schedule,
         patterns::list_patterns, patterns::create_pattern, patterns::get_pattern,
         patterns::create_version, patterns::move_label,
-        gates::get_gates, gates::put_gates, gates::get_gate, gates::request_promotion, gates::approve,
+        gates::get_gates, gates::put_gates, gates::get_gate, gates::request_promotion, gates::withdraw_promotion, gates::approve,
     ),
     modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = []))
@@ -594,7 +594,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/admin/v1/use-cases/{id}/gate", get(gates::get_gate))
         .route(
             "/admin/v1/use-cases/{id}/promotion-requests",
-            post(gates::request_promotion),
+            post(gates::request_promotion).delete(gates::withdraw_promotion),
         )
         .route("/admin/v1/use-cases/{id}/approvals", post(gates::approve))
         .route(

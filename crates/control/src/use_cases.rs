@@ -171,9 +171,9 @@ pub async fn update_use_case(
 /// admin). Allowed: proposed→pilot|retired, pilot→production|proposed|retired, production→pilot|retired.
 ///
 /// Moving up (into pilot or production) passes the organization's gate: unless every line of the
-/// checklist (`GET …/gate`) is met, the answer is 409 `gate_unmet` naming the unmet lines, the
-/// refusal is audited with its checklist, and — when the gate asks for approvals and nobody has
-/// asked yet — the caller's attempt opens the promotion request others approve. A platform admin
+/// checklist (`GET …/gate`) is met, the answer is 409 `gate_unmet` naming the unmet lines, and
+/// the refusal is audited with its checklist. Approvals sign a promotion request
+/// (`POST …/promotion-requests`). A platform admin
 /// may pass an unmet gate with `"override": true`: the reason and the unmet lines are audited and
 /// shown on the use case ever after.
 pub async fn change_stage(
@@ -185,13 +185,7 @@ pub async fn change_stage(
 ) -> Result<Json<UseCase>> {
     let uc = managed_use_case(&gw, &p, &id).await?;
     let req: ChangeStage = body(&gw, &headers, b).await?;
-    if req.reason.trim().is_empty() {
-        return Err(ApiError::invalid(
-            "`reason` must say why the stage changes",
-            Some("reason".into()),
-        ));
-    }
-    text_ok("reason", &req.reason, 2000)?;
+    crate::gates::reason_ok(&req.reason)?;
     if req.override_gate && !p.is_admin() {
         return Err(ApiError::Forbidden {
             message: "only a platform admin may override a gate".into(),
@@ -213,14 +207,8 @@ pub async fn change_stage(
         ))));
     }
     let gated = crate::gates::next_up(uc.stage) == Some(req.to);
-    let (checklist, overridden) = if gated {
-        let (mut c, request, _) = crate::gates::judge(&gw, &uc, req.to).await?;
-        let asks_approvals = c.lines.iter().any(|l| l.check.starts_with("approval:"));
-        if !c.met && !req.override_gate && request.is_none() && asks_approvals {
-            // Asking is the first step: the request others approve is opened now.
-            crate::gates::open_request(&gw, &p.actor(), &uc, req.to, &req.reason).await?;
-            c = crate::gates::judge(&gw, &uc, req.to).await?.0;
-        }
+    let (checklist, overridden, request_id) = if gated {
+        let (c, request, _) = crate::gates::judge(&gw, &uc, req.to).await?;
         let json = serde_json::to_value(&c).map_err(|_| ApiError::Internal)?;
         if !c.met && !req.override_gate {
             gw.store
@@ -237,9 +225,9 @@ pub async fn change_stage(
                 code: "gate_unmet",
             });
         }
-        (json, (!c.met).then(|| c.unmet()))
+        (json, (!c.met).then(|| c.unmet()), request.map(|r| r.id))
     } else {
-        (serde_json::Value::Null, None)
+        (serde_json::Value::Null, None, None)
     };
     use tollgate_store::GateQueries;
     let (uc, _) = gw
@@ -250,6 +238,7 @@ pub async fn change_stage(
             uc.stage,
             req.to,
             &req.reason,
+            request_id.as_deref(),
             checklist,
             overridden,
         )

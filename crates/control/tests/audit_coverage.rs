@@ -189,6 +189,14 @@ const CHECKS: &[Check] = &[
         action: "use_case.promotion_request",
         object: Object::Path("id"),
     },
+    Check {
+        method: "DELETE",
+        path: "/admin/v1/use-cases/{id}/promotion-requests",
+        bind: &[("id", Fixture::UseCase)],
+        body: None,
+        action: "use_case.promotion_withdraw",
+        object: Object::Path("id"),
+    },
     // Signed by a risk officer (the bootstrap admin is no person to sign), of a request the
     // admin opened under gates that ask for that approval (see `World::new`).
     Check {
@@ -435,7 +443,15 @@ struct World {
 }
 
 impl World {
-    async fn new(api: &Api, n: usize, secrets: &mut BTreeSet<String>, approving: bool) -> World {
+    /// `requesting`: with an open promotion request (asked by the admin); `approving`: and a risk
+    /// officer who may sign it.
+    async fn new(
+        api: &Api,
+        n: usize,
+        secrets: &mut BTreeSet<String>,
+        requesting: bool,
+        approving: bool,
+    ) -> World {
         let mut keep = |v: Value| {
             secrets_in(&v, secrets);
             v
@@ -578,6 +594,14 @@ impl World {
             json!({"messages": [{"role": "user", "content": "hi"}], "schema": {"type": "object"}}),
         )
         .await;
+        if requesting && !approving {
+            api.ok(
+                "POST",
+                &format!("/admin/v1/use-cases/{use_case}/promotion-requests"),
+                json!({"to": "pilot", "reason": "setup"}),
+            )
+            .await;
+        }
         let approver = if approving {
             let officer = api
                 .ok(
@@ -702,7 +726,10 @@ async fn every_mutating_operation_of_the_document_is_audited() {
         .map_or(0, |e| e["seq"].as_i64().unwrap());
     for (n, c) in CHECKS.iter().enumerate() {
         let what = format!("{} {}", c.method, c.path);
-        let world = World::new(&api, n, &mut secrets, c.path.ends_with("/approvals")).await;
+        let approving = c.path.ends_with("/approvals");
+        let requesting =
+            approving || (c.method == "DELETE" && c.path.ends_with("/promotion-requests"));
+        let world = World::new(&api, n, &mut secrets, requesting, approving).await;
         // The setup's own events are not this operation's.
         if let Some(last) = api.audit_after(seq).await.last() {
             seq = last["seq"].as_i64().unwrap();

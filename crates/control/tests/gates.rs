@@ -238,14 +238,44 @@ fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
+/// Stores a version of suite `name` of `uc` (each call with a new `n` makes the next version).
+async fn suite(w: &World, uc: &str, name: &str, n: u32) {
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/use-cases/{uc}/suites/{name}"),
+        json!({"document": {"prompts": [format!("hi {n}")], "routes": ["chat"], "tests": [{"vars": {}}]}}),
+    )
+    .await;
+}
+
+/// The eval line's data for suite `name`.
+fn suite_data(g: &Value, name: &str) -> Value {
+    let eval = g["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["check"] == "eval")
+        .unwrap();
+    eval["data"]["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["suite"] == name)
+        .unwrap_or_else(|| panic!("no suite {name} in {eval}"))
+        .clone()
+}
+
 /// A finished evaluation run of `uc` (suite `s` v1, made in pilot) with this pass rate, at `at`.
 async fn eval_run(w: &World, uc: &str, pass_rate: f64, at: i64) -> String {
-    eval_run_of(w, uc, 1, "pilot", pass_rate, at).await
+    eval_run_of(w, uc, "s", 1, "pilot", pass_rate, at).await
 }
 
 async fn eval_run_of(
     w: &World,
     uc: &str,
+    suite: &str,
     version: i64,
     stage: &str,
     pass_rate: f64,
@@ -255,7 +285,7 @@ async fn eval_run_of(
         id: tollgate_store::new_id("run"),
         use_case_id: uc.into(),
         pod_id: w.pod.clone(),
-        suite: "s".into(),
+        suite: suite.into(),
         suite_version: version,
         stage: stage.into(),
         trigger: "manual".into(),
@@ -426,45 +456,38 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
     assert_eq!(r["requested_by"], w.uid("builder"));
     w.refused(&uc, "production", &all).await;
 
-    // Eval: a run under the suite's pass rate does not do; a passing one does, until a newer
-    // run of the same suite falls more than 5 points under the champion.
-    let failing = eval_run(&w, &uc, 0.7, T0 - 3 * DAY).await;
-    let (_, g) = w
-        .call(
-            "admin",
-            Method::GET,
-            &format!("/admin/v1/use-cases/{uc}/gate"),
-            None,
-        )
-        .await;
+    // Eval: no suite yet; then a run under the suite's pass rate does not do; a passing one
+    // does. Every suite counts: a second one without a run fails the line again, and so does
+    // a new version of it until that version has run.
+    let gate_path = format!("/admin/v1/use-cases/{uc}/gate");
+    let gate = || {
+        let (w, path) = (&w, gate_path.clone());
+        async move { w.call("admin", Method::GET, &path, None).await.1 }
+    };
+    let evidence = |g: &Value| g["lines"][0]["evidence"].as_str().unwrap().to_string();
+    let g = gate().await;
     assert_eq!(g["to"], "production", "the next stage by default");
-    assert_eq!(g["lines"][0]["data"]["run_id"], failing.as_str(), "{g}");
-    assert!(
-        g["lines"][0]["evidence"]
-            .as_str()
-            .unwrap()
-            .contains("pass rate 70.0 % (needs 80.0 %)"),
-        "{g}"
-    );
+    assert_eq!(evidence(&g), "no evaluation suite", "{g}");
+    suite(&w, &uc, "s", 1).await;
+    let failing = eval_run(&w, &uc, 0.7, T0 - 3 * DAY).await;
+    let g = gate().await;
+    assert_eq!(suite_data(&g, "s")["run_id"], failing.as_str(), "{g}");
+    assert!(evidence(&g).contains("passed 70.0 % (needs 80.0 %)"), "{g}");
     w.refused(&uc, "production", &all).await;
     let passing = eval_run(&w, &uc, 0.9, T0 - 2 * DAY).await;
     w.refused(&uc, "production", &all[1..]).await;
-    let (_, g) = w
-        .call(
-            "admin",
-            Method::GET,
-            &format!("/admin/v1/use-cases/{uc}/gate"),
-            None,
-        )
-        .await;
-    assert_eq!(g["lines"][0]["data"]["run_id"], passing.as_str());
-    assert!(
-        g["lines"][0]["evidence"]
-            .as_str()
-            .unwrap()
-            .contains("no champion yet"),
-        "{g}"
-    );
+    let g = gate().await;
+    assert_eq!(suite_data(&g, "s")["run_id"], passing.as_str());
+    assert!(evidence(&g).contains("no champion yet"), "{g}");
+    suite(&w, &uc, "extra", 1).await;
+    w.refused(&uc, "production", &all).await;
+    assert!(evidence(&gate().await).contains("extra v1: no finished run"));
+    eval_run_of(&w, &uc, "extra", 1, "pilot", 1.0, T0 - 2 * DAY).await;
+    w.refused(&uc, "production", &all[1..]).await;
+    suite(&w, &uc, "extra", 2).await;
+    w.refused(&uc, "production", &all).await;
+    let extra = eval_run_of(&w, &uc, "extra", 2, "pilot", 1.0, T0 - 2 * DAY).await;
+    w.refused(&uc, "production", &all[1..]).await;
 
     // Fairness: a flagged run does not do; a clean newer one does.
     fairness_run(&w, &uc, true, T0 - 2 * DAY).await;
@@ -607,7 +630,17 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
     assert_eq!(gate["to"], "production");
     let lines = gate["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 6);
-    assert_eq!(lines[0]["data"]["run_id"], passing.as_str());
+    let runs: Vec<&str> = lines[0]["data"]["suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 2);
+    assert!(
+        runs.contains(&passing.as_str()) && runs.contains(&extra.as_str()),
+        "{runs:?}"
+    );
     assert_eq!(lines[4]["data"]["user_id"], w.uid("lead_a"));
     assert_eq!(lines[5]["data"]["user_id"], w.uid("officer"));
     let approvals = w.audit(&uc, "use_case.approve").await;
@@ -646,27 +679,40 @@ async fn approvals_take_two_people_and_never_the_requester() {
         (409, Some("no_promotion_request")),
         "{v}"
     );
-    // lead_b's attempt to move it asks for the promotion.
+    // A refused move asks for nothing (a lone lead would otherwise lock themselves out).
     let (s, v) = w.stage("lead_b", &uc, "pilot").await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (409, Some("gate_unmet")),
         "{v}"
     );
+    assert!(w.audit(&uc, "use_case.promotion_request").await.is_empty());
+    // Asking is explicit; a request for a move that is not the next one is refused.
+    let rq = format!("/admin/v1/use-cases/{uc}/promotion-requests");
+    let ask = |who: &'static str, to: &'static str| {
+        let (w, rq) = (&w, rq.clone());
+        async move {
+            w.call(
+                who,
+                Method::POST,
+                &rq,
+                Some(json!({"to": to, "reason": "ready"})),
+            )
+            .await
+        }
+    };
+    let (s, v) = ask("lead_b", "production").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("stage_transition_not_allowed")),
+        "{v}"
+    );
+    let (s, v) = ask("lead_b", "pilot").await;
+    assert_eq!(s, 201, "{v}");
     let requests = w.audit(&uc, "use_case.promotion_request").await;
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0]["actor"], w.uid("lead_b"));
-    // A second attempt does not ask again.
-    w.stage("lead_b", &uc, "pilot").await;
-    assert_eq!(w.audit(&uc, "use_case.promotion_request").await.len(), 1);
-    let (s, v) = w
-        .call(
-            "builder",
-            Method::POST,
-            &format!("/admin/v1/use-cases/{uc}/promotion-requests"),
-            Some(json!({"to": "pilot", "reason": "again"})),
-        )
-        .await;
+    let (s, v) = ask("builder", "pilot").await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (409, Some("promotion_requested")),
@@ -715,6 +761,57 @@ async fn approvals_take_two_people_and_never_the_requester() {
         w.unmet(&uc, "pilot").await,
         vec!["approval:risk_officer".to_string()]
     );
+    // An approval counts while its signer holds the role: out of the lead role, lead_officer's
+    // signature is void; back in, it counts again.
+    let member = format!("/admin/v1/pods/{}/members/{}", w.pod, w.uid("lead_officer"));
+    w.call(
+        "admin",
+        Method::PUT,
+        &member,
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        vec!["approval:lead", "approval:risk_officer"]
+    );
+    w.call("admin", Method::PUT, &member, Some(json!({"role": "lead"})))
+        .await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        vec!["approval:risk_officer".to_string()]
+    );
+    // Withdrawn, the request takes its approvals with it; a builder may not withdraw lead_b's.
+    let (s, v) = w.call("builder", Method::DELETE, &rq, None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("role_forbids")),
+        "{v}"
+    );
+    let (s, v) = w.call("lead_b", Method::DELETE, &rq, None).await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = w.call("lead_b", Method::DELETE, &rq, None).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("no_promotion_request")),
+        "{v}"
+    );
+    assert_eq!(w.audit(&uc, "use_case.promotion_withdraw").await.len(), 1);
+    let (s, v) = ask("builder", "pilot").await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        vec!["approval:lead", "approval:risk_officer"]
+    );
+    let (s, v) = w
+        .call(
+            "lead_officer",
+            Method::POST,
+            &path,
+            Some(json!({"role": "lead"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
     // A role the gate does not ask for.
     ok(
         &w.api,
@@ -737,7 +834,7 @@ async fn approvals_take_two_people_and_never_the_requester() {
         (409, Some("approval_not_required")),
         "{v}"
     );
-    // Now met: lead_b (the requester) may carry out the move.
+    // Now met: lead_b may carry out the move.
     let (s, v) = w.stage("lead_b", &uc, "pilot").await;
     assert_eq!(s, 200, "{v}");
     // Bad input.
@@ -891,24 +988,26 @@ async fn the_role_matrix_of_the_gate_routes() {
         json!({"pilot": {"checks": [], "approvals": ["lead", "risk_officer"]}}),
     )
     .await;
-    // (who, GET gates, PUT gates, GET gate, POST request, approve as lead, as risk officer)
-    let matrix: [(&str, u16, u16, u16, u16, u16, u16); 13] = [
-        ("admin", 200, 200, 200, 201, 403, 403),
-        ("platform", 200, 200, 200, 201, 403, 403),
-        ("officer", 200, 403, 200, 403, 403, 201),
-        ("finops", 200, 403, 200, 403, 403, 403),
-        ("auditor", 200, 403, 200, 403, 403, 403),
-        ("lead_a", 200, 403, 200, 201, 201, 403),
-        ("lead_officer", 200, 403, 200, 201, 201, 201),
-        ("builder", 200, 403, 200, 201, 403, 403),
-        ("expert", 200, 403, 200, 201, 403, 403),
-        ("analyst", 200, 403, 200, 403, 403, 403),
-        ("viewer", 200, 403, 200, 403, 403, 403),
-        ("outsider", 200, 403, 404, 404, 404, 404),
-        ("lead_b", 200, 403, 200, 201, 201, 403),
+    // (who, GET gates, PUT gates, GET gate, POST request, approve as lead, as risk officer,
+    // withdraw someone else's request)
+    type Row = (&'static str, u16, u16, u16, u16, u16, u16, u16);
+    let matrix: [Row; 13] = [
+        ("admin", 200, 200, 200, 201, 403, 403, 204),
+        ("platform", 200, 200, 200, 201, 403, 403, 204),
+        ("officer", 200, 403, 200, 403, 403, 201, 403),
+        ("finops", 200, 403, 200, 403, 403, 403, 403),
+        ("auditor", 200, 403, 200, 403, 403, 403, 403),
+        ("lead_a", 200, 403, 200, 201, 201, 403, 204),
+        ("lead_officer", 200, 403, 200, 201, 201, 201, 204),
+        ("builder", 200, 403, 200, 201, 403, 403, 403),
+        ("expert", 200, 403, 200, 201, 403, 403, 403),
+        ("analyst", 200, 403, 200, 403, 403, 403, 403),
+        ("viewer", 200, 403, 200, 403, 403, 403, 403),
+        ("outsider", 200, 403, 404, 404, 404, 404, 404),
+        ("lead_b", 200, 403, 200, 201, 201, 403, 204),
     ];
     let gates = json!({"pilot": {"checks": [], "approvals": ["lead", "risk_officer"]}});
-    for (who, get_gates, put_gates, get_gate, request, as_lead, as_officer) in matrix {
+    for (who, get_gates, put_gates, get_gate, request, as_lead, as_officer, withdraw) in matrix {
         let got = |s: u16, v: &Value, want: u16, what: &str| {
             assert_eq!(s, want, "{who} {what}: {v}");
             if s == 404 {
@@ -988,6 +1087,14 @@ async fn the_role_matrix_of_the_gate_routes() {
                     "one of two roles signed"
                 );
             }
+            if role == "lead" {
+                let rq = format!("/admin/v1/use-cases/{uc}/promotion-requests");
+                let (s, v) = w.call(who, Method::DELETE, &rq, None).await;
+                got(s, &v, withdraw, "withdraw");
+                let gate = format!("/admin/v1/use-cases/{uc}/gate");
+                let (_, open) = w.call("admin", Method::GET, &gate, None).await;
+                assert_eq!(open["request"].is_null(), s == 204, "{who}: {open}");
+            }
         }
     }
 }
@@ -1007,9 +1114,9 @@ async fn the_eval_line_compares_with_the_champion_of_the_same_suite_version() {
     )
     .await;
     let uc = w.use_case("champion").await;
-    let champion = eval_run_of(&w, &uc, 1, "production", 1.0, T0 - 3 * DAY).await;
-    let v2_champion = eval_run_of(&w, &uc, 2, "production", 0.5, T0 - 2 * DAY).await;
-    let latest = eval_run_of(&w, &uc, 1, "pilot", 0.9, T0 - DAY).await;
+    suite(&w, &uc, "s", 1).await;
+    let champion = eval_run_of(&w, &uc, "s", 1, "production", 1.0, T0 - 3 * DAY).await;
+    let latest = eval_run_of(&w, &uc, "s", 1, "pilot", 0.9, T0 - DAY).await;
     let (_, run) = w
         .call(
             "admin",
@@ -1025,7 +1132,9 @@ async fn the_eval_line_compares_with_the_champion_of_the_same_suite_version() {
     );
     // −10 points is within a 0.1 tolerance; a version-2 run is compared with version 2's.
     assert_eq!(w.unmet(&uc, "pilot").await, Vec::<String>::new());
-    let other = eval_run_of(&w, &uc, 2, "pilot", 0.85, T0).await;
+    suite(&w, &uc, "s", 2).await;
+    let v2_champion = eval_run_of(&w, &uc, "s", 2, "production", 0.5, T0 - 2 * DAY).await;
+    let other = eval_run_of(&w, &uc, "s", 2, "pilot", 0.85, T0).await;
     let (_, run) = w
         .call(
             "admin",
@@ -1045,7 +1154,82 @@ async fn the_eval_line_compares_with_the_champion_of_the_same_suite_version() {
         json!({"pilot": {"checks": ["eval"], "approvals": [], "max_regression": 0.05}}),
     )
     .await;
-    eval_run_of(&w, &uc2, 1, "production", 1.0, T0 - 3 * DAY).await;
-    eval_run_of(&w, &uc2, 1, "pilot", 0.9, T0 - DAY).await;
+    suite(&w, &uc2, "s", 1).await;
+    eval_run_of(&w, &uc2, "s", 1, "production", 1.0, T0 - 3 * DAY).await;
+    eval_run_of(&w, &uc2, "s", 1, "pilot", 0.9, T0 - DAY).await;
     w.refused(&uc2, "pilot", &["eval"]).await;
+}
+
+/// A request never counts for another move than its own, and a move re-checks, in its own
+/// transaction, that the request whose approvals it counted is still open (attack H1: requests
+/// and moves racing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_requests_never_count() {
+    use tollgate_store::{GateQueries, Stage};
+    let w = World::new().await;
+    let uc = w.use_case("race").await;
+    let store = &w.g.gw.store;
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        "/admin/v1/gates",
+        planes::gates_off(),
+    )
+    .await;
+    let (s, v) = w.stage("lead_a", &uc, "pilot").await;
+    assert_eq!(s, 200, "{v}");
+    // A request written for a stage the use case has left is refused by the store.
+    let stale = tollgate_store::PromotionRequest {
+        id: tollgate_store::new_id("prq"),
+        use_case_id: uc.clone(),
+        from: Stage::Proposed,
+        to: Stage::Pilot,
+        requested_by: w.uid("builder"),
+        reason: "late".into(),
+        at: T0,
+        closed_at: None,
+    };
+    let e = store.create_promotion_request(&stale).await.unwrap_err();
+    assert!(matches!(e, tollgate_store::StoreError::Invalid(_)), "{e:?}");
+    // A move that counted a request fails when the request closed meanwhile.
+    let req = tollgate_store::PromotionRequest {
+        id: tollgate_store::new_id("prq"),
+        from: Stage::Pilot,
+        to: Stage::Production,
+        ..stale
+    };
+    store.create_promotion_request(&req).await.unwrap();
+    store
+        .withdraw_promotion_request("test", &req)
+        .await
+        .unwrap();
+    let e = store
+        .change_stage_gated(
+            "test",
+            &uc,
+            Stage::Pilot,
+            Stage::Production,
+            "ship",
+            Some(&req.id),
+            Value::Null,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, tollgate_store::StoreError::Invalid(_)), "{e:?}");
+    // The checklist is only for the next move.
+    let (s, v) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/admin/v1/use-cases/{uc}/gate?to=pilot"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("stage_transition_not_allowed")),
+        "{v}"
+    );
 }

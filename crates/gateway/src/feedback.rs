@@ -156,7 +156,7 @@ pub const MAX_EVENT_VALUE_USD: u64 = 10_000_000;
 /// Characters that show nothing or turn text around (format characters): not allowed in ids and
 /// labels, where two ids that look the same would count as two.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}' | '\u{00ad}')
+    tollgate_types::text::is_invisible(c)
 }
 
 /// The event a body describes, checked (the reference is checked by the caller).

@@ -632,7 +632,8 @@ pub trait GateQueries {
         action: &str,
         details: serde_json::Value,
     ) -> impl Future<Output = R<()>> + Send;
-    /// Opens a request (audited as `use_case.promotion_request`); `Conflict` when one is open.
+    /// Opens a request (audited as `use_case.promotion_request`); `Conflict` when one is open,
+    /// `Invalid` when the use case is no longer in `r.from`.
     fn create_promotion_request(&self, r: &PromotionRequest) -> impl Future<Output = R<()>> + Send;
     /// The use case's open request, if any.
     fn open_promotion_request(
@@ -640,12 +641,14 @@ pub trait GateQueries {
         use_case_id: &str,
     ) -> impl Future<Output = R<Option<PromotionRequest>>> + Send;
     /// Records an approval (audited as `use_case.approve`); `Conflict` when its person or role
-    /// has signed the request already, `Invalid` when the request is closed.
+    /// has signed the request already, `Invalid` when the request is closed or the use case has
+    /// left the request's `from` stage.
     fn add_approval(&self, a: &Approval) -> impl Future<Output = R<()>> + Send;
     /// A request's approvals, oldest first.
     fn list_approvals(&self, request_id: &str) -> impl Future<Output = R<Vec<Approval>>> + Send;
-    /// Moves a use case from `from` to `to` (`Invalid` when it is no longer in `from` or the move
-    /// is not allowed), closing its open request, with the gate's checklist in the audit event
+    /// Moves a use case from `from` to `to` (`Invalid` when it is no longer in `from`, the move
+    /// is not allowed, or `request_id` — the request whose approvals the gate counted — is no
+    /// longer open), closing its open request, with the gate's checklist in the audit event
     /// (`use_case.stage`); with `overridden`, the unmet lines a platform admin overrode, kept
     /// on the use case.
     #[allow(clippy::too_many_arguments)]
@@ -656,7 +659,15 @@ pub trait GateQueries {
         from: Stage,
         to: Stage,
         reason: &str,
+        request_id: Option<&str>,
         checklist: serde_json::Value,
         overridden: Option<Vec<String>>,
     ) -> impl Future<Output = R<(UseCase, StageChange)>> + Send;
+    /// Closes an open request without a move (audited as `use_case.promotion_withdraw`);
+    /// `NotFound` when it is not open.
+    fn withdraw_promotion_request(
+        &self,
+        actor: &str,
+        r: &PromotionRequest,
+    ) -> impl Future<Output = R<()>> + Send;
 }

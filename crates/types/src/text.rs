@@ -12,9 +12,26 @@ pub fn is_control_or_bidi(c: char) -> bool {
         )
 }
 
+/// Whether `c` shows nothing: zero-width spaces and joiners, direction marks and isolates, word
+/// joiners, the byte-order mark, the soft hyphen.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}' | '\u{00ad}' | '\u{180e}')
+}
+
+/// Whether `s` shows nothing a person could read: only whitespace and invisible characters.
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| c.is_whitespace() || is_invisible(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_text_is_blank() {
+        assert!(is_blank(" \u{200b}\u{feff}\u{2060}\u{00ad}\t"));
+        assert!(!is_blank(" a\u{200b}"));
+    }
 
     #[test]
     fn controls_and_bidi_overrides_are_caught() {

@@ -17,6 +17,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tollgate_meter::Money;
+use tollgate_types::text::is_blank;
 
 /// One kind of evidence a gate may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,7 +100,8 @@ pub struct Gate {
     /// The roles that must approve, each by a different person, none of them the requester.
     #[serde(default)]
     pub approvals: Vec<Approver>,
-    /// `eval`: the least pass rate (0–1); unset, the suite's own `pass_rate` decides.
+    /// `eval`: a floor (0–1) under every suite's own `pass_rate` — the suites are written by the
+    /// team that is gated; unset, each suite's own decides.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 1))]
     pub min_pass_rate: Option<f64>,
@@ -141,17 +143,79 @@ impl Gate {
 }
 
 /// The organization's gates: what entering `pilot` and `production` take. Moving down a stage
-/// (or retiring) is never gated.
+/// (or retiring) is never gated. Read from a document where every part left out — a stage, or
+/// one field of it — takes the default (an empty list must be written to ask for nothing).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "GateConfigDoc")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GateConfig {
     /// proposed → pilot.
-    #[serde(default = "default_pilot")]
     pub pilot: Gate,
     /// pilot → production.
-    #[serde(default = "default_production")]
     pub production: Gate,
+}
+
+/// [`GateConfig`] as written: any part may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateConfigDoc {
+    pilot: Option<GateDoc>,
+    production: Option<GateDoc>,
+}
+
+/// [`Gate`] as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateDoc {
+    checks: Option<Vec<Check>>,
+    approvals: Option<Vec<Approver>>,
+    #[serde(default, deserialize_with = "explicit")]
+    min_pass_rate: Option<Option<f64>>,
+    max_regression: Option<f64>,
+    outcome_days: Option<u32>,
+    min_outcomes: Option<u64>,
+}
+
+/// `null` given (`Some(None)`) apart from the field left out (`None`).
+fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+impl GateDoc {
+    fn over(self, mut g: Gate) -> Gate {
+        if let Some(v) = self.checks {
+            g.checks = v;
+        }
+        if let Some(v) = self.approvals {
+            g.approvals = v;
+        }
+        if let Some(v) = self.min_pass_rate {
+            g.min_pass_rate = v;
+        }
+        if let Some(v) = self.max_regression {
+            g.max_regression = v;
+        }
+        if let Some(v) = self.outcome_days {
+            g.outcome_days = v;
+        }
+        if let Some(v) = self.min_outcomes {
+            g.min_outcomes = v;
+        }
+        g
+    }
+}
+
+impl From<GateConfigDoc> for GateConfig {
+    fn from(d: GateConfigDoc) -> Self {
+        GateConfig {
+            pilot: d
+                .pilot
+                .map_or_else(default_pilot, |p| p.over(default_pilot())),
+            production: d
+                .production
+                .map_or_else(default_production, |p| p.over(default_production())),
+        }
+    }
 }
 
 fn default_pilot() -> Gate {
@@ -227,7 +291,18 @@ impl GateConfig {
     }
 }
 
-/// The latest finished evaluation run.
+/// A suite of the use case and the latest finished run of its latest version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteFact {
+    /// Its name.
+    pub suite: String,
+    /// Its latest version.
+    pub version: i64,
+    /// The latest finished run of that version.
+    pub run: Option<EvalFact>,
+}
+
+/// A finished evaluation run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalFact {
     /// `run_…`.
@@ -296,8 +371,8 @@ pub struct Evidence {
     pub budgets: Vec<BudgetFact>,
     /// The policy that governs it: `use case v3` or `org default v2`.
     pub policy: Option<String>,
-    /// The latest finished evaluation run.
-    pub eval: Option<EvalFact>,
+    /// Every suite of the use case, with its latest version's latest finished run.
+    pub suites: Vec<SuiteFact>,
     /// The latest finished fairness run.
     pub fairness: Option<FairnessFact>,
     /// Production spend over the last 30 days.
@@ -403,7 +478,7 @@ fn line(c: Check, gate: &Gate, ev: &Evidence) -> Line {
     let (met, evidence, data) = match c {
         Check::Owner => {
             let owner = ev.owner.trim();
-            if owner.is_empty() {
+            if is_blank(owner) {
                 (false, "no owner in the value model".to_string(), json!({}))
             } else {
                 (true, format!("owned by {owner}"), json!({"owner": owner}))
@@ -411,7 +486,7 @@ fn line(c: Check, gate: &Gate, ev: &Evidence) -> Line {
         }
         Check::ValueModel => {
             let data = json!({"kpi": ev.kpi, "baseline": ev.baseline});
-            match (ev.kpi.trim().is_empty(), ev.baseline == 0.0) {
+            match (is_blank(&ev.kpi), ev.baseline == 0.0) {
                 (true, _) => (false, "no primary KPI in the value model".into(), data),
                 (false, true) => (
                     false,
@@ -486,48 +561,63 @@ fn line(c: Check, gate: &Gate, ev: &Evidence) -> Line {
 }
 
 fn eval_line(gate: &Gate, ev: &Evidence) -> (bool, String, serde_json::Value) {
-    let Some(e) = &ev.eval else {
-        return (false, "no finished evaluation run".into(), json!({}));
-    };
-    let need = gate.min_pass_rate.unwrap_or(e.threshold);
-    let (champion, delta) = match &e.champion {
-        Some((id, d)) => (Some(id.clone()), Some(*d)),
-        None => (None, None),
-    };
-    let data = json!({
-        "run_id": e.run_id, "suite": e.suite, "suite_version": e.suite_version,
-        "pass_rate": e.pass_rate, "needed": need, "champion_run_id": champion,
-        "delta": delta, "max_regression": gate.max_regression, "finished_at": e.finished_at,
-    });
+    if ev.suites.is_empty() {
+        return (false, "no evaluation suite".into(), json!({"suites": []}));
+    }
+    // Every suite counts — a new, easy suite does not hide a failing one — and each at its
+    // latest version, at the higher of its own pass rate and the organization's floor.
     let pct = |x: f64| format!("{:.1} %", x * 100.0);
-    let head = format!(
-        "run {} of {} v{}: pass rate {} (needs {})",
-        e.run_id,
-        e.suite,
-        e.suite_version,
-        pct(e.pass_rate),
-        pct(need)
-    );
-    if e.pass_rate < need {
-        return (false, head, data);
+    let (mut all, mut texts, mut data) = (true, Vec::new(), Vec::new());
+    for s in &ev.suites {
+        let Some(e) = &s.run else {
+            all = false;
+            texts.push(format!("{} v{}: no finished run", s.suite, s.version));
+            data.push(json!({"suite": s.suite, "suite_version": s.version, "run_id": null}));
+            continue;
+        };
+        let need = gate
+            .min_pass_rate
+            .map_or(e.threshold, |m| m.max(e.threshold));
+        let (champion, delta) = match &e.champion {
+            Some((id, d)) => (Some(id.clone()), Some(*d)),
+            None => (None, None),
+        };
+        data.push(json!({
+            "suite": s.suite, "suite_version": s.version, "run_id": e.run_id,
+            "pass_rate": e.pass_rate, "needed": need, "champion_run_id": champion,
+            "delta": delta, "max_regression": gate.max_regression, "finished_at": e.finished_at,
+        }));
+        let head = format!(
+            "{} v{}: run {} passed {} (needs {})",
+            s.suite,
+            s.version,
+            e.run_id,
+            pct(e.pass_rate),
+            pct(need)
+        );
+        let (ok, text) = if e.pass_rate < need {
+            (false, head)
+        } else {
+            match (&champion, delta) {
+                (Some(c), Some(d)) if d < -gate.max_regression => (
+                    false,
+                    format!(
+                        "{head}, {} under champion {c}, more than the {} allowed",
+                        pct(-d),
+                        pct(gate.max_regression)
+                    ),
+                ),
+                (Some(c), Some(d)) => (
+                    true,
+                    format!("{head}, Δ vs champion {c}: {:+.1} points", d * 100.0),
+                ),
+                _ => (true, format!("{head}, no champion yet")),
+            }
+        };
+        all &= ok;
+        texts.push(text);
     }
-    match (&champion, delta) {
-        (Some(c), Some(d)) if d < -gate.max_regression => (
-            false,
-            format!(
-                "{head}; {} under champion {c}, more than the {} allowed",
-                pct(-d),
-                pct(gate.max_regression)
-            ),
-            data,
-        ),
-        (Some(c), Some(d)) => (
-            true,
-            format!("{head}; Δ vs champion {c}: {:+.1} points", d * 100.0),
-            data,
-        ),
-        _ => (true, format!("{head}; no champion yet"), data),
-    }
+    (all, texts.join("; "), json!({"suites": data}))
 }
 
 fn cost_line(ev: &Evidence) -> (bool, String, serde_json::Value) {
@@ -590,15 +680,19 @@ mod tests {
                 amount_nano_usd: 50_000_000_000,
             }],
             policy: Some("org default v1".into()),
-            eval: Some(EvalFact {
-                run_id: "run_1".into(),
+            suites: vec![SuiteFact {
                 suite: "s".into(),
-                suite_version: 1,
-                pass_rate: 0.9,
-                threshold: 0.8,
-                champion: Some(("run_0".into(), -0.04)),
-                finished_at: "t".into(),
-            }),
+                version: 1,
+                run: Some(EvalFact {
+                    run_id: "run_1".into(),
+                    suite: "s".into(),
+                    suite_version: 1,
+                    pass_rate: 0.9,
+                    threshold: 0.8,
+                    champion: Some(("run_0".into(), -0.04)),
+                    finished_at: "t".into(),
+                }),
+            }],
             fairness: Some(FairnessFact {
                 run_id: "fair_1".into(),
                 flagged: false,
@@ -645,14 +739,26 @@ mod tests {
         type Break = fn(&mut Evidence);
         let cases: Vec<(&str, Break)> = vec![
             ("owner", |e| e.owner = " ".into()),
+            ("owner", |e| e.owner = "\u{200b}\u{feff}".into()),
+            ("value_model", |e| e.kpi = "\u{2060}".into()),
             ("value_model", |e| e.kpi.clear()),
             ("value_model", |e| e.baseline = 0.0),
             ("budget", |e| e.budgets.clear()),
             ("policy", |e| e.policy = None),
-            ("eval", |e| e.eval = None),
-            ("eval", |e| e.eval.as_mut().unwrap().pass_rate = 0.79),
+            ("eval", |e| e.suites.clear()),
+            ("eval", |e| e.suites[0].run = None),
+            // A second suite without a passing run fails the line, however the first did.
             ("eval", |e| {
-                e.eval.as_mut().unwrap().champion = Some(("run_0".into(), -0.051))
+                let mut other = e.suites[0].clone();
+                other.suite = "easy".into();
+                other.run.as_mut().unwrap().pass_rate = 0.5;
+                e.suites.push(other);
+            }),
+            ("eval", |e| {
+                e.suites[0].run.as_mut().unwrap().pass_rate = 0.79
+            }),
+            ("eval", |e| {
+                e.suites[0].run.as_mut().unwrap().champion = Some(("run_0".into(), -0.051))
             }),
             ("fairness", |e| e.fairness = None),
             ("fairness", |e| e.fairness.as_mut().unwrap().flagged = true),
@@ -691,8 +797,8 @@ mod tests {
     #[test]
     fn the_threshold_and_tolerance_are_inclusive_and_configurable() {
         let mut ev = full();
-        ev.eval.as_mut().unwrap().pass_rate = 0.8;
-        ev.eval.as_mut().unwrap().champion = Some(("run_0".into(), -0.05));
+        ev.suites[0].run.as_mut().unwrap().pass_rate = 0.8;
+        ev.suites[0].run.as_mut().unwrap().champion = Some(("run_0".into(), -0.05));
         ev.spent_30d_nano_usd = 5_000_000_000; // exactly the 50 USD budget
         assert_eq!(judge(&ev), (true, vec![]));
         let mut g = GateConfig::default();
@@ -700,6 +806,10 @@ mod tests {
         let c = checklist("production", &g.production, &ev);
         assert_eq!(c.unmet(), vec!["eval".to_string()]);
         assert!(c.lines[0].evidence.contains("needs 85.0 %"), "{c:?}");
+        // The floor never lowers a suite's own pass rate.
+        g.production.min_pass_rate = Some(0.5);
+        let c = checklist("production", &g.production, &ev);
+        assert!(c.lines[0].evidence.contains("needs 80.0 %"), "{c:?}");
     }
 
     #[test]
@@ -712,6 +822,26 @@ mod tests {
         );
         let twice: GateConfig =
             serde_json::from_value(json!({"pilot": {"approvals": ["lead", "lead"]}})).unwrap();
+        // A field left out keeps the stage's default; an empty list asks for nothing.
+        let partial: GateConfig =
+            serde_json::from_value(json!({"production": {"min_outcomes": 5}})).unwrap();
+        assert_eq!(
+            partial.production.checks,
+            GateConfig::default().production.checks
+        );
+        assert_eq!(partial.production.approvals.len(), 2);
+        assert_eq!(partial.production.min_outcomes, 5);
+        let off: GateConfig =
+            serde_json::from_value(json!({"production": {"checks": [], "approvals": []}})).unwrap();
+        assert!(off.production.checks.is_empty() && off.production.approvals.is_empty());
+        assert_eq!(off.pilot, GateConfig::default().pilot);
+        let floor: GateConfig =
+            serde_json::from_value(json!({"production": {"min_pass_rate": 0.9}})).unwrap();
+        assert_eq!(floor.production.min_pass_rate, Some(0.9));
+        // What is served reads back as itself.
+        let back: GateConfig =
+            serde_json::from_value(serde_json::to_value(&floor).unwrap()).unwrap();
+        assert_eq!(back, floor);
         assert_eq!(twice.problem().unwrap().0, "pilot.approvals[1]");
         assert!(serde_json::from_value::<GateConfig>(json!({"pilot": {"cheks": []}})).is_err());
         assert!(

@@ -56,6 +56,15 @@ impl GateQueries for SqliteStore {
 
     async fn create_promotion_request(&self, r: &PromotionRequest) -> R<()> {
         self.write(async |c: &mut SqliteConnection| {
+            // Read in the same transaction: a stage change between the caller's read and this
+            // write must not leave a request open for a move that is no longer the next one.
+            let now = stage_of(c, &r.use_case_id).await?;
+            if now != r.from {
+                return Err(StoreError::Invalid(format!(
+                    "the use case moved to {} meanwhile",
+                    now.as_str()
+                )));
+            }
             sqlx::query(
                 "INSERT INTO promotion_requests (id, use_case_id, from_stage, to_stage, requested_by, reason, at)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -100,17 +109,22 @@ impl GateQueries for SqliteStore {
 
     async fn add_approval(&self, a: &Approval) -> R<()> {
         self.write(async |c: &mut SqliteConnection| {
-            let open: Option<i64> = sqlx::query(
-                "SELECT 1 AS open FROM promotion_requests WHERE id = ? AND closed_at IS NULL",
+            let from: Option<String> = sqlx::query(
+                "SELECT from_stage FROM promotion_requests WHERE id = ? AND closed_at IS NULL",
             )
             .bind(&a.request_id)
             .fetch_optional(&mut *c)
             .await?
-            .map(|r| r.try_get("open"))
+            .map(|r| r.try_get("from_stage"))
             .transpose()?;
-            if open.is_none() {
+            let Some(from) = from else {
                 return Err(StoreError::Invalid(
                     "the promotion request is closed".into(),
+                ));
+            };
+            if stage_of(c, &a.use_case_id).await?.as_str() != from {
+                return Err(StoreError::Invalid(
+                    "the promotion request is for another stage than the use case's now".into(),
                 ));
             }
             let signed = sqlx::query(
@@ -170,14 +184,67 @@ impl GateQueries for SqliteStore {
         from: Stage,
         to: Stage,
         reason: &str,
+        request_id: Option<&str>,
         checklist: serde_json::Value,
         overridden: Option<Vec<String>>,
     ) -> R<(UseCase, StageChange)> {
         let change = self
             .write(async |c: &mut SqliteConnection| {
+                if let Some(rid) = request_id {
+                    let open = sqlx::query(
+                        "SELECT 1 FROM promotion_requests WHERE id = ? AND closed_at IS NULL",
+                    )
+                    .bind(rid)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                    if open.is_none() {
+                        return Err(StoreError::Invalid(
+                            "the promotion request the gate counted was closed meanwhile; look at the gate again".into(),
+                        ));
+                    }
+                }
                 move_stage(c, actor, id, Some(from), to, reason, checklist, overridden).await
             })
             .await?;
         Ok((self.get_use_case(id).await?, change))
     }
+
+    async fn withdraw_promotion_request(&self, actor: &str, r: &PromotionRequest) -> R<()> {
+        self.write(async |c: &mut SqliteConnection| {
+            let n = sqlx::query(
+                "UPDATE promotion_requests SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
+            )
+            .bind(crate::model::now_ms())
+            .bind(&r.id)
+            .execute(&mut *c)
+            .await?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "open promotion request {}",
+                    r.id
+                )));
+            }
+            audit(
+                c,
+                actor,
+                "use_case.promotion_withdraw",
+                "use_case",
+                &r.use_case_id,
+                serde_json::json!({"request_id": r.id, "to": r.to}),
+            )
+            .await
+        })
+        .await
+    }
+}
+
+/// A use case's stage, read in the caller's transaction.
+async fn stage_of(c: &mut SqliteConnection, id: &str) -> R<Stage> {
+    let row = sqlx::query("SELECT stage FROM use_cases WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("use case {id}")))?;
+    parse_stage(&row.try_get::<String, _>("stage")?)
 }
