@@ -1294,7 +1294,7 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
     assert_eq!(code, 0, "{out}{err}");
     std::fs::write(
         dir.join("probe.yaml"),
-        "route: chat\nattributes: [ethnicity]\nsamples: 4\nprompts:\n  - \"Should we approve the refund for {{ name }}?\"\n  - \"Write a short reply to {{ name }} about a late parcel.\"\n",
+        "route: chat\nattributes: [ethnicity]\nsamples: 10\nprompts:\n  - \"Should we approve the refund for {{ name }}?\"\n  - \"Write a short reply to {{ name }} about a late parcel.\"\n",
     )
     .unwrap();
     let (code, out, err) = cli_status(

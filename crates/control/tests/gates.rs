@@ -837,6 +837,9 @@ async fn approvals_take_two_people_and_never_the_requester() {
     // Now met: lead_b may carry out the move.
     let (s, v) = w.stage("lead_b", &uc, "pilot").await;
     assert_eq!(s, 200, "{v}");
+    // The move closed the request: the next one may be asked for at once.
+    let (s, v) = ask("builder", "production").await;
+    assert_eq!(s, 201, "{v}");
     // Bad input.
     let (s, v) = w
         .call(
@@ -1192,6 +1195,21 @@ async fn stale_requests_never_count() {
     };
     let e = store.create_promotion_request(&stale).await.unwrap_err();
     assert!(matches!(e, tollgate_store::StoreError::Invalid(_)), "{e:?}");
+    // A move from a stage the use case is not in is refused, even one allowed from there.
+    let e = store
+        .change_stage_gated(
+            "test",
+            &uc,
+            Stage::Production,
+            Stage::Retired,
+            "x",
+            None,
+            Value::Null,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, tollgate_store::StoreError::Invalid(_)), "{e:?}");
     // A move that counted a request fails when the request closed meanwhile.
     let req = tollgate_store::PromotionRequest {
         id: tollgate_store::new_id("prq"),
@@ -1231,5 +1249,249 @@ async fn stale_requests_never_count() {
         (s, v["error"]["code"].as_str()),
         (409, Some("stage_transition_not_allowed")),
         "{v}"
+    );
+}
+
+/// The evidence is this use case's, in the configured windows: another use case's policy does
+/// not count; an outcome 40 days old counts in a 45-day window and one on the first hour of the
+/// 30 days counts for the cost projection; the latest *finished* fairness run counts; an approval
+/// lapses when its signer is disabled, stops being a risk officer, or leads another pod only;
+/// moving down is never gated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
+    let w = World::new().await;
+    let uc = w.use_case("windows").await;
+    let neighbour = w.use_case("neighbour").await;
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/use-cases/{neighbour}/policy"),
+        json!({"policy": {"default": "redact"}}),
+    )
+    .await;
+    ok(&w.api, &w.admin, Method::PUT, "/admin/v1/gates",
+        json!({"pilot": {"checks": ["policy", "fairness", "outcomes", "cost"], "approvals": ["lead", "risk_officer"], "outcome_days": 45}})).await;
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PATCH,
+        &format!("/admin/v1/use-cases/{uc}"),
+        json!({"value_model": {"volume_per_month": 1000}}),
+    )
+    .await;
+    ok(&w.api, &w.admin, Method::POST, "/admin/v1/budgets",
+        json!({"scope": "use_case", "scope_id": uc, "amount_usd": "50", "period": "month", "mode": "hard"})).await;
+    let unmet = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&[
+            "policy",
+            "fairness",
+            "outcomes",
+            "cost",
+            "approval:lead",
+            "approval:risk_officer"
+        ])
+    );
+    // 40 days old, inside the 45-day window (and outside 30 days: no cost projection yet).
+    outcome(&w, &uc, T0 - 40 * DAY).await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&[
+            "policy",
+            "fairness",
+            "cost",
+            "approval:lead",
+            "approval:risk_officer"
+        ])
+    );
+    // On the first hour of the 30 days: 0.01 USD over 1 outcome × 1,000 = 10 USD ≤ 50.
+    outcome(&w, &uc, T0 - 30 * DAY).await;
+    spend(&w, &uc, 10_000_000, T0 - DAY).await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&[
+            "policy",
+            "fairness",
+            "approval:lead",
+            "approval:risk_officer"
+        ])
+    );
+    // A clean finished run counts; a newer failed one does not replace it.
+    let clean = fairness_run(&w, &uc, false, T0 - 2 * DAY).await;
+    let failed = tollgate_store::FairnessRun {
+        id: tollgate_store::new_id("fair"),
+        use_case_id: uc.clone(),
+        pod_id: w.pod.clone(),
+        status: "running".into(),
+        started_at: T0 - DAY,
+        created_by: "test".into(),
+        route: "chat".into(),
+        ..Default::default()
+    };
+    w.g.gw
+        .store
+        .create_fairness_run("test", &failed)
+        .await
+        .unwrap();
+    let failed = tollgate_store::FairnessRun {
+        status: "failed".into(),
+        finished_at: Some(T0 - DAY + 1),
+        error: Some("calls failed".into()),
+        ..failed
+    };
+    w.g.gw.store.finish_fairness_run(&failed).await.unwrap();
+    let (_, g) = w
+        .call(
+            "admin",
+            Method::GET,
+            &format!("/admin/v1/use-cases/{uc}/gate"),
+            None,
+        )
+        .await;
+    let line = g["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["check"] == "fairness")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (line["met"].as_bool(), line["data"]["run_id"].as_str()),
+        (Some(true), Some(clean.as_str())),
+        "{g}"
+    );
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&["policy", "approval:lead", "approval:risk_officer"])
+    );
+
+    // Approvals lapse with the signer's standing.
+    let (s, v) = w
+        .call(
+            "builder",
+            Method::POST,
+            &format!("/admin/v1/use-cases/{uc}/promotion-requests"),
+            Some(json!({"to": "pilot", "reason": "ready"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let path = format!("/admin/v1/use-cases/{uc}/approvals");
+    let (s, v) = w
+        .call("lead_a", Method::POST, &path, Some(json!({"role": "lead"})))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = w
+        .call(
+            "officer",
+            Method::POST,
+            &path,
+            Some(json!({"role": "risk_officer"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(w.unmet(&uc, "pilot").await, unmet(&["policy"]));
+    let officer = format!("/admin/v1/users/{}", w.uid("officer"));
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PATCH,
+        &officer,
+        json!({"disabled": true}),
+    )
+    .await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&["policy", "approval:risk_officer"])
+    );
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PATCH,
+        &officer,
+        json!({"disabled": false}),
+    )
+    .await;
+    assert_eq!(w.unmet(&uc, "pilot").await, unmet(&["policy"]));
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PATCH,
+        &officer,
+        json!({"org_role": null}),
+    )
+    .await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&["policy", "approval:risk_officer"])
+    );
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PATCH,
+        &officer,
+        json!({"org_role": "risk_officer"}),
+    )
+    .await;
+    let elsewhere = id(&ok(
+        &w.api,
+        &w.admin,
+        Method::POST,
+        "/admin/v1/pods",
+        json!({"name": "elsewhere"}),
+    )
+    .await);
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/pods/{elsewhere}/members/{}", w.uid("lead_a")),
+        json!({"role": "lead"}),
+    )
+    .await;
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/pods/{}/members/{}", w.pod, w.uid("lead_a")),
+        json!({"role": "viewer"}),
+    )
+    .await;
+    assert_eq!(
+        w.unmet(&uc, "pilot").await,
+        unmet(&["policy", "approval:lead"])
+    );
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/pods/{}/members/{}", w.pod, w.uid("lead_a")),
+        json!({"role": "lead"}),
+    )
+    .await;
+    // Its own policy: every line met; the move goes through.
+    ok(
+        &w.api,
+        &w.admin,
+        Method::PUT,
+        &format!("/admin/v1/use-cases/{uc}/policy"),
+        json!({"policy": {"default": "redact"}}),
+    )
+    .await;
+    assert_eq!(w.unmet(&uc, "pilot").await, Vec::<String>::new());
+    let (s, v) = w.stage("lead_a", &uc, "pilot").await;
+    assert_eq!(s, 200, "{v}");
+    // Moving down or retiring is never gated: no checklist in its audit event.
+    for to in ["proposed", "retired"] {
+        let (s, v) = w.stage("lead_a", &uc, to).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let moves = w.audit(&uc, "use_case.stage").await;
+    assert_eq!(moves.len(), 3);
+    assert!(moves[0]["details"]["gate"].is_object());
+    assert!(
+        moves[1]["details"].get("gate").is_none() && moves[2]["details"].get("gate").is_none(),
+        "{moves:?}"
     );
 }

@@ -113,6 +113,11 @@ pub struct Gate {
     #[serde(default = "default_outcome_days")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 366))]
     pub outcome_days: u32,
+    /// `fairness`: the samples per variant the probe must have drawn (2–50; the probe's own
+    /// default is 10) — a tiny probe has no power to find a gap.
+    #[serde(default = "default_min_fairness_samples")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 50))]
+    pub min_fairness_samples: u64,
     /// `outcomes`: events needed in it.
     #[serde(default = "default_min_outcomes")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000000000))]
@@ -128,6 +133,9 @@ fn default_outcome_days() -> u32 {
 fn default_min_outcomes() -> u64 {
     1
 }
+fn default_min_fairness_samples() -> u64 {
+    10
+}
 
 impl Gate {
     fn with(checks: &[Check], approvals: &[Approver]) -> Gate {
@@ -138,6 +146,7 @@ impl Gate {
             max_regression: default_max_regression(),
             outcome_days: default_outcome_days(),
             min_outcomes: default_min_outcomes(),
+            min_fairness_samples: default_min_fairness_samples(),
         }
     }
 }
@@ -174,6 +183,7 @@ struct GateDoc {
     max_regression: Option<f64>,
     outcome_days: Option<u32>,
     min_outcomes: Option<u64>,
+    min_fairness_samples: Option<u64>,
 }
 
 /// `null` given (`Some(None)`) apart from the field left out (`None`).
@@ -200,6 +210,9 @@ impl GateDoc {
         }
         if let Some(v) = self.min_outcomes {
             g.min_outcomes = v;
+        }
+        if let Some(v) = self.min_fairness_samples {
+            g.min_fairness_samples = v;
         }
         g
     }
@@ -280,6 +293,12 @@ impl GateConfig {
             if !(1..=366).contains(&g.outcome_days) {
                 return Some((at("outcome_days"), "must be between 1 and 366".into()));
             }
+            if !(2..=50).contains(&g.min_fairness_samples) {
+                return Some((
+                    at("min_fairness_samples"),
+                    "must be between 2 and 50".into(),
+                ));
+            }
             if g.min_outcomes == 0 || g.min_outcomes > 1_000_000_000 {
                 return Some((
                     at("min_outcomes"),
@@ -328,6 +347,8 @@ pub struct FairnessFact {
     pub run_id: String,
     /// Whether it flagged a gap.
     pub flagged: bool,
+    /// Samples it drew per variant.
+    pub samples: u64,
     /// When it finished, RFC 3339.
     pub finished_at: String,
 }
@@ -525,9 +546,18 @@ fn line(c: Check, gate: &Gate, ev: &Evidence) -> Line {
         Check::Fairness => match &ev.fairness {
             None => (false, "no finished fairness run".into(), json!({})),
             Some(f) => {
-                let data =
-                    json!({"run_id": f.run_id, "flagged": f.flagged, "finished_at": f.finished_at});
-                if f.flagged {
+                let data = json!({"run_id": f.run_id, "flagged": f.flagged, "samples": f.samples,
+                    "needed_samples": gate.min_fairness_samples, "finished_at": f.finished_at});
+                if f.samples < gate.min_fairness_samples {
+                    (
+                        false,
+                        format!(
+                            "fairness run {} drew {} samples per variant ({} needed)",
+                            f.run_id, f.samples, gate.min_fairness_samples
+                        ),
+                        data,
+                    )
+                } else if f.flagged {
                     (
                         false,
                         format!("fairness run {} flagged a gap", f.run_id),
@@ -696,6 +726,7 @@ mod tests {
             fairness: Some(FairnessFact {
                 run_id: "fair_1".into(),
                 flagged: false,
+                samples: 10,
                 finished_at: "t".into(),
             }),
             // 2 USD over 100 outcomes × 1,000 a month = 20 USD ≤ 50.
@@ -762,6 +793,7 @@ mod tests {
             }),
             ("fairness", |e| e.fairness = None),
             ("fairness", |e| e.fairness.as_mut().unwrap().flagged = true),
+            ("fairness", |e| e.fairness.as_mut().unwrap().samples = 9),
             ("cost", |e| e.spent_30d_nano_usd = 5_100_000_000),
             ("cost", |e| e.volume_per_month = 0),
             ("cost", |e| e.budgets[0].period = "week".into()),
@@ -820,11 +852,62 @@ mod tests {
             bad.problem().unwrap().0,
             "production.max_regression".to_string()
         );
+        for (doc, path) in [
+            (
+                json!({"production": {"min_outcomes": 0}}),
+                "production.min_outcomes",
+            ),
+            (
+                json!({"production": {"outcome_days": 0}}),
+                "production.outcome_days",
+            ),
+            (
+                json!({"production": {"outcome_days": 367}}),
+                "production.outcome_days",
+            ),
+            (
+                json!({"pilot": {"min_pass_rate": 1.5}}),
+                "pilot.min_pass_rate",
+            ),
+            (
+                json!({"pilot": {"min_pass_rate": -0.1}}),
+                "pilot.min_pass_rate",
+            ),
+            (
+                json!({"production": {"max_regression": -0.1}}),
+                "production.max_regression",
+            ),
+            (
+                json!({"production": {"min_fairness_samples": 1}}),
+                "production.min_fairness_samples",
+            ),
+        ] {
+            let c: GateConfig = serde_json::from_value(doc.clone()).unwrap();
+            assert_eq!(c.problem().map(|p| p.0), Some(path.to_string()), "{doc}");
+        }
+        for doc in [
+            json!({"production": {"min_outcomes": 1}}),
+            json!({"production": {"outcome_days": 366}}),
+            json!({"pilot": {"min_pass_rate": 1.0}}),
+        ] {
+            let c: GateConfig = serde_json::from_value(doc.clone()).unwrap();
+            assert_eq!(c.problem(), None, "{doc} is allowed");
+        }
         let twice: GateConfig =
             serde_json::from_value(json!({"pilot": {"approvals": ["lead", "lead"]}})).unwrap();
         // A field left out keeps the stage's default; an empty list asks for nothing.
-        let partial: GateConfig =
-            serde_json::from_value(json!({"production": {"min_outcomes": 5}})).unwrap();
+        let partial: GateConfig = serde_json::from_value(
+            json!({"production": {"min_outcomes": 5, "outcome_days": 45, "max_regression": 0.2, "min_fairness_samples": 20}}),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                partial.production.outcome_days,
+                partial.production.max_regression,
+                partial.production.min_fairness_samples
+            ),
+            (45, 0.2, 20)
+        );
         assert_eq!(
             partial.production.checks,
             GateConfig::default().production.checks
