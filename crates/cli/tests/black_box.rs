@@ -360,6 +360,49 @@ fn demo_sends_sample_traffic_and_stops() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A simulator (with `sim_args`) and a gateway serving route `chat` to its `model`, with `admin`
+/// as the bootstrap token and its data in a fresh directory; both stop when dropped.
+struct Stack {
+    _sim: Proc,
+    _gw: Proc,
+    url: String,
+    dir: std::path::PathBuf,
+}
+
+fn stack(tag: &str, sim_args: &[&str], model: &str, admin: &str) -> Stack {
+    let mut args = vec!["simulate", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(sim_args);
+    let (sim, sim_url) = start(&args, &[]);
+    let dir = std::env::temp_dir().join(format!("tollgate-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: {model} }}] }}]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let (gw, url) = start(
+        &[
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    );
+    Stack {
+        _sim: sim,
+        _gw: gw,
+        url,
+        dir,
+    }
+}
+
 /// Runs `tollgate <args> --url URL` with `TOLLGATE_TOKEN`, returning stdout; panics on failure.
 fn cli(url: &str, token: &str, args: &[&str]) -> String {
     let out = Command::new(BIN)
@@ -384,28 +427,11 @@ fn cli_json(url: &str, token: &str, args: &[&str]) -> Value {
 
 #[tokio::test]
 async fn the_cli_drives_the_admin_api() {
-    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0"], &[]);
-    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: m }}] }}]\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let admin = "tga_cli_admin_token_0123456789";
-    let (_gw, url) = start(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    let st = stack("cli", &[], "m", "tga_cli_admin_token_0123456789");
+    let (url, dir, admin) = (
+        st.url.clone(),
+        st.dir.clone(),
+        "tga_cli_admin_token_0123456789",
     );
 
     let pod = cli_json(
@@ -970,28 +996,16 @@ async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
 /// JUnit and JSON files written, and the mistakes of a bad suite with their paths (exit 1).
 #[tokio::test]
 async fn eval_run_through_the_cli_with_exit_codes_and_reports() {
-    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0", "--echo"], &[]);
-    let dir = std::env::temp_dir().join(format!("tollgate-eval-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let admin = "tga_eval_cli_admin_token_0123456789";
-    let (_gw, url) = start(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    let st = stack(
+        "eval-cli",
+        &["--echo"],
+        "gpt-4o-mini",
+        "tga_eval_cli_admin_token_0123456789",
+    );
+    let (url, dir, admin) = (
+        st.url.clone(),
+        st.dir.clone(),
+        "tga_eval_cli_admin_token_0123456789",
     );
     let pod = cli_json(&url, admin, &["pods", "create", "support"]);
     let uc = cli_json(
@@ -1122,29 +1136,16 @@ fn cli_status(url: &str, token: &str, args: &[&str]) -> (i32, String, String) {
 /// promotes with every line met. The decision is in the audit chain with its evidence.
 #[tokio::test]
 async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
-    let (_sim, sim_url) = start(&["simulate", "--listen", "127.0.0.1:0"], &[]);
-    let dir = std::env::temp_dir().join(format!("tollgate-gates-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let admin = "tga_gates_cli_admin_token_0123456789";
-    let (_gw, url) = start(
-        &[
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &[("TOLLGATE_ADMIN_TOKEN", admin)],
+    let st = stack(
+        "gates-cli",
+        &[],
+        "gpt-4o-mini",
+        "tga_gates_cli_admin_token_0123456789",
+    );
+    let (url, dir, admin) = (
+        st.url.clone(),
+        st.dir.clone(),
+        "tga_gates_cli_admin_token_0123456789",
     );
     let s = |v: &Value| v.as_str().unwrap().to_string();
     // People: a lead and a builder of the pod, a risk officer.
