@@ -92,7 +92,7 @@ def issue_key(base):
     pod = admin(base, "/pods", {"name": "bench"})
     uc = admin(base, "/use-cases", {"pod_id": pod["id"], "name": "bench", "routes": ["gpt-4o-mini"], "limits": LIMITS})
     for stage in ("pilot", "production"):
-        admin(base, f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "benchmark"})
+        admin(base, f"/use-cases/{uc['id']}/stage", {"to": stage, "reason": "benchmark: the gate is not what is measured", "override": True})
     for scope, scope_id in (("use_case", uc["id"]), ("pod", pod["id"]), ("org", None)):
         body = {"scope": scope, "amount_usd": "1000000", "period": "month", "mode": "hard"}
         if scope_id:
@@ -181,24 +181,25 @@ telemetry:
 """))
     gws = []  # (name, process, url, key)
     procs = [sim]
-    for name, text in configs:
-        cfg = os.path.join(tmp, f"{name}.yaml")
-        with open(cfg, "w") as f:
-            f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
-        gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
-                           env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
-        procs.append(gw)
-        key = issue_key(gw_url)
-        if args.masking or args.policy:
-            policy = json.loads(args.policy) if args.policy else MASKING_POLICY
-            req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
-                                         data=json.dumps({"policy": policy}).encode(),
-                                         headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
-            urllib.request.urlopen(req, timeout=10).read()
-        gws.append((name, gw, gw_url, key))
-    direct = f"{sim_url}/v1/chat/completions"
-    results = {"fixed": [], "max": []}
+    # Every process started is stopped by its pid, also when the setup fails.
     try:
+        for name, text in configs:
+            cfg = os.path.join(tmp, f"{name}.yaml")
+            with open(cfg, "w") as f:
+                f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
+            gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
+                               env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
+            procs.append(gw)
+            key = issue_key(gw_url)
+            if args.masking or args.policy:
+                policy = json.loads(args.policy) if args.policy else MASKING_POLICY
+                req = urllib.request.Request(f"{gw_url}/admin/v1/policies/default", method="PUT",
+                                             data=json.dumps({"policy": policy}).encode(),
+                                             headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
+                urllib.request.urlopen(req, timeout=10).read()
+            gws.append((name, gw, gw_url, key))
+        direct = f"{sim_url}/v1/chat/completions"
+        results = {"fixed": [], "max": []}
         # Warm up all (connection pools, page cache).
         oha(direct, 2, rate=500)
         for _, _, url, key in gws:
