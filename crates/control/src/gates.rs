@@ -17,6 +17,7 @@ use crate::common::*;
 use tollgate_store::{
     BudgetQueries, EvalQueries, FairnessQueries, GateQueries, OutcomeQueries, PolicyQueries,
 };
+use tollgate_types::time::rfc3339;
 use tollgate_value::gates::{self as g, Approver, Checklist, Evidence, GateConfig, Line};
 use utoipa::ToSchema;
 
@@ -174,10 +175,6 @@ pub struct GateView {
     pub approvals: Vec<ApprovalView>,
 }
 
-fn rfc3339(ms: i64) -> String {
-    tollgate_types::time::rfc3339(ms)
-}
-
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
@@ -256,7 +253,7 @@ async fn evidence(
                 .probe
                 .get("samples")
                 .and_then(|s| s.as_u64())
-                .unwrap_or(10),
+                .unwrap_or(tollgate_eval::fairness::DEFAULT_SAMPLES as u64),
             run_id: r.id,
             flagged: r.flagged.unwrap_or(true),
             finished_at: r.finished_at.map(rfc3339).unwrap_or_default(),

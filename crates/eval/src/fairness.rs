@@ -43,6 +43,9 @@ impl Attribute {
     }
 }
 
+/// Samples per variant when a probe does not say.
+pub const DEFAULT_SAMPLES: usize = 10;
+
 /// The data the probe varies and scores with.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
@@ -224,7 +227,7 @@ impl Probe {
             }),
         });
         let samples = match m.get("samples") {
-            None => 10,
+            None => DEFAULT_SAMPLES,
             Some(v) => match v.as_u64() {
                 Some(n @ 2..=50) => n as usize,
                 _ => {
@@ -232,7 +235,7 @@ impl Probe {
                         "samples",
                         "must be a whole number from 2 to 50 (10–25 is usual)",
                     );
-                    10
+                    DEFAULT_SAMPLES
                 }
             },
         };
