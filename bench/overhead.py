@@ -16,7 +16,15 @@ With --traces RATIO a second gateway runs beside the first, identical but tracin
 sink in this script that accepts and counts exports) with `sample_ratio: RATIO`; each round drives
 direct, gateway and traced gateway in turn, so the two overheads are compared side by side.
 
+With --against BIN one more gateway runs beside the first, the same but for its binary: an A/B of
+two builds on the same machine minutes.
+
+Every run also reports the CPU time the serving process used per answered request (from
+/proc/<pid>/stat, its background threads included): a figure much less noisy than a tail
+percentile on a shared machine, and the one that moves when the request path gets cheaper.
+
 Usage: bench/overhead.py [--bin target/release/tollgate] [--seconds 10] [--rounds 2] [--traces 0.1]
+       [--against OTHER_BIN]
 Requires: oha on PATH (cargo install oha).
 """
 
@@ -56,7 +64,7 @@ MASKING_POLICY = {"entities": {"EMAIL_ADDRESS": "tokenize", "PHONE_NUMBER": "mas
 ADMIN = "tga_bench_admin_token_0123456789"
 
 
-def start(bin_path, args, env=None):
+def start(bin_path, args, env=None, wait=20):
     proc = subprocess.Popen([bin_path, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env={**os.environ, **(env or {})})
     got, ready = {}, threading.Event()
@@ -69,7 +77,7 @@ def start(bin_path, args, env=None):
                 ready.set()
 
     threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(20):
+    if not ready.wait(wait):
         proc.kill()
         sys.exit(f"{args[0]} did not start")
     return proc, got["url"]
@@ -101,7 +109,14 @@ def issue_key(base):
     return admin(base, "/keys", {"use_case_id": uc["id"], "name": "bench", "limits": LIMITS})["secret"]
 
 
-def oha(url, seconds, rate=None, connections=32, key=None):
+def cpu_seconds(proc):
+    """User + system CPU time a process (all its threads) has used so far."""
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
            "-m", "POST", "-H", "content-type: application/json", "-d", BODY]
     if key:
@@ -109,17 +124,24 @@ def oha(url, seconds, rate=None, connections=32, key=None):
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     cmd.append(url)
+    before = cpu_seconds(proc) if proc else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
+    answered = sum(data.get("statusCodeDistribution", {}).values())
     pct = data["latencyPercentiles"]
     summary = data["summary"]
     codes = data.get("statusCodeDistribution", {})
     return {
         "p50_ms": pct["p50"] * 1000,
+        "p90_ms": pct["p90"] * 1000,
         "p99_ms": pct["p99"] * 1000,
+        "p999_ms": pct["p99.9"] * 1000,
         "rps": summary["requestsPerSec"],
         "success": summary["successRate"],
         "non_200": sum(v for k, v in codes.items() if k != "200"),
+        # CPU the serving process used per answered request during the run (its background work
+        # included), in µs: less noisy than a tail percentile on a shared machine.
+        "cpu_us": (cpu_seconds(proc) - before) / max(answered, 1) * 1e6 if proc else float("nan"),
         "raw": data,
     }
 
@@ -155,6 +177,8 @@ def main():
     ap.add_argument("--policy", help="the org default policy to set, as JSON (overrides --masking's)")
     ap.add_argument("--traces", type=float, metavar="RATIO",
                     help="trace with this sample_ratio, exporting to a sink in this script")
+    ap.add_argument("--against", metavar="BIN",
+                    help="a second build, run as one more gateway beside the first each round (A/B)")
     args = ap.parse_args()
     if args.masking:
         global BODY
@@ -171,23 +195,25 @@ routes:
   - name: gpt-4o-mini
     deployments: [{{ provider: sim, model: gpt-4o-mini }}]
 """
-    configs = [("gateway", base)]
+    configs = [("gateway", args.bin, base)]
     if args.traces is not None:
         sink = ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
-        configs.append(("traced", base + f"""
+        configs.append(("traced", args.bin, base + f"""
 telemetry:
   traces: {{ endpoint: "http://127.0.0.1:{sink.server_address[1]}", sample_ratio: {args.traces} }}
 """))
+    if args.against:
+        configs.append(("against", args.against, base))
     gws = []  # (name, process, url, key)
     procs = [sim]
     # Every process started is stopped by its pid, also when the setup fails.
     try:
-        for name, text in configs:
+        for name, bin_path, text in configs:
             cfg = os.path.join(tmp, f"{name}.yaml")
             with open(cfg, "w") as f:
                 f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
-            gw, gw_url = start(args.bin, ["serve", "--config", cfg, "--log-format", "json"],
+            gw, gw_url = start(bin_path, ["serve", "--config", cfg, "--log-format", "json"],
                                env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
             procs.append(gw)
             key = issue_key(gw_url)
@@ -206,15 +232,16 @@ telemetry:
             oha(f"{url}/v1/chat/completions", 2, rate=500, key=key)
         for rate in [int(r) for r in args.rates.split(",")]:
             for rnd in range(args.rounds):
-                row = {"rate": rate, "round": rnd + 1, "direct": oha(direct, args.seconds, rate=rate)}
-                for name, _, url, key in gws:
-                    row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key)
+                row = {"rate": rate, "round": rnd + 1, "direct": oha(direct, args.seconds, rate=rate, proc=sim)}
+                for name, gw, url, key in gws:
+                    row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key, proc=gw)
                 results["fixed"].append(row)
                 d, g = row["direct"], row["gateway"]
                 print(f"rate {rate} round {rnd + 1}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
                       f"gateway p50 {g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms"
-                      + (f" | traced p50 {row['traced']['p50_ms']:.3f} p99 {row['traced']['p99_ms']:.3f} ms"
-                         if "traced" in row else "")
+                      + "".join(f" | {n} p50 {row[n]['p50_ms']:.3f} p99 {row[n]['p99_ms']:.3f} ms"
+                                for n, *_ in gws[1:])
+                      + " | CPU/request " + " ".join(f"{n} {row[n]['cpu_us']:.0f} µs" for n in ["direct"] + [n for n, *_ in gws])
                       + f" (non-200: {d['non_200']}/{g['non_200']})", flush=True)
         for rnd in range(0 if args.no_max else args.rounds):
             d = oha(direct, args.seconds)
@@ -241,13 +268,14 @@ telemetry:
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
         f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
         + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "")
+        + (f"; `gateway` is {args.bin}, `against` is {args.against}" if args.against else "")
         + (f"; a second gateway traces at sample_ratio {args.traces} (OTLP/HTTP to a local sink: "
            f"{results['traces']['spans']} spans in {OtlpSink.exports} exports), driven right after the first "
            f"each round" if args.traces is not None else "")
         + ".",
         "",
-        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["fixed"]:
         d = r["direct"]
@@ -256,14 +284,16 @@ telemetry:
             lines.append(f"| {r['rate']} | {r['round']} {'' if name == 'gateway' else '(' + name + ')'} | "
                          f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
                          f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
-                         f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} |")
+                         f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} | "
+                         f"{d['cpu_us']:.0f} / {g['cpu_us']:.0f} µs |")
     for rate in sorted({r["rate"] for r in results["fixed"]}):
         rows = [r for r in results["fixed"] if r["rate"] == rate]
         for name in [n for n, *_ in gws]:
             med = statistics.median(r[name]["p99_ms"] - r["direct"]["p99_ms"] for r in rows)
             med50 = statistics.median(r[name]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
+            cpu = statistics.median(r[name]["cpu_us"] for r in rows)
             lines.append(f"| **{rate}** | median{'' if name == 'gateway' else ' (' + name + ')'} | | | | | "
-                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | |")
+                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | | **{cpu:.0f} µs** |")
     lines += ["", "| max throughput | round | direct req/s | gateway req/s | ratio | direct p50 | gateway p50 |",
               "|---|---|---|---|---|---|---|"]
     for r in results["max"]:

@@ -2,7 +2,8 @@
 //!
 //! [`Ledger::record`] puts a [`RequestRecord`] on a bounded queue and returns at once (no await, no
 //! database). One task takes records off the queue in batches — up to `batch` records, or whatever
-//! arrived within `interval` — and writes each batch, with the hourly rollups it changes, in one
+//! arrived within `interval` of the first (it sleeps through that interval rather than waking for
+//! each record) — and writes each batch, with the hourly rollups it changes, in one
 //! transaction ([`LedgerQueries::insert_records`]). If the database fails, the batch is retried a
 //! few times and then appended to a local spill file ([`spill`]), so the queue keeps draining during
 //! a long outage; spilled records are written back, exactly once, as soon as the database takes
@@ -70,6 +71,8 @@ const REPLAY_BATCHES_PER_TURN: usize = 4;
 pub struct LedgerStats {
     /// Records written.
     pub written: AtomicU64,
+    /// Batches written (each one transaction).
+    pub batches: AtomicU64,
     /// Records dropped because the queue was full (should never happen).
     pub dropped: AtomicU64,
     /// Records accepted onto the queue.
@@ -228,12 +231,19 @@ async fn write_loop(
                 continue;
             }
         }
-        let deadline = tokio::time::Instant::now() + cfg.interval;
-        while buf.len() < cfg.batch {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(r)) => buf.push(r),
-                Ok(None) | Err(_) => break,
+        // The rest of the batch gathers in the queue for `interval` (unless a full batch is
+        // already there): the writer sleeps once instead of waking for every record, which on a
+        // busy gateway was a task wake-up and a timer per request.
+        if rx.len() + buf.len() < cfg.batch {
+            tokio::select! {
+                () = tokio::time::sleep(cfg.interval) => {}
+                _ = stop.changed() => {}
             }
+        }
+        let room = cfg.batch.saturating_sub(buf.len());
+        // (`recv_many` waits when the queue is empty; it returns at once when it is not.)
+        if room > 0 && !rx.is_empty() {
+            rx.recv_many(&mut buf, room).await;
         }
         if w.flush(&mut buf, false).await {
             w.replay(cfg.batch).await;
@@ -325,6 +335,7 @@ impl Writer {
             match self.store.insert_records(buf).await {
                 Ok(()) => {
                     self.spilling = false;
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
                     stats.written.fetch_add(buf.len() as u64, Ordering::Release);
                     stats.progress.notify_waiters();
                     buf.clear();

@@ -306,7 +306,7 @@ impl LedgerQueries for SqliteStore {
             return Ok(());
         }
         let links = super::chain::record_links(records).await;
-        self.write(async |c: &mut SqliteConnection| insert_all(c, records, &links).await)
+        self.write_ledger(async |c: &mut SqliteConnection| insert_all(c, records, &links).await)
             .await
     }
 
@@ -316,7 +316,7 @@ impl LedgerQueries for SqliteStore {
         }
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let ids = super::json(&ids);
-        self.write(async |c: &mut SqliteConnection| {
+        self.write_ledger(async |c: &mut SqliteConnection| {
             let known: HashSet<String> = sqlx::query(
                 "SELECT id FROM request_records WHERE id IN (SELECT value FROM json_each(?1))",
             )

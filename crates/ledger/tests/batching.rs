@@ -1,0 +1,102 @@
+//! How records are gathered into batches: what arrives while the writer waits out `interval`
+//! after a batch's first record is written with it in one transaction; a batch already full when
+//! the writer looks is written at once; and shutdown does not wait for an interval to end. The
+//! intervals are an hour, so a writer that waited for one would never pass.
+
+// A test crate: helpers outside #[test] fns may unwrap and panic too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+use tollgate_ledger::{Ledger, LedgerConfig};
+use tollgate_store::{RequestRecord, Store, new_id, now_ms};
+
+fn rec(i: u64) -> RequestRecord {
+    RequestRecord {
+        id: new_id("rec"),
+        request_id: format!("req_{i}"),
+        at: now_ms(),
+        key_id: "key_1".into(),
+        use_case_id: "uc_1".into(),
+        pod_id: "pod_1".into(),
+        route: "m".into(),
+        status: 200,
+        outcome: "ok".into(),
+        ..Default::default()
+    }
+}
+
+async fn store(name: &str) -> Store {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-batching-{name}-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    Store::open(&dir.join("tollgate.db")).await.unwrap()
+}
+
+/// A bound for waits that should end at once; reaching it means the writer slept through an
+/// interval it should not have (the intervals here are an hour).
+const STUCK: Duration = Duration::from_secs(60);
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(STUCK, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still waiting after {STUCK:?}"))
+}
+
+#[tokio::test]
+async fn records_arriving_while_the_writer_waits_share_its_batch_and_shutdown_does_not_wait() {
+    let ledger = Ledger::start(
+        store("interval").await,
+        LedgerConfig {
+            capacity: 100,
+            batch: 100,
+            interval: Duration::from_secs(3_600),
+            spill_dir: None,
+        },
+    );
+    ledger.record(rec(0));
+    // A current-thread runtime: the writer runs now, takes the first record and waits for more.
+    tokio::task::yield_now().await;
+    ledger.record(rec(1));
+    ledger.record(rec(2));
+    assert_eq!(ledger.stats().written.load(Relaxed), 0, "still gathering");
+    // Stopping ends the wait at once and writes the batch.
+    within("shutdown", ledger.shutdown()).await;
+    let stats = ledger.stats();
+    assert_eq!(stats.written.load(Relaxed), 3);
+    assert_eq!(
+        stats.batches.load(Relaxed),
+        1,
+        "the three records share one write"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_already_full_is_written_without_waiting_the_interval() {
+    let ledger = Ledger::start(
+        store("full").await,
+        LedgerConfig {
+            capacity: 100,
+            batch: 4,
+            interval: Duration::from_secs(3_600),
+            spill_dir: None,
+        },
+    );
+    // Queued before the writer first looks.
+    for i in 0..9 {
+        ledger.record(rec(i));
+    }
+    within("two full batches", ledger.written_at_least(8)).await;
+    let stats = ledger.stats();
+    assert_eq!(stats.batches.load(Relaxed), 2, "two full batches of 4");
+    assert_eq!(
+        stats.written.load(Relaxed),
+        8,
+        "the ninth waits for company"
+    );
+    within("shutdown", ledger.shutdown()).await;
+    assert_eq!(stats.written.load(Relaxed), 9);
+    assert_eq!(stats.batches.load(Relaxed), 3);
+}
