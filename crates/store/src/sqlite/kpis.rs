@@ -37,6 +37,30 @@ fn short_id(h: &str) -> i64 {
     }
 }
 
+/// The upsert of one (hour, use case) row of `rollups_kpi_hourly`, built once: its counters and
+/// both histograms added to what the row holds.
+static HOURLY_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let hist_cols: Vec<String> = (0..BUCKETS)
+        .map(|k| format!("l{k}"))
+        .chain((0..BUCKETS).map(|k| format!("t{k}")))
+        .collect();
+    let cols: Vec<&str> = COUNTERS
+        .iter()
+        .copied()
+        .chain(hist_cols.iter().map(String::as_str))
+        .collect();
+    format!(
+        "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, {}) VALUES (?, ?, ?, {})
+         ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
+        cols.join(", "),
+        vec!["?"; cols.len()].join(", "),
+        cols.iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+});
+
 /// Counts of one (hour, use case).
 #[derive(Default)]
 struct Hour {
@@ -128,28 +152,9 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
             m.1 = m.1.saturating_add(tokens);
         }
     }
-    let hist_cols: Vec<String> = (0..BUCKETS)
-        .map(|k| format!("l{k}"))
-        .chain((0..BUCKETS).map(|k| format!("t{k}")))
-        .collect();
-    let cols: Vec<&str> = COUNTERS
-        .iter()
-        .copied()
-        .chain(hist_cols.iter().map(String::as_str))
-        .collect();
-    let sql = format!(
-        "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, {}) VALUES (?, ?, ?, {})
-         ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
-        cols.join(", "),
-        vec!["?"; cols.len()].join(", "),
-        cols.iter()
-            .map(|c| format!("{c} = {c} + excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     for ((hour, uc), h) in &hours {
         // Built only from the constant column names above; every value is bound.
-        let mut q = sqlx::query(AssertSqlSafe(sql.clone()))
+        let mut q = sqlx::query(AssertSqlSafe(HOURLY_UPSERT.as_str()))
             .bind(hour)
             .bind(&h.pod)
             .bind(*uc);

@@ -29,14 +29,25 @@ pub(crate) fn is_error(r: &RequestRecord) -> bool {
     r.outcome != "ok" && r.outcome != "client_disconnected"
 }
 
-async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
+/// The INSERT of `rows` request records (one row of placeholders each).
+fn insert_sql(rows: usize) -> String {
     let placeholders = format!("({})", vec!["?"; PER_ROW].join(", "));
-    let sql = format!(
+    format!(
         "INSERT INTO request_records ({COLUMNS}) VALUES {}",
-        vec![placeholders.as_str(); rows.len()].join(", ")
-    );
+        vec![placeholders.as_str(); rows].join(", ")
+    )
+}
+
+/// The INSERT of each of the [`CHUNK_SIZES`], built once.
+static CHUNK_SQL: std::sync::LazyLock<[String; CHUNK_SIZES.len()]> =
+    std::sync::LazyLock::new(|| CHUNK_SIZES.map(insert_sql));
+
+async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
     // Built only from the constant fragments above; every value is bound.
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let mut q = match CHUNK_SIZES.iter().position(|&n| n == rows.len()) {
+        Some(k) => sqlx::query(AssertSqlSafe(CHUNK_SQL[k].as_str())),
+        None => sqlx::query(AssertSqlSafe(insert_sql(rows.len()))),
+    };
     for r in rows {
         q = q
             .bind(r.id.clone())
