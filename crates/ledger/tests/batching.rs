@@ -6,25 +6,13 @@
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::rec;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tollgate_ledger::{Ledger, LedgerConfig};
-use tollgate_store::{RequestRecord, Store, new_id, now_ms};
-
-fn rec(i: u64) -> RequestRecord {
-    RequestRecord {
-        id: new_id("rec"),
-        request_id: format!("req_{i}"),
-        at: now_ms(),
-        key_id: "key_1".into(),
-        use_case_id: "uc_1".into(),
-        pod_id: "pod_1".into(),
-        route: "m".into(),
-        status: 200,
-        outcome: "ok".into(),
-        ..Default::default()
-    }
-}
+use tollgate_store::{Store, now_ms};
 
 async fn store(name: &str) -> Store {
     let dir = std::env::temp_dir().join(format!(

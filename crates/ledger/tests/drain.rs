@@ -5,30 +5,15 @@
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::rec;
+
 use sqlx::Connection;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tollgate_ledger::{Ledger, LedgerConfig};
-use tollgate_store::{LedgerQueries, RequestRecord, Store, new_id, now_ms};
-
-fn rec(i: u64) -> RequestRecord {
-    RequestRecord {
-        id: new_id("rec"),
-        request_id: format!("req_{i}"),
-        at: now_ms(),
-        key_id: "key_1".into(),
-        use_case_id: "uc_1".into(),
-        pod_id: "pod_1".into(),
-        route: "m".into(),
-        status: 200,
-        outcome: "ok".into(),
-        input_tokens: 10,
-        output_tokens: 20,
-        cost_nano_usd: Some(1_000 + i),
-        ..Default::default()
-    }
-}
+use tollgate_store::{LedgerQueries, Store, now_ms};
 
 #[tokio::test]
 async fn shutdown_writes_every_queued_record_even_after_a_lock_out() {

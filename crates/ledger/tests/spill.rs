@@ -5,31 +5,14 @@
 // A test crate: helpers outside #[test] fns may unwrap and panic too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::rec;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tollgate_ledger::{Ledger, LedgerConfig};
-use tollgate_store::{LedgerQueries, RequestRecord, Store, new_id, now_ms};
-
-fn rec(i: u64) -> RequestRecord {
-    RequestRecord {
-        id: new_id("rec"),
-        request_id: format!("req_{i}"),
-        at: now_ms(),
-        key_id: "key_1".into(),
-        use_case_id: "uc_1".into(),
-        pod_id: "pod_1".into(),
-        route: "m".into(),
-        status: 200,
-        outcome: "ok".into(),
-        input_tokens: 10 + i % 7,
-        output_tokens: 20,
-        cost_nano_usd: Some(1_000 + i),
-        price_id: Some("cat:test:sim:gpt-4o-mini".into()),
-        cost_split: [400 + i, 0, 0, 600, 0],
-        ..Default::default()
-    }
-}
+use tollgate_store::{LedgerQueries, Store, new_id};
 
 fn cfg(spill: &Path) -> LedgerConfig {
     LedgerConfig {
