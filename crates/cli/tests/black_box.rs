@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -366,25 +367,36 @@ struct Stack {
     _sim: Proc,
     _gw: Proc,
     url: String,
-    dir: std::path::PathBuf,
+    dir: PathBuf,
+}
+
+/// An empty directory of this process for test `tag` (emptied if a previous run left it).
+fn fresh_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `yaml` as `dir/tollgate.yaml`; its path.
+fn write_config(dir: &Path, yaml: &str) -> PathBuf {
+    let cfg = dir.join("tollgate.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    cfg
 }
 
 fn stack(tag: &str, sim_args: &[&str], model: &str, admin: &str) -> Stack {
     let mut args = vec!["simulate", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(sim_args);
     let (sim, sim_url) = start(&args, &[]);
-    let dir = std::env::temp_dir().join(format!("tollgate-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let dir = fresh_dir(tag);
+    let cfg = write_config(
+        &dir,
+        &format!(
             "server: {{ data_dir: \"{}\" }}\nproviders: [{{ name: sim, type: openai_compatible, base_url: \"{sim_url}/v1\" }}]\nroutes: [{{ name: chat, deployments: [{{ provider: sim, model: {model} }}] }}]\n",
             dir.join("data").display()
         ),
-    )
-    .unwrap();
+    );
     let (gw, url) = start(
         &[
             "serve",
@@ -721,18 +733,14 @@ async fn the_cli_drives_the_admin_api() {
 /// (0600) and never into the log stream (stderr here is a file, not a terminal).
 #[tokio::test]
 async fn a_generated_admin_token_is_written_to_a_private_file_not_the_log() {
-    let dir = std::env::temp_dir().join(format!("tollgate-bb-token-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let dir = fresh_dir("bb-token");
+    let cfg = write_config(
+        &dir,
+        &format!(
             "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: http://127.0.0.1:9/v1\nroutes:\n  - name: r\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n",
             dir.join("data").display()
         ),
-    )
-    .unwrap();
+    );
     let log = dir.join("stderr.log");
     let (mut p, url) = serve_logging_to(&cfg, &log, &[], &[]);
     let file = dir.join("data").join("admin-token");
@@ -883,9 +891,7 @@ fn guard_scan_reports_bad_lines_and_bad_policies() {
 /// upstream-refusal and authentication-failure paths.
 #[tokio::test]
 async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
-    let dir = std::env::temp_dir().join(format!("tollgate-bb-logs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("bb-logs");
     let provider_key = "sk-sim-provider-key-5b2f9c7e1d3a";
     let admin = "tga_logscan_admin_token_0123456789abcdef";
     let (_sim, sim_url) = start(
@@ -898,15 +904,13 @@ async fn no_prompt_answer_key_or_secret_reaches_the_logs() {
         ],
         &[],
     );
-    let cfg = dir.join("tollgate.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let cfg = write_config(
+        &dir,
+        &format!(
             "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: ${{SIM_API_KEY}}\n  - name: refused\n    type: openai_compatible\n    base_url: {sim_url}/v1\n    api_key: wrong-key-for-the-refusal-path\nroutes:\n  - name: m\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n  - name: e\n    deployments:\n      - {{ provider: sim, model: text-embedding-3-small }}\n  - name: refused\n    deployments:\n      - {{ provider: refused, model: gpt-4o-mini }}\n",
             dir.join("data").display()
         ),
-    )
-    .unwrap();
+    );
     let log = dir.join("stderr.log");
     let (mut gw, url) = serve_logging_to(
         &cfg,

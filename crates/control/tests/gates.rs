@@ -116,6 +116,11 @@ impl World {
         }
     }
 
+    /// `method path` with `body` as the bootstrap admin; the answer, which must be a 2xx.
+    async fn as_admin(&self, method: Method, path: &str, body: Value) -> Value {
+        ok(&self.api, &self.admin, method, path, body).await
+    }
+
     fn token(&self, who: &str) -> String {
         if who == "admin" {
             return self.admin.clone();
@@ -240,10 +245,7 @@ fn id(v: &Value) -> String {
 
 /// Stores a version of suite `name` of `uc` (each call with a new `n` makes the next version).
 async fn suite(w: &World, uc: &str, name: &str, n: u32) {
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PUT,
+    w.as_admin(Method::PUT,
         &format!("/admin/v1/use-cases/{uc}/suites/{name}"),
         json!({"document": {"prompts": [format!("hi {n}")], "routes": ["chat"], "tests": [{"vars": {}}]}}),
     )
@@ -400,15 +402,13 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
     w.refused(&uc, "pilot", &["budget", "policy"]).await;
     // A budget of another use case does not count.
     let other = w.use_case("other").await;
-    ok(&w.api, &w.admin, Method::POST, "/admin/v1/budgets",
+    w.as_admin(Method::POST, "/admin/v1/budgets",
         json!({"scope": "use_case", "scope_id": other, "amount_usd": "50", "period": "month", "mode": "hard"})).await;
     w.refused(&uc, "pilot", &["budget", "policy"]).await;
-    ok(&w.api, &w.admin, Method::POST, "/admin/v1/budgets",
+    w.as_admin(Method::POST, "/admin/v1/budgets",
         json!({"scope": "use_case", "scope_id": uc, "amount_usd": "50", "period": "month", "mode": "hard"})).await;
     w.refused(&uc, "pilot", &["policy"]).await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/use-cases/{uc}/policy"),
         json!({"policy": {"default": "redact"}}),
@@ -660,9 +660,7 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_take_two_people_and_never_the_requester() {
     let w = World::new().await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         "/admin/v1/gates",
         json!({"pilot": {"checks": [], "approvals": ["lead", "risk_officer"]}}),
@@ -813,9 +811,7 @@ async fn approvals_take_two_people_and_never_the_requester() {
         .await;
     assert_eq!(s, 201, "{v}");
     // A role the gate does not ask for.
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         "/admin/v1/gates",
         json!({"pilot": {"checks": [], "approvals": ["lead"]}}),
@@ -925,9 +921,7 @@ async fn an_override_is_a_platform_admins_audited_and_shown_for_ever() {
     assert_eq!(audit[0]["details"]["override"]["unmet"], o["unmet"]);
     assert_eq!(audit[0]["details"]["gate"]["met"], false);
     // Ever after: through later moves, in lists too.
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::POST,
         &path,
         json!({"to": "retired", "reason": "done"}),
@@ -956,14 +950,8 @@ async fn an_override_is_a_platform_admins_audited_and_shown_for_ever() {
         "{list}"
     );
     // A met gate needs no override, and records none.
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PUT,
-        "/admin/v1/gates",
-        planes::gates_off(),
-    )
-    .await;
+    w.as_admin(Method::PUT, "/admin/v1/gates", planes::gates_off())
+        .await;
     let other = w.use_case("met").await;
     let (s, v) = w
         .call(
@@ -983,9 +971,7 @@ async fn an_override_is_a_platform_admins_audited_and_shown_for_ever() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_role_matrix_of_the_gate_routes() {
     let w = World::new().await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         "/admin/v1/gates",
         json!({"pilot": {"checks": [], "approvals": ["lead", "risk_officer"]}}),
@@ -1108,9 +1094,7 @@ async fn the_role_matrix_of_the_gate_routes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_eval_line_compares_with_the_champion_of_the_same_suite_version() {
     let w = World::new().await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         "/admin/v1/gates",
         json!({"pilot": {"checks": ["eval"], "approvals": [], "max_regression": 0.1}}),
@@ -1149,9 +1133,7 @@ async fn the_eval_line_compares_with_the_champion_of_the_same_suite_version() {
     assert_eq!(run["champion"]["run_id"], v2_champion.as_str(), "{run}");
     // Under a tighter tolerance, v1's drop of 10 points refuses.
     let uc2 = w.use_case("tight").await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         "/admin/v1/gates",
         json!({"pilot": {"checks": ["eval"], "approvals": [], "max_regression": 0.05}}),
@@ -1172,14 +1154,8 @@ async fn stale_requests_never_count() {
     let w = World::new().await;
     let uc = w.use_case("race").await;
     let store = &w.g.gw.store;
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PUT,
-        "/admin/v1/gates",
-        planes::gates_off(),
-    )
-    .await;
+    w.as_admin(Method::PUT, "/admin/v1/gates", planes::gates_off())
+        .await;
     let (s, v) = w.stage("lead_a", &uc, "pilot").await;
     assert_eq!(s, 200, "{v}");
     // A request written for a stage the use case has left is refused by the store.
@@ -1262,25 +1238,21 @@ async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
     let w = World::new().await;
     let uc = w.use_case("windows").await;
     let neighbour = w.use_case("neighbour").await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/use-cases/{neighbour}/policy"),
         json!({"policy": {"default": "redact"}}),
     )
     .await;
-    ok(&w.api, &w.admin, Method::PUT, "/admin/v1/gates",
+    w.as_admin(Method::PUT, "/admin/v1/gates",
         json!({"pilot": {"checks": ["policy", "fairness", "outcomes", "cost"], "approvals": ["lead", "risk_officer"], "outcome_days": 45}})).await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PATCH,
         &format!("/admin/v1/use-cases/{uc}"),
         json!({"value_model": {"volume_per_month": 1000}}),
     )
     .await;
-    ok(&w.api, &w.admin, Method::POST, "/admin/v1/budgets",
+    w.as_admin(Method::POST, "/admin/v1/budgets",
         json!({"scope": "use_case", "scope_id": uc, "amount_usd": "50", "period": "month", "mode": "hard"})).await;
     let unmet = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
@@ -1393,66 +1365,33 @@ async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
     assert_eq!(s, 201, "{v}");
     assert_eq!(w.unmet(&uc, "pilot").await, unmet(&["policy"]));
     let officer = format!("/admin/v1/users/{}", w.uid("officer"));
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PATCH,
-        &officer,
-        json!({"disabled": true}),
-    )
-    .await;
+    w.as_admin(Method::PATCH, &officer, json!({"disabled": true}))
+        .await;
     assert_eq!(
         w.unmet(&uc, "pilot").await,
         unmet(&["policy", "approval:risk_officer"])
     );
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PATCH,
-        &officer,
-        json!({"disabled": false}),
-    )
-    .await;
+    w.as_admin(Method::PATCH, &officer, json!({"disabled": false}))
+        .await;
     assert_eq!(w.unmet(&uc, "pilot").await, unmet(&["policy"]));
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PATCH,
-        &officer,
-        json!({"org_role": null}),
-    )
-    .await;
+    w.as_admin(Method::PATCH, &officer, json!({"org_role": null}))
+        .await;
     assert_eq!(
         w.unmet(&uc, "pilot").await,
         unmet(&["policy", "approval:risk_officer"])
     );
-    ok(
-        &w.api,
-        &w.admin,
-        Method::PATCH,
-        &officer,
-        json!({"org_role": "risk_officer"}),
-    )
-    .await;
-    let elsewhere = id(&ok(
-        &w.api,
-        &w.admin,
-        Method::POST,
-        "/admin/v1/pods",
-        json!({"name": "elsewhere"}),
-    )
-    .await);
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(Method::PATCH, &officer, json!({"org_role": "risk_officer"}))
+        .await;
+    let elsewhere = id(&w
+        .as_admin(Method::POST, "/admin/v1/pods", json!({"name": "elsewhere"}))
+        .await);
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/pods/{elsewhere}/members/{}", w.uid("lead_a")),
         json!({"role": "lead"}),
     )
     .await;
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/pods/{}/members/{}", w.pod, w.uid("lead_a")),
         json!({"role": "viewer"}),
@@ -1462,18 +1401,14 @@ async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
         w.unmet(&uc, "pilot").await,
         unmet(&["policy", "approval:lead"])
     );
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/pods/{}/members/{}", w.pod, w.uid("lead_a")),
         json!({"role": "lead"}),
     )
     .await;
     // Its own policy: every line met; the move goes through.
-    ok(
-        &w.api,
-        &w.admin,
+    w.as_admin(
         Method::PUT,
         &format!("/admin/v1/use-cases/{uc}/policy"),
         json!({"policy": {"default": "redact"}}),
