@@ -796,14 +796,7 @@ pub async fn gates(conn: Conn, cmd: Gates) -> anyhow::Result<()> {
             }
         }
         Gates::Set { file } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
-            } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?
-            };
-            let doc: Value = serde_yaml::from_str(&text)
-                .with_context(|| format!("{} is not YAML", file.display()))?;
+            let (_, doc) = read_yaml(&file)?;
             let v = c.call(reqwest::Method::PUT, "/gates", Some(doc)).await?;
             if c.json {
                 print_json(&v);
@@ -887,18 +880,11 @@ pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
             use_case,
             note,
         } => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
-            } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?
-            };
+            let (text, policy) = read_yaml(&file)?;
             // Checked here first, so a mistake is named with the file before anything is sent.
             if let Err(e) = tollgate_guard::Policy::from_yaml(&text) {
                 bail!("{}: {e}", file.display());
             }
-            let policy: Value = serde_yaml::from_str(&text)
-                .with_context(|| format!("{} is not YAML", file.display()))?;
             let v = c
                 .call(
                     reqwest::Method::PUT,
@@ -1404,5 +1390,83 @@ mod tests {
         assert_eq!(terminal_safe("red\u{1b}[31mpod"), "red\\u{1b}[31mpod");
         assert_eq!(terminal_safe("a\rb\u{202e}c"), "a\\u{d}b\\u{202e}c");
         assert!(!terminal_safe("x\u{7}\u{9b}y").chars().any(char::is_control));
+    }
+}
+
+/// A YAML document from `file` (`-`: standard input), as its text and as JSON. YAML's `.nan`
+/// and `.inf` have no JSON form (they would be sent as `null`, and refused as a wrong type): they
+/// are refused here, by their path in the document.
+pub(crate) fn read_yaml(file: &std::path::Path) -> anyhow::Result<(String, Value)> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", file.display()))?;
+    if let Some(path) = non_finite(&doc) {
+        bail!(
+            "{}: `{path}` is not a finite number (.nan and .inf have no JSON form)",
+            file.display()
+        );
+    }
+    let json = serde_json::to_value(&doc)
+        .map_err(|e| anyhow::anyhow!("{}: cannot be sent as JSON: {e}", file.display()))?;
+    Ok((text, json))
+}
+
+/// The path (`production.max_regression`, `tests[2].weight`) of the first NaN or infinite
+/// number in `v`, if any.
+fn non_finite(v: &serde_yaml::Value) -> Option<String> {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Number(n) => n.as_f64().filter(|f| !f.is_finite()).map(|_| String::new()),
+        Y::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| non_finite(item).map(|rest| format!("[{i}]{}", dotted(&rest)))),
+        Y::Mapping(map) => map.iter().find_map(|(k, item)| {
+            let key = match k {
+                Y::String(s) => s.clone(),
+                other => serde_yaml::to_string(other)
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default(),
+            };
+            non_finite(item).map(|rest| format!("{key}{}", dotted(&rest)))
+        }),
+        Y::Tagged(t) => non_finite(&t.value),
+        Y::Null | Y::Bool(_) | Y::String(_) => None,
+    }
+}
+
+/// `rest` joined after a key: `.x` for a key, `[2]` as it is, nothing for nothing.
+fn dotted(rest: &str) -> String {
+    if rest.is_empty() || rest.starts_with('[') {
+        rest.to_string()
+    } else {
+        format!(".{rest}")
+    }
+}
+
+#[cfg(test)]
+mod yaml_tests {
+    use super::non_finite;
+
+    #[test]
+    fn a_non_finite_number_is_named_by_its_path() {
+        let cases = [
+            (
+                "production: { max_regression: .nan }",
+                Some("production.max_regression"),
+            ),
+            ("a: [1, 2, {b: -.inf}]", Some("a[2].b")),
+            ("- .inf", Some("[0]")),
+            ("x: .Inf", Some("x")),
+            ("a: 1.5\nb: [0.0, -2]\nc: '.nan'", None),
+        ];
+        for (text, want) in cases {
+            let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+            assert_eq!(non_finite(&v).as_deref(), want, "{text}");
+        }
     }
 }

@@ -147,10 +147,7 @@ pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
             concurrency,
             output_json,
         } => {
-            let text = std::fs::read_to_string(&probe)
-                .with_context(|| format!("cannot read {}", probe.display()))?;
-            let doc: Value = serde_yaml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", probe.display()))?;
+            let (_, doc) = crate::admin::read_yaml(&probe)?;
             let run = c
                 .post(
                     &format!("/use-cases/{}/fairness-runs", enc(&use_case)),

@@ -506,6 +506,15 @@ async fn the_cli_drives_the_admin_api() {
     let (code, _, err) = cli_status(&url, &token, &["gates", "set", gates.to_str().unwrap()]);
     assert_eq!(code, 1, "a lead may not change the gates");
     assert!(err.contains("403"), "{err}");
+    // A number YAML has and JSON has not is named by its path, before anything is sent.
+    let nan = dir.join("gates-nan.yaml");
+    std::fs::write(&nan, "production: { max_regression: .nan }\n").unwrap();
+    let (code, _, err) = cli_status(&url, admin, &["gates", "set", nan.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("`production.max_regression` is not a finite number"),
+        "{err}"
+    );
     for to in ["pilot", "production"] {
         cli(
             &url,

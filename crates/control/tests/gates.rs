@@ -881,6 +881,18 @@ async fn approvals_take_two_people_and_never_the_requester() {
         )
         .await;
     assert_eq!(s, 400, "{v}");
+    // A query parameter given twice, or one the endpoint does not take, is named.
+    for (query, param) in [("to=pilot&to=production", "to"), ("stage=pilot", "stage")] {
+        let (s, v) = w
+            .call(
+                "admin",
+                Method::GET,
+                &format!("/admin/v1/use-cases/{uc}/gate?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!((s, v["error"]["param"].as_str()), (400, Some(param)), "{v}");
+    }
 }
 
 /// Only a platform admin overrides, with a reason; the override is audited with the unmet lines

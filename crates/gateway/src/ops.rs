@@ -178,7 +178,13 @@ pub async fn shape_client_errors(
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         _ => "invalid_request",
     };
-    let body = crate::error::error_json(message, "invalid_request_error", None, Some(code));
+    // A query string that names a field twice, or one the endpoint does not take, says which.
+    let param = tollgate_http::extract::field_named(
+        &message,
+        &["duplicate field `", "unknown field `", "missing field `"],
+    )
+    .map(str::to_string);
+    let body = crate::error::error_json(message, "invalid_request_error", param, Some(code));
     let mut out = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     for (k, v) in parts.headers.iter() {
         if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {

@@ -84,17 +84,31 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
+        let at = e.path().clone();
         let inner = e.into_inner();
-        // serde_json calls a wrong type where an enum goes (`"role": 1`) a syntax error: when
-        // the text is JSON after all, the field is at fault.
-        let syntax = matches!(
+        if !matches!(
             inner.classify(),
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof
-        ) && serde_json::from_str::<serde_json::Value>(text).is_err();
-        if syntax {
-            return ApiError::invalid(format!("the request body is not valid JSON: {inner}"), None);
+        ) {
+            return invalid_value(path, &inner);
         }
-        invalid_value(path, &inner)
+        let Ok(parsed) = serde_json::from_str::<serde_json::Value>(text) else {
+            return ApiError::invalid(format!("the request body is not valid JSON: {inner}"), None);
+        };
+        // The text is JSON after all: serde_json calls a wrong type where an enum goes
+        // (`"role": 1`, `"to": null`) a syntax error, in words ("expected value at line 1
+        // column 7") that name neither what was wanted nor what came. The field is at fault.
+        let found = found_at(&parsed, &at).unwrap_or("something else");
+        let what = match path.as_str() {
+            "." => "the request body".to_string(),
+            p => format!("`{p}`"),
+        };
+        ApiError::invalid(
+            format!(
+                "invalid value for {what}: expected one of its names as a string, found {found}"
+            ),
+            (path != ".").then_some(path),
+        )
     })?;
     de.end()
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}"), None))?;
@@ -215,6 +229,37 @@ mod dup {
     }
 }
 
+/// What kind of JSON value sits at `path` in `value` (`null`, `a number` …), if it is there.
+fn found_at(value: &serde_json::Value, path: &serde_path_to_error::Path) -> Option<&'static str> {
+    use serde_path_to_error::Segment;
+    let mut here = value;
+    for segment in path.iter() {
+        here = match segment {
+            Segment::Seq { index } => here.get(index)?,
+            Segment::Map { key } | Segment::Enum { variant: key } => here.get(key)?,
+            Segment::Unknown => return None,
+        };
+    }
+    Some(match here {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    })
+}
+
+/// The field a serde message names after one of `kinds` (`missing field `, `duplicate field `
+/// …, each ending in a backquote), if it names one.
+pub fn field_named<'a>(message: &'a str, kinds: &[&str]) -> Option<&'a str> {
+    kinds
+        .iter()
+        .find_map(|k| message.find(k).map(|i| &message[i + k.len()..]))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+}
+
 /// The 400 of JSON that is not what the endpoint takes; `path` is where serde found the
 /// mistake (`.` for the body itself).
 fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
@@ -225,11 +270,7 @@ fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
     };
     // serde names a missing or repeated field only in its message; that field is the param.
     let text = inner.to_string();
-    let field = ["missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|prefix| text.strip_prefix(prefix))
-        .and_then(|rest| rest.split_once('`'))
-        .map(|(field, _)| field);
+    let field = field_named(&text, &["missing field `", "duplicate field `"]);
     let param = match (at, field) {
         (Some(p), Some(f)) => Some(format!("{p}.{f}")),
         (None, Some(f)) => Some(f.to_string()),
@@ -423,6 +464,24 @@ mod tests {
         assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");
         let (msg, param) = err(br#"{"model":"m","messages":[],"max_tokens":"ten"}"#);
         assert_eq!(param.as_deref(), Some("max_tokens"), "{msg}");
+        // A wrong type where a name goes says what came, at the field's path.
+        for (role, found) in [
+            ("null", "found null"),
+            ("5", "found a number"),
+            ("{}", "found an object"),
+            ("[]", "found an array"),
+            ("true", "found a boolean"),
+        ] {
+            let body = format!(r#"{{"model":"m","messages":[{{"role":{role},"content":"x"}}]}}"#);
+            let (msg, param) = err(body.as_bytes());
+            assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");
+            assert_eq!(
+                msg,
+                format!(
+                    "invalid value for `messages[0].role`: expected one of its names as a string, {found}"
+                )
+            );
+        }
         // (`messages` may be left out for a pattern: `model` is the required field.)
         let (msg, _) = err(br#"{"messages":[]}"#);
         assert!(msg.contains("missing field `model`"), "{msg}");
