@@ -1224,6 +1224,66 @@ async fn stale_requests_never_count() {
         .await
         .unwrap_err();
     assert!(matches!(e, tollgate_store::StoreError::Invalid(_)), "{e:?}");
+    // A request that outlived its stage — which the store's own checks on opening and on moving
+    // never leave, so it is made here with SQL — is refused by both layers of an approval: the
+    // API's check (named in its message) and the store's, in its write transaction.
+    let open = tollgate_store::PromotionRequest {
+        id: tollgate_store::new_id("prq"),
+        ..req.clone()
+    };
+    store.create_promotion_request(&open).await.unwrap();
+    let db = w.g.gw.config.server.data_dir.join("tollgate.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let set_stage = async |stage: &str| {
+        sqlx::query("UPDATE use_cases SET stage = ? WHERE id = ?")
+            .bind(stage)
+            .bind(&uc)
+            .execute(&pool)
+            .await
+            .unwrap();
+    };
+    set_stage("proposed").await;
+    let (s, v) = w
+        .call(
+            "lead_b",
+            Method::POST,
+            &format!("/admin/v1/use-cases/{uc}/approvals"),
+            Some(json!({"role": "lead", "note": "ok"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            s,
+            v["error"]["code"].as_str(),
+            v["error"]["message"].as_str()
+        ),
+        (
+            409,
+            Some("no_promotion_request"),
+            Some("the open request is for a move from pilot, and the use case is in proposed now")
+        ),
+        "{v}"
+    );
+    let e = store
+        .add_approval(&tollgate_store::Approval {
+            id: tollgate_store::new_id("apr"),
+            request_id: open.id.clone(),
+            use_case_id: uc.clone(),
+            role: "lead".into(),
+            user_id: w.uid("lead_b"),
+            note: String::new(),
+            at: T0,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, tollgate_store::StoreError::Invalid(m) if m.contains("another stage")),
+        "{e:?}"
+    );
+    set_stage("pilot").await;
+    pool.close().await;
     // The checklist is only for the next move.
     let (s, v) = w
         .call(
