@@ -20,6 +20,12 @@ turns going first (the second of a round measures worse on this machine, whateve
 With --against BIN one more gateway runs beside the first, the same but for its binary: an A/B of
 two builds on the same machine minutes.
 
+Every gateway run also reports the gateway's own p99, from its histograms scraped before and after
+the run: the time it adds (`tollgate_gateway_overhead_seconds`) and the upstream call as it sees it
+(`tollgate_upstream_duration_seconds`), each as the upper bound of the bucket holding the 99th
+percentile (the buckets double: 0.16, 0.32, 0.64 ms …). Beside the client's figures, they show
+which part of the request the tail is in.
+
 Every run also reports the CPU time the serving process used per answered request (from
 /proc/<pid>/stat, its background threads included): a figure much less noisy than a tail
 percentile on a shared machine, and the one that moves when the request path gets cheaper.
@@ -147,6 +153,43 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     }
 
 
+HISTOGRAMS = {
+    # The gateway's own view of each request: the time it adds (total minus waiting on the
+    # upstream), and the upstream call as it sees it (the simulator's hop, with the gateway's
+    # scheduling of the answer included).
+    "overhead": 'tollgate_gateway_overhead_seconds_bucket{le="%s",endpoint="chat",stream="false"}',
+    "upstream": 'tollgate_upstream_duration_seconds_bucket{le="%s",provider="sim",outcome="ok"}',
+}
+
+
+def buckets(base):
+    """The cumulative bucket counts of HISTOGRAMS, scraped from the gateway's /metrics."""
+    text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+    out = {}
+    for name, pattern in HISTOGRAMS.items():
+        rx = re.escape(pattern).replace(re.escape("%s"), r"([0-9.e+-]+|\+Inf)") + r" (\d+)"
+        out[name] = [(float(le), int(n)) for le, n in re.findall(rx, text)]
+    return out
+
+
+def own(g):
+    """The gateway's own p99 bounds of a run, as a table cell."""
+    b = g.get("own_p99_ms") or {}
+    cell = lambda v: f"≤ {v:.2f}" if v is not None else "n/a"
+    return f"{cell(b.get('overhead'))} / {cell(b.get('upstream'))} ms"
+
+
+def p99_bound(before, after):
+    """The upper bound (ms) of the bucket holding the 99th percentile of what was observed
+    between two scrapes, per histogram; None when nothing was."""
+    out = {}
+    for name in HISTOGRAMS:
+        deltas = [(le, n - dict(before[name]).get(le, 0)) for le, n in after[name]]
+        total = max((n for _, n in deltas), default=0)
+        out[name] = next((le * 1000 for le, n in deltas if total and n >= 0.99 * total), None)
+    return out
+
+
 class OtlpSink(BaseHTTPRequestHandler):
     """Accepts OTLP/HTTP exports and counts them (requests, bytes)."""
     exports = 0
@@ -239,7 +282,9 @@ telemetry:
                 # with the same binary in both places), so each is driven first as often as the
                 # other.
                 for name, gw, url, key in gws[rnd % len(gws):] + gws[:rnd % len(gws)]:
+                    before = buckets(url)
                     row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key, proc=gw)
+                    row[name]["own_p99_ms"] = p99_bound(before, buckets(url))
                 results["fixed"].append(row)
                 d, g = row["direct"], row["gateway"]
                 print(f"rate {rate} round {rnd + 1}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
@@ -247,7 +292,8 @@ telemetry:
                       + "".join(f" | {n} p50 {row[n]['p50_ms']:.3f} p99 {row[n]['p99_ms']:.3f} ms"
                                 for n, *_ in gws[1:])
                       + " | CPU/request " + " ".join(f"{n} {row[n]['cpu_us']:.0f} µs" for n in ["direct"] + [n for n, *_ in gws])
-                      + f" (non-200: {d['non_200']}/{g['non_200']})", flush=True)
+                      + f" (non-200: {d['non_200']}/{g['non_200']})"
+                      + " | own p99 " + " ".join(f"{n} {own(row[n])}" for n, *_ in gws), flush=True)
         for rnd in range(0 if args.no_max else args.rounds):
             d = oha(direct, args.seconds)
             _, _, url, key = gws[0]
@@ -279,8 +325,8 @@ telemetry:
            f"the two gateways taking turns going first" if args.traces is not None else "")
         + ".",
         "",
-        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) | gateway's own p99: overhead / upstream |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["fixed"]:
         d = r["direct"]
@@ -290,7 +336,7 @@ telemetry:
                          f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
                          f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
                          f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} | "
-                         f"{d['cpu_us']:.0f} / {g['cpu_us']:.0f} µs |")
+                         f"{d['cpu_us']:.0f} / {g['cpu_us']:.0f} µs | {own(g)} |")
     for rate in sorted({r["rate"] for r in results["fixed"]}):
         rows = [r for r in results["fixed"] if r["rate"] == rate]
         for name in [n for n, *_ in gws]:
@@ -298,7 +344,7 @@ telemetry:
             med50 = statistics.median(r[name]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
             cpu = statistics.median(r[name]["cpu_us"] for r in rows)
             lines.append(f"| **{rate}** | median{'' if name == 'gateway' else ' (' + name + ')'} | | | | | "
-                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | | **{cpu:.0f} µs** |")
+                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | | **{cpu:.0f} µs** | |")
     lines += ["", "| max throughput | round | direct req/s | gateway req/s | ratio | direct p50 | gateway p50 |",
               "|---|---|---|---|---|---|---|"]
     for r in results["max"]:
