@@ -797,7 +797,10 @@ pub async fn gates(conn: Conn, cmd: Gates) -> anyhow::Result<()> {
         }
         Gates::Set { file } => {
             let (_, doc) = read_yaml(&file)?;
-            let v = c.call(reqwest::Method::PUT, "/gates", Some(doc)).await?;
+            let v = c
+                .call(reqwest::Method::PUT, "/gates", Some(doc))
+                .await
+                .with_context(|| format!("{} was not accepted", file.display()))?;
             if c.json {
                 print_json(&v);
             } else {
@@ -1393,48 +1396,78 @@ mod tests {
     }
 }
 
-/// A YAML document from `file` (`-`: standard input), as its text and as JSON. YAML's `.nan`
-/// and `.inf` have no JSON form (they would be sent as `null`, and refused as a wrong type): they
-/// are refused here, by their path in the document.
+/// The largest YAML document the CLI sends (the admin API takes bodies of 64 KiB).
+const MAX_YAML_BYTES: usize = 1024 * 1024;
+
+/// A YAML document from `file` (`-`: standard input), as its text and as JSON. What has no JSON
+/// form is refused here, by its path in the document, before anything is sent: YAML's `.nan`
+/// and `.inf` (they would go as `null`), tags (`!custom 1`), keys that are not strings; and an
+/// empty document or one over 1 MiB.
 pub(crate) fn read_yaml(file: &std::path::Path) -> anyhow::Result<(String, Value)> {
+    let name = file.display();
     let text = if file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?
     };
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: not valid YAML: {e}", file.display()))?;
-    if let Some(path) = non_finite(&doc) {
+    if text.len() > MAX_YAML_BYTES {
         bail!(
-            "{}: `{path}` is not a finite number (.nan and .inf have no JSON form)",
-            file.display()
+            "{name} is {} bytes; at most {MAX_YAML_BYTES} are sent",
+            text.len()
         );
     }
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("{name}: not valid YAML: {e}"))?;
+    if doc.is_null() {
+        bail!("{name} is empty: give a YAML mapping");
+    }
+    if let Some((path, why)) = unsendable(&doc) {
+        let at = if path.is_empty() {
+            "the document".to_string()
+        } else {
+            format!("`{path}`")
+        };
+        bail!("{name}: {at} {why}");
+    }
     let json = serde_json::to_value(&doc)
-        .map_err(|e| anyhow::anyhow!("{}: cannot be sent as JSON: {e}", file.display()))?;
+        .map_err(|e| anyhow::anyhow!("{name}: cannot be sent as JSON: {e}"))?;
+    // Refused here rather than cut off by the server mid-upload (a broken pipe, not a reason).
+    let size = serde_json::to_vec(&json).map_or(0, |b| b.len());
+    if size > tollgate_control::ADMIN_MAX_BODY_BYTES {
+        bail!(
+            "{name} is {size} bytes as JSON; the admin API takes at most {}",
+            tollgate_control::ADMIN_MAX_BODY_BYTES
+        );
+    }
     Ok((text, json))
 }
 
-/// The path (`production.max_regression`, `tests[2].weight`) of the first NaN or infinite
-/// number in `v`, if any.
-fn non_finite(v: &serde_yaml::Value) -> Option<String> {
+/// The path (`production.max_regression`, `tests[2].weight`) of the first value of `v` that has
+/// no JSON form, and why, if any.
+fn unsendable(v: &serde_yaml::Value) -> Option<(String, &'static str)> {
     use serde_yaml::Value as Y;
     match v {
-        Y::Number(n) => n.as_f64().filter(|f| !f.is_finite()).map(|_| String::new()),
-        Y::Sequence(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| non_finite(item).map(|rest| format!("[{i}]{}", dotted(&rest)))),
-        Y::Mapping(map) => map.iter().find_map(|(k, item)| {
-            let key = match k {
-                Y::String(s) => s.clone(),
-                other => serde_yaml::to_string(other)
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_default(),
-            };
-            non_finite(item).map(|rest| format!("{key}{}", dotted(&rest)))
+        Y::Number(n) => n.as_f64().filter(|f| !f.is_finite()).map(|_| {
+            (
+                String::new(),
+                "is not a finite number (.nan and .inf have no JSON form)",
+            )
         }),
-        Y::Tagged(t) => non_finite(&t.value),
+        Y::Sequence(items) => items.iter().enumerate().find_map(|(i, item)| {
+            unsendable(item).map(|(rest, why)| (format!("[{i}]{}", dotted(&rest)), why))
+        }),
+        Y::Mapping(map) => map.iter().find_map(|(k, item)| match k {
+            Y::String(key) => {
+                unsendable(item).map(|(rest, why)| (format!("{key}{}", dotted(&rest)), why))
+            }
+            other => Some((
+                serde_json::to_string(other)
+                    .map(|s| s.chars().take(64).collect())
+                    .unwrap_or_default(),
+                "is a key that is not a string (quote it)",
+            )),
+        }),
+        Y::Tagged(_) => Some((String::new(), "has a YAML tag; give a plain value")),
         Y::Null | Y::Bool(_) | Y::String(_) => None,
     }
 }
@@ -1450,10 +1483,10 @@ fn dotted(rest: &str) -> String {
 
 #[cfg(test)]
 mod yaml_tests {
-    use super::non_finite;
+    use super::unsendable;
 
     #[test]
-    fn a_non_finite_number_is_named_by_its_path() {
+    fn what_has_no_json_form_is_named_by_its_path() {
         let cases = [
             (
                 "production: { max_regression: .nan }",
@@ -1462,11 +1495,15 @@ mod yaml_tests {
             ("a: [1, 2, {b: -.inf}]", Some("a[2].b")),
             ("- .inf", Some("[0]")),
             ("x: .Inf", Some("x")),
-            ("a: 1.5\nb: [0.0, -2]\nc: '.nan'", None),
+            ("a: 1.5\nb: [0.0, -2]\nc: '.nan'\n'1': x", None),
+            ("a: {b: !custom 0.1}", Some("a.b")),
+            ("!custom {a: 1}", Some("")),
+            ("a: {1: 2}", Some("a.1")),
+            ("- {[1, 2]: x}", Some("[0][1,2]")),
         ];
         for (text, want) in cases {
             let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
-            assert_eq!(non_finite(&v).as_deref(), want, "{text}");
+            assert_eq!(unsendable(&v).map(|(p, _)| p).as_deref(), want, "{text}");
         }
     }
 }

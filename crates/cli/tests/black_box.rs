@@ -515,6 +515,23 @@ async fn the_cli_drives_the_admin_api() {
         err.contains("`production.max_regression` is not a finite number"),
         "{err}"
     );
+    // So are a tag, a key that is not a string, and an empty file.
+    for (text, want) in [
+        (
+            "production: { max_regression: !custom 0.1 }\n",
+            "`production.max_regression` has a YAML tag",
+        ),
+        (
+            "pilot: { 1: 2 }\n",
+            "`pilot.1` is a key that is not a string",
+        ),
+        ("# nothing\n", "is empty"),
+    ] {
+        std::fs::write(&nan, text).unwrap();
+        let (code, _, err) = cli_status(&url, admin, &["gates", "set", nan.to_str().unwrap()]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(want), "{text}: {err}");
+    }
     for to in ["pilot", "production"] {
         cli(
             &url,

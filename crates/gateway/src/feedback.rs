@@ -97,6 +97,7 @@ struct FeedbackBody {
     request_id: Option<String>,
     session_id: Option<String>,
     event_id: Option<String>,
+    #[serde(default, deserialize_with = "tollgate_http::extract::optional_name")]
     outcome: Option<Outcome>,
     rating: Option<i64>,
     accepted: Option<bool>,

@@ -372,8 +372,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 
 /// The data plane's axum app with `other` routes served beside it (the control plane's
 /// `/admin/v1`, composed by the binary). Layers, outermost first, cover both: request id (set,
-/// then copied to the response) after id headers are checked (too long or not printable: 400, see
-/// [`ops::check_id_headers`]), then panic → OpenAI-shaped 500. Unknown paths answer the
+/// then copied to the response) after id headers and the query are checked (too long or not
+/// printable, a query parameter given twice: 400, see
+/// [`ops::check_request_head`]), then panic → OpenAI-shaped 500. Unknown paths answer the
 /// OpenAI-shaped 404.
 pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
     Router::new()
@@ -391,7 +392,7 @@ pub fn router_with(gw: Arc<Gateway>, other: Router) -> Router {
         .merge(other)
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::from_fn(ops::check_id_headers))
+                .layer(axum::middleware::from_fn(ops::check_request_head))
                 .layer(axum::middleware::from_fn(ops::shape_client_errors))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestIdV7))
                 .layer(PropagateRequestIdLayer::x_request_id())

@@ -105,40 +105,60 @@ pub const MAX_ID_HEADER_BYTES: usize = 256;
 const ID_HEADERS: [&str; 3] = ["x-request-id", "x-tollgate-user", "x-tollgate-session"];
 
 /// The outermost layer: refuses a request whose id headers are too long or not visible ASCII,
-/// before anything stores or echoes them. The refusal carries a fresh request id, never the
-/// client's.
-pub async fn check_id_headers(
+/// before anything stores or echoes them, and one whose query string gives a parameter twice
+/// (read as one value, the repeat would silently win: `?use_case_id=A&use_case_id=B` reporting
+/// on B). The refusal carries a fresh request id, never the client's.
+pub async fn check_request_head(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if let Some((message, param, code)) = head_problem(&req) {
+        let mut resp = ApiError::InvalidRequest {
+            message,
+            param: Some(param),
+            code,
+        }
+        .into_response();
+        if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
+            resp.headers_mut().insert("x-request-id", id);
+        }
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// What is wrong with a request's id headers or query string, if anything: the message, the
+/// param and the code.
+fn head_problem(req: &axum::extract::Request) -> Option<(String, String, &'static str)> {
     for name in ID_HEADERS {
         for value in req.headers().get_all(name) {
             let bytes = value.as_bytes();
             let problem = if bytes.len() > MAX_ID_HEADER_BYTES {
-                Some(format!(
+                format!(
                     "the `{name}` header is {} bytes long; at most {MAX_ID_HEADER_BYTES} are accepted",
                     bytes.len()
-                ))
+                )
             } else if bytes.iter().any(|b| !(0x20..0x7f).contains(b)) {
-                Some(format!("the `{name}` header must be printable ASCII"))
+                format!("the `{name}` header must be printable ASCII")
             } else {
-                None
+                continue;
             };
-            if let Some(message) = problem {
-                let mut resp = ApiError::InvalidRequest {
-                    message,
-                    param: Some(name.to_string()),
-                    code: "invalid_header",
-                }
-                .into_response();
-                if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
-                    resp.headers_mut().insert("x-request-id", id);
-                }
-                return resp;
-            }
+            return Some((problem, name.to_string(), "invalid_header"));
         }
     }
-    next.run(req).await
+    let query = req.uri().query()?;
+    let mut seen = std::collections::HashSet::new();
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k)
+        .find(|k| !seen.insert(k.clone()))
+        .map(|k| {
+            let k: String = k.chars().take(64).collect();
+            (
+                format!("the query parameter `{k}` is given twice; give it once"),
+                k,
+                "invalid_request",
+            )
+        })
 }
 
 /// Gives every client error the OpenAI shape. axum's own rejections (a path segment that is not

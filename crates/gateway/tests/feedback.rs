@@ -235,6 +235,12 @@ async fn bad_feedback_is_told_what_is_wrong() {
             "outcome",
             "unknown variant",
         ),
+        // A name is a string: serde's `{"success": null}` spelling is refused too.
+        (
+            ok(json!({"outcome": {"success": null}})),
+            "outcome",
+            "invalid type: map, expected one of its names as a string",
+        ),
         (ok(json!({"rating": 0})), "rating", "1 to 5"),
         (ok(json!({"rating": 6})), "rating", "1 to 5"),
         (ok(json!({"rating": "five"})), "rating", "invalid type"),

@@ -383,6 +383,34 @@ async fn oversized_id_headers_are_refused_not_stored_or_echoed() {
     );
 }
 
+/// A query parameter given twice is refused on every route, named (percent-decoded) as the
+/// param: read as one value, the repeat would silently win. Different parameters, and a
+/// parameter once, pass.
+#[tokio::test]
+async fn a_query_parameter_given_twice_is_refused_and_named() {
+    let (router, key, _) = app().await;
+    for (path, param) in [
+        ("/v1/models?x=1&x=2", "x"),
+        ("/healthz?a=1&b=2&a=3", "a"),
+        ("/admin/v1/audit?limit=1&limit=2", "limit"),
+        ("/v1/models?use%5Fcase=1&use_case=2", "use_case"),
+    ] {
+        let (status, headers, b) = call(router.clone(), get(&key, path)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(b["error"]["param"], param, "{path}: {b}");
+        assert_eq!(
+            b["error"]["message"],
+            format!("the query parameter `{param}` is given twice; give it once"),
+            "{path}"
+        );
+        assert!(headers.contains_key("x-request-id"), "{path}");
+    }
+    for path in ["/healthz?a=1&b=2", "/healthz?a=1", "/healthz?"] {
+        let (status, _, _) = call(router.clone(), get(&key, path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+}
+
 fn get(key: &str, path: &str) -> Request<Body> {
     Request::get(path)
         .header("authorization", format!("Bearer {key}"))

@@ -229,6 +229,49 @@ mod dup {
     }
 }
 
+/// Reads an optional name — a field of a unit-variant enum — from a string only, for bodies read
+/// straight from their text ([`parse_json`]): serde's derive would also take `{"name": null}`.
+/// An unknown name is named in the error, but never at length.
+pub fn optional_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::de::{Error, Visitor};
+    struct Name<T>(std::marker::PhantomData<T>);
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Name<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("one of its names as a string")
+        }
+        fn visit_none<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            d.deserialize_str(self)
+        }
+        fn visit_str<E: Error>(self, s: &str) -> Result<Option<T>, E> {
+            let read = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s);
+            T::deserialize(read).map(Some).map_err(|e| {
+                let text = e.to_string();
+                // serde's message ends in the names it takes (which never hold this text).
+                let expected = text
+                    .rsplit_once(", expected ")
+                    .map_or("one of its names", |(_, x)| x);
+                let shown: String = s.chars().take(64).collect();
+                let more = if shown.len() < s.len() { "…" } else { "" };
+                E::custom(format_args!(
+                    "unknown variant `{shown}{more}`, expected {expected}"
+                ))
+            })
+        }
+    }
+    d.deserialize_option(Name(std::marker::PhantomData))
+}
+
 /// What kind of JSON value sits at `path` in `value` (`null`, `a number` …), if it is there.
 fn found_at(value: &serde_json::Value, path: &serde_path_to_error::Path) -> Option<&'static str> {
     use serde_path_to_error::Segment;
@@ -281,7 +324,8 @@ fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
 
 /// Reads a parsed JSON value into `T` as its OpenAPI schema describes it: a struct only from
 /// an object (serde's derive also reads one from an array of its fields in order, so
-/// `[null, null]` would pass for a struct of two optional fields). Errors as [`parse_json`]'s.
+/// `[null, null]` would pass for a struct of two optional fields), a name (an enum's) only from
+/// a string (serde also reads `{"name": null}`). Errors as [`parse_json`]'s.
 pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(strict::Strict(value)).map_err(|e| {
         let path = e.path().to_string();
@@ -290,7 +334,8 @@ pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, A
 }
 
 mod strict {
-    //! A `serde_json::Value` deserializer that refuses an array where a struct goes.
+    //! A `serde_json::Value` deserializer that refuses an array where a struct goes, and an
+    //! object where a name goes.
 
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
     use serde_json::{Error, Value};
@@ -344,7 +389,27 @@ mod strict {
             variants: &'static [&'static str],
             visitor: V,
         ) -> Result<V::Value, Error> {
-            self.0.deserialize_enum(name, variants, visitor)
+            match self.0 {
+                // serde reads `{"production": null}` as the name `production` too; the API
+                // takes names as strings only (none of its names carries data).
+                Value::Object(_) => Err(de::Error::invalid_type(
+                    Unexpected::Map,
+                    &"one of its names as a string",
+                )),
+                // An unknown name is named in the answer, but never at length.
+                Value::String(s) if s.len() > 64 && !variants.contains(&s.as_str()) => {
+                    let shown: String = s.chars().take(64).collect();
+                    Err(de::Error::custom(format_args!(
+                        "unknown variant `{shown}…`, expected one of {}",
+                        variants
+                            .iter()
+                            .map(|v| format!("`{v}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+                other => other.deserialize_enum(name, variants, visitor),
+            }
         }
 
         fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -464,24 +529,34 @@ mod tests {
         assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");
         let (msg, param) = err(br#"{"model":"m","messages":[],"max_tokens":"ten"}"#);
         assert_eq!(param.as_deref(), Some("max_tokens"), "{msg}");
-        // A wrong type where a name goes says what came, at the field's path.
+        // A wrong type for a message's role (read as a string only) says what came, at its path.
         for (role, found) in [
-            ("null", "found null"),
-            ("5", "found a number"),
-            ("{}", "found an object"),
-            ("[]", "found an array"),
-            ("true", "found a boolean"),
+            ("null", "invalid type: null"),
+            ("5", "invalid type: integer `5`"),
+            ("{}", "invalid type: map"),
+            (r#"{"user": null}"#, "invalid type: map"),
+            ("[]", "invalid type: sequence"),
+            ("true", "invalid type: boolean `true`"),
         ] {
             let body = format!(r#"{{"model":"m","messages":[{{"role":{role},"content":"x"}}]}}"#);
             let (msg, param) = err(body.as_bytes());
             assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");
-            assert_eq!(
-                msg,
-                format!(
-                    "invalid value for `messages[0].role`: expected one of its names as a string, {found}"
-                )
+            assert!(
+                msg.starts_with(&format!(
+                    "invalid value for `messages[0].role`: {found}, expected one of its names as a string"
+                )),
+                "{msg}"
             );
         }
+        // An unknown role is named, but not echoed at length.
+        let long = "r".repeat(100_000);
+        let (msg, _) =
+            err(format!(r#"{{"model":"m","messages":[{{"role":"{long}"}}]}}"#).as_bytes());
+        assert!(msg.len() < 400, "{} bytes", msg.len());
+        assert!(
+            msg.contains(&format!("unknown variant `{}…`", "r".repeat(64))),
+            "{msg}"
+        );
         // (`messages` may be left out for a pattern: `model` is the required field.)
         let (msg, _) = err(br#"{"messages":[]}"#);
         assert!(msg.contains("missing field `model`"), "{msg}");
@@ -541,6 +616,157 @@ mod tests {
             match parse_value::<Body>(body.clone()) {
                 Err(ApiError::InvalidRequest { param: p, .. }) => {
                     assert_eq!(p.as_deref(), param, "{body}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    /// serde_json calls a wrong type where a derived enum goes a syntax error ("expected value
+    /// at line 1 column 7"): the answer says what came instead, at the field's path.
+    #[test]
+    fn a_wrong_type_where_a_name_goes_says_what_came() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        #[allow(dead_code)]
+        enum Stage {
+            Pilot,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Move {
+            moves: Vec<Stage>,
+        }
+        for (to, found) in [
+            ("null", "found null"),
+            ("5", "found a number"),
+            ("[]", "found an array"),
+            ("true", "found a boolean"),
+        ] {
+            let body = format!(r#"{{"moves": ["pilot", {to}]}}"#);
+            match parse_json::<Move>(body.as_bytes()) {
+                Err(ApiError::InvalidRequest { message, param, .. }) => {
+                    assert_eq!(param.as_deref(), Some("moves[1]"), "{body}");
+                    assert_eq!(
+                        message,
+                        format!(
+                            "invalid value for `moves[1]`: expected one of its names as a string, {found}"
+                        )
+                    );
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    /// `optional_name` reads a name from a string or nothing from null, and nothing else.
+    #[test]
+    fn an_optional_name_is_read_from_a_string_only() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Outcome {
+            Success,
+            Failure,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Event {
+            #[serde(default, deserialize_with = "optional_name")]
+            outcome: Option<Outcome>,
+        }
+        let read = |text: &str| parse_json::<Event>(text.as_bytes()).map(|e| e.outcome);
+        assert_eq!(
+            read(r#"{"outcome": "failure"}"#).ok(),
+            Some(Some(Outcome::Failure))
+        );
+        assert_eq!(read(r#"{"outcome": null}"#).ok(), Some(None));
+        assert_eq!(read(r#"{}"#).ok(), Some(None));
+        let long = "s".repeat(100_000);
+        for (text, want) in [
+            (
+                r#"{"outcome": {"success": null}}"#.to_string(),
+                "invalid type: map, expected one of its names as a string".to_string(),
+            ),
+            (
+                r#"{"outcome": 1}"#.to_string(),
+                "invalid type: integer `1`, expected one of its names as a string".to_string(),
+            ),
+            (
+                r#"{"outcome": "won"}"#.to_string(),
+                "unknown variant `won`, expected `success` or `failure`".to_string(),
+            ),
+            (
+                format!(r#"{{"outcome": "{long}"}}"#),
+                format!(
+                    "unknown variant `{}…`, expected `success` or `failure`",
+                    "s".repeat(64)
+                ),
+            ),
+        ] {
+            match read(&text) {
+                Err(ApiError::InvalidRequest { message, param, .. }) => {
+                    assert_eq!(param.as_deref(), Some("outcome"));
+                    assert!(message.contains(&want), "{message}");
+                    assert!(message.len() < 300, "{} bytes", message.len());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// A name is read only from a string: serde's `{"name": null}` spelling of a name, or any
+    /// other object, is refused at the field's path (found by an outside attack: a stage move
+    /// with `"to": {"production": null}` moved the use case).
+    #[test]
+    fn a_name_is_read_only_from_a_string() {
+        #[derive(Debug, PartialEq, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Stage {
+            Pilot,
+            Production,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Move {
+            to: Stage,
+            back: Option<Stage>,
+        }
+        // An unknown name is named, but not echoed at length.
+        let long = "p".repeat(100_000);
+        match parse_value::<Move>(serde_json::json!({ "to": long })) {
+            Err(ApiError::InvalidRequest { message, param, .. }) => {
+                assert_eq!(param.as_deref(), Some("to"));
+                assert!(message.len() < 300, "{} bytes", message.len());
+                let want = format!(
+                    "unknown variant `{}…`, expected one of `pilot`, `production`",
+                    "p".repeat(64)
+                );
+                assert!(message.contains(&want), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = parse_value::<Move>(serde_json::json!({"to": "production", "back": "pilot"}));
+        assert_eq!(
+            ok.map(|m| (m.to, m.back)).ok(),
+            Some((Stage::Production, Some(Stage::Pilot)))
+        );
+        for (body, param) in [
+            (serde_json::json!({"to": {"production": null}}), "to"),
+            (
+                serde_json::json!({"to": "pilot", "back": {"pilot": null}}),
+                "back",
+            ),
+            (serde_json::json!({"to": {"a": 1}}), "to"),
+            (serde_json::json!({"to": {}}), "to"),
+        ] {
+            match parse_value::<Move>(body.clone()) {
+                Err(ApiError::InvalidRequest {
+                    param: p, message, ..
+                }) => {
+                    assert_eq!(p.as_deref(), Some(param), "{body}");
+                    assert!(
+                        message
+                            .contains("invalid type: map, expected one of its names as a string"),
+                        "{body}: {message}"
+                    );
                 }
                 other => panic!("{body}: {other:?}"),
             }

@@ -124,8 +124,9 @@ pub struct ResponseFormat {
     pub extra: Map<String, Value>,
 }
 
-/// Author of a message.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+/// Author of a message. Read from its name as a string only (serde's derive would also take
+/// `{"user": null}`, which no OpenAI-compatible server does).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// System instructions.
@@ -140,6 +141,45 @@ pub enum Role {
     Tool,
     /// A legacy function result.
     Function,
+}
+
+impl Role {
+    /// Every role, by name.
+    const NAMES: [(&'static str, Role); 6] = [
+        ("system", Role::System),
+        ("developer", Role::Developer),
+        ("user", Role::User),
+        ("assistant", Role::Assistant),
+        ("tool", Role::Tool),
+        ("function", Role::Function),
+    ];
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Role;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("one of its names as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Role, E> {
+                Role::NAMES
+                    .iter()
+                    .find(|(n, _)| *n == s)
+                    .map(|(_, r)| *r)
+                    .ok_or_else(|| {
+                        // Named, but never echoed at length.
+                        let shown: String = s.chars().take(64).collect();
+                        E::custom(format_args!(
+                            "unknown variant `{shown}{}`, expected one of `system`, `developer`, `user`, `assistant`, `tool`, `function`",
+                            if shown.len() < s.len() { "…" } else { "" }
+                        ))
+                    })
+            }
+        }
+        d.deserialize_str(Name)
+    }
 }
 
 /// One message of the conversation.
