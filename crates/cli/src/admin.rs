@@ -1462,7 +1462,7 @@ fn unsendable(v: &serde_yaml::Value) -> Option<(String, &'static str)> {
             }
             other => Some((
                 serde_json::to_string(other)
-                    .map(|s| s.chars().take(64).collect())
+                    .map(|s| tollgate_types::text::clip(&s, tollgate_types::text::ECHO_CHARS))
                     .unwrap_or_default(),
                 "is a key that is not a string (quote it)",
             )),

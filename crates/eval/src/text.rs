@@ -71,14 +71,7 @@ pub fn json_values(text: &str) -> Vec<Value> {
     found
 }
 
-/// `s` cut to `max` characters, with an ellipsis when cut.
-pub fn clip(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if s.chars().nth(max).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub use tollgate_types::text::clip;
 
 /// Nano-USD as an exact decimal dollar amount (`0.000123`), trailing zeros dropped.
 pub fn usd(nanos: u64) -> String {

@@ -152,7 +152,7 @@ fn head_problem(req: &axum::extract::Request) -> Option<(String, String, &'stati
         .map(|(k, _)| k)
         .find(|k| !seen.insert(k.clone()))
         .map(|k| {
-            let k: String = k.chars().take(64).collect();
+            let k = tollgate_types::text::clip(&k, tollgate_types::text::ECHO_CHARS);
             (
                 format!("the query parameter `{k}` is given twice; give it once"),
                 k,

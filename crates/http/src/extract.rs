@@ -261,10 +261,9 @@ where
                 let expected = text
                     .rsplit_once(", expected ")
                     .map_or("one of its names", |(_, x)| x);
-                let shown: String = s.chars().take(64).collect();
-                let more = if shown.len() < s.len() { "…" } else { "" };
+                let shown = tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS);
                 E::custom(format_args!(
-                    "unknown variant `{shown}{more}`, expected {expected}"
+                    "unknown variant `{shown}`, expected {expected}"
                 ))
             })
         }
@@ -339,6 +338,7 @@ mod strict {
 
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
     use serde_json::{Error, Value};
+    use tollgate_types::text::{ECHO_CHARS, clip};
 
     pub(super) struct Strict(pub(super) Value);
 
@@ -397,10 +397,12 @@ mod strict {
                     &"one of its names as a string",
                 )),
                 // An unknown name is named in the answer, but never at length.
-                Value::String(s) if s.len() > 64 && !variants.contains(&s.as_str()) => {
-                    let shown: String = s.chars().take(64).collect();
+                Value::String(s)
+                    if s.chars().nth(ECHO_CHARS).is_some() && !variants.contains(&s.as_str()) =>
+                {
                     Err(de::Error::custom(format_args!(
-                        "unknown variant `{shown}…`, expected one of {}",
+                        "unknown variant `{}`, expected one of {}",
+                        clip(&s, ECHO_CHARS),
                         variants
                             .iter()
                             .map(|v| format!("`{v}`"))
@@ -742,6 +744,21 @@ mod tests {
                 assert!(message.contains(&want), "{message}");
             }
             other => panic!("{other:?}"),
+        }
+        // Counted in characters: 40 two-byte ones are echoed whole, 65 are cut after 64.
+        for (name, shown) in [
+            ("é".repeat(40), "é".repeat(40)),
+            ("é".repeat(65), format!("{}…", "é".repeat(64))),
+        ] {
+            match parse_value::<Move>(serde_json::json!({ "to": name })) {
+                Err(ApiError::InvalidRequest { message, .. }) => {
+                    assert!(
+                        message.contains(&format!("unknown variant `{shown}`, expected")),
+                        "{message}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
         }
         let ok = parse_value::<Move>(serde_json::json!({"to": "production", "back": "pilot"}));
         assert_eq!(

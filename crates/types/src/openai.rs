@@ -170,10 +170,12 @@ impl<'de> Deserialize<'de> for Role {
                     .map(|(_, r)| *r)
                     .ok_or_else(|| {
                         // Named, but never echoed at length.
-                        let shown: String = s.chars().take(64).collect();
+                        let names: Vec<String> =
+                            Role::NAMES.iter().map(|(n, _)| format!("`{n}`")).collect();
                         E::custom(format_args!(
-                            "unknown variant `{shown}{}`, expected one of `system`, `developer`, `user`, `assistant`, `tool`, `function`",
-                            if shown.len() < s.len() { "…" } else { "" }
+                            "unknown variant `{}`, expected one of {}",
+                            crate::text::clip(s, crate::text::ECHO_CHARS),
+                            names.join(", ")
                         ))
                     })
             }

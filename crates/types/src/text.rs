@@ -18,6 +18,19 @@ pub fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{061c}' | '\u{feff}' | '\u{00ad}' | '\u{180e}')
 }
 
+/// The most characters of a caller's unknown name (an enum value, a query parameter, a key)
+/// an error echoes back: enough to recognise it, never the whole of a long value.
+pub const ECHO_CHARS: usize = 64;
+
+/// `s` cut to `max` characters, with an ellipsis when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// Whether `s` shows nothing a person could read: only whitespace and invisible characters.
 pub fn is_blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || is_invisible(c))
@@ -26,6 +39,15 @@ pub fn is_blank(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_cuts_by_characters_and_marks_the_cut() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("ééé", 2), "éé…");
+        assert_eq!(clip("", 0), "");
+        assert_eq!(clip("a", 0), "…");
+    }
 
     #[test]
     fn invisible_text_is_blank() {
