@@ -26,6 +26,7 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<Duration> {
 /// Refuses a body that is not a JSON object: serde reads a struct from an array too (positional
 /// fields), and every body of these APIs is an object.
 pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    refuse_bom(bytes)?;
     if bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
@@ -64,8 +65,93 @@ pub async fn read_body(
     }
 }
 
+/// The UTF-8 byte-order mark. JSON text must not begin with one (RFC 8259, 8.1); told apart
+/// here because serde's words for it ("expected value at line 1 column 1") point nowhere.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn refuse_bom(bytes: &[u8]) -> Result<(), ApiError> {
+    if bytes.starts_with(BOM) {
+        return Err(ApiError::invalid(
+            "the request body starts with a byte-order mark (U+FEFF); send the JSON without one",
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// How deep serde_json reads nested arrays and objects (the body's own object is the first
+/// level): its fixed limit of 128 refuses the 128th.
+const MAX_DEPTH: usize = 127;
+
+/// The 400 of a body serde_json could not read as JSON. Two of its messages are reworded,
+/// because they name something other than what is wrong: text nested past [`MAX_DEPTH`] is
+/// JSON, only too deep ("recursion limit exceeded"), and an escaped half of a UTF-16 surrogate
+/// pair is "unexpected end of hex escape" when text follows it.
+fn not_json(text: &str, e: &serde_json::Error) -> ApiError {
+    let at = format!("at line {} column {}", e.line(), e.column());
+    let said = e.to_string();
+    let message = if said.starts_with("recursion limit exceeded") {
+        format!(
+            "the request body nests arrays and objects more than {MAX_DEPTH} levels deep ({at})"
+        )
+    } else if let Some(escape) = (said.contains("hex escape") || said.contains("surrogate"))
+        .then(|| lone_surrogate(text))
+        .flatten()
+    {
+        format!(
+            "the request body is not valid JSON: `{escape}` is half of a UTF-16 surrogate pair, not a character ({at})"
+        )
+    } else {
+        format!("the request body is not valid JSON: {said}")
+    };
+    ApiError::invalid(message, None)
+}
+
+/// The first `\uXXXX` escape in `text` that is half of a surrogate pair without its other half,
+/// as written.
+fn lone_surrogate(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let escape = |at: usize| text.get(at..at + 6);
+    // The code unit of a `\u` escape starting at `at`, if one does.
+    let unit = |at: usize| -> Option<u16> {
+        if bytes.get(at + 1) != Some(&b'u') {
+            return None;
+        }
+        u16::from_str_radix(text.get(at + 2..at + 6)?, 16).ok()
+    };
+    // Where the escape of a leading half still waiting for its trailing half starts.
+    let mut lead = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            if let Some(at) = lead {
+                return escape(at);
+            }
+            i += 1;
+            continue;
+        }
+        match (lead, unit(i)) {
+            (Some(_), Some(0xDC00..=0xDFFF)) => {
+                lead = None;
+                i += 6;
+            }
+            (Some(at), _) => return escape(at),
+            (None, Some(0xD800..=0xDBFF)) => {
+                lead = Some(i);
+                i += 6;
+            }
+            (None, Some(0xDC00..=0xDFFF)) => return escape(i),
+            (None, Some(_)) => i += 6,
+            // Another escape (`\\`, `\"` …): two characters.
+            (None, None) => i += 2,
+        }
+    }
+    lead.and_then(escape)
+}
+
 /// Parses a JSON body into `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    refuse_bom(bytes)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(
             "the request body is empty; expected a JSON object",
@@ -93,7 +179,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return invalid_value(path, &inner);
         }
         let Ok(parsed) = serde_json::from_str::<serde_json::Value>(text) else {
-            return ApiError::invalid(format!("the request body is not valid JSON: {inner}"), None);
+            return not_json(text, &inner);
         };
         // The text is JSON after all: serde_json calls a wrong type where an enum goes
         // (`"role": 1`, `"to": null`) a syntax error, in words ("expected value at line 1
@@ -110,8 +196,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             (path != ".").then_some(path),
         )
     })?;
-    de.end()
-        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}"), None))?;
+    de.end().map_err(|e| not_json(text, &e))?;
     Ok(value)
 }
 
@@ -821,18 +906,93 @@ mod tests {
             assert!(!msg.contains("not valid JSON"), "{msg}");
         }
         // Text that is not JSON stays a syntax error without a param: no string (a lone
-        // surrogate escape), no number (out of range), control characters, deep nesting.
+        // surrogate escape), no number (out of range), control characters.
         for body in [
             &br#"{"model":"m","messages":[{"role":NaN}]}"#[..],
             br#"{"model":"m","messages":[{"content":"\ud800"}]}"#,
             br#"{"model":"m","messages":[],"x":["\udc00"]}"#,
             br#"{"model":"m","messages":[],"temperature":1e400}"#,
             b"{\"model\":\"m\",\"messages\":[{\"content\":\"\0\"}]}",
-            format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
         ] {
             let (msg, got) = err(body);
             assert_eq!(got, None, "{msg}");
             assert!(msg.contains("not valid JSON"), "{msg}");
+        }
+    }
+
+    /// Three bodies serde_json describes by a symptom are told by their cause: a lone half of
+    /// a surrogate pair (serde: "unexpected end of hex escape" when text follows it), nesting
+    /// past its depth (valid JSON: "recursion limit exceeded"), and a byte-order mark (serde:
+    /// "expected value at line 1 column 1"; the admin API said "must be a JSON object").
+    #[test]
+    fn misleading_syntax_errors_name_their_cause() {
+        let err = |b: &[u8]| match parse_json::<ChatCompletionRequest>(b) {
+            Err(ApiError::InvalidRequest { message, param, .. }) => (message, param),
+            other => panic!("{other:?}"),
+        };
+        for (body, escape) in [
+            (
+                r#"{"model":"m","messages":[{"content":"hi \ud800 x"}]}"#,
+                r"\ud800",
+            ),
+            (
+                r#"{"model":"m","messages":[{"content":"\uDBFF"}]}"#,
+                r"\uDBFF",
+            ),
+            (
+                r#"{"model":"m","messages":[{"content":"a\\\udc00"}]}"#,
+                r"\udc00",
+            ),
+            (
+                r#"{"model":"m","messages":[{"content":"\ud83d\ud83d\ude00"}]}"#,
+                r"\ud83d",
+            ),
+            (
+                r#"{"model":"m","messages":[{"content":"\ud800\n"}]}"#,
+                r"\ud800",
+            ),
+        ] {
+            let (msg, param) = err(body.as_bytes());
+            assert_eq!(param, None, "{msg}");
+            assert!(
+                msg.starts_with(&format!(
+                    "the request body is not valid JSON: `{escape}` is half of a UTF-16 surrogate pair, not a character (at line 1 column "
+                )),
+                "{body}: {msg}"
+            );
+        }
+        // A whole pair, and an escaped backslash before `u`, are text.
+        let ok = parse_json::<ChatCompletionRequest>(
+            br#"{"model":"m","messages":[{"role":"user","content":"\ud83d\ude00 \\ud800"}]}"#,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let nested = |depth: usize| {
+            format!(
+                r#"{{"model":"m","messages":[],"x":{}{}}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        // 127 levels with the body's own object are read; one more is refused.
+        let ok = parse_json::<ChatCompletionRequest>(nested(126).as_bytes());
+        assert!(ok.is_ok(), "{ok:?}");
+        for depth in [127, 50_000] {
+            let (msg, param) = err(nested(depth).as_bytes());
+            assert_eq!(param, None, "{msg}");
+            assert!(
+                msg.starts_with(
+                    "the request body nests arrays and objects more than 127 levels deep (at line 1 column "
+                ),
+                "{msg}"
+            );
+        }
+        let bom = b"\xEF\xBB\xBF{\"model\":\"m\",\"messages\":[]}";
+        let want =
+            "the request body starts with a byte-order mark (U+FEFF); send the JSON without one";
+        assert_eq!(err(bom), (want.to_string(), None));
+        match require_object(bom) {
+            Err(ApiError::InvalidRequest { message, .. }) => assert_eq!(message, want),
+            other => panic!("{other:?}"),
         }
     }
 }
