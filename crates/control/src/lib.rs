@@ -32,6 +32,7 @@ pub mod payloads;
 pub mod pods;
 pub mod policies;
 pub mod portfolio;
+mod query;
 pub mod reports;
 pub mod use_cases;
 pub mod users;
@@ -610,6 +611,7 @@ pub fn router(control: Arc<Control>) -> Router {
             "/admin/v1/patterns/{name}/labels/{label}",
             put(patterns::move_label),
         )
+        .route_layer(axum::middleware::from_fn(query::refuse_unknown))
         .with_state(control)
 }
 

@@ -1761,6 +1761,76 @@ async fn the_openapi_document_describes_every_route() {
     }
 }
 
+/// Every operation of the document refuses a query parameter it does not describe — those that
+/// take none too (`/me`, a single use case, the gates, budgets) — naming it, before anything
+/// else is read; a parameter it describes passes that check.
+#[tokio::test]
+async fn every_operation_refuses_query_parameters_it_does_not_take() {
+    let api = Api::new(CONFIG).await;
+    let (_, doc) = api
+        .call(Method::GET, "/admin/v1/openapi.json", &api.admin, None)
+        .await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x_1" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for (method, op) in item.as_object().unwrap() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let (st, b) = api
+                .call(
+                    method.clone(),
+                    &format!("{concrete}?zz_not_a_param=1"),
+                    &api.admin,
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{method} {path}: {b}");
+            assert_eq!(
+                b["error"]["param"], "zz_not_a_param",
+                "{method} {path}: {b}"
+            );
+            assert_eq!(
+                b["error"]["message"], "unknown query parameter `zz_not_a_param`",
+                "{method} {path}"
+            );
+            // A described parameter is not what is refused.
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "query" {
+                    let name = p["name"].as_str().unwrap();
+                    let (_, b) = api
+                        .call(
+                            method.clone(),
+                            &format!("{concrete}?{name}="),
+                            &api.admin,
+                            None,
+                        )
+                        .await;
+                    assert_ne!(
+                        b["error"]["message"],
+                        format!("unknown query parameter `{name}`"),
+                        "{method} {path}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "{checked} operations");
+    // The routes the outside attack named.
+    for path in [
+        "/admin/v1/gates?q=1",
+        "/admin/v1/me?q=1",
+        "/admin/v1/budgets?q=1",
+        "/admin/v1/use-cases/uc_1?x=1",
+    ] {
+        let (st, b) = api.call(Method::GET, path, &api.admin, None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
+    }
+}
+
 /// Two instances on one database: a key issued through one reaches the other by its periodic
 /// refresh, and a revocation too.
 #[tokio::test]
