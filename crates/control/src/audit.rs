@@ -17,7 +17,7 @@ pub async fn list_audit(
             code: "role_forbids",
         });
     }
-    let page = list_query(&q, &[])?;
+    let page = list_query(&q)?;
     let after = match q.get("after") {
         None => 0,
         Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {

@@ -29,7 +29,6 @@ pub async fn portfolio(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    crate::reports::only_params(&q, &["weights", "window", "format"])?;
     let weights = match q.get("weights") {
         Some(spec) => {
             Weights::parse(spec).map_err(|e| ApiError::invalid(e, Some("weights".into())))?
