@@ -391,12 +391,14 @@ pub fn field_named<'a>(message: &'a str, kinds: &[&str]) -> Option<&'a str> {
 /// mistake (`.` for the body itself).
 fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
     let at = (path != ".").then_some(path);
+    let text = reworded(&inner.to_string());
     let message = match &at {
-        Some(p) => format!("invalid value for `{p}`: {inner}"),
-        None => format!("invalid request body: {inner}"),
+        // The field is named by the message itself.
+        _ if text.starts_with("unknown field `") => text.clone(),
+        Some(p) => format!("invalid value for `{p}`: {text}"),
+        None => format!("invalid request body: {text}"),
     };
     // serde names a missing or repeated field only in its message; that field is the param.
-    let text = inner.to_string();
     let field = field_named(&text, &["missing field `", "duplicate field `"]);
     let param = match (at, field) {
         (Some(p), Some(f)) => Some(format!("{p}.{f}")),
@@ -404,6 +406,45 @@ fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
         (at, None) => at,
     };
     ApiError::invalid(message, param)
+}
+
+/// serde's words for a value of the wrong type (`invalid type: integer `1`, expected a string
+/// at line 1 column 15`) in the API's (`expected a string, found a number`): what was wanted
+/// first, what came as a JSON kind (never the value itself, which may be long), and no position
+/// (the field's path is given).
+fn reworded(text: &str) -> String {
+    let text = match text.rsplit_once(" at line ") {
+        Some((head, pos))
+            if pos
+                .split_once(" column ")
+                .is_some_and(|(l, c)| [l, c].iter().all(|n| n.parse::<u64>().is_ok())) =>
+        {
+            head
+        }
+        _ => text,
+    };
+    let Some(rest) = text.strip_prefix("invalid type: ") else {
+        return text.to_string();
+    };
+    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
+        return text.to_string();
+    };
+    let kind = match found {
+        "null" | "unit value" => "null",
+        "map" => "an object",
+        "sequence" => "an array",
+        f if f.starts_with("boolean") => "a boolean",
+        f if f.starts_with("integer") || f.starts_with("floating point") => "a number",
+        f if f.starts_with("string") || f.starts_with("character") => "a string",
+        _ => return text.to_string(),
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        other => other,
+    };
+    format!("expected {expected}, found {kind}")
 }
 
 /// Reads a parsed JSON value into `T` as its OpenAPI schema describes it: a struct only from
@@ -618,21 +659,21 @@ mod tests {
         assert_eq!(param.as_deref(), Some("max_tokens"), "{msg}");
         // A wrong type for a message's role (read as a string only) says what came, at its path.
         for (role, found) in [
-            ("null", "invalid type: null"),
-            ("5", "invalid type: integer `5`"),
-            ("{}", "invalid type: map"),
-            (r#"{"user": null}"#, "invalid type: map"),
-            ("[]", "invalid type: sequence"),
-            ("true", "invalid type: boolean `true`"),
+            ("null", "null"),
+            ("5", "a number"),
+            ("{}", "an object"),
+            (r#"{"user": null}"#, "an object"),
+            ("[]", "an array"),
+            ("true", "a boolean"),
         ] {
             let body = format!(r#"{{"model":"m","messages":[{{"role":{role},"content":"x"}}]}}"#);
             let (msg, param) = err(body.as_bytes());
             assert_eq!(param.as_deref(), Some("messages[0].role"), "{msg}");
-            assert!(
-                msg.starts_with(&format!(
-                    "invalid value for `messages[0].role`: {found}, expected one of its names as a string"
-                )),
-                "{msg}"
+            assert_eq!(
+                msg,
+                format!(
+                    "invalid value for `messages[0].role`: expected one of its names as a string, found {found}"
+                )
             );
         }
         // An unknown role is named, but not echoed at length.
@@ -771,11 +812,11 @@ mod tests {
         for (text, want) in [
             (
                 r#"{"outcome": {"success": null}}"#.to_string(),
-                "invalid type: map, expected one of its names as a string".to_string(),
+                "expected one of its names as a string, found an object".to_string(),
             ),
             (
                 r#"{"outcome": 1}"#.to_string(),
-                "invalid type: integer `1`, expected one of its names as a string".to_string(),
+                "expected one of its names as a string, found a number".to_string(),
             ),
             (
                 r#"{"outcome": "won"}"#.to_string(),
@@ -865,8 +906,7 @@ mod tests {
                 }) => {
                     assert_eq!(p.as_deref(), Some(param), "{body}");
                     assert!(
-                        message
-                            .contains("invalid type: map, expected one of its names as a string"),
+                        message.contains("expected one of its names as a string, found an object"),
                         "{body}: {message}"
                     );
                 }
@@ -918,6 +958,81 @@ mod tests {
             assert_eq!(got, None, "{msg}");
             assert!(msg.contains("not valid JSON"), "{msg}");
         }
+    }
+
+    /// A value of the wrong type is told as what was wanted and the JSON kind that came —
+    /// never the value itself, and without serde's line and column (the path is the place);
+    /// an unknown field is named once, not as "invalid value" of itself.
+    #[test]
+    fn wrong_types_say_what_was_wanted_and_what_came() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            id: Option<String>,
+            n: Option<u32>,
+            d: Option<i64>,
+            x: Option<f64>,
+            ok: Option<bool>,
+        }
+        let long = "z".repeat(10_000);
+        for (body, want, param) in [
+            (
+                r#"{"id": 1}"#.to_string(),
+                "invalid value for `id`: expected a string, found a number",
+                Some("id"),
+            ),
+            (
+                format!(r#"{{"n": "{long}"}}"#),
+                "invalid value for `n`: expected a whole number, 0 or more, found a string",
+                Some("n"),
+            ),
+            (
+                r#"{"d": [1]}"#.to_string(),
+                "invalid value for `d`: expected a whole number, found an array",
+                Some("d"),
+            ),
+            (
+                r#"{"x": {"a": 1}}"#.to_string(),
+                "invalid value for `x`: expected a number, found an object",
+                Some("x"),
+            ),
+            (
+                r#"{"ok": "yes"}"#.to_string(),
+                "invalid value for `ok`: expected a boolean, found a string",
+                Some("ok"),
+            ),
+            (
+                r#"{"target_id": "b"}"#.to_string(),
+                "unknown field `target_id`, expected one of `id`, `n`, `d`, `x`, `ok`",
+                Some("target_id"),
+            ),
+        ] {
+            for got in [
+                parse_json::<Body>(body.as_bytes()),
+                parse_value::<Body>(serde_json::from_str(&body).unwrap()),
+            ] {
+                match got {
+                    Err(ApiError::InvalidRequest {
+                        message, param: p, ..
+                    }) => {
+                        assert_eq!(message, want);
+                        assert_eq!(p.as_deref(), param, "{message}");
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // A message not about a type keeps its words; only a position goes.
+        assert_eq!(
+            reworded("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected u32"
+        );
+        assert_eq!(
+            reworded("trailing characters at line 1 column 9"),
+            "trailing characters"
+        );
+        assert_eq!(reworded("x at line one column 2"), "x at line one column 2");
     }
 
     /// Three bodies serde_json describes by a symptom are told by their cause: a lone half of
