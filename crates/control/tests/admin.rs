@@ -1819,6 +1819,20 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         }
     }
     assert!(checked > 60, "{checked} operations");
+    // A described parameter of the wrong type is named too, in the API's words.
+    for (path, param) in [
+        ("/admin/v1/use-cases/uc_1/eval-runs?limit=ten", "limit"),
+        ("/admin/v1/use-cases/uc_1/suites/s?version=v2", "version"),
+    ] {
+        let (st, b) = api.call(Method::GET, path, &api.admin, None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
+        assert_eq!(b["error"]["param"], param, "{path}: {b}");
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("invalid value for query parameter `{param}`: ")),
+            "{path}: {message}"
+        );
+    }
     // The routes the outside attack named.
     for path in [
         "/admin/v1/gates?q=1",

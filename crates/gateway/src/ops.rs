@@ -191,6 +191,19 @@ pub async fn shape_client_errors(
     } else {
         text
     };
+    // axum's words for a query value its type does not take (`Failed to deserialize query
+    // string: limit: invalid digit found in string`) name the parameter; the answer does too.
+    let (message, query_param) = match message.strip_prefix("Failed to deserialize query string: ")
+    {
+        Some(rest) => match rest.split_once(": ") {
+            Some((name, why)) if !name.is_empty() && !name.contains(' ') => (
+                format!("invalid value for query parameter `{name}`: {why}"),
+                Some(name.to_string()),
+            ),
+            _ => (format!("invalid query string: {rest}"), None),
+        },
+        None => (message, None),
+    };
     let code = match status {
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
@@ -199,11 +212,13 @@ pub async fn shape_client_errors(
         _ => "invalid_request",
     };
     // A query string that names a field twice, or one the endpoint does not take, says which.
-    let param = tollgate_http::extract::field_named(
-        &message,
-        &["duplicate field `", "unknown field `", "missing field `"],
-    )
-    .map(str::to_string);
+    let param = query_param.or_else(|| {
+        tollgate_http::extract::field_named(
+            &message,
+            &["duplicate field `", "unknown field `", "missing field `"],
+        )
+        .map(str::to_string)
+    });
     let body = crate::error::error_json(message, "invalid_request_error", param, Some(code));
     let mut out = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     for (k, v) in parts.headers.iter() {
