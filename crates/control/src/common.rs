@@ -32,6 +32,10 @@ pub(crate) async fn body<T: DeserializeOwned>(
     body: Body,
 ) -> Result<T> {
     let bytes = read_body(headers, body, gw.max_body_bytes).await?;
+    // A body there is must say it is JSON (an empty one is told as empty, below).
+    if !bytes.iter().all(u8::is_ascii_whitespace) {
+        tollgate_http::extract::require_json_type(headers)?;
+    }
     // serde reads a struct from an array too (`[null, null]` is an `UpdatePod`).
     tollgate_http::extract::require_object(&bytes)?;
     // The text first: its syntax, keys given twice (which a parsed value would merge), types.

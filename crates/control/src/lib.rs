@@ -391,8 +391,9 @@ impl Control {
 )]
 pub struct ApiDoc;
 
-/// Answers any operation may give besides its own: 429 while the client is throttled for failed
-/// authentications (whatever its token), and, where a body goes, 413 for one over the limit.
+/// Answers any operation may give besides its own: 400 for a query parameter it does not take,
+/// 429 while the client is throttled for failed authentications (whatever its token), and, where
+/// a body goes, 413 for one over the limit and 415 for one not declared as JSON.
 struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
@@ -423,9 +424,17 @@ impl utoipa::Modify for CommonResponses {
                 r.entry("429".into()).or_insert_with(|| {
                     error("too many failed authentications from this address: retry after a second").into()
                 });
+                r.entry("400".into()).or_insert_with(|| {
+                    error("a query parameter the operation does not take, or one given twice")
+                        .into()
+                });
                 if body {
                     r.entry("413".into())
                         .or_insert_with(|| error("the body is larger than the limit").into());
+                    r.entry("415".into()).or_insert_with(|| {
+                        error("the body is not declared as JSON (`content-type: application/json`)")
+                            .into()
+                    });
                 }
             }
         }

@@ -1845,6 +1845,76 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
     }
 }
 
+/// An admin body must be declared JSON: a form, `text/plain`, a non-JSON `+` type, another
+/// charset, or no content type at all is a 415 in the API's shape that says what to send, and
+/// nothing is created; `application/json` with `charset=utf-8` is read. A request without a
+/// body needs no content type.
+#[tokio::test]
+async fn admin_bodies_must_be_declared_json() {
+    let api = Api::new(CONFIG).await;
+    let send = |ct: Option<&'static str>, name: &'static str| {
+        let mut req = Request::post("/admin/v1/pods")
+            .header("authorization", format!("Bearer {}", api.admin));
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let body = json!({"name": name}).to_string();
+        let router = api.router.clone();
+        async move {
+            let resp = router
+                .oneshot(req.body(Body::from(body)).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+        Some("application/json; charset=latin1"),
+    ] {
+        let (st, b) = send(ct, "refused-pod").await;
+        assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}: {b}");
+        assert_eq!(b["error"]["code"], "unsupported_media_type", "{ct:?}: {b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("send the body as `content-type: application/json`"),
+            "{b}"
+        );
+    }
+    let (_, pods) = api
+        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
+        .await;
+    assert!(
+        !pods.to_string().contains("refused-pod"),
+        "a refused body created nothing: {pods}"
+    );
+    let (st, b) = send(Some("application/json; charset=UTF-8"), "kept-pod").await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    // An empty body is told as empty, content type or not.
+    let req = Request::post("/admin/v1/pods")
+        .header("authorization", format!("Bearer {}", api.admin))
+        .body(Body::empty())
+        .unwrap();
+    let resp = api.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let b: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        b["error"]["message"],
+        "the request body is empty; expected a JSON object"
+    );
+}
+
 /// Two instances on one database: a key issued through one reaches the other by its periodic
 /// refresh, and a revocation too.
 #[tokio::test]

@@ -156,6 +156,9 @@ pub enum ApiError {
         /// Machine-readable code.
         code: &'static str,
     },
+    /// The body is declared as something other than JSON (`Content-Type`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The gateway is shutting down or not ready.
     #[error("the gateway is not ready: {0}")]
     Unavailable(&'static str),
@@ -190,6 +193,11 @@ impl ApiError {
                 (StatusCode::PAYLOAD_TOO_LARGE, INVALID, "body_too_large")
             }
             ApiError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, INVALID, "request_timeout"),
+            ApiError::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                INVALID,
+                "unsupported_media_type",
+            ),
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
@@ -253,6 +261,7 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyTimeout(_) => "request_timeout",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::MissingKey | ApiError::InvalidKey => "authentication",
             ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => code,
             ApiError::ModelNotFound(_) => "model_not_found",

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
+use tollgate_types::text::{ECHO_CHARS, clip};
 
 /// The error of a request body that did not arrive in time: the server's body wrapper gives it
 /// when `server.body_read_timeout_ms` is over, and [`read_body`] answers it with a 408.
@@ -36,6 +37,44 @@ pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
             "the request body must be a JSON object",
             None,
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a body declared as something other than JSON in UTF-8: the admin API reads
+/// `application/json` and `application/…+json`, with no parameter but `charset=utf-8`. A body
+/// sent as a form (curl's `-d` without a type) or as `text/plain` is told so, not read as JSON by
+/// luck. (The `/v1` endpoints read any body as JSON, as OpenAI-compatible clients expect.)
+pub fn require_json_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    const SEND: &str = "send the body as `content-type: application/json`";
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the request has a body but no content type; {SEND}"
+        )));
+    };
+    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let mut parts = text.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or("");
+    let json = essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|s| s.ends_with("+json") && s.len() > "+json".len());
+    if !json {
+        let shown = clip(essence, ECHO_CHARS);
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the content type `{shown}` is not JSON; {SEND}"
+        )));
+    }
+    for p in parts.filter(|p| !p.is_empty()) {
+        let ok = p
+            .split_once('=')
+            .is_some_and(|(k, v)| k.trim() == "charset" && v.trim().trim_matches('"') == "utf-8");
+        if !ok {
+            let shown = clip(p, ECHO_CHARS);
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the content type parameter `{shown}` is not taken: JSON is read as UTF-8 only; {SEND}"
+            )));
+        }
     }
     Ok(())
 }
@@ -462,9 +501,9 @@ mod strict {
     //! A `serde_json::Value` deserializer that refuses an array where a struct goes, and an
     //! object where a name goes.
 
+    use super::{ECHO_CHARS, clip};
     use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Unexpected, Visitor};
     use serde_json::{Error, Value};
-    use tollgate_types::text::{ECHO_CHARS, clip};
 
     pub(super) struct Strict(pub(super) Value);
 
@@ -958,6 +997,71 @@ mod tests {
             assert_eq!(got, None, "{msg}");
             assert!(msg.contains("not valid JSON"), "{msg}");
         }
+    }
+
+    /// JSON is `application/json` or `application/…+json`, with at most `charset=utf-8`;
+    /// anything else, or nothing, is a 415 that says what to send.
+    #[test]
+    fn the_admin_body_must_be_declared_json() {
+        let check = |value: Option<&str>| {
+            let mut h = axum::http::HeaderMap::new();
+            if let Some(v) = value {
+                h.insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            require_json_type(&h).map_err(|e| match e {
+                ApiError::UnsupportedMediaType(m) => m,
+                other => panic!("{other:?}"),
+            })
+        };
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/merge-patch+json",
+            "application/json;",
+        ] {
+            assert_eq!(check(Some(ok)), Ok(()), "{ok}");
+        }
+        for (bad, says) in [
+            (None, "the request has a body but no content type"),
+            (
+                Some("text/plain"),
+                "the content type `text/plain` is not JSON",
+            ),
+            (
+                Some("application/x-www-form-urlencoded"),
+                "the content type `application/x-www-form-urlencoded` is not JSON",
+            ),
+            (
+                Some("application/jsonx"),
+                "the content type `application/jsonx` is not JSON",
+            ),
+            (
+                Some("application/+json"),
+                "the content type `application/+json` is not JSON",
+            ),
+            (
+                Some("application/json; charset=latin1"),
+                "the content type parameter `charset=latin1` is not taken",
+            ),
+            (
+                Some("application/json; boundary=x"),
+                "parameter `boundary=x`",
+            ),
+        ] {
+            let got = check(bad).unwrap_err();
+            assert!(got.contains(says), "{bad:?}: {got}");
+            assert!(
+                got.ends_with("send the body as `content-type: application/json`"),
+                "{got}"
+            );
+        }
+        let status = ApiError::UnsupportedMediaType(String::new()).status();
+        assert_eq!(status, axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
     /// A value of the wrong type is told as what was wanted and the JSON kind that came —
