@@ -283,6 +283,13 @@ impl Policy {
                 Some((head, rest)) if !head.contains([' ', '`']) => rest.to_string(),
                 _ => message,
             };
+            // In the words the admin API uses for its JSON; a file keeps its line and column.
+            let (words, at) = tollgate_types::text::split_position(&message);
+            let message = format!(
+                "{}{}",
+                tollgate_types::text::serde_message(words),
+                at.unwrap_or("")
+            );
             PolicyError {
                 path: e.path().to_string(),
                 message,
@@ -1146,6 +1153,23 @@ mod tests {
                 "guard: { packs: [mars] }",
                 "guard.packs[0]",
                 "unknown variant `mars`",
+            ),
+            // A name given as anything but a string is told in the API's words (serde_yaml:
+            // "invalid type: map, expected a YAML tag starting with '!'"), the line kept.
+            (
+                "default: { block: null }",
+                "default",
+                "expected one of its names as a string, found an object at line 1 column",
+            ),
+            (
+                "default: [mask]",
+                "default",
+                "expected one of its names as a string, found an array at line 1 column",
+            ),
+            (
+                "threshold: high",
+                "threshold",
+                "expected a number, found a string",
             ),
         ] {
             let err = Policy::from_yaml(yaml).unwrap_err();

@@ -430,7 +430,7 @@ pub fn field_named<'a>(message: &'a str, kinds: &[&str]) -> Option<&'a str> {
 /// mistake (`.` for the body itself).
 fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
     let at = (path != ".").then_some(path);
-    let text = reworded(&inner.to_string());
+    let text = tollgate_types::text::serde_message(&inner.to_string());
     let message = match &at {
         // The field is named by the message itself.
         _ if text.starts_with("unknown field `") => text.clone(),
@@ -445,45 +445,6 @@ fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
         (at, None) => at,
     };
     ApiError::invalid(message, param)
-}
-
-/// serde's words for a value of the wrong type (`invalid type: integer `1`, expected a string
-/// at line 1 column 15`) in the API's (`expected a string, found a number`): what was wanted
-/// first, what came as a JSON kind (never the value itself, which may be long), and no position
-/// (the field's path is given).
-fn reworded(text: &str) -> String {
-    let text = match text.rsplit_once(" at line ") {
-        Some((head, pos))
-            if pos
-                .split_once(" column ")
-                .is_some_and(|(l, c)| [l, c].iter().all(|n| n.parse::<u64>().is_ok())) =>
-        {
-            head
-        }
-        _ => text,
-    };
-    let Some(rest) = text.strip_prefix("invalid type: ") else {
-        return text.to_string();
-    };
-    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
-        return text.to_string();
-    };
-    let kind = match found {
-        "null" | "unit value" => "null",
-        "map" => "an object",
-        "sequence" => "an array",
-        f if f.starts_with("boolean") => "a boolean",
-        f if f.starts_with("integer") || f.starts_with("floating point") => "a number",
-        f if f.starts_with("string") || f.starts_with("character") => "a string",
-        _ => return text.to_string(),
-    };
-    let expected = match expected {
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
-        "f32" | "f64" => "a number",
-        other => other,
-    };
-    format!("expected {expected}, found {kind}")
 }
 
 /// Reads a parsed JSON value into `T` as its OpenAPI schema describes it: a struct only from
@@ -1127,16 +1088,6 @@ mod tests {
                 }
             }
         }
-        // A message not about a type keeps its words; only a position goes.
-        assert_eq!(
-            reworded("invalid value: integer `-1`, expected u32"),
-            "invalid value: integer `-1`, expected u32"
-        );
-        assert_eq!(
-            reworded("trailing characters at line 1 column 9"),
-            "trailing characters"
-        );
-        assert_eq!(reworded("x at line one column 2"), "x at line one column 2");
     }
 
     /// Three bodies serde_json describes by a symptom are told by their cause: a lone half of

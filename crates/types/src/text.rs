@@ -31,6 +31,53 @@ pub fn clip(s: &str, max: usize) -> String {
     out
 }
 
+/// serde's message and the position it ends with (` at line 3 column 7`), if it ends with one.
+pub fn split_position(text: &str) -> (&str, Option<&str>) {
+    match text.rfind(" at line ") {
+        Some(i)
+            if text[i + " at line ".len()..]
+                .split_once(" column ")
+                .is_some_and(|(l, c)| [l, c].iter().all(|n| n.parse::<u64>().is_ok())) =>
+        {
+            (&text[..i], Some(&text[i..]))
+        }
+        _ => (text, None),
+    }
+}
+
+/// serde's words for a value of the wrong type (`invalid type: integer `1`, expected a string
+/// at line 1 column 15`) in Tollgate's (`expected a string, found a number`): what was wanted
+/// first, what came as a kind of value (never the value itself, which may be long), and no
+/// position (the caller gives the field's path). The API's JSON errors and the policy file's
+/// YAML errors say the same.
+pub fn serde_message(text: &str) -> String {
+    let (text, _) = split_position(text);
+    let Some(rest) = text.strip_prefix("invalid type: ") else {
+        return text.to_string();
+    };
+    let Some((found, expected)) = rest.rsplit_once(", expected ") else {
+        return text.to_string();
+    };
+    let kind = match found {
+        "null" | "unit value" => "null",
+        "map" => "an object",
+        "sequence" => "an array",
+        f if f.starts_with("boolean") => "a boolean",
+        f if f.starts_with("integer") || f.starts_with("floating point") => "a number",
+        f if f.starts_with("string") || f.starts_with("character") => "a string",
+        _ => return text.to_string(),
+    };
+    let expected = match expected {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        // serde_yaml's words for a name (an enum's) given as anything but a string.
+        "a YAML tag starting with '!'" => "one of its names as a string",
+        other => other,
+    };
+    format!("expected {expected}, found {kind}")
+}
+
 /// Whether `s` shows nothing a person could read: only whitespace and invisible characters.
 pub fn is_blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || is_invisible(c))
@@ -47,6 +94,57 @@ mod tests {
         assert_eq!(clip("ééé", 2), "éé…");
         assert_eq!(clip("", 0), "");
         assert_eq!(clip("a", 0), "…");
+    }
+
+    #[test]
+    fn serde_messages_say_what_was_wanted_and_what_came() {
+        for (said, says) in [
+            (
+                "invalid type: integer `1`, expected a string at line 1 column 15",
+                "expected a string, found a number",
+            ),
+            (
+                "invalid type: string \"a, expected b\", expected u32",
+                "expected a whole number, 0 or more, found a string",
+            ),
+            (
+                "invalid type: map, expected a YAML tag starting with '!'",
+                "expected one of its names as a string, found an object",
+            ),
+            (
+                "invalid type: sequence, expected i64",
+                "expected a whole number, found an array",
+            ),
+            (
+                "invalid type: unit value, expected f64",
+                "expected a number, found null",
+            ),
+            (
+                "invalid type: boolean `true`, expected a map",
+                "expected a map, found a boolean",
+            ),
+            // Not about a type: the words stay, only a position goes.
+            (
+                "invalid value: integer `-1`, expected u32",
+                "invalid value: integer `-1`, expected u32",
+            ),
+            (
+                "trailing characters at line 1 column 9",
+                "trailing characters",
+            ),
+            ("x at line one column 2", "x at line one column 2"),
+            (
+                "invalid type: newtype struct, expected a string",
+                "invalid type: newtype struct, expected a string",
+            ),
+        ] {
+            assert_eq!(serde_message(said), says, "{said}");
+        }
+        assert_eq!(
+            split_position("bad at line 3 column 7"),
+            ("bad", Some(" at line 3 column 7"))
+        );
+        assert_eq!(split_position("bad at line 3"), ("bad at line 3", None));
     }
 
     #[test]
