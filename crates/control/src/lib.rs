@@ -620,7 +620,6 @@ pub fn router(control: Arc<Control>) -> Router {
             "/admin/v1/patterns/{name}/labels/{label}",
             put(patterns::move_label),
         )
-        .route_layer(axum::middleware::from_fn(query::refuse_unknown))
         .with_state(control)
 }
 
@@ -631,46 +630,55 @@ impl FromRequestParts<Arc<Control>> for Principal {
         parts: &mut Parts,
         gw: &Arc<Control>,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
-        // A client over its failure budget is refused before its token is even checked, so
-        // guessing cannot go faster than the budget allows, right guesses included.
-        let client = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip());
-        let now = gw.clock.now_ms();
-        if let Err(e) = gw.failed_auth.check(client, now) {
-            gw.plane.admin_auth_failed(AuthFailure::Throttled);
-            return Err(e);
-        }
-        let hash = gw.secret.hash(token);
-        if hash == gw.admin_token_hash {
-            return Ok(Principal::Admin);
-        }
-        let Some(t) = gw.store.token_by_hash(&hash, now).await? else {
-            gw.plane.admin_auth_failed(AuthFailure::Rejected);
-            return Err(gw.failed_auth.failed(client, now));
-        };
-        let user = gw.store.get_user(&t.user_id).await?;
-        if user.disabled_at.is_some() {
-            gw.plane.admin_auth_failed(AuthFailure::Rejected);
-            return Err(gw.failed_auth.failed(client, now));
-        }
-        let pods = gw
-            .store
-            .memberships_of(&user.id)
-            .await?
-            .into_iter()
-            .map(|m| (m.pod_id, m.role))
-            .collect();
-        Ok(Principal::User {
-            id: user.id,
-            org_role: user.org_role,
-            pods,
-            token_id: t.id,
-            token_expires_at: t.expires_at,
-        })
+        let who = authenticate(parts, gw).await?;
+        // Only a caller who may use the API learns which query parameters an operation takes.
+        query::check(&parts.method, &parts.uri)?;
+        Ok(who)
     }
+}
+
+/// The caller of an admin request, from its bearer token (the bootstrap admin token or a
+/// person's token), throttled per client address after failures.
+async fn authenticate(parts: &Parts, gw: &Arc<Control>) -> Result<Principal, ApiError> {
+    let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
+    // A client over its failure budget is refused before its token is even checked, so
+    // guessing cannot go faster than the budget allows, right guesses included.
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let now = gw.clock.now_ms();
+    if let Err(e) = gw.failed_auth.check(client, now) {
+        gw.plane.admin_auth_failed(AuthFailure::Throttled);
+        return Err(e);
+    }
+    let hash = gw.secret.hash(token);
+    if hash == gw.admin_token_hash {
+        return Ok(Principal::Admin);
+    }
+    let Some(t) = gw.store.token_by_hash(&hash, now).await? else {
+        gw.plane.admin_auth_failed(AuthFailure::Rejected);
+        return Err(gw.failed_auth.failed(client, now));
+    };
+    let user = gw.store.get_user(&t.user_id).await?;
+    if user.disabled_at.is_some() {
+        gw.plane.admin_auth_failed(AuthFailure::Rejected);
+        return Err(gw.failed_auth.failed(client, now));
+    }
+    let pods = gw
+        .store
+        .memberships_of(&user.id)
+        .await?
+        .into_iter()
+        .map(|m| (m.pod_id, m.role))
+        .collect();
+    Ok(Principal::User {
+        id: user.id,
+        org_role: user.org_role,
+        pods,
+        token_id: t.id,
+        token_expires_at: t.expires_at,
+    })
 }
 
 /// The bootstrap admin token's hash: from `TOLLGATE_ADMIN_TOKEN`, else the one stored on an

@@ -1,15 +1,14 @@
-//! Query parameters the admin API does not take are refused, on every route.
+//! Query parameters the admin API does not take are refused, on every route (once the caller is
+//! authenticated: [`crate::access::Principal`]'s extractor calls [`check`], so a caller without
+//! a token cannot map which parameters each operation takes).
 //!
 //! A list route names each unknown parameter (`unknown query parameter `q``), so a typo such as
 //! `?limt=5` is not silently a page of the default size. A route that takes no query at all
 //! (`/admin/v1/me`, a single use case, the gates) said nothing: `?q=1` was a 200. The names each
 //! operation takes come from the OpenAPI document ([`crate::ApiDoc`]), so what is refused is what
 //! the document does not describe, and the two cannot drift apart. A route the document does
-//! not describe (the document itself) is left alone.
+//! not describe (the document itself) takes none.
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 use tollgate_http::error::ApiError;
@@ -68,24 +67,28 @@ fn operation(method: &str, path: &str) -> Option<&'static Operation> {
 
 /// The first query parameter of `query` that `method path` does not take.
 pub(crate) fn unknown(method: &str, path: &str, query: &str) -> Option<String> {
-    let op = operation(method, path)?;
+    let op = operation(method, path);
     url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, _)| k)
-        .find(|k| !op.query.contains(k.as_ref()))
+        .find(|k| !op.is_some_and(|op| op.query.contains(k.as_ref())))
         .map(|k| k.into_owned())
 }
 
-/// Middleware (after routing): the 400 of a query parameter the operation does not take.
-pub(crate) async fn refuse_unknown(req: Request, next: Next) -> Response {
-    if let Some(query) = req.uri().query() {
-        let method = req.method().as_str().to_ascii_lowercase();
-        if let Some(k) = unknown(&method, req.uri().path(), query) {
+/// The 400 of a query parameter the operation does not take.
+pub(crate) fn check(method: &axum::http::Method, uri: &axum::http::Uri) -> Result<(), ApiError> {
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
+    match unknown(&method.as_str().to_ascii_lowercase(), uri.path(), query) {
+        Some(k) => {
             let k = clip(&k, ECHO_CHARS);
-            return ApiError::invalid(format!("unknown query parameter `{k}`"), Some(k))
-                .into_response();
+            Err(ApiError::invalid(
+                format!("unknown query parameter `{k}`"),
+                Some(k),
+            ))
         }
+        None => Ok(()),
     }
-    next.run(req).await
 }
 
 #[cfg(test)]
@@ -114,8 +117,12 @@ mod tests {
         );
         // Percent-decoded, as the handlers read them.
         assert_eq!(unknown("get", "/admin/v1/keys", "use%5Fcase_id=u"), None);
-        // An empty query names nothing; a route the document leaves out is not checked.
+        // An empty query names nothing; a route the document leaves out (the document itself)
+        // takes nothing.
         assert_eq!(unknown("get", "/admin/v1/me", ""), None);
-        assert_eq!(unknown("get", "/admin/v1/openapi.json", "x=1"), None);
+        assert_eq!(
+            unknown("get", "/admin/v1/openapi.json", "x=1").as_deref(),
+            Some("x")
+        );
     }
 }

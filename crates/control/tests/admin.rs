@@ -1819,6 +1819,21 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         }
     }
     assert!(checked > 60, "{checked} operations");
+    // The document itself takes none; a caller without a token is told to authenticate first
+    // (the parameters an operation takes are not shown to outsiders).
+    let (st, b) = api
+        .call(Method::GET, "/admin/v1/openapi.json?x=1", &api.admin, None)
+        .await;
+    assert_eq!(
+        (st, &b["error"]["param"]),
+        (StatusCode::BAD_REQUEST, &json!("x"))
+    );
+    for token in ["", "tga_not_a_token"] {
+        let (st, _) = api
+            .call(Method::GET, "/admin/v1/pods?x=1", token, None)
+            .await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{token:?}");
+    }
     // A described parameter of the wrong type is named too, in the API's words.
     for (path, param) in [
         ("/admin/v1/use-cases/uc_1/eval-runs?limit=ten", "limit"),
@@ -1898,6 +1913,26 @@ async fn admin_bodies_must_be_declared_json() {
         !pods.to_string().contains("refused-pod"),
         "a refused body created nothing: {pods}"
     );
+    // An unknown name or field in a body is quoted to 64 characters, the whole answer small.
+    let long = "V".repeat(5000);
+    for body in [
+        json!({"email": "b@x.io", "name": "B", "org_role": long}),
+        json!({"email": "b@x.io", "name": "B", long.clone(): 1}),
+    ] {
+        let (st, b) = api
+            .call(Method::POST, "/admin/v1/users", &api.admin, Some(body))
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b.to_string().len() < 700,
+            "{} bytes: {b}",
+            b.to_string().len()
+        );
+        assert!(
+            b.to_string().contains(&format!("`{}…`", "V".repeat(64))),
+            "{b}"
+        );
+    }
     let (st, b) = send(Some("application/json; charset=UTF-8"), "kept-pod").await;
     assert_eq!(st, StatusCode::CREATED, "{b}");
     // An empty body is told as empty, content type or not.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tollgate_providers::ProviderError;
 use tollgate_store::StoreError;
 use tollgate_types::openai::{ErrorBody, ErrorDetail};
+use tollgate_types::text::{ECHO_CHARS, clip};
 
 /// The `x-ratelimit-*` headers of a rate-limit answer, in OpenAI's style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,10 +121,10 @@ pub enum ApiError {
     #[error("{0}")]
     Store(tollgate_store::StoreError),
     /// The model (route) does not exist.
-    #[error("the model `{0}` does not exist or you do not have access to it")]
+    #[error("the model `{}` does not exist or you do not have access to it", clip(.0, ECHO_CHARS))]
     ModelNotFound(String),
     /// No such endpoint.
-    #[error("unknown endpoint {method} {path}")]
+    #[error("unknown endpoint {} {}", clip(method, ECHO_CHARS), clip(path, 256))]
     NotFound {
         /// Method.
         method: String,
@@ -131,7 +132,11 @@ pub enum ApiError {
         path: String,
     },
     /// Endpoint exists, method does not.
-    #[error("method {method} is not allowed on {path}")]
+    #[error(
+        "method {} is not allowed on {}",
+        clip(method, ECHO_CHARS),
+        clip(path, 256)
+    )]
     MethodNotAllowed {
         /// Method.
         method: String,
@@ -367,6 +372,11 @@ fn upstream_parts(
     }
 }
 
+/// The longest error message an answer carries, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+/// The longest `param` an answer carries (a path into the body), in characters.
+pub const MAX_PARAM_CHARS: usize = 256;
+
 /// The OpenAI-shaped body of an error, as JSON bytes.
 pub fn error_json(
     message: String,
@@ -374,11 +384,13 @@ pub fn error_json(
     param: Option<String>,
     code: Option<&str>,
 ) -> Vec<u8> {
+    // Whatever a message or a param quotes of the request (an id, a path, a name), an answer
+    // stays small: the places that echo clip to `ECHO_CHARS`, and this bounds the rest.
     let body = ErrorBody {
         error: ErrorDetail {
-            message,
+            message: clip(&message, MAX_MESSAGE_CHARS),
             kind: kind.into(),
-            param,
+            param: param.map(|p| clip(&p, MAX_PARAM_CHARS)),
             code: code.map(str::to_string),
         },
     };
@@ -433,6 +445,38 @@ impl From<StoreError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No answer quotes the request at length: an unknown model, method or path is clipped where
+    /// it is named, and any message or param is bounded where the body is written.
+    #[test]
+    fn answers_never_quote_the_request_at_length() {
+        let long = "M".repeat(3000);
+        let model = ApiError::ModelNotFound(long.clone()).to_string();
+        assert!(model.contains(&format!("`{}…`", "M".repeat(64))), "{model}");
+        assert!(model.len() < 200, "{model}");
+        let nf = ApiError::NotFound {
+            method: long.clone(),
+            path: format!("/admin/v1/{long}"),
+        }
+        .to_string();
+        assert!(nf.len() < 400, "{} bytes", nf.len());
+        let body = error_json(long.clone(), "x", Some(long.clone()), None);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        let param = v["error"]["param"].as_str().unwrap();
+        assert_eq!(
+            message.chars().count(),
+            MAX_MESSAGE_CHARS + 1,
+            "cut, with its ellipsis"
+        );
+        assert_eq!(param.chars().count(), MAX_PARAM_CHARS + 1);
+        let short = error_json("fine".into(), "x", Some("a.b".into()), None);
+        let v: serde_json::Value = serde_json::from_slice(&short).unwrap();
+        assert_eq!(
+            (v["error"]["message"].as_str(), v["error"]["param"].as_str()),
+            (Some("fine"), Some("a.b"))
+        );
+    }
 
     #[test]
     fn upstream_statuses_map_to_what_sdks_expect() {

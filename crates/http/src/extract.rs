@@ -28,10 +28,14 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<Duration> {
 /// fields), and every body of these APIs is an object.
 pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
     refuse_bom(bytes)?;
+    // Only another JSON value is "not an object": anything else (a stray byte, text that is
+    // not UTF-8) is told by the parser, as on `/v1`.
+    let starts_a_value =
+        |b: &u8| matches!(b, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n');
     if bytes
         .iter()
         .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|b| *b != b'{')
+        .is_some_and(starts_a_value)
     {
         return Err(ApiError::invalid(
             "the request body must be a JSON object",
@@ -47,12 +51,18 @@ pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
 /// luck. (The `/v1` endpoints read any body as JSON, as OpenAI-compatible clients expect.)
 pub fn require_json_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
     const SEND: &str = "send the body as `content-type: application/json`";
-    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "the request has a body but no content type; {SEND}"
-        )));
+    let refuse = |why: String| Err(ApiError::UnsupportedMediaType(format!("{why}; {SEND}")));
+    let mut given = headers.get_all(axum::http::header::CONTENT_TYPE).iter();
+    let Some(value) = given.next() else {
+        return refuse("the request has a body but no content type".into());
     };
-    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    if given.next().is_some() {
+        return refuse("the request gives more than one content type".into());
+    }
+    let Ok(text) = value.to_str() else {
+        return refuse("the content type is not plain ASCII text".into());
+    };
+    let text = text.to_ascii_lowercase();
     let mut parts = text.split(';').map(str::trim);
     let essence = parts.next().unwrap_or("");
     let json = essence == "application/json"
@@ -61,19 +71,18 @@ pub fn require_json_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError
             .is_some_and(|s| s.ends_with("+json") && s.len() > "+json".len());
     if !json {
         let shown = clip(essence, ECHO_CHARS);
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "the content type `{shown}` is not JSON; {SEND}"
-        )));
+        return refuse(format!("the content type `{shown}` is not JSON"));
     }
+    // Only `charset=utf-8`, bare or quoted whole (a quote is not a separator to look past).
     for p in parts.filter(|p| !p.is_empty()) {
-        let ok = p
-            .split_once('=')
-            .is_some_and(|(k, v)| k.trim() == "charset" && v.trim().trim_matches('"') == "utf-8");
+        let ok = p.split_once('=').is_some_and(|(k, v)| {
+            k.trim() == "charset" && matches!(v.trim(), "utf-8" | "\"utf-8\"")
+        });
         if !ok {
             let shown = clip(p, ECHO_CHARS);
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "the content type parameter `{shown}` is not taken: JSON is read as UTF-8 only; {SEND}"
-            )));
+            return refuse(format!(
+                "the content type parameter `{shown}` is not taken: JSON is read as UTF-8 only"
+            ));
         }
     }
     Ok(())
@@ -109,7 +118,7 @@ pub async fn read_body(
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn refuse_bom(bytes: &[u8]) -> Result<(), ApiError> {
-    if bytes.starts_with(BOM) {
+    if bytes.trim_ascii_start().starts_with(BOM) {
         return Err(ApiError::invalid(
             "the request body starts with a byte-order mark (U+FEFF); send the JSON without one",
             None,
@@ -439,9 +448,10 @@ fn invalid_value(path: String, inner: &serde_json::Error) -> ApiError {
     };
     // serde names a missing or repeated field only in its message; that field is the param.
     let field = field_named(&text, &["missing field `", "duplicate field `"]);
+    let field = field.map(|f| clip(f, ECHO_CHARS));
     let param = match (at, field) {
         (Some(p), Some(f)) => Some(format!("{p}.{f}")),
-        (None, Some(f)) => Some(f.to_string()),
+        (None, Some(f)) => Some(f),
         (at, None) => at,
     };
     ApiError::invalid(message, param)
@@ -1013,6 +1023,15 @@ mod tests {
                 Some("application/json; boundary=x"),
                 "parameter `boundary=x`",
             ),
+            // A quote is part of the value, not a way past the separator.
+            (
+                Some("application/json; charset=\"utf-8"),
+                "parameter `charset=\"utf-8` is not taken",
+            ),
+            (
+                Some("application/json; charset=\"utf-8;x=1\""),
+                "parameter `charset=\"utf-8` is not taken",
+            ),
         ] {
             let got = check(bad).unwrap_err();
             assert!(got.contains(says), "{bad:?}: {got}");
@@ -1020,6 +1039,42 @@ mod tests {
                 got.ends_with("send the body as `content-type: application/json`"),
                 "{got}"
             );
+        }
+        // Two content types, whichever comes first, and one that is not ASCII text.
+        for (first, second) in [
+            ("application/json", "text/plain"),
+            ("text/plain", "application/json"),
+        ] {
+            let mut h = axum::http::HeaderMap::new();
+            for v in [first, second] {
+                h.append(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static(v),
+                );
+            }
+            match require_json_type(&h) {
+                Err(ApiError::UnsupportedMediaType(m)) => {
+                    assert!(
+                        m.starts_with("the request gives more than one content type"),
+                        "{m}"
+                    )
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_bytes(b"application/js\xc3\xa9on").unwrap(),
+        );
+        match require_json_type(&h) {
+            Err(ApiError::UnsupportedMediaType(m)) => {
+                assert!(
+                    m.starts_with("the content type is not plain ASCII text"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
         }
         let status = ApiError::UnsupportedMediaType(String::new()).status();
         assert_eq!(status, axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -1163,6 +1218,30 @@ mod tests {
         match require_object(bom) {
             Err(ApiError::InvalidRequest { message, .. }) => assert_eq!(message, want),
             other => panic!("{other:?}"),
+        }
+        // After whitespace too; and a body that is not a JSON value at all is not "not an
+        // object": the parser says what it is, as on /v1.
+        let spaced = b" \n\xEF\xBB\xBF{}";
+        assert_eq!(err(spaced), (want.to_string(), None));
+        assert!(require_object(spaced).is_err());
+        for stray in [&b"\xff{}"[..], b"\x00{}", b" x{}"] {
+            assert!(require_object(stray).is_ok(), "{stray:?}");
+        }
+        for value in [
+            &b"[]"[..],
+            b" \"x\"",
+            b"1",
+            b"-1",
+            b"true",
+            b"null",
+            b"false",
+        ] {
+            match require_object(value) {
+                Err(ApiError::InvalidRequest { message, .. }) => {
+                    assert_eq!(message, "the request body must be a JSON object")
+                }
+                other => panic!("{value:?}: {other:?}"),
+            }
         }
     }
 }

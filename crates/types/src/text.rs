@@ -52,6 +52,37 @@ pub fn split_position(text: &str) -> (&str, Option<&str>) {
 /// YAML errors say the same.
 pub fn serde_message(text: &str) -> String {
     let (text, _) = split_position(text);
+    // A name the caller gave that serde does not know is quoted, but never at length.
+    for prefix in ["unknown variant `", "unknown field `"] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let cut = ["`, expected ", "`, there are no "]
+                .iter()
+                .find_map(|sep| rest.rfind(sep));
+            if let Some(end) = cut {
+                return format!("{prefix}{}{}", clip(&rest[..end], ECHO_CHARS), &rest[end..]);
+            }
+        }
+    }
+    // A whole number out of an unsigned type's range: `invalid value: integer `-5`, expected u32`.
+    if let Some((n, ty)) = text
+        .strip_prefix("invalid value: integer `")
+        .and_then(|r| r.split_once("`, expected "))
+    {
+        let bits = match ty {
+            "u8" => Some(u64::from(u8::MAX)),
+            "u16" => Some(u64::from(u16::MAX)),
+            "u32" => Some(u64::from(u32::MAX)),
+            "u64" | "usize" => Some(u64::MAX),
+            _ => None,
+        };
+        if let Some(max) = bits {
+            return if n.starts_with('-') {
+                "expected a whole number, 0 or more, found a negative number".to_string()
+            } else {
+                format!("expected a whole number from 0 to {max}, found a larger one")
+            };
+        }
+    }
     let Some(rest) = text.strip_prefix("invalid type: ") else {
         return text.to_string();
     };
@@ -98,6 +129,14 @@ mod tests {
 
     #[test]
     fn serde_messages_say_what_was_wanted_and_what_came() {
+        // A name the caller gave is quoted to 64 characters.
+        let variant_in = format!(
+            "unknown variant `{}`, expected `a` or `b`",
+            "v".repeat(5000)
+        );
+        let variant_out = format!("unknown variant `{}…`, expected `a` or `b`", "v".repeat(64));
+        let field_in = format!("unknown field `{}`, expected one of `a`", "f".repeat(100));
+        let field_out = format!("unknown field `{}…`, expected one of `a`", "f".repeat(64));
         for (said, says) in [
             (
                 "invalid type: integer `1`, expected a string at line 1 column 15",
@@ -123,10 +162,24 @@ mod tests {
                 "invalid type: boolean `true`, expected a map",
                 "expected a map, found a boolean",
             ),
-            // Not about a type: the words stay, only a position goes.
             (
                 "invalid value: integer `-1`, expected u32",
-                "invalid value: integer `-1`, expected u32",
+                "expected a whole number, 0 or more, found a negative number",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "expected a whole number from 0 to 255, found a larger one",
+            ),
+            (variant_in.as_str(), variant_out.as_str()),
+            (field_in.as_str(), field_out.as_str()),
+            (
+                "unknown field `x`, there are no fields",
+                "unknown field `x`, there are no fields",
+            ),
+            // Not about a type: the words stay, only a position goes.
+            (
+                "invalid value: integer `-1`, expected i8 at line 1 column 3",
+                "invalid value: integer `-1`, expected i8",
             ),
             (
                 "trailing characters at line 1 column 9",

@@ -40,9 +40,10 @@ impl Weights {
     pub fn parse(spec: &str) -> Result<Weights, String> {
         let mut w = Weights::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part
-                .split_once(['=', ':'])
-                .ok_or_else(|| format!("`{part}` is not name=weight"))?;
+            let (name, value) = part.split_once(['=', ':']).ok_or_else(|| {
+                let part = tollgate_types::text::clip(part, tollgate_types::text::ECHO_CHARS);
+                format!("`{part}` is not name=weight")
+            })?;
             let v: f64 = value
                 .trim()
                 .parse()
