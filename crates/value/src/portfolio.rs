@@ -34,16 +34,20 @@ impl Default for Weights {
     }
 }
 
+/// A caller's text as an error quotes it: never at length.
+fn shown(s: &str) -> String {
+    tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS)
+}
+
 impl Weights {
     /// The weights named in `spec` (`impact=40,risk=20`), the others at their defaults; an
     /// unknown name or a value that is not a non-negative number is an error naming it.
     pub fn parse(spec: &str) -> Result<Weights, String> {
         let mut w = Weights::default();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once(['=', ':']).ok_or_else(|| {
-                let part = tollgate_types::text::clip(part, tollgate_types::text::ECHO_CHARS);
-                format!("`{part}` is not name=weight")
-            })?;
+            let (name, value) = part
+                .split_once(['=', ':'])
+                .ok_or_else(|| format!("`{}` is not name=weight", shown(part)))?;
             let v: f64 = value
                 .trim()
                 .parse()
@@ -52,7 +56,7 @@ impl Weights {
                 .ok_or_else(|| {
                     format!(
                         "the weight of `{}` must be a number from 0 to 1000",
-                        name.trim()
+                        shown(name.trim())
                     )
                 })?;
             match name.trim() {
@@ -63,7 +67,8 @@ impl Weights {
                 "time_to_impact" => w.time_to_impact = v,
                 other => {
                     return Err(format!(
-                        "unknown weight `{other}`: impact, feasibility, data_readiness, risk or time_to_impact"
+                        "unknown weight `{}`: impact, feasibility, data_readiness, risk or time_to_impact",
+                        shown(other)
                     ));
                 }
             }
@@ -344,6 +349,17 @@ mod tests {
             let e = Weights::parse(spec).unwrap_err();
             assert!(e.contains(says), "{spec}: {e}");
         }
+        // What the caller wrote is quoted to 64 characters, whichever mistake it is.
+        let long = "Z".repeat(5000);
+        for spec in [long.clone(), format!("{long}=1"), format!("impact={long}")] {
+            let e = Weights::parse(&spec).unwrap_err();
+            assert!(e.len() < 300, "{} bytes: {e}", e.len());
+        }
+        let e = Weights::parse(&format!("{long}=1")).unwrap_err();
+        assert!(
+            e.starts_with(&format!("unknown weight `{}…`", "Z".repeat(64))),
+            "{e}"
+        );
     }
 
     #[test]
