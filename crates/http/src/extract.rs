@@ -364,7 +364,7 @@ mod dup {
 
 /// Reads an optional name — a field of a unit-variant enum — from a string only, for bodies read
 /// straight from their text ([`parse_json`]): serde's derive would also take `{"name": null}`.
-/// An unknown name is named in the error, but never at length.
+/// An unknown name is named in the error, but never at length (by [`parse_json`]'s wording).
 pub fn optional_name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -387,18 +387,9 @@ where
             d.deserialize_str(self)
         }
         fn visit_str<E: Error>(self, s: &str) -> Result<Option<T>, E> {
+            // serde's own message; [`parse_json`] quotes the name in it to `ECHO_CHARS`.
             let read = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s);
-            T::deserialize(read).map(Some).map_err(|e| {
-                let text = e.to_string();
-                // serde's message ends in the names it takes (which never hold this text).
-                let expected = text
-                    .rsplit_once(", expected ")
-                    .map_or("one of its names", |(_, x)| x);
-                let shown = tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS);
-                E::custom(format_args!(
-                    "unknown variant `{shown}`, expected {expected}"
-                ))
-            })
+            T::deserialize(read).map(Some).map_err(E::custom)
         }
     }
     d.deserialize_option(Name(std::marker::PhantomData))
