@@ -18,12 +18,7 @@ pub async fn list_audit(
         });
     }
     let page = list_query(&q)?;
-    let after = match q.get("after") {
-        None => 0,
-        Some(a) => a.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::invalid("`after` must be a sequence number", Some("after".into()))
-        })?,
-    };
+    let after = whole_number(&q, "after", 0, i64::MAX)?.unwrap_or(0);
     Ok(Json(
         gw.store
             .list_audit(after, page.size())

@@ -235,25 +235,46 @@ pub(crate) fn future_time(field: &str, v: Option<&str>, now: i64) -> Result<Opti
     Ok(Some(t))
 }
 
+/// A whole-number query parameter `name` from `lo` to `hi` (`None` when it is not given), with
+/// one wording on every route: a value that is not a number, is empty, or is out of range gets
+/// the same message, naming the range (`i64::MAX` as `hi` for no upper bound).
+pub(crate) fn whole_number(
+    q: &HashMap<String, String>,
+    name: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>> {
+    let Some(v) = q.get(name) else {
+        return Ok(None);
+    };
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            let range = if hi == i64::MAX {
+                format!("{lo} or more")
+            } else {
+                format!("from {lo} to {hi}")
+            };
+            ApiError::invalid(
+                format!("`{name}` must be a whole number {range}"),
+                Some(name.into()),
+            )
+        })
+}
+
+/// A page's size: `limit`, 1–200 (`default` when it is not given).
+pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u32> {
+    Ok(whole_number(q, "limit", 1, 200)?.map_or(default, |n| n as u32))
+}
+
 /// A list's page: `after` and `limit` (a name the operation does not take was refused before,
 /// by [`crate::query`]).
 pub(crate) fn list_query(q: &HashMap<String, String>) -> Result<PageRequest> {
-    let limit = match q.get("limit") {
-        None => 0,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "`limit` must be a whole number from 1 to 200",
-                    Some("limit".into()),
-                )
-            })?,
-    };
     Ok(PageRequest {
         after: q.get("after").cloned(),
-        limit,
+        limit: page_limit(q, 0)?,
     })
 }
 

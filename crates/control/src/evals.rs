@@ -84,9 +84,10 @@ pub struct StartRun {
 }
 
 /// `GET /use-cases/{id}/eval-runs` filters.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+/// (Described here for the document; the handler reads the query itself, so every route words
+/// a bad number alike: [`whole_number`].)
+#[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct RunFilter {
     /// Only runs of this suite.
     pub suite: Option<String>,
@@ -433,9 +434,9 @@ pub async fn list_suites(
 }
 
 /// `GET /use-cases/{id}/suites/{name}` options.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+/// (Described here for the document; the handler reads the query itself: [`whole_number`].)
+#[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
 pub struct SuiteQuery {
     /// A version; the latest when left out.
     #[param(minimum = 1)]
@@ -450,10 +451,11 @@ pub async fn get_suite(
     State(gw): Gw,
     p: Principal,
     Path((id, name)): Path<(String, String)>,
-    Query(q): Query<SuiteQuery>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<SuiteView>> {
+    let version = whole_number(&q, "version", 1, i64::MAX)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
-    let v = suite_or_404(&gw, &uc.id, &name, q.version).await?;
+    let v = suite_or_404(&gw, &uc.id, &name, version).await?;
     let s = stored(&v)?;
     Ok(Json(suite_view(v, &s, true)))
 }
@@ -964,23 +966,14 @@ pub async fn list_runs(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-    Query(f): Query<RunFilter>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<RunView>>> {
+    let limit = page_limit(&q, 50)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
-    let limit = match f.limit {
-        None => 50,
-        Some(n @ 1..=200) => n,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "`limit` must be between 1 and 200",
-                Some("limit".into()),
-            ));
-        }
-    };
     let mut out = Vec::new();
     for r in gw
         .store
-        .list_runs(&uc.id, f.suite.as_deref(), limit)
+        .list_runs(&uc.id, q.get("suite").map(String::as_str), limit)
         .await?
     {
         out.push(run_view(&gw, r).await?);

@@ -16,6 +16,19 @@ pub async fn read_payload(
     headers: HeaderMap,
     b: Body,
 ) -> Result<Json<PayloadView>> {
+    // The request is read first, as on every other route (415, 400 before any lookup): what a
+    // malformed request learns does not depend on whether the record exists.
+    let req: ReadPayload = body(&gw, &headers, b).await?;
+    let reason = req.reason.trim();
+    if reason.chars().count() < 3
+        || req.reason.chars().count() > 500
+        || reason.chars().any(forbidden_char)
+    {
+        return Err(ApiError::invalid(
+            "`reason` must say why, in 3 to 500 characters without control characters",
+            Some("reason".into()),
+        ));
+    }
     let what = format!("payload of record {record_id}");
     let stored = gw
         .store
@@ -40,17 +53,6 @@ pub async fn read_payload(
                 .await?;
         }
         return Err(e);
-    }
-    let req: ReadPayload = body(&gw, &headers, b).await?;
-    let reason = req.reason.trim();
-    if reason.chars().count() < 3
-        || req.reason.chars().count() > 500
-        || reason.chars().any(forbidden_char)
-    {
-        return Err(ApiError::invalid(
-            "`reason` must say why, in 3 to 500 characters without control characters",
-            Some("reason".into()),
-        ));
     }
     // Audited before it is opened: a read that is not recorded does not happen.
     gw.store

@@ -1703,7 +1703,8 @@ async fn database_unavailable_known_keys_work_unknown_get_503() {
     );
     // Its record cannot reach the database: it goes to the local spill file, never lost.
     let stats = api.gw.books.ledger.stats();
-    for _ in 0..200 {
+    // (3,000 × 20 ms bounds a broken build only; a spill waits out the store's retries first.)
+    for _ in 0..3_000 {
         if stats.spilled.load(std::sync::atomic::Ordering::Relaxed) == 1 {
             break;
         }
@@ -1834,18 +1835,75 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             .await;
         assert_eq!(st, StatusCode::UNAUTHORIZED, "{token:?}");
     }
-    // A described parameter of the wrong type is named too, in the API's words.
-    for (path, param) in [
-        ("/admin/v1/use-cases/uc_1/eval-runs?limit=ten", "limit"),
-        ("/admin/v1/use-cases/uc_1/suites/s?version=v2", "version"),
+    // A described number that is not one, or is out of its range, is named too, in one
+    // wording on every route (the lists, the runs, the audit trail, a suite's version) — never
+    // the parser's own words — and before anything is looked up (`uc_1` does not exist).
+    let limit = "`limit` must be a whole number from 1 to 200";
+    for route in [
+        "/admin/v1/pods",
+        "/admin/v1/keys",
+        "/admin/v1/audit",
+        "/admin/v1/use-cases/uc_1/eval-runs",
     ] {
-        let (st, b) = api.call(Method::GET, path, &api.admin, None).await;
+        for bad in ["ten", "", "0", "201", "-1", "99999999999999999999", "1.5"] {
+            let path = format!("{route}?limit={bad}");
+            let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
+            assert_eq!(b["error"]["param"], "limit", "{path}: {b}");
+            assert_eq!(b["error"]["message"], limit, "{path}");
+        }
+    }
+    for bad in ["v2", "", "0", "-1"] {
+        let path = format!("/admin/v1/use-cases/uc_1/suites/s?version={bad}");
+        let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
-        assert_eq!(b["error"]["param"], param, "{path}: {b}");
-        let message = b["error"]["message"].as_str().unwrap();
+        assert_eq!(b["error"]["param"], "version", "{path}: {b}");
+        assert_eq!(
+            b["error"]["message"], "`version` must be a whole number 1 or more",
+            "{path}"
+        );
+    }
+    let (st, b) = api
+        .call(Method::GET, "/admin/v1/audit?after=-1", &api.admin, None)
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(
+        b["error"]["message"], "`after` must be a whole number 0 or more",
+        "{b}"
+    );
+    // In range, the lookup answers: a 404 for the use case that is not there.
+    let (st, b) = api
+        .call(
+            Method::GET,
+            "/admin/v1/use-cases/uc_1/suites/s?version=2",
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    // An id that is not there is quoted to 64 characters, however long it was (a path id, a
+    // query filter, a body field).
+    let id = "V".repeat(5000);
+    for (method, path, body) in [
+        (Method::GET, format!("/admin/v1/pods/{id}"), None),
+        (
+            Method::GET,
+            format!("/admin/v1/kpis?use_case_id={id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/keys".to_string(),
+            Some(json!({"use_case_id": id, "name": "k"})),
+        ),
+    ] {
+        let (st, b) = api.call(method, &path, &api.admin, body).await;
+        let message = b["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(st, StatusCode::NOT_FOUND, "{}", &path[..30]);
         assert!(
-            message.starts_with(&format!("invalid value for query parameter `{param}`: ")),
-            "{path}: {message}"
+            message.contains(&"V".repeat(64)) && message.chars().count() < 120,
+            "{}: {message}",
+            &path[..30]
         );
     }
     // The routes the outside attack named.
@@ -1983,7 +2041,7 @@ async fn a_second_instance_picks_up_changes_by_refreshing() {
             .send()
     };
     let wait_for = async |want: u16| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let got = call_b().await.unwrap().status().as_u16();
             if got == want {
@@ -2029,8 +2087,10 @@ async fn limited_key(api: &Api, uc: &str, limits: Value) -> String {
 
 #[tokio::test]
 async fn rate_limits_on_requests_and_concurrency() {
+    // Each answer takes a second: the four sent at once below are all in flight together even on
+    // a machine that stalls for a moment.
     let s = common::sim(tollgate_simulator::SimConfig {
-        latency: std::time::Duration::from_millis(250),
+        latency: std::time::Duration::from_secs(1),
         ..Default::default()
     })
     .await;
@@ -2223,7 +2283,13 @@ async fn soft_budgets_alert_at_50_80_and_100_percent_and_never_reject() {
         ..Default::default()
     })
     .await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // The clock stands still: a day's (or month's) end passing mid-test (the suite's second run
+    // starts a minute before a month ends) must not start a new period under the assertions.
+    let api = Api::new_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
+    .await;
     let uc = limited_use_case(&api, json!({})).await;
     let key = limited_key(&api, &uc, json!({})).await;
     // Each request costs 60,600 nano-USD (see above); the soft budget covers two.
@@ -2466,12 +2532,8 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
         assert_eq!(api.chat(&key_a, "c", None).await.0, StatusCode::OK);
     }
     assert_eq!(api.chat(&key_b, "m", None).await.0, StatusCode::OK);
-    for _ in 0..100 {
-        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 7 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The ledger writes behind the answers: wait for its count (an event, not a poll).
+    api.gw.books.ledger.written_at_least(7).await;
     let ledger = api.gw.store.record_totals(0, i64::MAX).await.unwrap();
     let range = "from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z";
     for by in ["pod", "use_case", "key", "route", "model", "day"] {
@@ -2759,7 +2821,13 @@ async fn alerts_go_to_the_webhook_with_retries() {
         "alerts:\n  webhooks: [{{ url: \"{hook_url}\", secret: hook-secret }}]\n{}",
         common::two_route_config(&s.url)
     );
-    let api = Api::new(&yaml).await;
+    // The clock stands still: a day's (or month's) end passing mid-test (the suite's second run
+    // starts a minute before a month ends) must not start a new period under the assertions.
+    let api = Api::new_at(
+        &yaml,
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
+    .await;
     let (uc, _, key) =
         production_key(&api, json!(["m", "c"]), json!({}), &["pilot", "production"]).await;
     // 60,600 nano-USD per request on `m` (see the budget tests): this soft budget covers two.
@@ -2853,7 +2921,7 @@ async fn alerts_go_to_the_webhook_with_retries() {
         "the unpriced alert comes once per deployment"
     );
     // A delivery counts once the receiver has answered it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while stats.delivered.load(Ordering::Relaxed) < 4 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -2880,17 +2948,19 @@ async fn alerts_go_to_the_webhook_with_retries() {
 async fn the_month_end_forecast_extrapolates_the_trailing_rate() {
     use tollgate_store::LedgerQueries;
     let s = common::sim(Default::default()).await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // The clock stands still: a day's (or month's) end passing mid-test (the suite's second run
+    // starts a minute before a month ends) must not start a new period under the assertions.
+    let api = Api::new_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
+    .await;
     let (_, _, key) = production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
     for _ in 0..4 {
         assert_eq!(api.chat(&key, "m", None).await.0, StatusCode::OK);
     }
-    for _ in 0..100 {
-        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 4 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The ledger writes behind the answers: wait for its count (an event, not a poll).
+    api.gw.books.ledger.written_at_least(4).await;
     let spent = api
         .gw
         .store
@@ -2939,13 +3009,18 @@ async fn the_month_end_forecast_extrapolates_the_trailing_rate() {
 /// Cost advice: keys idle for 30 days, and budgets that will run out before their period ends.
 #[tokio::test]
 async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
-    use tollgate_store::{KeyQueries, LedgerQueries};
+    use tollgate_store::KeyQueries;
     let s = common::sim(tollgate_simulator::SimConfig {
         default_output_tokens: 400,
         ..Default::default()
     })
     .await;
-    let api = Api::new(&common::two_route_config(&s.url)).await;
+    // A month's end passing mid-test would start the budget's next period: the clock stands still.
+    let api = Api::new_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(tollgate_store::now_ms()),
+    )
+    .await;
     let (uc, _, key) =
         production_key(&api, json!(["m"]), json!({}), &["pilot", "production"]).await;
     // A key issued 40 days ago and never used.
@@ -2973,12 +3048,8 @@ async fn cost_advice_finds_idle_keys_and_budgets_at_risk() {
             StatusCode::OK
         );
     }
-    for _ in 0..100 {
-        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The ledger writes behind the answers: wait for its count (an event, not a poll).
+    api.gw.books.ledger.written_at_least(2).await;
     let (st, e) = api
         .call(
             Method::GET,
@@ -3074,12 +3145,7 @@ routes:
         resp.into_body().collect().await.unwrap();
     }
     let n = bodies.len() as u64;
-    for _ in 0..100 {
-        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == n {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    api.gw.books.ledger.written_at_least(n).await;
     let records = api.gw.store.list_records(0, i64::MAX, 100).await.unwrap();
     assert_eq!(records.len() as u64, n);
     assert!(
@@ -3133,7 +3199,6 @@ routes:
 /// The FOCUS export shows pod members their pods' rows only; org-wide roles see every pod.
 #[tokio::test]
 async fn the_focus_export_is_scoped_to_the_callers_pods() {
-    use tollgate_store::LedgerQueries;
     let s = common::sim(Default::default()).await;
     // A manual clock: the month of the traffic and of the export is one.
     let api = Api::new_at(
@@ -3156,12 +3221,8 @@ async fn the_focus_export_is_scoped_to_the_callers_pods() {
         let (st, v) = api.chat(k["secret"].as_str().unwrap(), "chat", None).await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
-    for _ in 0..100 {
-        if api.gw.store.count_records(0, i64::MAX).await.unwrap() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The ledger writes behind the answers: wait for its count (an event, not a poll).
+    api.gw.books.ledger.written_at_least(2).await;
     let month = &tollgate_types::time::rfc3339(api.gw.clock.now_ms())[..7];
     let token = |who: Who| {
         org.tokens

@@ -257,6 +257,20 @@ async fn payloads_are_sealed_read_with_a_reason_and_shredded() {
         )
         .await
     };
+    // A read without its reason is refused before the record is looked up: the same 400 for a
+    // record that exists, one that does not, and a caller who may not read.
+    for (token, rec) in [
+        (&admin, recs[5].id.as_str()),
+        (&admin, "rec_missing"),
+        (&lead, recs[5].id.as_str()),
+    ] {
+        let (st, v) = read(token, rec, None).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some("reason")),
+            "{rec}: {v}"
+        );
+    }
     // Who may read: auditors (and admins, risk officers), with a reason.
     let (st, _) = read(&lead, &recs[5].id, Some("curious")).await;
     assert_eq!(st, 403, "a pod lead may not read payloads");

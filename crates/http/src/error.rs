@@ -106,8 +106,9 @@ pub enum ApiError {
         /// The rate limit that was hit, for OpenAI's `x-ratelimit-*` headers.
         limit: Option<LimitHeaders>,
     },
-    /// An admin object does not exist (or the caller may not know it does).
-    #[error("{0} not found")]
+    /// An admin object does not exist (or the caller may not know it does); what it names is
+    /// quoted as the store's own 404s are ([`tollgate_store::NOT_FOUND_CHARS`]).
+    #[error("{} not found", clip(.0, tollgate_store::NOT_FOUND_CHARS))]
     Missing(String),
     /// The change conflicts with what exists (a duplicate name, a stage that does not allow it).
     #[error("{message}")]
@@ -460,6 +461,20 @@ mod tests {
         }
         .to_string();
         assert!(nf.len() < 400, "{} bytes", nf.len());
+        // An id the caller sent, named in a 404, is quoted to 64 characters after what it is.
+        let id = "V".repeat(5000);
+        for missing in [
+            ApiError::Missing(format!("use case {id}")).to_string(),
+            ApiError::Store(StoreError::NotFound(format!("pod {id}"))).to_string(),
+        ] {
+            assert!(missing.contains(&"V".repeat(64)), "{missing}");
+            assert!(missing.ends_with("… not found"), "{missing}");
+            assert!(missing.chars().count() < 120, "{missing}");
+        }
+        assert_eq!(
+            ApiError::Missing("use case uc_1".into()).to_string(),
+            "use case uc_1 not found"
+        );
         let body = error_json(long.clone(), "x", Some(long.clone()), None);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let message = v["error"]["message"].as_str().unwrap();

@@ -29,11 +29,17 @@ pub mod sqlite;
 pub use model::*;
 pub use queries::*;
 
+/// How much of what a [`StoreError::NotFound`] names is quoted: the longest description
+/// ("a policy of use case ", 21 characters) and an id of [`tollgate_types::text::ECHO_CHARS`].
+pub const NOT_FOUND_CHARS: usize = 24 + tollgate_types::text::ECHO_CHARS;
+
 /// A store failure, by what the caller should do about it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// The object does not exist.
-    #[error("{0} not found")]
+    /// The object does not exist. What it names ("use case <id>") is quoted to
+    /// [`NOT_FOUND_CHARS`]: the id is the caller's, and a 60,000-character id must not come
+    /// back whole in the answer.
+    #[error("{} not found", tollgate_types::text::clip(.0, NOT_FOUND_CHARS))]
     NotFound(String),
     /// It would break a uniqueness rule (duplicate name, e-mail).
     #[error("{0}")]
