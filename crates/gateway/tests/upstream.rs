@@ -412,11 +412,11 @@ async fn fallback_on_500_429_timeouts_and_refused_connections() {
         ..SimConfig::default()
     })
     .await;
-    // A port nothing listens on: bind, note it, close.
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    // A port bound but not listening, held for the whole test (a port closed again could be
+    // taken by another test meanwhile): a connection to it is refused.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let refused = format!("http://{}", held.local_addr().unwrap());
     let cases = [
         ("500", e500.url.clone(), "retries: 1"),
         ("429", e429.url.clone(), "retries: 1"),
@@ -427,10 +427,11 @@ async fn fallback_on_500_429_timeouts_and_refused_connections() {
         ),
         ("refused", refused, "retries: 1"),
     ];
+    // (The slow deployment would answer after 5 s: its attempt is known to have been cut by
+    // its 200 ms timeout because the answer came from the fallback with two attempts.)
     for (name, first, extra) in cases {
         let g = gateway(&fallback_config(&first, &good.url, extra)).await;
         for stream in [false, true] {
-            let started = Instant::now();
             let resp = g
                 .post(json!({"model": "main", "stream": stream, "messages": user("hello")}))
                 .await;
@@ -451,11 +452,6 @@ async fn fallback_on_500_429_timeouts_and_refused_connections() {
                 let v: Value = resp.json().await.unwrap();
                 assert!(v["choices"][0]["message"]["content"].is_string(), "{name}");
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(3),
-                "{name}: took {:?}",
-                started.elapsed()
-            );
         }
         assert!(
             g.metrics().await.contains("tollgate_fallbacks_total 2"),
@@ -534,16 +530,13 @@ async fn the_deadline_bounds_all_attempts() {
     let started = Instant::now();
     let resp = g.post(json!({"model": "r", "messages": user("x")})).await;
     assert_eq!(resp.status(), 504);
+    // Not given up before the deadline; and the deadline, not the six attempts of 150 ms the
+    // retries allow (nor the upstream's 5 s), ended it: three attempts fit in 400 ms (one more
+    // is allowed for a timer's slack).
+    // (No upper bound on the time taken: a loaded machine may be slow to answer after it.)
     let took = started.elapsed();
-    assert!(
-        took >= Duration::from_millis(390) && took < Duration::from_millis(1500),
-        "{took:?}"
-    );
-    assert!(
-        slow.count() >= 2 && slow.count() <= 4,
-        "{} attempts",
-        slow.count()
-    );
+    assert!(took >= Duration::from_millis(390), "{took:?}");
+    assert!((1..=4).contains(&slow.count()), "{} attempts", slow.count());
 }
 
 /// A stream cut before any byte reached the client falls back; one cut after ends with an error
@@ -639,7 +632,8 @@ async fn a_disconnected_client_does_not_stop_metering() {
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
     drop(resp);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // (A bound for a broken build only: a loaded machine may take seconds.)
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let m = g.metrics().await;
         if m.contains("tollgate_tokens_total{token_type=\"output\",route=\"m\"} 30") {
@@ -685,7 +679,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
         sse_data(r).await
     });
     // Both requests are in flight (the upstream has them) before the shutdown starts.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while s.count() < 2 {
         assert!(
             Instant::now() < deadline,
@@ -698,7 +692,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert_eq!(resp.status(), 200);
     let events = streamed.await.unwrap();
     assert_eq!(events.last().unwrap(), "[DONE]");
-    tokio::time::timeout(Duration::from_secs(5), g.task)
+    tokio::time::timeout(Duration::from_secs(60), g.task)
         .await
         .unwrap()
         .unwrap()
