@@ -467,6 +467,14 @@ fn prefixed_token(w: &str) -> Option<(Entity, &'static str)> {
     if len == 39 && w.starts_with("AIza") && all(w, token_char) {
         return Some((Entity::SecretGoogleApiKey, "google_api_key"));
     }
+    // Tollgate's own credentials: a virtual key (`tg_`), a personal token (`tgu_`), a generated
+    // admin token (`tga_`), each 43 base62 characters. One pasted into a prompt would otherwise
+    // reach the provider as it was written.
+    for p in ["tg_", "tgu_", "tga_"] {
+        if w.starts_with(p) && len == p.len() + 43 && all(rest(p), alnum) {
+            return Some((Entity::SecretGeneric, "tollgate_key"));
+        }
+    }
     // Mailgun: `key-` and 32 hexadecimal digits.
     if len == 36 && w.starts_with("key-") && all(rest("key-"), |c| c.is_ascii_hexdigit()) {
         return Some((Entity::SecretGeneric, "mailgun_key"));
@@ -500,6 +508,35 @@ mod tests {
         out.into_iter()
             .map(|c| (c.entity, text[c.start..c.end].to_string()))
             .collect()
+    }
+
+    /// Tollgate's own keys and tokens are credentials like any provider's; a word of the same
+    /// prefix and another length, or with other characters, is not one.
+    #[test]
+    fn tollgates_own_keys_are_secrets() {
+        let body = "7mQ2xR9vL4kP8nT1wZ6yB3cD5fG0hJ2aS4dF6gH8jK1";
+        assert_eq!(body.len(), 43);
+        for prefix in ["tg_", "tgu_", "tga_"] {
+            let key = format!("{prefix}{body}");
+            assert_eq!(
+                found(&format!("my key is {key}, use it"), &GuardConfig::default()),
+                [(Entity::SecretGeneric, key.clone())],
+                "{key}"
+            );
+        }
+        for not in [
+            format!("tg_{}", &body[..42]),
+            format!("tg_{body}x"),
+            format!("tgx_{body}"),
+            format!("tg_{}-", &body[..42]),
+        ] {
+            assert!(
+                found(&format!("see {not} here"), &GuardConfig::default())
+                    .iter()
+                    .all(|(e, _)| *e != Entity::SecretGeneric),
+                "{not}"
+            );
+        }
     }
 
     #[test]
