@@ -512,12 +512,12 @@ impl Client {
                 .trim_end()
                 .to_string()
         };
-        println!(
+        outln!(
             "{}",
             line(columns.iter().map(|c| c.to_uppercase()).collect())
         );
         for r in rows {
-            println!("{}", line(columns.iter().map(|c| cell(r, c)).collect()));
+            outln!("{}", line(columns.iter().map(|c| cell(r, c)).collect()));
         }
     }
 }
@@ -555,7 +555,7 @@ pub async fn pods(conn: Conn, cmd: Pods) -> anyhow::Result<()> {
                 None,
             )
             .await?;
-            println!("removed {user} from {pod}");
+            outln!("removed {user} from {pod}");
         }
     }
     Ok(())
@@ -635,7 +635,7 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
                     break;
                 }
                 let t = |k: &str| terminal_safe(o[k].as_str().unwrap_or("-"));
-                println!(
+                outln!(
                     "GATE OVERRIDDEN {} by {} ({} -> {}): {} (unmet: {})",
                     t("at"),
                     t("actor"),
@@ -733,7 +733,7 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
                 None,
             )
             .await?;
-            println!("withdrew the promotion request of {id}");
+            outln!("withdrew the promotion request of {id}");
         }
         UseCases::Promote {
             id,
@@ -777,7 +777,7 @@ pub async fn budgets(conn: Conn, cmd: Budgets) -> anyhow::Result<()> {
         Budgets::Delete { id } => {
             c.call(reqwest::Method::DELETE, &format!("/budgets/{id}"), None)
                 .await?;
-            println!("deleted {id}");
+            outln!("deleted {id}");
         }
     }
     Ok(())
@@ -792,7 +792,7 @@ pub async fn gates(conn: Conn, cmd: Gates) -> anyhow::Result<()> {
             if c.json {
                 print_json(&v);
             } else {
-                print!("{}", serde_yaml::to_string(&v)?);
+                out!("{}", serde_yaml::to_string(&v)?);
             }
         }
         Gates::Set { file } => {
@@ -804,7 +804,7 @@ pub async fn gates(conn: Conn, cmd: Gates) -> anyhow::Result<()> {
             if c.json {
                 print_json(&v);
             } else {
-                print!("{}", serde_yaml::to_string(&v)?);
+                out!("{}", serde_yaml::to_string(&v)?);
             }
         }
     }
@@ -825,7 +825,7 @@ pub async fn payloads(conn: Conn, cmd: Payloads) -> anyhow::Result<()> {
             if c.json {
                 print_json(&v);
             } else {
-                println!(
+                outln!(
                     "record {} ({}, {})",
                     record_id,
                     v["mode"].as_str().unwrap_or("-"),
@@ -833,8 +833,8 @@ pub async fn payloads(conn: Conn, cmd: Payloads) -> anyhow::Result<()> {
                 );
                 for field in ["prompt", "answer"] {
                     match v[field].as_str() {
-                        Some(t) => println!("--- {field}\n{}", terminal_safe(t)),
-                        None => println!(
+                        Some(t) => outln!("--- {field}\n{}", terminal_safe(t)),
+                        None => outln!(
                             "--- {field}: {} bytes, not kept",
                             v[format!("{field}_bytes")]
                         ),
@@ -867,7 +867,7 @@ pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
             if c.json {
                 print_json(&v);
             } else {
-                println!(
+                outln!(
                     "# {} policy of {}, version {} ({} {})",
                     v["source"].as_str().unwrap_or("-"),
                     v["scope"].as_str().unwrap_or("-"),
@@ -875,7 +875,7 @@ pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
                     v["created_at"].as_str().unwrap_or("-"),
                     v["created_by"].as_str().unwrap_or("-"),
                 );
-                print!("{}", serde_yaml::to_string(&v["policy"])?);
+                out!("{}", serde_yaml::to_string(&v["policy"])?);
             }
         }
         Policies::Set {
@@ -908,7 +908,7 @@ pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
             )
             .await?;
             if !c.json {
-                println!("{use_case} is governed by the org default policy again");
+                outln!("{use_case} is governed by the org default policy again");
             }
         }
         Policies::Versions { use_case } => {
@@ -1060,7 +1060,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                 print_json(&v);
                 return Ok(());
             }
-            println!("Identical requests (what an exact cache would save), last 30 days:");
+            outln!("Identical requests (what an exact cache would save), last 30 days:");
             c.show(
                 &v["duplicate_prompts"],
                 &[
@@ -1072,7 +1072,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                     "duplicate_cost_usd",
                 ],
             );
-            println!("\nPremium-model spend with a cheaper candidate, last 30 days:");
+            outln!("\nPremium-model spend with a cheaper candidate, last 30 days:");
             c.show(
                 &v["premium_models"],
                 &[
@@ -1083,12 +1083,12 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                     "saving_usd",
                 ],
             );
-            println!("\nKeys idle for 30 days:");
+            outln!("\nKeys idle for 30 days:");
             c.show(
                 &v["idle_keys"],
                 &["key_id", "name", "prefix", "last_used", "created_at"],
             );
-            println!("\nBudgets that will run out before their period ends:");
+            outln!("\nBudgets that will run out before their period ends:");
             c.show(
                 &v["budgets_at_risk"],
                 &[
@@ -1126,7 +1126,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                         .with_context(|| format!("cannot write {}", path.display()))?;
                     eprintln!("wrote {rows} rows to {}", path.display());
                 }
-                None => print!("{text}"),
+                None => out!("{text}"),
             }
             eprintln!(
                 "FOCUS 1.2, {month}: {rows} rows, billed {}",
@@ -1182,7 +1182,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
                 print_json(&v);
                 return Ok(());
             }
-            print!("{}", kpi_table(&v, markdown));
+            out!("{}", kpi_table(&v, markdown));
         }
         Report::Portfolio {
             weights,
@@ -1243,7 +1243,7 @@ pub async fn report(conn: Conn, cmd: Report) -> anyhow::Result<()> {
             };
             if csv {
                 let (text, _) = c.get_csv(&format!("/reports/spend?{q}&format=csv")).await?;
-                print!("{text}");
+                out!("{text}");
                 return Ok(());
             }
             let v = c.get(&format!("/reports/spend?{q}")).await?;
@@ -1350,7 +1350,7 @@ fn kpi_table(v: &Value, markdown: bool) -> String {
 }
 
 pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// Percent-encodes a query value (RFC 3339 times carry `+` and `:`).

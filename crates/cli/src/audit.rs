@@ -131,7 +131,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             let (head, _) = store.chain_head().await?;
             match &report.broken {
                 None => {
-                    println!(
+                    outln!(
                         "OK: {} entries checked ({}..={}), {} checkpoints, signed through entry {}; {} entries after the last checkpoint (key {})",
                         report.entries,
                         from.unwrap_or(1),
@@ -144,7 +144,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
                     Ok(0)
                 }
                 Some(b) => {
-                    println!("BROKEN at {b}");
+                    outln!("BROKEN at {b}");
                     Ok(1)
                 }
             }
@@ -170,7 +170,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             let (done, _) = store
                 .rotate_master_key("cli", &new.id(), |id, w| new.rewrap(&old, id, w).ok())
                 .await?;
-            println!(
+            outln!(
                 "re-wrapped {done} data keys from master key {} to {}; now point audit.master_key_file (or TOLLGATE_MASTER_KEY) at {} and restart",
                 old.id(),
                 new.id(),
@@ -215,7 +215,7 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
                 out.join("public-key.txt"),
                 format!("{}\n", tollgate_audit::hex(key.as_bytes())),
             )?;
-            println!(
+            outln!(
                 "exported {n} entries and {} checkpoints to {} (key {})",
                 checkpoints.len(),
                 out.display(),

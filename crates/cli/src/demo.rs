@@ -146,31 +146,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ));
 
     let base = format!("http://{addr}/v1");
-    println!("Tollgate demo");
-    println!("  gateway    {base}");
-    println!("  simulator  {sim_url}/v1   (flaky one: {flaky_url}/v1)");
-    println!("  config     {}", path.display());
-    println!("  metrics    http://{addr}/metrics");
-    println!("  admin API  http://{addr}/admin/v1/openapi.json");
+    outln!("Tollgate demo");
+    outln!("  gateway    {base}");
+    outln!("  simulator  {sim_url}/v1   (flaky one: {flaky_url}/v1)");
+    outln!("  config     {}", path.display());
+    outln!("  metrics    http://{addr}/metrics");
+    outln!("  admin API  http://{addr}/admin/v1/openapi.json");
     match &admin_token {
-        Some(t) => println!("  admin token (shown once) {t}"),
-        None => println!(
+        Some(t) => outln!("  admin token (shown once) {t}"),
+        None => outln!(
             "  admin token: TOLLGATE_ADMIN_TOKEN, or the one printed when {} was first created",
             args.data_dir.display()
         ),
     }
     match history {
-        Some(h) => println!(
+        Some(h) => outln!(
             "  history    {} requests and {} outcome events over the last {} days, backdated and marked as demo data (key demo-history)",
             h.requests,
             h.outcomes,
             crate::history::DAYS
         ),
-        None => println!("  history    already in {}", args.data_dir.display()),
+        None => outln!("  history    already in {}", args.data_dir.display()),
     }
-    println!("\nSample organization: 3 pods, 5 use cases. Demo keys (new each run, shown once):");
+    outln!("\nSample organization: 3 pods, 5 use cases. Demo keys (new each run, shown once):");
     for k in &keys {
-        println!("  {:<26} {:<11} {}", k.use_case, k.stage.as_str(), k.secret);
+        outln!("  {:<26} {:<11} {}", k.use_case, k.stage.as_str(), k.secret);
     }
     let key_of = |name: &str| {
         keys.iter()
@@ -179,25 +179,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     };
     let triage = key_of("ticket-triage");
-    println!();
-    println!("Try it:");
-    println!(
+    outln!();
+    outln!("Try it:");
+    outln!(
         "  curl -s {base}/chat/completions -H 'content-type: application/json' -H 'authorization: Bearer {triage}' \\\n    -d '{{\"model\":\"chat-default\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'\n"
     );
-    println!("Or with the OpenAI SDK (pip install openai):");
-    println!("  from openai import OpenAI");
-    println!(
+    outln!("Or with the OpenAI SDK (pip install openai):");
+    outln!("  from openai import OpenAI");
+    outln!(
         "  client = OpenAI(base_url=\"{base}\", api_key=\"{}\")",
         key_of("invoice-extraction")
     );
-    println!("  print(client.chat.completions.create(model=\"claude-haiku\",");
-    println!(
+    outln!("  print(client.chat.completions.create(model=\"claude-haiku\",");
+    outln!(
         "        messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}]).choices[0].message.content)\n"
     );
 
     sample_traffic(&base, args.requests, &key_of).await;
     let month = &tollgate_types::time::rfc3339(tollgate_store::now_ms())[..7];
-    println!("\nReports (with TOLLGATE_TOKEN set to the admin token):");
+    outln!("\nReports (with TOLLGATE_TOKEN set to the admin token):");
     for cmd in [
         format!("report spend --by use_case --month {month}"),
         format!("report focus --month {month} --out focus-{month}.csv"),
@@ -205,11 +205,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "report kpis --window month".to_string(),
         "report portfolio --svg portfolio.svg".to_string(),
     ] {
-        println!("  tollgate {cmd} --url http://{addr}");
+        outln!("  tollgate {cmd} --url http://{addr}");
     }
     if let Some((uc, path)) = &sample_suite {
-        println!("\nEvaluations (each use case has a $5/month eval budget):");
-        println!(
+        outln!("\nEvaluations (each use case has a $5/month eval budget):");
+        outln!(
             "  tollgate eval run {} --use-case {uc} --url http://{addr}",
             path.display()
         );
@@ -217,16 +217,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
 
     if !args.no_wait {
-        println!("\nRunning. Press Ctrl-C to stop.");
+        outln!("\nRunning. Press Ctrl-C to stop.");
         let _ = std::io::stdout().flush();
         shutdown_signal().await;
     }
-    println!("Stopping…");
+    outln!("Stopping…");
     let _ = stop_tx.send(true);
     let _ = gw_task.await;
     let _ = sim_task.await;
     let _ = flaky_task.await;
-    println!("Stopped.");
+    outln!("Stopped.");
     Ok(())
 }
 
@@ -236,10 +236,15 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
     let client = reqwest::Client::new();
     let weather = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
-    println!("Sample traffic ({n} requests):");
-    println!(
+    outln!("Sample traffic ({n} requests):");
+    outln!(
         "  {:<26} {:<24} {:<7} {:>6} {:>9} {:>8}  provider",
-        "use case", "route", "kind", "status", "attempts", "ms"
+        "use case",
+        "route",
+        "kind",
+        "status",
+        "attempts",
+        "ms"
     );
     for i in 0..n {
         let chat = |model: &str, content: &str| json!({"model": model, "messages": [{"role": "user", "content": content}]});
@@ -335,6 +340,6 @@ async fn sample_traffic(base: &str, n: usize, key_of: &dyn Fn(&str) -> String) {
             }
             Err(e) => format!("  {use_case:<26} {route:<24} {kind:<7} failed: {e}"),
         };
-        println!("{line}");
+        outln!("{line}");
     }
 }

@@ -110,7 +110,7 @@ fn load(path: &Path) -> anyhow::Result<(Value, tollgate_eval::Suite)> {
 pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
     if let Eval::Check { suite } = &cmd {
         let (_, s) = load(suite)?;
-        println!(
+        outln!(
             "{}: {} prompts × {} tests × {} routes = {} cases; pass rate to reach {:.1} %",
             suite.display(),
             s.prompts.len(),
@@ -134,7 +134,7 @@ pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
             }
             std::fs::write(&path, text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
         }
         return Ok(0);
     }
@@ -354,7 +354,7 @@ fn fairness_summary(run: &Value, output_json: Option<&Path>) -> anyhow::Result<i
         );
     }
     let r = &run["report"];
-    println!(
+    outln!(
         "fairness run {} · route {} · models {} · policy {} · {} prompts × {} samples",
         run["id"].as_str().unwrap_or("?"),
         r["route"].as_str().unwrap_or("?"),
@@ -365,9 +365,10 @@ fn fairness_summary(run: &Value, output_json: Option<&Path>) -> anyhow::Result<i
     );
     if let Some(cov) = r["coverage"].as_object() {
         for (attr, c) in cov {
-            println!(
+            outln!(
                 "  {attr}: {} prompts varied, {} skipped",
-                c["covered"], c["skipped"]
+                c["covered"],
+                c["skipped"]
             );
         }
     }
@@ -379,13 +380,18 @@ fn fairness_summary(run: &Value, output_json: Option<&Path>) -> anyhow::Result<i
         Some(a) if a.len() == 2 => format!("[{}, {}]", fmt(&a[0]), fmt(&a[1])),
         _ => "-".to_string(),
     };
-    println!(
+    outln!(
         "\n{:<12} {:<22} {:<28} {:>8}  {:<18} {:<18} flag",
-        "attribute", "groups", "measure", "value", "95 % interval", "noise baseline"
+        "attribute",
+        "groups",
+        "measure",
+        "value",
+        "95 % interval",
+        "noise baseline"
     );
     for p in r["pairs"].as_array().into_iter().flatten() {
         for m in p["measures"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "{:<12} {:<22} {:<28} {:>8}  {:<18} {:<18} {}",
                 p["attribute"].as_str().unwrap_or("?"),
                 format!(
@@ -402,7 +408,7 @@ fn fairness_summary(run: &Value, output_json: Option<&Path>) -> anyhow::Result<i
         }
     }
     let flagged = r["flagged"] == true;
-    println!(
+    outln!(
         "\n{}",
         if flagged {
             format!("FLAGGED: {}", r["flags"])
@@ -432,7 +438,7 @@ fn finish(
         );
     }
     if run["status"] == "running" {
-        println!(
+        outln!(
             "run {} is still running: {}/{} cases",
             run["id"].as_str().unwrap_or("?"),
             run["cases_done"],
@@ -444,17 +450,17 @@ fn finish(
         .context("the run's report is not in the expected form")?;
     // Suites are written by other people: their text reaches this terminal escaped, line by line.
     for line in tollgate_eval::report::matrix(&report).lines() {
-        println!("{}", crate::admin::terminal_safe(line));
+        outln!("{}", crate::admin::terminal_safe(line));
     }
     if let Some(ch) = run["champion"].as_object() {
-        println!(
+        outln!(
             "Δ vs champion {}: {:+.1} points (its pass rate {:.1} %)",
             ch["run_id"].as_str().unwrap_or("?"),
             ch["delta"].as_f64().unwrap_or(0.0) * 100.0,
             ch["pass_rate"].as_f64().unwrap_or(0.0) * 100.0
         );
     }
-    println!(
+    outln!(
         "run {} · suite `{}` v{} · models: {}",
         run["id"].as_str().unwrap_or("?"),
         run["suite"].as_str().unwrap_or("?"),

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 /// Prints the checklist `GET /use-cases/{id}/gate` answers.
 fn print_checklist(g: &Value) {
     let t = |v: &Value| terminal_safe(v.as_str().unwrap_or("-"));
-    println!(
+    outln!(
         "Gate to {} for {} (now {}): {}",
         t(&g["to"]),
         t(&g["use_case_id"]),
@@ -17,7 +17,7 @@ fn print_checklist(g: &Value) {
     );
     let lines = g["lines"].as_array().cloned().unwrap_or_default();
     if lines.is_empty() {
-        println!("  (the gate asks for nothing)");
+        outln!("  (the gate asks for nothing)");
     }
     let width = lines
         .iter()
@@ -25,7 +25,7 @@ fn print_checklist(g: &Value) {
         .max()
         .unwrap_or(0);
     for l in &lines {
-        println!(
+        outln!(
             "  [{}] {:<width$}  {}",
             if l["met"] == true { "x" } else { " " },
             t(&l["check"]),
@@ -33,7 +33,7 @@ fn print_checklist(g: &Value) {
         );
     }
     if let Some(r) = g["request"].as_object() {
-        println!(
+        outln!(
             "Requested by {} at {}: {}",
             terminal_safe(r["requested_by"].as_str().unwrap_or("-")),
             terminal_safe(r["at"].as_str().unwrap_or("-")),
@@ -77,9 +77,9 @@ pub async fn promote(
             if c.json {
                 print_json(&json!({"gate": g, "use_case": uc}));
             } else if g["met"] == true {
-                println!("Promoted {id} to {to}.");
+                outln!("Promoted {id} to {to}.");
             } else {
-                println!("Promoted {id} to {to} past the unmet gate (override recorded).");
+                outln!("Promoted {id} to {to} past the unmet gate (override recorded).");
             }
             Ok(())
         }

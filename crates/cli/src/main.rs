@@ -7,6 +7,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[macro_use]
+mod out;
 mod admin;
 mod audit;
 mod demo;
@@ -268,9 +270,9 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             };
-            println!("{} is valid.\n", file.display());
-            print!("{}", cfg.summary());
-            println!("prices (catalog {version}, USD per 1M tokens in/out):");
+            outln!("{} is valid.\n", file.display());
+            out!("{}", cfg.summary());
+            outln!("prices (catalog {version}, USD per 1M tokens in/out):");
             for (i, r) in cfg.routes.iter().enumerate() {
                 for (j, d) in r.deployments.iter().enumerate() {
                     let usd = |n: u64| tollgate_meter::Money(n).to_string();
@@ -297,7 +299,7 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<()> {
                             "UNPRICED: served, but flagged and alerted; add `price:`".to_string()
                         }
                     };
-                    println!("  {:<24} {:<28} {line}", r.name, d.model);
+                    outln!("  {:<24} {:<28} {line}", r.name, d.model);
                 }
             }
             Ok(())

@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _scheduler = control.spawn_scheduler(std::time::Duration::from_secs(30));
     tracing::info!(%addr, routes = gw.config.routes.len(), providers = gw.config.providers.len(), "gateway listening");
     // The one stdout line scripts and tests read to find the port.
-    println!("tollgate gateway listening on http://{addr}");
+    outln!("tollgate gateway listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tollgate_gateway::serve(
         gw,

@@ -139,7 +139,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    println!("tollgate simulator listening on http://{addr}/v1");
+    outln!("tollgate simulator listening on http://{addr}/v1");
     let _ = std::io::stdout().flush();
     Simulator::new(cfg)
         .serve(listener, shutdown_signal())

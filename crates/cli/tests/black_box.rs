@@ -234,6 +234,19 @@ fn config_check_validates_and_redacts() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wieght"));
+
+    // A reader that has gone (`| head -3`): the command ends quietly, status 0, no panic. The
+    // pipe's read end is closed before the command starts, so its first write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN)
+        .args(["config", "check", good.to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
