@@ -640,7 +640,7 @@ impl FromRequestParts<Arc<Control>> for Principal {
 /// The caller of an admin request, from its bearer token (the bootstrap admin token or a
 /// person's token), throttled per client address after failures.
 async fn authenticate(parts: &Parts, gw: &Arc<Control>) -> Result<Principal, ApiError> {
-    let token = bearer(&parts.headers).ok_or(ApiError::MissingKey)?;
+    let token = bearer(&parts.headers)?;
     // A client over its failure budget is refused before its token is even checked, so
     // guessing cannot go faster than the budget allows, right guesses included.
     let client = parts

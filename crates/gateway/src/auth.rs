@@ -222,7 +222,7 @@ impl Keyring {
 
     /// Checks `Authorization: Bearer <key>`.
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyEntry>, ApiError> {
-        let key = bearer(headers).ok_or(ApiError::MissingKey)?;
+        let key = bearer(headers)?;
         let hash = self.secret.hash(key);
         let shard = self.shards[shard_of(&hash)].load();
         match shard.get(&hash) {

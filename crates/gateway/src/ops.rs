@@ -38,11 +38,11 @@ pub async fn metrics(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Resp
         // Compared as keyed hashes, so the comparison takes no longer for a better guess.
         let secret = gw.keyring.secret();
         match tollgate_http::bearer(&headers) {
-            None => return ApiError::MissingKey.into_response(),
-            Some(given) if secret.hash(given) != secret.hash(token.expose()) => {
+            Err(e) => return e.into_response(),
+            Ok(given) if secret.hash(given) != secret.hash(token.expose()) => {
                 return ApiError::InvalidKey.into_response();
             }
-            Some(_) => {}
+            Ok(_) => {}
         }
     }
     gw.metrics.set_ledger(gw.books.ledger.stats());

@@ -86,6 +86,9 @@ pub enum ApiError {
     /// The key is not known.
     #[error("invalid API key")]
     InvalidKey,
+    /// Two `Authorization` headers: which one is meant is not guessed.
+    #[error("send one `Authorization` header: this request has more than one")]
+    TwoKeys,
     /// The key may not do this (stage, scope).
     #[error("{message}")]
     Forbidden {
@@ -206,6 +209,7 @@ impl ApiError {
             ),
             ApiError::MissingKey => (StatusCode::UNAUTHORIZED, INVALID, "missing_api_key"),
             ApiError::InvalidKey => (StatusCode::UNAUTHORIZED, INVALID, "invalid_api_key"),
+            ApiError::TwoKeys => (StatusCode::UNAUTHORIZED, INVALID, "ambiguous_api_key"),
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, "permission_error", *code),
             ApiError::ModelNotFound(_) => (StatusCode::NOT_FOUND, INVALID, "model_not_found"),
             ApiError::Missing(_) => (StatusCode::NOT_FOUND, INVALID, "not_found"),
@@ -268,7 +272,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::MissingKey | ApiError::InvalidKey => "authentication",
+            ApiError::MissingKey | ApiError::InvalidKey | ApiError::TwoKeys => "authentication",
             ApiError::Forbidden { code, .. } | ApiError::RateLimited { code, .. } => code,
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Missing(_) => "not_found",

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 
 use axum::http::HeaderMap;
+use error::ApiError;
 use std::future::Future;
 use std::pin::Pin;
 use tollgate_store::{BudgetStatus, StoreError};
@@ -76,15 +77,62 @@ impl AuthFailure {
     }
 }
 
-/// The token of `Authorization: Bearer <token>`, if present.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+/// The token of `Authorization: Bearer <token>`. The scheme is read in any letter case (RFC 9110
+/// §11.1: `bearer`, `BEARER`); a missing header, another scheme or an empty token is
+/// [`ApiError::MissingKey`]; two `Authorization` headers are refused ([`ApiError::TwoKeys`])
+/// rather than one of them read silently.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let mut all = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    let value = all.next().ok_or(ApiError::MissingKey)?;
+    if all.next().is_some() {
+        return Err(ApiError::TwoKeys);
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or(ApiError::MissingKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_bearer_token_is_read_in_any_case_and_once() {
+        let with = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("authorization", HeaderValue::from_str(v).unwrap());
+            }
+            bearer(&h).map(str::to_string).map_err(|e| e.to_string())
+        };
+        for v in [
+            "Bearer tg_k",
+            "bearer tg_k",
+            "BEARER tg_k",
+            "BeArEr   tg_k  ",
+        ] {
+            assert_eq!(with(&[v]), Ok("tg_k".to_string()), "{v:?}");
+        }
+        let missing = Err(ApiError::MissingKey.to_string());
+        assert_eq!(with(&[]), missing);
+        for v in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer   ",
+            "Bearertg_k",
+            "tg_k",
+        ] {
+            assert_eq!(with(&[v]), missing, "{v:?}");
+        }
+        assert_eq!(
+            with(&["Bearer tg_a", "Bearer tg_b"]),
+            Err(ApiError::TwoKeys.to_string())
+        );
+    }
 }
