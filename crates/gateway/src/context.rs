@@ -67,6 +67,9 @@ pub struct RequestContext {
     /// The request body's size in bytes (what decides whether its parsing and guarding are
     /// heavy work, see [`heavy`]).
     pub body_bytes: usize,
+    /// The request's turn in the [`HeavyLane`], held from its body's parsing through its input
+    /// guard when the body is heavy.
+    pub heavy_turn: Option<tokio::sync::OwnedSemaphorePermit>,
     /// What the guard did (policy, whether each direction ran, counts — never values).
     pub guard: crate::shield::GuardReport,
     /// What the request stores of its content, when its policy logs it (sealed by the record).
@@ -93,6 +96,64 @@ pub fn heavy<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// The lane heavy requests' CPU work (a body of [`HEAVY_BYTES`] or more: parsing, the admission
+/// count, the fingerprint, the input guard) takes turns in: at most one fewer at once than the
+/// machine has cores (at least one). [`heavy`] keeps such work from stalling its worker's other
+/// tasks, but a few maximum-size prompts at once could still take every core, and every other
+/// request and health check would wait behind them; with the lane one core is always left to
+/// them. A request waiting for its turn holds no core.
+#[derive(Debug)]
+pub struct HeavyLane {
+    turns: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HeavyLane {
+    /// A lane of `turns` at once (at least one).
+    pub fn new(turns: usize) -> HeavyLane {
+        HeavyLane {
+            turns: Arc::new(tokio::sync::Semaphore::new(turns.max(1))),
+            waiting: Arc::default(),
+        }
+    }
+
+    /// A lane sized for this machine: its cores less one.
+    pub fn for_this_machine() -> HeavyLane {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        HeavyLane::new(cores.saturating_sub(1))
+    }
+
+    /// Waits for a turn when a body of `bytes` makes the work heavy (`None`: light work, no
+    /// turn needed). The turn ends when the permit is dropped.
+    pub async fn enter(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if bytes < HEAVY_BYTES {
+            return None;
+        }
+        // Counted while waiting, also if the request is dropped meanwhile (its client left).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.waiting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _counted = Waiting(&self.waiting);
+        // The semaphore is never closed.
+        self.turns.clone().acquire_owned().await.ok()
+    }
+
+    /// How many requests wait for a turn now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The lane's turns (tests take one to hold the lane).
+    pub fn turns(&self) -> Arc<tokio::sync::Semaphore> {
+        self.turns.clone()
+    }
+}
+
 impl RequestContext {
     /// A context for a request that just arrived.
     pub fn new(request_id: String, received_at_ms: i64) -> Self {
@@ -115,6 +176,7 @@ impl RequestContext {
             session: None,
             session_hash: None,
             body_bytes: 0,
+            heavy_turn: None,
             guard: Default::default(),
             payload: None,
             trace: None,

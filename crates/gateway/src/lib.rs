@@ -141,6 +141,8 @@ pub struct Gateway {
     pub clock: Clock,
     /// Unix time of start (the `created` of `/v1/models`).
     pub started_unix: u64,
+    /// Where heavy requests take turns for their CPU work (see [`context::HeavyLane`]).
+    pub heavy: context::HeavyLane,
     ready: AtomicBool,
 }
 
@@ -286,6 +288,7 @@ impl Gateway {
             metrics,
             tasks: TaskTracker::new(),
             started_unix: tollgate_types::unix_now(),
+            heavy: context::HeavyLane::for_this_machine(),
             ready: AtomicBool::new(true),
         }))
     }

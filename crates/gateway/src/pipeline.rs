@@ -61,6 +61,7 @@ async fn prepare_chat(
     // 2. parse
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     ctx.body_bytes = bytes.len();
+    ctx.heavy_turn = gw.heavy.enter(bytes.len()).await;
     let mut req: ChatCompletionRequest = heavy(bytes.len(), || parse_json(&bytes))?;
     // A pattern's messages come first, then any the request sends.
     match (req.extra.remove("pattern"), req.extra.remove("variables")) {
@@ -334,6 +335,7 @@ async fn prepare_embeddings(
     ctx.session = session_header(headers);
     let bytes = read_body(headers, body, gw.config.server.max_body_bytes).await?;
     ctx.body_bytes = bytes.len();
+    ctx.heavy_turn = gw.heavy.enter(bytes.len()).await;
     let mut req: EmbeddingsRequest = heavy(bytes.len(), || parse_json(&bytes))?;
     if req.input.is_empty() {
         return Err(ApiError::invalid(
@@ -551,6 +553,8 @@ impl Gateway {
                 report: &mut ctx.guard,
             })
         })?;
+        // The CPU-heavy part of the request is done: the next heavy one may start.
+        ctx.heavy_turn = None;
         if let Some(id) = session
             && tokens.len() > known
         {

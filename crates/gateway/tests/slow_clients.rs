@@ -453,3 +453,45 @@ async fn connections_left_after_the_grace_period_are_closed() {
         .unwrap();
     assert!(read_until_closed(busy).await.is_empty());
 }
+
+/// Heavy requests take turns for their CPU work: with every turn of the lane taken, a heavy
+/// request waits — it has not reached the provider — while a light one is answered; once a turn
+/// is free, it is answered too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_requests_take_turns_and_light_ones_pass_them() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&two_route_config(&s.url)).await;
+    let turns = g.gw.heavy.turns();
+    let all = u32::try_from(turns.available_permits()).unwrap();
+    let held = turns.acquire_many_owned(all).await.unwrap();
+    let big = "many words of a long document ".repeat(10_000);
+    assert!(big.len() >= tollgate_gateway::context::HEAVY_BYTES);
+    let heavy = tokio::spawn({
+        let (url, key) = (g.chat_url(), g.key.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": "m", "max_tokens": 5, "messages": user(&big)}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let deadline = Instant::now() + GUARD;
+    while g.gw.heavy.waiting() == 0 {
+        assert!(Instant::now() < deadline, "the heavy request never queued");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let light = g
+        .post(json!({"model": "m", "max_tokens": 5, "messages": user("hello")}))
+        .await;
+    assert_eq!(light.status(), 200);
+    assert_eq!(s.count(), 1, "only the light request reached the provider");
+    assert!(!heavy.is_finished());
+    drop(held);
+    assert_eq!(heavy.await.unwrap(), 200);
+    assert_eq!(s.count(), 2);
+    assert_eq!(g.gw.heavy.waiting(), 0);
+}
