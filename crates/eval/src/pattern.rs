@@ -41,7 +41,8 @@ pub fn parse_reference(reference: &str) -> Result<(String, Selector), String> {
     };
     if name.trim().is_empty() || sel.trim().is_empty() {
         return Err(format!(
-            "`{reference}` is not a pattern reference: write `name@label` or `name@version`"
+            "`{}` is not a pattern reference: write `name@label` or `name@version`",
+            crate::text::clip(reference, tollgate_types::text::ECHO_CHARS)
         ));
     }
     let sel = match sel.parse::<i64>() {

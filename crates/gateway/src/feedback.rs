@@ -228,7 +228,10 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
             let text = decimal_text(v, "minutes_saved")?;
             let m: f64 = text.trim().parse().map_err(|_| {
                 invalid(
-                    format!("`minutes_saved` must be a number of minutes, got {text:?}"),
+                    format!(
+                        "`minutes_saved` must be a number of minutes, got {:?}",
+                        tollgate_types::text::clip(&text, tollgate_types::text::ECHO_CHARS)
+                    ),
                     "minutes_saved",
                 )
             })?;
@@ -253,7 +256,10 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
         {
             return Err(invalid(
-                format!("label names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-` and `.`; got {k:?}"),
+                format!(
+                    "label names are 1 to 64 of a-z, A-Z, 0-9, `_`, `-` and `.`; got {:?}",
+                    tollgate_types::text::clip(k, tollgate_types::text::ECHO_CHARS)
+                ),
                 &format!("labels.{k}"),
             ));
         }
@@ -381,6 +387,22 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the caller wrote is quoted back to 64 characters, however long it was.
+    #[test]
+    fn bad_values_are_quoted_short() {
+        let long = "9".repeat(5000);
+        for body in [
+            serde_json::json!({"request_id": "req_1", "value_usd": long}),
+            serde_json::json!({"request_id": "req_1", "minutes_saved": "x".repeat(5000)}),
+            serde_json::json!({"request_id": "req_1", "labels": {"k".repeat(5000): "v"}}),
+        ] {
+            let b: FeedbackBody = serde_json::from_value(body).unwrap();
+            let message = event_of(b, 0).unwrap_err().to_string();
+            assert!(message.chars().count() < 200, "{message}");
+            assert!(message.contains('…'), "{message}");
+        }
+    }
 
     #[test]
     fn recent_refs_keep_two_generations_apart_by_use_case_and_kind() {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tollgate_eval::pattern::{Selector, Template, parse_reference};
 use tollgate_http::error::ApiError;
 use tollgate_store::{PatternQueries, Store, StoreError};
+use tollgate_types::text::{ECHO_CHARS, clip};
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -86,13 +87,16 @@ impl PatternBook {
         };
         let entry = snap
             .get(&name)
-            .ok_or_else(|| missing(format!("there is no pattern `{name}`")))?;
+            .ok_or_else(|| missing(format!("there is no pattern `{}`", clip(&name, ECHO_CHARS))))?;
         let version = match &sel {
             Selector::Version(v) => *v,
-            Selector::Label(l) => *entry
-                .labels
-                .get(l)
-                .ok_or_else(|| missing(format!("pattern `{name}` has no label `{l}`")))?,
+            Selector::Label(l) => *entry.labels.get(l).ok_or_else(|| {
+                missing(format!(
+                    "pattern `{}` has no label `{}`",
+                    clip(&name, ECHO_CHARS),
+                    clip(l, ECHO_CHARS)
+                ))
+            })?,
         };
         let template = entry
             .versions

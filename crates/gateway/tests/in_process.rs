@@ -56,6 +56,37 @@ fn post(key: &str, path: &str, body: impl Into<Body>) -> Request<Body> {
         .unwrap()
 }
 
+/// A name the caller sent is quoted back to 64 characters, and what shows nothing in it (a
+/// direction override) is written as its escape.
+#[tokio::test]
+async fn names_are_quoted_back_short_and_visible() {
+    let (router, key, _) = app().await;
+    let long = "P".repeat(3000);
+    for reference in [format!("{long}@x"), format!("{long}@")] {
+        let body =
+            serde_json::json!({"model": "gpt-4o-mini", "pattern": reference, "messages": []});
+        let (st, _, v) = call(
+            router.clone(),
+            post(&key, "/v1/chat/completions", body.to_string()),
+        )
+        .await;
+        let message = v["error"]["message"].as_str().unwrap();
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{message}");
+        assert!(
+            message.contains(&"P".repeat(64)) && message.chars().count() < 200,
+            "{message}"
+        );
+    }
+    let body = serde_json::json!({"model": "gpt\u{202e}-4o", "messages": [{"role": "user", "content": "x"}]});
+    let (st, _, v) = call(router, post(&key, "/v1/chat/completions", body.to_string())).await;
+    let message = v["error"]["message"].as_str().unwrap();
+    assert_eq!(st, StatusCode::NOT_FOUND, "{message}");
+    assert!(
+        message.contains("gpt\\u{202e}-4o") && !message.contains('\u{202e}'),
+        "{message}"
+    );
+}
+
 /// Each kind of bad input gets its own status, an OpenAI-shaped body, and a request id.
 #[tokio::test]
 async fn bad_input_gets_specific_openai_shaped_errors() {

@@ -61,40 +61,60 @@ impl fmt::Display for Money {
 /// Parses a non-negative decimal with at most `scale` fraction digits into an integer scaled by
 /// 10^scale, exactly.
 pub fn parse_decimal(s: &str, scale: u32) -> Result<u64, String> {
+    // The caller's text, quoted to 64 characters in every error.
+    let q = format!(
+        "{:?}",
+        tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS)
+    );
     let t = s.trim();
     if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
-        return Err(format!("{s:?} is not a non-negative decimal amount"));
+        return Err(format!("{q} is not a non-negative decimal amount"));
     }
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if whole.is_empty() && frac.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
     {
-        return Err(format!("{s:?} is not a decimal amount"));
+        return Err(format!("{q} is not a decimal amount"));
     }
     if frac.len() > scale as usize {
-        return Err(format!("{s:?} has more than {scale} decimals"));
+        return Err(format!("{q} has more than {scale} decimals"));
     }
     let w: u64 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("{s:?} is too large"))?
+        whole.parse().map_err(|_| format!("{q} is too large"))?
     };
     let f: u64 = if frac.is_empty() {
         0
     } else {
         format!("{frac:0<width$}", width = scale as usize)
             .parse()
-            .map_err(|_| format!("{s:?} is not a decimal"))?
+            .map_err(|_| format!("{q} is not a decimal"))?
     };
     w.checked_mul(10u64.pow(scale))
         .and_then(|x| x.checked_add(f))
-        .ok_or_else(|| format!("{s:?} is too large"))
+        .ok_or_else(|| format!("{q} is too large"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An amount that does not parse is quoted back to 64 characters.
+    #[test]
+    fn errors_quote_the_amount_short() {
+        for bad in [
+            "x".repeat(5000),
+            "9".repeat(5000),
+            format!("1.{}", "0".repeat(5000)),
+        ] {
+            let e = parse_decimal(&bad, 9).unwrap_err();
+            assert!(e.chars().count() < 120 && e.contains('…'), "{e}");
+        }
+        let e = crate::period::time_zone(&"Z".repeat(3000)).unwrap_err();
+        assert!(e.chars().count() < 160 && e.contains('…'), "{e}");
+    }
 
     #[test]
     fn parses_and_prints_exactly() {

@@ -32,7 +32,10 @@ impl Period {
 /// Checks a time-zone name (`UTC`, `Europe/Paris`).
 pub fn time_zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name).map_err(|_| {
-        format!("unknown time zone {name:?} (use an IANA name like Europe/Paris, or UTC)")
+        format!(
+            "unknown time zone {:?} (use an IANA name like Europe/Paris, or UTC)",
+            tollgate_types::text::clip(name, tollgate_types::text::ECHO_CHARS)
+        )
     })
 }
 

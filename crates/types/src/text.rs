@@ -22,11 +22,21 @@ pub fn is_invisible(c: char) -> bool {
 /// an error echoes back: enough to recognise it, never the whole of a long value.
 pub const ECHO_CHARS: usize = 64;
 
-/// `s` cut to `max` characters, with an ellipsis when cut.
+/// `s` cut to `max` characters, with an ellipsis when cut. A character that shows nothing
+/// ([`is_invisible`]: a direction override, a zero-width space) is written as its escape
+/// (`\u{202e}`): a value quoted back must read as what it is.
 pub fn clip(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if out.len() < s.len() {
-        out.push('…');
+    let mut out = String::with_capacity(s.len().min(max.saturating_mul(4)) + 3);
+    for (n, c) in s.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if is_invisible(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
     }
     out
 }
@@ -125,6 +135,10 @@ mod tests {
         assert_eq!(clip("ééé", 2), "éé…");
         assert_eq!(clip("", 0), "");
         assert_eq!(clip("a", 0), "…");
+        // What shows nothing is shown as its escape, counted as one character.
+        assert_eq!(clip("gpt\u{202e}-4o", 64), "gpt\\u{202e}-4o");
+        assert_eq!(clip("a\u{200b}bc", 2), "a\\u{200b}…");
+        assert_eq!(clip("line\nnext", 64), "line\nnext");
     }
 
     #[test]
