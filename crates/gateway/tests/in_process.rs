@@ -87,6 +87,47 @@ async fn names_are_quoted_back_short_and_visible() {
     );
 }
 
+/// A body of the wrong shape is told in JSON's words — an object, an array, a string — never
+/// by the names of the gateway's Rust types.
+#[tokio::test]
+async fn wrong_shapes_are_told_in_json_words() {
+    let (router, key, _) = app().await;
+    for (body, says) in [
+        ("null", "expected an object, found null"),
+        ("[]", "expected an object, found an array"),
+        (
+            r#"{"model":"gpt-4o-mini","messages":[1]}"#,
+            "expected an object, found a number",
+        ),
+        (
+            r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":5}]}"#,
+            "a string or an array of content parts",
+        ),
+        (
+            r#"{"model":"gpt-4o-mini","messages":[],"stop":5}"#,
+            "a string or an array of strings",
+        ),
+        (
+            r#"{"model":"gpt-4o-mini","messages":[],"stream":true,"stream_options":5}"#,
+            "expected an object, found a number",
+        ),
+    ] {
+        let (st, _, v) = call(router.clone(), post(&key, "/v1/chat/completions", body)).await;
+        let message = v["error"]["message"].as_str().unwrap();
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {message}");
+        assert!(message.contains(says), "{body}: {message}");
+        for rust in [
+            "struct",
+            "enum",
+            "untagged",
+            "ChatMessage",
+            "MessageContent",
+        ] {
+            assert!(!message.contains(rust), "{body}: {message}");
+        }
+    }
+}
+
 /// Each kind of bad input gets its own status, an OpenAI-shaped body, and a request id.
 #[tokio::test]
 async fn bad_input_gets_specific_openai_shaped_errors() {

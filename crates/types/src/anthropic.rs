@@ -55,7 +55,7 @@ pub struct Message {
 
 /// Content of a turn: a string or blocks.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of content blocks")]
 pub enum MessageContent {
     /// Plain text.
     Text(String),

@@ -92,7 +92,7 @@ pub struct StreamOptions {
 
 /// `stop`: one string or several.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of strings")]
 pub enum Stop {
     /// A single stop sequence.
     One(String),
@@ -222,7 +222,7 @@ impl ChatMessage {
 
 /// Message content: a string or a list of parts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or an array of content parts")]
 pub enum MessageContent {
     /// Plain text.
     Text(String),

@@ -114,6 +114,16 @@ pub fn serde_message(text: &str) -> String {
         "f32" | "f64" => "a number",
         // serde_yaml's words for a name (an enum's) given as anything but a string.
         "a YAML tag starting with '!'" => "one of its names as a string",
+        // serde's words name the Rust type (`struct ChatMessage`, `a map`); the caller wrote JSON.
+        "a map" => "an object",
+        "a sequence" => "an array",
+        e if e.starts_with("struct ")
+            || e.starts_with("internally tagged enum ")
+            || e.starts_with("adjacently tagged enum ") =>
+        {
+            "an object"
+        }
+        e if e.starts_with("enum ") => "one of its names as a string",
         other => other,
     };
     format!("expected {expected}, found {kind}")
@@ -127,6 +137,39 @@ pub fn is_blank(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// serde's names of Rust types become the JSON the caller should have written.
+    #[test]
+    fn serde_messages_name_json_not_rust_types() {
+        for (serde, ours) in [
+            (
+                "invalid type: null, expected struct ChatCompletionRequest",
+                "expected an object, found null",
+            ),
+            (
+                "invalid type: integer `1`, expected struct ChatMessage at line 1 column 40",
+                "expected an object, found a number",
+            ),
+            (
+                "invalid type: string \"x\", expected internally tagged enum ContentPart",
+                "expected an object, found a string",
+            ),
+            (
+                "invalid type: sequence, expected a map",
+                "expected an object, found an array",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "expected an array, found an object",
+            ),
+            (
+                "invalid type: integer `3`, expected enum Role",
+                "expected one of its names as a string, found a number",
+            ),
+        ] {
+            assert_eq!(serde_message(serde), ours, "{serde}");
+        }
+    }
 
     #[test]
     fn clip_cuts_by_characters_and_marks_the_cut() {
@@ -174,7 +217,7 @@ mod tests {
             ),
             (
                 "invalid type: boolean `true`, expected a map",
-                "expected a map, found a boolean",
+                "expected an object, found a boolean",
             ),
             (
                 "invalid value: integer `-1`, expected u32",
