@@ -17,7 +17,11 @@ pub async fn list_audit(
             code: "role_forbids",
         });
     }
-    let page = list_query(&q)?;
+    // Its cursor is a sequence number, not an id.
+    let page = PageRequest {
+        after: None,
+        limit: page_limit(&q, 0)?,
+    };
     let after = whole_number(&q, "after", 0, i64::MAX)?.unwrap_or(0);
     Ok(Json(
         gw.store

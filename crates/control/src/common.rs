@@ -247,8 +247,13 @@ pub(crate) fn whole_number(
     let Some(v) = q.get(name) else {
         return Ok(None);
     };
-    v.parse::<i64>()
-        .ok()
+    // Digits, after a minus sign at most: Rust's parser also takes a leading `+`.
+    v.strip_prefix('-')
+        .unwrap_or(v)
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| v.parse::<i64>().ok())
+        .flatten()
         .filter(|n| (lo..=hi).contains(n))
         .map(Some)
         .ok_or_else(|| {
@@ -270,10 +275,25 @@ pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u3
 }
 
 /// A list's page: `after` and `limit` (a name the operation does not take was refused before,
-/// by [`crate::query`]).
+/// by [`crate::query`]). `after` is the `next` of an earlier page — an id (`pod_0193…`): a
+/// cursor that cannot be one is refused, not read as "from the start" (or "after everything").
 pub(crate) fn list_query(q: &HashMap<String, String>) -> Result<PageRequest> {
+    let after = q.get("after").cloned();
+    if let Some(a) = &after {
+        let id_like = a.len() <= 128
+            && a.split_once('_')
+                .is_some_and(|(kind, rest)| !kind.is_empty() && !rest.is_empty())
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_like {
+            return Err(ApiError::invalid(
+                "`after` must be the `next` of an earlier page",
+                Some("after".into()),
+            ));
+        }
+    }
     Ok(PageRequest {
-        after: q.get("after").cloned(),
+        after,
         limit: page_limit(q, 0)?,
     })
 }

@@ -1845,7 +1845,17 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         "/admin/v1/audit",
         "/admin/v1/use-cases/uc_1/eval-runs",
     ] {
-        for bad in ["ten", "", "0", "201", "-1", "99999999999999999999", "1.5"] {
+        for bad in [
+            "ten",
+            "",
+            "0",
+            "201",
+            "-1",
+            "99999999999999999999",
+            "1.5",
+            "%2B5",
+            "%EF%BC%95",
+        ] {
             let path = format!("{route}?limit={bad}");
             let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
             assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
@@ -1853,7 +1863,7 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             assert_eq!(b["error"]["message"], limit, "{path}");
         }
     }
-    for bad in ["v2", "", "0", "-1"] {
+    for bad in ["v2", "", "0", "-1", "%2B5"] {
         let path = format!("/admin/v1/use-cases/uc_1/suites/s?version={bad}");
         let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
@@ -1871,6 +1881,35 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         b["error"]["message"], "`after` must be a whole number 0 or more",
         "{b}"
     );
+    // A list's cursor is the `next` of an earlier page: anything that cannot be one is refused
+    // (it used to be read as "from the start", or as "after everything").
+    for route in [
+        "/admin/v1/pods",
+        "/admin/v1/keys",
+        "/admin/v1/users",
+        "/admin/v1/use-cases",
+    ] {
+        for bad in [
+            "abc",
+            "-1",
+            "99999999999999999999",
+            "%EF%BC%95",
+            "pod%20x_1",
+            "_",
+        ] {
+            let path = format!("{route}?after={bad}");
+            let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
+            assert_eq!(
+                (b["error"]["param"].as_str(), b["error"]["message"].as_str()),
+                (
+                    Some("after"),
+                    Some("`after` must be the `next` of an earlier page")
+                ),
+                "{path}"
+            );
+        }
+    }
     // In range, the lookup answers: a 404 for the use case that is not there.
     let (st, b) = api
         .call(
