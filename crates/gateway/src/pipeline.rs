@@ -294,7 +294,26 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
             Some("stream_options".into()),
         ));
     }
+    // A cap of 0 asks for an answer of nothing (OpenAI refuses it too).
+    for (name, cap) in [
+        ("max_tokens", req.max_tokens),
+        ("max_completion_tokens", req.max_completion_tokens),
+    ] {
+        if cap == Some(0) {
+            return Err(ApiError::invalid(
+                format!("`{name}` must be at least 1"),
+                Some(name.into()),
+            ));
+        }
+    }
     for (i, m) in req.messages.iter().enumerate() {
+        // Only an assistant's message may be without content (it calls tools instead).
+        if m.content.is_none() && m.role != tollgate_types::openai::Role::Assistant {
+            return Err(ApiError::invalid(
+                format!("a `{}` message needs `content`", m.role.name()),
+                Some(format!("messages[{i}].content")),
+            ));
+        }
         if m.role == tollgate_types::openai::Role::Tool && m.tool_call_id.is_none() {
             return Err(ApiError::invalid(
                 "a `tool` message needs `tool_call_id`",

@@ -322,6 +322,28 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
             Some("stream_options"),
         ),
         (
+            "user message without content",
+            post(
+                &key,
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":null}]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "a `user` message needs `content`",
+            Some("messages[0].content"),
+        ),
+        (
+            "an output cap of 0",
+            post(
+                &key,
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "`max_tokens` must be at least 1",
+            Some("max_tokens"),
+        ),
+        (
             "tool message without id",
             post(
                 &key,
@@ -1168,6 +1190,11 @@ mod fuzz {
                 |(role, content, null_content, name, calls, call_id, extra)| {
                     let mut m = Map::new();
                     m.insert("role".into(), role.into());
+                    // Only an assistant's message may be without content.
+                    let content = match content {
+                        None if role != "assistant" => Some(Value::String("hi".into())),
+                        c => c,
+                    };
                     match content {
                         Some(c) => {
                             m.insert("content".into(), c);
@@ -1228,8 +1255,9 @@ mod fuzz {
     }
 
     /// A `u32` for a token cap: small, or at the edges.
+    /// An output cap: 1 or more (a cap of 0 is refused).
     fn cap() -> impl Strategy<Value = u32> {
-        prop_oneof![4 => 0u32..64, 1 => Just(u32::MAX), 1 => any::<u32>()]
+        prop_oneof![4 => 1u32..64, 1 => Just(u32::MAX), 1 => 1u32..]
     }
 
     /// A valid chat request: every field of `ChatCompletionRequest` now and then, both routes.

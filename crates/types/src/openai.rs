@@ -153,6 +153,14 @@ impl Role {
         ("tool", Role::Tool),
         ("function", Role::Function),
     ];
+
+    /// Its name on the wire (`user`).
+    pub fn name(self) -> &'static str {
+        Role::NAMES
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map_or("", |(n, _)| n)
+    }
 }
 
 impl<'de> Deserialize<'de> for Role {
