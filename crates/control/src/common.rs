@@ -217,15 +217,30 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     Ok(())
 }
 
+/// An RFC 3339 time given as `field`, in Unix ms. A time written right but before 1970 (the
+/// ledger's times are after the Unix epoch) is told so, not called malformed.
+pub(crate) fn time_param(field: &str, v: &str) -> Result<i64> {
+    parse_rfc3339(v).ok_or_else(|| {
+        // The same text in the year 2000: does it parse? Then only its year is out of range.
+        let in_2000 = v
+            .get(4..)
+            .is_some_and(|rest| parse_rfc3339(&format!("2000{rest}")).is_some());
+        let message = if in_2000
+            && v.get(..4)
+                .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
+        {
+            format!("`{field}` must be from 1970-01-01T00:00:00Z on")
+        } else {
+            format!("`{field}` must be an RFC 3339 time like 2026-11-01T00:00:00Z")
+        };
+        ApiError::invalid(message, Some(field.into()))
+    })
+}
+
 /// An optional RFC 3339 time that must be after `now` (the control plane's clock).
 pub(crate) fn future_time(field: &str, v: Option<&str>, now: i64) -> Result<Option<i64>> {
     let Some(v) = v else { return Ok(None) };
-    let t = parse_rfc3339(v).ok_or_else(|| {
-        ApiError::invalid(
-            format!("`{field}` must be an RFC 3339 time like 2030-01-31T00:00:00Z"),
-            Some(field.into()),
-        )
-    })?;
+    let t = time_param(field, v)?;
     if t <= now {
         return Err(ApiError::invalid(
             format!("`{field}` must be in the future"),

@@ -13,14 +13,7 @@ const DAY_MS: i64 = 86_400_000;
 /// The window of a report: `window` (`day`, `week`, `month` — the last 1, 7 or 30 days) or `from`
 /// and `to` (RFC 3339); the last 30 days by default.
 fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
-    let time = |name: &str, v: &str| -> Result<i64> {
-        parse_rfc3339(v).ok_or_else(|| {
-            ApiError::invalid(
-                format!("`{name}` must be an RFC 3339 time like 2026-11-01T00:00:00Z"),
-                Some(name.into()),
-            )
-        })
-    };
+    let time = |name: &str, v: &str| -> Result<i64> { time_param(name, v) };
     match (q.get("window"), q.get("from"), q.get("to")) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::invalid(
             "give either `window` or `from` and `to`, not both",

@@ -5,11 +5,25 @@ use crate::common::*;
 /// A calendar month (UTC) given as `2026-11` → its [start, end) in Unix ms.
 pub(crate) fn month_bounds(month: &str) -> Result<(i64, i64)> {
     let bad = || ApiError::invalid("`month` must look like 2026-11", Some("month".into()));
-    let start = parse_rfc3339(&format!("{month}-01T00:00:00Z"))
-        .filter(|_| month.len() == 7)
-        .ok_or_else(bad)?;
+    // A month written right but outside the ledger's range is told so, not called malformed.
+    let range = || {
+        ApiError::invalid(
+            "`month` must be from 1970-01 to 9999-11",
+            Some("month".into()),
+        )
+    };
+    if month.len() != 7 {
+        return Err(bad());
+    }
+    let Some(start) = parse_rfc3339(&format!("{month}-01T00:00:00Z")) else {
+        let shaped = month
+            .get(..4)
+            .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
+            && parse_rfc3339(&format!("2000{}-01T00:00:00Z", &month[4..])).is_some();
+        return Err(if shaped { range() } else { bad() });
+    };
     tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", start)
-        .map_err(|_| bad())
+        .map_err(|_| range())
 }
 
 /// One CSV cell. A cell a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
@@ -59,12 +73,7 @@ pub async fn spend_report(
                 Some(name.into()),
             )
         })?;
-        parse_rfc3339(v).ok_or_else(|| {
-            ApiError::invalid(
-                format!("`{name}` must be an RFC 3339 time like 2026-11-01T00:00:00Z"),
-                Some(name.into()),
-            )
-        })
+        time_param(name, v)
     };
     let (from, to) = match q.get("month") {
         // Showback for a calendar month (UTC): `month=2026-11`.

@@ -1881,6 +1881,48 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         b["error"]["message"], "`after` must be a whole number 0 or more",
         "{b}"
     );
+    // A time or month written right but outside the ledger's range says so; a malformed one is
+    // told how to write it.
+    for (path, param, message) in [
+        (
+            "/admin/v1/reports/spend?by=pod&from=0001-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            "from",
+            "`from` must be from 1970-01-01T00:00:00Z on",
+        ),
+        (
+            "/admin/v1/kpis?from=1969-12-31T23:59:59Z&to=2026-01-01T00:00:00Z",
+            "from",
+            "`from` must be from 1970-01-01T00:00:00Z on",
+        ),
+        (
+            "/admin/v1/kpis?from=2026-01-01T00:00:00Z&to=yesterday",
+            "to",
+            "`to` must be an RFC 3339 time like 2026-11-01T00:00:00Z",
+        ),
+        (
+            "/admin/v1/reports/focus?month=9999-12",
+            "month",
+            "`month` must be from 1970-01 to 9999-11",
+        ),
+        (
+            "/admin/v1/reports/focus?month=1969-12",
+            "month",
+            "`month` must be from 1970-01 to 9999-11",
+        ),
+        (
+            "/admin/v1/reports/focus?month=2026-13",
+            "month",
+            "`month` must look like 2026-11",
+        ),
+    ] {
+        let (st, b) = api.call(Method::GET, path, &api.admin, None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {b}");
+        assert_eq!(
+            (b["error"]["param"].as_str(), b["error"]["message"].as_str()),
+            (Some(param), Some(message)),
+            "{path}"
+        );
+    }
     // A list's cursor is the `next` of an earlier page: anything that cannot be one is refused
     // (it used to be read as "from the start", or as "after everything").
     for route in [
