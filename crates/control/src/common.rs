@@ -110,7 +110,9 @@ pub(crate) fn forbidden_char(c: char) -> bool {
     tollgate_types::text::is_control_or_bidi(c)
 }
 
-/// A name: 1–100 characters, no leading or trailing spaces, no control or bidi characters.
+/// A name: 1–100 characters, no leading or trailing spaces, no control or bidi characters, and
+/// nothing invisible (a zero-width space would make `pod​-a` a second `pod-a` no one can tell
+/// apart).
 pub(crate) fn name_ok(field: &str, v: &str) -> Result<()> {
     let n = v.trim().chars().count();
     if n == 0 || n > 100 || v.trim() != v {
@@ -119,7 +121,14 @@ pub(crate) fn name_ok(field: &str, v: &str) -> Result<()> {
             Some(field.into()),
         ));
     }
-    no_forbidden_chars(field, v)
+    no_forbidden_chars(field, v)?;
+    if v.contains(tollgate_types::text::is_invisible) {
+        return Err(ApiError::invalid(
+            format!("`{field}` must not contain invisible characters (zero-width spaces, joiners)"),
+            Some(field.into()),
+        ));
+    }
+    Ok(())
 }
 
 /// A free text: at most `max` characters; line breaks and tabs are fine, other control and bidi

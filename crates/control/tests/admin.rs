@@ -1161,6 +1161,22 @@ async fn bad_input_on_the_admin_api() {
             StatusCode::CONFLICT,
             "already exists",
         ),
+        // The same address in other letters' case is the same person.
+        (
+            Method::POST,
+            "/admin/v1/users".into(),
+            Some(json!({"email": "U1@Example.COM", "name": "x"})),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        // A name with something invisible in it would be a second `pod-a` no one can tell apart.
+        (
+            Method::POST,
+            "/admin/v1/pods".into(),
+            Some(json!({"name": "pod\u{200b}-a"})),
+            StatusCode::BAD_REQUEST,
+            "must not contain invisible characters",
+        ),
         (
             Method::POST,
             "/admin/v1/users".into(),
@@ -2807,7 +2823,11 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
             "by=pod&from=2026-01-01T00:00:00%2B99:00&to=2026-02-01T00:00:00Z",
             "RFC 3339",
         ),
-        ("by=pod&month=0000-01", "`month` must look like 2026-11"),
+        (
+            "by=pod&month=0000-01",
+            "`month` must be from 1970-01 to 9999-11",
+        ),
+        ("by=pod&month=2026-1", "`month` must look like 2026-11"),
     ] {
         let (st, v) = api
             .call(

@@ -396,6 +396,16 @@ impl UserQueries for SqliteStore {
             disabled_at: None,
         };
         self.write(async |c: &mut SqliteConnection| {
+            // One person, one user: an address that differs only in letter case
+            // (`ALICE@example.com`) is the same address to every mail system in use.
+            let taken: Option<String> =
+                sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = lower(?) LIMIT 1")
+                    .bind(&user.email)
+                    .fetch_optional(&mut *c)
+                    .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(String::new()));
+            }
             sqlx::query(
                 "INSERT INTO users (id, email, name, org_role, created_at) VALUES (?, ?, ?, ?, ?)",
             )
