@@ -226,18 +226,21 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     Ok(())
 }
 
+/// Whether `text`, an RFC 3339 time that does not parse, would parse in the year 2000: only its
+/// year (before 1970, or past the ledger's range) is wrong, not how it is written.
+pub(crate) fn only_the_year_is_out_of_range(text: &str) -> bool {
+    text.get(..4)
+        .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
+        && text
+            .get(4..)
+            .is_some_and(|rest| parse_rfc3339(&format!("2000{rest}")).is_some())
+}
+
 /// An RFC 3339 time given as `field`, in Unix ms. A time written right but before 1970 (the
 /// ledger's times are after the Unix epoch) is told so, not called malformed.
 pub(crate) fn time_param(field: &str, v: &str) -> Result<i64> {
     parse_rfc3339(v).ok_or_else(|| {
-        // The same text in the year 2000: does it parse? Then only its year is out of range.
-        let in_2000 = v
-            .get(4..)
-            .is_some_and(|rest| parse_rfc3339(&format!("2000{rest}")).is_some());
-        let message = if in_2000
-            && v.get(..4)
-                .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
-        {
+        let message = if only_the_year_is_out_of_range(v) {
             format!("`{field}` must be from 1970-01-01T00:00:00Z on")
         } else {
             format!("`{field}` must be an RFC 3339 time like 2026-11-01T00:00:00Z")

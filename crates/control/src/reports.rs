@@ -15,12 +15,13 @@ pub(crate) fn month_bounds(month: &str) -> Result<(i64, i64)> {
     if month.len() != 7 {
         return Err(bad());
     }
-    let Some(start) = parse_rfc3339(&format!("{month}-01T00:00:00Z")) else {
-        let shaped = month
-            .get(..4)
-            .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
-            && parse_rfc3339(&format!("2000{}-01T00:00:00Z", &month[4..])).is_some();
-        return Err(if shaped { range() } else { bad() });
+    let first = format!("{month}-01T00:00:00Z");
+    let Some(start) = parse_rfc3339(&first) else {
+        return Err(if only_the_year_is_out_of_range(&first) {
+            range()
+        } else {
+            bad()
+        });
     };
     tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", start)
         .map_err(|_| range())

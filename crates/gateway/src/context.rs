@@ -105,7 +105,7 @@ pub fn heavy<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 #[derive(Debug)]
 pub struct HeavyLane {
     turns: Arc<tokio::sync::Semaphore>,
-    waiting: Arc<std::sync::atomic::AtomicUsize>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl HeavyLane {
@@ -113,7 +113,7 @@ impl HeavyLane {
     pub fn new(turns: usize) -> HeavyLane {
         HeavyLane {
             turns: Arc::new(tokio::sync::Semaphore::new(turns.max(1))),
-            waiting: Arc::default(),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -62,39 +62,42 @@ impl fmt::Display for Money {
 /// 10^scale, exactly.
 pub fn parse_decimal(s: &str, scale: u32) -> Result<u64, String> {
     // The caller's text, quoted to 64 characters in every error.
-    let q = format!(
-        "{:?}",
-        tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS)
-    );
+    // (Built only when an error is.)
+    let q = || {
+        format!(
+            "{:?}",
+            tollgate_types::text::clip(s, tollgate_types::text::ECHO_CHARS)
+        )
+    };
     let t = s.trim();
     if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
-        return Err(format!("{q} is not a non-negative decimal amount"));
+        return Err(format!("{} is not a non-negative decimal amount", q()));
     }
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if whole.is_empty() && frac.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
     {
-        return Err(format!("{q} is not a decimal amount"));
+        return Err(format!("{} is not a decimal amount", q()));
     }
     if frac.len() > scale as usize {
-        return Err(format!("{q} has more than {scale} decimals"));
+        return Err(format!("{} has more than {scale} decimals", q()));
     }
     let w: u64 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("{q} is too large"))?
+        whole.parse().map_err(|_| format!("{} is too large", q()))?
     };
     let f: u64 = if frac.is_empty() {
         0
     } else {
         format!("{frac:0<width$}", width = scale as usize)
             .parse()
-            .map_err(|_| format!("{q} is not a decimal"))?
+            .map_err(|_| format!("{} is not a decimal", q()))?
     };
     w.checked_mul(10u64.pow(scale))
         .and_then(|x| x.checked_add(f))
-        .ok_or_else(|| format!("{q} is too large"))
+        .ok_or_else(|| format!("{} is too large", q()))
 }
 
 #[cfg(test)]

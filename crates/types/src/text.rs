@@ -33,7 +33,7 @@ pub fn clip(s: &str, max: usize) -> String {
             break;
         }
         if is_invisible(c) {
-            out.push_str(&c.escape_unicode().to_string());
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
