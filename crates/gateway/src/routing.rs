@@ -167,7 +167,7 @@ impl Redactor {
 pub struct Upstreams {
     config: Arc<Config>,
     providers: Vec<Provider>,
-    clients: Vec<reqwest::Client>,
+    clients: Vec<tollgate_providers::Client>,
     metrics: Arc<Metrics>,
     /// What a client may be told of upstream errors.
     pub redactor: Redactor,
@@ -184,7 +184,7 @@ impl Upstreams {
             .providers
             .iter()
             .map(|p| {
-                tollgate_providers::http_client(p.connect_timeout).map_err(|source| {
+                tollgate_providers::Client::new(p.connect_timeout).map_err(|source| {
                     crate::GatewayError::Client {
                         provider: p.name.clone(),
                         source,

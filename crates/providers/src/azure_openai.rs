@@ -3,6 +3,7 @@
 //! an `api-key` header. The deployment's `model` in Tollgate's config is the Azure deployment name.
 
 use crate::openai::{send_chat, send_embeddings};
+use crate::transport::Post;
 use crate::{ChatReply, Complete, Endpoint, ProviderApi, ProviderError, Via};
 use tollgate_config::Provider as ProviderConfig;
 use tollgate_config::Secret;
@@ -33,8 +34,8 @@ impl AzureOpenAi {
         )
     }
 
-    fn post(&self, http: Via<'_>, url: String) -> reqwest::RequestBuilder {
-        let b = http.post(&Endpoint::new(url));
+    fn post<'a>(&'a self, http: Via<'a>, url: &'a Endpoint) -> Post<'a> {
+        let b = http.post(url);
         match &self.api_key {
             Some(k) => b.header("api-key", k.expose()),
             None => b,
@@ -49,12 +50,8 @@ impl ProviderApi for AzureOpenAi {
         req: &ChatCompletionRequest,
         model: &str,
     ) -> Result<ChatReply, ProviderError> {
-        send_chat(
-            self.post(http, self.url(model, "chat/completions")),
-            req,
-            model,
-        )
-        .await
+        let url = Endpoint::new(self.url(model, "chat/completions"));
+        send_chat(self.post(http, &url), req, model).await
     }
 
     async fn embeddings(
@@ -63,7 +60,8 @@ impl ProviderApi for AzureOpenAi {
         req: &EmbeddingsRequest,
         model: &str,
     ) -> Result<Complete, ProviderError> {
-        send_embeddings(self.post(http, self.url(model, "embeddings")), req, model).await
+        let url = Endpoint::new(self.url(model, "embeddings"));
+        send_embeddings(self.post(http, &url), req, model).await
     }
 }
 

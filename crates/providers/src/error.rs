@@ -127,11 +127,11 @@ impl ProviderError {
     }
 
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
-        // Only the error's kind goes into the message: reqwest's Display can include the URL,
-        // which is fine, but never a header.
+        // The URL is taken out first (reqwest's Display can include it); the causes under it
+        // (hyper's, the socket's) name no URL and no header.
         let (timeout, connect, body) =
             (e.is_timeout(), e.is_connect(), e.is_decode() || e.is_body());
-        let detail = e.without_url().to_string();
+        let detail = crate::transport::chain(&e.without_url());
         if timeout {
             ProviderError::Timeout
         } else if connect {
@@ -145,7 +145,7 @@ impl ProviderError {
 }
 
 /// Reads `retry-after-ms` or `retry-after` (seconds; HTTP dates are ignored).
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
@@ -154,7 +154,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
     }
     headers
-        .get(reqwest::header::RETRY_AFTER)
+        .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
@@ -165,7 +165,7 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
 ///
 /// The body of a 401 or 403 is never kept: it is about the gateway's own credentials at the
 /// provider (some providers echo the key they were sent), never something the client can act on.
-pub(crate) async fn status_error(resp: reqwest::Response) -> ProviderError {
+pub(crate) async fn status_error(resp: crate::transport::Response) -> ProviderError {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     if matches!(status, 401 | 403) {
@@ -572,12 +572,12 @@ mod tests {
 
     #[test]
     fn retry_after_headers() {
-        let mut h = reqwest::header::HeaderMap::new();
+        let mut h = http::HeaderMap::new();
         h.insert("retry-after", "2".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", "150".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
-        let mut d = reqwest::header::HeaderMap::new();
+        let mut d = http::HeaderMap::new();
         d.insert(
             "retry-after",
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),

@@ -17,8 +17,10 @@ mod azure_openai;
 mod error;
 mod openai;
 pub mod sse;
+pub mod transport;
 
 pub use error::{ErrorClass, ProviderError};
+pub use transport::{Client, Endpoint};
 
 use bytes::Bytes;
 use std::future::Future;
@@ -159,8 +161,8 @@ impl ProviderApi for Provider {
 /// attempt's span when the gateway traces (so the provider's own spans join the caller's trace).
 #[derive(Debug, Clone, Copy)]
 pub struct Via<'a> {
-    /// The client (see [`http_client`]).
-    pub http: &'a reqwest::Client,
+    /// The client (see [`Client`]).
+    pub http: &'a Client,
     /// `traceparent` to send, if any.
     pub traceparent: Option<&'a str>,
     /// The caller's `tracestate`, passed on with `traceparent`.
@@ -169,7 +171,7 @@ pub struct Via<'a> {
 
 impl<'a> Via<'a> {
     /// Sends over `http` with no trace context.
-    pub fn plain(http: &'a reqwest::Client) -> Via<'a> {
+    pub fn plain(http: &'a Client) -> Via<'a> {
         Via {
             http,
             traceparent: None,
@@ -178,11 +180,8 @@ impl<'a> Via<'a> {
     }
 
     /// A POST to `url`, carrying the trace context.
-    pub fn post(&self, url: &Endpoint) -> reqwest::RequestBuilder {
-        let b = match url {
-            Endpoint::Parsed(u) => self.http.post(u.clone()),
-            Endpoint::Raw(s) => self.http.post(s.as_str()),
-        };
+    pub(crate) fn post(&self, url: &'a Endpoint) -> transport::Post<'a> {
+        let b = self.http.post(url);
         match (self.traceparent, self.tracestate) {
             (Some(t), Some(s)) => b.header("traceparent", t).header("tracestate", s),
             (Some(t), None) => b.header("traceparent", t),
@@ -191,31 +190,9 @@ impl<'a> Via<'a> {
     }
 }
 
-/// An upstream URL, parsed once when the provider is built: parsing it on every request (host
-/// normalisation included) showed as 2 % of the gateway's CPU under load. A URL that does not parse
-/// is kept as written, so its error still surfaces on the request that uses it, as before.
-#[derive(Debug, Clone)]
-pub enum Endpoint {
-    /// Parsed.
-    Parsed(reqwest::Url),
-    /// As written (it does not parse).
-    Raw(String),
-}
-
-impl Endpoint {
-    /// `url`, parsed if it parses.
-    pub fn new(url: String) -> Endpoint {
-        match reqwest::Url::parse(&url) {
-            Ok(u) => Endpoint::Parsed(u),
-            Err(_) => Endpoint::Raw(url),
-        }
-    }
-}
-
-/// The HTTP client every provider shares: pooled, `TCP_NODELAY` (small requests must not wait for
-/// delayed ACKs), no overall timeout (the router times each attempt itself), and redirects not
-/// followed: a provider's API does not redirect, and a request carrying a provider key and a
-/// prompt must not be re-sent to wherever a `Location` header points (a 3xx is an upstream error).
+/// A reqwest client for the gateway's other outbound calls (alert webhooks): pooled,
+/// `TCP_NODELAY`, redirects not followed, proxies from the environment honoured. Providers use
+/// [`Client`].
 pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, ProviderError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -230,15 +207,10 @@ pub fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, Provide
 
 /// Sends a JSON body and turns a non-2xx answer into [`ProviderError::Status`].
 async fn send_json(
-    builder: reqwest::RequestBuilder,
+    post: transport::Post<'_>,
     body: Vec<u8>,
-) -> Result<reqwest::Response, ProviderError> {
-    let resp = builder
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
-        .send()
-        .await
-        .map_err(ProviderError::from_reqwest)?;
+) -> Result<transport::Response, ProviderError> {
+    let resp = post.send_json(body).await?;
     if resp.status().is_success() {
         Ok(resp)
     } else {
@@ -246,23 +218,23 @@ async fn send_json(
     }
 }
 
-/// Reads a whole (bounded) response body.
-async fn read_body(resp: reqwest::Response) -> Result<Bytes, ProviderError> {
-    resp.bytes().await.map_err(ProviderError::from_reqwest)
+/// Reads a whole response body.
+async fn read_body(resp: transport::Response) -> Result<Bytes, ProviderError> {
+    resp.bytes().await
 }
 
 /// Reads SSE events off a response.
 #[derive(Debug)]
 pub(crate) struct SseReader {
-    resp: reqwest::Response,
+    body: transport::ResponseBody,
     decoder: sse::SseDecoder,
     eof: bool,
 }
 
 impl SseReader {
-    pub(crate) fn new(resp: reqwest::Response) -> Self {
+    pub(crate) fn new(resp: transport::Response) -> Self {
         SseReader {
-            resp,
+            body: resp.into_body(),
             decoder: sse::SseDecoder::new(),
             eof: false,
         }
@@ -277,7 +249,7 @@ impl SseReader {
             if self.eof {
                 return Ok(self.decoder.finish());
             }
-            match self.resp.chunk().await {
+            match self.body.chunk().await {
                 Ok(Some(bytes)) => self.decoder.push(&bytes),
                 Ok(None) => self.eof = true,
                 // A connection cut mid-body is a truncated stream, whatever the transport said.

@@ -5,6 +5,7 @@
 //! through. Complete answers pass back as bytes (only usage is
 //! read); streamed chunks pass back one by one, and `[DONE]` marks the end.
 
+use crate::transport::Post;
 use crate::{
     ChatReply, ChatStream, Chunk, Complete, Endpoint, ProviderApi, ProviderError, SseReader, Via,
 };
@@ -33,10 +34,10 @@ impl OpenAi {
         }
     }
 
-    fn post(&self, http: Via<'_>, url: &Endpoint) -> reqwest::RequestBuilder {
+    fn post<'a>(&'a self, http: Via<'a>, url: &'a Endpoint) -> Post<'a> {
         let b = http.post(url);
         match &self.auth {
-            Some(a) => b.header(reqwest::header::AUTHORIZATION, a),
+            Some(a) => b.header("authorization", a),
             None => b,
         }
     }
@@ -64,7 +65,7 @@ impl ProviderApi for OpenAi {
 
 /// Sends a chat request in OpenAI's wire format over a prepared request (URL and auth set).
 pub(crate) async fn send_chat(
-    builder: reqwest::RequestBuilder,
+    builder: Post<'_>,
     req: &ChatCompletionRequest,
     model: &str,
 ) -> Result<ChatReply, ProviderError> {
@@ -106,7 +107,7 @@ pub(crate) async fn send_chat(
 
 /// Sends an embeddings request in OpenAI's wire format over a prepared request.
 pub(crate) async fn send_embeddings(
-    builder: reqwest::RequestBuilder,
+    builder: Post<'_>,
     req: &EmbeddingsRequest,
     model: &str,
 ) -> Result<Complete, ProviderError> {

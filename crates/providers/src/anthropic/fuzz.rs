@@ -567,7 +567,7 @@ fn event_data() -> impl Strategy<Value = String> {
 
 /// Drives an Anthropic stream over `body` to its end: the chunks and how it ended.
 async fn drive(body: String) -> (Vec<Chunk>, Result<(), ProviderError>) {
-    let resp = reqwest::Response::from(http::Response::new(body));
+    let resp = crate::transport::Response::from(reqwest::Response::from(http::Response::new(body)));
     let mut s = AnthropicStream::new(SseReader::new(resp));
     let mut chunks = Vec::new();
     loop {
