@@ -29,7 +29,12 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 /// hyper's pooled client over TCP or TLS.
-type Lean = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Lean =
+    hyper_util::client::legacy::Client<TimedConnect<HttpsConnector<HttpConnector>>, Full<Bytes>>;
+
+/// How many times a request the provider refused unprocessed on HTTP/2 is sent again (as reqwest
+/// did): a graceful GOAWAY or REFUSED_STREAM means the server never saw it.
+const H2_RESENDS: usize = 2;
 
 /// The environment variables that name a proxy (reqwest reads the same ones).
 const PROXY_VARS: [&str; 6] = [
@@ -79,7 +84,15 @@ impl Client {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
+        // Per address tried; the whole of DNS, TCP and TLS is bounded by `TimedConnect` below.
         tcp.set_connect_timeout(Some(connect_timeout));
+        // A connection a NAT or load balancer dropped silently is found within about a minute,
+        // and a write the peer never acknowledges fails after 30 s (reqwest's defaults).
+        tcp.set_keepalive(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_retries(Some(3));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        tcp.set_tcp_user_timeout(Some(Duration::from_secs(30)));
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
             .map_err(|e| ProviderError::Transport(format!("cannot set up TLS: {e}")))?
@@ -91,7 +104,10 @@ impl Client {
             .timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
-            .build(tls);
+            .build(TimedConnect {
+                inner: tls,
+                timeout: connect_timeout,
+            });
         Ok(Client {
             inner: Inner::Lean(lean),
         })
@@ -99,7 +115,15 @@ impl Client {
 
     /// reqwest's client, which reads the proxy variables of the environment.
     pub fn proxied(connect_timeout: Duration) -> Result<Client, ProviderError> {
-        let c = reqwest::Client::builder()
+        Client::reqwest(reqwest::Client::builder(), connect_timeout)
+    }
+
+    /// reqwest's client from `builder`, set up as every provider's is.
+    fn reqwest(
+        builder: reqwest::ClientBuilder,
+        connect_timeout: Duration,
+    ) -> Result<Client, ProviderError> {
+        let c = builder
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .connect_timeout(connect_timeout)
@@ -179,43 +203,33 @@ impl Endpoint {
     }
 }
 
-/// Takes the user name and password out of `url`, as a `Basic` header value (marked sensitive).
+/// Takes the user name and password out of `url`, as a `Basic` header value (marked sensitive),
+/// decoded as reqwest decoded them: a name or password that is not UTF-8 once decoded sends none.
 fn basic_credentials(url: &mut reqwest::Url) -> Option<HeaderValue> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }
     let decode = |s: &str| {
-        percent_decode(s.as_bytes())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_else(|| s.to_string())
+        percent_encoding::percent_decode(s.as_bytes())
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
     };
     let user = decode(url.username());
-    let pass = url.password().map(decode).unwrap_or_default();
+    let pass = url.password().map(decode);
     // Both setters only fail on URLs without a host, which a provider's URL always has.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    let user = user?;
+    let pass = match pass {
+        Some(p) => Some(p?),
+        None => None,
+    };
+    let token = base64::engine::general_purpose::STANDARD
+        .encode(format!("{user}:{}", pass.unwrap_or_default()));
     let mut v = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
     v.set_sensitive(true);
     Some(v)
-}
-
-/// `%XX` sequences decoded; `None` if one is malformed.
-fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// A POST being prepared.
@@ -265,11 +279,19 @@ impl Post<'_> {
         };
         match &self.client.inner {
             Inner::Lean(c) => {
-                let mut req = http::Request::new(Full::new(Bytes::from(body)));
-                *req.method_mut() = http::Method::POST;
-                *req.uri_mut() = uri.clone();
-                *req.headers_mut() = self.headers;
-                let resp = c.request(req).await.map_err(lean_error)?;
+                let body = Bytes::from(body);
+                let mut resends = 0;
+                let resp = loop {
+                    let mut req = http::Request::new(Full::new(body.clone()));
+                    *req.method_mut() = http::Method::POST;
+                    *req.uri_mut() = uri.clone();
+                    *req.headers_mut() = self.headers.clone();
+                    match c.request(req).await {
+                        Ok(resp) => break resp,
+                        Err(e) if resends < H2_RESENDS && refused_unprocessed(&e) => resends += 1,
+                        Err(e) => return Err(lean_error(e)),
+                    }
+                };
                 let (parts, body) = resp.into_parts();
                 Ok(Response {
                     status: parts.status,
@@ -391,6 +413,63 @@ impl ResponseBody {
     }
 }
 
+/// Whether the provider refused the request on HTTP/2 before processing it — a graceful GOAWAY
+/// (`NO_ERROR`, the connection being retired) or `REFUSED_STREAM` — so it is safe to send again
+/// (RFC 9113 §8.7).
+fn refused_unprocessed(e: &hyper_util::client::legacy::Error) -> bool {
+    sources(e)
+        .filter_map(|s| s.downcast_ref::<h2::Error>())
+        .any(|h| {
+            h.is_remote()
+                && ((h.is_go_away() && h.reason() == Some(h2::Reason::NO_ERROR))
+                    || (h.is_reset() && h.reason() == Some(h2::Reason::REFUSED_STREAM)))
+        })
+}
+
+/// Bounds the whole of making a connection — DNS, TCP, TLS — by the provider's connect
+/// timeout, as reqwest did (hyper's own timeout covers only each TCP connect). A stalled TLS
+/// handshake or DNS lookup is then a `Timeout` within seconds, and the router moves on.
+#[derive(Debug, Clone)]
+struct TimedConnect<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl<C> tower_service::Service<Uri> for TimedConnect<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(done) => done.map_err(Into::into),
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the connection was not made within the connect timeout",
+                )) as BoxError),
+            }
+        })
+    }
+}
+
 /// A hyper client error as a [`ProviderError`]: a connect timeout is a timeout (as reqwest
 /// classed it), other connect failures (refused, DNS, TLS) are `Connect`, the rest `Transport`.
 fn lean_error(e: hyper_util::client::legacy::Error) -> ProviderError {
@@ -418,6 +497,17 @@ fn sources<'a>(
 /// ones (hyper's outermost says only "client error (Connect)", reqwest's "error sending
 /// request"), at most the three innermost distinct. No URL or header is in any of them.
 pub(crate) fn chain(e: &(dyn StdError + 'static)) -> String {
+    // rustls' words for a certificate can name the host and every name on the certificate: a
+    // client is told the kind of failure only.
+    if let Some(tls) = sources(e).find_map(tls_error) {
+        return match tls {
+            rustls::Error::InvalidCertificate(_) => {
+                "the provider's TLS certificate was not accepted"
+            }
+            _ => "the TLS handshake with the provider failed",
+        }
+        .to_string();
+    }
     let all: Vec<String> = sources(e).map(|s| s.to_string()).collect();
     let causes = if all.len() > 1 { &all[1..] } else { &all[..] };
     // A layer's text often repeats its source's: keep one of each.
@@ -432,6 +522,18 @@ pub(crate) fn chain(e: &(dyn StdError + 'static)) -> String {
     }
     out.reverse();
     out.join(": ")
+}
+
+/// The rustls error `e` is, or wraps in `io::Error`s (tokio-rustls hands it over in one, and
+/// hyper-rustls may wrap that again).
+fn tls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = e;
+    loop {
+        if let Some(tls) = cur.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cur = cur.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
 }
 
 #[cfg(test)]
@@ -485,10 +587,15 @@ mod tests {
         (url, task)
     }
 
+    /// The direct client, and reqwest's set up as behind a proxy but told to ignore the
+    /// environment's proxies, so the test does not depend on the machine it runs on.
     fn both(timeout: Duration) -> [(&'static str, Client); 2] {
         [
             ("direct", Client::direct(timeout).unwrap()),
-            ("proxied", Client::proxied(timeout).unwrap()),
+            (
+                "reqwest",
+                Client::reqwest(reqwest::Client::builder().no_proxy(), timeout).unwrap(),
+            ),
         ]
     }
 
@@ -637,6 +744,85 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_handshake_that_stalls_is_a_timeout_within_the_connect_timeout() {
+        let rt = runtime();
+        rt.block_on(async {
+            // Accepts, reads the ClientHello, and never answers it.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let mut held = Vec::new();
+                loop {
+                    let (mut sock, _) = listener.accept().await.unwrap();
+                    let mut buf = [0u8; 512];
+                    let _ = sock.read(&mut buf).await;
+                    held.push(sock);
+                }
+            });
+            for (name, client) in both(Duration::from_millis(300)) {
+                let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
+                let sent = client.post(&url).send_json(b"{}".to_vec());
+                let err = tokio::time::timeout(Duration::from_secs(60), sent)
+                    .await
+                    .expect("the connect timeout did not cover the handshake")
+                    .err()
+                    .unwrap();
+                assert!(matches!(err, ProviderError::Timeout), "{name}: {err:?}");
+            }
+            server.abort();
+        });
+    }
+
+    #[test]
+    fn a_certificate_no_public_root_signed_is_refused_in_words_that_name_no_host() {
+        let rt = runtime();
+        rt.block_on(async {
+            // A real TLS server with a self-signed certificate for localhost and
+            // untrusted.example (tests/data, made with openssl for this test only).
+            let cert = rustls::pki_types::CertificateDer::from(
+                include_bytes!("../tests/data/cert.der").to_vec(),
+            );
+            let key = rustls::pki_types::PrivateKeyDer::try_from(
+                include_bytes!("../tests/data/key.der").to_vec(),
+            )
+            .unwrap();
+            let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+            let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let server = tokio::spawn(async move {
+                let (sock, _) = listener.accept().await.unwrap();
+                // The client aborts the handshake when it sees the certificate.
+                acceptor.accept(sock).await.err().map(|e| e.to_string())
+            });
+            let client = Client::direct(Duration::from_secs(5)).unwrap();
+            let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
+            let err = client
+                .post(&url)
+                .send_json(b"{}".to_vec())
+                .await
+                .err()
+                .unwrap();
+            assert!(matches!(err, ProviderError::Connect(_)), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains("TLS certificate was not accepted"), "{text}");
+            assert!(
+                !text.contains("localhost") && !text.contains("untrusted"),
+                "{text}"
+            );
+            let seen = server.await.unwrap();
+            assert!(seen.is_some(), "the server saw a completed handshake");
+        });
+    }
+
+    #[test]
     fn https_urls_are_spoken_to_in_tls_offering_h2_and_http1_with_the_host_name() {
         let rt = runtime();
         rt.block_on(async {
@@ -656,7 +842,6 @@ mod tests {
             let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
             let err = client
                 .post(&url)
-                .header("authorization", "Bearer sk-never-in-clear")
                 .send_json(b"{}".to_vec())
                 .await
                 .err()
@@ -671,7 +856,6 @@ mod tests {
             assert!(has(b"\x02h2"), "ALPN h2 not offered");
             assert!(has(b"\x08http/1.1"), "ALPN http/1.1 not offered");
             assert!(has(b"localhost"), "no SNI");
-            assert!(!has(b"sk-never-in-clear"), "a credential went out in clear");
         });
     }
 
@@ -687,7 +871,6 @@ mod tests {
         };
         assert!(!proxy_configured(env(&[])));
         assert!(!proxy_configured(env(&[("HTTPS_PROXY", "  ")])));
-        assert!(!proxy_configured(env(&[("NO_PROXY", "*")])));
         for name in PROXY_VARS {
             let pairs: &'static [(&'static str, &'static str)] =
                 Box::leak(vec![(name, "http://proxy:3128")].into_boxed_slice());
@@ -711,6 +894,27 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, b"us@er:p:ss");
         assert!(!format!("{basic:?}").contains(token));
+    }
+
+    #[test]
+    fn credentials_that_do_not_decode_to_utf8_are_not_sent_and_leave_the_uri_anyway() {
+        let Endpoint::Parsed { uri, basic, .. } =
+            Endpoint::new("https://%FF%FE:pw@llm.example/v1".into())
+        else {
+            panic!("parses");
+        };
+        assert_eq!(uri.to_string(), "https://llm.example/v1");
+        assert!(basic.is_none());
+        // A `%` that starts no escape is kept as written, as reqwest kept it.
+        let Endpoint::Parsed { basic, .. } = Endpoint::new("https://u:50%25%2@llm.example/".into())
+        else {
+            panic!("parses");
+        };
+        let token = basic.unwrap().to_str().unwrap()["Basic ".len()..].to_string();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token)
+            .unwrap();
+        assert_eq!(decoded, b"u:50%%2");
     }
 
     #[test]
