@@ -1277,6 +1277,16 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
             ],
         );
     }
+    // The list reads the paged answer (it read none before budgets were paged).
+    let budgets = cli_json(&url, admin, &["budgets", "list"]);
+    let mine: Vec<&str> = budgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["scope_id"] == uc.as_str())
+        .map(|b| b["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(mine, ["use_case", "use_case_eval"], "{budgets}");
     std::fs::write(dir.join("policy.yaml"), "default: redact\n").unwrap();
     cli(
         &url,

@@ -57,16 +57,36 @@ pub(crate) fn require_budget_role(p: &Principal) -> Result<()> {
 }
 
 #[utoipa::path(get, path = "/admin/v1/budgets", tag = "budgets",
-    responses((status = 200, body = Vec<Budget>), (status = 401, body = ErrorResponse)))]
-/// Budgets the caller may read, with their spend in the current period.
-pub async fn list_budgets(State(gw): Gw, p: Principal) -> Result<Json<Vec<Budget>>> {
-    let mut out = Vec::new();
-    for s in gw.plane.budget_statuses() {
-        if budget_visible(&gw, &p, &s.budget).await {
-            out.push(Budget::from_status(s));
+    params(("after" = Option<String>, Query, description = "cursor"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200")),
+    responses((status = 200, body = BudgetPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// Budgets the caller may read, oldest first, with their spend in the current period; a page at
+/// a time, like every other list.
+pub async fn list_budgets(
+    State(gw): Gw,
+    p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<BudgetPage>> {
+    let page = list_query(&q)?;
+    let size = page.size() as usize;
+    let mut statuses = gw.plane.budget_statuses();
+    // Ids are time-ordered: the cursor is the last id shown.
+    statuses.sort_by(|a, b| a.budget.id.cmp(&b.budget.id));
+    let mut items: Vec<Budget> = Vec::new();
+    let mut next = None;
+    for s in statuses {
+        if page.after.as_ref().is_some_and(|a| s.budget.id <= *a) {
+            continue;
         }
+        if !budget_visible(&gw, &p, &s.budget).await {
+            continue;
+        }
+        if items.len() == size {
+            next = items.last().map(|b| b.id.clone());
+            break;
+        }
+        items.push(Budget::from_status(s));
     }
-    Ok(Json(out))
+    Ok(Json(BudgetPage { items, next }))
 }
 
 #[utoipa::path(post, path = "/admin/v1/budgets", tag = "budgets", request_body = CreateBudget,

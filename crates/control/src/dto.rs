@@ -412,6 +412,7 @@ page!(UserPage, User);
 page!(UseCasePage, UseCase);
 page!(KeyPage, Key);
 page!(TokenPage, Token);
+page!(BudgetPage, Budget);
 
 /// `POST /pods`.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -864,6 +864,129 @@ async fn lists_show_only_what_the_caller_may_read() {
     assert_ne!(page2["items"][0]["id"], all["items"][0]["id"]);
 }
 
+/// The budget list, per role: org-wide readers see every budget, a pod member the budgets of
+/// their pod's scopes (pod, use case, key), someone of no pod none; each a page at a time.
+#[tokio::test]
+async fn the_budget_list_shows_each_role_its_own_and_is_paged() {
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let (pod_a, pod_b) = (&org.pods[0], &org.pods[1]);
+    let (uc_a, uc_b) = (&org.use_cases[0], &org.use_cases[1]);
+    let key_a = api
+        .ok(
+            Method::POST,
+            "/admin/v1/keys",
+            json!({"use_case_id": uc_a, "name": "k"}),
+        )
+        .await["key"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut made: Vec<(String, &str)> = Vec::new();
+    for (scope, scope_id, pod) in [
+        ("org", None, "org"),
+        ("pod", Some(pod_a.as_str()), "a"),
+        ("use_case", Some(uc_a.as_str()), "a"),
+        ("use_case_eval", Some(uc_a.as_str()), "a"),
+        ("key", Some(key_a.as_str()), "a"),
+        ("pod", Some(pod_b.as_str()), "b"),
+        ("use_case", Some(uc_b.as_str()), "b"),
+    ] {
+        let mut body =
+            json!({"scope": scope, "amount_usd": "10", "period": "month", "mode": "soft"});
+        if let Some(id) = scope_id {
+            body["scope_id"] = json!(id);
+        }
+        let b = api.ok(Method::POST, "/admin/v1/budgets", body).await;
+        made.push((b["id"].as_str().unwrap().to_string(), pod));
+    }
+    let ids_of = |pods: &[&str]| -> Vec<String> {
+        made.iter()
+            .filter(|(_, p)| pods.contains(p))
+            .map(|(id, _)| id.clone())
+            .collect()
+    };
+    // Every page of the list for `token`, `limit` at a time.
+    let all_pages = |token: String, limit: usize| {
+        let api = &api;
+        async move {
+            let mut ids = Vec::new();
+            let mut pages = 0;
+            let mut after = String::new();
+            loop {
+                let (s, page) = api
+                    .call(
+                        Method::GET,
+                        &format!("/admin/v1/budgets?limit={limit}{after}"),
+                        &token,
+                        None,
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{page}");
+                let items = page["items"].as_array().unwrap();
+                assert!(items.len() <= limit, "{page}");
+                assert!(
+                    !items.is_empty() || pages == 0,
+                    "an empty page after a cursor: {page}"
+                );
+                ids.extend(items.iter().map(|b| b["id"].as_str().unwrap().to_string()));
+                pages += 1;
+                match page["next"].as_str() {
+                    Some(n) => after = format!("&after={n}"),
+                    None => return (ids, pages),
+                }
+            }
+        }
+    };
+    for (who, token) in &org.tokens {
+        let want = match who {
+            Who::Bootstrap | Who::PlatformAdmin | Who::Finops | Who::RiskOfficer | Who::Auditor => {
+                ids_of(&["org", "a", "b"])
+            }
+            Who::Nobody => Vec::new(),
+            // Pod roles are in pod A only.
+            _ => ids_of(&["a"]),
+        };
+        let (s, whole) = api
+            .call(Method::GET, "/admin/v1/budgets", token, None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{who:?}: {whole}");
+        let got: Vec<String> = whole["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(got, want, "{who:?}: oldest first, only what it may read");
+        assert!(whole["next"].is_null(), "{who:?}: {whole}");
+        let (paged, pages) = all_pages(token.clone(), 2).await;
+        assert_eq!(paged, want, "{who:?}: the pages, joined");
+        assert_eq!(
+            pages,
+            want.len().div_ceil(2).max(1),
+            "{who:?}: no page left empty"
+        );
+    }
+    // Each item carries its spend; the cursor and the size are checked.
+    let (_, one) = api
+        .call(Method::GET, "/admin/v1/budgets?limit=1", &api.admin, None)
+        .await;
+    assert_eq!(one["items"][0]["id"], made[0].0.as_str());
+    assert_eq!(one["items"][0]["spent_nano_usd"], 0);
+    assert_eq!(one["next"], made[0].0.as_str());
+    for bad in ["after=abc", "limit=0", "limit=201", "limit=%2B5"] {
+        let (s, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/budgets?{bad}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+}
+
 #[tokio::test]
 async fn every_mutation_is_audited() {
     let api = Api::new(CONFIG).await;
