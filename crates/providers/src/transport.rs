@@ -542,6 +542,14 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The error of a request that must fail.
+    async fn failure(client: &Client, url: &Endpoint) -> ProviderError {
+        match client.post(url).send_json(b"{}".to_vec()).await {
+            Ok(resp) => panic!("answered {}", resp.status()),
+            Err(e) => e,
+        }
+    }
+
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -692,12 +700,7 @@ mod tests {
                     .bind(format!("127.0.0.1:{port}").parse().unwrap())
                     .unwrap();
                 let url = Endpoint::new(format!("http://127.0.0.1:{port}/v1"));
-                let err = client
-                    .post(&url)
-                    .send_json(b"{}".to_vec())
-                    .await
-                    .err()
-                    .unwrap();
+                let err = failure(&client, &url).await;
                 assert!(matches!(err, ProviderError::Connect(_)), "{name}: {err:?}");
                 // The cause is told (not just "client error"), and not the address.
                 assert!(err.to_string().contains("refused"), "{name}: {err}");
@@ -731,12 +734,10 @@ mod tests {
             }
             for (name, client) in both(Duration::from_millis(200)) {
                 let url = Endpoint::new(format!("http://{addr}/v1"));
-                let err = client
-                    .post(&url)
-                    .send_json(b"{}".to_vec())
+                // The outer bound only turns a hang (a kernel that accepted anyway) into a failure.
+                let err = tokio::time::timeout(Duration::from_secs(60), failure(&client, &url))
                     .await
-                    .err()
-                    .unwrap();
+                    .expect("the connect timeout did not fire");
                 assert!(matches!(err, ProviderError::Timeout), "{name}: {err:?}");
             }
             drop(listener);
@@ -761,12 +762,9 @@ mod tests {
             });
             for (name, client) in both(Duration::from_millis(300)) {
                 let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
-                let sent = client.post(&url).send_json(b"{}".to_vec());
-                let err = tokio::time::timeout(Duration::from_secs(60), sent)
+                let err = tokio::time::timeout(Duration::from_secs(60), failure(&client, &url))
                     .await
-                    .expect("the connect timeout did not cover the handshake")
-                    .err()
-                    .unwrap();
+                    .expect("the connect timeout did not cover the handshake");
                 assert!(matches!(err, ProviderError::Timeout), "{name}: {err:?}");
             }
             server.abort();
@@ -804,12 +802,7 @@ mod tests {
             });
             let client = Client::direct(Duration::from_secs(5)).unwrap();
             let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
-            let err = client
-                .post(&url)
-                .send_json(b"{}".to_vec())
-                .await
-                .err()
-                .unwrap();
+            let err = failure(&client, &url).await;
             assert!(matches!(err, ProviderError::Connect(_)), "{err:?}");
             let text = err.to_string();
             assert!(text.contains("TLS certificate was not accepted"), "{text}");
@@ -840,12 +833,7 @@ mod tests {
             });
             let client = Client::direct(Duration::from_secs(5)).unwrap();
             let url = Endpoint::new(format!("https://localhost:{port}/v1/chat/completions"));
-            let err = client
-                .post(&url)
-                .send_json(b"{}".to_vec())
-                .await
-                .err()
-                .unwrap();
+            let err = failure(&client, &url).await;
             assert!(matches!(err, ProviderError::Connect(_)), "{err:?}");
             assert!(err.to_string().contains("tls"), "{err}");
             let hello = server.await.unwrap();
