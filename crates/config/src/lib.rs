@@ -269,7 +269,7 @@ impl Config {
                 "  {:<16} {:<18} {}  ({key})",
                 p.name,
                 p.kind.as_str(),
-                p.base_url
+                url_shown(&p.base_url)
             );
         }
         let _ = writeln!(s, "routes:");
@@ -302,5 +302,34 @@ impl Config {
             );
         }
         s
+    }
+}
+/// `url` with a password it carries (`https://user:pass@host`) shown as `***`.
+fn url_shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string().trim_end_matches('/').to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_hides_a_password_in_a_base_url() {
+        let cfg = Config::from_yaml_str(
+            "providers:\n  - { name: p, type: openai_compatible, base_url: \"http://admin:hunter2pass@127.0.0.1:9/v1\" }\n",
+            &|_| None,
+        )
+        .unwrap();
+        let s = cfg.summary();
+        assert!(!s.contains("hunter2pass"), "{s}");
+        assert!(s.contains("http://admin:***@127.0.0.1:9/v1"), "{s}");
+        // Without a password the URL is shown as written.
+        assert_eq!(url_shown("https://h.example/v1"), "https://h.example/v1");
     }
 }

@@ -47,8 +47,11 @@ pub(crate) async fn body<T: DeserializeOwned>(
     // written with a fraction are read as integers.
     let floats = whole_floats_to_integers(&mut value);
     match &text {
-        Err(ApiError::InvalidRequest { message, .. })
-            if floats && message.contains("floating point") => {}
+        // The text failed, and whole numbers were written with a fraction: the value, with
+        // them as integers, decides. (Matching the error's wording instead broke when the
+        // wording changed: `151.0` for an integer field became a 400 again.)
+        Err(ApiError::InvalidRequest { .. })
+            if floats && tollgate_http::extract::parse_value::<T>(value.clone()).is_ok() => {}
         Err(_) => return text,
         Ok(_) => {}
     }

@@ -1487,6 +1487,41 @@ async fn bad_input_on_the_admin_api() {
 }
 
 /// A use case with `fields` in a new pod, moved through `stages`; its id.
+/// JSON Schema (and so the OpenAPI document) counts `151.0` as an integer: the admin API reads
+/// it as one, whatever its error wording says about other numbers.
+#[tokio::test]
+async fn whole_numbers_written_with_a_fraction_are_integers() {
+    let api = Api::new(CONFIG).await;
+    let uc = new_use_case(&api, json!({"name": "floats", "routes": ["chat"]}), &[]).await;
+    let path = format!("/admin/v1/use-cases/{uc}");
+    let (s, v) = api
+        .call(
+            Method::PATCH,
+            &path,
+            &api.admin,
+            Some(json!({"limits": {"concurrent_requests": 151.0, "tokens_per_minute": 2e3}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["limits"]["concurrent_requests"], 151);
+    assert_eq!(v["limits"]["tokens_per_minute"], 2000);
+    for bad in [json!(151.5), json!(-1.0), json!("151")] {
+        let (s, v) = api
+            .call(
+                Method::PATCH,
+                &path,
+                &api.admin,
+                Some(json!({"limits": {"concurrent_requests": bad}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert_eq!(
+            v["error"]["param"], "limits.concurrent_requests",
+            "{bad}: {v}"
+        );
+    }
+}
+
 async fn new_use_case(api: &Api, mut fields: Value, stages: &[&str]) -> String {
     let pod = api
         .ok(

@@ -66,6 +66,10 @@ impl ProviderError {
                 // The gateway's own credentials or entitlement at this provider are at fault, or
                 // the provider does not know the model: another deployment may be fine.
                 401 | 403 | 404 => ErrorClass::NextDeployment,
+                // An informational or redirect answer where an API answer was due: this
+                // deployment is misconfigured (a URL that moved, a proxy's login page), and
+                // asking it again will not change that; another deployment may be fine.
+                100..=399 => ErrorClass::NextDeployment,
                 _ => ErrorClass::Fatal,
             },
         }
@@ -78,6 +82,7 @@ impl ProviderError {
             ProviderError::Timeout => "timeout",
             ProviderError::Status { status, .. } => match status {
                 429 => "status_429",
+                100..=399 => "status_unexpected",
                 400..=499 => "status_4xx",
                 _ => "status_5xx",
             },
@@ -172,6 +177,18 @@ pub(crate) async fn status_error(resp: crate::transport::Response) -> ProviderEr
         return ProviderError::Status {
             status,
             message: "the provider refused the gateway's credentials for this deployment".into(),
+            retry_after,
+        };
+    }
+    if status < 200 || (300..400).contains(&status) {
+        let message = if status < 200 {
+            "an informational status where an answer was due"
+        } else {
+            "a redirect, which the gateway never follows (a provider's API does not move)"
+        };
+        return ProviderError::Status {
+            status,
+            message: message.into(),
             retry_after,
         };
     }
@@ -414,6 +431,12 @@ mod tests {
         assert_eq!(status(401).class(), ErrorClass::NextDeployment);
         assert_eq!(status(400).class(), ErrorClass::Fatal);
         assert_eq!(status(422).class(), ErrorClass::Fatal);
+        // A redirect (never followed) or an informational answer: move on, named for what it is.
+        for s in [101, 301, 302, 307, 308] {
+            assert_eq!(status(s).class(), ErrorClass::NextDeployment, "{s}");
+            assert_eq!(status(s).kind(), "status_unexpected", "{s}");
+        }
+        assert_eq!(status(502).kind(), "status_5xx");
         assert_eq!(ProviderError::Timeout.class(), ErrorClass::Retry);
         assert_eq!(
             ProviderError::Unsupported("x".into()).class(),

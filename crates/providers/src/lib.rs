@@ -218,9 +218,18 @@ async fn send_json(
     }
 }
 
-/// Reads a whole response body.
-async fn read_body(resp: transport::Response) -> Result<Bytes, ProviderError> {
-    resp.bytes().await
+/// The largest complete chat answer read from a provider: 16 MiB. The biggest real one (128
+/// choices of a long answer) is a few MiB; a provider sending more is broken or hostile, and the
+/// whole answer is held in memory.
+pub const MAX_CHAT_ANSWER_BYTES: usize = 16 << 20;
+
+/// The largest embeddings answer: 256 MiB (2,048 inputs of 3,072 dimensions as JSON numbers
+/// come to about 130 MB).
+pub const MAX_EMBEDDINGS_ANSWER_BYTES: usize = 256 << 20;
+
+/// Reads a whole response body of at most `limit` bytes.
+async fn read_body(resp: transport::Response, limit: usize) -> Result<Bytes, ProviderError> {
+    resp.bytes(limit).await
 }
 
 /// Reads SSE events off a response.
@@ -249,6 +258,12 @@ impl SseReader {
             if self.eof {
                 return Ok(self.decoder.finish());
             }
+            if self.decoder.overflowed() {
+                return Err(ProviderError::InvalidResponse(format!(
+                    "a stream event longer than {} MiB",
+                    sse::MAX_EVENT_BYTES >> 20
+                )));
+            }
             match self.body.chunk().await {
                 Ok(Some(bytes)) => self.decoder.push(&bytes),
                 Ok(None) => self.eof = true,
@@ -256,5 +271,34 @@ impl SseReader {
                 Err(_) => return Err(ProviderError::Truncated),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(body: Vec<u8>) -> SseReader {
+        let resp = reqwest::Response::from(http::Response::new(body));
+        SseReader::new(transport::Response::from(resp))
+    }
+
+    #[test]
+    fn a_stream_event_past_the_bound_ends_the_stream_as_unreadable() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut body = b"data: {\"ok\":1}\n\ndata: ".to_vec();
+        body.resize(body.len() + sse::MAX_EVENT_BYTES + 1, b'y');
+        let mut r = reader(body);
+        rt.block_on(async {
+            let first = r.next_event().await.unwrap().unwrap();
+            assert_eq!(first.data, "{\"ok\":1}");
+            let err = r.next_event().await.unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::InvalidResponse(m) if m.contains("8 MiB")),
+                "{err:?}"
+            );
+        });
     }
 }

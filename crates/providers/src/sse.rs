@@ -17,27 +17,42 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The most an event may hold, its unfinished line included: 8 MiB. An LLM stream's events are
+/// a delta each (bytes to a few KiB); a provider sending more without ending the event is broken
+/// or hostile, and holding its bytes would let it use the gateway's memory without bound.
+pub const MAX_EVENT_BYTES: usize = 8 << 20;
+
 /// Incremental decoder; feed it bytes, take events out.
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: BytesMut,
+    /// How much of `buf` is known to hold no line end: each byte is looked at once, so a long
+    /// line arriving in many pieces costs its length, not its length squared.
+    scanned: usize,
     event: Option<String>,
     data: String,
     has_data: bool,
 }
 
-/// Where a line ends in `buf`: (length of the line, length of its terminator).
-fn find_line(buf: &[u8]) -> Option<(usize, usize)> {
-    let pos = buf.iter().position(|&b| b == b'\n' || b == b'\r')?;
+/// Where a line ends in `buf`, looking from `from`: (length of the line, length of its
+/// terminator), or where to look from next time.
+fn find_line(buf: &[u8], from: usize) -> Result<(usize, usize), usize> {
+    let Some(pos) = buf[from..]
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|p| from + p)
+    else {
+        return Err(buf.len());
+    };
     if buf[pos] == b'\r' {
         match buf.get(pos + 1) {
-            Some(b'\n') => Some((pos, 2)),
-            Some(_) => Some((pos, 1)),
+            Some(b'\n') => Ok((pos, 2)),
+            Some(_) => Ok((pos, 1)),
             // A lone \r at the end may be the first half of \r\n: wait for more bytes.
-            None => None,
+            None => Err(pos),
         }
     } else {
-        Some((pos, 1))
+        Ok((pos, 1))
     }
 }
 
@@ -57,9 +72,23 @@ impl SseDecoder {
         self.buf.len() + self.data.len()
     }
 
+    /// Whether the event being read has grown past [`MAX_EVENT_BYTES`]: the stream is to be
+    /// abandoned.
+    pub fn overflowed(&self) -> bool {
+        self.pending() > MAX_EVENT_BYTES
+    }
+
     /// The next complete event, if the buffer holds one.
     pub fn next_event(&mut self) -> Option<SseEvent> {
-        while let Some((len, term)) = find_line(&self.buf) {
+        loop {
+            let (len, term) = match find_line(&self.buf, self.scanned) {
+                Ok(found) => found,
+                Err(next_from) => {
+                    self.scanned = next_from;
+                    return None;
+                }
+            };
+            self.scanned = 0;
             let line = self.buf.split_to(len);
             self.buf.advance(term);
             if line.is_empty() {
@@ -93,7 +122,6 @@ impl SseDecoder {
                 _ => {}
             }
         }
-        None
     }
 
     /// At end of input: an event whose blank line never came, if any (servers that close right
@@ -165,6 +193,42 @@ mod tests {
                 data: "tail".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_long_line_in_many_pieces_decodes_once_whole_and_an_endless_one_overflows() {
+        let mut d = SseDecoder::new();
+        let value = "x".repeat(300_000);
+        let line = format!("data: {value}\r\n\r\n");
+        for piece in line.as_bytes().chunks(1000) {
+            assert_eq!(d.next_event(), None);
+            d.push(piece);
+        }
+        let e = d.next_event().expect("the event");
+        assert_eq!(e.data, value);
+        assert_eq!(d.pending(), 0);
+        assert!(!d.overflowed());
+        // A line that never ends: the decoder says so once it passes the bound.
+        let piece = vec![b'y'; 1 << 20];
+        d.push(b"data: ");
+        for _ in 0..MAX_EVENT_BYTES >> 20 {
+            d.push(&piece[..piece.len() - 1]);
+            assert_eq!(d.next_event(), None);
+        }
+        let left = MAX_EVENT_BYTES - d.pending();
+        d.push(&piece[..left]);
+        assert_eq!(d.next_event(), None);
+        assert!(!d.overflowed(), "at the bound exactly: {}", d.pending());
+        d.push(b"y");
+        assert!(d.overflowed());
+        // So do many short data lines that never end their event.
+        let mut d = SseDecoder::new();
+        let line = format!("data: {}\n", "z".repeat(1 << 16));
+        while !d.overflowed() {
+            d.push(line.as_bytes());
+            assert_eq!(d.next_event(), None);
+            assert!(d.pending() <= MAX_EVENT_BYTES + line.len());
+        }
     }
 
     proptest! {

@@ -368,20 +368,43 @@ impl Response {
         self.body.chunk().await
     }
 
-    /// The whole body. A transport failure mid-body is an answer that could not be read.
-    pub(crate) async fn bytes(mut self) -> Result<Bytes, ProviderError> {
+    /// The whole body, if it is at most `limit` bytes (a larger one is refused as soon as it
+    /// shows: its `content-length`, or the bytes read). A transport failure mid-body is an
+    /// answer that could not be read.
+    pub(crate) async fn bytes(mut self, limit: usize) -> Result<Bytes, ProviderError> {
+        let too_long = || {
+            ProviderError::InvalidResponse(format!(
+                "the answer is longer than the {} MiB the gateway reads",
+                limit >> 20
+            ))
+        };
+        let declared = self
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_long());
+        }
         let first = match self.chunk().await {
             Ok(Some(b)) => b,
             Ok(None) => return Ok(Bytes::new()),
             Err(e) => return Err(ProviderError::InvalidResponse(e)),
         };
+        if first.len() > limit {
+            return Err(too_long());
+        }
         // Most answers arrive in one piece: no copy then.
         let mut all: Option<Vec<u8>> = None;
         loop {
             match self.chunk().await {
-                Ok(Some(more)) => all
-                    .get_or_insert_with(|| first.to_vec())
-                    .extend_from_slice(&more),
+                Ok(Some(more)) => {
+                    let v = all.get_or_insert_with(|| first.to_vec());
+                    if v.len() + more.len() > limit {
+                        return Err(too_long());
+                    }
+                    v.extend_from_slice(&more);
+                }
                 Ok(None) => return Ok(all.map(Bytes::from).unwrap_or(first)),
                 Err(e) => return Err(ProviderError::InvalidResponse(e)),
             }
@@ -627,7 +650,7 @@ mod tests {
                     .unwrap();
                 assert_eq!(resp.status(), StatusCode::OK, "{name}");
                 assert_eq!(resp.headers()["content-type"], "application/json", "{name}");
-                assert_eq!(&resp.bytes().await.unwrap()[..], br#"{"a":1}"#, "{name}");
+                assert_eq!(&resp.bytes(1 << 20).await.unwrap()[..], br#"{"a":1}"#, "{name}");
                 let request = server.await.unwrap().to_ascii_lowercase();
                 assert!(request.starts_with("post /v1/chat/completions http/1.1\r\n"), "{name}: {request}");
                 for line in [
@@ -676,6 +699,64 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_longer_than_the_limit_is_refused_declared_or_not() {
+        let rt = runtime();
+        for (name, client) in both(Duration::from_secs(5)) {
+            rt.block_on(async {
+                // Declared too long: refused before the body is read.
+                let (url, server) =
+                    serve_once("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n").await;
+                let url = Endpoint::new(url);
+                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                let err = resp.bytes(1000).await.unwrap_err();
+                assert!(err.to_string().contains("longer than"), "{name}: {err}");
+                server.await.unwrap();
+                // Not declared: refused once the chunks read pass it; at the limit, read.
+                for (size, ok) in [(1000, true), (1001, false)] {
+                    let body = "a".repeat(size);
+                    let answer: &'static str = Box::leak(
+                        format!(
+                            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                            500,
+                            &body[..500],
+                            size - 500,
+                            &body[500..]
+                        )
+                        .into_boxed_str(),
+                    );
+                    let (url, server) = serve_once(answer).await;
+                    let url = Endpoint::new(url);
+                    let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                    let got = resp.bytes(1000).await;
+                    assert_eq!(got.is_ok(), ok, "{name} {size}: {got:?}");
+                    server.await.unwrap();
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_an_error_of_its_own_never_followed() {
+        let rt = runtime();
+        for (name, client) in both(Duration::from_secs(5)) {
+            rt.block_on(async {
+                let (url, server) = serve_once(
+                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n",
+                )
+                .await;
+                let url = Endpoint::new(url);
+                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                let err = crate::error::status_error(resp).await;
+                assert_eq!(err.kind(), "status_unexpected", "{name}");
+                assert_eq!(err.class(), crate::ErrorClass::NextDeployment, "{name}");
+                assert!(err.to_string().contains("redirect"), "{name}: {err}");
+                assert!(!err.to_string().contains("elsewhere"), "{name}: {err}");
+                server.await.unwrap();
+            });
+        }
+    }
+
+    #[test]
     fn a_body_cut_short_is_an_answer_that_could_not_be_read_and_a_refused_port_is_connect() {
         let rt = runtime();
         for (name, client) in both(Duration::from_secs(5)) {
@@ -684,7 +765,7 @@ mod tests {
                     serve_once("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":").await;
                 let url = Endpoint::new(url);
                 let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
-                let err = resp.bytes().await.unwrap_err();
+                let err = resp.bytes(1 << 20).await.unwrap_err();
                 assert!(
                     matches!(err, ProviderError::InvalidResponse(_)),
                     "{name}: {err:?}"
