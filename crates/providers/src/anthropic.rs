@@ -64,7 +64,7 @@ impl ProviderApi for Anthropic {
                 AnthropicStream::new(SseReader::new(resp)),
             )));
         }
-        let bytes = crate::read_body(resp, crate::MAX_CHAT_ANSWER_BYTES).await?;
+        let bytes = resp.bytes(crate::MAX_CHAT_ANSWER_BYTES).await?;
         complete(&bytes).map(ChatReply::Complete)
     }
 

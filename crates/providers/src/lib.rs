@@ -227,11 +227,6 @@ pub const MAX_CHAT_ANSWER_BYTES: usize = 16 << 20;
 /// come to about 130 MB).
 pub const MAX_EMBEDDINGS_ANSWER_BYTES: usize = 256 << 20;
 
-/// Reads a whole response body of at most `limit` bytes.
-async fn read_body(resp: transport::Response, limit: usize) -> Result<Bytes, ProviderError> {
-    resp.bytes(limit).await
-}
-
 /// Reads SSE events off a response.
 #[derive(Debug)]
 pub(crate) struct SseReader {

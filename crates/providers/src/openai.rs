@@ -96,7 +96,7 @@ pub(crate) async fn send_chat(
             reader: SseReader::new(resp),
         })));
     }
-    let body = crate::read_body(resp, crate::MAX_CHAT_ANSWER_BYTES).await?;
+    let body = resp.bytes(crate::MAX_CHAT_ANSWER_BYTES).await?;
     let probe: UsageProbe = serde_json::from_slice(&body)
         .map_err(|e| ProviderError::InvalidResponse(format!("not a chat completion: {e}")))?;
     Ok(ChatReply::Complete(Complete {
@@ -116,7 +116,7 @@ pub(crate) async fn send_embeddings(
     let body = serde_json::to_vec(&upstream)
         .map_err(|e| ProviderError::InvalidResponse(format!("cannot encode request: {e}")))?;
     let resp = crate::send_json(builder, body).await?;
-    let body = crate::read_body(resp, crate::MAX_EMBEDDINGS_ANSWER_BYTES).await?;
+    let body = resp.bytes(crate::MAX_EMBEDDINGS_ANSWER_BYTES).await?;
     let probe: UsageProbe = serde_json::from_slice(&body)
         .map_err(|e| ProviderError::InvalidResponse(format!("not an embeddings answer: {e}")))?;
     Ok(Complete {
