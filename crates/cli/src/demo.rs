@@ -145,6 +145,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
     ));
 
+    // Installed before the banner, so a signal sent once it is printed stops the demo cleanly.
+    let stop_signal = (!args.no_wait).then(shutdown_signal);
     let base = format!("http://{addr}/v1");
     outln!("Tollgate demo");
     outln!("  gateway    {base}");
@@ -216,10 +218,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let _ = std::io::stdout().flush();
 
-    if !args.no_wait {
+    if let Some(stop_signal) = stop_signal {
         outln!("\nRunning. Press Ctrl-C to stop.");
         let _ = std::io::stdout().flush();
-        shutdown_signal().await;
+        stop_signal.await;
     }
     outln!("Stopping…");
     let _ = stop_tx.send(true);

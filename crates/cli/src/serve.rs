@@ -57,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let stop = shutdown_signal();
     control.set_gateway_address(addr);
     // Scheduled evaluations start on this server when due.
     let _scheduler = control.spawn_scheduler(std::time::Duration::from_secs(30));
@@ -64,13 +65,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The one stdout line scripts and tests read to find the port.
     outln!("tollgate gateway listening on http://{addr}");
     let _ = std::io::stdout().flush();
-    tollgate_gateway::serve(
-        gw,
-        tollgate_control::router(control),
-        listener,
-        shutdown_signal(),
-    )
-    .await?;
+    tollgate_gateway::serve(gw, tollgate_control::router(control), listener, stop).await?;
     tracing::info!("gateway stopped");
     Ok(())
 }

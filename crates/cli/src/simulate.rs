@@ -139,10 +139,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let stop = shutdown_signal();
     outln!("tollgate simulator listening on http://{addr}/v1");
     let _ = std::io::stdout().flush();
-    Simulator::new(cfg)
-        .serve(listener, shutdown_signal())
-        .await?;
+    Simulator::new(cfg).serve(listener, stop).await?;
     Ok(())
 }
