@@ -17,17 +17,27 @@ pub async fn healthz() -> Response {
         .into_response()
 }
 
-/// Readiness: configured and not shutting down.
+/// Readiness: configured, not shutting down, and able to record what it serves — a gateway
+/// whose ledger can write neither to the database nor to a spill file says so (503), so a load
+/// balancer sends traffic to an instance that keeps its records.
 pub async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
-    if gw.is_ready() {
+    if !gw.is_ready() {
+        ApiError::Unavailable("shutting down").into_response()
+    } else if gw
+        .books
+        .ledger
+        .stats()
+        .stalled
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        ApiError::Unavailable("the ledger cannot write request records").into_response()
+    } else {
         (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
             r#"{"status":"ready"}"#,
         )
             .into_response()
-    } else {
-        ApiError::Unavailable("shutting down").into_response()
     }
 }
 

@@ -171,3 +171,70 @@ routes:
         "no prompt and no key in the ledger"
     );
 }
+
+/// `/readyz` says not ready, naming the ledger, while request records can be written neither to
+/// the database (a trigger refuses them, as a full disk would) nor to the spill directory (a
+/// regular file stands where it should be); requests are still answered and their records kept.
+/// Once the database takes them again, they are written and `/readyz` says ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_a_ledger_that_can_write_nowhere() {
+    use sqlx::Connection;
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&two_route_config(&s.url)).await;
+    let data = g.gw.config.server.data_dir.clone();
+    let spill = data.join("ledger-spill");
+    let _ = std::fs::remove_dir_all(&spill);
+    std::fs::write(&spill, b"not a directory").unwrap();
+    let db = data.join("tollgate.db");
+    let mut admin = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse BEFORE INSERT ON request_records \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let ready = || async {
+        let r = client
+            .get(format!("{}/readyz", g.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    let answer = client
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": user("hello")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let mut not_ready = None;
+    for _ in 0..3_000 {
+        let (status, body) = ready().await;
+        if status == 503 {
+            not_ready = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = not_ready.expect("/readyz never said not ready");
+    assert!(
+        body.contains("the ledger cannot write request records"),
+        "{body}"
+    );
+    assert_eq!(g.gw.books.ledger.stats().pending(), 1);
+
+    sqlx::raw_sql("DROP TRIGGER refuse")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    g.gw.books.ledger.written_at_least(1).await;
+    assert_eq!(ready().await, (200, r#"{"status":"ready"}"#.to_string()));
+    assert_eq!(g.gw.store.count_records(0, i64::MAX).await.unwrap(), 1);
+}

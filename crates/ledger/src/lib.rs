@@ -26,7 +26,7 @@ pub mod spill;
 use spill::Spill;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -58,6 +58,9 @@ impl Default for LedgerConfig {
 
 /// Failed writes of a batch before it is spilled.
 const TRIES_BEFORE_SPILL: u32 = 3;
+/// Failed writes of a batch at shutdown before it is given up (and counted as dropped): about
+/// 6 s of backoff, short of the usual 10–30 s a supervisor waits after SIGTERM before it kills.
+const TRIES_AT_SHUTDOWN: u32 = 8;
 /// The first wait before spilled records are tried again after a failed replay (doubling to
 /// [`REPLAY_MAX_WAIT`]).
 const REPLAY_WAIT: Duration = Duration::from_secs(1);
@@ -83,6 +86,9 @@ pub struct LedgerStats {
     pub spilled: AtomicU64,
     /// Spilled records (of this process or a previous one) written back to the database.
     pub replayed: AtomicU64,
+    /// The last try to write a batch failed and the batch is still in memory (neither in the
+    /// database nor in a spill file): the gateway is not ready while this holds (`/readyz`).
+    pub stalled: AtomicBool,
     /// Woken after every batch written (see [`Ledger::written_at_least`]).
     progress: tokio::sync::Notify,
 }
@@ -182,6 +188,9 @@ struct Writer {
     /// next batch goes to the file after one failed try, not [`TRIES_BEFORE_SPILL`] — in an
     /// outage the writer keeps up with the traffic instead of backing off on every batch.
     spilling: bool,
+    /// Set by [`Ledger::shutdown`]: a batch being retried then is retried only a bounded number
+    /// of times (it was retried forever, and shutdown hung while the database was down).
+    stop: watch::Receiver<bool>,
 }
 
 async fn write_loop(
@@ -200,6 +209,7 @@ async fn write_loop(
         next_replay: tokio::time::Instant::now(),
         replay_wait: REPLAY_WAIT,
         spilling: false,
+        stop: stop.clone(),
     };
     let mut buf: Vec<RequestRecord> = Vec::with_capacity(cfg.batch);
     loop {
@@ -316,6 +326,7 @@ impl Writer {
         }
         self.replay_due = true;
         self.spilling = true;
+        self.stats.stalled.store(false, Ordering::Relaxed);
         // The database just failed: give it a moment before replaying.
         self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
         buf.clear();
@@ -324,7 +335,8 @@ impl Writer {
 
     /// Writes `buf`; returns whether it reached the database. After a few failed tries the batch
     /// goes to the spill file; without one (or if the file cannot be written) it is retried with
-    /// backoff until it succeeds (at shutdown: 20 tries, then counted as dropped).
+    /// backoff until it succeeds (at shutdown: [`TRIES_AT_SHUTDOWN`] tries, then counted as dropped
+    /// and logged).
     async fn flush(&mut self, buf: &mut Vec<RequestRecord>, stopping: bool) -> bool {
         if buf.is_empty() {
             return false;
@@ -335,6 +347,9 @@ impl Writer {
             match self.store.insert_records(buf).await {
                 Ok(()) => {
                     self.spilling = false;
+                    if stats.stalled.swap(false, Ordering::Relaxed) {
+                        tracing::info!(attempt, "request records reach the database again");
+                    }
                     stats.batches.fetch_add(1, Ordering::Relaxed);
                     stats.written.fetch_add(buf.len() as u64, Ordering::Release);
                     stats.progress.notify_waiters();
@@ -347,16 +362,26 @@ impl Writer {
                         tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
                     }
                     let tries = if self.spilling { 1 } else { TRIES_BEFORE_SPILL };
-                    if attempt >= tries && self.spill_batch(buf) {
-                        return false;
+                    if attempt >= tries {
+                        if self.spill_batch(buf) {
+                            return false;
+                        }
+                        if !self.stats.stalled.swap(true, Ordering::Relaxed) {
+                            tracing::error!(
+                                pending = self.stats.pending(),
+                                error = %e,
+                                "request records can be written neither to the database nor to a spill file: they are held in memory, and the gateway reports not ready until they can"
+                            );
+                        }
                     }
-                    if stopping && attempt >= 20 {
+                    if (stopping || *self.stop.borrow()) && attempt >= TRIES_AT_SHUTDOWN {
                         self.stats
                             .dropped
                             .fetch_add(buf.len() as u64, Ordering::Relaxed);
                         tracing::error!(
                             records = buf.len(),
-                            "giving up on request records at shutdown"
+                            error = %e,
+                            "giving up on request records at shutdown: they are lost"
                         );
                         buf.clear();
                         return false;

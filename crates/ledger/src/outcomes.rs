@@ -137,7 +137,7 @@ async fn write_loop(
         if *stop.borrow() {
             rx.close();
             while rx.recv_many(&mut buf, batch).await > 0 {
-                write(&store, &stats, &mut buf, true).await;
+                write(&store, &stats, &mut buf, &stop).await;
             }
             return;
         }
@@ -146,16 +146,21 @@ async fn write_loop(
                 if n == 0 {
                     return;
                 }
-                write(&store, &stats, &mut buf, false).await;
+                write(&store, &stats, &mut buf, &stop).await;
             }
             _ = stop.changed() => {}
         }
     }
 }
 
-/// Writes `buf` (then empties it), trying again with backoff until the database takes it; at
-/// shutdown at most [`SHUTDOWN_TRIES`] times.
-async fn write(store: &Store, stats: &OutcomeStats, buf: &mut Vec<OutcomeEvent>, stopping: bool) {
+/// Writes `buf` (then empties it), trying again with backoff until the database takes it; once
+/// shutdown has begun (even while this batch is being retried), at most [`SHUTDOWN_TRIES`] times.
+async fn write(
+    store: &Store,
+    stats: &OutcomeStats,
+    buf: &mut Vec<OutcomeEvent>,
+    stop: &watch::Receiver<bool>,
+) {
     let mut wait = FIRST_WAIT;
     let mut tries = 0;
     loop {
@@ -173,7 +178,7 @@ async fn write(store: &Store, stats: &OutcomeStats, buf: &mut Vec<OutcomeEvent>,
             }
             Err(e) => {
                 stats.failed_writes.fetch_add(1, Ordering::Relaxed);
-                if stopping && tries >= SHUTDOWN_TRIES {
+                if *stop.borrow() && tries >= SHUTDOWN_TRIES {
                     stats.lost.fetch_add(buf.len() as u64, Ordering::Relaxed);
                     tracing::error!(error = %e, events = buf.len(), "outcome events lost at shutdown: the database stayed unavailable");
                     buf.clear();

@@ -89,3 +89,81 @@ async fn shutdown_writes_every_queued_record_even_after_a_lock_out() {
     reopened.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Polls `done` (every 20 ms, at most 60 s of tries) until it holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// A writer that can write neither to the database (a trigger refuses every record, as a full
+/// disk would) nor to a spill file (its directory is a regular file) says so — `stalled`, which `/readyz` reads — and keeps the records; once
+/// the database takes writes again they are written and the flag clears. At shutdown a batch
+/// that still cannot be written is given up after a bounded number of tries, counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_can_write_nowhere_says_so_and_recovers() {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-stall-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    let path = dir.join("tollgate.db");
+    let store = Store::open(&path).await.unwrap();
+    let spill = dir.join("spill");
+    std::fs::write(&spill, b"a file where the spill directory should be").unwrap();
+    let ledger = Ledger::start(
+        store.clone(),
+        LedgerConfig {
+            capacity: 100,
+            batch: 4,
+            interval: Duration::from_millis(5),
+            spill_dir: Some(spill),
+        },
+    );
+    let stats = ledger.stats();
+    let mut admin = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let refuse = "CREATE TRIGGER refuse BEFORE INSERT ON request_records \
+                  BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END";
+    sqlx::raw_sql(refuse).execute(&mut admin).await.unwrap();
+    ledger.record(rec(1));
+    ledger.record(rec(2));
+    until("the writer reports it cannot write", || {
+        stats.stalled.load(Relaxed)
+    })
+    .await;
+    assert_eq!(stats.written.load(Relaxed), 0);
+    assert_eq!(stats.spilled.load(Relaxed), 0);
+    assert_eq!(stats.pending(), 2, "the records are kept in memory");
+
+    sqlx::raw_sql("DROP TRIGGER refuse")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    ledger.written_at_least(2).await;
+    assert!(
+        !stats.stalled.load(Relaxed),
+        "writing again clears the flag"
+    );
+
+    // Refused again, then stopped: the batch is given up after its tries, counted and logged
+    // (shutdown used to wait for it forever).
+    sqlx::raw_sql(refuse).execute(&mut admin).await.unwrap();
+    ledger.record(rec(3));
+    until("the writer fails again", || stats.stalled.load(Relaxed)).await;
+    // A bound far above the ~5 s of tries, so a shutdown that waits forever fails here.
+    tokio::time::timeout(Duration::from_secs(120), ledger.shutdown())
+        .await
+        .expect("shutdown returns while the database refuses records");
+    assert_eq!(stats.dropped.load(Relaxed), 1);
+    assert_eq!(stats.written.load(Relaxed), 2);
+    drop(admin);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -62,3 +62,51 @@ async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
     // A stopped writer takes nothing more.
     assert_eq!(writer.submit(event(4)), Err(QueueFull));
 }
+
+/// Shutdown while a batch is being retried (the database refuses it) returns after the bounded
+/// tries, counting the events as lost: it used to retry that batch forever and never return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_returns_while_the_database_refuses_a_batch() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-outcomes-{}-{}",
+        std::process::id(),
+        new_id("d")
+    ));
+    let path = dir.join("tollgate.db");
+    let store = Store::open(&path).await.unwrap();
+    let mut admin = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outcome_events \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let writer = OutcomeWriter::start(store.clone(), 10, 10);
+    writer.submit(event(1)).unwrap();
+    let stats = writer.stats();
+    for _ in 0..3_000 {
+        if stats.failed_writes.load(Relaxed) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        stats.failed_writes.load(Relaxed) > 0,
+        "the write never failed"
+    );
+    // A bound far above the ~3 s of tries, so a shutdown that waits forever fails here.
+    tokio::time::timeout(std::time::Duration::from_secs(120), writer.shutdown())
+        .await
+        .expect("shutdown returns while the database refuses events");
+    assert_eq!(
+        (stats.stored.load(Relaxed), stats.lost.load(Relaxed)),
+        (0, 1)
+    );
+    drop(admin);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -148,14 +148,9 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> R<()> {
-        let mut conn = self.pool.acquire().await?;
         // IMMEDIATE takes the write lock at once: a second process starting on the same directory
         // waits (busy_timeout), then finds the migrations applied.
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let result = apply_migrations(&mut conn).await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::raw_sql(end).execute(&mut *conn).await?;
-        result
+        self.write(async |conn| apply_migrations(conn).await).await
     }
 
     /// One row by id, mapped, or `NotFound("<what> <id>")`.
@@ -212,15 +207,33 @@ impl SqliteStore {
         Self::write_on(&self.ledger, f).await
     }
 
+    /// A connection never goes back to its pool inside a transaction. A `COMMIT` that fails
+    /// (disk full, an I/O error, a deferred constraint) may leave the transaction open; it is
+    /// rolled back, and a connection whose `ROLLBACK` (or `BEGIN`) fails is closed rather than
+    /// reused. Before this, one `COMMIT` that failed on a full disk left the ledger's only
+    /// connection inside its transaction: every later `BEGIN` failed ("cannot start a transaction
+    /// within a transaction") and the ledger wrote nothing more after the disk had room again.
     async fn write_on<T, F>(pool: &SqlitePool, f: F) -> R<T>
     where
         F: AsyncFnOnce(&mut SqliteConnection) -> R<T>,
     {
         let mut conn = pool.acquire().await?;
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let result = f(&mut conn).await;
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::raw_sql(end).execute(&mut *conn).await?;
+        if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        let result = match f(&mut conn).await {
+            Ok(v) => match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
+                Ok(_) => return Ok(v),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        };
+        if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_err() {
+            // Already rolled back by SQLite (it does so on some errors), or the connection is
+            // broken: either way a fresh one is cheaper than doubt.
+            conn.close_on_drop();
+        }
         result
     }
 }
@@ -1196,4 +1209,59 @@ pub fn private_file(file: &Path) -> R<()> {
     #[cfg(not(unix))]
     let _ = file;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `COMMIT` that fails leaves SQLite's transaction open (here a deferred foreign key, checked
+    /// at `COMMIT`; on a full disk, the write of the WAL). The ledger's one connection must not stay
+    /// inside it: the next write goes through, and the failed one left nothing behind.
+    #[tokio::test]
+    async fn a_failed_commit_does_not_leave_the_ledger_connection_in_its_transaction() {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-store-commit-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = SqliteStore::open(&dir.join("t.db")).await.unwrap();
+        // Temporary tables live on the ledger pool's one connection.
+        sqlx::raw_sql(
+            "CREATE TEMP TABLE p (id INTEGER PRIMARY KEY); \
+             CREATE TEMP TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(&store.ledger)
+        .await
+        .unwrap();
+        let orphan = store
+            .write_ledger(async |c: &mut SqliteConnection| {
+                sqlx::raw_sql("INSERT INTO c VALUES (7)").execute(c).await?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(orphan.to_string().contains("FOREIGN KEY"), "{orphan}");
+        store
+            .write_ledger(async |c: &mut SqliteConnection| {
+                sqlx::raw_sql("INSERT INTO p VALUES (8); INSERT INTO c VALUES (8)")
+                    .execute(c)
+                    .await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let kept: Vec<i64> = sqlx::query_scalar("SELECT p FROM c")
+            .fetch_all(&store.ledger)
+            .await
+            .unwrap();
+        assert_eq!(kept, [8]);
+        let record = RequestRecord {
+            id: "rec_after".into(),
+            ..RequestRecord::default()
+        };
+        store.insert_records(&[record]).await.unwrap();
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
