@@ -584,6 +584,7 @@ impl Gateway {
             gov,
             hash_key: Arc::from(&hash_key[..]),
             tokens: Arc::new(tokens),
+            credentials: self.upstreams.redactor.credentials().clone(),
         })
     }
 

@@ -138,8 +138,10 @@ fn backoff(base: Duration, retry: u32, asked: Option<Duration>) -> Duration {
 
 /// Blanks every configured credential (provider keys, webhook secrets) out of upstream text
 /// before a client sees it: some providers echo the key they were sent in their errors.
+/// The same credentials, found by their exact text, are masked out of answers by the output
+/// guard ([`Redactor::credentials`]).
 #[derive(Debug, Clone, Default)]
-pub struct Redactor(Arc<[String]>);
+pub struct Redactor(Arc<[String]>, Arc<tollgate_guard::stream::Credentials>);
 
 impl Redactor {
     /// A redactor for every non-empty credential of `config`.
@@ -152,12 +154,19 @@ impl Redactor {
             .map(|s| s.expose().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        Redactor(secrets.into())
+        let credentials =
+            tollgate_guard::stream::Credentials::new(secrets.iter().map(String::as_str));
+        Redactor(secrets.into(), Arc::new(credentials))
     }
 
     /// `e` with every credential blanked out of its text: what a client may be told.
     pub fn redact(&self, e: ProviderError) -> ProviderError {
         e.redact(&self.0)
+    }
+
+    /// The credentials the output guard masks out of every answer.
+    pub fn credentials(&self) -> &Arc<tollgate_guard::stream::Credentials> {
+        &self.1
     }
 }
 

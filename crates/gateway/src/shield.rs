@@ -23,7 +23,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tollgate_guard::policy::Applied;
-use tollgate_guard::stream::{Output, OutputFilter, guard_output};
+use tollgate_guard::stream::{Credentials, Output, OutputFilter, guard_output};
 use tollgate_guard::{Action, Entity, SessionTokens};
 use tollgate_providers::ProviderError;
 use tollgate_types::openai::{
@@ -425,6 +425,8 @@ pub struct OutputGuard {
     pub tokens: Arc<SessionTokens>,
     /// Whether the answer is kept for the payload log.
     pub capture: bool,
+    /// The gateway's own credentials, masked out of every answer whatever the policy.
+    pub credentials: Arc<Credentials>,
 }
 
 impl std::fmt::Debug for OutputGuard {
@@ -477,6 +479,7 @@ impl OutputGuard {
             tokens: Some(&self.tokens),
             scan: self.gov.policy.scan.output,
             mask_all: false,
+            credentials: Some(&self.credentials),
         }
     }
 
@@ -497,7 +500,8 @@ pub fn guard_answer(
     body: Bytes,
     report: &mut GuardReport,
 ) -> Result<Bytes, ApiError> {
-    if !og.is_active() {
+    // Untouched unless the policy asks for more, or one of the gateway's credentials may be in it.
+    if !og.is_active() && !og.credentials.may_be_in_json(&body) {
         report.output = og.ran();
         return Ok(body);
     }
@@ -692,9 +696,10 @@ impl StreamShield {
         }
     }
 
-    /// Whether the stream needs it at all.
+    /// Whether the stream needs it at all: a stream's deltas cut a credential into pieces, so
+    /// with credentials configured every stream is read.
     pub fn is_active(&self) -> bool {
-        self.og.is_active()
+        self.og.is_active() || !self.og.credentials.is_empty()
     }
 
     /// One upstream chunk (OpenAI chunk JSON) as the client may see it.
@@ -939,6 +944,7 @@ mod tests {
             hash_key: Arc::from(&b"k"[..]),
             tokens: Arc::new(tokens),
             capture: false,
+            credentials: Arc::default(),
         }
     }
 

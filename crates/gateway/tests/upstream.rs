@@ -9,6 +9,7 @@ use common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tollgate_simulator::SimConfig;
+use tollgate_store::PolicyQueries;
 
 #[tokio::test]
 async fn chat_complete_and_streamed_say_the_same() {
@@ -321,6 +322,98 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
                 "a {content}'s body is never forwarded: {text}"
             );
         }
+    }
+}
+
+/// An upstream that echoes the gateway's key in successful answers — as content, inside a tool
+/// call's arguments, behind JSON escapes, and streamed one character per chunk — never shows it to
+/// a client: it is masked as `<SECRET_GENERIC>`, with the policy scanning answers and with a
+/// policy that does not. (The key has no known shape: only the gateway knows it is a secret.)
+#[tokio::test]
+async fn a_key_echoed_in_a_successful_answer_is_masked() {
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(
+            move |headers: HeaderMap, body: axum::Json<Value>| async move {
+                let auth = headers["authorization"].to_str().unwrap();
+                let key = auth.trim_start_matches("Bearer ").to_string();
+                let escaped: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+                if body.0["stream"] == json!(true) {
+                    let mut sse = String::new();
+                    for piece in ["your key: ".to_string()]
+                        .into_iter()
+                        .chain(key.chars().map(String::from))
+                        .chain([" ok".to_string()])
+                    {
+                        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+                        sse.push_str(&format!("data: {chunk}\n\n"));
+                    }
+                    sse.push_str("data: [DONE]\n\n");
+                    return ([("content-type", "text/event-stream")], sse).into_response();
+                }
+                let answer = format!(
+                    r#"{{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"plain {key} and escaped {escaped}","tool_calls":[{{"id":"t","type":"function","function":{{"name":"f","arguments":"{{\"k\":\"{key}\"}}"}}}}]}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}}}"#
+                );
+                ([("content-type", "application/json")], answer).into_response()
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
+    ))
+    .await;
+    for scan_output in [true, false] {
+        let policy = json!({ "scan": { "output": scan_output } }).to_string();
+        g.gw.store
+            .put_policy(
+                "test",
+                &g.use_case.id,
+                Some(&policy),
+                "",
+                g.gw.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+        g.gw.policies.reload().await.unwrap();
+
+        let resp = g
+            .post(json!({"model": "r", "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(resp.status(), 200, "scan {scan_output}");
+        let answer: Value = resp.json().await.unwrap();
+        let text = answer.to_string();
+        assert!(!text.contains(secret), "scan {scan_output}: {text}");
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            "plain <SECRET_GENERIC> and escaped <SECRET_GENERIC>",
+            "scan {scan_output}"
+        );
+        assert_eq!(
+            answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            r#"{"k":"<SECRET_GENERIC>"}"#
+        );
+
+        let resp = g
+            .post(json!({"model": "r", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let events = sse_data(resp).await;
+        let shown = streamed_text(&events);
+        assert_eq!(
+            shown, "your key: <SECRET_GENERIC> ok",
+            "scan {scan_output}: {events:?}"
+        );
+        assert!(
+            events.iter().all(|e| !e.contains(secret)),
+            "scan {scan_output}"
+        );
     }
 }
 

@@ -379,7 +379,7 @@ impl Policy {
         hash_key: &[u8],
         tokens: &mut dyn Tokenizer,
     ) -> Applied {
-        apply_with(text, findings, |e| self.action(e), hash_key, tokens)
+        apply_with(text, findings, |f| self.action(f.entity), hash_key, tokens)
     }
 
     /// Applies the actions to values split across `pieces` — consecutive texts a provider reads
@@ -578,7 +578,7 @@ impl Policy {
 pub(crate) fn apply_with(
     text: &str,
     findings: &[Finding],
-    action_of: impl Fn(Entity) -> Action,
+    action_of: impl Fn(&Finding) -> Action,
     hash_key: &[u8],
     tokens: &mut dyn Tokenizer,
 ) -> Applied {
@@ -589,7 +589,7 @@ pub(crate) fn apply_with(
     };
     let mut at = 0;
     for f in findings {
-        let action = action_of(f.entity);
+        let action = action_of(f);
         *out.counts.entry((f.entity, action)).or_insert(0) += 1;
         if action == Action::Block {
             out.blocked.insert(f.entity);

@@ -58,6 +58,91 @@ pub struct Output<'a> {
     /// Mask every finding whatever its action (the `masked` payload log: no value in clear,
     /// allowed ones included).
     pub mask_all: bool,
+    /// The gateway's own credentials: masked wherever they appear, whatever the policy and
+    /// even when it does not scan answers.
+    pub credentials: Option<&'a Credentials>,
+}
+
+/// The rule of a finding that is one of the gateway's own [`Credentials`].
+pub const CREDENTIAL_RULE: &str = "gateway_credential";
+
+/// The gateway's own credentials (provider keys, webhook secrets), found by their exact text.
+///
+/// A provider that echoes the key it was sent into an answer would show it to the client: the
+/// output filter masks each occurrence as `<SECRET_GENERIC>` (counted as such), whatever the
+/// policy. A credential holds no whitespace, so a segment cut (made at whitespace) never splits
+/// one; only a run longer than [`MAX_RUN`] is cut inside, and a credential across such a cut
+/// is not found.
+#[derive(Default, Clone)]
+pub struct Credentials {
+    finders: Vec<memchr::memmem::Finder<'static>>,
+    longest: usize,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({} kept)", self.finders.len())
+    }
+}
+
+impl Credentials {
+    /// The shortest text taken as a credential: a shorter one (`test`, `x`) would mask
+    /// ordinary words in every answer.
+    pub const MIN_LEN: usize = 8;
+
+    /// The credentials among `secrets` ([`Self::MIN_LEN`] bytes or longer, without whitespace).
+    pub fn new<'s>(secrets: impl IntoIterator<Item = &'s str>) -> Credentials {
+        let mut kept: Vec<&str> = secrets
+            .into_iter()
+            .filter(|s| s.len() >= Self::MIN_LEN && !s.bytes().any(|b| b.is_ascii_whitespace()))
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        Credentials {
+            longest: kept.iter().map(|s| s.len()).max().unwrap_or(0),
+            finders: kept
+                .iter()
+                .map(|s| memchr::memmem::Finder::new(s.as_bytes()).into_owned())
+                .collect(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.finders.is_empty()
+    }
+
+    /// Whether any of them appears in `hay`.
+    pub fn appear_in(&self, hay: &[u8]) -> bool {
+        self.finders.iter().any(|f| f.find(hay).is_some())
+    }
+
+    /// Whether one of them may be in the JSON text `json`: written as is, or behind a `\u`
+    /// escape (`\u0073k-…`), which only parsing reveals.
+    pub fn may_be_in_json(&self, json: &[u8]) -> bool {
+        !self.is_empty() && (self.appear_in(json) || memchr::memmem::find(json, b"\\u").is_some())
+    }
+
+    /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
+    fn spans(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = self
+            .finders
+            .iter()
+            .flat_map(|f| {
+                let n = f.needle().len();
+                f.find_iter(hay).map(move |i| (i, i + n))
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (a, b) in spans {
+            match merged.last_mut() {
+                Some(last) if a < last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        merged
+    }
 }
 
 impl Output<'_> {
@@ -206,7 +291,9 @@ impl OutputFilter {
     fn release(&mut self, out: &Output<'_>, end: usize, shown: &mut String) {
         let start = self.emitted;
         let mut end = end;
-        let mut mine: Vec<Finding> = Vec::new();
+        // Findings in segment offsets, each with whether it is counted now: one that started in
+        // released text was counted then.
+        let mut mine: Vec<(Finding, bool)> = Vec::new();
         if out.scan {
             // The segment with CONTEXT bytes of released text before it and LOOKAHEAD after.
             let window_start = floor_boundary(&self.buf, start.saturating_sub(CONTEXT));
@@ -222,33 +309,62 @@ impl OutputFilter {
                 if f.end <= start || f.start >= end {
                     continue;
                 }
-                if f.start >= start {
-                    *self
-                        .counts
-                        .entry((f.entity, out.action(f.entity)))
-                        .or_insert(0) += 1;
-                }
                 // A finding that starts in the segment takes the segment to its end.
                 end = end.max(f.end);
-                mine.push(Finding {
+                let counted = f.start >= start;
+                let f = Finding {
                     start: f.start.max(start) - start,
                     end: f.end - start,
                     ..f
-                });
+                };
+                mine.push((f, counted));
             }
         }
+        if let Some(c) = out.credentials.filter(|c| !c.is_empty()) {
+            // Occurrences that start in the segment take it to their end, and win over any
+            // finding of the policy they overlap.
+            let to = floor_boundary(&self.buf, end + c.longest);
+            self.work += (to - start) as u64;
+            let creds: Vec<(usize, usize)> = c
+                .spans(&self.buf.as_bytes()[start..to])
+                .into_iter()
+                .filter(|&(a, _)| a < end - start)
+                .collect();
+            if let Some(&(_, last)) = creds.iter().max_by_key(|s| s.1) {
+                end = end.max(start + last);
+                mine.retain(|(f, _)| !creds.iter().any(|&(a, b)| f.start < b && a < f.end));
+                for &(a, b) in &creds {
+                    let f = Finding {
+                        entity: Entity::SecretGeneric,
+                        start: a,
+                        end: b,
+                        score: 1.0,
+                        validated: true,
+                        rule: CREDENTIAL_RULE,
+                    };
+                    mine.push((f, true));
+                }
+                mine.sort_by_key(|(f, _)| f.start);
+            }
+        }
+        let action = |f: &Finding| {
+            if f.rule == CREDENTIAL_RULE {
+                Action::Mask
+            } else {
+                out.action(f.entity)
+            }
+        };
+        for (f, counted) in &mine {
+            if *counted {
+                *self.counts.entry((f.entity, action(f))).or_insert(0) += 1;
+            }
+        }
+        let mine: Vec<Finding> = mine.into_iter().map(|(f, _)| f).collect();
         let segment = &self.buf[start..end];
         let masked = if mine.is_empty() {
             segment.to_string()
         } else {
-            apply_with(
-                segment,
-                &mine,
-                |e| out.action(e),
-                out.hash_key,
-                &mut NoTokens,
-            )
-            .text
+            apply_with(segment, &mine, action, out.hash_key, &mut NoTokens).text
         };
         match out.tokens {
             Some(t) if !t.is_empty() => shown.push_str(&t.unmask(&masked)),
@@ -342,6 +458,16 @@ mod tests {
         }
     }
 
+    /// The gateway's credentials of these tests: one in no known shape, one shaped like an
+    /// OpenAI key (so the policy finds it too), and one too short to be taken.
+    const CRED: &str = "gw-cred-Zq81x7Lm3";
+    const CRED_SHAPED: &str = "sk-proj-GatewayKey0123456789abcdefABCDEF01";
+
+    fn credentials() -> &'static Credentials {
+        static C: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
+        C.get_or_init(|| Credentials::new([CRED, CRED_SHAPED, "short", ""]))
+    }
+
     fn out() -> Output<'static> {
         let (p, g, t) = setup();
         Output {
@@ -351,6 +477,7 @@ mod tests {
             tokens: Some(t),
             scan: true,
             mask_all: false,
+            credentials: Some(credentials()),
         }
     }
 
@@ -494,6 +621,45 @@ mod tests {
         );
     }
 
+    /// The gateway's own credentials are masked wherever they appear — streamed a byte at a
+    /// time, inside a word, with the policy's scan off — and counted once each as
+    /// `SECRET_GENERIC`, also when the policy's own finding (an OpenAI key's shape) overlaps.
+    #[test]
+    fn the_gateway_credentials_are_masked_whatever_the_policy() {
+        let text = format!(
+            "the key is {CRED} and token={CRED}, also {CRED_SHAPED}. short and gw-cred-Zq81x7Lm are fine"
+        );
+        for scan in [true, false] {
+            let o = Output { scan, ..out() };
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for b in text.as_bytes().chunks(1) {
+                shown.push_str(&f.feed(&o, std::str::from_utf8(b).unwrap()));
+            }
+            shown.push_str(&f.finish(&o));
+            assert_eq!(
+                shown,
+                "the key is <SECRET_GENERIC> and token=<SECRET_GENERIC>, also <SECRET_GENERIC>. short and gw-cred-Zq81x7Lm are fine",
+                "scan {scan}"
+            );
+            assert_eq!(
+                f.counts().get(&(Entity::SecretGeneric, Action::Mask)),
+                Some(&3),
+                "scan {scan}: {:?}",
+                f.counts()
+            );
+            assert_eq!(f.counts().len(), 1, "{:?}", f.counts());
+        }
+        // Without credentials, only the policy acts (on the shaped one).
+        let o = Output {
+            credentials: None,
+            ..out()
+        };
+        let (shown, _) = guard_output(&o, &text);
+        assert!(shown.contains(CRED), "{shown}");
+        assert!(!shown.contains(CRED_SHAPED), "{shown}");
+    }
+
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("<EMAIL_ADDRESS_1>".to_string()),
@@ -505,6 +671,9 @@ mod tests {
             Just("AKIAIOSFODNN7EXAMPLE".to_string()),
             Just("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----".to_string()),
             Just("é".to_string()),
+            Just(CRED.to_string()),
+            Just(CRED_SHAPED.to_string()),
+            Just(format!("key={CRED}")),
             Just("<".to_string()),
             Just("\n".to_string()),
             "[a-z]{1,12}",
@@ -543,6 +712,7 @@ mod tests {
             prop_assert_eq!(&shown, &whole);
             prop_assert_eq!(f.counts(), &whole_counts);
             prop_assert!(!f.is_holding());
+            prop_assert!(!shown.contains(CRED) && !shown.contains(CRED_SHAPED), "{}", shown);
         }
 
         /// Without findings, the filter only puts tokens back: exactly what unmasking the
@@ -558,7 +728,7 @@ mod tests {
             chunk in 1usize..20,
         ) {
             let (p, g, t) = setup();
-            let o = Output { policy: p, guard: g, hash_key: b"k", tokens: Some(t), scan: false, mask_all: false };
+            let o = Output { policy: p, guard: g, hash_key: b"k", tokens: Some(t), scan: false, mask_all: false, credentials: None };
             let text = parts.concat();
             let mut f = OutputFilter::new();
             let mut shown = String::new();
