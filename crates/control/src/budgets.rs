@@ -1,6 +1,8 @@
 //! Budgets: create, read with their live spend, delete.
 
 use crate::common::*;
+use std::collections::HashSet;
+use tollgate_store::{KeyFilter, UseCaseFilter};
 
 /// The pod a budget's scope belongs to (`None` for org budgets), or 404 if the scope is gone.
 pub(crate) async fn budget_pod(
@@ -45,6 +47,66 @@ pub(crate) async fn budget_visible(gw: &Control, p: &Principal, b: &m::Budget) -
     }
 }
 
+/// The scopes of some pods: the pods, their use cases and their keys (revoked ones too). Read in
+/// a few pages per kind, so a list of many budgets takes no store lookup per budget.
+struct Scopes {
+    pods: HashSet<String>,
+    use_cases: HashSet<String>,
+    keys: HashSet<String>,
+}
+
+impl Scopes {
+    async fn of_pods(gw: &Control, pods: Vec<String>) -> Result<Scopes> {
+        let mut use_cases = HashSet::new();
+        let mut req = PageRequest {
+            after: None,
+            limit: 200,
+        };
+        let filter = UseCaseFilter {
+            pod_ids: Some(pods.clone()),
+            stage: None,
+        };
+        loop {
+            let page = gw.store.list_use_cases(&filter, &req).await?;
+            use_cases.extend(page.items.into_iter().map(|u| u.id));
+            match page.next {
+                Some(n) => req.after = Some(n),
+                None => break,
+            }
+        }
+        let mut keys = HashSet::new();
+        req.after = None;
+        let filter = KeyFilter {
+            pod_ids: Some(pods.clone()),
+            use_case_id: None,
+            include_inactive: true,
+        };
+        loop {
+            let page = gw.store.list_keys(&filter, &req).await?;
+            keys.extend(page.items.into_iter().map(|k| k.id));
+            match page.next {
+                Some(n) => req.after = Some(n),
+                None => break,
+            }
+        }
+        Ok(Scopes {
+            pods: pods.into_iter().collect(),
+            use_cases,
+            keys,
+        })
+    }
+
+    /// Whether `b`'s scope is one of them (an org budget is in no pod).
+    fn holds(&self, b: &m::Budget) -> bool {
+        match b.scope.as_str() {
+            "pod" => self.pods.contains(&b.scope_id),
+            "use_case" | "use_case_eval" => self.use_cases.contains(&b.scope_id),
+            "key" => self.keys.contains(&b.scope_id),
+            _ => false,
+        }
+    }
+}
+
 pub(crate) fn require_budget_role(p: &Principal) -> Result<()> {
     if p.manages_budgets() {
         Ok(())
@@ -71,13 +133,17 @@ pub async fn list_budgets(
     let mut statuses = gw.plane.budget_statuses();
     // Ids are time-ordered: the cursor is the last id shown.
     statuses.sort_by(|a, b| a.budget.id.cmp(&b.budget.id));
+    let visible = match p.visible_pods() {
+        None => None,
+        Some(pods) => Some(Scopes::of_pods(&gw, pods).await?),
+    };
     let mut items: Vec<Budget> = Vec::new();
     let mut next = None;
     for s in statuses {
         if page.after.as_ref().is_some_and(|a| s.budget.id <= *a) {
             continue;
         }
-        if !budget_visible(&gw, &p, &s.budget).await {
+        if visible.as_ref().is_some_and(|v| !v.holds(&s.budget)) {
             continue;
         }
         if items.len() == size {
