@@ -618,6 +618,21 @@ mod tests {
         (url, task)
     }
 
+    /// `client`'s answer to `{}` posted to a [`serve_once`] server answering `answer`, and the
+    /// server's task (what it read).
+    async fn answer_of(
+        client: &Client,
+        answer: &'static str,
+    ) -> (Response, tokio::task::JoinHandle<String>) {
+        let (url, server) = serve_once(answer).await;
+        let resp = client
+            .post(&Endpoint::new(url))
+            .send_json(b"{}".to_vec())
+            .await
+            .unwrap();
+        (resp, server)
+    }
+
     /// The direct client, and reqwest's set up as behind a proxy but told to ignore the
     /// environment's proxies, so the test does not depend on the machine it runs on.
     fn both(timeout: Duration) -> [(&'static str, Client); 2] {
@@ -673,13 +688,12 @@ mod tests {
         let rt = runtime();
         for (name, client) in both(Duration::from_secs(5)) {
             rt.block_on(async {
-                let (url, server) = serve_once(
+                let (resp, server) = answer_of(
+                    &client,
                     "HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 28\r\n\r\n\
                      {\"error\":{\"message\":\"slow\"}}",
                 )
                 .await;
-                let url = Endpoint::new(url);
-                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
                 assert_eq!(resp.status().as_u16(), 429, "{name}");
                 match crate::error::status_error(resp).await {
                     ProviderError::Status {
@@ -704,10 +718,7 @@ mod tests {
         for (name, client) in both(Duration::from_secs(5)) {
             rt.block_on(async {
                 // Declared too long: refused before the body is read.
-                let (url, server) =
-                    serve_once("HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n").await;
-                let url = Endpoint::new(url);
-                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                let (resp, server) = answer_of(&client, "HTTP/1.1 200 OK\r\ncontent-length: 2000\r\n\r\n").await;
                 let err = resp.bytes(1000).await.unwrap_err();
                 assert!(err.to_string().contains("longer than"), "{name}: {err}");
                 server.await.unwrap();
@@ -724,9 +735,7 @@ mod tests {
                         )
                         .into_boxed_str(),
                     );
-                    let (url, server) = serve_once(answer).await;
-                    let url = Endpoint::new(url);
-                    let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                    let (resp, server) = answer_of(&client, answer).await;
                     let got = resp.bytes(1000).await;
                     assert_eq!(got.is_ok(), ok, "{name} {size}: {got:?}");
                     server.await.unwrap();
@@ -740,12 +749,7 @@ mod tests {
         let rt = runtime();
         for (name, client) in both(Duration::from_secs(5)) {
             rt.block_on(async {
-                let (url, server) = serve_once(
-                    "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n",
-                )
-                .await;
-                let url = Endpoint::new(url);
-                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                let (resp, server) = answer_of(&client, "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.1:9/elsewhere\r\ncontent-length: 0\r\n\r\n",).await;
                 let err = crate::error::status_error(resp).await;
                 assert_eq!(err.kind(), "status_unexpected", "{name}");
                 assert_eq!(err.class(), crate::ErrorClass::NextDeployment, "{name}");
@@ -761,10 +765,11 @@ mod tests {
         let rt = runtime();
         for (name, client) in both(Duration::from_secs(5)) {
             rt.block_on(async {
-                let (url, server) =
-                    serve_once("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":").await;
-                let url = Endpoint::new(url);
-                let resp = client.post(&url).send_json(b"{}".to_vec()).await.unwrap();
+                let (resp, server) = answer_of(
+                    &client,
+                    "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"partial\":",
+                )
+                .await;
                 let err = resp.bytes(1 << 20).await.unwrap_err();
                 assert!(
                     matches!(err, ProviderError::InvalidResponse(_)),
