@@ -325,13 +325,7 @@ fn simulate_rejects_bad_knobs() {
 #[test]
 fn a_signal_right_after_the_listening_line_stops_cleanly() {
     let dir = fresh_dir("bb-early-term");
-    let cfg = write_config(
-        &dir,
-        &format!(
-            "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: http://127.0.0.1:9/v1\nroutes:\n  - name: r\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n",
-            dir.join("data").display()
-        ),
-    );
+    let cfg = unreachable_upstream_config(&dir);
     let log = dir.join("stderr.log");
     for round in 0..3 {
         let (mut gw, _) = serve_logging_to(
@@ -427,6 +421,18 @@ fn fresh_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A config with `dir/data` as its data directory and one route to an upstream nobody listens
+/// on (port 9): for tests of the server itself, not of its traffic. Its path.
+fn unreachable_upstream_config(dir: &Path) -> PathBuf {
+    write_config(
+        dir,
+        &format!(
+            "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: http://127.0.0.1:9/v1\nroutes:\n  - name: r\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n",
+            dir.join("data").display()
+        ),
+    )
 }
 
 /// Writes `yaml` as `dir/tollgate.yaml`; its path.
@@ -811,13 +817,7 @@ async fn the_cli_drives_the_admin_api() {
 #[tokio::test]
 async fn a_generated_admin_token_is_written_to_a_private_file_not_the_log() {
     let dir = fresh_dir("bb-token");
-    let cfg = write_config(
-        &dir,
-        &format!(
-            "server:\n  data_dir: {}\nproviders:\n  - name: sim\n    type: openai_compatible\n    base_url: http://127.0.0.1:9/v1\nroutes:\n  - name: r\n    deployments:\n      - {{ provider: sim, model: gpt-4o-mini }}\n",
-            dir.join("data").display()
-        ),
-    );
+    let cfg = unreachable_upstream_config(&dir);
     let log = dir.join("stderr.log");
     let (mut p, url) = serve_logging_to(&cfg, &log, &[], &[]);
     let file = dir.join("data").join("admin-token");

@@ -18,7 +18,6 @@ use prost::Message;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tollgate_store::PolicyQueries;
 
 /// What the collector received: each export's headers, raw body and spans (with the resource's
 /// attributes).
@@ -184,18 +183,7 @@ async fn chat(g: &common::Gw, text: &str, headers: &[(&str, &str)]) -> u16 {
 
 /// Gives the test's use case a policy that logs `mode`, in force at once.
 async fn set_logging(g: &common::Gw, mode: &str) {
-    let policy = json!({ "logging": mode }).to_string();
-    g.gw.store
-        .put_policy(
-            "test",
-            &g.use_case.id,
-            Some(&policy),
-            "",
-            g.gw.clock.now_ms(),
-        )
-        .await
-        .unwrap();
-    g.gw.policies.reload().await.unwrap();
+    g.set_policy(json!({ "logging": mode })).await;
 }
 
 /// Waits until `records` records are written (a request's spans are queued before its record),

@@ -9,7 +9,6 @@ use common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tollgate_simulator::SimConfig;
-use tollgate_store::PolicyQueries;
 
 #[tokio::test]
 async fn chat_complete_and_streamed_say_the_same() {
@@ -370,18 +369,8 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
     ))
     .await;
     for scan_output in [true, false] {
-        let policy = json!({ "scan": { "output": scan_output } }).to_string();
-        g.gw.store
-            .put_policy(
-                "test",
-                &g.use_case.id,
-                Some(&policy),
-                "",
-                g.gw.clock.now_ms(),
-            )
-            .await
-            .unwrap();
-        g.gw.policies.reload().await.unwrap();
+        g.set_policy(json!({ "scan": { "output": scan_output } }))
+            .await;
 
         let resp = g
             .post(json!({"model": "r", "messages": [{"role": "user", "content": "hi"}]}))

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::rec;
+use common::{rec, until};
 
 use sqlx::Connection;
 use std::sync::Arc;
@@ -88,17 +88,6 @@ async fn shutdown_writes_every_queued_record_even_after_a_lock_out() {
     assert_eq!(reopened.count_records(0, i64::MAX).await.unwrap(), N);
     reopened.close().await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Polls `done` (every 20 ms, at most 60 s of tries) until it holds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..3_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("never: {what}");
 }
 
 /// A writer that can write neither to the database (a trigger refuses every record, as a full

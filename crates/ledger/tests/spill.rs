@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::rec;
+use common::{rec, until};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,18 +34,6 @@ fn spill_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Polls until `done`; the bound (60 s) only stops a broken writer from hanging the run — a
-/// loaded CI machine took over 5 s to spill 500 records through three failed tries each.
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..6_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_longer_than_the_queue_loses_nothing() {
     let dir = std::env::temp_dir().join(format!("tollgate-spill-{}", new_id("t")));
@@ -54,7 +42,10 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     let store = Store::open(&db).await.unwrap();
     let a = Ledger::start(store.clone(), cfg(&spill));
     a.record(rec(0));
-    wait_for(|| a.stats().written.load(Relaxed) == 1).await;
+    until("a.stats().written.load(Relaxed) == 1", || {
+        a.stats().written.load(Relaxed) == 1
+    })
+    .await;
 
     // The database goes away; 500 records — eight times the queue — arrive meanwhile.
     store.close().await;
@@ -64,11 +55,17 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     for i in 1..=500u64 {
         if i % 32 == 1 {
             let done = i - 1;
-            wait_for(|| a.stats().spilled.load(Relaxed) + 32 >= done).await;
+            until("a.stats().spilled.load(Relaxed) + 32 >= done", || {
+                a.stats().spilled.load(Relaxed) + 32 >= done
+            })
+            .await;
         }
         a.record(rec(i));
     }
-    wait_for(|| a.stats().spilled.load(Relaxed) == 500).await;
+    until("a.stats().spilled.load(Relaxed) == 500", || {
+        a.stats().spilled.load(Relaxed) == 500
+    })
+    .await;
     assert_eq!(a.stats().dropped.load(Relaxed), 0, "nothing dropped");
     let files = spill_files(&spill, ".jsonl");
     assert_eq!(files.len(), 1);
@@ -119,7 +116,10 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     // at a time between live records.
     let c = Ledger::start(healthy.clone(), cfg(&spill));
     c.record(rec(502));
-    wait_for(|| spill_files(&spill, ".jsonl").is_empty()).await;
+    until("spill_files(&spill, '.jsonl').is_empty()", || {
+        spill_files(&spill, ".jsonl").is_empty()
+    })
+    .await;
     c.shutdown().await;
     assert_eq!(
         c.stats().replayed.load(Relaxed),
@@ -172,11 +172,17 @@ async fn during_an_outage_each_batch_spills_after_one_try() {
     store.close().await;
     let failed = || l.stats().failed_writes.load(Relaxed);
     l.record(rec(1));
-    wait_for(|| l.stats().spilled.load(Relaxed) == 1).await;
+    until("l.stats().spilled.load(Relaxed) == 1", || {
+        l.stats().spilled.load(Relaxed) == 1
+    })
+    .await;
     assert_eq!(failed(), 3, "the first batch is tried three times");
     for i in 2..=4u64 {
         l.record(rec(i));
-        wait_for(|| l.stats().spilled.load(Relaxed) == i).await;
+        until("l.stats().spilled.load(Relaxed) == i", || {
+            l.stats().spilled.load(Relaxed) == i
+        })
+        .await;
         assert_eq!(failed(), 3 + (i - 1), "each later batch is tried once");
     }
     l.shutdown().await;

@@ -56,6 +56,22 @@ pub struct Gw {
 }
 
 impl Gw {
+    /// Gives the test's use case the policy `doc`, in force at once.
+    pub async fn set_policy(&self, doc: serde_json::Value) {
+        self.gw
+            .store
+            .put_policy(
+                "test",
+                &self.use_case.id,
+                Some(&doc.to_string()),
+                "",
+                self.gw.clock.now_ms(),
+            )
+            .await
+            .unwrap();
+        self.gw.policies.reload().await.unwrap();
+    }
+
     /// Stops the server gracefully (the ledger drained) and closes the gateway: its config, to
     /// open it again as a restart would.
     pub async fn shut_down(self) -> tollgate_config::Config {
