@@ -424,7 +424,9 @@ async fn route_embeddings(
     );
     let mut h = gw.answer_headers(ctx, target);
     cost_header(&mut h, &charge);
-    let response = gw.complete_response("embeddings", ctx, &route_name, c.body, h);
+    // Vectors hold no text to guard, but a provider's JSON around them could echo a credential.
+    let body = shield::blank_credentials_in(c.body, &og.credentials)?;
+    let response = gw.complete_response("embeddings", ctx, &route_name, body, h);
     Ok(Finished::Complete { response, charge })
 }
 

@@ -501,7 +501,8 @@ pub fn guard_answer(
     report: &mut GuardReport,
 ) -> Result<Bytes, ApiError> {
     // Untouched unless the policy asks for more, or one of the gateway's credentials may be in it.
-    if !og.is_active() && !og.credentials.may_be_in_json(&body) {
+    let suspect = og.credentials.may_be_in_json(&body);
+    if !og.is_active() && !suspect {
         report.output = og.ran();
         return Ok(body);
     }
@@ -542,6 +543,18 @@ pub fn guard_answer(
             }
         }
     }
+    if suspect {
+        // Anywhere else too (`model`, `id`, usage, fields no one models, object keys); and the
+        // answer is written anew even if nothing was found: a duplicate key would otherwise go
+        // out as the provider wrote it, the credential in the copy the parser dropped.
+        let n = blank_credentials(&mut v, &og.credentials);
+        if n > 0 {
+            *counts
+                .entry((Entity::SecretGeneric, Action::Mask))
+                .or_insert(0) += n;
+        }
+        changes.set(changes.get() + 1);
+    }
     let changed = changes.get() > 0;
     report.add("output", &counts);
     report.output = og.ran();
@@ -549,6 +562,68 @@ pub fn guard_answer(
         // Nothing to mask or put back: the provider's bytes as they came.
         return Ok(body);
     }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::Internal)
+}
+
+/// Masks each of the gateway's credentials left anywhere in `v` — any string, any object key —
+/// as `<SECRET_GENERIC>`; how many.
+pub fn blank_credentials(v: &mut Value, creds: &Credentials) -> u32 {
+    match v {
+        Value::String(s) => blank_text(s, creds),
+        Value::Array(items) => items.iter_mut().map(|x| blank_credentials(x, creds)).sum(),
+        Value::Object(map) => {
+            let mut n = 0;
+            let named: Vec<String> = map
+                .keys()
+                .filter(|k| !creds.spans(k.as_bytes()).is_empty())
+                .cloned()
+                .collect();
+            for k in named {
+                if let Some(x) = map.remove(&k) {
+                    let mut masked = k;
+                    n += blank_text(&mut masked, creds);
+                    map.insert(masked, x);
+                }
+            }
+            n + map
+                .values_mut()
+                .map(|x| blank_credentials(x, creds))
+                .sum::<u32>()
+        }
+        _ => 0,
+    }
+}
+
+/// `s` with each credential in it masked; how many.
+fn blank_text(s: &mut String, creds: &Credentials) -> u32 {
+    let spans = creds.spans(s.as_bytes());
+    if spans.is_empty() {
+        return 0;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for &(a, b) in &spans {
+        out.push_str(&s[at..a]);
+        out.push('<');
+        out.push_str(Entity::SecretGeneric.as_str());
+        out.push('>');
+        at = b;
+    }
+    out.push_str(&s[at..]);
+    *s = out;
+    spans.len() as u32
+}
+
+/// A whole JSON answer the output guard does not otherwise read (embeddings) with the gateway's
+/// credentials masked anywhere in it; an answer that holds one and is not JSON is refused.
+pub fn blank_credentials_in(body: Bytes, creds: &Credentials) -> Result<Bytes, ApiError> {
+    if !creds.may_be_in_json(&body) {
+        return Ok(body);
+    }
+    let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
+    blank_credentials(&mut v, creds);
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
@@ -704,6 +779,28 @@ impl StreamShield {
 
     /// One upstream chunk (OpenAI chunk JSON) as the client may see it.
     pub fn rewrite(&mut self, data: &Bytes) -> Bytes {
+        let out = self.rewrite_texts(data);
+        // A credential anywhere else in the chunk (`model`, `id`, a field no one models).
+        if !self.og.credentials.may_be_in_json(&out) {
+            return out;
+        }
+        let Ok(mut v) = serde_json::from_slice::<Value>(&out) else {
+            return Bytes::from_static(b"{}");
+        };
+        let n = blank_credentials(&mut v, &self.og.credentials);
+        if n > 0 {
+            *self
+                .counts
+                .entry((Entity::SecretGeneric, Action::Mask))
+                .or_insert(0) += n;
+        }
+        serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .unwrap_or_else(|_| Bytes::from_static(b"{}"))
+    }
+
+    /// [`Self::rewrite`] of the texts the filters hold back: deltas and tool calls.
+    fn rewrite_texts(&mut self, data: &Bytes) -> Bytes {
         let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
             // Not JSON: nothing to show that could be checked.
             return Bytes::from_static(b"{}");
@@ -819,6 +916,14 @@ impl StreamShield {
             .take()
             .unwrap_or_else(|| serde_json::json!({}));
         chunk["choices"] = Value::Array(choices);
+        // The envelope is the provider's (its `model`, `id`): read like every chunk.
+        let n = blank_credentials(&mut chunk, &self.og.credentials);
+        if n > 0 {
+            *self
+                .counts
+                .entry((Entity::SecretGeneric, Action::Mask))
+                .or_insert(0) += n;
+        }
         serde_json::to_vec(&chunk).ok().map(Bytes::from)
     }
 

@@ -340,6 +340,8 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
                 let auth = headers["authorization"].to_str().unwrap();
                 let key = auth.trim_start_matches("Bearer ").to_string();
                 let escaped: String = key.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+                // Escaped inside the arguments' JSON, then again in the answer's.
+                let twice: String = key.chars().map(|c| format!("\\\\u{:04X}", c as u32)).collect();
                 if body.0["stream"] == json!(true) {
                     let mut sse = String::new();
                     for piece in ["your key: ".to_string()]
@@ -347,14 +349,14 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
                         .chain(key.chars().map(String::from))
                         .chain([" ok".to_string()])
                     {
-                        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+                        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": key, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
                         sse.push_str(&format!("data: {chunk}\n\n"));
                     }
                     sse.push_str("data: [DONE]\n\n");
                     return ([("content-type", "text/event-stream")], sse).into_response();
                 }
                 let answer = format!(
-                    r#"{{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"plain {key} and escaped {escaped}","tool_calls":[{{"id":"t","type":"function","function":{{"name":"f","arguments":"{{\"k\":\"{key}\"}}"}}}}]}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}}}"#
+                    r#"{{"id":"x","object":"chat.completion","created":1,"model":"{key}","system_fingerprint":"{escaped}","x_{key}":1,"choices":[{{"index":0,"message":{{"role":"assistant","content":"{key}","content":"plain {key} and escaped {escaped}","tool_calls":[{{"id":"t","type":"function","function":{{"name":"f","arguments":"{{\"k\":\"{key}\",\"e\":\"{twice}\"}}"}}}}]}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}}}"#
                 );
                 ([("content-type", "application/json")], answer).into_response()
             },
@@ -378,7 +380,11 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
         assert_eq!(resp.status(), 200, "scan {scan_output}");
         let answer: Value = resp.json().await.unwrap();
         let text = answer.to_string();
-        assert!(!text.contains(secret), "scan {scan_output}: {text}");
+        // Not in any form: its tail is never written escaped.
+        assert!(!text.contains("RbN4tVy8Lc"), "scan {scan_output}: {text}");
+        assert_eq!(answer["model"], "<SECRET_GENERIC>", "scan {scan_output}");
+        assert_eq!(answer["system_fingerprint"], "<SECRET_GENERIC>");
+        assert_eq!(answer["x_<SECRET_GENERIC>"], 1, "{text}");
         assert_eq!(
             answer["choices"][0]["message"]["content"],
             "plain <SECRET_GENERIC> and escaped <SECRET_GENERIC>",
@@ -386,7 +392,7 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
         );
         assert_eq!(
             answer["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
-            r#"{"k":"<SECRET_GENERIC>"}"#
+            r#"{"k":"<SECRET_GENERIC>","e":"<SECRET_GENERIC>"}"#
         );
 
         let resp = g
@@ -400,8 +406,8 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
             "scan {scan_output}: {events:?}"
         );
         assert!(
-            events.iter().all(|e| !e.contains(secret)),
-            "scan {scan_output}"
+            events.iter().all(|e| !e.contains("RbN4tVy8Lc")),
+            "scan {scan_output}: {events:?}"
         );
     }
 }

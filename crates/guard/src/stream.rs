@@ -66,7 +66,9 @@ pub struct Output<'a> {
 /// The rule of a finding that is one of the gateway's own [`Credentials`].
 pub const CREDENTIAL_RULE: &str = "gateway_credential";
 
-/// The gateway's own credentials (provider keys, webhook secrets), found by their exact text.
+/// The gateway's own credentials (provider keys, webhook secrets), found by their text — each
+/// character as is or behind a JSON escape (`\u0073`, `\/`), as a provider's JSON may write it
+/// and as the arguments of a tool call (JSON inside a string) carry it.
 ///
 /// A provider that echoes the key it was sent into an answer would show it to the client: the
 /// output filter masks each occurrence as `<SECRET_GENERIC>` (counted as such), whatever the
@@ -75,15 +77,18 @@ pub const CREDENTIAL_RULE: &str = "gateway_credential";
 /// is not found.
 #[derive(Default, Clone)]
 pub struct Credentials {
-    finders: Vec<memchr::memmem::Finder<'static>>,
+    secrets: Vec<Vec<u8>>,
     longest: usize,
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({} kept)", self.finders.len())
+        write!(f, "Credentials({} kept)", self.secrets.len())
     }
 }
+
+/// The longest form of one byte in JSON (`\u0073`).
+const ESCAPED: usize = 6;
 
 impl Credentials {
     /// The shortest text taken as a credential: a shorter one (`test`, `x`) would mask
@@ -100,39 +105,49 @@ impl Credentials {
         kept.dedup();
         Credentials {
             longest: kept.iter().map(|s| s.len()).max().unwrap_or(0),
-            finders: kept
-                .iter()
-                .map(|s| memchr::memmem::Finder::new(s.as_bytes()).into_owned())
-                .collect(),
+            secrets: kept.iter().map(|s| s.as_bytes().to_vec()).collect(),
         }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.finders.is_empty()
+        self.secrets.is_empty()
     }
 
-    /// Whether any of them appears in `hay`.
-    pub fn appear_in(&self, hay: &[u8]) -> bool {
-        self.finders.iter().any(|f| f.find(hay).is_some())
+    /// The most bytes one occurrence can take (every character escaped).
+    pub fn longest_written(&self) -> usize {
+        self.longest * ESCAPED
     }
 
-    /// Whether one of them may be in the JSON text `json`: written as is, or behind a `\u`
-    /// escape (`\u0073k-…`), which only parsing reveals.
+    /// Whether one of them may be in the JSON text `json`: written as is or behind escapes —
+    /// also escaped twice, as in a tool call's arguments, which only parsing reveals.
     pub fn may_be_in_json(&self, json: &[u8]) -> bool {
-        !self.is_empty() && (self.appear_in(json) || memchr::memmem::find(json, b"\\u").is_some())
+        !self.is_empty() && !self.spans(json).is_empty()
     }
 
     /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
-    fn spans(&self, hay: &[u8]) -> Vec<(usize, usize)> {
-        let mut spans: Vec<(usize, usize)> = self
-            .finders
-            .iter()
-            .flat_map(|f| {
-                let n = f.needle().len();
-                f.find_iter(hay).map(move |i| (i, i + n))
-            })
-            .collect();
+    pub fn spans(&self, hay: &[u8]) -> Vec<(usize, usize)> {
+        self.spans_starting_before(hay, hay.len())
+    }
+
+    /// The occurrences in `hay` that start before `limit`.
+    fn spans_starting_before(&self, hay: &[u8], limit: usize) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let limit = limit.min(hay.len());
+        for secret in &self.secrets {
+            let mut from = 0;
+            while let Some(i) =
+                memchr::memchr2(secret[0], b'\\', &hay[from..limit]).map(|i| from + i)
+            {
+                match written_at(hay, i, secret) {
+                    Some(end) => {
+                        spans.push((i, end));
+                        from = end;
+                    }
+                    None => from = i + 1,
+                }
+            }
+        }
         spans.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
         for (a, b) in spans {
@@ -143,6 +158,43 @@ impl Credentials {
         }
         merged
     }
+}
+
+/// Where `secret` ends if it is written at `at` of `hay`, each byte as is, as `\uXXXX` (an ASCII
+/// byte) or, for `/`, as `\/`.
+fn written_at(hay: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
+    let mut j = at;
+    for &c in secret {
+        if hay.get(j) == Some(&c) {
+            j += 1;
+            continue;
+        }
+        if hay.get(j) != Some(&b'\\') {
+            return None;
+        }
+        // An escape escaped again (`\\u0073`, `\\/`: JSON inside a JSON string).
+        while hay.get(j + 1) == Some(&b'\\') {
+            j += 1;
+        }
+        match hay.get(j + 1) {
+            Some(b'/') if c == b'/' => j += 2,
+            Some(b'u') if c.is_ascii() => {
+                let hex = hay.get(j + 2..j + ESCAPED)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let v = hex
+                    .iter()
+                    .fold(0u32, |v, h| v * 16 + (*h as char).to_digit(16).unwrap_or(0));
+                if v != u32::from(c) {
+                    return None;
+                }
+                j += ESCAPED;
+            }
+            _ => return None,
+        }
+    }
+    Some(j)
 }
 
 impl Output<'_> {
@@ -323,13 +375,9 @@ impl OutputFilter {
         if let Some(c) = out.credentials.filter(|c| !c.is_empty()) {
             // Occurrences that start in the segment take it to their end, and win over any
             // finding of the policy they overlap.
-            let to = floor_boundary(&self.buf, end + c.longest);
-            self.work += (to - start) as u64;
-            let creds: Vec<(usize, usize)> = c
-                .spans(&self.buf.as_bytes()[start..to])
-                .into_iter()
-                .filter(|&(a, _)| a < end - start)
-                .collect();
+            let to = floor_boundary(&self.buf, end + c.longest_written());
+            self.work += (end - start) as u64;
+            let creds = c.spans_starting_before(&self.buf.as_bytes()[start..to], end - start);
             if let Some(&(_, last)) = creds.iter().max_by_key(|s| s.1) {
                 end = end.max(start + last);
                 mine.retain(|(f, _)| !creds.iter().any(|&(a, b)| f.start < b && a < f.end));
@@ -658,6 +706,31 @@ mod tests {
         let (shown, _) = guard_output(&o, &text);
         assert!(shown.contains(CRED), "{shown}");
         assert!(!shown.contains(CRED_SHAPED), "{shown}");
+    }
+
+    /// A credential is found written as is, behind `\u` escapes (either case of hex), with
+    /// `\/` for `/`, and escaped twice (JSON inside a JSON string, as tool arguments are); a
+    /// near miss is not.
+    #[test]
+    fn credentials_are_found_behind_json_escapes() {
+        let c = Credentials::new(["ab/cd+ef=gh/IJ9k"]);
+        for (hay, found) in [
+            ("x ab/cd+ef=gh/IJ9k y", true),
+            (r"x \u0061b\/cd+ef=gh\/IJ9k y", true),
+            (r"x \u0041b/cd+ef=gh/IJ9k y", false),
+            (r"x \u0061\u0062\u002F\u0063d+ef=gh/IJ9k", true),
+            (
+                r#"{"arguments":"{\"k\":\"\\u0061b\\/cd+ef=gh/IJ9k\"}"}"#,
+                true,
+            ),
+            ("x ab/cd+ef=gh/IJ9 y", false),
+            (r"x \u006", false),
+        ] {
+            assert_eq!(!c.spans(hay.as_bytes()).is_empty(), found, "{hay}");
+            assert_eq!(c.may_be_in_json(hay.as_bytes()), found, "{hay}");
+        }
+        let hay = r"k=\u0061b\/cd+ef=gh/IJ9k!";
+        assert_eq!(c.spans(hay.as_bytes()), [(2, hay.len() - 1)]);
     }
 
     fn piece() -> impl Strategy<Value = String> {

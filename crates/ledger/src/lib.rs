@@ -313,7 +313,10 @@ impl Writer {
             return false;
         };
         if let Err(e) = spill.append(buf) {
-            tracing::error!(error = %e, "cannot write the ledger spill file either; retrying the database");
+            // Once per outage: while stalled, the writer tries again every few seconds.
+            if !self.stats.stalled.load(Ordering::Relaxed) {
+                tracing::error!(error = %e, "cannot write the ledger spill file either; retrying the database");
+            }
             return false;
         }
         let n = buf.len() as u64;
