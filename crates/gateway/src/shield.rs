@@ -547,12 +547,7 @@ pub fn guard_answer(
         // Anywhere else too (`model`, `id`, usage, fields no one models, object keys); and the
         // answer is written anew even if nothing was found: a duplicate key would otherwise go
         // out as the provider wrote it, the credential in the copy the parser dropped.
-        let n = blank_credentials(&mut v, &og.credentials);
-        if n > 0 {
-            *counts
-                .entry((Entity::SecretGeneric, Action::Mask))
-                .or_insert(0) += n;
-        }
+        mask_credentials(&mut v, &og.credentials, &mut counts);
         changes.set(changes.get() + 1);
     }
     let changed = changes.get() > 0;
@@ -593,6 +588,20 @@ pub fn blank_credentials(v: &mut Value, creds: &Credentials) -> u32 {
                 .sum::<u32>()
         }
         _ => 0,
+    }
+}
+
+/// [`blank_credentials`], counted as `SECRET_GENERIC` masked in `counts`.
+fn mask_credentials(
+    v: &mut Value,
+    creds: &Credentials,
+    counts: &mut BTreeMap<(Entity, Action), u32>,
+) {
+    let n = blank_credentials(v, creds);
+    if n > 0 {
+        *counts
+            .entry((Entity::SecretGeneric, Action::Mask))
+            .or_insert(0) += n;
     }
 }
 
@@ -787,13 +796,7 @@ impl StreamShield {
         let Ok(mut v) = serde_json::from_slice::<Value>(&out) else {
             return Bytes::from_static(b"{}");
         };
-        let n = blank_credentials(&mut v, &self.og.credentials);
-        if n > 0 {
-            *self
-                .counts
-                .entry((Entity::SecretGeneric, Action::Mask))
-                .or_insert(0) += n;
-        }
+        mask_credentials(&mut v, &self.og.credentials, &mut self.counts);
         serde_json::to_vec(&v)
             .map(Bytes::from)
             .unwrap_or_else(|_| Bytes::from_static(b"{}"))
@@ -917,13 +920,7 @@ impl StreamShield {
             .unwrap_or_else(|| serde_json::json!({}));
         chunk["choices"] = Value::Array(choices);
         // The envelope is the provider's (its `model`, `id`): read like every chunk.
-        let n = blank_credentials(&mut chunk, &self.og.credentials);
-        if n > 0 {
-            *self
-                .counts
-                .entry((Entity::SecretGeneric, Action::Mask))
-                .or_insert(0) += n;
-        }
+        mask_credentials(&mut chunk, &self.og.credentials, &mut self.counts);
         serde_json::to_vec(&chunk).ok().map(Bytes::from)
     }
 
