@@ -364,6 +364,8 @@ pub(crate) async fn judge(
             Vec::new(),
         ));
     };
+    // The evidence includes every request and outcome event accepted before it is judged.
+    gw.plane.settled().await;
     let (ev, request, approvals) = evidence(gw, uc, to, gate).await?;
     Ok((g::checklist(to.as_str(), gate, &ev), request, approvals))
 }

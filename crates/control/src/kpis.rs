@@ -295,6 +295,8 @@ pub async fn kpis(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<KpiReport>> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let (from, to) = window(&q, gw.clock.now_ms())?;
     let (scope, use_cases) = match (q.get("use_case_id"), q.get("pod_id")) {
         (Some(_), Some(_)) => {

@@ -29,6 +29,8 @@ pub async fn portfolio(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let weights = match q.get("weights") {
         Some(spec) => {
             Weights::parse(spec).map_err(|e| ApiError::invalid(e, Some("weights".into())))?

@@ -60,6 +60,8 @@ pub async fn spend_report(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let by = q.get("by").map(String::as_str).unwrap_or("");
     if !["pod", "use_case", "key", "route", "model", "day"].contains(&by) {
         return Err(ApiError::invalid(
@@ -192,6 +194,8 @@ pub async fn focus_export(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let month = q.get("month").ok_or_else(|| {
         ApiError::invalid(
             "`month` is required, e.g. month=2026-11",
@@ -322,6 +326,8 @@ pub async fn forecast(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Forecast>> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let by = match q.get("by").map(String::as_str) {
         None => None,
         Some(b @ ("pod" | "use_case")) => Some(b),
@@ -398,6 +404,8 @@ pub async fn forecast(
 /// candidate (both over the last 30 days), keys idle for 30 days, and budgets that will run out
 /// before their period ends.
 pub async fn advice(State(gw): Gw, p: Principal) -> Result<Json<Advice>> {
+    // What was asked before this report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     // It takes no parameters (the router refuses any: a misspelt filter must not look as if it
     // applied).
     const DAY: i64 = 86_400_000;

@@ -289,12 +289,10 @@ routes:
     .collect();
     g.gw.store.insert_records(&earlier).await.unwrap();
     let expected = (routes.len() * 2 + earlier.len()) as u64;
-    for _ in 0..200 {
-        if g.gw.store.count_records(0, i64::MAX).await.unwrap() == expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    g.gw.books
+        .ledger
+        .written_at_least((routes.len() * 2) as u64)
+        .await;
     let ledger = g.gw.store.record_totals(0, i64::MAX).await.unwrap();
     assert_eq!(ledger.requests, expected);
 

@@ -33,12 +33,7 @@ async fn a_request_on_each_side_of_midnight_lands_in_its_own_month() {
     assert_eq!(g.post(ask.clone()).await.status(), 200);
     clock.advance(Duration::from_millis(1));
     assert_eq!(g.post(ask).await.status(), 200);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while g.gw.store.count_records(0, i64::MAX).await.unwrap() < 2 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let records = g.gw.store.list_records(0, i64::MAX, 10).await.unwrap();
+    let records = common::records(&g.gw, 2).await;
     let cost_at = |at: i64| {
         records
             .iter()

@@ -15,7 +15,6 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tollgate_gateway::Gateway;
 use tollgate_store::{KeyQueries, LedgerQueries};
 use tower::ServiceExt;
@@ -928,19 +927,9 @@ async fn every_list_and_report_holds_only_the_callers_pods() {
         }
     }
     let expected = (2 * (a.routes.len() + b.routes.len())) as u64;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = api.gw.store.count_records(0, i64::MAX).await.unwrap();
-        if n == expected {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ledger has {n} of {expected} records after 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    api.gw.books.ledger.written_at_least(expected).await;
     let records = api.gw.store.list_records(0, i64::MAX, 1000).await.unwrap();
+    assert_eq!(records.len() as u64, expected);
     for side in [&mut a, &mut b] {
         let mine: Vec<_> = records.iter().filter(|r| r.pod_id == side.pod).collect();
         assert_eq!(mine.len(), 2 * side.routes.len());

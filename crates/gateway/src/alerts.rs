@@ -57,6 +57,15 @@ pub struct AlertStats {
     pub delivered: AtomicU64,
     /// Webhook deliveries given up after every retry.
     pub failed: AtomicU64,
+    /// Told after each delivery, made or given up.
+    progress: tollgate_types::progress::Progress,
+}
+
+impl AlertStats {
+    /// Returns once `holds` is true of the counters, checked now and after each delivery.
+    pub async fn until(&self, holds: impl Fn(&AlertStats) -> bool) {
+        self.progress.until(|| holds(self)).await;
+    }
 }
 
 /// The alert channel.
@@ -202,6 +211,7 @@ async fn send_loop(
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(kind = alert.kind, "alert webhook failed after 4 tries");
             }
+            stats.progress.changed();
         }
     }
 }

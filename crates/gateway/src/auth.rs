@@ -96,6 +96,10 @@ pub struct Keyring {
     /// Serialises writers, so a full reload never puts back what a later single-key change
     /// replaced.
     writer: tokio::sync::Mutex<()>,
+    /// Full reloads done, successful or not (with `progress`, what tests wait on to see another
+    /// instance's change arrive).
+    reloads: std::sync::atomic::AtomicU64,
+    progress: tollgate_types::progress::Progress,
 }
 
 fn shard_of(hash: &str) -> usize {
@@ -143,6 +147,8 @@ impl Keyring {
                 .collect(),
             healthy: std::sync::atomic::AtomicBool::new(false),
             writer: tokio::sync::Mutex::new(()),
+            reloads: Default::default(),
+            progress: Default::default(),
         });
         if let Err(e) = ring.reload().await {
             tracing::warn!(error = %e, "cannot load keys at start; unknown keys get 503 until the database answers");
@@ -159,6 +165,24 @@ impl Keyring {
     /// unhealthy.
     pub async fn reload(&self) -> Result<usize, StoreError> {
         let _writing = self.writer.lock().await;
+        let done = self.reload_all().await;
+        self.reloads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.progress.changed();
+        done
+    }
+
+    /// Full reloads done so far, successful or not.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Returns once more than `seen` full reloads have been done (by event, not by polling).
+    pub async fn reloaded_since(&self, seen: u64) {
+        self.progress.until(|| self.reloads() > seen).await;
+    }
+
+    async fn reload_all(&self) -> Result<usize, StoreError> {
         match self.store.active_keys(self.clock.now_ms()).await {
             Ok(rows) => {
                 let mut shards: Vec<Shard> = (0..SHARDS).map(|_| Shard::new()).collect();

@@ -106,6 +106,8 @@ pub fn heavy<R>(bytes: usize, f: impl FnOnce() -> R) -> R {
 pub struct HeavyLane {
     turns: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
+    /// Told when a request starts or stops waiting for a turn.
+    waiting_changed: tollgate_types::progress::Progress,
 }
 
 impl HeavyLane {
@@ -114,6 +116,7 @@ impl HeavyLane {
         HeavyLane {
             turns: Arc::new(tokio::sync::Semaphore::new(turns.max(1))),
             waiting: std::sync::atomic::AtomicUsize::new(0),
+            waiting_changed: Default::default(),
         }
     }
 
@@ -130,15 +133,19 @@ impl HeavyLane {
             return None;
         }
         // Counted while waiting, also if the request is dropped meanwhile (its client left).
-        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        struct Waiting<'a>(&'a HeavyLane);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.0
+                    .waiting
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.0.waiting_changed.changed();
             }
         }
         self.waiting
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let _counted = Waiting(&self.waiting);
+        self.waiting_changed.changed();
+        let _counted = Waiting(self);
         // The semaphore is never closed.
         self.turns.clone().acquire_owned().await.ok()
     }
@@ -146,6 +153,11 @@ impl HeavyLane {
     /// How many requests wait for a turn now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Returns once `holds` is true of how many requests wait for a turn (by event).
+    pub async fn until_waiting(&self, holds: impl Fn(usize) -> bool) {
+        self.waiting_changed.until(|| holds(self.waiting())).await;
     }
 
     /// The lane's turns (tests take one to hold the lane).

@@ -101,6 +101,9 @@ pub enum GatewayError {
 pub const OUTCOME_QUEUE: usize = 65_536;
 /// Outcome events per write.
 pub const OUTCOME_BATCH: usize = 2_048;
+/// The longest a report waits for the records and events queued before it to be written (see
+/// [`tollgate_http::DataPlane::settled`]); past it, the report reads what the store has.
+const SETTLE_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// and the gateway wires them together.
 #[derive(Debug)]
@@ -365,6 +368,16 @@ impl tollgate_http::DataPlane for Gateway {
 
     fn admin_auth_failed(&self, failure: tollgate_http::AuthFailure) {
         self.metrics.admin_auth_failed(failure.as_str());
+    }
+
+    fn settled(&self) -> tollgate_http::BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let both = async {
+                tokio::join!(self.books.ledger.settled(), self.outcomes.settled());
+            };
+            // A report waits for a batch write, not for a slow database.
+            let _ = tokio::time::timeout(SETTLE_BOUND, both).await;
+        })
     }
 }
 

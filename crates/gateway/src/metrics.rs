@@ -200,6 +200,8 @@ pub struct Metrics {
     ledger_spilled: Gauge<u64, AtomicU64>,
     ledger_replayed: Gauge<u64, AtomicU64>,
     connections_open: Gauge,
+    /// Told when a connection opens or closes (tests wait on the count by event).
+    connections_changed: tollgate_types::progress::Progress,
     connections_timed_out: Counter,
     admin_auth_failures: Family<OutcomeLabels, Counter>,
     guard_findings: Family<GuardLabels, Counter>,
@@ -529,6 +531,7 @@ impl Metrics {
             guard_blocked,
             admin_auth_failures,
             connections_open,
+            connections_changed: Default::default(),
             connections_timed_out,
             budget_alerts,
             ledger_written,
@@ -691,6 +694,7 @@ impl Metrics {
     /// A client connection was accepted.
     pub fn connection_opened(&self) {
         self.connections_open.inc();
+        self.connections_changed.changed();
     }
 
     /// A failed admin authentication (`rejected` or `throttled`).
@@ -798,6 +802,7 @@ impl Metrics {
     /// A client connection was closed.
     pub fn connection_closed(&self) {
         self.connections_open.dec();
+        self.connections_changed.changed();
     }
 
     /// A client connection was closed for sending no complete request head in time.
@@ -808,6 +813,15 @@ impl Metrics {
     /// Client connections open now.
     pub fn connections_open(&self) -> i64 {
         self.connections_open.get()
+    }
+
+    /// Returns once `holds` is true of the client connections open, checked now and after
+    /// connections open or close (every change wakes a check; changes close together may be
+    /// checked together).
+    pub async fn until_connections(&self, mut holds: impl FnMut(i64) -> bool) {
+        self.connections_changed
+            .until(|| holds(self.connections_open.get()))
+            .await;
     }
 
     /// A request whose usage was estimated.

@@ -14,12 +14,12 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tollgate_gateway::Gateway;
 use tollgate_simulator::SimConfig;
 use tollgate_store::{
-    Budget, BudgetQueries, BudgetStatus, KeyQueries, LedgerQueries, PilotCaps, PodQueries,
-    RequestRecord, Stage, UseCaseQueries, new_id,
+    Budget, BudgetQueries, BudgetStatus, KeyQueries, LedgerQueries, PilotCaps, PodQueries, Stage,
+    UseCaseQueries, new_id,
 };
 
 /// Reservation tokens of the prompt `hi` (see the module docs).
@@ -82,23 +82,6 @@ async fn post_as(url: &str, key: &str, body: &Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Waits (with a deadline) until the store holds exactly `n` records.
-async fn records(gw: &Gateway, n: usize) -> Vec<RequestRecord> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = gw.store.list_records(0, i64::MAX, 1_000).await.unwrap();
-        if r.len() == n {
-            return r;
-        }
-        assert!(
-            r.len() < n && Instant::now() < deadline,
-            "expected {n} records, have {}: {r:?}",
-            r.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Asserts a 429 `budget_exceeded`.

@@ -214,16 +214,13 @@ async fn readiness_follows_a_ledger_that_can_write_nowhere() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    let mut not_ready = None;
-    for _ in 0..3_000 {
-        let (status, body) = ready().await;
-        if status == 503 {
-            not_ready = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let body = not_ready.expect("/readyz never said not ready");
+    // The writer has failed into a spill directory it cannot use, and holds the record.
+    g.gw.books
+        .ledger
+        .until(|s| s.stalled.load(std::sync::atomic::Ordering::Relaxed))
+        .await;
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("the ledger cannot write request records"),
         "{body}"

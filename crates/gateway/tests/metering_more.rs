@@ -16,27 +16,10 @@ use common::*;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tollgate_gateway::Gateway;
 use tollgate_simulator::SimConfig;
-use tollgate_store::{LedgerQueries, RequestRecord};
-
-/// Waits (with a deadline) until the store holds exactly `n` records.
-async fn records(gw: &Gateway, n: usize) -> Vec<RequestRecord> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = gw.store.list_records(0, i64::MAX, 1_000).await.unwrap();
-        if r.len() == n {
-            return r;
-        }
-        assert!(
-            r.len() < n && Instant::now() < deadline,
-            "expected {n} records, have {}: {r:?}",
-            r.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use tollgate_store::LedgerQueries;
 
 /// A client that gives up on a complete answer before it comes: the upstream call finishes, and
 /// exactly one record says `client_disconnected`, priced from the usage the upstream reported:
@@ -64,14 +47,7 @@ async fn a_client_that_leaves_before_a_complete_answer_is_recorded_once_and_pric
             .send(),
     );
     // The client leaves once the upstream has the request (it answers a second later).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.sim.stats().chat.load(Relaxed) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the request never reached the upstream"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    s.sim.stats().until(|s| s.chat.load(Relaxed) > 0).await;
     client.abort();
     assert!(
         client.await.unwrap_err().is_cancelled(),
@@ -225,11 +201,10 @@ async fn spilled_records_are_replayed_once_by_the_next_gateway() {
     }
     assert_eq!(ids.len(), 5);
     let stats = g.gw.books.ledger.stats();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stats.spilled.load(Relaxed) < 5 {
-        assert!(Instant::now() < deadline, "spilled: {stats:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    g.gw.books
+        .ledger
+        .until(|s| s.spilled.load(Relaxed) >= 5)
+        .await;
     assert_eq!(
         (
             stats.spilled.load(Relaxed),
@@ -253,11 +228,10 @@ async fn spilled_records_are_replayed_once_by_the_next_gateway() {
     let rec_ids: HashSet<&str> = recs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(rec_ids.len(), 5);
     // The counter moves after the write commits (and the file is retired): wait for it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gw2.books.ledger.stats().replayed.load(Relaxed) < 5 {
-        assert!(Instant::now() < deadline, "{:?}", gw2.books.ledger.stats());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gw2.books
+        .ledger
+        .until(|s| s.replayed.load(Relaxed) >= 5)
+        .await;
     assert_eq!(gw2.books.ledger.stats().replayed.load(Relaxed), 5);
     assert_eq!(spill_files(&spill_dir), Vec::<std::path::PathBuf>::new());
     gw2.books.ledger.shutdown().await;

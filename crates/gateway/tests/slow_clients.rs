@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tollgate_simulator::SimConfig;
@@ -102,15 +102,6 @@ fn open_and_silent(s: &TcpStream) -> bool {
     matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// Polls `f` until it holds; fails the test after [`GUARD`].
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + GUARD;
-    while !f() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn healthz(g: &Gw) -> reqwest::StatusCode {
     tokio::time::timeout(GUARD, reqwest::get(format!("{}/healthz", g.url)))
         .await
@@ -152,10 +143,7 @@ async fn stalled_clients_do_not_block_real_requests() {
     let heads = stalled_many(&a, (0..HALF_HEADERS).map(|_| half_header(&a))).await;
     let bodies = stalled_many(&a, (0..HALF_BODIES).map(|_| half_body(&a, &g.key))).await;
     let held = (HALF_HEADERS + HALF_BODIES) as i64;
-    eventually("every stalled connection accepted", || {
-        g.gw.metrics.connections_open() >= held
-    })
-    .await;
+    g.gw.metrics.until_connections(|n| n >= held).await;
 
     assert_eq!(healthz(&g).await, 200);
     chat_ok(&g).await;
@@ -244,10 +232,7 @@ async fn slow_and_idle_connections_are_closed() {
     assert!(idle.is_empty(), "{:?}", String::from_utf8_lossy(&idle));
 
     // The h2c connection is closed too (its client would keep it for 90 s): nothing is left open.
-    eventually("every connection closed", || {
-        g.gw.metrics.connections_open() == 0
-    })
-    .await;
+    g.gw.metrics.until_connections(|n| n == 0).await;
     let timed_out: u64 =
         g.gw.metrics
             .render()
@@ -284,16 +269,18 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
     let idle = stalled_many(&a, (0..60).map(|_| Vec::new())).await;
     let url = format!("{}/healthz", g.url);
     let health = tokio::spawn(async move { reqwest::get(url).await.map(|r| r.status()) });
-    let deadline = Instant::now() + GUARD;
+    // Every change of the count while /healthz waits is checked against the limit.
     let mut most = 0;
-    while !health.is_finished() {
-        let open = g.gw.metrics.connections_open();
+    let watched = g.gw.metrics.until_connections(|open| {
         assert!(open <= 50, "{open} connections open, over the limit of 50");
         most = most.max(open);
-        assert!(Instant::now() < deadline, "/healthz never answered");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert_eq!(health.await.unwrap().unwrap(), 200);
+        false
+    });
+    let answered = tokio::select! {
+        a = health => a,
+        () = watched => unreachable!("the watch never ends"),
+    };
+    assert_eq!(answered.unwrap().unwrap(), 200);
     assert_eq!(most, 50, "the limit was reached while /healthz waited");
     for got in futures_util::future::join_all(idle.into_iter().map(read_until_closed)).await {
         assert!(got.is_empty());
@@ -440,10 +427,7 @@ async fn connections_left_after_the_grace_period_are_closed() {
     .await;
     let a = addr(&g);
     let busy = stalled(&a, &half_body(&a, &g.key)).await;
-    eventually("the stalled request accepted", || {
-        g.gw.metrics.connections_open() == 1
-    })
-    .await;
+    g.gw.metrics.until_connections(|n| n == 1).await;
     g.stop.send(true).unwrap();
     let Gw { task, .. } = g;
     tokio::time::timeout(GUARD, task)
@@ -479,11 +463,7 @@ async fn heavy_requests_take_turns_and_light_ones_pass_them() {
                 .status()
         }
     });
-    let deadline = Instant::now() + GUARD;
-    while g.gw.heavy.waiting() == 0 {
-        assert!(Instant::now() < deadline, "the heavy request never queued");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    g.gw.heavy.until_waiting(|n| n > 0).await;
     let light = g
         .post(json!({"model": "m", "max_tokens": 5, "messages": user("hello")}))
         .await;

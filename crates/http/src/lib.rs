@@ -56,6 +56,11 @@ pub trait DataPlane: Send + Sync + 'static {
     /// Counts a failed admin authentication in the metrics `/metrics` serves (the control plane
     /// has no registry of its own; a guessing attack should show on the same dashboard).
     fn admin_auth_failed(&self, failure: AuthFailure);
+
+    /// Returns once the request records and outcome events accepted before the call are in the
+    /// store (or cannot be written now, or a short bound has passed): reports read their own
+    /// traffic.
+    fn settled(&self) -> BoxFuture<'_, ()>;
 }
 
 /// How an admin authentication failed.

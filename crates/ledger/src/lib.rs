@@ -31,6 +31,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tollgate_store::{LedgerQueries, RequestRecord, Store};
+use tollgate_types::progress::Progress;
 
 /// Queue and batch sizes, and where to spill.
 #[derive(Debug, Clone)]
@@ -89,8 +90,11 @@ pub struct LedgerStats {
     /// The last try to write a batch failed and the batch is still in memory (neither in the
     /// database nor in a spill file): the gateway is not ready while this holds (`/readyz`).
     pub stalled: AtomicBool,
-    /// Woken after every batch written (see [`Ledger::written_at_least`]).
-    progress: tokio::sync::Notify,
+    /// Passes over the spill files (each a try to write spilled records back, whether or not
+    /// it found any or succeeded).
+    pub replay_passes: AtomicU64,
+    /// Told after every change the writer makes to these counters (see [`Ledger::until`]).
+    progress: Progress,
 }
 
 impl LedgerStats {
@@ -107,6 +111,8 @@ impl LedgerStats {
 pub struct Ledger {
     tx: mpsc::Sender<RequestRecord>,
     stats: Arc<LedgerStats>,
+    /// Ends the writer's wait for a batch to fill (see [`Ledger::settled`]).
+    flush: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -118,10 +124,19 @@ impl Ledger {
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(LedgerStats::default());
         let spill = cfg.spill_dir.clone().map(Spill::new);
-        let task = tokio::spawn(write_loop(store, cfg, rx, stop_rx, stats.clone(), spill));
+        let flush = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(write_loop(
+            store,
+            cfg,
+            rx,
+            stop_rx,
+            (stats.clone(), flush.clone()),
+            spill,
+        ));
         Ledger {
             tx,
             stats,
+            flush,
             stop,
             task: Mutex::new(Some(task)),
         }
@@ -148,15 +163,33 @@ impl Ledger {
     /// Returns once at least `n` records have been written to the store (an event to wait on,
     /// for tests and tools, instead of polling the database).
     pub async fn written_at_least(&self, n: u64) {
-        loop {
-            let notified = self.stats.progress.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.stats.written.load(Ordering::Acquire) >= n {
-                return;
-            }
-            notified.await;
-        }
+        self.until(|s| s.written.load(Ordering::Acquire) >= n).await;
+    }
+
+    /// Returns once `holds` is true of the writer's counters, checked now and after each change
+    /// the writer makes (records written, spilled, replayed or dropped at shutdown, a failed
+    /// write, the stall flag, a pass over the spill files). Records queued are not an event.
+    pub async fn until(&self, holds: impl Fn(&LedgerStats) -> bool) {
+        self.stats.progress.until(|| holds(&self.stats)).await;
+    }
+
+    /// Returns once every record queued before the call is settled — written, spilled or given
+    /// up — or the writer fails a write (the database is in trouble: what is stored is all there
+    /// is for now). The writer does not wait for its batch to fill. Reports call this first, so
+    /// a report asked right after a request includes it.
+    pub async fn settled(&self) {
+        let queued = self.stats.queued.load(Ordering::Acquire);
+        let failed = self.stats.failed_writes.load(Ordering::Relaxed);
+        self.flush.notify_one();
+        self.until(|s| {
+            s.written.load(Ordering::Acquire)
+                + s.spilled.load(Ordering::Relaxed)
+                + s.dropped.load(Ordering::Relaxed)
+                >= queued
+                || s.failed_writes.load(Ordering::Relaxed) > failed
+                || s.stalled.load(Ordering::Relaxed)
+        })
+        .await;
     }
 
     /// The writer's counters.
@@ -198,7 +231,7 @@ async fn write_loop(
     cfg: LedgerConfig,
     mut rx: mpsc::Receiver<RequestRecord>,
     mut stop: watch::Receiver<bool>,
-    stats: Arc<LedgerStats>,
+    (stats, flush): (Arc<LedgerStats>, Arc<tokio::sync::Notify>),
     spill: Option<Spill>,
 ) {
     let mut w = Writer {
@@ -248,6 +281,8 @@ async fn write_loop(
             tokio::select! {
                 () = tokio::time::sleep(cfg.interval) => {}
                 _ = stop.changed() => {}
+                // Someone waits for what is queued now (a report).
+                () = flush.notified() => {}
             }
         }
         let room = cfg.batch.saturating_sub(buf.len());
@@ -284,6 +319,8 @@ impl Writer {
                 self.stats
                     .replayed
                     .fetch_add(done.written, Ordering::Relaxed);
+                self.stats.replay_passes.fetch_add(1, Ordering::Relaxed);
+                self.stats.progress.changed();
                 if done.written + done.already + done.unreadable > 0 {
                     tracing::info!(
                         written = done.written,
@@ -300,6 +337,8 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.stats.replay_passes.fetch_add(1, Ordering::Relaxed);
+                self.stats.progress.changed();
                 self.next_replay = now + self.replay_wait;
                 tracing::warn!(error = %e, retry_in_s = self.replay_wait.as_secs(), "cannot write spilled request records back yet");
                 self.replay_wait = (self.replay_wait * 2).min(REPLAY_MAX_WAIT);
@@ -330,6 +369,7 @@ impl Writer {
         self.replay_due = true;
         self.spilling = true;
         self.stats.stalled.store(false, Ordering::Relaxed);
+        self.stats.progress.changed();
         // The database just failed: give it a moment before replaying.
         self.next_replay = tokio::time::Instant::now() + REPLAY_WAIT;
         buf.clear();
@@ -355,12 +395,13 @@ impl Writer {
                     }
                     stats.batches.fetch_add(1, Ordering::Relaxed);
                     stats.written.fetch_add(buf.len() as u64, Ordering::Release);
-                    stats.progress.notify_waiters();
+                    stats.progress.changed();
                     buf.clear();
                     return true;
                 }
                 Err(e) => {
                     stats.failed_writes.fetch_add(1, Ordering::Relaxed);
+                    stats.progress.changed();
                     if attempt == 1 || attempt % 20 == 0 {
                         tracing::warn!(error = %e, records = buf.len(), attempt, "cannot write request records; retrying");
                     }
@@ -370,6 +411,7 @@ impl Writer {
                             return false;
                         }
                         if !self.stats.stalled.swap(true, Ordering::Relaxed) {
+                            self.stats.progress.changed();
                             tracing::error!(
                                 pending = self.stats.pending(),
                                 error = %e,
@@ -381,6 +423,7 @@ impl Writer {
                         self.stats
                             .dropped
                             .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        self.stats.progress.changed();
                         tracing::error!(
                             records = buf.len(),
                             error = %e,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tollgate_store::{OutcomeEvent, OutcomeQueries, Store};
+use tollgate_types::progress::Progress;
 
 /// Tries of a batch at shutdown before its events are given up (logged).
 pub const SHUTDOWN_TRIES: u32 = 5;
@@ -38,7 +39,8 @@ pub struct OutcomeStats {
     pub failed_writes: AtomicU64,
     /// Events given up at shutdown because the database stayed down.
     pub lost: AtomicU64,
-    progress: tokio::sync::Notify,
+    /// Told after every change the writer makes to these counters (see [`OutcomeWriter::until`]).
+    progress: Progress,
 }
 
 impl OutcomeStats {
@@ -98,17 +100,32 @@ impl OutcomeWriter {
     /// Returns once at least `n` events have been written (stored or found duplicate): an event
     /// to wait on, for tests and tools, instead of polling the database.
     pub async fn written_at_least(&self, n: u64) {
-        loop {
-            let notified = self.stats.progress.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let done = self.stats.stored.load(Ordering::Acquire)
-                + self.stats.duplicates.load(Ordering::Acquire);
-            if done >= n {
-                return;
-            }
-            notified.await;
-        }
+        self.until(|s| {
+            s.stored.load(Ordering::Acquire) + s.duplicates.load(Ordering::Acquire) >= n
+        })
+        .await;
+    }
+
+    /// Returns once `holds` is true of the writer's counters, checked now and after each change
+    /// the writer makes (events stored, duplicates, a failed write, events lost at shutdown).
+    pub async fn until(&self, holds: impl Fn(&OutcomeStats) -> bool) {
+        self.stats.progress.until(|| holds(&self.stats)).await;
+    }
+
+    /// Returns once every event queued before the call is written (stored, found duplicate or
+    /// given up) or the writer fails a write. Reports call this first, so a report asked right
+    /// after feedback includes it.
+    pub async fn settled(&self) {
+        let queued = self.stats.queued.load(Ordering::Acquire);
+        let failed = self.stats.failed_writes.load(Ordering::Relaxed);
+        self.until(|s| {
+            s.stored.load(Ordering::Acquire)
+                + s.duplicates.load(Ordering::Acquire)
+                + s.lost.load(Ordering::Relaxed)
+                >= queued
+                || s.failed_writes.load(Ordering::Relaxed) > failed
+        })
+        .await;
     }
 
     /// The writer's counters.
@@ -172,14 +189,16 @@ async fn write(
                 stats
                     .duplicates
                     .fetch_add(n.saturating_sub(stored), Ordering::Release);
-                stats.progress.notify_waiters();
+                stats.progress.changed();
                 buf.clear();
                 return;
             }
             Err(e) => {
                 stats.failed_writes.fetch_add(1, Ordering::Relaxed);
+                stats.progress.changed();
                 if *stop.borrow() && tries >= SHUTDOWN_TRIES {
                     stats.lost.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    stats.progress.changed();
                     tracing::error!(error = %e, events = buf.len(), "outcome events lost at shutdown: the database stayed unavailable");
                     buf.clear();
                     return;

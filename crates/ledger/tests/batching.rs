@@ -88,3 +88,28 @@ async fn a_batch_already_full_is_written_without_waiting_the_interval() {
     assert_eq!(stats.written.load(Relaxed), 9);
     assert_eq!(stats.batches.load(Relaxed), 3);
 }
+
+/// A report asks for what was queued before it: the writer stops gathering its batch and writes
+/// it, and `settled` returns with every record written (the interval is an hour).
+#[tokio::test]
+async fn settled_writes_the_gathering_batch_at_once() {
+    let ledger = Ledger::start(
+        store("settled").await,
+        LedgerConfig {
+            capacity: 100,
+            batch: 100,
+            interval: Duration::from_secs(3_600),
+            spill_dir: None,
+        },
+    );
+    ledger.record(rec(0));
+    // A current-thread runtime: the writer runs now, takes the record and waits for more.
+    tokio::task::yield_now().await;
+    ledger.record(rec(1));
+    assert_eq!(ledger.stats().written.load(Relaxed), 0, "still gathering");
+    within("settled", ledger.settled()).await;
+    assert_eq!(ledger.stats().written.load(Relaxed), 2);
+    // Nothing queued: it returns at once.
+    within("settled, nothing queued", ledger.settled()).await;
+    within("shutdown", ledger.shutdown()).await;
+}

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{rec, until};
+use common::rec;
 
 use sqlx::Connection;
 use std::sync::Arc;
@@ -49,14 +49,7 @@ async fn shutdown_writes_every_queued_record_even_after_a_lock_out() {
     }
     // The writer has tried and failed at least once: it is retrying its first batch, and the
     // other records are still queued.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while ledger.stats().failed_writes.load(Relaxed) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer never hit the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    ledger.until(|s| s.failed_writes.load(Relaxed) > 0).await;
     assert_eq!(ledger.stats().written.load(Relaxed), 0);
     assert!(
         ledger.stats().pending() >= N - 4,
@@ -123,10 +116,8 @@ async fn a_writer_that_can_write_nowhere_says_so_and_recovers() {
     sqlx::raw_sql(refuse).execute(&mut admin).await.unwrap();
     ledger.record(rec(1));
     ledger.record(rec(2));
-    until("the writer reports it cannot write", || {
-        stats.stalled.load(Relaxed)
-    })
-    .await;
+    // (Waited on by event: the writer tells its waiters after each change of its counters.)
+    ledger.until(|s| s.stalled.load(Relaxed)).await;
     assert_eq!(stats.written.load(Relaxed), 0);
     assert_eq!(stats.spilled.load(Relaxed), 0);
     assert_eq!(stats.pending(), 2, "the records are kept in memory");
@@ -145,7 +136,7 @@ async fn a_writer_that_can_write_nowhere_says_so_and_recovers() {
     // (shutdown used to wait for it forever).
     sqlx::raw_sql(refuse).execute(&mut admin).await.unwrap();
     ledger.record(rec(3));
-    until("the writer fails again", || stats.stalled.load(Relaxed)).await;
+    ledger.until(|s| s.stalled.load(Relaxed)).await;
     // A bound far above the ~5 s of tries, so a shutdown that waits forever fails here.
     tokio::time::timeout(Duration::from_secs(120), ledger.shutdown())
         .await

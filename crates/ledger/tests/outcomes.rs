@@ -63,6 +63,27 @@ async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
     assert_eq!(writer.submit(event(4)), Err(QueueFull));
 }
 
+/// `settled` returns once what was queued before it is written (a report right after feedback
+/// counts it).
+#[tokio::test(flavor = "current_thread")]
+async fn settled_returns_once_the_queued_events_are_written() {
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-outcomes-{}-{}",
+        std::process::id(),
+        new_id("d")
+    ));
+    let store = Store::open(&dir.join("tollgate.db")).await.unwrap();
+    let writer = OutcomeWriter::start(store.clone(), 10, 2);
+    for i in 0..5 {
+        writer.submit(event(i)).unwrap();
+    }
+    // One thread: the writer has not run yet.
+    assert_eq!(writer.stats().stored.load(Relaxed), 0);
+    writer.settled().await;
+    assert_eq!(writer.stats().stored.load(Relaxed), 5);
+    writer.shutdown().await;
+}
+
 /// Shutdown while a batch is being retried (the database refuses it) returns after the bounded
 /// tries, counting the events as lost: it used to retry that batch forever and never return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,16 +109,9 @@ async fn shutdown_returns_while_the_database_refuses_a_batch() {
     let writer = OutcomeWriter::start(store.clone(), 10, 10);
     writer.submit(event(1)).unwrap();
     let stats = writer.stats();
-    for _ in 0..3_000 {
-        if stats.failed_writes.load(Relaxed) > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(
-        stats.failed_writes.load(Relaxed) > 0,
-        "the write never failed"
-    );
+    writer.until(|s| s.failed_writes.load(Relaxed) > 0).await;
+    // A report waiting for the queued events is not held up by a database that refuses them.
+    writer.settled().await;
     // A bound far above the ~3 s of tries, so a shutdown that waits forever fails here.
     tokio::time::timeout(std::time::Duration::from_secs(120), writer.shutdown())
         .await

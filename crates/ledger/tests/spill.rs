@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-use common::{rec, until};
+use common::rec;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -42,10 +42,7 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     let store = Store::open(&db).await.unwrap();
     let a = Ledger::start(store.clone(), cfg(&spill));
     a.record(rec(0));
-    until("a.stats().written.load(Relaxed) == 1", || {
-        a.stats().written.load(Relaxed) == 1
-    })
-    .await;
+    a.written_at_least(1).await;
 
     // The database goes away; 500 records — eight times the queue — arrive meanwhile.
     store.close().await;
@@ -55,17 +52,11 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     for i in 1..=500u64 {
         if i % 32 == 1 {
             let done = i - 1;
-            until("a.stats().spilled.load(Relaxed) + 32 >= done", || {
-                a.stats().spilled.load(Relaxed) + 32 >= done
-            })
-            .await;
+            a.until(|s| s.spilled.load(Relaxed) + 32 >= done).await;
         }
         a.record(rec(i));
     }
-    until("a.stats().spilled.load(Relaxed) == 500", || {
-        a.stats().spilled.load(Relaxed) == 500
-    })
-    .await;
+    a.until(|s| s.spilled.load(Relaxed) == 500).await;
     assert_eq!(a.stats().dropped.load(Relaxed), 0, "nothing dropped");
     let files = spill_files(&spill, ".jsonl");
     assert_eq!(files.len(), 1);
@@ -81,7 +72,8 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     // While A lives it holds its file: another writer on a healthy store leaves it alone.
     let healthy = Store::open(&db).await.unwrap();
     let b = Ledger::start(healthy.clone(), cfg(&spill));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Its first pass over the spill files, at start, has found nothing it may take.
+    b.until(|s| s.replay_passes.load(Relaxed) >= 1).await;
     assert_eq!(b.stats().replayed.load(Relaxed), 0);
     assert_eq!(healthy.count_records(0, i64::MAX).await.unwrap(), 1);
     b.shutdown().await;
@@ -116,10 +108,14 @@ async fn an_outage_longer_than_the_queue_loses_nothing() {
     // at a time between live records.
     let c = Ledger::start(healthy.clone(), cfg(&spill));
     c.record(rec(502));
-    until("spill_files(&spill, '.jsonl').is_empty()", || {
-        spill_files(&spill, ".jsonl").is_empty()
-    })
-    .await;
+    // Checked after each of its passes over the files.
+    loop {
+        let passes = c.stats().replay_passes.load(Relaxed);
+        if spill_files(&spill, ".jsonl").is_empty() {
+            break;
+        }
+        c.until(|s| s.replay_passes.load(Relaxed) > passes).await;
+    }
     c.shutdown().await;
     assert_eq!(
         c.stats().replayed.load(Relaxed),
@@ -172,17 +168,11 @@ async fn during_an_outage_each_batch_spills_after_one_try() {
     store.close().await;
     let failed = || l.stats().failed_writes.load(Relaxed);
     l.record(rec(1));
-    until("l.stats().spilled.load(Relaxed) == 1", || {
-        l.stats().spilled.load(Relaxed) == 1
-    })
-    .await;
+    l.until(|s| s.spilled.load(Relaxed) == 1).await;
     assert_eq!(failed(), 3, "the first batch is tried three times");
     for i in 2..=4u64 {
         l.record(rec(i));
-        until("l.stats().spilled.load(Relaxed) == i", || {
-            l.stats().spilled.load(Relaxed) == i
-        })
-        .await;
+        l.until(|s| s.spilled.load(Relaxed) == i).await;
         assert_eq!(failed(), 3 + (i - 1), "each later batch is tried once");
     }
     l.shutdown().await;

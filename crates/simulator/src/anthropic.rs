@@ -59,6 +59,7 @@ fn stop_reason(f: Finish) -> &'static str {
 
 async fn respond(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
     s.stats.messages.fetch_add(1, Ordering::Relaxed);
+    s.stats.progress.changed();
     s.authorize(headers, Dialect::Anthropic)?;
     let req: MessagesRequest = parse(body, Dialect::Anthropic)?;
     if let Some(e) = s.injected_error(Dialect::Anthropic) {

@@ -149,9 +149,17 @@ pub struct Stats {
     pub truncated: AtomicU64,
     /// Streams stopped by an error event.
     pub stream_errors: AtomicU64,
+    /// Told after each request counted.
+    progress: tollgate_types::progress::Progress,
 }
 
 impl Stats {
+    /// Returns once `holds` is true of the counters, checked now and after each request counted
+    /// (tests wait on "the upstream has the request" without polling).
+    pub async fn until(&self, holds: impl Fn(&Stats) -> bool) {
+        self.progress.until(|| holds(self)).await;
+    }
+
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "chat": self.chat.load(Ordering::Relaxed),

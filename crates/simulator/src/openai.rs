@@ -222,6 +222,7 @@ fn logprobs(out: &Output) -> Value {
 
 async fn respond_chat(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
     s.stats.chat.fetch_add(1, Ordering::Relaxed);
+    s.stats.progress.changed();
     s.authorize(headers, Dialect::OpenAi)?;
     let req: ChatCompletionRequest = parse(body, Dialect::OpenAi)?;
     if let Some(e) = s.injected_error(Dialect::OpenAi) {
@@ -414,6 +415,7 @@ async fn respond_embeddings(
     body: &[u8],
 ) -> Result<Response, Response> {
     s.stats.embeddings.fetch_add(1, Ordering::Relaxed);
+    s.stats.progress.changed();
     s.authorize(headers, Dialect::OpenAi)?;
     let req: EmbeddingsRequest = parse(body, Dialect::OpenAi)?;
     s.remember_body(serde_json::to_string(&req).unwrap_or_default());

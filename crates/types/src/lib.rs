@@ -1,12 +1,14 @@
 //! Wire types shared by every Tollgate crate.
 //!
 //! Tollgate speaks OpenAI's HTTP API to its clients and several provider dialects to its upstreams.
-//! This crate holds the serde types of those wire formats and nothing else: no I/O, no policy.
+//! This crate holds the serde types of those wire formats and nothing else: no I/O, no policy
+//! (and the few primitives every crate shares: the clock, progress, text checks).
 //!
 //! - [`openai`]: chat completions (request, response, stream chunk), embeddings, models and the
 //!   error body every `/v1` error uses.
 //! - [`anthropic`]: the Messages API, its responses and its stream events.
 //! - [`clock`]: the one injectable clock every time-dependent part reads.
+//! - [`progress`]: waiting for background work's counters by event, not by polling.
 //! - [`text`]: the characters never shown to a person as they are (control, bidi).
 //! - [`time`]: RFC 3339 (UTC) ⇄ Unix milliseconds, the wire format of every time Tollgate writes.
 //!
@@ -26,6 +28,7 @@ pub mod anthropic;
 pub mod clock;
 pub mod fs;
 pub mod openai;
+pub mod progress;
 pub mod text;
 pub mod time;
 

@@ -22,6 +22,40 @@ impl Sim {
         let s = self.sim.stats();
         s.chat.load(Relaxed) + s.messages.load(Relaxed) + s.embeddings.load(Relaxed)
     }
+
+    /// Returns once the simulator has received `n` requests (by event, not by polling).
+    pub async fn received(&self, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.sim
+            .stats()
+            .until(|s| {
+                s.chat.load(Relaxed) + s.messages.load(Relaxed) + s.embeddings.load(Relaxed) >= n
+            })
+            .await;
+    }
+}
+
+/// The store's request records once it holds `n` (and fails if it holds more). Waits on the
+/// ledger writer's progress — each batch written or replayed — never by polling.
+pub async fn records(gw: &Gateway, n: usize) -> Vec<RequestRecord> {
+    use std::sync::atomic::Ordering::Acquire;
+    let ledger = &gw.books.ledger;
+    loop {
+        let s = ledger.stats();
+        let seen = s.written.load(Acquire) + s.replayed.load(Acquire);
+        let r = gw.store.list_records(0, i64::MAX, 1_000).await.unwrap();
+        assert!(
+            r.len() <= n,
+            "expected {n} records, have {}: {r:?}",
+            r.len()
+        );
+        if r.len() == n {
+            return r;
+        }
+        ledger
+            .until(|s| s.written.load(Acquire) + s.replayed.load(Acquire) > seen)
+            .await;
+    }
 }
 
 pub async fn sim(cfg: SimConfig) -> Sim {

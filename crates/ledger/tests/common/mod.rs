@@ -22,17 +22,3 @@ pub fn rec(i: u64) -> RequestRecord {
         ..Default::default()
     }
 }
-
-/// Polls `done` (every 10 ms) until it holds; panics naming `what`. The bound (60 s) only stops a
-/// broken writer from hanging the run — a loaded CI machine took over 5 s to spill 500 records
-/// through three failed tries each.
-#[allow(dead_code)] // not every test binary polls
-pub async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..6_000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("never: {what}");
-}
