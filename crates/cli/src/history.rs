@@ -3,24 +3,33 @@
 //!
 //! It is written through the store's ledger and outcome paths (with their rollups and audit-chain
 //! entries, as live traffic would be) and marked as demo data: the key id `demo-history`, request
-//! ids `demo-…`, outcome events labelled `demo=true`. Written once per data directory (a setting
-//! records when), from a fixed seed, so two fresh demos tell the same story. Each sample use case
-//! gets an SLO ([`DEMO_SLO`]) and the 5-minute windows its history makes, judged as the gateway
-//! judges live ones.
+//! ids `demo-…`, outcome events labelled `demo=true`. Each sample use case gets an SLO
+//! ([`DEMO_SLO`]) and the 5-minute windows its history makes, judged as the gateway judges live
+//! ones.
+//!
+//! Written once per data directory, and never half: the first start fixes where the history ends
+//! (a setting), every record, event and id comes from a fixed seed, and each write skips what is
+//! stored already (records by id, events by event id; SLO windows are set, not added). A start
+//! stopped half-way (a signal, a full disk) leaves the history unfinished, and the next start
+//! completes it with the same records; a second setting marks it complete. Two fresh demos tell
+//! the same story.
 
 use std::collections::BTreeMap;
 use tollgate_gateway::Gateway;
 use tollgate_store::{
     AuditQueries, LedgerQueries, Outcome, OutcomeEvent, OutcomeQueries, RequestRecord,
-    SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCasePatch, UseCaseQueries, new_id,
+    SLO_WINDOW_MS, Slo, SloQueries, SloWindow, UseCasePatch, UseCaseQueries,
 };
 use tollgate_types::openai::Usage;
 
 const DAY_MS: i64 = 86_400_000;
 /// Days of history.
 pub const DAYS: i64 = 28;
-/// The setting that records that the history was written.
+/// The setting that records that the history is complete (before it could be resumed, it was
+/// set when writing began; such a data directory is taken as complete).
 const SETTING: &str = "demo_history_written_at";
+/// The setting that fixes where the history ends: the first start's time.
+const ANCHOR: &str = "demo_history_until";
 
 /// The SLO the sample use cases get: p95 at most 2.4 s (streams: to the first token), at most
 /// 5 % of requests failing.
@@ -78,12 +87,46 @@ const PROFILES: [Profile; 3] = [
     },
 ];
 
-/// Writes the history ending at `now_ms` unless this data directory has it already (`None`).
+/// A UUIDv7 in its simple form, from `at` and the seeded `rng` (so a resumed history has the
+/// same ids; ordered by time like every other id).
+fn seeded_id(prefix: &str, at: i64, rng: &mut fastrand::Rng) -> String {
+    format!(
+        "{prefix}_{:012x}7{:03x}{:x}{:015x}",
+        at.clamp(0, 0xffff_ffff_ffff),
+        rng.u16(..0x1000),
+        8 + rng.u8(..4),
+        rng.u64(..1 << 60)
+    )
+}
+
+/// Writes the history ending at `now_ms` — or completes the one an earlier start began, ending
+/// where that one does — unless this data directory has it complete already (`None`).
 pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>> {
-    let stamp = now_ms.to_string();
-    if gw.store.init_setting(SETTING, &stamp).await? != stamp {
+    write_within(gw, now_ms, usize::MAX).await
+}
+
+/// [`write`], stopping with an error before its write number `writes` (tests: an interrupted
+/// start).
+async fn write_within(
+    gw: &Gateway,
+    now_ms: i64,
+    mut writes: usize,
+) -> anyhow::Result<Option<History>> {
+    if gw.store.get_setting(SETTING).await?.is_some() {
         return Ok(None);
     }
+    let anchor = gw.store.init_setting(ANCHOR, &now_ms.to_string()).await?;
+    let anchor: i64 = anchor
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the setting {ANCHOR} is not a time: {anchor}"))?;
+    // The history stops at the start of the anchor's 5-minute window, so its SLO windows never
+    // share one with live traffic (which adds to its window; the history sets its own).
+    let now_ms = anchor - anchor.rem_euclid(SLO_WINDOW_MS);
+    let mut write_allowed = || {
+        anyhow::ensure!(writes > 0, "interrupted");
+        writes -= 1;
+        Ok(())
+    };
     let use_cases = crate::seed::use_cases(gw).await?;
     let mut rng = fastrand::Rng::with_seed(7);
     let mut records = Vec::new();
@@ -125,11 +168,11 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
                     1 if stream => (200, "client_disconnected"),
                     _ => (200, "ok"),
                 };
-                let request_id = format!("demo-{}", new_id("req"));
+                let request_id = format!("demo-{}", seeded_id("req", at, &mut rng));
                 let user = format!("demo-user-{}-{}", p.name, rng.u64(0..p.users));
                 let session = format!("demo-session-{}-{day}-{}", p.name, k / 3);
                 records.push(RequestRecord {
-                    id: new_id("rec"),
+                    id: seeded_id("rec", at, &mut rng),
                     request_id: request_id.clone(),
                     at,
                     key_id: "demo-history".into(),
@@ -180,10 +223,11 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
                     _ => 3,
                 });
                 let accepted = p.acceptance.then(|| o == Outcome::Success);
+                let event_at = (at + 5 * 60_000).min(now_ms - 1);
                 events.push(OutcomeEvent {
-                    id: new_id("fbk"),
+                    id: seeded_id("fbk", event_at, &mut rng),
                     event_id: Some(request_id.clone()),
-                    at: (at + 5 * 60_000).min(now_ms - 1),
+                    at: event_at,
                     use_case_id: uc.id.clone(),
                     pod_id: uc.pod_id.clone(),
                     key_id: "demo-history".into(),
@@ -200,7 +244,8 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
     }
     records.sort_by_key(|r| r.at);
     for batch in records.chunks(2_048) {
-        gw.store.insert_records(batch).await?;
+        write_allowed()?;
+        gw.store.insert_records_once(batch).await?;
     }
     // The SLO, and the windows the history makes.
     let mut windows: BTreeMap<(String, i64), SloWindow> = BTreeMap::new();
@@ -228,9 +273,8 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
         );
     }
     let windows: Vec<SloWindow> = windows.into_values().collect();
-    for batch in windows.chunks(2_048) {
-        gw.store.add_slo_windows(batch).await?;
-    }
+    write_allowed()?;
+    gw.store.set_slo_windows(&windows).await?;
     for uc in &use_cases {
         if PROFILES.iter().any(|p| p.name == uc.name) && !uc.slo.is_set() {
             gw.store
@@ -245,25 +289,24 @@ pub async fn write(gw: &Gateway, now_ms: i64) -> anyhow::Result<Option<History>>
                 .await?;
         }
     }
-    let mut outcomes = 0;
     for batch in events.chunks(2_048) {
-        outcomes += gw.store.insert_outcomes(batch).await?;
+        write_allowed()?;
+        gw.store.insert_outcomes(batch).await?;
     }
+    gw.store.init_setting(SETTING, &anchor.to_string()).await?;
     Ok(Some(History {
         requests: records.len() as u64,
-        outcomes,
+        outcomes: events.len() as u64,
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_store::{KpiQueries, KpiScope};
+    use tollgate_store::{KpiData, KpiQueries, KpiScope, new_id};
 
-    /// The history on a fresh demo organization: written once, the KPIs read it back (requests,
-    /// users, outcomes, value), and a second demo on the same data directory adds nothing.
-    #[tokio::test]
-    async fn the_demo_history_fills_the_kpis_once() {
+    /// A gateway on a fresh data directory with the demo organization.
+    async fn demo_gateway() -> (std::sync::Arc<Gateway>, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("tollgate-history-{}", new_id("d")));
         std::fs::create_dir_all(&dir).unwrap();
         let yaml = crate::demo::demo_config(
@@ -275,6 +318,82 @@ mod tests {
         let cfg = tollgate_config::Config::from_yaml_str(&yaml, &|_| None).unwrap();
         let gw = Gateway::open(cfg).await.unwrap();
         crate::seed::seed(&gw).await.unwrap();
+        (gw, dir)
+    }
+
+    /// What the store holds of the history, in figures that do not depend on the data
+    /// directory's ids and keys: records and their rollups, the portfolio's KPI facts (users,
+    /// sessions, SLO windows met), and outcome events.
+    async fn held(
+        gw: &Gateway,
+    ) -> (
+        u64,
+        tollgate_store::Totals,
+        tollgate_store::Totals,
+        KpiData,
+        u64,
+        [u64; 3],
+    ) {
+        let s = &gw.store;
+        let mut slo = [0; 3];
+        for uc in crate::seed::use_cases(gw).await.unwrap() {
+            for w in s.slo_windows(&uc.id, 0, i64::MAX).await.unwrap() {
+                slo[0] += w.requests;
+                slo[1] += w.errors;
+                slo[2] += w.slow;
+            }
+        }
+        (
+            s.count_records(0, i64::MAX).await.unwrap(),
+            s.record_totals(0, i64::MAX).await.unwrap(),
+            s.rollup_totals(0, i64::MAX / 3_600_000).await.unwrap(),
+            s.kpi_data(&KpiScope::Portfolio, 0, i64::MAX / 2)
+                .await
+                .unwrap(),
+            s.outcome_rollups(0, i64::MAX)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.events)
+                .sum(),
+            slo,
+        )
+    }
+
+    /// A start stopped part-way — after the first batch of records, after all of them, after
+    /// the SLO windows and one batch of outcome events — leaves the history unfinished, and the
+    /// next start (a day later) completes it: the store then holds exactly what an
+    /// uninterrupted start writes, and a third start adds nothing.
+    #[tokio::test]
+    async fn an_interrupted_history_is_completed_by_the_next_start() {
+        let now = tollgate_types::time::parse_rfc3339("2026-11-30T12:02:00Z").unwrap();
+        let (gw, dir) = demo_gateway().await;
+        let h = write(&gw, now).await.unwrap().unwrap();
+        let whole = held(&gw).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        // (Four batches of records, the SLO windows, two batches of outcome events.)
+        for done in [1, 4, 5, 6] {
+            let (gw, dir) = demo_gateway().await;
+            let stopped = write_within(&gw, now, done).await;
+            assert!(stopped.is_err(), "stopped after write {done}");
+            // The next day: the history still ends where the first start fixed it.
+            let later = now + DAY_MS;
+            assert_eq!(
+                write(&gw, later).await.unwrap(),
+                Some(h),
+                "completed (stopped after write {done})"
+            );
+            assert_eq!(held(&gw).await, whole, "stopped after write {done}");
+            assert_eq!(write(&gw, later + 1).await.unwrap(), None);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    /// The history on a fresh demo organization: written once, the KPIs read it back (requests,
+    /// users, outcomes, value), and a second demo on the same data directory adds nothing.
+    #[tokio::test]
+    async fn the_demo_history_fills_the_kpis_once() {
+        let (gw, dir) = demo_gateway().await;
         let now = tollgate_types::time::parse_rfc3339("2026-11-30T12:00:00Z").unwrap();
         let h = write(&gw, now).await.unwrap().unwrap();
         assert!(h.requests > 5_000 && h.outcomes > 1_000, "{h:?}");

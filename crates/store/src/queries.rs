@@ -243,6 +243,10 @@ pub trait SloQueries {
     /// Adds closed windows: a window already stored (another instance served it too) gets these
     /// counts added and takes these targets.
     fn add_slo_windows(&self, windows: &[SloWindow]) -> impl Future<Output = R<()>> + Send;
+    /// Stores windows with exactly these counts, replacing a stored window's (for a writer that
+    /// may write the same windows twice: the demo's history, completed after an interrupted
+    /// start). In one transaction.
+    fn set_slo_windows(&self, windows: &[SloWindow]) -> impl Future<Output = R<()>> + Send;
     /// The windows of `use_case_id` starting in `[from_ms, to_ms)`, oldest first.
     fn slo_windows(
         &self,

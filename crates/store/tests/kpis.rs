@@ -406,6 +406,23 @@ async fn slo_windows_are_judged_at_their_boundaries_and_counted_per_scope() {
     assert!(!back[0].met());
     assert_eq!(got(uc_a.clone(), T0, all).await, (9, 4));
 
+    // Set, not added (a writer that may write the same windows twice): the counts are replaced,
+    // however often it is written.
+    for _ in 0..2 {
+        s.set_slo_windows(&[win("uc_a", "pod_1", 0, 100, 1, 6)])
+            .await
+            .unwrap();
+        let back = s.slo_windows("uc_a", T0, T0 + W).await.unwrap();
+        assert_eq!(
+            (back[0].requests, back[0].errors, back[0].slow),
+            (100, 1, 6)
+        );
+    }
+    s.add_slo_windows(&[win("uc_a", "pod_1", 0, 100, 1, 5)])
+        .await
+        .unwrap();
+    assert_eq!(got(uc_a.clone(), T0, all).await, (9, 4));
+
     // A window written again takes the targets of the latest write (the SLO in force when it
     // closed), and is judged by them: 11 slow of 200 are too many for p95 under 800 ms, but the
     // latency target is gone now.

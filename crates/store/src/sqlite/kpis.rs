@@ -382,34 +382,54 @@ impl KpiQueries for SqliteStore {
 const SLO_MET: &str = "(latency_target_ms IS NULL OR slow <= requests - (requests * 95 + 99) / 100)
      AND (max_error_ppm IS NULL OR errors * 1000000 <= max_error_ppm * requests)";
 
-impl SloQueries for SqliteStore {
-    async fn add_slo_windows(&self, windows: &[SloWindow]) -> R<()> {
+impl SqliteStore {
+    /// Inserts `windows` in one transaction; a stored window takes the targets given and has
+    /// its counts updated by `counts` (an `ON CONFLICT … DO UPDATE SET` list).
+    async fn upsert_slo_windows(&self, windows: &[SloWindow], counts: &str) -> R<()> {
         if windows.is_empty() {
             return Ok(());
         }
+        let sql = format!(
+            "INSERT INTO slo_windows (use_case_id, pod_id, window_start, requests, errors, slow, latency_target_ms, max_error_ppm)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (use_case_id, window_start) DO UPDATE SET {counts},
+               latency_target_ms = excluded.latency_target_ms, max_error_ppm = excluded.max_error_ppm"
+        );
         self.write(async |c: &mut SqliteConnection| {
             for w in windows {
-                sqlx::query(
-                    "INSERT INTO slo_windows (use_case_id, pod_id, window_start, requests, errors, slow, latency_target_ms, max_error_ppm)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (use_case_id, window_start) DO UPDATE SET
-                       requests = requests + excluded.requests, errors = errors + excluded.errors,
-                       slow = slow + excluded.slow, latency_target_ms = excluded.latency_target_ms,
-                       max_error_ppm = excluded.max_error_ppm",
-                )
-                .bind(&w.use_case_id)
-                .bind(&w.pod_id)
-                .bind(w.start)
-                .bind(i(w.requests))
-                .bind(i(w.errors))
-                .bind(i(w.slow))
-                .bind(w.latency_target_ms)
-                .bind(w.max_error_ppm)
-                .execute(&mut *c)
-                .await?;
+                sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(&w.use_case_id)
+                    .bind(&w.pod_id)
+                    .bind(w.start)
+                    .bind(i(w.requests))
+                    .bind(i(w.errors))
+                    .bind(i(w.slow))
+                    .bind(w.latency_target_ms)
+                    .bind(w.max_error_ppm)
+                    .execute(&mut *c)
+                    .await?;
             }
             Ok(())
         })
+        .await
+    }
+}
+
+impl SloQueries for SqliteStore {
+    async fn add_slo_windows(&self, windows: &[SloWindow]) -> R<()> {
+        self.upsert_slo_windows(
+            windows,
+            "requests = requests + excluded.requests, errors = errors + excluded.errors,
+             slow = slow + excluded.slow",
+        )
+        .await
+    }
+
+    async fn set_slo_windows(&self, windows: &[SloWindow]) -> R<()> {
+        self.upsert_slo_windows(
+            windows,
+            "requests = excluded.requests, errors = excluded.errors, slow = excluded.slow",
+        )
         .await
     }
 
