@@ -307,38 +307,39 @@ impl Writer {
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
-        match spill
+        let (done, result) = spill
             .replay(&self.store, batch, batch * REPLAY_BATCHES_PER_TURN)
-            .await
-        {
-            Ok(done) => {
+            .await;
+        // What reached the database is counted and logged even when the pass then failed (a
+        // file that cannot be deleted): spilled = replayed once the backlog is empty.
+        self.stats
+            .replayed
+            .fetch_add(done.written, Ordering::Relaxed);
+        self.stats.replay_passes.fetch_add(1, Ordering::Relaxed);
+        self.stats.progress.changed();
+        if done.written + done.already + done.unreadable + done.retired > 0 {
+            tracing::info!(
+                written = done.written,
+                already_stored = done.already,
+                unreadable = done.unreadable,
+                files_done = done.retired,
+                "spilled request records written back to the ledger"
+            );
+        }
+        if done.unreadable > 0 {
+            tracing::error!(
+                lines = done.unreadable,
+                "spill file lines that could not be read were kept beside it as *.unreadable"
+            );
+        }
+        match result {
+            Ok(()) => {
                 self.spilling = false;
                 self.replay_due = !done.finished;
                 self.next_replay = now;
                 self.replay_wait = REPLAY_WAIT;
-                self.stats
-                    .replayed
-                    .fetch_add(done.written, Ordering::Relaxed);
-                self.stats.replay_passes.fetch_add(1, Ordering::Relaxed);
-                self.stats.progress.changed();
-                if done.written + done.already + done.unreadable > 0 {
-                    tracing::info!(
-                        written = done.written,
-                        already_stored = done.already,
-                        unreadable = done.unreadable,
-                        "spilled request records written back to the ledger"
-                    );
-                }
-                if done.unreadable > 0 {
-                    tracing::error!(
-                        lines = done.unreadable,
-                        "spill file lines that could not be read were kept beside it as *.unreadable"
-                    );
-                }
             }
             Err(e) => {
-                self.stats.replay_passes.fetch_add(1, Ordering::Relaxed);
-                self.stats.progress.changed();
                 self.next_replay = now + self.replay_wait;
                 tracing::warn!(error = %e, retry_in_s = self.replay_wait.as_secs(), "cannot write spilled request records back yet");
                 self.replay_wait = (self.replay_wait * 2).min(REPLAY_MAX_WAIT);
@@ -438,5 +439,62 @@ impl Writer {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_store::LedgerQueries;
+
+    /// Spilled records written back while their file cannot be deleted are counted then (they
+    /// are in the database), and the file is deleted later without writing them again: once
+    /// the backlog is empty, replayed = spilled (attack 12-02 A11).
+    #[tokio::test(flavor = "current_thread")]
+    async fn records_replayed_before_their_file_could_be_deleted_are_counted() {
+        let dir =
+            std::env::temp_dir().join(format!("tollgate-retire-{}", tollgate_store::new_id("t")));
+        let store = Store::open(&dir.join("ledger.db")).await.unwrap();
+        let spill_dir = dir.join("spill");
+        // A file an earlier process left: three records.
+        let records: Vec<RequestRecord> = (0..3)
+            .map(|i| RequestRecord {
+                id: tollgate_store::new_id("rec"),
+                request_id: format!("req_{i}"),
+                at: tollgate_store::now_ms(),
+                ..Default::default()
+            })
+            .collect();
+        let mut earlier = Spill::new(spill_dir.clone());
+        earlier.append(&records).unwrap();
+        drop(earlier);
+
+        spill::tests::REFUSE_RETIRE.set(true);
+        let ledger = Ledger::start(
+            store.clone(),
+            LedgerConfig {
+                spill_dir: Some(spill_dir.clone()),
+                ..Default::default()
+            },
+        );
+        ledger
+            .until(|s| s.replay_passes.load(Ordering::Relaxed) >= 1)
+            .await;
+        assert_eq!(store.count_records(0, i64::MAX).await.unwrap(), 3);
+        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
+        let files = || std::fs::read_dir(&spill_dir).unwrap().count();
+        assert_eq!(files(), 1, "the file could not be deleted");
+
+        // Deletable again: the next pass (after the backoff) deletes it, writing nothing twice.
+        spill::tests::REFUSE_RETIRE.set(false);
+        ledger
+            .until(|s| s.replay_passes.load(Ordering::Relaxed) >= 2)
+            .await;
+        assert_eq!(files(), 0);
+        assert_eq!(ledger.stats().replayed.load(Ordering::Relaxed), 3);
+        assert_eq!(store.count_records(0, i64::MAX).await.unwrap(), 3);
+        ledger.shutdown().await;
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

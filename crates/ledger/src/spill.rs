@@ -54,6 +54,8 @@ pub struct Replayed {
     pub already: u64,
     /// Lines that could not be read (a torn last line).
     pub unreadable: u64,
+    /// Files written back and deleted (or kept aside as `*.unreadable`).
+    pub retired: u64,
     /// Every spill file reachable now has been written back.
     pub finished: bool,
 }
@@ -94,6 +96,10 @@ fn read_chunk(
 /// Deletes a replayed file — or, if some of its lines could not be read, keeps it as
 /// `*.unreadable` for a person to look at (nothing is deleted that was not stored).
 fn retire(path: &Path, unreadable: u64) -> Result<(), String> {
+    #[cfg(test)]
+    if tests::REFUSE_RETIRE.get() {
+        return Err("refused by the test".into());
+    }
     if unreadable == 0 {
         std::fs::remove_file(path)
     } else {
@@ -195,14 +201,27 @@ impl Spill {
 
     /// Writes back up to `budget` spilled records (in batches of `batch`), from this writer's own
     /// file and files no live writer holds, deleting each file whose end is reached. Stops at the
-    /// first database error; the cursor stays, so the next call goes on from there.
+    /// first error (the database's, or a file that cannot be read or deleted); the cursor stays,
+    /// so the next call goes on from there. What was done before the error is returned with it:
+    /// records written before a file could not be deleted are stored, and counted.
     pub async fn replay(
         &mut self,
         store: &Store,
         batch: usize,
         budget: usize,
-    ) -> Result<Replayed, String> {
+    ) -> (Replayed, Result<(), String>) {
         let mut done = Replayed::default();
+        let result = self.replay_into(store, batch, budget, &mut done).await;
+        (done, result)
+    }
+
+    async fn replay_into(
+        &mut self,
+        store: &Store,
+        batch: usize,
+        budget: usize,
+        done: &mut Replayed,
+    ) -> Result<(), String> {
         let mut left = budget.max(1);
         loop {
             if self.cursor.is_none() {
@@ -210,7 +229,7 @@ impl Spill {
             }
             let Some(c) = self.cursor.as_mut() else {
                 done.finished = true;
-                return Ok(done);
+                return Ok(());
             };
             let (records, offset, unreadable, eof) = match read_chunk(
                 &c.path,
@@ -241,14 +260,23 @@ impl Spill {
             if eof {
                 let path = c.path.clone();
                 retire(&path, c.unreadable)?;
+                done.retired += 1;
                 if self.file.as_ref().is_some_and(|(p, _)| *p == path) {
                     self.file = None; // closing our file releases its lock
                 }
                 self.cursor = None;
             }
             if left == 0 {
-                return Ok(done);
+                return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    thread_local! {
+        /// Set by a test (on its runtime's one thread): spill files cannot be deleted.
+        pub static REFUSE_RETIRE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 }
