@@ -139,6 +139,9 @@ pub async fn erase_end_user(
         ));
     }
     let hash = gw.secret.end_user_pseudonym(&req.end_user);
+    // The person's requests answered before the erasure are in the store first, so it reaches
+    // them too (not only the ones the ledger had written).
+    gw.plane.settled().await;
     let (keys, records) = gw
         .store
         .erase_end_user(&p.actor(), &hash, gw.clock.now_ms())

@@ -235,12 +235,15 @@ async fn finish_admitted(gw: Arc<Gateway>, mut ctx: RequestContext, work: Work) 
         };
         match result {
             Ok(Finished::Complete { response, charge }) => {
-                let outcome = if tx.send(response).is_ok() {
-                    "ok"
-                } else {
+                // Queued before the answer leaves, so a report asked once it has arrived
+                // includes it (`DataPlane::settled`).
+                let outcome = if tx.is_closed() {
                     "client_disconnected"
+                } else {
+                    "ok"
                 };
                 gw.books.record(&mut ctx, 200, outcome, Some(&charge), None);
+                let _ = tx.send(response);
             }
             Ok(Finished::Streaming(response)) => {
                 let _ = tx.send(response);

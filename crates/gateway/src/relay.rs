@@ -166,13 +166,7 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
                 if let Some(last) = job.shield.as_mut().and_then(|s| s.finish()) {
                     send(&tx, frame(&last), &mut client_gone, job.idle_timeout).await;
                 }
-                send(
-                    &tx,
-                    Bytes::from_static(b"data: [DONE]\n\n"),
-                    &mut client_gone,
-                    job.idle_timeout,
-                )
-                .await;
+                // `[DONE]` goes out once the request is recorded (below).
                 break Ok(());
             }
             Err(e) => {
@@ -192,7 +186,6 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
             }
         }
     };
-    drop(tx);
     match job.shield.as_mut() {
         Some(s) => {
             s.report_into(&mut job.ctx.guard);
@@ -247,6 +240,18 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
         Some(&charge),
         Some(first_chunk_at),
     );
+    // The end of the stream reaches the client after its record is queued: a report asked once
+    // the stream has ended includes it (`DataPlane::settled`).
+    if outcome.is_ok() {
+        send(
+            &tx,
+            Bytes::from_static(b"data: [DONE]\n\n"),
+            &mut client_gone,
+            job.idle_timeout,
+        )
+        .await;
+    }
+    drop(tx);
 }
 
 /// Stops a stream whose upstream ignores the request's output cap. Only the cap's reservation

@@ -77,8 +77,13 @@ pub struct LedgerStats {
     pub written: AtomicU64,
     /// Batches written (each one transaction).
     pub batches: AtomicU64,
-    /// Records dropped because the queue was full (should never happen).
+    /// Records dropped: the queue was full (should never happen), or a batch was given up at
+    /// shutdown while the database refused it.
     pub dropped: AtomicU64,
+    /// Of `dropped`, the records that had been queued (given up at shutdown).
+    pub given_up: AtomicU64,
+    /// The writer has stopped: nothing queued now will be written.
+    pub stopped: AtomicBool,
     /// Records accepted onto the queue.
     pub queued: AtomicU64,
     /// Failed batch writes (retried; spilled after a few, when a spill directory is set).
@@ -98,10 +103,12 @@ pub struct LedgerStats {
 }
 
 impl LedgerStats {
-    /// Records accepted but neither written nor spilled yet (in memory).
+    /// Records accepted but neither written, spilled nor given up yet (in memory).
     pub fn pending(&self) -> u64 {
         self.queued.load(Ordering::Relaxed).saturating_sub(
-            self.written.load(Ordering::Relaxed) + self.spilled.load(Ordering::Relaxed),
+            self.written.load(Ordering::Relaxed)
+                + self.spilled.load(Ordering::Relaxed)
+                + self.given_up.load(Ordering::Relaxed),
         )
     }
 }
@@ -144,11 +151,12 @@ impl Ledger {
 
     /// Queues a record; never waits.
     pub fn record(&self, r: RequestRecord) {
+        // Counted before it can be written, so `settled` never sees it written but not queued.
+        self.stats.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(r) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(_) => {
+                self.stats.queued.fetch_sub(1, Ordering::AcqRel);
                 let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
                     tracing::error!(
@@ -184,10 +192,11 @@ impl Ledger {
         self.until(|s| {
             s.written.load(Ordering::Acquire)
                 + s.spilled.load(Ordering::Relaxed)
-                + s.dropped.load(Ordering::Relaxed)
+                + s.given_up.load(Ordering::Relaxed)
                 >= queued
                 || s.failed_writes.load(Ordering::Relaxed) > failed
                 || s.stalled.load(Ordering::Relaxed)
+                || s.stopped.load(Ordering::Relaxed)
         })
         .await;
     }
@@ -245,9 +254,21 @@ async fn write_loop(
         stop: stop.clone(),
     };
     let mut buf: Vec<RequestRecord> = Vec::with_capacity(cfg.batch);
+    // Whatever ends the loop, waiters learn that nothing more will be written.
+    struct Stopped(Arc<LedgerStats>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            self.0.stopped.store(true, Ordering::Relaxed);
+            self.0.progress.changed();
+        }
+    }
+    let _stopped = Stopped(w.stats.clone());
     loop {
         let stopping = *stop.borrow();
         if stopping {
+            // Nothing is taken after this: a record arriving now is refused (and counted as
+            // dropped), not queued where no one would write it.
+            rx.close();
             while let Ok(r) = rx.try_recv() {
                 buf.push(r);
                 if buf.len() >= cfg.batch {
@@ -423,6 +444,9 @@ impl Writer {
                     if (stopping || *self.stop.borrow()) && attempt >= TRIES_AT_SHUTDOWN {
                         self.stats
                             .dropped
+                            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                        self.stats
+                            .given_up
                             .fetch_add(buf.len() as u64, Ordering::Relaxed);
                         self.stats.progress.changed();
                         tracing::error!(

@@ -85,12 +85,12 @@ impl OutcomeWriter {
 
     /// Queues an event; never waits. A full (or stopped) queue refuses it.
     pub fn submit(&self, e: OutcomeEvent) -> Result<(), QueueFull> {
+        // Counted before it can be written, so `settled` never sees it written but not queued.
+        self.stats.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(e) {
-            Ok(()) => {
-                self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(_) => {
+                self.stats.queued.fetch_sub(1, Ordering::AcqRel);
                 self.stats.refused.fetch_add(1, Ordering::Relaxed);
                 Err(QueueFull)
             }

@@ -113,3 +113,25 @@ async fn settled_writes_the_gathering_batch_at_once() {
     within("settled, nothing queued", ledger.settled()).await;
     within("shutdown", ledger.shutdown()).await;
 }
+
+/// Once the writer has stopped, a record is refused (counted as dropped, not queued where no one
+/// would write it) and `settled` returns at once instead of waiting for it.
+#[tokio::test]
+async fn after_shutdown_records_are_refused_and_settled_does_not_wait() {
+    let ledger = Ledger::start(store("stopped").await, LedgerConfig::default());
+    ledger.record(rec(0));
+    within("shutdown", ledger.shutdown()).await;
+    let stats = ledger.stats();
+    assert!(stats.stopped.load(Relaxed));
+    ledger.record(rec(1));
+    assert_eq!(
+        (
+            stats.queued.load(Relaxed),
+            stats.written.load(Relaxed),
+            stats.dropped.load(Relaxed),
+            stats.pending()
+        ),
+        (1, 1, 1, 0)
+    );
+    within("settled after shutdown", ledger.settled()).await;
+}

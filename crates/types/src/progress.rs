@@ -7,8 +7,8 @@
 //! loaded one; a [`Progress`] beside the counters is told after each change, and
 //! [`Progress::until`] wakes on exactly those changes.
 //!
-//! [`Progress::changed`] costs one atomic load while nobody waits, so it may sit on the request
-//! path.
+//! [`Progress::changed`] costs a fence and one atomic load while nobody waits, so it may sit on
+//! the request path.
 
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
