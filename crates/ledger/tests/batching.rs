@@ -33,17 +33,22 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("{what}: still waiting after {STUCK:?}"))
 }
 
-#[tokio::test]
-async fn records_arriving_while_the_writer_waits_share_its_batch_and_shutdown_does_not_wait() {
-    let ledger = Ledger::start(
-        store("interval").await,
+/// A writer on a store of its own (named `name`) whose batches of `batch` gather for an hour.
+async fn hour_ledger(name: &str, batch: usize) -> Ledger {
+    Ledger::start(
+        store(name).await,
         LedgerConfig {
             capacity: 100,
-            batch: 100,
+            batch,
             interval: Duration::from_secs(3_600),
             spill_dir: None,
         },
-    );
+    )
+}
+
+#[tokio::test]
+async fn records_arriving_while_the_writer_waits_share_its_batch_and_shutdown_does_not_wait() {
+    let ledger = hour_ledger("interval", 100).await;
     ledger.record(rec(0));
     // A current-thread runtime: the writer runs now, takes the first record and waits for more.
     tokio::task::yield_now().await;
@@ -63,15 +68,7 @@ async fn records_arriving_while_the_writer_waits_share_its_batch_and_shutdown_do
 
 #[tokio::test]
 async fn a_batch_already_full_is_written_without_waiting_the_interval() {
-    let ledger = Ledger::start(
-        store("full").await,
-        LedgerConfig {
-            capacity: 100,
-            batch: 4,
-            interval: Duration::from_secs(3_600),
-            spill_dir: None,
-        },
-    );
+    let ledger = hour_ledger("full", 4).await;
     // Queued before the writer first looks.
     for i in 0..9 {
         ledger.record(rec(i));
@@ -93,15 +90,7 @@ async fn a_batch_already_full_is_written_without_waiting_the_interval() {
 /// it, and `settled` returns with every record written (the interval is an hour).
 #[tokio::test]
 async fn settled_writes_the_gathering_batch_at_once() {
-    let ledger = Ledger::start(
-        store("settled").await,
-        LedgerConfig {
-            capacity: 100,
-            batch: 100,
-            interval: Duration::from_secs(3_600),
-            spill_dir: None,
-        },
-    );
+    let ledger = hour_ledger("settled", 100).await;
     ledger.record(rec(0));
     // A current-thread runtime: the writer runs now, takes the record and waits for more.
     tokio::task::yield_now().await;

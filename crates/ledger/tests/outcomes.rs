@@ -22,14 +22,19 @@ fn event(i: u64) -> OutcomeEvent {
     }
 }
 
-// One thread: the writer's task does not run before the test awaits, so the queue fills.
-#[tokio::test(flavor = "current_thread")]
-async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
-    let dir = std::env::temp_dir().join(format!(
+/// A directory of its own for a test's database.
+fn temp_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
         "tollgate-outcomes-{}-{}",
         std::process::id(),
         new_id("d")
-    ));
+    ))
+}
+
+// One thread: the writer's task does not run before the test awaits, so the queue fills.
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
+    let dir = temp_dir();
     let store = Store::open(&dir.join("tollgate.db")).await.unwrap();
     let writer = OutcomeWriter::start(store.clone(), 3, 2);
     for i in 0..3 {
@@ -67,11 +72,7 @@ async fn a_full_queue_refuses_and_shutdown_writes_what_was_queued() {
 /// counts it).
 #[tokio::test(flavor = "current_thread")]
 async fn settled_returns_once_the_queued_events_are_written() {
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-outcomes-{}-{}",
-        std::process::id(),
-        new_id("d")
-    ));
+    let dir = temp_dir();
     let store = Store::open(&dir.join("tollgate.db")).await.unwrap();
     let writer = OutcomeWriter::start(store.clone(), 10, 2);
     for i in 0..5 {
@@ -89,11 +90,7 @@ async fn settled_returns_once_the_queued_events_are_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_returns_while_the_database_refuses_a_batch() {
     use sqlx::Connection;
-    let dir = std::env::temp_dir().join(format!(
-        "tollgate-outcomes-{}-{}",
-        std::process::id(),
-        new_id("d")
-    ));
+    let dir = temp_dir();
     let path = dir.join("tollgate.db");
     let store = Store::open(&path).await.unwrap();
     let mut admin = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
