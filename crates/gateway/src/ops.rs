@@ -122,6 +122,17 @@ pub async fn check_request_head(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if let Some(coding) = body_coding(&req) {
+        let coding = tollgate_types::text::clip(&coding, tollgate_types::text::ECHO_CHARS);
+        let mut resp = ApiError::UnsupportedMediaType(format!(
+            "the request body's `content-encoding` is `{coding}`; send it uncompressed (no `content-encoding`, or `identity`)"
+        ))
+        .into_response();
+        if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
+            resp.headers_mut().insert("x-request-id", id);
+        }
+        return resp;
+    }
     if let Some((message, param, code)) = head_problem(&req) {
         let mut resp = ApiError::InvalidRequest {
             message,
@@ -135,6 +146,21 @@ pub async fn check_request_head(
         return resp;
     }
     next.run(req).await
+}
+
+/// A `content-encoding` the server does not decode (anything but `identity`), as sent: a gzip
+/// body was read as text and refused as invalid UTF-8, and a plain body labelled gzip was taken.
+fn body_coding(req: &axum::extract::Request) -> Option<String> {
+    req.headers()
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
 }
 
 /// What is wrong with a request's id headers or query string, if anything: the message, the

@@ -505,6 +505,53 @@ async fn a_query_parameter_given_twice_is_refused_and_named() {
     }
 }
 
+/// A compressed body is refused with a 415 naming its `content-encoding`, before it is read or
+/// authenticated (it was read as text: a gzip body got "not valid UTF-8", and a plain body
+/// labelled gzip was taken). `identity` is no encoding; nothing of the refused request is recorded.
+#[tokio::test]
+async fn a_compressed_body_is_refused_naming_its_encoding() {
+    let (router, key, gw) = app().await;
+    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
+    for (coding, named) in [
+        ("gzip", "gzip"),
+        ("br", "br"),
+        ("identity, deflate", "deflate"),
+        ("GZIP", "GZIP"),
+    ] {
+        for path in ["/v1/chat/completions", "/v1/embeddings", "/admin/v1/pods"] {
+            let mut req = post(&key, path, body);
+            req.headers_mut()
+                .insert("content-encoding", coding.parse().unwrap());
+            let (status, headers, b) = call(router.clone(), req).await;
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{path} {coding}: {b}"
+            );
+            assert_eq!(b["error"]["code"], "unsupported_media_type", "{path}");
+            let message = b["error"]["message"].as_str().unwrap();
+            assert!(message.contains(&format!("`{named}`")), "{message}");
+            assert!(headers.contains_key("x-request-id"), "{path}");
+        }
+    }
+    // `identity` (any case) passes on to the route: here, a chat request whose upstream is
+    // unreachable — anything but 415.
+    let mut req = post(&key, "/v1/chat/completions", body);
+    req.headers_mut()
+        .insert("content-encoding", "Identity".parse().unwrap());
+    let (status, _, b) = call(router.clone(), req).await;
+    assert_ne!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+    assert_eq!(
+        gw.books
+            .ledger
+            .stats()
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "only the identity request was admitted"
+    );
+}
+
 fn get(key: &str, path: &str) -> Request<Body> {
     Request::get(path)
         .header("authorization", format!("Bearer {key}"))
