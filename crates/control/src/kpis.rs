@@ -295,8 +295,6 @@ pub async fn kpis(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<KpiReport>> {
-    // What was asked before this report is in it (the ledger's last batch is written first).
-    gw.plane.settled().await;
     let (from, to) = window(&q, gw.clock.now_ms())?;
     let (scope, use_cases) = match (q.get("use_case_id"), q.get("pod_id")) {
         (Some(_), Some(_)) => {
@@ -331,6 +329,9 @@ pub async fn kpis(
             (m::KpiScope::Portfolio, all)
         }
     };
+    // The parameters and the caller's scope are checked first; then what was asked before this
+    // report is in it (the ledger's last batch is written first).
+    gw.plane.settled().await;
     let f = facts(&gw, &scope, &use_cases, from, to).await?;
     let (kind, id) = match &scope {
         m::KpiScope::UseCase(id) => ("use_case", Some(id.clone())),

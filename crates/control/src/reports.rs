@@ -60,8 +60,6 @@ pub async fn spend_report(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    // What was asked before this report is in it (the ledger's last batch is written first).
-    gw.plane.settled().await;
     let by = q.get("by").map(String::as_str).unwrap_or("");
     if !["pod", "use_case", "key", "route", "model", "day"].contains(&by) {
         return Err(ApiError::invalid(
@@ -97,6 +95,9 @@ pub async fn spend_report(
             Some("to".into()),
         ));
     }
+    // The parameters are checked first; then what was asked before this report is in it (the
+    // ledger's last batch is written first).
+    gw.plane.settled().await;
     let csv = match q.get("format").map(String::as_str) {
         None | Some("json") => false,
         Some("csv") => true,
@@ -194,8 +195,6 @@ pub async fn focus_export(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    // What was asked before this report is in it (the ledger's last batch is written first).
-    gw.plane.settled().await;
     let month = q.get("month").ok_or_else(|| {
         ApiError::invalid(
             "`month` is required, e.g. month=2026-11",
@@ -214,6 +213,9 @@ pub async fn focus_export(
         }
     };
     let (from_h, to_h) = (start / 3_600_000, end / 3_600_000);
+    // The parameters are checked first; then what was asked before this report is in it (the
+    // ledger's last batch is written first).
+    gw.plane.settled().await;
     let visible = p.visible_pods();
     // Counts and totals first, from one snapshot (records written meanwhile never look like a
     // gap); then the rows, streamed a day at a time so a large month never sits in memory.
@@ -326,8 +328,6 @@ pub async fn forecast(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Forecast>> {
-    // What was asked before this report is in it (the ledger's last batch is written first).
-    gw.plane.settled().await;
     let by = match q.get("by").map(String::as_str) {
         None => None,
         Some(b @ ("pod" | "use_case")) => Some(b),
@@ -339,6 +339,9 @@ pub async fn forecast(
         }
     };
     let now = gw.clock.now_ms();
+    // The parameters are checked first; then what was asked before this report is in it (the
+    // ledger's last batch is written first).
+    gw.plane.settled().await;
     let (start, end) =
         tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now)
             .map_err(|_| ApiError::Internal)?;
