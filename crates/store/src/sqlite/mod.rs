@@ -217,24 +217,55 @@ impl SqliteStore {
     where
         F: AsyncFnOnce(&mut SqliteConnection) -> R<T>,
     {
-        let mut conn = pool.acquire().await?;
-        if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await {
-            conn.close_on_drop();
+        let mut tx = Open {
+            conn: pool.acquire().await?,
+            open: true,
+        };
+        if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut *tx.conn)
+            .await
+        {
             return Err(e.into());
         }
-        let result = match f(&mut conn).await {
-            Ok(v) => match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
-                Ok(_) => return Ok(v),
+        let result = match f(&mut tx.conn).await {
+            Ok(v) => match sqlx::raw_sql("COMMIT").execute(&mut *tx.conn).await {
+                Ok(_) => {
+                    tx.open = false;
+                    return Ok(v);
+                }
                 Err(e) => Err(e.into()),
             },
             Err(e) => Err(e),
         };
-        if sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await.is_err() {
-            // Already rolled back by SQLite (it does so on some errors), or the connection is
-            // broken: either way a fresh one is cheaper than doubt.
-            conn.close_on_drop();
+        // Already rolled back by SQLite (it does so on some errors), or the connection is
+        // broken: either way a fresh one is cheaper than doubt (`tx` stays open: closed on drop).
+        if sqlx::raw_sql("ROLLBACK")
+            .execute(&mut *tx.conn)
+            .await
+            .is_ok()
+        {
+            tx.open = false;
         }
         result
+    }
+}
+
+/// A pooled connection that may be inside a transaction. Dropped while `open` — its `BEGIN`,
+/// `COMMIT` or `ROLLBACK` failed, or the future writing was dropped half-way (a client that left
+/// an admin request, a task aborted at shutdown) — it is closed, not returned to the pool:
+/// closing rolls SQLite's transaction back. Returned to the pool inside `BEGIN IMMEDIATE`, it
+/// kept the database's write lock, and every other writer — the ledger first — failed with
+/// "database is locked" until the process ended.
+struct Open {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    open: bool,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
     }
 }
 
@@ -1214,6 +1245,71 @@ pub fn private_file(file: &Path) -> R<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write whose future is dropped inside its transaction (a client that left, a task
+    /// aborted at shutdown) does not keep the write lock: the next writes go through at once,
+    /// on the main pool and on the ledger's connection, and the dropped write left nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_dropped_inside_its_transaction_does_not_keep_the_write_lock() {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-store-dropped-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = SqliteStore::open(&dir.join("t.db")).await.unwrap();
+        store
+            .write(async |c: &mut SqliteConnection| {
+                sqlx::raw_sql("CREATE TABLE t (x INTEGER)")
+                    .execute(c)
+                    .await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let (inside, is_inside) = tokio::sync::oneshot::channel::<()>();
+            let s = store.clone();
+            let dropped = tokio::spawn(async move {
+                s.write(async |c: &mut SqliteConnection| {
+                    sqlx::raw_sql("INSERT INTO t VALUES (1)")
+                        .execute(&mut *c)
+                        .await?;
+                    let _ = inside.send(());
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+                .await
+            });
+            is_inside.await.unwrap();
+            dropped.abort();
+            assert!(dropped.await.unwrap_err().is_cancelled());
+            // Within the busy timeout (5 s), or "database is locked".
+            store
+                .write(async |c: &mut SqliteConnection| {
+                    sqlx::raw_sql("INSERT INTO t VALUES (2)").execute(c).await?;
+                    Ok(())
+                })
+                .await
+                .expect("the main pool writes");
+            store
+                .write_ledger(async |c: &mut SqliteConnection| {
+                    sqlx::raw_sql("INSERT INTO t VALUES (3)").execute(c).await?;
+                    Ok(())
+                })
+                .await
+                .expect("the ledger writes");
+        }
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![2, 2, 2, 3, 3, 3],
+            "the dropped writes left nothing"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A `COMMIT` that fails leaves SQLite's transaction open (here a deferred foreign key, checked
     /// at `COMMIT`; on a full disk, the write of the WAL). The ledger's one connection must not stay
