@@ -123,6 +123,25 @@ def cpu_seconds(proc):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(proc):
+    """CPU seconds per thread name (`comm`, digits dropped so a pool's threads add up)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        try:
+            with open(f"/proc/{proc.pid}/task/{task}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        name = "".join(c for c in head.split("(", 1)[1] if not c.isdigit()).rstrip("-_ ") or "?"
+        fields = rest.split()
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+THREADS = False
+
+
 def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     cmd = ["oha", "--no-tui", "--output-format", "json", "-z", f"{seconds}s", "-c", str(connections),
            "-m", "POST", "-H", "content-type: application/json", "-d", BODY]
@@ -132,6 +151,7 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
         cmd += ["-q", str(rate), "--latency-correction"]
     cmd.append(url)
     before = cpu_seconds(proc) if proc else None
+    threads_before = thread_cpu(proc) if proc and THREADS else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     data = json.loads(out)
     answered = sum(data.get("statusCodeDistribution", {}).values())
@@ -150,6 +170,9 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
         # included), in µs: less noisy than a tail percentile on a shared machine.
         "cpu_us": (cpu_seconds(proc) - before) / max(answered, 1) * 1e6 if proc else float("nan"),
         "raw": data,
+        # Per thread name, µs per answered request (--threads).
+        "threads": {k: (v - threads_before.get(k, 0)) / max(answered, 1) * 1e6
+                    for k, v in thread_cpu(proc).items()} if threads_before is not None else None,
     }
 
 
@@ -223,7 +246,11 @@ def main():
                     help="trace with this sample_ratio, exporting to a sink in this script")
     ap.add_argument("--against", metavar="BIN",
                     help="a second build, run as one more gateway beside the first each round (A/B)")
+    ap.add_argument("--threads", action="store_true",
+                    help="print each run's CPU per request per thread name of the serving process")
     args = ap.parse_args()
+    global THREADS
+    THREADS = args.threads
     if args.masking:
         global BODY
         BODY = MASKING_BODY
@@ -294,6 +321,11 @@ telemetry:
                       + " | CPU/request " + " ".join(f"{n} {row[n]['cpu_us']:.0f} µs" for n in ["direct"] + [n for n, *_ in gws])
                       + f" (non-200: {d['non_200']}/{g['non_200']})"
                       + " | own p99 " + " ".join(f"{n} {own(row[n])}" for n, *_ in gws), flush=True)
+                if THREADS:
+                    for n, *_ in gws:
+                        t = sorted(row[n]["threads"].items(), key=lambda kv: -kv[1])
+                        print(f"  {n} threads (µs/request): "
+                              + ", ".join(f"{k} {v:.1f}" for k, v in t if v >= 0.05), flush=True)
         for rnd in range(0 if args.no_max else args.rounds):
             d = oha(direct, args.seconds)
             _, _, url, key = gws[0]

@@ -23,7 +23,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tollgate_guard::policy::Applied;
-use tollgate_guard::stream::{Credentials, Output, OutputFilter, guard_output};
+use tollgate_guard::stream::{CredentialHold, Credentials, Output, OutputFilter, guard_output};
 use tollgate_guard::{Action, Entity, SessionTokens};
 use tollgate_providers::ProviderError;
 use tollgate_types::openai::{
@@ -713,9 +713,14 @@ fn delta_text<'a>(
 
 /// Appends `rest` to the string at `path` of a delta, making the objects on the way.
 fn append_delta_text(delta: &mut serde_json::Map<String, Value>, path: &str, rest: &str) {
-    let mut parts: Vec<&str> = path.split('.').collect();
+    append_at(delta, path.split('.').collect(), rest);
+}
+
+/// Appends `rest` to the string at the end of the object keys `parts` under `map`, making the
+/// objects on the way.
+fn append_at(map: &mut serde_json::Map<String, Value>, mut parts: Vec<&str>, rest: &str) {
     let Some(last) = parts.pop() else { return };
-    let mut map = delta;
+    let mut map = map;
     for p in parts {
         let next = map
             .entry(p)
@@ -733,8 +738,12 @@ fn append_delta_text(delta: &mut serde_json::Map<String, Value>, path: &str, res
     map.insert(last.into(), Value::String(before + rest));
 }
 
-/// Every string of a delta that is not a held-back text, a tool call or the role: applies `f`.
-fn other_delta_strings(delta: &mut serde_json::Map<String, Value>, f: &mut impl FnMut(&mut Value)) {
+/// Every string of a delta that is not a held-back text, a tool call or the role: applies `f`
+/// with the object keys that lead to it from the delta (`None` for one inside an array).
+fn other_delta_strings(
+    delta: &mut serde_json::Map<String, Value>,
+    f: &mut impl FnMut(Option<&[String]>, &mut Value),
+) {
     for (k, v) in delta.iter_mut() {
         match k.as_str() {
             "role" | "tool_calls" => {}
@@ -744,14 +753,241 @@ fn other_delta_strings(delta: &mut serde_json::Map<String, Value>, f: &mut impl 
                     for (ak, av) in audio.iter_mut() {
                         // `data` is the audio itself (base64).
                         if !(ak == "transcript" && av.is_string()) && ak != "data" {
-                            every_string(av, f);
+                            every_string_at(av, &mut Some(vec![k.clone(), ak.clone()]), f);
                         }
                     }
                 }
             }
-            _ => every_string(v, f),
+            _ => every_string_at(v, &mut Some(vec![k.clone()]), f),
         }
     }
+}
+
+/// [`every_string`] with the object keys that lead to each string (`None` once inside an
+/// array).
+fn every_string_at(
+    v: &mut Value,
+    path: &mut Option<Vec<String>>,
+    f: &mut impl FnMut(Option<&[String]>, &mut Value),
+) {
+    match v {
+        Value::String(_) => f(path.as_deref(), v),
+        Value::Array(items) => {
+            let mut none = None;
+            items
+                .iter_mut()
+                .for_each(|x| every_string_at(x, &mut none, f));
+        }
+        Value::Object(map) => {
+            for (k, x) in map.iter_mut() {
+                if k != "role" && k != "type" {
+                    if let Some(p) = path.as_mut() {
+                        p.push(k.clone());
+                    }
+                    every_string_at(x, path, f);
+                    if let Some(p) = path.as_mut() {
+                        p.pop();
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A streamed string no [`OutputFilter`] holds back, held only while it ends like the start of
+/// one of the gateway's credentials ([`CredentialHold`]): a credential cut one character per
+/// chunk across a tool call's name or a field a provider adds is masked like one in the content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Held {
+    /// A tool call's `id` or its function's `name`: the call's index and the keys to it.
+    Tool(u64, [&'static str; 2]),
+    /// A string of a delta reached through objects only: the keys to it.
+    Field(Vec<String>),
+}
+
+/// The [`CredentialHold`]s of a stream: its held strings and its log probabilities' tokens
+/// (shown only when answers are not scanned), per choice.
+#[derive(Debug, Default)]
+struct Holds {
+    texts: HashMap<(u64, Held), CredentialHold<()>>,
+    logprobs: HashMap<(u64, &'static str), CredentialHold<Value>>,
+}
+
+/// The lists of a choice's `logprobs` whose tokens spell its text.
+const LOGPROB_LISTS: [&str; 2] = ["content", "refusal"];
+
+impl Holds {
+    /// The next piece of a held string: what may be shown now.
+    fn text(&mut self, creds: &Credentials, idx: u64, at: Held, piece: String) -> String {
+        let hold = self.texts.entry((idx, at)).or_default();
+        hold.push(creds, [(piece, ())])
+            .into_iter()
+            .map(|(t, (), _)| t)
+            .collect()
+    }
+
+    /// A chunk's log probabilities of one choice: the entries that may be shown now (a token
+    /// that holds part of a credential shows the mark, without its bytes or alternatives).
+    fn logprobs(&mut self, creds: &Credentials, idx: u64, choice: &mut Value) {
+        for list in LOGPROB_LISTS {
+            let Some(entries) = choice
+                .pointer_mut(&format!("/logprobs/{list}"))
+                .and_then(Value::as_array_mut)
+            else {
+                continue;
+            };
+            let items = std::mem::take(entries).into_iter().map(|e| {
+                let t = e.get("token").and_then(Value::as_str).unwrap_or_default();
+                (t.to_string(), e)
+            });
+            let hold = self.logprobs.entry((idx, list)).or_default();
+            *entries = hold
+                .push(creds, items)
+                .into_iter()
+                .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
+                .collect();
+        }
+    }
+
+    /// Choice `idx` has finished: what its holds keep goes into `choice` (its delta, its log
+    /// probabilities), the strings guarded like every other string of a delta.
+    fn flush(
+        &mut self,
+        creds: &Credentials,
+        out: &Output<'_>,
+        counts: &mut BTreeMap<(Entity, Action), u32>,
+        idx: u64,
+        choice: &mut serde_json::Map<String, Value>,
+    ) {
+        let mut keys: Vec<(u64, Held)> =
+            self.texts.keys().filter(|k| k.0 == idx).cloned().collect();
+        keys.sort_unstable();
+        for key in keys {
+            let Some(mut hold) = self.texts.remove(&key) else {
+                continue;
+            };
+            self.found(hold.found(), counts);
+            let rest: String = hold.finish(creds).into_iter().map(|(t, (), _)| t).collect();
+            if rest.is_empty() {
+                continue;
+            }
+            let (rest, c) = guard_output(out, &rest);
+            for (k, n) in c {
+                *counts.entry(k).or_insert(0) += n;
+            }
+            let Some(delta) = choice
+                .entry("delta")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()))
+                .as_object_mut()
+            else {
+                continue;
+            };
+            match key.1 {
+                Held::Field(keys) => {
+                    append_at(delta, keys.iter().map(String::as_str).collect(), &rest)
+                }
+                Held::Tool(tidx, keys) => {
+                    let Some(calls) = delta
+                        .entry("tool_calls")
+                        .or_insert_with(|| Value::Array(Vec::new()))
+                        .as_array_mut()
+                    else {
+                        continue;
+                    };
+                    let pos = calls
+                        .iter()
+                        .position(|c| c.get("index").and_then(Value::as_u64) == Some(tidx));
+                    let p = pos.unwrap_or_else(|| {
+                        calls.push(serde_json::json!({ "index": tidx }));
+                        calls.len() - 1
+                    });
+                    if let Some(call) = calls[p].as_object_mut() {
+                        let parts = keys.into_iter().filter(|k| !k.is_empty()).collect();
+                        append_at(call, parts, &rest);
+                    }
+                }
+            }
+        }
+        for list in LOGPROB_LISTS {
+            let Some(mut hold) = self.logprobs.remove(&(idx, list)) else {
+                continue;
+            };
+            self.found(hold.found(), counts);
+            let rest: Vec<Value> = hold
+                .finish(creds)
+                .into_iter()
+                .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
+                .collect();
+            if rest.is_empty() {
+                continue;
+            }
+            let lp = choice
+                .entry("logprobs")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if lp.is_null() {
+                *lp = Value::Object(serde_json::Map::new());
+            }
+            let Some(lp) = lp.as_object_mut() else {
+                continue;
+            };
+            let entries = lp.entry(list).or_insert_with(|| Value::Array(Vec::new()));
+            if let Some(entries) = entries.as_array_mut() {
+                entries.extend(rest);
+            }
+        }
+    }
+
+    /// Counts occurrences masked as `SECRET_GENERIC` masked.
+    fn found(&self, n: u32, counts: &mut BTreeMap<(Entity, Action), u32>) {
+        if n > 0 {
+            *counts
+                .entry((Entity::SecretGeneric, Action::Mask))
+                .or_insert(0) += n;
+        }
+    }
+
+    /// The choices with something held.
+    fn choices(&self) -> impl Iterator<Item = u64> + '_ {
+        self.texts
+            .iter()
+            .filter(|(_, h)| h.is_holding())
+            .map(|(k, _)| k.0)
+            .chain(
+                self.logprobs
+                    .iter()
+                    .filter(|(_, h)| h.is_holding())
+                    .map(|(k, _)| k.0),
+            )
+    }
+
+    /// Every hold's count, the holds emptied (the stream has ended).
+    fn close(&mut self, counts: &mut BTreeMap<(Entity, Action), u32>) {
+        let n: u32 = self.texts.values().map(CredentialHold::found).sum::<u32>()
+            + self
+                .logprobs
+                .values()
+                .map(CredentialHold::found)
+                .sum::<u32>();
+        self.found(n, counts);
+        self.texts.clear();
+        self.logprobs.clear();
+    }
+}
+
+/// A log probability whose token held part of a credential: the token as masked, its bytes and
+/// alternatives dropped (they spell it too).
+fn blanked_logprob(mut e: Value, token: String) -> Value {
+    if let Some(m) = e.as_object_mut() {
+        m.insert("token".into(), Value::String(token));
+        if m.contains_key("bytes") {
+            m.insert("bytes".into(), Value::Null);
+        }
+        if m.contains_key("top_logprobs") {
+            m.insert("top_logprobs".into(), Value::Array(Vec::new()));
+        }
+    }
+    e
 }
 
 /// The output guard of a stream: rewrites each chunk's deltas; holds back what is not scanned
@@ -761,6 +997,8 @@ pub struct StreamShield {
     og: OutputGuard,
     /// Per (choice, text field or tool call).
     filters: HashMap<(u64, Slot), OutputFilter>,
+    /// The other strings, held for the gateway's credentials only.
+    holds: Holds,
     /// The last chunk's `id`, `object`, `created` and `model`, for a closing chunk of our own.
     envelope: Option<Value>,
     counts: BTreeMap<(Entity, Action), u32>,
@@ -775,6 +1013,7 @@ impl StreamShield {
             shown: og.capture.then(String::new),
             og,
             filters: HashMap::new(),
+            holds: Holds::default(),
             envelope: None,
             counts: BTreeMap::new(),
         }
@@ -833,23 +1072,30 @@ impl StreamShield {
             // Any other text a provider streams (annotations, `reasoning_details`, fields of
             // its own): guarded whole, as it comes.
             let counts = &mut self.counts;
-            other_delta_strings(delta, &mut |v: &mut Value| {
-                if let Some(text) = v.as_str() {
-                    let (shown, c) = guard_output(&out, text);
-                    for (k, n) in c {
-                        *counts.entry(k).or_insert(0) += n;
-                    }
-                    if shown != text {
-                        *v = Value::String(shown);
-                    }
+            let holds = &mut self.holds;
+            let creds = &*self.og.credentials;
+            other_delta_strings(delta, &mut |keys: Option<&[String]>, v: &mut Value| {
+                let Value::String(text) = v else { return };
+                if let (Some(keys), false) = (keys, creds.is_empty()) {
+                    let piece = std::mem::take(text);
+                    *text = holds.text(creds, idx, Held::Field(keys.to_vec()), piece);
+                }
+                let (shown, c) = guard_output(&out, text);
+                for (k, n) in c {
+                    *counts.entry(k).or_insert(0) += n;
+                }
+                if shown != *text {
+                    *text = shown;
                 }
             });
             // Log probabilities spell the text out token by token, past any mask: not shown
-            // when answers are scanned.
-            if out.scan
-                && let Some(lp) = choice.get_mut("logprobs")
-            {
-                *lp = Value::Null;
+            // when answers are scanned; otherwise held for the credentials like a text.
+            if out.scan {
+                if let Some(lp) = choice.get_mut("logprobs") {
+                    *lp = Value::Null;
+                }
+            } else if !creds.is_empty() {
+                self.holds.logprobs(creds, idx, choice);
             }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
@@ -857,9 +1103,18 @@ impl StreamShield {
             if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
                 for call in calls {
                     let tidx = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-                    // A call's id and name come whole, in one chunk.
-                    for at in ["/id", "/function/name"] {
+                    // A call's id and name usually come whole, in one chunk; held for the
+                    // credentials in case they do not.
+                    for (at, keys) in [
+                        ("/id", ["id", ""]),
+                        ("/function/name", ["function", "name"]),
+                    ] {
                         if let Some(Value::String(x)) = call.pointer_mut(at) {
+                            if !self.og.credentials.is_empty() {
+                                let piece = std::mem::take(x);
+                                let held = Held::Tool(tidx, keys);
+                                *x = self.holds.text(&self.og.credentials, idx, held, piece);
+                            }
                             let (shown, c) = guard_output(&out, x);
                             for (k, n) in c {
                                 *self.counts.entry(k).or_insert(0) += n;
@@ -881,6 +1136,10 @@ impl StreamShield {
                 if let Some(s) = self.shown.as_mut() {
                     s.push_str(&rest);
                 }
+                if let Some(choice) = choice.as_object_mut() {
+                    self.holds
+                        .flush(&self.og.credentials, &out, &mut self.counts, idx, choice);
+                }
             }
         }
         let mut envelope = serde_json::Map::new();
@@ -897,6 +1156,7 @@ impl StreamShield {
     pub fn finish(&mut self) -> Option<Bytes> {
         let out = self.og.output();
         let mut idxs: Vec<u64> = self.filters.keys().map(|k| k.0).collect();
+        idxs.extend(self.holds.choices());
         idxs.sort_unstable();
         idxs.dedup();
         let mut choices = Vec::new();
@@ -906,9 +1166,22 @@ impl StreamShield {
             if let Some(s) = self.shown.as_mut() {
                 s.push_str(&rest);
             }
-            if !delta.is_empty() {
-                choices
-                    .push(serde_json::json!({"index": idx, "delta": delta, "finish_reason": null}));
+            let mut choice = serde_json::Map::new();
+            choice.insert("index".into(), idx.into());
+            choice.insert("delta".into(), Value::Object(delta));
+            self.holds.flush(
+                &self.og.credentials,
+                &out,
+                &mut self.counts,
+                idx,
+                &mut choice,
+            );
+            let empty = choice
+                .get("delta")
+                .is_none_or(|d| d.as_object().is_some_and(|d| d.is_empty()));
+            if !empty || choice.contains_key("logprobs") {
+                choice.insert("finish_reason".into(), Value::Null);
+                choices.push(Value::Object(choice));
             }
         }
         if choices.is_empty() {
@@ -937,6 +1210,7 @@ impl StreamShield {
             }
         }
         self.filters.clear();
+        self.holds.close(&mut self.counts);
         report.add("output", &self.counts);
         report.output = self.og.ran();
     }
@@ -1268,5 +1542,128 @@ mod tests {
             last["id"], "c1",
             "the closing chunk carries the stream's id"
         );
+    }
+
+    const KEY: &str = "Zq7Vx3PLm9TwQe4RkY2b";
+
+    /// A shield whose gateway holds the provider key [`KEY`].
+    fn keyed(yaml: &str) -> StreamShield {
+        let mut og = guard_for(yaml, SessionTokens::default());
+        og.credentials = Arc::new(Credentials::new([KEY]));
+        StreamShield::new(og)
+    }
+
+    fn frame(v: Value) -> Bytes {
+        Bytes::from(v.to_string())
+    }
+
+    /// A provider echoing the key one character per chunk — in a tool call's name, in a delta
+    /// field of its own, in the log probabilities' tokens when answers are not scanned — never
+    /// shows it: the pieces that begin it are held until it is whole, then masked (attack
+    /// 2026-12-02 A3). What the client joins shows at most two of its characters, then the mark.
+    #[test]
+    fn a_credential_cut_one_character_per_chunk_is_masked_in_every_streamed_field() {
+        for yaml in ["", "scan: { output: false }"] {
+            let mut s = keyed(yaml);
+            let mut frames = vec![s.rewrite(&chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "f_", "arguments": ""}}]}),
+                None,
+            ))];
+            for c in KEY.chars() {
+                let c = c.to_string();
+                frames.push(s.rewrite(&chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"name": c}}]}),
+                    None,
+                )));
+                frames.push(s.rewrite(&chunk(json!({"x_echo": c, "x_deep": {"k": c}}), None)));
+                let mut v: Value =
+                    serde_json::from_slice(&chunk(json!({"content": ""}), None)).unwrap();
+                v["choices"][0]["logprobs"] = json!({"content": [{"token": c, "logprob": -0.1, "bytes": c.as_bytes(), "top_logprobs": [{"token": c, "logprob": -0.1}]}]});
+                frames.push(s.rewrite(&frame(v)));
+            }
+            frames.push(s.rewrite(&chunk(json!({"x_echo": "!"}), Some("tool_calls"))));
+            frames.extend(s.finish());
+            let (mut name, mut echo, mut deep, mut tokens, mut bytes) = (
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                Vec::new(),
+            );
+            for f in &frames {
+                let v: Value = serde_json::from_slice(f).unwrap();
+                let c = &v["choices"][0];
+                name.push_str(
+                    c["delta"]["tool_calls"][0]["function"]["name"]
+                        .as_str()
+                        .unwrap_or(""),
+                );
+                echo.push_str(c["delta"]["x_echo"].as_str().unwrap_or(""));
+                deep.push_str(c["delta"]["x_deep"]["k"].as_str().unwrap_or(""));
+                for e in c["logprobs"]["content"].as_array().into_iter().flatten() {
+                    tokens.push_str(e["token"].as_str().unwrap());
+                    for b in e["bytes"].as_array().into_iter().flatten() {
+                        bytes.push(b.as_u64().unwrap() as u8);
+                    }
+                }
+            }
+            let all: String = frames
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).to_string())
+                .collect();
+            assert!(!all.contains(&KEY[..4]), "{yaml}: {all}");
+            assert_eq!(name, "f_Zq<SECRET_GENERIC>", "{yaml}");
+            assert_eq!(echo, "Zq<SECRET_GENERIC>!", "{yaml}");
+            assert_eq!(deep, "Zq<SECRET_GENERIC>", "{yaml}");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(&KEY[..4]),
+                "{yaml}"
+            );
+            if yaml.is_empty() {
+                assert_eq!(tokens, "", "scanned answers show no log probabilities");
+            } else {
+                assert_eq!(tokens, "Zq<SECRET_GENERIC>", "{yaml}");
+            }
+            let mut report = GuardReport::default();
+            s.report_into(&mut report);
+            let masked = report.counts[&(Entity::SecretGeneric, Action::Mask, "output")];
+            assert_eq!(masked, if yaml.is_empty() { 3 } else { 4 }, "{yaml}");
+        }
+    }
+
+    /// Names and fields that only begin like a credential come out whole and in order — at the
+    /// next chunk, or at the choice's end when nothing follows — and ordinary ones at once.
+    #[test]
+    fn a_start_that_does_not_become_a_credential_comes_out_whole() {
+        let mut s = keyed("scan: { output: false }");
+        let first = s.rewrite(&chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "get_weather", "arguments": ""}}]}),
+            None,
+        ));
+        let v: Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(
+            v["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
+        // "Zq7" begins the key: held.
+        let held = s.rewrite(&chunk(
+            json!({"tool_calls": [{"index": 1, "id": "call_2", "function": {"name": "Zq7", "arguments": "{}"}}], "x_echo": "xZq7"}),
+            None,
+        ));
+        let v: Value = serde_json::from_slice(&held).unwrap();
+        assert_eq!(
+            v["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+            ""
+        );
+        assert_eq!(v["choices"][0]["delta"]["x_echo"], "");
+        let last = s.rewrite(&chunk(json!({}), Some("tool_calls")));
+        let v: Value = serde_json::from_slice(&last).unwrap();
+        let d = &v["choices"][0]["delta"];
+        assert_eq!(d["tool_calls"][0]["index"], 1);
+        assert_eq!(d["tool_calls"][0]["function"]["name"], "Zq7");
+        // The arguments, held by their own filter until the choice ends, come beside it.
+        assert_eq!(d["tool_calls"][0]["function"]["arguments"], "{}");
+        assert_eq!(d["x_echo"], "xZq7");
+        assert_eq!(s.finish(), None, "nothing is left");
     }
 }

@@ -160,6 +160,187 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The length of the longest end of `hay` that begins one of the credentials (written as
+    /// is) without being all of it: what must be held back until the next piece shows whether
+    /// a credential follows.
+    pub fn open_prefix(&self, hay: &[u8]) -> usize {
+        let mut best = 0;
+        for secret in &self.secrets {
+            let most = (secret.len() - 1).min(hay.len());
+            for len in (best + 1..=most).rev() {
+                if hay[hay.len() - len] == secret[0] && hay.ends_with(&secret[..len]) {
+                    best = len;
+                    break;
+                }
+            }
+        }
+        best
+    }
+}
+
+/// The gateway's credentials in a text that arrives as a sequence of *items* the gateway passes
+/// on one by one and cannot rewrite once sent — the pieces of a streamed field no filter holds
+/// back (a tool call's name, a field a provider adds to its deltas) or the tokens of a stream's
+/// log probabilities — each carrying its text and a payload (`T`) of its own.
+///
+/// A credential cut across items (one character per chunk) is found in the items' joined text:
+/// items that end with the start of a credential ([`Credentials::open_prefix`], at least
+/// [`HOLD_FROM`] bytes of it) are held until the next items show whether it goes on; an item
+/// that holds part of a whole occurrence has that part masked (the first one shows
+/// `<SECRET_GENERIC>`). At most `HOLD_FROM - 1` bytes of a credential are shown before its
+/// start is held, and only a text ending exactly like the start of a credential is delayed.
+#[derive(Debug)]
+pub struct CredentialHold<T> {
+    /// The end of what was released, for occurrences that start in it.
+    tail: String,
+    /// Items not released yet.
+    held: Vec<(String, T)>,
+    /// Occurrences masked.
+    found: u32,
+}
+
+/// The least length of a credential's start that is held back: shorter starts are shown (they
+/// are too short to tell anything), so an ordinary text is almost never delayed.
+pub const HOLD_FROM: usize = 3;
+
+impl<T> Default for CredentialHold<T> {
+    fn default() -> Self {
+        CredentialHold {
+            tail: String::new(),
+            held: Vec::new(),
+            found: 0,
+        }
+    }
+}
+
+impl<T> CredentialHold<T> {
+    /// How many occurrences were masked so far.
+    pub fn found(&self) -> u32 {
+        self.found
+    }
+
+    /// Whether items are held.
+    pub fn is_holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Takes the next items; gives those that may be shown now, in order, each with its text
+    /// (masked where a credential was) and whether it was changed.
+    pub fn push(
+        &mut self,
+        creds: &Credentials,
+        items: impl IntoIterator<Item = (String, T)>,
+    ) -> Vec<(String, T, bool)> {
+        self.held.extend(items);
+        self.release(creds, false)
+    }
+
+    /// The text has ended: every held item, masked where a credential is whole (an unfinished
+    /// start is no credential).
+    pub fn finish(&mut self, creds: &Credentials) -> Vec<(String, T, bool)> {
+        self.release(creds, true)
+    }
+
+    /// Releases what may be shown (at the end, everything).
+    fn release(&mut self, creds: &Credentials, last: bool) -> Vec<(String, T, bool)> {
+        if creds.is_empty() {
+            return std::mem::take(&mut self.held)
+                .into_iter()
+                .map(|(t, p)| (t, p, false))
+                .collect();
+        }
+        let mut joined = self.tail.clone();
+        let base = joined.len();
+        // Where each held item starts in `joined`.
+        let mut starts = Vec::with_capacity(self.held.len());
+        for (text, _) in &self.held {
+            starts.push(joined.len());
+            joined.push_str(text);
+        }
+        let spans: Vec<(usize, usize)> = creds
+            .spans(joined.as_bytes())
+            .into_iter()
+            .filter(|&(_, b)| b > base)
+            .collect();
+        // What is open at the end, after the last occurrence.
+        let after = spans.last().map_or(0, |s| s.1);
+        let open = creds.open_prefix(&joined.as_bytes()[after..]);
+        let hold_at = if open >= HOLD_FROM && !last {
+            joined.len() - open
+        } else {
+            joined.len()
+        };
+        let ends: Vec<usize> = starts
+            .iter()
+            .zip(&self.held)
+            .map(|(s, (t, _))| s + t.len())
+            .collect();
+        let n = self.held.len();
+        // The first item held; earlier still if an occurrence crosses it, so that an occurrence
+        // is always masked in one release (held items keep their own text, and are read again
+        // with the tail next time).
+        let mut cut = (0..n).find(|&i| ends[i] > hold_at).unwrap_or(n);
+        loop {
+            let c = if cut < n { starts[cut] } else { joined.len() };
+            match spans.iter().find(|&&(a, b)| a < c && c < b) {
+                // Never past the first item: an occurrence that began in the tail is held whole
+                // from there.
+                Some(&(a, _)) if cut > 0 => cut = (0..n).find(|&i| ends[i] > a).unwrap_or(0),
+                _ => break,
+            }
+        }
+        let released_end = if cut < n { starts[cut] } else { joined.len() };
+        let spans: Vec<(usize, usize)> =
+            spans.into_iter().filter(|s| s.1 <= released_end).collect();
+        let mut items = std::mem::take(&mut self.held);
+        self.held = items.split_off(cut);
+        let mut out = Vec::with_capacity(items.len());
+        for (i, (text, payload)) in items.into_iter().enumerate() {
+            let (start, end) = (starts[i], ends[i]);
+            let mut shown = String::new();
+            let mut at = start;
+            let mut changed = false;
+            for &(a, b) in &spans {
+                let (from, to) = (a.max(start), b.min(end));
+                if from >= to && !(start..end).contains(&a.max(base)) {
+                    continue;
+                }
+                changed = true;
+                shown.push_str(&joined[at..from]);
+                // The mark goes where the occurrence's first unreleased byte was.
+                if (start..end).contains(&a.max(base)) {
+                    shown.push('<');
+                    shown.push_str(Entity::SecretGeneric.as_str());
+                    shown.push('>');
+                }
+                at = to.max(at);
+            }
+            if !changed {
+                out.push((text, payload, false));
+                continue;
+            }
+            shown.push_str(&joined[at..end]);
+            out.push((shown, payload, true));
+        }
+        self.found += u32::try_from(spans.len()).unwrap_or(u32::MAX);
+        self.keep_tail(creds, &out);
+        out
+    }
+
+    /// Keeps the end of what was shown: enough for an occurrence that starts in it.
+    fn keep_tail(&mut self, creds: &Credentials, shown: &[(String, T, bool)]) {
+        for (t, _, _) in shown {
+            self.tail.push_str(t);
+        }
+        let keep = creds.longest_written();
+        if self.tail.len() > keep {
+            let cut = floor_boundary(&self.tail, self.tail.len() - keep);
+            self.tail.drain(..cut);
+        }
+    }
+}
+
 /// Where `secret` ends if it is written at `at` of `hay`, each byte as is, as `\uXXXX` (an ASCII
 /// byte) or, for `/`, as `\/`.
 fn written_at(hay: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
@@ -733,6 +914,93 @@ mod tests {
         assert_eq!(c.spans(hay.as_bytes()), [(2, hay.len() - 1)]);
     }
 
+    /// Pushes `items` one at a time through a hold; gives the joined text shown.
+    fn held_through(items: &[&str]) -> (String, CredentialHold<usize>) {
+        let mut h = CredentialHold::default();
+        let mut shown = String::new();
+        for (i, item) in items.iter().enumerate() {
+            for (t, _, _) in h.push(credentials(), [(item.to_string(), i)]) {
+                shown.push_str(&t);
+            }
+        }
+        for (t, _, _) in h.finish(credentials()) {
+            shown.push_str(&t);
+        }
+        (shown, h)
+    }
+
+    #[test]
+    fn a_credential_one_character_per_item_is_masked() {
+        let mut items = vec!["call "];
+        let chars: Vec<String> = CRED.chars().map(String::from).collect();
+        items.extend(chars.iter().map(String::as_str));
+        items.push(" done");
+        let (shown, h) = held_through(&items);
+        assert_eq!(shown, "call gw<SECRET_GENERIC> done");
+        assert_eq!(h.found(), 1);
+        assert!(!h.is_holding());
+    }
+
+    #[test]
+    fn held_items_come_out_in_order_with_their_payloads() {
+        let mut h = CredentialHold::default();
+        // No start of a credential: out at once, unchanged.
+        let out = h.push(credentials(), [("get_weather".to_string(), 1)]);
+        assert_eq!(out, [("get_weather".to_string(), 1, false)]);
+        // "gw-" begins CRED: held, and what follows with it.
+        assert!(h.push(credentials(), [("x gw-".to_string(), 2)]).is_empty());
+        assert!(h.push(credentials(), [("cr".to_string(), 3)]).is_empty());
+        assert!(h.is_holding());
+        // It does not go on as CRED: everything held comes out as it was, in order.
+        let out = h.push(credentials(), [("owd".to_string(), 4)]);
+        assert_eq!(
+            out,
+            [
+                ("x gw-".to_string(), 2, false),
+                ("cr".to_string(), 3, false),
+                ("owd".to_string(), 4, false)
+            ]
+        );
+        // A start left open at the end is no credential: released by finish.
+        assert!(h.push(credentials(), [("gw-c".to_string(), 5)]).is_empty());
+        assert_eq!(h.finish(credentials()), [("gw-c".to_string(), 5, false)]);
+        assert_eq!(h.found(), 0);
+    }
+
+    #[test]
+    fn an_occurrence_across_items_is_marked_once_and_flagged_in_each() {
+        let mut h = CredentialHold::default();
+        let (a, b) = CRED.split_at(6);
+        let out = h.push(
+            credentials(),
+            [
+                (format!("k={a}"), 'a'),
+                (format!("{b}!"), 'b'),
+                ("end".to_string(), 'c'),
+            ],
+        );
+        assert_eq!(
+            out,
+            [
+                ("k=<SECRET_GENERIC>".to_string(), 'a', true),
+                ("!".to_string(), 'b', true),
+                ("end".to_string(), 'c', false)
+            ]
+        );
+        assert_eq!(h.found(), 1);
+    }
+
+    #[test]
+    fn open_prefix_is_the_longest_start_of_a_credential_at_the_end() {
+        let c = credentials();
+        assert_eq!(c.open_prefix(b"x gw-cr"), 5);
+        assert_eq!(c.open_prefix(b"x sk-proj-Gat"), 11);
+        assert_eq!(c.open_prefix(b"get_weather"), 0);
+        // A whole credential is not open.
+        assert_eq!(c.open_prefix(CRED.as_bytes()), 0);
+        assert_eq!(c.open_prefix(b""), 0);
+    }
+
     fn piece() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("<EMAIL_ADDRESS_1>".to_string()),
@@ -786,6 +1054,65 @@ mod tests {
             prop_assert_eq!(f.counts(), &whole_counts);
             prop_assert!(!f.is_holding());
             prop_assert!(!shown.contains(CRED) && !shown.contains(CRED_SHAPED), "{}", shown);
+        }
+
+        /// However a text is cut into items and pushed, no credential is shown, each
+        /// occurrence shows one mark after at most `HOLD_FROM - 1` of its bytes, every other
+        /// byte is shown as it was, and nothing is held after the end.
+        #[test]
+        fn a_hold_shows_no_credential_however_the_items_are_cut(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(CRED.to_string()),
+                Just(CRED_SHAPED.to_string()),
+                Just("gw-".to_string()),
+                Just("gw-cred-Zq".to_string()),
+                Just("sk-proj-".to_string()),
+                Just("é".to_string()),
+                "[a-z_ ]{1,12}",
+            ], 0..12),
+            cuts in proptest::collection::vec(0usize..100, 0..40),
+            group in 1usize..4,
+        ) {
+            let c = credentials();
+            let text = parts.concat();
+            let mut bounds: Vec<usize> = cuts
+                .into_iter()
+                .map(|x| floor_boundary(&text, x * text.len() / 100))
+                .collect();
+            bounds.push(0);
+            bounds.push(text.len());
+            bounds.sort_unstable();
+            bounds.dedup();
+            let items: Vec<(String, usize)> = bounds
+                .windows(2)
+                .enumerate()
+                .map(|(i, w)| (text[w[0]..w[1]].to_string(), i))
+                .collect();
+            let mut h = CredentialHold::default();
+            let mut out = Vec::new();
+            for g in items.chunks(group) {
+                out.extend(h.push(c, g.to_vec()));
+            }
+            out.extend(h.finish(c));
+            prop_assert!(!h.is_holding());
+            let order: Vec<usize> = out.iter().map(|x| x.1).collect();
+            prop_assert_eq!(order, (0..items.len()).collect::<Vec<_>>());
+            let shown: String = out.iter().map(|x| x.0.as_str()).collect();
+            prop_assert!(!shown.contains(CRED) && !shown.contains(CRED_SHAPED), "{}", shown);
+            let spans = c.spans(text.as_bytes());
+            prop_assert_eq!(h.found() as usize, spans.len());
+            // Walk the text and what was shown side by side.
+            let mark = "<SECRET_GENERIC>";
+            let (mut i, mut j) = (0, 0);
+            for (a, b) in spans {
+                prop_assert_eq!(&shown[i..i + (a - j)], &text[j..a]);
+                i += a - j;
+                let k = shown[i..].find(mark).unwrap();
+                prop_assert!(k < HOLD_FROM && text[a..b].starts_with(&shown[i..i + k]), "{}", shown);
+                i += k + mark.len();
+                j = b;
+            }
+            prop_assert_eq!(&shown[i..], &text[j..]);
         }
 
         /// Without findings, the filter only puts tokens back: exactly what unmasking the
