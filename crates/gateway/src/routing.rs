@@ -144,9 +144,11 @@ fn backoff(base: Duration, retry: u32, asked: Option<Duration>) -> Duration {
 pub struct Redactor(Arc<[String]>, Arc<tollgate_guard::stream::Credentials>);
 
 impl Redactor {
-    /// A redactor for every non-empty credential of `config`.
+    /// A redactor for every non-empty credential of `config`: provider keys and webhook
+    /// secrets — of a `whsec_<base64>` secret also its base64 part and the signing key it
+    /// decodes to, with which alerts could be forged.
     pub fn for_config(config: &Config) -> Redactor {
-        let secrets: Vec<String> = config
+        let mut secrets: Vec<String> = config
             .providers
             .iter()
             .filter_map(|p| p.api_key.as_ref())
@@ -154,8 +156,26 @@ impl Redactor {
             .map(|s| s.expose().to_string())
             .filter(|s| !s.is_empty())
             .collect();
-        let credentials =
-            tollgate_guard::stream::Credentials::new(secrets.iter().map(String::as_str));
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for (_, secret) in &config.webhooks {
+            let Some(secret) = secret.as_ref().map(|s| s.expose()) else {
+                continue;
+            };
+            if let Some(encoded) = secret.strip_prefix("whsec_") {
+                let key = crate::alerts::signing_key(secret);
+                secrets.push(encoded.to_string());
+                if let Ok(text) = std::str::from_utf8(&key) {
+                    secrets.push(text.to_string());
+                }
+                keys.push(key);
+            }
+        }
+        let credentials = tollgate_guard::stream::Credentials::from_bytes(
+            secrets
+                .iter()
+                .map(String::as_bytes)
+                .chain(keys.iter().map(Vec::as_slice)),
+        );
         Redactor(secrets.into(), Arc::new(credentials))
     }
 

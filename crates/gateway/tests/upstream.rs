@@ -412,6 +412,114 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
     }
 }
 
+/// An upstream that writes the gateway's credentials encoded — base64 and base64url (also
+/// inside a longer encoded text), hex, percent-encoded, reversed — or a webhook's signing key
+/// (the base64 part of its `whsec_` secret, the key it decodes to) into a successful answer,
+/// complete or streamed, never shows them: each is masked, under a policy that scans answers
+/// and one that does not (attack 2026-12-02 A5, A6).
+#[tokio::test]
+async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let webhook_key = "hook-signing-key-7Hq2Xv9Lp4";
+    let whsec = format!("whsec_{}", STANDARD.encode(webhook_key));
+    let hook_b64 = STANDARD.encode(webhook_key);
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move |headers: HeaderMap, body: axum::Json<Value>| {
+            let (webhook_key, hook_b64) = (webhook_key.to_string(), hook_b64.clone());
+            async move {
+                let key = headers["authorization"].to_str().unwrap()["Bearer ".len()..].to_string();
+                let hex: String = key.bytes().map(|b| format!("{b:02X}")).collect();
+                let pct: String = key.bytes().map(|b| format!("%{b:02x}")).collect();
+                let inner = STANDARD.encode(format!("xy{key}z"));
+                let text = format!(
+                    "b64 {} url {} inner {inner} hex {hex} pct {pct} rev {} hook {hook_b64} hookkey {webhook_key} end",
+                    STANDARD.encode(&key),
+                    URL_SAFE_NO_PAD.encode(&key),
+                    key.chars().rev().collect::<String>(),
+                );
+                if body.0["stream"] == json!(true) {
+                    let mut sse = String::new();
+                    let chars: Vec<char> = text.chars().collect();
+                    for piece in chars.chunks(5) {
+                        let piece: String = piece.iter().collect();
+                        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+                        sse.push_str(&format!("data: {chunk}\n\n"));
+                    }
+                    sse.push_str("data: [DONE]\n\n");
+                    return ([("content-type", "text/event-stream")], sse).into_response();
+                }
+                axum::Json(json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}))
+                .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\nalerts: {{ webhooks: [{{ url: \"http://127.0.0.1:1/hook\", secret: \"{whsec}\" }}] }}\n"
+    ))
+    .await;
+    // Pieces of each form that no mask may leave behind.
+    let hex: String = secret.bytes().map(|b| format!("{b:02X}")).collect();
+    let pct: String = secret.bytes().map(|b| format!("%{b:02x}")).collect();
+    let b64 = STANDARD.encode(secret);
+    let inner = STANDARD.encode(format!("xy{secret}z"));
+    let leaks = [
+        secret.to_string(),
+        b64[2..20].to_string(),
+        URL_SAFE_NO_PAD.encode(secret)[2..20].to_string(),
+        inner[4..22].to_string(),
+        hex[4..30].to_string(),
+        pct[6..40].to_string(),
+        secret.chars().rev().collect::<String>()[2..14].to_string(),
+        STANDARD.encode(webhook_key)[2..20].to_string(),
+        webhook_key[2..].to_string(),
+    ];
+    for scan_output in [true, false] {
+        g.set_policy(json!({ "scan": { "output": scan_output } }))
+            .await;
+        for stream in [false, true] {
+            let resp = g
+                .post(json!({"model": "r", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}))
+                .await;
+            assert_eq!(resp.status(), 200, "scan {scan_output}, stream {stream}");
+            let shown = if stream {
+                streamed_text(&sse_data(resp).await)
+            } else {
+                let v: Value = resp.json().await.unwrap();
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            };
+            for leak in &leaks {
+                assert!(
+                    !shown.contains(leak.as_str()),
+                    "scan {scan_output}, stream {stream}: {leak} in {shown}"
+                );
+            }
+            assert_eq!(
+                shown.matches("<SECRET_GENERIC>").count(),
+                8,
+                "scan {scan_output}, stream {stream}: {shown}"
+            );
+            assert!(
+                shown.starts_with("b64 ") && shown.ends_with(" end"),
+                "{shown}"
+            );
+        }
+    }
+}
+
 /// An upstream that answers with a redirect is not followed: the request (the provider key, the
 /// prompt) is never re-sent to where `Location` points; the client gets an upstream error.
 #[tokio::test]

@@ -83,8 +83,49 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials({} kept)", self.secrets.len())
+        write!(f, "Credentials({} forms)", self.secrets.len())
     }
+}
+
+/// The ways a secret is searched for in an answer: as it is, reversed, in hex (either case),
+/// percent-encoded (every byte, or as a URL's query writes it, either case), and in base64 and
+/// base64url — there as the characters that only the secret's bytes decide, at each of the three
+/// places it can start in a base64 group, so it is found inside a longer encoded text too.
+/// Spelled out with spaces, invisible characters or HTML entities it is not found.
+pub fn written_forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let mut forms = vec![secret.to_vec(), secret.iter().rev().copied().collect()];
+    let hex = |upper: bool, every: bool, prefix: &str| -> Vec<u8> {
+        let mut out = String::with_capacity(secret.len() * 3);
+        for &b in secret {
+            if !every && (b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+                out.push(b as char);
+            } else if upper {
+                out.push_str(&format!("{prefix}{b:02X}"));
+            } else {
+                out.push_str(&format!("{prefix}{b:02x}"));
+            }
+        }
+        out.into_bytes()
+    };
+    for upper in [false, true] {
+        forms.push(hex(upper, true, ""));
+        forms.push(hex(upper, true, "%"));
+        forms.push(hex(upper, false, "%"));
+    }
+    let n = secret.len();
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for offset in 0..3 {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(secret);
+            let encoded = engine.encode(&bytes).into_bytes();
+            // Characters whose six bits all come from the secret.
+            let (from, to) = ((8 * offset).div_ceil(6), (8 * (offset + n)) / 6);
+            forms.push(encoded[from..to.min(encoded.len())].to_vec());
+        }
+    }
+    forms
 }
 
 /// The longest form of one byte in JSON (`\u0073`).
@@ -97,15 +138,26 @@ impl Credentials {
 
     /// The credentials among `secrets` ([`Self::MIN_LEN`] bytes or longer, without whitespace).
     pub fn new<'s>(secrets: impl IntoIterator<Item = &'s str>) -> Credentials {
-        let mut kept: Vec<&str> = secrets
-            .into_iter()
-            .filter(|s| s.len() >= Self::MIN_LEN && !s.bytes().any(|b| b.is_ascii_whitespace()))
-            .collect();
+        Self::from_bytes(secrets.into_iter().map(str::as_bytes))
+    }
+
+    /// [`Self::new`] for secrets that may not be text (a webhook's decoded signing key): each
+    /// is searched as it is written, when it is text, and in the encodings an answer may carry
+    /// it in ([`written_forms`]).
+    pub fn from_bytes<'s>(secrets: impl IntoIterator<Item = &'s [u8]>) -> Credentials {
+        let mut kept: Vec<Vec<u8>> = Vec::new();
+        for secret in secrets {
+            if secret.len() >= Self::MIN_LEN && !secret.iter().any(u8::is_ascii_whitespace) {
+                kept.extend(written_forms(secret));
+            }
+        }
+        // Only text can be in an answer, and a form that is text starts on a character.
+        kept.retain(|f| f.len() >= Self::MIN_LEN && std::str::from_utf8(f).is_ok());
         kept.sort_unstable();
         kept.dedup();
         Credentials {
-            longest: kept.iter().map(|s| s.len()).max().unwrap_or(0),
-            secrets: kept.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            longest: kept.iter().map(Vec::len).max().unwrap_or(0),
+            secrets: kept,
         }
     }
 
@@ -914,6 +966,49 @@ mod tests {
         assert_eq!(c.spans(hay.as_bytes()), [(2, hay.len() - 1)]);
     }
 
+    /// A credential is found in every form of [`written_forms`], at any place inside a longer
+    /// base64 text, and a key that is not text (a webhook's decoded signing key) by its
+    /// encodings; an ordinary text is left alone.
+    #[test]
+    fn credentials_are_found_in_their_encoded_forms() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let key = "ab/cd+ef=gh/IJ9kLmN0";
+        let c = Credentials::new([key]);
+        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+        let mut forms = vec![
+            STANDARD.encode(key),
+            URL_SAFE.encode(key),
+            hex.clone(),
+            hex.to_uppercase(),
+            key.bytes().map(|b| format!("%{b:02X}")).collect(),
+            "ab%2fcd%2bef%3dgh%2fIJ9kLmN0".to_string(),
+            key.chars().rev().collect(),
+        ];
+        for pad in ["", "x", "xy"] {
+            forms.push(STANDARD.encode(format!("{pad}{key}tail")));
+            forms.push(URL_SAFE.encode(format!("{pad}{key}tail")));
+        }
+        for form in &forms {
+            let text = format!("see {form} here");
+            assert_eq!(c.spans(text.as_bytes()).len(), 1, "{form}");
+        }
+        let ordinary = "see aGVsbG8gd29ybGQ= and 48656c6c6f and %41%42 here";
+        assert!(c.spans(ordinary.as_bytes()).is_empty());
+        let binary: Vec<u8> = (0u8..24).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+        let c = Credentials::from_bytes([binary.as_slice()]);
+        assert!(!c.is_empty());
+        for form in [
+            STANDARD.encode(&binary),
+            binary
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        ] {
+            assert_eq!(c.spans(format!("k={form}").as_bytes()).len(), 1, "{form}");
+        }
+    }
+
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
     fn held_through(items: &[&str]) -> (String, CredentialHold<usize>) {
         let mut h = CredentialHold::default();
@@ -996,8 +1091,8 @@ mod tests {
         assert_eq!(c.open_prefix(b"x gw-cr"), 5);
         assert_eq!(c.open_prefix(b"x sk-proj-Gat"), 11);
         assert_eq!(c.open_prefix(b"get_weather"), 0);
-        // A whole credential is not open.
-        assert_eq!(c.open_prefix(CRED.as_bytes()), 0);
+        // A whole credential is not open (its last character begins its reversed form).
+        assert_eq!(c.open_prefix(CRED.as_bytes()), 1);
         assert_eq!(c.open_prefix(b""), 0);
     }
 
