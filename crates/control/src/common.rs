@@ -310,12 +310,16 @@ pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u3
 pub(crate) fn list_query(q: &HashMap<String, String>) -> Result<PageRequest> {
     let after = q.get("after").cloned();
     if let Some(a) = &after {
-        let id_like = a.len() <= 128
-            && a.split_once('_')
-                .is_some_and(|(kind, rest)| !kind.is_empty() && !rest.is_empty())
-            && a.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !id_like {
+        // Exactly the shape of an id the store issues (`pod_` and 32 lower-case hex digits): an
+        // id changed in case or length was never a `next`, and is refused rather than read as
+        // a place in the list.
+        let issued = a.split_once('_').is_some_and(|(kind, rest)| {
+            !kind.is_empty()
+                && kind.bytes().all(|b| b.is_ascii_lowercase())
+                && rest.len() == 32
+                && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if !issued {
             return Err(ApiError::invalid(
                 "`after` must be the `next` of an earlier page",
                 Some("after".into()),

@@ -31,11 +31,51 @@ pub async fn create_pod(
     let req: CreatePod = body(&gw, &headers, b).await?;
     name_ok("name", &req.name)?;
     text_ok("description", &req.description, 2000)?;
+    name_free(&gw, &req.name, None).await?;
     Ok(created(Pod::from(
         gw.store
             .create_pod(&p.actor(), &req.name, &req.description)
             .await?,
     )))
+}
+
+/// A pod name as people read it: case, compatibility forms (full-width letters, ligatures) and
+/// dash look-alikes folded.
+pub(crate) fn name_key(name: &str) -> String {
+    tollgate_guard::normalize::Normalized::new(name)
+        .text
+        .to_lowercase()
+}
+
+/// Refuses `name` when another pod (not `except`) has a name that reads the same
+/// ([`name_key`]): `POD-A` or `pod‑A` beside `pod-A` would be told apart by no report. The same
+/// name exactly is left to the store, which refuses it too.
+async fn name_free(gw: &Control, name: &str, except: Option<&str>) -> Result<()> {
+    let key = name_key(name);
+    let mut page = m::PageRequest {
+        after: None,
+        limit: 200,
+    };
+    loop {
+        let pods = gw.store.list_pods(None, &page).await?;
+        if let Some(other) = pods
+            .items
+            .iter()
+            .find(|o| Some(o.id.as_str()) != except && o.name != name && name_key(&o.name) == key)
+        {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "pod {} is named \"{}\", which reads the same as \"{name}\" (names are compared ignoring case and look-alike characters)",
+                    other.id, other.name
+                ),
+                code: "name_taken",
+            });
+        }
+        match pods.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 pub(crate) async fn readable_pod(gw: &Control, p: &Principal, id: &str) -> Result<m::Pod> {
@@ -70,6 +110,7 @@ pub async fn update_pod(
     let req: UpdatePod = body(&gw, &headers, b).await?;
     if let Some(n) = &req.name {
         name_ok("name", n)?;
+        name_free(&gw, n, Some(&id)).await?;
     }
     if let Some(d) = &req.description {
         text_ok("description", d, 2000)?;

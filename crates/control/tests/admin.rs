@@ -805,6 +805,73 @@ async fn the_role_matrix_of_the_admin_api() {
     assert!(checked > 300, "{checked} checks");
 }
 
+/// Pod names that read the same — another case, a look-alike dash, full-width letters — are
+/// refused beside an existing one, on create and on rename, naming the pod they collide with;
+/// a pod may change the case of its own name (attack 2026-12-02 A15).
+#[tokio::test]
+async fn look_alike_pod_names_are_refused() {
+    let api = Api::new(CONFIG).await;
+    let a = api
+        .ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-A"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for name in [
+        "POD-A",
+        "pod\u{2011}A",
+        "pod\u{2013}a",
+        "\u{FF50}\u{FF4F}\u{FF44}-A",
+    ] {
+        let (st, b) = api
+            .call(
+                Method::POST,
+                "/admin/v1/pods",
+                &api.admin,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{name}: {b}");
+        assert_eq!(b["error"]["code"], "name_taken", "{name}");
+        let msg = b["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(&a) && msg.contains("\"pod-A\""), "{msg}");
+    }
+    let b = api
+        .ok(Method::POST, "/admin/v1/pods", json!({"name": "pod-B"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/pods/{b}"),
+            &api.admin,
+            Some(json!({"name": "Pod-a"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    let (st, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/pods/{a}"),
+            &api.admin,
+            Some(json!({"name": "POD-A"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "its own name in another case: {body}");
+    let (_, pods) = api
+        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
+        .await;
+    let names: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["POD-A", "pod-B"]);
+}
+
 #[tokio::test]
 async fn lists_show_only_what_the_caller_may_read() {
     let api = Api::new(CONFIG).await;
@@ -2102,6 +2169,7 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
         "/admin/v1/keys",
         "/admin/v1/users",
         "/admin/v1/use-cases",
+        "/admin/v1/budgets",
     ] {
         for bad in [
             "abc",
@@ -2110,6 +2178,12 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             "%EF%BC%95",
             "pod%20x_1",
             "_",
+            // An issued cursor's shape changed: upper case, a character more, one less.
+            "POD_0123456789abcdef0123456789abcdef",
+            "pod_0123456789ABCDEF0123456789abcdef",
+            "pod_0123456789abcdef0123456789abcdefx",
+            "pod_0123456789abcdef0123456789abcde",
+            "pod-x_0123456789abcdef0123456789abcdef",
         ] {
             let path = format!("{route}?after={bad}");
             let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;
