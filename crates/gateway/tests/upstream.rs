@@ -414,7 +414,8 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
 
 /// An upstream that writes the gateway's credentials encoded — base64 and base64url (also
 /// inside a longer encoded text), hex, percent-encoded, reversed — or a webhook's signing key
-/// (the base64 part of its `whsec_` secret, the key it decodes to) into a successful answer,
+/// (the base64 part of its `whsec_` secret, the key it decodes to), or the key with a zero-width
+/// space after each character, into a successful answer,
 /// complete or streamed, never shows them: each is masked, under a policy that scans answers
 /// and one that does not (attack 2026-12-02 A5, A6).
 #[tokio::test]
@@ -436,8 +437,9 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
                 let hex: String = key.bytes().map(|b| format!("{b:02X}")).collect();
                 let pct: String = key.bytes().map(|b| format!("%{b:02x}")).collect();
                 let inner = STANDARD.encode(format!("xy{key}z"));
+                let split: String = key.chars().flat_map(|c| [c, '\u{200B}']).collect();
                 let text = format!(
-                    "b64 {} url {} inner {inner} hex {hex} pct {pct} rev {} hook {hook_b64} hookkey {webhook_key} end",
+                    "b64 {} url {} inner {inner} hex {hex} pct {pct} rev {} hook {hook_b64} hookkey {webhook_key} zw {split} end",
                     STANDARD.encode(&key),
                     URL_SAFE_NO_PAD.encode(&key),
                     key.chars().rev().collect::<String>(),
@@ -483,6 +485,7 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
         secret.chars().rev().collect::<String>()[2..14].to_string(),
         STANDARD.encode(webhook_key)[2..20].to_string(),
         webhook_key[2..].to_string(),
+        "R\u{200B}b\u{200B}N\u{200B}4".to_string(),
     ];
     for scan_output in [true, false] {
         g.set_policy(json!({ "scan": { "output": scan_output } }))
@@ -509,7 +512,7 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
             }
             assert_eq!(
                 shown.matches("<SECRET_GENERIC>").count(),
-                8,
+                9,
                 "scan {scan_output}, stream {stream}: {shown}"
             );
             assert!(

@@ -182,14 +182,46 @@ impl Credentials {
         self.spans_starting_before(hay, hay.len())
     }
 
-    /// The occurrences in `hay` that start before `limit`.
+    /// The occurrences in `hay` that start before `limit` — also with invisible characters
+    /// (zero-width spaces, soft hyphens, joiners, as UTF-8 or as JSON escapes) between the
+    /// characters: then each span covers the invisible characters inside it.
     fn spans_starting_before(&self, hay: &[u8], limit: usize) -> Vec<(usize, usize)> {
+        if !has_invisible(hay) {
+            return self.raw_spans(hay, limit);
+        }
+        // Where each byte kept came from.
+        let mut kept = Vec::with_capacity(hay.len());
+        let mut from = Vec::with_capacity(hay.len() + 1);
+        let mut i = 0;
+        let mut kept_limit = None;
+        while i < hay.len() {
+            if i >= limit && kept_limit.is_none() {
+                kept_limit = Some(kept.len());
+            }
+            match invisible_at(hay, i) {
+                Some(n) => i += n,
+                None => {
+                    kept.push(hay[i]);
+                    from.push(i);
+                    i += 1;
+                }
+            }
+        }
+        let kept_limit = kept_limit.unwrap_or(kept.len());
+        self.raw_spans(&kept, kept_limit)
+            .into_iter()
+            .map(|(a, b)| (from[a], from[b - 1] + 1))
+            .collect()
+    }
+
+    /// [`Self::spans_starting_before`] of the bytes as they are.
+    fn raw_spans(&self, hay: &[u8], limit: usize) -> Vec<(usize, usize)> {
         let mut spans: Vec<(usize, usize)> = Vec::new();
         let limit = limit.min(hay.len());
         for secret in &self.secrets {
             let mut from = 0;
             while let Some(i) =
-                memchr::memchr2(secret[0], b'\\', &hay[from..limit]).map(|i| from + i)
+                memchr::memchr2(secret[0], b'\\', &hay[from.min(limit)..limit]).map(|i| from + i)
             {
                 match written_at(hay, i, secret) {
                     Some(end) => {
@@ -390,6 +422,39 @@ impl<T> CredentialHold<T> {
             let cut = floor_boundary(&self.tail, self.tail.len() - keep);
             self.tail.drain(..cut);
         }
+    }
+}
+
+/// Whether `hay` holds an invisible character ([`invisible_at`]).
+fn has_invisible(hay: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(i) = memchr::memchr3(0xC2, 0xE2, 0xEF, &hay[at..]).map(|i| at + i) {
+        if invisible_at(hay, i).is_some() {
+            return true;
+        }
+        at = i + 1;
+    }
+    memchr::memmem::find_iter(hay, b"\\u").any(|i| invisible_at(hay, i).is_some())
+}
+
+/// The length of the invisible character at `hay[i..]` — a soft hyphen, a zero-width space,
+/// non-joiner, joiner or direction mark, a word joiner or invisible operator, a byte-order mark —
+/// as UTF-8 or as a JSON `\uXXXX` escape, if one is there: the usual ways to split a value so
+/// a search misses it.
+fn invisible_at(hay: &[u8], i: usize) -> Option<usize> {
+    let invisible = |c: u32| matches!(c, 0xAD | 0x200B..=0x200F | 0x2060..=0x2064 | 0xFEFF);
+    match hay.get(i..)? {
+        [0xC2, 0xAD, ..] => Some(2),
+        [0xE2, 0x80, 0x8B..=0x8F, ..] | [0xE2, 0x81, 0xA0..=0xA4, ..] | [0xEF, 0xBB, 0xBF, ..] => {
+            Some(3)
+        }
+        [b'\\', b'u', hex @ ..] if hex.len() >= 4 => {
+            let c = hex[..4]
+                .iter()
+                .try_fold(0u32, |v, h| (*h as char).to_digit(16).map(|d| v * 16 + d))?;
+            invisible(c).then_some(6)
+        }
+        _ => None,
     }
 }
 
@@ -1007,6 +1072,35 @@ mod tests {
         ] {
             assert_eq!(c.spans(format!("k={form}").as_bytes()).len(), 1, "{form}");
         }
+    }
+
+    /// A credential with invisible characters between its characters — as UTF-8 or as JSON
+    /// escapes — is found, its span covering them, and masked whole in a stream however cut.
+    #[test]
+    fn credentials_are_found_across_invisible_characters() {
+        let c = credentials();
+        for sep in [
+            "\u{200B}", "\u{00AD}", "\u{2060}", "\u{FEFF}", "\\u200b", "\\u00AD",
+        ] {
+            let spaced: String = CRED
+                .chars()
+                .map(|ch| ch.to_string())
+                .collect::<Vec<_>>()
+                .join(sep);
+            let text = format!("k\u{200B}={spaced}!");
+            let start = text.find('g').unwrap();
+            assert_eq!(c.spans(text.as_bytes()), [(start, text.len() - 1)], "{sep}");
+            let mut f = OutputFilter::new();
+            let o = out();
+            let mut shown = String::new();
+            for piece in text.split_inclusive(['x', '-']) {
+                shown.push_str(&f.feed(&o, piece));
+            }
+            shown.push_str(&f.finish(&o));
+            assert_eq!(shown, "k\u{200B}=<SECRET_GENERIC>!", "{sep}");
+        }
+        // Invisible characters elsewhere change nothing.
+        assert!(c.spans("a\u{200B}b gw-cred".as_bytes()).is_empty());
     }
 
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
