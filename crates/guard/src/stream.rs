@@ -1103,6 +1103,18 @@ mod tests {
         assert!(c.spans("a\u{200B}b gw-cred".as_bytes()).is_empty());
     }
 
+    /// A credential across the forced cut of a run without whitespace longer than `MAX_RUN` is
+    /// found whole (the segment is taken to its end), and the search does not read past its
+    /// limit (it used to panic there).
+    #[test]
+    fn a_credential_across_a_forced_cut_is_masked_whole() {
+        let o = out();
+        let run = "a".repeat(SEGMENT + MAX_RUN - 5);
+        let text = format!("{run}{CRED} tail");
+        let (shown, _) = guard_output(&o, &text);
+        assert_eq!(shown, format!("{run}<SECRET_GENERIC> tail"));
+    }
+
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
     fn held_through(items: &[&str]) -> (String, CredentialHold<usize>) {
         let mut h = CredentialHold::default();
