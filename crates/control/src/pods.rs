@@ -31,7 +31,7 @@ pub async fn create_pod(
     let req: CreatePod = body(&gw, &headers, b).await?;
     name_ok("name", &req.name)?;
     text_ok("description", &req.description, 2000)?;
-    name_free(&gw, &req.name, None).await?;
+    name_free(&gw, &p, &req.name, None).await?;
     Ok(created(Pod::from(
         gw.store
             .create_pod(&p.actor(), &req.name, &req.description)
@@ -49,8 +49,10 @@ pub(crate) fn name_key(name: &str) -> String {
 
 /// Refuses `name` when another pod (not `except`) has a name that reads the same
 /// ([`name_key`]): `POD-A` or `pod‑A` beside `pod-A` would be told apart by no report. The same
-/// name exactly is left to the store, which refuses it too.
-async fn name_free(gw: &Control, name: &str, except: Option<&str>) -> Result<()> {
+/// name exactly is left to the store, which refuses it too. The pod it collides with is named
+/// only to a caller who may read it. (Checked before the write, not inside it: two requests at
+/// once with look-alike names can both pass; exact duplicates never can.)
+async fn name_free(gw: &Control, p: &Principal, name: &str, except: Option<&str>) -> Result<()> {
     let key = name_key(name);
     let mut page = m::PageRequest {
         after: None,
@@ -63,10 +65,14 @@ async fn name_free(gw: &Control, name: &str, except: Option<&str>) -> Result<()>
             .iter()
             .find(|o| Some(o.id.as_str()) != except && o.name != name && name_key(&o.name) == key)
         {
+            let which = if p.can_read(&other.id) {
+                format!("pod {} is named \"{}\"", other.id, other.name)
+            } else {
+                "another pod has a name".to_string()
+            };
             return Err(ApiError::Conflict {
                 message: format!(
-                    "pod {} is named \"{}\", which reads the same as \"{name}\" (names are compared ignoring case and look-alike characters)",
-                    other.id, other.name
+                    "{which} which reads the same as \"{name}\" (names are compared ignoring case and look-alike characters)"
                 ),
                 code: "name_taken",
             });
@@ -110,7 +116,7 @@ pub async fn update_pod(
     let req: UpdatePod = body(&gw, &headers, b).await?;
     if let Some(n) = &req.name {
         name_ok("name", n)?;
-        name_free(&gw, n, Some(&id)).await?;
+        name_free(&gw, &p, n, Some(&id)).await?;
     }
     if let Some(d) = &req.description {
         text_ok("description", d, 2000)?;

@@ -870,6 +870,25 @@ async fn look_alike_pod_names_are_refused() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["POD-A", "pod-B"]);
+
+    // A pod's lead who may not read the other pod is not told which one it is.
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let lead = &org.tokens.iter().find(|(w, _)| *w == Who::Lead).unwrap().1;
+    let (st, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/pods/{}", org.pods[0]),
+            lead,
+            Some(json!({"name": "POD-B"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(
+        !msg.contains(&org.pods[1]) && !msg.contains("\"pod-b\"") && msg.contains("another pod"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

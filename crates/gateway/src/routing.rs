@@ -163,9 +163,14 @@ impl Redactor {
             };
             if let Some(encoded) = secret.strip_prefix("whsec_") {
                 let key = crate::alerts::signing_key(secret);
-                secrets.push(encoded.to_string());
-                if let Ok(text) = std::str::from_utf8(&key) {
-                    secrets.push(text.to_string());
+                // Error texts are searched for these too (case-insensitively, by their first
+                // characters): only ASCII ones long enough not to blank ordinary words.
+                let min = tollgate_guard::stream::Credentials::MIN_LEN;
+                if encoded.len() >= min {
+                    secrets.push(encoded.to_string());
+                }
+                if key.len() >= min && key.is_ascii() {
+                    secrets.push(String::from_utf8_lossy(&key).into_owned());
                 }
                 keys.push(key);
             }

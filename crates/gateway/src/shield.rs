@@ -725,6 +725,10 @@ fn append_at(map: &mut serde_json::Map<String, Value>, mut parts: Vec<&str>, res
         let next = map
             .entry(p)
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        // A provider's `null` where the held text goes is an empty object.
+        if next.is_null() {
+            *next = Value::Object(serde_json::Map::new());
+        }
         let Some(m) = next.as_object_mut() else {
             return;
         };
@@ -845,7 +849,13 @@ impl Holds {
             *entries = hold
                 .push(creds, items)
                 .into_iter()
-                .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
+                .map(|(t, e, changed)| {
+                    if changed || bytes_show(creds, &e) {
+                        blanked_logprob(e, t)
+                    } else {
+                        e
+                    }
+                })
                 .collect();
         }
     }
@@ -867,8 +877,8 @@ impl Holds {
             let Some(mut hold) = self.texts.remove(&key) else {
                 continue;
             };
-            self.found(hold.found(), counts);
             let rest: String = hold.finish(creds).into_iter().map(|(t, (), _)| t).collect();
+            self.found(hold.found(), counts);
             if rest.is_empty() {
                 continue;
             }
@@ -888,11 +898,13 @@ impl Holds {
                     append_at(delta, keys.iter().map(String::as_str).collect(), &rest)
                 }
                 Held::Tool(tidx, keys) => {
-                    let Some(calls) = delta
+                    let calls = delta
                         .entry("tool_calls")
-                        .or_insert_with(|| Value::Array(Vec::new()))
-                        .as_array_mut()
-                    else {
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if calls.is_null() {
+                        *calls = Value::Array(Vec::new());
+                    }
+                    let Some(calls) = calls.as_array_mut() else {
                         continue;
                     };
                     let pos = calls
@@ -913,12 +925,12 @@ impl Holds {
             let Some(mut hold) = self.logprobs.remove(&(idx, list)) else {
                 continue;
             };
-            self.found(hold.found(), counts);
             let rest: Vec<Value> = hold
                 .finish(creds)
                 .into_iter()
                 .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
                 .collect();
+            self.found(hold.found(), counts);
             if rest.is_empty() {
                 continue;
             }
@@ -932,6 +944,9 @@ impl Holds {
                 continue;
             };
             let entries = lp.entry(list).or_insert_with(|| Value::Array(Vec::new()));
+            if entries.is_null() {
+                *entries = Value::Array(Vec::new());
+            }
             if let Some(entries) = entries.as_array_mut() {
                 entries.extend(rest);
             }
@@ -973,6 +988,19 @@ impl Holds {
         self.texts.clear();
         self.logprobs.clear();
     }
+}
+
+/// Whether a log probability's `bytes` (the token's UTF-8 bytes, as numbers) spell a credential,
+/// whatever its token says.
+fn bytes_show(creds: &Credentials, e: &Value) -> bool {
+    let Some(bytes) = e.get("bytes").and_then(Value::as_array) else {
+        return false;
+    };
+    let bytes: Vec<u8> = bytes
+        .iter()
+        .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+        .collect();
+    !creds.spans(&bytes).is_empty()
 }
 
 /// A log probability whose token held part of a credential: the token as masked, its bytes and
@@ -1057,6 +1085,15 @@ impl StreamShield {
         for choice in choices.iter_mut() {
             let idx = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
             let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+            // Log probabilities spell the text out token by token, past any mask: not shown
+            // when answers are scanned; otherwise held for the credentials like a text.
+            if out.scan {
+                if let Some(lp) = choice.get_mut("logprobs") {
+                    *lp = Value::Null;
+                }
+            } else if !self.og.credentials.is_empty() {
+                self.holds.logprobs(&self.og.credentials, idx, choice);
+            }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -1088,15 +1125,6 @@ impl StreamShield {
                     *text = shown;
                 }
             });
-            // Log probabilities spell the text out token by token, past any mask: not shown
-            // when answers are scanned; otherwise held for the credentials like a text.
-            if out.scan {
-                if let Some(lp) = choice.get_mut("logprobs") {
-                    *lp = Value::Null;
-                }
-            } else if !creds.is_empty() {
-                self.holds.logprobs(creds, idx, choice);
-            }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -1665,5 +1693,46 @@ mod tests {
         assert_eq!(d["tool_calls"][0]["function"]["arguments"], "{}");
         assert_eq!(d["x_echo"], "xZq7");
         assert_eq!(s.finish(), None, "nothing is left");
+    }
+
+    /// What a hold keeps reaches the client even when the finishing chunk has `null` where it
+    /// goes, and an occurrence masked only when the choice ends is counted; a choice without a
+    /// delta still has its log probabilities read, `bytes` included (review 2026-12-02).
+    #[test]
+    fn held_text_survives_nulls_and_every_occurrence_is_counted() {
+        let mut s = keyed("scan: { output: false }");
+        let held = s.rewrite(&chunk(
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Zq7"}}], "x_echo": format!("{KEY}Zq7")}),
+            None,
+        ));
+        let v: Value = serde_json::from_slice(&held).unwrap();
+        assert_eq!(v["choices"][0]["delta"]["x_echo"], "");
+        let mut no_delta: Value = serde_json::from_slice(&chunk(json!({}), None)).unwrap();
+        no_delta["choices"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("delta");
+        no_delta["choices"][0]["logprobs"] =
+            json!({"content": [{"token": "ok", "logprob": -0.1, "bytes": KEY.as_bytes()}]});
+        let lp: Value = serde_json::from_slice(&s.rewrite(&frame(no_delta))).unwrap();
+        assert_eq!(lp["choices"][0]["logprobs"]["content"][0]["token"], "ok");
+        assert_eq!(
+            lp["choices"][0]["logprobs"]["content"][0]["bytes"],
+            Value::Null
+        );
+        let last = s.rewrite(&chunk(
+            json!({"tool_calls": null, "x_echo": null}),
+            Some("tool_calls"),
+        ));
+        let v: Value = serde_json::from_slice(&last).unwrap();
+        let d = &v["choices"][0]["delta"];
+        assert_eq!(d["tool_calls"][0]["function"]["name"], "Zq7", "{v}");
+        assert_eq!(d["x_echo"], "<SECRET_GENERIC>Zq7", "{v}");
+        let mut report = GuardReport::default();
+        s.report_into(&mut report);
+        assert_eq!(
+            report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
+            1
+        );
     }
 }

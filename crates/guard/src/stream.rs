@@ -94,6 +94,9 @@ impl std::fmt::Debug for Credentials {
 /// Spelled out with spaces, invisible characters or HTML entities it is not found.
 pub fn written_forms(secret: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine;
+    if secret.is_empty() {
+        return Vec::new();
+    }
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let mut forms = vec![secret.to_vec(), secret.iter().rev().copied().collect()];
     let hex = |upper: bool, every: bool, prefix: &str| -> Vec<u8> {
@@ -276,7 +279,7 @@ impl Credentials {
 /// start is held, and only a text ending exactly like the start of a credential is delayed.
 #[derive(Debug)]
 pub struct CredentialHold<T> {
-    /// The end of what was released, for occurrences that start in it.
+    /// The end of what was released, as written, for occurrences that start in it.
     tail: String,
     /// Items not released yet.
     held: Vec<(String, T)>,
@@ -347,9 +350,9 @@ impl<T> CredentialHold<T> {
             .into_iter()
             .filter(|&(_, b)| b > base)
             .collect();
-        // What is open at the end, after the last occurrence.
-        let after = spans.last().map_or(0, |s| s.1);
-        let open = creds.open_prefix(&joined.as_bytes()[after..]);
+        // What is open at the end — also inside an occurrence just masked, since another may
+        // begin in its last characters.
+        let open = creds.open_prefix(joined.as_bytes());
         let hold_at = if open >= HOLD_FROM && !last {
             joined.len() - open
         } else {
@@ -408,15 +411,14 @@ impl<T> CredentialHold<T> {
             out.push((shown, payload, true));
         }
         self.found += u32::try_from(spans.len()).unwrap_or(u32::MAX);
-        self.keep_tail(creds, &out);
+        self.keep_tail(creds, &joined[base..released_end]);
         out
     }
 
-    /// Keeps the end of what was shown: enough for an occurrence that starts in it.
-    fn keep_tail(&mut self, creds: &Credentials, shown: &[(String, T, bool)]) {
-        for (t, _, _) in shown {
-            self.tail.push_str(t);
-        }
+    /// Keeps the end of what was released, as it was written (masked occurrences too: another
+    /// one may overlap them): enough for an occurrence that starts in it.
+    fn keep_tail(&mut self, creds: &Credentials, released: &str) {
+        self.tail.push_str(released);
         let keep = creds.longest_written();
         if self.tail.len() > keep {
             let cut = floor_boundary(&self.tail, self.tail.len() - keep);
@@ -1140,6 +1142,22 @@ mod tests {
         assert_eq!(shown, "call gw<SECRET_GENERIC> done");
         assert_eq!(h.found(), 1);
         assert!(!h.is_holding());
+    }
+
+    /// Occurrences that overlap — the reversed credential, whose last character begins the
+    /// credential, then the credential — are both masked, one character per item: what the
+    /// first mask covered is still read for the second.
+    #[test]
+    fn overlapping_occurrences_are_both_masked() {
+        let reversed: String = CRED.chars().rev().collect();
+        let text = format!("{reversed}{}", &CRED[1..]);
+        let chars: Vec<String> = text.chars().map(String::from).collect();
+        let items: Vec<&str> = chars.iter().map(String::as_str).collect();
+        let (shown, h) = held_through(&items);
+        // Two characters of each show before its start is held: never three.
+        assert_eq!(shown, "3m<SECRET_GENERIC>w<SECRET_GENERIC>");
+        assert_eq!(h.found(), 2);
+        assert!(written_forms(b"").is_empty());
     }
 
     #[test]
