@@ -3,10 +3,16 @@
 //!
 //! `cargo bench -p tollgate-guard --bench guard`; criterion reports time per scan and, with the
 //! byte throughput set, MB/s.
+//!
+//! `credentials`: the search for the gateway's own credentials (three keys, each in every form of
+//! `written_forms`) over answers as they come from a provider — a 2 KB chat answer, a 1 MiB
+//! embeddings answer of floats and one of base64 vectors — as `may_be_in_json` runs it on every
+//! answer before deciding to parse it.
 
 // A bench crate: setup may unwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use base64::Engine as _;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use tollgate_guard::{Guard, GuardConfig, Pack};
@@ -125,6 +131,48 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &text, |b, t| {
             b.iter(|| black_box(guard.scan(black_box(t))))
+        });
+    }
+    g.finish();
+    let creds = tollgate_guard::stream::Credentials::from_bytes([
+        b"sk-proj-Q7zXw2RbN4tVy8LcHq2Xv9Lp4Zq7Vx3PLm9TwQe4".as_slice(),
+        b"sk-ant-api03-Zq7Vx3PLm9TwQe4RkY2b".as_slice(),
+        b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".as_slice(),
+    ]);
+    let chat = format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{{"index":0,"message":{{"role":"assistant","content":"{}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":30,"completion_tokens":400,"total_tokens":430}}}}"#,
+        typical(2 << 10).replace('"', "'").replace('\n', "\\n")
+    );
+    let floats: Vec<String> = (0..1 << 20)
+        .map(|i| format!("{:.8}", ((i * 7919) % 20_000) as f64 / 10_000.0 - 1.0))
+        .take_while({
+            let mut total = 0;
+            move |f: &String| {
+                total += f.len() + 1;
+                total < 1 << 20
+            }
+        })
+        .collect();
+    let floats = format!(
+        r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[{}]}}]}}"#,
+        floats.join(",")
+    );
+    let blob: Vec<u8> = (0..(3 << 18))
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let b64 = format!(
+        r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":"{}"}}]}}"#,
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    );
+    let mut g = c.benchmark_group("credentials");
+    for (name, text) in [
+        ("chat_2KB", &chat),
+        ("embeddings_floats_1MB", &floats),
+        ("embeddings_base64_1MB", &b64),
+    ] {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), text, |b, t| {
+            b.iter(|| black_box(creds.may_be_in_json(black_box(t.as_bytes()))))
         });
     }
     g.finish();

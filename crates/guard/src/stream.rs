@@ -79,6 +79,8 @@ pub const CREDENTIAL_RULE: &str = "gateway_credential";
 pub struct Credentials {
     secrets: Vec<Vec<u8>>,
     longest: usize,
+    /// Every form written as is, found in one pass (overlapping matches).
+    plain: Option<aho_corasick::AhoCorasick>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -158,9 +160,13 @@ impl Credentials {
         kept.retain(|f| f.len() >= Self::MIN_LEN && std::str::from_utf8(f).is_ok());
         kept.sort_unstable();
         kept.dedup();
+        let plain = (!kept.is_empty())
+            .then(|| aho_corasick::AhoCorasick::new(&kept).ok())
+            .flatten();
         Credentials {
             longest: kept.iter().map(Vec::len).max().unwrap_or(0),
             secrets: kept,
+            plain,
         }
     }
 
@@ -218,36 +224,76 @@ impl Credentials {
     }
 
     /// [`Self::spans_starting_before`] of the bytes as they are.
+    ///
+    /// Occurrences written as is come from one automaton pass over `hay`; one with a JSON
+    /// escape in it holds a backslash, so only the stretches that end at a backslash and are
+    /// no longer than an occurrence can be ([`Self::longest_written`]) are read form by form.
     fn raw_spans(&self, hay: &[u8], limit: usize) -> Vec<(usize, usize)> {
         let mut spans: Vec<(usize, usize)> = Vec::new();
         let limit = limit.min(hay.len());
+        match &self.plain {
+            Some(ac) => {
+                for m in ac.find_overlapping_iter(hay) {
+                    if m.start() < limit {
+                        spans.push((m.start(), m.end()));
+                    }
+                }
+                let reach = self.longest_written();
+                let mut stretch: Option<(usize, usize)> = None;
+                for p in memchr::memchr_iter(b'\\', hay) {
+                    let from = p.saturating_sub(reach);
+                    match &mut stretch {
+                        Some((_, end)) if from <= *end => *end = p + 1,
+                        _ => {
+                            if let Some((a, b)) = stretch {
+                                self.escaped_spans(hay, a, b.min(limit), &mut spans);
+                            }
+                            stretch = Some((from, p + 1));
+                        }
+                    }
+                }
+                if let Some((a, b)) = stretch {
+                    self.escaped_spans(hay, a, b.min(limit), &mut spans);
+                }
+            }
+            None => self.escaped_spans(hay, 0, limit, &mut spans),
+        }
+        merged(spans)
+    }
+}
+
+/// `spans` by start, overlapping ones merged.
+fn merged(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a < last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+impl Credentials {
+    /// The occurrences, escaped or not, that start in `from..to` of `hay`, form by form.
+    fn escaped_spans(&self, hay: &[u8], from: usize, to: usize, spans: &mut Vec<(usize, usize)>) {
         for secret in &self.secrets {
-            let mut from = 0;
+            let mut at = from;
             while let Some(i) =
-                memchr::memchr2(secret[0], b'\\', &hay[from.min(limit)..limit]).map(|i| from + i)
+                memchr::memchr2(secret[0], b'\\', &hay[at.min(to)..to]).map(|i| at + i)
             {
                 match written_at(hay, i, secret) {
                     Some(end) => {
                         spans.push((i, end));
-                        from = end;
+                        at = end;
                     }
-                    None => from = i + 1,
+                    None => at = i + 1,
                 }
             }
         }
-        spans.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-        for (a, b) in spans {
-            match merged.last_mut() {
-                Some(last) if a < last.1 => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
-        merged
     }
-}
 
-impl Credentials {
     /// The length of the longest end of `hay` that begins one of the credentials (written as
     /// is) without being all of it: what must be held back until the next piece shows whether
     /// a credential follows.
@@ -1332,6 +1378,32 @@ mod tests {
                 j = b;
             }
             prop_assert_eq!(&shown[i..], &text[j..]);
+        }
+
+        /// The one-pass search (an automaton for the plain forms, form by form only near
+        /// backslashes) finds exactly what reading every form at every place finds.
+        #[test]
+        fn the_one_pass_search_finds_what_the_form_by_form_search_finds(
+            parts in proptest::collection::vec(prop_oneof![
+                Just(CRED.to_string()),
+                Just(r"\u0067w-cred-Zq81x7Lm3".to_string()),
+                Just(r"gw-cred-Zq81x7L\u006d3".to_string()),
+                Just(r"gw-cred-Zq81x7L\\u006D3".to_string()),
+                Just(CRED_SHAPED.to_string()),
+                Just(r"\n".to_string()),
+                Just(r"\\".to_string()),
+                Just("\u{200B}".to_string()),
+                "[a-z0-9 ]{1,40}",
+                "[a-z]{300,400}",
+            ], 0..16),
+            cut in 0usize..100,
+        ) {
+            let c = credentials();
+            let hay = parts.concat();
+            let limit = cut * hay.len() / 100;
+            let mut every = Vec::new();
+            c.escaped_spans(hay.as_bytes(), 0, limit, &mut every);
+            prop_assert_eq!(c.raw_spans(hay.as_bytes(), limit), merged(every));
         }
 
         /// Without findings, the filter only puts tokens back: exactly what unmasking the
