@@ -128,7 +128,7 @@ pub async fn list_budgets(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<BudgetPage>> {
-    let page = list_query(&q)?;
+    let page = list_query(&q, "bud")?;
     let size = page.size() as usize;
     let mut statuses = gw.plane.budget_statuses();
     // Ids are time-ordered: the cursor is the last id shown.

@@ -307,15 +307,14 @@ pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u3
 /// A list's page: `after` and `limit` (a name the operation does not take was refused before,
 /// by [`crate::query`]). `after` is the `next` of an earlier page — an id (`pod_0193…`): a
 /// cursor that cannot be one is refused, not read as "from the start" (or "after everything").
-pub(crate) fn list_query(q: &HashMap<String, String>) -> Result<PageRequest> {
+pub(crate) fn list_query(q: &HashMap<String, String>, kind: &str) -> Result<PageRequest> {
     let after = q.get("after").cloned();
     if let Some(a) = &after {
-        // Exactly the shape of an id the store issues (`pod_` and 32 lower-case hex digits): an
-        // id changed in case or length was never a `next`, and is refused rather than read as
-        // a place in the list.
-        let issued = a.split_once('_').is_some_and(|(kind, rest)| {
-            !kind.is_empty()
-                && kind.bytes().all(|b| b.is_ascii_lowercase())
+        // Exactly the shape of an id the store issues for this list (`pod_` and 32 lower-case
+        // hex digits for pods): an id of another kind, or changed in case or length, was never
+        // this list's `next`, and is refused rather than read as a place in the list.
+        let issued = a.split_once('_').is_some_and(|(of, rest)| {
+            of == kind
                 && rest.len() == 32
                 && rest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         });

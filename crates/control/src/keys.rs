@@ -11,7 +11,7 @@ pub async fn list_keys(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<KeyPage>> {
-    let page = list_query(&q)?;
+    let page = list_query(&q, "key")?;
     let include_inactive = match q.get("include_inactive").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,

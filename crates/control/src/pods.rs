@@ -11,7 +11,7 @@ pub async fn list_pods(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<PodPage>> {
-    let page = list_query(&q)?;
+    let page = list_query(&q, "pod")?;
     let visible = p.visible_pods();
     Ok(Json(
         gw.store.list_pods(visible.as_deref(), &page).await?.into(),

@@ -57,7 +57,7 @@ pub async fn list_use_cases(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<UseCasePage>> {
-    let page = list_query(&q)?;
+    let page = list_query(&q, "uc")?;
     let stage = match q.get("stage") {
         None => None,
         Some(s) => Some(m::Stage::parse(s).ok_or_else(|| {

@@ -76,7 +76,7 @@ pub async fn list_users(
     p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<UserPage>> {
-    let page = list_query(&q)?;
+    let page = list_query(&q, "usr")?;
     let ids = visible_users(&gw, &p).await?;
     Ok(Json(
         gw.store.list_users(ids.as_deref(), &page).await?.into(),
@@ -226,7 +226,7 @@ pub async fn list_tokens(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<TokenPage>> {
     token_owner(&gw, &p, &id).await?;
-    let page = list_query(&q)?;
+    let page = list_query(&q, "tok")?;
     Ok(Json(gw.store.list_tokens(&id, &page).await?.into()))
 }
 

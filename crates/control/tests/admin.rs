@@ -2203,6 +2203,8 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             "pod_0123456789abcdef0123456789abcdefx",
             "pod_0123456789abcdef0123456789abcde",
             "pod-x_0123456789abcdef0123456789abcdef",
+            // Shaped like an id, of a kind no list holds.
+            "zzz_0123456789abcdef0123456789abcdef",
         ] {
             let path = format!("{route}?after={bad}");
             let (st, b) = api.call(Method::GET, &path, &api.admin, None).await;

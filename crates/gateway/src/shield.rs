@@ -808,6 +808,9 @@ enum Held {
     Tool(u64, [&'static str; 2]),
     /// A string of a delta reached through objects only: the keys to it.
     Field(Vec<String>),
+    /// The `text` of a choice (streamed completions, where clients join it like content):
+    /// the keys to it from the choice.
+    Choice(Vec<String>),
 }
 
 /// The [`CredentialHold`]s of a stream: its held strings and its log probabilities' tokens
@@ -886,6 +889,10 @@ impl Holds {
             for (k, n) in c {
                 *counts.entry(k).or_insert(0) += n;
             }
+            if let Held::Choice(keys) = &key.1 {
+                append_at(choice, keys.iter().map(String::as_str).collect(), &rest);
+                continue;
+            }
             let Some(delta) = choice
                 .entry("delta")
                 .or_insert_with(|| Value::Object(serde_json::Map::new()))
@@ -897,6 +904,7 @@ impl Holds {
                 Held::Field(keys) => {
                     append_at(delta, keys.iter().map(String::as_str).collect(), &rest)
                 }
+                Held::Choice(_) => {}
                 Held::Tool(tidx, keys) => {
                     let calls = delta
                         .entry("tool_calls")
@@ -950,6 +958,18 @@ impl Holds {
             if let Some(entries) = entries.as_array_mut() {
                 entries.extend(rest);
             }
+        }
+    }
+
+    /// A choice's `text` (a streamed completion's), through its hold. The chunk's and the
+    /// choice's other fields (`id`, `model`, `finish_reason`, a provider's own) are values
+    /// clients take whole, chunk by chunk, not pieces they join: they are searched whole
+    /// (`mask_credentials`), never held — holding them would move a repeated `model` into a
+    /// chunk of its own.
+    fn choice_rest(&mut self, creds: &Credentials, idx: u64, choice: &mut Value) {
+        if let Some(Value::String(text)) = choice.get_mut("text") {
+            let piece = std::mem::take(text);
+            *text = self.text(creds, idx, Held::Choice(vec!["text".into()]), piece);
         }
     }
 
@@ -1075,13 +1095,20 @@ impl StreamShield {
             // Not JSON: nothing to show that could be checked.
             return Bytes::from_static(b"{}");
         };
-        let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
-            return data.clone();
-        };
-        if choices.is_empty() {
+        let creds_on = !self.og.credentials.is_empty();
+        let has_choices = v
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty());
+        if !has_choices && !creds_on {
             return data.clone();
         }
         let out = self.og.output();
+        let mut none = Vec::new();
+        let choices = match v.get_mut("choices").and_then(Value::as_array_mut) {
+            Some(c) => c,
+            None => &mut none,
+        };
         for choice in choices.iter_mut() {
             let idx = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
             let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
@@ -1091,8 +1118,11 @@ impl StreamShield {
                 if let Some(lp) = choice.get_mut("logprobs") {
                     *lp = Value::Null;
                 }
-            } else if !self.og.credentials.is_empty() {
+            } else if creds_on {
                 self.holds.logprobs(&self.og.credentials, idx, choice);
+            }
+            if creds_on {
+                self.holds.choice_rest(&self.og.credentials, idx, choice);
             }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
@@ -1108,6 +1138,11 @@ impl StreamShield {
             }
             // Any other text a provider streams (annotations, `reasoning_details`, fields of
             // its own): guarded whole, as it comes.
+            if creds_on && let Some(Value::String(role)) = delta.get_mut("role") {
+                let piece = std::mem::take(role);
+                let at = Held::Field(vec!["role".into()]);
+                *role = self.holds.text(&self.og.credentials, idx, at, piece);
+            }
             let counts = &mut self.counts;
             let holds = &mut self.holds;
             let creds = &*self.og.credentials;
@@ -1207,7 +1242,7 @@ impl StreamShield {
             let empty = choice
                 .get("delta")
                 .is_none_or(|d| d.as_object().is_some_and(|d| d.is_empty()));
-            if !empty || choice.contains_key("logprobs") {
+            if !empty || choice.len() > 2 {
                 choice.insert("finish_reason".into(), Value::Null);
                 choices.push(Value::Object(choice));
             }
@@ -1734,5 +1769,62 @@ mod tests {
             report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
             1
         );
+    }
+
+    /// The key one character per chunk in the `text` of a choice without a delta and in the
+    /// delta's `role` — strings clients join — shows at most two of its characters, then the
+    /// mark (attack 2026-12-02b B1); the chunk's and the choice's own fields, which clients take
+    /// whole, pass chunk by chunk as they came.
+    #[test]
+    fn a_credential_cut_across_chunks_in_any_field_is_masked() {
+        for yaml in ["", "scan: { output: false }"] {
+            let mut s = keyed(yaml);
+            let mut frames = Vec::new();
+            for c in KEY.chars() {
+                let c = c.to_string();
+                frames.push(s.rewrite(&frame(json!({
+                    "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": c, "x_top": {"k": c},
+                    "choices": [
+                        {"index": 0, "delta": {"role": c}, "finish_reason": null, "x_choice": c},
+                        {"index": 1, "text": c, "finish_reason": null}
+                    ]
+                }))));
+                frames.push(s.rewrite(&frame(json!({"x_bare": c, "choices": null}))));
+            }
+            frames.push(s.rewrite(&chunk(json!({}), Some("stop"))));
+            frames.extend(s.finish());
+            let mut joined: BTreeMap<&str, String> = BTreeMap::new();
+            for f in &frames {
+                let v: Value = serde_json::from_slice(f).unwrap();
+                let mut add = |name: &'static str, x: &Value| {
+                    if let Some(t) = x.as_str() {
+                        joined.entry(name).or_default().push_str(t);
+                    }
+                };
+                add("model", &v["model"]);
+                add("x_top", &v["x_top"]["k"]);
+                add("x_bare", &v["x_bare"]);
+                for c in v["choices"].as_array().into_iter().flatten() {
+                    if c["index"] == 0 {
+                        add("role", &c["delta"]["role"]);
+                        add("x_choice", &c["x_choice"]);
+                    } else {
+                        add("text", &c["text"]);
+                    }
+                }
+            }
+            for name in ["role", "text"] {
+                assert_eq!(
+                    joined.get(name).map(String::as_str),
+                    Some("Zq<SECRET_GENERIC>"),
+                    "{yaml}: {name} {joined:?}"
+                );
+            }
+            // Fields clients take whole are passed whole, chunk by chunk (a whole key in one is
+            // masked by the chunk's search).
+            for name in ["model", "x_top", "x_bare", "x_choice"] {
+                assert!(joined[name].starts_with(KEY), "{yaml}: {name} {joined:?}");
+            }
+        }
     }
 }

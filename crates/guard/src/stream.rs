@@ -462,10 +462,11 @@ impl<T> CredentialHold<T> {
     }
 
     /// Keeps the end of what was released, as it was written (masked occurrences too: another
-    /// one may overlap them): enough for an occurrence that starts in it.
+    /// one may overlap them): enough for an occurrence that starts in it — one form long,
+    /// since what was released never ends with `HOLD_FROM` bytes of a start.
     fn keep_tail(&mut self, creds: &Credentials, released: &str) {
         self.tail.push_str(released);
-        let keep = creds.longest_written();
+        let keep = creds.longest;
         if self.tail.len() > keep {
             let cut = floor_boundary(&self.tail, self.tail.len() - keep);
             self.tail.drain(..cut);
