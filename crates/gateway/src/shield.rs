@@ -597,7 +597,11 @@ fn mask_credentials(
     creds: &Credentials,
     counts: &mut BTreeMap<(Entity, Action), u32>,
 ) {
-    let n = blank_credentials(v, creds);
+    count_masked(blank_credentials(v, creds), counts);
+}
+
+/// Counts `n` credentials masked, as `SECRET_GENERIC` masked.
+fn count_masked(n: u32, counts: &mut BTreeMap<(Entity, Action), u32>) {
     if n > 0 {
         *counts
             .entry((Entity::SecretGeneric, Action::Mask))
@@ -881,7 +885,7 @@ impl Holds {
                 continue;
             };
             let rest: String = hold.finish(creds).into_iter().map(|(t, (), _)| t).collect();
-            self.found(hold.found(), counts);
+            count_masked(hold.found(), counts);
             if rest.is_empty() {
                 continue;
             }
@@ -938,7 +942,7 @@ impl Holds {
                 .into_iter()
                 .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
                 .collect();
-            self.found(hold.found(), counts);
+            count_masked(hold.found(), counts);
             if rest.is_empty() {
                 continue;
             }
@@ -973,15 +977,6 @@ impl Holds {
         }
     }
 
-    /// Counts occurrences masked as `SECRET_GENERIC` masked.
-    fn found(&self, n: u32, counts: &mut BTreeMap<(Entity, Action), u32>) {
-        if n > 0 {
-            *counts
-                .entry((Entity::SecretGeneric, Action::Mask))
-                .or_insert(0) += n;
-        }
-    }
-
     /// The choices with something held.
     fn choices(&self) -> impl Iterator<Item = u64> + '_ {
         self.texts
@@ -1004,7 +999,7 @@ impl Holds {
                 .values()
                 .map(CredentialHold::found)
                 .sum::<u32>();
-        self.found(n, counts);
+        count_masked(n, counts);
         self.texts.clear();
         self.logprobs.clear();
     }
