@@ -39,12 +39,51 @@ pub async fn create_pod(
     )))
 }
 
-/// A pod name as people read it: case, compatibility forms (full-width letters, ligatures) and
-/// dash look-alikes folded.
+/// A pod name as people read it: invisible characters dropped, compatibility forms (full-width
+/// letters, ligatures) and dash look-alikes folded, case folded (`ß` as `ss`), then reduced to
+/// its confusable skeleton (Unicode TS #39: Cyrillic `р` and Greek `Α` read as `p` and `A`,
+/// composed and decomposed accents alike).
 pub(crate) fn name_key(name: &str) -> String {
-    tollgate_guard::normalize::Normalized::new(name)
-        .text
-        .to_lowercase()
+    let lower = |s: &str| -> String {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars().flat_map(char::to_lowercase) {
+            match c {
+                // Dashes (Unicode's dash punctuation) and the signs that look like one.
+                '\u{058A}'
+                | '\u{05BE}'
+                | '\u{1400}'
+                | '\u{1806}'
+                | '\u{2010}'..='\u{2015}'
+                | '\u{2E17}'
+                | '\u{2E1A}'
+                | '\u{2E3A}'
+                | '\u{2E3B}'
+                | '\u{2E40}'
+                | '\u{2E5D}'
+                | '\u{301C}'
+                | '\u{3030}'
+                | '\u{30A0}'
+                | '\u{FE31}'
+                | '\u{FE32}'
+                | '\u{FE58}'
+                | '\u{FE63}'
+                | '\u{FF0D}'
+                | '\u{10EAD}'
+                | '\u{02D7}'
+                | '\u{2043}'
+                | '\u{2212}'
+                | '\u{2796}'
+                | '\u{30FC}'
+                | '\u{FF70}' => out.push('-'),
+                'ß' => out.push_str("ss"),
+                'ς' => out.push('σ'),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let folded = lower(&tollgate_guard::normalize::Normalized::new(name).text);
+    lower(&unicode_security::skeleton(&folded).collect::<String>())
 }
 
 /// Refuses `name` when another pod (not `except`) has a name that reads the same

@@ -822,6 +822,17 @@ async fn look_alike_pod_names_are_refused() {
         "pod\u{2011}A",
         "pod\u{2013}a",
         "\u{FF50}\u{FF4F}\u{FF44}-A",
+        // Attack 2026-12-02b B11: other dashes, other scripts' letters.
+        "pod\u{058A}A",
+        "pod\u{1806}A",
+        "pod\u{02D7}A",
+        "pod\u{2043}A",
+        "pod\u{2796}A",
+        "pod\u{2E3A}A",
+        "pod\u{30FC}A",
+        "\u{0440}od-A",
+        "pod-\u{0391}",
+        "p\u{043E}d-A",
     ] {
         let (st, b) = api
             .call(
@@ -870,6 +881,31 @@ async fn look_alike_pod_names_are_refused() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["POD-A", "pod-B"]);
+
+    // Attack 2026-12-02b B12: composed and decomposed accents, the Angstrom sign, `ß` and `ss`;
+    // names that only look alike to no one stay apart.
+    for (first, second) in [
+        ("caf\u{E9}-team", "cafe\u{301}-team"),
+        ("pod-\u{C5}", "pod-A\u{30A}"),
+        ("\u{DF}-x", "ss-x"),
+    ] {
+        api.ok(Method::POST, "/admin/v1/pods", json!({"name": first}))
+            .await;
+        let (st, b) = api
+            .call(
+                Method::POST,
+                "/admin/v1/pods",
+                &api.admin,
+                Some(json!({"name": second})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CONFLICT, "{second}: {b}");
+        assert_eq!(b["error"]["code"], "name_taken", "{second}");
+    }
+    for name in ["cafe-team", "pod-C", "team-2", "team-3"] {
+        api.ok(Method::POST, "/admin/v1/pods", json!({"name": name}))
+            .await;
+    }
 
     // A pod's lead who may not read the other pod is not told which one it is.
     let api = Api::new(CONFIG).await;

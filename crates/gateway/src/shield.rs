@@ -500,17 +500,26 @@ pub fn guard_answer(
     body: Bytes,
     report: &mut GuardReport,
 ) -> Result<Bytes, ApiError> {
+    // An answer that is not text cannot be guarded, nor read by the client's JSON parser.
+    if let Err(e) = std::str::from_utf8(&body) {
+        return Err(unreadable(format!(
+            "the answer is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )));
+    }
     // Untouched unless the policy asks for more, or one of the gateway's credentials may be in it.
     let suspect = og.credentials.may_be_in_json(&body);
-    if !og.is_active() && !suspect {
+    if !og.is_active() && !suspect && !og.credentials.may_be_spelled_in_json(&body) {
         report.output = og.ran();
         return Ok(body);
     }
-    let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
+    let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     let out = og.output();
     let mut counts = BTreeMap::new();
     // Texts changed so far (masked, or tokens put back).
     let changes = std::cell::Cell::new(0u32);
+    // Credentials masked in log probabilities.
+    let mut lp_masked = 0u32;
     let mut guard = |s: &mut Value| {
         if let Some(text) = s.as_str() {
             let (shown, c) = guard_output(&out, text);
@@ -540,9 +549,27 @@ pub fn guard_answer(
                 && let Some(lp) = choice.get_mut("logprobs")
             {
                 *lp = Value::Null;
+            } else if !og.credentials.is_empty()
+                && let Some(lp) = choice.get_mut("logprobs")
+            {
+                // Shown: a credential spelled token by token (or by the alternatives, or the
+                // bytes) is masked as in a stream.
+                for list in LOGPROB_LISTS {
+                    let Some(entries) = lp.get_mut(list).and_then(Value::as_array_mut) else {
+                        continue;
+                    };
+                    let mut holds = LogprobHolds::default();
+                    let shown = holds.push(&og.credentials, entries.clone(), true);
+                    lp_masked += holds.found();
+                    if shown != *entries {
+                        *entries = shown;
+                        changes.set(changes.get() + 1);
+                    }
+                }
             }
         }
     }
+    count_masked(lp_masked, &mut counts);
     if suspect {
         // Anywhere else too (`model`, `id`, usage, fields no one models, object keys); and the
         // answer is written anew even if nothing was found: a duplicate key would otherwise go
@@ -560,6 +587,17 @@ pub fn guard_answer(
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
+}
+
+/// An upstream answer the gateway cannot read: 502 `invalid_response`, saying why (the parser's
+/// place and reason, never the answer's text).
+fn unreadable(why: String) -> ApiError {
+    ApiError::Upstream(tollgate_providers::ProviderError::InvalidResponse(why))
+}
+
+/// [`unreadable`], for an answer that is not JSON (a lone surrogate escape among the reasons).
+fn not_json(e: serde_json::Error) -> ApiError {
+    unreadable(format!("the answer is not valid JSON: {e}"))
 }
 
 /// Masks each of the gateway's credentials left anywhere in `v` — any string, any object key —
@@ -635,7 +673,7 @@ pub fn blank_credentials_in(body: Bytes, creds: &Credentials) -> Result<Bytes, A
     if !creds.may_be_in_json(&body) {
         return Ok(body);
     }
-    let mut v: Value = serde_json::from_slice(&body).map_err(|_| ApiError::Internal)?;
+    let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     blank_credentials(&mut v, creds);
     serde_json::to_vec(&v)
         .map(Bytes::from)
@@ -746,11 +784,20 @@ fn append_at(map: &mut serde_json::Map<String, Value>, mut parts: Vec<&str>, res
     map.insert(last.into(), Value::String(before + rest));
 }
 
+/// One step of the way from a delta to one of its strings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Step {
+    /// An object's key.
+    Key(String),
+    /// An array's position.
+    Index(usize),
+}
+
 /// Every string of a delta that is not a held-back text, a tool call or the role: applies `f`
-/// with the object keys that lead to it from the delta (`None` for one inside an array).
+/// with the way to it from the delta (object keys and array positions).
 fn other_delta_strings(
     delta: &mut serde_json::Map<String, Value>,
-    f: &mut impl FnMut(Option<&[String]>, &mut Value),
+    f: &mut impl FnMut(&[Step], &mut Value),
 ) {
     for (k, v) in delta.iter_mut() {
         match k.as_str() {
@@ -761,45 +808,69 @@ fn other_delta_strings(
                     for (ak, av) in audio.iter_mut() {
                         // `data` is the audio itself (base64).
                         if !(ak == "transcript" && av.is_string()) && ak != "data" {
-                            every_string_at(av, &mut Some(vec![k.clone(), ak.clone()]), f);
+                            let mut path = vec![Step::Key(k.clone()), Step::Key(ak.clone())];
+                            every_string_at(av, &mut path, f);
                         }
                     }
                 }
             }
-            _ => every_string_at(v, &mut Some(vec![k.clone()]), f),
+            _ => every_string_at(v, &mut vec![Step::Key(k.clone())], f),
         }
     }
 }
 
-/// [`every_string`] with the object keys that lead to each string (`None` once inside an
-/// array).
-fn every_string_at(
-    v: &mut Value,
-    path: &mut Option<Vec<String>>,
-    f: &mut impl FnMut(Option<&[String]>, &mut Value),
-) {
+/// [`every_string`] with the way to each string.
+fn every_string_at(v: &mut Value, path: &mut Vec<Step>, f: &mut impl FnMut(&[Step], &mut Value)) {
     match v {
-        Value::String(_) => f(path.as_deref(), v),
+        Value::String(_) => f(path, v),
         Value::Array(items) => {
-            let mut none = None;
-            items
-                .iter_mut()
-                .for_each(|x| every_string_at(x, &mut none, f));
+            for (i, x) in items.iter_mut().enumerate() {
+                path.push(Step::Index(i));
+                every_string_at(x, path, f);
+                path.pop();
+            }
         }
         Value::Object(map) => {
             for (k, x) in map.iter_mut() {
                 if k != "role" && k != "type" {
-                    if let Some(p) = path.as_mut() {
-                        p.push(k.clone());
-                    }
+                    path.push(Step::Key(k.clone()));
                     every_string_at(x, path, f);
-                    if let Some(p) = path.as_mut() {
-                        p.pop();
-                    }
+                    path.pop();
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// Appends `rest` to the string at `path` under `v`, making the objects and arrays on the way
+/// (a provider's `null` there too; positions before the one named are `null`).
+fn append_path(v: &mut Value, path: &[Step], rest: &str) {
+    let Some((step, more)) = path.split_first() else {
+        let before = v.as_str().unwrap_or_default().to_string();
+        *v = Value::String(before + rest);
+        return;
+    };
+    match step {
+        Step::Key(k) => {
+            if !v.is_object() {
+                *v = Value::Object(serde_json::Map::new());
+            }
+            if let Some(m) = v.as_object_mut() {
+                append_path(m.entry(k.clone()).or_insert(Value::Null), more, rest);
+            }
+        }
+        Step::Index(i) => {
+            if !v.is_array() {
+                *v = Value::Array(Vec::new());
+            }
+            if let Some(a) = v.as_array_mut() {
+                if a.len() <= *i {
+                    a.resize(i + 1, Value::Null);
+                }
+                append_path(&mut a[*i], more, rest);
+            }
+        }
     }
 }
 
@@ -810,8 +881,8 @@ fn every_string_at(
 enum Held {
     /// A tool call's `id` or its function's `name`: the call's index and the keys to it.
     Tool(u64, [&'static str; 2]),
-    /// A string of a delta reached through objects only: the keys to it.
-    Field(Vec<String>),
+    /// Any other string of a delta: the way to it.
+    Field(Vec<Step>),
     /// The `text` of a choice (streamed completions, where clients join it like content):
     /// the keys to it from the choice.
     Choice(Vec<String>),
@@ -822,7 +893,72 @@ enum Held {
 #[derive(Debug, Default)]
 struct Holds {
     texts: HashMap<(u64, Held), CredentialHold<()>>,
-    logprobs: HashMap<(u64, &'static str), CredentialHold<Value>>,
+    logprobs: HashMap<(u64, &'static str), LogprobHolds>,
+}
+
+/// The holds of one list of log probabilities: its tokens, then each rank of their
+/// alternatives (`top_logprobs[k].token`), in a chain — an entry leaves the list once every
+/// sequence it is part of shows no credential's start, so a credential spelled by the tokens,
+/// or by the first (second, …) alternatives, one entry at a time, is found like one spelled by
+/// a text's pieces.
+#[derive(Debug, Default)]
+struct LogprobHolds {
+    stages: Vec<CredentialHold<Value>>,
+}
+
+impl LogprobHolds {
+    /// The next entries: those that may be shown now (all of them when `last`), masked where a
+    /// sequence spelled a credential, their `bytes` made to say what their token shows.
+    fn push(&mut self, creds: &Credentials, mut entries: Vec<Value>, last: bool) -> Vec<Value> {
+        let mut stage = 0;
+        while stage < self.stages.len() || entries.iter().any(|e| logprob_text(e, stage).is_some())
+        {
+            if stage == self.stages.len() {
+                self.stages.push(CredentialHold::default());
+            }
+            let hold = &mut self.stages[stage];
+            let items = entries.into_iter().map(|e| {
+                let t = logprob_text(&e, stage).unwrap_or_default().to_string();
+                (t, e)
+            });
+            let mut released = hold.push(creds, items);
+            if last {
+                released.extend(hold.finish(creds));
+            }
+            entries = released
+                .into_iter()
+                .map(|(t, e, changed)| {
+                    if changed {
+                        masked_logprob(e, stage, t)
+                    } else {
+                        e
+                    }
+                })
+                .collect();
+            stage += 1;
+        }
+        entries.into_iter().map(honest_bytes).collect()
+    }
+
+    /// Whether entries are held.
+    fn is_holding(&self) -> bool {
+        self.stages.iter().any(CredentialHold::is_holding)
+    }
+
+    /// Occurrences masked so far.
+    fn found(&self) -> u32 {
+        self.stages.iter().map(CredentialHold::found).sum()
+    }
+}
+
+/// The text of a log probability entry at `stage` of [`LogprobHolds`]: its token (0), or the
+/// token of its alternative `stage - 1`.
+fn logprob_text(e: &Value, stage: usize) -> Option<&str> {
+    match stage {
+        0 => e.get("token"),
+        k => e.get("top_logprobs")?.get(k - 1)?.get("token"),
+    }
+    .and_then(Value::as_str)
 }
 
 /// The lists of a choice's `logprobs` whose tokens spell its text.
@@ -848,22 +984,8 @@ impl Holds {
             else {
                 continue;
             };
-            let items = std::mem::take(entries).into_iter().map(|e| {
-                let t = e.get("token").and_then(Value::as_str).unwrap_or_default();
-                (t.to_string(), e)
-            });
             let hold = self.logprobs.entry((idx, list)).or_default();
-            *entries = hold
-                .push(creds, items)
-                .into_iter()
-                .map(|(t, e, changed)| {
-                    if changed || bytes_show(creds, &e) {
-                        blanked_logprob(e, t)
-                    } else {
-                        e
-                    }
-                })
-                .collect();
+            *entries = hold.push(creds, std::mem::take(entries), false);
         }
     }
 
@@ -905,8 +1027,10 @@ impl Holds {
                 continue;
             };
             match key.1 {
-                Held::Field(keys) => {
-                    append_at(delta, keys.iter().map(String::as_str).collect(), &rest)
+                Held::Field(path) => {
+                    if let Some((Step::Key(k), more)) = path.split_first() {
+                        append_path(delta.entry(k.clone()).or_insert(Value::Null), more, &rest);
+                    }
                 }
                 Held::Choice(_) => {}
                 Held::Tool(tidx, keys) => {
@@ -937,11 +1061,7 @@ impl Holds {
             let Some(mut hold) = self.logprobs.remove(&(idx, list)) else {
                 continue;
             };
-            let rest: Vec<Value> = hold
-                .finish(creds)
-                .into_iter()
-                .map(|(t, e, changed)| if changed { blanked_logprob(e, t) } else { e })
-                .collect();
+            let rest = hold.push(creds, Vec::new(), true);
             count_masked(hold.found(), counts);
             if rest.is_empty() {
                 continue;
@@ -994,40 +1114,62 @@ impl Holds {
     /// Every hold's count, the holds emptied (the stream has ended).
     fn close(&mut self, counts: &mut BTreeMap<(Entity, Action), u32>) {
         let n: u32 = self.texts.values().map(CredentialHold::found).sum::<u32>()
-            + self
-                .logprobs
-                .values()
-                .map(CredentialHold::found)
-                .sum::<u32>();
+            + self.logprobs.values().map(LogprobHolds::found).sum::<u32>();
         count_masked(n, counts);
         self.texts.clear();
         self.logprobs.clear();
     }
 }
 
-/// Whether a log probability's `bytes` (the token's UTF-8 bytes, as numbers) spell a credential,
-/// whatever its token says.
-fn bytes_show(creds: &Credentials, e: &Value) -> bool {
-    let Some(bytes) = e.get("bytes").and_then(Value::as_array) else {
-        return false;
+/// A log probability entry whose text at `stage` ([`logprob_text`]) held part of a credential:
+/// that token as masked and its bytes dropped; a masked token's alternatives are dropped too
+/// (they may spell what it did).
+fn masked_logprob(mut e: Value, stage: usize, token: String) -> Value {
+    let target = match stage {
+        0 => Some(&mut e),
+        k => e.get_mut("top_logprobs").and_then(|t| t.get_mut(k - 1)),
     };
-    let bytes: Vec<u8> = bytes
-        .iter()
-        .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
-        .collect();
-    !creds.spans(&bytes).is_empty()
-}
-
-/// A log probability whose token held part of a credential: the token as masked, its bytes and
-/// alternatives dropped (they spell it too).
-fn blanked_logprob(mut e: Value, token: String) -> Value {
-    if let Some(m) = e.as_object_mut() {
+    if let Some(m) = target.and_then(Value::as_object_mut) {
         m.insert("token".into(), Value::String(token));
         if m.contains_key("bytes") {
             m.insert("bytes".into(), Value::Null);
         }
-        if m.contains_key("top_logprobs") {
+        if stage == 0 && m.contains_key("top_logprobs") {
             m.insert("top_logprobs".into(), Value::Array(Vec::new()));
+        }
+    }
+    e
+}
+
+/// A log probability entry whose `bytes` (and its alternatives') say what its token shows:
+/// bytes that differ from the token's UTF-8 are replaced by it — they could spell, one entry at
+/// a time, what the tokens do not — unless they hold no ASCII byte at all (a token that ends
+/// inside a multi-byte character carries a fragment of it, which no credential is made of).
+fn honest_bytes(mut e: Value) -> Value {
+    fn fix(m: &mut serde_json::Map<String, Value>) {
+        let Some(Value::Array(bytes)) = m.get("bytes") else {
+            return;
+        };
+        let token = m.get("token").and_then(Value::as_str).unwrap_or_default();
+        let same = bytes.len() == token.len()
+            && bytes
+                .iter()
+                .zip(token.bytes())
+                .all(|(b, t)| b.as_u64() == Some(u64::from(t)));
+        let fragment = bytes
+            .iter()
+            .all(|b| b.as_u64().is_some_and(|b| (128..256).contains(&b)));
+        if !same && !fragment {
+            let honest = token.bytes().map(Value::from).collect();
+            m.insert("bytes".into(), Value::Array(honest));
+        }
+    }
+    if let Some(m) = e.as_object_mut() {
+        fix(m);
+        if let Some(Value::Array(alts)) = m.get_mut("top_logprobs") {
+            alts.iter_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(fix);
         }
     }
     e
@@ -1135,17 +1277,17 @@ impl StreamShield {
             // its own): guarded whole, as it comes.
             if creds_on && let Some(Value::String(role)) = delta.get_mut("role") {
                 let piece = std::mem::take(role);
-                let at = Held::Field(vec!["role".into()]);
+                let at = Held::Field(vec![Step::Key("role".into())]);
                 *role = self.holds.text(&self.og.credentials, idx, at, piece);
             }
             let counts = &mut self.counts;
             let holds = &mut self.holds;
             let creds = &*self.og.credentials;
-            other_delta_strings(delta, &mut |keys: Option<&[String]>, v: &mut Value| {
+            other_delta_strings(delta, &mut |path: &[Step], v: &mut Value| {
                 let Value::String(text) = v else { return };
-                if let (Some(keys), false) = (keys, creds.is_empty()) {
+                if !creds.is_empty() {
                     let piece = std::mem::take(text);
-                    *text = holds.text(creds, idx, Held::Field(keys.to_vec()), piece);
+                    *text = holds.text(creds, idx, Held::Field(path.to_vec()), piece);
                 }
                 let (shown, c) = guard_output(&out, text);
                 for (k, n) in c {
@@ -1633,7 +1775,11 @@ mod tests {
                     json!({"tool_calls": [{"index": 0, "function": {"name": c}}]}),
                     None,
                 )));
-                frames.push(s.rewrite(&chunk(json!({"x_echo": c, "x_deep": {"k": c}}), None)));
+                frames.push(s.rewrite(&chunk(
+                    json!({"x_echo": c, "x_deep": {"k": c}, "x_arr": ["", c],
+                        "annotations": [{"type": "url_citation", "url_citation": {"url": c}}]}),
+                    None,
+                )));
                 let mut v: Value =
                     serde_json::from_slice(&chunk(json!({"content": ""}), None)).unwrap();
                 v["choices"][0]["logprobs"] = json!({"content": [{"token": c, "logprob": -0.1, "bytes": c.as_bytes(), "top_logprobs": [{"token": c, "logprob": -0.1}]}]});
@@ -1648,6 +1794,7 @@ mod tests {
                 String::new(),
                 Vec::new(),
             );
+            let (mut arr, mut url) = (String::new(), String::new());
             for f in &frames {
                 let v: Value = serde_json::from_slice(f).unwrap();
                 let c = &v["choices"][0];
@@ -1658,6 +1805,12 @@ mod tests {
                 );
                 echo.push_str(c["delta"]["x_echo"].as_str().unwrap_or(""));
                 deep.push_str(c["delta"]["x_deep"]["k"].as_str().unwrap_or(""));
+                arr.push_str(c["delta"]["x_arr"][1].as_str().unwrap_or(""));
+                url.push_str(
+                    c["delta"]["annotations"][0]["url_citation"]["url"]
+                        .as_str()
+                        .unwrap_or(""),
+                );
                 for e in c["logprobs"]["content"].as_array().into_iter().flatten() {
                     tokens.push_str(e["token"].as_str().unwrap());
                     for b in e["bytes"].as_array().into_iter().flatten() {
@@ -1673,6 +1826,9 @@ mod tests {
             assert_eq!(name, "f_Zq<SECRET_GENERIC>", "{yaml}");
             assert_eq!(echo, "Zq<SECRET_GENERIC>!", "{yaml}");
             assert_eq!(deep, "Zq<SECRET_GENERIC>", "{yaml}");
+            // Strings inside arrays too, held by their place (attack 2026-12-02b B3).
+            assert_eq!(arr, "Zq<SECRET_GENERIC>", "{yaml}");
+            assert_eq!(url, "Zq<SECRET_GENERIC>", "{yaml}");
             assert!(
                 !String::from_utf8_lossy(&bytes).contains(&KEY[..4]),
                 "{yaml}"
@@ -1685,7 +1841,7 @@ mod tests {
             let mut report = GuardReport::default();
             s.report_into(&mut report);
             let masked = report.counts[&(Entity::SecretGeneric, Action::Mask, "output")];
-            assert_eq!(masked, if yaml.is_empty() { 3 } else { 4 }, "{yaml}");
+            assert_eq!(masked, if yaml.is_empty() { 5 } else { 6 }, "{yaml}");
         }
     }
 
@@ -1732,11 +1888,12 @@ mod tests {
     fn held_text_survives_nulls_and_every_occurrence_is_counted() {
         let mut s = keyed("scan: { output: false }");
         let held = s.rewrite(&chunk(
-            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Zq7"}}], "x_echo": format!("{KEY}Zq7")}),
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "Zq7"}}], "x_echo": format!("{KEY}Zq7"), "x_arr": [1, "Zq7"]}),
             None,
         ));
         let v: Value = serde_json::from_slice(&held).unwrap();
         assert_eq!(v["choices"][0]["delta"]["x_echo"], "");
+        assert_eq!(v["choices"][0]["delta"]["x_arr"], json!([1, ""]));
         let mut no_delta: Value = serde_json::from_slice(&chunk(json!({}), None)).unwrap();
         no_delta["choices"][0]
             .as_object_mut()
@@ -1746,9 +1903,10 @@ mod tests {
             json!({"content": [{"token": "ok", "logprob": -0.1, "bytes": KEY.as_bytes()}]});
         let lp: Value = serde_json::from_slice(&s.rewrite(&frame(no_delta))).unwrap();
         assert_eq!(lp["choices"][0]["logprobs"]["content"][0]["token"], "ok");
+        // Bytes that say more than the token are replaced by the token's own.
         assert_eq!(
             lp["choices"][0]["logprobs"]["content"][0]["bytes"],
-            Value::Null
+            json!(b"ok")
         );
         let last = s.rewrite(&chunk(
             json!({"tool_calls": null, "x_echo": null}),
@@ -1758,6 +1916,7 @@ mod tests {
         let d = &v["choices"][0]["delta"];
         assert_eq!(d["tool_calls"][0]["function"]["name"], "Zq7", "{v}");
         assert_eq!(d["x_echo"], "<SECRET_GENERIC>Zq7", "{v}");
+        assert_eq!(d["x_arr"], json!([null, "Zq7"]), "{v}");
         let mut report = GuardReport::default();
         s.report_into(&mut report);
         assert_eq!(
@@ -1820,6 +1979,130 @@ mod tests {
             for name in ["model", "x_top", "x_bare", "x_choice"] {
                 assert!(joined[name].starts_with(KEY), "{yaml}: {name} {joined:?}");
             }
+        }
+    }
+
+    /// The key spelled one log probability at a time — by innocent tokens' `bytes`, by the first
+    /// or second alternatives' tokens — shows at most two of its characters then the mark, in a
+    /// stream (answers not scanned, where log probabilities are shown) and in a complete answer
+    /// under either policy (attack 2026-12-02b B2); honest bytes and a token ending inside a
+    /// multi-byte character keep theirs.
+    #[test]
+    fn a_credential_spelled_by_log_probabilities_is_masked() {
+        let entry = |c: &str| {
+            json!({"token": "a", "logprob": -0.1, "bytes": c.as_bytes(), "top_logprobs": [
+                {"token": c, "logprob": -1.0, "bytes": c.as_bytes()},
+                {"token": format!("{c}"), "logprob": -2.0}
+            ]})
+        };
+        // What a client joins: the tokens' bytes, and each rank of alternatives.
+        let joined = |entries: &[Value]| -> (String, String, String) {
+            let (mut bytes, mut first, mut second) = (Vec::new(), String::new(), String::new());
+            for e in entries {
+                for b in e["bytes"].as_array().into_iter().flatten() {
+                    bytes.push(b.as_u64().unwrap() as u8);
+                }
+                first.push_str(e["top_logprobs"][0]["token"].as_str().unwrap_or(""));
+                second.push_str(e["top_logprobs"][1]["token"].as_str().unwrap_or(""));
+            }
+            (String::from_utf8_lossy(&bytes).into_owned(), first, second)
+        };
+        // A stream shows two characters before a start is held; a complete answer none.
+        let expect = |(bytes, first, second): (String, String, String), shown: &str| {
+            assert!(!bytes.contains(&KEY[..3]), "{shown}: {bytes}");
+            assert_eq!(first, format!("{shown}<SECRET_GENERIC>"));
+            assert_eq!(second, format!("{shown}<SECRET_GENERIC>"));
+        };
+        let mut s = keyed("scan: { output: false }");
+        let mut shown = Vec::new();
+        for c in KEY.chars() {
+            let mut v: Value =
+                serde_json::from_slice(&chunk(json!({"content": ""}), None)).unwrap();
+            v["choices"][0]["logprobs"] = json!({"content": [entry(&c.to_string())]});
+            let out: Value = serde_json::from_slice(&s.rewrite(&frame(v))).unwrap();
+            shown.extend(
+                out["choices"][0]["logprobs"]["content"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        for f in std::iter::once(s.rewrite(&chunk(json!({}), Some("stop")))).chain(s.finish()) {
+            let out: Value = serde_json::from_slice(&f).unwrap();
+            shown.extend(
+                out["choices"][0]["logprobs"]["content"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        assert_eq!(shown.len(), KEY.len(), "every entry is shown once");
+        expect(joined(&shown), "Zq");
+
+        for yaml in ["", "scan: { output: false }"] {
+            let mut og = guard_for(yaml, SessionTokens::default());
+            og.credentials = Arc::new(Credentials::new([KEY]));
+            let entries: Vec<Value> = KEY.chars().map(|c| entry(&c.to_string())).collect();
+            let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+                "index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "a".repeat(KEY.len())},
+                "logprobs": {"content": entries}
+            }]});
+            let mut report = GuardReport::default();
+            let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
+            let v: Value = serde_json::from_slice(&out).unwrap();
+            let entries = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
+            expect(joined(entries), "");
+            assert_eq!(
+                report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
+                2
+            );
+        }
+
+        // Honest log probabilities pass as they came.
+        let og = {
+            let mut og = guard_for("", SessionTokens::default());
+            og.credentials = Arc::new(Credentials::new([KEY]));
+            og
+        };
+        let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+            "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hé"},
+            "logprobs": {"content": [
+                {"token": "h", "logprob": -0.1, "bytes": [104], "top_logprobs": [{"token": "H", "logprob": -2.0, "bytes": [72]}]},
+                {"token": "bytes:\\xc3", "logprob": -0.1, "bytes": [195], "top_logprobs": []},
+                {"token": "bytes:\\xa9", "logprob": -0.1, "bytes": [169], "top_logprobs": []}
+            ]}
+        }]});
+        let raw = Bytes::from(body.to_string());
+        let out = guard_answer(&og, raw.clone(), &mut GuardReport::default()).unwrap();
+        assert_eq!(out, raw);
+    }
+
+    /// An answer that is not UTF-8, or not JSON (a lone surrogate escape), is a 502
+    /// `invalid_response` saying why, under a policy that reads answers and whenever the
+    /// gateway's key may be in it (attack 2026-12-02b B7, B8).
+    #[test]
+    fn an_unreadable_answer_is_a_bad_gateway_saying_why() {
+        let og = guard_for("", SessionTokens::default());
+        let mut keyed_off = guard_for("scan: { output: false }", SessionTokens::default());
+        keyed_off.credentials = Arc::new(Credentials::new([KEY]));
+        let not_utf8 =
+            Bytes::from_static(b"{\"choices\":[{\"message\":{\"content\":\"caf\xe9\"}}]}");
+        let surrogate = format!(
+            r#"{{"choices":[{{"message":{{"content":"{}\ud800{}"}}}}]}}"#,
+            &KEY[..1],
+            &KEY[1..]
+        );
+        for (og, body, why) in [
+            (&og, not_utf8.clone(), "not UTF-8"),
+            (&keyed_off, not_utf8, "not UTF-8"),
+            (&og, Bytes::from(surrogate.clone()), "not valid JSON"),
+            (&keyed_off, Bytes::from(surrogate), "not valid JSON"),
+        ] {
+            let e = guard_answer(og, body, &mut GuardReport::default()).unwrap_err();
+            assert_eq!(e.status().as_u16(), 502, "{e}");
+            assert_eq!(e.kind(), "invalid_response");
+            assert!(e.to_string().contains(why), "{e}");
         }
     }
 }

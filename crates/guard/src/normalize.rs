@@ -17,7 +17,8 @@ use std::borrow::Cow;
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters removed before scanning: they change no meaning a pattern cares about and are the
-/// usual way to split a value so a scanner misses it.
+/// usual way to split a value so a scanner misses it — control characters and every
+/// default-ignorable code point (Unicode's `Default_Ignorable_Code_Point`).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
         // Control characters (tab, line feed and carriage return are text), the line and
@@ -25,9 +26,10 @@ pub fn is_invisible(c: char) -> bool {
         '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{7F}'..='\u{9F}'
         | '\u{2028}' | '\u{2029}' | '\u{2800}'
         | '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-        | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{E0000}'..='\u{E007F}')
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// Whether `t` is normal as it is: ASCII without control characters (but tab, line feed and
@@ -87,7 +89,7 @@ const DIGIT_ZEROS: [u32; 35] = [
 ];
 
 /// The value of a decimal digit of one of [`DIGIT_ZEROS`]' scripts.
-fn decimal_digit(c: char) -> Option<u8> {
+pub(crate) fn decimal_digit(c: char) -> Option<u8> {
     let u = c as u32;
     // The table is sorted: the last zero at or below `u`.
     let i = DIGIT_ZEROS.partition_point(|&z| z <= u).checked_sub(1)?;

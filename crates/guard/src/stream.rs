@@ -93,7 +93,9 @@ impl std::fmt::Debug for Credentials {
 /// percent-encoded (every byte, or as a URL's query writes it, either case), and in base64 and
 /// base64url — there as the characters that only the secret's bytes decide, at each of the three
 /// places it can start in a base64 group, so it is found inside a longer encoded text too.
-/// Spelled out with spaces, invisible characters or HTML entities it is not found.
+/// Spelled out with spaces or HTML entities it is not found; invisible characters between its
+/// characters, look-alike forms of them and some of them percent-encoded are read through
+/// ([`fold_at`]).
 pub fn written_forms(secret: &[u8]) -> Vec<Vec<u8>> {
     use base64::Engine;
     if secret.is_empty() {
@@ -186,6 +188,15 @@ impl Credentials {
         !self.is_empty() && !self.spans(json).is_empty()
     }
 
+    /// Whether the JSON text `json` may hold log probabilities — which can spell a credential
+    /// one token at a time, so no search of the text finds it: their key written as is, or
+    /// any escape that could hide it.
+    pub fn may_be_spelled_in_json(&self, json: &[u8]) -> bool {
+        !self.is_empty()
+            && (memchr::memmem::find(json, b"logprob").is_some()
+                || memchr::memmem::find(json, b"\\u").is_some())
+    }
+
     /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
     pub fn spans(&self, hay: &[u8]) -> Vec<(usize, usize)> {
         self.spans_starting_before(hay, hay.len())
@@ -195,32 +206,39 @@ impl Credentials {
     /// (zero-width spaces, soft hyphens, joiners, as UTF-8 or as JSON escapes) between the
     /// characters: then each span covers the invisible characters inside it.
     fn spans_starting_before(&self, hay: &[u8], limit: usize) -> Vec<(usize, usize)> {
-        if !has_invisible(hay) {
+        if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        // Where each byte kept came from.
+        // The text as it reads ([`fold_at`]), and where each of its bytes came from.
         let mut kept = Vec::with_capacity(hay.len());
-        let mut from = Vec::with_capacity(hay.len() + 1);
+        let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
         let mut i = 0;
         let mut kept_limit = None;
         while i < hay.len() {
             if i >= limit && kept_limit.is_none() {
                 kept_limit = Some(kept.len());
             }
-            match invisible_at(hay, i) {
-                Some(n) => i += n,
+            let before = kept.len();
+            match fold_at(hay, i, &mut kept) {
+                Some(n) => {
+                    from.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
+                    i += n;
+                }
                 None => {
                     kept.push(hay[i]);
-                    from.push(i);
+                    from.push((i, i + 1));
                     i += 1;
                 }
             }
         }
         let kept_limit = kept_limit.unwrap_or(kept.len());
-        self.raw_spans(&kept, kept_limit)
-            .into_iter()
-            .map(|(a, b)| (from[a], from[b - 1] + 1))
-            .collect()
+        let mut spans = self.raw_spans(hay, limit);
+        spans.extend(
+            self.raw_spans(&kept, kept_limit)
+                .into_iter()
+                .map(|(a, b)| (from[a].0, from[b - 1].1)),
+        );
+        merged(spans)
     }
 
     /// [`Self::spans_starting_before`] of the bytes as they are.
@@ -474,36 +492,147 @@ impl<T> CredentialHold<T> {
     }
 }
 
-/// Whether `hay` holds an invisible character ([`invisible_at`]).
-fn has_invisible(hay: &[u8]) -> bool {
-    let mut at = 0;
-    while let Some(i) = memchr::memchr3(0xC2, 0xE2, 0xEF, &hay[at..]).map(|i| at + i) {
-        if invisible_at(hay, i).is_some() {
-            return true;
+/// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too.
+fn needs_fold(hay: &[u8]) -> bool {
+    let mut scratch = Vec::new();
+    let mut folds = |i: usize| {
+        scratch.clear();
+        fold_at(hay, i, &mut scratch).is_some()
+    };
+    if !hay.is_ascii() {
+        let mut at = 0;
+        while let Some(i) = hay[at..].iter().position(|&b| b >= 0xC0).map(|i| at + i) {
+            if folds(i) {
+                return true;
+            }
+            at = i + 1;
         }
-        at = i + 1;
     }
-    memchr::memmem::find_iter(hay, b"\\u").any(|i| invisible_at(hay, i).is_some())
+    memchr::memchr_iter(b'%', hay).any(&mut folds)
+        || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
 }
 
-/// The length of the invisible character at `hay[i..]` — a soft hyphen, a zero-width space,
-/// non-joiner, joiner or direction mark, a word joiner or invisible operator, a byte-order mark —
-/// as UTF-8 or as a JSON `\uXXXX` escape, if one is there: the usual ways to split a value so
-/// a search misses it.
-fn invisible_at(hay: &[u8], i: usize) -> Option<usize> {
-    let invisible = |c: u32| matches!(c, 0xAD | 0x200B..=0x200F | 0x2060..=0x2064 | 0xFEFF);
-    match hay.get(i..)? {
-        [0xC2, 0xAD, ..] => Some(2),
-        [0xE2, 0x80, 0x8B..=0x8F, ..] | [0xE2, 0x81, 0xA0..=0xA4, ..] | [0xEF, 0xBB, 0xBF, ..] => {
-            Some(3)
+/// How a text may spell a credential so that a search of its bytes misses it, undone one
+/// character at a time: when the character (or JSON escape) at `hay[i..]` is one of these, its
+/// length, and what it reads as pushed onto `out`.
+///
+/// - Invisible characters — every default-ignorable code point (zero-width spaces and
+///   joiners, soft hyphen, variation selectors, tags, fillers, bidirectional controls) — and a
+///   lone surrogate escape (`\ud800`, which decodes to nothing a reader sees): nothing.
+/// - Characters whose compatibility form is ASCII (full-width `Ｚ`, mathematical `𝐙`, circled
+///   `Ⓩ`, superscripts, ligatures), other scripts' digits and dash look-alikes: that ASCII.
+/// - A percent-encoded byte (`%5A`), as an address may carry some characters encoded and the
+///   rest not: the byte, when it is printable ASCII.
+///
+/// JSON escapes count with any number of backslashes (`\u200b`, or `\\u200b` inside a tool
+/// call's arguments, which are JSON inside a JSON string).
+fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let b = *hay.get(i)?;
+    if b == b'%' {
+        let hex = hay.get(i + 1..i + 3)?;
+        let v = (hex_digit(hex[0])? << 4) | hex_digit(hex[1])?;
+        if !(0x21..0x7F).contains(&v) {
+            return None;
         }
-        [b'\\', b'u', hex @ ..] if hex.len() >= 4 => {
-            let c = hex[..4]
-                .iter()
-                .try_fold(0u32, |v, h| (*h as char).to_digit(16).map(|d| v * 16 + d))?;
-            invisible(c).then_some(6)
+        out.push(v as u8);
+        return Some(3);
+    }
+    let (c, len) = if b == b'\\' {
+        let (c, len) = escape_at(hay, i)?;
+        match c {
+            None => return Some(len),
+            // An escaped ASCII character is matched as written ([`written_at`]).
+            Some(c) if c.is_ascii() => return None,
+            Some(c) => (c, len),
         }
-        _ => None,
+    } else if b >= 0xC0 {
+        let width = match b {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            _ => 4,
+        };
+        let c = std::str::from_utf8(hay.get(i..i + width)?)
+            .ok()?
+            .chars()
+            .next()?;
+        (c, width)
+    } else {
+        return None;
+    };
+    fold_char(c, out).then_some(len)
+}
+
+/// What a character reads as, when [`fold_at`] folds it (pushed onto `out`).
+fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
+    use crate::normalize::is_invisible;
+    use unicode_normalization::UnicodeNormalization;
+    if is_invisible(c) {
+        return true;
+    }
+    if let Some(d) = crate::normalize::decimal_digit(c) {
+        out.push(b'0' + d);
+        return true;
+    }
+    let u = c as u32;
+    if matches!(u, 0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63) {
+        out.push(b'-');
+        return true;
+    }
+    // Only the blocks with characters whose compatibility form is ASCII (Latin-1's
+    // superscripts and ordinals, phonetic modifiers, super- and subscripts, letter-like and
+    // enclosed forms, ligatures, full-width forms, mathematical letters and digits, enclosed
+    // supplements): text in other scripts is not decomposed for nothing.
+    if !matches!(u, 0xA0..=0x2FF | 0x1D00..=0x1DBF | 0x2070..=0x24FF | 0xFB00..=0xFB06
+        | 0xFF00..=0xFFEF | 0x1D400..=0x1D7FF | 0x1F100..=0x1F1FF)
+    {
+        return false;
+    }
+    let at = out.len();
+    for n in std::iter::once(c).nfkc() {
+        if !n.is_ascii() || n.is_ascii_whitespace() {
+            out.truncate(at);
+            return false;
+        }
+        out.push(n as u8);
+    }
+    out.len() > at
+}
+
+/// The value of an ASCII hex digit.
+fn hex_digit(h: u8) -> Option<u8> {
+    (h as char).to_digit(16).map(|d| d as u8)
+}
+
+/// The JSON escape at `hay[i..]` — one to eight backslashes, `u`, four hex digits; a surrogate
+/// pair as two — as the character it stands for (`None` for a lone surrogate), and its length.
+fn escape_at(hay: &[u8], i: usize) -> Option<(Option<char>, usize)> {
+    let unit = |at: usize| -> Option<(u32, usize)> {
+        let slashes = hay
+            .get(at..)?
+            .iter()
+            .take(8)
+            .take_while(|&&b| b == b'\\')
+            .count();
+        let rest = hay.get(at + slashes..at + slashes + 5)?;
+        if slashes == 0 || rest[0] != b'u' {
+            return None;
+        }
+        let v = rest[1..]
+            .iter()
+            .try_fold(0u32, |v, &h| Some(v * 16 + u32::from(hex_digit(h)?)))?;
+        Some((v, slashes + 5))
+    };
+    let (u, len) = unit(i)?;
+    match u {
+        0xD800..=0xDBFF => match unit(i + len) {
+            Some((low @ 0xDC00..=0xDFFF, more)) => Some((
+                char::from_u32(0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00)),
+                len + more,
+            )),
+            _ => Some((None, len)),
+        },
+        0xDC00..=0xDFFF => Some((None, len)),
+        u => Some((Some(char::from_u32(u)?), len)),
     }
 }
 
@@ -1150,6 +1279,75 @@ mod tests {
         }
         // Invisible characters elsewhere change nothing.
         assert!(c.spans("a\u{200B}b gw-cred".as_bytes()).is_empty());
+    }
+
+    /// Every other way to spell a credential that a reader (or a decoder) reads as it: any
+    /// default-ignorable character between its characters (variation selectors, the grapheme
+    /// joiner, tags, fillers — also as surrogate-pair escapes, and escaped twice as in tool
+    /// arguments), a lone surrogate escape, full-width and other compatibility forms, some
+    /// characters percent-encoded; ordinary text in other scripts is left alone.
+    #[test]
+    fn credentials_are_found_through_every_ignorable_and_look_alike_spelling() {
+        let c = credentials();
+        let join = |sep: &str| -> String {
+            CRED.chars()
+                .map(|ch| ch.to_string())
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        for sep in [
+            "\u{FE0F}",
+            "\u{034F}",
+            "\u{E0020}",
+            "\u{180E}",
+            "\u{3164}",
+            "\u{1D173}",
+            "\\udb40\\udc20",
+            "\\\\u200b",
+            "\\ud800",
+            "\\uDFFF",
+        ] {
+            let text = format!("k={}!", join(sep));
+            assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
+        }
+        let full_width: String = CRED
+            .chars()
+            .map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap())
+            .collect();
+        let math_digits: String = CRED
+            .chars()
+            .map(|ch| match ch.to_digit(10) {
+                Some(d) => char::from_u32(0x1D7CE + d).unwrap(),
+                None => ch,
+            })
+            .collect();
+        let percent: String = CRED
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| {
+                if i % 2 == 0 {
+                    format!("%{b:02X}")
+                } else {
+                    char::from(b).to_string()
+                }
+            })
+            .collect();
+        for spelled in [
+            full_width,
+            math_digits,
+            percent,
+            format!("\\uff47{}", &CRED[1..]),
+            format!("\u{24D6}{}", &CRED[1..]),
+        ] {
+            let text = format!("k={spelled}!");
+            assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{spelled}");
+        }
+        for ordinary in [
+            "日本語のテキスト、ＡＢＣと①と%41%42と\\ud800。",
+            "ｇｗ－ｃｒｅｄ and gw-cred\u{FE0F}-Zq8",
+        ] {
+            assert!(c.spans(ordinary.as_bytes()).is_empty(), "{ordinary}");
+        }
     }
 
     /// A credential across the forced cut of a run without whitespace longer than `MAX_RUN` is
