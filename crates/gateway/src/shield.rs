@@ -1776,7 +1776,7 @@ mod tests {
                     None,
                 )));
                 frames.push(s.rewrite(&chunk(
-                    json!({"x_echo": c, "x_deep": {"k": c}, "x_arr": ["", c],
+                    json!({"x_echo": c, "x_deep": {"k": c}, "x_arr": [c, "-"],
                         "annotations": [{"type": "url_citation", "url_citation": {"url": c}}]}),
                     None,
                 )));
@@ -1805,7 +1805,7 @@ mod tests {
                 );
                 echo.push_str(c["delta"]["x_echo"].as_str().unwrap_or(""));
                 deep.push_str(c["delta"]["x_deep"]["k"].as_str().unwrap_or(""));
-                arr.push_str(c["delta"]["x_arr"][1].as_str().unwrap_or(""));
+                arr.push_str(c["delta"]["x_arr"][0].as_str().unwrap_or(""));
                 url.push_str(
                     c["delta"]["annotations"][0]["url_citation"]["url"]
                         .as_str()
