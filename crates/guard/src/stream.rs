@@ -501,7 +501,11 @@ fn needs_fold(hay: &[u8]) -> bool {
     };
     if !hay.is_ascii() {
         let mut at = 0;
-        while let Some(i) = hay[at..].iter().position(|&b| b >= 0xC0).map(|i| at + i) {
+        // Lead bytes of characters that may fold; not those of U+4000–U+9FFF and U+B000–U+DFFF
+        // (CJK ideographs, Hangul syllables), which none does: text in those scripts is
+        // passed over quickly.
+        let may_fold = |b: u8| b >= 0xC0 && !matches!(b, 0xE4..=0xE9 | 0xEB..=0xED);
+        while let Some(i) = hay[at..].iter().position(|&b| may_fold(b)).map(|i| at + i) {
             if folds(i) {
                 return true;
             }
@@ -534,7 +538,7 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
         if !(0x21..0x7F).contains(&v) {
             return None;
         }
-        out.push(v as u8);
+        out.push(v);
         return Some(3);
     }
     let (c, len) = if b == b'\\' {
