@@ -39,15 +39,6 @@ pub async fn create_pod(
     )))
 }
 
-/// Dashes (Unicode's dash punctuation) and the signs that look like one, read as `-`.
-#[rustfmt::skip]
-const DASHES: &[char] = &[
-    '\u{058A}', '\u{05BE}', '\u{1400}', '\u{1806}', '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}',
-    '\u{2014}', '\u{2015}', '\u{2E17}', '\u{2E1A}', '\u{2E3A}', '\u{2E3B}', '\u{2E40}', '\u{2E5D}',
-    '\u{301C}', '\u{3030}', '\u{30A0}', '\u{FE31}', '\u{FE32}', '\u{FE58}', '\u{FE63}', '\u{FF0D}',
-    '\u{10EAD}', '\u{02D7}', '\u{2043}', '\u{2212}', '\u{2796}', '\u{30FC}', '\u{FF70}',
-];
-
 /// A pod name as people read it: invisible characters dropped, compatibility forms (full-width
 /// letters, ligatures) and dash look-alikes folded, case folded (`ß` as `ss`), then reduced to
 /// its confusable skeleton (Unicode TS #39: Cyrillic `р` and Greek `Α` read as `p` and `A`,
@@ -57,7 +48,7 @@ pub(crate) fn name_key(name: &str) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars().flat_map(char::to_lowercase) {
             match c {
-                c if DASHES.contains(&c) => out.push('-'),
+                c if tollgate_guard::normalize::DASHES.contains(&c) => out.push('-'),
                 'ß' => out.push_str("ss"),
                 'ς' => out.push('σ'),
                 c => out.push(c),

@@ -500,18 +500,18 @@ pub fn guard_answer(
     body: Bytes,
     report: &mut GuardReport,
 ) -> Result<Bytes, ApiError> {
-    // An answer that is not text cannot be guarded, nor read by the client's JSON parser.
-    if let Err(e) = std::str::from_utf8(&body) {
-        return Err(unreadable(format!(
-            "the answer is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        )));
-    }
     // Untouched unless the policy asks for more, or one of the gateway's credentials may be in it.
     let suspect = og.credentials.may_be_in_json(&body);
     if !og.is_active() && !suspect && !og.credentials.may_be_spelled_in_json(&body) {
         report.output = og.ran();
         return Ok(body);
+    }
+    // An answer that is not text cannot be guarded (nor read by the client's JSON parser).
+    if let Err(e) = std::str::from_utf8(&body) {
+        return Err(unreadable(format!(
+            "the answer is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )));
     }
     let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     let out = og.output();
@@ -844,16 +844,22 @@ fn every_string_at(v: &mut Value, path: &mut Vec<Step>, f: &mut impl FnMut(&[Ste
 }
 
 /// Appends `rest` to the string at `path` under `v`, making the objects and arrays on the way
-/// (a provider's `null` there too; positions before the one named are `null`).
+/// where there is nothing (or `null`; positions before the one named are `null`); a value of
+/// another type on the way is left as it is.
 fn append_path(v: &mut Value, path: &[Step], rest: &str) {
     let Some((step, more)) = path.split_first() else {
-        let before = v.as_str().unwrap_or_default().to_string();
-        *v = Value::String(before + rest);
+        match v {
+            Value::String(s) => s.push_str(rest),
+            // A provider's value of another type there (it changed the field's type within
+            // the stream) is kept, and the held text dropped.
+            Value::Null => *v = Value::String(rest.to_string()),
+            _ => {}
+        }
         return;
     };
     match step {
         Step::Key(k) => {
-            if !v.is_object() {
+            if v.is_null() {
                 *v = Value::Object(serde_json::Map::new());
             }
             if let Some(m) = v.as_object_mut() {
@@ -861,7 +867,7 @@ fn append_path(v: &mut Value, path: &[Step], rest: &str) {
             }
         }
         Step::Index(i) => {
-            if !v.is_array() {
+            if v.is_null() {
                 *v = Value::Array(Vec::new());
             }
             if let Some(a) = v.as_array_mut() {
@@ -896,31 +902,43 @@ struct Holds {
     logprobs: HashMap<(u64, &'static str), LogprobHolds>,
 }
 
-/// The holds of one list of log probabilities: its tokens, then each rank of their
-/// alternatives (`top_logprobs[k].token`), in a chain — an entry leaves the list once every
-/// sequence it is part of shows no credential's start, so a credential spelled by the tokens,
-/// or by the first (second, …) alternatives, one entry at a time, is found like one spelled by
-/// a text's pieces.
+/// The holds of one list of log probabilities, in a chain: its tokens, its `bytes`, then the
+/// tokens and the bytes of each rank of alternatives (`top_logprobs[k]`) — an entry leaves the
+/// list once every sequence it is part of shows no credential's start, so a credential spelled
+/// one entry at a time by the tokens, by the bytes (a character's bytes may span entries) or by
+/// the first (second, …) alternatives is found like one spelled by a text's pieces.
 #[derive(Debug, Default)]
 struct LogprobHolds {
     stages: Vec<CredentialHold<Value>>,
+    /// Per stage of bytes, the start of a character whose other bytes are to come.
+    carry: Vec<Vec<u8>>,
 }
+
+/// The most ranks of alternatives read ([`LogprobHolds`]; OpenAI gives at most 20): a longer
+/// list's further alternatives are dropped.
+const MAX_RANKS: usize = 20;
 
 impl LogprobHolds {
     /// The next entries: those that may be shown now (all of them when `last`), masked where a
-    /// sequence spelled a credential, their `bytes` made to say what their token shows.
+    /// sequence spelled a credential.
     fn push(&mut self, creds: &Credentials, mut entries: Vec<Value>, last: bool) -> Vec<Value> {
+        for e in &mut entries {
+            if let Some(Value::Array(alts)) = e.get_mut("top_logprobs") {
+                alts.truncate(MAX_RANKS);
+            }
+        }
         let mut stage = 0;
-        while stage < self.stages.len() || entries.iter().any(|e| logprob_text(e, stage).is_some())
-        {
+        while stage < self.stages.len() || entries.iter().any(|e| logprob_at(e, stage).is_some()) {
             if stage == self.stages.len() {
                 self.stages.push(CredentialHold::default());
+                self.carry.push(Vec::new());
             }
+            let carry = &mut self.carry[stage];
+            let items: Vec<(String, Value)> = entries
+                .into_iter()
+                .map(|e| (logprob_text(&e, stage, carry), e))
+                .collect();
             let hold = &mut self.stages[stage];
-            let items = entries.into_iter().map(|e| {
-                let t = logprob_text(&e, stage).unwrap_or_default().to_string();
-                (t, e)
-            });
             let mut released = hold.push(creds, items);
             if last {
                 released.extend(hold.finish(creds));
@@ -937,7 +955,7 @@ impl LogprobHolds {
                 .collect();
             stage += 1;
         }
-        entries.into_iter().map(honest_bytes).collect()
+        entries
     }
 
     /// Whether entries are held.
@@ -951,14 +969,58 @@ impl LogprobHolds {
     }
 }
 
-/// The text of a log probability entry at `stage` of [`LogprobHolds`]: its token (0), or the
-/// token of its alternative `stage - 1`.
-fn logprob_text(e: &Value, stage: usize) -> Option<&str> {
-    match stage {
-        0 => e.get("token"),
-        k => e.get("top_logprobs")?.get(k - 1)?.get("token"),
+/// What stage `stage` of [`LogprobHolds`] reads of an entry: the entry itself (rank 0) or one of
+/// its alternatives, and whether its bytes (odd stages) or its token.
+fn logprob_at(e: &Value, stage: usize) -> Option<&Value> {
+    let target = match stage / 2 {
+        0 => e,
+        k => e.get("top_logprobs")?.get(k - 1)?,
+    };
+    target.get(if stage % 2 == 0 { "token" } else { "bytes" })
+}
+
+/// The text of an entry at `stage`: its token, or the characters its bytes complete (after what
+/// `carry` holds of the last entry's; an unfinished character is carried on, a byte that
+/// begins none is U+FFFD).
+fn logprob_text(e: &Value, stage: usize, carry: &mut Vec<u8>) -> String {
+    let Some(v) = logprob_at(e, stage) else {
+        return String::new();
+    };
+    if stage % 2 == 0 {
+        return v.as_str().unwrap_or_default().to_string();
     }
-    .and_then(Value::as_str)
+    let mut bytes = std::mem::take(carry);
+    bytes.extend(
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok())),
+    );
+    let mut text = String::new();
+    let mut rest = bytes.as_slice();
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(t) => {
+                text.push_str(t);
+                break;
+            }
+            Err(e) => {
+                let (ok, bad) = rest.split_at(e.valid_up_to());
+                text.push_str(std::str::from_utf8(ok).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        text.push('\u{FFFD}');
+                        rest = &bad[n..];
+                    }
+                    None => {
+                        carry.extend_from_slice(bad);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    text
 }
 
 /// The lists of a choice's `logprobs` whose tokens spell its text.
@@ -1122,54 +1184,22 @@ impl Holds {
 }
 
 /// A log probability entry whose text at `stage` ([`logprob_text`]) held part of a credential:
-/// that token as masked and its bytes dropped; a masked token's alternatives are dropped too
-/// (they may spell what it did).
-fn masked_logprob(mut e: Value, stage: usize, token: String) -> Value {
-    let target = match stage {
+/// that token shown as masked (and its bytes dropped), or those bytes dropped; a masked token's
+/// alternatives are dropped too (they may spell what it did).
+fn masked_logprob(mut e: Value, stage: usize, shown: String) -> Value {
+    let target = match stage / 2 {
         0 => Some(&mut e),
         k => e.get_mut("top_logprobs").and_then(|t| t.get_mut(k - 1)),
     };
     if let Some(m) = target.and_then(Value::as_object_mut) {
-        m.insert("token".into(), Value::String(token));
+        if stage % 2 == 0 {
+            m.insert("token".into(), Value::String(shown));
+        }
         if m.contains_key("bytes") {
             m.insert("bytes".into(), Value::Null);
         }
         if stage == 0 && m.contains_key("top_logprobs") {
             m.insert("top_logprobs".into(), Value::Array(Vec::new()));
-        }
-    }
-    e
-}
-
-/// A log probability entry whose `bytes` (and its alternatives') say what its token shows:
-/// bytes that differ from the token's UTF-8 are replaced by it — they could spell, one entry at
-/// a time, what the tokens do not — unless they hold no ASCII byte at all (a token that ends
-/// inside a multi-byte character carries a fragment of it, which no credential is made of).
-fn honest_bytes(mut e: Value) -> Value {
-    fn fix(m: &mut serde_json::Map<String, Value>) {
-        let Some(Value::Array(bytes)) = m.get("bytes") else {
-            return;
-        };
-        let token = m.get("token").and_then(Value::as_str).unwrap_or_default();
-        let same = bytes.len() == token.len()
-            && bytes
-                .iter()
-                .zip(token.bytes())
-                .all(|(b, t)| b.as_u64() == Some(u64::from(t)));
-        let fragment = bytes
-            .iter()
-            .all(|b| b.as_u64().is_some_and(|b| (128..256).contains(&b)));
-        if !same && !fragment {
-            let honest = token.bytes().map(Value::from).collect();
-            m.insert("bytes".into(), Value::Array(honest));
-        }
-    }
-    if let Some(m) = e.as_object_mut() {
-        fix(m);
-        if let Some(Value::Array(alts)) = m.get_mut("top_logprobs") {
-            alts.iter_mut()
-                .filter_map(Value::as_object_mut)
-                .for_each(fix);
         }
     }
     e
@@ -1903,10 +1933,9 @@ mod tests {
             json!({"content": [{"token": "ok", "logprob": -0.1, "bytes": KEY.as_bytes()}]});
         let lp: Value = serde_json::from_slice(&s.rewrite(&frame(no_delta))).unwrap();
         assert_eq!(lp["choices"][0]["logprobs"]["content"][0]["token"], "ok");
-        // Bytes that say more than the token are replaced by the token's own.
         assert_eq!(
             lp["choices"][0]["logprobs"]["content"][0]["bytes"],
-            json!(b"ok")
+            Value::Null
         );
         let last = s.rewrite(&chunk(
             json!({"tool_calls": null, "x_echo": null}),
@@ -1921,7 +1950,8 @@ mod tests {
         s.report_into(&mut report);
         assert_eq!(
             report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
-            1
+            2,
+            "the key in `x_echo`, and the bytes of the log probability"
         );
     }
 
@@ -2055,7 +2085,8 @@ mod tests {
             expect(joined(entries), "");
             assert_eq!(
                 report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
-                2
+                3,
+                "the bytes, the first alternatives' tokens, the second's"
             );
         }
 
@@ -2080,7 +2111,8 @@ mod tests {
 
     /// An answer that is not UTF-8, or not JSON (a lone surrogate escape), is a 502
     /// `invalid_response` saying why, under a policy that reads answers and whenever the
-    /// gateway's key may be in it (attack 2026-12-02b B7, B8).
+    /// gateway's key may be in it (attack 2026-12-02b B7, B8); one the gateway need not read
+    /// passes as it came.
     #[test]
     fn an_unreadable_answer_is_a_bad_gateway_saying_why() {
         let og = guard_for("", SessionTokens::default());
@@ -2095,7 +2127,6 @@ mod tests {
         );
         for (og, body, why) in [
             (&og, not_utf8.clone(), "not UTF-8"),
-            (&keyed_off, not_utf8, "not UTF-8"),
             (&og, Bytes::from(surrogate.clone()), "not valid JSON"),
             (&keyed_off, Bytes::from(surrogate), "not valid JSON"),
         ] {
@@ -2104,5 +2135,7 @@ mod tests {
             assert_eq!(e.kind(), "invalid_response");
             assert!(e.to_string().contains(why), "{e}");
         }
+        let passed = guard_answer(&keyed_off, not_utf8.clone(), &mut GuardReport::default());
+        assert_eq!(passed.unwrap(), not_utf8);
     }
 }

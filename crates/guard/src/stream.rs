@@ -209,29 +209,8 @@ impl Credentials {
         if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        // The text as it reads ([`fold_at`]), and where each of its bytes came from.
-        let mut kept = Vec::with_capacity(hay.len());
-        let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
-        let mut i = 0;
-        let mut kept_limit = None;
-        while i < hay.len() {
-            if i >= limit && kept_limit.is_none() {
-                kept_limit = Some(kept.len());
-            }
-            let before = kept.len();
-            match fold_at(hay, i, &mut kept) {
-                Some(n) => {
-                    from.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
-                    i += n;
-                }
-                None => {
-                    kept.push(hay[i]);
-                    from.push((i, i + 1));
-                    i += 1;
-                }
-            }
-        }
-        let kept_limit = kept_limit.unwrap_or(kept.len());
+        let (kept, from) = fold(hay);
+        let kept_limit = from.partition_point(|f| f.0 < limit);
         let mut spans = self.raw_spans(hay, limit);
         spans.extend(
             self.raw_spans(&kept, kept_limit)
@@ -315,7 +294,21 @@ impl Credentials {
     /// The length of the longest end of `hay` that begins one of the credentials (written as
     /// is) without being all of it: what must be held back until the next piece shows whether
     /// a credential follows.
+    /// Also as it reads ([`fold_at`]): then the length covers the characters folded.
     pub fn open_prefix(&self, hay: &[u8]) -> usize {
+        let raw = self.plain_open_prefix(hay);
+        if !needs_fold(hay) {
+            return raw;
+        }
+        let (kept, from) = fold(hay);
+        match self.plain_open_prefix(&kept) {
+            0 => raw,
+            open => raw.max(hay.len() - from[kept.len() - open].0),
+        }
+    }
+
+    /// [`Self::open_prefix`] of the bytes as they are.
+    fn plain_open_prefix(&self, hay: &[u8]) -> usize {
         let mut best = 0;
         for secret in &self.secrets {
             let most = (secret.len() - 1).min(hay.len());
@@ -486,10 +479,44 @@ impl<T> CredentialHold<T> {
         self.tail.push_str(released);
         let keep = creds.longest;
         if self.tail.len() > keep {
-            let cut = floor_boundary(&self.tail, self.tail.len() - keep);
+            let mut cut = self.tail.len() - keep;
+            // Folded spellings take more bytes than they read as: keep `keep` bytes of the text
+            // as it reads (up to `MAX_RUN` bytes as written).
+            let tail = self.tail.as_bytes();
+            if needs_fold(tail) {
+                let (kept, from) = fold(tail);
+                cut = match kept.len().checked_sub(keep) {
+                    Some(k) => cut.min(from[k].0),
+                    None => 0,
+                };
+                cut = cut.max(tail.len().saturating_sub(MAX_RUN));
+            }
+            let cut = floor_boundary(&self.tail, cut);
             self.tail.drain(..cut);
         }
     }
+}
+
+/// `hay` as it reads ([`fold_at`]), and for each of its bytes the bytes of `hay` it came from.
+fn fold(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut kept = Vec::with_capacity(hay.len());
+    let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        let before = kept.len();
+        match fold_at(hay, i, &mut kept) {
+            Some(n) => {
+                from.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
+                i += n;
+            }
+            None => {
+                kept.push(hay[i]);
+                from.push((i, i + 1));
+                i += 1;
+            }
+        }
+    }
+    (kept, from)
 }
 
 /// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too.
@@ -578,7 +605,7 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
         return true;
     }
     let u = c as u32;
-    if matches!(u, 0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63) {
+    if crate::normalize::DASHES.contains(&c) {
         out.push(b'-');
         return true;
     }
@@ -652,9 +679,16 @@ fn written_at(hay: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
         if hay.get(j) != Some(&b'\\') {
             return None;
         }
-        // An escape escaped again (`\\u0073`, `\\/`: JSON inside a JSON string).
+        // An escape escaped again (`\\u0073`, `\\/`: JSON inside a JSON string) — a few
+        // times at most: a long run of backslashes is no escape (and reading it to its end
+        // at each of its backslashes would take quadratic time).
+        let mut again = 0;
         while hay.get(j + 1) == Some(&b'\\') {
             j += 1;
+            again += 1;
+            if again > 7 {
+                return None;
+            }
         }
         match hay.get(j + 1) {
             Some(b'/') if c == b'/' => j += 2,
@@ -1352,6 +1386,48 @@ mod tests {
         ] {
             assert!(c.spans(ordinary.as_bytes()).is_empty(), "{ordinary}");
         }
+    }
+
+    /// A hold reads its pieces as they read too: a start spelled with an invisible character
+    /// after it, in mathematical letters, or one full-width character per piece is held like a
+    /// plain one (review of 2026-12-02, helper 35, 1).
+    #[test]
+    fn a_hold_sees_a_folded_start() {
+        let (shown, h) = held_through(&["gw-cred-Zq81x7Lm\u{200B}", "3"]);
+        assert_eq!(shown, "<SECRET_GENERIC>");
+        assert_eq!(h.found(), 1);
+        let bold: String = CRED
+            .chars()
+            .map(|c| match c {
+                'a'..='z' => char::from_u32(0x1D41A + (c as u32 - 'a' as u32)).unwrap(),
+                'A'..='Z' => char::from_u32(0x1D400 + (c as u32 - 'A' as u32)).unwrap(),
+                '0'..='9' => char::from_u32(0x1D7CE + (c as u32 - '0' as u32)).unwrap(),
+                c => c,
+            })
+            .collect();
+        let last = bold.char_indices().last().unwrap().0;
+        let (shown, _) = held_through(&[&bold[..last], &bold[last..]]);
+        assert_eq!(shown, "<SECRET_GENERIC>");
+        let wide: Vec<String> = CRED
+            .chars()
+            .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap().to_string())
+            .collect();
+        let items: Vec<&str> = wide.iter().map(String::as_str).collect();
+        let (shown, h) = held_through(&items);
+        assert!(
+            shown.ends_with("<SECRET_GENERIC>") && shown.chars().count() <= 18,
+            "{shown}"
+        );
+        assert_eq!(h.found(), 1);
+    }
+
+    /// An escape escaped a few times is read; a long run of backslashes is not (reading it to
+    /// its end at each backslash took quadratic time: review of 2026-12-02, helper 35, 2).
+    #[test]
+    fn escapes_are_read_through_a_few_backslashes_only() {
+        assert_eq!(written_at(br"\\u0067", 0, b"g"), Some(7));
+        let many = format!("{}u0067", "\\".repeat(9));
+        assert_eq!(written_at(many.as_bytes(), 0, b"g"), None);
     }
 
     /// A credential across the forced cut of a run without whitespace longer than `MAX_RUN` is
