@@ -2101,12 +2101,40 @@ mod tests {
             "logprobs": {"content": [
                 {"token": "h", "logprob": -0.1, "bytes": [104], "top_logprobs": [{"token": "H", "logprob": -2.0, "bytes": [72]}]},
                 {"token": "bytes:\\xc3", "logprob": -0.1, "bytes": [195], "top_logprobs": []},
-                {"token": "bytes:\\xa9", "logprob": -0.1, "bytes": [169], "top_logprobs": []}
+                {"token": "bytes:\\xa9", "logprob": -0.1, "bytes": [169], "top_logprobs": []},
+                {"token": " ", "logprob": -0.1, "bytes": [32, 230]},
+                {"token": "\\x97\\xa5", "logprob": -0.1, "bytes": [151, 165]}
             ]}
         }]});
         let raw = Bytes::from(body.to_string());
         let out = guard_answer(&og, raw.clone(), &mut GuardReport::default()).unwrap();
         assert_eq!(out, raw);
+
+        // The key in full-width letters, its bytes cut across entries in the middle of
+        // characters (review of 2026-12-02, helper 35, 3).
+        let wide: String = KEY
+            .chars()
+            .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+            .collect();
+        let entries: Vec<Value> = wide
+            .as_bytes()
+            .chunks(2)
+            .map(|b| json!({"token": "", "logprob": -0.1, "bytes": b}))
+            .collect();
+        let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+            "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "x"},
+            "logprobs": {"content": entries}
+        }]});
+        let out = guard_answer(
+            &og,
+            Bytes::from(body.to_string()),
+            &mut GuardReport::default(),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let (bytes, _, _) = joined(v["choices"][0]["logprobs"]["content"].as_array().unwrap());
+        let start: String = wide.chars().take(3).collect();
+        assert!(!bytes.contains(&start), "{bytes}");
     }
 
     /// An answer that is not UTF-8, or not JSON (a lone surrogate escape), is a 502
