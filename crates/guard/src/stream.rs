@@ -479,19 +479,9 @@ impl<T> CredentialHold<T> {
         self.tail.push_str(released);
         let keep = creds.longest;
         if self.tail.len() > keep {
-            let mut cut = self.tail.len() - keep;
-            // Folded spellings take more bytes than they read as: keep `keep` bytes of the text
-            // as it reads (up to `MAX_RUN` bytes as written).
-            let tail = self.tail.as_bytes();
-            if needs_fold(tail) {
-                let (kept, from) = fold(tail);
-                cut = match kept.len().checked_sub(keep) {
-                    Some(k) => cut.min(from[k].0),
-                    None => 0,
-                };
-                cut = cut.max(tail.len().saturating_sub(MAX_RUN));
-            }
-            let cut = floor_boundary(&self.tail, cut);
+            // (A start spelled with folded characters is held from its first one: its bytes as
+            // written are at least `HOLD_FROM`, so no folded start is ever in the tail alone.)
+            let cut = floor_boundary(&self.tail, self.tail.len() - keep);
             self.tail.drain(..cut);
         }
     }
