@@ -479,8 +479,8 @@ impl<T> CredentialHold<T> {
         self.tail.push_str(released);
         let keep = creds.longest;
         if self.tail.len() > keep {
-            // (A start spelled with folded characters is held from its first one: its bytes as
-            // written are at least `HOLD_FROM`, so no folded start is ever in the tail alone.)
+            // (What was released of an occurrence is under `HOLD_FROM` bytes as written — a
+            // start, folded or not, is held from that length — so bytes as written suffice.)
             let cut = floor_boundary(&self.tail, self.tail.len() - keep);
             self.tail.drain(..cut);
         }
