@@ -976,7 +976,11 @@ fn logprob_at(e: &Value, stage: usize) -> Option<&Value> {
         0 => e,
         k => e.get("top_logprobs")?.get(k - 1)?,
     };
-    target.get(if stage % 2 == 0 { "token" } else { "bytes" })
+    target.get(if stage.is_multiple_of(2) {
+        "token"
+    } else {
+        "bytes"
+    })
 }
 
 /// The text of an entry at `stage`: its token, or the characters its bytes complete (after what
@@ -986,7 +990,7 @@ fn logprob_text(e: &Value, stage: usize, carry: &mut Vec<u8>) -> String {
     let Some(v) = logprob_at(e, stage) else {
         return String::new();
     };
-    if stage % 2 == 0 {
+    if stage.is_multiple_of(2) {
         return v.as_str().unwrap_or_default().to_string();
     }
     let mut bytes = std::mem::take(carry);
@@ -1192,7 +1196,7 @@ fn masked_logprob(mut e: Value, stage: usize, shown: String) -> Value {
         k => e.get_mut("top_logprobs").and_then(|t| t.get_mut(k - 1)),
     };
     if let Some(m) = target.and_then(Value::as_object_mut) {
-        if stage % 2 == 0 {
+        if stage.is_multiple_of(2) {
             m.insert("token".into(), Value::String(shown));
         }
         if m.contains_key("bytes") {

@@ -139,10 +139,12 @@ fn bench(c: &mut Criterion) {
         b"sk-ant-api03-Zq7Vx3PLm9TwQe4RkY2b".as_slice(),
         b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".as_slice(),
     ]);
-    let chat = format!(
-        r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{{"index":0,"message":{{"role":"assistant","content":"{}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":30,"completion_tokens":400,"total_tokens":430}}}}"#,
-        typical(2 << 10).replace('"', "'").replace('\n', "\\n")
-    );
+    let answer = |content: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{{"index":0,"message":{{"role":"assistant","content":"{content}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":30,"completion_tokens":400,"total_tokens":430}}}}"#
+        )
+    };
+    let chat = answer(&typical(2 << 10).replace('"', "'").replace('\n', "\\n"));
     let floats: Vec<String> = (0..1 << 20)
         .map(|i| format!("{:.8}", ((i * 7919) % 20_000) as f64 / 10_000.0 - 1.0))
         .take_while({
@@ -164,9 +166,24 @@ fn bench(c: &mut Criterion) {
         r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":"{}"}}]}}"#,
         base64::engine::general_purpose::STANDARD.encode(&blob)
     );
+    // Answers in other scripts: every character looked at by the fold check and none folded
+    // (Cyrillic), or the answer read folded (Japanese with katakana's long-vowel mark, which
+    // reads as a dash, and a full-width digit).
+    let other_script = |sentence: &str| {
+        let mut body = String::new();
+        while body.len() < 2 << 10 {
+            body.push_str(sentence);
+        }
+        answer(&body)
+    };
+    let russian = other_script("Заказ номер четыре отправлен вчера, доставка займёт три дня. ");
+    let japanese =
+        other_script("ご注文のコーヒーは昨日発送されました。お届けまで３日ほどかかります。");
     let mut g = c.benchmark_group("credentials");
     for (name, text) in [
         ("chat_2KB", &chat),
+        ("chat_2KB_russian", &russian),
+        ("chat_2KB_japanese", &japanese),
         ("embeddings_floats_1MB", &floats),
         ("embeddings_base64_1MB", &b64),
     ] {
