@@ -280,6 +280,13 @@ impl Credentials {
             while let Some(i) =
                 memchr::memchr2(secret[0], b'\\', &hay[at.min(to)..to]).map(|i| at + i)
             {
+                // A run of backslashes is read once: only its last few can begin an escape
+                // ([`written_at`]), so the search goes on from there.
+                let run = hay[i..to].iter().take_while(|&&b| b == b'\\').count();
+                if run > 8 {
+                    at = i + run - 8;
+                    continue;
+                }
                 match written_at(hay, i, secret) {
                     Some(end) => {
                         spans.push((i, end));
@@ -487,8 +494,27 @@ impl<T> CredentialHold<T> {
     }
 }
 
-/// `hay` as it reads ([`fold_at`]), and for each of its bytes the bytes of `hay` it came from.
+/// `hay` as it reads ([`fold_at`]), and for each of its bytes the bytes of `hay` it came from —
+/// read again while something in it still folds, three times at most (a full-width `％` then
+/// the byte it encodes, an escaped `%` then the byte, a percent-encoded invisible character).
 fn fold(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let (mut kept, mut from) = fold_once(hay);
+    for _ in 0..2 {
+        if !needs_fold(&kept) {
+            break;
+        }
+        let (again, back) = fold_once(&kept);
+        from = back
+            .iter()
+            .map(|&(a, b)| (from[a].0, from[b - 1].1))
+            .collect();
+        kept = again;
+    }
+    (kept, from)
+}
+
+/// One reading of [`fold`].
+fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
     let mut kept = Vec::with_capacity(hay.len());
     let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
     let mut i = 0;
@@ -531,6 +557,7 @@ fn needs_fold(hay: &[u8]) -> bool {
     }
     memchr::memchr_iter(b'%', hay).any(&mut folds)
         || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
+        || memchr::memmem::find_iter(hay, b"&#").any(&mut folds)
 }
 
 /// How a text may spell a credential so that a search of its bytes misses it, undone one
@@ -549,45 +576,96 @@ fn needs_fold(hay: &[u8]) -> bool {
 /// call's arguments, which are JSON inside a JSON string).
 fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
     let b = *hay.get(i)?;
-    if b == b'%' {
-        let hex = hay.get(i + 1..i + 3)?;
-        let v = (hex_digit(hex[0])? << 4) | hex_digit(hex[1])?;
-        if !(0x21..0x7F).contains(&v) {
+    let (c, len) = match b {
+        b'%' => percent_at(hay, i)?,
+        b'&' => html_ref_at(hay, i)?,
+        b'\\' => match escape_at(hay, i)? {
+            (None, len) => return Some(len),
+            (Some(c), len) => (c, len),
+        },
+        0xC0.. => {
+            let width = match b {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let c = std::str::from_utf8(hay.get(i..i + width)?)
+                .ok()?
+                .chars()
+                .next()?;
+            (c, width)
+        }
+        _ => return None,
+    };
+    if c.is_ascii() {
+        // An encoded ASCII character (`%71`, `\\u0071`, `&#113;`) reads as itself — a printable
+        // one: no credential holds another.
+        if !c.is_ascii_graphic() {
             return None;
         }
-        out.push(v);
-        return Some(3);
+        out.push(c as u8);
+        return Some(len);
     }
-    let (c, len) = if b == b'\\' {
-        let (c, len) = escape_at(hay, i)?;
-        match c {
-            None => return Some(len),
-            // An escaped ASCII character is matched as written ([`written_at`]).
-            Some(c) if c.is_ascii() => return None,
-            Some(c) => (c, len),
-        }
-    } else if b >= 0xC0 {
-        let width = match b {
-            0xC0..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            _ => 4,
-        };
-        let c = std::str::from_utf8(hay.get(i..i + width)?)
-            .ok()?
-            .chars()
-            .next()?;
-        (c, width)
-    } else {
-        return None;
-    };
     fold_char(c, out).then_some(len)
+}
+
+/// The character percent-encoded at `hay[i..]` (`%71`, or the two to four `%XX` of one UTF-8
+/// character), and the length of its encoding.
+fn percent_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+    let byte = |at: usize| -> Option<u8> {
+        let h = hay.get(at..at + 3)?;
+        (h[0] == b'%').then_some(())?;
+        Some((hex_digit(h[1])? << 4) | hex_digit(h[2])?)
+    };
+    let first = byte(i)?;
+    let width = match first {
+        0x00..=0x7F => return Some((char::from(first), 3)),
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return None,
+    };
+    let mut bytes = [first, 0, 0, 0];
+    for (k, slot) in bytes.iter_mut().enumerate().take(width).skip(1) {
+        *slot = byte(i + 3 * k)?;
+    }
+    let c = std::str::from_utf8(&bytes[..width]).ok()?.chars().next()?;
+    Some((c, 3 * width))
+}
+
+/// The character an HTML numeric reference at `hay[i..]` stands for (`&#113;`, `&#x71;`), and
+/// the reference's length.
+fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+    let rest = hay.get(i + 2..)?;
+    if hay.get(i + 1) != Some(&b'#') {
+        return None;
+    }
+    let (radix, digits) = match rest.first()? {
+        b'x' | b'X' => (16, &rest[1..]),
+        _ => (10, rest),
+    };
+    let n = digits
+        .iter()
+        .take(8)
+        .take_while(|b| (**b as char).is_digit(radix))
+        .count();
+    if n == 0 || digits.get(n) != Some(&b';') {
+        return None;
+    }
+    let v = u32::from_str_radix(std::str::from_utf8(&digits[..n]).ok()?, radix).ok()?;
+    let len = 2 + usize::from(radix == 16) + n + 1;
+    Some((char::from_u32(v)?, len))
 }
 
 /// What a character reads as, when [`fold_at`] folds it (pushed onto `out`).
 fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
     use crate::normalize::is_invisible;
     use unicode_normalization::UnicodeNormalization;
-    if is_invisible(c) {
+    if is_invisible(c) || separates(c) {
+        return true;
+    }
+    if let Some(a) = homoglyph(c) {
+        out.push(a);
         return true;
     }
     if let Some(d) = crate::normalize::decimal_digit(c) {
@@ -617,6 +695,68 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
         out.push(n as u8);
     }
     out.len() > at
+}
+
+/// Characters that do not show on their own, beyond the default-ignorable ones: other format
+/// characters (Arabic number signs, interlinear annotation, Egyptian hieroglyph format controls)
+/// and combining marks — which a reader takes for a mark on the character before.
+fn separates(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}' | '\u{0600}'..='\u{0605}' | '\u{06DD}'
+        | '\u{070F}' | '\u{0890}' | '\u{0891}' | '\u{08E2}' | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}')
+}
+
+/// The ASCII letter a Cyrillic, Greek or Cherokee letter is drawn like (Unicode's confusables
+/// for the letters that look exactly like one): `раssword` with a Cyrillic `р` and `а` reads as
+/// `password`.
+fn homoglyph(c: char) -> Option<u8> {
+    Some(match c {
+        'а' | 'α' => b'a',
+        'А' | 'Α' | 'Ꭺ' => b'A',
+        'В' | 'Β' | 'Ᏼ' => b'B',
+        'с' | 'ϲ' => b'c',
+        'С' | 'Ϲ' | 'Ꮯ' => b'C',
+        'ԁ' => b'd',
+        'Ꭰ' => b'D',
+        'е' => b'e',
+        'Е' | 'Ε' | 'Ꭼ' => b'E',
+        'Ꮐ' => b'G',
+        'һ' => b'h',
+        'Н' | 'Η' | 'Ꮋ' => b'H',
+        'і' | 'ι' => b'i',
+        'І' | 'Ι' | 'Ӏ' => b'I',
+        'ј' => b'j',
+        'Ј' | 'Ꭻ' => b'J',
+        'κ' => b'k',
+        'К' | 'Κ' | 'Ꮶ' => b'K',
+        'ӏ' => b'l',
+        'Ꮮ' => b'L',
+        'М' | 'Μ' | 'Ꮇ' => b'M',
+        'Ν' => b'N',
+        'о' | 'ο' => b'o',
+        'О' | 'Ο' => b'O',
+        'р' | 'ρ' => b'p',
+        'Р' | 'Ρ' | 'Ꮲ' => b'P',
+        'ԛ' => b'q',
+        'Ԛ' => b'Q',
+        'Ꭱ' => b'R',
+        'ѕ' => b's',
+        'Ѕ' | 'Ꮪ' => b'S',
+        'Т' | 'Τ' | 'Ꭲ' => b'T',
+        'υ' => b'u',
+        'ν' => b'v',
+        'Ꮩ' => b'V',
+        'ԝ' => b'w',
+        'Ԝ' | 'Ꮃ' => b'W',
+        'х' => b'x',
+        'Х' | 'Χ' => b'X',
+        'у' => b'y',
+        'У' | 'Υ' | 'Ү' => b'Y',
+        'Ζ' | 'Ꮓ' => b'Z',
+        _ => return None,
+    })
 }
 
 /// The value of an ASCII hex digit.
@@ -1334,6 +1474,12 @@ mod tests {
             "\\\\u200b",
             "\\ud800",
             "\\uDFFF",
+            // Attack 2026-12-02c C3, C6: a percent-encoded zero-width space, format characters
+            // outside the default-ignorable set, a combining mark.
+            "%E2%80%8B",
+            "\u{FFF9}",
+            "\u{13430}",
+            "\u{0301}",
         ] {
             let text = format!("k={}!", join(sep));
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
@@ -1365,6 +1511,15 @@ mod tests {
             math_digits,
             percent,
             format!("\\uff47{}", &CRED[1..]),
+            // Attack 2026-12-02c C3, C4, C5, C12: a full-width percent sign, an escaped one
+            // inside a tool's arguments, Cyrillic and Greek letters drawn like Latin ones,
+            // HTML references.
+            format!("\u{FF05}67{}", &CRED[1..]),
+            format!("\\\\u002567{}", &CRED[1..]),
+            CRED.replace('e', "\u{0435}")
+                .replace('Z', "\u{0396}")
+                .replace('x', "\u{0445}"),
+            format!("&#x67;&#119;{}", &CRED[2..]),
             format!("\u{24D6}{}", &CRED[1..]),
         ] {
             let text = format!("k={spelled}!");
@@ -1409,15 +1564,35 @@ mod tests {
             "{shown}"
         );
         assert_eq!(h.found(), 1);
+        // A long spelling: two zero-width spaces after each character of a 41-character key,
+        // one character per piece (attack 2026-12-02c C1).
+        let spaced: Vec<String> = CRED_SHAPED
+            .chars()
+            .map(|c| format!("{c}\u{200B}\u{200B}"))
+            .collect();
+        let items: Vec<&str> = spaced.iter().map(String::as_str).collect();
+        let (shown, h) = held_through(&items);
+        assert_eq!(shown, "<SECRET_GENERIC>\u{200B}\u{200B}");
+        assert_eq!(h.found(), 1);
     }
 
     /// An escape escaped a few times is read; a long run of backslashes is not (reading it to
-    /// its end at each backslash took quadratic time: review of 2026-12-02, helper 35, 2).
+    /// its end at each backslash took quadratic time: review of 2026-12-02, helper 35, 2), and
+    /// a credential right after a long run is still found (attack 2026-12-02c C7).
     #[test]
     fn escapes_are_read_through_a_few_backslashes_only() {
         assert_eq!(written_at(br"\\u0067", 0, b"g"), Some(7));
         let many = format!("{}u0067", "\\".repeat(9));
         assert_eq!(written_at(many.as_bytes(), 0, b"g"), None);
+        let run = "\\".repeat(8192);
+        for (text, at) in [
+            (format!("{run}{CRED}"), run.len()),
+            (format!("{run}\\\\u0067{}", &CRED[1..]), run.len() - 8),
+        ] {
+            let spans = credentials().spans(text.as_bytes());
+            assert_eq!(spans.len(), 1, "{}", &text[run.len() - 4..]);
+            assert!(spans[0].0 >= at && spans[0].1 == text.len(), "{spans:?}");
+        }
     }
 
     /// A credential across the forced cut of a run without whitespace longer than `MAX_RUN` is
