@@ -56,8 +56,12 @@ pub(crate) fn name_key(name: &str) -> String {
         }
         out
     };
-    let folded = lower(&tollgate_guard::normalize::Normalized::new(name).text);
-    lower(&unicode_security::skeleton(&folded).collect::<String>())
+    // The skeleton before case is folded (Cherokee capitals are drawn like Latin ones, their
+    // small letters are not), and again after (small letters drawn like other small letters).
+    let skeleton = |s: &str| lower(&unicode_security::skeleton(s).collect::<String>());
+    skeleton(&skeleton(
+        &tollgate_guard::normalize::Normalized::new(name).text,
+    ))
 }
 
 /// Refuses `name` when another pod (not `except`) has a name that reads the same

@@ -833,6 +833,8 @@ async fn look_alike_pod_names_are_refused() {
         "\u{0440}od-A",
         "pod-\u{0391}",
         "p\u{043E}d-A",
+        // Attack 2026-12-02c C10: a Cherokee capital drawn like a Latin one.
+        "pod-\u{13AA}",
     ] {
         let (st, b) = api
             .call(

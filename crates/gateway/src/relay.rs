@@ -64,6 +64,7 @@ fn error_frame(e: &ProviderError) -> Bytes {
     let code = match e {
         ProviderError::Truncated => "upstream_stream_truncated",
         ProviderError::Timeout => "upstream_stream_idle_timeout",
+        ProviderError::InvalidResponse(_) => "upstream_invalid_response",
         _ => "upstream_stream_error",
     };
     frame(&error_json(e.to_string(), "server_error", None, Some(code)))
@@ -155,8 +156,16 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
                 if chunk.usage_only && !job.client_wants_usage {
                     continue;
                 }
-                let data = match job.shield.as_mut() {
-                    Some(s) => s.rewrite(&chunk.data),
+                let data = match job.shield.as_mut().map(|s| s.try_rewrite(&chunk.data)) {
+                    Some(Ok(data)) => data,
+                    Some(Err(e)) => {
+                        // What the output guard still holds was read: it goes out first.
+                        if let Some(last) = job.shield.as_mut().and_then(|s| s.finish()) {
+                            send(&tx, frame(&last), &mut client_gone, job.idle_timeout).await;
+                        }
+                        send(&tx, error_frame(&e), &mut client_gone, job.idle_timeout).await;
+                        break Err(e);
+                    }
                     None => chunk.data.clone(),
                 };
                 send(&tx, frame(&data), &mut client_gone, job.idle_timeout).await;

@@ -595,6 +595,11 @@ fn unreadable(why: String) -> ApiError {
     ApiError::Upstream(tollgate_providers::ProviderError::InvalidResponse(why))
 }
 
+/// A streamed chunk the gateway cannot read.
+fn unreadable_chunk(e: serde_json::Error) -> ProviderError {
+    ProviderError::InvalidResponse(format!("a streamed chunk is not valid JSON: {e}"))
+}
+
 /// [`unreadable`], for an answer that is not JSON (a lone surrogate escape among the reasons).
 fn not_json(e: serde_json::Error) -> ApiError {
     unreadable(format!("the answer is not valid JSON: {e}"))
@@ -1244,35 +1249,39 @@ impl StreamShield {
         self.og.is_active() || !self.og.credentials.is_empty()
     }
 
-    /// One upstream chunk (OpenAI chunk JSON) as the client may see it.
-    pub fn rewrite(&mut self, data: &Bytes) -> Bytes {
-        let out = self.rewrite_texts(data);
+    /// One upstream chunk (OpenAI chunk JSON) as the client may see it; a chunk that is not
+    /// JSON (not UTF-8, a lone surrogate escape) cannot be guarded: the stream ends there with
+    /// `upstream_invalid_response`, never with the chunk dropped in silence.
+    pub fn try_rewrite(&mut self, data: &Bytes) -> Result<Bytes, ProviderError> {
+        let out = self.rewrite_texts(data)?;
         // A credential anywhere else in the chunk (`model`, `id`, a field no one models).
         if !self.og.credentials.may_be_in_json(&out) {
-            return out;
+            return Ok(out);
         }
-        let Ok(mut v) = serde_json::from_slice::<Value>(&out) else {
-            return Bytes::from_static(b"{}");
-        };
+        let mut v = serde_json::from_slice::<Value>(&out).map_err(unreadable_chunk)?;
         mask_credentials(&mut v, &self.og.credentials, &mut self.counts);
         serde_json::to_vec(&v)
             .map(Bytes::from)
+            .map_err(unreadable_chunk)
+    }
+
+    /// [`Self::try_rewrite`], an unreadable chunk shown as `{}` (the tests' shorthand).
+    #[cfg(test)]
+    pub fn rewrite(&mut self, data: &Bytes) -> Bytes {
+        self.try_rewrite(data)
             .unwrap_or_else(|_| Bytes::from_static(b"{}"))
     }
 
-    /// [`Self::rewrite`] of the texts the filters hold back: deltas and tool calls.
-    fn rewrite_texts(&mut self, data: &Bytes) -> Bytes {
-        let Ok(mut v) = serde_json::from_slice::<Value>(data) else {
-            // Not JSON: nothing to show that could be checked.
-            return Bytes::from_static(b"{}");
-        };
+    /// [`Self::try_rewrite`] of the texts the filters hold back: deltas and tool calls.
+    fn rewrite_texts(&mut self, data: &Bytes) -> Result<Bytes, ProviderError> {
+        let mut v = serde_json::from_slice::<Value>(data).map_err(unreadable_chunk)?;
         let creds_on = !self.og.credentials.is_empty();
         let has_choices = v
             .get("choices")
             .and_then(Value::as_array)
             .is_some_and(|c| !c.is_empty());
         if !has_choices && !creds_on {
-            return data.clone();
+            return Ok(data.clone());
         }
         let out = self.og.output();
         let mut none = Vec::new();
@@ -1383,7 +1392,9 @@ impl StreamShield {
             }
         }
         self.envelope = Some(Value::Object(envelope));
-        serde_json::to_vec(&v).map(Bytes::from).unwrap_or_default()
+        serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(unreadable_chunk)
     }
 
     /// The stream ended: a last chunk with whatever is still held, if any.

@@ -985,3 +985,56 @@ async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
         "the cut stream ended like a complete one: {tail:?}"
     );
 }
+
+/// A streamed chunk the gateway cannot read (a lone surrogate escape) ends the stream with an
+/// `upstream_invalid_response` error event after what came before it — never a chunk dropped in
+/// silence and the stream going on (attack 2026-12-02c C8). (Bytes that are not UTF-8 are read
+/// as the SSE standard says, each as a replacement character.)
+#[tokio::test]
+async fn an_unreadable_stream_chunk_ends_the_stream_with_an_error() {
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    let chunk = |content: &str| {
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}},\"finish_reason\":null}}]}}\n\n"
+        )
+    };
+    let mut bad_surrogate = chunk("hello ");
+    bad_surrogate.push_str(&chunk("a\\ud800b"));
+    bad_surrogate.push_str(&chunk(" after"));
+    bad_surrogate.push_str("data: [DONE]\n\n");
+    {
+        let body = bad_surrogate.into_bytes();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            post(move || {
+                let body = body.clone();
+                async move { ([("content-type", "text/event-stream")], body).into_response() }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let g = gateway(&format!(
+            "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
+        ))
+        .await;
+        let resp = g
+            .post(json!({"model": "r", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let events = sse_data(resp).await;
+        assert_eq!(streamed_text(&events), "hello ", "{events:?}");
+        let errors: Vec<Value> = events
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter(|v| v.get("error").is_some())
+            .collect();
+        assert_eq!(errors.len(), 1, "{events:?}");
+        assert_eq!(errors[0]["error"]["code"], "upstream_invalid_response");
+        assert!(
+            events.iter().all(|e| e != "{}" && !e.contains("after")),
+            "{events:?}"
+        );
+    }
+}

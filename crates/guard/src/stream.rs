@@ -526,13 +526,26 @@ fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
                 i += n;
             }
             None => {
-                kept.push(hay[i]);
-                from.push((i, i + 1));
-                i += 1;
+                // A character kept as it is, whole.
+                let n = utf8_width(hay[i]).min(hay.len() - i);
+                kept.extend_from_slice(&hay[i..i + n]);
+                from.extend(std::iter::repeat_n((i, i + n), n));
+                i += n;
             }
         }
     }
     (kept, from)
+}
+
+/// The length of the UTF-8 character a byte begins (1 for ASCII and for a byte that begins
+/// none).
+fn utf8_width(b: u8) -> usize {
+    match b {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => 1,
+    }
 }
 
 /// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too.
@@ -543,6 +556,9 @@ fn needs_fold(hay: &[u8]) -> bool {
         fold_at(hay, i, &mut scratch).is_some()
     };
     if !hay.is_ascii() {
+        if std::str::from_utf8(hay).is_err() {
+            return true;
+        }
         let mut at = 0;
         // Lead bytes of characters that may fold; not those of U+4000–U+9FFF and U+B000–U+DFFF
         // (CJK ideographs, Hangul syllables), which none does: text in those scripts is
@@ -583,17 +599,18 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
             (None, len) => return Some(len),
             (Some(c), len) => (c, len),
         },
-        0xC0.. => {
-            let width = match b {
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                _ => 4,
-            };
-            let c = std::str::from_utf8(hay.get(i..i + width)?)
-                .ok()?
-                .chars()
-                .next()?;
-            (c, width)
+        0x80.. => {
+            let width = utf8_width(b);
+            match hay
+                .get(i..i + width)
+                .and_then(|c| std::str::from_utf8(c).ok())
+                .and_then(|c| c.chars().next())
+            {
+                Some(c) => (c, width),
+                // A byte that is no part of a character (the answer is not UTF-8): a client
+                // decoding it sees a replacement character, which hides nothing.
+                None => return Some(1),
+            }
         }
         _ => return None,
     };
@@ -699,13 +716,15 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
 
 /// Characters that do not show on their own, beyond the default-ignorable ones: other format
 /// characters (Arabic number signs, interlinear annotation, Egyptian hieroglyph format controls)
-/// and combining marks — which a reader takes for a mark on the character before.
+/// and combining marks — which a reader takes for a mark on the character before — and the
+/// replacement character a decoder shows for bytes that are not UTF-8.
 fn separates(c: char) -> bool {
     matches!(c,
         '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}' | '\u{0600}'..='\u{0605}' | '\u{06DD}'
         | '\u{070F}' | '\u{0890}' | '\u{0891}' | '\u{08E2}' | '\u{1AB0}'..='\u{1AFF}'
         | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
-        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}')
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{FFFD}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}')
 }
 
 /// The ASCII letter a Cyrillic, Greek or Cherokee letter is drawn like (Unicode's confusables
@@ -1484,6 +1503,19 @@ mod tests {
             let text = format!("k={}!", join(sep));
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
         }
+        // Bytes that are not UTF-8 between its characters (a client decodes each as U+FFFD),
+        // and the replacement character itself.
+        let mut garbled = b"k=".to_vec();
+        for (i, b) in CRED.bytes().enumerate() {
+            if i > 0 {
+                garbled.push(0xFF);
+            }
+            garbled.push(b);
+        }
+        garbled.push(b'!');
+        assert_eq!(c.spans(&garbled), [(2, garbled.len() - 1)]);
+        let replaced = format!("k={}!", join("\u{FFFD}"));
+        assert_eq!(c.spans(replaced.as_bytes()), [(2, replaced.len() - 1)]);
         let full_width: String = CRED
             .chars()
             .map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap())

@@ -368,6 +368,12 @@ fn upstream_parts(
             Some("upstream_stream_truncated"),
             None,
         ),
+        ProviderError::InvalidResponse(_) => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_invalid_response"),
+            None,
+        ),
         _ => (
             StatusCode::BAD_GATEWAY,
             "server_error",
@@ -514,6 +520,18 @@ mod tests {
         assert_eq!(
             ApiError::Upstream(ProviderError::Timeout).status(),
             StatusCode::GATEWAY_TIMEOUT
+        );
+    }
+
+    /// An upstream answer the gateway cannot read says so in its code (attack 2026-12-02c C9).
+    #[test]
+    fn an_unreadable_answer_has_its_own_code() {
+        let e = ApiError::Upstream(ProviderError::InvalidResponse("not UTF-8".into()));
+        let (status, kind, code, _) = e.parts();
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            (kind, code),
+            ("server_error", Some("upstream_invalid_response"))
         );
     }
 
