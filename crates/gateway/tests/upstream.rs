@@ -232,9 +232,7 @@ async fn unknown_fields_reach_the_provider_untouched() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_upstream(app).await;
     let g = gateway(&format!(
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: upstream-model }}] }}]\n"
     ))
@@ -291,9 +289,7 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_upstream(app).await;
     let secret = "sk-upstream-secret-4242424242";
     let g = gateway(&format!(
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
@@ -362,9 +358,7 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_upstream(app).await;
     let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
     let g = gateway(&format!(
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
@@ -462,9 +456,7 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_upstream(app).await;
     let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
     let g = gateway(&format!(
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\nalerts: {{ webhooks: [{{ url: \"http://127.0.0.1:1/hook\", secret: \"{whsec}\" }}] }}\n"
@@ -556,9 +548,7 @@ async fn a_redirecting_upstream_is_not_followed() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = serve_upstream(app).await;
     let g = gateway(&format!(
         "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"sk-up-1\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
     ))
@@ -1012,9 +1002,7 @@ async fn an_unreadable_stream_chunk_ends_the_stream_with_an_error() {
                 async move { ([("content-type", "text/event-stream")], body).into_response() }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = serve_upstream(app).await;
         let g = gateway(&format!(
             "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
         ))

@@ -58,6 +58,14 @@ pub async fn records(gw: &Gateway, n: usize) -> Vec<RequestRecord> {
     }
 }
 
+/// A hand-written upstream (`app`) on port 0, served until the test ends: its base URL.
+pub async fn serve_upstream(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 pub async fn sim(cfg: SimConfig) -> Sim {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
