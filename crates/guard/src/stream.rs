@@ -573,7 +573,7 @@ fn needs_fold(hay: &[u8]) -> bool {
     }
     memchr::memchr_iter(b'%', hay).any(&mut folds)
         || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
-        || memchr::memmem::find_iter(hay, b"&#").any(&mut folds)
+        || memchr::memchr_iter(b'&', hay).any(&mut folds)
 }
 
 /// How a text may spell a credential so that a search of its bytes misses it, undone one
@@ -653,10 +653,10 @@ fn percent_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
 /// The character an HTML numeric reference at `hay[i..]` stands for (`&#113;`, `&#x71;`), and
 /// the reference's length.
 fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
-    let rest = hay.get(i + 2..)?;
     if hay.get(i + 1) != Some(&b'#') {
-        return None;
+        return named_ref_at(hay, i);
     }
+    let rest = hay.get(i + 2..)?;
     let (radix, digits) = match rest.first()? {
         b'x' | b'X' => (16, &rest[1..]),
         _ => (10, rest),
@@ -678,12 +678,17 @@ fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
 fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
     use crate::normalize::is_invisible;
     use unicode_normalization::UnicodeNormalization;
-    if is_invisible(c) || separates(c) {
+    // The replacement character a decoder shows for bytes that are not UTF-8 hides nothing.
+    if is_invisible(c) || c == '\u{FFFD}' {
         return true;
     }
-    if let Some(a) = homoglyph(c) {
-        out.push(a);
-        return true;
+    match table_reading(c) {
+        Some(None) => return true,
+        Some(Some(a)) => {
+            out.push(a);
+            return true;
+        }
+        None => {}
     }
     if let Some(d) = crate::normalize::decimal_digit(c) {
         out.push(b'0' + d);
@@ -714,68 +719,133 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
     out.len() > at
 }
 
-/// Characters that do not show on their own, beyond the default-ignorable ones: other format
-/// characters (Arabic number signs, interlinear annotation, Egyptian hieroglyph format controls)
-/// and combining marks — which a reader takes for a mark on the character before — and the
-/// replacement character a decoder shows for bytes that are not UTF-8.
-fn separates(c: char) -> bool {
-    matches!(c,
-        '\u{0300}'..='\u{036F}' | '\u{0483}'..='\u{0489}' | '\u{0600}'..='\u{0605}' | '\u{06DD}'
-        | '\u{070F}' | '\u{0890}' | '\u{0891}' | '\u{08E2}' | '\u{1AB0}'..='\u{1AFF}'
-        | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
-        | '\u{FFF9}'..='\u{FFFB}' | '\u{FFFD}' | '\u{110BD}' | '\u{110CD}'
-        | '\u{13430}'..='\u{1343F}')
+/// The character an HTML named reference at `hay[i..]` stands for — those of the characters a
+/// key is written with and of the invisible ones (`&sol;`, `&hyphen;`, `&shy;`,
+/// `&ZeroWidthSpace;`) — and the reference's length.
+fn named_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+    let name_len = hay
+        .get(i + 1..)?
+        .iter()
+        .take(24)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    if hay.get(i + 1 + name_len) != Some(&b';') {
+        return None;
+    }
+    let c = match &hay[i + 1..i + 1 + name_len] {
+        b"sol" => '/',
+        b"bsol" => '\\',
+        b"hyphen" | b"dash" | b"minus" => '-',
+        b"plus" => '+',
+        b"equals" => '=',
+        b"lowbar" | b"UnderBar" => '_',
+        b"period" => '.',
+        b"colon" => ':',
+        b"percnt" => '%',
+        b"num" => '#',
+        b"commat" => '@',
+        b"excl" => '!',
+        b"quest" => '?',
+        b"ast" | b"midast" => '*',
+        b"tilde" => '~',
+        b"dollar" => '$',
+        b"amp" | b"AMP" => '&',
+        b"shy" => '\u{AD}',
+        b"ZeroWidthSpace"
+        | b"NegativeVeryThinSpace"
+        | b"NegativeThinSpace"
+        | b"NegativeMediumSpace"
+        | b"NegativeThickSpace" => '\u{200B}',
+        b"zwnj" => '\u{200C}',
+        b"zwj" => '\u{200D}',
+        b"lrm" => '\u{200E}',
+        b"rlm" => '\u{200F}',
+        b"NoBreak" => '\u{2060}',
+        b"af" | b"ApplyFunction" => '\u{2061}',
+        b"it" | b"InvisibleTimes" => '\u{2062}',
+        b"ic" | b"InvisibleComma" => '\u{2063}',
+        _ => return None,
+    };
+    Some((c, name_len + 2))
 }
 
-/// The ASCII letter a Cyrillic, Greek or Cherokee letter is drawn like (Unicode's confusables
-/// for the letters that look exactly like one): `раssword` with a Cyrillic `р` and `а` reads as
-/// `password`.
-fn homoglyph(c: char) -> Option<u8> {
-    Some(match c {
-        'а' | 'α' => b'a',
-        'А' | 'Α' | 'Ꭺ' => b'A',
-        'В' | 'Β' | 'Ᏼ' => b'B',
-        'с' | 'ϲ' => b'c',
-        'С' | 'Ϲ' | 'Ꮯ' => b'C',
-        'ԁ' => b'd',
-        'Ꭰ' => b'D',
-        'е' => b'e',
-        'Е' | 'Ε' | 'Ꭼ' => b'E',
-        'Ꮐ' => b'G',
-        'һ' => b'h',
-        'Н' | 'Η' | 'Ꮋ' => b'H',
-        'і' | 'ι' => b'i',
-        'І' | 'Ι' | 'Ӏ' => b'I',
-        'ј' => b'j',
-        'Ј' | 'Ꭻ' => b'J',
-        'κ' => b'k',
-        'К' | 'Κ' | 'Ꮶ' => b'K',
-        'ӏ' => b'l',
-        'Ꮮ' => b'L',
-        'М' | 'Μ' | 'Ꮇ' => b'M',
-        'Ν' => b'N',
-        'о' | 'ο' => b'o',
-        'О' | 'Ο' => b'O',
-        'р' | 'ρ' => b'p',
-        'Р' | 'Ρ' | 'Ꮲ' => b'P',
-        'ԛ' => b'q',
-        'Ԛ' => b'Q',
-        'Ꭱ' => b'R',
-        'ѕ' => b's',
-        'Ѕ' | 'Ꮪ' => b'S',
-        'Т' | 'Τ' | 'Ꭲ' => b'T',
-        'υ' => b'u',
-        'ν' => b'v',
-        'Ꮩ' => b'V',
-        'ԝ' => b'w',
-        'Ԝ' | 'Ꮃ' => b'W',
-        'х' => b'x',
-        'Х' | 'Χ' => b'X',
-        'у' => b'y',
-        'У' | 'Υ' | 'Ү' => b'Y',
-        'Ζ' | 'Ꮓ' => b'Z',
-        _ => return None,
-    })
+/// How a character reads, by Unicode's tables, when that is not as itself: nothing (a
+/// nonspacing or enclosing mark — a reader takes it for a mark on the character before — or a
+/// format character), or the printable ASCII character Unicode's confusables draw it as (the
+/// skeleton of UTS #39, as pod names are compared: Cyrillic `р` and `а`, Greek `Ζ`, Cherokee
+/// `Ꭹ`, Latin `ɑ` — `раssword` reads as `password`). Letters the confusables map to several
+/// characters or to none (`é`, `χ`) are read as themselves.
+fn table_reading(c: char) -> Option<Option<u8>> {
+    /// Built once, on first use, from every code point of the first two planes: 0 for a
+    /// character read as itself, 1 for one read as nothing, else the ASCII character.
+    struct Table {
+        /// By code point below U+10000.
+        bmp: Vec<u8>,
+        /// Above, by code point.
+        astral: Vec<(u32, u8)>,
+    }
+    const NOTHING: u8 = 1;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        use unicode_general_category::{GeneralCategory, get_general_category};
+        use unicode_normalization::UnicodeNormalization;
+        let mut t = Table {
+            bmp: vec![0; 0x10000],
+            astral: Vec::new(),
+        };
+        let mut buf = [0u8; 4];
+        for u in 0x80u32..0x20000 {
+            let Some(c) = char::from_u32(u) else {
+                continue;
+            };
+            let reading = match get_general_category(c) {
+                GeneralCategory::NonspacingMark
+                | GeneralCategory::EnclosingMark
+                | GeneralCategory::Format => NOTHING,
+                _ => {
+                    // The compatibility form first (`１` is `1`, where the confusables'
+                    // prototype of a one is `l`), then the prototype — a capital or a digit
+                    // drawn like `l` or `O` read as the capital or digit it is.
+                    let nfkc = single_ascii(std::iter::once(c).nfkc());
+                    let prototype =
+                        || single_ascii(unicode_security::skeleton(c.encode_utf8(&mut buf)));
+                    match nfkc.or_else(prototype) {
+                        Some(b'l') if c.is_uppercase() => b'I',
+                        Some(b'l') if c.is_numeric() => b'1',
+                        Some(b'O') if c.is_numeric() => b'0',
+                        Some(a) => a,
+                        None => continue,
+                    }
+                }
+            };
+            match usize::try_from(u) {
+                Ok(i) if i < t.bmp.len() => t.bmp[i] = reading,
+                _ => t.astral.push((u, reading)),
+            }
+        }
+        t
+    });
+    let u = c as u32;
+    let reading = match t.bmp.get(u as usize) {
+        Some(&r) => r,
+        None => t
+            .astral
+            .binary_search_by_key(&u, |e| e.0)
+            .map_or(0, |i| t.astral[i].1),
+    };
+    match reading {
+        0 => None,
+        NOTHING => Some(None),
+        a => Some(Some(a)),
+    }
+}
+
+/// The one printable ASCII character `chars` holds, if that is all it holds.
+fn single_ascii(mut chars: impl Iterator<Item = char>) -> Option<u8> {
+    match (chars.next(), chars.next()) {
+        (Some(a), None) if a.is_ascii_graphic() => Some(a as u8),
+        _ => None,
+    }
 }
 
 /// The value of an ASCII hex digit.
@@ -1499,6 +1569,10 @@ mod tests {
             "\u{FFF9}",
             "\u{13430}",
             "\u{0301}",
+            "\u{302A}",
+            "\u{1DA00}",
+            "&shy;",
+            "&ZeroWidthSpace;",
         ] {
             let text = format!("k={}!", join(sep));
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
@@ -1516,6 +1590,15 @@ mod tests {
         assert_eq!(c.spans(&garbled), [(2, garbled.len() - 1)]);
         let replaced = format!("k={}!", join("\u{FFFD}"));
         assert_eq!(c.spans(replaced.as_bytes()), [(2, replaced.len() - 1)]);
+        // Letters Unicode's confusables give as the same as `b` and `2` (re-test of attack
+        // 2026-12-02c C5).
+        let shaped = format!(
+            "k={}!",
+            CRED_SHAPED
+                .replace('b', "\u{042C}")
+                .replace('2', "\u{14BF}")
+        );
+        assert_eq!(c.spans(shaped.as_bytes()), [(2, shaped.len() - 1)]);
         let full_width: String = CRED
             .chars()
             .map(|ch| char::from_u32(ch as u32 + 0xFEE0).unwrap())
@@ -1552,6 +1635,7 @@ mod tests {
                 .replace('Z', "\u{0396}")
                 .replace('x', "\u{0445}"),
             format!("&#x67;&#119;{}", &CRED[2..]),
+            CRED.replace('-', "&hyphen;"),
             format!("\u{24D6}{}", &CRED[1..]),
         ] {
             let text = format!("k={spelled}!");
