@@ -48,7 +48,7 @@ pub(crate) fn name_key(name: &str) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars().flat_map(char::to_lowercase) {
             match c {
-                c if tollgate_guard::normalize::DASHES.contains(&c) => out.push('-'),
+                c if tollgate_guard::normalize::is_dash(c) => out.push('-'),
                 'ß' => out.push_str("ss"),
                 'ς' => out.push('σ'),
                 c => out.push(c),

@@ -32,15 +32,44 @@ pub fn is_invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E0FFF}')
 }
 
-/// Dashes (Unicode's dash punctuation) and the signs that look like one: what a reader takes
-/// for `-` in a name or a key.
-#[rustfmt::skip]
-pub const DASHES: &[char] = &[
-    '\u{058A}', '\u{05BE}', '\u{1400}', '\u{1806}', '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}',
-    '\u{2014}', '\u{2015}', '\u{2E17}', '\u{2E1A}', '\u{2E3A}', '\u{2E3B}', '\u{2E40}', '\u{2E5D}',
-    '\u{301C}', '\u{3030}', '\u{30A0}', '\u{FE31}', '\u{FE32}', '\u{FE58}', '\u{FE63}', '\u{FF0D}',
-    '\u{10EAD}', '\u{02D7}', '\u{2043}', '\u{2212}', '\u{2796}', '\u{30FC}', '\u{FF70}',
-];
+/// Whether `c` is a dash (Unicode's dash punctuation) or a sign that looks like one: what a
+/// reader takes for `-` in a name or a key.
+pub fn is_dash(c: char) -> bool {
+    matches!(
+        c,
+        '\u{058A}'
+            | '\u{05BE}'
+            | '\u{1400}'
+            | '\u{1806}'
+            | '\u{2010}'
+            | '\u{2011}'
+            | '\u{2012}'
+            | '\u{2013}'
+            | '\u{2014}'
+            | '\u{2015}'
+            | '\u{2E17}'
+            | '\u{2E1A}'
+            | '\u{2E3A}'
+            | '\u{2E3B}'
+            | '\u{2E40}'
+            | '\u{2E5D}'
+            | '\u{301C}'
+            | '\u{3030}'
+            | '\u{30A0}'
+            | '\u{FE31}'
+            | '\u{FE32}'
+            | '\u{FE58}'
+            | '\u{FE63}'
+            | '\u{FF0D}'
+            | '\u{10EAD}'
+            | '\u{02D7}'
+            | '\u{2043}'
+            | '\u{2212}'
+            | '\u{2796}'
+            | '\u{30FC}'
+            | '\u{FF70}'
+    )
+}
 
 /// Whether `t` is normal as it is: ASCII without control characters (but tab, line feed and
 /// carriage return) and without a JSON `\u` escape. Eight bytes at a time: this runs over every

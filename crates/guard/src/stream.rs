@@ -498,30 +498,36 @@ impl<T> CredentialHold<T> {
 /// read again while something in it still folds, three times at most (a full-width `％` then
 /// the byte it encodes, an escaped `%` then the byte, a percent-encoded invisible character).
 fn fold(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let (mut kept, mut from) = fold_once(hay);
+    let (mut kept, mut from, mut more) = fold_once(hay);
     for _ in 0..2 {
-        if !needs_fold(&kept) {
+        if !more || !needs_fold(&kept) {
             break;
         }
-        let (again, back) = fold_once(&kept);
+        let (again, back, again_more) = fold_once(&kept);
         from = back
             .iter()
             .map(|&(a, b)| (from[a].0, from[b - 1].1))
             .collect();
         kept = again;
+        more = again_more;
     }
     (kept, from)
 }
 
-/// One reading of [`fold`].
-fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+/// One reading of [`fold`], and whether it read an encoding's own sign (`%`, `\\`, `&`) out of
+/// something — only then may another reading find more.
+fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>, bool) {
     let mut kept = Vec::with_capacity(hay.len());
     let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
+    let mut more = false;
     let mut i = 0;
     while i < hay.len() {
         let before = kept.len();
         match fold_at(hay, i, &mut kept) {
             Some(n) => {
+                more |= kept[before..]
+                    .iter()
+                    .any(|b| matches!(b, b'%' | b'\\' | b'&'));
                 from.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
                 i += n;
             }
@@ -534,7 +540,7 @@ fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
             }
         }
     }
-    (kept, from)
+    (kept, from, more)
 }
 
 /// The length of the UTF-8 character a byte begins (1 for ASCII and for a byte that begins
@@ -695,7 +701,7 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
         return true;
     }
     let u = c as u32;
-    if crate::normalize::DASHES.contains(&c) {
+    if crate::normalize::is_dash(c) {
         out.push(b'-');
         return true;
     }
