@@ -165,6 +165,11 @@ impl Credentials {
         let plain = (!kept.is_empty())
             .then(|| aho_corasick::AhoCorasick::new(&kept).ok())
             .flatten();
+        if !kept.is_empty() {
+            // Answers are read folded only when there are credentials to find: the table is
+            // built now, with the configuration, not on a request.
+            readings();
+        }
         Credentials {
             longest: kept.iter().map(Vec::len).max().unwrap_or(0),
             secrets: kept,
@@ -605,19 +610,12 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
             (None, len) => return Some(len),
             (Some(c), len) => (c, len),
         },
-        0x80.. => {
-            let width = utf8_width(b);
-            match hay
-                .get(i..i + width)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .and_then(|c| c.chars().next())
-            {
-                Some(c) => (c, width),
-                // A byte that is no part of a character (the answer is not UTF-8): a client
-                // decoding it sees a replacement character, which hides nothing.
-                None => return Some(1),
-            }
-        }
+        0x80.. => match char_at(hay, i) {
+            Some(c) => c,
+            // A byte that is no part of a character (the answer is not UTF-8): a client
+            // decoding it sees a replacement character, which hides nothing.
+            None => return Some(1),
+        },
         _ => return None,
     };
     if c.is_ascii() {
@@ -630,6 +628,31 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
         return Some(len);
     }
     fold_char(c, out).then_some(len)
+}
+
+/// The UTF-8 character at `hay[i..]` and its length, if one is there (checked as
+/// `str::from_utf8` checks: no overlong form, no surrogate, nothing above U+10FFFF) — read
+/// here, without building a `str`, as every character of an answer in another script comes by.
+fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
+    let b = *hay.get(i)?;
+    let (width, lead, least) = match b {
+        0xC2..=0xDF => (2, b & 0x1F, 0x80),
+        0xE0..=0xEF => (3, b & 0x0F, 0x800),
+        0xF0..=0xF4 => (4, b & 0x07, 0x10000),
+        _ => return None,
+    };
+    let tail = hay.get(i + 1..i + width)?;
+    let mut u = u32::from(lead);
+    for &t in tail {
+        if t & 0xC0 != 0x80 {
+            return None;
+        }
+        u = (u << 6) | u32::from(t & 0x3F);
+    }
+    if u < least {
+        return None;
+    }
+    Some((char::from_u32(u)?, width))
 }
 
 /// The character percent-encoded at `hay[i..]` (`%71`, or the two to four `%XX` of one UTF-8
@@ -680,49 +703,29 @@ fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
     Some((char::from_u32(v)?, len))
 }
 
-/// What a character reads as, when [`fold_at`] folds it (pushed onto `out`).
+/// What a character reads as, when [`fold_at`] folds it (pushed onto `out`): one look-up in
+/// [`readings`].
 fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
-    use crate::normalize::is_invisible;
-    use unicode_normalization::UnicodeNormalization;
-    // The replacement character a decoder shows for bytes that are not UTF-8 hides nothing.
-    if is_invisible(c) || c == '\u{FFFD}' {
-        return true;
-    }
-    match table_reading(c) {
-        Some(None) => return true,
-        Some(Some(a)) => {
-            out.push(a);
-            return true;
-        }
-        None => {}
-    }
-    if let Some(d) = crate::normalize::decimal_digit(c) {
-        out.push(b'0' + d);
-        return true;
-    }
     let u = c as u32;
-    if crate::normalize::is_dash(c) {
-        out.push(b'-');
-        return true;
-    }
-    // Only the blocks with characters whose compatibility form is ASCII (Latin-1's
-    // superscripts and ordinals, phonetic modifiers, super- and subscripts, letter-like and
-    // enclosed forms, ligatures, full-width forms, mathematical letters and digits, enclosed
-    // supplements): text in other scripts is not decomposed for nothing.
-    if !matches!(u, 0xA0..=0x2FF | 0x1D00..=0x1DBF | 0x2070..=0x24FF | 0xFB00..=0xFB06
-        | 0xFF00..=0xFFEF | 0x1D400..=0x1D7FF | 0x1F100..=0x1F1FF)
-    {
-        return false;
-    }
-    let at = out.len();
-    for n in std::iter::once(c).nfkc() {
-        if !n.is_ascii() || n.is_ascii_whitespace() {
-            out.truncate(at);
-            return false;
+    let reading = match readings().get(u as usize) {
+        Some(&r) => r,
+        // Above the table only the tags and their variation selectors fold (to nothing).
+        None if crate::normalize::is_invisible(c) => NOTHING,
+        None => AS_ITSELF,
+    };
+    match reading {
+        AS_ITSELF => false,
+        NOTHING => true,
+        SEVERAL => {
+            use unicode_normalization::UnicodeNormalization;
+            out.extend(std::iter::once(c).nfkc().map(|n| n as u8));
+            true
         }
-        out.push(n as u8);
+        a => {
+            out.push(a);
+            true
+        }
     }
-    out.len() > at
 }
 
 /// The character an HTML named reference at `hay[i..]` stands for — those of the characters a
@@ -775,75 +778,91 @@ fn named_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
     Some((c, name_len + 2))
 }
 
-/// How a character reads, by Unicode's tables, when that is not as itself: nothing (a
-/// nonspacing or enclosing mark — a reader takes it for a mark on the character before — or a
-/// format character), or the printable ASCII character Unicode's confusables draw it as (the
-/// skeleton of UTS #39, as pod names are compared: Cyrillic `р` and `а`, Greek `Ζ`, Cherokee
-/// `Ꭹ`, Latin `ɑ` — `раssword` reads as `password`). Letters the confusables map to several
-/// characters or to none (`é`, `χ`) are read as themselves.
-fn table_reading(c: char) -> Option<Option<u8>> {
-    /// Built once, on first use, from every code point of the first two planes: 0 for a
-    /// character read as itself, 1 for one read as nothing, else the ASCII character.
-    struct Table {
-        /// By code point below U+10000.
-        bmp: Vec<u8>,
-        /// Above, by code point.
-        astral: Vec<(u32, u8)>,
-    }
-    const NOTHING: u8 = 1;
-    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
+/// In [`readings`]: a character read as itself.
+const AS_ITSELF: u8 = 0;
+/// In [`readings`]: a character read as nothing.
+const NOTHING: u8 = 1;
+/// In [`readings`]: a character read as the several ASCII characters of its compatibility form
+/// (a ligature: `ﬃ` is `ffi`).
+const SEVERAL: u8 = 2;
+
+/// How each code point below U+20000 reads ([`fold_char`]): [`AS_ITSELF`], [`NOTHING`],
+/// [`SEVERAL`] or the one printable ASCII character it reads as — by Unicode's tables, worked
+/// out once for all of them so that reading an answer costs one look-up per character:
+///
+/// - nothing: a default-ignorable code point (zero-width spaces and joiners, soft hyphen,
+///   variation selectors, fillers, bidirectional controls), the replacement character a
+///   decoder shows for bytes that are not UTF-8 (it hides nothing), a nonspacing or enclosing
+///   mark (a reader takes it for a mark on the character before) or a format character;
+/// - its compatibility form, when that is one ASCII character (full-width `Ｚ`, mathematical
+///   `𝐙`, circled `Ⓩ`, superscripts);
+/// - else the ASCII character Unicode's confusables draw it as (the prototype of UTS #39's
+///   skeleton, as pod names are compared: Cyrillic `р` and `а`, Greek `Ζ`, Cherokee `Ꭹ`, Latin
+///   `ɑ` — `раssword` reads as `password`), a capital or a digit drawn like `l` or `O` read as
+///   the capital or digit it is;
+/// - else other scripts' digits as their value, dash look-alikes as `-`;
+/// - else, in the blocks of letter-like forms and ligatures, a compatibility form of several
+///   printable ASCII characters.
+///
+/// Letters the confusables map to several characters or to none (`é`, `χ`) read as
+/// themselves. Built when credentials are first built ([`Credentials::from_bytes`]), so no
+/// request waits for it (≈ 130,000 code points).
+fn readings() -> &'static [u8] {
+    static TABLE: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        use crate::normalize::{decimal_digit, is_dash, is_invisible};
         use unicode_general_category::{GeneralCategory, get_general_category};
         use unicode_normalization::UnicodeNormalization;
-        let mut t = Table {
-            bmp: vec![0; 0x10000],
-            astral: Vec::new(),
-        };
+        let mut table = vec![AS_ITSELF; 0x20000].into_boxed_slice();
         let mut buf = [0u8; 4];
         for u in 0x80u32..0x20000 {
             let Some(c) = char::from_u32(u) else {
                 continue;
             };
-            let reading = match get_general_category(c) {
-                GeneralCategory::NonspacingMark
-                | GeneralCategory::EnclosingMark
-                | GeneralCategory::Format => NOTHING,
-                _ => {
-                    // The compatibility form first (`１` is `1`, where the confusables'
-                    // prototype of a one is `l`), then the prototype — a capital or a digit
-                    // drawn like `l` or `O` read as the capital or digit it is.
-                    let nfkc = single_ascii(std::iter::once(c).nfkc());
-                    let prototype =
-                        || single_ascii(unicode_security::skeleton(c.encode_utf8(&mut buf)));
-                    match nfkc.or_else(prototype) {
-                        Some(b'l') if c.is_uppercase() => b'I',
-                        Some(b'l') if c.is_numeric() => b'1',
-                        Some(b'O') if c.is_numeric() => b'0',
-                        Some(a) => a,
-                        None => continue,
-                    }
-                }
+            let nothing = is_invisible(c)
+                || c == '\u{FFFD}'
+                || matches!(
+                    get_general_category(c),
+                    GeneralCategory::NonspacingMark
+                        | GeneralCategory::EnclosingMark
+                        | GeneralCategory::Format
+                );
+            // The compatibility form first (`１` is `1`, where the confusables' prototype of
+            // a one is `l`), then the prototype.
+            let mut one = || {
+                single_ascii(std::iter::once(c).nfkc())
+                    .or_else(|| single_ascii(unicode_security::skeleton(c.encode_utf8(&mut buf))))
             };
-            match usize::try_from(u) {
-                Ok(i) if i < t.bmp.len() => t.bmp[i] = reading,
-                _ => t.astral.push((u, reading)),
-            }
+            let several = || {
+                // Only the blocks with characters whose compatibility form is ASCII (Latin-1's
+                // superscripts and ordinals, phonetic modifiers, super- and subscripts,
+                // letter-like and enclosed forms, ligatures, full-width forms, mathematical
+                // letters and digits, enclosed supplements).
+                matches!(u, 0xA0..=0x2FF | 0x1D00..=0x1DBF | 0x2070..=0x24FF | 0xFB00..=0xFB06
+                    | 0xFF00..=0xFFEF | 0x1D400..=0x1D7FF | 0x1F100..=0x1F1FF)
+                    && std::iter::once(c).nfkc().all(|n| n.is_ascii_graphic())
+            };
+            table[u as usize] = if nothing {
+                NOTHING
+            } else if let Some(a) = one() {
+                match a {
+                    b'l' if c.is_uppercase() => b'I',
+                    b'l' if c.is_numeric() => b'1',
+                    b'O' if c.is_numeric() => b'0',
+                    a => a,
+                }
+            } else if let Some(d) = decimal_digit(c) {
+                b'0' + d
+            } else if is_dash(c) {
+                b'-'
+            } else if several() {
+                SEVERAL
+            } else {
+                AS_ITSELF
+            };
         }
-        t
-    });
-    let u = c as u32;
-    let reading = match t.bmp.get(u as usize) {
-        Some(&r) => r,
-        None => t
-            .astral
-            .binary_search_by_key(&u, |e| e.0)
-            .map_or(0, |i| t.astral[i].1),
-    };
-    match reading {
-        0 => None,
-        NOTHING => Some(None),
-        a => Some(Some(a)),
-    }
+        table
+    })
 }
 
 /// The one printable ASCII character `chars` holds, if that is all it holds.
@@ -863,12 +882,7 @@ fn hex_digit(h: u8) -> Option<u8> {
 /// pair as two — as the character it stands for (`None` for a lone surrogate), and its length.
 fn escape_at(hay: &[u8], i: usize) -> Option<(Option<char>, usize)> {
     let unit = |at: usize| -> Option<(u32, usize)> {
-        let slashes = hay
-            .get(at..)?
-            .iter()
-            .take(8)
-            .take_while(|&&b| b == b'\\')
-            .count();
+        let slashes = backslashes(hay, at);
         let rest = hay.get(at + slashes..at + slashes + 5)?;
         if slashes == 0 || rest[0] != b'u' {
             return None;
@@ -892,6 +906,14 @@ fn escape_at(hay: &[u8], i: usize) -> Option<(Option<char>, usize)> {
     }
 }
 
+/// How many backslashes begin `hay[at..]`, up to eight: an escape escaped more often than that
+/// is no escape (and reading a long run of backslashes to its end at each of them would take
+/// quadratic time).
+fn backslashes(hay: &[u8], at: usize) -> usize {
+    hay.get(at..)
+        .map_or(0, |h| h.iter().take(8).take_while(|&&b| b == b'\\').count())
+}
+
 /// Where `secret` ends if it is written at `at` of `hay`, each byte as is, as `\uXXXX` (an ASCII
 /// byte) or, for `/`, as `\/`.
 fn written_at(hay: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
@@ -904,33 +926,19 @@ fn written_at(hay: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
         if hay.get(j) != Some(&b'\\') {
             return None;
         }
-        // An escape escaped again (`\\u0073`, `\\/`: JSON inside a JSON string) — a few
-        // times at most: a long run of backslashes is no escape (and reading it to its end
-        // at each of its backslashes would take quadratic time).
-        let mut again = 0;
-        while hay.get(j + 1) == Some(&b'\\') {
-            j += 1;
-            again += 1;
-            if again > 7 {
-                return None;
-            }
-        }
-        match hay.get(j + 1) {
-            Some(b'/') if c == b'/' => j += 2,
-            Some(b'u') if c.is_ascii() => {
-                let hex = hay.get(j + 2..j + ESCAPED)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
+        // An escape, escaped again a few times at most (`\\u0073`, `\\/`: JSON inside a JSON
+        // string) — as `escape_at` reads them.
+        match escape_at(hay, j) {
+            Some((Some(e), len)) if c.is_ascii() && e as u32 == u32::from(c) => j += len,
+            Some(_) => return None,
+            None if c == b'/' => {
+                let slashes = backslashes(hay, j);
+                if hay.get(j + slashes) != Some(&b'/') {
                     return None;
                 }
-                let v = hex
-                    .iter()
-                    .fold(0u32, |v, h| v * 16 + (*h as char).to_digit(16).unwrap_or(0));
-                if v != u32::from(c) {
-                    return None;
-                }
-                j += ESCAPED;
+                j += slashes + 1;
             }
-            _ => return None,
+            None => return None,
         }
     }
     Some(j)
