@@ -214,14 +214,17 @@ impl Credentials {
         if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        let (kept, from) = fold(hay);
-        let kept_limit = from.partition_point(|f| f.0 < limit);
         let mut spans = self.raw_spans(hay, limit);
-        spans.extend(
-            self.raw_spans(&kept, kept_limit)
-                .into_iter()
-                .map(|(a, b)| (from[a].0, from[b - 1].1)),
-        );
+        let kept = fold(hay, None);
+        if !self.raw_spans(&kept, kept.len()).is_empty() {
+            let (kept, from) = fold_mapped(hay);
+            let kept_limit = from.partition_point(|f| f.0 < limit);
+            spans.extend(
+                self.raw_spans(&kept, kept_limit)
+                    .into_iter()
+                    .map(|(a, b)| (from[a].0, from[b - 1].1)),
+            );
+        }
         merged(spans)
     }
 
@@ -312,10 +315,13 @@ impl Credentials {
         if !needs_fold(hay) {
             return raw;
         }
-        let (kept, from) = fold(hay);
+        let kept = fold(hay, None);
         match self.plain_open_prefix(&kept) {
             0 => raw,
-            open => raw.max(hay.len() - from[kept.len() - open].0),
+            open => {
+                let (kept, from) = fold_mapped(hay);
+                raw.max(hay.len() - from[kept.len() - open].0)
+            }
         }
     }
 
@@ -499,53 +505,84 @@ impl<T> CredentialHold<T> {
     }
 }
 
-/// `hay` as it reads ([`fold_at`]), and for each of its bytes the bytes of `hay` it came from —
-/// read again while something in it still folds, three times at most (a full-width `％` then
-/// the byte it encodes, an escaped `%` then the byte, a percent-encoded invisible character).
-fn fold(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let (mut kept, mut from, mut more) = fold_once(hay);
+/// `hay` as it reads ([`fold_at`]) — read again while something in it still folds, three times
+/// at most (a full-width `％` then the byte it encodes, an escaped `%` then the byte, a
+/// percent-encoded invisible character) — and, when `map` is given, for each byte of it the
+/// bytes of `hay` it came from. (Occurrences are rare: the search reads without the map, and
+/// reads again with it only to place one it found.)
+fn fold(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> Vec<u8> {
+    let mut back = Vec::new();
+    let (mut kept, mut more) = fold_once(hay, map.as_deref_mut());
     for _ in 0..2 {
         if !more || !needs_fold(&kept) {
             break;
         }
-        let (again, back, again_more) = fold_once(&kept);
-        from = back
-            .iter()
-            .map(|&(a, b)| (from[a].0, from[b - 1].1))
-            .collect();
+        let again;
+        if let Some(from) = map.as_deref_mut() {
+            back.clear();
+            (again, more) = fold_once(&kept, Some(&mut back));
+            let composed: Vec<(usize, usize)> = back
+                .iter()
+                .map(|&(a, b)| (from[a].0, from[b - 1].1))
+                .collect();
+            *from = composed;
+        } else {
+            (again, more) = fold_once(&kept, None);
+        }
         kept = again;
-        more = again_more;
     }
+    kept
+}
+
+/// [`fold`] with its map: `(folded, from)`.
+fn fold_mapped(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut from = Vec::with_capacity(hay.len());
+    let kept = fold(hay, Some(&mut from));
     (kept, from)
 }
 
 /// One reading of [`fold`], and whether it read an encoding's own sign (`%`, `\\`, `&`) out of
 /// something — only then may another reading find more.
-fn fold_once(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>, bool) {
+fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool) {
     let mut kept = Vec::with_capacity(hay.len());
-    let mut from: Vec<(usize, usize)> = Vec::with_capacity(hay.len());
     let mut more = false;
     let mut i = 0;
     while i < hay.len() {
+        let b = hay[i];
+        if b < 0x80 && !matches!(b, b'%' | b'&' | b'\\') {
+            // A run of ASCII that reads as itself, at once.
+            let n = hay[i..]
+                .iter()
+                .position(|&b| b >= 0x80 || matches!(b, b'%' | b'&' | b'\\'))
+                .unwrap_or(hay.len() - i);
+            kept.extend_from_slice(&hay[i..i + n]);
+            if let Some(m) = map.as_deref_mut() {
+                m.extend((i..i + n).map(|k| (k, k + 1)));
+            }
+            i += n;
+            continue;
+        }
         let before = kept.len();
-        match fold_at(hay, i, &mut kept) {
+        let n = match fold_at(hay, i, &mut kept) {
             Some(n) => {
                 more |= kept[before..]
                     .iter()
                     .any(|b| matches!(b, b'%' | b'\\' | b'&'));
-                from.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
-                i += n;
+                n
             }
             None => {
                 // A character kept as it is, whole.
-                let n = utf8_width(hay[i]).min(hay.len() - i);
+                let n = utf8_width(b).min(hay.len() - i);
                 kept.extend_from_slice(&hay[i..i + n]);
-                from.extend(std::iter::repeat_n((i, i + n), n));
-                i += n;
+                n
             }
+        };
+        if let Some(m) = map.as_deref_mut() {
+            m.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
         }
+        i += n;
     }
-    (kept, from, more)
+    (kept, more)
 }
 
 /// The length of the UTF-8 character a byte begins (1 for ASCII and for a byte that begins
