@@ -563,6 +563,29 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
             continue;
         }
         let before = kept.len();
+        if b >= 0x80 {
+            // A character in another script (most of an answer in one): decoded and looked up
+            // here, the common case.
+            let n = match char_at(hay, i) {
+                Some((c, n)) => {
+                    if fold_char(c, &mut kept) {
+                        more |= kept[before..]
+                            .iter()
+                            .any(|b| matches!(b, b'%' | b'\\' | b'&'));
+                    } else {
+                        kept.extend_from_slice(&hay[i..i + n]);
+                    }
+                    n
+                }
+                // A byte that is no part of a character reads as nothing ([`fold_at`]).
+                None => 1,
+            };
+            if let Some(m) = map.as_deref_mut() {
+                m.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
+            }
+            i += n;
+            continue;
+        }
         let n = match fold_at(hay, i, &mut kept) {
             Some(n) => {
                 more |= kept[before..]
@@ -599,26 +622,23 @@ fn utf8_width(b: u8) -> usize {
 /// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too.
 fn needs_fold(hay: &[u8]) -> bool {
     let mut scratch = Vec::new();
+    if !hay.is_ascii() {
+        let mut at = 0;
+        while let Some(i) = hay[at..].iter().position(|&b| b >= 0x80).map(|i| at + i) {
+            // Each character in another script: one that is not UTF-8 reads as nothing.
+            let Some((c, n)) = char_at(hay, i) else {
+                return true;
+            };
+            if fold_char(c, &mut scratch) {
+                return true;
+            }
+            at = i + n;
+        }
+    }
     let mut folds = |i: usize| {
         scratch.clear();
         fold_at(hay, i, &mut scratch).is_some()
     };
-    if !hay.is_ascii() {
-        if std::str::from_utf8(hay).is_err() {
-            return true;
-        }
-        let mut at = 0;
-        // Lead bytes of characters that may fold; not those of U+4000–U+9FFF and U+B000–U+DFFF
-        // (CJK ideographs, Hangul syllables), which none does: text in those scripts is
-        // passed over quickly.
-        let may_fold = |b: u8| b >= 0xC0 && !matches!(b, 0xE4..=0xE9 | 0xEB..=0xED);
-        while let Some(i) = hay[at..].iter().position(|&b| may_fold(b)).map(|i| at + i) {
-            if folds(i) {
-                return true;
-            }
-            at = i + 1;
-        }
-    }
     memchr::memchr_iter(b'%', hay).any(&mut folds)
         || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
         || memchr::memchr_iter(b'&', hay).any(&mut folds)
@@ -742,6 +762,7 @@ fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
 
 /// What a character reads as, when [`fold_at`] folds it (pushed onto `out`): one look-up in
 /// [`readings`].
+#[inline]
 fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
     let u = c as u32;
     let reading = match readings().get(u as usize) {
