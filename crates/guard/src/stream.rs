@@ -81,6 +81,9 @@ pub struct Credentials {
     longest: usize,
     /// Every form written as is, found in one pass (overlapping matches).
     plain: Option<aho_corasick::AhoCorasick>,
+    /// Whether every character of every form reads as itself ([`fold_char`]): then an
+    /// occurrence as written is also one in the text as it reads.
+    read_as_written: bool,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -165,12 +168,16 @@ impl Credentials {
         let plain = (!kept.is_empty())
             .then(|| aho_corasick::AhoCorasick::new(&kept).ok())
             .flatten();
-        if !kept.is_empty() {
-            // Answers are read folded only when there are credentials to find: the table is
-            // built now, with the configuration, not on a request.
-            readings();
-        }
+        // (Answers are read folded only when there are credentials to find: the table of
+        // readings is built here, with the configuration, not on a request.)
+        let read_as_written = kept.is_empty()
+            || kept.iter().all(|f| {
+                String::from_utf8_lossy(f)
+                    .chars()
+                    .all(|c| c.is_ascii() || reading(c) == AS_ITSELF)
+            });
         Credentials {
+            read_as_written,
             longest: kept.iter().map(Vec::len).max().unwrap_or(0),
             secrets: kept,
             plain,
@@ -214,8 +221,16 @@ impl Credentials {
         if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        let mut spans = self.raw_spans(hay, limit);
-        let kept = fold(hay, None);
+        let (kept, decoded) = fold(hay, None);
+        // What is found as written is also found as it reads — unless reading it decoded
+        // something (`%41`, `\\u0041` — it may stand right before an occurrence, or be part of
+        // one), or a credential holds a character that does not read as itself: then `hay` is
+        // searched as written too.
+        let mut spans = if decoded || !self.read_as_written {
+            self.raw_spans(hay, limit)
+        } else {
+            Vec::new()
+        };
         if !self.raw_spans(&kept, kept.len()).is_empty() {
             let (kept, from) = fold_mapped(hay);
             let kept_limit = from.partition_point(|f| f.0 < limit);
@@ -315,7 +330,7 @@ impl Credentials {
         if !needs_fold(hay) {
             return raw;
         }
-        let kept = fold(hay, None);
+        let (kept, _) = fold(hay, None);
         match self.plain_open_prefix(&kept) {
             0 => raw,
             open => {
@@ -510,42 +525,45 @@ impl<T> CredentialHold<T> {
 /// percent-encoded invisible character) — and, when `map` is given, for each byte of it the
 /// bytes of `hay` it came from. (Occurrences are rare: the search reads without the map, and
 /// reads again with it only to place one it found.)
-fn fold(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> Vec<u8> {
+fn fold(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool) {
     let mut back = Vec::new();
-    let (mut kept, mut more) = fold_once(hay, map.as_deref_mut());
+    let (mut kept, mut more, mut decoded) = fold_once(hay, map.as_deref_mut());
     for _ in 0..2 {
         if !more || !needs_fold(&kept) {
             break;
         }
-        let again;
+        let (again, again_decoded);
         if let Some(from) = map.as_deref_mut() {
             back.clear();
-            (again, more) = fold_once(&kept, Some(&mut back));
+            (again, more, again_decoded) = fold_once(&kept, Some(&mut back));
             let composed: Vec<(usize, usize)> = back
                 .iter()
                 .map(|&(a, b)| (from[a].0, from[b - 1].1))
                 .collect();
             *from = composed;
         } else {
-            (again, more) = fold_once(&kept, None);
+            (again, more, again_decoded) = fold_once(&kept, None);
         }
         kept = again;
+        decoded |= again_decoded;
     }
-    kept
+    (kept, decoded)
 }
 
 /// [`fold`] with its map: `(folded, from)`.
 fn fold_mapped(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
     let mut from = Vec::with_capacity(hay.len());
-    let kept = fold(hay, Some(&mut from));
+    let (kept, _) = fold(hay, Some(&mut from));
     (kept, from)
 }
 
-/// One reading of [`fold`], and whether it read an encoding's own sign (`%`, `\\`, `&`) out of
-/// something — only then may another reading find more.
-fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool) {
+/// One reading of [`fold`]; whether it read an encoding's own sign (`%`, `\\`, `&`) out of
+/// something — only then may another reading find more; and whether it decoded something
+/// written in ASCII (a percent, escape or HTML encoding).
+fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool, bool) {
     let mut kept = Vec::with_capacity(hay.len());
     let mut more = false;
+    let mut decoded = false;
     let mut i = 0;
     while i < hay.len() {
         let b = hay[i];
@@ -567,16 +585,34 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
             // A character in another script (most of an answer in one): decoded and looked up
             // here, the common case.
             let n = match char_at(hay, i) {
-                Some((c, n)) => {
-                    if fold_char(c, &mut kept) {
+                Some((c, n)) => match reading(c) {
+                    SEVERAL => {
+                        fold_char(c, &mut kept);
                         more |= kept[before..]
                             .iter()
                             .any(|b| matches!(b, b'%' | b'\\' | b'&'));
-                    } else {
-                        kept.extend_from_slice(&hay[i..i + n]);
+                        n
                     }
-                    n
-                }
+                    r => {
+                        // Without a branch on how it reads (which, in a text in another
+                        // script, follows no pattern a processor can learn): the character is
+                        // copied, then cut to the one ASCII character it reads as, or to
+                        // nothing.
+                        match hay.get(i..i + 4) {
+                            // Four bytes at once: a copy of a known length is a single move.
+                            Some(four) => kept
+                                .extend_from_slice(&<[u8; 4]>::try_from(four).unwrap_or_default()),
+                            None => kept.extend_from_slice(&hay[i..i + n]),
+                        }
+                        let ascii = r >= b' ';
+                        kept[before] = if ascii { r } else { kept[before] };
+                        kept.truncate(
+                            before + usize::from(ascii) + usize::from(r == AS_ITSELF) * n,
+                        );
+                        more |= matches!(r, b'%' | b'\\' | b'&');
+                        n
+                    }
+                },
                 // A byte that is no part of a character reads as nothing ([`fold_at`]).
                 None => 1,
             };
@@ -588,6 +624,7 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
         }
         let n = match fold_at(hay, i, &mut kept) {
             Some(n) => {
+                decoded = true;
                 more |= kept[before..]
                     .iter()
                     .any(|b| matches!(b, b'%' | b'\\' | b'&'));
@@ -605,7 +642,7 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
         }
         i += n;
     }
-    (kept, more)
+    (kept, more, decoded)
 }
 
 /// The length of the UTF-8 character a byte begins (1 for ASCII and for a byte that begins
@@ -764,14 +801,7 @@ fn html_ref_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
 /// [`readings`].
 #[inline]
 fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
-    let u = c as u32;
-    let reading = match readings().get(u as usize) {
-        Some(&r) => r,
-        // Above the table only the tags and their variation selectors fold (to nothing).
-        None if crate::normalize::is_invisible(c) => NOTHING,
-        None => AS_ITSELF,
-    };
-    match reading {
+    match reading(c) {
         AS_ITSELF => false,
         NOTHING => true,
         SEVERAL => {
@@ -783,6 +813,17 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
             out.push(a);
             true
         }
+    }
+}
+
+/// How `c` reads, as [`readings`] has it.
+#[inline]
+fn reading(c: char) -> u8 {
+    match readings().get(c as usize) {
+        Some(&r) => r,
+        // Above the table only the tags and their variation selectors fold (to nothing).
+        None if crate::normalize::is_invisible(c) => NOTHING,
+        None => AS_ITSELF,
     }
 }
 
@@ -1615,6 +1656,29 @@ mod tests {
     /// joiner, tags, fillers — also as surrogate-pair escapes, and escaped twice as in tool
     /// arguments), a lone surrogate escape, full-width and other compatibility forms, some
     /// characters percent-encoded; ordinary text in other scripts is left alone.
+    #[test]
+    fn what_is_found_as_written_is_found_in_a_text_that_also_folds() {
+        // An occurrence right after an encoding that reads as something else (`%41` reads as
+        // `A`, swallowing the credential's first characters in the folded text), and a
+        // credential holding a letter that itself reads as another (Cyrillic `а`): only the
+        // text as written shows them.
+        let c = Credentials::new(["41bcdefghijk", "p\u{0430}ssword-2026"]);
+        let text = "x%41bcdefghijk y";
+        assert_eq!(c.spans(text.as_bytes()), [(2, 14)]);
+        let text = "k=p\u{0430}ssword-2026 \u{00FC}";
+        assert_eq!(c.spans(text.as_bytes()), [(2, 16)]);
+        // In an answer in another script, read folded, a credential written as is is found
+        // once, where it is.
+        let c = credentials();
+        let text = format!("Ключ: {CRED} готов, ещё ключ {CRED}.");
+        let first = text.find(CRED).unwrap();
+        let second = text.rfind(CRED).unwrap();
+        assert_eq!(
+            c.spans(text.as_bytes()),
+            [(first, first + CRED.len()), (second, second + CRED.len())]
+        );
+    }
+
     #[test]
     fn credentials_are_found_through_every_ignorable_and_look_alike_spelling() {
         let c = credentials();
