@@ -580,48 +580,53 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
             i += n;
             continue;
         }
-        let before = kept.len();
         if b >= 0x80 {
-            // A character in another script (most of an answer in one): decoded and looked up
-            // here, the common case.
-            let n = match char_at(hay, i) {
-                Some((c, n)) => match reading(c) {
-                    SEVERAL => {
-                        fold_char(c, &mut kept);
-                        more |= kept[before..]
-                            .iter()
-                            .any(|b| matches!(b, b'%' | b'\\' | b'&'));
-                        n
-                    }
-                    r => {
-                        // Without a branch on how it reads (which, in a text in another
-                        // script, follows no pattern a processor can learn): the character is
-                        // copied, then cut to the one ASCII character it reads as, or to
-                        // nothing.
-                        match hay.get(i..i + 4) {
-                            // Four bytes at once: a copy of a known length is a single move.
-                            Some(four) => kept
-                                .extend_from_slice(&<[u8; 4]>::try_from(four).unwrap_or_default()),
-                            None => kept.extend_from_slice(&hay[i..i + n]),
+            // Characters in another script (most of an answer in one), one after the other:
+            // each decoded and looked up, and written without a branch on how it reads (which,
+            // in such a text, follows no pattern a processor can learn) — copied, then cut to
+            // the one ASCII character it reads as, or to nothing.
+            let table = readings();
+            while i < hay.len() && hay[i] >= 0x80 {
+                let before = kept.len();
+                let n = match char_at(hay, i) {
+                    Some((c, n)) => {
+                        let r = match table.get(c as usize) {
+                            Some(&r) => r,
+                            None => reading(c),
+                        };
+                        if r == SEVERAL {
+                            fold_char(c, &mut kept);
+                            more |= kept[before..]
+                                .iter()
+                                .any(|b| matches!(b, b'%' | b'\\' | b'&'));
+                        } else {
+                            match hay.get(i..i + 4) {
+                                // Four bytes at once: a copy of a known length is one move.
+                                Some(four) => kept.extend_from_slice(
+                                    &<[u8; 4]>::try_from(four).unwrap_or_default(),
+                                ),
+                                None => kept.extend_from_slice(&hay[i..i + n]),
+                            }
+                            let ascii = r >= b' ';
+                            kept[before] = if ascii { r } else { kept[before] };
+                            kept.truncate(
+                                before + usize::from(ascii) + usize::from(r == AS_ITSELF) * n,
+                            );
+                            more |= matches!(r, b'%' | b'\\' | b'&');
                         }
-                        let ascii = r >= b' ';
-                        kept[before] = if ascii { r } else { kept[before] };
-                        kept.truncate(
-                            before + usize::from(ascii) + usize::from(r == AS_ITSELF) * n,
-                        );
-                        more |= matches!(r, b'%' | b'\\' | b'&');
                         n
                     }
-                },
-                // A byte that is no part of a character reads as nothing ([`fold_at`]).
-                None => 1,
-            };
-            if let Some(m) = map.as_deref_mut() {
-                m.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
+                    // A byte that is no part of a character reads as nothing ([`fold_at`]).
+                    None => 1,
+                };
+                if let Some(m) = map.as_deref_mut() {
+                    m.extend(std::iter::repeat_n((i, i + n), kept.len() - before));
+                }
+                i += n;
             }
-            i += n;
             continue;
         }
+        let before = kept.len();
         let n = match fold_at(hay, i, &mut kept) {
             Some(n) => {
                 decoded = true;
@@ -727,6 +732,7 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
 /// The UTF-8 character at `hay[i..]` and its length, if one is there (checked as
 /// `str::from_utf8` checks: no overlong form, no surrogate, nothing above U+10FFFF) — read
 /// here, without building a `str`, as every character of an answer in another script comes by.
+#[inline]
 fn char_at(hay: &[u8], i: usize) -> Option<(char, usize)> {
     let b = *hay.get(i)?;
     let (width, lead, least) = match b {
