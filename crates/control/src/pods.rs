@@ -31,12 +31,14 @@ pub async fn create_pod(
     let req: CreatePod = body(&gw, &headers, b).await?;
     name_ok("name", &req.name)?;
     text_ok("description", &req.description, 2000)?;
-    name_free(&gw, &p, &req.name, None).await?;
-    Ok(created(Pod::from(
-        gw.store
-            .create_pod(&p.actor(), &req.name, &req.description)
-            .await?,
-    )))
+    match gw
+        .store
+        .create_pod_unlike(&p.actor(), &req.name, &req.description, name_key)
+        .await?
+    {
+        Ok(pod) => Ok(created(Pod::from(pod))),
+        Err(other) => Err(name_taken(&p, &req.name, &other)),
+    }
 }
 
 /// A pod name as people read it: invisible characters dropped, compatibility forms (full-width
@@ -64,40 +66,21 @@ pub(crate) fn name_key(name: &str) -> String {
     ))
 }
 
-/// Refuses `name` when another pod (not `except`) has a name that reads the same
-/// ([`name_key`]): `POD-A` or `pod‑A` beside `pod-A` would be told apart by no report. The same
-/// name exactly is left to the store, which refuses it too. The pod it collides with is named
-/// only to a caller who may read it. (Checked before the write, not inside it: two requests at
-/// once with look-alike names can both pass; exact duplicates never can.)
-async fn name_free(gw: &Control, p: &Principal, name: &str, except: Option<&str>) -> Result<()> {
-    let key = name_key(name);
-    let mut page = m::PageRequest {
-        after: None,
-        limit: 200,
+/// The refusal of `name` because pod `other` has a name that reads the same ([`name_key`]):
+/// `POD-A` or `pod‑A` beside `pod-A` would be told apart by no report. (The store checks it
+/// inside the write that adds or renames a pod, so two requests at once cannot both pass.) The
+/// pod it collides with is named only to a caller who may read it.
+fn name_taken(p: &Principal, name: &str, other: &m::Pod) -> ApiError {
+    let which = if p.can_read(&other.id) {
+        format!("pod {} is named \"{}\"", other.id, other.name)
+    } else {
+        "another pod has a name".to_string()
     };
-    loop {
-        let pods = gw.store.list_pods(None, &page).await?;
-        if let Some(other) = pods
-            .items
-            .iter()
-            .find(|o| Some(o.id.as_str()) != except && o.name != name && name_key(&o.name) == key)
-        {
-            let which = if p.can_read(&other.id) {
-                format!("pod {} is named \"{}\"", other.id, other.name)
-            } else {
-                "another pod has a name".to_string()
-            };
-            return Err(ApiError::Conflict {
-                message: format!(
-                    "{which} which reads the same as \"{name}\" (names are compared ignoring case and look-alike characters)"
-                ),
-                code: "name_taken",
-            });
-        }
-        match pods.next {
-            Some(next) => page.after = Some(next),
-            None => return Ok(()),
-        }
+    ApiError::Conflict {
+        message: format!(
+            "{which} which reads the same as \"{name}\" (names are compared ignoring case and look-alike characters)"
+        ),
+        code: "name_taken",
     }
 }
 
@@ -133,22 +116,28 @@ pub async fn update_pod(
     let req: UpdatePod = body(&gw, &headers, b).await?;
     if let Some(n) = &req.name {
         name_ok("name", n)?;
-        name_free(&gw, &p, n, Some(&id)).await?;
     }
     if let Some(d) = &req.description {
         text_ok("description", d, 2000)?;
     }
-    Ok(Json(
-        gw.store
-            .update_pod(
-                &p.actor(),
-                &id,
-                req.name.as_deref(),
-                req.description.as_deref(),
-            )
-            .await?
-            .into(),
-    ))
+    match gw
+        .store
+        .update_pod_unlike(
+            &p.actor(),
+            &id,
+            req.name.as_deref(),
+            req.description.as_deref(),
+            name_key,
+        )
+        .await?
+    {
+        Ok(pod) => Ok(Json(pod.into())),
+        Err(other) => Err(name_taken(
+            &p,
+            req.name.as_deref().unwrap_or_default(),
+            &other,
+        )),
+    }
 }
 
 #[utoipa::path(get, path = "/admin/v1/pods/{id}/members", tag = "pods", params(("id" = String, Path)),

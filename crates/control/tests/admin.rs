@@ -808,6 +808,92 @@ async fn the_role_matrix_of_the_admin_api() {
 /// Pod names that read the same — another case, a look-alike dash, full-width letters — are
 /// refused beside an existing one, on create and on rename, naming the pod they collide with;
 /// a pod may change the case of its own name (attack 2026-12-02 A15).
+/// Review 2026-12-02b #9: the look-alike check and the write are one step. Pods created (and
+/// renamed) at once under names that read the same leave exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_pod_names_sent_at_once_leave_one() {
+    let api = Api::new(CONFIG).await;
+    let names = [
+        "race-A",
+        "RACE-A",
+        "race\u{2011}A",
+        "r\u{0430}ce-A",
+        "\u{FF52}ace-A",
+        "race-\u{0391}",
+        "Race-a",
+        "race\u{2013}a",
+    ];
+    let tasks: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let (router, admin) = (api.router.clone(), api.admin.clone());
+            let body = json!({"name": name});
+            tokio::spawn(async move {
+                planes::call(&router, Method::POST, "/admin/v1/pods", &admin, Some(body)).await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for t in tasks {
+        let (st, b) = t.await.unwrap();
+        match st {
+            StatusCode::CREATED => created.push(b["name"].as_str().unwrap().to_string()),
+            StatusCode::CONFLICT => assert_eq!(b["error"]["code"], "name_taken", "{b}"),
+            other => panic!("{other}: {b}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    // Renames at once of pods with different names to names that read the same.
+    let mut ids = Vec::new();
+    for i in 0..names.len() {
+        let pod = api
+            .ok(
+                Method::POST,
+                "/admin/v1/pods",
+                json!({"name": format!("other-{i}")}),
+            )
+            .await;
+        ids.push(pod["id"].as_str().unwrap().to_string());
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .zip(names)
+        .map(|(id, name)| {
+            let (router, admin) = (api.router.clone(), api.admin.clone());
+            let path = format!("/admin/v1/pods/{id}");
+            let body = json!({"name": format!("{name}-2")});
+            tokio::spawn(async move {
+                planes::call(&router, Method::PATCH, &path, &admin, Some(body)).await
+            })
+        })
+        .collect();
+    let mut renamed = 0;
+    for t in tasks {
+        let (st, b) = t.await.unwrap();
+        match st {
+            StatusCode::OK => renamed += 1,
+            StatusCode::CONFLICT => assert_eq!(b["error"]["code"], "name_taken", "{b}"),
+            other => panic!("{other}: {b}"),
+        }
+    }
+    assert_eq!(renamed, 1);
+    let (_, pods) = api
+        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
+        .await;
+    let names: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    // One of the first names, seven pods as they were, one of them renamed.
+    let count = |f: &dyn Fn(&str) -> bool| names.iter().filter(|n| f(n)).count();
+    let other = |n: &str| n.starts_with("other-");
+    assert_eq!(count(&other), ids.len() - 1, "{names:?}");
+    assert_eq!(count(&|n| !other(n) && n.ends_with("-2")), 1, "{names:?}");
+    assert_eq!(count(&|n| !other(n) && !n.ends_with("-2")), 1, "{names:?}");
+}
+
 #[tokio::test]
 async fn look_alike_pod_names_are_refused() {
     let api = Api::new(CONFIG).await;

@@ -63,6 +63,10 @@ pub struct UseCasePatch {
     pub slo: Option<Slo>,
 }
 
+/// A pod name as people read it (the control plane folds case and look-alike letters): two
+/// pods whose names read the same are one too many.
+pub type NameKey = fn(&str) -> String;
+
 /// Pods.
 pub trait PodQueries {
     /// Creates a pod; `Conflict` if the name is taken.
@@ -72,6 +76,16 @@ pub trait PodQueries {
         name: &str,
         description: &str,
     ) -> impl Future<Output = R<Pod>> + Send;
+    /// [`Self::create_pod`], unless another pod's name reads the same by `key`: then that pod,
+    /// as `Ok(Err(pod))`. Checked inside the write, so two requests at once with look-alike
+    /// names cannot both pass.
+    fn create_pod_unlike(
+        &self,
+        actor: &str,
+        name: &str,
+        description: &str,
+        key: NameKey,
+    ) -> impl Future<Output = R<Result<Pod, Pod>>> + Send;
     /// One pod.
     fn get_pod(&self, id: &str) -> impl Future<Output = R<Pod>> + Send;
     /// Pods, optionally only `ids`, by creation order.
@@ -88,6 +102,16 @@ pub trait PodQueries {
         name: Option<&str>,
         description: Option<&str>,
     ) -> impl Future<Output = R<Pod>> + Send;
+    /// [`Self::update_pod`], unless the new name reads by `key` as another pod's does: then
+    /// that pod, as `Ok(Err(pod))` (checked inside the write, as [`Self::create_pod_unlike`]).
+    fn update_pod_unlike(
+        &self,
+        actor: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        key: NameKey,
+    ) -> impl Future<Output = R<Result<Pod, Pod>>> + Send;
 }
 
 /// Users and memberships.

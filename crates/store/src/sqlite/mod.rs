@@ -346,8 +346,52 @@ fn conflict(e: StoreError, msg: impl FnOnce() -> String) -> StoreError {
     }
 }
 
+/// The pod other than `except` whose name is not `name` but reads as `key` does — read inside
+/// the write that would add or rename one, so no other write comes between.
+async fn look_alike(
+    c: &mut SqliteConnection,
+    except: Option<&str>,
+    name: &str,
+    key: NameKey,
+) -> R<Option<Pod>> {
+    let wanted = key(name);
+    for row in sqlx::query("SELECT * FROM pods ORDER BY id")
+        .fetch_all(&mut *c)
+        .await?
+    {
+        let other = pod(&row)?;
+        if Some(other.id.as_str()) != except && other.name != name && key(&other.name) == wanted {
+            return Ok(Some(other));
+        }
+    }
+    Ok(None)
+}
+
+/// A name key by which no two different names read the same: only the exact name is taken
+/// (which the table's unique index refuses).
+fn exact(name: &str) -> String {
+    name.to_owned()
+}
+
+/// A look-alike where none can be.
+fn no_look_alike(other: Pod) -> StoreError {
+    StoreError::Conflict(format!("a pod named {:?} already exists", other.name))
+}
+
 impl PodQueries for SqliteStore {
     async fn create_pod(&self, actor: &str, name: &str, description: &str) -> R<Pod> {
+        self.create_pod_unlike(actor, name, description, exact)
+            .await?
+            .map_err(no_look_alike)
+    }
+
+    async fn create_pod_unlike(
+        &self,
+        actor: &str,
+        name: &str,
+        description: &str,
+        key: NameKey,
+    ) -> R<Result<Pod, Pod>> {
         let pod = Pod {
             id: new_id("pod"),
             name: name.to_string(),
@@ -355,6 +399,9 @@ impl PodQueries for SqliteStore {
             created_at: now_ms(),
         };
         self.write(async |c: &mut SqliteConnection| {
+            if let Some(other) = look_alike(c, None, name, key).await? {
+                return Ok(Err(other));
+            }
             sqlx::query("INSERT INTO pods (id, name, description, created_at) VALUES (?, ?, ?, ?)")
                 .bind(&pod.id)
                 .bind(&pod.name)
@@ -370,11 +417,11 @@ impl PodQueries for SqliteStore {
                 &pod.id,
                 serde_json::json!({"name": name}),
             )
-            .await
+            .await?;
+            Ok(Ok(pod))
         })
         .await
-        .map_err(|e| conflict(e, || format!("a pod named {name:?} already exists")))?;
-        Ok(pod)
+        .map_err(|e| conflict(e, || format!("a pod named {name:?} already exists")))
     }
 
     async fn get_pod(&self, id: &str) -> R<Pod> {
@@ -400,8 +447,26 @@ impl PodQueries for SqliteStore {
         name: Option<&str>,
         description: Option<&str>,
     ) -> R<Pod> {
+        self.update_pod_unlike(actor, id, name, description, exact)
+            .await?
+            .map_err(no_look_alike)
+    }
+
+    async fn update_pod_unlike(
+        &self,
+        actor: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+        key: NameKey,
+    ) -> R<Result<Pod, Pod>> {
         let n = self
             .write(async |c: &mut SqliteConnection| {
+                if let Some(name) = name
+                    && let Some(other) = look_alike(c, Some(id), name, key).await?
+                {
+                    return Ok(Err(other));
+                }
                 let done = sqlx::query("UPDATE pods SET name = COALESCE(?, name), description = COALESCE(?, description) WHERE id = ?")
                     .bind(name)
                     .bind(description)
@@ -412,14 +477,15 @@ impl PodQueries for SqliteStore {
                 if done > 0 {
                     audit(c, actor, "pod.update", "pod", id, serde_json::json!({"name": name, "description": description})).await?;
                 }
-                Ok(done)
+                Ok(Ok(done))
             })
             .await
             .map_err(|e| conflict(e, || format!("a pod named {:?} already exists", name.unwrap_or_default())))?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("pod {id}")));
+        match n {
+            Err(other) => Ok(Err(other)),
+            Ok(0) => Err(StoreError::NotFound(format!("pod {id}"))),
+            Ok(_) => Ok(Ok(self.get_pod(id).await?)),
         }
-        self.get_pod(id).await
     }
 }
 
