@@ -180,6 +180,8 @@ pub struct Route {
     pub backoff: Duration,
     /// Longest silence inside a stream.
     pub stream_idle_timeout: Duration,
+    /// Longest a stream may go on in all.
+    pub stream_timeout: Duration,
 }
 
 /// A validated deployment.

@@ -287,6 +287,11 @@ pub struct RouteConfig {
     /// Longest silence inside a stream before it is cut with an error event, ms. Default 60,000.
     #[serde(default)]
     pub stream_idle_timeout_ms: Option<u64>,
+    /// Longest a stream may go on in all, from its first event, before it is cut with an error
+    /// event (the upstream is then dropped: a provider that never stops cannot hold a
+    /// connection and a worker for ever), ms. Default 900,000 (15 minutes).
+    #[serde(default)]
+    pub stream_timeout_ms: Option<u64>,
 }
 
 /// One entry of `deployments:`.

@@ -338,6 +338,12 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
                 at("stream_idle_timeout_ms"),
                 &mut c,
             ),
+            stream_timeout: ms(
+                r.stream_timeout_ms,
+                900_000,
+                at("stream_timeout_ms"),
+                &mut c,
+            ),
         });
     }
 
@@ -556,6 +562,25 @@ routes:
         assert_eq!(cfg.server.max_body_bytes, 10 * 1024 * 1024);
         assert!(!cfg.summary().contains("sekret"));
         assert!(cfg.summary().contains("***"));
+    }
+
+    #[test]
+    fn a_routes_stream_time_is_bounded_by_default_and_may_be_set() {
+        let cfg = load(SMALLEST).unwrap();
+        assert_eq!(cfg.routes[0].stream_timeout.as_millis(), 900_000);
+        let yaml = SMALLEST.replace(
+            "    fallbacks: [backup-route]\n",
+            "    fallbacks: [backup-route]\n    stream_timeout_ms: 1800000\n",
+        );
+        assert_eq!(
+            load(&yaml).unwrap().routes[0].stream_timeout.as_millis(),
+            1_800_000
+        );
+        let p = problems(&SMALLEST.replace(
+            "    fallbacks: [backup-route]\n",
+            "    fallbacks: [backup-route]\n    stream_timeout_ms: 0\n",
+        ));
+        assert_eq!(p, ["routes[0].stream_timeout_ms: must be greater than 0"]);
     }
 
     #[test]

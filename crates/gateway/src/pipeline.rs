@@ -199,6 +199,7 @@ async fn route_chat(
                     .and_then(|o| o.include_usage)
                     .unwrap_or(false),
                 idle_timeout: gw.config.routes[target.route].stream_idle_timeout,
+                total_timeout: gw.config.routes[target.route].stream_timeout,
                 route_name,
                 provider_otel,
                 target,

@@ -34,6 +34,8 @@ pub struct StreamJob {
     pub client_wants_usage: bool,
     /// Longest allowed silence between chunks.
     pub idle_timeout: Duration,
+    /// Longest the stream may go on in all, from its first chunk.
+    pub total_timeout: Duration,
     /// Route name, for metrics.
     pub route_name: String,
     /// `gen_ai.provider.name` of the deployment that answered.
@@ -64,6 +66,7 @@ fn error_frame(e: &ProviderError) -> Bytes {
     let code = match e {
         ProviderError::Truncated => "upstream_stream_truncated",
         ProviderError::Timeout => "upstream_stream_idle_timeout",
+        ProviderError::StreamTooLong(_) => "stream_timeout",
         ProviderError::InvalidResponse(_) => "upstream_invalid_response",
         _ => "upstream_stream_error",
     };
@@ -128,14 +131,26 @@ async fn drive(books: Arc<Books>, mut job: StreamJob, tx: Out, overhead: Duratio
     let mut usage: Option<Usage> = None;
     let mut seen: Vec<Bytes> = Vec::new();
     let mut next = job.first.take().map(Ok);
+    // A stream that never stops (chunks coming faster than the idle timeout, for ever) is cut
+    // here; the upstream is dropped with it.
+    let deadline = tokio::time::Instant::now() + job.total_timeout;
     let outcome: Result<(), ProviderError> = loop {
         let item = match next.take() {
             Some(Ok(chunk)) => Ok(Some(chunk)),
             Some(Err(e)) => Err(e),
-            None => match tokio::time::timeout(job.idle_timeout, job.rest.next()).await {
-                Ok(r) => r,
-                Err(_) => Err(ProviderError::Timeout),
-            },
+            None if tokio::time::Instant::now() >= deadline => {
+                Err(ProviderError::StreamTooLong(job.total_timeout))
+            }
+            None => {
+                let wait = (tokio::time::Instant::now() + job.idle_timeout).min(deadline);
+                match tokio::time::timeout_at(wait, job.rest.next()).await {
+                    Ok(r) => r,
+                    Err(_) if wait == deadline => {
+                        Err(ProviderError::StreamTooLong(job.total_timeout))
+                    }
+                    Err(_) => Err(ProviderError::Timeout),
+                }
+            }
         };
         match item {
             Ok(Some(chunk)) => {

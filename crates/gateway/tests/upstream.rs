@@ -927,6 +927,45 @@ async fn metrics_report_overhead_and_genai_names() {
 /// A client that sends a streamed request and never reads the answer cannot hold the upstream:
 /// after the route's idle timeout without accepting data it is dropped, the upstream is drained
 /// to its end, and the request is recorded with the real usage.
+/// Attack 2026-12-01h F7: a stream that never stops — chunks well inside the idle timeout, for
+/// ever — is cut at the route's `stream_timeout_ms` with an error event (no `[DONE]`), the
+/// upstream dropped, and the request recorded with what was streamed.
+#[tokio::test]
+async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
+    let s = sim(SimConfig {
+        // Ten seconds of answer, a chunk every half millisecond.
+        tokens_per_second: 2_000.0,
+        default_output_tokens: 20_000,
+        ..SimConfig::default()
+    })
+    .await;
+    let g = gateway(&format!(
+        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: m, stream_timeout_ms: 300, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
+        s.url
+    ))
+    .await;
+    let events = sse_data(
+        g.post(json!({"model": "m", "stream": true, "messages": user("Tell me everything")}))
+            .await,
+    )
+    .await;
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "stream_timeout", "{last}");
+    let message = last["error"]["message"].as_str().unwrap();
+    assert!(message.contains("300 ms"), "{message}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    // What came before the cut is the client's, and is paid for (estimated: the upstream's
+    // usage chunk never came).
+    assert!(events.len() > 2, "{events:?}");
+    let record = records(&g.gw, 1).await.remove(0);
+    assert_eq!(record.outcome, "stream_timeout", "{record:?}");
+    assert_eq!(record.usage_source, "estimated", "{record:?}");
+    assert!(
+        record.output_tokens > 0 && record.output_tokens < 1_000_000,
+        "{record:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
     use tokio::io::AsyncWriteExt;

@@ -23,6 +23,9 @@ pub enum ProviderError {
     /// The attempt took longer than its timeout.
     #[error("the provider did not answer in time")]
     Timeout,
+    /// A stream went on longer than its route allows in all (`stream_timeout_ms`).
+    #[error("the stream went on longer than the route allows ({} ms in all) and was cut", .0.as_millis())]
+    StreamTooLong(Duration),
     /// The provider answered with an error status.
     #[error("the provider answered {status}: {message}")]
     Status {
@@ -56,6 +59,7 @@ impl ProviderError {
         match self {
             ProviderError::Connect(_)
             | ProviderError::Timeout
+            | ProviderError::StreamTooLong(_)
             | ProviderError::Truncated
             | ProviderError::StreamError(_)
             | ProviderError::InvalidResponse(_)
@@ -80,6 +84,7 @@ impl ProviderError {
         match self {
             ProviderError::Connect(_) => "connect",
             ProviderError::Timeout => "timeout",
+            ProviderError::StreamTooLong(_) => "stream_timeout",
             ProviderError::Status { status, .. } => match status {
                 429 => "status_429",
                 100..=399 => "status_unexpected",
