@@ -1782,6 +1782,10 @@ mod tests {
             format!("&#x67;&#119;{}", &CRED[2..]),
             CRED.replace('-', "&hyphen;"),
             format!("\u{24D6}{}", &CRED[1..]),
+            // Encoded twice: an HTML reference written as HTML, a percent sign percent-encoded.
+            format!("&amp;#x67;{}", &CRED[1..]),
+            format!("g&amp;#119;{}", &CRED[2..]),
+            format!("%2567{}", &CRED[1..]),
         ] {
             let text = format!("k={spelled}!");
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{spelled}");
