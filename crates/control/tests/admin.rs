@@ -61,6 +61,19 @@ impl Api {
         planes::call(&self.router, method, path, token, body).await
     }
 
+    /// The names of the pods (the first page, 50 at most).
+    async fn pod_names(&self) -> Vec<String> {
+        let (_, pods) = self
+            .call(Method::GET, "/admin/v1/pods", &self.admin, None)
+            .await;
+        pods["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     async fn ok(&self, method: Method, path: &str, body: Value) -> Value {
         let (s, v) = self
             .call(method, path, &self.admin.clone(), Some(body))
@@ -877,15 +890,7 @@ async fn look_alike_pod_names_sent_at_once_leave_one() {
         }
     }
     assert_eq!(renamed, 1);
-    let (_, pods) = api
-        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
-        .await;
-    let names: Vec<&str> = pods["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = api.pod_names().await;
     // One of the first names, seven pods as they were, one of them renamed.
     let count = |f: &dyn Fn(&str) -> bool| names.iter().filter(|n| f(n)).count();
     let other = |n: &str| n.starts_with("other-");
@@ -959,15 +964,7 @@ async fn look_alike_pod_names_are_refused() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "its own name in another case: {body}");
-    let (_, pods) = api
-        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
-        .await;
-    let names: Vec<&str> = pods["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let names = api.pod_names().await;
     assert_eq!(names, ["POD-A", "pod-B"]);
 
     // Attack 2026-12-02b B12: composed and decomposed accents, the Angstrom sign, `ß` and `ss`;

@@ -780,16 +780,12 @@ async fn truncated_streams() {
     assert_eq!(sse_data(resp).await.last().unwrap(), "[DONE]");
 }
 
-#[tokio::test]
-async fn a_stalled_stream_is_cut_by_the_idle_timeout() {
-    let slow = sim(SimConfig {
-        tokens_per_second: 2.0,
-        ..SimConfig::default()
-    })
-    .await;
+/// A streamed chat request (`x`) through a gateway whose one route `r`, with the extra
+/// settings `route` (`stream_timeout_ms: 300, `), sends it to the upstream at `upstream`: the
+/// gateway, the events, and the last of them read as JSON (`null` when it is not).
+async fn streamed_through(upstream: &str, route: &str) -> (Gw, Vec<String>, Value) {
     let g = gateway(&format!(
-        "providers: [{{ name: p, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: r, retries: 0, stream_idle_timeout_ms: 150, deployments: [{{ provider: p, model: m }}] }}]\n",
-        slow.url
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{upstream}/v1\" }}]\nroutes: [{{ name: r, {route}deployments: [{{ provider: up, model: m }}] }}]\n"
     ))
     .await;
     let events = sse_data(
@@ -797,7 +793,19 @@ async fn a_stalled_stream_is_cut_by_the_idle_timeout() {
             .await,
     )
     .await;
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let last = serde_json::from_str(events.last().unwrap()).unwrap_or(Value::Null);
+    (g, events, last)
+}
+
+#[tokio::test]
+async fn a_stalled_stream_is_cut_by_the_idle_timeout() {
+    let slow = sim(SimConfig {
+        tokens_per_second: 2.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let (_, events, last) =
+        streamed_through(&slow.url, "retries: 0, stream_idle_timeout_ms: 150, ").await;
     assert_eq!(
         last["error"]["code"], "upstream_stream_idle_timeout",
         "{events:?}"
@@ -924,9 +932,6 @@ async fn metrics_report_overhead_and_genai_names() {
     }
 }
 
-/// A client that sends a streamed request and never reads the answer cannot hold the upstream:
-/// after the route's idle timeout without accepting data it is dropped, the upstream is drained
-/// to its end, and the request is recorded with the real usage.
 /// Attack 2026-12-01h F7: a stream that never stops — chunks well inside the idle timeout, for
 /// ever — is cut at the route's `stream_timeout_ms` with an error event (no `[DONE]`), the
 /// upstream dropped, and the request recorded with what was streamed.
@@ -939,17 +944,7 @@ async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
         ..SimConfig::default()
     })
     .await;
-    let g = gateway(&format!(
-        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: m, stream_timeout_ms: 300, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
-        s.url
-    ))
-    .await;
-    let events = sse_data(
-        g.post(json!({"model": "m", "stream": true, "messages": user("Tell me everything")}))
-            .await,
-    )
-    .await;
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let (g, events, last) = streamed_through(&s.url, "stream_timeout_ms: 300, ").await;
     assert_eq!(last["error"]["code"], "stream_timeout", "{last}");
     let message = last["error"]["message"].as_str().unwrap();
     assert!(message.contains("300 ms"), "{message}");
@@ -972,17 +967,7 @@ async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
         ..SimConfig::default()
     })
     .await;
-    let g = gateway(&format!(
-        "providers: [{{ name: sim, type: openai_compatible, base_url: \"{}/v1\" }}]\nroutes: [{{ name: m, stream_timeout_ms: 300, deployments: [{{ provider: sim, model: gpt-4o-mini }}] }}]\n",
-        slow.url
-    ))
-    .await;
-    let events = sse_data(
-        g.post(json!({"model": "m", "stream": true, "messages": user("x")}))
-            .await,
-    )
-    .await;
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let (_, events, last) = streamed_through(&slow.url, "stream_timeout_ms: 300, ").await;
     assert_eq!(last["error"]["code"], "stream_timeout", "{events:?}");
 
     // An upstream whose chunks are all there at once (read from a buffer, never waited for):
@@ -1001,16 +986,7 @@ async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
         }),
     );
     let url = serve_upstream(app).await;
-    let g = gateway(&format!(
-        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: r, stream_timeout_ms: 1, retries: 0, deployments: [{{ provider: up, model: m }}] }}]\n"
-    ))
-    .await;
-    let events = sse_data(
-        g.post(json!({"model": "r", "stream": true, "messages": user("x")}))
-            .await,
-    )
-    .await;
-    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    let (_, events, last) = streamed_through(&url, "stream_timeout_ms: 1, retries: 0, ").await;
     assert_eq!(
         last["error"]["code"],
         "stream_timeout",
@@ -1020,6 +996,9 @@ async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
     assert!(events.len() < 20_000, "{} events", events.len());
 }
 
+/// A client that sends a streamed request and never reads the answer cannot hold the upstream:
+/// after the route's idle timeout without accepting data it is dropped, the upstream is drained
+/// to its end, and the request is recorded with the real usage.
 #[tokio::test]
 async fn a_client_that_never_reads_a_stream_cannot_hold_the_upstream() {
     use tokio::io::AsyncWriteExt;
