@@ -141,6 +141,9 @@ pub fn written_forms(secret: &[u8]) -> Vec<Vec<u8>> {
 /// The longest form of one byte in JSON (`\u0073`).
 const ESCAPED: usize = 6;
 
+/// The bytes a credential's character may take as an answer spells it ([`Credentials::reach`]).
+const REACH: usize = 16;
+
 impl Credentials {
     /// The shortest text taken as a credential: a shorter one (`test`, `x`) would mask
     /// ordinary words in every answer.
@@ -192,6 +195,14 @@ impl Credentials {
     /// The most bytes one occurrence can take (every character escaped).
     pub fn longest_written(&self) -> usize {
         self.longest * ESCAPED
+    }
+
+    /// The most bytes an occurrence is looked for in: every character escaped, or spelled in
+    /// four bytes with an invisible character (three) beside it, or percent-encoded (twelve) —
+    /// [`REACH`] bytes a character. A search that ends sooner after a place an occurrence may
+    /// start in misses it.
+    pub fn reach(&self) -> usize {
+        self.longest * REACH
     }
 
     /// Whether one of them may be in the JSON text `json`: written as is or behind escapes —
@@ -1101,7 +1112,8 @@ impl OutputFilter {
     pub fn feed(&mut self, out: &Output<'_>, piece: &str) -> String {
         self.buf.push_str(piece);
         let mut shown = String::new();
-        while let Some(end) = self.next_cut(false) {
+        let reach = out.credentials.map_or(0, Credentials::reach);
+        while let Some(end) = self.next_cut(false, reach) {
             self.release(out, end, &mut shown);
         }
         shown
@@ -1110,7 +1122,7 @@ impl OutputFilter {
     /// The answer has ended: everything left, guarded.
     pub fn finish(&mut self, out: &Output<'_>) -> String {
         let mut shown = String::new();
-        while let Some(end) = self.next_cut(true) {
+        while let Some(end) = self.next_cut(true, 0) {
             self.release(out, end, &mut shown);
         }
         shown
@@ -1132,12 +1144,16 @@ impl OutputFilter {
     }
 
     /// Where the next segment ends, or `None` if that is not known yet (or nothing is left).
-    fn next_cut(&self, last: bool) -> Option<usize> {
+    /// A cut inside a run without whitespace waits for `reach` bytes after it (a credential's
+    /// most, [`Credentials::reach`]): one may start before the cut and go on past it, and is
+    /// only found whole — so the output does not depend on how the pieces arrive.
+    fn next_cut(&self, last: bool, reach: usize) -> Option<usize> {
         let (start, len, bytes) = (self.emitted, self.buf.len(), self.buf.as_bytes());
         if start >= len {
             return None;
         }
         let target = start + SEGMENT;
+        let mut forced = false;
         let mut end = if target >= len {
             if !last {
                 return None;
@@ -1150,7 +1166,10 @@ impl OutputFilter {
                 .position(|b| b.is_ascii_whitespace())
             {
                 Some(i) => target + i,
-                None if len >= target + MAX_RUN => self.forced_cut(target + MAX_RUN),
+                None if len >= target + MAX_RUN => {
+                    forced = true;
+                    self.forced_cut(target + MAX_RUN)
+                }
                 None if last => len,
                 None => return None,
             }
@@ -1174,7 +1193,8 @@ impl OutputFilter {
             }
             end = floor_boundary(&self.buf, end);
         }
-        if !last && len < end + LOOKAHEAD {
+        let ahead = if forced { LOOKAHEAD.max(reach) } else { LOOKAHEAD };
+        if !last && len < end + ahead {
             return None;
         }
         Some(end)
@@ -1227,7 +1247,7 @@ impl OutputFilter {
         if let Some(c) = out.credentials.filter(|c| !c.is_empty()) {
             // Occurrences that start in the segment take it to their end, and win over any
             // finding of the policy they overlap.
-            let to = floor_boundary(&self.buf, end + c.longest_written());
+            let to = floor_boundary(&self.buf, end + c.reach());
             self.work += (end - start) as u64;
             let creds = c.spans_starting_before(&self.buf.as_bytes()[start..to], end - start);
             if let Some(&(_, last)) = creds.iter().max_by_key(|s| s.1) {
