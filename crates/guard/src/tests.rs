@@ -961,3 +961,46 @@ fn denied_terms_edges() {
         "denied_terms[0]: a term must have a letter or digit (separators alone match anything)"
     );
 }
+
+/// Attack helper 38 C1: a long credential (a 164-character project key) right after a run
+/// without whitespace longer than `stream::MAX_RUN` — the run is cut inside, and the key starts
+/// before the cut — is masked however the answer arrives: whole, or in pieces of 1, 4 or 16
+/// characters, written as is or spelled with a zero-width space after each character.
+#[test]
+fn a_long_credential_across_a_forced_cut_is_masked_in_any_pieces() {
+    use crate::stream::{Credentials, Output, OutputFilter};
+    let key = format!("sk-proj-{}", "Q7zXw2RbN4tVy8Lc".repeat(10))[..164].to_string();
+    let creds = Credentials::new([key.as_str()]);
+    let policy = Policy::from_yaml("entities: {}").unwrap();
+    let guard = policy.guard().unwrap();
+    let out = Output {
+        policy: &policy,
+        guard: &guard,
+        hash_key: b"k",
+        tokens: None,
+        scan: true,
+        mask_all: false,
+        credentials: Some(&creds),
+    };
+    let spelled: String = key.chars().flat_map(|c| [c, '\u{200B}']).collect();
+    for (run, written) in [("x", key.clone()), ("QUJD", key.clone()), ("x", spelled)] {
+        let text = format!("{}{written} end", run.repeat(8280 / run.len()));
+        for piece in [text.len(), 16, 4, 1] {
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            for p in chars.chunks(piece) {
+                shown.push_str(&f.feed(&out, &p.iter().collect::<String>()));
+            }
+            shown.push_str(&f.finish(&out));
+            assert!(
+                shown.ends_with("<SECRET_GENERIC> end") && !shown.contains(&key[..20]),
+                "pieces of {piece}, after {run:?}: …{}",
+                shown
+                    .chars()
+                    .skip(shown.chars().count().saturating_sub(120))
+                    .collect::<String>()
+            );
+        }
+    }
+}
