@@ -982,7 +982,11 @@ fn a_long_credential_across_a_forced_cut_is_masked_in_any_pieces() {
         mask_all: false,
         credentials: Some(&creds),
     };
-    let spelled: String = key.chars().flat_map(|c| [c, '\u{200B}']).collect();
+    let spelled = key
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join("\u{200B}");
     for (run, written) in [("x", key.clone()), ("QUJD", key.clone()), ("x", spelled)] {
         let text = format!("{}{written} end", run.repeat(8280 / run.len()));
         for piece in [text.len(), 16, 4, 1] {
