@@ -965,7 +965,9 @@ fn denied_terms_edges() {
 /// Attack helper 38 C1: a long credential (a 164-character project key) right after a run
 /// without whitespace longer than `stream::MAX_RUN` — the run is cut inside, and the key starts
 /// before the cut — is masked however the answer arrives: whole, or in pieces of 1, 4 or 16
-/// characters, written as is or spelled with a zero-width space after each character.
+/// characters, written as is or spelled with six invisible characters between its characters
+/// (longer than its longest form, percent-encoded, with every character escaped: the search
+/// reads a credential's whole reach).
 #[test]
 fn a_long_credential_across_a_forced_cut_is_masked_in_any_pieces() {
     use crate::stream::{Credentials, Output, OutputFilter};
@@ -978,7 +980,9 @@ fn a_long_credential_across_a_forced_cut_is_masked_in_any_pieces() {
         guard: &guard,
         hash_key: b"k",
         tokens: None,
-        scan: true,
+        // The credential search alone (the policy's own secret patterns would find this key's
+        // shape too).
+        scan: false,
         mask_all: false,
         credentials: Some(&creds),
     };
@@ -986,7 +990,7 @@ fn a_long_credential_across_a_forced_cut_is_masked_in_any_pieces() {
         .chars()
         .map(String::from)
         .collect::<Vec<_>>()
-        .join("\u{200B}");
+        .join("\u{200B}\u{200C}\u{200D}\u{2060}\u{200B}\u{200C}");
     for (run, written) in [("x", key.clone()), ("QUJD", key.clone()), ("x", spelled)] {
         let text = format!("{}{written} end", run.repeat(8280 / run.len()));
         for piece in [text.len(), 16, 4, 1] {
