@@ -41,15 +41,17 @@ pub async fn create_pod(
     }
 }
 
-/// A pod name as people read it: invisible characters dropped, compatibility forms (full-width
-/// letters, ligatures) and dash look-alikes folded, case folded (`ß` as `ss`), then reduced to
-/// its confusable skeleton (Unicode TS #39: Cyrillic `р` and Greek `Α` read as `p` and `A`,
-/// composed and decomposed accents alike).
+/// A pod name as people read it: invisible characters and blanks dropped, compatibility forms
+/// (full-width letters, ligatures) and dash look-alikes folded, case folded (`ß` as `ss`), then
+/// reduced to its confusable skeleton (Unicode TS #39: Cyrillic `р` and Greek `Α` read as `p`
+/// and `A`, composed and decomposed accents alike).
 pub(crate) fn name_key(name: &str) -> String {
     let lower = |s: &str| -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars().flat_map(char::to_lowercase) {
             match c {
+                // Blanks, however many and whichever: `finance  team` is `finance team`.
+                c if c.is_whitespace() => {}
                 c if tollgate_guard::normalize::is_dash(c) => out.push('-'),
                 'ß' => out.push_str("ss"),
                 'ς' => out.push('σ'),
@@ -61,9 +63,18 @@ pub(crate) fn name_key(name: &str) -> String {
     // The skeleton before case is folded (Cherokee capitals are drawn like Latin ones, their
     // small letters are not), and again after (small letters drawn like other small letters).
     let skeleton = |s: &str| lower(&unicode_security::skeleton(s).collect::<String>());
-    skeleton(&skeleton(
-        &tollgate_guard::normalize::Normalized::new(name).text,
-    ))
+    // But a capital the skeleton reads as `l` (Latin `I`, Cyrillic `І`, Greek `Ι`) is a
+    // capital i first: `BILLING` is `billing`, not `bllllng`.
+    let mut one = [0u8; 4];
+    let mut capital_i = |c: char| {
+        c.is_uppercase() && unicode_security::skeleton(c.encode_utf8(&mut one)).eq(['l'])
+    };
+    let text: String = tollgate_guard::normalize::Normalized::new(name)
+        .text
+        .chars()
+        .map(|c| if capital_i(c) { 'i' } else { c })
+        .collect();
+    skeleton(&skeleton(&text))
 }
 
 /// The refusal of `name` because pod `other` has a name that reads the same ([`name_key`]):

@@ -73,8 +73,8 @@ pub const CREDENTIAL_RULE: &str = "gateway_credential";
 /// A provider that echoes the key it was sent into an answer would show it to the client: the
 /// output filter masks each occurrence as `<SECRET_GENERIC>` (counted as such), whatever the
 /// policy. A credential holds no whitespace, so a segment cut (made at whitespace) never splits
-/// one; only a run longer than [`MAX_RUN`] is cut inside, and a credential across such a cut
-/// is not found.
+/// one; only a run longer than [`MAX_RUN`] is cut inside, and such a cut waits for a
+/// credential's [`Credentials::reach`] after it, so one across it is found whole.
 #[derive(Default, Clone)]
 pub struct Credentials {
     secrets: Vec<Vec<u8>>,
@@ -166,6 +166,15 @@ impl Credentials {
         }
         // Only text can be in an answer, and a form that is text starts on a character.
         kept.retain(|f| f.len() >= Self::MIN_LEN && std::str::from_utf8(f).is_ok());
+        // A form that itself holds what an answer's reading folds (`%41`, a Cyrillic `е`, an
+        // accent) is also searched as it reads: an answer that spells it otherwise reads the
+        // same.
+        let folded: Vec<Vec<u8>> = kept
+            .iter()
+            .map(|f| fold(f, None, PASSES).0)
+            .filter(|g| g.len() >= Self::MIN_LEN && std::str::from_utf8(g).is_ok())
+            .collect();
+        kept.extend(folded);
         kept.sort_unstable();
         kept.dedup();
         let plain = (!kept.is_empty())
@@ -177,7 +186,7 @@ impl Credentials {
             || kept.iter().all(|f| {
                 String::from_utf8_lossy(f)
                     .chars()
-                    .all(|c| c.is_ascii() || reading(c) == AS_ITSELF)
+                    .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && reading(c) == AS_ITSELF))
             });
         Credentials {
             read_as_written,
@@ -232,7 +241,7 @@ impl Credentials {
         if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        let (kept, decoded) = fold(hay, None);
+        let (kept, decoded, passes) = fold(hay, None, PASSES);
         // What is found as written is also found as it reads — unless reading it decoded
         // something (`%41`, `\\u0041` — it may stand right before an occurrence, or be part of
         // one), or a credential holds a character that does not read as itself: then `hay` is
@@ -242,11 +251,23 @@ impl Credentials {
         } else {
             Vec::new()
         };
-        if !self.raw_spans(&kept, kept.len()).is_empty() {
-            let (kept, from) = fold_mapped(hay);
-            let kept_limit = from.partition_point(|f| f.0 < limit);
+        // Each reading, not only the last: reading again may decode what an occurrence begins
+        // with (`%25` then `4` and a zero-width space before a hex key `4f3c…`: the second
+        // reading takes `%4f` for `O`).
+        for pass in 1..=passes {
+            let reading = if pass == passes {
+                None
+            } else {
+                Some(fold(hay, None, pass).0)
+            };
+            let text = reading.as_deref().unwrap_or(&kept);
+            if self.raw_spans(text, text.len()).is_empty() {
+                continue;
+            }
+            let (text, from) = fold_mapped(hay, pass);
+            let text_limit = from.partition_point(|f| f.0 < limit);
             spans.extend(
-                self.raw_spans(&kept, kept_limit)
+                self.raw_spans(&text, text_limit)
                     .into_iter()
                     .map(|(a, b)| (from[a].0, from[b - 1].1)),
             );
@@ -341,11 +362,11 @@ impl Credentials {
         if !needs_fold(hay) {
             return raw;
         }
-        let (kept, _) = fold(hay, None);
+        let (kept, _, _) = fold(hay, None, PASSES);
         match self.plain_open_prefix(&kept) {
             0 => raw,
             open => {
-                let (kept, from) = fold_mapped(hay);
+                let (kept, from) = fold_mapped(hay, PASSES);
                 raw.max(hay.len() - from[kept.len() - open].0)
             }
         }
@@ -536,10 +557,15 @@ impl<T> CredentialHold<T> {
 /// percent-encoded invisible character) — and, when `map` is given, for each byte of it the
 /// bytes of `hay` it came from. (Occurrences are rare: the search reads without the map, and
 /// reads again with it only to place one it found.)
-fn fold(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool) {
+fn fold(
+    hay: &[u8],
+    mut map: Option<&mut Vec<(usize, usize)>>,
+    passes: usize,
+) -> (Vec<u8>, bool, usize) {
     let mut back = Vec::new();
     let (mut kept, mut more, mut decoded) = fold_once(hay, map.as_deref_mut());
-    for _ in 0..2 {
+    let mut made = 1;
+    for _ in 1..passes {
         if !more || !needs_fold(&kept) {
             break;
         }
@@ -557,14 +583,18 @@ fn fold(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool
         }
         kept = again;
         decoded |= again_decoded;
+        made += 1;
     }
-    (kept, decoded)
+    (kept, decoded, made)
 }
 
-/// [`fold`] with its map: `(folded, from)`.
-fn fold_mapped(hay: &[u8]) -> (Vec<u8>, Vec<(usize, usize)>) {
+/// The most readings [`fold`] makes.
+const PASSES: usize = 3;
+
+/// [`fold`] with its map, `passes` readings at most: `(folded, from)`.
+fn fold_mapped(hay: &[u8], passes: usize) -> (Vec<u8>, Vec<(usize, usize)>) {
     let mut from = Vec::with_capacity(hay.len());
-    let (kept, _) = fold(hay, Some(&mut from));
+    let (kept, _, _) = fold(hay, Some(&mut from), passes);
     (kept, from)
 }
 
@@ -578,11 +608,12 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
     let mut i = 0;
     while i < hay.len() {
         let b = hay[i];
-        if b < 0x80 && !matches!(b, b'%' | b'&' | b'\\') {
+        let special = |b: u8| b >= 0x80 || matches!(b, b'%' | b'&' | b'\\') || hidden_control(b);
+        if !special(b) {
             // A run of ASCII that reads as itself, at once.
             let n = hay[i..]
                 .iter()
-                .position(|&b| b >= 0x80 || matches!(b, b'%' | b'&' | b'\\'))
+                .position(|&b| special(b))
                 .unwrap_or(hay.len() - i);
             kept.extend_from_slice(&hay[i..i + n]);
             if let Some(m) = map.as_deref_mut() {
@@ -692,7 +723,8 @@ fn needs_fold(hay: &[u8]) -> bool {
         scratch.clear();
         fold_at(hay, i, &mut scratch).is_some()
     };
-    memchr::memchr_iter(b'%', hay).any(&mut folds)
+    hay.iter().any(|&b| hidden_control(b))
+        || memchr::memchr_iter(b'%', hay).any(&mut folds)
         || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
         || memchr::memchr_iter(b'&', hay).any(&mut folds)
 }
@@ -726,11 +758,18 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
             // decoding it sees a replacement character, which hides nothing.
             None => return Some(1),
         },
+        // A terminal's escape sequence (`ESC [ 0 m`) draws nothing; nor does a control
+        // character.
+        0x1B => return Some(csi_len(hay, i)),
+        b if hidden_control(b) => return Some(1),
         _ => return None,
     };
     if c.is_ascii() {
         // An encoded ASCII character (`%71`, `\\u0071`, `&#113;`) reads as itself — a printable
-        // one: no credential holds another.
+        // one: no credential holds another — or, a control character, as nothing.
+        if hidden_control(c as u8) {
+            return Some(len);
+        }
         if !c.is_ascii_graphic() {
             return None;
         }
@@ -738,6 +777,35 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
         return Some(len);
     }
     fold_char(c, out).then_some(len)
+}
+
+/// Whether an ASCII byte is a control character other than a line break or a tab: it shows as
+/// nothing (a terminal's bell, a NUL, a backspace, DEL).
+fn hidden_control(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F
+}
+
+/// The length of the terminal escape sequence at `hay[i..]` (ESC, then `[`, parameters and one
+/// final letter: `ESC [ 0 m`, at most 16 bytes), or 1 for an ESC alone.
+fn csi_len(hay: &[u8], i: usize) -> usize {
+    if hay.get(i + 1) != Some(&b'[') {
+        return 1;
+    }
+    match hay
+        .iter()
+        .skip(i + 2)
+        .take(14)
+        .position(|b| (0x40..=0x7E).contains(b))
+    {
+        Some(k)
+            if hay[i + 2..i + 2 + k]
+                .iter()
+                .all(|b| (0x20..=0x3F).contains(b)) =>
+        {
+            k + 3
+        }
+        _ => 1,
+    }
 }
 
 /// The UTF-8 character at `hay[i..]` and its length, if one is there (checked as
@@ -916,11 +984,12 @@ const SEVERAL: u8 = 2;
 ///   skeleton, as pod names are compared: Cyrillic `р` and `а`, Greek `Ζ`, Cherokee `Ꭹ`, Latin
 ///   `ɑ` — `раssword` reads as `password`), a capital or a digit drawn like `l` or `O` read as
 ///   the capital or digit it is;
+/// - else a Latin letter with accents (`é`, `ñ`): its letter;
 /// - else other scripts' digits as their value, dash look-alikes as `-`;
 /// - else, in the blocks of letter-like forms and ligatures, a compatibility form of several
 ///   printable ASCII characters.
 ///
-/// Letters the confusables map to several characters or to none (`é`, `χ`) read as
+/// Letters the confusables map to several characters or to none (`χ`, `ж`) read as
 /// themselves. Built when credentials are first built ([`Credentials::from_bytes`]), so no
 /// request waits for it (≈ 130,000 code points).
 fn readings() -> &'static [u8] {
@@ -949,6 +1018,15 @@ fn readings() -> &'static [u8] {
                 single_ascii(std::iter::once(c).nfkc())
                     .or_else(|| single_ascii(unicode_security::skeleton(c.encode_utf8(&mut buf))))
             };
+            // A Latin letter with accents (`é`, `ñ`, `ǘ`): its letter, as the accents, written
+            // apart, read as nothing.
+            let accented = |c: char| {
+                let mut parts = std::iter::once(c).nfd();
+                let base = parts.next().filter(char::is_ascii_alphabetic)?;
+                parts
+                    .all(|m| get_general_category(m) == GeneralCategory::NonspacingMark)
+                    .then_some(base as u8)
+            };
             let several = || {
                 // Only the blocks with characters whose compatibility form is ASCII (Latin-1's
                 // superscripts and ordinals, phonetic modifiers, super- and subscripts,
@@ -967,6 +1045,8 @@ fn readings() -> &'static [u8] {
                     b'O' if c.is_numeric() => b'0',
                     a => a,
                 }
+            } else if let Some(a) = accented(c) {
+                a
             } else if let Some(d) = decimal_digit(c) {
                 b'0' + d
             } else if is_dash(c) {
@@ -1193,7 +1273,11 @@ impl OutputFilter {
             }
             end = floor_boundary(&self.buf, end);
         }
-        let ahead = if forced { LOOKAHEAD.max(reach) } else { LOOKAHEAD };
+        let ahead = if forced {
+            LOOKAHEAD.max(reach)
+        } else {
+            LOOKAHEAD
+        };
         if !last && len < end + ahead {
             return None;
         }
@@ -1706,6 +1790,69 @@ mod tests {
             c.spans(text.as_bytes()),
             [(first, first + CRED.len()), (second, second + CRED.len())]
         );
+    }
+
+    /// Attack helper 38 C2–C4: a hex key after an encoded percent sign the second reading would
+    /// take with the key's first two digits; credentials that themselves hold what a reading
+    /// folds, spelled otherwise; control characters and terminal escapes between a key's
+    /// characters.
+    #[test]
+    fn credentials_read_at_every_reading_and_by_their_own_folds_are_found() {
+        let hex = "4f3ca9b8d7e6f5a4b3c2d1e0f9a8b7c6";
+        let c = Credentials::new([hex]);
+        for spelled in [
+            format!("%254\u{200B}{}", &hex[1..]),
+            format!("\u{FF05}4\u{200B}{}", &hex[1..]),
+        ] {
+            let text = format!("Вот ваш ключ: {spelled} конец");
+            let at = text.find('4').unwrap();
+            let end = text.find(" конец").unwrap();
+            assert_eq!(c.spans(text.as_bytes()), [(at, end)], "{spelled}");
+        }
+        for (secret, spelled) in [
+            ("pw%41bc-77889900xyz", "pw%41b\u{200B}c-77889900xyz"),
+            ("pw%41bc-77889900xyz", "pwAbc-77889900xyz"),
+            (
+                "sk-t\u{0435}st-K\u{0435}y-998877",
+                "sk\u{200B}-t\u{0435}st-K\u{0435}y-998877",
+            ),
+            (
+                "sk-t\u{0435}st-K\u{0435}y-998877",
+                "sk-test-Key-99887\u{FF17}",
+            ),
+            (
+                "cl\u{E9}-secr\u{E8}te-2468",
+                "cle\u{301}-secre\u{300}te-2468",
+            ),
+            ("tok&amp;en-55667788", "tok&amp;e\u{200B}n-55667788"),
+        ] {
+            let c = Credentials::new([secret]);
+            let text = format!("x {spelled} y");
+            assert_eq!(
+                c.spans(text.as_bytes()),
+                [(2, 2 + spelled.len())],
+                "{secret} as {spelled}"
+            );
+        }
+        let c = credentials();
+        for sep in [
+            "\u{7}",
+            "\u{0}",
+            "\u{7F}",
+            "\u{8}",
+            "\u{1B}[0m",
+            "\\u0007",
+            "\\u001b",
+        ] {
+            let text = format!(
+                "k={}!",
+                CRED.chars().map(String::from).collect::<Vec<_>>().join(sep)
+            );
+            assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
+        }
+        // Line breaks and tabs stay text: a key is not joined across them.
+        let text = format!("k={}\n{}!", &CRED[..6], &CRED[6..]);
+        assert!(c.spans(text.as_bytes()).is_empty());
     }
 
     #[test]
