@@ -66,9 +66,8 @@ pub(crate) fn name_key(name: &str) -> String {
     // But a capital the skeleton reads as `l` (Latin `I`, Cyrillic `І`, Greek `Ι`) is a
     // capital i first: `BILLING` is `billing`, not `bllllng`.
     let mut one = [0u8; 4];
-    let mut capital_i = |c: char| {
-        c.is_uppercase() && unicode_security::skeleton(c.encode_utf8(&mut one)).eq(['l'])
-    };
+    let mut capital_i =
+        |c: char| c.is_uppercase() && unicode_security::skeleton(c.encode_utf8(&mut one)).eq(['l']);
     let text: String = tollgate_guard::normalize::Normalized::new(name)
         .text
         .chars()
