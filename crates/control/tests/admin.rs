@@ -908,6 +908,17 @@ async fn look_alike_pod_names_are_refused() {
         .as_str()
         .unwrap()
         .to_string();
+    // The same name exactly is the store's refusal, with its own code.
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &api.admin,
+            Some(json!({"name": "pod-A"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert_eq!(b["error"]["code"], "already_exists", "{b}");
     for name in [
         "POD-A",
         "pod\u{2011}A",

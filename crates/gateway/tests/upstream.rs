@@ -961,9 +961,10 @@ async fn a_stream_that_never_ends_is_cut_at_the_routes_total_time() {
     );
 
     // An upstream that falls silent for longer than the time left (the idle timeout is a
-    // minute): cut when the time is up, not when the silence is.
+    // minute, the next token a hundred seconds away): cut when the time is up, not when the
+    // silence ends.
     let slow = sim(SimConfig {
-        tokens_per_second: 2.0,
+        tokens_per_second: 0.01,
         ..SimConfig::default()
     })
     .await;

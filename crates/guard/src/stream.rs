@@ -1825,6 +1825,11 @@ mod tests {
                 "cle\u{301}-secre\u{300}te-2468",
             ),
             ("tok&amp;en-55667788", "tok&amp;e\u{200B}n-55667788"),
+            // A capital and a zero Unicode draws like `l` and `O` (Greek capital iota, NKo
+            // zero), a ligature, a letter that reads as itself beside an invisible character.
+            ("Iq0-token-88xy", "\u{399}q\u{7C0}-token-88xy"),
+            ("gw-office-Zq81x7Lm3", "gw-o\u{FB03}ce-Zq81x7Lm3"),
+            ("key-\u{436}-Zq81x7Lm3", "key-\u{436}-Zq81x7Lm3"),
         ] {
             let c = Credentials::new([secret]);
             let text = format!("x {spelled} y");
@@ -1850,6 +1855,19 @@ mod tests {
             );
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{sep:?}");
         }
+        // A byte that is no character right before the key, an overlong encoding inside it.
+        let mut bytes = b"k=\xCC".to_vec();
+        bytes.extend_from_slice(CRED.as_bytes());
+        assert_eq!(c.spans(&bytes), [(3, bytes.len())]);
+        let mut bytes = b"k=".to_vec();
+        bytes.extend_from_slice(&CRED.as_bytes()[..5]);
+        bytes.extend_from_slice(b"\xE0\x80\xAF");
+        bytes.extend_from_slice(&CRED.as_bytes()[5..]);
+        assert_eq!(c.spans(&bytes), [(2, bytes.len())]);
+        // A letter that reads as itself in the credential, an invisible character before it.
+        let own = Credentials::new(["key-\u{436}-Zq81x7Lm3"]);
+        let text = "\u{200B} key-\u{436}-Zq81x7Lm3";
+        assert_eq!(own.spans(text.as_bytes()), [(4, text.len())]);
         // Line breaks and tabs stay text: a key is not joined across them.
         let text = format!("k={}\n{}!", &CRED[..6], &CRED[6..]);
         assert!(c.spans(text.as_bytes()).is_empty());
@@ -1953,6 +1971,14 @@ mod tests {
             format!("&amp;#x67;{}", &CRED[1..]),
             format!("g&amp;#119;{}", &CRED[2..]),
             format!("%2567{}", &CRED[1..]),
+            // Helper 39's survivors: three readings (`％` → `%25` → `%67` → `g`), eight
+            // backslashes, digits Unicode draws like `l` (Arabic-Indic one) or no confusable
+            // covers (Devanagari eight), an em dash.
+            format!("\u{FF05}2567{}", &CRED[1..]),
+            format!("{}u0067{}", "\\".repeat(8), &CRED[1..]),
+            CRED.replace('1', "\u{661}"),
+            CRED.replace('8', "\u{96E}"),
+            CRED.replacen('-', "\u{2014}", 1),
         ] {
             let text = format!("k={spelled}!");
             assert_eq!(c.spans(text.as_bytes()), [(2, text.len() - 1)], "{spelled}");
@@ -2135,6 +2161,8 @@ mod tests {
     fn open_prefix_is_the_longest_start_of_a_credential_at_the_end() {
         let c = credentials();
         assert_eq!(c.open_prefix(b"x gw-cr"), 5);
+        // Folded: the held length covers the full-width characters whole.
+        assert_eq!(c.open_prefix("x \u{FF47}\u{FF57}\u{FF0D}".as_bytes()), 9);
         assert_eq!(c.open_prefix(b"x sk-proj-Gat"), 11);
         assert_eq!(c.open_prefix(b"get_weather"), 0);
         // A whole credential is not open (its last character begins its reversed form).
