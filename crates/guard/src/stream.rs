@@ -1868,6 +1868,9 @@ mod tests {
         let own = Credentials::new(["key-\u{436}-Zq81x7Lm3"]);
         let text = "\u{200B} key-\u{436}-Zq81x7Lm3";
         assert_eq!(own.spans(text.as_bytes()), [(4, text.len())]);
+        // … and only that letter: another in its place is another text.
+        let text = "\u{200B} key-\u{444}-Zq81x7Lm3";
+        assert!(own.spans(text.as_bytes()).is_empty());
         // Line breaks and tabs stay text: a key is not joined across them.
         let text = format!("k={}\n{}!", &CRED[..6], &CRED[6..]);
         assert!(c.spans(text.as_bytes()).is_empty());
