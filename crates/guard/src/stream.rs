@@ -171,7 +171,7 @@ impl Credentials {
         // same.
         let folded: Vec<Vec<u8>> = kept
             .iter()
-            .map(|f| fold(f, None, PASSES).0)
+            .map(|f| last_reading(f))
             .filter(|g| g.len() >= Self::MIN_LEN && std::str::from_utf8(g).is_ok())
             .collect();
         kept.extend(folded);
@@ -241,7 +241,7 @@ impl Credentials {
         if !needs_fold(hay) {
             return self.raw_spans(hay, limit);
         }
-        let (kept, decoded, passes) = fold(hay, None, PASSES);
+        let (readings, decoded) = readings_of(hay);
         // What is found as written is also found as it reads — unless reading it decoded
         // something (`%41`, `\\u0041` — it may stand right before an occurrence, or be part of
         // one), or a credential holds a character that does not read as itself: then `hay` is
@@ -254,17 +254,11 @@ impl Credentials {
         // Each reading, not only the last: reading again may decode what an occurrence begins
         // with (`%25` then `4` and a zero-width space before a hex key `4f3c…`: the second
         // reading takes `%4f` for `O`).
-        for pass in 1..=passes {
-            let reading = if pass == passes {
-                None
-            } else {
-                Some(fold(hay, None, pass).0)
-            };
-            let text = reading.as_deref().unwrap_or(&kept);
+        for (made, text) in readings.iter().enumerate() {
             if self.raw_spans(text, text.len()).is_empty() {
                 continue;
             }
-            let (text, from) = fold_mapped(hay, pass);
+            let (text, from) = fold_mapped(hay, made + 1);
             let text_limit = from.partition_point(|f| f.0 < limit);
             spans.extend(
                 self.raw_spans(&text, text_limit)
@@ -362,8 +356,7 @@ impl Credentials {
         if !needs_fold(hay) {
             return raw;
         }
-        let (kept, _, _) = fold(hay, None, PASSES);
-        match self.plain_open_prefix(&kept) {
+        match self.plain_open_prefix(&last_reading(hay)) {
             0 => raw,
             open => {
                 let (kept, from) = fold_mapped(hay, PASSES);
@@ -552,53 +545,57 @@ impl<T> CredentialHold<T> {
     }
 }
 
-/// `hay` as it reads ([`fold_at`]) — read again while something in it still folds, three times
-/// at most (a full-width `％` then the byte it encodes, an escaped `%` then the byte, a
-/// percent-encoded invisible character) — and, when `map` is given, for each byte of it the
-/// bytes of `hay` it came from. (Occurrences are rare: the search reads without the map, and
-/// reads again with it only to place one it found.)
-fn fold(
-    hay: &[u8],
-    mut map: Option<&mut Vec<(usize, usize)>>,
-    passes: usize,
-) -> (Vec<u8>, bool, usize) {
+/// `hay`'s readings ([`fold_at`]) one after the other — read again while something in it still
+/// folds, [`PASSES`] times at most (a full-width `％` then the byte it encodes, an escaped `%`
+/// then the byte, a percent-encoded invisible character) — and whether one of them decoded
+/// something written in ASCII. (Occurrences are rare: the search reads without a map, and
+/// reads again with one, [`fold_mapped`], only to place one it found.)
+fn readings_of(hay: &[u8]) -> (Vec<Vec<u8>>, bool) {
+    let (first, mut more, mut decoded) = fold_once(hay, None);
+    let mut made = vec![first];
+    while let Some(last) = made.last().filter(|_| made.len() < PASSES) {
+        if !more || !needs_fold(last) {
+            break;
+        }
+        let (again, again_more, again_decoded) = fold_once(last, None);
+        more = again_more;
+        decoded |= again_decoded;
+        made.push(again);
+    }
+    (made, decoded)
+}
+
+/// The last of `hay`'s readings: how it reads in the end.
+fn last_reading(hay: &[u8]) -> Vec<u8> {
+    readings_of(hay).0.pop().unwrap_or_default()
+}
+
+/// The most readings [`readings_of`] makes.
+const PASSES: usize = 3;
+
+/// The `passes`-th of `hay`'s readings (as [`readings_of`] makes them, the same stop) and, for
+/// each byte of it, the bytes of `hay` it came from: `(folded, from)`.
+fn fold_mapped(hay: &[u8], passes: usize) -> (Vec<u8>, Vec<(usize, usize)>) {
+    let mut from = Vec::with_capacity(hay.len());
+    let (mut kept, mut more, _) = fold_once(hay, Some(&mut from));
     let mut back = Vec::new();
-    let (mut kept, mut more, mut decoded) = fold_once(hay, map.as_deref_mut());
-    let mut made = 1;
     for _ in 1..passes {
         if !more || !needs_fold(&kept) {
             break;
         }
-        let (again, again_decoded);
-        if let Some(from) = map.as_deref_mut() {
-            back.clear();
-            (again, more, again_decoded) = fold_once(&kept, Some(&mut back));
-            let composed: Vec<(usize, usize)> = back
-                .iter()
-                .map(|&(a, b)| (from[a].0, from[b - 1].1))
-                .collect();
-            *from = composed;
-        } else {
-            (again, more, again_decoded) = fold_once(&kept, None);
-        }
+        back.clear();
+        let again;
+        (again, more, _) = fold_once(&kept, Some(&mut back));
+        from = back
+            .iter()
+            .map(|&(a, b)| (from[a].0, from[b - 1].1))
+            .collect();
         kept = again;
-        decoded |= again_decoded;
-        made += 1;
     }
-    (kept, decoded, made)
-}
-
-/// The most readings [`fold`] makes.
-const PASSES: usize = 3;
-
-/// [`fold`] with its map, `passes` readings at most: `(folded, from)`.
-fn fold_mapped(hay: &[u8], passes: usize) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let mut from = Vec::with_capacity(hay.len());
-    let (kept, _, _) = fold(hay, Some(&mut from), passes);
     (kept, from)
 }
 
-/// One reading of [`fold`]; whether it read an encoding's own sign (`%`, `\\`, `&`) out of
+/// One reading of [`readings_of`]; whether it read an encoding's own sign (`%`, `\\`, `&`) out of
 /// something — only then may another reading find more; and whether it decoded something
 /// written in ASCII (a percent, escape or HTML encoding).
 fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>, bool, bool) {
@@ -608,12 +605,11 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
     let mut i = 0;
     while i < hay.len() {
         let b = hay[i];
-        let special = |b: u8| b >= 0x80 || matches!(b, b'%' | b'&' | b'\\') || hidden_control(b);
-        if !special(b) {
+        if !SPECIAL[usize::from(b)] {
             // A run of ASCII that reads as itself, at once.
             let n = hay[i..]
                 .iter()
-                .position(|&b| special(b))
+                .position(|&b| SPECIAL[usize::from(b)])
                 .unwrap_or(hay.len() - i);
             kept.extend_from_slice(&hay[i..i + n]);
             if let Some(m) = map.as_deref_mut() {
@@ -703,31 +699,49 @@ fn utf8_width(b: u8) -> usize {
     }
 }
 
-/// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too.
+/// Whether `hay` holds something [`fold_at`] folds: then it is searched folded too. One pass
+/// over the bytes, stopping at each that may not read as itself ([`SPECIAL`]).
 fn needs_fold(hay: &[u8]) -> bool {
     let mut scratch = Vec::new();
-    if !hay.is_ascii() {
-        let mut at = 0;
-        while let Some(i) = hay[at..].iter().position(|&b| b >= 0x80).map(|i| at + i) {
-            // Each character in another script: one that is not UTF-8 reads as nothing.
+    let mut at = 0;
+    while let Some(i) = hay[at..]
+        .iter()
+        .position(|&b| SPECIAL[usize::from(b)])
+        .map(|k| at + k)
+    {
+        at = if hay[i] >= 0x80 {
+            // A character in another script: one that is not UTF-8 reads as nothing.
             let Some((c, n)) = char_at(hay, i) else {
                 return true;
             };
             if fold_char(c, &mut scratch) {
                 return true;
             }
-            at = i + n;
-        }
+            i + n
+        } else {
+            // An encoding's sign, or a control character.
+            scratch.clear();
+            if fold_at(hay, i, &mut scratch).is_some() {
+                return true;
+            }
+            i + 1
+        };
     }
-    let mut folds = |i: usize| {
-        scratch.clear();
-        fold_at(hay, i, &mut scratch).is_some()
-    };
-    hay.iter().any(|&b| hidden_control(b))
-        || memchr::memchr_iter(b'%', hay).any(&mut folds)
-        || memchr::memmem::find_iter(hay, b"\\u").any(&mut folds)
-        || memchr::memchr_iter(b'&', hay).any(&mut folds)
+    false
 }
+
+/// The bytes that may not read as themselves: those that begin a character in another script,
+/// an encoding's sign (`%`, `&`, `\`) and the control characters that show as nothing.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte >= 0x80 || matches!(byte, b'%' | b'&' | b'\\') || hidden_control(byte);
+        b += 1;
+    }
+    table
+};
 
 /// How a text may spell a credential so that a search of its bytes misses it, undone one
 /// character at a time: when the character (or JSON escape) at `hay[i..]` is one of these, its
@@ -781,7 +795,7 @@ fn fold_at(hay: &[u8], i: usize, out: &mut Vec<u8>) -> Option<usize> {
 
 /// Whether an ASCII byte is a control character other than a line break or a tab: it shows as
 /// nothing (a terminal's bell, a NUL, a backspace, DEL).
-fn hidden_control(b: u8) -> bool {
+const fn hidden_control(b: u8) -> bool {
     (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0x7F
 }
 
