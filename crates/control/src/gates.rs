@@ -51,7 +51,7 @@ pub async fn get_gates(State(gw): Gw, _p: Principal) -> Result<Json<GateConfig>>
     Ok(Json(config(&gw).await?))
 }
 
-#[utoipa::path(put, path = "/admin/v1/gates", tag = "gates", request_body = GateConfig,
+#[utoipa::path(put, path = "/admin/v1/gates", tag = "gates", request_body = g::GateConfigInput,
     responses((status = 200, body = GateConfig), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 403, body = ErrorResponse)))]
 /// Sets the gates (platform admins; audited as `gates.update` with the old and new settings).
 /// Parts left out take their defaults.

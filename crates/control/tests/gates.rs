@@ -872,6 +872,54 @@ async fn approvals_take_two_people_and_never_the_requester() {
         (400, Some("production.checks[1]")),
         "{v}"
     );
+    // `null` is no value: refused wherever the document's schema does not allow it (a stage, a
+    // list, a number), with the path named; `min_pass_rate: null` is "no floor".
+    for (body, param) in [
+        (json!({"pilot": null}), "pilot"),
+        (json!({"pilot": {"checks": null}}), "pilot.checks"),
+        (
+            json!({"production": {"approvals": null}}),
+            "production.approvals",
+        ),
+        (
+            json!({"production": {"outcome_days": null}}),
+            "production.outcome_days",
+        ),
+        (
+            json!({"pilot": {"min_outcomes": null}}),
+            "pilot.min_outcomes",
+        ),
+        (
+            json!({"pilot": {"max_regression": null}}),
+            "pilot.max_regression",
+        ),
+        (
+            json!({"pilot": {"min_fairness_samples": null}}),
+            "pilot.min_fairness_samples",
+        ),
+    ] {
+        let (s, v) = w
+            .call("admin", Method::PUT, "/admin/v1/gates", Some(body.clone()))
+            .await;
+        assert_eq!(
+            (s, v["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{body}: {v}"
+        );
+    }
+    let (s, v) = w
+        .call(
+            "admin",
+            Method::PUT,
+            "/admin/v1/gates",
+            Some(json!({"production": {"min_pass_rate": null, "outcome_days": 30}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["production"]["min_pass_rate"], Value::Null, "{v}");
+    assert_eq!(v["production"]["outcome_days"], 30, "{v}");
+    // The stage left out took its default.
+    assert_eq!(v["pilot"]["outcome_days"], 14, "{v}");
     let (s, v) = w
         .call(
             "admin",

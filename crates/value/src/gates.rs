@@ -168,27 +168,54 @@ pub struct GateConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GateConfigDoc {
+    #[serde(default, deserialize_with = "given")]
     pilot: Option<GateDoc>,
+    #[serde(default, deserialize_with = "given")]
     production: Option<GateDoc>,
+}
+
+/// [`GateConfig`] as `PUT /admin/v1/gates` takes it (the schema of its body): a stage left out
+/// takes its default gate, as does each field left out of a stage. Only `min_pass_rate` may be
+/// `null` (no floor); any other `null` is refused, so a value is never lost to a typo'd `null`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // A schema only: the body is read as `GateConfigDoc`.
+pub struct GateConfigInput {
+    /// proposed → pilot.
+    #[schema(required = false)]
+    pilot: Gate,
+    /// pilot → production.
+    #[schema(required = false)]
+    production: Gate,
 }
 
 /// [`Gate`] as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GateDoc {
+    #[serde(default, deserialize_with = "given")]
     checks: Option<Vec<Check>>,
+    #[serde(default, deserialize_with = "given")]
     approvals: Option<Vec<Approver>>,
-    #[serde(default, deserialize_with = "explicit")]
+    /// `null` (no floor, `Some(None)`) apart from the field left out (`None`).
+    #[serde(default, deserialize_with = "given")]
     min_pass_rate: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "given")]
     max_regression: Option<f64>,
+    #[serde(default, deserialize_with = "given")]
     outcome_days: Option<u32>,
+    #[serde(default, deserialize_with = "given")]
     min_outcomes: Option<u64>,
+    #[serde(default, deserialize_with = "given")]
     min_fairness_samples: Option<u64>,
 }
 
-/// `null` given (`Some(None)`) apart from the field left out (`None`).
-fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
-    Option::<f64>::deserialize(d).map(Some)
+/// A field that was given, read as its own type (`None` is the field left out: a `null` is read
+/// as the field's type reads it — refused, but where the type itself is an `Option`).
+fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 impl GateDoc {
