@@ -94,6 +94,44 @@ pub struct RunFilter {
     /// At most this many (1–200, default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// Only runs older than this one (the id of the last run of an earlier answer: the next
+    /// page).
+    pub before: Option<String>,
+}
+
+/// `GET /use-cases/{id}/fairness-runs` filters (as [`RunFilter`]).
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FairnessFilter {
+    /// At most this many (1–200, default 200).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// Only runs older than this one (the id of the last run of an earlier answer: the next
+    /// page).
+    pub before: Option<String>,
+}
+
+/// What a look-up found: `None` when there is no such thing (any other failure is one).
+fn found<T>(r: std::result::Result<T, m::StoreError>) -> Result<Option<T>> {
+    match r {
+        Ok(t) => Ok(Some(t)),
+        Err(m::StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The run named by `before`, when it is one of use case `uc`'s (as `of` finds runs: `Some` with
+/// its use case's id): a run of another use case, or none, is refused — never read as the start
+/// or the end of the list.
+fn before_run(before: Option<&String>, of: Option<String>, uc: &str) -> Result<()> {
+    match (before, of) {
+        (None, _) => Ok(()),
+        (Some(_), Some(owner)) if owner == uc => Ok(()),
+        (Some(_), _) => Err(ApiError::invalid(
+            "`before` must be the id of one of this use case's runs",
+            Some("before".into()),
+        )),
+    }
 }
 
 /// The run a run is compared with: the latest finished run of the same suite with the pattern
@@ -903,7 +941,7 @@ pub(crate) async fn run_view(gw: &Control, r: m::EvalRun) -> Result<RunView> {
     let champion = match (r.status.as_str(), r.pass_rate) {
         ("done", Some(rate)) => gw
             .store
-            .list_runs(&r.use_case_id, Some(&r.suite), 200)
+            .list_runs(&r.use_case_id, Some(&r.suite), None, 200)
             .await?
             .into_iter()
             .find(|c| {
@@ -970,10 +1008,21 @@ pub async fn list_runs(
 ) -> Result<Json<Vec<RunView>>> {
     let limit = page_limit(&q, 50)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
+    let before = q.get("before");
+    let owner = match before {
+        Some(b) => found(gw.store.get_run(b).await)?.map(|r| r.use_case_id),
+        None => None,
+    };
+    before_run(before, owner, &uc.id)?;
     let mut out = Vec::new();
     for r in gw
         .store
-        .list_runs(&uc.id, q.get("suite").map(String::as_str), limit)
+        .list_runs(
+            &uc.id,
+            q.get("suite").map(String::as_str),
+            before.map(String::as_str),
+            limit,
+        )
         .await?
     {
         out.push(run_view(&gw, r).await?);
@@ -1266,18 +1315,26 @@ pub async fn start_fairness(
 }
 
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/fairness-runs", tag = "evaluations",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Vec<FairnessRunView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+    params(("id" = String, Path), FairnessFilter),
+    responses((status = 200, body = Vec<FairnessRunView>), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 /// A use case's fairness runs, newest first, without their reports.
 pub async fn list_fairness(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<FairnessRunView>>> {
+    let limit = page_limit(&q, 200)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
+    let before = q.get("before");
+    let owner = match before {
+        Some(b) => found(gw.store.get_fairness_run(b).await)?.map(|r| r.use_case_id),
+        None => None,
+    };
+    before_run(before, owner, &uc.id)?;
     Ok(Json(
         gw.store
-            .list_fairness_runs(&uc.id, 200)
+            .list_fairness_runs(&uc.id, before.map(String::as_str), limit)
             .await?
             .into_iter()
             .map(|r| fairness_view(&gw, r, false))
@@ -1531,7 +1588,7 @@ async fn check_regression(gw: &Control, run: &m::EvalRun) {
         .map_or(DEFAULT_TOLERANCE, |s| s.tolerance);
     let previous = gw
         .store
-        .list_runs(&run.use_case_id, Some(&run.suite), 50)
+        .list_runs(&run.use_case_id, Some(&run.suite), None, 50)
         .await
         .ok()
         .and_then(|runs| {

@@ -212,7 +212,7 @@ async fn evidence(
                 .map(|p| format!("the org default policy v{}", p.version))
         });
     // Every suite at its latest version, with the latest finished run of that version.
-    let runs = gw.store.list_runs(&uc.id, None, 500).await?;
+    let runs = gw.store.list_runs(&uc.id, None, None, 500).await?;
     let mut suites = Vec::new();
     for v in gw.store.list_suites(&uc.id).await? {
         let run = runs.iter().find(|r| {
@@ -244,7 +244,7 @@ async fn evidence(
     }
     let fairness = gw
         .store
-        .list_fairness_runs(&uc.id, 200)
+        .list_fairness_runs(&uc.id, None, 200)
         .await?
         .into_iter()
         .find(|r| r.status == "done")

@@ -87,7 +87,7 @@ async fn evaluations(
     let (mut flags, mut fair_runs) = (0usize, 0usize);
     let within = |at: i64| at >= from && at < to;
     for uc in use_cases {
-        let runs = gw.store.list_runs(&uc.id, None, 200).await?;
+        let runs = gw.store.list_runs(&uc.id, None, None, 200).await?;
         if let Some(latest) = runs
             .iter()
             .find(|r| r.status == "done" && within(r.started_at))
@@ -107,7 +107,7 @@ async fn evaluations(
                 c.1 += ch.cases_done;
             }
         }
-        for r in gw.store.list_fairness_runs(&uc.id, 200).await? {
+        for r in gw.store.list_fairness_runs(&uc.id, None, 200).await? {
             if r.status == "done" && within(r.started_at) {
                 fair_runs += 1;
                 let full = gw.store.get_fairness_run(&r.id).await?;

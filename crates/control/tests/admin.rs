@@ -3895,3 +3895,139 @@ async fn the_value_model_is_kept_whole_and_changed_by_the_pods_lead() {
         "{updates:?}"
     );
 }
+
+/// A use case's evaluation and fairness runs are read page by page, newest first: `before` (the
+/// last run of a page) gives the runs older than it — runs started in the same second placed by
+/// their ids — until none is left; a `before` that is no run of this use case is refused, named.
+#[tokio::test]
+async fn a_use_cases_runs_are_read_page_by_page() {
+    use tollgate_store::{EvalQueries, FairnessQueries};
+    let api = Api::new(CONFIG).await;
+    let pod = api
+        .ok(Method::POST, "/admin/v1/pods", json!({"name": "runs"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ucs = Vec::new();
+    for name in ["uc", "other"] {
+        let uc = api
+            .ok(
+                Method::POST,
+                "/admin/v1/use-cases",
+                json!({"pod_id": pod, "name": name, "routes": ["chat"]}),
+            )
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ucs.push(uc);
+    }
+    // Seven runs of each kind: two pairs started in the same second, ids not in start order.
+    let starts = [100, 200, 200, 300, 400, 400, 500];
+    let ids = ["r5", "r1", "r9", "r3", "r2", "r8", "r0"];
+    for (at, id) in starts.iter().zip(ids) {
+        let run = tollgate_store::EvalRun {
+            id: format!("run_{id}"),
+            use_case_id: ucs[0].clone(),
+            pod_id: pod.clone(),
+            suite: "smoke".into(),
+            suite_version: 1,
+            stage: "pilot".into(),
+            trigger: "manual".into(),
+            status: "running".into(),
+            started_at: *at,
+            created_by: "admin".into(),
+            cases_total: 1,
+            threshold: 1.0,
+            routes: vec!["chat".into()],
+            ..Default::default()
+        };
+        api.gw.store.create_run("admin", &run).await.unwrap();
+        let fair = tollgate_store::FairnessRun {
+            id: format!("fair_{id}"),
+            use_case_id: ucs[0].clone(),
+            pod_id: pod.clone(),
+            status: "running".into(),
+            started_at: *at,
+            created_by: "admin".into(),
+            route: "chat".into(),
+            policy: "builtin".into(),
+            probe: json!({}),
+            ..Default::default()
+        };
+        api.gw
+            .store
+            .create_fairness_run("admin", &fair)
+            .await
+            .unwrap();
+    }
+    // Newest first; the same second by id, descending.
+    let order = ["r0", "r8", "r2", "r3", "r9", "r1", "r5"];
+    let uc = &ucs[0];
+    for (list, prefix) in [("eval-runs", "run_"), ("fairness-runs", "fair_")] {
+        let base = format!("/admin/v1/use-cases/{uc}/{list}");
+        let mut seen = Vec::new();
+        let mut before: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &before {
+                Some(b) => format!("{base}?limit=3&before={b}"),
+                None => format!("{base}?limit=3"),
+            };
+            let page = api.ok(Method::GET, &path, Value::Null).await;
+            let page: Vec<String> = page
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect();
+            pages += 1;
+            assert!(
+                pages <= 4,
+                "{list}: pages do not move on: {seen:?} then {page:?}"
+            );
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            seen.extend(page);
+            before = Some(last);
+        }
+        let want: Vec<String> = order.iter().map(|id| format!("{prefix}{id}")).collect();
+        assert_eq!(seen, want, "{list}");
+        assert_eq!(pages, 4, "{list}: 3 + 3 + 1, then an empty page");
+        // The whole list at once, in the same order.
+        let all = api.ok(Method::GET, &base, Value::Null).await;
+        let all: Vec<&str> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(all, want, "{list}");
+        // A cursor that is no run, or another kind's, or a run of another use case, is refused.
+        let theirs = format!("/admin/v1/use-cases/{}/{list}", ucs[1]);
+        for (path, what) in [
+            (format!("{base}?before={prefix}nope"), "unknown"),
+            (format!("{base}?before=pod_{}", &pod[4..]), "not a run"),
+            (format!("{theirs}?before={prefix}r3"), "another use case's"),
+        ] {
+            let (st, v) = api.call(Method::GET, &path, &api.admin, None).await;
+            assert_eq!(
+                (st, v["error"]["param"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("before")),
+                "{list} {what}: {v}"
+            );
+        }
+    }
+    // The other kind's id is not a cursor of this list.
+    let (st, v) = api
+        .call(
+            Method::GET,
+            &format!("/admin/v1/use-cases/{uc}/eval-runs?before=fair_r3"),
+            &api.admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+}

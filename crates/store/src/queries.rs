@@ -558,11 +558,13 @@ pub trait EvalQueries {
     fn finish_run(&self, run: &EvalRun) -> impl Future<Output = R<()>> + Send;
     /// One run.
     fn get_run(&self, id: &str) -> impl Future<Output = R<EvalRun>> + Send;
-    /// A use case's runs, newest first (of one suite, if given), without their reports.
+    /// A use case's runs, newest first (of one suite, if given; only those older than run
+    /// `before`, if given), without their reports.
     fn list_runs(
         &self,
         use_case_id: &str,
         suite: Option<&str>,
+        before: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = R<Vec<EvalRun>>> + Send;
     /// Marks runs still `running` as `failed` (a server that stopped mid-run) and revokes the
@@ -583,10 +585,12 @@ pub trait FairnessQueries {
     fn finish_fairness_run(&self, run: &FairnessRun) -> impl Future<Output = R<()>> + Send;
     /// One run.
     fn get_fairness_run(&self, id: &str) -> impl Future<Output = R<FairnessRun>> + Send;
-    /// A use case's runs, newest first, without their reports.
+    /// A use case's runs, newest first (only those older than run `before`, if given), without
+    /// their reports.
     fn list_fairness_runs(
         &self,
         use_case_id: &str,
+        before: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = R<Vec<FairnessRun>>> + Send;
 }

@@ -285,14 +285,18 @@ impl EvalQueries for SqliteStore {
         &self,
         use_case_id: &str,
         suite: Option<&str>,
+        before: Option<&str>,
         limit: u32,
     ) -> R<Vec<EvalRun>> {
+        // In the list's own order: a run started at the same instant is placed by its id.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM eval_runs WHERE use_case_id = ?1 AND (?2 IS NULL OR suite = ?2)
-             ORDER BY started_at DESC, id DESC LIMIT ?3"
+             AND (?3 IS NULL OR (started_at, id) < (SELECT started_at, id FROM eval_runs WHERE id = ?3))
+             ORDER BY started_at DESC, id DESC LIMIT ?4"
         )))
         .bind(use_case_id)
         .bind(suite)
+        .bind(before)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -451,11 +455,19 @@ impl FairnessQueries for SqliteStore {
         fairness(&row, true)
     }
 
-    async fn list_fairness_runs(&self, use_case_id: &str, limit: u32) -> R<Vec<FairnessRun>> {
+    async fn list_fairness_runs(
+        &self,
+        use_case_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> R<Vec<FairnessRun>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {FAIR_COLUMNS} FROM fairness_runs WHERE use_case_id = ? ORDER BY started_at DESC, id DESC LIMIT ?"
+            "SELECT {FAIR_COLUMNS} FROM fairness_runs WHERE use_case_id = ?1
+             AND (?2 IS NULL OR (started_at, id) < (SELECT started_at, id FROM fairness_runs WHERE id = ?2))
+             ORDER BY started_at DESC, id DESC LIMIT ?3"
         )))
         .bind(use_case_id)
+        .bind(before)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
