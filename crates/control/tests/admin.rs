@@ -280,21 +280,7 @@ async fn org(api: &Api) -> Org {
         )
         .await;
         use tollgate_store::EvalQueries;
-        let run = tollgate_store::EvalRun {
-            id: format!("run_matrix_{}", use_cases.len()),
-            use_case_id: id.clone(),
-            pod_id: pod.clone(),
-            suite: "smoke".into(),
-            suite_version: 1,
-            stage: "pilot".into(),
-            trigger: "manual".into(),
-            status: "running".into(),
-            created_by: "admin".into(),
-            cases_total: 1,
-            threshold: 1.0,
-            routes: vec!["chat".into()],
-            ..Default::default()
-        };
+        let run = eval_run(&format!("run_matrix_{}", use_cases.len()), &id, pod);
         api.gw.store.create_run("admin", &run).await.unwrap();
         // A pattern of the pod with a version, for the pattern routes.
         let pat = format!("pat-{}", use_cases.len());
@@ -311,17 +297,7 @@ async fn org(api: &Api) -> Org {
         )
         .await;
         use tollgate_store::FairnessQueries;
-        let fair = tollgate_store::FairnessRun {
-            id: format!("fair_matrix_{}", use_cases.len()),
-            use_case_id: id.clone(),
-            pod_id: pod.clone(),
-            status: "running".into(),
-            created_by: "admin".into(),
-            route: "chat".into(),
-            policy: "builtin".into(),
-            probe: json!({}),
-            ..Default::default()
-        };
+        let fair = fairness_run(&format!("fair_matrix_{}", use_cases.len()), &id, pod);
         api.gw
             .store
             .create_fairness_run("admin", &fair)
@@ -335,6 +311,40 @@ async fn org(api: &Api) -> Org {
         use_cases: [use_cases[0].clone(), use_cases[1].clone()],
         user_ids,
         newcomer,
+    }
+}
+
+/// A running evaluation run `id` of use case `uc` (suite `smoke`, pilot, route `chat`).
+fn eval_run(id: &str, uc: &str, pod: &str) -> tollgate_store::EvalRun {
+    tollgate_store::EvalRun {
+        id: id.into(),
+        use_case_id: uc.into(),
+        pod_id: pod.into(),
+        suite: "smoke".into(),
+        suite_version: 1,
+        stage: "pilot".into(),
+        trigger: "manual".into(),
+        status: "running".into(),
+        created_by: "admin".into(),
+        cases_total: 1,
+        threshold: 1.0,
+        routes: vec!["chat".into()],
+        ..Default::default()
+    }
+}
+
+/// A running fairness run `id` of use case `uc` (route `chat`, the built-in policy).
+fn fairness_run(id: &str, uc: &str, pod: &str) -> tollgate_store::FairnessRun {
+    tollgate_store::FairnessRun {
+        id: id.into(),
+        use_case_id: uc.into(),
+        pod_id: pod.into(),
+        status: "running".into(),
+        created_by: "admin".into(),
+        route: "chat".into(),
+        policy: "builtin".into(),
+        probe: json!({}),
+        ..Default::default()
     }
 }
 
@@ -3928,33 +3938,13 @@ async fn a_use_cases_runs_are_read_page_by_page() {
     let ids = ["r5", "r1", "r9", "r3", "r2", "r8", "r0"];
     for (at, id) in starts.iter().zip(ids) {
         let run = tollgate_store::EvalRun {
-            id: format!("run_{id}"),
-            use_case_id: ucs[0].clone(),
-            pod_id: pod.clone(),
-            suite: "smoke".into(),
-            suite_version: 1,
-            stage: "pilot".into(),
-            trigger: "manual".into(),
-            status: "running".into(),
             started_at: *at,
-            created_by: "admin".into(),
-            cases_total: 1,
-            threshold: 1.0,
-            routes: vec!["chat".into()],
-            ..Default::default()
+            ..eval_run(&format!("run_{id}"), &ucs[0], &pod)
         };
         api.gw.store.create_run("admin", &run).await.unwrap();
         let fair = tollgate_store::FairnessRun {
-            id: format!("fair_{id}"),
-            use_case_id: ucs[0].clone(),
-            pod_id: pod.clone(),
-            status: "running".into(),
             started_at: *at,
-            created_by: "admin".into(),
-            route: "chat".into(),
-            policy: "builtin".into(),
-            probe: json!({}),
-            ..Default::default()
+            ..fairness_run(&format!("fair_{id}"), &ucs[0], &pod)
         };
         api.gw
             .store
