@@ -11,7 +11,9 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// The window of a report: `window` (`day`, `week`, `month` — the last 1, 7 or 30 days) or `from`
-/// and `to` (RFC 3339); the last 30 days by default.
+/// and `to` (RFC 3339); the last 30 days by default. KPIs are kept per hour, so the window is
+/// made of whole hours — `from` rounded down, `to` up (a named window ends with the hour now is
+/// in) — and the report's `from` and `to` say which: every KPI of a report covers the same hours.
 fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
     let time = |name: &str, v: &str| -> Result<i64> { time_param(name, v) };
     match (q.get("window"), q.get("from"), q.get("to")) {
@@ -27,7 +29,7 @@ fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
                     Some("to".into()),
                 ));
             }
-            Ok((from, to))
+            Ok((from.div_euclid(HOUR_MS) * HOUR_MS, hour_end(to)))
         }
         (None, Some(_), None) => Err(ApiError::invalid(
             "`to` is required with `from`",
@@ -49,9 +51,20 @@ fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
                     ));
                 }
             };
-            Ok((now - days * DAY_MS, now))
+            let to = hour_end(now);
+            Ok((to - days * DAY_MS, to))
         }
     }
+}
+
+/// The end of the hour `at` (ms) is in, or `at` when it is one.
+fn hour_end(at: i64) -> i64 {
+    at.div_euclid(HOUR_MS) * HOUR_MS
+        + if at.rem_euclid(HOUR_MS) == 0 {
+            0
+        } else {
+            HOUR_MS
+        }
 }
 
 /// Every use case of `filter`, all pages.
@@ -281,9 +294,9 @@ pub(crate) async fn facts(
     params(
         ("use_case_id" = Option<String>, Query, description = "one use case's KPIs"),
         ("pod_id" = Option<String>, Query, description = "one pod's KPIs (without either: the portfolio's, for org-wide roles)"),
-        ("window" = Option<String>, Query, pattern = "^(day|week|month)$", description = "the last day, 7 days or 30 days (default: month)"),
-        ("from" = Option<String>, Query, description = "instead of window: RFC 3339 start"),
-        ("to" = Option<String>, Query, description = "instead of window: RFC 3339 end, after from"),
+        ("window" = Option<String>, Query, pattern = "^(day|week|month)$", description = "the last day, 7 days or 30 days, ending with the current hour (default: month)"),
+        ("from" = Option<String>, Query, description = "instead of window: RFC 3339 start, rounded down to the hour (KPIs are kept per hour)"),
+        ("to" = Option<String>, Query, description = "instead of window: RFC 3339 end, after from, rounded up to the hour"),
     ),
     responses((status = 200, body = KpiReport), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse),
         (status = 403, body = ErrorResponse), (status = 404, body = ErrorResponse)))]

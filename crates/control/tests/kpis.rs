@@ -117,7 +117,33 @@ async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
     assert_eq!(r["scope_id"], uc.as_str());
     assert_eq!(r["use_cases"], 1);
     assert_eq!(r["kpis"].as_array().unwrap().len(), 25);
-    assert_eq!(r["to"], "2026-11-30T10:01:00.000Z");
+    // KPIs are kept per hour: the window ends at the end of the hour it reaches into.
+    assert_eq!(r["to"], "2026-11-30T11:00:00.000Z");
+    assert_eq!(r["from"], "2026-10-31T11:00:00.000Z");
+    // So is a window asked for in minutes: it is widened to the whole hour, says so, and every
+    // KPI in it covers that hour — the requests of 10:00:00 are in "10:00:30 to 10:00:45".
+    let (st, part) = api
+        .call(
+            Method::GET,
+            &format!(
+                "/admin/v1/kpis?use_case_id={uc}&from=2026-11-30T10:00:30Z&to=2026-11-30T10:00:45Z"
+            ),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{part}");
+    assert_eq!(
+        (part["from"].as_str(), part["to"].as_str()),
+        (
+            Some("2026-11-30T10:00:00.000Z"),
+            Some("2026-11-30T11:00:00.000Z")
+        )
+    );
+    assert_eq!(
+        kpi(&part, "spend")["values"][0]["nano_usd"],
+        kpi(&r, "spend")["values"][0]["nano_usd"]
+    );
     // 1, 2: Ann and Bo of 10 eligible; 31 days touched by the window.
     close(value(&r, "active_users", "window"), 2.0, "active users");
     close(value(&r, "active_users", "dau"), 2.0 / 31.0, "DAU");

@@ -85,33 +85,45 @@ impl Weights {
 }
 
 /// Priority 0–100: each score mapped from 1–5 to 0–1 (risk inverted), weighted, normalized.
+/// (Each weight is divided by their total first: a weight as small as a float allows, alone,
+/// still counts whole — multiplied first, it would vanish below the smallest float.)
 pub fn priority(s: &Scores, w: &Weights) -> f64 {
     let n = |x: u8| (f64::from(x.clamp(1, 5)) - 1.0) / 4.0;
-    let sum = w.impact * n(s.impact)
-        + w.feasibility * n(s.feasibility)
-        + w.data_readiness * n(s.data_readiness)
-        + w.risk * (1.0 - n(s.risk))
-        + w.time_to_impact * n(s.time_to_impact);
-    100.0 * sum / w.total()
+    let t = w.total();
+    let sum = w.impact / t * n(s.impact)
+        + w.feasibility / t * n(s.feasibility)
+        + w.data_readiness / t * n(s.data_readiness)
+        + w.risk / t * (1.0 - n(s.risk))
+        + w.time_to_impact / t * n(s.time_to_impact);
+    100.0 * sum
+}
+
+/// The mean of two scores weighted `a` and `b` (`a + b` above 0), each weight divided by their
+/// total first, as in [`priority`].
+fn weighted(a: f64, x: u8, b: f64, y: u8) -> f64 {
+    let t = a + b;
+    a / t * f64::from(x) + b / t * f64::from(y)
 }
 
 /// Value (1–5): impact and time to impact, weighted as in `w`.
 pub fn value_score(s: &Scores, w: &Weights) -> f64 {
-    let total = w.impact + w.time_to_impact;
-    if total == 0.0 {
+    if w.impact + w.time_to_impact == 0.0 {
         return f64::from(s.impact);
     }
-    (w.impact * f64::from(s.impact) + w.time_to_impact * f64::from(s.time_to_impact)) / total
+    weighted(w.impact, s.impact, w.time_to_impact, s.time_to_impact)
 }
 
 /// Feasibility (1–5): feasibility and data readiness, weighted as in `w`.
 pub fn feasibility_score(s: &Scores, w: &Weights) -> f64 {
-    let total = w.feasibility + w.data_readiness;
-    if total == 0.0 {
+    if w.feasibility + w.data_readiness == 0.0 {
         return f64::from(s.feasibility);
     }
-    (w.feasibility * f64::from(s.feasibility) + w.data_readiness * f64::from(s.data_readiness))
-        / total
+    weighted(
+        w.feasibility,
+        s.feasibility,
+        w.data_readiness,
+        s.data_readiness,
+    )
 }
 
 /// Where a use case falls: value and feasibility each high from 3 (the middle of 1–5) up.
@@ -322,6 +334,18 @@ mod tests {
             Weights::parse("impact=1,feasibility=0,data_readiness=0,risk=0,time_to_impact=0")
                 .unwrap();
         assert!((priority(&scores(4, 1, 1, 5, 1), &only) - 75.0).abs() < 1e-9);
+        // The smallest weight a float holds, alone, counts as much as any other alone.
+        let tiny =
+            Weights::parse("impact=5e-324,feasibility=0,data_readiness=0,risk=0,time_to_impact=0")
+                .unwrap();
+        assert!((priority(&scores(4, 1, 1, 5, 1), &tiny) - 75.0).abs() < 1e-9);
+        assert!((priority(&scores(3, 3, 3, 3, 3), &tiny) - 50.0).abs() < 1e-9);
+        let tiny =
+            Weights::parse("impact=0,time_to_impact=5e-324,feasibility=5e-324,data_readiness=0")
+                .unwrap();
+        let s = scores(2, 4, 1, 3, 5);
+        assert!((value_score(&s, &tiny) - 5.0).abs() < 1e-9);
+        assert!((feasibility_score(&s, &tiny) - 4.0).abs() < 1e-9);
         // Value (35×4 + 10×2) ÷ 45; feasibility (25×2 + 20×5) ÷ 45.
         let s = scores(4, 2, 5, 3, 2);
         assert!((value_score(&s, &w) - 160.0 / 45.0).abs() < 1e-9);
