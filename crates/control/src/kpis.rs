@@ -57,14 +57,10 @@ fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
     }
 }
 
-/// The end of the hour `at` (ms) is in, or `at` when it is one.
+/// The end of the hour `at` (ms) is in, or `at` when it is one (the rounding [`facts`] reads
+/// the hourly rollups with).
 fn hour_end(at: i64) -> i64 {
-    at.div_euclid(HOUR_MS) * HOUR_MS
-        + if at.rem_euclid(HOUR_MS) == 0 {
-            0
-        } else {
-            HOUR_MS
-        }
+    (at + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS
 }
 
 /// Every use case of `filter`, all pages.
