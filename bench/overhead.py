@@ -30,6 +30,14 @@ Every run also reports the CPU time the serving process used per answered reques
 /proc/<pid>/stat, its background threads included): a figure much less noisy than a tail
 percentile on a shared machine, and the one that moves when the request path gets cheaper.
 
+Every run also reports the machine's steal time: the share of its CPU time the hypervisor gave
+to other guests during the run (/proc/stat), time in which neither the gateway nor the direct path
+could run — on this virtual machine, seen from 0 to 20 % in a second, it sets tails that no code
+here does.
+
+With --pin the gateways run on CPU 1 and everything else on CPU 0 (taskset), as if the gateway had
+a machine of its own beside its clients and provider.
+
 Usage: bench/overhead.py [--bin target/release/tollgate] [--seconds 10] [--rounds 2] [--traces 0.1]
        [--against OTHER_BIN]
 Requires: oha on PATH (cargo install oha).
@@ -71,8 +79,18 @@ MASKING_POLICY = {"entities": {"EMAIL_ADDRESS": "tokenize", "PHONE_NUMBER": "mas
 ADMIN = "tga_bench_admin_token_0123456789"
 
 
-def start(bin_path, args, env=None, wait=20):
-    proc = subprocess.Popen([bin_path, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+# With --pin: the CPUs the gateways run on, and those of everything else (this script, oha, the
+# simulator), as taskset lists. `None`: no pinning.
+PIN = None
+
+
+def pinned(cmd, role):
+    """`cmd` run on `role`'s CPUs ("gateway" or "harness") when --pin is given."""
+    return ["taskset", "-c", PIN[role], *cmd] if PIN else cmd
+
+
+def start(bin_path, args, env=None, wait=20, role="harness"):
+    proc = subprocess.Popen(pinned([bin_path, *args], role), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env={**os.environ, **(env or {})})
     got, ready = {}, threading.Event()
 
@@ -123,6 +141,14 @@ def cpu_seconds(proc):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks():
+    """The machine's CPU time so far, from /proc/stat's `cpu` line: (steal ticks, all ticks)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is inside user already)
+    return ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
+
+
 def thread_cpu(proc):
     """CPU seconds per thread name (`comm`, digits dropped so a pool's threads add up)."""
     out = {}
@@ -150,9 +176,12 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     cmd.append(url)
+    cmd = pinned(cmd, "harness")
     before = cpu_seconds(proc) if proc else None
     threads_before = thread_cpu(proc) if proc and THREADS else None
+    steal_before, all_before = cpu_ticks()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    steal_after, all_after = cpu_ticks()
     data = json.loads(out)
     answered = sum(data.get("statusCodeDistribution", {}).values())
     pct = data["latencyPercentiles"]
@@ -169,6 +198,9 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
         # CPU the serving process used per answered request during the run (its background work
         # included), in µs: less noisy than a tail percentile on a shared machine.
         "cpu_us": (cpu_seconds(proc) - before) / max(answered, 1) * 1e6 if proc else float("nan"),
+        # The share of the machine's CPU time the hypervisor gave to others during the run
+        # (steal): on a virtual machine, time no process here could run in, whatever it was.
+        "steal_pct": (steal_after - steal_before) / max(all_after - all_before, 1) * 100,
         "raw": data,
         # Per thread name, µs per answered request (--threads).
         "threads": {k: (v - threads_before.get(k, 0)) / max(answered, 1) * 1e6
@@ -248,7 +280,14 @@ def main():
                     help="a second build, run as one more gateway beside the first each round (A/B)")
     ap.add_argument("--threads", action="store_true",
                     help="print each run's CPU per request per thread name of the serving process")
+    ap.add_argument("--pin", action="store_true",
+                    help="run the gateways on CPU 1 and everything else (this script, oha, the "
+                         "simulator) on CPU 0, as if the gateway had a machine of its own")
     args = ap.parse_args()
+    if args.pin:
+        global PIN
+        PIN = {"gateway": "1", "harness": "0"}
+        os.sched_setaffinity(0, {0})
     global THREADS
     THREADS = args.threads
     if args.masking:
@@ -285,7 +324,7 @@ telemetry:
             with open(cfg, "w") as f:
                 f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
             gw, gw_url = start(bin_path, ["serve", "--config", cfg, "--log-format", "json"],
-                               env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN})
+                               env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN}, role="gateway")
             procs.append(gw)
             key = issue_key(gw_url)
             if args.masking or args.policy:
@@ -320,6 +359,7 @@ telemetry:
                                 for n, *_ in gws[1:])
                       + " | CPU/request " + " ".join(f"{n} {row[n]['cpu_us']:.0f} µs" for n in ["direct"] + [n for n, *_ in gws])
                       + f" (non-200: {d['non_200']}/{g['non_200']})"
+                      + " | steal " + " ".join(f"{n} {row[n]['steal_pct']:.1f} %" for n in ["direct"] + [n for n, *_ in gws])
                       + " | own p99 " + " ".join(f"{n} {own(row[n])}" for n, *_ in gws), flush=True)
                 if THREADS:
                     for n, *_ in gws:
@@ -351,14 +391,16 @@ telemetry:
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
         f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
         + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "")
+        + ("; pinned (--pin): the gateways on CPU 1, this script, oha and the simulator on CPU 0"
+           if args.pin else "")
         + (f"; `gateway` is {args.bin}, `against` is {args.against}" if args.against else "")
         + (f"; a second gateway traces at sample_ratio {args.traces} (OTLP/HTTP to a local sink: "
            f"{results['traces']['spans']} spans in {OtlpSink.exports} exports), driven in the same rounds, "
            f"the two gateways taking turns going first" if args.traces is not None else "")
         + ".",
         "",
-        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) | gateway's own p99: overhead / upstream |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) | gateway's own p99: overhead / upstream | steal (d/g) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["fixed"]:
         d = r["direct"]
@@ -368,7 +410,8 @@ telemetry:
                          f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
                          f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
                          f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} | "
-                         f"{d['cpu_us']:.0f} / {g['cpu_us']:.0f} µs | {own(g)} |")
+                         f"{d['cpu_us']:.0f} / {g['cpu_us']:.0f} µs | {own(g)} | "
+                         f"{d.get('steal_pct', float('nan')):.1f} / {g.get('steal_pct', float('nan')):.1f} % |")
     for rate in sorted({r["rate"] for r in results["fixed"]}):
         rows = [r for r in results["fixed"] if r["rate"] == rate]
         for name in [n for n, *_ in gws]:
@@ -376,7 +419,7 @@ telemetry:
             med50 = statistics.median(r[name]["p50_ms"] - r["direct"]["p50_ms"] for r in rows)
             cpu = statistics.median(r[name]["cpu_us"] for r in rows)
             lines.append(f"| **{rate}** | median{'' if name == 'gateway' else ' (' + name + ')'} | | | | | "
-                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | | **{cpu:.0f} µs** | |")
+                         f"**{med50:+.3f} ms** | **{med:+.3f} ms** | | **{cpu:.0f} µs** | | |")
     lines += ["", "| max throughput | round | direct req/s | gateway req/s | ratio | direct p50 | gateway p50 |",
               "|---|---|---|---|---|---|---|"]
     for r in results["max"]:

@@ -633,7 +633,7 @@ fn fold_once(hay: &[u8], mut map: Option<&mut Vec<(usize, usize)>>) -> (Vec<u8>,
                             None => reading(c),
                         };
                         if r == SEVERAL {
-                            fold_char(c, &mut kept);
+                            compat(c, &mut kept);
                             more |= kept[before..]
                                 .iter()
                                 .any(|b| matches!(b, b'%' | b'\\' | b'&'));
@@ -904,8 +904,7 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
         AS_ITSELF => false,
         NOTHING => true,
         SEVERAL => {
-            use unicode_normalization::UnicodeNormalization;
-            out.extend(std::iter::once(c).nfkc().map(|n| n as u8));
+            compat(c, out);
             true
         }
         a => {
@@ -913,6 +912,13 @@ fn fold_char(c: char, out: &mut Vec<u8>) -> bool {
             true
         }
     }
+}
+
+/// What a character that reads as [`SEVERAL`] ASCII characters reads as (its compatibility
+/// form, pushed onto `out`).
+fn compat(c: char, out: &mut Vec<u8>) {
+    use unicode_normalization::UnicodeNormalization;
+    out.extend(std::iter::once(c).nfkc().map(|n| n as u8));
 }
 
 /// How `c` reads, as [`readings`] has it.

@@ -226,8 +226,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ) {
             return invalid_value(path, &inner);
         }
-        let Ok(parsed) = serde_json::from_str::<serde_json::Value>(text) else {
-            return not_json(text, &inner);
+        // Whether the text is JSON, and if not, where it stops being — told by reading it as
+        // JSON alone: the typed read may have stopped earlier, on a type its words call syntax.
+        let parsed = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(parsed) => parsed,
+            Err(syntax) => return not_json(text, &syntax),
         };
         // The text is JSON after all: serde_json calls a wrong type where an enum goes
         // (`"role": 1`, `"to": null`) a syntax error, in words ("expected value at line 1
@@ -1201,6 +1204,26 @@ mod tests {
                 ),
                 "{msg}"
             );
+        }
+        // Where the typed read stops first on a type serde_json calls a syntax error (an enum
+        // given an array: "expected value"), text too deep is still told as too deep (attack
+        // 21, F5: the gates' checks).
+        #[derive(Debug, serde::Deserialize)]
+        enum Kind {
+            #[allow(dead_code)]
+            A,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Doc {
+            #[allow(dead_code)]
+            kind: Kind,
+        }
+        let deep = format!(r#"{{"kind":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        match parse_json::<Doc>(deep.as_bytes()) {
+            Err(ApiError::InvalidRequest { message, .. }) => {
+                assert!(message.contains("more than 127 levels deep"), "{message}")
+            }
+            other => panic!("{other:?}"),
         }
         let bom = b"\xEF\xBB\xBF{\"model\":\"m\",\"messages\":[]}";
         let want =

@@ -559,7 +559,8 @@ pub trait EvalQueries {
     /// One run.
     fn get_run(&self, id: &str) -> impl Future<Output = R<EvalRun>> + Send;
     /// A use case's runs, newest first (of one suite, if given; only those older than run
-    /// `before`, if given), without their reports.
+    /// `before`, if given), without their reports; `NotFound` when `before` is not one of the
+    /// use case's runs.
     fn list_runs(
         &self,
         use_case_id: &str,
@@ -586,7 +587,7 @@ pub trait FairnessQueries {
     /// One run.
     fn get_fairness_run(&self, id: &str) -> impl Future<Output = R<FairnessRun>> + Send;
     /// A use case's runs, newest first (only those older than run `before`, if given), without
-    /// their reports.
+    /// their reports; `NotFound` when `before` is not one of the use case's runs.
     fn list_fairness_runs(
         &self,
         use_case_id: &str,

@@ -44,10 +44,19 @@ impl Weights {
     /// unknown name or a value that is not a non-negative number is an error naming it.
     pub fn parse(spec: &str) -> Result<Weights, String> {
         let mut w = Weights::default();
+        let mut named: Vec<&str> = Vec::new();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part
                 .split_once(['=', ':'])
                 .ok_or_else(|| format!("`{}` is not name=weight", shown(part)))?;
+            if named.contains(&name.trim()) {
+                // Which of two would count is a guess either way: neither is taken.
+                return Err(format!(
+                    "the weight of `{}` is given twice",
+                    shown(name.trim())
+                ));
+            }
+            named.push(name.trim());
             let v: f64 = value
                 .trim()
                 .parse()
@@ -365,6 +374,7 @@ mod tests {
             ("impact=-1", "from 0 to 1000"),
             ("impact=lots", "from 0 to 1000"),
             ("impact", "name=weight"),
+            ("risk=10,impact=5,risk=30", "`risk` is given twice"),
             (
                 "impact=0,feasibility=0,data_readiness=0,risk=0,time_to_impact=0",
                 "above 0",

@@ -288,6 +288,7 @@ impl EvalQueries for SqliteStore {
         before: Option<&str>,
         limit: u32,
     ) -> R<Vec<EvalRun>> {
+        cursor_of(&self.pool, "eval_runs", use_case_id, before).await?;
         // In the list's own order: a run started at the same instant is placed by its id.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM eval_runs WHERE use_case_id = ?1 AND (?2 IS NULL OR suite = ?2)
@@ -461,6 +462,7 @@ impl FairnessQueries for SqliteStore {
         before: Option<&str>,
         limit: u32,
     ) -> R<Vec<FairnessRun>> {
+        cursor_of(&self.pool, "fairness_runs", use_case_id, before).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {FAIR_COLUMNS} FROM fairness_runs WHERE use_case_id = ?1
              AND (?2 IS NULL OR (started_at, id) < (SELECT started_at, id FROM fairness_runs WHERE id = ?2))
@@ -473,4 +475,25 @@ impl FairnessQueries for SqliteStore {
         .await?;
         rows.iter().map(|r| fairness(r, false)).collect()
     }
+}
+
+/// Checks a list's cursor: `before`, when given, must be one of use case `use_case_id`'s runs in
+/// `table`, else `NotFound` — a run of another use case is refused as one that does not exist,
+/// by the same one-row lookup on the key, so neither the answer nor its time tells them apart.
+async fn cursor_of(
+    pool: &sqlx::SqlitePool,
+    table: &'static str,
+    use_case_id: &str,
+    before: Option<&str>,
+) -> R<()> {
+    let Some(before) = before else { return Ok(()) };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {table} WHERE id = ? AND use_case_id = ?"
+    )))
+    .bind(before)
+    .bind(use_case_id)
+    .fetch_optional(pool)
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| StoreError::NotFound(format!("run {before}")))
 }
