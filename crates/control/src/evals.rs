@@ -89,7 +89,8 @@ pub struct StartRun {
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunFilter {
-    /// Only runs of this suite.
+    /// Only runs of this suite (a name: an empty one is refused, not read as "every suite").
+    #[param(min_length = 1)]
     pub suite: Option<String>,
     /// At most this many (1–200, default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -1002,7 +1003,7 @@ pub async fn list_runs(
     let uc = readable_use_case(&gw, &p, &id).await?;
     let before = q.get("before");
     let suite = q.get("suite").map(String::as_str);
-    if suite.is_some_and(|s| s.trim().is_empty()) {
+    if suite.is_some_and(str::is_empty) {
         // Not read as "no filter", nor as a suite named by nothing: a caller's slip, named.
         return Err(ApiError::invalid(
             "`suite` must name a suite (leave it out for every suite's runs)",
@@ -1124,21 +1125,14 @@ fn lexicon(gw: &Control) -> Result<ev::fairness::Lexicon> {
 /// The policy governing the use case now, as records name it.
 async fn policy_label(gw: &Control, use_case_id: &str) -> Result<String> {
     use tollgate_store::PolicyQueries;
-    let own = gw
-        .store
-        .policy_versions(use_case_id)
-        .await?
-        .into_iter()
-        .next_back();
+    let own = gw.store.latest_policy(use_case_id).await?;
     if let Some(v) = own.filter(|v| v.document.is_some()) {
         return Ok(format!("use_case@{}", v.version));
     }
-    Ok(
-        match gw.store.policy_versions("").await?.into_iter().next_back() {
-            Some(v) if v.document.is_some() => format!("default@{}", v.version),
-            _ => "builtin".to_string(),
-        },
-    )
+    Ok(match gw.store.latest_policy("").await? {
+        Some(v) if v.document.is_some() => format!("default@{}", v.version),
+        _ => "builtin".to_string(),
+    })
 }
 
 fn fairness_view(gw: &Control, r: m::FairnessRun, full: bool) -> FairnessRunView {

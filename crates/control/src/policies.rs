@@ -94,7 +94,7 @@ fn history(scope: &str, versions: Vec<m::PolicyVersion>) -> Result<Vec<PolicyVie
 }
 
 async fn default_version(gw: &Control) -> Result<Option<m::PolicyVersion>> {
-    Ok(gw.store.policy_versions("").await?.into_iter().next_back())
+    Ok(gw.store.latest_policy("").await?)
 }
 
 #[utoipa::path(get, path = "/admin/v1/policies/default", tag = "policies",
@@ -161,12 +161,7 @@ pub async fn get_use_case_policy(
     Path(id): Path<String>,
 ) -> Result<Json<PolicyView>> {
     let uc = readable_use_case(&gw, &p, &id).await?;
-    let own = gw
-        .store
-        .policy_versions(&uc.id)
-        .await?
-        .into_iter()
-        .next_back();
+    let own = gw.store.latest_policy(&uc.id).await?;
     if let Some(v) = own.filter(|v| v.document.is_some()) {
         return Ok(Json(view(&uc.id, "use_case", Some(&v))?));
     }

@@ -356,6 +356,12 @@ pub trait PolicyQueries {
     /// Every version of `scope_id`'s policy, oldest first.
     fn policy_versions(&self, scope_id: &str)
     -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
+    /// The newest version of `scope_id`'s policy (a removal too), if it has any: one row, however
+    /// long the history.
+    fn latest_policy(
+        &self,
+        scope_id: &str,
+    ) -> impl Future<Output = R<Option<PolicyVersion>>> + Send;
 }
 
 /// The tamper-evident audit chain (entries are appended by the writes they cover).

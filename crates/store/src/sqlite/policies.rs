@@ -104,4 +104,56 @@ impl PolicyQueries for SqliteStore {
             .await?;
         rows.iter().map(version).collect()
     }
+
+    async fn latest_policy(&self, scope_id: &str) -> R<Option<PolicyVersion>> {
+        sqlx::query("SELECT * FROM policies WHERE scope_id = ? ORDER BY version DESC LIMIT 1")
+            .bind(scope_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(version)
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The newest version of a scope is its last (a removal too), whatever the other scopes
+    /// hold; a scope with none has none.
+    #[tokio::test]
+    async fn the_latest_policy_is_the_scopes_newest_version() {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-store-latest-policy-{}-{}",
+            std::process::id(),
+            super::super::now_ms()
+        ));
+        let store = SqliteStore::open(&dir.join("t.db")).await.unwrap();
+        assert!(store.latest_policy("").await.unwrap().is_none());
+        for (scope, doc, at) in [
+            ("", Some("{}"), 1),
+            ("uc_a", Some("{\"a\":1}"), 2),
+            ("", Some("{\"b\":2}"), 3),
+            ("uc_a", None, 4),
+            ("uc_b", Some("{\"c\":3}"), 5),
+        ] {
+            store.put_policy("t", scope, doc, "", at).await.unwrap();
+        }
+        let got = |v: Option<PolicyVersion>| v.map(|v| (v.version, v.document));
+        assert_eq!(
+            got(store.latest_policy("").await.unwrap()),
+            Some((2, Some("{\"b\":2}".to_string())))
+        );
+        assert_eq!(
+            got(store.latest_policy("uc_a").await.unwrap()),
+            Some((2, None))
+        );
+        assert_eq!(
+            got(store.latest_policy("uc_b").await.unwrap()),
+            Some((1, Some("{\"c\":3}".to_string())))
+        );
+        assert!(store.latest_policy("uc_c").await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
