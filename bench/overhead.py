@@ -149,6 +149,30 @@ def cpu_ticks():
     return ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
 
 
+def short_slices(proc, slice_us):
+    """Asks the kernel (EEVDF, Linux 6.12+) for `slice_us` µs slices on the process's tokio
+    worker threads (sched_setattr with sched_runtime, SCHED_OTHER, its nice kept): an
+    experiment on how much of the tail is waiting for a turn on a core (--slice-us)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    class Attr(ctypes.Structure):
+        _fields_ = [("size", ctypes.c_uint32), ("policy", ctypes.c_uint32), ("flags", ctypes.c_uint64),
+                    ("nice", ctypes.c_int32), ("prio", ctypes.c_uint32), ("runtime", ctypes.c_uint64),
+                    ("deadline", ctypes.c_uint64), ("period", ctypes.c_uint64)]
+    done = 0
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        with open(f"/proc/{proc.pid}/task/{task}/comm") as f:
+            if not f.read().startswith("tokio-r"):
+                continue
+        nice = os.getpriority(os.PRIO_PROCESS, int(task))
+        attr = Attr(48, 0, 0, nice, 0, slice_us * 1000, 0, 0)
+        if libc.syscall(314, int(task), ctypes.byref(attr), 0) != 0:  # SYS_sched_setattr, x86_64
+            sys.exit(f"sched_setattr failed: errno {ctypes.get_errno()}")
+        done += 1
+    return done
+
+
 def thread_cpu(proc):
     """CPU seconds per thread name (`comm`, digits dropped so a pool's threads add up)."""
     out = {}
@@ -280,6 +304,12 @@ def main():
                     help="a second build, run as one more gateway beside the first each round (A/B)")
     ap.add_argument("--threads", action="store_true",
                     help="print each run's CPU per request per thread name of the serving process")
+    ap.add_argument("--max-steal", type=float, metavar="PCT",
+                    help="set aside (and run again) a round in which any run's steal time was "
+                         "above PCT %% of the machine's CPU time; at most 4x --rounds tries")
+    ap.add_argument("--slice-us", type=int, metavar="US",
+                    help="experiment: the first gateway's tokio threads ask for US µs slices "
+                         "(sched_setattr; compare with --against the same binary)")
     ap.add_argument("--pin", action="store_true",
                     help="run the gateways on CPU 1 and everything else (this script, oha, the "
                          "simulator) on CPU 0, as if the gateway had a machine of its own")
@@ -326,6 +356,8 @@ telemetry:
             gw, gw_url = start(bin_path, ["serve", "--config", cfg, "--log-format", "json"],
                                env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN}, role="gateway")
             procs.append(gw)
+            if args.slice_us and name == "gateway":
+                print(f"{name}: {short_slices(gw, args.slice_us)} threads at {args.slice_us} µs slices", flush=True)
             key = issue_key(gw_url)
             if args.masking or args.policy:
                 policy = json.loads(args.policy) if args.policy else MASKING_POLICY
@@ -335,13 +367,18 @@ telemetry:
                 urllib.request.urlopen(req, timeout=10).read()
             gws.append((name, gw, gw_url, key))
         direct = f"{sim_url}/v1/chat/completions"
-        results = {"fixed": [], "max": []}
+        results = {"fixed": [], "max": [], "discarded": []}
         # Warm up all (connection pools, page cache).
         oha(direct, 2, rate=500)
         for _, _, url, key in gws:
             oha(f"{url}/v1/chat/completions", 2, rate=500, key=key)
         for rate in [int(r) for r in args.rates.split(",")]:
-            for rnd in range(args.rounds):
+            rnd, tries = 0, 0
+            while rnd < args.rounds:
+                tries += 1
+                if tries > args.rounds * 4:
+                    sys.exit(f"only {rnd} of {args.rounds} rounds at {rate} req/s had steal under "
+                             f"{args.max_steal} % in {tries - 1} tries: the machine is too busy")
                 row = {"rate": rate, "round": rnd + 1, "direct": oha(direct, args.seconds, rate=rate, proc=sim)}
                 # The gateways take turns going first: the one driven second in a round measures
                 # worse on this machine (about 5 % more CPU per request and a longer tail, seen
@@ -351,9 +388,18 @@ telemetry:
                     before = buckets(url)
                     row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key, proc=gw)
                     row[name]["own_p99_ms"] = p99_bound(before, buckets(url))
+                stolen = max(row[n]["steal_pct"] for n in ["direct"] + [n for n, *_ in gws])
+                if args.max_steal is not None and stolen > args.max_steal:
+                    # The hypervisor took the machine away during this round: its percentiles
+                    # say more about the other guests than about the gateway. Kept aside, run again.
+                    results["discarded"].append(row)
+                    print(f"rate {rate} round {rnd + 1}: set aside, steal {stolen:.1f} % "
+                          f"(above --max-steal {args.max_steal} %)", flush=True)
+                    continue
+                rnd += 1
                 results["fixed"].append(row)
                 d, g = row["direct"], row["gateway"]
-                print(f"rate {rate} round {rnd + 1}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
+                print(f"rate {rate} round {row['round']}: direct p50 {d['p50_ms']:.3f} p99 {d['p99_ms']:.3f} | "
                       f"gateway p50 {g['p50_ms']:.3f} p99 {g['p99_ms']:.3f} ms"
                       + "".join(f" | {n} p50 {row[n]['p50_ms']:.3f} p99 {row[n]['p99_ms']:.3f} ms"
                                 for n, *_ in gws[1:])
@@ -391,6 +437,8 @@ telemetry:
         f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, "
         f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
         + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "")
+        + (f"; rounds with steal above {args.max_steal} % in any run set aside and run again "
+           f"({len(results['discarded'])} set aside)" if args.max_steal is not None else "")
         + ("; pinned (--pin): the gateways on CPU 1, this script, oha and the simulator on CPU 0"
            if args.pin else "")
         + (f"; `gateway` is {args.bin}, `against` is {args.against}" if args.against else "")
@@ -402,11 +450,13 @@ telemetry:
         "| rate (req/s) | round | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | non-200 (d/g) | CPU per request (d/g) | gateway's own p99: overhead / upstream | steal (d/g) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results["fixed"]:
+    # The rounds set aside (--max-steal) are listed too, after the kept ones, and not in the medians.
+    for r, aside in [(r, False) for r in results["fixed"]] + [(r, True) for r in results["discarded"]]:
         d = r["direct"]
         for name in [n for n, *_ in gws]:
             g = r[name]
-            lines.append(f"| {r['rate']} | {r['round']} {'' if name == 'gateway' else '(' + name + ')'} | "
+            label = f"{r['round']}{' set aside' if aside else ''} {'' if name == 'gateway' else '(' + name + ')'}"
+            lines.append(f"| {r['rate']} | {label} | "
                          f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
                          f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "
                          f"{g['p99_ms'] - d['p99_ms']:+.3f} ms | {d['non_200']}/{g['non_200']} | "
