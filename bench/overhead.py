@@ -142,11 +142,23 @@ def cpu_seconds(proc):
 
 
 def cpu_ticks():
-    """The machine's CPU time so far, from /proc/stat's `cpu` line: (steal ticks, all ticks)."""
+    """Each CPU's time so far, from /proc/stat's `cpuN` lines: {N: (steal ticks, all ticks)}."""
+    out = {}
     with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal (guest time is inside user already)
-    return ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8])
+        for line in f:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                ticks = [int(v) for v in fields]
+                # user nice system idle iowait irq softirq steal (guest time is inside user)
+                out[name] = (ticks[7] if len(ticks) > 7 else 0, sum(ticks[:8]))
+    return out
+
+
+def steal_pct(before, after):
+    """The largest share of one CPU's time stolen between two `cpu_ticks()` (a steal on one
+    core, averaged with an idle other, would read as half of itself)."""
+    return max(((after[c][0] - before[c][0]) / max(after[c][1] - before[c][1], 1) * 100
+                for c in after if c in before), default=0.0)
 
 
 def short_slices(proc, slice_us):
@@ -154,6 +166,9 @@ def short_slices(proc, slice_us):
     worker threads (sched_setattr with sched_runtime, SCHED_OTHER, its nice kept): an
     experiment on how much of the tail is waiting for a turn on a core (--slice-us)."""
     import ctypes
+    import platform
+    if platform.machine() != "x86_64":
+        sys.exit("--slice-us knows the system call numbers of x86_64 only")
     libc = ctypes.CDLL(None, use_errno=True)
 
     class Attr(ctypes.Structure):
@@ -167,8 +182,14 @@ def short_slices(proc, slice_us):
                 continue
         nice = os.getpriority(os.PRIO_PROCESS, int(task))
         attr = Attr(48, 0, 0, nice, 0, slice_us * 1000, 0, 0)
-        if libc.syscall(314, int(task), ctypes.byref(attr), 0) != 0:  # SYS_sched_setattr, x86_64
+        if libc.syscall(ctypes.c_long(314), ctypes.c_long(int(task)), ctypes.byref(attr),
+                        ctypes.c_long(0)) != 0:  # SYS_sched_setattr
             sys.exit(f"sched_setattr failed: errno {ctypes.get_errno()}")
+        # Read back: a kernel before 6.12 takes the call and ignores the slice.
+        got = Attr()
+        if (libc.syscall(ctypes.c_long(315), ctypes.c_long(int(task)), ctypes.byref(got),
+                         ctypes.c_long(48), ctypes.c_long(0)) != 0 or got.runtime != slice_us * 1000):
+            sys.exit("this kernel does not keep a custom slice (needs Linux 6.12+, EEVDF)")
         done += 1
     return done
 
@@ -203,9 +224,9 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     cmd = pinned(cmd, "harness")
     before = cpu_seconds(proc) if proc else None
     threads_before = thread_cpu(proc) if proc and THREADS else None
-    steal_before, all_before = cpu_ticks()
+    ticks_before = cpu_ticks()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    steal_after, all_after = cpu_ticks()
+    ticks_after = cpu_ticks()
     data = json.loads(out)
     answered = sum(data.get("statusCodeDistribution", {}).values())
     pct = data["latencyPercentiles"]
@@ -222,9 +243,9 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
         # CPU the serving process used per answered request during the run (its background work
         # included), in µs: less noisy than a tail percentile on a shared machine.
         "cpu_us": (cpu_seconds(proc) - before) / max(answered, 1) * 1e6 if proc else float("nan"),
-        # The share of the machine's CPU time the hypervisor gave to others during the run
-        # (steal): on a virtual machine, time no process here could run in, whatever it was.
-        "steal_pct": (steal_after - steal_before) / max(all_after - all_before, 1) * 100,
+        # The share of a CPU's time the hypervisor gave to others during the run (steal; the
+        # most of any CPU): on a virtual machine, time no process here could run in.
+        "steal_pct": steal_pct(ticks_before, ticks_after),
         "raw": data,
         # Per thread name, µs per answered request (--threads).
         "threads": {k: (v - threads_before.get(k, 0)) / max(answered, 1) * 1e6
@@ -367,7 +388,7 @@ telemetry:
                 urllib.request.urlopen(req, timeout=10).read()
             gws.append((name, gw, gw_url, key))
         direct = f"{sim_url}/v1/chat/completions"
-        results = {"fixed": [], "max": [], "discarded": []}
+        results = {"fixed": [], "max": [], "discarded": [], "short": []}
         # Warm up all (connection pools, page cache).
         oha(direct, 2, rate=500)
         for _, _, url, key in gws:
@@ -377,9 +398,13 @@ telemetry:
             while rnd < args.rounds:
                 tries += 1
                 if tries > args.rounds * 4:
-                    sys.exit(f"only {rnd} of {args.rounds} rounds at {rate} req/s had steal under "
-                             f"{args.max_steal} % in {tries - 1} tries: the machine is too busy")
-                row = {"rate": rate, "round": rnd + 1, "direct": oha(direct, args.seconds, rate=rate, proc=sim)}
+                    # What was measured is still written; the header says the rate fell short.
+                    results["short"].append(rate)
+                    print(f"only {rnd} of {args.rounds} rounds at {rate} req/s had steal under "
+                          f"{args.max_steal} % in {tries - 1} tries: the machine is too busy", flush=True)
+                    break
+                row = {"rate": rate, "round": rnd + 1, "try": tries,
+                       "direct": oha(direct, args.seconds, rate=rate, proc=sim)}
                 # The gateways take turns going first: the one driven second in a round measures
                 # worse on this machine (about 5 % more CPU per request and a longer tail, seen
                 # with the same binary in both places), so each is driven first as often as the
@@ -393,7 +418,7 @@ telemetry:
                     # The hypervisor took the machine away during this round: its percentiles
                     # say more about the other guests than about the gateway. Kept aside, run again.
                     results["discarded"].append(row)
-                    print(f"rate {rate} round {rnd + 1}: set aside, steal {stolen:.1f} % "
+                    print(f"rate {rate} round {rnd + 1} (try {tries}): set aside, steal {stolen:.1f} % "
                           f"(above --max-steal {args.max_steal} %)", flush=True)
                     continue
                 rnd += 1
@@ -438,7 +463,9 @@ telemetry:
         f"{args.seconds} s per run, {args.rounds} rounds, oha -c 32, open loop with --latency-correction"
         + (", masking policy (tokenize e-mail, mask phone) on every request" if args.masking else "")
         + (f"; rounds with steal above {args.max_steal} % in any run set aside and run again "
-           f"({len(results['discarded'])} set aside)" if args.max_steal is not None else "")
+           f"({len(results['discarded'])} set aside"
+           + (f"; too few rounds kept at {results['short']} req/s" if results["short"] else "")
+           + "; the maximum-throughput runs are not checked)" if args.max_steal is not None else "")
         + ("; pinned (--pin): the gateways on CPU 1, this script, oha and the simulator on CPU 0"
            if args.pin else "")
         + (f"; `gateway` is {args.bin}, `against` is {args.against}" if args.against else "")
@@ -455,7 +482,8 @@ telemetry:
         d = r["direct"]
         for name in [n for n, *_ in gws]:
             g = r[name]
-            label = f"{r['round']}{' set aside' if aside else ''} {'' if name == 'gateway' else '(' + name + ')'}"
+            label = (f"{r['round']}{' (try ' + str(r.get('try')) + ', set aside)' if aside else ''}"
+                     f" {'' if name == 'gateway' else '(' + name + ')'}")
             lines.append(f"| {r['rate']} | {label} | "
                          f"{d['p50_ms']:.3f} ms | {d['p99_ms']:.3f} ms | "
                          f"{g['p50_ms']:.3f} ms | {g['p99_ms']:.3f} ms | {g['p50_ms'] - d['p50_ms']:+.3f} ms | "

@@ -299,6 +299,21 @@ pub(crate) fn whole_number(
         })
 }
 
+/// A list's filter `name` (`suite`, `use_case_id`, `pod_id`): `None` when left out; an empty
+/// value is refused, named — not read as "no filter", nor as a name nothing has.
+pub(crate) fn filter_param<'q>(
+    q: &'q HashMap<String, String>,
+    name: &str,
+) -> Result<Option<&'q str>> {
+    match q.get(name).map(String::as_str) {
+        Some("") => Err(ApiError::invalid(
+            format!("`{name}` must not be empty (leave it out for no filter)"),
+            Some(name.into()),
+        )),
+        v => Ok(v),
+    }
+}
+
 /// A page's size: `limit`, 1–200 (`default` when it is not given).
 pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u32> {
     Ok(whole_number(q, "limit", 1, 200)?.map_or(default, |n| n as u32))

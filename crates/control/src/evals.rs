@@ -1002,14 +1002,7 @@ pub async fn list_runs(
     let limit = page_limit(&q, 50)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
     let before = q.get("before");
-    let suite = q.get("suite").map(String::as_str);
-    if suite.is_some_and(str::is_empty) {
-        // Not read as "no filter", nor as a suite named by nothing: a caller's slip, named.
-        return Err(ApiError::invalid(
-            "`suite` must name a suite (leave it out for every suite's runs)",
-            Some("suite".into()),
-        ));
-    }
+    let suite = filter_param(&q, "suite")?;
     let runs = gw
         .store
         .list_runs(&uc.id, suite, before.map(String::as_str), limit)

@@ -3,7 +3,7 @@
 use crate::common::*;
 
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
-    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("use_case_id" = Option<String>, Query), ("include_inactive" = Option<bool>, Query)),
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("use_case_id" = Option<String>, Query, min_length = 1), ("include_inactive" = Option<bool>, Query)),
     responses((status = 200, body = KeyPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Keys of the use cases the caller may read (never their secrets).
 pub async fn list_keys(
@@ -12,6 +12,7 @@ pub async fn list_keys(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<KeyPage>> {
     let page = list_query(&q, "key")?;
+    let use_case_id = filter_param(&q, "use_case_id")?.map(str::to_string);
     let include_inactive = match q.get("include_inactive").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
@@ -24,7 +25,7 @@ pub async fn list_keys(
     };
     let filter = m::KeyFilter {
         pod_ids: p.visible_pods(),
-        use_case_id: q.get("use_case_id").cloned(),
+        use_case_id,
         include_inactive,
     };
     Ok(Json(gw.store.list_keys(&filter, &page).await?.into()))

@@ -49,7 +49,7 @@ pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
 }
 
 #[utoipa::path(get, path = "/admin/v1/use-cases", tag = "use cases",
-    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("pod_id" = Option<String>, Query), ("stage" = Option<String>, Query, pattern = "^(proposed|pilot|production|retired)$", description = "proposed | pilot | production | retired")),
+    params(("after" = Option<String>, Query), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200"), ("pod_id" = Option<String>, Query, min_length = 1), ("stage" = Option<String>, Query, pattern = "^(proposed|pilot|production|retired)$", description = "proposed | pilot | production | retired")),
     responses((status = 200, body = UseCasePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
 /// Use cases the caller may read, filtered.
 pub async fn list_use_cases(
@@ -67,13 +67,13 @@ pub async fn list_use_cases(
             )
         })?),
     };
-    let pod_ids = match (q.get("pod_id"), p.visible_pods()) {
-        (Some(pod), Some(v)) => Some(if v.contains(pod) {
-            vec![pod.clone()]
+    let pod_ids = match (filter_param(&q, "pod_id")?, p.visible_pods()) {
+        (Some(pod), Some(v)) => Some(if v.iter().any(|v| v == pod) {
+            vec![pod.to_string()]
         } else {
             Vec::new()
         }),
-        (Some(pod), None) => Some(vec![pod.clone()]),
+        (Some(pod), None) => Some(vec![pod.to_string()]),
         (None, v) => v,
     };
     let filter = m::UseCaseFilter { pod_ids, stage };

@@ -4021,18 +4021,20 @@ async fn a_use_cases_runs_are_read_page_by_page() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
-    // An empty suite filter is a slip, named — not an empty list.
-    let (st, v) = api
-        .call(
-            Method::GET,
-            &format!("/admin/v1/use-cases/{uc}/eval-runs?suite="),
-            &api.admin,
-            None,
-        )
-        .await;
-    assert_eq!(
-        (st, v["error"]["param"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("suite")),
-        "{v}"
-    );
+    // An empty filter is a slip, named — not an empty list, nor every item.
+    for (path, param) in [
+        (
+            format!("/admin/v1/use-cases/{uc}/eval-runs?suite="),
+            "suite",
+        ),
+        ("/admin/v1/keys?use_case_id=".to_string(), "use_case_id"),
+        ("/admin/v1/use-cases?pod_id=".to_string(), "pod_id"),
+    ] {
+        let (st, v) = api.call(Method::GET, &path, &api.admin, None).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(param)),
+            "{path}: {v}"
+        );
+    }
 }
