@@ -30,8 +30,8 @@ Every run also reports the CPU time the serving process used per answered reques
 /proc/<pid>/stat, its background threads included): a figure much less noisy than a tail
 percentile on a shared machine, and the one that moves when the request path gets cheaper.
 
-Every run also reports the machine's steal time: the share of its CPU time the hypervisor gave
-to other guests during the run (/proc/stat), time in which neither the gateway nor the direct path
+Every run also reports the machine's steal time: the share of a CPU's time the hypervisor gave
+to other guests during the run (/proc/stat; the most of any CPU), time in which neither the gateway nor the direct path
 could run — on this virtual machine, seen from 0 to 20 % in a second, it sets tails that no code
 here does.
 
