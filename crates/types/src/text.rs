@@ -23,8 +23,10 @@ pub fn is_invisible(c: char) -> bool {
 pub const ECHO_CHARS: usize = 64;
 
 /// `s` cut to `max` characters, with an ellipsis when cut. A character that shows nothing
-/// ([`is_invisible`]: a direction override, a zero-width space) is written as its escape
-/// (`\u{202e}`): a value quoted back must read as what it is.
+/// ([`is_invisible`]: a direction override, a zero-width space) and a control character but a
+/// line break or a tab (NUL, escape, carriage return — which a terminal or a log reader would
+/// act on) are written as their escape (`\u{202e}`, `\u{0}`): a value quoted back must read as
+/// what it is.
 pub fn clip(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max.saturating_mul(4)) + 3);
     for (n, c) in s.chars().enumerate() {
@@ -32,7 +34,7 @@ pub fn clip(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if is_invisible(c) {
+        if is_invisible(c) || (c.is_control() && !matches!(c, '\n' | '\t')) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -182,6 +184,11 @@ mod tests {
         assert_eq!(clip("gpt\u{202e}-4o", 64), "gpt\\u{202e}-4o");
         assert_eq!(clip("a\u{200b}bc", 2), "a\\u{200b}…");
         assert_eq!(clip("line\nnext", 64), "line\nnext");
+        // Control characters a terminal would act on, too (attack 21, F4).
+        assert_eq!(
+            clip("uc_\0\u{1b}[2J\r\u{85}", 64),
+            "uc_\\u{0}\\u{1b}[2J\\u{d}\\u{85}"
+        );
     }
 
     #[test]
