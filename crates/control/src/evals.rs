@@ -1115,16 +1115,12 @@ fn lexicon(gw: &Control) -> Result<ev::fairness::Lexicon> {
     })
 }
 
-/// The policy governing the use case now, as records name it.
+/// The policy governing the use case now, as records name it (`use_case@3`, `default@2`,
+/// `builtin`).
 async fn policy_label(gw: &Control, use_case_id: &str) -> Result<String> {
-    use tollgate_store::PolicyQueries;
-    let own = gw.store.latest_policy(use_case_id).await?;
-    if let Some(v) = own.filter(|v| v.document.is_some()) {
-        return Ok(format!("use_case@{}", v.version));
-    }
-    Ok(match gw.store.latest_policy("").await? {
-        Some(v) if v.document.is_some() => format!("default@{}", v.version),
-        _ => "builtin".to_string(),
+    Ok(match crate::policies::in_force(gw, use_case_id).await? {
+        (source, Some(v)) => format!("{source}@{}", v.version),
+        (source, None) => source.to_string(),
     })
 }
 

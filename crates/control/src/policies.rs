@@ -161,13 +161,24 @@ pub async fn get_use_case_policy(
     Path(id): Path<String>,
 ) -> Result<Json<PolicyView>> {
     let uc = readable_use_case(&gw, &p, &id).await?;
-    let own = gw.store.latest_policy(&uc.id).await?;
-    if let Some(v) = own.filter(|v| v.document.is_some()) {
-        return Ok(Json(view(&uc.id, "use_case", Some(&v))?));
-    }
-    let v = default_version(&gw).await?;
-    let source = if v.is_some() { "default" } else { "builtin" };
+    let (source, v) = in_force(&gw, &uc.id).await?;
     Ok(Json(view(&uc.id, source, v.as_ref())?))
+}
+
+/// The policy governing use case `use_case_id` now and where it comes from: its own version
+/// (`use_case`), else the org default's (`default`), else none (`builtin`).
+pub(crate) async fn in_force(
+    gw: &Control,
+    use_case_id: &str,
+) -> Result<(&'static str, Option<m::PolicyVersion>)> {
+    let own = gw.store.latest_policy(use_case_id).await?;
+    if let Some(v) = own.filter(|v| v.document.is_some()) {
+        return Ok(("use_case", Some(v)));
+    }
+    Ok(match default_version(gw).await? {
+        Some(v) if v.document.is_some() => ("default", Some(v)),
+        _ => ("builtin", None),
+    })
 }
 
 #[utoipa::path(put, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)), request_body = PutPolicy,
