@@ -134,6 +134,46 @@ async fn evaluations(
     ))
 }
 
+/// KPI 20's inputs for the use cases `ids`: the last month complete by `until` (UTC), the
+/// month-end forecast the forecast report would have given at the end of its 14th — rebuilt
+/// from the same hourly spend rollups, so it is the report's method that is checked — and what
+/// the month cost.
+async fn forecast_check(
+    gw: &Control,
+    ids: &HashMap<&str, &m::UseCase>,
+    until: i64,
+) -> Result<Option<tollgate_value::ForecastCheck>> {
+    use tollgate_meter::period::{Period, bounds};
+    let month = |at: i64| bounds(Period::Month, "UTC", at).ok();
+    // The month `until` falls in has not ended by then; the one before it has.
+    let Some((start, end)) = month(until).and_then(|(this, _)| month(this - 1)) else {
+        return Ok(None);
+    };
+    let Ok(f) = tollgate_meter::forecast::MonthEnd::as_of(start + 14 * DAY_MS - 1) else {
+        return Ok(None);
+    };
+    let spend = |from_h: i64, to_h: i64| async move {
+        let rows = gw.store.spend_by("use_case", from_h, to_h, None).await?;
+        Ok::<u64, ApiError>(
+            rows.iter()
+                .filter(|(uc, _)| ids.contains_key(uc.as_str()))
+                .fold(0u64, |sum, (_, t)| sum.saturating_add(t.cost_nano_usd)),
+        )
+    };
+    let spent = spend(f.month_start_h, f.until_h).await?;
+    let window = spend(f.window_start_h, f.until_h).await?;
+    let actual = spend(start.div_euclid(HOUR_MS), end.div_euclid(HOUR_MS)).await?;
+    Ok(Some(tollgate_value::ForecastCheck {
+        month: tollgate_types::time::rfc3339(start)
+            .chars()
+            .take(7)
+            .collect(),
+        spent_before_nano_usd: spent,
+        forecast_nano_usd: f.project(spent, window),
+        actual_nano_usd: actual,
+    }))
+}
+
 pub(crate) async fn facts(
     gw: &Control,
     scope: &m::KpiScope,
@@ -237,7 +277,14 @@ pub(crate) async fn facts(
     let quota_requests_per_minute = (!reach.is_empty() && providers_without_quota.is_empty())
         .then(|| reach.iter().filter_map(|(_, q)| *q).sum());
     let (eval, fairness_flags_per_release) = evaluations(gw, use_cases, from, to).await?;
+    let forecast = forecast_check(gw, &ids, to.min(now)).await?;
     Ok(Facts {
+        forecast,
+        routing_priced: d.routing_priced,
+        routing_savings_nano_usd: (d.routing_priced > 0).then(|| {
+            let s = i128::from(d.first_choice_nano_usd) - i128::from(d.first_choice_paid_nano_usd);
+            i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
+        }),
         eval,
         fairness_flags_per_release,
         from_ms: from,

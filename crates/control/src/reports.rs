@@ -342,27 +342,19 @@ pub async fn forecast(
     // The parameters are checked first; then what was asked before this report is in it (the
     // ledger's last batch is written first).
     gw.plane.settled().await;
-    let (start, end) =
-        tollgate_meter::period::bounds(tollgate_meter::period::Period::Month, "UTC", now)
-            .map_err(|_| ApiError::Internal)?;
-    let (start_h, end_h, now_h) = (start / 3_600_000, end / 3_600_000, now / 3_600_000);
-    let window_start_h = (now_h + 1 - 7 * 24).max(start_h);
-    let window_hours = now_h + 1 - window_start_h;
-    let hours_left = end_h - (now_h + 1);
+    let f = tollgate_meter::forecast::MonthEnd::as_of(now).map_err(|_| ApiError::Internal)?;
     let visible = p.visible_pods();
     let group_by = by.unwrap_or("pod");
     let spent = gw
         .store
-        .spend_by(group_by, start_h, now_h + 1, visible.as_deref())
+        .spend_by(group_by, f.month_start_h, f.until_h, visible.as_deref())
         .await?;
     let window = gw
         .store
-        .spend_by(group_by, window_start_h, now_h + 1, visible.as_deref())
+        .spend_by(group_by, f.window_start_h, f.until_h, visible.as_deref())
         .await?;
     let row = |group: String, name: Option<String>, spent: u64, win: u64| {
-        let extra = u128::from(win) * u128::try_from(hours_left.max(0)).unwrap_or(0)
-            / u128::try_from(window_hours.max(1)).unwrap_or(1);
-        let forecast = spent.saturating_add(u64::try_from(extra).unwrap_or(u64::MAX));
+        let forecast = f.project(spent, win);
         ForecastRow {
             group,
             name,
@@ -392,10 +384,10 @@ pub async fn forecast(
     rows.sort_by_key(|r| std::cmp::Reverse(r.forecast_nano_usd));
     Ok(Json(Forecast {
         method: "spend so far this month + (spend in the trailing window ÷ its hours) × hours left; the window is the last 7 days, or the month so far if shorter".into(),
-        month_start: tollgate_types::time::rfc3339(start),
-        month_end: tollgate_types::time::rfc3339(end),
-        window_hours,
-        hours_left,
+        month_start: tollgate_types::time::rfc3339(f.month_start_h * 3_600_000),
+        month_end: tollgate_types::time::rfc3339(f.month_end_h * 3_600_000),
+        window_hours: f.window_hours(),
+        hours_left: f.hours_left(),
         rows,
         total: row("total".into(), None, total_spent, total_window),
     }))

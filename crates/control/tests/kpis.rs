@@ -758,3 +758,224 @@ routes:
         "premium share",
     );
 }
+
+/// KPI 19's routing savings: what each request's tokens would have cost at its route's first
+/// deployment's prices, less what they cost. A request that fell back from gpt-4o (down) to
+/// gpt-4o-mini saved the price difference on its tokens; one answered where it was sent saved
+/// nothing; one whose route starts on an unpriced deployment is left out (not counted as zero).
+#[tokio::test]
+async fn routing_savings_price_each_request_at_its_routes_first_deployment() {
+    let s = common::sim(SimConfig::default()).await;
+    let yaml = format!(
+        r#"
+providers:
+  - {{ name: down, type: openai_compatible, base_url: "http://127.0.0.1:1/v1" }}
+  - {{ name: sim, type: openai_compatible, base_url: "{}/v1" }}
+routes:
+  - name: premium
+    retries: 0
+    deployments:
+      - {{ provider: down, model: gpt-4o-2024-08-06 }}
+      - {{ provider: sim, model: gpt-4o-mini, weight: 0 }}
+  - name: m
+    deployments: [{{ provider: sim, model: gpt-4o-mini }}]
+  - name: local
+    retries: 0
+    deployments:
+      - {{ provider: down, model: in-house-llm }}
+      - {{ provider: sim, model: gpt-4o-mini, weight: 0 }}
+"#,
+        s.url
+    );
+    let (g, admin) = planes::serve(&yaml).await;
+    let api = planes::Http::new(&g.url);
+    let report = async || {
+        let (st, r) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/kpis?use_case_id={}&window=day", g.use_case.id),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        kpi(&r, "model_mix").clone()
+    };
+    // No traffic: n/a.
+    assert!(report().await["not_available"].is_string());
+    for route in ["premium", "m", "local"] {
+        let resp = reqwest::Client::new()
+            .post(g.chat_url())
+            .bearer_auth(&g.key)
+            .json(&json!({"model": route, "messages": common::user("hello there")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{route}");
+    }
+    let records = common::records(&g.gw, 3).await;
+    let on = |route: &str| records.iter().find(|r| r.route == route).unwrap();
+    let fell_back = on("premium");
+    assert_eq!(fell_back.attempts, 2);
+    assert_eq!(fell_back.model.as_deref(), Some("gpt-4o-mini"));
+    // Per token: gpt-4o-2024-08-06 $2.50 / $10 per 1M in / out, gpt-4o-mini $0.15 / $0.60.
+    let (input, output) = (fell_back.input_tokens, fell_back.output_tokens);
+    assert!(input > 0 && output > 0, "{fell_back:?}");
+    assert_eq!(fell_back.cost_nano_usd, Some(input * 150 + output * 600));
+    assert_eq!(
+        fell_back.first_choice_cost_nano_usd,
+        Some(input * 2_500 + output * 10_000)
+    );
+    let direct = on("m");
+    assert_eq!(direct.first_choice_cost_nano_usd, direct.cost_nano_usd);
+    // The first deployment of `local` has no price: nothing to compare with.
+    let local = on("local");
+    assert!(local.cost_nano_usd.is_some());
+    assert_eq!(local.first_choice_cost_nano_usd, None);
+
+    let k = report().await;
+    let saved = k["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "routing_savings")
+        .unwrap_or_else(|| panic!("{k}"));
+    assert_eq!(
+        saved["nano_usd"].as_i64(),
+        Some((input * 2_350 + output * 9_400) as i64),
+        "{k}"
+    );
+    assert!(
+        k["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == "priced_on_first_deployment" && i["value"] == "2"),
+        "{k}"
+    );
+}
+
+/// KPI 20: the last month complete by the window's end, its month-end forecast as the forecast
+/// report gave it at the end of the 14th, and what it cost — on constructed spend in October
+/// 2026 around the cut, the month's ends and another use case's.
+#[tokio::test]
+async fn forecast_accuracy_checks_the_forecast_the_report_gave_on_the_14th() {
+    use tollgate_store::LedgerQueries;
+    let t = |s: &str| tollgate_types::time::parse_rfc3339(s).unwrap();
+    let clock = tollgate_types::clock::Clock::manual(t("2026-10-14T23:59:59.999Z"));
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let api = planes::Http::new(&g.url);
+    let uc = g.use_case.id.clone();
+    const USD: u64 = 1_000_000_000;
+    let record = |at: &str, usd: u64, use_case: &str| tollgate_store::RequestRecord {
+        id: tollgate_store::new_id("rec"),
+        at: t(at),
+        key_id: "key_a".into(),
+        use_case_id: use_case.into(),
+        pod_id: g.use_case.pod_id.clone(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        status: 200,
+        outcome: "ok".into(),
+        cost_nano_usd: Some(usd * USD),
+        cost_split: [usd * USD, 0, 0, 0, 0],
+        price_source: "catalog:test".into(),
+        ..Default::default()
+    };
+    g.gw.store
+        .insert_records(&[
+            record("2026-09-30T23:59:59.999Z", 500, &uc),
+            record("2026-10-02T10:00:00Z", 30, &uc),
+            record("2026-10-10T12:00:00Z", 14, &uc),
+            record("2026-10-14T23:30:00Z", 7, &uc),
+            record("2026-10-15T00:00:00Z", 100, &uc),
+            record("2026-10-31T23:59:59.999Z", 9, &uc),
+            record("2026-11-01T00:00:00Z", 1_000, &uc),
+            record("2026-10-05T00:00:00Z", 4_000, "uc_someone_else"),
+        ])
+        .await
+        .unwrap();
+    // Before: $51 spent in October (30 + 14 + 7), $21 of it in the last 7 days (168 hours),
+    // 17 days (408 hours) left: 51 + 21 × 408 ÷ 168 = $102.
+    let (st, f) = api
+        .call(
+            Method::GET,
+            "/admin/v1/reports/forecast?by=use_case",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{f}");
+    let row = f["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["group"] == uc.as_str())
+        .unwrap_or_else(|| panic!("{f}"));
+    assert_eq!(row["forecast_nano_usd"].as_u64(), Some(102 * USD), "{f}");
+    assert_eq!(
+        (f["window_hours"].as_i64(), f["hours_left"].as_i64()),
+        (Some(168), Some(408))
+    );
+
+    // In November, October is the last complete month: it cost $160 (30 + 14 + 7 + 100 + 9).
+    clock.set(t("2026-11-10T08:00:00Z"));
+    let report = async |query: &str| {
+        let (st, r) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/kpis?use_case_id={uc}&{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        kpi(&r, "forecast_accuracy").clone()
+    };
+    let k = report("window=week").await;
+    let input = |k: &Value, name: &str| {
+        k["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .map(|i| i["value"].as_str().unwrap().to_string())
+    };
+    assert_eq!(input(&k, "month").as_deref(), Some("2026-10"), "{k}");
+    assert_eq!(input(&k, "forecast").as_deref(), Some("$102.00"), "{k}");
+    assert_eq!(input(&k, "actual").as_deref(), Some("$160.00"), "{k}");
+    assert_eq!(
+        input(&k, "spent_before_15th").as_deref(),
+        Some("$51.00"),
+        "{k}"
+    );
+    // |102 − 160| ÷ 160.
+    close(
+        k["values"][0]["value"].as_f64(),
+        58.0 / 160.0,
+        "forecast error",
+    );
+    // A window ending in October checks September, whose only spend came after its 15th.
+    let k = report("from=2026-10-01T00:00:00Z&to=2026-10-20T00:00:00Z").await;
+    assert_eq!(input(&k, "month").as_deref(), Some("2026-09"), "{k}");
+    assert!(
+        k["not_available"]
+            .as_str()
+            .unwrap()
+            .contains("before its 15th"),
+        "{k}"
+    );
+    // One ending exactly as November began has October complete; one in the last millisecond
+    // of October does not.
+    let k = report("from=2026-10-20T00:00:00Z&to=2026-11-01T00:00:00Z").await;
+    assert_eq!(input(&k, "month").as_deref(), Some("2026-10"), "{k}");
+    let k = report("from=2026-08-01T00:00:00Z&to=2026-08-20T00:00:00Z").await;
+    assert!(
+        k["not_available"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was spent in 2026-07"),
+        "{k}"
+    );
+}

@@ -12,6 +12,24 @@ use std::time::Duration;
 use tollgate_meter::Charge;
 use tollgate_store::{RequestRecord, new_id};
 
+/// What a request's tokens would have cost at the prices of its route's first deployment
+/// (KPI 19's routing savings): what it cost when that deployment answered; else its tokens
+/// priced there — whichever deployment or fallback route answered instead. `None` when the
+/// request is unpriced or that deployment is.
+fn first_choice_cost(
+    meter: &tollgate_meter::Meter,
+    route: usize,
+    last: Option<&crate::context::Attempt>,
+    cost: Option<u64>,
+    tokens: &tollgate_meter::Tokens,
+) -> Option<u64> {
+    let (last, cost) = (last?, cost?);
+    if last.route == route && last.deployment == 0 {
+        return Some(cost);
+    }
+    meter.cost_of(route, 0, tokens).map(|m| m.nanos())
+}
+
 impl Books {
     /// Settles the request's rate-limit and budget holds with what it cost, and queues its
     /// record (nothing for requests that were never admitted).
@@ -46,6 +64,8 @@ impl Books {
         let last = ctx.attempts.last();
         let deployment = last.map(|a| &self.config.routes[a.route].deployments[a.deployment]);
         let tokens = charge.map(|c| c.tokens).unwrap_or_default();
+        let cost = charge.and_then(|c| c.cost).map(|m| m.nanos());
+        let first_choice_cost_nano_usd = first_choice_cost(&self.meter, route, last, cost, &tokens);
         let elapsed_ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self.metrics
             .guard(&ctx.guard, outcome == "policy_violation");
@@ -111,7 +131,8 @@ impl Books {
             cache_write_tokens: tokens.cache_write,
             output_tokens: tokens.output,
             reasoning_tokens: tokens.reasoning,
-            cost_nano_usd: charge.and_then(|c| c.cost).map(|m| m.nanos()),
+            cost_nano_usd: cost,
+            first_choice_cost_nano_usd,
             price_source: charge.map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
             usage_source: match charge {
                 Some(c) if c.estimated => "estimated",

@@ -20,6 +20,7 @@
 pub mod catalog;
 pub mod cost;
 pub mod estimate;
+pub mod forecast;
 pub mod money;
 pub mod period;
 
@@ -325,6 +326,17 @@ impl Meter {
             .unwrap_or(Money::ZERO)
     }
 
+    /// What `tokens` cost on a deployment; `None` when it is unpriced. (KPI 19 prices a
+    /// request's tokens at its route's first deployment to measure what routing saved.)
+    pub fn cost_of(&self, route: usize, deployment: usize, tokens: &Tokens) -> Option<Money> {
+        match self.pricing(route, deployment) {
+            Pricing::Catalog { prices, .. } | Pricing::Override { prices, .. } => {
+                Some(cost(prices, tokens))
+            }
+            Pricing::Unpriced => None,
+        }
+    }
+
     /// The charge of `usage` on a deployment.
     pub fn charge(&self, route: usize, deployment: usize, usage: &Usage) -> Charge {
         let tokens = Tokens::from_usage(usage);
@@ -393,6 +405,17 @@ mod tests {
         let c3 = m.charge(0, 3, &usage);
         assert_eq!((c3.cost, c3.price_source.as_str()), (None, "unpriced"));
         assert_eq!(m.unpriced(), vec![(0, 3)]);
+        // The same tokens priced on each deployment, as KPI 19 prices a request's tokens on its
+        // route's first deployment: what a charge there would be, or nothing when unpriced.
+        for d in 0..4 {
+            assert_eq!(
+                m.cost_of(0, d, &c0.tokens),
+                m.charge(0, d, &usage).cost,
+                "{d}"
+            );
+        }
+        assert_eq!(m.cost_of(0, 3, &c0.tokens), None);
+        assert_eq!(m.cost_of(9, 0, &c0.tokens), None, "no such route");
 
         // Price points: what is paid and the list price it compares with.
         let p0 = m.price_point(0, 0).unwrap();

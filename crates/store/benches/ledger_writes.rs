@@ -33,6 +33,7 @@ fn records(n: usize, at: i64) -> Vec<RequestRecord> {
             output_tokens: 180,
             reasoning_tokens: 0,
             cost_nano_usd: Some(181_500),
+            first_choice_cost_nano_usd: None,
             price_source: "catalog:2026-11-29.2".into(),
             usage_source: "reported".into(),
             latency_ms: 850,

@@ -46,6 +46,7 @@ fn record(i: usize) -> RequestRecord {
         output_tokens: 150,
         reasoning_tokens: 0,
         cost_nano_usd: Some(150_000 + (i as u64 % 7) * 1000),
+        first_choice_cost_nano_usd: None,
         price_source: "catalog:bench".into(),
         usage_source: "reported".into(),
         latency_ms: 700,

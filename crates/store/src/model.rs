@@ -708,6 +708,12 @@ pub struct RequestRecord {
     pub reasoning_tokens: u64,
     /// Cost, nano-USD; `None` when unpriced.
     pub cost_nano_usd: Option<u64>,
+    /// What the same tokens would have cost at the prices of the route's first deployment
+    /// (the requested route's, whichever deployment or fallback answered), nano-USD: KPI 19's
+    /// routing savings. `None` when the request is unpriced, or that deployment is. Not covered
+    /// by the audit chain (derived from the config's prices, as the charge's split is not).
+    #[serde(default)]
+    pub first_choice_cost_nano_usd: Option<u64>,
     /// `catalog:<version>`, `override`, `unpriced`, or `none` (no usage).
     pub price_source: String,
     /// `reported` by the provider, `estimated`, or `none`.
@@ -987,6 +993,12 @@ pub struct KpiData {
     pub guard_flagged: u64,
     /// Requests that named a session.
     pub session_requests: u64,
+    /// Requests priced both where they went and at their route's first deployment's prices.
+    pub routing_priced: u64,
+    /// What those would have cost at the first deployments' prices, nano-USD.
+    pub first_choice_nano_usd: u64,
+    /// What those cost, nano-USD.
+    pub first_choice_paid_nano_usd: u64,
     /// Latency histogram (buckets of [`LATENCY_BOUNDS_MS`], then one unbounded).
     pub latency: Vec<u64>,
     /// Streams' time to first token, same buckets.

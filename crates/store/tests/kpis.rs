@@ -510,3 +510,80 @@ fn slo_targets_are_read_exactly_with_inclusive_bounds() {
         ["latency_p95_ms", "max_error_rate_pct", "objective_pct"]
     );
 }
+
+/// KPI 19's sums: requests priced both where they went and at their route's first deployment's
+/// prices, what they would have cost there and what they cost — over two batches into one hour,
+/// per scope; unpriced requests and evaluation traffic left out.
+#[tokio::test]
+async fn routing_savings_sum_the_requests_priced_both_ways() {
+    let s = store().await;
+    let rec = |uc: &'static str, pod: &'static str, cost: Option<u64>, first: Option<u64>| {
+        RequestRecord {
+            cost_nano_usd: cost,
+            first_choice_cost_nano_usd: first,
+            ..record(&R { uc, pod, ..BASE })
+        }
+    };
+    let eval = RequestRecord {
+        evaluation: true,
+        ..rec("uc_a", "pod_1", Some(10), Some(1_000))
+    };
+    let records = [
+        // A fallback to a cheaper deployment: 9,000 would have been 12,000.
+        rec("uc_a", "pod_1", Some(9_000), Some(12_000)),
+        // Answered where sent.
+        rec("uc_a", "pod_1", Some(500), Some(500)),
+        // A fallback to a dearer one.
+        rec("uc_a", "pod_1", Some(800), Some(300)),
+        // The first deployment unpriced; the request unpriced.
+        rec("uc_a", "pod_1", Some(70), None),
+        rec("uc_a", "pod_1", None, Some(40)),
+        eval,
+        rec("uc_b", "pod_2", Some(1), Some(5)),
+    ];
+    s.insert_records(&records[..2]).await.unwrap();
+    s.insert_records(&records[2..]).await.unwrap();
+    // The record keeps it.
+    let back = s.list_records(T0, T0 + HOUR, 100).await.unwrap();
+    assert_eq!(
+        back.iter()
+            .filter_map(|r| r.first_choice_cost_nano_usd)
+            .collect::<Vec<_>>()
+            .len(),
+        6
+    );
+    assert!(
+        back.iter()
+            .any(|r| r.first_choice_cost_nano_usd == Some(12_000))
+    );
+    let a = s
+        .kpi_data(&KpiScope::UseCase("uc_a".into()), T0, T0 + HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            a.routing_priced,
+            a.first_choice_nano_usd,
+            a.first_choice_paid_nano_usd
+        ),
+        (3, 12_800, 10_300)
+    );
+    let all = s
+        .kpi_data(&KpiScope::Portfolio, T0, T0 + HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            all.routing_priced,
+            all.first_choice_nano_usd,
+            all.first_choice_paid_nano_usd
+        ),
+        (4, 12_805, 10_301)
+    );
+    // The hour before holds none.
+    let before = s
+        .kpi_data(&KpiScope::Portfolio, T0 - HOUR, T0)
+        .await
+        .unwrap();
+    assert_eq!(before.routing_priced, 0);
+}

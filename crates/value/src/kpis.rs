@@ -90,8 +90,11 @@ pub struct Facts {
     /// Requests to models the catalog pairs with a cheaper candidate (premium).
     pub premium_requests: u64,
     /// Σ (what the requests would have cost on their route's first deployment − what they cost),
-    /// nano-USD; `None` when no request was routed elsewhere.
+    /// nano-USD, over the priced requests whose first deployment is priced too; `None` when
+    /// there were none.
     pub routing_savings_nano_usd: Option<i64>,
+    /// How many requests that sum rests on.
+    pub routing_priced: u64,
     /// Latency histogram: counts per bucket of [`LATENCY_BOUNDS_MS`] (and one more, unbounded).
     pub latency: Vec<u64>,
     /// Time-to-first-token histogram of streams, same buckets.
@@ -129,9 +132,9 @@ pub struct Facts {
     pub modelled_minutes_milli: u64,
     /// The scope's budgets in their current periods; `None` without one.
     pub budget: Option<BudgetBurn>,
-    /// The month-end forecast made mid-month and the month's actual spend (nano-USD), for the
-    /// last complete month in the window.
-    pub forecast: Option<(u64, u64)>,
+    /// The forecast accuracy's inputs: the last month complete by the window's end, its
+    /// month-end forecast as made on its 15th and what it cost; `None` when there is none.
+    pub forecast: Option<ForecastCheck>,
     /// 5-minute windows with traffic, and how many met the latency and error SLO; `None`
     /// without an SLO.
     pub slo_windows: Option<(u64, u64)>,
@@ -144,6 +147,19 @@ pub struct Facts {
     pub fairness_flags_per_release: Option<f64>,
     /// The scope's use cases.
     pub use_cases: Vec<UseCaseFacts>,
+}
+
+/// A month's month-end forecast beside what the month cost (KPI 20).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ForecastCheck {
+    /// The month, `2026-11`.
+    pub month: String,
+    /// What was spent in it before its 15th (what the forecast was made from), nano-USD.
+    pub spent_before_nano_usd: u64,
+    /// The month-end forecast as the forecast report gave it at the end of the 14th, nano-USD.
+    pub forecast_nano_usd: u64,
+    /// What the month cost, nano-USD.
+    pub actual_nano_usd: u64,
 }
 
 /// One value of a KPI.
@@ -753,7 +769,7 @@ fn cost_per_success(f: &Facts) -> Kpi {
 
 fn model_mix(f: &Facts) -> Kpi {
     let mut k = Kpi::new(19, "model_mix", "model mix, routing savings", "efficiency",
-        "requests to premium models ÷ requests; Σ (the route's first deployment's price − the price paid)")
+        "requests to premium models ÷ requests; Σ (what each request's tokens cost at its route's first deployment's prices − what it cost)")
         .input("premium_requests", f.premium_requests)
         .input("requests", f.requests)
         .basis(f.requests);
@@ -766,10 +782,12 @@ fn model_mix(f: &Facts) -> Kpi {
         "ratio",
     );
     match f.routing_savings_nano_usd {
-        Some(s) => k.money("routing_savings", i128::from(s)),
+        Some(s) => k
+            .input("priced_on_first_deployment", f.routing_priced)
+            .money("routing_savings", i128::from(s)),
         None => k.input(
             "routing_savings",
-            "n/a: not measured yet (what each request would have cost on its route's first deployment is not kept)",
+            "n/a: no request in the window was priced both where it went and on its route's first deployment",
         ),
     }
 }
@@ -780,17 +798,30 @@ fn forecast(f: &Facts) -> Kpi {
         "forecast_accuracy",
         "forecast accuracy",
         "FinOps",
-        "|forecast − actual| ÷ actual for the last complete month: the month-end forecast made on its 15th from the trailing rate",
+        "|forecast − actual| ÷ actual for the last month complete by the window's end: the month-end forecast the forecast report gave at the end of its 14th (spend so far + the last 7 days' hourly rate × the hours left)",
     );
-    match f.forecast {
-        None => k.na("not measured yet: month-end forecasts are not kept, so none can be checked"),
-        Some((_, 0)) => k.na("nothing was spent that month"),
-        Some((fc, actual)) => k
-            .input("forecast", usd(fc))
-            .input("actual", usd(actual))
-            .basis(1)
-            .value("error", fc.abs_diff(actual) as f64 / actual as f64, "ratio"),
+    let Some(c) = &f.forecast else {
+        return k.na("no complete month before the window's end");
+    };
+    let k = k.input("month", &c.month);
+    if c.actual_nano_usd == 0 {
+        return k.na(format!("nothing was spent in {}", c.month));
     }
+    if c.spent_before_nano_usd == 0 {
+        return k.na(format!(
+            "nothing was spent in {} before its 15th, so no forecast was made from it",
+            c.month
+        ));
+    }
+    k.input("spent_before_15th", usd(c.spent_before_nano_usd))
+        .input("forecast", usd(c.forecast_nano_usd))
+        .input("actual", usd(c.actual_nano_usd))
+        .basis(1)
+        .value(
+            "error",
+            c.forecast_nano_usd.abs_diff(c.actual_nano_usd) as f64 / c.actual_nano_usd as f64,
+            "ratio",
+        )
 }
 
 fn task_success(f: &Facts, outcome_events: u64) -> Kpi {

@@ -13,4 +13,4 @@ pub mod gates;
 pub mod kpis;
 pub mod portfolio;
 
-pub use kpis::{Facts, Kpi, Measure, UseCaseFacts, compute};
+pub use kpis::{Facts, ForecastCheck, Kpi, Measure, UseCaseFacts, compute};

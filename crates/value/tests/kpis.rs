@@ -6,7 +6,7 @@
 
 use tollgate_store::{OutcomeRollup, Stage, latency_bucket};
 use tollgate_value::kpis::{BudgetBurn, Retention};
-use tollgate_value::{Facts, Kpi, UseCaseFacts, compute};
+use tollgate_value::{Facts, ForecastCheck, Kpi, UseCaseFacts, compute};
 
 const DAY: i64 = 86_400_000;
 const USD: u64 = 1_000_000_000;
@@ -39,6 +39,7 @@ fn facts() -> Facts {
         cost_nano_usd: 50 * USD,
         premium_requests: 250,
         routing_savings_nano_usd: Some(5 * USD as i64),
+        routing_priced: 900,
         latency: hist(&[(100, 500), (300, 450), (2_000, 50)]),
         ttft: hist(&[(50, 380), (1_000, 20)]),
         active_users: 80,
@@ -83,7 +84,12 @@ fn facts() -> Facts {
             spent_nano_usd: 60 * USD,
             days_elapsed: 3.0,
         }),
-        forecast: Some((55 * USD, 50 * USD)),
+        forecast: Some(ForecastCheck {
+            month: "2026-11".into(),
+            spent_before_nano_usd: 20 * USD,
+            forecast_nano_usd: 55 * USD,
+            actual_nano_usd: 50 * USD,
+        }),
         slo_windows: Some((8_640, 8_208)),
         eval: Some(((90, 100), Some((80, 100)))),
         judge: Some((42.5, 50)),
@@ -448,6 +454,37 @@ fn k19_model_mix() {
     let f = facts();
     is(&f, 19, "premium_share", 0.25);
     is(&f, 19, "routing_savings", 5.0);
+    let k = kpi(&f, 19);
+    assert!(
+        k.inputs
+            .iter()
+            .any(|(n, v)| *n == "priced_on_first_deployment" && v == "900")
+    );
+    // A fallback to a dearer deployment is a negative saving, kept exact.
+    let dearer = Facts {
+        routing_savings_nano_usd: Some(-1_500_000_001),
+        ..f.clone()
+    };
+    let k = kpi(&dearer, 19);
+    let m = k
+        .values
+        .iter()
+        .find(|m| m.name == "routing_savings")
+        .unwrap();
+    assert_eq!(m.nano_usd, Some(-1_500_000_001));
+    // Nothing to price on the first deployments: the share stands, the savings are n/a.
+    let unpriced = Facts {
+        routing_savings_nano_usd: None,
+        ..f
+    };
+    let k = kpi(&unpriced, 19);
+    is(&unpriced, 19, "premium_share", 0.25);
+    assert!(k.values.iter().all(|m| m.name != "routing_savings"));
+    assert!(
+        k.inputs
+            .iter()
+            .any(|(n, v)| *n == "routing_savings" && v.starts_with("n/a"))
+    );
     na(&Facts::default(), 19, "no requests");
 }
 
@@ -456,22 +493,29 @@ fn k20_forecast_accuracy() {
     let f = facts();
     // |55 − 50| ÷ 50.
     is(&f, 20, "error", 0.1);
+    // Over the actual: |45 − 50| ÷ 50, the same error.
+    let under = |forecast: u64, spent_before: u64, actual: u64| Facts {
+        forecast: Some(ForecastCheck {
+            month: "2026-11".into(),
+            spent_before_nano_usd: spent_before,
+            forecast_nano_usd: forecast,
+            actual_nano_usd: actual,
+        }),
+        ..f.clone()
+    };
+    is(&under(45 * USD, 20 * USD, 50 * USD), 20, "error", 0.1);
+    is(&under(0, 1, 4), 20, "error", 1.0);
     na(
         &Facts {
             forecast: None,
             ..f.clone()
         },
         20,
-        "not measured yet",
+        "no complete month",
     );
-    na(
-        &Facts {
-            forecast: Some((5, 0)),
-            ..f
-        },
-        20,
-        "nothing was spent",
-    );
+    na(&under(5, 0, 0), 20, "nothing was spent in 2026-11");
+    // A use case that began after the 15th had no forecast made from its spend.
+    na(&under(0, 0, 50 * USD), 20, "before its 15th");
 }
 
 #[test]

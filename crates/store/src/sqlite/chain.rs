@@ -419,6 +419,7 @@ mod tests {
             output_tokens: 4,
             reasoning_tokens: 5,
             cost_nano_usd: Some(u64::MAX),
+            first_choice_cost_nano_usd: Some(9),
             price_source: "catalog:1".into(),
             usage_source: "reported".into(),
             latency_ms: 6,

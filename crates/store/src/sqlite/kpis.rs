@@ -54,8 +54,9 @@ static HOURLY_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
          ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
         cols.join(", "),
         vec!["?"; cols.len()].join(", "),
+        // Capped like the spend rollup's cost: sums of nano-USD stay integers at any volume.
         cols.iter()
-            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .map(|c| format!("{c} = MIN({c} + excluded.{c}, 9223372036854775807)"))
             .collect::<Vec<_>>()
             .join(", ")
     )
@@ -65,13 +66,13 @@ static HOURLY_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 #[derive(Default)]
 struct Hour {
     pod: String,
-    n: [u64; 9],
+    n: [u64; COUNTERS.len()],
     latency: [u64; BUCKETS],
     ttft: [u64; BUCKETS],
 }
 
 /// The counters of [`Hour::n`], in column order.
-const COUNTERS: [&str; 9] = [
+const COUNTERS: [&str; 12] = [
     "requests",
     "answered",
     "errors",
@@ -81,6 +82,9 @@ const COUNTERS: [&str; 9] = [
     "guard_blocked",
     "guard_flagged",
     "with_session",
+    "routing_priced",
+    "first_choice_nano_usd",
+    "first_choice_paid_nano_usd",
 ];
 
 /// Whether a record was answered (a 200 that ended well, or whose client left).
@@ -93,11 +97,16 @@ pub(crate) fn failed(r: &RequestRecord) -> bool {
     r.status >= 500 || r.status == 200 && !answered(r)
 }
 
-fn counters(r: &RequestRecord) -> [u64; 9] {
+fn counters(r: &RequestRecord) -> [u64; COUNTERS.len()] {
     let blocked = r.outcome == "policy_violation";
     // The guard's report lists findings with their action; a request with findings that was not
     // refused had something masked, hashed, tokenized or redacted.
     let flagged = !blocked && r.guard.as_deref().is_some_and(|g| g.contains("\"action\""));
+    // KPI 19: only requests priced both where they went and on the route's first deployment.
+    let (first, paid) = match (r.first_choice_cost_nano_usd, r.cost_nano_usd) {
+        (Some(first), Some(paid)) => (Some(first), paid),
+        _ => (None, 0),
+    };
     [
         1,
         u64::from(answered(r)),
@@ -108,6 +117,9 @@ fn counters(r: &RequestRecord) -> [u64; 9] {
         u64::from(blocked),
         u64::from(flagged),
         u64::from(r.session_hash.is_some()),
+        u64::from(first.is_some()),
+        first.unwrap_or(0),
+        paid,
     ]
 }
 
@@ -123,7 +135,7 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
         let h = hours.entry((r.at.div_euclid(HOUR_MS), uc)).or_default();
         h.pod.clone_from(&r.pod_id);
         for (k, v) in counters(r).into_iter().enumerate() {
-            h.n[k] += v;
+            h.n[k] = h.n[k].saturating_add(v);
         }
         h.latency[latency_bucket(r.latency_ms)] += 1;
         if let (true, Some(t)) = (r.stream, r.ttft_ms) {
@@ -265,7 +277,7 @@ impl KpiQueries for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         let g = |k: usize| -> R<u64> { Ok(u(row.try_get::<Option<i64>, _>(k)?.unwrap_or(0))) };
-        let mut n = [0u64; 9];
+        let mut n = [0u64; COUNTERS.len()];
         for (k, slot) in n.iter_mut().enumerate() {
             *slot = g(k)?;
         }
@@ -279,9 +291,13 @@ impl KpiQueries for SqliteStore {
             d.guard_blocked,
             d.guard_flagged,
             d.session_requests,
+            d.routing_priced,
+            d.first_choice_nano_usd,
+            d.first_choice_paid_nano_usd,
         ] = n;
-        d.latency = (0..BUCKETS).map(|k| g(9 + k)).collect::<R<_>>()?;
-        d.ttft = (0..BUCKETS).map(|k| g(9 + BUCKETS + k)).collect::<R<_>>()?;
+        let h = COUNTERS.len();
+        d.latency = (0..BUCKETS).map(|k| g(h + k)).collect::<R<_>>()?;
+        d.ttft = (0..BUCKETS).map(|k| g(h + BUCKETS + k)).collect::<R<_>>()?;
 
         let money = format!(
             "SELECT SUM(cost_nano_usd), SUM(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens + reasoning_tokens)

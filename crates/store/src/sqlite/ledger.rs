@@ -9,9 +9,9 @@ use crate::queries::LedgerQueries;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 
-const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref, session_hash, purpose, pattern";
-const PER_ROW: usize = 39;
-/// Rows per INSERT statement, largest first (39 binds each, well under SQLite's limit of 32,766).
+const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref, session_hash, purpose, pattern, first_choice_cost_nano_usd";
+const PER_ROW: usize = 40;
+/// Rows per INSERT statement, largest first (40 binds each, well under SQLite's limit of 32,766).
 /// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
 /// connection's prepared-statement cache instead of being prepared again for every odd batch size.
 const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
@@ -91,7 +91,8 @@ async fn insert_chunk(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
             } else {
                 "production"
             })
-            .bind(r.pattern.clone());
+            .bind(r.pattern.clone())
+            .bind(r.first_choice_cost_nano_usd.map(i));
     }
     q.execute(&mut *c).await?;
     Ok(())
@@ -287,6 +288,9 @@ pub(super) fn record(r: &sqlx::sqlite::SqliteRow) -> R<RequestRecord> {
         output_tokens: u(r.try_get("output_tokens")?),
         reasoning_tokens: u(r.try_get("reasoning_tokens")?),
         cost_nano_usd: r.try_get::<Option<i64>, _>("cost_nano_usd")?.map(u),
+        first_choice_cost_nano_usd: r
+            .try_get::<Option<i64>, _>("first_choice_cost_nano_usd")?
+            .map(u),
         price_source: r.try_get("price_source")?,
         usage_source: r.try_get("usage_source")?,
         latency_ms: u(r.try_get("latency_ms")?),

@@ -63,6 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0017_eval_schedules.sql"),
     ),
     (18, include_str!("../../migrations/sqlite/0018_gates.sql")),
+    (
+        19,
+        include_str!("../../migrations/sqlite/0019_routing_savings.sql"),
+    ),
 ];
 
 /// A SQLite store.
