@@ -84,6 +84,7 @@ routes:
   - name: claude-sonnet
     deployments:
       - {{ provider: sim-anthropic, model: claude-sonnet-4-5 }}
+    fallbacks: [claude-haiku]
   - name: chat-resilient
     deployments:
       - {{ provider: flaky, model: gpt-4o-mini }}

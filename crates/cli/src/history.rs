@@ -139,7 +139,9 @@ async fn write_within(
         ) else {
             continue;
         };
-        let deployment = &gw.config.routes[route].deployments[0];
+        // A route with a fallback route sees it answer now and then (KPI 19's routing savings:
+        // each request is also priced at its route's first deployment).
+        let fallback = gw.config.routes[route].fallbacks.first().copied();
         for day in 0..DAYS {
             // Weekends are quieter; use grows over the weeks.
             let weekday = (start.div_euclid(DAY_MS) + day + 4).rem_euclid(7);
@@ -160,7 +162,13 @@ async fn write_within(
                     total_tokens: usage.prompt_tokens + usage.completion_tokens,
                     ..usage
                 };
-                let charge = gw.books.meter.charge(route, 0, &usage);
+                let first_choice = gw.books.meter.charge(route, 0, &usage);
+                let served = match fallback {
+                    Some(fb) if rng.u8(0..100) < 4 => fb,
+                    _ => route,
+                };
+                let charge = gw.books.meter.charge(served, 0, &usage);
+                let deployment = &gw.config.routes[served].deployments[0];
                 let stream = rng.u8(0..100) < 40;
                 let roll = rng.u8(0..100);
                 let (status, outcome) = match roll {
@@ -185,17 +193,21 @@ async fn write_within(
                     provider: Some(gw.config.providers[deployment.provider].name.clone()),
                     model: Some(deployment.model.clone()),
                     stream,
-                    attempts: 1,
+                    attempts: if served == route { 1 } else { 2 },
                     status,
                     outcome: outcome.into(),
                     input_tokens: charge.tokens.input,
                     output_tokens: charge.tokens.output,
                     cost_nano_usd: charge.cost.map(|m| m.nanos()),
+                    first_choice_cost_nano_usd: charge
+                        .cost
+                        .and(first_choice.cost)
+                        .map(|m| m.nanos()),
                     price_source: charge.price_source.clone(),
                     usage_source: "reported".into(),
                     latency_ms: rng.u64(300..2_500),
                     ttft_ms: stream.then(|| rng.u64(150..600)),
-                    price_id: gw.books.meter.price_point(route, 0).map(|pp| pp.id.clone()),
+                    price_id: gw.books.meter.price_point(served, 0).map(|pp| pp.id.clone()),
                     cost_split: charge.split,
                     ..RequestRecord::default()
                 });
@@ -409,6 +421,13 @@ mod tests {
         assert_eq!(d.requests, h.requests);
         assert!(d.active_users > 100 && d.sessions > 1_000, "{d:?}");
         assert!(d.cost_nano_usd > 0);
+        // Every priced request is priced on its route's first deployment too; invoice
+        // extraction's falls back to Claude Haiku now and then, for less than Sonnet.
+        assert_eq!(d.routing_priced, d.requests);
+        assert!(
+            d.first_choice_nano_usd > d.first_choice_paid_nano_usd,
+            "{d:?}"
+        );
         let events: u64 = gw
             .store
             .outcome_rollups(0, i64::MAX)
