@@ -131,19 +131,47 @@ async fn pattern_or_404(gw: &Control, name: &str) -> Result<m::Pattern> {
     })
 }
 
+/// A page of the pattern library; pass `next` as `after` for the following page.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct PatternPage {
+    /// The patterns, by name.
+    pub items: Vec<PatternView>,
+    /// Cursor of the next page (the last pattern's name); `null` on the last.
+    pub next: Option<String>,
+}
+
 #[utoipa::path(get, path = "/admin/v1/patterns", tag = "patterns",
-    responses((status = 200, body = Vec<PatternView>), (status = 401, body = ErrorResponse)))]
-/// The pattern library: every pattern, its versions and labels (readable by everyone with a
-/// token: patterns are shared across pods).
-pub async fn list_patterns(State(gw): Gw, _p: Principal) -> Result<Json<Vec<PatternView>>> {
-    Ok(Json(
-        gw.store
-            .list_patterns()
-            .await?
-            .into_iter()
-            .map(view)
-            .collect(),
-    ))
+    params(("after" = Option<String>, Query, description = "cursor: the `next` of an earlier page", min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._-]+$"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = PatternPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// The pattern library by name, a page at a time: each pattern with its versions and labels
+/// (readable by everyone with a token: patterns are shared across pods).
+pub async fn list_patterns(
+    State(gw): Gw,
+    _p: Principal,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<PatternPage>> {
+    let after = q.get("after").cloned();
+    if let Some(a) = &after {
+        // A pattern's name: anything else was never a page's `next`.
+        slug_ok("after", a, 100).map_err(|_| {
+            ApiError::invalid(
+                "`after` must be the `next` of an earlier page (a pattern's name)",
+                Some("after".into()),
+            )
+        })?;
+    }
+    let page = gw
+        .store
+        .list_patterns_page(&PageRequest {
+            after,
+            limit: page_limit(&q, 0)?,
+        })
+        .await?;
+    Ok(Json(PatternPage {
+        items: page.items.into_iter().map(view).collect(),
+        next: page.next,
+    }))
 }
 
 #[utoipa::path(get, path = "/admin/v1/patterns/{name}", tag = "patterns", params(("name" = String, Path)),

@@ -180,7 +180,62 @@ async fn patterns_are_versioned_labelled_and_used_on_v1() {
         .call(Method::GET, "/admin/v1/patterns", &outsider, None)
         .await;
     assert_eq!(st, 200);
-    assert_eq!(list[0]["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["name"], "triage", "{list}");
+    assert_eq!(list["items"][0]["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(list["items"][0]["labels"]["production"], 1, "{list}");
+    assert_eq!(list["next"], Value::Null);
+
+    // A page at a time, by name, each with its own versions; a cursor that was never a
+    // `next`, or a page size out of range, is refused and named.
+    for name in ["zeta", "alpha", "mid.2", "mid-1"] {
+        assert_eq!(create(&builder, name).await.0, 201, "{name}");
+    }
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/admin/v1/patterns?limit=2&after={a}"),
+            None => "/admin/v1/patterns?limit=2".to_string(),
+        };
+        let (st, page) = api.call(Method::GET, &path, &outsider, None).await;
+        assert_eq!(st, 200, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        for p in items {
+            let n = p["name"].as_str().unwrap().to_string();
+            let want = if n == "triage" { 2 } else { 0 };
+            assert_eq!(p["versions"].as_array().unwrap().len(), want, "{p}");
+            names.push(n);
+        }
+        pages += 1;
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["alpha", "mid-1", "mid.2", "triage", "zeta"]);
+    assert_eq!(pages, 3);
+    for (query, param) in [
+        ("after=bad%20name", "after"),
+        ("after=", "after"),
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("page=2", "page"),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/patterns?{query}"),
+                &outsider,
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{query}: {v}");
+        if param != "page" {
+            assert_eq!(v["error"]["param"], param, "{query}: {v}");
+        }
+    }
 
     // On /v1: the rendered messages reach the model (the simulator echoes the last user message).
     let chat = |body: Value| {

@@ -636,6 +636,10 @@ pub trait PatternQueries {
     fn get_pattern(&self, name: &str) -> impl Future<Output = R<Pattern>> + Send;
     /// Every pattern with its versions and labels (what the data plane's snapshot holds).
     fn list_patterns(&self) -> impl Future<Output = R<Vec<Pattern>>> + Send;
+    /// A page of the library, by name: the patterns named after `req.after`, at most
+    /// `req.size()`, each with its versions and labels.
+    fn list_patterns_page(&self, req: &PageRequest)
+    -> impl Future<Output = R<Page<Pattern>>> + Send;
 }
 
 /// Scheduled evaluation runs.

@@ -2,11 +2,11 @@
 
 use super::{R, SqliteStore, audit};
 use crate::StoreError;
-use crate::model::{Pattern, PatternVersion};
+use crate::model::{Page, PageRequest, Pattern, PatternVersion};
 use crate::queries::PatternQueries;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 fn json(text: &str, what: &str) -> R<serde_json::Value> {
     serde_json::from_str(text)
@@ -26,52 +26,63 @@ fn version(r: &SqliteRow) -> R<PatternVersion> {
 }
 
 impl SqliteStore {
+    /// The patterns whose head rows are `heads` (in their order), with their versions and labels:
+    /// three queries, and each version and label matched to its pattern by name once.
+    async fn patterns_of(&self, heads: Vec<SqliteRow>) -> R<Vec<Pattern>> {
+        let names = heads
+            .iter()
+            .map(|h| h.try_get::<String, _>("name"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let filter = serde_json::to_string(&names)
+            .map_err(|e| StoreError::Backend(format!("pattern names: {e}")))?;
+        let mut versions: HashMap<String, Vec<PatternVersion>> = HashMap::new();
+        for v in sqlx::query(
+            "SELECT * FROM pattern_versions WHERE name IN (SELECT value FROM json_each(?1)) ORDER BY name, version",
+        )
+        .bind(&filter)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let v = version(&v)?;
+            versions.entry(v.name.clone()).or_default().push(v);
+        }
+        let mut labels: HashMap<String, BTreeMap<String, i64>> = HashMap::new();
+        for l in sqlx::query(
+            "SELECT name, label, version FROM pattern_labels WHERE name IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&filter)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            labels
+                .entry(l.try_get("name")?)
+                .or_default()
+                .insert(l.try_get("label")?, l.try_get("version")?);
+        }
+        heads
+            .iter()
+            .zip(names)
+            .map(|(h, name)| {
+                Ok(Pattern {
+                    versions: versions.remove(&name).unwrap_or_default(),
+                    labels: labels.remove(&name).unwrap_or_default(),
+                    pod_id: h.try_get("pod_id")?,
+                    description: h.try_get("description")?,
+                    created_at: h.try_get("created_at")?,
+                    created_by: h.try_get("created_by")?,
+                    name,
+                })
+            })
+            .collect()
+    }
+
     async fn patterns_where(&self, name: Option<&str>) -> R<Vec<Pattern>> {
         let heads =
             sqlx::query("SELECT * FROM patterns WHERE (?1 IS NULL OR name = ?1) ORDER BY name")
                 .bind(name)
                 .fetch_all(&self.pool)
                 .await?;
-        let versions = sqlx::query(
-            "SELECT * FROM pattern_versions WHERE (?1 IS NULL OR name = ?1) ORDER BY name, version",
-        )
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        let labels = sqlx::query(
-            "SELECT name, label, version FROM pattern_labels WHERE (?1 IS NULL OR name = ?1)",
-        )
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(heads.len());
-        for h in &heads {
-            let n: String = h.try_get("name")?;
-            let mut vs = Vec::new();
-            for v in versions
-                .iter()
-                .filter(|v| v.try_get::<String, _>("name").ok().as_ref() == Some(&n))
-            {
-                vs.push(version(v)?);
-            }
-            let mut ls = BTreeMap::new();
-            for l in labels
-                .iter()
-                .filter(|l| l.try_get::<String, _>("name").ok().as_ref() == Some(&n))
-            {
-                ls.insert(l.try_get("label")?, l.try_get("version")?);
-            }
-            out.push(Pattern {
-                name: n,
-                pod_id: h.try_get("pod_id")?,
-                description: h.try_get("description")?,
-                created_at: h.try_get("created_at")?,
-                created_by: h.try_get("created_by")?,
-                versions: vs,
-                labels: ls,
-            });
-        }
-        Ok(out)
+        self.patterns_of(heads).await
     }
 }
 
@@ -199,5 +210,17 @@ impl PatternQueries for SqliteStore {
 
     async fn list_patterns(&self) -> R<Vec<Pattern>> {
         self.patterns_where(None).await
+    }
+
+    async fn list_patterns_page(&self, req: &PageRequest) -> R<Page<Pattern>> {
+        let size = req.size();
+        let heads = sqlx::query("SELECT * FROM patterns WHERE name > ?1 ORDER BY name LIMIT ?2")
+            .bind(req.after.clone().unwrap_or_default())
+            .bind(i64::from(size) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(super::page(self.patterns_of(heads).await?, size, |p| {
+            p.name.clone()
+        }))
     }
 }
