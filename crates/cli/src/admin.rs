@@ -535,7 +535,7 @@ pub async fn pods(conn: Conn, cmd: Pods) -> anyhow::Result<()> {
         ),
         Pods::Get { id } => c.show(&c.get(&format!("/pods/{id}")).await?, &cols),
         Pods::Members { id } => c.show(
-            &c.get(&format!("/pods/{id}/members")).await?,
+            &c.list(&format!("/pods/{id}/members")).await?,
             &["user_id", "role", "since"],
         ),
         Pods::AddMember { pod, user, role } => {

@@ -207,7 +207,11 @@ async fn write_within(
                     usage_source: "reported".into(),
                     latency_ms: rng.u64(300..2_500),
                     ttft_ms: stream.then(|| rng.u64(150..600)),
-                    price_id: gw.books.meter.price_point(served, 0).map(|pp| pp.id.clone()),
+                    price_id: gw
+                        .books
+                        .meter
+                        .price_point(served, 0)
+                        .map(|pp| pp.id.clone()),
                     cost_split: charge.split,
                     ..RequestRecord::default()
                 });

@@ -413,6 +413,7 @@ page!(UseCasePage, UseCase);
 page!(KeyPage, Key);
 page!(TokenPage, Token);
 page!(BudgetPage, Budget);
+page!(MemberPage, Member);
 
 /// `POST /pods`.
 #[derive(Debug, Deserialize, ToSchema)]

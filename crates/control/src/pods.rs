@@ -150,23 +150,20 @@ pub async fn update_pod(
     }
 }
 
-#[utoipa::path(get, path = "/admin/v1/pods/{id}/members", tag = "pods", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<Member>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
-/// Members of a pod.
+#[utoipa::path(get, path = "/admin/v1/pods/{id}/members", tag = "pods",
+    params(("id" = String, Path), ("after" = Option<String>, Query, description = "cursor: the `next` of an earlier page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = MemberPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// Members of a pod, a page at a time by user id.
 pub async fn list_members(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<Member>>> {
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<MemberPage>> {
+    let page = list_query(&q, "usr")?;
     readable_pod(&gw, &p, &id).await?;
-    Ok(Json(
-        gw.store
-            .list_members(&id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    Ok(Json(gw.store.list_members_page(&id, &page).await?.into()))
 }
 
 #[utoipa::path(put, path = "/admin/v1/pods/{id}/members/{user_id}", tag = "pods", params(("id" = String, Path), ("user_id" = String, Path)), request_body = SetMember,

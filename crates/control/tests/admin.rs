@@ -4038,3 +4038,78 @@ async fn a_use_cases_runs_are_read_page_by_page() {
         );
     }
 }
+
+/// A pod's members are read a page at a time by user id: every member once, each page at most
+/// `limit`, only that pod's; a cursor that was never a `next` is refused and named.
+#[tokio::test]
+async fn a_pods_members_are_read_page_by_page() {
+    let api = Api::new(CONFIG).await;
+    let org = org(&api).await;
+    let (a, b) = (&org.pods[0], &org.pods[1]);
+    let admin = api.admin.clone();
+    let read = async |pod: &str, limit: usize| {
+        let mut seen: Vec<String> = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let path = match &after {
+                Some(x) => format!("/admin/v1/pods/{pod}/members?limit={limit}&after={x}"),
+                None => format!("/admin/v1/pods/{pod}/members?limit={limit}"),
+            };
+            let (st, v) = api.call(Method::GET, &path, &admin, None).await;
+            assert_eq!(st, StatusCode::OK, "{path}: {v}");
+            let items = v["items"].as_array().unwrap();
+            assert!(items.len() <= limit, "{v}");
+            for m in items {
+                assert_eq!(m["pod_id"], pod, "{v}");
+                seen.push(m["user_id"].as_str().unwrap().to_string());
+            }
+            pages += 1;
+            match v["next"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => return (seen, pages),
+            }
+        }
+    };
+    // Pod A: the five pod roles and the newcomer, by user id.
+    let want: Vec<&String> = org
+        .tokens
+        .iter()
+        .skip(1)
+        .zip(&org.user_ids)
+        .filter(|((who, _), _)| {
+            matches!(
+                who,
+                Who::Lead | Who::Builder | Who::DomainExpert | Who::Analyst | Who::Viewer
+            )
+        })
+        .map(|(_, u)| u)
+        .collect();
+    assert_eq!(want.len(), 5);
+    let (seen, pages) = read(a, 4).await;
+    assert_eq!(pages, 2);
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "by user id");
+    assert!(seen.contains(&org.newcomer));
+    assert!(want.iter().all(|u| seen.contains(u)), "{seen:?}");
+    let (seen_b, pages_b) = read(b, 4).await;
+    assert_eq!((seen_b, pages_b), (vec![org.newcomer.clone()], 1));
+    for (query, param) in [
+        (format!("after={a}"), "after"),
+        ("after=usr_x".to_string(), "after"),
+        ("limit=0".to_string(), "limit"),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/pods/{a}/members?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{query}: {v}");
+        assert_eq!(v["error"]["param"], param, "{query}: {v}");
+    }
+}

@@ -158,6 +158,12 @@ pub trait UserQueries {
     ) -> impl Future<Output = R<()>> + Send;
     /// Members of a pod.
     fn list_members(&self, pod_id: &str) -> impl Future<Output = R<Vec<Membership>>> + Send;
+    /// A page of a pod's members, by user id: those after `req.after`, at most `req.size()`.
+    fn list_members_page(
+        &self,
+        pod_id: &str,
+        req: &PageRequest,
+    ) -> impl Future<Output = R<Page<Membership>>> + Send;
     /// Pods a user belongs to.
     fn memberships_of(&self, user_id: &str) -> impl Future<Output = R<Vec<Membership>>> + Send;
 }
@@ -638,8 +644,10 @@ pub trait PatternQueries {
     fn list_patterns(&self) -> impl Future<Output = R<Vec<Pattern>>> + Send;
     /// A page of the library, by name: the patterns named after `req.after`, at most
     /// `req.size()`, each with its versions and labels.
-    fn list_patterns_page(&self, req: &PageRequest)
-    -> impl Future<Output = R<Page<Pattern>>> + Send;
+    fn list_patterns_page(
+        &self,
+        req: &PageRequest,
+    ) -> impl Future<Output = R<Page<Pattern>>> + Send;
 }
 
 /// Scheduled evaluation runs.

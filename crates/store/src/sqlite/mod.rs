@@ -701,6 +701,20 @@ impl UserQueries for SqliteStore {
         rows.iter().map(membership).collect()
     }
 
+    async fn list_members_page(&self, pod_id: &str, req: &PageRequest) -> R<Page<Membership>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM memberships WHERE pod_id = ?1 AND user_id > ?2 ORDER BY user_id LIMIT ?3",
+        )
+        .bind(pod_id)
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(membership).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |m| m.user_id.clone()))
+    }
+
     async fn memberships_of(&self, user_id: &str) -> R<Vec<Membership>> {
         let rows = sqlx::query("SELECT * FROM memberships WHERE user_id = ? ORDER BY pod_id")
             .bind(user_id)
