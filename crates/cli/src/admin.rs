@@ -912,7 +912,7 @@ pub async fn policies(conn: Conn, cmd: Policies) -> anyhow::Result<()> {
             }
         }
         Policies::Versions { use_case } => {
-            let v = c.get(&format!("{}/versions", path(&use_case))).await?;
+            let v = c.list(&format!("{}/versions", path(&use_case))).await?;
             c.show(
                 &v,
                 &["version", "source", "created_at", "created_by", "note"],

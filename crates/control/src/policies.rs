@@ -138,17 +138,44 @@ fn note_ok(note: Option<String>) -> Result<String> {
     Ok(note)
 }
 
+/// A page of a policy's versions; pass `next` as `after` for the following page.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyPage {
+    /// The versions, oldest first.
+    pub items: Vec<PolicyView>,
+    /// Cursor of the next page (the last version's number); `null` on the last.
+    pub next: Option<String>,
+}
+
+/// A page of the versions of scope `scope_id` (`""`: the org default), served as `scope`.
+async fn versions_page(
+    gw: &Control,
+    q: &HashMap<String, String>,
+    scope: &str,
+    scope_id: &str,
+) -> Result<PolicyPage> {
+    let after = whole_number(q, "after", 0, i64::MAX)?.unwrap_or(0);
+    let page = gw
+        .store
+        .policy_versions_page(scope_id, after, page_limit(q, 0)?)
+        .await?;
+    Ok(PolicyPage {
+        items: history(scope, page.items)?,
+        next: page.next,
+    })
+}
+
 #[utoipa::path(get, path = "/admin/v1/policies/default/versions", tag = "policies",
-    responses((status = 200, body = Vec<PolicyView>), (status = 401, body = ErrorResponse)))]
-/// Every version of the org default policy, oldest first.
+    params(("after" = Option<i64>, Query, minimum = 0, description = "cursor: the `next` of an earlier page (a version number)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = PolicyPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse)))]
+/// The versions of the org default policy, oldest first, a page at a time.
 pub async fn default_policy_versions(
     State(gw): Gw,
     _p: Principal,
-) -> Result<Json<Vec<PolicyView>>> {
-    Ok(Json(history(
-        "default",
-        gw.store.policy_versions("").await?,
-    )?))
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<PolicyPage>> {
+    Ok(Json(versions_page(&gw, &q, "default", "").await?))
 }
 
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/policy", tag = "policies", params(("id" = String, Path)),
@@ -228,17 +255,18 @@ pub async fn delete_use_case_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/policy/versions", tag = "policies", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<PolicyView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
-/// Every version of a use case's own policy, oldest first (`source: removed` for a removal).
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/policy/versions", tag = "policies",
+    params(("id" = String, Path), ("after" = Option<i64>, Query, minimum = 0, description = "cursor: the `next` of an earlier page (a version number)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = PolicyPage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The versions of a use case's own policy, oldest first, a page at a time (`source: removed`
+/// for a removal).
 pub async fn use_case_policy_versions(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<PolicyView>>> {
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<PolicyPage>> {
     let uc = readable_use_case(&gw, &p, &id).await?;
-    Ok(Json(history(
-        &uc.id,
-        gw.store.policy_versions(&uc.id).await?,
-    )?))
+    Ok(Json(versions_page(&gw, &q, &uc.id, &uc.id).await?))
 }

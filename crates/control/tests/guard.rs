@@ -530,12 +530,49 @@ async fn who_may_read_and_write_policies_and_what_is_kept() {
             None,
         )
         .await;
-    let versions = versions.as_array().unwrap();
+    assert_eq!(versions["next"], Value::Null, "{versions}");
+    let versions = versions["items"].as_array().unwrap();
     let numbers: Vec<i64> = versions
         .iter()
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, (1..=numbers.len() as i64).collect::<Vec<_>>());
+    assert!(numbers.len() > 4, "{numbers:?}");
+    // Read a page at a time: the same versions, in order, each page at most `limit`.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let path = match &after {
+            Some(a) => format!("/admin/v1/use-cases/{uc_a}/policy/versions?limit=2&after={a}"),
+            None => format!("/admin/v1/use-cases/{uc_a}/policy/versions?limit=2"),
+        };
+        let (st, page) = api.call(M::GET, &path, &admin, None).await;
+        assert_eq!(st, 200, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        paged.extend(items.iter().map(|v| v["version"].as_i64().unwrap()));
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, numbers);
+    for (query, param) in [
+        ("after=-1", "after"),
+        ("after=v2", "after"),
+        ("limit=0", "limit"),
+    ] {
+        let (st, v) = api
+            .call(
+                M::GET,
+                &format!("/admin/v1/policies/default/versions?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{query}: {v}");
+        assert_eq!(v["error"]["param"], param, "{query}: {v}");
+    }
     assert_eq!(versions.last().unwrap()["source"], "removed");
     assert!(
         versions.iter().any(|v| v["created_by"] != "admin"),

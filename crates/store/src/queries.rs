@@ -359,9 +359,14 @@ pub trait PolicyQueries {
     ) -> impl Future<Output = R<PolicyVersion>> + Send;
     /// The newest version of every scope that has a document in force (the data plane's snapshot).
     fn current_policies(&self) -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
-    /// Every version of `scope_id`'s policy, oldest first.
-    fn policy_versions(&self, scope_id: &str)
-    -> impl Future<Output = R<Vec<PolicyVersion>>> + Send;
+    /// A page of `scope_id`'s policy versions, oldest first: those after version `after`, at
+    /// most `limit` (0: the default page size).
+    fn policy_versions_page(
+        &self,
+        scope_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = R<Page<PolicyVersion>>> + Send;
     /// The newest version of `scope_id`'s policy (a removal too), if it has any: one row, however
     /// long the history.
     fn latest_policy(

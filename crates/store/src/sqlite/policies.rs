@@ -2,7 +2,7 @@
 
 use super::{R, SqliteStore, audit};
 use crate::StoreError;
-use crate::model::PolicyVersion;
+use crate::model::{Page, PageRequest, PolicyVersion};
 use crate::queries::PolicyQueries;
 use sqlx::{Row, SqliteConnection};
 
@@ -97,12 +97,23 @@ impl PolicyQueries for SqliteStore {
         rows.iter().map(version).collect()
     }
 
-    async fn policy_versions(&self, scope_id: &str) -> R<Vec<PolicyVersion>> {
-        let rows = sqlx::query("SELECT * FROM policies WHERE scope_id = ? ORDER BY version")
-            .bind(scope_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(version).collect()
+    async fn policy_versions_page(
+        &self,
+        scope_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> R<Page<PolicyVersion>> {
+        let size = PageRequest { after: None, limit }.size();
+        let rows = sqlx::query(
+            "SELECT * FROM policies WHERE scope_id = ?1 AND version > ?2 ORDER BY version LIMIT ?3",
+        )
+        .bind(scope_id)
+        .bind(after)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(version).collect::<R<Vec<_>>>()?;
+        Ok(super::page(items, size, |v| v.version.to_string()))
     }
 
     async fn latest_policy(&self, scope_id: &str) -> R<Option<PolicyVersion>> {
