@@ -444,7 +444,7 @@ impl Client {
     }
 
     /// Follows `next` cursors and returns every item.
-    async fn list(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn list(&self, path: &str) -> anyhow::Result<Value> {
         let mut items = Vec::new();
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut page = self.get(&format!("{path}{sep}limit=200")).await?;
@@ -452,8 +452,9 @@ impl Client {
             items.extend(page["items"].as_array().cloned().unwrap_or_default());
             match page["next"].as_str() {
                 Some(next) => {
+                    // A cursor may be a name (patterns, suites): sent percent-encoded.
                     page = self
-                        .get(&format!("{path}{sep}limit=200&after={next}"))
+                        .get(&format!("{path}{sep}limit=200&after={}", enc(next)))
                         .await?
                 }
                 None => break,
@@ -1381,6 +1382,19 @@ pub(crate) fn terminal_safe(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A path segment or query value, percent-encoded.
+pub(crate) fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

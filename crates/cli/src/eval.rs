@@ -7,7 +7,7 @@
 //! otherwise), prints the matrix and writes JSON and JUnit XML when asked. Exit codes: 0 when
 //! the pass rate reaches the suite's, 100 when it does not, 1 when the run could not be done.
 
-use crate::admin::{Client, Conn};
+use crate::admin::{Client, Conn, enc};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
@@ -165,7 +165,7 @@ pub async fn eval(conn: Conn, cmd: Eval) -> anyhow::Result<i32> {
         }
         Eval::Suites { use_case } => {
             let v = c
-                .get(&format!("/use-cases/{}/suites", enc(&use_case)))
+                .list(&format!("/use-cases/{}/suites", enc(&use_case)))
                 .await?;
             c.show(
                 &v,
@@ -490,17 +490,4 @@ fn finish(
     } else {
         EXIT_BELOW_THRESHOLD
     })
-}
-
-/// A path segment, percent-encoded.
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

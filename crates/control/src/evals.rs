@@ -446,22 +446,51 @@ pub async fn put_suite(
     Ok(Json(view))
 }
 
+/// A page of a use case's suites; pass `next` as `after` for the following page.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SuitePage {
+    /// The latest version of each suite, by name.
+    pub items: Vec<SuiteView>,
+    /// Cursor of the next page (the last suite's name); `null` on the last.
+    pub next: Option<String>,
+}
+
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/suites", tag = "evaluations",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Vec<SuiteView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
-/// The latest version of each of a use case's suites.
+    params(("id" = String, Path), ("after" = Option<String>, Query, min_length = 1, max_length = 100, description = "cursor: the `next` of an earlier page (a suite's name)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = SuitePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The latest version of each of a use case's suites, by name, a page at a time.
 pub async fn list_suites(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<SuiteView>>> {
-    let uc = readable_use_case(&gw, &p, &id).await?;
-    let mut out = Vec::new();
-    for v in gw.store.list_suites(&uc.id).await? {
-        let s = stored(&v)?;
-        out.push(suite_view(v, &s, false));
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<SuitePage>> {
+    let after = q.get("after").cloned();
+    if let Some(a) = &after {
+        // A suite's name: anything else was never a page's `next`.
+        name_ok("after", a).map_err(|_| {
+            ApiError::invalid(
+                "`after` must be the `next` of an earlier page (a suite's name)",
+                Some("after".into()),
+            )
+        })?;
     }
-    Ok(Json(out))
+    let limit = page_limit(&q, 0)?;
+    let uc = readable_use_case(&gw, &p, &id).await?;
+    let page = gw
+        .store
+        .list_suites_page(&uc.id, &PageRequest { after, limit })
+        .await?;
+    let mut items = Vec::new();
+    for v in page.items {
+        let s = stored(&v)?;
+        items.push(suite_view(v, &s, false));
+    }
+    Ok(Json(SuitePage {
+        items,
+        next: page.next,
+    }))
 }
 
 /// `GET /use-cases/{id}/suites/{name}` options.

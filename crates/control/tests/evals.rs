@@ -272,9 +272,54 @@ async fn suites_are_versioned_checked_and_role_bound() {
             None,
         )
         .await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    assert_eq!(list[0]["version"], 2);
-    assert!(list[0].get("document").is_none());
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"][0]["version"], 2);
+    assert!(list["items"][0].get("document").is_none());
+    assert_eq!(list["next"], Value::Null);
+
+    // Read a page at a time, by name; a cursor that cannot be a suite's name is refused.
+    for name in ["zeta", "alpha suite"] {
+        let (st, v) = w.put_suite(&w.builder, name, suite()).await;
+        assert_eq!(st, 200, "{name}: {v}");
+        assert_eq!(v["created"], true, "{name}: {v}");
+    }
+    let (mut names, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &after {
+            Some(a) => format!(
+                "/admin/v1/use-cases/{}/suites?limit=2&after={}",
+                w.uc,
+                a.replace(' ', "%20")
+            ),
+            None => format!("/admin/v1/use-cases/{}/suites?limit=2", w.uc),
+        };
+        let (st, page) = w.call(Method::GET, &path, &w.viewer, None).await;
+        assert_eq!(st, 200, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        names.extend(
+            items
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_string()),
+        );
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["alpha suite", "support", "zeta"]);
+    for (query, param) in [("after=", "after"), ("limit=201", "limit")] {
+        let (st, v) = w
+            .call(
+                Method::GET,
+                &format!("/admin/v1/use-cases/{}/suites?{query}", w.uc),
+                &w.viewer,
+                None,
+            )
+            .await;
+        assert_eq!(st, 400, "{query}: {v}");
+        assert_eq!(v["error"]["param"], param, "{query}: {v}");
+    }
 
     // Mistakes come back with their paths; a route the use case may not call is one.
     let mut bad = suite();

@@ -560,6 +560,12 @@ pub trait EvalQueries {
     ) -> impl Future<Output = R<SuiteVersion>> + Send;
     /// The latest version of every suite of a use case, by name.
     fn list_suites(&self, use_case_id: &str) -> impl Future<Output = R<Vec<SuiteVersion>>> + Send;
+    /// A page of them: the suites named after `req.after`, at most `req.size()`.
+    fn list_suites_page(
+        &self,
+        use_case_id: &str,
+        req: &PageRequest,
+    ) -> impl Future<Output = R<Page<SuiteVersion>>> + Send;
     /// Records a run that starts (audited as `eval.start`).
     fn create_run(&self, actor: &str, run: &EvalRun) -> impl Future<Output = R<()>> + Send;
     /// Updates a running run's counts.

@@ -2,7 +2,7 @@
 
 use super::{R, SqliteStore, audit};
 use crate::StoreError;
-use crate::model::{EvalRun, FairnessRun, SuiteVersion};
+use crate::model::{EvalRun, FairnessRun, Page, PageRequest, SuiteVersion};
 use crate::queries::{EvalQueries, FairnessQueries};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -169,6 +169,28 @@ impl EvalQueries for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(suite).collect()
+    }
+
+    async fn list_suites_page(
+        &self,
+        use_case_id: &str,
+        req: &PageRequest,
+    ) -> R<Page<SuiteVersion>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT s.* FROM eval_suites s
+             JOIN (SELECT name, MAX(version) AS v FROM eval_suites
+                   WHERE use_case_id = ?1 AND name > ?2 GROUP BY name) l
+               ON l.name = s.name AND l.v = s.version
+             WHERE s.use_case_id = ?1 ORDER BY s.name LIMIT ?3",
+        )
+        .bind(use_case_id)
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(suite).collect::<R<Vec<_>>>()?;
+        Ok(super::page(items, size, |s| s.name.clone()))
     }
 
     async fn create_run(&self, actor: &str, r: &EvalRun) -> R<()> {
