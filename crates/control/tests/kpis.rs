@@ -38,6 +38,14 @@ fn kpi<'a>(report: &'a Value, id: &str) -> &'a Value {
         .unwrap()
 }
 
+/// A use case's KPI report for `query` (`window=day`, `from=…&to=…`), which must be a 200.
+async fn use_case_kpis(api: &planes::Http, admin: &str, uc: &str, query: &str) -> Value {
+    let path = format!("/admin/v1/kpis?use_case_id={uc}&{query}");
+    let (st, r) = api.call(Method::GET, &path, admin, None).await;
+    assert_eq!(st, 200, "{path}: {r}");
+    r
+}
+
 fn close(got: Option<f64>, want: f64, what: &str) {
     let got = got.unwrap_or_else(|| panic!("{what}: no value"));
     assert!((got - want).abs() < 1e-9, "{what}: {got} ≠ {want}");
@@ -742,15 +750,7 @@ routes:
     }
     g.gw.books.ledger.written_at_least(4).await;
     let api = planes::Http::new(&g.url);
-    let (st, r) = api
-        .call(
-            Method::GET,
-            &format!("/admin/v1/kpis?use_case_id={}&window=day", g.use_case.id),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(st, 200, "{r}");
+    let r = use_case_kpis(&api, &admin, &g.use_case.id, "window=day").await;
     // gpt-4o has a cheaper candidate (gpt-4o-mini) in the catalog: 1 of 4 requests.
     close(
         value(&r, "model_mix", "premium_share"),
@@ -790,15 +790,7 @@ routes:
     let (g, admin) = planes::serve(&yaml).await;
     let api = planes::Http::new(&g.url);
     let report = async || {
-        let (st, r) = api
-            .call(
-                Method::GET,
-                &format!("/admin/v1/kpis?use_case_id={}&window=day", g.use_case.id),
-                &admin,
-                None,
-            )
-            .await;
-        assert_eq!(st, 200, "{r}");
+        let r = use_case_kpis(&api, &admin, &g.use_case.id, "window=day").await;
         kpi(&r, "model_mix").clone()
     };
     // No traffic: n/a.
@@ -922,15 +914,7 @@ async fn forecast_accuracy_checks_the_forecast_the_report_gave_on_the_14th() {
     // In November, October is the last complete month: it cost $160 (30 + 14 + 7 + 100 + 9).
     clock.set(t("2026-11-10T08:00:00Z"));
     let report = async |query: &str| {
-        let (st, r) = api
-            .call(
-                Method::GET,
-                &format!("/admin/v1/kpis?use_case_id={uc}&{query}"),
-                &admin,
-                None,
-            )
-            .await;
-        assert_eq!(st, 200, "{r}");
+        let r = use_case_kpis(&api, &admin, &uc, query).await;
         kpi(&r, "forecast_accuracy").clone()
     };
     let k = report("window=week").await;
