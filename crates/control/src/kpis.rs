@@ -229,17 +229,16 @@ pub(crate) async fn facts(
         });
     }
     // Requests to models the catalog pairs with a cheaper one (what cost advice calls premium).
-    let mut premium_requests = 0;
-    for (uc, model, t) in gw.store.spend_by_use_case_and_model(h0, h1, None).await? {
-        if ids.contains_key(uc.as_str())
-            && gw
-                .catalog
-                .lookup(&model)
+    // Counted over the scope's production requests, like the share's denominator.
+    let premium_requests = d
+        .requests_by_model
+        .iter()
+        .filter(|(model, _)| {
+            gw.catalog
+                .lookup(model)
                 .is_some_and(|e| e.cheaper.is_some())
-        {
-            premium_requests += t.requests;
-        }
-    }
+        })
+        .fold(0u64, |n, (_, r)| n.saturating_add(*r));
     // The budgets on the scope itself, in their current periods.
     let now = gw.clock.now_ms();
     let mut budget: Option<BudgetBurn> = None;

@@ -466,6 +466,13 @@ async fn a_run_goes_through_the_gateway_as_evaluation_and_repeats_exactly() {
             .await
             .unwrap();
     assert_eq!(kpi.requests, 0, "evaluation stays out of production KPIs");
+    // Its money, tokens and models too (the run cost something), so that cost per request,
+    // cost per outcome, ROI and the premium share rest on production traffic alone.
+    assert_eq!(
+        (kpi.cost_nano_usd, kpi.tokens, kpi.requests_by_model.len()),
+        (0, 0, 0),
+        "evaluation spend stays out of production KPIs"
+    );
     // The audit trail has the run's start and end.
     let (_, audit) = w
         .call(Method::GET, "/admin/v1/audit?limit=200", &w.admin, None)

@@ -1003,10 +1003,12 @@ pub struct KpiData {
     pub latency: Vec<u64>,
     /// Streams' time to first token, same buckets.
     pub ttft: Vec<u64>,
-    /// Cost, nano-USD.
+    /// Cost, nano-USD (what production keys spent: evaluation runs are left out).
     pub cost_nano_usd: u64,
-    /// Tokens of every kind.
+    /// Tokens of every kind (production keys).
     pub tokens: u64,
+    /// Requests per model served (production keys), by model name.
+    pub requests_by_model: Vec<(String, u64)>,
     /// Distinct end users in the window.
     pub active_users: u64,
     /// Distinct end users in the window's last 7 days.

@@ -299,18 +299,34 @@ impl KpiQueries for SqliteStore {
         d.latency = (0..BUCKETS).map(|k| g(h + k)).collect::<R<_>>()?;
         d.ttft = (0..BUCKETS).map(|k| g(h + BUCKETS + k)).collect::<R<_>>()?;
 
+        // Money, tokens and requests per model from the spend rollup, with what evaluation keys
+        // spent left out as the KPI rollup leaves their requests out: every ratio then has its
+        // numerator and denominator from the same production traffic.
         let money = format!(
-            "SELECT SUM(cost_nano_usd), SUM(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens + reasoning_tokens)
-             FROM rollups_hourly WHERE {filter} AND hour >= ?2 AND hour < ?3"
+            "SELECT model, SUM(requests), SUM(cost_nano_usd),
+                    SUM(input_tokens + cached_input_tokens + cache_write_tokens + output_tokens + reasoning_tokens)
+             FROM rollups_hourly WHERE {filter} AND hour >= ?2 AND hour < ?3
+               AND key_id NOT IN (SELECT id FROM api_keys WHERE purpose = 'evaluation')
+             GROUP BY model ORDER BY model"
         );
-        let row = sqlx::query(AssertSqlSafe(money))
+        let rows = sqlx::query(AssertSqlSafe(money))
             .bind(value)
             .bind(h0)
             .bind(h1)
-            .fetch_one(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        d.cost_nano_usd = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
-        d.tokens = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
+        for row in rows {
+            d.cost_nano_usd = d
+                .cost_nano_usd
+                .saturating_add(u(row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)));
+            d.tokens = d
+                .tokens
+                .saturating_add(u(row.try_get::<Option<i64>, _>(3)?.unwrap_or(0)));
+            d.requests_by_model.push((
+                row.try_get(0)?,
+                u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0)),
+            ));
+        }
 
         let scope_key = match scope {
             KpiScope::Portfolio => "o".to_string(),
