@@ -312,6 +312,40 @@ async fn bad_feedback_is_told_what_is_wrong() {
             "{body}: {v}"
         );
     }
+    // The largest valid event — every label name 64 characters, every value 256 characters
+    // written as `\u` escapes — is let in; a body past the feedback limit is refused before it
+    // is parsed (413), whatever the gateway's limit for chat bodies.
+    let post_raw = |body: String| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/feedback", g.url))
+            .bearer_auth(&g.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let escaped = "\\u00e9".repeat(256);
+    let labels: Vec<String> = (0..20)
+        .map(|i| format!("\"{}{i:02}\": \"{escaped}\"", "n".repeat(62)))
+        .collect();
+    let largest = format!(
+        "{{\"request_id\": \"{rid}\", \"event_id\": \"{}\", \"outcome\": \"success\", \"labels\": {{{}}}}}",
+        "e".repeat(128),
+        labels.join(", ")
+    );
+    assert!(largest.len() > 30_000, "{}", largest.len());
+    let resp = post_raw(largest).await.unwrap();
+    assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
+    let many: Vec<String> = (0..5_000).map(|i| format!("\"k{i}\": \"v\"")).collect();
+    let huge = format!(
+        "{{\"request_id\": \"{rid}\", \"outcome\": \"success\", \"labels\": {{{}}}}}",
+        many.join(", ")
+    );
+    assert!(huge.len() > tollgate_gateway::feedback::MAX_FEEDBACK_BYTES);
+    let resp = post_raw(huge).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "body_too_large", "{v}");
+    g.gw.outcomes.written_at_least(1).await;
     // Not JSON at all.
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/feedback", g.url))
@@ -322,9 +356,10 @@ async fn bad_feedback_is_told_what_is_wrong() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    // Nothing was stored.
+    // Nothing else was stored: only the largest valid event.
     assert_eq!(g.gw.outcomes.stats().pending(), 0);
-    assert!(rollups(&g).await.is_empty());
+    let r = rollups(&g).await;
+    assert_eq!(r.iter().map(|r| r.events).sum::<u64>(), 1, "{r:?}");
 }
 
 #[tokio::test]
