@@ -273,10 +273,10 @@ async fn evidence(
         .filter(|r| r.use_case_id == uc.id)
     {
         if r.hour >= month_ago.div_euclid(HOUR_MS) {
-            outcomes_30d += r.events;
+            outcomes_30d += r.outcomes();
         }
         if r.hour >= window_start.div_euclid(HOUR_MS) {
-            outcomes_recent += r.events;
+            outcomes_recent += r.outcomes();
         }
     }
     // Only a request for this very move counts.

@@ -199,7 +199,7 @@ pub(crate) async fn facts(
         .outcome_rollups((to - 30 * DAY_MS).div_euclid(HOUR_MS), h1)
         .await?
     {
-        *recent.entry(r.use_case_id).or_insert(0) += r.events;
+        *recent.entry(r.use_case_id).or_insert(0) += r.outcomes();
     }
     let mut outcomes = OutcomeRollup::default();
     let (mut modelled_value, mut modelled_minutes, mut eligible) = (0u64, 0u64, 0u64);

@@ -340,7 +340,8 @@ async fn fairness_run(w: &World, uc: &str, flagged: bool, at: i64) -> String {
     done.id
 }
 
-async fn outcome(w: &World, uc: &str, at: i64) {
+/// A success reported about request `request` of `uc`.
+async fn outcome(w: &World, uc: &str, at: i64, request: &str) {
     w.g.gw
         .store
         .insert_outcomes(&[tollgate_store::OutcomeEvent {
@@ -349,6 +350,7 @@ async fn outcome(w: &World, uc: &str, at: i64) {
             use_case_id: uc.into(),
             pod_id: w.pod.clone(),
             key_id: "key_x".into(),
+            request_id: Some(request.into()),
             outcome: Some(tollgate_store::Outcome::Success),
             ..Default::default()
         }])
@@ -497,7 +499,7 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
 
     // Outcomes in the last 14 days: one just outside the window does not count; one on its
     // first millisecond does.
-    outcome(&w, &uc, T0 - 14 * DAY - 1).await;
+    outcome(&w, &uc, T0 - 14 * DAY - 1, "r1").await;
     let (_, g) = w
         .call(
             "admin",
@@ -515,8 +517,12 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
             .unwrap()
             .clone()
     };
-    assert_eq!(line(&g, "outcomes")["data"]["events"], 0, "{g}");
-    outcome(&w, &uc, T0 - 14 * DAY).await;
+    assert_eq!(line(&g, "outcomes")["data"]["outcomes"], 0, "{g}");
+    outcome(&w, &uc, T0 - 14 * DAY, "r2").await;
+    // More events about the same request (a correction, a repeat) are still one outcome: an
+    // answer cannot stand for many.
+    outcome(&w, &uc, T0 - 14 * DAY + 1, "r2").await;
+    outcome(&w, &uc, T0 - DAY, "r2").await;
     // Cost: 1 USD over 2 outcomes in 30 days × 1,000 tasks a month = 500 USD, over the 50 USD
     // budget.
     spend(&w, &uc, 1_000_000_000, T0 - 5 * DAY).await;
@@ -534,7 +540,7 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
             None,
         )
         .await;
-    assert_eq!(line(&g, "outcomes")["data"]["events"], 1, "{g}");
+    assert_eq!(line(&g, "outcomes")["data"]["outcomes"], 1, "{g}");
     assert_eq!(line(&g, "cost")["data"]["projected_usd"], "500.00", "{g}");
     // Thirty-one days on, the old spend and outcomes are out of both windows; 0.05 USD over one
     // new outcome × 1,000 is 50 USD: exactly the budget, allowed.
@@ -546,7 +552,7 @@ async fn each_unmet_line_refuses_and_all_evidence_promotes() {
     )
     .await;
     spend(&w, &uc, 50_000_000, T0 + 30 * DAY).await;
-    outcome(&w, &uc, T0 + 30 * DAY).await;
+    outcome(&w, &uc, T0 + 30 * DAY, "r3").await;
     w.refused(
         &uc,
         "production",
@@ -1387,7 +1393,7 @@ async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
         ])
     );
     // 40 days old, inside the 45-day window (and outside 30 days: no cost projection yet).
-    outcome(&w, &uc, T0 - 40 * DAY).await;
+    outcome(&w, &uc, T0 - 40 * DAY, "r4").await;
     assert_eq!(
         w.unmet(&uc, "pilot").await,
         unmet(&[
@@ -1399,7 +1405,7 @@ async fn the_evidence_is_this_use_cases_in_the_configured_windows() {
         ])
     );
     // On the first hour of the 30 days: 0.01 USD over 1 outcome × 1,000 = 10 USD ≤ 50.
-    outcome(&w, &uc, T0 - 30 * DAY).await;
+    outcome(&w, &uc, T0 - 30 * DAY, "r5").await;
     spend(&w, &uc, 10_000_000, T0 - DAY).await;
     assert_eq!(
         w.unmet(&uc, "pilot").await,

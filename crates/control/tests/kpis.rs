@@ -195,10 +195,11 @@ async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
         kpi(&r, "cost_per_successful_outcome")["values"][0]["nano_usd"].as_i64(),
         Some(spend)
     );
-    // 21: 1 success ÷ 1 session; (3 outcomes − 1 escalated) ÷ 3.
+    // 21: 1 success ÷ 3 tasks (three requests and sessions with an outcome, more than the one
+    // session); (3 outcomes − 1 escalated) ÷ 3.
     close(
         value(&r, "task_success", "task_success"),
-        1.0,
+        1.0 / 3.0,
         "task success",
     );
     close(

@@ -367,9 +367,8 @@ async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once(
     let s = common::sim(SimConfig::default()).await;
     let g = common::gateway(&common::two_route_config(&s.url)).await;
     const N: usize = 10_000;
-    // 2,000 requests of the use case (as the ledger holds them), five events each: the most one
-    // request may have.
-    let records: Vec<RequestRecord> = (0..N / 5)
+    // 10,000 requests of the use case (as the ledger holds them), one event about each.
+    let records: Vec<RequestRecord> = (0..N)
         .map(|j| RequestRecord {
             id: tollgate_store::new_id("rec"),
             request_id: format!("req-{j}"),
@@ -389,7 +388,7 @@ async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once(
     g.gw.store.insert_records(&records).await.unwrap();
     let event = |i: usize| {
         let outcome = ["success", "failure", "escalated", "abandoned"][i % 4];
-        json!({"request_id": format!("req-{}", i / 5), "event_id": format!("e{i}"), "outcome": outcome,
+        json!({"request_id": format!("req-{i}"), "event_id": format!("e{i}"), "outcome": outcome,
                "rating": i % 5 + 1, "value_usd": format!("0.{:09}", i)})
     };
     let client = reqwest::Client::new();
@@ -405,24 +404,29 @@ async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once(
         .await;
     assert!(statuses.iter().all(|s| *s == 202), "not all accepted");
     g.gw.outcomes.written_at_least((N + 100) as u64).await;
-    // A sixth and seventh event about a request that has five: accepted, not counted.
-    for k in 0..2 {
+    // Four more events about req-0 make the five one request may have; a sixth and a seventh
+    // are accepted and not counted.
+    for k in 0..6 {
         let (st, _) = feedback(
             &g,
             &g.key,
-            json!({"request_id": "req-0", "event_id": format!("extra{k}"), "outcome": "success"}),
+            json!({"request_id": "req-0", "event_id": format!("extra{k}"), "accepted": true}),
         )
         .await;
         assert_eq!(st, 202);
     }
-    g.gw.outcomes.written_at_least((N + 102) as u64).await;
+    g.gw.outcomes.written_at_least((N + 106) as u64).await;
     let stats = g.gw.outcomes.stats();
     use std::sync::atomic::Ordering::Relaxed;
-    assert_eq!(stats.stored.load(Relaxed), N as u64);
+    assert_eq!(stats.stored.load(Relaxed), N as u64 + 4);
     assert_eq!(stats.duplicates.load(Relaxed), 102);
     let rows = rollups(&g).await;
     let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
-    assert_eq!(sum(|r| r.events), N as u64);
+    assert_eq!(sum(|r| r.events), N as u64 + 4);
+    assert_eq!(
+        (sum(|r| r.subjects), sum(|r| r.with_acceptance)),
+        (N as u64, 1)
+    );
     assert_eq!(
         (
             sum(|r| r.success),
@@ -449,12 +453,13 @@ async fn events_are_summed_into_the_hour_they_happened_in() {
     let clock = tollgate_types::clock::Clock::manual(now);
     let s = common::sim(SimConfig::default()).await;
     let g = common::gateway_at(&common::two_route_config(&s.url), clock).await;
-    let rid = ask(&g, &g.key, None).await;
+    let mut rids = Vec::new();
     for (at, outcome) in [
         ("2026-11-30T10:59:59.999Z", "success"),
         ("2026-11-30T11:00:00Z", "failure"),
         ("2026-11-30T11:00:00.001Z", "failure"),
     ] {
+        let rid = ask(&g, &g.key, None).await;
         let (st, v) = feedback(
             &g,
             &g.key,
@@ -462,18 +467,20 @@ async fn events_are_summed_into_the_hour_they_happened_in() {
         )
         .await;
         assert_eq!(st, 202, "{v}");
+        rids.push(rid);
     }
-    // No `at`: now.
-    let (st, _) = feedback(&g, &g.key, json!({"request_id": rid, "rating": 4})).await;
+    // No `at`: now. The event counts in this hour; the rating it gives the first request counts
+    // with that request, in the hour of its first event.
+    let (st, _) = feedback(&g, &g.key, json!({"request_id": rids[0], "rating": 4})).await;
     assert_eq!(st, 202);
     g.gw.outcomes.written_at_least(4).await;
     let rows = rollups(&g).await;
     let hour = now / 3_600_000;
-    let got: Vec<(i64, u64, u64, u64, u64)> = rows
+    let got: Vec<(i64, u64, u64, u64, u64, u64)> = rows
         .iter()
-        .map(|r| (r.hour, r.events, r.success, r.failure, r.rated))
+        .map(|r| (r.hour, r.events, r.subjects, r.success, r.failure, r.rated))
         .collect();
-    assert_eq!(got, vec![(hour - 1, 1, 1, 0, 0), (hour, 3, 0, 2, 1)]);
+    assert_eq!(got, vec![(hour - 1, 1, 1, 1, 0, 1), (hour, 3, 2, 0, 2, 0)]);
     // A success without a value is valued later at the use case's value per outcome.
     assert_eq!(rows[0].success_unvalued, 1);
 }
@@ -670,5 +677,45 @@ async fn each_bound_is_allowed_and_one_past_it_is_not() {
     let rows = rollups(&g).await;
     let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
     assert_eq!(sum(|r| r.value_nano_usd), 10_000_000 * 1_000_000_000);
-    assert_eq!((sum(|r| r.events), sum(|r| r.rated)), (51, 50));
+    // Fifty events, and the rating of one session: one rating.
+    assert_eq!((sum(|r| r.events), sum(|r| r.rated)), (51, 1));
+}
+
+/// One answered request in a session stands for at most two outcomes (its own and its
+/// session's), however many events name them: five about the request and fifty about the
+/// session, each a success worth $10M, count as two successes worth $20M — not 55 worth $550M.
+#[tokio::test]
+async fn many_events_about_one_answer_count_once() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let rid = ask(&g, &g.key, Some("gate-sess")).await;
+    let success = json!({"outcome": "success", "value_usd": "10000000"});
+    for i in 0..5 {
+        let mut b = success.clone();
+        b["request_id"] = json!(rid);
+        b["rating"] = json!(1 + i % 5);
+        let (st, v) = feedback(&g, &g.key, b).await;
+        assert_eq!(st, 202, "{v}");
+    }
+    for _ in 0..50 {
+        let mut b = success.clone();
+        b["session_id"] = json!("gate-sess");
+        let (st, v) = feedback(&g, &g.key, b).await;
+        assert_eq!(st, 202, "{v}");
+    }
+    g.gw.outcomes.written_at_least(55).await;
+    let rows = rollups(&g).await;
+    let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|r| r.events), 55);
+    assert_eq!(
+        (
+            sum(|r| r.subjects),
+            sum(|r| r.success),
+            sum(|r| r.outcomes())
+        ),
+        (2, 2, 2)
+    );
+    assert_eq!(sum(|r| r.value_nano_usd), 20_000_000 * 1_000_000_000);
+    // The request's latest rating (5), once.
+    assert_eq!((sum(|r| r.rated), sum(|r| r.rating_sum)), (1, 5));
 }

@@ -1039,7 +1039,75 @@ pub const MAX_EVENTS_PER_REQUEST: u64 = 5;
 /// Outcome events one session may have.
 pub const MAX_EVENTS_PER_SESSION: u64 = 50;
 
-/// Outcome events of one use case in one hour, summed (what the KPIs read).
+/// What is known of one subject — a request or a session — from its events: each field as the
+/// latest event that gave it said (an outcome reported as `escalated` and later as `success` is
+/// one success). What the rollups count, so one answer or one session stands for one outcome,
+/// one rating and one value however many events name it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeState {
+    /// The latest outcome.
+    pub outcome: Option<Outcome>,
+    /// The latest rating.
+    pub rating: Option<u8>,
+    /// The latest acceptance, with its `edited`.
+    pub accepted: Option<(bool, bool)>,
+    /// The latest reported value, nano-USD.
+    pub value_nano_usd: Option<u64>,
+    /// The latest reported minutes saved, thousandths.
+    pub minutes_saved_milli: Option<u64>,
+}
+
+impl OutcomeState {
+    /// This state with `e`'s fields over it.
+    pub fn merged(self, e: &OutcomeEvent) -> OutcomeState {
+        OutcomeState {
+            outcome: e.outcome.or(self.outcome),
+            rating: e.rating.or(self.rating),
+            accepted: e
+                .accepted
+                .map(|a| (a, e.edited.unwrap_or(false)))
+                .or(self.accepted),
+            value_nano_usd: e.value_nano_usd.or(self.value_nano_usd),
+            minutes_saved_milli: e.minutes_saved_milli.or(self.minutes_saved_milli),
+        }
+    }
+
+    /// What one subject in this state adds to a rollup (`subjects` 1, `events` 0).
+    pub fn counts(&self) -> OutcomeRollup {
+        let mut r = OutcomeRollup {
+            subjects: 1,
+            ..OutcomeRollup::default()
+        };
+        match self.outcome {
+            Some(Outcome::Success) => {
+                r.success = 1;
+                r.success_unvalued = u64::from(self.value_nano_usd.is_none());
+                r.success_untimed = u64::from(self.minutes_saved_milli.is_none());
+            }
+            Some(Outcome::Failure) => r.failure = 1,
+            Some(Outcome::Escalated) => r.escalated = 1,
+            Some(Outcome::Abandoned) => r.abandoned = 1,
+            None => {}
+        }
+        if let Some(rating) = self.rating {
+            r.rated = 1;
+            r.rating_sum = u64::from(rating);
+            r.positive = u64::from(rating >= 4);
+        }
+        if let Some((accepted, edited)) = self.accepted {
+            r.with_acceptance = 1;
+            r.accepted_unedited = u64::from(accepted && !edited);
+            r.accepted_edited = u64::from(accepted && edited);
+        }
+        r.value_nano_usd = self.value_nano_usd.unwrap_or(0);
+        r.minutes_saved_milli = self.minutes_saved_milli.unwrap_or(0);
+        r
+    }
+}
+
+/// Outcome events of one use case in one hour, summed (what the KPIs read). `events` counts the
+/// events stored in the hour; every other count is of *subjects* (requests and sessions reported
+/// on), each counted in the hour of its first event as its latest state says ([`OutcomeState`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRollup {
     /// Unix hours (UTC).
@@ -1050,7 +1118,9 @@ pub struct OutcomeRollup {
     pub use_case_id: String,
     /// Events stored.
     pub events: u64,
-    /// Events whose outcome is `success`.
+    /// Requests and sessions reported on.
+    pub subjects: u64,
+    /// Subjects whose outcome is `success`.
     pub success: u64,
     /// … `failure`.
     pub failure: u64,
@@ -1058,13 +1128,13 @@ pub struct OutcomeRollup {
     pub escalated: u64,
     /// … `abandoned`.
     pub abandoned: u64,
-    /// Events with a rating.
+    /// Subjects with a rating.
     pub rated: u64,
     /// Ratings of 4 or 5.
     pub positive: u64,
     /// The ratings, summed.
     pub rating_sum: u64,
-    /// Events saying whether the output was accepted.
+    /// Subjects whose output was said to be accepted or not.
     pub with_acceptance: u64,
     /// Accepted without edits.
     pub accepted_unedited: u64,
@@ -1081,9 +1151,15 @@ pub struct OutcomeRollup {
 }
 
 impl OutcomeRollup {
+    /// Subjects with an outcome.
+    pub fn outcomes(&self) -> u64 {
+        self.success + self.failure + self.escalated + self.abandoned
+    }
+
     /// Adds `other`'s counts (sums of money and minutes saturate).
     pub fn merge(&mut self, other: &OutcomeRollup) {
         self.events += other.events;
+        self.subjects += other.subjects;
         self.success += other.success;
         self.failure += other.failure;
         self.escalated += other.escalated;
@@ -1100,47 +1176,6 @@ impl OutcomeRollup {
         self.minutes_saved_milli = self
             .minutes_saved_milli
             .saturating_add(other.minutes_saved_milli);
-    }
-
-    /// Adds one event.
-    pub fn add(&mut self, e: &OutcomeEvent) {
-        self.events += 1;
-        match e.outcome {
-            Some(Outcome::Success) => {
-                self.success += 1;
-                if e.value_nano_usd.is_none() {
-                    self.success_unvalued += 1;
-                }
-                if e.minutes_saved_milli.is_none() {
-                    self.success_untimed += 1;
-                }
-            }
-            Some(Outcome::Failure) => self.failure += 1,
-            Some(Outcome::Escalated) => self.escalated += 1,
-            Some(Outcome::Abandoned) => self.abandoned += 1,
-            None => {}
-        }
-        if let Some(r) = e.rating {
-            self.rated += 1;
-            self.rating_sum += u64::from(r);
-            if r >= 4 {
-                self.positive += 1;
-            }
-        }
-        if let Some(a) = e.accepted {
-            self.with_acceptance += 1;
-            match (a, e.edited.unwrap_or(false)) {
-                (true, false) => self.accepted_unedited += 1,
-                (true, true) => self.accepted_edited += 1,
-                (false, _) => {}
-            }
-        }
-        self.value_nano_usd = self
-            .value_nano_usd
-            .saturating_add(e.value_nano_usd.unwrap_or(0));
-        self.minutes_saved_milli = self
-            .minutes_saved_milli
-            .saturating_add(e.minutes_saved_milli.unwrap_or(0));
     }
 }
 

@@ -270,8 +270,8 @@ async fn week_four_retention_of_the_first_weeks_users() {
 }
 
 /// Sums that would pass what an integer holds stop at its largest value instead of failing
-/// every later report (one key posting huge values cannot break the KPIs); and a request holds
-/// at most five events, a session fifty.
+/// every later report (one key posting huge values cannot break the KPIs); a request holds at
+/// most five events, a session fifty.
 #[tokio::test]
 async fn outcome_sums_saturate_and_each_request_holds_five_events() {
     let s = store().await;
@@ -288,9 +288,9 @@ async fn outcome_sums_saturate_and_each_request_holds_five_events() {
         value_nano_usd: Some(10_000_000 * 1_000_000_000),
         ..OutcomeEvent::default()
     };
-    // 1,000 events of $10M each ($10B) in one hour: past i64's 9.2e18 nano-USD.
+    // 1,000 requests worth $10M each ($10B) in one hour: past i64's 9.2e18 nano-USD.
     let events: Vec<OutcomeEvent> = (0..1_000)
-        .map(|i| event(i, Some(format!("r{}", i / 5)), None))
+        .map(|i| event(i, Some(format!("r{i}")), None))
         .collect();
     for chunk in events.chunks(300) {
         s.insert_outcomes(chunk).await.unwrap();
@@ -298,19 +298,123 @@ async fn outcome_sums_saturate_and_each_request_holds_five_events() {
     let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].value_nano_usd, i64::MAX as u64);
-    assert_eq!(rows[0].events, 1_000);
-    // A sixth event about r0: not stored.
-    assert_eq!(
-        s.insert_outcomes(&[event(5_000, Some("r0".into()), None)])
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!((rows[0].events, rows[0].subjects), (1_000, 1_000));
+    // Four more events about r0 are stored, a fifth more is not.
+    let more: Vec<OutcomeEvent> = (0..5)
+        .map(|i| event(2_000 + i, Some("r0".into()), None))
+        .collect();
+    assert_eq!(s.insert_outcomes(&more).await.unwrap(), 4);
     // Fifty-one about one session: fifty stored.
     let about_session: Vec<OutcomeEvent> = (0..51)
         .map(|i| event(6_000 + i, None, Some("s1".into())))
         .collect();
     assert_eq!(s.insert_outcomes(&about_session).await.unwrap(), 50);
+    // However many events, r0 and s1 are one success each.
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(
+        (rows[0].events, rows[0].subjects, rows[0].success),
+        (1_054, 1_001, 1_001)
+    );
+}
+
+/// Each field of a request or a session counts as its latest event said, in the hour of its
+/// first event (events themselves count where they happened): a correction replaces, a repeat
+/// adds nothing, and the value of one answer is reported once.
+#[tokio::test]
+async fn a_subject_counts_once_as_its_latest_event_says() {
+    let s = store().await;
+    const H: i64 = 3_600_000;
+    let event = |at: i64, request: &str| OutcomeEvent {
+        id: new_id("fbk"),
+        at,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_1".into(),
+        key_id: "key".into(),
+        request_id: Some(request.into()),
+        ..OutcomeEvent::default()
+    };
+    let usd = |n: u64| n * 1_000_000_000;
+    // r1 is escalated with a rating of 2, then (in the next hour, and in a later batch) a
+    // success worth $3 rated 5, accepted after edits, then accepted as it was; r2 is a failure
+    // and later reports $4 and 6 minutes saved (its outcome stays).
+    s.insert_outcomes(&[
+        OutcomeEvent {
+            outcome: Some(Outcome::Escalated),
+            rating: Some(2),
+            ..event(T0, "r1")
+        },
+        OutcomeEvent {
+            outcome: Some(Outcome::Failure),
+            ..event(T0, "r2")
+        },
+    ])
+    .await
+    .unwrap();
+    s.insert_outcomes(&[
+        OutcomeEvent {
+            outcome: Some(Outcome::Success),
+            rating: Some(5),
+            value_nano_usd: Some(usd(3)),
+            accepted: Some(true),
+            edited: Some(true),
+            ..event(T0 + H, "r1")
+        },
+        OutcomeEvent {
+            accepted: Some(true),
+            ..event(T0 + H, "r1")
+        },
+        OutcomeEvent {
+            value_nano_usd: Some(usd(4)),
+            minutes_saved_milli: Some(6_000),
+            ..event(T0 + H, "r2")
+        },
+        // A repeat of r1's success: nothing more.
+        OutcomeEvent {
+            outcome: Some(Outcome::Success),
+            value_nano_usd: Some(usd(3)),
+            ..event(T0 + H, "r1")
+        },
+    ])
+    .await
+    .unwrap();
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (first, second) = (&rows[0], &rows[1]);
+    assert_eq!(first.hour, T0 / H);
+    // Both subjects live in the first hour, as they are now.
+    assert_eq!(
+        OutcomeRollup {
+            hour: first.hour,
+            pod_id: "pod_1".into(),
+            use_case_id: "uc_a".into(),
+            events: 2,
+            subjects: 2,
+            success: 1,
+            failure: 1,
+            rated: 1,
+            positive: 1,
+            rating_sum: 5,
+            with_acceptance: 1,
+            accepted_unedited: 1,
+            value_nano_usd: usd(7),
+            minutes_saved_milli: 6_000,
+            // r1's success has a value and no minutes.
+            success_untimed: 1,
+            ..OutcomeRollup::default()
+        },
+        *first
+    );
+    // The second hour holds only its four events.
+    assert_eq!(
+        OutcomeRollup {
+            hour: T0 / H + 1,
+            pod_id: "pod_1".into(),
+            use_case_id: "uc_a".into(),
+            events: 4,
+            ..OutcomeRollup::default()
+        },
+        *second
+    );
 }
 
 /// SLO windows: the judgement (p95 by nearest rank, error rate in parts per million) at its exact

@@ -6,7 +6,7 @@
 //! a value model with a primary KPI and a baseline, a budget and a policy; to enter
 //! **production** it needs its latest evaluation run at or above the pass rate with Δ vs the
 //! champion within tolerance, a fairness run with no flag, a projected monthly cost within its
-//! monthly budget, outcome events in the last N days, and approvals by a pod lead and a risk
+//! monthly budget, outcomes (requests and sessions with one) in the last N days, and approvals by a pod lead and a risk
 //! officer — two different people, neither of them the one who asked.
 //!
 //! Like the KPIs, this module does no I/O: the control plane gathers [`Evidence`] from the store
@@ -425,9 +425,9 @@ pub struct Evidence {
     pub fairness: Option<FairnessFact>,
     /// Production spend over the last 30 days.
     pub spent_30d_nano_usd: u64,
-    /// Outcome events over the last 30 days.
+    /// Requests and sessions with an outcome over the last 30 days.
     pub outcomes_30d: u64,
-    /// Outcome events in the gate's window.
+    /// Requests and sessions with an outcome in the gate's window.
     pub outcomes_recent: u64,
     /// Who asked for the promotion, if anyone has.
     pub requester: Option<String>,
@@ -601,9 +601,9 @@ fn line(c: Check, gate: &Gate, ev: &Evidence) -> Line {
         },
         Check::Cost => cost_line(ev),
         Check::Outcomes => {
-            let data = json!({"events": ev.outcomes_recent, "days": gate.outcome_days, "needed": gate.min_outcomes});
+            let data = json!({"outcomes": ev.outcomes_recent, "days": gate.outcome_days, "needed": gate.min_outcomes});
             let text = format!(
-                "{} outcome events in the last {} days ({} needed)",
+                "{} outcomes in the last {} days ({} needed; a request or a session counts once)",
                 ev.outcomes_recent, gate.outcome_days, gate.min_outcomes
             );
             (ev.outcomes_recent >= gate.min_outcomes, text, data)
@@ -696,7 +696,7 @@ fn cost_line(ev: &Evidence) -> (bool, String, serde_json::Value) {
     if ev.outcomes_30d == 0 {
         return (
             false,
-            "cannot project the monthly cost: no outcome events in the last 30 days".into(),
+            "cannot project the monthly cost: no outcomes in the last 30 days".into(),
             json!({"budget_id": budget.id}),
         );
     }

@@ -302,7 +302,7 @@ fn days(f: &Facts) -> f64 {
 /// Every KPI of `f`, in the reference's order.
 pub fn compute(f: &Facts) -> Vec<Kpi> {
     let o = &f.outcomes;
-    let outcome_events = o.success + o.failure + o.escalated + o.abandoned;
+    let outcome_events = o.outcomes();
     let value_nano = o.value_nano_usd.saturating_add(f.modelled_value_nano_usd);
     vec![
         active_users(f),
@@ -831,7 +831,7 @@ fn task_success(f: &Facts, outcome_events: u64) -> Kpi {
         "task_success",
         "task success, containment",
         "value",
-        "successful outcomes ÷ sessions; containment: outcomes not escalated ÷ outcomes",
+        "successful outcomes ÷ tasks, a task being a session, or each request and session with an outcome when more of them were reported on than there were sessions; containment: outcomes not escalated ÷ outcomes",
     )
     .input("successes", o.success)
     .input("sessions", f.sessions)
@@ -842,7 +842,13 @@ fn task_success(f: &Facts, outcome_events: u64) -> Kpi {
         return k.na("no outcomes yet (POST /v1/feedback with an outcome)");
     }
     if f.sessions > 0 {
-        k = k.value("task_success", ratio(o.success, f.sessions), "ratio");
+        // Outcomes count one per request or session (the latest said), so an application that
+        // reports on each answer of a session is read over those answers, and the share stays
+        // a share.
+        let tasks = f.sessions.max(outcome_events);
+        k = k
+            .input("tasks", tasks)
+            .value("task_success", ratio(o.success, tasks), "ratio");
     } else {
         k = k.input(
             "task_success",

@@ -521,9 +521,20 @@ fn k20_forecast_accuracy() {
 #[test]
 fn k21_task_success_and_containment() {
     let f = facts();
-    // 300 ÷ 200 sessions; (500 − 50) ÷ 500.
-    is(&f, 21, "task_success", 1.5);
+    // 500 requests and sessions with an outcome, more than the 200 sessions: 300 ÷ 500 tasks;
+    // (500 − 50) ÷ 500.
+    is(&f, 21, "task_success", 0.6);
     is(&f, 21, "containment", 0.9);
+    // More sessions than outcomes: 300 ÷ 1,000 sessions.
+    is(
+        &Facts {
+            sessions: 1_000,
+            ..f.clone()
+        },
+        21,
+        "task_success",
+        0.3,
+    );
     na(&Facts::default(), 21, "no outcomes");
 }
 

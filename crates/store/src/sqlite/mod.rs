@@ -67,6 +67,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_routing_savings.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite/0020_outcome_subjects.sql"),
+    ),
 ];
 
 /// A SQLite store.

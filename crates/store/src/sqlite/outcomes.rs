@@ -4,6 +4,7 @@
 use super::{R, SqliteStore};
 use crate::model::{
     MAX_EVENTS_PER_REQUEST, MAX_EVENTS_PER_SESSION, Outcome, OutcomeEvent, OutcomeRollup,
+    OutcomeState,
 };
 use crate::queries::OutcomeQueries;
 use sqlx::{Row, SqliteConnection};
@@ -74,43 +75,160 @@ async fn over_limit(c: &mut SqliteConnection, e: &OutcomeEvent) -> R<bool> {
     Ok(u(n) >= max)
 }
 
-async fn add_rollup(c: &mut SqliteConnection, r: &OutcomeRollup) -> R<()> {
-    sqlx::query(
-        "INSERT INTO rollups_outcomes_hourly (hour, pod_id, use_case_id, events, success, failure,
-             escalated, abandoned, rated, positive, rating_sum, with_acceptance, accepted_unedited,
-             accepted_edited, success_unvalued, success_untimed, value_nano_usd, minutes_saved_milli)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (hour, use_case_id) DO UPDATE SET
-             events = MIN(events + excluded.events, 9223372036854775807), success = MIN(success + excluded.success, 9223372036854775807),
-             failure = MIN(failure + excluded.failure, 9223372036854775807), escalated = MIN(escalated + excluded.escalated, 9223372036854775807),
-             abandoned = MIN(abandoned + excluded.abandoned, 9223372036854775807), rated = MIN(rated + excluded.rated, 9223372036854775807),
-             positive = MIN(positive + excluded.positive, 9223372036854775807), rating_sum = MIN(rating_sum + excluded.rating_sum, 9223372036854775807),
-             with_acceptance = MIN(with_acceptance + excluded.with_acceptance, 9223372036854775807),
-             accepted_unedited = MIN(accepted_unedited + excluded.accepted_unedited, 9223372036854775807),
-             accepted_edited = MIN(accepted_edited + excluded.accepted_edited, 9223372036854775807),
-             success_unvalued = MIN(success_unvalued + excluded.success_unvalued, 9223372036854775807),
-             success_untimed = MIN(success_untimed + excluded.success_untimed, 9223372036854775807),
-             value_nano_usd = MIN(value_nano_usd + excluded.value_nano_usd, 9223372036854775807),
-             minutes_saved_milli = MIN(minutes_saved_milli + excluded.minutes_saved_milli, 9223372036854775807)",
+/// The rollup columns, in the order of [`columns`].
+const COLS: [&str; 16] = [
+    "events",
+    "subjects",
+    "success",
+    "failure",
+    "escalated",
+    "abandoned",
+    "rated",
+    "positive",
+    "rating_sum",
+    "with_acceptance",
+    "accepted_unedited",
+    "accepted_edited",
+    "success_unvalued",
+    "success_untimed",
+    "value_nano_usd",
+    "minutes_saved_milli",
+];
+
+fn columns(r: &OutcomeRollup) -> [i64; COLS.len()] {
+    [
+        r.events,
+        r.subjects,
+        r.success,
+        r.failure,
+        r.escalated,
+        r.abandoned,
+        r.rated,
+        r.positive,
+        r.rating_sum,
+        r.with_acceptance,
+        r.accepted_unedited,
+        r.accepted_edited,
+        r.success_unvalued,
+        r.success_untimed,
+        r.value_nano_usd,
+        r.minutes_saved_milli,
+    ]
+    .map(i)
+}
+
+/// The upsert adding a (signed) change to one (hour, use case) row, built once.
+static ROLLUP_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO rollups_outcomes_hourly (hour, pod_id, use_case_id, {}) VALUES (?, ?, ?, {})
+         ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
+        COLS.join(", "),
+        vec!["?"; COLS.len()].join(", "),
+        COLS.iter()
+            .map(|c| format!("{c} = MIN({c} + excluded.{c}, 9223372036854775807)"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
-    .bind(r.hour)
-    .bind(&r.pod_id)
-    .bind(&r.use_case_id)
-    .bind(i(r.events))
-    .bind(i(r.success))
-    .bind(i(r.failure))
-    .bind(i(r.escalated))
-    .bind(i(r.abandoned))
-    .bind(i(r.rated))
-    .bind(i(r.positive))
-    .bind(i(r.rating_sum))
-    .bind(i(r.with_acceptance))
-    .bind(i(r.accepted_unedited))
-    .bind(i(r.accepted_edited))
-    .bind(i(r.success_unvalued))
-    .bind(i(r.success_untimed))
-    .bind(i(r.value_nano_usd))
-    .bind(i(r.minutes_saved_milli))
+});
+
+/// What a batch changes in one (hour, use case) row: its pod and a signed change per column.
+type Change = (String, [i64; COLS.len()]);
+
+async fn add_rollup(c: &mut SqliteConnection, hour: i64, uc: &str, ch: &Change) -> R<()> {
+    if ch.1.iter().all(|v| *v == 0) {
+        return Ok(());
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(ROLLUP_UPSERT.as_str()))
+        .bind(hour)
+        .bind(&ch.0)
+        .bind(uc);
+    for v in ch.1 {
+        q = q.bind(v);
+    }
+    q.execute(&mut *c).await?;
+    Ok(())
+}
+
+/// The change to `e`'s use case's row of `hour`.
+fn change<'a>(
+    changes: &'a mut BTreeMap<(i64, String), Change>,
+    hour: i64,
+    e: &OutcomeEvent,
+) -> &'a mut [i64; COLS.len()] {
+    &mut changes
+        .entry((hour, e.use_case_id.clone()))
+        .or_insert_with(|| (e.pod_id.clone(), [0; COLS.len()]))
+        .1
+}
+
+/// The subject an event is about: `r:` and its request id, or `s:` and its session pseudonym.
+fn subject_of(e: &OutcomeEvent) -> Option<String> {
+    match (&e.request_id, &e.session_hash) {
+        (Some(r), _) => Some(format!("r:{r}")),
+        (None, Some(s)) => Some(format!("s:{s}")),
+        (None, None) => None,
+    }
+}
+
+/// A subject's first hour and state, if it has had an event.
+async fn load_subject(
+    c: &mut SqliteConnection,
+    uc: &str,
+    subject: &str,
+) -> R<Option<(i64, OutcomeState)>> {
+    let Some(row) = sqlx::query(
+        "SELECT hour, outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli
+         FROM outcome_subjects WHERE use_case_id = ? AND subject = ?",
+    )
+    .bind(uc)
+    .bind(subject)
+    .fetch_optional(&mut *c)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let accepted: Option<bool> = row.try_get("accepted")?;
+    let edited: Option<bool> = row.try_get("edited")?;
+    let state = OutcomeState {
+        outcome: row
+            .try_get::<Option<String>, _>("outcome")?
+            .as_deref()
+            .and_then(Outcome::parse),
+        rating: row
+            .try_get::<Option<i64>, _>("rating")?
+            .and_then(|r| u8::try_from(r).ok()),
+        accepted: accepted.map(|a| (a, edited.unwrap_or(false))),
+        value_nano_usd: row.try_get::<Option<i64>, _>("value_nano_usd")?.map(u),
+        minutes_saved_milli: row.try_get::<Option<i64>, _>("minutes_saved_milli")?.map(u),
+    };
+    Ok(Some((row.try_get("hour")?, state)))
+}
+
+async fn save_subject(
+    c: &mut SqliteConnection,
+    e: &OutcomeEvent,
+    subject: &str,
+    hour: i64,
+    s: &OutcomeState,
+) -> R<()> {
+    sqlx::query(
+        "INSERT INTO outcome_subjects (use_case_id, subject, pod_id, hour, outcome, rating, accepted,
+             edited, value_nano_usd, minutes_saved_milli)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (use_case_id, subject) DO UPDATE SET outcome = excluded.outcome,
+             rating = excluded.rating, accepted = excluded.accepted, edited = excluded.edited,
+             value_nano_usd = excluded.value_nano_usd, minutes_saved_milli = excluded.minutes_saved_milli",
+    )
+    .bind(&e.use_case_id)
+    .bind(subject)
+    .bind(&e.pod_id)
+    .bind(hour)
+    .bind(s.outcome.map(Outcome::as_str))
+    .bind(s.rating.map(i64::from))
+    .bind(s.accepted.map(|a| a.0))
+    .bind(s.accepted.map(|a| a.1))
+    .bind(s.value_nano_usd.map(i))
+    .bind(s.minutes_saved_milli.map(i))
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -122,26 +240,31 @@ impl OutcomeQueries for SqliteStore {
             return Ok(0);
         }
         self.write(async |c: &mut SqliteConnection| {
-            let mut rollups: BTreeMap<(i64, String), OutcomeRollup> = BTreeMap::new();
+            let mut changes: BTreeMap<(i64, String), Change> = BTreeMap::new();
             let mut stored = 0;
             for e in events {
+                let Some(subject) = subject_of(e) else {
+                    continue;
+                };
                 if over_limit(c, e).await? || !insert_one(c, e).await? {
                     continue;
                 }
                 stored += 1;
-                let hour = hour_of(e.at);
-                rollups
-                    .entry((hour, e.use_case_id.clone()))
-                    .or_insert_with(|| OutcomeRollup {
-                        hour,
-                        pod_id: e.pod_id.clone(),
-                        use_case_id: e.use_case_id.clone(),
-                        ..OutcomeRollup::default()
-                    })
-                    .add(e);
+                change(&mut changes, hour_of(e.at), e)[0] += 1;
+                // The subject is counted in its first event's hour, as its latest state says:
+                // what it counted for before is taken back there.
+                let before = load_subject(c, &e.use_case_id, &subject).await?;
+                let hour = before.map_or(hour_of(e.at), |(h, _)| h);
+                let state = before.map(|(_, s)| s).unwrap_or_default().merged(e);
+                save_subject(c, e, &subject, hour, &state).await?;
+                let was = before.map(|(_, s)| columns(&s.counts()));
+                let row = change(&mut changes, hour, e);
+                for (k, v) in columns(&state.counts()).into_iter().enumerate() {
+                    row[k] += v - was.map_or(0, |w| w[k]);
+                }
             }
-            for r in rollups.values() {
-                add_rollup(c, r).await?;
+            for ((hour, uc), ch) in &changes {
+                add_rollup(c, *hour, uc, ch).await?;
             }
             Ok(stored)
         })
@@ -187,6 +310,7 @@ impl OutcomeQueries for SqliteStore {
                     pod_id: r.try_get("pod_id")?,
                     use_case_id: r.try_get("use_case_id")?,
                     events: n("events")?,
+                    subjects: n("subjects")?,
                     success: n("success")?,
                     failure: n("failure")?,
                     escalated: n("escalated")?,
