@@ -176,6 +176,9 @@ async fn write_within(
                     1 if stream => (200, "client_disconnected"),
                     _ => (200, "ok"),
                 };
+                // A failed request is not charged, as the gateway charges none: no tokens, no
+                // cost, no first-choice price (KPI 19 leaves it out).
+                let charge = (status != 502).then_some(charge);
                 let request_id = format!("demo-{}", seeded_id("req", at, &mut rng));
                 let user = format!("demo-user-{}-{}", p.name, rng.u64(0..p.users));
                 let session = format!("demo-session-{}-{day}-{}", p.name, k / 3);
@@ -196,15 +199,18 @@ async fn write_within(
                     attempts: if served == route { 1 } else { 2 },
                     status,
                     outcome: outcome.into(),
-                    input_tokens: charge.tokens.input,
-                    output_tokens: charge.tokens.output,
-                    cost_nano_usd: charge.cost.map(|m| m.nanos()),
+                    input_tokens: charge.as_ref().map_or(0, |c| c.tokens.input),
+                    output_tokens: charge.as_ref().map_or(0, |c| c.tokens.output),
+                    cost_nano_usd: charge.as_ref().and_then(|c| c.cost).map(|m| m.nanos()),
                     first_choice_cost_nano_usd: charge
-                        .cost
+                        .as_ref()
+                        .and_then(|c| c.cost)
                         .and(first_choice.cost)
                         .map(|m| m.nanos()),
-                    price_source: charge.price_source.clone(),
-                    usage_source: "reported".into(),
+                    price_source: charge
+                        .as_ref()
+                        .map_or_else(|| "none".to_string(), |c| c.price_source.clone()),
+                    usage_source: if charge.is_some() { "reported" } else { "none" }.into(),
                     latency_ms: rng.u64(300..2_500),
                     ttft_ms: stream.then(|| rng.u64(150..600)),
                     price_id: gw
@@ -212,7 +218,7 @@ async fn write_within(
                         .meter
                         .price_point(served, 0)
                         .map(|pp| pp.id.clone()),
-                    cost_split: charge.split,
+                    cost_split: charge.map(|c| c.split).unwrap_or_default(),
                     ..RequestRecord::default()
                 });
                 // Nearly half of the answered requests get an outcome from the app.
@@ -425,9 +431,11 @@ mod tests {
         assert_eq!(d.requests, h.requests);
         assert!(d.active_users > 100 && d.sessions > 1_000, "{d:?}");
         assert!(d.cost_nano_usd > 0);
-        // Every priced request is priced on its route's first deployment too; invoice
-        // extraction's falls back to Claude Haiku now and then, for less than Sonnet.
-        assert_eq!(d.routing_priced, d.requests);
+        // Every answered request is priced on its route's first deployment too, and no failed
+        // one is priced at all (as the gateway charges none); invoice extraction's falls back
+        // to Claude Haiku now and then, for less than Sonnet.
+        assert!(d.errors > 0, "{d:?}");
+        assert_eq!(d.routing_priced, d.requests - d.errors);
         assert!(
             d.first_choice_nano_usd > d.first_choice_paid_nano_usd,
             "{d:?}"

@@ -229,14 +229,22 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     Ok(())
 }
 
-/// Whether `text`, an RFC 3339 time that does not parse, would parse in the year 2000: only its
-/// year (before 1970, or past the ledger's range) is wrong, not how it is written.
+/// Whether `text`, an RFC 3339 time that does not parse, would parse in a year in range with
+/// the same calendar (a leap year for a leap year): only its year, or the instant its offset
+/// moves it to (before 1970, or past 9999), is wrong, not how it is written. `2027-02-29` is a
+/// date that does not exist, not a year out of range.
 pub(crate) fn only_the_year_is_out_of_range(text: &str) -> bool {
-    text.get(..4)
-        .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()))
-        && text
-            .get(4..)
-            .is_some_and(|rest| parse_rfc3339(&format!("2000{rest}")).is_some())
+    let Some(year) = text
+        .get(..4)
+        .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|y| y.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let stand_in = if leap { "2000" } else { "2001" };
+    text.get(4..)
+        .is_some_and(|rest| parse_rfc3339(&format!("{stand_in}{rest}")).is_some())
 }
 
 /// An RFC 3339 time given as `field`, in Unix ms. A time written right but before 1970 (the
@@ -250,6 +258,22 @@ pub(crate) fn time_param(field: &str, v: &str) -> Result<i64> {
         };
         ApiError::invalid(message, Some(field.into()))
     })
+}
+
+/// The last hour a report's window may reach: its `to` is rounded up to a whole hour, and that
+/// hour must still be a time (9999-12-31T23:00:00Z, not the year 10000).
+pub(crate) const LAST_REPORT_HOUR_MS: i64 = 253_402_297_200_000;
+
+/// A report's `from` or `to` ([`time_param`]), at most [`LAST_REPORT_HOUR_MS`].
+pub(crate) fn report_time(field: &str, v: &str) -> Result<i64> {
+    let t = time_param(field, v)?;
+    if t > LAST_REPORT_HOUR_MS {
+        return Err(ApiError::invalid(
+            format!("`{field}` must be at most 9999-12-31T23:00:00Z"),
+            Some(field.into()),
+        ));
+    }
+    Ok(t)
 }
 
 /// An optional RFC 3339 time that must be after `now` (the control plane's clock).

@@ -15,7 +15,7 @@ const DAY_MS: i64 = 86_400_000;
 /// made of whole hours — `from` rounded down, `to` up (a named window ends with the hour now is
 /// in) — and the report's `from` and `to` say which: every KPI of a report covers the same hours.
 fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
-    let time = |name: &str, v: &str| -> Result<i64> { time_param(name, v) };
+    let time = |name: &str, v: &str| -> Result<i64> { report_time(name, v) };
     match (q.get("window"), q.get("from"), q.get("to")) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::invalid(
             "give either `window` or `from` and `to`, not both",
@@ -351,7 +351,10 @@ pub async fn kpis(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<KpiReport>> {
     let (from, to) = window(&q, gw.clock.now_ms())?;
-    let (scope, use_cases) = match (q.get("use_case_id"), q.get("pod_id")) {
+    let (scope, use_cases) = match (
+        filter_param(&q, "use_case_id")?,
+        filter_param(&q, "pod_id")?,
+    ) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "give either `use_case_id` or `pod_id`, not both",
@@ -360,16 +363,16 @@ pub async fn kpis(
         }
         (Some(id), None) => {
             let uc = readable_use_case(&gw, &p, id).await?;
-            (m::KpiScope::UseCase(id.clone()), vec![uc])
+            (m::KpiScope::UseCase(id.to_string()), vec![uc])
         }
         (None, Some(id)) => {
             readable_pod(&gw, &p, id).await?;
             let filter = m::UseCaseFilter {
-                pod_ids: Some(vec![id.clone()]),
+                pod_ids: Some(vec![id.to_string()]),
                 stage: None,
             };
             (
-                m::KpiScope::Pod(id.clone()),
+                m::KpiScope::Pod(id.to_string()),
                 all_use_cases(&gw, &filter).await?,
             )
         }

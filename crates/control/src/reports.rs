@@ -74,7 +74,7 @@ pub async fn spend_report(
                 Some(name.into()),
             )
         })?;
-        time_param(name, v)
+        report_time(name, v)
     };
     let (from, to) = match q.get("month") {
         // Showback for a calendar month (UTC): `month=2026-11`.

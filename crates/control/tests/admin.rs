@@ -2310,6 +2310,40 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             "to",
             "`to` must be an RFC 3339 time like 2026-11-01T00:00:00Z",
         ),
+        // The instant counts, not the year written: +14:00 moves this one into 1969.
+        (
+            "/admin/v1/kpis?from=1970-01-01T00:00:00%2B14:00&to=1970-01-01T01:00:00Z",
+            "from",
+            "`from` must be from 1970-01-01T00:00:00Z on",
+        ),
+        (
+            "/admin/v1/reports/spend?by=day&from=1970-01-01T00:00:00%2B14:00&to=1970-01-01T01:00:00Z",
+            "from",
+            "`from` must be from 1970-01-01T00:00:00Z on",
+        ),
+        // A day that does not exist is malformed, not out of range (2027 is no leap year);
+        // 29 February of a leap year out of range is out of range.
+        (
+            "/admin/v1/reports/spend?by=day&from=2027-02-29T00:00:00Z&to=2027-03-02T00:00:00Z",
+            "from",
+            "`from` must be an RFC 3339 time like 2026-11-01T00:00:00Z",
+        ),
+        (
+            "/admin/v1/kpis?from=1968-02-29T00:00:00Z&to=2027-03-02T00:00:00Z",
+            "from",
+            "`from` must be from 1970-01-01T00:00:00Z on",
+        ),
+        // A report's window is whole hours: its `to` may not round up into the year 10000.
+        (
+            "/admin/v1/kpis?from=1970-01-01T00:00:00Z&to=9999-12-31T23:59:59Z",
+            "to",
+            "`to` must be at most 9999-12-31T23:00:00Z",
+        ),
+        (
+            "/admin/v1/reports/spend?by=day&from=1970-01-01T00:00:00Z&to=9999-12-31T23:00:00.001Z",
+            "to",
+            "`to` must be at most 9999-12-31T23:00:00Z",
+        ),
         (
             "/admin/v1/reports/focus?month=9999-12",
             "month",

@@ -499,6 +499,9 @@ async fn who_may_read_which_kpis_and_bad_parameters() {
         ("from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", "to"),
         (&format!("use_case_id={uc}&pod_id={pod_a}"), "pod_id"),
         ("scope=all", "scope"),
+        // An empty filter is a mistake, not a use case named "".
+        ("use_case_id=", "use_case_id"),
+        ("pod_id=", "pod_id"),
     ] {
         let (st, v) = api
             .call(

@@ -10,8 +10,10 @@
 //! writer, off the request path; an `event_id` makes posting idempotent (a second event with
 //! the same id in the same use case is not counted), and a request has at most
 //! [`tollgate_store::MAX_EVENTS_PER_REQUEST`] events, a session
-//! [`tollgate_store::MAX_EVENTS_PER_SESSION`] (more are accepted like duplicates and not counted,
-//! so one answer cannot stand for many). A full queue answers 503: nothing accepted is dropped.
+//! [`tollgate_store::MAX_EVENTS_PER_SESSION`] (more are accepted like duplicates and not
+//! stored). The KPIs count each request and session once, as its latest event says
+//! ([`tollgate_store::OutcomeState`]), so one answer cannot stand for many. A full queue answers
+//! 503: nothing accepted is dropped.
 
 use crate::Gateway;
 use crate::context::RequestContext;
@@ -22,7 +24,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use tollgate_store::{Outcome, OutcomeEvent, OutcomeQueries};
@@ -41,12 +43,13 @@ pub const MAX_BACKDATE_DAYS: i64 = 90;
 /// How far ahead of the gateway's clock an event's `at` may be (clock skew), in ms.
 const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
 
-/// The requests and sessions admitted lately, per use case, as 64-bit keyed fingerprints in two
-/// generations of at most [`RECENT_PER_GENERATION`] each (a few MB): when one fills, the older
-/// is forgotten. Older references are looked up in the ledger.
+/// The requests and sessions admitted lately, per use case, as 64-bit keyed fingerprints with
+/// the time each was first seen, in two generations of at most [`RECENT_PER_GENERATION`] each
+/// (a few MB): when one fills, the older is forgotten. Older references are looked up in the
+/// ledger.
 #[derive(Debug, Default)]
 pub struct RecentRefs {
-    gens: Mutex<(HashSet<u64>, HashSet<u64>)>,
+    gens: Mutex<(HashMap<u64, i64>, HashMap<u64, i64>)>,
     keys: std::collections::hash_map::RandomState,
 }
 
@@ -59,7 +62,7 @@ impl RecentRefs {
         h.finish()
     }
 
-    fn insert(&self, f: u64) {
+    fn insert(&self, f: u64, at: i64) {
         let Ok(mut g) = self.gens.lock() else {
             return;
         };
@@ -67,31 +70,36 @@ impl RecentRefs {
             let full = std::mem::take(&mut g.0);
             g.1 = full;
         }
-        g.0.insert(f);
+        let first = g.0.entry(f).or_insert(at);
+        *first = (*first).min(at);
     }
 
-    fn contains(&self, f: u64) -> bool {
-        self.gens
-            .lock()
-            .is_ok_and(|g| g.0.contains(&f) || g.1.contains(&f))
-    }
-
-    /// Notes an admitted request of `use_case` and its session's pseudonym.
-    pub fn note(&self, use_case: &str, request_id: &str, session_hash: Option<&str>) {
-        self.insert(self.fingerprint(0, use_case, request_id));
-        if let Some(s) = session_hash {
-            self.insert(self.fingerprint(1, use_case, s));
+    fn first_at(&self, f: u64) -> Option<i64> {
+        let g = self.gens.lock().ok()?;
+        match (g.0.get(&f), g.1.get(&f)) {
+            (Some(a), Some(b)) => Some(*a.min(b)),
+            (a, b) => a.or(b).copied(),
         }
     }
 
-    /// Whether `use_case` had the request `request_id` lately.
-    pub fn knows_request(&self, use_case: &str, request_id: &str) -> bool {
-        self.contains(self.fingerprint(0, use_case, request_id))
+    /// Notes a request of `use_case` admitted at `at` (Unix ms), and its session's pseudonym.
+    pub fn note(&self, use_case: &str, request_id: &str, session_hash: Option<&str>, at: i64) {
+        self.insert(self.fingerprint(0, use_case, request_id), at);
+        if let Some(s) = session_hash {
+            self.insert(self.fingerprint(1, use_case, s), at);
+        }
     }
 
-    /// Whether `use_case` had a request of the session with this pseudonym lately.
-    pub fn knows_session(&self, use_case: &str, session_hash: &str) -> bool {
-        self.contains(self.fingerprint(1, use_case, session_hash))
+    /// When `use_case` had the request `request_id` lately (the first time, if its id came
+    /// more than once).
+    pub fn request_at(&self, use_case: &str, request_id: &str) -> Option<i64> {
+        self.first_at(self.fingerprint(0, use_case, request_id))
+    }
+
+    /// When `use_case` had a request of the session with this pseudonym lately (the earliest
+    /// remembered).
+    pub fn session_at(&self, use_case: &str, session_hash: &str) -> Option<i64> {
+        self.first_at(self.fingerprint(1, use_case, session_hash))
     }
 }
 
@@ -365,21 +373,55 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;
-    let known = match (&event.request_id, &session) {
-        (Some(r), _) => recent.knows_request(uc, r) || gw.store.request_known(uc, r).await?,
+    // When the request (a session's first request) was made: from the requests admitted lately,
+    // and from the ledger when they do not have it or have only a later one than the event's
+    // time (the same id may have come before).
+    let lately = match (&event.request_id, &session) {
+        (Some(r), _) => recent.request_at(uc, r),
         (None, Some(s)) => {
             let h = gw.books.session_pseudonym(s);
-            let known = recent.knows_session(uc, &h) || gw.store.session_known(uc, &h).await?;
+            let at = recent.session_at(uc, &h);
             event.session_hash = Some(h);
-            known
+            at
         }
-        (None, None) => false,
+        (None, None) => None,
     };
-    if !known {
-        return Err(ApiError::Missing(match &event.request_id {
-            Some(r) => format!("request {r:?} of this key's use case"),
-            None => "that session of this key's use case".into(),
-        }));
+    let first = match lately {
+        Some(t) if t <= event.at => Some(t),
+        _ => {
+            let stored = match (&event.request_id, &event.session_hash) {
+                (Some(r), _) => gw.store.request_first_at(uc, r).await?,
+                (None, Some(h)) => gw.store.session_first_at(uc, h).await?,
+                (None, None) => None,
+            };
+            match (lately, stored) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+    };
+    let what = match &event.request_id {
+        Some(r) => format!("request {r:?} of this key's use case"),
+        None => "that session of this key's use case".into(),
+    };
+    let Some(first) = first else {
+        return Err(ApiError::Missing(what));
+    };
+    // An outcome happens after the answer it reports on: an `at` before it would put the event
+    // in hours (or a closed month) before the request, even before the use case.
+    if event.at < first {
+        return Err(invalid(
+            format!(
+                "`at` must not be before the {} it reports on ({})",
+                if event.request_id.is_some() {
+                    "request"
+                } else {
+                    "session's first request"
+                },
+                tollgate_types::time::rfc3339(first)
+            ),
+            "at",
+        ));
     }
     event.use_case_id = caller.use_case_id.clone();
     event.pod_id = caller.pod_id.clone();
@@ -413,22 +455,30 @@ mod tests {
     #[test]
     fn recent_refs_keep_two_generations_apart_by_use_case_and_kind() {
         let r = RecentRefs::default();
-        r.note("uc_a", "req-1", Some("s1"));
-        assert!(r.knows_request("uc_a", "req-1"));
-        assert!(r.knows_session("uc_a", "s1"));
+        r.note("uc_a", "req-1", Some("s1"), 100);
+        r.note("uc_a", "req-2", Some("s1"), 200);
+        assert_eq!(r.request_at("uc_a", "req-1"), Some(100));
+        // A session is as old as its first request remembered.
+        assert_eq!(r.session_at("uc_a", "s1"), Some(100));
         // Another use case, or the other kind of reference: unknown.
-        assert!(!r.knows_request("uc_b", "req-1"));
-        assert!(!r.knows_session("uc_a", "req-1"));
-        assert!(!r.knows_request("uc_a", "s1"));
-        // One generation later it is still known; two later it is forgotten.
+        assert_eq!(r.request_at("uc_b", "req-1"), None);
+        assert_eq!(r.session_at("uc_a", "req-1"), None);
+        assert_eq!(r.request_at("uc_a", "s1"), None);
+        // One generation later it is still known — and a request id seen again later keeps its
+        // first time; two generations later it is forgotten.
         for i in 0..RECENT_PER_GENERATION {
-            r.note("uc_a", &format!("x{i}"), None);
+            r.note("uc_a", &format!("x{i}"), None, 300);
         }
-        assert!(r.knows_request("uc_a", "req-1"));
+        r.note("uc_a", "req-1", None, 400);
+        assert_eq!(r.request_at("uc_a", "req-1"), Some(100));
         for i in 0..RECENT_PER_GENERATION {
-            r.note("uc_a", &format!("y{i}"), None);
+            r.note("uc_a", &format!("y{i}"), None, 500);
         }
-        assert!(!r.knows_request("uc_a", "req-1"));
-        assert!(r.knows_request("uc_a", &format!("y{}", RECENT_PER_GENERATION - 1)));
+        assert_eq!(r.request_at("uc_a", "req-2"), None);
+        assert_eq!(r.request_at("uc_a", "req-1"), Some(400));
+        assert_eq!(
+            r.request_at("uc_a", &format!("y{}", RECENT_PER_GENERATION - 1)),
+            Some(500)
+        );
     }
 }

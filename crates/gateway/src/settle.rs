@@ -140,6 +140,7 @@ impl Books {
                 &caller.use_case_id,
                 &ctx.request_id,
                 ctx.session_hash.as_deref(),
+                ctx.received_at_ms,
             );
         }
     }

@@ -117,10 +117,11 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
 
     // A request the gateway no longer remembers is found in the ledger (a record written by
     // an earlier process, say), with its session.
+    let old_at = g.gw.clock.now_ms() - 86_400_000;
     let old = RequestRecord {
         id: tollgate_store::new_id("rec"),
         request_id: "req-from-yesterday".into(),
-        at: g.gw.clock.now_ms() - 86_400_000,
+        at: old_at,
         key_id: "key_old".into(),
         use_case_id: g.use_case.id.clone(),
         pod_id: g.use_case.pod_id.clone(),
@@ -140,6 +141,28 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     ] {
         let (st, v) = feedback(&g, &g.key, body.clone()).await;
         assert_eq!(st, 202, "{body}: {v}");
+    }
+    // Not with a time before the session's first request (the ledger's), nor the request's.
+    for (body, says) in [
+        (
+            json!({"session_id": "conv-old", "outcome": "success", "at": tollgate_types::time::rfc3339(old_at - 1)}),
+            "before the session's first request",
+        ),
+        (
+            json!({"request_id": "req-from-yesterday", "outcome": "success", "at": tollgate_types::time::rfc3339(old_at - 1)}),
+            "before the request it reports on",
+        ),
+    ] {
+        let (st, v) = feedback(&g, &g.key, body.clone()).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some("at")),
+            "{body}: {v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
     }
     // ... but not by another use case's key.
     let (st, _) = feedback(
@@ -296,6 +319,14 @@ async fn bad_feedback_is_told_what_is_wrong() {
             "at",
             "not in the future",
         ),
+        // Within 90 days, but before the request it reports on.
+        (
+            ok(
+                json!({"outcome": "success", "at": tollgate_types::time::rfc3339(g.gw.clock.now_ms() - 86_400_000)}),
+            ),
+            "at",
+            "must not be before the request it reports on",
+        ),
         (
             ok(json!({"outcome": "success", "colour": "red"})),
             "colour",
@@ -448,18 +479,22 @@ async fn ten_thousand_concurrent_events_are_counted_exactly_and_duplicates_once(
 
 #[tokio::test]
 async fn events_are_summed_into_the_hour_they_happened_in() {
-    // 11:00:00.000 UTC on a manual clock; events at the hour's last and first millisecond.
+    // 11:00:00.000 UTC on a manual clock; events at the hour's last and first millisecond, about
+    // requests made a second before.
     let now = tollgate_types::time::parse_rfc3339("2026-11-30T11:00:00Z").unwrap();
-    let clock = tollgate_types::clock::Clock::manual(now);
+    let clock = tollgate_types::clock::Clock::manual(now - 1_000);
     let s = common::sim(SimConfig::default()).await;
-    let g = common::gateway_at(&common::two_route_config(&s.url), clock).await;
+    let g = common::gateway_at(&common::two_route_config(&s.url), clock.clone()).await;
     let mut rids = Vec::new();
-    for (at, outcome) in [
+    for _ in 0..3 {
+        rids.push(ask(&g, &g.key, None).await);
+    }
+    clock.set(now);
+    for (rid, (at, outcome)) in rids.iter().zip([
         ("2026-11-30T10:59:59.999Z", "success"),
         ("2026-11-30T11:00:00Z", "failure"),
         ("2026-11-30T11:00:00.001Z", "failure"),
-    ] {
-        let rid = ask(&g, &g.key, None).await;
+    ]) {
         let (st, v) = feedback(
             &g,
             &g.key,
@@ -467,7 +502,6 @@ async fn events_are_summed_into_the_hour_they_happened_in() {
         )
         .await;
         assert_eq!(st, 202, "{v}");
-        rids.push(rid);
     }
     // No `at`: now. The event counts in this hour; the rating it gives the first request counts
     // with that request, in the hour of its first event.
@@ -505,7 +539,13 @@ async fn feedback_may_name_a_request_whose_record_is_not_written_yet() {
     assert_eq!(resp.status(), 200);
     let rid = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let uc = &g.use_case.id;
-    assert!(!g.gw.store.request_known(uc, &rid).await.unwrap());
+    assert!(
+        g.gw.store
+            .request_first_at(uc, &rid)
+            .await
+            .unwrap()
+            .is_none()
+    );
     for body in [
         json!({"request_id": rid, "outcome": "success"}),
         json!({"session_id": "live", "rating": 5}),
@@ -514,7 +554,13 @@ async fn feedback_may_name_a_request_whose_record_is_not_written_yet() {
         assert_eq!(st, 202, "{body}: {v}");
     }
     g.gw.outcomes.written_at_least(2).await;
-    assert!(!g.gw.store.request_known(uc, &rid).await.unwrap());
+    assert!(
+        g.gw.store
+            .request_first_at(uc, &rid)
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(resp);
 }
 
@@ -615,12 +661,14 @@ async fn money_is_read_from_its_digits_and_bounded() {
 
 #[tokio::test]
 async fn each_bound_is_allowed_and_one_past_it_is_not() {
-    let now = tollgate_types::time::parse_rfc3339("2026-11-30T11:00:00Z").unwrap();
-    let clock = tollgate_types::clock::Clock::manual(now);
-    let s = common::sim(SimConfig::default()).await;
-    let g = common::gateway_at(&common::two_route_config(&s.url), clock).await;
-    let rid = ask(&g, &g.key, Some("conv-b")).await;
     const DAY: i64 = 86_400_000;
+    let now = tollgate_types::time::parse_rfc3339("2026-11-30T11:00:00Z").unwrap();
+    // The request was made a second before the oldest time an event may name.
+    let clock = tollgate_types::clock::Clock::manual(now - 90 * DAY - 1_000);
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let rid = ask(&g, &g.key, Some("conv-b")).await;
+    assert!(clock.set(now));
     // At every bound at once: the largest value, 20 labels, a 64-character name and a
     // 256-character value, 90 days back to the millisecond.
     let mut labels: serde_json::Map<String, Value> =

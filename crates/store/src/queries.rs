@@ -303,20 +303,23 @@ pub trait OutcomeQueries {
     /// Stores events and adds them to their hourly rollups, in one transaction; an event whose
     /// `event_id` its use case already has (stored before or earlier in the batch), or whose
     /// request or session has had [`MAX_EVENTS_PER_REQUEST`] / [`MAX_EVENTS_PER_SESSION`]
-    /// events already, is skipped. Returns how many were stored.
+    /// events already, or that names neither, is skipped. Each stored event updates its subject's
+    /// [`OutcomeState`](crate::OutcomeState), and the rollups take back what the subject
+    /// counted for and add what it counts for now. Returns how many were stored.
     fn insert_outcomes(&self, events: &[OutcomeEvent]) -> impl Future<Output = R<u64>> + Send;
-    /// Whether use case `use_case_id` has a request whose `x-request-id` is `request_id`.
-    fn request_known(
+    /// When use case `use_case_id` first had a request whose `x-request-id` is `request_id`
+    /// (Unix ms), if it has had one.
+    fn request_first_at(
         &self,
         use_case_id: &str,
         request_id: &str,
-    ) -> impl Future<Output = R<bool>> + Send;
-    /// Whether use case `use_case_id` has a request of the session with this pseudonym.
-    fn session_known(
+    ) -> impl Future<Output = R<Option<i64>>> + Send;
+    /// When use case `use_case_id` first had a request of the session with this pseudonym.
+    fn session_first_at(
         &self,
         use_case_id: &str,
         session_hash: &str,
-    ) -> impl Future<Output = R<bool>> + Send;
+    ) -> impl Future<Output = R<Option<i64>>> + Send;
     /// The rollups of hours `from_hour..to_hour` (Unix hours), by hour then use case.
     fn outcome_rollups(
         &self,

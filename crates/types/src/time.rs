@@ -107,8 +107,14 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if (m2, d2) != (mo as u32, d as u32) {
         return None; // 31 February and friends
     }
-    Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis)
+    let at = ((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + millis;
+    // The instant, not only the written year, is in range: `1970-01-01T00:00:00+14:00` is in
+    // 1969, and `9999-12-31T23:00:00-05:00` in the year 10000.
+    (0..=LAST_MS).contains(&at).then_some(at)
 }
+
+/// The last millisecond Tollgate's times may name: 9999-12-31T23:59:59.999Z.
+pub const LAST_MS: i64 = 253_402_300_799_999;
 
 #[cfg(test)]
 mod tests {
@@ -125,6 +131,11 @@ mod tests {
             parse_rfc3339("2026-11-29T21:00:00Z")
         );
         assert_eq!(parse_rfc3339("2026-02-31T00:00:00Z"), None);
+        // The instant must be in range, whatever year is written.
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00+14:00"), None);
+        assert_eq!(parse_rfc3339("1970-01-01T14:00:00+14:00"), Some(0));
+        assert_eq!(parse_rfc3339("9999-12-31T23:00:00-05:00"), None);
+        assert_eq!(parse_rfc3339("9999-12-31T23:59:59.999Z"), Some(LAST_MS));
         assert_eq!(parse_rfc3339("tomorrow"), None);
         // Offsets are 00:00 to 23:59, digits only; years from 1970.
         assert_eq!(parse_rfc3339("2026-11-29T22:00:00+99:00"), None);

@@ -271,26 +271,28 @@ impl OutcomeQueries for SqliteStore {
         .await
     }
 
-    async fn request_known(&self, use_case_id: &str, request_id: &str) -> R<bool> {
+    async fn request_first_at(&self, use_case_id: &str, request_id: &str) -> R<Option<i64>> {
+        // Both read through the indexes on (use_case_id, request_id) and (use_case_id,
+        // session_hash).
         let row = sqlx::query(
-            "SELECT 1 FROM request_records WHERE use_case_id = ? AND request_id = ? LIMIT 1",
+            "SELECT MIN(at) FROM request_records WHERE use_case_id = ? AND request_id = ?",
         )
         .bind(use_case_id)
         .bind(request_id)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(row.is_some())
+        Ok(row.try_get(0)?)
     }
 
-    async fn session_known(&self, use_case_id: &str, session_hash: &str) -> R<bool> {
+    async fn session_first_at(&self, use_case_id: &str, session_hash: &str) -> R<Option<i64>> {
         let row = sqlx::query(
-            "SELECT 1 FROM request_records WHERE use_case_id = ? AND session_hash = ? LIMIT 1",
+            "SELECT MIN(at) FROM request_records WHERE use_case_id = ? AND session_hash = ?",
         )
         .bind(use_case_id)
         .bind(session_hash)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(row.is_some())
+        Ok(row.try_get(0)?)
     }
 
     async fn outcome_rollups(&self, from_hour: i64, to_hour: i64) -> R<Vec<OutcomeRollup>> {
