@@ -80,58 +80,30 @@ async fn all_use_cases(gw: &Control, filter: &m::UseCaseFilter) -> Result<Vec<m:
     }
 }
 
-/// What the KPIs of `scope` over `[from, to)` are computed from.
-/// KPI 6 and 24's fairness part from the scope's runs in the window: the latest finished
-/// evaluation run of each use case (passed, cases), beside its champion's — the latest finished
-/// run of the same suite made in production before it — summed over the scope; and the flags the
-/// finished fairness runs raised, per run.
-async fn evaluations(
-    gw: &Control,
-    use_cases: &[m::UseCase],
-    from: i64,
-    to: i64,
-) -> Result<(Option<tollgate_value::kpis::EvalFacts>, Option<f64>)> {
-    use tollgate_store::{EvalQueries, FairnessQueries};
+/// KPIs 6, 7 and 10 from the scope's evaluation and fairness runs in the window: the latest
+/// finished run of each use case and its champion, summed; fairness flags per finished run.
+fn evaluations(ev: &m::UseCaseEvidence) -> (Option<tollgate_value::kpis::EvalFacts>, Option<f64>) {
     let (mut cand, mut champ) = (None::<(u64, u64)>, None::<(u64, u64)>);
-    let (mut flags, mut fair_runs) = (0usize, 0usize);
-    let within = |at: i64| at >= from && at < to;
-    for uc in use_cases {
-        let runs = gw.store.list_runs(&uc.id, None, None, 200).await?;
-        if let Some(latest) = runs
-            .iter()
-            .find(|r| r.status == "done" && within(r.started_at))
-        {
-            let c = cand.get_or_insert((0, 0));
-            c.0 += latest.passed;
-            c.1 += latest.cases_done;
-            if let Some(ch) = runs.iter().find(|r| {
-                r.id != latest.id
-                    && r.status == "done"
-                    && r.suite == latest.suite
-                    && r.stage == "production"
-                    && r.started_at <= latest.started_at
-            }) {
-                let c = champ.get_or_insert((0, 0));
-                c.0 += ch.passed;
-                c.1 += ch.cases_done;
-            }
-        }
-        for r in gw.store.list_fairness_runs(&uc.id, None, 200).await? {
-            if r.status == "done" && within(r.started_at) {
-                fair_runs += 1;
-                let full = gw.store.get_fairness_run(&r.id).await?;
-                flags += full
-                    .report
-                    .as_ref()
-                    .and_then(|rep| rep["flags"].as_array().map(Vec::len))
-                    .unwrap_or(0);
-            }
+    for r in &ev.latest_runs {
+        let c = cand.get_or_insert((0, 0));
+        c.0 += r.latest.0;
+        c.1 += r.latest.1;
+        if let Some(ch) = r.champion {
+            let c = champ.get_or_insert((0, 0));
+            c.0 += ch.0;
+            c.1 += ch.1;
         }
     }
-    Ok((
+    let (runs, flags) = ev
+        .fairness
+        .iter()
+        .fold((0u64, 0u64), |(r, f), (_, runs, flags)| {
+            (r + runs, f + flags)
+        });
+    (
         cand.map(|c| (c, champ)),
-        (fair_runs > 0).then(|| flags as f64 / fair_runs as f64),
-    ))
+        (runs > 0).then(|| flags as f64 / runs as f64),
+    )
 }
 
 /// KPI 20's inputs for the use cases `ids`: the last month complete by `until` (UTC), the
@@ -174,6 +146,7 @@ async fn forecast_check(
     }))
 }
 
+/// What the KPIs of `scope` over `[from, to)` are computed from.
 pub(crate) async fn facts(
     gw: &Control,
     scope: &m::KpiScope,
@@ -201,6 +174,12 @@ pub(crate) async fn facts(
     {
         *recent.entry(r.use_case_id).or_insert(0) += r.outcomes();
     }
+    let evidence = gw.store.use_case_evidence(scope, from, to).await?;
+    let first_entered: HashMap<(&str, m::Stage), i64> = evidence
+        .first_entered
+        .iter()
+        .map(|(uc, stage, at)| ((uc.as_str(), *stage), *at))
+        .collect();
     let mut outcomes = OutcomeRollup::default();
     let (mut modelled_value, mut modelled_minutes, mut eligible) = (0u64, 0u64, 0u64);
     let mut ucs = Vec::with_capacity(use_cases.len());
@@ -216,8 +195,7 @@ pub(crate) async fn facts(
             .saturating_add((o.success_untimed as f64 * saved * 1000.0).round() as u64);
         eligible = eligible.saturating_add(v.eligible_users);
         outcomes.merge(&o);
-        let changes = gw.store.list_stage_changes(&uc.id).await?;
-        let first = |s: m::Stage| changes.iter().filter(|c| c.to == s).map(|c| c.at).min();
+        let first = |s: m::Stage| first_entered.get(&(uc.id.as_str(), s)).copied();
         ucs.push(UseCaseFacts {
             id: uc.id.clone(),
             stage: Some(uc.stage),
@@ -275,7 +253,7 @@ pub(crate) async fn facts(
         .collect();
     let quota_requests_per_minute = (!reach.is_empty() && providers_without_quota.is_empty())
         .then(|| reach.iter().filter_map(|(_, q)| *q).sum());
-    let (eval, fairness_flags_per_release) = evaluations(gw, use_cases, from, to).await?;
+    let (eval, fairness_flags_per_release) = evaluations(&evidence);
     let forecast = forecast_check(gw, &ids, to.min(now)).await?;
     Ok(Facts {
         forecast,

@@ -1033,6 +1033,30 @@ pub struct KpiData {
     pub slo_windows: (u64, u64),
 }
 
+/// The evaluation and lifecycle evidence of the use cases of a scope
+/// ([`KpiQueries::use_case_evidence`](crate::KpiQueries::use_case_evidence)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UseCaseEvidence {
+    /// (use case, stage, when it first entered that stage), Unix ms.
+    pub first_entered: Vec<(String, Stage, i64)>,
+    /// Per use case with a finished evaluation run in the window: its latest.
+    pub latest_runs: Vec<RunPair>,
+    /// Per use case with finished fairness runs in the window: (use case, runs, gaps flagged).
+    pub fairness: Vec<(String, u64, u64)>,
+}
+
+/// A use case's latest finished evaluation run in a window, and its champion: the newest
+/// finished run of the same suite made in production and started no later.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunPair {
+    /// The use case.
+    pub use_case_id: String,
+    /// (cases passed, cases done) of the latest run.
+    pub latest: (u64, u64),
+    /// The same of its champion, if it has one.
+    pub champion: Option<(u64, u64)>,
+}
+
 /// Outcome events one request may have (a rating, then an outcome, then a correction …); more
 /// are not stored, so one request cannot stand for many.
 pub const MAX_EVENTS_PER_REQUEST: u64 = 5;

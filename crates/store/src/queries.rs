@@ -296,6 +296,17 @@ pub trait KpiQueries {
         from_ms: i64,
         to_ms: i64,
     ) -> impl Future<Output = R<KpiData>> + Send;
+    /// What the stage history and the evaluation and fairness runs say of each use case of
+    /// `scope`, in a fixed number of queries however many use cases it has: each use case's
+    /// first entry into each stage; its latest finished evaluation run started in
+    /// `[from_ms, to_ms)` with that run's champion; its finished fairness runs started in the
+    /// window and the gaps they flagged.
+    fn use_case_evidence(
+        &self,
+        scope: &KpiScope,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = R<UseCaseEvidence>> + Send;
 }
 
 /// Outcome and feedback events, and what they are checked against.

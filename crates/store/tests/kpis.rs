@@ -691,3 +691,190 @@ async fn routing_savings_sum_the_requests_priced_both_ways() {
         .unwrap();
     assert_eq!(before.routing_priced, 0);
 }
+
+/// The stage history and the evaluation and fairness runs of a scope, read in a fixed number of
+/// queries: each use case's latest finished run started in the window and its champion (the
+/// newest finished production run of the same suite started no later), the finished fairness
+/// runs in the window and their flags, and when each use case first entered each stage — per
+/// use case, pod and portfolio, nothing of another scope.
+#[tokio::test]
+async fn a_scopes_evidence_is_read_per_use_case_in_one_pass() {
+    let s = store().await;
+    let p1 = s.create_pod("admin", "p1", "").await.unwrap();
+    let p2 = s.create_pod("admin", "p2", "").await.unwrap();
+    let uc = async |pod: &Pod, name: &str| {
+        s.create_use_case(
+            "admin",
+            &pod.id,
+            name,
+            "",
+            &ValueModel::default(),
+            &Scores::default(),
+            &["chat".into()],
+            &PilotCaps::default(),
+            &Limits::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let (a, b, c) = (uc(&p1, "a").await, uc(&p1, "b").await, uc(&p2, "c").await);
+    let (_, to_pilot) = s
+        .change_stage("admin", &a.id, Stage::Pilot, "go")
+        .await
+        .unwrap();
+    let (_, to_prod) = s
+        .change_stage("admin", &a.id, Stage::Production, "go")
+        .await
+        .unwrap();
+    s.change_stage("admin", &c.id, Stage::Pilot, "go")
+        .await
+        .unwrap();
+    // A run: (use case, suite, stage, status, started, passed of 10 cases).
+    let mut n = 0;
+    let mut run =
+        async |u: &UseCase, suite: &str, stage: &str, status: &str, at: i64, passed: u64| {
+            n += 1;
+            let r = EvalRun {
+                id: format!("run_{n:02}"),
+                use_case_id: u.id.clone(),
+                pod_id: u.pod_id.clone(),
+                suite: suite.into(),
+                suite_version: 1,
+                stage: stage.into(),
+                trigger: "manual".into(),
+                status: "running".into(),
+                started_at: at,
+                created_by: "admin".into(),
+                cases_total: 10,
+                ..EvalRun::default()
+            };
+            s.create_run("admin", &r).await.unwrap();
+            if status != "running" {
+                s.finish_run(&EvalRun {
+                    status: status.into(),
+                    finished_at: Some(at + 1),
+                    cases_done: 10,
+                    passed,
+                    ..r
+                })
+                .await
+                .unwrap();
+            }
+        };
+    // a: its champion is the production run of its suite from before the window, not the
+    // newer production run of another suite, nor a pilot run, a failed one or one started
+    // after it; its latest is the newest finished one in the window.
+    run(&a, "s", "production", "done", T0 - 10 * DAY, 7).await;
+    run(&a, "s", "production", "failed", T0 - 9 * DAY, 9).await;
+    run(&a, "other", "production", "done", T0 - 5 * DAY, 2).await;
+    run(&a, "s", "pilot", "done", T0 + HOUR, 8).await;
+    run(&a, "s", "pilot", "done", T0 + 2 * HOUR, 9).await;
+    run(&a, "s", "pilot", "running", T0 + 3 * HOUR, 0).await;
+    run(&a, "s", "production", "done", T0 + 3 * HOUR + 1, 10).await;
+    run(&a, "s", "pilot", "failed", T0 + 4 * HOUR, 0).await;
+    run(&a, "s", "pilot", "done", T0 + DAY, 3).await;
+    // b: a latest and no champion; c (another pod): a latest.
+    run(&b, "s", "pilot", "done", T0 + 5 * HOUR, 1).await;
+    run(&c, "s", "pilot", "done", T0 + 6 * HOUR, 5).await;
+    let mut f = 0;
+    let mut fair = async |u: &UseCase, status: &str, at: i64, flags: usize| {
+        f += 1;
+        let r = FairnessRun {
+            id: format!("fair_{f:02}"),
+            use_case_id: u.id.clone(),
+            pod_id: u.pod_id.clone(),
+            status: "running".into(),
+            started_at: at,
+            created_by: "admin".into(),
+            route: "chat".into(),
+            policy: "builtin".into(),
+            prompt_set_hash: "h".into(),
+            probe: serde_json::json!({}),
+            calls_total: 1,
+            ..FairnessRun::default()
+        };
+        s.create_fairness_run("admin", &r).await.unwrap();
+        s.finish_fairness_run(&FairnessRun {
+            status: status.into(),
+            finished_at: Some(at + 1),
+            flagged: Some(flags > 0),
+            report: Some(serde_json::json!({"flags": vec![serde_json::json!({}); flags]})),
+            ..r
+        })
+        .await
+        .unwrap();
+    };
+    fair(&a, "done", T0 + HOUR, 2).await;
+    fair(&a, "done", T0 + 2 * HOUR, 0).await;
+    fair(&a, "failed", T0 + 3 * HOUR, 5).await;
+    fair(&a, "done", T0 - HOUR, 4).await;
+    fair(&c, "done", T0 + HOUR, 1).await;
+
+    let (from, to) = (T0, T0 + DAY);
+    let pod = s
+        .use_case_evidence(&KpiScope::Pod(p1.id.clone()), from, to)
+        .await
+        .unwrap();
+    // a's latest is the production run of 3 h + 1 ms (10 of 10); its champion is that of
+    // T0 − 10 days (the 9-of-10 pilot run is older than it).
+    let mut want = vec![
+        RunPair {
+            use_case_id: a.id.clone(),
+            latest: (10, 10),
+            champion: Some((7, 10)),
+        },
+        RunPair {
+            use_case_id: b.id.clone(),
+            latest: (1, 10),
+            champion: None,
+        },
+    ];
+    want.sort_by(|x, y| x.use_case_id.cmp(&y.use_case_id));
+    assert_eq!(pod.latest_runs, want);
+    assert_eq!(pod.fairness, vec![(a.id.clone(), 2, 2)]);
+    let mut entered = vec![
+        (a.id.clone(), Stage::Pilot, to_pilot.at),
+        (a.id.clone(), Stage::Production, to_prod.at),
+    ];
+    entered.sort_by(|x, y| (&x.0, x.1.as_str()).cmp(&(&y.0, y.1.as_str())));
+    assert_eq!(pod.first_entered, entered);
+
+    let one = s
+        .use_case_evidence(&KpiScope::UseCase(c.id.clone()), from, to)
+        .await
+        .unwrap();
+    assert_eq!(
+        one.latest_runs,
+        vec![RunPair {
+            use_case_id: c.id.clone(),
+            latest: (5, 10),
+            champion: None,
+        }]
+    );
+    assert_eq!(one.fairness, vec![(c.id.clone(), 1, 1)]);
+    assert_eq!(one.first_entered.len(), 1);
+    assert_eq!(one.first_entered[0].1, Stage::Pilot);
+
+    let all = s
+        .use_case_evidence(&KpiScope::Portfolio, from, to)
+        .await
+        .unwrap();
+    assert_eq!(all.latest_runs.len(), 3);
+    assert_eq!(all.fairness.len(), 2);
+    assert_eq!(all.first_entered.len(), 3);
+    // An earlier window: a's only finished run in it is of the other suite, and no run is its
+    // champion (the production runs before it are of suite "s").
+    let before = s
+        .use_case_evidence(&KpiScope::Pod(p1.id.clone()), T0 - 6 * DAY, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        before.latest_runs,
+        vec![RunPair {
+            use_case_id: a.id.clone(),
+            latest: (2, 10),
+            champion: None,
+        }]
+    );
+    assert_eq!(before.fairness, vec![(a.id.clone(), 1, 4)]);
+}

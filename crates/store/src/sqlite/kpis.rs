@@ -3,7 +3,8 @@
 
 use super::{R, SqliteStore};
 use crate::model::{
-    KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, SloWindow, latency_bucket,
+    KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, RunPair, SloWindow, Stage,
+    UseCaseEvidence, latency_bucket,
 };
 use crate::queries::{KpiQueries, SloQueries};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
@@ -407,6 +408,93 @@ impl KpiQueries for SqliteStore {
             u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0)),
         );
         Ok(d)
+    }
+
+    async fn use_case_evidence(
+        &self,
+        scope: &KpiScope,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> R<UseCaseEvidence> {
+        let (filter, value) = scope_sql(scope);
+        let mut e = UseCaseEvidence::default();
+        // `stage_changes` has no pod: the scope is read from its use case (`pod_id` and
+        // `use_case_id` name columns of one table each).
+        let stages = format!(
+            "SELECT use_case_id, to_stage, MIN(at) FROM stage_changes
+             JOIN use_cases ON use_cases.id = stage_changes.use_case_id
+             WHERE {filter} GROUP BY use_case_id, to_stage ORDER BY use_case_id, to_stage"
+        );
+        for row in sqlx::query(AssertSqlSafe(stages))
+            .bind(value)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let stage: String = row.try_get(1)?;
+            if let Some(stage) = Stage::parse(&stage) {
+                e.first_entered
+                    .push((row.try_get(0)?, stage, row.try_get(2)?));
+            }
+        }
+        // The latest run in the list's own order (a run started at the same instant is placed
+        // by its id), and the champion by the same order.
+        let runs = format!(
+            "WITH latest AS (
+                 SELECT id, use_case_id, suite, started_at, passed, cases_done FROM (
+                     SELECT id, use_case_id, suite, started_at, passed, cases_done,
+                            ROW_NUMBER() OVER (PARTITION BY use_case_id ORDER BY started_at DESC, id DESC) AS n
+                     FROM eval_runs
+                     WHERE {filter} AND status = 'done' AND started_at >= ?2 AND started_at < ?3)
+                 WHERE n = 1)
+             SELECT l.use_case_id, l.passed, l.cases_done, c.passed, c.cases_done
+             FROM latest l LEFT JOIN eval_runs c ON c.id = (
+                 SELECT x.id FROM eval_runs x
+                 WHERE x.use_case_id = l.use_case_id AND x.suite = l.suite AND x.id <> l.id
+                   AND x.status = 'done' AND x.stage = 'production' AND x.started_at <= l.started_at
+                 ORDER BY x.started_at DESC, x.id DESC LIMIT 1)
+             ORDER BY l.use_case_id"
+        );
+        for row in sqlx::query(AssertSqlSafe(runs))
+            .bind(value)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let champion = match (
+                row.try_get::<Option<i64>, _>(3)?,
+                row.try_get::<Option<i64>, _>(4)?,
+            ) {
+                (Some(p), Some(d)) => Some((u(p), u(d))),
+                _ => None,
+            };
+            e.latest_runs.push(RunPair {
+                use_case_id: row.try_get(0)?,
+                latest: (u(row.try_get(1)?), u(row.try_get(2)?)),
+                champion,
+            });
+        }
+        let fairness = format!(
+            "SELECT use_case_id, COUNT(*),
+                    SUM(CASE WHEN json_valid(report) THEN COALESCE(json_array_length(report, '$.flags'), 0) ELSE 0 END)
+             FROM fairness_runs
+             WHERE {filter} AND status = 'done' AND started_at >= ?2 AND started_at < ?3
+             GROUP BY use_case_id ORDER BY use_case_id"
+        );
+        for row in sqlx::query(AssertSqlSafe(fairness))
+            .bind(value)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.pool)
+            .await?
+        {
+            e.fairness.push((
+                row.try_get(0)?,
+                u(row.try_get(1)?),
+                u(row.try_get::<Option<i64>, _>(2)?.unwrap_or(0)),
+            ));
+        }
+        Ok(e)
     }
 }
 
