@@ -967,3 +967,111 @@ async fn forecast_accuracy_checks_the_forecast_the_report_gave_on_the_14th() {
         "{k}"
     );
 }
+
+/// KPIs 6 and 10 read the scope's runs: the latest finished evaluation run in the window beside
+/// its champion (Δ = 9/10 − 7/10), and the gaps flagged per finished fairness run ((2 + 0) ÷ 2).
+#[tokio::test]
+async fn evaluation_kpis_read_the_latest_run_its_champion_and_the_fairness_runs() {
+    use tollgate_store::{EvalQueries, EvalRun, FairnessQueries, FairnessRun};
+    let now = tollgate_types::time::parse_rfc3339("2026-11-30T10:00:00Z").unwrap();
+    let clock = tollgate_types::clock::Clock::manual(now);
+    let s = common::sim(SimConfig::default()).await;
+    let (g, admin) = planes::serve_at(&common::two_route_config(&s.url), clock.clone()).await;
+    let uc = &g.use_case;
+    const HOUR: i64 = 3_600_000;
+    for (id, stage, at, passed) in [
+        ("run_1", "production", now - 40 * 24 * HOUR, 7),
+        ("run_2", "pilot", now - 2 * HOUR, 9),
+    ] {
+        let r = EvalRun {
+            id: id.into(),
+            use_case_id: uc.id.clone(),
+            pod_id: uc.pod_id.clone(),
+            suite: "s".into(),
+            suite_version: 1,
+            stage: stage.into(),
+            trigger: "manual".into(),
+            status: "running".into(),
+            started_at: at,
+            created_by: "admin".into(),
+            cases_total: 10,
+            ..EvalRun::default()
+        };
+        g.gw.store.create_run("admin", &r).await.unwrap();
+        g.gw.store
+            .finish_run(&EvalRun {
+                status: "done".into(),
+                finished_at: Some(at + 1),
+                cases_done: 10,
+                passed,
+                ..r
+            })
+            .await
+            .unwrap();
+    }
+    for (id, flags) in [("fair_1", 2), ("fair_2", 0)] {
+        let r = FairnessRun {
+            id: id.into(),
+            use_case_id: uc.id.clone(),
+            pod_id: uc.pod_id.clone(),
+            status: "running".into(),
+            started_at: now - HOUR,
+            created_by: "admin".into(),
+            route: "m".into(),
+            policy: "builtin".into(),
+            prompt_set_hash: "h".into(),
+            probe: json!({}),
+            calls_total: 1,
+            ..FairnessRun::default()
+        };
+        g.gw.store.create_fairness_run("admin", &r).await.unwrap();
+        g.gw.store
+            .finish_fairness_run(&FairnessRun {
+                status: "done".into(),
+                finished_at: Some(now - HOUR + 1),
+                flagged: Some(flags > 0),
+                report: Some(json!({"flags": vec![json!({}); flags]})),
+                ..r
+            })
+            .await
+            .unwrap();
+    }
+    // KPI 10 is a rate over requests: one.
+    let resp = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": common::user("hello")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // A minute later, so the window (ending with the current hour) holds it.
+    clock.advance(std::time::Duration::from_secs(60));
+    let api = planes::Http::new(&g.url);
+    for query in [
+        format!("use_case_id={}&window=day", uc.id),
+        format!("pod_id={}&window=day", uc.pod_id),
+        "window=day".to_string(),
+    ] {
+        let (st, r) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/kpis?{query}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 200, "{r}");
+        close(value(&r, "eval_pass_rate", "pass_rate"), 0.9, &query);
+        close(
+            value(&r, "eval_pass_rate", "delta_vs_champion"),
+            0.2,
+            &query,
+        );
+        close(
+            value(&r, "safety_incidents", "fairness_flags_per_release"),
+            1.0,
+            &query,
+        );
+    }
+}
