@@ -27,6 +27,18 @@ async fn feedback(g: &common::Gw, key: &str, body: Value) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Posts `body` as it is written (JSON text) to `/v1/feedback` with the gateway's key.
+async fn post_raw(g: &common::Gw, body: String) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/feedback", g.url))
+        .bearer_auth(&g.key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A chat request of `key` in `session`: its `x-request-id`.
 async fn ask(g: &common::Gw, key: &str, session: Option<&str>) -> String {
     let mut req = reqwest::Client::new()
@@ -346,14 +358,6 @@ async fn bad_feedback_is_told_what_is_wrong() {
     // The largest valid event — every label name 64 characters, every value 256 characters
     // written as `\u` escapes — is let in; a body past the feedback limit is refused before it
     // is parsed (413), whatever the gateway's limit for chat bodies.
-    let post_raw = |body: String| {
-        reqwest::Client::new()
-            .post(format!("{}/v1/feedback", g.url))
-            .bearer_auth(&g.key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
     let escaped = "\\u00e9".repeat(256);
     let labels: Vec<String> = (0..20)
         .map(|i| format!("\"{}{i:02}\": \"{escaped}\"", "n".repeat(62)))
@@ -364,7 +368,7 @@ async fn bad_feedback_is_told_what_is_wrong() {
         labels.join(", ")
     );
     assert!(largest.len() > 30_000, "{}", largest.len());
-    let resp = post_raw(largest).await.unwrap();
+    let resp = post_raw(&g, largest).await;
     assert_eq!(resp.status(), 202, "{:?}", resp.text().await);
     let many: Vec<String> = (0..5_000).map(|i| format!("\"k{i}\": \"v\"")).collect();
     let huge = format!(
@@ -372,20 +376,13 @@ async fn bad_feedback_is_told_what_is_wrong() {
         many.join(", ")
     );
     assert!(huge.len() > tollgate_gateway::feedback::MAX_FEEDBACK_BYTES);
-    let resp = post_raw(huge).await.unwrap();
+    let resp = post_raw(&g, huge).await;
     assert_eq!(resp.status(), 413);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "body_too_large", "{v}");
     g.gw.outcomes.written_at_least(1).await;
     // Not JSON at all.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/feedback", g.url))
-        .bearer_auth(&g.key)
-        .header("content-type", "application/json")
-        .body("{\"request_id\": ")
-        .send()
-        .await
-        .unwrap();
+    let resp = post_raw(&g, "{\"request_id\": ".into()).await;
     assert_eq!(resp.status(), 400);
     // Nothing else was stored: only the largest valid event.
     assert_eq!(g.gw.outcomes.stats().pending(), 0);
@@ -571,25 +568,17 @@ async fn money_is_read_from_its_digits_and_bounded() {
     let mut sent = 0;
     // A JSON number is read from the digits the client wrote, never through a float (the
     // bodies are raw text: a float would already round 1234567.123456789).
-    let raw = |body: String| {
-        reqwest::Client::new()
-            .post(format!("{}/v1/feedback", g.url))
-            .bearer_auth(&g.key)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
     for (value, nanos) in [
         ("1234567.123456789", 1_234_567_123_456_789_u64),
         ("0.000000001", 1),
         ("\"9999999.999999999\"", 9_999_999_999_999_999),
     ] {
         let rid = ask(&g, &g.key, None).await;
-        let resp = raw(format!(
-            "{{\"request_id\": \"{rid}\", \"value_usd\": {value}}}"
-        ))
-        .await
-        .unwrap();
+        let resp = post_raw(
+            &g,
+            format!("{{\"request_id\": \"{rid}\", \"value_usd\": {value}}}"),
+        )
+        .await;
         assert_eq!(resp.status(), 202, "{value}");
         sent += nanos;
     }
@@ -630,21 +619,16 @@ async fn money_is_read_from_its_digits_and_bounded() {
         );
     }
     // An exponent is not how money is written.
-    let resp = raw(format!("{{\"request_id\": \"{rid}\", \"value_usd\": 1e3}}"))
-        .await
-        .unwrap();
+    let resp = post_raw(
+        &g,
+        format!("{{\"request_id\": \"{rid}\", \"value_usd\": 1e3}}"),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["param"], "value_usd", "{v}");
     // An array of positional fields is not an object.
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/feedback", g.url))
-        .bearer_auth(&g.key)
-        .header("content-type", "application/json")
-        .body(format!("[\"{rid}\", null, null, \"success\"]"))
-        .send()
-        .await
-        .unwrap();
+    let resp = post_raw(&g, format!("[\"{rid}\", null, null, \"success\"]")).await;
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert!(
