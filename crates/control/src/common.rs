@@ -338,6 +338,26 @@ pub(crate) fn filter_param<'q>(
     }
 }
 
+/// The cursor `after` of a list paged by name: the `next` of an earlier page, so a name of its
+/// kind (`valid` holds the rule such names follow; `what` says which, as "a suite's name") —
+/// anything else was never a page's `next` and is refused, not read as "from the start".
+pub(crate) fn name_cursor(
+    q: &HashMap<String, String>,
+    what: &str,
+    valid: impl Fn(&str) -> Result<()>,
+) -> Result<Option<String>> {
+    let after = q.get("after").cloned();
+    if let Some(a) = &after {
+        valid(a).map_err(|_| {
+            ApiError::invalid(
+                format!("`after` must be the `next` of an earlier page ({what})"),
+                Some("after".into()),
+            )
+        })?;
+    }
+    Ok(after)
+}
+
 /// A page's size: `limit`, 1–200 (`default` when it is not given).
 pub(crate) fn page_limit(q: &HashMap<String, String>, default: u32) -> Result<u32> {
     Ok(whole_number(q, "limit", 1, 200)?.map_or(default, |n| n as u32))

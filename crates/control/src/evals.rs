@@ -466,16 +466,7 @@ pub async fn list_suites(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<SuitePage>> {
-    let after = q.get("after").cloned();
-    if let Some(a) = &after {
-        // A suite's name: anything else was never a page's `next`.
-        name_ok("after", a).map_err(|_| {
-            ApiError::invalid(
-                "`after` must be the `next` of an earlier page (a suite's name)",
-                Some("after".into()),
-            )
-        })?;
-    }
+    let after = name_cursor(&q, "a suite's name", |a| name_ok("after", a))?;
     let limit = page_limit(&q, 0)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
     let page = gw

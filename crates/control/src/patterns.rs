@@ -151,16 +151,7 @@ pub async fn list_patterns(
     _p: Principal,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<PatternPage>> {
-    let after = q.get("after").cloned();
-    if let Some(a) = &after {
-        // A pattern's name: anything else was never a page's `next`.
-        slug_ok("after", a, 100).map_err(|_| {
-            ApiError::invalid(
-                "`after` must be the `next` of an earlier page (a pattern's name)",
-                Some("after".into()),
-            )
-        })?;
-    }
+    let after = name_cursor(&q, "a pattern's name", |a| slug_ok("after", a, 100))?;
     let page = gw
         .store
         .list_patterns_page(&PageRequest {

@@ -283,31 +283,16 @@ async fn suites_are_versioned_checked_and_role_bound() {
         assert_eq!(st, 200, "{name}: {v}");
         assert_eq!(v["created"], true, "{name}: {v}");
     }
-    let (mut names, mut after) = (Vec::new(), None::<String>);
-    loop {
-        let path = match &after {
-            Some(a) => format!(
-                "/admin/v1/use-cases/{}/suites?limit=2&after={}",
-                w.uc,
-                a.replace(' ', "%20")
-            ),
-            None => format!("/admin/v1/use-cases/{}/suites?limit=2", w.uc),
-        };
-        let (st, page) = w.call(Method::GET, &path, &w.viewer, None).await;
-        assert_eq!(st, 200, "{path}: {page}");
-        let items = page["items"].as_array().unwrap();
-        assert!(items.len() <= 2, "{page}");
-        names.extend(
-            items
-                .iter()
-                .map(|s| s["name"].as_str().unwrap().to_string()),
-        );
-        assert!(names.len() <= 3, "endless paging: {names:?}");
-        match page["next"].as_str() {
-            Some(n) => after = Some(n.to_string()),
-            None => break,
-        }
-    }
+    let (items, _) = w
+        .api
+        .walk(
+            &format!("/admin/v1/use-cases/{}/suites", w.uc),
+            &w.viewer,
+            2,
+            3,
+        )
+        .await;
+    let names: Vec<&str> = items.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["alpha suite", "support", "zeta"]);
     for (query, param) in [("after=", "after"), ("limit=201", "limit")] {
         let (st, v) = w

@@ -539,24 +539,18 @@ async fn who_may_read_and_write_policies_and_what_is_kept() {
     assert_eq!(numbers, (1..=numbers.len() as i64).collect::<Vec<_>>());
     assert!(numbers.len() > 4, "{numbers:?}");
     // Read a page at a time: the same versions, in order, each page at most `limit`.
-    let mut paged = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let path = match &after {
-            Some(a) => format!("/admin/v1/use-cases/{uc_a}/policy/versions?limit=2&after={a}"),
-            None => format!("/admin/v1/use-cases/{uc_a}/policy/versions?limit=2"),
-        };
-        let (st, page) = api.call(M::GET, &path, &admin, None).await;
-        assert_eq!(st, 200, "{path}: {page}");
-        let items = page["items"].as_array().unwrap();
-        assert!(items.len() <= 2, "{page}");
-        paged.extend(items.iter().map(|v| v["version"].as_i64().unwrap()));
-        assert!(paged.len() <= numbers.len(), "endless paging: {paged:?}");
-        match page["next"].as_str() {
-            Some(n) => after = Some(n.to_string()),
-            None => break,
-        }
-    }
+    let (items, _) = api
+        .walk(
+            &format!("/admin/v1/use-cases/{uc_a}/policy/versions"),
+            &admin,
+            2,
+            numbers.len(),
+        )
+        .await;
+    let paged: Vec<i64> = items
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(paged, numbers);
     for (query, param) in [
         ("after=-1", "after"),

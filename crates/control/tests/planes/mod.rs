@@ -162,6 +162,43 @@ impl Http {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// Every item of the paged list `path` read `limit` at a time as `token`, following each
+    /// page's `next` (percent-encoded) as `after`: every page a 200 of at most `limit` items.
+    /// Returns the items and how many pages; past `cap` items it fails (a cursor that does not
+    /// move would page forever).
+    pub async fn walk(
+        &self,
+        path: &str,
+        token: &str,
+        limit: usize,
+        cap: usize,
+    ) -> (Vec<serde_json::Value>, usize) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (mut items, mut pages, mut after) = (Vec::new(), 0, None::<String>);
+        loop {
+            let page_path = match &after {
+                None => format!("{path}{sep}limit={limit}"),
+                Some(a) => format!(
+                    "{path}{sep}limit={limit}&after={}",
+                    url::form_urlencoded::byte_serialize(a.as_bytes()).collect::<String>()
+                ),
+            };
+            let (st, page) = self
+                .call(reqwest::Method::GET, &page_path, token, None)
+                .await;
+            assert_eq!(st, 200, "{page_path}: {page}");
+            let got = page["items"].as_array().unwrap();
+            assert!(got.len() <= limit, "{page_path}: {page}");
+            items.extend(got.iter().cloned());
+            pages += 1;
+            assert!(items.len() <= cap, "{path}: endless paging");
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => return (items, pages),
+            }
+        }
+    }
 }
 
 /// The ledger's records once its writer has written at least `n` (it writes in the background:
