@@ -896,10 +896,10 @@ pub struct Forecast {
     pub month_start: String,
     /// Month end, RFC 3339 (UTC).
     pub month_end: String,
-    /// Hours in the trailing window the rate comes from.
-    pub window_hours: i64,
-    /// Hours left in the month (counting the current one).
-    pub hours_left: i64,
+    /// Minutes in the trailing window the rate comes from (up to the end of the current minute).
+    pub window_minutes: i64,
+    /// Minutes left in the month after the current one.
+    pub minutes_left: i64,
     /// One row per group, most expensive forecast first.
     pub rows: Vec<ForecastRow>,
     /// The sum of the rows.

@@ -383,11 +383,11 @@ pub async fn forecast(
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.forecast_nano_usd));
     Ok(Json(Forecast {
-        method: "spend so far this month + (spend in the trailing window ÷ its hours) × hours left; the window is the last 7 days, or the month so far if shorter".into(),
+        method: "spend so far this month + (spend in the trailing window ÷ its minutes) × minutes left; the window is the last 7 days, or the month so far if shorter, up to the end of the current minute".into(),
         month_start: tollgate_types::time::rfc3339(f.month_start_h * 3_600_000),
         month_end: tollgate_types::time::rfc3339(f.month_end_h * 3_600_000),
-        window_hours: f.window_hours(),
-        hours_left: f.hours_left(),
+        window_minutes: f.window_minutes(),
+        minutes_left: f.minutes_left(),
         rows,
         total: row("total".into(), None, total_spent, total_window),
     }))

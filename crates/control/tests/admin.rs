@@ -3527,14 +3527,17 @@ async fn the_month_end_forecast_extrapolates_the_trailing_rate() {
         t["window_spent_nano_usd"], spent,
         "all of it happened in the trailing window"
     );
-    let (win_h, left_h) = (
-        f["window_hours"].as_u64().unwrap(),
-        f["hours_left"].as_u64().unwrap(),
+    let (win_m, left_m) = (
+        f["window_minutes"].as_u64().unwrap(),
+        f["minutes_left"].as_u64().unwrap(),
     );
-    assert!((1..=168).contains(&win_h) && left_h < 31 * 24, "{f}");
+    assert!(
+        (1..=168 * 60).contains(&win_m) && left_m < 31 * 24 * 60,
+        "{f}"
+    );
     assert_eq!(
         t["forecast_nano_usd"].as_u64().unwrap(),
-        spent + spent * left_h / win_h,
+        spent + spent * left_m / win_m,
         "the documented method"
     );
     assert_eq!(f["rows"].as_array().unwrap().len(), 1);

@@ -907,8 +907,8 @@ async fn forecast_accuracy_checks_the_forecast_the_report_gave_on_the_14th() {
         .unwrap_or_else(|| panic!("{f}"));
     assert_eq!(row["forecast_nano_usd"].as_u64(), Some(102 * USD), "{f}");
     assert_eq!(
-        (f["window_hours"].as_i64(), f["hours_left"].as_i64()),
-        (Some(168), Some(408))
+        (f["window_minutes"].as_i64(), f["minutes_left"].as_i64()),
+        (Some(168 * 60), Some(408 * 60))
     );
 
     // In November, October is the last complete month: it cost $160 (30 + 14 + 7 + 100 + 9).
