@@ -106,18 +106,25 @@ fn bench(c: &mut Criterion) {
     let (h0, h1) = (START / 3_600_000, (START + SPAN) / 3_600_000);
     let mut g = c.benchmark_group("KPI report reads over 1M requests and 100k outcomes");
     g.sample_size(10);
-    g.bench_function("portfolio, 30 days: KPI rollups + outcome rollups", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let d = store
-                    .kpi_data(&KpiScope::Portfolio, START, START + SPAN)
-                    .await
-                    .unwrap();
-                let o = store.outcome_rollups(h0, h1).await.unwrap();
-                (d, o)
+    g.bench_function(
+        "portfolio, 30 days: KPI rollups + outcome rollups + stages and runs",
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let d = store
+                        .kpi_data(&KpiScope::Portfolio, START, START + SPAN)
+                        .await
+                        .unwrap();
+                    let o = store.outcome_rollups(h0, h1).await.unwrap();
+                    let e = store
+                        .use_case_evidence(&KpiScope::Portfolio, START, START + SPAN)
+                        .await
+                        .unwrap();
+                    (d, o, e)
+                })
             })
-        })
-    });
+        },
+    );
     g.bench_function("one pod, 30 days", |b| {
         b.iter(|| {
             rt.block_on(store.kpi_data(&KpiScope::Pod("pod_1".into()), START, START + SPAN))
