@@ -544,7 +544,18 @@ async fn db_at_version(path: &std::path::Path, upto: i64) -> sqlx::SqlitePool {
         include_str!("../migrations/sqlite/0007_policies.sql"),
         include_str!("../migrations/sqlite/0008_chain.sql"),
         include_str!("../migrations/sqlite/0009_payloads.sql"),
+        include_str!("../migrations/sqlite/0010_outcomes.sql"),
+        include_str!("../migrations/sqlite/0011_kpis.sql"),
+        include_str!("../migrations/sqlite/0012_slo.sql"),
+        include_str!("../migrations/sqlite/0013_evals.sql"),
+        include_str!("../migrations/sqlite/0014_fairness.sql"),
+        include_str!("../migrations/sqlite/0015_patterns.sql"),
+        include_str!("../migrations/sqlite/0016_run_patterns.sql"),
+        include_str!("../migrations/sqlite/0017_eval_schedules.sql"),
+        include_str!("../migrations/sqlite/0018_gates.sql"),
+        include_str!("../migrations/sqlite/0019_routing_savings.sql"),
     ];
+    assert!(upto as usize <= all.len(), "no migration {upto} here");
     for (v, sql) in (1..=upto).zip(all) {
         sqlx::raw_sql(sql).execute(&pool).await.unwrap();
         sqlx::query("INSERT INTO schema_version VALUES (?, 0)")
@@ -645,6 +656,89 @@ async fn the_upgrade_maps_old_value_drivers() {
             ("k", 7)
         );
     }
+}
+
+/// Version 20 folds the outcome events stored before it into their subjects (each field as the
+/// latest event that gave it) and counts the rollups again: events where they happened, each
+/// request or session once in the hour of its first event. Nothing stored is lost, and a later
+/// event corrects the folded state rather than adding to it.
+#[tokio::test]
+async fn the_upgrade_counts_stored_outcomes_once_per_request_and_session() {
+    const H: i64 = 3_600_000;
+    let t0 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+    let path = temp_db("subjects");
+    let pool = db_at_version(&path, 19).await;
+    // r1: escalated and rated 2, then (an hour later) a success worth $3; r2: a failure; the
+    // session: accepted after edits. (The rollups as version 19 kept them, per event.)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO outcome_events (id, event_id, at, use_case_id, pod_id, key_id, request_id, session_hash,
+             outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli, labels) VALUES
+           ('fbk_1', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r1', NULL, 'escalated', 2, NULL, NULL, NULL, NULL, '{{}}'),
+           ('fbk_2', NULL, {t0} + 1, 'uc_a', 'pod_a', 'k', 'r2', NULL, 'failure', NULL, NULL, NULL, NULL, NULL, '{{}}'),
+           ('fbk_3', NULL, {t0} + 2, 'uc_a', 'pod_a', 'k', NULL, 's1', NULL, NULL, 1, 1, NULL, NULL, '{{}}'),
+           ('fbk_4', NULL, {t0} + {H}, 'uc_a', 'pod_a', 'k', 'r1', NULL, 'success', NULL, NULL, NULL, 3000000000, NULL, '{{}}');
+         INSERT INTO rollups_outcomes_hourly VALUES
+           ({t0} / {H}, 'pod_a', 'uc_a', 3, 0, 1, 1, 0, 1, 0, 2, 1, 0, 1, 0, 0, 0, 0),
+           ({t0} / {H} + 1, 'pod_a', 'uc_a', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3000000000, 0);"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    let first = OutcomeRollup {
+        hour: t0 / H,
+        pod_id: "pod_a".into(),
+        use_case_id: "uc_a".into(),
+        events: 3,
+        subjects: 3,
+        success: 1,
+        failure: 1,
+        rated: 1,
+        rating_sum: 2,
+        with_acceptance: 1,
+        accepted_edited: 1,
+        success_untimed: 1,
+        value_nano_usd: 3_000_000_000,
+        ..OutcomeRollup::default()
+    };
+    let second = OutcomeRollup {
+        hour: t0 / H + 1,
+        pod_id: "pod_a".into(),
+        use_case_id: "uc_a".into(),
+        events: 1,
+        ..OutcomeRollup::default()
+    };
+    assert_eq!(rows, vec![first.clone(), second.clone()]);
+    // A later rating of r1 replaces its 2.
+    s.insert_outcomes(&[OutcomeEvent {
+        id: new_id("fbk"),
+        at: t0 + H + 5,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        key_id: "k".into(),
+        request_id: Some("r1".into()),
+        rating: Some(5),
+        ..OutcomeEvent::default()
+    }])
+    .await
+    .unwrap();
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            OutcomeRollup {
+                rating_sum: 5,
+                positive: 1,
+                ..first
+            },
+            OutcomeRollup {
+                events: 2,
+                ..second
+            }
+        ]
+    );
 }
 
 /// A record with every counted column set, so a rollup that drops or overwrites any of them shows.
