@@ -663,7 +663,7 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             &cols,
         ),
         UseCases::History { id } => c.show(
-            &c.get(&format!("/use-cases/{id}/stage-changes")).await?,
+            &c.list(&format!("/use-cases/{id}/stage-changes")).await?,
             &["at", "from", "to", "actor", "reason"],
         ),
         UseCases::Update {

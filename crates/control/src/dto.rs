@@ -414,6 +414,7 @@ page!(KeyPage, Key);
 page!(TokenPage, Token);
 page!(BudgetPage, Budget);
 page!(MemberPage, Member);
+page!(StageChangePage, StageChange);
 
 /// `POST /pods`.
 #[derive(Debug, Deserialize, ToSchema)]

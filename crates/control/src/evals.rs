@@ -1442,25 +1442,38 @@ pub async fn put_schedule(
     Ok(Json(schedule_view(s)))
 }
 
+/// A page of a use case's schedules; pass `next` as `after` for the following page.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct SchedulePage {
+    /// The schedules, by suite name.
+    pub items: Vec<ScheduleView>,
+    /// Cursor of the next page (the last schedule's suite); `null` on the last.
+    pub next: Option<String>,
+}
+
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/eval-schedules", tag = "evaluations",
-    params(("id" = String, Path)),
-    responses((status = 200, body = Vec<ScheduleView>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
-/// A use case's scheduled suites.
+    params(("id" = String, Path), ("after" = Option<String>, Query, min_length = 1, max_length = 100, description = "cursor: the `next` of an earlier page (a suite's name)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = SchedulePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// A use case's scheduled suites, by suite name, a page at a time.
 pub async fn list_schedules(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<ScheduleView>>> {
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<SchedulePage>> {
     use tollgate_store::ScheduleQueries;
+    let after = name_cursor(&q, "a suite's name", |a| name_ok("after", a))?;
+    let limit = page_limit(&q, 0)?;
     let uc = readable_use_case(&gw, &p, &id).await?;
-    Ok(Json(
-        gw.store
-            .list_schedules(&uc.id)
-            .await?
-            .into_iter()
-            .map(schedule_view)
-            .collect(),
-    ))
+    let page = gw
+        .store
+        .list_schedules(&uc.id, &PageRequest { after, limit })
+        .await?;
+    Ok(Json(SchedulePage {
+        items: page.items.into_iter().map(schedule_view).collect(),
+        next: page.next,
+    }))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/eval-schedules/{suite}", tag = "evaluations",
@@ -1571,10 +1584,10 @@ async fn check_regression(gw: &Control, run: &m::EvalRun) {
     };
     let tolerance = gw
         .store
-        .list_schedules(&run.use_case_id)
+        .get_schedule(&run.use_case_id, &run.suite)
         .await
         .ok()
-        .and_then(|all| all.into_iter().find(|s| s.suite == run.suite))
+        .flatten()
         .map_or(DEFAULT_TOLERANCE, |s| s.tolerance);
     let previous = gw
         .store

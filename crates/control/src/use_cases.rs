@@ -248,21 +248,30 @@ pub async fn change_stage(
     Ok(Json(uc.into()))
 }
 
-#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/stage-changes", tag = "use cases", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<StageChange>), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
-/// The stage history of a use case.
+#[utoipa::path(get, path = "/admin/v1/use-cases/{id}/stage-changes", tag = "use cases",
+    params(("id" = String, Path), ("after" = Option<String>, Query, min_length = 36, max_length = 36, description = "cursor: the `next` of an earlier page (a stage change's id, `stg_…`)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "page size, 1–200 (default 50)")),
+    responses((status = 200, body = StageChangePage), (status = 400, body = ErrorResponse), (status = 401, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+/// The stage history of a use case, oldest first, a page at a time.
 pub async fn list_stage_changes(
     State(gw): Gw,
     p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<StageChange>>> {
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<StageChangePage>> {
+    let req = list_query(&q, "stg")?;
     readable_use_case(&gw, &p, &id).await?;
-    Ok(Json(
-        gw.store
-            .list_stage_changes(&id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let page = gw
+        .store
+        .list_stage_changes(&id, &req)
+        .await
+        .map_err(|e| match e {
+            // A well-formed id that is not one of this use case's changes: not a place in it.
+            tollgate_store::StoreError::Invalid(_) => ApiError::invalid(
+                "`after` must be the `next` of an earlier page of this use case's stage changes",
+                Some("after".into()),
+            ),
+            other => other.into(),
+        })?;
+    Ok(Json(page.into()))
 }

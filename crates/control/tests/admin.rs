@@ -1945,7 +1945,7 @@ async fn key_lifecycle_create_use_expire_revoke_rotate() {
 async fn stages_and_pilot_caps_on_the_data_plane() {
     let s = common::sim(Default::default()).await;
     let api = Api::new(&common::two_route_config(&s.url)).await;
-    let (uc, _, key) = production_key(
+    let (uc, key_id, key) = production_key(
         &api,
         json!(["m"]),
         json!({"max_requests_per_day": 3, "max_end_users_per_day": 2}),
@@ -2018,7 +2018,8 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
             None,
         )
         .await;
-    let steps: Vec<(&str, &str, &str)> = history
+    assert_eq!(history["next"], Value::Null, "three changes fit on a page");
+    let steps: Vec<(&str, &str, &str)> = history["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -2038,6 +2039,74 @@ async fn stages_and_pilot_caps_on_the_data_plane() {
             ("retired", "admin", "replaced")
         ]
     );
+    // A page at a time: `next` is the last change of its page, and the pages add up to the whole.
+    let all: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let (mut paged, mut query) = (Vec::new(), "limit=2".to_string());
+    loop {
+        let (st, page) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/use-cases/{uc}/stage-changes?{query}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{query}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2, "{page}");
+        assert!(paged.len() <= all.len(), "the pages do not end: {paged:?}");
+        paged.extend(items.iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(n) => {
+                assert_eq!(Some(n), paged.last().map(String::as_str));
+                query = format!("limit=2&after={n}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    // A cursor that was never this list's `next` is refused, naming `after`: malformed, of
+    // another kind, or a well-formed id that is not one of this use case's changes.
+    for after in [
+        "x".to_string(),
+        key_id.clone(),
+        format!("stg_{}", "0".repeat(32)),
+        all[0].to_uppercase(),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/use-cases/{uc}/stage-changes?after={after}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("after")),
+            "after={after}: {v}"
+        );
+    }
+    for limit in ["0", "201", "x"] {
+        let (st, v) = api
+            .call(
+                Method::GET,
+                &format!("/admin/v1/use-cases/{uc}/stage-changes?limit={limit}"),
+                &api.admin,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("limit")),
+            "limit={limit}: {v}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -628,6 +628,85 @@ async fn scheduled_runs_alert_on_a_regression() {
     )
     .await;
     assert_eq!(s["next_at"], "2026-12-01T00:50:00.000Z");
+    // The schedules are listed by suite name a page at a time (two more for the while).
+    let doc = json!({"document": {"prompts": [{"pattern": "triage@production"}], "routes": ["m"],
+                                  "tests": [{"vars": {"ticket": "a"}, "assert": [{"type": "not-contains", "value": "x"}]}]}});
+    for name in ["alpha", "omega"] {
+        ok(
+            Method::PUT,
+            &format!("/admin/v1/use-cases/{uc}/suites/{name}"),
+            doc.clone(),
+        )
+        .await;
+        ok(
+            Method::PUT,
+            &format!("/admin/v1/use-cases/{uc}/eval-schedules/{name}"),
+            json!({"every_minutes": 1440}),
+        )
+        .await;
+    }
+    let list = |q: &'static str| {
+        let (api, admin, uc) = (&api, admin.clone(), uc.clone());
+        async move {
+            let (st, v) = api
+                .call(
+                    Method::GET,
+                    &format!("/admin/v1/use-cases/{uc}/eval-schedules{q}"),
+                    &admin,
+                    None,
+                )
+                .await;
+            let suites: Vec<String> = v["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["suite"].as_str().unwrap().to_string())
+                .collect();
+            (st, suites, v["next"].clone(), v)
+        }
+    };
+    let (st, all, next, _) = list("").await;
+    assert_eq!(
+        (st, all, next),
+        (
+            200,
+            vec!["alpha".into(), "nightly".into(), "omega".into()],
+            Value::Null
+        )
+    );
+    let (_, first, next, v) = list("?limit=2").await;
+    assert_eq!(
+        (first, next),
+        (vec!["alpha".into(), "nightly".into()], json!("nightly")),
+        "{v}"
+    );
+    assert_eq!(v["items"][1]["tolerance"], 0.1, "{v}");
+    let (_, rest, next, _) = list("?limit=2&after=nightly").await;
+    assert_eq!((rest, next), (vec!["omega".to_string()], Value::Null));
+    for (q, param) in [
+        ("?after=", "after"),
+        ("?limit=0", "limit"),
+        ("?limit=201", "limit"),
+        ("?page=2", "page"),
+    ] {
+        let (st, _, _, v) = list(q).await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{q}: {v}"
+        );
+    }
+    for name in ["alpha", "omega"] {
+        let (st, _) = api
+            .call(
+                Method::DELETE,
+                &format!("/admin/v1/use-cases/{uc}/eval-schedules/{name}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(st, 204);
+    }
 
     let finished = |id: String| {
         let (api, admin, control) = (&api, admin.clone(), control.clone());

@@ -208,8 +208,14 @@ pub trait UseCaseQueries {
         to: Stage,
         reason: &str,
     ) -> impl Future<Output = R<(UseCase, StageChange)>> + Send;
-    /// The stage history of a use case, oldest first.
-    fn list_stage_changes(&self, id: &str) -> impl Future<Output = R<Vec<StageChange>>> + Send;
+    /// A page of the stage history of a use case, oldest first (by time, then id): the changes
+    /// after the change `req.after` (`Invalid` when that is not one of this use case's), at most
+    /// `req.size()`.
+    fn list_stage_changes(
+        &self,
+        id: &str,
+        req: &PageRequest,
+    ) -> impl Future<Output = R<Page<StageChange>>> + Send;
 }
 
 /// Virtual keys and personal tokens.
@@ -686,11 +692,19 @@ pub trait ScheduleQueries {
         use_case_id: &str,
         suite: &str,
     ) -> impl Future<Output = R<()>> + Send;
-    /// A use case's schedules.
+    /// A page of a use case's schedules, by suite name: those named after `req.after`, at most
+    /// `req.size()`.
     fn list_schedules(
         &self,
         use_case_id: &str,
-    ) -> impl Future<Output = R<Vec<EvalSchedule>>> + Send;
+        req: &PageRequest,
+    ) -> impl Future<Output = R<Page<EvalSchedule>>> + Send;
+    /// A use case's schedule of `suite`, if it has one.
+    fn get_schedule(
+        &self,
+        use_case_id: &str,
+        suite: &str,
+    ) -> impl Future<Output = R<Option<EvalSchedule>>> + Send;
     /// Every schedule due at `now`, moving each one's `next_at` on by its cadence in the same
     /// transaction (so two instances do not both start it).
     fn take_due_schedules(&self, now: i64) -> impl Future<Output = R<Vec<EvalSchedule>>> + Send;

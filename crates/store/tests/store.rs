@@ -199,7 +199,11 @@ async fn use_cases_stages_and_audit() {
         (uc2.stage, change.from, change.to),
         (Stage::Pilot, Stage::Proposed, Stage::Pilot)
     );
-    let history = s.list_stage_changes(&uc.id).await.unwrap();
+    let history = s
+        .list_stage_changes(&uc.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(history.len(), 1);
     assert_eq!(
         (history[0].actor.as_str(), history[0].reason.as_str()),
@@ -317,6 +321,184 @@ async fn keys_revoke_rotate_and_the_active_snapshot() {
         .await
         .unwrap();
     assert_eq!(live.items.len(), 2);
+}
+
+/// The stage history is read a page at a time in time order, ties by id — also when the ids do
+/// not follow the times — and a cursor that is not one of the use case's changes is refused.
+#[tokio::test]
+async fn stage_history_pages_follow_time_order() {
+    let path = temp_db("stage-pages");
+    let s = Store::open(&path).await.unwrap();
+    let pod = s.create_pod("admin", "ops", "").await.unwrap();
+    let new_uc = async |name: &str| {
+        s.create_use_case(
+            "admin",
+            &pod.id,
+            name,
+            "",
+            &ValueModel::default(),
+            &Scores::default(),
+            &[],
+            &PilotCaps::default(),
+            &Limits::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let uc = new_uc("triage").await;
+    let other = new_uc("other").await;
+    let mut ids = Vec::new();
+    for to in [
+        Stage::Pilot,
+        Stage::Production,
+        Stage::Pilot,
+        Stage::Production,
+        Stage::Retired,
+    ] {
+        ids.push(
+            s.change_stage("admin", &uc.id, to, "step")
+                .await
+                .unwrap()
+                .1
+                .id,
+        );
+    }
+    let (_, foreign) = s
+        .change_stage("admin", &other.id, Stage::Pilot, "elsewhere")
+        .await
+        .unwrap();
+    // Times that run against the ids: the last change made is the oldest, and the second and
+    // fourth share a time.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for (id, at) in ids.iter().zip([5_000, 3_000, 4_000, 3_000, 1_000]) {
+        sqlx::query("UPDATE stage_changes SET at = ? WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let mut tie = [ids[1].clone(), ids[3].clone()];
+    tie.sort();
+    let expected = [
+        ids[4].clone(),
+        tie[0].clone(),
+        tie[1].clone(),
+        ids[2].clone(),
+        ids[0].clone(),
+    ];
+    for size in [1, 2, 3, 5, 200] {
+        let (mut seen, mut after, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let page = s
+                .list_stage_changes(&uc.id, &PageRequest { after, limit: size })
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(pages <= 5, "pages of {size} do not end: {seen:?}");
+            assert!(page.items.len() <= size as usize);
+            assert!(page.items.iter().all(|c| c.use_case_id == uc.id));
+            seen.extend(page.items.iter().map(|c| c.id.clone()));
+            match page.next {
+                Some(n) => {
+                    assert_eq!(Some(&n), seen.last(), "`next` is the page's last change");
+                    after = Some(n);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "pages of {size}");
+        assert_eq!(pages, 5_usize.div_ceil(size as usize), "pages of {size}");
+    }
+    for bad in [foreign.id.clone(), new_id("stg"), "stg_x".into()] {
+        let err = s
+            .list_stage_changes(
+                &uc.id,
+                &PageRequest {
+                    after: Some(bad.clone()),
+                    limit: 2,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(m) if m.contains(&bad)),
+            "{bad}: {err:?}"
+        );
+    }
+}
+
+/// A use case's schedules are read a page at a time by suite name, only its own; one is read by
+/// its suite.
+#[tokio::test]
+async fn schedules_page_by_suite_and_read_one() {
+    let s = Store::open(&temp_db("schedules")).await.unwrap();
+    let pod = s.create_pod("admin", "ops", "").await.unwrap();
+    let mut ucs = Vec::new();
+    for name in ["triage", "other"] {
+        ucs.push(
+            s.create_use_case(
+                "admin",
+                &pod.id,
+                name,
+                "",
+                &ValueModel::default(),
+                &Scores::default(),
+                &[],
+                &PilotCaps::default(),
+                &Limits::default(),
+            )
+            .await
+            .unwrap()
+            .id,
+        );
+    }
+    let schedule = |uc: &str, suite: &str, tolerance: f64| EvalSchedule {
+        use_case_id: uc.into(),
+        suite: suite.into(),
+        every_minutes: 60,
+        tolerance,
+        next_at: 1_000,
+        created_at: 1_000,
+        created_by: "admin".into(),
+    };
+    for (i, suite) in ["nightly", "Zeta", "alpha", "mid"].iter().enumerate() {
+        s.put_schedule("admin", &schedule(&ucs[0], suite, i as f64 / 10.0))
+            .await
+            .unwrap();
+    }
+    s.put_schedule("admin", &schedule(&ucs[1], "beta", 0.5))
+        .await
+        .unwrap();
+    // By the bytes of the name, as the cursor compares.
+    let expected = ["Zeta", "alpha", "mid", "nightly"];
+    for size in [1, 3, 4, 200] {
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let page = s
+                .list_schedules(&ucs[0], &PageRequest { after, limit: size })
+                .await
+                .unwrap();
+            assert!(seen.len() <= 4, "pages of {size} do not end: {seen:?}");
+            assert!(page.items.len() <= size as usize);
+            assert!(page.items.iter().all(|x| x.use_case_id == ucs[0]));
+            seen.extend(page.items.into_iter().map(|x| x.suite));
+            match page.next {
+                Some(n) => {
+                    assert_eq!(Some(&n), seen.last());
+                    after = Some(n);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "pages of {size}");
+    }
+    let one = s.get_schedule(&ucs[0], "alpha").await.unwrap().unwrap();
+    assert_eq!((one.suite.as_str(), one.tolerance), ("alpha", 0.2));
+    assert!(s.get_schedule(&ucs[0], "beta").await.unwrap().is_none());
+    assert!(s.get_schedule(&ucs[1], "alpha").await.unwrap().is_none());
 }
 
 #[tokio::test]

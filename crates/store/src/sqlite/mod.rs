@@ -888,12 +888,40 @@ impl UseCaseQueries for SqliteStore {
         Ok((self.get_use_case(id).await?, change))
     }
 
-    async fn list_stage_changes(&self, id: &str) -> R<Vec<StageChange>> {
-        let rows = sqlx::query("SELECT * FROM stage_changes WHERE use_case_id = ? ORDER BY at, id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(stage_change).collect()
+    async fn list_stage_changes(&self, id: &str, req: &PageRequest) -> R<Page<StageChange>> {
+        let size = req.size();
+        // The history is read in time order (ids break ties), so the cursor is the (time, id)
+        // of the change `after` names: ids alone need not follow the times (a restored or
+        // imported history keeps its times).
+        let (at, after) = match &req.after {
+            None => (i64::MIN, String::new()),
+            Some(a) => {
+                let at: Option<i64> = sqlx::query_scalar(
+                    "SELECT at FROM stage_changes WHERE id = ? AND use_case_id = ?",
+                )
+                .bind(a)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let at = at.ok_or_else(|| {
+                    StoreError::Invalid(format!("{a} is not a stage change of use case {id}"))
+                })?;
+                (at, a.clone())
+            }
+        };
+        let rows = sqlx::query(
+            "SELECT * FROM stage_changes WHERE use_case_id = ? AND (at > ? OR (at = ? AND id > ?))
+             ORDER BY at, id LIMIT ?",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(at)
+        .bind(&after)
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(stage_change).collect::<R<Vec<_>>>()?;
+        Ok(page(items, size, |c| c.id.clone()))
     }
 }
 

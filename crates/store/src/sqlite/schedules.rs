@@ -2,7 +2,7 @@
 
 use super::{R, SqliteStore, audit};
 use crate::StoreError;
-use crate::model::EvalSchedule;
+use crate::model::{EvalSchedule, Page, PageRequest};
 use crate::queries::ScheduleQueries;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -75,12 +75,29 @@ impl ScheduleQueries for SqliteStore {
         .await
     }
 
-    async fn list_schedules(&self, use_case_id: &str) -> R<Vec<EvalSchedule>> {
-        let rows = sqlx::query("SELECT * FROM eval_schedules WHERE use_case_id = ? ORDER BY suite")
+    async fn list_schedules(&self, use_case_id: &str, req: &PageRequest) -> R<Page<EvalSchedule>> {
+        let size = req.size();
+        let rows = sqlx::query(
+            "SELECT * FROM eval_schedules WHERE use_case_id = ? AND suite > ? ORDER BY suite LIMIT ?",
+        )
+        .bind(use_case_id)
+        .bind(req.after.clone().unwrap_or_default())
+        .bind(i64::from(size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(schedule).collect::<R<Vec<_>>>()?;
+        Ok(super::page(items, size, |s| s.suite.clone()))
+    }
+
+    async fn get_schedule(&self, use_case_id: &str, suite: &str) -> R<Option<EvalSchedule>> {
+        sqlx::query("SELECT * FROM eval_schedules WHERE use_case_id = ? AND suite = ?")
             .bind(use_case_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(schedule).collect()
+            .bind(suite)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(schedule)
+            .transpose()
     }
 
     async fn take_due_schedules(&self, now: i64) -> R<Vec<EvalSchedule>> {
