@@ -502,7 +502,10 @@ pub fn guard_answer(
 ) -> Result<Bytes, ApiError> {
     // Untouched unless the policy asks for more, or one of the gateway's credentials may be in it.
     let suspect = og.credentials.may_be_in_json(&body);
-    if !og.is_active() && !suspect && !og.credentials.may_be_spelled_in_json(&body) {
+    // Written across blanks (base64 wrapped over lines, a key spelled with spaces, hex in pairs):
+    // the texts that show one are withheld whole, below.
+    let across = og.credentials.shows_across_blanks(&body);
+    if !og.is_active() && !suspect && !across && !og.credentials.may_be_spelled_in_json(&body) {
         report.output = og.ran();
         return Ok(body);
     }
@@ -570,6 +573,23 @@ pub fn guard_answer(
         }
     }
     count_masked(lp_masked, &mut counts);
+    if across {
+        // What is left (after the masks above) that shows one across blanks: the whole text,
+        // wherever it is in the answer.
+        let mut withheld = 0u32;
+        every_string(&mut v, &mut |s: &mut Value| {
+            if s.as_str()
+                .is_some_and(|t| og.credentials.shows_across_blanks(t.as_bytes()))
+            {
+                *s = Value::String(format!("<{}>", Entity::SecretGeneric.as_str()));
+                withheld += 1;
+            }
+        });
+        if withheld > 0 {
+            count_masked(withheld, &mut counts);
+            changes.set(changes.get() + 1);
+        }
+    }
     if suspect {
         // Anywhere else too (`model`, `id`, usage, fields no one models, object keys); and the
         // answer is written anew even if nothing was found: a duplicate key would otherwise go
@@ -2150,6 +2170,80 @@ mod tests {
         let (bytes, _, _) = joined(v["choices"][0]["logprobs"]["content"].as_array().unwrap());
         let start: String = wide.chars().take(3).collect();
         assert!(!bytes.contains(&start), "{bytes}");
+    }
+
+    /// A complete answer that shows the key across blanks — base64 wrapped over lines as MIME
+    /// wraps it, the key cut by a line break or spelled with spaces, hex in pairs, with colons,
+    /// `0x` or `\x` before each byte — has each text that shows it withheld whole, under either
+    /// policy, in the content or a tool call's arguments (attack 2026-12-02b B5); prose whose
+    /// words do not join into it passes as it came.
+    #[test]
+    fn a_credential_written_across_blanks_withholds_its_text_in_a_complete_answer() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
+        let hex: Vec<String> = KEY.bytes().map(|b| format!("{b:02x}")).collect();
+        let shown = [
+            format!("here: {}\n{} done", &b64[..10], &b64[10..]),
+            format!("ans: {}\r\n{}", &b64[..17], &b64[17..]),
+            format!("key {} {} end", &KEY[..7], &KEY[7..]),
+            KEY.chars().map(|c| format!("{c} ")).collect(),
+            format!("dump {}", hex.join(" ")),
+            format!("dump {}", hex.join(":").to_uppercase()),
+            format!(
+                "dump {}",
+                hex.iter().map(|h| format!("0x{h} ")).collect::<String>()
+            ),
+            format!(
+                "dump {}",
+                hex.iter().map(|h| format!("\\x{h}")).collect::<String>()
+            ),
+        ];
+        for yaml in ["", "scan: { output: false }"] {
+            let mut og = guard_for(yaml, SessionTokens::default());
+            og.credentials = Arc::new(Credentials::new([KEY]));
+            for text in &shown {
+                let content = text.clone();
+                let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+                    "index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content.clone(), "tool_calls": [
+                        {"id": "t", "type": "function", "function": {"name": "f",
+                         "arguments": json!({"v": content}).to_string()}}]}
+                }]});
+                let mut report = GuardReport::default();
+                let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
+                let v: Value = serde_json::from_slice(&out).unwrap();
+                let msg = &v["choices"][0]["message"];
+                assert_eq!(msg["content"], "<SECRET_GENERIC>", "{yaml}: {text:?}");
+                assert_eq!(
+                    msg["tool_calls"][0]["function"]["arguments"], "<SECRET_GENERIC>",
+                    "{yaml}: {text:?}"
+                );
+                assert_eq!(msg["tool_calls"][0]["function"]["name"], "f");
+                assert_eq!(
+                    report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
+                    2,
+                    "{yaml}: {text:?}"
+                );
+            }
+            // Words that do not join into the key, and a key's start alone, pass untouched.
+            for text in [
+                format!("{} and more {}", &b64[..12], &KEY[..9]),
+                "a: b - c 0x1f \\x20 line\nbreak".to_string(),
+            ] {
+                let content = text.clone();
+                let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
+                    "index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": content.clone()}}]});
+                let out = guard_answer(
+                    &og,
+                    Bytes::from(body.to_string()),
+                    &mut GuardReport::default(),
+                )
+                .unwrap();
+                let v: Value = serde_json::from_slice(&out).unwrap();
+                assert_eq!(v["choices"][0]["message"]["content"], content, "{yaml}");
+            }
+        }
     }
 
     /// An answer that is not UTF-8, or not JSON (a lone surrogate escape), is a 502

@@ -229,6 +229,29 @@ impl Credentials {
                 || memchr::memmem::find(json, b"\\u").is_some())
     }
 
+    /// Whether `text` shows one of them once its blanks are left out — spaces, tabs and line
+    /// breaks, also as the JSON escapes a raw answer writes them in (`\n`, `\u000a`) — or, read
+    /// also without hex separators (`:`, `-`, `0x`, `\x`), in hex: base64 wrapped over lines as
+    /// MIME and PEM wrap it, a key cut by a line break or spelled with spaces, hex in pairs.
+    ///
+    /// Such an occurrence has no place in the text that could be cut out alone (its pieces
+    /// stand between the words around them), so a caller withholds the whole text it is in.
+    /// Only the forms as written are searched (no folding): this is the wider, coarser net
+    /// under [`Self::spans`].
+    pub fn shows_across_blanks(&self, text: &[u8]) -> bool {
+        let Some(ac) = &self.plain else {
+            return false;
+        };
+        let blank = |b: &u8| b.is_ascii_whitespace() || *b == b'\\';
+        if text.iter().any(blank) && ac.is_match(&without_blanks(text, false)) {
+            return true;
+        }
+        let separated = text
+            .iter()
+            .any(|b| matches!(b, b':' | b'-' | b'x' | b'X') || b.is_ascii_whitespace());
+        separated && ac.is_match(&without_blanks(text, true))
+    }
+
     /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
     pub fn spans(&self, hay: &[u8]) -> Vec<(usize, usize)> {
         self.spans_starting_before(hay, hay.len())
@@ -742,6 +765,58 @@ const SPECIAL: [bool; 256] = {
     }
     table
 };
+
+/// `text` without its blanks (ASCII whitespace; the JSON escapes `\n`, `\r`, `\t` and `\u`
+/// of one of them, behind any number of backslashes) — and, with `hex`, without the
+/// separators of a hex dump too (`:`, `-`, `0x`, `\x`).
+fn without_blanks(text: &[u8], hex: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if b == b'\\' {
+            // A run of backslashes, then what it escapes.
+            let run = text[i..].iter().take_while(|&&c| c == b'\\').count();
+            let rest = &text[i + run..];
+            let skip = match rest {
+                [b'n' | b'r' | b't', ..] => Some(1),
+                [b'u', a, b, c, d, ..]
+                    if *a == b'0'
+                        && *b == b'0'
+                        && matches!(
+                            (c.to_ascii_lowercase(), d.to_ascii_lowercase()),
+                            (b'0', b'9' | b'a' | b'd') | (b'2', b'0')
+                        ) =>
+                {
+                    Some(5)
+                }
+                [b'x' | b'X', ..] if hex => Some(1),
+                _ => None,
+            };
+            if let Some(n) = skip {
+                i += run + n;
+                continue;
+            }
+        }
+        if hex {
+            if matches!(b, b':' | b'-') {
+                i += 1;
+                continue;
+            }
+            if b == b'0' && matches!(text.get(i + 1), Some(b'x' | b'X')) {
+                i += 2;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
 
 /// How a text may spell a credential so that a search of its bytes misses it, undone one
 /// character at a time: when the character (or JSON escape) at `hay[i..]` is one of these, its
