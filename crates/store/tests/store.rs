@@ -323,6 +323,23 @@ async fn keys_revoke_rotate_and_the_active_snapshot() {
     assert_eq!(live.items.len(), 2);
 }
 
+/// A use case of pod `pod` with nothing but its name.
+async fn plain_use_case(s: &Store, pod: &str, name: &str) -> UseCase {
+    s.create_use_case(
+        "admin",
+        pod,
+        name,
+        "",
+        &ValueModel::default(),
+        &Scores::default(),
+        &[],
+        &PilotCaps::default(),
+        &Limits::default(),
+    )
+    .await
+    .unwrap()
+}
+
 /// The stage history is read a page at a time in time order, ties by id — also when the ids do
 /// not follow the times — and a cursor that is not one of the use case's changes is refused.
 #[tokio::test]
@@ -330,23 +347,8 @@ async fn stage_history_pages_follow_time_order() {
     let path = temp_db("stage-pages");
     let s = Store::open(&path).await.unwrap();
     let pod = s.create_pod("admin", "ops", "").await.unwrap();
-    let new_uc = async |name: &str| {
-        s.create_use_case(
-            "admin",
-            &pod.id,
-            name,
-            "",
-            &ValueModel::default(),
-            &Scores::default(),
-            &[],
-            &PilotCaps::default(),
-            &Limits::default(),
-        )
-        .await
-        .unwrap()
-    };
-    let uc = new_uc("triage").await;
-    let other = new_uc("other").await;
+    let uc = plain_use_case(&s, &pod.id, "triage").await;
+    let other = plain_use_case(&s, &pod.id, "other").await;
     let mut ids = Vec::new();
     for to in [
         Stage::Pilot,
@@ -438,22 +440,7 @@ async fn schedules_page_by_suite_and_read_one() {
     let pod = s.create_pod("admin", "ops", "").await.unwrap();
     let mut ucs = Vec::new();
     for name in ["triage", "other"] {
-        ucs.push(
-            s.create_use_case(
-                "admin",
-                &pod.id,
-                name,
-                "",
-                &ValueModel::default(),
-                &Scores::default(),
-                &[],
-                &PilotCaps::default(),
-                &Limits::default(),
-            )
-            .await
-            .unwrap()
-            .id,
-        );
+        ucs.push(plain_use_case(&s, &pod.id, name).await.id);
     }
     let schedule = |uc: &str, suite: &str, tolerance: f64| EvalSchedule {
         use_case_id: uc.into(),
