@@ -388,7 +388,7 @@ pub struct PodMembership {
 macro_rules! page {
     ($name:ident, $item:ty) => {
         /// A page of a list; pass `next` as `after` for the following page.
-        #[derive(Debug, Serialize, ToSchema)]
+        #[derive(Debug, ::serde::Serialize, ::utoipa::ToSchema)]
         pub struct $name {
             /// The items.
             pub items: Vec<$item>,
@@ -396,8 +396,8 @@ macro_rules! page {
             pub next: Option<String>,
         }
 
-        impl<T: Into<$item>> From<m::Page<T>> for $name {
-            fn from(p: m::Page<T>) -> Self {
+        impl<T: Into<$item>> From<::tollgate_store::Page<T>> for $name {
+            fn from(p: ::tollgate_store::Page<T>) -> Self {
                 $name {
                     items: p.items.into_iter().map(Into::into).collect(),
                     next: p.next,
@@ -406,6 +406,7 @@ macro_rules! page {
         }
     };
 }
+pub(crate) use page;
 
 page!(PodPage, Pod);
 page!(UserPage, User);

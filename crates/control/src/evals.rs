@@ -1384,14 +1384,16 @@ pub struct ScheduleView {
     pub created_by: String,
 }
 
-fn schedule_view(s: m::EvalSchedule) -> ScheduleView {
-    ScheduleView {
-        use_case_id: s.use_case_id,
-        suite: s.suite,
-        every_minutes: s.every_minutes,
-        tolerance: s.tolerance,
-        next_at: tollgate_types::time::rfc3339(s.next_at),
-        created_by: s.created_by,
+impl From<m::EvalSchedule> for ScheduleView {
+    fn from(s: m::EvalSchedule) -> Self {
+        ScheduleView {
+            use_case_id: s.use_case_id,
+            suite: s.suite,
+            every_minutes: s.every_minutes,
+            tolerance: s.tolerance,
+            next_at: tollgate_types::time::rfc3339(s.next_at),
+            created_by: s.created_by,
+        }
     }
 }
 
@@ -1439,17 +1441,10 @@ pub async fn put_schedule(
         created_by: p.actor(),
     };
     gw.store.put_schedule(&p.actor(), &s).await?;
-    Ok(Json(schedule_view(s)))
+    Ok(Json(s.into()))
 }
 
-/// A page of a use case's schedules; pass `next` as `after` for the following page.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct SchedulePage {
-    /// The schedules, by suite name.
-    pub items: Vec<ScheduleView>,
-    /// Cursor of the next page (the last schedule's suite); `null` on the last.
-    pub next: Option<String>,
-}
+crate::dto::page!(SchedulePage, ScheduleView);
 
 #[utoipa::path(get, path = "/admin/v1/use-cases/{id}/eval-schedules", tag = "evaluations",
     params(("id" = String, Path), ("after" = Option<String>, Query, min_length = 1, max_length = 100, description = "cursor: the `next` of an earlier page (a suite's name)"),
@@ -1470,10 +1465,7 @@ pub async fn list_schedules(
         .store
         .list_schedules(&uc.id, &PageRequest { after, limit })
         .await?;
-    Ok(Json(SchedulePage {
-        items: page.items.into_iter().map(schedule_view).collect(),
-        next: page.next,
-    }))
+    Ok(Json(page.into()))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/use-cases/{id}/eval-schedules/{suite}", tag = "evaluations",

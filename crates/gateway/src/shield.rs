@@ -2202,12 +2202,11 @@ mod tests {
             let mut og = guard_for(yaml, SessionTokens::default());
             og.credentials = Arc::new(Credentials::new([KEY]));
             for text in &shown {
-                let content = text.clone();
                 let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
                     "index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content.clone(), "tool_calls": [
+                    "message": {"role": "assistant", "content": text, "tool_calls": [
                         {"id": "t", "type": "function", "function": {"name": "f",
-                         "arguments": json!({"v": content}).to_string()}}]}
+                         "arguments": json!({"v": text}).to_string()}}]}
                 }]});
                 let mut report = GuardReport::default();
                 let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
@@ -2230,10 +2229,9 @@ mod tests {
                 format!("{} and more {}", &b64[..12], &KEY[..9]),
                 "a: b - c 0x1f \\x20 line\nbreak".to_string(),
             ] {
-                let content = text.clone();
                 let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
                     "index": 0, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": content.clone()}}]});
+                    "message": {"role": "assistant", "content": text}}]});
                 let out = guard_answer(
                     &og,
                     Bytes::from(body.to_string()),
@@ -2241,7 +2239,7 @@ mod tests {
                 )
                 .unwrap();
                 let v: Value = serde_json::from_slice(&out).unwrap();
-                assert_eq!(v["choices"][0]["message"]["content"], content, "{yaml}");
+                assert_eq!(v["choices"][0]["message"]["content"], text, "{yaml}");
             }
         }
     }

@@ -255,20 +255,7 @@ async fn use_cases_stages_and_audit() {
 async fn keys_revoke_rotate_and_the_active_snapshot() {
     let s = Store::open(&temp_db("keys")).await.unwrap();
     let pod = s.create_pod("admin", "cs", "").await.unwrap();
-    let uc = s
-        .create_use_case(
-            "admin",
-            &pod.id,
-            "triage",
-            "",
-            &ValueModel::default(),
-            &Scores::default(),
-            &[],
-            &PilotCaps::default(),
-            &Limits::default(),
-        )
-        .await
-        .unwrap();
+    let uc = plain_use_case(&s, &pod.id, "triage").await;
     let a = s.create_key("admin", &key(&uc.id, "h1")).await.unwrap();
     let b = s.create_key("admin", &key(&uc.id, "h2")).await.unwrap();
     assert!(matches!(
