@@ -2174,11 +2174,12 @@ mod tests {
 
     /// A complete answer that shows the key across blanks — base64 wrapped over lines as MIME
     /// wraps it, the key cut by a line break or spelled with spaces, hex in pairs, with colons,
-    /// `0x` or `\x` before each byte — has each text that shows it withheld whole, under either
-    /// policy, in the content or a tool call's arguments (attack 2026-12-02b B5); prose whose
-    /// words do not join into it passes as it came.
+    /// `0x` or `\x` before each byte — has it masked from its first character to its last in
+    /// the content and a tool call's arguments (the words around it kept, as in a stream), and
+    /// any other text that shows it withheld whole, under either policy (attack 2026-12-02b
+    /// B5); prose whose words do not join into it passes as it came.
     #[test]
-    fn a_credential_written_across_blanks_withholds_its_text_in_a_complete_answer() {
+    fn a_credential_written_across_blanks_is_masked_in_a_complete_answer() {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
         let hex: Vec<String> = KEY.bytes().map(|b| format!("{b:02x}")).collect();
@@ -2207,20 +2208,44 @@ mod tests {
                     "message": {"role": "assistant", "content": text, "tool_calls": [
                         {"id": "t", "type": "function", "function": {"name": "f",
                          "arguments": json!({"v": text}).to_string()}}]}
-                }]});
+                }], "x_note": text});
                 let mut report = GuardReport::default();
                 let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
                 let v: Value = serde_json::from_slice(&out).unwrap();
                 let msg = &v["choices"][0]["message"];
-                assert_eq!(msg["content"], "<SECRET_GENERIC>", "{yaml}: {text:?}");
-                assert_eq!(
-                    msg["tool_calls"][0]["function"]["arguments"], "<SECRET_GENERIC>",
-                    "{yaml}: {text:?}"
-                );
+                let first_word = text.split(' ').next().unwrap();
+                let content = msg["content"].as_str().unwrap();
+                let args = msg["tool_calls"][0]["function"]["arguments"]
+                    .as_str()
+                    .unwrap();
+                let args: Value = serde_json::from_str(args).expect("the arguments stay JSON");
+                let args = args["v"].as_str().unwrap();
+                for shown in [content, args] {
+                    assert!(
+                        shown.contains("<SECRET_GENERIC>"),
+                        "{yaml}: {text:?} → {shown:?}"
+                    );
+                    assert!(
+                        !og.credentials.shows_across_blanks(shown.as_bytes()),
+                        "{yaml}: {text:?} → {shown:?}"
+                    );
+                    if ["here:", "ans:", "key", "dump"].contains(&first_word) {
+                        assert!(
+                            shown.starts_with(first_word),
+                            "{yaml}: {text:?} → {shown:?}"
+                        );
+                    }
+                    assert!(
+                        !text.ends_with(" done") || shown.ends_with(" done"),
+                        "{yaml}: {text:?} → {shown:?}"
+                    );
+                }
+                // Outside the message: withheld whole.
+                assert_eq!(v["x_note"], "<SECRET_GENERIC>", "{yaml}: {text:?}");
                 assert_eq!(msg["tool_calls"][0]["function"]["name"], "f");
                 assert_eq!(
                     report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
-                    2,
+                    3,
                     "{yaml}: {text:?}"
                 );
             }
@@ -2241,6 +2266,59 @@ mod tests {
                 let v: Value = serde_json::from_slice(&out).unwrap();
                 assert_eq!(v["choices"][0]["message"]["content"], text, "{yaml}");
             }
+        }
+    }
+
+    /// A streamed answer that shows the key across blanks — cut by a line break in the
+    /// content, spelled with spaces in a tool call's arguments (written there as JSON escapes),
+    /// each arriving a few characters per chunk — has it masked, the words around it shown,
+    /// under either policy; the start is held until the rest shows it is the key.
+    #[test]
+    fn a_credential_written_across_blanks_is_masked_in_a_stream() {
+        let content = format!("here it is: {}\n{} and that is all", &KEY[..9], &KEY[9..]);
+        let spaced: String = KEY.chars().map(|c| format!("{c} ")).collect();
+        let args = json!({"v": format!("key\n{}\ndone", spaced.trim_end())}).to_string();
+        for yaml in ["", "scan: { output: false }"] {
+            let mut s = keyed(yaml);
+            let mut frames = Vec::new();
+            for piece in content.as_bytes().chunks(3) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                frames.push(s.rewrite(&chunk(json!({"content": piece}), None)));
+            }
+            for piece in args.as_bytes().chunks(4) {
+                let piece = std::str::from_utf8(piece).unwrap();
+                frames.push(s.rewrite(&chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                    None,
+                )));
+            }
+            frames.push(s.rewrite(&chunk(json!({}), Some("stop"))));
+            frames.extend(s.finish());
+            let (shown, shown_args, _) = seen(&frames);
+            assert_eq!(
+                shown, "here it is: <SECRET_GENERIC> and that is all",
+                "{yaml}"
+            );
+            assert_eq!(
+                shown_args,
+                json!({"v": "key\n<SECRET_GENERIC>\ndone"}).to_string(),
+                "{yaml}"
+            );
+            let all: String = frames
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).to_string())
+                .collect();
+            assert!(
+                !all.contains(&KEY[..9]) && !all.contains(&KEY[9..]),
+                "{yaml}: {all}"
+            );
+            let mut report = GuardReport::default();
+            s.report_into(&mut report);
+            assert_eq!(
+                report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
+                2,
+                "{yaml}"
+            );
         }
     }
 

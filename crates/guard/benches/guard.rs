@@ -8,6 +8,11 @@
 //! `written_forms`) over answers as they come from a provider — a 2 KB chat answer, a 1 MiB
 //! embeddings answer of floats and one of base64 vectors — as `may_be_in_json` runs it on every
 //! answer before deciding to parse it.
+//!
+//! `output_filter`: the output guard of a 2 KB chat answer ([`OutputFilter`]) under the default
+//! policy, fed at once (a complete answer) and in 16-byte pieces (a stream), without and with
+//! the three credentials — what configuring provider keys adds to every answer (their search as
+//! written, behind escapes and across blanks).
 
 // A bench crate: setup may unwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -15,6 +20,7 @@
 use base64::Engine as _;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use tollgate_guard::stream::{Output, OutputFilter};
 use tollgate_guard::{Guard, GuardConfig, Pack};
 
 /// A deterministic prompt of about `size` bytes: support-ticket prose with the usual sprinkling
@@ -190,6 +196,39 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(text.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), text, |b, t| {
             b.iter(|| black_box(creds.may_be_in_json(black_box(t.as_bytes()))))
+        });
+    }
+    g.finish();
+    let policy = tollgate_guard::Policy::from_yaml("{}").unwrap();
+    let pguard = policy.guard().unwrap();
+    let text = typical(2 << 10);
+    let mut g = c.benchmark_group("output_filter");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    for (name, credentials, piece) in [
+        ("whole_no_credentials", None, text.len()),
+        ("whole_credentials", Some(&creds), text.len()),
+        ("stream16_no_credentials", None, 16),
+        ("stream16_credentials", Some(&creds), 16),
+    ] {
+        let out = Output {
+            policy: &policy,
+            guard: &pguard,
+            hash_key: b"k",
+            tokens: None,
+            scan: true,
+            mask_all: false,
+            credentials,
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut f = OutputFilter::new();
+                let mut shown = 0;
+                for chunk in text.as_bytes().chunks(piece) {
+                    shown += f.feed(&out, std::str::from_utf8(chunk).unwrap()).len();
+                }
+                shown += f.finish(&out).len();
+                black_box(shown)
+            })
         });
     }
     g.finish();

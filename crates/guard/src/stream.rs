@@ -84,6 +84,19 @@ pub struct Credentials {
     /// Whether every character of every form reads as itself ([`fold_char`]): then an
     /// occurrence as written is also one in the text as it reads.
     read_as_written: bool,
+    /// The forms by their first byte (indexes into `secrets`): where a start of one may be.
+    by_first: Vec<Vec<usize>>,
+}
+
+/// What [`Credentials::spans_across_blanks`] found.
+#[derive(Debug, Default)]
+pub struct AcrossBlanks {
+    /// The occurrences, by start, overlapping ones merged (empty while one is pending).
+    pub spans: Vec<(usize, usize)>,
+    /// One may still be under way: more text is needed to tell.
+    pub pending: bool,
+    /// Bytes read.
+    pub read: usize,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -188,11 +201,16 @@ impl Credentials {
                     .chars()
                     .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && reading(c) == AS_ITSELF))
             });
+        let mut by_first = vec![Vec::new(); 256];
+        for (i, f) in kept.iter().enumerate() {
+            by_first[usize::from(f[0])].push(i);
+        }
         Credentials {
             read_as_written,
             longest: kept.iter().map(Vec::len).max().unwrap_or(0),
             secrets: kept,
             plain,
+            by_first,
         }
     }
 
@@ -231,7 +249,7 @@ impl Credentials {
 
     /// Whether `text` shows one of them once its blanks are left out — spaces, tabs and line
     /// breaks, also as the JSON escapes a raw answer writes them in (`\n`, `\u000a`) — or, read
-    /// also without hex separators (`:`, `-`, `0x`, `\x`), in hex: base64 wrapped over lines as
+    /// also without hex separators (`:`, `-`, `,`, `0x`, `\x`), in hex: base64 wrapped over lines as
     /// MIME and PEM wrap it, a key cut by a line break or spelled with spaces, hex in pairs.
     ///
     /// Such an occurrence has no place in the text that could be cut out alone (its pieces
@@ -248,8 +266,175 @@ impl Credentials {
         }
         let separated = text
             .iter()
-            .any(|b| matches!(b, b':' | b'-' | b'x' | b'X') || b.is_ascii_whitespace());
+            .any(|b| matches!(b, b':' | b'-' | b',' | b'x' | b'X') || b.is_ascii_whitespace());
         separated && ac.is_match(&without_blanks(text, true))
+    }
+
+    /// The occurrences across blanks ([`Self::shows_across_blanks`], in either reading) that
+    /// start before `limit` in `hay`, each as `(start, end)` from its first character to its
+    /// last (the blanks between them inside) and no longer than [`Self::across_reach`] — or,
+    /// unless `ended`, that one may still be under way ([`AcrossBlanks::pending`]): a start of
+    /// one begins before `limit` and reaches the end of `hay`, where more text may complete it.
+    ///
+    /// So a stream that waits while one is pending finds, before it shows `hay[..limit]`,
+    /// every occurrence that starts there, however its text is cut into pieces.
+    pub fn spans_across_blanks(&self, hay: &[u8], limit: usize, ended: bool) -> AcrossBlanks {
+        let mut found = AcrossBlanks::default();
+        let Some(ac) = &self.plain else {
+            return found;
+        };
+        let longest = self.across_reach();
+        for hex in [false, true] {
+            let stop = (limit + longest).min(hay.len());
+            // Without separators (nor a `0` at the end that may begin `0x`) the hex reading is
+            // the plain one.
+            if hex
+                && !hay[..stop]
+                    .iter()
+                    .any(|b| matches!(b, b':' | b'-' | b',' | b'x' | b'X'))
+                && !(stop == hay.len() && hay.last() == Some(&b'0'))
+            {
+                continue;
+            }
+            // Bytes from `settled` on may read otherwise once more text follows (`\` then
+            // `n`, `0` then `x`): a stream waits before it takes them as they read now.
+            let settled = if ended {
+                hay.len()
+            } else {
+                settled_end(hay, hex)
+            };
+            // First without places: almost every text holds no occurrence and no start of one.
+            let (text, kept_before, whole, read) = self.blank_reading(hay, limit, hex, None);
+            found.read += read;
+            let unsettled = settled < hay.len();
+            let suspect = ac.is_match(&text)
+                || !ended
+                    && (whole || unsettled)
+                    && (0..=if unsettled { UNSETTLED } else { 0 })
+                        .any(|k| self.may_open(&text[..text.len().saturating_sub(k)], kept_before));
+            if !suspect {
+                continue;
+            }
+            let mut from = Vec::new();
+            let (text, _, whole, read) = self.blank_reading(hay, limit, hex, Some(&mut from));
+            found.read += read;
+            for m in ac.find_overlapping_iter(&text) {
+                let (a, b) = (from[m.start()], from[m.end() - 1] + 1);
+                if a >= limit || b - a > longest {
+                    continue;
+                }
+                if b > settled {
+                    found.pending = true;
+                    return found;
+                }
+                found.spans.push((a, b));
+            }
+            if ended {
+                continue;
+            }
+            let opens = |kept: usize| self.opens_before(&text[..kept], &from, limit, hay.len());
+            if whole && opens(text.len())
+                || unsettled && opens(from.partition_point(|&f| f < settled))
+            {
+                found.pending = true;
+                return found;
+            }
+        }
+        found.spans = merged(found.spans);
+        found
+    }
+
+    /// The most bytes an occurrence across blanks takes in a stream: four per character of
+    /// the longest form (a space after each character is two, a JSON `\n` escape three, hex
+    /// pairs as `0x41, ` three per hex digit).
+    pub fn across_reach(&self) -> usize {
+        self.longest * 4
+    }
+
+    /// `hay`'s blank-free reading ([`without_blanks`]) as far as an occurrence that starts
+    /// before `limit` can reach, with `from`, each kept byte's place in `hay`: the reading,
+    /// how many of its bytes come from before `limit`, whether it read all of `hay`, and how
+    /// many bytes it read.
+    fn blank_reading(
+        &self,
+        hay: &[u8],
+        limit: usize,
+        hex: bool,
+        mut from: Option<&mut Vec<usize>>,
+    ) -> (Vec<u8>, usize, bool, usize) {
+        let stop = (limit + self.across_reach()).min(hay.len());
+        let mut text = Vec::with_capacity(stop.min(limit + 2 * self.longest));
+        // Bytes kept before `limit`: an occurrence that starts there ends within `longest`
+        // kept bytes after them.
+        let mut kept_before = None;
+        let special = |b: &u8| {
+            b.is_ascii_whitespace() || *b == b'\\' || hex && matches!(b, b':' | b'-' | b',' | b'0')
+        };
+        let mut i = 0;
+        while i < stop {
+            if i >= limit {
+                let at = *kept_before.get_or_insert(text.len());
+                if text.len() >= at + self.longest {
+                    return (text, at, false, i);
+                }
+            }
+            // A run of ordinary bytes, not past `limit` when it starts before it.
+            let bound = if i < limit { limit } else { stop };
+            let run = hay[i..bound].iter().position(special).unwrap_or(bound - i);
+            if run > 0 {
+                text.extend_from_slice(&hay[i..i + run]);
+                if let Some(f) = from.as_deref_mut() {
+                    f.extend(i..i + run);
+                }
+                i += run;
+                continue;
+            }
+            match blank_at(hay, i, hex) {
+                Blank::Skip(n) => i += n,
+                Blank::Keep(n) => {
+                    text.extend_from_slice(&hay[i..i + n]);
+                    if let Some(f) = from.as_deref_mut() {
+                        f.extend(i..i + n);
+                    }
+                    i += n;
+                }
+            }
+        }
+        let at = kept_before.unwrap_or(text.len());
+        (text, at, stop == hay.len(), i)
+    }
+
+    /// Whether the reading `text` may end with a start of one of the forms that begins among
+    /// its first `kept_before` bytes (a cheap, wider test than [`Self::opens_before`]).
+    fn may_open(&self, text: &[u8], kept_before: usize) -> bool {
+        let from = (text.len() + 1).saturating_sub(self.longest);
+        (from..kept_before.min(text.len())).any(|j| {
+            self.by_first[usize::from(text[j])].iter().any(|&f| {
+                let form = &self.secrets[f];
+                form.len() > text.len() - j && form.starts_with(&text[j..])
+            })
+        })
+    }
+
+    /// Whether a blank-free reading (`text`, its bytes' places `from`) ends with a start of one
+    /// of the forms that begins before `limit` and is still short enough to become one
+    /// ([`Self::across_reach`]) in a hay of `len` bytes.
+    fn opens_before(&self, text: &[u8], from: &[usize], limit: usize, len: usize) -> bool {
+        let from = &from[..text.len()];
+        // Only starts at least this long begin before `limit`.
+        let least = text
+            .len()
+            .saturating_sub(from.partition_point(|&f| f < limit))
+            + 1;
+        self.secrets.iter().any(|secret| {
+            (least..secret.len().min(text.len() + 1)).any(|n| {
+                let a = from[text.len() - n];
+                text[text.len() - n] == secret[0]
+                    && a < limit
+                    && len - a <= self.across_reach()
+                    && text.ends_with(&secret[..n])
+            })
+        })
     }
 
     /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
@@ -768,54 +953,92 @@ const SPECIAL: [bool; 256] = {
 
 /// `text` without its blanks (ASCII whitespace; the JSON escapes `\n`, `\r`, `\t` and `\u`
 /// of one of them, behind any number of backslashes) — and, with `hex`, without the
-/// separators of a hex dump too (`:`, `-`, `0x`, `\x`).
+/// separators of a hex dump too (`:`, `-`, `,`, `0x`, `\x`).
 fn without_blanks(text: &[u8], hex: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     while i < text.len() {
-        let b = text[i];
-        if b.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if b == b'\\' {
-            // A run of backslashes, then what it escapes.
-            let run = text[i..].iter().take_while(|&&c| c == b'\\').count();
-            let rest = &text[i + run..];
-            let skip = match rest {
-                [b'n' | b'r' | b't', ..] => Some(1),
-                [b'u', a, b, c, d, ..]
-                    if *a == b'0'
-                        && *b == b'0'
-                        && matches!(
-                            (c.to_ascii_lowercase(), d.to_ascii_lowercase()),
-                            (b'0', b'9' | b'a' | b'd') | (b'2', b'0')
-                        ) =>
-                {
-                    Some(5)
-                }
-                [b'x' | b'X', ..] if hex => Some(1),
-                _ => None,
-            };
-            if let Some(n) = skip {
-                i += run + n;
-                continue;
+        match blank_at(text, i, hex) {
+            Blank::Skip(n) => i += n,
+            Blank::Keep(n) => {
+                out.extend_from_slice(&text[i..i + n]);
+                i += n;
             }
         }
-        if hex {
-            if matches!(b, b':' | b'-') {
-                i += 1;
-                continue;
-            }
-            if b == b'0' && matches!(text.get(i + 1), Some(b'x' | b'X')) {
-                i += 2;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
     }
     out
+}
+
+/// Where the blank-free reading of `hay` ([`without_blanks`]) is settled: from there on, a
+/// byte may read otherwise once more text follows — a run of backslashes whose escape is not
+/// complete (`\`, `\u00`), and, with `hex`, a last `0` that may begin `0x`.
+fn settled_end(hay: &[u8], hex: bool) -> usize {
+    let n = hay.len();
+    let near = n.saturating_sub(5);
+    if let Some(p) = hay[near..]
+        .iter()
+        .rposition(|&b| b == b'\\')
+        .map(|p| near + p)
+    {
+        let rest = &hay[p + 1..];
+        if rest.is_empty() || (rest[0] == b'u' && rest.len() < 5) {
+            return p + 1 - hay[..=p].iter().rev().take_while(|&&b| b == b'\\').count();
+        }
+    }
+    if hex && hay.last() == Some(&b'0') {
+        return n - 1;
+    }
+    n
+}
+
+/// The most bytes at the end of a text whose reading is not settled yet ([`settled_end`]):
+/// `\u00` and a digit.
+const UNSETTLED: usize = 5;
+
+/// What [`without_blanks`] does at `text[i..]`.
+enum Blank {
+    /// Leaves out this many bytes (a blank, an escape of one, a separator).
+    Skip(usize),
+    /// Keeps this many bytes (one, or a run of backslashes that escapes no blank).
+    Keep(usize),
+}
+
+/// The blank (or, with `hex`, hex separator) at `text[i..]`, if any.
+fn blank_at(text: &[u8], i: usize, hex: bool) -> Blank {
+    let b = text[i];
+    if b.is_ascii_whitespace() {
+        return Blank::Skip(1);
+    }
+    if b == b'\\' {
+        // A run of backslashes, then what it escapes — read once, so a long run costs its
+        // length, not its square.
+        let run = text[i..].iter().take_while(|&&c| c == b'\\').count();
+        let skip = match &text[i + run..] {
+            [b'n' | b'r' | b't', ..] => 1,
+            [b'u', a, b, c, d, ..]
+                if *a == b'0'
+                    && *b == b'0'
+                    && matches!(
+                        (c.to_ascii_lowercase(), d.to_ascii_lowercase()),
+                        (b'0', b'9' | b'a' | b'd') | (b'2', b'0')
+                    ) =>
+            {
+                5
+            }
+            [b'x' | b'X', ..] if hex => 1,
+            _ => return Blank::Keep(run),
+        };
+        return Blank::Skip(run + skip);
+    }
+    if hex {
+        if matches!(b, b':' | b'-' | b',') {
+            return Blank::Skip(1);
+        }
+        if b == b'0' && matches!(text.get(i + 1), Some(b'x' | b'X')) {
+            return Blank::Skip(2);
+        }
+    }
+    Blank::Keep(1)
 }
 
 /// How a text may spell a credential so that a search of its bytes misses it, undone one
@@ -1258,7 +1481,22 @@ pub struct OutputFilter {
     /// Bytes scanned and bytes moved so far: what the filter's time grows with (a test holds it
     /// linear in the text's length).
     work: u64,
+    /// The credentials across blanks found ahead of the segments ([`Self::across_blanks`]).
+    across: Option<AcrossMemo>,
 }
+
+/// Credentials across blanks found in `[from, until)` of a filter's buffer: every occurrence
+/// that starts there, as `(start, end)` in the buffer.
+#[derive(Debug, Default, Clone)]
+struct AcrossMemo {
+    from: usize,
+    until: usize,
+    spans: Vec<(usize, usize)>,
+}
+
+/// How far ahead of a segment [`OutputFilter`] reads for credentials across blanks when it
+/// holds that much text.
+const ACROSS_AHEAD: usize = 4096;
 
 /// Never used: answers get no new tokens.
 struct NoTokens;
@@ -1289,7 +1527,9 @@ impl OutputFilter {
         let mut shown = String::new();
         let reach = out.credentials.map_or(0, Credentials::reach);
         while let Some(end) = self.next_cut(false, reach) {
-            self.release(out, end, &mut shown);
+            if !self.release(out, end, false, &mut shown) {
+                break;
+            }
         }
         shown
     }
@@ -1298,7 +1538,7 @@ impl OutputFilter {
     pub fn finish(&mut self, out: &Output<'_>) -> String {
         let mut shown = String::new();
         while let Some(end) = self.next_cut(true, 0) {
-            self.release(out, end, &mut shown);
+            self.release(out, end, true, &mut shown);
         }
         shown
     }
@@ -1390,8 +1630,60 @@ impl OutputFilter {
         }
     }
 
+    /// The occurrences of the credentials `c` written across blanks that start in
+    /// `[start, end)` of the buffer, in buffer places — or `None` while one may be under way
+    /// (unless the text has ended, `last`).
+    ///
+    /// With much text held (a complete answer), it reads up to [`ACROSS_AHEAD`] bytes ahead
+    /// once and keeps what it found for the segments that follow, so each byte is read about
+    /// once rather than once per segment plus a form's length.
+    fn across_blanks(
+        &mut self,
+        c: &Credentials,
+        start: usize,
+        end: usize,
+        last: bool,
+    ) -> Option<Vec<(usize, usize)>> {
+        let within = |spans: &[(usize, usize)]| -> Vec<(usize, usize)> {
+            spans
+                .iter()
+                .copied()
+                .filter(|&(a, _)| start <= a && a < end)
+                .collect()
+        };
+        if let Some(m) = &self.across
+            && m.from <= start
+            && end <= m.until
+        {
+            return Some(within(&m.spans));
+        }
+        // Ahead only as far as a whole occurrence's reach is held after it: nothing that
+        // starts before then can still be under way.
+        let until =
+            end.max((start + ACROSS_AHEAD).min(self.buf.len().saturating_sub(c.across_reach())));
+        let found = c.spans_across_blanks(&self.buf.as_bytes()[start..], until - start, last);
+        self.work += found.read as u64;
+        if found.pending {
+            return None;
+        }
+        let spans: Vec<(usize, usize)> = found
+            .spans
+            .into_iter()
+            .map(|(a, b)| (start + a, start + b))
+            .collect();
+        let now = within(&spans);
+        self.across = (until > end).then_some(AcrossMemo {
+            from: start,
+            until,
+            spans,
+        });
+        Some(now)
+    }
+
     /// Scans the window around `[emitted, end)`, masks and unmasks the segment into `shown`.
-    fn release(&mut self, out: &Output<'_>, end: usize, shown: &mut String) {
+    /// Unless the text has ended (`last`), releases nothing and says `false` while one of the
+    /// gateway's credentials written across blanks may be under way from the segment.
+    fn release(&mut self, out: &Output<'_>, end: usize, last: bool, shown: &mut String) -> bool {
         let start = self.emitted;
         let mut end = end;
         // Findings in segment offsets, each with whether it is counted now: one that started in
@@ -1426,11 +1718,38 @@ impl OutputFilter {
         if let Some(c) = out.credentials.filter(|c| !c.is_empty()) {
             // Occurrences that start in the segment take it to their end, and win over any
             // finding of the policy they overlap.
-            let to = floor_boundary(&self.buf, end + c.reach());
-            self.work += (end - start) as u64;
-            let creds = c.spans_starting_before(&self.buf.as_bytes()[start..to], end - start);
-            if let Some(&(_, last)) = creds.iter().max_by_key(|s| s.1) {
-                end = end.max(start + last);
+            // One that starts before `end` reaches at most a form's length past it — unless it
+            // holds a byte that may not read as itself (an escape, another script), which only
+            // such a byte in its first form-length bytes allows: then its full reach.
+            let plain = floor_boundary(&self.buf, end + c.longest);
+            let to = if self.buf.as_bytes()[start..plain]
+                .iter()
+                .any(|&b| SPECIAL[usize::from(b)])
+            {
+                floor_boundary(&self.buf, end + c.reach())
+            } else {
+                plain
+            };
+            self.work += (to - start) as u64;
+            let mut creds = c.spans_starting_before(&self.buf.as_bytes()[start..to], end - start);
+            if let Some(&(_, far)) = creds.iter().max_by_key(|s| s.1) {
+                end = end.max(start + far);
+            }
+            // Those written across blanks too; each one found takes the segment to its end,
+            // where another may start. One that may still be under way is waited for.
+            loop {
+                let Some(across) = self.across_blanks(c, start, end, last) else {
+                    return false;
+                };
+                let far = across.iter().map(|s| s.1).max().unwrap_or(end);
+                creds.extend(across.iter().map(|&(a, b)| (a - start, b - start)));
+                if far <= end {
+                    break;
+                }
+                end = far;
+            }
+            let creds = merged(creds);
+            if !creds.is_empty() {
                 mine.retain(|(f, _)| !creds.iter().any(|&(a, b)| f.start < b && a < f.end));
                 for &(a, b) in &creds {
                     let f = Finding {
@@ -1477,9 +1796,12 @@ impl OutputFilter {
             self.work += (self.buf.len() - keep_from) as u64;
             self.buf.drain(..keep_from);
             self.emitted = end - keep_from;
+            // (What was read ahead is read again, in the moved text's places.)
+            self.across = None;
         } else {
             self.emitted = end;
         }
+        true
     }
 }
 
@@ -1534,7 +1856,9 @@ mod tests {
 
     /// However a text arrives — whole, or in small pieces — the filter's work (bytes scanned
     /// plus bytes moved) stays a small multiple of its length: a large answer or prompt cannot
-    /// hold a worker for a time that grows with its square.
+    /// hold a worker for a time that grows with its square. (About 2.3 scans of each byte for
+    /// the policy, about 1.8 for the credentials as written, one per reading across blanks,
+    /// and the moves.)
     #[test]
     fn work_is_linear_in_the_length() {
         let o = out();
@@ -1549,7 +1873,7 @@ mod tests {
             shown.push_str(&f.finish(&o));
             assert!(!shown.contains("7946 0958"), "the phone number is hashed");
             assert!(
-                f.work() < 5 * text.len() as u64,
+                f.work() < 9 * text.len() as u64,
                 "pieces of {piece}: {} bytes of work for {} bytes",
                 f.work(),
                 text.len()
@@ -2163,6 +2487,207 @@ mod tests {
         assert_eq!(shown, format!("{run}<SECRET_GENERIC> tail"));
     }
 
+    /// A credential written across blanks in a streamed answer — cut by a line break (also as
+    /// the JSON escape a tool call's arguments carry), spelled with spaces, base64 wrapped over
+    /// lines, hex in pairs with or without separators — is masked from its first character to
+    /// its last, whatever the policy and however the text is cut into pieces; the text around
+    /// it comes out as it was (attack 2026-12-02b B5, in streams).
+    #[test]
+    fn a_credential_across_blanks_is_masked_in_a_stream_however_it_is_cut() {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(CRED_SHAPED);
+        let hex: Vec<String> = CRED.bytes().map(|b| format!("{b:02x}")).collect();
+        let spaced: String = CRED.chars().map(|c| format!("{c} ")).collect();
+        let shaped_spaced: String = CRED_SHAPED.chars().map(|c| format!("{c} ")).collect();
+        let shaped_hex: Vec<String> = CRED_SHAPED.bytes().map(|b| format!("{b:02x}")).collect();
+        let cases = [
+            (format!("{}\n{}", &CRED[..6], &CRED[6..]), String::new()),
+            (format!("{}\n{}", &CRED[..6], &CRED[6..]), String::new()),
+            (
+                format!("{}\r\n{}", &CRED_SHAPED[..20], &CRED_SHAPED[20..]),
+                String::new(),
+            ),
+            (spaced.trim_end().to_string(), String::new()),
+            (
+                format!("{}\n{}\n{}", &b64[..20], &b64[20..40], &b64[40..]),
+                String::new(),
+            ),
+            (hex.join(" "), String::new()),
+            (hex.join(":").to_uppercase(), String::new()),
+            (hex.join("-"), String::new()),
+            (
+                hex.iter().map(|h| format!("0x{h}, ")).collect::<String>(),
+                "0x".into(),
+            ),
+            (
+                hex.iter().map(|h| format!("\\x{h}")).collect::<String>(),
+                "\\x".into(),
+            ),
+            // Longer than the look-ahead past a segment's cut: the start is held until the
+            // rest shows whether it is one.
+            (shaped_spaced.trim_end().to_string(), String::new()),
+            (
+                shaped_hex
+                    .iter()
+                    .map(|h| format!("0x{h}, "))
+                    .collect::<String>(),
+                "0x".into(),
+            ),
+            (shaped_hex.join("\\n"), String::new()),
+        ];
+        // Enough prose around it for several segments before and after.
+        let before =
+            "the order shipped today and the invoice is attached, thanks for your patience. "
+                .repeat(3);
+        let after = " and that is all we have on file for this account today, regards.".repeat(3);
+        for (i, (written, lead)) in cases.iter().enumerate() {
+            // The first case as a raw line break, the second as the JSON escape.
+            let written = if i == 0 {
+                written.replace("\\n", "\n")
+            } else {
+                written.clone()
+            };
+            let written = written.trim_end_matches(", ");
+            let text = format!("{before}{written}{after}");
+            let want = format!("{before}{lead}<SECRET_GENERIC>{after}");
+            for scan in [true, false] {
+                let o = Output { scan, ..out() };
+                for piece in [text.len(), 1, 3, 16] {
+                    let mut f = OutputFilter::new();
+                    let mut shown = String::new();
+                    for chunk in text.as_bytes().chunks(piece) {
+                        shown.push_str(&f.feed(&o, std::str::from_utf8(chunk).unwrap()));
+                    }
+                    shown.push_str(&f.finish(&o));
+                    assert_eq!(shown, want, "case {i}, scan {scan}, pieces of {piece}");
+                    assert_eq!(
+                        f.counts().get(&(Entity::SecretGeneric, Action::Mask)),
+                        Some(&1),
+                        "case {i}, scan {scan}, pieces of {piece}: {:?}",
+                        f.counts()
+                    );
+                }
+            }
+        }
+        // A long answer with many: each masked, also where the filter has let go of the text
+        // before it (read ahead and moved) — at once, as a complete answer, and in pieces.
+        let text: String = cases
+            .iter()
+            .map(|(w, _)| format!("{before}{}{after} ", w.trim_end_matches(", ")))
+            .collect::<String>()
+            .repeat(6);
+        let want: String = cases
+            .iter()
+            .map(|(_, lead)| format!("{before}{lead}<SECRET_GENERIC>{after} "))
+            .collect::<String>()
+            .repeat(6);
+        for piece in [text.len(), 4096, 999] {
+            let o = out();
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for chunk in text.as_bytes().chunks(piece) {
+                shown.push_str(&f.feed(&o, std::str::from_utf8(chunk).unwrap()));
+            }
+            shown.push_str(&f.finish(&o));
+            assert!(shown == want, "pieces of {piece}");
+            let n = u32::try_from(cases.len() * 6).unwrap();
+            assert_eq!(f.counts()[&(Entity::SecretGeneric, Action::Mask)], n);
+        }
+        // Words that do not join into one, and a credential's start alone, pass untouched.
+        for text in [
+            format!("{before}{} and more {}{after}", &CRED[..9], &b64[..12]),
+            format!("{before}a: b - c 0x1f \\x20 line\nbreak{after}"),
+        ] {
+            let (shown, counts) = guard_output(
+                &Output {
+                    scan: false,
+                    ..out()
+                },
+                &text,
+            );
+            assert_eq!(shown, text);
+            assert!(counts.is_empty(), "{counts:?}");
+        }
+    }
+
+    /// What a stream waits on: a start of a credential across blanks that begins before the
+    /// limit and reaches the end of what has come — also when the end may still turn into a
+    /// blank (`\`, `\u00`) or, in hex, a separator (`0` of `0x`); not once the text has ended,
+    /// nor a start that began after the limit or no longer goes on like one.
+    #[test]
+    fn a_start_across_blanks_is_pending_until_it_is_told() {
+        let c = credentials();
+        let hex: String = CRED_SHAPED.bytes().map(|b| format!("{b:02x} ")).collect();
+        let start = &CRED_SHAPED[..24];
+        for (hay, limit, ended, pending) in [
+            (
+                format!("say {} {}", &start[..10], &start[10..]),
+                6,
+                false,
+                true,
+            ),
+            (
+                format!("say {} {}", &start[..10], &start[10..]),
+                6,
+                true,
+                false,
+            ),
+            (
+                format!("say {} {}\\", &start[..10], &start[10..]),
+                6,
+                false,
+                true,
+            ),
+            (
+                format!("say {} {}\\u00", &start[..10], &start[10..]),
+                6,
+                false,
+                true,
+            ),
+            (
+                format!("say {} {}\\u0041", &start[..10], &start[10..]),
+                6,
+                false,
+                false,
+            ),
+            (format!("say {}", &hex[..30]), 6, false, true),
+            (format!("say {}0", &hex[..29]), 6, false, true),
+            (format!("say {}", &hex[..30]), 6, true, false),
+            // Begins after the limit.
+            (
+                format!("say {} {}", &start[..10], &start[10..]),
+                4,
+                false,
+                false,
+            ),
+            // Goes on otherwise.
+            (
+                format!("say {} {}q", &start[..10], &start[10..]),
+                6,
+                false,
+                false,
+            ),
+        ] {
+            let found = c.spans_across_blanks(hay.as_bytes(), limit, ended);
+            assert_eq!(
+                found.pending, pending,
+                "{hay:?} up to {limit}, ended {ended}"
+            );
+            assert!(found.spans.is_empty(), "{hay:?}: {:?}", found.spans);
+        }
+        // A whole one: its place, from its first character to its last.
+        let hay = format!(
+            "say {} {}\\n{} and more",
+            &start[..10],
+            &start[10..],
+            &CRED_SHAPED[24..]
+        );
+        let found = c.spans_across_blanks(hay.as_bytes(), 6, false);
+        let end = hay.find(" and more").unwrap();
+        assert_eq!((found.pending, found.spans), (false, vec![(4, end)]));
+        assert!(found.read > 0);
+    }
+
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
     fn held_through(items: &[&str]) -> (String, CredentialHold<usize>) {
         let mut h = CredentialHold::default();
@@ -2284,6 +2809,22 @@ mod tests {
             Just(format!("key={CRED}")),
             Just("<".to_string()),
             Just("\n".to_string()),
+            // A credential's pieces, which the join's spaces and the blanks below put together
+            // across blanks; its hex pairs; and what may begin a blank or a separator.
+            Just(CRED[..8].to_string()),
+            Just(CRED[8..].to_string()),
+            Just(CRED_SHAPED[..30].to_string()),
+            Just(CRED_SHAPED[30..].to_string()),
+            Just("67:77:2d:63:72:65:64:2d".to_string()),
+            Just("5a:71:38:31:78:37:4c:6d:33".to_string()),
+            Just("\\n".to_string()),
+            Just("\\".to_string()),
+            Just("\\u00".to_string()),
+            Just("0".to_string()),
+            Just("x".to_string()),
+            Just(CRED_SHAPED.chars().map(|c| format!("{c} ")).collect::<String>()),
+            Just(CRED_SHAPED[..20].chars().map(|c| format!("{c}  ")).collect::<String>()),
+            Just(CRED_SHAPED[20..].chars().map(|c| format!("{c}\\n")).collect::<String>()),
             "[a-z]{1,12}",
             "[0-9]{1,6}",
             " {1,3}",
@@ -2321,6 +2862,7 @@ mod tests {
             prop_assert_eq!(f.counts(), &whole_counts);
             prop_assert!(!f.is_holding());
             prop_assert!(!shown.contains(CRED) && !shown.contains(CRED_SHAPED), "{}", shown);
+            prop_assert!(!o.credentials.unwrap().shows_across_blanks(shown.as_bytes()), "{}", shown);
         }
 
         /// However a text is cut into items and pushed, no credential is shown, each
