@@ -2207,7 +2207,8 @@ mod tests {
                     "index": 0, "finish_reason": "stop",
                     "message": {"role": "assistant", "content": text, "tool_calls": [
                         {"id": "t", "type": "function", "function": {"name": "f",
-                         "arguments": json!({"v": text}).to_string()}}]}
+                         "arguments": json!({"v": text}).to_string()}}]},
+                    "logprobs": {"content": [{"token": text, "logprob": -0.1}]}
                 }], "x_note": text});
                 let mut report = GuardReport::default();
                 let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
@@ -2242,6 +2243,8 @@ mod tests {
                 }
                 // Outside the message: withheld whole.
                 assert_eq!(v["x_note"], "<SECRET_GENERIC>", "{yaml}: {text:?}");
+                // The log probabilities spell the text past the mask: not shown.
+                assert!(v["choices"][0]["logprobs"].is_null(), "{yaml}: {text:?}");
                 assert_eq!(msg["tool_calls"][0]["function"]["name"], "f");
                 assert_eq!(
                     report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
@@ -2283,7 +2286,12 @@ mod tests {
             let mut frames = Vec::new();
             for piece in content.as_bytes().chunks(3) {
                 let piece = std::str::from_utf8(piece).unwrap();
-                frames.push(s.rewrite(&chunk(json!({"content": piece}), None)));
+                // The log probabilities' tokens spell the same text.
+                let mut v: Value =
+                    serde_json::from_slice(&chunk(json!({"content": piece}), None)).unwrap();
+                v["choices"][0]["logprobs"] =
+                    json!({"content": [{"token": piece, "logprob": -0.1}]});
+                frames.push(s.rewrite(&frame(v)));
             }
             for piece in args.as_bytes().chunks(4) {
                 let piece = std::str::from_utf8(piece).unwrap();
@@ -2312,11 +2320,28 @@ mod tests {
                 !all.contains(&KEY[..9]) && !all.contains(&KEY[9..]),
                 "{yaml}: {all}"
             );
+            let tokens: String = frames
+                .iter()
+                .map(|f| serde_json::from_slice::<Value>(f).unwrap())
+                .flat_map(|v| {
+                    v["choices"][0]["logprobs"]["content"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .map(|e| e["token"].as_str().unwrap().to_string())
+                .collect();
+            if yaml.is_empty() {
+                assert_eq!(tokens, "", "scanned answers show no log probabilities");
+            } else {
+                // (Its first token, `Zq7`, is held whole: three of its characters.)
+                assert_eq!(tokens, "here it is: <SECRET_GENERIC> and that is all");
+            }
             let mut report = GuardReport::default();
             s.report_into(&mut report);
             assert_eq!(
                 report.counts[&(Entity::SecretGeneric, Action::Mask, "output")],
-                2,
+                if yaml.is_empty() { 2 } else { 3 },
                 "{yaml}"
             );
         }

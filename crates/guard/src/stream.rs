@@ -91,12 +91,27 @@ pub struct Credentials {
 /// What [`Credentials::spans_across_blanks`] found.
 #[derive(Debug, Default)]
 pub struct AcrossBlanks {
-    /// The occurrences, by start, overlapping ones merged (empty while one is pending).
+    /// The occurrences, by start, overlapping ones merged.
     pub spans: Vec<(usize, usize)>,
-    /// One may still be under way: more text is needed to tell.
-    pub pending: bool,
+    /// The longest start of one that may still be under way — more text is needed to tell —
+    /// as its place and its length read (blanks left out).
+    pub open: Option<(usize, usize)>,
     /// Bytes read.
     pub read: usize,
+}
+
+impl AcrossBlanks {
+    /// Whether one may still be under way.
+    pub fn pending(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Takes a start of one at `at`, `len` long, if it begins sooner than the one kept.
+    fn open_at(&mut self, at: usize, len: usize) {
+        if self.open.is_none_or(|(a, _)| at < a) {
+            self.open = Some((at, len));
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -272,9 +287,10 @@ impl Credentials {
 
     /// The occurrences across blanks ([`Self::shows_across_blanks`], in either reading) that
     /// start before `limit` in `hay`, each as `(start, end)` from its first character to its
-    /// last (the blanks between them inside) and no longer than [`Self::across_reach`] — or,
-    /// unless `ended`, that one may still be under way ([`AcrossBlanks::pending`]): a start of
-    /// one begins before `limit` and reaches the end of `hay`, where more text may complete it.
+    /// last (the blanks between them inside) and no longer than [`Self::across_reach`] — and,
+    /// unless `ended`, the longest start of one that may still be under way
+    /// ([`AcrossBlanks::open`]): it begins before `limit` and reaches the end of `hay` (or ends
+    /// where a blank's escape may be completing), where more text may complete it.
     ///
     /// So a stream that waits while one is pending finds, before it shows `hay[..limit]`,
     /// every occurrence that starts there, however its text is cut into pieces.
@@ -283,6 +299,7 @@ impl Credentials {
         let Some(ac) = &self.plain else {
             return found;
         };
+        let limit = limit.min(hay.len());
         let longest = self.across_reach();
         for hex in [false, true] {
             let stop = (limit + longest).min(hay.len());
@@ -324,20 +341,23 @@ impl Credentials {
                     continue;
                 }
                 if b > settled {
-                    found.pending = true;
-                    return found;
+                    found.open_at(a, m.end() - m.start());
+                } else {
+                    found.spans.push((a, b));
                 }
-                found.spans.push((a, b));
             }
             if ended {
                 continue;
             }
             let opens = |kept: usize| self.opens_before(&text[..kept], &from, limit, hay.len());
-            if whole && opens(text.len())
-                || unsettled && opens(from.partition_point(|&f| f < settled))
+            if let Some((a, n)) = whole.then(|| opens(text.len())).flatten() {
+                found.open_at(a, n);
+            }
+            if let Some((a, n)) = unsettled
+                .then(|| opens(from.partition_point(|&f| f < settled)))
+                .flatten()
             {
-                found.pending = true;
-                return found;
+                found.open_at(a, n);
             }
         }
         found.spans = merged(found.spans);
@@ -416,25 +436,38 @@ impl Credentials {
         })
     }
 
-    /// Whether a blank-free reading (`text`, its bytes' places `from`) ends with a start of one
-    /// of the forms that begins before `limit` and is still short enough to become one
-    /// ([`Self::across_reach`]) in a hay of `len` bytes.
-    fn opens_before(&self, text: &[u8], from: &[usize], limit: usize, len: usize) -> bool {
+    /// The longest start of one of the forms that a blank-free reading (`text`, its bytes'
+    /// places `from`) ends with, that begins before `limit` and is still short enough to become
+    /// one ([`Self::across_reach`]) in a hay of `len` bytes: its place and length (read).
+    fn opens_before(
+        &self,
+        text: &[u8],
+        from: &[usize],
+        limit: usize,
+        len: usize,
+    ) -> Option<(usize, usize)> {
         let from = &from[..text.len()];
         // Only starts at least this long begin before `limit`.
         let least = text
             .len()
             .saturating_sub(from.partition_point(|&f| f < limit))
             + 1;
-        self.secrets.iter().any(|secret| {
-            (least..secret.len().min(text.len() + 1)).any(|n| {
+        let mut longest: Option<usize> = None;
+        for secret in &self.secrets {
+            let shortest = least.max(longest.map_or(0, |n| n + 1));
+            for n in (shortest..secret.len().min(text.len() + 1)).rev() {
                 let a = from[text.len() - n];
-                text[text.len() - n] == secret[0]
+                if text[text.len() - n] == secret[0]
                     && a < limit
                     && len - a <= self.across_reach()
                     && text.ends_with(&secret[..n])
-            })
-        })
+                {
+                    longest = Some(n);
+                    break;
+                }
+            }
+        }
+        longest.map(|n| (from[text.len() - n], n))
     }
 
     /// Every occurrence in `hay` as `(start, end)`, by start; overlapping ones merged.
@@ -600,6 +633,8 @@ impl Credentials {
 /// that holds part of a whole occurrence has that part masked (the first one shows
 /// `<SECRET_GENERIC>`). At most `HOLD_FROM - 1` bytes of a credential are shown before its
 /// start is held, and only a text ending exactly like the start of a credential is delayed.
+/// One written across blanks ([`Credentials::spans_across_blanks`]: a character and a space
+/// per item) is held and masked alike, after at most `HOLD_FROM - 1` of its characters.
 #[derive(Debug)]
 pub struct CredentialHold<T> {
     /// The end of what was released, as written, for occurrences that start in it.
@@ -668,19 +703,25 @@ impl<T> CredentialHold<T> {
             starts.push(joined.len());
             joined.push_str(text);
         }
-        let spans: Vec<(usize, usize)> = creds
-            .spans(joined.as_bytes())
+        // Also written across blanks (a key spelled one character and a space per item).
+        let across = creds.spans_across_blanks(joined.as_bytes(), joined.len(), last);
+        let mut spans = creds.spans(joined.as_bytes());
+        spans.extend(across.spans);
+        let spans: Vec<(usize, usize)> = merged(spans)
             .into_iter()
             .filter(|&(_, b)| b > base)
             .collect();
         // What is open at the end — also inside an occurrence just masked, since another may
         // begin in its last characters.
         let open = creds.open_prefix(joined.as_bytes());
-        let hold_at = if open >= HOLD_FROM && !last {
+        let mut hold_at = if open >= HOLD_FROM && !last {
             joined.len() - open
         } else {
             joined.len()
         };
+        if let Some((at, _)) = across.open.filter(|&(_, read)| read >= HOLD_FROM) {
+            hold_at = hold_at.min(at);
+        }
         let ends: Vec<usize> = starts
             .iter()
             .zip(&self.held)
@@ -739,11 +780,12 @@ impl<T> CredentialHold<T> {
     }
 
     /// Keeps the end of what was released, as it was written (masked occurrences too: another
-    /// one may overlap them): enough for an occurrence that starts in it — one form long,
-    /// since what was released never ends with `HOLD_FROM` bytes of a start.
+    /// one may overlap them): enough for an occurrence that starts in it — as far as one
+    /// written across blanks reaches ([`Credentials::across_reach`]), since what was released
+    /// never ends with `HOLD_FROM` characters of a start (blanks left out).
     fn keep_tail(&mut self, creds: &Credentials, released: &str) {
         self.tail.push_str(released);
-        let keep = creds.longest;
+        let keep = creds.across_reach();
         if self.tail.len() > keep {
             // (What was released of an occurrence is under `HOLD_FROM` bytes as written — a
             // start, folded or not, is held from that length — so bytes as written suffice.)
@@ -1663,7 +1705,7 @@ impl OutputFilter {
             end.max((start + ACROSS_AHEAD).min(self.buf.len().saturating_sub(c.across_reach())));
         let found = c.spans_across_blanks(&self.buf.as_bytes()[start..], until - start, last);
         self.work += found.read as u64;
-        if found.pending {
+        if found.pending() {
             return None;
         }
         let spans: Vec<(usize, usize)> = found
@@ -2670,7 +2712,8 @@ mod tests {
         ] {
             let found = c.spans_across_blanks(hay.as_bytes(), limit, ended);
             assert_eq!(
-                found.pending, pending,
+                found.pending(),
+                pending,
                 "{hay:?} up to {limit}, ended {ended}"
             );
             assert!(found.spans.is_empty(), "{hay:?}: {:?}", found.spans);
@@ -2684,8 +2727,17 @@ mod tests {
         );
         let found = c.spans_across_blanks(hay.as_bytes(), 6, false);
         let end = hay.find(" and more").unwrap();
-        assert_eq!((found.pending, found.spans), (false, vec![(4, end)]));
+        assert_eq!((found.open, found.spans), (None, vec![(4, end)]));
         assert!(found.read > 0);
+        // The place of an open start, and its length read.
+        let open = format!("say {} {}", &start[..10], &start[10..]);
+        assert_eq!(
+            c.spans_across_blanks(open.as_bytes(), 6, false).open,
+            Some((4, 24))
+        );
+        // A limit past the end is the end.
+        let found = c.spans_across_blanks(hay.as_bytes(), hay.len() + 50, true);
+        assert_eq!(found.spans, vec![(4, end)]);
     }
 
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
@@ -2701,6 +2753,24 @@ mod tests {
             shown.push_str(&t);
         }
         (shown, h)
+    }
+
+    /// A credential spelled across blanks over items — a character and a space each, or with
+    /// long runs of blanks between its first characters — is masked; what is shown of it
+    /// before the mark is at most `HOLD_FROM - 1` of its characters.
+    #[test]
+    fn a_credential_across_blanks_over_items_is_masked() {
+        let spaced: Vec<String> = CRED.chars().map(|c| format!("{c} ")).collect();
+        let mut items: Vec<&str> = vec!["say "];
+        items.extend(spaced.iter().map(String::as_str));
+        items.push("ok");
+        let (shown, h) = held_through(&items);
+        assert_eq!(shown, "say g w <SECRET_GENERIC> ok");
+        assert_eq!(h.found(), 1);
+        let gap = " ".repeat(100);
+        let (shown, h) = held_through(&["say g", &gap, "w", &gap, "-cred-Zq81x7Lm3", " ok"]);
+        assert_eq!(shown, format!("say g{gap}w{gap}<SECRET_GENERIC> ok"));
+        assert_eq!(h.found(), 1);
     }
 
     #[test]
@@ -2877,6 +2947,9 @@ mod tests {
                 Just("gw-cred-Zq".to_string()),
                 Just("sk-proj-".to_string()),
                 Just("é".to_string()),
+                Just("g w - c r e d".to_string()),
+                Just("-Zq81 x7Lm3".to_string()),
+                Just(" \n ".to_string()),
                 "[a-z_ ]{1,12}",
             ], 0..12),
             cuts in proptest::collection::vec(0usize..100, 0..40),
@@ -2908,7 +2981,10 @@ mod tests {
             prop_assert_eq!(order, (0..items.len()).collect::<Vec<_>>());
             let shown: String = out.iter().map(|x| x.0.as_str()).collect();
             prop_assert!(!shown.contains(CRED) && !shown.contains(CRED_SHAPED), "{}", shown);
-            let spans = c.spans(text.as_bytes());
+            prop_assert!(!c.shows_across_blanks(shown.as_bytes()), "{}", shown);
+            let mut spans = c.spans(text.as_bytes());
+            spans.extend(c.spans_across_blanks(text.as_bytes(), text.len(), true).spans);
+            let spans = merged(spans);
             prop_assert_eq!(h.found() as usize, spans.len());
             // Walk the text and what was shown side by side.
             let mark = "<SECRET_GENERIC>";
@@ -2917,7 +2993,12 @@ mod tests {
                 prop_assert_eq!(&shown[i..i + (a - j)], &text[j..a]);
                 i += a - j;
                 let k = shown[i..].find(mark).unwrap();
-                prop_assert!(k < HOLD_FROM && text[a..b].starts_with(&shown[i..i + k]), "{}", shown);
+                prop_assert!(
+                    without_blanks(&shown.as_bytes()[i..i + k], false).len() < HOLD_FROM
+                        && text[a..b].starts_with(&shown[i..i + k]),
+                    "{}",
+                    shown
+                );
                 i += k + mark.len();
                 j = b;
             }
