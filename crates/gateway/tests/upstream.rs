@@ -515,6 +515,81 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
     }
 }
 
+/// An upstream that writes the gateway's key across blanks — cut by a line break, spelled
+/// with a space after each character, in hex pairs with colons — into a successful answer,
+/// complete or streamed three characters per chunk, never shows it: each is masked from its
+/// first character to its last and the words around it come through, under a policy that scans
+/// answers and one that does not (attack 2026-12-02b B5).
+#[tokio::test]
+async fn a_key_echoed_across_blanks_is_masked_in_answers_and_streams() {
+    use axum::http::HeaderMap;
+    use axum::response::IntoResponse;
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(
+            move |headers: HeaderMap, body: axum::Json<Value>| async move {
+                let auth = headers["authorization"].to_str().unwrap();
+                let key = auth.trim_start_matches("Bearer ").to_string();
+                let spaced: Vec<String> = key.chars().map(String::from).collect();
+                let hex: Vec<String> = key.bytes().map(|b| format!("{b:02x}")).collect();
+                let text = format!(
+                    "one {}\n{} two {} three {} four",
+                    &key[..7],
+                    &key[7..],
+                    spaced.join(" "),
+                    hex.join(":")
+                );
+                if body.0["stream"] == json!(true) {
+                    let mut sse = String::new();
+                    let chars: Vec<char> = text.chars().collect();
+                    for piece in chars.chunks(3) {
+                        let piece: String = piece.iter().collect();
+                        let chunk = json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+                        sse.push_str(&format!("data: {chunk}\n\n"));
+                    }
+                    sse.push_str("data: [DONE]\n\n");
+                    return ([("content-type", "text/event-stream")], sse).into_response();
+                }
+                let answer = json!({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+                ([("content-type", "application/json")], answer.to_string()).into_response()
+            },
+        ),
+    );
+    let url = serve_upstream(app).await;
+    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
+    let g = gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
+    ))
+    .await;
+    let want = "one <SECRET_GENERIC> two <SECRET_GENERIC> three <SECRET_GENERIC> four";
+    for scan_output in [true, false] {
+        g.set_policy(json!({ "scan": { "output": scan_output } }))
+            .await;
+        let resp = g
+            .post(json!({"model": "r", "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(resp.status(), 200, "scan {scan_output}");
+        let answer: Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer["choices"][0]["message"]["content"], want,
+            "scan {scan_output}"
+        );
+        let resp = g
+            .post(json!({"model": "r", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let events = sse_data(resp).await;
+        assert_eq!(
+            streamed_text(&events),
+            want,
+            "scan {scan_output}: {events:?}"
+        );
+    }
+}
+
 /// An upstream that answers with a redirect is not followed: the request (the provider key, the
 /// prompt) is never re-sent to where `Location` points; the client gets an upstream error.
 #[tokio::test]

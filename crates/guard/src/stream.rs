@@ -2661,54 +2661,21 @@ mod tests {
         let c = credentials();
         let hex: String = CRED_SHAPED.bytes().map(|b| format!("{b:02x} ")).collect();
         let start = &CRED_SHAPED[..24];
+        // The start cut by a space, then `tail`.
+        let split = |tail: &str| format!("say {} {}{tail}", &start[..10], &start[10..]);
         for (hay, limit, ended, pending) in [
-            (
-                format!("say {} {}", &start[..10], &start[10..]),
-                6,
-                false,
-                true,
-            ),
-            (
-                format!("say {} {}", &start[..10], &start[10..]),
-                6,
-                true,
-                false,
-            ),
-            (
-                format!("say {} {}\\", &start[..10], &start[10..]),
-                6,
-                false,
-                true,
-            ),
-            (
-                format!("say {} {}\\u00", &start[..10], &start[10..]),
-                6,
-                false,
-                true,
-            ),
-            (
-                format!("say {} {}\\u0041", &start[..10], &start[10..]),
-                6,
-                false,
-                false,
-            ),
+            (split(""), 6, false, true),
+            (split(""), 6, true, false),
+            (split("\\"), 6, false, true),
+            (split("\\u00"), 6, false, true),
+            (split("\\u0041"), 6, false, false),
             (format!("say {}", &hex[..30]), 6, false, true),
             (format!("say {}0", &hex[..29]), 6, false, true),
             (format!("say {}", &hex[..30]), 6, true, false),
             // Begins after the limit.
-            (
-                format!("say {} {}", &start[..10], &start[10..]),
-                4,
-                false,
-                false,
-            ),
+            (split(""), 4, false, false),
             // Goes on otherwise.
-            (
-                format!("say {} {}q", &start[..10], &start[10..]),
-                6,
-                false,
-                false,
-            ),
+            (split("q"), 6, false, false),
         ] {
             let found = c.spans_across_blanks(hay.as_bytes(), limit, ended);
             assert_eq!(
@@ -2719,20 +2686,14 @@ mod tests {
             assert!(found.spans.is_empty(), "{hay:?}: {:?}", found.spans);
         }
         // A whole one: its place, from its first character to its last.
-        let hay = format!(
-            "say {} {}\\n{} and more",
-            &start[..10],
-            &start[10..],
-            &CRED_SHAPED[24..]
-        );
+        let hay = split(&format!("\\n{} and more", &CRED_SHAPED[24..]));
         let found = c.spans_across_blanks(hay.as_bytes(), 6, false);
         let end = hay.find(" and more").unwrap();
         assert_eq!((found.open, found.spans), (None, vec![(4, end)]));
         assert!(found.read > 0);
         // The place of an open start, and its length read.
-        let open = format!("say {} {}", &start[..10], &start[10..]);
         assert_eq!(
-            c.spans_across_blanks(open.as_bytes(), 6, false).open,
+            c.spans_across_blanks(split("").as_bytes(), 6, false).open,
             Some((4, 24))
         );
         // A limit past the end is the end.
