@@ -324,11 +324,9 @@ impl Credentials {
             let (text, kept_before, whole, read) = self.blank_reading(hay, limit, hex, None);
             found.read += read;
             let unsettled = settled < hay.len();
+            // (An end that may still read otherwise is rare: it is read with places.)
             let suspect = ac.is_match(&text)
-                || !ended
-                    && (whole || unsettled)
-                    && (0..=if unsettled { UNSETTLED } else { 0 })
-                        .any(|k| self.may_open(&text[..text.len().saturating_sub(k)], kept_before));
+                || !ended && (unsettled || whole && self.may_open(&text, kept_before));
             if !suspect {
                 continue;
             }
@@ -1024,7 +1022,15 @@ fn settled_end(hay: &[u8], hex: bool) -> usize {
     {
         let rest = &hay[p + 1..];
         if rest.is_empty() || (rest[0] == b'u' && rest.len() < 5) {
-            return p + 1 - hay[..=p].iter().rev().take_while(|&&b| b == b'\\').count();
+            // The run's last piece may still become a blank ([`blank_at`] reads a long run
+            // ESCAPE_RUN + 1 at a time, from where the reading met it): twice that covers it.
+            let run = hay[..=p]
+                .iter()
+                .rev()
+                .take(2 * (ESCAPE_RUN + 1))
+                .take_while(|&&b| b == b'\\')
+                .count();
+            return p + 1 - run;
         }
     }
     if hex && hay.last() == Some(&b'0') {
@@ -1033,9 +1039,8 @@ fn settled_end(hay: &[u8], hex: bool) -> usize {
     n
 }
 
-/// The most bytes at the end of a text whose reading is not settled yet ([`settled_end`]):
-/// `\u00` and a digit.
-const UNSETTLED: usize = 5;
+/// The longest run of backslashes that escapes a blank ([`blank_at`]).
+const ESCAPE_RUN: usize = 16;
 
 /// What [`without_blanks`] does at `text[i..]`.
 enum Blank {
@@ -1052,9 +1057,17 @@ fn blank_at(text: &[u8], i: usize, hex: bool) -> Blank {
         return Blank::Skip(1);
     }
     if b == b'\\' {
-        // A run of backslashes, then what it escapes — read once, so a long run costs its
-        // length, not its square.
-        let run = text[i..].iter().take_while(|&&c| c == b'\\').count();
+        // A run of backslashes, then what it escapes: only a run of at most ESCAPE_RUN escapes
+        // (JSON inside JSON, a few levels deep); a longer one is kept ESCAPE_RUN + 1 at a time,
+        // so each look costs a few bytes however long the run.
+        let run = text[i..]
+            .iter()
+            .take(ESCAPE_RUN + 1)
+            .take_while(|&&c| c == b'\\')
+            .count();
+        if run > ESCAPE_RUN {
+            return Blank::Keep(run);
+        }
         let skip = match &text[i + run..] {
             [b'n' | b'r' | b't', ..] => 1,
             [b'u', a, b, c, d, ..]
@@ -1525,6 +1538,10 @@ pub struct OutputFilter {
     work: u64,
     /// The credentials across blanks found ahead of the segments ([`Self::across_blanks`]).
     across: Option<AcrossMemo>,
+    /// While a credential's start is pending (a segment could not be released): the buffer
+    /// length before which releasing is not tried again — the text held has to grow by half
+    /// (and a look-ahead) first, so a long wait costs a few tries, not one per piece.
+    retry_at: usize,
 }
 
 /// Credentials across blanks found in `[from, until)` of a filter's buffer: every occurrence
@@ -1567,9 +1584,15 @@ impl OutputFilter {
     pub fn feed(&mut self, out: &Output<'_>, piece: &str) -> String {
         self.buf.push_str(piece);
         let mut shown = String::new();
+        if self.buf.len() < self.retry_at {
+            return shown;
+        }
+        self.retry_at = 0;
         let reach = out.credentials.map_or(0, Credentials::reach);
         while let Some(end) = self.next_cut(false, reach) {
             if !self.release(out, end, false, &mut shown) {
+                let held = self.buf.len() - self.emitted;
+                self.retry_at = self.buf.len() + (held / 2).max(LOOKAHEAD);
                 break;
             }
         }
@@ -1672,8 +1695,35 @@ impl OutputFilter {
         }
     }
 
+    /// The occurrences of the credentials `c` as written (behind escapes, folded) that start
+    /// in `[from, end)` of the buffer, in buffer places.
+    fn written_credentials(
+        &mut self,
+        c: &Credentials,
+        from: usize,
+        end: usize,
+    ) -> Vec<(usize, usize)> {
+        // One that starts before `end` reaches at most a form's length past it — unless it
+        // holds a byte that may not read as itself (an escape, another script), which only such
+        // a byte in its first form-length bytes allows: then its full reach.
+        let plain = floor_boundary(&self.buf, end + c.longest);
+        let to = if self.buf.as_bytes()[from..plain]
+            .iter()
+            .any(|&b| SPECIAL[usize::from(b)])
+        {
+            floor_boundary(&self.buf, end + c.reach())
+        } else {
+            plain
+        };
+        self.work += (to - from) as u64;
+        c.spans_starting_before(&self.buf.as_bytes()[from..to], end - from)
+            .into_iter()
+            .map(|(a, b)| (from + a, from + b))
+            .collect()
+    }
+
     /// The occurrences of the credentials `c` written across blanks that start in
-    /// `[start, end)` of the buffer, in buffer places — or `None` while one may be under way
+    /// `[from, end)` of the buffer, in buffer places — or `None` while one may be under way
     /// (unless the text has ended, `last`).
     ///
     /// With much text held (a complete answer), it reads up to [`ACROSS_AHEAD`] bytes ahead
@@ -1682,7 +1732,7 @@ impl OutputFilter {
     fn across_blanks(
         &mut self,
         c: &Credentials,
-        start: usize,
+        from: usize,
         end: usize,
         last: bool,
     ) -> Option<Vec<(usize, usize)>> {
@@ -1690,11 +1740,11 @@ impl OutputFilter {
             spans
                 .iter()
                 .copied()
-                .filter(|&(a, _)| start <= a && a < end)
+                .filter(|&(a, _)| from <= a && a < end)
                 .collect()
         };
         if let Some(m) = &self.across
-            && m.from <= start
+            && m.from <= from
             && end <= m.until
         {
             return Some(within(&m.spans));
@@ -1702,8 +1752,8 @@ impl OutputFilter {
         // Ahead only as far as a whole occurrence's reach is held after it: nothing that
         // starts before then can still be under way.
         let until =
-            end.max((start + ACROSS_AHEAD).min(self.buf.len().saturating_sub(c.across_reach())));
-        let found = c.spans_across_blanks(&self.buf.as_bytes()[start..], until - start, last);
+            end.max((from + ACROSS_AHEAD).min(self.buf.len().saturating_sub(c.across_reach())));
+        let found = c.spans_across_blanks(&self.buf.as_bytes()[from..], until - from, last);
         self.work += found.read as u64;
         if found.pending() {
             return None;
@@ -1711,14 +1761,10 @@ impl OutputFilter {
         let spans: Vec<(usize, usize)> = found
             .spans
             .into_iter()
-            .map(|(a, b)| (start + a, start + b))
+            .map(|(a, b)| (from + a, from + b))
             .collect();
         let now = within(&spans);
-        self.across = (until > end).then_some(AcrossMemo {
-            from: start,
-            until,
-            spans,
-        });
+        self.across = (until > end).then_some(AcrossMemo { from, until, spans });
         Some(now)
     }
 
@@ -1759,36 +1805,43 @@ impl OutputFilter {
         }
         if let Some(c) = out.credentials.filter(|c| !c.is_empty()) {
             // Occurrences that start in the segment take it to their end, and win over any
-            // finding of the policy they overlap.
-            // One that starts before `end` reaches at most a form's length past it — unless it
-            // holds a byte that may not read as itself (an escape, another script), which only
-            // such a byte in its first form-length bytes allows: then its full reach.
-            let plain = floor_boundary(&self.buf, end + c.longest);
-            let to = if self.buf.as_bytes()[start..plain]
-                .iter()
-                .any(|&b| SPECIAL[usize::from(b)])
-            {
-                floor_boundary(&self.buf, end + c.reach())
-            } else {
-                plain
-            };
-            self.work += (to - start) as u64;
-            let mut creds = c.spans_starting_before(&self.buf.as_bytes()[start..to], end - start);
-            if let Some(&(_, far)) = creds.iter().max_by_key(|s| s.1) {
-                end = end.max(start + far);
-            }
-            // Those written across blanks too; each one found takes the segment to its end,
-            // where another may start. One that may still be under way is waited for.
+            // finding of the policy they overlap — as written, and across blanks. Each one found
+            // takes the segment to its end, where another may start: searched again from where
+            // the last search stopped, until none goes further.
+            let first_end = end;
+            let mut creds: Vec<(usize, usize)> = Vec::new();
+            let mut from = start;
             loop {
-                let Some(across) = self.across_blanks(c, start, end, last) else {
+                let written = self.written_credentials(c, from, end);
+                let Some(across) = self.across_blanks(c, from, end, last) else {
                     return false;
                 };
-                let far = across.iter().map(|s| s.1).max().unwrap_or(end);
-                creds.extend(across.iter().map(|&(a, b)| (a - start, b - start)));
+                let far = written
+                    .iter()
+                    .chain(&across)
+                    .map(|s| s.1)
+                    .max()
+                    .unwrap_or(end);
+                creds.extend(
+                    written
+                        .into_iter()
+                        .chain(across)
+                        .map(|(a, b)| (a - start, b - start)),
+                );
                 if far <= end {
                     break;
                 }
-                end = far;
+                (from, end) = (end, far);
+            }
+            // One as written that starts where an occurrence took the segment (a segment cut at
+            // a blank never splits one) and is not whole yet is waited for too.
+            if end > first_end && !last {
+                let len = self.buf.len();
+                let tail = floor_boundary(&self.buf, first_end.max(len.saturating_sub(c.reach())));
+                let open = c.open_prefix(&self.buf.as_bytes()[tail..]);
+                if open > 0 && len - open < end {
+                    return false;
+                }
             }
             let creds = merged(creds);
             if !creds.is_empty() {
@@ -1906,6 +1959,14 @@ mod tests {
         let o = out();
         let text =
             "call +44 20 7946 0958 or mail ann@example.org, order 12345 shipped. ".repeat(8_000);
+        // A run of backslashes (each read as the start of an escape) is read once too.
+        let backslashes = format!("{} end", "\\".repeat(400_000));
+        let (shown, _) = guard_output(&o, &backslashes);
+        assert_eq!(shown, backslashes);
+        let mut f = OutputFilter::new();
+        f.feed(&o, &backslashes);
+        f.finish(&o);
+        assert!(f.work() < 9 * backslashes.len() as u64, "{}", f.work());
         for piece in [text.len(), 4096, 7] {
             let mut f = OutputFilter::new();
             let mut shown = String::new();
@@ -2699,6 +2760,107 @@ mod tests {
         // A limit past the end is the end.
         let found = c.spans_across_blanks(hay.as_bytes(), hay.len() + 50, true);
         assert_eq!(found.spans, vec![(4, end)]);
+    }
+
+    /// Feeds `text` to a filter in two pieces cut at `cut` (the whole text at once when `cut` is
+    /// its length); gives what was shown and the filter.
+    fn fed_in_two(o: &Output<'_>, text: &str, cut: usize) -> (String, OutputFilter) {
+        let mut f = OutputFilter::new();
+        let mut shown = f.feed(o, &text[..cut]);
+        shown.push_str(&f.feed(o, &text[cut..]));
+        shown.push_str(&f.finish(o));
+        (shown, f)
+    }
+
+    /// Found by review (2026-12-04): a start held before a long escape of a blank (a run of
+    /// backslashes, `\\u000a`), a key as written that begins inside an occurrence across blanks
+    /// (its reversed form, read through a zero-width space), and a text that ends in a long run
+    /// of backslashes — each masked the same however the text is cut in two.
+    #[test]
+    fn what_review_found_is_masked_however_the_text_is_cut() {
+        let o = Output {
+            scan: false,
+            ..out()
+        };
+        let p = "a".repeat(95);
+        let spaced: String = CRED.chars().map(|c| format!("{c} ")).collect();
+        let reversed: String = CRED.chars().rev().skip(1).collect();
+        let spaced_shaped: String = CRED_SHAPED.chars().map(|c| format!("{c} ")).collect();
+        let reversed_shaped: String = CRED_SHAPED.chars().rev().skip(1).collect();
+        let tail = " and that is all we have on file for this account today";
+        for text in [
+            format!(
+                "{p}g{}w-cred{}n-Zq81x7Lm3{tail}",
+                " ".repeat(70),
+                "\\".repeat(12)
+            ),
+            format!("{p}g{}w-cred\\\\u000a-Zq81x7Lm3{tail}", " ".repeat(70)),
+            format!("{p}{}\u{200B}{reversed}{tail}", spaced.trim_end()),
+            // …past the look-ahead of the segment's first cut.
+            format!(
+                "{p}{}\u{200B}{reversed_shaped}{tail}",
+                spaced_shaped.trim_end()
+            ),
+            format!("{p} {}{tail}", "\\".repeat(40)),
+        ] {
+            let (whole, _) = fed_in_two(&o, &text, text.len());
+            assert!(
+                !credentials().shows_across_blanks(whole.as_bytes()),
+                "{whole}"
+            );
+            assert!(credentials().spans(whole.as_bytes()).is_empty(), "{whole}");
+            assert!(!whole.contains(&reversed_shaped[5..]), "{whole}");
+            assert!(
+                !whole.contains("x7Lm") && !whole.contains("mL7x"),
+                "{whole}"
+            );
+            for cut in 0..=text.len() {
+                if text.is_char_boundary(cut) {
+                    let (shown, _) = fed_in_two(&o, &text, cut);
+                    assert_eq!(shown, whole, "cut at {cut} of {text:?}");
+                }
+            }
+        }
+        // In held items: a start that ends in backslashes is held.
+        let backslashes = format!("gw-cred-Zq81x7Lm{}", "\\".repeat(6));
+        let (shown, h) = held_through(&["say ", &backslashes, "n3 ok"]);
+        assert!(
+            !credentials().shows_across_blanks(shown.as_bytes()),
+            "{shown}"
+        );
+        assert_eq!(shown, "say <SECRET_GENERIC> ok");
+        assert_eq!(h.found(), 1);
+    }
+
+    /// A long chain of occurrences across blanks that overlap one another (the key, then its
+    /// reverse sharing a character, again and again) costs work linear in its length — at
+    /// once or streamed in small pieces, while its last one stays open — and is masked whole.
+    #[test]
+    fn a_chain_of_overlapping_occurrences_costs_linear_work() {
+        let o = Output {
+            scan: false,
+            ..out()
+        };
+        let link: String = "gw-cred-Zq81x7Lm3mL7x18qZ-derc-w"
+            .chars()
+            .map(|c| format!("{c} "))
+            .collect();
+        let text = format!("{}g", link.repeat(200));
+        for piece in [text.len(), 16] {
+            let mut f = OutputFilter::new();
+            let mut shown = String::new();
+            for chunk in text.as_bytes().chunks(piece) {
+                shown.push_str(&f.feed(&o, std::str::from_utf8(chunk).unwrap()));
+            }
+            shown.push_str(&f.finish(&o));
+            assert_eq!(shown, "<SECRET_GENERIC>", "pieces of {piece}");
+            assert!(
+                f.work() < 40 * text.len() as u64,
+                "pieces of {piece}: {} bytes of work for {}",
+                f.work(),
+                text.len()
+            );
+        }
     }
 
     /// Pushes `items` one at a time through a hold; gives the joined text shown.
