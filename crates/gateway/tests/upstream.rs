@@ -320,6 +320,18 @@ async fn upstream_error_text_never_carries_the_gateways_credentials() {
     }
 }
 
+/// The provider key of the gateways [`keyed_gateway`] makes.
+const KEYED_SECRET: &str = "gwkey.Q7zXw2RbN4tVy8Lc";
+
+/// A gateway whose one route goes to the upstream at `url` with the provider key
+/// [`KEYED_SECRET`], and `more` configuration after it.
+async fn keyed_gateway(url: &str, more: &str) -> Gw {
+    gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{KEYED_SECRET}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n{more}"
+    ))
+    .await
+}
+
 /// An upstream that echoes the gateway's key in successful answers — as content, inside a tool
 /// call's arguments, behind JSON escapes, and streamed one character per chunk — never shows it to
 /// a client: it is masked as `<SECRET_GENERIC>`, with the policy scanning answers and with a
@@ -358,12 +370,7 @@ async fn a_key_echoed_in_a_successful_answer_is_masked() {
             },
         ),
     );
-    let url = serve_upstream(app).await;
-    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
-    let g = gateway(&format!(
-        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
-    ))
-    .await;
+    let g = keyed_gateway(&serve_upstream(app).await, "").await;
     for scan_output in [true, false] {
         g.set_policy(json!({ "scan": { "output": scan_output } }))
             .await;
@@ -456,11 +463,11 @@ async fn a_credential_echoed_encoded_in_a_successful_answer_is_masked() {
             }
         }),
     );
-    let url = serve_upstream(app).await;
-    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
-    let g = gateway(&format!(
-        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\nalerts: {{ webhooks: [{{ url: \"http://127.0.0.1:1/hook\", secret: \"{whsec}\" }}] }}\n"
-    ))
+    let secret = KEYED_SECRET;
+    let g = keyed_gateway(
+        &serve_upstream(app).await,
+        &format!("alerts: {{ webhooks: [{{ url: \"http://127.0.0.1:1/hook\", secret: \"{whsec}\" }}] }}\n"),
+    )
     .await;
     // Pieces of each form that no mask may leave behind.
     let hex: String = secret.bytes().map(|b| format!("{b:02X}")).collect();
@@ -558,12 +565,7 @@ async fn a_key_echoed_across_blanks_is_masked_in_answers_and_streams() {
             },
         ),
     );
-    let url = serve_upstream(app).await;
-    let secret = "gwkey.Q7zXw2RbN4tVy8Lc";
-    let g = gateway(&format!(
-        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\", api_key: \"{secret}\" }}]\nroutes: [{{ name: r, deployments: [{{ provider: up, model: m }}], retries: 0 }}]\n"
-    ))
-    .await;
+    let g = keyed_gateway(&serve_upstream(app).await, "").await;
     let want = "one <SECRET_GENERIC> two <SECRET_GENERIC> three <SECRET_GENERIC> four";
     for scan_output in [true, false] {
         g.set_policy(json!({ "scan": { "output": scan_output } }))
