@@ -72,7 +72,8 @@ pub const CREDENTIAL_RULE: &str = "gateway_credential";
 ///
 /// A provider that echoes the key it was sent into an answer would show it to the client: the
 /// output filter masks each occurrence as `<SECRET_GENERIC>` (counted as such), whatever the
-/// policy. A credential holds no whitespace, so a segment cut (made at whitespace) never splits
+/// policy. A credential holds no whitespace, so a segment cut (made at a space, tab or line
+/// break, never at a form feed, which the search reads as nothing) never splits
 /// one; only a run longer than [`MAX_RUN`] is cut inside, and such a cut waits for a
 /// credential's [`Credentials::reach`] after it, so one across it is found whole.
 #[derive(Default, Clone)]
@@ -604,6 +605,29 @@ impl Credentials {
         }
     }
 
+    /// Where the earliest start of a credential ([`Self::open_prefix`], at least `least` bytes)
+    /// at the end of `hay` begins — also one that ends just before an escape or encoding that
+    /// has not arrived whole (`\`, `\u00`, `%6`, `&zwn`), which may be its next character.
+    pub fn open_start(&self, hay: &[u8], least: usize) -> Option<usize> {
+        let mut earliest: Option<usize> = None;
+        // How many of the last bytes may be such an unfinished escape: from the first `\`,
+        // `%` or `&` among them.
+        let near = hay.len().saturating_sub(UNFINISHED);
+        let unfinished = hay[near..]
+            .iter()
+            .position(|b| matches!(b, b'\\' | b'%' | b'&'))
+            .map_or(0, |p| hay.len() - (near + p));
+        for k in 0..=unfinished {
+            let part = &hay[..hay.len() - k];
+            let open = self.open_prefix(part);
+            if open >= least.max(1) {
+                let at = part.len() - open;
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        earliest
+    }
+
     /// [`Self::open_prefix`] of the bytes as they are.
     fn plain_open_prefix(&self, hay: &[u8]) -> usize {
         let mut best = 0;
@@ -711,11 +735,9 @@ impl<T> CredentialHold<T> {
             .collect();
         // What is open at the end — also inside an occurrence just masked, since another may
         // begin in its last characters.
-        let open = creds.open_prefix(joined.as_bytes());
-        let mut hold_at = if open >= HOLD_FROM && !last {
-            joined.len() - open
-        } else {
-            joined.len()
+        let mut hold_at = match creds.open_start(joined.as_bytes(), HOLD_FROM) {
+            Some(at) if !last => at,
+            _ => joined.len(),
         };
         if let Some((at, _)) = across.open.filter(|&(_, read)| read >= HOLD_FROM) {
             hold_at = hold_at.min(at);
@@ -1038,6 +1060,10 @@ fn settled_end(hay: &[u8], hex: bool) -> usize {
     }
     n
 }
+
+/// The most bytes of an escape or encoding that may end a text unfinished
+/// ([`Credentials::open_start`]): `\\\\u00` behind a few backslashes, `&zwnj` and the like.
+const UNFINISHED: usize = 12;
 
 /// The longest run of backslashes that escapes a blank ([`blank_at`]).
 const ESCAPE_RUN: usize = 16;
@@ -1641,9 +1667,11 @@ impl OutputFilter {
             len
         } else {
             let limit = len.min(target + MAX_RUN);
+            // (Not at a form feed: the search for credentials reads it as nothing, so one may
+            // go on across it.)
             match bytes[target..limit]
                 .iter()
-                .position(|b| b.is_ascii_whitespace())
+                .position(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
             {
                 Some(i) => target + i,
                 None if len >= target + MAX_RUN => {
@@ -1773,6 +1801,7 @@ impl OutputFilter {
     /// gateway's credentials written across blanks may be under way from the segment.
     fn release(&mut self, out: &Output<'_>, end: usize, last: bool, shown: &mut String) -> bool {
         let start = self.emitted;
+        let cut = end;
         let mut end = end;
         // Findings in segment offsets, each with whether it is counted now: one that started in
         // released text was counted then.
@@ -1808,7 +1837,6 @@ impl OutputFilter {
             // finding of the policy they overlap — as written, and across blanks. Each one found
             // takes the segment to its end, where another may start: searched again from where
             // the last search stopped, until none goes further.
-            let first_end = end;
             let mut creds: Vec<(usize, usize)> = Vec::new();
             let mut from = start;
             loop {
@@ -1833,13 +1861,15 @@ impl OutputFilter {
                 }
                 (from, end) = (end, far);
             }
-            // One as written that starts where an occurrence took the segment (a segment cut at
-            // a blank never splits one) and is not whole yet is waited for too.
-            if end > first_end && !last {
+            // One as written that starts where a finding or an occurrence took the segment past
+            // its cut (a cut at a blank never splits one) and is not whole yet is waited for —
+            // also when what has come ends inside an escape that may be part of it.
+            if end > cut && !last {
                 let len = self.buf.len();
-                let tail = floor_boundary(&self.buf, first_end.max(len.saturating_sub(c.reach())));
-                let open = c.open_prefix(&self.buf.as_bytes()[tail..]);
-                if open > 0 && len - open < end {
+                let tail = floor_boundary(&self.buf, cut.max(len.saturating_sub(c.reach())));
+                if c.open_start(&self.buf.as_bytes()[tail..], 1)
+                    .is_some_and(|a| tail + a < end)
+                {
                     return false;
                 }
             }
@@ -2785,6 +2815,8 @@ mod tests {
         let p = "a".repeat(95);
         let spaced: String = CRED.chars().map(|c| format!("{c} ")).collect();
         let reversed: String = CRED.chars().rev().skip(1).collect();
+        let escaped =
+            |t: &str| -> String { t.chars().map(|c| format!("\\u{:04x}", c as u32)).collect() };
         let spaced_shaped: String = CRED_SHAPED.chars().map(|c| format!("{c} ")).collect();
         let reversed_shaped: String = CRED_SHAPED.chars().rev().skip(1).collect();
         let tail = " and that is all we have on file for this account today";
@@ -2802,6 +2834,10 @@ mod tests {
                 spaced_shaped.trim_end()
             ),
             format!("{p} {}{tail}", "\\".repeat(40)),
+            // Found by the second review: the reversed key escaped (cut inside an escape), and
+            // a key as written across a form feed (which a segment is no longer cut at).
+            format!("{p}{}{}{tail}", spaced.trim_end(), escaped(&reversed)),
+            format!("{} gw\u{C}{}{tail}", "a".repeat(93), escaped(&CRED[2..])),
         ] {
             let (whole, _) = fed_in_two(&o, &text, text.len());
             assert!(
@@ -2821,6 +2857,10 @@ mod tests {
                 }
             }
         }
+        // In held items: a start that ends in an unfinished escape is held.
+        let (shown, h) = held_through(&["say ", "gw-cred\u{200B}-Zq81x7L", "\\", "u006d3 ok"]);
+        assert_eq!(shown, "say <SECRET_GENERIC> ok");
+        assert_eq!(h.found(), 1);
         // In held items: a start that ends in backslashes is held.
         let backslashes = format!("gw-cred-Zq81x7Lm{}", "\\".repeat(6));
         let (shown, h) = held_through(&["say ", &backslashes, "n3 ok"]);
