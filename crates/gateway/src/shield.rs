@@ -1589,6 +1589,12 @@ mod tests {
         }
     }
 
+    /// The complete answer `body` through `og`, read back as JSON.
+    fn answered(og: &OutputGuard, body: &Value, report: &mut GuardReport) -> Value {
+        let out = guard_answer(og, Bytes::from(body.to_string()), report).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
     fn chunk(delta: Value, finish: Option<&str>) -> Bytes {
         Bytes::from(
             serde_json::json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -2114,8 +2120,7 @@ mod tests {
                 "logprobs": {"content": entries}
             }]});
             let mut report = GuardReport::default();
-            let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
-            let v: Value = serde_json::from_slice(&out).unwrap();
+            let v = answered(&og, &body, &mut report);
             let entries = v["choices"][0]["logprobs"]["content"].as_array().unwrap();
             expect(joined(entries), "");
             assert_eq!(
@@ -2160,13 +2165,7 @@ mod tests {
             "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "x"},
             "logprobs": {"content": entries}
         }]});
-        let out = guard_answer(
-            &og,
-            Bytes::from(body.to_string()),
-            &mut GuardReport::default(),
-        )
-        .unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = answered(&og, &body, &mut GuardReport::default());
         let (bytes, _, _) = joined(v["choices"][0]["logprobs"]["content"].as_array().unwrap());
         let start: String = wide.chars().take(3).collect();
         assert!(!bytes.contains(&start), "{bytes}");
@@ -2211,8 +2210,7 @@ mod tests {
                     "logprobs": {"content": [{"token": text, "logprob": -0.1}]}
                 }], "x_note": text});
                 let mut report = GuardReport::default();
-                let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
-                let v: Value = serde_json::from_slice(&out).unwrap();
+                let v = answered(&og, &body, &mut report);
                 let msg = &v["choices"][0]["message"];
                 let first_word = text.split(' ').next().unwrap();
                 let content = msg["content"].as_str().unwrap();
@@ -2260,13 +2258,7 @@ mod tests {
                 let body = json!({"id": "c", "object": "chat.completion", "model": "m", "choices": [{
                     "index": 0, "finish_reason": "stop",
                     "message": {"role": "assistant", "content": text}}]});
-                let out = guard_answer(
-                    &og,
-                    Bytes::from(body.to_string()),
-                    &mut GuardReport::default(),
-                )
-                .unwrap();
-                let v: Value = serde_json::from_slice(&out).unwrap();
+                let v = answered(&og, &body, &mut GuardReport::default());
                 assert_eq!(v["choices"][0]["message"]["content"], text, "{yaml}");
             }
         }

@@ -379,48 +379,10 @@ impl Credentials {
         hay: &[u8],
         limit: usize,
         hex: bool,
-        mut from: Option<&mut Vec<usize>>,
+        from: Option<&mut Vec<usize>>,
     ) -> (Vec<u8>, usize, bool, usize) {
         let stop = (limit + self.across_reach()).min(hay.len());
-        let mut text = Vec::with_capacity(stop.min(limit + 2 * self.longest));
-        // Bytes kept before `limit`: an occurrence that starts there ends within `longest`
-        // kept bytes after them.
-        let mut kept_before = None;
-        let special = |b: &u8| {
-            b.is_ascii_whitespace() || *b == b'\\' || hex && matches!(b, b':' | b'-' | b',' | b'0')
-        };
-        let mut i = 0;
-        while i < stop {
-            if i >= limit {
-                let at = *kept_before.get_or_insert(text.len());
-                if text.len() >= at + self.longest {
-                    return (text, at, false, i);
-                }
-            }
-            // A run of ordinary bytes, not past `limit` when it starts before it.
-            let bound = if i < limit { limit } else { stop };
-            let run = hay[i..bound].iter().position(special).unwrap_or(bound - i);
-            if run > 0 {
-                text.extend_from_slice(&hay[i..i + run]);
-                if let Some(f) = from.as_deref_mut() {
-                    f.extend(i..i + run);
-                }
-                i += run;
-                continue;
-            }
-            match blank_at(hay, i, hex) {
-                Blank::Skip(n) => i += n,
-                Blank::Keep(n) => {
-                    text.extend_from_slice(&hay[i..i + n]);
-                    if let Some(f) = from.as_deref_mut() {
-                        f.extend(i..i + n);
-                    }
-                    i += n;
-                }
-            }
-        }
-        let at = kept_before.unwrap_or(text.len());
-        (text, at, stop == hay.len(), i)
+        read_without_blanks(hay, limit, stop, self.longest, hex, from)
     }
 
     /// Whether the reading `text` may end with a start of one of the forms that begins among
@@ -1017,18 +979,61 @@ const SPECIAL: [bool; 256] = {
 /// of one of them, behind any number of backslashes) — and, with `hex`, without the
 /// separators of a hex dump too (`:`, `-`, `,`, `0x`, `\x`).
 fn without_blanks(text: &[u8], hex: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
+    // (A limit at the end: read to the end, never stopping early.)
+    read_without_blanks(text, text.len(), text.len(), 0, hex, None).0
+}
+
+/// [`without_blanks`] of `hay[..stop]`, with `from`, each kept byte's place in `hay` — stopping
+/// early once `longest` bytes are kept past `limit` (an occurrence that starts before `limit`
+/// ends within them): the reading, how many of its bytes come from before `limit`, whether it
+/// read all of `hay`, and how many bytes it read.
+fn read_without_blanks(
+    hay: &[u8],
+    limit: usize,
+    stop: usize,
+    longest: usize,
+    hex: bool,
+    mut from: Option<&mut Vec<usize>>,
+) -> (Vec<u8>, usize, bool, usize) {
+    let mut text = Vec::with_capacity(stop.min(limit + 2 * longest));
+    // Bytes kept before `limit`: an occurrence that starts there ends within `longest`
+    // kept bytes after them.
+    let mut kept_before = None;
+    let special = |b: &u8| {
+        b.is_ascii_whitespace() || *b == b'\\' || hex && matches!(b, b':' | b'-' | b',' | b'0')
+    };
     let mut i = 0;
-    while i < text.len() {
-        match blank_at(text, i, hex) {
+    while i < stop {
+        if i >= limit {
+            let at = *kept_before.get_or_insert(text.len());
+            if text.len() >= at + longest {
+                return (text, at, false, i);
+            }
+        }
+        // A run of ordinary bytes, not past `limit` when it starts before it.
+        let bound = if i < limit { limit } else { stop };
+        let run = hay[i..bound].iter().position(special).unwrap_or(bound - i);
+        if run > 0 {
+            text.extend_from_slice(&hay[i..i + run]);
+            if let Some(f) = from.as_deref_mut() {
+                f.extend(i..i + run);
+            }
+            i += run;
+            continue;
+        }
+        match blank_at(hay, i, hex) {
             Blank::Skip(n) => i += n,
             Blank::Keep(n) => {
-                out.extend_from_slice(&text[i..i + n]);
+                text.extend_from_slice(&hay[i..i + n]);
+                if let Some(f) = from.as_deref_mut() {
+                    f.extend(i..i + n);
+                }
                 i += n;
             }
         }
     }
-    out
+    let at = kept_before.unwrap_or(text.len());
+    (text, at, stop == hay.len(), i)
 }
 
 /// Where the blank-free reading of `hay` ([`without_blanks`]) is settled: from there on, a
