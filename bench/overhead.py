@@ -35,6 +35,11 @@ to other guests during the run (/proc/stat; the most of any CPU), time in which 
 could run — on this virtual machine, seen from 0 to 20 % in a second, it sets tails that no code
 here does.
 
+With --nginx a reference proxy runs as one more "gateway" each round: nginx (Debian's
+nginx-light), one worker process, relaying to the same simulator over kept-alive connections, with
+no governance at all. Its added latency is what any proxy hop costs on this machine — the floor
+under the gateway's figure, measured in the same rounds.
+
 With --pin the gateways run on CPU 1 and everything else on CPU 0 (taskset), as if the gateway had
 a machine of its own beside its clients and provider.
 
@@ -106,6 +111,52 @@ def start(bin_path, args, env=None, wait=20, role="harness"):
         proc.kill()
         sys.exit(f"{args[0]} did not start")
     return proc, got["url"]
+
+
+def start_nginx(tmp, upstream):
+    """nginx relaying to `upstream` on a free loopback port: one process (no master, one
+    worker), upstream connections kept alive, no logs. Returns (process, base URL)."""
+    import socket
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        sys.exit("nginx not found: apt-get install nginx-light")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = os.path.join(tmp, "nginx")
+    os.makedirs(root, exist_ok=True)
+    conf = os.path.join(root, "nginx.conf")
+    host = upstream.split("://", 1)[1]
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; master_process off; worker_processes 1;
+pid {root}/nginx.pid; error_log {root}/error.log crit;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body; proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fcgi; uwsgi_temp_path {root}/uwsgi; scgi_temp_path {root}/scgi;
+  upstream sim {{ server {host}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    proc = subprocess.Popen(pinned([nginx, "-p", root, "-c", conf], "gateway"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            if proc.poll() is not None:
+                sys.exit(f"nginx exited ({proc.returncode}); see {root}/error.log")
+            threading.Event().wait(0.05)
+    proc.kill()
+    sys.exit("nginx did not start")
 
 
 def admin(base, path, body):
@@ -331,6 +382,9 @@ def main():
     ap.add_argument("--slice-us", type=int, metavar="US",
                     help="experiment: the first gateway's tokio threads ask for US µs slices "
                          "(sched_setattr; compare with --against the same binary)")
+    ap.add_argument("--nginx", action="store_true",
+                    help="also drive a plain nginx reverse proxy to the simulator each round: "
+                         "what a proxy hop with no governance adds on this machine")
     ap.add_argument("--pin", action="store_true",
                     help="run the gateways on CPU 1 and everything else (this script, oha, the "
                          "simulator) on CPU 0, as if the gateway had a machine of its own")
@@ -387,6 +441,10 @@ telemetry:
                                              headers={"authorization": f"Bearer {ADMIN}", "content-type": "application/json"})
                 urllib.request.urlopen(req, timeout=10).read()
             gws.append((name, gw, gw_url, key))
+        if args.nginx:
+            proxy, proxy_url = start_nginx(tmp, sim_url)
+            procs.append(proxy)
+            gws.append(("nginx", proxy, proxy_url, None))
         direct = f"{sim_url}/v1/chat/completions"
         results = {"fixed": [], "max": [], "discarded": [], "short": []}
         # Warm up all (connection pools, page cache).
@@ -410,9 +468,9 @@ telemetry:
                 # with the same binary in both places), so each is driven first as often as the
                 # other.
                 for name, gw, url, key in gws[rnd % len(gws):] + gws[:rnd % len(gws)]:
-                    before = buckets(url)
+                    before = buckets(url) if name != "nginx" else None
                     row[name] = oha(f"{url}/v1/chat/completions", args.seconds, rate=rate, key=key, proc=gw)
-                    row[name]["own_p99_ms"] = p99_bound(before, buckets(url))
+                    row[name]["own_p99_ms"] = p99_bound(before, buckets(url)) if before else {}
                 stolen = max(row[n]["steal_pct"] for n in ["direct"] + [n for n, *_ in gws])
                 if args.max_steal is not None and stolen > args.max_steal:
                     # The hypervisor took the machine away during this round: its percentiles

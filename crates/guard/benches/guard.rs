@@ -232,6 +232,69 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    short(c);
+}
+
+/// The texts of `bench/overhead.py --masking`'s request and of the simulator's answer to it:
+/// what the guard does on every request of the end-to-end benchmark, where per-call costs weigh
+/// more than per-byte ones.
+fn short(c: &mut Criterion) {
+    let policy = tollgate_guard::Policy::from_yaml(
+        "entities: { EMAIL_ADDRESS: tokenize, PHONE_NUMBER: mask }",
+    )
+    .unwrap();
+    let pguard = policy.guard().unwrap();
+    let system = "You answer customer questions briefly.";
+    let user = "I am ann.lee@example.org, call me on +44 20 7946 0958: where is my order 12345?";
+    let answer = "Outcomes cost ledger budgets answers outcomes this patterns for for this hold fair with of limits.";
+    let creds = tollgate_guard::stream::Credentials::from_bytes([
+        b"sk-proj-Q7zXw2RbN4tVy8LcHq2Xv9Lp4Zq7Vx3PLm9TwQe4".as_slice(),
+    ]);
+    let mut g = c.benchmark_group("short");
+    g.bench_function("input_two_messages", |b| {
+        b.iter(|| {
+            let mut tokens = tollgate_guard::SessionTokens::default();
+            let mut texts = [system.to_string(), user.to_string()];
+            for t in &mut texts {
+                let applied = policy.apply(&pguard, t, b"k", &mut tokens);
+                *t = applied.text;
+            }
+            let [a, b] = &mut texts;
+            let seams = policy.apply_seams(&pguard, &mut [a, b], b"k", &mut tokens);
+            black_box((texts, seams))
+        })
+    });
+    let mut tokens = tollgate_guard::SessionTokens::default();
+    let masked = policy.apply(&pguard, user, b"k", &mut tokens).text;
+    for (name, credentials) in [
+        ("output_answer", None),
+        ("output_answer_credentials", Some(&creds)),
+    ] {
+        let out = Output {
+            policy: &policy,
+            guard: &pguard,
+            hash_key: b"k",
+            tokens: Some(&tokens),
+            scan: true,
+            mask_all: false,
+            credentials,
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(tollgate_guard::stream::guard_output(
+                    &out,
+                    black_box(answer),
+                ))
+            })
+        });
+    }
+    g.bench_function("scan_user_message", |b| {
+        b.iter(|| black_box(pguard.scan(black_box(user))))
+    });
+    g.bench_function("scan_masked_user_message", |b| {
+        b.iter(|| black_box(pguard.scan(black_box(&masked))))
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
