@@ -94,7 +94,8 @@ async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
         rids.push(resp.headers()["x-request-id"].to_str().unwrap().to_string());
     }
     for body in [
-        json!({"request_id": rids[0], "outcome": "success", "rating": 5, "accepted": true, "edited": false, "value_usd": "10"}),
+        // (Not about s1's requests: the session's escalation would speak for them.)
+        json!({"request_id": rids[3], "outcome": "success", "rating": 5, "accepted": true, "edited": false, "value_usd": "10"}),
         json!({"request_id": rids[2], "outcome": "failure", "rating": 2}),
         json!({"session_id": "s1", "outcome": "escalated"}),
     ] {

@@ -12,8 +12,10 @@
 //! [`tollgate_store::MAX_EVENTS_PER_REQUEST`] events, a session
 //! [`tollgate_store::MAX_EVENTS_PER_SESSION`] (more are accepted like duplicates and not
 //! stored). The KPIs count each request and session once, as its latest event says
-//! ([`tollgate_store::OutcomeState`]), so one answer cannot stand for many. A full queue answers
-//! 503: nothing accepted is dropped.
+//! ([`tollgate_store::OutcomeState`]), so one answer cannot stand for many; a session speaks
+//! for its requests (what it reports replaces what they report of the same). Only answered
+//! production requests may be named: one refused or failed, or an evaluation run's, is 404, and
+//! an evaluation key posts nothing. A full queue answers 503: nothing accepted is dropped.
 
 use crate::Gateway;
 use crate::context::RequestContext;
@@ -44,13 +46,22 @@ pub const MAX_BACKDATE_DAYS: i64 = 90;
 const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 /// The requests and sessions admitted lately, per use case, as 64-bit keyed fingerprints with
-/// the time each was first seen, in two generations of at most [`RECENT_PER_GENERATION`] each
-/// (a few MB): when one fills, the older is forgotten. Older references are looked up in the
-/// ledger.
+/// the time each was first seen (and, for a request, its session's pseudonym), in two
+/// generations of at most [`RECENT_PER_GENERATION`] each (a few MB): when one fills, the older
+/// is forgotten. Older references are looked up in the ledger. Evaluation requests are not
+/// noted, and a request that ended without an answer is forgotten when it is recorded: outcomes
+/// are about answers in production.
 #[derive(Debug, Default)]
 pub struct RecentRefs {
-    gens: Mutex<(HashMap<u64, i64>, HashMap<u64, i64>)>,
+    gens: Mutex<(HashMap<u64, Seen>, HashMap<u64, Seen>)>,
     keys: std::collections::hash_map::RandomState,
+}
+
+/// When a reference was first seen, and (a request's) its session's pseudonym.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: i64,
+    session: Option<Arc<str>>,
 }
 
 impl RecentRefs {
@@ -62,7 +73,7 @@ impl RecentRefs {
         h.finish()
     }
 
-    fn insert(&self, f: u64, at: i64) {
+    fn insert(&self, f: u64, at: i64, session: Option<&str>) {
         let Ok(mut g) = self.gens.lock() else {
             return;
         };
@@ -70,36 +81,51 @@ impl RecentRefs {
             let full = std::mem::take(&mut g.0);
             g.1 = full;
         }
-        let first = g.0.entry(f).or_insert(at);
-        *first = (*first).min(at);
+        let first = g.0.entry(f).or_insert_with(|| Seen {
+            at,
+            session: session.map(Arc::from),
+        });
+        first.at = first.at.min(at);
     }
 
-    fn first_at(&self, f: u64) -> Option<i64> {
+    fn first(&self, f: u64) -> Option<Seen> {
         let g = self.gens.lock().ok()?;
         match (g.0.get(&f), g.1.get(&f)) {
-            (Some(a), Some(b)) => Some(*a.min(b)),
-            (a, b) => a.or(b).copied(),
+            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }.clone()),
+            (a, b) => a.or(b).cloned(),
         }
     }
 
     /// Notes a request of `use_case` admitted at `at` (Unix ms), and its session's pseudonym.
     pub fn note(&self, use_case: &str, request_id: &str, session_hash: Option<&str>, at: i64) {
-        self.insert(self.fingerprint(0, use_case, request_id), at);
+        self.insert(self.fingerprint(0, use_case, request_id), at, session_hash);
         if let Some(s) = session_hash {
-            self.insert(self.fingerprint(1, use_case, s), at);
+            self.insert(self.fingerprint(1, use_case, s), at, None);
+        }
+    }
+
+    /// Forgets a request of `use_case` (it ended without an answer: there is nothing to report
+    /// an outcome of). Its session stays known.
+    pub fn forget_request(&self, use_case: &str, request_id: &str) {
+        let f = self.fingerprint(0, use_case, request_id);
+        if let Ok(mut g) = self.gens.lock() {
+            g.0.remove(&f);
+            g.1.remove(&f);
         }
     }
 
     /// When `use_case` had the request `request_id` lately (the first time, if its id came
-    /// more than once).
-    pub fn request_at(&self, use_case: &str, request_id: &str) -> Option<i64> {
-        self.first_at(self.fingerprint(0, use_case, request_id))
+    /// more than once), and the pseudonym of the session it was part of.
+    pub fn request_at(&self, use_case: &str, request_id: &str) -> Option<(i64, Option<String>)> {
+        self.first(self.fingerprint(0, use_case, request_id))
+            .map(|s| (s.at, s.session.map(|h| h.to_string())))
     }
 
     /// When `use_case` had a request of the session with this pseudonym lately (the earliest
     /// remembered).
     pub fn session_at(&self, use_case: &str, session_hash: &str) -> Option<i64> {
-        self.first_at(self.fingerprint(1, use_case, session_hash))
+        self.first(self.fingerprint(1, use_case, session_hash))
+            .map(|s| s.at)
     }
 }
 
@@ -366,6 +392,14 @@ pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body
 
 async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<OutcomeEvent, ApiError> {
     let caller = gw.keyring.authenticate(headers)?;
+    if caller.evaluation {
+        // Outcomes are about production answers: an evaluation run's key reports none (its
+        // requests are scored by the run).
+        return Err(ApiError::Forbidden {
+            message: "an evaluation key cannot post feedback: outcomes are reported on production answers, with the use case's own key".into(),
+            code: "evaluation_key",
+        });
+    }
     let limit = MAX_FEEDBACK_BYTES.min(gw.config.server.max_body_bytes);
     let bytes = read_body(headers, body, limit).await?;
     // An object, not an array of positional fields (which serde would also take).
@@ -373,40 +407,45 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;
-    // When the request (a session's first request) was made: from the requests admitted lately,
-    // and from the ledger when they do not have it or have only a later one than the event's
-    // time (the same id may have come before).
+    // When the request (a session's first request) was made, and a request's session: from the
+    // requests admitted lately, and from the ledger when they do not have it or have only a
+    // later one than the event's time (the same id may have come before).
     let lately = match (&event.request_id, &session) {
         (Some(r), _) => recent.request_at(uc, r),
         (None, Some(s)) => {
             let h = gw.books.session_pseudonym(s);
             let at = recent.session_at(uc, &h);
             event.session_hash = Some(h);
-            at
+            at.map(|t| (t, None))
         }
         (None, None) => None,
     };
     let first = match lately {
-        Some(t) if t <= event.at => Some(t),
+        Some((t, s)) if t <= event.at => Some((t, s)),
         _ => {
             let stored = match (&event.request_id, &event.session_hash) {
                 (Some(r), _) => gw.store.request_first_at(uc, r).await?,
-                (None, Some(h)) => gw.store.session_first_at(uc, h).await?,
+                (None, Some(h)) => gw.store.session_first_at(uc, h).await?.map(|t| (t, None)),
                 (None, None) => None,
             };
             match (lately, stored) {
-                (Some(a), Some(b)) => Some(a.min(b)),
+                (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
                 (a, b) => a.or(b),
             }
         }
     };
     let what = match &event.request_id {
-        Some(r) => format!("request {r:?} of this key's use case"),
+        Some(r) => format!("answered request {r:?} of this key's use case"),
         None => "that session of this key's use case".into(),
     };
-    let Some(first) = first else {
+    let Some((first, request_session)) = first else {
         return Err(ApiError::Missing(what));
     };
+    // A request's event carries its session: once the session is reported on, the session
+    // stands for its requests (`OutcomeQueries::insert_outcomes`).
+    if event.request_id.is_some() {
+        event.session_hash = request_session;
+    }
     // An outcome happens after the answer it reports on: an `at` before it would put the event
     // in hours (or a closed month) before the request, even before the use case.
     if event.at < first {
@@ -457,7 +496,10 @@ mod tests {
         let r = RecentRefs::default();
         r.note("uc_a", "req-1", Some("s1"), 100);
         r.note("uc_a", "req-2", Some("s1"), 200);
-        assert_eq!(r.request_at("uc_a", "req-1"), Some(100));
+        assert_eq!(
+            r.request_at("uc_a", "req-1"),
+            Some((100, Some("s1".into())))
+        );
         // A session is as old as its first request remembered.
         assert_eq!(r.session_at("uc_a", "s1"), Some(100));
         // Another use case, or the other kind of reference: unknown.
@@ -470,15 +512,26 @@ mod tests {
             r.note("uc_a", &format!("x{i}"), None, 300);
         }
         r.note("uc_a", "req-1", None, 400);
-        assert_eq!(r.request_at("uc_a", "req-1"), Some(100));
+        assert_eq!(
+            r.request_at("uc_a", "req-1"),
+            Some((100, Some("s1".into())))
+        );
         for i in 0..RECENT_PER_GENERATION {
             r.note("uc_a", &format!("y{i}"), None, 500);
         }
         assert_eq!(r.request_at("uc_a", "req-2"), None);
-        assert_eq!(r.request_at("uc_a", "req-1"), Some(400));
+        assert_eq!(r.request_at("uc_a", "req-1"), Some((400, None)));
         assert_eq!(
             r.request_at("uc_a", &format!("y{}", RECENT_PER_GENERATION - 1)),
-            Some(500)
+            Some((500, None))
         );
+        // A request forgotten (it had no answer) is unknown in both generations; its session
+        // is still known.
+        r.note("uc_a", "req-3", Some("s3"), 600);
+        r.forget_request("uc_a", "req-1");
+        r.forget_request("uc_a", "req-3");
+        assert_eq!(r.request_at("uc_a", "req-1"), None);
+        assert_eq!(r.request_at("uc_a", "req-3"), None);
+        assert_eq!(r.session_at("uc_a", "s3"), Some(600));
     }
 }

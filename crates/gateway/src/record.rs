@@ -91,6 +91,12 @@ impl Books {
                 status,
             );
         }
+        if !(200..300).contains(&status) {
+            // No answer (refused by the policy, the provider failed…): nothing to report an
+            // outcome of, so feedback may not name it.
+            self.recent
+                .forget_request(&caller.use_case_id, &ctx.request_id);
+        }
         let id = new_id("rec");
         let end_user_hash = ctx.end_user.as_deref().map(|u| self.pseudonym(u));
         let payload = ctx.payload.take().map(|d| {

@@ -132,10 +132,11 @@ impl Books {
         self.pseudonym(&format!("session\u{0}{session}"))
     }
 
-    /// Notes an admitted request (it will have a record) so feedback may name it at once.
+    /// Notes an admitted request (it will have a record) so feedback may name it at once —
+    /// not an evaluation run's: outcomes are about production answers.
     pub fn admitted(&self, ctx: &mut crate::context::RequestContext) {
         ctx.session_hash = ctx.session.as_deref().map(|s| self.session_pseudonym(s));
-        if let Some(caller) = &ctx.caller {
+        if let Some(caller) = ctx.caller.as_ref().filter(|c| !c.evaluation) {
             self.recent.note(
                 &caller.use_case_id,
                 &ctx.request_id,

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tollgate_simulator::SimConfig;
 use tollgate_store::{
-    LedgerQueries, OutcomeQueries, OutcomeRollup, PilotCaps, RequestRecord, Stage,
+    KeyQueries, LedgerQueries, OutcomeQueries, OutcomeRollup, PilotCaps, RequestRecord, Stage,
 };
 
 /// Posts feedback with `key`: (status, body).
@@ -148,7 +148,7 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     };
     g.gw.store.insert_records(&[old]).await.unwrap();
     for body in [
-        json!({"request_id": "req-from-yesterday", "outcome": "abandoned"}),
+        json!({"request_id": "req-from-yesterday", "outcome": "abandoned", "accepted": true}),
         json!({"session_id": "conv-old", "accepted": false}),
     ] {
         let (st, v) = feedback(&g, &g.key, body.clone()).await;
@@ -196,6 +196,10 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     assert!(rows.iter().all(|r| r.use_case_id != other.id));
     let sum = |f: fn(&OutcomeRollup) -> u64| mine.iter().map(|r| f(r)).sum::<u64>();
     assert_eq!(sum(|r| r.events), 4);
+    // A session speaks for its requests: conv-1's outcome and rating (escalated, 2) stand for
+    // its request's (success, 5); conv-old's acceptance for its request's (found in the ledger
+    // with its session). What a session does not report still counts for the request (rid's
+    // acceptance, value and minutes; the old request's abandonment).
     assert_eq!(
         (
             sum(|r| r.success),
@@ -203,11 +207,11 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
             sum(|r| r.escalated),
             sum(|r| r.abandoned)
         ),
-        (1, 0, 1, 1)
+        (0, 0, 1, 1)
     );
     assert_eq!(
         (sum(|r| r.rated), sum(|r| r.positive), sum(|r| r.rating_sum)),
-        (2, 1, 7)
+        (1, 0, 2)
     );
     assert_eq!(
         (
@@ -739,15 +743,108 @@ async fn many_events_about_one_answer_count_once() {
     let rows = rollups(&g).await;
     let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
     assert_eq!(sum(|r| r.events), 55);
+    // The session speaks for its request's outcome and value: one success, one value. The
+    // request still counts for its rating (the session gave none): two subjects.
     assert_eq!(
         (
             sum(|r| r.subjects),
             sum(|r| r.success),
             sum(|r| r.outcomes())
         ),
-        (2, 2, 2)
+        (2, 1, 1)
     );
-    assert_eq!(sum(|r| r.value_nano_usd), 20_000_000 * 1_000_000_000);
+    assert_eq!(sum(|r| r.value_nano_usd), 10_000_000 * 1_000_000_000);
     // The request's latest rating (5), once.
     assert_eq!((sum(|r| r.rated), sum(|r| r.rating_sum)), (1, 5));
+}
+
+/// Outcomes are about answers in production: an evaluation run's requests and requests that
+/// got no answer (refused by the policy) cannot be named — neither the moment they end nor
+/// later from the ledger — and an evaluation key cannot post feedback at all (the outside
+/// attack's F3: both had counted as production successes worth $1,000 and $100).
+#[tokio::test]
+async fn feedback_is_about_answered_production_requests() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    // An evaluation key of the same use case, as the server mints one for a run.
+    let (mut record, eval) = tollgate_gateway::keys::new_api_key(
+        g.gw.keyring.secret(),
+        &g.use_case.id,
+        None,
+        "eval run",
+        None,
+        None,
+        "test",
+    );
+    record.evaluation = true;
+    g.gw.store.create_key("test", &record).await.unwrap();
+    g.gw.keyring.reload().await.unwrap();
+    let evaluated = ask(&g, &eval, Some("eval-conv")).await;
+    // A request the policy refuses.
+    g.set_policy(json!({"entities": {"EMAIL_ADDRESS": "block"}}))
+        .await;
+    let refused = reqwest::Client::new()
+        .post(g.chat_url())
+        .bearer_auth(&g.key)
+        .json(&json!({"model": "m", "messages": common::user("mail ann.lee@example.org")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused = refused.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let answered = ask(&g, &g.key, None).await;
+    let named = |r: &str| json!({"request_id": r, "outcome": "success", "value_usd": "100"});
+    let refused_now = |st: u16, v: &Value| {
+        assert_eq!(st, 404, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("answered request"),
+            "{v}"
+        );
+    };
+    // At once (from the requests remembered lately) ...
+    for r in [&evaluated, &refused] {
+        let (st, v) = feedback(&g, &g.key, named(r)).await;
+        refused_now(st, &v);
+    }
+    // ... and once their records are in the ledger (the reference looked up there).
+    common::records(&g.gw, 3).await;
+    for r in [&evaluated, &refused] {
+        let (st, v) = feedback(&g, &g.key, named(r)).await;
+        refused_now(st, &v);
+    }
+    // The evaluation run's session is not a production one either.
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"session_id": "eval-conv", "outcome": "success"}),
+    )
+    .await;
+    assert_eq!(st, 404, "{v}");
+    // An evaluation key posts nothing, not even about an answered production request.
+    let (st, v) = feedback(&g, &eval, named(&answered)).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("evaluation_key")),
+        "{v}"
+    );
+    // The answered production request is fine.
+    let (st, v) = feedback(&g, &g.key, named(&answered)).await;
+    assert_eq!(st, 202, "{v}");
+    g.gw.outcomes.written_at_least(1).await;
+    let rows = rollups(&g).await;
+    let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(
+        (
+            sum(|r| r.events),
+            sum(|r| r.success),
+            sum(|r| r.value_nano_usd)
+        ),
+        (1, 1, 100_000_000_000)
+    );
 }

@@ -322,16 +322,21 @@ pub trait OutcomeQueries {
     /// request or session has had [`MAX_EVENTS_PER_REQUEST`] / [`MAX_EVENTS_PER_SESSION`]
     /// events already, or that names neither, is skipped. Each stored event updates its subject's
     /// [`OutcomeState`](crate::OutcomeState), and the rollups take back what the subject
-    /// counted for and add what it counts for now. Returns how many were stored.
+    /// counted for and add what it counts for now. A session speaks for its requests (an
+    /// event about a request carries the request's session in `session_hash`): each field the
+    /// session's events report is left out of its requests' counts, so one answer is never
+    /// counted both on its own and as part of its session. Returns how many were stored.
     fn insert_outcomes(&self, events: &[OutcomeEvent]) -> impl Future<Output = R<u64>> + Send;
-    /// When use case `use_case_id` first had a request whose `x-request-id` is `request_id`
-    /// (Unix ms), if it has had one.
+    /// When use case `use_case_id` first had an answered (2xx) production request whose
+    /// `x-request-id` is `request_id` (Unix ms), and that request's session pseudonym, if it
+    /// has had one.
     fn request_first_at(
         &self,
         use_case_id: &str,
         request_id: &str,
-    ) -> impl Future<Output = R<Option<i64>>> + Send;
-    /// When use case `use_case_id` first had a request of the session with this pseudonym.
+    ) -> impl Future<Output = R<Option<(i64, Option<String>)>>> + Send;
+    /// When use case `use_case_id` first had a production request of the session with this
+    /// pseudonym.
     fn session_first_at(
         &self,
         use_case_id: &str,

@@ -878,3 +878,228 @@ async fn a_scopes_evidence_is_read_per_use_case_in_one_pass() {
     );
     assert_eq!(before.fairness, vec![(a.id.clone(), 1, 4)]);
 }
+
+/// What the rollups should hold after `events` (in order), computed from scratch: each subject's
+/// latest state in the hour of its first event, a request's fields left out where its session
+/// reports the same field (a session speaks for its requests), a request left with nothing not
+/// counted; events in the hour they happened in. Sorted by hour.
+fn from_scratch(events: &[OutcomeEvent]) -> Vec<OutcomeRollup> {
+    use std::collections::BTreeMap;
+    let mut subjects: BTreeMap<String, (i64, OutcomeState, Option<String>)> = BTreeMap::new();
+    let mut rows: BTreeMap<i64, OutcomeRollup> = BTreeMap::new();
+    fn row(rows: &mut BTreeMap<i64, OutcomeRollup>, hour: i64) -> &mut OutcomeRollup {
+        rows.entry(hour).or_insert_with(|| OutcomeRollup {
+            hour,
+            pod_id: "pod_1".into(),
+            use_case_id: "uc_a".into(),
+            ..OutcomeRollup::default()
+        })
+    }
+    let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+    for e in events {
+        let key = match &e.request_id {
+            Some(r) => format!("r:{r}"),
+            None => format!("s:{}", e.session_hash.as_ref().unwrap()),
+        };
+        // A request keeps at most 5 events, a session 50: more are not stored.
+        let n = stored.entry(key.clone()).or_default();
+        let most = if e.request_id.is_some() {
+            MAX_EVENTS_PER_REQUEST
+        } else {
+            MAX_EVENTS_PER_SESSION
+        };
+        if *n >= most {
+            continue;
+        }
+        *n += 1;
+        let session = e.request_id.as_ref().and(e.session_hash.clone());
+        let s = subjects.entry(key).or_insert((
+            e.at.div_euclid(HOUR),
+            OutcomeState::default(),
+            session,
+        ));
+        s.1 = s.1.merged(e);
+        row(&mut rows, e.at.div_euclid(HOUR)).events += 1;
+    }
+    for (key, (hour, state, session)) in &subjects {
+        let mut own = *state;
+        if key.starts_with("r:")
+            && let Some(by) = session
+                .as_ref()
+                .and_then(|s| subjects.get(&format!("s:{s}")))
+        {
+            let by = by.1;
+            if by.outcome.is_some() {
+                own.outcome = None;
+            }
+            if by.rating.is_some() {
+                own.rating = None;
+            }
+            if by.accepted.is_some() {
+                own.accepted = None;
+            }
+            if by.value_nano_usd.is_some() {
+                own.value_nano_usd = None;
+            }
+            if by.minutes_saved_milli.is_some() {
+                own.minutes_saved_milli = None;
+            }
+        }
+        if own != OutcomeState::default() {
+            row(&mut rows, *hour).merge(&own.counts());
+        }
+    }
+    rows.into_values()
+        .filter(|r| {
+            *r != OutcomeRollup {
+                hour: r.hour,
+                pod_id: r.pod_id.clone(),
+                use_case_id: r.use_case_id.clone(),
+                ..OutcomeRollup::default()
+            }
+        })
+        .collect()
+}
+
+/// A session speaks for its requests: whatever the order of the events and however they are
+/// cut into batches, the rollups the writer keeps step by step equal the ones counted from
+/// scratch — each field a session reports left out of its requests' counts, so one answer is
+/// never counted both as a request and as part of its session (the outside attack's F2: a
+/// request and its session each reported a success worth $100, and counted as two).
+#[tokio::test]
+async fn a_session_speaks_for_its_requests_whatever_the_order() {
+    let usd = |n: u64| n * 1_000_000_000;
+    // The attack's case first: one request in a one-request session, a success with a rating
+    // and a value reported on each.
+    let s = store().await;
+    let mut reported = Vec::new();
+    for (request, session) in [(Some("r1"), Some("s1")), (None, Some("s1"))] {
+        let e = OutcomeEvent {
+            id: new_id("fbk"),
+            at: T0,
+            use_case_id: "uc_a".into(),
+            pod_id: "pod_1".into(),
+            key_id: "key".into(),
+            request_id: request.map(str::to_string),
+            session_hash: session.map(str::to_string),
+            outcome: Some(Outcome::Success),
+            rating: Some(5),
+            value_nano_usd: Some(usd(100)),
+            ..OutcomeEvent::default()
+        };
+        s.insert_outcomes(std::slice::from_ref(&e)).await.unwrap();
+        reported.push(e);
+    }
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(
+        (
+            r.events,
+            r.subjects,
+            r.success,
+            r.outcomes(),
+            r.rated,
+            r.value_nano_usd
+        ),
+        (2, 1, 1, 1, 1, usd(100)),
+        "{r:?}"
+    );
+    assert_eq!(rows, from_scratch(&reported));
+
+    // Then many orders: requests r0..r3 (r0 and r1 in session s0, r2 in s1, r3 in none) and
+    // the sessions s0 and s1, each event reporting one or two fields, over two hours, written
+    // in batches of 1 to 4.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for trial in 0..60 {
+        let s = store().await;
+        let mut events = Vec::new();
+        for _ in 0..(4 + next(10)) {
+            let (request, session) = match next(6) {
+                0 => (Some("r0"), Some("s0")),
+                1 => (Some("r1"), Some("s0")),
+                2 => (Some("r2"), Some("s1")),
+                3 => (Some("r3"), None),
+                4 => (None, Some("s0")),
+                _ => (None, Some("s1")),
+            };
+            let mut e = OutcomeEvent {
+                id: new_id("fbk"),
+                at: T0 + next(2) as i64 * HOUR,
+                use_case_id: "uc_a".into(),
+                pod_id: "pod_1".into(),
+                key_id: "key".into(),
+                request_id: request.map(str::to_string),
+                session_hash: session.map(str::to_string),
+                ..OutcomeEvent::default()
+            };
+            for _ in 0..(1 + next(2)) {
+                match next(5) {
+                    0 => {
+                        e.outcome = Some(
+                            [Outcome::Success, Outcome::Failure, Outcome::Escalated]
+                                [next(3) as usize],
+                        )
+                    }
+                    1 => e.rating = Some(1 + next(5) as u8),
+                    2 => {
+                        e.accepted = Some(next(2) == 0);
+                        e.edited = Some(next(2) == 0);
+                    }
+                    3 => e.value_nano_usd = Some(usd(1 + next(9))),
+                    _ => e.minutes_saved_milli = Some(1_000 * (1 + next(9))),
+                }
+            }
+            events.push(e);
+        }
+        let mut rest = &events[..];
+        while !rest.is_empty() {
+            let n = (1 + next(4) as usize).min(rest.len());
+            s.insert_outcomes(&rest[..n]).await.unwrap();
+            rest = &rest[n..];
+        }
+        assert_eq!(
+            s.outcome_rollups(0, i64::MAX).await.unwrap(),
+            from_scratch(&events),
+            "trial {trial}: {events:#?}"
+        );
+    }
+}
+
+/// A session's own events are bounded apart from its requests' (which carry its pseudonym
+/// too): five events about a request of the session leave the session its fifty.
+#[tokio::test]
+async fn a_sessions_bound_counts_its_own_events() {
+    let s = store().await;
+    let event = |request: Option<&str>| OutcomeEvent {
+        id: new_id("fbk"),
+        at: T0,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_1".into(),
+        key_id: "key".into(),
+        request_id: request.map(str::to_string),
+        session_hash: Some("s1".into()),
+        rating: Some(4),
+        ..OutcomeEvent::default()
+    };
+    let requests: Vec<OutcomeEvent> = (0..MAX_EVENTS_PER_REQUEST)
+        .map(|_| event(Some("r1")))
+        .collect();
+    assert_eq!(
+        s.insert_outcomes(&requests).await.unwrap(),
+        MAX_EVENTS_PER_REQUEST
+    );
+    let own: Vec<OutcomeEvent> = (0..MAX_EVENTS_PER_SESSION + 3)
+        .map(|_| event(None))
+        .collect();
+    assert_eq!(
+        s.insert_outcomes(&own).await.unwrap(),
+        MAX_EVENTS_PER_SESSION
+    );
+}

@@ -710,6 +710,7 @@ async fn db_at_version(path: &std::path::Path, upto: i64) -> sqlx::SqlitePool {
         include_str!("../migrations/sqlite/0017_eval_schedules.sql"),
         include_str!("../migrations/sqlite/0018_gates.sql"),
         include_str!("../migrations/sqlite/0019_routing_savings.sql"),
+        include_str!("../migrations/sqlite/0020_outcome_subjects.sql"),
     ];
     assert!(upto as usize <= all.len(), "no migration {upto} here");
     for (v, sql) in (1..=upto).zip(all) {
@@ -891,6 +892,102 @@ async fn the_upgrade_counts_stored_outcomes_once_per_request_and_session() {
             },
             OutcomeRollup {
                 events: 2,
+                ..second
+            }
+        ]
+    );
+}
+
+/// Version 21: a session speaks for its requests. The upgrade finds each request's session in
+/// the ledger and counts the rollups again with each field the session reports left out of its
+/// requests' (events stay as they were); later events follow the same rule.
+#[tokio::test]
+async fn the_upgrade_lets_a_session_speak_for_its_requests() {
+    const H: i64 = 3_600_000;
+    let t0 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+    let path = temp_db("sessions");
+    let pool = db_at_version(&path, 20).await;
+    // r1 (in session s1): a success worth $5 rated 4; r2 (no session): a failure; the session
+    // s1: a success worth $5. As version 20 counted them: three subjects, two successes, $10.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO request_records (id, request_id, at, key_id, use_case_id, pod_id, endpoint, route,
+             stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens,
+             output_tokens, reasoning_tokens, price_source, usage_source, latency_ms, session_hash) VALUES
+           ('rec_1', 'r1', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, 's1'),
+           ('rec_2', 'r2', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, NULL);
+         INSERT INTO outcome_events (id, event_id, at, use_case_id, pod_id, key_id, request_id, session_hash,
+             outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli, labels) VALUES
+           ('fbk_1', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r1', NULL, 'success', 4, NULL, NULL, 5000000000, NULL, '{{}}'),
+           ('fbk_2', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r2', NULL, 'failure', NULL, NULL, NULL, NULL, NULL, '{{}}'),
+           ('fbk_3', NULL, {t0} + {H}, 'uc_a', 'pod_a', 'k', NULL, 's1', 'success', NULL, NULL, NULL, 5000000000, NULL, '{{}}');
+         INSERT INTO outcome_subjects VALUES
+           ('uc_a', 'r:r1', 'pod_a', {t0} / {H}, 'success', 4, NULL, NULL, 5000000000, NULL),
+           ('uc_a', 'r:r2', 'pod_a', {t0} / {H}, 'failure', NULL, NULL, NULL, NULL, NULL),
+           ('uc_a', 's:s1', 'pod_a', {t0} / {H} + 1, 'success', NULL, NULL, NULL, 5000000000, NULL);
+         INSERT INTO rollups_outcomes_hourly VALUES
+           ({t0} / {H}, 'pod_a', 'uc_a', 2, 1, 1, 0, 0, 1, 1, 4, 0, 0, 0, 0, 1, 5000000000, 0, 2),
+           ({t0} / {H} + 1, 'pod_a', 'uc_a', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5000000000, 0, 1);"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    // r1 keeps only its rating (the session speaks for its outcome and value); r2 is as it was;
+    // the session counts in its own hour.
+    let first = OutcomeRollup {
+        hour: t0 / H,
+        pod_id: "pod_a".into(),
+        use_case_id: "uc_a".into(),
+        events: 2,
+        subjects: 2,
+        failure: 1,
+        rated: 1,
+        positive: 1,
+        rating_sum: 4,
+        ..OutcomeRollup::default()
+    };
+    let second = OutcomeRollup {
+        hour: t0 / H + 1,
+        pod_id: "pod_a".into(),
+        use_case_id: "uc_a".into(),
+        events: 1,
+        subjects: 1,
+        success: 1,
+        success_untimed: 1,
+        value_nano_usd: 5_000_000_000,
+        ..OutcomeRollup::default()
+    };
+    assert_eq!(rows, vec![first.clone(), second.clone()]);
+    // The session now rates the conversation 2: r1's own rating stops counting.
+    s.insert_outcomes(&[OutcomeEvent {
+        id: new_id("fbk"),
+        at: t0 + H + 5,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        key_id: "k".into(),
+        session_hash: Some("s1".into()),
+        rating: Some(2),
+        ..OutcomeEvent::default()
+    }])
+    .await
+    .unwrap();
+    let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            OutcomeRollup {
+                subjects: 1,
+                rated: 0,
+                positive: 0,
+                rating_sum: 0,
+                ..first
+            },
+            OutcomeRollup {
+                events: 2,
+                rated: 1,
+                rating_sum: 2,
                 ..second
             }
         ]

@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_outcome_subjects.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite/0021_sessions_stand_for_requests.sql"),
+    ),
 ];
 
 /// A SQLite store.

@@ -60,7 +60,9 @@ async fn over_limit(c: &mut SqliteConnection, e: &OutcomeEvent) -> R<bool> {
             MAX_EVENTS_PER_REQUEST,
         ),
         (None, Some(s)) => (
-            "SELECT COUNT(*) FROM outcome_events WHERE use_case_id = ? AND session_hash = ?",
+            // The session's own events (its requests' events carry it too).
+            "SELECT COUNT(*) FROM outcome_events
+             WHERE use_case_id = ? AND session_hash = ? AND request_id IS NULL",
             s,
             MAX_EVENTS_PER_SESSION,
         ),
@@ -170,26 +172,19 @@ fn subject_of(e: &OutcomeEvent) -> Option<String> {
     }
 }
 
-/// A subject's first hour and state, if it has had an event.
-async fn load_subject(
-    c: &mut SqliteConnection,
-    uc: &str,
-    subject: &str,
-) -> R<Option<(i64, OutcomeState)>> {
-    let Some(row) = sqlx::query(
-        "SELECT hour, outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli
-         FROM outcome_subjects WHERE use_case_id = ? AND subject = ?",
-    )
-    .bind(uc)
-    .bind(subject)
-    .fetch_optional(&mut *c)
-    .await?
-    else {
-        return Ok(None);
-    };
+/// A subject as stored: the hour of its first event, its state, and (a request's) the pseudonym
+/// of its session.
+struct Stored {
+    hour: i64,
+    state: OutcomeState,
+    session: Option<String>,
+}
+
+/// The state of a stored subject row.
+fn state_of(row: &sqlx::sqlite::SqliteRow) -> R<OutcomeState> {
     let accepted: Option<bool> = row.try_get("accepted")?;
     let edited: Option<bool> = row.try_get("edited")?;
-    let state = OutcomeState {
+    Ok(OutcomeState {
         outcome: row
             .try_get::<Option<String>, _>("outcome")?
             .as_deref()
@@ -200,8 +195,105 @@ async fn load_subject(
         accepted: accepted.map(|a| (a, edited.unwrap_or(false))),
         value_nano_usd: row.try_get::<Option<i64>, _>("value_nano_usd")?.map(u),
         minutes_saved_milli: row.try_get::<Option<i64>, _>("minutes_saved_milli")?.map(u),
+    })
+}
+
+/// A subject, if it has had an event.
+async fn load_subject(c: &mut SqliteConnection, uc: &str, subject: &str) -> R<Option<Stored>> {
+    let Some(row) = sqlx::query(
+        "SELECT hour, outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli, session
+         FROM outcome_subjects WHERE use_case_id = ? AND subject = ?",
+    )
+    .bind(uc)
+    .bind(subject)
+    .fetch_optional(&mut *c)
+    .await?
+    else {
+        return Ok(None);
     };
-    Ok(Some((row.try_get("hour")?, state)))
+    Ok(Some(Stored {
+        hour: row.try_get("hour")?,
+        state: state_of(&row)?,
+        session: row.try_get("session")?,
+    }))
+}
+
+/// What the session with this pseudonym reports in use case `uc`, if it has had an event.
+async fn session_state(
+    c: &mut SqliteConnection,
+    uc: &str,
+    session: Option<&str>,
+) -> R<Option<OutcomeState>> {
+    match session {
+        Some(s) => Ok(load_subject(c, uc, &format!("s:{s}"))
+            .await?
+            .map(|b| b.state)),
+        None => Ok(None),
+    }
+}
+
+/// What a request in `state` counts for while its session reports `session` (if it has been
+/// reported on): a session speaks for its requests, so each field the session reports (its
+/// outcome, rating, acceptance, value, minutes saved) is left out of the request's — one answer
+/// is never counted both on its own and as part of its session. A request left with nothing
+/// counts for nothing, not even as a subject.
+fn request_counts(state: OutcomeState, session: Option<&OutcomeState>) -> [i64; COLS.len()] {
+    let mut own = state;
+    if let Some(by) = session {
+        if by.outcome.is_some() {
+            own.outcome = None;
+        }
+        if by.rating.is_some() {
+            own.rating = None;
+        }
+        if by.accepted.is_some() {
+            own.accepted = None;
+        }
+        if by.value_nano_usd.is_some() {
+            own.value_nano_usd = None;
+        }
+        if by.minutes_saved_milli.is_some() {
+            own.minutes_saved_milli = None;
+        }
+    }
+    if own == OutcomeState::default() {
+        [0; COLS.len()]
+    } else {
+        columns(&own.counts())
+    }
+}
+
+/// Which fields a state reports.
+fn reported(s: Option<&OutcomeState>) -> [bool; 5] {
+    s.map_or([false; 5], |s| {
+        [
+            s.outcome.is_some(),
+            s.rating.is_some(),
+            s.accepted.is_some(),
+            s.value_nano_usd.is_some(),
+            s.minutes_saved_milli.is_some(),
+        ]
+    })
+}
+
+/// The requests of session `session` reported on so far, each as its first hour and state:
+/// what they counted for until the session's own first event.
+async fn requests_of(
+    c: &mut SqliteConnection,
+    uc: &str,
+    session: &str,
+) -> R<Vec<(i64, OutcomeState)>> {
+    let rows = sqlx::query(
+        "SELECT hour, outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli
+         FROM outcome_subjects WHERE use_case_id = ? AND session = ?",
+    )
+    .bind(uc)
+    .bind(session)
+    .fetch_all(&mut *c)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("hour")?, state_of(r)?)))
+        .collect()
 }
 
 async fn save_subject(
@@ -210,14 +302,16 @@ async fn save_subject(
     subject: &str,
     hour: i64,
     s: &OutcomeState,
+    session: Option<&str>,
 ) -> R<()> {
     sqlx::query(
         "INSERT INTO outcome_subjects (use_case_id, subject, pod_id, hour, outcome, rating, accepted,
-             edited, value_nano_usd, minutes_saved_milli)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             edited, value_nano_usd, minutes_saved_milli, session)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (use_case_id, subject) DO UPDATE SET outcome = excluded.outcome,
              rating = excluded.rating, accepted = excluded.accepted, edited = excluded.edited,
-             value_nano_usd = excluded.value_nano_usd, minutes_saved_milli = excluded.minutes_saved_milli",
+             value_nano_usd = excluded.value_nano_usd, minutes_saved_milli = excluded.minutes_saved_milli,
+             session = excluded.session",
     )
     .bind(&e.use_case_id)
     .bind(subject)
@@ -229,6 +323,7 @@ async fn save_subject(
     .bind(s.accepted.map(|a| a.1))
     .bind(s.value_nano_usd.map(i))
     .bind(s.minutes_saved_milli.map(i))
+    .bind(session)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -252,15 +347,48 @@ impl OutcomeQueries for SqliteStore {
                 stored += 1;
                 change(&mut changes, hour_of(e.at), e)[0] += 1;
                 // The subject is counted in its first event's hour, as its latest state says:
-                // what it counted for before is taken back there.
-                let before = load_subject(c, &e.use_case_id, &subject).await?;
-                let hour = before.map_or(hour_of(e.at), |(h, _)| h);
-                let state = before.map(|(_, s)| s).unwrap_or_default().merged(e);
-                save_subject(c, e, &subject, hour, &state).await?;
-                let was = before.map(|(_, s)| columns(&s.counts()));
+                // what it counted for before is taken back there. A session speaks for its
+                // requests ([`request_counts`]).
+                let uc = e.use_case_id.as_str();
+                let before = load_subject(c, uc, &subject).await?;
+                let hour = before.as_ref().map_or(hour_of(e.at), |b| b.hour);
+                let was = before.as_ref().map(|b| b.state);
+                let state = was.unwrap_or_default().merged(e);
+                let (was, now) = match &e.request_id {
+                    Some(_) => {
+                        // Its session as first stored (or as this event names it).
+                        let before_session = before.as_ref().and_then(|b| b.session.clone());
+                        let session = before_session.clone().or_else(|| e.session_hash.clone());
+                        let by = session_state(c, uc, session.as_deref()).await?;
+                        let by_before = by.filter(|_| before_session.is_some());
+                        save_subject(c, e, &subject, hour, &state, session.as_deref()).await?;
+                        (
+                            was.map(|w| request_counts(w, by_before.as_ref())),
+                            request_counts(state, by.as_ref()),
+                        )
+                    }
+                    None => {
+                        save_subject(c, e, &subject, hour, &state, None).await?;
+                        if let Some(s) = &e.session_hash
+                            && reported(was.as_ref()) != reported(Some(&state))
+                        {
+                            // The session reports a field it did not: its requests no longer
+                            // count for that field.
+                            for (h, r) in requests_of(c, uc, s).await? {
+                                let old = request_counts(r, was.as_ref());
+                                let new = request_counts(r, Some(&state));
+                                let row = change(&mut changes, h, e);
+                                for k in 0..COLS.len() {
+                                    row[k] += new[k] - old[k];
+                                }
+                            }
+                        }
+                        (was.map(|w| columns(&w.counts())), columns(&state.counts()))
+                    }
+                };
                 let row = change(&mut changes, hour, e);
-                for (k, v) in columns(&state.counts()).into_iter().enumerate() {
-                    row[k] += v - was.map_or(0, |w| w[k]);
+                for k in 0..COLS.len() {
+                    row[k] += now[k] - was.map_or(0, |w| w[k]);
                 }
             }
             for ((hour, uc), ch) in &changes {
@@ -271,22 +399,32 @@ impl OutcomeQueries for SqliteStore {
         .await
     }
 
-    async fn request_first_at(&self, use_case_id: &str, request_id: &str) -> R<Option<i64>> {
+    async fn request_first_at(
+        &self,
+        use_case_id: &str,
+        request_id: &str,
+    ) -> R<Option<(i64, Option<String>)>> {
         // Both read through the indexes on (use_case_id, request_id) and (use_case_id,
-        // session_hash).
+        // session_hash). Only production requests that were answered: an evaluation run's, or
+        // one refused or failed, has no outcome to report.
         let row = sqlx::query(
-            "SELECT MIN(at) FROM request_records WHERE use_case_id = ? AND request_id = ?",
+            "SELECT at, session_hash FROM request_records
+             WHERE use_case_id = ? AND request_id = ? AND purpose = 'production'
+                 AND status BETWEEN 200 AND 299
+             ORDER BY at LIMIT 1",
         )
         .bind(use_case_id)
         .bind(request_id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(row.try_get(0)?)
+        row.map(|r| Ok((r.try_get("at")?, r.try_get("session_hash")?)))
+            .transpose()
     }
 
     async fn session_first_at(&self, use_case_id: &str, session_hash: &str) -> R<Option<i64>> {
         let row = sqlx::query(
-            "SELECT MIN(at) FROM request_records WHERE use_case_id = ? AND session_hash = ?",
+            "SELECT MIN(at) FROM request_records
+             WHERE use_case_id = ? AND session_hash = ? AND purpose = 'production'",
         )
         .bind(use_case_id)
         .bind(session_hash)
