@@ -173,6 +173,9 @@ pub enum UseCases {
         /// People who could use it.
         #[arg(long)]
         eligible_users: Option<u64>,
+        /// What one successful outcome is worth, USD (exact, up to 9 decimals: `12.50`).
+        #[arg(long)]
+        value_per_outcome: Option<String>,
     },
     /// Print the checklist of the next stage (or `--to`): each line with its evidence.
     Gate {
@@ -676,14 +679,26 @@ pub async fn use_cases(conn: Conn, cmd: UseCases) -> anyhow::Result<()> {
             target,
             volume_per_month,
             eligible_users,
+            value_per_outcome,
         } => {
-            let uc = c.get(&format!("/use-cases/{id}")).await?;
-            let mut vm = uc["value_model"].clone();
+            // Only the fields given: the server merges them into the stored value model (the
+            // rest is kept, even if someone changes it meanwhile).
+            let mut vm = json!({});
             let mut set = |k: &str, v: Option<Value>| {
                 if let Some(v) = v {
                     vm[k] = v;
                 }
             };
+            let nanos = value_per_outcome
+                .map(|usd| {
+                    tollgate_meter::money::parse_decimal(&usd, 9).map_err(|e| {
+                        anyhow::anyhow!(
+                            "--value-per-outcome must be an amount in USD with at most 9 decimals, such as 12.50: {e}"
+                        )
+                    })
+                })
+                .transpose()?;
+            set("value_per_outcome_nano_usd", nanos.map(Value::from));
             set("owner", owner.map(Value::from));
             set("driver", driver.map(Value::from));
             set("kpi", kpi.map(Value::from));

@@ -1300,6 +1300,27 @@ async fn a_use_case_goes_from_proposed_to_production_through_the_cli() {
             "1000",
         ],
     );
+    // Only the fields given change: the owner and KPI set above are kept.
+    let v = cli_json(
+        &url,
+        &lead,
+        &["usecases", "update", &uc, "--value-per-outcome", "12.50"],
+    );
+    assert_eq!(
+        (
+            v["value_model"]["value_per_outcome_nano_usd"].as_u64(),
+            v["value_model"]["owner"].as_str(),
+            v["value_model"]["kpi"].as_str(),
+            v["value_model"]["volume_per_month"].as_u64()
+        ),
+        (
+            Some(12_500_000_000),
+            Some("Ana Diaz"),
+            Some("handle time"),
+            Some(1000)
+        ),
+        "{v}"
+    );
     for scope in ["use_case", "use_case_eval"] {
         cli(
             &url,

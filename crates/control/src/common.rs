@@ -31,6 +31,16 @@ pub(crate) async fn body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<T> {
+    body_and_value(gw, headers, body).await.map(|(t, _)| t)
+}
+
+/// [`body`], and the body as a JSON value: what a partial update needs to tell a field left out
+/// from one given as `null`.
+pub(crate) async fn body_and_value<T: DeserializeOwned>(
+    gw: &Control,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(T, serde_json::Value)> {
     let bytes = read_body(headers, body, gw.max_body_bytes).await?;
     // A body there is must say it is JSON (an empty one is told as empty, below).
     if !bytes.iter().all(u8::is_ascii_whitespace) {
@@ -41,7 +51,7 @@ pub(crate) async fn body<T: DeserializeOwned>(
     // The text first: its syntax, keys given twice (which a parsed value would merge), types.
     let text = parse_json::<T>(&bytes);
     let Ok(mut value) = parse_json::<serde_json::Value>(&bytes) else {
-        return text;
+        return text.map(|t| (t, serde_json::Value::Null));
     };
     // JSON Schema, and so the OpenAPI document, counts `2.0` as an integer: whole numbers
     // written with a fraction are read as integers.
@@ -52,7 +62,7 @@ pub(crate) async fn body<T: DeserializeOwned>(
         // wording changed: `151.0` for an integer field became a 400 again.)
         Err(ApiError::InvalidRequest { .. })
             if floats && tollgate_http::extract::parse_value::<T>(value.clone()).is_ok() => {}
-        Err(_) => return text,
+        Err(_) => return text.map(|t| (t, serde_json::Value::Null)),
         Ok(_) => {}
     }
     // A key given twice anywhere (the parsed value keeps only the last one, so a free-form
@@ -67,7 +77,7 @@ pub(crate) async fn body<T: DeserializeOwned>(
         ));
     }
     // Then the value, where (as the document says) only an object is a struct.
-    tollgate_http::extract::parse_value(value)
+    tollgate_http::extract::parse_value(value.clone()).map(|t| (t, value))
 }
 
 /// Turns every whole float of `v` that an integer type holds exactly (`2.0`, `-0.0`) into an

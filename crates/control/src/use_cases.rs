@@ -107,6 +107,7 @@ pub async fn create_use_case(
             pilot_caps: req.pilot_caps,
             limits: req.limits,
             slo: None,
+            unchanged_since: None,
         },
     )?;
     let uc = gw
@@ -147,22 +148,80 @@ pub async fn update_use_case(
     headers: HeaderMap,
     b: Body,
 ) -> Result<Json<UseCase>> {
-    managed_use_case(&gw, &p, &id).await?;
-    let req: UpdateUseCase = body(&gw, &headers, b).await?;
-    let patch = m::UseCasePatch {
-        name: req.name,
-        description: req.description,
-        value_model: req.value_model,
-        scores: req.scores,
-        routes: req.routes,
-        pilot_caps: req.pilot_caps,
-        limits: req.limits,
-        slo: req.slo,
+    let mut current = managed_use_case(&gw, &p, &id).await?;
+    let (req, given): (UpdateUseCase, serde_json::Value) = body_and_value(&gw, &headers, b).await?;
+    // The value model, pilot caps, limits and SLO are merged into the stored ones field by
+    // field (a field left out keeps its value, `null` clears it), then written only if no one
+    // changed the use case meanwhile — else read again and merged again.
+    let mut tries = 0;
+    loop {
+        let patch = m::UseCasePatch {
+            name: req.name.clone(),
+            description: req.description.clone(),
+            value_model: merged(&given, "value_model", &current.value_model)?,
+            scores: req.scores,
+            routes: req.routes.clone(),
+            pilot_caps: merged(&given, "pilot_caps", &current.pilot_caps)?,
+            limits: merged(&given, "limits", &current.limits)?,
+            // `{}` removes the SLO, as it always has.
+            slo: match given.get("slo") {
+                Some(serde_json::Value::Object(o)) if o.is_empty() => Some(m::Slo::default()),
+                _ => merged(&given, "slo", &current.slo)?,
+            },
+            unchanged_since: Some(current.updated_at),
+        };
+        check_use_case(&gw, &patch)?;
+        match gw.store.update_use_case(&p.actor(), &id, &patch).await {
+            Ok(uc) => {
+                gw.changed(Changed::Keys).await;
+                return Ok(Json(uc.into()));
+            }
+            Err(m::StoreError::Conflict(message)) => {
+                let now = gw.store.get_use_case(&id).await?;
+                tries += 1;
+                if now.updated_at == current.updated_at || tries >= 5 {
+                    return Err(m::StoreError::Conflict(message).into());
+                }
+                current = now;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Field `field` of a partial update merged into `current`: the fields given replace theirs
+/// (`null` restores the default: no limit, no target), the rest are kept. `None` when the
+/// update leaves the field out; the default when it gives `null`.
+fn merged<T>(given: &serde_json::Value, field: &str, current: &T) -> Result<Option<T>>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Default,
+{
+    let over = match given.get(field) {
+        None => return Ok(None),
+        Some(serde_json::Value::Null) => return Ok(Some(T::default())),
+        Some(serde_json::Value::Object(o)) => o,
+        // The typed body has already refused anything else.
+        Some(_) => {
+            return Err(ApiError::invalid(
+                format!("`{field}` must be an object"),
+                Some(field.into()),
+            ));
+        }
     };
-    check_use_case(&gw, &patch)?;
-    let uc = gw.store.update_use_case(&p.actor(), &id, &patch).await?;
-    gw.changed(Changed::Keys).await;
-    Ok(Json(uc.into()))
+    let mut value = serde_json::to_value(current).map_err(|_| ApiError::Internal)?;
+    let serde_json::Value::Object(fields) = &mut value else {
+        return Err(ApiError::Internal);
+    };
+    for (k, v) in over {
+        if v.is_null() {
+            fields.remove(k);
+        } else {
+            fields.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| ApiError::invalid(format!("`{field}`: {e}"), Some(field.into())))
 }
 
 #[utoipa::path(post, path = "/admin/v1/use-cases/{id}/stage", tag = "use cases", params(("id" = String, Path)), request_body = ChangeStage,

@@ -4220,3 +4220,182 @@ async fn a_pods_members_are_read_page_by_page() {
         assert_eq!(v["error"]["param"], param, "{query}: {v}");
     }
 }
+
+/// A partial update merges into the stored value model, pilot caps, limits and SLO field by
+/// field: a field left out keeps its value, `null` clears it, `"slo": {}` removes the SLO — and
+/// the audit keeps each changed field as it was and as it became (the outside attack's F1: a
+/// PATCH naming only the owner reset the value per outcome, and a limit left out vanished, with
+/// nothing in the audit to restore them from).
+#[tokio::test]
+async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_sides() {
+    let api = Api::new(CONFIG).await;
+    let id = new_use_case(
+        &api,
+        json!({"name": "invoices", "routes": ["chat"],
+               "value_model": {"driver": "efficiency", "kpi": "handling time", "baseline": 9.0, "target": 6.0,
+                               "value_per_outcome_nano_usd": 1_000_000_000_u64, "eligible_users": 30,
+                               "volume_per_month": 500},
+               "limits": {"requests_per_minute": 600, "tokens_per_minute": 200000}}),
+        &[],
+    )
+    .await;
+    let url = format!("/admin/v1/use-cases/{id}");
+    api.ok(
+        Method::PATCH,
+        &url,
+        json!({"slo": {"latency_p95_ms": 2000, "max_error_rate_pct": 1.0, "objective_pct": 99.5}}),
+    )
+    .await;
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"value_model": {"owner": "Fran Lead"}, "slo": {"latency_p95_ms": 3000},
+                   "limits": {"concurrent_requests": 50, "tokens_per_minute": null}}),
+        )
+        .await;
+    let vm = &uc["value_model"];
+    assert_eq!(vm["owner"], "Fran Lead");
+    assert_eq!(
+        (
+            vm["driver"].as_str(),
+            vm["kpi"].as_str(),
+            vm["value_per_outcome_nano_usd"].as_u64(),
+            vm["eligible_users"].as_u64(),
+            vm["volume_per_month"].as_u64(),
+            vm["baseline"].as_f64(),
+            vm["target"].as_f64()
+        ),
+        (
+            Some("efficiency"),
+            Some("handling time"),
+            Some(1_000_000_000),
+            Some(30),
+            Some(500),
+            Some(9.0),
+            Some(6.0)
+        ),
+        "{uc}"
+    );
+    assert_eq!(
+        uc["slo"],
+        json!({"latency_p95_ms": 3000, "max_error_rate_pct": 1.0, "objective_pct": 99.5})
+    );
+    assert_eq!(
+        uc["limits"],
+        json!({"requests_per_minute": 600, "concurrent_requests": 50})
+    );
+    // What the data plane enforces is what was merged (read back from the store).
+    use tollgate_store::UseCaseQueries;
+    let stored = api.gw.store.get_use_case(&id).await.unwrap();
+    assert_eq!(stored.limits.requests_per_minute, Some(600));
+    assert_eq!(stored.limits.tokens_per_minute, None);
+    // The audit: the fields given, and each changed one before and after.
+    let (_, events) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+        .await;
+    let last = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
+        .last()
+        .unwrap()
+        .clone();
+    let d = &last["details"];
+    assert_eq!(
+        d["fields"],
+        json!(["value_model", "limits", "slo"]),
+        "{last}"
+    );
+    let vm_change = &d["changes"]["value_model"];
+    assert_eq!(vm_change["before"]["owner"], "", "{last}");
+    assert_eq!(vm_change["after"]["owner"], "Fran Lead", "{last}");
+    assert_eq!(
+        vm_change["before"]["value_per_outcome_nano_usd"], 1_000_000_000_u64,
+        "{last}"
+    );
+    assert_eq!(
+        d["changes"]["limits"]["before"]["tokens_per_minute"],
+        200000
+    );
+    assert_eq!(d["changes"]["slo"]["before"]["latency_p95_ms"], 2000);
+    // `null` restores a sub-object's defaults; `{}` removes the SLO; `{}` elsewhere changes
+    // nothing (and is audited as given, with no change).
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"slo": {}, "limits": null, "value_model": {}}),
+        )
+        .await;
+    assert_eq!(
+        (uc["slo"].clone(), uc["limits"].clone()),
+        (json!({}), json!({}))
+    );
+    assert_eq!(
+        uc["value_model"]["value_per_outcome_nano_usd"],
+        1_000_000_000_u64
+    );
+    // A merged value still has to be valid: the path of the mistake is named.
+    let (st, v) = api
+        .call(
+            Method::PATCH,
+            &url,
+            &api.admin,
+            Some(json!({"value_model": {"driver": "vibes"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["param"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("value_model"),
+        "{v}"
+    );
+}
+
+/// The store writes a read-merge-write only if no one changed the use case since it read
+/// (`unchanged_since`): a stale one is a conflict and changes nothing.
+#[tokio::test]
+async fn a_stale_merge_is_refused_and_changes_nothing() {
+    use tollgate_store::UseCaseQueries;
+    let api = Api::new(CONFIG).await;
+    let id = new_use_case(&api, json!({"name": "stale", "routes": ["chat"]}), &[]).await;
+    let read = api.gw.store.get_use_case(&id).await.unwrap();
+    let patch = |owner: &str| tollgate_store::UseCasePatch {
+        value_model: Some(tollgate_store::ValueModel {
+            owner: owner.into(),
+            ..read.value_model.clone()
+        }),
+        unchanged_since: Some(read.updated_at),
+        ..Default::default()
+    };
+    // Two writes from the same read, even within one millisecond: the second is refused.
+    api.gw
+        .store
+        .update_use_case("a", &id, &patch("first"))
+        .await
+        .unwrap();
+    let e = api
+        .gw
+        .store
+        .update_use_case("b", &id, &patch("second"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, tollgate_store::StoreError::Conflict(_)),
+        "{e:?}"
+    );
+    assert_eq!(
+        api.gw
+            .store
+            .get_use_case(&id)
+            .await
+            .unwrap()
+            .value_model
+            .owner,
+        "first"
+    );
+}

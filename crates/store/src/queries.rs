@@ -61,6 +61,10 @@ pub struct UseCasePatch {
     pub limits: Option<Limits>,
     /// New SLO (an empty one removes it).
     pub slo: Option<Slo>,
+    /// Only if the use case's `updated_at` is still this: a read-merge-write (a partial value
+    /// model merged into the stored one) must not overwrite a change made since it read.
+    /// Otherwise [`StoreError::Conflict`](crate::StoreError::Conflict), and nothing changes.
+    pub unchanged_since: Option<i64>,
 }
 
 /// A pod name as people read it (the control plane folds case and look-alike letters): two

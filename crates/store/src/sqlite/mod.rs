@@ -818,13 +818,83 @@ impl UseCaseQueries for SqliteStore {
     }
 
     async fn update_use_case(&self, actor: &str, id: &str, patch: &UseCasePatch) -> R<UseCase> {
-        let n = self
+        /// What the write found.
+        enum Done {
+            Updated,
+            Missing,
+            ChangedSince,
+        }
+        let done = self
             .write(async |c: &mut SqliteConnection| {
-                let n = sqlx::query(
+                let Some(old) = sqlx::query(
+                    "SELECT name, description, value_model, scores, routes, pilot_caps, limits, slo,
+                         updated_at FROM use_cases WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await?
+                else {
+                    return Ok(Done::Missing);
+                };
+                let updated_at: i64 = old.try_get("updated_at")?;
+                if patch.unchanged_since.is_some_and(|t| t != updated_at) {
+                    return Ok(Done::ChangedSince);
+                }
+                // Each field given, as it was and as it becomes: the audit keeps both for the
+                // fields that change, so a value overwritten can be read back.
+                let text = |v: Option<String>| v.map(serde_json::Value::String);
+                let parsed = |col: &str| -> R<serde_json::Value> {
+                    let t: Option<String> = old.try_get(col)?;
+                    Ok(t.and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or(serde_json::Value::Null))
+                };
+                let given: [(&str, Option<serde_json::Value>, serde_json::Value); 8] = [
+                    (
+                        "name",
+                        text(patch.name.clone()),
+                        text(old.try_get("name")?).unwrap_or_default(),
+                    ),
+                    (
+                        "description",
+                        text(patch.description.clone()),
+                        text(old.try_get("description")?).unwrap_or_default(),
+                    ),
+                    (
+                        "value_model",
+                        patch.value_model.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("value_model")?,
+                    ),
+                    (
+                        "scores",
+                        patch.scores.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("scores")?,
+                    ),
+                    (
+                        "routes",
+                        patch.routes.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("routes")?,
+                    ),
+                    (
+                        "pilot_caps",
+                        patch.pilot_caps.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("pilot_caps")?,
+                    ),
+                    (
+                        "limits",
+                        patch.limits.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("limits")?,
+                    ),
+                    (
+                        "slo",
+                        patch.slo.as_ref().and_then(|v| serde_json::to_value(v).ok()),
+                        parsed("slo")?,
+                    ),
+                ];
+                sqlx::query(
                     "UPDATE use_cases SET name = COALESCE(?, name), description = COALESCE(?, description),
                        value_model = COALESCE(?, value_model), scores = COALESCE(?, scores), priority = COALESCE(?, priority),
                        routes = COALESCE(?, routes), pilot_caps = COALESCE(?, pilot_caps), limits = COALESCE(?, limits),
-                       slo = COALESCE(?, slo), updated_at = ?
+                       slo = COALESCE(?, slo), updated_at = MAX(?, updated_at + 1)
                      WHERE id = ?",
                 )
                 .bind(patch.name.as_deref())
@@ -839,32 +909,41 @@ impl UseCaseQueries for SqliteStore {
                 .bind(now_ms())
                 .bind(id)
                 .execute(&mut *c)
-                .await?
-                .rows_affected();
-                if n > 0 {
-                    let fields: Vec<&str> = [
-                        patch.name.as_ref().map(|_| "name"),
-                        patch.description.as_ref().map(|_| "description"),
-                        patch.value_model.as_ref().map(|_| "value_model"),
-                        patch.scores.as_ref().map(|_| "scores"),
-                        patch.routes.as_ref().map(|_| "routes"),
-                        patch.pilot_caps.as_ref().map(|_| "pilot_caps"),
-                        patch.limits.as_ref().map(|_| "limits"),
-                        patch.slo.as_ref().map(|_| "slo"),
-                    ]
-                    .into_iter()
-                    .flatten()
+                .await?;
+                let fields: Vec<&str> = given
+                    .iter()
+                    .filter(|(_, new, _)| new.is_some())
+                    .map(|(f, _, _)| *f)
                     .collect();
-                    audit(c, actor, "use_case.update", "use_case", id, serde_json::json!({"fields": fields})).await?;
-                }
-                Ok(n)
+                let changes: serde_json::Map<String, serde_json::Value> = given
+                    .into_iter()
+                    .filter_map(|(f, new, was)| {
+                        let new = new?;
+                        (new != was).then(|| {
+                            (f.to_string(), serde_json::json!({"before": was, "after": new}))
+                        })
+                    })
+                    .collect();
+                audit(
+                    c,
+                    actor,
+                    "use_case.update",
+                    "use_case",
+                    id,
+                    serde_json::json!({"fields": fields, "changes": changes}),
+                )
+                .await?;
+                Ok(Done::Updated)
             })
             .await
             .map_err(|e| conflict(e, || format!("the pod already has a use case named {:?}", patch.name.as_deref().unwrap_or_default())))?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("use case {id}")));
+        match done {
+            Done::Missing => Err(StoreError::NotFound(format!("use case {id}"))),
+            Done::ChangedSince => Err(StoreError::Conflict(format!(
+                "use case {id} was changed by someone else meanwhile; read it again and retry"
+            ))),
+            Done::Updated => self.get_use_case(id).await,
         }
-        self.get_use_case(id).await
     }
 
     async fn change_stage(
