@@ -302,7 +302,7 @@ async fn patterns_are_versioned_labelled_and_used_on_v1() {
         (
             json!({"model": "m"}),
             "messages",
-            "missing field `messages`",
+            "`messages` is missing or empty",
         ),
     ] {
         let (st, v) = chat(body.clone()).await;

@@ -226,6 +226,12 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
     if let Some(e) = &b.event_id {
         id_text(e, "event_id", 128)?;
     }
+    // Ids that read the same are the same id: `é` written as one character or as `e` and a
+    // combining accent (Unicode's composed form, NFC).
+    let event_id = b.event_id.as_deref().map(|e| {
+        use unicode_normalization::UnicodeNormalization;
+        e.nfc().collect::<String>()
+    });
     let rating = match b.rating {
         None => None,
         Some(r @ 1..=5) => Some(r as u8),
@@ -345,7 +351,7 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
     Ok((
         OutcomeEvent {
             id: tollgate_store::new_id("fbk"),
-            event_id: b.event_id,
+            event_id,
             at,
             request_id: b.request_id,
             outcome: b.outcome,
@@ -404,6 +410,16 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
     let bytes = read_body(headers, body, limit).await?;
     // An object, not an array of positional fields (which serde would also take).
     tollgate_http::extract::require_object(&bytes)?;
+    // A key given twice (a label, say) would keep only the last: refused, not guessed.
+    if let Some(path) = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(tollgate_http::extract::duplicate_key)
+    {
+        return Err(invalid(
+            format!("`{path}` is given twice; give each key once"),
+            &path,
+        ));
+    }
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;

@@ -280,7 +280,7 @@ fn validate_chat(req: &ChatCompletionRequest) -> Result<(), ApiError> {
     }
     if req.messages.is_empty() {
         return Err(ApiError::invalid(
-            "missing field `messages`: a chat request needs at least one message, or a `pattern`",
+            "`messages` is missing or empty: a chat request needs at least one message, or a `pattern`",
             Some("messages".into()),
         ));
     }

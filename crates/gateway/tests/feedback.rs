@@ -388,6 +388,22 @@ async fn bad_feedback_is_told_what_is_wrong() {
     // Not JSON at all.
     let resp = post_raw(&g, "{\"request_id\": ".into()).await;
     assert_eq!(resp.status(), 400);
+    // A label given twice would keep only the last: refused, the key named.
+    let resp = post_raw(
+        &g,
+        format!("{{\"request_id\": \"{rid}\", \"outcome\": \"success\", \"labels\": {{\"a\": \"first\", \"a\": \"second\"}}}}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "labels.a", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("given twice"),
+        "{v}"
+    );
     // Nothing else was stored: only the largest valid event.
     assert_eq!(g.gw.outcomes.stats().pending(), 0);
     let r = rollups(&g).await;
@@ -846,5 +862,44 @@ async fn feedback_is_about_answered_production_requests() {
             sum(|r| r.value_nano_usd)
         ),
         (1, 1, 100_000_000_000)
+    );
+}
+
+/// Event ids that read the same are one id: `é` as one character or as `e` and a combining
+/// accent (the outside attack's F6: both were stored, one success and one failure).
+#[tokio::test]
+async fn event_ids_that_read_the_same_are_one() {
+    let s = common::sim(SimConfig::default()).await;
+    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    let rid = ask(&g, &g.key, None).await;
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "event_id": "tick\u{e9}t-1", "outcome": "success"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "event_id": "ticke\u{301}t-1", "outcome": "failure"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    // The id as kept (composed) is what the answer says.
+    assert_eq!(v["event_id"], "tick\u{e9}t-1");
+    let (st, _) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "event_id": "other", "rating": 5}),
+    )
+    .await;
+    assert_eq!(st, 202);
+    g.gw.outcomes.written_at_least(2).await;
+    let rows = rollups(&g).await;
+    let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
+    assert_eq!(
+        (sum(|r| r.events), sum(|r| r.success), sum(|r| r.failure)),
+        (2, 1, 0)
     );
 }

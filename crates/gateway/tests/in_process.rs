@@ -194,7 +194,18 @@ async fn bad_input_gets_specific_openai_shaped_errors() {
             "missing messages",
             post(&key, "/v1/chat/completions", r#"{"model":"gpt-4o-mini"}"#),
             StatusCode::BAD_REQUEST,
-            "missing field `messages`",
+            "`messages` is missing or empty",
+            Some("messages"),
+        ),
+        (
+            "empty messages (the attack of 2026-12-04 was told the field was missing)",
+            post(
+                &key,
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o-mini","messages":[]}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "`messages` is missing or empty",
             Some("messages"),
         ),
         (

@@ -475,3 +475,24 @@ async fn heavy_requests_take_turns_and_light_ones_pass_them() {
     assert_eq!(s.count(), 2);
     assert_eq!(g.gw.heavy.waiting(), 0);
 }
+
+/// As documented (README, "Request heads"): a request head with up to 100 header fields is
+/// served; one with more is refused by the HTTP layer with a bare 431 and the connection closed.
+#[tokio::test]
+async fn a_head_of_more_than_100_fields_is_refused_with_431() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&config_with(&s.url, "")).await;
+    let a = addr(&g);
+    // `host` and `connection`, and the rest made up.
+    for (fields, status) in [(100, "200"), (101, "431")] {
+        let extra: String = (0..fields - 2).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let head =
+            format!("GET /healthz HTTP/1.1\r\nhost: {a}\r\n{extra}connection: close\r\n\r\n");
+        let s = stalled(&a, head.as_bytes()).await;
+        let got = String::from_utf8_lossy(&read_until_closed(s).await).to_string();
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status}")),
+            "{fields} fields: {got}"
+        );
+    }
+}
