@@ -4298,8 +4298,7 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
-        .last()
+        .rfind(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
         .unwrap()
         .clone();
     let d = &last["details"];
