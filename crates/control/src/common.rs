@@ -173,6 +173,10 @@ fn no_forbidden_chars(field: &str, v: &str) -> Result<()> {
 }
 
 /// The value model's texts are short labels; its numbers are finite.
+/// The most one successful outcome may be worth, USD: what one feedback event may report
+/// (`tollgate_gateway::feedback::MAX_EVENT_VALUE_USD`).
+pub(crate) const MAX_VALUE_PER_OUTCOME_USD: u64 = 10_000_000;
+
 pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     let Some(v) = v else { return Ok(()) };
     if !v.driver.is_empty() && !m::ValueModel::DRIVERS.contains(&v.driver.as_str()) {
@@ -191,6 +195,17 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
     ] {
         text_ok(field, text, 200)?;
         no_forbidden_chars(field, text)?;
+    }
+    // One outcome worth more than a single feedback event may report is a typo, and its
+    // products (× outcomes, × volume) must stay exact sums.
+    if v.value_per_outcome_nano_usd > MAX_VALUE_PER_OUTCOME_USD * 1_000_000_000 {
+        return Err(ApiError::invalid(
+            format!(
+                "`value_model.value_per_outcome_nano_usd` must be at most {} (USD {MAX_VALUE_PER_OUTCOME_USD}, as one feedback event's value)",
+                MAX_VALUE_PER_OUTCOME_USD * 1_000_000_000
+            ),
+            Some("value_model.value_per_outcome_nano_usd".into()),
+        ));
     }
     // Integers beyond i64 are not kept (and not documented: the document says int64).
     for (field, n) in [

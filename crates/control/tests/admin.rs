@@ -1477,6 +1477,15 @@ async fn bad_input_on_the_admin_api() {
         (
             Method::PATCH,
             format!("/admin/v1/use-cases/{uc}"),
+            Some(
+                json!({"value_model": {"value_per_outcome_nano_usd": 10_000_000_000_000_001_u64}}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "`value_model.value_per_outcome_nano_usd` must be at most 10000000000000000",
+        ),
+        (
+            Method::PATCH,
+            format!("/admin/v1/use-cases/{uc}"),
             Some(json!({"value_model": {"owner": "o".repeat(201)}})),
             StatusCode::BAD_REQUEST,
             "`value_model.owner` must be at most 200 characters",

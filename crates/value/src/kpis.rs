@@ -238,6 +238,9 @@ impl Kpi {
     }
 
     fn money(mut self, name: &'static str, nano: i128) -> Kpi {
+        // Reported in int64 nano-USD (what the API documents): a sum past it stops there, and
+        // the USD value says the same amount.
+        let nano = nano.clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         self.values.push(Measure {
             name,
             value: nano as f64 / 1e9,

@@ -562,6 +562,14 @@ fn k23_value_roi_payback() {
     losing.cost_nano_usd = 600 * USD;
     assert_eq!(kpi(&losing, 23).get("payback_months"), None);
     is(&losing, 23, "roi", (500.0 - 600.0) / 600.0);
+    // Past what int64 nano-USD holds, the value stops there — and its USD says the same amount
+    // as its nano-USD (the outside attack's F4: $10,000,000,899 beside 9,223,372,036,854,775,807).
+    let mut huge = f.clone();
+    huge.modelled_value_nano_usd = u64::MAX;
+    let k = kpi(&huge, 23);
+    let value = k.values.iter().find(|m| m.name == "value").unwrap();
+    assert_eq!(value.nano_usd, Some(i128::from(i64::MAX)));
+    assert_eq!(value.value, i64::MAX as f64 / 1e9);
     na(&Facts::default(), 23, "no outcomes");
 }
 
