@@ -12,8 +12,9 @@ const DAY_MS: i64 = 86_400_000;
 
 /// The window of a report: `window` (`day`, `week`, `month` — the last 1, 7 or 30 days) or `from`
 /// and `to` (RFC 3339); the last 30 days by default. KPIs are kept per hour, so the window is
-/// made of whole hours — `from` rounded down, `to` up (a named window ends with the hour now is
-/// in) — and the report's `from` and `to` say which: every KPI of a report covers the same hours.
+/// made of whole hours — `from` rounded down, `to` up (a named window, and any window reaching
+/// past it, ends with the hour now is in) — and the report's `from` and `to` say which: every
+/// KPI of a report covers the same hours.
 fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
     let time = |name: &str, v: &str| -> Result<i64> { report_time(name, v) };
     match (q.get("window"), q.get("from"), q.get("to")) {
@@ -29,7 +30,18 @@ fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
                     Some("to".into()),
                 ));
             }
-            Ok((from.div_euclid(HOUR_MS) * HOUR_MS, hour_end(to)))
+            // Nothing has happened past the current hour: a window reaching beyond it ends
+            // there, so averages per day and "the last 30 days of the window" are over days
+            // that have been (the report's `to` says where it ended).
+            let now_end = hour_end(now);
+            let from = from.div_euclid(HOUR_MS) * HOUR_MS;
+            if from >= now_end {
+                return Err(ApiError::invalid(
+                    "`from` is in the future: nothing has happened there yet",
+                    Some("from".into()),
+                ));
+            }
+            Ok((from, hour_end(to).min(now_end)))
         }
         (None, Some(_), None) => Err(ApiError::invalid(
             "`to` is required with `from`",

@@ -153,6 +153,48 @@ async fn a_use_cases_kpis_from_its_traffic_and_feedback() {
         kpi(&part, "spend")["values"][0]["nano_usd"],
         kpi(&r, "spend")["values"][0]["nano_usd"]
     );
+    // A window reaching past now ends with the current hour (the outside attack's F5: DAU was
+    // averaged over days still to come, and MAU, "the last 30 days of the window", was empty):
+    // Ann and Bo on the one day that has been.
+    let (st, ahead) = api
+        .call(
+            Method::GET,
+            &format!(
+                "/admin/v1/kpis?use_case_id={uc}&from=2026-11-30T00:00:00Z&to=2027-02-01T00:00:00Z"
+            ),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{ahead}");
+    assert_eq!(ahead["to"], "2026-11-30T11:00:00.000Z");
+    close(
+        value(&ahead, "active_users", "dau"),
+        2.0,
+        "DAU of a window ending ahead",
+    );
+    close(
+        value(&ahead, "active_users", "mau"),
+        2.0,
+        "MAU of a window ending ahead",
+    );
+    close(value(&ahead, "stickiness", "stickiness"), 1.0, "stickiness");
+    // One that starts after the current hour has nothing to report: said so.
+    let (st, future) = api
+        .call(
+            Method::GET,
+            &format!(
+                "/admin/v1/kpis?use_case_id={uc}&from=2026-11-30T11:00:00Z&to=2026-12-01T00:00:00Z"
+            ),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, future["error"]["param"].as_str()),
+        (400, Some("from")),
+        "{future}"
+    );
     // 1, 2: Ann and Bo of 10 eligible; 31 days touched by the window.
     close(value(&r, "active_users", "window"), 2.0, "active users");
     close(value(&r, "active_users", "dau"), 2.0 / 31.0, "DAU");

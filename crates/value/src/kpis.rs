@@ -386,6 +386,9 @@ fn stickiness(f: &Facts) -> Kpi {
     .input("mau", f.monthly_active)
     .basis(f.monthly_active);
     if f.monthly_active == 0 {
+        if f.active_users > 0 {
+            return k.na("no end user was active in the last 30 days of the window");
+        }
         return k.na("no request named an end user (send x-tollgate-user)");
     }
     k = k.value(

@@ -212,9 +212,19 @@ fn k03_stickiness_and_retention() {
         ..f.clone()
     };
     assert_eq!(kpi(&short, 3).get("week4_retention"), None);
+    // Users in the window, none in its last 30 days: said so (not "no end user named").
     na(
         &Facts {
             monthly_active: 0,
+            ..f.clone()
+        },
+        3,
+        "last 30 days of the window",
+    );
+    na(
+        &Facts {
+            monthly_active: 0,
+            active_users: 0,
             ..f
         },
         3,
