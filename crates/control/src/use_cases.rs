@@ -163,10 +163,17 @@ pub async fn update_use_case(
             routes: req.routes.clone(),
             pilot_caps: merged(&given, "pilot_caps", &current.pilot_caps)?,
             limits: merged(&given, "limits", &current.limits)?,
-            // `{}` removes the SLO, as it always has.
+            // `{}` removes the SLO, as it always has; so does clearing both its targets (an
+            // objective alone is no SLO, and must not come back with a later target).
             slo: match given.get("slo") {
                 Some(serde_json::Value::Object(o)) if o.is_empty() => Some(m::Slo::default()),
-                _ => merged(&given, "slo", &current.slo)?,
+                _ => merged(&given, "slo", &current.slo)?.map(|s| {
+                    if s.latency_p95_ms.is_none() && s.max_error_rate_pct.is_none() {
+                        m::Slo::default()
+                    } else {
+                        s
+                    }
+                }),
             },
             unchanged_since: Some(current.updated_at),
         };
@@ -189,16 +196,16 @@ pub async fn update_use_case(
     }
 }
 
-/// Field `field` of a partial update merged into `current`: the fields given replace theirs
-/// (`null` restores the default: no limit, no target), the rest are kept. `None` when the
-/// update leaves the field out; the default when it gives `null`.
+/// Field `field` of a partial update merged into `current`: the fields given replace theirs (a
+/// field given as `null` is cleared: no limit, no target), the rest are kept. `None` when the
+/// update leaves the field out or gives it as `null` (as for every other field of a use case:
+/// a client that writes unset fields as `null` changes nothing).
 fn merged<T>(given: &serde_json::Value, field: &str, current: &T) -> Result<Option<T>>
 where
     T: serde::Serialize + serde::de::DeserializeOwned + Default,
 {
     let over = match given.get(field) {
-        None => return Ok(None),
-        Some(serde_json::Value::Null) => return Ok(Some(T::default())),
+        None | Some(serde_json::Value::Null) => return Ok(None),
         Some(serde_json::Value::Object(o)) => o,
         // The typed body has already refused anything else.
         Some(_) => {

@@ -4328,8 +4328,9 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
         200000
     );
     assert_eq!(d["changes"]["slo"]["before"]["latency_p95_ms"], 2000);
-    // `null` restores a sub-object's defaults; `{}` removes the SLO; `{}` elsewhere changes
-    // nothing (and is audited as given, with no change).
+    // A sub-object given as `null` changes nothing, like any other field given as `null`
+    // (a client that writes unset fields so must not wipe them); `{}` changes nothing either,
+    // but for the SLO, which it removes.
     let uc = api
         .ok(
             Method::PATCH,
@@ -4339,8 +4340,39 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
         .await;
     assert_eq!(
         (uc["slo"].clone(), uc["limits"].clone()),
+        (
+            json!({}),
+            json!({"requests_per_minute": 600, "concurrent_requests": 50})
+        )
+    );
+    // Limits cleared one by one; an SLO whose targets are both cleared is no SLO (its
+    // objective does not come back with a later target).
+    api.ok(
+        Method::PATCH,
+        &url,
+        json!({"slo": {"latency_p95_ms": 1000, "objective_pct": 99.9}}),
+    )
+    .await;
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"limits": {"requests_per_minute": null, "concurrent_requests": null},
+                   "slo": {"latency_p95_ms": null}}),
+        )
+        .await;
+    assert_eq!(
+        (uc["slo"].clone(), uc["limits"].clone()),
         (json!({}), json!({}))
     );
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"slo": {"max_error_rate_pct": 2.0}}),
+        )
+        .await;
+    assert_eq!(uc["slo"], json!({"max_error_rate_pct": 2.0}));
     assert_eq!(
         uc["value_model"]["value_per_outcome_nano_usd"],
         1_000_000_000_u64

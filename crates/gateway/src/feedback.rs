@@ -46,22 +46,26 @@ pub const MAX_BACKDATE_DAYS: i64 = 90;
 const MAX_AHEAD_MS: i64 = 5 * 60 * 1000;
 
 /// The requests and sessions admitted lately, per use case, as 64-bit keyed fingerprints with
-/// the time each was first seen (and, for a request, its session's pseudonym), in two
-/// generations of at most [`RECENT_PER_GENERATION`] each (a few MB): when one fills, the older
-/// is forgotten. Older references are looked up in the ledger. Evaluation requests are not
-/// noted, and a request that ended without an answer is forgotten when it is recorded: outcomes
-/// are about answers in production.
+/// the time each was first seen — a request's with its session's pseudonym (one copy per
+/// session, shared) and whether it has been answered — in two generations of at most
+/// [`RECENT_PER_GENERATION`] each (about 60 bytes an entry, some 15 MB full): when one fills,
+/// the older is forgotten. Older references are looked up in the ledger. Outcomes are about
+/// answers in production: evaluation requests are not noted, and a request may be named once it
+/// is answered — a complete answer when it is recorded with a 2xx, a stream once it starts — and
+/// never if it ends without an answer.
 #[derive(Debug, Default)]
 pub struct RecentRefs {
     gens: Mutex<(HashMap<u64, Seen>, HashMap<u64, Seen>)>,
     keys: std::collections::hash_map::RandomState,
 }
 
-/// When a reference was first seen, and (a request's) its session's pseudonym.
+/// When a reference was first seen; a request's session pseudonym and whether it was answered
+/// (a session's own pseudonym, shared with its requests).
 #[derive(Debug, Clone)]
 struct Seen {
     at: i64,
     session: Option<Arc<str>>,
+    answered: bool,
 }
 
 impl RecentRefs {
@@ -73,51 +77,66 @@ impl RecentRefs {
         h.finish()
     }
 
-    fn insert(&self, f: u64, at: i64, session: Option<&str>) {
-        let Ok(mut g) = self.gens.lock() else {
-            return;
-        };
-        if g.0.len() >= RECENT_PER_GENERATION {
+    /// The entry of `f` in the newer generation (moved there from the older one), made with
+    /// `new` when there is none; a full newer generation becomes the older first.
+    fn entry(
+        g: &mut (HashMap<u64, Seen>, HashMap<u64, Seen>),
+        f: u64,
+        new: impl FnOnce() -> Seen,
+    ) -> &mut Seen {
+        if !g.0.contains_key(&f) && g.0.len() >= RECENT_PER_GENERATION {
             let full = std::mem::take(&mut g.0);
             g.1 = full;
         }
-        let first = g.0.entry(f).or_insert_with(|| Seen {
-            at,
-            session: session.map(Arc::from),
-        });
-        first.at = first.at.min(at);
+        let (newer, older) = g;
+        newer
+            .entry(f)
+            .or_insert_with(|| older.remove(&f).unwrap_or_else(new))
     }
 
     fn first(&self, f: u64) -> Option<Seen> {
         let g = self.gens.lock().ok()?;
-        match (g.0.get(&f), g.1.get(&f)) {
-            (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }.clone()),
-            (a, b) => a.or(b).cloned(),
-        }
+        g.0.get(&f).or_else(|| g.1.get(&f)).cloned()
     }
 
     /// Notes a request of `use_case` admitted at `at` (Unix ms), and its session's pseudonym.
     pub fn note(&self, use_case: &str, request_id: &str, session_hash: Option<&str>, at: i64) {
-        self.insert(self.fingerprint(0, use_case, request_id), at, session_hash);
-        if let Some(s) = session_hash {
-            self.insert(self.fingerprint(1, use_case, s), at, None);
-        }
+        let Ok(mut g) = self.gens.lock() else {
+            return;
+        };
+        let session = session_hash.map(|s| {
+            let e = Self::entry(&mut g, self.fingerprint(1, use_case, s), || Seen {
+                at,
+                session: Some(Arc::from(s)),
+                answered: true,
+            });
+            e.at = e.at.min(at);
+            e.session.clone()
+        });
+        let e = Self::entry(&mut g, self.fingerprint(0, use_case, request_id), || Seen {
+            at,
+            session: session.flatten(),
+            answered: false,
+        });
+        e.at = e.at.min(at);
     }
 
-    /// Forgets a request of `use_case` (it ended without an answer: there is nothing to report
-    /// an outcome of). Its session stays known.
-    pub fn forget_request(&self, use_case: &str, request_id: &str) {
+    /// Notes that a request of `use_case` was answered: from now on feedback may name it.
+    pub fn answered(&self, use_case: &str, request_id: &str) {
         let f = self.fingerprint(0, use_case, request_id);
         if let Ok(mut g) = self.gens.lock() {
-            g.0.remove(&f);
-            g.1.remove(&f);
+            let (newer, older) = &mut *g;
+            if let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) {
+                e.answered = true;
+            }
         }
     }
 
-    /// When `use_case` had the request `request_id` lately (the first time, if its id came
-    /// more than once), and the pseudonym of the session it was part of.
+    /// When `use_case` had the answered request `request_id` lately (the first time, if its id
+    /// came more than once), and the pseudonym of the session it was part of.
     pub fn request_at(&self, use_case: &str, request_id: &str) -> Option<(i64, Option<String>)> {
         self.first(self.fingerprint(0, use_case, request_id))
+            .filter(|s| s.answered)
             .map(|s| (s.at, s.session.map(|h| h.to_string())))
     }
 
@@ -223,15 +242,15 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
             Some(s.clone())
         }
     };
-    if let Some(e) = &b.event_id {
-        id_text(e, "event_id", 128)?;
-    }
     // Ids that read the same are the same id: `é` written as one character or as `e` and a
-    // combining accent (Unicode's composed form, NFC).
+    // combining accent (Unicode's composed form, NFC), checked as kept.
     let event_id = b.event_id.as_deref().map(|e| {
         use unicode_normalization::UnicodeNormalization;
         e.nfc().collect::<String>()
     });
+    if let Some(e) = &event_id {
+        id_text(e, "event_id", 128)?;
+    }
     let rating = match b.rating {
         None => None,
         Some(r @ 1..=5) => Some(r as u8),
@@ -512,6 +531,10 @@ mod tests {
         let r = RecentRefs::default();
         r.note("uc_a", "req-1", Some("s1"), 100);
         r.note("uc_a", "req-2", Some("s1"), 200);
+        // Not named before it is answered.
+        assert_eq!(r.request_at("uc_a", "req-1"), None);
+        r.answered("uc_a", "req-1");
+        r.answered("uc_a", "req-2");
         assert_eq!(
             r.request_at("uc_a", "req-1"),
             Some((100, Some("s1".into())))
@@ -523,7 +546,7 @@ mod tests {
         assert_eq!(r.session_at("uc_a", "req-1"), None);
         assert_eq!(r.request_at("uc_a", "s1"), None);
         // One generation later it is still known — and a request id seen again later keeps its
-        // first time; two generations later it is forgotten.
+        // first time (and its answer); two generations later it is forgotten.
         for i in 0..RECENT_PER_GENERATION {
             r.note("uc_a", &format!("x{i}"), None, 300);
         }
@@ -536,18 +559,24 @@ mod tests {
             r.note("uc_a", &format!("y{i}"), None, 500);
         }
         assert_eq!(r.request_at("uc_a", "req-2"), None);
-        assert_eq!(r.request_at("uc_a", "req-1"), Some((400, None)));
+        assert_eq!(r.session_at("uc_a", "s1"), None);
         assert_eq!(
-            r.request_at("uc_a", &format!("y{}", RECENT_PER_GENERATION - 1)),
-            Some((500, None))
+            r.request_at("uc_a", "req-1"),
+            Some((100, Some("s1".into())))
         );
-        // A request forgotten (it had no answer) is unknown in both generations; its session
-        // is still known.
+        let last = format!("y{}", RECENT_PER_GENERATION - 1);
+        r.answered("uc_a", &last);
+        assert_eq!(r.request_at("uc_a", &last), Some((500, None)));
+        // A request that is never answered is never named; a second request with the same id
+        // that is answered makes it known (an id the client chose may come twice).
         r.note("uc_a", "req-3", Some("s3"), 600);
-        r.forget_request("uc_a", "req-1");
-        r.forget_request("uc_a", "req-3");
-        assert_eq!(r.request_at("uc_a", "req-1"), None);
         assert_eq!(r.request_at("uc_a", "req-3"), None);
         assert_eq!(r.session_at("uc_a", "s3"), Some(600));
+        r.note("uc_a", "req-3", Some("s3"), 700);
+        r.answered("uc_a", "req-3");
+        assert_eq!(
+            r.request_at("uc_a", "req-3"),
+            Some((600, Some("s3".into())))
+        );
     }
 }

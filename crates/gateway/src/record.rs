@@ -91,11 +91,10 @@ impl Books {
                 status,
             );
         }
-        if !(200..300).contains(&status) {
-            // No answer (refused by the policy, the provider failed…): nothing to report an
-            // outcome of, so feedback may not name it.
-            self.recent
-                .forget_request(&caller.use_case_id, &ctx.request_id);
+        if (200..300).contains(&status) {
+            // Answered (and queued before the answer leaves): feedback may name it. One that
+            // ends without an answer (refused by the policy, the provider failed) never may.
+            self.recent.answered(&caller.use_case_id, &ctx.request_id);
         }
         let id = new_id("rec");
         let end_user_hash = ctx.end_user.as_deref().map(|u| self.pseudonym(u));

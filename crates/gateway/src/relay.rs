@@ -76,6 +76,13 @@ fn error_frame(e: &ProviderError) -> Bytes {
 /// Starts relaying in a task of `tasks` (which shutdown waits for) and returns the streaming
 /// response; the task settles and records the request through `books` when the stream ends.
 pub fn start(books: &Arc<Books>, tasks: &TaskTracker, job: StreamJob) -> Response {
+    // The answer starts here: feedback may name the request from now on (an application may
+    // report an abandoned stream before it ends).
+    if let Some(caller) = &job.ctx.caller {
+        books
+            .recent
+            .answered(&caller.use_case_id, &job.ctx.request_id);
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
     let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let overhead = job.ctx.overhead();

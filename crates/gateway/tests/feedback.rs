@@ -196,10 +196,11 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     assert!(rows.iter().all(|r| r.use_case_id != other.id));
     let sum = |f: fn(&OutcomeRollup) -> u64| mine.iter().map(|r| f(r)).sum::<u64>();
     assert_eq!(sum(|r| r.events), 4);
-    // A session speaks for its requests: conv-1's outcome and rating (escalated, 2) stand for
-    // its request's (success, 5); conv-old's acceptance for its request's (found in the ledger
-    // with its session). What a session does not report still counts for the request (rid's
-    // acceptance, value and minutes; the old request's abandonment).
+    // A session speaks for its requests: conv-1's report of what was achieved (escalated)
+    // stands for its request's (a success worth $12.50 that saved 7.5 minutes), its rating (2)
+    // for the request's (5); conv-old's acceptance for its request's (found in the ledger with
+    // its session). What a session does not report still counts for the request (rid's
+    // acceptance; the old request's abandonment).
     assert_eq!(
         (
             sum(|r| r.success),
@@ -221,9 +222,9 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
         ),
         (2, 1, 0)
     );
-    assert_eq!(sum(|r| r.value_nano_usd), 12_500_000_000);
+    assert_eq!(sum(|r| r.value_nano_usd), 0);
     assert_eq!(sum(|r| r.success_unvalued), 0);
-    assert_eq!(sum(|r| r.minutes_saved_milli), 7_500);
+    assert_eq!(sum(|r| r.minutes_saved_milli), 0);
     assert!(mine.iter().all(|r| r.pod_id == g.use_case.pod_id));
 
     let metrics = g.metrics().await;
@@ -902,4 +903,55 @@ async fn event_ids_that_read_the_same_are_one() {
         (sum(|r| r.events), sum(|r| r.success), sum(|r| r.failure)),
         (2, 1, 0)
     );
+}
+
+/// A request may be named once it is answered, not while it waits on its provider (a client
+/// that chose its own `x-request-id` knows it before): feedback posted then is 404, and once
+/// the answer is out it is accepted (the review of 2026-12-04: an event posted in flight was
+/// accepted and counted even when the request then failed).
+#[tokio::test]
+async fn a_request_in_flight_is_named_only_once_answered() {
+    use axum::routing::post;
+    use std::sync::Arc;
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (a, r) = (arrived.clone(), release.clone());
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let (a, r) = (a.clone(), r.clone());
+            async move {
+                a.notify_one();
+                r.notified().await;
+                axum::Json(json!({"id": "x", "object": "chat.completion", "created": 1, "model": "up",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}))
+            }
+        }),
+    );
+    let url = common::serve_upstream(app).await;
+    let g = common::gateway(&format!(
+        "providers: [{{ name: up, type: openai_compatible, base_url: \"{url}/v1\" }}]\nroutes: [{{ name: m, deployments: [{{ provider: up, model: upstream-model }}] }}]\n"
+    ))
+    .await;
+    let (url, key) = (g.chat_url(), g.key.clone());
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(key)
+            .header("x-request-id", "my-own-id-1")
+            .json(&json!({"model": "m", "messages": common::user("hello")}))
+            .send()
+            .await
+            .unwrap()
+    });
+    arrived.notified().await;
+    let body = json!({"request_id": "my-own-id-1", "outcome": "success"});
+    let (st, v) = feedback(&g, &g.key, body.clone()).await;
+    assert_eq!(st, 404, "{v}");
+    release.notify_one();
+    let resp = pending.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], "my-own-id-1");
+    let (st, v) = feedback(&g, &g.key, body).await;
+    assert_eq!(st, 202, "{v}");
 }

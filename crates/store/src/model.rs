@@ -1096,6 +1096,35 @@ impl OutcomeState {
         }
     }
 
+    /// Whether it reports what was achieved: an outcome, a value or minutes saved.
+    pub fn reports_achievement(&self) -> bool {
+        self.outcome.is_some()
+            || self.value_nano_usd.is_some()
+            || self.minutes_saved_milli.is_some()
+    }
+
+    /// This state of a request without what its session reports (`session`, if it has been
+    /// reported on): a session speaks for its requests — for what they achieved (outcome,
+    /// value and minutes saved, together) if it reports any of that, for their rating if it
+    /// rates, for their acceptance if it says one.
+    pub fn without(self, session: Option<&OutcomeState>) -> OutcomeState {
+        let mut own = self;
+        if let Some(by) = session {
+            if by.reports_achievement() {
+                own.outcome = None;
+                own.value_nano_usd = None;
+                own.minutes_saved_milli = None;
+            }
+            if by.rating.is_some() {
+                own.rating = None;
+            }
+            if by.accepted.is_some() {
+                own.accepted = None;
+            }
+        }
+        own
+    }
+
     /// What one subject in this state adds to a rollup (`subjects` 1, `events` 0).
     pub fn counts(&self) -> OutcomeRollup {
         let mut r = OutcomeRollup {

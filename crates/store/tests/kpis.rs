@@ -928,21 +928,23 @@ fn from_scratch(events: &[OutcomeEvent]) -> Vec<OutcomeRollup> {
                 .as_ref()
                 .and_then(|s| subjects.get(&format!("s:{s}")))
         {
+            // (Written out here, not through `OutcomeState::without`: the model is the rule
+            // as the README states it.) What was achieved — outcome, value, minutes — is one
+            // report; a rating and an acceptance each another.
             let by = by.1;
-            if by.outcome.is_some() {
+            if by.outcome.is_some()
+                || by.value_nano_usd.is_some()
+                || by.minutes_saved_milli.is_some()
+            {
                 own.outcome = None;
+                own.value_nano_usd = None;
+                own.minutes_saved_milli = None;
             }
             if by.rating.is_some() {
                 own.rating = None;
             }
             if by.accepted.is_some() {
                 own.accepted = None;
-            }
-            if by.value_nano_usd.is_some() {
-                own.value_nano_usd = None;
-            }
-            if by.minutes_saved_milli.is_some() {
-                own.minutes_saved_milli = None;
             }
         }
         if own != OutcomeState::default() {
@@ -1101,5 +1103,75 @@ async fn a_sessions_bound_counts_its_own_events() {
     assert_eq!(
         s.insert_outcomes(&own).await.unwrap(),
         MAX_EVENTS_PER_SESSION
+    );
+}
+
+/// What a conversation achieved is one report: a session that reports a value (or an outcome,
+/// or minutes) speaks for its requests' outcome, value and minutes together — else a request's
+/// success left without its value would be valued again by the value model (the review of
+/// 2026-12-04: a request's success with $5, then its session's $100, counted $100 and a
+/// modelled value for the one answer).
+#[tokio::test]
+async fn a_sessions_report_of_what_was_achieved_is_one() {
+    let usd = |n: u64| n * 1_000_000_000;
+    let event = |request: Option<&str>| OutcomeEvent {
+        id: new_id("fbk"),
+        at: T0,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_1".into(),
+        key_id: "key".into(),
+        request_id: request.map(str::to_string),
+        session_hash: Some("s1".into()),
+        ..OutcomeEvent::default()
+    };
+    // The request: a success worth $5 rated 4; then the session: $100, no outcome.
+    let s = store().await;
+    s.insert_outcomes(&[OutcomeEvent {
+        outcome: Some(Outcome::Success),
+        value_nano_usd: Some(usd(5)),
+        rating: Some(4),
+        ..event(Some("r1"))
+    }])
+    .await
+    .unwrap();
+    s.insert_outcomes(&[OutcomeEvent {
+        value_nano_usd: Some(usd(100)),
+        ..event(None)
+    }])
+    .await
+    .unwrap();
+    let r = &s.outcome_rollups(0, i64::MAX).await.unwrap()[0];
+    // The session's $100 and no success (so nothing modelled); the request keeps its rating.
+    assert_eq!(
+        (
+            r.subjects,
+            r.success,
+            r.success_unvalued,
+            r.value_nano_usd,
+            r.rated
+        ),
+        (2, 0, 0, usd(100), 1),
+        "{r:?}"
+    );
+    // The other way: the session reports a success without a value, its request $5.
+    let s = store().await;
+    s.insert_outcomes(&[
+        OutcomeEvent {
+            outcome: Some(Outcome::Success),
+            ..event(None)
+        },
+        OutcomeEvent {
+            value_nano_usd: Some(usd(5)),
+            ..event(Some("r1"))
+        },
+    ])
+    .await
+    .unwrap();
+    let r = &s.outcome_rollups(0, i64::MAX).await.unwrap()[0];
+    // One success, valued by the model (success_unvalued 1), and no reported $5 beside it.
+    assert_eq!(
+        (r.subjects, r.success, r.success_unvalued, r.value_nano_usd),
+        (1, 1, 1, 0),
+        "{r:?}"
     );
 }

@@ -908,24 +908,31 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
     let path = temp_db("sessions");
     let pool = db_at_version(&path, 20).await;
     // r1 (in session s1): a success worth $5 rated 4; r2 (no session): a failure; the session
-    // s1: a success worth $5. As version 20 counted them: three subjects, two successes, $10.
+    // s1: a success worth $5; r3 (refused by the policy): a success worth $7; r9 (its record
+    // gone, as retention does): abandoned. The rollups as version 20 kept them (not read: the
+    // upgrade counts subjects again).
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO request_records (id, request_id, at, key_id, use_case_id, pod_id, endpoint, route,
              stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens,
              output_tokens, reasoning_tokens, price_source, usage_source, latency_ms, session_hash) VALUES
            ('rec_1', 'r1', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, 's1'),
-           ('rec_2', 'r2', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, NULL);
+           ('rec_2', 'r2', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, NULL),
+           ('rec_3', 'r3', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 400, 'policy_violation', 1, 0, 0, 0, 0, 'catalog', 'reported', 5, NULL);
          INSERT INTO outcome_events (id, event_id, at, use_case_id, pod_id, key_id, request_id, session_hash,
              outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli, labels) VALUES
            ('fbk_1', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r1', NULL, 'success', 4, NULL, NULL, 5000000000, NULL, '{{}}'),
            ('fbk_2', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r2', NULL, 'failure', NULL, NULL, NULL, NULL, NULL, '{{}}'),
-           ('fbk_3', NULL, {t0} + {H}, 'uc_a', 'pod_a', 'k', NULL, 's1', 'success', NULL, NULL, NULL, 5000000000, NULL, '{{}}');
+           ('fbk_3', NULL, {t0} + {H}, 'uc_a', 'pod_a', 'k', NULL, 's1', 'success', NULL, NULL, NULL, 5000000000, NULL, '{{}}'),
+           ('fbk_5', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r3', NULL, 'success', NULL, NULL, NULL, 7000000000, NULL, '{{}}'),
+           ('fbk_6', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r9', NULL, 'abandoned', NULL, NULL, NULL, NULL, NULL, '{{}}');
          INSERT INTO outcome_subjects VALUES
            ('uc_a', 'r:r1', 'pod_a', {t0} / {H}, 'success', 4, NULL, NULL, 5000000000, NULL),
            ('uc_a', 'r:r2', 'pod_a', {t0} / {H}, 'failure', NULL, NULL, NULL, NULL, NULL),
-           ('uc_a', 's:s1', 'pod_a', {t0} / {H} + 1, 'success', NULL, NULL, NULL, 5000000000, NULL);
+           ('uc_a', 's:s1', 'pod_a', {t0} / {H} + 1, 'success', NULL, NULL, NULL, 5000000000, NULL),
+           ('uc_a', 'r:r3', 'pod_a', {t0} / {H}, 'success', NULL, NULL, NULL, 7000000000, NULL),
+           ('uc_a', 'r:r9', 'pod_a', {t0} / {H}, 'abandoned', NULL, NULL, NULL, NULL, NULL);
          INSERT INTO rollups_outcomes_hourly VALUES
-           ({t0} / {H}, 'pod_a', 'uc_a', 2, 1, 1, 0, 0, 1, 1, 4, 0, 0, 0, 0, 1, 5000000000, 0, 2),
+           ({t0} / {H}, 'pod_a', 'uc_a', 4, 1, 1, 0, 0, 1, 1, 4, 0, 0, 0, 0, 1, 5000000000, 0, 2),
            ({t0} / {H} + 1, 'pod_a', 'uc_a', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5000000000, 0, 1);"
     )))
     .execute(&pool)
@@ -935,14 +942,15 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
     let s = Store::open(&path).await.unwrap();
     let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
     // r1 keeps only its rating (the session speaks for its outcome and value); r2 is as it was;
-    // the session counts in its own hour.
+    // r3 counts no more (it had no answer), r9 still does; the session counts in its own hour.
     let first = OutcomeRollup {
         hour: t0 / H,
         pod_id: "pod_a".into(),
         use_case_id: "uc_a".into(),
-        events: 2,
-        subjects: 2,
+        events: 4,
+        subjects: 3,
         failure: 1,
+        abandoned: 1,
         rated: 1,
         positive: 1,
         rating_sum: 4,
@@ -978,7 +986,7 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
         rows,
         vec![
             OutcomeRollup {
-                subjects: 1,
+                subjects: 2,
                 rated: 0,
                 positive: 0,
                 rating_sum: 0,

@@ -1,8 +1,8 @@
 -- Tollgate store, version 21: a session speaks for its requests. A request that belongs to a
--- session is stored with that session's pseudonym; each field the session's events report (its
--- outcome, rating, acceptance, value, minutes saved) is left out of its requests' counts, so one
--- answer is never counted both on its own and as part of its session (events are still stored
--- and counted as events).
+-- session is stored with that session's pseudonym; what the session's events report is left out
+-- of its requests' counts — what was achieved (outcome, value, minutes saved) together if it
+-- reports any of it, the rating, the acceptance — so one answer is never counted both on its own
+-- and as part of its session (events are still stored and counted as events).
 
 ALTER TABLE outcome_subjects ADD COLUMN session TEXT;  -- a request's session pseudonym
 CREATE INDEX outcome_subjects_by_session ON outcome_subjects(use_case_id, session)
@@ -13,12 +13,26 @@ DROP INDEX outcome_events_by_session;
 CREATE INDEX outcome_events_by_session ON outcome_events(use_case_id, session_hash)
     WHERE session_hash IS NOT NULL AND request_id IS NULL;
 
--- The requests reported on so far, with the session their record names.
+-- Requests reported on whose records show no answer in production (an evaluation run's, or one
+-- refused or failed: feedback may not name them any more) stop counting; their events stay. A
+-- request whose records are gone (retention) is kept as it was.
+DELETE FROM outcome_subjects
+WHERE substr(subject, 1, 2) = 'r:'
+  AND EXISTS (SELECT 1 FROM request_records AS r
+              WHERE r.use_case_id = outcome_subjects.use_case_id
+                AND r.request_id = substr(outcome_subjects.subject, 3))
+  AND NOT EXISTS (SELECT 1 FROM request_records AS r
+                  WHERE r.use_case_id = outcome_subjects.use_case_id
+                    AND r.request_id = substr(outcome_subjects.subject, 3)
+                    AND r.purpose = 'production' AND r.status BETWEEN 200 AND 299);
+
+-- The requests reported on so far, with the session of their first answered production record
+-- (the one feedback finds).
 UPDATE outcome_subjects SET session = (
     SELECT r.session_hash FROM request_records AS r
     WHERE r.use_case_id = outcome_subjects.use_case_id
       AND r.request_id = substr(outcome_subjects.subject, 3)
-      AND r.session_hash IS NOT NULL
+      AND r.purpose = 'production' AND r.status BETWEEN 200 AND 299
     ORDER BY r.at LIMIT 1)
 WHERE substr(subject, 1, 2) = 'r:';
 
@@ -47,12 +61,17 @@ SELECT hour, MIN(pod_id), use_case_id, 0, COUNT(*),
 FROM (
     -- Each subject's fields; a request's without those its session reports.
     SELECT s.hour, s.pod_id, s.use_case_id,
-           CASE WHEN t.outcome IS NULL THEN s.outcome END AS outcome,
+           -- What was achieved (outcome, value, minutes) is one report: a session giving any
+           -- of it speaks for all of it.
+           CASE WHEN COALESCE(t.outcome, t.value_nano_usd, t.minutes_saved_milli) IS NULL
+                THEN s.outcome END AS outcome,
            CASE WHEN t.rating IS NULL THEN s.rating END AS rating,
            CASE WHEN t.accepted IS NULL THEN s.accepted END AS accepted,
            CASE WHEN t.accepted IS NULL THEN s.edited END AS edited,
-           CASE WHEN t.value_nano_usd IS NULL THEN s.value_nano_usd END AS value_nano_usd,
-           CASE WHEN t.minutes_saved_milli IS NULL THEN s.minutes_saved_milli END AS minutes_saved_milli
+           CASE WHEN COALESCE(t.outcome, t.value_nano_usd, t.minutes_saved_milli) IS NULL
+                THEN s.value_nano_usd END AS value_nano_usd,
+           CASE WHEN COALESCE(t.outcome, t.value_nano_usd, t.minutes_saved_milli) IS NULL
+                THEN s.minutes_saved_milli END AS minutes_saved_milli
     FROM outcome_subjects AS s
     LEFT JOIN outcome_subjects AS t
         ON s.session IS NOT NULL AND t.use_case_id = s.use_case_id AND t.subject = 's:' || s.session

@@ -1068,7 +1068,7 @@ pub(super) async fn move_stage(
             at: change.at,
         });
     }
-    sqlx::query("UPDATE use_cases SET stage = ?, gate_overrides = ?, updated_at = ? WHERE id = ?")
+    sqlx::query("UPDATE use_cases SET stage = ?, gate_overrides = ?, updated_at = MAX(?, updated_at + 1) WHERE id = ?")
         .bind(to.as_str())
         .bind(json(&overrides))
         .bind(change.at)

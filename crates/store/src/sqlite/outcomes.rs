@@ -233,29 +233,14 @@ async fn session_state(
 }
 
 /// What a request in `state` counts for while its session reports `session` (if it has been
-/// reported on): a session speaks for its requests, so each field the session reports (its
-/// outcome, rating, acceptance, value, minutes saved) is left out of the request's — one answer
-/// is never counted both on its own and as part of its session. A request left with nothing
-/// counts for nothing, not even as a subject.
+/// reported on): a session speaks for its requests, so what the session reports is left out of
+/// the request's — one answer is never counted both on its own and as part of its session.
+/// What the conversation achieved (its outcome, value and minutes saved) is one report: a session
+/// that gives any of it speaks for all of it (else a request's success left without its value
+/// would be valued again by the value model beside the session's value); ratings and acceptance
+/// each on their own. A request left with nothing counts for nothing, not even as a subject.
 fn request_counts(state: OutcomeState, session: Option<&OutcomeState>) -> [i64; COLS.len()] {
-    let mut own = state;
-    if let Some(by) = session {
-        if by.outcome.is_some() {
-            own.outcome = None;
-        }
-        if by.rating.is_some() {
-            own.rating = None;
-        }
-        if by.accepted.is_some() {
-            own.accepted = None;
-        }
-        if by.value_nano_usd.is_some() {
-            own.value_nano_usd = None;
-        }
-        if by.minutes_saved_milli.is_some() {
-            own.minutes_saved_milli = None;
-        }
-    }
+    let own = state.without(session);
     if own == OutcomeState::default() {
         [0; COLS.len()]
     } else {
@@ -263,15 +248,14 @@ fn request_counts(state: OutcomeState, session: Option<&OutcomeState>) -> [i64; 
     }
 }
 
-/// Which fields a state reports.
-fn reported(s: Option<&OutcomeState>) -> [bool; 5] {
-    s.map_or([false; 5], |s| {
+/// Which parts a state reports: what was achieved (outcome, value, minutes), a rating, an
+/// acceptance.
+fn reported(s: Option<&OutcomeState>) -> [bool; 3] {
+    s.map_or([false; 3], |s| {
         [
-            s.outcome.is_some(),
+            s.reports_achievement(),
             s.rating.is_some(),
             s.accepted.is_some(),
-            s.value_nano_usd.is_some(),
-            s.minutes_saved_milli.is_some(),
         ]
     })
 }
