@@ -24,23 +24,6 @@ fn yaml(sim: &str) -> String {
     )
 }
 
-/// An evaluation key for `use_case_id`, as the server mints one for a run.
-async fn eval_key(gw: &Gateway, use_case_id: &str) -> (String, String) {
-    let (mut record, plaintext) = tollgate_gateway::keys::new_api_key(
-        gw.keyring.secret(),
-        use_case_id,
-        None,
-        "eval run",
-        None,
-        None,
-        "test",
-    );
-    record.evaluation = true;
-    gw.store.create_key("test", &record).await.unwrap();
-    gw.keyring.reload().await.unwrap();
-    (record.id, plaintext)
-}
-
 async fn post(url: &str, key: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{url}/v1/chat/completions"))

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tollgate_simulator::SimConfig;
 use tollgate_store::{
-    KeyQueries, LedgerQueries, OutcomeQueries, OutcomeRollup, PilotCaps, RequestRecord, Stage,
+    LedgerQueries, OutcomeQueries, OutcomeRollup, PilotCaps, RequestRecord, Stage,
 };
 
 /// Posts feedback with `key`: (status, body).
@@ -784,18 +784,7 @@ async fn feedback_is_about_answered_production_requests() {
     let s = common::sim(SimConfig::default()).await;
     let g = common::gateway(&common::two_route_config(&s.url)).await;
     // An evaluation key of the same use case, as the server mints one for a run.
-    let (mut record, eval) = tollgate_gateway::keys::new_api_key(
-        g.gw.keyring.secret(),
-        &g.use_case.id,
-        None,
-        "eval run",
-        None,
-        None,
-        "test",
-    );
-    record.evaluation = true;
-    g.gw.store.create_key("test", &record).await.unwrap();
-    g.gw.keyring.reload().await.unwrap();
+    let (_, eval) = common::eval_key(&g.gw, &g.use_case.id).await;
     let evaluated = ask(&g, &eval, Some("eval-conv")).await;
     // A request the policy refuses.
     g.set_policy(json!({"entities": {"EMAIL_ADDRESS": "block"}}))
@@ -896,7 +885,8 @@ async fn event_ids_that_read_the_same_are_one() {
     )
     .await;
     assert_eq!(st, 202);
-    g.gw.outcomes.written_at_least(2).await;
+    // Three written: two stored, one found a duplicate.
+    g.gw.outcomes.written_at_least(3).await;
     let rows = rollups(&g).await;
     let sum = |f: fn(&OutcomeRollup) -> u64| rows.iter().map(f).sum::<u64>();
     assert_eq!(

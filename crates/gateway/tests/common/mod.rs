@@ -316,3 +316,20 @@ pub fn streamed_text(events: &[String]) -> String {
         })
         .collect()
 }
+
+/// An evaluation key for `use_case_id`, as the server mints one for a run: its id and secret.
+pub async fn eval_key(gw: &Gateway, use_case_id: &str) -> (String, String) {
+    let (mut record, plaintext) = tollgate_gateway::keys::new_api_key(
+        gw.keyring.secret(),
+        use_case_id,
+        None,
+        "eval run",
+        None,
+        None,
+        "test",
+    );
+    record.evaluation = true;
+    gw.store.create_key("test", &record).await.unwrap();
+    gw.keyring.reload().await.unwrap();
+    (record.id, plaintext)
+}
