@@ -244,9 +244,11 @@ pub(crate) fn check_value_model(v: &Option<m::ValueModel>) -> Result<()> {
             v.assisted_minutes_per_task,
         ),
     ] {
-        if !(x.is_finite() && x >= 0.0) {
+        // A task of more than a million minutes (about two years) is a typo, and the KPIs
+        // multiply it by every success.
+        if !(x.is_finite() && (0.0..=1_000_000.0).contains(&x)) {
             return Err(ApiError::invalid(
-                format!("`{field}` must be a number of minutes, 0 or more"),
+                format!("`{field}` must be a number of minutes, 0 to 1,000,000"),
                 Some(field.into()),
             ));
         }

@@ -167,13 +167,19 @@ pub async fn update_use_case(
             // objective alone is no SLO, and must not come back with a later target).
             slo: match given.get("slo") {
                 Some(serde_json::Value::Object(o)) if o.is_empty() => Some(m::Slo::default()),
-                _ => merged(&given, "slo", &current.slo)?.map(|s| {
-                    if s.latency_p95_ms.is_none() && s.max_error_rate_pct.is_none() {
-                        m::Slo::default()
-                    } else {
-                        s
+                _ => match merged(&given, "slo", &current.slo)? {
+                    // Checked as given (an objective out of range is told, even with no target).
+                    Some(s) if let Some((field, message)) = s.problems().into_iter().next() => {
+                        return Err(ApiError::invalid(
+                            format!("`slo.{field}` {message}"),
+                            Some(format!("slo.{field}")),
+                        ));
                     }
-                }),
+                    Some(s) if s.latency_p95_ms.is_none() && s.max_error_rate_pct.is_none() => {
+                        Some(m::Slo::default())
+                    }
+                    other => other,
+                },
             },
             unchanged_since: Some(current.updated_at),
         };
@@ -186,7 +192,9 @@ pub async fn update_use_case(
             Err(m::StoreError::Conflict(message)) => {
                 let now = gw.store.get_use_case(&id).await?;
                 tries += 1;
-                if now.updated_at == current.updated_at || tries >= 5 {
+                // Each try loses only to a write that succeeded meanwhile: many writers at once
+                // on one use case still each get through within this many.
+                if now.updated_at == current.updated_at || tries >= 64 {
                     return Err(m::StoreError::Conflict(message).into());
                 }
                 current = now;

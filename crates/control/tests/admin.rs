@@ -1495,7 +1495,7 @@ async fn bad_input_on_the_admin_api() {
             format!("/admin/v1/use-cases/{uc}"),
             Some(json!({"value_model": {"assisted_minutes_per_task": -1}})),
             StatusCode::BAD_REQUEST,
-            "`value_model.assisted_minutes_per_task` must be a number of minutes, 0 or more",
+            "`value_model.assisted_minutes_per_task` must be a number of minutes, 0 to 1,000,000",
         ),
         (
             Method::PATCH,
@@ -4377,6 +4377,24 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
         uc["value_model"]["value_per_outcome_nano_usd"],
         1_000_000_000_u64
     );
+    // An SLO objective out of range is told even when no target is set (it would otherwise be
+    // dropped without a word), and so is a task of more than a million minutes.
+    for (body, param) in [
+        (json!({"slo": {"objective_pct": 49}}), "slo.objective_pct"),
+        (
+            json!({"value_model": {"baseline_minutes_per_task": 1e308}}),
+            "value_model.baseline_minutes_per_task",
+        ),
+    ] {
+        let (st, v) = api
+            .call(Method::PATCH, &url, &api.admin, Some(body.clone()))
+            .await;
+        assert_eq!(
+            (st, v["error"]["param"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(param)),
+            "{body}: {v}"
+        );
+    }
     // A merged value still has to be valid: the path of the mistake is named.
     let (st, v) = api
         .call(

@@ -108,7 +108,7 @@ impl RecentRefs {
             let e = Self::entry(&mut g, self.fingerprint(1, use_case, s), || Seen {
                 at,
                 session: Some(Arc::from(s)),
-                answered: true,
+                answered: false,
             });
             e.at = e.at.min(at);
             e.session.clone()
@@ -121,13 +121,21 @@ impl RecentRefs {
         e.at = e.at.min(at);
     }
 
-    /// Notes that a request of `use_case` was answered: from now on feedback may name it.
+    /// Notes that a request of `use_case` was answered: from now on feedback may name it, and
+    /// its session (a session with no answer is nothing to report on either).
     pub fn answered(&self, use_case: &str, request_id: &str) {
         let f = self.fingerprint(0, use_case, request_id);
         if let Ok(mut g) = self.gens.lock() {
             let (newer, older) = &mut *g;
-            if let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) {
-                e.answered = true;
+            let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) else {
+                return;
+            };
+            e.answered = true;
+            if let Some(s) = e.session.clone() {
+                let f = self.fingerprint(1, use_case, &s);
+                if let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) {
+                    e.answered = true;
+                }
             }
         }
     }
@@ -141,9 +149,10 @@ impl RecentRefs {
     }
 
     /// When `use_case` had a request of the session with this pseudonym lately (the earliest
-    /// remembered).
+    /// remembered), once one of its requests has been answered.
     pub fn session_at(&self, use_case: &str, session_hash: &str) -> Option<i64> {
         self.first(self.fingerprint(1, use_case, session_hash))
+            .filter(|s| s.answered)
             .map(|s| s.at)
     }
 }
@@ -531,8 +540,9 @@ mod tests {
         let r = RecentRefs::default();
         r.note("uc_a", "req-1", Some("s1"), 100);
         r.note("uc_a", "req-2", Some("s1"), 200);
-        // Not named before it is answered.
+        // Not named before it is answered, nor its session.
         assert_eq!(r.request_at("uc_a", "req-1"), None);
+        assert_eq!(r.session_at("uc_a", "s1"), None);
         r.answered("uc_a", "req-1");
         r.answered("uc_a", "req-2");
         assert_eq!(
@@ -571,12 +581,14 @@ mod tests {
         // that is answered makes it known (an id the client chose may come twice).
         r.note("uc_a", "req-3", Some("s3"), 600);
         assert_eq!(r.request_at("uc_a", "req-3"), None);
-        assert_eq!(r.session_at("uc_a", "s3"), Some(600));
+        assert_eq!(r.session_at("uc_a", "s3"), None);
         r.note("uc_a", "req-3", Some("s3"), 700);
         r.answered("uc_a", "req-3");
         assert_eq!(
             r.request_at("uc_a", "req-3"),
             Some((600, Some("s3".into())))
         );
+        // Its session too, now that one of its requests was answered.
+        assert_eq!(r.session_at("uc_a", "s3"), Some(600));
     }
 }

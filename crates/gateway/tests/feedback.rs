@@ -792,6 +792,7 @@ async fn feedback_is_about_answered_production_requests() {
     let refused = reqwest::Client::new()
         .post(g.chat_url())
         .bearer_auth(&g.key)
+        .header("x-tollgate-session", "refused-conv")
         .json(&json!({"model": "m", "messages": common::user("mail ann.lee@example.org")}))
         .send()
         .await
@@ -818,12 +819,19 @@ async fn feedback_is_about_answered_production_requests() {
         let (st, v) = feedback(&g, &g.key, named(r)).await;
         refused_now(st, &v);
     }
+    // A session none of whose requests was answered is nothing to report on either (the
+    // re-attack of 2026-12-04: each refused request under a new session made one more outcome).
+    let lonely = json!({"session_id": "refused-conv", "outcome": "success", "value_usd": "1000"});
+    let (st, v) = feedback(&g, &g.key, lonely.clone()).await;
+    assert_eq!(st, 404, "{v}");
     // ... and once their records are in the ledger (the reference looked up there).
     common::records(&g.gw, 3).await;
     for r in [&evaluated, &refused] {
         let (st, v) = feedback(&g, &g.key, named(r)).await;
         refused_now(st, &v);
     }
+    let (st, v) = feedback(&g, &g.key, lonely).await;
+    assert_eq!(st, 404, "{v}");
     // The evaluation run's session is not a production one either.
     let (st, v) = feedback(
         &g,

@@ -339,8 +339,8 @@ pub trait OutcomeQueries {
         use_case_id: &str,
         request_id: &str,
     ) -> impl Future<Output = R<Option<(i64, Option<String>)>>> + Send;
-    /// When use case `use_case_id` first had a production request of the session with this
-    /// pseudonym.
+    /// When use case `use_case_id` first had an answered (2xx) production request of the
+    /// session with this pseudonym.
     fn session_first_at(
         &self,
         use_case_id: &str,

@@ -917,7 +917,8 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
              output_tokens, reasoning_tokens, price_source, usage_source, latency_ms, session_hash) VALUES
            ('rec_1', 'r1', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, 's1'),
            ('rec_2', 'r2', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 200, 'ok', 1, 0, 0, 1, 0, 'catalog', 'reported', 5, NULL),
-           ('rec_3', 'r3', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 400, 'policy_violation', 1, 0, 0, 0, 0, 'catalog', 'reported', 5, NULL);
+           ('rec_3', 'r3', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 400, 'policy_violation', 1, 0, 0, 0, 0, 'catalog', 'reported', 5, NULL),
+           ('rec_4', 'r4', {t0}, 'k', 'uc_a', 'pod_a', 'chat', 'm', 0, 1, 400, 'policy_violation', 1, 0, 0, 0, 0, 'catalog', 'reported', 5, 's2');
          INSERT INTO outcome_events (id, event_id, at, use_case_id, pod_id, key_id, request_id, session_hash,
              outcome, rating, accepted, edited, value_nano_usd, minutes_saved_milli, labels) VALUES
            ('fbk_1', NULL, {t0}, 'uc_a', 'pod_a', 'k', 'r1', NULL, 'success', 4, NULL, NULL, 5000000000, NULL, '{{}}'),
@@ -930,7 +931,8 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
            ('uc_a', 'r:r2', 'pod_a', {t0} / {H}, 'failure', NULL, NULL, NULL, NULL, NULL),
            ('uc_a', 's:s1', 'pod_a', {t0} / {H} + 1, 'success', NULL, NULL, NULL, 5000000000, NULL),
            ('uc_a', 'r:r3', 'pod_a', {t0} / {H}, 'success', NULL, NULL, NULL, 7000000000, NULL),
-           ('uc_a', 'r:r9', 'pod_a', {t0} / {H}, 'abandoned', NULL, NULL, NULL, NULL, NULL);
+           ('uc_a', 'r:r9', 'pod_a', {t0} / {H}, 'abandoned', NULL, NULL, NULL, NULL, NULL),
+           ('uc_a', 's:s2', 'pod_a', {t0} / {H}, 'success', NULL, NULL, NULL, 9000000000, NULL);
          INSERT INTO rollups_outcomes_hourly VALUES
            ({t0} / {H}, 'pod_a', 'uc_a', 4, 1, 1, 0, 0, 1, 1, 4, 0, 0, 0, 0, 1, 5000000000, 0, 2),
            ({t0} / {H} + 1, 'pod_a', 'uc_a', 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5000000000, 0, 1);"
@@ -942,7 +944,8 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
     let s = Store::open(&path).await.unwrap();
     let rows = s.outcome_rollups(0, i64::MAX).await.unwrap();
     // r1 keeps only its rating (the session speaks for its outcome and value); r2 is as it was;
-    // r3 counts no more (it had no answer), r9 still does; the session counts in its own hour.
+    // r3 and the session s2 count no more (neither had an answer), r9 still does; s1 counts in
+    // its own hour.
     let first = OutcomeRollup {
         hour: t0 / H,
         pod_id: "pod_a".into(),

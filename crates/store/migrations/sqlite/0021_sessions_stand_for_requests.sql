@@ -26,6 +26,17 @@ WHERE substr(subject, 1, 2) = 'r:'
                     AND r.request_id = substr(outcome_subjects.subject, 3)
                     AND r.purpose = 'production' AND r.status BETWEEN 200 AND 299);
 
+-- Sessions reported on none of whose requests was answered in production: the same.
+DELETE FROM outcome_subjects
+WHERE substr(subject, 1, 2) = 's:'
+  AND EXISTS (SELECT 1 FROM request_records AS r
+              WHERE r.use_case_id = outcome_subjects.use_case_id
+                AND r.session_hash = substr(outcome_subjects.subject, 3))
+  AND NOT EXISTS (SELECT 1 FROM request_records AS r
+                  WHERE r.use_case_id = outcome_subjects.use_case_id
+                    AND r.session_hash = substr(outcome_subjects.subject, 3)
+                    AND r.purpose = 'production' AND r.status BETWEEN 200 AND 299);
+
 -- The requests reported on so far, with the session of their first answered production record
 -- (the one feedback finds).
 UPDATE outcome_subjects SET session = (

@@ -408,7 +408,8 @@ impl OutcomeQueries for SqliteStore {
     async fn session_first_at(&self, use_case_id: &str, session_hash: &str) -> R<Option<i64>> {
         let row = sqlx::query(
             "SELECT MIN(at) FROM request_records
-             WHERE use_case_id = ? AND session_hash = ? AND purpose = 'production'",
+             WHERE use_case_id = ? AND session_hash = ? AND purpose = 'production'
+                 AND status BETWEEN 200 AND 299",
         )
         .bind(use_case_id)
         .bind(session_hash)
