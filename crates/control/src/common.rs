@@ -67,15 +67,7 @@ pub(crate) async fn body_and_value<T: DeserializeOwned>(
     }
     // A key given twice anywhere (the parsed value keeps only the last one, so a free-form
     // field like a policy would silently lose the first).
-    if let Some(path) = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(tollgate_http::extract::duplicate_key)
-    {
-        return Err(ApiError::invalid(
-            format!("`{path}` is given twice; give each key once"),
-            Some(path),
-        ));
-    }
+    tollgate_http::extract::refuse_duplicate_keys(&bytes)?;
     // Then the value, where (as the document says) only an object is a struct.
     tollgate_http::extract::parse_value(value.clone()).map(|t| (t, value))
 }

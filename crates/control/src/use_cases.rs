@@ -39,13 +39,21 @@ pub(crate) fn check_use_case(gw: &Control, u: &m::UseCasePatch) -> Result<()> {
     if let Some(r) = &u.routes {
         check_routes(gw, "routes", r)?;
     }
-    if let Some((field, message)) = u.slo.as_ref().and_then(|s| s.problems().into_iter().next()) {
-        return Err(ApiError::invalid(
-            format!("`slo.{field}` {message}"),
-            Some(format!("slo.{field}")),
-        ));
+    if let Some(s) = &u.slo {
+        check_slo(s)?;
     }
     Ok(())
+}
+
+/// An SLO's first problem, with the path of its field.
+fn check_slo(s: &m::Slo) -> Result<()> {
+    match s.problems().into_iter().next() {
+        Some((field, message)) => Err(ApiError::invalid(
+            format!("`slo.{field}` {message}"),
+            Some(format!("slo.{field}")),
+        )),
+        None => Ok(()),
+    }
 }
 
 #[utoipa::path(get, path = "/admin/v1/use-cases", tag = "use cases",
@@ -169,13 +177,8 @@ pub async fn update_use_case(
                 Some(serde_json::Value::Object(o)) if o.is_empty() => Some(m::Slo::default()),
                 _ => match merged(&given, "slo", &current.slo)? {
                     // Checked as given (an objective out of range is told, even with no target).
-                    Some(s) if let Some((field, message)) = s.problems().into_iter().next() => {
-                        return Err(ApiError::invalid(
-                            format!("`slo.{field}` {message}"),
-                            Some(format!("slo.{field}")),
-                        ));
-                    }
                     Some(s) if s.latency_p95_ms.is_none() && s.max_error_rate_pct.is_none() => {
+                        check_slo(&s)?;
                         Some(m::Slo::default())
                     }
                     other => other,

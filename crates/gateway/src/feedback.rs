@@ -94,9 +94,14 @@ impl RecentRefs {
             .or_insert_with(|| older.remove(&f).unwrap_or_else(new))
     }
 
+    /// The entry of `f`, in either generation.
+    fn find(g: &mut (HashMap<u64, Seen>, HashMap<u64, Seen>), f: u64) -> Option<&mut Seen> {
+        let (newer, older) = g;
+        newer.get_mut(&f).or_else(|| older.get_mut(&f))
+    }
+
     fn first(&self, f: u64) -> Option<Seen> {
-        let g = self.gens.lock().ok()?;
-        g.0.get(&f).or_else(|| g.1.get(&f)).cloned()
+        Self::find(&mut *self.gens.lock().ok()?, f).cloned()
     }
 
     /// Notes a request of `use_case` admitted at `at` (Unix ms), and its session's pseudonym.
@@ -125,18 +130,17 @@ impl RecentRefs {
     /// its session (a session with no answer is nothing to report on either).
     pub fn answered(&self, use_case: &str, request_id: &str) {
         let f = self.fingerprint(0, use_case, request_id);
-        if let Ok(mut g) = self.gens.lock() {
-            let (newer, older) = &mut *g;
-            let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) else {
-                return;
-            };
+        let Ok(mut g) = self.gens.lock() else {
+            return;
+        };
+        let Some(e) = Self::find(&mut g, f) else {
+            return;
+        };
+        e.answered = true;
+        if let Some(s) = e.session.clone()
+            && let Some(e) = Self::find(&mut g, self.fingerprint(1, use_case, &s))
+        {
             e.answered = true;
-            if let Some(s) = e.session.clone() {
-                let f = self.fingerprint(1, use_case, &s);
-                if let Some(e) = newer.get_mut(&f).or_else(|| older.get_mut(&f)) {
-                    e.answered = true;
-                }
-            }
         }
     }
 
@@ -439,15 +443,7 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
     // An object, not an array of positional fields (which serde would also take).
     tollgate_http::extract::require_object(&bytes)?;
     // A key given twice (a label, say) would keep only the last: refused, not guessed.
-    if let Some(path) = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(tollgate_http::extract::duplicate_key)
-    {
-        return Err(invalid(
-            format!("`{path}` is given twice; give each key once"),
-            &path,
-        ));
-    }
+    tollgate_http::extract::refuse_duplicate_keys(&bytes)?;
     let (mut event, session) = event_of(parse_json(&bytes)?, gw.clock.now_ms())?;
     let uc = caller.use_case_id.as_str();
     let recent = &gw.books.recent;

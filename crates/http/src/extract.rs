@@ -24,6 +24,18 @@ fn body_timeout(e: &(dyn std::error::Error + 'static)) -> Option<Duration> {
         .map(|t| t.0)
 }
 
+/// Refuses a JSON body that gives a key twice anywhere (`labels.a`, say): a parsed value keeps
+/// only the last of them, so what its writer meant is not guessed. 400 naming the key's path.
+pub fn refuse_duplicate_keys(bytes: &[u8]) -> Result<(), ApiError> {
+    match std::str::from_utf8(bytes).ok().and_then(duplicate_key) {
+        Some(path) => Err(ApiError::invalid(
+            format!("`{path}` is given twice; give each key once"),
+            Some(path),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Refuses a body that is not a JSON object: serde reads a struct from an array too (positional
 /// fields), and every body of these APIs is an object.
 pub fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
