@@ -295,6 +295,23 @@ pub(crate) fn report_time(field: &str, v: &str) -> Result<i64> {
     Ok(t)
 }
 
+/// A report's `from` and `to` ([`report_time`]), `to` at least a millisecond after `from` —
+/// times are read to the millisecond, so one a nanosecond later is the same time, and told so.
+pub(crate) fn report_range(from: &str, to: &str) -> Result<(i64, i64)> {
+    let (f, t) = (report_time("from", from)?, report_time("to", to)?);
+    if t <= f {
+        return Err(ApiError::invalid(
+            if t == f && from != to {
+                "`to` must be after `from`: read to the millisecond, they are the same time"
+            } else {
+                "`to` must be after `from`"
+            },
+            Some("to".into()),
+        ));
+    }
+    Ok((f, t))
+}
+
 /// An optional RFC 3339 time that must be after `now` (the control plane's clock).
 pub(crate) fn future_time(field: &str, v: Option<&str>, now: i64) -> Result<Option<i64>> {
     let Some(v) = v else { return Ok(None) };

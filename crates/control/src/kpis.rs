@@ -16,20 +16,13 @@ const DAY_MS: i64 = 86_400_000;
 /// past it, ends with the hour now is in) — and the report's `from` and `to` say which: every
 /// KPI of a report covers the same hours.
 fn window(q: &HashMap<String, String>, now: i64) -> Result<(i64, i64)> {
-    let time = |name: &str, v: &str| -> Result<i64> { report_time(name, v) };
     match (q.get("window"), q.get("from"), q.get("to")) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::invalid(
             "give either `window` or `from` and `to`, not both",
             Some("window".into()),
         )),
         (None, Some(f), Some(t)) => {
-            let (from, to) = (time("from", f)?, time("to", t)?);
-            if to <= from {
-                return Err(ApiError::invalid(
-                    "`to` must be after `from`",
-                    Some("to".into()),
-                ));
-            }
+            let (from, to) = report_range(f, t)?;
             // Nothing has happened past the current hour: a window reaching beyond it ends
             // there, so averages per day and "the last 30 days of the window" are over days
             // that have been (the report's `to` says where it ended).

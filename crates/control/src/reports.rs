@@ -67,14 +67,13 @@ pub async fn spend_report(
             Some("by".into()),
         ));
     }
-    let time = |name: &str| -> Result<i64> {
-        let v = q.get(name).ok_or_else(|| {
+    let given = |name: &str| -> Result<&String> {
+        q.get(name).ok_or_else(|| {
             ApiError::invalid(
                 format!("`{name}` is required (RFC 3339)"),
                 Some(name.into()),
             )
-        })?;
-        report_time(name, v)
+        })
     };
     let (from, to) = match q.get("month") {
         // Showback for a calendar month (UTC): `month=2026-11`.
@@ -87,14 +86,11 @@ pub async fn spend_report(
             }
             month_bounds(month)?
         }
-        None => (time("from")?, time("to")?),
+        None => {
+            let from = given("from")?;
+            report_range(from, given("to")?)?
+        }
     };
-    if to <= from {
-        return Err(ApiError::invalid(
-            "`to` must be after `from`",
-            Some("to".into()),
-        ));
-    }
     // The parameters are checked first; then what was asked before this report is in it (the
     // ledger's last batch is written first).
     gw.plane.settled().await;

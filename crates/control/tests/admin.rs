@@ -3332,6 +3332,10 @@ async fn spend_reports_by_pod_use_case_model_and_day() {
             "`to` must be after `from`",
         ),
         (
+            "by=pod&from=2026-02-01T00:00:00.000000001Z&to=2026-02-01T00:00:00.000000002Z",
+            "read to the millisecond, they are the same time",
+        ),
+        (
             "by=planet&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
             "`by` must be",
         ),
@@ -4412,6 +4416,62 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
             .starts_with("value_model"),
         "{v}"
     );
+}
+
+/// A patch that gives every field as it already is changes nothing: no write (`updated_at`
+/// stays) and no audit entry — the trail holds changes, not requests.
+#[tokio::test]
+async fn a_patch_that_changes_nothing_writes_nothing() {
+    let api = Api::new(CONFIG).await;
+    let id = new_use_case(
+        &api,
+        json!({"name": "same", "routes": ["chat"], "limits": {"requests_per_minute": 600}}),
+        &[],
+    )
+    .await;
+    let url = format!("/admin/v1/use-cases/{id}");
+    api.ok(
+        Method::PATCH,
+        &url,
+        json!({"slo": {"latency_p95_ms": 2000}}),
+    )
+    .await;
+    let updates = async || {
+        let (_, events) = api
+            .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+            .await;
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
+            .count()
+    };
+    let (_, before) = api.call(Method::GET, &url, &api.admin, None).await;
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"name": "same", "limits": {"requests_per_minute": 600},
+                   "slo": {"latency_p95_ms": 2000}, "value_model": {}}),
+        )
+        .await;
+    assert_eq!(uc, before, "a no-op patch answers the use case as it is");
+    assert_eq!(
+        updates().await,
+        1,
+        "a no-op patch is not audited (one: the SLO set)"
+    );
+    // One field that does change: written and audited, with that field only.
+    let uc = api
+        .ok(
+            Method::PATCH,
+            &url,
+            json!({"name": "same", "limits": {"requests_per_minute": 601}}),
+        )
+        .await;
+    assert_ne!(uc["updated_at"], before["updated_at"]);
+    assert_eq!(updates().await, 2);
 }
 
 /// The store writes a read-merge-write only if no one changed the use case since it read

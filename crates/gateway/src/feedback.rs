@@ -8,7 +8,8 @@
 //! lately ([`RecentRefs`], so feedback posted the moment an answer ends is not refused because
 //! its record is still queued) and then the ledger. Accepted events (202) go to the outcome
 //! writer, off the request path; an `event_id` makes posting idempotent (a second event with
-//! the same id in the same use case is not counted), and a request has at most
+//! the same id in the same use case is not counted, and is answered with the same `id` as the
+//! first), and a request has at most
 //! [`tollgate_store::MAX_EVENTS_PER_REQUEST`] events, a session
 //! [`tollgate_store::MAX_EVENTS_PER_SESSION`] (more are accepted like duplicates and not
 //! stored). The KPIs count each request and session once, as its latest event says
@@ -229,6 +230,18 @@ pub const MAX_EVENT_VALUE_USD: u64 = 10_000_000;
 /// labels, where two ids that look the same would count as two.
 fn invisible(c: char) -> bool {
     tollgate_types::text::is_invisible(c)
+}
+
+/// The id of the event a use case posts with `event_id` (NFC): the same for every post of it,
+/// so a repeated post is answered with the id of the one that counts (it is not counted again).
+fn idempotent_id(use_case_id: &str, event_id: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(use_case_id.as_bytes());
+    h.update([0]);
+    h.update(event_id.as_bytes());
+    let hex = tollgate_store::keys::hex(&h.finalize());
+    format!("fbk_{}", &hex[..32])
 }
 
 /// The event a body describes, checked (the reference is checked by the caller).
@@ -501,6 +514,9 @@ async fn accept(gw: &Gateway, headers: &HeaderMap, body: Body) -> Result<Outcome
             ),
             "at",
         ));
+    }
+    if let Some(e) = &event.event_id {
+        event.id = idempotent_id(&caller.use_case_id, e);
     }
     event.use_case_id = caller.use_case_id.clone();
     event.pod_id = caller.pod_id.clone();

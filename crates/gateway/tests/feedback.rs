@@ -877,6 +877,7 @@ async fn event_ids_that_read_the_same_are_one() {
     )
     .await;
     assert_eq!(st, 202, "{v}");
+    let first = v["id"].clone();
     let (st, v) = feedback(
         &g,
         &g.key,
@@ -884,15 +885,21 @@ async fn event_ids_that_read_the_same_are_one() {
     )
     .await;
     assert_eq!(st, 202, "{v}");
-    // The id as kept (composed) is what the answer says.
+    // The id as kept (composed) is what the answer says, and the repeat is answered with the
+    // id of the event that counts.
     assert_eq!(v["event_id"], "tick\u{e9}t-1");
-    let (st, _) = feedback(
+    assert_eq!(
+        v["id"], first,
+        "a repeated event_id answers the first one's id"
+    );
+    let (st, other) = feedback(
         &g,
         &g.key,
         json!({"request_id": rid, "event_id": "other", "rating": 5}),
     )
     .await;
     assert_eq!(st, 202);
+    assert_ne!(other["id"], first);
     // Three written: two stored, one found a duplicate.
     g.gw.outcomes.written_at_least(3).await;
     let rows = rollups(&g).await;

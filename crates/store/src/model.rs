@@ -1019,7 +1019,7 @@ pub struct KpiData {
     pub user_days: u64,
     /// Days in the window (UTC days touched).
     pub days: u64,
-    /// Sessions with requests, per day, summed (a session over midnight counts on both days).
+    /// Sessions that began in the window (their first request's hour): each counted once.
     pub sessions: u64,
     /// Users active in the window's first week (windows of 35 days or more).
     pub retention_cohort: Option<u64>,

@@ -237,6 +237,60 @@ async fn requests_outcomes_latency_and_activity_are_summed_per_scope_and_window(
     assert_eq!(hour1.peak_requests_per_minute, 0);
 }
 
+/// A session counts once, in the hour of its first request — not once per day or per hour it
+/// has requests — so a window of hours counts the sessions that began in it (an outside attack
+/// found an hour's window reporting the sessions of its whole day).
+#[tokio::test]
+async fn a_session_counts_once_in_the_hour_it_began() {
+    let s = store().await;
+    let at = |at: i64, session: &'static str| {
+        record(&R {
+            at,
+            session: Some(session),
+            ..BASE
+        })
+    };
+    // Session s: hour 0 (its first request arrives second in the batch), hour 1, and day 1;
+    // session t: hour 1 of day 0. Session u, of another pod's use case, on day 1.
+    s.insert_records(&[
+        at(T0 + HOUR + 5, "s"),
+        at(T0 + 7, "s"),
+        at(T0 + HOUR + 9, "t"),
+    ])
+    .await
+    .unwrap();
+    s.insert_records(&[
+        at(T0 + DAY + 5, "s"),
+        record(&R {
+            at: T0 + DAY,
+            uc: "uc_c",
+            pod: "pod_2",
+            session: Some("u"),
+            ..BASE
+        }),
+    ])
+    .await
+    .unwrap();
+    let sessions = async |scope: KpiScope, from: i64, to: i64| {
+        let d = s.kpi_data(&scope, from, to).await.unwrap();
+        (d.sessions, d.session_requests)
+    };
+    let a = || KpiScope::UseCase("uc_a".into());
+    assert_eq!(sessions(a(), T0, T0 + HOUR).await, (1, 1));
+    assert_eq!(sessions(a(), T0 + HOUR, T0 + 2 * HOUR).await, (1, 2));
+    assert_eq!(sessions(a(), T0, T0 + DAY).await, (2, 3));
+    assert_eq!(sessions(a(), T0 + DAY, T0 + 2 * DAY).await, (0, 1));
+    assert_eq!(sessions(a(), T0, T0 + 2 * DAY).await, (2, 4));
+    assert_eq!(
+        sessions(KpiScope::Pod("pod_1".into()), T0, T0 + 2 * DAY).await,
+        (2, 4)
+    );
+    assert_eq!(
+        sessions(KpiScope::Portfolio, T0, T0 + 2 * DAY).await,
+        (3, 5)
+    );
+}
+
 #[tokio::test]
 async fn week_four_retention_of_the_first_weeks_users() {
     let s = store().await;

@@ -711,6 +711,7 @@ async fn db_at_version(path: &std::path::Path, upto: i64) -> sqlx::SqlitePool {
         include_str!("../migrations/sqlite/0018_gates.sql"),
         include_str!("../migrations/sqlite/0019_routing_savings.sql"),
         include_str!("../migrations/sqlite/0020_outcome_subjects.sql"),
+        include_str!("../migrations/sqlite/0021_sessions_stand_for_requests.sql"),
     ];
     assert!(upto as usize <= all.len(), "no migration {upto} here");
     for (v, sql) in (1..=upto).zip(all) {
@@ -1003,6 +1004,92 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
             }
         ]
     );
+}
+
+/// Version 22 counts each stored session once, on its first day, in that day's first hour with
+/// a session's request (sessions were kept per day); new requests of a session seen before
+/// count nothing more.
+#[tokio::test]
+async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
+    const H: i64 = 3_600_000;
+    let t0 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+    let (h0, d0) = (t0 / H, t0 / (24 * H));
+    let path = temp_db("sessions-hourly");
+    let pool = db_at_version(&path, 21).await;
+    let hist: String = (0..29).map(|k| format!(", l{k}, t{k}")).collect();
+    let zeros: String = ", 0, 0".repeat(29);
+    let hour = |h: i64, with_session: i64| {
+        format!(
+            "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, requests, answered, errors,
+                 fallbacks, streams, streams_cancelled, guard_blocked, guard_flagged, with_session,
+                 routing_priced, first_choice_nano_usd, first_choice_paid_nano_usd{hist})
+             VALUES ({h}, 'pod_a', 'uc_a', 3, 3, 0, 0, 0, 0, 0, 0, {with_session}, 0, 0, 0{zeros});"
+        )
+    };
+    // Day 0: hour 1 without sessions, hours 2 and 5 with; sessions 11 and 12. Day 1: hour 3;
+    // session 11 again and 13.
+    let sql = [
+        hour(h0 + 1, 0),
+        hour(h0 + 2, 1),
+        hour(h0 + 5, 2),
+        hour(h0 + 27, 2),
+        format!(
+            "INSERT INTO sessions_daily VALUES ('uc_a', {d0}, 11), ('uc_a', {d0}, 12),
+                 ('uc_a', {d0} + 1, 11), ('uc_a', {d0} + 1, 13);
+             INSERT INTO rollups_daily VALUES ('u:uc_a', {d0}, 0, 2), ('u:uc_a', {d0} + 1, 0, 2);"
+        ),
+    ]
+    .concat();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    let uc = KpiScope::UseCase("uc_a".into());
+    let sessions = async |from: i64, to: i64| s.kpi_data(&uc, from, to).await.unwrap().sessions;
+    assert_eq!(
+        sessions(t0, t0 + 2 * 24 * H).await,
+        3,
+        "11, 12 and 13, once each"
+    );
+    assert_eq!(
+        sessions(t0 + 2 * H, t0 + 3 * H).await,
+        2,
+        "day 0's in its first hour with sessions"
+    );
+    assert_eq!(sessions(t0 + H, t0 + 2 * H).await, 0);
+    assert_eq!(sessions(t0 + 5 * H, t0 + 6 * H).await, 0);
+    assert_eq!(
+        sessions(t0 + 24 * H, t0 + 48 * H).await,
+        1,
+        "13 began on day 1; 11 before"
+    );
+    // Session 11 (its pseudonym's first 64 bits) again: counted already; 14: new.
+    let record = |session: &str| RequestRecord {
+        id: new_id("rec"),
+        request_id: new_id("req"),
+        at: t0 + 30 * H,
+        key_id: "k".into(),
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        endpoint: "chat".into(),
+        route: "m".into(),
+        status: 200,
+        outcome: "ok".into(),
+        price_source: "catalog".into(),
+        usage_source: "provider".into(),
+        session_hash: Some(session.into()),
+        ..RequestRecord::default()
+    };
+    s.insert_records(&[
+        record("000000000000000b0000"),
+        record("000000000000000e0000"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(sessions(t0 + 30 * H, t0 + 31 * H).await, 1);
+    assert_eq!(sessions(t0, t0 + 2 * 24 * H).await, 4);
 }
 
 /// A record with every counted column set, so a rollup that drops or overwrites any of them shows.

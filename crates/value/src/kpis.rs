@@ -109,7 +109,8 @@ pub struct Facts {
     pub monthly_active: u64,
     /// The retention cohort, if the window is long enough to have one (five weeks).
     pub retention: Option<Retention>,
-    /// Distinct sessions (`x-tollgate-session`).
+    /// Sessions (`x-tollgate-session`) that began in the window: each counted once, in the hour
+    /// of its first request.
     pub sessions: u64,
     /// Requests that named a session.
     pub session_requests: u64,
@@ -411,7 +412,7 @@ fn intensity(f: &Facts) -> Kpi {
         "usage_intensity",
         "usage intensity",
         "adoption",
-        "requests per active user; turns (requests) per session",
+        "requests per active user; turns (requests with a session) per session begun in the window",
     )
     .input("requests", f.requests)
     .input("active_users", f.active_users)
@@ -837,7 +838,7 @@ fn task_success(f: &Facts, outcome_events: u64) -> Kpi {
         "task_success",
         "task success, containment",
         "value",
-        "successful outcomes ÷ tasks, a task being a session, or each request and session with an outcome when more of them were reported on than there were sessions; containment: outcomes not escalated ÷ outcomes",
+        "successful outcomes ÷ tasks, a task being a session (counted in the hour it began), or each request and session with an outcome when more of them were reported on than there were sessions; containment: outcomes not escalated ÷ outcomes",
     )
     .input("successes", o.success)
     .input("sessions", f.sessions)

@@ -128,7 +128,8 @@ fn counters(r: &RequestRecord) -> [u64; COUNTERS.len()] {
 pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
     let mut hours: HashMap<(i64, &str), Hour> = HashMap::new();
     let mut users: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
-    let mut sessions: std::collections::HashSet<(i64, &str, &str, i64)> = Default::default();
+    // Each session of the batch with the hour of its first request in it.
+    let mut sessions: HashMap<(&str, i64), i64> = HashMap::new();
     let mut minutes: HashMap<(String, i64), (u64, u64)> = HashMap::new();
     // Evaluation traffic is not production: it stays out of every KPI rollup.
     for r in rows.iter().filter(|r| !r.evaluation) {
@@ -147,7 +148,11 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
             users.insert((day, uc, &r.pod_id, short_id(user)));
         }
         if let Some(session) = r.session_hash.as_deref() {
-            sessions.insert((day, uc, &r.pod_id, short_id(session)));
+            let hour = r.at.div_euclid(HOUR_MS);
+            sessions
+                .entry((uc, short_id(session)))
+                .and_modify(|h| *h = (*h).min(hour))
+                .or_insert(hour);
         }
         let tokens = r.input_tokens
             + r.cached_input_tokens
@@ -176,9 +181,35 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
         }
         q.execute(&mut *c).await?;
     }
-    // A user's or session's first request of a day in a scope adds a row, and one to that
-    // day's count (what DAU and session counts read without a DISTINCT).
-    let mut daily: HashMap<(String, i64), (u64, u64)> = HashMap::new();
+    // A session's first request adds its row, and one to the sessions of its hour (a row the
+    // upsert above has made: the request is in it).
+    let mut began: HashMap<(i64, &str), u64> = HashMap::new();
+    for ((uc, session), hour) in sessions {
+        let added = sqlx::query(
+            "INSERT INTO sessions_seen (use_case_id, session) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(uc)
+        .bind(session)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+        *began.entry((hour, uc)).or_default() += added;
+    }
+    for ((hour, uc), n) in began {
+        if n > 0 {
+            sqlx::query(
+                "UPDATE rollups_kpi_hourly SET sessions = sessions + ? WHERE hour = ? AND use_case_id = ?",
+            )
+            .bind(i(n))
+            .bind(hour)
+            .bind(uc)
+            .execute(&mut *c)
+            .await?;
+        }
+    }
+    // A user's first request of a day in a scope adds a row, and one to that day's count (what
+    // DAU reads without a DISTINCT).
+    let mut daily: HashMap<(String, i64), u64> = HashMap::new();
     for (day, uc, pod, user) in users {
         for scope in [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()] {
             let added = sqlx::query(
@@ -190,36 +221,20 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
             .execute(&mut *c)
             .await?
             .rows_affected();
-            daily.entry((scope, day)).or_default().0 += added;
+            *daily.entry((scope, day)).or_default() += added;
         }
     }
-    for (day, uc, pod, session) in sessions {
-        let added = sqlx::query(
-            "INSERT INTO sessions_daily (use_case_id, day, session) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(uc)
-        .bind(day)
-        .bind(session)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
-        for scope in [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()] {
-            daily.entry((scope, day)).or_default().1 += added;
-        }
-    }
-    for ((scope, day), (users, sessions)) in daily {
-        if users + sessions == 0 {
+    for ((scope, day), users) in daily {
+        if users == 0 {
             continue;
         }
         sqlx::query(
-            "INSERT INTO rollups_daily (scope, day, users, sessions) VALUES (?, ?, ?, ?)
-             ON CONFLICT (scope, day) DO UPDATE SET users = users + excluded.users,
-                 sessions = sessions + excluded.sessions",
+            "INSERT INTO rollups_daily (scope, day, users) VALUES (?, ?, ?)
+             ON CONFLICT (scope, day) DO UPDATE SET users = users + excluded.users",
         )
         .bind(scope)
         .bind(day)
         .bind(i(users))
-        .bind(i(sessions))
         .execute(&mut *c)
         .await?;
     }
@@ -265,6 +280,7 @@ impl KpiQueries for SqliteStore {
             .map(|c| format!("SUM({c})"))
             .chain((0..BUCKETS).map(|k| format!("SUM(l{k})")))
             .chain((0..BUCKETS).map(|k| format!("SUM(t{k})")))
+            .chain(["SUM(sessions)".to_string()])
             .collect();
         let sql = format!(
             "SELECT {} FROM rollups_kpi_hourly WHERE {filter} AND hour >= ?2 AND hour < ?3",
@@ -299,6 +315,7 @@ impl KpiQueries for SqliteStore {
         let h = COUNTERS.len();
         d.latency = (0..BUCKETS).map(|k| g(h + k)).collect::<R<_>>()?;
         d.ttft = (0..BUCKETS).map(|k| g(h + BUCKETS + k)).collect::<R<_>>()?;
+        d.sessions = g(h + 2 * BUCKETS)?;
 
         // Money, tokens and requests per model from the spend rollup, with what evaluation keys
         // spent left out as the KPI rollup leaves their requests out: every ratio then has its
@@ -353,7 +370,7 @@ impl KpiQueries for SqliteStore {
             users(d1 - 30, d1).await?
         };
         let row = sqlx::query(
-            "SELECT SUM(users), SUM(sessions) FROM rollups_daily WHERE scope = ?1 AND day >= ?2 AND day < ?3",
+            "SELECT SUM(users) FROM rollups_daily WHERE scope = ?1 AND day >= ?2 AND day < ?3",
         )
         .bind(&scope_key)
         .bind(d0)
@@ -361,7 +378,6 @@ impl KpiQueries for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         d.user_days = u(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0));
-        d.sessions = u(row.try_get::<Option<i64>, _>(1)?.unwrap_or(0));
         d.days = u(d1 - d0);
         // Retention: users active in the window's first week, and of them in its fifth.
         if d1 - d0 >= 35 {

@@ -75,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_sessions_stand_for_requests.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_sessions_per_hour.sql"),
+    ),
 ];
 
 /// A SQLite store.
@@ -890,6 +894,25 @@ impl UseCaseQueries for SqliteStore {
                         parsed("slo")?,
                     ),
                 ];
+                let fields: Vec<&str> = given
+                    .iter()
+                    .filter(|(_, new, _)| new.is_some())
+                    .map(|(f, _, _)| *f)
+                    .collect();
+                let changes: serde_json::Map<String, serde_json::Value> = given
+                    .into_iter()
+                    .filter_map(|(f, new, was)| {
+                        let new = new?;
+                        (new != was).then(|| {
+                            (f.to_string(), serde_json::json!({"before": was, "after": new}))
+                        })
+                    })
+                    .collect();
+                // A patch that changes nothing is not a change: nothing is written, not even
+                // `updated_at`, and the audit trail records nothing.
+                if changes.is_empty() {
+                    return Ok(Done::Updated);
+                }
                 sqlx::query(
                     "UPDATE use_cases SET name = COALESCE(?, name), description = COALESCE(?, description),
                        value_model = COALESCE(?, value_model), scores = COALESCE(?, scores), priority = COALESCE(?, priority),
@@ -910,20 +933,6 @@ impl UseCaseQueries for SqliteStore {
                 .bind(id)
                 .execute(&mut *c)
                 .await?;
-                let fields: Vec<&str> = given
-                    .iter()
-                    .filter(|(_, new, _)| new.is_some())
-                    .map(|(f, _, _)| *f)
-                    .collect();
-                let changes: serde_json::Map<String, serde_json::Value> = given
-                    .into_iter()
-                    .filter_map(|(f, new, was)| {
-                        let new = new?;
-                        (new != was).then(|| {
-                            (f.to_string(), serde_json::json!({"before": was, "after": new}))
-                        })
-                    })
-                    .collect();
                 audit(
                     c,
                     actor,
