@@ -246,7 +246,8 @@ def short_slices(proc, slice_us):
 
 
 def thread_cpu(proc):
-    """CPU seconds per thread name (`comm`, digits dropped so a pool's threads add up)."""
+    """CPU seconds per thread name (`comm`, digits dropped so a pool's threads add up), and the
+    seconds each name's threads waited runnable for a CPU."""
     out = {}
     tick = os.sysconf("SC_CLK_TCK")
     for task in os.listdir(f"/proc/{proc.pid}/task"):
@@ -258,10 +259,34 @@ def thread_cpu(proc):
         name = "".join(c for c in head.split("(", 1)[1] if not c.isdigit()).rstrip("-_ ") or "?"
         fields = rest.split()
         out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / tick
+        # And its time runnable but waiting for a CPU.
+        try:
+            with open(f"/proc/{proc.pid}/task/{task}/schedstat") as f:
+                wait = int(f.read().split()[1]) / 1e9
+            out[f"{name} (run-queue wait)"] = out.get(f"{name} (run-queue wait)", 0) + wait
+        except (OSError, IndexError, ValueError):
+            pass
     return out
 
 
 THREADS = False
+
+
+def run_queue_wait(proc):
+    """Seconds the process's threads have spent runnable but waiting for a CPU so far
+    (/proc/<pid>/task/*/schedstat, second field)."""
+    total = 0
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        try:
+            with open(f"/proc/{proc.pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
+# The simulator, whose run-queue wait is measured in every run (set in main).
+SIM = None
 
 
 def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
@@ -274,6 +299,8 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
     cmd.append(url)
     cmd = pinned(cmd, "harness")
     before = cpu_seconds(proc) if proc else None
+    wait_before = run_queue_wait(proc) if proc else None
+    sim_wait_before = run_queue_wait(SIM) if SIM else None
     threads_before = thread_cpu(proc) if proc and THREADS else None
     ticks_before = cpu_ticks()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -297,6 +324,10 @@ def oha(url, seconds, rate=None, connections=32, key=None, proc=None):
         # The share of a CPU's time the hypervisor gave to others during the run (steal; the
         # most of any CPU): on a virtual machine, time no process here could run in.
         "steal_pct": steal_pct(ticks_before, ticks_after),
+        # Time the serving process's threads, and the simulator's, spent runnable but waiting for
+        # a CPU, per answered request (µs): how crowded the machine was for them.
+        "wait_us": (run_queue_wait(proc) - wait_before) / max(answered, 1) * 1e6 if proc else float("nan"),
+        "sim_wait_us": (run_queue_wait(SIM) - sim_wait_before) / max(answered, 1) * 1e6 if SIM else float("nan"),
         "raw": data,
         # Per thread name, µs per answered request (--threads).
         "threads": {k: (v - threads_before.get(k, 0)) / max(answered, 1) * 1e6
@@ -374,6 +405,11 @@ def main():
                     help="trace with this sample_ratio, exporting to a sink in this script")
     ap.add_argument("--against", metavar="BIN",
                     help="a second build, run as one more gateway beside the first each round (A/B)")
+    ap.add_argument("--against-env", metavar="NAME=VALUE", action="append", default=[],
+                    help="an environment variable for the --against gateway only (repeatable), e.g. "
+                         "TOKIO_WORKER_THREADS=1: the same build under another runtime setting")
+    ap.add_argument("--against-nice", type=int, metavar="N",
+                    help="an experiment: the --against gateway's SQLite threads at nice N after the warm-up")
     ap.add_argument("--threads", action="store_true",
                     help="print each run's CPU per request per thread name of the serving process")
     ap.add_argument("--max-steal", type=float, metavar="PCT",
@@ -401,7 +437,9 @@ def main():
     if not shutil.which("oha"):
         sys.exit("oha not found: cargo install oha")
 
+    global SIM
     sim, sim_url = start(args.bin, ["simulate", "--listen", "127.0.0.1:0"])
+    SIM = sim
     tmp = tempfile.mkdtemp()
     base = f"""
 providers:
@@ -410,26 +448,28 @@ routes:
   - name: gpt-4o-mini
     deployments: [{{ provider: sim, model: gpt-4o-mini }}]
 """
-    configs = [("gateway", args.bin, base)]
+    configs = [("gateway", args.bin, base, {})]
     if args.traces is not None:
         sink = ThreadingHTTPServer(("127.0.0.1", 0), OtlpSink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
         configs.append(("traced", args.bin, base + f"""
 telemetry:
   traces: {{ endpoint: "http://127.0.0.1:{sink.server_address[1]}", sample_ratio: {args.traces} }}
-"""))
+""", {}))
     if args.against:
-        configs.append(("against", args.against, base))
+        configs.append(("against", args.against, base,
+                        dict(kv.split("=", 1) for kv in args.against_env)))
     gws = []  # (name, process, url, key)
     procs = [sim]
     # Every process started is stopped by its pid, also when the setup fails.
     try:
-        for name, bin_path, text in configs:
+        for name, bin_path, text, extra_env in configs:
             cfg = os.path.join(tmp, f"{name}.yaml")
             with open(cfg, "w") as f:
                 f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
             gw, gw_url = start(bin_path, ["serve", "--config", cfg, "--log-format", "json"],
-                               env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN}, role="gateway")
+                               env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN, **extra_env},
+                               role="gateway")
             procs.append(gw)
             if args.slice_us and name == "gateway":
                 print(f"{name}: {short_slices(gw, args.slice_us)} threads at {args.slice_us} µs slices", flush=True)
@@ -451,6 +491,14 @@ telemetry:
         oha(direct, 2, rate=500)
         for _, _, url, key in gws:
             oha(f"{url}/v1/chat/completions", 2, rate=500, key=key)
+        if args.against_nice is not None:
+            for name, gw, _, _ in gws:
+                if name == "against":
+                    tids = [t for t in os.listdir(f"/proc/{gw.pid}/task")
+                            if open(f"/proc/{gw.pid}/task/{t}/comm").read().startswith("sqlx-sqlite")]
+                    for t in tids:
+                        os.setpriority(os.PRIO_PROCESS, int(t), args.against_nice)
+                    print(f"against: {len(tids)} SQLite threads at nice {args.against_nice}", flush=True)
         for rate in [int(r) for r in args.rates.split(",")]:
             rnd, tries = 0, 0
             while rnd < args.rounds:
@@ -489,7 +537,10 @@ telemetry:
                       + " | CPU/request " + " ".join(f"{n} {row[n]['cpu_us']:.0f} µs" for n in ["direct"] + [n for n, *_ in gws])
                       + f" (non-200: {d['non_200']}/{g['non_200']})"
                       + " | steal " + " ".join(f"{n} {row[n]['steal_pct']:.1f} %" for n in ["direct"] + [n for n, *_ in gws])
-                      + " | own p99 " + " ".join(f"{n} {own(row[n])}" for n, *_ in gws), flush=True)
+                      + " | own p99 " + " ".join(f"{n} {own(row[n])}" for n, *_ in gws)
+                      + " | run-queue wait/request (own, simulator) "
+                      + " ".join(f"{n} {row[n]['wait_us']:.0f}, {row[n]['sim_wait_us']:.0f} µs"
+                                 for n in ["direct"] + [n for n, *_ in gws]), flush=True)
                 if THREADS:
                     for n, *_ in gws:
                         t = sorted(row[n]["threads"].items(), key=lambda kv: -kv[1])
@@ -527,6 +578,7 @@ telemetry:
         + ("; pinned (--pin): the gateways on CPU 1, this script, oha and the simulator on CPU 0"
            if args.pin else "")
         + (f"; `gateway` is {args.bin}, `against` is {args.against}" if args.against else "")
+        + (f" with {' '.join(args.against_env)}" if args.against_env else "")
         + (f"; a second gateway traces at sample_ratio {args.traces} (OTLP/HTTP to a local sink: "
            f"{results['traces']['spans']} spans in {OtlpSink.exports} exports), driven in the same rounds, "
            f"the two gateways taking turns going first" if args.traces is not None else "")

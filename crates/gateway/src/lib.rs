@@ -234,7 +234,7 @@ impl Gateway {
         if let Err(e) = budgeter.reload().await {
             tracing::warn!(error = %e, "cannot load budgets at start; retrying with the key refresh");
         }
-        let ledger = tollgate_ledger::Ledger::start(
+        let ledger = tollgate_ledger::Ledger::start_on_thread(
             store.clone(),
             tollgate_ledger::LedgerConfig {
                 spill_dir: Some(config.server.data_dir.join("ledger-spill")),

@@ -12,6 +12,12 @@
 //! ([`LedgerStats::dropped`] — every test expects zero). [`Ledger::shutdown`] stops the task after
 //! it has written (or spilled) everything queued.
 //!
+//! In the server ([`Ledger::start_on_thread`]) the task runs on a thread of its own
+//! (`tollgate-ledger`, a single-threaded runtime), not on the workers that serve requests: a batch is a burst of work on the async side too — binding each
+//! record's columns for SQLite, the audit chain's hashes, folding the rollups — and on a worker it
+//! held every request that worker would have taken meanwhile (tasks are not preempted). On a
+//! thread of its own the kernel shares the cores between it and the request path.
+//!
 //! ```no_run
 //! # async fn run(store: tollgate_store::Store, rec: tollgate_store::RequestRecord) {
 //! let ledger = tollgate_ledger::Ledger::start(store, tollgate_ledger::LedgerConfig::default());
@@ -29,7 +35,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio::task::JoinHandle;
 use tollgate_store::{LedgerQueries, RequestRecord, Store};
 use tollgate_types::progress::Progress;
 
@@ -121,31 +126,78 @@ pub struct Ledger {
     /// Ends the writer's wait for a batch to fill (see [`Ledger::settled`]).
     flush: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// Told when the writer has ended (its thread or task).
+    done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl Ledger {
-    /// Starts the writer task on the current runtime.
+    /// Starts the writer as a task on the current runtime (tests and tools: on a current-thread
+    /// runtime it runs only when the caller waits, so what it has seen is known).
     pub fn start(store: Store, cfg: LedgerConfig) -> Ledger {
+        Self::launch(store, cfg, false)
+    }
+
+    /// Starts the writer on a thread of its own (the server; see the crate's documentation);
+    /// where no thread can be started, as a task on the current runtime.
+    pub fn start_on_thread(store: Store, cfg: LedgerConfig) -> Ledger {
+        Self::launch(store, cfg, true)
+    }
+
+    fn launch(store: Store, cfg: LedgerConfig, own_thread: bool) -> Ledger {
         let (tx, rx) = mpsc::channel(cfg.capacity.max(1));
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(LedgerStats::default());
         let spill = cfg.spill_dir.clone().map(Spill::new);
         let flush = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(write_loop(
+        let writer = write_loop(
             store,
             cfg,
             rx,
             stop_rx,
             (stats.clone(), flush.clone()),
             spill,
-        ));
+        );
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let runtime = own_thread.then(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        });
+        // The writer moves into the thread only once it is sure to start: a failed spawn
+        // drops its closure, so the future waits in a slot the fallback below takes it from.
+        let slot = Arc::new(std::sync::Mutex::new(Some((writer, done_tx))));
+        let started = runtime.and_then(Result::ok).and_then(|rt| {
+            let slot = slot.clone();
+            std::thread::Builder::new()
+                .name("tollgate-ledger".into())
+                .spawn(move || {
+                    let taken = slot.lock().ok().and_then(|mut s| s.take());
+                    if let Some((writer, done_tx)) = taken {
+                        rt.block_on(writer);
+                        let _ = done_tx.send(());
+                    }
+                })
+                .ok()
+        });
+        if started.is_none() {
+            if own_thread {
+                tracing::warn!(
+                    "no thread for the ledger writer: it runs on the request path's workers"
+                );
+            }
+            if let Some((writer, done_tx)) = slot.lock().ok().and_then(|mut s| s.take()) {
+                tokio::spawn(async move {
+                    writer.await;
+                    let _ = done_tx.send(());
+                });
+            }
+        }
         Ledger {
             tx,
             stats,
             flush,
             stop,
-            task: Mutex::new(Some(task)),
+            done: Mutex::new(Some(done)),
         }
     }
 
@@ -209,8 +261,8 @@ impl Ledger {
     /// Writes everything queued, then stops the writer. Records queued after this are dropped.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().await.take() {
-            let _ = task.await;
+        if let Some(done) = self.done.lock().await.take() {
+            let _ = done.await;
         }
     }
 }
@@ -493,7 +545,7 @@ mod tests {
         earlier.append(&records).unwrap();
         drop(earlier);
 
-        spill::tests::REFUSE_RETIRE.set(true);
+        *spill::tests::REFUSE_RETIRE.lock().unwrap() = Some(spill_dir.clone());
         let ledger = Ledger::start(
             store.clone(),
             LedgerConfig {
@@ -510,7 +562,7 @@ mod tests {
         assert_eq!(files(), 1, "the file could not be deleted");
 
         // Deletable again: the next pass (after the backoff) deletes it, writing nothing twice.
-        spill::tests::REFUSE_RETIRE.set(false);
+        *spill::tests::REFUSE_RETIRE.lock().unwrap() = None;
         ledger
             .until(|s| s.replay_passes.load(Ordering::Relaxed) >= 2)
             .await;

@@ -97,7 +97,7 @@ fn read_chunk(
 /// `*.unreadable` for a person to look at (nothing is deleted that was not stored).
 fn retire(path: &Path, unreadable: u64) -> Result<(), String> {
     #[cfg(test)]
-    if tests::REFUSE_RETIRE.get() {
+    if tests::refuses(path) {
         return Err("refused by the test".into());
     }
     if unreadable == 0 {
@@ -275,8 +275,19 @@ impl Spill {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    thread_local! {
-        /// Set by a test (on its runtime's one thread): spill files cannot be deleted.
-        pub static REFUSE_RETIRE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    /// Set by a test: spill files in this directory cannot be deleted (the writer runs on a
+    /// thread of its own, so the test names its directory rather than its thread).
+    pub static REFUSE_RETIRE: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+    /// Whether a test refuses to let `path` be deleted.
+    pub fn refuses(path: &Path) -> bool {
+        REFUSE_RETIRE
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|d| path.starts_with(d)))
+            .unwrap_or(false)
     }
 }

@@ -124,3 +124,34 @@ async fn after_shutdown_records_are_refused_and_settled_does_not_wait() {
     );
     within("settled after shutdown", ledger.settled()).await;
 }
+
+/// The server's writer runs on a thread of its own, named `tollgate-ledger` (its batches must not
+/// hold a worker that serves requests), writes there, and ends with shutdown.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_servers_writer_runs_on_a_thread_of_its_own() {
+    let threads = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).unwrap_or_default()
+                    == "tollgate-ledger\n"
+            })
+            .count()
+    };
+    let before = threads();
+    let ledger = Ledger::start_on_thread(
+        store("thread").await,
+        LedgerConfig {
+            batch: 1,
+            ..LedgerConfig::default()
+        },
+    );
+    ledger.record(rec(0));
+    within("written", ledger.written_at_least(1)).await;
+    // (Named by the thread itself as it starts: looked for once it has written.)
+    assert_eq!(threads(), before + 1, "a thread of its own");
+    within("shutdown", ledger.shutdown()).await;
+    assert_eq!(ledger.stats().written.load(Relaxed), 1);
+}
