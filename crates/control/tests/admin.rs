@@ -4474,6 +4474,70 @@ async fn a_patch_that_changes_nothing_writes_nothing() {
     assert_eq!(updates().await, 2);
 }
 
+/// Partial updates sent at once, each to another field, all land: each is merged into what the
+/// others wrote (read again and merged again when the use case changed meanwhile), none is lost,
+/// and the audit has one entry per update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_partial_updates_all_land() {
+    let api = Arc::new(Api::new(CONFIG).await);
+    let id = new_use_case(&api, json!({"name": "busy", "routes": ["chat"]}), &[]).await;
+    let url = format!("/admin/v1/use-cases/{id}");
+    let bodies = [
+        json!({"limits": {"requests_per_minute": 600}}),
+        json!({"limits": {"tokens_per_minute": 90000}}),
+        json!({"limits": {"concurrent_requests": 12}}),
+        json!({"value_model": {"owner": "Ann"}}),
+        json!({"value_model": {"eligible_users": 40}}),
+        json!({"value_model": {"volume_per_month": 900}}),
+        json!({"slo": {"latency_p95_ms": 1500}}),
+        json!({"pilot_caps": {"max_requests_per_day": 5000}}),
+        json!({"description": "many hands"}),
+    ];
+    let tasks: Vec<_> = bodies
+        .iter()
+        .cloned()
+        .map(|b| {
+            let (api, url) = (api.clone(), url.clone());
+            tokio::spawn(async move {
+                let (st, v) = api.call(Method::PATCH, &url, &api.admin, Some(b)).await;
+                assert!(st.is_success(), "{st} {v}");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (_, uc) = api.call(Method::GET, &url, &api.admin, None).await;
+    assert_eq!(
+        uc["limits"],
+        json!({"requests_per_minute": 600, "tokens_per_minute": 90000, "concurrent_requests": 12}),
+        "{uc}"
+    );
+    let vm = &uc["value_model"];
+    assert_eq!(
+        (
+            vm["owner"].as_str(),
+            vm["eligible_users"].as_u64(),
+            vm["volume_per_month"].as_u64()
+        ),
+        (Some("Ann"), Some(40), Some(900)),
+        "{uc}"
+    );
+    assert_eq!(uc["slo"]["latency_p95_ms"], 1500, "{uc}");
+    assert_eq!(uc["pilot_caps"]["max_requests_per_day"], 5000, "{uc}");
+    assert_eq!(uc["description"], "many hands", "{uc}");
+    let (_, events) = api
+        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
+        .await;
+    let updates = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
+        .count();
+    assert_eq!(updates, bodies.len());
+}
+
 /// The store writes a read-merge-write only if no one changed the use case since it read
 /// (`unchanged_since`): a stale one is a conflict and changes nothing.
 #[tokio::test]
