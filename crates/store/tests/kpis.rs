@@ -950,6 +950,7 @@ fn from_scratch(events: &[OutcomeEvent]) -> Vec<OutcomeRollup> {
         })
     }
     let mut stored: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ids: std::collections::BTreeSet<String> = Default::default();
     for e in events {
         let key = match &e.request_id {
             Some(r) => format!("r:{r}"),
@@ -963,6 +964,13 @@ fn from_scratch(events: &[OutcomeEvent]) -> Vec<OutcomeRollup> {
             MAX_EVENTS_PER_SESSION
         };
         if *n >= most {
+            continue;
+        }
+        // An event id already stored in the use case: a repeat, not stored (checked after the
+        // cap: an event the cap kept out leaves its id free).
+        if let Some(id) = &e.event_id
+            && !ids.insert(id.clone())
+        {
             continue;
         }
         *n += 1;
@@ -1065,7 +1073,8 @@ async fn a_session_speaks_for_its_requests_whatever_the_order() {
 
     // Then many orders: requests r0..r3 (r0 and r1 in session s0, r2 in s1, r3 in none) and
     // the sessions s0 and s1, each event reporting one or two fields, over two hours, written
-    // in batches of 1 to 4.
+    // in batches of 1 to 4; a third of the events carry an event id from a pool of four (so
+    // repeats are common), and one trial in four piles events on r0 past its cap.
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -1073,11 +1082,14 @@ async fn a_session_speaks_for_its_requests_whatever_the_order() {
         seed ^= seed << 17;
         seed % n
     };
+    // How many trials reached a cap and repeated an event id: the test must reach both.
+    let (mut capped, mut repeated) = (0, 0);
     for trial in 0..60 {
         let s = store().await;
         let mut events = Vec::new();
-        for _ in 0..(4 + next(10)) {
-            let (request, session) = match next(6) {
+        let piled = trial % 4 == 3;
+        for _ in 0..(4 + next(10) + if piled { 8 } else { 0 }) {
+            let (request, session) = match if piled && next(2) == 0 { 0 } else { next(6) } {
                 0 => (Some("r0"), Some("s0")),
                 1 => (Some("r1"), Some("s0")),
                 2 => (Some("r2"), Some("s1")),
@@ -1093,6 +1105,7 @@ async fn a_session_speaks_for_its_requests_whatever_the_order() {
                 key_id: "key".into(),
                 request_id: request.map(str::to_string),
                 session_hash: session.map(str::to_string),
+                event_id: (next(3) == 0).then(|| format!("e{}", next(4))),
                 ..OutcomeEvent::default()
             };
             for _ in 0..(1 + next(2)) {
@@ -1114,6 +1127,16 @@ async fn a_session_speaks_for_its_requests_whatever_the_order() {
             }
             events.push(e);
         }
+        let on_r0 = events
+            .iter()
+            .filter(|e| e.request_id.as_deref() == Some("r0"))
+            .count();
+        capped += usize::from(on_r0 as u64 > MAX_EVENTS_PER_REQUEST);
+        let mut ids: Vec<_> = events.iter().filter_map(|e| e.event_id.clone()).collect();
+        let all = ids.len();
+        ids.sort();
+        ids.dedup();
+        repeated += usize::from(ids.len() < all);
         let mut rest = &events[..];
         while !rest.is_empty() {
             let n = (1 + next(4) as usize).min(rest.len());
@@ -1126,6 +1149,10 @@ async fn a_session_speaks_for_its_requests_whatever_the_order() {
             "trial {trial}: {events:#?}"
         );
     }
+    assert!(
+        capped >= 5 && repeated >= 10,
+        "capped {capped}, repeated {repeated}"
+    );
 }
 
 /// A session's own events are bounded apart from its requests' (which carry its pseudonym
