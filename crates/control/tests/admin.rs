@@ -61,6 +61,20 @@ impl Api {
         planes::call(&self.router, method, path, token, body).await
     }
 
+    /// The audit entries of a use case's updates, in the audit's order (of its first 200).
+    async fn use_case_updates(&self, id: &str) -> Vec<Value> {
+        let (_, events) = self
+            .call(Method::GET, "/admin/v1/audit?limit=200", &self.admin, None)
+            .await;
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id)
+            .cloned()
+            .collect()
+    }
+
     /// The names of the pods (the first page, 50 at most).
     async fn pod_names(&self) -> Vec<String> {
         let (_, pods) = self
@@ -4304,16 +4318,7 @@ async fn a_partial_update_keeps_what_it_leaves_out_and_the_audit_keeps_both_side
     assert_eq!(stored.limits.requests_per_minute, Some(600));
     assert_eq!(stored.limits.tokens_per_minute, None);
     // The audit: the fields given, and each changed one before and after.
-    let (_, events) = api
-        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
-        .await;
-    let last = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .rfind(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let last = api.use_case_updates(&id).await.pop().unwrap();
     let d = &last["details"];
     assert_eq!(
         d["fields"],
@@ -4436,17 +4441,7 @@ async fn a_patch_that_changes_nothing_writes_nothing() {
         json!({"slo": {"latency_p95_ms": 2000}}),
     )
     .await;
-    let updates = async || {
-        let (_, events) = api
-            .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
-            .await;
-        events
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
-            .count()
-    };
+    let updates = async || api.use_case_updates(&id).await.len();
     let (_, before) = api.call(Method::GET, &url, &api.admin, None).await;
     let uc = api
         .ok(
@@ -4526,16 +4521,7 @@ async fn concurrent_partial_updates_all_land() {
     assert_eq!(uc["slo"]["latency_p95_ms"], 1500, "{uc}");
     assert_eq!(uc["pilot_caps"]["max_requests_per_day"], 5000, "{uc}");
     assert_eq!(uc["description"], "many hands", "{uc}");
-    let (_, events) = api
-        .call(Method::GET, "/admin/v1/audit?limit=200", &api.admin, None)
-        .await;
-    let updates = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "use_case.update" && e["object_id"] == id.as_str())
-        .count();
-    assert_eq!(updates, bodies.len());
+    assert_eq!(api.use_case_updates(&id).await.len(), bodies.len());
 }
 
 /// The store writes a read-merge-write only if no one changed the use case since it read

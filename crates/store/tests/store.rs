@@ -1066,25 +1066,13 @@ async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
         "13 began on day 1; 11 before"
     );
     // Session 11 (its pseudonym's first 64 bits) again: counted already; 14: new.
-    let record = |session: &str| RequestRecord {
-        id: new_id("rec"),
-        request_id: new_id("req"),
-        at: t0 + 30 * H,
-        key_id: "k".into(),
-        use_case_id: "uc_a".into(),
-        pod_id: "pod_a".into(),
-        endpoint: "chat".into(),
-        route: "m".into(),
-        status: 200,
-        outcome: "ok".into(),
-        price_source: "catalog".into(),
-        usage_source: "provider".into(),
+    let record = |i: u64, session: &str| RequestRecord {
         session_hash: Some(session.into()),
-        ..RequestRecord::default()
+        ..ledger_record(i, t0 + 30 * H, "catalog", "ok")
     };
     s.insert_records(&[
-        record("000000000000000b0000"),
-        record("000000000000000e0000"),
+        record(1, "000000000000000b0000"),
+        record(2, "000000000000000e0000"),
     ])
     .await
     .unwrap();
