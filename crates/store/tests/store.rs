@@ -1027,15 +1027,18 @@ async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
         )
     };
     // Day 0: hour 1 without sessions, hours 2 and 5 with; sessions 11 and 12. Day 1: hour 3;
-    // session 11 again and 13.
+    // session 11 again and 13. Day 2: hours 2 and 4, neither marked with a session (a count
+    // that disagrees); session 15.
     let sql = [
         hour(h0 + 1, 0),
         hour(h0 + 2, 1),
         hour(h0 + 5, 2),
         hour(h0 + 27, 2),
+        hour(h0 + 52, 0),
+        hour(h0 + 50, 0),
         format!(
             "INSERT INTO sessions_daily VALUES ('uc_a', {d0}, 11), ('uc_a', {d0}, 12),
-                 ('uc_a', {d0} + 1, 11), ('uc_a', {d0} + 1, 13);
+                 ('uc_a', {d0} + 1, 11), ('uc_a', {d0} + 1, 13), ('uc_a', {d0} + 2, 15);
              INSERT INTO rollups_daily VALUES ('u:uc_a', {d0}, 0, 2), ('u:uc_a', {d0} + 1, 0, 2);"
         ),
     ]
@@ -1065,6 +1068,11 @@ async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
         1,
         "13 began on day 1; 11 before"
     );
+    assert_eq!(
+        sessions(t0 + 50 * H, t0 + 51 * H).await,
+        1,
+        "15 in day 2's first hour with requests"
+    );
     // Session 11 (its pseudonym's first 64 bits) again: counted already; 14: new.
     let record = |i: u64, session: &str| RequestRecord {
         session_hash: Some(session.into()),
@@ -1078,6 +1086,69 @@ async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
     .unwrap();
     assert_eq!(sessions(t0 + 30 * H, t0 + 31 * H).await, 1);
     assert_eq!(sessions(t0, t0 + 2 * 24 * H).await, 4);
+}
+
+/// The upgrade to version 22 at scale: 100 use cases over 60 days of hourly rows (144,000) and
+/// their stored sessions. Each use case's sessions count once, in the first hour of their first
+/// day marked with a session. (Its first form ran a scan of every first hour per hourly row: on
+/// a year of rows it held the store's start for minutes.)
+#[tokio::test]
+async fn the_sessions_upgrade_is_right_over_many_hourly_rows() {
+    const H: i64 = 3_600_000;
+    const USE_CASES: i64 = 100;
+    const DAYS: i64 = 60;
+    let t0 = 1_793_577_600_000; // 2026-11-02T00:00:00Z
+    let (h0, d0) = (t0 / H, t0 / (24 * H));
+    let path = temp_db("sessions-hourly-scale");
+    let pool = db_at_version(&path, 21).await;
+    let hist: String = (0..29).map(|k| format!(", l{k}, t{k}")).collect();
+    let zeros: String = ", 0".repeat(58);
+    // Hours 0-2 of every day have requests without sessions, hours 3-23 with. Each use case
+    // has session 1,000,000 every day and two of its own each day (2 * day and 2 * day + 1).
+    let rows = USE_CASES * DAYS * 24;
+    let sql = format!(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {rows})
+         INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, requests, answered, errors,
+             fallbacks, streams, streams_cancelled, guard_blocked, guard_flagged, with_session,
+             routing_priced, first_choice_nano_usd, first_choice_paid_nano_usd{hist})
+         SELECT {h0} + i / {USE_CASES}, 'pod_a', 'uc_' || (i % {USE_CASES}), 2, 2, 0, 0, 0, 0, 0,
+                0, CASE WHEN (i / {USE_CASES}) % 24 >= 3 THEN 2 ELSE 0 END, 0, 0, 0{zeros}
+           FROM n;
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {days})
+         INSERT INTO sessions_daily
+         SELECT 'uc_' || (i % {USE_CASES}), {d0} + i / {USE_CASES},
+                s.k + CASE WHEN s.k < 2 THEN (i / {USE_CASES}) * 2 ELSE 0 END
+           FROM n, (SELECT 1000000 AS k UNION ALL SELECT 0 UNION ALL SELECT 1) s;",
+        days = USE_CASES * DAYS,
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    let sessions = async |scope: &KpiScope, from: i64, to: i64| {
+        s.kpi_data(scope, from, to).await.unwrap().sessions
+    };
+    let all = KpiScope::Portfolio;
+    let end = t0 + DAYS * 24 * H;
+    assert_eq!(
+        sessions(&all, t0, end).await,
+        (USE_CASES * (1 + 2 * DAYS)) as u64
+    );
+    assert_eq!(
+        sessions(&all, t0 + 3 * H, t0 + 4 * H).await,
+        (USE_CASES * 3) as u64,
+        "day 0: the everyday session and the day's two, in hour 3"
+    );
+    for day in [1, 29, DAYS - 1] {
+        let at = t0 + (day * 24 + 3) * H;
+        assert_eq!(sessions(&all, at, at + H).await, (USE_CASES * 2) as u64);
+        assert_eq!(sessions(&all, at - 3 * H, at).await, 0, "day {day}");
+        assert_eq!(sessions(&all, at + H, at + 21 * H).await, 0, "day {day}");
+    }
+    let one = KpiScope::UseCase("uc_7".into());
+    assert_eq!(sessions(&one, t0, end).await, (1 + 2 * DAYS) as u64);
 }
 
 /// A record with every counted column set, so a rollup that drops or overwrites any of them shows.

@@ -19,21 +19,37 @@ INSERT INTO sessions_seen (use_case_id, session)
     SELECT DISTINCT use_case_id, session FROM sessions_daily;
 
 -- Stored sessions were kept per day: each is counted on its first day, in that day's first
--- hour with requests of a session (the hour within the day is not known any more).
+-- hour with requests of a session (the hour within the day is not known any more), or, if no
+-- hour of that day is marked with a session, in its first hour with requests. Every step is one
+-- pass over a table or a lookup by key: an upgrade of a year of hourly rows takes moments, not
+-- a scan per row.
 CREATE TEMP TABLE first_days AS
     SELECT use_case_id, MIN(day) AS day FROM sessions_daily GROUP BY use_case_id, session;
-CREATE TEMP TABLE first_hours AS
-    SELECT f.use_case_id, f.day, COUNT(*) AS sessions,
-           (SELECT MIN(h.hour) FROM rollups_kpi_hourly h
-             WHERE h.use_case_id = f.use_case_id AND h.hour >= f.day * 24 AND h.hour < f.day * 24 + 24
-               AND h.with_session > 0) AS hour
-    FROM first_days f GROUP BY f.use_case_id, f.day;
-UPDATE rollups_kpi_hourly SET sessions = (
-    SELECT fh.sessions FROM first_hours fh
-     WHERE fh.use_case_id = rollups_kpi_hourly.use_case_id AND fh.hour = rollups_kpi_hourly.hour)
-WHERE EXISTS (SELECT 1 FROM first_hours fh
-     WHERE fh.use_case_id = rollups_kpi_hourly.use_case_id AND fh.hour = rollups_kpi_hourly.hour);
+CREATE TEMP TABLE day_hours (
+    use_case_id TEXT NOT NULL,
+    day         INTEGER NOT NULL,
+    hour        INTEGER NOT NULL,
+    PRIMARY KEY (use_case_id, day)
+) WITHOUT ROWID;
+INSERT INTO day_hours (use_case_id, day, hour)
+    SELECT use_case_id, hour / 24,
+           COALESCE(MIN(CASE WHEN with_session > 0 THEN hour END), MIN(hour))
+      FROM rollups_kpi_hourly GROUP BY use_case_id, hour / 24;
+CREATE TEMP TABLE first_hours (
+    use_case_id TEXT NOT NULL,
+    hour        INTEGER NOT NULL,
+    sessions    INTEGER NOT NULL,
+    PRIMARY KEY (use_case_id, hour)
+) WITHOUT ROWID;
+INSERT INTO first_hours (use_case_id, hour, sessions)
+    SELECT f.use_case_id, d.hour, COUNT(*)
+      FROM first_days f JOIN day_hours d ON d.use_case_id = f.use_case_id AND d.day = f.day
+     GROUP BY f.use_case_id, d.hour;
+UPDATE rollups_kpi_hourly SET sessions = fh.sessions
+  FROM first_hours fh
+ WHERE fh.use_case_id = rollups_kpi_hourly.use_case_id AND fh.hour = rollups_kpi_hourly.hour;
 DROP TABLE first_hours;
+DROP TABLE day_hours;
 DROP TABLE first_days;
 
 DROP TABLE sessions_daily;
