@@ -118,6 +118,15 @@ impl LedgerStats {
     }
 }
 
+/// Told when the writer has ended.
+type DoneTx = tokio::sync::oneshot::Sender<()>;
+
+/// How the server's writer gets a thread of its own and a runtime on it (tests make either fail).
+struct OwnThread {
+    spawn: fn(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+    runtime: fn() -> std::io::Result<tokio::runtime::Runtime>,
+}
+
 /// The ledger writer.
 #[derive(Debug)]
 pub struct Ledger {
@@ -134,16 +143,32 @@ impl Ledger {
     /// Starts the writer as a task on the current runtime (tests and tools: on a current-thread
     /// runtime it runs only when the caller waits, so what it has seen is known).
     pub fn start(store: Store, cfg: LedgerConfig) -> Ledger {
-        Self::launch(store, cfg, false)
+        Self::launch(store, cfg, None)
     }
 
     /// Starts the writer on a thread of its own (the server; see the crate's documentation);
-    /// where no thread can be started, as a task on the current runtime.
+    /// where no thread or no runtime for it can be had, as a task on the current runtime.
     pub fn start_on_thread(store: Store, cfg: LedgerConfig) -> Ledger {
-        Self::launch(store, cfg, true)
+        Self::launch(
+            store,
+            cfg,
+            Some(OwnThread {
+                spawn: |body| {
+                    std::thread::Builder::new()
+                        .name("tollgate-ledger".into())
+                        .spawn(body)
+                        .map(drop)
+                },
+                runtime: || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                },
+            }),
+        )
     }
 
-    fn launch(store: Store, cfg: LedgerConfig, own_thread: bool) -> Ledger {
+    fn launch(store: Store, cfg: LedgerConfig, own_thread: Option<OwnThread>) -> Ledger {
         let (tx, rx) = mpsc::channel(cfg.capacity.max(1));
         let (stop, stop_rx) = watch::channel(false);
         let stats = Arc::new(LedgerStats::default());
@@ -158,38 +183,52 @@ impl Ledger {
             spill,
         );
         let (done_tx, done) = tokio::sync::oneshot::channel();
-        let runtime = own_thread.then(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        });
-        // The writer moves into the thread only once it is sure to start: a failed spawn
-        // drops its closure, so the future waits in a slot the fallback below takes it from.
-        let slot = Arc::new(std::sync::Mutex::new(Some((writer, done_tx))));
-        let started = runtime.and_then(Result::ok).and_then(|rt| {
-            let slot = slot.clone();
-            std::thread::Builder::new()
-                .name("tollgate-ledger".into())
-                .spawn(move || {
-                    let taken = slot.lock().ok().and_then(|mut s| s.take());
-                    if let Some((writer, done_tx)) = taken {
-                        rt.block_on(writer);
-                        let _ = done_tx.send(());
+        let here = tokio::runtime::Handle::current();
+        let on_runtime = |handle: &tokio::runtime::Handle, writer: _, done_tx: DoneTx| {
+            handle.spawn(async move {
+                writer.await;
+                let _ = done_tx.send(());
+            });
+        };
+        match own_thread {
+            None => on_runtime(&here, writer, done_tx),
+            Some(own) => {
+                // The writer waits in a slot until its thread has a runtime to run it: a spawn
+                // that fails drops only the thread's body, and the writer goes to this runtime
+                // instead. The thread's runtime is built, run and dropped on that thread (a
+                // runtime dropped in async context panics).
+                let slot = Arc::new(std::sync::Mutex::new(Some((writer, done_tx))));
+                let take = |slot: &std::sync::Mutex<Option<_>>| slot.lock().ok()?.take();
+                let body = {
+                    let (slot, here) = (slot.clone(), here.clone());
+                    move || {
+                        let Some((writer, done_tx)) = take(&slot) else {
+                            return;
+                        };
+                        match (own.runtime)() {
+                            Ok(rt) => {
+                                rt.block_on(writer);
+                                let _ = done_tx.send(());
+                            }
+                            Err(e) => {
+                                tracing::warn!(
+                                    error = %e,
+                                    "no runtime for the ledger writer's thread: it runs on the request path's workers"
+                                );
+                                on_runtime(&here, writer, done_tx);
+                            }
+                        }
                     }
-                })
-                .ok()
-        });
-        if started.is_none() {
-            if own_thread {
-                tracing::warn!(
-                    "no thread for the ledger writer: it runs on the request path's workers"
-                );
-            }
-            if let Some((writer, done_tx)) = slot.lock().ok().and_then(|mut s| s.take()) {
-                tokio::spawn(async move {
-                    writer.await;
-                    let _ = done_tx.send(());
-                });
+                };
+                if let Err(e) = (own.spawn)(Box::new(body)) {
+                    tracing::warn!(
+                        error = %e,
+                        "no thread for the ledger writer: it runs on the request path's workers"
+                    );
+                    if let Some((writer, done_tx)) = take(&slot) {
+                        on_runtime(&here, writer, done_tx);
+                    }
+                }
             }
         }
         Ledger {
@@ -522,6 +561,56 @@ impl Writer {
 mod tests {
     use super::*;
     use tollgate_store::LedgerQueries;
+
+    /// Where the server's writer gets no thread, or its thread no runtime, the writer runs as a
+    /// task on the caller's runtime: it writes, and shutdown ends it (review 12-04: a failed spawn
+    /// dropped a runtime in async context, a panic at start).
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_a_thread_or_a_runtime_for_it_the_writer_runs_here() {
+        let cases = [
+            (
+                "no thread",
+                OwnThread {
+                    spawn: |_| Err(std::io::Error::other("refused by the test")),
+                    runtime: || panic!("no thread: no runtime is built"),
+                },
+            ),
+            (
+                "no runtime",
+                OwnThread {
+                    spawn: |body| std::thread::Builder::new().spawn(body).map(drop),
+                    runtime: || Err(std::io::Error::other("refused by the test")),
+                },
+            ),
+        ];
+        for (what, own) in cases {
+            let dir = std::env::temp_dir()
+                .join(format!("tollgate-fallback-{}", tollgate_store::new_id("t")));
+            let store = Store::open(&dir.join("ledger.db")).await.unwrap();
+            let ledger = Ledger::launch(
+                store.clone(),
+                LedgerConfig {
+                    batch: 1,
+                    ..Default::default()
+                },
+                Some(own),
+            );
+            ledger.record(RequestRecord {
+                id: tollgate_store::new_id("rec"),
+                request_id: "req_0".into(),
+                at: tollgate_store::now_ms(),
+                ..Default::default()
+            });
+            let stuck = Duration::from_secs(60);
+            tokio::time::timeout(stuck, ledger.written_at_least(1))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: nothing written after {stuck:?}"));
+            tokio::time::timeout(stuck, ledger.shutdown())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: no shutdown after {stuck:?}"));
+            assert_eq!(store.count_records(0, i64::MAX).await.unwrap(), 1, "{what}");
+        }
+    }
 
     /// Spilled records written back while their file cannot be deleted are counted then (they
     /// are in the database), and the file is deleted later without writing them again: once

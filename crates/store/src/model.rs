@@ -808,7 +808,8 @@ impl Outcome {
 /// use case's requests or sessions. Never a prompt or an answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeEvent {
-    /// `fbk_…` (time-ordered).
+    /// `fbk_…`: with an `event_id`, 32 hex digits of a hash of the use case and the NFC event
+    /// id (every post of it has the same id); without, time-ordered.
     pub id: String,
     /// The client's idempotency id: stored once per use case.
     pub event_id: Option<String>,

@@ -110,7 +110,9 @@ pub struct Facts {
     /// The retention cohort, if the window is long enough to have one (five weeks).
     pub retention: Option<Retention>,
     /// Sessions (`x-tollgate-session`) that began in the window: each counted once, in the hour
-    /// of its first request.
+    /// of its first request the ledger wrote (records are written in the order they end; one
+    /// written late — replayed from a spill file after an outage — does not move its session
+    /// to an earlier hour).
     pub sessions: u64,
     /// Requests that named a session.
     pub session_requests: u64,
@@ -412,7 +414,7 @@ fn intensity(f: &Facts) -> Kpi {
         "usage_intensity",
         "usage intensity",
         "adoption",
-        "requests per active user; turns (requests with a session) per session begun in the window",
+        "requests per active user; turns: requests naming a session ÷ sessions begun in the window (in a window shorter than its sessions, the turns of sessions begun before it count too)",
     )
     .input("requests", f.requests)
     .input("active_users", f.active_users)
@@ -420,7 +422,10 @@ fn intensity(f: &Facts) -> Kpi {
     .input("session_requests", f.session_requests)
     .basis(f.requests);
     if f.active_users == 0 && f.sessions == 0 {
-        return k.na("no request named an end user or a session");
+        return k.na(format!(
+            "no request named an end user (x-tollgate-user), and {}",
+            no_sessions(f)
+        ));
     }
     if f.active_users > 0 {
         k = k.value(
@@ -437,6 +442,16 @@ fn intensity(f: &Facts) -> Kpi {
         );
     }
     k
+}
+
+/// Why a window has no sessions: none named, or only sessions begun before it.
+fn no_sessions(f: &Facts) -> String {
+    match f.session_requests {
+        0 => "no request named a session (x-tollgate-session)".into(),
+        n => format!(
+            "no session began in the window (its {n} requests naming a session belong to sessions begun before it)"
+        ),
+    }
 }
 
 fn abandonment(f: &Facts) -> Kpi {
@@ -857,10 +872,7 @@ fn task_success(f: &Facts, outcome_events: u64) -> Kpi {
             .input("tasks", tasks)
             .value("task_success", ratio(o.success, tasks), "ratio");
     } else {
-        k = k.input(
-            "task_success",
-            "n/a: no request named a session (x-tollgate-session)",
-        );
+        k = k.input("task_success", format!("n/a: {}", no_sessions(f)));
     }
     k.value(
         "containment",

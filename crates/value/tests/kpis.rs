@@ -242,10 +242,21 @@ fn k04_usage_intensity() {
         &Facts {
             active_users: 0,
             sessions: 0,
+            session_requests: 0,
+            ..f.clone()
+        },
+        4,
+        "no request named an end user (x-tollgate-user), and no request named a session",
+    );
+    // Requests of sessions that began before the window: none began in it.
+    na(
+        &Facts {
+            active_users: 0,
+            sessions: 0,
             ..f
         },
         4,
-        "end user or a session",
+        "no session began in the window (its 600 requests naming a session",
     );
 }
 
@@ -546,6 +557,27 @@ fn k21_task_success_and_containment() {
         0.3,
     );
     na(&Facts::default(), 21, "no outcomes");
+    // Outcomes but no session begun in the window: no task success; containment still.
+    for (session_requests, why) in [
+        (0, "n/a: no request named a session"),
+        (600, "n/a: no session began in the window (its 600 requests"),
+    ] {
+        let k = kpi(
+            &Facts {
+                sessions: 0,
+                session_requests,
+                ..f.clone()
+            },
+            21,
+        );
+        assert_eq!(k.get("task_success"), None, "{k:?}");
+        assert!(k.get("containment").is_some(), "{k:?}");
+        let input = k.inputs.iter().find(|(name, _)| *name == "task_success");
+        assert!(
+            input.is_some_and(|(_, v)| v.starts_with(why)),
+            "{input:?} does not say {why:?}"
+        );
+    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ CREATE INDEX request_records_by_session ON request_records(use_case_id, session_
 -- One row per accepted event (POST /v1/feedback). `event_id` is the client's idempotency id:
 -- a second event with the same id in the same use case is not stored again.
 CREATE TABLE outcome_events (
-    id             TEXT PRIMARY KEY,   -- fbk_… (time-ordered)
+    id             TEXT PRIMARY KEY,   -- fbk_… (from the event id if any, else time-ordered)
     event_id       TEXT,
     at             INTEGER NOT NULL,   -- Unix ms
     use_case_id    TEXT NOT NULL,
