@@ -712,6 +712,7 @@ async fn db_at_version(path: &std::path::Path, upto: i64) -> sqlx::SqlitePool {
         include_str!("../migrations/sqlite/0019_routing_savings.sql"),
         include_str!("../migrations/sqlite/0020_outcome_subjects.sql"),
         include_str!("../migrations/sqlite/0021_sessions_stand_for_requests.sql"),
+        include_str!("../migrations/sqlite/0022_sessions_per_hour.sql"),
     ];
     assert!(upto as usize <= all.len(), "no migration {upto} here");
     for (v, sql) in (1..=upto).zip(all) {
@@ -1149,6 +1150,73 @@ async fn the_sessions_upgrade_is_right_over_many_hourly_rows() {
     }
     let one = KpiScope::UseCase("uc_7".into());
     assert_eq!(sessions(&one, t0, end).await, (1 + 2 * DAYS) as u64);
+}
+
+/// Version 23 rewrites stored event ids in NFC, as the gateway keeps new ones: a repeat of an id
+/// stored decomposed (`e` and a combining accent) is met, and not counted again. An id whose
+/// composed form its use case already holds is left; ASCII ids and other use cases' are
+/// untouched.
+#[tokio::test]
+async fn the_upgrade_composes_stored_event_ids() {
+    let path = temp_db("event-ids-nfc");
+    let pool = db_at_version(&path, 22).await;
+    let stored = [
+        ("fbk_1", "cafe\u{301}", "uc_a"),
+        ("fbk_2", "plain-id", "uc_a"),
+        ("fbk_3", "o\u{308}l", "uc_b"),
+        ("fbk_4", "\u{f6}l", "uc_b"),
+        ("fbk_5", "cafe\u{301}", "uc_b"),
+        ("fbk_6", "\u{212b}ngstro\u{308}m", "uc_a"),
+    ];
+    for (id, event_id, use_case) in stored {
+        sqlx::query(
+            "INSERT INTO outcome_events (id, event_id, at, use_case_id, pod_id, key_id, outcome, labels)
+             VALUES (?, ?, 1793577600000, ?, 'pod_a', 'k', 'success', '{}')",
+        )
+        .bind(id)
+        .bind(event_id)
+        .bind(use_case)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let s = Store::open(&path).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let ids: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, event_id FROM outcome_events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let want = [
+        ("fbk_1", "caf\u{e9}"),
+        ("fbk_2", "plain-id"),
+        // Its composed form is fbk_4's: left.
+        ("fbk_3", "o\u{308}l"),
+        ("fbk_4", "\u{f6}l"),
+        ("fbk_5", "caf\u{e9}"),
+        // The Ångström sign composes to the letter Å.
+        ("fbk_6", "\u{c5}ngstr\u{f6}m"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(ids, want);
+    // A repeat of fbk_1, as the gateway now sends it (composed, its own id): not stored again.
+    let repeat = OutcomeEvent {
+        id: new_id("fbk"),
+        event_id: Some("caf\u{e9}".into()),
+        at: 1_793_577_600_000,
+        use_case_id: "uc_a".into(),
+        pod_id: "pod_a".into(),
+        key_id: "k".into(),
+        outcome: Some(Outcome::Success),
+        ..OutcomeEvent::default()
+    };
+    assert_eq!(s.insert_outcomes(&[repeat]).await.unwrap(), 0);
 }
 
 /// A record with every counted column set, so a rollup that drops or overwrites any of them shows.

@@ -79,7 +79,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/sqlite/0022_sessions_per_hour.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/sqlite/0023_event_ids_nfc.sql"),
+    ),
 ];
+
+/// The version whose data step runs in Rust: stored event ids rewritten in NFC
+/// ([`nfc_event_ids`]).
+const NFC_EVENT_IDS: i64 = 23;
 
 /// A SQLite store.
 #[derive(Debug, Clone)]
@@ -295,11 +303,40 @@ async fn apply_migrations(conn: &mut SqliteConnection) -> R<()> {
         .try_get(0)?;
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+        if *version == NFC_EVENT_IDS {
+            nfc_event_ids(conn).await?;
+        }
         sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
             .bind(version)
             .bind(now_ms())
             .execute(&mut *conn)
             .await?;
+    }
+    Ok(())
+}
+
+/// Store version 23: every stored feedback event id that is not in Unicode's composed form
+/// (NFC) is rewritten in it, as the gateway keeps new ones, so a repeat of it is met; one whose
+/// composed form another event of its use case already holds is left (both were counted).
+/// Only ids with a byte outside printable ASCII are read: ASCII is its own NFC.
+async fn nfc_event_ids(conn: &mut SqliteConnection) -> R<()> {
+    use unicode_normalization::UnicodeNormalization;
+    let rows = sqlx::query(
+        "SELECT id, event_id FROM outcome_events
+          WHERE event_id IS NOT NULL AND event_id GLOB '*[^ -~]*'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let (id, event_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        let composed: String = event_id.nfc().collect();
+        if composed != event_id {
+            sqlx::query("UPDATE OR IGNORE outcome_events SET event_id = ? WHERE id = ?")
+                .bind(composed)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }
