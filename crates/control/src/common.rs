@@ -267,13 +267,22 @@ pub(crate) fn only_the_year_is_out_of_range(text: &str) -> bool {
 }
 
 /// An RFC 3339 time given as `field`, in Unix ms. A time written right but before 1970 (the
-/// ledger's times are after the Unix epoch) is told so, not called malformed.
+/// ledger's times are after the Unix epoch) or after 9999 is told so, not called malformed.
 pub(crate) fn time_param(field: &str, v: &str) -> Result<i64> {
+    time_until(field, v, "9999-12-31T23:59:59.999Z")
+}
+
+/// [`time_param`], whose latest time is written `last` in its error.
+fn time_until(field: &str, v: &str, last: &str) -> Result<i64> {
     parse_rfc3339(v).ok_or_else(|| {
-        let message = if only_the_year_is_out_of_range(v) {
-            format!("`{field}` must be from 1970-01-01T00:00:00Z on")
-        } else {
+        let message = if !only_the_year_is_out_of_range(v) {
             format!("`{field}` must be an RFC 3339 time like 2026-11-01T00:00:00Z")
+        } else if v.get(..4).is_some_and(|year| year >= "5000") {
+            // Its year, or the instant its offset moves it to, is past 9999 (a year before
+            // 1970 is before; the offset moves an instant by less than a day).
+            format!("`{field}` must be at most {last}")
+        } else {
+            format!("`{field}` must be from 1970-01-01T00:00:00Z on")
         };
         ApiError::invalid(message, Some(field.into()))
     })
@@ -285,7 +294,7 @@ pub(crate) const LAST_REPORT_HOUR_MS: i64 = 253_402_297_200_000;
 
 /// A report's `from` or `to` ([`time_param`]), at most [`LAST_REPORT_HOUR_MS`].
 pub(crate) fn report_time(field: &str, v: &str) -> Result<i64> {
-    let t = time_param(field, v)?;
+    let t = time_until(field, v, "9999-12-31T23:00:00Z")?;
     if t > LAST_REPORT_HOUR_MS {
         return Err(ApiError::invalid(
             format!("`{field}` must be at most 9999-12-31T23:00:00Z"),

@@ -2436,6 +2436,13 @@ async fn every_operation_refuses_query_parameters_it_does_not_take() {
             "to",
             "`to` must be at most 9999-12-31T23:00:00Z",
         ),
+        // An offset that moves the instant into the year 10000 is past the end, not before
+        // 1970 (an outside attack, 12-04).
+        (
+            "/admin/v1/kpis?from=2026-12-04T12:00:00Z&to=9999-12-31T23:00:00-01:00",
+            "to",
+            "`to` must be at most 9999-12-31T23:00:00Z",
+        ),
         (
             "/admin/v1/reports/focus?month=9999-12",
             "month",

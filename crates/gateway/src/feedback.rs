@@ -203,15 +203,29 @@ fn id_text(v: &str, param: &str, max: usize) -> Result<(), ApiError> {
 
 /// A decimal given as a JSON number or a string, as the text the client wrote (a number is
 /// read from its own digits, never through a float).
-fn decimal_text(v: &serde_json::value::RawValue, param: &str) -> Result<String, ApiError> {
+fn decimal_text(
+    v: &serde_json::value::RawValue,
+    param: &str,
+    what: &str,
+) -> Result<String, ApiError> {
     let raw = v.get().trim();
     if raw.starts_with('"') {
-        return serde_json::from_str::<String>(raw).map_err(|_| {
-            invalid(
-                format!("`{param}` must be a number or a decimal string such as \"12.50\""),
+        // A string is digits, a point and digits at most (a minus is let through to be told
+        // it is one): no spaces, `+`, exponents, `inf`, `.5` or `5.`.
+        let text = serde_json::from_str::<String>(raw).unwrap_or_default();
+        let unsigned = text.strip_prefix('-').unwrap_or(&text);
+        let (whole, frac) = unsigned.split_once('.').unwrap_or((unsigned, "1"));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(whole) && digits(frac)) {
+            return Err(invalid(
+                format!(
+                    "`{param}` must be {what}: a number or a decimal string such as \"12.50\", got {:?}",
+                    tollgate_types::text::clip(&text, tollgate_types::text::ECHO_CHARS)
+                ),
                 param,
-            )
-        });
+            ));
+        }
+        return Ok(text);
     }
     if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         return Ok(raw.to_string());
@@ -296,7 +310,8 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
     let value = match &b.value_usd {
         None => None,
         Some(v) => {
-            let nanos = tollgate_meter::money::parse_decimal(&decimal_text(v, "value_usd")?, 9)
+            let text = decimal_text(v, "value_usd", "an amount in USD")?;
+            let nanos = tollgate_meter::money::parse_decimal(&text, 9)
                 .map_err(|e| {
                     invalid(
                         format!("`value_usd` must be a non-negative amount in USD with at most 9 decimals: {e}"),
@@ -315,7 +330,7 @@ fn event_of(b: FeedbackBody, now: i64) -> Result<(OutcomeEvent, Option<String>),
     let minutes = match &b.minutes_saved {
         None => None,
         Some(v) => {
-            let text = decimal_text(v, "minutes_saved")?;
+            let text = decimal_text(v, "minutes_saved", "a number of minutes")?;
             let m: f64 = text.trim().parse().map_err(|_| {
                 invalid(
                     format!(
@@ -426,6 +441,14 @@ pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Body
         Ok(e) => {
             gw.metrics
                 .feedback(e.outcome.map_or("none", Outcome::as_str));
+            gw.metrics.request(
+                "feedback",
+                "",
+                StatusCode::ACCEPTED.as_u16(),
+                false,
+                ctx.received.elapsed(),
+                None,
+            );
             (
                 StatusCode::ACCEPTED,
                 axum::Json(serde_json::json!({

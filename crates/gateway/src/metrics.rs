@@ -216,6 +216,8 @@ pub struct Metrics {
     budget_burn: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     feedback_pending: Gauge<u64, AtomicU64>,
     feedback_refused: Gauge<u64, AtomicU64>,
+    feedback_stored: Gauge<u64, AtomicU64>,
+    feedback_duplicates: Gauge<u64, AtomicU64>,
     labeler: UseCaseLabeler,
 }
 
@@ -457,7 +459,7 @@ impl Metrics {
         let feedback = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "tollgate_feedback_events",
-            "Outcome and feedback events accepted at POST /v1/feedback, by outcome",
+            "Outcome and feedback posts accepted (202) at POST /v1/feedback, by outcome; a repeated event id is accepted and counted again, and stored once (tollgate_feedback_stored, tollgate_feedback_duplicates)",
             feedback.clone(),
         );
         let trace_spans = Family::<OutcomeLabels, Counter>::default();
@@ -515,9 +517,23 @@ impl Metrics {
             "Feedback events refused with 503 because the queue was full, since start",
             feedback_refused.clone(),
         );
+        let feedback_stored = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_feedback_stored",
+            "Feedback events stored (each counted in the KPIs), since start",
+            feedback_stored.clone(),
+        );
+        let feedback_duplicates = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "tollgate_feedback_duplicates",
+            "Feedback events accepted and not stored, since start: their event id was stored before, or their request or session had had the most events allowed",
+            feedback_duplicates.clone(),
+        );
         Metrics {
             budget_burn,
             feedback_pending,
+            feedback_stored,
+            feedback_duplicates,
             feedback_refused,
             use_case_refusals,
             use_case_requests,
@@ -689,6 +705,8 @@ impl Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         self.feedback_pending.set(o.pending());
         self.feedback_refused.set(o.refused.load(Relaxed));
+        self.feedback_stored.set(o.stored.load(Relaxed));
+        self.feedback_duplicates.set(o.duplicates.load(Relaxed));
     }
 
     /// A client connection was accepted.

@@ -227,7 +227,26 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
     assert_eq!(sum(|r| r.minutes_saved_milli), 0);
     assert!(mine.iter().all(|r| r.pod_id == g.use_case.pod_id));
 
+    // A repeat of evt-1: accepted (and counted among the posts), not stored again.
+    let (st, v) = feedback(
+        &g,
+        &g.key,
+        json!({"request_id": rid, "event_id": "evt-1", "outcome": "success"}),
+    )
+    .await;
+    assert_eq!(st, 202, "{v}");
+    g.gw.outcomes.written_at_least(5).await;
     let metrics = g.metrics().await;
+    // Every answer of the endpoint, the 202s too (an outside attack saw only its errors).
+    for line in [
+        "tollgate_requests_total{endpoint=\"feedback\",route=\"\",status=\"202\"} 5",
+        "tollgate_requests_total{endpoint=\"feedback\",route=\"\",status=\"404\"} 7",
+        "tollgate_requests_total{endpoint=\"feedback\",route=\"\",status=\"400\"} 2",
+        "tollgate_feedback_stored 4",
+        "tollgate_feedback_duplicates 1",
+    ] {
+        assert!(metrics.contains(line), "no {line} in metrics");
+    }
     // The requests by use case and pod (one each), never by key.
     for uc in [&g.use_case, &other] {
         let line = format!(
@@ -237,7 +256,7 @@ async fn a_key_names_only_its_own_use_cases_requests_and_sessions() {
         assert!(metrics.contains(&line), "no {line} in metrics");
     }
     for (outcome, n) in [
-        ("success", 1),
+        ("success", 2),
         ("escalated", 1),
         ("abandoned", 1),
         ("none", 1),
@@ -308,6 +327,43 @@ async fn bad_feedback_is_told_what_is_wrong() {
         ),
         (
             ok(json!({"minutes_saved": "soon"})),
+            "minutes_saved",
+            "number of minutes",
+        ),
+        // A decimal string is digits with a point at most: no spaces, signs but a minus,
+        // exponents, or a point at either end (an outside attack, 12-04).
+        (
+            ok(json!({"value_usd": " 12"})),
+            "value_usd",
+            "decimal string such as \"12.50\", got \" 12\"",
+        ),
+        (
+            ok(json!({"value_usd": ".5"})),
+            "value_usd",
+            "decimal string",
+        ),
+        (
+            ok(json!({"value_usd": "5."})),
+            "value_usd",
+            "decimal string",
+        ),
+        (
+            ok(json!({"value_usd": "+5"})),
+            "value_usd",
+            "decimal string",
+        ),
+        (
+            ok(json!({"minutes_saved": "1e6"})),
+            "minutes_saved",
+            "number of minutes",
+        ),
+        (
+            ok(json!({"minutes_saved": "  7 "})),
+            "minutes_saved",
+            "number of minutes",
+        ),
+        (
+            ok(json!({"minutes_saved": "inf"})),
             "minutes_saved",
             "number of minutes",
         ),
