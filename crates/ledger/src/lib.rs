@@ -147,7 +147,8 @@ impl Ledger {
     }
 
     /// Starts the writer on a thread of its own (the server; see the crate's documentation);
-    /// where no thread or no runtime for it can be had, as a task on the current runtime.
+    /// where no thread or no runtime for it can be had, as a task on the current runtime. Called
+    /// within a Tokio runtime (as [`Ledger::start`]).
     pub fn start_on_thread(store: Store, cfg: LedgerConfig) -> Ledger {
         Self::launch(
             store,

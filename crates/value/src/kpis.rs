@@ -440,6 +440,8 @@ fn intensity(f: &Facts) -> Kpi {
             ratio(f.session_requests, f.sessions),
             "requests",
         );
+    } else {
+        k = k.input("turns_per_session", format!("n/a: {}", no_sessions(f)));
     }
     k
 }
@@ -449,7 +451,7 @@ fn no_sessions(f: &Facts) -> String {
     match f.session_requests {
         0 => "no request named a session (x-tollgate-session)".into(),
         n => format!(
-            "no session began in the window (its {n} requests naming a session belong to sessions begun before it)"
+            "no session began in the window (its {n} requests naming a session belong to sessions counted as begun before it)"
         ),
     }
 }

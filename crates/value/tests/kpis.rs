@@ -248,6 +248,24 @@ fn k04_usage_intensity() {
         4,
         "no request named an end user (x-tollgate-user), and no request named a session",
     );
+    // End users but no session begun in the window: turns per session is n/a, and says why.
+    let k = kpi(
+        &Facts {
+            sessions: 0,
+            ..f.clone()
+        },
+        4,
+    );
+    assert!(k.get("requests_per_user").is_some(), "{k:?}");
+    assert_eq!(k.get("turns_per_session"), None, "{k:?}");
+    let input = k
+        .inputs
+        .iter()
+        .find(|(name, _)| *name == "turns_per_session");
+    assert!(
+        input.is_some_and(|(_, v)| v.starts_with("n/a: no session began in the window")),
+        "{input:?}"
+    );
     // Requests of sessions that began before the window: none began in it.
     na(
         &Facts {

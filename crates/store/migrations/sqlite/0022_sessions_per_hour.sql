@@ -31,6 +31,7 @@ CREATE TEMP TABLE day_hours (
     hour        INTEGER NOT NULL,
     PRIMARY KEY (use_case_id, day)
 ) WITHOUT ROWID;
+-- (Hours are from 1970 on, so `hour / 24` is the day the writer's floor division gave.)
 INSERT INTO day_hours (use_case_id, day, hour)
     SELECT use_case_id, hour / 24,
            COALESCE(MIN(CASE WHEN with_session > 0 THEN hour END), MIN(hour))
