@@ -1007,6 +1007,17 @@ async fn the_upgrade_lets_a_session_speak_for_its_requests() {
     );
 }
 
+/// `INSERT INTO rollups_kpi_hourly (…)` with every column a version-21 row must have: the
+/// counters, then the 29 latency and time-to-first-token buckets (58 values in all after them).
+fn kpi_hourly_insert() -> String {
+    let hist: String = (0..29).map(|k| format!(", l{k}, t{k}")).collect();
+    format!(
+        "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, requests, answered, errors,
+             fallbacks, streams, streams_cancelled, guard_blocked, guard_flagged, with_session,
+             routing_priced, first_choice_nano_usd, first_choice_paid_nano_usd{hist})"
+    )
+}
+
 /// Version 22 counts each stored session once, on its first day, in that day's first hour with
 /// a session's request (sessions were kept per day); new requests of a session seen before
 /// count nothing more.
@@ -1017,13 +1028,10 @@ async fn the_upgrade_counts_each_session_once_in_the_hour_it_began() {
     let (h0, d0) = (t0 / H, t0 / (24 * H));
     let path = temp_db("sessions-hourly");
     let pool = db_at_version(&path, 21).await;
-    let hist: String = (0..29).map(|k| format!(", l{k}, t{k}")).collect();
-    let zeros: String = ", 0, 0".repeat(29);
+    let (insert, zeros) = (kpi_hourly_insert(), ", 0".repeat(58));
     let hour = |h: i64, with_session: i64| {
         format!(
-            "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, requests, answered, errors,
-                 fallbacks, streams, streams_cancelled, guard_blocked, guard_flagged, with_session,
-                 routing_priced, first_choice_nano_usd, first_choice_paid_nano_usd{hist})
+            "{insert}
              VALUES ({h}, 'pod_a', 'uc_a', 3, 3, 0, 0, 0, 0, 0, 0, {with_session}, 0, 0, 0{zeros});"
         )
     };
@@ -1102,16 +1110,13 @@ async fn the_sessions_upgrade_is_right_over_many_hourly_rows() {
     let (h0, d0) = (t0 / H, t0 / (24 * H));
     let path = temp_db("sessions-hourly-scale");
     let pool = db_at_version(&path, 21).await;
-    let hist: String = (0..29).map(|k| format!(", l{k}, t{k}")).collect();
-    let zeros: String = ", 0".repeat(58);
+    let (insert, zeros) = (kpi_hourly_insert(), ", 0".repeat(58));
     // Hours 0-2 of every day have requests without sessions, hours 3-23 with. Each use case
     // has session 1,000,000 every day and two of its own each day (2 * day and 2 * day + 1).
     let rows = USE_CASES * DAYS * 24;
     let sql = format!(
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < {rows})
-         INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, requests, answered, errors,
-             fallbacks, streams, streams_cancelled, guard_blocked, guard_flagged, with_session,
-             routing_priced, first_choice_nano_usd, first_choice_paid_nano_usd{hist})
+         {insert}
          SELECT {h0} + i / {USE_CASES}, 'pod_a', 'uc_' || (i % {USE_CASES}), 2, 2, 0, 0, 0, 0, 0,
                 0, CASE WHEN (i / {USE_CASES}) % 24 >= 3 THEN 2 ELSE 0 END, 0, 0, 0{zeros}
            FROM n;
