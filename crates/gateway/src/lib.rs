@@ -22,6 +22,7 @@
 
 pub mod admit;
 pub mod alerts;
+pub mod answer_walk;
 pub mod auth;
 pub mod budgets;
 pub mod checkpoints;

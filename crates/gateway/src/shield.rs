@@ -516,8 +516,27 @@ pub fn guard_answer(
             e.valid_up_to()
         )));
     }
-    let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     let out = og.output();
+    if !suspect && !across {
+        // The usual case: one reading of the answer, no tree; the provider's bytes go out as
+        // they came unless a text changes, and then only that text is written anew.
+        let mut lean = Lean {
+            out: &out,
+            body: &body,
+            counts: BTreeMap::new(),
+            edits: Vec::new(),
+            logprobs: false,
+            tree: false,
+        };
+        crate::answer_walk::walk(&body, &mut lean).map_err(not_json)?;
+        if !lean.needs_tree(&og.credentials) {
+            let Lean { counts, edits, .. } = lean;
+            report.add("output", &counts);
+            report.output = og.ran();
+            return Ok(splice(body, edits));
+        }
+    }
+    let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     let mut counts = BTreeMap::new();
     // Texts changed so far (masked, or tokens put back).
     let changes = std::cell::Cell::new(0u32);
@@ -607,6 +626,84 @@ pub fn guard_answer(
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
+}
+
+/// [`guard_answer`]'s reading without a tree ([`crate::answer_walk`]): each text guarded as
+/// the tree pass would, what changed kept as an edit of the answer's bytes.
+struct Lean<'o> {
+    out: &'o Output<'o>,
+    /// The answer.
+    body: &'o [u8],
+    counts: BTreeMap<(Entity, Action), u32>,
+    /// In the answer's order: the characters of a string (between its quotes) and what they
+    /// become.
+    edits: Vec<(std::ops::Range<usize>, String)>,
+    /// A choice carries log probabilities.
+    logprobs: bool,
+    /// Only the tree pass can write this answer (a changed text that was escaped in the
+    /// answer): the rest of the reading is not guarded here.
+    tree: bool,
+}
+
+impl Lean<'_> {
+    /// Whether the tree pass must do the work: a changed text that was not the answer's bytes
+    /// as they were; log probabilities that must go with a change (they spell the old text) or
+    /// that may spell one of the gateway's credentials.
+    fn needs_tree(&self, creds: &Credentials) -> bool {
+        self.tree || (self.logprobs && (!self.edits.is_empty() || !creds.is_empty()))
+    }
+}
+
+/// `body` with each edit's string written anew (quoted and escaped as JSON); the edits in the
+/// answer's order, each the characters between a string's quotes.
+fn splice(body: Bytes, edits: Vec<(std::ops::Range<usize>, String)>) -> Bytes {
+    if edits.is_empty() {
+        return body;
+    }
+    let grow: usize = edits.iter().map(|(_, s)| s.len() + 2).sum();
+    let mut out = Vec::with_capacity(body.len() + grow);
+    let mut from = 0;
+    for (span, shown) in edits {
+        // Up to its opening quote; the closing one is passed over below.
+        out.extend_from_slice(&body[from..span.start - 1]);
+        // Writing a string into a vector cannot fail.
+        let _ = serde_json::to_writer(&mut out, &shown);
+        from = span.end + 1;
+    }
+    out.extend_from_slice(&body[from..]);
+    Bytes::from(out)
+}
+
+impl crate::answer_walk::Texts for Lean<'_> {
+    fn text(&mut self, s: &str, at: Option<usize>) {
+        if self.tree {
+            return;
+        }
+        let (shown, c) = guard_output(self.out, s);
+        if shown != s {
+            // Between quotes in the answer, as serde_json lends only the bytes of a string
+            // without escapes; anything else is left to the tree.
+            let quoted = |i: usize| {
+                i > 0
+                    && self.body.get(i - 1) == Some(&b'"')
+                    && self.body.get(i + s.len()) == Some(&b'"')
+            };
+            match at.filter(|&i| quoted(i)) {
+                Some(i) => self.edits.push((i..i + s.len(), shown)),
+                None => {
+                    self.tree = true;
+                    return;
+                }
+            }
+        }
+        for (k, n) in c {
+            *self.counts.entry(k).or_insert(0) += n;
+        }
+    }
+
+    fn logprobs(&mut self) {
+        self.logprobs = true;
+    }
 }
 
 /// An upstream answer the gateway cannot read: 502 `invalid_response`, saying why (the parser's
@@ -1794,6 +1891,55 @@ mod tests {
             report.counts[&(Entity::EmailAddress, Action::Mask, "output")],
             6
         );
+    }
+
+    /// Without log probabilities and with no escape in a changed text, an answer is read once
+    /// without a tree: what changes is written in place, every other byte is the provider's
+    /// (spacing, key order, a repeated key — whose every copy is guarded); a changed text that
+    /// was escaped, or log probabilities beside a change, take the tree pass, with each value
+    /// counted once either way.
+    #[test]
+    fn an_answer_is_guarded_in_place_and_counted_once() {
+        let og = guard_for("", SessionTokens::default());
+        let guarded = |body: &str| {
+            let mut report = GuardReport::default();
+            let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
+            let n = report
+                .counts
+                .get(&(Entity::EmailAddress, Action::Mask, "output"))
+                .copied()
+                .unwrap_or(0);
+            (String::from_utf8(out.to_vec()).unwrap(), n)
+        };
+        // Untouched: the same bytes.
+        let plain = r#"{ "id" : "c",  "choices": [ {"message": {"role":"assistant","content":"no one here"}, "logprobs": {"content": [{"token": "no"}]}} ] }"#;
+        assert_eq!(guarded(plain), (plain.to_string(), 0));
+        // Changed in place, the rest as it came; both copies of a repeated key guarded.
+        let (out, n) = guarded(
+            r#"{ "z" : 1, "choices": [ {"message": {"content":"mail a1@example.org", "content" : "or b2@example.org"}} , {"text":"c3@example.org"} ] }"#,
+        );
+        assert_eq!(
+            out,
+            r#"{ "z" : 1, "choices": [ {"message": {"content":"mail <EMAIL_ADDRESS>", "content" : "or <EMAIL_ADDRESS>"}} , {"text":"<EMAIL_ADDRESS>"} ] }"#
+        );
+        assert_eq!(n, 3);
+        // A changed text that was escaped: the tree pass writes the answer.
+        let (out, n) = guarded(
+            r#"{"choices":[{"message":{"content":"line\nd4@example.org","refusal":"e5@example.org"}}]}"#,
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["content"],
+            "line\n<EMAIL_ADDRESS>"
+        );
+        assert_eq!(v["choices"][0]["message"]["refusal"], "<EMAIL_ADDRESS>");
+        assert_eq!(n, 2);
+        // Log probabilities spell a changed text out: they go (in the tree pass).
+        let (out, n) = guarded(
+            r#"{"choices":[{"message":{"content":"f6@example.org"},"logprobs":{"content":[{"token":"f6@"}]}}]}"#,
+        );
+        assert!(!out.contains("f6@"), "{out}");
+        assert_eq!(n, 1);
     }
 
     #[test]
