@@ -136,6 +136,19 @@ pub struct Server {
     pub max_connections: usize,
     /// The bearer token `/metrics` requires, if any (never empty).
     pub metrics_token: Option<Secret>,
+    /// The threads that serve requests.
+    pub request_threads: RequestThreads,
+}
+
+/// How requests are spread over threads (`server.request_threads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestThreads {
+    /// This many threads, each serving the connections given to it from start to end (a
+    /// connection never moves): no thread wakes another to share its work, which on a small
+    /// machine is most of what a request costs beyond its own work.
+    Own(usize),
+    /// One pool of threads that take work from each other (tokio's work-stealing runtime).
+    Shared,
 }
 
 /// A validated provider.
@@ -234,6 +247,15 @@ impl Config {
             self.server.max_connections,
             self.server.header_read_timeout.as_millis(),
             self.server.body_read_timeout.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "requests:  {}",
+            match self.server.request_threads {
+                RequestThreads::Own(1) => "one thread".to_string(),
+                RequestThreads::Own(n) => format!("{n} threads, each serving its own connections"),
+                RequestThreads::Shared => "threads sharing their work".to_string(),
+            }
         );
         let _ = writeln!(
             s,

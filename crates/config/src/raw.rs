@@ -150,6 +150,28 @@ pub struct ServerConfig {
     /// When set, `/metrics` requires `Authorization: Bearer <token>`; unset, it is open.
     #[serde(default)]
     pub metrics_token: Option<Secret>,
+    /// The threads that serve requests: `auto` (the default: one per core, at most 16), a
+    /// number from 1 to 64 — each thread serves the connections given to it from start to end,
+    /// with its own pool of connections to providers — or `shared`: one pool of threads that
+    /// take work from each other.
+    #[serde(default)]
+    pub request_threads: Option<Scalar>,
+}
+
+/// A YAML scalar that may be a word or a number (`auto` or `4`; `${VAR}` gives a word).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// A whole number from 0 up.
+    Number(u64),
+    /// A negative whole number.
+    Negative(i64),
+    /// A number with a fraction.
+    Decimal(f64),
+    /// `true` or `false`.
+    Flag(bool),
+    /// A word.
+    Word(String),
 }
 
 impl Default for ServerConfig {
@@ -164,6 +186,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: default_body_read_timeout_ms(),
             max_connections: default_max_connections(),
             metrics_token: None,
+            request_threads: None,
         }
     }
 }

@@ -118,6 +118,50 @@ fn quota(v: Option<u64>, path: String, c: &mut Collector<'_>) -> Option<u64> {
 /// The largest `server.max_connections` accepted.
 const MAX_CONNECTIONS: u64 = 1_000_000;
 
+/// The most `server.request_threads` accepted.
+const MAX_REQUEST_THREADS: u64 = 64;
+
+/// The threads `auto` gives: one per core the process may use, at most this many.
+const AUTO_REQUEST_THREADS: usize = 16;
+
+/// `server.request_threads`, or what it says is wrong.
+fn request_threads(v: Option<&crate::raw::Scalar>) -> Result<crate::RequestThreads, String> {
+    use crate::raw::Scalar;
+    let n = match v {
+        None => return Ok(auto_request_threads()),
+        Some(Scalar::Number(n)) => *n,
+        Some(Scalar::Negative(n)) => return Err(threads_expected(n)),
+        Some(Scalar::Decimal(n)) => return Err(threads_expected(n)),
+        Some(Scalar::Flag(n)) => return Err(threads_expected(n)),
+        Some(Scalar::Word(w)) => match w.trim() {
+            "auto" => return Ok(auto_request_threads()),
+            "shared" => return Ok(crate::RequestThreads::Shared),
+            w => w
+                .parse::<u64>()
+                .map_err(|_| threads_expected(format_args!("`{w}`")))?,
+        },
+    };
+    if !(1..=MAX_REQUEST_THREADS).contains(&n) {
+        return Err(threads_expected(n));
+    }
+    Ok(crate::RequestThreads::Own(
+        usize::try_from(n).unwrap_or(AUTO_REQUEST_THREADS),
+    ))
+}
+
+/// What `server.request_threads` takes, and what it `got`.
+fn threads_expected(got: impl std::fmt::Display) -> String {
+    format!("must be `auto`, `shared` or a number from 1 to {MAX_REQUEST_THREADS} (got {got})")
+}
+
+fn auto_request_threads() -> crate::RequestThreads {
+    crate::RequestThreads::Own(
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(AUTO_REQUEST_THREADS),
+    )
+}
+
 /// The shortest `server.metrics_token` accepted.
 const MIN_METRICS_TOKEN_CHARS: usize = 16;
 
@@ -166,6 +210,11 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         }
         t => t,
     };
+    let request_threads =
+        request_threads(raw.server.request_threads.as_ref()).unwrap_or_else(|why| {
+            c.push("server.request_threads".into(), why);
+            crate::RequestThreads::Shared
+        });
     let server = Server {
         listen,
         data_dir: PathBuf::from(&raw.server.data_dir),
@@ -191,6 +240,7 @@ pub(crate) fn validate(raw: RawConfig, unset: &Unset) -> Result<Config, ConfigEr
         ),
         max_connections: usize::try_from(raw.server.max_connections).unwrap_or(1),
         metrics_token,
+        request_threads,
     };
 
     let mut providers = Vec::new();
@@ -657,6 +707,57 @@ routes:
         .unwrap();
         assert_eq!(cfg.webhooks.len(), 1);
         assert_eq!(format!("{:?}", cfg.webhooks[0].1), "Some(***)");
+    }
+
+    /// `server.request_threads`: one per core by default (at most 16), a number, `shared`, or
+    /// from a variable; anything else is named with the value it got.
+    #[test]
+    fn request_threads_are_auto_a_number_or_shared() {
+        let cores = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(16);
+        let cfg = load("server: {}\n").unwrap();
+        assert_eq!(
+            cfg.server.request_threads,
+            crate::RequestThreads::Own(cores)
+        );
+        for (v, want) in [
+            ("auto", crate::RequestThreads::Own(cores)),
+            ("3", crate::RequestThreads::Own(3)),
+            ("64", crate::RequestThreads::Own(64)),
+            ("shared", crate::RequestThreads::Shared),
+            ("'2'", crate::RequestThreads::Own(2)),
+        ] {
+            let cfg = load(&format!("server:\n  request_threads: {v}\n")).unwrap();
+            assert_eq!(cfg.server.request_threads, want, "{v}");
+        }
+        let cfg = Config::from_yaml_str("server:\n  request_threads: ${THREADS:-auto}\n", &|n| {
+            (n == "THREADS").then(|| "shared".to_string())
+        })
+        .unwrap();
+        assert_eq!(cfg.server.request_threads, crate::RequestThreads::Shared);
+        assert!(
+            cfg.summary().contains("threads sharing their work"),
+            "{}",
+            cfg.summary()
+        );
+        for (v, got) in [
+            ("0", "0"),
+            ("65", "65"),
+            ("many", "`many`"),
+            ("-1", "-1"),
+            ("1.5", "1.5"),
+            ("true", "true"),
+            ("'-1'", "`-1`"),
+        ] {
+            let p = problems(&format!("server:\n  request_threads: {v}\n")).join("\n");
+            assert!(
+                p.contains(&format!(
+                    "server.request_threads: must be `auto`, `shared` or a number from 1 to 64 (got {got})"
+                )),
+                "{v}: {p}"
+            );
+        }
     }
 
     #[test]

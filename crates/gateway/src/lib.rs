@@ -429,7 +429,19 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let grace = gw.config.server.shutdown_grace;
-    let server = server::run(gw.clone(), router_with(gw.clone(), other), listener, rx);
+    // Until the end: what requests leave running (the rest of a request whose client left, stream
+    // relays) runs there, and is waited for below.
+    let runtimes =
+        server::RequestRuntimes::start(gw.config.server.request_threads).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot start the request threads: {e}"))
+        })?;
+    let server = server::run(
+        gw.clone(),
+        router_with(gw.clone(), other),
+        listener,
+        &runtimes,
+        rx,
+    );
     // Pick up key changes made by other instances; changes made here reload at once.
     let ring = gw.keyring.clone();
     let budgeter = gw.gate.budgeter.clone();
@@ -484,5 +496,6 @@ pub async fn serve(
     }
     // ... and the chain's state at the end is signed.
     gw.checkpoints.checkpoint(true).await;
+    runtimes.stop().await;
     Ok(())
 }

@@ -64,8 +64,40 @@ pub struct Client {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Inner {
-    Lean(Lean),
+    Lean(Shards),
     Proxied(reqwest::Client),
+}
+
+/// The most request runtimes ([`set_shard`]) that get a pool of their own; more share them.
+const SHARDS: usize = 16;
+
+/// hyper's client, one pool per request runtime. A pooled connection is served by a task of the
+/// runtime that opened it: a request from another runtime would hand each exchange to that
+/// runtime's thread and back, two wake-ups per request on a machine where a wake-up costs tens
+/// of µs.
+#[derive(Debug, Clone)]
+struct Shards(std::sync::Arc<[Lean]>);
+
+impl Shards {
+    fn new(build: impl Fn() -> Lean) -> Shards {
+        Shards((0..SHARDS).map(|_| build()).collect())
+    }
+
+    /// The pool of the calling thread's runtime.
+    fn here(&self) -> &Lean {
+        &self.0[SHARD.with(std::cell::Cell::get) % self.0.len()]
+    }
+}
+
+thread_local! {
+    /// The request runtime this thread serves (0: the main runtime).
+    static SHARD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as serving request runtime `i` (see [`Shards`]): its requests use
+/// that runtime's connection pool.
+pub fn set_shard(i: usize) {
+    SHARD.with(|s| s.set(i));
 }
 
 impl Client {
@@ -99,15 +131,17 @@ impl Client {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(tcp);
-        let lean = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(TimedConnect {
-                inner: tls,
-                timeout: connect_timeout,
-            });
+        let lean = Shards::new(|| {
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(1024)
+                .build(TimedConnect {
+                    inner: tls.clone(),
+                    timeout: connect_timeout,
+                })
+        });
         Ok(Client {
             inner: Inner::Lean(lean),
         })
@@ -279,6 +313,7 @@ impl Post<'_> {
         };
         match &self.client.inner {
             Inner::Lean(c) => {
+                let c = c.here();
                 let body = Bytes::from(body);
                 let mut resends = 0;
                 let resp = loop {
@@ -564,6 +599,34 @@ mod tests {
     use super::*;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Each request thread sends through its own pool; threads that never said which they
+    /// serve (the main runtime's) share the first, and more threads than pools share them.
+    #[test]
+    fn each_request_thread_has_a_pool_of_its_own() {
+        let client = Client::direct(Duration::from_secs(1)).unwrap();
+        let Inner::Lean(shards) = &client.inner else {
+            panic!("not the direct client");
+        };
+        let pool = |shard: Option<usize>| {
+            let shards = shards.clone();
+            std::thread::spawn(move || {
+                if let Some(i) = shard {
+                    set_shard(i);
+                }
+                std::ptr::from_ref(shards.here()) as usize
+            })
+            .join()
+            .unwrap()
+        };
+        let base = std::ptr::from_ref(&shards.0[0]) as usize;
+        let size = std::mem::size_of::<Lean>();
+        assert_eq!(pool(None), base);
+        assert_eq!(pool(Some(0)), base);
+        assert_eq!(pool(Some(1)), base + size);
+        assert_eq!(pool(Some(3)), base + 3 * size);
+        assert_eq!(pool(Some(SHARDS + 2)), base + 2 * size);
+    }
 
     /// The error of a request that must fail.
     async fn failure(client: &Client, url: &Endpoint) -> ProviderError {

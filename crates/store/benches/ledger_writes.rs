@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let store = rt.block_on(Store::open(&dir.join("tollgate.db"))).unwrap();
     let mut g = c.benchmark_group("ledger writes");
     g.sample_size(20);
-    for batch in [512usize, 2048] {
+    for batch in [50usize, 512, 2048] {
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("batch of {batch}"), |b| {
             b.iter_batched(
