@@ -408,6 +408,9 @@ def main():
     ap.add_argument("--against-env", metavar="NAME=VALUE", action="append", default=[],
                     help="an environment variable for the --against gateway only (repeatable), e.g. "
                          "TOKIO_WORKER_THREADS=1: the same build under another runtime setting")
+    ap.add_argument("--against-server", action="append", default=[], metavar="KEY=VALUE",
+                    help="a `server:` setting for the --against gateway only (repeatable), e.g. "
+                         "request_threads=shared: the same build under another setting")
     ap.add_argument("--against-nice", type=int, metavar="N",
                     help="an experiment: the --against gateway's SQLite threads at nice N after the warm-up")
     ap.add_argument("--threads", action="store_true",
@@ -459,6 +462,8 @@ telemetry:
     if args.against:
         configs.append(("against", args.against, base,
                         dict(kv.split("=", 1) for kv in args.against_env)))
+    # `server:` settings of the --against gateway only (the same build under another setting).
+    against_server = "".join(f", {k}: {v}" for k, v in (kv.split("=", 1) for kv in args.against_server))
     gws = []  # (name, process, url, key)
     procs = [sim]
     # Every process started is stopped by its pid, also when the setup fails.
@@ -466,7 +471,8 @@ telemetry:
         for name, bin_path, text, extra_env in configs:
             cfg = os.path.join(tmp, f"{name}.yaml")
             with open(cfg, "w") as f:
-                f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}" }}\n' + text)
+                extra = against_server if name == "against" else ""
+                f.write(f'server: {{ listen: "127.0.0.1:0", data_dir: "{tmp}/{name}"{extra} }}\n' + text)
             gw, gw_url = start(bin_path, ["serve", "--config", cfg, "--log-format", "json"],
                                env={"RUST_LOG": "warn", "TOLLGATE_ADMIN_TOKEN": ADMIN, **extra_env},
                                role="gateway")
