@@ -154,24 +154,9 @@ pub struct ServerConfig {
     /// number from 1 to 64 — each thread serves the connections given to it from start to end,
     /// with its own pool of connections to providers — or `shared`: one pool of threads that
     /// take work from each other.
+    /// (Read as any YAML value, so that a wrong one is named with what it was.)
     #[serde(default)]
-    pub request_threads: Option<Scalar>,
-}
-
-/// A YAML scalar that may be a word or a number (`auto` or `4`; `${VAR}` gives a word).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum Scalar {
-    /// A whole number from 0 up.
-    Number(u64),
-    /// A negative whole number.
-    Negative(i64),
-    /// A number with a fraction.
-    Decimal(f64),
-    /// `true` or `false`.
-    Flag(bool),
-    /// A word.
-    Word(String),
+    pub request_threads: Option<serde_yaml::Value>,
 }
 
 impl Default for ServerConfig {

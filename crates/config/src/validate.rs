@@ -125,21 +125,24 @@ const MAX_REQUEST_THREADS: u64 = 64;
 const AUTO_REQUEST_THREADS: usize = 16;
 
 /// `server.request_threads`, or what it says is wrong.
-fn request_threads(v: Option<&crate::raw::Scalar>) -> Result<crate::RequestThreads, String> {
-    use crate::raw::Scalar;
+fn request_threads(v: Option<&serde_yaml::Value>) -> Result<crate::RequestThreads, String> {
+    use serde_yaml::Value;
     let n = match v {
-        None => return Ok(auto_request_threads()),
-        Some(Scalar::Number(n)) => *n,
-        Some(Scalar::Negative(n)) => return Err(threads_expected(n)),
-        Some(Scalar::Decimal(n)) => return Err(threads_expected(n)),
-        Some(Scalar::Flag(n)) => return Err(threads_expected(n)),
-        Some(Scalar::Word(w)) => match w.trim() {
+        None | Some(Value::Null) => return Ok(auto_request_threads()),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(|| threads_expected(n))?,
+        Some(Value::String(w)) => match w.trim() {
             "auto" => return Ok(auto_request_threads()),
             "shared" => return Ok(crate::RequestThreads::Shared),
             w => w
                 .parse::<u64>()
                 .map_err(|_| threads_expected(format_args!("`{w}`")))?,
         },
+        Some(Value::Bool(b)) => return Err(threads_expected(b)),
+        Some(Value::Sequence(_)) => return Err(threads_expected("a list")),
+        Some(Value::Mapping(_)) => return Err(threads_expected("a map")),
+        Some(Value::Tagged(t)) => {
+            return Err(threads_expected(format_args!("a value tagged {}", t.tag)));
+        }
     };
     if !(1..=MAX_REQUEST_THREADS).contains(&n) {
         return Err(threads_expected(n));
@@ -749,6 +752,10 @@ routes:
             ("1.5", "1.5"),
             ("true", "true"),
             ("'-1'", "`-1`"),
+            ("[1]", "a list"),
+            ("{a: 1}", "a map"),
+            ("1e1", "10.0"),
+            ("!x 2", "a value tagged !x"),
         ] {
             let p = problems(&format!("server:\n  request_threads: {v}\n")).join("\n");
             assert!(

@@ -690,8 +690,9 @@ fn launch<Fail, Failed>(
     Failed: Future<Output = ()> + Send + 'static,
 {
     let (gw, run_id, actor) = (gw.clone(), run_id.to_string(), actor.to_string());
-    let task = tokio::spawn(work);
-    tokio::spawn(async move {
+    let task = gw.background.spawn(work);
+    let background = gw.background.clone();
+    background.spawn(async move {
         if task.await.is_err() {
             fail(gw.clone()).await;
         }

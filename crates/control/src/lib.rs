@@ -95,6 +95,10 @@ pub struct Control {
     pub(crate) running: evals::Running,
     /// The data directory (an organization's own fairness lists live in `fairness/`).
     pub(crate) data_dir: std::path::PathBuf,
+    /// The runtime the control plane was opened on: evaluation runs go there, not onto the
+    /// request thread that served the call starting them (`server.request_threads`), whose
+    /// clients they would share it with and which stops with the server.
+    pub(crate) background: tokio::runtime::Handle,
 }
 
 /// Failed authentications a client may make per second before it is throttled.
@@ -299,6 +303,7 @@ impl Control {
         let catalog =
             tollgate_meter::Catalog::builtin().map_err(|e| ControlError::Catalog(e.to_string()))?;
         Ok(Arc::new(Control {
+            background: tokio::runtime::Handle::current(),
             store,
             secret,
             plane,

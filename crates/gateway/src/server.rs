@@ -146,9 +146,10 @@ pub(crate) async fn run(
 /// each other. tokio's shared runtime wakes an idle worker whenever work arrives so it can steal
 /// some, and a pooled provider connection opened by one worker is served by that worker's task
 /// whatever worker the request is on. With a connection's socket, its requests and their
-/// provider connections on one thread, a request wakes that thread when its bytes arrive and
-/// nothing else. Side by side at 2,000 requests/s (bench/README.md, thirty-first session): 16 %
-/// less CPU per request. A request's heavy work (a very large prompt) still steps aside
+/// provider connections on one thread, a request's bytes wake that thread and no second one to
+/// share the work (the accept loop still hands over each new connection, and the ledger's
+/// thread each batch). Side by side at 2,000 requests/s (bench/README.md, thirty-first
+/// session): 12–17 % less CPU per request. A request's heavy work (a very large prompt) still steps aside
 /// (`block_in_place` in [`crate::context::heavy`]: the runtime is multi-threaded with one
 /// worker), so the thread's other connections are not held up behind it.
 pub(crate) struct RequestRuntimes {
@@ -163,7 +164,11 @@ impl RequestRuntimes {
             RequestThreads::Own(n) => n,
             RequestThreads::Shared => 0,
         };
-        let mut runtimes = Vec::with_capacity(n);
+        // Each runtime goes in as it is made: if a later one cannot be, those made so far are
+        // shut down by `Drop`, never dropped in async context.
+        let mut made = RequestRuntimes {
+            runtimes: Vec::with_capacity(n),
+        };
         for i in 0..n {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -172,9 +177,9 @@ impl RequestRuntimes {
                 .on_thread_start(move || tollgate_providers::transport::set_shard(i + 1))
                 .enable_all()
                 .build()?;
-            runtimes.push((rt, Arc::default()));
+            made.runtimes.push((rt, Arc::default()));
         }
-        Ok(RequestRuntimes { runtimes })
+        Ok(made)
     }
 
     /// The runtime with the fewest connections, and the count the connection holds there;
@@ -192,13 +197,15 @@ impl RequestRuntimes {
     /// Stops the threads (what still runs there has outlived the shutdown grace) and waits,
     /// briefly, for them to end.
     pub(crate) async fn stop(mut self) {
-        let runtimes: Vec<_> = self.runtimes.drain(..).map(|(rt, _)| rt).collect();
-        let _ = tokio::task::spawn_blocking(move || {
-            for rt in runtimes {
-                rt.shutdown_timeout(CLOSE_GRACE);
-            }
-        })
-        .await;
+        // All at once: one deadline for all of them, however many there are.
+        let stopping: Vec<_> = self
+            .runtimes
+            .drain(..)
+            .map(|(rt, _)| tokio::task::spawn_blocking(move || rt.shutdown_timeout(CLOSE_GRACE)))
+            .collect();
+        for s in stopping {
+            let _ = s.await;
+        }
     }
 }
 

@@ -616,13 +616,11 @@ pub fn guard_answer(
         mask_credentials(&mut v, &og.credentials, &mut counts);
         changes.set(changes.get() + 1);
     }
-    let changed = changes.get() > 0;
     report.add("output", &counts);
     report.output = og.ran();
-    if !changed {
-        // Nothing to mask or put back: the provider's bytes as they came.
-        return Ok(body);
-    }
+    // Written anew even when the tree's texts did not change: the tree keeps the last copy of a
+    // repeated key, and the copy it dropped — which the reading without a tree found a value to
+    // mask in, or which no one has read — must not go out as the provider wrote it.
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
@@ -1934,6 +1932,22 @@ mod tests {
         );
         assert_eq!(v["choices"][0]["message"]["refusal"], "<EMAIL_ADDRESS>");
         assert_eq!(n, 2);
+        // A repeated key whose last copy is clean, beside a change the tree pass must make:
+        // the answer is written from the tree, without the dropped copies (an outside attack,
+        // docs/reviews/attack-2026-12-04c.md F1).
+        for body in [
+            r#"{"choices":[{"message":{"role":"assistant","content":"mail g7@example.org\u0020","content":"ok"}}]}"#,
+            r#"{"choices":[{"message":{"content":"card 4111 1111 1111 1111","content":"ok","refusal":"x\u0020h8@example.org","refusal":null}}]}"#,
+            r#"{"choices":[{"message":{"content":"ok","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"to\":\"i9@example.org\"}"}}],"tool_calls":[]}}]}"#,
+            r#"{"choices":[{"message":{"content":"g7@example.org","content":"ok"},"logprobs":{"content":[]}}]}"#,
+        ] {
+            let (out, _) = guarded(body);
+            for shown in ["g7@", "h8@", "i9@", "4111"] {
+                assert!(!out.contains(shown), "{shown} in {out}");
+            }
+            let v: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["choices"][0]["message"]["content"], "ok", "{out}");
+        }
         // Log probabilities spell a changed text out: they go (in the tree pass).
         let (out, n) = guarded(
             r#"{"choices":[{"message":{"content":"f6@example.org"},"logprobs":{"content":[{"token":"f6@"}]}}]}"#,

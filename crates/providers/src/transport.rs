@@ -68,24 +68,39 @@ enum Inner {
     Proxied(reqwest::Client),
 }
 
-/// The most request runtimes ([`set_shard`]) that get a pool of their own; more share them.
-const SHARDS: usize = 16;
+/// The pools: one for the main runtime and one per request thread (`server.request_threads`
+/// is at most 64); a thread past them would share.
+const SHARDS: usize = 65;
 
-/// hyper's client, one pool per request runtime. A pooled connection is served by a task of the
-/// runtime that opened it: a request from another runtime would hand each exchange to that
-/// runtime's thread and back, two wake-ups per request on a machine where a wake-up costs tens
-/// of µs.
-#[derive(Debug, Clone)]
-struct Shards(std::sync::Arc<[Lean]>);
+/// hyper's client, one pool per request runtime, each made when its runtime first sends. A
+/// pooled connection is served by a task of the runtime that opened it: a request from another
+/// runtime would hand each exchange to that runtime's thread and back, two wake-ups per request
+/// on a machine where a wake-up costs tens of µs.
+#[derive(Clone)]
+struct Shards {
+    pools: std::sync::Arc<[std::sync::OnceLock<Lean>]>,
+    build: std::sync::Arc<dyn Fn() -> Lean + Send + Sync>,
+}
+
+impl std::fmt::Debug for Shards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let made = self.pools.iter().filter(|p| p.get().is_some()).count();
+        f.debug_struct("Shards").field("pools_made", &made).finish()
+    }
+}
 
 impl Shards {
-    fn new(build: impl Fn() -> Lean) -> Shards {
-        Shards((0..SHARDS).map(|_| build()).collect())
+    fn new(build: impl Fn() -> Lean + Send + Sync + 'static) -> Shards {
+        Shards {
+            pools: (0..SHARDS).map(|_| std::sync::OnceLock::new()).collect(),
+            build: std::sync::Arc::new(build),
+        }
     }
 
     /// The pool of the calling thread's runtime.
     fn here(&self) -> &Lean {
-        &self.0[SHARD.with(std::cell::Cell::get) % self.0.len()]
+        self.pools[SHARD.with(std::cell::Cell::get) % self.pools.len()]
+            .get_or_init(|| (self.build)())
     }
 }
 
@@ -131,7 +146,7 @@ impl Client {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(tcp);
-        let lean = Shards::new(|| {
+        let lean = Shards::new(move || {
             hyper_util::client::legacy::Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .timer(TokioTimer::new())
@@ -619,13 +634,24 @@ mod tests {
             .join()
             .unwrap()
         };
-        let base = std::ptr::from_ref(&shards.0[0]) as usize;
-        let size = std::mem::size_of::<Lean>();
-        assert_eq!(pool(None), base);
-        assert_eq!(pool(Some(0)), base);
-        assert_eq!(pool(Some(1)), base + size);
-        assert_eq!(pool(Some(3)), base + 3 * size);
-        assert_eq!(pool(Some(SHARDS + 2)), base + 2 * size);
+        let at = |i: usize| {
+            shards.pools[i]
+                .get()
+                .map(|p| std::ptr::from_ref(p) as usize)
+        };
+        let main = pool(None);
+        assert_eq!(Some(main), at(0));
+        assert_eq!(pool(Some(0)), main);
+        let one = pool(Some(1));
+        assert_eq!(Some(one), at(1));
+        assert_ne!(one, main);
+        // The 64th request thread (`request_threads: 64`) has a pool of its own too.
+        let last = pool(Some(64));
+        assert_eq!(Some(last), at(64));
+        assert!(![main, one].contains(&last));
+        // Made only when used.
+        assert!(at(2).is_none());
+        assert_eq!(pool(Some(SHARDS + 1)), one);
     }
 
     /// The error of a request that must fail.
