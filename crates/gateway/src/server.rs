@@ -106,20 +106,20 @@ pub(crate) async fn run(
         };
         // Small responses must not wait for the client's delayed ACK (Nagle).
         let _ = tcp.set_nodelay(true);
-        let mut conn = Conn {
+        let (handle, load) = runtimes.pick().unzip();
+        let conn = Conn {
             gw: gw.clone(),
             app: app.clone(),
             addr,
             limits,
             builder: builder.clone(),
             _slot: slot,
-            _load: None,
+            _load: load,
         };
-        let Some((handle, load)) = runtimes.pick() else {
+        let Some(handle) = handle else {
             connections.spawn(connection(conn, tcp, stop.clone(), abandon.clone()));
             continue;
         };
-        conn._load = Some(load);
         // Off this runtime's reactor, onto the request thread's: the socket's readiness wakes
         // the thread that serves it, not this one.
         let Ok(tcp) = tcp.into_std() else { continue };
@@ -149,9 +149,9 @@ pub(crate) async fn run(
 /// provider connections on one thread, a request's bytes wake that thread and no second one to
 /// share the work (the accept loop still hands over each new connection, and the ledger's
 /// thread each batch). Side by side at 2,000 requests/s (bench/README.md, thirty-first
-/// session): 12–17 % less CPU per request. A request's heavy work (a very large prompt) still steps aside
-/// (`block_in_place` in [`crate::context::heavy`]: the runtime is multi-threaded with one
-/// worker), so the thread's other connections are not held up behind it.
+/// session): 12–17 % less CPU per request. A request's heavy work (a very large prompt) still
+/// steps aside (`block_in_place` in [`crate::context::heavy`]: the runtime is multi-threaded
+/// with one worker), so the thread's other connections are not held up behind it.
 pub(crate) struct RequestRuntimes {
     runtimes: Vec<(tokio::runtime::Runtime, Arc<std::sync::atomic::AtomicUsize>)>,
 }

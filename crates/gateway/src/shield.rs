@@ -538,7 +538,8 @@ pub fn guard_answer(
     }
     let mut v: Value = serde_json::from_slice(&body).map_err(not_json)?;
     let mut counts = BTreeMap::new();
-    // Texts changed so far (masked, or tokens put back).
+    // Texts changed so far (masked, or tokens put back): a choice with a change loses its log
+    // probabilities.
     let changes = std::cell::Cell::new(0u32);
     // Credentials masked in log probabilities.
     let mut lp_masked = 0u32;
@@ -585,7 +586,6 @@ pub fn guard_answer(
                     lp_masked += holds.found();
                     if shown != *entries {
                         *entries = shown;
-                        changes.set(changes.get() + 1);
                     }
                 }
             }
@@ -606,21 +606,17 @@ pub fn guard_answer(
         });
         if withheld > 0 {
             count_masked(withheld, &mut counts);
-            changes.set(changes.get() + 1);
         }
     }
     if suspect {
-        // Anywhere else too (`model`, `id`, usage, fields no one models, object keys); and the
-        // answer is written anew even if nothing was found: a duplicate key would otherwise go
-        // out as the provider wrote it, the credential in the copy the parser dropped.
+        // Anywhere else too (`model`, `id`, usage, fields no one models, object keys).
         mask_credentials(&mut v, &og.credentials, &mut counts);
-        changes.set(changes.get() + 1);
     }
     report.add("output", &counts);
     report.output = og.ran();
     // Written anew even when the tree's texts did not change: the tree keeps the last copy of a
     // repeated key, and the copy it dropped — which the reading without a tree found a value to
-    // mask in, or which no one has read — must not go out as the provider wrote it.
+    // mask in, or where a credential may be — must not go out as the provider wrote it.
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .map_err(|_| ApiError::Internal)
