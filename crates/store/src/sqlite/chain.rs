@@ -154,24 +154,19 @@ pub(crate) async fn append(c: &mut SqliteConnection, links: &[Link]) -> R<()> {
         return Ok(());
     }
     let (mut seq, mut prev) = head(c).await?;
-    for chunk in links.chunks(300) {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for l in chunk {
-            seq += 1;
-            prev = entry_hash_of_bytes(&prev, &entry_bytes(seq, l.kind, &l.reference, &l.data));
-            rows.push((seq, l.kind, l.reference.as_str(), hex(&prev)));
-        }
-        let sql = format!(
-            "INSERT INTO chain_entries (seq, kind, ref, hash) VALUES {}",
-            vec!["(?, ?, ?, ?)"; rows.len()].join(", ")
-        );
-        // Built from constant fragments; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (s, k, r, h) in rows {
-            q = q.bind(s).bind(k).bind(r).bind(h);
-        }
-        q.execute(&mut *c).await?;
+    let mut rows = Vec::with_capacity(links.len());
+    for l in links {
+        seq += 1;
+        prev = entry_hash_of_bytes(&prev, &entry_bytes(seq, l.kind, &l.reference, &l.data));
+        rows.push((seq, l.kind, l.reference.as_str(), hex(&prev)));
     }
+    super::multirow::execute(
+        c,
+        ("INSERT INTO chain_entries (seq, kind, ref, hash)", 4, ""),
+        &rows,
+        |q, (s, k, r, h)| q.bind(s).bind(*k).bind(*r).bind(h),
+    )
+    .await?;
     Ok(())
 }
 

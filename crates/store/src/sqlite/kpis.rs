@@ -1,7 +1,7 @@
 //! The rollups the KPIs read: folded from each batch of records in the ledger writer's
 //! transaction, and summed over a scope and a window for a report.
 
-use super::{R, SqliteStore};
+use super::{R, SqliteStore, multirow};
 use crate::model::{
     KpiData, KpiScope, LATENCY_BOUNDS_MS, RequestRecord, RunPair, SloWindow, Stage,
     UseCaseEvidence, latency_bucket,
@@ -38,28 +38,35 @@ fn short_id(h: &str) -> i64 {
     }
 }
 
-/// The upsert of one (hour, use case) row of `rollups_kpi_hourly`, built once: its counters and
-/// both histograms added to what the row holds.
-static HOURLY_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let hist_cols: Vec<String> = (0..BUCKETS)
-        .map(|k| format!("l{k}"))
-        .chain((0..BUCKETS).map(|k| format!("t{k}")))
-        .collect();
-    let cols: Vec<&str> = COUNTERS
+/// The columns of `rollups_kpi_hourly` a batch adds to, after its key (hour, pod, use case):
+/// the counters, both histograms, and the sessions that began.
+static HOURLY_COLUMNS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    COUNTERS
         .iter()
-        .copied()
-        .chain(hist_cols.iter().map(String::as_str))
-        .collect();
-    format!(
-        "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, {}) VALUES (?, ?, ?, {})
-         ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
-        cols.join(", "),
-        vec!["?"; cols.len()].join(", "),
-        // Capped like the spend rollup's cost: sums of nano-USD stay integers at any volume.
-        cols.iter()
-            .map(|c| format!("{c} = MIN({c} + excluded.{c}, 9223372036854775807)"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        .map(|c| c.to_string())
+        .chain((0..BUCKETS).map(|k| format!("l{k}")))
+        .chain((0..BUCKETS).map(|k| format!("t{k}")))
+        .chain(["sessions".to_string()])
+        .collect()
+});
+
+/// The upsert of (hour, use case) rows of `rollups_kpi_hourly`, built once: its head and its
+/// `ON CONFLICT` tail, around the rows' values.
+static HOURLY_UPSERT: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    let cols = &*HOURLY_COLUMNS;
+    (
+        format!(
+            "INSERT INTO rollups_kpi_hourly (hour, pod_id, use_case_id, {})",
+            cols.join(", ")
+        ),
+        format!(
+            "ON CONFLICT (hour, use_case_id) DO UPDATE SET {}",
+            // Capped like the spend rollup's cost: sums of nano-USD stay integers at any volume.
+            cols.iter()
+                .map(|c| format!("{c} = MIN({c} + excluded.{c}, 9223372036854775807)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     )
 });
 
@@ -70,6 +77,8 @@ struct Hour {
     n: [u64; COUNTERS.len()],
     latency: [u64; BUCKETS],
     ttft: [u64; BUCKETS],
+    /// Sessions whose first request is in this hour.
+    began: u64,
 }
 
 /// The counters of [`Hour::n`], in column order.
@@ -170,87 +179,96 @@ pub(super) async fn fold(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<
             m.1 = m.1.saturating_add(tokens);
         }
     }
-    for ((hour, uc), h) in &hours {
-        // Built only from the constant column names above; every value is bound.
-        let mut q = sqlx::query(AssertSqlSafe(HOURLY_UPSERT.as_str()))
-            .bind(hour)
-            .bind(&h.pod)
-            .bind(*uc);
-        for v in h.n.iter().chain(&h.latency).chain(&h.ttft) {
-            q = q.bind(i(*v));
-        }
-        q.execute(&mut *c).await?;
-    }
     // A session's first request adds its row, and one to the sessions of its hour (a row the
-    // upsert above has made: the request is in it).
-    let mut began: HashMap<(i64, &str), u64> = HashMap::new();
-    for ((uc, session), hour) in sessions {
-        let added = sqlx::query(
-            "INSERT INTO sessions_seen (use_case_id, session) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(uc)
-        .bind(session)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
-        *began.entry((hour, uc)).or_default() += added;
-    }
-    for ((hour, uc), n) in began {
-        if n > 0 {
-            sqlx::query(
-                "UPDATE rollups_kpi_hourly SET sessions = sessions + ? WHERE hour = ? AND use_case_id = ?",
-            )
-            .bind(i(n))
-            .bind(hour)
-            .bind(uc)
-            .execute(&mut *c)
-            .await?;
+    // upsert below adds to: the request is in it). Only the rows inserted come back.
+    let sessions: Vec<((&str, i64), i64)> = sessions.into_iter().collect();
+    let first_seen = multirow::fetch(
+        c,
+        (
+            "INSERT INTO sessions_seen (use_case_id, session)",
+            2,
+            "ON CONFLICT DO NOTHING RETURNING use_case_id, session",
+        ),
+        &sessions,
+        |q, ((uc, session), _)| q.bind(*uc).bind(*session),
+    )
+    .await?;
+    let first_seen: std::collections::HashSet<(String, i64)> = first_seen
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<R<_>>()?;
+    for ((uc, session), hour) in &sessions {
+        if first_seen.contains(&(uc.to_string(), *session))
+            && let Some(h) = hours.get_mut(&(*hour, *uc))
+        {
+            h.began += 1;
         }
     }
+    let hours: Vec<((i64, &str), Hour)> = hours.into_iter().collect();
+    let (head, tail) = &*HOURLY_UPSERT;
+    multirow::execute(
+        c,
+        (head, 3 + HOURLY_COLUMNS.len(), tail),
+        &hours,
+        |mut q, ((hour, uc), h)| {
+            q = q.bind(hour).bind(&h.pod).bind(*uc);
+            for v in h.n.iter().chain(&h.latency).chain(&h.ttft) {
+                q = q.bind(i(*v));
+            }
+            q.bind(i(h.began))
+        },
+    )
+    .await?;
     // A user's first request of a day in a scope adds a row, and one to that day's count (what
     // DAU reads without a DISTINCT).
+    let users: Vec<(String, i64, i64)> = users
+        .into_iter()
+        .flat_map(|(day, uc, pod, user)| {
+            [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()].map(|scope| (scope, day, user))
+        })
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    let first_of_day = multirow::fetch(
+        c,
+        (
+            "INSERT INTO users_daily (scope, day, user)",
+            3,
+            "ON CONFLICT DO NOTHING RETURNING scope, day",
+        ),
+        &users,
+        |q, (scope, day, user)| q.bind(scope).bind(day).bind(user),
+    )
+    .await?;
     let mut daily: HashMap<(String, i64), u64> = HashMap::new();
-    for (day, uc, pod, user) in users {
-        for scope in [format!("u:{uc}"), format!("p:{pod}"), "o".to_string()] {
-            let added = sqlx::query(
-                "INSERT INTO users_daily (scope, day, user) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(&scope)
-            .bind(day)
-            .bind(user)
-            .execute(&mut *c)
-            .await?
-            .rows_affected();
-            *daily.entry((scope, day)).or_default() += added;
-        }
+    for row in first_of_day {
+        *daily.entry((row.try_get(0)?, row.try_get(1)?)).or_default() += 1;
     }
-    for ((scope, day), users) in daily {
-        if users == 0 {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO rollups_daily (scope, day, users) VALUES (?, ?, ?)
-             ON CONFLICT (scope, day) DO UPDATE SET users = users + excluded.users",
-        )
-        .bind(scope)
-        .bind(day)
-        .bind(i(users))
-        .execute(&mut *c)
-        .await?;
-    }
-    for ((scope, minute), (n, tokens)) in minutes {
-        sqlx::query(
-            "INSERT INTO rollups_minute (scope, minute, requests, tokens) VALUES (?, ?, ?, ?)
-             ON CONFLICT (scope, minute) DO UPDATE SET
+    let daily: Vec<((String, i64), u64)> = daily.into_iter().collect();
+    multirow::execute(
+        c,
+        (
+            "INSERT INTO rollups_daily (scope, day, users)",
+            3,
+            "ON CONFLICT (scope, day) DO UPDATE SET users = users + excluded.users",
+        ),
+        &daily,
+        |q, ((scope, day), users)| q.bind(scope).bind(day).bind(i(*users)),
+    )
+    .await?;
+    let minutes: Vec<((String, i64), (u64, u64))> = minutes.into_iter().collect();
+    multirow::execute(
+        c,
+        (
+            "INSERT INTO rollups_minute (scope, minute, requests, tokens)",
+            4,
+            "ON CONFLICT (scope, minute) DO UPDATE SET
                  requests = requests + excluded.requests, tokens = MIN(tokens + excluded.tokens, 9223372036854775807)",
-        )
-        .bind(scope)
-        .bind(minute)
-        .bind(i(n))
-        .bind(i(tokens))
-        .execute(&mut *c)
-        .await?;
-    }
+        ),
+        &minutes,
+        |q, ((scope, minute), (n, tokens))| q.bind(scope).bind(minute).bind(i(*n)).bind(i(*tokens)),
+    )
+    .await?;
     Ok(())
 }
 

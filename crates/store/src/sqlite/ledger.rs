@@ -1,6 +1,7 @@
 //! The ledger tables: batched multi-row inserts of request records and the hourly rollups they
 //! feed, in one transaction.
 
+use super::multirow::{self, CHUNK_SIZES};
 use super::{R, SqliteStore};
 use crate::model::{
     DuplicatePrompts, FocusCounts, FocusRollup, PricePointRow, RequestRecord, Totals,
@@ -11,10 +12,6 @@ use std::collections::{HashMap, HashSet};
 
 const COLUMNS: &str = "id, request_id, at, key_id, use_case_id, pod_id, end_user, endpoint, route, provider, model, stream, attempts, status, outcome, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd, price_source, usage_source, latency_ms, ttft_ms, price_id, prompt_hash, cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning, policy, guard, end_user_hash, payload_ref, session_hash, purpose, pattern, first_choice_cost_nano_usd";
 const PER_ROW: usize = 40;
-/// Rows per INSERT statement, largest first (40 binds each, well under SQLite's limit of 32,766).
-/// A batch is cut into these sizes so only five distinct statements exist, and each stays in the
-/// connection's prepared-statement cache instead of being prepared again for every odd batch size.
-const CHUNK_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
 
 fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -31,14 +28,15 @@ pub(crate) fn is_error(r: &RequestRecord) -> bool {
 
 /// The INSERT of `rows` request records (one row of placeholders each).
 fn insert_sql(rows: usize) -> String {
-    let placeholders = format!("({})", vec!["?"; PER_ROW].join(", "));
-    format!(
-        "INSERT INTO request_records ({COLUMNS}) VALUES {}",
-        vec![placeholders.as_str(); rows].join(", ")
+    multirow::sql(
+        &format!("INSERT INTO request_records ({COLUMNS})"),
+        PER_ROW,
+        rows,
+        "",
     )
 }
 
-/// The INSERT of each of the [`CHUNK_SIZES`], built once.
+/// The INSERT of each of the chunk sizes, built once (the widest statements the ledger runs).
 static CHUNK_SQL: std::sync::LazyLock<[String; CHUNK_SIZES.len()]> =
     std::sync::LazyLock::new(|| CHUNK_SIZES.map(insert_sql));
 
@@ -118,13 +116,8 @@ async fn insert_all(
     records: &[RequestRecord],
     links: &[super::chain::Link],
 ) -> R<()> {
-    let mut rest = records;
-    for size in CHUNK_SIZES {
-        while rest.len() >= size {
-            let (chunk, tail) = rest.split_at(size);
-            insert_chunk(c, chunk).await?;
-            rest = tail;
-        }
+    for chunk in multirow::chunks(records) {
+        insert_chunk(c, chunk).await?;
     }
     fold_rollups(c, records).await?;
     fold_focus(c, records).await?;
@@ -169,13 +162,15 @@ async fn fold_focus(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
             g.cost[k] += r.cost_split[k];
         }
     }
-    for ((hour, pod, uc, route, price), g) in groups {
-        let mut q = sqlx::query(
+    let groups: Vec<(FocusKey, FocusSums)> = groups.into_iter().collect();
+    multirow::execute(
+        c,
+        (
             "INSERT INTO rollups_focus (hour, pod_id, use_case_id, route, price_id, requests,
                  input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,
-                 cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (hour, pod_id, use_case_id, route, price_id) DO UPDATE SET
+                 cost_input, cost_cached_input, cost_cache_write, cost_output, cost_reasoning)",
+            16,
+            "ON CONFLICT (hour, pod_id, use_case_id, route, price_id) DO UPDATE SET
                  requests = MIN(requests + excluded.requests, 9223372036854775807),
                  input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
                  cached_input_tokens = MIN(cached_input_tokens + excluded.cached_input_tokens, 9223372036854775807),
@@ -187,18 +182,23 @@ async fn fold_focus(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()> {
                  cost_cache_write = MIN(cost_cache_write + excluded.cost_cache_write, 9223372036854775807),
                  cost_output = MIN(cost_output + excluded.cost_output, 9223372036854775807),
                  cost_reasoning = MIN(cost_reasoning + excluded.cost_reasoning, 9223372036854775807)",
-        )
-        .bind(hour)
-        .bind(pod)
-        .bind(uc)
-        .bind(route)
-        .bind(price)
-        .bind(i(g.requests));
-        for v in g.tokens.into_iter().chain(g.cost) {
-            q = q.bind(i(v));
-        }
-        q.execute(&mut *c).await?;
-    }
+        ),
+        &groups,
+        |mut q, ((hour, pod, uc, route, price), g)| {
+            q = q
+                .bind(hour)
+                .bind(pod)
+                .bind(uc)
+                .bind(route)
+                .bind(price)
+                .bind(i(g.requests));
+            for v in g.tokens.iter().chain(&g.cost) {
+                q = q.bind(i(*v));
+            }
+            q
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -215,12 +215,14 @@ async fn fold_rollups(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
         );
         add(groups.entry(key).or_default(), r);
     }
-    for ((hour, pod, uc, key, route, model), t) in groups {
-        sqlx::query(
+    let groups: Vec<(RollupKey, Totals)> = groups.into_iter().collect();
+    multirow::execute(
+        c,
+        (
             "INSERT INTO rollups_hourly (hour, pod_id, use_case_id, key_id, route, model, requests, errors, unpriced,
-                 input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (hour, pod_id, use_case_id, key_id, route, model) DO UPDATE SET
+                 input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_nano_usd)",
+            15,
+            "ON CONFLICT (hour, pod_id, use_case_id, key_id, route, model) DO UPDATE SET
                  requests = MIN(requests + excluded.requests, 9223372036854775807), errors = MIN(errors + excluded.errors, 9223372036854775807),
                  unpriced = MIN(unpriced + excluded.unpriced, 9223372036854775807), input_tokens = MIN(input_tokens + excluded.input_tokens, 9223372036854775807),
                  cached_input_tokens = MIN(cached_input_tokens + excluded.cached_input_tokens, 9223372036854775807),
@@ -228,25 +230,27 @@ async fn fold_rollups(c: &mut SqliteConnection, rows: &[RequestRecord]) -> R<()>
                  output_tokens = MIN(output_tokens + excluded.output_tokens, 9223372036854775807),
                  reasoning_tokens = MIN(reasoning_tokens + excluded.reasoning_tokens, 9223372036854775807),
                  cost_nano_usd = MIN(cost_nano_usd + excluded.cost_nano_usd, 9223372036854775807)",
-        )
-        .bind(hour)
-        .bind(pod)
-        .bind(uc)
-        .bind(key)
-        .bind(route)
-        .bind(model)
-        .bind(i(t.requests))
-        .bind(i(t.errors))
-        .bind(i(t.unpriced))
-        .bind(i(t.input_tokens))
-        .bind(i(t.cached_input_tokens))
-        .bind(i(t.cache_write_tokens))
-        .bind(i(t.output_tokens))
-        .bind(i(t.reasoning_tokens))
-        .bind(i(t.cost_nano_usd))
-        .execute(&mut *c)
-        .await?;
-    }
+        ),
+        &groups,
+        |q, ((hour, pod, uc, key, route, model), t)| {
+            q.bind(hour)
+                .bind(pod)
+                .bind(uc)
+                .bind(key)
+                .bind(route)
+                .bind(model)
+                .bind(i(t.requests))
+                .bind(i(t.errors))
+                .bind(i(t.unpriced))
+                .bind(i(t.input_tokens))
+                .bind(i(t.cached_input_tokens))
+                .bind(i(t.cache_write_tokens))
+                .bind(i(t.output_tokens))
+                .bind(i(t.reasoning_tokens))
+                .bind(i(t.cost_nano_usd))
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod evals;
 mod gates;
 mod kpis;
 mod ledger;
+mod multirow;
 mod outcomes;
 mod patterns;
 mod payloads;
@@ -156,10 +157,12 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(opts.clone())
             .await?;
+        // The ledger's connection runs each table's multi-row statements in up to nine chunk
+        // sizes (`multirow`): some 100 distinct statements, all kept prepared.
         let ledger = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(3))
-            .connect_lazy_with(opts);
+            .connect_lazy_with(opts.statement_cache_capacity(256));
         let store = SqliteStore { pool, ledger };
         store.migrate().await?;
         Ok(store)

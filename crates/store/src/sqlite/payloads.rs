@@ -1,7 +1,7 @@
 //! Sealed payloads and their data keys: written by the ledger beside their records; read back
 //! for auditors; keys destroyed by retention and erasure, re-wrapped by master-key rotation.
 
-use super::{R, SqliteStore, audit};
+use super::{R, SqliteStore, audit, multirow};
 use crate::model::{RequestRecord, StoredDataKey, StoredPayload};
 use crate::queries::PayloadQueries;
 use sqlx::{Row, SqliteConnection};
@@ -13,39 +13,60 @@ fn i(v: u64) -> i64 {
 /// Writes the payloads of `records` (and the data keys first used by them) on the ledger's
 /// connection.
 pub(crate) async fn insert(c: &mut SqliteConnection, records: &[RequestRecord]) -> R<()> {
-    for r in records {
-        let Some(p) = &r.payload else { continue };
-        if let Some(k) = &p.new_key {
-            // Never over a destroyed key's row: a destroyed key stays destroyed.
-            sqlx::query(
-                "INSERT OR IGNORE INTO data_keys (id, use_case_id, end_user_hash, expires_day, wrapped, kek_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&k.id)
-            .bind(&k.use_case_id)
-            .bind(&k.end_user_hash)
-            .bind(k.expires_day)
-            .bind(&k.wrapped)
-            .bind(&k.kek_id)
-            .bind(k.created_at)
-            .execute(&mut *c)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT OR IGNORE INTO payloads (record_id, use_case_id, end_user_hash, mode, data_key_id, sealed, digest, prompt_bytes, answer_bytes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.id)
-        .bind(&r.use_case_id)
-        .bind(&p.end_user_hash)
-        .bind(&p.mode)
-        .bind(&p.data_key_id)
-        .bind(&p.sealed)
-        .bind(&p.digest)
-        .bind(i(p.prompt_bytes))
-        .bind(i(p.answer_bytes))
-        .bind(r.at)
-        .execute(&mut *c)
-        .await?;
+    let sealed: Vec<(&RequestRecord, &crate::model::SealedPayload)> = records
+        .iter()
+        .filter_map(|r| Some((r, r.payload.as_ref()?)))
+        .collect();
+    if sealed.is_empty() {
+        return Ok(());
     }
+    // The keys first: a payload's key is in the table before the payload.
+    let keys: Vec<_> = sealed
+        .iter()
+        .filter_map(|(_, p)| p.new_key.as_ref())
+        .collect();
+    multirow::execute(
+        c,
+        (
+            // Never over a destroyed key's row: a destroyed key stays destroyed.
+            "INSERT OR IGNORE INTO data_keys (id, use_case_id, end_user_hash, expires_day, wrapped, kek_id, created_at)",
+            7,
+            "",
+        ),
+        &keys,
+        |q, k| {
+            q.bind(&k.id)
+                .bind(&k.use_case_id)
+                .bind(&k.end_user_hash)
+                .bind(k.expires_day)
+                .bind(&k.wrapped)
+                .bind(&k.kek_id)
+                .bind(k.created_at)
+        },
+    )
+    .await?;
+    multirow::execute(
+        c,
+        (
+            "INSERT OR IGNORE INTO payloads (record_id, use_case_id, end_user_hash, mode, data_key_id, sealed, digest, prompt_bytes, answer_bytes, at)",
+            10,
+            "",
+        ),
+        &sealed,
+        |q, (r, p)| {
+            q.bind(&r.id)
+                .bind(&r.use_case_id)
+                .bind(&p.end_user_hash)
+                .bind(&p.mode)
+                .bind(&p.data_key_id)
+                .bind(&p.sealed)
+                .bind(&p.digest)
+                .bind(i(p.prompt_bytes))
+                .bind(i(p.answer_bytes))
+                .bind(r.at)
+        },
+    )
+    .await?;
     Ok(())
 }
 
