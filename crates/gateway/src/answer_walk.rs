@@ -11,12 +11,35 @@
 //! spliced in place.
 //!
 //! The texts are those [`crate::shield::guard_answer`]'s tree pass reads: every string inside
-//! each choice's `message` (except the values of `role` and `type` keys, at any depth) and each
-//! choice's legacy `text`. Where a key is repeated, every copy is read (the tree would keep only
-//! the last, and a client's parser may keep the first).
+//! each choice's `message`, its legacy `text` and any field of a choice no one models (a
+//! provider's extension), except a `role`, `type` or `finish_reason` whose value is one of the
+//! tags providers send ([`is_tag`]: `assistant`, `text`, `stop` …; any other value is read).
+//! Where a key is repeated, every copy is read (the tree would keep only the last, and a
+//! client's parser may keep the first).
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::fmt;
+
+/// Whether `s`, the value of a `role`, `type` or `finish_reason`, is one of the tags providers
+/// send there: not read for personal data (a known word, read on every answer for nothing). Any
+/// other value is read like a text (a tag no one sends may carry anything).
+pub fn is_tag(s: &str) -> bool {
+    matches!(
+        s,
+        // Roles.
+        "assistant" | "user" | "system" | "tool" | "developer" | "function"
+        // Content parts, tool calls, annotations, reasoning blocks.
+        | "text" | "refusal" | "image_url" | "image" | "input_audio" | "audio" | "output_audio"
+        | "file" | "output_text" | "reasoning" | "thinking" | "redacted_thinking" | "tool_use"
+        | "tool_result" | "function_call" | "custom" | "url_citation" | "json_object"
+        | "json_schema"
+        // Finish reasons.
+        | "stop" | "length" | "tool_calls" | "content_filter" | "error" | "end_turn"
+        | "max_tokens" | "stop_sequence"
+    ) || s.strip_prefix("reasoning.").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    })
+}
 
 /// What the walk reports.
 pub trait Texts {
@@ -49,8 +72,12 @@ enum At {
     Choices,
     /// One element of `choices`.
     Choice,
-    /// Inside a choice's `message`: every string is a text.
+    /// Inside a choice's `message`, or a field of a choice no one models: every string is a
+    /// text.
     Message,
+    /// The value of a `role` or `type` inside a message, or of a choice's `finish_reason`: a
+    /// text unless it is a tag ([`is_tag`]); an object or array there is read like a message.
+    Tag,
     /// A choice's legacy `text`.
     Text,
     /// A choice's `logprobs`.
@@ -67,8 +94,11 @@ impl At {
             (At::Choice, Key::Message) => At::Message,
             (At::Choice, Key::Text) => At::Text,
             (At::Choice, Key::Logprobs) => At::Logprobs,
-            (At::Message, Key::RoleOrType) => At::Other,
-            (At::Message, _) => At::Message,
+            (At::Choice, Key::FinishReason) => At::Tag,
+            // A field no one models (a provider's extension) is read.
+            (At::Choice, _) => At::Message,
+            (At::Message | At::Tag, Key::RoleOrType) => At::Tag,
+            (At::Message | At::Tag, _) => At::Message,
             _ => At::Other,
         }
     }
@@ -77,7 +107,7 @@ impl At {
     fn element(self) -> At {
         match self {
             At::Choices => At::Choice,
-            At::Message => At::Message,
+            At::Message | At::Tag => At::Message,
             _ => At::Other,
         }
     }
@@ -91,6 +121,7 @@ enum Key {
     Text,
     Logprobs,
     RoleOrType,
+    FinishReason,
     Other,
 }
 
@@ -115,6 +146,7 @@ impl Visitor<'_> for KeySeed {
             "text" => Key::Text,
             "logprobs" => Key::Logprobs,
             "role" | "type" => Key::RoleOrType,
+            "finish_reason" => Key::FinishReason,
             _ => Key::Other,
         })
     }
@@ -156,6 +188,7 @@ impl<T: Texts> Walk<'_, T> {
     fn string(self, s: &str, at: Option<usize>) {
         match self.at {
             At::Message | At::Text => self.t.text(s, at),
+            At::Tag if !is_tag(s) => self.t.text(s, at),
             At::Logprobs => self.t.logprobs(),
             _ => {}
         }
@@ -252,8 +285,8 @@ mod tests {
         s
     }
 
-    /// The texts are the message's strings (not `role`'s or `type`'s, at any depth) and the
-    /// legacy `text`, each with where it starts when it is the answer's bytes as they are.
+    /// The texts are the message's strings (not the tags of `role` and `type`, at any depth) and
+    /// the legacy `text`, each with where it starts when it is the answer's bytes as they are.
     #[test]
     fn the_texts_are_those_the_guard_reads() {
         let body = r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi ann","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}],"refusal":null},"logprobs":null},{"text":"legacy","message":"plain"}],"usage":{"prompt_tokens":3},"text":"top"}"#;
@@ -270,6 +303,37 @@ mod tests {
             }
         }
         assert!(!s.logprobs, "null log probabilities are none");
+    }
+
+    /// A `role`, `type` or `finish_reason` is read unless it is a tag providers send; a field
+    /// of a choice no one models is read whole; the index and log probabilities are not texts.
+    #[test]
+    fn odd_tags_and_fields_no_one_models_are_texts() {
+        let s = seen(
+            r#"{"choices":[{"index":0,"finish_reason":"stop","message":{"role":"u@x.org","content":[{"type":"reasoning.text","text":"a"},{"type":"odd tag"},{"type":{"k":"in a tag"}}]},"x_ext":{"k":["v",1]},"finish_reason":"why","logprobs":null}]}"#,
+        );
+        let texts: Vec<&str> = s.texts.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["u@x.org", "a", "odd tag", "in a tag", "v", "why"]);
+        for tag in [
+            "assistant",
+            "text",
+            "function",
+            "stop",
+            "tool_calls",
+            "reasoning.summary",
+        ] {
+            assert!(is_tag(tag), "{tag}");
+        }
+        for odd in [
+            "",
+            "reasoning.",
+            "reasoning.A",
+            "reasoning.x@y",
+            "Assistant",
+            "stop ",
+        ] {
+            assert!(!is_tag(odd), "{odd:?}");
+        }
     }
 
     #[test]

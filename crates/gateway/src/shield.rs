@@ -544,28 +544,26 @@ pub fn guard_answer(
     // Credentials masked in log probabilities.
     let mut lp_masked = 0u32;
     let mut guard = |s: &mut Value| {
-        if let Some(text) = s.as_str() {
-            let (shown, c) = guard_output(&out, text);
-            for (k, n) in c {
-                *counts.entry(k).or_insert(0) += n;
-            }
-            if shown != text {
-                changes.set(changes.get() + 1);
-                *s = Value::String(shown);
-            }
+        if guard_whole(&out, &mut counts, s) {
+            changes.set(changes.get() + 1);
         }
     };
     if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
         for choice in choices {
             let before = changes.get();
             // Every text of the message: content (a string or parts), refusal, reasoning,
-            // audio transcripts, tool calls (arguments, names, ids), legacy function calls.
-            if let Some(msg) = choice.get_mut("message") {
-                every_string(msg, &mut guard);
-            }
-            // Legacy completions.
-            if let Some(t) = choice.get_mut("text") {
-                guard(t);
+            // audio transcripts, tool calls (arguments, names, ids), legacy function calls; the
+            // legacy completion's `text`; and any field of the choice no one models (a
+            // provider's extension). Not the log probabilities (below) or a finish reason that
+            // is one of the tags.
+            if let Some(fields) = choice.as_object_mut() {
+                for (k, x) in fields.iter_mut() {
+                    match k.as_str() {
+                        "logprobs" => {}
+                        "finish_reason" if is_tag_value(x) => {}
+                        _ => every_string(x, &mut guard),
+                    }
+                }
             }
             // Log probabilities spell the text out token by token, past any mask.
             if changes.get() != before
@@ -796,20 +794,43 @@ pub fn blank_credentials_in(body: Bytes, creds: &Credentials) -> Result<Bytes, A
         .map_err(|_| ApiError::Internal)
 }
 
-/// Applies `f` to every string under `v` but the `role` and `type` tags.
+/// Guards the string `v` whole (a value that is not a string is left), counting what was
+/// found; whether it changed.
+fn guard_whole(out: &Output, counts: &mut BTreeMap<(Entity, Action), u32>, v: &mut Value) -> bool {
+    let Some(text) = v.as_str() else {
+        return false;
+    };
+    let (shown, c) = guard_output(out, text);
+    for (k, n) in c {
+        *counts.entry(k).or_insert(0) += n;
+    }
+    if shown == text {
+        return false;
+    }
+    *v = Value::String(shown);
+    true
+}
+
+/// Applies `f` to every string under `v` but the tags providers send as a `role` or `type`
+/// ([`crate::answer_walk::is_tag`]).
 fn every_string(v: &mut Value, f: &mut impl FnMut(&mut Value)) {
     match v {
         Value::String(_) => f(v),
         Value::Array(items) => items.iter_mut().for_each(|x| every_string(x, f)),
         Value::Object(map) => {
             for (k, x) in map.iter_mut() {
-                if k != "role" && k != "type" {
+                if !(matches!(k.as_str(), "role" | "type") && is_tag_value(x)) {
                     every_string(x, f);
                 }
             }
         }
         _ => {}
     }
+}
+
+/// A string that is one of the tags providers send ([`crate::answer_walk::is_tag`]).
+fn is_tag_value(v: &Value) -> bool {
+    v.as_str().is_some_and(crate::answer_walk::is_tag)
 }
 
 /// The text of a complete chat answer (OpenAI JSON): each choice's content and tool-call
@@ -909,15 +930,17 @@ enum Step {
     Index(usize),
 }
 
-/// Every string of a delta that is not a held-back text, a tool call or the role: applies `f`
-/// with the way to it from the delta (object keys and array positions).
+/// Every string of a delta that is not a held-back text, a tool call or a role that is one of
+/// the tags ([`crate::answer_walk::is_tag`]): applies `f` with the way to it from the delta
+/// (object keys and array positions).
 fn other_delta_strings(
     delta: &mut serde_json::Map<String, Value>,
     f: &mut impl FnMut(&[Step], &mut Value),
 ) {
     for (k, v) in delta.iter_mut() {
         match k.as_str() {
-            "role" | "tool_calls" => {}
+            "tool_calls" => {}
+            "role" if is_tag_value(v) => {}
             "content" | "refusal" | "reasoning_content" | "reasoning" if v.is_string() => {}
             "audio" => {
                 if let Some(audio) = v.as_object_mut() {
@@ -948,7 +971,7 @@ fn every_string_at(v: &mut Value, path: &mut Vec<Step>, f: &mut impl FnMut(&[Ste
         }
         Value::Object(map) => {
             for (k, x) in map.iter_mut() {
-                if k != "role" && k != "type" {
+                if !(matches!(k.as_str(), "role" | "type") && is_tag_value(x)) {
                     path.push(Step::Key(k.clone()));
                     every_string_at(x, path, f);
                     path.pop();
@@ -1415,6 +1438,20 @@ impl StreamShield {
             if creds_on {
                 self.holds.choice_rest(&self.og.credentials, idx, choice);
             }
+            // Fields of a choice no one models (a provider's extension) and a finish reason
+            // that is not one of the tags: guarded whole, as they come.
+            if let Some(fields) = choice.as_object_mut() {
+                let counts = &mut self.counts;
+                for (k, x) in fields.iter_mut() {
+                    match k.as_str() {
+                        "index" | "delta" | "logprobs" | "text" => {}
+                        "finish_reason" if x.is_null() || is_tag_value(x) => {}
+                        _ => every_string(x, &mut |s: &mut Value| {
+                            guard_whole(&out, counts, s);
+                        }),
+                    }
+                }
+            }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -1428,12 +1465,7 @@ impl StreamShield {
                 }
             }
             // Any other text a provider streams (annotations, `reasoning_details`, fields of
-            // its own): guarded whole, as it comes.
-            if creds_on && let Some(Value::String(role)) = delta.get_mut("role") {
-                let piece = std::mem::take(role);
-                let at = Held::Field(vec![Step::Key("role".into())]);
-                *role = self.holds.text(&self.og.credentials, idx, at, piece);
-            }
+            // its own, a role that is not one of the tags): guarded whole, as it comes.
             let counts = &mut self.counts;
             let holds = &mut self.holds;
             let creds = &*self.og.credentials;
@@ -1443,13 +1475,7 @@ impl StreamShield {
                     let piece = std::mem::take(text);
                     *text = holds.text(creds, idx, Held::Field(path.to_vec()), piece);
                 }
-                let (shown, c) = guard_output(&out, text);
-                for (k, n) in c {
-                    *counts.entry(k).or_insert(0) += n;
-                }
-                if shown != *text {
-                    *text = shown;
-                }
+                guard_whole(&out, counts, v);
             });
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
@@ -1950,6 +1976,101 @@ mod tests {
         );
         assert!(!out.contains("f6@"), "{out}");
         assert_eq!(n, 1);
+    }
+
+    /// A `role`, `type` or `finish_reason` that is not one of the tags providers send, and a
+    /// field of a choice no one models, are read like the message's texts — by the reading
+    /// without a tree and by the tree pass alike; the tags themselves are not read (an outside
+    /// attack, docs/reviews/attack-2026-12-04c.md F2).
+    #[test]
+    fn odd_tags_and_fields_no_one_models_are_read_in_both_passes() {
+        let og = guard_for("", SessionTokens::default());
+        let guarded = |body: &str| {
+            let mut report = GuardReport::default();
+            let out = guard_answer(&og, Bytes::from(body.to_string()), &mut report).unwrap();
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        // Tags, and an extension with nothing in it: the provider's bytes.
+        let tags = r#"{"choices":[{"index":0,"finish_reason":"tool_calls","native_finish_reason":"stop","message":{"role":"assistant","content":[{"type":"text","text":"hi"},{"type":"reasoning.text","text":"so"}],"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}"#;
+        assert_eq!(guarded(tags), tags);
+        let cases = [
+            (
+                r#""message":{"content":"ok","type":"a1@example.org"}"#,
+                "a1@",
+            ),
+            // A repeated role: a client keeping the last copy reads the card.
+            (
+                r#""message":{"role":"assistant","content":"ok","role":"card 4111 1111 1111 1111"}"#,
+                "4111",
+            ),
+            (
+                r#""message":{"content":[{"type":"b2@example.org","text":"ok"}]}"#,
+                "b2@",
+            ),
+            (
+                r#""finish_reason":"stop","message":{"content":"ok"},"extra":"c3@example.org""#,
+                "c3@",
+            ),
+            (
+                r#""message":{"content":"ok"},"x_meta":{"notes":["d4@example.org"]}"#,
+                "d4@",
+            ),
+            (
+                r#""finish_reason":"e5@example.org","message":{"content":"ok"}"#,
+                "e5@",
+            ),
+            (
+                r#""message":{"role":{"name":"f6@example.org"},"content":"ok"}"#,
+                "f6@",
+            ),
+        ];
+        for (choice, shown) in cases {
+            // The reading without a tree, then the tree pass (an escaped change beside it
+            // sends the answer there).
+            for extra in ["", r#","refusal_note":"x\u0020z9@example.org""#] {
+                let body = format!(r#"{{"choices":[{{{choice}{extra}}}]}}"#);
+                let out = guarded(&body);
+                assert!(!out.contains(shown), "{shown} in {out}");
+                assert!(!out.contains("z9@"), "{out}");
+                serde_json::from_str::<Value>(&out).unwrap();
+            }
+        }
+    }
+
+    /// In a stream too: a delta's `role` or a part's `type` that is not one of the tags, and a
+    /// field of a choice no one models, are read; the tags go out as they came (F2 of the
+    /// outside attack of 2026-12-04c).
+    #[test]
+    fn a_streams_odd_tags_and_fields_no_one_models_are_read() {
+        let mut s = StreamShield::new(guard_for("", SessionTokens::default()));
+        let mut frames = vec![s.rewrite(&chunk(
+            serde_json::json!({"role": "assistant", "content": "hi"}),
+            None,
+        ))];
+        let first: Value = serde_json::from_slice(&frames[0]).unwrap();
+        assert_eq!(first["choices"][0]["delta"]["role"], "assistant");
+        frames.push(s.rewrite(&chunk(
+            serde_json::json!({"role": "card 4111 1111 1111 1111", "content": "ok",
+                "annotations": [{"type": "a1@example.org"}, {"type": "url_citation"}]}),
+            None,
+        )));
+        frames.push(
+            s.rewrite(&Bytes::from(
+                serde_json::json!({"id": "c1", "choices": [{"index": 0, "delta": {"content": "!"},
+                "finish_reason": null, "x_choice": "b2@example.org"}]})
+                .to_string(),
+            )),
+        );
+        frames.extend(s.finish());
+        let all: String = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
+        for shown in ["4111", "a1@", "b2@"] {
+            assert!(!all.contains(shown), "{shown} in {all}");
+        }
+        assert!(all.contains("url_citation"), "{all}");
+        assert_eq!(seen(&frames).0, "hiok!");
     }
 
     #[test]
