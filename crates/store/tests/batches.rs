@@ -72,7 +72,7 @@ fn records(n: usize) -> Vec<RequestRecord> {
                 endpoint: "chat".into(),
                 route: format!("route_{}", g.next(2)),
                 provider: Some("sim".into()),
-                model: Some(format!("model_{}", g.next(3))),
+                model: (g.next(8) != 0).then(|| format!("model_{}", g.next(3))),
                 stream,
                 attempts: 1 + g.next(2) as u32,
                 status,
@@ -83,7 +83,7 @@ fn records(n: usize) -> Vec<RequestRecord> {
                 cost_nano_usd: (g.next(10) != 0).then_some(cost),
                 first_choice_cost_nano_usd: (g.next(3) == 0).then_some(cost + 7),
                 cost_split: split,
-                price_id: Some(format!("price_{}", g.next(2))),
+                price_id: (g.next(8) != 0).then(|| format!("price_{}", g.next(2))),
                 price_source: "catalog:test".into(),
                 usage_source: "reported".into(),
                 latency_ms: g.next(5_000),
@@ -138,16 +138,30 @@ async fn readings(s: &Store) -> Vec<String> {
 
 #[tokio::test]
 async fn one_batch_rolls_up_as_the_same_records_one_at_a_time_and_as_the_records_say() {
-    // 600 records: every chunk size of the statements is used (600 = 256 + 256 + 64 + 16 + 8),
-    // and the rollup tables get hundreds of rows from the one batch.
+    // 600 records in two batches of 300 (256 + 32 + 8 + 4 rows to a statement), the second
+    // meeting in the database the rollup rows, users and sessions of the first; the rollup
+    // tables get hundreds of rows from each batch.
     let all = records(600);
+
+    // Two batches, each in the order the records came (not time order: a session's first hour is
+    // its earliest request in the batch).
+    let batched = store("one").await;
+    let (first, second) = all.split_at(300);
+    // Only if the first half's earliest request of each session is not after the second's
+    // does the first batch count a session in the same hour as one record at a time would.
+    let mut first = first.to_vec();
+    let mut second = second.to_vec();
+    for r in &mut first {
+        r.at = r.at.min(T0 + DAY - 1);
+    }
+    for r in &mut second {
+        r.at = r.at.max(T0 + DAY);
+    }
+    let all: Vec<RequestRecord> = first.iter().chain(&second).cloned().collect();
     let mut in_time = all.clone();
     in_time.sort_by_key(|r| r.at);
-
-    // One batch, in the order the records came (not time order: a session's first hour is its
-    // earliest request in the batch).
-    let batched = store("one").await;
-    batched.insert_records(&all).await.unwrap();
+    batched.insert_records(&first).await.unwrap();
+    batched.insert_records(&second).await.unwrap();
     // The same records one at a time, in time order.
     let single = store("single").await;
     for r in &in_time {
@@ -162,6 +176,10 @@ async fn one_batch_rolls_up_as_the_same_records_one_at_a_time_and_as_the_records
         assert_eq!(x, y, "one batch vs one record at a time");
     }
 
+    // Written back again (a spill replayed after a crash): every id is known, nothing moves.
+    assert_eq!(batched.insert_records_once(&all).await.unwrap(), 0);
+    assert_eq!(readings(&batched).await, a, "a replay changed the rollups");
+
     // And as the records say, counted by hand.
     let hours = (T0 / HOUR, (T0 + 2 * DAY) / HOUR);
     assert_eq!(
@@ -175,6 +193,48 @@ async fn one_batch_rolls_up_as_the_same_records_one_at_a_time_and_as_the_records
         .await
         .unwrap();
     assert_eq!(whole.requests, production.len() as u64);
+    let count =
+        |f: &dyn Fn(&RequestRecord) -> bool| production.iter().filter(|r| f(r)).count() as u64;
+    let answered = |r: &RequestRecord| {
+        r.status == 200 && matches!(r.outcome.as_str(), "ok" | "client_disconnected")
+    };
+    assert_eq!(whole.answered, count(&|r| answered(r)));
+    assert_eq!(
+        whole.errors,
+        count(&|r| r.status >= 500 || r.status == 200 && !answered(r))
+    );
+    assert_eq!(whole.fallbacks, count(&|r| answered(r) && r.attempts > 1));
+    assert_eq!(whole.streams, count(&|r| r.stream));
+    assert_eq!(
+        whole.streams_cancelled,
+        count(&|r| r.stream && r.outcome == "client_disconnected")
+    );
+    assert_eq!(
+        whole.guard_blocked,
+        count(&|r| r.outcome == "policy_violation")
+    );
+    assert_eq!(whole.session_requests, count(&|r| r.session_hash.is_some()));
+    assert_eq!(whole.latency.iter().sum::<u64>(), whole.requests);
+    assert_eq!(
+        whole.ttft.iter().sum::<u64>(),
+        count(&|r| r.stream && r.ttft_ms.is_some())
+    );
+    let priced: Vec<&&RequestRecord> = production
+        .iter()
+        .filter(|r| r.first_choice_cost_nano_usd.is_some() && r.cost_nano_usd.is_some())
+        .collect();
+    assert_eq!(whole.routing_priced, priced.len() as u64);
+    assert_eq!(
+        whole.first_choice_nano_usd,
+        priced
+            .iter()
+            .map(|r| r.first_choice_cost_nano_usd.unwrap())
+            .sum::<u64>()
+    );
+    assert_eq!(
+        whole.first_choice_paid_nano_usd,
+        priced.iter().map(|r| r.cost_nano_usd.unwrap()).sum::<u64>()
+    );
     // A session is counted per use case (a pseudonym names a session of its use case).
     let sessions: BTreeSet<(&str, &str)> = production
         .iter()
