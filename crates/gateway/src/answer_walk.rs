@@ -36,9 +36,20 @@ pub fn is_tag(s: &str) -> bool {
         // Finish reasons.
         | "stop" | "length" | "tool_calls" | "content_filter" | "error" | "end_turn"
         | "max_tokens" | "stop_sequence"
-    ) || s.strip_prefix("reasoning.").is_some_and(|rest| {
-        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-    })
+        // Reasoning blocks (OpenRouter's `reasoning_details`).
+        | "reasoning.text" | "reasoning.summary" | "reasoning.encrypted"
+    )
+}
+
+/// Whether `k`, a key of the answer's top level, is one of the fields every answer carries about
+/// itself (its id, object, creation time, model, fingerprint, tier, usage): not read. Any other
+/// field outside `choices` (a provider's citations, search results, notes …) is read like a
+/// message.
+pub fn is_meta_key(k: &str) -> bool {
+    matches!(
+        k,
+        "id" | "object" | "created" | "model" | "system_fingerprint" | "service_tier" | "usage"
+    )
 }
 
 /// What the walk reports.
@@ -91,14 +102,20 @@ impl At {
     fn key(self, k: Key) -> At {
         match (self, k) {
             (At::Top, Key::Choices) => At::Choices,
+            (At::Top, Key::Meta) => At::Other,
+            // A field outside `choices` no one models is read.
+            (At::Top, _) => At::Message,
+            // `choices` that is not an array (an object of choices): read whole.
+            (At::Choices, _) => At::Message,
             (At::Choice, Key::Message) => At::Message,
             (At::Choice, Key::Text) => At::Text,
             (At::Choice, Key::Logprobs) => At::Logprobs,
             (At::Choice, Key::FinishReason) => At::Tag,
             // A field no one models (a provider's extension) is read.
             (At::Choice, _) => At::Message,
-            (At::Message | At::Tag, Key::RoleOrType) => At::Tag,
-            (At::Message | At::Tag, _) => At::Message,
+            (At::Message | At::Tag | At::Text, Key::RoleOrType) => At::Tag,
+            // A legacy `text` that is an object is read whole, like a message.
+            (At::Message | At::Tag | At::Text, _) => At::Message,
             _ => At::Other,
         }
     }
@@ -107,7 +124,8 @@ impl At {
     fn element(self) -> At {
         match self {
             At::Choices => At::Choice,
-            At::Message | At::Tag => At::Message,
+            // A document or a choice that is an array, a legacy `text` that is one: read whole.
+            At::Top | At::Choice | At::Message | At::Tag | At::Text => At::Message,
             _ => At::Other,
         }
     }
@@ -122,6 +140,7 @@ enum Key {
     Logprobs,
     RoleOrType,
     FinishReason,
+    Meta,
     Other,
 }
 
@@ -147,6 +166,7 @@ impl Visitor<'_> for KeySeed {
             "logprobs" => Key::Logprobs,
             "role" | "type" => Key::RoleOrType,
             "finish_reason" => Key::FinishReason,
+            k if is_meta_key(k) => Key::Meta,
             _ => Key::Other,
         })
     }
@@ -187,7 +207,8 @@ impl<T: Texts> Walk<'_, T> {
 
     fn string(self, s: &str, at: Option<usize>) {
         match self.at {
-            At::Message | At::Text => self.t.text(s, at),
+            // A string where a document, `choices` or a choice should be is read too.
+            At::Message | At::Text | At::Top | At::Choices | At::Choice => self.t.text(s, at),
             At::Tag if !is_tag(s) => self.t.text(s, at),
             At::Logprobs => self.t.logprobs(),
             _ => {}
@@ -285,8 +306,9 @@ mod tests {
         s
     }
 
-    /// The texts are the message's strings (not the tags of `role` and `type`, at any depth) and
-    /// the legacy `text`, each with where it starts when it is the answer's bytes as they are.
+    /// The texts are the message's strings (not the tags of `role` and `type`, at any depth), the
+    /// legacy `text` and the fields no one models outside the choices (not `id`, `model`,
+    /// `usage` …), each with where it starts when it is the answer's bytes as they are.
     #[test]
     fn the_texts_are_those_the_guard_reads() {
         let body = r#"{"id":"x","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi ann","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}],"refusal":null},"logprobs":null},{"text":"legacy","message":"plain"}],"usage":{"prompt_tokens":3},"text":"top"}"#;
@@ -294,7 +316,7 @@ mod tests {
         let texts: Vec<&str> = s.texts.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(
             texts,
-            ["hi ann", "c1", "f", r#"{"a":1}"#, "legacy", "plain"]
+            ["hi ann", "c1", "f", r#"{"a":1}"#, "legacy", "plain", "top"]
         );
         for (t, at) in &s.texts {
             match at {
@@ -328,6 +350,7 @@ mod tests {
             "",
             "reasoning.",
             "reasoning.A",
+            "reasoning.project_falcon",
             "reasoning.x@y",
             "Assistant",
             "stop ",

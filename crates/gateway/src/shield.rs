@@ -548,6 +548,10 @@ pub fn guard_answer(
             changes.set(changes.get() + 1);
         }
     };
+    // Outside the choices: every field no one models (a provider's citations, notes …), a
+    // `choices` that is not an array, a document that is not an object — read whole. Not the
+    // fields every answer carries about itself (`answer_walk::is_meta_key`).
+    outside_choices(&mut v, &mut guard);
     if let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) {
         for choice in choices {
             let before = changes.get();
@@ -556,14 +560,18 @@ pub fn guard_answer(
             // legacy completion's `text`; and any field of the choice no one models (a
             // provider's extension). Not the log probabilities (below) or a finish reason that
             // is one of the tags.
-            if let Some(fields) = choice.as_object_mut() {
-                for (k, x) in fields.iter_mut() {
-                    match k.as_str() {
-                        "logprobs" => {}
-                        "finish_reason" if is_tag_value(x) => {}
-                        _ => every_string(x, &mut guard),
+            match choice.as_object_mut() {
+                Some(fields) => {
+                    for (k, x) in fields.iter_mut() {
+                        match k.as_str() {
+                            "logprobs" => {}
+                            "finish_reason" if is_tag_value(x) => {}
+                            _ => every_string(x, &mut guard),
+                        }
                     }
                 }
+                // A choice that is not an object: read whole.
+                None => every_string(choice, &mut guard),
             }
             // Log probabilities spell the text out token by token, past any mask.
             if changes.get() != before
@@ -809,6 +817,23 @@ fn guard_whole(out: &Output, counts: &mut BTreeMap<(Entity, Action), u32>, v: &m
     }
     *v = Value::String(shown);
     true
+}
+
+/// Applies `guard` to the strings of an answer or chunk outside its choices that are read: every
+/// field no one models (not those every answer carries about itself, `answer_walk::is_meta_key`),
+/// a `choices` that is not an array, a document that is not an object (whole).
+fn outside_choices(v: &mut Value, guard: &mut impl FnMut(&mut Value)) {
+    match v.as_object_mut() {
+        Some(top) => {
+            for (k, x) in top.iter_mut() {
+                let choices = k == "choices" && x.is_array();
+                if !(choices || crate::answer_walk::is_meta_key(k)) {
+                    every_string(x, guard);
+                }
+            }
+        }
+        None => every_string(v, guard),
+    }
 }
 
 /// Applies `f` to every string under `v` but the tags providers send as a `role` or `type`
@@ -1362,7 +1387,14 @@ pub struct StreamShield {
     counts: BTreeMap<(Entity, Action), u32>,
     /// What was shown, when the payload log keeps the answer.
     shown: Option<String>,
+    /// The choices (indexes) the stream has had: at most [`MAX_STREAM_CHOICES`].
+    choices_seen: BTreeSet<u64>,
 }
+
+/// The most choices a stream may have (OpenAI's largest `n`). Each choice has its own held
+/// texts, flushed one choice at a time at the end: a provider streaming 100,000 indexes held a
+/// core for 20 s (an outside attack, 12-04d F7). A stream past it ends with an error.
+const MAX_STREAM_CHOICES: usize = 128;
 
 impl StreamShield {
     /// A shield for one stream.
@@ -1374,6 +1406,7 @@ impl StreamShield {
             holds: Holds::default(),
             envelope: None,
             counts: BTreeMap::new(),
+            choices_seen: BTreeSet::new(),
         }
     }
 
@@ -1410,14 +1443,18 @@ impl StreamShield {
     fn rewrite_texts(&mut self, data: &Bytes) -> Result<Bytes, ProviderError> {
         let mut v = serde_json::from_slice::<Value>(data).map_err(unreadable_chunk)?;
         let creds_on = !self.og.credentials.is_empty();
-        let has_choices = v
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(|c| !c.is_empty());
-        if !has_choices && !creds_on {
-            return Ok(data.clone());
-        }
         let out = self.og.output();
+        // Outside the choices: a provider's own fields, a `choices` that is not an array, a
+        // chunk that is not an object — guarded whole, as they come. (Every chunk is written
+        // from the tree: a repeated `choices` whose last copy is empty does not send the first
+        // out unread.)
+        {
+            let counts = &mut self.counts;
+            let mut guard = |s: &mut Value| {
+                guard_whole(&out, counts, s);
+            };
+            outside_choices(&mut v, &mut guard);
+        }
         let mut none = Vec::new();
         let choices = match v.get_mut("choices").and_then(Value::as_array_mut) {
             Some(c) => c,
@@ -1425,6 +1462,12 @@ impl StreamShield {
         };
         for choice in choices.iter_mut() {
             let idx = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if self.choices_seen.len() >= MAX_STREAM_CHOICES && !self.choices_seen.contains(&idx) {
+                return Err(ProviderError::InvalidResponse(format!(
+                    "the stream has more than {MAX_STREAM_CHOICES} choices"
+                )));
+            }
+            self.choices_seen.insert(idx);
             let finished = choice.get("finish_reason").is_some_and(|f| !f.is_null());
             // Log probabilities spell the text out token by token, past any mask: not shown
             // when answers are scanned; otherwise held for the credentials like a text.
@@ -1438,19 +1481,25 @@ impl StreamShield {
             if creds_on {
                 self.holds.choice_rest(&self.og.credentials, idx, choice);
             }
-            // Fields of a choice no one models (a provider's extension) and a finish reason
-            // that is not one of the tags: guarded whole, as they come.
-            if let Some(fields) = choice.as_object_mut() {
-                let counts = &mut self.counts;
-                for (k, x) in fields.iter_mut() {
-                    match k.as_str() {
-                        "index" | "delta" | "logprobs" | "text" => {}
-                        "finish_reason" if x.is_null() || is_tag_value(x) => {}
-                        _ => every_string(x, &mut |s: &mut Value| {
-                            guard_whole(&out, counts, s);
-                        }),
+            // Fields of a choice no one models (a provider's extension), a legacy `text`, a
+            // `delta` that is not an object, a finish reason that is not one of the tags, a
+            // choice that is not an object: guarded whole, as they come.
+            let counts = &mut self.counts;
+            let mut guard = |s: &mut Value| {
+                guard_whole(&out, counts, s);
+            };
+            match choice.as_object_mut() {
+                Some(fields) => {
+                    for (k, x) in fields.iter_mut() {
+                        match k.as_str() {
+                            "logprobs" => {}
+                            "delta" if x.is_object() => {}
+                            "finish_reason" if x.is_null() || is_tag_value(x) => {}
+                            _ => every_string(x, &mut guard),
+                        }
                     }
                 }
+                None => every_string(choice, &mut guard),
             }
             let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) else {
                 continue;
@@ -2023,6 +2072,15 @@ mod tests {
                 r#""message":{"role":{"name":"f6@example.org"},"content":"ok"}"#,
                 "f6@",
             ),
+            // A legacy `text` that is an object or an array; a repeated one (attack 12-04d F1).
+            (r#""text":{"v":"g7@example.org"}"#, "g7@"),
+            (r#""text":["h8@example.org"]"#, "h8@"),
+            (r#""text":{"a":"i9@example.org"},"text":"fine""#, "i9@"),
+            // A reasoning tag no provider sends carries what it likes (F5).
+            (
+                r#""message":{"content":"ok","type":"reasoning.j1@example.org"}"#,
+                "j1@",
+            ),
         ];
         for (choice, shown) in cases {
             // The reading without a tree, then the tree pass (an escaped change beside it
@@ -2033,6 +2091,30 @@ mod tests {
                 assert!(!out.contains(shown), "{shown} in {out}");
                 assert!(!out.contains("z9@"), "{out}");
                 serde_json::from_str::<Value>(&out).unwrap();
+            }
+        }
+        // Outside the choices (F4): a provider's own field, `choices` that is not an array, a
+        // choice or a document that is not an object — in both passes. Not `id`, `model` …
+        let meta = r#"{"id":"chatcmpl-1","object":"chat.completion","model":"m","system_fingerprint":"fp_1","choices":[],"usage":{"total_tokens":1}}"#;
+        assert_eq!(guarded(meta), meta);
+        for (body, shown) in [
+            (r#"{"id":"c","x_top":"k1@example.org","choices":[]}"#, "k1@"),
+            (
+                r#"{"citations":[{"snippet":"l2@example.org"}],"choices":[]}"#,
+                "l2@",
+            ),
+            (
+                r#"{"choices":{"0":{"message":{"content":"m3@example.org"}}}}"#,
+                "m3@",
+            ),
+            (r#"{"choices":["n4@example.org"]}"#, "n4@"),
+            (r#"["o5@example.org"]"#, "o5@"),
+        ] {
+            // As it is, and escaped (which sends it to the tree pass).
+            for body in [body.to_string(), body.replacen('@', "\\u0040", 1)] {
+                let out = guarded(&body);
+                assert!(!out.contains(shown), "{shown} in {out}");
+                assert!(!out.contains("example.org"), "{out}");
             }
         }
     }
@@ -2061,16 +2143,53 @@ mod tests {
                 .to_string(),
             )),
         );
+        // Outside the choices, a choice's legacy `text`, a `delta` or `index` that is not what
+        // it should be, `choices` that is not an array, a chunk that is not an object, and a
+        // repeated `choices` whose last copy is empty (attack 12-04d F2-F4).
+        for chunk in [
+            r#"{"id":"c1","x_top":"c3@example.org","choices":[]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"text":"d4@example.org"}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":"e5@example.org"}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":["f6@example.org"]}]}"#,
+            r#"{"id":"c1","choices":[{"index":"g7@example.org","delta":{}}]}"#,
+            r#"{"id":"c1","choices":{"0":{"delta":{"content":"h8@example.org"}}}}"#,
+            r#"[{"choices":[{"delta":{"content":"i9@example.org"}}]}]"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"j1@example.org"}}],"choices":[]}"#,
+        ] {
+            frames.push(s.rewrite(&Bytes::from(chunk)));
+        }
         frames.extend(s.finish());
         let all: String = frames
             .iter()
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
-        for shown in ["4111", "a1@", "b2@"] {
+        for shown in [
+            "4111", "a1@", "b2@", "c3@", "d4@", "e5@", "f6@", "g7@", "h8@", "i9@", "j1@",
+        ] {
             assert!(!all.contains(shown), "{shown} in {all}");
         }
         assert!(all.contains("url_citation"), "{all}");
-        assert_eq!(seen(&frames).0, "hiok!");
+        assert!(!all.contains("example.org"), "{all}");
+    }
+
+    /// A stream may have up to 128 choices; the next one ends it with an error (a provider
+    /// streaming 100,000 indexes held a core for 20 s: attack 12-04d F7).
+    #[test]
+    fn a_stream_of_too_many_choices_is_an_error() {
+        let mut s = StreamShield::new(guard_for("", SessionTokens::default()));
+        let piece = |i: u64| {
+            Bytes::from(
+                serde_json::json!({"choices": [{"index": i, "delta": {"content": "a"}}]})
+                    .to_string(),
+            )
+        };
+        for i in 0..128 {
+            s.try_rewrite(&piece(i)).unwrap();
+        }
+        // One already seen is fine; a new one is not.
+        s.try_rewrite(&piece(5)).unwrap();
+        let e = s.try_rewrite(&piece(128)).unwrap_err();
+        assert!(e.to_string().contains("more than 128 choices"), "{e}");
     }
 
     #[test]
@@ -2516,8 +2635,16 @@ mod tests {
                         "{yaml}: {text:?} → {shown:?}"
                     );
                 }
-                // Outside the message: withheld whole.
-                assert_eq!(v["x_note"], "<SECRET_GENERIC>", "{yaml}: {text:?}");
+                // A field outside the choices no one models: read like the message's texts.
+                let note = v["x_note"].as_str().unwrap();
+                assert!(
+                    note.contains("<SECRET_GENERIC>"),
+                    "{yaml}: {text:?} → {note:?}"
+                );
+                assert!(
+                    !og.credentials.shows_across_blanks(note.as_bytes()),
+                    "{yaml}: {text:?} → {note:?}"
+                );
                 // The log probabilities spell the text past the mask: not shown.
                 assert!(v["choices"][0]["logprobs"].is_null(), "{yaml}: {text:?}");
                 assert_eq!(msg["tool_calls"][0]["function"]["name"], "f");
