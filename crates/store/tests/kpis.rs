@@ -291,6 +291,81 @@ async fn a_session_counts_once_in_the_hour_it_began() {
     );
 }
 
+/// Cases the other tests' traffic does not have (a mutation pass found each uncounted): a
+/// blocked request with findings is blocked, not also flagged; a 500 is an error; a request that
+/// did not stream has no time to first token; the busiest minute counts tokens of every kind; a
+/// window ending inside an hour keeps that hour; weekly actives start no earlier than the window.
+#[tokio::test]
+async fn the_edges_of_counters_and_windows() {
+    let s = store().await;
+    let blocked = r#"{"input":"ran","output":"not_run","findings":[{"type":"EMAIL_ADDRESS","action":"block","direction":"input","count":1}]}"#;
+    let masked = r#"{"input":"ran","output":"ran","findings":[{"type":"EMAIL_ADDRESS","action":"mask","direction":"input","count":1}]}"#;
+    let mut every_kind = record(&R {
+        at: T0 + 10 * 60_000,
+        tokens: 100,
+        ..BASE
+    });
+    every_kind.cached_input_tokens = 1_000;
+    every_kind.cache_write_tokens = 2_000;
+    every_kind.output_tokens = 3_000;
+    every_kind.reasoning_tokens = 4_000;
+    s.insert_records(&[
+        record(&R {
+            status: 400,
+            outcome: "policy_violation",
+            guard: Some(blocked),
+            ..BASE
+        }),
+        record(&R {
+            guard: Some(masked),
+            ..BASE
+        }),
+        record(&R {
+            status: 500,
+            outcome: "upstream_error",
+            ..BASE
+        }),
+        record(&R {
+            ttft_ms: Some(50),
+            user: Some("ann"),
+            ..BASE
+        }),
+        every_kind,
+        record(&R {
+            at: T0 + 3 * DAY,
+            user: Some("bo"),
+            ..BASE
+        }),
+    ])
+    .await
+    .unwrap();
+    let d = s
+        .kpi_data(&KpiScope::Portfolio, T0, T0 + 30 * 60_000)
+        .await
+        .unwrap();
+    assert_eq!(d.requests, 5, "the hour the window ends in is read");
+    assert_eq!((d.guard_blocked, d.guard_flagged), (1, 1));
+    assert_eq!(d.errors, 1, "the 500");
+    assert_eq!(
+        d.ttft.iter().sum::<u64>(),
+        0,
+        "no stream, no time to first token"
+    );
+    assert_eq!(
+        d.peak_tokens_per_minute,
+        100 + 1_000 + 2_000 + 3_000 + 4_000
+    );
+    let day3 = s
+        .kpi_data(&KpiScope::Portfolio, T0 + 3 * DAY, T0 + 4 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        (day3.active_users, day3.weekly_active),
+        (1, 1),
+        "Ann was active before the window"
+    );
+}
+
 #[tokio::test]
 async fn week_four_retention_of_the_first_weeks_users() {
     let s = store().await;

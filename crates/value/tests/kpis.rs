@@ -212,6 +212,16 @@ fn k03_stickiness_and_retention() {
         ..f.clone()
     };
     assert_eq!(kpi(&short, 3).get("week4_retention"), None);
+    // No one in the first week: no retention to read (not 0 ÷ 0).
+    let empty_cohort = Facts {
+        retention: Some(Retention {
+            cohort: 0,
+            retained: 0,
+        }),
+        ..f.clone()
+    };
+    assert_eq!(kpi(&empty_cohort, 3).get("week4_retention"), None);
+    is(&empty_cohort, 3, "stickiness", 0.25);
     // Users in the window, none in its last 30 days: said so (not "no end user named").
     na(
         &Facts {
@@ -292,6 +302,13 @@ fn k06_eval_pass_rate() {
     // 90 ÷ 100, minus 80 ÷ 100.
     is(&f, 6, "pass_rate", 0.9);
     is(&f, 6, "delta_vs_champion", 0.1);
+    // A champion run with no cases: nothing to compare with (not 0 ÷ 0).
+    let empty_champion = Facts {
+        eval: Some(((8, 10), Some((0, 0)))),
+        ..f.clone()
+    };
+    is(&empty_champion, 6, "pass_rate", 0.8);
+    assert_eq!(kpi(&empty_champion, 6).get("delta_vs_champion"), None);
     na(&Facts { eval: None, ..f }, 6, "no evaluation runs");
 }
 
@@ -394,6 +411,18 @@ fn k14_throughput_and_headroom() {
     is(&f, 14, "peak_rps", 2.0);
     is(&f, 14, "peak_tps", 1_000.0);
     is(&f, 14, "headroom", 0.8);
+    // A quota of 0 (every provider's): no headroom to read (not 1 − 120 ÷ 0).
+    let k = kpi(
+        &Facts {
+            quota_requests_per_minute: Some(0),
+            ..f.clone()
+        },
+        14,
+    );
+    assert!(
+        k.get("headroom").is_none() && k.get("peak_rps").is_some(),
+        "{k:?}"
+    );
     na(&Facts::default(), 14, "no requests");
     // A provider without a stated quota: the peaks, and why there is no headroom.
     let k = kpi(
@@ -461,6 +490,16 @@ fn k16_spend_and_burn() {
     };
     is(&at_start, 16, "burn", 0.3);
     assert_eq!(kpi(&at_start, 16).get("days_to_exhaustion"), None);
+    // Nothing spent yet: a burn of 0 and no days to exhaustion (not $200 ÷ $0 a day).
+    let unspent = Facts {
+        budget: Some(BudgetBurn {
+            spent_nano_usd: 0,
+            ..f.budget.unwrap()
+        }),
+        ..f.clone()
+    };
+    is(&unspent, 16, "burn", 0.0);
+    assert_eq!(kpi(&unspent, 16).get("days_to_exhaustion"), None);
     na(&Facts::default(), 16, "no requests");
 }
 
@@ -622,6 +661,13 @@ fn k23_value_roi_payback() {
     losing.cost_nano_usd = 600 * USD;
     assert_eq!(kpi(&losing, 23).get("payback_months"), None);
     is(&losing, 23, "roi", (500.0 - 600.0) / 600.0);
+    // Brings exactly what it costs: no payback either (not $500 ÷ $0 a month).
+    let even = Facts {
+        cost_nano_usd: 500 * USD,
+        ..f.clone()
+    };
+    is(&even, 23, "net_value", 0.0);
+    assert_eq!(kpi(&even, 23).get("payback_months"), None);
     // Past what int64 nano-USD holds, the value stops there — and its USD says the same amount
     // as its nano-USD (the outside attack's F4: $10,000,000,899 beside 9,223,372,036,854,775,807).
     let mut huge = f.clone();
