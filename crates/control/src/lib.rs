@@ -397,8 +397,10 @@ impl Control {
 pub struct ApiDoc;
 
 /// Answers any operation may give besides its own: 400 for a query parameter it does not take,
-/// 429 while the client is throttled for failed authentications (whatever its token), and, where
-/// a body goes, 413 for one over the limit and 415 for one not declared as JSON.
+/// 429 while the client is throttled for failed authentications (whatever its token), 500 for
+/// an internal error (`store_error`, `internal`: the details in the server's log), 503 while the
+/// database is unavailable (`store_unavailable`), and, where a body goes, 413 for one over the
+/// limit and 415 for one not declared as JSON.
 struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
@@ -432,6 +434,12 @@ impl utoipa::Modify for CommonResponses {
                 r.entry("400".into()).or_insert_with(|| {
                     error("a query parameter the operation does not take, or one given twice")
                         .into()
+                });
+                r.entry("500".into()).or_insert_with(|| {
+                    error("an internal error (`store_error`, `internal`); the details are in the server's log, never in the answer").into()
+                });
+                r.entry("503".into()).or_insert_with(|| {
+                    error("the database is unavailable (`store_unavailable`): retry later").into()
                 });
                 if body {
                     r.entry("413".into())

@@ -2265,6 +2265,75 @@ async fn the_openapi_document_describes_every_route() {
     }
 }
 
+/// Every admin answer these tests see is checked against the document
+/// (`planes::conformance`); the checker itself refuses a status the operation does not declare,
+/// a body off its schema, a body where none is declared, and a content type not declared.
+#[tokio::test]
+async fn the_conformance_checker_refuses_answers_the_document_does_not_describe() {
+    use planes::conformance::conforms;
+    let api = Api::new(CONFIG).await;
+    let (st, _) = api
+        .call(
+            Method::POST,
+            "/admin/v1/pods",
+            &api.admin,
+            Some(json!({"name": "conf"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, page) = api
+        .call(Method::GET, "/admin/v1/pods", &api.admin, None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let json = "application/json";
+    assert_eq!(
+        conforms("GET", "/admin/v1/pods?limit=5", 200, json, Some(&page)),
+        Ok(())
+    );
+    let mut wrong_item = page.clone();
+    wrong_item["items"][0]["name"] = json!(7);
+    let mut no_items = page.clone();
+    no_items.as_object_mut().unwrap().remove("items");
+    for (what, status, ct, body) in [
+        ("an undeclared status", 418, json, Some(page.clone())),
+        ("a pod whose name is a number", 200, json, Some(wrong_item)),
+        ("a page without items", 200, json, Some(no_items)),
+        ("not JSON", 200, json, None),
+        ("another content type", 200, "text/html", Some(page.clone())),
+        (
+            "an error off its schema",
+            401,
+            json,
+            Some(json!({"error": "no"})),
+        ),
+    ] {
+        assert!(
+            conforms("GET", "/admin/v1/pods", status, ct, body.as_ref()).is_err(),
+            "{what} passed"
+        );
+    }
+    // A body where the document declares none (a budget's deletion answers 204).
+    assert!(
+        conforms(
+            "DELETE",
+            "/admin/v1/budgets/bud_1",
+            204,
+            "",
+            Some(&json!({"x": 1}))
+        )
+        .is_err()
+    );
+    assert_eq!(
+        conforms("DELETE", "/admin/v1/budgets/bud_1", 204, "", None),
+        Ok(())
+    );
+    // Paths and methods the document does not have are not its to judge.
+    assert_eq!(
+        conforms("GET", "/admin/v1/nowhere", 404, json, Some(&page)),
+        Ok(())
+    );
+}
+
 /// Every operation of the document refuses a query parameter it does not describe — those that
 /// take none too (`/me`, a single use case, the gates, budgets) — naming it, before anything
 /// else is read; a parameter it describes passes that check.
