@@ -2155,6 +2155,8 @@ mod tests {
             r#"{"id":"c1","choices":{"0":{"delta":{"content":"h8@example.org"}}}}"#,
             r#"[{"choices":[{"delta":{"content":"i9@example.org"}}]}]"#,
             r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"j1@example.org"}}],"choices":[]}"#,
+            // A finish reason that is not one of the tags (mutation pass 2026-12-04b).
+            r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"k2@example.org"}]}"#,
         ] {
             frames.push(s.rewrite(&Bytes::from(chunk)));
         }
@@ -2164,7 +2166,7 @@ mod tests {
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect();
         for shown in [
-            "4111", "a1@", "b2@", "c3@", "d4@", "e5@", "f6@", "g7@", "h8@", "i9@", "j1@",
+            "4111", "a1@", "b2@", "c3@", "d4@", "e5@", "f6@", "g7@", "h8@", "i9@", "j1@", "k2@",
         ] {
             assert!(!all.contains(shown), "{shown} in {all}");
         }
