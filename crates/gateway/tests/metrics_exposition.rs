@@ -654,39 +654,18 @@ async fn the_scrape_is_valid_openmetrics_with_bounded_use_case_labels() {
     }
     let mut keys = Vec::with_capacity(MANY);
     for i in 0..MANY {
-        let uc =
-            g.gw.store
-                .create_use_case(
-                    "test",
-                    &pods[i % pods.len()].id,
-                    &format!("uc-{i:04}"),
-                    "",
-                    &ValueModel::default(),
-                    &Scores::default(),
-                    &["m".to_string()],
-                    &PilotCaps::default(),
-                    &Limits::default(),
-                )
-                .await
-                .unwrap();
-        for stage in [Stage::Pilot, Stage::Production] {
-            g.gw.store
-                .change_stage("test", &uc.id, stage, "test")
-                .await
-                .unwrap();
-        }
-        let (record, plaintext) = tollgate_gateway::keys::new_api_key(
-            g.gw.keyring.secret(),
-            &uc.id,
+        let (_, key) = common::use_case_and_key_in(
+            &g.gw,
+            &pods[i % pods.len()].id,
+            &format!("uc-{i:04}"),
+            Stage::Production,
+            &["m"],
+            PilotCaps::default(),
             None,
-            "test",
-            None,
-            None,
-            "test",
-        );
-        g.gw.store.create_key("test", &record).await.unwrap();
-        secrets.push(plaintext.clone());
-        keys.push(plaintext);
+        )
+        .await;
+        secrets.push(key.clone());
+        keys.push(key);
     }
     g.gw.keyring.reload().await.unwrap();
     let answered = futures_util::stream::iter(keys.iter())

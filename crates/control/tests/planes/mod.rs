@@ -103,12 +103,7 @@ pub async fn call(
         .await
         .unwrap();
     let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = conformance::content_type(resp.headers());
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     let parsed = serde_json::from_slice(&bytes).ok();
     conformance::check(
@@ -169,12 +164,7 @@ impl Http {
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let content_type = conformance::content_type(resp.headers());
         let text = resp.text().await.unwrap();
         let parsed = serde_json::from_str(&text).ok();
         conformance::check(
@@ -318,6 +308,15 @@ pub mod conformance {
     use serde_json::Value;
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
+
+    /// An answer's content type (empty when it has none).
+    pub fn content_type(headers: &http::HeaderMap) -> String {
+        headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    }
 
     fn document() -> &'static Value {
         static DOC: OnceLock<Value> = OnceLock::new();

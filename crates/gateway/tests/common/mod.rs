@@ -194,13 +194,30 @@ pub async fn use_case_with_key(
         Some(p) => p,
         None => gw.store.create_pod("test", "test-pod", "").await.unwrap(),
     };
+    let (uc, key) =
+        use_case_and_key_in(gw, &pod.id, &new_id("uc"), stage, routes, caps, scopes).await;
+    gw.keyring.reload().await.unwrap();
+    (uc, key)
+}
+
+/// A use case named `name` in pod `pod_id`, moved to `stage`, and a key for it — stored, not yet
+/// loaded by the data plane (`gw.keyring.reload()` loads the keys made, one reload for many).
+pub async fn use_case_and_key_in(
+    gw: &Gateway,
+    pod_id: &str,
+    name: &str,
+    stage: Stage,
+    routes: &[&str],
+    caps: PilotCaps,
+    scopes: Option<Vec<String>>,
+) -> (UseCase, String) {
     let routes: Vec<String> = routes.iter().map(|r| r.to_string()).collect();
     let uc = gw
         .store
         .create_use_case(
             "test",
-            &pod.id,
-            &new_id("uc"),
+            pod_id,
+            name,
             "",
             &ValueModel::default(),
             &Scores::default(),
@@ -232,7 +249,6 @@ pub async fn use_case_with_key(
         "test",
     );
     gw.store.create_key("test", &record).await.unwrap();
-    gw.keyring.reload().await.unwrap();
     (gw.store.get_use_case(&uc.id).await.unwrap(), plaintext)
 }
 
