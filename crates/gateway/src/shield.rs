@@ -529,7 +529,7 @@ pub fn guard_answer(
             tree: false,
         };
         crate::answer_walk::walk(&body, &mut lean).map_err(not_json)?;
-        if !lean.needs_tree(&og.credentials) {
+        if !lean.needs_tree(&og.credentials, og.gov.policy.scan.output) {
             let Lean { counts, edits, .. } = lean;
             report.add("output", &counts);
             report.output = og.ran();
@@ -543,6 +543,8 @@ pub fn guard_answer(
     let changes = std::cell::Cell::new(0u32);
     // Credentials masked in log probabilities.
     let mut lp_masked = 0u32;
+    // What log probabilities withheld beside unchanged texts showed.
+    let mut lp_found = BTreeMap::new();
     let mut guard = |s: &mut Value| {
         if guard_whole(&out, &mut counts, s) {
             changes.set(changes.get() + 1);
@@ -573,8 +575,16 @@ pub fn guard_answer(
                 // A choice that is not an object: read whole.
                 None => every_string(choice, &mut guard),
             }
-            // Log probabilities spell the text out token by token, past any mask.
-            if changes.get() != before
+            // Log probabilities spell the text out token by token, past any mask; beside a
+            // text that did not change, their tokens and alternatives are read (an alternative
+            // may spell what the text did not say), and withheld if they show something.
+            let changed = changes.get() != before;
+            let spelled = !changed
+                && og.gov.policy.scan.output
+                && choice
+                    .get("logprobs")
+                    .is_some_and(|lp| logprobs_show_more(&out, lp, &mut lp_found));
+            if (changed || spelled)
                 && let Some(lp) = choice.get_mut("logprobs")
             {
                 *lp = Value::Null;
@@ -598,6 +608,9 @@ pub fn guard_answer(
         }
     }
     count_masked(lp_masked, &mut counts);
+    for (k, n) in lp_found {
+        *counts.entry(k).or_insert(0) += n;
+    }
     if across {
         // What is left (after the masks above) that shows one across blanks: the whole text,
         // wherever it is in the answer.
@@ -647,10 +660,10 @@ struct Lean<'o> {
 
 impl Lean<'_> {
     /// Whether the tree pass must do the work: a changed text that was not the answer's bytes
-    /// as they were; log probabilities that must go with a change (they spell the old text) or
-    /// that may spell one of the gateway's credentials.
-    fn needs_tree(&self, creds: &Credentials) -> bool {
-        self.tree || (self.logprobs && (!self.edits.is_empty() || !creds.is_empty()))
+    /// as they were; log probabilities that must go with a change (they spell the old text),
+    /// that a policy scanning answers reads, or that may spell one of the gateway's credentials.
+    fn needs_tree(&self, creds: &Credentials, scan: bool) -> bool {
+        self.tree || (self.logprobs && (scan || !self.edits.is_empty() || !creds.is_empty()))
     }
 }
 
@@ -1193,6 +1206,79 @@ fn logprob_text(e: &Value, stage: usize, carry: &mut Vec<u8>) -> String {
 
 /// The lists of a choice's `logprobs` whose tokens spell its text.
 const LOGPROB_LISTS: [&str; 2] = ["content", "refusal"];
+
+/// Tokens either side of an alternative read with it: a value or term an alternative completes
+/// is found with up to this many of the chosen tokens around it.
+const LOGPROB_WINDOW: usize = 8;
+
+/// Whether a choice's log probabilities, beside a text the output guard did not change, show
+/// something it would act on — their tokens joined (which should be the text; a provider's may
+/// not be), or one alternative in place of its token with [`LOGPROB_WINDOW`] chosen tokens
+/// either side (an alternative the model did not write may spell a denied term or a value);
+/// any other string in them (a shape no one models) is read alone. What it shows is added to
+/// `found`. Paths through two alternatives or more are not read (one alternative per window).
+fn logprobs_show_more(
+    out: &Output,
+    lp: &Value,
+    found: &mut BTreeMap<(Entity, Action), u32>,
+) -> bool {
+    let Some(lists) = lp.as_object() else {
+        return any_string_shows(out, lp, found);
+    };
+    for (list, v) in lists {
+        let Some(entries) = v
+            .as_array()
+            .filter(|_| LOGPROB_LISTS.contains(&list.as_str()))
+        else {
+            if any_string_shows(out, v, found) {
+                return true;
+            }
+            continue;
+        };
+        fn token(e: &Value) -> &str {
+            e.get("token").and_then(Value::as_str).unwrap_or("")
+        }
+        let chosen: Vec<&str> = entries.iter().map(token).collect();
+        if shows(out, &chosen.concat(), found) {
+            return true;
+        }
+        for (i, e) in entries.iter().enumerate() {
+            let Some(alternatives) = e.get("top_logprobs").and_then(Value::as_array) else {
+                continue;
+            };
+            let before = chosen[i.saturating_sub(LOGPROB_WINDOW)..i].concat();
+            let after = chosen[i + 1..(i + 1 + LOGPROB_WINDOW).min(chosen.len())].concat();
+            for a in alternatives {
+                let t = token(a);
+                if t != chosen[i] && shows(out, &format!("{before}{t}{after}"), found) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Whether the output guard would change `text`; what it found added to `found` when it would.
+fn shows(out: &Output, text: &str, found: &mut BTreeMap<(Entity, Action), u32>) -> bool {
+    let (shown, c) = guard_output(out, text);
+    if shown == text {
+        return false;
+    }
+    for (k, n) in c {
+        *found.entry(k).or_insert(0) += n;
+    }
+    true
+}
+
+/// [`shows`] of any string in `v`, each alone (a shape no one models; read from a copy).
+fn any_string_shows(out: &Output, v: &Value, found: &mut BTreeMap<(Entity, Action), u32>) -> bool {
+    let mut any = false;
+    every_string(&mut v.clone(), &mut |x: &mut Value| {
+        any = any || x.as_str().is_some_and(|t| shows(out, t, found));
+    });
+    any
+}
 
 impl Holds {
     /// The next piece of a held string: what may be shown now.
@@ -1965,8 +2051,8 @@ mod tests {
     /// Without log probabilities and with no escape in a changed text, an answer is read once
     /// without a tree: what changes is written in place, every other byte is the provider's
     /// (spacing, key order, a repeated key — whose every copy is guarded); a changed text that
-    /// was escaped, or log probabilities beside a change, take the tree pass, with each value
-    /// counted once either way.
+    /// was escaped, or log probabilities (read by a policy that scans answers, or beside a
+    /// change), take the tree pass, with each value counted once either way.
     #[test]
     fn an_answer_is_guarded_in_place_and_counted_once() {
         let og = guard_for("", SessionTokens::default());
@@ -1981,8 +2067,17 @@ mod tests {
             (String::from_utf8(out.to_vec()).unwrap(), n)
         };
         // Untouched: the same bytes.
-        let plain = r#"{ "id" : "c",  "choices": [ {"message": {"role":"assistant","content":"no one here"}, "logprobs": {"content": [{"token": "no"}]}} ] }"#;
+        let plain = r#"{ "id" : "c",  "choices": [ {"message": {"role":"assistant","content":"no one here"}, "logprobs": null} ] }"#;
         assert_eq!(guarded(plain), (plain.to_string(), 0));
+        // With log probabilities, which a policy that scans answers reads from the tree: the
+        // same answer, written anew.
+        let with_lp = plain.replace("null", r#"{"content": [{"token": "no"}]}"#);
+        let (out, n) = guarded(&with_lp);
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap(),
+            serde_json::from_str::<Value>(&with_lp).unwrap()
+        );
+        assert_eq!(n, 0);
         // Changed in place, the rest as it came; both copies of a repeated key guarded.
         let (out, n) = guarded(
             r#"{ "z" : 1, "choices": [ {"message": {"content":"mail a1@example.org", "content" : "or b2@example.org"}} , {"text":"c3@example.org"} ] }"#,
@@ -2567,6 +2662,117 @@ mod tests {
         let (bytes, _, _) = joined(v["choices"][0]["logprobs"]["content"].as_array().unwrap());
         let start: String = wide.chars().take(3).collect();
         assert!(!bytes.contains(&start), "{bytes}");
+    }
+
+    /// Log probabilities beside a text the guard did not change are read under a policy that
+    /// scans answers (attack 2026-12-04d F6): an alternative that completes a value or a denied
+    /// term with the chosen tokens around it, tokens that are not the text, and strings in a
+    /// shape no one models withhold the choice's log probabilities, and what they showed is
+    /// counted; honest ones pass as they came, and a policy that does not scan answers leaves
+    /// them.
+    #[test]
+    fn log_probabilities_beside_an_unchanged_text_are_read() {
+        let entry = |t: &str, alternatives: &[&str]| {
+            let top: Vec<Value> = alternatives
+                .iter()
+                .map(|a| json!({"token": a, "logprob": -2.0, "bytes": a.as_bytes()}))
+                .collect();
+            json!({"token": t, "logprob": -0.1, "bytes": t.as_bytes(), "top_logprobs": top})
+        };
+        let answer = |content: &str, logprobs: Value| {
+            json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [{
+                "index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": content},
+                "logprobs": logprobs
+            }]})
+        };
+        let tokens = |list: Vec<Value>| json!({"content": list, "refusal": null});
+        let yaml = "guard: { denied_terms: [internal-only] }";
+        let og = guard_for(yaml, SessionTokens::default());
+        let cases = [
+            (
+                "an alternative completes an e-mail address",
+                answer(
+                    "write ann.lee today",
+                    tokens(vec![
+                        entry("write", &[]),
+                        entry(" ann", &[" bob"]),
+                        entry(".lee", &["@example.org", ".smith"]),
+                        entry(" today", &[]),
+                    ]),
+                ),
+                Entity::EmailAddress,
+            ),
+            (
+                "an alternative completes a denied term",
+                answer(
+                    "this is internal-use data",
+                    tokens(vec![
+                        entry("this", &[]),
+                        entry(" is", &[]),
+                        entry(" internal", &[]),
+                        entry("-use", &["-only"]),
+                        entry(" data", &[]),
+                    ]),
+                ),
+                Entity::DeniedTerm,
+            ),
+            (
+                "tokens that are not the text",
+                answer("hello", tokens(vec![entry("mail b2@example.org", &[])])),
+                Entity::EmailAddress,
+            ),
+            (
+                "a shape no one models",
+                answer("hello", json!({"x_tokens": ["c3@example.org"]})),
+                Entity::EmailAddress,
+            ),
+        ];
+        for (what, body, entity) in &cases {
+            let mut report = GuardReport::default();
+            let v = answered(&og, body, &mut report);
+            assert_eq!(v["choices"][0]["logprobs"], Value::Null, "{what}: {v}");
+            assert_eq!(
+                v["choices"][0]["message"], body["choices"][0]["message"],
+                "{what}: the text is as it came"
+            );
+            assert!(
+                report
+                    .counts
+                    .keys()
+                    .any(|(e, _, d)| e == entity && *d == "output"),
+                "{what}: {:?}",
+                report.counts
+            );
+        }
+        // Honest ones — alternatives that complete nothing, one far from where it would —
+        // pass as they came (the same answer, the same bytes), and nothing is counted.
+        for body in [
+            answer(
+                "hello world",
+                tokens(vec![entry("hello", &["hi"]), entry(" world", &[" there"])]),
+            ),
+            answer(
+                "Reply to us",
+                tokens(vec![
+                    entry("Reply", &["Write"]),
+                    entry(" to", &[" @", " at"]),
+                    entry(" us", &[" internal"]),
+                ]),
+            ),
+        ] {
+            let raw = Bytes::from(body.to_string());
+            let mut report = GuardReport::default();
+            let out = guard_answer(&og, raw.clone(), &mut report).unwrap();
+            assert_eq!(out, raw);
+            assert!(report.counts.is_empty(), "{:?}", report.counts);
+        }
+        // A policy that does not scan answers leaves them.
+        let og = guard_for("scan: { output: false }", SessionTokens::default());
+        for (what, body, _) in &cases {
+            let v = answered(&og, body, &mut GuardReport::default());
+            assert_eq!(v, *body, "{what}");
+        }
     }
 
     /// A complete answer that shows the key across blanks — base64 wrapped over lines as MIME
