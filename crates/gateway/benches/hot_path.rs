@@ -192,5 +192,77 @@ telemetry:
     });
 }
 
-criterion_group!(benches, bench);
+/// A complete answer of `tokens` tokens of prose through the output guard (the default policy,
+/// which scans answers), without and with log probabilities of 20 alternatives per token — the
+/// most OpenAI gives — which a scanning policy reads (each alternative with the chosen tokens
+/// around it).
+fn output_guard(c: &mut Criterion) {
+    use serde_json::json;
+    use std::sync::Arc;
+    use tollgate_gateway::shield::{GuardReport, OutputGuard, guard_answer};
+    let policy = tollgate_guard::policy::Policy::from_yaml("").unwrap();
+    let guard = policy.guard().unwrap();
+    let og = OutputGuard {
+        gov: Arc::new(tollgate_gateway::policies::Governed {
+            policy,
+            guard,
+            label: "bench".into(),
+        }),
+        hash_key: Arc::from(&b"k"[..]),
+        tokens: Arc::default(),
+        capture: false,
+        credentials: Arc::default(),
+    };
+    let words = [
+        " the", " order", " shipped", " on", " Friday", " and", " will", " arrive", " soon", ".",
+    ];
+    let answer = |tokens: usize, logprobs: bool| {
+        let chosen: Vec<&str> = (0..tokens).map(|i| words[i % words.len()]).collect();
+        let mut v = json!({"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": chosen.concat()}}]});
+        if logprobs {
+            let entries: Vec<_> = chosen
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let top: Vec<_> = (0..20)
+                        .map(|k| {
+                            let a = words[(i + k + 1) % words.len()];
+                            json!({"token": a, "logprob": -1.5, "bytes": a.as_bytes()})
+                        })
+                        .collect();
+                    json!({"token": t, "logprob": -0.1, "bytes": t.as_bytes(), "top_logprobs": top})
+                })
+                .collect();
+            v["choices"][0]["logprobs"] = json!({"content": entries, "refusal": null});
+        }
+        bytes::Bytes::from(v.to_string())
+    };
+    let mut g = c.benchmark_group("output guard, complete answer");
+    for (name, tokens, logprobs) in [
+        ("1,000 tokens", 1_000, false),
+        (
+            "1,000 tokens, log probabilities of 20 alternatives",
+            1_000,
+            true,
+        ),
+        (
+            "4,096 tokens, log probabilities of 20 alternatives",
+            4_096,
+            true,
+        ),
+    ] {
+        let body = answer(tokens, logprobs);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                guard_answer(&og, black_box(body.clone()), &mut GuardReport::default()).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, output_guard);
 criterion_main!(benches);

@@ -176,8 +176,10 @@ async fn route_chat(
                 ctx.received.elapsed(),
                 None,
             );
-            // the output guard
-            let body = shield::guard_answer(&og, c.body, &mut ctx.guard)?;
+            // the output guard (a large answer's reading steps aside from the thread's other
+            // connections, as a large prompt's does)
+            let (raw, report) = (c.body, &mut ctx.guard);
+            let body = crate::context::heavy(raw.len(), || shield::guard_answer(&og, raw, report))?;
             if let Some(p) = ctx.payload.as_mut() {
                 p.answer = og.answer_for_log(&shield::answer_text(&body));
             }

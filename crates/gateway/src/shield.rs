@@ -1242,6 +1242,9 @@ fn logprobs_show_more(
         if shows(out, &chosen.concat(), found) {
             return true;
         }
+        // The windows are read many at a time, apart by a line no value or term runs across:
+        // one reading per 64 KiB, not one per alternative.
+        let mut windows = String::new();
         for (i, e) in entries.iter().enumerate() {
             let Some(alternatives) = e.get("top_logprobs").and_then(Value::as_array) else {
                 continue;
@@ -1250,14 +1253,31 @@ fn logprobs_show_more(
             let after = chosen[i + 1..(i + 1 + LOGPROB_WINDOW).min(chosen.len())].concat();
             for a in alternatives {
                 let t = token(a);
-                if t != chosen[i] && shows(out, &format!("{before}{t}{after}"), found) {
-                    return true;
+                if t == chosen[i] {
+                    continue;
+                }
+                windows.push_str(&before);
+                windows.push_str(t);
+                windows.push_str(&after);
+                windows.push_str(WINDOWS_APART);
+                if windows.len() >= 64 * 1024 {
+                    if shows(out, &windows, found) {
+                        return true;
+                    }
+                    windows.clear();
                 }
             }
+        }
+        if !windows.is_empty() && shows(out, &windows, found) {
+            return true;
         }
     }
     false
 }
+
+/// Between two windows of [`logprobs_show_more`]: blank lines around a bar, which no value the
+/// guard finds (an address, a number, a term) runs across.
+const WINDOWS_APART: &str = "\n\n|\n\n";
 
 /// Whether the output guard would change `text`; what it found added to `found` when it would.
 fn shows(out: &Output, text: &str, found: &mut BTreeMap<(Entity, Action), u32>) -> bool {
