@@ -13,7 +13,7 @@ use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::limits::RateLimiter;
 use axum::http::HeaderMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tollgate_config::Config;
 use tollgate_meter::Meter;
@@ -82,7 +82,31 @@ impl Gate {
             .route_index(model)
             .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
         let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
-        self.admission.admit(caller, model, end_user)?;
+        let counted = self.admission.admit_counted(caller, model, end_user)?;
+        // A request the rate limits or a budget refuse is not served: it gives back the pilot
+        // cap's count it took (attack 2026-12-04e F1).
+        self.limit_and_reserve(ctx, caller, route, reserve)
+            .inspect_err(|_| {
+                if let Some(day) = counted {
+                    self.admission
+                        .give_back(caller, end_user.unwrap_or(""), day);
+                }
+            })
+            .map(|reserved| {
+                ctx.end_user = end_user.map(str::to_string);
+                ctx.route = Some(route);
+                (route, reserved)
+            })
+    }
+
+    /// The rate limits and the budgets of an admitted request: whether tokens were reserved.
+    fn limit_and_reserve(
+        &self,
+        ctx: &mut RequestContext,
+        caller: &KeyEntry,
+        route: usize,
+        reserve: impl FnOnce(&str) -> (u64, u64),
+    ) -> Result<bool, ApiError> {
         let limited = !(caller.key_limits.is_empty() && caller.use_case_limits.is_empty());
         let token_limited = caller.key_limits.tokens_per_minute.is_some()
             || caller.use_case_limits.tokens_per_minute.is_some();
@@ -113,9 +137,7 @@ impl Gate {
             let max_cost = self.meter.max_cost(plan, input, output);
             ctx.budget = self.budgeter.reserve(caller, max_cost.nanos())?;
         }
-        ctx.end_user = end_user.map(str::to_string);
-        ctx.route = Some(route);
-        Ok((route, token_limited || budgeted))
+        Ok(token_limited || budgeted)
     }
 }
 
@@ -130,7 +152,8 @@ fn until_tomorrow(now: i64) -> std::time::Duration {
 struct PilotDay {
     day: i64,
     requests: u32,
-    users: HashSet<String>,
+    /// Each end user served today and how many of their requests were counted.
+    users: HashMap<String, u32>,
 }
 
 /// Pilot-cap counters, per use case, for the current UTC day.
@@ -157,6 +180,17 @@ impl Admission {
         route: &str,
         end_user: Option<&str>,
     ) -> Result<(), ApiError> {
+        self.admit_counted(entry, route, end_user).map(|_| ())
+    }
+
+    /// [`Admission::admit`], saying which UTC day's pilot caps counted the request (`None`
+    /// when none did), for [`Admission::give_back`].
+    pub fn admit_counted(
+        &self,
+        entry: &KeyEntry,
+        route: &str,
+        end_user: Option<&str>,
+    ) -> Result<Option<i64>, ApiError> {
         match entry.access(route) {
             RouteAccess::Allowed => {}
             RouteAccess::Hidden => return Err(ApiError::ModelNotFound(route.to_string())),
@@ -168,10 +202,10 @@ impl Admission {
             }
         }
         match entry.stage {
-            Stage::Production => Ok(()),
+            Stage::Production => Ok(None),
             // An evaluation is how a use case earns its next stage: the server's evaluation keys
             // may call a proposed or piloting use case's routes, outside its pilot caps.
-            Stage::Proposed | Stage::Pilot if entry.evaluation => Ok(()),
+            Stage::Proposed | Stage::Pilot if entry.evaluation => Ok(None),
             Stage::Proposed => Err(ApiError::Forbidden {
                 message: format!(
                     "use case `{}` is proposed: it gets no traffic until it is moved to pilot",
@@ -190,10 +224,29 @@ impl Admission {
         }
     }
 
-    fn pilot(&self, entry: &KeyEntry, user: &str) -> Result<(), ApiError> {
+    /// Gives back what [`Admission::admit_counted`] counted on `day` for a request of `entry`
+    /// from `user` that was then refused (a rate limit, a budget): its request, and its end
+    /// user when it was their only one. A day already over keeps its counts (they are gone).
+    pub fn give_back(&self, entry: &KeyEntry, user: &str, day: i64) {
+        let Ok(mut pilots) = self.pilots.lock() else {
+            return;
+        };
+        let Some(d) = pilots.get_mut(&entry.use_case_id).filter(|d| d.day == day) else {
+            return;
+        };
+        d.requests = d.requests.saturating_sub(1);
+        if let Some(n) = d.users.get_mut(user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                d.users.remove(user);
+            }
+        }
+    }
+
+    fn pilot(&self, entry: &KeyEntry, user: &str) -> Result<Option<i64>, ApiError> {
         let caps = entry.pilot_caps;
         if caps.max_requests_per_day.is_none() && caps.max_end_users_per_day.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let now = self.clock.now_ms();
         let today = now / DAY_MS;
@@ -218,22 +271,24 @@ impl Admission {
                 limit: None,
             });
         }
-        if let Some(max) = caps.max_end_users_per_day {
-            if !day.users.contains(user) && day.users.len() >= max as usize {
-                return Err(ApiError::RateLimited {
-                    message: format!(
-                        "pilot cap reached: use case `{}` may serve {max} distinct end users per day during its pilot",
-                        entry.use_case_name
-                    ),
-                    code: "pilot_cap_reached",
-                    retry_after: Some(until_tomorrow(now)),
-                    limit: None,
-                });
-            }
-            day.users.insert(user.to_string());
+        if let Some(max) = caps.max_end_users_per_day
+            && !day.users.contains_key(user)
+            && day.users.len() >= max as usize
+        {
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "pilot cap reached: use case `{}` may serve {max} distinct end users per day during its pilot",
+                    entry.use_case_name
+                ),
+                code: "pilot_cap_reached",
+                retry_after: Some(until_tomorrow(now)),
+                limit: None,
+            });
         }
+        // Every end user is counted (the cap on them may be set later in the day).
+        *day.users.entry(user.to_string()).or_insert(0) += 1;
         day.requests += 1;
-        Ok(())
+        Ok(Some(today))
     }
 }
 
@@ -324,5 +379,45 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(1));
         assert!(a.admit(&e, "r", Some("cy")).is_ok(), "a new day");
         assert!(a.admit(&e, "r", Some("dee")).is_ok());
+    }
+
+    /// A request counted and then refused by a rate limit or a budget gives its count back: its
+    /// request, and its end user when it was their only one (attack 2026-12-04e F1); a count
+    /// of a day that is over is not taken from the next.
+    #[test]
+    fn a_refused_request_gives_its_pilot_count_back() {
+        let clock = Clock::manual(1_796_083_199_000); // 2026-11-30T23:59:59Z
+        let a = Admission::with_clock(clock.clone());
+        let e = entry(
+            Stage::Pilot,
+            PilotCaps {
+                max_requests_per_day: Some(2),
+                max_end_users_per_day: Some(1),
+            },
+        );
+        let day = a.admit_counted(&e, "r", Some("ann")).unwrap().unwrap();
+        a.give_back(&e, "ann", day);
+        // Ann's only request was given back: bob is the day's one user, with both requests.
+        let day = a.admit_counted(&e, "r", Some("bob")).unwrap().unwrap();
+        assert!(a.admit(&e, "r", Some("bob")).is_ok());
+        assert!(a.admit(&e, "r", Some("bob")).is_err(), "two requests");
+        // One of bob's two given back: one more request, and he is still the day's user.
+        a.give_back(&e, "bob", day);
+        assert!(a.admit(&e, "r", Some("ann")).is_err(), "bob still counts");
+        assert!(a.admit(&e, "r", Some("bob")).is_ok());
+        assert!(a.admit(&e, "r", Some("bob")).is_err());
+        // Production and evaluation requests are not counted.
+        assert!(matches!(
+            a.admit_counted(&entry(Stage::Production, PilotCaps::default()), "r", None),
+            Ok(None)
+        ));
+        // Given back after midnight: the new day's counts stay.
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(a.admit(&e, "r", Some("cy")).is_ok());
+        a.give_back(&e, "cy", day);
+        assert!(
+            a.admit(&e, "r", Some("dee")).is_err(),
+            "cy is still today's user"
+        );
     }
 }

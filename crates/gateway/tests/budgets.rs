@@ -728,3 +728,50 @@ async fn a_reload_keeps_reservations_in_flight_and_spend_not_yet_written() {
         "settled"
     );
 }
+
+/// A pilot's requests refused by a hard budget are not served, so they do not use up its pilot
+/// caps — neither its requests per day nor its end users (attack 2026-12-04e F1): once the
+/// budget is gone, the pilot serves its full cap, to a user the budget had turned away too.
+#[tokio::test]
+async fn requests_a_budget_refuses_leave_a_pilots_caps_whole() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&two_route_config(&s.url)).await;
+    let caps = PilotCaps {
+        max_requests_per_day: Some(2),
+        max_end_users_per_day: Some(1),
+    };
+    let (pilot, key) = use_case_with_key(&g.gw, Stage::Pilot, &["m"], caps, None).await;
+    let id = hard_budget(&g.gw, "use_case", &pilot.id, 1).await;
+    let ask = |who: &'static str| {
+        let (url, key) = (g.url.clone(), key.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(key)
+                .header("x-tollgate-user", who)
+                .json(&json!({"model": "m", "max_tokens": 10, "messages": user("hi")}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for who in ["ann", "bob", "ann"] {
+        assert_refused(ask(who).await, who).await;
+    }
+    g.gw.store.delete_budget("test", &id).await.unwrap();
+    g.gw.gate.budgeter.reload().await.unwrap();
+    // Bob, turned away before, is the day's one user, with both requests.
+    assert_eq!(ask("bob").await.status(), 200);
+    assert_eq!(ask("bob").await.status(), 200);
+    let over = ask("bob").await;
+    let v: Value = over.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "pilot_cap_reached", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2 requests per day"),
+        "{v}"
+    );
+    assert_eq!(s.count(), 2, "only the two served reached the upstream");
+}
