@@ -122,11 +122,17 @@ pub async fn check_request_head(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some(coding) = body_coding(&req) {
+    if let Some((header, coding)) = body_coding(&req) {
         let coding = tollgate_types::text::clip(&coding, tollgate_types::text::ECHO_CHARS);
-        let mut resp = ApiError::UnsupportedMediaType(format!(
-            "the request body's `content-encoding` is `{coding}`; send it uncompressed (no `content-encoding`, or `identity`)"
-        ))
+        let mut resp = ApiError::UnsupportedMediaType(if header == "content-encoding" {
+            format!(
+                "the request body's `content-encoding` is `{coding}`; send it uncompressed (no `content-encoding`, or `identity`)"
+            )
+        } else {
+            format!(
+                "the request body's `transfer-encoding` includes `{coding}`; send it uncompressed (`chunked` alone, or a `content-length`)"
+            )
+        })
         .into_response();
         if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
             resp.headers_mut().insert("x-request-id", id);
@@ -148,19 +154,35 @@ pub async fn check_request_head(
     next.run(req).await
 }
 
-/// A `content-encoding` the server does not decode (anything but `identity`), as sent: a gzip
-/// body was read as text and refused as invalid UTF-8, and a plain body labelled gzip was taken.
-fn body_coding(req: &axum::extract::Request) -> Option<String> {
-    req.headers()
-        .get_all(axum::http::header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .split(',')
-                .map(|c| c.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+/// A coding of the body the server does not decode, with the header that names it, as sent: a
+/// `content-encoding` other than `identity` (a gzip body was read as text and refused as invalid
+/// UTF-8, and a plain body labelled gzip was taken), or a `transfer-encoding` other than
+/// `chunked` (the HTTP layer takes the chunks off and leaves any other coding: a body sent as
+/// `gzip, chunked` was read as plain JSON — attack 2026-12-04e F7).
+fn body_coding(req: &axum::extract::Request) -> Option<(&'static str, String)> {
+    let codings = |name: axum::http::HeaderName| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>()
+    };
+    if let Some(c) = codings(axum::http::header::CONTENT_ENCODING)
+        .into_iter()
+        .find(|c| !c.eq_ignore_ascii_case("identity"))
+    {
+        return Some(("content-encoding", c));
+    }
+    codings(axum::http::header::TRANSFER_ENCODING)
+        .into_iter()
+        .find(|c| !c.eq_ignore_ascii_case("chunked"))
+        .map(|c| ("transfer-encoding", c))
 }
 
 /// What is wrong with a request's id headers or query string, if anything: the message, the

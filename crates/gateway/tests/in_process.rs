@@ -545,6 +545,20 @@ async fn a_compressed_body_is_refused_naming_its_encoding() {
             assert!(headers.contains_key("x-request-id"), "{path}");
         }
     }
+    // A transfer coding other than `chunked` is refused the same way, naming it (attack
+    // 2026-12-04e F7: `gzip, chunked` had its chunks taken off and the rest read as plain).
+    for (coding, named) in [("gzip, chunked", "gzip"), ("deflate,chunked", "deflate")] {
+        let mut req = post(&key, "/v1/chat/completions", body);
+        req.headers_mut()
+            .insert("transfer-encoding", coding.parse().unwrap());
+        let (status, _, b) = call(router.clone(), req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{coding}: {b}");
+        let message = b["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`transfer-encoding` includes `{named}`")),
+            "{message}"
+        );
+    }
     // `identity` (any case) passes on to the route: here, a chat request whose upstream is
     // unreachable — anything but 415.
     let mut req = post(&key, "/v1/chat/completions", body);

@@ -496,3 +496,35 @@ async fn a_head_of_more_than_100_fields_is_refused_with_431() {
         );
     }
 }
+
+/// Over a real socket, a chunked body under another transfer coding (`gzip, chunked`, whose
+/// chunks hold plain JSON) is refused with 415 naming the coding, not read as JSON (attack
+/// 2026-12-04e F7); `chunked` alone is served.
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_is_refused() {
+    let s = sim(SimConfig::default()).await;
+    let g = gateway(&config_with(&s.url, "")).await;
+    let a = addr(&g);
+    let body = json!({"model": "m", "messages": user("hi")}).to_string();
+    for (coding, status) in [("gzip, chunked", "415"), ("chunked", "200")] {
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {a}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ntransfer-encoding: {coding}\r\nconnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            g.key,
+            body.len()
+        );
+        let s = stalled(&a, head.as_bytes()).await;
+        let got = String::from_utf8_lossy(&read_until_closed(s).await).to_string();
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status}")),
+            "{coding}: {got}"
+        );
+        if status == "415" {
+            assert!(got.contains("`transfer-encoding` includes `gzip`"), "{got}");
+        }
+    }
+    assert_eq!(
+        s.count(),
+        1,
+        "only the chunked request reached the upstream"
+    );
+}
