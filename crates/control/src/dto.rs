@@ -813,7 +813,7 @@ impl Budget {
 pub struct SpendRow {
     /// The pod, use case, key, route or model id, or the day (`YYYY-MM-DD`).
     pub group: String,
-    /// The pod's or use case's name, when the group is one.
+    /// The pod's, use case's or key's name, when the group is one.
     pub name: Option<String>,
     /// Requests.
     pub requests: u64,

@@ -119,6 +119,8 @@ pub async fn spend_report(
         let name = match by {
             "pod" => gw.store.get_pod(&group).await.ok().map(|x| x.name),
             "use_case" => gw.store.get_use_case(&group).await.ok().map(|x| x.name),
+            // A key's name (attack 2026-12-04e F6: the rows by key had none).
+            "key" => gw.store.get_key(&group).await.ok().map(|x| x.name),
             _ => None,
         };
         let group = if by == "day" {

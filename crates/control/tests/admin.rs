@@ -3629,6 +3629,15 @@ async fn alerts_go_to_the_webhook_with_retries() {
         ]
     );
     assert_eq!(got[3]["details"]["model"], "claude-test");
+    // Named by what it covers (an org budget reads "of the org": attack 2026-12-04e).
+    let message = got[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("soft budget bud_")
+            && message.contains(&format!(
+                " of use case {uc} passed 50 % of $0.0001212 per day"
+            )),
+        "{message}"
+    );
     assert!(
         got.iter()
             .all(|a| a["at"].as_str().unwrap().ends_with('Z') && a["message"].is_string())

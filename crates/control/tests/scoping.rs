@@ -713,13 +713,13 @@ async fn check_reads(api: &Api, c: &Caller<'_>, month: &str) {
                 c.requests(),
                 "{who} GET {path}: {r}"
             );
-            if by == "pod" || by == "use_case" {
+            if by == "pod" || by == "use_case" || by == "key" {
                 let names: BTreeSet<String> = field_set(rows, "name");
                 let want_names = c.union(|s| {
-                    set([if by == "pod" {
-                        s.pod_name.clone()
-                    } else {
-                        s.uc_name.clone()
+                    set([match by {
+                        "pod" => s.pod_name.clone(),
+                        "use_case" => s.uc_name.clone(),
+                        _ => s.live_key_name.clone(),
                     }])
                 });
                 assert_eq!(names, want_names, "{who} GET {path}");

@@ -270,11 +270,10 @@ impl Budgeter {
                         self.alerter.raise(crate::alerts::Alert::new(
                             "budget_threshold",
                             format!(
-                                "{} budget {} of {} {} passed {t} % of {} per {}: {} spent",
+                                "{} budget {} of {} passed {t} % of {} per {}: {} spent",
                                 st.budget.mode,
                                 st.budget.id,
-                                st.budget.scope.replace('_', " "),
-                                if st.budget.scope_id.is_empty() { "the org" } else { &st.budget.scope_id },
+                                whose(&st.budget),
                                 tollgate_meter::Money(st.budget.amount_nano_usd),
                                 st.budget.period,
                                 tollgate_meter::Money(st.spent)
@@ -336,5 +335,38 @@ impl Drop for BudgetHold {
         if !self.settled {
             self.budgeter.finish(self, 0);
         }
+    }
+}
+
+/// What a budget covers, for its alerts: `the org`, or its scope and id (`use case uc_…`).
+fn whose(b: &Budget) -> String {
+    if b.scope == "org" || b.scope_id.is_empty() {
+        "the org".to_string()
+    } else {
+        format!("{} {}", b.scope.replace('_', " "), b.scope_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An alert names what the budget covers once: `the org`, or its scope and id.
+    #[test]
+    fn an_alert_names_what_the_budget_covers() {
+        let b = |scope: &str, id: &str| Budget {
+            id: "bud_1".into(),
+            scope: scope.into(),
+            scope_id: id.into(),
+            period: "month".into(),
+            time_zone: "UTC".into(),
+            amount_nano_usd: 1,
+            mode: "hard".into(),
+            created_at: 0,
+            created_by: "t".into(),
+        };
+        assert_eq!(whose(&b("org", "")), "the org");
+        assert_eq!(whose(&b("use_case", "uc_1")), "use case uc_1");
+        assert_eq!(whose(&b("pod", "pod_1")), "pod pod_1");
     }
 }
