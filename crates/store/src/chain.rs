@@ -149,6 +149,24 @@ pub async fn verify(
             problem: format!("{kind} {reference} is in the store but not in the chain (inserted?)"),
         });
     }
+    // Policies are enforced from their table; the chain covers the audit events that set them.
+    // A version no event set as it is was edited in the database (attack 2026-12-04e F3).
+    if whole
+        && report.broken.is_none()
+        && let Some((scope, version)) = store.unaudited_policy().await?
+    {
+        let whose = if scope.is_empty() {
+            "the org default policy".to_string()
+        } else {
+            format!("the policy of use case {scope}")
+        };
+        report.broken = Some(Break {
+            seq: report.last + 1,
+            problem: format!(
+                "{whose}, version {version}, is not the one its audit event set (edited in the database?)"
+            ),
+        });
+    }
     if whole && report.broken.is_none() {
         report.broken = check_sides(store, secret).await?;
     }

@@ -436,6 +436,11 @@ pub trait ChainQueries {
     fn checkpoints(&self) -> impl Future<Output = R<Vec<CheckpointRow>>> + Send;
     /// A request record or audit event no chain entry stands for, if any: (kind, reference).
     fn unchained_row(&self) -> impl Future<Output = R<Option<(String, String)>>> + Send;
+    /// A stored policy version that no `policy.set` / `policy.remove` audit event set as it is
+    /// (the same scope, version and document) — edited in the database: its scope (empty for
+    /// the org default) and version. Policies are enforced from their table, and the chain
+    /// covers the events, not the table.
+    fn unaudited_policy(&self) -> impl Future<Output = R<Option<(String, i64)>>> + Send;
     /// Records after `after` (by id) with an end user's id or a sealed payload, at most `limit`,
     /// with what verification checks of them beyond the chain.
     fn record_sides(

@@ -298,3 +298,50 @@ async fn a_forged_checkpoint_is_named() {
     let b = check(&store, &signer).await.broken.unwrap();
     assert!(b.problem.contains("does not follow"), "{b}");
 }
+
+/// Policies are enforced from their table, which the chain does not hold: a version edited in
+/// the database, or one inserted without its audit event, is named — the events that set them
+/// are in the chain (attack 2026-12-04e F3: an edit turned the secrets guard on and off and
+/// verify said OK).
+#[tokio::test]
+async fn a_policy_edited_in_the_database_is_named() {
+    for (tamper, named) in [
+        (
+            "UPDATE policies SET document = replace(document, 'block', 'allow') WHERE scope_id = ''",
+            "the org default policy, version 1",
+        ),
+        (
+            "UPDATE policies SET document = NULL WHERE scope_id = 'uc_x' AND version = 1",
+            "the policy of use case uc_x, version 1",
+        ),
+        (
+            "INSERT INTO policies (scope_id, version, document, created_at, created_by) VALUES ('uc_x', 3, '{}', 1, 'x')",
+            "the policy of use case uc_x, version 3",
+        ),
+    ] {
+        let (store, signer, raw) = chained("policy").await;
+        store
+            .put_policy("admin", "", Some(r#"{"secrets": "block"}"#), "first", 1)
+            .await
+            .unwrap();
+        store
+            .put_policy("admin", "uc_x", Some(r#"{"default": "mask"}"#), "", 2)
+            .await
+            .unwrap();
+        store
+            .put_policy("admin", "uc_x", None, "removed", 3)
+            .await
+            .unwrap();
+        let report = check(&store, &signer).await;
+        assert!(report.broken.is_none(), "{report:?}");
+        raw.execute("DROP TRIGGER policies_no_update")
+            .await
+            .unwrap();
+        raw.execute(sqlx::AssertSqlSafe(tamper)).await.unwrap();
+        let b = check(&store, &signer).await.broken.unwrap();
+        assert!(
+            b.problem.contains(named) && b.problem.contains("not the one its audit event set"),
+            "{tamper}: {b}"
+        );
+    }
+}

@@ -297,6 +297,23 @@ impl ChainQueries for SqliteStore {
         .await
     }
 
+    async fn unaudited_policy(&self) -> R<Option<(String, i64)>> {
+        let row = sqlx::query(
+            "SELECT p.scope_id, p.version FROM policies p
+              WHERE NOT EXISTS (
+                SELECT 1 FROM audit_events e
+                 WHERE e.action IN ('policy.set', 'policy.remove')
+                   AND e.object_id = CASE WHEN p.scope_id = '' THEN 'default' ELSE p.scope_id END
+                   AND json_valid(e.details)
+                   AND json_extract(e.details, '$.version') = p.version
+                   AND json_extract(e.details, '$.document') IS p.document)
+              ORDER BY p.scope_id, p.version LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
     async fn unchained_row(&self) -> R<Option<(String, String)>> {
         let record = sqlx::query(
             "SELECT id FROM request_records WHERE id NOT IN (SELECT ref FROM chain_entries WHERE kind = 'request') LIMIT 1",
