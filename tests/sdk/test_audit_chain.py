@@ -81,6 +81,17 @@ def test_the_chain_verifies_and_its_export_verifies_elsewhere(chained):
     # No content in the chain: the prompt is not there.
     assert "hello 3" not in open(os.path.join(out, "entries.jsonl")).read()
 
+    # The exported checkpoints, kept outside, checked beside the stored ones: they hold.
+    kept = os.path.join(out, "checkpoints.jsonl")
+    r = run("audit", "verify", "--config", cfg, "--checkpoints", kept)
+    assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    # A file that is not one is named by its line, and verify cannot run (exit 2).
+    bad = os.path.join(tmp, "not-checkpoints.jsonl")
+    with open(bad, "w") as f:
+        f.write(open(kept).readline() + "not json\n")
+    r = run("audit", "verify", "--config", cfg, "--checkpoints", bad)
+    assert r.returncode == 2 and "line 2" in r.stderr, (r.returncode, r.stdout, r.stderr)
+
     # A single changed entry in the export is named by the independent verifier.
     lines = open(os.path.join(out, "entries.jsonl")).read().splitlines()
     e = json.loads(lines[7])

@@ -30,6 +30,11 @@ pub enum AuditCommand {
         /// one of the signing key the config names.
         #[arg(long)]
         public_key: Option<String>,
+        /// Checkpoints kept outside the store (the `checkpoints.jsonl` of an earlier `audit
+        /// export`), checked beside the stored ones: the chain's end deleted with its latest
+        /// checkpoints is found only this way.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
     },
     /// Re-wrap every live data key of stored payloads under a new master key (all or nothing);
     /// then point `audit.master_key_file` (or `TOLLGATE_MASTER_KEY`) at the new key and restart.
@@ -50,6 +55,28 @@ pub enum AuditCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// The checkpoints of a file of `{"text", "signature", "key_id"}` lines (an export's
+/// `checkpoints.jsonl`); a line that is not one is named by its number.
+fn kept_checkpoints(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<tollgate_audit::SignedCheckpoint>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} line {}: not a checkpoint of an export (`{{\"text\", \"signature\", \"key_id\"}}`): {e}",
+                    path.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect()
 }
 
 async fn open(
@@ -99,7 +126,12 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             from,
             to,
             public_key: given,
+            checkpoints,
         } => {
+            let kept = match &checkpoints {
+                Some(path) => kept_checkpoints(path)?,
+                None => Vec::new(),
+            };
             let (cfg, store) = open(&config).await?;
             let key = public_key(given.as_deref(), &cfg)?;
             let tty = std::io::stderr().is_terminal();
@@ -112,12 +144,13 @@ pub async fn run(cmd: AuditCommand) -> anyhow::Result<i32> {
             } else {
                 None
             };
-            let report = tollgate_store::chain::verify(
+            let report = tollgate_store::chain::verify_with(
                 &store,
                 key,
                 secret.as_ref(),
                 from,
                 to,
+                &kept,
                 |done, total| {
                     if tty {
                         eprint!("\rchecked {done} of {total} entries");

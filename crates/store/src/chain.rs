@@ -82,6 +82,24 @@ pub async fn verify(
     secret: Option<&KeySecret>,
     from: Option<i64>,
     to: Option<i64>,
+    progress: impl FnMut(i64, i64),
+) -> Result<Report, StoreError> {
+    verify_with(store, key, secret, from, to, &[], progress).await
+}
+
+/// [`verify`], with checkpoints `kept` outside the store (an earlier `tollgate audit export`'s
+/// `checkpoints.jsonl`) checked beside the stored ones: the chain's end and its latest
+/// checkpoints deleted together leave a shorter chain that is consistent in itself, and only a
+/// checkpoint kept elsewhere shows it was longer (attack 2026-12-04e F2). A kept checkpoint is
+/// checked like a stored one: its signature, its place after the one before it, and the entries
+/// it names.
+pub async fn verify_with(
+    store: &Store,
+    key: tollgate_audit::VerifyingKey,
+    secret: Option<&KeySecret>,
+    from: Option<i64>,
+    to: Option<i64>,
+    kept: &[SignedCheckpoint],
     mut progress: impl FnMut(i64, i64),
 ) -> Result<Report, StoreError> {
     let (head, _) = store.chain_head().await?;
@@ -107,13 +125,19 @@ pub async fn verify(
     };
     // Checking to the end, every checkpoint counts: one naming entries past the end says the
     // end was cut off. A range stops at its own end.
-    let cps: Vec<SignedCheckpoint> = store
+    let mut cps: Vec<SignedCheckpoint> = store
         .checkpoints()
         .await?
         .iter()
         .filter(|c| whole || c.size <= to)
         .map(signed)
         .collect();
+    for k in kept {
+        let size = tollgate_audit::Checkpoint::parse(&k.text).map_or(i64::MAX, |c| c.size);
+        if (whole || size <= to) && !cps.iter().any(|c| c.text == k.text) {
+            cps.push(k.clone());
+        }
+    }
     let mut v = Verifier::new(key, from, prev, &cps, from == 1);
     let mut next = from;
     while next <= to && !v.is_broken() {

@@ -7,7 +7,7 @@
 
 use sqlx::Executor;
 use tollgate_audit::Signer;
-use tollgate_store::chain::{Cadence, checkpoint, verify};
+use tollgate_store::chain::{Cadence, checkpoint, verify, verify_with};
 use tollgate_store::*;
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -344,4 +344,58 @@ async fn a_policy_edited_in_the_database_is_named() {
             "{tamper}: {b}"
         );
     }
+}
+
+/// The chain's end and its latest checkpoints deleted together leave a shorter chain that is
+/// consistent in itself: verify alone cannot tell. Given the checkpoints kept outside (an
+/// earlier export's), it names the cut; kept checkpoints that still hold verify, and a kept
+/// one that is forged is named (attack 2026-12-04e F2).
+#[tokio::test]
+async fn a_cut_end_with_its_checkpoints_is_named_by_a_kept_checkpoint() {
+    let (store, signer, raw) = chained("cut-kept").await;
+    let kept: Vec<tollgate_audit::SignedCheckpoint> = store
+        .checkpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| tollgate_audit::SignedCheckpoint {
+            text: c.text.clone(),
+            signature: c.signature.clone(),
+            key_id: c.key_id.clone(),
+        })
+        .collect();
+    let with = |kept: Vec<tollgate_audit::SignedCheckpoint>| {
+        let (store, key) = (&store, signer.verifying_key());
+        async move {
+            verify_with(store, key, None, None, None, &kept, |_, _| {})
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(with(kept.clone()).await.broken, None, "nothing cut yet");
+    // The last batch's entries, their records and the checkpoints over them: gone.
+    raw.execute("DELETE FROM chain_entries WHERE seq > 30")
+        .await
+        .unwrap();
+    raw.execute("DELETE FROM request_records WHERE id IN (SELECT id FROM request_records ORDER BY id DESC LIMIT 10)")
+        .await
+        .unwrap();
+    raw.execute("DELETE FROM chain_checkpoints WHERE size > 30")
+        .await
+        .unwrap();
+    let alone = check(&store, &signer).await;
+    assert_eq!(alone.broken, None, "consistent in itself: {alone:?}");
+    let b = with(kept.clone()).await.broken.unwrap();
+    assert!(b.problem.contains("chain ends at 30"), "{b}");
+    // The kept checkpoints up to the cut hold.
+    let before: Vec<_> = kept
+        .iter()
+        .filter(|k| tollgate_audit::Checkpoint::parse(&k.text).unwrap().size <= 30)
+        .cloned()
+        .collect();
+    assert_eq!(with(before).await.broken, None);
+    // A kept checkpoint with another signature is named, not trusted.
+    let mut forged = kept.last().unwrap().clone();
+    forged.signature = kept[0].signature.clone();
+    assert!(with(vec![forged]).await.broken.is_some());
 }
