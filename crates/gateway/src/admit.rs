@@ -82,7 +82,7 @@ impl Gate {
             .route_index(model)
             .ok_or_else(|| ApiError::ModelNotFound(model.to_string()))?;
         let end_user = headers.get("x-tollgate-user").and_then(|v| v.to_str().ok());
-        let counted = self.admission.admit_counted(caller, model, end_user)?;
+        let counted = self.admission.admit(caller, model, end_user)?;
         // A request the rate limits or a budget refuse is not served: it gives back the pilot
         // cap's count it took (attack 2026-12-04e F1).
         self.limit_and_reserve(ctx, caller, route, reserve)
@@ -173,19 +173,9 @@ impl Admission {
         }
     }
 
-    /// Admits a request of `entry` for `route` from `end_user`.
+    /// Admits a request of `entry` for `route` from `end_user`: which UTC day's pilot caps
+    /// counted it (`None` when none did), for [`Admission::give_back`].
     pub fn admit(
-        &self,
-        entry: &KeyEntry,
-        route: &str,
-        end_user: Option<&str>,
-    ) -> Result<(), ApiError> {
-        self.admit_counted(entry, route, end_user).map(|_| ())
-    }
-
-    /// [`Admission::admit`], saying which UTC day's pilot caps counted the request (`None`
-    /// when none did), for [`Admission::give_back`].
-    pub fn admit_counted(
         &self,
         entry: &KeyEntry,
         route: &str,
@@ -224,7 +214,7 @@ impl Admission {
         }
     }
 
-    /// Gives back what [`Admission::admit_counted`] counted on `day` for a request of `entry`
+    /// Gives back what [`Admission::admit`] counted on `day` for a request of `entry`
     /// from `user` that was then refused (a rate limit, a budget): its request, and its end
     /// user when it was their only one. A day already over keeps its counts (they are gone).
     pub fn give_back(&self, entry: &KeyEntry, user: &str, day: i64) {
@@ -395,10 +385,10 @@ mod tests {
                 max_end_users_per_day: Some(1),
             },
         );
-        let day = a.admit_counted(&e, "r", Some("ann")).unwrap().unwrap();
+        let day = a.admit(&e, "r", Some("ann")).unwrap().unwrap();
         a.give_back(&e, "ann", day);
         // Ann's only request was given back: bob is the day's one user, with both requests.
-        let day = a.admit_counted(&e, "r", Some("bob")).unwrap().unwrap();
+        let day = a.admit(&e, "r", Some("bob")).unwrap().unwrap();
         assert!(a.admit(&e, "r", Some("bob")).is_ok());
         assert!(a.admit(&e, "r", Some("bob")).is_err(), "two requests");
         // One of bob's two given back: one more request, and he is still the day's user.
@@ -408,7 +398,7 @@ mod tests {
         assert!(a.admit(&e, "r", Some("bob")).is_err());
         // Production and evaluation requests are not counted.
         assert!(matches!(
-            a.admit_counted(&entry(Stage::Production, PilotCaps::default()), "r", None),
+            a.admit(&entry(Stage::Production, PilotCaps::default()), "r", None),
             Ok(None)
         ));
         // Given back after midnight: the new day's counts stay.

@@ -122,18 +122,8 @@ pub async fn check_request_head(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Some((header, coding)) = body_coding(&req) {
-        let coding = tollgate_types::text::clip(&coding, tollgate_types::text::ECHO_CHARS);
-        let mut resp = ApiError::UnsupportedMediaType(if header == "content-encoding" {
-            format!(
-                "the request body's `content-encoding` is `{coding}`; send it uncompressed (no `content-encoding`, or `identity`)"
-            )
-        } else {
-            format!(
-                "the request body's `transfer-encoding` includes `{coding}`; send it uncompressed (`chunked` alone, or a `content-length`)"
-            )
-        })
-        .into_response();
+    if let Some(why) = body_coding(&req) {
+        let mut resp = ApiError::UnsupportedMediaType(why).into_response();
         if let Ok(id) = axum::http::HeaderValue::from_str(&crate::new_request_id()) {
             resp.headers_mut().insert("x-request-id", id);
         }
@@ -154,13 +144,13 @@ pub async fn check_request_head(
     next.run(req).await
 }
 
-/// A coding of the body the server does not decode, with the header that names it, as sent: a
+/// Why the body cannot be read, when a coding of it is one the server does not decode: a
 /// `content-encoding` other than `identity` (a gzip body was read as text and refused as invalid
 /// UTF-8, and a plain body labelled gzip was taken), or a `transfer-encoding` other than
 /// `chunked` (the HTTP layer takes the chunks off and leaves any other coding: a body sent as
 /// `gzip, chunked` was read as plain JSON — attack 2026-12-04e F7).
-fn body_coding(req: &axum::extract::Request) -> Option<(&'static str, String)> {
-    let codings = |name: axum::http::HeaderName| {
+fn body_coding(req: &axum::extract::Request) -> Option<String> {
+    let codings = |name: axum::http::HeaderName, plain: &str| {
         req.headers()
             .get_all(name)
             .iter()
@@ -170,19 +160,19 @@ fn body_coding(req: &axum::extract::Request) -> Option<(&'static str, String)> {
                     .map(|c| c.trim().to_string())
                     .collect::<Vec<_>>()
             })
-            .filter(|c| !c.is_empty())
-            .collect::<Vec<_>>()
+            .find(|c| !c.is_empty() && !c.eq_ignore_ascii_case(plain))
+            .map(|c| tollgate_types::text::clip(&c, tollgate_types::text::ECHO_CHARS))
     };
-    if let Some(c) = codings(axum::http::header::CONTENT_ENCODING)
-        .into_iter()
-        .find(|c| !c.eq_ignore_ascii_case("identity"))
-    {
-        return Some(("content-encoding", c));
+    if let Some(c) = codings(axum::http::header::CONTENT_ENCODING, "identity") {
+        return Some(format!(
+            "the request body's `content-encoding` is `{c}`; send it uncompressed (no `content-encoding`, or `identity`)"
+        ));
     }
-    codings(axum::http::header::TRANSFER_ENCODING)
-        .into_iter()
-        .find(|c| !c.eq_ignore_ascii_case("chunked"))
-        .map(|c| ("transfer-encoding", c))
+    codings(axum::http::header::TRANSFER_ENCODING, "chunked").map(|c| {
+        format!(
+            "the request body's `transfer-encoding` includes `{c}`; send it uncompressed (`chunked` alone, or a `content-length`)"
+        )
+    })
 }
 
 /// What is wrong with a request's id headers or query string, if anything: the message, the

@@ -43,26 +43,7 @@ async fn hard_budget_per(
     period: &str,
     amount: u64,
 ) -> String {
-    let id = new_id("bud");
-    gw.store
-        .create_budget(
-            "test",
-            &Budget {
-                id: id.clone(),
-                scope: scope.into(),
-                scope_id: scope_id.into(),
-                period: period.into(),
-                time_zone: "UTC".into(),
-                amount_nano_usd: amount,
-                mode: "hard".into(),
-                created_at: 0,
-                created_by: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    gw.gate.budgeter.reload().await.unwrap();
-    id
+    budget(gw, scope, scope_id, period, "hard", amount).await
 }
 
 fn status(gw: &Gateway, id: &str) -> BudgetStatus {

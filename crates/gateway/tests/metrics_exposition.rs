@@ -491,24 +491,15 @@ async fn the_scrape_is_valid_openmetrics_with_bounded_use_case_labels() {
     let s = common::sim(SimConfig::default()).await;
     let g = common::gateway(&common::two_route_config(&s.url)).await;
     // A budget on the production use case, spent into by its answers.
-    g.gw.store
-        .create_budget(
-            "test",
-            &Budget {
-                id: new_id("bud"),
-                scope: "use_case".into(),
-                scope_id: g.use_case.id.clone(),
-                period: "month".into(),
-                time_zone: "UTC".into(),
-                amount_nano_usd: 1_000_000_000,
-                mode: "soft".into(),
-                created_at: 0,
-                created_by: "test".into(),
-            },
-        )
-        .await
-        .unwrap();
-    g.gw.gate.budgeter.reload().await.unwrap();
+    common::budget(
+        &g.gw,
+        "use_case",
+        &g.use_case.id,
+        "month",
+        "soft",
+        1_000_000_000,
+    )
+    .await;
     let client = reqwest::Client::new();
     let chat = |key: &str, body: serde_json::Value| {
         client

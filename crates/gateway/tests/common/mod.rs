@@ -252,6 +252,38 @@ pub async fn use_case_and_key_in(
     (gw.store.get_use_case(&uc.id).await.unwrap(), plaintext)
 }
 
+/// A budget of `amount` nano-USD per `period` (in UTC) on `scope`/`scope_id`, `mode` `hard` or
+/// `soft`, loaded into the gateway; returns its id.
+pub async fn budget(
+    gw: &Gateway,
+    scope: &str,
+    scope_id: &str,
+    period: &str,
+    mode: &str,
+    amount: u64,
+) -> String {
+    let id = new_id("bud");
+    gw.store
+        .create_budget(
+            "test",
+            &Budget {
+                id: id.clone(),
+                scope: scope.into(),
+                scope_id: scope_id.into(),
+                period: period.into(),
+                time_zone: "UTC".into(),
+                amount_nano_usd: amount,
+                mode: mode.into(),
+                created_at: 0,
+                created_by: "test".into(),
+            },
+        )
+        .await
+        .unwrap();
+    gw.gate.budgeter.reload().await.unwrap();
+    id
+}
+
 /// A gateway for `yaml` on port 0, with a production use case and key that may call every route.
 pub async fn gateway(yaml: &str) -> Gw {
     serve_gateway(gateway_only(yaml).await, axum::Router::new()).await
