@@ -712,11 +712,17 @@ async fn a_reload_keeps_reservations_in_flight_and_spend_not_yet_written() {
 
 /// A pilot's requests refused by a hard budget are not served, so they do not use up its pilot
 /// caps — neither its requests per day nor its end users (attack 2026-12-04e F1): once the
-/// budget is gone, the pilot serves its full cap, to a user the budget had turned away too.
+/// budget is gone, the pilot serves its full cap, to a user the budget had turned away too. On
+/// a manual clock at noon, so the pilot's day cannot end during the test.
 #[tokio::test]
 async fn requests_a_budget_refuses_leave_a_pilots_caps_whole() {
     let s = sim(SimConfig::default()).await;
-    let g = gateway(&two_route_config(&s.url)).await;
+    let noon = tollgate_types::time::parse_rfc3339("2026-12-15T12:00:00Z").unwrap();
+    let g = gateway_at(
+        &two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(noon),
+    )
+    .await;
     let caps = PilotCaps {
         max_requests_per_day: Some(2),
         max_end_users_per_day: Some(1),

@@ -489,7 +489,14 @@ fn check(families: &BTreeMap<String, Family>, secrets: &[String]) {
 #[tokio::test]
 async fn the_scrape_is_valid_openmetrics_with_bounded_use_case_labels() {
     let s = common::sim(SimConfig::default()).await;
-    let g = common::gateway(&common::two_route_config(&s.url)).await;
+    // A manual clock at noon mid-month: the pilot's day and the budget's month cannot end
+    // during the test (the suite also runs at a year's last minute).
+    let noon = tollgate_types::time::parse_rfc3339("2026-12-15T12:00:00Z").unwrap();
+    let g = common::gateway_at(
+        &common::two_route_config(&s.url),
+        tollgate_types::clock::Clock::manual(noon),
+    )
+    .await;
     // A budget on the production use case, spent into by its answers.
     common::budget(
         &g.gw,
